@@ -1,0 +1,455 @@
+package socket
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+// Client is the request library: it keeps a stream open to every instance
+// of a service and spreads requests over them by least in-flight. It is
+// safe for concurrent use.
+type Client struct {
+	target string
+	cfg    clientConfig
+	ctx    context.Context // ends when the client closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // instance loops, streams, the resolver ticker
+	res    resolver.Resolver
+
+	mu         sync.Mutex // guards instances, ready, resolveErr
+	instances  map[string]*instance
+	ready      chan struct{} // closed (and replaced) when a stream becomes ready
+	resolveErr error
+
+	picks      atomic.Pointer[[]*instance] // instances, for the request path
+	idempotent atomic.Pointer[map[string]bool]
+	rotate     atomic.Uint32 // spreads ties between instances
+}
+
+// InstanceState is what the client knows about one instance.
+type InstanceState struct {
+	// Addr is the instance's address.
+	Addr string
+	// State is Ready while a stream is open, Connecting while one is
+	// being opened, TransientFailure between failed attempts.
+	State connectivity.State
+	// InFlight is the number of requests waiting for an answer.
+	InFlight int
+	// LastError is why the last stream failed or ended, if it did.
+	LastError error
+}
+
+// Dial returns a client for the service at target (see package doc for the
+// forms). It connects in the background; requests wait for a ready stream
+// until their context ends.
+func Dial(target string, opts ...DialOption) (*Client, error) {
+	cfg := defaultClientConfig()
+	for _, o := range opts {
+		o.applyClient(&cfg)
+	}
+	if cfg.maxAttempts < 1 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.resolveInterval <= 0 {
+		return nil, errors.New("socket: attempts, backoff and resolve interval must be positive")
+	}
+	t, err := parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		target:    target,
+		cfg:       cfg,
+		ctx:       ctx,
+		cancel:    cancel,
+		instances: map[string]*instance{},
+		ready:     make(chan struct{}),
+	}
+	c.picks.Store(&[]*instance{})
+	known := map[string]bool{}
+	for _, a := range cfg.idempotent {
+		known[a] = true
+	}
+	c.idempotent.Store(&known)
+	if t.static != nil {
+		c.setAddrs(t.static)
+		return c, nil
+	}
+	rc := resolverConn{update: c.setAddrs, report: c.setResolveErr}
+	c.res, err = t.builder.Build(resolver.Target{URL: t.url}, rc, resolver.BuildOptions{DisableServiceConfig: true})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("socket: resolve %q: %w", target, err)
+	}
+	c.wg.Add(1)
+	go c.reresolve()
+	return c, nil
+}
+
+// Close ends every stream, failing requests still in flight with
+// UNAVAILABLE, and waits for the client's goroutines.
+func (c *Client) Close() error {
+	c.cancel()
+	if c.res != nil {
+		c.res.Close()
+	}
+	c.mu.Lock()
+	for _, inst := range c.instances {
+		inst.stop()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	return nil
+}
+
+// State sums up the instances: Ready when any stream is ready, Connecting
+// when one is being opened, TransientFailure when all are failing, Idle
+// before any instance is known, Shutdown once closed.
+func (c *Client) State() connectivity.State {
+	if c.ctx.Err() != nil {
+		return connectivity.Shutdown
+	}
+	seen := map[connectivity.State]bool{}
+	for _, s := range c.Instances() {
+		seen[s.State] = true
+	}
+	for _, s := range []connectivity.State{connectivity.Ready, connectivity.Connecting, connectivity.TransientFailure} {
+		if seen[s] {
+			return s
+		}
+	}
+	return connectivity.Idle
+}
+
+// Instances returns the state of every instance the target resolved to.
+func (c *Client) Instances() []InstanceState {
+	var out []InstanceState
+	for _, inst := range *c.picks.Load() {
+		out = append(out, inst.snapshot())
+	}
+	return out
+}
+
+// Request runs an action on the service and returns its JSON result. The
+// body may be nil, raw JSON ([]byte or json.RawMessage, sent untouched) or
+// any value to encode as JSON. The context's deadline travels with the
+// request and its meta is taken from ContextWithMeta; cancelling ctx
+// cancels the request at the service. Errors are *Error.
+//
+// When a stream breaks, requests that never reached it are sent again
+// elsewhere; requests that did are sent again only if the action is
+// idempotent (per Describe or WithIdempotent). Writes are never sent twice.
+func (c *Client) Request(ctx context.Context, action, id string, body any) (json.RawMessage, error) {
+	raw, err := encodeBody(body)
+	if err != nil {
+		return nil, err
+	}
+	var timeoutMs uint32
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if left <= 0 {
+			return nil, AsError(context.DeadlineExceeded)
+		}
+		timeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
+	}
+	meta := metaToProto(ctx)
+	frame := func() *socketv1.Request {
+		return &socketv1.Request{
+			Action:     action,
+			ResourceId: id,
+			Payload:    &socketv1.Request_BodyRaw{BodyRaw: raw},
+			Meta:       meta,
+			TimeoutMs:  timeoutMs,
+		}
+	}
+	resends := 0
+	var last *instance
+	for tries := 0; ; tries++ {
+		st, err := c.pick(ctx, last)
+		if err != nil {
+			return nil, err
+		}
+		last = st.inst
+		r, err := st.do(ctx, frame())
+		if err == nil {
+			if retryDraining(r) && tries < maxTries {
+				continue // the service refused it unrun while draining
+			}
+			return resultOf(r)
+		}
+		var lost *lostError
+		if !errors.As(err, &lost) || tries >= maxTries {
+			return nil, AsError(err)
+		}
+		if lost.sent {
+			resends++
+			if !c.isIdempotent(action) || resends >= c.cfg.maxAttempts {
+				return nil, lost.err
+			}
+		}
+	}
+}
+
+// maxTries bounds how often one request is moved to another stream because
+// streams break or drain under it.
+const maxTries = 16
+
+// Call is Request with a typed result: the JSON result is decoded into Out.
+func Call[Out any](ctx context.Context, c *Client, action, id string, body any) (Out, error) {
+	var out Out
+	raw, err := c.Request(ctx, action, id, body)
+	if err != nil {
+		return out, err
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return out, Errorf(CodeInternal, "decode %s result: %w", action, err)
+		}
+	}
+	return out, nil
+}
+
+func encodeBody(body any) ([]byte, error) {
+	switch b := body.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return b, nil
+	case []byte:
+		return b, nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, Errorf(CodeInvalidArgument, "encode body: %w", err)
+	}
+	return b, nil
+}
+
+func metaToProto(ctx context.Context) *socketv1.Meta {
+	m, ok := ctx.Value(metaKey{}).(*Meta)
+	if !ok {
+		return nil
+	}
+	pm := &socketv1.Meta{
+		ApiVersion:     m.APIVersion,
+		Traceparent:    m.TraceParent,
+		Tracestate:     m.TraceState,
+		IdempotencyKey: m.IdempotencyKey,
+		RequestId:      m.RequestID,
+	}
+	// The principal is forwarded only when it is someone other than the
+	// caller itself, which is what the service assumes without it.
+	if m.Principal.Subject != "" && m.Principal.Subject != m.Caller {
+		pm.Principal = &socketv1.Principal{Subject: m.Principal.Subject, Roles: m.Principal.Roles}
+	}
+	return pm
+}
+
+func retryDraining(r *socketv1.Response) bool {
+	e := r.GetError()
+	return e.GetCode() == string(CodeUnavailable) && e.GetDetails().GetFields()[DetailReason].GetStringValue() == ReasonDraining
+}
+
+func (c *Client) isIdempotent(action string) bool {
+	return (*c.idempotent.Load())[action]
+}
+
+// learn records which actions a Describe catalogue marks idempotent.
+func (c *Client) learn(d *socketv1.DescribeResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]bool{}
+	for a, v := range *c.idempotent.Load() {
+		next[a] = v
+	}
+	for _, a := range d.GetActions() {
+		if a.GetIdempotent() {
+			next[a.GetName()] = true
+		}
+	}
+	c.idempotent.Store(&next)
+}
+
+// pick returns the ready stream with the fewest requests in flight,
+// avoiding the instance of a failed attempt when another is ready. With no
+// ready stream it waits for one until ctx ends.
+func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, error) {
+	for {
+		insts := *c.picks.Load()
+		var best *clientStream
+		n := len(insts)
+		start := 0
+		if n > 1 {
+			start = int(c.rotate.Add(1)) % n
+		}
+		for pass := 0; pass < 2 && best == nil; pass++ {
+			for i := range n {
+				inst := insts[(start+i)%n]
+				if pass == 0 && inst == avoid {
+					continue
+				}
+				st := inst.cur.Load()
+				if st == nil || st.draining.Load() {
+					continue
+				}
+				if best == nil || st.inFlight.Load() < best.inFlight.Load() {
+					best = st
+				}
+			}
+		}
+		if best != nil {
+			return best, nil
+		}
+		c.mu.Lock()
+		ready := c.ready
+		c.mu.Unlock()
+		if err := c.permanentError(); err != nil {
+			return nil, err
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			e := AsError(ctx.Err())
+			if last := c.lastError(); last != nil {
+				e = Errorf(e.Code, "%s: no ready stream to %s (last error: %v)", e.Message, c.target, last)
+			}
+			return nil, e
+		case <-c.ctx.Done():
+			return nil, Errorf(CodeUnavailable, "client for %s is closed", c.target)
+		}
+	}
+}
+
+// permanentError returns an error that waiting will not cure: every
+// instance refused the key.
+func (c *Client) permanentError() error {
+	insts := c.Instances()
+	if len(insts) == 0 {
+		return nil
+	}
+	var err error
+	for _, s := range insts {
+		code := CodeOf(s.LastError)
+		if s.State == connectivity.Ready || (code != CodeUnauthenticated && code != CodePermissionDenied) {
+			return nil
+		}
+		err = s.LastError
+	}
+	return err
+}
+
+func (c *Client) lastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, inst := range c.instances {
+		if s := inst.snapshot(); s.LastError != nil {
+			return s.LastError
+		}
+	}
+	return c.resolveErr
+}
+
+// notifyReady wakes requests waiting for a stream.
+func (c *Client) notifyReady() {
+	c.mu.Lock()
+	close(c.ready)
+	c.ready = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// setAddrs starts instances for new addresses and retires those gone.
+func (c *Client) setAddrs(addrs []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return
+	}
+	if len(addrs) == 0 {
+		// An empty answer is more likely a resolver hiccup than a service
+		// with no instances: keep what we have.
+		return
+	}
+	want := map[string]bool{}
+	for _, a := range addrs {
+		want[a] = true
+		if c.instances[a] == nil {
+			inst, err := c.newInstance(a)
+			if err != nil {
+				c.resolveErr = err
+				continue
+			}
+			c.instances[a] = inst
+		}
+	}
+	for a, inst := range c.instances {
+		if !want[a] {
+			delete(c.instances, a)
+			inst.stop()
+		}
+	}
+	list := make([]*instance, 0, len(c.instances))
+	for _, inst := range c.instances {
+		list = append(list, inst)
+	}
+	c.picks.Store(&list)
+	c.resolveErr = nil
+}
+
+func (c *Client) setResolveErr(err error) {
+	c.mu.Lock()
+	c.resolveErr = err
+	c.mu.Unlock()
+}
+
+// reresolve asks the resolver for fresh addresses from time to time, so
+// new instances are found.
+func (c *Client) reresolve() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.resolveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.res.ResolveNow(resolver.ResolveNowOptions{})
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// backoff returns the delay before reconnect attempt n (from 0), doubling
+// up to the cap, with ±20% jitter.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.backoffBase << min(n, 20)
+	if d > c.cfg.backoffMax || d <= 0 {
+		d = c.cfg.backoffMax
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// outgoingContext attaches the client's key to a call's context.
+func (c *Client) outgoingContext(ctx context.Context) context.Context {
+	if c.cfg.key == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, MetadataAuthorization, "Bearer "+c.cfg.key)
+}
+
+func (c *Client) dialOptions() []grpc.DialOption {
+	return append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.maxFrame), grpc.MaxCallSendMsgSize(c.cfg.maxFrame)),
+	}, c.cfg.grpcOptions...)
+}

@@ -1,0 +1,414 @@
+package socket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+// instance is one resolved address of the service. Its loop keeps one
+// stream open that takes new requests, replacing it with backoff when it
+// breaks and at once when the service drains it.
+type instance struct {
+	c      *Client
+	addr   string
+	cc     *grpc.ClientConn
+	stub   socketv1.SocketServiceClient
+	ctx    context.Context // ends when the instance is retired or the client closes
+	cancel context.CancelFunc
+
+	cur atomic.Pointer[clientStream] // the stream taking new requests; nil when none
+
+	mu      sync.Mutex // guards state, lastErr
+	state   connectivity.State
+	lastErr error
+}
+
+func (c *Client) newInstance(addr string) (*instance, error) {
+	cc, err := grpc.NewClient(addr, c.dialOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("socket: dial %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	inst := &instance{c: c, addr: addr, cc: cc, stub: socketv1.NewSocketServiceClient(cc), ctx: ctx, cancel: cancel, state: connectivity.Connecting}
+	c.wg.Add(1)
+	go inst.loop()
+	return inst, nil
+}
+
+// stop retires the instance: no new requests; the loop drains its stream
+// and closes the connection.
+func (inst *instance) stop() { inst.cancel() }
+
+func (inst *instance) snapshot() InstanceState {
+	s := InstanceState{Addr: inst.addr}
+	inst.mu.Lock()
+	s.State, s.LastError = inst.state, inst.lastErr
+	inst.mu.Unlock()
+	if st := inst.cur.Load(); st != nil {
+		s.InFlight = int(st.inFlight.Load())
+	}
+	return s
+}
+
+func (inst *instance) setState(s connectivity.State, err error) {
+	inst.mu.Lock()
+	inst.state = s
+	if err != nil {
+		inst.lastErr = err
+	}
+	inst.mu.Unlock()
+}
+
+func (inst *instance) loop() {
+	defer inst.c.wg.Done()
+	defer inst.cc.Close()
+	var streams sync.WaitGroup // streams of this instance still answering
+	defer streams.Wait()
+	failures := 0
+	for {
+		inst.setState(connectivity.Connecting, nil)
+		st, err := inst.open(&streams)
+		if err != nil {
+			if inst.ctx.Err() != nil {
+				return
+			}
+			inst.setState(connectivity.TransientFailure, err)
+			inst.c.resolveNow()
+			select {
+			case <-time.After(inst.c.backoff(failures)):
+			case <-inst.ctx.Done():
+				return
+			}
+			failures++
+			continue
+		}
+		inst.cur.Store(st)
+		inst.setState(connectivity.Ready, nil)
+		inst.c.notifyReady()
+		opened := time.Now()
+		select {
+		case <-st.drained:
+		case <-st.done:
+		case <-inst.ctx.Done():
+			st.markDraining()
+		}
+		inst.cur.CompareAndSwap(st, nil)
+		if inst.ctx.Err() != nil {
+			inst.setState(connectivity.Shutdown, nil)
+			return
+		}
+		select {
+		case <-st.drained:
+			failures = 0 // the service asked us to move: reconnect at once
+			continue
+		default:
+		}
+		inst.setState(connectivity.TransientFailure, st.err())
+		if time.Since(opened) > inst.c.cfg.backoffMax {
+			failures = 0
+		}
+		select {
+		case <-time.After(inst.c.backoff(failures)):
+		case <-inst.ctx.Done():
+			return
+		}
+		failures++
+	}
+}
+
+// resolveNow asks the resolver to look again (an instance may have moved).
+func (c *Client) resolveNow() {
+	if c.res != nil {
+		c.res.ResolveNow(resolver.ResolveNowOptions{})
+	}
+}
+
+// open starts a stream and waits until the service accepts it.
+func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
+	c := inst.c
+	ctx, cancel := context.WithCancel(inst.c.ctx)
+	cs, err := inst.stub.Connect(c.outgoingContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, wireError(err)
+	}
+	md, err := cs.Header()
+	if err == nil && len(md.Get(MetadataInstance)) == 0 {
+		// Refused before any frame: the status follows.
+		_, err = cs.Recv()
+		if err == nil {
+			err = errors.New("stream opened without an instance header")
+		}
+	}
+	if err != nil {
+		cancel()
+		return nil, wireError(err)
+	}
+	if d, err := inst.stub.Describe(c.outgoingContext(inst.ctx), &socketv1.DescribeRequest{}); err == nil {
+		c.learn(d)
+	}
+	st := &clientStream{
+		inst:    inst,
+		cs:      cs,
+		cancel:  cancel,
+		sendq:   make(chan outgoing, 256),
+		pending: map[uint64]*call{},
+		drained: make(chan struct{}),
+		done:    make(chan struct{}),
+		sent:    make(chan struct{}),
+	}
+	streams.Add(2)
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); defer streams.Done(); st.sendLoop(ctx) }()
+	go func() { defer c.wg.Done(); defer streams.Done(); st.recvLoop() }()
+	return st, nil
+}
+
+// wireError turns a gRPC status into an *Error.
+func wireError(err error) error {
+	s, ok := status.FromError(err)
+	if !ok {
+		return Errorf(CodeUnavailable, "%v", err)
+	}
+	code := codeNames[s.Code()]
+	if code == "" {
+		code = CodeUnavailable
+	}
+	return Errorf(code, "%s", s.Message())
+}
+
+// clientStream is one open socket on the caller side. One goroutine owns
+// Send (sendLoop), one owns Recv (recvLoop).
+type clientStream struct {
+	inst   *instance
+	cs     grpc.BidiStreamingClient[socketv1.ConnectRequest, socketv1.ConnectResponse]
+	cancel context.CancelFunc // aborts the gRPC stream
+
+	sendq chan outgoing
+	sent  chan struct{} // closed when the sender half-closed or stopped
+
+	inFlight atomic.Int64 // requests waiting for an answer
+	nextID   atomic.Uint64
+	draining atomic.Bool
+	drained  chan struct{} // closed when draining starts
+	done     chan struct{} // closed when the stream is over
+
+	mu       sync.Mutex // guards pending, unsent, broken; draining changes under it
+	pending  map[uint64]*call
+	unsent   int   // requests registered but not yet taken by the sender
+	brokeErr error // why the stream ended; new requests are refused after
+}
+
+// outgoing is a frame for the sender; call is nil for cancel frames.
+type outgoing struct {
+	frame *socketv1.ConnectRequest
+	call  *call
+}
+
+// call is one request waiting on a stream.
+type call struct {
+	state atomic.Int32 // callQueued, callSent or callAbandoned
+	done  chan result  // receives exactly one result
+}
+
+const (
+	callQueued int32 = iota
+	callSent
+	callAbandoned
+)
+
+type result struct {
+	resp *socketv1.Response
+	err  error
+}
+
+// lostError is a request the stream lost; sent says whether it may have
+// reached the service.
+type lostError struct {
+	err  *Error
+	sent bool
+}
+
+func (e *lostError) Error() string { return e.err.Error() }
+func (e *lostError) Unwrap() error { return e.err }
+
+// do sends one request on the stream and waits for its answer.
+func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv1.Response, error) {
+	c := &call{done: make(chan result, 1)}
+	st.mu.Lock()
+	if st.brokeErr != nil || st.draining.Load() {
+		st.mu.Unlock()
+		return nil, &lostError{err: Errorf(CodeUnavailable, "stream to %s is closing", st.inst.addr)}
+	}
+	id := st.nextID.Add(1)
+	req.Id = id
+	st.pending[id] = c
+	st.unsent++
+	st.inFlight.Add(1)
+	st.mu.Unlock()
+
+	select {
+	case st.sendq <- outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}:
+	case <-ctx.Done():
+		st.mu.Lock()
+		st.unsent--
+		st.mu.Unlock()
+		st.abandon(id, c)
+		return nil, AsError(ctx.Err())
+	case <-st.sent:
+		// The sender is gone; the pending request fails with the stream.
+		st.mu.Lock()
+		st.unsent--
+		st.mu.Unlock()
+	}
+	select {
+	case r := <-c.done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		st.abandon(id, c)
+		return nil, AsError(ctx.Err())
+	}
+}
+
+// abandon withdraws a request whose caller gave up. If it already went
+// out, a cancel frame tells the service to stop it.
+func (st *clientStream) abandon(id uint64, c *call) {
+	if !st.take(id) {
+		return // answered or failed meanwhile
+	}
+	if c.state.CompareAndSwap(callQueued, callAbandoned) {
+		return // never sent: the sender will skip it
+	}
+	cancel := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Cancel{Cancel: &socketv1.Cancel{Id: id}}}}
+	select {
+	case st.sendq <- cancel:
+	default: // queue full: the service's deadline stops it instead
+	}
+}
+
+// take removes a pending request; it reports whether it was still there.
+func (st *clientStream) take(id uint64) bool {
+	st.mu.Lock()
+	_, ok := st.pending[id]
+	delete(st.pending, id)
+	st.mu.Unlock()
+	if ok {
+		st.inFlight.Add(-1)
+	}
+	return ok
+}
+
+// sendLoop owns Send. After a drain it half-closes once every registered
+// request went out.
+func (st *clientStream) sendLoop(ctx context.Context) {
+	defer close(st.sent)
+	drained := st.drained
+	for {
+		select {
+		case o := <-st.sendq:
+			if o.call != nil {
+				st.mu.Lock()
+				st.unsent--
+				st.mu.Unlock()
+				if !o.call.state.CompareAndSwap(callQueued, callSent) {
+					continue
+				}
+			}
+			if err := st.cs.Send(o.frame); err != nil {
+				return // Recv reports why
+			}
+		case <-drained:
+			drained = nil
+		case <-ctx.Done():
+			return
+		}
+		if drained == nil && st.drainedAndFlushed() {
+			_ = st.cs.CloseSend()
+			return
+		}
+	}
+}
+
+func (st *clientStream) drainedAndFlushed() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.unsent == 0 && len(st.sendq) == 0
+}
+
+// recvLoop owns Recv and delivers answers to their callers.
+func (st *clientStream) recvLoop() {
+	for {
+		f, err := st.cs.Recv()
+		if err != nil {
+			st.fail(err)
+			return
+		}
+		switch k := f.GetFrame().(type) {
+		case *socketv1.ConnectResponse_Response:
+			id := k.Response.GetId()
+			st.mu.Lock()
+			c := st.pending[id]
+			delete(st.pending, id)
+			st.mu.Unlock()
+			if c != nil {
+				st.inFlight.Add(-1)
+				c.done <- result{resp: k.Response}
+			}
+		case *socketv1.ConnectResponse_Drain:
+			st.markDraining()
+		}
+	}
+}
+
+// markDraining stops new requests on the stream and lets the sender
+// half-close once what is queued went out.
+func (st *clientStream) markDraining() {
+	st.mu.Lock()
+	first := !st.draining.Swap(true)
+	st.mu.Unlock()
+	if first {
+		close(st.drained)
+	}
+}
+
+// fail ends the stream: every pending request gets UNAVAILABLE, marked
+// with whether it was sent.
+func (st *clientStream) fail(err error) {
+	st.mu.Lock()
+	cause := wireError(err)
+	if errors.Is(err, io.EOF) {
+		cause = Errorf(CodeUnavailable, "stream ended")
+	}
+	st.brokeErr = cause
+	pending := st.pending
+	st.pending = map[uint64]*call{}
+	st.mu.Unlock()
+	st.cancel()
+	for _, c := range pending {
+		st.inFlight.Add(-1)
+		sent := !c.state.CompareAndSwap(callQueued, callAbandoned)
+		c.done <- result{err: &lostError{
+			err: Errorf(CodeUnavailable, "stream to %s broke before the answer: %s", st.inst.addr, AsError(cause).Message),
+			sent:  sent,
+		}}
+	}
+	close(st.done)
+}
+
+func (st *clientStream) err() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.brokeErr
+}

@@ -1,0 +1,148 @@
+package socket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"google.golang.org/grpc/codes"
+)
+
+// Code is one of the standard error codes of DESIGN.md. The set is closed:
+// every error that crosses a socket carries one of these.
+type Code string
+
+// The standard error codes.
+const (
+	CodeInvalidArgument    Code = "INVALID_ARGUMENT"
+	CodeUnauthenticated    Code = "UNAUTHENTICATED"
+	CodePermissionDenied   Code = "PERMISSION_DENIED"
+	CodeNotFound           Code = "NOT_FOUND"
+	CodeAlreadyExists      Code = "ALREADY_EXISTS"
+	CodeConflict           Code = "CONFLICT"
+	CodeFailedPrecondition Code = "FAILED_PRECONDITION"
+	CodeNotSupported       Code = "NOT_SUPPORTED"
+	CodeResourceExhausted  Code = "RESOURCE_EXHAUSTED"
+	CodeUnavailable        Code = "UNAVAILABLE"
+	CodeDeadlineExceeded   Code = "DEADLINE_EXCEEDED"
+	CodeCanceled           Code = "CANCELED"
+	CodeInternal           Code = "INTERNAL"
+)
+
+// httpStatus is the one table that maps codes to HTTP statuses.
+var httpStatus = map[Code]int{
+	CodeInvalidArgument:    http.StatusBadRequest,
+	CodeUnauthenticated:    http.StatusUnauthorized,
+	CodePermissionDenied:   http.StatusForbidden,
+	CodeNotFound:           http.StatusNotFound,
+	CodeAlreadyExists:      http.StatusConflict,
+	CodeConflict:           http.StatusConflict,
+	CodeFailedPrecondition: http.StatusPaymentRequired,
+	CodeNotSupported:       http.StatusUnprocessableEntity,
+	CodeResourceExhausted:  http.StatusTooManyRequests,
+	CodeUnavailable:        http.StatusServiceUnavailable,
+	CodeDeadlineExceeded:   http.StatusGatewayTimeout,
+	CodeCanceled:           499, // client closed request
+	CodeInternal:           http.StatusInternalServerError,
+}
+
+// HTTPStatus returns the HTTP status a code maps to at the REST edge; an
+// unknown code maps to 500.
+func (c Code) HTTPStatus() int {
+	if s, ok := httpStatus[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Valid reports whether c is one of the standard codes.
+func (c Code) Valid() bool {
+	_, ok := httpStatus[c]
+	return ok
+}
+
+// Error is the error that crosses a socket: a standard code, a message safe
+// to show to clients, and optional details. Handlers return it to choose the
+// code; any other error reaches the caller as INTERNAL with a generic message
+// (the cause is logged, never sent).
+type Error struct {
+	Code    Code
+	Message string
+	Details map[string]any
+	cause   error
+}
+
+// Errorf returns an *Error with the code and a formatted message. A %w verb
+// records the cause for errors.Is and errors.As without sending it.
+func Errorf(code Code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: code, Message: err.Error(), cause: errors.Unwrap(err)}
+}
+
+// WithDetails returns a copy of e with the details set.
+func (e *Error) WithDetails(details map[string]any) *Error {
+	c := *e
+	c.Details = details
+	return &c
+}
+
+func (e *Error) Error() string {
+	return string(e.Code) + ": " + e.Message
+}
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, &socket.Error{Code: socket.CodeNotFound}) works.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+}
+
+// AsError converts any error to an *Error: an *Error in the chain is
+// returned as is; context errors become DEADLINE_EXCEEDED or CANCELED;
+// anything else becomes INTERNAL with a generic message and err as cause.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Code: CodeDeadlineExceeded, Message: "deadline exceeded", cause: err}
+	case errors.Is(err, context.Canceled):
+		return &Error{Code: CodeCanceled, Message: "canceled", cause: err}
+	}
+	return &Error{Code: CodeInternal, Message: "internal error", cause: err}
+}
+
+// CodeOf returns the code of err as AsError would assign it; "" for nil.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	return AsError(err).Code
+}
+
+// codeNames maps gRPC status codes to the standard codes, for errors that
+// come from the transport rather than from a response frame.
+var codeNames = map[codes.Code]Code{
+	codes.InvalidArgument:    CodeInvalidArgument,
+	codes.Unauthenticated:    CodeUnauthenticated,
+	codes.PermissionDenied:   CodePermissionDenied,
+	codes.NotFound:           CodeNotFound,
+	codes.AlreadyExists:      CodeAlreadyExists,
+	codes.FailedPrecondition: CodeFailedPrecondition,
+	codes.Unimplemented:      CodeNotSupported,
+	codes.ResourceExhausted:  CodeResourceExhausted,
+	codes.Unavailable:        CodeUnavailable,
+	codes.DeadlineExceeded:   CodeDeadlineExceeded,
+	codes.Canceled:           CodeCanceled,
+	codes.Internal:           CodeInternal,
+	codes.Unknown:            CodeInternal,
+}

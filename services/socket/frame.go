@@ -1,0 +1,152 @@
+package socket
+
+import (
+	"encoding/json"
+	"slices"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+// admitted is a request frame that passed admit: what the worker needs to
+// run it and answer.
+type admitted struct {
+	action *action
+	req    Request
+	// raw says the body came as body_raw, so the result goes back as
+	// result_raw; otherwise it goes back as a JSON value.
+	raw       bool
+	timeoutMs uint32
+}
+
+// admit checks a request frame against the server's actions and the
+// caller's key and turns it into a handler Request. Every problem becomes a
+// clear *Error for this frame alone.
+func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *Error) {
+	if f == nil {
+		return admitted{}, Errorf(CodeInvalidArgument, "frame without a request")
+	}
+	if f.GetAction() == "" {
+		return admitted{}, Errorf(CodeInvalidArgument, "request %d has no action", f.GetId())
+	}
+	a := s.actions[f.GetAction()]
+	if a == nil {
+		return admitted{}, Errorf(CodeNotFound, "service %q has no action %q", s.cfg.Name, f.GetAction()).
+			WithDetails(map[string]any{"action": f.GetAction(), "service": s.cfg.Name})
+	}
+	if !key.mayCall(a.name) {
+		return admitted{}, Errorf(CodePermissionDenied, "key %q may not call %s", key.Name, a.name)
+	}
+	m := f.GetMeta()
+	if a.versions != nil && !a.versions[m.GetApiVersion()] {
+		return admitted{}, Errorf(CodeNotSupported, "%s is not supported in API version %q; supported: %v",
+			a.name, m.GetApiVersion(), a.spec.versions).
+			WithDetails(map[string]any{"action": a.name, "version": m.GetApiVersion(), "supported": a.spec.versions})
+	}
+	adm := admitted{action: a, timeoutMs: f.GetTimeoutMs()}
+	adm.req.Action = a.name
+	adm.req.ResourceID = f.GetResourceId()
+	switch p := f.GetPayload().(type) {
+	case *socketv1.Request_BodyRaw:
+		adm.raw = true
+		adm.req.Body = p.BodyRaw
+	case *socketv1.Request_Body:
+		b, err := protojson.Marshal(p.Body)
+		if err != nil {
+			return admitted{}, Errorf(CodeInvalidArgument, "body: %v", err)
+		}
+		adm.req.Body = b
+	}
+	if len(adm.req.Body) > s.opts.maxBody {
+		return admitted{}, Errorf(CodeInvalidArgument, "body is %d bytes; the limit is %d", len(adm.req.Body), s.opts.maxBody).
+			WithDetails(map[string]any{DetailReason: "body_too_large", "limit": s.opts.maxBody})
+	}
+	adm.req.Meta = Meta{
+		APIVersion:     m.GetApiVersion(),
+		Caller:         key.Name,
+		Principal:      Principal{Subject: key.Name, Roles: key.Roles},
+		TraceParent:    m.GetTraceparent(),
+		TraceState:     m.GetTracestate(),
+		IdempotencyKey: m.GetIdempotencyKey(),
+		RequestID:      m.GetRequestId(),
+	}
+	if p := m.GetPrincipal(); p.GetSubject() != "" || len(p.GetRoles()) > 0 {
+		if !key.Delegate {
+			return admitted{}, Errorf(CodePermissionDenied, "key %q may not act for another principal", key.Name)
+		}
+		adm.req.Meta.Principal = Principal{Subject: p.GetSubject(), Roles: slices.Clone(p.GetRoles())}
+	}
+	return adm, nil
+}
+
+// newResponse builds the response frame for a request's outcome, in the
+// form the request used (see admitted.raw).
+func newResponse(id uint64, raw bool, result json.RawMessage, err *Error) *socketv1.Response {
+	if err == nil && !raw {
+		var v structpb.Value
+		if len(result) == 0 {
+			result = json.RawMessage("null")
+		}
+		if perr := protojson.Unmarshal(result, &v); perr != nil {
+			err = Errorf(CodeInternal, "the handler returned invalid JSON")
+		} else {
+			return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_Result{Result: &v}}
+		}
+	}
+	if err != nil {
+		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: errorToProto(err)}}
+	}
+	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
+}
+
+// errorToProto converts an *Error for the wire. Details that do not encode
+// as a JSON object are dropped rather than failing the response.
+func errorToProto(e *Error) *socketv1.Error {
+	pe := &socketv1.Error{Code: string(e.Code), Message: e.Message}
+	if !e.Code.Valid() {
+		pe.Code = string(CodeInternal)
+	}
+	if len(e.Details) > 0 {
+		if b, err := json.Marshal(e.Details); err == nil {
+			var st structpb.Struct
+			if protojson.Unmarshal(b, &st) == nil {
+				pe.Details = &st
+			}
+		}
+	}
+	return pe
+}
+
+// errorFromProto converts a wire error back to an *Error.
+func errorFromProto(pe *socketv1.Error) *Error {
+	e := &Error{Code: Code(pe.GetCode()), Message: pe.GetMessage()}
+	if !e.Code.Valid() {
+		e.Code = CodeInternal
+	}
+	if d := pe.GetDetails(); d != nil {
+		e.Details = d.AsMap()
+	}
+	return e
+}
+
+// resultOf turns a response frame into the caller's result or error.
+func resultOf(r *socketv1.Response) (json.RawMessage, error) {
+	switch o := r.GetOutcome().(type) {
+	case *socketv1.Response_ResultRaw:
+		return o.ResultRaw, nil
+	case *socketv1.Response_Result:
+		b, err := protojson.Marshal(o.Result)
+		if err != nil {
+			return nil, Errorf(CodeInternal, "decode result: %v", err)
+		}
+		return b, nil
+	case *socketv1.Response_Error:
+		return nil, errorFromProto(o.Error)
+	}
+	if r.GetOk() {
+		return nil, nil
+	}
+	return nil, Errorf(CodeInternal, "response %d has neither result nor error", r.GetId())
+}

@@ -1,0 +1,185 @@
+package socket
+
+import (
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// ServerOption tunes a Server.
+type ServerOption interface{ applyServer(*serverConfig) }
+
+// DialOption tunes a Client.
+type DialOption interface{ applyClient(*clientConfig) }
+
+// Option tunes both servers and clients.
+type Option interface {
+	ServerOption
+	DialOption
+}
+
+type serverConfig struct {
+	keys            *Keyring
+	noAuth          bool
+	logger          *slog.Logger
+	streamInFlight  int
+	serverInFlight  int
+	maxBody         int
+	maxFrame        int
+	drainTimeout    time.Duration
+	grpcOptions     []grpc.ServerOption
+}
+
+type clientConfig struct {
+	key             string
+	logger          *slog.Logger
+	maxFrame        int
+	maxAttempts     int
+	resolveInterval time.Duration
+	backoffBase     time.Duration
+	backoffMax      time.Duration
+	idempotent      []string
+	grpcOptions     []grpc.DialOption
+}
+
+const (
+	defaultStreamInFlight  = 1024
+	defaultServerInFlight  = 16384
+	defaultMaxBody         = 1 << 20
+	defaultMaxFrame        = 4 << 20
+	defaultDrainTimeout    = 10 * time.Second
+	defaultMaxAttempts     = 3
+	defaultResolveInterval = 30 * time.Second
+	defaultBackoffBase     = 50 * time.Millisecond
+	defaultBackoffMax      = 5 * time.Second
+)
+
+func defaultServerConfig() serverConfig {
+	return serverConfig{
+		logger:         slog.New(slog.DiscardHandler),
+		streamInFlight: defaultStreamInFlight,
+		serverInFlight: defaultServerInFlight,
+		maxBody:        defaultMaxBody,
+		maxFrame:       defaultMaxFrame,
+		drainTimeout:   defaultDrainTimeout,
+	}
+}
+
+func defaultClientConfig() clientConfig {
+	return clientConfig{
+		logger:          slog.New(slog.DiscardHandler),
+		maxFrame:        defaultMaxFrame,
+		maxAttempts:     defaultMaxAttempts,
+		resolveInterval: defaultResolveInterval,
+		backoffBase:     defaultBackoffBase,
+		backoffMax:      defaultBackoffMax,
+	}
+}
+
+type serverOptionFunc func(*serverConfig)
+
+func (f serverOptionFunc) applyServer(c *serverConfig) { f(c) }
+
+type dialOptionFunc func(*clientConfig)
+
+func (f dialOptionFunc) applyClient(c *clientConfig) { f(c) }
+
+type bothOption struct {
+	serverOptionFunc
+	dialOptionFunc
+}
+
+// WithLogger sets where the server or client logs what it cannot return as
+// an error (handler panics, dropped streams). Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return bothOption{
+		func(c *serverConfig) { c.logger = l },
+		func(c *clientConfig) { c.logger = l },
+	}
+}
+
+// WithMaxFrameSize bounds one gRPC message on the stream, in bytes. A larger
+// frame ends the stream with RESOURCE_EXHAUSTED. Default 4 MiB.
+func WithMaxFrameSize(n int) Option {
+	return bothOption{
+		func(c *serverConfig) { c.maxFrame = n },
+		func(c *clientConfig) { c.maxFrame = n },
+	}
+}
+
+// WithKeys sets the keys the server accepts. A server needs WithKeys or
+// WithoutAuth.
+func WithKeys(k *Keyring) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.keys = k })
+}
+
+// WithoutAuth lets any caller in without a key, as principal "anonymous"
+// allowed to delegate. For local development and tests only.
+func WithoutAuth() ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.noAuth = true })
+}
+
+// WithMaxInFlight bounds the requests running at once on one stream and on
+// the whole server. A frame beyond either bound is answered at once with
+// RESOURCE_EXHAUSTED. Default 1024 per stream, 16384 per server.
+func WithMaxInFlight(perStream, perServer int) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) {
+		c.streamInFlight, c.serverInFlight = perStream, perServer
+	})
+}
+
+// WithMaxBodySize bounds a request's body, in bytes. A larger body is
+// answered with INVALID_ARGUMENT (reason "body_too_large") and the stream
+// carries on. Default 1 MiB.
+func WithMaxBodySize(n int) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.maxBody = n })
+}
+
+// WithDrainTimeout bounds a graceful shutdown: how long in-flight requests
+// may run after the drain frames went out before they are cancelled.
+// Default 10s.
+func WithDrainTimeout(d time.Duration) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.drainTimeout = d })
+}
+
+// WithGRPCServerOptions passes options (TLS credentials, keepalive) to the
+// underlying grpc.Server.
+func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.grpcOptions = append(c.grpcOptions, opts...) })
+}
+
+// WithKey sets the key the client presents on every stream.
+func WithKey(secret string) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.key = secret })
+}
+
+// WithMaxAttempts bounds how many times one idempotent request is sent when
+// streams break under it. Writes are never sent twice. Default 3.
+func WithMaxAttempts(n int) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.maxAttempts = n })
+}
+
+// WithResolveInterval sets how often the target's name is resolved again to
+// find new instances. Default 30s.
+func WithResolveInterval(d time.Duration) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.resolveInterval = d })
+}
+
+// WithBackoff sets the reconnect backoff: the first delay and the cap. The
+// delay doubles after each failed attempt, with jitter. Default 50ms, 5s.
+func WithBackoff(base, max time.Duration) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.backoffBase, c.backoffMax = base, max })
+}
+
+// WithIdempotent declares actions safe to send twice, in addition to those
+// the services' Describe catalogues mark idempotent.
+func WithIdempotent(actions ...string) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.idempotent = append(c.idempotent, actions...) })
+}
+
+// WithGRPCDialOptions passes options (TLS credentials, keepalive) to the
+// underlying connections. Default: plaintext.
+func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.grpcOptions = append(c.grpcOptions, opts...) })
+}

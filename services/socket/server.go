@@ -1,0 +1,385 @@
+package socket
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+// Config is a server's identity.
+type Config struct {
+	// Name is the service's name, e.g. "users". Required.
+	Name string
+	// Version is the service's build version, shown by Describe.
+	Version string
+}
+
+// Server serves registered actions over the socket protocol, with the gRPC
+// health service and server reflection beside it.
+type Server struct {
+	cfg      Config
+	opts     serverConfig
+	instance string
+	grpc     *grpc.Server
+	health   *health.Server
+
+	mu       sync.Mutex // guards actions until serving, streams, serving, draining
+	actions  map[string]*action
+	streams  map[*serverStream]struct{}
+	serving  bool
+	draining bool
+	idle     chan struct{} // closed when draining and the last stream ended
+
+	inFlight atomic.Int64  // requests running on the whole server
+	hardStop chan struct{} // closed when every stream must end now
+	stopOnce sync.Once
+	streamWG sync.WaitGroup // Connect calls and their goroutines
+}
+
+// action is one registered action.
+type action struct {
+	name     string
+	handler  Handler
+	spec     actionSpec
+	versions map[string]bool // nil means all
+	stats    actionStats
+}
+
+var actionName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
+
+// NewServer returns a server with no actions. It needs WithKeys or
+// WithoutAuth.
+func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
+	c := defaultServerConfig()
+	for _, o := range opts {
+		o.applyServer(&c)
+	}
+	switch {
+	case cfg.Name == "":
+		return nil, errors.New("socket: Config.Name is required")
+	case c.keys == nil && !c.noAuth:
+		return nil, errors.New("socket: no keys: use WithKeys, or WithoutAuth for local use")
+	case c.streamInFlight < 1 || c.serverInFlight < 1:
+		return nil, errors.New("socket: WithMaxInFlight bounds must be positive")
+	case c.maxBody < 0 || c.maxFrame < 1:
+		return nil, errors.New("socket: size limits must be positive")
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	s := &Server{
+		cfg:      cfg,
+		opts:     c,
+		instance: cfg.Name + "-" + hex.EncodeToString(id[:]),
+		health:   health.NewServer(),
+		actions:  map[string]*action{},
+		streams:  map[*serverStream]struct{}{},
+		idle:     make(chan struct{}),
+		hardStop: make(chan struct{}),
+	}
+	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame)}, c.grpcOptions...)
+	s.grpc = grpc.NewServer(gopts...)
+	socketv1.RegisterSocketServiceServer(s.grpc, grpcService{s: s})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(socketv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	return s, nil
+}
+
+// Instance returns the server's unique instance id.
+func (s *Server) Instance() string { return s.instance }
+
+// Handle registers an action under a name in UPPER_SNAKE_CASE. Actions are
+// writes unless declared Read. Register every action before Serve.
+func (s *Server) Handle(name string, h Handler, opts ...ActionOption) error {
+	if !actionName.MatchString(name) {
+		return fmt.Errorf("socket: action name %q: want UPPER_SNAKE_CASE", name)
+	}
+	if h == nil {
+		return fmt.Errorf("socket: action %s: nil handler", name)
+	}
+	a := &action{name: name, handler: h}
+	for _, o := range opts {
+		o(&a.spec)
+	}
+	if a.spec.cacheTTL < 0 || a.spec.timeout < 0 {
+		return fmt.Errorf("socket: action %s: negative duration", name)
+	}
+	if a.spec.cacheTTL > 0 && !a.spec.read {
+		return fmt.Errorf("socket: action %s: only reads may be cached", name)
+	}
+	if len(a.spec.versions) > 0 {
+		a.versions = map[string]bool{}
+		for _, v := range a.spec.versions {
+			a.versions[v] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving {
+		return fmt.Errorf("socket: action %s: register actions before Serve", name)
+	}
+	if _, dup := s.actions[name]; dup {
+		return fmt.Errorf("socket: action %s registered twice", name)
+	}
+	s.actions[name] = a
+	return nil
+}
+
+// Serve serves on lis until ctx is cancelled, then drains: it sends a drain
+// frame on every stream, answers what is in flight (bounded by
+// WithDrainTimeout), and returns nil. It returns early with the error if
+// lis fails. A server serves once.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("socket: Serve called twice")
+	}
+	s.serving = true
+	s.mu.Unlock()
+
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(socketv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	served := make(chan error, 1)
+	go func() { served <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-served:
+		s.Stop()
+		if errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	s.drain()
+	<-served
+	return nil
+}
+
+// drain is the graceful shutdown that Serve runs when its context ends.
+func (s *Server) drain() {
+	deadline := time.Now().Add(s.opts.drainTimeout)
+	s.health.Shutdown()
+	s.mu.Lock()
+	s.draining = true
+	streams := make([]*serverStream, 0, len(s.streams))
+	for st := range s.streams {
+		streams = append(streams, st)
+	}
+	if len(s.streams) == 0 {
+		close(s.idle)
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.drain()
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-s.idle:
+	case <-timer.C:
+		s.opts.logger.Warn("socket: drain timeout; cancelling requests still in flight", "service", s.cfg.Name)
+	}
+	// Unary calls may still run; let grpc wait for them within the bound.
+	// (Health watchers never end on their own, so this can take it all.)
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(max(time.Until(deadline), 0)):
+	}
+	s.Stop()
+	<-stopped
+}
+
+// Stop ends every stream and connection at once, failing requests in
+// flight. Prefer cancelling Serve's context, which drains gracefully.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.hardStop)
+		s.health.Shutdown()
+		s.grpc.Stop()
+		s.streamWG.Wait()
+	})
+}
+
+// track adds a stream unless the server is draining.
+func (s *Server) track(st *serverStream) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.streams[st] = struct{}{}
+	s.streamWG.Add(1)
+	return true
+}
+
+func (s *Server) untrack(st *serverStream) {
+	s.mu.Lock()
+	delete(s.streams, st)
+	if s.draining && len(s.streams) == 0 {
+		select {
+		case <-s.idle:
+		default:
+			close(s.idle)
+		}
+	}
+	s.mu.Unlock()
+	s.streamWG.Done()
+}
+
+func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
+	if s.opts.noAuth {
+		return anonymous, nil
+	}
+	k, err := s.opts.keys.lookup(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.(*Error).Message)
+	}
+	return k, nil
+}
+
+// acquire takes a server-wide in-flight slot.
+func (s *Server) acquire() bool {
+	if s.inFlight.Add(1) > int64(s.opts.serverInFlight) {
+		s.inFlight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Server) release() { s.inFlight.Add(-1) }
+
+var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this server")
+
+// handlerContext derives the context a handler runs under: meta attached,
+// ending at the request's deadline or the action's timeout.
+func handlerContext(parent context.Context, adm *admitted) (context.Context, context.CancelFunc) {
+	ctx := context.WithValue(parent, metaKey{}, &adm.req.Meta)
+	timeout := time.Duration(adm.timeoutMs) * time.Millisecond
+	if t := adm.action.spec.timeout; t > 0 && (timeout == 0 || t < timeout) {
+		timeout = t
+	}
+	if timeout > 0 {
+		return context.WithTimeout(ctx, timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// exec runs the handler, turning a panic into INTERNAL and recording stats.
+func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *Error) {
+	a := adm.action
+	a.stats.inFlight.Add(1)
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.logger.Error("socket: handler panicked", "action", a.name, "panic", p, "stack", string(debug.Stack()))
+			result, err = nil, Errorf(CodeInternal, "internal error")
+		}
+		a.stats.inFlight.Add(-1)
+		a.stats.observe(time.Since(start), CodeOf(errOrNil(err)))
+	}()
+	res, herr := a.handler.ServeAction(ctx, &adm.req)
+	if herr != nil {
+		e := AsError(herr)
+		if e.Code == CodeInternal && e.cause != nil {
+			s.opts.logger.Error("socket: handler failed", "action", a.name, "err", e.cause)
+		}
+		return nil, e
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && res == nil {
+		return nil, AsError(ctxErr)
+	}
+	return res, nil
+}
+
+// errOrNil keeps a nil *Error from becoming a non-nil error.
+func errOrNil(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+// grpcService adapts Server to the generated service interface.
+type grpcService struct {
+	socketv1.UnimplementedSocketServiceServer
+	s *Server
+}
+
+func (g grpcService) Connect(gs grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]) error {
+	return g.s.connect(gs)
+}
+
+func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socketv1.CallResponse, error) {
+	s := g.s
+	key, err := s.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := in.GetRequest().GetId()
+	adm, e := s.admit(key, in.GetRequest())
+	if e != nil {
+		return &socketv1.CallResponse{Response: newResponse(id, false, nil, e)}, nil
+	}
+	if !s.acquire() {
+		return &socketv1.CallResponse{Response: newResponse(id, adm.raw, nil, errServerBusy)}, nil
+	}
+	defer s.release()
+	hctx, cancel := handlerContext(ctx, &adm)
+	defer cancel()
+	res, e := s.exec(hctx, &adm)
+	return &socketv1.CallResponse{Response: newResponse(id, adm.raw, res, e)}, nil
+}
+
+func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) (*socketv1.DescribeResponse, error) {
+	s := g.s
+	key, err := s.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &socketv1.DescribeResponse{Service: s.cfg.Name, Version: s.cfg.Version, Instance: s.instance}
+	for _, a := range s.actions {
+		if !key.mayCall(a.name) {
+			continue
+		}
+		kind := socketv1.ActionKind_ACTION_KIND_WRITE
+		if a.spec.read {
+			kind = socketv1.ActionKind_ACTION_KIND_READ
+		}
+		out.Actions = append(out.Actions, &socketv1.Action{
+			Name:       a.name,
+			Kind:       kind,
+			Idempotent: a.spec.idempotent,
+			CacheTtl:   durationpb.New(a.spec.cacheTTL),
+			Versions:   a.spec.versions,
+			Timeout:    durationpb.New(a.spec.timeout),
+			Doc:        a.spec.doc,
+			Stats:      a.stats.snapshot(),
+		})
+	}
+	sort.Slice(out.Actions, func(i, j int) bool { return out.Actions[i].Name < out.Actions[j].Name })
+	return out, nil
+}

@@ -1,0 +1,259 @@
+package socket
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+// serverStream is one open socket on the service side. The Connect call's
+// goroutine supervises it; one goroutine receives frames, one (the sender)
+// owns Send, and each admitted request runs in its own goroutine.
+type serverStream struct {
+	srv *Server
+	gs  grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]
+	key *keyEntry
+
+	ctx    context.Context // ends when the stream must stop; handlers derive from it
+	cancel context.CancelCauseFunc
+
+	out        chan *socketv1.ConnectResponse // frames for the sender
+	flush      chan struct{}                  // closed: send what is queued, then stop
+	senderDone chan struct{}                  // closed when the sender returned
+
+	inFlight atomic.Int64
+	handlers sync.WaitGroup // request goroutines
+	draining atomic.Bool
+
+	mu      sync.Mutex // guards running
+	running map[uint64]context.CancelFunc
+}
+
+var (
+	errKeyRevoked = errors.New("key revoked")
+	errStopped    = errors.New("server stopped")
+	errDraining   = Errorf(CodeUnavailable, "the stream is draining: send the request on another stream").
+			WithDetails(map[string]any{DetailReason: ReasonDraining})
+	errStreamBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this stream")
+	drainFrame    = &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Drain{Drain: &socketv1.Drain{Reason: "shutdown"}}}
+)
+
+func (s *Server) connect(gs grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]) error {
+	key, err := s.authenticate(gs.Context())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(gs.Context())
+	defer cancel(nil)
+	st := &serverStream{
+		srv:        s,
+		gs:         gs,
+		key:        key,
+		ctx:        ctx,
+		cancel:     cancel,
+		out:        make(chan *socketv1.ConnectResponse, s.opts.streamInFlight+64),
+		flush:      make(chan struct{}),
+		senderDone: make(chan struct{}),
+		running:    map[uint64]context.CancelFunc{},
+	}
+	if !s.track(st) {
+		return status.Error(codes.Unavailable, "the service is draining")
+	}
+	defer s.untrack(st)
+	if err := gs.SendHeader(metadata.Pairs(MetadataInstance, s.instance)); err != nil {
+		return err
+	}
+	return st.run()
+}
+
+// run supervises the stream until it ends and returns its final status.
+func (st *serverStream) run() error {
+	go st.sendLoop()
+	received := make(chan error, 1)
+	st.srv.streamWG.Add(1)
+	go func() {
+		defer st.srv.streamWG.Done()
+		received <- st.recvLoop()
+	}()
+
+	var final error
+	select {
+	case err := <-received:
+		if !errors.Is(err, io.EOF) {
+			final = err
+			break
+		}
+		// The caller half-closed: answer everything in flight, then end.
+		answered := make(chan struct{})
+		go func() { st.handlers.Wait(); close(answered) }()
+		select {
+		case <-answered:
+			close(st.flush)
+			<-st.senderDone
+			return nil
+		case <-st.key.revoked:
+			final = status.Error(codes.Unauthenticated, "key revoked")
+		case <-st.srv.hardStop:
+			final = status.Error(codes.Unavailable, "server stopped")
+		}
+	case <-st.key.revoked:
+		final = status.Error(codes.Unauthenticated, "key revoked")
+		st.cancel(errKeyRevoked)
+	case <-st.srv.hardStop:
+		final = status.Error(codes.Unavailable, "server stopped")
+		st.cancel(errStopped)
+	}
+	st.cancel(final)
+	st.handlers.Wait()
+	<-st.senderDone
+	return final
+}
+
+// recvLoop reads frames until the stream ends.
+func (st *serverStream) recvLoop() error {
+	for {
+		f, err := st.gs.Recv()
+		if err != nil {
+			return err
+		}
+		switch k := f.GetFrame().(type) {
+		case *socketv1.ConnectRequest_Request:
+			st.onRequest(k.Request)
+		case *socketv1.ConnectRequest_Cancel:
+			st.onCancel(k.Cancel.GetId())
+		default:
+			st.reply(newResponse(0, false, nil, Errorf(CodeInvalidArgument, "empty frame: set request or cancel")))
+		}
+	}
+}
+
+// onRequest admits a request frame and starts its handler, or answers it
+// at once with the reason it cannot run.
+func (st *serverStream) onRequest(f *socketv1.Request) {
+	id := f.GetId()
+	_, raw := f.GetPayload().(*socketv1.Request_BodyRaw)
+	if id == 0 {
+		st.reply(newResponse(0, raw, nil, Errorf(CodeInvalidArgument, "request id must not be 0")))
+		return
+	}
+	if st.draining.Load() {
+		st.reply(newResponse(id, raw, nil, errDraining))
+		return
+	}
+	adm, e := st.srv.admit(st.key, f)
+	if e != nil {
+		st.reply(newResponse(id, raw, nil, e))
+		return
+	}
+	if st.inFlight.Add(1) > int64(st.srv.opts.streamInFlight) {
+		st.inFlight.Add(-1)
+		st.reply(newResponse(id, raw, nil, errStreamBusy))
+		return
+	}
+	if !st.srv.acquire() {
+		st.inFlight.Add(-1)
+		st.reply(newResponse(id, raw, nil, errServerBusy))
+		return
+	}
+	ctx, cancel := handlerContext(st.ctx, &adm)
+	st.mu.Lock()
+	_, dup := st.running[id]
+	if !dup {
+		st.running[id] = cancel
+	}
+	st.mu.Unlock()
+	if dup {
+		cancel()
+		st.inFlight.Add(-1)
+		st.srv.release()
+		st.reply(newResponse(id, raw, nil, Errorf(CodeInvalidArgument, "request id %d is already in flight on this stream", id)))
+		return
+	}
+	st.handlers.Add(1)
+	go st.serve(ctx, cancel, id, adm)
+}
+
+// serve runs one request and queues its response, unless a cancel frame
+// withdrew it.
+func (st *serverStream) serve(ctx context.Context, cancel context.CancelFunc, id uint64, adm admitted) {
+	defer st.handlers.Done()
+	res, e := st.srv.exec(ctx, &adm)
+	cancel()
+	st.mu.Lock()
+	_, wanted := st.running[id]
+	delete(st.running, id)
+	st.mu.Unlock()
+	if wanted {
+		st.reply(newResponse(id, adm.raw, res, e))
+	}
+	st.inFlight.Add(-1)
+	st.srv.release()
+}
+
+// onCancel stops a request in flight; the caller expects no response.
+func (st *serverStream) onCancel(id uint64) {
+	st.mu.Lock()
+	cancel, ok := st.running[id]
+	delete(st.running, id)
+	st.mu.Unlock()
+	if ok {
+		cancel()
+	}
+}
+
+// drain tells the caller to move on; frames that still arrive are answered
+// UNAVAILABLE (reason draining) without running.
+func (st *serverStream) drain() {
+	if !st.draining.Swap(true) {
+		st.send(drainFrame)
+	}
+}
+
+func (st *serverStream) reply(r *socketv1.Response) {
+	st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: r}})
+}
+
+// send queues a frame for the sender; after the sender stopped, frames are
+// dropped (the stream is over).
+func (st *serverStream) send(f *socketv1.ConnectResponse) {
+	select {
+	case st.out <- f:
+	case <-st.senderDone:
+	}
+}
+
+// sendLoop owns the stream's Send side.
+func (st *serverStream) sendLoop() {
+	defer close(st.senderDone)
+	for {
+		select {
+		case f := <-st.out:
+			if err := st.gs.Send(f); err != nil {
+				st.cancel(err)
+				return
+			}
+		case <-st.flush:
+			for {
+				select {
+				case f := <-st.out:
+					if err := st.gs.Send(f); err != nil {
+						return
+					}
+				default:
+					return
+				}
+			}
+		case <-st.ctx.Done():
+			return
+		}
+	}
+}

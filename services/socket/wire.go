@@ -1,0 +1,18 @@
+package socket
+
+// Wire names: metadata keys and detail keys that cross the socket. They are
+// part of the protocol; change them only with a new protocol version.
+const (
+	// MetadataAuthorization carries "Bearer KEY" when a stream opens.
+	MetadataAuthorization = "authorization"
+	// MetadataInstance is the header a service sends once it has accepted a
+	// stream: the instance's unique id.
+	MetadataInstance = "streamgate-instance"
+
+	// DetailReason is the details key that refines an error code.
+	DetailReason = "reason"
+	// ReasonDraining marks an UNAVAILABLE answer to a frame that arrived
+	// after the stream was drained: the action did not run, so the caller
+	// may send it again elsewhere, even when it is a write.
+	ReasonDraining = "draining"
+)

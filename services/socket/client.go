@@ -30,9 +30,9 @@ type Client struct {
 	wg     sync.WaitGroup // instance loops, streams, the resolver ticker
 	res    resolver.Resolver
 
-	mu         sync.Mutex // guards instances, ready, resolveErr
+	mu         sync.Mutex // guards instances, changed, resolveErr
 	instances  map[string]*instance
-	ready      chan struct{} // closed (and replaced) when a stream becomes ready
+	changed    chan struct{} // closed (and replaced) when an instance changes state
 	resolveErr error
 
 	picks      atomic.Pointer[[]*instance] // instances, for the request path
@@ -75,7 +75,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		instances: map[string]*instance{},
-		ready:     make(chan struct{}),
+		changed:   make(chan struct{}),
 	}
 	c.picks.Store(&[]*instance{})
 	known := map[string]bool{}
@@ -313,13 +313,13 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 			return best, nil
 		}
 		c.mu.Lock()
-		ready := c.ready
+		changed := c.changed
 		c.mu.Unlock()
 		if err := c.permanentError(); err != nil {
 			return nil, err
 		}
 		select {
-		case <-ready:
+		case <-changed:
 		case <-ctx.Done():
 			e := AsError(ctx.Err())
 			if last := c.lastError(); last != nil {
@@ -361,11 +361,11 @@ func (c *Client) lastError() error {
 	return c.resolveErr
 }
 
-// notifyReady wakes requests waiting for a stream.
-func (c *Client) notifyReady() {
+// notifyChange wakes requests waiting for a stream, to look again.
+func (c *Client) notifyChange() {
 	c.mu.Lock()
-	close(c.ready)
-	c.ready = make(chan struct{})
+	close(c.changed)
+	c.changed = make(chan struct{})
 	c.mu.Unlock()
 }
 

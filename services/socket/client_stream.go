@@ -69,6 +69,7 @@ func (inst *instance) setState(s connectivity.State, err error) {
 		inst.lastErr = err
 	}
 	inst.mu.Unlock()
+	inst.c.notifyChange()
 }
 
 func (inst *instance) loop() {
@@ -96,7 +97,6 @@ func (inst *instance) loop() {
 		}
 		inst.cur.Store(st)
 		inst.setState(connectivity.Ready, nil)
-		inst.c.notifyReady()
 		opened := time.Now()
 		select {
 		case <-st.drained:
@@ -265,7 +265,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 		st.mu.Lock()
 		st.unsent--
 		st.mu.Unlock()
-		st.abandon(id, c)
+		st.abandon(id, c, false)
 		return nil, AsError(ctx.Err())
 	case <-st.sent:
 		// The sender is gone; the pending request fails with the stream.
@@ -277,19 +277,20 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	case r := <-c.done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		st.abandon(id, c)
+		st.abandon(id, c, !errors.Is(ctx.Err(), context.DeadlineExceeded))
 		return nil, AsError(ctx.Err())
 	}
 }
 
 // abandon withdraws a request whose caller gave up. If it already went
-// out, a cancel frame tells the service to stop it.
-func (st *clientStream) abandon(id uint64, c *call) {
+// out and notify is set, a cancel frame tells the service to stop it (on a
+// deadline the service's own copy of the deadline stops it).
+func (st *clientStream) abandon(id uint64, c *call, notify bool) {
 	if !st.take(id) {
 		return // answered or failed meanwhile
 	}
-	if c.state.CompareAndSwap(callQueued, callAbandoned) {
-		return // never sent: the sender will skip it
+	if c.state.CompareAndSwap(callQueued, callAbandoned) || !notify {
+		return // never sent (the sender will skip it), or no need to tell
 	}
 	cancel := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Cancel{Cancel: &socketv1.Cancel{Id: id}}}}
 	select {

@@ -139,6 +139,12 @@ func dialServer(t testing.TB, ts *testServer, opts ...socket.DialOption) *socket
 // speak the wire protocol themselves.
 func rawConn(t testing.TB, ts *testServer) socketv1.SocketServiceClient {
 	t.Helper()
+	return socketv1.NewSocketServiceClient(rawConnCC(t, ts))
+}
+
+// rawConnCC is rawConn's connection.
+func rawConnCC(t testing.TB, ts *testServer) *grpc.ClientConn {
+	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	target := ts.Addr
 	if ts.dialer != nil {
@@ -150,11 +156,15 @@ func rawConn(t testing.TB, ts *testServer) socketv1.SocketServiceClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	return socketv1.NewSocketServiceClient(cc)
+	return cc
 }
 
 func withKey(ctx context.Context, key string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, socket.MetadataAuthorization, "Bearer "+key)
+	return withMetadata(ctx, socket.MetadataAuthorization, "Bearer "+key)
+}
+
+func withMetadata(ctx context.Context, k, v string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, k, v)
 }
 
 // echoIn and echoOut are the test actions' bodies.

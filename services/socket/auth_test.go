@@ -1,0 +1,165 @@
+package socket_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// countingServer registers ECHO that counts its runs.
+func countingServer(t *testing.T, runs *atomic.Int64) *testServer {
+	return startServer(t, serverSpec{bufconn: true, register: func(s *socket.Server) {
+		must(t, s.Handle("ECHO", socket.HandlerFunc(func(_ context.Context, r *socket.Request) (json.RawMessage, error) {
+			runs.Add(1)
+			return r.Body, nil
+		}), socket.Read()))
+	}})
+}
+
+func TestStreamRefusedBeforeAnyFrame(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		auth string // the authorization metadata; "" sends none
+	}{
+		{"missing key", ""},
+		{"unknown key", "Bearer not-a-key"},
+		{"wrong scheme", "Basic " + testKey},
+		{"empty bearer", "Bearer "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var runs atomic.Int64
+			ts := countingServer(t, &runs)
+			ctx := testContext(t)
+			if tc.auth != "" {
+				ctx = withKeyRaw(ctx, tc.auth)
+			}
+			stream, err := rawConn(t, ts).Connect(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A frame is on its way, but the service must refuse the stream
+			// without reading it.
+			_ = stream.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: &socketv1.Request{Id: 1, Action: "ECHO"}}})
+			_, err = stream.Recv()
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("Recv err = %v, want Unauthenticated", err)
+			}
+			if n := runs.Load(); n != 0 {
+				t.Fatalf("handler ran %d times for a refused stream", n)
+			}
+			// The request library reports the refusal instead of hanging.
+			c := dialServer(t, ts, socket.WithKey("not-a-key"))
+			_, err = c.Request(testContext(t), "ECHO", "", nil)
+			wantCode(t, err, socket.CodeUnauthenticated)
+		})
+	}
+}
+
+func TestRevokedKeyEndsOpenStreams(t *testing.T) {
+	t.Parallel()
+	var runs atomic.Int64
+	ts := countingServer(t, &runs)
+	ctx := testContext(t)
+	stream, err := rawConn(t, ts).Connect(withKey(ctx, testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, stream.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: &socketv1.Request{Id: 1, Action: "ECHO", Payload: &socketv1.Request_BodyRaw{BodyRaw: []byte(`1`)}}}}))
+	if r, err := stream.Recv(); err != nil || !r.GetResponse().GetOk() {
+		t.Fatalf("first response %v, %v", r, err)
+	}
+	if !ts.Keys.Revoke("test") {
+		t.Fatal("Revoke found no key")
+	}
+	_, err = stream.Recv()
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("open stream after revoke: err = %v, want Unauthenticated", err)
+	}
+	again, err := rawConn(t, ts).Connect(withKey(ctx, testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Recv(); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("new stream after revoke: err = %v, want Unauthenticated", err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+}
+
+func TestKeyScopes(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverSpec{bufconn: true, register: func(s *socket.Server) {
+		registerEcho(t, s)
+		must(t, s.Handle("WHOAMI", socket.Typed(func(ctx context.Context, _ string, _ struct{}) (socket.Meta, error) {
+			return socket.MetaFrom(ctx), nil
+		}), socket.Read()))
+	}})
+	ctx := testContext(t)
+	user := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "user-7", Roles: []string{"admin"}}, RequestID: "req-1"})
+
+	t.Run("action outside the key's scope", func(t *testing.T) {
+		reader := dialServer(t, ts, socket.WithKey(readOnlyKey))
+		if _, err := reader.Request(ctx, "ECHO", "", nil); err != nil {
+			t.Fatalf("ECHO with the reader key: %v", err)
+		}
+		_, err := reader.Request(ctx, "WHOAMI", "", nil)
+		wantCode(t, err, socket.CodePermissionDenied)
+	})
+	t.Run("principal from a key that may not delegate", func(t *testing.T) {
+		_, err := dialServer(t, ts).Request(user, "WHOAMI", "", nil)
+		wantCode(t, err, socket.CodePermissionDenied)
+	})
+	t.Run("principal from a delegating key", func(t *testing.T) {
+		m, err := socket.Call[socket.Meta](user, dialServer(t, ts, socket.WithKey(gatewayKey)), "WHOAMI", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Principal.Subject != "user-7" || !m.Principal.HasRole("admin") || m.Caller != "gateway" || m.APIVersion != "v2" || m.RequestID != "req-1" {
+			t.Fatalf("handler saw meta %+v", m)
+		}
+	})
+	t.Run("the key itself is the principal", func(t *testing.T) {
+		m, err := socket.Call[socket.Meta](ctx, dialServer(t, ts), "WHOAMI", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Principal.Subject != "test" || !m.Principal.HasRole("service") {
+			t.Fatalf("handler saw principal %+v", m.Principal)
+		}
+	})
+}
+
+func TestKeyringValidation(t *testing.T) {
+	t.Parallel()
+	cases := map[string][]socket.Key{
+		"no name":        {{Secret: "x"}},
+		"no secret":      {{Name: "a"}},
+		"both":           {{Name: "a", Secret: "x", Hash: socket.HashKey("x")}},
+		"bad hash":       {{Name: "a", Hash: "sha256:zz"}},
+		"duplicate name": {{Name: "a", Secret: "x"}, {Name: "a", Secret: "y"}},
+		"same secret":    {{Name: "a", Secret: "x"}, {Name: "b", Hash: socket.HashKey("x")}},
+	}
+	for name, keys := range cases {
+		if _, err := socket.NewKeyring(keys...); err == nil {
+			t.Errorf("%s: NewKeyring accepted %+v", name, keys)
+		}
+	}
+	if _, err := socket.NewServer(socket.Config{Name: "x"}); err == nil {
+		t.Error("NewServer without keys or WithoutAuth succeeded")
+	}
+}
+
+func withKeyRaw(ctx context.Context, auth string) context.Context {
+	return withMetadata(ctx, socket.MetadataAuthorization, auth)
+}

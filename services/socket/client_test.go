@@ -1,0 +1,303 @@
+package socket_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// instanceCounters counts what one instance ran.
+type instanceCounters struct {
+	reads, writes atomic.Int64
+	writeStarted  chan string // receives the id of each write that starts
+}
+
+// countingInstance starts an instance with READ (waits delay_ms) and WRITE
+// (waits until release is closed, or delay_ms), both counted.
+func countingInstance(t *testing.T, addr string, release <-chan struct{}) (*testServer, *instanceCounters) {
+	n := &instanceCounters{writeStarted: make(chan string, 1000)}
+	ts := startServer(t, serverSpec{addr: addr, register: func(s *socket.Server) {
+		wait := func(ctx context.Context, r *socket.Request) error {
+			var in echoIn
+			if err := socket.DecodeBody(r.Body, &in); err != nil {
+				return err
+			}
+			if in.Delay == 0 {
+				return nil
+			}
+			select {
+			case <-time.After(time.Duration(in.Delay) * time.Millisecond):
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		}
+		must(t, s.Handle("READ", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
+			n.reads.Add(1)
+			return json.RawMessage(`"r` + r.ResourceID + `"`), wait(ctx, r)
+		}), socket.Read()))
+		must(t, s.Handle("WRITE", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
+			n.writes.Add(1)
+			n.writeStarted <- r.ResourceID
+			return json.RawMessage(`"w` + r.ResourceID + `"`), wait(ctx, r)
+		})))
+	}})
+	return ts, n
+}
+
+// awaitReady waits until the client has a ready stream to every address.
+func awaitReady(t *testing.T, c *socket.Client, n int) {
+	t.Helper()
+	ctx := testContext(t)
+	for {
+		ready := 0
+		for _, s := range c.Instances() {
+			if s.State == connectivity.Ready {
+				ready++
+			}
+		}
+		if ready == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("instances never all ready: %+v", c.Instances())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func TestTwoInstancesShareTrafficAndSurviveOneKilled(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	a, na := countingInstance(t, "", release)
+	b, nb := countingInstance(t, "", release)
+	c := dial(t, "static:///"+a.Addr+","+b.Addr)
+	awaitReady(t, c, 2)
+	ctx := testContext(t)
+
+	// Both instances get traffic.
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Request(ctx, "READ", fmt.Sprint(i), []byte(`{"delay_ms":2}`)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if na.reads.Load() < 20 || nb.reads.Load() < 20 {
+		t.Fatalf("reads per instance %d and %d; want both to take a fair share", na.reads.Load(), nb.reads.Load())
+	}
+
+	// Writes and reads in flight on both; then a is killed.
+	const writes = 20
+	type outcome struct {
+		id  string
+		err error
+	}
+	writeDone := make(chan outcome, writes)
+	for i := range writes {
+		go func() {
+			id := fmt.Sprint("w", i)
+			_, err := c.Request(ctx, "WRITE", id, []byte(`{"delay_ms":60000}`))
+			writeDone <- outcome{id, err}
+		}()
+	}
+	startedOn := map[string]string{}
+	for len(startedOn) < writes {
+		select {
+		case id := <-na.writeStarted:
+			startedOn[id] = "a"
+		case id := <-nb.writeStarted:
+			startedOn[id] = "b"
+		}
+	}
+	readsBefore := na.reads.Load() + nb.reads.Load()
+	readDone := make(chan error, 40)
+	for i := range 40 {
+		go func() {
+			_, err := c.Request(ctx, "READ", fmt.Sprint(i), []byte(`{"delay_ms":60000}`))
+			readDone <- err
+		}()
+	}
+	for na.reads.Load()+nb.reads.Load() < readsBefore+40 {
+		time.Sleep(time.Millisecond)
+	}
+	a.Stop()
+	close(release)
+
+	for range 40 {
+		if err := <-readDone; err != nil {
+			t.Errorf("read in flight when an instance died: %v", err)
+		}
+	}
+	failed := 0
+	for range writes {
+		o := <-writeDone
+		switch {
+		case startedOn[o.id] == "a":
+			wantCode(t, o.err, socket.CodeUnavailable)
+			failed++
+		case o.err != nil:
+			t.Errorf("write %s on the live instance failed: %v", o.id, o.err)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no write was in flight on the killed instance; the test proves nothing")
+	}
+	if got := na.writes.Load() + nb.writes.Load(); got != writes {
+		t.Fatalf("writes ran %d times for %d requests: a write was sent twice", got, writes)
+	}
+	// Reads carry on on the survivor.
+	for i := range 20 {
+		if _, err := c.Request(ctx, "READ", fmt.Sprint(i), nil); err != nil {
+			t.Fatalf("read after the kill: %v", err)
+		}
+	}
+}
+
+func TestDrainLosesNothing(t *testing.T) {
+	t.Parallel()
+	a, na := countingInstance(t, "", nil)
+	b, nb := countingInstance(t, "", nil)
+	c := dial(t, "static:///"+a.Addr+","+b.Addr)
+	awaitReady(t, c, 2)
+	ctx := testContext(t)
+
+	// A steady stream of writes and reads while a drains.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent, failed atomic.Int64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				action := []string{"WRITE", "READ"}[i%2]
+				sent.Add(1)
+				if _, err := c.Request(ctx, action, fmt.Sprint(w, "-", i), []byte(`{"delay_ms":20}`)); err != nil {
+					failed.Add(1)
+					t.Errorf("%s during drain: %v", action, err)
+				}
+			}
+		}()
+	}
+	// Let traffic reach a, then drain it with requests in flight.
+	for na.writes.Load() < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	a.Shutdown()
+	before := nb.reads.Load() + nb.writes.Load()
+	for nb.reads.Load()+nb.writes.Load() < before+50 {
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during a graceful drain", failed.Load(), sent.Load())
+	}
+	if ran := na.reads.Load() + na.writes.Load() + nb.reads.Load() + nb.writes.Load(); ran != sent.Load() {
+		t.Fatalf("%d requests sent, %d ran: drained requests were lost or run twice", sent.Load(), ran)
+	}
+}
+
+func TestServiceRestartClientCarriesOn(t *testing.T) {
+	t.Parallel()
+	a, _ := countingInstance(t, "", nil)
+	c := dial(t, a.Addr)
+	ctx := testContext(t)
+	if _, err := c.Request(ctx, "READ", "1", nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := a.Addr
+	a.Stop()
+	a.Shutdown()
+	// The client notices the loss...
+	for c.State() == connectivity.Ready {
+		time.Sleep(time.Millisecond)
+	}
+	// ...and a request made while the service is down waits for it.
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, "READ", "2", nil)
+		res <- err
+	}()
+	b, nb := countingInstance(t, addr, nil)
+	if err := <-res; err != nil {
+		t.Fatalf("request across the restart: %v", err)
+	}
+	if nb.reads.Load() != 1 || c.State() != connectivity.Ready {
+		t.Fatalf("after restart: %d reads on the new instance, state %v", nb.reads.Load(), c.State())
+	}
+	_ = b
+}
+
+func TestWritesAreNotResentWhenAStreamBreaks(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	a, na := countingInstance(t, "", release)
+	c := dial(t, a.Addr)
+	ctx := testContext(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, "WRITE", "1", []byte(`{"delay_ms":60000}`))
+		errc <- err
+	}()
+	<-na.writeStarted
+	a.Stop()
+	e := wantCode(t, <-errc, socket.CodeUnavailable)
+	if !strings.Contains(e.Message, "broke") {
+		t.Fatalf("message %q does not say the stream broke", e.Message)
+	}
+	if na.writes.Load() != 1 {
+		t.Fatalf("write ran %d times", na.writes.Load())
+	}
+}
+
+func TestDNSTarget(t *testing.T) {
+	t.Parallel()
+	a, na := countingInstance(t, "", nil)
+	_, port, _ := net.SplitHostPort(a.Addr)
+	c := dial(t, "dns:///127.0.0.1:"+port)
+	if _, err := c.Request(testContext(t), "READ", "1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if na.reads.Load() != 1 {
+		t.Fatal("the request did not reach the instance")
+	}
+	if _, err := socket.Dial("nope:///x"); err == nil {
+		t.Fatal("Dial accepted an unknown scheme")
+	}
+}
+
+func TestClosedClientFailsFast(t *testing.T) {
+	t.Parallel()
+	a, _ := countingInstance(t, "", nil)
+	c, err := socket.Dial(a.Addr, socket.WithKey(testKey))
+	must(t, err)
+	must(t, c.Close())
+	_, err = c.Request(testContext(t), "READ", "1", nil)
+	wantCode(t, err, socket.CodeUnavailable)
+	if c.State() != connectivity.Shutdown {
+		t.Fatalf("state after Close = %v", c.State())
+	}
+}

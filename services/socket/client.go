@@ -27,8 +27,8 @@ type Client struct {
 	cfg    clientConfig
 	ctx    context.Context // ends when the client closes
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // instance loops, streams, the resolver ticker
-	res    resolver.Resolver
+	wg     sync.WaitGroup                    // instance loops, streams, the resolver ticker
+	res    atomic.Pointer[resolver.Resolver] // nil for a fixed list of instances
 
 	mu         sync.Mutex // guards instances, changed, resolveErr
 	instances  map[string]*instance
@@ -61,8 +61,8 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	for _, o := range opts {
 		o.applyClient(&cfg)
 	}
-	if cfg.maxAttempts < 1 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.resolveInterval <= 0 {
-		return nil, errors.New("socket: attempts, backoff and resolve interval must be positive")
+	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.resolveInterval <= 0 {
+		return nil, errors.New("socket: attempts, timeouts, backoff and resolve interval must be positive")
 	}
 	t, err := parseTarget(target)
 	if err != nil {
@@ -88,11 +88,13 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		return c, nil
 	}
 	rc := resolverConn{update: c.setAddrs, report: c.setResolveErr}
-	c.res, err = t.builder.Build(resolver.Target{URL: t.url}, rc, resolver.BuildOptions{DisableServiceConfig: true})
+	// Build may report addresses (and start instances) before it returns.
+	res, err := t.builder.Build(resolver.Target{URL: t.url}, rc, resolver.BuildOptions{DisableServiceConfig: true})
 	if err != nil {
-		cancel()
+		_ = c.Close()
 		return nil, fmt.Errorf("socket: resolve %q: %w", target, err)
 	}
+	c.res.Store(&res)
 	c.wg.Add(1)
 	go c.reresolve()
 	return c, nil
@@ -102,14 +104,14 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 // UNAVAILABLE, and waits for the client's goroutines.
 func (c *Client) Close() error {
 	c.cancel()
-	if c.res != nil {
-		c.res.Close()
-	}
 	c.mu.Lock()
 	for _, inst := range c.instances {
 		inst.stop()
 	}
 	c.mu.Unlock()
+	if res := c.res.Load(); res != nil {
+		(*res).Close()
+	}
 	c.wg.Wait()
 	return nil
 }
@@ -156,23 +158,21 @@ func (c *Client) Request(ctx context.Context, action, id string, body any) (json
 	if err != nil {
 		return nil, err
 	}
-	var timeoutMs uint32
-	if d, ok := ctx.Deadline(); ok {
-		left := time.Until(d)
-		if left <= 0 {
-			return nil, AsError(context.DeadlineExceeded)
-		}
-		timeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
-	}
+	deadline, hasDeadline := ctx.Deadline()
 	meta := metaToProto(ctx)
+	// Each attempt gets a frame of its own, with the time left then.
 	frame := func() *socketv1.Request {
-		return &socketv1.Request{
+		f := &socketv1.Request{
 			Action:     action,
 			ResourceId: id,
 			Payload:    &socketv1.Request_BodyRaw{BodyRaw: raw},
 			Meta:       meta,
-			TimeoutMs:  timeoutMs,
 		}
+		if hasDeadline {
+			left := max(time.Until(deadline), time.Millisecond)
+			f.TimeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
+		}
+		return f
 	}
 	resends := 0
 	var last *instance
@@ -287,6 +287,11 @@ func (c *Client) learn(d *socketv1.DescribeResponse) {
 // ready stream it waits for one until ctx ends.
 func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, error) {
 	for {
+		// Take the change signal before looking, so a stream that becomes
+		// ready meanwhile wakes us.
+		c.mu.Lock()
+		changed := c.changed
+		c.mu.Unlock()
 		insts := *c.picks.Load()
 		var best *clientStream
 		n := len(insts)
@@ -301,7 +306,7 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 					continue
 				}
 				st := inst.cur.Load()
-				if st == nil || st.draining.Load() {
+				if st == nil || !st.usable() {
 					continue
 				}
 				if best == nil || st.inFlight.Load() < best.inFlight.Load() {
@@ -312,9 +317,6 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 		if best != nil {
 			return best, nil
 		}
-		c.mu.Lock()
-		changed := c.changed
-		c.mu.Unlock()
 		if err := c.permanentError(); err != nil {
 			return nil, err
 		}
@@ -422,7 +424,7 @@ func (c *Client) reresolve() {
 	for {
 		select {
 		case <-t.C:
-			c.res.ResolveNow(resolver.ResolveNowOptions{})
+			c.resolveNow()
 		case <-c.ctx.Done():
 			return
 		}

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
@@ -130,35 +131,45 @@ func (inst *instance) loop() {
 
 // resolveNow asks the resolver to look again (an instance may have moved).
 func (c *Client) resolveNow() {
-	if c.res != nil {
-		c.res.ResolveNow(resolver.ResolveNowOptions{})
+	if res := c.res.Load(); res != nil {
+		(*res).ResolveNow(resolver.ResolveNowOptions{})
 	}
 }
 
 // open starts a stream and waits until the service accepts it.
 func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 	c := inst.c
+	// The stream outlives the instance's retirement (it drains), but
+	// opening it is bounded by the connect timeout and the retirement.
 	ctx, cancel := context.WithCancel(inst.c.ctx)
+	timer := time.AfterFunc(c.cfg.connectTimeout, cancel)
+	unwatch := context.AfterFunc(inst.ctx, cancel)
 	cs, err := inst.stub.Connect(c.outgoingContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, wireError(err)
-	}
-	md, err := cs.Header()
-	if err == nil && len(md.Get(MetadataInstance)) == 0 {
-		// Refused before any frame: the status follows.
-		_, err = cs.Recv()
-		if err == nil {
-			err = errors.New("stream opened without an instance header")
+	if err == nil {
+		var md metadata.MD
+		md, err = cs.Header()
+		if err == nil && len(md.Get(MetadataInstance)) == 0 {
+			// Refused before any frame: the status follows.
+			_, err = cs.Recv()
+			if err == nil {
+				err = errors.New("stream opened without an instance header")
+			}
 		}
 	}
+	timedOut := !timer.Stop()
+	retired := !unwatch()
+	if err == nil && (timedOut || retired) {
+		err = errors.New("stream not accepted in time")
+	}
 	if err != nil {
 		cancel()
 		return nil, wireError(err)
 	}
-	if d, err := inst.stub.Describe(c.outgoingContext(inst.ctx), &socketv1.DescribeRequest{}); err == nil {
+	dctx, dcancel := context.WithTimeout(inst.ctx, c.cfg.connectTimeout)
+	if d, err := inst.stub.Describe(c.outgoingContext(dctx), &socketv1.DescribeRequest{}); err == nil {
 		c.learn(d)
 	}
+	dcancel()
 	st := &clientStream{
 		inst:    inst,
 		cs:      cs,
@@ -166,6 +177,7 @@ func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 		sendq:   make(chan outgoing, 256),
 		pending: map[uint64]*call{},
 		drained: make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		sent:    make(chan struct{}),
 	}
@@ -201,7 +213,9 @@ type clientStream struct {
 
 	inFlight atomic.Int64 // requests waiting for an answer
 	nextID   atomic.Uint64
-	draining atomic.Bool
+	broken   atomic.Bool   // the stream ended
+	draining atomic.Bool   // the stream takes no new requests
+	kick     chan struct{} // wakes the sender to re-check a drained stream
 	drained  chan struct{} // closed when draining starts
 	done     chan struct{} // closed when the stream is over
 
@@ -262,16 +276,12 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	select {
 	case st.sendq <- outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}:
 	case <-ctx.Done():
-		st.mu.Lock()
-		st.unsent--
-		st.mu.Unlock()
+		st.unqueue()
 		st.abandon(id, c, false)
 		return nil, AsError(ctx.Err())
 	case <-st.sent:
 		// The sender is gone; the pending request fails with the stream.
-		st.mu.Lock()
-		st.unsent--
-		st.mu.Unlock()
+		st.unqueue()
 	}
 	select {
 	case r := <-c.done:
@@ -332,6 +342,7 @@ func (st *clientStream) sendLoop(ctx context.Context) {
 			}
 		case <-drained:
 			drained = nil
+		case <-st.kick:
 		case <-ctx.Done():
 			return
 		}
@@ -339,6 +350,23 @@ func (st *clientStream) sendLoop(ctx context.Context) {
 			_ = st.cs.CloseSend()
 			return
 		}
+	}
+}
+
+// usable reports whether the stream takes new requests.
+func (st *clientStream) usable() bool {
+	return !st.draining.Load() && !st.broken.Load()
+}
+
+// unqueue forgets a registered request that will not reach the sender, and
+// wakes the sender in case it waits for it to half-close.
+func (st *clientStream) unqueue() {
+	st.mu.Lock()
+	st.unsent--
+	st.mu.Unlock()
+	select {
+	case st.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -393,16 +421,20 @@ func (st *clientStream) fail(err error) {
 		cause = Errorf(CodeUnavailable, "stream ended")
 	}
 	st.brokeErr = cause
+	st.broken.Store(true)
 	pending := st.pending
 	st.pending = map[uint64]*call{}
 	st.mu.Unlock()
 	st.cancel()
+	// Off the pick list before the callers retry, so they wait for a new
+	// stream instead of finding this one again.
+	st.inst.cur.CompareAndSwap(st, nil)
 	for _, c := range pending {
 		st.inFlight.Add(-1)
 		sent := !c.state.CompareAndSwap(callQueued, callAbandoned)
 		c.done <- result{err: &lostError{
-			err: Errorf(CodeUnavailable, "stream to %s broke before the answer: %s", st.inst.addr, AsError(cause).Message),
-			sent:  sent,
+			err:  Errorf(CodeUnavailable, "stream to %s broke before the answer: %s", st.inst.addr, AsError(cause).Message),
+			sent: sent,
 		}}
 	}
 	close(st.done)

@@ -20,15 +20,15 @@ type Option interface {
 }
 
 type serverConfig struct {
-	keys            *Keyring
-	noAuth          bool
-	logger          *slog.Logger
-	streamInFlight  int
-	serverInFlight  int
-	maxBody         int
-	maxFrame        int
-	drainTimeout    time.Duration
-	grpcOptions     []grpc.ServerOption
+	keys           *Keyring
+	noAuth         bool
+	logger         *slog.Logger
+	streamInFlight int
+	serverInFlight int
+	maxBody        int
+	maxFrame       int
+	drainTimeout   time.Duration
+	grpcOptions    []grpc.ServerOption
 }
 
 type clientConfig struct {
@@ -36,6 +36,7 @@ type clientConfig struct {
 	logger          *slog.Logger
 	maxFrame        int
 	maxAttempts     int
+	connectTimeout  time.Duration
 	resolveInterval time.Duration
 	backoffBase     time.Duration
 	backoffMax      time.Duration
@@ -51,6 +52,7 @@ const (
 	defaultDrainTimeout    = 10 * time.Second
 	defaultMaxAttempts     = 3
 	defaultResolveInterval = 30 * time.Second
+	defaultConnectTimeout  = 10 * time.Second
 	defaultBackoffBase     = 50 * time.Millisecond
 	defaultBackoffMax      = 5 * time.Second
 )
@@ -71,6 +73,7 @@ func defaultClientConfig() clientConfig {
 		logger:          slog.New(slog.DiscardHandler),
 		maxFrame:        defaultMaxFrame,
 		maxAttempts:     defaultMaxAttempts,
+		connectTimeout:  defaultConnectTimeout,
 		resolveInterval: defaultResolveInterval,
 		backoffBase:     defaultBackoffBase,
 		backoffMax:      defaultBackoffMax,
@@ -158,6 +161,12 @@ func WithKey(secret string) DialOption {
 // streams break under it. Writes are never sent twice. Default 3.
 func WithMaxAttempts(n int) DialOption {
 	return dialOptionFunc(func(c *clientConfig) { c.maxAttempts = n })
+}
+
+// WithConnectTimeout bounds how long opening a stream to one instance may
+// take before it counts as failed and is retried with backoff. Default 10s.
+func WithConnectTimeout(d time.Duration) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.connectTimeout = d })
 }
 
 // WithResolveInterval sets how often the target's name is resolved again to

@@ -217,7 +217,9 @@ func (s *Server) drain() {
 // flight. Prefer cancelling Serve's context, which drains gracefully.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		s.mu.Lock()
 		close(s.hardStop)
+		s.mu.Unlock()
 		s.health.Shutdown()
 		s.grpc.Stop()
 		s.streamWG.Wait()
@@ -228,6 +230,11 @@ func (s *Server) Stop() {
 func (s *Server) track(st *serverStream) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case <-s.hardStop:
+		return false
+	default:
+	}
 	if s.draining {
 		return false
 	}
@@ -303,7 +310,7 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 	}()
 	res, herr := a.handler.ServeAction(ctx, &adm.req)
 	if herr != nil {
-		e := AsError(herr)
+		e := withoutDrainingReason(AsError(herr))
 		if e.Code == CodeInternal && e.cause != nil {
 			s.opts.logger.Error("socket: handler failed", "action", a.name, "err", e.cause)
 		}
@@ -382,4 +389,20 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 	}
 	sort.Slice(out.Actions, func(i, j int) bool { return out.Actions[i].Name < out.Actions[j].Name })
 	return out, nil
+}
+
+// withoutDrainingReason keeps a handler from passing on the draining reason
+// it got from another service: that reason promises the action did not
+// run, which only the runtime can say.
+func withoutDrainingReason(e *Error) *Error {
+	if e.Details[DetailReason] != ReasonDraining {
+		return e
+	}
+	details := make(map[string]any, len(e.Details))
+	for k, v := range e.Details {
+		if k != DetailReason {
+			details[k] = v
+		}
+	}
+	return e.WithDetails(details)
 }

@@ -27,6 +27,7 @@ type serverStream struct {
 	cancel context.CancelCauseFunc
 
 	out        chan *socketv1.ConnectResponse // frames for the sender
+	drainNow   chan struct{}                  // closed: the sender sends the drain frame next
 	flush      chan struct{}                  // closed: send what is queued, then stop
 	senderDone chan struct{}                  // closed when the sender returned
 
@@ -34,9 +35,21 @@ type serverStream struct {
 	handlers sync.WaitGroup // request goroutines
 	draining atomic.Bool
 
-	mu      sync.Mutex // guards running
-	running map[uint64]context.CancelFunc
+	mu      sync.Mutex // guards running, closed
+	running map[uint64]*run
+	closed  bool // no more handlers start
 }
+
+// run is one request in flight; its identity tells a cancelled request
+// from a later one that reuses its id.
+type run struct {
+	cancel context.CancelFunc
+}
+
+// sendQueue is how many answers wait for the sender before handlers block.
+// Blocked handlers keep their in-flight slots, so a caller that does not
+// read its answers stops being served instead of growing memory.
+const sendQueue = 64
 
 var (
 	errKeyRevoked = errors.New("key revoked")
@@ -44,7 +57,6 @@ var (
 	errDraining   = Errorf(CodeUnavailable, "the stream is draining: send the request on another stream").
 			WithDetails(map[string]any{DetailReason: ReasonDraining})
 	errStreamBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this stream")
-	drainFrame    = &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Drain{Drain: &socketv1.Drain{Reason: "shutdown"}}}
 )
 
 func (s *Server) connect(gs grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]) error {
@@ -60,10 +72,11 @@ func (s *Server) connect(gs grpc.BidiStreamingServer[socketv1.ConnectRequest, so
 		key:        key,
 		ctx:        ctx,
 		cancel:     cancel,
-		out:        make(chan *socketv1.ConnectResponse, s.opts.streamInFlight+64),
+		out:        make(chan *socketv1.ConnectResponse, sendQueue),
+		drainNow:   make(chan struct{}),
 		flush:      make(chan struct{}),
 		senderDone: make(chan struct{}),
-		running:    map[uint64]context.CancelFunc{},
+		running:    map[uint64]*run{},
 	}
 	if !s.track(st) {
 		return status.Error(codes.Unavailable, "the service is draining")
@@ -77,7 +90,11 @@ func (s *Server) connect(gs grpc.BidiStreamingServer[socketv1.ConnectRequest, so
 
 // run supervises the stream until it ends and returns its final status.
 func (st *serverStream) run() error {
-	go st.sendLoop()
+	st.srv.streamWG.Add(1)
+	go func() {
+		defer st.srv.streamWG.Done()
+		st.sendLoop()
+	}()
 	received := make(chan error, 1)
 	st.srv.streamWG.Add(1)
 	go func() {
@@ -94,12 +111,16 @@ func (st *serverStream) run() error {
 		}
 		// The caller half-closed: answer everything in flight, then end.
 		answered := make(chan struct{})
-		go func() { st.handlers.Wait(); close(answered) }()
+		go func() { st.stopHandlers(); close(answered) }()
 		select {
 		case <-answered:
 			close(st.flush)
-			<-st.senderDone
-			return nil
+			select {
+			case <-st.senderDone:
+				return nil
+			case <-st.srv.hardStop:
+				final = status.Error(codes.Unavailable, "server stopped")
+			}
 		case <-st.key.revoked:
 			final = status.Error(codes.Unauthenticated, "key revoked")
 		case <-st.srv.hardStop:
@@ -112,10 +133,21 @@ func (st *serverStream) run() error {
 		final = status.Error(codes.Unavailable, "server stopped")
 		st.cancel(errStopped)
 	}
+	// Handlers see the cancellation and give up queueing answers. The
+	// sender may be stuck in Send to a peer that does not read; returning
+	// ends the gRPC stream, which frees it.
 	st.cancel(final)
-	st.handlers.Wait()
-	<-st.senderDone
+	st.stopHandlers()
 	return final
+}
+
+// stopHandlers stops new handlers from starting and waits for those
+// running.
+func (st *serverStream) stopHandlers() {
+	st.mu.Lock()
+	st.closed = true
+	st.mu.Unlock()
+	st.handlers.Wait()
 }
 
 // recvLoop reads frames until the stream ends.
@@ -165,32 +197,38 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		return
 	}
 	ctx, cancel := handlerContext(st.ctx, &adm)
+	r := &run{cancel: cancel}
 	st.mu.Lock()
 	_, dup := st.running[id]
-	if !dup {
-		st.running[id] = cancel
+	closed := st.closed
+	if !dup && !closed {
+		st.running[id] = r
+		st.handlers.Add(1)
 	}
 	st.mu.Unlock()
-	if dup {
+	if dup || closed {
 		cancel()
 		st.inFlight.Add(-1)
 		st.srv.release()
-		st.reply(newResponse(id, raw, nil, Errorf(CodeInvalidArgument, "request id %d is already in flight on this stream", id)))
+		if dup {
+			st.reply(newResponse(id, raw, nil, Errorf(CodeInvalidArgument, "request id %d is already in flight on this stream", id)))
+		}
 		return
 	}
-	st.handlers.Add(1)
-	go st.serve(ctx, cancel, id, adm)
+	go st.serve(ctx, r, id, adm)
 }
 
 // serve runs one request and queues its response, unless a cancel frame
 // withdrew it.
-func (st *serverStream) serve(ctx context.Context, cancel context.CancelFunc, id uint64, adm admitted) {
+func (st *serverStream) serve(ctx context.Context, r *run, id uint64, adm admitted) {
 	defer st.handlers.Done()
 	res, e := st.srv.exec(ctx, &adm)
-	cancel()
+	r.cancel()
 	st.mu.Lock()
-	_, wanted := st.running[id]
-	delete(st.running, id)
+	wanted := st.running[id] == r
+	if wanted {
+		delete(st.running, id)
+	}
 	st.mu.Unlock()
 	if wanted {
 		st.reply(newResponse(id, adm.raw, res, e))
@@ -202,11 +240,11 @@ func (st *serverStream) serve(ctx context.Context, cancel context.CancelFunc, id
 // onCancel stops a request in flight; the caller expects no response.
 func (st *serverStream) onCancel(id uint64) {
 	st.mu.Lock()
-	cancel, ok := st.running[id]
+	r, ok := st.running[id]
 	delete(st.running, id)
 	st.mu.Unlock()
 	if ok {
-		cancel()
+		r.cancel()
 	}
 }
 
@@ -214,7 +252,7 @@ func (st *serverStream) onCancel(id uint64) {
 // UNAVAILABLE (reason draining) without running.
 func (st *serverStream) drain() {
 	if !st.draining.Swap(true) {
-		st.send(drainFrame)
+		close(st.drainNow)
 	}
 }
 
@@ -222,20 +260,29 @@ func (st *serverStream) reply(r *socketv1.Response) {
 	st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: r}})
 }
 
-// send queues a frame for the sender; after the sender stopped, frames are
-// dropped (the stream is over).
+// send queues a frame for the sender. Once the stream is over, frames are
+// dropped.
 func (st *serverStream) send(f *socketv1.ConnectResponse) {
 	select {
 	case st.out <- f:
 	case <-st.senderDone:
+	case <-st.ctx.Done():
 	}
 }
 
 // sendLoop owns the stream's Send side.
 func (st *serverStream) sendLoop() {
 	defer close(st.senderDone)
+	drainNow := st.drainNow
 	for {
 		select {
+		case <-drainNow:
+			drainNow = nil
+			drain := &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Drain{Drain: &socketv1.Drain{Reason: "shutdown"}}}
+			if err := st.gs.Send(drain); err != nil {
+				st.cancel(err)
+				return
+			}
 		case f := <-st.out:
 			if err := st.gs.Send(f); err != nil {
 				st.cancel(err)

@@ -1,0 +1,59 @@
+package socket_test
+
+import (
+	"context"
+	"testing"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// benchParallelism is goroutines per CPU in the round-trip benchmarks: many
+// callers sharing one client, as in a gateway.
+const benchParallelism = 32
+
+// BenchmarkRoundTrip compares one request over the shared socket with the
+// same request as a plain unary gRPC call (SocketService.Call) to the same
+// server and handler, both over loopback TCP.
+func BenchmarkRoundTrip(b *testing.B) {
+	ts := startServer(b, serverSpec{})
+	body := []byte(`{"text":"Oska"}`)
+	ctx := context.Background()
+
+	b.Run("socket", func(b *testing.B) {
+		c := dialServer(b, ts)
+		if _, err := c.Request(ctx, "ECHO", "1", body); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.SetParallelism(benchParallelism)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Request(ctx, "ECHO", "1", body); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("unary", func(b *testing.B) {
+		stub := rawConn(b, ts)
+		kctx := withKey(ctx, testKey)
+		b.ReportAllocs()
+		b.SetParallelism(benchParallelism)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r, err := stub.Call(kctx, &socketv1.CallRequest{Request: &socketv1.Request{
+					Action: "ECHO", ResourceId: "1", Payload: &socketv1.Request_BodyRaw{BodyRaw: body},
+				}})
+				if err != nil || !r.GetResponse().GetOk() {
+					b.Error(r, err)
+					return
+				}
+			}
+		})
+	})
+	_ = socket.CodeInternal
+}

@@ -51,6 +51,8 @@ type Server struct {
 	idle     chan struct{} // closed when draining and the last stream ended
 
 	inFlight atomic.Int64  // requests running on the whole server
+	tasks    chan task      // hands requests to idle workers
+	workers  sync.WaitGroup // worker goroutines
 	hardStop chan struct{} // closed when every stream must end now
 	stopOnce sync.Once
 	streamWG sync.WaitGroup // Connect calls and their goroutines
@@ -95,6 +97,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		streams:  map[*serverStream]struct{}{},
 		idle:     make(chan struct{}),
 		hardStop: make(chan struct{}),
+		tasks:    make(chan task),
 	}
 	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame)}, c.grpcOptions...)
 	s.grpc = grpc.NewServer(gopts...)
@@ -223,6 +226,7 @@ func (s *Server) Stop() {
 		s.health.Shutdown()
 		s.grpc.Stop()
 		s.streamWG.Wait()
+		s.workers.Wait()
 	})
 }
 

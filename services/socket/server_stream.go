@@ -43,6 +43,7 @@ type serverStream struct {
 // run is one request in flight; its identity tells a cancelled request
 // from a later one that reuses its id.
 type run struct {
+	ctx    context.Context
 	cancel context.CancelFunc
 }
 
@@ -197,7 +198,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		return
 	}
 	ctx, cancel := handlerContext(st.ctx, &adm)
-	r := &run{cancel: cancel}
+	r := &run{ctx: ctx, cancel: cancel}
 	st.mu.Lock()
 	_, dup := st.running[id]
 	closed := st.closed
@@ -215,14 +216,14 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		}
 		return
 	}
-	go st.serve(ctx, r, id, adm)
+	st.srv.dispatch(task{st: st, r: r, id: id, adm: adm})
 }
 
 // serve runs one request and queues its response, unless a cancel frame
 // withdrew it.
-func (st *serverStream) serve(ctx context.Context, r *run, id uint64, adm admitted) {
+func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	defer st.handlers.Done()
-	res, e := st.srv.exec(ctx, &adm)
+	res, e := st.srv.exec(r.ctx, adm)
 	r.cancel()
 	st.mu.Lock()
 	wanted := st.running[id] == r

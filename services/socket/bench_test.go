@@ -5,17 +5,19 @@ import (
 	"testing"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
-	"github.com/streamgate/streamgate/services/socket"
 )
-
-// benchParallelism is goroutines per CPU in the round-trip benchmarks: many
-// callers sharing one client, as in a gateway.
-const benchParallelism = 32
 
 // BenchmarkRoundTrip compares one request over the shared socket with the
 // same request as a plain unary gRPC call (SocketService.Call) to the same
-// server and handler, both over loopback TCP.
-func BenchmarkRoundTrip(b *testing.B) {
+// server and handler, both over loopback TCP, with many callers (32 per
+// CPU) sharing one client as in a gateway.
+func BenchmarkRoundTrip(b *testing.B) { benchmarkRoundTrip(b, 32) }
+
+// BenchmarkRoundTripFewCallers is BenchmarkRoundTrip with one caller per
+// CPU: latency-bound, the socket's worst case.
+func BenchmarkRoundTripFewCallers(b *testing.B) { benchmarkRoundTrip(b, 1) }
+
+func benchmarkRoundTrip(b *testing.B, parallelism int) {
 	ts := startServer(b, serverSpec{})
 	body := []byte(`{"text":"Oska"}`)
 	ctx := context.Background()
@@ -26,7 +28,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
-		b.SetParallelism(benchParallelism)
+		b.SetParallelism(parallelism)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -41,7 +43,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		stub := rawConn(b, ts)
 		kctx := withKey(ctx, testKey)
 		b.ReportAllocs()
-		b.SetParallelism(benchParallelism)
+		b.SetParallelism(parallelism)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -55,5 +57,4 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		})
 	})
-	_ = socket.CodeInternal
 }

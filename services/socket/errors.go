@@ -2,6 +2,7 @@ package socket
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -67,9 +68,9 @@ func (c Code) Valid() bool {
 // code; any other error reaches the caller as INTERNAL with a generic message
 // (the cause is logged, never sent).
 type Error struct {
-	Code    Code
-	Message string
-	Details map[string]any
+	Code    Code           `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
 	cause   error
 }
 
@@ -127,6 +128,26 @@ func CodeOf(err error) Code {
 		return ""
 	}
 	return AsError(err).Code
+}
+
+// Envelope is the standard answer at the edges (REST, the CLI):
+// {"ok": true, "result": …} or {"ok": false, "error": {"code", "message", "details"}}.
+type Envelope struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// NewEnvelope wraps a request's outcome; a nil result of a success is
+// JSON null.
+func NewEnvelope(result json.RawMessage, err error) Envelope {
+	if err != nil {
+		return Envelope{Error: AsError(err)}
+	}
+	if len(result) == 0 {
+		result = json.RawMessage("null")
+	}
+	return Envelope{OK: true, Result: result}
 }
 
 // codeNames maps gRPC status codes to the standard codes, for errors that

@@ -68,7 +68,7 @@ func (s *actionStats) quantile(q float64, counts *[latencyBuckets]uint64, total 
 	for i, c := range counts {
 		seen += c
 		if seen > rank {
-			return time.Duration(uint64(1)<<i) * time.Microsecond
+			return min(time.Duration(uint64(1)<<i)*time.Microsecond, time.Duration(s.maxNs.Load()))
 		}
 	}
 	return time.Duration(s.maxNs.Load())

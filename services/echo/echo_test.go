@@ -1,0 +1,57 @@
+package echo_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/streamgate/streamgate/services/echo"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestEchoOverTheSocket(t *testing.T) {
+	srv, err := socket.NewServer(socket.Config{Name: "echo"}, socket.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := echo.Register(srv); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error)
+	serveCtx, stop := context.WithCancel(ctx)
+	go func() { done <- srv.Serve(serveCtx, lis) }()
+	defer func() { stop(); <-done }()
+
+	c, err := socket.Dial(lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	vctx := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v3", Principal: socket.Principal{Subject: "user-1"}})
+	got, err := socket.Call[echo.Message](vctx, c, "ECHO", "9", echo.Message{Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != (echo.Message{ID: "9", Text: "hi", Version: "v3", Principal: "user-1"}) {
+		t.Fatalf("ECHO = %+v", got)
+	}
+	if _, err := c.Request(ctx, "SLEEP", "", -1); socket.CodeOf(err) != socket.CodeInvalidArgument {
+		t.Fatalf("SLEEP -1: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.Request(short, "SLEEP", "", 5000); socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+		t.Fatalf("SLEEP past the deadline: %v", err)
+	}
+}

@@ -1,0 +1,148 @@
+// Command streamgate runs streamgate's parts and talks to them.
+//
+//	streamgate service NAME [-listen ADDR]      serve one service (key from STREAMGATE_SERVICE_KEY)
+//	streamgate call [-addr ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
+//	                                            send one request to a service's socket
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/streamgate/streamgate/services/run"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+const usage = `usage:
+  streamgate service NAME [-listen ADDR] [-version V]
+      Serve one service. Callers authenticate with the key in
+      STREAMGATE_SERVICE_KEY (a random one is printed when unset).
+      Services: %s
+  streamgate call [-addr ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
+      Send one request to a service's socket and print the response envelope.
+      The key defaults to STREAMGATE_SERVICE_KEY. Exit status 1 when ok is false.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// dispatch runs a subcommand and returns the exit status.
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, strings.Join(run.Names(), ", "))
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "service":
+		err = serviceCmd(ctx, args[1:], stderr)
+	case "call":
+		var ok bool
+		ok, err = callCmd(ctx, args[1:], stdout)
+		if err == nil && !ok {
+			return 1
+		}
+	default:
+		err = fmt.Errorf("unknown command %q", args[0])
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "streamgate: %v\n", err)
+		fmt.Fprintf(stderr, usage, strings.Join(run.Names(), ", "))
+		return 2
+	}
+	return 0
+}
+
+func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("service: name the service first")
+	}
+	name := args[0]
+	fs := flag.NewFlagSet("service", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:9000", "TCP address to serve on")
+	version := fs.String("version", "dev", "build version reported by Describe")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	key := os.Getenv("STREAMGATE_SERVICE_KEY")
+	if key == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		key = hex.EncodeToString(b[:])
+		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
+	}
+	return run.Run(ctx, run.Options{
+		Service: name,
+		Listen:  *listen,
+		Version: *version,
+		Keys:    []socket.Key{{Name: "cli", Secret: key, Delegate: true}},
+		Logger:  log,
+		Ready: func(addr string) {
+			log.Info("serving", "service", name, "addr", addr)
+		},
+	})
+}
+
+// callCmd sends one request and prints its envelope; ok reports the
+// envelope's ok.
+func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err error) {
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9000", "the service's address (any socket.Dial target)")
+	key := fs.String("key", os.Getenv("STREAMGATE_SERVICE_KEY"), "the key to present")
+	version := fs.String("version", "", "API version to send in the frame's meta")
+	principal := fs.String("principal", "", "end user to act for (needs a delegating key)")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	rest := fs.Args()
+	if len(rest) < 2 || len(rest) > 4 {
+		return false, errors.New("call: want SERVICE ACTION [ID] [JSON]")
+	}
+	action, id, body := rest[1], "", json.RawMessage(nil)
+	if len(rest) > 2 {
+		id = rest[2]
+	}
+	if len(rest) > 3 {
+		body = json.RawMessage(rest[3])
+		if !json.Valid(body) {
+			return false, fmt.Errorf("call: the body is not valid JSON: %s", rest[3])
+		}
+	}
+	c, err := socket.Dial(*addr, socket.WithKey(*key))
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	m := socket.Meta{APIVersion: *version}
+	if *principal != "" {
+		m.Principal.Subject = *principal
+	}
+	res, err := c.Request(socket.ContextWithMeta(ctx, m), action, id, body)
+	env := socket.NewEnvelope(res, err)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return env.OK, enc.Encode(env)
+}

@@ -50,10 +50,10 @@ type Server struct {
 	draining bool
 	idle     chan struct{} // closed when draining and the last stream ended
 
-	inFlight atomic.Int64  // requests running on the whole server
+	inFlight atomic.Int64   // requests running on the whole server
 	tasks    chan task      // hands requests to idle workers
 	workers  sync.WaitGroup // worker goroutines
-	hardStop chan struct{} // closed when every stream must end now
+	hardStop chan struct{}  // closed when every stream must end now
 	stopOnce sync.Once
 	streamWG sync.WaitGroup // Connect calls and their goroutines
 }

@@ -153,6 +153,27 @@ func (k *Keyring) lookup(ctx context.Context) (*keyEntry, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, Errorf(CodeUnauthenticated, "malformed %q metadata: want %q", MetadataAuthorization, "Bearer KEY")
 	}
+	e, err := k.find(secret)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Verify returns the key whose secret this is, without its secret; an
+// unknown or revoked secret is an UNAUTHENTICATED *Error. Other edges (the
+// gateway's API keys) use it to check keys the way streams are checked.
+func (k *Keyring) Verify(secret string) (Key, error) {
+	e, err := k.find(secret)
+	if err != nil {
+		return Key{}, err
+	}
+	return e.Key, nil
+}
+
+// find selects the entry by the secret's hash and compares the hashes in
+// constant time.
+func (k *Keyring) find(secret string) (*keyEntry, *Error) {
 	sum := sha256.Sum256([]byte(secret))
 	k.mu.RLock()
 	e := k.byHash[sum]

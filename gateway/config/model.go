@@ -1,0 +1,218 @@
+// Package config loads and validates the gateway's YAML configuration: the
+// services it reaches, and per API version the resources, routes,
+// pipelines and access rules. Errors name the file, the line and the
+// problem.
+//
+//	cfg, err := config.Load("gateway.yaml")
+//	// gateway.yaml:14: versions.v1.resources.orders: unknown service "order"
+//	route, allow, err := cfg.Versions["v1"].Resources["users"].Lookup(config.FormItem, "", "GET")
+package config
+
+import (
+	"crypto"
+	"time"
+)
+
+// Config is a loaded, validated gateway configuration with every default
+// filled in.
+type Config struct {
+	// Path is the file the configuration was loaded from.
+	Path string
+	// HTTP is how the REST edge behaves.
+	HTTP HTTP
+	// Auth is how callers authenticate at the edge.
+	Auth Auth
+	// Services are the services the gateway reaches, by name.
+	Services map[string]*Service
+	// Versions are the API versions, by name (the first path segment).
+	Versions map[string]*Version
+	// Redis is a redis:// URL for state shared between gateways; empty
+	// means in-process only.
+	Redis string
+}
+
+// HTTP is the REST edge's behaviour.
+type HTTP struct {
+	// MaxBodyBytes bounds a request body; larger bodies get 413.
+	// YAML http.max_body_bytes, default 1 MiB.
+	MaxBodyBytes int64
+	// MaxJSONDepth bounds nesting in a request body. YAML
+	// http.max_json_depth, default 64.
+	MaxJSONDepth int
+	// DefaultTimeout applies to routes whose service and route set none.
+	// YAML http.default_timeout, default 10s.
+	DefaultTimeout time.Duration
+	// CORS, when AllowedOrigins is not empty, answers preflights and adds
+	// CORS headers.
+	CORS CORS
+}
+
+// CORS is the cross-origin policy. YAML http.cors.
+type CORS struct {
+	AllowedOrigins   []string // "*" allows any origin
+	AllowedHeaders   []string // default: Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-API-Key
+	ExposedHeaders   []string // default: X-Request-Id, Location
+	AllowCredentials bool
+	MaxAge           time.Duration // default 10m
+}
+
+// Auth is how callers authenticate at the edge.
+type Auth struct {
+	// APIKeys are accepted as "Authorization: Bearer KEY" or "X-API-Key: KEY".
+	APIKeys []APIKey
+	// JWT are the token issuers accepted as "Authorization: Bearer JWT".
+	JWT []JWTIssuer
+}
+
+// APIKey is one accepted API key. YAML auth.api_keys[]: name, hash
+// ("sha256:HEX") or secret_env (an env var holding the secret), subject
+// (default: the name), roles.
+type APIKey struct {
+	Name    string
+	Hash    string // always "sha256:HEX" after loading
+	Subject string
+	Roles   []string
+	Line    int
+}
+
+// JWTIssuer is one accepted token issuer. YAML auth.jwt[]: issuer,
+// audience (string or list), hs256_secret_env, public_key_files (PEM: RSA
+// keys verify RS256, P-256 keys ES256), roles_claim (default "roles"),
+// leeway (default 30s). At least one of hs256_secret_env and
+// public_key_files is required.
+type JWTIssuer struct {
+	Issuer      string
+	Audience    []string
+	HS256Secret []byte
+	PublicKeys  []crypto.PublicKey // *rsa.PublicKey or *ecdsa.PublicKey (P-256)
+	RolesClaim  string
+	Leeway      time.Duration
+	Line        int
+}
+
+// Service is one service the gateway reaches. YAML services.NAME: target
+// (a socket.Dial target string, or a list of addresses), key_env (an env
+// var holding the key the gateway presents) or key, timeout.
+type Service struct {
+	Name    string
+	Target  string // a list of addresses becomes "static:///a,b"
+	Key     string
+	Timeout time.Duration // 0: use HTTP.DefaultTimeout
+	Line    int
+}
+
+// Version is one API version's route table. YAML versions.NAME:
+// extends (another version whose resources it starts from), resources.
+type Version struct {
+	Name      string
+	Resources map[string]*Resource
+	Line      int
+}
+
+// Form is the shape of a REST path under a resource.
+type Form int
+
+// The route forms of DESIGN.md.
+const (
+	// FormCollection is /{version}/{resource}: LIST (GET) and CREATE (POST).
+	FormCollection Form = iota
+	// FormItem is /{version}/{resource}/{id}: GET, UPDATE (PUT, PATCH), DELETE.
+	FormItem
+	// FormItemAction is /{version}/{resource}/{id}/{action}.
+	FormItemAction
+	// FormCollectionAction is /{version}/{resource}/{action}.
+	FormCollectionAction
+)
+
+// Resource is one REST resource of a version. YAML
+// versions.V.resources.NAME is either a service name (the whole CRUD
+// convention on that service) or a mapping: service, singular (default:
+// the name without its plural ending), crud (subset of get, list, create,
+// update, delete; default all), access, cache_ttl, timeout, actions.
+type Resource struct {
+	Name     string // the path segment, e.g. "users"
+	Service  string
+	Singular string // e.g. "user"; CRUD actions are GET_USER, LIST_USERS, …
+	Routes   []*Route
+	Line     int
+}
+
+// Route is what one method on one path form of a resource runs.
+type Route struct {
+	Form    Form
+	Segment string // the action's path segment for the action forms
+	Method  string // GET, POST, PUT, PATCH or DELETE
+	// Service and Action are the single action the route sends, when it
+	// has no pipeline.
+	Service string
+	Action  string
+	// Pipeline, when not empty, runs instead of the single action.
+	Pipeline []*Step
+	// Result names the pipeline step whose result is the answer; default
+	// the last step's.
+	Result string
+	Access Access
+	// Create routes answer 201 with a Location header.
+	Create bool
+	// List routes turn query parameters into body fields.
+	List     bool
+	CacheTTL time.Duration
+	// Timeout is the route's deadline and the most a client may ask for.
+	Timeout time.Duration
+	Line    int
+}
+
+// Access says who may call a route. YAML access: "anonymous",
+// "authenticated" (the default), or {roles: [admin, …]}.
+type Access struct {
+	// Anonymous routes need no credentials (they are still checked when
+	// given).
+	Anonymous bool
+	// Roles, when not empty: the caller needs one of them.
+	Roles []string
+}
+
+// Step is one step of a pipeline: one action, or a group run in parallel.
+// YAML: {as, service, action, id, body} or {parallel: [steps]}. The
+// service defaults to the resource's. In id and in body strings,
+// "${path.id}", "${body.FIELD.…}", "${caller.subject}", "${caller.roles}"
+// and "${STEP.FIELD.…}" (an earlier step's result) are replaced; a string
+// that is one reference whole takes the referenced JSON value and type.
+type Step struct {
+	Name     string // "as"; default the action's name in lower case
+	Service  string
+	Action   string
+	ID       string
+	Body     any // decoded YAML: map[string]any, []any, string, numbers, bool, nil
+	Parallel []*Step
+	Line     int
+}
+
+// Lookup finds the route for a method on a path form; segment is the
+// action's segment for the action forms. When the path exists but not
+// for that method, route is nil and allow lists the methods it takes;
+// when the path does not exist, both are nil.
+func (r *Resource) Lookup(form Form, segment, method string) (route *Route, allow []string) {
+	for _, rt := range r.Routes {
+		if rt.Form != form || rt.Segment != segment {
+			continue
+		}
+		if rt.Method == method {
+			return rt, nil
+		}
+		allow = append(allow, rt.Method)
+	}
+	return nil, allow
+}
+
+// HasCollectionAction reports whether segment is one of the resource's
+// collection actions, which decides /{resource}/{segment} between an item
+// and a collection action.
+func (r *Resource) HasCollectionAction(segment string) bool {
+	for _, rt := range r.Routes {
+		if rt.Form == FormCollectionAction && rt.Segment == segment {
+			return true
+		}
+	}
+	return false
+}

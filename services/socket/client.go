@@ -455,3 +455,16 @@ func (c *Client) dialOptions() []grpc.DialOption {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.maxFrame), grpc.MaxCallSendMsgSize(c.cfg.maxFrame)),
 	}, c.cfg.grpcOptions...)
 }
+
+// Describe asks one ready instance for the service's action catalogue.
+func (c *Client) Describe(ctx context.Context) (*socketv1.DescribeResponse, error) {
+	st, err := c.pick(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	d, err := st.inst.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	return d, nil
+}

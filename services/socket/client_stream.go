@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/status"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
@@ -163,7 +162,7 @@ func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 	}
 	if err != nil {
 		cancel()
-		return nil, wireError(err)
+		return nil, FromStatus(err)
 	}
 	dctx, dcancel := context.WithTimeout(inst.ctx, c.cfg.connectTimeout)
 	if d, err := inst.stub.Describe(c.outgoingContext(dctx), &socketv1.DescribeRequest{}); err == nil {
@@ -186,19 +185,6 @@ func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 	go func() { defer c.wg.Done(); defer streams.Done(); st.sendLoop(ctx) }()
 	go func() { defer c.wg.Done(); defer streams.Done(); st.recvLoop() }()
 	return st, nil
-}
-
-// wireError turns a gRPC status into an *Error.
-func wireError(err error) error {
-	s, ok := status.FromError(err)
-	if !ok {
-		return Errorf(CodeUnavailable, "%v", err)
-	}
-	code := codeNames[s.Code()]
-	if code == "" {
-		code = CodeUnavailable
-	}
-	return Errorf(code, "%s", s.Message())
 }
 
 // clientStream is one open socket on the caller side. One goroutine owns
@@ -416,7 +402,7 @@ func (st *clientStream) markDraining() {
 // with whether it was sent.
 func (st *clientStream) fail(err error) {
 	st.mu.Lock()
-	cause := wireError(err)
+	cause := FromStatus(err)
 	if errors.Is(err, io.EOF) {
 		cause = Errorf(CodeUnavailable, "stream ended")
 	}

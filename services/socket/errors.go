@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Code is one of the standard error codes of DESIGN.md. The set is closed:
@@ -46,6 +47,13 @@ var httpStatus = map[Code]int{
 	CodeDeadlineExceeded:   http.StatusGatewayTimeout,
 	CodeCanceled:           499, // client closed request
 	CodeInternal:           http.StatusInternalServerError,
+}
+
+// Codes lists the standard codes.
+func Codes() []Code {
+	return []Code{CodeInvalidArgument, CodeUnauthenticated, CodePermissionDenied, CodeNotFound, CodeAlreadyExists,
+		CodeConflict, CodeFailedPrecondition, CodeNotSupported, CodeResourceExhausted, CodeUnavailable,
+		CodeDeadlineExceeded, CodeCanceled, CodeInternal}
 }
 
 // HTTPStatus returns the HTTP status a code maps to at the REST edge; an
@@ -166,4 +174,18 @@ var codeNames = map[codes.Code]Code{
 	codes.Canceled:           CodeCanceled,
 	codes.Internal:           CodeInternal,
 	codes.Unknown:            CodeInternal,
+}
+
+// FromStatus turns a gRPC status error into an *Error with the matching
+// standard code; an error without a status becomes UNAVAILABLE.
+func FromStatus(err error) *Error {
+	s, ok := status.FromError(err)
+	if !ok {
+		return Errorf(CodeUnavailable, "%v", err)
+	}
+	code := codeNames[s.Code()]
+	if code == "" {
+		code = CodeUnavailable
+	}
+	return Errorf(code, "%s", s.Message())
 }

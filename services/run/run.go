@@ -13,12 +13,14 @@ import (
 	"strings"
 
 	"github.com/streamgate/streamgate/services/echo"
+	"github.com/streamgate/streamgate/services/notes"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
 // services maps a service name to the function that registers its actions.
 var services = map[string]func(*socket.Server) error{
-	"echo": echo.Register,
+	"echo":  echo.Register,
+	"notes": func(s *socket.Server) error { return notes.Register(s, notes.NewStore()) },
 }
 
 // Names lists the services Run knows.

@@ -1,5 +1,9 @@
 // Command streamgate runs streamgate's parts and talks to them.
 //
+//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-config FILE]
+//	                                            the whole example system in one process
+//	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR]
+//	                                            serve the gateway (SIGHUP reloads the config)
 //	streamgate service NAME [-listen ADDR]      serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service's socket
@@ -21,11 +25,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
 
 const usage = `usage:
+  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-config FILE]
+      Start the example services and the gateway in one process, print the
+      addresses and credentials, then "ready". Env: STREAMGATE_ADMIN_KEY,
+      STREAMGATE_JWT_SECRET (random when unset). Ctrl-C drains and exits.
+  streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
+      Serve the REST edge and GatewayService (gRPC, with health and reflection).
+      SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
   streamgate service NAME [-listen ADDR] [-version V]
       Serve one service. Callers authenticate with the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
@@ -50,6 +63,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var err error
 	switch args[0] {
+	case "stack":
+		err = stackCmd(ctx, args[1:], stdout, stderr)
+	case "gateway":
+		err = gatewayCmd(ctx, args[1:], stderr)
 	case "service":
 		err = serviceCmd(ctx, args[1:], stderr)
 	case "call":
@@ -70,6 +87,66 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	return 0
+}
+
+func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("stack", flag.ContinueOnError)
+	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
+	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gateway gRPC listen address")
+	adminAddr := fs.String("admin", "127.0.0.1:8081", "admin listen address (/healthz, /readyz)")
+	cfg := fs.String("config", "gateway/example.yaml", "the gateway configuration")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return stack.Run(ctx, stack.Options{
+		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
+		AdminKey:  os.Getenv("STREAMGATE_ADMIN_KEY"),
+		JWTSecret: os.Getenv("STREAMGATE_JWT_SECRET"),
+		Out:       stdout,
+		Logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+}
+
+func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	cfg := fs.String("config", "", "the gateway's YAML configuration (required)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
+	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC (GatewayService) listen address")
+	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz); off when empty")
+	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cfg == "" {
+		return errors.New("gateway: -config is required")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case reloads <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return gateway.Run(ctx, gateway.RunOptions{
+		ConfigPath:      *cfg,
+		HTTPAddr:        *httpAddr,
+		GRPCAddr:        *grpcAddr,
+		AdminAddr:       *adminAddr,
+		ShutdownTimeout: *shutdown,
+		Reloads:         reloads,
+		Logger:          log,
+	})
 }
 
 func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {

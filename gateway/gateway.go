@@ -1,0 +1,250 @@
+// Package gateway is streamgate's API gateway: REST and gRPC in front of
+// the services' sockets. A YAML file (package config) declares the
+// services and, per API version, the resources, routes, pipelines and who
+// may call them; the gateway turns each call into frames on the services'
+// streams.
+//
+//	cfg, _ := config.Load("gateway.yaml")
+//	g, _ := gateway.New(cfg)
+//	defer g.Close(ctx)
+//	http.ListenAndServe(":8080", g)        // REST: GET /v1/users/1 → GET_USER 1
+//	g.RegisterGRPC(grpcServer)              // GatewayService.Invoke, ListRoutes, Reload
+//
+// Run does all of that with listeners, signals and graceful shutdown.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/streamgate/streamgate/gateway/config"
+	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// Gateway serves the REST edge (it is an http.Handler) and GatewayService.
+type Gateway struct {
+	opts    options
+	mux     *runtime.ServeMux
+	current atomic.Pointer[table] // the configuration in force
+
+	mu       sync.Mutex // guards clients and serializes swaps
+	clients  map[clientKey]*socket.Client
+	retiring sync.WaitGroup // goroutines closing the clients of replaced tables
+}
+
+// Option tunes a Gateway.
+type Option func(*options)
+
+type options struct {
+	logger  *slog.Logger
+	dial    []socket.DialOption
+	env     func(string) string
+	targets map[string]string
+}
+
+// WithLogger sets where the gateway logs panics and reloads. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithEnv sets where Reload looks up the env vars the configuration names
+// (key_env, secret_env, hs256_secret_env). Default os.Getenv.
+func WithEnv(env func(string) string) Option { return func(o *options) { o.env = env } }
+
+// WithTargets overrides service targets by service name in every
+// configuration the gateway applies, including reloaded ones (the stack
+// uses it to point the example configuration at services on free ports).
+func WithTargets(targets map[string]string) Option {
+	return func(o *options) { o.targets = targets }
+}
+
+// WithDialOptions adds options to every service client (for example a
+// custom dialer in tests).
+func WithDialOptions(opts ...socket.DialOption) Option {
+	return func(o *options) { o.dial = append(o.dial, opts...) }
+}
+
+// New returns a gateway serving cfg. It dials the services in the
+// background; requests wait for them within their timeouts.
+func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
+	g := &Gateway{opts: options{logger: slog.New(slog.DiscardHandler), env: os.Getenv}, clients: map[clientKey]*socket.Client{}}
+	for _, o := range opts {
+		o(&g.opts)
+	}
+	if err := g.swap(cfg); err != nil {
+		return nil, err
+	}
+	g.mux = runtime.NewServeMux(
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithErrorHandler(grpcError),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+		runtime.WithIncomingHeaderMatcher(forwardHeader),
+		runtime.WithForwardResponseRewriter(envelopeResponse),
+		runtime.WithForwardResponseOption(invokeStatus),
+	)
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		for _, pattern := range []string{"/{version}/{resource}", "/{version}/{resource}/{id}", "/{version}/{resource}/{id}/{action}"} {
+			if err := g.mux.HandlePath(m, pattern, g.serveREST); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Registered last, so their exact paths win over the patterns above.
+	if err := g.mux.HandlePath(http.MethodGet, "/gateway/v1/openapi.json", serveGRPCOpenAPI); err != nil {
+		return nil, err
+	}
+	if err := gatewayv1.RegisterGatewayServiceHandlerServer(context.Background(), g.mux, grpcService{g: g}); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// ServeHTTP serves the REST edge: request ids, CORS, panics turned into
+// INTERNAL envelopes, then routing.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(headerRequestID, requestID(r))
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			g.opts.logger.Error("gateway: panic serving request", "panic", p, "path", r.URL.Path)
+			writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
+		}
+	}()
+	if cors(g.current.Load().cfg.HTTP.CORS, w, r) {
+		return
+	}
+	if err := checkSegments(r.URL.EscapedPath()); err != nil {
+		writeError(w, err)
+		return
+	}
+	g.mux.ServeHTTP(w, r)
+}
+
+// RegisterGRPC registers GatewayService on a gRPC server.
+func (g *Gateway) RegisterGRPC(s *grpc.Server) {
+	gatewayv1.RegisterGatewayServiceServer(s, grpcService{g: g})
+}
+
+// Apply puts a new configuration in force atomically: requests in flight
+// finish on the old one; new requests see the new one.
+func (g *Gateway) Apply(cfg *config.Config) error { return g.swap(cfg) }
+
+// Reload re-reads the configuration file in force and applies it. On any
+// error the old configuration stays.
+func (g *Gateway) Reload() (*config.Config, error) {
+	path := g.current.Load().cfg.Path
+	if path == "" {
+		return nil, errors.New("gateway: the configuration was not loaded from a file")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse(path, data, g.opts.env)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.swap(cfg); err != nil {
+		return nil, err
+	}
+	g.opts.logger.Info("gateway: configuration reloaded", "path", path)
+	return cfg, nil
+}
+
+// Ready reports whether every service has a ready stream.
+func (g *Gateway) Ready() bool {
+	t := g.acquire()
+	defer t.release()
+	for _, c := range t.clients {
+		if c.State() != connectivity.Ready {
+			return false
+		}
+	}
+	return true
+}
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
+
+// Close waits (until ctx ends) for requests in flight, then closes the
+// service clients.
+func (g *Gateway) Close(ctx context.Context) {
+	g.closeTables(ctx)
+}
+
+// routingError answers paths and methods no pattern takes.
+func routingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+	switch status {
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
+	case http.StatusBadRequest:
+		writeError(w, socket.Errorf(socket.CodeInvalidArgument, "malformed path"))
+	default:
+		writeError(w, socket.Errorf(socket.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	}
+}
+
+// grpcError answers errors of the generated GatewayService handlers.
+func grpcError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	var he *runtime.HTTPStatusError
+	if errors.As(err, &he) {
+		writeEnvelope(w, he.HTTPStatus, nil, socket.Errorf(socket.CodeInvalidArgument, "%v", he.Err))
+		return
+	}
+	writeError(w, socket.FromStatus(err))
+}
+
+// envelopeResponse wraps GatewayService answers other than Invoke's
+// (which is an envelope already) in the standard envelope.
+func envelopeResponse(_ context.Context, resp proto.Message) (any, error) {
+	if _, ok := resp.(*gatewayv1.InvokeResponse); ok {
+		return resp, nil
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	return socket.NewEnvelope(b, nil), nil
+}
+
+// invokeStatus gives the REST binding of Invoke the status the route
+// would have answered with.
+func invokeStatus(_ context.Context, w http.ResponseWriter, resp proto.Message) error {
+	if r, ok := resp.(*gatewayv1.InvokeResponse); ok && r.GetHttpStatus() != 0 {
+		w.WriteHeader(int(r.GetHttpStatus()))
+	}
+	return nil
+}
+
+// forwardHeader passes the edge's credentials and ids to GatewayService.
+func forwardHeader(key string) (string, bool) {
+	switch http.CanonicalHeaderKey(key) {
+	case headerAPIKey, headerRequestID, headerIdempotencyKey, headerTraceParent, headerTraceState:
+		return key, true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// metadataValue returns the first value of a metadata key.
+func metadataValue(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

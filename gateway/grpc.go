@@ -1,0 +1,229 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/streamgate/streamgate/gateway/auth"
+	"github.com/streamgate/streamgate/gateway/config"
+	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// grpcService implements GatewayService on top of the same invoke the REST
+// edge uses.
+type grpcService struct {
+	gatewayv1.UnimplementedGatewayServiceServer
+	g *Gateway
+}
+
+func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
+	t := s.g.acquire()
+	defer t.release()
+	md, _ := metadata.FromIncomingContext(ctx)
+	inv := &invocation{
+		path:           restPath{version: in.GetVersion(), resource: in.GetResource(), id: in.GetId(), segment: in.GetAction()},
+		method:         strings.ToUpper(in.GetMethod()),
+		authorization:  metadataValue(md, "authorization"),
+		apiKey:         metadataValue(md, "x-api-key"),
+		requestID:      metadataValue(md, "x-request-id"),
+		idempotencyKey: in.GetIdempotencyKey(),
+		traceParent:    metadataValue(md, "traceparent"),
+		traceState:     metadataValue(md, "tracestate"),
+	}
+	if inv.idempotencyKey == "" {
+		inv.idempotencyKey = metadataValue(md, "idempotency-key")
+	}
+	if inv.requestID == "" {
+		inv.requestID = requestID(&http.Request{Header: http.Header{}})
+	}
+	if d, ok := ctx.Deadline(); ok {
+		inv.timeout = max(time.Until(d), time.Millisecond)
+	}
+	if len(in.GetQuery()) > 0 {
+		inv.query = url.Values{}
+		for k, v := range in.GetQuery() {
+			inv.query.Set(k, v)
+		}
+	}
+	_, raw := in.GetPayload().(*gatewayv1.InvokeRequest_BodyRaw)
+	switch p := in.GetPayload().(type) {
+	case *gatewayv1.InvokeRequest_BodyRaw:
+		if len(p.BodyRaw) > 0 {
+			if int64(len(p.BodyRaw)) > t.cfg.HTTP.MaxBodyBytes {
+				return invokeResponse(raw, failed(socket.Errorf(socket.CodeInvalidArgument, "body is larger than %d bytes", t.cfg.HTTP.MaxBodyBytes))), nil
+			}
+			if jerr := checkJSON(p.BodyRaw, t.cfg.HTTP.MaxJSONDepth); jerr != nil {
+				return invokeResponse(raw, failed(jerr)), nil
+			}
+			inv.body = p.BodyRaw
+		}
+	case *gatewayv1.InvokeRequest_Body:
+		b, err := protojson.Marshal(p.Body)
+		if err != nil {
+			return invokeResponse(raw, failed(socket.Errorf(socket.CodeInvalidArgument, "body: %v", err))), nil
+		}
+		inv.body = b
+	}
+	if inv.method == "" {
+		inv.method = http.MethodGet
+		if len(inv.body) > 0 {
+			inv.method = http.MethodPost
+		}
+	}
+	if strings.ContainsAny(inv.path.id+inv.path.segment, "/\x00") {
+		return invokeResponse(raw, failed(socket.Errorf(socket.CodeInvalidArgument, "id and action may not contain slashes"))), nil
+	}
+	return invokeResponse(raw, s.g.invoke(ctx, t, inv)), nil
+}
+
+// invokeResponse converts an answer, with the result in the form the
+// request's body used.
+func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
+	out := &gatewayv1.InvokeResponse{Ok: a.err == nil, HttpStatus: int32(a.status)}
+	switch {
+	case a.err != nil:
+		pe := &socketv1.Error{Code: string(a.err.Code), Message: a.err.Message}
+		if len(a.err.Details) > 0 {
+			if st, err := structpb.NewStruct(jsonSafe(a.err.Details)); err == nil {
+				pe.Details = st
+			}
+		}
+		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: pe}
+	case raw:
+		out.Outcome = &gatewayv1.InvokeResponse_ResultRaw{ResultRaw: a.result}
+	default:
+		var v structpb.Value
+		res := a.result
+		if len(res) == 0 {
+			res = []byte("null")
+		}
+		if err := protojson.Unmarshal(res, &v); err != nil {
+			out.Ok = false
+			out.Outcome = &gatewayv1.InvokeResponse_Error{Error: &socketv1.Error{Code: string(socket.CodeInternal), Message: "the service returned invalid JSON"}}
+		} else {
+			out.Outcome = &gatewayv1.InvokeResponse_Result{Result: &v}
+		}
+	}
+	return out
+}
+
+// jsonSafe round-trips details through JSON so structpb accepts them.
+func jsonSafe(m map[string]any) map[string]any {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	var out map[string]any
+	if json.Unmarshal(b, &out) != nil {
+		return nil
+	}
+	return out
+}
+
+func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesRequest) (*gatewayv1.ListRoutesResponse, error) {
+	t := s.g.acquire()
+	defer t.release()
+	if _, err := s.g.principal(ctx, t, config.Access{}); err != nil {
+		return nil, err
+	}
+	v := t.cfg.Versions[in.GetVersion()]
+	if v == nil {
+		return nil, status.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
+	}
+	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v)}, nil
+}
+
+func (s grpcService) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatewayv1.ReloadResponse, error) {
+	t := s.g.acquire()
+	_, err := s.g.principal(ctx, t, config.Access{Roles: []string{"admin"}})
+	t.release()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := s.g.Reload()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &gatewayv1.ReloadResponse{Versions: sortedKeys(cfg.Versions)}, nil
+}
+
+// principal authenticates a gRPC caller against an access rule.
+func (g *Gateway) principal(ctx context.Context, t *table, access config.Access) (socket.Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	p, present, err := t.auth.Authenticate(metadataValue(md, "authorization"), metadataValue(md, "x-api-key"))
+	if err == nil {
+		err = auth.Allow(access, p, present)
+	}
+	if err != nil {
+		e := socket.AsError(err)
+		c := codes.Unauthenticated
+		if e.Code == socket.CodePermissionDenied {
+			c = codes.PermissionDenied
+		}
+		return p, status.Error(c, e.Message)
+	}
+	return p, nil
+}
+
+// routesOf lists a version's routes for ListRoutes and the OpenAPI document.
+func routesOf(v *config.Version) []*gatewayv1.Route {
+	var out []*gatewayv1.Route
+	for _, res := range v.Resources {
+		for _, rt := range res.Routes {
+			r := &gatewayv1.Route{Method: rt.Method, Path: routePath(v.Name, res.Name, rt), Access: accessString(rt.Access)}
+			if len(rt.Pipeline) == 0 {
+				r.Service, r.Action = rt.Service, rt.Action
+			}
+			for _, st := range rt.Pipeline {
+				for _, s := range append([]*config.Step{st}, st.Parallel...) {
+					if s.Action != "" {
+						r.Pipeline = append(r.Pipeline, s.Service+"."+s.Action)
+					}
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *gatewayv1.Route) int {
+		return strings.Compare(a.Path+" "+a.Method, b.Path+" "+b.Method)
+	})
+	return out
+}
+
+// routePath is a route's path template, e.g. /v1/orders/{id}/pay.
+func routePath(version, resource string, rt *config.Route) string {
+	base := "/" + version + "/" + resource
+	switch rt.Form {
+	case config.FormItem:
+		return base + "/{id}"
+	case config.FormItemAction:
+		return base + "/{id}/" + rt.Segment
+	case config.FormCollectionAction:
+		return base + "/" + rt.Segment
+	}
+	return base
+}
+
+func accessString(a config.Access) string {
+	switch {
+	case a.Anonymous:
+		return "anonymous"
+	case len(a.Roles) > 0:
+		return fmt.Sprintf("roles:%s", strings.Join(a.Roles, ","))
+	}
+	return "authenticated"
+}

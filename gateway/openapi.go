@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	streamgate "github.com/streamgate/streamgate"
+	"github.com/streamgate/streamgate/gateway/config"
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// openAPIFile is the resource segment that serves a version's document:
+// GET /{version}/openapi.json.
+const openAPIFile = "openapi.json"
+
+// serveOpenAPI serves an OpenAPI 3 document for one version, built from
+// the route table and the services' Describe catalogues.
+func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table, version string) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "only GET serves the OpenAPI document"))
+		return
+	}
+	v := t.cfg.Versions[version]
+	if v == nil {
+		writeError(w, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version).
+			WithDetails(map[string]any{"version": version, "versions": sortedKeys(t.cfg.Versions)}))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	b, err := json.MarshalIndent(openAPI(v, t.catalogues(ctx, v)), "", "  ")
+	if err != nil {
+		writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// serveGRPCOpenAPI serves the generated document of GatewayService.
+func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(streamgate.GatewayOpenAPI)
+}
+
+// catalogues asks each service the version uses for its actions; a
+// service that does not answer in time is left out.
+func (t *table) catalogues(ctx context.Context, v *config.Version) map[string]map[string]*socketv1.Action {
+	out := map[string]map[string]*socketv1.Action{}
+	for _, res := range v.Resources {
+		for _, rt := range res.Routes {
+			for _, name := range routeServices(rt) {
+				if _, done := out[name]; done || t.clients[name] == nil {
+					continue
+				}
+				out[name] = map[string]*socketv1.Action{}
+				if d, err := t.clients[name].Describe(ctx); err == nil {
+					for _, a := range d.GetActions() {
+						out[name][a.GetName()] = a
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func routeServices(rt *config.Route) []string {
+	names := []string{rt.Service}
+	for _, st := range rt.Pipeline {
+		names = append(names, st.Service)
+		for _, p := range st.Parallel {
+			names = append(names, p.Service)
+		}
+	}
+	return names
+}
+
+// openAPI builds the document as plain maps: it is small and read by
+// machines; a schema library would add more than it saves.
+func openAPI(v *config.Version, cats map[string]map[string]*socketv1.Action) map[string]any {
+	envelope := map[string]any{"$ref": "#/components/schemas/Envelope"}
+	errResp := map[string]any{"description": "The standard error envelope; the status follows the error code.",
+		"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+	paths := map[string]map[string]any{}
+	for _, res := range v.Resources {
+		for _, rt := range res.Routes {
+			path := routePath(v.Name, res.Name, rt)
+			op := map[string]any{
+				"operationId": strings.ToLower(rt.Method) + "_" + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(strings.TrimPrefix(path, "/")),
+				"tags":        []string{res.Name},
+				"summary":     summary(rt),
+				"responses": map[string]any{
+					successStatus(rt): map[string]any{"description": "Success.", "content": map[string]any{"application/json": map[string]any{"schema": envelope}}},
+					"default":         errResp,
+				},
+			}
+			if doc := actionDoc(rt, cats); doc != "" {
+				op["description"] = doc
+			}
+			var params []any
+			if strings.Contains(path, "{id}") {
+				params = append(params, map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			}
+			if rt.List {
+				params = append(params,
+					map[string]any{"name": "page_size", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0}},
+					map[string]any{"name": "page_token", "in": "query", "schema": map[string]any{"type": "string"}},
+				)
+			}
+			if params != nil {
+				op["parameters"] = params
+			}
+			if rt.Method == http.MethodPost || rt.Method == http.MethodPut || rt.Method == http.MethodPatch {
+				op["requestBody"] = map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+			}
+			if rt.Access.Anonymous {
+				op["security"] = []any{}
+			}
+			if len(rt.Access.Roles) > 0 {
+				op["x-streamgate-roles"] = rt.Access.Roles
+			}
+			if paths[path] == nil {
+				paths[path] = map[string]any{}
+			}
+			paths[path][strings.ToLower(rt.Method)] = op
+		}
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info":    map[string]any{"title": "streamgate API " + v.Name, "version": v.Name},
+		"paths":   paths,
+		"security": []any{
+			map[string]any{"bearer": []any{}},
+			map[string]any{"apiKey": []any{}},
+		},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{
+				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "A JWT or an API key."},
+				"apiKey": map[string]any{"type": "apiKey", "in": "header", "name": headerAPIKey},
+			},
+			"schemas": map[string]any{
+				"Envelope": map[string]any{"type": "object", "required": []string{"ok"}, "properties": map[string]any{
+					"ok": map[string]any{"type": "boolean"}, "result": map[string]any{}, "error": map[string]any{"$ref": "#/components/schemas/Error"}}},
+				"ErrorEnvelope": map[string]any{"type": "object", "required": []string{"ok", "error"}, "properties": map[string]any{
+					"ok": map[string]any{"type": "boolean", "enum": []bool{false}}, "error": map[string]any{"$ref": "#/components/schemas/Error"}}},
+				"Error": map[string]any{"type": "object", "required": []string{"code", "message"}, "properties": map[string]any{
+					"code":    map[string]any{"type": "string", "enum": errorCodes()},
+					"message": map[string]any{"type": "string"},
+					"details": map[string]any{"type": "object"},
+				}},
+			},
+		},
+	}
+}
+
+func successStatus(rt *config.Route) string {
+	if rt.Create {
+		return "201"
+	}
+	return "200"
+}
+
+func summary(rt *config.Route) string {
+	if len(rt.Pipeline) == 0 {
+		return rt.Service + " " + rt.Action
+	}
+	var steps []string
+	for _, st := range rt.Pipeline {
+		if len(st.Parallel) == 0 {
+			steps = append(steps, st.Action)
+			continue
+		}
+		var group []string
+		for _, p := range st.Parallel {
+			group = append(group, p.Action)
+		}
+		steps = append(steps, "("+strings.Join(group, " ‖ ")+")")
+	}
+	return "pipeline: " + strings.Join(steps, " → ")
+}
+
+func actionDoc(rt *config.Route, cats map[string]map[string]*socketv1.Action) string {
+	if len(rt.Pipeline) == 0 {
+		return cats[rt.Service][rt.Action].GetDoc()
+	}
+	return ""
+}
+
+func errorCodes() []string {
+	codes := socket.Codes()
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = string(c)
+	}
+	return out
+}

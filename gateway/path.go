@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// restPath is what a REST path names before the route table is consulted.
+type restPath struct {
+	version, resource string
+	// id and segment are the id and the action segment; for a path of
+	// three segments the third is in id and ambiguous is set, since only
+	// the resource knows whether it is an id or a collection action.
+	id, segment string
+	ambiguous   bool
+}
+
+// parsePath splits an escaped URL path of the forms /{version}/{resource},
+// /{version}/{resource}/{x} and /{version}/{resource}/{id}/{action}.
+// Segments are unescaped one by one, so an encoded slash cannot pass for a
+// separator; dot segments and empty segments are refused.
+func parsePath(escaped string) (restPath, *socket.Error) {
+	raw := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+	if len(raw) < 2 || len(raw) > 4 {
+		return restPath{}, socket.Errorf(socket.CodeNotFound, "no route for path %q", escaped)
+	}
+	segs := make([]string, len(raw))
+	for i, r := range raw {
+		s, err := url.PathUnescape(r)
+		switch {
+		case err != nil:
+			return restPath{}, socket.Errorf(socket.CodeInvalidArgument, "path segment %d is not valid percent-encoding", i+1)
+		case s == "":
+			return restPath{}, socket.Errorf(socket.CodeNotFound, "no route for path %q: empty segment", escaped)
+		case s == "." || s == "..":
+			return restPath{}, socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
+		case strings.ContainsAny(s, "/\\\x00"):
+			return restPath{}, socket.Errorf(socket.CodeInvalidArgument, "path segment %d contains a slash or NUL", i+1)
+		}
+		segs[i] = s
+	}
+	p := restPath{version: segs[0], resource: segs[1]}
+	switch len(segs) {
+	case 3:
+		p.id, p.ambiguous = segs[2], true
+	case 4:
+		p.id, p.segment = segs[2], segs[3]
+	}
+	return p, nil
+}
+
+// checkSegments refuses dot segments anywhere in a path, before routing
+// can treat them as names.
+func checkSegments(escaped string) *socket.Error {
+	for _, r := range strings.Split(escaped, "/") {
+		if s, err := url.PathUnescape(r); err == nil && (s == "." || s == "..") {
+			return socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
+		}
+	}
+	return nil
+}
+
+// resolved is a route found in a version's table.
+type resolved struct {
+	version  *config.Version
+	resource *config.Resource
+	route    *config.Route
+	id       string
+}
+
+// resolveError is a path the table does not serve: NOT_FOUND, or a method
+// the path does not take (allow is set: 405).
+type resolveError struct {
+	err   *socket.Error
+	allow []string
+}
+
+// resolve finds the route for a path and method. It never panics on any
+// input (see FuzzResolve).
+func resolve(cfg *config.Config, p restPath, method string) (resolved, *resolveError) {
+	v := cfg.Versions[p.version]
+	if v == nil {
+		return resolved{}, &resolveError{err: socket.Errorf(socket.CodeNotFound, "unknown API version %q", p.version).
+			WithDetails(map[string]any{"version": p.version, "versions": sortedKeys(cfg.Versions)})}
+	}
+	res := v.Resources[p.resource]
+	if res == nil {
+		return resolved{}, &resolveError{err: socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", v.Name, p.resource).
+			WithDetails(map[string]any{"version": v.Name, "resource": p.resource})}
+	}
+	form, id, segment := config.FormCollection, p.id, p.segment
+	switch {
+	case p.ambiguous && res.HasCollectionAction(p.id):
+		form, id, segment = config.FormCollectionAction, "", p.id
+	case p.ambiguous || (id != "" && segment == ""):
+		form = config.FormItem
+	case segment != "" && id != "":
+		form = config.FormItemAction
+	case segment != "":
+		form = config.FormCollectionAction
+	}
+	route, allow := res.Lookup(form, segment, method)
+	if route != nil {
+		return resolved{version: v, resource: res, route: route, id: id}, nil
+	}
+	if len(allow) > 0 {
+		return resolved{}, &resolveError{allow: allow, err: socket.Errorf(socket.CodeNotSupported, "%s is not allowed here; allowed: %s", method, strings.Join(allow, ", ")).
+			WithDetails(map[string]any{"method": method, "allow": allow})}
+	}
+	what := "item routes"
+	switch form {
+	case config.FormCollection:
+		what = "collection routes"
+	case config.FormItemAction, config.FormCollectionAction:
+		what = "action " + segment
+	}
+	return resolved{}, &resolveError{err: socket.Errorf(socket.CodeNotFound, "resource %s in API version %s has no %s", res.Name, v.Name, what).
+		WithDetails(map[string]any{"version": v.Name, "resource": res.Name, "action": segment})}
+}

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// scope is what a pipeline's references see: the path, the request body,
+// the caller and the results of earlier steps.
+type scope struct {
+	version, resource, id string
+	body                  any
+	caller                socket.Principal
+
+	mu    sync.Mutex // guards steps (parallel steps store results)
+	steps map[string]any
+}
+
+// reference matches ${…} in pipeline strings.
+var reference = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// lookup resolves a reference such as "path.id", "body.card.number",
+// "caller.subject" or "order.user_id". A missing value is nil.
+func (s *scope) lookup(ref string) any {
+	head, rest, _ := strings.Cut(ref, ".")
+	var root any
+	switch head {
+	case "path":
+		root = map[string]any{"id": s.id, "version": s.version, "resource": s.resource}
+	case "body":
+		root = s.body
+	case "caller":
+		roles := make([]any, len(s.caller.Roles))
+		for i, r := range s.caller.Roles {
+			roles[i] = r
+		}
+		root = map[string]any{"subject": s.caller.Subject, "roles": roles}
+	default:
+		s.mu.Lock()
+		root = s.steps[head]
+		s.mu.Unlock()
+	}
+	if rest == "" {
+		return root
+	}
+	for _, field := range strings.Split(rest, ".") {
+		m, ok := root.(map[string]any)
+		if !ok {
+			return nil
+		}
+		root = m[field]
+	}
+	return root
+}
+
+// eval replaces references in a step's id or body template. A string that
+// is one reference whole takes the referenced value; references inside a
+// longer string are replaced by their text.
+func (s *scope) eval(tmpl any) any {
+	switch t := tmpl.(type) {
+	case string:
+		if m := reference.FindStringSubmatchIndex(t); m != nil && m[0] == 0 && m[1] == len(t) {
+			return s.lookup(t[m[2]:m[3]])
+		}
+		return reference.ReplaceAllStringFunc(t, func(ref string) string {
+			return text(s.lookup(ref[2 : len(ref)-1]))
+		})
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, v := range t {
+			out[k] = s.eval(v)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, v := range t {
+			out[i] = s.eval(v)
+		}
+		return out
+	}
+	return tmpl
+}
+
+// text renders a value for use inside a string or as an id.
+func text(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// decodeJSON decodes a body or result keeping numbers exact.
+func decodeJSON(b []byte) any {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return v
+}
+
+// runPipeline runs a route's steps in order (a parallel group's steps at
+// once). The first failing step stops the pipeline with its error; the
+// answer is the result of the route's result step, or the last step's.
+func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *socket.Error) {
+	sc.steps = map[string]any{}
+	results := map[string]json.RawMessage{}
+	var mu sync.Mutex // guards results
+	last := ""
+	for _, step := range route.Pipeline {
+		group := []*config.Step{step}
+		if len(step.Parallel) > 0 {
+			group = step.Parallel
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		for _, st := range group {
+			g.Go(func() (err error) {
+				defer func() {
+					// A panic here would escape the request's recover.
+					if p := recover(); p != nil {
+						err = socket.Errorf(socket.CodeInternal, "internal error in step %s", st.Name)
+					}
+				}()
+				res, err := t.runStep(gctx, st, sc)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				results[st.Name] = res
+				mu.Unlock()
+				return nil
+			})
+			last = st.Name
+		}
+		if err := g.Wait(); err != nil {
+			return nil, socket.AsError(err)
+		}
+	}
+	name := route.Result
+	if name == "" {
+		name = last
+	}
+	return results[name], nil
+}
+
+// runStep sends one step's action with its id and body filled in.
+func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.RawMessage, error) {
+	id := text(sc.eval(st.ID))
+	var body []byte
+	if st.Body != nil {
+		b, err := json.Marshal(sc.eval(st.Body))
+		if err != nil {
+			return nil, socket.Errorf(socket.CodeInternal, "step %s: build body: %v", st.Name, err)
+		}
+		body = b
+	}
+	client := t.clients[st.Service]
+	if client == nil {
+		return nil, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
+	}
+	res, err := client.Request(ctx, st.Action, id, body)
+	if err != nil {
+		e := socket.AsError(err)
+		details := map[string]any{}
+		maps.Copy(details, e.Details)
+		details["step"] = st.Name
+		return nil, e.WithDetails(details)
+	}
+	sc.mu.Lock()
+	sc.steps[st.Name] = decodeJSON(res)
+	sc.mu.Unlock()
+	return res, nil
+}

@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// RunOptions say what Run serves where.
+type RunOptions struct {
+	// ConfigPath is the YAML configuration file. Required.
+	ConfigPath string
+	// HTTPAddr is the REST listener, e.g. "127.0.0.1:8080".
+	HTTPAddr string
+	// GRPCAddr is the GatewayService listener, e.g. "127.0.0.1:9090".
+	GRPCAddr string
+	// AdminAddr, when set, serves GET /healthz (the process is up) and
+	// GET /readyz (every service has a ready stream; 503 otherwise).
+	AdminAddr string
+	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
+	ShutdownTimeout time.Duration
+	// Reloads, when a value arrives, re-read the configuration (the
+	// command sends one on SIGHUP).
+	Reloads <-chan struct{}
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+	// Ready, if set, is called with the bound addresses once serving.
+	Ready func(Addrs)
+	// Env looks up the env vars the configuration names; nil means
+	// os.Getenv.
+	Env func(string) string
+	// Targets override service targets by name (see WithTargets).
+	Targets map[string]string
+	// Dial adds options to every service client.
+	Dial []socket.DialOption
+}
+
+// Addrs are the addresses Run listens on.
+type Addrs struct {
+	HTTP, GRPC, Admin string
+}
+
+// Run serves the REST edge and GatewayService (with health and
+// reflection) until ctx ends, then stops accepting, lets requests in
+// flight finish within ShutdownTimeout, and returns.
+func Run(ctx context.Context, o RunOptions) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 15 * time.Second
+	}
+	if o.Env == nil {
+		o.Env = os.Getenv
+	}
+	data, err := os.ReadFile(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Parse(o.ConfigPath, data, o.Env)
+	if err != nil {
+		return err
+	}
+	g, err := New(cfg, WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets))
+	if err != nil {
+		return err
+	}
+	httpLis, err := net.Listen("tcp", o.HTTPAddr)
+	if err != nil {
+		g.Close(ctx)
+		return err
+	}
+	grpcLis, err := net.Listen("tcp", o.GRPCAddr)
+	if err != nil {
+		_ = httpLis.Close()
+		g.Close(ctx)
+		return err
+	}
+	addrs := Addrs{HTTP: httpLis.Addr().String(), GRPC: grpcLis.Addr().String()}
+	var adminSrv *http.Server
+	if o.AdminAddr != "" {
+		adminLis, err := net.Listen("tcp", o.AdminAddr)
+		if err != nil {
+			_ = httpLis.Close()
+			_ = grpcLis.Close()
+			g.Close(ctx)
+			return err
+		}
+		addrs.Admin = adminLis.Addr().String()
+		adminSrv = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = adminSrv.Serve(adminLis) }()
+	}
+	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	gs := grpc.NewServer()
+	g.RegisterGRPC(gs)
+	hc := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hc)
+	reflection.Register(gs)
+
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(httpLis) }()
+	go func() { errc <- gs.Serve(grpcLis) }()
+	if o.Ready != nil {
+		o.Ready(addrs)
+	}
+	o.Logger.Info("gateway serving", "http", addrs.HTTP, "grpc", addrs.GRPC, "admin", addrs.Admin, "config", o.ConfigPath)
+
+	var failure error
+loop:
+	for {
+		select {
+		case <-o.Reloads:
+			if _, err := g.Reload(); err != nil {
+				o.Logger.Error("gateway: reload failed; the old configuration stays", "err", err)
+			}
+		case err := <-errc:
+			failure = err
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+
+	// Stop accepting, let requests in flight finish, then close.
+	hc.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+		<-stopped
+	}
+	g.Close(sctx)
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(sctx)
+	}
+	if failure != nil && !errors.Is(failure, http.ErrServerClosed) && !errors.Is(failure, grpc.ErrServerStopped) {
+		return failure
+	}
+	return nil
+}
+
+// adminHandler serves the health endpoints of the admin listener.
+func (g *Gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !g.Ready() {
+			writeError(w, socket.Errorf(socket.CodeUnavailable, "not every service has a ready stream"))
+			return
+		}
+		writeEnvelope(w, http.StatusOK, []byte(`"ready"`), nil)
+	})
+	return mux
+}

@@ -185,4 +185,3 @@ func cmpID(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
-

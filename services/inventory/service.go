@@ -1,0 +1,347 @@
+// Package inventory is the example service that owns the items for sale,
+// their prices and their stock. Anyone may read items; only admins change
+// them; the purchase pipeline checks and reserves stock, and the orders
+// service reads prices.
+//
+//	db, _ := sqldb.Open(ctx, sqldb.SQLite, "data/inventory.db")
+//	st, _ := inventory.NewSQLStore(ctx, db) // or inventory.NewMemoryStore()
+//	srv, _ := socket.NewServer(socket.Config{Name: "inventory"}, socket.WithKeys(keys))
+//	_ = inventory.Register(srv, st)
+//	_ = srv.Serve(ctx, lis)
+//
+// Actions: GET_ITEM, LIST_ITEMS, CREATE_ITEM, UPDATE_ITEM, DELETE_ITEM,
+// CHECK_AVAILABLE, REQUIRE_AVAILABLE, RESERVE_STOCK and GET_PRICES. Lines
+// name an item and a quantity; lines naming the same item add up.
+// RESERVE_STOCK takes stock for all lines or none and never lets stock go
+// below zero, across goroutines and instances sharing a database.
+package inventory
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// ReasonOutOfStock is the details reason of the FAILED_PRECONDITION that
+// REQUIRE_AVAILABLE and RESERVE_STOCK answer when stock is short; details
+// also carry "missing", a list of Shortage.
+const ReasonOutOfStock = "out_of_stock"
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 1000
+	maxNameLen      = 200 // characters
+	idPrefix        = "itm_"
+)
+
+// validID is what an id chosen by an admin may look like: it must fit in a
+// URL path segment.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CreateInput is the body of CREATE_ITEM. ID is optional (one is made when
+// empty); Name and PriceCents are required.
+type CreateInput struct {
+	ID         string `json:"id,omitempty"`
+	Name       string `json:"name"`
+	PriceCents *int64 `json:"price_cents"`
+	Stock      int64  `json:"stock,omitempty"`
+}
+
+// UpdateInput is the body of UPDATE_ITEM: only the fields set change.
+type UpdateInput struct {
+	Name       *string `json:"name,omitempty"`
+	PriceCents *int64  `json:"price_cents,omitempty"`
+	Stock      *int64  `json:"stock,omitempty"`
+}
+
+// ListInput is the body of LIST_ITEMS: an optional name filter (a
+// case-sensitive substring) and paging.
+type ListInput struct {
+	Name      string `json:"name,omitempty"`
+	PageSize  int    `json:"page_size,omitempty"`
+	PageToken string `json:"page_token,omitempty"`
+}
+
+// Page is the result of LIST_ITEMS.
+type Page struct {
+	Items         []Item `json:"items"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
+// Availability is the result of CHECK_AVAILABLE and REQUIRE_AVAILABLE.
+// Missing is never null.
+type Availability struct {
+	Available bool       `json:"available"`
+	Missing   []Shortage `json:"missing"`
+}
+
+// Reservation is the result of RESERVE_STOCK: the merged lines taken.
+type Reservation struct {
+	Reserved []Line `json:"reserved"`
+}
+
+// PricesInput is the body of GET_PRICES.
+type PricesInput struct {
+	ItemIDs []string `json:"item_ids"`
+}
+
+// Prices is the result of GET_PRICES: cents by item id.
+type Prices struct {
+	Prices map[string]int64 `json:"prices"`
+}
+
+type service struct {
+	st Store
+}
+
+// Register adds the inventory actions to srv, kept in st.
+func Register(srv *socket.Server, st Store) error {
+	if st == nil {
+		return errors.New("inventory: nil store")
+	}
+	s := &service{st: st}
+	actions := []struct {
+		name string
+		h    socket.Handler
+		opts []socket.ActionOption
+	}{
+		{"GET_ITEM", socket.Typed(s.get), []socket.ActionOption{socket.Read(),
+			socket.Doc("Returns one item {id, name, price_cents, stock}. Anyone may read.")}},
+		{"LIST_ITEMS", socket.Typed(s.list), []socket.ActionOption{socket.Read(),
+			socket.Doc("Lists items by id, filtered by name (case-sensitive substring), paged by page_size (default 50, max 1000) and page_token. Anyone may read.")}},
+		{"CREATE_ITEM", socket.Typed(s.create), []socket.ActionOption{
+			socket.Doc("Creates an item from {id?, name, price_cents, stock?}; admins only. A taken id is ALREADY_EXISTS.")}},
+		{"UPDATE_ITEM", socket.Typed(s.update), []socket.ActionOption{socket.Idempotent(),
+			socket.Doc("Changes the fields given of {name, price_cents, stock}; admins only.")}},
+		{"DELETE_ITEM", socket.Typed(s.delete), []socket.ActionOption{socket.Idempotent(),
+			socket.Doc("Deletes an item and returns it; admins only.")}},
+		{"CHECK_AVAILABLE", socket.Typed(s.check), []socket.ActionOption{socket.Read(),
+			socket.Doc(`Reports whether stock covers {"lines": [{item_id, quantity}]} or {"order": {"lines": …}}: {available, missing: [{item_id, requested, in_stock}]}. Never fails for lack of stock.`)}},
+		{"REQUIRE_AVAILABLE", socket.Typed(s.require), []socket.ActionOption{socket.Read(),
+			socket.Doc("CHECK_AVAILABLE that fails with FAILED_PRECONDITION (reason out_of_stock, details missing) when stock is short; for pipelines.")}},
+		{"RESERVE_STOCK", socket.Typed(s.reserve), []socket.ActionOption{
+			socket.Doc("Takes the lines' quantities out of stock, all or none: {reserved: [{item_id, quantity}]}, or FAILED_PRECONDITION (reason out_of_stock, details missing). Not idempotent.")}},
+		{"GET_PRICES", socket.Typed(s.prices), []socket.ActionOption{socket.Read(),
+			socket.Doc(`Returns {"prices": {id: cents}} for {"item_ids": […]}; unknown ids are NOT_FOUND.`)}},
+	}
+	for _, a := range actions {
+		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *service) get(ctx context.Context, id string, _ struct{}) (Item, error) {
+	if id == "" {
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	}
+	return s.st.Get(ctx, id)
+}
+
+func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error) {
+	if in.PageSize < 0 || in.PageSize > maxPageSize {
+		return Page{}, socket.Errorf(socket.CodeInvalidArgument, "page_size must be between 1 and %d", maxPageSize)
+	}
+	size := in.PageSize
+	if size == 0 {
+		size = defaultPageSize
+	}
+	items, err := s.st.List(ctx, ListQuery{NameContains: in.Name, After: in.PageToken, Limit: size + 1})
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Items: items}
+	if len(items) > size {
+		p.Items = items[:size]
+		p.NextPageToken = items[size-1].ID
+	}
+	return p, nil
+}
+
+func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, error) {
+	if err := requireAdmin(ctx, "create"); err != nil {
+		return Item{}, err
+	}
+	name, err := checkName(in.Name)
+	if err != nil {
+		return Item{}, err
+	}
+	switch {
+	case in.ID != "" && !validID.MatchString(in.ID):
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "id must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	case in.PriceCents == nil:
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "price_cents is required")
+	case *in.PriceCents < 0:
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "price_cents must not be negative")
+	case in.Stock < 0:
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "stock must not be negative")
+	}
+	it := Item{ID: in.ID, Name: name, PriceCents: *in.PriceCents, Stock: in.Stock}
+	if it.ID != "" {
+		return it, s.st.Create(ctx, it)
+	}
+	for try := 1; ; try++ { // a made id is taken only by a rare collision
+		it.ID = newID()
+		err := s.st.Create(ctx, it)
+		if try == 3 || socket.CodeOf(err) != socket.CodeAlreadyExists {
+			return it, err
+		}
+	}
+}
+
+func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, error) {
+	if err := requireAdmin(ctx, "update"); err != nil {
+		return Item{}, err
+	}
+	if id == "" {
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	}
+	if in.Name != nil {
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return Item{}, err
+		}
+		in.Name = &name
+	}
+	switch {
+	case in.PriceCents != nil && *in.PriceCents < 0:
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "price_cents must not be negative")
+	case in.Stock != nil && *in.Stock < 0:
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "stock must not be negative")
+	}
+	return s.st.Update(ctx, id, in)
+}
+
+func (s *service) delete(ctx context.Context, id string, _ struct{}) (Item, error) {
+	if err := requireAdmin(ctx, "delete"); err != nil {
+		return Item{}, err
+	}
+	if id == "" {
+		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	}
+	return s.st.Delete(ctx, id)
+}
+
+func (s *service) check(ctx context.Context, _ string, in LinesInput) (Availability, error) {
+	lines, err := in.merged()
+	if err != nil {
+		return Availability{}, err
+	}
+	ids := make([]string, len(lines))
+	for i, l := range lines {
+		ids[i] = l.ItemID
+	}
+	items, err := s.st.Lookup(ctx, ids)
+	if err != nil {
+		return Availability{}, err
+	}
+	missing := []Shortage{}
+	for _, l := range lines {
+		if stock := items[l.ItemID].Stock; stock < l.Quantity {
+			missing = append(missing, Shortage{ItemID: l.ItemID, Requested: l.Quantity, InStock: stock})
+		}
+	}
+	return Availability{Available: len(missing) == 0, Missing: missing}, nil
+}
+
+func (s *service) require(ctx context.Context, id string, in LinesInput) (Availability, error) {
+	a, err := s.check(ctx, id, in)
+	if err != nil {
+		return Availability{}, err
+	}
+	if !a.Available {
+		return Availability{}, outOfStock(a.Missing)
+	}
+	return a, nil
+}
+
+func (s *service) reserve(ctx context.Context, _ string, in LinesInput) (Reservation, error) {
+	lines, err := in.merged()
+	if err != nil {
+		return Reservation{}, err
+	}
+	missing, err := s.st.Reserve(ctx, lines)
+	if err != nil {
+		return Reservation{}, err
+	}
+	if len(missing) > 0 {
+		return Reservation{}, outOfStock(missing)
+	}
+	return Reservation{Reserved: lines}, nil
+}
+
+func (s *service) prices(ctx context.Context, _ string, in PricesInput) (Prices, error) {
+	switch {
+	case len(in.ItemIDs) == 0:
+		return Prices{}, socket.Errorf(socket.CodeInvalidArgument, "item_ids: at least one id is required")
+	case len(in.ItemIDs) > maxLines:
+		return Prices{}, socket.Errorf(socket.CodeInvalidArgument, "item_ids: at most %d ids", maxLines)
+	}
+	ids := make([]string, 0, len(in.ItemIDs))
+	seen := make(map[string]bool, len(in.ItemIDs))
+	for i, id := range in.ItemIDs {
+		if id == "" {
+			return Prices{}, socket.Errorf(socket.CodeInvalidArgument, "item_ids[%d] must not be empty", i)
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	items, err := s.st.Lookup(ctx, ids)
+	if err != nil {
+		return Prices{}, err
+	}
+	out := Prices{Prices: make(map[string]int64, len(ids))}
+	var unknown []string
+	for _, id := range ids {
+		it, ok := items[id]
+		if !ok {
+			unknown = append(unknown, id)
+			continue
+		}
+		out.Prices[id] = it.PriceCents
+	}
+	if len(unknown) > 0 {
+		quoted := make([]string, len(unknown))
+		for i, id := range unknown {
+			quoted[i] = strconv.Quote(id)
+		}
+		return Prices{}, socket.Errorf(socket.CodeNotFound, "no items %s", strings.Join(quoted, ", ")).
+			WithDetails(map[string]any{"item_ids": unknown})
+	}
+	return out, nil
+}
+
+func requireAdmin(ctx context.Context, verb string) error {
+	if !socket.MetaFrom(ctx).Principal.HasRole("admin") {
+		return socket.Errorf(socket.CodePermissionDenied, "only admins may %s items", verb)
+	}
+	return nil
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", socket.Errorf(socket.CodeInvalidArgument, "name is required")
+	case utf8.RuneCountInString(name) > maxNameLen:
+		return "", socket.Errorf(socket.CodeInvalidArgument, "name must be at most %d characters", maxNameLen)
+	}
+	return name, nil
+}
+
+// newID returns "itm_" and 12 random hex characters.
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return idPrefix + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,121 @@
+package orders_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/streamgate/streamgate/services/internal/sqldb"
+	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
+	"github.com/streamgate/streamgate/services/orders"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// storeMakers open a fresh store of each kind; PostgreSQL is skipped when
+// STREAMGATE_TEST_POSTGRES is unset.
+var storeMakers = []struct {
+	name string
+	open func(t *testing.T) orders.Store
+}{
+	{"memory", func(*testing.T) orders.Store { return orders.NewMemoryStore() }},
+	{"sqlite", func(t *testing.T) orders.Store { return sqlStore(t, sqltest.SQLite(t)) }},
+	{"postgres", func(t *testing.T) orders.Store { return sqlStore(t, sqltest.Postgres(t)) }},
+}
+
+func sqlStore(t *testing.T, db *sqldb.DB) orders.Store {
+	t.Helper()
+	st, err := orders.NewSQLStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// forEachStore runs fn in a parallel subtest per store kind.
+func forEachStore(t *testing.T, fn func(t *testing.T, st orders.Store)) {
+	t.Helper()
+	for _, m := range storeMakers {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, m.open(t))
+		})
+	}
+}
+
+// prices is the test catalogue.
+var prices = map[string]int64{"apple": 150, "pear": 200, "melon": 1000, "free": 0, "gold": 1 << 60}
+
+// catalogue prices the items it knows and leaves the others out.
+var catalogue = orders.PricerFunc(func(_ context.Context, ids []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, id := range ids {
+		if p, ok := prices[id]; ok {
+			out[id] = p
+		}
+	}
+	return out, nil
+})
+
+// startService serves orders over st on a loopback socket and returns a
+// client; both stop at cleanup.
+func startService(t *testing.T, st orders.Store, pricer orders.Pricer) *socket.Client {
+	t.Helper()
+	srv, err := socket.NewServer(socket.Config{Name: "orders"}, socket.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orders.Register(srv, st, pricer); err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, srv)
+}
+
+// serve runs srv on a loopback listener until cleanup and dials it.
+func serve(t *testing.T, srv *socket.Server) *socket.Client {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	c, err := socket.Dial(lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// as returns a context acting as the subject with the roles.
+func as(t *testing.T, subject string, roles ...string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: subject, Roles: roles}})
+}
+
+// wantErr fails unless err has the code (as the runtime would send it)
+// and, if reason is set, that reason in its details; it returns the error.
+func wantErr(t *testing.T, err error, code socket.Code, reason string) *socket.Error {
+	t.Helper()
+	e := socket.AsError(err)
+	if err == nil || e.Code != code {
+		t.Fatalf("got error %v, want %s", err, code)
+	}
+	if reason != "" && e.Details[socket.DetailReason] != reason {
+		t.Fatalf("got details %v, want reason %q", e.Details, reason)
+	}
+	return e
+}

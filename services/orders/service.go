@@ -1,0 +1,459 @@
+// Package orders is the example orders service: customers' orders, priced
+// by the inventory service, and the vouchers that discount them. Paying is
+// the payments service's job; it (or the gateway for the end user) tells
+// orders with MARK_PAID, which turns a pending order paid and redeems its
+// voucher in one atomic step, so a voucher pays for one order only.
+//
+//	db, _ := sqldb.Open(ctx, sqldb.SQLite, "data/orders.db")
+//	st, _ := orders.NewSQLStore(ctx, db)              // or orders.NewMemoryStore()
+//	inv, _ := socket.Dial("dns:///inventory:9000", socket.WithKey(key))
+//	srv, _ := socket.NewServer(socket.Config{Name: "orders"}, socket.WithKeys(keys))
+//	_ = orders.Register(srv, st, orders.SocketPricer(inv))
+//	_ = srv.Serve(ctx, lis)
+//
+// Actions: GET_ORDER, LIST_ORDERS, CREATE_ORDER, UPDATE_ORDER, DELETE_ORDER,
+// CHECK_VOUCHER, MARK_PAID; GET_VOUCHER, LIST_VOUCHERS, CREATE_VOUCHER,
+// UPDATE_VOUCHER, DELETE_VOUCHER. Every action needs an authenticated
+// principal (not "anonymous"). Orders are visible to and changeable by
+// their owner (principal subject == user_id) and admins; vouchers are
+// readable one by one by anyone and managed by admins.
+package orders
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// Status is an order's state: pending until paid.
+type Status string
+
+// The order states.
+const (
+	StatusPending Status = "pending"
+	StatusPaid    Status = "paid"
+)
+
+// Line is one item of an order and how many of it.
+type Line struct {
+	ItemID   string `json:"item_id"`
+	Quantity int64  `json:"quantity"`
+}
+
+// Order is a user's order.
+type Order struct {
+	ID          string    `json:"id"`
+	UserID      string    `json:"user_id"`
+	Lines       []Line    `json:"lines"`
+	VoucherCode string    `json:"voucher_code,omitempty"`
+	TotalCents  int64     `json:"total_cents"`
+	Status      Status    `json:"status"`
+	PaymentID   string    `json:"payment_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Voucher takes a fixed amount off an order's total. It is also
+// CREATE_VOUCHER's body.
+type Voucher struct {
+	Code          string `json:"code"`
+	DiscountCents int64  `json:"discount_cents"`
+}
+
+// CreateOrderInput is CREATE_ORDER's body.
+type CreateOrderInput struct {
+	// UserID is whose order it is; default the caller. Only admins may name
+	// another user.
+	UserID      string `json:"user_id,omitempty"`
+	Lines       []Line `json:"lines"`
+	VoucherCode string `json:"voucher_code,omitempty"`
+}
+
+// UpdateOrderInput is UPDATE_ORDER's body: only the fields set change.
+// An empty voucher_code removes the voucher.
+type UpdateOrderInput struct {
+	Lines       *[]Line `json:"lines,omitempty"`
+	VoucherCode *string `json:"voucher_code,omitempty"`
+}
+
+// ListOrdersInput is LIST_ORDERS's body.
+type ListOrdersInput struct {
+	UserID    string `json:"user_id,omitempty"`
+	Status    Status `json:"status,omitempty"`
+	PageSize  int    `json:"page_size,omitempty"`
+	PageToken string `json:"page_token,omitempty"`
+}
+
+// MarkPaidInput is MARK_PAID's body.
+type MarkPaidInput struct {
+	PaymentID string `json:"payment_id"`
+}
+
+// VoucherCheck is CHECK_VOUCHER's result: the order's voucher, or nil when
+// it has none.
+type VoucherCheck struct {
+	Voucher *Voucher `json:"voucher"`
+}
+
+// Page is a LIST action's result. NextPageToken is empty on the last page.
+type Page[T any] struct {
+	Items         []T    `json:"items"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
+// Limits of the bodies.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 1000
+	maxLines        = 100
+	// maxUpdateTries bounds how often UPDATE_ORDER starts over when the
+	// order changed between reading and writing it.
+	maxUpdateTries = 3
+)
+
+type service struct {
+	st     Store
+	prices Pricer
+}
+
+// Register adds the orders and vouchers actions to srv. Orders are kept in
+// st and priced by prices.
+func Register(srv *socket.Server, st Store, prices Pricer) error {
+	if srv == nil || st == nil || prices == nil {
+		return errors.New("orders: Register needs a server, a store and a pricer")
+	}
+	s := &service{st: st, prices: prices}
+	read, idem := socket.Read(), socket.Idempotent()
+	actions := []struct {
+		name string
+		h    socket.Handler
+		opts []socket.ActionOption
+	}{
+		{"GET_ORDER", socket.Typed(s.getOrder), []socket.ActionOption{read, socket.Doc("Returns an order; owner or admin.")}},
+		{"LIST_ORDERS", socket.Typed(s.listOrders), []socket.ActionOption{read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status; non-admins see only their own, admins may filter by user_id.")}},
+		{"CREATE_ORDER", socket.Typed(s.createOrder), []socket.ActionOption{socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount.")}},
+		{"UPDATE_ORDER", socket.Typed(s.updateOrder), []socket.ActionOption{idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total; owner or admin.")}},
+		{"DELETE_ORDER", socket.Typed(s.deleteOrder), []socket.ActionOption{idem, socket.Doc("Deletes a pending order and returns it; owner or admin.")}},
+		{"CHECK_VOUCHER", socket.Typed(s.checkVoucher), []socket.ActionOption{read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}.")}},
+		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{socket.Doc("Marks a pending order paid with {payment_id} and redeems its voucher, atomically; owner or admin.")}},
+		{"GET_VOUCHER", socket.Typed(s.getVoucher), []socket.ActionOption{read, socket.Doc("Returns a voucher by code.")}},
+		{"LIST_VOUCHERS", socket.Typed(s.listVouchers), []socket.ActionOption{read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin.")}},
+		{"CREATE_VOUCHER", socket.Typed(s.createVoucher), []socket.ActionOption{socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin.")}},
+		{"UPDATE_VOUCHER", socket.Typed(s.updateVoucher), []socket.ActionOption{idem, socket.Doc("Changes a voucher's discount_cents; admin.")}},
+		{"DELETE_VOUCHER", socket.Typed(s.deleteVoucher), []socket.ActionOption{idem, socket.Doc("Deletes a voucher and returns it; admin.")}},
+	}
+	for _, a := range actions {
+		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// caller returns the request's principal; UNAUTHENTICATED for none.
+func caller(ctx context.Context) (socket.Principal, error) {
+	p := socket.MetaFrom(ctx).Principal
+	if p.Subject == "" || p.Subject == "anonymous" {
+		return p, socket.Errorf(socket.CodeUnauthenticated, "sign in to use orders")
+	}
+	return p, nil
+}
+
+func isAdmin(p socket.Principal) bool { return p.HasRole("admin") }
+
+// ownOrder returns the order the caller may see and change: their own, or
+// any for an admin.
+func (s *service) ownOrder(ctx context.Context, id string) (Order, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return Order{}, err
+	}
+	if id == "" {
+		return Order{}, socket.Errorf(socket.CodeInvalidArgument, "the order id is required")
+	}
+	o, err := s.st.GetOrder(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.UserID != p.Subject && !isAdmin(p) {
+		return Order{}, socket.Errorf(socket.CodePermissionDenied, "order %q belongs to another user", id)
+	}
+	return o, nil
+}
+
+func (s *service) getOrder(ctx context.Context, id string, _ struct{}) (Order, error) {
+	return s.ownOrder(ctx, id)
+}
+
+func (s *service) listOrders(ctx context.Context, _ string, in ListOrdersInput) (Page[Order], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return Page[Order]{}, err
+	}
+	if !isAdmin(p) {
+		if in.UserID != "" && in.UserID != p.Subject {
+			return Page[Order]{}, socket.Errorf(socket.CodePermissionDenied, "only admins may list another user's orders")
+		}
+		in.UserID = p.Subject
+	}
+	if in.Status != "" && in.Status != StatusPending && in.Status != StatusPaid {
+		return Page[Order]{}, socket.Errorf(socket.CodeInvalidArgument, "status must be %q or %q, got %q", StatusPending, StatusPaid, in.Status)
+	}
+	size, err := pageSize(in.PageSize)
+	if err != nil {
+		return Page[Order]{}, err
+	}
+	items, err := s.st.ListOrders(ctx, OrderQuery{UserID: in.UserID, Status: in.Status, After: in.PageToken, Limit: size + 1})
+	if err != nil {
+		return Page[Order]{}, err
+	}
+	return pageOf(items, size, func(o Order) string { return o.ID }), nil
+}
+
+func (s *service) createOrder(ctx context.Context, _ string, in CreateOrderInput) (Order, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return Order{}, err
+	}
+	userID := in.UserID
+	switch {
+	case userID == "":
+		userID = p.Subject
+	case userID != p.Subject && !isAdmin(p):
+		return Order{}, socket.Errorf(socket.CodePermissionDenied, "only admins may create orders for another user")
+	}
+	if err := checkLines(in.Lines); err != nil {
+		return Order{}, err
+	}
+	code := strings.ToUpper(in.VoucherCode)
+	v, err := s.requestedVoucher(ctx, code)
+	if err != nil {
+		return Order{}, err
+	}
+	total, err := s.total(ctx, in.Lines, v)
+	if err != nil {
+		return Order{}, err
+	}
+	o := Order{
+		ID:          newID("ord_"),
+		UserID:      userID,
+		Lines:       slices.Clone(in.Lines),
+		VoucherCode: code,
+		TotalCents:  total,
+		Status:      StatusPending,
+		CreatedAt:   time.Now().UTC().Round(0),
+	}
+	if err := s.st.CreateOrder(ctx, o); err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+func (s *service) updateOrder(ctx context.Context, id string, in UpdateOrderInput) (Order, error) {
+	if in.Lines != nil {
+		if err := checkLines(*in.Lines); err != nil {
+			return Order{}, err
+		}
+	}
+	for try := 1; ; try++ {
+		prev, err := s.ownOrder(ctx, id)
+		if err != nil {
+			return Order{}, err
+		}
+		if prev.Status != StatusPending {
+			return Order{}, errOrderPaid(id)
+		}
+		next := prev
+		if in.Lines != nil {
+			next.Lines = slices.Clone(*in.Lines)
+		}
+		var v *Voucher
+		if in.VoucherCode != nil {
+			next.VoucherCode = strings.ToUpper(*in.VoucherCode)
+			v, err = s.requestedVoucher(ctx, next.VoucherCode)
+		} else {
+			v, err = s.ordersVoucher(ctx, next.VoucherCode)
+		}
+		if err != nil {
+			return Order{}, err
+		}
+		if next.TotalCents, err = s.total(ctx, next.Lines, v); err != nil {
+			return Order{}, err
+		}
+		o, err := s.st.UpdatePendingOrder(ctx, prev, next)
+		if socket.CodeOf(err) == socket.CodeConflict && try < maxUpdateTries {
+			continue
+		}
+		return o, err
+	}
+}
+
+func (s *service) deleteOrder(ctx context.Context, id string, _ struct{}) (Order, error) {
+	if _, err := s.ownOrder(ctx, id); err != nil {
+		return Order{}, err
+	}
+	return s.st.DeletePendingOrder(ctx, id)
+}
+
+func (s *service) checkVoucher(ctx context.Context, id string, _ struct{}) (VoucherCheck, error) {
+	o, err := s.ownOrder(ctx, id)
+	if err != nil {
+		return VoucherCheck{}, err
+	}
+	if o.VoucherCode == "" {
+		return VoucherCheck{}, nil
+	}
+	v, err := s.ordersVoucher(ctx, o.VoucherCode)
+	if err != nil {
+		return VoucherCheck{}, err
+	}
+	by, err := s.st.VoucherRedeemer(ctx, o.VoucherCode)
+	if err != nil {
+		return VoucherCheck{}, err
+	}
+	if by != "" && by != o.ID {
+		return VoucherCheck{}, errVoucherUsed(o.VoucherCode)
+	}
+	return VoucherCheck{Voucher: v}, nil
+}
+
+func (s *service) markPaid(ctx context.Context, id string, in MarkPaidInput) (Order, error) {
+	if _, err := s.ownOrder(ctx, id); err != nil {
+		return Order{}, err
+	}
+	if strings.TrimSpace(in.PaymentID) == "" {
+		return Order{}, socket.Errorf(socket.CodeInvalidArgument, "payment_id is required")
+	}
+	return s.st.MarkPaid(ctx, id, in.PaymentID)
+}
+
+// requestedVoucher returns the voucher a request names; nil for "", and
+// INVALID_ARGUMENT for an unknown code.
+func (s *service) requestedVoucher(ctx context.Context, code string) (*Voucher, error) {
+	if code == "" {
+		return nil, nil
+	}
+	v, err := s.st.GetVoucher(ctx, code)
+	if socket.CodeOf(err) == socket.CodeNotFound {
+		return nil, socket.Errorf(socket.CodeInvalidArgument, "voucher_code: no voucher %q", code).
+			WithDetails(map[string]any{"field": "voucher_code", "code": code})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// ordersVoucher returns the voucher an order already has; nil for "", and
+// FAILED_PRECONDITION (reason "unknown_voucher") if it no longer exists.
+func (s *service) ordersVoucher(ctx context.Context, code string) (*Voucher, error) {
+	if code == "" {
+		return nil, nil
+	}
+	v, err := s.st.GetVoucher(ctx, code)
+	if socket.CodeOf(err) == socket.CodeNotFound {
+		return nil, socket.Errorf(socket.CodeFailedPrecondition, "the order's voucher %q does not exist", code).
+			WithDetails(map[string]any{socket.DetailReason: ReasonUnknownVoucher, "code": code})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// checkLines validates an order's lines.
+func checkLines(lines []Line) error {
+	if len(lines) == 0 {
+		return socket.Errorf(socket.CodeInvalidArgument, "lines: at least one line is required")
+	}
+	if len(lines) > maxLines {
+		return socket.Errorf(socket.CodeInvalidArgument, "lines: at most %d lines, got %d", maxLines, len(lines))
+	}
+	for i, l := range lines {
+		if strings.TrimSpace(l.ItemID) == "" {
+			return socket.Errorf(socket.CodeInvalidArgument, "lines[%d].item_id is required", i)
+		}
+		if l.Quantity < 1 {
+			return socket.Errorf(socket.CodeInvalidArgument, "lines[%d].quantity must be at least 1, got %d", i, l.Quantity)
+		}
+	}
+	return nil
+}
+
+// total prices the lines and takes the voucher's discount off, down to 0.
+func (s *service) total(ctx context.Context, lines []Line, v *Voucher) (int64, error) {
+	var ids []string
+	for _, l := range lines {
+		if !slices.Contains(ids, l.ItemID) {
+			ids = append(ids, l.ItemID)
+		}
+	}
+	prices, err := s.prices.Prices(ctx, ids)
+	if err != nil {
+		return 0, fmt.Errorf("price items: %w", err)
+	}
+	var missing []string
+	for _, id := range ids {
+		if _, ok := prices[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return 0, socket.Errorf(socket.CodeNotFound, "no price for items %s", strings.Join(missing, ", ")).
+			WithDetails(map[string]any{"item_ids": missing})
+	}
+	var total int64
+	for _, l := range lines {
+		price := prices[l.ItemID]
+		if price < 0 {
+			return 0, fmt.Errorf("price items: negative price %d for %q", price, l.ItemID)
+		}
+		if price > 0 && l.Quantity > (math.MaxInt64-total)/price {
+			return 0, socket.Errorf(socket.CodeInvalidArgument, "lines: the order's total is too large")
+		}
+		total += price * l.Quantity
+	}
+	if v != nil {
+		total = max(total-v.DiscountCents, 0)
+	}
+	return total, nil
+}
+
+// pageSize validates a LIST body's page_size and applies the default.
+func pageSize(n int) (int, error) {
+	if n < 0 || n > maxPageSize {
+		return 0, socket.Errorf(socket.CodeInvalidArgument, "page_size must be between 0 and %d, got %d", maxPageSize, n)
+	}
+	if n == 0 {
+		return defaultPageSize, nil
+	}
+	return n, nil
+}
+
+// pageOf makes a page of up to size items out of items, which holds one
+// more than the page when another page follows.
+func pageOf[T any](items []T, size int, key func(T) string) Page[T] {
+	p := Page[T]{Items: items}
+	if len(items) > size {
+		p.Items = items[:size]
+		p.NextPageToken = key(items[size-1])
+	}
+	if p.Items == nil {
+		p.Items = []T{}
+	}
+	return p
+}
+
+// newID returns a new id: prefix and 12 random hex digits.
+func newID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,273 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/streamgate/streamgate/services/internal/sqldb"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// schema is the payments service's tables. payment_holds has one row per
+// order that is paid or being paid or refunded: its primary key is what
+// lets only one payment charge an order at a time.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS payments (
+		id TEXT PRIMARY KEY,
+		order_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		amount_cents BIGINT NOT NULL,
+		gateway TEXT NOT NULL,
+		status TEXT NOT NULL,
+		card_last4 TEXT NOT NULL,
+		provider_ref TEXT NOT NULL DEFAULT '',
+		failure_reason TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS payments_order_id_idx ON payments (order_id)`,
+	`CREATE INDEX IF NOT EXISTS payments_user_id_idx ON payments (user_id)`,
+	`CREATE TABLE IF NOT EXISTS payment_holds (
+		order_id TEXT PRIMARY KEY,
+		payment_id TEXT NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS payment_idempotency_keys (
+		subject TEXT NOT NULL,
+		idem_key TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		outcome TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (subject, idem_key)
+	)`,
+}
+
+const paymentColumns = `id, order_id, user_id, amount_cents, gateway, status, card_last4, provider_ref, failure_reason, created_at`
+
+// sqlStore is the Store on SQLite or PostgreSQL.
+type sqlStore struct {
+	db *sqldb.DB
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// NewSQLStore returns a Store in db, creating its tables if needed.
+func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
+	if err := db.Migrate(ctx, "payments", schema); err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: db}, nil
+}
+
+// retries bounds how often Create and ClaimKey look again when the row
+// they collided with disappeared in between.
+const retries = 5
+
+func (s *sqlStore) Create(ctx context.Context, p Payment) error {
+	for range retries {
+		again, err := s.tryCreate(ctx, p)
+		if !again {
+			return err
+		}
+	}
+	return errHeld(p.OrderID, "", StatusPending)
+}
+
+// tryCreate takes the order's hold and inserts the payment in one
+// transaction. When the order is held it reports the holder; again is
+// true when the hold vanished before it could be read.
+func (s *sqlStore) tryCreate(ctx context.Context, p Payment) (again bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("create payment: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO payment_holds (order_id, payment_id) VALUES (?, ?) ON CONFLICT (order_id) DO NOTHING`), p.OrderID, p.ID)
+	if err != nil {
+		return false, fmt.Errorf("create payment: hold order: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("create payment: %w", err)
+	}
+	if n == 0 {
+		var holder string
+		var status Status
+		err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT h.payment_id, p.status FROM payment_holds h JOIN payments p ON p.id = h.payment_id WHERE h.order_id = ?`), p.OrderID).Scan(&holder, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("create payment: read hold: %w", err)
+		}
+		return false, errHeld(p.OrderID, holder, status)
+	}
+	_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO payments (`+paymentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		p.ID, p.OrderID, p.UserID, p.AmountCents, p.Gateway, string(p.Status), p.CardLast4, p.ProviderRef, p.FailureReason, p.CreatedAt.UnixNano())
+	if sqldb.IsUniqueViolation(err) {
+		return false, socket.Errorf(socket.CodeAlreadyExists, "payment %q exists", p.ID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("create payment: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("create payment: commit: %w", err)
+	}
+	return false, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPayment(row scanner) (Payment, error) {
+	var p Payment
+	var created int64
+	err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created)
+	p.CreatedAt = time.Unix(0, created).UTC()
+	return p, err
+}
+
+func (s *sqlStore) Get(ctx context.Context, id string) (Payment, error) {
+	p, err := scanPayment(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Payment{}, errNoPayment(id)
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("get payment: %w", err)
+	}
+	return p, nil
+}
+
+func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {
+	where := []string{"id > ?"}
+	args := []any{f.After}
+	for _, c := range []struct{ col, val string }{{"order_id", f.OrderID}, {"user_id", f.UserID}, {"status", string(f.Status)}} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	q := `SELECT ` + paymentColumns + ` FROM payments WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list payments: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Update(ctx context.Context, id string, t Transition) (Payment, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Payment{}, fmt.Errorf("update payment: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	set := []string{"status = ?"}
+	args := []any{string(t.To)}
+	if t.ProviderRef != "" {
+		set = append(set, "provider_ref = ?")
+		args = append(args, t.ProviderRef)
+	}
+	if t.FailureReason != "" {
+		set = append(set, "failure_reason = ?")
+		args = append(args, t.FailureReason)
+	}
+	args = append(args, id, string(t.From))
+	res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE payments SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ?`), args...)
+	if err != nil {
+		return Payment{}, fmt.Errorf("update payment: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Payment{}, fmt.Errorf("update payment: %w", err)
+	}
+	p, err := scanPayment(tx.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Payment{}, errNoPayment(id)
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("update payment: %w", err)
+	}
+	if n == 0 {
+		return Payment{}, errStatus(id, p.Status, t.From)
+	}
+	if t.ReleaseOrder {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM payment_holds WHERE order_id = ? AND payment_id = ?`), p.OrderID, id); err != nil {
+			return Payment{}, fmt.Errorf("update payment: release order: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Payment{}, fmt.Errorf("update payment: commit: %w", err)
+	}
+	return p, nil
+}
+
+func (s *sqlStore) ClaimKey(ctx context.Context, subject, key, fingerprint string) (KeyRecord, bool, error) {
+	for range retries {
+		res, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO payment_idempotency_keys (subject, idem_key, fingerprint, outcome, created_at) VALUES (?, ?, ?, '', ?) ON CONFLICT (subject, idem_key) DO NOTHING`),
+			subject, key, fingerprint, time.Now().UnixNano())
+		if err != nil {
+			return KeyRecord{}, false, fmt.Errorf("claim idempotency key: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return KeyRecord{}, false, fmt.Errorf("claim idempotency key: %w", err)
+		}
+		if n == 1 {
+			return KeyRecord{Fingerprint: fingerprint}, true, nil
+		}
+		var rec KeyRecord
+		var outcome string
+		err = s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT fingerprint, outcome FROM payment_idempotency_keys WHERE subject = ? AND idem_key = ?`), subject, key).Scan(&rec.Fingerprint, &outcome)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // released in between: claim again
+		}
+		if err != nil {
+			return KeyRecord{}, false, fmt.Errorf("read idempotency key: %w", err)
+		}
+		if outcome != "" {
+			rec.Outcome = []byte(outcome)
+		}
+		return rec, false, nil
+	}
+	return KeyRecord{}, false, errors.New("claim idempotency key: it keeps changing")
+}
+
+func (s *sqlStore) SaveKey(ctx context.Context, subject, key string, outcome []byte) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE payment_idempotency_keys SET outcome = ? WHERE subject = ? AND idem_key = ?`), string(outcome), subject, key)
+	if err != nil {
+		return fmt.Errorf("save idempotency key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("save idempotency key: %w", err)
+	}
+	if n == 0 {
+		return socket.Errorf(socket.CodeNotFound, "no idempotency key %q", key)
+	}
+	return nil
+}
+
+func (s *sqlStore) ReleaseKey(ctx context.Context, subject, key string) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM payment_idempotency_keys WHERE subject = ? AND idem_key = ? AND outcome = ''`), subject, key)
+	if err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,375 @@
+package users_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/users"
+)
+
+// serve starts a users server on st over a real socket and returns a
+// client; both stop at cleanup.
+func serve(t *testing.T, st users.Store) *socket.Client {
+	t.Helper()
+	srv, err := socket.NewServer(socket.Config{Name: "users"}, socket.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.Register(srv, st); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	c, err := socket.Dial(lis.Addr().String())
+	if err != nil {
+		stop()
+		<-done
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Close()
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return c
+}
+
+// as returns a context acting as the principal.
+func as(t *testing.T, subject string, roles ...string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: subject, Roles: roles}})
+}
+
+func wantCode(t *testing.T, what string, err error, code socket.Code) {
+	t.Helper()
+	if got := socket.CodeOf(err); got != code {
+		t.Fatalf("%s: %v, want %s", what, err, code)
+	}
+}
+
+func TestService(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, testService)
+}
+
+func testService(t *testing.T, st users.Store) {
+	c := serve(t, st)
+	admin, alice, bob, anon := as(t, "root", "admin"), as(t, "alice"), as(t, "bob"), as(t, "anonymous")
+	call := func(ctx context.Context, action, id string, body any) (users.User, error) {
+		return socket.Call[users.User](ctx, c, action, id, body)
+	}
+	must := func(ctx context.Context, action, id string, body any) users.User {
+		t.Helper()
+		u, err := call(ctx, action, id, body)
+		if err != nil {
+			t.Fatalf("%s %s: %v", action, id, err)
+		}
+		return u
+	}
+
+	// Signing up: the caller's own id, email in lower case, active.
+	before := time.Now()
+	a := must(alice, "CREATE_USER", "", map[string]any{"name": "  Alice  ", "email": " Alice@Example.COM "})
+	if a.ID != "alice" || a.Name != "Alice" || a.Email != "alice@example.com" || a.Status != users.StatusActive || a.CreatedAt.Before(before.Add(-time.Second)) {
+		t.Fatalf("alice = %+v", a)
+	}
+	if got := must(alice, "GET_USER", "alice", nil); !got.CreatedAt.Equal(a.CreatedAt) || got.Email != a.Email {
+		t.Fatalf("alice read back = %+v, created %+v", got, a)
+	}
+	b := must(bob, "CREATE_USER", "", users.CreateInput{ID: "bob", Name: "Bob", Email: "bob@example.com", Status: users.StatusActive})
+	if b.ID != "bob" {
+		t.Fatalf("bob = %+v", b)
+	}
+	g := must(admin, "CREATE_USER", "", users.CreateInput{Name: "Generated", Email: "gen@example.com"})
+	if !regexp.MustCompile(`^usr_[0-9a-f]{12}$`).MatchString(g.ID) {
+		t.Fatalf("generated id %q", g.ID)
+	}
+	must(admin, "CREATE_USER", "", users.CreateInput{ID: "carol", Name: "Carol", Email: "carol@example.com", Status: users.StatusSuspended})
+
+	t.Run("create rules", func(t *testing.T) {
+		long := strings.Repeat("é", 201)
+		for _, tc := range []struct {
+			name string
+			ctx  context.Context
+			body any
+			code socket.Code
+		}{
+			{"anonymous", anon, users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
+			{"no subject", as(t, ""), users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
+			{"someone else's id", bob, users.CreateInput{ID: "dave", Name: "X", Email: "x@example.com"}, socket.CodePermissionDenied},
+			{"suspended by a user", as(t, "dave"), users.CreateInput{Name: "X", Email: "x@example.com", Status: users.StatusSuspended}, socket.CodePermissionDenied},
+			{"id taken", bob, users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeAlreadyExists},
+			{"id taken by admin", admin, users.CreateInput{ID: "alice", Name: "X", Email: "x@example.com"}, socket.CodeAlreadyExists},
+			{"email taken in other case", admin, users.CreateInput{Name: "X", Email: "ALICE@example.com"}, socket.CodeAlreadyExists},
+			{"no name", as(t, "dave"), users.CreateInput{Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"blank name", as(t, "dave"), users.CreateInput{Name: "   ", Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"long name", as(t, "dave"), users.CreateInput{Name: long, Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"no email", as(t, "dave"), users.CreateInput{Name: "X"}, socket.CodeInvalidArgument},
+			{"email without @", as(t, "dave"), users.CreateInput{Name: "X", Email: "example.com"}, socket.CodeInvalidArgument},
+			{"email without local part", as(t, "dave"), users.CreateInput{Name: "X", Email: "@example.com"}, socket.CodeInvalidArgument},
+			{"email without domain", as(t, "dave"), users.CreateInput{Name: "X", Email: "x@"}, socket.CodeInvalidArgument},
+			{"bad status", admin, users.CreateInput{Name: "X", Email: "x@example.com", Status: "banned"}, socket.CodeInvalidArgument},
+			{"id with a space", admin, users.CreateInput{ID: "a b", Name: "X", Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"unknown field", as(t, "dave"), map[string]any{"name": "X", "email": "x@example.com", "role": "admin"}, socket.CodeInvalidArgument},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := call(tc.ctx, "CREATE_USER", "", tc.body)
+				wantCode(t, "create", err, tc.code)
+			})
+		}
+		_, err := call(admin, "CREATE_USER", "", users.CreateInput{Name: "X", Email: "ALICE@example.com"})
+		if se := socket.AsError(err); !strings.Contains(se.Message, `"alice@example.com"`) || se.Details["field"] != "email" {
+			t.Fatalf("email clash should name the email: %+v", se)
+		}
+		// 200 characters is fine; the failed attempts left nothing behind.
+		d := must(as(t, "dave"), "CREATE_USER", "", users.CreateInput{Name: long[2:], Email: "x@example.com"})
+		if d.ID != "dave" {
+			t.Fatalf("dave = %+v", d)
+		}
+	})
+
+	t.Run("get rules", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			ctx  context.Context
+			id   string
+			code socket.Code
+		}{
+			{"own", alice, "alice", ""},
+			{"admin any", admin, "bob", ""},
+			{"someone else", alice, "bob", socket.CodePermissionDenied},
+			{"missing for a user hides existence", alice, "ghost", socket.CodePermissionDenied},
+			{"missing for admin", admin, "ghost", socket.CodeNotFound},
+			{"anonymous as anonymous", anon, "anonymous", socket.CodePermissionDenied},
+			{"no id", admin, "", socket.CodeInvalidArgument},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				u, err := call(tc.ctx, "GET_USER", tc.id, nil)
+				wantCode(t, "get", err, tc.code)
+				if err == nil && u.ID != tc.id {
+					t.Fatalf("got %+v", u)
+				}
+			})
+		}
+	})
+
+	t.Run("list", func(t *testing.T) {
+		list := func(in users.ListInput) (users.Page, error) {
+			return socket.Call[users.Page](admin, c, "LIST_USERS", "", in)
+		}
+		_, err := socket.Call[users.Page](alice, c, "LIST_USERS", "", nil)
+		wantCode(t, "list as a user", err, socket.CodePermissionDenied)
+		_, err = list(users.ListInput{PageSize: 1001})
+		wantCode(t, "page_size 1001", err, socket.CodeInvalidArgument)
+		_, err = list(users.ListInput{Status: "gone"})
+		wantCode(t, "bad status filter", err, socket.CodeInvalidArgument)
+
+		var all []string
+		token := ""
+		for pages := 0; ; pages++ {
+			p, err := list(users.ListInput{PageSize: 2, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Items) > 2 || pages > 5 {
+				t.Fatalf("page %d: %+v", pages, p)
+			}
+			all = append(all, ids(p.Items)...)
+			if token = p.NextPageToken; token == "" {
+				break
+			}
+		}
+		want := []string{"alice", "bob", "carol", "dave", g.ID}
+		slices.Sort(want)
+		if !slices.Equal(all, want) {
+			t.Fatalf("paged ids = %v, want %v", all, want)
+		}
+		p, err := list(users.ListInput{})
+		if err != nil || len(p.Items) != 5 || p.NextPageToken != "" {
+			t.Fatalf("default page: %v %+v", err, p)
+		}
+		for _, tc := range []struct {
+			in   users.ListInput
+			want []string
+		}{
+			{users.ListInput{Status: users.StatusSuspended}, []string{"carol"}},
+			{users.ListInput{Email: " BOB@example.com"}, []string{"bob"}},
+			{users.ListInput{Email: "bob@example.com", Status: users.StatusSuspended}, []string{}},
+		} {
+			p, err := list(tc.in)
+			if err != nil || !slices.Equal(ids(p.Items), tc.want) {
+				t.Fatalf("list %+v = %+v %v, want %v", tc.in, p, err, tc.want)
+			}
+		}
+		raw, err := c.Request(admin, "LIST_USERS", "", users.ListInput{Email: "nobody@example.com"})
+		if err != nil || !strings.Contains(string(raw), `"items":[]`) {
+			t.Fatalf("empty list = %s %v", raw, err)
+		}
+	})
+
+	t.Run("update rules", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			ctx  context.Context
+			id   string
+			body any
+			code socket.Code
+		}{
+			{"someone else", alice, "bob", users.Patch{Name: ptr("X")}, socket.CodePermissionDenied},
+			{"own status", alice, "alice", users.Patch{Status: ptr(users.StatusActive)}, socket.CodePermissionDenied},
+			{"email taken", alice, "alice", users.Patch{Email: ptr("Bob@Example.com")}, socket.CodeAlreadyExists},
+			{"blank name", alice, "alice", users.Patch{Name: ptr(" ")}, socket.CodeInvalidArgument},
+			{"bad email", alice, "alice", users.Patch{Email: ptr("alice")}, socket.CodeInvalidArgument},
+			{"bad status", admin, "alice", users.Patch{Status: ptr("gone")}, socket.CodeInvalidArgument},
+			{"missing", admin, "ghost", users.Patch{Name: ptr("X")}, socket.CodeNotFound},
+			{"unknown field", alice, "alice", map[string]any{"id": "x"}, socket.CodeInvalidArgument},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := call(tc.ctx, "UPDATE_USER", tc.id, tc.body)
+				wantCode(t, "update", err, tc.code)
+			})
+		}
+		u := must(alice, "UPDATE_USER", "alice", users.Patch{Email: ptr("ALICE2@example.com")})
+		if u.Name != "Alice" || u.Email != "alice2@example.com" || u.Status != users.StatusActive {
+			t.Fatalf("alice after email change: %+v", u)
+		}
+		u = must(alice, "UPDATE_USER", "alice", users.Patch{Name: ptr("Alice B.")})
+		if u.Name != "Alice B." || u.Email != "alice2@example.com" {
+			t.Fatalf("alice after rename: %+v", u)
+		}
+		u = must(admin, "UPDATE_USER", "bob", users.Patch{Status: ptr(users.StatusSuspended)})
+		if u.Status != users.StatusSuspended || u.Name != "Bob" {
+			t.Fatalf("bob suspended: %+v", u)
+		}
+	})
+
+	t.Run("check purchasable", func(t *testing.T) {
+		for _, tc := range []struct {
+			ctx  context.Context
+			id   string
+			want string
+			code socket.Code
+		}{
+			{anon, "alice", `{"purchasable":true,"reason":""}`, ""},
+			{alice, "bob", `{"purchasable":false,"reason":"suspended"}`, ""},
+			{admin, "carol", `{"purchasable":false,"reason":"suspended"}`, ""},
+			{alice, "ghost", "", socket.CodeNotFound},
+		} {
+			raw, err := c.Request(tc.ctx, "CHECK_PURCHASABLE", tc.id, nil)
+			wantCode(t, "check "+tc.id, err, tc.code)
+			if err == nil {
+				var got, want any
+				_ = json.Unmarshal(raw, &got)
+				_ = json.Unmarshal([]byte(tc.want), &want)
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("check %s = %s, want %s", tc.id, raw, tc.want)
+				}
+			}
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		_, err := call(bob, "DELETE_USER", "bob", nil)
+		wantCode(t, "delete as a user", err, socket.CodePermissionDenied)
+		u := must(admin, "DELETE_USER", "bob", nil)
+		if u.ID != "bob" || u.Email != "bob@example.com" {
+			t.Fatalf("deleted = %+v", u)
+		}
+		_, err = call(admin, "DELETE_USER", "bob", nil)
+		wantCode(t, "delete again", err, socket.CodeNotFound)
+		_, err = call(bob, "GET_USER", "bob", nil)
+		wantCode(t, "get deleted", err, socket.CodeNotFound)
+		// The email is free again: bob signs up anew.
+		must(bob, "CREATE_USER", "", users.CreateInput{Name: "Bob", Email: "bob@example.com"})
+	})
+}
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	c := serve(t, users.NewMemoryStore())
+	d, err := c.Describe(as(t, "root", "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ // name → kind
+		"GET_USER": "read", "LIST_USERS": "read", "CHECK_PURCHASABLE": "public read",
+		"CREATE_USER": "write", "UPDATE_USER": "idempotent write", "DELETE_USER": "idempotent write",
+	}
+	got := map[string]string{}
+	for _, a := range d.GetActions() {
+		kind := "write"
+		switch {
+		case a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ && a.GetPublic():
+			kind = "public read"
+		case a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ:
+			kind = "read"
+		case a.GetIdempotent():
+			kind = "idempotent write"
+		}
+		if a.GetDoc() == "" {
+			t.Errorf("%s has no doc", a.GetName())
+		}
+		got[a.GetName()] = kind
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("actions = %v, want %v", got, want)
+	}
+}
+
+// TestServiceConcurrentSignUp signs up 20 callers with one email at once,
+// over the socket: exactly one gets the user, the others ALREADY_EXISTS.
+func TestServiceConcurrentSignUp(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st users.Store) {
+		c := serve(t, st)
+		const n = 20
+		codes := make([]socket.Code, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			ctx := as(t, fmt.Sprintf("jwt-%02d", i))
+			wg.Go(func() {
+				<-start
+				_, err := c.Request(ctx, "CREATE_USER", "", users.CreateInput{Name: "Same", Email: "Same@Example.com"})
+				codes[i] = socket.CodeOf(err)
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		for i, code := range codes {
+			switch code {
+			case "":
+				won++
+			case socket.CodeAlreadyExists:
+			default:
+				t.Errorf("caller %d: %s", i, code)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d sign-ups won, want 1 (codes %v)", won, codes)
+		}
+		p, err := socket.Call[users.Page](as(t, "root", "admin"), c, "LIST_USERS", "", users.ListInput{Email: "same@example.com"})
+		if err != nil || len(p.Items) != 1 {
+			t.Fatalf("users with the email: %+v %v", p, err)
+		}
+	})
+}

@@ -1,0 +1,187 @@
+package users
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/streamgate/streamgate/services/internal/sqldb"
+)
+
+// sqlStore is the Store on SQLite or PostgreSQL. Email uniqueness is the
+// table's UNIQUE constraint, so it holds across instances.
+type sqlStore struct {
+	db *sqldb.DB
+}
+
+var _ Store = (*sqlStore)(nil)
+
+const userColumns = `id, name, email, status, created_at`
+
+// NewSQLStore returns a Store on db, creating its table if missing.
+func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
+	// Ids sort byte-wise in both dialects, so pages follow the same order
+	// as the memory store whatever the server's default collation.
+	idType := "TEXT"
+	if db.Dialect == sqldb.Postgres {
+		idType = `TEXT COLLATE "C"`
+	}
+	err := db.Migrate(ctx, "users", []string{
+		`CREATE TABLE IF NOT EXISTS users (
+			id ` + idType + ` NOT NULL PRIMARY KEY,
+			name TEXT NOT NULL,
+			email TEXT NOT NULL UNIQUE,
+			status TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS users_status_id ON users (status, id)`,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: db}, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(r scanner) (User, error) {
+	var u User
+	var created int64
+	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, &created); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = time.Unix(0, created).UTC()
+	return u, nil
+}
+
+func (s *sqlStore) Get(ctx context.Context, id string) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	return u, nil
+}
+
+func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE id > ?`
+	args := []any{q.After}
+	if q.Status != "" {
+		query += ` AND status = ?`
+		args = append(args, q.Status)
+	}
+	if q.Email != "" {
+		query += ` AND email = ?`
+		args = append(args, q.Email)
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, max(q.Limit, 0))
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// Create inserts with ON CONFLICT DO NOTHING (both dialects), so a clash
+// is no error but zero rows; it then looks up which of id and email
+// clashed. Should the clashing row vanish in between, it tries again.
+func (s *sqlStore) Create(ctx context.Context, u User) error {
+	insert := s.db.Rebind(`INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	clash := s.db.Rebind(`SELECT id FROM users WHERE id = ? OR email = ?`)
+	for range 3 {
+		res, err := s.db.ExecContext(ctx, insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
+		if err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		if n == 1 {
+			return nil
+		}
+		rows, err := s.db.QueryContext(ctx, clash, u.ID, u.Email)
+		if err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		found, idTaken := false, false
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				_ = rows.Close()
+				return fmt.Errorf("create user: %w", err)
+			}
+			found, idTaken = true, idTaken || id == u.ID
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		switch {
+		case idTaken:
+			return ErrIDTaken
+		case found:
+			return ErrEmailTaken
+		}
+	}
+	return errors.New("create user: conflict did not settle after 3 tries")
+}
+
+func (s *sqlStore) Update(ctx context.Context, id string, p Patch) (User, error) {
+	var sets []string
+	var args []any
+	for _, f := range []struct {
+		col string
+		v   *string
+	}{{"name", p.Name}, {"email", p.Email}, {"status", p.Status}} {
+		if f.v != nil {
+			sets = append(sets, f.col+` = ?`)
+			args = append(args, *f.v)
+		}
+	}
+	if len(sets) == 0 {
+		return s.Get(ctx, id)
+	}
+	query := `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
+	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return User{}, ErrNotFound
+	case sqldb.IsUniqueViolation(err):
+		return User{}, ErrEmailTaken
+	case err != nil:
+		return User{}, fmt.Errorf("update user: %w", err)
+	}
+	return u, nil
+}
+
+func (s *sqlStore) Delete(ctx context.Context, id string) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("delete user: %w", err)
+	}
+	return u, nil
+}

@@ -1,0 +1,150 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// User is an account.
+type User struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// The statuses of a user.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+)
+
+// Query selects users for Store.List: those with the status and email
+// given (empty matches any) and an id greater than After, in id order
+// (byte-wise), at most Limit (> 0) of them.
+type Query struct {
+	Status, Email string
+	After         string
+	Limit         int
+}
+
+// Store keeps users. Emails are unique. Implementations are safe for
+// concurrent use and return the sentinel errors below, which the service
+// turns into NOT_FOUND and ALREADY_EXISTS; any other error is INTERNAL.
+type Store interface {
+	// Get returns the user, or ErrNotFound.
+	Get(ctx context.Context, id string) (User, error)
+	// List returns the users the query selects.
+	List(ctx context.Context, q Query) ([]User, error)
+	// Create adds u, or fails with ErrIDTaken (checked first) or
+	// ErrEmailTaken.
+	Create(ctx context.Context, u User) error
+	// Update changes the fields set in p and returns the user as it now
+	// is; ErrNotFound or ErrEmailTaken.
+	Update(ctx context.Context, id string, p Patch) (User, error)
+	// Delete removes the user and returns it; ErrNotFound.
+	Delete(ctx context.Context, id string) (User, error)
+}
+
+// The errors a Store returns.
+var (
+	ErrNotFound   = errors.New("users: no such user")
+	ErrIDTaken    = errors.New("users: id taken")
+	ErrEmailTaken = errors.New("users: email taken")
+)
+
+// memoryStore is the in-memory Store.
+type memoryStore struct {
+	mu      sync.Mutex // guards byID and byEmail
+	byID    map[string]User
+	byEmail map[string]string // email → id
+}
+
+var _ Store = (*memoryStore)(nil)
+
+// NewMemoryStore returns an empty in-memory Store, safe for concurrent use.
+func NewMemoryStore() Store {
+	return &memoryStore{byID: map[string]User{}, byEmail: map[string]string{}}
+}
+
+func (m *memoryStore) Get(_ context.Context, id string) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.byID[id]
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	return u, nil
+}
+
+func (m *memoryStore) List(_ context.Context, q Query) ([]User, error) {
+	m.mu.Lock()
+	var out []User
+	for _, u := range m.byID {
+		if u.ID > q.After && (q.Status == "" || u.Status == q.Status) && (q.Email == "" || u.Email == q.Email) {
+			out = append(out, u)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
+	if n := max(q.Limit, 0); len(out) > n {
+		out = out[:n]
+	}
+	return out, nil
+}
+
+func (m *memoryStore) Create(_ context.Context, u User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byID[u.ID]; ok {
+		return ErrIDTaken
+	}
+	if _, ok := m.byEmail[u.Email]; ok {
+		return ErrEmailTaken
+	}
+	m.byID[u.ID] = u
+	m.byEmail[u.Email] = u.ID
+	return nil
+}
+
+func (m *memoryStore) Update(_ context.Context, id string, p Patch) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.byID[id]
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	if p.Email != nil && *p.Email != u.Email {
+		if _, taken := m.byEmail[*p.Email]; taken {
+			return User{}, ErrEmailTaken
+		}
+		delete(m.byEmail, u.Email)
+		u.Email = *p.Email
+		m.byEmail[u.Email] = id
+	}
+	if p.Name != nil {
+		u.Name = *p.Name
+	}
+	if p.Status != nil {
+		u.Status = *p.Status
+	}
+	m.byID[id] = u
+	return u, nil
+}
+
+func (m *memoryStore) Delete(_ context.Context, id string) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.byID[id]
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	delete(m.byID, id)
+	delete(m.byEmail, u.Email)
+	return u, nil
+}

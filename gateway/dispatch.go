@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/auth"
+	"github.com/streamgate/streamgate/gateway/cache"
+	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -27,15 +30,20 @@ type invocation struct {
 	requestID, idempotencyKey string
 	traceParent, traceState   string
 	timeout                   time.Duration // what the client asked for; 0: the route's
+	noCache                   bool          // Cache-Control: no-cache (honoured for admins)
+	ifNoneMatch               string
 }
 
 // answer is an invocation's outcome, ready for either edge.
 type answer struct {
-	status   int
-	result   json.RawMessage
-	err      *socket.Error
-	allow    []string // for 405
-	location string   // for 201
+	status       int
+	result       json.RawMessage
+	err          *socket.Error
+	allow        []string // for 405
+	location     string   // for 201
+	etag         string   // for cacheable reads
+	cacheControl string
+	xCache       string // hit, miss, coalesced or bypass
 }
 
 func failed(err *socket.Error) answer {
@@ -46,26 +54,54 @@ func failed(err *socket.Error) answer {
 // so a service never mistakes them for the gateway's own key.
 var anonymous = socket.Principal{Subject: "anonymous"}
 
-// invoke resolves, authorizes and runs a route on table t.
-func (g *Gateway) invoke(ctx context.Context, t *table, in *invocation) answer {
+// prepared is a resolved, authorized invocation.
+type prepared struct {
+	resolved
+	principal socket.Principal
+}
+
+// prepare resolves the route and checks the caller, before any body is
+// read.
+func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	rr, rerr := resolve(t.cfg, in.path, in.method)
 	if rerr != nil {
+		a := failed(rerr.err)
 		if rerr.allow != nil {
-			return answer{status: statusMethodNotAllowed, err: rerr.err, allow: rerr.allow}
+			a = answer{status: statusMethodNotAllowed, err: rerr.err, allow: rerr.allow}
 		}
-		return failed(rerr.err)
+		return prepared{}, &a
 	}
-	route := rr.route
-	principal, present, err := t.auth.Authenticate(in.authorization, in.apiKey)
+	principal, err := g.authorize(t, in, rr.route.Access)
 	if err != nil {
-		return failed(socket.AsError(err))
+		a := failed(err)
+		return prepared{}, &a
 	}
-	if err := auth.Allow(route.Access, principal, present); err != nil {
-		return failed(socket.AsError(err))
+	return prepared{resolved: rr, principal: principal}, nil
+}
+
+// authorize authenticates the caller and checks an access rule.
+func (g *Gateway) authorize(t *table, in *invocation, access config.Access) (socket.Principal, *socket.Error) {
+	principal, present, err := t.auth.Authenticate(in.authorization, in.apiKey)
+	if err == nil && present && principal.Subject == anonymous.Subject {
+		err = socket.Errorf(socket.CodeUnauthenticated, "the subject %q is reserved", anonymous.Subject)
+	}
+	if err == nil {
+		err = auth.Allow(access, principal, present)
+	}
+	if err != nil {
+		return principal, socket.AsError(err)
 	}
 	if !present {
 		principal = anonymous
 	}
+	return principal, nil
+}
+
+// invoke runs a prepared route: from the cache, coalesced with identical
+// reads in flight, or by the service; a successful write invalidates the
+// reads it may have changed.
+func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocation) answer {
+	route := p.route
 	body := in.body
 	if route.List && len(body) == 0 {
 		qb, qerr := queryBody(in.query)
@@ -81,46 +117,142 @@ func (g *Gateway) invoke(ctx context.Context, t *table, in *invocation) answer {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ctx = socket.ContextWithMeta(ctx, socket.Meta{
-		APIVersion:     rr.version.Name,
-		Principal:      principal,
+		APIVersion:     p.version.Name,
+		Principal:      p.principal,
 		RequestID:      in.requestID,
 		IdempotencyKey: in.idempotencyKey,
 		TraceParent:    in.traceParent,
 		TraceState:     in.traceState,
 	})
+	stats := g.stats.of(route, p.version.Name, p.resource.Name)
 
-	var result json.RawMessage
-	var rerrc *socket.Error
 	if len(route.Pipeline) > 0 {
-		sc := &scope{version: rr.version.Name, resource: rr.resource.Name, id: rr.id, body: decodeJSON(body), caller: principal}
-		result, rerrc = t.runPipeline(ctx, route, sc)
-	} else {
-		client := t.clients[route.Service]
-		res, err := client.Request(ctx, route.Action, rr.id, body)
-		result, rerrc = res, socket.AsError(err)
+		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey}
+		result, err := t.runPipeline(ctx, route, sc)
+		if err != nil {
+			return failed(err)
+		}
+		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route))
+		return g.succeeded(p, result)
 	}
-	if rerrc != nil {
-		return failed(rerrc)
+
+	client := t.clients[route.Service]
+	info, _ := client.Action(route.Action)
+	if !info.Read {
+		result, err := client.Request(ctx, route.Action, p.id, body)
+		if err != nil {
+			return failed(socket.AsError(err))
+		}
+		g.invalidate(ctx, t, p, stats, nil)
+		return g.succeeded(p, result)
+	}
+	return g.read(ctx, t, p, in, body, info, stats)
+}
+
+// read runs a read route through the cache and the coalescer.
+func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo, stats *routeStats) answer {
+	route := p.route
+	client := t.clients[route.Service]
+	public := route.Caching.Visibility == config.VisibilityPublic || (route.Caching.Visibility == "" && info.Public)
+	scope := ""
+	if !public {
+		scope = p.principal.Scope()
+	}
+	key := route.Service + "\x00" + socket.CoalesceKey(route.Action, p.id, body, p.version.Name, scope)
+	ttl := route.CacheTTL
+	if ttl == 0 {
+		ttl = info.CacheTTL
+	}
+	bypass := in.noCache && p.principal.HasRole("admin")
+	cacheable := g.cache != nil && ttl > 0 && !route.Caching.NoCache
+
+	xcache := "miss"
+	var gens []uint64
+	var tags []string
+	if cacheable && !bypass {
+		if e, ok := g.cache.Get(ctx, key); ok {
+			stats.hits.Add(1)
+			a := answer{status: http.StatusOK, result: e.Result, err: e.Err, xCache: "hit"}
+			if e.Err != nil {
+				a.status = e.Err.Code.HTTPStatus()
+			}
+			return g.cacheHeaders(a, ttl, public)
+		}
+		tags = readTags(route.Service, p.resource.Name, p.id)
+		gens, _ = g.cache.Snapshot(ctx, tags) // nil on error: the answer is not stored
+	}
+	call := func(ctx context.Context) (json.RawMessage, error) {
+		return client.Request(ctx, route.Action, p.id, body)
+	}
+	var result json.RawMessage
+	var err error
+	if g.coalesce && !route.Caching.NoCoalesce && !bypass {
+		var shared bool
+		result, err, shared = g.flights.Do(ctx, key, call)
+		if shared {
+			stats.coalesced.Add(1)
+			xcache = "coalesced"
+		}
+	} else {
+		result, err = call(ctx)
+	}
+	if bypass {
+		xcache = "bypass"
+	}
+	e := socket.AsError(err)
+	if cacheable {
+		if xcache == "miss" {
+			stats.misses.Add(1)
+			if gens != nil {
+				g.cache.Put(key, tags, gens, result, e, ttl)
+			}
+		}
+	}
+	if e != nil {
+		a := failed(e)
+		a.xCache = xcache
+		return a
+	}
+	a := g.succeeded(p, result)
+	a.xCache = xcache
+	if cacheable {
+		a = g.cacheHeaders(a, ttl, public)
+	}
+	return a
+}
+
+// cacheHeaders adds ETag and Cache-Control to a cacheable answer.
+func (g *Gateway) cacheHeaders(a answer, ttl time.Duration, public bool) answer {
+	if a.err != nil {
+		return a
+	}
+	a.etag = cache.ETag(a.result)
+	visibility := "private"
+	if public {
+		visibility = "public"
+	}
+	a.cacheControl = visibility + ", max-age=" + strconv.Itoa(int(ttl.Seconds()))
+	return a
+}
+
+// succeeded builds a success answer: 201 and Location for creates.
+func (g *Gateway) succeeded(p prepared, result json.RawMessage) answer {
+	if len(result) > 0 && !json.Valid(result) {
+		return failed(socket.Errorf(socket.CodeInternal, "the service returned invalid JSON"))
 	}
 	a := answer{status: http.StatusOK, result: result}
-	if route.Create {
+	if p.route.Create {
 		a.status = http.StatusCreated
-		a.location = locationOf(rr.version.Name, rr.resource.Name, result)
+		a.location = locationOf(p.version.Name, p.resource.Name, result)
 	}
 	return a
 }
 
 // serveREST is the dispatcher behind every /{version}/… pattern.
 func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	t := g.acquire()
-	defer t.release()
 	p, perr := parsePath(r.URL.EscapedPath())
 	if perr != nil {
 		writeError(w, perr)
-		return
-	}
-	if p.id == "" && p.resource == openAPIFile {
-		g.serveOpenAPI(w, r, t, p.version)
 		return
 	}
 	in := &invocation{
@@ -133,10 +265,26 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string
 		idempotencyKey: r.Header.Get(headerIdempotencyKey),
 		traceParent:    r.Header.Get(headerTraceParent),
 		traceState:     r.Header.Get(headerTraceState),
+		noCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
+		ifNoneMatch:    r.Header.Get("If-None-Match"),
+	}
+	if in.method == http.MethodHead {
+		in.method = http.MethodGet
+	}
+	t := g.acquire()
+	defer t.release()
+	if p.id == "" && p.resource == openAPIFile {
+		g.serveOpenAPI(w, r, t, in)
+		return
 	}
 	var terr *socket.Error
 	if in.timeout, terr = clientTimeout(r.Header); terr != nil {
 		writeError(w, terr)
+		return
+	}
+	prep, refused := g.prepare(t, in)
+	if refused != nil {
+		writeAnswer(w, *refused, in)
 		return
 	}
 	body, status, berr := readBody(r, t.cfg.HTTP.MaxBodyBytes, t.cfg.HTTP.MaxJSONDepth)
@@ -145,22 +293,54 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string
 		return
 	}
 	in.body = body
-	a := g.invoke(r.Context(), t, in)
-	if a.allow != nil {
-		w.Header().Set("Allow", strings.Join(a.allow, ", "))
-	}
-	if a.location != "" {
-		w.Header().Set("Location", a.location)
-	}
+	a := g.invoke(r.Context(), t, prep, in)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
+	}
+	writeAnswer(w, a, in)
+}
+
+// writeAnswer writes an answer with its headers; a matching If-None-Match
+// gets 304 without a body.
+func writeAnswer(w http.ResponseWriter, a answer, in *invocation) {
+	h := w.Header()
+	if a.allow != nil {
+		h.Set("Allow", strings.Join(a.allow, ", "))
+	}
+	if a.location != "" {
+		h.Set("Location", a.location)
+	}
+	if a.xCache != "" {
+		h.Set("X-Cache", a.xCache)
+	}
+	if a.etag != "" {
+		h.Set("ETag", a.etag)
+		h.Set("Cache-Control", a.cacheControl)
+		if etagMatches(in.ifNoneMatch, a.etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	writeEnvelope(w, a.status, a.result, a.err)
 }
 
+// etagMatches implements If-None-Match's comparison (weak, any listed).
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
 // readBody reads and checks a request body: its size is checked before
-// reading (413), its type must be JSON (415), its content well-formed and
-// not too deep (400).
+// reading (413), a non-empty body must be JSON (415), well-formed and not
+// too deep (400).
 func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *socket.Error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, 0, nil
@@ -170,9 +350,9 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *sock
 	if r.ContentLength > maxBytes {
 		return nil, statusTooLarge, tooLarge
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSONContentType(ct) {
-		return nil, statusMediaType, socket.Errorf(socket.CodeInvalidArgument, "request body must be application/json, not %q", ct).
-			WithDetails(map[string]any{socket.DetailReason: "unsupported_media_type"})
+	ct := r.Header.Get("Content-Type")
+	if r.ContentLength > 0 && !isJSONContentType(ct) {
+		return nil, statusMediaType, mediaTypeError(ct)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBytes))
 	var tooBig *http.MaxBytesError
@@ -185,8 +365,16 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *sock
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil, 0, nil
 	}
+	if !isJSONContentType(ct) {
+		return nil, statusMediaType, mediaTypeError(ct)
+	}
 	if jerr := checkJSON(body, maxDepth); jerr != nil {
 		return nil, http.StatusBadRequest, jerr
 	}
 	return body, 0, nil
+}
+
+func mediaTypeError(ct string) *socket.Error {
+	return socket.Errorf(socket.CodeInvalidArgument, "request body must be application/json, not %q", ct).
+		WithDetails(map[string]any{socket.DetailReason: "unsupported_media_type"})
 }

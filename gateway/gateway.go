@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -29,6 +30,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/services/socket"
@@ -40,20 +42,41 @@ type Gateway struct {
 	mux     *runtime.ServeMux
 	current atomic.Pointer[table] // the configuration in force
 
-	mu       sync.Mutex // guards clients and serializes swaps
-	clients  map[clientKey]*socket.Client
-	retiring sync.WaitGroup // goroutines closing the clients of replaced tables
+	mu         sync.Mutex // guards clients, clientRefs, redis and serializes swaps
+	clients    map[clientKey]*socket.Client
+	clientRefs map[*socket.Client]int // tables (in force or draining) using each client
+	redis      *redisState            // the Redis generations in use, if any
+	retiring   sync.WaitGroup         // goroutines closing the clients of replaced tables
+
+	cache    *cache.Cache     // nil when caching is off
+	coalesce bool             // identical reads in flight share one request
+	flights  socket.Coalescer // the reads in flight
+	stats    statsTable       // per-route cache and coalescing counters
 }
 
 // Option tunes a Gateway.
 type Option func(*options)
 
 type options struct {
-	logger  *slog.Logger
-	dial    []socket.DialOption
-	env     func(string) string
-	targets map[string]string
+	logger     *slog.Logger
+	dial       []socket.DialOption
+	env        func(string) string
+	targets    map[string]string
+	cacheBytes int64 // 0: no cache
+	noCoalesce bool
 }
+
+// DefaultCacheBytes is the response cache's default bound.
+const DefaultCacheBytes = 64 << 20
+
+// WithCacheSize bounds the response cache's memory in bytes; 0 turns the
+// cache off. Default DefaultCacheBytes.
+func WithCacheSize(bytes int64) Option { return func(o *options) { o.cacheBytes = bytes } }
+
+// WithoutCoalescing sends every read to its service, even when an
+// identical read is in flight. Default: identical reads in flight share one
+// request (routes can opt out with coalesce: false).
+func WithoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
 
 // WithLogger sets where the gateway logs panics and reloads. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -78,9 +101,17 @@ func WithDialOptions(opts ...socket.DialOption) Option {
 // New returns a gateway serving cfg. It dials the services in the
 // background; requests wait for them within their timeouts.
 func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
-	g := &Gateway{opts: options{logger: slog.New(slog.DiscardHandler), env: os.Getenv}, clients: map[clientKey]*socket.Client{}}
+	g := &Gateway{
+		opts:       options{logger: slog.New(slog.DiscardHandler), env: os.Getenv, cacheBytes: DefaultCacheBytes},
+		clients:    map[clientKey]*socket.Client{},
+		clientRefs: map[*socket.Client]int{},
+	}
 	for _, o := range opts {
 		o(&g.opts)
+	}
+	g.coalesce = !g.opts.noCoalesce
+	if g.opts.cacheBytes > 0 {
+		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
 	if err := g.swap(cfg); err != nil {
 		return nil, err
@@ -89,14 +120,16 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithErrorHandler(grpcError),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
 		}),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithForwardResponseRewriter(envelopeResponse),
 		runtime.WithForwardResponseOption(invokeStatus),
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
 	)
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		for _, pattern := range []string{"/{version}/{resource}", "/{version}/{resource}/{id}", "/{version}/{resource}/{id}/{action}"} {
 			if err := g.mux.HandlePath(m, pattern, g.serveREST); err != nil {
 				return nil, err
@@ -132,6 +165,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := checkSegments(r.URL.EscapedPath()); err != nil {
 		writeError(w, err)
 		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/gateway/") && r.Body != nil {
+		// GatewayService's REST binding decodes the body itself: bound it.
+		limit := g.current.Load().cfg.HTTP.MaxBodyBytes
+		if r.ContentLength > limit {
+			writeEnvelope(w, statusTooLarge, nil, socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", limit).
+				WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": limit}))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	g.mux.ServeHTTP(w, r)
 }
@@ -183,7 +226,7 @@ func (g *Gateway) Ready() bool {
 func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
 
 // Close waits (until ctx ends) for requests in flight, then closes the
-// service clients.
+// service clients and the Redis connection.
 func (g *Gateway) Close(ctx context.Context) {
 	g.closeTables(ctx)
 }

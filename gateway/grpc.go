@@ -39,16 +39,13 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		method:         strings.ToUpper(in.GetMethod()),
 		authorization:  metadataValue(md, "authorization"),
 		apiKey:         metadataValue(md, "x-api-key"),
-		requestID:      metadataValue(md, "x-request-id"),
 		idempotencyKey: in.GetIdempotencyKey(),
 		traceParent:    metadataValue(md, "traceparent"),
 		traceState:     metadataValue(md, "tracestate"),
 	}
+	inv.requestID = requestID(&http.Request{Header: http.Header{headerRequestID: {metadataValue(md, "x-request-id")}}})
 	if inv.idempotencyKey == "" {
 		inv.idempotencyKey = metadataValue(md, "idempotency-key")
-	}
-	if inv.requestID == "" {
-		inv.requestID = requestID(&http.Request{Header: http.Header{}})
 	}
 	if d, ok := ctx.Deadline(); ok {
 		inv.timeout = max(time.Until(d), time.Millisecond)
@@ -60,23 +57,32 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		}
 	}
 	_, raw := in.GetPayload().(*gatewayv1.InvokeRequest_BodyRaw)
+	refuse := func(e *socket.Error) (*gatewayv1.InvokeResponse, error) {
+		return invokeResponse(raw, failed(e)), nil
+	}
+	for _, seg := range []string{inv.path.id, inv.path.segment} {
+		if seg != "" && !validID(seg) {
+			return refuse(socket.Errorf(socket.CodeInvalidArgument, "id and action must be path segments: not ., .., or containing slashes"))
+		}
+	}
 	switch p := in.GetPayload().(type) {
 	case *gatewayv1.InvokeRequest_BodyRaw:
-		if len(p.BodyRaw) > 0 {
-			if int64(len(p.BodyRaw)) > t.cfg.HTTP.MaxBodyBytes {
-				return invokeResponse(raw, failed(socket.Errorf(socket.CodeInvalidArgument, "body is larger than %d bytes", t.cfg.HTTP.MaxBodyBytes))), nil
-			}
-			if jerr := checkJSON(p.BodyRaw, t.cfg.HTTP.MaxJSONDepth); jerr != nil {
-				return invokeResponse(raw, failed(jerr)), nil
-			}
-			inv.body = p.BodyRaw
-		}
+		inv.body = p.BodyRaw
 	case *gatewayv1.InvokeRequest_Body:
 		b, err := protojson.Marshal(p.Body)
 		if err != nil {
-			return invokeResponse(raw, failed(socket.Errorf(socket.CodeInvalidArgument, "body: %v", err))), nil
+			return refuse(socket.Errorf(socket.CodeInvalidArgument, "body: %v", err))
 		}
 		inv.body = b
+	}
+	if len(inv.body) > 0 {
+		if int64(len(inv.body)) > t.cfg.HTTP.MaxBodyBytes {
+			return refuse(socket.Errorf(socket.CodeInvalidArgument, "body is larger than %d bytes", t.cfg.HTTP.MaxBodyBytes).
+				WithDetails(map[string]any{socket.DetailReason: "body_too_large"}))
+		}
+		if jerr := checkJSON(inv.body, t.cfg.HTTP.MaxJSONDepth); jerr != nil {
+			return refuse(jerr)
+		}
 	}
 	if inv.method == "" {
 		inv.method = http.MethodGet
@@ -84,10 +90,11 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 			inv.method = http.MethodPost
 		}
 	}
-	if strings.ContainsAny(inv.path.id+inv.path.segment, "/\x00") {
-		return invokeResponse(raw, failed(socket.Errorf(socket.CodeInvalidArgument, "id and action may not contain slashes"))), nil
+	prep, refused := s.g.prepare(t, inv)
+	if refused != nil {
+		return invokeResponse(raw, *refused), nil
 	}
-	return invokeResponse(raw, s.g.invoke(ctx, t, inv)), nil
+	return invokeResponse(raw, s.g.invoke(ctx, t, prep, inv)), nil
 }
 
 // invokeResponse converts an answer, with the result in the form the
@@ -112,7 +119,7 @@ func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
 			res = []byte("null")
 		}
 		if err := protojson.Unmarshal(res, &v); err != nil {
-			out.Ok = false
+			out.Ok, out.HttpStatus = false, http.StatusInternalServerError
 			out.Outcome = &gatewayv1.InvokeResponse_Error{Error: &socketv1.Error{Code: string(socket.CodeInternal), Message: "the service returned invalid JSON"}}
 		} else {
 			out.Outcome = &gatewayv1.InvokeResponse_Result{Result: &v}
@@ -144,7 +151,7 @@ func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesReq
 	if v == nil {
 		return nil, status.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
 	}
-	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v)}, nil
+	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v, &s.g.stats)}, nil
 }
 
 func (s grpcService) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatewayv1.ReloadResponse, error) {
@@ -180,11 +187,11 @@ func (g *Gateway) principal(ctx context.Context, t *table, access config.Access)
 }
 
 // routesOf lists a version's routes for ListRoutes and the OpenAPI document.
-func routesOf(v *config.Version) []*gatewayv1.Route {
+func routesOf(v *config.Version, stats *statsTable) []*gatewayv1.Route {
 	var out []*gatewayv1.Route
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
-			r := &gatewayv1.Route{Method: rt.Method, Path: routePath(v.Name, res.Name, rt), Access: accessString(rt.Access)}
+			r := &gatewayv1.Route{Method: rt.Method, Path: routePath(v.Name, res.Name, rt), Access: accessString(rt.Access), Stats: stats.of(rt, v.Name, res.Name).proto()}
 			if len(rt.Pipeline) == 0 {
 				r.Service, r.Action = rt.Service, rt.Action
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -118,7 +119,12 @@ func TestOpenAPIDocuments(t *testing.T) {
 	t.Parallel()
 	_, svcs := newSystem(t)
 	_, ts := startGateway(t, testYAML, svcs)
-	resp, err := ts.Client().Get(ts.URL + "/v2/openapi.json")
+	if r := do(t, ts, "GET", "/v2/openapi.json", ""); r.Status != 401 {
+		t.Fatalf("anonymous OpenAPI read: %d", r.Status)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/v2/openapi.json", nil)
+	req.Header.Set("X-API-Key", aliceKey)
+	resp, err := ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +152,7 @@ func TestOpenAPIDocuments(t *testing.T) {
 	if err := json.NewDecoder(r2.Body).Decode(&swagger); err != nil || swagger["swagger"] != "2.0" {
 		t.Fatalf("gRPC API document: %v %v", swagger["swagger"], err)
 	}
-	if r := do(t, ts, "GET", "/v9/openapi.json", ""); r.Status != 404 {
+	if r := do(t, ts, "GET", "/v9/openapi.json", "", "X-API-Key", aliceKey); r.Status != 404 {
 		t.Fatalf("unknown version document: %d", r.Status)
 	}
 }

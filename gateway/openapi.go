@@ -18,9 +18,15 @@ import (
 const openAPIFile = "openapi.json"
 
 // serveOpenAPI serves an OpenAPI 3 document for one version, built from
-// the route table and the services' Describe catalogues.
-func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table, version string) {
-	if r.Method != http.MethodGet {
+// the route table and the services' Describe catalogues. It lists every
+// route, so any authenticated caller may read it, not anonymous ones.
+func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table, in *invocation) {
+	version := in.path.version
+	if _, err := g.authorize(t, in, config.Access{}); err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", http.MethodGet)
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "only GET serves the OpenAPI document"))
 		return
@@ -31,9 +37,7 @@ func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table,
 			WithDetails(map[string]any{"version": version, "versions": sortedKeys(t.cfg.Versions)}))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	b, err := json.MarshalIndent(openAPI(v, t.catalogues(ctx, v)), "", "  ")
+	b, err := json.MarshalIndent(openAPI(v, t.catalogue(r.Context(), v)), "", "  ")
 	if err != nil {
 		writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		return
@@ -48,9 +52,15 @@ func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]strin
 	_, _ = w.Write(streamgate.GatewayOpenAPI)
 }
 
-// catalogues asks each service the version uses for its actions; a
-// service that does not answer in time is left out.
-func (t *table) catalogues(ctx context.Context, v *config.Version) map[string]map[string]*socketv1.Action {
+// catalogue returns the actions of the services a version uses, asked
+// once per table and version; a service that does not answer within 2s
+// is left out (its routes have no descriptions).
+func (t *table) catalogue(ctx context.Context, v *config.Version) map[string]map[string]*socketv1.Action {
+	if c, ok := t.catalogues.Load(v.Name); ok {
+		return c.(map[string]map[string]*socketv1.Action)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	out := map[string]map[string]*socketv1.Action{}
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
@@ -67,6 +77,7 @@ func (t *table) catalogues(ctx context.Context, v *config.Version) map[string]ma
 			}
 		}
 	}
+	t.catalogues.Store(v.Name, out)
 	return out
 }
 

@@ -52,6 +52,12 @@ func parsePath(escaped string) (restPath, *socket.Error) {
 	return p, nil
 }
 
+// validID reports whether an id may travel as a path segment: not empty,
+// not a dot segment, without slashes, backslashes or NUL.
+func validID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\\\x00")
+}
+
 // checkSegments refuses dot segments anywhere in a path, before routing
 // can treat them as names.
 func checkSegments(escaped string) *socket.Error {

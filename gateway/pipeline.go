@@ -22,6 +22,7 @@ type scope struct {
 	version, resource, id string
 	body                  any
 	caller                socket.Principal
+	idempotencyKey        string // the client's; each step gets its own derived from it
 
 	mu    sync.Mutex // guards steps (parallel steps store results)
 	steps map[string]any
@@ -169,7 +170,17 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 
 // runStep sends one step's action with its id and body filled in.
 func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.RawMessage, error) {
-	id := text(sc.eval(st.ID))
+	id, ierr := stepID(st, sc)
+	if ierr != nil {
+		return nil, ierr
+	}
+	if sc.idempotencyKey != "" {
+		// Each step is its own request: a service must not see one key on
+		// two different actions.
+		m := socket.MetaFrom(ctx)
+		m.IdempotencyKey = sc.idempotencyKey + ":" + st.Name
+		ctx = socket.ContextWithMeta(ctx, m)
+	}
 	var body []byte
 	if st.Body != nil {
 		b, err := json.Marshal(sc.eval(st.Body))
@@ -183,6 +194,9 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.R
 		return nil, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
 	}
 	res, err := client.Request(ctx, st.Action, id, body)
+	if err == nil && len(res) > 0 && !json.Valid(res) {
+		err = socket.Errorf(socket.CodeInternal, "the service returned invalid JSON")
+	}
 	if err != nil {
 		e := socket.AsError(err)
 		details := map[string]any{}
@@ -194,4 +208,25 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.R
 	sc.steps[st.Name] = decodeJSON(res)
 	sc.mu.Unlock()
 	return res, nil
+}
+
+// stepID fills in a step's id: a reference that resolves to nothing or to
+// an object, or an id that could not be a path segment, is refused rather
+// than sent.
+func stepID(st *config.Step, sc *scope) (string, *socket.Error) {
+	if st.ID == "" {
+		return "", nil
+	}
+	v := sc.eval(st.ID)
+	switch v.(type) {
+	case nil, map[string]any, []any:
+		return "", socket.Errorf(socket.CodeInvalidArgument, "step %s: its id %q resolves to no usable value", st.Name, st.ID).
+			WithDetails(map[string]any{"step": st.Name})
+	}
+	id := text(v)
+	if !validID(id) {
+		return "", socket.Errorf(socket.CodeInvalidArgument, "step %s: id %q is not a valid resource id", st.Name, id).
+			WithDetails(map[string]any{"step": st.Name})
+	}
+	return id, nil
 }

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
@@ -102,8 +104,14 @@ func Run(ctx context.Context, o RunOptions) error {
 		adminSrv = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = adminSrv.Serve(adminLis) }()
 	}
-	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
-	gs := grpc.NewServer()
+	hs := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // a slow body cannot hold a request open for ever
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(o.Logger)))
 	g.RegisterGRPC(gs)
 	hc := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hc)
@@ -170,4 +178,17 @@ func (g *Gateway) adminHandler() http.Handler {
 		writeEnvelope(w, http.StatusOK, []byte(`"ready"`), nil)
 	})
 	return mux
+}
+
+// recoverUnary turns a panic in a GatewayService call into INTERNAL.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("gateway: panic in a gRPC call", "method", info.FullMethod, "panic", p)
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
 }

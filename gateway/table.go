@@ -6,14 +6,15 @@ import (
 	"sync/atomic"
 
 	"github.com/streamgate/streamgate/gateway/auth"
+	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
 // table is one configuration in force: routes, authenticator and a client
 // per service. Requests hold a reference while they run, so a reload can
-// swap tables and close what the new one no longer uses only after the
-// old one's requests are done.
+// swap tables and close what no table uses any more only after the
+// requests using it are done.
 type table struct {
 	cfg     *config.Config
 	auth    *auth.Authenticator
@@ -23,11 +24,19 @@ type table struct {
 	retired atomic.Bool
 	idle    chan struct{} // closed once retired and unreferenced
 	once    sync.Once
+
+	catalogues sync.Map // version → catalogue, for the OpenAPI documents
 }
 
 // clientKey identifies a client: services with the same target and key
 // share one across reloads.
 type clientKey struct{ target, key string }
+
+// redisState is the Redis server whose generations the cache uses.
+type redisState struct {
+	url  string
+	gens *cache.RedisGenerations
+}
 
 // acquire returns the table in force with a reference held.
 func (g *Gateway) acquire() *table {
@@ -56,37 +65,70 @@ func (t *table) retire() {
 }
 
 // build makes a table for a configuration, reusing the gateway's clients
-// whose target and key did not change. It returns the clients it dialed.
-func (g *Gateway) build(cfg *config.Config) (*table, map[clientKey]*socket.Client, error) {
+// whose target and key did not change. Callers hold g.mu.
+func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	a, err := auth.New(cfg.Auth)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{})}
-	dialed := map[clientKey]*socket.Client{}
+	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
 		k := clientKey{svc.Target, svc.Key}
 		c := g.clients[k]
 		if c == nil {
-			c = dialed[k]
-		}
-		if c == nil {
-			c, err = socket.Dial(svc.Target, append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithLogger(g.opts.logger)}, g.opts.dial...)...)
+			opts := append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithLogger(g.opts.logger), socket.WithoutClientCoalescing()}, g.opts.dial...)
+			c, err = socket.Dial(svc.Target, opts...)
 			if err != nil {
 				for _, d := range dialed {
 					_ = d.Close()
+					delete(g.clients, clientKeyOf(g.clients, d))
 				}
-				return nil, nil, err
+				return nil, err
 			}
-			dialed[k] = c
+			g.clients[k] = c
+			dialed = append(dialed, c)
 		}
 		t.clients[name] = c
 	}
-	return t, dialed, nil
+	return t, nil
 }
 
-// swap puts a new configuration in force. Requests on the old table
-// finish on it; clients only it used are closed after that.
+func clientKeyOf(m map[clientKey]*socket.Client, c *socket.Client) clientKey {
+	for k, v := range m {
+		if v == c {
+			return k
+		}
+	}
+	return clientKey{}
+}
+
+// useRedis points the cache at the configuration's Redis server (or back
+// at in-process generations). Callers hold g.mu.
+func (g *Gateway) useRedis(url string) error {
+	if g.cache == nil || (g.redis == nil && url == "") || (g.redis != nil && g.redis.url == url) {
+		return nil
+	}
+	var next *redisState
+	if url != "" {
+		gens, err := cache.NewRedisGenerations(url, "")
+		if err != nil {
+			return err
+		}
+		next = &redisState{url: url, gens: gens}
+		g.cache.SetGenerations(gens)
+	} else {
+		g.cache.SetGenerations(cache.NewLocalGenerations())
+	}
+	if g.redis != nil {
+		_ = g.redis.gens.Close()
+	}
+	g.redis = next
+	return nil
+}
+
+// swap puts a new configuration in force. Requests on older tables finish
+// on them; a client is closed when the last table using it is done.
 func (g *Gateway) swap(cfg *config.Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -95,28 +137,17 @@ func (g *Gateway) swap(cfg *config.Config) error {
 			svc.Target = target
 		}
 	}
-	t, dialed, err := g.build(cfg)
+	t, err := g.build(cfg)
 	if err != nil {
 		return err
 	}
+	if err := g.useRedis(cfg.Redis); err != nil {
+		return err
+	}
+	for _, c := range uniqueClients(t) {
+		g.clientRefs[c]++
+	}
 	old := g.current.Swap(t)
-	inUse := map[*socket.Client]bool{}
-	for _, c := range t.clients {
-		inUse[c] = true
-	}
-	next := map[clientKey]*socket.Client{}
-	var stale []*socket.Client
-	for k, c := range g.clients {
-		if inUse[c] {
-			next[k] = c
-		} else {
-			stale = append(stale, c)
-		}
-	}
-	for k, c := range dialed {
-		next[k] = c
-	}
-	g.clients = next
 	if old == nil {
 		return nil
 	}
@@ -125,14 +156,39 @@ func (g *Gateway) swap(cfg *config.Config) error {
 	go func() {
 		defer g.retiring.Done()
 		<-old.idle
-		for _, c := range stale {
-			_ = c.Close()
-		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.unref(old)
 	}()
 	return nil
 }
 
-// closeTables waits for retired tables and closes every client.
+// unref drops a finished table's claim on its clients, closing those no
+// table uses. Callers hold g.mu.
+func (g *Gateway) unref(t *table) {
+	for _, c := range uniqueClients(t) {
+		if g.clientRefs[c]--; g.clientRefs[c] <= 0 {
+			delete(g.clientRefs, c)
+			delete(g.clients, clientKeyOf(g.clients, c))
+			_ = c.Close()
+		}
+	}
+}
+
+func uniqueClients(t *table) []*socket.Client {
+	seen := map[*socket.Client]bool{}
+	var out []*socket.Client
+	for _, c := range t.clients {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// closeTables waits (until ctx ends) for the requests of every table, then
+// closes every client and the Redis connection.
 func (g *Gateway) closeTables(ctx context.Context) {
 	if t := g.current.Load(); t != nil {
 		t.retire()
@@ -141,11 +197,24 @@ func (g *Gateway) closeTables(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
-	g.retiring.Wait()
+	retired := make(chan struct{})
+	go func() { g.retiring.Wait(); close(retired) }()
+	select {
+	case <-retired:
+	case <-ctx.Done():
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, c := range g.clients {
 		_ = c.Close()
 	}
-	g.clients = nil
+	g.clients = map[clientKey]*socket.Client{}
+	g.clientRefs = map[*socket.Client]int{}
+	if g.redis != nil {
+		_ = g.redis.gens.Close()
+		g.redis = nil
+	}
+	if g.cache != nil {
+		g.cache.Close()
+	}
 }

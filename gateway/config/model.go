@@ -128,7 +128,8 @@ const (
 // versions.V.resources.NAME is either a service name (the whole CRUD
 // convention on that service) or a mapping: service, singular (default:
 // the name without its plural ending), crud (subset of get, list, create,
-// update, delete; default all), access, cache_ttl, timeout, actions.
+// update, delete; default all), access, cache_ttl, cache, coalesce,
+// visibility, timeout, actions.
 type Resource struct {
 	Name     string // the path segment, e.g. "users"
 	Service  string
@@ -155,12 +156,33 @@ type Route struct {
 	// Create routes answer 201 with a Location header.
 	Create bool
 	// List routes turn query parameters into body fields.
-	List     bool
+	List bool
+	// CacheTTL is how long a read's answer is cached; 0 means the
+	// action's own TTL (from Describe).
 	CacheTTL time.Duration
+	// Caching turns caching and coalescing off and sets who may share
+	// answers.
+	Caching Caching
 	// Timeout is the route's deadline and the most a client may ask for.
 	Timeout time.Duration
 	Line    int
 }
+
+// Caching is a route's cache and coalescing settings. YAML, on a resource
+// or an action: cache (bool, default true), coalesce (bool, default true),
+// visibility ("public" or "per-caller"; default: what the action declares
+// in Describe, per-caller unless it is Public).
+type Caching struct {
+	NoCache    bool
+	NoCoalesce bool
+	Visibility string // "", VisibilityPublic or VisibilityPerCaller
+}
+
+// The visibilities of a read's answers.
+const (
+	VisibilityPublic    = "public"     // the same for every caller
+	VisibilityPerCaller = "per-caller" // never shared between principals
+)
 
 // Access says who may call a route. YAML access: "anonymous",
 // "authenticated" (the default), or {roles: [admin, …]}.

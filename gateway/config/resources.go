@@ -11,6 +11,7 @@ import (
 type routeDefaults struct {
 	service  string
 	access   Access
+	caching  Caching
 	cacheTTL time.Duration // for GET routes only: writes are never cached
 	timeout  time.Duration // the resource's own timeout; 0 when it sets none
 }
@@ -77,7 +78,7 @@ func (l *loader) resource(k, n *yaml.Node, path string) *Resource {
 	case deref(n).Kind == yaml.ScalarNode:
 		f, servicePath = map[string]*yaml.Node{"service": n}, path
 	default:
-		if f = l.fields(n, path, "service", "singular", "crud", "access", "cache_ttl", "timeout", "actions"); f == nil {
+		if f = l.fields(n, path, "service", "singular", "crud", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "actions"); f == nil {
 			return r
 		}
 	}
@@ -104,6 +105,7 @@ func (l *loader) resource(k, n *yaml.Node, path string) *Resource {
 	if v := f["timeout"]; v != nil {
 		def.timeout, _ = l.duration(v, join(path, "timeout"), true)
 	}
+	def.caching = l.caching(f, path, Caching{})
 
 	t := &routeTable{l: l, r: r, lines: map[routeKey]int{}}
 	l.crud(f["crud"], path, r, def, t)
@@ -148,7 +150,7 @@ func (l *loader) crud(n *yaml.Node, path string, r *Resource, def routeDefaults,
 		return &Route{
 			Form: form, Method: method,
 			Service: def.service, Action: action,
-			Access: def.access, CacheTTL: def.cacheFor(method),
+			Access: def.access, CacheTTL: def.cacheFor(method), Caching: def.caching,
 			Timeout: l.timeout(0, def.timeout, def.service),
 			Line:    r.Line,
 		}
@@ -246,7 +248,7 @@ func methods() []string { return []string{"GET", "POST", "PUT", "PATCH", "DELETE
 // may be cached); the resource's only to GET.
 func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
 	n = deref(n)
-	f := l.fields(n, path, "name", "method", "methods", "on", "action", "service", "access", "cache_ttl", "timeout", "pipeline", "result")
+	f := l.fields(n, path, "name", "method", "methods", "on", "action", "service", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "pipeline", "result")
 	if f == nil {
 		return nil
 	}
@@ -300,6 +302,7 @@ func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
 	if v := f["timeout"]; v != nil {
 		own, _ = l.duration(v, join(path, "timeout"), true)
 	}
+	caching := l.caching(f, path, def.caching)
 	var steps []*Step
 	if v := f["pipeline"]; v != nil {
 		steps = l.pipeline(v, join(path, "pipeline"), service, form == FormItemAction)
@@ -316,7 +319,7 @@ func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
 			Form: form, Segment: name, Method: m,
 			Service: service, Action: action,
 			Pipeline: steps, Result: result,
-			Access: access, CacheTTL: ttl,
+			Access: access, CacheTTL: ttl, Caching: caching,
 			Timeout: l.timeout(own, def.timeout, service),
 			Line:    n.Line,
 		})
@@ -385,4 +388,26 @@ func (l *loader) result(n, pipeline *yaml.Node, path string, steps []*Step) stri
 		return name
 	}
 	return ""
+}
+
+// caching reads the cache, coalesce and visibility keys of a resource or
+// action over the inherited settings.
+func (l *loader) caching(f map[string]*yaml.Node, path string, c Caching) Caching {
+	if v := f["cache"]; v != nil {
+		on, _ := l.boolean(v, join(path, "cache"))
+		c.NoCache = !on
+	}
+	if v := f["coalesce"]; v != nil {
+		on, _ := l.boolean(v, join(path, "coalesce"))
+		c.NoCoalesce = !on
+	}
+	if v := f["visibility"]; v != nil {
+		switch vis, _ := l.str(v, join(path, "visibility")); vis {
+		case VisibilityPublic, VisibilityPerCaller:
+			c.Visibility = vis
+		default:
+			l.addf(deref(v).Line, join(path, "visibility"), `expected "public" or "per-caller", got %s`, describe(v))
+		}
+	}
+	return c
 }

@@ -23,21 +23,24 @@ import (
 // of a service and spreads requests over them by least in-flight. It is
 // safe for concurrent use.
 type Client struct {
-	target string
-	cfg    clientConfig
-	ctx    context.Context // ends when the client closes
-	cancel context.CancelFunc
-	wg     sync.WaitGroup                    // instance loops, streams, the resolver ticker
-	res    atomic.Pointer[resolver.Resolver] // nil for a fixed list of instances
+	target    string
+	cfg       clientConfig
+	ctx       context.Context // ends when the client closes
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // instance loops, streams, the resolver ticker
+	closeOnce sync.Once
+	res       atomic.Pointer[resolver.Resolver] // nil for a fixed list of instances
 
 	mu         sync.Mutex // guards instances, changed, resolveErr
 	instances  map[string]*instance
 	changed    chan struct{} // closed (and replaced) when an instance changes state
 	resolveErr error
 
-	picks      atomic.Pointer[[]*instance] // instances, for the request path
-	idempotent atomic.Pointer[map[string]bool]
-	rotate     atomic.Uint32 // spreads ties between instances
+	picks     atomic.Pointer[[]*instance]           // instances, for the request path
+	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
+	flights   Coalescer                             // identical reads in flight
+	rotate    atomic.Uint32                         // spreads ties between instances
+	coalesced atomic.Uint64                         // requests answered by an identical one in flight
 }
 
 // InstanceState is what the client knows about one instance.
@@ -78,11 +81,11 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		changed:   make(chan struct{}),
 	}
 	c.picks.Store(&[]*instance{})
-	known := map[string]bool{}
+	known := map[string]ActionInfo{}
 	for _, a := range cfg.idempotent {
-		known[a] = true
+		known[a] = ActionInfo{Idempotent: true}
 	}
-	c.idempotent.Store(&known)
+	c.catalogue.Store(&known)
 	if t.static != nil {
 		c.setAddrs(t.static)
 		return c, nil
@@ -103,6 +106,11 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 // Close ends every stream, failing requests still in flight with
 // UNAVAILABLE, and waits for the client's goroutines.
 func (c *Client) Close() error {
+	c.closeOnce.Do(c.close)
+	return nil
+}
+
+func (c *Client) close() {
 	c.cancel()
 	c.mu.Lock()
 	for _, inst := range c.instances {
@@ -113,7 +121,6 @@ func (c *Client) Close() error {
 		(*res).Close()
 	}
 	c.wg.Wait()
-	return nil
 }
 
 // State sums up the instances: Ready when any stream is ready, Connecting
@@ -153,11 +160,39 @@ func (c *Client) Instances() []InstanceState {
 // When a stream breaks, requests that never reached it are sent again
 // elsewhere; requests that did are sent again only if the action is
 // idempotent (per Describe or WithIdempotent). Writes are never sent twice.
+//
+// Identical reads (per Describe) in flight at the same moment, with the
+// same API version and principal (any principal for Public actions),
+// share one request; see WithoutCoalescing.
 func (c *Client) Request(ctx context.Context, action, id string, body any) (json.RawMessage, error) {
 	raw, err := encodeBody(body)
 	if err != nil {
 		return nil, err
 	}
+	info, _ := c.Action(action)
+	if !info.Read || c.cfg.noCoalesce {
+		return c.send(ctx, action, id, raw, info)
+	}
+	m := MetaFrom(ctx)
+	scope := ""
+	if !info.Public {
+		scope = m.Principal.Scope()
+	}
+	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope), func(wctx context.Context) (json.RawMessage, error) {
+		return c.send(wctx, action, id, raw, info)
+	})
+	if shared {
+		c.coalesced.Add(1)
+	}
+	return res, err
+}
+
+// Coalesced counts the requests answered by an identical request in flight.
+func (c *Client) Coalesced() uint64 { return c.coalesced.Load() }
+
+// send sends one request, moving it to other streams when streams break
+// or drain under it (see Request).
+func (c *Client) send(ctx context.Context, action, id string, raw []byte, info ActionInfo) (json.RawMessage, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	meta := metaToProto(ctx)
 	// Each attempt gets a frame of its own, with the time left then.
@@ -195,7 +230,7 @@ func (c *Client) Request(ctx context.Context, action, id string, body any) (json
 		}
 		if lost.sent {
 			resends++
-			if !c.isIdempotent(action) || resends >= c.cfg.maxAttempts {
+			if !info.Idempotent || resends >= c.cfg.maxAttempts {
 				return nil, lost.err
 			}
 		}
@@ -262,24 +297,43 @@ func retryDraining(r *socketv1.Response) bool {
 	return e.GetCode() == string(CodeUnavailable) && e.GetDetails().GetFields()[DetailReason].GetStringValue() == ReasonDraining
 }
 
-func (c *Client) isIdempotent(action string) bool {
-	return (*c.idempotent.Load())[action]
+// ActionInfo is what the client knows of an action from the services'
+// Describe catalogues (and WithIdempotent).
+type ActionInfo struct {
+	// Read actions change nothing: they may be retried, coalesced and cached.
+	Read bool
+	// Idempotent actions may be sent twice.
+	Idempotent bool
+	// Public reads answer every caller alike.
+	Public bool
+	// CacheTTL is how long a read's result may be cached; 0 means not.
+	CacheTTL time.Duration
 }
 
-// learn records which actions a Describe catalogue marks idempotent.
+// Action returns what the client knows of an action; ok is false before
+// any instance described it.
+func (c *Client) Action(name string) (info ActionInfo, ok bool) {
+	info, ok = (*c.catalogue.Load())[name]
+	return info, ok
+}
+
+// learn records a Describe catalogue.
 func (c *Client) learn(d *socketv1.DescribeResponse) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := map[string]bool{}
-	for a, v := range *c.idempotent.Load() {
+	next := map[string]ActionInfo{}
+	for a, v := range *c.catalogue.Load() {
 		next[a] = v
 	}
 	for _, a := range d.GetActions() {
-		if a.GetIdempotent() {
-			next[a.GetName()] = true
-		}
+		info := next[a.GetName()]
+		info.Read = a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ
+		info.Idempotent = info.Idempotent || a.GetIdempotent()
+		info.Public = a.GetPublic()
+		info.CacheTTL = a.GetCacheTtl().AsDuration()
+		next[a.GetName()] = info
 	}
-	c.idempotent.Store(&next)
+	c.catalogue.Store(&next)
 }
 
 // pick returns the ready stream with the fewest requests in flight,
@@ -323,11 +377,10 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			// The cause (addresses, transport errors) is kept for logs and
+			// errors.Is, not put in the message that may reach clients.
 			e := AsError(ctx.Err())
-			if last := c.lastError(); last != nil {
-				e = Errorf(e.Code, "%s: no ready stream to %s (last error: %v)", e.Message, c.target, last)
-			}
-			return nil, e
+			return nil, &Error{Code: e.Code, Message: e.Message + ": the service has no ready instance", cause: errors.Join(ctx.Err(), c.lastError())}
 		case <-c.ctx.Done():
 			return nil, Errorf(CodeUnavailable, "client for %s is closed", c.target)
 		}

@@ -146,6 +146,7 @@ type ActionOption func(*actionSpec)
 // actionSpec is what an action declares about itself.
 type actionSpec struct {
 	read       bool
+	public     bool
 	idempotent bool
 	cacheTTL   time.Duration
 	versions   []string
@@ -158,6 +159,13 @@ type actionSpec struct {
 // writes unless marked.
 func Read() ActionOption {
 	return func(s *actionSpec) { s.read, s.idempotent = true, true }
+}
+
+// Public declares that a read's answer is the same for every caller, so
+// identical reads from different principals may share one handler run (and
+// one cache entry at the gateway). Reads are per-caller unless marked.
+func Public() ActionOption {
+	return func(s *actionSpec) { s.public = true }
 }
 
 // Idempotent marks a write as safe to send twice (PUT, DELETE).

@@ -22,6 +22,7 @@ type Option interface {
 type serverConfig struct {
 	keys           *Keyring
 	noAuth         bool
+	noCoalesce     bool
 	logger         *slog.Logger
 	streamInFlight int
 	serverInFlight int
@@ -41,6 +42,7 @@ type clientConfig struct {
 	backoffBase     time.Duration
 	backoffMax      time.Duration
 	idempotent      []string
+	noCoalesce      bool
 	grpcOptions     []grpc.DialOption
 }
 
@@ -123,6 +125,14 @@ func WithoutAuth() ServerOption {
 	return serverOptionFunc(func(c *serverConfig) { c.noAuth = true })
 }
 
+// WithoutCoalescing makes every read run its handler, even when an
+// identical read is in flight. Default: identical reads in flight at the
+// same moment (same action, id, body, API version and caller, or any
+// caller for Public actions) share one handler run.
+func WithoutCoalescing() ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.noCoalesce = true })
+}
+
 // WithMaxInFlight bounds the requests running at once on one stream and on
 // the whole server. A frame beyond either bound is answered at once with
 // RESOURCE_EXHAUSTED. Default 1024 per stream, 16384 per server.
@@ -185,6 +195,12 @@ func WithBackoff(base, max time.Duration) DialOption {
 // the services' Describe catalogues mark idempotent.
 func WithIdempotent(actions ...string) DialOption {
 	return dialOptionFunc(func(c *clientConfig) { c.idempotent = append(c.idempotent, actions...) })
+}
+
+// WithoutClientCoalescing sends every read, even when an identical read is in
+// flight. Default: identical reads share one request (see Request).
+func WithoutClientCoalescing() DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.noCoalesce = true })
 }
 
 // WithGRPCDialOptions passes options (TLS credentials, keepalive) to the

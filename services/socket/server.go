@@ -51,6 +51,7 @@ type Server struct {
 	idle     chan struct{} // closed when draining and the last stream ended
 
 	inFlight atomic.Int64   // requests running on the whole server
+	flights  Coalescer      // identical reads in flight, across streams
 	tasks    chan task      // hands requests to idle workers
 	workers  sync.WaitGroup // worker goroutines
 	hardStop chan struct{}  // closed when every stream must end now
@@ -299,6 +300,34 @@ func handlerContext(parent context.Context, adm *admitted) (context.Context, con
 	return context.WithCancel(ctx)
 }
 
+// run runs an admitted request: reads share one handler run with
+// identical reads in flight (across all streams), unless coalescing is off.
+func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Error) {
+	a := adm.action
+	if !a.spec.read || s.opts.noCoalesce {
+		return s.exec(ctx, adm)
+	}
+	scope := ""
+	if !a.spec.public {
+		scope = adm.req.Meta.Principal.Scope()
+	}
+	key := CoalesceKey(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope)
+	work := *adm // the shared run may outlive this caller's request
+	res, err, shared := s.flights.Do(ctx, key, func(wctx context.Context) (json.RawMessage, error) {
+		if t := a.spec.timeout; t > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(wctx, t)
+			defer cancel()
+		}
+		res, e := s.exec(wctx, &work)
+		return res, errOrNil(e)
+	})
+	if shared {
+		a.stats.coalesced.Add(1)
+	}
+	return res, AsError(err)
+}
+
 // exec runs the handler, turning a panic into INTERNAL and recording stats.
 func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *Error) {
 	a := adm.action
@@ -361,7 +390,7 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	defer s.release()
 	hctx, cancel := handlerContext(ctx, &adm)
 	defer cancel()
-	res, e := s.exec(hctx, &adm)
+	res, e := s.run(hctx, &adm)
 	return &socketv1.CallResponse{Response: newResponse(id, adm.raw, res, e)}, nil
 }
 
@@ -388,6 +417,7 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 			Versions:   a.spec.versions,
 			Timeout:    durationpb.New(a.spec.timeout),
 			Doc:        a.spec.doc,
+			Public:     a.spec.public,
 			Stats:      a.stats.snapshot(),
 		})
 	}

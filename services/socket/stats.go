@@ -18,12 +18,13 @@ const latencyBuckets = 32
 // actionStats are one action's counters. All fields are updated atomically
 // except byCode.
 type actionStats struct {
-	count    atomic.Uint64
-	errors   atomic.Uint64
-	inFlight atomic.Int64
-	totalNs  atomic.Int64
-	maxNs    atomic.Int64
-	buckets  [latencyBuckets]atomic.Uint64
+	count     atomic.Uint64
+	errors    atomic.Uint64
+	coalesced atomic.Uint64 // requests answered by another request's handler run
+	inFlight  atomic.Int64
+	totalNs   atomic.Int64
+	maxNs     atomic.Int64
+	buckets   [latencyBuckets]atomic.Uint64
 
 	mu     sync.Mutex // guards byCode
 	byCode map[Code]uint64
@@ -84,6 +85,7 @@ func (s *actionStats) snapshot() *socketv1.ActionStats {
 	}
 	out := &socketv1.ActionStats{
 		Count:       s.count.Load(),
+		Coalesced:   s.coalesced.Load(),
 		Errors:      s.errors.Load(),
 		InFlight:    s.inFlight.Load(),
 		LatencyP50:  durationpb.New(s.quantile(0.50, &counts, total)),

@@ -403,7 +403,9 @@ type Route struct {
 	// The actions a pipeline runs, in order, as SERVICE.ACTION.
 	Pipeline []string `protobuf:"bytes,5,rep,name=pipeline,proto3" json:"pipeline,omitempty"`
 	// "anonymous", "authenticated" or "roles:a,b".
-	Access        string `protobuf:"bytes,6,opt,name=access,proto3" json:"access,omitempty"`
+	Access string `protobuf:"bytes,6,opt,name=access,proto3" json:"access,omitempty"`
+	// Cache and coalescing counters since the gateway started.
+	Stats         *RouteStats `protobuf:"bytes,7,opt,name=stats,proto3" json:"stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +482,86 @@ func (x *Route) GetAccess() string {
 	return ""
 }
 
+func (x *Route) GetStats() *RouteStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// RouteStats count what the cache and coalescing did for one route.
+type RouteStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Answers served from the cache.
+	Hits uint64 `protobuf:"varint,1,opt,name=hits,proto3" json:"hits,omitempty"`
+	// Reads of a cacheable route that asked the service.
+	Misses uint64 `protobuf:"varint,2,opt,name=misses,proto3" json:"misses,omitempty"`
+	// Reads answered by an identical read in flight.
+	Coalesced uint64 `protobuf:"varint,3,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
+	// Writes through the route that invalidated cached reads.
+	Invalidations uint64 `protobuf:"varint,4,opt,name=invalidations,proto3" json:"invalidations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteStats) Reset() {
+	*x = RouteStats{}
+	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteStats) ProtoMessage() {}
+
+func (x *RouteStats) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteStats.ProtoReflect.Descriptor instead.
+func (*RouteStats) Descriptor() ([]byte, []int) {
+	return file_streamgate_gateway_v1_gateway_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RouteStats) GetHits() uint64 {
+	if x != nil {
+		return x.Hits
+	}
+	return 0
+}
+
+func (x *RouteStats) GetMisses() uint64 {
+	if x != nil {
+		return x.Misses
+	}
+	return 0
+}
+
+func (x *RouteStats) GetCoalesced() uint64 {
+	if x != nil {
+		return x.Coalesced
+	}
+	return 0
+}
+
+func (x *RouteStats) GetInvalidations() uint64 {
+	if x != nil {
+		return x.Invalidations
+	}
+	return 0
+}
+
 // ReloadRequest asks for a reload.
 type ReloadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -489,7 +571,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[5]
+	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +583,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[5]
+	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +596,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_gateway_v1_gateway_proto_rawDescGZIP(), []int{5}
+	return file_streamgate_gateway_v1_gateway_proto_rawDescGZIP(), []int{6}
 }
 
 // ReloadResponse tells what the reload did.
@@ -528,7 +610,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[6]
+	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +622,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[6]
+	mi := &file_streamgate_gateway_v1_gateway_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +635,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_gateway_v1_gateway_proto_rawDescGZIP(), []int{6}
+	return file_streamgate_gateway_v1_gateway_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReloadResponse) GetVersions() []string {
@@ -595,14 +677,21 @@ const file_streamgate_gateway_v1_gateway_proto_rawDesc = "" +
 	"\x11ListRoutesRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\"J\n" +
 	"\x12ListRoutesResponse\x124\n" +
-	"\x06routes\x18\x01 \x03(\v2\x1c.streamgate.gateway.v1.RouteR\x06routes\"\x99\x01\n" +
+	"\x06routes\x18\x01 \x03(\v2\x1c.streamgate.gateway.v1.RouteR\x06routes\"\xd2\x01\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
 	"\aservice\x18\x03 \x01(\tR\aservice\x12\x16\n" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x1a\n" +
 	"\bpipeline\x18\x05 \x03(\tR\bpipeline\x12\x16\n" +
-	"\x06access\x18\x06 \x01(\tR\x06access\"\x0f\n" +
+	"\x06access\x18\x06 \x01(\tR\x06access\x127\n" +
+	"\x05stats\x18\a \x01(\v2!.streamgate.gateway.v1.RouteStatsR\x05stats\"|\n" +
+	"\n" +
+	"RouteStats\x12\x12\n" +
+	"\x04hits\x18\x01 \x01(\x04R\x04hits\x12\x16\n" +
+	"\x06misses\x18\x02 \x01(\x04R\x06misses\x12\x1c\n" +
+	"\tcoalesced\x18\x03 \x01(\x04R\tcoalesced\x12$\n" +
+	"\rinvalidations\x18\x04 \x01(\x04R\rinvalidations\"\x0f\n" +
 	"\rReloadRequest\",\n" +
 	"\x0eReloadResponse\x12\x1a\n" +
 	"\bversions\x18\x01 \x03(\tR\bversions2\xa1\x02\n" +
@@ -624,36 +713,38 @@ func file_streamgate_gateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_streamgate_gateway_v1_gateway_proto_rawDescData
 }
 
-var file_streamgate_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_streamgate_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_streamgate_gateway_v1_gateway_proto_goTypes = []any{
 	(*InvokeRequest)(nil),      // 0: streamgate.gateway.v1.InvokeRequest
 	(*InvokeResponse)(nil),     // 1: streamgate.gateway.v1.InvokeResponse
 	(*ListRoutesRequest)(nil),  // 2: streamgate.gateway.v1.ListRoutesRequest
 	(*ListRoutesResponse)(nil), // 3: streamgate.gateway.v1.ListRoutesResponse
 	(*Route)(nil),              // 4: streamgate.gateway.v1.Route
-	(*ReloadRequest)(nil),      // 5: streamgate.gateway.v1.ReloadRequest
-	(*ReloadResponse)(nil),     // 6: streamgate.gateway.v1.ReloadResponse
-	nil,                        // 7: streamgate.gateway.v1.InvokeRequest.QueryEntry
-	(*structpb.Value)(nil),     // 8: google.protobuf.Value
-	(*v1.Error)(nil),           // 9: streamgate.socket.v1.Error
+	(*RouteStats)(nil),         // 5: streamgate.gateway.v1.RouteStats
+	(*ReloadRequest)(nil),      // 6: streamgate.gateway.v1.ReloadRequest
+	(*ReloadResponse)(nil),     // 7: streamgate.gateway.v1.ReloadResponse
+	nil,                        // 8: streamgate.gateway.v1.InvokeRequest.QueryEntry
+	(*structpb.Value)(nil),     // 9: google.protobuf.Value
+	(*v1.Error)(nil),           // 10: streamgate.socket.v1.Error
 }
 var file_streamgate_gateway_v1_gateway_proto_depIdxs = []int32{
-	8, // 0: streamgate.gateway.v1.InvokeRequest.body:type_name -> google.protobuf.Value
-	7, // 1: streamgate.gateway.v1.InvokeRequest.query:type_name -> streamgate.gateway.v1.InvokeRequest.QueryEntry
-	8, // 2: streamgate.gateway.v1.InvokeResponse.result:type_name -> google.protobuf.Value
-	9, // 3: streamgate.gateway.v1.InvokeResponse.error:type_name -> streamgate.socket.v1.Error
-	4, // 4: streamgate.gateway.v1.ListRoutesResponse.routes:type_name -> streamgate.gateway.v1.Route
-	0, // 5: streamgate.gateway.v1.GatewayService.Invoke:input_type -> streamgate.gateway.v1.InvokeRequest
-	2, // 6: streamgate.gateway.v1.GatewayService.ListRoutes:input_type -> streamgate.gateway.v1.ListRoutesRequest
-	5, // 7: streamgate.gateway.v1.GatewayService.Reload:input_type -> streamgate.gateway.v1.ReloadRequest
-	1, // 8: streamgate.gateway.v1.GatewayService.Invoke:output_type -> streamgate.gateway.v1.InvokeResponse
-	3, // 9: streamgate.gateway.v1.GatewayService.ListRoutes:output_type -> streamgate.gateway.v1.ListRoutesResponse
-	6, // 10: streamgate.gateway.v1.GatewayService.Reload:output_type -> streamgate.gateway.v1.ReloadResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9,  // 0: streamgate.gateway.v1.InvokeRequest.body:type_name -> google.protobuf.Value
+	8,  // 1: streamgate.gateway.v1.InvokeRequest.query:type_name -> streamgate.gateway.v1.InvokeRequest.QueryEntry
+	9,  // 2: streamgate.gateway.v1.InvokeResponse.result:type_name -> google.protobuf.Value
+	10, // 3: streamgate.gateway.v1.InvokeResponse.error:type_name -> streamgate.socket.v1.Error
+	4,  // 4: streamgate.gateway.v1.ListRoutesResponse.routes:type_name -> streamgate.gateway.v1.Route
+	5,  // 5: streamgate.gateway.v1.Route.stats:type_name -> streamgate.gateway.v1.RouteStats
+	0,  // 6: streamgate.gateway.v1.GatewayService.Invoke:input_type -> streamgate.gateway.v1.InvokeRequest
+	2,  // 7: streamgate.gateway.v1.GatewayService.ListRoutes:input_type -> streamgate.gateway.v1.ListRoutesRequest
+	6,  // 8: streamgate.gateway.v1.GatewayService.Reload:input_type -> streamgate.gateway.v1.ReloadRequest
+	1,  // 9: streamgate.gateway.v1.GatewayService.Invoke:output_type -> streamgate.gateway.v1.InvokeResponse
+	3,  // 10: streamgate.gateway.v1.GatewayService.ListRoutes:output_type -> streamgate.gateway.v1.ListRoutesResponse
+	7,  // 11: streamgate.gateway.v1.GatewayService.Reload:output_type -> streamgate.gateway.v1.ReloadResponse
+	9,  // [9:12] is the sub-list for method output_type
+	6,  // [6:9] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_gateway_v1_gateway_proto_init() }
@@ -676,7 +767,7 @@ func file_streamgate_gateway_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_gateway_v1_gateway_proto_rawDesc), len(file_streamgate_gateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

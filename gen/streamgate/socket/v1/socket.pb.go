@@ -1029,7 +1029,10 @@ type Action struct {
 	// What the action does.
 	Doc string `protobuf:"bytes,7,opt,name=doc,proto3" json:"doc,omitempty"`
 	// Counters since the instance started.
-	Stats         *ActionStats `protobuf:"bytes,8,opt,name=stats,proto3" json:"stats,omitempty"`
+	Stats *ActionStats `protobuf:"bytes,8,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Whether the answer is the same for every caller (reads only), so it may
+	// be shared between principals.
+	Public        bool `protobuf:"varint,9,opt,name=public,proto3" json:"public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1120,6 +1123,13 @@ func (x *Action) GetStats() *ActionStats {
 	return nil
 }
 
+func (x *Action) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
 // ActionStats are one action's counters on one instance.
 type ActionStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1138,7 +1148,9 @@ type ActionStats struct {
 	// Slowest handler latency.
 	LatencyMax *durationpb.Duration `protobuf:"bytes,7,opt,name=latency_max,json=latencyMax,proto3" json:"latency_max,omitempty"`
 	// Errors by code.
-	ErrorsByCode  map[string]uint64 `protobuf:"bytes,8,rep,name=errors_by_code,json=errorsByCode,proto3" json:"errors_by_code,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	ErrorsByCode map[string]uint64 `protobuf:"bytes,8,rep,name=errors_by_code,json=errorsByCode,proto3" json:"errors_by_code,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Requests answered by an identical request's handler run (coalesced).
+	Coalesced     uint64 `protobuf:"varint,9,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1229,6 +1241,13 @@ func (x *ActionStats) GetErrorsByCode() map[string]uint64 {
 	return nil
 }
 
+func (x *ActionStats) GetCoalesced() uint64 {
+	if x != nil {
+		return x.Coalesced
+	}
+	return 0
+}
+
 var File_streamgate_socket_v1_socket_proto protoreflect.FileDescriptor
 
 const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
@@ -1292,7 +1311,7 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
 	"\binstance\x18\x03 \x01(\tR\binstance\x126\n" +
-	"\aactions\x18\x04 \x03(\v2\x1c.streamgate.socket.v1.ActionR\aactions\"\xc6\x02\n" +
+	"\aactions\x18\x04 \x03(\v2\x1c.streamgate.socket.v1.ActionR\aactions\"\xde\x02\n" +
 	"\x06Action\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04kind\x18\x02 \x01(\x0e2 .streamgate.socket.v1.ActionKindR\x04kind\x12\x1e\n" +
@@ -1303,7 +1322,8 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\bversions\x18\x05 \x03(\tR\bversions\x123\n" +
 	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x10\n" +
 	"\x03doc\x18\a \x01(\tR\x03doc\x127\n" +
-	"\x05stats\x18\b \x01(\v2!.streamgate.socket.v1.ActionStatsR\x05stats\"\xe6\x03\n" +
+	"\x05stats\x18\b \x01(\v2!.streamgate.socket.v1.ActionStatsR\x05stats\x12\x16\n" +
+	"\x06public\x18\t \x01(\bR\x06public\"\x84\x04\n" +
 	"\vActionStats\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x04R\x05count\x12\x16\n" +
 	"\x06errors\x18\x02 \x01(\x04R\x06errors\x12\x1b\n" +
@@ -1315,7 +1335,8 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"latencyP99\x12:\n" +
 	"\vlatency_max\x18\a \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"latencyMax\x12Y\n" +
-	"\x0eerrors_by_code\x18\b \x03(\v23.streamgate.socket.v1.ActionStats.ErrorsByCodeEntryR\ferrorsByCode\x1a?\n" +
+	"\x0eerrors_by_code\x18\b \x03(\v23.streamgate.socket.v1.ActionStats.ErrorsByCodeEntryR\ferrorsByCode\x12\x1c\n" +
+	"\tcoalesced\x18\t \x01(\x04R\tcoalesced\x1a?\n" +
 	"\x11ErrorsByCodeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*V\n" +

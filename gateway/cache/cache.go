@@ -1,0 +1,140 @@
+// Package cache is the gateway's response cache for reads: bounded memory
+// (an otter W-TinyLFU cache weighed in bytes), per-entry TTLs with jitter,
+// and invalidation by tags whose generations live in the process or, when
+// several gateways run, in Redis.
+//
+//	c := cache.New(64<<20, cache.NewLocalGenerations())
+//	gens, _ := c.Snapshot(ctx, tags)             // before asking the service
+//	c.Put(key, tags, gens, result, nil, 30*time.Second)
+//	e, ok := c.Get(ctx, key)                     // a write's Invalidate(tags) makes it miss
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// Entry is a cached answer: a result, or a NOT_FOUND error.
+type Entry struct {
+	Result json.RawMessage
+	Err    *socket.Error
+	// ETag is the strong entity tag of Result.
+	ETag string
+	// Expires is when the entry stops being served.
+	Expires time.Time
+
+	tags []string
+	gens []uint64
+	src  Generations
+}
+
+// Generations hold a counter per tag; bumping a tag's counter makes every
+// entry filled under the old value miss.
+type Generations interface {
+	// Load returns the tags' current generations, in order.
+	Load(ctx context.Context, tags []string) ([]uint64, error)
+	// Bump advances the tags' generations.
+	Bump(ctx context.Context, tags []string) error
+}
+
+// Cache is safe for concurrent use.
+type Cache struct {
+	store *otter.Cache[string, *Entry]
+	gens  Generations
+}
+
+// New returns a cache that holds at most maxBytes of keys and answers.
+func New(maxBytes int64, gens Generations) *Cache {
+	store := otter.Must(&otter.Options[string, *Entry]{
+		MaximumWeight: uint64(max(maxBytes, 1)),
+		Weigher: func(k string, e *Entry) uint32 {
+			return uint32(min(len(k)+len(e.Result)+256, 1<<31))
+		},
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
+			return max(time.Until(e.Value.Expires), time.Millisecond)
+		}),
+		// Maintenance runs on the caller: the cache starts no goroutines.
+		Executor: func(fn func()) { fn() },
+	})
+	return &Cache{store: store, gens: gens}
+}
+
+// Generations returns the cache's generations.
+func (c *Cache) Generations() Generations { return c.gens }
+
+// SetGenerations switches the generations (a reload changed the Redis
+// server); entries filled under other generations miss.
+func (c *Cache) SetGenerations(g Generations) { c.gens = g }
+
+// Snapshot returns the tags' generations now; pass them to Put so that a
+// write that lands while the read is in flight makes the answer miss.
+func (c *Cache) Snapshot(ctx context.Context, tags []string) ([]uint64, error) {
+	return c.gens.Load(ctx, tags)
+}
+
+// Get returns a fresh entry for key: not expired and not invalidated since
+// it was filled.
+func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
+	e, ok := c.store.GetIfPresent(key)
+	if !ok || time.Now().After(e.Expires) || e.src != c.gens {
+		return nil, false
+	}
+	now, err := c.gens.Load(ctx, e.tags)
+	if err != nil || !slices.Equal(now, e.gens) {
+		if err == nil {
+			c.store.Invalidate(key)
+		}
+		return nil, false
+	}
+	return e, true
+}
+
+// Put stores an answer for ttl (±10% jitter, so keys filled together do
+// not expire together). Only results and NOT_FOUND errors are stored; a
+// NOT_FOUND for at most 2s, to stop lookups that always miss from
+// hammering a service without hiding a create for long.
+func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMessage, err *socket.Error, ttl time.Duration) {
+	if ttl <= 0 || len(gens) != len(tags) {
+		return
+	}
+	if err != nil {
+		if err.Code != socket.CodeNotFound {
+			return
+		}
+		ttl = min(ttl, NotFoundTTL)
+	}
+	ttl = time.Duration(float64(ttl) * (0.9 + 0.2*rand.Float64()))
+	c.store.Set(key, &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: c.gens})
+}
+
+// NotFoundTTL caps how long a NOT_FOUND answer is cached.
+const NotFoundTTL = 2 * time.Second
+
+// Invalidate makes every entry tagged with any of tags miss, here and in
+// every gateway sharing the generations.
+func (c *Cache) Invalidate(ctx context.Context, tags []string) error {
+	return c.gens.Bump(ctx, tags)
+}
+
+// Close stops the cache's expiry goroutine.
+func (c *Cache) Close() { c.store.StopAllGoroutines() }
+
+// Size returns the number of entries and their weight in bytes.
+func (c *Cache) Size() (entries int, bytes uint64) {
+	return c.store.EstimatedSize(), c.store.WeightedSize()
+}
+
+// ETag returns the strong entity tag of a result.
+func ETag(result []byte) string {
+	sum := sha256.Sum256(result)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}

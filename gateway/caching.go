@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/streamgate/streamgate/gateway/config"
+	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+)
+
+// Cache tags name what a cached read depends on: one item of a resource,
+// the resource's collection, or a whole service (for writes inside
+// pipelines, whose resource the gateway cannot name).
+func itemTag(service, resource, id string) string { return service + "|" + resource + "|" + id }
+func collectionTag(service, resource string) string {
+	return service + "|" + resource + "|*"
+}
+func serviceTag(service string) string { return service + "|*|*" }
+
+// readTags are the tags of a read of a resource's item (id set) or
+// collection.
+func readTags(service, resource, id string) []string {
+	if id != "" {
+		return []string{itemTag(service, resource, id), serviceTag(service)}
+	}
+	return []string{collectionTag(service, resource), serviceTag(service)}
+}
+
+// invalidate drops the cached reads a successful write may have changed:
+// the item it names and its collection (UPDATE_USER 1 drops GET_USER 1
+// and LIST_USERS), and everything of the services its pipeline wrote to.
+func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *routeStats, services []string) {
+	if g.cache == nil {
+		return
+	}
+	route := p.route
+	tags := []string{collectionTag(route.Service, p.resource.Name)}
+	if p.id != "" {
+		tags = append(tags, itemTag(route.Service, p.resource.Name, p.id))
+	}
+	for _, s := range services {
+		tags = append(tags, serviceTag(s))
+	}
+	stats.invalidations.Add(1)
+	if err := g.cache.Invalidate(context.WithoutCancel(ctx), tags); err != nil {
+		g.opts.logger.Error("gateway: cache invalidation failed; cached reads may be stale until they expire", "err", err, "tags", tags)
+	}
+}
+
+// pipelineWrites lists the services a pipeline sends writes to.
+func pipelineWrites(t *table, route *config.Route) []string {
+	var out []string
+	for _, st := range route.Pipeline {
+		for _, s := range append([]*config.Step{st}, st.Parallel...) {
+			if s.Action == "" {
+				continue
+			}
+			c := t.clients[s.Service]
+			if info, ok := c.Action(s.Action); !ok || !info.Read {
+				out = append(out, s.Service)
+			}
+		}
+	}
+	return out
+}
+
+// routeStats count what the cache and the coalescer did for one route.
+type routeStats struct {
+	hits, misses, coalesced, invalidations atomic.Uint64
+}
+
+// statsTable holds route stats by method and path template, so they live
+// across reloads.
+type statsTable struct {
+	m sync.Map // string → *routeStats
+}
+
+func (s *statsTable) of(route *config.Route, version, resource string) *routeStats {
+	key := route.Method + " " + routePath(version, resource, route)
+	if v, ok := s.m.Load(key); ok {
+		return v.(*routeStats)
+	}
+	v, _ := s.m.LoadOrStore(key, &routeStats{})
+	return v.(*routeStats)
+}
+
+func (s *routeStats) proto() *gatewayv1.RouteStats {
+	return &gatewayv1.RouteStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Coalesced: s.coalesced.Load(), Invalidations: s.invalidations.Load()}
+}

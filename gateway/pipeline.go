@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -125,12 +126,14 @@ func decodeJSON(b []byte) any {
 }
 
 // runPipeline runs a route's steps in order (a parallel group's steps at
-// once). The first failing step stops the pipeline with its error; the
+// once). The first failing step stops the pipeline with its error, after
+// the undo actions of the steps that had succeeded ran, latest first. The
 // answer is the result of the route's result step, or the last step's.
 func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *socket.Error) {
 	sc.steps = map[string]any{}
 	results := map[string]json.RawMessage{}
-	var mu sync.Mutex // guards results
+	var done []*config.Step // steps that succeeded, in order
+	var mu sync.Mutex       // guards results and done
 	last := ""
 	for _, step := range route.Pipeline {
 		group := []*config.Step{step}
@@ -152,13 +155,21 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 				}
 				mu.Lock()
 				results[st.Name] = res
+				done = append(done, st)
 				mu.Unlock()
 				return nil
 			})
 			last = st.Name
 		}
 		if err := g.Wait(); err != nil {
-			return nil, socket.AsError(err)
+			e := socket.AsError(err)
+			if undone := t.compensate(ctx, done, sc); len(undone) > 0 {
+				details := map[string]any{}
+				maps.Copy(details, e.Details)
+				details["undone"] = undone
+				e = e.WithDetails(details)
+			}
+			return nil, e
 		}
 	}
 	name := route.Result
@@ -167,6 +178,32 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 	}
 	return results[name], nil
 }
+
+// compensate runs the undo actions of succeeded steps, latest first, each
+// with a few seconds of its own even if the request's context has ended.
+// It returns the names of the steps it undid; failures are logged only,
+// the step's own error is what the caller gets.
+func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) []string {
+	var undone []string
+	for i := len(done) - 1; i >= 0; i-- {
+		u := done[i].Undo
+		if u == nil {
+			continue
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+		_, err := t.runStep(uctx, u, sc)
+		cancel()
+		if err != nil {
+			t.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)
+			continue
+		}
+		undone = append(undone, done[i].Name)
+	}
+	return undone
+}
+
+// undoTimeout bounds one compensation action.
+const undoTimeout = 5 * time.Second
 
 // runStep sends one step's action with its id and body filled in.
 func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.RawMessage, error) {

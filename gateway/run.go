@@ -47,6 +47,8 @@ type RunOptions struct {
 	Targets map[string]string
 	// Dial adds options to every service client.
 	Dial []socket.DialOption
+	// Options tune the gateway (cache size, coalescing).
+	Options []Option
 }
 
 // Addrs are the addresses Run listens on.
@@ -75,7 +77,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	g, err := New(cfg, WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets))
+	g, err := New(cfg, append([]Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets)}, o.Options...)...)
 	if err != nil {
 		return err
 	}

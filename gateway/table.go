@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -19,6 +20,7 @@ type table struct {
 	cfg     *config.Config
 	auth    *auth.Authenticator
 	clients map[string]*socket.Client // by service name
+	logger  *slog.Logger
 
 	refs    atomic.Int64
 	retired atomic.Bool
@@ -71,7 +73,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{})}
+	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger}
 	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
 		k := clientKey{svc.Target, svc.Key}

@@ -207,7 +207,12 @@ type Step struct {
 	ID       string
 	Body     any // decoded YAML: map[string]any, []any, string, numbers, bool, nil
 	Parallel []*Step
-	Line     int
+	// Undo, when set, compensates the step: if a later step fails, the
+	// undos of the steps that succeeded run in reverse order (best effort)
+	// before the failure is answered. YAML undo: {service, action, id, body},
+	// which may refer to the step's own result.
+	Undo *Step
+	Line int
 }
 
 // Lookup finds the route for a method on a path form; segment is the

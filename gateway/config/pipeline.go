@@ -84,7 +84,7 @@ func (l *loader) step(n *yaml.Node, path, service string, sc *scope, inGroup boo
 		return g
 	}
 
-	f := l.fields(n, path, "as", "service", "action", "id", "body")
+	f := l.fields(n, path, "as", "service", "action", "id", "body", "undo")
 	s := &Step{Service: service, Line: n.Line}
 	if v := f["action"]; v != nil {
 		if s.Action, _ = l.name(v, join(path, "action")); s.Action != "" && !isAction(s.Action) {
@@ -112,7 +112,48 @@ func (l *loader) step(n *yaml.Node, path, service string, sc *scope, inGroup boo
 			l.refs(str, line, p, sc)
 		})
 	}
+	if v := f["undo"]; v != nil {
+		s.Undo = l.undo(v, join(path, "undo"), s, sc)
+	}
 	return s
+}
+
+// undo reads a step's compensation: one action (service, action, id,
+// body) that may refer to the step's own result as well as earlier ones.
+func (l *loader) undo(n *yaml.Node, path string, of *Step, sc *scope) *Step {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		l.addf(n.Line, path, "expected an action (a mapping), got %s", describe(n))
+		return nil
+	}
+	f := l.fields(n, path, "service", "action", "id", "body")
+	u := &Step{Service: of.Service, Name: of.Name + ".undo", Line: n.Line}
+	inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{of.Name: true}}
+	for k := range sc.earlier {
+		inner.earlier[k] = true
+	}
+	if v := f["action"]; v != nil {
+		if u.Action, _ = l.name(v, join(path, "action")); u.Action != "" && !isAction(u.Action) {
+			l.addf(deref(v).Line, join(path, "action"), "action %q is not UPPER_SNAKE_CASE", u.Action)
+		}
+	} else {
+		l.addf(n.Line, path, "action is required")
+	}
+	if v := f["service"]; v != nil {
+		u.Service, _ = l.serviceRef(v, join(path, "service"))
+	}
+	if v := f["id"]; v != nil {
+		if id, ok := l.str(v, join(path, "id")); ok {
+			u.ID = id
+			l.refs(id, deref(v).Line, join(path, "id"), inner)
+		}
+	}
+	if v := f["body"]; v != nil {
+		u.Body, _ = l.value(v, join(path, "body"), func(str string, line int, p string) {
+			l.refs(str, line, p, inner)
+		})
+	}
+	return u
 }
 
 // stepName checks a step's name and records it in the scope.

@@ -13,8 +13,8 @@ import (
 // maxLines bounds the lines of one request (and the ids of GET_PRICES).
 const maxLines = 1000
 
-// LinesInput is the body of CHECK_AVAILABLE, REQUIRE_AVAILABLE and
-// RESERVE_STOCK: the lines either at the top level, {"lines": […]}, or
+// LinesInput is the body of CHECK_AVAILABLE, REQUIRE_AVAILABLE,
+// RESERVE_STOCK and RELEASE_STOCK: the lines either at the top level, {"lines": […]}, or
 // inside an order, {"order": {"lines": […], …}}, whose other fields (and
 // the lines' other fields) are ignored. The top level is decoded strictly.
 type LinesInput struct {

@@ -1,7 +1,7 @@
 // Package inventory is the example service that owns the items for sale,
 // their prices and their stock. Anyone may read items; only admins change
-// them; the purchase pipeline checks and reserves stock, and the orders
-// service reads prices.
+// them; the purchase pipeline checks and reserves stock (and releases it
+// again when a later step fails), and the orders service reads prices.
 //
 //	db, _ := sqldb.Open(ctx, sqldb.SQLite, "data/inventory.db")
 //	st, _ := inventory.NewSQLStore(ctx, db) // or inventory.NewMemoryStore()
@@ -10,10 +10,12 @@
 //	_ = srv.Serve(ctx, lis)
 //
 // Actions: GET_ITEM, LIST_ITEMS, CREATE_ITEM, UPDATE_ITEM, DELETE_ITEM,
-// CHECK_AVAILABLE, REQUIRE_AVAILABLE, RESERVE_STOCK and GET_PRICES. Lines
-// name an item and a quantity; lines naming the same item add up.
-// RESERVE_STOCK takes stock for all lines or none and never lets stock go
-// below zero, across goroutines and instances sharing a database.
+// CHECK_AVAILABLE, REQUIRE_AVAILABLE, RESERVE_STOCK, RELEASE_STOCK and
+// GET_PRICES. Lines name an item and a quantity; lines naming the same
+// item add up. RESERVE_STOCK takes stock for all lines or none and never
+// lets stock go below zero, across goroutines and instances sharing a
+// database; RELEASE_STOCK, its compensation, puts stock back for all
+// lines or none.
 package inventory
 
 import (
@@ -87,6 +89,11 @@ type Reservation struct {
 	Reserved []Line `json:"reserved"`
 }
 
+// Release is the result of RELEASE_STOCK: the merged lines put back.
+type Release struct {
+	Released []Line `json:"released"`
+}
+
 // PricesInput is the body of GET_PRICES.
 type PricesInput struct {
 	ItemIDs []string `json:"item_ids"`
@@ -128,6 +135,8 @@ func Register(srv *socket.Server, st Store) error {
 			socket.Doc("CHECK_AVAILABLE that fails with FAILED_PRECONDITION (reason out_of_stock, details missing) when stock is short; for pipelines.")}},
 		{"RESERVE_STOCK", socket.Typed(s.reserve), []socket.ActionOption{
 			socket.Doc("Takes the lines' quantities out of stock, all or none: {reserved: [{item_id, quantity}]}, or FAILED_PRECONDITION (reason out_of_stock, details missing). Not idempotent.")}},
+		{"RELEASE_STOCK", socket.Typed(s.release), []socket.ActionOption{
+			socket.Doc("RESERVE_STOCK's inverse, to compensate a failed purchase: puts the lines' quantities back into stock, all or none: {released: [{item_id, quantity}]}, or NOT_FOUND naming an unknown item. Not idempotent.")}},
 		{"GET_PRICES", socket.Typed(s.prices), []socket.ActionOption{socket.Read(),
 			socket.Doc(`Returns {"prices": {id: cents}} for {"item_ids": […]}; unknown ids are NOT_FOUND.`)}},
 	}
@@ -276,6 +285,17 @@ func (s *service) reserve(ctx context.Context, _ string, in LinesInput) (Reserva
 		return Reservation{}, outOfStock(missing)
 	}
 	return Reservation{Reserved: lines}, nil
+}
+
+func (s *service) release(ctx context.Context, _ string, in LinesInput) (Release, error) {
+	lines, err := in.merged()
+	if err != nil {
+		return Release{}, err
+	}
+	if err := s.st.Release(ctx, lines); err != nil {
+		return Release{}, err
+	}
+	return Release{Released: lines}, nil
 }
 
 func (s *service) prices(ctx context.Context, _ string, in PricesInput) (Prices, error) {

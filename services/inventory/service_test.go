@@ -275,6 +275,61 @@ func TestAvailabilityAndReservations(t *testing.T) {
 	}
 }
 
+func TestReleaseStock(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st inventory.Store) {
+		c := serve(t, st)
+		seed(t, c,
+			inventory.Item{ID: "a", Name: "A", PriceCents: 100, Stock: 5},
+			inventory.Item{ID: "b", Name: "B", PriceCents: 250, Stock: 1},
+		)
+		user := as(t, "alice")
+		order := `{"order":{"id":"ord_1","status":"pending","lines":[{"item_id":"a","quantity":1,"unit_price_cents":100},{"item_id":"b","quantity":1},{"item_id":"a","quantity":2}]}}`
+		tests := []struct {
+			name    string
+			action  string
+			body    string
+			code    socket.Code
+			message string
+			result  string
+			stock   map[string]int64 // after
+		}{
+			{name: "reserve an order", action: "RESERVE_STOCK", body: order,
+				result: `{"reserved":[{"item_id":"a","quantity":3},{"item_id":"b","quantity":1}]}`, stock: map[string]int64{"a": 2, "b": 0}},
+			{name: "release the same order", action: "RELEASE_STOCK", body: order,
+				result: `{"released":[{"item_id":"a","quantity":3},{"item_id":"b","quantity":1}]}`, stock: map[string]int64{"a": 5, "b": 1}},
+			{name: "release lines", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"b","quantity":2},{"item_id":"b","quantity":1}]}`,
+				result: `{"released":[{"item_id":"b","quantity":3}]}`, stock: map[string]int64{"a": 5, "b": 4}},
+			{name: "unknown item changes nothing", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"a","quantity":1},{"item_id":"x","quantity":1}]}`,
+				code: socket.CodeNotFound, message: `no item "x"`, stock: map[string]int64{"a": 5, "b": 4}},
+			{name: "no lines", action: "RELEASE_STOCK", body: `{"lines":[]}`, code: socket.CodeInvalidArgument},
+			{name: "zero quantity", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"a","quantity":0}]}`, code: socket.CodeInvalidArgument},
+			{name: "both shapes", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"a","quantity":1}],"order":{"lines":[]}}`, code: socket.CodeInvalidArgument},
+			{name: "bad order line", action: "RELEASE_STOCK", body: `{"order":{"lines":[{"item_id":"a","quantity":"2"}]}}`, code: socket.CodeInvalidArgument},
+		}
+		for _, tc := range tests {
+			// Not parallel: the cases run in order against one stock.
+			t.Run(tc.name, func(t *testing.T) {
+				raw, err := c.Request(user, tc.action, "", json.RawMessage(tc.body))
+				if socket.CodeOf(err) != tc.code {
+					t.Fatalf("%s: %v, want code %q", tc.action, err, tc.code)
+				}
+				if err == nil && string(raw) != tc.result {
+					t.Fatalf("%s = %s, want %s", tc.action, raw, tc.result)
+				}
+				if tc.message != "" && socket.AsError(err).Message != tc.message {
+					t.Fatalf("%s: message %q, want %q", tc.action, socket.AsError(err).Message, tc.message)
+				}
+				for id, want := range tc.stock {
+					if got := stockOf(t, st, id); got != want {
+						t.Errorf("stock of %s = %d, want %d", id, got, want)
+					}
+				}
+			})
+		}
+	})
+}
+
 func TestGetPrices(t *testing.T) {
 	t.Parallel()
 	c := serve(t, inventory.NewMemoryStore())
@@ -319,7 +374,7 @@ func TestActionCatalogue(t *testing.T) {
 		"GET_ITEM": {true, true}, "LIST_ITEMS": {true, true}, "CHECK_AVAILABLE": {true, true},
 		"REQUIRE_AVAILABLE": {true, true}, "GET_PRICES": {true, true},
 		"CREATE_ITEM": {false, false}, "UPDATE_ITEM": {false, true}, "DELETE_ITEM": {false, true},
-		"RESERVE_STOCK": {false, false},
+		"RESERVE_STOCK": {false, false}, "RELEASE_STOCK": {false, false},
 	}
 	got := map[string]kind{}
 	for _, a := range d.GetActions() {

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
+	"math"
 	"strings"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -20,8 +20,8 @@ var _ Store = (*sqlStore)(nil)
 
 // NewSQLStore migrates the items table in db and returns a Store on it.
 // Stock changes are single conditional statements inside one transaction
-// per reservation, so stock never goes below zero however many instances
-// share the database.
+// per reservation or release, so stock never goes below zero however many
+// instances share the database.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	// Ids sort in byte order in both dialects, as paging expects.
 	idType := "TEXT"
@@ -170,8 +170,7 @@ func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, e
 // lines are only read, to report every shortage, and the transaction rolls
 // back.
 func (s *sqlStore) Reserve(ctx context.Context, lines []Line) ([]Shortage, error) {
-	ordered := slices.Clone(lines)
-	slices.SortFunc(ordered, func(a, b Line) int { return strings.Compare(a.ItemID, b.ItemID) })
+	ordered := byItemID(lines)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reserve stock: %w", err)
@@ -220,4 +219,45 @@ func (s *sqlStore) Reserve(ctx context.Context, lines []Line) ([]Shortage, error
 		}
 	}
 	return out, nil
+}
+
+// Release runs one transaction of increments in id order, as Reserve does,
+// so that releases and reservations of the same items cannot deadlock. An
+// increment that matches no row, for an unknown item or one whose stock
+// would overflow (which SQLite would silently turn into a REAL), rolls
+// the whole release back.
+func (s *sqlStore) Release(ctx context.Context, lines []Line) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("release stock: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	increment := s.db.Rebind(`UPDATE items SET stock = stock + ? WHERE id = ? AND stock <= ?`)
+	exists := s.db.Rebind(`SELECT 1 FROM items WHERE id = ?`)
+	for _, l := range byItemID(lines) {
+		res, err := tx.ExecContext(ctx, increment, l.Quantity, l.ItemID, math.MaxInt64-l.Quantity)
+		if err != nil {
+			return fmt.Errorf("release stock: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("release stock: %w", err)
+		}
+		if n == 1 {
+			continue
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, exists, l.ItemID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return errNotFound(l.ItemID)
+		case err != nil:
+			return fmt.Errorf("release stock: %w", err)
+		}
+		return errStockOverflow(l)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("release stock: %w", err)
+	}
+	return nil
 }

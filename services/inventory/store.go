@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -43,8 +44,8 @@ type ListQuery struct {
 }
 
 // Store keeps the items. Implementations are safe for concurrent use.
-// Get, Update and Delete answer NOT_FOUND for an unknown id and Create
-// answers ALREADY_EXISTS for a taken one, as *socket.Error.
+// Get, Update, Delete and Release answer NOT_FOUND for an unknown id and
+// Create answers ALREADY_EXISTS for a taken one, as *socket.Error.
 type Store interface {
 	Get(ctx context.Context, id string) (Item, error)
 	List(ctx context.Context, q ListQuery) ([]Item, error)
@@ -59,6 +60,11 @@ type Store interface {
 	// any line lacks stock it changes nothing and returns the shortages
 	// (in the lines' order). Lines name distinct items with quantities ≥ 1.
 	Reserve(ctx context.Context, lines []Line) ([]Shortage, error)
+	// Release puts the lines' quantities back into stock, all or none:
+	// an unknown item is NOT_FOUND (the first in id order) and a stock
+	// that would pass math.MaxInt64 is INVALID_ARGUMENT, and either
+	// changes nothing. Lines name distinct items with quantities ≥ 1.
+	Release(ctx context.Context, lines []Line) error
 }
 
 func errNotFound(id string) error {
@@ -67,6 +73,18 @@ func errNotFound(id string) error {
 
 func errExists(id string) error {
 	return socket.Errorf(socket.CodeAlreadyExists, "item %q already exists", id)
+}
+
+func errStockOverflow(l Line) error {
+	return socket.Errorf(socket.CodeInvalidArgument, "releasing %d of item %q would overflow its stock", l.Quantity, l.ItemID)
+}
+
+// byItemID returns a copy of lines sorted by item id, the order in which
+// stores touch items so that concurrent changes cannot deadlock.
+func byItemID(lines []Line) []Line {
+	out := slices.Clone(lines)
+	slices.SortFunc(out, func(a, b Line) int { return strings.Compare(a.ItemID, b.ItemID) })
+	return out
 }
 
 // memoryStore keeps items in a map.
@@ -174,4 +192,24 @@ func (s *memoryStore) Reserve(_ context.Context, lines []Line) ([]Shortage, erro
 		s.items[l.ItemID] = it
 	}
 	return nil, nil
+}
+
+func (s *memoryStore) Release(_ context.Context, lines []Line) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range byItemID(lines) {
+		it, ok := s.items[l.ItemID]
+		switch {
+		case !ok:
+			return errNotFound(l.ItemID)
+		case it.Stock > math.MaxInt64-l.Quantity:
+			return errStockOverflow(l)
+		}
+	}
+	for _, l := range lines {
+		it := s.items[l.ItemID]
+		it.Stock += l.Quantity
+		s.items[l.ItemID] = it
+	}
+	return nil
 }

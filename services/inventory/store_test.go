@@ -3,6 +3,7 @@ package inventory_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -321,6 +322,79 @@ func TestStoreReserveConcurrently(t *testing.T) {
 			if n := ok.Load(); n > 20 {
 				t.Errorf("%d reservations succeeded, more than the 20 restocked", n)
 			}
+		})
+	})
+}
+
+func TestStoreRelease(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st inventory.Store) {
+		ctx := context.Background()
+		mustCreate(t, st,
+			inventory.Item{ID: "a", Name: "A", Stock: 5},
+			inventory.Item{ID: "b", Name: "B", Stock: 3},
+			inventory.Item{ID: "big", Name: "Big", Stock: math.MaxInt64 - 1},
+		)
+		wantStock := func(want map[string]int64) {
+			t.Helper()
+			for id, n := range want {
+				if got := stockOf(t, st, id); got != n {
+					t.Errorf("stock of %s = %d, want %d", id, got, n)
+				}
+			}
+		}
+		initial := map[string]int64{"a": 5, "b": 3, "big": math.MaxInt64 - 1}
+
+		lines := []inventory.Line{{ItemID: "b", Quantity: 3}, {ItemID: "a", Quantity: 2}}
+		if short, err := st.Reserve(ctx, lines); err != nil || len(short) > 0 {
+			t.Fatalf("Reserve = %+v, %v", short, err)
+		}
+		wantStock(map[string]int64{"a": 3, "b": 0})
+		if err := st.Release(ctx, lines); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		wantStock(initial)
+
+		// "a" and "b" sort before the failing line, so they were
+		// incremented first and must be rolled back.
+		tests := []struct {
+			name    string
+			lines   []inventory.Line
+			code    socket.Code
+			message string
+		}{
+			{"unknown item", []inventory.Line{{ItemID: "zz", Quantity: 1}, {ItemID: "a", Quantity: 1}, {ItemID: "b", Quantity: 1}}, socket.CodeNotFound, `no item "zz"`},
+			{"first unknown in id order", []inventory.Line{{ItemID: "zz", Quantity: 1}, {ItemID: "c", Quantity: 1}, {ItemID: "a", Quantity: 1}}, socket.CodeNotFound, `no item "c"`},
+			{"stock overflow", []inventory.Line{{ItemID: "a", Quantity: 1}, {ItemID: "big", Quantity: 2}}, socket.CodeInvalidArgument, `releasing 2 of item "big" would overflow its stock`},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				err := st.Release(ctx, tc.lines)
+				if socket.CodeOf(err) != tc.code || socket.AsError(err).Message != tc.message {
+					t.Fatalf("Release: %v, want %s %q", err, tc.code, tc.message)
+				}
+				wantStock(initial)
+			})
+		}
+		if err := st.Release(ctx, []inventory.Line{{ItemID: "big", Quantity: 1}}); err != nil {
+			t.Fatalf("Release up to the maximum: %v", err)
+		}
+		wantStock(map[string]int64{"big": math.MaxInt64})
+
+		t.Run("concurrent releases add up", func(t *testing.T) {
+			var wg sync.WaitGroup
+			for i := range 40 {
+				lines := []inventory.Line{{ItemID: "a", Quantity: 1}, {ItemID: "b", Quantity: 1}}
+				if i%2 == 1 {
+					slices.Reverse(lines)
+				}
+				wg.Go(func() {
+					if err := st.Release(ctx, lines); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			wantStock(map[string]int64{"a": 45, "b": 43})
 		})
 	})
 }

@@ -1,36 +1,43 @@
-// Package run serves one of streamgate's services by name on a listener;
-// it is what `streamgate service NAME` calls.
+// Package run serves one of streamgate's services by name on a listener,
+// with its store and the other services it depends on; it is what
+// `streamgate service NAME` and the stack call.
 //
-//	err := run.Run(ctx, run.Options{Service: "echo", Listen: "127.0.0.1:9000", Keys: keys})
+//	err := run.Run(ctx, run.Options{Service: "users", Listen: "127.0.0.1:9001", Store: run.StoreSQLite, DataDir: "data", Keys: keys})
 package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/streamgate/streamgate/services/echo"
+	"github.com/streamgate/streamgate/services/internal/sqldb"
+	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/notes"
+	"github.com/streamgate/streamgate/services/orders"
+	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/users"
 )
 
-// services maps a service name to the function that registers its actions.
-var services = map[string]func(*socket.Server) error{
-	"echo":  echo.Register,
-	"notes": func(s *socket.Server) error { return notes.Register(s, notes.NewStore()) },
-}
+// The stores a data service can keep its data in.
+const (
+	StoreSQLite   = "sqlite"   // embedded, a file per service under DataDir (default)
+	StoreMemory   = "memory"   // lost on exit; for tests and benchmarks
+	StorePostgres = "postgres" // the server at DSN
+)
 
 // Names lists the services Run knows.
 func Names() []string {
-	names := make([]string, 0, len(services))
-	for n := range services {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return []string{"echo", "inventory", "notes", "orders", "payments", "users"}
 }
 
 // Options say what to serve where.
@@ -44,6 +51,24 @@ type Options struct {
 	Keys []socket.Key
 	// Version is reported by Describe.
 	Version string
+	// Store is where users, inventory, orders and payments keep data:
+	// StoreSQLite (default), StoreMemory or StorePostgres.
+	Store string
+	// DataDir holds the SQLite files (DIR/SERVICE.db). Default "data".
+	DataDir string
+	// DSN is the PostgreSQL URL for StorePostgres.
+	DSN string
+	// Inventory is the inventory service's target, for orders (prices).
+	Inventory string
+	// CallKey is the key this service presents to the services it calls.
+	CallKey string
+	// Gateways are the payment providers' sandbox base URLs by gateway
+	// name (A, B, C), for payments.
+	Gateways map[string]string
+	// ProviderTimeout bounds one call to a payment provider. Default 3s.
+	ProviderTimeout time.Duration
+	// NoCoalescing turns the server's coalescing of identical reads off.
+	NoCoalescing bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 	// Ready, if set, is called with the bound address once serving.
@@ -52,13 +77,15 @@ type Options struct {
 
 // Run serves the service until ctx ends, then drains and returns.
 func Run(ctx context.Context, o Options) error {
-	register, ok := services[o.Service]
-	if !ok {
+	if !slices.Contains(Names(), o.Service) {
 		return fmt.Errorf("unknown service %q; known: %s", o.Service, strings.Join(Names(), ", "))
 	}
-	opts := []socket.ServerOption{}
-	if o.Logger != nil {
-		opts = append(opts, socket.WithLogger(o.Logger))
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []socket.ServerOption{socket.WithLogger(o.Logger)}
+	if o.NoCoalescing {
+		opts = append(opts, socket.WithoutCoalescing())
 	}
 	if len(o.Keys) == 0 {
 		opts = append(opts, socket.WithoutAuth())
@@ -73,8 +100,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := register(srv); err != nil {
-		return err
+	var closers []io.Closer
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			_ = c.Close()
+		}
+	}()
+	if err := register(ctx, srv, o, &closers); err != nil {
+		return fmt.Errorf("service %s: %w", o.Service, err)
 	}
 	lis, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -84,4 +117,92 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(lis.Addr().String())
 	}
 	return srv.Serve(ctx, lis)
+}
+
+// register adds the service's actions, opening its store and the clients
+// it needs; what it opens goes to closers.
+func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.Closer) error {
+	switch o.Service {
+	case "echo":
+		return echo.Register(srv)
+	case "notes":
+		return notes.Register(srv, notes.NewStore())
+	}
+	db, err := openDB(ctx, o)
+	if err != nil {
+		return err
+	}
+	if db != nil {
+		*closers = append(*closers, db)
+	}
+	switch o.Service {
+	case "users":
+		st := users.NewMemoryStore()
+		if db != nil {
+			if st, err = users.NewSQLStore(ctx, db); err != nil {
+				return err
+			}
+		}
+		return users.Register(srv, st)
+	case "inventory":
+		st := inventory.NewMemoryStore()
+		if db != nil {
+			if st, err = inventory.NewSQLStore(ctx, db); err != nil {
+				return err
+			}
+		}
+		return inventory.Register(srv, st)
+	case "orders":
+		if o.Inventory == "" {
+			return errors.New("orders needs the inventory service's address (for prices)")
+		}
+		c, err := socket.Dial(o.Inventory, socket.WithKey(o.CallKey), socket.WithLogger(o.Logger))
+		if err != nil {
+			return err
+		}
+		*closers = append(*closers, c)
+		st := orders.NewMemoryStore()
+		if db != nil {
+			if st, err = orders.NewSQLStore(ctx, db); err != nil {
+				return err
+			}
+		}
+		return orders.Register(srv, st, orders.SocketPricer(c))
+	case "payments":
+		providers := map[string]payments.Provider{}
+		for name, url := range o.Gateways {
+			providers[name] = payments.NewHTTPProvider(url, o.ProviderTimeout, nil)
+		}
+		st := payments.NewMemoryStore()
+		if db != nil {
+			if st, err = payments.NewSQLStore(ctx, db); err != nil {
+				return err
+			}
+		}
+		return payments.Register(srv, st, providers)
+	}
+	return fmt.Errorf("unknown service %q", o.Service)
+}
+
+// openDB opens the service's database; nil for the memory store.
+func openDB(ctx context.Context, o Options) (*sqldb.DB, error) {
+	switch o.Store {
+	case StoreMemory:
+		return nil, nil
+	case "", StoreSQLite:
+		dir := o.DataDir
+		if dir == "" {
+			dir = "data"
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+		return sqldb.Open(ctx, sqldb.SQLite, filepath.Join(dir, o.Service+".db"))
+	case StorePostgres:
+		if o.DSN == "" {
+			return nil, errors.New("the postgres store needs a DSN")
+		}
+		return sqldb.Open(ctx, sqldb.Postgres, o.DSN)
+	}
+	return nil, fmt.Errorf("unknown store %q (want sqlite, memory or postgres)", o.Store)
 }

@@ -1,6 +1,6 @@
 // Package users is the example users service: accounts with a name, a
-// unique email and a status, and the CHECK_PURCHASABLE step the gateway
-// runs before an order is paid.
+// unique email and a status, and the CHECK_PURCHASABLE and
+// REQUIRE_PURCHASABLE steps the gateway runs before an order is paid.
 //
 //	db, _ := sqldb.Open(ctx, sqldb.SQLite, "data/users.db")
 //	st, _ := users.NewSQLStore(ctx, db) // or users.NewMemoryStore()
@@ -13,12 +13,13 @@
 // their subject, and only once signed in (a subject other than "" and
 // "anonymous"):
 //
-//	GET_USER id           admin, or the user itself
-//	LIST_USERS            admin; ListInput → Page
-//	CREATE_USER           any signed-in caller; CreateInput → User
-//	UPDATE_USER id        admin, or the user itself without status; Patch → User
-//	DELETE_USER id        admin; returns the deleted User
-//	CHECK_PURCHASABLE id  anyone; → Purchasable
+//	GET_USER id             admin, or the user itself
+//	LIST_USERS              admin; ListInput → Page
+//	CREATE_USER             any signed-in caller; CreateInput → User
+//	UPDATE_USER id          admin, or the user itself without status; Patch → User
+//	DELETE_USER id          admin; returns the deleted User
+//	CHECK_PURCHASABLE id    anyone; → Purchasable
+//	REQUIRE_PURCHASABLE id  anyone; → Purchasable, FAILED_PRECONDITION if not
 package users
 
 import (
@@ -71,7 +72,8 @@ type Page struct {
 }
 
 // Purchasable is CHECK_PURCHASABLE's result; Reason is "" when the user
-// may buy and "suspended" when not.
+// may buy and "suspended" when not. REQUIRE_PURCHASABLE returns it only
+// when the user may buy.
 type Purchasable struct {
 	Purchasable bool   `json:"purchasable"`
 	Reason      string `json:"reason"`
@@ -114,6 +116,8 @@ func Register(srv *socket.Server, st Store) error {
 			socket.Doc("Deletes a user and returns it. Admin only.")}},
 		{"CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), []socket.ActionOption{socket.Read(), socket.Public(),
 			socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. Any caller.`)}},
+		{"REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), []socket.ActionOption{socket.Read(), socket.Public(),
+			socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. Any caller; a step that stops a purchase.`)}},
 	}
 	for _, a := range actions {
 		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
@@ -287,6 +291,17 @@ func (s *service) checkPurchasable(ctx context.Context, id string, _ struct{}) (
 		return Purchasable{Reason: StatusSuspended}, nil
 	}
 	return Purchasable{Purchasable: true}, nil
+}
+
+// requirePurchasable is checkPurchasable as a step that fails, so a
+// gateway pipeline stops at a user who may not buy.
+func (s *service) requirePurchasable(ctx context.Context, id string, in struct{}) (Purchasable, error) {
+	p, err := s.checkPurchasable(ctx, id, in)
+	if err != nil || p.Purchasable {
+		return p, err
+	}
+	return Purchasable{}, socket.Errorf(socket.CodeFailedPrecondition, "user %q cannot purchase: %s", id, p.Reason).
+		WithDetails(map[string]any{"reason": "user_" + p.Reason, "user_id": id})
 }
 
 func principal(ctx context.Context) socket.Principal { return socket.MetaFrom(ctx).Principal }

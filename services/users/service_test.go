@@ -286,6 +286,48 @@ func testService(t *testing.T, st users.Store) {
 		}
 	})
 
+	t.Run("require purchasable", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			ctx  context.Context
+			id   string
+			code socket.Code
+		}{
+			{"active, anonymous caller", anon, "alice", ""},
+			{"suspended", alice, "bob", socket.CodeFailedPrecondition},
+			{"suspended at creation", admin, "carol", socket.CodeFailedPrecondition},
+			{"unknown", alice, "ghost", socket.CodeNotFound},
+			{"no id", alice, "", socket.CodeInvalidArgument},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				raw, err := c.Request(tc.ctx, "REQUIRE_PURCHASABLE", tc.id, nil)
+				wantCode(t, "require "+tc.id, err, tc.code)
+				switch tc.code {
+				case "":
+					// The same result as CHECK_PURCHASABLE.
+					check, err := c.Request(tc.ctx, "CHECK_PURCHASABLE", tc.id, nil)
+					if err != nil || string(raw) != string(check) {
+						t.Fatalf("require %s = %s, check = %s %v", tc.id, raw, check, err)
+					}
+					got, err := socket.Call[users.Purchasable](tc.ctx, c, "REQUIRE_PURCHASABLE", tc.id, nil)
+					if err != nil || got != (users.Purchasable{Purchasable: true}) {
+						t.Fatalf("require %s = %+v %v", tc.id, got, err)
+					}
+				case socket.CodeFailedPrecondition:
+					se := socket.AsError(err)
+					want := map[string]any{"reason": "user_suspended", "user_id": tc.id}
+					if se.Message != fmt.Sprintf("user %q cannot purchase: suspended", tc.id) || fmt.Sprint(se.Details) != fmt.Sprint(want) {
+						t.Fatalf("require %s: message %q, details %v", tc.id, se.Message, se.Details)
+					}
+				case socket.CodeNotFound:
+					if se := socket.AsError(err); !strings.Contains(se.Message, `"ghost"`) {
+						t.Fatalf("not found should name the user: %q", se.Message)
+					}
+				}
+			})
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		_, err := call(bob, "DELETE_USER", "bob", nil)
 		wantCode(t, "delete as a user", err, socket.CodePermissionDenied)
@@ -310,7 +352,7 @@ func TestDescribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{ // name → kind
-		"GET_USER": "read", "LIST_USERS": "read", "CHECK_PURCHASABLE": "public read",
+		"GET_USER": "read", "LIST_USERS": "read", "CHECK_PURCHASABLE": "public read", "REQUIRE_PURCHASABLE": "public read",
 		"CREATE_USER": "write", "UPDATE_USER": "idempotent write", "DELETE_USER": "idempotent write",
 	}
 	got := map[string]string{}

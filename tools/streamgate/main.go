@@ -1,6 +1,6 @@
 // Command streamgate runs streamgate's parts and talks to them.
 //
-//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-config FILE]
+//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false]
 //	                                            the whole example system in one process
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR]
 //	                                            serve the gateway (SIGHUP reloads the config)
@@ -32,10 +32,11 @@ import (
 )
 
 const usage = `usage:
-  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-config FILE]
-      Start the example services and the gateway in one process, print the
-      addresses and credentials, then "ready". Env: STREAMGATE_ADMIN_KEY,
-      STREAMGATE_JWT_SECRET (random when unset). Ctrl-C drains and exits.
+  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE]
+      Start the users, inventory, orders and payments services, sandbox payment
+      providers A, B, C and the gateway in one process, print the addresses and
+      credentials, then "ready". Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET
+      (random when unset). Ctrl-C drains and exits 0.
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
       Serve the REST edge and GatewayService (gRPC, with health and reflection).
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
@@ -94,12 +95,20 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gateway gRPC listen address")
 	adminAddr := fs.String("admin", "127.0.0.1:8081", "admin listen address (/healthz, /readyz)")
-	cfg := fs.String("config", "gateway/example.yaml", "the gateway configuration")
+	cfg := fs.String("config", "gateway/stack.yaml", "the gateway configuration")
+	data := fs.String("data", "./data", "directory of the SQLite files (-store sqlite)")
+	store := fs.String("store", run.StoreSQLite, "where the services keep data: sqlite, memory or postgres")
+	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
+	cache := fs.Bool("cache", true, "cache and coalesce reads (false: every read reaches its service, for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *store == run.StorePostgres && *dsn == "" {
+		return errors.New("stack: -store postgres needs -dsn")
+	}
 	return stack.Run(ctx, stack.Options{
 		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
+		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
 		AdminKey:  os.Getenv("STREAMGATE_ADMIN_KEY"),
 		JWTSecret: os.Getenv("STREAMGATE_JWT_SECRET"),
 		Out:       stdout,

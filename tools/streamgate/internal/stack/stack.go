@@ -1,9 +1,9 @@
-// Package stack runs the whole example system in one process: every
-// example service on its own loopback port, reached over its own real
-// socket, and the gateway in front of them, configured by
-// gateway/example.yaml.
+// Package stack runs the whole example system in one process: the users,
+// inventory, orders and payments services, each on its own loopback port
+// and reached over its own real socket, three sandbox payment providers,
+// and the gateway in front, configured by gateway/stack.yaml.
 //
-//	err := stack.Run(ctx, stack.Options{ConfigPath: "gateway/example.yaml", HTTPAddr: "127.0.0.1:8080", …, Out: os.Stdout})
+//	err := stack.Run(ctx, stack.Options{ConfigPath: "gateway/stack.yaml", HTTPAddr: "127.0.0.1:8080", …, Out: os.Stdout})
 package stack
 
 import (
@@ -19,13 +19,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
 )
-
-// services are the services the stack starts, named as in the gateway
-// configuration.
-func services() []string { return []string{"echo", "notes"} }
 
 // Options say where the stack listens and what it uses.
 type Options struct {
@@ -35,6 +32,11 @@ type Options struct {
 	// HTTPAddr, GRPCAddr and AdminAddr are the gateway's REST, gRPC and
 	// admin (/healthz, /readyz) listeners.
 	HTTPAddr, GRPCAddr, AdminAddr string
+	// Store is where the services keep data: run.StoreSQLite (under
+	// DataDir), run.StoreMemory or run.StorePostgres (at DSN).
+	Store, DataDir, DSN string
+	// NoCache turns the gateway's cache and all coalescing off.
+	NoCache bool
 	// AdminKey is the API key with the admin role; random when empty.
 	AdminKey string
 	// JWTSecret is the HS256 secret of user tokens; random when empty.
@@ -45,8 +47,18 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Run starts the services and the gateway, prints where they are, and
-// serves until ctx ends; then it drains the gateway, then the services.
+// sandboxes are the payment providers' sandboxes and their latencies.
+func sandboxes() map[string]time.Duration {
+	return map[string]time.Duration{"A": 20 * time.Millisecond, "B": 40 * time.Millisecond, "C": 60 * time.Millisecond}
+}
+
+// providerTimeout is how long payments waits for a provider: a card that
+// makes the sandbox hang times out after it (504, no charge recorded).
+const providerTimeout = 2 * time.Second
+
+// Run starts the sandboxes, the services and the gateway, prints where
+// they are, and serves until ctx ends; then it drains the gateway, then
+// the services.
 func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -64,6 +76,17 @@ func Run(ctx context.Context, o Options) error {
 		"STREAMGATE_JWT_SECRET":  o.JWTSecret,
 	}
 
+	gateways := map[string]string{}
+	for name, latency := range sandboxes() {
+		sb := payments.NewSandbox(name, latency)
+		url, err := sb.Start()
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		gateways[name] = url
+	}
+
 	// The services outlive the gateway, so it can drain into them.
 	svcCtx, stopServices := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -71,49 +94,72 @@ func Run(ctx context.Context, o Options) error {
 		stopServices()
 		wg.Wait()
 	}()
-	failed := make(chan error, len(services()))
 	targets := map[string]string{}
-	for _, name := range services() {
+	start := func(name string, o2 run.Options) error {
 		ready := make(chan string, 1)
+		failed := make(chan error, 1)
+		o2.Service, o2.Listen, o2.Version = name, "127.0.0.1:0", "stack"
+		o2.Keys = []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true}}
+		o2.CallKey = serviceKey
+		o2.Store, o2.DataDir, o2.DSN = o.Store, o.DataDir, o.DSN
+		o2.NoCoalescing = o.NoCache
+		o2.Logger = o.Logger.With("service", name)
+		o2.Ready = func(addr string) { ready <- addr }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := run.Run(svcCtx, run.Options{
-				Service: name, Listen: "127.0.0.1:0", Version: "stack",
-				Keys:   []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true}},
-				Logger: o.Logger.With("service", name),
-				Ready:  func(addr string) { ready <- addr },
-			})
-			if err != nil {
-				failed <- fmt.Errorf("service %s: %w", name, err)
+			if err := run.Run(svcCtx, o2); err != nil {
+				failed <- err
 			}
 		}()
 		select {
 		case addr := <-ready:
 			targets[name] = addr
+			return nil
 		case err := <-failed:
+			return fmt.Errorf("service %s: %w", name, err)
+		}
+	}
+	// inventory first: orders asks it for prices.
+	for _, name := range []string{"users", "inventory"} {
+		if err := start(name, run.Options{}); err != nil {
 			return err
 		}
+	}
+	if err := start("orders", run.Options{Inventory: targets["inventory"]}); err != nil {
+		return err
+	}
+	if err := start("payments", run.Options{Gateways: gateways, ProviderTimeout: providerTimeout}); err != nil {
+		return err
+	}
+
+	var gwOpts []gateway.Option
+	if o.NoCache {
+		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
 	}
 	return gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath: o.ConfigPath, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr,
 		Env:     func(k string) string { return env[k] },
 		Targets: targets,
+		Options: gwOpts,
 		Logger:  o.Logger.With("part", "gateway"),
 		Ready: func(a gateway.Addrs) {
-			printBanner(o, a, targets)
+			printBanner(o, a, targets, gateways)
 		},
 	})
 }
 
 // printBanner tells a person where everything is and how to get in.
-func printBanner(o Options, a gateway.Addrs, targets map[string]string) {
+func printBanner(o Options, a gateway.Addrs, targets, gateways map[string]string) {
 	w := o.Out
-	fmt.Fprintf(w, "REST      http://%s   (e.g. GET /v1/openapi.json)\n", a.HTTP)
+	fmt.Fprintf(w, "REST      http://%s   (e.g. GET /v3/openapi.json)\n", a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz)\n", a.Admin)
-	for _, name := range services() {
-		fmt.Fprintf(w, "service   %-6s %s\n", name, targets[name])
+	for _, name := range []string{"users", "inventory", "orders", "payments"} {
+		fmt.Fprintf(w, "service   %-9s %s\n", name, targets[name])
+	}
+	for _, name := range []string{"A", "B", "C"} {
+		fmt.Fprintf(w, "sandbox   gateway %s %s\n", name, gateways[name])
 	}
 	fmt.Fprintf(w, "admin key %s   (Authorization: Bearer KEY, role admin)\n", o.AdminKey)
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{

@@ -5,15 +5,14 @@
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR]
 //	                                            serve the gateway (SIGHUP reloads the config)
 //	streamgate service NAME [-listen ADDR]      serve one service (key from STREAMGATE_SERVICE_KEY)
-//	streamgate call [-addr ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
-//	                                            send one request to a service's socket
+//	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
+//	                                            send one request to a service or through the gateway
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,13 +39,16 @@ const usage = `usage:
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
       Serve the REST edge and GatewayService (gRPC, with health and reflection).
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
-  streamgate service NAME [-listen ADDR] [-version V]
-      Serve one service. Callers authenticate with the key in
+  streamgate service NAME [-listen ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
+                          [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
+      Serve one service. Callers (and the services it calls) use the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
       Services: %s
-  streamgate call [-addr ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
-      Send one request to a service's socket and print the response envelope.
-      The key defaults to STREAMGATE_SERVICE_KEY. Exit status 1 when ok is false.
+  streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
+      Send one request and print the response envelope: straight to a service's
+      socket (-addr, key from STREAMGATE_SERVICE_KEY), or through the gateway's
+      gRPC API (-gateway, key: an API key or JWT, default STREAMGATE_ADMIN_KEY),
+      which finds the version's route for SERVICE ACTION. Exit status 1 when ok is false.
 `
 
 func main() {
@@ -166,8 +168,22 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "TCP address to serve on")
 	version := fs.String("version", "dev", "build version reported by Describe")
+	store := fs.String("store", run.StoreSQLite, "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
+	data := fs.String("data", "./data", "directory of the SQLite files")
+	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
+	inventory := fs.String("inventory", "127.0.0.1:9102", "orders: the inventory service's target (prices)")
+	gateways := fs.String("gateways", "", "payments: provider base URLs, e.g. A=http://127.0.0.1:7001,B=http://…")
+	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	gw := map[string]string{}
+	for _, kv := range strings.Split(*gateways, ",") {
+		if name, url, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			gw[name] = url
+		} else if kv != "" {
+			return fmt.Errorf("service: -gateways: %q is not NAME=URL", kv)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	key := os.Getenv("STREAMGATE_SERVICE_KEY")
@@ -178,57 +194,20 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
 	}
 	return run.Run(ctx, run.Options{
-		Service: name,
-		Listen:  *listen,
-		Version: *version,
-		Keys:    []socket.Key{{Name: "cli", Secret: key, Delegate: true}},
-		Logger:  log,
+		Service:         name,
+		Listen:          *listen,
+		Version:         *version,
+		Keys:            []socket.Key{{Name: "cli", Secret: key, Delegate: true}},
+		CallKey:         key,
+		Store:           *store,
+		DataDir:         *data,
+		DSN:             *dsn,
+		Inventory:       *inventory,
+		Gateways:        gw,
+		ProviderTimeout: *providerTimeout,
+		Logger:          log,
 		Ready: func(addr string) {
 			log.Info("serving", "service", name, "addr", addr)
 		},
 	})
-}
-
-// callCmd sends one request and prints its envelope; ok reports the
-// envelope's ok.
-func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err error) {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:9000", "the service's address (any socket.Dial target)")
-	key := fs.String("key", os.Getenv("STREAMGATE_SERVICE_KEY"), "the key to present")
-	version := fs.String("version", "", "API version to send in the frame's meta")
-	principal := fs.String("principal", "", "end user to act for (needs a delegating key)")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
-		return false, err
-	}
-	rest := fs.Args()
-	if len(rest) < 2 || len(rest) > 4 {
-		return false, errors.New("call: want SERVICE ACTION [ID] [JSON]")
-	}
-	action, id, body := rest[1], "", json.RawMessage(nil)
-	if len(rest) > 2 {
-		id = rest[2]
-	}
-	if len(rest) > 3 {
-		body = json.RawMessage(rest[3])
-		if !json.Valid(body) {
-			return false, fmt.Errorf("call: the body is not valid JSON: %s", rest[3])
-		}
-	}
-	c, err := socket.Dial(*addr, socket.WithKey(*key))
-	if err != nil {
-		return false, err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	m := socket.Meta{APIVersion: *version}
-	if *principal != "" {
-		m.Principal.Subject = *principal
-	}
-	res, err := c.Request(socket.ContextWithMeta(ctx, m), action, id, body)
-	env := socket.NewEnvelope(res, err)
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return env.OK, enc.Encode(env)
 }

@@ -179,8 +179,9 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 	return results[name], nil
 }
 
-// compensate runs the undo actions of succeeded steps, latest first, each
-// with a few seconds of its own even if the request's context has ended.
+// compensate runs the undo actions of succeeded steps, latest first, as
+// the gateway's own identity, each with a few seconds of its own even if
+// the request's context has ended.
 // It returns the names of the steps it undid; failures are logged only,
 // the step's own error is what the caller gets.
 func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) []string {
@@ -191,7 +192,11 @@ func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) 
 			continue
 		}
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-		_, err := t.runStep(uctx, u, sc)
+		// Compensation runs as the gateway itself (its service key), not as
+		// the caller: it must not fail for lack of the caller's rights.
+		m := socket.MetaFrom(uctx)
+		m.Principal = socket.Principal{}
+		_, err := t.runStep(socket.ContextWithMeta(uctx, m), u, sc)
 		cancel()
 		if err != nil {
 			t.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)

@@ -209,8 +209,9 @@ type Step struct {
 	Parallel []*Step
 	// Undo, when set, compensates the step: if a later step fails, the
 	// undos of the steps that succeeded run in reverse order (best effort)
-	// before the failure is answered. YAML undo: {service, action, id, body},
-	// which may refer to the step's own result.
+	// before the failure is answered, as the gateway's own identity (its
+	// service key), not the caller's. YAML undo: {service, action, id,
+	// body}, which may refer to the step's own result.
 	Undo *Step
 	Line int
 }

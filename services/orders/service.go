@@ -11,7 +11,7 @@
 //	_ = orders.Register(srv, st, orders.SocketPricer(inv))
 //	_ = srv.Serve(ctx, lis)
 //
-// Actions: GET_ORDER, LIST_ORDERS, CREATE_ORDER, UPDATE_ORDER, DELETE_ORDER,
+// Actions: GET_ORDER, REQUIRE_PENDING, LIST_ORDERS, CREATE_ORDER, UPDATE_ORDER, DELETE_ORDER,
 // CHECK_VOUCHER, MARK_PAID; GET_VOUCHER, LIST_VOUCHERS, CREATE_VOUCHER,
 // UPDATE_VOUCHER, DELETE_VOUCHER. Every action needs an authenticated
 // principal (not "anonymous"). Orders are visible to and changeable by
@@ -137,6 +137,7 @@ func Register(srv *socket.Server, st Store, prices Pricer) error {
 		opts []socket.ActionOption
 	}{
 		{"GET_ORDER", socket.Typed(s.getOrder), []socket.ActionOption{read, socket.Doc("Returns an order; owner or admin.")}},
+		{"REQUIRE_PENDING", socket.Typed(s.requirePending), []socket.ActionOption{read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid). The first step of a purchase.")}},
 		{"LIST_ORDERS", socket.Typed(s.listOrders), []socket.ActionOption{read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status; non-admins see only their own, admins may filter by user_id.")}},
 		{"CREATE_ORDER", socket.Typed(s.createOrder), []socket.ActionOption{socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount.")}},
 		{"UPDATE_ORDER", socket.Typed(s.updateOrder), []socket.ActionOption{idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total; owner or admin.")}},
@@ -190,6 +191,21 @@ func (s *service) ownOrder(ctx context.Context, id string) (Order, error) {
 
 func (s *service) getOrder(ctx context.Context, id string, _ struct{}) (Order, error) {
 	return s.ownOrder(ctx, id)
+}
+
+// requirePending returns the order when it may still be paid. Purchases
+// start with it, so a paid order (or a retried purchase) stops before
+// anything is charged or reserved.
+func (s *service) requirePending(ctx context.Context, id string, _ struct{}) (Order, error) {
+	o, err := s.ownOrder(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.Status != StatusPending {
+		return Order{}, socket.Errorf(socket.CodeAlreadyExists, "order %q is already paid", id).
+			WithDetails(map[string]any{"reason": ReasonAlreadyPaid, "order_id": id})
+	}
+	return o, nil
 }
 
 func (s *service) listOrders(ctx context.Context, _ string, in ListOrdersInput) (Page[Order], error) {

@@ -102,6 +102,11 @@ func TestOrderLifecycle(t *testing.T) {
 		pay := func(ctx context.Context, id, body string) (orders.Order, error) {
 			return socket.Call[orders.Order](ctx, c, "MARK_PAID", id, raw(body))
 		}
+		if pending, err := socket.Call[orders.Order](alice, c, "REQUIRE_PENDING", o.ID, nil); err != nil || pending.ID != o.ID {
+			t.Fatalf("require pending: %+v %v", pending, err)
+		}
+		_, err = c.Request(bob, "REQUIRE_PENDING", o.ID, nil)
+		wantErr(t, err, socket.CodePermissionDenied, "")
 		_, err = pay(bob, o.ID, `{"payment_id": "pay_1"}`)
 		wantErr(t, err, socket.CodePermissionDenied, "")
 		_, err = pay(alice, o.ID, `{}`)
@@ -114,6 +119,8 @@ func TestOrderLifecycle(t *testing.T) {
 		if e := wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid); !strings.Contains(e.Message, "is already paid") {
 			t.Fatalf("message: %q", e.Message)
 		}
+		_, err = c.Request(alice, "REQUIRE_PENDING", o.ID, nil)
+		wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid)
 		_, err = update(alice, `{"voucher_code": ""}`)
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonOrderPaid)
 		_, err = c.Request(admin, "DELETE_ORDER", o.ID, nil)

@@ -226,7 +226,7 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		Service:         name,
 		Listen:          *listen,
 		Version:         *version,
-		Keys:            []socket.Key{{Name: "cli", Secret: key, Delegate: true}},
+		Keys:            []socket.Key{{Name: "cli", Secret: key, Delegate: true, Roles: []string{"admin"}}},
 		CallKey:         key,
 		Store:           *store,
 		DataDir:         *data,

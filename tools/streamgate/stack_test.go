@@ -29,8 +29,11 @@ func TestStackCommand(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// From the repository's root, as README says, with its defaults
+	// (gateway/stack.yaml, SQLite) but free ports and a fresh data dir.
 	cmd := exec.CommandContext(ctx, bin, "stack", "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-admin", "127.0.0.1:0",
-		"-config", filepath.Join("..", "..", "gateway", "example.yaml"))
+		"-data", t.TempDir())
+	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "STREAMGATE_ADMIN_KEY=stack-admin-key")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -58,21 +61,22 @@ func TestStackCommand(t *testing.T) {
 	if rest == "" || admin == "" {
 		t.Fatalf("no addresses before ready (REST %q, admin %q)", rest, admin)
 	}
-	req, _ := http.NewRequest("POST", rest+"/v1/notes", strings.NewReader(`{"text":"from the stack"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer stack-admin-key")
-	resp, err := http.DefaultClient.Do(req)
+	// The admin creates an item; anyone reads it back.
+	req, err := http.NewRequest("POST", rest+"/v1/items", strings.NewReader(`{"id":"cli-widget","name":"widget","price_cents":1250,"stock":3}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var env struct {
-		OK     bool           `json:"ok"`
-		Result map[string]any `json:"result"`
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer stack-admin-key")
+	if status, env := send(t, req); status != http.StatusCreated || !env.OK || env.Result["id"] != "cli-widget" {
+		t.Fatalf("create an item through the stack: %d %+v", status, env)
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&env)
-	resp.Body.Close()
-	if resp.StatusCode != 201 || !env.OK || env.Result["text"] != "from the stack" {
-		t.Fatalf("create through the stack: %d %+v", resp.StatusCode, env)
+	req, err = http.NewRequest("GET", rest+"/v1/items/cli-widget", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, env := send(t, req); status != http.StatusOK || !env.OK || env.Result["name"] != "widget" || env.Result["price_cents"] != 1250.0 {
+		t.Fatalf("read the item anonymously: %d %+v", status, env)
 	}
 	if r, err := http.Get(admin + "/readyz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", r, err)
@@ -86,4 +90,26 @@ func TestStackCommand(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("stack did not exit 0 after Ctrl-C: %v", err)
 	}
+}
+
+// envelope is the REST edge's answer.
+type envelope struct {
+	OK     bool           `json:"ok"`
+	Result map[string]any `json:"result"`
+	Error  map[string]any `json:"error"`
+}
+
+// send does req and decodes the envelope.
+func send(t *testing.T, req *http.Request) (int, envelope) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatalf("%s %s: %d, not an envelope: %v", req.Method, req.URL, resp.StatusCode, err)
+	}
+	return resp.StatusCode, env
 }

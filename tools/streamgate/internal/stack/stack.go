@@ -99,7 +99,9 @@ func Run(ctx context.Context, o Options) error {
 		ready := make(chan string, 1)
 		failed := make(chan error, 1)
 		o2.Service, o2.Listen, o2.Version = name, "127.0.0.1:0", "stack"
-		o2.Keys = []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true}}
+		// The gateway's key may act for its users (Delegate) and, as itself,
+		// is admin: it runs compensations such as refunds.
+		o2.Keys = []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}}}
 		o2.CallKey = serviceKey
 		o2.Store, o2.DataDir, o2.DSN = o.Store, o.DataDir, o.DSN
 		o2.NoCoalescing = o.NoCache
@@ -152,6 +154,9 @@ func Run(ctx context.Context, o Options) error {
 // printBanner tells a person where everything is and how to get in.
 func printBanner(o Options, a gateway.Addrs, targets, gateways map[string]string) {
 	w := o.Out
+	if w == nil {
+		w = io.Discard
+	}
 	fmt.Fprintf(w, "REST      http://%s   (e.g. GET /v3/openapi.json)\n", a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz)\n", a.Admin)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -137,7 +138,10 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 	}
 
 	client := t.clients[route.Service]
-	info, _ := client.Action(route.Action)
+	info, known := client.Action(route.Action)
+	if !known {
+		info = g.describe(ctx, client, route.Service, route.Action)
+	}
 	if !info.Read {
 		result, err := client.Request(ctx, route.Action, p.id, body)
 		if err != nil {
@@ -147,6 +151,19 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		return g.succeeded(p, result)
 	}
 	return g.read(ctx, t, p, in, body, info, stats)
+}
+
+// describe waits (within ctx) for the service's catalogue, so that a read
+// that comes before the first stream is up is not taken for a write: not
+// cached, not coalesced, and invalidating. The callers waiting share one
+// Describe.
+func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, action string) socket.ActionInfo {
+	_, _, _ = g.flights.Do(ctx, "\x00describe\x00"+service, func(ctx context.Context) (json.RawMessage, error) {
+		_, err := client.Describe(ctx)
+		return nil, err
+	})
+	info, _ := client.Action(action)
+	return info
 }
 
 // read runs a read route through the cache and the coalescer.
@@ -178,17 +195,30 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 			}
 			return g.cacheHeaders(a, ttl, public)
 		}
+	}
+	flightKey := key
+	if g.cache != nil && !bypass {
 		tags = readTags(route.Service, p.resource.Name, p.id)
 		gens, _ = g.cache.Snapshot(ctx, tags) // nil on error: the answer is not stored
+		// A read that starts after a write must not join a read that
+		// started before it: the tags' generations are part of the key.
+		flightKey = fmt.Sprint(key, gens)
 	}
+	store := cacheable && gens != nil
 	call := func(ctx context.Context) (json.RawMessage, error) {
-		return client.Request(ctx, route.Action, p.id, body)
+		result, err := client.Request(ctx, route.Action, p.id, body)
+		if store {
+			// Stored before the flight ends: a read that comes after it
+			// finds the entry rather than starting another run.
+			g.cache.Put(key, tags, gens, result, socket.AsError(err), ttl)
+		}
+		return result, err
 	}
 	var result json.RawMessage
 	var err error
 	if g.coalesce && !route.Caching.NoCoalesce && !bypass {
 		var shared bool
-		result, err, shared = g.flights.Do(ctx, key, call)
+		result, err, shared = g.flights.Do(ctx, flightKey, call)
 		if shared {
 			stats.coalesced.Add(1)
 			xcache = "coalesced"
@@ -200,13 +230,8 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 		xcache = "bypass"
 	}
 	e := socket.AsError(err)
-	if cacheable {
-		if xcache == "miss" {
-			stats.misses.Add(1)
-			if gens != nil {
-				g.cache.Put(key, tags, gens, result, e, ttl)
-			}
-		}
+	if cacheable && xcache == "miss" {
+		stats.misses.Add(1)
 	}
 	if e != nil {
 		a := failed(e)

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -34,7 +35,7 @@ type Entry struct {
 
 	tags []string
 	gens []uint64
-	src  Generations
+	src  *source // the generations gens came from
 }
 
 // Generations hold a counter per tag; bumping a tag's counter makes every
@@ -49,46 +50,69 @@ type Generations interface {
 // Cache is safe for concurrent use.
 type Cache struct {
 	store *otter.Cache[string, *Entry]
-	gens  Generations
+	gens  atomic.Pointer[source] // replaced by SetGenerations while requests run
 }
 
-// New returns a cache that holds at most maxBytes of keys and answers.
+// source holds the generations in use; entries remember theirs by pointer.
+type source struct{ Generations }
+
+// New returns a cache whose entries (keys, answers and what the cache
+// keeps beside them) take at most maxBytes of memory.
 func New(maxBytes int64, gens Generations) *Cache {
 	store := otter.Must(&otter.Options[string, *Entry]{
 		MaximumWeight: uint64(max(maxBytes, 1)),
-		Weigher: func(k string, e *Entry) uint32 {
-			return uint32(min(len(k)+len(e.Result)+256, 1<<31))
-		},
+		Weigher:       weigh,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
 			return max(time.Until(e.Value.Expires), time.Millisecond)
 		}),
 		// Maintenance runs on the caller: the cache starts no goroutines.
 		Executor: func(fn func()) { fn() },
 	})
-	return &Cache{store: store, gens: gens}
+	c := &Cache{store: store}
+	c.gens.Store(&source{gens})
+	return c
+}
+
+// entryOverhead is what an entry costs besides its variable parts: the
+// Entry itself, the slice headers and allocation rounding of its tags and
+// generations, and the cache's node, table slot and sketch share for it
+// (measured by TestMemoryStaysUnderTheBound).
+const entryOverhead = 384
+
+// weigh estimates the heap an entry holds: everything it references.
+func weigh(k string, e *Entry) uint32 {
+	w := len(k) + cap(e.Result) + len(e.ETag) + 8*len(e.gens) + entryOverhead
+	for _, t := range e.tags {
+		w += len(t) + 16
+	}
+	if e.Err != nil {
+		w += 96 + len(e.Err.Message) // the error, its message and details
+	}
+	return uint32(min(w, 1<<31))
 }
 
 // Generations returns the cache's generations.
-func (c *Cache) Generations() Generations { return c.gens }
+func (c *Cache) Generations() Generations { return c.gens.Load().Generations }
 
 // SetGenerations switches the generations (a reload changed the Redis
 // server); entries filled under other generations miss.
-func (c *Cache) SetGenerations(g Generations) { c.gens = g }
+func (c *Cache) SetGenerations(g Generations) { c.gens.Store(&source{g}) }
 
 // Snapshot returns the tags' generations now; pass them to Put so that a
 // write that lands while the read is in flight makes the answer miss.
 func (c *Cache) Snapshot(ctx context.Context, tags []string) ([]uint64, error) {
-	return c.gens.Load(ctx, tags)
+	return c.gens.Load().Load(ctx, tags)
 }
 
 // Get returns a fresh entry for key: not expired and not invalidated since
 // it was filled.
 func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 	e, ok := c.store.GetIfPresent(key)
-	if !ok || time.Now().After(e.Expires) || e.src != c.gens {
+	src := c.gens.Load()
+	if !ok || time.Now().After(e.Expires) || e.src != src {
 		return nil, false
 	}
-	now, err := c.gens.Load(ctx, e.tags)
+	now, err := src.Load(ctx, e.tags)
 	if err != nil || !slices.Equal(now, e.gens) {
 		if err == nil {
 			c.store.Invalidate(key)
@@ -106,14 +130,14 @@ func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMes
 	if ttl <= 0 || len(gens) != len(tags) {
 		return
 	}
+	ttl = time.Duration(float64(ttl) * (0.9 + 0.2*rand.Float64()))
 	if err != nil {
 		if err.Code != socket.CodeNotFound {
 			return
 		}
-		ttl = min(ttl, NotFoundTTL)
+		ttl = min(ttl, NotFoundTTL) // after the jitter: a cap is a cap
 	}
-	ttl = time.Duration(float64(ttl) * (0.9 + 0.2*rand.Float64()))
-	c.store.Set(key, &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: c.gens})
+	c.store.Set(key, &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: c.gens.Load()})
 }
 
 // NotFoundTTL caps how long a NOT_FOUND answer is cached.
@@ -122,7 +146,7 @@ const NotFoundTTL = 2 * time.Second
 // Invalidate makes every entry tagged with any of tags miss, here and in
 // every gateway sharing the generations.
 func (c *Cache) Invalidate(ctx context.Context, tags []string) error {
-	return c.gens.Bump(ctx, tags)
+	return c.gens.Load().Bump(ctx, tags)
 }
 
 // Close stops the cache's expiry goroutine.

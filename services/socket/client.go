@@ -509,7 +509,8 @@ func (c *Client) dialOptions() []grpc.DialOption {
 	}, c.cfg.grpcOptions...)
 }
 
-// Describe asks one ready instance for the service's action catalogue.
+// Describe asks one ready instance for the service's action catalogue,
+// waiting for one until ctx ends; Action answers from it afterwards.
 func (c *Client) Describe(ctx context.Context) (*socketv1.DescribeResponse, error) {
 	st, err := c.pick(ctx, nil)
 	if err != nil {
@@ -519,5 +520,6 @@ func (c *Client) Describe(ctx context.Context) (*socketv1.DescribeResponse, erro
 	if err != nil {
 		return nil, FromStatus(err)
 	}
+	c.learn(d)
 	return d, nil
 }

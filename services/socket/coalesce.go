@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -52,19 +52,24 @@ func (c *Coalescer) Do(ctx context.Context, key string, fn func(context.Context)
 
 	select {
 	case <-f.done:
-		c.leave(f)
+		c.leave(key, f)
 		return f.res, f.err, ok
 	case <-ctx.Done():
-		c.leave(f)
+		c.leave(key, f)
 		return nil, AsError(ctx.Err()), ok
 	}
 }
 
-// leave drops a waiter; the last one out cancels the work.
-func (c *Coalescer) leave(f *flight) {
+// leave drops a waiter; the last one out cancels the work and frees the
+// key at once, so a caller that comes while the cancelled work winds down
+// runs afresh instead of joining it and getting its cancellation.
+func (c *Coalescer) leave(key string, f *flight) {
 	c.mu.Lock()
 	f.waiters--
 	last := f.waiters == 0
+	if last && c.flights[key] == f {
+		delete(c.flights, key)
+	}
 	c.mu.Unlock()
 	if last {
 		f.cancel()
@@ -72,16 +77,22 @@ func (c *Coalescer) leave(f *flight) {
 }
 
 func (c *Coalescer) run(ctx context.Context, key string, f *flight, fn func(context.Context) (json.RawMessage, error)) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
+		// A panic, or runtime.Goexit (which recover does not see), ends
+		// the work without a result: every waiter gets INTERNAL.
+		if p := recover(); p != nil || !returned {
 			f.res, f.err = nil, Errorf(CodeInternal, "internal error")
 		}
 		c.mu.Lock()
-		delete(c.flights, key)
+		if c.flights[key] == f {
+			delete(c.flights, key)
+		}
 		c.mu.Unlock()
 		close(f.done)
 	}()
 	f.res, f.err = fn(ctx)
+	returned = true
 }
 
 // CoalesceKey builds the key of a read: the action, the resource id, the
@@ -127,7 +138,13 @@ func CanonicalJSON(body []byte) []byte {
 }
 
 // Scope returns the visibility scope of a principal for per-caller
-// answers: its subject and roles.
+// answers: its subject and roles, quoted so no two principals share one.
 func (p Principal) Scope() string {
-	return fmt.Sprintf("%s|%s", p.Subject, strings.Join(p.Roles, ","))
+	var b strings.Builder
+	b.WriteString(strconv.Quote(p.Subject))
+	for _, r := range p.Roles {
+		b.WriteByte(',')
+		b.WriteString(strconv.Quote(r))
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/streamgate/streamgate/gateway"
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -34,12 +36,20 @@ versions:
 // plain grpc-gateway mux into the same service's unary Call over loopback
 // (grpc-gateway-unary). Both with many goroutines sharing one HTTP client.
 func BenchmarkGateway(b *testing.B) {
-	user := startService(b, "users", map[string]handlerFunc{
-		"GET_USER": func(_ context.Context, r *socket.Request) (any, error) {
-			return map[string]any{"id": r.ResourceID, "name": "Oska", "email": "oska@example.com"}, nil
-		},
-	}, "GET_USER")
-	_, gw := startGateway(b, benchYAML, map[string]*fakeService{"users": user})
+	// Every request is identical: coalescing would answer many with one
+	// run and measure something else, so it is off in the gateway and the
+	// service, as the baseline has none.
+	userAddr := serveSocket(b, "users", []socket.ServerOption{socket.WithoutCoalescing()}, func(srv *socket.Server) error {
+		return srv.Handle("GET_USER", socket.HandlerFunc(func(_ context.Context, r *socket.Request) (json.RawMessage, error) {
+			return json.Marshal(map[string]any{"id": r.ResourceID, "name": "Oska", "email": "oska@example.com"})
+		}), socket.Read())
+	})
+	user := &fakeService{Addr: userAddr}
+	g, err := gateway.New(parseConfig(b, benchYAML, map[string]*fakeService{"users": user}), gateway.WithoutCoalescing())
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw := serveHTTP(b, g)
 
 	// The baseline: grpc-gateway's generated handler for SocketService.Call.
 	mux := runtime.NewServeMux(runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 // BenchmarkRoundTrip compares one request over the shared socket with the
@@ -18,12 +19,15 @@ func BenchmarkRoundTrip(b *testing.B) { benchmarkRoundTrip(b, 32) }
 func BenchmarkRoundTripFewCallers(b *testing.B) { benchmarkRoundTrip(b, 1) }
 
 func benchmarkRoundTrip(b *testing.B, parallelism int) {
-	ts := startServer(b, serverSpec{})
+	// Every request is identical: coalescing (on by default for reads like
+	// ECHO) would answer many with one handler run and measure something
+	// else, so it is off on both sides.
+	ts := startServer(b, serverSpec{opts: []socket.ServerOption{socket.WithoutCoalescing()}})
 	body := []byte(`{"text":"Oska"}`)
 	ctx := context.Background()
 
 	b.Run("socket", func(b *testing.B) {
-		c := dialServer(b, ts)
+		c := dialServer(b, ts, socket.WithoutClientCoalescing())
 		if _, err := c.Request(ctx, "ECHO", "1", body); err != nil {
 			b.Fatal(err)
 		}

@@ -1,18 +1,15 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +22,7 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // cachingYAML routes users (CRUD, cached for a minute, with a per-caller
@@ -179,20 +177,7 @@ func serveSocket(t testing.TB, name string, opts []socket.ServerOption, register
 	if err := register(srv); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return lis.Addr().String()
+	return sockettest.Serve(t, srv)
 }
 
 // open lets the gated actions through from now on.
@@ -296,60 +281,6 @@ func (r reply) result(t testing.TB) map[string]any {
 	return env.Result
 }
 
-// waitJoined waits until n goroutines wait in Coalescer.Do for a result
-// (parked in its select: they joined a flight) with all of frames in
-// their stacks. Tests that use it run alone (not in parallel): servers
-// of other tests would add to the count.
-func waitJoined(t testing.TB, n int, frames ...string) {
-	t.Helper()
-	frames = append(frames, "socket.(*Coalescer).Do(")
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got := parkedIn(frames)
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines joined a flight in %v, want %d", got, frames, n)
-		}
-		<-tick.C
-	}
-}
-
-// parkedIn counts the goroutines parked in a select whose stacks hold
-// every frame.
-func parkedIn(frames []string) int {
-	buf := make([]byte, 4<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		header, _, _ := bytes.Cut(g, []byte("\n"))
-		if !bytes.Contains(header, []byte("[select")) {
-			continue
-		}
-		all := true
-		for _, f := range frames {
-			if !bytes.Contains(g, []byte(f)) {
-				all = false
-				break
-			}
-		}
-		if all {
-			count++
-		}
-	}
-	return count
-}
-
 // Frames of the goroutines waiting for a shared read: a REST request in
 // the gateway, a frame in the service.
 const (
@@ -377,7 +308,7 @@ func routeStats(t *testing.T, g *gateway.Gateway, method, path string) *gatewayv
 
 // TestThousandIdenticalGETs sends 1,000 identical GETs at once to a fresh
 // gateway (or two) in front of a handler that waits until every request
-// is in and then takes 50 ms. It runs alone (see waitJoined).
+// is in and then takes 50 ms. It runs alone (see sockettest.WaitJoined).
 func TestThousandIdenticalGETs(t *testing.T) {
 	const n = 1000
 	cases := []struct {
@@ -405,9 +336,9 @@ func TestThousandIdenticalGETs(t *testing.T) {
 				}()
 			}
 			u.waitStarted(t, 1)
-			waitJoined(t, n, inGateway)
+			sockettest.WaitJoined(t, n, inGateway)
 			// Each gateway sent one request; the service runs one handler.
-			waitJoined(t, tc.gateways, inService)
+			sockettest.WaitJoined(t, tc.gateways, inService)
 			u.open()
 
 			xcache := map[string]int{}
@@ -453,7 +384,7 @@ func TestThousandIdenticalGETs(t *testing.T) {
 			go func() { replies <- send(client, "GET", ts.URL+"/v1/news/1", "", h...) }()
 		}
 		u.waitStarted(t, 1)
-		waitJoined(t, len(who), inGateway)
+		sockettest.WaitJoined(t, len(who), inGateway)
 		u.open()
 		var first string
 		for range who {

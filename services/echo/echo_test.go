@@ -2,7 +2,6 @@ package echo_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/echo"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,23 +22,10 @@ func TestEchoOverTheSocket(t *testing.T) {
 	if err := echo.Register(srv); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := sockettest.Start(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	done := make(chan error)
-	serveCtx, stop := context.WithCancel(ctx)
-	go func() { done <- srv.Serve(serveCtx, lis) }()
-	defer func() { stop(); <-done }()
-
-	c, err := socket.Dial(lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	vctx := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v3", Principal: socket.Principal{Subject: "user-1"}})
+	vctx := sockettest.As(t, "v3", "user-1")
 	got, err := socket.Call[echo.Message](vctx, c, "ECHO", "9", echo.Message{Text: "hi"})
 	if err != nil {
 		t.Fatal(err)

@@ -3,17 +3,16 @@ package inventory_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // serve starts an inventory server on st and returns a client to it; both
@@ -27,38 +26,13 @@ func serve(t *testing.T, st inventory.Store) *socket.Client {
 	if err := inventory.Register(srv, st); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	c, err := socket.Dial(lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// as returns a context acting as subject with roles, with a deadline.
-func as(t *testing.T, subject string, roles ...string) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: subject, Roles: roles}})
+	return sockettest.Start(t, srv)
 }
 
 // seed creates items through the socket as an admin.
 func seed(t *testing.T, c *socket.Client, items ...inventory.Item) {
 	t.Helper()
-	admin := as(t, "root", "admin")
+	admin := sockettest.As(t, "v1", "root", "admin")
 	for _, it := range items {
 		in := inventory.CreateInput{ID: it.ID, Name: it.Name, PriceCents: ptr(it.PriceCents), Stock: it.Stock}
 		if _, err := c.Request(admin, "CREATE_ITEM", "", in); err != nil {
@@ -70,7 +44,7 @@ func seed(t *testing.T, c *socket.Client, items ...inventory.Item) {
 func TestCRUDOverTheSocket(t *testing.T) {
 	t.Parallel()
 	c := serve(t, inventory.NewMemoryStore())
-	admin, alice, anon := as(t, "root", "admin"), as(t, "alice"), as(t, "anonymous")
+	admin, alice, anon := sockettest.As(t, "v1", "root", "admin"), sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "anonymous")
 
 	made, err := socket.Call[inventory.Item](admin, c, "CREATE_ITEM", "", json.RawMessage(`{"name":"  Mug ","price_cents":900}`))
 	if err != nil {
@@ -150,7 +124,7 @@ func TestListItems(t *testing.T) {
 		}
 		seed(t, c, inventory.Item{ID: string(rune('a' + i)), Name: name, PriceCents: int64(i)})
 	}
-	anon := as(t, "anonymous")
+	anon := sockettest.As(t, "v1", "anonymous")
 	tests := []struct {
 		name  string
 		in    inventory.ListInput
@@ -199,7 +173,7 @@ func TestAvailabilityAndReservations(t *testing.T) {
 		inventory.Item{ID: "a", Name: "A", PriceCents: 100, Stock: 5},
 		inventory.Item{ID: "b", Name: "B", PriceCents: 250, Stock: 1},
 	)
-	user := as(t, "alice")
+	user := sockettest.As(t, "v1", "alice")
 
 	type result struct {
 		code    socket.Code
@@ -283,7 +257,7 @@ func TestReleaseStock(t *testing.T) {
 			inventory.Item{ID: "a", Name: "A", PriceCents: 100, Stock: 5},
 			inventory.Item{ID: "b", Name: "B", PriceCents: 250, Stock: 1},
 		)
-		user := as(t, "alice")
+		user := sockettest.As(t, "v1", "alice")
 		order := `{"order":{"id":"ord_1","status":"pending","lines":[{"item_id":"a","quantity":1,"unit_price_cents":100},{"item_id":"b","quantity":1},{"item_id":"a","quantity":2}]}}`
 		tests := []struct {
 			name    string
@@ -334,7 +308,7 @@ func TestGetPrices(t *testing.T) {
 	t.Parallel()
 	c := serve(t, inventory.NewMemoryStore())
 	seed(t, c, inventory.Item{ID: "a", Name: "A", PriceCents: 100}, inventory.Item{ID: "b", Name: "B", PriceCents: 0})
-	ctx := as(t, "svc-orders")
+	ctx := sockettest.As(t, "v1", "svc-orders")
 	got, err := socket.Call[inventory.Prices](ctx, c, "GET_PRICES", "", inventory.PricesInput{ItemIDs: []string{"b", "a", "b"}})
 	if want := map[string]int64{"a": 100, "b": 0}; err != nil || !reflect.DeepEqual(got.Prices, want) {
 		t.Fatalf("GET_PRICES = %+v, %v; want %v", got, err, want)
@@ -365,7 +339,7 @@ func TestGetPrices(t *testing.T) {
 func TestActionCatalogue(t *testing.T) {
 	t.Parallel()
 	c := serve(t, inventory.NewMemoryStore())
-	d, err := c.Describe(as(t, "anonymous"))
+	d, err := c.Describe(sockettest.As(t, "v1", "anonymous"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +368,7 @@ func TestReserveConcurrentlyOverTheSocket(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st inventory.Store) {
 		c := serve(t, st)
 		seed(t, c, inventory.Item{ID: "hot", Name: "Hot", PriceCents: 1, Stock: 10}, inventory.Item{ID: "cold", Name: "Cold", PriceCents: 1, Stock: 40})
-		ctx := as(t, "alice")
+		ctx := sockettest.As(t, "v1", "alice")
 		var ok, out atomic.Int64
 		var wg sync.WaitGroup
 		for range 40 {

@@ -1,15 +1,13 @@
 package notes_test
 
 import (
-	"context"
-	"net"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/streamgate/streamgate/services/notes"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,25 +20,8 @@ func TestNotesCRUDOverTheSocket(t *testing.T) {
 	if err := notes.Register(srv, notes.NewStore()); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	serveCtx, stop := context.WithCancel(ctx)
-	done := make(chan error)
-	go func() { done <- srv.Serve(serveCtx, lis) }()
-	defer func() { stop(); <-done }()
-	c, err := socket.Dial(lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	as := func(sub string, roles ...string) context.Context {
-		return socket.ContextWithMeta(ctx, socket.Meta{Principal: socket.Principal{Subject: sub, Roles: roles}})
-	}
-	alice, bob, admin := as("alice"), as("bob"), as("root", "admin")
+	c := sockettest.Start(t, srv)
+	alice, bob, admin := sockettest.As(t, "", "alice"), sockettest.As(t, "", "bob"), sockettest.As(t, "", "root", "admin")
 
 	for i := range 3 {
 		if _, err := socket.Call[notes.Item](alice, c, "CREATE_NOTE", "", notes.Input{Text: string(rune('a' + i))}); err != nil {

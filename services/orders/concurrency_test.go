@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // race runs n calls at once (released together) and returns their errors.
@@ -32,7 +33,7 @@ func TestConcurrentMarkPaid(t *testing.T) {
 		o := mustOrder(t, c, "alice", "")
 		const n = 20
 		errs := race(n, func(i int) error {
-			_, err := c.Request(as(t, "alice"), "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: fmt.Sprintf("pay_%d", i)})
+			_, err := c.Request(sockettest.As(t, "v1", "alice"), "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: fmt.Sprintf("pay_%d", i)})
 			return err
 		})
 		winner := -1
@@ -49,7 +50,7 @@ func TestConcurrentMarkPaid(t *testing.T) {
 		if winner < 0 {
 			t.Fatal("no MARK_PAID succeeded")
 		}
-		got, err := socket.Call[orders.Order](as(t, "alice"), c, "GET_ORDER", o.ID, nil)
+		got, err := socket.Call[orders.Order](sockettest.As(t, "v1", "alice"), c, "GET_ORDER", o.ID, nil)
 		if err != nil || got.Status != orders.StatusPaid || got.PaymentID != fmt.Sprintf("pay_%d", winner) {
 			t.Fatalf("paid order: %+v %v, want payment of call %d", got, err, winner)
 		}
@@ -71,7 +72,7 @@ func TestConcurrentVoucherRedemption(t *testing.T) {
 				orderIDs = append(orderIDs, mustOrder(t, c, fmt.Sprintf("user%d", u), code).ID)
 			}
 		}
-		admin := as(t, "root", "admin")
+		admin := sockettest.As(t, "v1", "root", "admin")
 		errs := race(len(orderIDs), func(i int) error {
 			_, err := c.Request(admin, "MARK_PAID", orderIDs[i], orders.MarkPaidInput{PaymentID: "pay"})
 			return err
@@ -111,7 +112,7 @@ func TestConcurrentUpdates(t *testing.T) {
 		c := startService(t, st, catalogue)
 		mustVoucher(t, c, "TEN", 10)
 		o := mustOrder(t, c, "alice", "")
-		alice := as(t, "alice")
+		alice := sockettest.As(t, "v1", "alice")
 		const n = 12
 		errs := race(n, func(i int) error {
 			var body any

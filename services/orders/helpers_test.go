@@ -2,9 +2,7 @@ package orders_test
 
 import (
 	"context"
-	"net"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -72,38 +71,7 @@ func startService(t *testing.T, st orders.Store, pricer orders.Pricer) *socket.C
 	if err := orders.Register(srv, st, pricer); err != nil {
 		t.Fatal(err)
 	}
-	return serve(t, srv)
-}
-
-// serve runs srv on a loopback listener until cleanup and dials it.
-func serve(t *testing.T, srv *socket.Server) *socket.Client {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	c, err := socket.Dial(lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// as returns a context acting as the subject with the roles.
-func as(t *testing.T, subject string, roles ...string) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: subject, Roles: roles}})
+	return sockettest.Start(t, srv)
 }
 
 // wantErr fails unless err has the code (as the runtime would send it)

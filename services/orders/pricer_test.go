@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // startInventory serves a stub inventory with GET_PRICES over the test
@@ -54,14 +55,14 @@ func startInventory(t *testing.T) (*socket.Client, <-chan string) {
 	if err := srv.Handle("GET_PRICES", h, socket.Read()); err != nil {
 		t.Fatal(err)
 	}
-	return serve(t, srv), askers
+	return sockettest.Start(t, srv), askers
 }
 
 func TestSocketPricer(t *testing.T) {
 	t.Parallel()
 	inv, askers := startInventory(t)
 	pricer := orders.SocketPricer(inv)
-	ctx := as(t, "alice")
+	ctx := sockettest.As(t, "v1", "alice")
 
 	got, err := pricer.Prices(ctx, []string{"apple", "melon"})
 	if err != nil || len(got) != 2 || got["apple"] != 150 || got["melon"] != 1000 {
@@ -110,7 +111,7 @@ func TestOrdersPricedByInventory(t *testing.T) {
 	t.Parallel()
 	inv, _ := startInventory(t)
 	c := startService(t, orders.NewMemoryStore(), orders.SocketPricer(inv))
-	alice := as(t, "alice")
+	alice := sockettest.As(t, "v1", "alice")
 	o, err := socket.Call[orders.Order](alice, c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "apple", Quantity: 2}, {ItemID: "apple", Quantity: 1}, {ItemID: "pear", Quantity: 1}}})
 	if err != nil || o.TotalCents != 650 {
 		t.Fatalf("create: %+v %v", o, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // raw is a JSON body sent as is.
@@ -18,7 +19,7 @@ type raw = json.RawMessage
 
 func mustVoucher(t *testing.T, c *socket.Client, code string, cents int64) {
 	t.Helper()
-	if _, err := c.Request(as(t, "root", "admin"), "CREATE_VOUCHER", "", orders.Voucher{Code: code, DiscountCents: cents}); err != nil {
+	if _, err := c.Request(sockettest.As(t, "v1", "root", "admin"), "CREATE_VOUCHER", "", orders.Voucher{Code: code, DiscountCents: cents}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -28,7 +29,7 @@ func mustOrder(t *testing.T, c *socket.Client, user, voucher string, lines ...or
 	if len(lines) == 0 {
 		lines = []orders.Line{{ItemID: "apple", Quantity: 1}}
 	}
-	o, err := socket.Call[orders.Order](as(t, user), c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: lines, VoucherCode: voucher})
+	o, err := socket.Call[orders.Order](sockettest.As(t, "v1", user), c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: lines, VoucherCode: voucher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestOrderLifecycle(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st orders.Store) {
 		c := startService(t, st, catalogue)
-		alice, bob, admin := as(t, "alice"), as(t, "bob"), as(t, "root", "admin")
+		alice, bob, admin := sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "bob"), sockettest.As(t, "v1", "root", "admin")
 		mustVoucher(t, c, "save1", 100)
 
 		before := time.Now().Add(-time.Second)
@@ -172,23 +173,23 @@ func TestCreateOrderValidation(t *testing.T) {
 		mention string // in the error message, or the order's user_id on success
 		total   int64
 	}{
-		{"defaults to the caller", as(t, "alice"), `{"lines": [{"item_id": "apple", "quantity": 3}]}`, "", "alice", 450},
-		{"own user_id", as(t, "alice"), `{"user_id": "alice", "lines": [{"item_id": "free", "quantity": 3}]}`, "", "alice", 0},
-		{"admin for another user", as(t, "root", "admin"), `{"user_id": "bob", "lines": [{"item_id": "apple", "quantity": 1}, {"item_id": "apple", "quantity": 1}]}`, "", "bob", 300},
-		{"discount floors at zero", as(t, "alice"), `{"lines": [{"item_id": "melon", "quantity": 2}], "voucher_code": "big"}`, "", "alice", 0},
-		{"another user", as(t, "alice"), `{"user_id": "bob", "lines": [{"item_id": "apple", "quantity": 1}]}`, socket.CodePermissionDenied, "admins", 0},
-		{"anonymous", as(t, "anonymous"), `{"lines": [{"item_id": "apple", "quantity": 1}]}`, socket.CodeUnauthenticated, "", 0},
-		{"no principal", as(t, ""), `{"lines": [{"item_id": "apple", "quantity": 1}]}`, socket.CodeUnauthenticated, "", 0},
-		{"no lines", as(t, "alice"), `{}`, socket.CodeInvalidArgument, "lines", 0},
-		{"empty lines", as(t, "alice"), `{"lines": []}`, socket.CodeInvalidArgument, "lines", 0},
-		{"zero quantity", as(t, "alice"), `{"lines": [{"item_id": "apple", "quantity": 1}, {"item_id": "pear", "quantity": 0}]}`, socket.CodeInvalidArgument, "lines[1].quantity", 0},
-		{"negative quantity", as(t, "alice"), `{"lines": [{"item_id": "apple", "quantity": -1}]}`, socket.CodeInvalidArgument, "lines[0].quantity", 0},
-		{"no item_id", as(t, "alice"), `{"lines": [{"quantity": 1}]}`, socket.CodeInvalidArgument, "lines[0].item_id", 0},
-		{"unknown voucher", as(t, "alice"), `{"lines": [{"item_id": "apple", "quantity": 1}], "voucher_code": "nope"}`, socket.CodeInvalidArgument, `"NOPE"`, 0},
-		{"unknown items", as(t, "alice"), `{"lines": [{"item_id": "kiwi", "quantity": 1}, {"item_id": "apple", "quantity": 1}, {"item_id": "fig", "quantity": 1}]}`, socket.CodeNotFound, "kiwi, fig", 0},
-		{"total overflows", as(t, "alice"), `{"lines": [{"item_id": "gold", "quantity": 8}]}`, socket.CodeInvalidArgument, "too large", 0},
-		{"unknown field", as(t, "alice"), `{"lines": [{"item_id": "apple", "quantity": 1}], "status": "paid"}`, socket.CodeInvalidArgument, "status", 0},
-		{"wrong type", as(t, "alice"), `{"lines": [{"item_id": "apple", "quantity": "1"}]}`, socket.CodeInvalidArgument, "quantity", 0},
+		{"defaults to the caller", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": 3}]}`, "", "alice", 450},
+		{"own user_id", sockettest.As(t, "v1", "alice"), `{"user_id": "alice", "lines": [{"item_id": "free", "quantity": 3}]}`, "", "alice", 0},
+		{"admin for another user", sockettest.As(t, "v1", "root", "admin"), `{"user_id": "bob", "lines": [{"item_id": "apple", "quantity": 1}, {"item_id": "apple", "quantity": 1}]}`, "", "bob", 300},
+		{"discount floors at zero", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "melon", "quantity": 2}], "voucher_code": "big"}`, "", "alice", 0},
+		{"another user", sockettest.As(t, "v1", "alice"), `{"user_id": "bob", "lines": [{"item_id": "apple", "quantity": 1}]}`, socket.CodePermissionDenied, "admins", 0},
+		{"anonymous", sockettest.As(t, "v1", "anonymous"), `{"lines": [{"item_id": "apple", "quantity": 1}]}`, socket.CodeUnauthenticated, "", 0},
+		{"no principal", sockettest.As(t, "v1", ""), `{"lines": [{"item_id": "apple", "quantity": 1}]}`, socket.CodeUnauthenticated, "", 0},
+		{"no lines", sockettest.As(t, "v1", "alice"), `{}`, socket.CodeInvalidArgument, "lines", 0},
+		{"empty lines", sockettest.As(t, "v1", "alice"), `{"lines": []}`, socket.CodeInvalidArgument, "lines", 0},
+		{"zero quantity", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": 1}, {"item_id": "pear", "quantity": 0}]}`, socket.CodeInvalidArgument, "lines[1].quantity", 0},
+		{"negative quantity", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": -1}]}`, socket.CodeInvalidArgument, "lines[0].quantity", 0},
+		{"no item_id", sockettest.As(t, "v1", "alice"), `{"lines": [{"quantity": 1}]}`, socket.CodeInvalidArgument, "lines[0].item_id", 0},
+		{"unknown voucher", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": 1}], "voucher_code": "nope"}`, socket.CodeInvalidArgument, `"NOPE"`, 0},
+		{"unknown items", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "kiwi", "quantity": 1}, {"item_id": "apple", "quantity": 1}, {"item_id": "fig", "quantity": 1}]}`, socket.CodeNotFound, "kiwi, fig", 0},
+		{"total overflows", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "gold", "quantity": 8}]}`, socket.CodeInvalidArgument, "too large", 0},
+		{"unknown field", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": 1}], "status": "paid"}`, socket.CodeInvalidArgument, "status", 0},
+		{"wrong type", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": "1"}]}`, socket.CodeInvalidArgument, "quantity", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := socket.Call[orders.Order](tc.ctx, c, "CREATE_ORDER", "", raw(tc.body))
@@ -209,7 +210,7 @@ func TestListOrders(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st orders.Store) {
 		c := startService(t, st, catalogue)
-		alice, bob, admin := as(t, "alice"), as(t, "bob"), as(t, "root", "admin")
+		alice, bob, admin := sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "bob"), sockettest.As(t, "v1", "root", "admin")
 		mine := map[string]bool{}
 		for range 3 {
 			mine[mustOrder(t, c, "alice", "").ID] = true
@@ -283,7 +284,7 @@ func TestListOrders(t *testing.T) {
 			{"bad status", admin, `{"status": "shipped"}`, socket.CodeInvalidArgument},
 			{"page too large", admin, `{"page_size": 1001}`, socket.CodeInvalidArgument},
 			{"negative page", admin, `{"page_size": -1}`, socket.CodeInvalidArgument},
-			{"anonymous", as(t, "anonymous"), `{}`, socket.CodeUnauthenticated},
+			{"anonymous", sockettest.As(t, "v1", "anonymous"), `{}`, socket.CodeUnauthenticated},
 		} {
 			_, err := c.Request(tc.ctx, "LIST_ORDERS", "", raw(tc.body))
 			if socket.CodeOf(err) != tc.code {
@@ -297,7 +298,7 @@ func TestVouchers(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st orders.Store) {
 		c := startService(t, st, catalogue)
-		alice, admin := as(t, "alice"), as(t, "root", "admin")
+		alice, admin := sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "root", "admin")
 		for _, tc := range []struct {
 			name string
 			ctx  context.Context
@@ -333,7 +334,7 @@ func TestVouchers(t *testing.T) {
 		if v, err := socket.Call[orders.Voucher](alice, c, "GET_VOUCHER", "spring-25_x", nil); err != nil || v.DiscountCents != 250 {
 			t.Fatalf("get: %+v %v", v, err)
 		}
-		_, err := c.Request(as(t, "anonymous"), "GET_VOUCHER", "ABC", nil)
+		_, err := c.Request(sockettest.As(t, "v1", "anonymous"), "GET_VOUCHER", "ABC", nil)
 		wantErr(t, err, socket.CodeUnauthenticated, "")
 		_, err = c.Request(alice, "GET_VOUCHER", "NOPE", nil)
 		wantErr(t, err, socket.CodeNotFound, "")
@@ -406,7 +407,7 @@ func TestPricerErrors(t *testing.T) {
 			t.Parallel()
 			pricer := orders.PricerFunc(func(context.Context, []string) (map[string]int64, error) { return nil, tc.err })
 			c := startService(t, orders.NewMemoryStore(), pricer)
-			_, err := c.Request(as(t, "alice"), "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "kiwi", Quantity: 1}}})
+			_, err := c.Request(sockettest.As(t, "v1", "alice"), "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "kiwi", Quantity: 1}}})
 			if e := wantErr(t, err, tc.code, ""); e.Message != tc.msg {
 				t.Fatalf("message %q, want %q", e.Message, tc.msg)
 			}

@@ -3,7 +3,6 @@ package payments_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -94,30 +94,9 @@ func newEnv(t testing.TB, st payments.Store) *env {
 	if err := payments.Register(srv, st, providers); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
-	serveCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(serveCtx, lis) }()
-	c, err := socket.Dial(lis.Addr().String())
-	if err != nil {
-		stop()
-		<-done
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = c.Close()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		cancel()
-	})
-	e.c, e.ctx = c, ctx
+	t.Cleanup(cancel)
+	e.c, e.ctx = sockettest.Start(t, srv), ctx
 	return e
 }
 

@@ -12,61 +12,8 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
-
-// waitJoined waits until n goroutines wait in Coalescer.Do for a result:
-// parked in its select, after they joined a flight. Each of frames must
-// appear in the goroutine's stack, so a test can count its own callers
-// (its function name) or a layer's (e.g. "(*Server).run(").
-func waitJoined(t testing.TB, n int, frames ...string) {
-	t.Helper()
-	frames = append(frames, "socket.(*Coalescer).Do(")
-	deadline := time.Now().Add(testDeadline)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got := parkedIn(frames)
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines joined a flight in %v, want %d", got, frames, n)
-		}
-		<-tick.C
-	}
-}
-
-// parkedIn counts the goroutines parked in a select whose stacks hold
-// every frame.
-func parkedIn(frames []string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		header, _, _ := bytes.Cut(g, []byte("\n"))
-		if !bytes.Contains(header, []byte("[select")) {
-			continue
-		}
-		all := true
-		for _, f := range frames {
-			if !bytes.Contains(g, []byte(f)) {
-				all = false
-				break
-			}
-		}
-		if all {
-			count++
-		}
-	}
-	return count
-}
 
 // outcome is what one Do call returned.
 type outcome struct {
@@ -76,7 +23,7 @@ type outcome struct {
 }
 
 // do calls c.Do and sends its outcome on out. Tests run it in goroutines
-// they start themselves, so that waitJoined can tell them by the test's
+// they start themselves, so that sockettest.WaitJoined can tell them by the test's
 // name in their stacks.
 func do(ctx context.Context, c *socket.Coalescer, key string, fn func(context.Context) (json.RawMessage, error), out chan<- outcome) {
 	res, err, shared := c.Do(ctx, key, fn)
@@ -110,7 +57,7 @@ func TestCoalescerSharesOneRun(t *testing.T) {
 	for range n {
 		go do(ctx, &c, "k", fn, outs)
 	}
-	waitJoined(t, n, "socket_test.TestCoalescerSharesOneRun")
+	sockettest.WaitJoined(t, n, "socket_test.TestCoalescerSharesOneRun")
 	// A different key is not held up by the flight.
 	if res, err, shared := c.Do(ctx, "other", func(context.Context) (json.RawMessage, error) { return json.RawMessage(`2`), nil }); err != nil || string(res) != "2" || shared {
 		t.Fatalf("other key: %s, %v, shared %v", res, err, shared)
@@ -149,7 +96,7 @@ func TestCoalescerSharesErrors(t *testing.T) {
 	for range 3 {
 		go do(ctx, &c, "k", fn, outs)
 	}
-	waitJoined(t, 3, "socket_test.TestCoalescerSharesErrors")
+	sockettest.WaitJoined(t, 3, "socket_test.TestCoalescerSharesErrors")
 	close(release)
 	for range 3 {
 		wantCode(t, recv(t, outs).err, socket.CodeNotFound)
@@ -177,7 +124,7 @@ func TestCoalescerLeaderGivesUp(t *testing.T) {
 	wctx := recv(t, workCtx)
 	go do(ctx, &c, "k", fn, others)
 	go do(ctx, &c, "k", fn, others)
-	waitJoined(t, 3, "socket_test.TestCoalescerLeaderGivesUp")
+	sockettest.WaitJoined(t, 3, "socket_test.TestCoalescerLeaderGivesUp")
 
 	cancelLeader()
 	wantCode(t, recv(t, leader).err, socket.CodeCanceled)
@@ -219,7 +166,7 @@ func TestCoalescerLastCallerCancelsWork(t *testing.T) {
 		t.Fatal("the work's context has the first caller's deadline")
 	}
 	go do(c2, &c, "k", fn, o2)
-	waitJoined(t, 2, "socket_test.TestCoalescerLastCallerCancelsWork")
+	sockettest.WaitJoined(t, 2, "socket_test.TestCoalescerLastCallerCancelsWork")
 
 	cancel1()
 	wantCode(t, recv(t, o1).err, socket.CodeCanceled)
@@ -261,7 +208,7 @@ func TestCoalescerPanicReachesEveryWaiter(t *testing.T) {
 	for range n {
 		go do(ctx, &c, "k", boom, outs)
 	}
-	waitJoined(t, n, "socket_test.TestCoalescerPanicReachesEveryWaiter")
+	sockettest.WaitJoined(t, n, "socket_test.TestCoalescerPanicReachesEveryWaiter")
 	close(release)
 	for range n {
 		got := recv(t, outs)
@@ -461,7 +408,7 @@ func TestServerCoalescesAcrossStreams(t *testing.T) {
 				recv(t, cs.started)
 			}
 			if tc.runs < int32(len(tc.calls)) {
-				waitJoined(t, len(tc.calls), serverWaiting)
+				sockettest.WaitJoined(t, len(tc.calls), serverWaiting)
 			}
 			close(cs.release)
 			var first answerOf
@@ -519,7 +466,7 @@ func TestClientCoalescesReads(t *testing.T) {
 	}
 	recv(t, cs.started)
 	recv(t, cs.started)
-	waitJoined(t, n, "socket_test.TestClientCoalescesReads")
+	sockettest.WaitJoined(t, n, "socket_test.TestClientCoalescesReads")
 	close(cs.release)
 	for i, o := range outs {
 		got := recv(t, o)

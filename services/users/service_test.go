@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
 )
 
@@ -28,34 +28,7 @@ func serve(t *testing.T, st users.Store) *socket.Client {
 	if err := users.Register(srv, st); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	c, err := socket.Dial(lis.Addr().String())
-	if err != nil {
-		stop()
-		<-done
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = c.Close()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return c
-}
-
-// as returns a context acting as the principal.
-func as(t *testing.T, subject string, roles ...string) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: subject, Roles: roles}})
+	return sockettest.Start(t, srv)
 }
 
 func wantCode(t *testing.T, what string, err error, code socket.Code) {
@@ -72,7 +45,7 @@ func TestService(t *testing.T) {
 
 func testService(t *testing.T, st users.Store) {
 	c := serve(t, st)
-	admin, alice, bob, anon := as(t, "root", "admin"), as(t, "alice"), as(t, "bob"), as(t, "anonymous")
+	admin, alice, bob, anon := sockettest.As(t, "v1", "root", "admin"), sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "bob"), sockettest.As(t, "v1", "anonymous")
 	call := func(ctx context.Context, action, id string, body any) (users.User, error) {
 		return socket.Call[users.User](ctx, c, action, id, body)
 	}
@@ -113,22 +86,22 @@ func testService(t *testing.T, st users.Store) {
 			code socket.Code
 		}{
 			{"anonymous", anon, users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
-			{"no subject", as(t, ""), users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
+			{"no subject", sockettest.As(t, "v1", ""), users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
 			{"someone else's id", bob, users.CreateInput{ID: "dave", Name: "X", Email: "x@example.com"}, socket.CodePermissionDenied},
-			{"suspended by a user", as(t, "dave"), users.CreateInput{Name: "X", Email: "x@example.com", Status: users.StatusSuspended}, socket.CodePermissionDenied},
+			{"suspended by a user", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: "X", Email: "x@example.com", Status: users.StatusSuspended}, socket.CodePermissionDenied},
 			{"id taken", bob, users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeAlreadyExists},
 			{"id taken by admin", admin, users.CreateInput{ID: "alice", Name: "X", Email: "x@example.com"}, socket.CodeAlreadyExists},
 			{"email taken in other case", admin, users.CreateInput{Name: "X", Email: "ALICE@example.com"}, socket.CodeAlreadyExists},
-			{"no name", as(t, "dave"), users.CreateInput{Email: "x@example.com"}, socket.CodeInvalidArgument},
-			{"blank name", as(t, "dave"), users.CreateInput{Name: "   ", Email: "x@example.com"}, socket.CodeInvalidArgument},
-			{"long name", as(t, "dave"), users.CreateInput{Name: long, Email: "x@example.com"}, socket.CodeInvalidArgument},
-			{"no email", as(t, "dave"), users.CreateInput{Name: "X"}, socket.CodeInvalidArgument},
-			{"email without @", as(t, "dave"), users.CreateInput{Name: "X", Email: "example.com"}, socket.CodeInvalidArgument},
-			{"email without local part", as(t, "dave"), users.CreateInput{Name: "X", Email: "@example.com"}, socket.CodeInvalidArgument},
-			{"email without domain", as(t, "dave"), users.CreateInput{Name: "X", Email: "x@"}, socket.CodeInvalidArgument},
+			{"no name", sockettest.As(t, "v1", "dave"), users.CreateInput{Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"blank name", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: "   ", Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"long name", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: long, Email: "x@example.com"}, socket.CodeInvalidArgument},
+			{"no email", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: "X"}, socket.CodeInvalidArgument},
+			{"email without @", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: "X", Email: "example.com"}, socket.CodeInvalidArgument},
+			{"email without local part", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: "X", Email: "@example.com"}, socket.CodeInvalidArgument},
+			{"email without domain", sockettest.As(t, "v1", "dave"), users.CreateInput{Name: "X", Email: "x@"}, socket.CodeInvalidArgument},
 			{"bad status", admin, users.CreateInput{Name: "X", Email: "x@example.com", Status: "banned"}, socket.CodeInvalidArgument},
 			{"id with a space", admin, users.CreateInput{ID: "a b", Name: "X", Email: "x@example.com"}, socket.CodeInvalidArgument},
-			{"unknown field", as(t, "dave"), map[string]any{"name": "X", "email": "x@example.com", "role": "admin"}, socket.CodeInvalidArgument},
+			{"unknown field", sockettest.As(t, "v1", "dave"), map[string]any{"name": "X", "email": "x@example.com", "role": "admin"}, socket.CodeInvalidArgument},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := call(tc.ctx, "CREATE_USER", "", tc.body)
@@ -140,7 +113,7 @@ func testService(t *testing.T, st users.Store) {
 			t.Fatalf("email clash should name the email: %+v", se)
 		}
 		// 200 characters is fine; the failed attempts left nothing behind.
-		d := must(as(t, "dave"), "CREATE_USER", "", users.CreateInput{Name: long[2:], Email: "x@example.com"})
+		d := must(sockettest.As(t, "v1", "dave"), "CREATE_USER", "", users.CreateInput{Name: long[2:], Email: "x@example.com"})
 		if d.ID != "dave" {
 			t.Fatalf("dave = %+v", d)
 		}
@@ -347,7 +320,7 @@ func testService(t *testing.T, st users.Store) {
 func TestDescribe(t *testing.T) {
 	t.Parallel()
 	c := serve(t, users.NewMemoryStore())
-	d, err := c.Describe(as(t, "root", "admin"))
+	d, err := c.Describe(sockettest.As(t, "v1", "root", "admin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +360,7 @@ func TestServiceConcurrentSignUp(t *testing.T) {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
-			ctx := as(t, fmt.Sprintf("jwt-%02d", i))
+			ctx := sockettest.As(t, "v1", fmt.Sprintf("jwt-%02d", i))
 			wg.Go(func() {
 				<-start
 				_, err := c.Request(ctx, "CREATE_USER", "", users.CreateInput{Name: "Same", Email: "Same@Example.com"})
@@ -409,7 +382,7 @@ func TestServiceConcurrentSignUp(t *testing.T) {
 		if won != 1 {
 			t.Fatalf("%d sign-ups won, want 1 (codes %v)", won, codes)
 		}
-		p, err := socket.Call[users.Page](as(t, "root", "admin"), c, "LIST_USERS", "", users.ListInput{Email: "same@example.com"})
+		p, err := socket.Call[users.Page](sockettest.As(t, "v1", "root", "admin"), c, "LIST_USERS", "", users.ListInput{Email: "same@example.com"})
 		if err != nil || len(p.Items) != 1 {
 			t.Fatalf("users with the email: %+v %v", p, err)
 		}

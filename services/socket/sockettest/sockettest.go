@@ -1,0 +1,67 @@
+// Package sockettest runs socket servers and clients inside tests: each
+// helper takes a testing.TB and stops what it starts at cleanup.
+//
+//	srv, _ := socket.NewServer(socket.Config{Name: "users"}, socket.WithoutAuth())
+//	_ = users.Register(srv, users.NewMemoryStore())
+//	c := sockettest.Start(t, srv) // served on loopback, dialed, both stopped at cleanup
+//	admin := sockettest.As(t, "v1", "root", "admin")
+//	user, err := socket.Call[users.User](admin, c, "GET_USER", "1", nil)
+//
+// Serve alone returns the address, for tests that dial it their own way;
+// WaitJoined waits for callers to share a coalesced flight.
+package sockettest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// deadline bounds the contexts As returns and the wait in WaitJoined.
+const deadline = 20 * time.Second
+
+// Serve serves srv on a fresh loopback port until the test ends and
+// returns its address. At cleanup it cancels Serve's context, waits for
+// the drain, and reports an error from Serve with t.Errorf.
+func Serve(t testing.TB, srv *socket.Server) (addr string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return lis.Addr().String()
+}
+
+// Start serves srv as Serve does and returns a client dialed to it with
+// opts. The client closes at cleanup, before the server stops.
+func Start(t testing.TB, srv *socket.Server, opts ...socket.DialOption) *socket.Client {
+	t.Helper()
+	addr := Serve(t, srv)
+	c, err := socket.Dial(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// As returns a context whose request meta carries the API version and a
+// principal with subject and roles. Its 20-second deadline keeps a stuck
+// request from hanging the test; it is cancelled at cleanup.
+func As(t testing.TB, version, subject string, roles ...string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: version, Principal: socket.Principal{Subject: subject, Roles: roles}})
+}

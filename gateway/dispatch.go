@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/auth"
@@ -205,7 +206,19 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 		flightKey = fmt.Sprint(key, gens)
 	}
 	store := cacheable && gens != nil
+	var hitInFlight atomic.Bool // the flight found the entry a previous flight stored
 	call := func(ctx context.Context) (json.RawMessage, error) {
+		if store {
+			// A flight that ended between this request's lookup and its
+			// flight stored its answer: use it instead of a new run.
+			if e, ok := g.cache.Get(ctx, key); ok {
+				hitInFlight.Store(true)
+				if e.Err != nil {
+					return e.Result, e.Err
+				}
+				return e.Result, nil
+			}
+		}
 		result, err := client.Request(ctx, route.Action, p.id, body)
 		if store {
 			// Stored before the flight ends: a read that comes after it
@@ -228,6 +241,10 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 	}
 	if bypass {
 		xcache = "bypass"
+	}
+	if hitInFlight.Load() && xcache == "miss" {
+		xcache = "hit"
+		stats.hits.Add(1)
 	}
 	e := socket.AsError(err)
 	if cacheable && xcache == "miss" {

@@ -2,6 +2,8 @@ package socket_test
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
@@ -61,4 +63,40 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 			}
 		})
 	})
+}
+
+// BenchmarkCoalescingOverhead measures what coalescing costs a read that
+// shares nothing (every request has its own id): the defaults (coalescing
+// in the client and the server) against both turned off.
+func BenchmarkCoalescingOverhead(b *testing.B) {
+	body := []byte(`{"text":"Oska"}`)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		server []socket.ServerOption
+		client []socket.DialOption
+	}{
+		{"off", []socket.ServerOption{socket.WithoutCoalescing()}, []socket.DialOption{socket.WithoutClientCoalescing()}},
+		{"on", nil, nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ts := startServer(b, serverSpec{opts: tc.server})
+			c := dialServer(b, ts, tc.client...)
+			if _, err := c.Request(ctx, "ECHO", "0", body); err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.Request(ctx, "ECHO", strconv.FormatInt(n.Add(1), 10), body); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

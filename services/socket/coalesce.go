@@ -17,6 +17,13 @@ import (
 // crashing the process; the key is free again as soon as the work ends.
 // The zero value is ready to use.
 type Coalescer struct {
+	// Inline runs the work on the first caller's goroutine instead of a
+	// goroutine of its own: cheaper, but that caller returns only when the
+	// work ends, even if its context ends first (the work is still
+	// cancelled when every caller has gone). Right for callers whose own
+	// caller has already moved on, such as a service answering a frame.
+	Inline bool
+
 	mu      sync.Mutex // guards flights
 	flights map[string]*flight
 }
@@ -46,6 +53,17 @@ func (c *Coalescer) Do(ctx context.Context, key string, fn func(context.Context)
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 		c.flights[key] = f
+		if c.Inline {
+			c.mu.Unlock()
+			// The leader leaves when its context ends, as a waiter would;
+			// it still runs the work for the others.
+			left := context.AfterFunc(ctx, func() { c.leave(key, f) })
+			c.run(wctx, key, f, fn)
+			if left() {
+				c.leave(key, f)
+			}
+			return f.res, f.err, false
+		}
 		go c.run(wctx, key, f, fn)
 	}
 	c.mu.Unlock()
@@ -112,17 +130,15 @@ func CoalesceKey(action, id string, body []byte, version, scope string) string {
 
 // CanonicalJSON returns body with insignificant differences removed:
 // whitespace, and the order of object keys. Invalid JSON is returned as is.
+// A body that is already compact with its keys in order (most bodies) is
+// returned without being decoded.
 func CanonicalJSON(body []byte) []byte {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil
 	}
-	if trimmed[0] != '{' && trimmed[0] != '[' {
-		var out bytes.Buffer
-		if json.Compact(&out, trimmed) != nil {
-			return trimmed
-		}
-		return out.Bytes()
+	if alreadyCanonical(trimmed) {
+		return trimmed
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.UseNumber()
@@ -130,11 +146,64 @@ func CanonicalJSON(body []byte) []byte {
 	if dec.Decode(&v) != nil {
 		return trimmed
 	}
-	out, err := json.Marshal(v) // maps marshal with sorted keys
-	if err != nil {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)  // as the fast path leaves <, > and & alone
+	if enc.Encode(v) != nil { // maps encode with sorted keys
 		return trimmed
 	}
-	return out
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+}
+
+// alreadyCanonical reports, in one pass and without allocating for
+// shallow bodies, whether body has no whitespace outside strings and every
+// object's keys (none escaped) in increasing order. It does not validate:
+// invalid JSON that passes stays as it is, which only means it is coalesced
+// with byte-identical bodies.
+func alreadyCanonical(body []byte) bool {
+	var lastKey [16][]byte // per nesting depth: the previous key, nil at an object's start
+	var isObject [16]bool
+	depth := 0
+	expectKey := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case ' ', '\t', '\n', '\r':
+			return false
+		case '{', '[':
+			if depth++; depth >= len(lastKey) {
+				return false
+			}
+			isObject[depth], lastKey[depth] = c == '{', nil
+			expectKey = c == '{'
+		case '}', ']':
+			if depth == 0 {
+				return false
+			}
+			depth--
+			expectKey = false
+		case ',':
+			expectKey = isObject[depth]
+		case '"':
+			start := i + 1
+			for i++; i < len(body) && body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					if expectKey {
+						return false // escaped keys: let the decoder compare them
+					}
+					i++
+				}
+			}
+			if expectKey {
+				key := body[start:min(i, len(body))]
+				if lastKey[depth] != nil && bytes.Compare(lastKey[depth], key) >= 0 {
+					return false
+				}
+				lastKey[depth] = key
+				expectKey = false
+			}
+		}
+	}
+	return depth == 0
 }
 
 // Scope returns the visibility scope of a principal for per-caller

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -256,6 +257,9 @@ func TestCanonicalJSON(t *testing.T) {
 		{"scalar spacing", `  "text" `, `"text"`},
 		{"large numbers kept exactly", `{"n":12345678901234567890123}`, `{ "n" : 12345678901234567890123 }`},
 		{"empty and absent", "", "  \n"},
+		{"escaped keys", `{"b":1,"\u0061":2}`, `{"a":2,"b":1}`},
+		{"HTML characters in values", `{"a":"<&>"}`, `{ "a" : "<&>" }`},
+		{"deep nesting", `[[[[[[[[[[[[[[[[[[{"b":1,"a":2}]]]]]]]]]]]]]]]]]]`, `[[[[[[[[[[[[[[[[[[{"a":2,"b":1}]]]]]]]]]]]]]]]]]]`},
 	}
 	for _, tc := range same {
 		t.Run("same/"+tc.name, func(t *testing.T) {
@@ -275,6 +279,7 @@ func TestCanonicalJSON(t *testing.T) {
 		{"string spacing", `{"a":"x y"}`, `{"a":"xy"}`},
 		{"null and empty", `null`, ``},
 		{"invalid JSON is kept as is", `{"a":1`, `{"a": 1`},
+		{"keys differ", `{"a":1,"b":2}`, `{"a":1,"c":2}`},
 	}
 	for _, tc := range differ {
 		t.Run("differ/"+tc.name, func(t *testing.T) {
@@ -506,4 +511,63 @@ func TestClientWithoutCoalescing(t *testing.T) {
 	if c.Coalesced() != 0 {
 		t.Fatalf("Coalesced() = %d with coalescing off", c.Coalesced())
 	}
+}
+
+// TestInlineCoalescer: the leader runs the work on its own goroutine; its
+// giving up does not cancel the work for a waiting follower, and the work
+// is cancelled once nobody waits.
+func TestInlineCoalescer(t *testing.T) {
+	t.Parallel()
+	c := &socket.Coalescer{Inline: true}
+	started, release := make(chan struct{}), make(chan struct{})
+	workErr := make(chan error, 1)
+	work := func(ctx context.Context) (json.RawMessage, error) {
+		close(started)
+		select {
+		case <-release:
+			return json.RawMessage(`"done"`), nil
+		case <-ctx.Done():
+			workErr <- ctx.Err()
+			return nil, ctx.Err()
+		}
+	}
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() { _, err, _ := c.Do(leaderCtx, "k", work); leader <- err }()
+	<-started
+	follower := make(chan string, 1)
+	go func() {
+		res, err, shared := c.Do(context.Background(), "k", work)
+		if err != nil || !shared {
+			follower <- fmt.Sprint("error: ", err, shared)
+			return
+		}
+		follower <- string(res)
+	}()
+	sockettest.WaitJoined(t, 2) // the leader (running the work) and the follower
+	cancelLeader()
+	close(release)
+	if got := <-follower; got != `"done"` {
+		t.Fatalf("follower got %s", got)
+	}
+	<-leader
+	select {
+	case err := <-workErr:
+		t.Fatalf("the work was cancelled while a follower waited: %v", err)
+	default:
+	}
+
+	// Alone, a leader that gives up cancels the work.
+	started, release = make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _, _, _ = c.Do(ctx, "k2", work); close(done) }()
+	<-started
+	cancel()
+	select {
+	case <-workErr:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the work was not cancelled when its only caller gave up")
+	}
+	<-done
 }

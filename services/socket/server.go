@@ -99,6 +99,9 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		idle:     make(chan struct{}),
 		hardStop: make(chan struct{}),
 		tasks:    make(chan task),
+		// A frame's goroutine may wait for the shared run: its caller
+		// already has what it needs (a cancel frame, or a closed stream).
+		flights: Coalescer{Inline: true},
 	}
 	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame)}, c.grpcOptions...)
 	s.grpc = grpc.NewServer(gopts...)

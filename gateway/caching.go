@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 
 	"github.com/streamgate/streamgate/gateway/config"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 // Cache tags name what a cached read depends on: one item of a resource,
@@ -30,7 +32,7 @@ func readTags(service, resource, id string) []string {
 // invalidate drops the cached reads a successful write may have changed:
 // the item it names and its collection (UPDATE_USER 1 drops GET_USER 1
 // and LIST_USERS), and everything of the services its pipeline wrote to.
-func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *routeStats, services []string) {
+func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *routeStats, services []string, result json.RawMessage) {
 	if g.cache == nil {
 		return
 	}
@@ -38,6 +40,12 @@ func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *r
 	tags := []string{collectionTag(route.Service, p.resource.Name)}
 	if p.id != "" {
 		tags = append(tags, itemTag(route.Service, p.resource.Name, p.id))
+	}
+	if route.Create {
+		// A cached NOT_FOUND of the created id must go too.
+		if id := createdID(result); id != "" {
+			tags = append(tags, itemTag(route.Service, p.resource.Name, id))
+		}
 	}
 	for _, s := range services {
 		tags = append(tags, serviceTag(s))
@@ -48,11 +56,15 @@ func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *r
 	}
 }
 
-// pipelineWrites lists the services a pipeline sends writes to.
+// pipelineWrites lists the services a pipeline (and its undo steps) may
+// send writes to.
 func pipelineWrites(t *table, route *config.Route) []string {
 	var out []string
 	for _, st := range route.Pipeline {
 		for _, s := range append([]*config.Step{st}, st.Parallel...) {
+			if s.Undo != nil {
+				out = append(out, s.Undo.Service)
+			}
 			if s.Action == "" {
 				continue
 			}
@@ -87,4 +99,12 @@ func (s *statsTable) of(route *config.Route, version, resource string) *routeSta
 
 func (s *routeStats) proto() *gatewayv1.RouteStats {
 	return &gatewayv1.RouteStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Coalesced: s.coalesced.Load(), Invalidations: s.invalidations.Load()}
+}
+
+// withEpoch marks a read with the cache generations it saw, so the
+// service's own coalescing keeps reads from before and after a write apart.
+func withEpoch(ctx context.Context, epoch string) context.Context {
+	m := socket.MetaFrom(ctx)
+	m.ReadEpoch = epoch
+	return socket.ContextWithMeta(ctx, m)
 }

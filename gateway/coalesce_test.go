@@ -819,12 +819,12 @@ func TestReloadOntoRedisWhileServing(t *testing.T) {
 }
 
 // TestReadAfterWriteDoesNotJoinAnOlderRead: a read that starts after a
-// write must not be answered by an identical read that started before it.
-// (The service coalesces by its own declaration and knows nothing of the
-// gateway's writes, so it runs without coalescing here.)
+// write must not be answered by an identical read that started before it,
+// neither at the gateway nor at the service (which coalesces too: the
+// read's epoch keeps the two apart there).
 func TestReadAfterWriteDoesNotJoinAnOlderRead(t *testing.T) {
 	t.Parallel()
-	u := startUsers(t, socket.WithoutCoalescing())
+	u := startUsers(t)
 	_, ts := startCachingGateway(t, "", u)
 	client := httpClient(t, 4)
 	alice := bearer(aliceKey)

@@ -116,6 +116,11 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 	if in.timeout > 0 && in.timeout < timeout {
 		timeout = in.timeout
 	}
+	if pipelineHasUndo(route) {
+		// A client must not be able to cut a compensable pipeline short at
+		// a moment of its choosing: it runs to the route's own timeout.
+		ctx, timeout = context.WithoutCancel(ctx), route.Timeout
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ctx = socket.ContextWithMeta(ctx, socket.Meta{
@@ -131,10 +136,11 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 	if len(route.Pipeline) > 0 {
 		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey}
 		result, err := t.runPipeline(ctx, route, sc)
+		// Even a failed pipeline may have written (and undone) something.
+		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route), result)
 		if err != nil {
 			return failed(err)
 		}
-		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route))
 		return g.succeeded(p, result)
 	}
 
@@ -145,10 +151,11 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 	}
 	if !info.Read {
 		result, err := client.Request(ctx, route.Action, p.id, body)
+		// A failed write may have happened all the same (a timeout).
+		g.invalidate(ctx, t, p, stats, nil, result)
 		if err != nil {
 			return failed(socket.AsError(err))
 		}
-		g.invalidate(ctx, t, p, stats, nil)
 		return g.succeeded(p, result)
 	}
 	return g.read(ctx, t, p, in, body, info, stats)
@@ -200,10 +207,18 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 	flightKey := key
 	if g.cache != nil && !bypass {
 		tags = readTags(route.Service, p.resource.Name, p.id)
-		gens, _ = g.cache.Snapshot(ctx, tags) // nil on error: the answer is not stored
+		var serr error
+		gens, serr = g.cache.Snapshot(ctx, tags) // nil on error: the answer is not stored
 		// A read that starts after a write must not join a read that
-		// started before it: the tags' generations are part of the key.
-		flightKey = fmt.Sprint(key, gens)
+		// started before it: the tags' generations are part of the key
+		// (and travel to the service, whose coalescing uses them too).
+		// Without them this read joins nothing.
+		if serr != nil {
+			bypass = true
+		} else {
+			flightKey = fmt.Sprint(key, gens)
+			ctx = withEpoch(ctx, fmt.Sprint(gens))
+		}
 	}
 	store := cacheable && gens != nil
 	var hitInFlight atomic.Bool // the flight found the entry a previous flight stored

@@ -237,6 +237,15 @@ func cors(policy config.CORS, w http.ResponseWriter, r *http.Request) bool {
 // locationOf builds a created resource's Location from the id field of
 // the result, if it has one.
 func locationOf(version, resource string, result json.RawMessage) string {
+	id := createdID(result)
+	if id == "" {
+		return ""
+	}
+	return "/" + url.PathEscape(version) + "/" + url.PathEscape(resource) + "/" + url.PathEscape(id)
+}
+
+// createdID is the id field (a string or a number) of a create's result.
+func createdID(result json.RawMessage) string {
 	var v struct {
 		ID json.RawMessage `json:"id"`
 	}
@@ -250,7 +259,7 @@ func locationOf(version, resource string, result json.RawMessage) string {
 			return ""
 		}
 	}
-	return "/" + url.PathEscape(version) + "/" + url.PathEscape(resource) + "/" + url.PathEscape(id)
+	return id
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -163,6 +163,15 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 		}
 		if err := g.Wait(); err != nil {
 			e := socket.AsError(err)
+			if outcomeUnknown(e) {
+				// The failing step may have run (a timeout, a lost answer):
+				// undoing what came before could undo a purchase that went
+				// through. Leave it for reconciliation.
+				if hasUndo(done) {
+					t.logger.Error("gateway: pipeline failed with an unknown outcome; compensation skipped", "err", e)
+				}
+				return nil, e
+			}
 			if undone := t.compensate(ctx, done, sc); len(undone) > 0 {
 				details := map[string]any{}
 				maps.Copy(details, e.Details)
@@ -205,6 +214,35 @@ func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) 
 		undone = append(undone, done[i].Name)
 	}
 	return undone
+}
+
+// outcomeUnknown reports whether a failed step may still have run: the
+// request went out but its answer was lost or not waited for. (An error
+// the service answered with, even DEADLINE_EXCEEDED, is its verdict.)
+func outcomeUnknown(e *socket.Error) bool {
+	return e.Details[socket.DetailReason] == socket.ReasonOutcomeUnknown
+}
+
+// hasUndo reports whether any of the steps can be undone.
+func hasUndo(steps []*config.Step) bool {
+	for _, s := range steps {
+		if s.Undo != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// pipelineHasUndo reports whether a route's pipeline has compensation steps; such
+// pipelines run to their own timeout even if the client leaves, so that a
+// client cannot choose the moment a step is cut short.
+func pipelineHasUndo(route *config.Route) bool {
+	for _, st := range route.Pipeline {
+		if hasUndo(append([]*config.Step{st}, st.Parallel...)) {
+			return true
+		}
+	}
+	return false
 }
 
 // undoTimeout bounds one compensation action.

@@ -235,7 +235,22 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 		return Payment{}, err
 	}
 	if !claimed {
-		return replay(rec, fp)
+		p, err := replay(rec, fp)
+		if err != nil {
+			return p, err
+		}
+		// The stored outcome is a payment: answer with what it is now. A
+		// refunded payment no longer pays the order, so the key cannot
+		// stand for a charge any more.
+		now, err := s.st.Get(ctx, p.ID)
+		if err != nil {
+			return Payment{}, err
+		}
+		if now.Status != StatusSucceeded {
+			return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "the payment made with this Idempotency-Key is %s; use a new key to pay again", now.Status).
+				WithDetails(map[string]any{socket.DetailReason: "idempotency_key_spent", "payment_id": now.ID, "status": string(now.Status)})
+		}
+		return now, nil
 	}
 	saved := false
 	defer func() {

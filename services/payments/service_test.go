@@ -283,6 +283,18 @@ func testIdempotency(t *testing.T, e *env) {
 	changed.AmountCents = 701
 	_, err = e.pay(withKey(alice, "key-1"), changed)
 	wantCode(t, err, socket.CodeConflict, "idempotency_key_reused")
+	// Once refunded, the key's payment no longer pays: a retry is refused
+	// rather than answered with a payment that was given back.
+	refundIn := payments.PayInput{OrderID: "ord_idem_refund", AmountCents: 300, Gateway: "A", Card: cardOK}
+	paid, err := e.pay(withKey(alice, "key-r"), refundIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Request(e.as(admin), "REFUND", paid.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.pay(withKey(alice, "key-r"), refundIn)
+	wantCode(t, err, socket.CodeFailedPrecondition, "idempotency_key_spent")
 	// Keys are per caller: bob's key-1 is his own.
 	_, err = e.pay(withKey(bob, "key-1"), payments.PayInput{OrderID: "ord_idem_bob", AmountCents: 700, Gateway: "A", Card: cardOK})
 	if err != nil {

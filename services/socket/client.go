@@ -178,7 +178,7 @@ func (c *Client) Request(ctx context.Context, action, id string, body any) (json
 	if !info.Public {
 		scope = m.Principal.Scope()
 	}
-	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope), func(wctx context.Context) (json.RawMessage, error) {
+	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope+"\x00"+m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
 		return c.send(wctx, action, id, raw, info)
 	})
 	if shared {
@@ -283,6 +283,7 @@ func metaToProto(ctx context.Context) *socketv1.Meta {
 		Tracestate:     m.TraceState,
 		IdempotencyKey: m.IdempotencyKey,
 		RequestId:      m.RequestID,
+		ReadEpoch:      m.ReadEpoch,
 	}
 	// The principal is forwarded only when it is someone other than the
 	// caller itself, which is what the service assumes without it.

@@ -273,26 +273,35 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	case r := <-c.done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		st.abandon(id, c, !errors.Is(ctx.Err(), context.DeadlineExceeded))
-		return nil, AsError(ctx.Err())
+		e := AsError(ctx.Err())
+		if st.abandon(id, c, !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+			// It went out: the action may run (or have run) all the same.
+			e = e.WithDetails(map[string]any{DetailReason: ReasonOutcomeUnknown})
+		}
+		return nil, e
 	}
 }
 
 // abandon withdraws a request whose caller gave up. If it already went
 // out and notify is set, a cancel frame tells the service to stop it (on a
 // deadline the service's own copy of the deadline stops it).
-func (st *clientStream) abandon(id uint64, c *call, notify bool) {
+// It reports whether the request had been sent.
+func (st *clientStream) abandon(id uint64, c *call, notify bool) (sent bool) {
 	if !st.take(id) {
-		return // answered or failed meanwhile
+		return true // answered or failed meanwhile
 	}
-	if c.state.CompareAndSwap(callQueued, callAbandoned) || !notify {
-		return // never sent (the sender will skip it), or no need to tell
+	if c.state.CompareAndSwap(callQueued, callAbandoned) {
+		return false // never sent: the sender will skip it
+	}
+	if !notify {
+		return true
 	}
 	cancel := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Cancel{Cancel: &socketv1.Cancel{Id: id}}}}
 	select {
 	case st.sendq <- cancel:
 	default: // queue full: the service's deadline stops it instead
 	}
+	return true
 }
 
 // take removes a pending request; it reports whether it was still there.
@@ -418,10 +427,13 @@ func (st *clientStream) fail(err error) {
 	for _, c := range pending {
 		st.inFlight.Add(-1)
 		sent := !c.state.CompareAndSwap(callQueued, callAbandoned)
-		c.done <- result{err: &lostError{
-			err:  Errorf(CodeUnavailable, "stream to %s broke before the answer: %s", st.inst.addr, AsError(cause).Message),
-			sent: sent,
-		}}
+		lost := Errorf(CodeUnavailable, "the stream to the service broke before the answer")
+		if sent {
+			// It may have run: callers must not assume either outcome.
+			lost = lost.WithDetails(map[string]any{DetailReason: ReasonOutcomeUnknown})
+		}
+		lost.cause = cause
+		c.done <- result{err: &lostError{err: lost, sent: sent}}
 	}
 	close(st.done)
 }

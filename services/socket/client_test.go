@@ -265,8 +265,8 @@ func TestWritesAreNotResentWhenAStreamBreaks(t *testing.T) {
 	<-na.writeStarted
 	a.Stop()
 	e := wantCode(t, <-errc, socket.CodeUnavailable)
-	if !strings.Contains(e.Message, "broke") {
-		t.Fatalf("message %q does not say the stream broke", e.Message)
+	if !strings.Contains(e.Message, "broke") || e.Details[socket.DetailReason] != socket.ReasonOutcomeUnknown {
+		t.Fatalf("error %q %v does not say the stream broke after sending", e.Message, e.Details)
 	}
 	if na.writes.Load() != 1 {
 		t.Fatalf("write ran %d times", na.writes.Load())

@@ -56,12 +56,15 @@ func (c *Coalescer) Do(ctx context.Context, key string, fn func(context.Context)
 		if c.Inline {
 			c.mu.Unlock()
 			// The leader leaves when its context ends, as a waiter would;
-			// it still runs the work for the others.
+			// it still runs the work for the others. (Deferred, so that
+			// even a Goexit in the work leaves.)
 			left := context.AfterFunc(ctx, func() { c.leave(key, f) })
+			defer func() {
+				if left() {
+					c.leave(key, f)
+				}
+			}()
 			c.run(wctx, key, f, fn)
-			if left() {
-				c.leave(key, f)
-			}
 			return f.res, f.err, false
 		}
 		go c.run(wctx, key, f, fn)
@@ -133,7 +136,7 @@ func CoalesceKey(action, id string, body []byte, version, scope string) string {
 // A body that is already compact with its keys in order (most bodies) is
 // returned without being decoded.
 func CanonicalJSON(body []byte) []byte {
-	trimmed := bytes.TrimSpace(body)
+	trimmed := bytes.Trim(body, " \t\r\n") // JSON's whitespace only
 	if len(trimmed) == 0 {
 		return nil
 	}
@@ -143,7 +146,10 @@ func CanonicalJSON(body []byte) []byte {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.UseNumber()
 	var v any
-	if dec.Decode(&v) != nil {
+	if dec.Decode(&v) != nil || dec.InputOffset() != int64(len(trimmed)) || foldedKeys(v) {
+		// Invalid, trailing data, or keys that differ only in case (Go
+		// decodes those into one field, so their order matters): keep
+		// the bytes, which only share answers with identical bodies.
 		return trimmed
 	}
 	var out bytes.Buffer
@@ -153,6 +159,29 @@ func CanonicalJSON(body []byte) []byte {
 		return trimmed
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+}
+
+// foldedKeys reports whether any object in v has two keys equal under
+// case folding.
+func foldedKeys(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		seen := make(map[string]bool, len(t))
+		for k, e := range t {
+			f := strings.ToLower(k)
+			if seen[f] || foldedKeys(e) {
+				return true
+			}
+			seen[f] = true
+		}
+	case []any:
+		for _, e := range t {
+			if foldedKeys(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // alreadyCanonical reports, in one pass and without allocating for

@@ -280,6 +280,10 @@ func TestCanonicalJSON(t *testing.T) {
 		{"null and empty", `null`, ``},
 		{"invalid JSON is kept as is", `{"a":1`, `{"a": 1`},
 		{"keys differ", `{"a":1,"b":2}`, `{"a":1,"c":2}`},
+		{"keys equal but for case, in other orders", `{"page_size":1,"PAGE_SIZE":2}`, `{"PAGE_SIZE":2,"page_size":1}`},
+		{"trailing data", `{"name":"k"}}`, `{"name":"k"}`},
+		{"trailing value", `{"b":1, "a":2} 7`, `{"a":2,"b":1}`},
+		{"non-JSON space", "\u00a0{\"name\":\"k\"}", `{"name":"k"}`},
 	}
 	for _, tc := range differ {
 		t.Run("differ/"+tc.name, func(t *testing.T) {

@@ -71,6 +71,7 @@ func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *Error) {
 		TraceState:     m.GetTracestate(),
 		IdempotencyKey: m.GetIdempotencyKey(),
 		RequestID:      m.GetRequestId(),
+		ReadEpoch:      m.GetReadEpoch(),
 	}
 	if p := m.GetPrincipal(); p.GetSubject() != "" || len(p.GetRoles()) > 0 {
 		if !key.Delegate {

@@ -40,6 +40,9 @@ type Meta struct {
 	IdempotencyKey string
 	// RequestID is the id the edge assigned to the request.
 	RequestID string
+	// ReadEpoch, on reads, says which writes the caller has seen; reads
+	// with different epochs never share a handler run.
+	ReadEpoch string
 }
 
 // Principal is an authenticated caller.

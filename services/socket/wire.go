@@ -15,4 +15,7 @@ const (
 	// after the stream was drained: the action did not run, so the caller
 	// may send it again elsewhere, even when it is a write.
 	ReasonDraining = "draining"
+	// ReasonOutcomeUnknown marks an UNAVAILABLE answer to a request whose
+	// stream broke after the request was sent: the action may have run.
+	ReasonOutcomeUnknown = "outcome_unknown"
 )

@@ -400,7 +400,12 @@ type Meta struct {
 	// The Idempotency-Key the client sent, for writes.
 	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The request id the edge assigned (X-Request-Id).
-	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// For reads: which writes the caller has seen (opaque, e.g. the
+	// gateway's cache generations). Reads with different epochs are never
+	// coalesced, so a read sent after a write does not share a run that
+	// started before it.
+	ReadEpoch     string `protobuf:"bytes,7,opt,name=read_epoch,json=readEpoch,proto3" json:"read_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +478,13 @@ func (x *Meta) GetIdempotencyKey() string {
 func (x *Meta) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Meta) GetReadEpoch() string {
+	if x != nil {
+		return x.ReadEpoch
 	}
 	return ""
 }
@@ -1271,7 +1283,7 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\x04meta\x18\x06 \x01(\v2\x1a.streamgate.socket.v1.MetaR\x04meta\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\a \x01(\rR\ttimeoutMsB\t\n" +
-	"\apayload\"\xf0\x01\n" +
+	"\apayload\"\x8f\x02\n" +
 	"\x04Meta\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12=\n" +
@@ -1282,7 +1294,9 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"tracestate\x12'\n" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestId\";\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1d\n" +
+	"\n" +
+	"read_epoch\x18\a \x01(\tR\treadEpoch\";\n" +
 	"\tPrincipal\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x18\n" +

@@ -1007,3 +1007,23 @@ func TestSharedVoucherConcurrentPurchases(t *testing.T) {
 		t.Fatalf("%d charges kept for one voucher (refunded %d); want exactly 1", succeeded, refunded)
 	}
 }
+
+// TestClientCannotCutAPurchaseShort: a purchase runs to its route's
+// timeout whatever deadline the client asks for, so a client cannot stop
+// it between charging and marking paid (and have the charge undone while
+// the order ends up paid).
+func TestClientCannotCutAPurchaseShort(t *testing.T) {
+	s := startStack(t, stack.Options{})
+	it := s.newItem(t, 1000, 5)
+	s.newUser(t, "hasty")
+	for _, v := range []string{"v1", "v3"} {
+		o := s.newOrder(t, "hasty", it.ID, 1, "")
+		s.pay(t, v, as(t, "hasty"), o.ID, "A", cardOK, "Timeout", "1ms").want(t, http.StatusOK, "")
+		if got := s.order(t, o.ID); got.Status != orders.StatusPaid {
+			t.Fatalf("%s: order %s after a paid purchase", v, got.Status)
+		}
+		if n := s.payments(t, o.ID); n[payments.StatusSucceeded] != 1 || n[payments.StatusRefunded] != 0 {
+			t.Fatalf("%s: payments %v", v, n)
+		}
+	}
+}

@@ -222,9 +222,6 @@ func (g *Gateway) Ready() bool {
 	return true
 }
 
-// Config returns the configuration in force.
-func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
-
 // Close waits (until ctx ends) for requests in flight, then closes the
 // service clients and the Redis connection.
 func (g *Gateway) Close(ctx context.Context) {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -103,13 +102,7 @@ func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
 	out := &gatewayv1.InvokeResponse{Ok: a.err == nil, HttpStatus: int32(a.status)}
 	switch {
 	case a.err != nil:
-		pe := &socketv1.Error{Code: string(a.err.Code), Message: a.err.Message}
-		if len(a.err.Details) > 0 {
-			if st, err := structpb.NewStruct(jsonSafe(a.err.Details)); err == nil {
-				pe.Details = st
-			}
-		}
-		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: pe}
+		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: socket.ErrorToProto(a.err)}
 	case raw:
 		out.Outcome = &gatewayv1.InvokeResponse_ResultRaw{ResultRaw: a.result}
 	default:
@@ -124,19 +117,6 @@ func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
 		} else {
 			out.Outcome = &gatewayv1.InvokeResponse_Result{Result: &v}
 		}
-	}
-	return out
-}
-
-// jsonSafe round-trips details through JSON so structpb accepts them.
-func jsonSafe(m map[string]any) map[string]any {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil
-	}
-	var out map[string]any
-	if json.Unmarshal(b, &out) != nil {
-		return nil
 	}
 	return out
 }

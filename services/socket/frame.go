@@ -97,14 +97,14 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *Error) *socke
 		}
 	}
 	if err != nil {
-		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: errorToProto(err)}}
+		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: ErrorToProto(err)}}
 	}
 	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
 }
 
 // errorToProto converts an *Error for the wire. Details that do not encode
 // as a JSON object are dropped rather than failing the response.
-func errorToProto(e *Error) *socketv1.Error {
+func ErrorToProto(e *Error) *socketv1.Error {
 	pe := &socketv1.Error{Code: string(e.Code), Message: e.Message}
 	if !e.Code.Valid() {
 		pe.Code = string(CodeInternal)
@@ -121,7 +121,7 @@ func errorToProto(e *Error) *socketv1.Error {
 }
 
 // errorFromProto converts a wire error back to an *Error.
-func errorFromProto(pe *socketv1.Error) *Error {
+func ErrorFromProto(pe *socketv1.Error) *Error {
 	e := &Error{Code: Code(pe.GetCode()), Message: pe.GetMessage()}
 	if !e.Code.Valid() {
 		e.Code = CodeInternal
@@ -144,7 +144,7 @@ func resultOf(r *socketv1.Response) (json.RawMessage, error) {
 		}
 		return b, nil
 	case *socketv1.Response_Error:
-		return nil, errorFromProto(o.Error)
+		return nil, ErrorFromProto(o.Error)
 	}
 	if r.GetOk() {
 		return nil, nil

@@ -104,11 +104,7 @@ func callGateway(ctx context.Context, addr, key, version, service, action, id st
 		return socket.NewEnvelope(nil, socket.FromStatus(err)), nil
 	}
 	if e := resp.GetError(); e != nil {
-		out := socket.Errorf(socket.Code(e.GetCode()), "%s", e.GetMessage())
-		if d := e.GetDetails(); d != nil {
-			out = out.WithDetails(d.AsMap())
-		}
-		return socket.NewEnvelope(nil, out), nil
+		return socket.NewEnvelope(nil, socket.ErrorFromProto(e)), nil
 	}
 	return socket.NewEnvelope(resp.GetResultRaw(), nil), nil
 }

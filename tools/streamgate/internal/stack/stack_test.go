@@ -171,6 +171,7 @@ type reply struct {
 	Result json.RawMessage `json:"result"`
 	Error  *socket.Error   `json:"error"`
 	raw    string
+	header http.Header
 }
 
 // reason is the error's details reason, if any.
@@ -225,7 +226,7 @@ func (s *testStack) do(cred, method, path string, body any, header ...string) (r
 	if err != nil {
 		return reply{}, fmt.Errorf("%s %s: read: %w", method, path, err)
 	}
-	r := reply{status: resp.StatusCode, raw: string(b)}
+	r := reply{status: resp.StatusCode, raw: string(b), header: resp.Header}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return reply{}, fmt.Errorf("%s %s: %d, not an envelope: %w\n%s", method, path, resp.StatusCode, err, b)
 	}
@@ -292,9 +293,30 @@ func (s *testStack) pay(t testing.TB, version, cred, orderID, gateway, card stri
 	return r
 }
 
-// tryPay is pay for other goroutines than the test's.
+// tryPay is pay for other goroutines than the test's. Each pay gets a
+// fresh Idempotency-Key unless header names one.
 func (s *testStack) tryPay(version, cred, orderID, gateway, card string, header ...string) (reply, error) {
+	if !hasHeader(header, "Idempotency-Key") {
+		header = append(header, "Idempotency-Key", newKey())
+	}
 	return s.do(cred, "POST", "/"+version+"/orders/"+orderID+"/pay", map[string]any{"gateway": gateway, "card": card}, header...)
+}
+
+// hasHeader reports whether name, value pairs name the header.
+func hasHeader(pairs []string, name string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if http.CanonicalHeaderKey(pairs[i]) == http.CanonicalHeaderKey(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// newKey returns a fresh Idempotency-Key.
+func newKey() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "key-" + hex.EncodeToString(b[:])
 }
 
 // item reads an item as anyone does.

@@ -11,6 +11,8 @@
 package faultproxy
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -39,10 +41,13 @@ type Proxy struct {
 	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex // guards mode, delay and conns
+	mu    sync.Mutex // guards mode, delay, conns and changed
 	mode  Mode
 	delay time.Duration
 	conns map[*link]struct{}
+	// changed is closed and replaced whenever a connection opens or
+	// closes, for WaitConns.
+	changed chan struct{}
 }
 
 // link is one proxied connection: the client's side and the server's.
@@ -56,7 +61,7 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, lis: lis, done: make(chan struct{}), conns: map[*link]struct{}{}}
+	p := &Proxy{target: target, lis: lis, done: make(chan struct{}), conns: map[*link]struct{}{}, changed: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -88,6 +93,30 @@ func (p *Proxy) Conns() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.conns)
+}
+
+// WaitConns waits until at least n connections are open through the
+// proxy, or ctx ends.
+func (p *Proxy) WaitConns(ctx context.Context, n int) error {
+	for {
+		p.mu.Lock()
+		open, changed := len(p.conns), p.changed
+		p.mu.Unlock()
+		if open >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("faultproxy: %d of %d connections open: %w", open, n, ctx.Err())
+		}
+	}
+}
+
+// notify wakes WaitConns; p.mu must be held.
+func (p *Proxy) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 // Close stops listening, closes every connection and waits for the
@@ -174,6 +203,7 @@ func (p *Proxy) serve(client net.Conn) {
 	default:
 	}
 	p.conns[l] = struct{}{}
+	p.notify()
 	p.mu.Unlock()
 
 	var copies sync.WaitGroup
@@ -182,6 +212,7 @@ func (p *Proxy) serve(client net.Conn) {
 	copies.Wait()
 	p.mu.Lock()
 	delete(p.conns, l)
+	p.notify()
 	p.mu.Unlock()
 }
 

@@ -1,0 +1,391 @@
+package faults_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
+
+	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/services/inventory"
+	"github.com/streamgate/streamgate/services/orders"
+	"github.com/streamgate/streamgate/services/payments"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/tools/internal/faultproxy"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	configPath = "../../../../gateway/stack.yaml"
+	adminKey   = "fault-admin-key"
+	jwtSecret  = "fault-jwt-secret"
+	serviceKey = "fault-service-key"
+	// waitLong bounds every wait of the suite: far above what any step
+	// needs, so a busy machine does not fail it.
+	waitLong = 30 * time.Second
+)
+
+// cardOK is the sandbox's approved card.
+const cardOK = "4242424242424242"
+
+// cluster is the shop behind the gateway, each service with its
+// instances behind fault proxies.
+type cluster struct {
+	base      string // http://host:port of the REST edge
+	client    *http.Client
+	services  map[string]*service
+	sandboxes map[string]*payments.Sandbox
+	stop      func()
+}
+
+// service is one service's instances, sharing register (and so one
+// store, as instances share one database).
+type service struct {
+	name      string
+	register  func(*socket.Server) error
+	instances []*instance
+	opts      []socket.ServerOption
+}
+
+// instance is one server of a service and the proxy in front of it.
+type instance struct {
+	svc   *service
+	addr  string // where the server listens; kept across restarts
+	proxy *faultproxy.Proxy
+
+	mu     sync.Mutex // guards cancel and done
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start serves the instance on its address (a fresh port the first
+// time).
+func (in *instance) start(t testing.TB) {
+	t.Helper()
+	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append([]socket.ServerOption{socket.WithKeys(keys), socket.WithDrainTimeout(5 * time.Second)}, in.svc.opts...)
+	srv, err := socket.NewServer(socket.Config{Name: in.svc.name, Version: "faults"}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.svc.register(srv); err != nil {
+		t.Fatal(err)
+	}
+	addr := in.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	lis, err := net.Listen("tcp", addr) // a restart takes the same port again
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.addr = lis.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	in.mu.Lock()
+	in.cancel, in.done = cancel, done
+	in.mu.Unlock()
+}
+
+// stop drains the instance and waits until it has stopped.
+func (in *instance) stop(t testing.TB) {
+	t.Helper()
+	in.mu.Lock()
+	cancel, done := in.cancel, in.done
+	in.cancel, in.done = nil, nil
+	in.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s at %s: %v", in.svc.name, in.addr, err)
+		}
+	case <-time.After(waitLong):
+		t.Errorf("%s at %s did not stop", in.svc.name, in.addr)
+	}
+}
+
+// options of a cluster.
+type options struct {
+	// instances per service; default 1.
+	instances map[string]int
+	// serverOpts per service.
+	serverOpts map[string][]socket.ServerOption
+	// provider wraps each payment provider (e.g. to lose an answer).
+	provider func(name string, p payments.Provider) payments.Provider
+	// cache turns the gateway's cache and coalescing on.
+	cache bool
+}
+
+// startCluster builds the shop with memory stores, the sandboxes, and the
+// gateway reaching every instance through its proxy.
+func startCluster(t *testing.T, o options) *cluster {
+	t.Helper()
+	c := &cluster{services: map[string]*service{}, sandboxes: map[string]*payments.Sandbox{}}
+	providers := map[string]payments.Provider{}
+	for name, latency := range map[string]time.Duration{"A": 5 * time.Millisecond, "B": 10 * time.Millisecond, "C": 15 * time.Millisecond} {
+		sb := payments.NewSandbox(name, latency)
+		url, err := sb.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sb.Close)
+		c.sandboxes[name] = sb
+		var p payments.Provider = payments.NewHTTPProvider(url, 2*time.Second, nil)
+		if o.provider != nil {
+			p = o.provider(name, p)
+		}
+		providers[name] = p
+	}
+
+	userStore, itemStore, orderStore, paymentStore := users.NewMemoryStore(), inventory.NewMemoryStore(), orders.NewMemoryStore(), payments.NewMemoryStore()
+	var pricer *socket.Client // orders asks inventory, through its proxies
+	c.add(t, "users", o, func(srv *socket.Server) error { return users.Register(srv, userStore) })
+	c.add(t, "inventory", o, func(srv *socket.Server) error { return inventory.Register(srv, itemStore) })
+	inv, err := socket.Dial(c.target("inventory"), socket.WithKey(serviceKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pricer = inv
+	t.Cleanup(func() { pricer.Close() })
+	c.add(t, "orders", o, func(srv *socket.Server) error { return orders.Register(srv, orderStore, orders.SocketPricer(pricer)) })
+	c.add(t, "payments", o, func(srv *socket.Server) error { return payments.Register(srv, paymentStore, providers) })
+
+	targets := map[string]string{}
+	for name := range c.services {
+		targets[name] = c.target(name)
+	}
+	env := map[string]string{"STREAMGATE_SERVICE_KEY": serviceKey, "STREAMGATE_ADMIN_KEY": adminKey, "STREAMGATE_JWT_SECRET": jwtSecret}
+	var gwOpts []gateway.Option
+	if !o.cache {
+		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
+	}
+	ready := make(chan gateway.Addrs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- gateway.Run(ctx, gateway.RunOptions{
+			ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+			Env:     func(k string) string { return env[k] },
+			Targets: targets,
+			Dial:    []socket.DialOption{socket.WithBackoff(20*time.Millisecond, 500*time.Millisecond)},
+			Options: gwOpts,
+			Ready:   func(a gateway.Addrs) { ready <- a },
+		})
+	}()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 256
+	c.client = &http.Client{Transport: transport, Timeout: waitLong}
+	var once sync.Once
+	c.stop = func() {
+		once.Do(func() {
+			transport.CloseIdleConnections()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway: %v", err)
+				}
+			case <-time.After(waitLong):
+				t.Errorf("the gateway did not stop")
+			}
+			for _, s := range c.services {
+				for _, in := range s.instances {
+					in.stop(t)
+					in.proxy.Close()
+				}
+			}
+		})
+	}
+	t.Cleanup(c.stop)
+	select {
+	case a := <-ready:
+		c.base = "http://" + a.HTTP
+	case err := <-done:
+		done <- err
+		t.Fatalf("the gateway stopped: %v", err)
+	case <-time.After(waitLong):
+		t.Fatal("the gateway was not ready")
+	}
+	return c
+}
+
+// add starts a service's instances, each behind a proxy.
+func (c *cluster) add(t *testing.T, name string, o options, register func(*socket.Server) error) {
+	t.Helper()
+	s := &service{name: name, register: register, opts: o.serverOpts[name]}
+	n := max(o.instances[name], 1)
+	for range n {
+		in := &instance{svc: s}
+		in.start(t)
+		p, err := faultproxy.Start(in.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.proxy = p
+		s.instances = append(s.instances, in)
+	}
+	c.services[name] = s
+}
+
+// target is the static list of a service's proxies, as the gateway and
+// the other services dial it.
+func (c *cluster) target(name string) string {
+	var addrs []string
+	for _, in := range c.services[name].instances {
+		addrs = append(addrs, in.proxy.Addr())
+	}
+	return "static:///" + strings.Join(addrs, ",")
+}
+
+// reply is the REST edge's envelope, status and headers.
+type reply struct {
+	status int
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result"`
+	Error  *socket.Error   `json:"error"`
+	raw    string
+	header http.Header
+	took   time.Duration
+}
+
+func (r reply) reason() string {
+	if r.Error == nil {
+		return ""
+	}
+	s, _ := r.Error.Details[socket.DetailReason].(string)
+	return s
+}
+
+// do sends one request as cred ("" for none); header holds name, value
+// pairs.
+func (c *cluster) do(cred, method, path string, body any, header ...string) (reply, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return reply{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return reply{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	begin := time.Now()
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: read: %w", method, path, err)
+	}
+	r := reply{status: resp.StatusCode, raw: string(b), header: resp.Header, took: time.Since(begin)}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return reply{}, fmt.Errorf("%s %s: %d, not an envelope: %w\n%s", method, path, resp.StatusCode, err, b)
+	}
+	return r, nil
+}
+
+// call is do that fails the test on a transport error or an unexpected
+// status.
+func (c *cluster) call(t testing.TB, cred, method, path string, body any, status int, header ...string) reply {
+	t.Helper()
+	r, err := c.do(cred, method, path, body, header...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != status {
+		t.Fatalf("%s %s: got %d, want %d: %s", method, path, r.status, status, r.raw)
+	}
+	return r
+}
+
+func into[T any](t testing.TB, r reply) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.Result, &v); err != nil {
+		t.Fatalf("decode %T: %v: %s", v, err, r.raw)
+	}
+	return v
+}
+
+// as returns a user token.
+func as(t testing.TB, userID string) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": "streamgate", "sub": userID, "roles": []string{"user"}, "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func newKey() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "key-" + hex.EncodeToString(b[:])
+}
+
+// newItem has the admin create an item.
+func (c *cluster) newItem(t testing.TB, name string, price, stock int64) inventory.Item {
+	t.Helper()
+	return into[inventory.Item](t, c.call(t, adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": price, "stock": stock}, http.StatusCreated))
+}
+
+// newUser has the admin create a user.
+func (c *cluster) newUser(t testing.TB, id string) {
+	t.Helper()
+	c.call(t, adminKey, "POST", "/v1/users", map[string]any{"id": id, "name": "User " + id, "email": id + "@example.com"}, http.StatusCreated)
+}
+
+// newOrder has the user order one of the item.
+func (c *cluster) newOrder(t testing.TB, user, itemID string) orders.Order {
+	t.Helper()
+	return into[orders.Order](t, c.call(t, as(t, user), "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: itemID, Quantity: 1}}}, http.StatusCreated))
+}
+
+// payments lists an order's payments as the admin.
+func (c *cluster) payments(t testing.TB, orderID string) []payments.Payment {
+	t.Helper()
+	return into[payments.Page](t, c.call(t, adminKey, "GET", "/v1/payments?order_id="+orderID, nil, http.StatusOK)).Items
+}
+
+// order reads an order as the admin.
+func (c *cluster) order(t testing.TB, id string) orders.Order {
+	t.Helper()
+	return into[orders.Order](t, c.call(t, adminKey, "GET", "/v1/orders/"+id, nil, http.StatusOK))
+}

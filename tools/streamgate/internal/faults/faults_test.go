@@ -1,0 +1,333 @@
+package faults_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/streamgate/streamgate/services/inventory"
+	"github.com/streamgate/streamgate/services/orders"
+	"github.com/streamgate/streamgate/services/payments"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// load runs workers that each call do until n calls are done in all or
+// the time is up; do gets the call's number.
+func load(workers, n int, limit time.Duration, do func(i int)) {
+	var next atomic.Int64
+	deadline := time.Now().Add(limit)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || time.Now().After(deadline) {
+					return
+				}
+				do(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// tally counts answers by status, safe for concurrent use.
+type tally struct {
+	mu     sync.Mutex // guards counts, worst and errs
+	counts map[int]int
+	worst  time.Duration
+	errs   []error
+}
+
+func (t *tally) add(r reply, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.counts == nil {
+		t.counts = map[int]int{}
+	}
+	if err != nil {
+		t.errs = append(t.errs, err)
+		return
+	}
+	t.counts[r.status]++
+	t.worst = max(t.worst, r.took)
+}
+
+func (t *tally) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return fmt.Sprintf("statuses %v, transport errors %d, slowest %v", t.counts, len(t.errs), t.worst.Round(time.Millisecond))
+}
+
+// only fails the test unless every answer has one of the statuses.
+func (t *tally) only(tb testing.TB, what string, statuses ...int) {
+	tb.Helper()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, err := range t.errs {
+		tb.Errorf("%s: %v", what, err)
+	}
+	for status, n := range t.counts {
+		ok := false
+		for _, s := range statuses {
+			ok = ok || s == status
+		}
+		if !ok {
+			tb.Errorf("%s: %d answers with status %d", what, n, status)
+		}
+	}
+}
+
+// itemNames lists every item's name, counted, as the admin.
+func (c *cluster) itemNames(t testing.TB) map[string]int {
+	t.Helper()
+	names := map[string]int{}
+	token := ""
+	for {
+		path := "/v1/items?page_size=1000"
+		if token != "" {
+			path += "&page_token=" + token
+		}
+		page := into[inventory.Page](t, c.call(t, adminKey, "GET", path, nil, http.StatusOK))
+		for _, it := range page.Items {
+			names[it.Name]++
+		}
+		if page.NextPageToken == "" {
+			return names
+		}
+		token = page.NextPageToken
+	}
+}
+
+// TestKilledInstanceUnderLoad: one of two inventory instances dies (its
+// connections reset, new ones refused) while reads and writes run. Reads
+// carry on; a write in flight gets a definite answer and is never applied
+// twice.
+func TestKilledInstanceUnderLoad(t *testing.T) {
+	c := startCluster(t, options{instances: map[string]int{"inventory": 2}})
+	item := c.newItem(t, "read-me", 100, 10)
+	const reads, writes = 2000, 400
+	killed := make(chan struct{})
+	var readTally, writeTally tally
+	var created sync.Map // name → true for every 201
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		load(8, reads, time.Minute, func(i int) {
+			if i == reads/4 {
+				close(killed)
+			}
+			readTally.add(c.do("", "GET", "/v1/items/"+item.ID, nil))
+		})
+	})
+	wg.Go(func() {
+		load(4, writes, time.Minute, func(i int) {
+			name := fmt.Sprintf("write-%d", i)
+			r, err := c.do(adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": 1, "stock": 1})
+			writeTally.add(r, err)
+			if err == nil && r.status == http.StatusCreated {
+				created.Store(name, true)
+			}
+		})
+	})
+	<-killed
+	dead := c.services["inventory"].instances[0].proxy
+	dead.Refuse()
+	dead.Reset()
+	wg.Wait()
+	t.Logf("reads: %s", &readTally)
+	t.Logf("writes: %s", &writeTally)
+	readTally.only(t, "reads", http.StatusOK)
+	// A write whose answer was lost is UNAVAILABLE (503), never sent twice.
+	writeTally.only(t, "writes", http.StatusCreated, http.StatusServiceUnavailable)
+
+	names := c.itemNames(t)
+	for name, n := range names {
+		if n > 1 {
+			t.Errorf("write %s applied %d times", name, n)
+		}
+	}
+	created.Range(func(k, _ any) bool {
+		if names[k.(string)] != 1 {
+			t.Errorf("write %s answered 201 but is stored %d times", k, names[k.(string)])
+		}
+		return true
+	})
+}
+
+// TestRollingRestart: both inventory instances restarted one after the
+// other, each drained first, under reads and idempotent writes: nothing
+// fails.
+func TestRollingRestart(t *testing.T) {
+	c := startCluster(t, options{instances: map[string]int{"inventory": 2}})
+	item := c.newItem(t, "rolling", 100, 10)
+	var tl tally
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		load(6, 1_000_000, 2*time.Minute, func(i int) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%5 == 0 {
+				tl.add(c.do(adminKey, "PATCH", "/v1/items/"+item.ID, map[string]any{"price_cents": 100 + i%7}))
+				return
+			}
+			tl.add(c.do("", "GET", "/v1/items/"+item.ID, nil))
+		})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	for _, in := range c.services["inventory"].instances {
+		in.stop(t)
+		in.start(t)
+		// The gateway and orders' pricer reconnect through the proxy.
+		if err := in.proxy.WaitConns(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		// A few answers from the restarted pair before the next restart.
+		for range 20 {
+			c.call(t, "", "GET", "/v1/items/"+item.ID, nil, http.StatusOK)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("rolling restart: %s", &tl)
+	tl.only(t, "requests during a rolling restart", http.StatusOK)
+}
+
+// TestBlackholedInstance: one of two instances stops answering without
+// closing anything. The gateway's keepalive finds it within 5s: reads
+// keep succeeding, none waits much longer than that.
+func TestBlackholedInstance(t *testing.T) {
+	c := startCluster(t, options{instances: map[string]int{"inventory": 2}})
+	item := c.newItem(t, "hole", 100, 10)
+	for range 20 {
+		c.call(t, "", "GET", "/v1/items/"+item.ID, nil, http.StatusOK)
+	}
+	c.services["inventory"].instances[0].proxy.Blackhole()
+	var tl tally
+	load(8, 400, time.Minute, func(int) {
+		tl.add(c.do("", "GET", "/v1/items/"+item.ID, nil))
+	})
+	t.Logf("black-holed instance: %s", &tl)
+	tl.only(t, "reads past a black-holed instance", http.StatusOK)
+	// keepalive: 5s to find the dead link, then the read goes elsewhere.
+	if tl.worst > 8*time.Second {
+		t.Errorf("a read waited %v: the black-holed instance was not detected within 5s", tl.worst)
+	}
+}
+
+// TestLostAnswerAfterPay: the payments service charges and records the
+// payment, then its connection to the gateway is reset before the answer
+// leaves. The client retries with the same Idempotency-Key until it gets
+// an answer: exactly one charge, the order paid by it.
+func TestLostAnswerAfterPay(t *testing.T) {
+	var c *cluster
+	var lost atomic.Bool
+	c = startCluster(t, options{provider: func(_ string, p payments.Provider) payments.Provider {
+		return &resetAfterCharge{Provider: p, reset: func() {
+			if lost.CompareAndSwap(false, true) {
+				c.services["payments"].instances[0].proxy.Reset()
+			}
+		}}
+	}})
+	item := c.newItem(t, "lost", 1500, 10)
+	c.newUser(t, "lou")
+	for _, version := range []string{"v1", "v3"} {
+		lost.Store(false)
+		o := c.newOrder(t, "lou", item.ID)
+		key := newKey()
+		var first reply
+		var answers []int
+		for attempt := 0; ; attempt++ {
+			if attempt == 20 {
+				t.Fatalf("%s: no success after 20 retries: %v", version, answers)
+			}
+			r, err := c.do(as(t, "lou"), "POST", "/"+version+"/orders/"+o.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answers = append(answers, r.status)
+			if attempt == 0 {
+				first = r
+			}
+			if r.status == http.StatusOK {
+				break
+			}
+			if r.status != http.StatusServiceUnavailable && r.status != http.StatusConflict && r.status != http.StatusGatewayTimeout {
+				t.Fatalf("%s: attempt %d: %d %s", version, attempt, r.status, r.raw)
+			}
+			<-time.After(50 * time.Millisecond) // a client's pause between retries
+		}
+		if first.status == http.StatusOK {
+			t.Fatalf("%s: the first answer was not lost: %s", version, first.raw)
+		}
+		got := c.order(t, o.ID)
+		ps := c.payments(t, o.ID)
+		if got.Status != orders.StatusPaid || len(ps) != 1 || ps[0].Status != payments.StatusSucceeded || ps[0].ID != got.PaymentID {
+			t.Errorf("%s: answers %v; order %s paid by %q; payments %+v", version, answers, got.Status, got.PaymentID, ps)
+		}
+	}
+	if n := c.sandboxes["A"].Charges(); n != 2 {
+		t.Errorf("sandbox A received %d charges for two purchases", n)
+	}
+}
+
+// resetAfterCharge is a provider whose charge goes through and then has
+// the payments service's connection to the gateway reset, before the
+// service can answer.
+type resetAfterCharge struct {
+	payments.Provider
+	reset func()
+}
+
+func (r *resetAfterCharge) Charge(ctx context.Context, c payments.Charge) (string, error) {
+	ref, err := r.Provider.Charge(ctx, c)
+	if err == nil {
+		r.reset()
+	}
+	return ref, err
+}
+
+// TestOverload: ten times more concurrent clients than the service takes
+// at once. Requests beyond the limit are shed (429/503), memory stays
+// bounded, and the service answers normally once the load ends.
+func TestOverload(t *testing.T) {
+	const perServer = 32
+	c := startCluster(t, options{serverOpts: map[string][]socket.ServerOption{"inventory": {socket.WithMaxInFlight(perServer, perServer)}}})
+	item := c.newItem(t, "hot", 100, 10)
+	c.call(t, "", "GET", "/v1/items/"+item.ID, nil, http.StatusOK)
+	runtime.GC()
+	var before, peak runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	var tl tally
+	var peakMu sync.Mutex // guards peak
+	load(10*perServer, 20_000, time.Minute, func(i int) {
+		tl.add(c.do("", "GET", "/v1/items/"+item.ID, nil))
+		if i%2000 == 0 {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peakMu.Lock()
+			if m.HeapInuse > peak.HeapInuse {
+				peak = m
+			}
+			peakMu.Unlock()
+		}
+	})
+	t.Logf("overload: %s; heap in use %d MiB before, %d MiB at the peak sample", &tl, before.HeapInuse>>20, peak.HeapInuse>>20)
+	tl.only(t, "overload", http.StatusOK, http.StatusTooManyRequests, http.StatusServiceUnavailable)
+	if grew := int64(peak.HeapInuse) - int64(before.HeapInuse); grew > 256<<20 {
+		t.Errorf("the heap grew by %d MiB under overload", grew>>20)
+	}
+	for range 50 {
+		c.call(t, "", "GET", "/v1/items/"+item.ID, nil, http.StatusOK)
+	}
+}

@@ -46,8 +46,9 @@ type Proxy struct {
 	delay time.Duration
 	conns map[*link]struct{}
 	// changed is closed and replaced whenever a connection opens or
-	// closes, for WaitConns.
+	// closes or one is refused, for WaitConns and WaitRefused.
 	changed chan struct{}
+	refused int // connections refused so far
 }
 
 // link is one proxied connection: the client's side and the server's.
@@ -113,7 +114,25 @@ func (p *Proxy) WaitConns(ctx context.Context, n int) error {
 	}
 }
 
-// notify wakes WaitConns; p.mu must be held.
+// WaitRefused waits until the proxy has refused at least n connections
+// in all, or ctx ends: a client's reconnect attempts, counted.
+func (p *Proxy) WaitRefused(ctx context.Context, n int) error {
+	for {
+		p.mu.Lock()
+		refused, changed := p.refused, p.changed
+		p.mu.Unlock()
+		if refused >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("faultproxy: %d of %d connections refused: %w", refused, n, ctx.Err())
+		}
+	}
+}
+
+// notify wakes WaitConns and WaitRefused; p.mu must be held.
 func (p *Proxy) notify() {
 	close(p.changed)
 	p.changed = make(chan struct{})
@@ -177,6 +196,10 @@ func (p *Proxy) accept() {
 		}
 		if m, _ := p.state(); m == ModeRefuse {
 			(&link{client: c, server: nopConn{c}}).close(true)
+			p.mu.Lock()
+			p.refused++
+			p.notify()
+			p.mu.Unlock()
 			continue
 		}
 		p.wg.Add(1)

@@ -2,6 +2,7 @@ package faultproxy_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -120,12 +121,16 @@ func TestCutAndRefuse(t *testing.T) {
 	}
 	p.Refuse()
 	c2, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		return // refused while connecting
+	if err == nil {
+		defer c2.Close()
+		if _, err := roundTrip(c2, bufio.NewReader(c2), 5*time.Second); err == nil {
+			t.Fatal("a refused connection answers")
+		}
 	}
-	defer c2.Close()
-	if _, err := roundTrip(c2, bufio.NewReader(c2), 5*time.Second); err == nil {
-		t.Fatal("a refused connection answers")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitRefused(ctx, 1); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -331,3 +331,65 @@ func TestOverload(t *testing.T) {
 		c.call(t, "", "GET", "/v1/items/"+item.ID, nil, http.StatusOK)
 	}
 }
+
+// TestServiceDownFailsFast: with every instance of a service down, a
+// request gets 503 UNAVAILABLE with Retry-After at once, never the route's
+// timeout; once an instance is back, requests succeed again within the
+// reconnect backoff's maximum. Defects: each request waited the route
+// timeout (5-10s) for a 504; an instance down for 60s came back after
+// 10.5-18s although the backoff is capped at 5s.
+func TestServiceDownFailsFast(t *testing.T) {
+	c := startCluster(t, options{})
+	item := c.newItem(t, "down", 100, 10)
+	c.call(t, "", "GET", "/v1/items/"+item.ID, nil, http.StatusOK)
+	p := c.services["inventory"].instances[0].proxy
+	p.Refuse()
+	p.Reset()
+
+	// Let the clients fail many reconnects, as a long outage would.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	if err := p.WaitRefused(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	var tl tally
+	var slow atomic.Int64
+	load(50, 50, time.Minute, func(int) {
+		r, err := c.do("", "GET", "/v1/items/"+item.ID, nil)
+		tl.add(r, err)
+		if err == nil && r.status == http.StatusServiceUnavailable && (r.header.Get("Retry-After") == "" || r.reason() == "") {
+			t.Errorf("a 503 without Retry-After or reason: %v %s", r.header, r.raw)
+		}
+		if r.took > 100*time.Millisecond {
+			slow.Add(1)
+		}
+	})
+	t.Logf("service down: %s; %d of 50 took over 100ms", &tl, slow.Load())
+	tl.only(t, "requests while the service is down", http.StatusServiceUnavailable)
+	if tl.worst > time.Second {
+		t.Errorf("a request to a dead service took %v", tl.worst)
+	}
+	if slow.Load() > 5 {
+		t.Errorf("%d of 50 requests to a dead service took over 100ms", slow.Load())
+	}
+
+	p.Pass()
+	back := time.Now()
+	for {
+		r, err := c.do("", "GET", "/v1/items/"+item.ID, nil)
+		if err == nil && r.status == http.StatusOK {
+			break
+		}
+		if time.Since(back) > waitLong {
+			t.Fatalf("the service did not come back: %v %+v", err, r)
+		}
+		<-time.After(10 * time.Millisecond) // a client's pause between retries
+	}
+	took := time.Since(back)
+	t.Logf("traffic again %v after the instance came back (backoff max 500ms)", took.Round(time.Millisecond))
+	// The gateway's backoff is capped at 500ms here: a reconnect within
+	// it, plus a connection's setup; generous for a busy machine.
+	if took > 3*time.Second {
+		t.Errorf("traffic again only after %v; the backoff max is 500ms", took)
+	}
+}

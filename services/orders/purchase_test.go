@@ -105,6 +105,31 @@ func TestEditRacingPurchase(t *testing.T) {
 	})
 }
 
+// TestUpdateWithVersion checks UPDATE_ORDER's compare-and-set on the
+// version the caller read, and that an update changing nothing makes no
+// new version.
+func TestUpdateWithVersion(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st orders.Store) {
+		c := startService(t, st, catalogue)
+		alice := sockettest.As(t, "v1", "alice")
+		o := mustOrder(t, c, "alice", "")
+		same, err := socket.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "apple", "quantity": 1}]}`))
+		if err != nil || same.Version != 1 {
+			t.Fatalf("an update that changes nothing: %+v %v", same, err)
+		}
+		v2, err := socket.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"version": 1, "lines": [{"item_id": "pear", "quantity": 1}]}`))
+		if err != nil || v2.Version != 2 || v2.TotalCents != 200 {
+			t.Fatalf("update at version 1: %+v %v", v2, err)
+		}
+		_, err = c.Request(alice, "UPDATE_ORDER", o.ID, raw(`{"version": 1, "lines": [{"item_id": "melon", "quantity": 1}]}`))
+		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
+		if got, _ := socket.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); got.Version != 2 || got.TotalCents != 200 {
+			t.Fatalf("after a stale update: %+v", got)
+		}
+	})
+}
+
 // TestEditAfterPurchaseBegan is the race played step by step: the edit
 // comes 8 ms after the payment started, i.e. between BEGIN_PURCHASE and
 // MARK_PAID.

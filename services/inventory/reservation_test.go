@@ -268,3 +268,48 @@ func TestReleaseStockOnlyOfItsReservation(t *testing.T) {
 		r.wantStock(5, 3)
 	})
 }
+
+func TestListReservationsOverTheSocket(t *testing.T) {
+	t.Parallel()
+	r := newReservationTest(t, inventory.NewMemoryStore())
+	for _, id := range []string{"p3", "p1", "p2"} {
+		r.must("RESERVE_STOCK", id, `{"lines":[{"item_id":"a","quantity":1}]}`)
+	}
+	r.must("RELEASE_STOCK", "p2", "")
+	admin := sockettest.As(t, "v1", "root", "admin")
+	tests := []struct {
+		name  string
+		in    inventory.ReservationsInput
+		pages [][]string
+	}{
+		{"all", inventory.ReservationsInput{}, [][]string{{"p1", "p2", "p3"}}},
+		{"pages of 2", inventory.ReservationsInput{PageSize: 2}, [][]string{{"p1", "p2"}, {"p3"}}},
+		{"held", inventory.ReservationsInput{Status: inventory.ReservationHeld, PageSize: 1}, [][]string{{"p1"}, {"p3"}}},
+		{"released", inventory.ReservationsInput{Status: inventory.ReservationReleased}, [][]string{{"p2"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			for i, want := range tc.pages {
+				page, err := socket.Call[inventory.ReservationPage](admin, r.c, "LIST_RESERVATIONS", "", in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := []string{}
+				for _, res := range page.Reservations {
+					got = append(got, res.ID)
+					if res.CreatedAt.IsZero() || len(res.Reserved) != 1 {
+						t.Errorf("reservation %+v", res)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("page %d = %v, want %v", i+1, got, want)
+				}
+				if last := i == len(tc.pages)-1; last != (page.NextPageToken == "") {
+					t.Fatalf("page %d: next_page_token %q", i+1, page.NextPageToken)
+				}
+				in.PageToken = page.NextPageToken
+			}
+		})
+	}
+}

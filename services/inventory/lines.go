@@ -14,9 +14,10 @@ import (
 const maxLines = 1000
 
 // LinesInput is the body of CHECK_AVAILABLE, REQUIRE_AVAILABLE,
-// RESERVE_STOCK and RELEASE_STOCK: the lines either at the top level, {"lines": […]}, or
-// inside an order, {"order": {"lines": […], …}}, whose other fields (and
-// the lines' other fields) are ignored. The top level is decoded strictly.
+// RESERVE_STOCK and RELEASE_STOCK (where it is optional): the lines either
+// at the top level, {"lines": […]}, or inside an order, {"order": {"lines":
+// […], …}}, whose other fields (and the lines' other fields) are ignored.
+// The top level is decoded strictly.
 type LinesInput struct {
 	Lines []Line          `json:"lines,omitempty"`
 	Order json.RawMessage `json:"order,omitempty"`
@@ -28,11 +29,20 @@ type orderLines struct {
 	Lines []Line `json:"lines"`
 }
 
+// given reports whether the body names lines at all, in either shape.
+func (in LinesInput) given() bool {
+	return in.Lines != nil || in.hasOrder()
+}
+
+func (in LinesInput) hasOrder() bool {
+	return len(in.Order) > 0 && !bytes.Equal(bytes.TrimSpace(in.Order), []byte("null"))
+}
+
 // merged validates the lines and sums the quantities of lines naming the
 // same item, keeping the order of first appearance.
 func (in LinesInput) merged() ([]Line, error) {
 	lines, field := in.Lines, "lines"
-	hasOrder := len(in.Order) > 0 && !bytes.Equal(bytes.TrimSpace(in.Order), []byte("null"))
+	hasOrder := in.hasOrder()
 	switch {
 	case in.Lines != nil && hasOrder:
 		return nil, socket.Errorf(socket.CodeInvalidArgument, "give either lines or order, not both")

@@ -10,12 +10,24 @@
 //	_ = srv.Serve(ctx, lis)
 //
 // Actions: GET_ITEM, LIST_ITEMS, CREATE_ITEM, UPDATE_ITEM, DELETE_ITEM,
-// CHECK_AVAILABLE, REQUIRE_AVAILABLE, RESERVE_STOCK, RELEASE_STOCK and
-// GET_PRICES. Lines name an item and a quantity; lines naming the same
-// item add up. RESERVE_STOCK takes stock for all lines or none and never
-// lets stock go below zero, across goroutines and instances sharing a
-// database; RELEASE_STOCK, its compensation, puts stock back for all
-// lines or none.
+// CHECK_AVAILABLE, REQUIRE_AVAILABLE, RESERVE_STOCK, RELEASE_STOCK,
+// LIST_RESERVATIONS and GET_PRICES. Lines name an item and a quantity;
+// lines naming the same item add up.
+//
+// Stock is taken by reservations, records with an id the caller chooses
+// (the purchase's id; else the request's Idempotency-Key). RESERVE_STOCK
+// records the reservation as held and takes stock for all its lines or
+// none, in one transaction, never letting stock go below zero, across
+// goroutines and instances sharing a database. It does so once per id:
+// the same id and lines again, however many at once, answer the stored
+// reservation as a replay; other lines are CONFLICT (reservation_mismatch);
+// a released id is FAILED_PRECONDITION (reservation_released).
+// RELEASE_STOCK, its compensation, puts a held reservation's stock back
+// exactly once and marks it released; releasing it again answers it
+// unchanged, and an id that was never reserved answers status "unknown"
+// and touches no stock: a release only ever undoes what its own
+// reservation took. LIST_RESERVATIONS lets an admin (a reconciler) find
+// the reservations still held by abandoned purchases.
 package inventory
 
 import (
@@ -84,16 +96,6 @@ type Availability struct {
 	Missing   []Shortage `json:"missing"`
 }
 
-// Reservation is the result of RESERVE_STOCK: the merged lines taken.
-type Reservation struct {
-	Reserved []Line `json:"reserved"`
-}
-
-// Release is the result of RELEASE_STOCK: the merged lines put back.
-type Release struct {
-	Released []Line `json:"released"`
-}
-
 // PricesInput is the body of GET_PRICES.
 type PricesInput struct {
 	ItemIDs []string `json:"item_ids"`
@@ -133,10 +135,12 @@ func Register(srv *socket.Server, st Store) error {
 			socket.Doc(`Reports whether stock covers {"lines": [{item_id, quantity}]} or {"order": {"lines": …}}: {available, missing: [{item_id, requested, in_stock}]}. Never fails for lack of stock.`)}},
 		{"REQUIRE_AVAILABLE", socket.Typed(s.require), []socket.ActionOption{socket.Read(),
 			socket.Doc("CHECK_AVAILABLE that fails with FAILED_PRECONDITION (reason out_of_stock, details missing) when stock is short; for pipelines.")}},
-		{"RESERVE_STOCK", socket.Typed(s.reserve), []socket.ActionOption{
-			socket.Doc("Takes the lines' quantities out of stock, all or none: {reserved: [{item_id, quantity}]}, or FAILED_PRECONDITION (reason out_of_stock, details missing). Not idempotent.")}},
-		{"RELEASE_STOCK", socket.Typed(s.release), []socket.ActionOption{
-			socket.Doc("RESERVE_STOCK's inverse, to compensate a failed purchase: puts the lines' quantities back into stock, all or none: {released: [{item_id, quantity}]}, or NOT_FOUND naming an unknown item. Not idempotent.")}},
+		{"RESERVE_STOCK", socket.Typed(s.reserve), []socket.ActionOption{socket.Idempotent(),
+			socket.Doc(`Reserves stock for {"lines": […]} or {"order": {"lines": …}} under a reservation id: the resource id, else the Idempotency-Key, else INVALID_ARGUMENT. The first time it takes the quantities out of stock, all or none, and records the reservation: {reservation_id, reserved: [{item_id, quantity}], status: "held", created_at}; short stock is FAILED_PRECONDITION (reason out_of_stock, details missing) and records nothing. The same id and lines again answer the stored reservation (a replay) without taking stock; other lines are CONFLICT (reason reservation_mismatch); a released id is FAILED_PRECONDITION (reason reservation_released).`)}},
+		{"RELEASE_STOCK", socket.Typed(s.release), []socket.ActionOption{socket.Idempotent(),
+			socket.Doc(`RESERVE_STOCK's compensation, for reservation id (required): puts a held reservation's stock back, all lines or none, exactly once, and answers {reservation_id, released: [{item_id, quantity}], status: "released"}; a released one is answered unchanged. An id never reserved answers {released: [], status: "unknown"} and touches no stock. A body with lines is optional; given, it must be the reservation's (else CONFLICT, reason reservation_mismatch). Items deleted since the reservation are skipped.`)}},
+		{"LIST_RESERVATIONS", socket.Typed(s.listReservations), []socket.ActionOption{socket.Read(),
+			socket.Doc(`Lists reservations by id, filtered by status ("held" or "released"), paged by page_size (default 50, max 1000) and page_token: {reservations: [{reservation_id, reserved, status, created_at}], next_page_token}. Admins only; for reconciling reservations held by abandoned purchases.`)}},
 		{"GET_PRICES", socket.Typed(s.prices), []socket.ActionOption{socket.Read(),
 			socket.Doc(`Returns {"prices": {id: cents}} for {"item_ids": […]}; unknown ids are NOT_FOUND.`)}},
 	}
@@ -176,7 +180,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, error) {
-	if err := requireAdmin(ctx, "create"); err != nil {
+	if err := requireAdmin(ctx, "create items"); err != nil {
 		return Item{}, err
 	}
 	name, err := checkName(in.Name)
@@ -207,7 +211,7 @@ func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, e
 }
 
 func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, error) {
-	if err := requireAdmin(ctx, "update"); err != nil {
+	if err := requireAdmin(ctx, "update items"); err != nil {
 		return Item{}, err
 	}
 	if id == "" {
@@ -230,7 +234,7 @@ func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, 
 }
 
 func (s *service) delete(ctx context.Context, id string, _ struct{}) (Item, error) {
-	if err := requireAdmin(ctx, "delete"); err != nil {
+	if err := requireAdmin(ctx, "delete items"); err != nil {
 		return Item{}, err
 	}
 	if id == "" {
@@ -270,32 +274,6 @@ func (s *service) require(ctx context.Context, id string, in LinesInput) (Availa
 		return Availability{}, outOfStock(a.Missing)
 	}
 	return a, nil
-}
-
-func (s *service) reserve(ctx context.Context, _ string, in LinesInput) (Reservation, error) {
-	lines, err := in.merged()
-	if err != nil {
-		return Reservation{}, err
-	}
-	missing, err := s.st.Reserve(ctx, lines)
-	if err != nil {
-		return Reservation{}, err
-	}
-	if len(missing) > 0 {
-		return Reservation{}, outOfStock(missing)
-	}
-	return Reservation{Reserved: lines}, nil
-}
-
-func (s *service) release(ctx context.Context, _ string, in LinesInput) (Release, error) {
-	lines, err := in.merged()
-	if err != nil {
-		return Release{}, err
-	}
-	if err := s.st.Release(ctx, lines); err != nil {
-		return Release{}, err
-	}
-	return Release{Released: lines}, nil
 }
 
 func (s *service) prices(ctx context.Context, _ string, in PricesInput) (Prices, error) {
@@ -341,9 +319,11 @@ func (s *service) prices(ctx context.Context, _ string, in PricesInput) (Prices,
 	return out, nil
 }
 
-func requireAdmin(ctx context.Context, verb string) error {
+// requireAdmin refuses non-admins; what is what they may not do, e.g.
+// "create items".
+func requireAdmin(ctx context.Context, what string) error {
 	if !socket.MetaFrom(ctx).Principal.HasRole("admin") {
-		return socket.Errorf(socket.CodePermissionDenied, "only admins may %s items", verb)
+		return socket.Errorf(socket.CodePermissionDenied, "only admins may %s", what)
 	}
 	return nil
 }

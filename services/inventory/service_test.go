@@ -3,11 +3,13 @@ package inventory_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/inventory"
@@ -201,8 +203,8 @@ func TestAvailabilityAndReservations(t *testing.T) {
 		{"require covered", "REQUIRE_AVAILABLE", inOrder, result{result: `{"available":true,"missing":[]}`}},
 		{"require short", "REQUIRE_AVAILABLE", short, result{code: socket.CodeFailedPrecondition, missing: missing}},
 		{"reserve short changes nothing", "RESERVE_STOCK", short, result{code: socket.CodeFailedPrecondition, missing: missing}},
-		{"reserve an order", "RESERVE_STOCK", inOrder, result{result: `{"reserved":[{"item_id":"a","quantity":2}]}`}},
-		{"reserve lines", "RESERVE_STOCK", covered, result{result: `{"reserved":[{"item_id":"a","quantity":2},{"item_id":"b","quantity":1}]}`}},
+		{"reserve an order", "RESERVE_STOCK", inOrder, result{result: `{"reservation_id":"reserve an order","reserved":[{"item_id":"a","quantity":2}],"status":"held"}`}},
+		{"reserve lines", "RESERVE_STOCK", covered, result{result: `{"reservation_id":"reserve lines","reserved":[{"item_id":"a","quantity":2},{"item_id":"b","quantity":1}],"status":"held"}`}},
 		{"then b is gone", "REQUIRE_AVAILABLE", `{"lines":[{"item_id":"b","quantity":1}]}`, result{code: socket.CodeFailedPrecondition, missing: []any{map[string]any{"item_id": "b", "requested": 1.0, "in_stock": 0.0}}}},
 		{"empty body", "CHECK_AVAILABLE", ``, result{code: socket.CodeInvalidArgument}},
 		{"no lines", "RESERVE_STOCK", `{"lines":[]}`, result{code: socket.CodeInvalidArgument}},
@@ -219,11 +221,18 @@ func TestAvailabilityAndReservations(t *testing.T) {
 	for _, tc := range tests {
 		// Not parallel: the cases run in order against one stock.
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := c.Request(user, tc.action, "", json.RawMessage(tc.body))
+			id := ""
+			if tc.action == "RESERVE_STOCK" {
+				id = tc.name // the reservation id
+			}
+			raw, err := c.Request(user, tc.action, id, json.RawMessage(tc.body))
 			if socket.CodeOf(err) != tc.want.code {
 				t.Fatalf("%s: %v, want code %q", tc.action, err, tc.want.code)
 			}
 			if err == nil {
+				if tc.action == "RESERVE_STOCK" {
+					raw = withoutCreatedAt(t, raw)
+				}
 				if string(raw) != tc.want.result {
 					t.Fatalf("%s = %s, want %s", tc.action, raw, tc.want.result)
 				}
@@ -249,59 +258,61 @@ func TestAvailabilityAndReservations(t *testing.T) {
 	}
 }
 
-func TestReleaseStock(t *testing.T) {
+// withoutCreatedAt returns a reservation's JSON without its created_at,
+// keys sorted.
+func withoutCreatedAt(t *testing.T, raw json.RawMessage) json.RawMessage {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, m["created_at"].(string)); err != nil {
+		t.Fatalf("created_at of %s: %v", raw, err)
+	}
+	delete(m, "created_at")
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestReservationRequestsRefused(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st inventory.Store) {
-		c := serve(t, st)
-		seed(t, c,
-			inventory.Item{ID: "a", Name: "A", PriceCents: 100, Stock: 5},
-			inventory.Item{ID: "b", Name: "B", PriceCents: 250, Stock: 1},
-		)
-		user := sockettest.As(t, "v1", "alice")
-		order := `{"order":{"id":"ord_1","status":"pending","lines":[{"item_id":"a","quantity":1,"unit_price_cents":100},{"item_id":"b","quantity":1},{"item_id":"a","quantity":2}]}}`
-		tests := []struct {
-			name    string
-			action  string
-			body    string
-			code    socket.Code
-			message string
-			result  string
-			stock   map[string]int64 // after
-		}{
-			{name: "reserve an order", action: "RESERVE_STOCK", body: order,
-				result: `{"reserved":[{"item_id":"a","quantity":3},{"item_id":"b","quantity":1}]}`, stock: map[string]int64{"a": 2, "b": 0}},
-			{name: "release the same order", action: "RELEASE_STOCK", body: order,
-				result: `{"released":[{"item_id":"a","quantity":3},{"item_id":"b","quantity":1}]}`, stock: map[string]int64{"a": 5, "b": 1}},
-			{name: "release lines", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"b","quantity":2},{"item_id":"b","quantity":1}]}`,
-				result: `{"released":[{"item_id":"b","quantity":3}]}`, stock: map[string]int64{"a": 5, "b": 4}},
-			{name: "unknown item changes nothing", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"a","quantity":1},{"item_id":"x","quantity":1}]}`,
-				code: socket.CodeNotFound, message: `no item "x"`, stock: map[string]int64{"a": 5, "b": 4}},
-			{name: "no lines", action: "RELEASE_STOCK", body: `{"lines":[]}`, code: socket.CodeInvalidArgument},
-			{name: "zero quantity", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"a","quantity":0}]}`, code: socket.CodeInvalidArgument},
-			{name: "both shapes", action: "RELEASE_STOCK", body: `{"lines":[{"item_id":"a","quantity":1}],"order":{"lines":[]}}`, code: socket.CodeInvalidArgument},
-			{name: "bad order line", action: "RELEASE_STOCK", body: `{"order":{"lines":[{"item_id":"a","quantity":"2"}]}}`, code: socket.CodeInvalidArgument},
-		}
-		for _, tc := range tests {
-			// Not parallel: the cases run in order against one stock.
-			t.Run(tc.name, func(t *testing.T) {
-				raw, err := c.Request(user, tc.action, "", json.RawMessage(tc.body))
-				if socket.CodeOf(err) != tc.code {
-					t.Fatalf("%s: %v, want code %q", tc.action, err, tc.code)
-				}
-				if err == nil && string(raw) != tc.result {
-					t.Fatalf("%s = %s, want %s", tc.action, raw, tc.result)
-				}
-				if tc.message != "" && socket.AsError(err).Message != tc.message {
-					t.Fatalf("%s: message %q, want %q", tc.action, socket.AsError(err).Message, tc.message)
-				}
-				for id, want := range tc.stock {
-					if got := stockOf(t, st, id); got != want {
-						t.Errorf("stock of %s = %d, want %d", id, got, want)
-					}
-				}
-			})
-		}
-	})
+	st := inventory.NewMemoryStore()
+	c := serve(t, st)
+	seed(t, c, inventory.Item{ID: "a", Name: "A", PriceCents: 100, Stock: 5})
+	user, admin := sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "root", "admin")
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		action string
+		id     string
+		body   string
+		code   socket.Code
+	}{
+		{"release no lines", user, "RELEASE_STOCK", "p", `{"lines":[]}`, socket.CodeInvalidArgument},
+		{"release zero quantity", user, "RELEASE_STOCK", "p", `{"lines":[{"item_id":"a","quantity":0}]}`, socket.CodeInvalidArgument},
+		{"release both shapes", user, "RELEASE_STOCK", "p", `{"lines":[{"item_id":"a","quantity":1}],"order":{"lines":[]}}`, socket.CodeInvalidArgument},
+		{"release bad order line", user, "RELEASE_STOCK", "p", `{"order":{"lines":[{"item_id":"a","quantity":"2"}]}}`, socket.CodeInvalidArgument},
+		{"release without an id", user, "RELEASE_STOCK", "", `{"lines":[{"item_id":"a","quantity":1}]}`, socket.CodeInvalidArgument},
+		{"reserve a long id", user, "RESERVE_STOCK", strings.Repeat("x", 256), `{"lines":[{"item_id":"a","quantity":1}]}`, socket.CodeInvalidArgument},
+		{"reserve an id with a control character", user, "RESERVE_STOCK", "p\n1", `{"lines":[{"item_id":"a","quantity":1}]}`, socket.CodeInvalidArgument},
+		{"list as a user", user, "LIST_RESERVATIONS", "", ``, socket.CodePermissionDenied},
+		{"list a bad status", admin, "LIST_RESERVATIONS", "", `{"status":"unknown"}`, socket.CodeInvalidArgument},
+		{"list a page too large", admin, "LIST_RESERVATIONS", "", `{"page_size":1001}`, socket.CodeInvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Request(tc.ctx, tc.action, tc.id, json.RawMessage(tc.body))
+			if socket.CodeOf(err) != tc.code {
+				t.Fatalf("%s: %v, want %s", tc.action, err, tc.code)
+			}
+		})
+	}
+	if got := stockOf(t, st, "a"); got != 5 {
+		t.Fatalf("stock = %d, want 5", got)
+	}
 }
 
 func TestGetPrices(t *testing.T) {
@@ -348,7 +359,7 @@ func TestActionCatalogue(t *testing.T) {
 		"GET_ITEM": {true, true}, "LIST_ITEMS": {true, true}, "CHECK_AVAILABLE": {true, true},
 		"REQUIRE_AVAILABLE": {true, true}, "GET_PRICES": {true, true},
 		"CREATE_ITEM": {false, false}, "UPDATE_ITEM": {false, true}, "DELETE_ITEM": {false, true},
-		"RESERVE_STOCK": {false, false}, "RELEASE_STOCK": {false, false},
+		"RESERVE_STOCK": {false, true}, "RELEASE_STOCK": {false, true}, "LIST_RESERVATIONS": {true, true},
 	}
 	got := map[string]kind{}
 	for _, a := range d.GetActions() {
@@ -371,12 +382,12 @@ func TestReserveConcurrentlyOverTheSocket(t *testing.T) {
 		ctx := sockettest.As(t, "v1", "alice")
 		var ok, out atomic.Int64
 		var wg sync.WaitGroup
-		for range 40 {
+		for i := range 40 {
 			wg.Go(func() {
 				// "cold" sorts first and always has stock: the lines that
 				// fail on "hot" must leave it unchanged.
 				body := inventory.LinesInput{Lines: []inventory.Line{{ItemID: "cold", Quantity: 1}, {ItemID: "hot", Quantity: 1}}}
-				_, err := c.Request(ctx, "RESERVE_STOCK", "", body)
+				_, err := c.Request(ctx, "RESERVE_STOCK", fmt.Sprint("pur_", i), body)
 				switch socket.CodeOf(err) {
 				case "":
 					ok.Add(1)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -18,16 +17,19 @@ type sqlStore struct {
 
 var _ Store = (*sqlStore)(nil)
 
-// NewSQLStore migrates the items table in db and returns a Store on it.
-// Stock changes are single conditional statements inside one transaction
-// per reservation or release, so stock never goes below zero however many
-// instances share the database.
+// NewSQLStore migrates the items and reservations tables in db and returns
+// a Store on it. A reservation's record and its stock changes are one
+// transaction: stock changes are single conditional statements, so stock
+// never goes below zero, and the reservation id is the primary key, so it
+// takes stock once, however many instances share the database.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	// Ids sort in byte order in both dialects, as paging expects.
 	idType := "TEXT"
 	if db.Dialect == sqldb.Postgres {
 		idType = `TEXT COLLATE "C"`
 	}
+	// The reservations table came after items: CREATE … IF NOT EXISTS
+	// adds it to a database of the earlier schema.
 	err := db.Migrate(ctx, "inventory", []string{
 		`CREATE TABLE IF NOT EXISTS items (
 			id          ` + idType + ` PRIMARY KEY,
@@ -35,6 +37,13 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 			price_cents BIGINT NOT NULL CHECK (price_cents >= 0),
 			stock       BIGINT NOT NULL CHECK (stock >= 0)
 		)`,
+		`CREATE TABLE IF NOT EXISTS reservations (
+			id         ` + idType + ` PRIMARY KEY,
+			lines      TEXT   NOT NULL,
+			status     TEXT   NOT NULL CHECK (status IN ('held', 'released')),
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS reservations_by_status ON reservations (status, id)`,
 	})
 	if err != nil {
 		return nil, err
@@ -159,105 +168,4 @@ func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, e
 		return nil, fmt.Errorf("look up items: %w", err)
 	}
 	return out, nil
-}
-
-// Reserve runs one transaction of conditional decrements. Each UPDATE only
-// matches while the row has enough stock; under PostgreSQL's READ COMMITTED
-// a concurrent UPDATE waits for the row lock and re-checks the condition on
-// the committed row, and SQLite serializes the transactions, so stock never
-// goes negative. Rows are touched in id order so that two reservations of
-// the same items cannot deadlock. After the first shortage the remaining
-// lines are only read, to report every shortage, and the transaction rolls
-// back.
-func (s *sqlStore) Reserve(ctx context.Context, lines []Line) ([]Shortage, error) {
-	ordered := byItemID(lines)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reserve stock: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	decrement := s.db.Rebind(`UPDATE items SET stock = stock - ? WHERE id = ? AND stock >= ?`)
-	stockOf := s.db.Rebind(`SELECT stock FROM items WHERE id = ?`)
-	short := map[string]int64{} // item id → stock found
-	for _, l := range ordered {
-		failed := false
-		if len(short) == 0 {
-			res, err := tx.ExecContext(ctx, decrement, l.Quantity, l.ItemID, l.Quantity)
-			if err != nil {
-				return nil, fmt.Errorf("reserve stock: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return nil, fmt.Errorf("reserve stock: %w", err)
-			}
-			if n == 1 {
-				continue
-			}
-			failed = true
-		}
-		var stock int64
-		err := tx.QueryRowContext(ctx, stockOf, l.ItemID).Scan(&stock)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("reserve stock: %w", err)
-		}
-		// The line whose decrement failed is short even if a restock
-		// committed since: it was not decremented.
-		if failed || stock < l.Quantity {
-			short[l.ItemID] = stock
-		}
-	}
-	if len(short) == 0 {
-		if err := tx.Commit(); err != nil {
-			return nil, fmt.Errorf("reserve stock: %w", err)
-		}
-		return nil, nil
-	}
-	var out []Shortage
-	for _, l := range lines {
-		if stock, ok := short[l.ItemID]; ok {
-			out = append(out, Shortage{ItemID: l.ItemID, Requested: l.Quantity, InStock: stock})
-		}
-	}
-	return out, nil
-}
-
-// Release runs one transaction of increments in id order, as Reserve does,
-// so that releases and reservations of the same items cannot deadlock. An
-// increment that matches no row, for an unknown item or one whose stock
-// would overflow (which SQLite would silently turn into a REAL), rolls
-// the whole release back.
-func (s *sqlStore) Release(ctx context.Context, lines []Line) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("release stock: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	increment := s.db.Rebind(`UPDATE items SET stock = stock + ? WHERE id = ? AND stock <= ?`)
-	exists := s.db.Rebind(`SELECT 1 FROM items WHERE id = ?`)
-	for _, l := range byItemID(lines) {
-		res, err := tx.ExecContext(ctx, increment, l.Quantity, l.ItemID, math.MaxInt64-l.Quantity)
-		if err != nil {
-			return fmt.Errorf("release stock: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("release stock: %w", err)
-		}
-		if n == 1 {
-			continue
-		}
-		var one int
-		err = tx.QueryRowContext(ctx, exists, l.ItemID).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errNotFound(l.ItemID)
-		case err != nil:
-			return fmt.Errorf("release stock: %w", err)
-		}
-		return errStockOverflow(l)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("release stock: %w", err)
-	}
-	return nil
 }

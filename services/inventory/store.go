@@ -43,9 +43,11 @@ type ListQuery struct {
 	Limit int
 }
 
-// Store keeps the items. Implementations are safe for concurrent use.
-// Get, Update, Delete and Release answer NOT_FOUND for an unknown id and
-// Create answers ALREADY_EXISTS for a taken one, as *socket.Error.
+// Store keeps the items and the reservations of their stock.
+// Implementations are safe for concurrent use. Get, Update, Delete,
+// GetReservation and Release answer NOT_FOUND for an unknown id and Create
+// answers ALREADY_EXISTS for a taken one, as *socket.Error. A reservation
+// and the stock it moves change together, atomically.
 type Store interface {
 	Get(ctx context.Context, id string) (Item, error)
 	List(ctx context.Context, q ListQuery) ([]Item, error)
@@ -56,15 +58,25 @@ type Store interface {
 	Delete(ctx context.Context, id string) (Item, error)
 	// Lookup returns the items among ids that exist, by id.
 	Lookup(ctx context.Context, ids []string) (map[string]Item, error)
-	// Reserve takes the lines' quantities out of stock, all or none: when
-	// any line lacks stock it changes nothing and returns the shortages
-	// (in the lines' order). Lines name distinct items with quantities ≥ 1.
-	Reserve(ctx context.Context, lines []Line) ([]Shortage, error)
-	// Release puts the lines' quantities back into stock, all or none:
-	// an unknown item is NOT_FOUND (the first in id order) and a stock
-	// that would pass math.MaxInt64 is INVALID_ARGUMENT, and either
-	// changes nothing. Lines name distinct items with quantities ≥ 1.
-	Release(ctx context.Context, lines []Line) error
+	// Reserve records r (ID, Reserved and CreatedAt; lines naming distinct
+	// items with quantities ≥ 1) as held and takes its lines' stock, all or
+	// none, atomically. When r.ID is recorded already it changes nothing
+	// and returns the stored reservation and true, whatever its lines or
+	// status; concurrent calls with one id take stock once. When any line
+	// lacks stock it changes and records nothing and answers
+	// FAILED_PRECONDITION, reason out_of_stock, with details "missing" the
+	// []Shortage in the lines' order.
+	Reserve(ctx context.Context, r Reservation) (Reservation, bool, error)
+	// Release marks the held reservation id released and puts its lines'
+	// stock back, atomically, and returns it and true. A released one is
+	// returned unchanged with false; concurrent calls put stock back once.
+	// Lines whose item was deleted since are skipped; a stock that would
+	// pass math.MaxInt64 is INVALID_ARGUMENT and changes nothing.
+	Release(ctx context.Context, id string) (Reservation, bool, error)
+	// GetReservation returns one reservation.
+	GetReservation(ctx context.Context, id string) (Reservation, error)
+	// ListReservations returns a page of reservations.
+	ListReservations(ctx context.Context, q ReservationQuery) ([]Reservation, error)
 }
 
 func errNotFound(id string) error {
@@ -87,16 +99,19 @@ func byItemID(lines []Line) []Line {
 	return out
 }
 
-// memoryStore keeps items in a map.
+// memoryStore keeps items and reservations in maps.
 type memoryStore struct {
-	mu    sync.Mutex // guards items
-	items map[string]Item
+	mu           sync.Mutex // guards items and reservations
+	items        map[string]Item
+	reservations map[string]Reservation
 }
 
 var _ Store = (*memoryStore)(nil)
 
 // NewMemoryStore returns an empty in-memory store, safe for concurrent use.
-func NewMemoryStore() Store { return &memoryStore{items: map[string]Item{}} }
+func NewMemoryStore() Store {
+	return &memoryStore{items: map[string]Item{}, reservations: map[string]Reservation{}}
+}
 
 func (s *memoryStore) Get(_ context.Context, id string) (Item, error) {
 	s.mu.Lock()
@@ -174,42 +189,76 @@ func (s *memoryStore) Lookup(_ context.Context, ids []string) (map[string]Item, 
 	return out, nil
 }
 
-func (s *memoryStore) Reserve(_ context.Context, lines []Line) ([]Shortage, error) {
+func (s *memoryStore) Reserve(_ context.Context, r Reservation) (Reservation, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if stored, ok := s.reservations[r.ID]; ok {
+		return stored.clone(), true, nil
+	}
 	var short []Shortage
-	for _, l := range lines {
+	for _, l := range r.Reserved {
 		if it := s.items[l.ItemID]; it.Stock < l.Quantity {
 			short = append(short, Shortage{ItemID: l.ItemID, Requested: l.Quantity, InStock: it.Stock})
 		}
 	}
 	if len(short) > 0 {
-		return short, nil
+		return Reservation{}, false, outOfStock(short)
 	}
-	for _, l := range lines {
+	for _, l := range r.Reserved {
 		it := s.items[l.ItemID]
 		it.Stock -= l.Quantity
 		s.items[l.ItemID] = it
 	}
-	return nil, nil
+	r.Status = ReservationHeld
+	s.reservations[r.ID] = r.clone()
+	return r, false, nil
 }
 
-func (s *memoryStore) Release(_ context.Context, lines []Line) error {
+func (s *memoryStore) Release(_ context.Context, id string) (Reservation, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range byItemID(lines) {
-		it, ok := s.items[l.ItemID]
-		switch {
-		case !ok:
-			return errNotFound(l.ItemID)
-		case it.Stock > math.MaxInt64-l.Quantity:
-			return errStockOverflow(l)
+	r, ok := s.reservations[id]
+	switch {
+	case !ok:
+		return Reservation{}, false, errNoReservation(id)
+	case r.Status != ReservationHeld:
+		return r.clone(), false, nil
+	}
+	for _, l := range r.Reserved {
+		if it, ok := s.items[l.ItemID]; ok && it.Stock > math.MaxInt64-l.Quantity {
+			return Reservation{}, false, errStockOverflow(l)
 		}
 	}
-	for _, l := range lines {
-		it := s.items[l.ItemID]
-		it.Stock += l.Quantity
-		s.items[l.ItemID] = it
+	for _, l := range r.Reserved {
+		if it, ok := s.items[l.ItemID]; ok {
+			it.Stock += l.Quantity
+			s.items[l.ItemID] = it
+		}
 	}
-	return nil
+	r.Status = ReservationReleased
+	s.reservations[id] = r
+	return r.clone(), true, nil
+}
+
+func (s *memoryStore) GetReservation(_ context.Context, id string) (Reservation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.reservations[id]
+	if !ok {
+		return Reservation{}, errNoReservation(id)
+	}
+	return r.clone(), nil
+}
+
+func (s *memoryStore) ListReservations(_ context.Context, q ReservationQuery) ([]Reservation, error) {
+	s.mu.Lock()
+	out := []Reservation{}
+	for _, r := range s.reservations {
+		if r.ID > q.After && (q.Status == "" || r.Status == q.Status) {
+			out = append(out, r.clone())
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Reservation) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(len(out), q.Limit)], nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -174,6 +176,23 @@ func TestStoreLookup(t *testing.T) {
 	})
 }
 
+// reservation makes a Reservation to hand to Store.Reserve.
+func reservation(id string, lines ...inventory.Line) inventory.Reservation {
+	return inventory.Reservation{ID: id, Reserved: lines, CreatedAt: time.Unix(1700000000, 123).UTC()}
+}
+
+// shortages returns the shortages of Store.Reserve's out_of_stock error,
+// or fails.
+func shortages(t *testing.T, err error) []inventory.Shortage {
+	t.Helper()
+	e := socket.AsError(err)
+	short, ok := e.Details["missing"].([]inventory.Shortage)
+	if socket.CodeOf(err) != socket.CodeFailedPrecondition || e.Details[socket.DetailReason] != inventory.ReasonOutOfStock || !ok {
+		t.Fatalf("Reserve: %v, want FAILED_PRECONDITION out_of_stock with shortages", err)
+	}
+	return short
+}
+
 func TestStoreReserve(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -212,7 +231,7 @@ func TestStoreReserve(t *testing.T) {
 		},
 	}
 	forEachStore(t, func(t *testing.T, st inventory.Store) {
-		for _, tc := range tests {
+		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
 				for id, stock := range map[string]int64{"a": 5, "b": 3} {
@@ -221,12 +240,24 @@ func TestStoreReserve(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				short, err := st.Reserve(ctx, tc.lines)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(short, tc.short) {
-					t.Errorf("shortages %+v, want %+v", short, tc.short)
+				id := fmt.Sprint("r", i)
+				want := reservation(id, tc.lines...)
+				got, existed, err := st.Reserve(ctx, want)
+				want.Status = inventory.ReservationHeld
+				if tc.short == nil {
+					if err != nil || existed || !reflect.DeepEqual(got, want) {
+						t.Fatalf("Reserve = %+v, %v, %v; want %+v", got, existed, err, want)
+					}
+					if stored, err := st.GetReservation(ctx, id); err != nil || !reflect.DeepEqual(stored, want) {
+						t.Errorf("GetReservation = %+v, %v; want %+v", stored, err, want)
+					}
+				} else {
+					if short := shortages(t, err); !slices.Equal(short, tc.short) {
+						t.Errorf("shortages %+v, want %+v", short, tc.short)
+					}
+					if _, err := st.GetReservation(ctx, id); socket.CodeOf(err) != socket.CodeNotFound {
+						t.Errorf("GetReservation of a short reservation: %v, want NOT_FOUND", err)
+					}
 				}
 				for id, want := range tc.wantStock {
 					if got := stockOf(t, st, id); got != want {
@@ -238,24 +269,69 @@ func TestStoreReserve(t *testing.T) {
 	})
 }
 
+func TestStoreReserveOncePerID(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st inventory.Store) {
+		ctx := context.Background()
+		mustCreate(t, st, inventory.Item{ID: "a", Name: "A", Stock: 10})
+		first := reservation("p1", inventory.Line{ItemID: "a", Quantity: 2})
+		if _, existed, err := st.Reserve(ctx, first); err != nil || existed {
+			t.Fatalf("Reserve = %v, %v", existed, err)
+		}
+		// The same id again, even with other lines: the stored one, no stock.
+		other := reservation("p1", inventory.Line{ItemID: "a", Quantity: 3})
+		other.CreatedAt = other.CreatedAt.Add(time.Hour)
+		got, existed, err := st.Reserve(ctx, other)
+		first.Status = inventory.ReservationHeld
+		if err != nil || !existed || !reflect.DeepEqual(got, first) {
+			t.Fatalf("Reserve again = %+v, %v, %v; want %+v stored", got, existed, err, first)
+		}
+		if n := stockOf(t, st, "a"); n != 8 {
+			t.Fatalf("stock = %d, want 8", n)
+		}
+		// Twenty at once with a new id: one takes stock.
+		var created atomic.Int64
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				_, existed, err := st.Reserve(ctx, reservation("p2", inventory.Line{ItemID: "a", Quantity: 3}))
+				if err != nil {
+					t.Error(err)
+				} else if !existed {
+					created.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if created.Load() != 1 {
+			t.Errorf("%d calls created p2, want 1", created.Load())
+		}
+		if n := stockOf(t, st, "a"); n != 5 {
+			t.Errorf("stock = %d, want 5", n)
+		}
+	})
+}
+
 func TestStoreReserveConcurrently(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st inventory.Store) {
 		ctx := context.Background()
+		var next atomic.Int64
+		newID := func() string { return fmt.Sprint("r", next.Add(1)) }
 		t.Run("40 buyers, 10 in stock", func(t *testing.T) {
 			mustCreate(t, st, inventory.Item{ID: "hot", Name: "Hot item", Stock: 10})
 			var ok atomic.Int64
 			var wg sync.WaitGroup
 			for range 40 {
 				wg.Go(func() {
-					short, err := st.Reserve(ctx, []inventory.Line{{ItemID: "hot", Quantity: 1}})
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if len(short) == 0 {
+					_, _, err := st.Reserve(ctx, reservation(newID(), inventory.Line{ItemID: "hot", Quantity: 1}))
+					switch socket.CodeOf(err) {
+					case "":
 						ok.Add(1)
-					} else if short[0].InStock < 0 {
-						t.Errorf("negative stock seen: %+v", short)
+					case socket.CodeFailedPrecondition:
+						if short := socket.AsError(err).Details["missing"].([]inventory.Shortage); short[0].InStock < 0 {
+							t.Errorf("negative stock seen: %+v", short)
+						}
+					default:
+						t.Error(err)
 					}
 				})
 			}
@@ -265,6 +341,10 @@ func TestStoreReserveConcurrently(t *testing.T) {
 			}
 			if got := stockOf(t, st, "hot"); got != 0 {
 				t.Errorf("stock = %d, want 0", got)
+			}
+			held, err := st.ListReservations(ctx, inventory.ReservationQuery{Status: inventory.ReservationHeld, Limit: 100})
+			if err != nil || len(held) != 10 {
+				t.Errorf("%d reservations held (%v), want 10", len(held), err)
 			}
 		})
 		t.Run("two items in both orders", func(t *testing.T) {
@@ -277,11 +357,11 @@ func TestStoreReserveConcurrently(t *testing.T) {
 					slices.Reverse(lines)
 				}
 				wg.Go(func() {
-					short, err := st.Reserve(ctx, lines)
-					if err != nil {
-						t.Error(err)
-					} else if len(short) == 0 {
+					_, _, err := st.Reserve(ctx, reservation(newID(), lines...))
+					if err == nil {
 						ok.Add(1)
+					} else if socket.CodeOf(err) != socket.CodeFailedPrecondition {
+						t.Error(err)
 					}
 				})
 			}
@@ -307,11 +387,11 @@ func TestStoreReserveConcurrently(t *testing.T) {
 						}
 						return
 					}
-					short, err := st.Reserve(ctx, []inventory.Line{{ItemID: "r", Quantity: 1}})
-					if err != nil {
-						t.Error(err)
-					} else if len(short) == 0 {
+					_, _, err := st.Reserve(ctx, reservation(newID(), inventory.Line{ItemID: "r", Quantity: 1}))
+					if err == nil {
 						ok.Add(1)
+					} else if socket.CodeOf(err) != socket.CodeFailedPrecondition {
+						t.Error(err)
 					}
 				})
 			}
@@ -332,7 +412,8 @@ func TestStoreRelease(t *testing.T) {
 		mustCreate(t, st,
 			inventory.Item{ID: "a", Name: "A", Stock: 5},
 			inventory.Item{ID: "b", Name: "B", Stock: 3},
-			inventory.Item{ID: "big", Name: "Big", Stock: math.MaxInt64 - 1},
+			inventory.Item{ID: "big", Name: "Big", Stock: 10},
+			inventory.Item{ID: "gone", Name: "Gone", Stock: 1},
 		)
 		wantStock := func(want map[string]int64) {
 			t.Helper()
@@ -342,60 +423,128 @@ func TestStoreRelease(t *testing.T) {
 				}
 			}
 		}
-		initial := map[string]int64{"a": 5, "b": 3, "big": math.MaxInt64 - 1}
+		reserve := func(r inventory.Reservation) {
+			t.Helper()
+			if _, _, err := st.Reserve(ctx, r); err != nil {
+				t.Fatalf("Reserve %s: %v", r.ID, err)
+			}
+		}
 
-		lines := []inventory.Line{{ItemID: "b", Quantity: 3}, {ItemID: "a", Quantity: 2}}
-		if short, err := st.Reserve(ctx, lines); err != nil || len(short) > 0 {
-			t.Fatalf("Reserve = %+v, %v", short, err)
+		ab := reservation("ab", inventory.Line{ItemID: "b", Quantity: 3}, inventory.Line{ItemID: "a", Quantity: 2})
+		reserve(ab)
+		reserve(reservation("a1", inventory.Line{ItemID: "a", Quantity: 1}))
+		wantStock(map[string]int64{"a": 2, "b": 0})
+		if _, _, err := st.Release(ctx, "nope"); socket.CodeOf(err) != socket.CodeNotFound {
+			t.Fatalf("Release of an unknown id: %v, want NOT_FOUND", err)
 		}
-		wantStock(map[string]int64{"a": 3, "b": 0})
-		if err := st.Release(ctx, lines); err != nil {
-			t.Fatalf("Release: %v", err)
-		}
-		wantStock(initial)
+		wantStock(map[string]int64{"a": 2, "b": 0})
 
-		// "a" and "b" sort before the failing line, so they were
-		// incremented first and must be rolled back.
-		tests := []struct {
-			name    string
-			lines   []inventory.Line
-			code    socket.Code
-			message string
-		}{
-			{"unknown item", []inventory.Line{{ItemID: "zz", Quantity: 1}, {ItemID: "a", Quantity: 1}, {ItemID: "b", Quantity: 1}}, socket.CodeNotFound, `no item "zz"`},
-			{"first unknown in id order", []inventory.Line{{ItemID: "zz", Quantity: 1}, {ItemID: "c", Quantity: 1}, {ItemID: "a", Quantity: 1}}, socket.CodeNotFound, `no item "c"`},
-			{"stock overflow", []inventory.Line{{ItemID: "a", Quantity: 1}, {ItemID: "big", Quantity: 2}}, socket.CodeInvalidArgument, `releasing 2 of item "big" would overflow its stock`},
+		ab.Status = inventory.ReservationReleased
+		for i, wantReleased := range []bool{true, false} {
+			got, released, err := st.Release(ctx, "ab")
+			if err != nil || released != wantReleased || !reflect.DeepEqual(got, ab) {
+				t.Fatalf("Release #%d = %+v, %v, %v; want %+v, %v", i+1, got, released, err, ab, wantReleased)
+			}
+			// a1 still holds one a.
+			wantStock(map[string]int64{"a": 4, "b": 3})
 		}
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				err := st.Release(ctx, tc.lines)
-				if socket.CodeOf(err) != tc.code || socket.AsError(err).Message != tc.message {
-					t.Fatalf("Release: %v, want %s %q", err, tc.code, tc.message)
-				}
-				wantStock(initial)
-			})
+		if got, err := st.GetReservation(ctx, "a1"); err != nil || got.Status != inventory.ReservationHeld {
+			t.Fatalf("a1 = %+v, %v; want held", got, err)
 		}
-		if err := st.Release(ctx, []inventory.Line{{ItemID: "big", Quantity: 1}}); err != nil {
-			t.Fatalf("Release up to the maximum: %v", err)
-		}
-		wantStock(map[string]int64{"big": math.MaxInt64})
 
-		t.Run("concurrent releases add up", func(t *testing.T) {
+		t.Run("overflow changes nothing", func(t *testing.T) {
+			reserve(reservation("big", inventory.Line{ItemID: "a", Quantity: 1}, inventory.Line{ItemID: "big", Quantity: 2}))
+			if _, err := st.Update(ctx, "big", inventory.UpdateInput{Stock: ptr[int64](math.MaxInt64 - 1)}); err != nil {
+				t.Fatal(err)
+			}
+			// "a" sorts before "big", so it was incremented first and
+			// must be rolled back.
+			_, _, err := st.Release(ctx, "big")
+			if socket.CodeOf(err) != socket.CodeInvalidArgument || socket.AsError(err).Message != `releasing 2 of item "big" would overflow its stock` {
+				t.Fatalf("Release: %v, want INVALID_ARGUMENT overflow", err)
+			}
+			wantStock(map[string]int64{"a": 3, "big": math.MaxInt64 - 1})
+			if got, err := st.GetReservation(ctx, "big"); err != nil || got.Status != inventory.ReservationHeld {
+				t.Fatalf("big = %+v, %v; want still held", got, err)
+			}
+		})
+		t.Run("a deleted item is skipped", func(t *testing.T) {
+			reserve(reservation("g", inventory.Line{ItemID: "gone", Quantity: 1}, inventory.Line{ItemID: "b", Quantity: 1}))
+			if _, err := st.Delete(ctx, "gone"); err != nil {
+				t.Fatal(err)
+			}
+			if _, released, err := st.Release(ctx, "g"); err != nil || !released {
+				t.Fatalf("Release = %v, %v", released, err)
+			}
+			wantStock(map[string]int64{"b": 3})
+		})
+		t.Run("concurrent releases put stock back once", func(t *testing.T) {
+			reserve(reservation("c", inventory.Line{ItemID: "b", Quantity: 2}, inventory.Line{ItemID: "a", Quantity: 2}))
+			wantStock(map[string]int64{"a": 1, "b": 1})
+			var released atomic.Int64
 			var wg sync.WaitGroup
-			for i := range 40 {
-				lines := []inventory.Line{{ItemID: "a", Quantity: 1}, {ItemID: "b", Quantity: 1}}
-				if i%2 == 1 {
-					slices.Reverse(lines)
-				}
+			for range 20 {
 				wg.Go(func() {
-					if err := st.Release(ctx, lines); err != nil {
+					_, ok, err := st.Release(ctx, "c")
+					if err != nil {
 						t.Error(err)
+					} else if ok {
+						released.Add(1)
 					}
 				})
 			}
 			wg.Wait()
-			wantStock(map[string]int64{"a": 45, "b": 43})
+			if released.Load() != 1 {
+				t.Errorf("%d calls released c, want 1", released.Load())
+			}
+			wantStock(map[string]int64{"a": 3, "b": 3})
 		})
+	})
+}
+
+func TestStoreListReservations(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st inventory.Store) {
+		ctx := context.Background()
+		mustCreate(t, st, inventory.Item{ID: "a", Name: "A", Stock: 100})
+		// Byte order: "B" < "_x" < "a" < "b" < "c".
+		for _, id := range []string{"c", "a", "_x", "B", "b"} {
+			if _, _, err := st.Reserve(ctx, reservation(id, inventory.Line{ItemID: "a", Quantity: 1})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"a", "c"} {
+			if _, _, err := st.Release(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests := []struct {
+			name string
+			q    inventory.ReservationQuery
+			want []string
+		}{
+			{"first page", inventory.ReservationQuery{Limit: 2}, []string{"B", "_x"}},
+			{"next page", inventory.ReservationQuery{After: "_x", Limit: 2}, []string{"a", "b"}},
+			{"past the end", inventory.ReservationQuery{After: "c", Limit: 2}, []string{}},
+			{"held", inventory.ReservationQuery{Status: inventory.ReservationHeld, Limit: 100}, []string{"B", "_x", "b"}},
+			{"released", inventory.ReservationQuery{Status: inventory.ReservationReleased, Limit: 100}, []string{"a", "c"}},
+			{"held and paging", inventory.ReservationQuery{Status: inventory.ReservationHeld, After: "_x", Limit: 100}, []string{"b"}},
+		}
+		for _, tc := range tests {
+			rs, err := st.ListReservations(ctx, tc.q)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			got := []string{}
+			for _, r := range rs {
+				got = append(got, r.ID)
+				if len(r.Reserved) != 1 || !r.CreatedAt.Equal(time.Unix(1700000000, 123)) {
+					t.Errorf("%s: reservation %+v", tc.name, r)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: ids %v, want %v", tc.name, got, tc.want)
+			}
+		}
 	})
 }
 
@@ -404,9 +553,42 @@ func TestSQLStoreReopens(t *testing.T) {
 	db := sqltest.SQLite(t)
 	st := openSQL(t, db)
 	mustCreate(t, st, inventory.Item{ID: "kept", Name: "Kept", PriceCents: 7, Stock: 1})
+	if _, _, err := st.Reserve(context.Background(), reservation("p", inventory.Line{ItemID: "kept", Quantity: 1})); err != nil {
+		t.Fatal(err)
+	}
 	st = openSQL(t, db) // migrating again keeps the data
-	if got := stockOf(t, st, "kept"); got != 1 {
-		t.Fatalf("stock after reopening = %d, want 1", got)
+	if got := stockOf(t, st, "kept"); got != 0 {
+		t.Fatalf("stock after reopening = %d, want 0", got)
+	}
+	if r, err := st.GetReservation(context.Background(), "p"); err != nil || r.Status != inventory.ReservationHeld {
+		t.Fatalf("reservation after reopening = %+v, %v", r, err)
+	}
+}
+
+// TestSQLStoreOpensTheEarlierSchema opens a database made before
+// reservations existed: its items stay and reservations work.
+func TestSQLStoreOpensTheEarlierSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := sqltest.SQLite(t)
+	err := db.Migrate(ctx, "inventory", []string{
+		`CREATE TABLE items (
+			id          TEXT PRIMARY KEY,
+			name        TEXT   NOT NULL,
+			price_cents BIGINT NOT NULL CHECK (price_cents >= 0),
+			stock       BIGINT NOT NULL CHECK (stock >= 0)
+		)`,
+		`INSERT INTO items (id, name, price_cents, stock) VALUES ('old', 'Old', 5, 3)`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openSQL(t, db)
+	if _, _, err := st.Reserve(ctx, reservation("p", inventory.Line{ItemID: "old", Quantity: 2})); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, st, "old"); got != 1 {
+		t.Fatalf("stock = %d, want 1", got)
 	}
 }
 
@@ -415,12 +597,18 @@ func ExampleNewMemoryStore() {
 	ctx := context.Background()
 	st := inventory.NewMemoryStore()
 	_ = st.Create(ctx, inventory.Item{ID: "mug", Name: "Mug", PriceCents: 900, Stock: 2})
-	short, _ := st.Reserve(ctx, []inventory.Line{{ItemID: "mug", Quantity: 3}})
-	fmt.Println(short)
-	short, _ = st.Reserve(ctx, []inventory.Line{{ItemID: "mug", Quantity: 2}})
+	_, _, err := st.Reserve(ctx, inventory.Reservation{ID: "pur_1", Reserved: []inventory.Line{{ItemID: "mug", Quantity: 3}}})
+	fmt.Println(err)
+	r, _, _ := st.Reserve(ctx, inventory.Reservation{ID: "pur_2", Reserved: []inventory.Line{{ItemID: "mug", Quantity: 2}}})
+	_, again, _ := st.Reserve(ctx, inventory.Reservation{ID: "pur_2", Reserved: []inventory.Line{{ItemID: "mug", Quantity: 2}}})
 	it, _ := st.Get(ctx, "mug")
-	fmt.Println(short, it.Stock)
+	fmt.Println(r.Status, again, it.Stock)
+	_, released, _ := st.Release(ctx, "pur_2")
+	_, releasedAgain, _ := st.Release(ctx, "pur_2")
+	it, _ = st.Get(ctx, "mug")
+	fmt.Println(released, releasedAgain, it.Stock)
 	// Output:
-	// [{mug 3 2}]
-	// [] 0
+	// FAILED_PRECONDITION: out of stock
+	// held true 0
+	// true false 2
 }

@@ -1,0 +1,216 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+const reservationColumns = `id, lines, status, created_at`
+
+func scanReservation(r scanner) (Reservation, error) {
+	var res Reservation
+	var lines string
+	var created int64
+	if err := r.Scan(&res.ID, &lines, &res.Status, &created); err != nil {
+		return Reservation{}, err
+	}
+	if err := json.Unmarshal([]byte(lines), &res.Reserved); err != nil {
+		return Reservation{}, fmt.Errorf("reservation %q: lines: %w", res.ID, err)
+	}
+	res.CreatedAt = time.Unix(0, created).UTC()
+	return res, nil
+}
+
+// Reserve runs one transaction: it inserts the reservation, which does
+// nothing when the id is taken (the stored one is answered), then runs
+// conditional decrements. Each UPDATE only matches while the row has
+// enough stock; under PostgreSQL's READ COMMITTED a concurrent UPDATE
+// waits for the row lock and re-checks the condition on the committed row,
+// and a concurrent INSERT of the same id waits for the first to commit or
+// roll back; SQLite serializes the transactions. So stock never goes
+// negative and one id takes stock once. Rows are touched in id order so
+// that two reservations of the same items cannot deadlock. After the first
+// shortage the remaining lines are only read, to report every shortage,
+// and the transaction (the insert with it) rolls back.
+func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, bool, error) {
+	lines, err := json.Marshal(r.Reserved)
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO reservations (`+reservationColumns+`) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		r.ID, string(lines), string(ReservationHeld), r.CreatedAt.UnixNano())
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	if n == 0 {
+		stored, err := s.getReservation(ctx, tx, r.ID)
+		return stored, err == nil, err
+	}
+	if short, err := s.decrement(ctx, tx, r.Reserved); err != nil || len(short) > 0 {
+		if err == nil {
+			err = outOfStock(short)
+		}
+		return Reservation{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	r.Status = ReservationHeld
+	return r, false, nil
+}
+
+// decrement takes the lines' stock in tx, in item id order, and returns
+// the shortages in the lines' order; with any, tx must roll back.
+func (s *sqlStore) decrement(ctx context.Context, tx *sql.Tx, lines []Line) ([]Shortage, error) {
+	decrement := s.db.Rebind(`UPDATE items SET stock = stock - ? WHERE id = ? AND stock >= ?`)
+	stockOf := s.db.Rebind(`SELECT stock FROM items WHERE id = ?`)
+	short := map[string]int64{} // item id → stock found
+	for _, l := range byItemID(lines) {
+		failed := false
+		if len(short) == 0 {
+			res, err := tx.ExecContext(ctx, decrement, l.Quantity, l.ItemID, l.Quantity)
+			if err != nil {
+				return nil, fmt.Errorf("reserve stock: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, fmt.Errorf("reserve stock: %w", err)
+			}
+			if n == 1 {
+				continue
+			}
+			failed = true
+		}
+		var stock int64
+		err := tx.QueryRowContext(ctx, stockOf, l.ItemID).Scan(&stock)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("reserve stock: %w", err)
+		}
+		// The line whose decrement failed is short even if a restock
+		// committed since: it was not decremented.
+		if failed || stock < l.Quantity {
+			short[l.ItemID] = stock
+		}
+	}
+	var out []Shortage
+	for _, l := range lines {
+		if stock, ok := short[l.ItemID]; ok {
+			out = append(out, Shortage{ItemID: l.ItemID, Requested: l.Quantity, InStock: stock})
+		}
+	}
+	return out, nil
+}
+
+// Release runs one transaction: a compare-and-set of the reservation from
+// held to released (a concurrent one waits for the row and then no longer
+// matches), then increments in item id order, as Reserve does, so that
+// releases and reservations of the same items cannot deadlock. An
+// increment that matches no row is skipped for an item deleted since; for
+// one whose stock would overflow (which SQLite would silently turn into a
+// REAL) it rolls the whole release back.
+func (s *sqlStore) Release(ctx context.Context, id string) (Reservation, bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	r, err := scanReservation(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE reservations SET status = ? WHERE id = ? AND status = ? RETURNING `+reservationColumns),
+		string(ReservationReleased), id, string(ReservationHeld)))
+	if errors.Is(err, sql.ErrNoRows) {
+		stored, err := s.getReservation(ctx, tx, id)
+		return stored, false, err
+	}
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+	}
+	increment := s.db.Rebind(`UPDATE items SET stock = stock + ? WHERE id = ? AND stock <= ?`)
+	exists := s.db.Rebind(`SELECT 1 FROM items WHERE id = ?`)
+	for _, l := range byItemID(r.Reserved) {
+		res, err := tx.ExecContext(ctx, increment, l.Quantity, l.ItemID, math.MaxInt64-l.Quantity)
+		if err != nil {
+			return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+		}
+		if n == 1 {
+			continue
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, exists, l.ItemID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // deleted since: nothing to put back into
+		case err != nil:
+			return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+		}
+		return Reservation{}, false, errStockOverflow(l)
+	}
+	if err := tx.Commit(); err != nil {
+		return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+	}
+	return r, true, nil
+}
+
+// queryer is what both *sql.DB and *sql.Tx offer.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *sqlStore) getReservation(ctx context.Context, q queryer, id string) (Reservation, error) {
+	r, err := scanReservation(q.QueryRowContext(ctx, s.db.Rebind(`SELECT `+reservationColumns+` FROM reservations WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Reservation{}, errNoReservation(id)
+	}
+	if err != nil {
+		return Reservation{}, fmt.Errorf("get reservation: %w", err)
+	}
+	return r, nil
+}
+
+func (s *sqlStore) GetReservation(ctx context.Context, id string) (Reservation, error) {
+	return s.getReservation(ctx, s.db, id)
+}
+
+func (s *sqlStore) ListReservations(ctx context.Context, q ReservationQuery) ([]Reservation, error) {
+	query := `SELECT ` + reservationColumns + ` FROM reservations WHERE id > ?`
+	args := []any{q.After}
+	if q.Status != "" {
+		query += ` AND status = ?`
+		args = append(args, string(q.Status))
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list reservations: %w", err)
+	}
+	defer rows.Close()
+	out := []Reservation{}
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list reservations: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list reservations: %w", err)
+	}
+	return out, nil
+}

@@ -23,6 +23,7 @@ const (
 	cardDeclined = "4000000000000002"
 	cardHangs    = "4000000000000119"
 	cardUnknown  = "4111111111111111"
+	cardLost     = "4000000000000259"
 
 	// providerTimeout is the tests' gateway timeout: short, so the hanging
 	// card fails fast.

@@ -78,6 +78,7 @@ type env struct {
 	c         *socket.Client
 	ctx       context.Context
 	sandboxes map[string]*payments.Sandbox
+	providers map[string]payments.Provider // to the sandboxes, by gateway
 }
 
 func newEnv(t testing.TB, st payments.Store) *env {
@@ -98,6 +99,7 @@ func newEnv(t testing.TB, st payments.Store) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	t.Cleanup(cancel)
 	e.c, e.ctx = sockettest.Start(t, srv), ctx
+	e.providers = providers
 	return e
 }
 

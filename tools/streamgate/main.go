@@ -45,6 +45,7 @@ const usage = `usage:
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
   streamgate service NAME [-listen ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
+                          [-settle-interval D] [-settle-older-than D]
       Serve one service. Callers (and the services it calls) use the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
       Services: %s
@@ -203,6 +204,8 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	inventory := fs.String("inventory", "127.0.0.1:9102", "orders: the inventory service's target (prices)")
 	gateways := fs.String("gateways", "", "payments: provider base URLs, e.g. A=http://127.0.0.1:7001,B=http://…")
 	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
+	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
+	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -234,6 +237,8 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		Inventory:       *inventory,
 		Gateways:        gw,
 		ProviderTimeout: *providerTimeout,
+		SettleInterval:  *settleInterval,
+		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
 		Ready: func(addr string) {
 			log.Info("serving", "service", name, "addr", addr)

@@ -103,6 +103,12 @@ const settlePage = 200
 // take (the providers' timeout). Settle fails only when the store cannot
 // be listed or ctx ends; payments it could not settle are in Unresolved.
 func Settle(ctx context.Context, st Store, providers map[string]Provider, olderThan time.Duration, now time.Time) (SettleReport, error) {
+	return settle(ctx, st, providers, olderThan, now, false)
+}
+
+// settle is Settle; a dry run asks the gateways but changes nothing, and
+// reports what it would have done.
+func settle(ctx context.Context, st Store, providers map[string]Provider, olderThan time.Duration, now time.Time, dryRun bool) (SettleReport, error) {
 	rep := SettleReport{Settled: []Settlement{}}
 	cutoff := now.Add(-olderThan)
 	for _, status := range []Status{StatusPending, StatusFailed} {
@@ -115,7 +121,7 @@ func Settle(ctx context.Context, st Store, providers map[string]Provider, olderT
 			for _, p := range page {
 				old := p.CreatedAt.Before(cutoff)
 				if (status == StatusPending && old) || (status == StatusFailed && settleable[p.FailureReason]) {
-					settleOne(ctx, st, providers[p.Gateway], p, old, &rep)
+					settleOne(ctx, st, providers[p.Gateway], p, old, dryRun, &rep)
 				}
 			}
 			if len(page) < settlePage {
@@ -129,7 +135,7 @@ func Settle(ctx context.Context, st Store, providers map[string]Provider, olderT
 
 // settleOne settles the payment p, read from the store; old reports
 // whether it was created before the cut-off.
-func settleOne(ctx context.Context, st Store, prov Provider, p Payment, old bool, rep *SettleReport) {
+func settleOne(ctx context.Context, st Store, prov Provider, p Payment, old, dryRun bool, rep *SettleReport) {
 	unresolved := func(reason string) {
 		rep.Unresolved = append(rep.Unresolved, Unresolved{PaymentID: p.ID, OrderID: p.OrderID, Gateway: p.Gateway, Reason: reason})
 	}
@@ -161,33 +167,37 @@ func settleOne(ctx context.Context, st Store, prov Provider, p Payment, old bool
 	case p.Status == StatusPending:
 		t, action = Transition{From: StatusPending, To: StatusFailed, FailureReason: ReasonNotCharged, ReleaseOrder: true}, SettleNotCharged
 	case charged:
-		if !charge.Refunded {
-			var decline *DeclineError
-			if err := prov.Refund(ctx, charge.Ref, charge.AmountCents); err != nil && !(errors.As(err, &decline) && decline.Reason == "already_refunded") {
-				unresolved("refund_failed")
-				return
-			}
-		}
 		t, action = Transition{From: StatusFailed, To: StatusRefunded, ProviderRef: charge.Ref}, SettleRefunded
 	case old:
 		t, action = Transition{From: StatusFailed, To: StatusFailed, FailureReason: ReasonNotCharged}, SettleNotCharged
 	default:
 		return // not charged yet; asked again until the cut-off passes
 	}
+	settled := Settlement{
+		PaymentID: p.ID, OrderID: p.OrderID, Gateway: p.Gateway, AmountCents: p.AmountCents,
+		From: p.Status, To: t.To, Action: action, Reason: why, ProviderRef: charge.Ref,
+	}
+	if dryRun {
+		rep.Settled = append(rep.Settled, settled)
+		return
+	}
+	if p.Status == StatusFailed && charged && !charge.Refunded {
+		var decline *DeclineError
+		if err := prov.Refund(ctx, charge.Ref, charge.AmountCents); err != nil && !(errors.As(err, &decline) && decline.Reason == "already_refunded") {
+			unresolved("refund_failed")
+			return
+		}
+	}
 	// The gateway has acted: the outcome is recorded even if ctx ends now.
 	dctx, cancel := detached(ctx)
 	defer cancel()
-	done, err := st.Update(dctx, p.ID, t)
-	if err != nil {
+	if _, err := st.Update(dctx, p.ID, t); err != nil {
 		if socket.CodeOf(err) != socket.CodeFailedPrecondition {
 			unresolved("store_failed")
 		}
 		return // moved meanwhile: whoever moved it settled it
 	}
-	rep.Settled = append(rep.Settled, Settlement{
-		PaymentID: p.ID, OrderID: p.OrderID, Gateway: p.Gateway, AmountCents: p.AmountCents,
-		From: p.Status, To: done.Status, Action: action, Reason: why, ProviderRef: charge.Ref,
-	})
+	rep.Settled = append(rep.Settled, settled)
 }
 
 // SettleInput is SETTLE_PAYMENTS' body.
@@ -195,6 +205,9 @@ type SettleInput struct {
 	// OlderThanMS is the cut-off's age in milliseconds; default
 	// DefaultSettleOlderThan.
 	OlderThanMS *int64 `json:"older_than_ms,omitempty"`
+	// DryRun asks the gateways but changes nothing: the report says what
+	// the pass would do.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // registerSettle adds SETTLE_PAYMENTS to the server.
@@ -202,7 +215,7 @@ func registerSettle(srv *socket.Server, s *service) error {
 	return srv.Handle("SETTLE_PAYMENTS", socket.Typed(s.settle), socket.Doc(
 		"Runs one settle pass (admins only): asks the gateways what became of payments left pending past the cut-off "+
 			"and of failed ones whose gateway never answered, and records it (charged → succeeded, not charged → failed "+
-			"not_charged, charged after a failure → refunded). Body {older_than_ms?} (default 120000). Returns {settled, unresolved}."))
+			"not_charged, charged after a failure → refunded). Body {older_than_ms? (default 120000), dry_run?}. Returns {settled, unresolved}."))
 }
 
 func (s *service) settle(ctx context.Context, _ string, in SettleInput) (SettleReport, error) {
@@ -216,7 +229,7 @@ func (s *service) settle(ctx context.Context, _ string, in SettleInput) (SettleR
 		}
 		olderThan = time.Duration(*in.OlderThanMS) * time.Millisecond
 	}
-	return Settle(ctx, s.st, s.providers, olderThan, time.Now())
+	return settle(ctx, s.st, s.providers, olderThan, time.Now(), in.DryRun)
 }
 
 // SettleEvery runs Settle every interval (DefaultSettleInterval if ≤ 0)

@@ -51,12 +51,22 @@ func TestSettle(t *testing.T) {
 			_, err = e.pay(alice, payments.PayInput{OrderID: notCharged.OrderID, AmountCents: 2500, Gateway: "B", Card: cardOK})
 			wantCode(t, err, socket.CodeConflict, "payment_in_progress")
 
-			rep := e.settle(admin, time.Minute)
 			want := map[string]payments.Settlement{
 				lost:          {From: payments.StatusFailed, To: payments.StatusRefunded, Action: payments.SettleRefunded, Reason: "provider_timeout"},
 				charged.ID:    {From: payments.StatusPending, To: payments.StatusSucceeded, Action: payments.SettleCharged, Reason: "pending"},
 				notCharged.ID: {From: payments.StatusPending, To: payments.StatusFailed, Action: payments.SettleNotCharged, Reason: "pending"},
 			}
+			// A dry run says what a pass would do and does nothing.
+			ms := time.Minute.Milliseconds()
+			dry, err := socket.Call[payments.SettleReport](e.as(admin), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms, DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSettled(t, dry, want)
+			if got := e.get(admin, charged.ID); got.Status != payments.StatusPending || e.sandboxes["A"].Refunds() != 0 {
+				t.Fatalf("the dry run changed %+v", got)
+			}
+			rep := e.settle(admin, time.Minute)
 			checkSettled(t, rep, want)
 			if got := e.get(admin, lost); got.Status != payments.StatusRefunded || got.ProviderRef == "" {
 				t.Fatalf("lost payment: %+v", got)

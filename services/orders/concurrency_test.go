@@ -1,6 +1,7 @@
 package orders_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -26,17 +27,48 @@ func race(n int, call func(i int) error) []error {
 	return errs
 }
 
-func TestConcurrentMarkPaid(t *testing.T) {
+// TestConcurrentPurchases begins purchases of one order under different
+// purchase ids at once: exactly one wins, the others get CONFLICT; then
+// MARK_PAIDs with different payments race on the winner's snapshot:
+// exactly one pays the order, the others get ALREADY_EXISTS.
+func TestConcurrentPurchases(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st orders.Store) {
 		c := startService(t, st, catalogue)
 		o := mustOrder(t, c, "alice", "")
 		const n = 20
+		snaps := make([]orders.Order, n)
 		errs := race(n, func(i int) error {
-			_, err := c.Request(sockettest.As(t, "v1", "alice"), "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: fmt.Sprintf("pay_%d", i)})
+			ctx := socket.ContextWithMeta(sockettest.As(t, "v1", "alice"), socket.Meta{
+				APIVersion: "v1", Principal: socket.Principal{Subject: "alice"}, IdempotencyKey: fmt.Sprintf("key_%d", i),
+			})
+			var err error
+			snaps[i], err = socket.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", o.ID, nil)
 			return err
 		})
 		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("BEGIN_PURCHASE succeeded twice: %d and %d", winner, i)
+			case err == nil:
+				winner = i
+			default:
+				wantErr(t, err, socket.CodeConflict, "")
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no BEGIN_PURCHASE succeeded")
+		}
+		snap := snaps[winner]
+		if snap.PurchaseID != fmt.Sprintf("key_%d", winner) || snap.Version != 2 {
+			t.Fatalf("the winner's snapshot: %+v", snap)
+		}
+		errs = race(n, func(i int) error {
+			_, err := c.Request(sockettest.As(t, "v1", "alice"), "MARK_PAID", o.ID, paidFor(snap, fmt.Sprintf("pay_%d", i)))
+			return err
+		})
+		winner = -1
 		for i, err := range errs {
 			switch {
 			case err == nil && winner >= 0:
@@ -47,9 +79,6 @@ func TestConcurrentMarkPaid(t *testing.T) {
 				wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid)
 			}
 		}
-		if winner < 0 {
-			t.Fatal("no MARK_PAID succeeded")
-		}
 		got, err := socket.Call[orders.Order](sockettest.As(t, "v1", "alice"), c, "GET_ORDER", o.ID, nil)
 		if err != nil || got.Status != orders.StatusPaid || got.PaymentID != fmt.Sprintf("pay_%d", winner) {
 			t.Fatalf("paid order: %+v %v, want payment of call %d", got, err, winner)
@@ -57,12 +86,14 @@ func TestConcurrentMarkPaid(t *testing.T) {
 	})
 }
 
-func TestConcurrentVoucherRedemption(t *testing.T) {
+// TestConcurrentVoucherHolds begins purchases of orders sharing a voucher
+// at once: one order per voucher holds it, the others get voucher_used
+// before anything could be charged, and every holder can then be paid.
+func TestConcurrentVoucherHolds(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st orders.Store) {
 		c := startService(t, st, catalogue)
-		// Rounds of orders sharing a voucher, all paid at once: 8 vouchers
-		// × 4 orders, 32 calls in flight.
+		// 8 vouchers × 4 orders, 32 calls in flight.
 		const vouchers, perVoucher = 8, 4
 		var orderIDs []string
 		for v := range vouchers {
@@ -73,31 +104,26 @@ func TestConcurrentVoucherRedemption(t *testing.T) {
 			}
 		}
 		admin := sockettest.As(t, "v1", "root", "admin")
+		snaps := make([]orders.Order, len(orderIDs))
 		errs := race(len(orderIDs), func(i int) error {
-			_, err := c.Request(admin, "MARK_PAID", orderIDs[i], orders.MarkPaidInput{PaymentID: "pay"})
+			var err error
+			snaps[i], err = socket.Call[orders.Order](admin, c, "BEGIN_PURCHASE", orderIDs[i], nil)
 			return err
 		})
 		for v := range vouchers {
-			paid := 0
+			held := 0
 			for i := v * perVoucher; i < (v+1)*perVoucher; i++ {
-				got, err := socket.Call[orders.Order](admin, c, "GET_ORDER", orderIDs[i], nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if errs[i] == nil {
-					paid++
-					if got.Status != orders.StatusPaid {
-						t.Fatalf("order %s: MARK_PAID succeeded but it is %s", got.ID, got.Status)
-					}
+				if errs[i] != nil {
+					wantErr(t, errs[i], socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
 					continue
 				}
-				wantErr(t, errs[i], socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
-				if got.Status != orders.StatusPending {
-					t.Fatalf("order %s: MARK_PAID failed but it is %s", got.ID, got.Status)
+				held++
+				if _, err := c.Request(admin, "MARK_PAID", orderIDs[i], paidFor(snaps[i], "pay")); err != nil {
+					t.Fatalf("MARK_PAID of the voucher's holder: %v", err)
 				}
 			}
-			if paid != 1 {
-				t.Fatalf("voucher SHARED%d paid for %d orders, want 1", v, paid)
+			if held != 1 {
+				t.Fatalf("voucher SHARED%d held by %d orders, want 1", v, held)
 			}
 		}
 	})
@@ -123,8 +149,7 @@ func TestConcurrentUpdates(t *testing.T) {
 				body = map[string]any{"voucher_code": "TEN"}
 			default:
 				if i == n-1 {
-					_, err := c.Request(alice, "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: "pay"})
-					return err
+					return payOnce(c, alice, o.ID)
 				}
 				body = map[string]any{}
 			}
@@ -138,7 +163,7 @@ func TestConcurrentUpdates(t *testing.T) {
 				linesSet = linesSet || i%3 == 0
 				voucherSet = voucherSet || i%3 == 1
 			case i == n-1:
-				t.Fatalf("MARK_PAID: %v", err)
+				t.Fatalf("purchase: %v", err)
 			case code == socket.CodeFailedPrecondition || code == socket.CodeConflict:
 				// after payment, or beaten repeatedly by the others
 			default:
@@ -163,4 +188,20 @@ func TestConcurrentUpdates(t *testing.T) {
 			t.Fatalf("update after payment: %v", err)
 		}
 	})
+}
+
+// payOnce begins a purchase and marks it paid, starting over while
+// concurrent edits keep changing the order under it.
+func payOnce(c *socket.Client, ctx context.Context, id string) error {
+	for {
+		snap, err := socket.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", id, nil)
+		if socket.CodeOf(err) == socket.CodeConflict {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_, err = c.Request(ctx, "MARK_PAID", id, paidFor(snap, "pay"))
+		return err
+	}
 }

@@ -34,13 +34,24 @@ func Example() {
 		Lines:       []orders.Line{{ItemID: "tea", Quantity: 2}},
 		VoucherCode: "spring",
 	})
-	fmt.Println(o.UserID, o.VoucherCode, o.TotalCents, o.Status)
-	o, _ = socket.Call[orders.Order](alice, c, "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: "pay_1"})
-	fmt.Println(o.Status, o.PaymentID)
-	_, err := c.Request(alice, "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: "pay_2"})
+	fmt.Println(o.UserID, o.VoucherCode, o.TotalCents, o.Status, o.Version)
+	// A purchase: freeze the order, charge the snapshot, complete it.
+	snap, _ := socket.Call[orders.Order](alice, c, "BEGIN_PURCHASE", o.ID, nil)
+	fmt.Println(snap.Status, snap.Version)
+	_, err := c.Request(alice, "UPDATE_ORDER", o.ID, orders.UpdateOrderInput{VoucherCode: new("")})
+	fmt.Println(socket.CodeOf(err), socket.AsError(err).Details["reason"])
+	o, _ = socket.Call[orders.Order](alice, c, "MARK_PAID", o.ID, orders.MarkPaidInput{
+		PaymentID: "pay_1", AmountCents: snap.TotalCents, Version: snap.Version, PurchaseID: snap.PurchaseID,
+	})
+	fmt.Println(o.Status, o.PaymentID, o.Version)
+	_, err = c.Request(alice, "MARK_PAID", o.ID, orders.MarkPaidInput{
+		PaymentID: "pay_2", AmountCents: snap.TotalCents, Version: snap.Version, PurchaseID: snap.PurchaseID,
+	})
 	fmt.Println(socket.CodeOf(err))
 	// Output:
-	// alice SPRING 400 pending
-	// paid pay_1
+	// alice SPRING 400 pending 1
+	// paying 2
+	// CONFLICT purchase_in_progress
+	// paid pay_1 3
 	// ALREADY_EXISTS
 }

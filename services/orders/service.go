@@ -1,22 +1,41 @@
 // Package orders is the example orders service: customers' orders, priced
 // by the inventory service, and the vouchers that discount them. Paying is
-// the payments service's job; it (or the gateway for the end user) tells
-// orders with MARK_PAID, which turns a pending order paid and redeems its
-// voucher in one atomic step, so a voucher pays for one order only.
+// the payments service's job; orders makes a purchase safe against races,
+// retries and edits with a small state machine:
+//
+//	pending ──BEGIN_PURCHASE──▶ paying (purchase_id, lease) ──MARK_PAID──▶ paid
+//	   ▲                           │
+//	   └──ABORT_PURCHASE, or an edit after the lease expired──┘
+//
+// Every order carries a version (1 at creation, +1 on every change) and
+// every change is a compare-and-set on the version its caller read.
+// BEGIN_PURCHASE freezes the order (lines, voucher, total) under a lease
+// and holds its voucher; MARK_PAID completes it only if the order is
+// still the snapshot that was charged (same version, purchase and total),
+// so an order never ends paid for another total than the one charged.
 //
 //	db, _ := sqldb.Open(ctx, sqldb.SQLite, "data/orders.db")
 //	st, _ := orders.NewSQLStore(ctx, db)              // or orders.NewMemoryStore()
 //	inv, _ := socket.Dial("dns:///inventory:9000", socket.WithKey(key))
 //	srv, _ := socket.NewServer(socket.Config{Name: "orders"}, socket.WithKeys(keys))
-//	_ = orders.Register(srv, st, orders.SocketPricer(inv))
+//	_ = orders.Register(srv, st, orders.SocketPricer(inv), orders.WithPurchaseLease(time.Minute))
 //	_ = srv.Serve(ctx, lis)
 //
-// Actions: GET_ORDER, REQUIRE_PENDING, LIST_ORDERS, CREATE_ORDER, UPDATE_ORDER, DELETE_ORDER,
-// CHECK_VOUCHER, MARK_PAID; GET_VOUCHER, LIST_VOUCHERS, CREATE_VOUCHER,
+// Actions: GET_ORDER, REQUIRE_PENDING, LIST_ORDERS, CREATE_ORDER,
+// UPDATE_ORDER, DELETE_ORDER, CHECK_VOUCHER, BEGIN_PURCHASE,
+// ABORT_PURCHASE, MARK_PAID; GET_VOUCHER, LIST_VOUCHERS, CREATE_VOUCHER,
 // UPDATE_VOUCHER, DELETE_VOUCHER. Every action needs an authenticated
 // principal (not "anonymous"). Orders are visible to and changeable by
-// their owner (principal subject == user_id) and admins; vouchers are
-// readable one by one by anyone and managed by admins.
+// their owner (principal subject == user_id) and admins; to anyone else an
+// order answers NOT_FOUND exactly like a missing one, and LIST_ORDERS
+// naming another user's user_id lists nothing (an empty page). Vouchers
+// are readable one by one by anyone and managed by admins.
+//
+// Conflicts carry a reason in their details: CONFLICT purchase_in_progress
+// (the order is paying under a live lease), order_changed (the version,
+// status or purchase moved), amount_mismatch (MARK_PAID's amount is not
+// the total); ALREADY_EXISTS already_paid; FAILED_PRECONDITION order_paid
+// (paid orders do not change) and voucher_used.
 package orders
 
 import (
@@ -33,12 +52,14 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// Status is an order's state: pending until paid.
+// Status is an order's state: pending, paying while a purchase runs, then
+// paid.
 type Status string
 
 // The order states.
 const (
 	StatusPending Status = "pending"
+	StatusPaying  Status = "paying"
 	StatusPaid    Status = "paid"
 )
 
@@ -50,14 +71,21 @@ type Line struct {
 
 // Order is a user's order.
 type Order struct {
-	ID          string    `json:"id"`
-	UserID      string    `json:"user_id"`
-	Lines       []Line    `json:"lines"`
-	VoucherCode string    `json:"voucher_code,omitempty"`
-	TotalCents  int64     `json:"total_cents"`
-	Status      Status    `json:"status"`
-	PaymentID   string    `json:"payment_id,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	UserID      string `json:"user_id"`
+	Lines       []Line `json:"lines"`
+	VoucherCode string `json:"voucher_code,omitempty"`
+	TotalCents  int64  `json:"total_cents"`
+	Status      Status `json:"status"`
+	// Version is 1 at creation and grows by 1 on every change.
+	Version int64 `json:"version"`
+	// PurchaseID is the purchase that is paying the order, or that paid it.
+	PurchaseID string `json:"purchase_id,omitempty"`
+	// LeaseExpiresAt is when the running purchase may be taken over or
+	// abandoned; set only while paying.
+	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
+	PaymentID      string    `json:"payment_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 // Voucher takes a fixed amount off an order's total. It is also
@@ -81,6 +109,10 @@ type CreateOrderInput struct {
 type UpdateOrderInput struct {
 	Lines       *[]Line `json:"lines,omitempty"`
 	VoucherCode *string `json:"voucher_code,omitempty"`
+	// Version, when set, is the version the caller read: the update
+	// applies only to it (CONFLICT order_changed otherwise). Without it
+	// the update applies to the version the service reads.
+	Version *int64 `json:"version,omitempty"`
 }
 
 // ListOrdersInput is LIST_ORDERS's body.
@@ -91,9 +123,13 @@ type ListOrdersInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// MarkPaidInput is MARK_PAID's body.
+// MarkPaidInput is MARK_PAID's body; every field is required. It names
+// the snapshot BEGIN_PURCHASE returned and what was charged for it.
 type MarkPaidInput struct {
-	PaymentID string `json:"payment_id"`
+	PaymentID   string `json:"payment_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Version     int64  `json:"version"`
+	PurchaseID  string `json:"purchase_id"`
 }
 
 // VoucherCheck is CHECK_VOUCHER's result: the order's voucher, or nil when
@@ -121,15 +157,23 @@ const (
 type service struct {
 	st     Store
 	prices Pricer
+	lease  time.Duration    // how long a purchase holds an order
+	now    func() time.Time // the clock leases are measured on
 }
 
 // Register adds the orders and vouchers actions to srv. Orders are kept in
 // st and priced by prices.
-func Register(srv *socket.Server, st Store, prices Pricer) error {
+func Register(srv *socket.Server, st Store, prices Pricer, opts ...Option) error {
 	if srv == nil || st == nil || prices == nil {
 		return errors.New("orders: Register needs a server, a store and a pricer")
 	}
-	s := &service{st: st, prices: prices}
+	s := &service{st: st, prices: prices, lease: DefaultPurchaseLease, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.lease <= 0 {
+		return fmt.Errorf("orders: the purchase lease must be positive, got %v", s.lease)
+	}
 	read, idem := socket.Read(), socket.Idempotent()
 	actions := []struct {
 		name string
@@ -137,13 +181,15 @@ func Register(srv *socket.Server, st Store, prices Pricer) error {
 		opts []socket.ActionOption
 	}{
 		{"GET_ORDER", socket.Typed(s.getOrder), []socket.ActionOption{read, socket.Doc("Returns an order; owner or admin.")}},
-		{"REQUIRE_PENDING", socket.Typed(s.requirePending), []socket.ActionOption{read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid). The first step of a purchase.")}},
-		{"LIST_ORDERS", socket.Typed(s.listOrders), []socket.ActionOption{read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status; non-admins see only their own, admins may filter by user_id.")}},
+		{"REQUIRE_PENDING", socket.Typed(s.requirePending), []socket.ActionOption{read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid), a paying one CONFLICT (reason purchase_in_progress).")}},
+		{"LIST_ORDERS", socket.Typed(s.listOrders), []socket.ActionOption{read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status (pending, paying, paid); non-admins see only their own (another user_id lists nothing), admins all or one user_id's.")}},
 		{"CREATE_ORDER", socket.Typed(s.createOrder), []socket.ActionOption{socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount.")}},
-		{"UPDATE_ORDER", socket.Typed(s.updateOrder), []socket.ActionOption{idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total; owner or admin.")}},
-		{"DELETE_ORDER", socket.Typed(s.deleteOrder), []socket.ActionOption{idem, socket.Doc("Deletes a pending order and returns it; owner or admin.")}},
+		{"UPDATE_ORDER", socket.Typed(s.updateOrder), []socket.ActionOption{idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned.")}},
+		{"DELETE_ORDER", socket.Typed(s.deleteOrder), []socket.ActionOption{idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress.")}},
 		{"CHECK_VOUCHER", socket.Typed(s.checkVoucher), []socket.ActionOption{read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}.")}},
-		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{socket.Doc("Marks a pending order paid with {payment_id} and redeems its voucher, atomically; owner or admin.")}},
+		{"BEGIN_PURCHASE", socket.Typed(s.beginPurchase), []socket.ActionOption{idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin.")}},
+		{"ABORT_PURCHASE", socket.Typed(s.abortPurchase), []socket.ActionOption{idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin.")}},
+		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin.")}},
 		{"GET_VOUCHER", socket.Typed(s.getVoucher), []socket.ActionOption{read, socket.Doc("Returns a voucher by code.")}},
 		{"LIST_VOUCHERS", socket.Typed(s.listVouchers), []socket.ActionOption{read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin.")}},
 		{"CREATE_VOUCHER", socket.Typed(s.createVoucher), []socket.ActionOption{socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin.")}},
@@ -183,8 +229,9 @@ func (s *service) ownOrder(ctx context.Context, id string) (Order, error) {
 	if err != nil {
 		return Order{}, err
 	}
+	// Someone else's order answers exactly as a missing one.
 	if o.UserID != p.Subject && !isAdmin(p) {
-		return Order{}, socket.Errorf(socket.CodePermissionDenied, "order %q belongs to another user", id)
+		return Order{}, errOrderNotFound(id)
 	}
 	return o, nil
 }
@@ -193,17 +240,19 @@ func (s *service) getOrder(ctx context.Context, id string, _ struct{}) (Order, e
 	return s.ownOrder(ctx, id)
 }
 
-// requirePending returns the order when it may still be paid. Purchases
-// start with it, so a paid order (or a retried purchase) stops before
-// anything is charged or reserved.
+// requirePending returns the order when it is pending: a paid one is
+// ALREADY_EXISTS, a paying one CONFLICT purchase_in_progress.
 func (s *service) requirePending(ctx context.Context, id string, _ struct{}) (Order, error) {
 	o, err := s.ownOrder(ctx, id)
 	if err != nil {
 		return Order{}, err
 	}
-	if o.Status != StatusPending {
+	switch o.Status {
+	case StatusPaid:
 		return Order{}, socket.Errorf(socket.CodeAlreadyExists, "order %q is already paid", id).
 			WithDetails(map[string]any{"reason": ReasonAlreadyPaid, "order_id": id})
+	case StatusPaying:
+		return Order{}, errPurchaseInProgress(id)
 	}
 	return o, nil
 }
@@ -213,18 +262,20 @@ func (s *service) listOrders(ctx context.Context, _ string, in ListOrdersInput) 
 	if err != nil {
 		return Page[Order]{}, err
 	}
-	if !isAdmin(p) {
-		if in.UserID != "" && in.UserID != p.Subject {
-			return Page[Order]{}, socket.Errorf(socket.CodePermissionDenied, "only admins may list another user's orders")
-		}
-		in.UserID = p.Subject
-	}
-	if in.Status != "" && in.Status != StatusPending && in.Status != StatusPaid {
-		return Page[Order]{}, socket.Errorf(socket.CodeInvalidArgument, "status must be %q or %q, got %q", StatusPending, StatusPaid, in.Status)
+	if in.Status != "" && in.Status != StatusPending && in.Status != StatusPaying && in.Status != StatusPaid {
+		return Page[Order]{}, socket.Errorf(socket.CodeInvalidArgument, "status must be %q, %q or %q, got %q", StatusPending, StatusPaying, StatusPaid, in.Status)
 	}
 	size, err := pageSize(in.PageSize)
 	if err != nil {
 		return Page[Order]{}, err
+	}
+	if !isAdmin(p) {
+		// Another user's orders are none of the caller's: an empty page,
+		// as for a user without orders.
+		if in.UserID != "" && in.UserID != p.Subject {
+			return Page[Order]{Items: []Order{}}, nil
+		}
+		in.UserID = p.Subject
 	}
 	items, err := s.st.ListOrders(ctx, OrderQuery{UserID: in.UserID, Status: in.Status, After: in.PageToken, Limit: size + 1})
 	if err != nil {
@@ -264,7 +315,8 @@ func (s *service) createOrder(ctx context.Context, _ string, in CreateOrderInput
 		VoucherCode: code,
 		TotalCents:  total,
 		Status:      StatusPending,
-		CreatedAt:   time.Now().UTC().Round(0),
+		Version:     1,
+		CreatedAt:   s.now().UTC().Round(0),
 	}
 	if err := s.st.CreateOrder(ctx, o); err != nil {
 		return Order{}, err
@@ -279,12 +331,9 @@ func (s *service) updateOrder(ctx context.Context, id string, in UpdateOrderInpu
 		}
 	}
 	for try := 1; ; try++ {
-		prev, err := s.ownOrder(ctx, id)
+		prev, err := s.changeableOrder(ctx, id, in.Version)
 		if err != nil {
 			return Order{}, err
-		}
-		if prev.Status != StatusPending {
-			return Order{}, errOrderPaid(id)
 		}
 		next := prev
 		if in.Lines != nil {
@@ -303,8 +352,8 @@ func (s *service) updateOrder(ctx context.Context, id string, in UpdateOrderInpu
 		if next.TotalCents, err = s.total(ctx, next.Lines, v); err != nil {
 			return Order{}, err
 		}
-		o, err := s.st.UpdatePendingOrder(ctx, prev, next)
-		if socket.CodeOf(err) == socket.CodeConflict && try < maxUpdateTries {
+		o, err := s.st.UpdatePendingOrder(ctx, prev, next, s.now())
+		if retry(err, try) && in.Version == nil {
 			continue
 		}
 		return o, err
@@ -312,10 +361,38 @@ func (s *service) updateOrder(ctx context.Context, id string, in UpdateOrderInpu
 }
 
 func (s *service) deleteOrder(ctx context.Context, id string, _ struct{}) (Order, error) {
-	if _, err := s.ownOrder(ctx, id); err != nil {
+	for try := 1; ; try++ {
+		prev, err := s.changeableOrder(ctx, id, nil)
+		if err != nil {
+			return Order{}, err
+		}
+		o, err := s.st.DeletePendingOrder(ctx, prev, s.now())
+		if retry(err, try) {
+			continue
+		}
+		return o, err
+	}
+}
+
+// changeableOrder returns the caller's order if it may be edited or
+// deleted now: pending, or paying under an expired lease; at version, if
+// set.
+func (s *service) changeableOrder(ctx context.Context, id string, version *int64) (Order, error) {
+	o, err := s.ownOrder(ctx, id)
+	if err != nil {
 		return Order{}, err
 	}
-	return s.st.DeletePendingOrder(ctx, id)
+	if version != nil && *version != o.Version || o.Status == StatusPaid || live(o, s.now()) {
+		return Order{}, whyNotChange(o, s.now())
+	}
+	return o, nil
+}
+
+// retry reports whether a compare-and-set that lost to another change
+// (CONFLICT order_changed) should start over, at most maxUpdateTries in all.
+func retry(err error, try int) bool {
+	e := socket.AsError(err)
+	return err != nil && e.Code == socket.CodeConflict && e.Details[socket.DetailReason] == ReasonOrderChanged && try < maxUpdateTries
 }
 
 func (s *service) checkVoucher(ctx context.Context, id string, _ struct{}) (VoucherCheck, error) {
@@ -338,16 +415,6 @@ func (s *service) checkVoucher(ctx context.Context, id string, _ struct{}) (Vouc
 		return VoucherCheck{}, errVoucherUsed(o.VoucherCode)
 	}
 	return VoucherCheck{Voucher: v}, nil
-}
-
-func (s *service) markPaid(ctx context.Context, id string, in MarkPaidInput) (Order, error) {
-	if _, err := s.ownOrder(ctx, id); err != nil {
-		return Order{}, err
-	}
-	if strings.TrimSpace(in.PaymentID) == "" {
-		return Order{}, socket.Errorf(socket.CodeInvalidArgument, "payment_id is required")
-	}
-	return s.st.MarkPaid(ctx, id, in.PaymentID)
 }
 
 // requestedVoucher returns the voucher a request names; nil for "", and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,6 +37,32 @@ func mustOrder(t *testing.T, c *socket.Client, user, voucher string, lines ...or
 	return o
 }
 
+// begin starts a purchase of order id as ctx's caller and returns the
+// snapshot to charge.
+func begin(t *testing.T, c *socket.Client, ctx context.Context, id string) orders.Order {
+	t.Helper()
+	o, err := socket.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", id, nil)
+	if err != nil {
+		t.Fatalf("BEGIN_PURCHASE %s: %v", id, err)
+	}
+	return o
+}
+
+// paidFor is MARK_PAID's body for a snapshot that was charged.
+func paidFor(o orders.Order, paymentID string) orders.MarkPaidInput {
+	return orders.MarkPaidInput{PaymentID: paymentID, AmountCents: o.TotalCents, Version: o.Version, PurchaseID: o.PurchaseID}
+}
+
+// purchase begins and completes a purchase of order id.
+func purchase(t *testing.T, c *socket.Client, ctx context.Context, id, paymentID string) orders.Order {
+	t.Helper()
+	o, err := socket.Call[orders.Order](ctx, c, "MARK_PAID", id, paidFor(begin(t, c, ctx, id), paymentID))
+	if err != nil {
+		t.Fatalf("MARK_PAID %s: %v", id, err)
+	}
+	return o
+}
+
 func TestOrderLifecycle(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st orders.Store) {
@@ -49,7 +76,7 @@ func TestOrderLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(o.ID, "ord_") || len(o.ID) != 16 || o.UserID != "alice" || o.TotalCents != 400 || o.Status != orders.StatusPending ||
-			o.VoucherCode != "SAVE1" || o.PaymentID != "" || o.CreatedAt.Before(before) || o.CreatedAt.After(time.Now()) {
+			o.VoucherCode != "SAVE1" || o.PaymentID != "" || o.Version != 1 || o.CreatedAt.Before(before) || o.CreatedAt.After(time.Now()) {
 			t.Fatalf("created: %+v", o)
 		}
 		get := func(ctx context.Context) (orders.Order, error) {
@@ -61,7 +88,7 @@ func TestOrderLifecycle(t *testing.T) {
 			}
 		}
 		_, err = get(bob)
-		wantErr(t, err, socket.CodePermissionDenied, "")
+		wantErr(t, err, socket.CodeNotFound, "")
 		_, err = c.Request(alice, "GET_ORDER", "ord_000000000000", nil)
 		wantErr(t, err, socket.CodeNotFound, "")
 
@@ -84,7 +111,7 @@ func TestOrderLifecycle(t *testing.T) {
 			}
 		}
 		_, err = update(bob, `{"voucher_code": ""}`)
-		wantErr(t, err, socket.CodePermissionDenied, "")
+		wantErr(t, err, socket.CodeNotFound, "")
 		_, err = update(alice, `{"voucher_code": "nope"}`)
 		wantErr(t, err, socket.CodeInvalidArgument, "")
 		_, err = update(alice, `{"lines": []}`)
@@ -98,7 +125,7 @@ func TestOrderLifecycle(t *testing.T) {
 			t.Fatalf("check voucher: %s %v", check, err)
 		}
 		_, err = c.Request(bob, "CHECK_VOUCHER", o.ID, nil)
-		wantErr(t, err, socket.CodePermissionDenied, "")
+		wantErr(t, err, socket.CodeNotFound, "")
 
 		pay := func(ctx context.Context, id, body string) (orders.Order, error) {
 			return socket.Call[orders.Order](ctx, c, "MARK_PAID", id, raw(body))
@@ -107,16 +134,38 @@ func TestOrderLifecycle(t *testing.T) {
 			t.Fatalf("require pending: %+v %v", pending, err)
 		}
 		_, err = c.Request(bob, "REQUIRE_PENDING", o.ID, nil)
-		wantErr(t, err, socket.CodePermissionDenied, "")
-		_, err = pay(bob, o.ID, `{"payment_id": "pay_1"}`)
-		wantErr(t, err, socket.CodePermissionDenied, "")
-		_, err = pay(alice, o.ID, `{}`)
-		wantErr(t, err, socket.CodeInvalidArgument, "")
-		paid, err := pay(alice, o.ID, `{"payment_id": "pay_1"}`)
-		if err != nil || paid.Status != orders.StatusPaid || paid.PaymentID != "pay_1" || paid.TotalCents != 500 {
+		wantErr(t, err, socket.CodeNotFound, "")
+		_, err = c.Request(bob, "BEGIN_PURCHASE", o.ID, nil)
+		wantErr(t, err, socket.CodeNotFound, "")
+		snap := begin(t, c, alice, o.ID)
+		if snap.Status != orders.StatusPaying || snap.Version != 6 || snap.TotalCents != 500 || !strings.HasPrefix(snap.PurchaseID, "pur_") || !snap.LeaseExpiresAt.After(time.Now()) {
+			t.Fatalf("begin purchase: %+v", snap)
+		}
+		_, err = c.Request(alice, "REQUIRE_PENDING", o.ID, nil)
+		wantErr(t, err, socket.CodeConflict, orders.ReasonPurchaseInProgress)
+		body := func(pay string) string {
+			return fmt.Sprintf(`{"payment_id": %q, "amount_cents": %d, "version": %d, "purchase_id": %q}`, pay, snap.TotalCents, snap.Version, snap.PurchaseID)
+		}
+		_, err = pay(bob, o.ID, body("pay_1"))
+		wantErr(t, err, socket.CodeNotFound, "")
+		for _, missing := range []string{
+			`{}`,
+			`{"amount_cents": 500, "version": 6, "purchase_id": "x"}`,
+			`{"payment_id": "pay_1", "version": 6, "purchase_id": "x"}`,
+			`{"payment_id": "pay_1", "amount_cents": 500, "purchase_id": "x"}`,
+			`{"payment_id": "pay_1", "amount_cents": 500, "version": 6}`,
+		} {
+			_, err = pay(alice, o.ID, missing)
+			wantErr(t, err, socket.CodeInvalidArgument, "")
+		}
+		paid, err := pay(alice, o.ID, body("pay_1"))
+		if err != nil || paid.Status != orders.StatusPaid || paid.PaymentID != "pay_1" || paid.TotalCents != 500 || paid.Version != 7 {
 			t.Fatalf("mark paid: %+v %v", paid, err)
 		}
-		_, err = pay(admin, o.ID, `{"payment_id": "pay_2"}`)
+		if again, err := pay(alice, o.ID, body("pay_1")); err != nil || !reflect.DeepEqual(again, paid) {
+			t.Fatalf("MARK_PAID retried: %+v %v, want %+v", again, err, paid)
+		}
+		_, err = pay(admin, o.ID, body("pay_2"))
 		if e := wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid); !strings.Contains(e.Message, "is already paid") {
 			t.Fatalf("message: %q", e.Message)
 		}
@@ -126,6 +175,8 @@ func TestOrderLifecycle(t *testing.T) {
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonOrderPaid)
 		_, err = c.Request(admin, "DELETE_ORDER", o.ID, nil)
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonOrderPaid)
+		_, err = c.Request(alice, "BEGIN_PURCHASE", o.ID, nil)
+		wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid)
 		if check, err := c.Request(alice, "CHECK_VOUCHER", o.ID, nil); err != nil || !strings.Contains(string(check), "SAVE1") {
 			t.Fatalf("the order that redeemed the voucher: %s %v", check, err)
 		}
@@ -136,13 +187,13 @@ func TestOrderLifecycle(t *testing.T) {
 		if e := wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed); e.Details["code"] != "SAVE1" {
 			t.Fatalf("details: %v", e.Details)
 		}
-		_, err = pay(bob, b.ID, `{"payment_id": "pay_3"}`)
+		_, err = c.Request(bob, "BEGIN_PURCHASE", b.ID, nil)
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
 		if got, _ := socket.Call[orders.Order](bob, c, "GET_ORDER", b.ID, nil); got.Status != orders.StatusPending {
 			t.Fatalf("refused order: %+v", got)
 		}
 		_, err = c.Request(alice, "DELETE_ORDER", b.ID, nil)
-		wantErr(t, err, socket.CodePermissionDenied, "")
+		wantErr(t, err, socket.CodeNotFound, "")
 		del, err := socket.Call[orders.Order](bob, c, "DELETE_ORDER", b.ID, nil)
 		if err != nil || del.ID != b.ID || del.UserID != "bob" {
 			t.Fatalf("delete: %+v %v", del, err)
@@ -155,8 +206,8 @@ func TestOrderLifecycle(t *testing.T) {
 		if check, err := c.Request(bob, "CHECK_VOUCHER", n.ID, nil); err != nil || string(check) != `{"voucher":null}` {
 			t.Fatalf("check without voucher: %s %v", check, err)
 		}
-		if got, err := pay(bob, n.ID, `{"payment_id": "pay_4"}`); err != nil || got.Status != orders.StatusPaid {
-			t.Fatalf("pay without voucher: %+v %v", got, err)
+		if got := purchase(t, c, bob, n.ID, "pay_4"); got.Status != orders.StatusPaid {
+			t.Fatalf("pay without voucher: %+v", got)
 		}
 	})
 }
@@ -223,9 +274,7 @@ func TestListOrders(t *testing.T) {
 			paidID = id
 			break
 		}
-		if _, err := c.Request(alice, "MARK_PAID", paidID, orders.MarkPaidInput{PaymentID: "p"}); err != nil {
-			t.Fatal(err)
-		}
+		purchase(t, c, alice, paidID, "p")
 		list := func(ctx context.Context, in orders.ListOrdersInput) ([]orders.Order, error) {
 			var all []orders.Order
 			for pages := 0; ; pages++ {
@@ -263,6 +312,8 @@ func TestListOrders(t *testing.T) {
 			{"admin: one user", admin, orders.ListOrdersInput{UserID: "bob"}, 2, "bob"},
 			{"admin: paid", admin, orders.ListOrdersInput{Status: orders.StatusPaid}, 1, "alice"},
 			{"admin: nobody", admin, orders.ListOrdersInput{UserID: "carol"}, 0, ""},
+			{"another user's: none", alice, orders.ListOrdersInput{UserID: "bob"}, 0, ""},
+			{"admin: paying", admin, orders.ListOrdersInput{Status: orders.StatusPaying}, 0, ""},
 		} {
 			got, err := list(tc.ctx, tc.in)
 			if err != nil || len(got) != tc.n {
@@ -280,7 +331,6 @@ func TestListOrders(t *testing.T) {
 			body string
 			code socket.Code
 		}{
-			{"another user's", alice, `{"user_id": "bob"}`, socket.CodePermissionDenied},
 			{"bad status", admin, `{"status": "shipped"}`, socket.CodeInvalidArgument},
 			{"page too large", admin, `{"page_size": 1001}`, socket.CodeInvalidArgument},
 			{"negative page", admin, `{"page_size": -1}`, socket.CodeInvalidArgument},

@@ -14,9 +14,10 @@ import (
 )
 
 // schema is the SQL store's tables, in both dialects. An order's lines are
-// kept as a JSON array; times as unix nanoseconds. voucher_redemptions
-// holds one row per voucher code redeemed by a paid order: its primary key
-// is what keeps two orders from paying with the same voucher.
+// kept as a JSON array; times as unix nanoseconds (0 for none).
+// voucher_holds holds one row per voucher code used by a paying order, and
+// voucher_redemptions one per code redeemed by a paid order: their primary
+// keys are what keep two orders from paying with the same voucher.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS orders (
 		id TEXT PRIMARY KEY,
@@ -26,7 +27,10 @@ var schema = []string{
 		total_cents BIGINT NOT NULL,
 		status TEXT NOT NULL,
 		payment_id TEXT NOT NULL DEFAULT '',
-		created_at BIGINT NOT NULL
+		created_at BIGINT NOT NULL,
+		version BIGINT NOT NULL DEFAULT 1,
+		purchase_id TEXT NOT NULL DEFAULT '',
+		lease_expires_at BIGINT NOT NULL DEFAULT 0
 	)`,
 	`CREATE INDEX IF NOT EXISTS orders_user_id ON orders (user_id, id)`,
 	`CREATE TABLE IF NOT EXISTS vouchers (
@@ -37,9 +41,27 @@ var schema = []string{
 		code TEXT PRIMARY KEY,
 		order_id TEXT NOT NULL
 	)`,
+	`CREATE TABLE IF NOT EXISTS voucher_holds (
+		code TEXT PRIMARY KEY,
+		order_id TEXT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS voucher_holds_order_id ON voucher_holds (order_id)`,
 }
 
-const orderColumns = `id, user_id, lines, voucher_code, total_cents, status, payment_id, created_at`
+// addedColumns are the orders columns added after the first schema, for
+// databases created by it; the defaults make an old order version 1.
+var addedColumns = []struct{ name, def string }{
+	{"version", "BIGINT NOT NULL DEFAULT 1"},
+	{"purchase_id", "TEXT NOT NULL DEFAULT ''"},
+	{"lease_expires_at", "BIGINT NOT NULL DEFAULT 0"},
+}
+
+// afterColumns are the schema statements that need the added columns.
+var afterColumns = []string{
+	`CREATE INDEX IF NOT EXISTS orders_status ON orders (status, id)`,
+}
+
+const orderColumns = `id, user_id, lines, voucher_code, total_cents, status, payment_id, created_at, version, purchase_id, lease_expires_at`
 
 // sqlStore is the Store on SQLite or PostgreSQL.
 type sqlStore struct {
@@ -49,7 +71,8 @@ type sqlStore struct {
 var _ Store = (*sqlStore)(nil)
 
 // NewSQLStore returns a Store kept in db, creating its tables (orders,
-// vouchers, voucher_redemptions) if they do not exist.
+// vouchers, voucher_holds, voucher_redemptions) if they do not exist and
+// adding the columns a database from an older version lacks.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	if db == nil {
 		return nil, errors.New("orders: nil database")
@@ -57,7 +80,41 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	if err := db.Migrate(ctx, "orders", schema); err != nil {
 		return nil, err
 	}
+	if err := addColumns(ctx, db); err != nil {
+		return nil, fmt.Errorf("orders: migrate: %w", err)
+	}
+	if err := db.Migrate(ctx, "orders", afterColumns); err != nil {
+		return nil, err
+	}
 	return &sqlStore{db: db}, nil
+}
+
+// addColumns adds the addedColumns the orders table lacks, in one
+// transaction.
+func addColumns(ctx context.Context, db *sqldb.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, c := range addedColumns {
+		if db.Dialect == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE orders ADD COLUMN IF NOT EXISTS `+c.name+` `+c.def); err != nil {
+				return err
+			}
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('orders') WHERE name = ?`, c.name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE orders ADD COLUMN `+c.name+` `+c.def); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -66,15 +123,26 @@ type scanner interface{ Scan(dest ...any) error }
 func scanOrder(row scanner) (Order, error) {
 	var o Order
 	var lines string
-	var created int64
-	if err := row.Scan(&o.ID, &o.UserID, &lines, &o.VoucherCode, &o.TotalCents, &o.Status, &o.PaymentID, &created); err != nil {
+	var created, lease int64
+	if err := row.Scan(&o.ID, &o.UserID, &lines, &o.VoucherCode, &o.TotalCents, &o.Status, &o.PaymentID, &created, &o.Version, &o.PurchaseID, &lease); err != nil {
 		return Order{}, err
 	}
 	if err := json.Unmarshal([]byte(lines), &o.Lines); err != nil {
 		return Order{}, fmt.Errorf("order %s: decode lines: %w", o.ID, err)
 	}
 	o.CreatedAt = time.Unix(0, created).UTC()
+	if lease != 0 {
+		o.LeaseExpiresAt = time.Unix(0, lease).UTC()
+	}
 	return o, nil
+}
+
+// nanos is t in unix nanoseconds; 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func encodeLines(lines []Line) (string, error) {
@@ -90,8 +158,8 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) error {
 	if err != nil {
 		return fmt.Errorf("encode lines: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano())
+	_, err = s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
 	if sqldb.IsUniqueViolation(err) {
 		return socket.Errorf(socket.CodeAlreadyExists, "order %q already exists", o.ID)
 	}
@@ -153,91 +221,252 @@ func (s *sqlStore) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error
 	return out, nil
 }
 
-// whyNot explains why a conditional statement on a pending order touched
-// no row: the order is gone, paid, or (for updates) changed.
-func (s *sqlStore) whyNot(ctx context.Context, id string) error {
-	o, err := s.GetOrder(ctx, id)
+// inTx runs fn in a transaction and commits if it returns no error. In
+// PostgreSQL the conditional UPDATEs row-lock the order, so a concurrent
+// compare-and-set waits and then finds the version moved; in SQLite the
+// transaction holds the write lock from BEGIN.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// changeableWhere is the condition under which an order read at a version
+// may be edited or deleted at a time: pending, or paying under an expired
+// lease. Its arguments are the id, the version and the time.
+const changeableWhere = `id = ? AND version = ? AND (status = 'pending' OR (status = 'paying' AND lease_expires_at <= ?))`
+
+// release ends the voucher hold of order id, if any.
+func (s *sqlStore) release(ctx context.Context, tx *sql.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM voucher_holds WHERE order_id = ?`), id); err != nil {
+		return fmt.Errorf("release voucher hold: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error) {
+	lines, err := encodeLines(next.Lines)
+	if err != nil {
+		return Order{}, fmt.Errorf("encode lines: %w", err)
+	}
+	var o Order
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
+			SET lines = ?, voucher_code = ?, total_cents = ?, status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
+			WHERE `+changeableWhere+` RETURNING `+orderColumns),
+			lines, next.VoucherCode, next.TotalCents, prev.ID, prev.Version, now.UnixNano()))
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.whyNotChange(ctx, tx, prev.ID, now)
+		}
+		if err != nil {
+			return fmt.Errorf("update order: %w", err)
+		}
+		return s.release(ctx, tx, o.ID)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+func (s *sqlStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
+	var o Order
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE `+changeableWhere+` RETURNING `+orderColumns),
+			prev.ID, prev.Version, now.UnixNano()))
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.whyNotChange(ctx, tx, prev.ID, now)
+		}
+		if err != nil {
+			return fmt.Errorf("delete order: %w", err)
+		}
+		return s.release(ctx, tx, o.ID)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// whyNotChange explains why a conditional edit or delete touched no row.
+func (s *sqlStore) whyNotChange(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+	cur, err := getOrder(ctx, tx, s.db.Rebind, id)
 	if err != nil {
 		return err
 	}
-	if o.Status != StatusPending {
-		return errOrderPaid(id)
-	}
-	return errOrderChanged(id)
+	return whyNotChange(cur, now)
 }
 
-func (s *sqlStore) UpdatePendingOrder(ctx context.Context, prev, next Order) (Order, error) {
-	prevLines, err := encodeLines(prev.Lines)
-	if err != nil {
-		return Order{}, fmt.Errorf("encode lines: %w", err)
-	}
-	nextLines, err := encodeLines(next.Lines)
-	if err != nil {
-		return Order{}, fmt.Errorf("encode lines: %w", err)
-	}
-	o, err := scanOrder(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders SET lines = ?, voucher_code = ?, total_cents = ?
-		WHERE id = ? AND status = 'pending' AND lines = ? AND voucher_code = ?
-		RETURNING `+orderColumns),
-		nextLines, next.VoucherCode, next.TotalCents, next.ID, prevLines, prev.VoucherCode))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, s.whyNot(ctx, next.ID)
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("update order: %w", err)
-	}
-	return o, nil
-}
-
-func (s *sqlStore) DeletePendingOrder(ctx context.Context, id string) (Order, error) {
-	o, err := scanOrder(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE id = ? AND status = 'pending' RETURNING `+orderColumns), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, s.whyNot(ctx, id)
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("delete order: %w", err)
-	}
-	return o, nil
-}
-
-// MarkPaid runs in one transaction: the conditional status change (which,
-// in PostgreSQL, row-locks the order, so a concurrent UPDATE_ORDER waits
-// and then finds it paid) and the redemption insert, whose primary key
-// makes a second order with the same voucher wait for the first's commit
-// and then insert nothing. In SQLite the transaction holds the write lock
-// from BEGIN, so the two steps never interleave with another's.
-func (s *sqlStore) MarkPaid(ctx context.Context, id, paymentID string) (Order, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Order{}, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	o, err := scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'paid', payment_id = ?
-		WHERE id = ? AND status = 'pending' RETURNING `+orderColumns), paymentID, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := getOrder(ctx, tx, s.db.Rebind, id); err != nil {
-			return Order{}, err
+func (s *sqlStore) BeginPurchase(ctx context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error) {
+	var o Order
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
+			SET status = 'paying', purchase_id = ?, lease_expires_at = ?,
+				version = CASE WHEN status = 'paying' AND purchase_id = ? THEN version ELSE version + 1 END
+			WHERE id = ? AND version = ? AND (status = 'pending' OR (status = 'paying' AND (purchase_id = ? OR lease_expires_at <= ?)))
+			RETURNING `+orderColumns),
+			purchaseID, until.UnixNano(), purchaseID, prev.ID, prev.Version, purchaseID, now.UnixNano()))
+		if errors.Is(err, sql.ErrNoRows) {
+			cur, err := getOrder(ctx, tx, s.db.Rebind, prev.ID)
+			if err != nil {
+				return err
+			}
+			return whyNotBegin(cur, purchaseID, now)
 		}
-		return Order{}, errAlreadyPaid(id)
-	}
+		if err != nil {
+			return fmt.Errorf("begin purchase: %w", err)
+		}
+		if o.VoucherCode == "" {
+			return nil
+		}
+		return s.hold(ctx, tx, o, now)
+	})
 	if err != nil {
-		return Order{}, fmt.Errorf("mark order paid: %w", err)
+		return Order{}, err
 	}
-	if o.VoucherCode != "" {
+	return o, nil
+}
+
+// hold makes paying order o the holder of its voucher: FAILED_PRECONDITION
+// "voucher_used" if another order redeemed it or holds it under a live
+// lease; a holder whose lease expired is abandoned.
+func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time) error {
+	code := o.VoucherCode
+	var by string
+	err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT order_id FROM voucher_redemptions WHERE code = ?`), code).Scan(&by)
+	switch {
+	case err == nil && by != o.ID:
+		return errVoucherUsed(code)
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("get redemption: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO voucher_holds (code, order_id) VALUES (?, ?) ON CONFLICT (code) DO NOTHING`), code, o.ID)
+	if err != nil {
+		return fmt.Errorf("hold voucher: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("hold voucher: %w", err)
+	} else if n == 1 {
+		return nil
+	}
+	if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT order_id FROM voucher_holds WHERE code = ?`), code).Scan(&by); err != nil {
+		if errors.Is(err, sql.ErrNoRows) { // released meanwhile
+			return errVoucherUsed(code)
+		}
+		return fmt.Errorf("get voucher hold: %w", err)
+	}
+	if by == o.ID {
+		return nil
+	}
+	holder, err := getOrder(ctx, tx, s.db.Rebind, by)
+	if err != nil && socket.CodeOf(err) != socket.CodeNotFound {
+		return err
+	}
+	if err == nil && holder.Status == StatusPaying && holder.VoucherCode == code {
+		if live(holder, now) {
+			return errVoucherUsed(code)
+		}
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
+			WHERE id = ? AND version = ? AND status = 'paying'`), holder.ID, holder.Version)
+		if err != nil {
+			return fmt.Errorf("abandon purchase: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("abandon purchase: %w", err)
+		} else if n != 1 {
+			return errVoucherUsed(code)
+		}
+	}
+	res, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE voucher_holds SET order_id = ? WHERE code = ? AND order_id = ?`), o.ID, code, by)
+	if err != nil {
+		return fmt.Errorf("take voucher hold: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("take voucher hold: %w", err)
+	} else if n != 1 {
+		return errVoucherUsed(code)
+	}
+	return nil
+}
+
+func (s *sqlStore) AbortPurchase(ctx context.Context, id, purchaseID string) (Order, bool, error) {
+	var o Order
+	aborted := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
+			WHERE id = ? AND status = 'paying' AND purchase_id = ? RETURNING `+orderColumns), id, purchaseID))
+		if errors.Is(err, sql.ErrNoRows) {
+			o, err = getOrder(ctx, tx, s.db.Rebind, id)
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("abort purchase: %w", err)
+		}
+		aborted = true
+		return s.release(ctx, tx, id)
+	})
+	if err != nil {
+		return Order{}, false, err
+	}
+	return o, aborted, nil
+}
+
+// MarkPaid runs in one transaction: the compare-and-set of the order, and
+// the redemption of its voucher, whose primary key keeps a second order
+// from redeeming the same voucher.
+func (s *sqlStore) MarkPaid(ctx context.Context, id string, in MarkPaidInput) (Order, error) {
+	var o Order
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'paid', payment_id = ?, lease_expires_at = 0, version = version + 1
+			WHERE id = ? AND status = 'paying' AND version = ? AND purchase_id = ? AND total_cents = ? RETURNING `+orderColumns),
+			in.PaymentID, id, in.Version, in.PurchaseID, in.AmountCents))
+		if errors.Is(err, sql.ErrNoRows) {
+			cur, err := getOrder(ctx, tx, s.db.Rebind, id)
+			if err != nil {
+				return err
+			}
+			o, err = markPaidOutcome(cur, in)
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("mark order paid: %w", err)
+		}
+		if o.VoucherCode == "" {
+			return nil
+		}
+		if err := s.release(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO voucher_redemptions (code, order_id) VALUES (?, ?)
 			ON CONFLICT (code) DO NOTHING`), o.VoucherCode, id)
 		if err != nil {
-			return Order{}, fmt.Errorf("redeem voucher: %w", err)
+			return fmt.Errorf("redeem voucher: %w", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return Order{}, fmt.Errorf("redeem voucher: %w", err)
+			return fmt.Errorf("redeem voucher: %w", err)
 		}
 		if n == 0 {
-			return Order{}, errVoucherUsed(o.VoucherCode)
+			return errVoucherUsed(o.VoucherCode)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return Order{}, fmt.Errorf("commit: %w", err)
+		return nil
+	})
+	if err != nil {
+		return Order{}, err
 	}
 	return o, nil
 }

@@ -5,16 +5,22 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// Store keeps orders, vouchers and voucher redemptions. Its methods return
-// *socket.Error for the outcomes a caller can act on (NOT_FOUND,
-// ALREADY_EXISTS, FAILED_PRECONDITION, CONFLICT) and plain errors for
-// failures of the storage itself. Implementations are safe for concurrent
-// use, and the conditional methods (UpdatePendingOrder, DeletePendingOrder,
-// MarkPaid) are atomic.
+// Store keeps orders, vouchers, voucher holds and voucher redemptions. Its
+// methods return *socket.Error for the outcomes a caller can act on
+// (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, CONFLICT) and plain
+// errors for failures of the storage itself. Implementations are safe for
+// concurrent use, and the conditional methods are atomic compare-and-sets:
+// each applies only to the version of the order its caller read, and
+// every change it makes adds 1 to the version.
+//
+// A voucher is held by the paying order that uses it (BeginPurchase) and
+// redeemed by the paid one (MarkPaid); a hold ends when its order is paid
+// or is pending again.
 type Store interface {
 	// CreateOrder inserts a new order; ALREADY_EXISTS if the id is taken.
 	CreateOrder(ctx context.Context, o Order) error
@@ -24,19 +30,43 @@ type Store interface {
 	// matching the non-empty filters, ordered by id.
 	ListOrders(ctx context.Context, q OrderQuery) ([]Order, error)
 	// UpdatePendingOrder sets next's lines, voucher code and total on the
-	// order with next's id, if it is still pending and still has prev's
-	// lines and voucher code: FAILED_PRECONDITION (reason "order_paid") once
-	// paid, CONFLICT if changed since prev was read, NOT_FOUND if gone.
-	UpdatePendingOrder(ctx context.Context, prev, next Order) (Order, error)
-	// DeletePendingOrder deletes a pending order and returns it:
-	// FAILED_PRECONDITION (reason "order_paid") if paid, NOT_FOUND if gone.
-	DeletePendingOrder(ctx context.Context, id string) (Order, error)
-	// MarkPaid turns a pending order paid with the payment id and, if the
-	// order has a voucher, redeems the voucher for it, in one atomic step:
-	// ALREADY_EXISTS if the order is already paid, FAILED_PRECONDITION
-	// (reason "voucher_used") if another order redeemed the voucher (the
-	// order then stays pending), NOT_FOUND if there is no such order.
-	MarkPaid(ctx context.Context, id, paymentID string) (Order, error)
+	// order with next's id if its version is still prev.Version and it
+	// may change at now: pending, or paying under a lease that expired by
+	// now (the purchase is abandoned: the order is pending again and its
+	// voucher hold released). FAILED_PRECONDITION (reason "order_paid")
+	// once paid, CONFLICT "purchase_in_progress" while a live purchase
+	// runs, CONFLICT "order_changed" if the version moved, NOT_FOUND if
+	// gone.
+	UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error)
+	// DeletePendingOrder deletes the order with prev's id and version
+	// under the same conditions as UpdatePendingOrder, and returns it.
+	DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error)
+	// BeginPurchase moves the order with prev's id and version to paying
+	// under purchaseID until the lease ends at until: from pending, from
+	// paying under purchaseID (a retry: only the lease is renewed, the
+	// version stays) or from paying under a lease expired by now (taken
+	// over). It also holds the order's voucher: FAILED_PRECONDITION
+	// "voucher_used" when another order redeemed it or holds it under a
+	// live lease (a hold under an expired lease is taken over and that
+	// order abandoned). ALREADY_EXISTS "already_paid" once paid, CONFLICT
+	// "purchase_in_progress" under another live purchase, CONFLICT
+	// "order_changed" if the version moved, NOT_FOUND if gone.
+	BeginPurchase(ctx context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error)
+	// AbortPurchase moves the order back to pending and releases its
+	// voucher hold if it is paying under purchaseID, and reports true;
+	// otherwise it changes nothing and returns the order as it is, and
+	// false. NOT_FOUND if there is no such order.
+	AbortPurchase(ctx context.Context, id, purchaseID string) (Order, bool, error)
+	// MarkPaid turns a paying order paid with in.PaymentID if it is still
+	// paying under in.PurchaseID at in.Version and its total is
+	// in.AmountCents, and redeems its voucher, in one atomic step. An
+	// order already paid with in.PaymentID is returned unchanged (a retry).
+	// ALREADY_EXISTS "already_paid" if paid with another payment, CONFLICT
+	// "order_changed" if not paying, at another version or under another
+	// purchase, CONFLICT "amount_mismatch" if the total differs, NOT_FOUND
+	// if gone. A lease that expired without anyone touching the order
+	// does not stop it: the charge went through and nothing changed.
+	MarkPaid(ctx context.Context, id string, in MarkPaidInput) (Order, error)
 	// VoucherRedeemer returns the id of the paid order that redeemed the
 	// voucher code, or "" if none did.
 	VoucherRedeemer(ctx context.Context, code string) (string, error)
@@ -67,47 +97,12 @@ type OrderQuery struct {
 	Limit int
 }
 
-// Reasons refining FAILED_PRECONDITION and ALREADY_EXISTS answers, in the
-// details under "reason".
-const (
-	ReasonOrderPaid      = "order_paid"
-	ReasonAlreadyPaid    = "already_paid"
-	ReasonVoucherUsed    = "voucher_used"
-	ReasonUnknownVoucher = "unknown_voucher"
-)
-
-func errOrderNotFound(id string) error {
-	return socket.Errorf(socket.CodeNotFound, "no order %q", id)
-}
-
-func errVoucherNotFound(code string) error {
-	return socket.Errorf(socket.CodeNotFound, "no voucher %q", code)
-}
-
-func errOrderPaid(id string) error {
-	return socket.Errorf(socket.CodeFailedPrecondition, "order %q is paid: only pending orders can change", id).
-		WithDetails(map[string]any{socket.DetailReason: ReasonOrderPaid})
-}
-
-func errAlreadyPaid(id string) error {
-	return socket.Errorf(socket.CodeAlreadyExists, "order %q is already paid", id).
-		WithDetails(map[string]any{socket.DetailReason: ReasonAlreadyPaid})
-}
-
-func errOrderChanged(id string) error {
-	return socket.Errorf(socket.CodeConflict, "order %q changed meanwhile: try again", id)
-}
-
-func errVoucherUsed(code string) error {
-	return socket.Errorf(socket.CodeFailedPrecondition, "voucher %q is already used by another paid order", code).
-		WithDetails(map[string]any{socket.DetailReason: ReasonVoucherUsed, "code": code})
-}
-
 // memoryStore is the in-memory Store.
 type memoryStore struct {
-	mu          sync.Mutex // guards orders, vouchers and redemptions
+	mu          sync.Mutex // guards orders, vouchers, holds and redemptions
 	orders      map[string]Order
 	vouchers    map[string]Voucher
+	holds       map[string]string // voucher code → paying order id
 	redemptions map[string]string // voucher code → paid order id
 }
 
@@ -115,7 +110,7 @@ var _ Store = (*memoryStore)(nil)
 
 // NewMemoryStore returns an empty in-memory Store, safe for concurrent use.
 func NewMemoryStore() Store {
-	return &memoryStore{orders: map[string]Order{}, vouchers: map[string]Voucher{}, redemptions: map[string]string{}}
+	return &memoryStore{orders: map[string]Order{}, vouchers: map[string]Voucher{}, holds: map[string]string{}, redemptions: map[string]string{}}
 }
 
 // clone returns o with a copy of its lines, so callers never share them.
@@ -157,54 +152,126 @@ func (s *memoryStore) ListOrders(_ context.Context, q OrderQuery) ([]Order, erro
 	return all[:min(len(all), max(q.Limit, 0))], nil
 }
 
-func (s *memoryStore) UpdatePendingOrder(_ context.Context, prev, next Order) (Order, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.orders[next.ID]
+// changeable returns the order prev was read from if it may still be
+// edited or deleted at now. s.mu is held.
+func (s *memoryStore) changeable(prev Order, now time.Time) (Order, error) {
+	o, ok := s.orders[prev.ID]
 	switch {
 	case !ok:
-		return Order{}, errOrderNotFound(next.ID)
-	case o.Status != StatusPending:
-		return Order{}, errOrderPaid(next.ID)
-	case !slices.Equal(o.Lines, prev.Lines) || o.VoucherCode != prev.VoucherCode:
-		return Order{}, errOrderChanged(next.ID)
+		return Order{}, errOrderNotFound(prev.ID)
+	case o.Version != prev.Version || o.Status == StatusPaid || live(o, now):
+		return Order{}, whyNotChange(o, now)
+	}
+	return o, nil
+}
+
+// release ends the voucher hold of order id, if any. s.mu is held.
+func (s *memoryStore) release(id string) {
+	for code, by := range s.holds {
+		if by == id {
+			delete(s.holds, code)
+		}
+	}
+}
+
+func (s *memoryStore) UpdatePendingOrder(_ context.Context, prev, next Order, now time.Time) (Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.changeable(prev, now)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.Status == StatusPaying {
+		o = abandoned(o)
+		s.release(o.ID)
+	} else {
+		o.Version++
 	}
 	o.Lines, o.VoucherCode, o.TotalCents = slices.Clone(next.Lines), next.VoucherCode, next.TotalCents
 	s.orders[o.ID] = o
 	return clone(o), nil
 }
 
-func (s *memoryStore) DeletePendingOrder(_ context.Context, id string) (Order, error) {
+func (s *memoryStore) DeletePendingOrder(_ context.Context, prev Order, now time.Time) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, ok := s.orders[id]
-	switch {
-	case !ok:
-		return Order{}, errOrderNotFound(id)
-	case o.Status != StatusPending:
-		return Order{}, errOrderPaid(id)
+	o, err := s.changeable(prev, now)
+	if err != nil {
+		return Order{}, err
 	}
-	delete(s.orders, id)
+	s.release(o.ID)
+	delete(s.orders, o.ID)
 	return o, nil
 }
 
-func (s *memoryStore) MarkPaid(_ context.Context, id, paymentID string) (Order, error) {
+func (s *memoryStore) BeginPurchase(_ context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[prev.ID]
+	switch {
+	case !ok:
+		return Order{}, errOrderNotFound(prev.ID)
+	case o.Version != prev.Version || o.Status == StatusPaid || live(o, now) && o.PurchaseID != purchaseID:
+		return Order{}, whyNotBegin(o, purchaseID, now)
+	}
+	if code := o.VoucherCode; code != "" {
+		if by, used := s.redemptions[code]; used && by != o.ID {
+			return Order{}, errVoucherUsed(code)
+		}
+		if by, held := s.holds[code]; held && by != o.ID {
+			holder, exists := s.orders[by]
+			if exists && holder.Status == StatusPaying && holder.VoucherCode == code {
+				if live(holder, now) {
+					return Order{}, errVoucherUsed(code)
+				}
+				s.orders[by] = abandoned(holder)
+			}
+		}
+		s.holds[code] = o.ID
+	}
+	if o.Status != StatusPaying || o.PurchaseID != purchaseID {
+		o.Version++
+	}
+	o.Status, o.PurchaseID, o.LeaseExpiresAt = StatusPaying, purchaseID, until
+	s.orders[o.ID] = o
+	return clone(o), nil
+}
+
+func (s *memoryStore) AbortPurchase(_ context.Context, id, purchaseID string) (Order, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[id]
+	switch {
+	case !ok:
+		return Order{}, false, errOrderNotFound(id)
+	case o.Status != StatusPaying || o.PurchaseID != purchaseID:
+		return clone(o), false, nil
+	}
+	o = abandoned(o)
+	s.release(id)
+	s.orders[id] = o
+	return clone(o), true, nil
+}
+
+func (s *memoryStore) MarkPaid(_ context.Context, id string, in MarkPaidInput) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.orders[id]
 	switch {
 	case !ok:
 		return Order{}, errOrderNotFound(id)
-	case o.Status != StatusPending:
-		return Order{}, errAlreadyPaid(id)
+	case o.Status != StatusPaying || o.Version != in.Version || o.PurchaseID != in.PurchaseID || o.TotalCents != in.AmountCents:
+		return markPaidOutcome(clone(o), in)
 	}
-	if o.VoucherCode != "" {
-		if by, used := s.redemptions[o.VoucherCode]; used && by != id {
-			return Order{}, errVoucherUsed(o.VoucherCode)
+	if code := o.VoucherCode; code != "" {
+		if by, used := s.redemptions[code]; used && by != id {
+			return Order{}, errVoucherUsed(code)
 		}
-		s.redemptions[o.VoucherCode] = id
+		s.release(id)
+		s.redemptions[code] = id
 	}
-	o.Status, o.PaymentID = StatusPaid, paymentID
+	o.Status, o.PaymentID, o.LeaseExpiresAt = StatusPaid, in.PaymentID, time.Time{}
+	o.Version++
 	s.orders[id] = o
 	return clone(o), nil
 }

@@ -10,8 +10,10 @@
 //	_ = payments.Register(srv, st, providers)
 //
 // Which gateways a request may use depends on its API version (Supported):
-// v1 A; v2 A, B, C; v3 A, B. Actions: PAY, GET_PAYMENT, LIST_PAYMENTS and
-// REFUND (admins).
+// v1 A; v2 A, B, C; v3 A, B. Actions: PAY, CHECK_PAYMENT (what PAY would
+// refuse, checked without charging), GET_PAYMENT, LIST_PAYMENTS and REFUND
+// (admins). Someone else's payment answers NOT_FOUND exactly like a missing
+// one, and listing someone else's payments lists nothing.
 //
 // An order is charged at most once: before asking a gateway, PAY records a
 // pending payment that holds the order (Store.Create), and only a failed
@@ -88,6 +90,7 @@ type Page struct {
 //
 //   - PAY: charges an order once (see PayInput); the result is the
 //     succeeded payment.
+//   - CHECK_PAYMENT (read): PAY's checks without the charge; PayCheck.
 //   - GET_PAYMENT (read): one payment; its owner or an admin.
 //   - LIST_PAYMENTS (read): payments by id, paged; non-admins see their own.
 //   - REFUND: refunds a succeeded payment in full; admins only.
@@ -115,10 +118,14 @@ func Register(srv *socket.Server, st Store, providers map[string]Provider) error
 				"An order is charged at most once (ALREADY_EXISTS when paid, CONFLICT while a payment runs); " +
 				"a declined card is FAILED_PRECONDITION, a gateway timeout DEADLINE_EXCEEDED, both recorded as failed payments. " +
 				"With an Idempotency-Key a retry returns the first outcome; the key with another body is CONFLICT.")}},
+		{"CHECK_PAYMENT", socket.Typed(s.checkPayment), []socket.ActionOption{socket.Read(), socket.Doc(
+			"Checks, without charging, what PAY would refuse before charging: PAY's body (amount_cents may be absent), " +
+				"the gateway for the API version (NOT_SUPPORTED as PAY), the card's format, the caller's rights and that the gateway is configured. " +
+				"Returns {ok_to_pay: true, gateway}. A purchase runs it before its first side effect.")}},
 		{"GET_PAYMENT", socket.Typed(s.get), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Returns one payment; its owner or an admin only.")}},
+			"Returns one payment; its owner or an admin only (someone else's payment is NOT_FOUND, like a missing one).")}},
 		{"LIST_PAYMENTS", socket.Typed(s.list), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Lists payments by id, paged by page_size (default 50, max 1000) and page_token; filters order_id, user_id, status. Non-admins see only their own.")}},
+			"Lists payments by id, paged by page_size (default 50, max 1000) and page_token; filters order_id, user_id, status. Non-admins see only their own (a user_id of someone else lists nothing).")}},
 		{"REFUND", socket.Typed(s.refund), []socket.ActionOption{socket.Doc(
 			"Refunds a succeeded payment in full at its gateway; admins only. The order may then be paid again.")}},
 	}
@@ -140,31 +147,21 @@ type service struct {
 const settleTimeout = 10 * time.Second
 
 func (s *service) pay(ctx context.Context, id string, in PayInput) (Payment, error) {
+	prov, err := s.admit(ctx, id, &in, true)
+	if err != nil {
+		return Payment{}, err
+	}
 	meta := socket.MetaFrom(ctx)
-	who := meta.Principal
-	if who.Subject == "" || who.Subject == "anonymous" {
-		return Payment{}, socket.Errorf(socket.CodeUnauthenticated, "paying needs a signed-in caller")
-	}
-	if err := checkPay(id, &in, who); err != nil {
-		return Payment{}, err
-	}
-	if err := checkGateway(meta.APIVersion, in.Gateway); err != nil {
-		return Payment{}, err
-	}
-	prov := s.providers[in.Gateway]
-	if prov == nil {
-		return Payment{}, socket.Errorf(socket.CodeUnavailable, "gateway %s is not configured", in.Gateway).
-			WithDetails(map[string]any{"gateway": in.Gateway})
-	}
 	if meta.IdempotencyKey == "" {
 		p, _, err := s.charge(ctx, in, prov)
 		return p, err
 	}
-	return s.payOnce(ctx, who.Subject, meta.IdempotencyKey, in, prov)
+	return s.payOnce(ctx, meta.Principal.Subject, meta.IdempotencyKey, in, prov)
 }
 
-// checkPay validates PAY's body and fills in its defaults.
-func checkPay(id string, in *PayInput, who socket.Principal) error {
+// checkPay validates PAY's body and fills in its defaults. Without
+// needAmount (CHECK_PAYMENT) amount_cents may be absent.
+func checkPay(id string, in *PayInput, who socket.Principal, needAmount bool) error {
 	switch {
 	case in.OrderID == "" && id == "":
 		return fieldError("order_id", "order_id is required")
@@ -173,7 +170,7 @@ func checkPay(id string, in *PayInput, who socket.Principal) error {
 	case id != "" && id != in.OrderID:
 		return fieldError("order_id", fmt.Sprintf("order_id %q does not match the request's id %q", in.OrderID, id))
 	}
-	if in.AmountCents <= 0 {
+	if in.AmountCents < 0 || in.AmountCents == 0 && needAmount {
 		return fieldError("amount_cents", "amount_cents must be a positive number of cents")
 	}
 	if in.Gateway == "" {
@@ -384,9 +381,10 @@ func (s *service) get(ctx context.Context, id string, _ struct{}) (Payment, erro
 	if err != nil {
 		return Payment{}, err
 	}
+	// Someone else's payment answers exactly as a missing one.
 	who := socket.MetaFrom(ctx).Principal
 	if p.UserID != who.Subject && !who.HasRole("admin") {
-		return Payment{}, socket.Errorf(socket.CodePermissionDenied, "payment %q belongs to someone else", id)
+		return Payment{}, errNoPayment(id)
 	}
 	return p, nil
 }
@@ -404,8 +402,10 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	f := Filter{OrderID: in.OrderID, UserID: in.UserID, Status: in.Status, After: in.PageToken, Limit: in.PageSize + 1}
 	who := socket.MetaFrom(ctx).Principal
 	if !who.HasRole("admin") {
+		// Another user's payments are none of the caller's: an empty page,
+		// as for a user without payments.
 		if in.UserID != "" && in.UserID != who.Subject {
-			return Page{}, socket.Errorf(socket.CodePermissionDenied, "only admins may list other users' payments")
+			return Page{Items: []Payment{}}, nil
 		}
 		f.UserID = who.Subject
 	}

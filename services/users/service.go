@@ -18,8 +18,12 @@
 //	CREATE_USER             any signed-in caller; CreateInput → User
 //	UPDATE_USER id          admin, or the user itself without status; Patch → User
 //	DELETE_USER id          admin; returns the deleted User
-//	CHECK_PURCHASABLE id    anyone; → Purchasable
-//	REQUIRE_PURCHASABLE id  anyone; → Purchasable, FAILED_PRECONDITION if not
+//	CHECK_PURCHASABLE id    admin, or the user itself; → Purchasable
+//	REQUIRE_PURCHASABLE id  admin, or the user itself; → Purchasable, FAILED_PRECONDITION if not
+//
+// Another user's account answers exactly like a missing one: NOT_FOUND
+// "user \"ID\" not found", whatever the action, so no caller learns which
+// ids exist or whether their users may buy.
 package users
 
 import (
@@ -105,19 +109,19 @@ func Register(srv *socket.Server, st Store) error {
 		opts []socket.ActionOption
 	}{
 		{"GET_USER", socket.Typed(s.get), []socket.ActionOption{socket.Read(),
-			socket.Doc("Returns a user. Admins read any; others only their own (PERMISSION_DENIED otherwise).")}},
+			socket.Doc("Returns a user. Admins read any; others only their own (another user is NOT_FOUND, like a missing one).")}},
 		{"LIST_USERS", socket.Typed(s.list), []socket.ActionOption{socket.Read(),
 			socket.Doc("Lists users in id order, filtered by status and email, paged by page_size (default 50, max 1000) and page_token. Admin only.")}},
 		{"CREATE_USER", socket.Typed(s.create), []socket.ActionOption{
 			socket.Doc("Creates a user {id?, name, email, status?}. Signed-in callers create their own (id = subject); admins any id and status. ALREADY_EXISTS when the id or email is taken.")}},
 		{"UPDATE_USER", socket.Typed(s.update), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user, never the status.")}},
+			socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user (another is NOT_FOUND), never the status.")}},
 		{"DELETE_USER", socket.Typed(s.delete), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Deletes a user and returns it. Admin only.")}},
-		{"CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), []socket.ActionOption{socket.Read(), socket.Public(),
-			socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. Any caller.`)}},
-		{"REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), []socket.ActionOption{socket.Read(), socket.Public(),
-			socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. Any caller; a step that stops a purchase.`)}},
+			socket.Doc("Deletes a user and returns it. Admin only (another user is NOT_FOUND for others).")}},
+		{"CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), []socket.ActionOption{socket.Read(),
+			socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. The user itself or an admin; another user is NOT_FOUND, like a missing one.`)}},
+		{"REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), []socket.ActionOption{socket.Read(),
+			socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. The user itself or an admin (another user is NOT_FOUND); a step that stops a purchase.`)}},
 	}
 	for _, a := range actions {
 		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
@@ -131,8 +135,8 @@ func (s *service) get(ctx context.Context, id string, _ struct{}) (User, error) 
 	if err := requireID(id); err != nil {
 		return User{}, err
 	}
-	if p := principal(ctx); !p.HasRole(roleAdmin) && !isSelf(p, id) {
-		return User{}, socket.Errorf(socket.CodePermissionDenied, "you may read only your own user")
+	if err := visible(ctx, id); err != nil {
+		return User{}, err
 	}
 	u, err := s.st.Get(ctx, id)
 	if err != nil {
@@ -225,10 +229,10 @@ func (s *service) update(ctx context.Context, id string, in Patch) (User, error)
 	if err := requireID(id); err != nil {
 		return User{}, err
 	}
+	if err := visible(ctx, id); err != nil {
+		return User{}, err
+	}
 	if p := principal(ctx); !p.HasRole(roleAdmin) {
-		if !isSelf(p, id) {
-			return User{}, socket.Errorf(socket.CodePermissionDenied, "you may update only your own user")
-		}
 		if in.Status != nil {
 			return User{}, socket.Errorf(socket.CodePermissionDenied, "only admins may change a user's status")
 		}
@@ -267,6 +271,9 @@ func (s *service) delete(ctx context.Context, id string, _ struct{}) (User, erro
 	if err := requireID(id); err != nil {
 		return User{}, err
 	}
+	if err := visible(ctx, id); err != nil {
+		return User{}, err
+	}
 	if !principal(ctx).HasRole(roleAdmin) {
 		return User{}, socket.Errorf(socket.CodePermissionDenied, "only admins may delete users")
 	}
@@ -277,10 +284,13 @@ func (s *service) delete(ctx context.Context, id string, _ struct{}) (User, erro
 	return u, nil
 }
 
-// checkPurchasable has no object-level rule: the gateway runs it as a
-// step of another action on behalf of the order's owner.
+// checkPurchasable answers the user itself and admins: the gateway runs
+// it as a step of a purchase on behalf of the order's owner (or an admin).
 func (s *service) checkPurchasable(ctx context.Context, id string, _ struct{}) (Purchasable, error) {
 	if err := requireID(id); err != nil {
+		return Purchasable{}, err
+	}
+	if err := visible(ctx, id); err != nil {
 		return Purchasable{}, err
 	}
 	u, err := s.st.Get(ctx, id)
@@ -306,6 +316,22 @@ func (s *service) requirePurchasable(ctx context.Context, id string, in struct{}
 
 func principal(ctx context.Context) socket.Principal { return socket.MetaFrom(ctx).Principal }
 
+// visible refuses a caller who may not see user id (neither the user
+// itself nor an admin) with the error a missing user gets, so that other
+// users' accounts cannot be told from missing ones.
+func visible(ctx context.Context, id string) error {
+	if p := principal(ctx); !p.HasRole(roleAdmin) && !isSelf(p, id) {
+		return errNotFound(id)
+	}
+	return nil
+}
+
+// errNotFound is the one answer for a user that is missing or not the
+// caller's to see.
+func errNotFound(id string) error {
+	return socket.Errorf(socket.CodeNotFound, "user %q not found", id)
+}
+
 func signedIn(p socket.Principal) bool { return p.Subject != "" && p.Subject != anonymous }
 
 // isSelf reports whether id is the signed-in caller's own user.
@@ -316,7 +342,7 @@ func isSelf(p socket.Principal, id string) bool { return signedIn(p) && p.Subjec
 func storeError(err error, id, email string) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return socket.Errorf(socket.CodeNotFound, "user %q not found", id)
+		return errNotFound(id)
 	case errors.Is(err, ErrIDTaken):
 		return socket.Errorf(socket.CodeAlreadyExists, "user %q already exists", id).
 			WithDetails(map[string]any{"field": "id", "id": id})

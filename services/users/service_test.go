@@ -128,10 +128,10 @@ func testService(t *testing.T, st users.Store) {
 		}{
 			{"own", alice, "alice", ""},
 			{"admin any", admin, "bob", ""},
-			{"someone else", alice, "bob", socket.CodePermissionDenied},
-			{"missing for a user hides existence", alice, "ghost", socket.CodePermissionDenied},
+			{"someone else looks missing", alice, "bob", socket.CodeNotFound},
+			{"missing for a user", alice, "ghost", socket.CodeNotFound},
 			{"missing for admin", admin, "ghost", socket.CodeNotFound},
-			{"anonymous as anonymous", anon, "anonymous", socket.CodePermissionDenied},
+			{"anonymous as anonymous", anon, "anonymous", socket.CodeNotFound},
 			{"no id", admin, "", socket.CodeInvalidArgument},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -206,7 +206,7 @@ func testService(t *testing.T, st users.Store) {
 			body any
 			code socket.Code
 		}{
-			{"someone else", alice, "bob", users.Patch{Name: ptr("X")}, socket.CodePermissionDenied},
+			{"someone else looks missing", alice, "bob", users.Patch{Name: ptr("X")}, socket.CodeNotFound},
 			{"own status", alice, "alice", users.Patch{Status: ptr(users.StatusActive)}, socket.CodePermissionDenied},
 			{"email taken", alice, "alice", users.Patch{Email: ptr("Bob@Example.com")}, socket.CodeAlreadyExists},
 			{"blank name", alice, "alice", users.Patch{Name: ptr(" ")}, socket.CodeInvalidArgument},
@@ -241,9 +241,11 @@ func testService(t *testing.T, st users.Store) {
 			want string
 			code socket.Code
 		}{
-			{anon, "alice", `{"purchasable":true,"reason":""}`, ""},
-			{alice, "bob", `{"purchasable":false,"reason":"suspended"}`, ""},
+			{alice, "alice", `{"purchasable":true,"reason":""}`, ""},
+			{admin, "bob", `{"purchasable":false,"reason":"suspended"}`, ""},
 			{admin, "carol", `{"purchasable":false,"reason":"suspended"}`, ""},
+			{anon, "alice", "", socket.CodeNotFound},
+			{alice, "bob", "", socket.CodeNotFound},
 			{alice, "ghost", "", socket.CodeNotFound},
 		} {
 			raw, err := c.Request(tc.ctx, "CHECK_PURCHASABLE", tc.id, nil)
@@ -266,10 +268,12 @@ func testService(t *testing.T, st users.Store) {
 			id   string
 			code socket.Code
 		}{
-			{"active, anonymous caller", anon, "alice", ""},
-			{"suspended", alice, "bob", socket.CodeFailedPrecondition},
+			{"active, herself", alice, "alice", ""},
+			{"suspended", admin, "bob", socket.CodeFailedPrecondition},
 			{"suspended at creation", admin, "carol", socket.CodeFailedPrecondition},
 			{"unknown", alice, "ghost", socket.CodeNotFound},
+			{"anonymous caller", anon, "alice", socket.CodeNotFound},
+			{"another user", alice, "carol", socket.CodeNotFound},
 			{"no id", alice, "", socket.CodeInvalidArgument},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -293,7 +297,7 @@ func testService(t *testing.T, st users.Store) {
 						t.Fatalf("require %s: message %q, details %v", tc.id, se.Message, se.Details)
 					}
 				case socket.CodeNotFound:
-					if se := socket.AsError(err); !strings.Contains(se.Message, `"ghost"`) {
+					if se := socket.AsError(err); se.Message != fmt.Sprintf("user %q not found", tc.id) {
 						t.Fatalf("not found should name the user: %q", se.Message)
 					}
 				}
@@ -325,7 +329,7 @@ func TestDescribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{ // name → kind
-		"GET_USER": "read", "LIST_USERS": "read", "CHECK_PURCHASABLE": "public read", "REQUIRE_PURCHASABLE": "public read",
+		"GET_USER": "read", "LIST_USERS": "read", "CHECK_PURCHASABLE": "read", "REQUIRE_PURCHASABLE": "read",
 		"CREATE_USER": "write", "UPDATE_USER": "idempotent write", "DELETE_USER": "idempotent write",
 	}
 	got := map[string]string{}

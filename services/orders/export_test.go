@@ -1,0 +1,4 @@
+package orders
+
+// WithClock exposes withClock to the black-box tests.
+var WithClock = withClock

@@ -4,64 +4,15 @@ import (
 	"context"
 	"time"
 
+	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// The order statuses the reconciler reads.
-const (
-	orderPending = "pending"
-	orderPaying  = "paying"
-	orderPaid    = "paid"
-)
-
-// order is what the reconciler reads of the orders service's Order.
-type order struct {
-	ID          string `json:"id"`
-	UserID      string `json:"user_id"`
-	TotalCents  int64  `json:"total_cents"`
-	Status      string `json:"status"`
-	PaymentID   string `json:"payment_id,omitempty"`
-	Version     int64  `json:"version"`
-	PurchaseID  string `json:"purchase_id,omitempty"`
-	LeaseExpiry string `json:"lease_expires_at,omitempty"`
-}
-
-// leaseExpired reports whether the order's purchase lease has run out at
-// now; an order without a (readable) lease has none left.
-func (o order) leaseExpired(now time.Time) bool {
-	if o.LeaseExpiry == "" {
-		return true
-	}
-	t, err := time.Parse(time.RFC3339Nano, o.LeaseExpiry)
-	return err != nil || !now.Before(t)
-}
-
-// orderPage is LIST_ORDERS' result.
-type orderPage struct {
-	Items         []order `json:"items"`
-	NextPageToken string  `json:"next_page_token,omitempty"`
-}
-
-// listOrdersInput is LIST_ORDERS' body.
-type listOrdersInput struct {
-	Status    string `json:"status,omitempty"`
-	PageSize  int    `json:"page_size,omitempty"`
-	PageToken string `json:"page_token,omitempty"`
-}
-
-// markPaidInput is MARK_PAID's body: a compare-and-set on the order's
-// version and purchase.
-type markPaidInput struct {
-	PaymentID   string `json:"payment_id"`
-	AmountCents int64  `json:"amount_cents"`
-	Version     int64  `json:"version"`
-	PurchaseID  string `json:"purchase_id"`
-}
-
-// abortPurchaseInput is ABORT_PURCHASE's body.
-type abortPurchaseInput struct {
-	PurchaseID string `json:"purchase_id"`
+// leaseExpired reports whether an order's purchase lease has run out at
+// now; an order without a lease has none left.
+func leaseExpired(o orders.Order, now time.Time) bool {
+	return !now.Before(o.LeaseExpiresAt)
 }
 
 // pageSize is how many payments or orders a page asks for.
@@ -88,10 +39,10 @@ func eachPayment(ctx context.Context, c *socket.Client, in payments.ListInput, f
 }
 
 // eachOrder calls f with every order in the status, page by page.
-func eachOrder(ctx context.Context, c *socket.Client, status string, f func(order) error) error {
-	in := listOrdersInput{Status: status, PageSize: pageSize}
+func eachOrder(ctx context.Context, c *socket.Client, status orders.Status, f func(orders.Order) error) error {
+	in := orders.ListOrdersInput{Status: status, PageSize: pageSize}
 	for {
-		page, err := socket.Call[orderPage](ctx, c, "LIST_ORDERS", "", in)
+		page, err := socket.Call[orders.Page[orders.Order]](ctx, c, "LIST_ORDERS", "", in)
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -247,7 +248,7 @@ const attempts = 3
 func (r *runner) checkCharge(ctx context.Context, p payments.Payment) {
 	entry := Entry{Kind: KindCharge, OrderID: p.OrderID, PaymentID: p.ID, AmountCents: p.AmountCents}
 	for range attempts {
-		o, err := socket.Call[order](ctx, r.o.Orders, "GET_ORDER", p.OrderID, nil)
+		o, err := socket.Call[orders.Order](ctx, r.o.Orders, "GET_ORDER", p.OrderID, nil)
 		entry.Action, entry.Reason = ActionRefunded, ""
 		switch {
 		case socket.CodeOf(err) == socket.CodeNotFound:
@@ -255,26 +256,26 @@ func (r *runner) checkCharge(ctx context.Context, p payments.Payment) {
 		case err != nil:
 			r.unresolved(Entry{Kind: KindCharge, OrderID: p.OrderID, PaymentID: p.ID, Action: "check", Reason: "get_order_failed"}, err)
 			return
-		case o.Status == orderPaid && o.PaymentID == p.ID:
+		case o.Status == orders.StatusPaid && o.PaymentID == p.ID:
 			return // paid by this payment: fine
-		case o.Status == orderPaid:
+		case o.Status == orders.StatusPaid:
 			entry.Reason = "paid_by_other_payment"
-		case o.Status == orderPaying && !o.leaseExpired(r.now):
+		case o.Status == orders.StatusPaying && !leaseExpired(o, r.now):
 			r.inFlight(o.ID)
 			return
-		case o.Status == orderPaying && o.TotalCents != p.AmountCents:
+		case o.Status == orders.StatusPaying && o.TotalCents != p.AmountCents:
 			entry.Reason = "amount_mismatch"
-		case o.Status == orderPaying:
+		case o.Status == orders.StatusPaying:
 			entry.Action, entry.Reason = ActionMarkedPaid, "lease_expired"
 		default:
-			entry.Reason = "order_" + o.Status
+			entry.Reason = "order_" + string(o.Status)
 		}
 		if r.o.DryRun {
 			r.settled(entry)
 			return
 		}
 		if entry.Action == ActionMarkedPaid {
-			_, err := socket.Call[order](ctx, r.o.Orders, "MARK_PAID", o.ID, markPaidInput{PaymentID: p.ID, AmountCents: p.AmountCents, Version: o.Version, PurchaseID: o.PurchaseID})
+			_, err := socket.Call[orders.Order](ctx, r.o.Orders, "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: p.ID, AmountCents: p.AmountCents, Version: o.Version, PurchaseID: o.PurchaseID})
 			switch socket.CodeOf(err) {
 			case "":
 				r.settled(entry)
@@ -301,11 +302,11 @@ func (r *runner) checkCharge(ctx context.Context, p payments.Payment) {
 
 // releasePurchases is step 3: orders paying under an expired lease.
 func (r *runner) releasePurchases(ctx context.Context) error {
-	err := eachOrder(ctx, r.o.Orders, orderPaying, func(o order) error {
-		if o.Status != orderPaying {
+	err := eachOrder(ctx, r.o.Orders, orders.StatusPaying, func(o orders.Order) error {
+		if o.Status != orders.StatusPaying {
 			return nil
 		}
-		if !o.leaseExpired(r.now) {
+		if !leaseExpired(o, r.now) {
 			r.inFlight(o.ID)
 			return nil
 		}
@@ -320,7 +321,7 @@ func (r *runner) releasePurchases(ctx context.Context) error {
 
 // release aborts the purchase of an order paying under an expired lease,
 // unless a payment for it succeeded (step 2 settles those) or still runs.
-func (r *runner) release(ctx context.Context, o order) {
+func (r *runner) release(ctx context.Context, o orders.Order) {
 	held := false
 	err := eachPayment(ctx, r.o.Payments, payments.ListInput{OrderID: o.ID}, func(p payments.Payment) error {
 		held = held || p.Status == payments.StatusSucceeded || p.Status == payments.StatusPending
@@ -339,15 +340,13 @@ func (r *runner) release(ctx context.Context, o order) {
 		r.settled(entry)
 		return
 	}
-	after, err := socket.Call[order](ctx, r.o.Orders, "ABORT_PURCHASE", o.ID, abortPurchaseInput{PurchaseID: o.PurchaseID})
+	res, err := socket.Call[orders.AbortResult](ctx, r.o.Orders, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: o.PurchaseID})
 	switch {
 	case socket.CodeOf(err) == socket.CodeNotFound:
-		return // gone meanwhile
+		// Gone meanwhile.
 	case err != nil:
 		r.unresolved(Entry{Kind: KindPurchase, OrderID: o.ID, Action: ActionReleased, Reason: "abort_purchase_failed"}, err)
-	case after.Status == orderPaying && after.PurchaseID == o.PurchaseID:
-		r.unresolved(Entry{Kind: KindPurchase, OrderID: o.ID, Action: ActionReleased, Reason: "still_paying"}, nil)
-	case after.Status == orderPending:
+	case res.Aborted:
 		r.settled(entry)
 	}
 	// Otherwise another purchase or payment moved the order meanwhile.

@@ -21,11 +21,17 @@ type AbortResult struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-// The reasons an ABORT_PURCHASE did nothing.
+// The reasons an ABORT_PURCHASE did nothing, in AbortResult.Reason.
 const (
-	AbortNotPaying      = "not_paying"
-	AbortOtherPurchase  = "other_purchase"
-	purchaseIDPrefix    = "pur_"
+	AbortNotPaying     = "not_paying"
+	AbortOtherPurchase = "other_purchase"
+)
+
+const (
+	// purchaseIDPrefix starts the purchase ids made for requests without
+	// an Idempotency-Key.
+	purchaseIDPrefix = "pur_"
+	// maxPurchaseIDLength bounds a purchase id taken from a key.
 	maxPurchaseIDLength = 256
 )
 

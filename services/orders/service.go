@@ -189,7 +189,7 @@ func Register(srv *socket.Server, st Store, prices Pricer, opts ...Option) error
 		{"CHECK_VOUCHER", socket.Typed(s.checkVoucher), []socket.ActionOption{read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}.")}},
 		{"BEGIN_PURCHASE", socket.Typed(s.beginPurchase), []socket.ActionOption{idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin.")}},
 		{"ABORT_PURCHASE", socket.Typed(s.abortPurchase), []socket.ActionOption{idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin.")}},
-		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin.")}},
+		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{idem, socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin.")}},
 		{"GET_VOUCHER", socket.Typed(s.getVoucher), []socket.ActionOption{read, socket.Doc("Returns a voucher by code.")}},
 		{"LIST_VOUCHERS", socket.Typed(s.listVouchers), []socket.ActionOption{read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin.")}},
 		{"CREATE_VOUCHER", socket.Typed(s.createVoucher), []socket.ActionOption{socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin.")}},
@@ -351,6 +351,9 @@ func (s *service) updateOrder(ctx context.Context, id string, in UpdateOrderInpu
 		}
 		if next.TotalCents, err = s.total(ctx, next.Lines, v); err != nil {
 			return Order{}, err
+		}
+		if prev.Status == StatusPending && next.TotalCents == prev.TotalCents && next.VoucherCode == prev.VoucherCode && slices.Equal(next.Lines, prev.Lines) {
+			return prev, nil // nothing changes: no new version
 		}
 		o, err := s.st.UpdatePendingOrder(ctx, prev, next, s.now())
 		if retry(err, try) && in.Version == nil {

@@ -138,7 +138,7 @@ func TestOrderLifecycle(t *testing.T) {
 		_, err = c.Request(bob, "BEGIN_PURCHASE", o.ID, nil)
 		wantErr(t, err, socket.CodeNotFound, "")
 		snap := begin(t, c, alice, o.ID)
-		if snap.Status != orders.StatusPaying || snap.Version != 6 || snap.TotalCents != 500 || !strings.HasPrefix(snap.PurchaseID, "pur_") || !snap.LeaseExpiresAt.After(time.Now()) {
+		if snap.Status != orders.StatusPaying || snap.Version != 5 || snap.TotalCents != 500 || !strings.HasPrefix(snap.PurchaseID, "pur_") || !snap.LeaseExpiresAt.After(time.Now()) {
 			t.Fatalf("begin purchase: %+v", snap)
 		}
 		_, err = c.Request(alice, "REQUIRE_PENDING", o.ID, nil)
@@ -150,16 +150,16 @@ func TestOrderLifecycle(t *testing.T) {
 		wantErr(t, err, socket.CodeNotFound, "")
 		for _, missing := range []string{
 			`{}`,
-			`{"amount_cents": 500, "version": 6, "purchase_id": "x"}`,
-			`{"payment_id": "pay_1", "version": 6, "purchase_id": "x"}`,
+			`{"amount_cents": 500, "version": 5, "purchase_id": "x"}`,
+			`{"payment_id": "pay_1", "version": 5, "purchase_id": "x"}`,
 			`{"payment_id": "pay_1", "amount_cents": 500, "purchase_id": "x"}`,
-			`{"payment_id": "pay_1", "amount_cents": 500, "version": 6}`,
+			`{"payment_id": "pay_1", "amount_cents": 500, "version": 5}`,
 		} {
 			_, err = pay(alice, o.ID, missing)
 			wantErr(t, err, socket.CodeInvalidArgument, "")
 		}
 		paid, err := pay(alice, o.ID, body("pay_1"))
-		if err != nil || paid.Status != orders.StatusPaid || paid.PaymentID != "pay_1" || paid.TotalCents != 500 || paid.Version != 7 {
+		if err != nil || paid.Status != orders.StatusPaid || paid.PaymentID != "pay_1" || paid.TotalCents != 500 || paid.Version != 6 {
 			t.Fatalf("mark paid: %+v %v", paid, err)
 		}
 		if again, err := pay(alice, o.ID, body("pay_1")); err != nil || !reflect.DeepEqual(again, paid) {

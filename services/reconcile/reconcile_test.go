@@ -381,3 +381,64 @@ func TestReconcileNeedsADelegatingKey(t *testing.T) {
 		t.Fatal("no orders client accepted")
 	}
 }
+
+// Runs racing each other settle everything once: the money ends exact and
+// a run after them finds nothing.
+func TestConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	pst, err := payments.NewSQLStore(context.Background(), sqltest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, pst, orders.NewMemoryStore())
+	for i := range 4 {
+		lost := e.paying(fmt.Sprintf("lost%d", i), int64(10+i))
+		if _, err := e.payAsAlice(lost.ID, lost.TotalCents, "A", cardLost); socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+			t.Fatalf("lost answer: %v", err)
+		}
+		crash := e.paying(fmt.Sprintf("crash%d", i), int64(20+i))
+		e.crashed(fmt.Sprintf("pay_crash%d", i), crash.ID, crash.TotalCents, true)
+		if _, err := e.payAsAlice(fmt.Sprintf("ord_gone%d", i), 100, "B", cardOK); err != nil {
+			t.Fatal(err)
+		}
+		e.paying(fmt.Sprintf("stuck%d", i), 2)
+	}
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	const runs = 4
+	reports := make(chan reconcile.Report, runs)
+	errs := make(chan error, runs)
+	for range runs {
+		go func() {
+			rep, err := reconcile.Run(e.ctx, reconcile.Options{Orders: e.orders, Payments: e.pay, Now: later})
+			reports <- rep
+			errs <- err
+		}()
+	}
+	settled := map[string]int{}
+	for range runs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range (<-reports).Entries {
+			settled[en.Kind+" "+en.Action+" "+e.names[en.OrderID]+en.PaymentID]++
+		}
+	}
+	for thing, n := range settled {
+		// Marking paid is idempotent, so racing runs may each see it done.
+		if n != 1 && !strings.Contains(thing, reconcile.ActionMarkedPaid) {
+			t.Errorf("%s settled %d times", thing, n)
+		}
+	}
+	// Each round: lost refunded and released, crash charged and marked
+	// paid, gone refunded, stuck released.
+	if len(settled) != 4*6 {
+		t.Errorf("%d things settled, want %d: %v", len(settled), 4*6, settled)
+	}
+	e.wantEntries(e.reconcile(reconcile.Options{Now: later}))
+	e.moneyMatches()
+	for _, sb := range e.sandboxes {
+		if sb.Refunds() != 4 {
+			t.Errorf("%d refunds at a gateway, want 4", sb.Refunds())
+		}
+	}
+}

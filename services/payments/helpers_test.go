@@ -23,6 +23,7 @@ const (
 	cardDeclined = "4000000000000002"
 	cardHangs    = "4000000000000119"
 	cardUnknown  = "4111111111111111"
+	cardLost     = "4000000000000259"
 
 	// providerTimeout is the tests' gateway timeout: short, so the hanging
 	// card fails fast.
@@ -77,6 +78,7 @@ type env struct {
 	c         *socket.Client
 	ctx       context.Context
 	sandboxes map[string]*payments.Sandbox
+	providers map[string]payments.Provider // to the sandboxes, by gateway
 }
 
 func newEnv(t testing.TB, st payments.Store) *env {
@@ -97,6 +99,7 @@ func newEnv(t testing.TB, st payments.Store) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	t.Cleanup(cancel)
 	e.c, e.ctx = sockettest.Start(t, srv), ctx
+	e.providers = providers
 	return e
 }
 

@@ -135,3 +135,139 @@ func TestProviderTimeoutIsBounded(t *testing.T) {
 		t.Fatalf("the caller's shorter deadline was not kept: %v", d)
 	}
 }
+
+// A charge's reference is its idempotency key: the same charge again is
+// the same charge, another one under the reference is refused, and the
+// gateway answers what became of it.
+func TestSandboxChargeByReference(t *testing.T) {
+	t.Parallel()
+	sb, prov := startSandbox(t, "A", time.Millisecond, providerTimeout, testHTTPClient(t))
+	ctx := context.Background()
+	first, err := prov.Charge(ctx, payments.Charge{AmountCents: 500, Card: cardOK, Reference: "pay_idem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := prov.Charge(ctx, payments.Charge{AmountCents: 500, Card: cardOK, Reference: "pay_idem"})
+	if err != nil || again != first {
+		t.Fatalf("second charge: %q %v, want %q", again, err, first)
+	}
+	for _, c := range []payments.Charge{
+		{AmountCents: 501, Card: cardOK, Reference: "pay_idem"},
+		{AmountCents: 500, Card: cardDeclined, Reference: "pay_idem"},
+	} {
+		_, err := prov.Charge(ctx, c)
+		var decline *payments.DeclineError
+		if !errors.As(err, &decline) || decline.Reason != "idempotency_key_reused" {
+			t.Fatalf("%+v: got %v, want idempotency_key_reused", c, err)
+		}
+	}
+	if got := sb.Taken(); len(got) != 1 || got["pay_idem"] != 500 {
+		t.Fatalf("Taken() = %v, want one charge of 500", got)
+	}
+
+	st, err := prov.Lookup(ctx, "pay_idem")
+	if err != nil || st != (payments.ChargeStatus{Ref: first, AmountCents: 500}) {
+		t.Fatalf("Lookup: %+v %v", st, err)
+	}
+	// A declined charge is no charge, and leaves its reference free.
+	if _, err := prov.Charge(ctx, payments.Charge{AmountCents: 300, Card: cardDeclined, Reference: "pay_declined"}); err == nil {
+		t.Fatal("declined card charged")
+	}
+	if _, err := prov.Lookup(ctx, "pay_declined"); !errors.Is(err, payments.ErrNoCharge) {
+		t.Fatalf("Lookup of a declined charge: %v, want ErrNoCharge", err)
+	}
+	if _, err := prov.Lookup(ctx, "pay_never"); !errors.Is(err, payments.ErrNoCharge) {
+		t.Fatalf("Lookup of no charge: %v, want ErrNoCharge", err)
+	}
+	if _, err := prov.Charge(ctx, payments.Charge{AmountCents: 300, Card: cardOK, Reference: "pay_declined"}); err != nil {
+		t.Fatalf("charge after a decline: %v", err)
+	}
+
+	if err := prov.Refund(ctx, first, 500); err != nil {
+		t.Fatal(err)
+	}
+	st, err = prov.Lookup(ctx, "pay_idem")
+	if err != nil || !st.Refunded || st.Ref != first {
+		t.Fatalf("Lookup after refund: %+v %v", st, err)
+	}
+	if got := sb.Taken(); len(got) != 1 || got["pay_declined"] != 300 {
+		t.Fatalf("Taken() = %v, want only pay_declined", got)
+	}
+	if sb.Charges() != 6 {
+		t.Fatalf("Charges() = %d, want 6 requests", sb.Charges())
+	}
+}
+
+// Concurrent charges with one reference make one charge.
+func TestSandboxConcurrentChargesByReference(t *testing.T) {
+	t.Parallel()
+	sb, prov := startSandbox(t, "B", time.Millisecond, providerTimeout, testHTTPClient(t))
+	const n = 16
+	refs := make(chan string, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			ref, err := prov.Charge(context.Background(), payments.Charge{AmountCents: 900, Card: cardOK, Reference: "pay_race"})
+			refs <- ref
+			errs <- err
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		seen[<-refs] = true
+	}
+	if len(seen) != 1 || len(sb.Taken()) != 1 {
+		t.Fatalf("refs %v, taken %v: want one charge", seen, sb.Taken())
+	}
+}
+
+// Card 4000000000000259 takes the money and loses the answer: the caller
+// times out, Lookup finds the charge, and a retry with the reference gets
+// its ref without a second charge.
+func TestSandboxLostAnswer(t *testing.T) {
+	t.Parallel()
+	sb, prov := startSandbox(t, "C", 0, providerTimeout, testHTTPClient(t))
+	ctx := context.Background()
+	_, err := prov.Charge(ctx, payments.Charge{AmountCents: 1234, Card: cardLost, Reference: "pay_lost"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+	if strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("error %q names the gateway's address", err)
+	}
+	st, err := prov.Lookup(ctx, "pay_lost")
+	if err != nil || st.AmountCents != 1234 || st.Refunded || st.Ref == "" {
+		t.Fatalf("Lookup: %+v %v", st, err)
+	}
+	ref, err := prov.Charge(ctx, payments.Charge{AmountCents: 1234, Card: cardLost, Reference: "pay_lost"})
+	if err != nil || ref != st.Ref {
+		t.Fatalf("retry: %q %v, want %q", ref, err, st.Ref)
+	}
+	if got := sb.Taken(); len(got) != 1 || got["pay_lost"] != 1234 {
+		t.Fatalf("Taken() = %v", got)
+	}
+}
+
+// A gateway that cannot be reached is an error that does not name it.
+func TestProviderErrorsHideTheAddress(t *testing.T) {
+	t.Parallel()
+	sb := payments.NewSandbox("A", 0)
+	url, err := sb.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Close()
+	prov := payments.NewHTTPProvider(url, providerTimeout, testHTTPClient(t))
+	host := strings.TrimPrefix(url, "http://")
+	_, cerr := prov.Charge(context.Background(), payments.Charge{AmountCents: 1, Card: cardOK, Reference: "pay_1"})
+	_, lerr := prov.Lookup(context.Background(), "pay_1")
+	rerr := prov.Refund(context.Background(), "ch_1", 1)
+	for _, err := range []error{cerr, lerr, rerr} {
+		if err == nil || strings.Contains(err.Error(), host) || strings.Contains(err.Error(), "127.0.0.1") {
+			t.Fatalf("error %v: want one that does not name %s", err, host)
+		}
+	}
+}

@@ -134,7 +134,7 @@ func Register(srv *socket.Server, st Store, providers map[string]Provider) error
 			return err
 		}
 	}
-	return nil
+	return registerSettle(srv, s)
 }
 
 type service struct {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/streamgate/streamgate/services/echo"
@@ -67,6 +68,13 @@ type Options struct {
 	Gateways map[string]string
 	// ProviderTimeout bounds one call to a payment provider. Default 3s.
 	ProviderTimeout time.Duration
+	// SettleInterval is how often payments runs a settle pass
+	// (payments.SettleEvery) while it serves; default 1 minute, negative
+	// for none.
+	SettleInterval time.Duration
+	// SettleOlderThan is how old a payment must be before a settle pass
+	// asks its gateway about it; default 2 minutes.
+	SettleOlderThan time.Duration
 	// NoCoalescing turns the server's coalescing of identical reads off.
 	NoCoalescing bool
 	// Logger receives the runtime's logs; nil discards them.
@@ -106,7 +114,17 @@ func Run(ctx context.Context, o Options) error {
 			_ = c.Close()
 		}
 	}()
-	if err := register(ctx, srv, o, &closers); err != nil {
+	// Background tasks (payments' settle loop) run until Run returns,
+	// before what they use is closed.
+	tasksCtx, stopTasks := context.WithCancel(ctx)
+	var tasks sync.WaitGroup
+	defer func() {
+		stopTasks()
+		tasks.Wait()
+	}()
+	if err := register(ctx, srv, o, &closers, func(task func(context.Context)) {
+		tasks.Go(func() { task(tasksCtx) })
+	}); err != nil {
 		return fmt.Errorf("service %s: %w", o.Service, err)
 	}
 	lis, err := net.Listen("tcp", o.Listen)
@@ -120,8 +138,9 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // register adds the service's actions, opening its store and the clients
-// it needs; what it opens goes to closers.
-func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.Closer) error {
+// it needs; what it opens goes to closers, the tasks it runs in the
+// background to start.
+func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.Closer, start func(task func(context.Context))) error {
 	switch o.Service {
 	case "echo":
 		return echo.Register(srv)
@@ -179,7 +198,16 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 				return err
 			}
 		}
-		return payments.Register(srv, st, providers)
+		if err := payments.Register(srv, st, providers); err != nil {
+			return err
+		}
+		if o.SettleInterval >= 0 {
+			log := o.Logger.With("task", "settle")
+			start(func(ctx context.Context) {
+				payments.SettleEvery(ctx, st, providers, o.SettleInterval, o.SettleOlderThan, log)
+			})
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown service %q", o.Service)
 }

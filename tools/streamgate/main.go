@@ -7,6 +7,8 @@
 //	streamgate service NAME [-listen ADDR]      serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway
+//	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
+//	                                            settle money orders and payments disagree about
 package main
 
 import (
@@ -33,10 +35,11 @@ import (
 )
 
 const usage = `usage:
-  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE]
-      Start the users, inventory, orders and payments services, sandbox payment
-      providers A, B, C and the gateway in one process, print the addresses and
-      credentials, then "ready". Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET
+  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE] [-service-ports=false]
+      Start the users, inventory, orders and payments services (on 127.0.0.1:9101–9104,
+      or free ports with -service-ports=false), sandbox payment providers A, B, C and
+      the gateway in one process, print the addresses and credentials, then "ready".
+      Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET, STREAMGATE_SERVICE_KEY
       (random when unset). Ctrl-C drains and exits 0.
   streamgate token [-roles a,b] [-ttl D] SUBJECT
       Print an HS256 user JWT (issuer streamgate) signed with STREAMGATE_JWT_SECRET.
@@ -45,6 +48,7 @@ const usage = `usage:
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
   streamgate service NAME [-listen ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
+                          [-settle-interval D] [-settle-older-than D]
       Serve one service. Callers (and the services it calls) use the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
       Services: %s
@@ -53,6 +57,13 @@ const usage = `usage:
       socket (-addr, key from STREAMGATE_SERVICE_KEY), or through the gateway's
       gRPC API (-gateway, key: an API key or JWT, default STREAMGATE_ADMIN_KEY),
       which finds the version's route for SERVICE ACTION. Exit status 1 when ok is false.
+  streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]
+      Settle what orders (default 127.0.0.1:9103) and payments (127.0.0.1:9104)
+      disagree about after faults: payments whose gateway never answered, charges
+      without a paid order (marked paid or refunded), purchases stuck paying past
+      their lease (released). Acts as an admin with the key (default
+      STREAMGATE_SERVICE_KEY; it must be able to name a principal). Prints one line
+      per settlement and a summary ("nothing to settle"); exit status 1 on error.
 `
 
 func main() {
@@ -84,11 +95,17 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err == nil && !ok {
 			return 1
 		}
+	case "reconcile":
+		err = reconcileCmd(ctx, args[1:], stdout)
 	default:
 		err = fmt.Errorf("unknown command %q", args[0])
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if re := (*runError)(nil); errors.As(err, &re) {
+		fmt.Fprintf(stderr, "streamgate: %s: %v\n", args[0], err)
+		return 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "streamgate: %v\n", err)
@@ -108,8 +125,13 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	store := fs.String("store", run.StoreSQLite, "where the services keep data: sqlite, memory or postgres")
 	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
 	cache := fs.Bool("cache", true, "cache and coalesce reads (false: every read reaches its service, for benchmarks)")
+	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var serviceAddrs map[string]string
+	if *fixedPorts {
+		serviceAddrs = map[string]string{"users": "127.0.0.1:9101", "inventory": "127.0.0.1:9102", "orders": "127.0.0.1:9103", "payments": "127.0.0.1:9104"}
 	}
 	if *store == run.StorePostgres && *dsn == "" {
 		return errors.New("stack: -store postgres needs -dsn")
@@ -117,10 +139,12 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return stack.Run(ctx, stack.Options{
 		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
-		AdminKey:  os.Getenv("STREAMGATE_ADMIN_KEY"),
-		JWTSecret: os.Getenv("STREAMGATE_JWT_SECRET"),
-		Out:       stdout,
-		Logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AdminKey:     os.Getenv("STREAMGATE_ADMIN_KEY"),
+		JWTSecret:    os.Getenv("STREAMGATE_JWT_SECRET"),
+		ServiceKey:   os.Getenv("STREAMGATE_SERVICE_KEY"),
+		ServiceAddrs: serviceAddrs,
+		Out:          stdout,
+		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 }
 
@@ -203,6 +227,8 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	inventory := fs.String("inventory", "127.0.0.1:9102", "orders: the inventory service's target (prices)")
 	gateways := fs.String("gateways", "", "payments: provider base URLs, e.g. A=http://127.0.0.1:7001,B=http://…")
 	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
+	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
+	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -234,6 +260,8 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		Inventory:       *inventory,
 		Gateways:        gw,
 		ProviderTimeout: *providerTimeout,
+		SettleInterval:  *settleInterval,
+		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
 		Ready: func(addr string) {
 			log.Info("serving", "service", name, "addr", addr)

@@ -41,6 +41,13 @@ type Options struct {
 	AdminKey string
 	// JWTSecret is the HS256 secret of user tokens; random when empty.
 	JWTSecret string
+	// ServiceKey is the key the services accept (delegating, role admin)
+	// and present to each other; random when empty. Tools such as
+	// `streamgate reconcile` use it.
+	ServiceKey string
+	// ServiceAddrs are where the services listen, by name; a service
+	// without one gets a free loopback port.
+	ServiceAddrs map[string]string
 	// Out receives the addresses, credentials and then the line "ready".
 	Out io.Writer
 	// Logger receives the parts' logs; nil discards them.
@@ -63,7 +70,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	serviceKey := randomKey()
+	serviceKey := o.ServiceKey
+	if serviceKey == "" {
+		serviceKey = randomKey()
+	}
 	if o.AdminKey == "" {
 		o.AdminKey = randomKey()
 	}
@@ -99,6 +109,9 @@ func Run(ctx context.Context, o Options) error {
 		ready := make(chan string, 1)
 		failed := make(chan error, 1)
 		o2.Service, o2.Listen, o2.Version = name, "127.0.0.1:0", "stack"
+		if addr := o.ServiceAddrs[name]; addr != "" {
+			o2.Listen = addr
+		}
 		// The gateway's key may act for its users (Delegate) and, as itself,
 		// is admin: it runs compensations such as refunds.
 		o2.Keys = []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}}}
@@ -146,13 +159,13 @@ func Run(ctx context.Context, o Options) error {
 		Options: gwOpts,
 		Logger:  o.Logger.With("part", "gateway"),
 		Ready: func(a gateway.Addrs) {
-			printBanner(o, a, targets, gateways)
+			printBanner(o, serviceKey, a, targets, gateways)
 		},
 	})
 }
 
 // printBanner tells a person where everything is and how to get in.
-func printBanner(o Options, a gateway.Addrs, targets, gateways map[string]string) {
+func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateways map[string]string) {
 	w := o.Out
 	if w == nil {
 		w = io.Discard
@@ -167,6 +180,7 @@ func printBanner(o Options, a gateway.Addrs, targets, gateways map[string]string
 		fmt.Fprintf(w, "sandbox   gateway %s %s\n", name, gateways[name])
 	}
 	fmt.Fprintf(w, "admin key %s   (Authorization: Bearer KEY, role admin)\n", o.AdminKey)
+	fmt.Fprintf(w, "service key %s   (STREAMGATE_SERVICE_KEY: the services' own key, e.g. for streamgate reconcile)\n", serviceKey)
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"iss": "streamgate", "sub": "alice", "roles": []string{"user"}, "exp": time.Now().Add(24 * time.Hour).Unix(),
 	}).SignedString([]byte(o.JWTSecret))

@@ -140,7 +140,7 @@ func resultOf(r *socketv1.Response) (json.RawMessage, error) {
 	case *socketv1.Response_Result:
 		b, err := protojson.Marshal(o.Result)
 		if err != nil {
-			return nil, Errorf(CodeInternal, "decode result: %v", err)
+			return nil, Errorf(CodeInternal, "the result could not be decoded").WithCause(err)
 		}
 		return b, nil
 	case *socketv1.Response_Error:

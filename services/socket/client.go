@@ -27,7 +27,7 @@ import (
 type Client struct {
 	target    string
 	cfg       clientConfig
-	born      time.Time // when Dial returned the client
+	born      time.Time       // when Dial returned the client
 	ctx       context.Context // ends when the client closes
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // instance loops, streams, the resolver ticker

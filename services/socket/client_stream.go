@@ -173,12 +173,7 @@ func (inst *instance) loop(cn *conn) {
 		inst.cur.Store(st)
 		inst.setState(connectivity.Ready, nil)
 		opened := time.Now()
-		select {
-		case <-st.drained:
-		case <-st.done:
-		case <-inst.ctx.Done():
-			st.markDraining()
-		}
+		inst.watch(cn, st)
 		inst.cur.CompareAndSwap(st, nil)
 		if inst.ctx.Err() != nil {
 			inst.setState(connectivity.Shutdown, nil)
@@ -200,6 +195,35 @@ func (inst *instance) loop(cn *conn) {
 			return
 		}
 		failures++
+	}
+}
+
+// watch returns when the stream drains, breaks or the instance is
+// retired. A stream that has been silent for a heartbeat interval is
+// probed; one whose connection does not answer the probe is ended, so a
+// black-holed connection fails within heartbeatInterval+heartbeatTimeout.
+func (inst *instance) watch(cn *conn, st *clientStream) {
+	beat := time.NewTicker(heartbeatInterval)
+	defer beat.Stop()
+	for {
+		select {
+		case <-st.drained:
+			return
+		case <-st.done:
+			return
+		case <-inst.ctx.Done():
+			st.markDraining()
+			return
+		case <-beat.C:
+			if st.heard.Swap(false) {
+				continue
+			}
+			if err := probe(inst.ctx, cn); err != nil && inst.ctx.Err() == nil {
+				st.cancel() // the receiver fails the stream's requests
+				<-st.done
+				return
+			}
+		}
 	}
 }
 
@@ -275,6 +299,7 @@ type clientStream struct {
 	sent  chan struct{} // closed when the sender half-closed or stopped
 
 	inFlight atomic.Int64 // requests waiting for an answer
+	heard    atomic.Bool  // a frame arrived since the last heartbeat
 	nextID   atomic.Uint64
 	broken   atomic.Bool   // the stream ended
 	draining atomic.Bool   // the stream takes no new requests
@@ -456,6 +481,7 @@ func (st *clientStream) recvLoop() {
 			st.fail(err)
 			return
 		}
+		st.heard.Store(true)
 		switch k := f.GetFrame().(type) {
 		case *socketv1.ConnectResponse_Response:
 			id := k.Response.GetId()

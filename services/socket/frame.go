@@ -15,6 +15,7 @@ import (
 type admitted struct {
 	action *action
 	req    Request
+	state  requestState // what the handler's context carries
 	// raw says the body came as body_raw, so the result goes back as
 	// result_raw; otherwise it goes back as a JSON value.
 	raw       bool

@@ -292,7 +292,8 @@ var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight o
 // handlerContext derives the context a handler runs under: meta attached,
 // ending at the request's deadline or the action's timeout.
 func handlerContext(parent context.Context, adm *admitted) (context.Context, context.CancelFunc) {
-	ctx := context.WithValue(parent, metaKey{}, &requestState{meta: &adm.req.Meta})
+	adm.state = requestState{meta: &adm.req.Meta}
+	ctx := context.WithValue(parent, metaKey{}, &adm.state)
 	timeout := time.Duration(adm.timeoutMs) * time.Millisecond
 	if t := adm.action.spec.timeout; t > 0 && (timeout == 0 || t < timeout) {
 		timeout = t

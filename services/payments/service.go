@@ -369,7 +369,7 @@ func failure(gateway, op string, err error) (reason string, _ *socket.Error) {
 		return "canceled", socket.Errorf(socket.CodeCanceled, "the %s was canceled before gateway %s answered", op, gateway).
 			WithDetails(map[string]any{socket.DetailReason: "canceled", "gateway": gateway})
 	}
-	return "provider_error", socket.Errorf(socket.CodeUnavailable, "gateway %s is unavailable: %w", gateway, err).
+	return "provider_error", socket.Errorf(socket.CodeUnavailable, "gateway %s is unavailable", gateway).WithCause(err).
 		WithDetails(map[string]any{socket.DetailReason: "provider_error", "gateway": gateway})
 }
 

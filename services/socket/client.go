@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 
@@ -25,6 +27,7 @@ import (
 type Client struct {
 	target    string
 	cfg       clientConfig
+	born      time.Time       // when Dial returned the client
 	ctx       context.Context // ends when the client closes
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // instance loops, streams, the resolver ticker
@@ -54,6 +57,9 @@ type InstanceState struct {
 	InFlight int
 	// LastError is why the last stream failed or ended, if it did.
 	LastError error
+	// Failures counts the failed attempts to open a stream since the last
+	// ready one.
+	Failures int
 }
 
 // Dial returns a client for the service at target (see package doc for the
@@ -64,8 +70,8 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	for _, o := range opts {
 		o.applyClient(&cfg)
 	}
-	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.resolveInterval <= 0 {
-		return nil, errors.New("socket: attempts, timeouts, backoff and resolve interval must be positive")
+	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.resolveInterval <= 0 || cfg.readyWait < 0 {
+		return nil, errors.New("socket: attempts, timeouts, backoff, ready wait and resolve interval must be positive")
 	}
 	t, err := parseTarget(target)
 	if err != nil {
@@ -75,6 +81,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	c := &Client{
 		target:    target,
 		cfg:       cfg,
+		born:      time.Now(),
 		ctx:       ctx,
 		cancel:    cancel,
 		instances: map[string]*instance{},
@@ -151,6 +158,18 @@ func (c *Client) Instances() []InstanceState {
 	return out
 }
 
+// Reply is a request's answer as Do returns it.
+type Reply struct {
+	// Result is the action's JSON result.
+	Result json.RawMessage
+	// Replayed says the service answered with the stored outcome of an
+	// earlier request with the same idempotency key (see MarkReplayed): it
+	// did not act again, so the caller did not create what the result
+	// names and must not undo it. Always false for reads answered by an
+	// identical read in flight.
+	Replayed bool
+}
+
 // Request runs an action on the service and returns its JSON result. The
 // body may be nil, raw JSON ([]byte or json.RawMessage, sent untouched) or
 // any value to encode as JSON. The context's deadline travels with the
@@ -160,14 +179,24 @@ func (c *Client) Instances() []InstanceState {
 // When a stream breaks, requests that never reached it are sent again
 // elsewhere; requests that did are sent again only if the action is
 // idempotent (per Describe or WithIdempotent). Writes are never sent twice.
+// With no ready instance, a request fails at once with UNAVAILABLE (reason
+// "no_ready_instance"; see WithReadyWait).
 //
 // Identical reads (per Describe) in flight at the same moment, with the
 // same API version and principal (any principal for Public actions),
 // share one request; see WithoutCoalescing.
 func (c *Client) Request(ctx context.Context, action, id string, body any) (json.RawMessage, error) {
+	r, err := c.Do(ctx, action, id, body)
+	return r.Result, err
+}
+
+// Do is Request with the whole answer: the result and whether the service
+// replayed a stored outcome instead of acting (Reply.Replayed). On an
+// error, Reply.Replayed still says whether the error is a stored outcome.
+func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, error) {
 	raw, err := encodeBody(body)
 	if err != nil {
-		return nil, err
+		return Reply{}, err
 	}
 	info, _ := c.Action(action)
 	if !info.Read || c.cfg.noCoalesce {
@@ -179,12 +208,13 @@ func (c *Client) Request(ctx context.Context, action, id string, body any) (json
 		scope = m.Principal.Scope()
 	}
 	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope+"\x00"+m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
-		return c.send(wctx, action, id, raw, info)
+		r, err := c.send(wctx, action, id, raw, info)
+		return r.Result, err
 	})
 	if shared {
 		c.coalesced.Add(1)
 	}
-	return res, err
+	return Reply{Result: res}, err
 }
 
 // Coalesced counts the requests answered by an identical request in flight.
@@ -192,7 +222,7 @@ func (c *Client) Coalesced() uint64 { return c.coalesced.Load() }
 
 // send sends one request, moving it to other streams when streams break
 // or drain under it (see Request).
-func (c *Client) send(ctx context.Context, action, id string, raw []byte, info ActionInfo) (json.RawMessage, error) {
+func (c *Client) send(ctx context.Context, action, id string, raw []byte, info ActionInfo) (Reply, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	meta := metaToProto(ctx)
 	// Each attempt gets a frame of its own, with the time left then.
@@ -214,7 +244,7 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 	for tries := 0; ; tries++ {
 		st, err := c.pick(ctx, last)
 		if err != nil {
-			return nil, err
+			return Reply{}, err
 		}
 		last = st.inst
 		r, err := st.do(ctx, frame())
@@ -222,20 +252,26 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 			if retryDraining(r) && tries < maxTries {
 				continue // the service refused it unrun while draining
 			}
-			return resultOf(r)
+			res, err := resultOf(r)
+			return Reply{Result: res, Replayed: r.GetReplayed()}, err
 		}
 		var lost *lostError
 		if !errors.As(err, &lost) || tries >= maxTries {
-			return nil, AsError(err)
+			return Reply{}, AsError(err)
 		}
 		if lost.sent {
 			resends++
 			if !info.Idempotent || resends >= c.cfg.maxAttempts {
-				return nil, lost.err
+				return Reply{}, lost.err
 			}
 		}
 	}
 }
+
+var (
+	errClientClosed  = Errorf(CodeUnavailable, "the client is closed")
+	errStreamClosing = Errorf(CodeUnavailable, "the stream to the service is closing")
+)
 
 // maxTries bounds how often one request is moved to another stream because
 // streams break or drain under it.
@@ -250,7 +286,7 @@ func Call[Out any](ctx context.Context, c *Client, action, id string, body any) 
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
-			return out, Errorf(CodeInternal, "decode %s result: %w", action, err)
+			return out, Errorf(CodeInternal, "the result of %s could not be decoded", action).WithCause(err)
 		}
 	}
 	return out, nil
@@ -267,14 +303,14 @@ func encodeBody(body any) ([]byte, error) {
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
-		return nil, Errorf(CodeInvalidArgument, "encode body: %w", err)
+		return nil, Errorf(CodeInvalidArgument, "the body could not be encoded as JSON").WithCause(err)
 	}
 	return b, nil
 }
 
 func metaToProto(ctx context.Context) *socketv1.Meta {
-	m, ok := ctx.Value(metaKey{}).(*Meta)
-	if !ok {
+	m := metaIn(ctx)
+	if m == nil {
 		return nil
 	}
 	pm := &socketv1.Meta{
@@ -339,8 +375,17 @@ func (c *Client) learn(d *socketv1.DescribeResponse) {
 
 // pick returns the ready stream with the fewest requests in flight,
 // avoiding the instance of a failed attempt when another is ready. With no
-// ready stream it waits for one until ctx ends.
+// ready stream it waits while an instance's first connection attempt is
+// under way, and otherwise at most WithReadyWait, then fails with
+// UNAVAILABLE (reason no_ready_instance); never longer than ctx allows.
 func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, error) {
+	var since time.Time // when this request first found no ready stream
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		// Take the change signal before looking, so a stream that becomes
 		// ready meanwhile wakes us.
@@ -375,17 +420,81 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 		if err := c.permanentError(); err != nil {
 			return nil, err
 		}
+		if c.ctx.Err() != nil {
+			return nil, errClientClosed
+		}
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		until, retryAfter := c.readyBy(insts, since, now)
+		if !now.Before(until) {
+			return nil, c.noReadyInstance(retryAfter)
+		}
+		if timer == nil {
+			timer = time.NewTimer(until.Sub(now))
+		} else {
+			timer.Reset(until.Sub(now))
+		}
 		select {
 		case <-changed:
+		case <-timer.C:
 		case <-ctx.Done():
 			// The cause (addresses, transport errors) is kept for logs and
 			// errors.Is, not put in the message that may reach clients.
 			e := AsError(ctx.Err())
-			return nil, &Error{Code: e.Code, Message: e.Message + ": the service has no ready instance", cause: errors.Join(ctx.Err(), c.lastError())}
+			return nil, (&Error{Code: e.Code, Message: e.Message + ": the service has no ready instance"}).WithCause(errors.Join(ctx.Err(), c.lastError()))
 		case <-c.ctx.Done():
-			return nil, Errorf(CodeUnavailable, "client for %s is closed", c.target)
+			return nil, errClientClosed
 		}
 	}
+}
+
+// readyBy says until when a request that found no ready stream at since
+// may wait for one: while an instance's first attempt is under way (or,
+// before the target resolved to any address, within the connect timeout
+// after Dial), as long as that takes; otherwise for WithReadyWait. It
+// also returns the retry hint: the time until the next reconnect attempt.
+func (c *Client) readyBy(insts []*instance, since, now time.Time) (until time.Time, retryAfter time.Duration) {
+	until = since.Add(c.cfg.readyWait)
+	retryAfter = c.cfg.backoffMax
+	if len(insts) == 0 {
+		c.mu.Lock()
+		resolveErr := c.resolveErr
+		c.mu.Unlock()
+		if resolveErr == nil {
+			until = later(until, c.born.Add(c.cfg.connectTimeout))
+		}
+	}
+	for _, inst := range insts {
+		first, state, retryAt := inst.readiness()
+		switch {
+		case first:
+			// The attempt ends by the connect timeout and wakes us.
+			until = later(until, now.Add(c.cfg.connectTimeout))
+			retryAfter = 0
+		case state == connectivity.TransientFailure:
+			retryAfter = min(retryAfter, retryAt.Sub(now))
+		default: // connecting again: the next attempt is now
+			retryAfter = 0
+		}
+	}
+	floor := 100 * time.Millisecond
+	return until, min(max(retryAfter, floor), max(c.cfg.backoffMax, floor))
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// noReadyInstance is the error of a request that found no ready stream.
+func (c *Client) noReadyInstance(retryAfter time.Duration) *Error {
+	return Errorf(CodeUnavailable, "the service has no ready instance").
+		WithDetails(map[string]any{DetailReason: ReasonNoReadyInstance, DetailRetryAfterMs: retryAfter.Milliseconds()}).
+		WithCause(c.lastError())
 }
 
 // permanentError returns an error that waiting will not cure: every
@@ -467,6 +576,7 @@ func (c *Client) setResolveErr(err error) {
 	c.mu.Lock()
 	c.resolveErr = err
 	c.mu.Unlock()
+	c.notifyChange()
 }
 
 // reresolve asks the resolver for fresh addresses from time to time, so
@@ -485,14 +595,14 @@ func (c *Client) reresolve() {
 	}
 }
 
-// backoff returns the delay before reconnect attempt n (from 0), doubling
-// up to the cap, with ±20% jitter.
+// backoff returns the delay before reconnect attempt n (from 0): doubling
+// from the base, with ±20% jitter, never above the cap.
 func (c *Client) backoff(n int) time.Duration {
 	d := c.cfg.backoffBase << min(n, 20)
 	if d > c.cfg.backoffMax || d <= 0 {
 		d = c.cfg.backoffMax
 	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return min(time.Duration(float64(d)*(0.8+0.4*rand.Float64())), c.cfg.backoffMax)
 }
 
 // outgoingContext attaches the client's key to a call's context.
@@ -507,6 +617,14 @@ func (c *Client) dialOptions() []grpc.DialOption {
 	return append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.maxFrame), grpc.MaxCallSendMsgSize(c.cfg.maxFrame)),
+		// The instance loop drives reconnection (a fresh connection per
+		// attempt after a failure); gRPC's own backoff is bounded by ours
+		// all the same, and one attempt by the connect timeout.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: c.cfg.backoffBase, Multiplier: 2, MaxDelay: c.cfg.backoffMax},
+			MinConnectTimeout: c.cfg.connectTimeout,
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
 	}, c.cfg.grpcOptions...)
 }
 
@@ -517,7 +635,7 @@ func (c *Client) Describe(ctx context.Context) (*socketv1.DescribeResponse, erro
 	if err != nil {
 		return nil, err
 	}
-	d, err := st.inst.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
+	d, err := st.conn.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
 	if err != nil {
 		return nil, FromStatus(err)
 	}

@@ -23,27 +23,56 @@ import (
 type instance struct {
 	c      *Client
 	addr   string
-	cc     *grpc.ClientConn
-	stub   socketv1.SocketServiceClient
 	ctx    context.Context // ends when the instance is retired or the client closes
 	cancel context.CancelFunc
 
 	cur atomic.Pointer[clientStream] // the stream taking new requests; nil when none
 
-	mu      sync.Mutex // guards state, lastErr
-	state   connectivity.State
-	lastErr error
+	mu        sync.Mutex // guards state, lastErr, failed, everReady, retryAt
+	state     connectivity.State
+	lastErr   error
+	failed    int       // failed attempts since the last ready stream
+	everReady bool      // a stream was ready once
+	retryAt   time.Time // when the next attempt starts, while in backoff
 }
 
-func (c *Client) newInstance(addr string) (*instance, error) {
+// conn is one gRPC connection to an instance. After a failed attempt the
+// instance dials a fresh one, so that gRPC's own reconnect backoff never
+// stacks under the instance's (which WithBackoff bounds).
+type conn struct {
+	cc      *grpc.ClientConn
+	stub    socketv1.SocketServiceClient
+	streams sync.WaitGroup // streams on cc still answering
+}
+
+func (c *Client) newConn(addr string) (*conn, error) {
 	cc, err := grpc.NewClient(addr, c.dialOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("socket: dial %s: %w", addr, err)
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	inst := &instance{c: c, addr: addr, cc: cc, stub: socketv1.NewSocketServiceClient(cc), ctx: ctx, cancel: cancel, state: connectivity.Connecting}
+	return &conn{cc: cc, stub: socketv1.NewSocketServiceClient(cc)}, nil
+}
+
+// retire closes a connection once its streams (a drained one may still
+// answer) are over.
+func (c *Client) retire(cn *conn) {
 	c.wg.Add(1)
-	go inst.loop()
+	go func() {
+		defer c.wg.Done()
+		cn.streams.Wait()
+		_ = cn.cc.Close()
+	}()
+}
+
+func (c *Client) newInstance(addr string) (*instance, error) {
+	cn, err := c.newConn(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	inst := &instance{c: c, addr: addr, ctx: ctx, cancel: cancel, state: connectivity.Connecting}
+	c.wg.Add(1)
+	go inst.loop(cn)
 	return inst, nil
 }
 
@@ -54,7 +83,7 @@ func (inst *instance) stop() { inst.cancel() }
 func (inst *instance) snapshot() InstanceState {
 	s := InstanceState{Addr: inst.addr}
 	inst.mu.Lock()
-	s.State, s.LastError = inst.state, inst.lastErr
+	s.State, s.LastError, s.Failures = inst.state, inst.lastErr, inst.failed
 	inst.mu.Unlock()
 	if st := inst.cur.Load(); st != nil {
 		s.InFlight = int(st.inFlight.Load())
@@ -68,28 +97,74 @@ func (inst *instance) setState(s connectivity.State, err error) {
 	if err != nil {
 		inst.lastErr = err
 	}
+	if s == connectivity.Ready {
+		inst.failed, inst.everReady = 0, true
+	}
 	inst.mu.Unlock()
 	inst.c.notifyChange()
 }
 
-func (inst *instance) loop() {
+// backOff records a failure and waits the backoff delay before the next
+// attempt; it reports false when the instance is retired meanwhile.
+func (inst *instance) backOff(err error, failures int, attempt bool) bool {
+	d := inst.c.backoff(failures)
+	inst.mu.Lock()
+	inst.state, inst.retryAt = connectivity.TransientFailure, time.Now().Add(d)
+	if err != nil {
+		inst.lastErr = err
+	}
+	if attempt {
+		inst.failed++
+	}
+	inst.mu.Unlock()
+	inst.c.notifyChange()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-inst.ctx.Done():
+		return false
+	}
+}
+
+// readiness says whether the instance's first attempt is still under way
+// and, when it is failing, when its next attempt starts.
+func (inst *instance) readiness() (first bool, state connectivity.State, retryAt time.Time) {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return !inst.everReady && inst.failed == 0 && inst.state == connectivity.Connecting, inst.state, inst.retryAt
+}
+
+func (inst *instance) loop(cn *conn) {
 	defer inst.c.wg.Done()
-	defer inst.cc.Close()
-	var streams sync.WaitGroup // streams of this instance still answering
-	defer streams.Wait()
+	defer func() {
+		if cn != nil {
+			inst.c.retire(cn)
+		}
+	}()
 	failures := 0
 	for {
+		if cn == nil {
+			var err error
+			if cn, err = inst.c.newConn(inst.addr); err != nil {
+				if !inst.backOff(err, failures, true) {
+					return
+				}
+				failures++
+				continue
+			}
+		}
 		inst.setState(connectivity.Connecting, nil)
-		st, err := inst.open(&streams)
+		st, err := inst.open(cn)
 		if err != nil {
 			if inst.ctx.Err() != nil {
 				return
 			}
-			inst.setState(connectivity.TransientFailure, err)
+			inst.c.retire(cn)
+			cn = nil
 			inst.c.resolveNow()
-			select {
-			case <-time.After(inst.c.backoff(failures)):
-			case <-inst.ctx.Done():
+			if !inst.backOff(err, failures, true) {
 				return
 			}
 			failures++
@@ -98,12 +173,7 @@ func (inst *instance) loop() {
 		inst.cur.Store(st)
 		inst.setState(connectivity.Ready, nil)
 		opened := time.Now()
-		select {
-		case <-st.drained:
-		case <-st.done:
-		case <-inst.ctx.Done():
-			st.markDraining()
-		}
+		inst.watch(cn, st)
 		inst.cur.CompareAndSwap(st, nil)
 		if inst.ctx.Err() != nil {
 			inst.setState(connectivity.Shutdown, nil)
@@ -115,16 +185,45 @@ func (inst *instance) loop() {
 			continue
 		default:
 		}
-		inst.setState(connectivity.TransientFailure, st.err())
+		// The stream broke: its connection is done for.
+		inst.c.retire(cn)
+		cn = nil
 		if time.Since(opened) > inst.c.cfg.backoffMax {
 			failures = 0
 		}
-		select {
-		case <-time.After(inst.c.backoff(failures)):
-		case <-inst.ctx.Done():
+		if !inst.backOff(st.err(), failures, false) {
 			return
 		}
 		failures++
+	}
+}
+
+// watch returns when the stream drains, breaks or the instance is
+// retired. A stream that has been silent for a heartbeat interval is
+// probed; one whose connection does not answer the probe is ended, so a
+// black-holed connection fails within heartbeatInterval+heartbeatTimeout.
+func (inst *instance) watch(cn *conn, st *clientStream) {
+	beat := time.NewTicker(heartbeatInterval)
+	defer beat.Stop()
+	for {
+		select {
+		case <-st.drained:
+			return
+		case <-st.done:
+			return
+		case <-inst.ctx.Done():
+			st.markDraining()
+			return
+		case <-beat.C:
+			if st.heard.Swap(false) {
+				continue
+			}
+			if err := probe(inst.ctx, cn); err != nil && inst.ctx.Err() == nil {
+				st.cancel() // the receiver fails the stream's requests
+				<-st.done
+				return
+			}
+		}
 	}
 }
 
@@ -135,15 +234,15 @@ func (c *Client) resolveNow() {
 	}
 }
 
-// open starts a stream and waits until the service accepts it.
-func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
+// open starts a stream on cn and waits until the service accepts it.
+func (inst *instance) open(cn *conn) (*clientStream, error) {
 	c := inst.c
 	// The stream outlives the instance's retirement (it drains), but
 	// opening it is bounded by the connect timeout and the retirement.
 	ctx, cancel := context.WithCancel(inst.c.ctx)
 	timer := time.AfterFunc(c.cfg.connectTimeout, cancel)
 	unwatch := context.AfterFunc(inst.ctx, cancel)
-	cs, err := inst.stub.Connect(c.outgoingContext(ctx))
+	cs, err := cn.stub.Connect(c.outgoingContext(ctx))
 	if err == nil {
 		var md metadata.MD
 		md, err = cs.Header()
@@ -165,12 +264,13 @@ func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 		return nil, FromStatus(err)
 	}
 	dctx, dcancel := context.WithTimeout(inst.ctx, c.cfg.connectTimeout)
-	if d, err := inst.stub.Describe(c.outgoingContext(dctx), &socketv1.DescribeRequest{}); err == nil {
+	if d, err := cn.stub.Describe(c.outgoingContext(dctx), &socketv1.DescribeRequest{}); err == nil {
 		c.learn(d)
 	}
 	dcancel()
 	st := &clientStream{
 		inst:    inst,
+		conn:    cn,
 		cs:      cs,
 		cancel:  cancel,
 		sendq:   make(chan outgoing, 256),
@@ -180,10 +280,10 @@ func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 		done:    make(chan struct{}),
 		sent:    make(chan struct{}),
 	}
-	streams.Add(2)
+	cn.streams.Add(2)
 	c.wg.Add(2)
-	go func() { defer c.wg.Done(); defer streams.Done(); st.sendLoop(ctx) }()
-	go func() { defer c.wg.Done(); defer streams.Done(); st.recvLoop() }()
+	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.sendLoop(ctx) }()
+	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.recvLoop() }()
 	return st, nil
 }
 
@@ -191,6 +291,7 @@ func (inst *instance) open(streams *sync.WaitGroup) (*clientStream, error) {
 // Send (sendLoop), one owns Recv (recvLoop).
 type clientStream struct {
 	inst   *instance
+	conn   *conn
 	cs     grpc.BidiStreamingClient[socketv1.ConnectRequest, socketv1.ConnectResponse]
 	cancel context.CancelFunc // aborts the gRPC stream
 
@@ -198,6 +299,7 @@ type clientStream struct {
 	sent  chan struct{} // closed when the sender half-closed or stopped
 
 	inFlight atomic.Int64 // requests waiting for an answer
+	heard    atomic.Bool  // a frame arrived since the last heartbeat
 	nextID   atomic.Uint64
 	broken   atomic.Bool   // the stream ended
 	draining atomic.Bool   // the stream takes no new requests
@@ -250,7 +352,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	st.mu.Lock()
 	if st.brokeErr != nil || st.draining.Load() {
 		st.mu.Unlock()
-		return nil, &lostError{err: Errorf(CodeUnavailable, "stream to %s is closing", st.inst.addr)}
+		return nil, &lostError{err: errStreamClosing}
 	}
 	id := st.nextID.Add(1)
 	req.Id = id
@@ -379,6 +481,7 @@ func (st *clientStream) recvLoop() {
 			st.fail(err)
 			return
 		}
+		st.heard.Store(true)
 		switch k := f.GetFrame().(type) {
 		case *socketv1.ConnectResponse_Response:
 			id := k.Response.GetId()
@@ -413,7 +516,7 @@ func (st *clientStream) fail(err error) {
 	st.mu.Lock()
 	cause := FromStatus(err)
 	if errors.Is(err, io.EOF) {
-		cause = Errorf(CodeUnavailable, "stream ended")
+		cause = Errorf(CodeUnavailable, "the stream ended").WithCause(err)
 	}
 	st.brokeErr = cause
 	st.broken.Store(true)
@@ -432,7 +535,7 @@ func (st *clientStream) fail(err error) {
 			// It may have run: callers must not assume either outcome.
 			lost = lost.WithDetails(map[string]any{DetailReason: ReasonOutcomeUnknown})
 		}
-		lost.cause = cause
+		lost = lost.WithCause(cause)
 		c.done <- result{err: &lostError{err: lost, sent: sent}}
 	}
 	close(st.done)

@@ -220,7 +220,7 @@ func TestDrainLosesNothing(t *testing.T) {
 	}
 }
 
-func TestServiceRestartClientCarriesOn(t *testing.T) {
+func TestServiceDownFailsFastThenComesBack(t *testing.T) {
 	t.Parallel()
 	a, _ := countingInstance(t, "", nil)
 	c := dial(t, a.Addr)
@@ -235,20 +235,60 @@ func TestServiceRestartClientCarriesOn(t *testing.T) {
 	for c.State() == connectivity.Ready {
 		time.Sleep(time.Millisecond)
 	}
-	// ...and a request made while the service is down waits for it.
-	res := make(chan error, 1)
-	go func() {
-		_, err := c.Request(ctx, "READ", "2", nil)
-		res <- err
-	}()
-	b, nb := countingInstance(t, addr, nil)
-	if err := <-res; err != nil {
-		t.Fatalf("request across the restart: %v", err)
+	// ...and requests made while the only instance is down fail at once,
+	// long before their deadline, saying why and when to try again.
+	const callers = 200
+	type outcome struct {
+		err  error
+		took time.Duration
 	}
-	if nb.reads.Load() != 1 || c.State() != connectivity.Ready {
-		t.Fatalf("after restart: %d reads on the new instance, state %v", nb.reads.Load(), c.State())
+	outcomes := make(chan outcome, callers)
+	for i := range callers {
+		go func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := c.Request(rctx, "WRITE", fmt.Sprint(i), nil)
+			outcomes <- outcome{err, time.Since(start)}
+		}()
 	}
-	_ = b
+	for range callers {
+		o := <-outcomes
+		e := wantCode(t, o.err, socket.CodeUnavailable)
+		if o.took > time.Second {
+			t.Errorf("a request with a 10s deadline took %v to fail", o.took)
+		}
+		if e.Details[socket.DetailReason] != socket.ReasonNoReadyInstance || e.Message != "the service has no ready instance" {
+			t.Fatalf("error %q %v; want reason %s", e.Message, e.Details, socket.ReasonNoReadyInstance)
+		}
+		ms, ok := e.Details[socket.DetailRetryAfterMs].(int64)
+		if !ok || ms < 100 || ms > 200 {
+			t.Fatalf("retry_after_ms = %v (%T); want 100..200 (the backoff cap)", e.Details[socket.DetailRetryAfterMs], e.Details[socket.DetailRetryAfterMs])
+		}
+	}
+	// Once the instance is back, requests succeed.
+	_, nb := countingInstance(t, addr, nil)
+	awaitReady(t, c, 1)
+	if _, err := c.Request(ctx, "READ", "2", nil); err != nil {
+		t.Fatalf("request after the restart: %v", err)
+	}
+	if nb.reads.Load() != 1 || nb.writes.Load() != 0 {
+		t.Fatalf("after restart: %d reads, %d writes on the new instance", nb.reads.Load(), nb.writes.Load())
+	}
+}
+
+func TestFirstConnectIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	a, na := countingInstance(t, "", nil)
+	// A ready wait far below the time a first connection may take on a
+	// busy machine: the first attempt is waited for all the same.
+	c := dial(t, a.Addr, socket.WithReadyWait(0))
+	if _, err := c.Request(testContext(t), "READ", "1", nil); err != nil {
+		t.Fatalf("request during the first connection attempt: %v", err)
+	}
+	if na.reads.Load() != 1 {
+		t.Fatal("the request did not reach the instance")
+	}
 }
 
 func TestWritesAreNotResentWhenAStreamBreaks(t *testing.T) {

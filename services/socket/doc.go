@@ -36,5 +36,12 @@
 // The client spreads requests by least in-flight, reconnects with backoff,
 // moves new requests off a draining stream without failing any, and, when a
 // stream breaks, sends a request again elsewhere only if it never left or
-// the action is idempotent: writes are never sent twice.
+// the action is idempotent: writes are never sent twice. With no ready
+// instance a request fails at once with UNAVAILABLE (reason
+// "no_ready_instance"; see WithReadyWait) instead of waiting for its
+// deadline.
+//
+// Errors keep what clients see apart from what went wrong inside:
+// Errorf formats the client-facing message, WithCause attaches the
+// internal error for logs and errors.Is, never for the wire.
 package socket

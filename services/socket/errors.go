@@ -75,6 +75,11 @@ func (c Code) Valid() bool {
 // to show to clients, and optional details. Handlers return it to choose the
 // code; any other error reaches the caller as INTERNAL with a generic message
 // (the cause is logged, never sent).
+//
+// The message and the cause are kept apart: Errorf builds the message that
+// clients see, WithCause attaches the internal error (a driver's, a dial's,
+// another service's) that is logged and found by errors.Is and errors.As
+// but never sent.
 type Error struct {
 	Code    Code           `json:"code"`
 	Message string         `json:"message"`
@@ -82,17 +87,29 @@ type Error struct {
 	cause   error
 }
 
-// Errorf returns an *Error with the code and a formatted message. A %w verb
-// records the cause for errors.Is and errors.As without sending it.
+// Errorf returns an *Error with the code and a message formatted as
+// fmt.Sprintf does. The message reaches clients: keep internal errors out
+// of it and attach them with WithCause instead (go vet's printf check
+// rejects a %w verb here, which is the point).
+//
+//	socket.Errorf(socket.CodeUnavailable, "gateway %s is unavailable", name).WithCause(err)
 func Errorf(code Code, format string, args ...any) *Error {
-	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Message: err.Error(), cause: errors.Unwrap(err)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // WithDetails returns a copy of e with the details set.
 func (e *Error) WithDetails(details map[string]any) *Error {
 	c := *e
 	c.Details = details
+	return &c
+}
+
+// WithCause returns a copy of e with the cause set: the internal error
+// behind it, for logs and for errors.Is and errors.As. The cause is never
+// sent to clients and never changes the message.
+func (e *Error) WithCause(err error) *Error {
+	c := *e
+	c.cause = err
 	return &c
 }
 
@@ -176,16 +193,34 @@ var codeNames = map[codes.Code]Code{
 	codes.Unknown:            CodeInternal,
 }
 
+// statusMessages are the messages FromStatus gives per code: a status's own
+// text may come from the transport (addresses, dial errors) and is kept as
+// the cause only.
+var statusMessages = map[Code]string{
+	CodeInvalidArgument:    "the service refused the request as invalid",
+	CodeUnauthenticated:    "the service did not accept the credentials",
+	CodePermissionDenied:   "permission denied",
+	CodeNotFound:           "not found",
+	CodeAlreadyExists:      "already exists",
+	CodeFailedPrecondition: "the service refused the request in its current state",
+	CodeNotSupported:       "the service does not support this call",
+	CodeResourceExhausted:  "the service is out of resources for this request",
+	CodeUnavailable:        "the service is unavailable",
+	CodeDeadlineExceeded:   "deadline exceeded",
+	CodeCanceled:           "canceled",
+	CodeInternal:           "internal error",
+}
+
 // FromStatus turns a gRPC status error into an *Error with the matching
-// standard code; an error without a status becomes UNAVAILABLE.
+// standard code and a generic message for that code; err is kept as the
+// cause (logged, never sent). An error without a status becomes
+// UNAVAILABLE.
 func FromStatus(err error) *Error {
-	s, ok := status.FromError(err)
-	if !ok {
-		return Errorf(CodeUnavailable, "%v", err)
+	code := CodeUnavailable
+	if s, ok := status.FromError(err); ok {
+		if c := codeNames[s.Code()]; c != "" {
+			code = c
+		}
 	}
-	code := codeNames[s.Code()]
-	if code == "" {
-		code = CodeUnavailable
-	}
-	return Errorf(code, "%s", s.Message())
+	return &Error{Code: code, Message: statusMessages[code], cause: err}
 }

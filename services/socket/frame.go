@@ -15,6 +15,7 @@ import (
 type admitted struct {
 	action *action
 	req    Request
+	state  requestState // what the handler's context carries
 	// raw says the body came as body_raw, so the result goes back as
 	// result_raw; otherwise it goes back as a JSON value.
 	raw       bool
@@ -140,7 +141,7 @@ func resultOf(r *socketv1.Response) (json.RawMessage, error) {
 	case *socketv1.Response_Result:
 		b, err := protojson.Marshal(o.Result)
 		if err != nil {
-			return nil, Errorf(CodeInternal, "decode result: %v", err)
+			return nil, Errorf(CodeInternal, "the result could not be decoded").WithCause(err)
 		}
 		return b, nil
 	case *socketv1.Response_Error:

@@ -66,10 +66,22 @@ func ContextWithMeta(ctx context.Context, m Meta) context.Context {
 
 // MetaFrom returns the meta in ctx, or the zero Meta.
 func MetaFrom(ctx context.Context) Meta {
-	if m, ok := ctx.Value(metaKey{}).(*Meta); ok {
+	if m := metaIn(ctx); m != nil {
 		return *m
 	}
 	return Meta{}
+}
+
+// metaIn returns the meta in ctx (set by ContextWithMeta, or by the server
+// for a handler), or nil.
+func metaIn(ctx context.Context) *Meta {
+	switch v := ctx.Value(metaKey{}).(type) {
+	case *Meta:
+		return v
+	case *requestState:
+		return v.meta
+	}
+	return nil
 }
 
 // Handler runs an action. It returns the result as JSON, or an error; an

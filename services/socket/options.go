@@ -41,6 +41,7 @@ type clientConfig struct {
 	resolveInterval time.Duration
 	backoffBase     time.Duration
 	backoffMax      time.Duration
+	readyWait       time.Duration
 	idempotent      []string
 	noCoalesce      bool
 	grpcOptions     []grpc.DialOption
@@ -57,6 +58,7 @@ const (
 	defaultConnectTimeout  = 10 * time.Second
 	defaultBackoffBase     = 50 * time.Millisecond
 	defaultBackoffMax      = 5 * time.Second
+	defaultReadyWait       = 100 * time.Millisecond
 )
 
 func defaultServerConfig() serverConfig {
@@ -79,6 +81,7 @@ func defaultClientConfig() clientConfig {
 		resolveInterval: defaultResolveInterval,
 		backoffBase:     defaultBackoffBase,
 		backoffMax:      defaultBackoffMax,
+		readyWait:       defaultReadyWait,
 	}
 }
 
@@ -186,9 +189,22 @@ func WithResolveInterval(d time.Duration) DialOption {
 }
 
 // WithBackoff sets the reconnect backoff: the first delay and the cap. The
-// delay doubles after each failed attempt, with jitter. Default 50ms, 5s.
+// delay doubles after each failed attempt, with ±20% jitter, and never
+// exceeds max however long an instance stays down, so a restarted instance
+// gets traffic again within max of coming back. Default 50ms, 5s.
 func WithBackoff(base, max time.Duration) DialOption {
 	return dialOptionFunc(func(c *clientConfig) { c.backoffBase, c.backoffMax = base, max })
+}
+
+// WithReadyWait bounds how long a request waits for a ready stream when
+// every instance is failing (in backoff, or reconnecting) before it fails
+// with UNAVAILABLE, reason "no_ready_instance" and a "retry_after_ms" hint
+// (the time until the next reconnect attempt, from 100ms to the backoff
+// cap). A request never waits for that longer than its context allows. While an
+// instance's first connection attempt is under way, requests wait for it
+// (bounded by WithConnectTimeout) instead. Default 100ms.
+func WithReadyWait(d time.Duration) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.readyWait = d })
 }
 
 // WithIdempotent declares actions safe to send twice, in addition to those

@@ -103,7 +103,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		// already has what it needs (a cancel frame, or a closed stream).
 		flights: Coalescer{Inline: true},
 	}
-	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame)}, c.grpcOptions...)
+	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame), serverKeepalive()}, c.grpcOptions...)
 	s.grpc = grpc.NewServer(gopts...)
 	socketv1.RegisterSocketServiceServer(s.grpc, grpcService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -292,7 +292,8 @@ var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight o
 // handlerContext derives the context a handler runs under: meta attached,
 // ending at the request's deadline or the action's timeout.
 func handlerContext(parent context.Context, adm *admitted) (context.Context, context.CancelFunc) {
-	ctx := context.WithValue(parent, metaKey{}, &adm.req.Meta)
+	adm.state = requestState{meta: &adm.req.Meta}
+	ctx := context.WithValue(parent, metaKey{}, &adm.state)
 	timeout := time.Duration(adm.timeoutMs) * time.Millisecond
 	if t := adm.action.spec.timeout; t > 0 && (timeout == 0 || t < timeout) {
 		timeout = t
@@ -317,6 +318,8 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	key := CoalesceKey(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope+"\x00"+adm.req.Meta.ReadEpoch)
 	work := *adm // the shared run may outlive this caller's request
 	res, err, shared := s.flights.Do(ctx, key, func(wctx context.Context) (json.RawMessage, error) {
+		// The shared run answers many callers: it never marks a replay.
+		wctx = context.WithValue(wctx, metaKey{}, &work.req.Meta)
 		if t := a.spec.timeout; t > 0 {
 			var cancel context.CancelFunc
 			wctx, cancel = context.WithTimeout(wctx, t)
@@ -347,8 +350,13 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 	res, herr := a.handler.ServeAction(ctx, &adm.req)
 	if herr != nil {
 		e := withoutDrainingReason(AsError(herr))
-		if e.Code == CodeInternal && e.cause != nil {
+		// The cause is logged here and never sent.
+		switch {
+		case e.cause == nil:
+		case e.Code == CodeInternal:
 			s.opts.logger.Error("socket: handler failed", "action", a.name, "err", e.cause)
+		default:
+			s.opts.logger.Warn("socket: handler failed", "action", a.name, "code", e.Code, "err", e.cause)
 		}
 		return nil, e
 	}
@@ -394,7 +402,9 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	hctx, cancel := handlerContext(ctx, &adm)
 	defer cancel()
 	res, e := s.run(hctx, &adm)
-	return &socketv1.CallResponse{Response: newResponse(id, adm.raw, res, e)}, nil
+	r := newResponse(id, adm.raw, res, e)
+	r.Replayed = replayedIn(hctx)
+	return &socketv1.CallResponse{Response: r}, nil
 }
 
 func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) (*socketv1.DescribeResponse, error) {

@@ -232,7 +232,9 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	}
 	st.mu.Unlock()
 	if wanted {
-		st.reply(newResponse(id, adm.raw, res, e))
+		resp := newResponse(id, adm.raw, res, e)
+		resp.Replayed = replayedIn(r.ctx)
+		st.reply(resp)
 	}
 	st.inFlight.Add(-1)
 	st.srv.release()

@@ -18,4 +18,11 @@ const (
 	// ReasonOutcomeUnknown marks an UNAVAILABLE answer to a request whose
 	// stream broke after the request was sent: the action may have run.
 	ReasonOutcomeUnknown = "outcome_unknown"
+	// ReasonNoReadyInstance marks an UNAVAILABLE answer the client gave
+	// itself: no instance of the service had a ready stream. Nothing was
+	// sent.
+	ReasonNoReadyInstance = "no_ready_instance"
+	// DetailRetryAfterMs is the details key of a hint, in milliseconds, of
+	// when trying again may succeed.
+	DetailRetryAfterMs = "retry_after_ms"
 )

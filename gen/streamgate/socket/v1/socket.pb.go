@@ -602,7 +602,12 @@ type Response struct {
 	//	*Response_ResultRaw
 	//	*Response_Result
 	//	*Response_Error
-	Outcome       isResponse_Outcome `protobuf_oneof:"outcome"`
+	Outcome isResponse_Outcome `protobuf_oneof:"outcome"`
+	// The service answered with the stored outcome of an earlier request with
+	// the same idempotency key: it did not act again. A caller that undoes
+	// what its own run created (a pipeline's compensation) must not undo a
+	// replayed outcome.
+	Replayed      bool `protobuf:"varint,6,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -683,6 +688,13 @@ func (x *Response) GetError() *Error {
 		}
 	}
 	return nil
+}
+
+func (x *Response) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
 }
 
 type isResponse_Outcome interface {
@@ -1301,14 +1313,15 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x18\n" +
 	"\x06Cancel\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"\xbd\x01\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\xd9\x01\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x1f\n" +
 	"\n" +
 	"result_raw\x18\x03 \x01(\fH\x00R\tresultRaw\x120\n" +
 	"\x06result\x18\x04 \x01(\v2\x16.google.protobuf.ValueH\x00R\x06result\x123\n" +
-	"\x05error\x18\x05 \x01(\v2\x1b.streamgate.socket.v1.ErrorH\x00R\x05errorB\t\n" +
+	"\x05error\x18\x05 \x01(\v2\x1b.streamgate.socket.v1.ErrorH\x00R\x05error\x12\x1a\n" +
+	"\breplayed\x18\x06 \x01(\bR\breplayedB\t\n" +
 	"\aoutcome\"h\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +

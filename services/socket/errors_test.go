@@ -1,0 +1,185 @@
+package socket_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// errSQL stands for a driver error that names an address.
+var errSQL = errors.New("sql: dial tcp 127.0.0.1:5432: connect: connection refused")
+
+// leaks are what a client-facing message must never show.
+var leaks = regexp.MustCompile(`(?i)127\.0\.0\.1|dial|sql|connection refused|[a-z0-9\]]:\d{2,5}\b`)
+
+// causeText is everything the error's chain says, for logs.
+func causeText(err error) string {
+	var b strings.Builder
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		b.WriteString(err.Error())
+		b.WriteString("\n")
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return b.String()
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := lis.Addr().String()
+	must(t, lis.Close())
+	return addr
+}
+
+func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverSpec{register: func(s *socket.Server) {
+		must(t, s.Handle("WRAPPED", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
+			return nil, fmt.Errorf("load user: %w", errSQL)
+		})))
+		must(t, s.Handle("CAUSED", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
+			return nil, socket.Errorf(socket.CodeUnavailable, "the store is unavailable").WithCause(errSQL)
+		})))
+		must(t, s.Handle("HOLD", socket.HandlerFunc(func(ctx context.Context, _ *socket.Request) (json.RawMessage, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})))
+		must(t, s.Handle("BAD_JSON", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
+			return json.RawMessage(`{"n":"x"}`), nil
+		})))
+	}})
+
+	rb := manual.NewBuilderWithScheme("leaktest")
+	resolver.Register(rb)
+
+	type tc struct {
+		name      string
+		run       func(t *testing.T) error
+		code      socket.Code
+		wantCause string // what the cause must still say, for logs
+		causeIs   error  // errors.Is must find it, when set
+	}
+	cases := []tc{
+		{name: "dial refused", code: socket.CodeUnavailable, wantCause: "connection refused", run: func(t *testing.T) error {
+			c := dial(t, freeAddr(t))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.Request(ctx, "ECHO", "1", nil)
+			return err
+		}},
+		{name: "resolve failure", code: socket.CodeUnavailable, wantCause: "no such host", run: func(t *testing.T) error {
+			c := dial(t, "leaktest:///users")
+			rb.CC().ReportError(errors.New("lookup users on 10.0.0.53:53: no such host"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.Request(ctx, "ECHO", "1", nil)
+			return err
+		}},
+		{name: "stream broken", code: socket.CodeUnavailable, wantCause: "", run: func(t *testing.T) error {
+			a, na := countingInstance(t, "", make(chan struct{}))
+			c := dial(t, a.Addr)
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Request(testContext(t), "WRITE", "1", []byte(`{"delay_ms":60000}`))
+				errc <- err
+			}()
+			<-na.writeStarted
+			a.Stop()
+			return <-errc
+		}},
+		{name: "client closed", code: socket.CodeUnavailable, run: func(t *testing.T) error {
+			c := dial(t, ts.Addr)
+			must(t, c.Close())
+			_, err := c.Request(testContext(t), "ECHO", "1", nil)
+			return err
+		}},
+		{name: "handler returns a wrapped error", code: socket.CodeInternal, run: func(t *testing.T) error {
+			_, err := dial(t, ts.Addr).Request(testContext(t), "WRAPPED", "1", nil)
+			return err
+		}},
+		{name: "unary call, handler returns a wrapped error", code: socket.CodeInternal, run: func(t *testing.T) error {
+			r, err := rawConn(t, ts).Call(withKey(testContext(t), testKey), &socketv1.CallRequest{Request: &socketv1.Request{Action: "WRAPPED"}})
+			must(t, err)
+			return socket.ErrorFromProto(r.GetResponse().GetError())
+		}},
+		{name: "handler error with a cause", code: socket.CodeUnavailable, run: func(t *testing.T) error {
+			_, err := dial(t, ts.Addr).Request(testContext(t), "CAUSED", "1", nil)
+			return err
+		}},
+		{name: "undecodable result", code: socket.CodeInternal, wantCause: "cannot unmarshal", run: func(t *testing.T) error {
+			_, err := socket.Call[struct{ N int }](testContext(t), dial(t, ts.Addr), "BAD_JSON", "1", nil)
+			return err
+		}},
+		{name: "FromStatus of a transport error", code: socket.CodeUnavailable, wantCause: "connection refused", run: func(*testing.T) error {
+			return socket.FromStatus(status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`))
+		}},
+		{name: "FromStatus of a plain error", code: socket.CodeUnavailable, wantCause: "connection refused", causeIs: errSQL, run: func(*testing.T) error {
+			return socket.FromStatus(errSQL)
+		}},
+		{name: "Errorf with a cause", code: socket.CodeInternal, wantCause: "connection refused", causeIs: errSQL, run: func(*testing.T) error {
+			return socket.Errorf(socket.CodeInternal, "could not load the user").WithCause(fmt.Errorf("load: %w", errSQL))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.run(t)
+			e := wantCode(t, err, c.code)
+			if leaks.MatchString(e.Message) || leaks.MatchString(e.Error()) {
+				t.Fatalf("client-facing message leaks an internal cause: %q", e.Message)
+			}
+			if b, _ := json.Marshal(e); leaks.MatchString(string(b)) {
+				t.Fatalf("the error's JSON leaks an internal cause: %s", b)
+			}
+			if c.wantCause != "" && !strings.Contains(causeText(errors.Unwrap(e)), c.wantCause) {
+				t.Fatalf("the cause lost %q: %q", c.wantCause, causeText(errors.Unwrap(e)))
+			}
+			if c.causeIs != nil && !errors.Is(err, c.causeIs) {
+				t.Fatalf("errors.Is does not find the cause in %v", err)
+			}
+		})
+	}
+}
+
+func TestErrorfFormatsLikeSprintf(t *testing.T) {
+	t.Parallel()
+	e := socket.Errorf(socket.CodeNotFound, "user %q not found (%d)", "42", 7)
+	if e.Message != `user "42" not found (7)` || errors.Unwrap(e) != nil {
+		t.Fatalf("Errorf = %q, cause %v", e.Message, errors.Unwrap(e))
+	}
+	withCause := e.WithCause(errSQL)
+	if withCause.Message != e.Message || errors.Unwrap(e) != nil || !errors.Is(withCause, errSQL) {
+		t.Fatal("WithCause changed the message or the original")
+	}
+	var target *socket.Error
+	if !errors.As(fmt.Errorf("outer: %w", withCause), &target) || target.Code != socket.CodeNotFound {
+		t.Fatal("errors.As does not find the *Error")
+	}
+}

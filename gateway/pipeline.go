@@ -127,7 +127,10 @@ func decodeJSON(b []byte) any {
 
 // runPipeline runs a route's steps in order (a parallel group's steps at
 // once). The first failing step stops the pipeline with its error, after
-// the undo actions of the steps that had succeeded ran, latest first. The
+// the undo actions of the steps that had succeeded ran, latest first; a
+// step whose service answered with a replay (the stored outcome of an
+// earlier request with the same derived key) is not undone: this run did
+// not create it. The
 // answer is the result of the route's result step, or the last step's.
 func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *socket.Error) {
 	sc.steps = map[string]any{}
@@ -149,13 +152,17 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 						err = socket.Errorf(socket.CodeInternal, "internal error in step %s", st.Name)
 					}
 				}()
-				res, err := t.runStep(gctx, st, sc)
+				reply, err := t.runStep(gctx, st, sc)
 				if err != nil {
 					return err
 				}
 				mu.Lock()
-				results[st.Name] = res
-				done = append(done, st)
+				results[st.Name] = reply.Result
+				if !reply.Replayed {
+					// A replayed answer is an earlier run's work (the
+					// same key): this run must never undo it.
+					done = append(done, st)
+				}
 				mu.Unlock()
 				return nil
 			})
@@ -249,10 +256,10 @@ func pipelineHasUndo(route *config.Route) bool {
 const undoTimeout = 5 * time.Second
 
 // runStep sends one step's action with its id and body filled in.
-func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.RawMessage, error) {
+func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
 	id, ierr := stepID(st, sc)
 	if ierr != nil {
-		return nil, ierr
+		return socket.Reply{}, ierr
 	}
 	if sc.idempotencyKey != "" {
 		// Each step is its own request: a service must not see one key on
@@ -265,16 +272,16 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.R
 	if st.Body != nil {
 		b, err := json.Marshal(sc.eval(st.Body))
 		if err != nil {
-			return nil, socket.Errorf(socket.CodeInternal, "step %s: build body: %v", st.Name, err)
+			return socket.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: its body could not be built", st.Name).WithCause(err)
 		}
 		body = b
 	}
 	client := t.clients[st.Service]
 	if client == nil {
-		return nil, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
+		return socket.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
 	}
-	res, err := client.Request(ctx, st.Action, id, body)
-	if err == nil && len(res) > 0 && !json.Valid(res) {
+	reply, err := client.Do(ctx, st.Action, id, body)
+	if err == nil && len(reply.Result) > 0 && !json.Valid(reply.Result) {
 		err = socket.Errorf(socket.CodeInternal, "the service returned invalid JSON")
 	}
 	if err != nil {
@@ -282,12 +289,12 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (json.R
 		details := map[string]any{}
 		maps.Copy(details, e.Details)
 		details["step"] = st.Name
-		return nil, e.WithDetails(details)
+		return socket.Reply{}, e.WithDetails(details)
 	}
 	sc.mu.Lock()
-	sc.steps[st.Name] = decodeJSON(res)
+	sc.steps[st.Name] = decodeJSON(reply.Result)
 	sc.mu.Unlock()
-	return res, nil
+	return reply, nil
 }
 
 // stepID fills in a step's id: a reference that resolves to nothing or to

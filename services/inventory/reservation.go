@@ -107,7 +107,7 @@ func (s *service) reserve(ctx context.Context, id string, in LinesInput) (Reserv
 		return Reservation{}, socket.Errorf(socket.CodeFailedPrecondition, "reservation %q was released; reserve again under a new id", id).
 			WithDetails(map[string]any{socket.DetailReason: ReasonReservationReleased, "reservation_id": id, "status": string(r.Status)})
 	}
-	markReplayed(ctx)
+	socket.MarkReplayed(ctx)
 	return r, nil
 }
 
@@ -144,7 +144,7 @@ func (s *service) release(ctx context.Context, id string, in LinesInput) (Releas
 		return Release{}, err
 	}
 	if !released {
-		markReplayed(ctx)
+		socket.MarkReplayed(ctx)
 	}
 	return Release{ReservationID: r.ID, Released: r.Reserved, Status: r.Status}, nil
 }
@@ -203,11 +203,6 @@ func errMismatch(id string) error {
 func errNoReservation(id string) error {
 	return socket.Errorf(socket.CodeNotFound, "no reservation %q", id)
 }
-
-// markReplayed tells the caller that the answer repeats an earlier write.
-// TODO(lead): replace the body with socket.MarkReplayed(ctx) when merging
-// the socket branch that adds it; this is the only place to change.
-func markReplayed(ctx context.Context) { _ = ctx }
 
 // clone returns r with its own copy of the lines.
 func (r Reservation) clone() Reservation {

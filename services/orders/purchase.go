@@ -59,6 +59,11 @@ func (s *service) beginPurchase(ctx context.Context, id string, _ struct{}) (Ord
 		if retry(err, try) {
 			continue
 		}
+		if err == nil && prev.Status == StatusPaying && prev.PurchaseID == purchase {
+			// A retry continues its purchase: the caller did not start it
+			// now, so it must not abort it on a later failure.
+			socket.MarkReplayed(ctx)
+		}
 		return o, err
 	}
 }

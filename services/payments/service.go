@@ -18,8 +18,12 @@
 // An order is charged at most once: before asking a gateway, PAY records a
 // pending payment that holds the order (Store.Create), and only a failed
 // charge or a completed refund lets go of it. A gateway that does not
-// answer in time fails the payment; reconciling a charge the gateway made
-// after all, or a payment left pending by a crash, is left to operators.
+// answer in time fails the payment. Charges are sent with the payment's id
+// as the gateway's idempotency key, so Settle (periodically, or the admin
+// action SETTLE_PAYMENTS) can ask the gateway what happened to a payment
+// whose answer was lost or that a crash left pending, and settle it. A PAY
+// that answers with an earlier request's stored outcome marks its answer
+// replayed (socket.MarkReplayed), so a pipeline never refunds it as its own.
 package payments
 
 import (
@@ -233,6 +237,11 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 	}
 	if !claimed {
 		p, err := replay(rec, fp)
+		if rec.Fingerprint == fp && rec.Outcome != nil {
+			// The answer repeats the first request's: nothing is charged
+			// now, and a caller must not undo it as its own.
+			socket.MarkReplayed(ctx)
+		}
 		if err != nil {
 			return p, err
 		}

@@ -290,7 +290,7 @@ versions:
 		"users GET /users/{id}": config.IdempotencyOff, "users GET /users": config.IdempotencyOff,
 		"users POST /users": config.IdempotencyOptional, "users PUT /users/{id}": config.IdempotencyOptional,
 		"users DELETE /users/{id}": config.IdempotencyOptional,
-		"orders GET /orders/{id}": config.IdempotencyOff, "orders POST /orders": config.IdempotencyRequired,
+		"orders GET /orders/{id}":  config.IdempotencyOff, "orders POST /orders": config.IdempotencyRequired,
 		"orders PATCH /orders/{id}": config.IdempotencyRequired, "orders POST /orders/{id}/pay": config.IdempotencyRequired,
 		"orders GET /orders/{id}/peek": config.IdempotencyOff, "orders GET /orders/{id}/note": config.IdempotencyOff,
 		"orders POST /orders/{id}/note": config.IdempotencyOff,

@@ -213,6 +213,13 @@ func (s *testStack) do(cred, method, path string, body any, header ...string) (r
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
+	if method == http.MethodPost && strings.HasSuffix(path, "/pay") {
+		// The stack's pay routes require Idempotency-Key: a request that
+		// names none gets a fresh one (the header below may replace it).
+		var k [12]byte
+		_, _ = rand.Read(k[:])
+		req.Header.Set("Idempotency-Key", hex.EncodeToString(k[:]))
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -24,6 +24,7 @@ const (
 	statusMethodNotAllowed = http.StatusMethodNotAllowed      // NOT_SUPPORTED
 	statusTooLarge         = http.StatusRequestEntityTooLarge // INVALID_ARGUMENT, reason body_too_large
 	statusMediaType        = http.StatusUnsupportedMediaType  // INVALID_ARGUMENT, reason unsupported_media_type
+	statusKeyReused        = http.StatusUnprocessableEntity   // INVALID_ARGUMENT, reason idempotency_key_reused
 )
 
 // Header names the edge reads or writes.
@@ -35,6 +36,15 @@ const (
 	headerTimeout        = "Timeout"
 	headerTraceParent    = "Traceparent"
 	headerTraceState     = "Tracestate"
+	headerReplayed       = "Idempotent-Replayed"
+	headerRetryAfter     = "Retry-After"
+)
+
+// Metadata keys GatewayService.Invoke answers with: the headers of the
+// REST edge (Idempotent-Replayed, Retry-After) in gRPC's form.
+const (
+	metadataReplayed   = "idempotent-replayed"
+	metadataRetryAfter = "retry-after"
 )
 
 // writeEnvelope writes the standard envelope. A success's result is

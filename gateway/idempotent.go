@@ -13,19 +13,15 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// Reasons of the Idempotency-Key answers (details.reason).
+// Reasons of the Idempotency-Key answers (details.reason), and the limits
+// of the gateway's use of its store.
 const (
 	reasonKeyRequired     = "idempotency_key_required"
 	reasonKeyInvalid      = "invalid_idempotency_key"
 	reasonKeyInUse        = "idempotency_key_in_use"
 	reasonKeyReused       = "idempotency_key_reused"
 	reasonStoreDown       = "idempotency_store_unavailable"
-	statusKeyReused       = http.StatusUnprocessableEntity // INVALID_ARGUMENT, reason idempotency_key_reused
-	headerReplayed        = "Idempotent-Replayed"
-	headerRetryAfter      = "Retry-After"
-	metadataReplayed      = "idempotent-replayed"
-	metadataRetryAfter    = "retry-after"
-	detailRetryAfterMS    = "retry_after_ms"
+	detailRetryAfterMS    = "retry_after_ms" // a 503's hint, rounded up into Retry-After
 	inUseRetryAfter       = 1                // seconds: the run may end any moment
 	leaseMargin           = 10 * time.Second // beyond the route's own time, for a gateway that is slow to answer
 	idempotencyStoreLimit = 5 * time.Second  // bounds one store call

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -555,5 +556,60 @@ func TestListRoutesIsForAdmins(t *testing.T) {
 	wantError(t, r, 403, socket.CodePermissionDenied, "")
 	if r := do(t, ts, "GET", "/gateway/v1/versions/v1/routes", "", bearer(adminKey)...); r.Status != 200 {
 		t.Fatalf("admin: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestIdempotencyClientGoneReleasesTheLease(t *testing.T) {
+	t.Parallel()
+	s := startShop(t)
+	store := idempotency.NewMemory(100, 1<<20)
+	t.Cleanup(store.Close)
+	_, ts := idemGateway(t, s, "", gateway.WithIdempotencyStore(store))
+	inCharge := make(chan struct{})
+	s.setCharge(func(ctx context.Context, n int) (any, error) {
+		if n == 1 {
+			close(inCharge)
+			<-ctx.Done() // the gateway cancels the frame when the client leaves
+			return nil, ctx.Err()
+		}
+		return map[string]any{"id": fmt.Sprintf("ch-%d", n)}, nil
+	})
+	key := newKey(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/orders/7/pay", strings.NewReader(`{"card":"4242"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+aliceKey)
+	req.Header.Set("Idempotency-Key", key)
+	gone := make(chan error, 1)
+	go func() {
+		resp, err := ts.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		gone <- err
+	}()
+	<-inCharge
+	cancel()
+	if err := <-gone; err == nil {
+		t.Fatal("the cancelled request got an answer")
+	}
+	// The gateway releases the lease once the run has ended: until then a
+	// retry is told to come back.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(20 * time.Second)
+	for {
+		r := do(t, ts, "POST", "/v1/orders/7/pay", `{"card":"4242"}`, append(bearer(aliceKey), idem(key)...)...)
+		if r.Status == 200 {
+			break
+		}
+		wantError(t, r, 409, socket.CodeConflict, "idempotency_key_in_use")
+		if time.Now().After(end) {
+			t.Fatal("the lease of a request whose client left was not released")
+		}
+		<-tick.C
+	}
+	if keys := s.seen("CHARGE"); len(keys) != 2 || keys[0] != keys[1] {
+		t.Fatalf("CHARGE keys %q: want the same derived key twice", keys)
 	}
 }

@@ -292,7 +292,7 @@ const (
 func routeStats(t *testing.T, g *gateway.Gateway, method, path string) *gatewayv1.RouteStats {
 	t.Helper()
 	c := grpcClient(t, g)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+aliceKey)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminKey)
 	routes, err := c.ListRoutes(ctx, &gatewayv1.ListRoutesRequest{Version: "v1"})
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ type invocation struct {
 	authorization, apiKey string
 
 	requestID, idempotencyKey string
+	scopeID                   string // the Idempotency-Key scope's id, when the gateway applies the key
 	traceParent, traceState   string
 	timeout                   time.Duration // what the client asked for; 0: the route's
 	noCache                   bool          // Cache-Control: no-cache (honoured for admins)
@@ -46,6 +47,9 @@ type answer struct {
 	etag         string   // for cacheable reads
 	cacheControl string
 	xCache       string // hit, miss, coalesced or bypass
+	envelope     []byte // a replayed answer's body, as first sent
+	replayed     bool   // an Idempotency-Key replay
+	retryAfter   int    // seconds, for Retry-After (409 idempotency_key_in_use)
 }
 
 func failed(err *socket.Error) answer {
@@ -127,14 +131,14 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		APIVersion:     p.version.Name,
 		Principal:      p.principal,
 		RequestID:      in.requestID,
-		IdempotencyKey: in.idempotencyKey,
+		IdempotencyKey: derivedKey(in.scopeID, in.idempotencyKey, route.Action, false),
 		TraceParent:    in.traceParent,
 		TraceState:     in.traceState,
 	})
 	stats := g.stats.of(route, p.version.Name, p.resource.Name)
 
 	if len(route.Pipeline) > 0 {
-		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey}
+		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey, scopeID: in.scopeID}
 		result, err := t.runPipeline(ctx, route, sc)
 		// Even a failed pipeline may have written (and undone) something.
 		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route), result)
@@ -350,7 +354,7 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string
 		return
 	}
 	in.body = body
-	a := g.invoke(r.Context(), t, prep, in)
+	a := g.invokeOnce(r.Context(), t, prep, in)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}
@@ -369,6 +373,16 @@ func writeAnswer(w http.ResponseWriter, a answer, in *invocation) {
 	}
 	if a.xCache != "" {
 		h.Set("X-Cache", a.xCache)
+	}
+	if ra := retryAfter(a); ra > 0 {
+		h.Set(headerRetryAfter, strconv.Itoa(ra))
+	}
+	if a.replayed {
+		h.Set(headerReplayed, "true")
+	}
+	if a.envelope != nil {
+		writeBody(w, a.status, a.envelope)
+		return
 	}
 	if a.etag != "" {
 		h.Set("ETag", a.etag)

@@ -24,6 +24,7 @@ const (
 	statusMethodNotAllowed = http.StatusMethodNotAllowed      // NOT_SUPPORTED
 	statusTooLarge         = http.StatusRequestEntityTooLarge // INVALID_ARGUMENT, reason body_too_large
 	statusMediaType        = http.StatusUnsupportedMediaType  // INVALID_ARGUMENT, reason unsupported_media_type
+	statusKeyReused        = http.StatusUnprocessableEntity   // INVALID_ARGUMENT, reason idempotency_key_reused
 )
 
 // Header names the edge reads or writes.
@@ -35,32 +36,52 @@ const (
 	headerTimeout        = "Timeout"
 	headerTraceParent    = "Traceparent"
 	headerTraceState     = "Tracestate"
+	headerReplayed       = "Idempotent-Replayed"
+	headerRetryAfter     = "Retry-After"
+)
+
+// Metadata keys GatewayService.Invoke answers with: the headers of the
+// REST edge (Idempotent-Replayed, Retry-After) in gRPC's form.
+const (
+	metadataReplayed   = "idempotent-replayed"
+	metadataRetryAfter = "retry-after"
 )
 
 // writeEnvelope writes the standard envelope. A success's result is
 // written as the service's bytes, not re-encoded.
 func writeEnvelope(w http.ResponseWriter, status int, result json.RawMessage, err *socket.Error) {
+	if status == http.StatusServiceUnavailable && w.Header().Get(headerRetryAfter) == "" {
+		w.Header().Set(headerRetryAfter, strconv.Itoa(retryAfterOf(err)))
+	}
+	writeBody(w, status, envelope(result, err))
+}
+
+// writeBody writes an envelope's bytes with the status.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// envelope encodes the standard envelope, a success's result as the
+// service's bytes.
+func envelope(result json.RawMessage, err *socket.Error) []byte {
 	if err != nil {
 		b, merr := json.Marshal(socket.Envelope{Error: err})
 		if merr != nil {
 			b = []byte(`{"ok":false,"error":{"code":"INTERNAL","message":"internal error"}}`)
 		}
-		w.WriteHeader(status)
-		_, _ = w.Write(append(b, '\n'))
-		return
+		return append(b, '\n')
 	}
 	if len(result) == 0 {
 		result = json.RawMessage("null")
 	}
-	w.WriteHeader(status)
 	buf := make([]byte, 0, len(result)+24)
 	buf = append(buf, `{"ok":true,"result":`...)
 	buf = append(buf, result...)
-	buf = append(buf, "}\n"...)
-	_, _ = w.Write(buf)
+	return append(buf, "}\n"...)
 }
 
 // writeError writes an error envelope with the status its code maps to.

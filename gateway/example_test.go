@@ -46,8 +46,15 @@ func TestExampleConfiguration(t *testing.T) {
 	if r := do(t, ts, "GET", "/v1/notes/1", "", admin...); r.Status != 200 || resultMap(t, r)["owner"] != "admin" {
 		t.Fatalf("get: %s", r.Raw)
 	}
-	if r := do(t, ts, "POST", "/v2/notes/1/copy-to-tag", "", admin...); r.Status != 200 || resultMap(t, r)["text"] != "hello (from note 1)" {
-		t.Fatalf("pipeline: %s", r.Raw)
+	if r := do(t, ts, "POST", "/v2/notes/1/copy-to-tag", "", admin...); r.Status != 400 || r.Env.Error.Details["reason"] != "idempotency_key_required" {
+		t.Fatalf("pipeline without Idempotency-Key: %s", r.Raw)
+	}
+	copied := do(t, ts, "POST", "/v2/notes/1/copy-to-tag", "", append(admin, "Idempotency-Key", "copy-1")...)
+	if copied.Status != 200 || resultMap(t, copied)["text"] != "hello (from note 1)" {
+		t.Fatalf("pipeline: %s", copied.Raw)
+	}
+	if r := do(t, ts, "POST", "/v2/notes/1/copy-to-tag", "", append(admin, "Idempotency-Key", "copy-1")...); r.Raw != copied.Raw || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retried pipeline: %s", r.Raw)
 	}
 	if r := do(t, ts, "POST", "/v1/notes/1/copy-to-tag", "", admin...); r.Status != 404 {
 		t.Fatalf("v1 has no copy-to-tag: %d", r.Status)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/idempotency"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -44,9 +45,12 @@ type Gateway struct {
 
 	mu         sync.Mutex // guards clients, clientRefs, redis and serializes swaps
 	clients    map[clientKey]*socket.Client
-	clientRefs map[*socket.Client]int // tables (in force or draining) using each client
-	redis      *redisState            // the Redis generations in use, if any
-	retiring   sync.WaitGroup         // goroutines closing the clients of replaced tables
+	clientRefs map[*socket.Client]int        // tables (in force or draining) using each client
+	redis      *redisState                   // the Redis generations in use, if any
+	retiring   sync.WaitGroup                // goroutines closing the clients of replaced tables
+	idemMemory *idempotency.Memory           // the in-process Idempotency-Key store, made on first use
+	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
+	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
 
 	cache    *cache.Cache     // nil when caching is off
 	coalesce bool             // identical reads in flight share one request
@@ -64,7 +68,13 @@ type options struct {
 	targets    map[string]string
 	cacheBytes int64 // 0: no cache
 	noCoalesce bool
+	idem       idempotency.Store // nil: from the configuration
 }
+
+// WithIdempotencyStore keeps Idempotency-Key leases and answers in s for
+// every configuration, instead of the store the configuration chooses (in
+// this process, bounded by http.idempotency; in Redis when redis is set).
+func WithIdempotencyStore(s idempotency.Store) Option { return func(o *options) { o.idem = s } }
 
 // DefaultCacheBytes is the response cache's default bound.
 const DefaultCacheBytes = 64 << 20
@@ -105,6 +115,8 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		opts:       options{logger: slog.New(slog.DiscardHandler), env: os.Getenv, cacheBytes: DefaultCacheBytes},
 		clients:    map[clientKey]*socket.Client{},
 		clientRefs: map[*socket.Client]int{},
+		idemRedis:  map[string]*idempotency.Redis{},
+		idemRefs:   map[*idempotency.Redis]int{},
 	}
 	for _, o := range opts {
 		o(&g.opts)
@@ -124,6 +136,7 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{},
 		}),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
+		runtime.WithOutgoingHeaderMatcher(answerHeader),
 		runtime.WithForwardResponseRewriter(envelopeResponse),
 		runtime.WithForwardResponseOption(invokeStatus),
 		runtime.WithDisableHTTPMethodOverride(),
@@ -279,6 +292,18 @@ func forwardHeader(key string) (string, bool) {
 		return key, true
 	}
 	return runtime.DefaultHeaderMatcher(key)
+}
+
+// answerHeader gives Invoke's REST binding the edge's own answer headers
+// (Idempotent-Replayed, Retry-After) under their HTTP names.
+func answerHeader(key string) (string, bool) {
+	switch key {
+	case metadataReplayed:
+		return headerReplayed, true
+	case metadataRetryAfter:
+		return headerRetryAfter, true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // metadataValue returns the first value of a metadata key.

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -93,7 +95,18 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	if refused != nil {
 		return invokeResponse(raw, *refused), nil
 	}
-	return invokeResponse(raw, s.g.invoke(ctx, t, prep, inv)), nil
+	a := s.g.invokeOnce(ctx, t, prep, inv)
+	var header metadata.MD
+	if a.replayed {
+		header = metadata.Pairs(metadataReplayed, "true")
+	}
+	if ra := retryAfter(a); ra > 0 {
+		header = metadata.Join(header, metadata.Pairs(metadataRetryAfter, strconv.Itoa(ra)))
+	}
+	if header != nil {
+		_ = grpc.SetHeader(ctx, header)
+	}
+	return invokeResponse(raw, a), nil
 }
 
 // invokeResponse converts an answer, with the result in the form the
@@ -124,7 +137,8 @@ func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
 func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesRequest) (*gatewayv1.ListRoutesResponse, error) {
 	t := s.g.acquire()
 	defer t.release()
-	if _, err := s.g.principal(ctx, t, config.Access{}); err != nil {
+	// The route table (and its stats) is for operators only.
+	if _, err := s.g.principal(ctx, t, config.Access{Roles: []string{"admin"}}); err != nil {
 		return nil, err
 	}
 	v := t.cfg.Versions[in.GetVersion()]

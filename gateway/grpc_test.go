@@ -75,7 +75,11 @@ func TestGRPCInvokeMatchesREST(t *testing.T) {
 		t.Fatalf("anonymous Invoke: %v %v", r, err)
 	}
 
-	routes, err := c.ListRoutes(ctx, &gatewayv1.ListRoutesRequest{Version: "v2"})
+	if _, err := c.ListRoutes(ctx, &gatewayv1.ListRoutesRequest{Version: "v2"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("ListRoutes by a non-admin: %v", err)
+	}
+	admin := metadata.AppendToOutgoingContext(context.Background(), "x-api-key", adminKey)
+	routes, err := c.ListRoutes(admin, &gatewayv1.ListRoutesRequest{Version: "v2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +95,6 @@ func TestGRPCInvokeMatchesREST(t *testing.T) {
 	if _, err := c.Reload(ctx, &gatewayv1.ReloadRequest{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("Reload by a non-admin: %v", err)
 	}
-	admin := metadata.AppendToOutgoingContext(context.Background(), "x-api-key", adminKey)
 	if _, err := c.Reload(admin, &gatewayv1.ReloadRequest{}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("Reload of a config not from a file: %v", err)
 	}
@@ -110,6 +113,10 @@ func TestRESTBindingOfGatewayService(t *testing.T) {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
 	r = do(t, ts, "GET", "/gateway/v1/versions/v1/routes", "", bearer(aliceKey)...)
+	if r.Status != 403 || r.Env.Error.Code != "PERMISSION_DENIED" {
+		t.Fatalf("routes for a non-admin: %d %s", r.Status, r.Raw)
+	}
+	r = do(t, ts, "GET", "/gateway/v1/versions/v1/routes", "", bearer(adminKey)...)
 	if r.Status != 200 || !strings.Contains(r.Raw, "/v1/orders/{id}/pay") {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}

@@ -24,6 +24,7 @@ type scope struct {
 	body                  any
 	caller                socket.Principal
 	idempotencyKey        string // the client's; each step gets its own derived from it
+	scopeID               string // the key's scope id, when the gateway applies the key
 
 	mu    sync.Mutex // guards steps (parallel steps store results)
 	steps map[string]any
@@ -263,9 +264,11 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (socket
 	}
 	if sc.idempotencyKey != "" {
 		// Each step is its own request: a service must not see one key on
-		// two different actions.
+		// two different actions. The key derives from the whole scope
+		// (principal, version, route, key), so two callers with the same
+		// key never share one, and every retry sends the same.
 		m := socket.MetaFrom(ctx)
-		m.IdempotencyKey = sc.idempotencyKey + ":" + st.Name
+		m.IdempotencyKey = derivedKey(sc.scopeID, sc.idempotencyKey, st.Name, true)
 		ctx = socket.ContextWithMeta(ctx, m)
 	}
 	var body []byte

@@ -9,6 +9,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -21,6 +22,7 @@ type table struct {
 	auth    *auth.Authenticator
 	clients map[string]*socket.Client // by service name
 	logger  *slog.Logger
+	idem    idempotency.Store // Idempotency-Key leases and answers
 
 	refs    atomic.Int64
 	retired atomic.Bool
@@ -146,6 +148,10 @@ func (g *Gateway) swap(cfg *config.Config) error {
 	if err := g.useRedis(cfg.Redis); err != nil {
 		return err
 	}
+	t.idem = g.idempotencyStore(cfg)
+	if r, ok := t.idem.(*idempotency.Redis); ok {
+		g.idemRefs[r]++
+	}
 	for _, c := range uniqueClients(t) {
 		g.clientRefs[c]++
 	}
@@ -175,6 +181,43 @@ func (g *Gateway) unref(t *table) {
 			_ = c.Close()
 		}
 	}
+	if r, ok := t.idem.(*idempotency.Redis); ok {
+		if g.idemRefs[r]--; g.idemRefs[r] <= 0 {
+			delete(g.idemRefs, r)
+			for url, s := range g.idemRedis {
+				if s == r {
+					delete(g.idemRedis, url)
+				}
+			}
+			_ = r.Close()
+		}
+	}
+}
+
+// idempotencyStore is the Idempotency-Key store for a configuration: the
+// option's, the configuration's Redis, or the process's memory (bounded by
+// the first configuration's http.idempotency). Callers hold g.mu.
+func (g *Gateway) idempotencyStore(cfg *config.Config) idempotency.Store {
+	if g.opts.idem != nil {
+		return g.opts.idem
+	}
+	if cfg.Redis != "" {
+		if r := g.idemRedis[cfg.Redis]; r != nil {
+			return r
+		}
+		r, err := idempotency.NewRedis(cfg.Redis, "")
+		if err == nil {
+			g.idemRedis[cfg.Redis] = r
+			return r
+		}
+		// The URL was checked when the configuration loaded.
+		g.opts.logger.Error("gateway: idempotency store: bad Redis URL; using memory", "err", err)
+	}
+	if g.idemMemory == nil {
+		b := cfg.HTTP.Idempotency
+		g.idemMemory = idempotency.NewMemory(b.MaxEntries, b.MaxBytes)
+	}
+	return g.idemMemory
 }
 
 func uniqueClients(t *table) []*socket.Client {
@@ -215,6 +258,14 @@ func (g *Gateway) closeTables(ctx context.Context) {
 	if g.redis != nil {
 		_ = g.redis.gens.Close()
 		g.redis = nil
+	}
+	for _, r := range g.idemRedis {
+		_ = r.Close()
+	}
+	g.idemRedis, g.idemRefs = map[string]*idempotency.Redis{}, map[*idempotency.Redis]int{}
+	if g.idemMemory != nil {
+		g.idemMemory.Close()
+		g.idemMemory = nil
 	}
 	if g.cache != nil {
 		g.cache.Close()

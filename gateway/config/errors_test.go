@@ -62,6 +62,9 @@ func TestParseErrors(t *testing.T) {
 		{"cors credentials for any origin", "http:\n  cors:\n    allowed_origins: ['*']\n    allow_credentials: true\n", 4, "http.cors.allow_credentials", "every origin"},
 		{"cors credentials not a bool", "http:\n  cors:\n    allow_credentials: maybe\n", 3, "http.cors.allow_credentials", "expected true or false"},
 		{"cors max age negative", "http:\n  cors: {max_age: -1s}\n", 2, "http.cors.max_age", "must be positive"},
+		{"idempotency ttl not a duration", "http:\n  idempotency: {ttl: forever}\n", 2, "http.idempotency.ttl", `expected a duration such as "5s"`},
+		{"idempotency max entries zero", "http:\n  idempotency:\n    max_entries: 0\n", 3, "http.idempotency.max_entries", "must be between 1 and"},
+		{"idempotency unknown key", "http:\n  idempotency: {size: 3}\n", 2, "http.idempotency", `unknown key "size"`},
 		{"redis not a URL", "redis: cache:6379\n", 1, "redis", "redis://host:6379/0"},
 		{"redis password not repeated", "redis: http://user:hunter2@cache\n", 1, "redis", "expected a URL"},
 
@@ -124,6 +127,8 @@ func TestParseErrors(t *testing.T) {
 
 		// actions.
 		{"action without name", actions("          - method: GET\n"), 11, "versions.v1.resources.orders.actions[0]", "name is required"},
+		{"action idempotency unknown", actions("          - {name: pay, idempotency: always}\n"), 11, "versions.v1.resources.orders.actions[0].idempotency", `expected "required", "optional" or "off", got "always"`},
+		{"resource idempotency not a string", base + "      users: {service: users, idempotency: [required]}\n", 7, "versions.v1.resources.users.idempotency", "expected a string, got a list"},
 		{"action name", actions("          - name: Pay\n"), 11, "versions.v1.resources.orders.actions[0].name", `action name must be lowercase letters, digits, "-" and "_", got "Pay"`},
 		{"action openapi.json", actions("          - {name: openapi.json, on: collection}\n"), 11, "versions.v1.resources.orders.actions[0].name", `"openapi.json" is reserved`},
 		{"action on", actions("          - {name: pay, on: items}\n"), 11, "versions.v1.resources.orders.actions[0].on", `expected "item" or "collection", got "items"`},

@@ -103,8 +103,9 @@ func (l *loader) http(n *yaml.Node, path string) HTTP {
 			ExposedHeaders: []string{"X-Request-Id", "Location"},
 			MaxAge:         10 * time.Minute,
 		},
+		Idempotency: IdempotencyStore{TTL: 24 * time.Hour, MaxEntries: 100_000, MaxBytes: 64 << 20},
 	}
-	f := l.fields(n, path, "max_body_bytes", "max_json_depth", "default_timeout", "cors")
+	f := l.fields(n, path, "max_body_bytes", "max_json_depth", "default_timeout", "cors", "idempotency")
 	if v := f["max_body_bytes"]; v != nil {
 		if x, ok := l.positiveInt(v, join(path, "max_body_bytes"), 1<<40); ok {
 			h.MaxBodyBytes = x
@@ -121,7 +122,29 @@ func (l *loader) http(n *yaml.Node, path string) HTTP {
 		}
 	}
 	l.cors(f["cors"], join(path, "cors"), &h.CORS)
+	l.idempotencyStore(f["idempotency"], join(path, "idempotency"), &h.Idempotency)
 	return h
+}
+
+// idempotencyStore reads the bounds of the Idempotency-Key store over
+// their defaults.
+func (l *loader) idempotencyStore(n *yaml.Node, path string, s *IdempotencyStore) {
+	f := l.fields(n, path, "ttl", "max_entries", "max_bytes")
+	if v := f["ttl"]; v != nil {
+		if x, ok := l.duration(v, join(path, "ttl"), true); ok {
+			s.TTL = x
+		}
+	}
+	if v := f["max_entries"]; v != nil {
+		if x, ok := l.positiveInt(v, join(path, "max_entries"), 1<<32); ok {
+			s.MaxEntries = x
+		}
+	}
+	if v := f["max_bytes"]; v != nil {
+		if x, ok := l.positiveInt(v, join(path, "max_bytes"), 1<<40); ok {
+			s.MaxBytes = x
+		}
+	}
 }
 
 // cors reads the cross-origin policy over its defaults.

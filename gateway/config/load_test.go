@@ -88,6 +88,7 @@ func TestParseExample(t *testing.T) {
 				AllowCredentials: true,
 				MaxAge:           10 * time.Minute,
 			},
+			Idempotency: config.IdempotencyStore{TTL: 24 * time.Hour, MaxEntries: 100_000, MaxBytes: 64 << 20},
 		}
 		if !reflect.DeepEqual(cfg.HTTP, want) {
 			t.Errorf("HTTP = %+v, want %+v", cfg.HTTP, want)
@@ -249,6 +250,9 @@ versions:
 	if cfg.Redis != "" || len(cfg.Auth.APIKeys) != 0 || len(cfg.Auth.JWT) != 0 {
 		t.Errorf("Redis, Auth = %q, %+v", cfg.Redis, cfg.Auth)
 	}
+	if i := cfg.HTTP.Idempotency; i.TTL != 24*time.Hour || i.MaxEntries != 100_000 || i.MaxBytes != 64<<20 {
+		t.Errorf("Idempotency = %+v", i)
+	}
 	users := cfg.Versions["v1"].Resources["users"]
 	if got, want := routes(users), crud("users", "USER", "USERS", 0, 10*time.Second); !reflect.DeepEqual(got, want) {
 		t.Errorf("routes:\n got %+v\nwant %+v", got, want)
@@ -256,6 +260,57 @@ versions:
 	for _, rt := range users.Routes {
 		if rt.Access.Anonymous || rt.Access.Roles != nil || rt.Pipeline != nil || rt.Result != "" || rt.Line != 7 {
 			t.Errorf("route %+v", rt)
+		}
+	}
+}
+
+func TestParseIdempotency(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, `
+http:
+  idempotency: {ttl: 1h, max_entries: 10, max_bytes: 2048}
+services:
+  users: {target: "users:9000"}
+versions:
+  v1:
+    resources:
+      users: users
+      orders:
+        service: users
+        idempotency: required
+        actions:
+          - {name: pay}
+          - {name: peek, method: GET}
+          - {name: note, methods: [GET, POST], idempotency: off}
+`)
+	if i := cfg.HTTP.Idempotency; i.TTL != time.Hour || i.MaxEntries != 10 || i.MaxBytes != 2048 {
+		t.Errorf("Idempotency = %+v", i)
+	}
+	want := map[string]config.Idempotency{
+		"users GET /users/{id}": config.IdempotencyOff, "users GET /users": config.IdempotencyOff,
+		"users POST /users": config.IdempotencyOptional, "users PUT /users/{id}": config.IdempotencyOptional,
+		"users DELETE /users/{id}": config.IdempotencyOptional,
+		"orders GET /orders/{id}":  config.IdempotencyOff, "orders POST /orders": config.IdempotencyRequired,
+		"orders PATCH /orders/{id}": config.IdempotencyRequired, "orders POST /orders/{id}/pay": config.IdempotencyRequired,
+		"orders GET /orders/{id}/peek": config.IdempotencyOff, "orders GET /orders/{id}/note": config.IdempotencyOff,
+		"orders POST /orders/{id}/note": config.IdempotencyOff,
+	}
+	for _, res := range cfg.Versions["v1"].Resources {
+		for _, rt := range res.Routes {
+			path := "/" + res.Name
+			switch rt.Form {
+			case config.FormItem:
+				path += "/{id}"
+			case config.FormItemAction:
+				path += "/{id}/" + rt.Segment
+			}
+			key := res.Name + " " + rt.Method + " " + path
+			if w, ok := want[key]; ok && rt.Idempotency != w {
+				t.Errorf("%s: idempotency %q, want %q", key, rt.Idempotency, w)
+			}
+			if rt.Idempotency == "" {
+				t.Errorf("%s: no idempotency mode", key)
+			}
 		}
 	}
 }

@@ -45,7 +45,39 @@ type HTTP struct {
 	// CORS, when AllowedOrigins is not empty, answers preflights and adds
 	// CORS headers.
 	CORS CORS
+	// Idempotency is how long and how much of the Idempotency-Key answers
+	// the gateway keeps.
+	Idempotency IdempotencyStore
 }
+
+// IdempotencyStore bounds the answers kept for Idempotency-Key replays.
+// YAML http.idempotency: ttl (how long a definite answer is replayed,
+// default 24h), max_entries (default 100000) and max_bytes (default 64
+// MiB) bound the in-process store; with redis set, answers live in Redis
+// for ttl and the bounds do not apply.
+type IdempotencyStore struct {
+	TTL        time.Duration
+	MaxEntries int64
+	MaxBytes   int64
+}
+
+// Idempotency is how a route treats the Idempotency-Key header. YAML
+// idempotency, on an action (every method it takes) or on a resource (its
+// write routes: the CRUD create, update and delete, and actions that set
+// none): "required", "optional" or "off". Default: optional for writes
+// (POST, PUT, PATCH, DELETE), off for GET.
+type Idempotency string
+
+// The idempotency modes.
+const (
+	// IdempotencyOff forwards a key as it is, without checking or storing.
+	IdempotencyOff Idempotency = "off"
+	// IdempotencyOptional applies the key when the client sends one.
+	IdempotencyOptional Idempotency = "optional"
+	// IdempotencyRequired refuses requests without a key (400, reason
+	// idempotency_key_required).
+	IdempotencyRequired Idempotency = "required"
+)
 
 // CORS is the cross-origin policy. YAML http.cors.
 type CORS struct {
@@ -129,7 +161,7 @@ const (
 // convention on that service) or a mapping: service, singular (default:
 // the name without its plural ending), crud (subset of get, list, create,
 // update, delete; default all), access, cache_ttl, cache, coalesce,
-// visibility, timeout, actions.
+// visibility, timeout, idempotency, actions.
 type Resource struct {
 	Name     string // the path segment, e.g. "users"
 	Service  string
@@ -165,7 +197,10 @@ type Route struct {
 	Caching Caching
 	// Timeout is the route's deadline and the most a client may ask for.
 	Timeout time.Duration
-	Line    int
+	// Idempotency is how the route treats Idempotency-Key; never empty
+	// after loading.
+	Idempotency Idempotency
+	Line        int
 }
 
 // Caching is a route's cache and coalescing settings. YAML, on a resource

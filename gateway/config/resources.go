@@ -14,6 +14,21 @@ type routeDefaults struct {
 	caching  Caching
 	cacheTTL time.Duration // for GET routes only: writes are never cached
 	timeout  time.Duration // the resource's own timeout; 0 when it sets none
+	// idempotency is the resource's mode for its write routes; "" when it
+	// sets none.
+	idempotency Idempotency
+}
+
+// idempotencyFor is the mode of a route taking method that sets none: the
+// resource's for writes, else optional for writes and off for GET.
+func (d routeDefaults) idempotencyFor(method string) Idempotency {
+	switch {
+	case method == "GET":
+		return IdempotencyOff
+	case d.idempotency != "":
+		return d.idempotency
+	}
+	return IdempotencyOptional
 }
 
 // cacheFor is the resource's cache TTL for a route taking method.
@@ -78,7 +93,7 @@ func (l *loader) resource(k, n *yaml.Node, path string) *Resource {
 	case deref(n).Kind == yaml.ScalarNode:
 		f, servicePath = map[string]*yaml.Node{"service": n}, path
 	default:
-		if f = l.fields(n, path, "service", "singular", "crud", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "actions"); f == nil {
+		if f = l.fields(n, path, "service", "singular", "crud", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "idempotency", "actions"); f == nil {
 			return r
 		}
 	}
@@ -106,6 +121,9 @@ func (l *loader) resource(k, n *yaml.Node, path string) *Resource {
 		def.timeout, _ = l.duration(v, join(path, "timeout"), true)
 	}
 	def.caching = l.caching(f, path, Caching{})
+	if v := f["idempotency"]; v != nil {
+		def.idempotency = l.idempotency(v, join(path, "idempotency"))
+	}
 
 	t := &routeTable{l: l, r: r, lines: map[routeKey]int{}}
 	l.crud(f["crud"], path, r, def, t)
@@ -151,8 +169,9 @@ func (l *loader) crud(n *yaml.Node, path string, r *Resource, def routeDefaults,
 			Form: form, Method: method,
 			Service: def.service, Action: action,
 			Access: def.access, CacheTTL: def.cacheFor(method), Caching: def.caching,
-			Timeout: l.timeout(0, def.timeout, def.service),
-			Line:    r.Line,
+			Timeout:     l.timeout(0, def.timeout, def.service),
+			Idempotency: def.idempotencyFor(method),
+			Line:        r.Line,
 		}
 	}
 	var routes []*Route
@@ -248,7 +267,7 @@ func methods() []string { return []string{"GET", "POST", "PUT", "PATCH", "DELETE
 // may be cached); the resource's only to GET.
 func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
 	n = deref(n)
-	f := l.fields(n, path, "name", "method", "methods", "on", "action", "service", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "pipeline", "result")
+	f := l.fields(n, path, "name", "method", "methods", "on", "action", "service", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "idempotency", "pipeline", "result")
 	if f == nil {
 		return nil
 	}
@@ -303,6 +322,10 @@ func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
 		own, _ = l.duration(v, join(path, "timeout"), true)
 	}
 	caching := l.caching(f, path, def.caching)
+	var idem Idempotency
+	if v := f["idempotency"]; v != nil {
+		idem = l.idempotency(v, join(path, "idempotency"))
+	}
 	var steps []*Step
 	if v := f["pipeline"]; v != nil {
 		steps = l.pipeline(v, join(path, "pipeline"), service, form == FormItemAction)
@@ -315,13 +338,18 @@ func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
 		if !ownTTL {
 			ttl = def.cacheFor(m)
 		}
+		mode := idem
+		if mode == "" {
+			mode = def.idempotencyFor(m)
+		}
 		routes = append(routes, &Route{
 			Form: form, Segment: name, Method: m,
 			Service: service, Action: action,
 			Pipeline: steps, Result: result,
 			Access: access, CacheTTL: ttl, Caching: caching,
-			Timeout: l.timeout(own, def.timeout, service),
-			Line:    n.Line,
+			Timeout:     l.timeout(own, def.timeout, service),
+			Idempotency: mode,
+			Line:        n.Line,
 		})
 	}
 	return routes
@@ -410,4 +438,18 @@ func (l *loader) caching(f map[string]*yaml.Node, path string, c Caching) Cachin
 		}
 	}
 	return c
+}
+
+// idempotency reads a route's Idempotency-Key mode.
+func (l *loader) idempotency(n *yaml.Node, path string) Idempotency {
+	m, ok := l.str(n, path)
+	if !ok {
+		return ""
+	}
+	switch Idempotency(m) {
+	case IdempotencyRequired, IdempotencyOptional, IdempotencyOff:
+		return Idempotency(m)
+	}
+	l.addf(deref(n).Line, path, `expected "required", "optional" or "off", got %s`, describe(n))
+	return ""
 }

@@ -214,6 +214,13 @@ func (s *testStack) do(cred, method, path string, body any, header ...string) (r
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
+	if method == http.MethodPost && strings.HasSuffix(path, "/pay") {
+		// The stack's pay routes require Idempotency-Key: a request that
+		// names none gets a fresh one (the header below may replace it).
+		var k [12]byte
+		_, _ = rand.Read(k[:])
+		req.Header.Set("Idempotency-Key", hex.EncodeToString(k[:]))
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -665,6 +672,42 @@ func TestPurchase(t *testing.T) {
 
 // TestDeclinedThenPaid: a declined card leaves the order pending and the
 // stock untouched; a good card then pays it, once.
+// TestPayRetryReplays retries a purchase with its Idempotency-Key: the
+// first answer comes back (not 409 already_paid), one charge; the key with
+// another body is 422; no key is 400.
+func TestPayRetryReplays(t *testing.T) {
+	s := startStack(t, stack.Options{})
+	for _, version := range []string{"v1", "v2", "v3"} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			user := "retry-" + version
+			s.newUser(t, user)
+			it := s.newItem(t, 700, 3)
+			o := s.newOrder(t, user, it.ID, 1, "")
+			tok := as(t, user)
+			key := []string{"Idempotency-Key", "retry-" + version + "-" + o.ID}
+			first := s.pay(t, version, tok, o.ID, "A", cardOK, key...).want(t, http.StatusOK, "")
+			again := s.pay(t, version, tok, o.ID, "A", cardOK, key...).want(t, http.StatusOK, "")
+			if again.raw != first.raw {
+				t.Fatalf("retry answered %s, want the first answer %s", again.raw, first.raw)
+			}
+			if r := s.pay(t, version, tok, o.ID, "A", "5555555555554444", key...).want(t, http.StatusUnprocessableEntity, socket.CodeInvalidArgument); r.reason() != "idempotency_key_reused" {
+				t.Fatalf("reused key: %s", r.raw)
+			}
+			r, err := s.do(tok, "POST", "/"+version+"/orders/"+o.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.want(t, http.StatusBadRequest, socket.CodeInvalidArgument); r.reason() != "idempotency_key_required" {
+				t.Fatalf("no key: %s", r.raw)
+			}
+			if n := s.payments(t, o.ID); n[payments.StatusSucceeded] != 1 || len(n) != 1 {
+				t.Fatalf("payments: %v, want exactly 1 succeeded", n)
+			}
+		})
+	}
+}
+
 func TestDeclinedThenPaid(t *testing.T) {
 	s := startStack(t, stack.Options{})
 	for _, version := range []string{"v1", "v2", "v3"} {

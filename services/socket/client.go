@@ -453,17 +453,20 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 // readyBy says until when a request that found no ready stream at since
 // may wait for one: while an instance's first attempt is under way (or,
 // before the target resolved to any address, within the connect timeout
-// after Dial), as long as that takes; otherwise for WithReadyWait. It
-// also returns the retry hint: the time until the next reconnect attempt.
+// after Dial), as long as that takes; while a reconnect is under way or
+// due within WithReadyWait, for WithReadyWait; not at all when every
+// instance waits out a longer backoff. It also returns the retry hint: the
+// time until the next reconnect attempt.
 func (c *Client) readyBy(insts []*instance, since, now time.Time) (until time.Time, retryAfter time.Duration) {
-	until = since.Add(c.cfg.readyWait)
+	until = since
 	retryAfter = c.cfg.backoffMax
+	soon := since.Add(c.cfg.readyWait)
 	if len(insts) == 0 {
 		c.mu.Lock()
 		resolveErr := c.resolveErr
 		c.mu.Unlock()
 		if resolveErr == nil {
-			until = later(until, c.born.Add(c.cfg.connectTimeout))
+			until = later(soon, c.born.Add(c.cfg.connectTimeout))
 		}
 	}
 	for _, inst := range insts {
@@ -475,8 +478,12 @@ func (c *Client) readyBy(insts []*instance, since, now time.Time) (until time.Ti
 			retryAfter = 0
 		case state == connectivity.TransientFailure:
 			retryAfter = min(retryAfter, retryAt.Sub(now))
+			if retryAt.Before(soon) {
+				until = later(until, soon) // a reconnect is due meanwhile
+			}
 		default: // connecting again: the next attempt is now
 			retryAfter = 0
+			until = later(until, soon)
 		}
 	}
 	floor := 100 * time.Millisecond

@@ -68,7 +68,7 @@ func FuzzFrame(f *testing.F) {
 			if len(adm.req.Body) > 256 {
 				t.Fatalf("admitted a %d-byte body over the 256-byte limit", len(adm.req.Body))
 			}
-			ctx, cancel := handlerContext(context.Background(), &adm)
+			ctx, cancel := srv.handlerContext(context.Background(), &adm)
 			res, e := srv.exec(ctx, &adm)
 			cancel()
 			if e != nil {

@@ -58,7 +58,7 @@ const (
 	defaultConnectTimeout  = 10 * time.Second
 	defaultBackoffBase     = 50 * time.Millisecond
 	defaultBackoffMax      = 5 * time.Second
-	defaultReadyWait       = 100 * time.Millisecond
+	defaultReadyWait       = 50 * time.Millisecond
 )
 
 func defaultServerConfig() serverConfig {
@@ -197,12 +197,14 @@ func WithBackoff(base, max time.Duration) DialOption {
 }
 
 // WithReadyWait bounds how long a request waits for a ready stream when
-// every instance is failing (in backoff, or reconnecting) before it fails
-// with UNAVAILABLE, reason "no_ready_instance" and a "retry_after_ms" hint
-// (the time until the next reconnect attempt, from 100ms to the backoff
-// cap). A request never waits for that longer than its context allows. While an
-// instance's first connection attempt is under way, requests wait for it
-// (bounded by WithConnectTimeout) instead. Default 100ms.
+// every instance is failing: it waits only while a reconnect is under way
+// or due within d, and at most d, then fails with UNAVAILABLE, reason
+// "no_ready_instance" and a "retry_after_ms" hint (the time until the next
+// reconnect attempt, from 100ms to the backoff cap); with every instance
+// in a longer backoff it fails at once. A request never waits longer than
+// its context allows. While an instance's first connection attempt is
+// under way, requests wait for it (bounded by WithConnectTimeout) instead.
+// Default 50ms.
 func WithReadyWait(d time.Duration) DialOption {
 	return dialOptionFunc(func(c *clientConfig) { c.readyWait = d })
 }

@@ -55,6 +55,10 @@ type Server struct {
 	tasks    chan task      // hands requests to idle workers
 	workers  sync.WaitGroup // worker goroutines
 	hardStop chan struct{}  // closed when every stream must end now
+	// stopped ends with hardStop: writes, which outlive their callers'
+	// streams, end with it.
+	stopped  context.Context
+	stopWork context.CancelFunc
 	stopOnce sync.Once
 	streamWG sync.WaitGroup // Connect calls and their goroutines
 }
@@ -103,6 +107,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		// already has what it needs (a cancel frame, or a closed stream).
 		flights: Coalescer{Inline: true},
 	}
+	s.stopped, s.stopWork = context.WithCancel(context.Background())
 	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame), serverKeepalive()}, c.grpcOptions...)
 	s.grpc = grpc.NewServer(gopts...)
 	socketv1.RegisterSocketServiceServer(s.grpc, grpcService{s: s})
@@ -226,6 +231,7 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		close(s.hardStop)
+		s.stopWork()
 		s.mu.Unlock()
 		s.health.Shutdown()
 		s.grpc.Stop()
@@ -289,19 +295,31 @@ func (s *Server) release() { s.inFlight.Add(-1) }
 
 var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this server")
 
-// handlerContext derives the context a handler runs under: meta attached,
-// ending at the request's deadline or the action's timeout.
-func handlerContext(parent context.Context, adm *admitted) (context.Context, context.CancelFunc) {
+// handlerContext is a request's context: its meta, and its deadline (the
+// frame's, shortened by the action's Timeout). A write is not cancelled
+// when its caller's stream or call ends: the caller cannot tell whether it
+// ran, so it runs to its deadline (the drain timeout when it has none) and
+// its outcome is recorded, for a retry with the same idempotency key to
+// find. A cancel frame, or Stop, still cancels it.
+func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.Context, context.CancelFunc) {
 	adm.state = requestState{meta: &adm.req.Meta}
-	ctx := context.WithValue(parent, metaKey{}, &adm.state)
 	timeout := time.Duration(adm.timeoutMs) * time.Millisecond
 	if t := adm.action.spec.timeout; t > 0 && (timeout == 0 || t < timeout) {
 		timeout = t
 	}
-	if timeout > 0 {
-		return context.WithTimeout(ctx, timeout)
+	if adm.action.spec.read {
+		ctx := context.WithValue(parent, metaKey{}, &adm.state)
+		if timeout > 0 {
+			return context.WithTimeout(ctx, timeout)
+		}
+		return context.WithCancel(ctx)
 	}
-	return context.WithCancel(ctx)
+	if timeout == 0 {
+		timeout = s.opts.drainTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(parent), metaKey{}, &adm.state), timeout)
+	stop := context.AfterFunc(s.stopped, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // run runs an admitted request: reads share one handler run with
@@ -399,7 +417,7 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 		return &socketv1.CallResponse{Response: newResponse(id, adm.raw, nil, errServerBusy)}, nil
 	}
 	defer s.release()
-	hctx, cancel := handlerContext(ctx, &adm)
+	hctx, cancel := s.handlerContext(ctx, &adm)
 	defer cancel()
 	res, e := s.run(hctx, &adm)
 	r := newResponse(id, adm.raw, res, e)

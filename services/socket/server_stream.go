@@ -197,7 +197,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		st.reply(newResponse(id, raw, nil, errServerBusy))
 		return
 	}
-	ctx, cancel := handlerContext(st.ctx, &adm)
+	ctx, cancel := st.srv.handlerContext(st.ctx, &adm)
 	r := &run{ctx: ctx, cancel: cancel}
 	st.mu.Lock()
 	_, dup := st.running[id]

@@ -22,6 +22,7 @@ import (
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
+	"github.com/streamgate/streamgate/services/reconcile"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
 	"github.com/streamgate/streamgate/tools/internal/faultproxy"
@@ -388,4 +389,33 @@ func (c *cluster) payments(t testing.TB, orderID string) []payments.Payment {
 func (c *cluster) order(t testing.TB, id string) orders.Order {
 	t.Helper()
 	return into[orders.Order](t, c.call(t, adminKey, "GET", "/v1/orders/"+id, nil, http.StatusOK))
+}
+
+// settled fails the test unless a reconciliation run finds nothing to
+// settle: every charge pays its order, no purchase is left paying, no
+// payment pending. The run looks three minutes ahead, so that leases and
+// payments of purchases still running would count as stuck too.
+func (c *cluster) settled(t testing.TB) {
+	t.Helper()
+	dial := func(name string) *socket.Client {
+		cl, err := socket.Dial(c.target(name), socket.WithKey(serviceKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	report, err := reconcile.Run(ctx, reconcile.Options{
+		Orders: dial("orders"), Payments: dial("payments"),
+		Now:       func() time.Time { return time.Now().Add(3 * time.Minute) },
+		OlderThan: time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if len(report.Entries) > 0 || len(report.Unresolved) > 0 || report.InFlight > 0 {
+		t.Errorf("reconcile found something to settle: %s\n%+v", report.Summary(), report)
+	}
 }

@@ -157,6 +157,7 @@ func TestKilledInstanceUnderLoad(t *testing.T) {
 		}
 		return true
 	})
+	c.settled(t)
 }
 
 // TestRollingRestart: both inventory instances restarted one after the
@@ -275,9 +276,10 @@ func TestLostAnswerAfterPay(t *testing.T) {
 			t.Errorf("%s: answers %v; order %s paid by %q; payments %+v", version, answers, got.Status, got.PaymentID, ps)
 		}
 	}
-	if n := c.sandboxes["A"].Charges(); n != 2 {
-		t.Errorf("sandbox A received %d charges for two purchases", n)
+	if n := len(c.sandboxes["A"].Taken()); n != 2 {
+		t.Errorf("sandbox A holds %d charges for two purchases", n)
 	}
+	c.settled(t)
 }
 
 // resetAfterCharge is a provider whose charge goes through and then has
@@ -392,4 +394,101 @@ func TestServiceDownFailsFast(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("traffic again only after %v; the backoff max is 500ms", took)
 	}
+}
+
+// TestPurchasesWhilePaymentsDies: one of two payments instances dies while
+// purchases are charging (charges are held at the gateway until the kill,
+// so several are in flight on each instance). Each client retries with its
+// Idempotency-Key until it gets a definite answer, as a client should:
+// every order ends paid once, the gateways hold exactly one charge per
+// paid order, and reconciliation finds nothing to settle.
+func TestPurchasesWhilePaymentsDies(t *testing.T) {
+	const buyers, inFlight = 24, 8
+	killed, enough := make(chan struct{}), make(chan struct{})
+	var held atomic.Int64
+	c := startCluster(t, options{instances: map[string]int{"payments": 2}, provider: func(_ string, p payments.Provider) payments.Provider {
+		return &heldCharge{Provider: p, hold: func(ctx context.Context) {
+			if held.Add(1) == inFlight {
+				close(enough)
+			}
+			select {
+			case <-killed:
+			case <-ctx.Done():
+			}
+		}}
+	}})
+	item := c.newItem(t, "rush", 700, 1000)
+	ids := make([]string, buyers)
+	for i := range buyers {
+		user := fmt.Sprintf("failover-%d", i)
+		c.newUser(t, user)
+		ids[i] = c.newOrder(t, user, item.ID).ID
+	}
+	var retried atomic.Int64
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			version := []string{"v1", "v2", "v3"}[i%3]
+			tok, key := as(t, fmt.Sprintf("failover-%d", i)), newKey()
+			for attempt := 0; attempt < 50; attempt++ {
+				r, err := c.do(tok, "POST", "/"+version+"/orders/"+id+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", key)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				switch r.status {
+				case http.StatusOK:
+					return
+				case http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusConflict:
+					retried.Add(1)
+					<-time.After(20 * time.Millisecond) // a client's pause between retries
+				default:
+					t.Errorf("order %s: %d %s", id, r.status, r.raw)
+					return
+				}
+			}
+			t.Errorf("order %s: no definite answer after 50 attempts", id)
+		})
+	}
+	select {
+	case <-enough:
+	case <-time.After(waitLong):
+		t.Fatalf("only %d charges in flight", held.Load())
+	}
+	dead := c.services["payments"].instances[0].proxy
+	dead.Refuse()
+	dead.Reset()
+	close(killed)
+	wg.Wait()
+	t.Logf("%d purchases, %d charges in flight at the kill, %d retried answers", buyers, inFlight, retried.Load())
+	if retried.Load() == 0 {
+		t.Errorf("no purchase saw the kill")
+	}
+	paid := 0
+	for _, id := range ids {
+		o := c.order(t, id)
+		ps := c.payments(t, id)
+		if o.Status == orders.StatusPaid {
+			paid++
+		}
+		if o.Status != orders.StatusPaid || len(ps) != 1 || ps[0].Status != payments.StatusSucceeded || ps[0].ID != o.PaymentID {
+			t.Errorf("order %s: %s paid by %q, payments %+v", id, o.Status, o.PaymentID, ps)
+		}
+	}
+	if taken := len(c.sandboxes["A"].Taken()); taken != paid {
+		t.Errorf("gateway A holds %d charges for %d paid orders", taken, paid)
+	}
+	c.settled(t)
+}
+
+// heldCharge is a provider whose charges wait in hold before they go to
+// the gateway.
+type heldCharge struct {
+	payments.Provider
+	hold func(ctx context.Context)
+}
+
+func (h *heldCharge) Charge(ctx context.Context, c payments.Charge) (string, error) {
+	h.hold(ctx)
+	return h.Provider.Charge(ctx, c)
 }

@@ -29,6 +29,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 	version := fs.String("version", "", "API version (required with -gateway)")
 	principal := fs.String("principal", "", "end user to act for (needs a delegating key; not with -gateway)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
+	idemKey := fs.String("idempotency-key", "", "the request's Idempotency-Key (a retry with the same key replays the first answer)")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -53,7 +54,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 		if *key == "" {
 			*key = os.Getenv("STREAMGATE_ADMIN_KEY")
 		}
-		env, err = callGateway(ctx, *gw, *key, *version, service, action, id, body)
+		env, err = callGateway(ctx, *gw, *key, *version, *idemKey, service, action, id, body)
 		if err != nil {
 			return false, err
 		}
@@ -66,7 +67,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 			return false, err
 		}
 		defer c.Close()
-		m := socket.Meta{APIVersion: *version}
+		m := socket.Meta{APIVersion: *version, IdempotencyKey: *idemKey}
 		m.Principal.Subject = *principal
 		res, err := c.Request(socket.ContextWithMeta(ctx, m), action, id, body)
 		env = socket.NewEnvelope(res, err)
@@ -78,7 +79,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 
 // callGateway finds the version's route that sends SERVICE ACTION and
 // invokes it through GatewayService, with the same access rules as REST.
-func callGateway(ctx context.Context, addr, key, version, service, action, id string, body []byte) (socket.Envelope, error) {
+func callGateway(ctx context.Context, addr, key, version, idemKey, service, action, id string, body []byte) (socket.Envelope, error) {
 	if version == "" {
 		return socket.Envelope{}, errors.New("call: -gateway needs -version")
 	}
@@ -97,7 +98,7 @@ func callGateway(ctx context.Context, addr, key, version, service, action, id st
 	if !ok {
 		return socket.NewEnvelope(nil, socket.Errorf(socket.CodeNotFound, "API version %s has no route for %s %s", version, service, action)), nil
 	}
-	req.Version, req.Id = version, id
+	req.Version, req.Id, req.IdempotencyKey = version, id, idemKey
 	req.Payload = &gatewayv1.InvokeRequest_BodyRaw{BodyRaw: body}
 	resp, err := gc.Invoke(ctx, req)
 	if err != nil {

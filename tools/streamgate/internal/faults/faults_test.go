@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -270,6 +271,7 @@ func TestLostAnswerAfterPay(t *testing.T) {
 		if first.status == http.StatusOK {
 			t.Fatalf("%s: the first answer was not lost: %s", version, first.raw)
 		}
+		t.Logf("%s: answers to the retries with one key: %v", version, answers)
 		got := c.order(t, o.ID)
 		ps := c.payments(t, o.ID)
 		if got.Status != orders.StatusPaid || len(ps) != 1 || ps[0].Status != payments.StatusSucceeded || ps[0].ID != got.PaymentID {
@@ -491,4 +493,58 @@ type heldCharge struct {
 func (h *heldCharge) Charge(ctx context.Context, c payments.Charge) (string, error) {
 	h.hold(ctx)
 	return h.Provider.Charge(ctx, c)
+}
+
+// TestAnswersCarryNoInternalCauses: the answers of failure paths name no
+// address, dial or driver error. Defect (issue 8): a PAY whose provider
+// was down answered "gateway A is unavailable: gateway
+// http://127.0.0.1:1/charges: Post …: dial tcp 127.0.0.1:1: connect:
+// connection refused".
+func TestAnswersCarryNoInternalCauses(t *testing.T) {
+	c := startCluster(t, options{
+		instances: map[string]int{"inventory": 1},
+		provider: func(name string, p payments.Provider) payments.Provider {
+			if name == "B" { // nobody listens on port 1
+				return payments.NewHTTPProvider("http://127.0.0.1:1", time.Second, nil)
+			}
+			return p
+		},
+	})
+	item := c.newItem(t, "leak", 100, 10)
+	c.newUser(t, "lee")
+	tok := as(t, "lee")
+	var answers []reply
+	check := func(r reply, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers = append(answers, r)
+	}
+	// A provider that refuses connections.
+	o := c.newOrder(t, "lee", item.ID)
+	check(c.do(tok, "POST", "/v2/orders/"+o.ID+"/pay", map[string]any{"gateway": "B", "card": cardOK}, "Idempotency-Key", newKey()))
+	if answers[0].status != http.StatusServiceUnavailable {
+		t.Errorf("a payment through a dead provider: %d %s", answers[0].status, answers[0].raw)
+	}
+	// A service with no instance left, for reads, writes and pipelines.
+	p := c.services["inventory"].instances[0].proxy
+	p.Refuse()
+	p.Reset()
+	check(c.do("", "GET", "/v1/items/"+item.ID, nil))
+	check(c.do(adminKey, "POST", "/v1/items", map[string]any{"name": "x", "price_cents": 1, "stock": 1}))
+	check(c.do(tok, "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: item.ID, Quantity: 1}}}))
+	check(c.do(tok, "POST", "/v3/orders/"+o.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", newKey()))
+	for _, r := range answers {
+		if r.OK {
+			t.Errorf("a failure path answered ok: %s", r.raw)
+			continue
+		}
+		low := strings.ToLower(r.raw)
+		for _, leak := range []string{"127.0.0.1", "dial", "sql", "connection refused", "http://", "localhost"} {
+			if strings.Contains(low, leak) {
+				t.Errorf("an answer carries %q: %s", leak, r.raw)
+			}
+		}
+	}
 }

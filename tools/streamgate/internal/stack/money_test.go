@@ -7,6 +7,7 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -118,6 +119,9 @@ func TestSameKeyConcurrentPaysChargeOnce(t *testing.T) {
 				if ok == 0 {
 					t.Errorf("order %s: no retry succeeded", id)
 				}
+				if i == 0 {
+					t.Logf("%s: %d requests with one key: %d answered 200, %d 409 in use", version, retries, ok, retries-ok)
+				}
 				if o := s.checkCharged(t, id); o.Status != orders.StatusPaid {
 					t.Errorf("order %s is %s after its purchase succeeded", id, o.Status)
 				}
@@ -170,6 +174,7 @@ func TestManyKeysConcurrentPaysChargeOnce(t *testing.T) {
 		if ok != 1 {
 			t.Errorf("%s: %d purchases succeeded, want 1", version, ok)
 		}
+		t.Logf("%s: %d purchases with %d keys: %d answered 200, %d 409", version, payers, payers, ok, payers-ok)
 		if got := s.checkCharged(t, o.ID); got.Status != orders.StatusPaid {
 			t.Errorf("%s: order is %s", version, got.Status)
 		}
@@ -192,6 +197,8 @@ func TestEditRacingPurchase(t *testing.T) {
 			user := "editor-" + version
 			s.newUser(t, user)
 			tok := as(t, user)
+			outcomes := map[string]int{}
+			defer func() { t.Logf("%s: %d races: %v", version, trials, outcomes) }()
 			for trial := range trials {
 				it := s.newItem(t, price, stock)
 				o := s.newOrder(t, user, it.ID, 1, "")
@@ -228,6 +235,7 @@ func TestEditRacingPurchase(t *testing.T) {
 				if pay.status == http.StatusOK && got.Status != orders.StatusPaid {
 					t.Errorf("trial %d: the purchase answered 200 but the order is %s", trial, got.Status)
 				}
+				outcomes[fmt.Sprintf("pay %d, edit %d", pay.status, edit.status)]++
 				if len(got.Lines) != 1 {
 					t.Fatalf("trial %d: order lines %+v", trial, got.Lines)
 				}

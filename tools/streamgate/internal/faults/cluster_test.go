@@ -1,13 +1,9 @@
 package faults_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -26,6 +22,7 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
 	"github.com/streamgate/streamgate/tools/internal/faultproxy"
+	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,8 +43,7 @@ const cardOK = "4242424242424242"
 // cluster is the shop behind the gateway, each service with its
 // instances behind fault proxies.
 type cluster struct {
-	base      string // http://host:port of the REST edge
-	client    *http.Client
+	rest      *resttest.Client // of the REST edge
 	services  map[string]*service
 	sandboxes map[string]*payments.Sandbox
 	stop      func()
@@ -197,7 +193,7 @@ func startCluster(t *testing.T, o options) *cluster {
 	}()
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
-	c.client = &http.Client{Transport: transport, Timeout: waitLong}
+	c.rest = &resttest.Client{HTTP: &http.Client{Transport: transport, Timeout: waitLong}}
 	var once sync.Once
 	c.stop = func() {
 		once.Do(func() {
@@ -222,7 +218,7 @@ func startCluster(t *testing.T, o options) *cluster {
 	t.Cleanup(c.stop)
 	select {
 	case a := <-ready:
-		c.base = "http://" + a.HTTP
+		c.rest.Base = "http://" + a.HTTP
 	case err := <-done:
 		done <- err
 		t.Fatalf("the gateway stopped: %v", err)
@@ -260,64 +256,13 @@ func (c *cluster) target(name string) string {
 	return "static:///" + strings.Join(addrs, ",")
 }
 
-// reply is the REST edge's envelope, status and headers.
-type reply struct {
-	status int
-	OK     bool            `json:"ok"`
-	Result json.RawMessage `json:"result"`
-	Error  *socket.Error   `json:"error"`
-	raw    string
-	header http.Header
-	took   time.Duration
-}
-
-func (r reply) reason() string {
-	if r.Error == nil {
-		return ""
-	}
-	s, _ := r.Error.Details[socket.DetailReason].(string)
-	return s
-}
+// reply is an answer of the REST edge.
+type reply = resttest.Reply
 
 // do sends one request as cred ("" for none); header holds name, value
 // pairs.
 func (c *cluster) do(cred, method, path string, body any, header ...string) (reply, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return reply{}, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cred != "" {
-		req.Header.Set("Authorization", "Bearer "+cred)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	begin := time.Now()
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: read: %w", method, path, err)
-	}
-	r := reply{status: resp.StatusCode, raw: string(b), header: resp.Header, took: time.Since(begin)}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return reply{}, fmt.Errorf("%s %s: %d, not an envelope: %w\n%s", method, path, resp.StatusCode, err, b)
-	}
-	return r, nil
+	return c.rest.Do(cred, method, path, body, header...)
 }
 
 // call is do that fails the test on a transport error or an unexpected
@@ -328,19 +273,10 @@ func (c *cluster) call(t testing.TB, cred, method, path string, body any, status
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.status != status {
-		t.Fatalf("%s %s: got %d, want %d: %s", method, path, r.status, status, r.raw)
+	if r.Status != status {
+		t.Fatalf("%s %s: got %d, want %d: %s", method, path, r.Status, status, r.Raw)
 	}
 	return r
-}
-
-func into[T any](t testing.TB, r reply) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(r.Result, &v); err != nil {
-		t.Fatalf("decode %T: %v: %s", v, err, r.raw)
-	}
-	return v
 }
 
 // as returns a user token.
@@ -364,7 +300,7 @@ func newKey() string {
 // newItem has the admin create an item.
 func (c *cluster) newItem(t testing.TB, name string, price, stock int64) inventory.Item {
 	t.Helper()
-	return into[inventory.Item](t, c.call(t, adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": price, "stock": stock}, http.StatusCreated))
+	return resttest.Into[inventory.Item](t, c.call(t, adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": price, "stock": stock}, http.StatusCreated))
 }
 
 // newUser has the admin create a user.
@@ -376,19 +312,19 @@ func (c *cluster) newUser(t testing.TB, id string) {
 // newOrder has the user order one of the item.
 func (c *cluster) newOrder(t testing.TB, user, itemID string) orders.Order {
 	t.Helper()
-	return into[orders.Order](t, c.call(t, as(t, user), "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: itemID, Quantity: 1}}}, http.StatusCreated))
+	return resttest.Into[orders.Order](t, c.call(t, as(t, user), "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: itemID, Quantity: 1}}}, http.StatusCreated))
 }
 
 // payments lists an order's payments as the admin.
 func (c *cluster) payments(t testing.TB, orderID string) []payments.Payment {
 	t.Helper()
-	return into[payments.Page](t, c.call(t, adminKey, "GET", "/v1/payments?order_id="+orderID, nil, http.StatusOK)).Items
+	return resttest.Into[payments.Page](t, c.call(t, adminKey, "GET", "/v1/payments?order_id="+orderID, nil, http.StatusOK)).Items
 }
 
 // order reads an order as the admin.
 func (c *cluster) order(t testing.TB, id string) orders.Order {
 	t.Helper()
-	return into[orders.Order](t, c.call(t, adminKey, "GET", "/v1/orders/"+id, nil, http.StatusOK))
+	return resttest.Into[orders.Order](t, c.call(t, adminKey, "GET", "/v1/orders/"+id, nil, http.StatusOK))
 }
 
 // settled fails the test unless a reconciliation run finds nothing to

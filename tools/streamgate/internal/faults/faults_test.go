@@ -15,6 +15,7 @@ import (
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
 
 // load runs workers that each call do until n calls are done in all or
@@ -55,8 +56,8 @@ func (t *tally) add(r reply, err error) {
 		t.errs = append(t.errs, err)
 		return
 	}
-	t.counts[r.status]++
-	t.worst = max(t.worst, r.took)
+	t.counts[r.Status]++
+	t.worst = max(t.worst, r.Took)
 }
 
 func (t *tally) String() string {
@@ -94,7 +95,7 @@ func (c *cluster) itemNames(t testing.TB) map[string]int {
 		if token != "" {
 			path += "&page_token=" + token
 		}
-		page := into[inventory.Page](t, c.call(t, adminKey, "GET", path, nil, http.StatusOK))
+		page := resttest.Into[inventory.Page](t, c.call(t, adminKey, "GET", path, nil, http.StatusOK))
 		for _, it := range page.Items {
 			names[it.Name]++
 		}
@@ -130,7 +131,7 @@ func TestKilledInstanceUnderLoad(t *testing.T) {
 			name := fmt.Sprintf("write-%d", i)
 			r, err := c.do(adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": 1, "stock": 1})
 			writeTally.add(r, err)
-			if err == nil && r.status == http.StatusCreated {
+			if err == nil && r.Status == http.StatusCreated {
 				created.Store(name, true)
 			}
 		})
@@ -256,20 +257,20 @@ func TestLostAnswerAfterPay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			answers = append(answers, r.status)
+			answers = append(answers, r.Status)
 			if attempt == 0 {
 				first = r
 			}
-			if r.status == http.StatusOK {
+			if r.Status == http.StatusOK {
 				break
 			}
-			if r.status != http.StatusServiceUnavailable && r.status != http.StatusConflict && r.status != http.StatusGatewayTimeout {
-				t.Fatalf("%s: attempt %d: %d %s", version, attempt, r.status, r.raw)
+			if r.Status != http.StatusServiceUnavailable && r.Status != http.StatusConflict && r.Status != http.StatusGatewayTimeout {
+				t.Fatalf("%s: attempt %d: %d %s", version, attempt, r.Status, r.Raw)
 			}
 			<-time.After(50 * time.Millisecond) // a client's pause between retries
 		}
-		if first.status == http.StatusOK {
-			t.Fatalf("%s: the first answer was not lost: %s", version, first.raw)
+		if first.Status == http.StatusOK {
+			t.Fatalf("%s: the first answer was not lost: %s", version, first.Raw)
 		}
 		t.Logf("%s: answers to the retries with one key: %v", version, answers)
 		got := c.order(t, o.ID)
@@ -361,10 +362,10 @@ func TestServiceDownFailsFast(t *testing.T) {
 	load(50, 50, time.Minute, func(int) {
 		r, err := c.do("", "GET", "/v1/items/"+item.ID, nil)
 		tl.add(r, err)
-		if err == nil && r.status == http.StatusServiceUnavailable && (r.header.Get("Retry-After") == "" || r.reason() == "") {
-			t.Errorf("a 503 without Retry-After or reason: %v %s", r.header, r.raw)
+		if err == nil && r.Status == http.StatusServiceUnavailable && (r.Header.Get("Retry-After") == "" || r.Reason() == "") {
+			t.Errorf("a 503 without Retry-After or reason: %v %s", r.Header, r.Raw)
 		}
-		if r.took > 100*time.Millisecond {
+		if r.Took > 100*time.Millisecond {
 			slow.Add(1)
 		}
 	})
@@ -381,7 +382,7 @@ func TestServiceDownFailsFast(t *testing.T) {
 	back := time.Now()
 	for {
 		r, err := c.do("", "GET", "/v1/items/"+item.ID, nil)
-		if err == nil && r.status == http.StatusOK {
+		if err == nil && r.Status == http.StatusOK {
 			break
 		}
 		if time.Since(back) > waitLong {
@@ -438,14 +439,14 @@ func TestPurchasesWhilePaymentsDies(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				switch r.status {
+				switch r.Status {
 				case http.StatusOK:
 					return
 				case http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusConflict:
 					retried.Add(1)
 					<-time.After(20 * time.Millisecond) // a client's pause between retries
 				default:
-					t.Errorf("order %s: %d %s", id, r.status, r.raw)
+					t.Errorf("order %s: %d %s", id, r.Status, r.Raw)
 					return
 				}
 			}
@@ -524,8 +525,8 @@ func TestAnswersCarryNoInternalCauses(t *testing.T) {
 	// A provider that refuses connections.
 	o := c.newOrder(t, "lee", item.ID)
 	check(c.do(tok, "POST", "/v2/orders/"+o.ID+"/pay", map[string]any{"gateway": "B", "card": cardOK}, "Idempotency-Key", newKey()))
-	if answers[0].status != http.StatusServiceUnavailable {
-		t.Errorf("a payment through a dead provider: %d %s", answers[0].status, answers[0].raw)
+	if answers[0].Status != http.StatusServiceUnavailable {
+		t.Errorf("a payment through a dead provider: %d %s", answers[0].Status, answers[0].Raw)
 	}
 	// A service with no instance left, for reads, writes and pipelines.
 	p := c.services["inventory"].instances[0].proxy
@@ -537,13 +538,13 @@ func TestAnswersCarryNoInternalCauses(t *testing.T) {
 	check(c.do(tok, "POST", "/v3/orders/"+o.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", newKey()))
 	for _, r := range answers {
 		if r.OK {
-			t.Errorf("a failure path answered ok: %s", r.raw)
+			t.Errorf("a failure path answered ok: %s", r.Raw)
 			continue
 		}
-		low := strings.ToLower(r.raw)
+		low := strings.ToLower(r.Raw)
 		for _, leak := range []string{"127.0.0.1", "dial", "sql", "connection refused", "http://", "localhost"} {
 			if strings.Contains(low, leak) {
-				t.Errorf("an answer carries %q: %s", leak, r.raw)
+				t.Errorf("an answer carries %q: %s", leak, r.Raw)
 			}
 		}
 	}

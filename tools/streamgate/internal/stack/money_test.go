@@ -17,14 +17,15 @@ import (
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/tools/internal/resttest"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
 
 // paymentsOf lists an order's payments as the admin.
 func (s *testStack) paymentsOf(t testing.TB, orderID string) []payments.Payment {
 	t.Helper()
-	r := s.call(t, admin(), "GET", "/v1/payments?order_id="+orderID, nil).want(t, http.StatusOK, "")
-	return into[payments.Page](t, r).Items
+	r := s.call(t, admin(), "GET", "/v1/payments?order_id="+orderID, nil).Want(t, http.StatusOK, "")
+	return resttest.Into[payments.Page](t, r).Items
 }
 
 // checkCharged fails the test unless the order's money adds up: a paid
@@ -101,19 +102,19 @@ func TestSameKeyConcurrentPaysChargeOnce(t *testing.T) {
 				var first string
 				for _, r := range replies[i] {
 					switch {
-					case r.status == http.StatusOK:
+					case r.Status == http.StatusOK:
 						ok++
 						if first == "" {
 							first = string(r.Result)
 						} else if string(r.Result) != first {
 							t.Errorf("order %s: two different successes for one key:\n%s\n%s", id, first, r.Result)
 						}
-					case r.status == http.StatusConflict && r.reason() == "idempotency_key_in_use":
-						if r.header.Get("Retry-After") == "" {
+					case r.Status == http.StatusConflict && r.Reason() == "idempotency_key_in_use":
+						if r.Header.Get("Retry-After") == "" {
 							t.Errorf("order %s: 409 in use without Retry-After", id)
 						}
 					default:
-						t.Errorf("order %s: unexpected answer %d: %s", id, r.status, r.raw)
+						t.Errorf("order %s: unexpected answer %d: %s", id, r.Status, r.Raw)
 					}
 				}
 				if ok == 0 {
@@ -126,9 +127,9 @@ func TestSameKeyConcurrentPaysChargeOnce(t *testing.T) {
 					t.Errorf("order %s is %s after its purchase succeeded", id, o.Status)
 				}
 				// Once the first run is done, a retry replays its answer.
-				again := s.pay(t, version, tok, id, "A", cardOK, "Idempotency-Key", keys[i]).want(t, http.StatusOK, "")
-				if again.header.Get("Idempotent-Replayed") != "true" || string(again.Result) != first {
-					t.Errorf("order %s: a retry after success got %q (replayed %q), want the first answer", id, again.raw, again.header.Get("Idempotent-Replayed"))
+				again := s.pay(t, version, tok, id, "A", cardOK, "Idempotency-Key", keys[i]).Want(t, http.StatusOK, "")
+				if again.Header.Get("Idempotent-Replayed") != "true" || string(again.Result) != first {
+					t.Errorf("order %s: a retry after success got %q (replayed %q), want the first answer", id, again.Raw, again.Header.Get("Idempotent-Replayed"))
 				}
 			}
 		})
@@ -164,11 +165,11 @@ func TestManyKeysConcurrentPaysChargeOnce(t *testing.T) {
 		ok := 0
 		for _, r := range replies {
 			switch {
-			case r.status == http.StatusOK:
+			case r.Status == http.StatusOK:
 				ok++
-			case r.status == http.StatusConflict:
+			case r.Status == http.StatusConflict:
 			default:
-				t.Errorf("%s: unexpected answer %d: %s", version, r.status, r.raw)
+				t.Errorf("%s: unexpected answer %d: %s", version, r.Status, r.Raw)
 			}
 		}
 		if ok != 1 {
@@ -226,16 +227,16 @@ func TestEditRacingPurchase(t *testing.T) {
 				})
 				wg.Wait()
 				got := s.checkCharged(t, o.ID)
-				if got.Status == orders.StatusPaid && edit.status == http.StatusOK {
+				if got.Status == orders.StatusPaid && edit.Status == http.StatusOK {
 					var edited orders.Order
 					if err := json.Unmarshal(edit.Result, &edited); err == nil && edited.TotalCents != got.TotalCents {
 						t.Errorf("trial %d: the edit succeeded (total %d) and the order is paid with total %d", trial, edited.TotalCents, got.TotalCents)
 					}
 				}
-				if pay.status == http.StatusOK && got.Status != orders.StatusPaid {
+				if pay.Status == http.StatusOK && got.Status != orders.StatusPaid {
 					t.Errorf("trial %d: the purchase answered 200 but the order is %s", trial, got.Status)
 				}
-				outcomes[fmt.Sprintf("pay %d, edit %d", pay.status, edit.status)]++
+				outcomes[fmt.Sprintf("pay %d, edit %d", pay.Status, edit.Status)]++
 				if len(got.Lines) != 1 {
 					t.Fatalf("trial %d: order lines %+v", trial, got.Lines)
 				}
@@ -262,17 +263,17 @@ func TestIdempotencyKeyContract(t *testing.T) {
 
 	o := s.newOrder(t, "keyholder", it.ID, 1, "")
 	key := newKey()
-	first := s.pay(t, "v1", tok, o.ID, "A", cardOK, "Idempotency-Key", key).want(t, http.StatusOK, "")
-	if first.header.Get("Idempotent-Replayed") == "true" {
+	first := s.pay(t, "v1", tok, o.ID, "A", cardOK, "Idempotency-Key", key).Want(t, http.StatusOK, "")
+	if first.Header.Get("Idempotent-Replayed") == "true" {
 		t.Errorf("the first run says it was replayed")
 	}
-	retry := s.pay(t, "v1", tok, o.ID, "A", cardOK, "Idempotency-Key", key).want(t, http.StatusOK, "")
-	if retry.raw != first.raw || retry.header.Get("Idempotent-Replayed") != "true" {
-		t.Errorf("retry after success: %s (replayed %q), want %s replayed", retry.raw, retry.header.Get("Idempotent-Replayed"), first.raw)
+	retry := s.pay(t, "v1", tok, o.ID, "A", cardOK, "Idempotency-Key", key).Want(t, http.StatusOK, "")
+	if retry.Raw != first.Raw || retry.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry after success: %s (replayed %q), want %s replayed", retry.Raw, retry.Header.Get("Idempotent-Replayed"), first.Raw)
 	}
 	other := s.pay(t, "v1", tok, o.ID, "A", "4242424242424241", "Idempotency-Key", key)
-	if other.status != http.StatusUnprocessableEntity || other.reason() != "idempotency_key_reused" {
-		t.Errorf("same key, other body: %d %s, want 422 idempotency_key_reused", other.status, other.raw)
+	if other.Status != http.StatusUnprocessableEntity || other.Reason() != "idempotency_key_reused" {
+		t.Errorf("same key, other body: %d %s, want 422 idempotency_key_reused", other.Status, other.Raw)
 	}
 	s.checkCharged(t, o.ID)
 
@@ -281,23 +282,23 @@ func TestIdempotencyKeyContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if missing.want(t, http.StatusBadRequest, socket.CodeInvalidArgument); missing.reason() != "idempotency_key_required" {
-		t.Errorf("no key: %s, want reason idempotency_key_required", missing.raw)
+	if missing.Want(t, http.StatusBadRequest, socket.CodeInvalidArgument); missing.Reason() != "idempotency_key_required" {
+		t.Errorf("no key: %s, want reason idempotency_key_required", missing.Raw)
 	}
 	for name, bad := range map[string]string{
 		"60000 bytes": strings.Repeat("k", 60000),
 		"256 bytes":   strings.Repeat("k", 256),
 	} {
 		r := s.pay(t, "v1", tok, fresh.ID, "A", cardOK, "Idempotency-Key", bad)
-		if r.want(t, http.StatusBadRequest, socket.CodeInvalidArgument); r.reason() != "invalid_idempotency_key" {
-			t.Errorf("%s key: %s, want reason invalid_idempotency_key", name, r.raw)
+		if r.Want(t, http.StatusBadRequest, socket.CodeInvalidArgument); r.Reason() != "invalid_idempotency_key" {
+			t.Errorf("%s key: %s, want reason invalid_idempotency_key", name, r.Raw)
 		}
 	}
 	if got := s.order(t, fresh.ID); got.Status != orders.StatusPending || len(s.paymentsOf(t, fresh.ID)) != 0 {
 		t.Errorf("refused keys touched the order: %s, payments %+v", got.Status, s.paymentsOf(t, fresh.ID))
 	}
 	// A 255-byte key is fine.
-	s.pay(t, "v1", tok, fresh.ID, "A", cardOK, "Idempotency-Key", strings.Repeat("k", 255)).want(t, http.StatusOK, "")
+	s.pay(t, "v1", tok, fresh.ID, "A", cardOK, "Idempotency-Key", strings.Repeat("k", 255)).Want(t, http.StatusOK, "")
 }
 
 // TestNoExistenceLeaks: other users' objects answer exactly like missing
@@ -310,7 +311,7 @@ func TestNoExistenceLeaks(t *testing.T) {
 	s.newUser(t, "dan")
 	it := s.newItem(t, 100, 10)
 	danOrder := s.newOrder(t, "dan", it.ID, 1, "")
-	s.pay(t, "v1", as(t, "dan"), danOrder.ID, "A", cardOK).want(t, http.StatusOK, "")
+	s.pay(t, "v1", as(t, "dan"), danOrder.ID, "A", cardOK).Want(t, http.StatusOK, "")
 	danPayment := s.order(t, danOrder.ID).PaymentID
 	cat := as(t, "cat")
 
@@ -322,8 +323,8 @@ func TestNoExistenceLeaks(t *testing.T) {
 	}
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {
-			other := s.call(t, cat, "GET", p.other, nil).want(t, http.StatusNotFound, socket.CodeNotFound)
-			missing := s.call(t, cat, "GET", p.missing, nil).want(t, http.StatusNotFound, socket.CodeNotFound)
+			other := s.call(t, cat, "GET", p.other, nil).Want(t, http.StatusNotFound, socket.CodeNotFound)
+			missing := s.call(t, cat, "GET", p.missing, nil).Want(t, http.StatusNotFound, socket.CodeNotFound)
 			shape := func(r reply, path string) string {
 				id := path[strings.LastIndex(strings.TrimSuffix(path, "/check_purchasable"), "/")+1:]
 				id = strings.TrimSuffix(id, "/check_purchasable")
@@ -334,14 +335,14 @@ func TestNoExistenceLeaks(t *testing.T) {
 			}
 		})
 	}
-	s.call(t, cat, "GET", "/v1/users/cat/check_purchasable", nil).want(t, http.StatusOK, "")
-	s.call(t, admin(), "GET", "/v1/users/dan/check_purchasable", nil).want(t, http.StatusOK, "")
+	s.call(t, cat, "GET", "/v1/users/cat/check_purchasable", nil).Want(t, http.StatusOK, "")
+	s.call(t, admin(), "GET", "/v1/users/dan/check_purchasable", nil).Want(t, http.StatusOK, "")
 
 	routes, err := s.do(cat, "GET", "/gateway/v1/versions/v1/routes", nil)
-	if err == nil && routes.status != http.StatusForbidden {
-		t.Errorf("a user listed the routes: %d %s", routes.status, routes.raw)
+	if err == nil && routes.Status != http.StatusForbidden {
+		t.Errorf("a user listed the routes: %d %s", routes.Status, routes.Raw)
 	}
-	if r, err := s.do(admin(), "GET", "/gateway/v1/versions/v1/routes", nil); err != nil || r.status != http.StatusOK {
+	if r, err := s.do(admin(), "GET", "/gateway/v1/versions/v1/routes", nil); err != nil || r.Status != http.StatusOK {
 		t.Errorf("the admin cannot list routes: %v %+v", err, r)
 	}
 }
@@ -357,26 +358,26 @@ func TestRefusalsBeforeSideEffects(t *testing.T) {
 	tok := as(t, "careful")
 
 	o := s.newOrder(t, "careful", it.ID, 1, "")
-	r := s.pay(t, "v3", tok, o.ID, "C", cardOK).want(t, http.StatusUnprocessableEntity, socket.CodeNotSupported)
+	r := s.pay(t, "v3", tok, o.ID, "C", cardOK).Want(t, http.StatusUnprocessableEntity, socket.CodeNotSupported)
 	if _, undone := r.Error.Details["undone"]; undone {
-		t.Errorf("v3 with gateway C undid steps, so it took something first: %s", r.raw)
+		t.Errorf("v3 with gateway C undid steps, so it took something first: %s", r.Raw)
 	}
 	if got := s.order(t, o.ID); got.Status != orders.StatusPending {
 		t.Errorf("order %s after a refusal", got.Status)
 	}
 
-	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "USEDUP", "discount_cents": 100}).want(t, http.StatusCreated, "")
+	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "USEDUP", "discount_cents": 100}).Want(t, http.StatusCreated, "")
 	s.newUser(t, "early")
 	early := s.newOrder(t, "early", it.ID, 1, "USEDUP")
-	s.pay(t, "v1", as(t, "early"), early.ID, "A", cardOK).want(t, http.StatusOK, "")
+	s.pay(t, "v1", as(t, "early"), early.ID, "A", cardOK).Want(t, http.StatusOK, "")
 	late := s.newOrder(t, "careful", it.ID, 1, "USEDUP")
 	for _, v := range []string{"v1", "v2", "v3"} {
-		r := s.pay(t, v, tok, late.ID, "A", cardOK).want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
-		if r.reason() != orders.ReasonVoucherUsed {
-			t.Errorf("%s: reason %q, want %s", v, r.reason(), orders.ReasonVoucherUsed)
+		r := s.pay(t, v, tok, late.ID, "A", cardOK).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+		if r.Reason() != orders.ReasonVoucherUsed {
+			t.Errorf("%s: reason %q, want %s", v, r.Reason(), orders.ReasonVoucherUsed)
 		}
 		if _, undone := r.Error.Details["undone"]; undone {
-			t.Errorf("%s: the used voucher was found after side effects: %s", v, r.raw)
+			t.Errorf("%s: the used voucher was found after side effects: %s", v, r.Raw)
 		}
 	}
 	if ps := s.paymentsOf(t, late.ID); len(ps) != 0 {

@@ -6,9 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +26,7 @@ import (
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/tools/internal/resttest"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
 
@@ -53,9 +52,8 @@ const (
 
 // testStack is a running stack and a client of its REST edge.
 type testStack struct {
-	base   string // http://host:port of the REST edge
-	client *http.Client
-	stop   func() // stops the stack and waits for it; idempotent
+	rest *resttest.Client // of the REST edge
+	stop func()           // stops the stack and waits for it; idempotent
 }
 
 // banner is the stack's Out: it keeps what the stack prints and closes
@@ -142,7 +140,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{base: rest, client: &http.Client{Transport: transport, Timeout: requestTimeout}, stop: stop}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, stop: stop}
 }
 
 // admin returns the admin's credential; credentials are what goes after
@@ -164,24 +162,8 @@ func as(t testing.TB, userID string) string {
 // anonymous is no credential at all.
 const anonymous = ""
 
-// reply is the REST edge's envelope and status.
-type reply struct {
-	status int
-	OK     bool            `json:"ok"`
-	Result json.RawMessage `json:"result"`
-	Error  *socket.Error   `json:"error"`
-	raw    string
-	header http.Header
-}
-
-// reason is the error's details reason, if any.
-func (r reply) reason() string {
-	if r.Error == nil {
-		return ""
-	}
-	s, _ := r.Error.Details[socket.DetailReason].(string)
-	return s
-}
+// reply is an answer of the REST edge.
+type reply = resttest.Reply
 
 // call sends one request; body is JSON-encoded unless nil; header holds
 // extra name, value pairs. It fails the test when there is no envelope.
@@ -196,79 +178,21 @@ func (s *testStack) call(t testing.TB, cred, method, path string, body any, head
 
 // do is call for other goroutines than the test's.
 func (s *testStack) do(cred, method, path string, body any, header ...string) (reply, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return reply{}, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.base+path, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cred != "" {
-		req.Header.Set("Authorization", "Bearer "+cred)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: read: %w", method, path, err)
-	}
-	r := reply{status: resp.StatusCode, raw: string(b), header: resp.Header}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return reply{}, fmt.Errorf("%s %s: %d, not an envelope: %w\n%s", method, path, resp.StatusCode, err, b)
-	}
-	return r, nil
-}
-
-// want fails the test unless the reply has the status and, for errors,
-// the code.
-func (r reply) want(t testing.TB, status int, code socket.Code) reply {
-	t.Helper()
-	got := socket.Code("")
-	if r.Error != nil {
-		got = r.Error.Code
-	}
-	if r.status != status || got != code || r.OK != (code == "") {
-		t.Fatalf("got %d %s, want %d %s: %s", r.status, got, status, code, r.raw)
-	}
-	return r
-}
-
-// into decodes a reply's result.
-func into[T any](t testing.TB, r reply) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(r.Result, &v); err != nil {
-		t.Fatalf("decode %T: %v: %s", v, err, r.raw)
-	}
-	return v
+	return s.rest.Do(cred, method, path, body, header...)
 }
 
 // newUser has the admin create an active user with the id.
 func (s *testStack) newUser(t testing.TB, id string) users.User {
 	t.Helper()
 	r := s.call(t, admin(), "POST", "/v1/users", map[string]any{"id": id, "name": "User " + id, "email": id + "@example.com"})
-	return into[users.User](t, r.want(t, http.StatusCreated, ""))
+	return resttest.Into[users.User](t, r.Want(t, http.StatusCreated, ""))
 }
 
 // newItem has the admin create an item.
 func (s *testStack) newItem(t testing.TB, priceCents, stock int64) inventory.Item {
 	t.Helper()
 	r := s.call(t, admin(), "POST", "/v1/items", map[string]any{"name": "widget", "price_cents": priceCents, "stock": stock})
-	return into[inventory.Item](t, r.want(t, http.StatusCreated, ""))
+	return resttest.Into[inventory.Item](t, r.Want(t, http.StatusCreated, ""))
 }
 
 // newOrder has the user order quantity of the item, with a voucher unless
@@ -280,7 +204,7 @@ func (s *testStack) newOrder(t testing.TB, userID, itemID string, quantity int64
 		body["voucher_code"] = code
 	}
 	r := s.call(t, as(t, userID), "POST", "/v1/orders", body)
-	return into[orders.Order](t, r.want(t, http.StatusCreated, ""))
+	return resttest.Into[orders.Order](t, r.Want(t, http.StatusCreated, ""))
 }
 
 // pay is POST /{version}/orders/{id}/pay as cred.
@@ -322,21 +246,21 @@ func newKey() string {
 // item reads an item as anyone does.
 func (s *testStack) item(t testing.TB, id string) inventory.Item {
 	t.Helper()
-	return into[inventory.Item](t, s.call(t, anonymous, "GET", "/v1/items/"+id, nil).want(t, http.StatusOK, ""))
+	return resttest.Into[inventory.Item](t, s.call(t, anonymous, "GET", "/v1/items/"+id, nil).Want(t, http.StatusOK, ""))
 }
 
 // order reads an order as the admin.
 func (s *testStack) order(t testing.TB, id string) orders.Order {
 	t.Helper()
-	return into[orders.Order](t, s.call(t, admin(), "GET", "/v1/orders/"+id, nil).want(t, http.StatusOK, ""))
+	return resttest.Into[orders.Order](t, s.call(t, admin(), "GET", "/v1/orders/"+id, nil).Want(t, http.StatusOK, ""))
 }
 
 // payments lists an order's payments as the admin, counted by status.
 func (s *testStack) payments(t testing.TB, orderID string) map[payments.Status]int {
 	t.Helper()
-	r := s.call(t, admin(), "GET", "/v1/payments?order_id="+orderID, nil).want(t, http.StatusOK, "")
+	r := s.call(t, admin(), "GET", "/v1/payments?order_id="+orderID, nil).Want(t, http.StatusOK, "")
 	n := map[payments.Status]int{}
-	for _, p := range into[payments.Page](t, r).Items {
+	for _, p := range resttest.Into[payments.Page](t, r).Items {
 		if p.OrderID != orderID {
 			t.Fatalf("listed payment %s of order %s when asking for order %s", p.ID, p.OrderID, orderID)
 		}
@@ -355,37 +279,37 @@ func TestCRUD(t *testing.T) {
 			t.Fatalf("created %+v", alice)
 		}
 		// A signed-in user creates their own user; the id is their subject.
-		bob := into[users.User](t, s.call(t, as(t, "crud-bob"), "POST", "/v1/users", map[string]any{"name": "Bob", "email": "Bob@Example.com"}).
-			want(t, http.StatusCreated, ""))
+		bob := resttest.Into[users.User](t, s.call(t, as(t, "crud-bob"), "POST", "/v1/users", map[string]any{"name": "Bob", "email": "Bob@Example.com"}).
+			Want(t, http.StatusCreated, ""))
 		if bob.ID != "crud-bob" || bob.Email != "bob@example.com" {
 			t.Fatalf("self-created %+v", bob)
 		}
-		s.call(t, admin(), "POST", "/v1/users", map[string]any{"name": "Eve", "email": "bob@example.com"}).want(t, http.StatusConflict, socket.CodeAlreadyExists)
-		s.call(t, anonymous, "POST", "/v1/users", map[string]any{"name": "Eve", "email": "eve@example.com"}).want(t, http.StatusUnauthorized, socket.CodeUnauthenticated)
+		s.call(t, admin(), "POST", "/v1/users", map[string]any{"name": "Eve", "email": "bob@example.com"}).Want(t, http.StatusConflict, socket.CodeAlreadyExists)
+		s.call(t, anonymous, "POST", "/v1/users", map[string]any{"name": "Eve", "email": "eve@example.com"}).Want(t, http.StatusUnauthorized, socket.CodeUnauthenticated)
 
-		got := into[users.User](t, s.call(t, as(t, "crud-bob"), "GET", "/v1/users/crud-bob", nil).want(t, http.StatusOK, ""))
+		got := resttest.Into[users.User](t, s.call(t, as(t, "crud-bob"), "GET", "/v1/users/crud-bob", nil).Want(t, http.StatusOK, ""))
 		if got.Name != "Bob" {
 			t.Fatalf("read %+v", got)
 		}
-		page := into[users.Page](t, s.call(t, admin(), "GET", "/v1/users?page_size=100", nil).want(t, http.StatusOK, ""))
+		page := resttest.Into[users.Page](t, s.call(t, admin(), "GET", "/v1/users?page_size=100", nil).Want(t, http.StatusOK, ""))
 		if ids := userIDs(page.Items); !strings.Contains(ids, "crud-alice") || !strings.Contains(ids, "crud-bob") {
 			t.Fatalf("list: %s", ids)
 		}
-		s.call(t, as(t, "crud-bob"), "GET", "/v1/users", nil).want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		s.call(t, as(t, "crud-bob"), "GET", "/v1/users", nil).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
 
-		got = into[users.User](t, s.call(t, as(t, "crud-bob"), "PATCH", "/v1/users/crud-bob", map[string]any{"name": "Robert"}).want(t, http.StatusOK, ""))
+		got = resttest.Into[users.User](t, s.call(t, as(t, "crud-bob"), "PATCH", "/v1/users/crud-bob", map[string]any{"name": "Robert"}).Want(t, http.StatusOK, ""))
 		if got.Name != "Robert" || got.Email != "bob@example.com" {
 			t.Fatalf("updated %+v", got)
 		}
 		// The update is what the owner reads next, not a cached answer.
-		got = into[users.User](t, s.call(t, as(t, "crud-bob"), "GET", "/v1/users/crud-bob", nil).want(t, http.StatusOK, ""))
+		got = resttest.Into[users.User](t, s.call(t, as(t, "crud-bob"), "GET", "/v1/users/crud-bob", nil).Want(t, http.StatusOK, ""))
 		if got.Name != "Robert" {
 			t.Fatalf("read after update: %+v", got)
 		}
-		s.call(t, as(t, "crud-bob"), "PATCH", "/v1/users/crud-bob", map[string]any{"status": "suspended"}).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		s.call(t, as(t, "crud-bob"), "DELETE", "/v1/users/crud-bob", nil).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		s.call(t, admin(), "DELETE", "/v1/users/crud-bob", nil).want(t, http.StatusOK, "")
-		s.call(t, admin(), "GET", "/v1/users/crud-bob", nil).want(t, http.StatusNotFound, socket.CodeNotFound)
+		s.call(t, as(t, "crud-bob"), "PATCH", "/v1/users/crud-bob", map[string]any{"status": "suspended"}).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		s.call(t, as(t, "crud-bob"), "DELETE", "/v1/users/crud-bob", nil).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		s.call(t, admin(), "DELETE", "/v1/users/crud-bob", nil).Want(t, http.StatusOK, "")
+		s.call(t, admin(), "GET", "/v1/users/crud-bob", nil).Want(t, http.StatusNotFound, socket.CodeNotFound)
 	})
 
 	t.Run("items", func(t *testing.T) {
@@ -398,16 +322,16 @@ func TestCRUD(t *testing.T) {
 			t.Fatalf("read %+v, want %+v", got, it)
 		}
 		body := map[string]any{"name": "gadget", "price_cents": 1}
-		s.call(t, anonymous, "POST", "/v1/items", body).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		s.call(t, as(t, "crud-carol"), "POST", "/v1/items", body).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		s.call(t, as(t, "crud-carol"), "PATCH", "/v1/items/"+it.ID, map[string]any{"price_cents": 1}).want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		s.call(t, anonymous, "POST", "/v1/items", body).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		s.call(t, as(t, "crud-carol"), "POST", "/v1/items", body).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		s.call(t, as(t, "crud-carol"), "PATCH", "/v1/items/"+it.ID, map[string]any{"price_cents": 1}).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
 
-		s.call(t, admin(), "PATCH", "/v1/items/"+it.ID, map[string]any{"price_cents": 999, "stock": 3}).want(t, http.StatusOK, "")
+		s.call(t, admin(), "PATCH", "/v1/items/"+it.ID, map[string]any{"price_cents": 999, "stock": 3}).Want(t, http.StatusOK, "")
 		// Items are cached for everyone; an update drops the cached copy.
 		if got := s.item(t, it.ID); got.PriceCents != 999 || got.Stock != 3 || got.Name != "widget" {
 			t.Fatalf("read after update: %+v", got)
 		}
-		page := into[inventory.Page](t, s.call(t, anonymous, "GET", "/v1/items?page_size=1000", nil).want(t, http.StatusOK, ""))
+		page := resttest.Into[inventory.Page](t, s.call(t, anonymous, "GET", "/v1/items?page_size=1000", nil).Want(t, http.StatusOK, ""))
 		found := false
 		for _, x := range page.Items {
 			found = found || x.ID == it.ID
@@ -415,78 +339,78 @@ func TestCRUD(t *testing.T) {
 		if !found {
 			t.Fatalf("list does not hold %s: %+v", it.ID, page.Items)
 		}
-		r := s.call(t, anonymous, "POST", "/v1/items/check_available", map[string]any{"lines": []inventory.Line{{ItemID: it.ID, Quantity: 5}}}).want(t, http.StatusOK, "")
-		if a := into[inventory.Availability](t, r); a.Available || len(a.Missing) != 1 || a.Missing[0].InStock != 3 {
+		r := s.call(t, anonymous, "POST", "/v1/items/check_available", map[string]any{"lines": []inventory.Line{{ItemID: it.ID, Quantity: 5}}}).Want(t, http.StatusOK, "")
+		if a := resttest.Into[inventory.Availability](t, r); a.Available || len(a.Missing) != 1 || a.Missing[0].InStock != 3 {
 			t.Fatalf("check_available of 5 of 3: %+v", a)
 		}
-		s.call(t, admin(), "DELETE", "/v1/items/"+it.ID, nil).want(t, http.StatusOK, "")
-		s.call(t, anonymous, "GET", "/v1/items/"+it.ID, nil).want(t, http.StatusNotFound, socket.CodeNotFound)
+		s.call(t, admin(), "DELETE", "/v1/items/"+it.ID, nil).Want(t, http.StatusOK, "")
+		s.call(t, anonymous, "GET", "/v1/items/"+it.ID, nil).Want(t, http.StatusNotFound, socket.CodeNotFound)
 	})
 
 	t.Run("vouchers", func(t *testing.T) {
 		t.Parallel()
-		v := into[orders.Voucher](t, s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "crud-save5", "discount_cents": 500}).
-			want(t, http.StatusCreated, ""))
+		v := resttest.Into[orders.Voucher](t, s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "crud-save5", "discount_cents": 500}).
+			Want(t, http.StatusCreated, ""))
 		if v.Code != "CRUD-SAVE5" || v.DiscountCents != 500 {
 			t.Fatalf("created %+v", v)
 		}
-		s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "CRUD-SAVE5", "discount_cents": 1}).want(t, http.StatusConflict, socket.CodeAlreadyExists)
-		s.call(t, as(t, "crud-dave"), "POST", "/v1/vouchers", map[string]any{"code": "MINE", "discount_cents": 1}).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		if got := into[orders.Voucher](t, s.call(t, as(t, "crud-dave"), "GET", "/v1/vouchers/CRUD-SAVE5", nil).want(t, http.StatusOK, "")); got != v {
+		s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "CRUD-SAVE5", "discount_cents": 1}).Want(t, http.StatusConflict, socket.CodeAlreadyExists)
+		s.call(t, as(t, "crud-dave"), "POST", "/v1/vouchers", map[string]any{"code": "MINE", "discount_cents": 1}).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		if got := resttest.Into[orders.Voucher](t, s.call(t, as(t, "crud-dave"), "GET", "/v1/vouchers/CRUD-SAVE5", nil).Want(t, http.StatusOK, "")); got != v {
 			t.Fatalf("read %+v", got)
 		}
-		page := into[orders.Page[orders.Voucher]](t, s.call(t, admin(), "GET", "/v1/vouchers", nil).want(t, http.StatusOK, ""))
+		page := resttest.Into[orders.Page[orders.Voucher]](t, s.call(t, admin(), "GET", "/v1/vouchers", nil).Want(t, http.StatusOK, ""))
 		if len(page.Items) == 0 {
 			t.Fatal("list: no vouchers")
 		}
-		s.call(t, as(t, "crud-dave"), "GET", "/v1/vouchers", nil).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		got := into[orders.Voucher](t, s.call(t, admin(), "PATCH", "/v1/vouchers/CRUD-SAVE5", map[string]any{"discount_cents": 700}).want(t, http.StatusOK, ""))
+		s.call(t, as(t, "crud-dave"), "GET", "/v1/vouchers", nil).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		got := resttest.Into[orders.Voucher](t, s.call(t, admin(), "PATCH", "/v1/vouchers/CRUD-SAVE5", map[string]any{"discount_cents": 700}).Want(t, http.StatusOK, ""))
 		if got.DiscountCents != 700 {
 			t.Fatalf("updated %+v", got)
 		}
-		s.call(t, admin(), "DELETE", "/v1/vouchers/CRUD-SAVE5", nil).want(t, http.StatusOK, "")
-		s.call(t, admin(), "GET", "/v1/vouchers/CRUD-SAVE5", nil).want(t, http.StatusNotFound, socket.CodeNotFound)
+		s.call(t, admin(), "DELETE", "/v1/vouchers/CRUD-SAVE5", nil).Want(t, http.StatusOK, "")
+		s.call(t, admin(), "GET", "/v1/vouchers/CRUD-SAVE5", nil).Want(t, http.StatusNotFound, socket.CodeNotFound)
 	})
 
 	t.Run("orders", func(t *testing.T) {
 		t.Parallel()
 		s.newUser(t, "crud-erin")
 		a, b := s.newItem(t, 1000, 5), s.newItem(t, 250, 5)
-		s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "CRUD-ORDER", "discount_cents": 300}).want(t, http.StatusCreated, "")
+		s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "CRUD-ORDER", "discount_cents": 300}).Want(t, http.StatusCreated, "")
 		erin := as(t, "crud-erin")
 
 		body := map[string]any{"lines": []orders.Line{{ItemID: a.ID, Quantity: 2}, {ItemID: b.ID, Quantity: 1}}, "voucher_code": "crud-order"}
-		o := into[orders.Order](t, s.call(t, erin, "POST", "/v1/orders", body).want(t, http.StatusCreated, ""))
+		o := resttest.Into[orders.Order](t, s.call(t, erin, "POST", "/v1/orders", body).Want(t, http.StatusCreated, ""))
 		if o.UserID != "crud-erin" || o.Status != orders.StatusPending || o.TotalCents != 2*1000+250-300 || o.VoucherCode != "CRUD-ORDER" {
 			t.Fatalf("created %+v", o)
 		}
-		s.call(t, erin, "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: "no-such-item", Quantity: 1}}}).want(t, http.StatusNotFound, socket.CodeNotFound)
+		s.call(t, erin, "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: "no-such-item", Quantity: 1}}}).Want(t, http.StatusNotFound, socket.CodeNotFound)
 		s.call(t, erin, "POST", "/v1/orders", map[string]any{"lines": []orders.Line{{ItemID: a.ID, Quantity: 1}}, "voucher_code": "NOPE-NOPE"}).
-			want(t, http.StatusBadRequest, socket.CodeInvalidArgument)
+			Want(t, http.StatusBadRequest, socket.CodeInvalidArgument)
 
-		if got := into[orders.Order](t, s.call(t, erin, "GET", "/v1/orders/"+o.ID, nil).want(t, http.StatusOK, "")); got.TotalCents != o.TotalCents {
+		if got := resttest.Into[orders.Order](t, s.call(t, erin, "GET", "/v1/orders/"+o.ID, nil).Want(t, http.StatusOK, "")); got.TotalCents != o.TotalCents {
 			t.Fatalf("read %+v", got)
 		}
-		page := into[orders.Page[orders.Order]](t, s.call(t, erin, "GET", "/v1/orders", nil).want(t, http.StatusOK, ""))
+		page := resttest.Into[orders.Page[orders.Order]](t, s.call(t, erin, "GET", "/v1/orders", nil).Want(t, http.StatusOK, ""))
 		if len(page.Items) != 1 || page.Items[0].ID != o.ID {
 			t.Fatalf("list: %+v", page.Items)
 		}
-		vc := s.call(t, erin, "GET", "/v1/orders/"+o.ID+"/check_voucher", nil).want(t, http.StatusOK, "")
-		if v := into[orders.VoucherCheck](t, vc); v.Voucher == nil || v.Voucher.Code != "CRUD-ORDER" {
-			t.Fatalf("check_voucher: %s", vc.raw)
+		vc := s.call(t, erin, "GET", "/v1/orders/"+o.ID+"/check_voucher", nil).Want(t, http.StatusOK, "")
+		if v := resttest.Into[orders.VoucherCheck](t, vc); v.Voucher == nil || v.Voucher.Code != "CRUD-ORDER" {
+			t.Fatalf("check_voucher: %s", vc.Raw)
 		}
 
 		upd := map[string]any{"lines": []orders.Line{{ItemID: b.ID, Quantity: 4}}, "voucher_code": ""}
-		got := into[orders.Order](t, s.call(t, erin, "PATCH", "/v1/orders/"+o.ID, upd).want(t, http.StatusOK, ""))
+		got := resttest.Into[orders.Order](t, s.call(t, erin, "PATCH", "/v1/orders/"+o.ID, upd).Want(t, http.StatusOK, ""))
 		if got.TotalCents != 4*250 || got.VoucherCode != "" || len(got.Lines) != 1 {
 			t.Fatalf("updated %+v", got)
 		}
-		if got := into[orders.Order](t, s.call(t, erin, "GET", "/v1/orders/"+o.ID, nil).want(t, http.StatusOK, "")); got.TotalCents != 4*250 {
+		if got := resttest.Into[orders.Order](t, s.call(t, erin, "GET", "/v1/orders/"+o.ID, nil).Want(t, http.StatusOK, "")); got.TotalCents != 4*250 {
 			t.Fatalf("read after update: %+v", got)
 		}
-		s.call(t, erin, "DELETE", "/v1/orders/"+o.ID, nil).want(t, http.StatusOK, "")
-		s.call(t, erin, "GET", "/v1/orders/"+o.ID, nil).want(t, http.StatusNotFound, socket.CodeNotFound)
-		s.call(t, anonymous, "GET", "/v1/orders", nil).want(t, http.StatusUnauthorized, socket.CodeUnauthenticated)
+		s.call(t, erin, "DELETE", "/v1/orders/"+o.ID, nil).Want(t, http.StatusOK, "")
+		s.call(t, erin, "GET", "/v1/orders/"+o.ID, nil).Want(t, http.StatusNotFound, socket.CodeNotFound)
+		s.call(t, anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusUnauthorized, socket.CodeUnauthenticated)
 	})
 
 	t.Run("payments", func(t *testing.T) {
@@ -495,17 +419,17 @@ func TestCRUD(t *testing.T) {
 		it := s.newItem(t, 4200, 5)
 		o := s.newOrder(t, "crud-frank", it.ID, 1, "")
 		frank := as(t, "crud-frank")
-		paid := into[orders.Order](t, s.pay(t, "v1", frank, o.ID, "A", cardOK).want(t, http.StatusOK, ""))
+		paid := resttest.Into[orders.Order](t, s.pay(t, "v1", frank, o.ID, "A", cardOK).Want(t, http.StatusOK, ""))
 		if paid.PaymentID == "" {
 			t.Fatalf("paid order without payment id: %+v", paid)
 		}
 
-		p := into[payments.Payment](t, s.call(t, frank, "GET", "/v1/payments/"+paid.PaymentID, nil).want(t, http.StatusOK, ""))
+		p := resttest.Into[payments.Payment](t, s.call(t, frank, "GET", "/v1/payments/"+paid.PaymentID, nil).Want(t, http.StatusOK, ""))
 		if p.OrderID != o.ID || p.UserID != "crud-frank" || p.AmountCents != 4200 || p.Status != payments.StatusSucceeded || p.CardLast4 != "4242" || p.Gateway != "A" {
 			t.Fatalf("payment %+v", p)
 		}
-		s.call(t, as(t, "crud-gina"), "GET", "/v1/payments/"+p.ID, nil).want(t, http.StatusNotFound, socket.CodeNotFound) // like a missing one
-		mine := into[payments.Page](t, s.call(t, frank, "GET", "/v1/payments", nil).want(t, http.StatusOK, ""))
+		s.call(t, as(t, "crud-gina"), "GET", "/v1/payments/"+p.ID, nil).Want(t, http.StatusNotFound, socket.CodeNotFound) // like a missing one
+		mine := resttest.Into[payments.Page](t, s.call(t, frank, "GET", "/v1/payments", nil).Want(t, http.StatusOK, ""))
 		if len(mine.Items) != 1 || mine.Items[0].ID != p.ID {
 			t.Fatalf("frank's payments: %+v", mine.Items)
 		}
@@ -513,17 +437,17 @@ func TestCRUD(t *testing.T) {
 			t.Fatalf("payments of the order: %v", n)
 		}
 		// Payments are read-only at the edge; refunds are for admins.
-		s.call(t, admin(), "POST", "/v1/payments", map[string]any{"order_id": o.ID}).want(t, http.StatusMethodNotAllowed, socket.CodeNotSupported)
-		s.call(t, frank, "POST", "/v1/payments/"+p.ID+"/refund", nil).want(t, http.StatusForbidden, socket.CodePermissionDenied)
-		refunded := into[payments.Payment](t, s.call(t, admin(), "POST", "/v1/payments/"+p.ID+"/refund", nil).want(t, http.StatusOK, ""))
+		s.call(t, admin(), "POST", "/v1/payments", map[string]any{"order_id": o.ID}).Want(t, http.StatusMethodNotAllowed, socket.CodeNotSupported)
+		s.call(t, frank, "POST", "/v1/payments/"+p.ID+"/refund", nil).Want(t, http.StatusForbidden, socket.CodePermissionDenied)
+		refunded := resttest.Into[payments.Payment](t, s.call(t, admin(), "POST", "/v1/payments/"+p.ID+"/refund", nil).Want(t, http.StatusOK, ""))
 		if refunded.Status != payments.StatusRefunded {
 			t.Fatalf("refunded %+v", refunded)
 		}
-		r := s.call(t, admin(), "POST", "/v1/payments/"+p.ID+"/refund", nil).want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
-		if r.reason() != "not_refundable" {
-			t.Fatalf("second refund: %s", r.raw)
+		r := s.call(t, admin(), "POST", "/v1/payments/"+p.ID+"/refund", nil).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+		if r.Reason() != "not_refundable" {
+			t.Fatalf("second refund: %s", r.Raw)
 		}
-		if got := into[payments.Payment](t, s.call(t, admin(), "GET", "/v1/payments/"+p.ID, nil).want(t, http.StatusOK, "")); got.Status != payments.StatusRefunded {
+		if got := resttest.Into[payments.Payment](t, s.call(t, admin(), "GET", "/v1/payments/"+p.ID, nil).Want(t, http.StatusOK, "")); got.Status != payments.StatusRefunded {
 			t.Fatalf("read after refund: %+v", got)
 		}
 	})
@@ -602,42 +526,42 @@ func TestPurchase(t *testing.T) {
 			code := ""
 			if c.usedVoucher {
 				code = fmt.Sprintf("USED-%d", i)
-				s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": code, "discount_cents": 100}).want(t, http.StatusCreated, "")
+				s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": code, "discount_cents": 100}).Want(t, http.StatusCreated, "")
 				other := fmt.Sprintf("first-%d", i)
 				s.newUser(t, other)
 				first := s.newOrder(t, other, it.ID, 1, code)
-				s.pay(t, "v1", as(t, other), first.ID, "A", cardOK).want(t, http.StatusOK, "")
+				s.pay(t, "v1", as(t, other), first.ID, "A", cardOK).Want(t, http.StatusOK, "")
 			}
 			o := s.newOrder(t, user, it.ID, c.quantity, code)
 			if c.suspended {
-				u := into[users.User](t, s.call(t, admin(), "PATCH", "/v1/users/"+user, map[string]any{"status": users.StatusSuspended}).want(t, http.StatusOK, ""))
+				u := resttest.Into[users.User](t, s.call(t, admin(), "PATCH", "/v1/users/"+user, map[string]any{"status": users.StatusSuspended}).Want(t, http.StatusOK, ""))
 				if u.Status != users.StatusSuspended {
 					t.Fatalf("suspended %+v", u)
 				}
 			}
 			charges := 0
 			if c.paidBefore {
-				s.pay(t, c.version, as(t, user), o.ID, c.gateway, cardOK).want(t, http.StatusOK, "")
+				s.pay(t, c.version, as(t, user), o.ID, c.gateway, cardOK).Want(t, http.StatusOK, "")
 				charges++
 			}
 
-			r := s.pay(t, c.version, as(t, user), o.ID, c.gateway, c.card).want(t, c.status, c.code)
-			if r.reason() != c.reason {
-				t.Errorf("reason %q, want %q: %s", r.reason(), c.reason, r.raw)
+			r := s.pay(t, c.version, as(t, user), o.ID, c.gateway, c.card).Want(t, c.status, c.code)
+			if r.Reason() != c.reason {
+				t.Errorf("reason %q, want %q: %s", r.Reason(), c.reason, r.Raw)
 			}
 			if c.code == socket.CodeNotSupported {
 				d := r.Error.Details
 				if d["gateway"] != c.gateway || d["version"] != c.version || !strings.Contains(r.Error.Message, c.gateway) {
-					t.Errorf("NOT_SUPPORTED does not name the gateway and version: %s", r.raw)
+					t.Errorf("NOT_SUPPORTED does not name the gateway and version: %s", r.Raw)
 				}
 			}
 			if c.status == http.StatusOK {
 				charges++
-				paid := into[orders.Order](t, r)
+				paid := resttest.Into[orders.Order](t, r)
 				if paid.ID != o.ID || paid.Status != orders.StatusPaid || paid.PaymentID == "" {
 					t.Fatalf("pay answered %+v", paid)
 				}
-				p := into[payments.Payment](t, s.call(t, as(t, user), "GET", "/v1/payments/"+paid.PaymentID, nil).want(t, http.StatusOK, ""))
+				p := resttest.Into[payments.Payment](t, s.call(t, as(t, user), "GET", "/v1/payments/"+paid.PaymentID, nil).Want(t, http.StatusOK, ""))
 				if p.Status != payments.StatusSucceeded || p.AmountCents != o.TotalCents || p.Gateway != c.gateway || p.OrderID != o.ID || p.UserID != user {
 					t.Fatalf("payment %+v of order %+v", p, o)
 				}
@@ -681,20 +605,20 @@ func TestPayRetryReplays(t *testing.T) {
 			o := s.newOrder(t, user, it.ID, 1, "")
 			tok := as(t, user)
 			key := []string{"Idempotency-Key", "retry-" + version + "-" + o.ID}
-			first := s.pay(t, version, tok, o.ID, "A", cardOK, key...).want(t, http.StatusOK, "")
-			again := s.pay(t, version, tok, o.ID, "A", cardOK, key...).want(t, http.StatusOK, "")
-			if again.raw != first.raw {
-				t.Fatalf("retry answered %s, want the first answer %s", again.raw, first.raw)
+			first := s.pay(t, version, tok, o.ID, "A", cardOK, key...).Want(t, http.StatusOK, "")
+			again := s.pay(t, version, tok, o.ID, "A", cardOK, key...).Want(t, http.StatusOK, "")
+			if again.Raw != first.Raw {
+				t.Fatalf("retry answered %s, want the first answer %s", again.Raw, first.Raw)
 			}
-			if r := s.pay(t, version, tok, o.ID, "A", "5555555555554444", key...).want(t, http.StatusUnprocessableEntity, socket.CodeInvalidArgument); r.reason() != "idempotency_key_reused" {
-				t.Fatalf("reused key: %s", r.raw)
+			if r := s.pay(t, version, tok, o.ID, "A", "5555555555554444", key...).Want(t, http.StatusUnprocessableEntity, socket.CodeInvalidArgument); r.Reason() != "idempotency_key_reused" {
+				t.Fatalf("reused key: %s", r.Raw)
 			}
 			r, err := s.do(tok, "POST", "/"+version+"/orders/"+o.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.want(t, http.StatusBadRequest, socket.CodeInvalidArgument); r.reason() != "idempotency_key_required" {
-				t.Fatalf("no key: %s", r.raw)
+			if r.Want(t, http.StatusBadRequest, socket.CodeInvalidArgument); r.Reason() != "idempotency_key_required" {
+				t.Fatalf("no key: %s", r.Raw)
 			}
 			if n := s.payments(t, o.ID); n[payments.StatusSucceeded] != 1 || len(n) != 1 {
 				t.Fatalf("payments: %v, want exactly 1 succeeded", n)
@@ -714,9 +638,9 @@ func TestDeclinedThenPaid(t *testing.T) {
 			o := s.newOrder(t, user, it.ID, 2, "")
 			tok := as(t, user)
 
-			r := s.pay(t, version, tok, o.ID, "A", cardDeclined).want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
-			if r.reason() != "card_declined" {
-				t.Fatalf("decline: %s", r.raw)
+			r := s.pay(t, version, tok, o.ID, "A", cardDeclined).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+			if r.Reason() != "card_declined" {
+				t.Fatalf("decline: %s", r.Raw)
 			}
 			if got := s.order(t, o.ID); got.Status != orders.StatusPending {
 				t.Fatalf("after the decline the order is %s", got.Status)
@@ -725,7 +649,7 @@ func TestDeclinedThenPaid(t *testing.T) {
 				t.Fatalf("after the decline the stock is %d, want 2", got)
 			}
 
-			paid := into[orders.Order](t, s.pay(t, version, tok, o.ID, "A", cardOK).want(t, http.StatusOK, ""))
+			paid := resttest.Into[orders.Order](t, s.pay(t, version, tok, o.ID, "A", cardOK).Want(t, http.StatusOK, ""))
 			if paid.Status != orders.StatusPaid {
 				t.Fatalf("paid %+v", paid)
 			}
@@ -787,15 +711,15 @@ func TestUsersSeeOnlyTheirOwn(t *testing.T) {
 			if strings.HasSuffix(c.path, "/pay") {
 				header = []string{"Idempotency-Key", newKey()}
 			}
-			s.call(t, c.cred, c.method, c.path, c.body, header...).want(t, c.status, c.code)
+			s.call(t, c.cred, c.method, c.path, c.body, header...).Want(t, c.status, c.code)
 		})
 	}
 
-	mine := into[orders.Page[orders.Order]](t, s.call(t, ann, "GET", "/v1/orders", nil).want(t, http.StatusOK, ""))
+	mine := resttest.Into[orders.Page[orders.Order]](t, s.call(t, ann, "GET", "/v1/orders", nil).Want(t, http.StatusOK, ""))
 	if len(mine.Items) != 1 || mine.Items[0].ID != annOrder.ID {
 		t.Fatalf("ann lists %+v", mine.Items)
 	}
-	bens := into[orders.Page[orders.Order]](t, s.call(t, admin(), "GET", "/v1/orders?user_id=ben", nil).want(t, http.StatusOK, ""))
+	bens := resttest.Into[orders.Page[orders.Order]](t, s.call(t, admin(), "GET", "/v1/orders?user_id=ben", nil).Want(t, http.StatusOK, ""))
 	if len(bens.Items) != 1 || bens.Items[0].ID != benOrder.ID {
 		t.Fatalf("the admin lists ben's orders as %+v", bens.Items)
 	}
@@ -806,7 +730,7 @@ func TestUsersSeeOnlyTheirOwn(t *testing.T) {
 	if n := s.payments(t, benOrder.ID); len(n) != 0 {
 		t.Fatalf("ben's order has payments %v", n)
 	}
-	if got := into[users.User](t, s.call(t, admin(), "GET", "/v1/users/ben", nil).want(t, http.StatusOK, "")); got.Name != "User ben" {
+	if got := resttest.Into[users.User](t, s.call(t, admin(), "GET", "/v1/users/ben", nil).Want(t, http.StatusOK, "")); got.Name != "User ben" {
 		t.Fatalf("ben is %+v", got)
 	}
 }
@@ -847,11 +771,11 @@ func TestConcurrentPaysChargeOnce(t *testing.T) {
 				switch {
 				case errs[i] != nil:
 					t.Error(errs[i])
-				case r.status == http.StatusOK:
+				case r.Status == http.StatusOK:
 					ok++
-				case r.status == http.StatusConflict && (r.Error.Code == socket.CodeAlreadyExists || r.Error.Code == socket.CodeConflict):
+				case r.Status == http.StatusConflict && (r.Error.Code == socket.CodeAlreadyExists || r.Error.Code == socket.CodeConflict):
 				default:
-					t.Errorf("unexpected answer %d: %s", r.status, r.raw)
+					t.Errorf("unexpected answer %d: %s", r.Status, r.Raw)
 				}
 			}
 			if ok != 1 {
@@ -899,12 +823,12 @@ func TestConcurrentPurchasesNeverOversell(t *testing.T) {
 			switch {
 			case err != nil:
 				t.Error(err)
-			case r.status == http.StatusOK:
+			case r.Status == http.StatusOK:
 				paid.Add(1)
-			case r.status == http.StatusPaymentRequired && r.reason() == inventory.ReasonOutOfStock:
+			case r.Status == http.StatusPaymentRequired && r.Reason() == inventory.ReasonOutOfStock:
 				refused.Add(1)
 			default:
-				t.Errorf("order %s: unexpected answer %d: %s", ids[i], r.status, r.raw)
+				t.Errorf("order %s: unexpected answer %d: %s", ids[i], r.Status, r.Raw)
 			}
 		})
 	}
@@ -917,11 +841,11 @@ func TestConcurrentPurchasesNeverOversell(t *testing.T) {
 	if got := s.item(t, it.ID).Stock; got != 0 {
 		t.Errorf("stock %d, want 0", got)
 	}
-	paidOrders := into[orders.Page[orders.Order]](t, s.call(t, admin(), "GET", "/v1/orders?status=paid", nil).want(t, http.StatusOK, ""))
+	paidOrders := resttest.Into[orders.Page[orders.Order]](t, s.call(t, admin(), "GET", "/v1/orders?status=paid", nil).Want(t, http.StatusOK, ""))
 	if len(paidOrders.Items) != inStock {
 		t.Errorf("%d paid orders, want %d", len(paidOrders.Items), inStock)
 	}
-	charges := into[payments.Page](t, s.call(t, admin(), "GET", "/v1/payments?status=succeeded", nil).want(t, http.StatusOK, ""))
+	charges := resttest.Into[payments.Page](t, s.call(t, admin(), "GET", "/v1/payments?status=succeeded", nil).Want(t, http.StatusOK, ""))
 	if len(charges.Items) != inStock {
 		t.Errorf("%d succeeded payments, want %d", len(charges.Items), inStock)
 	}
@@ -933,19 +857,19 @@ func TestPostgres(t *testing.T) {
 	s := startStack(t, stack.Options{Store: run.StorePostgres, DSN: dsn})
 	s.newUser(t, "pg-user")
 	it := s.newItem(t, 1999, 2)
-	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "PG-OFF", "discount_cents": 999}).want(t, http.StatusCreated, "")
+	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "PG-OFF", "discount_cents": 999}).Want(t, http.StatusCreated, "")
 	o := s.newOrder(t, "pg-user", it.ID, 1, "PG-OFF")
 	if o.TotalCents != 1000 {
 		t.Fatalf("order total %d, want 1000", o.TotalCents)
 	}
 	tok := as(t, "pg-user")
-	s.pay(t, "v3", tok, o.ID, "C", cardOK).want(t, http.StatusUnprocessableEntity, socket.CodeNotSupported)
-	paid := into[orders.Order](t, s.pay(t, "v3", tok, o.ID, "B", cardOK).want(t, http.StatusOK, ""))
+	s.pay(t, "v3", tok, o.ID, "C", cardOK).Want(t, http.StatusUnprocessableEntity, socket.CodeNotSupported)
+	paid := resttest.Into[orders.Order](t, s.pay(t, "v3", tok, o.ID, "B", cardOK).Want(t, http.StatusOK, ""))
 	if paid.Status != orders.StatusPaid {
 		t.Fatalf("paid %+v", paid)
 	}
-	s.pay(t, "v3", tok, o.ID, "B", cardOK).want(t, http.StatusConflict, socket.CodeAlreadyExists)
-	p := into[payments.Payment](t, s.call(t, tok, "GET", "/v1/payments/"+paid.PaymentID, nil).want(t, http.StatusOK, ""))
+	s.pay(t, "v3", tok, o.ID, "B", cardOK).Want(t, http.StatusConflict, socket.CodeAlreadyExists)
+	p := resttest.Into[payments.Payment](t, s.call(t, tok, "GET", "/v1/payments/"+paid.PaymentID, nil).Want(t, http.StatusOK, ""))
 	if p.Status != payments.StatusSucceeded || p.AmountCents != 1000 {
 		t.Fatalf("payment %+v", p)
 	}
@@ -962,11 +886,11 @@ func TestSQLiteSurvivesRestart(t *testing.T) {
 	u := first.newUser(t, "kept")
 	it := first.newItem(t, 321, 4)
 	o := first.newOrder(t, "kept", it.ID, 1, "")
-	first.pay(t, "v3", as(t, "kept"), o.ID, "A", cardOK).want(t, http.StatusOK, "")
+	first.pay(t, "v3", as(t, "kept"), o.ID, "A", cardOK).Want(t, http.StatusOK, "")
 	first.stop()
 
 	second := startStack(t, stack.Options{Store: run.StoreSQLite, DataDir: dir})
-	got := into[users.User](t, second.call(t, admin(), "GET", "/v1/users/kept", nil).want(t, http.StatusOK, ""))
+	got := resttest.Into[users.User](t, second.call(t, admin(), "GET", "/v1/users/kept", nil).Want(t, http.StatusOK, ""))
 	if got.ID != u.ID || got.Email != u.Email || got.Name != u.Name {
 		t.Fatalf("after the restart: %+v, want %+v", got, u)
 	}
@@ -976,7 +900,7 @@ func TestSQLiteSurvivesRestart(t *testing.T) {
 	if o2 := second.order(t, o.ID); o2.Status != orders.StatusPaid {
 		t.Fatalf("after the restart the order is %s", o2.Status)
 	}
-	second.pay(t, "v1", as(t, "kept"), o.ID, "A", cardOK).want(t, http.StatusConflict, socket.CodeAlreadyExists)
+	second.pay(t, "v1", as(t, "kept"), o.ID, "A", cardOK).Want(t, http.StatusConflict, socket.CodeAlreadyExists)
 }
 
 // postgresDSN returns a DSN for a fresh schema in the server named by
@@ -1026,14 +950,14 @@ func postgresDSN(t testing.TB) string {
 func TestUsedVoucherChargesNothing(t *testing.T) {
 	s := startStack(t, stack.Options{})
 	it := s.newItem(t, 1000, 50)
-	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "ONCE", "discount_cents": 100}).want(t, http.StatusCreated, "")
+	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "ONCE", "discount_cents": 100}).Want(t, http.StatusCreated, "")
 	s.newUser(t, "first")
 	s.newUser(t, "second")
 	first := s.newOrder(t, "first", it.ID, 1, "ONCE")
 	second := s.newOrder(t, "second", it.ID, 1, "ONCE")
-	s.pay(t, "v1", as(t, "first"), first.ID, "A", cardOK).want(t, http.StatusOK, "")
+	s.pay(t, "v1", as(t, "first"), first.ID, "A", cardOK).Want(t, http.StatusOK, "")
 
-	s.pay(t, "v1", as(t, "second"), second.ID, "A", cardOK).want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+	s.pay(t, "v1", as(t, "second"), second.ID, "A", cardOK).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
 	if n := s.payments(t, second.ID); len(n) != 0 {
 		t.Errorf("the refused order was charged: %v", n)
 	}
@@ -1045,7 +969,7 @@ func TestUsedVoucherChargesNothing(t *testing.T) {
 func TestSharedVoucherConcurrentPurchases(t *testing.T) {
 	s := startStack(t, stack.Options{})
 	it := s.newItem(t, 1000, 50)
-	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "SHARED", "discount_cents": 100}).want(t, http.StatusCreated, "")
+	s.call(t, admin(), "POST", "/v1/vouchers", map[string]any{"code": "SHARED", "discount_cents": 100}).Want(t, http.StatusCreated, "")
 	const n = 6
 	var ids []string
 	for i := range n {
@@ -1083,7 +1007,7 @@ func TestClientCannotCutAPurchaseShort(t *testing.T) {
 	s.newUser(t, "hasty")
 	for _, v := range []string{"v1", "v3"} {
 		o := s.newOrder(t, "hasty", it.ID, 1, "")
-		s.pay(t, v, as(t, "hasty"), o.ID, "A", cardOK, "Timeout", "1ms").want(t, http.StatusOK, "")
+		s.pay(t, v, as(t, "hasty"), o.ID, "A", cardOK, "Timeout", "1ms").Want(t, http.StatusOK, "")
 		if got := s.order(t, o.ID); got.Status != orders.StatusPaid {
 			t.Fatalf("%s: order %s after a paid purchase", v, got.Status)
 		}

@@ -324,6 +324,24 @@ func TestIdempotencyUnknownOutcomeReleasesTheLease(t *testing.T) {
 				return map[string]any{"id": "ch-1"}, nil
 			})
 		}},
+		// A service still running the step a lost answer left behind says
+		// so with 409 *_in_progress: try again, not a verdict to keep.
+		{"service still running the step", "/v1/orders/7/pay", "CHARGE", 409, func(s *shop) {
+			s.setCharge(func(_ context.Context, n int) (any, error) {
+				if n == 1 {
+					return nil, socket.Errorf(socket.CodeConflict, "a request with this key is still running").WithDetails(map[string]any{"reason": "idempotency_key_in_use"})
+				}
+				return map[string]any{"id": "ch-1"}, nil
+			})
+		}},
+		{"another purchase in progress", "/v1/orders/7/pay", "CHARGE", 409, func(s *shop) {
+			s.setCharge(func(_ context.Context, n int) (any, error) {
+				if n == 1 {
+					return nil, socket.Errorf(socket.CodeConflict, "a purchase is in progress").WithDetails(map[string]any{"reason": "purchase_in_progress"})
+				}
+				return map[string]any{"id": "ch-1"}, nil
+			})
+		}},
 		{"route times out", "/v1/orders/7/slow", "SLOW", 504, func(s *shop) {
 			s.mu.Lock()
 			s.slow = func(ctx context.Context, n int) (any, error) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/config"
@@ -115,13 +116,23 @@ func (g *Gateway) settle(ctx context.Context, store idempotency.Store, id, token
 
 // definite reports whether an answer is the route's verdict, kept for
 // retries: 2xx and 4xx, except those that ask the client to try again
-// (408, 425, 429, 499: a cancelled run). 5xx answers (503, 504, a lost
-// answer) leave the outcome unknown: the lease is released so a retry
-// runs again, and the services' derived keys make it converge.
+// (408, 425, 429, 499: a cancelled run; a 409 because something is still
+// in progress: reason idempotency_key_in_use or *_in_progress, e.g. a
+// service still running the step a lost answer left behind). 5xx answers
+// (503, 504, a lost answer) leave the outcome unknown: the lease is
+// released so a retry runs again, and the services' derived keys make it
+// converge.
 func definite(a answer) bool {
 	switch a.status {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, 499:
 		return false
+	case http.StatusConflict:
+		if a.err != nil {
+			reason, _ := a.err.Details[socket.DetailReason].(string)
+			if reason == reasonKeyInUse || strings.HasSuffix(reason, "_in_progress") {
+				return false
+			}
+		}
 	}
 	return a.status >= 200 && a.status < 500
 }

@@ -22,8 +22,12 @@
 // as the gateway's idempotency key, so Settle (periodically, or the admin
 // action SETTLE_PAYMENTS) can ask the gateway what happened to a payment
 // whose answer was lost or that a crash left pending, and settle it. A PAY
-// that answers with an earlier request's stored outcome marks its answer
-// replayed (socket.MarkReplayed), so a pipeline never refunds it as its own.
+// under an Idempotency-Key makes the payment whose id derives from the key:
+// a retry answers with the key's stored outcome or, when its first request
+// died before storing one, with that payment once it is settled (409 while
+// it is pending). A PAY that answers with an earlier request's outcome
+// marks its answer replayed (socket.MarkReplayed), so a pipeline never
+// refunds it as its own.
 package payments
 
 import (
@@ -157,7 +161,7 @@ func (s *service) pay(ctx context.Context, id string, in PayInput) (Payment, err
 	}
 	meta := socket.MetaFrom(ctx)
 	if meta.IdempotencyKey == "" {
-		p, _, err := s.charge(ctx, in, prov)
+		p, _, err := s.charge(ctx, newID("pay_"), in, prov)
 		return p, err
 	}
 	return s.payOnce(ctx, meta.Principal.Subject, meta.IdempotencyKey, in, prov)
@@ -235,28 +239,29 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 	if err != nil {
 		return Payment{}, err
 	}
+	id := keyedPaymentID(subject, key)
 	if !claimed {
 		p, err := replay(rec, fp)
-		if rec.Fingerprint == fp && rec.Outcome != nil {
+		switch {
+		case rec.Fingerprint == fp && rec.Outcome != nil:
 			// The answer repeats the first request's: nothing is charged
 			// now, and a caller must not undo it as its own.
 			socket.MarkReplayed(ctx)
+		case rec.Fingerprint == fp:
+			// No stored outcome: the first request still runs, or its
+			// process died after claiming the key. Its payment, once the
+			// settle pass has settled it, is the answer.
+			return s.settledAnswer(ctx, id, err)
 		}
 		if err != nil {
 			return p, err
 		}
-		// The stored outcome is a payment: answer with what it is now. A
-		// refunded payment no longer pays the order, so the key cannot
-		// stand for a charge any more.
-		now, err := s.st.Get(ctx, p.ID)
-		if err != nil {
-			return Payment{}, err
-		}
-		if now.Status != StatusSucceeded {
-			return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "the payment made with this Idempotency-Key is %s; use a new key to pay again", now.Status).
-				WithDetails(map[string]any{socket.DetailReason: "idempotency_key_spent", "payment_id": now.ID, "status": string(now.Status)})
-		}
-		return now, nil
+		return s.currentAnswer(ctx, p.ID)
+	}
+	if _, err := s.st.Get(ctx, id); err == nil {
+		// The key's payment exists although its claim was released (its
+		// outcome could not be stored): answer from it, never charge again.
+		return s.settledAnswer(ctx, id, errKeyInUse)
 	}
 	saved := false
 	defer func() {
@@ -266,7 +271,7 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 			_ = s.st.ReleaseKey(dctx, subject, key)
 		}
 	}()
-	p, recorded, err := s.charge(ctx, in, prov)
+	p, recorded, err := s.charge(ctx, id, in, prov)
 	if !recorded {
 		return p, err
 	}
@@ -289,6 +294,54 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 	return p, err
 }
 
+// keyedPaymentID is the id of the payment a PAY under an Idempotency-Key
+// makes: derived from the key, so that a retry can find it even when the
+// first request never stored its outcome.
+func keyedPaymentID(subject, key string) string {
+	sum := sha256.Sum256([]byte(subject + "\x00" + key))
+	return "pay_" + hex.EncodeToString(sum[:8])
+}
+
+// currentAnswer answers with what a stored payment is now: a refunded
+// payment no longer pays the order, so its key cannot stand for a charge
+// any more.
+func (s *service) currentAnswer(ctx context.Context, id string) (Payment, error) {
+	now, err := s.st.Get(ctx, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if now.Status != StatusSucceeded {
+		return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "the payment made with this Idempotency-Key is %s; use a new key to pay again", now.Status).
+			WithDetails(map[string]any{socket.DetailReason: "idempotency_key_spent", "payment_id": now.ID, "status": string(now.Status)})
+	}
+	return now, nil
+}
+
+// settledAnswer answers a retry whose key has no stored outcome from the
+// key's payment once it is settled; while there is none, or it is still
+// pending, the retry gets inUse.
+func (s *service) settledAnswer(ctx context.Context, id string, inUse error) (Payment, error) {
+	p, err := s.st.Get(ctx, id)
+	switch {
+	case socket.CodeOf(err) == socket.CodeNotFound:
+		return Payment{}, inUse
+	case err != nil:
+		return Payment{}, err
+	case p.Status == StatusPending:
+		return Payment{}, inUse
+	}
+	socket.MarkReplayed(ctx)
+	if p.Status == StatusFailed {
+		return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "the payment made with this Idempotency-Key failed (%s); use a new key to pay again", p.FailureReason).
+			WithDetails(map[string]any{socket.DetailReason: p.FailureReason, "payment_id": p.ID, "status": string(p.Status)})
+	}
+	return s.currentAnswer(ctx, id)
+}
+
+// errKeyInUse answers a retry while the first request with its key runs.
+var errKeyInUse = socket.Errorf(socket.CodeConflict, "a request with this Idempotency-Key is still running; try again later").
+	WithDetails(map[string]any{socket.DetailReason: "idempotency_key_in_use"})
+
 // replay answers a request whose Idempotency-Key was used before.
 func replay(rec KeyRecord, fp string) (Payment, error) {
 	if rec.Fingerprint != fp {
@@ -296,8 +349,7 @@ func replay(rec KeyRecord, fp string) (Payment, error) {
 			WithDetails(map[string]any{socket.DetailReason: "idempotency_key_reused"})
 	}
 	if rec.Outcome == nil {
-		return Payment{}, socket.Errorf(socket.CodeConflict, "a request with this Idempotency-Key is still running; try again later").
-			WithDetails(map[string]any{socket.DetailReason: "idempotency_key_in_use"})
+		return Payment{}, errKeyInUse
 	}
 	var o outcome
 	if err := json.Unmarshal(rec.Outcome, &o); err != nil {
@@ -324,9 +376,9 @@ func fingerprint(in PayInput) string {
 // charge records a pending payment holding the order, asks the gateway,
 // and records the outcome. recorded reports whether a payment was
 // recorded and settled: then err is the charge's outcome.
-func (s *service) charge(ctx context.Context, in PayInput, prov Provider) (p Payment, recorded bool, err error) {
+func (s *service) charge(ctx context.Context, id string, in PayInput, prov Provider) (p Payment, recorded bool, err error) {
 	p = Payment{
-		ID:          newID("pay_"),
+		ID:          id,
 		OrderID:     in.OrderID,
 		UserID:      in.UserID,
 		AmountCents: in.AmountCents,

@@ -231,10 +231,13 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		close(s.hardStop)
-		s.stopWork()
 		s.mu.Unlock()
 		s.health.Shutdown()
 		s.grpc.Stop()
+		// Writes outlive their streams, not the server: cancelled once the
+		// connections are closed, so their answers go nowhere and callers
+		// see the stream break.
+		s.stopWork()
 		s.streamWG.Wait()
 		s.workers.Wait()
 	})

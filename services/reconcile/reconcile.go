@@ -227,11 +227,7 @@ func (r *runner) settlePayments(ctx context.Context) error {
 func (r *runner) checkCharges(ctx context.Context) error {
 	cutoff := r.now.Add(-r.o.OlderThan)
 	err := eachPayment(ctx, r.o.Payments, payments.ListInput{Status: payments.StatusSucceeded}, func(p payments.Payment) error {
-		if !p.CreatedAt.Before(cutoff) {
-			r.inFlight(p.OrderID)
-			return nil
-		}
-		r.checkCharge(ctx, p)
+		r.checkCharge(ctx, p, !p.CreatedAt.Before(cutoff))
 		return ctx.Err()
 	})
 	if err != nil {
@@ -244,12 +240,17 @@ func (r *runner) checkCharges(ctx context.Context) error {
 // under it.
 const attempts = 3
 
-// checkCharge settles one succeeded payment with its order.
-func (r *runner) checkCharge(ctx context.Context, p payments.Payment) {
+// checkCharge settles one succeeded payment with its order. A young
+// payment that has not paid its order yet is left to its purchase.
+func (r *runner) checkCharge(ctx context.Context, p payments.Payment, young bool) {
 	entry := Entry{Kind: KindCharge, OrderID: p.OrderID, PaymentID: p.ID, AmountCents: p.AmountCents}
 	for range attempts {
 		o, err := socket.Call[orders.Order](ctx, r.o.Orders, "GET_ORDER", p.OrderID, nil)
 		entry.Action, entry.Reason = ActionRefunded, ""
+		if young && !(err == nil && o.Status == orders.StatusPaid && o.PaymentID == p.ID) {
+			r.inFlight(p.OrderID)
+			return
+		}
 		switch {
 		case socket.CodeOf(err) == socket.CodeNotFound:
 			entry.Reason = "order_gone"

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -260,7 +261,13 @@ func grpcError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w ht
 		writeEnvelope(w, he.HTTPStatus, nil, socket.Errorf(socket.CodeInvalidArgument, "%v", he.Err))
 		return
 	}
-	writeError(w, socket.FromStatus(err))
+	e := socket.FromStatus(err)
+	if st, ok := status.FromError(err); ok && st.Message() != "" {
+		// These statuses are GatewayService's own (it runs in this
+		// process): their messages are written to be shown.
+		e = socket.Errorf(e.Code, "%s", st.Message()).WithCause(err)
+	}
+	writeError(w, e)
 }
 
 // envelopeResponse wraps GatewayService answers other than Invoke's

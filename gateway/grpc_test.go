@@ -120,6 +120,11 @@ func TestRESTBindingOfGatewayService(t *testing.T) {
 	if r.Status != 200 || !strings.Contains(r.Raw, "/v1/orders/{id}/pay") {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
+	// GatewayService's own messages reach REST callers as they are.
+	r = do(t, ts, "GET", "/gateway/v1/versions/v9/routes", "", bearer(adminKey)...)
+	if r.Status != 404 || !strings.Contains(r.Env.Error.Message, "unknown API version") {
+		t.Fatalf("routes of an unknown version: %d %s", r.Status, r.Raw)
+	}
 }
 
 func TestOpenAPIDocuments(t *testing.T) {

@@ -626,6 +626,52 @@ func TestHTTPCaching(t *testing.T) {
 	})
 }
 
+// TestCacheHitSendsTheStoredETag: a hit answers with the ETag stored with
+// the entry, not one computed again from the body.
+func TestCacheHitSendsTheStoredETag(t *testing.T) {
+	t.Parallel()
+	u := startUsers(t)
+	u.open()
+	g, ts := startCachingGateway(t, "", u)
+	client := httpClient(t, 4)
+	url := ts.URL + "/v1/news/1"
+	alice := bearer(aliceKey)
+	if r := get(t, client, url, alice...); r.status != 200 || r.xCache() != "miss" {
+		t.Fatalf("first GET: %d, X-Cache %q, %s", r.status, r.xCache(), r.body)
+	}
+	const planted = `"planted-etag"`
+	if !gateway.SetCachedETag(g, "users", "v1", "GET_NEWS", "1", planted) {
+		t.Fatal("the first GET's answer is not in the cache")
+	}
+	r := get(t, client, url, alice...)
+	if r.status != 200 || r.xCache() != "hit" || r.header.Get("ETag") != planted {
+		t.Fatalf("hit: %d, X-Cache %q, ETag %q; want the stored %s", r.status, r.xCache(), r.header.Get("ETag"), planted)
+	}
+	if r := get(t, client, url, append(alice, "If-None-Match", planted)...); r.status != 304 {
+		t.Fatalf("If-None-Match with the stored ETag: %d, want 304", r.status)
+	}
+}
+
+// TestCacheUnavailable: when the cache's generations cannot be read (its
+// Redis is down), reads go to the service, uncoalesced and unstored, and
+// say so: X-Cache: unavailable, not bypass (which is an admin's no-cache).
+func TestCacheUnavailable(t *testing.T) {
+	t.Parallel()
+	u := startUsers(t)
+	_, ts := startCachingGateway(t, "redis: redis://127.0.0.1:1/0\n"+cachingYAML, u)
+	client := httpClient(t, 4)
+	for i := range 2 {
+		r := get(t, client, ts.URL+"/v1/users/1", bearer(aliceKey)...)
+		if r.status != 200 || r.xCache() != "unavailable" || r.result(t)["name"] != "Oska" || u.count("GET_USER") != i+1 {
+			t.Fatalf("GET %d with Redis down: %d, X-Cache %q, runs %d, %s", i, r.status, r.xCache(), u.count("GET_USER"), r.body)
+		}
+	}
+	// An admin's no-cache is still a bypass.
+	if r := get(t, client, ts.URL+"/v1/users/1", append(bearer(adminKey), "Cache-Control", "no-cache")...); r.status != 200 || r.xCache() != "bypass" {
+		t.Fatalf("no-cache from admin with Redis down: %d, X-Cache %q", r.status, r.xCache())
+	}
+}
+
 func TestRouteSwitchesTurnCachingAndCoalescingOff(t *testing.T) {
 	t.Parallel()
 	t.Run("cache: false", func(t *testing.T) {

@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/auth"
-	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -46,7 +43,7 @@ type answer struct {
 	location     string   // for 201
 	etag         string   // for cacheable reads
 	cacheControl string
-	xCache       string // hit, miss, coalesced or bypass
+	xCache       string // a read's outcome (readOutcome)
 	envelope     []byte // a replayed answer's body, as first sent
 	replayed     bool   // an Idempotency-Key replay
 	retryAfter   int    // seconds, for Retry-After (409 idempotency_key_in_use)
@@ -170,130 +167,12 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 // cached, not coalesced, and invalidating. The callers waiting share one
 // Describe.
 func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, action string) socket.ActionInfo {
-	_, _, _ = g.flights.Do(ctx, "\x00describe\x00"+service, func(ctx context.Context) (json.RawMessage, error) {
+	_, _, _ = g.describes.Do(ctx, service, func(ctx context.Context) (json.RawMessage, error) {
 		_, err := client.Describe(ctx)
 		return nil, err
 	})
 	info, _ := client.Action(action)
 	return info
-}
-
-// read runs a read route through the cache and the coalescer.
-func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo, stats *routeStats) answer {
-	route := p.route
-	client := t.clients[route.Service]
-	public := route.Caching.Visibility == config.VisibilityPublic || (route.Caching.Visibility == "" && info.Public)
-	scope := ""
-	if !public {
-		scope = p.principal.Scope()
-	}
-	key := route.Service + "\x00" + socket.CoalesceKey(route.Action, p.id, body, p.version.Name, scope)
-	ttl := route.CacheTTL
-	if ttl == 0 {
-		ttl = info.CacheTTL
-	}
-	bypass := in.noCache && p.principal.HasRole("admin")
-	cacheable := g.cache != nil && ttl > 0 && !route.Caching.NoCache
-
-	xcache := "miss"
-	var gens []uint64
-	var tags []string
-	if cacheable && !bypass {
-		if e, ok := g.cache.Get(ctx, key); ok {
-			stats.hits.Add(1)
-			a := answer{status: http.StatusOK, result: e.Result, err: e.Err, xCache: "hit"}
-			if e.Err != nil {
-				a.status = e.Err.Code.HTTPStatus()
-			}
-			return g.cacheHeaders(a, ttl, public)
-		}
-	}
-	flightKey := key
-	if g.cache != nil && !bypass {
-		tags = readTags(route.Service, p.resource.Name, p.id)
-		var serr error
-		gens, serr = g.cache.Snapshot(ctx, tags) // nil on error: the answer is not stored
-		// A read that starts after a write must not join a read that
-		// started before it: the tags' generations are part of the key
-		// (and travel to the service, whose coalescing uses them too).
-		// Without them this read joins nothing.
-		if serr != nil {
-			bypass = true
-		} else {
-			flightKey = fmt.Sprint(key, gens)
-			ctx = withEpoch(ctx, fmt.Sprint(gens))
-		}
-	}
-	store := cacheable && gens != nil
-	var hitInFlight atomic.Bool // the flight found the entry a previous flight stored
-	call := func(ctx context.Context) (json.RawMessage, error) {
-		if store {
-			// A flight that ended between this request's lookup and its
-			// flight stored its answer: use it instead of a new run.
-			if e, ok := g.cache.Get(ctx, key); ok {
-				hitInFlight.Store(true)
-				if e.Err != nil {
-					return e.Result, e.Err
-				}
-				return e.Result, nil
-			}
-		}
-		result, err := client.Request(ctx, route.Action, p.id, body)
-		if store {
-			// Stored before the flight ends: a read that comes after it
-			// finds the entry rather than starting another run.
-			g.cache.Put(key, tags, gens, result, socket.AsError(err), ttl)
-		}
-		return result, err
-	}
-	var result json.RawMessage
-	var err error
-	if g.coalesce && !route.Caching.NoCoalesce && !bypass {
-		var shared bool
-		result, err, shared = g.flights.Do(ctx, flightKey, call)
-		if shared {
-			stats.coalesced.Add(1)
-			xcache = "coalesced"
-		}
-	} else {
-		result, err = call(ctx)
-	}
-	if bypass {
-		xcache = "bypass"
-	}
-	if hitInFlight.Load() && xcache == "miss" {
-		xcache = "hit"
-		stats.hits.Add(1)
-	}
-	e := socket.AsError(err)
-	if cacheable && xcache == "miss" {
-		stats.misses.Add(1)
-	}
-	if e != nil {
-		a := failed(e)
-		a.xCache = xcache
-		return a
-	}
-	a := g.succeeded(p, result)
-	a.xCache = xcache
-	if cacheable {
-		a = g.cacheHeaders(a, ttl, public)
-	}
-	return a
-}
-
-// cacheHeaders adds ETag and Cache-Control to a cacheable answer.
-func (g *Gateway) cacheHeaders(a answer, ttl time.Duration, public bool) answer {
-	if a.err != nil {
-		return a
-	}
-	a.etag = cache.ETag(a.result)
-	visibility := "private"
-	if public {
-		visibility = "public"
-	}
-	a.cacheControl = visibility + ", max-age=" + strconv.Itoa(int(ttl.Seconds()))
-	return a
 }
 
 // succeeded builds a success answer: 201 and Location for creates.

@@ -1,18 +1,14 @@
 package gateway
 
-import (
-	"context"
-
-	"github.com/streamgate/streamgate/services/socket"
-)
+import "context"
 
 // SetCachedETag replaces the ETag of the cached answer of a public read
 // without a body (GET_NEWS 1 in v1 of service users); it reports whether
 // the cache had the answer. Tests use it to tell a stored ETag from one
 // computed again.
 func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
-	key := service + "\x00" + socket.CoalesceKey(action, id, nil, version, "")
-	e, ok := g.cache.Get(context.Background(), key)
+	key := readKey{service: service, action: action, id: id, version: version}
+	e, ok := g.cache.Get(context.Background(), key.String())
 	if ok {
 		e.ETag = etag
 	}

@@ -55,7 +55,8 @@ type Gateway struct {
 
 	cache    *cache.Cache     // nil when caching is off
 	coalesce bool             // identical reads in flight share one request
-	flights  socket.Coalescer // the reads in flight
+	flights   socket.Coalescer // the reads in flight, by readKey
+	describes socket.Coalescer // the Describe calls waiting for a service's catalogue, by service
 	stats    statsTable       // per-route cache and coalescing counters
 }
 

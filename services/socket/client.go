@@ -207,7 +207,7 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 	if !info.Public {
 		scope = m.Principal.Scope()
 	}
-	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope+"\x00"+m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
+	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope, m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
 		r, err := c.send(wctx, action, id, raw, info)
 		return r.Result, err
 	})

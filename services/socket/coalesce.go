@@ -118,12 +118,13 @@ func (c *Coalescer) run(ctx context.Context, key string, f *flight, fn func(cont
 
 // CoalesceKey builds the key of a read: the action, the resource id, the
 // body in canonical form (so key order and spacing do not matter), the API
-// version and the caller's visibility scope ("" when the answer is the
-// same for everyone).
-func CoalesceKey(action, id string, body []byte, version, scope string) string {
+// version, the caller's visibility scope ("" when the answer is the same
+// for everyone) and the read's epoch (Meta.ReadEpoch: reads of different
+// epochs never share an answer).
+func CoalesceKey(action, id string, body []byte, version, scope, epoch string) string {
 	var b strings.Builder
-	b.Grow(len(action) + len(id) + len(body) + len(version) + len(scope) + 8)
-	for _, part := range []string{action, id, version, scope} {
+	b.Grow(len(action) + len(id) + len(body) + len(version) + len(scope) + len(epoch) + 8)
+	for _, part := range []string{action, id, version, scope, epoch} {
 		b.WriteString(part)
 		b.WriteByte(0)
 	}

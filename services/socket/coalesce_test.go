@@ -267,7 +267,7 @@ func TestCanonicalJSON(t *testing.T) {
 			if !bytes.Equal(a, b) {
 				t.Fatalf("%s → %s\n%s → %s\nwant equal", tc.a, a, tc.b, b)
 			}
-			if socket.CoalesceKey("GET", "1", []byte(tc.a), "v1", "") != socket.CoalesceKey("GET", "1", []byte(tc.b), "v1", "") {
+			if socket.CoalesceKey("GET", "1", []byte(tc.a), "v1", "", "") != socket.CoalesceKey("GET", "1", []byte(tc.b), "v1", "", "") {
 				t.Fatal("equal bodies give different coalescing keys")
 			}
 		})
@@ -297,16 +297,17 @@ func TestCanonicalJSON(t *testing.T) {
 func TestCoalesceKeyTellsRequestsApart(t *testing.T) {
 	t.Parallel()
 	alice := socket.Principal{Subject: "alice"}.Scope()
-	base := socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", alice)
+	base := socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", alice, "")
 	cases := []struct{ name, key string }{
-		{"action", socket.CoalesceKey("GET_ORDER", "1", []byte(`{"a":1}`), "v1", alice)},
-		{"id", socket.CoalesceKey("GET_USER", "2", []byte(`{"a":1}`), "v1", alice)},
-		{"body", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":2}`), "v1", alice)},
-		{"version", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v2", alice)},
-		{"principal", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", socket.Principal{Subject: "bob"}.Scope())},
-		{"roles", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", socket.Principal{Subject: "alice", Roles: []string{"admin"}}.Scope())},
-		{"public", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", "")},
-		{"id and version shifted", socket.CoalesceKey("GET_USER", "1\x00v1", []byte(`{"a":1}`), "", alice)},
+		{"action", socket.CoalesceKey("GET_ORDER", "1", []byte(`{"a":1}`), "v1", alice, "")},
+		{"id", socket.CoalesceKey("GET_USER", "2", []byte(`{"a":1}`), "v1", alice, "")},
+		{"body", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":2}`), "v1", alice, "")},
+		{"version", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v2", alice, "")},
+		{"principal", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", socket.Principal{Subject: "bob"}.Scope(), "")},
+		{"roles", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", socket.Principal{Subject: "alice", Roles: []string{"admin"}}.Scope(), "")},
+		{"public", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", "", "")},
+		{"id and version shifted", socket.CoalesceKey("GET_USER", "1\x00v1", []byte(`{"a":1}`), "", alice, "")},
+		{"epoch", socket.CoalesceKey("GET_USER", "1", []byte(`{"a":1}`), "v1", alice, "1,0")},
 	}
 	for _, tc := range cases {
 		if tc.key == base {

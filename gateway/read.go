@@ -1,0 +1,258 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamgate/streamgate/gateway/cache"
+	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// readKey names a read's answer: reads with equal keys get the same
+// answer. Without an epoch it keys the cache (whose entries check their
+// generations themselves); with one, the reads in flight.
+type readKey struct {
+	service, action, id, version string
+	scope                        string // the caller's visibility scope; "" when the answer is public
+	body                         []byte // JSON; compared in canonical form
+	// epoch is the read's tags' generations when it started: a read that
+	// starts after a write never shares a flight with one from before it.
+	epoch string
+}
+
+// String encodes the key for the cache and the coalescer: the service,
+// then the socket's own coalescing key of the rest.
+func (k readKey) String() string {
+	return k.service + "\x00" + socket.CoalesceKey(k.action, k.id, k.body, k.version, k.scope, k.epoch)
+}
+
+// epochOf encodes tags' generations as a read's epoch.
+func epochOf(gens []uint64) string {
+	b := make([]byte, 0, 8*len(gens))
+	for i, g := range gens {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, g, 10)
+	}
+	return string(b)
+}
+
+// readPlan is what one read may do. It is decided before the read runs,
+// from the route, the action, the gateway's settings and the caller, and
+// narrowed when the cache's generations cannot be read.
+type readPlan struct {
+	cacheable bool // the route's answers are cached: they carry ETag and Cache-Control
+	lookup    bool // the cache may answer
+	epoch     bool // the read takes its tags' generations (for its flight, its service and storing)
+	coalesce  bool // the read may share one request with identical reads in flight
+	store     bool // the answer may be stored
+}
+
+// readOutcome is how a read was answered; it is sent as X-Cache.
+type readOutcome uint8
+
+const (
+	outcomeMiss        readOutcome = iota // the service answered this read
+	outcomeHit                            // the cache answered
+	outcomeCoalesced                      // an identical read in flight answered
+	outcomeBypass                         // an admin's Cache-Control: no-cache: the service answered, nothing shared or stored
+	outcomeUnavailable                    // the cache's generations could not be read (its Redis is down): as bypass
+)
+
+// String is the outcome's X-Cache value.
+func (o readOutcome) String() string {
+	switch o {
+	case outcomeHit:
+		return "hit"
+	case outcomeCoalesced:
+		return "coalesced"
+	case outcomeBypass:
+		return "bypass"
+	case outcomeUnavailable:
+		return "unavailable"
+	}
+	return "miss"
+}
+
+// readRun is one read of a read route: its key, its plan and what the
+// cache needs to store its answer.
+type readRun struct {
+	g        *Gateway
+	client   *socket.Client
+	p        prepared
+	key      readKey
+	cacheKey string // key.String() without an epoch, when the route is cacheable
+	plan     readPlan
+	ttl      time.Duration
+	public   bool
+
+	outcome readOutcome
+	tags    []string // what the answer depends on (plan.epoch)
+	gens    []uint64 // the tags' generations when the read started
+	// found is the cache entry the read's own flight found (stored by a
+	// flight that ended after this read's lookup). Atomic: the flight may
+	// still run when the read gives up.
+	found atomic.Pointer[cache.Entry]
+}
+
+// read runs a read route through the cache and the coalescer.
+func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo, stats *routeStats) answer {
+	r := g.planRead(t, p, in, body, info)
+	a := r.run(ctx)
+	switch r.outcome {
+	case outcomeHit:
+		stats.hits.Add(1)
+	case outcomeCoalesced:
+		stats.coalesced.Add(1)
+	case outcomeMiss:
+		if r.plan.cacheable {
+			stats.misses.Add(1)
+		}
+	}
+	a.xCache = r.outcome.String()
+	return a
+}
+
+// run answers the read as its plan allows, and sets its outcome.
+func (r *readRun) run(ctx context.Context) answer {
+	if r.plan.lookup {
+		if e, ok := r.g.cache.Get(ctx, r.cacheKey); ok {
+			r.outcome = outcomeHit
+			return r.fromEntry(e)
+		}
+	}
+	if r.plan.epoch {
+		ctx = r.snapshot(ctx)
+	}
+	var result json.RawMessage
+	var err error
+	if r.plan.coalesce {
+		var shared bool
+		result, err, shared = r.g.flights.Do(ctx, r.key.String(), r.fetch)
+		if shared {
+			r.outcome = outcomeCoalesced
+		}
+	} else {
+		result, err = r.fetch(ctx)
+	}
+	found := r.found.Load() // set by this read's own flight only: never when shared
+	if found != nil {
+		r.outcome = outcomeHit
+	}
+	return r.answer(result, err, found)
+}
+
+// planRead decides what a read may do.
+func (g *Gateway) planRead(t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo) *readRun {
+	route := p.route
+	r := &readRun{g: g, client: t.clients[route.Service], p: p, ttl: route.CacheTTL}
+	if r.ttl == 0 {
+		r.ttl = info.CacheTTL
+	}
+	r.public = route.Caching.Visibility == config.VisibilityPublic || (route.Caching.Visibility == "" && info.Public)
+	r.key = readKey{service: route.Service, action: route.Action, id: p.id, version: p.version.Name, body: body}
+	if !r.public {
+		r.key.scope = p.principal.Scope()
+	}
+	r.plan.cacheable = g.cache != nil && r.ttl > 0 && !route.Caching.NoCache
+	if r.plan.cacheable {
+		r.cacheKey = r.key.String() // before the key has an epoch
+	}
+	if in.noCache && p.principal.HasRole("admin") {
+		r.outcome = outcomeBypass
+		return r
+	}
+	r.plan.lookup = r.plan.cacheable
+	r.plan.epoch = g.cache != nil
+	r.plan.coalesce = g.coalesce && !route.Caching.NoCoalesce
+	r.plan.store = r.plan.cacheable
+	return r
+}
+
+// snapshot takes the generations of the read's tags. They become the
+// read's epoch, part of its flight's key and sent to the service, whose
+// coalescing uses it too. When they cannot be read, the read neither
+// joins nor stores anything.
+func (r *readRun) snapshot(ctx context.Context) context.Context {
+	r.tags = readTags(r.p.route.Service, r.p.resource.Name, r.p.id)
+	gens, err := r.g.cache.Snapshot(ctx, r.tags)
+	if err != nil {
+		r.outcome = outcomeUnavailable
+		r.plan.coalesce, r.plan.store = false, false
+		return ctx
+	}
+	r.gens = gens
+	r.key.epoch = epochOf(gens)
+	return withEpoch(ctx, r.key.epoch)
+}
+
+// fetch asks the service, or the cache when a flight that ended after
+// this read's lookup stored the answer; it stores what the service
+// answers.
+func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
+	if r.plan.store {
+		if e, ok := r.g.cache.Get(ctx, r.cacheKey); ok {
+			r.found.Store(e)
+			if e.Err != nil {
+				return e.Result, e.Err
+			}
+			return e.Result, nil
+		}
+	}
+	route := r.p.route
+	result, err := r.client.Request(ctx, route.Action, r.p.id, r.key.body)
+	if r.plan.store {
+		// Stored before the flight ends: a read that comes after it
+		// finds the entry rather than starting another run.
+		r.g.cache.Put(r.cacheKey, r.tags, r.gens, result, socket.AsError(err), r.ttl)
+	}
+	return result, err
+}
+
+// fromEntry answers from a cache entry, with the ETag stored with it.
+func (r *readRun) fromEntry(e *cache.Entry) answer {
+	a := answer{status: http.StatusOK, result: e.Result, err: e.Err}
+	if e.Err != nil {
+		a.status = e.Err.Code.HTTPStatus()
+		return a
+	}
+	return r.cacheHeaders(a, e.ETag)
+}
+
+// answer answers with what the service, the flight or, for a hit in
+// flight, the cache entry found answered.
+func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) answer {
+	var a answer
+	if e := socket.AsError(err); e != nil {
+		a = failed(e)
+	} else {
+		a = r.g.succeeded(r.p, result)
+		if r.plan.cacheable && a.err == nil {
+			etag := ""
+			if found != nil {
+				etag = found.ETag
+			} else {
+				etag = cache.ETag(a.result)
+			}
+			a = r.cacheHeaders(a, etag)
+		}
+	}
+	return a
+}
+
+// cacheHeaders adds ETag and Cache-Control to a cacheable answer.
+func (r *readRun) cacheHeaders(a answer, etag string) answer {
+	a.etag = etag
+	visibility := "private"
+	if r.public {
+		visibility = "public"
+	}
+	a.cacheControl = visibility + ", max-age=" + strconv.Itoa(int(r.ttl.Seconds()))
+	return a
+}

@@ -3,11 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,25 +29,6 @@ type invocation struct {
 	timeout                   time.Duration // what the client asked for; 0: the route's
 	noCache                   bool          // Cache-Control: no-cache (honoured for admins)
 	ifNoneMatch               string
-}
-
-// answer is an invocation's outcome, ready for either edge.
-type answer struct {
-	status       int
-	result       json.RawMessage
-	err          *socket.Error
-	allow        []string // for 405
-	location     string   // for 201
-	etag         string   // for cacheable reads
-	cacheControl string
-	xCache       string // a read's outcome (readOutcome)
-	envelope     []byte // a replayed answer's body, as first sent
-	replayed     bool   // an Idempotency-Key replay
-	retryAfter   int    // seconds, for Retry-After (409 idempotency_key_in_use)
-}
-
-func failed(err *socket.Error) answer {
-	return answer{status: err.Code.HTTPStatus(), err: err}
 }
 
 // anonymous is the principal forwarded for callers without credentials,
@@ -175,19 +153,6 @@ func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, 
 	return info
 }
 
-// succeeded builds a success answer: 201 and Location for creates.
-func (g *Gateway) succeeded(p prepared, result json.RawMessage) answer {
-	if len(result) > 0 && !json.Valid(result) {
-		return failed(socket.Errorf(socket.CodeInternal, "the service returned invalid JSON"))
-	}
-	a := answer{status: http.StatusOK, result: result}
-	if p.route.Create {
-		a.status = http.StatusCreated
-		a.location = locationOf(p.version.Name, p.resource.Name, result)
-	}
-	return a
-}
-
 // serveREST is the dispatcher behind every /{version}/… pattern.
 func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	p, perr := parsePath(r.URL.EscapedPath())
@@ -238,93 +203,4 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string
 		return // the client is gone
 	}
 	writeAnswer(w, a, in)
-}
-
-// writeAnswer writes an answer with its headers; a matching If-None-Match
-// gets 304 without a body.
-func writeAnswer(w http.ResponseWriter, a answer, in *invocation) {
-	h := w.Header()
-	if a.allow != nil {
-		h.Set("Allow", strings.Join(a.allow, ", "))
-	}
-	if a.location != "" {
-		h.Set("Location", a.location)
-	}
-	if a.xCache != "" {
-		h.Set("X-Cache", a.xCache)
-	}
-	if ra := retryAfter(a); ra > 0 {
-		h.Set(headerRetryAfter, strconv.Itoa(ra))
-	}
-	if a.replayed {
-		h.Set(headerReplayed, "true")
-	}
-	if a.envelope != nil {
-		writeBody(w, a.status, a.envelope)
-		return
-	}
-	if a.etag != "" {
-		h.Set("ETag", a.etag)
-		h.Set("Cache-Control", a.cacheControl)
-		if etagMatches(in.ifNoneMatch, a.etag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-	}
-	writeEnvelope(w, a.status, a.result, a.err)
-}
-
-// etagMatches implements If-None-Match's comparison (weak, any listed).
-func etagMatches(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
-}
-
-// readBody reads and checks a request body: its size is checked before
-// reading (413), a non-empty body must be JSON (415), well-formed and not
-// too deep (400).
-func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *socket.Error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, 0, nil
-	}
-	tooLarge := socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", maxBytes).
-		WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": maxBytes})
-	if r.ContentLength > maxBytes {
-		return nil, statusTooLarge, tooLarge
-	}
-	ct := r.Header.Get("Content-Type")
-	if r.ContentLength > 0 && !isJSONContentType(ct) {
-		return nil, statusMediaType, mediaTypeError(ct)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, statusTooLarge, tooLarge
-	case err != nil:
-		return nil, http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "reading the request body failed")
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil, 0, nil
-	}
-	if !isJSONContentType(ct) {
-		return nil, statusMediaType, mediaTypeError(ct)
-	}
-	if jerr := checkJSON(body, maxDepth); jerr != nil {
-		return nil, http.StatusBadRequest, jerr
-	}
-	return body, 0, nil
-}
-
-func mediaTypeError(ct string) *socket.Error {
-	return socket.Errorf(socket.CodeInvalidArgument, "request body must be application/json, not %q", ct).
-		WithDetails(map[string]any{socket.DetailReason: "unsupported_media_type"})
 }

@@ -53,11 +53,11 @@ type Gateway struct {
 	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
 	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
 
-	cache    *cache.Cache     // nil when caching is off
-	coalesce bool             // identical reads in flight share one request
+	cache     *cache.Cache     // nil when caching is off
+	coalesce  bool             // identical reads in flight share one request
 	flights   socket.Coalescer // the reads in flight, by readKey
 	describes socket.Coalescer // the Describe calls waiting for a service's catalogue, by service
-	stats    statsTable       // per-route cache and coalescing counters
+	stats     statsTable       // per-route cache and coalescing counters
 }
 
 // Option tunes a Gateway.

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/streamgate/streamgate/gateway/config"
@@ -125,4 +127,8 @@ func resolve(cfg *config.Config, p restPath, method string) (resolved, *resolveE
 	}
 	return resolved{}, &resolveError{err: socket.Errorf(socket.CodeNotFound, "resource %s in API version %s has no %s", res.Name, v.Name, what).
 		WithDetails(map[string]any{"version": v.Name, "resource": res.Name, "action": segment})}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// readBody reads and checks a request body: its size is checked before
+// reading (413), a non-empty body must be JSON (415), well-formed and not
+// too deep (400).
+func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *socket.Error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, 0, nil
+	}
+	tooLarge := socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", maxBytes).
+		WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": maxBytes})
+	if r.ContentLength > maxBytes {
+		return nil, statusTooLarge, tooLarge
+	}
+	ct := r.Header.Get("Content-Type")
+	if r.ContentLength > 0 && !isJSONContentType(ct) {
+		return nil, statusMediaType, mediaTypeError(ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, statusTooLarge, tooLarge
+	case err != nil:
+		return nil, http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "reading the request body failed")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, 0, nil
+	}
+	if !isJSONContentType(ct) {
+		return nil, statusMediaType, mediaTypeError(ct)
+	}
+	if jerr := checkJSON(body, maxDepth); jerr != nil {
+		return nil, http.StatusBadRequest, jerr
+	}
+	return body, 0, nil
+}
+
+func mediaTypeError(ct string) *socket.Error {
+	return socket.Errorf(socket.CodeInvalidArgument, "request body must be application/json, not %q", ct).
+		WithDetails(map[string]any{socket.DetailReason: "unsupported_media_type"})
+}
+
+// checkJSON validates a body: well-formed JSON (errors name the offset)
+// nested no deeper than maxDepth.
+func checkJSON(body []byte, maxDepth int) *socket.Error {
+	depth, inString, escaped := 0, false, false
+	for i, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > maxDepth {
+				return socket.Errorf(socket.CodeInvalidArgument, "JSON body nested deeper than %d at offset %d", maxDepth, i).
+					WithDetails(map[string]any{"offset": i, "max_depth": maxDepth})
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	var v json.RawMessage
+	if err := json.Unmarshal(body, &v); err != nil {
+		offset := int64(len(body))
+		if se, ok := err.(*json.SyntaxError); ok {
+			offset = se.Offset
+		}
+		return socket.Errorf(socket.CodeInvalidArgument, "invalid JSON body at offset %d: %s", offset, err.Error()).
+			WithDetails(map[string]any{"offset": offset})
+	}
+	return nil
+}
+
+// isJSONContentType accepts application/json with parameters (charset).
+func isJSONContentType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(strings.ToLower(mt))
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// queryBody turns a list route's query parameters into a JSON object:
+// page_size becomes a number, a repeated parameter a list, the rest
+// strings.
+func queryBody(q url.Values) ([]byte, *socket.Error) {
+	if len(q) == 0 {
+		return nil, nil
+	}
+	obj := make(map[string]any, len(q))
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		vals := q[k]
+		if k == "page_size" {
+			n, err := strconv.Atoi(vals[0])
+			if err != nil || n < 0 || len(vals) > 1 {
+				return nil, socket.Errorf(socket.CodeInvalidArgument, "page_size must be one non-negative integer, not %q", strings.Join(vals, ","))
+			}
+			obj[k] = n
+			continue
+		}
+		if len(vals) == 1 {
+			obj[k] = vals[0]
+		} else {
+			obj[k] = vals
+		}
+	}
+	b, _ := json.Marshal(obj)
+	return b, nil
+}

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// Edge statuses that no error code maps to: the HTTP layer answers them
+// before a route runs. Their envelopes still carry a standard code.
+const (
+	statusMethodNotAllowed = http.StatusMethodNotAllowed      // NOT_SUPPORTED
+	statusTooLarge         = http.StatusRequestEntityTooLarge // INVALID_ARGUMENT, reason body_too_large
+	statusMediaType        = http.StatusUnsupportedMediaType  // INVALID_ARGUMENT, reason unsupported_media_type
+	statusKeyReused        = http.StatusUnprocessableEntity   // INVALID_ARGUMENT, reason idempotency_key_reused
+)
+
+// Header names the edge reads or writes.
+const (
+	headerRequestID      = "X-Request-Id"
+	headerIdempotencyKey = "Idempotency-Key"
+	headerAPIKey         = "X-Api-Key"
+	headerGRPCTimeout    = "Grpc-Timeout"
+	headerTimeout        = "Timeout"
+	headerTraceParent    = "Traceparent"
+	headerTraceState     = "Tracestate"
+	headerReplayed       = "Idempotent-Replayed"
+	headerRetryAfter     = "Retry-After"
+)
+
+// Metadata keys GatewayService.Invoke answers with: the headers of the
+// REST edge (Idempotent-Replayed, Retry-After) in gRPC's form.
+const (
+	metadataReplayed   = "idempotent-replayed"
+	metadataRetryAfter = "retry-after"
+)
+
+// requestID returns the client's X-Request-Id when it is sane, or a new one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get(headerRequestID); id != "" && len(id) <= 128 && isPrintableASCII(id) {
+		return id
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// clientTimeout reads the deadline a client asks for: Grpc-Timeout in gRPC
+// form ("500m", "2S") or Timeout as a Go duration ("2s") or milliseconds.
+func clientTimeout(h http.Header) (time.Duration, *socket.Error) {
+	if v := h.Get(headerGRPCTimeout); v != "" {
+		d, ok := parseGRPCTimeout(v)
+		if !ok {
+			return 0, socket.Errorf(socket.CodeInvalidArgument, "bad Grpc-Timeout %q", v)
+		}
+		return d, nil
+	}
+	if v := h.Get(headerTimeout); v != "" {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+			return time.Duration(ms) * time.Millisecond, nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, socket.Errorf(socket.CodeInvalidArgument, "bad Timeout %q: want a duration such as 2s", v)
+		}
+		return d, nil
+	}
+	return 0, nil
+}
+
+func parseGRPCTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}

@@ -153,11 +153,14 @@ func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, 
 	return info
 }
 
-// serveREST is the dispatcher behind every /{version}/… pattern.
-func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	p, perr := parsePath(r.URL.EscapedPath())
+// serveREST serves the REST routes: every path but GatewayService's own.
+func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
+	p, status, perr := parsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
-		writeError(w, perr)
+		if status == 0 {
+			status = perr.Code.HTTPStatus()
+		}
+		writeEnvelope(w, status, nil, perr)
 		return
 	}
 	in := &invocation{

@@ -38,6 +38,13 @@ func TestBadInputs(t *testing.T) {
 		{"bad page_size", "GET", "/v1/users?page_size=-1", "", "", 400, socket.CodeInvalidArgument, "page_size"},
 		{"bad timeout header", "GET", "/v1/users/1", "", "", 400, socket.CodeInvalidArgument, "Timeout"},
 		{"unknown method", "TRACE", "/v1/users", "", "", 405, socket.CodeNotSupported, ""},
+		{"unknown method on an item", "OPTIONS", "/v1/users/1", "", "", 405, socket.CodeNotSupported, "OPTIONS"},
+		{"unknown method on a longer path", "TRACE", "/v1/users/1/pay/x", "", "", 404, socket.CodeNotFound, ""},
+		{"longer than any route", "GET", "/v1/users/1/pay/x", "", "", 404, socket.CodeNotFound, ""},
+		{"dot segment in a longer path", "GET", "/v1/users/1/pay/x/..", "", "", 400, socket.CodeInvalidArgument, "dot segments"},
+		{"GatewayService path with another method is a REST path", "GET", "/gateway/v1/invoke", "", "", 404, socket.CodeNotFound, `"gateway"`},
+		{"GatewayService path longer than REST paths with another method", "POST", "/gateway/v1/versions/v1/routes", "", "", 405, socket.CodeNotSupported, "POST"},
+		{"dot segment in a GatewayService path", "GET", "/gateway/v1/versions/../routes", "", "", 400, socket.CodeInvalidArgument, "dot segments"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,11 +24,10 @@ func FuzzResolve(f *testing.F) {
 		}},
 	}}}}
 	f.Fuzz(func(t *testing.T, path, method string) {
-		_ = checkSegments(path)
-		p, err := parsePath(path)
+		p, _, err := parsePath(method, path)
 		if err != nil {
 			if !err.Code.Valid() || err.Message == "" {
-				t.Fatalf("parsePath(%q) = %#v", path, err)
+				t.Fatalf("parsePath(%q, %q) = %#v", method, path, err)
 			}
 			return
 		}

@@ -131,7 +131,7 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 	g.mux = runtime.NewServeMux(
-		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithRoutingErrorHandler(g.notGatewayService),
 		runtime.WithErrorHandler(grpcError),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
@@ -144,14 +144,6 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
 	)
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		for _, pattern := range []string{"/{version}/{resource}", "/{version}/{resource}/{id}", "/{version}/{resource}/{id}/{action}"} {
-			if err := g.mux.HandlePath(m, pattern, g.serveREST); err != nil {
-				return nil, err
-			}
-		}
-	}
-	// Registered last, so their exact paths win over the patterns above.
 	if err := g.mux.HandlePath(http.MethodGet, "/gateway/v1/openapi.json", serveGRPCOpenAPI); err != nil {
 		return nil, err
 	}
@@ -177,11 +169,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cors(g.current.Load().cfg.HTTP.CORS, w, r) {
 		return
 	}
-	if err := checkSegments(r.URL.EscapedPath()); err != nil {
-		writeError(w, err)
+	if !strings.HasPrefix(r.URL.Path, "/gateway/") {
+		g.serveREST(w, r)
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/gateway/") && r.Body != nil {
+	// GatewayService's REST binding and its OpenAPI document; the paths
+	// it does not take are REST paths like any other.
+	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
+		if dotSegment(s) {
+			writeError(w, dotSegmentsError())
+			return
+		}
+	}
+	if r.Body != nil {
 		// GatewayService's REST binding decodes the body itself: bound it.
 		limit := g.current.Load().cfg.HTTP.MaxBodyBytes
 		if r.ContentLength > limit {
@@ -243,16 +243,16 @@ func (g *Gateway) Close(ctx context.Context) {
 	g.closeTables(ctx)
 }
 
-// routingError answers paths and methods no pattern takes.
-func routingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
-	switch status {
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+// notGatewayService serves the /gateway/… requests GatewayService's
+// patterns do not take as REST requests (a version may be named gateway).
+func (g *Gateway) notGatewayService(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+	if (status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented) && strings.Count(r.URL.Path, "/") > 4 {
+		// A path GatewayService takes with another method (ListRoutes'),
+		// longer than any REST route's.
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
-	case http.StatusBadRequest:
-		writeError(w, socket.Errorf(socket.CodeInvalidArgument, "malformed path"))
-	default:
-		writeError(w, socket.Errorf(socket.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		return
 	}
+	g.serveREST(w, r)
 }
 
 // grpcError answers errors of the generated GatewayService handlers.

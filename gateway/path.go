@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -20,27 +21,47 @@ type restPath struct {
 	ambiguous   bool
 }
 
-// parsePath splits an escaped URL path of the forms /{version}/{resource},
-// /{version}/{resource}/{x} and /{version}/{resource}/{id}/{action}.
-// Segments are unescaped one by one, so an encoded slash cannot pass for a
-// separator; dot segments and empty segments are refused.
-func parsePath(escaped string) (restPath, *socket.Error) {
-	raw := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
-	if len(raw) < 2 || len(raw) > 4 {
-		return restPath{}, socket.Errorf(socket.CodeNotFound, "no route for path %q", escaped)
+// restMethods are the methods REST routes take.
+var restMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// parsePath is the one split of a REST request's escaped URL path, of the
+// forms /{version}/{resource}, /{version}/{resource}/{x} and
+// /{version}/{resource}/{id}/{action}. Segments are unescaped one by one,
+// so an encoded slash cannot pass for a separator. It refuses, in order:
+// dot segments anywhere (400), a method no route takes (405, or 404 when
+// no route has the path's form), paths of other forms (404), and bad
+// segments: invalid percent-encoding (400), empty (404), with a slash or
+// NUL (400). The status is 0 when the error's code decides it.
+func parsePath(method, escaped string) (restPath, int, *socket.Error) {
+	if !strings.HasPrefix(escaped, "/") {
+		return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "malformed path")
+	}
+	raw := strings.Split(escaped[1:], "/")
+	for _, r := range raw {
+		if dotSegment(r) {
+			return restPath{}, 0, dotSegmentsError()
+		}
+	}
+	restForm := len(raw) >= 2 && len(raw) <= 4
+	if !slices.Contains(restMethods, method) {
+		if restForm {
+			return restPath{}, statusMethodNotAllowed, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", method)
+		}
+		return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
+	}
+	if !restForm {
+		return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
 	}
 	segs := make([]string, len(raw))
 	for i, r := range raw {
 		s, err := url.PathUnescape(r)
 		switch {
 		case err != nil:
-			return restPath{}, socket.Errorf(socket.CodeInvalidArgument, "path segment %d is not valid percent-encoding", i+1)
+			return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d is not valid percent-encoding", i+1)
 		case s == "":
-			return restPath{}, socket.Errorf(socket.CodeNotFound, "no route for path %q: empty segment", escaped)
-		case s == "." || s == "..":
-			return restPath{}, socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
+			return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for path %q: empty segment", escaped)
 		case strings.ContainsAny(s, "/\\\x00"):
-			return restPath{}, socket.Errorf(socket.CodeInvalidArgument, "path segment %d contains a slash or NUL", i+1)
+			return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d contains a slash or NUL", i+1)
 		}
 		segs[i] = s
 	}
@@ -51,24 +72,24 @@ func parsePath(escaped string) (restPath, *socket.Error) {
 	case 4:
 		p.id, p.segment = segs[2], segs[3]
 	}
-	return p, nil
+	return p, 0, nil
+}
+
+// dotSegment reports whether an escaped path segment is . or .., encoded
+// or not.
+func dotSegment(raw string) bool {
+	s, err := url.PathUnescape(raw)
+	return err == nil && (s == "." || s == "..")
+}
+
+func dotSegmentsError() *socket.Error {
+	return socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
 }
 
 // validID reports whether an id may travel as a path segment: not empty,
 // not a dot segment, without slashes, backslashes or NUL.
 func validID(id string) bool {
 	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\\\x00")
-}
-
-// checkSegments refuses dot segments anywhere in a path, before routing
-// can treat them as names.
-func checkSegments(escaped string) *socket.Error {
-	for _, r := range strings.Split(escaped, "/") {
-		if s, err := url.PathUnescape(r); err == nil && (s == "." || s == "..") {
-			return socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
-		}
-	}
-	return nil
 }
 
 // resolved is a route found in a version's table.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
-	"github.com/streamgate/streamgate/services/socket"
 )
 
 // Cache tags name what a cached read depends on: one item of a resource,
@@ -99,12 +98,4 @@ func (s *statsTable) of(route *config.Route, version, resource string) *routeSta
 
 func (s *routeStats) proto() *gatewayv1.RouteStats {
 	return &gatewayv1.RouteStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Coalesced: s.coalesced.Load(), Invalidations: s.invalidations.Load()}
-}
-
-// withEpoch marks a read with the cache generations it saw, so the
-// service's own coalescing keeps reads from before and after a write apart.
-func withEpoch(ctx context.Context, epoch string) context.Context {
-	m := socket.MetaFrom(ctx)
-	m.ReadEpoch = epoch
-	return socket.ContextWithMeta(ctx, m)
 }

@@ -192,6 +192,14 @@ func (r *readRun) snapshot(ctx context.Context) context.Context {
 	return withEpoch(ctx, r.key.epoch)
 }
 
+// withEpoch marks a read with the cache generations it saw, so the
+// service's own coalescing keeps reads from before and after a write apart.
+func withEpoch(ctx context.Context, epoch string) context.Context {
+	m := socket.MetaFrom(ctx)
+	m.ReadEpoch = epoch
+	return socket.ContextWithMeta(ctx, m)
+}
+
 // fetch asks the service, or the cache when a flight that ended after
 // this read's lookup stored the answer; it stores what the service
 // answers.

@@ -21,8 +21,14 @@ type restPath struct {
 	ambiguous   bool
 }
 
-// restMethods are the methods REST routes take.
-var restMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+// restMethod reports whether REST routes take a method.
+func restMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
 
 // parsePath is the one split of a REST request's escaped URL path, of the
 // forms /{version}/{resource}, /{version}/{resource}/{x} and
@@ -43,7 +49,7 @@ func parsePath(method, escaped string) (restPath, int, *socket.Error) {
 		}
 	}
 	restForm := len(raw) >= 2 && len(raw) <= 4
-	if !slices.Contains(restMethods, method) {
+	if !restMethod(method) {
 		if restForm {
 			return restPath{}, statusMethodNotAllowed, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", method)
 		}

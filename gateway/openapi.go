@@ -49,7 +49,7 @@ func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table,
 // serveGRPCOpenAPI serves the generated document of GatewayService.
 func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(streamgate.GatewayOpenAPI)
+	_, _ = w.Write(streamgate.GatewayOpenAPI())
 }
 
 // catalogue returns the actions of the services a version uses, asked

@@ -48,7 +48,7 @@ type statusKey struct {
 // funds, expired or invalid card), which is 402. 409 stays for
 // ALREADY_EXISTS and CONFLICT: another request got there first or is
 // still running. README's "Error codes and HTTP statuses" shows this
-// table; keep the two equal.
+// table; TestReadmeStatusTable keeps the two equal.
 var httpStatus = map[statusKey]int{
 	{CodeInvalidArgument, ""}:    http.StatusBadRequest,
 	{CodeUnauthenticated, ""}:    http.StatusUnauthorized,

@@ -53,7 +53,7 @@ type answer struct {
 }
 
 func failed(err *socket.Error) answer {
-	return answer{status: err.Code.HTTPStatus(), err: err}
+	return answer{status: err.HTTPStatus(), err: err}
 }
 
 // anonymous is the principal forwarded for callers without credentials,
@@ -203,7 +203,7 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 			stats.hits.Add(1)
 			a := answer{status: http.StatusOK, result: e.Result, err: e.Err, xCache: "hit"}
 			if e.Err != nil {
-				a.status = e.Err.Code.HTTPStatus()
+				a.status = e.Err.HTTPStatus()
 			}
 			return g.cacheHeaders(a, ttl, public)
 		}

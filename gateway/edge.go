@@ -84,9 +84,10 @@ func envelope(result json.RawMessage, err *socket.Error) []byte {
 	return append(buf, "}\n"...)
 }
 
-// writeError writes an error envelope with the status its code maps to.
+// writeError writes an error envelope with the status the error maps to
+// (socket.Error.HTTPStatus).
 func writeError(w http.ResponseWriter, err *socket.Error) {
-	writeEnvelope(w, err.Code.HTTPStatus(), nil, err)
+	writeEnvelope(w, err.HTTPStatus(), nil, err)
 }
 
 // requestID returns the client's X-Request-Id when it is sane, or a new one.

@@ -4,8 +4,12 @@ package streamgate
 
 import _ "embed"
 
-// GatewayOpenAPI is the generated OpenAPI (Swagger 2.0) document of
-// GatewayService's HTTP bindings. Do not modify it.
-//
 //go:embed gen/openapi/streamgate/gateway/v1/gateway.swagger.json
-var GatewayOpenAPI []byte
+var gatewayOpenAPI []byte
+
+// GatewayOpenAPI returns the generated OpenAPI (Swagger 2.0) document of
+// GatewayService's HTTP bindings: a copy, so no caller can change what
+// the next one gets.
+func GatewayOpenAPI() []byte {
+	return append([]byte(nil), gatewayOpenAPI...)
+}

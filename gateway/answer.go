@@ -27,7 +27,7 @@ type answer struct {
 }
 
 func failed(err *socket.Error) answer {
-	return answer{status: err.Code.HTTPStatus(), err: err}
+	return answer{status: err.HTTPStatus(), err: err}
 }
 
 // succeeded builds a success answer: 201 and Location for creates.

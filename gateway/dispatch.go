@@ -158,7 +158,7 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
 	p, status, perr := parsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
 		if status == 0 {
-			status = perr.Code.HTTPStatus()
+			status = perr.HTTPStatus()
 		}
 		writeEnvelope(w, status, nil, perr)
 		return

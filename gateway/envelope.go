@@ -45,7 +45,8 @@ func envelope(result json.RawMessage, err *socket.Error) []byte {
 	return append(buf, "}\n"...)
 }
 
-// writeError writes an error envelope with the status its code maps to.
+// writeError writes an error envelope with the status the error maps to
+// (socket.Error.HTTPStatus).
 func writeError(w http.ResponseWriter, err *socket.Error) {
-	writeEnvelope(w, err.Code.HTTPStatus(), nil, err)
+	writeEnvelope(w, err.HTTPStatus(), nil, err)
 }

@@ -178,7 +178,7 @@ func TestIdempotencyReplaysTheFirstAnswer(t *testing.T) {
 	}
 	// A definite error is an answer too.
 	s.setCharge(func(context.Context, int) (any, error) {
-		return nil, fail(socket.CodeFailedPrecondition, "card declined")
+		return nil, socket.Errorf(socket.CodeFailedPrecondition, "card declined").WithDetails(map[string]any{socket.DetailReason: "card_declined"})
 	})
 	key2 := newKey(t)
 	d1 := do(t, ts, "POST", "/v1/orders/8/pay", `{"card":"0002"}`, append(bearer(aliceKey), idem(key2)...)...)

@@ -49,7 +49,7 @@ func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table,
 // serveGRPCOpenAPI serves the generated document of GatewayService.
 func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(streamgate.GatewayOpenAPI)
+	_, _ = w.Write(streamgate.GatewayOpenAPI())
 }
 
 // catalogue returns the actions of the services a version uses, asked
@@ -96,7 +96,7 @@ func routeServices(rt *config.Route) []string {
 // machines; a schema library would add more than it saves.
 func openAPI(v *config.Version, cats map[string]map[string]*socketv1.Action) map[string]any {
 	envelope := map[string]any{"$ref": "#/components/schemas/Envelope"}
-	errResp := map[string]any{"description": "The standard error envelope; the status follows the error code.",
+	errResp := map[string]any{"description": "The standard error envelope; the status follows the error code and, for a payment its provider refused, the reason (402).",
 		"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 	paths := map[string]map[string]any{}
 	for _, res := range v.Resources {

@@ -227,7 +227,7 @@ func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 func (r *readRun) fromEntry(e *cache.Entry) answer {
 	a := answer{status: http.StatusOK, result: e.Result, err: e.Err}
 	if e.Err != nil {
-		a.status = e.Err.Code.HTTPStatus()
+		a.status = e.Err.HTTPStatus()
 		return a
 	}
 	return r.cacheHeaders(a, e.ETag)

@@ -322,7 +322,7 @@ func TestPipelines(t *testing.T) {
 		step             string
 	}{
 		{"first step fails", "/v2/orders/missing/pay", `{"card":"4242"}`, 404, "order"},
-		{"parallel step fails (users)", "/v2/orders/7s/pay", `{"card":"4242"}`, 402, "purchasable"},
+		{"parallel step fails (users)", "/v2/orders/7s/pay", `{"card":"4242"}`, 422, "purchasable"},
 		{"parallel step fails (payments)", "/v2/orders/7/pay", `{"card":"stolen"}`, 403, "card"},
 		{"last step fails", "/v2/orders/7/pay", `{"card":"declined"}`, 402, "payment"},
 	}

@@ -63,8 +63,8 @@ func testCards(t *testing.T, e *env) {
 				}
 			} else {
 				se := wantCode(t, err, tt.code, tt.reason)
-				if se.Code.HTTPStatus() != tt.status {
-					t.Fatalf("HTTP status %d, want %d", se.Code.HTTPStatus(), tt.status)
+				if se.HTTPStatus() != tt.status {
+					t.Fatalf("HTTP status %d, want %d", se.HTTPStatus(), tt.status)
 				}
 				id, _ := se.Details["payment_id"].(string)
 				p = e.get(alice, id)

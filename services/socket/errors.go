@@ -32,21 +32,43 @@ const (
 	CodeInternal           Code = "INTERNAL"
 )
 
-// httpStatus is the one table that maps codes to HTTP statuses.
-var httpStatus = map[Code]int{
-	CodeInvalidArgument:    http.StatusBadRequest,
-	CodeUnauthenticated:    http.StatusUnauthorized,
-	CodePermissionDenied:   http.StatusForbidden,
-	CodeNotFound:           http.StatusNotFound,
-	CodeAlreadyExists:      http.StatusConflict,
-	CodeConflict:           http.StatusConflict,
-	CodeFailedPrecondition: http.StatusPaymentRequired,
-	CodeNotSupported:       http.StatusUnprocessableEntity,
-	CodeResourceExhausted:  http.StatusTooManyRequests,
-	CodeUnavailable:        http.StatusServiceUnavailable,
-	CodeDeadlineExceeded:   http.StatusGatewayTimeout,
-	CodeCanceled:           499, // client closed request
-	CodeInternal:           http.StatusInternalServerError,
+// statusKey is a row of httpStatus: a code, and a reason or "" for the
+// code's own status.
+type statusKey struct {
+	code   Code
+	reason string
+}
+
+// httpStatus is the one table that maps errors to HTTP statuses at the
+// REST edge. Each code has one status (reason ""). A few (code, reason)
+// pairs refine it, and only these: FAILED_PRECONDITION is 422 (the request
+// is understood and well formed, but the state of things refuses it: an
+// order already paid, a suspended user, a used voucher, missing stock),
+// except a payment the provider refused (card declined, insufficient
+// funds, expired or invalid card), which is 402. 409 stays for
+// ALREADY_EXISTS and CONFLICT: another request got there first or is
+// still running. README's "Error codes and HTTP statuses" shows this
+// table; TestReadmeStatusTable keeps the two equal.
+var httpStatus = map[statusKey]int{
+	{CodeInvalidArgument, ""}:    http.StatusBadRequest,
+	{CodeUnauthenticated, ""}:    http.StatusUnauthorized,
+	{CodePermissionDenied, ""}:   http.StatusForbidden,
+	{CodeNotFound, ""}:           http.StatusNotFound,
+	{CodeAlreadyExists, ""}:      http.StatusConflict,
+	{CodeConflict, ""}:           http.StatusConflict,
+	{CodeFailedPrecondition, ""}: http.StatusUnprocessableEntity,
+	{CodeNotSupported, ""}:       http.StatusUnprocessableEntity,
+	{CodeResourceExhausted, ""}:  http.StatusTooManyRequests,
+	{CodeUnavailable, ""}:        http.StatusServiceUnavailable,
+	{CodeDeadlineExceeded, ""}:   http.StatusGatewayTimeout,
+	{CodeCanceled, ""}:           499, // client closed request
+	{CodeInternal, ""}:           http.StatusInternalServerError,
+
+	// A payment refused by its provider: the reasons payments passes on.
+	{CodeFailedPrecondition, "card_declined"}:      http.StatusPaymentRequired,
+	{CodeFailedPrecondition, "insufficient_funds"}: http.StatusPaymentRequired,
+	{CodeFailedPrecondition, "expired_card"}:       http.StatusPaymentRequired,
+	{CodeFailedPrecondition, "invalid_card"}:       http.StatusPaymentRequired,
 }
 
 // Codes lists the standard codes.
@@ -57,9 +79,10 @@ func Codes() []Code {
 }
 
 // HTTPStatus returns the HTTP status a code maps to at the REST edge; an
-// unknown code maps to 500.
+// unknown code maps to 500. An error's own status may be refined by its
+// reason: see Error.HTTPStatus.
 func (c Code) HTTPStatus() int {
-	if s, ok := httpStatus[c]; ok {
+	if s, ok := httpStatus[statusKey{code: c}]; ok {
 		return s
 	}
 	return http.StatusInternalServerError
@@ -67,7 +90,7 @@ func (c Code) HTTPStatus() int {
 
 // Valid reports whether c is one of the standard codes.
 func (c Code) Valid() bool {
-	_, ok := httpStatus[c]
+	_, ok := httpStatus[statusKey{code: c}]
 	return ok
 }
 
@@ -95,6 +118,18 @@ type Error struct {
 //	socket.Errorf(socket.CodeUnavailable, "gateway %s is unavailable", name).WithCause(err)
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// HTTPStatus returns the HTTP status e answers with at the REST edge: the
+// status of its code and its details' reason when the table has that pair
+// (a payment refusal is 402), else its code's status.
+func (e *Error) HTTPStatus() int {
+	if reason, ok := e.Details[DetailReason].(string); ok && reason != "" {
+		if s, ok := httpStatus[statusKey{e.Code, reason}]; ok {
+			return s
+		}
+	}
+	return e.Code.HTTPStatus()
 }
 
 // WithDetails returns a copy of e with the details set.

@@ -372,7 +372,7 @@ func TestRefusalsBeforeSideEffects(t *testing.T) {
 	s.pay(t, "v1", as(t, "early"), early.ID, "A", cardOK).Want(t, http.StatusOK, "")
 	late := s.newOrder(t, "careful", it.ID, 1, "USEDUP")
 	for _, v := range []string{"v1", "v2", "v3"} {
-		r := s.pay(t, v, tok, late.ID, "A", cardOK).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+		r := s.pay(t, v, tok, late.ID, "A", cardOK).Want(t, http.StatusUnprocessableEntity, socket.CodeFailedPrecondition)
 		if r.Reason() != orders.ReasonVoucherUsed {
 			t.Errorf("%s: reason %q, want %s", v, r.Reason(), orders.ReasonVoucherUsed)
 		}

@@ -443,7 +443,7 @@ func TestCRUD(t *testing.T) {
 		if refunded.Status != payments.StatusRefunded {
 			t.Fatalf("refunded %+v", refunded)
 		}
-		r := s.call(t, admin(), "POST", "/v1/payments/"+p.ID+"/refund", nil).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+		r := s.call(t, admin(), "POST", "/v1/payments/"+p.ID+"/refund", nil).Want(t, http.StatusUnprocessableEntity, socket.CodeFailedPrecondition)
 		if r.Reason() != "not_refundable" {
 			t.Fatalf("second refund: %s", r.Raw)
 		}
@@ -493,13 +493,13 @@ func TestPurchase(t *testing.T) {
 		{name: "v3 C not supported", version: "v3", gateway: "C", status: 422, code: socket.CodeNotSupported},
 
 		{name: "v1 suspended pays", version: "v1", gateway: "A", suspended: true, status: 200},
-		{name: "v2 suspended", version: "v2", gateway: "A", suspended: true, status: 402, code: socket.CodeFailedPrecondition, reason: "user_suspended"},
-		{name: "v3 suspended", version: "v3", gateway: "A", suspended: true, status: 402, code: socket.CodeFailedPrecondition, reason: "user_suspended"},
+		{name: "v2 suspended", version: "v2", gateway: "A", suspended: true, status: 422, code: socket.CodeFailedPrecondition, reason: "user_suspended"},
+		{name: "v3 suspended", version: "v3", gateway: "A", suspended: true, status: 422, code: socket.CodeFailedPrecondition, reason: "user_suspended"},
 
-		{name: "v1 used voucher", version: "v1", gateway: "A", usedVoucher: true, status: 402, code: socket.CodeFailedPrecondition, reason: orders.ReasonVoucherUsed},
-		{name: "v2 used voucher", version: "v2", gateway: "A", usedVoucher: true, status: 402, code: socket.CodeFailedPrecondition, reason: orders.ReasonVoucherUsed},
-		{name: "v3 used voucher", version: "v3", gateway: "A", usedVoucher: true, status: 402, code: socket.CodeFailedPrecondition, reason: orders.ReasonVoucherUsed},
-		{name: "v3 out of stock", version: "v3", gateway: "A", quantity: stock + 1, status: 402, code: socket.CodeFailedPrecondition, reason: inventory.ReasonOutOfStock},
+		{name: "v1 used voucher", version: "v1", gateway: "A", usedVoucher: true, status: 422, code: socket.CodeFailedPrecondition, reason: orders.ReasonVoucherUsed},
+		{name: "v2 used voucher", version: "v2", gateway: "A", usedVoucher: true, status: 422, code: socket.CodeFailedPrecondition, reason: orders.ReasonVoucherUsed},
+		{name: "v3 used voucher", version: "v3", gateway: "A", usedVoucher: true, status: 422, code: socket.CodeFailedPrecondition, reason: orders.ReasonVoucherUsed},
+		{name: "v3 out of stock", version: "v3", gateway: "A", quantity: stock + 1, status: 422, code: socket.CodeFailedPrecondition, reason: inventory.ReasonOutOfStock},
 
 		{name: "v1 declined", version: "v1", gateway: "A", card: cardDeclined, status: 402, code: socket.CodeFailedPrecondition, reason: "card_declined", failedPayments: 1},
 		{name: "v2 declined", version: "v2", gateway: "C", card: cardDeclined, status: 402, code: socket.CodeFailedPrecondition, reason: "card_declined", failedPayments: 1},
@@ -825,7 +825,7 @@ func TestConcurrentPurchasesNeverOversell(t *testing.T) {
 				t.Error(err)
 			case r.Status == http.StatusOK:
 				paid.Add(1)
-			case r.Status == http.StatusPaymentRequired && r.Reason() == inventory.ReasonOutOfStock:
+			case r.Status == http.StatusUnprocessableEntity && r.Reason() == inventory.ReasonOutOfStock:
 				refused.Add(1)
 			default:
 				t.Errorf("order %s: unexpected answer %d: %s", ids[i], r.Status, r.Raw)
@@ -957,7 +957,7 @@ func TestUsedVoucherChargesNothing(t *testing.T) {
 	second := s.newOrder(t, "second", it.ID, 1, "ONCE")
 	s.pay(t, "v1", as(t, "first"), first.ID, "A", cardOK).Want(t, http.StatusOK, "")
 
-	s.pay(t, "v1", as(t, "second"), second.ID, "A", cardOK).Want(t, http.StatusPaymentRequired, socket.CodeFailedPrecondition)
+	s.pay(t, "v1", as(t, "second"), second.ID, "A", cardOK).Want(t, http.StatusUnprocessableEntity, socket.CodeFailedPrecondition)
 	if n := s.payments(t, second.ID); len(n) != 0 {
 		t.Errorf("the refused order was charged: %v", n)
 	}

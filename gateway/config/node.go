@@ -263,70 +263,74 @@ func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	return v, true
 }
 
-// value decodes any YAML value to the types encoding/json produces and
+// value decodes a YAML value to the types encoding/json produces and
 // takes, except that integers stay exact: map[string]any, []any, string,
 // int64 (every YAML integer), float64 (every other number; never NaN or
-// infinite), bool and nil. Timestamps stay strings. visit is called with
-// every string that is a value (not a key), its line and path.
-func (d *decoder) value(n *yaml.Node, path string, visit func(s string, line int, path string)) (any, bool) {
+// infinite), bool and nil. Timestamps stay strings. It returns the value
+// and its template, in which str compiles every string that is a value
+// (not a key), given its line and path.
+func (d *decoder) value(n *yaml.Node, path string, str func(s string, line int, path string) tnode) (any, tnode) {
 	n = deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
-		out := map[string]any{}
-		ok := true
+		src, obj, constant := map[string]any{}, object{}, true
 		d.pairs(n, path, func(k, v *yaml.Node, p string) {
-			x, good := d.value(v, p, visit)
-			out[k.Value] = x
-			ok = ok && good
+			src[k.Value], obj[k.Value] = d.value(v, p, str)
+			_, lit := obj[k.Value].(literal)
+			constant = constant && lit
 		})
-		return out, ok
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		ok := true
-		for i, v := range n.Content {
-			x, good := d.value(v, index(path, i), visit)
-			out = append(out, x)
-			ok = ok && good
+		if constant {
+			return src, literal{src}
 		}
-		return out, ok
+		return src, obj
+	case yaml.SequenceNode:
+		src, l, constant := make([]any, len(n.Content)), make(list, len(n.Content)), true
+		for i, v := range n.Content {
+			src[i], l[i] = d.value(v, index(path, i), str)
+			_, lit := l[i].(literal)
+			constant = constant && lit
+		}
+		if constant {
+			return src, literal{src}
+		}
+		return src, l
 	case yaml.ScalarNode:
-		return d.scalar(n, path, visit)
+		v := d.scalar(n, path)
+		if s, ok := v.(string); ok {
+			return s, str(s, n.Line, path)
+		}
+		return v, literal{v}
 	}
-	return nil, true
+	return nil, literal{}
 }
 
-// scalar decodes one scalar for value.
-func (d *decoder) scalar(n *yaml.Node, path string, visit func(s string, line int, path string)) (any, bool) {
+// scalar decodes one scalar for value; nil after reporting a problem.
+func (d *decoder) scalar(n *yaml.Node, path string) any {
 	switch n.ShortTag() {
 	case "!!null":
-		return nil, true
+		return nil
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err == nil {
-			return b, true
+			return b
 		}
 		d.addf(n.Line, path, "expected true or false, got %q", n.Value)
-		return nil, false
 	case "!!int":
 		var i int64
 		if err := n.Decode(&i); err == nil {
-			return i, true
+			return i
 		}
 		d.addf(n.Line, path, "integer %s does not fit in 64 bits", n.Value)
-		return nil, false
 	case "!!float":
 		var f float64
 		if err := n.Decode(&f); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return f, true
+			return f
 		}
 		d.addf(n.Line, path, "number %s has no JSON form", n.Value)
-		return nil, false
 	case "!!str", "!!timestamp":
-		if visit != nil {
-			visit(n.Value, n.Line, path)
-		}
-		return n.Value, true
+		return n.Value
+	default:
+		d.addf(n.Line, path, "unsupported YAML tag %s", n.Tag)
 	}
-	d.addf(n.Line, path, "unsupported YAML tag %s", n.Tag)
-	return nil, false
+	return nil
 }

@@ -101,17 +101,7 @@ func (l *loader) step(n *yaml.Node, path, service string, sc *scope, inGroup boo
 	if v := f["service"]; v != nil {
 		s.Service, _ = l.serviceRef(v, join(path, "service"))
 	}
-	if v := f["id"]; v != nil {
-		if id, ok := l.str(v, join(path, "id")); ok {
-			s.ID = id
-			l.refs(id, deref(v).Line, join(path, "id"), sc)
-		}
-	}
-	if v := f["body"]; v != nil {
-		s.Body, _ = l.value(v, join(path, "body"), func(str string, line int, p string) {
-			l.refs(str, line, p, sc)
-		})
-	}
+	s.ID, s.Body = l.templates(f["id"], f["body"], path, sc)
 	if v := f["undo"]; v != nil {
 		s.Undo = l.undo(v, join(path, "undo"), s, sc)
 	}
@@ -142,17 +132,7 @@ func (l *loader) undo(n *yaml.Node, path string, of *Step, sc *scope) *Step {
 	if v := f["service"]; v != nil {
 		u.Service, _ = l.serviceRef(v, join(path, "service"))
 	}
-	if v := f["id"]; v != nil {
-		if id, ok := l.str(v, join(path, "id")); ok {
-			u.ID = id
-			l.refs(id, deref(v).Line, join(path, "id"), inner)
-		}
-	}
-	if v := f["body"]; v != nil {
-		u.Body, _ = l.value(v, join(path, "body"), func(str string, line int, p string) {
-			l.refs(str, line, p, inner)
-		})
-	}
+	u.ID, u.Body = l.templates(f["id"], f["body"], path, inner)
 	return u
 }
 
@@ -160,7 +140,7 @@ func (l *loader) undo(n *yaml.Node, path string, of *Step, sc *scope) *Step {
 func (l *loader) stepName(s *Step, path string, sc *scope) {
 	switch first := sc.defined[s.Name]; {
 	case s.Name == "":
-	case !refPartRE.MatchString(s.Name):
+	case !isRefPart(s.Name):
 		l.addf(s.Line, path, "step name %q must be letters, digits, \"-\" and \"_\"", s.Name)
 	case s.Name == "path" || s.Name == "body" || s.Name == "caller":
 		l.addf(s.Line, path, "step name %q is reserved; set as", s.Name)
@@ -171,53 +151,53 @@ func (l *loader) stepName(s *Step, path string, sc *scope) {
 	}
 }
 
-// refs checks every "${…}" reference in a string.
-func (l *loader) refs(s string, line int, path string, sc *scope) {
-	rest := s
-	for {
-		i := strings.Index(rest, "${")
-		if i < 0 {
-			return
+// templates compiles a step's id (a string) and body, checking their
+// references against the step's scope; nil for each that is absent.
+func (l *loader) templates(id, body *yaml.Node, path string, sc *scope) (*Template, *Template) {
+	compile := func(s string, line int, path string) tnode {
+		n, refs, problems := parseString(s)
+		for _, p := range problems {
+			l.addf(line, path, "%s", p)
 		}
-		rest = rest[i+2:]
-		j := strings.IndexByte(rest, '}')
-		if j < 0 {
-			l.addf(line, path, "unterminated reference in %q", s)
-			return
+		for _, r := range refs {
+			l.ref(r, line, path, sc)
 		}
-		l.ref(rest[:j], line, path, sc)
-		rest = rest[j+1:]
+		return n
 	}
+	var idT, bodyT *Template
+	if id != nil {
+		if s, ok := l.str(id, join(path, "id")); ok {
+			idT = &Template{src: s, node: compile(s, deref(id).Line, join(path, "id"))}
+		}
+	}
+	if body != nil {
+		bodyT = &Template{}
+		bodyT.src, bodyT.node = l.value(body, join(path, "body"), compile)
+	}
+	return idT, bodyT
 }
 
-// ref checks one reference, given without its "${" and "}".
-func (l *loader) ref(ref string, line int, path string, sc *scope) {
-	parts := strings.Split(ref, ".")
-	for _, p := range parts {
-		if !refPartRE.MatchString(p) {
-			l.addf(line, path, "malformed reference ${%s}: want ${path.id}, ${body.FIELD}, ${caller.subject}, ${caller.roles} or ${STEP.FIELD}", ref)
-			return
-		}
-	}
-	switch root := parts[0]; root {
+// ref checks one reference against the step's scope.
+func (l *loader) ref(r *reference, line int, path string, sc *scope) {
+	switch r.root {
 	case "path":
-		if len(parts) != 2 || parts[1] != "id" {
-			l.addf(line, path, "reference ${%s}: the path offers only ${path.id}", ref)
+		if len(r.fields) != 1 || r.fields[0] != "id" {
+			l.addf(line, path, "reference ${%s}: the path offers only ${path.id}", r)
 		} else if !sc.item {
 			l.addf(line, path, "reference ${path.id}: a collection route has no id")
 		}
 	case "body":
 	case "caller":
-		if len(parts) != 2 || (parts[1] != "subject" && parts[1] != "roles") {
-			l.addf(line, path, "reference ${%s}: the caller offers ${caller.subject} and ${caller.roles}", ref)
+		if len(r.fields) != 1 || (r.fields[0] != "subject" && r.fields[0] != "roles") {
+			l.addf(line, path, "reference ${%s}: the caller offers ${caller.subject} and ${caller.roles}", r)
 		}
 	default:
 		switch {
-		case sc.earlier[root]:
-		case sc.defined[root] != 0:
-			l.addf(line, path, "reference ${%s}: step %q does not finish before this step starts", ref, root)
+		case sc.earlier[r.root]:
+		case sc.defined[r.root] != 0:
+			l.addf(line, path, "reference ${%s}: step %q does not finish before this step starts", r, r.root)
 		default:
-			l.addf(line, path, "reference ${%s}: no earlier step named %q", ref, root)
+			l.addf(line, path, "reference ${%s}: no earlier step named %q", r, r.root)
 		}
 	}
 }

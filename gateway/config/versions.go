@@ -83,7 +83,8 @@ func (l *loader) versions(n *yaml.Node, path string) map[string]*Version {
 }
 
 // copyResource copies a resource deeply enough that changing the copy's
-// routes, roles, pipelines or bodies leaves the original as it was.
+// routes, roles or pipelines leaves the original as it was (templates are
+// immutable and shared).
 func copyResource(r *Resource) *Resource {
 	c := *r
 	c.Routes = make([]*Route, len(r.Routes))
@@ -107,29 +108,8 @@ func copySteps(steps []*Step) []*Step {
 	out := make([]*Step, len(steps))
 	for i, s := range steps {
 		c := *s
-		c.Body = copyValue(s.Body)
 		c.Parallel = copySteps(s.Parallel)
 		out[i] = &c
 	}
 	return out
-}
-
-// copyValue copies a decoded body: maps and lists anew, scalars as they
-// are.
-func copyValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		c := make(map[string]any, len(v))
-		for k, x := range v {
-			c[k] = copyValue(x)
-		}
-		return c
-	case []any:
-		c := make([]any, len(v))
-		for i, x := range v {
-			c[i] = copyValue(x)
-		}
-		return c
-	}
-	return v
 }

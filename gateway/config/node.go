@@ -104,33 +104,6 @@ func (d *decoder) checkAliases(root *yaml.Node) bool {
 	return ok
 }
 
-// fields reads a mapping whose keys are known in advance. It reports keys
-// not in known and repeated keys, and returns the value of each key
-// present and not null. An absent or null node reads as an empty mapping;
-// for any other node that is not a mapping it reports and returns nil.
-func (d *decoder) fields(n *yaml.Node, path string, known ...string) map[string]*yaml.Node {
-	out := map[string]*yaml.Node{}
-	if isNull(n) {
-		return out
-	}
-	if n = deref(n); n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected a mapping, got %s", describe(n))
-		return nil
-	}
-	d.pairs(n, path, func(k, v *yaml.Node, p string) {
-		for _, name := range known {
-			if k.Value == name {
-				if !isNull(v) {
-					out[name] = v
-				}
-				return
-			}
-		}
-		d.addf(k.Line, path, "unknown key %q", k.Value)
-	})
-	return out
-}
-
 // pairs calls fn for each entry of a mapping in document order, with the
 // entry's path. It reports a node that is not a mapping, keys that are not
 // plain scalars, and repeated keys.
@@ -206,17 +179,6 @@ func (d *decoder) names(n *yaml.Node, path string) []string {
 	return out
 }
 
-// nameOrNames reads one non-empty string or a list of them.
-func (d *decoder) nameOrNames(n *yaml.Node, path string) []string {
-	if deref(n).Kind == yaml.SequenceNode {
-		return d.names(n, path)
-	}
-	if s, ok := d.name(n, path); ok {
-		return []string{s}
-	}
-	return nil
-}
-
 // duration reads a Go duration string such as "5s" or "1m30s"; negative
 // durations, and zero when positive is set, are reported.
 func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Duration, bool) {
@@ -237,16 +199,12 @@ func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Durat
 	return v, true
 }
 
-// positiveInt reads an integer between 1 and maxInt.
-func (d *decoder) positiveInt(n *yaml.Node, path string, maxInt int64) (int64, bool) {
+// integer reads an integer.
+func (d *decoder) integer(n *yaml.Node, path string) (int64, bool) {
 	n = deref(n)
 	var v int64
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
 		d.addf(n.Line, path, "expected an integer, got %s", describe(n))
-		return 0, false
-	}
-	if v < 1 || v > maxInt {
-		d.addf(n.Line, path, "must be between 1 and %d, got %d", maxInt, v)
 		return 0, false
 	}
 	return v, true

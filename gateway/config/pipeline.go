@@ -13,25 +13,21 @@ type scope struct {
 	earlier map[string]bool // the steps that finish before the current one starts
 }
 
-// pipeline reads a route's steps. service is the default for steps that
+// pipeline checks a route's steps. service is the default for steps that
 // name none; item says whether the route's path has an id.
-func (l *loader) pipeline(n *yaml.Node, path, service string, item bool) []*Step {
-	if n = deref(n); n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		l.addf(n.Line, path, "expected a list of steps, got %s", describe(n))
-		return nil
-	}
+func (l *loader) pipeline(y val[yamlSteps], service string, item bool) []*Step {
 	sc := &scope{item: item, defined: map[string]int{}, earlier: map[string]bool{}}
 	var steps []*Step
-	l.items(n, path, func(_ int, v *yaml.Node, p string) {
-		s := l.step(v, p, service, sc, false)
+	for _, ys := range y.V {
+		s := l.step(ys, service, sc, false)
 		if s == nil {
-			return
+			continue
 		}
 		steps = append(steps, s)
 		for _, name := range stepNames([]*Step{s}) {
 			sc.earlier[name] = true
 		}
-	})
+	}
 	return steps
 }
 
@@ -48,92 +44,66 @@ func stepNames(steps []*Step) []string {
 	return names
 }
 
-// hasKey reports whether a mapping node has a key.
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i < len(n.Content); i += 2 {
-		if deref(n.Content[i]).Value == key {
-			return true
-		}
-	}
-	return false
-}
-
-// step reads one step, or a parallel group when the mapping has a
-// "parallel" key and inGroup is false.
-func (l *loader) step(n *yaml.Node, path, service string, sc *scope, inGroup bool) *Step {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		l.addf(n.Line, path, "expected a step (a mapping), got %s", describe(n))
+// step checks one step, or a parallel group when inGroup is false.
+func (l *loader) step(y yamlStep, service string, sc *scope, inGroup bool) *Step {
+	switch {
+	case y.At.Line == 0:
+		return nil // not a mapping: reported
+	case y.Parallel != nil && inGroup:
+		l.addf(y.At.Line, y.At.Path, "parallel groups do not nest")
 		return nil
-	}
-	if hasKey(n, "parallel") {
-		if inGroup {
-			l.addf(n.Line, path, "parallel groups do not nest")
-			return nil
-		}
-		f := l.fields(n, path, "parallel")
-		g := &Step{Line: n.Line, Parallel: []*Step{}}
-		l.items(f["parallel"], join(path, "parallel"), func(_ int, v *yaml.Node, p string) {
-			if s := l.step(v, p, service, sc, true); s != nil {
+	case y.Parallel != nil:
+		g := &Step{Line: y.At.Line, Parallel: []*Step{}}
+		for _, ys := range y.Parallel.V {
+			if s := l.step(ys, service, sc, true); s != nil {
 				g.Parallel = append(g.Parallel, s)
 			}
-		})
-		if v := deref(f["parallel"]); v == nil || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
-			l.addf(n.Line, join(path, "parallel"), "lists no steps")
+		}
+		if len(y.Parallel.V) == 0 && (!y.Parallel.Set || y.Parallel.OK) {
+			l.addf(y.At.Line, join(y.At.Path, "parallel"), "lists no steps")
 		}
 		return g
 	}
-
-	f := l.fields(n, path, "as", "service", "action", "id", "body", "undo")
-	s := &Step{Service: service, Line: n.Line}
-	if v := f["action"]; v != nil {
-		if s.Action, _ = l.name(v, join(path, "action")); s.Action != "" && !isAction(s.Action) {
-			l.addf(deref(v).Line, join(path, "action"), "action %q is not UPPER_SNAKE_CASE", s.Action)
-		}
-	} else {
-		l.addf(n.Line, path, "action is required")
-	}
+	s := l.action1(y.yamlUndo)
 	s.Name = strings.ToLower(s.Action)
-	if v := f["as"]; v != nil {
-		s.Name, _ = l.name(v, join(path, "as"))
+	if y.As.Set {
+		s.Name = string(y.As.V)
 	}
-	l.stepName(s, path, sc)
-	if v := f["service"]; v != nil {
-		s.Service, _ = l.serviceRef(v, join(path, "service"))
-	}
-	s.ID, s.Body = l.templates(f["id"], f["body"], path, sc)
-	if v := f["undo"]; v != nil {
-		s.Undo = l.undo(v, join(path, "undo"), s, sc)
+	l.stepName(s, y.At.Path, sc)
+	s.Service = l.stepService(y.Service, service)
+	s.ID, s.Body = l.templates(y.ID, y.Body, sc)
+	if y.Undo.Set && y.Undo.V.At.Line != 0 {
+		// The undo may refer to the step's own result too.
+		inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{s.Name: true}}
+		for k := range sc.earlier {
+			inner.earlier[k] = true
+		}
+		s.Undo = l.action1(y.Undo.V)
+		s.Undo.Name = s.Name + ".undo"
+		s.Undo.Service = l.stepService(y.Undo.V.Service, s.Service)
+		s.Undo.ID, s.Undo.Body = l.templates(y.Undo.V.ID, y.Undo.V.Body, inner)
 	}
 	return s
 }
 
-// undo reads a step's compensation: one action (service, action, id,
-// body) that may refer to the step's own result as well as earlier ones.
-func (l *loader) undo(n *yaml.Node, path string, of *Step, sc *scope) *Step {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		l.addf(n.Line, path, "expected an action (a mapping), got %s", describe(n))
-		return nil
+// action1 checks the action of a step or an undo.
+func (l *loader) action1(y yamlUndo) *Step {
+	s := &Step{Action: string(y.Action.V), Line: y.At.Line}
+	switch {
+	case !y.Action.Set:
+		l.addf(y.At.Line, y.At.Path, "action is required")
+	case s.Action != "" && !isAction(s.Action):
+		l.addf(y.Action.Line, y.Action.Path, "action %q is not UPPER_SNAKE_CASE", s.Action)
 	}
-	f := l.fields(n, path, "service", "action", "id", "body")
-	u := &Step{Service: of.Service, Name: of.Name + ".undo", Line: n.Line}
-	inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{of.Name: true}}
-	for k := range sc.earlier {
-		inner.earlier[k] = true
+	return s
+}
+
+// stepService is the service a step names, else def.
+func (l *loader) stepService(v val[name], def string) string {
+	if v.Set {
+		return l.serviceRef(v)
 	}
-	if v := f["action"]; v != nil {
-		if u.Action, _ = l.name(v, join(path, "action")); u.Action != "" && !isAction(u.Action) {
-			l.addf(deref(v).Line, join(path, "action"), "action %q is not UPPER_SNAKE_CASE", u.Action)
-		}
-	} else {
-		l.addf(n.Line, path, "action is required")
-	}
-	if v := f["service"]; v != nil {
-		u.Service, _ = l.serviceRef(v, join(path, "service"))
-	}
-	u.ID, u.Body = l.templates(f["id"], f["body"], path, inner)
-	return u
+	return def
 }
 
 // stepName checks a step's name and records it in the scope.
@@ -153,7 +123,7 @@ func (l *loader) stepName(s *Step, path string, sc *scope) {
 
 // templates compiles a step's id (a string) and body, checking their
 // references against the step's scope; nil for each that is absent.
-func (l *loader) templates(id, body *yaml.Node, path string, sc *scope) (*Template, *Template) {
+func (l *loader) templates(id val[string], body val[*yaml.Node], sc *scope) (*Template, *Template) {
 	compile := func(s string, line int, path string) tnode {
 		n, refs, problems := parseString(s)
 		for _, p := range problems {
@@ -165,14 +135,12 @@ func (l *loader) templates(id, body *yaml.Node, path string, sc *scope) (*Templa
 		return n
 	}
 	var idT, bodyT *Template
-	if id != nil {
-		if s, ok := l.str(id, join(path, "id")); ok {
-			idT = &Template{src: s, node: compile(s, deref(id).Line, join(path, "id"))}
-		}
+	if id.Set && id.OK && id.V != "" {
+		idT = &Template{src: id.V, node: compile(id.V, id.Line, id.Path)}
 	}
-	if body != nil {
+	if body.Set {
 		bodyT = &Template{}
-		bodyT.src, bodyT.node = l.value(body, join(path, "body"), compile)
+		bodyT.src, bodyT.node = l.value(body.V, body.Path, compile)
 	}
 	return idT, bodyT
 }

@@ -1,0 +1,250 @@
+package config
+
+import (
+	"net"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The document as written: each key of the configuration file is the yaml
+// tag of one field below, and nowhere else. model.go documents them.
+
+type yamlConfig struct {
+	HTTP     yamlHTTP             `yaml:"http"`
+	Auth     yamlAuth             `yaml:"auth"`
+	Services entries[yamlService] `yaml:"services"`
+	Redis    val[name]            `yaml:"redis"`
+	Versions entries[yamlVersion] `yaml:"versions"`
+}
+
+type yamlHTTP struct {
+	MaxBodyBytes   val[int64]    `yaml:"max_body_bytes"`
+	MaxJSONDepth   val[int64]    `yaml:"max_json_depth"`
+	DefaultTimeout val[positive] `yaml:"default_timeout"`
+	CORS           struct {
+		AllowedOrigins   val[[]name]        `yaml:"allowed_origins"`
+		AllowedHeaders   val[[]name]        `yaml:"allowed_headers"`
+		ExposedHeaders   val[[]name]        `yaml:"exposed_headers"`
+		AllowCredentials val[bool]          `yaml:"allow_credentials"`
+		MaxAge           val[time.Duration] `yaml:"max_age"`
+	} `yaml:"cors"`
+	Idempotency struct {
+		TTL        val[positive] `yaml:"ttl"`
+		MaxEntries val[int64]    `yaml:"max_entries"`
+		MaxBytes   val[int64]    `yaml:"max_bytes"`
+	} `yaml:"idempotency"`
+}
+
+type yamlAuth struct {
+	APIKeys []yamlAPIKey `yaml:"api_keys"`
+	JWT     []yamlJWT    `yaml:"jwt"`
+}
+
+type yamlAPIKey struct {
+	At        at
+	Name      val[name]   `yaml:"name"`
+	Hash      val[string] `yaml:"hash"`
+	SecretEnv val[name]   `yaml:"secret_env"`
+	Subject   val[name]   `yaml:"subject"`
+	Roles     val[[]name] `yaml:"roles"`
+}
+
+type yamlJWT struct {
+	At             at
+	Issuer         val[name]          `yaml:"issuer"`
+	Audience       val[nameList]      `yaml:"audience"`
+	HS256SecretEnv val[name]          `yaml:"hs256_secret_env"`
+	PublicKeyFiles val[[]val[name]]   `yaml:"public_key_files"`
+	RolesClaim     val[name]          `yaml:"roles_claim"`
+	Leeway         val[time.Duration] `yaml:"leeway"`
+}
+
+type yamlService struct {
+	At      at
+	Target  val[target]   `yaml:"target"`
+	KeyEnv  val[name]     `yaml:"key_env"`
+	Key     val[name]     `yaml:"key"`
+	Timeout val[positive] `yaml:"timeout"`
+}
+
+type yamlVersion struct {
+	Extends   val[name]             `yaml:"extends"`
+	Resources entries[yamlResource] `yaml:"resources"`
+}
+
+// yamlRoute is what resources and actions both set for their routes.
+type yamlRoute struct {
+	Service     val[name]          `yaml:"service"`
+	Access      val[Access]        `yaml:"access"`
+	CacheTTL    val[time.Duration] `yaml:"cache_ttl"`
+	Cache       val[bool]          `yaml:"cache"`
+	Coalesce    val[bool]          `yaml:"coalesce"`
+	Visibility  val[string]        `yaml:"visibility"`
+	Timeout     val[positive]      `yaml:"timeout"`
+	Idempotency val[string]        `yaml:"idempotency"`
+}
+
+// yamlResource is a mapping, or one line naming the service.
+type yamlResource struct {
+	At at
+	yamlRoute
+	Singular val[name]          `yaml:"singular"`
+	CRUD     val[[]val[string]] `yaml:"crud"`
+	Actions  []yamlAction       `yaml:"actions"`
+	OneLine  bool
+}
+
+func (r *yamlResource) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode {
+		r.At, r.OneLine = at{n.Line, path}, true
+		r.Service.unmarshal(d, n, path)
+		return
+	}
+	type plain yamlResource
+	d.mapping(n, path, reflect.ValueOf((*plain)(r)).Elem())
+}
+
+type yamlAction struct {
+	At      at
+	Name    val[name]          `yaml:"name"`
+	Method  val[string]        `yaml:"method"`
+	Methods val[[]val[string]] `yaml:"methods"`
+	On      val[string]        `yaml:"on"`
+	Action  val[name]          `yaml:"action"`
+	yamlRoute
+	Pipeline val[yamlSteps] `yaml:"pipeline"`
+	Result   val[name]      `yaml:"result"`
+}
+
+// yamlSteps is a pipeline: a list of at least one step.
+type yamlSteps []yamlStep
+
+func (s *yamlSteps) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		d.addf(n.Line, path, "expected a list of steps, got %s", describe(n))
+		return
+	}
+	d.decode(n, path, reflect.ValueOf((*[]yamlStep)(s)).Elem())
+}
+
+// yamlStep is one action, or a parallel group.
+type yamlStep struct {
+	yamlUndo
+	As       val[name]     `yaml:"as"`
+	Undo     val[yamlUndo] `yaml:"undo"`
+	Parallel *val[[]yamlStep]
+}
+
+func (s *yamlStep) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(n.Line, path, "expected a step (a mapping), got %s", describe(n))
+		return
+	}
+	if hasKey(n, "parallel") {
+		var g struct {
+			At       at
+			Parallel val[[]yamlStep] `yaml:"parallel"`
+		}
+		d.mapping(n, path, reflect.ValueOf(&g).Elem())
+		s.At, s.Parallel = g.At, &g.Parallel
+		return
+	}
+	type plain yamlStep
+	d.mapping(n, path, reflect.ValueOf((*plain)(s)).Elem())
+}
+
+// yamlUndo is a step's compensating action, and what a step has of an
+// action.
+type yamlUndo struct {
+	At      at
+	Service val[name]       `yaml:"service"`
+	Action  val[name]       `yaml:"action"`
+	ID      val[string]     `yaml:"id"`
+	Body    val[*yaml.Node] `yaml:"body"`
+}
+
+func (u *yamlUndo) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(n.Line, path, "expected an action (a mapping), got %s", describe(n))
+		return
+	}
+	type plain yamlUndo
+	d.mapping(n, path, reflect.ValueOf((*plain)(u)).Elem())
+}
+
+// hasKey reports whether a mapping node has a key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i < len(n.Content); i += 2 {
+		if deref(n.Content[i]).Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// nameList is one non-empty string or a list of them.
+type nameList []string
+
+func (l *nameList) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.SequenceNode {
+		*l = d.names(n, path)
+	} else if s, ok := d.name(n, path); ok {
+		*l = []string{s}
+	}
+}
+
+// target is a socket.Dial target: a string as it is, or a list of
+// "host:port" addresses as "static:///a,b".
+type target string
+
+func (t *target) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.SequenceNode {
+		s, _ := d.name(n, path)
+		*t = target(s)
+		return
+	}
+	var addrs []string
+	d.items(n, path, func(_ int, v *yaml.Node, p string) {
+		a, ok := d.name(v, p)
+		if !ok {
+			return
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || strings.ContainsAny(a, ", \t") {
+			d.addf(deref(v).Line, p, `expected an address such as "users:9000", got %q`, a)
+			return
+		}
+		addrs = append(addrs, a)
+	})
+	if len(n.Content) == 0 {
+		d.addf(n.Line, path, "lists no addresses")
+	}
+	if len(addrs) > 0 {
+		*t = target("static:///" + strings.Join(addrs, ","))
+	}
+}
+
+// unmarshal reads who may call: "anonymous", "authenticated" or
+// {roles: [..]}.
+func (a *Access) unmarshal(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode {
+		switch n.Value {
+		case "anonymous":
+			a.Anonymous = true
+		case "authenticated":
+		default:
+			d.addf(n.Line, path, `expected "anonymous", "authenticated" or {roles: [...]}, got %s`, describe(n))
+		}
+		return
+	}
+	var r struct {
+		Roles val[[]name] `yaml:"roles"`
+	}
+	d.mapping(n, path, reflect.ValueOf(&r).Elem())
+	if n.Kind == yaml.MappingNode && len(r.Roles.V) == 0 && (!r.Roles.Set || r.Roles.OK) {
+		d.addf(n.Line, path, "roles must list at least one role")
+	}
+	a.Roles = strs(r.Roles.V)
+}

@@ -59,7 +59,6 @@ func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
 	if y.At.Line == 0 {
 		return k, false // not a mapping: reported
 	}
-	before := len(l.list)
 	k = APIKey{Name: string(y.Name.V), Subject: string(y.Subject.or(y.Name.V)), Roles: strs(y.Roles.V), Line: y.At.Line}
 	if !y.Name.Set {
 		l.addf(y.At.Line, y.At.Path, "name is required")
@@ -76,7 +75,7 @@ func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
 	default:
 		l.addf(y.At.Line, y.At.Path, "hash or secret_env is required")
 	}
-	return k, len(l.list) == before && y.Name.OK && y.Subject.OK == y.Subject.Set && y.Roles.OK == y.Roles.Set
+	return k, l.clean(y.At.Path)
 }
 
 // keyHash checks a "sha256:HEX" key hash, lower-casing the digits.
@@ -111,7 +110,6 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 	if y.At.Line == 0 {
 		return j, false // not a mapping: reported
 	}
-	before := len(l.list)
 	j = JWTIssuer{
 		Issuer: string(y.Issuer.V), Audience: y.Audience.V,
 		RolesClaim: string(y.RolesClaim.or("roles")), Leeway: y.Leeway.or(30 * time.Second),
@@ -131,8 +129,7 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 	if !y.HS256SecretEnv.Set && !y.PublicKeyFiles.Set {
 		l.addf(y.At.Line, y.At.Path, "hs256_secret_env or public_key_files is required")
 	}
-	return j, len(l.list) == before && y.Issuer.OK && y.Audience.OK == y.Audience.Set &&
-		y.PublicKeyFiles.OK == y.PublicKeyFiles.Set && y.RolesClaim.OK == y.RolesClaim.Set && y.Leeway.OK == y.Leeway.Set
+	return j, l.clean(y.At.Path)
 }
 
 // publicKeys reads a PEM file of one or more "PUBLIC KEY" blocks, relative

@@ -32,9 +32,14 @@ type at struct {
 // slice reads a list; a pointer is allocated. Absent and null nodes leave
 // v as it is.
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
-	if isNull(n) {
-		return
+	if !isNull(n) {
+		d.decodeValue(n, path, v)
 	}
+}
+
+// decodeValue is decode for a list's items, where a null is a value: an
+// unmarshaler reads it, and a struct takes it for an empty mapping.
+func (d *decoder) decodeValue(n *yaml.Node, path string, v reflect.Value) {
 	if u, ok := v.Addr().Interface().(unmarshaler); ok {
 		u.unmarshal(d, deref(n), path)
 		return
@@ -46,7 +51,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	case reflect.Slice:
 		d.items(n, path, func(_ int, item *yaml.Node, p string) {
 			e := reflect.New(v.Type().Elem()).Elem()
-			d.decode(item, p, e)
+			d.decodeValue(item, p, e)
 			v.Set(reflect.Append(v, e))
 		})
 	case reflect.Struct:
@@ -58,7 +63,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 
 // mapping decodes a mapping into a struct's yaml-tagged fields.
 func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
-	if n = deref(n); n.Kind != yaml.MappingNode {
+	if n = deref(n); n.Kind != yaml.MappingNode && !isNull(n) {
 		d.addf(n.Line, path, "expected a mapping, got %s", describe(n))
 		return
 	}

@@ -59,7 +59,7 @@ func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
 	if y.At.Line == 0 {
 		return k, false // not a mapping: reported
 	}
-	k = APIKey{Name: string(y.Name.V), Subject: string(y.Subject.or(y.Name.V)), Roles: strs(y.Roles.V), Line: y.At.Line}
+	k = APIKey{Name: y.Name.V, Subject: y.Subject.or(y.Name.V), Roles: y.Roles.V, Line: y.At.Line}
 	if !y.Name.Set {
 		l.addf(y.At.Line, y.At.Path, "name is required")
 	}
@@ -79,11 +79,11 @@ func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
 }
 
 // keyHash checks a "sha256:HEX" key hash, lower-casing the digits.
-func (l *loader) keyHash(v val[string]) string {
+func (l *loader) keyHash(v val[text]) string {
 	if !v.OK {
 		return ""
 	}
-	digits, found := strings.CutPrefix(v.V, "sha256:")
+	digits, found := strings.CutPrefix(string(v.V), "sha256:")
 	if b, err := hex.DecodeString(digits); !found || err != nil || len(b) != 32 {
 		l.addf(v.Line, v.Path, `expected "sha256:" and 64 hex digits (socket.HashKey's form)`)
 		return ""
@@ -93,11 +93,11 @@ func (l *loader) keyHash(v val[string]) string {
 
 // envVar returns the value of the environment variable v names; a
 // variable that is unset or empty is reported by name.
-func (l *loader) envVar(v val[name]) (string, bool) {
+func (l *loader) envVar(v val[string]) (string, bool) {
 	if !v.OK {
 		return "", false
 	}
-	s := l.env(string(v.V))
+	s := l.env(v.V)
 	if s == "" {
 		l.addf(v.Line, v.Path, "environment variable %s is unset or empty", v.V)
 		return "", false
@@ -111,8 +111,8 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 		return j, false // not a mapping: reported
 	}
 	j = JWTIssuer{
-		Issuer: string(y.Issuer.V), Audience: y.Audience.V,
-		RolesClaim: string(y.RolesClaim.or("roles")), Leeway: y.Leeway.or(30 * time.Second),
+		Issuer: y.Issuer.V, Audience: y.Audience.V,
+		RolesClaim: y.RolesClaim.or("roles"), Leeway: y.Leeway.or(30 * time.Second),
 		Line: y.At.Line,
 	}
 	if !y.Issuer.Set {
@@ -134,11 +134,11 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 
 // publicKeys reads a PEM file of one or more "PUBLIC KEY" blocks, relative
 // to the configuration's directory.
-func (l *loader) publicKeys(v val[name]) []crypto.PublicKey {
+func (l *loader) publicKeys(v val[string]) []crypto.PublicKey {
 	if !v.OK {
 		return nil
 	}
-	file := string(v.V)
+	file := v.V
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(l.dir, file)
 	}

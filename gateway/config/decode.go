@@ -95,17 +95,18 @@ func field(v reflect.Value, key string) (reflect.Value, bool) {
 	return reflect.Value{}, false
 }
 
-// Leaf types: what a scalar or a list of scalars decodes to.
+// Leaf types: what a scalar decodes to besides string (never empty),
+// bool, int64 and time.Duration (never negative).
 type (
-	// name is a string that must not be empty.
-	name string
+	// text is a string that may be empty.
+	text string
 	// positive is a duration greater than zero.
 	positive time.Duration
 )
 
-// val is a value the document may set, with where it was set. T is one of
-// string, name, bool, int64, time.Duration (not negative), positive,
-// *yaml.Node (kept as written), []name, or any type decode takes.
+// val is a value the document may set, with where it was set. T is a leaf
+// type, *yaml.Node (kept as written), []string (of non-empty strings) or
+// any type decode takes.
 type val[T any] struct {
 	V   T
 	Set bool // present and not null (even when V could not be read)
@@ -118,10 +119,10 @@ func (f *val[T]) unmarshal(d *decoder, n *yaml.Node, path string) {
 	before := len(d.list)
 	switch p := any(&f.V).(type) {
 	case *string:
-		*p, _ = d.str(n, path)
-	case *name:
-		s, _ := d.name(n, path)
-		*p = name(s)
+		*p, _ = d.name(n, path)
+	case *text:
+		s, _ := d.str(n, path)
+		*p = text(s)
 	case *bool:
 		*p, _ = d.boolean(n, path)
 	case *int64:
@@ -133,10 +134,8 @@ func (f *val[T]) unmarshal(d *decoder, n *yaml.Node, path string) {
 		*p = positive(t)
 	case **yaml.Node:
 		*p = n
-	case *[]name:
-		for _, s := range d.names(n, path) {
-			*p = append(*p, name(s))
-		}
+	case *[]string:
+		*p = d.names(n, path)
 	default:
 		d.decode(n, path, reflect.ValueOf(&f.V).Elem())
 	}
@@ -169,16 +168,4 @@ func (es *entries[T]) unmarshal(d *decoder, n *yaml.Node, path string) {
 		d.decode(v, p, reflect.ValueOf(&e.V).Elem())
 		*es = append(*es, e)
 	})
-}
-
-// strs converts a list of names.
-func strs(ns []name) []string {
-	if ns == nil {
-		return nil
-	}
-	out := make([]string, len(ns))
-	for i, n := range ns {
-		out[i] = string(n)
-	}
-	return out
 }

@@ -101,9 +101,9 @@ func (l *loader) http(y *yamlHTTP) HTTP {
 		MaxJSONDepth:   int(l.between(y.MaxJSONDepth, 1<<16, 64)),
 		DefaultTimeout: time.Duration(y.DefaultTimeout.or(positive(10 * time.Second))),
 		CORS: CORS{
-			AllowedOrigins:   strs(c.AllowedOrigins.V),
-			AllowedHeaders:   strs(c.AllowedHeaders.or([]name{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-API-Key"})),
-			ExposedHeaders:   strs(c.ExposedHeaders.or([]name{"X-Request-Id", "Location"})),
+			AllowedOrigins:   c.AllowedOrigins.V,
+			AllowedHeaders:   c.AllowedHeaders.or([]string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-API-Key"}),
+			ExposedHeaders:   c.ExposedHeaders.or([]string{"X-Request-Id", "Location"}),
 			AllowCredentials: c.AllowCredentials.V,
 			MaxAge:           c.MaxAge.or(10 * time.Minute),
 		},
@@ -133,15 +133,15 @@ func (l *loader) between(v val[int64], maxInt, def int64) int64 {
 }
 
 // redis checks the shared-state URL.
-func (l *loader) redis(v val[name]) string {
+func (l *loader) redis(v val[string]) string {
 	if !v.Set || !v.OK {
 		return ""
 	}
-	u, err := url.Parse(string(v.V))
+	u, err := url.Parse(v.V)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		// The URL may hold a password: the message does not repeat it.
 		l.addf(v.Line, v.Path, `expected a URL such as "redis://host:6379/0"`)
 		return ""
 	}
-	return string(v.V)
+	return v.V
 }

@@ -67,7 +67,7 @@ func (l *loader) step(y yamlStep, service string, sc *scope, inGroup bool) *Step
 	s := l.action1(y.yamlUndo)
 	s.Name = strings.ToLower(s.Action)
 	if y.As.Set {
-		s.Name = string(y.As.V)
+		s.Name = y.As.V
 	}
 	l.stepName(s, y.At.Path, sc)
 	s.Service = l.stepService(y.Service, service)
@@ -88,7 +88,7 @@ func (l *loader) step(y yamlStep, service string, sc *scope, inGroup bool) *Step
 
 // action1 checks the action of a step or an undo.
 func (l *loader) action1(y yamlUndo) *Step {
-	s := &Step{Action: string(y.Action.V), Line: y.At.Line}
+	s := &Step{Action: y.Action.V, Line: y.At.Line}
 	switch {
 	case !y.Action.Set:
 		l.addf(y.At.Line, y.At.Path, "action is required")
@@ -99,7 +99,7 @@ func (l *loader) action1(y yamlUndo) *Step {
 }
 
 // stepService is the service a step names, else def.
-func (l *loader) stepService(v val[name], def string) string {
+func (l *loader) stepService(v val[string], def string) string {
 	if v.Set {
 		return l.serviceRef(v)
 	}
@@ -123,7 +123,7 @@ func (l *loader) stepName(s *Step, path string, sc *scope) {
 
 // templates compiles a step's id (a string) and body, checking their
 // references against the step's scope; nil for each that is absent.
-func (l *loader) templates(id val[string], body val[*yaml.Node], sc *scope) (*Template, *Template) {
+func (l *loader) templates(id val[text], body val[*yaml.Node], sc *scope) (*Template, *Template) {
 	compile := func(s string, line int, path string) tnode {
 		n, refs, problems := parseString(s)
 		for _, p := range problems {
@@ -136,7 +136,7 @@ func (l *loader) templates(id val[string], body val[*yaml.Node], sc *scope) (*Te
 	}
 	var idT, bodyT *Template
 	if id.Set && id.OK && id.V != "" {
-		idT = &Template{src: id.V, node: compile(id.V, id.Line, id.Path)}
+		idT = &Template{src: string(id.V), node: compile(string(id.V), id.Line, id.Path)}
 	}
 	if body.Set {
 		bodyT = &Template{}

@@ -101,7 +101,7 @@ func (l *loader) resource(e entry[yamlResource]) *Resource {
 		idempotency: l.idempotency(y.Idempotency),
 	}
 	r.Service = def.service
-	r.Singular = string(y.Singular.or(name(singular(r.Name))))
+	r.Singular = y.Singular.or(singular(r.Name))
 	if !y.Singular.Set && r.Singular == "" {
 		l.addf(e.Line, e.Path, "no singular can be made from %q; set singular", r.Name)
 	}
@@ -121,7 +121,7 @@ func crudOps() []string { return []string{"get", "list", "create", "update", "de
 // crud adds the CRUD routes that the resource's crud list names (all when
 // it is absent): GET_ONE, LIST_MANY, CREATE_ONE, UPDATE_ONE (PUT and
 // PATCH) and DELETE_ONE.
-func (l *loader) crud(ops val[[]val[string]], path string, r *Resource, def routeDefaults, t *routeTable) {
+func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeDefaults, t *routeTable) {
 	want := map[string]bool{}
 	if !ops.Set {
 		for _, op := range crudOps() {
@@ -129,7 +129,7 @@ func (l *loader) crud(ops val[[]val[string]], path string, r *Resource, def rout
 		}
 	}
 	for _, v := range ops.V {
-		switch op := v.V; {
+		switch op := string(v.V); {
 		case !v.OK:
 		case !slices.Contains(crudOps(), op):
 			l.addf(v.Line, v.Path, "unknown CRUD operation %q (want get, list, create, update or delete)", op)
@@ -202,15 +202,15 @@ func (l *loader) timeout(own, resource time.Duration, service string) time.Durat
 
 // serviceRef checks the name of a service that the configuration
 // defines; "" when it is not set or not defined.
-func (l *loader) serviceRef(v val[name]) string {
+func (l *loader) serviceRef(v val[string]) string {
 	if !v.Set || !v.OK {
 		return ""
 	}
-	if l.cfg.Services[string(v.V)] == nil {
+	if l.cfg.Services[v.V] == nil {
 		l.addf(v.Line, v.Path, "unknown service %q", v.V)
 		return ""
 	}
-	return string(v.V)
+	return v.V
 }
 
 // methods are the HTTP methods a route may take.
@@ -230,7 +230,7 @@ func (l *loader) action(y yamlAction, def routeDefaults) []*Route {
 	case on != "item" && y.On.OK:
 		l.addf(y.On.Line, y.On.Path, `expected "item" or "collection", got %q`, on)
 	}
-	seg := string(y.Name.V)
+	seg := y.Name.V
 	switch {
 	case !y.Name.Set:
 		l.addf(y.At.Line, y.At.Path, "name is required")
@@ -242,7 +242,7 @@ func (l *loader) action(y yamlAction, def routeDefaults) []*Route {
 	}
 	ms := l.routeMethods(y)
 
-	action := string(y.Action.V)
+	action := y.Action.V
 	if !y.Action.Set {
 		action = upperName(seg)
 	}
@@ -299,12 +299,12 @@ func (l *loader) routeMethods(y yamlAction) []string {
 		l.addf(y.At.Line, y.At.Path, "set method or methods, not both")
 	case y.Method.Set:
 		if y.Method.OK {
-			check(y.Method.V, y.Method.Line, y.Method.Path)
+			check(string(y.Method.V), y.Method.Line, y.Method.Path)
 		}
 	case y.Methods.Set:
 		for _, m := range y.Methods.V {
 			if m.OK {
-				check(m.V, m.Line, m.Path)
+				check(string(m.V), m.Line, m.Path)
 			}
 		}
 		if y.Methods.OK && len(y.Methods.V) == 0 {
@@ -329,10 +329,10 @@ func (l *loader) result(y yamlAction, steps []*Step) string {
 	case !r.OK:
 	case !y.Pipeline.Set:
 		l.addf(r.Line, r.Path, "result needs a pipeline")
-	case !slices.Contains(stepNames(steps), string(r.V)):
+	case !slices.Contains(stepNames(steps), r.V):
 		l.addf(r.Line, r.Path, "no pipeline step named %q", r.V)
 	default:
-		return string(r.V)
+		return r.V
 	}
 	return ""
 }
@@ -349,7 +349,7 @@ func (l *loader) caching(y *yamlRoute, c Caching) Caching {
 	switch vis := y.Visibility; {
 	case !vis.Set || !vis.OK:
 	case vis.V == VisibilityPublic, vis.V == VisibilityPerCaller:
-		c.Visibility = vis.V
+		c.Visibility = string(vis.V)
 	default:
 		l.addf(vis.Line, vis.Path, `expected "public" or "per-caller", got %q`, vis.V)
 	}
@@ -357,7 +357,7 @@ func (l *loader) caching(y *yamlRoute, c Caching) Caching {
 }
 
 // idempotency checks a route's Idempotency-Key mode; "" when it sets none.
-func (l *loader) idempotency(v val[string]) Idempotency {
+func (l *loader) idempotency(v val[text]) Idempotency {
 	if !v.Set || !v.OK {
 		return ""
 	}

@@ -29,7 +29,7 @@ func (l *loader) service(e entry[yamlService]) *Service {
 	case y.KeyEnv.OK && y.KeyEnv.Set:
 		s.Key, _ = l.envVar(y.KeyEnv)
 	case y.Key.Set:
-		s.Key = string(y.Key.V)
+		s.Key = y.Key.V
 	}
 	return s
 }

@@ -45,7 +45,7 @@ func (t *Template) Text(sc Scope) (s string, ok bool) {
 	case nil, map[string]any, []any:
 		return "", false
 	default:
-		return text(v), true
+		return render(v), true
 	}
 }
 
@@ -107,7 +107,7 @@ func (n interpolation) eval(sc Scope) any {
 		if p.ref == nil {
 			b.WriteString(p.text)
 		} else {
-			b.WriteString(text(p.ref.eval(sc)))
+			b.WriteString(render(p.ref.eval(sc)))
 		}
 	}
 	return b.String()
@@ -133,8 +133,8 @@ func (n list) eval(sc Scope) any {
 	return out
 }
 
-// text renders a value for use inside a string or as an id.
-func text(v any) string {
+// render renders a value for use inside a string or as an id.
+func render(v any) string {
 	switch t := v.(type) {
 	case nil:
 		return ""

@@ -10,8 +10,8 @@ import (
 // another with deep copies of the resources it does not define itself.
 func (l *loader) versions(es entries[yamlVersion]) map[string]*Version {
 	out := map[string]*Version{}
-	extends := map[string]val[name]{} // version name → its extends value
-	var order []string                // version names in document order
+	extends := map[string]val[string]{} // version name → its extends value
+	var order []string                  // version names in document order
 	for _, e := range es {
 		if !isSegment(e.Key) {
 			l.addf(e.Line, e.Path, "version name must be %s, such as v1 or v2beta", segmentRule)
@@ -29,10 +29,10 @@ func (l *loader) versions(es entries[yamlVersion]) map[string]*Version {
 	for _, name := range order {
 		switch e := extends[name]; {
 		case !e.Set || !e.OK:
-		case out[string(e.V)] == nil:
+		case out[e.V] == nil:
 			l.addf(e.Line, e.Path, "unknown version %q", e.V)
 		default:
-			bases[name] = string(e.V)
+			bases[name] = e.V
 		}
 	}
 	for _, name := range order {

@@ -16,7 +16,7 @@ type yamlConfig struct {
 	HTTP     yamlHTTP             `yaml:"http"`
 	Auth     yamlAuth             `yaml:"auth"`
 	Services entries[yamlService] `yaml:"services"`
-	Redis    val[name]            `yaml:"redis"`
+	Redis    val[string]          `yaml:"redis"`
 	Versions entries[yamlVersion] `yaml:"versions"`
 }
 
@@ -25,9 +25,9 @@ type yamlHTTP struct {
 	MaxJSONDepth   val[int64]    `yaml:"max_json_depth"`
 	DefaultTimeout val[positive] `yaml:"default_timeout"`
 	CORS           struct {
-		AllowedOrigins   val[[]name]        `yaml:"allowed_origins"`
-		AllowedHeaders   val[[]name]        `yaml:"allowed_headers"`
-		ExposedHeaders   val[[]name]        `yaml:"exposed_headers"`
+		AllowedOrigins   val[[]string]      `yaml:"allowed_origins"`
+		AllowedHeaders   val[[]string]      `yaml:"allowed_headers"`
+		ExposedHeaders   val[[]string]      `yaml:"exposed_headers"`
 		AllowCredentials val[bool]          `yaml:"allow_credentials"`
 		MaxAge           val[time.Duration] `yaml:"max_age"`
 	} `yaml:"cors"`
@@ -45,55 +45,55 @@ type yamlAuth struct {
 
 type yamlAPIKey struct {
 	At        at
-	Name      val[name]   `yaml:"name"`
-	Hash      val[string] `yaml:"hash"`
-	SecretEnv val[name]   `yaml:"secret_env"`
-	Subject   val[name]   `yaml:"subject"`
-	Roles     val[[]name] `yaml:"roles"`
+	Name      val[string]   `yaml:"name"`
+	Hash      val[text]     `yaml:"hash"`
+	SecretEnv val[string]   `yaml:"secret_env"`
+	Subject   val[string]   `yaml:"subject"`
+	Roles     val[[]string] `yaml:"roles"`
 }
 
 type yamlJWT struct {
 	At             at
-	Issuer         val[name]          `yaml:"issuer"`
+	Issuer         val[string]        `yaml:"issuer"`
 	Audience       val[nameList]      `yaml:"audience"`
-	HS256SecretEnv val[name]          `yaml:"hs256_secret_env"`
-	PublicKeyFiles val[[]val[name]]   `yaml:"public_key_files"`
-	RolesClaim     val[name]          `yaml:"roles_claim"`
+	HS256SecretEnv val[string]        `yaml:"hs256_secret_env"`
+	PublicKeyFiles val[[]val[string]] `yaml:"public_key_files"`
+	RolesClaim     val[string]        `yaml:"roles_claim"`
 	Leeway         val[time.Duration] `yaml:"leeway"`
 }
 
 type yamlService struct {
 	At      at
 	Target  val[target]   `yaml:"target"`
-	KeyEnv  val[name]     `yaml:"key_env"`
-	Key     val[name]     `yaml:"key"`
+	KeyEnv  val[string]   `yaml:"key_env"`
+	Key     val[string]   `yaml:"key"`
 	Timeout val[positive] `yaml:"timeout"`
 }
 
 type yamlVersion struct {
-	Extends   val[name]             `yaml:"extends"`
+	Extends   val[string]           `yaml:"extends"`
 	Resources entries[yamlResource] `yaml:"resources"`
 }
 
 // yamlRoute is what resources and actions both set for their routes.
 type yamlRoute struct {
-	Service     val[name]          `yaml:"service"`
+	Service     val[string]        `yaml:"service"`
 	Access      val[Access]        `yaml:"access"`
 	CacheTTL    val[time.Duration] `yaml:"cache_ttl"`
 	Cache       val[bool]          `yaml:"cache"`
 	Coalesce    val[bool]          `yaml:"coalesce"`
-	Visibility  val[string]        `yaml:"visibility"`
+	Visibility  val[text]          `yaml:"visibility"`
 	Timeout     val[positive]      `yaml:"timeout"`
-	Idempotency val[string]        `yaml:"idempotency"`
+	Idempotency val[text]          `yaml:"idempotency"`
 }
 
 // yamlResource is a mapping, or one line naming the service.
 type yamlResource struct {
 	At at
 	yamlRoute
-	Singular val[name]          `yaml:"singular"`
-	CRUD     val[[]val[string]] `yaml:"crud"`
-	Actions  []yamlAction       `yaml:"actions"`
+	Singular val[string]      `yaml:"singular"`
+	CRUD     val[[]val[text]] `yaml:"crud"`
+	Actions  []yamlAction     `yaml:"actions"`
 	OneLine  bool
 }
 
@@ -109,14 +109,14 @@ func (r *yamlResource) unmarshal(d *decoder, n *yaml.Node, path string) {
 
 type yamlAction struct {
 	At      at
-	Name    val[name]          `yaml:"name"`
-	Method  val[string]        `yaml:"method"`
-	Methods val[[]val[string]] `yaml:"methods"`
-	On      val[string]        `yaml:"on"`
-	Action  val[name]          `yaml:"action"`
+	Name    val[string]      `yaml:"name"`
+	Method  val[text]        `yaml:"method"`
+	Methods val[[]val[text]] `yaml:"methods"`
+	On      val[text]        `yaml:"on"`
+	Action  val[string]      `yaml:"action"`
 	yamlRoute
 	Pipeline val[yamlSteps] `yaml:"pipeline"`
-	Result   val[name]      `yaml:"result"`
+	Result   val[string]    `yaml:"result"`
 }
 
 // yamlSteps is a pipeline: a list of at least one step.
@@ -133,7 +133,7 @@ func (s *yamlSteps) unmarshal(d *decoder, n *yaml.Node, path string) {
 // yamlStep is one action, or a parallel group.
 type yamlStep struct {
 	yamlUndo
-	As       val[name]     `yaml:"as"`
+	As       val[string]   `yaml:"as"`
 	Undo     val[yamlUndo] `yaml:"undo"`
 	Parallel *val[[]yamlStep]
 }
@@ -160,9 +160,9 @@ func (s *yamlStep) unmarshal(d *decoder, n *yaml.Node, path string) {
 // action.
 type yamlUndo struct {
 	At      at
-	Service val[name]       `yaml:"service"`
-	Action  val[name]       `yaml:"action"`
-	ID      val[string]     `yaml:"id"`
+	Service val[string]     `yaml:"service"`
+	Action  val[string]     `yaml:"action"`
+	ID      val[text]       `yaml:"id"`
 	Body    val[*yaml.Node] `yaml:"body"`
 }
 
@@ -240,11 +240,11 @@ func (a *Access) unmarshal(d *decoder, n *yaml.Node, path string) {
 		return
 	}
 	var r struct {
-		Roles val[[]name] `yaml:"roles"`
+		Roles val[[]string] `yaml:"roles"`
 	}
 	d.mapping(n, path, reflect.ValueOf(&r).Elem())
 	if n.Kind == yaml.MappingNode && len(r.Roles.V) == 0 && (!r.Roles.Set || r.Roles.OK) {
 		d.addf(n.Line, path, "roles must list at least one role")
 	}
-	a.Roles = strs(r.Roles.V)
+	a.Roles = r.Roles.V
 }

@@ -124,14 +124,17 @@ func (f *val[T]) unmarshal(d *decoder, n *yaml.Node, path string) {
 		s, _ := d.str(n, path)
 		*p = text(s)
 	case *bool:
-		*p, _ = d.boolean(n, path)
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(p) != nil {
+			d.addf(n.Line, path, "expected true or false, got %s", describe(n))
+		}
 	case *int64:
-		*p, _ = d.integer(n, path)
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(p) != nil {
+			d.addf(n.Line, path, "expected an integer, got %s", describe(n))
+		}
 	case *time.Duration:
-		*p, _ = d.duration(n, path, false)
+		*p = d.duration(n, path, false)
 	case *positive:
-		t, _ := d.duration(n, path, true)
-		*p = positive(t)
+		*p = positive(d.duration(n, path, true))
 	case **yaml.Node:
 		*p = n
 	case *[]string:

@@ -180,45 +180,21 @@ func (d *decoder) names(n *yaml.Node, path string) []string {
 }
 
 // duration reads a Go duration string such as "5s" or "1m30s"; negative
-// durations, and zero when positive is set, are reported.
-func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Duration, bool) {
+// durations, and zero when nonZero is set, are reported.
+func (d *decoder) duration(n *yaml.Node, path string, nonZero bool) time.Duration {
 	n = deref(n)
 	s, ok := d.str(n, path)
 	if !ok {
-		return 0, false
+		return 0
 	}
 	v, err := time.ParseDuration(s)
 	switch {
 	case err != nil:
 		d.addf(n.Line, path, "expected a duration such as \"5s\" or \"1m30s\", got %q", s)
-		return 0, false
-	case v < 0 || (positive && v == 0):
+	case v < 0 || (nonZero && v == 0):
 		d.addf(n.Line, path, "duration must be positive, got %q", s)
-		return 0, false
 	}
-	return v, true
-}
-
-// integer reads an integer.
-func (d *decoder) integer(n *yaml.Node, path string) (int64, bool) {
-	n = deref(n)
-	var v int64
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
-		d.addf(n.Line, path, "expected an integer, got %s", describe(n))
-		return 0, false
-	}
-	return v, true
-}
-
-// boolean reads true or false.
-func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
-	n = deref(n)
-	var v bool
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
-		d.addf(n.Line, path, "expected true or false, got %s", describe(n))
-		return false, false
-	}
-	return v, true
+	return v
 }
 
 // value decodes a YAML value to the types encoding/json produces and

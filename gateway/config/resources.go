@@ -37,31 +37,6 @@ func (d routeDefaults) cacheFor(method string) time.Duration {
 	return d.cacheTTL
 }
 
-// routeKey is what two routes of a resource may not share.
-type routeKey struct {
-	form    Form
-	segment string
-	method  string
-}
-
-// routeTable collects a resource's routes, refusing a second route for
-// the same method on the same path form.
-type routeTable struct {
-	l     *loader
-	r     *Resource
-	lines map[routeKey]int // the line of each route added
-}
-
-func (t *routeTable) add(rt *Route, path string) {
-	key := routeKey{rt.Form, rt.Segment, rt.Method}
-	if line, dup := t.lines[key]; dup {
-		t.l.addf(rt.Line, path, "%s %s is defined twice (first at line %d)", rt.Method, routePath(t.r.Name, rt), line)
-		return
-	}
-	t.lines[key] = rt.Line
-	t.r.Routes = append(t.r.Routes, rt)
-}
-
 // routePath shows a route's REST path below the version, for messages.
 func routePath(resource string, rt *Route) string {
 	switch rt.Form {
@@ -105,11 +80,27 @@ func (l *loader) resource(e entry[yamlResource]) *Resource {
 	if !y.Singular.Set && r.Singular == "" {
 		l.addf(e.Line, e.Path, "no singular can be made from %q; set singular", r.Name)
 	}
-	t := &routeTable{l: l, r: r, lines: map[routeKey]int{}}
-	l.crud(y.CRUD, e.Path, r, def, t)
+	// A method on a path form has one route.
+	type routeKey struct {
+		form            Form
+		segment, method string
+	}
+	lines := map[routeKey]int{} // the line of each route added
+	add := func(rt *Route, path string) {
+		key := routeKey{rt.Form, rt.Segment, rt.Method}
+		if line, dup := lines[key]; dup {
+			l.addf(rt.Line, path, "%s %s is defined twice (first at line %d)", rt.Method, routePath(r.Name, rt), line)
+			return
+		}
+		lines[key] = rt.Line
+		r.Routes = append(r.Routes, rt)
+	}
+	for _, rt := range l.crud(y.CRUD, e.Path, r, def) {
+		add(rt, e.Path)
+	}
 	for _, a := range y.Actions {
 		for _, rt := range l.action(a, def) {
-			t.add(rt, a.At.Path)
+			add(rt, a.At.Path)
 		}
 	}
 	return r
@@ -118,10 +109,10 @@ func (l *loader) resource(e entry[yamlResource]) *Resource {
 // crudOps are the CRUD operations in the order their routes are listed.
 func crudOps() []string { return []string{"get", "list", "create", "update", "delete"} }
 
-// crud adds the CRUD routes that the resource's crud list names (all when
+// crud returns the CRUD routes that the resource's crud list names (all when
 // it is absent): GET_ONE, LIST_MANY, CREATE_ONE, UPDATE_ONE (PUT and
 // PATCH) and DELETE_ONE.
-func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeDefaults, t *routeTable) {
+func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeDefaults) []*Route {
 	want := map[string]bool{}
 	if !ops.Set {
 		for _, op := range crudOps() {
@@ -140,7 +131,7 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeD
 		}
 	}
 	if r.Singular == "" {
-		return // reported with the singular
+		return nil // reported with the singular
 	}
 	one, many := upperName(r.Singular), upperName(r.Name)
 	route := func(form Form, method, action string) *Route {
@@ -178,12 +169,10 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeD
 	for _, rt := range routes {
 		if !isAction(rt.Action) {
 			l.addf(r.Line, path, "CRUD action %q is not UPPER_SNAKE_CASE; set singular, or rename the resource", rt.Action)
-			return
+			return nil
 		}
 	}
-	for _, rt := range routes {
-		t.add(rt, path)
-	}
+	return routes
 }
 
 // timeout is a route's deadline: its own, else its resource's, else its

@@ -92,23 +92,13 @@ func (r *reference) String() string {
 	return strings.Join(append([]string{r.root}, r.fields...), ".")
 }
 
-// interpolation is a string with references among text: a part is either
-// text (ref nil) or a reference.
-type interpolation []part
-
-type part struct {
-	text string
-	ref  *reference
-}
+// interpolation is a string of literal text and references.
+type interpolation []tnode
 
 func (n interpolation) eval(sc Scope) any {
 	var b strings.Builder
 	for _, p := range n {
-		if p.ref == nil {
-			b.WriteString(p.text)
-		} else {
-			b.WriteString(render(p.ref.eval(sc)))
-		}
+		b.WriteString(render(p.eval(sc)))
 	}
 	return b.String()
 }
@@ -163,7 +153,7 @@ func parseString(s string) (n tnode, refs []*reference, problems []string) {
 			break
 		}
 		if i > 0 {
-			parts = append(parts, part{text: rest[:i]})
+			parts = append(parts, literal{rest[:i]})
 		}
 		rest = rest[i+2:]
 		j := strings.IndexByte(rest, '}')
@@ -172,7 +162,7 @@ func parseString(s string) (n tnode, refs []*reference, problems []string) {
 			return literal{s}, refs, problems
 		}
 		if r, ok := parseReference(rest[:j]); ok {
-			parts = append(parts, part{ref: r})
+			parts = append(parts, r)
 			refs = append(refs, r)
 		} else {
 			problems = append(problems, fmt.Sprintf("malformed reference ${%s}: want ${path.id}, ${body.FIELD}, ${caller.subject}, ${caller.roles} or ${STEP.FIELD}", rest[:j]))
@@ -180,13 +170,13 @@ func parseString(s string) (n tnode, refs []*reference, problems []string) {
 		rest = rest[j+1:]
 	}
 	if rest != "" {
-		parts = append(parts, part{text: rest})
+		parts = append(parts, literal{rest})
 	}
 	switch {
 	case len(refs) == 0 || len(problems) > 0:
 		return literal{s}, refs, problems
 	case len(parts) == 1:
-		return parts[0].ref, refs, nil // whole: keeps the value's type
+		return parts[0], refs, nil // one reference whole: keeps the value's type
 	}
 	return parts, refs, nil
 }

@@ -94,12 +94,11 @@ type yamlResource struct {
 	Singular val[string]      `yaml:"singular"`
 	CRUD     val[[]val[text]] `yaml:"crud"`
 	Actions  []yamlAction     `yaml:"actions"`
-	OneLine  bool
 }
 
 func (r *yamlResource) unmarshal(d *decoder, n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode {
-		r.At, r.OneLine = at{n.Line, path}, true
+		r.At = at{n.Line, path}
 		r.Service.unmarshal(d, n, path)
 		return
 	}

@@ -79,6 +79,16 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	})
 }
 
+// mappingOf decodes a mapping into the struct v points to, reporting any
+// other node as not being what ("a step") it should be.
+func (d *decoder) mappingOf(n *yaml.Node, path, what string, v any) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(n.Line, path, "expected %s (a mapping), got %s", what, describe(n))
+		return
+	}
+	d.mapping(n, path, reflect.ValueOf(v).Elem())
+}
+
 // field finds the struct field whose yaml tag is key, in embedded structs
 // too.
 func field(v reflect.Value, key string) (reflect.Value, bool) {

@@ -64,60 +64,54 @@ func (l *loader) step(y yamlStep, service string, sc *scope, inGroup bool) *Step
 		}
 		return g
 	}
-	s := l.action1(y.yamlUndo)
-	s.Name = strings.ToLower(s.Action)
+	name := strings.ToLower(y.Action.V)
 	if y.As.Set {
-		s.Name = y.As.V
+		name = y.As.V
 	}
-	l.stepName(s, y.At.Path, sc)
-	s.Service = l.stepService(y.Service, service)
-	s.ID, s.Body = l.templates(y.ID, y.Body, sc)
+	l.stepName(name, y.At, sc)
+	s := l.call(y.yamlUndo, service, sc)
+	s.Name = name
 	if y.Undo.Set && y.Undo.V.At.Line != 0 {
 		// The undo may refer to the step's own result too.
-		inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{s.Name: true}}
+		inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{name: true}}
 		for k := range sc.earlier {
 			inner.earlier[k] = true
 		}
-		s.Undo = l.action1(y.Undo.V)
-		s.Undo.Name = s.Name + ".undo"
-		s.Undo.Service = l.stepService(y.Undo.V.Service, s.Service)
-		s.Undo.ID, s.Undo.Body = l.templates(y.Undo.V.ID, y.Undo.V.Body, inner)
+		s.Undo = l.call(y.Undo.V, s.Service, inner)
+		s.Undo.Name = name + ".undo"
 	}
 	return s
 }
 
-// action1 checks the action of a step or an undo.
-func (l *loader) action1(y yamlUndo) *Step {
-	s := &Step{Action: y.Action.V, Line: y.At.Line}
+// call checks the action of a step or an undo, its service (service when
+// it names none) and its id and body.
+func (l *loader) call(y yamlUndo, service string, sc *scope) *Step {
+	s := &Step{Action: y.Action.V, Service: service, Line: y.At.Line}
 	switch {
 	case !y.Action.Set:
 		l.addf(y.At.Line, y.At.Path, "action is required")
 	case s.Action != "" && !isAction(s.Action):
 		l.addf(y.Action.Line, y.Action.Path, "action %q is not UPPER_SNAKE_CASE", s.Action)
 	}
+	if y.Service.Set {
+		s.Service = l.serviceRef(y.Service)
+	}
+	s.ID, s.Body = l.templates(y.ID, y.Body, sc)
 	return s
 }
 
-// stepService is the service a step names, else def.
-func (l *loader) stepService(v val[string], def string) string {
-	if v.Set {
-		return l.serviceRef(v)
-	}
-	return def
-}
-
 // stepName checks a step's name and records it in the scope.
-func (l *loader) stepName(s *Step, path string, sc *scope) {
-	switch first := sc.defined[s.Name]; {
-	case s.Name == "":
-	case !isRefPart(s.Name):
-		l.addf(s.Line, path, "step name %q must be letters, digits, \"-\" and \"_\"", s.Name)
-	case s.Name == "path" || s.Name == "body" || s.Name == "caller":
-		l.addf(s.Line, path, "step name %q is reserved; set as", s.Name)
+func (l *loader) stepName(name string, at at, sc *scope) {
+	switch first := sc.defined[name]; {
+	case name == "":
+	case !isRefPart(name):
+		l.addf(at.Line, at.Path, "step name %q must be letters, digits, \"-\" and \"_\"", name)
+	case name == "path" || name == "body" || name == "caller":
+		l.addf(at.Line, at.Path, "step name %q is reserved; set as", name)
 	case first != 0:
-		l.addf(s.Line, path, "step name %q is used twice (first at line %d); set as", s.Name, first)
+		l.addf(at.Line, at.Path, "step name %q is used twice (first at line %d); set as", name, first)
 	default:
-		sc.defined[s.Name] = s.Line
+		sc.defined[name] = at.Line
 	}
 }
 

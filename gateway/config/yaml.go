@@ -138,21 +138,17 @@ type yamlStep struct {
 }
 
 func (s *yamlStep) unmarshal(d *decoder, n *yaml.Node, path string) {
-	if n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected a step (a mapping), got %s", describe(n))
+	if n.Kind != yaml.MappingNode || !hasKey(n, "parallel") {
+		type plain yamlStep
+		d.mappingOf(n, path, "a step", (*plain)(s))
 		return
 	}
-	if hasKey(n, "parallel") {
-		var g struct {
-			At       at
-			Parallel val[[]yamlStep] `yaml:"parallel"`
-		}
-		d.mapping(n, path, reflect.ValueOf(&g).Elem())
-		s.At, s.Parallel = g.At, &g.Parallel
-		return
+	var g struct {
+		At       at
+		Parallel val[[]yamlStep] `yaml:"parallel"`
 	}
-	type plain yamlStep
-	d.mapping(n, path, reflect.ValueOf((*plain)(s)).Elem())
+	d.mapping(n, path, reflect.ValueOf(&g).Elem())
+	s.At, s.Parallel = g.At, &g.Parallel
 }
 
 // yamlUndo is a step's compensating action, and what a step has of an
@@ -166,12 +162,8 @@ type yamlUndo struct {
 }
 
 func (u *yamlUndo) unmarshal(d *decoder, n *yaml.Node, path string) {
-	if n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected an action (a mapping), got %s", describe(n))
-		return
-	}
 	type plain yamlUndo
-	d.mapping(n, path, reflect.ValueOf((*plain)(u)).Elem())
+	d.mappingOf(n, path, "an action", (*plain)(u))
 }
 
 // hasKey reports whether a mapping node has a key.

@@ -1,7 +1,8 @@
 // Package config loads and validates the gateway's YAML configuration: the
 // services it reaches, and per API version the resources, routes,
 // pipelines and access rules. Errors name the file, the line and the
-// problem.
+// problem. The file's keys are the yaml tags of yaml.go, each in one
+// place; the types below document them.
 //
 //	cfg, err := config.Load("gateway.yaml")
 //	// gateway.yaml:14: versions.v1.resources.orders: unknown service "order"

@@ -5,36 +5,39 @@ import (
 	"time"
 )
 
-// routeDefaults are what a resource gives its routes that set nothing.
-type routeDefaults struct {
+// settings are what a resource, then an action, set for their routes.
+type settings struct {
 	service  string
 	access   Access
 	caching  Caching
-	cacheTTL time.Duration // for GET routes only: writes are never cached
-	timeout  time.Duration // the resource's own timeout; 0 when it sets none
-	// idempotency is the resource's mode for its write routes; "" when it
-	// sets none.
+	cacheTTL time.Duration
+	timeout  time.Duration // 0: the service's, else http.default_timeout
+	// idempotency is "" when neither sets one: optional for writes, off
+	// for GET.
 	idempotency Idempotency
+	// own is set for an action's own cache_ttl and idempotency, which
+	// apply to every method it takes; a resource's apply to GET (cache)
+	// or to writes (idempotency) only.
+	ownTTL, ownIdempotency bool
 }
 
-// idempotencyFor is the mode of a route taking method that sets none: the
-// resource's for writes, else optional for writes and off for GET.
-func (d routeDefaults) idempotencyFor(method string) Idempotency {
+// route makes the route of a method on a path form.
+func (l *loader) route(s settings, form Form, segment, method, action string, line int) *Route {
+	rt := &Route{
+		Form: form, Segment: segment, Method: method, Service: s.service, Action: action,
+		Access: s.access, Caching: s.caching, Timeout: l.timeout(s.timeout, s.service),
+		Idempotency: IdempotencyOptional, Line: line,
+	}
+	if method == "GET" || s.ownTTL {
+		rt.CacheTTL = s.cacheTTL
+	}
 	switch {
+	case s.idempotency != "" && (method != "GET" || s.ownIdempotency):
+		rt.Idempotency = s.idempotency
 	case method == "GET":
-		return IdempotencyOff
-	case d.idempotency != "":
-		return d.idempotency
+		rt.Idempotency = IdempotencyOff
 	}
-	return IdempotencyOptional
-}
-
-// cacheFor is the resource's cache TTL for a route taking method.
-func (d routeDefaults) cacheFor(method string) time.Duration {
-	if method != "GET" {
-		return 0
-	}
-	return d.cacheTTL
+	return rt
 }
 
 // routePath shows a route's REST path below the version, for messages.
@@ -67,7 +70,7 @@ func (l *loader) resource(e entry[yamlResource]) *Resource {
 	case !y.Service.Set:
 		l.addf(e.Line, e.Path, "service is required")
 	}
-	def := routeDefaults{
+	def := settings{
 		service:     l.serviceRef(y.Service),
 		access:      y.Access.V,
 		cacheTTL:    y.CacheTTL.V,
@@ -112,7 +115,7 @@ func crudOps() []string { return []string{"get", "list", "create", "update", "de
 // crud returns the CRUD routes that the resource's crud list names (all when
 // it is absent): GET_ONE, LIST_MANY, CREATE_ONE, UPDATE_ONE (PUT and
 // PATCH) and DELETE_ONE.
-func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeDefaults) []*Route {
+func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def settings) []*Route {
 	want := map[string]bool{}
 	if !ops.Set {
 		for _, op := range crudOps() {
@@ -135,14 +138,7 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeD
 	}
 	one, many := upperName(r.Singular), upperName(r.Name)
 	route := func(form Form, method, action string) *Route {
-		return &Route{
-			Form: form, Method: method,
-			Service: def.service, Action: action,
-			Access: def.access, CacheTTL: def.cacheFor(method), Caching: def.caching,
-			Timeout:     l.timeout(0, def.timeout, def.service),
-			Idempotency: def.idempotencyFor(method),
-			Line:        r.Line,
-		}
+		return l.route(def, form, "", method, action, r.Line)
 	}
 	var routes []*Route
 	for _, op := range crudOps() {
@@ -175,14 +171,12 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def routeD
 	return routes
 }
 
-// timeout is a route's deadline: its own, else its resource's, else its
+// timeout is a route's deadline: its action's or resource's, else its
 // service's, else http.default_timeout.
-func (l *loader) timeout(own, resource time.Duration, service string) time.Duration {
+func (l *loader) timeout(own time.Duration, service string) time.Duration {
 	switch s := l.cfg.Services[service]; {
 	case own > 0:
 		return own
-	case resource > 0:
-		return resource
 	case s != nil && s.Timeout > 0:
 		return s.Timeout
 	}
@@ -208,7 +202,7 @@ func methods() []string { return []string{"GET", "POST", "PUT", "PATCH", "DELETE
 // action checks one custom action and returns a route per method. The
 // action's own cache_ttl applies to every method it takes (a POST search
 // may be cached); the resource's only to GET.
-func (l *loader) action(y yamlAction, def routeDefaults) []*Route {
+func (l *loader) action(y yamlAction, def settings) []*Route {
 	if y.At.Line == 0 {
 		return nil // not a mapping: reported
 	}
@@ -240,35 +234,28 @@ func (l *loader) action(y yamlAction, def routeDefaults) []*Route {
 	} else if !y.Action.Set && isSegment(seg) && !isAction(action) {
 		l.addf(y.Name.Line, y.Name.Path, "the action %q made from the name is not UPPER_SNAKE_CASE; set action", action)
 	}
-	service := def.service
+	own := def
 	if y.Service.Set {
-		service = l.serviceRef(y.Service)
+		own.service = l.serviceRef(y.Service)
 	}
-	access := y.Access.or(def.access)
-	caching := l.caching(&y.yamlRoute, def.caching)
-	idem := l.idempotency(y.Idempotency)
-	steps := l.pipeline(y.Pipeline, service, form == FormItemAction)
+	own.access = y.Access.or(def.access)
+	own.caching = l.caching(&y.yamlRoute, def.caching)
+	if y.CacheTTL.Set {
+		own.cacheTTL, own.ownTTL = y.CacheTTL.V, true
+	}
+	if y.Timeout.Set {
+		own.timeout = time.Duration(y.Timeout.V)
+	}
+	if m := l.idempotency(y.Idempotency); m != "" {
+		own.idempotency, own.ownIdempotency = m, true
+	}
+	steps := l.pipeline(y.Pipeline, own.service, form == FormItemAction)
 	result := l.result(y, steps)
-
 	routes := make([]*Route, 0, len(ms))
 	for _, m := range ms {
-		ttl := y.CacheTTL.V
-		if !y.CacheTTL.Set {
-			ttl = def.cacheFor(m)
-		}
-		mode := idem
-		if mode == "" {
-			mode = def.idempotencyFor(m)
-		}
-		routes = append(routes, &Route{
-			Form: form, Segment: seg, Method: m,
-			Service: service, Action: action,
-			Pipeline: steps, Result: result,
-			Access: access, CacheTTL: ttl, Caching: caching,
-			Timeout:     l.timeout(time.Duration(y.Timeout.V), def.timeout, service),
-			Idempotency: mode,
-			Line:        y.At.Line,
-		})
+		rt := l.route(own, form, seg, m, action, y.At.Line)
+		rt.Pipeline, rt.Result = steps, result
+		routes = append(routes, rt)
 	}
 	return routes
 }

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,87 +27,27 @@ type scope struct {
 	steps map[string]any
 }
 
-// reference matches ${…} in pipeline strings.
-var reference = regexp.MustCompile(`\$\{([^}]*)\}`)
-
-// lookup resolves a reference such as "path.id", "body.card.number",
-// "caller.subject" or "order.user_id". A missing value is nil.
-func (s *scope) lookup(ref string) any {
-	head, rest, _ := strings.Cut(ref, ".")
-	var root any
-	switch head {
+// Root answers a template's references (config.Scope): the path's id,
+// the request body, the caller, or an earlier step's result.
+func (s *scope) Root(name string) any {
+	switch name {
 	case "path":
-		root = map[string]any{"id": s.id, "version": s.version, "resource": s.resource}
+		return map[string]any{"id": s.id}
 	case "body":
-		root = s.body
+		return s.body
 	case "caller":
 		roles := make([]any, len(s.caller.Roles))
 		for i, r := range s.caller.Roles {
 			roles[i] = r
 		}
-		root = map[string]any{"subject": s.caller.Subject, "roles": roles}
-	default:
-		s.mu.Lock()
-		root = s.steps[head]
-		s.mu.Unlock()
+		return map[string]any{"subject": s.caller.Subject, "roles": roles}
 	}
-	if rest == "" {
-		return root
-	}
-	for _, field := range strings.Split(rest, ".") {
-		m, ok := root.(map[string]any)
-		if !ok {
-			return nil
-		}
-		root = m[field]
-	}
-	return root
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.steps[name]
 }
 
-// eval replaces references in a step's id or body template. A string that
-// is one reference whole takes the referenced value; references inside a
-// longer string are replaced by their text.
-func (s *scope) eval(tmpl any) any {
-	switch t := tmpl.(type) {
-	case string:
-		if m := reference.FindStringSubmatchIndex(t); m != nil && m[0] == 0 && m[1] == len(t) {
-			return s.lookup(t[m[2]:m[3]])
-		}
-		return reference.ReplaceAllStringFunc(t, func(ref string) string {
-			return text(s.lookup(ref[2 : len(ref)-1]))
-		})
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, v := range t {
-			out[k] = s.eval(v)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, v := range t {
-			out[i] = s.eval(v)
-		}
-		return out
-	}
-	return tmpl
-}
-
-// text renders a value for use inside a string or as an id.
-func text(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return t
-	case json.Number:
-		return t.String()
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
+var _ config.Scope = (*scope)(nil)
 
 // decodeJSON decodes a body or result keeping numbers exact.
 func decodeJSON(b []byte) any {
@@ -273,7 +210,7 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (socket
 	}
 	var body []byte
 	if st.Body != nil {
-		b, err := json.Marshal(sc.eval(st.Body))
+		b, err := json.Marshal(st.Body.Eval(sc))
 		if err != nil {
 			return socket.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: its body could not be built", st.Name).WithCause(err)
 		}
@@ -304,16 +241,14 @@ func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (socket
 // an object, or an id that could not be a path segment, is refused rather
 // than sent.
 func stepID(st *config.Step, sc *scope) (string, *socket.Error) {
-	if st.ID == "" {
+	if st.ID == nil {
 		return "", nil
 	}
-	v := sc.eval(st.ID)
-	switch v.(type) {
-	case nil, map[string]any, []any:
+	id, ok := st.ID.Text(sc)
+	if !ok {
 		return "", socket.Errorf(socket.CodeInvalidArgument, "step %s: its id %q resolves to no usable value", st.Name, st.ID).
 			WithDetails(map[string]any{"step": st.Name})
 	}
-	id := text(v)
 	if !validID(id) {
 		return "", socket.Errorf(socket.CodeInvalidArgument, "step %s: id %q is not a valid resource id", st.Name, id).
 			WithDetails(map[string]any{"step": st.Name})

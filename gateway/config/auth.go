@@ -15,182 +15,149 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/streamgate/streamgate/services/socket"
 )
 
 // minRSABits is the smallest RSA key accepted for RS256.
 const minRSABits = 2048
 
-// auth reads the edge's API keys and token issuers.
-func (l *loader) auth(n *yaml.Node, path string) Auth {
+// auth checks the edge's API keys and token issuers.
+func (l *loader) auth(y *yamlAuth) Auth {
 	var a Auth
-	f := l.fields(n, path, "api_keys", "jwt")
 	byName, byHash := map[string]int{}, map[string]int{}
-	l.items(f["api_keys"], join(path, "api_keys"), func(_ int, v *yaml.Node, p string) {
-		k, ok := l.apiKey(v, p)
-		if !ok {
-			return
-		}
+	for _, yk := range y.APIKeys {
+		k, ok := l.apiKey(yk)
 		switch {
+		case !ok:
 		case byName[k.Name] != 0:
-			l.addf(k.Line, p, "API key name %q is used twice (first at line %d)", k.Name, byName[k.Name])
+			l.addf(k.Line, yk.At.Path, "API key name %q is used twice (first at line %d)", k.Name, byName[k.Name])
 		case byHash[k.Hash] != 0:
-			l.addf(k.Line, p, "API key %q is the same key as the one at line %d", k.Name, byHash[k.Hash])
+			l.addf(k.Line, yk.At.Path, "API key %q is the same key as the one at line %d", k.Name, byHash[k.Hash])
 		default:
 			byName[k.Name], byHash[k.Hash] = k.Line, k.Line
 			a.APIKeys = append(a.APIKeys, k)
 		}
-	})
+	}
 	issuers := map[string]int{}
-	l.items(f["jwt"], join(path, "jwt"), func(_ int, v *yaml.Node, p string) {
-		j, ok := l.jwt(v, p)
+	for _, yj := range y.JWT {
+		j, ok := l.jwt(yj)
 		if !ok {
-			return
+			continue
 		}
 		if first := issuers[j.Issuer]; first != 0 {
-			l.addf(j.Line, p, "issuer %q is listed twice (first at line %d); give one entry all its keys", j.Issuer, first)
-			return
+			l.addf(j.Line, yj.At.Path, "issuer %q is listed twice (first at line %d); give one entry all its keys", j.Issuer, first)
+			continue
 		}
 		issuers[j.Issuer] = j.Line
 		a.JWT = append(a.JWT, j)
-	})
+	}
 	return a
 }
 
-// apiKey reads one accepted API key.
-func (l *loader) apiKey(n *yaml.Node, path string) (APIKey, bool) {
-	n = deref(n)
-	before := len(l.list)
-	f := l.fields(n, path, "name", "hash", "secret_env", "subject", "roles")
-	if f == nil {
-		return APIKey{}, false
+// apiKey checks one accepted API key; ok is false when it has problems.
+func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
+	if y.At.Line == 0 {
+		return k, false // not a mapping: reported
 	}
-	k := APIKey{Line: n.Line}
-	if v := f["name"]; v != nil {
-		k.Name, _ = l.name(v, join(path, "name"))
-	} else {
-		l.addf(n.Line, path, "name is required")
+	k = APIKey{Name: y.Name.V, Subject: y.Subject.or(y.Name.V), Roles: y.Roles.V, Line: y.At.Line}
+	if !y.Name.Set {
+		l.addf(y.At.Line, y.At.Path, "name is required")
 	}
-	switch hash, env := f["hash"], f["secret_env"]; {
-	case hash != nil && env != nil:
-		l.addf(n.Line, path, "set hash or secret_env, not both")
-	case hash != nil:
-		k.Hash, _ = l.keyHash(hash, join(path, "hash"))
-	case env != nil:
-		if secret, ok := l.envVar(env, join(path, "secret_env")); ok {
+	switch {
+	case y.Hash.Set && y.SecretEnv.Set:
+		l.addf(y.At.Line, y.At.Path, "set hash or secret_env, not both")
+	case y.Hash.Set:
+		k.Hash = l.keyHash(y.Hash)
+	case y.SecretEnv.Set:
+		if secret, ok := l.envVar(y.SecretEnv); ok {
 			k.Hash = socket.HashKey(secret)
 		}
 	default:
-		l.addf(n.Line, path, "hash or secret_env is required")
+		l.addf(y.At.Line, y.At.Path, "hash or secret_env is required")
 	}
-	k.Subject = k.Name
-	if v := f["subject"]; v != nil {
-		k.Subject, _ = l.name(v, join(path, "subject"))
-	}
-	if v := f["roles"]; v != nil {
-		k.Roles = l.names(v, join(path, "roles"))
-	}
-	return k, len(l.list) == before
+	return k, l.clean(y.At.Path)
 }
 
-// keyHash reads a "sha256:HEX" key hash, lower-casing the digits.
-func (l *loader) keyHash(n *yaml.Node, path string) (string, bool) {
-	s, ok := l.str(n, path)
-	if !ok {
-		return "", false
+// keyHash checks a "sha256:HEX" key hash, lower-casing the digits.
+func (l *loader) keyHash(v val[text]) string {
+	if !v.OK {
+		return ""
 	}
-	digits, found := strings.CutPrefix(s, "sha256:")
+	digits, found := strings.CutPrefix(string(v.V), "sha256:")
 	if b, err := hex.DecodeString(digits); !found || err != nil || len(b) != 32 {
-		l.addf(deref(n).Line, path, `expected "sha256:" and 64 hex digits (socket.HashKey's form)`)
-		return "", false
+		l.addf(v.Line, v.Path, `expected "sha256:" and 64 hex digits (socket.HashKey's form)`)
+		return ""
 	}
-	return "sha256:" + strings.ToLower(digits), true
+	return "sha256:" + strings.ToLower(digits)
 }
 
-// envVar reads the name of an environment variable and returns its value;
-// a variable that is unset or empty is reported by name.
-func (l *loader) envVar(n *yaml.Node, path string) (string, bool) {
-	name, ok := l.name(n, path)
-	if !ok {
+// envVar returns the value of the environment variable v names; a
+// variable that is unset or empty is reported by name.
+func (l *loader) envVar(v val[string]) (string, bool) {
+	if !v.OK {
 		return "", false
 	}
-	v := l.env(name)
-	if v == "" {
-		l.addf(deref(n).Line, path, "environment variable %s is unset or empty", name)
+	s := l.env(v.V)
+	if s == "" {
+		l.addf(v.Line, v.Path, "environment variable %s is unset or empty", v.V)
 		return "", false
 	}
-	return v, true
+	return s, true
 }
 
-// jwt reads one accepted token issuer.
-func (l *loader) jwt(n *yaml.Node, path string) (JWTIssuer, bool) {
-	n = deref(n)
-	before := len(l.list)
-	f := l.fields(n, path, "issuer", "audience", "hs256_secret_env", "public_key_files", "roles_claim", "leeway")
-	if f == nil {
-		return JWTIssuer{}, false
+// jwt checks one accepted token issuer; ok is false when it has problems.
+func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
+	if y.At.Line == 0 {
+		return j, false // not a mapping: reported
 	}
-	j := JWTIssuer{RolesClaim: "roles", Leeway: 30 * time.Second, Line: n.Line}
-	if v := f["issuer"]; v != nil {
-		j.Issuer, _ = l.name(v, join(path, "issuer"))
-	} else {
-		l.addf(n.Line, path, "issuer is required")
+	j = JWTIssuer{
+		Issuer: y.Issuer.V, Audience: y.Audience.V,
+		RolesClaim: y.RolesClaim.or("roles"), Leeway: y.Leeway.or(30 * time.Second),
+		Line: y.At.Line,
 	}
-	if v := f["audience"]; v != nil {
-		j.Audience = l.nameOrNames(v, join(path, "audience"))
+	if !y.Issuer.Set {
+		l.addf(y.At.Line, y.At.Path, "issuer is required")
 	}
-	if v := f["hs256_secret_env"]; v != nil {
-		if secret, ok := l.envVar(v, join(path, "hs256_secret_env")); ok {
+	if y.HS256SecretEnv.Set {
+		if secret, ok := l.envVar(y.HS256SecretEnv); ok {
 			j.HS256Secret = []byte(secret)
 		}
 	}
-	if v := f["public_key_files"]; v != nil {
-		l.items(v, join(path, "public_key_files"), func(_ int, v *yaml.Node, p string) {
-			j.PublicKeys = append(j.PublicKeys, l.publicKeys(v, p)...)
-		})
+	for _, f := range y.PublicKeyFiles.V {
+		j.PublicKeys = append(j.PublicKeys, l.publicKeys(f)...)
 	}
-	if f["hs256_secret_env"] == nil && f["public_key_files"] == nil {
-		l.addf(n.Line, path, "hs256_secret_env or public_key_files is required")
+	if !y.HS256SecretEnv.Set && !y.PublicKeyFiles.Set {
+		l.addf(y.At.Line, y.At.Path, "hs256_secret_env or public_key_files is required")
 	}
-	if v := f["roles_claim"]; v != nil {
-		j.RolesClaim, _ = l.name(v, join(path, "roles_claim"))
-	}
-	if v := f["leeway"]; v != nil {
-		j.Leeway, _ = l.duration(v, join(path, "leeway"), false)
-	}
-	return j, len(l.list) == before
+	return j, l.clean(y.At.Path)
 }
 
 // publicKeys reads a PEM file of one or more "PUBLIC KEY" blocks, relative
 // to the configuration's directory.
-func (l *loader) publicKeys(n *yaml.Node, path string) []crypto.PublicKey {
-	name, ok := l.name(n, path)
-	if !ok {
+func (l *loader) publicKeys(v val[string]) []crypto.PublicKey {
+	if !v.OK {
 		return nil
 	}
-	line := deref(n).Line
-	file := name
+	file := v.V
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(l.dir, file)
 	}
 	data, err := readKeyFile(file)
 	if err != nil {
-		l.addf(line, path, "%v", err)
+		l.addf(v.Line, v.Path, "%v", err)
 		return nil
 	}
 	var keys []crypto.PublicKey
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		key, err := publicKey(block)
 		if err != nil {
-			l.addf(line, path, "%s: %v", name, err)
+			l.addf(v.Line, v.Path, "%s: %v", v.V, err)
 			return nil
 		}
 		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
-		l.addf(line, path, "%s: no PEM block", name)
+		l.addf(v.Line, v.Path, "%s: no PEM block", v.V)
 	}
 	return keys
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // problem is one thing wrong with a configuration file, at a line. It
@@ -33,6 +34,16 @@ type problems struct {
 // addf records a problem at a line under a path.
 func (ps *problems) addf(line int, path, format string, args ...any) {
 	ps.list = append(ps.list, &problem{file: ps.file, line: line, path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// clean reports whether no problem was found at path or below it.
+func (ps *problems) clean(path string) bool {
+	for _, p := range ps.list {
+		if rest, ok := strings.CutPrefix(p.path, path); ok && (rest == "" || rest[0] == '.' || rest[0] == '[') {
+			return false
+		}
+	}
+	return true
 }
 
 // err returns the problems in line order, joined, or nil when there are

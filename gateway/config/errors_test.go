@@ -65,6 +65,10 @@ func TestParseErrors(t *testing.T) {
 		{"idempotency ttl not a duration", "http:\n  idempotency: {ttl: forever}\n", 2, "http.idempotency.ttl", `expected a duration such as "5s"`},
 		{"idempotency max entries zero", "http:\n  idempotency:\n    max_entries: 0\n", 3, "http.idempotency.max_entries", "must be between 1 and"},
 		{"idempotency unknown key", "http:\n  idempotency: {size: 3}\n", 2, "http.idempotency", `unknown key "size"`},
+		{"cors unknown key", "http:\n  cors:\n    allowed_origin: [a]\n", 3, "http.cors", `unknown key "allowed_origin"`},
+		{"auth unknown key", "auth:\n  apikeys: []\n", 2, "auth", `unknown key "apikeys"`},
+		{"api key unknown key", "auth:\n  api_keys:\n    - {name: a, secret_env: MOBILE_KEY, role: [x]}\n", 3, "auth.api_keys[0]", `unknown key "role"`},
+		{"jwt unknown key", "auth:\n  jwt:\n    - issuer: me\n      hs256_secret_env: JWT_SECRET\n      audiences: [x]\n", 5, "auth.jwt[0]", `unknown key "audiences"`},
 		{"redis not a URL", "redis: cache:6379\n", 1, "redis", "redis://host:6379/0"},
 		{"redis password not repeated", "redis: http://user:hunter2@cache\n", 1, "redis", "expected a URL"},
 
@@ -165,6 +169,12 @@ func TestParseErrors(t *testing.T) {
 		{"parallel empty", pipeline("              - parallel: []\n              - action: PAY\n"), 13, "versions.v1.resources.orders.actions[0].pipeline[0].parallel", "lists no steps"},
 		{"parallel with other keys", pipeline("              - {parallel: [{action: A}], as: x}\n              - action: PAY\n"), 13, "versions.v1.resources.orders.actions[0].pipeline[0]", `unknown key "as"`},
 
+		{"undo unknown key", pipeline("              - action: PAY\n                undo: {action: REFUND, ids: x}\n"), 14, "versions.v1.resources.orders.actions[0].pipeline[0].undo", `unknown key "ids"`},
+		{"step in a group unknown key", pipeline("              - parallel:\n                  - {action: A, bdy: {}}\n              - action: PAY\n"), 14, "versions.v1.resources.orders.actions[0].pipeline[0].parallel[0]", `unknown key "bdy"`},
+		{"undo not a mapping", pipeline("              - {action: PAY, undo: REFUND}\n"), 13, "versions.v1.resources.orders.actions[0].pipeline[0].undo", `expected an action (a mapping), got "REFUND"`},
+		{"undo without action", pipeline("              - {action: PAY, undo: {id: x}}\n"), 13, "versions.v1.resources.orders.actions[0].pipeline[0].undo", "action is required"},
+		{"undo ref to a later step", pipeline("              - {action: PAY, undo: {action: REFUND, id: '${later.id}'}}\n              - action: LATER\n"), 13, "versions.v1.resources.orders.actions[0].pipeline[0].undo.id", `no earlier step named "later"`},
+
 		// references.
 		{"ref to a later step", pipeline("              - {action: CHECK, id: '${pay.id}'}\n              - action: PAY\n"), 13, "versions.v1.resources.orders.actions[0].pipeline[0].id", `reference ${pay.id}: no earlier step named "pay"`},
 		{"ref to an unknown step", pipeline("              - action: PAY\n                body:\n                  total: ${basket.total}\n"), 15, "versions.v1.resources.orders.actions[0].pipeline[0].body.total", `no earlier step named "basket"`},
@@ -237,5 +247,51 @@ func TestParseErrorsNoEnv(t *testing.T) {
 	_, err := config.Parse("gateway.yaml", []byte("auth:\n  api_keys: [{name: a, secret_env: MOBILE_KEY}]\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "gateway.yaml:2: auth.api_keys[0].secret_env: environment variable MOBILE_KEY is unset") {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// TestParseErrorsMisspelled: a misspelled key anywhere is reported with
+// its file, line and path, and one load reports every one of them.
+func TestParseErrorsMisspelled(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("gateway.yaml", []byte(`htp: {}
+http:
+  max_body: 1
+  cors: {max_ages: 1s}
+  idempotency: {tll: 1h}
+auth:
+  jwts: []
+services:
+  users: {target: "users:9000", timout: 1s}
+versions:
+  v1:
+    extend: v0
+    resources:
+      users:
+        service: users
+        acess: anonymous
+        actions:
+          - name: pay
+            metod: GET
+            pipeline:
+              - action: PAY
+                bdy: {}
+                undo: {action: REFUND, boddy: {}}
+`), env)
+	want := []string{
+		`gateway.yaml:1: unknown key "htp"`,
+		`gateway.yaml:3: http: unknown key "max_body"`,
+		`gateway.yaml:4: http.cors: unknown key "max_ages"`,
+		`gateway.yaml:5: http.idempotency: unknown key "tll"`,
+		`gateway.yaml:7: auth: unknown key "jwts"`,
+		`gateway.yaml:9: services.users: unknown key "timout"`,
+		`gateway.yaml:12: versions.v1: unknown key "extend"`,
+		`gateway.yaml:16: versions.v1.resources.users: unknown key "acess"`,
+		`gateway.yaml:19: versions.v1.resources.users.actions[0]: unknown key "metod"`,
+		`gateway.yaml:22: versions.v1.resources.users.actions[0].pipeline[0]: unknown key "bdy"`,
+		`gateway.yaml:23: versions.v1.resources.users.actions[0].pipeline[0].undo: unknown key "boddy"`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("error:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 }

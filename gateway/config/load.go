@@ -4,7 +4,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,19 +37,21 @@ func Parse(path string, data []byte, env func(string) string) (*Config, error) {
 		dir:     filepath.Dir(path),
 		env:     env,
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	var file yaml.Node
+	if err := yaml.Unmarshal(data, &file); err != nil {
 		l.syntax(err)
 		return nil, l.err()
 	}
 	var root *yaml.Node
-	if len(doc.Content) > 0 {
-		root = doc.Content[0]
+	if len(file.Content) > 0 {
+		root = file.Content[0]
 	}
 	if root != nil && !l.checkAliases(root) {
 		return nil, l.err()
 	}
-	cfg := l.config(root)
+	var doc yamlConfig
+	l.decode(root, "", reflect.ValueOf(&doc).Elem())
+	cfg := l.config(&doc)
 	if err := l.err(); err != nil {
 		return nil, err
 	}
@@ -76,116 +80,68 @@ func (l *loader) syntax(err error) {
 	l.addf(line, "", "%s", m[2])
 }
 
-// config reads the top-level mapping. Sections are read in dependency
-// order, not document order: versions name services, which read http's
+// config validates the document and completes it with defaults. Sections
+// are read in dependency order: versions name services, which read http's
 // default timeout.
-func (l *loader) config(root *yaml.Node) *Config {
+func (l *loader) config(doc *yamlConfig) *Config {
 	l.cfg = &Config{Path: l.file}
-	f := l.fields(root, "", "http", "auth", "services", "redis", "versions")
-	l.cfg.HTTP = l.http(f["http"], "http")
-	l.cfg.Auth = l.auth(f["auth"], "auth")
-	l.cfg.Services = l.services(f["services"], "services")
-	if n := f["redis"]; n != nil {
-		l.cfg.Redis = l.redis(n, "redis")
-	}
-	l.cfg.Versions = l.versions(f["versions"], "versions")
+	l.cfg.HTTP = l.http(&doc.HTTP)
+	l.cfg.Auth = l.auth(&doc.Auth)
+	l.cfg.Services = l.services(doc.Services)
+	l.cfg.Redis = l.redis(doc.Redis)
+	l.cfg.Versions = l.versions(doc.Versions)
 	return l.cfg
 }
 
-// http reads the REST edge's settings and fills in their defaults.
-func (l *loader) http(n *yaml.Node, path string) HTTP {
+// http completes the REST edge's settings with their defaults.
+func (l *loader) http(y *yamlHTTP) HTTP {
+	c, i := &y.CORS, &y.Idempotency
 	h := HTTP{
-		MaxBodyBytes:   1 << 20,
-		MaxJSONDepth:   64,
-		DefaultTimeout: 10 * time.Second,
+		MaxBodyBytes:   l.between(y.MaxBodyBytes, 1<<40, 1<<20),
+		MaxJSONDepth:   int(l.between(y.MaxJSONDepth, 1<<16, 64)),
+		DefaultTimeout: time.Duration(y.DefaultTimeout.or(positive(10 * time.Second))),
 		CORS: CORS{
-			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-API-Key"},
-			ExposedHeaders: []string{"X-Request-Id", "Location"},
-			MaxAge:         10 * time.Minute,
+			AllowedOrigins:   c.AllowedOrigins.V,
+			AllowedHeaders:   c.AllowedHeaders.or([]string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-API-Key"}),
+			ExposedHeaders:   c.ExposedHeaders.or([]string{"X-Request-Id", "Location"}),
+			AllowCredentials: c.AllowCredentials.V,
+			MaxAge:           c.MaxAge.or(10 * time.Minute),
 		},
-		Idempotency: IdempotencyStore{TTL: 24 * time.Hour, MaxEntries: 100_000, MaxBytes: 64 << 20},
+		Idempotency: IdempotencyStore{
+			TTL:        time.Duration(i.TTL.or(positive(24 * time.Hour))),
+			MaxEntries: l.between(i.MaxEntries, 1<<32, 100_000),
+			MaxBytes:   l.between(i.MaxBytes, 1<<40, 64<<20),
+		},
 	}
-	f := l.fields(n, path, "max_body_bytes", "max_json_depth", "default_timeout", "cors", "idempotency")
-	if v := f["max_body_bytes"]; v != nil {
-		if x, ok := l.positiveInt(v, join(path, "max_body_bytes"), 1<<40); ok {
-			h.MaxBodyBytes = x
-		}
+	if h.CORS.AllowCredentials && slices.Contains(h.CORS.AllowedOrigins, "*") {
+		l.addf(c.AllowCredentials.Line, c.AllowCredentials.Path, `credentials cannot be allowed for every origin ("*"); list the origins`)
 	}
-	if v := f["max_json_depth"]; v != nil {
-		if x, ok := l.positiveInt(v, join(path, "max_json_depth"), 1<<16); ok {
-			h.MaxJSONDepth = int(x)
-		}
-	}
-	if v := f["default_timeout"]; v != nil {
-		if x, ok := l.duration(v, join(path, "default_timeout"), true); ok {
-			h.DefaultTimeout = x
-		}
-	}
-	l.cors(f["cors"], join(path, "cors"), &h.CORS)
-	l.idempotencyStore(f["idempotency"], join(path, "idempotency"), &h.Idempotency)
 	return h
 }
 
-// idempotencyStore reads the bounds of the Idempotency-Key store over
-// their defaults.
-func (l *loader) idempotencyStore(n *yaml.Node, path string, s *IdempotencyStore) {
-	f := l.fields(n, path, "ttl", "max_entries", "max_bytes")
-	if v := f["ttl"]; v != nil {
-		if x, ok := l.duration(v, join(path, "ttl"), true); ok {
-			s.TTL = x
-		}
+// between is an integer setting of at least 1 and at most maxInt, or def
+// when it is not set.
+func (l *loader) between(v val[int64], maxInt, def int64) int64 {
+	if !v.Set || !v.OK {
+		return def
 	}
-	if v := f["max_entries"]; v != nil {
-		if x, ok := l.positiveInt(v, join(path, "max_entries"), 1<<32); ok {
-			s.MaxEntries = x
-		}
+	if v.V < 1 || v.V > maxInt {
+		l.addf(v.Line, v.Path, "must be between 1 and %d, got %d", maxInt, v.V)
+		return def
 	}
-	if v := f["max_bytes"]; v != nil {
-		if x, ok := l.positiveInt(v, join(path, "max_bytes"), 1<<40); ok {
-			s.MaxBytes = x
-		}
-	}
+	return v.V
 }
 
-// cors reads the cross-origin policy over its defaults.
-func (l *loader) cors(n *yaml.Node, path string, c *CORS) {
-	f := l.fields(n, path, "allowed_origins", "allowed_headers", "exposed_headers", "allow_credentials", "max_age")
-	if v := f["allowed_origins"]; v != nil {
-		c.AllowedOrigins = l.names(v, join(path, "allowed_origins"))
-	}
-	if v := f["allowed_headers"]; v != nil {
-		c.AllowedHeaders = l.names(v, join(path, "allowed_headers"))
-	}
-	if v := f["exposed_headers"]; v != nil {
-		c.ExposedHeaders = l.names(v, join(path, "exposed_headers"))
-	}
-	if v := f["allow_credentials"]; v != nil {
-		c.AllowCredentials, _ = l.boolean(v, join(path, "allow_credentials"))
-	}
-	if v := f["max_age"]; v != nil {
-		c.MaxAge, _ = l.duration(v, join(path, "max_age"), false)
-	}
-	if c.AllowCredentials {
-		for _, o := range c.AllowedOrigins {
-			if o == "*" {
-				l.addf(deref(f["allow_credentials"]).Line, join(path, "allow_credentials"),
-					`credentials cannot be allowed for every origin ("*"); list the origins`)
-			}
-		}
-	}
-}
-
-// redis reads the shared-state URL.
-func (l *loader) redis(n *yaml.Node, path string) string {
-	s, ok := l.name(n, path)
-	if !ok {
+// redis checks the shared-state URL.
+func (l *loader) redis(v val[string]) string {
+	if !v.Set || !v.OK {
 		return ""
 	}
-	u, err := url.Parse(s)
+	u, err := url.Parse(v.V)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		// The URL may hold a password: the message does not repeat it.
-		l.addf(deref(n).Line, path, `expected a URL such as "redis://host:6379/0"`)
+		l.addf(v.Line, v.Path, `expected a URL such as "redis://host:6379/0"`)
 		return ""
 	}
-	return s
+	return v.V
 }

@@ -1,7 +1,8 @@
 // Package config loads and validates the gateway's YAML configuration: the
 // services it reaches, and per API version the resources, routes,
 // pipelines and access rules. Errors name the file, the line and the
-// problem.
+// problem. The file's keys are the yaml tags of yaml.go, each in one
+// place; the types below document them.
 //
 //	cfg, err := config.Load("gateway.yaml")
 //	// gateway.yaml:14: versions.v1.resources.orders: unknown service "order"
@@ -231,16 +232,14 @@ type Access struct {
 
 // Step is one step of a pipeline: one action, or a group run in parallel.
 // YAML: {as, service, action, id, body} or {parallel: [steps]}. The
-// service defaults to the resource's. In id and in body strings,
-// "${path.id}", "${body.FIELD.…}", "${caller.subject}", "${caller.roles}"
-// and "${STEP.FIELD.…}" (an earlier step's result) are replaced; a string
-// that is one reference whole takes the referenced JSON value and type.
+// service defaults to the resource's. The id and the strings of the body
+// are templates (see Template for their "${…}" references).
 type Step struct {
 	Name     string // "as"; default the action's name in lower case
 	Service  string
 	Action   string
-	ID       string
-	Body     any // decoded YAML: map[string]any, []any, string, numbers, bool, nil
+	ID       *Template // nil: no id
+	Body     *Template // nil: no body
 	Parallel []*Step
 	// Undo, when set, compensates the step: if a later step fails, the
 	// undos of the steps that succeeded run in reverse order (best effort)

@@ -11,8 +11,6 @@ var (
 	// actionRE is an action name; it is the rule the socket server
 	// enforces when an action is registered.
 	actionRE = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
-	// refPartRE is one dotted part of a "${…}" reference, and a step name.
-	refPartRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
 
 // segmentRule says what segmentRE accepts, for error messages.

@@ -104,33 +104,6 @@ func (d *decoder) checkAliases(root *yaml.Node) bool {
 	return ok
 }
 
-// fields reads a mapping whose keys are known in advance. It reports keys
-// not in known and repeated keys, and returns the value of each key
-// present and not null. An absent or null node reads as an empty mapping;
-// for any other node that is not a mapping it reports and returns nil.
-func (d *decoder) fields(n *yaml.Node, path string, known ...string) map[string]*yaml.Node {
-	out := map[string]*yaml.Node{}
-	if isNull(n) {
-		return out
-	}
-	if n = deref(n); n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected a mapping, got %s", describe(n))
-		return nil
-	}
-	d.pairs(n, path, func(k, v *yaml.Node, p string) {
-		for _, name := range known {
-			if k.Value == name {
-				if !isNull(v) {
-					out[name] = v
-				}
-				return
-			}
-		}
-		d.addf(k.Line, path, "unknown key %q", k.Value)
-	})
-	return out
-}
-
 // pairs calls fn for each entry of a mapping in document order, with the
 // entry's path. It reports a node that is not a mapping, keys that are not
 // plain scalars, and repeated keys.
@@ -206,127 +179,92 @@ func (d *decoder) names(n *yaml.Node, path string) []string {
 	return out
 }
 
-// nameOrNames reads one non-empty string or a list of them.
-func (d *decoder) nameOrNames(n *yaml.Node, path string) []string {
-	if deref(n).Kind == yaml.SequenceNode {
-		return d.names(n, path)
-	}
-	if s, ok := d.name(n, path); ok {
-		return []string{s}
-	}
-	return nil
-}
-
 // duration reads a Go duration string such as "5s" or "1m30s"; negative
-// durations, and zero when positive is set, are reported.
-func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Duration, bool) {
+// durations, and zero when nonZero is set, are reported.
+func (d *decoder) duration(n *yaml.Node, path string, nonZero bool) time.Duration {
 	n = deref(n)
 	s, ok := d.str(n, path)
 	if !ok {
-		return 0, false
+		return 0
 	}
 	v, err := time.ParseDuration(s)
 	switch {
 	case err != nil:
 		d.addf(n.Line, path, "expected a duration such as \"5s\" or \"1m30s\", got %q", s)
-		return 0, false
-	case v < 0 || (positive && v == 0):
+	case v < 0 || (nonZero && v == 0):
 		d.addf(n.Line, path, "duration must be positive, got %q", s)
-		return 0, false
 	}
-	return v, true
+	return v
 }
 
-// positiveInt reads an integer between 1 and maxInt.
-func (d *decoder) positiveInt(n *yaml.Node, path string, maxInt int64) (int64, bool) {
-	n = deref(n)
-	var v int64
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
-		d.addf(n.Line, path, "expected an integer, got %s", describe(n))
-		return 0, false
-	}
-	if v < 1 || v > maxInt {
-		d.addf(n.Line, path, "must be between 1 and %d, got %d", maxInt, v)
-		return 0, false
-	}
-	return v, true
-}
-
-// boolean reads true or false.
-func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
-	n = deref(n)
-	var v bool
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
-		d.addf(n.Line, path, "expected true or false, got %s", describe(n))
-		return false, false
-	}
-	return v, true
-}
-
-// value decodes any YAML value to the types encoding/json produces and
+// value decodes a YAML value to the types encoding/json produces and
 // takes, except that integers stay exact: map[string]any, []any, string,
 // int64 (every YAML integer), float64 (every other number; never NaN or
-// infinite), bool and nil. Timestamps stay strings. visit is called with
-// every string that is a value (not a key), its line and path.
-func (d *decoder) value(n *yaml.Node, path string, visit func(s string, line int, path string)) (any, bool) {
+// infinite), bool and nil. Timestamps stay strings. It returns the value
+// and its template, in which str compiles every string that is a value
+// (not a key), given its line and path.
+func (d *decoder) value(n *yaml.Node, path string, str func(s string, line int, path string) tnode) (any, tnode) {
 	n = deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
-		out := map[string]any{}
-		ok := true
+		src, obj, constant := map[string]any{}, object{}, true
 		d.pairs(n, path, func(k, v *yaml.Node, p string) {
-			x, good := d.value(v, p, visit)
-			out[k.Value] = x
-			ok = ok && good
+			src[k.Value], obj[k.Value] = d.value(v, p, str)
+			_, lit := obj[k.Value].(literal)
+			constant = constant && lit
 		})
-		return out, ok
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		ok := true
-		for i, v := range n.Content {
-			x, good := d.value(v, index(path, i), visit)
-			out = append(out, x)
-			ok = ok && good
+		if constant {
+			return src, literal{src}
 		}
-		return out, ok
+		return src, obj
+	case yaml.SequenceNode:
+		src, l, constant := make([]any, len(n.Content)), make(list, len(n.Content)), true
+		for i, v := range n.Content {
+			src[i], l[i] = d.value(v, index(path, i), str)
+			_, lit := l[i].(literal)
+			constant = constant && lit
+		}
+		if constant {
+			return src, literal{src}
+		}
+		return src, l
 	case yaml.ScalarNode:
-		return d.scalar(n, path, visit)
+		v := d.scalar(n, path)
+		if s, ok := v.(string); ok {
+			return s, str(s, n.Line, path)
+		}
+		return v, literal{v}
 	}
-	return nil, true
+	return nil, literal{}
 }
 
-// scalar decodes one scalar for value.
-func (d *decoder) scalar(n *yaml.Node, path string, visit func(s string, line int, path string)) (any, bool) {
+// scalar decodes one scalar for value; nil after reporting a problem.
+func (d *decoder) scalar(n *yaml.Node, path string) any {
 	switch n.ShortTag() {
 	case "!!null":
-		return nil, true
+		return nil
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err == nil {
-			return b, true
+			return b
 		}
 		d.addf(n.Line, path, "expected true or false, got %q", n.Value)
-		return nil, false
 	case "!!int":
 		var i int64
 		if err := n.Decode(&i); err == nil {
-			return i, true
+			return i
 		}
 		d.addf(n.Line, path, "integer %s does not fit in 64 bits", n.Value)
-		return nil, false
 	case "!!float":
 		var f float64
 		if err := n.Decode(&f); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return f, true
+			return f
 		}
 		d.addf(n.Line, path, "number %s has no JSON form", n.Value)
-		return nil, false
 	case "!!str", "!!timestamp":
-		if visit != nil {
-			visit(n.Value, n.Line, path)
-		}
-		return n.Value, true
+		return n.Value
+	default:
+		d.addf(n.Line, path, "unsupported YAML tag %s", n.Tag)
 	}
-	d.addf(n.Line, path, "unsupported YAML tag %s", n.Tag)
-	return nil, false
+	return nil
 }

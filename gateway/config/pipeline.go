@@ -13,25 +13,21 @@ type scope struct {
 	earlier map[string]bool // the steps that finish before the current one starts
 }
 
-// pipeline reads a route's steps. service is the default for steps that
+// pipeline checks a route's steps. service is the default for steps that
 // name none; item says whether the route's path has an id.
-func (l *loader) pipeline(n *yaml.Node, path, service string, item bool) []*Step {
-	if n = deref(n); n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		l.addf(n.Line, path, "expected a list of steps, got %s", describe(n))
-		return nil
-	}
+func (l *loader) pipeline(y val[yamlSteps], service string, item bool) []*Step {
 	sc := &scope{item: item, defined: map[string]int{}, earlier: map[string]bool{}}
 	var steps []*Step
-	l.items(n, path, func(_ int, v *yaml.Node, p string) {
-		s := l.step(v, p, service, sc, false)
+	for _, ys := range y.V {
+		s := l.step(ys, service, sc, false)
 		if s == nil {
-			return
+			continue
 		}
 		steps = append(steps, s)
 		for _, name := range stepNames([]*Step{s}) {
 			sc.earlier[name] = true
 		}
-	})
+	}
 	return steps
 }
 
@@ -48,176 +44,122 @@ func stepNames(steps []*Step) []string {
 	return names
 }
 
-// hasKey reports whether a mapping node has a key.
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i < len(n.Content); i += 2 {
-		if deref(n.Content[i]).Value == key {
-			return true
-		}
-	}
-	return false
-}
-
-// step reads one step, or a parallel group when the mapping has a
-// "parallel" key and inGroup is false.
-func (l *loader) step(n *yaml.Node, path, service string, sc *scope, inGroup bool) *Step {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		l.addf(n.Line, path, "expected a step (a mapping), got %s", describe(n))
+// step checks one step, or a parallel group when inGroup is false.
+func (l *loader) step(y yamlStep, service string, sc *scope, inGroup bool) *Step {
+	switch {
+	case y.At.Line == 0:
+		return nil // not a mapping: reported
+	case y.Parallel != nil && inGroup:
+		l.addf(y.At.Line, y.At.Path, "parallel groups do not nest")
 		return nil
-	}
-	if hasKey(n, "parallel") {
-		if inGroup {
-			l.addf(n.Line, path, "parallel groups do not nest")
-			return nil
-		}
-		f := l.fields(n, path, "parallel")
-		g := &Step{Line: n.Line, Parallel: []*Step{}}
-		l.items(f["parallel"], join(path, "parallel"), func(_ int, v *yaml.Node, p string) {
-			if s := l.step(v, p, service, sc, true); s != nil {
+	case y.Parallel != nil:
+		g := &Step{Line: y.At.Line, Parallel: []*Step{}}
+		for _, ys := range y.Parallel.V {
+			if s := l.step(ys, service, sc, true); s != nil {
 				g.Parallel = append(g.Parallel, s)
 			}
-		})
-		if v := deref(f["parallel"]); v == nil || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
-			l.addf(n.Line, join(path, "parallel"), "lists no steps")
+		}
+		if len(y.Parallel.V) == 0 && (!y.Parallel.Set || y.Parallel.OK) {
+			l.addf(y.At.Line, join(y.At.Path, "parallel"), "lists no steps")
 		}
 		return g
 	}
-
-	f := l.fields(n, path, "as", "service", "action", "id", "body", "undo")
-	s := &Step{Service: service, Line: n.Line}
-	if v := f["action"]; v != nil {
-		if s.Action, _ = l.name(v, join(path, "action")); s.Action != "" && !isAction(s.Action) {
-			l.addf(deref(v).Line, join(path, "action"), "action %q is not UPPER_SNAKE_CASE", s.Action)
+	name := strings.ToLower(y.Action.V)
+	if y.As.Set {
+		name = y.As.V
+	}
+	l.stepName(name, y.At, sc)
+	s := l.call(y.yamlUndo, service, sc)
+	s.Name = name
+	if y.Undo.Set && y.Undo.V.At.Line != 0 {
+		// The undo may refer to the step's own result too.
+		inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{name: true}}
+		for k := range sc.earlier {
+			inner.earlier[k] = true
 		}
-	} else {
-		l.addf(n.Line, path, "action is required")
-	}
-	s.Name = strings.ToLower(s.Action)
-	if v := f["as"]; v != nil {
-		s.Name, _ = l.name(v, join(path, "as"))
-	}
-	l.stepName(s, path, sc)
-	if v := f["service"]; v != nil {
-		s.Service, _ = l.serviceRef(v, join(path, "service"))
-	}
-	if v := f["id"]; v != nil {
-		if id, ok := l.str(v, join(path, "id")); ok {
-			s.ID = id
-			l.refs(id, deref(v).Line, join(path, "id"), sc)
-		}
-	}
-	if v := f["body"]; v != nil {
-		s.Body, _ = l.value(v, join(path, "body"), func(str string, line int, p string) {
-			l.refs(str, line, p, sc)
-		})
-	}
-	if v := f["undo"]; v != nil {
-		s.Undo = l.undo(v, join(path, "undo"), s, sc)
+		s.Undo = l.call(y.Undo.V, s.Service, inner)
+		s.Undo.Name = name + ".undo"
 	}
 	return s
 }
 
-// undo reads a step's compensation: one action (service, action, id,
-// body) that may refer to the step's own result as well as earlier ones.
-func (l *loader) undo(n *yaml.Node, path string, of *Step, sc *scope) *Step {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		l.addf(n.Line, path, "expected an action (a mapping), got %s", describe(n))
-		return nil
+// call checks the action of a step or an undo, its service (service when
+// it names none) and its id and body.
+func (l *loader) call(y yamlUndo, service string, sc *scope) *Step {
+	s := &Step{Action: y.Action.V, Service: service, Line: y.At.Line}
+	switch {
+	case !y.Action.Set:
+		l.addf(y.At.Line, y.At.Path, "action is required")
+	case s.Action != "" && !isAction(s.Action):
+		l.addf(y.Action.Line, y.Action.Path, "action %q is not UPPER_SNAKE_CASE", s.Action)
 	}
-	f := l.fields(n, path, "service", "action", "id", "body")
-	u := &Step{Service: of.Service, Name: of.Name + ".undo", Line: n.Line}
-	inner := &scope{item: sc.item, defined: sc.defined, earlier: map[string]bool{of.Name: true}}
-	for k := range sc.earlier {
-		inner.earlier[k] = true
+	if y.Service.Set {
+		s.Service = l.serviceRef(y.Service)
 	}
-	if v := f["action"]; v != nil {
-		if u.Action, _ = l.name(v, join(path, "action")); u.Action != "" && !isAction(u.Action) {
-			l.addf(deref(v).Line, join(path, "action"), "action %q is not UPPER_SNAKE_CASE", u.Action)
-		}
-	} else {
-		l.addf(n.Line, path, "action is required")
-	}
-	if v := f["service"]; v != nil {
-		u.Service, _ = l.serviceRef(v, join(path, "service"))
-	}
-	if v := f["id"]; v != nil {
-		if id, ok := l.str(v, join(path, "id")); ok {
-			u.ID = id
-			l.refs(id, deref(v).Line, join(path, "id"), inner)
-		}
-	}
-	if v := f["body"]; v != nil {
-		u.Body, _ = l.value(v, join(path, "body"), func(str string, line int, p string) {
-			l.refs(str, line, p, inner)
-		})
-	}
-	return u
+	s.ID, s.Body = l.templates(y.ID, y.Body, sc)
+	return s
 }
 
 // stepName checks a step's name and records it in the scope.
-func (l *loader) stepName(s *Step, path string, sc *scope) {
-	switch first := sc.defined[s.Name]; {
-	case s.Name == "":
-	case !refPartRE.MatchString(s.Name):
-		l.addf(s.Line, path, "step name %q must be letters, digits, \"-\" and \"_\"", s.Name)
-	case s.Name == "path" || s.Name == "body" || s.Name == "caller":
-		l.addf(s.Line, path, "step name %q is reserved; set as", s.Name)
+func (l *loader) stepName(name string, at at, sc *scope) {
+	switch first := sc.defined[name]; {
+	case name == "":
+	case !isRefPart(name):
+		l.addf(at.Line, at.Path, "step name %q must be letters, digits, \"-\" and \"_\"", name)
+	case name == "path" || name == "body" || name == "caller":
+		l.addf(at.Line, at.Path, "step name %q is reserved; set as", name)
 	case first != 0:
-		l.addf(s.Line, path, "step name %q is used twice (first at line %d); set as", s.Name, first)
+		l.addf(at.Line, at.Path, "step name %q is used twice (first at line %d); set as", name, first)
 	default:
-		sc.defined[s.Name] = s.Line
+		sc.defined[name] = at.Line
 	}
 }
 
-// refs checks every "${…}" reference in a string.
-func (l *loader) refs(s string, line int, path string, sc *scope) {
-	rest := s
-	for {
-		i := strings.Index(rest, "${")
-		if i < 0 {
-			return
+// templates compiles a step's id (a string) and body, checking their
+// references against the step's scope; nil for each that is absent.
+func (l *loader) templates(id val[text], body val[*yaml.Node], sc *scope) (*Template, *Template) {
+	compile := func(s string, line int, path string) tnode {
+		n, refs, problems := parseString(s)
+		for _, p := range problems {
+			l.addf(line, path, "%s", p)
 		}
-		rest = rest[i+2:]
-		j := strings.IndexByte(rest, '}')
-		if j < 0 {
-			l.addf(line, path, "unterminated reference in %q", s)
-			return
+		for _, r := range refs {
+			l.ref(r, line, path, sc)
 		}
-		l.ref(rest[:j], line, path, sc)
-		rest = rest[j+1:]
+		return n
 	}
+	var idT, bodyT *Template
+	if id.Set && id.OK && id.V != "" {
+		idT = &Template{src: string(id.V), node: compile(string(id.V), id.Line, id.Path)}
+	}
+	if body.Set {
+		bodyT = &Template{}
+		bodyT.src, bodyT.node = l.value(body.V, body.Path, compile)
+	}
+	return idT, bodyT
 }
 
-// ref checks one reference, given without its "${" and "}".
-func (l *loader) ref(ref string, line int, path string, sc *scope) {
-	parts := strings.Split(ref, ".")
-	for _, p := range parts {
-		if !refPartRE.MatchString(p) {
-			l.addf(line, path, "malformed reference ${%s}: want ${path.id}, ${body.FIELD}, ${caller.subject}, ${caller.roles} or ${STEP.FIELD}", ref)
-			return
-		}
-	}
-	switch root := parts[0]; root {
+// ref checks one reference against the step's scope.
+func (l *loader) ref(r *reference, line int, path string, sc *scope) {
+	switch r.root {
 	case "path":
-		if len(parts) != 2 || parts[1] != "id" {
-			l.addf(line, path, "reference ${%s}: the path offers only ${path.id}", ref)
+		if len(r.fields) != 1 || r.fields[0] != "id" {
+			l.addf(line, path, "reference ${%s}: the path offers only ${path.id}", r)
 		} else if !sc.item {
 			l.addf(line, path, "reference ${path.id}: a collection route has no id")
 		}
 	case "body":
 	case "caller":
-		if len(parts) != 2 || (parts[1] != "subject" && parts[1] != "roles") {
-			l.addf(line, path, "reference ${%s}: the caller offers ${caller.subject} and ${caller.roles}", ref)
+		if len(r.fields) != 1 || (r.fields[0] != "subject" && r.fields[0] != "roles") {
+			l.addf(line, path, "reference ${%s}: the caller offers ${caller.subject} and ${caller.roles}", r)
 		}
 	default:
 		switch {
-		case sc.earlier[root]:
-		case sc.defined[root] != 0:
-			l.addf(line, path, "reference ${%s}: step %q does not finish before this step starts", ref, root)
+		case sc.earlier[r.root]:
+		case sc.defined[r.root] != 0:
+			l.addf(line, path, "reference ${%s}: step %q does not finish before this step starts", r, r.root)
 		default:
-			l.addf(line, path, "reference ${%s}: no earlier step named %q", ref, root)
+			l.addf(line, path, "reference ${%s}: no earlier step named %q", r, r.root)
 		}
 	}
 }

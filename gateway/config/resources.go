@@ -3,65 +3,41 @@ package config
 import (
 	"slices"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
-// routeDefaults are what a resource gives its routes that set nothing.
-type routeDefaults struct {
+// settings are what a resource, then an action, set for their routes.
+type settings struct {
 	service  string
 	access   Access
 	caching  Caching
-	cacheTTL time.Duration // for GET routes only: writes are never cached
-	timeout  time.Duration // the resource's own timeout; 0 when it sets none
-	// idempotency is the resource's mode for its write routes; "" when it
-	// sets none.
+	cacheTTL time.Duration
+	timeout  time.Duration // 0: the service's, else http.default_timeout
+	// idempotency is "" when neither sets one: optional for writes, off
+	// for GET.
 	idempotency Idempotency
+	// own is set for an action's own cache_ttl and idempotency, which
+	// apply to every method it takes; a resource's apply to GET (cache)
+	// or to writes (idempotency) only.
+	ownTTL, ownIdempotency bool
 }
 
-// idempotencyFor is the mode of a route taking method that sets none: the
-// resource's for writes, else optional for writes and off for GET.
-func (d routeDefaults) idempotencyFor(method string) Idempotency {
+// route makes the route of a method on a path form.
+func (l *loader) route(s settings, form Form, segment, method, action string, line int) *Route {
+	rt := &Route{
+		Form: form, Segment: segment, Method: method, Service: s.service, Action: action,
+		Access: s.access, Caching: s.caching, Timeout: l.timeout(s.timeout, s.service),
+		Idempotency: IdempotencyOptional, Line: line,
+	}
+	if method == "GET" || s.ownTTL {
+		rt.CacheTTL = s.cacheTTL
+	}
 	switch {
+	case s.idempotency != "" && (method != "GET" || s.ownIdempotency):
+		rt.Idempotency = s.idempotency
 	case method == "GET":
-		return IdempotencyOff
-	case d.idempotency != "":
-		return d.idempotency
+		rt.Idempotency = IdempotencyOff
 	}
-	return IdempotencyOptional
-}
-
-// cacheFor is the resource's cache TTL for a route taking method.
-func (d routeDefaults) cacheFor(method string) time.Duration {
-	if method != "GET" {
-		return 0
-	}
-	return d.cacheTTL
-}
-
-// routeKey is what two routes of a resource may not share.
-type routeKey struct {
-	form    Form
-	segment string
-	method  string
-}
-
-// routeTable collects a resource's routes, refusing a second route for
-// the same method on the same path form.
-type routeTable struct {
-	l     *loader
-	r     *Resource
-	lines map[routeKey]int // the line of each route added
-}
-
-func (t *routeTable) add(rt *Route, path string) {
-	key := routeKey{rt.Form, rt.Segment, rt.Method}
-	if line, dup := t.lines[key]; dup {
-		t.l.addf(rt.Line, path, "%s %s is defined twice (first at line %d)", rt.Method, routePath(t.r.Name, rt), line)
-		return
-	}
-	t.lines[key] = rt.Line
-	t.r.Routes = append(t.r.Routes, rt)
+	return rt
 }
 
 // routePath shows a route's REST path below the version, for messages.
@@ -77,102 +53,92 @@ func routePath(resource string, rt *Route) string {
 	return "/" + resource
 }
 
-// resource reads one resource of a version and builds its routes: the
+// resource checks one resource of a version and builds its routes: the
 // CRUD convention, then the custom actions.
-func (l *loader) resource(k, n *yaml.Node, path string) *Resource {
-	r := &Resource{Name: k.Value, Line: k.Line}
+func (l *loader) resource(e entry[yamlResource]) *Resource {
+	r := &Resource{Name: e.Key, Line: e.Line}
+	y := &e.V
 	if !isSegment(r.Name) {
-		l.addf(k.Line, path, "resource name must be %s", segmentRule)
+		l.addf(e.Line, e.Path, "resource name must be %s", segmentRule)
 	}
-	var f map[string]*yaml.Node
-	servicePath := join(path, "service")
 	switch {
-	case isNull(n):
-		l.addf(k.Line, path, "expected a service name or a mapping")
+	case e.Null:
+		l.addf(e.Line, e.Path, "expected a service name or a mapping")
 		return r
-	case deref(n).Kind == yaml.ScalarNode:
-		f, servicePath = map[string]*yaml.Node{"service": n}, path
-	default:
-		if f = l.fields(n, path, "service", "singular", "crud", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "idempotency", "actions"); f == nil {
-			return r
-		}
+	case y.At.Line == 0:
+		return r // not a mapping: reported
+	case !y.Service.Set:
+		l.addf(e.Line, e.Path, "service is required")
 	}
-
-	var def routeDefaults
-	if v := f["service"]; v != nil {
-		def.service, _ = l.serviceRef(v, servicePath)
-	} else {
-		l.addf(k.Line, path, "service is required")
+	def := settings{
+		service:     l.serviceRef(y.Service),
+		access:      y.Access.V,
+		cacheTTL:    y.CacheTTL.V,
+		timeout:     time.Duration(y.Timeout.V),
+		caching:     l.caching(&y.yamlRoute, Caching{}),
+		idempotency: l.idempotency(y.Idempotency),
 	}
 	r.Service = def.service
-	r.Singular = singular(r.Name)
-	if v := f["singular"]; v != nil {
-		r.Singular, _ = l.name(v, join(path, "singular"))
-	} else if r.Singular == "" {
-		l.addf(k.Line, path, "no singular can be made from %q; set singular", r.Name)
+	r.Singular = y.Singular.or(singular(r.Name))
+	if !y.Singular.Set && r.Singular == "" {
+		l.addf(e.Line, e.Path, "no singular can be made from %q; set singular", r.Name)
 	}
-	if v := f["access"]; v != nil {
-		def.access = l.access(v, join(path, "access"))
+	// A method on a path form has one route.
+	type routeKey struct {
+		form            Form
+		segment, method string
 	}
-	if v := f["cache_ttl"]; v != nil {
-		def.cacheTTL, _ = l.duration(v, join(path, "cache_ttl"), false)
-	}
-	if v := f["timeout"]; v != nil {
-		def.timeout, _ = l.duration(v, join(path, "timeout"), true)
-	}
-	def.caching = l.caching(f, path, Caching{})
-	if v := f["idempotency"]; v != nil {
-		def.idempotency = l.idempotency(v, join(path, "idempotency"))
-	}
-
-	t := &routeTable{l: l, r: r, lines: map[routeKey]int{}}
-	l.crud(f["crud"], path, r, def, t)
-	l.items(f["actions"], join(path, "actions"), func(_ int, v *yaml.Node, p string) {
-		for _, rt := range l.action(v, p, def) {
-			t.add(rt, p)
+	lines := map[routeKey]int{} // the line of each route added
+	add := func(rt *Route, path string) {
+		key := routeKey{rt.Form, rt.Segment, rt.Method}
+		if line, dup := lines[key]; dup {
+			l.addf(rt.Line, path, "%s %s is defined twice (first at line %d)", rt.Method, routePath(r.Name, rt), line)
+			return
 		}
-	})
+		lines[key] = rt.Line
+		r.Routes = append(r.Routes, rt)
+	}
+	for _, rt := range l.crud(y.CRUD, e.Path, r, def) {
+		add(rt, e.Path)
+	}
+	for _, a := range y.Actions {
+		for _, rt := range l.action(a, def) {
+			add(rt, a.At.Path)
+		}
+	}
 	return r
 }
 
 // crudOps are the CRUD operations in the order their routes are listed.
 func crudOps() []string { return []string{"get", "list", "create", "update", "delete"} }
 
-// crud adds the CRUD routes that the resource's crud list names (all when
+// crud returns the CRUD routes that the resource's crud list names (all when
 // it is absent): GET_ONE, LIST_MANY, CREATE_ONE, UPDATE_ONE (PUT and
 // PATCH) and DELETE_ONE.
-func (l *loader) crud(n *yaml.Node, path string, r *Resource, def routeDefaults, t *routeTable) {
+func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def settings) []*Route {
 	want := map[string]bool{}
-	if n == nil {
+	if !ops.Set {
 		for _, op := range crudOps() {
 			want[op] = true
 		}
 	}
-	l.items(n, join(path, "crud"), func(_ int, v *yaml.Node, p string) {
-		op, ok := l.str(v, p)
-		switch {
-		case !ok:
+	for _, v := range ops.V {
+		switch op := string(v.V); {
+		case !v.OK:
 		case !slices.Contains(crudOps(), op):
-			l.addf(deref(v).Line, p, "unknown CRUD operation %q (want get, list, create, update or delete)", op)
+			l.addf(v.Line, v.Path, "unknown CRUD operation %q (want get, list, create, update or delete)", op)
 		case want[op]:
-			l.addf(deref(v).Line, p, "%s is listed twice", op)
+			l.addf(v.Line, v.Path, "%s is listed twice", op)
 		default:
 			want[op] = true
 		}
-	})
+	}
 	if r.Singular == "" {
-		return // reported with the singular
+		return nil // reported with the singular
 	}
 	one, many := upperName(r.Singular), upperName(r.Name)
 	route := func(form Form, method, action string) *Route {
-		return &Route{
-			Form: form, Method: method,
-			Service: def.service, Action: action,
-			Access: def.access, CacheTTL: def.cacheFor(method), Caching: def.caching,
-			Timeout:     l.timeout(0, def.timeout, def.service),
-			Idempotency: def.idempotencyFor(method),
-			Line:        r.Line,
-		}
+		return l.route(def, form, "", method, action, r.Line)
 	}
 	var routes []*Route
 	for _, op := range crudOps() {
@@ -199,182 +165,126 @@ func (l *loader) crud(n *yaml.Node, path string, r *Resource, def routeDefaults,
 	for _, rt := range routes {
 		if !isAction(rt.Action) {
 			l.addf(r.Line, path, "CRUD action %q is not UPPER_SNAKE_CASE; set singular, or rename the resource", rt.Action)
-			return
+			return nil
 		}
 	}
-	for _, rt := range routes {
-		t.add(rt, path)
-	}
+	return routes
 }
 
-// timeout is a route's deadline: its own, else its resource's, else its
+// timeout is a route's deadline: its action's or resource's, else its
 // service's, else http.default_timeout.
-func (l *loader) timeout(own, resource time.Duration, service string) time.Duration {
+func (l *loader) timeout(own time.Duration, service string) time.Duration {
 	switch s := l.cfg.Services[service]; {
 	case own > 0:
 		return own
-	case resource > 0:
-		return resource
 	case s != nil && s.Timeout > 0:
 		return s.Timeout
 	}
 	return l.cfg.HTTP.DefaultTimeout
 }
 
-// serviceRef reads the name of a service that the configuration defines.
-func (l *loader) serviceRef(n *yaml.Node, path string) (string, bool) {
-	s, ok := l.name(n, path)
-	if !ok {
-		return "", false
+// serviceRef checks the name of a service that the configuration
+// defines; "" when it is not set or not defined.
+func (l *loader) serviceRef(v val[string]) string {
+	if !v.Set || !v.OK {
+		return ""
 	}
-	if l.cfg.Services[s] == nil {
-		l.addf(deref(n).Line, path, "unknown service %q", s)
-		return "", false
+	if l.cfg.Services[v.V] == nil {
+		l.addf(v.Line, v.Path, "unknown service %q", v.V)
+		return ""
 	}
-	return s, true
-}
-
-// access reads who may call: "anonymous", "authenticated" or
-// {roles: [..]}.
-func (l *loader) access(n *yaml.Node, path string) Access {
-	n = deref(n)
-	if n.Kind == yaml.ScalarNode {
-		switch n.Value {
-		case "anonymous":
-			return Access{Anonymous: true}
-		case "authenticated":
-			return Access{}
-		}
-		l.addf(n.Line, path, `expected "anonymous", "authenticated" or {roles: [...]}, got %s`, describe(n))
-		return Access{}
-	}
-	f := l.fields(n, path, "roles")
-	if f == nil {
-		return Access{}
-	}
-	roles := l.names(f["roles"], join(path, "roles"))
-	if v := deref(f["roles"]); v == nil || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
-		l.addf(n.Line, path, "roles must list at least one role")
-	}
-	return Access{Roles: roles}
+	return v.V
 }
 
 // methods are the HTTP methods a route may take.
 func methods() []string { return []string{"GET", "POST", "PUT", "PATCH", "DELETE"} }
 
-// action reads one custom action and returns a route per method. The
+// action checks one custom action and returns a route per method. The
 // action's own cache_ttl applies to every method it takes (a POST search
 // may be cached); the resource's only to GET.
-func (l *loader) action(n *yaml.Node, path string, def routeDefaults) []*Route {
-	n = deref(n)
-	f := l.fields(n, path, "name", "method", "methods", "on", "action", "service", "access", "cache_ttl", "cache", "coalesce", "visibility", "timeout", "idempotency", "pipeline", "result")
-	if f == nil {
-		return nil
+func (l *loader) action(y yamlAction, def settings) []*Route {
+	if y.At.Line == 0 {
+		return nil // not a mapping: reported
 	}
 	form := FormItemAction
-	if v := f["on"]; v != nil {
-		switch on, _ := l.str(v, join(path, "on")); on {
-		case "item":
-		case "collection":
-			form = FormCollectionAction
-		default:
-			l.addf(deref(v).Line, join(path, "on"), `expected "item" or "collection", got %s`, describe(v))
-		}
+	switch on := y.On.or("item"); {
+	case on == "collection":
+		form = FormCollectionAction
+	case on != "item" && y.On.OK:
+		l.addf(y.On.Line, y.On.Path, `expected "item" or "collection", got %q`, on)
 	}
-	var name string
-	if v := f["name"]; v != nil {
-		name, _ = l.name(v, join(path, "name"))
-		switch {
-		case name == "":
-		case form == FormCollectionAction && name == "openapi.json":
-			l.addf(deref(v).Line, join(path, "name"), `"openapi.json" is reserved and cannot name a collection action`)
-		case !isSegment(name):
-			l.addf(deref(v).Line, join(path, "name"), "action name must be %s, got %q", segmentRule, name)
-		}
-	} else {
-		l.addf(n.Line, path, "name is required")
+	seg := y.Name.V
+	switch {
+	case !y.Name.Set:
+		l.addf(y.At.Line, y.At.Path, "name is required")
+	case seg == "":
+	case form == FormCollectionAction && seg == "openapi.json":
+		l.addf(y.Name.Line, y.Name.Path, `"openapi.json" is reserved and cannot name a collection action`)
+	case !isSegment(seg):
+		l.addf(y.Name.Line, y.Name.Path, "action name must be %s, got %q", segmentRule, seg)
 	}
-	ms := l.routeMethods(f["method"], f["methods"], path, n.Line)
+	ms := l.routeMethods(y)
 
-	action := upperName(name)
-	if v := f["action"]; v != nil {
-		if action, _ = l.name(v, join(path, "action")); action != "" && !isAction(action) {
-			l.addf(deref(v).Line, join(path, "action"), "action %q is not UPPER_SNAKE_CASE", action)
-		}
-	} else if isSegment(name) && !isAction(action) {
-		l.addf(deref(f["name"]).Line, join(path, "name"), "the action %q made from the name is not UPPER_SNAKE_CASE; set action", action)
+	action := y.Action.V
+	if !y.Action.Set {
+		action = upperName(seg)
 	}
-	service := def.service
-	if v := f["service"]; v != nil {
-		service, _ = l.serviceRef(v, join(path, "service"))
+	if y.Action.Set && action != "" && !isAction(action) {
+		l.addf(y.Action.Line, y.Action.Path, "action %q is not UPPER_SNAKE_CASE", action)
+	} else if !y.Action.Set && isSegment(seg) && !isAction(action) {
+		l.addf(y.Name.Line, y.Name.Path, "the action %q made from the name is not UPPER_SNAKE_CASE; set action", action)
 	}
-	access := def.access
-	if v := f["access"]; v != nil {
-		access = l.access(v, join(path, "access"))
+	own := def
+	if y.Service.Set {
+		own.service = l.serviceRef(y.Service)
 	}
-	var cacheTTL time.Duration
-	ownTTL := f["cache_ttl"] != nil
-	if ownTTL {
-		cacheTTL, _ = l.duration(f["cache_ttl"], join(path, "cache_ttl"), false)
+	own.access = y.Access.or(def.access)
+	own.caching = l.caching(&y.yamlRoute, def.caching)
+	if y.CacheTTL.Set {
+		own.cacheTTL, own.ownTTL = y.CacheTTL.V, true
 	}
-	var own time.Duration
-	if v := f["timeout"]; v != nil {
-		own, _ = l.duration(v, join(path, "timeout"), true)
+	if y.Timeout.Set {
+		own.timeout = time.Duration(y.Timeout.V)
 	}
-	caching := l.caching(f, path, def.caching)
-	var idem Idempotency
-	if v := f["idempotency"]; v != nil {
-		idem = l.idempotency(v, join(path, "idempotency"))
+	if m := l.idempotency(y.Idempotency); m != "" {
+		own.idempotency, own.ownIdempotency = m, true
 	}
-	var steps []*Step
-	if v := f["pipeline"]; v != nil {
-		steps = l.pipeline(v, join(path, "pipeline"), service, form == FormItemAction)
-	}
-	result := l.result(f["result"], f["pipeline"], join(path, "result"), steps)
-
+	steps := l.pipeline(y.Pipeline, own.service, form == FormItemAction)
+	result := l.result(y, steps)
 	routes := make([]*Route, 0, len(ms))
 	for _, m := range ms {
-		ttl := cacheTTL
-		if !ownTTL {
-			ttl = def.cacheFor(m)
-		}
-		mode := idem
-		if mode == "" {
-			mode = def.idempotencyFor(m)
-		}
-		routes = append(routes, &Route{
-			Form: form, Segment: name, Method: m,
-			Service: service, Action: action,
-			Pipeline: steps, Result: result,
-			Access: access, CacheTTL: ttl, Caching: caching,
-			Timeout:     l.timeout(own, def.timeout, service),
-			Idempotency: mode,
-			Line:        n.Line,
-		})
+		rt := l.route(own, form, seg, m, action, y.At.Line)
+		rt.Pipeline, rt.Result = steps, result
+		routes = append(routes, rt)
 	}
 	return routes
 }
 
-// routeMethods reads an action's method or methods; the default is POST.
-func (l *loader) routeMethods(one, many *yaml.Node, path string, line int) []string {
+// routeMethods checks an action's method or methods; the default is POST.
+func (l *loader) routeMethods(y yamlAction) []string {
 	var ms []string
-	switch {
-	case one != nil && many != nil:
-		l.addf(line, path, "set method or methods, not both")
-		return nil
-	case one != nil:
-		p := join(path, "method")
-		if m, ok := l.str(one, p); ok && l.method(m, deref(one).Line, p) {
+	check := func(m string, line int, path string) {
+		if !slices.Contains(methods(), m) {
+			l.addf(line, path, "unknown method %q (want GET, POST, PUT, PATCH or DELETE)", m)
+		} else {
 			ms = append(ms, m)
 		}
-	case many != nil:
-		l.items(many, join(path, "methods"), func(_ int, v *yaml.Node, p string) {
-			if m, ok := l.str(v, p); ok && l.method(m, deref(v).Line, p) {
-				ms = append(ms, m)
+	}
+	switch {
+	case y.Method.Set && y.Methods.Set:
+		l.addf(y.At.Line, y.At.Path, "set method or methods, not both")
+	case y.Method.Set:
+		if y.Method.OK {
+			check(string(y.Method.V), y.Method.Line, y.Method.Path)
+		}
+	case y.Methods.Set:
+		for _, m := range y.Methods.V {
+			if m.OK {
+				check(string(m.V), m.Line, m.Path)
 			}
-		})
-		if len(deref(many).Content) == 0 {
-			l.addf(deref(many).Line, join(path, "methods"), "lists no methods")
+		}
+		if y.Methods.OK && len(y.Methods.V) == 0 {
+			l.addf(y.Methods.Line, y.Methods.Path, "lists no methods")
 		}
 	default:
 		ms = append(ms, "POST")
@@ -382,74 +292,55 @@ func (l *loader) routeMethods(one, many *yaml.Node, path string, line int) []str
 	return ms
 }
 
-// method checks that m is a method routes take.
-func (l *loader) method(m string, line int, path string) bool {
-	if !slices.Contains(methods(), m) {
-		l.addf(line, path, "unknown method %q (want GET, POST, PUT, PATCH or DELETE)", m)
-		return false
-	}
-	return true
-}
-
-// result reads the step whose result answers a pipeline route; the
+// result checks the step whose result answers a pipeline route; the
 // default is the last step, which then may not be a parallel group.
-func (l *loader) result(n, pipeline *yaml.Node, path string, steps []*Step) string {
-	if n == nil {
-		if len(steps) == 0 {
-			return ""
-		}
-		last := steps[len(steps)-1]
-		if last.Parallel != nil {
-			l.addf(last.Line, path, "the pipeline ends with a parallel group; set result to name the answering step")
-			return ""
-		}
-		return last.Name
-	}
-	name, ok := l.name(n, path)
+func (l *loader) result(y yamlAction, steps []*Step) string {
+	r := y.Result
 	switch {
-	case !ok:
-	case pipeline == nil:
-		l.addf(deref(n).Line, path, "result needs a pipeline")
-	case !slices.Contains(stepNames(steps), name):
-		l.addf(deref(n).Line, path, "no pipeline step named %q", name)
+	case !r.Set && len(steps) == 0:
+	case !r.Set && steps[len(steps)-1].Parallel != nil:
+		l.addf(steps[len(steps)-1].Line, join(y.At.Path, "result"), "the pipeline ends with a parallel group; set result to name the answering step")
+	case !r.Set:
+		return steps[len(steps)-1].Name
+	case !r.OK:
+	case !y.Pipeline.Set:
+		l.addf(r.Line, r.Path, "result needs a pipeline")
+	case !slices.Contains(stepNames(steps), r.V):
+		l.addf(r.Line, r.Path, "no pipeline step named %q", r.V)
 	default:
-		return name
+		return r.V
 	}
 	return ""
 }
 
-// caching reads the cache, coalesce and visibility keys of a resource or
+// caching checks the cache, coalesce and visibility keys of a resource or
 // action over the inherited settings.
-func (l *loader) caching(f map[string]*yaml.Node, path string, c Caching) Caching {
-	if v := f["cache"]; v != nil {
-		on, _ := l.boolean(v, join(path, "cache"))
-		c.NoCache = !on
+func (l *loader) caching(y *yamlRoute, c Caching) Caching {
+	if y.Cache.Set {
+		c.NoCache = !y.Cache.V
 	}
-	if v := f["coalesce"]; v != nil {
-		on, _ := l.boolean(v, join(path, "coalesce"))
-		c.NoCoalesce = !on
+	if y.Coalesce.Set {
+		c.NoCoalesce = !y.Coalesce.V
 	}
-	if v := f["visibility"]; v != nil {
-		switch vis, _ := l.str(v, join(path, "visibility")); vis {
-		case VisibilityPublic, VisibilityPerCaller:
-			c.Visibility = vis
-		default:
-			l.addf(deref(v).Line, join(path, "visibility"), `expected "public" or "per-caller", got %s`, describe(v))
-		}
+	switch vis := y.Visibility; {
+	case !vis.Set || !vis.OK:
+	case vis.V == VisibilityPublic, vis.V == VisibilityPerCaller:
+		c.Visibility = string(vis.V)
+	default:
+		l.addf(vis.Line, vis.Path, `expected "public" or "per-caller", got %q`, vis.V)
 	}
 	return c
 }
 
-// idempotency reads a route's Idempotency-Key mode.
-func (l *loader) idempotency(n *yaml.Node, path string) Idempotency {
-	m, ok := l.str(n, path)
-	if !ok {
+// idempotency checks a route's Idempotency-Key mode; "" when it sets none.
+func (l *loader) idempotency(v val[text]) Idempotency {
+	if !v.Set || !v.OK {
 		return ""
 	}
-	switch Idempotency(m) {
+	switch m := Idempotency(v.V); m {
 	case IdempotencyRequired, IdempotencyOptional, IdempotencyOff:
-		return Idempotency(m)
+		return m
 	}
-	l.addf(deref(n).Line, path, `expected "required", "optional" or "off", got %s`, describe(n))
+	l.addf(v.Line, v.Path, `expected "required", "optional" or "off", got %q`, v.V)
 	return ""
 }

@@ -4,46 +4,35 @@ import (
 	"maps"
 	"slices"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
-// versions reads the API versions, then fills each version that extends
+// versions checks the API versions, then fills each version that extends
 // another with deep copies of the resources it does not define itself.
-func (l *loader) versions(n *yaml.Node, path string) map[string]*Version {
+func (l *loader) versions(es entries[yamlVersion]) map[string]*Version {
 	out := map[string]*Version{}
-	extends := map[string]*yaml.Node{} // version name → its extends value
-	var order []string                 // version names in document order
-	l.pairs(n, path, func(k, v *yaml.Node, p string) {
-		if !isSegment(k.Value) {
-			l.addf(k.Line, p, "version name must be %s, such as v1 or v2beta", segmentRule)
+	extends := map[string]val[string]{} // version name → its extends value
+	var order []string                  // version names in document order
+	for _, e := range es {
+		if !isSegment(e.Key) {
+			l.addf(e.Line, e.Path, "version name must be %s, such as v1 or v2beta", segmentRule)
 		}
-		ver := &Version{Name: k.Value, Resources: map[string]*Resource{}, Line: k.Line}
+		ver := &Version{Name: e.Key, Resources: map[string]*Resource{}, Line: e.Line}
 		out[ver.Name] = ver
 		order = append(order, ver.Name)
-		f := l.fields(v, p, "extends", "resources")
-		if e := f["extends"]; e != nil {
-			extends[ver.Name] = e
+		extends[ver.Name] = e.V.Extends
+		for _, r := range e.V.Resources {
+			ver.Resources[r.Key] = l.resource(r)
 		}
-		l.pairs(f["resources"], join(p, "resources"), func(rk, rv *yaml.Node, rp string) {
-			ver.Resources[rk.Value] = l.resource(rk, rv, rp)
-		})
-	})
+	}
 
 	bases := map[string]string{} // version name → the version it extends
 	for _, name := range order {
-		e := extends[name]
-		if e == nil {
-			continue
-		}
-		p := join(join(path, name), "extends")
-		base, ok := l.name(e, p)
-		switch {
-		case !ok:
-		case out[base] == nil:
-			l.addf(deref(e).Line, p, "unknown version %q", base)
+		switch e := extends[name]; {
+		case !e.Set || !e.OK:
+		case out[e.V] == nil:
+			l.addf(e.Line, e.Path, "unknown version %q", e.V)
 		default:
-			bases[name] = base
+			bases[name] = e.V
 		}
 	}
 	for _, name := range order {
@@ -51,7 +40,7 @@ func (l *loader) versions(n *yaml.Node, path string) map[string]*Version {
 		for b := bases[name]; b != "" && len(chain) <= len(order); b = bases[b] {
 			chain = append(chain, b)
 			if b == name {
-				l.addf(deref(extends[name]).Line, join(join(path, name), "extends"), "extends cycle: %s", strings.Join(chain, " → "))
+				l.addf(extends[name].Line, extends[name].Path, "extends cycle: %s", strings.Join(chain, " → "))
 				break
 			}
 		}
@@ -83,7 +72,8 @@ func (l *loader) versions(n *yaml.Node, path string) map[string]*Version {
 }
 
 // copyResource copies a resource deeply enough that changing the copy's
-// routes, roles, pipelines or bodies leaves the original as it was.
+// routes, roles or pipelines leaves the original as it was (templates are
+// immutable and shared).
 func copyResource(r *Resource) *Resource {
 	c := *r
 	c.Routes = make([]*Route, len(r.Routes))
@@ -107,29 +97,8 @@ func copySteps(steps []*Step) []*Step {
 	out := make([]*Step, len(steps))
 	for i, s := range steps {
 		c := *s
-		c.Body = copyValue(s.Body)
 		c.Parallel = copySteps(s.Parallel)
 		out[i] = &c
 	}
 	return out
-}
-
-// copyValue copies a decoded body: maps and lists anew, scalars as they
-// are.
-func copyValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		c := make(map[string]any, len(v))
-		for k, x := range v {
-			c[k] = copyValue(x)
-		}
-		return c
-	case []any:
-		c := make([]any, len(v))
-		for i, x := range v {
-			c[i] = copyValue(x)
-		}
-		return c
-	}
-	return v
 }

@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -36,6 +37,25 @@ func TestBothDialects(t *testing.T) {
 			var v int
 			if err := db.QueryRowContext(ctx, db.Rebind(`SELECT v FROM kv WHERE k = ?`), "a").Scan(&v); err != nil || v != 1 {
 				t.Fatalf("v = %d, %v", v, err)
+			}
+			if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO kv (k, v) VALUES (?, ?)`), "b", 2); err != nil {
+				t.Fatal(err)
+			}
+			scanV := func(r sqldb.Scanner) (int, error) {
+				var v int
+				err := r.Scan(&v)
+				return v, err
+			}
+			all, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM kv WHERE k >= ? ORDER BY k`, "a")
+			if err != nil || !slices.Equal(all, []int{1, 2}) {
+				t.Fatalf("QueryAll = %v, %v; want [1 2]", all, err)
+			}
+			none, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM kv WHERE k > ?`, "z")
+			if err != nil || none == nil || len(none) != 0 {
+				t.Fatalf("QueryAll of no rows = %#v, %v; want an empty, non-nil slice", none, err)
+			}
+			if _, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM nowhere`); err == nil {
+				t.Fatal("QueryAll of a missing table: no error")
 			}
 		})
 	}

@@ -53,9 +53,7 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 
 const itemColumns = `id, name, price_cents, stock`
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanItem(r scanner) (Item, error) {
+func scanItem(r sqldb.Scanner) (Item, error) {
 	var it Item
 	err := r.Scan(&it.ID, &it.Name, &it.PriceCents, &it.Stock)
 	return it, err
@@ -64,7 +62,7 @@ func scanItem(r scanner) (Item, error) {
 func (s *sqlStore) Get(ctx context.Context, id string) (Item, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, errNotFound(id)
+		return Item{}, ErrNotFound
 	}
 	if err != nil {
 		return Item{}, fmt.Errorf("get item: %w", err)
@@ -87,20 +85,8 @@ func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanItem, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list items: %w", err)
-	}
-	defer rows.Close()
-	out := []Item{}
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list items: %w", err)
-		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
 	}
 	return out, nil
@@ -110,7 +96,7 @@ func (s *sqlStore) Create(ctx context.Context, it Item) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`),
 		it.ID, it.Name, it.PriceCents, it.Stock)
 	if sqldb.IsUniqueViolation(err) {
-		return errExists(it.ID)
+		return ErrExists
 	}
 	if err != nil {
 		return fmt.Errorf("create item: %w", err)
@@ -123,7 +109,7 @@ func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, 
 		name = COALESCE(?, name), price_cents = COALESCE(?, price_cents), stock = COALESCE(?, stock)
 		WHERE id = ? RETURNING `+itemColumns), p.Name, p.PriceCents, p.Stock, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, errNotFound(id)
+		return Item{}, ErrNotFound
 	}
 	if err != nil {
 		return Item{}, fmt.Errorf("update item: %w", err)
@@ -134,7 +120,7 @@ func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, 
 func (s *sqlStore) Delete(ctx context.Context, id string) (Item, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM items WHERE id = ? RETURNING `+itemColumns), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, errNotFound(id)
+		return Item{}, ErrNotFound
 	}
 	if err != nil {
 		return Item{}, fmt.Errorf("delete item: %w", err)
@@ -152,20 +138,12 @@ func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, e
 		args[i] = id
 	}
 	marks := strings.Repeat("?, ", len(ids)-1) + "?"
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`), args...)
+	items, err := sqldb.QueryAll(ctx, s.db, scanItem, `SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up items: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, fmt.Errorf("look up items: %w", err)
-		}
+	for _, it := range items {
 		out[it.ID] = it
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up items: %w", err)
 	}
 	return out, nil
 }

@@ -45,9 +45,7 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	return &sqlStore{db: db}, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanUser(r scanner) (User, error) {
+func scanUser(r sqldb.Scanner) (User, error) {
 	var u User
 	var created int64
 	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, &created); err != nil {
@@ -81,20 +79,8 @@ func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, max(q.Limit, 0))
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanUser, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil

@@ -176,13 +176,7 @@ type queryer interface {
 
 func (s *sqlStore) getReservation(ctx context.Context, q queryer, id string) (Reservation, error) {
 	r, err := scanReservation(q.QueryRowContext(ctx, s.db.Rebind(`SELECT `+reservationColumns+` FROM reservations WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Reservation{}, ErrNoReservation
-	}
-	if err != nil {
-		return Reservation{}, fmt.Errorf("get reservation: %w", err)
-	}
-	return r, nil
+	return r, sqldb.RowError(err, ErrNoReservation, "get reservation")
 }
 
 func (s *sqlStore) GetReservation(ctx context.Context, id string) (Reservation, error) {

@@ -2,8 +2,6 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -55,19 +53,15 @@ const itemColumns = `id, name, price_cents, stock`
 
 func scanItem(r sqldb.Scanner) (Item, error) {
 	var it Item
-	err := r.Scan(&it.ID, &it.Name, &it.PriceCents, &it.Stock)
-	return it, err
+	if err := r.Scan(&it.ID, &it.Name, &it.PriceCents, &it.Stock); err != nil {
+		return Item{}, err
+	}
+	return it, nil
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Item, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, ErrNotFound
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("get item: %w", err)
-	}
-	return it, nil
+	return it, sqldb.RowError(err, ErrNotFound, "get item")
 }
 
 func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
@@ -108,24 +102,12 @@ func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, 
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE items SET
 		name = COALESCE(?, name), price_cents = COALESCE(?, price_cents), stock = COALESCE(?, stock)
 		WHERE id = ? RETURNING `+itemColumns), p.Name, p.PriceCents, p.Stock, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, ErrNotFound
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("update item: %w", err)
-	}
-	return it, nil
+	return it, sqldb.RowError(err, ErrNotFound, "update item")
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (Item, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM items WHERE id = ? RETURNING `+itemColumns), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, ErrNotFound
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("delete item: %w", err)
-	}
-	return it, nil
+	return it, sqldb.RowError(err, ErrNotFound, "delete item")
 }
 
 func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, error) {

@@ -136,8 +136,10 @@ func scanOrder(row sqldb.Scanner) (Order, error) {
 
 func scanVoucher(row sqldb.Scanner) (Voucher, error) {
 	var v Voucher
-	err := row.Scan(&v.Code, &v.DiscountCents)
-	return v, err
+	if err := row.Scan(&v.Code, &v.DiscountCents); err != nil {
+		return Voucher{}, err
+	}
+	return v, nil
 }
 
 // nanos is t in unix nanoseconds; 0 for the zero time.
@@ -183,13 +185,7 @@ type querier interface {
 
 func getOrder(ctx context.Context, q querier, rebind func(string) string, id string) (Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, rebind(`SELECT `+orderColumns+` FROM orders WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, ErrOrderNotFound
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("get order: %w", err)
-	}
-	return o, nil
+	return o, sqldb.RowError(err, ErrOrderNotFound, "get order")
 }
 
 func (s *sqlStore) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
@@ -486,15 +482,8 @@ func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {
-	var v Voucher
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code = ?`), code).Scan(&v.Code, &v.DiscountCents)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Voucher{}, ErrVoucherNotFound
-	}
-	if err != nil {
-		return Voucher{}, fmt.Errorf("get voucher: %w", err)
-	}
-	return v, nil
+	v, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code = ?`), code))
+	return v, sqldb.RowError(err, ErrVoucherNotFound, "get voucher")
 }
 
 func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error) {
@@ -506,26 +495,12 @@ func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([
 }
 
 func (s *sqlStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
-	var out Voucher
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE vouchers SET discount_cents = ? WHERE code = ? RETURNING code, discount_cents`),
-		v.DiscountCents, v.Code).Scan(&out.Code, &out.DiscountCents)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Voucher{}, ErrVoucherNotFound
-	}
-	if err != nil {
-		return Voucher{}, fmt.Errorf("update voucher: %w", err)
-	}
-	return out, nil
+	out, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE vouchers SET discount_cents = ? WHERE code = ? RETURNING code, discount_cents`),
+		v.DiscountCents, v.Code))
+	return out, sqldb.RowError(err, ErrVoucherNotFound, "update voucher")
 }
 
 func (s *sqlStore) DeleteVoucher(ctx context.Context, code string) (Voucher, error) {
-	var out Voucher
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM vouchers WHERE code = ? RETURNING code, discount_cents`), code).Scan(&out.Code, &out.DiscountCents)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Voucher{}, ErrVoucherNotFound
-	}
-	if err != nil {
-		return Voucher{}, fmt.Errorf("delete voucher: %w", err)
-	}
-	return out, nil
+	out, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM vouchers WHERE code = ? RETURNING code, discount_cents`), code))
+	return out, sqldb.RowError(err, ErrVoucherNotFound, "delete voucher")
 }

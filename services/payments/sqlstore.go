@@ -120,20 +120,16 @@ func (s *sqlStore) tryCreate(ctx context.Context, p Payment) (again bool, err er
 func scanPayment(row sqldb.Scanner) (Payment, error) {
 	var p Payment
 	var created int64
-	err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created)
+	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created); err != nil {
+		return Payment{}, err
+	}
 	p.CreatedAt = time.Unix(0, created).UTC()
-	return p, err
+	return p, nil
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Payment, error) {
 	p, err := scanPayment(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Payment{}, ErrNotFound
-	}
-	if err != nil {
-		return Payment{}, fmt.Errorf("get payment: %w", err)
-	}
-	return p, nil
+	return p, sqldb.RowError(err, ErrNotFound, "get payment")
 }
 
 func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {

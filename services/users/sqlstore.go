@@ -2,7 +2,6 @@ package users
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -57,13 +56,7 @@ func scanUser(r sqldb.Scanner) (User, error) {
 
 func (s *sqlStore) Get(ctx context.Context, id string) (User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("get user: %w", err)
-	}
-	return u, nil
+	return u, sqldb.RowError(err, ErrNotFound, "get user")
 }
 
 func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
@@ -150,24 +143,13 @@ func (s *sqlStore) Update(ctx context.Context, id string, p Patch) (User, error)
 	}
 	query := `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
 	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return User{}, ErrNotFound
-	case sqldb.IsUniqueViolation(err):
+	if sqldb.IsUniqueViolation(err) {
 		return User{}, ErrEmailTaken
-	case err != nil:
-		return User{}, fmt.Errorf("update user: %w", err)
 	}
-	return u, nil
+	return u, sqldb.RowError(err, ErrNotFound, "update user")
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("delete user: %w", err)
-	}
-	return u, nil
+	return u, sqldb.RowError(err, ErrNotFound, "delete user")
 }

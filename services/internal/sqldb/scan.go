@@ -1,6 +1,11 @@
 package sqldb
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
 
 // Scanner is a *sql.Row or *sql.Rows: what a row scanner reads from.
 type Scanner interface{ Scan(dest ...any) error }
@@ -26,4 +31,20 @@ func QueryAll[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error),
 		return nil, err
 	}
 	return out, nil
+}
+
+// RowError is the error of a query for one row as a store returns it: nil
+// stays nil, sql.ErrNoRows becomes notFound (the store's own error), and
+// any other error is wrapped as "what: err".
+//
+//	u, err := scanUser(db.QueryRowContext(ctx, db.Rebind(`SELECT … WHERE id = ?`), id))
+//	return u, sqldb.RowError(err, ErrNotFound, "get user")
+func RowError(err, notFound error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

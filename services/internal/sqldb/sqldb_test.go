@@ -2,6 +2,9 @@ package sqldb_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -61,5 +64,20 @@ func TestBothDialects(t *testing.T) {
 	}
 	if _, err := sqldb.Open(context.Background(), "oracle", filepath.Join(t.TempDir(), "x")); err == nil {
 		t.Fatal("unknown dialect accepted")
+	}
+}
+
+func TestRowError(t *testing.T) {
+	t.Parallel()
+	errMissing := errors.New("missing")
+	boom := errors.New("boom")
+	if err := sqldb.RowError(nil, errMissing, "get x"); err != nil {
+		t.Errorf("nil: %v", err)
+	}
+	if err := sqldb.RowError(fmt.Errorf("scan: %w", sql.ErrNoRows), errMissing, "get x"); err != errMissing {
+		t.Errorf("no rows: %v, want the store's own error", err)
+	}
+	if err := sqldb.RowError(boom, errMissing, "get x"); !errors.Is(err, boom) || err.Error() != "get x: boom" {
+		t.Errorf("other: %v, want it wrapped as get x: boom", err)
 	}
 }

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
@@ -174,33 +175,23 @@ func Register(srv *socket.Server, st Store, prices Pricer, opts ...Option) error
 		return fmt.Errorf("orders: the purchase lease must be positive, got %v", s.lease)
 	}
 	read, idem := socket.Read(), socket.Idempotent()
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"GET_ORDER", socket.Typed(s.getOrder), []socket.ActionOption{read, socket.Doc("Returns an order; owner or admin.")}},
-		{"REQUIRE_PENDING", socket.Typed(s.requirePending), []socket.ActionOption{read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid), a paying one CONFLICT (reason purchase_in_progress).")}},
-		{"LIST_ORDERS", socket.Typed(s.listOrders), []socket.ActionOption{read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status (pending, paying, paid); non-admins see only their own (another user_id lists nothing), admins all or one user_id's.")}},
-		{"CREATE_ORDER", socket.Typed(s.createOrder), []socket.ActionOption{socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount.")}},
-		{"UPDATE_ORDER", socket.Typed(s.updateOrder), []socket.ActionOption{idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned.")}},
-		{"DELETE_ORDER", socket.Typed(s.deleteOrder), []socket.ActionOption{idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress.")}},
-		{"CHECK_VOUCHER", socket.Typed(s.checkVoucher), []socket.ActionOption{read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}.")}},
-		{"BEGIN_PURCHASE", socket.Typed(s.beginPurchase), []socket.ActionOption{idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin.")}},
-		{"ABORT_PURCHASE", socket.Typed(s.abortPurchase), []socket.ActionOption{idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin.")}},
-		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{idem, socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin.")}},
-		{"GET_VOUCHER", socket.Typed(s.getVoucher), []socket.ActionOption{read, socket.Doc("Returns a voucher by code.")}},
-		{"LIST_VOUCHERS", adminOnly("list vouchers", socket.Typed(s.listVouchers)), []socket.ActionOption{read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin.")}},
-		{"CREATE_VOUCHER", adminOnly("create vouchers", socket.Typed(s.createVoucher)), []socket.ActionOption{socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin.")}},
-		{"UPDATE_VOUCHER", adminOnly("update vouchers", socket.Typed(s.updateVoucher)), []socket.ActionOption{idem, socket.Doc("Changes a voucher's discount_cents; admin.")}},
-		{"DELETE_VOUCHER", adminOnly("delete vouchers", socket.Typed(s.deleteVoucher)), []socket.ActionOption{idem, socket.Doc("Deletes a voucher and returns it; admin.")}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return nil
+	r := actions.On(srv)
+	r.Handle("GET_ORDER", socket.Typed(s.getOrder), read, socket.Doc("Returns an order; owner or admin."))
+	r.Handle("REQUIRE_PENDING", socket.Typed(s.requirePending), read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid), a paying one CONFLICT (reason purchase_in_progress)."))
+	r.Handle("LIST_ORDERS", socket.Typed(s.listOrders), read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status (pending, paying, paid); non-admins see only their own (another user_id lists nothing), admins all or one user_id's."))
+	r.Handle("CREATE_ORDER", socket.Typed(s.createOrder), socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount."))
+	r.Handle("UPDATE_ORDER", socket.Typed(s.updateOrder), idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned."))
+	r.Handle("DELETE_ORDER", socket.Typed(s.deleteOrder), idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress."))
+	r.Handle("CHECK_VOUCHER", socket.Typed(s.checkVoucher), read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}."))
+	r.Handle("BEGIN_PURCHASE", socket.Typed(s.beginPurchase), idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin."))
+	r.Handle("ABORT_PURCHASE", socket.Typed(s.abortPurchase), idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin."))
+	r.Handle("MARK_PAID", socket.Typed(s.markPaid), idem, socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin."))
+	r.Handle("GET_VOUCHER", socket.Typed(s.getVoucher), read, socket.Doc("Returns a voucher by code."))
+	r.Handle("LIST_VOUCHERS", adminOnly("list vouchers", socket.Typed(s.listVouchers)), read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin."))
+	r.Handle("CREATE_VOUCHER", adminOnly("create vouchers", socket.Typed(s.createVoucher)), socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin."))
+	r.Handle("UPDATE_VOUCHER", adminOnly("update vouchers", socket.Typed(s.updateVoucher)), idem, socket.Doc("Changes a voucher's discount_cents; admin."))
+	r.Handle("DELETE_VOUCHER", adminOnly("delete vouchers", socket.Typed(s.deleteVoucher)), idem, socket.Doc("Deletes a voucher and returns it; admin."))
+	return r.Err()
 }
 
 // signInMessage is the UNAUTHENTICATED answer to callers who are not

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
@@ -117,34 +118,25 @@ func Register(srv *socket.Server, st Store, providers map[string]Provider) error
 		}
 	}
 	s := &service{st: st, providers: maps.Clone(providers)}
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"PAY", socket.Typed(s.pay), []socket.ActionOption{socket.Doc(
-			"Charges an order: body {order_id (or the request id), amount_cents > 0, gateway, card (digits), user_id?}. " +
-				"The API version decides the gateways (v1 A; v2 A, B, C; v3 A, B; others NOT_SUPPORTED). " +
-				"An order is charged at most once (ALREADY_EXISTS when paid, CONFLICT while a payment runs); " +
-				"a declined card is FAILED_PRECONDITION, a gateway timeout DEADLINE_EXCEEDED, both recorded as failed payments. " +
-				"With an Idempotency-Key a retry returns the first outcome; the key with another body is CONFLICT.")}},
-		{"CHECK_PAYMENT", socket.Typed(s.checkPayment), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Checks, without charging, what PAY would refuse before charging: PAY's body (amount_cents may be absent), " +
-				"the gateway for the API version (NOT_SUPPORTED as PAY), the card's format, the caller's rights and that the gateway is configured. " +
-				"Returns {ok_to_pay: true, gateway}. A purchase runs it before its first side effect.")}},
-		{"GET_PAYMENT", socket.Typed(s.get), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Returns one payment; its owner or an admin only (someone else's payment is NOT_FOUND, like a missing one).")}},
-		{"LIST_PAYMENTS", socket.Typed(s.list), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Lists payments by id, paged by page_size (default 50, max 1000) and page_token; filters order_id, user_id, status. Non-admins see only their own (a user_id of someone else lists nothing).")}},
-		{"REFUND", access.AdminOnly("refund payments")(socket.Typed(s.refund)), []socket.ActionOption{socket.Doc(
-			"Refunds a succeeded payment in full at its gateway; admins only. The order may then be paid again.")}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return registerSettle(srv, s)
+	r := actions.On(srv)
+	r.Handle("PAY", socket.Typed(s.pay), socket.Doc(
+		"Charges an order: body {order_id (or the request id), amount_cents > 0, gateway, card (digits), user_id?}. "+
+			"The API version decides the gateways (v1 A; v2 A, B, C; v3 A, B; others NOT_SUPPORTED). "+
+			"An order is charged at most once (ALREADY_EXISTS when paid, CONFLICT while a payment runs); "+
+			"a declined card is FAILED_PRECONDITION, a gateway timeout DEADLINE_EXCEEDED, both recorded as failed payments. "+
+			"With an Idempotency-Key a retry returns the first outcome; the key with another body is CONFLICT."))
+	r.Handle("CHECK_PAYMENT", socket.Typed(s.checkPayment), socket.Read(), socket.Doc(
+		"Checks, without charging, what PAY would refuse before charging: PAY's body (amount_cents may be absent), "+
+			"the gateway for the API version (NOT_SUPPORTED as PAY), the card's format, the caller's rights and that the gateway is configured. "+
+			"Returns {ok_to_pay: true, gateway}. A purchase runs it before its first side effect."))
+	r.Handle("GET_PAYMENT", socket.Typed(s.get), socket.Read(), socket.Doc(
+		"Returns one payment; its owner or an admin only (someone else's payment is NOT_FOUND, like a missing one)."))
+	r.Handle("LIST_PAYMENTS", socket.Typed(s.list), socket.Read(), socket.Doc(
+		"Lists payments by id, paged by page_size (default 50, max 1000) and page_token; filters order_id, user_id, status. Non-admins see only their own (a user_id of someone else lists nothing)."))
+	r.Handle("REFUND", access.AdminOnly("refund payments")(socket.Typed(s.refund)), socket.Doc(
+		"Refunds a succeeded payment in full at its gateway; admins only. The order may then be paid again."))
+	registerSettle(r, s)
+	return r.Err()
 }
 
 type service struct {

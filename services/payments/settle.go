@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -211,9 +212,9 @@ type SettleInput struct {
 	DryRun bool `json:"dry_run,omitempty"`
 }
 
-// registerSettle adds SETTLE_PAYMENTS to the server.
-func registerSettle(srv *socket.Server, s *service) error {
-	return srv.Handle("SETTLE_PAYMENTS", access.AdminOnly("settle payments")(socket.Typed(s.settle)), socket.Doc(
+// registerSettle adds SETTLE_PAYMENTS to the actions r registers.
+func registerSettle(r *actions.Registrar, s *service) {
+	r.Handle("SETTLE_PAYMENTS", access.AdminOnly("settle payments")(socket.Typed(s.settle)), socket.Doc(
 		"Runs one settle pass (admins only): asks the gateways what became of payments left pending past the cut-off "+
 			"and of failed ones whose gateway never answered, and records it (charged → succeeded, not charged → failed "+
 			"not_charged, charged after a failure → refunded). Body {older_than_ms? (default 120000), dry_run?}. Returns {settled, unresolved}."))

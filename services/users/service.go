@@ -36,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
@@ -102,32 +103,22 @@ func Register(srv *socket.Server, st Store) error {
 		return errors.New("users: nil store")
 	}
 	s := &service{st: st}
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"GET_USER", socket.Typed(s.get), []socket.ActionOption{socket.Read(),
-			socket.Doc("Returns a user. Admins read any; others only their own (another user is NOT_FOUND, like a missing one).")}},
-		{"LIST_USERS", access.AdminOnly("list users")(socket.Typed(s.list)), []socket.ActionOption{socket.Read(),
-			socket.Doc("Lists users in id order, filtered by status and email, paged by page_size (default 50, max 1000) and page_token. Admin only.")}},
-		{"CREATE_USER", socket.Typed(s.create), []socket.ActionOption{
-			socket.Doc("Creates a user {id?, name, email, status?}. Signed-in callers create their own (id = subject); admins any id and status. ALREADY_EXISTS when the id or email is taken.")}},
-		{"UPDATE_USER", socket.Typed(s.update), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user (another is NOT_FOUND), never the status.")}},
-		{"DELETE_USER", socket.Typed(s.delete), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Deletes a user and returns it. Admin only (another user is NOT_FOUND for others).")}},
-		{"CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. The user itself or an admin; another user is NOT_FOUND, like a missing one.`)}},
-		{"REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. The user itself or an admin (another user is NOT_FOUND); a step that stops a purchase.`)}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return nil
+	r := actions.On(srv)
+	r.Handle("GET_USER", socket.Typed(s.get), socket.Read(),
+		socket.Doc("Returns a user. Admins read any; others only their own (another user is NOT_FOUND, like a missing one)."))
+	r.Handle("LIST_USERS", access.AdminOnly("list users")(socket.Typed(s.list)), socket.Read(),
+		socket.Doc("Lists users in id order, filtered by status and email, paged by page_size (default 50, max 1000) and page_token. Admin only."))
+	r.Handle("CREATE_USER", socket.Typed(s.create),
+		socket.Doc("Creates a user {id?, name, email, status?}. Signed-in callers create their own (id = subject); admins any id and status. ALREADY_EXISTS when the id or email is taken."))
+	r.Handle("UPDATE_USER", socket.Typed(s.update), socket.Idempotent(),
+		socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user (another is NOT_FOUND), never the status."))
+	r.Handle("DELETE_USER", socket.Typed(s.delete), socket.Idempotent(),
+		socket.Doc("Deletes a user and returns it. Admin only (another user is NOT_FOUND for others)."))
+	r.Handle("CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), socket.Read(),
+		socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. The user itself or an admin; another user is NOT_FOUND, like a missing one.`))
+	r.Handle("REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), socket.Read(),
+		socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. The user itself or an admin (another user is NOT_FOUND); a step that stops a purchase.`))
+	return r.Err()
 }
 
 func (s *service) get(ctx context.Context, id string, _ struct{}) (User, error) {

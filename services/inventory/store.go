@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // Item is a thing for sale and how many are in stock.
@@ -117,8 +119,7 @@ func (s *memoryStore) List(_ context.Context, q ListQuery) ([]Item, error) {
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Item) int { return strings.Compare(a.ID, b.ID) })
-	return out[:min(len(out), q.Limit)], nil
+	return paging.First(out, q.Limit, func(it Item) string { return it.ID }), nil
 }
 
 func (s *memoryStore) Create(_ context.Context, it Item) error {
@@ -244,6 +245,5 @@ func (s *memoryStore) ListReservations(_ context.Context, q ReservationQuery) ([
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Reservation) int { return strings.Compare(a.ID, b.ID) })
-	return out[:min(len(out), q.Limit)], nil
+	return paging.First(out, q.Limit, func(r Reservation) string { return r.ID }), nil
 }

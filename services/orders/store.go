@@ -3,9 +3,10 @@ package orders
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // Store keeps orders, vouchers, voucher holds and voucher redemptions. Its
@@ -144,8 +145,7 @@ func (s *memoryStore) ListOrders(_ context.Context, q OrderQuery) ([]Order, erro
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b Order) int { return strings.Compare(a.ID, b.ID) })
-	return all[:min(len(all), max(q.Limit, 0))], nil
+	return paging.First(all, q.Limit, func(o Order) string { return o.ID }), nil
 }
 
 // changeable returns the order prev was read from if it may still be
@@ -307,8 +307,7 @@ func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) (
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b Voucher) int { return strings.Compare(a.Code, b.Code) })
-	return all[:min(len(all), max(limit, 0))], nil
+	return paging.First(all, limit, func(v Voucher) string { return v.Code }), nil
 }
 
 func (s *memoryStore) UpdateVoucher(_ context.Context, v Voucher) (Voucher, error) {

@@ -3,9 +3,10 @@ package payments
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // Status is a payment's state: pending while the gateway is asked, then
@@ -147,11 +148,11 @@ func (m *memoryStore) List(_ context.Context, f Filter) ([]Payment, error) {
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Payment) int { return strings.Compare(a.ID, b.ID) })
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
+	limit := f.Limit
+	if limit <= 0 { // no limit
+		limit = len(out)
 	}
-	return out, nil
+	return paging.First(out, limit, func(p Payment) string { return p.ID }), nil
 }
 
 func (m *memoryStore) Update(_ context.Context, id string, t Transition) (Payment, error) {

@@ -151,7 +151,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 		return Page{}, storeError(err, "", "")
 	}
 	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, func(u User) string { return u.ID })
+	p.Items, p.NextPageToken = paging.Cut(items, size, userID)
 	return p, nil
 }
 

@@ -5,9 +5,18 @@
 //	size, err := paging.Size(in.PageSize) // INVALID_ARGUMENT outside 0…Max
 //	items, err := st.List(ctx, Query{After: in.PageToken, Limit: size + 1})
 //	page, next := paging.Cut(items, size, func(u User) string { return u.ID })
+//
+// Memory stores answer such a query with First:
+//
+//	return paging.First(matching, q.Limit, func(u User) string { return u.ID }), nil
 package paging
 
-import "github.com/streamgate/streamgate/services/socket"
+import (
+	"slices"
+	"strings"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
 
 // The page sizes.
 const (
@@ -43,4 +52,15 @@ func Cut[T any](items []T, size int, key func(T) string) (page []T, next string)
 		page = []T{}
 	}
 	return page, next
+}
+
+// First sorts items by key, byte-wise, and returns the first limit of
+// them (none for limit ≤ 0), never nil: a memory store's
+// ORDER BY key LIMIT limit.
+func First[T any](items []T, limit int, key func(T) string) []T {
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	if items == nil {
+		items = []T{}
+	}
+	return items[:min(len(items), max(limit, 0))]
 }

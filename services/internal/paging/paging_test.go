@@ -76,3 +76,28 @@ func TestCut(t *testing.T) {
 		})
 	}
 }
+
+func TestFirst(t *testing.T) {
+	t.Parallel()
+	id := func(s string) string { return s }
+	for _, tc := range []struct {
+		name  string
+		items []string
+		limit int
+		want  []string
+	}{
+		{"nil is empty", nil, 3, []string{}},
+		{"sorted byte-wise", []string{"b", "B", "a"}, 3, []string{"B", "a", "b"}},
+		{"cut to the limit", []string{"c", "a", "b"}, 2, []string{"a", "b"}},
+		{"zero limit: none", []string{"a"}, 0, []string{}},
+		{"negative limit: none", []string{"a"}, -1, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := paging.First(slices.Clone(tc.items), tc.limit, id)
+			if got == nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("First(%q, %d) = %q, want %q", tc.items, tc.limit, got, tc.want)
+			}
+		})
+	}
+}

@@ -33,7 +33,7 @@ type invocation struct {
 
 // anonymous is the principal forwarded for callers without credentials,
 // so a service never mistakes them for the gateway's own key.
-var anonymous = socket.Principal{Subject: "anonymous"}
+var anonymous = socket.Principal{Subject: socket.AnonymousSubject}
 
 // prepared is a resolved, authorized invocation.
 type prepared struct {

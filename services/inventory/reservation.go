@@ -2,12 +2,14 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -98,7 +100,7 @@ func (s *service) reserve(ctx context.Context, id string, in LinesInput) (Reserv
 	}
 	r, existed, err := s.st.Reserve(ctx, Reservation{ID: id, Reserved: lines, CreatedAt: time.Now().UTC()})
 	if err != nil || !existed {
-		return r, err
+		return r, storeError(err, id)
 	}
 	if !sameLines(r.Reserved, lines) {
 		return Reservation{}, errMismatch(id)
@@ -126,22 +128,22 @@ func (s *service) release(ctx context.Context, id string, in LinesInput) (Releas
 		// A reservation's lines never change, so checking them before
 		// releasing cannot race.
 		r, err := s.st.GetReservation(ctx, id)
-		if socket.CodeOf(err) == socket.CodeNotFound {
+		if errors.Is(err, ErrNoReservation) {
 			return unknown, nil
 		}
 		if err != nil {
-			return Release{}, err
+			return Release{}, storeError(err, id)
 		}
 		if !sameLines(r.Reserved, lines) {
 			return Release{}, errMismatch(id)
 		}
 	}
 	r, released, err := s.st.Release(ctx, id)
-	if socket.CodeOf(err) == socket.CodeNotFound {
+	if errors.Is(err, ErrNoReservation) {
 		return unknown, nil
 	}
 	if err != nil {
-		return Release{}, err
+		return Release{}, storeError(err, id)
 	}
 	if !released {
 		socket.MarkReplayed(ctx)
@@ -150,28 +152,19 @@ func (s *service) release(ctx context.Context, id string, in LinesInput) (Releas
 }
 
 func (s *service) listReservations(ctx context.Context, _ string, in ReservationsInput) (ReservationPage, error) {
-	if err := requireAdmin(ctx, "list reservations"); err != nil {
+	size, err := paging.Size(in.PageSize)
+	if err != nil {
 		return ReservationPage{}, err
 	}
-	switch {
-	case in.PageSize < 0 || in.PageSize > maxPageSize:
-		return ReservationPage{}, socket.Errorf(socket.CodeInvalidArgument, "page_size must be between 1 and %d", maxPageSize)
-	case in.Status != "" && in.Status != ReservationHeld && in.Status != ReservationReleased:
+	if in.Status != "" && in.Status != ReservationHeld && in.Status != ReservationReleased {
 		return ReservationPage{}, socket.Errorf(socket.CodeInvalidArgument, "status must be %q or %q", ReservationHeld, ReservationReleased)
-	}
-	size := in.PageSize
-	if size == 0 {
-		size = defaultPageSize
 	}
 	rs, err := s.st.ListReservations(ctx, ReservationQuery{Status: in.Status, After: in.PageToken, Limit: size + 1})
 	if err != nil {
 		return ReservationPage{}, err
 	}
-	p := ReservationPage{Reservations: rs}
-	if len(rs) > size {
-		p.Reservations = rs[:size]
-		p.NextPageToken = rs[size-1].ID
-	}
+	var p ReservationPage
+	p.Reservations, p.NextPageToken = paging.Cut(rs, size, func(r Reservation) string { return r.ID })
 	return p, nil
 }
 
@@ -198,10 +191,6 @@ func sameLines(a, b []Line) bool {
 func errMismatch(id string) error {
 	return socket.Errorf(socket.CodeConflict, "reservation %q was made with other lines", id).
 		WithDetails(map[string]any{socket.DetailReason: ReasonReservationMismatch, "reservation_id": id})
-}
-
-func errNoReservation(id string) error {
-	return socket.Errorf(socket.CodeNotFound, "no reservation %q", id)
 }
 
 // clone returns r with its own copy of the lines.

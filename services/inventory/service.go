@@ -32,14 +32,16 @@ package inventory
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
+	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -49,10 +51,8 @@ import (
 const ReasonOutOfStock = "out_of_stock"
 
 const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
-	maxNameLen      = 200 // characters
-	idPrefix        = "itm_"
+	maxNameLen = 200 // characters
+	idPrefix   = "itm_"
 )
 
 // validID is what an id chosen by an admin may look like: it must fit in a
@@ -116,73 +116,55 @@ func Register(srv *socket.Server, st Store) error {
 		return errors.New("inventory: nil store")
 	}
 	s := &service{st: st}
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"GET_ITEM", socket.Typed(s.get), []socket.ActionOption{socket.Read(),
-			socket.Doc("Returns one item {id, name, price_cents, stock}. Anyone may read.")}},
-		{"LIST_ITEMS", socket.Typed(s.list), []socket.ActionOption{socket.Read(),
-			socket.Doc("Lists items by id, filtered by name (case-sensitive substring), paged by page_size (default 50, max 1000) and page_token. Anyone may read.")}},
-		{"CREATE_ITEM", socket.Typed(s.create), []socket.ActionOption{
-			socket.Doc("Creates an item from {id?, name, price_cents, stock?}; admins only. A taken id is ALREADY_EXISTS.")}},
-		{"UPDATE_ITEM", socket.Typed(s.update), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Changes the fields given of {name, price_cents, stock}; admins only.")}},
-		{"DELETE_ITEM", socket.Typed(s.delete), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Deletes an item and returns it; admins only.")}},
-		{"CHECK_AVAILABLE", socket.Typed(s.check), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Reports whether stock covers {"lines": [{item_id, quantity}]} or {"order": {"lines": …}}: {available, missing: [{item_id, requested, in_stock}]}. Never fails for lack of stock.`)}},
-		{"REQUIRE_AVAILABLE", socket.Typed(s.require), []socket.ActionOption{socket.Read(),
-			socket.Doc("CHECK_AVAILABLE that fails with FAILED_PRECONDITION (reason out_of_stock, details missing) when stock is short; for pipelines.")}},
-		{"RESERVE_STOCK", socket.Typed(s.reserve), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc(`Reserves stock for {"lines": […]} or {"order": {"lines": …}} under a reservation id: the resource id, else the Idempotency-Key, else INVALID_ARGUMENT. The first time it takes the quantities out of stock, all or none, and records the reservation: {reservation_id, reserved: [{item_id, quantity}], status: "held", created_at}; short stock is FAILED_PRECONDITION (reason out_of_stock, details missing) and records nothing. The same id and lines again answer the stored reservation (a replay) without taking stock; other lines are CONFLICT (reason reservation_mismatch); a released id is FAILED_PRECONDITION (reason reservation_released).`)}},
-		{"RELEASE_STOCK", socket.Typed(s.release), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc(`RESERVE_STOCK's compensation, for reservation id (required): puts a held reservation's stock back, all lines or none, exactly once, and answers {reservation_id, released: [{item_id, quantity}], status: "released"}; a released one is answered unchanged. An id never reserved answers {released: [], status: "unknown"} and touches no stock. A body with lines is optional; given, it must be the reservation's (else CONFLICT, reason reservation_mismatch). Items deleted since the reservation are skipped.`)}},
-		{"LIST_RESERVATIONS", socket.Typed(s.listReservations), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Lists reservations by id, filtered by status ("held" or "released"), paged by page_size (default 50, max 1000) and page_token: {reservations: [{reservation_id, reserved, status, created_at}], next_page_token}. Admins only; for reconciling reservations held by abandoned purchases.`)}},
-		{"GET_PRICES", socket.Typed(s.prices), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Returns {"prices": {id: cents}} for {"item_ids": […]}; unknown ids are NOT_FOUND.`)}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return nil
+	r := actions.On(srv)
+	r.Handle("GET_ITEM", socket.Typed(s.get), socket.Read(),
+		socket.Doc("Returns one item {id, name, price_cents, stock}. Anyone may read."))
+	r.Handle("LIST_ITEMS", socket.Typed(s.list), socket.Read(),
+		socket.Doc("Lists items by id, filtered by name (case-sensitive substring), paged by page_size (default 50, max 1000) and page_token. Anyone may read."))
+	r.Handle("CREATE_ITEM", access.AdminOnly("create items")(socket.Typed(s.create)),
+		socket.Doc("Creates an item from {id?, name, price_cents, stock?}; admins only. A taken id is ALREADY_EXISTS."))
+	r.Handle("UPDATE_ITEM", access.AdminOnly("update items")(socket.Typed(s.update)), socket.Idempotent(),
+		socket.Doc("Changes the fields given of {name, price_cents, stock}; admins only."))
+	r.Handle("DELETE_ITEM", access.AdminOnly("delete items")(socket.Typed(s.delete)), socket.Idempotent(),
+		socket.Doc("Deletes an item and returns it; admins only."))
+	r.Handle("CHECK_AVAILABLE", socket.Typed(s.check), socket.Read(),
+		socket.Doc(`Reports whether stock covers {"lines": [{item_id, quantity}]} or {"order": {"lines": …}}: {available, missing: [{item_id, requested, in_stock}]}. Never fails for lack of stock.`))
+	r.Handle("REQUIRE_AVAILABLE", socket.Typed(s.require), socket.Read(),
+		socket.Doc("CHECK_AVAILABLE that fails with FAILED_PRECONDITION (reason out_of_stock, details missing) when stock is short; for pipelines."))
+	r.Handle("RESERVE_STOCK", socket.Typed(s.reserve), socket.Idempotent(),
+		socket.Doc(`Reserves stock for {"lines": […]} or {"order": {"lines": …}} under a reservation id: the resource id, else the Idempotency-Key, else INVALID_ARGUMENT. The first time it takes the quantities out of stock, all or none, and records the reservation: {reservation_id, reserved: [{item_id, quantity}], status: "held", created_at}; short stock is FAILED_PRECONDITION (reason out_of_stock, details missing) and records nothing. The same id and lines again answer the stored reservation (a replay) without taking stock; other lines are CONFLICT (reason reservation_mismatch); a released id is FAILED_PRECONDITION (reason reservation_released).`))
+	r.Handle("RELEASE_STOCK", socket.Typed(s.release), socket.Idempotent(),
+		socket.Doc(`RESERVE_STOCK's compensation, for reservation id (required): puts a held reservation's stock back, all lines or none, exactly once, and answers {reservation_id, released: [{item_id, quantity}], status: "released"}; a released one is answered unchanged. An id never reserved answers {released: [], status: "unknown"} and touches no stock. A body with lines is optional; given, it must be the reservation's (else CONFLICT, reason reservation_mismatch). Items deleted since the reservation are skipped.`))
+	r.Handle("LIST_RESERVATIONS", access.AdminOnly("list reservations")(socket.Typed(s.listReservations)), socket.Read(),
+		socket.Doc(`Lists reservations by id, filtered by status ("held" or "released"), paged by page_size (default 50, max 1000) and page_token: {reservations: [{reservation_id, reserved, status, created_at}], next_page_token}. Admins only; for reconciling reservations held by abandoned purchases.`))
+	r.Handle("GET_PRICES", socket.Typed(s.prices), socket.Read(),
+		socket.Doc(`Returns {"prices": {id: cents}} for {"item_ids": […]}; unknown ids are NOT_FOUND.`))
+	return r.Err()
 }
 
 func (s *service) get(ctx context.Context, id string, _ struct{}) (Item, error) {
 	if id == "" {
 		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
 	}
-	return s.st.Get(ctx, id)
+	it, err := s.st.Get(ctx, id)
+	return it, storeError(err, id)
 }
 
 func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error) {
-	if in.PageSize < 0 || in.PageSize > maxPageSize {
-		return Page{}, socket.Errorf(socket.CodeInvalidArgument, "page_size must be between 1 and %d", maxPageSize)
-	}
-	size := in.PageSize
-	if size == 0 {
-		size = defaultPageSize
+	size, err := paging.Size(in.PageSize)
+	if err != nil {
+		return Page{}, err
 	}
 	items, err := s.st.List(ctx, ListQuery{NameContains: in.Name, After: in.PageToken, Limit: size + 1})
 	if err != nil {
 		return Page{}, err
 	}
-	p := Page{Items: items}
-	if len(items) > size {
-		p.Items = items[:size]
-		p.NextPageToken = items[size-1].ID
-	}
+	var p Page
+	p.Items, p.NextPageToken = paging.Cut(items, size, func(it Item) string { return it.ID })
 	return p, nil
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, error) {
-	if err := requireAdmin(ctx, "create items"); err != nil {
-		return Item{}, err
-	}
 	name, err := checkName(in.Name)
 	if err != nil {
 		return Item{}, err
@@ -199,21 +181,18 @@ func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, e
 	}
 	it := Item{ID: in.ID, Name: name, PriceCents: *in.PriceCents, Stock: in.Stock}
 	if it.ID != "" {
-		return it, s.st.Create(ctx, it)
+		return it, storeError(s.st.Create(ctx, it), it.ID)
 	}
 	for try := 1; ; try++ { // a made id is taken only by a rare collision
-		it.ID = newID()
+		it.ID = ids.New(idPrefix)
 		err := s.st.Create(ctx, it)
-		if try == 3 || socket.CodeOf(err) != socket.CodeAlreadyExists {
-			return it, err
+		if try == 3 || !errors.Is(err, ErrExists) {
+			return it, storeError(err, it.ID)
 		}
 	}
 }
 
 func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, error) {
-	if err := requireAdmin(ctx, "update items"); err != nil {
-		return Item{}, err
-	}
 	if id == "" {
 		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
 	}
@@ -230,17 +209,16 @@ func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, 
 	case in.Stock != nil && *in.Stock < 0:
 		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "stock must not be negative")
 	}
-	return s.st.Update(ctx, id, in)
+	it, err := s.st.Update(ctx, id, in)
+	return it, storeError(err, id)
 }
 
 func (s *service) delete(ctx context.Context, id string, _ struct{}) (Item, error) {
-	if err := requireAdmin(ctx, "delete items"); err != nil {
-		return Item{}, err
-	}
 	if id == "" {
 		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
 	}
-	return s.st.Delete(ctx, id)
+	it, err := s.st.Delete(ctx, id)
+	return it, storeError(err, id)
 }
 
 func (s *service) check(ctx context.Context, _ string, in LinesInput) (Availability, error) {
@@ -319,15 +297,6 @@ func (s *service) prices(ctx context.Context, _ string, in PricesInput) (Prices,
 	return out, nil
 }
 
-// requireAdmin refuses non-admins; what is what they may not do, e.g.
-// "create items".
-func requireAdmin(ctx context.Context, what string) error {
-	if !socket.MetaFrom(ctx).Principal.HasRole("admin") {
-		return socket.Errorf(socket.CodePermissionDenied, "only admins may %s", what)
-	}
-	return nil
-}
-
 func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
@@ -337,11 +306,4 @@ func checkName(name string) (string, error) {
 		return "", socket.Errorf(socket.CodeInvalidArgument, "name must be at most %d characters", maxNameLen)
 	}
 	return name, nil
-}
-
-// newID returns "itm_" and 12 random hex characters.
-func newID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return idPrefix + hex.EncodeToString(b[:])
 }

@@ -83,6 +83,9 @@ func TestCRUDOverTheSocket(t *testing.T) {
 		{"create as anonymous", anon, "CREATE_ITEM", "", `{"name":"x","price_cents":1}`, socket.CodePermissionDenied},
 		{"update as a user", alice, "UPDATE_ITEM", made.ID, `{"stock":1}`, socket.CodePermissionDenied},
 		{"delete as a user", alice, "DELETE_ITEM", made.ID, ``, socket.CodePermissionDenied},
+		// The role is checked before the body is read: a malformed body
+		// tells a caller without the role nothing.
+		{"create as a user, body malformed", alice, "CREATE_ITEM", "", `{"colour":`, socket.CodePermissionDenied},
 		{"taken id", admin, "CREATE_ITEM", "", `{"id":"` + made.ID + `","name":"x","price_cents":1}`, socket.CodeAlreadyExists},
 		{"no name", admin, "CREATE_ITEM", "", `{"name":"  ","price_cents":1}`, socket.CodeInvalidArgument},
 		{"long name", admin, "CREATE_ITEM", "", `{"name":"` + strings.Repeat("é", 201) + `","price_cents":1}`, socket.CodeInvalidArgument},

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/streamgate/streamgate/services/internal/sqldb"
 )
 
 const reservationColumns = `id, lines, status, created_at`
 
-func scanReservation(r scanner) (Reservation, error) {
+func scanReservation(r sqldb.Scanner) (Reservation, error) {
 	var res Reservation
 	var lines string
 	var created int64
@@ -62,7 +64,7 @@ func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, boo
 	}
 	if short, err := s.decrement(ctx, tx, r.Reserved); err != nil || len(short) > 0 {
 		if err == nil {
-			err = outOfStock(short)
+			err = &OutOfStockError{Missing: short}
 		}
 		return Reservation{}, false, err
 	}
@@ -159,7 +161,7 @@ func (s *sqlStore) Release(ctx context.Context, id string) (Reservation, bool, e
 		case err != nil:
 			return Reservation{}, false, fmt.Errorf("release stock: %w", err)
 		}
-		return Reservation{}, false, errStockOverflow(l)
+		return Reservation{}, false, &OverflowError{Line: l}
 	}
 	if err := tx.Commit(); err != nil {
 		return Reservation{}, false, fmt.Errorf("release stock: %w", err)
@@ -174,13 +176,7 @@ type queryer interface {
 
 func (s *sqlStore) getReservation(ctx context.Context, q queryer, id string) (Reservation, error) {
 	r, err := scanReservation(q.QueryRowContext(ctx, s.db.Rebind(`SELECT `+reservationColumns+` FROM reservations WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Reservation{}, errNoReservation(id)
-	}
-	if err != nil {
-		return Reservation{}, fmt.Errorf("get reservation: %w", err)
-	}
-	return r, nil
+	return r, sqldb.RowError(err, ErrNoReservation, "get reservation")
 }
 
 func (s *sqlStore) GetReservation(ctx context.Context, id string) (Reservation, error) {
@@ -196,20 +192,8 @@ func (s *sqlStore) ListReservations(ctx context.Context, q ReservationQuery) ([]
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanReservation, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list reservations: %w", err)
-	}
-	defer rows.Close()
-	out := []Reservation{}
-	for rows.Next() {
-		r, err := scanReservation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list reservations: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list reservations: %w", err)
 	}
 	return out, nil

@@ -2,8 +2,6 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -53,23 +51,17 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 
 const itemColumns = `id, name, price_cents, stock`
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanItem(r scanner) (Item, error) {
+func scanItem(r sqldb.Scanner) (Item, error) {
 	var it Item
-	err := r.Scan(&it.ID, &it.Name, &it.PriceCents, &it.Stock)
-	return it, err
+	if err := r.Scan(&it.ID, &it.Name, &it.PriceCents, &it.Stock); err != nil {
+		return Item{}, err
+	}
+	return it, nil
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Item, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, errNotFound(id)
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("get item: %w", err)
-	}
-	return it, nil
+	return it, sqldb.RowError(err, ErrNotFound, "get item")
 }
 
 func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
@@ -87,20 +79,8 @@ func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanItem, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list items: %w", err)
-	}
-	defer rows.Close()
-	out := []Item{}
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list items: %w", err)
-		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
 	}
 	return out, nil
@@ -110,7 +90,7 @@ func (s *sqlStore) Create(ctx context.Context, it Item) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`),
 		it.ID, it.Name, it.PriceCents, it.Stock)
 	if sqldb.IsUniqueViolation(err) {
-		return errExists(it.ID)
+		return ErrExists
 	}
 	if err != nil {
 		return fmt.Errorf("create item: %w", err)
@@ -122,24 +102,12 @@ func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, 
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE items SET
 		name = COALESCE(?, name), price_cents = COALESCE(?, price_cents), stock = COALESCE(?, stock)
 		WHERE id = ? RETURNING `+itemColumns), p.Name, p.PriceCents, p.Stock, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, errNotFound(id)
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("update item: %w", err)
-	}
-	return it, nil
+	return it, sqldb.RowError(err, ErrNotFound, "update item")
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (Item, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM items WHERE id = ? RETURNING `+itemColumns), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, errNotFound(id)
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("delete item: %w", err)
-	}
-	return it, nil
+	return it, sqldb.RowError(err, ErrNotFound, "delete item")
 }
 
 func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, error) {
@@ -152,20 +120,12 @@ func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, e
 		args[i] = id
 	}
 	marks := strings.Repeat("?, ", len(ids)-1) + "?"
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`), args...)
+	items, err := sqldb.QueryAll(ctx, s.db, scanItem, `SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up items: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, fmt.Errorf("look up items: %w", err)
-		}
+	for _, it := range items {
 		out[it.ID] = it
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up items: %w", err)
 	}
 	return out, nil
 }

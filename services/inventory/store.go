@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // Item is a thing for sale and how many are in stock.
@@ -44,9 +44,9 @@ type ListQuery struct {
 }
 
 // Store keeps the items and the reservations of their stock.
-// Implementations are safe for concurrent use. Get, Update, Delete,
-// GetReservation and Release answer NOT_FOUND for an unknown id and Create
-// answers ALREADY_EXISTS for a taken one, as *socket.Error. A reservation
+// Implementations are safe for concurrent use. Get, Update and Delete
+// return ErrNotFound for an unknown id, GetReservation and Release
+// ErrNoReservation, and Create ErrExists for a taken one. A reservation
 // and the stock it moves change together, atomically.
 type Store interface {
 	Get(ctx context.Context, id string) (Item, error)
@@ -63,32 +63,19 @@ type Store interface {
 	// none, atomically. When r.ID is recorded already it changes nothing
 	// and returns the stored reservation and true, whatever its lines or
 	// status; concurrent calls with one id take stock once. When any line
-	// lacks stock it changes and records nothing and answers
-	// FAILED_PRECONDITION, reason out_of_stock, with details "missing" the
-	// []Shortage in the lines' order.
+	// lacks stock it changes and records nothing and returns an
+	// *OutOfStockError with the shortages in the lines' order.
 	Reserve(ctx context.Context, r Reservation) (Reservation, bool, error)
 	// Release marks the held reservation id released and puts its lines'
 	// stock back, atomically, and returns it and true. A released one is
 	// returned unchanged with false; concurrent calls put stock back once.
 	// Lines whose item was deleted since are skipped; a stock that would
-	// pass math.MaxInt64 is INVALID_ARGUMENT and changes nothing.
+	// pass math.MaxInt64 is an *OverflowError and changes nothing.
 	Release(ctx context.Context, id string) (Reservation, bool, error)
 	// GetReservation returns one reservation.
 	GetReservation(ctx context.Context, id string) (Reservation, error)
 	// ListReservations returns a page of reservations.
 	ListReservations(ctx context.Context, q ReservationQuery) ([]Reservation, error)
-}
-
-func errNotFound(id string) error {
-	return socket.Errorf(socket.CodeNotFound, "no item %q", id)
-}
-
-func errExists(id string) error {
-	return socket.Errorf(socket.CodeAlreadyExists, "item %q already exists", id)
-}
-
-func errStockOverflow(l Line) error {
-	return socket.Errorf(socket.CodeInvalidArgument, "releasing %d of item %q would overflow its stock", l.Quantity, l.ItemID)
 }
 
 // byItemID returns a copy of lines sorted by item id, the order in which
@@ -118,7 +105,7 @@ func (s *memoryStore) Get(_ context.Context, id string) (Item, error) {
 	defer s.mu.Unlock()
 	it, ok := s.items[id]
 	if !ok {
-		return Item{}, errNotFound(id)
+		return Item{}, ErrNotFound
 	}
 	return it, nil
 }
@@ -132,15 +119,14 @@ func (s *memoryStore) List(_ context.Context, q ListQuery) ([]Item, error) {
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Item) int { return strings.Compare(a.ID, b.ID) })
-	return out[:min(len(out), q.Limit)], nil
+	return paging.First(out, q.Limit, func(it Item) string { return it.ID }), nil
 }
 
 func (s *memoryStore) Create(_ context.Context, it Item) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.items[it.ID]; ok {
-		return errExists(it.ID)
+		return ErrExists
 	}
 	s.items[it.ID] = it
 	return nil
@@ -151,7 +137,7 @@ func (s *memoryStore) Update(_ context.Context, id string, p UpdateInput) (Item,
 	defer s.mu.Unlock()
 	it, ok := s.items[id]
 	if !ok {
-		return Item{}, errNotFound(id)
+		return Item{}, ErrNotFound
 	}
 	if p.Name != nil {
 		it.Name = *p.Name
@@ -171,7 +157,7 @@ func (s *memoryStore) Delete(_ context.Context, id string) (Item, error) {
 	defer s.mu.Unlock()
 	it, ok := s.items[id]
 	if !ok {
-		return Item{}, errNotFound(id)
+		return Item{}, ErrNotFound
 	}
 	delete(s.items, id)
 	return it, nil
@@ -202,7 +188,7 @@ func (s *memoryStore) Reserve(_ context.Context, r Reservation) (Reservation, bo
 		}
 	}
 	if len(short) > 0 {
-		return Reservation{}, false, outOfStock(short)
+		return Reservation{}, false, &OutOfStockError{Missing: short}
 	}
 	for _, l := range r.Reserved {
 		it := s.items[l.ItemID]
@@ -220,13 +206,13 @@ func (s *memoryStore) Release(_ context.Context, id string) (Reservation, bool, 
 	r, ok := s.reservations[id]
 	switch {
 	case !ok:
-		return Reservation{}, false, errNoReservation(id)
+		return Reservation{}, false, ErrNoReservation
 	case r.Status != ReservationHeld:
 		return r.clone(), false, nil
 	}
 	for _, l := range r.Reserved {
 		if it, ok := s.items[l.ItemID]; ok && it.Stock > math.MaxInt64-l.Quantity {
-			return Reservation{}, false, errStockOverflow(l)
+			return Reservation{}, false, &OverflowError{Line: l}
 		}
 	}
 	for _, l := range r.Reserved {
@@ -245,7 +231,7 @@ func (s *memoryStore) GetReservation(_ context.Context, id string) (Reservation,
 	defer s.mu.Unlock()
 	r, ok := s.reservations[id]
 	if !ok {
-		return Reservation{}, errNoReservation(id)
+		return Reservation{}, ErrNoReservation
 	}
 	return r.clone(), nil
 }
@@ -259,6 +245,5 @@ func (s *memoryStore) ListReservations(_ context.Context, q ReservationQuery) ([
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Reservation) int { return strings.Compare(a.ID, b.ID) })
-	return out[:min(len(out), q.Limit)], nil
+	return paging.First(out, q.Limit, func(r Reservation) string { return r.ID }), nil
 }

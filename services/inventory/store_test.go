@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -16,7 +17,6 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/inventory"
-	"github.com/streamgate/streamgate/services/socket"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -80,8 +80,8 @@ func TestStoreCRUD(t *testing.T) {
 		if got, err := st.Get(ctx, "apple"); err != nil || got != apple {
 			t.Fatalf("Get = %+v, %v; want %+v", got, err, apple)
 		}
-		if err := st.Create(ctx, inventory.Item{ID: "apple", Name: "Other"}); socket.CodeOf(err) != socket.CodeAlreadyExists {
-			t.Fatalf("Create with a taken id: %v, want ALREADY_EXISTS", err)
+		if err := st.Create(ctx, inventory.Item{ID: "apple", Name: "Other"}); !errors.Is(err, inventory.ErrExists) {
+			t.Fatalf("Create with a taken id: %v, want ErrExists", err)
 		}
 		updates := []struct {
 			name  string
@@ -101,8 +101,8 @@ func TestStoreCRUD(t *testing.T) {
 				t.Fatalf("Get after Update %s = %+v; want %+v", u.name, got, u.want)
 			}
 		}
-		if _, err := st.Update(ctx, "pear", inventory.UpdateInput{Name: ptr("x")}); socket.CodeOf(err) != socket.CodeNotFound {
-			t.Fatalf("Update unknown: %v, want NOT_FOUND", err)
+		if _, err := st.Update(ctx, "pear", inventory.UpdateInput{Name: ptr("x")}); !errors.Is(err, inventory.ErrNotFound) {
+			t.Fatalf("Update unknown: %v, want ErrNotFound", err)
 		}
 		got, err := st.Delete(ctx, "apple")
 		if want := (inventory.Item{ID: "apple", Name: "Green apple", Stock: 9}); err != nil || got != want {
@@ -112,8 +112,8 @@ func TestStoreCRUD(t *testing.T) {
 			func() error { _, err := st.Get(ctx, "apple"); return err },
 			func() error { _, err := st.Delete(ctx, "apple"); return err },
 		} {
-			if err := op(); socket.CodeOf(err) != socket.CodeNotFound {
-				t.Fatalf("after Delete: %v, want NOT_FOUND", err)
+			if err := op(); !errors.Is(err, inventory.ErrNotFound) {
+				t.Fatalf("after Delete: %v, want ErrNotFound", err)
 			}
 		}
 	})
@@ -181,16 +181,15 @@ func reservation(id string, lines ...inventory.Line) inventory.Reservation {
 	return inventory.Reservation{ID: id, Reserved: lines, CreatedAt: time.Unix(1700000000, 123).UTC()}
 }
 
-// shortages returns the shortages of Store.Reserve's out_of_stock error,
+// shortages returns the shortages of Store.Reserve's *OutOfStockError,
 // or fails.
 func shortages(t *testing.T, err error) []inventory.Shortage {
 	t.Helper()
-	e := socket.AsError(err)
-	short, ok := e.Details["missing"].([]inventory.Shortage)
-	if socket.CodeOf(err) != socket.CodeFailedPrecondition || e.Details[socket.DetailReason] != inventory.ReasonOutOfStock || !ok {
-		t.Fatalf("Reserve: %v, want FAILED_PRECONDITION out_of_stock with shortages", err)
+	var short *inventory.OutOfStockError
+	if !errors.As(err, &short) || len(short.Missing) == 0 {
+		t.Fatalf("Reserve: %v, want an *OutOfStockError with shortages", err)
 	}
-	return short
+	return short.Missing
 }
 
 func TestStoreReserve(t *testing.T) {
@@ -255,8 +254,8 @@ func TestStoreReserve(t *testing.T) {
 					if short := shortages(t, err); !slices.Equal(short, tc.short) {
 						t.Errorf("shortages %+v, want %+v", short, tc.short)
 					}
-					if _, err := st.GetReservation(ctx, id); socket.CodeOf(err) != socket.CodeNotFound {
-						t.Errorf("GetReservation of a short reservation: %v, want NOT_FOUND", err)
+					if _, err := st.GetReservation(ctx, id); !errors.Is(err, inventory.ErrNoReservation) {
+						t.Errorf("GetReservation of a short reservation: %v, want ErrNoReservation", err)
 					}
 				}
 				for id, want := range tc.wantStock {
@@ -323,12 +322,13 @@ func TestStoreReserveConcurrently(t *testing.T) {
 			for range 40 {
 				wg.Go(func() {
 					_, _, err := st.Reserve(ctx, reservation(newID(), inventory.Line{ItemID: "hot", Quantity: 1}))
-					switch socket.CodeOf(err) {
-					case "":
+					var short *inventory.OutOfStockError
+					switch {
+					case err == nil:
 						ok.Add(1)
-					case socket.CodeFailedPrecondition:
-						if short := socket.AsError(err).Details["missing"].([]inventory.Shortage); short[0].InStock < 0 {
-							t.Errorf("negative stock seen: %+v", short)
+					case errors.As(err, &short):
+						if short.Missing[0].InStock < 0 {
+							t.Errorf("negative stock seen: %+v", short.Missing)
 						}
 					default:
 						t.Error(err)
@@ -360,7 +360,7 @@ func TestStoreReserveConcurrently(t *testing.T) {
 					_, _, err := st.Reserve(ctx, reservation(newID(), lines...))
 					if err == nil {
 						ok.Add(1)
-					} else if socket.CodeOf(err) != socket.CodeFailedPrecondition {
+					} else if !errors.As(err, new(*inventory.OutOfStockError)) {
 						t.Error(err)
 					}
 				})
@@ -390,7 +390,7 @@ func TestStoreReserveConcurrently(t *testing.T) {
 					_, _, err := st.Reserve(ctx, reservation(newID(), inventory.Line{ItemID: "r", Quantity: 1}))
 					if err == nil {
 						ok.Add(1)
-					} else if socket.CodeOf(err) != socket.CodeFailedPrecondition {
+					} else if !errors.As(err, new(*inventory.OutOfStockError)) {
 						t.Error(err)
 					}
 				})
@@ -434,8 +434,8 @@ func TestStoreRelease(t *testing.T) {
 		reserve(ab)
 		reserve(reservation("a1", inventory.Line{ItemID: "a", Quantity: 1}))
 		wantStock(map[string]int64{"a": 2, "b": 0})
-		if _, _, err := st.Release(ctx, "nope"); socket.CodeOf(err) != socket.CodeNotFound {
-			t.Fatalf("Release of an unknown id: %v, want NOT_FOUND", err)
+		if _, _, err := st.Release(ctx, "nope"); !errors.Is(err, inventory.ErrNoReservation) {
+			t.Fatalf("Release of an unknown id: %v, want ErrNoReservation", err)
 		}
 		wantStock(map[string]int64{"a": 2, "b": 0})
 
@@ -460,8 +460,9 @@ func TestStoreRelease(t *testing.T) {
 			// "a" sorts before "big", so it was incremented first and
 			// must be rolled back.
 			_, _, err := st.Release(ctx, "big")
-			if socket.CodeOf(err) != socket.CodeInvalidArgument || socket.AsError(err).Message != `releasing 2 of item "big" would overflow its stock` {
-				t.Fatalf("Release: %v, want INVALID_ARGUMENT overflow", err)
+			var over *inventory.OverflowError
+			if !errors.As(err, &over) || over.Line != (inventory.Line{ItemID: "big", Quantity: 2}) {
+				t.Fatalf("Release: %v, want an *OverflowError for 2 of big", err)
 			}
 			wantStock(map[string]int64{"a": 3, "big": math.MaxInt64 - 1})
 			if got, err := st.GetReservation(ctx, "big"); err != nil || got.Status != inventory.ReservationHeld {
@@ -608,7 +609,7 @@ func ExampleNewMemoryStore() {
 	it, _ = st.Get(ctx, "mug")
 	fmt.Println(released, releasedAgain, it.Stock)
 	// Output:
-	// FAILED_PRECONDITION: out of stock
+	// inventory: out of stock
 	// held true 0
 	// true false 2
 }

@@ -2,6 +2,7 @@ package orders_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -86,4 +87,12 @@ func wantErr(t *testing.T, err error, code socket.Code, reason string) *socket.E
 		t.Fatalf("got details %v, want reason %q", e.Details, reason)
 	}
 	return e
+}
+
+// wantStoreErr fails unless a Store returned target (errors.Is).
+func wantStoreErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got %v, want %v", err, target)
+	}
 }

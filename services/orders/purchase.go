@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -41,7 +42,7 @@ const (
 func (s *service) beginPurchase(ctx context.Context, id string, _ struct{}) (Order, error) {
 	purchase := socket.MetaFrom(ctx).IdempotencyKey
 	if purchase == "" {
-		purchase = newID(purchaseIDPrefix)
+		purchase = ids.New(purchaseIDPrefix)
 	}
 	if len(purchase) > maxPurchaseIDLength {
 		return Order{}, socket.Errorf(socket.CodeInvalidArgument, "the Idempotency-Key is longer than %d bytes", maxPurchaseIDLength)
@@ -53,7 +54,7 @@ func (s *service) beginPurchase(ctx context.Context, id string, _ struct{}) (Ord
 		}
 		now := s.now()
 		if prev.Status == StatusPaid || live(prev, now) && prev.PurchaseID != purchase {
-			return Order{}, whyNotBegin(prev, purchase, now)
+			return Order{}, storeError(whyNotBegin(prev, purchase, now), id)
 		}
 		o, err := s.st.BeginPurchase(ctx, prev, purchase, now, now.Add(s.lease).UTC().Round(0))
 		if retry(err, try) {
@@ -64,7 +65,7 @@ func (s *service) beginPurchase(ctx context.Context, id string, _ struct{}) (Ord
 			// now, so it must not abort it on a later failure.
 			socket.MarkReplayed(ctx)
 		}
-		return o, err
+		return o, storeError(err, id)
 	}
 }
 
@@ -80,7 +81,7 @@ func (s *service) abortPurchase(ctx context.Context, id string, in AbortPurchase
 	}
 	o, aborted, err := s.st.AbortPurchase(ctx, id, in.PurchaseID)
 	if err != nil {
-		return AbortResult{}, err
+		return AbortResult{}, storeError(err, id)
 	}
 	r := AbortResult{Order: o, Aborted: aborted}
 	switch {
@@ -117,7 +118,8 @@ func (s *service) markPaid(ctx context.Context, id string, b markPaidBody) (Orde
 	case b.Version == nil || *b.Version < 1:
 		return Order{}, required("version")
 	}
-	return s.st.MarkPaid(ctx, id, MarkPaidInput{PaymentID: *b.PaymentID, AmountCents: *b.AmountCents, Version: *b.Version, PurchaseID: *b.PurchaseID})
+	o, err := s.st.MarkPaid(ctx, id, MarkPaidInput{PaymentID: *b.PaymentID, AmountCents: *b.AmountCents, Version: *b.Version, PurchaseID: *b.PurchaseID})
+	return o, storeError(err, id)
 }
 
 // required is the error for a missing or invalid MARK_PAID field.

@@ -40,8 +40,6 @@ package orders
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -49,6 +47,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
+	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -146,9 +148,7 @@ type Page[T any] struct {
 
 // Limits of the bodies.
 const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
-	maxLines        = 100
+	maxLines = 100
 	// maxUpdateTries bounds how often UPDATE_ORDER starts over when the
 	// order changed between reading and writing it.
 	maxUpdateTries = 3
@@ -175,45 +175,39 @@ func Register(srv *socket.Server, st Store, prices Pricer, opts ...Option) error
 		return fmt.Errorf("orders: the purchase lease must be positive, got %v", s.lease)
 	}
 	read, idem := socket.Read(), socket.Idempotent()
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"GET_ORDER", socket.Typed(s.getOrder), []socket.ActionOption{read, socket.Doc("Returns an order; owner or admin.")}},
-		{"REQUIRE_PENDING", socket.Typed(s.requirePending), []socket.ActionOption{read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid), a paying one CONFLICT (reason purchase_in_progress).")}},
-		{"LIST_ORDERS", socket.Typed(s.listOrders), []socket.ActionOption{read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status (pending, paying, paid); non-admins see only their own (another user_id lists nothing), admins all or one user_id's.")}},
-		{"CREATE_ORDER", socket.Typed(s.createOrder), []socket.ActionOption{socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount.")}},
-		{"UPDATE_ORDER", socket.Typed(s.updateOrder), []socket.ActionOption{idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned.")}},
-		{"DELETE_ORDER", socket.Typed(s.deleteOrder), []socket.ActionOption{idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress.")}},
-		{"CHECK_VOUCHER", socket.Typed(s.checkVoucher), []socket.ActionOption{read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}.")}},
-		{"BEGIN_PURCHASE", socket.Typed(s.beginPurchase), []socket.ActionOption{idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin.")}},
-		{"ABORT_PURCHASE", socket.Typed(s.abortPurchase), []socket.ActionOption{idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin.")}},
-		{"MARK_PAID", socket.Typed(s.markPaid), []socket.ActionOption{idem, socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin.")}},
-		{"GET_VOUCHER", socket.Typed(s.getVoucher), []socket.ActionOption{read, socket.Doc("Returns a voucher by code.")}},
-		{"LIST_VOUCHERS", socket.Typed(s.listVouchers), []socket.ActionOption{read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin.")}},
-		{"CREATE_VOUCHER", socket.Typed(s.createVoucher), []socket.ActionOption{socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin.")}},
-		{"UPDATE_VOUCHER", socket.Typed(s.updateVoucher), []socket.ActionOption{idem, socket.Doc("Changes a voucher's discount_cents; admin.")}},
-		{"DELETE_VOUCHER", socket.Typed(s.deleteVoucher), []socket.ActionOption{idem, socket.Doc("Deletes a voucher and returns it; admin.")}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return nil
+	r := actions.On(srv)
+	r.Handle("GET_ORDER", socket.Typed(s.getOrder), read, socket.Doc("Returns an order; owner or admin."))
+	r.Handle("REQUIRE_PENDING", socket.Typed(s.requirePending), read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid), a paying one CONFLICT (reason purchase_in_progress)."))
+	r.Handle("LIST_ORDERS", socket.Typed(s.listOrders), read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status (pending, paying, paid); non-admins see only their own (another user_id lists nothing), admins all or one user_id's."))
+	r.Handle("CREATE_ORDER", socket.Typed(s.createOrder), socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount."))
+	r.Handle("UPDATE_ORDER", socket.Typed(s.updateOrder), idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned."))
+	r.Handle("DELETE_ORDER", socket.Typed(s.deleteOrder), idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress."))
+	r.Handle("CHECK_VOUCHER", socket.Typed(s.checkVoucher), read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}."))
+	r.Handle("BEGIN_PURCHASE", socket.Typed(s.beginPurchase), idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin."))
+	r.Handle("ABORT_PURCHASE", socket.Typed(s.abortPurchase), idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin."))
+	r.Handle("MARK_PAID", socket.Typed(s.markPaid), idem, socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin."))
+	r.Handle("GET_VOUCHER", socket.Typed(s.getVoucher), read, socket.Doc("Returns a voucher by code."))
+	r.Handle("LIST_VOUCHERS", adminOnly("list vouchers", socket.Typed(s.listVouchers)), read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin."))
+	r.Handle("CREATE_VOUCHER", adminOnly("create vouchers", socket.Typed(s.createVoucher)), socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin."))
+	r.Handle("UPDATE_VOUCHER", adminOnly("update vouchers", socket.Typed(s.updateVoucher)), idem, socket.Doc("Changes a voucher's discount_cents; admin."))
+	r.Handle("DELETE_VOUCHER", adminOnly("delete vouchers", socket.Typed(s.deleteVoucher)), idem, socket.Doc("Deletes a voucher and returns it; admin."))
+	return r.Err()
 }
+
+// signInMessage is the UNAUTHENTICATED answer to callers who are not
+// signed in.
+const signInMessage = "sign in to use orders"
 
 // caller returns the request's principal; UNAUTHENTICATED for none.
 func caller(ctx context.Context) (socket.Principal, error) {
 	p := socket.MetaFrom(ctx).Principal
-	if p.Subject == "" || p.Subject == "anonymous" {
-		return p, socket.Errorf(socket.CodeUnauthenticated, "sign in to use orders")
+	if !access.SignedIn(p) {
+		return p, socket.Errorf(socket.CodeUnauthenticated, signInMessage)
 	}
 	return p, nil
 }
 
-func isAdmin(p socket.Principal) bool { return p.HasRole("admin") }
+func isAdmin(p socket.Principal) bool { return p.HasRole(socket.RoleAdmin) }
 
 // ownOrder returns the order the caller may see and change: their own, or
 // any for an admin.
@@ -227,7 +221,7 @@ func (s *service) ownOrder(ctx context.Context, id string) (Order, error) {
 	}
 	o, err := s.st.GetOrder(ctx, id)
 	if err != nil {
-		return Order{}, err
+		return Order{}, storeError(err, id)
 	}
 	// Someone else's order answers exactly as a missing one.
 	if o.UserID != p.Subject && !isAdmin(p) {
@@ -265,7 +259,7 @@ func (s *service) listOrders(ctx context.Context, _ string, in ListOrdersInput) 
 	if in.Status != "" && in.Status != StatusPending && in.Status != StatusPaying && in.Status != StatusPaid {
 		return Page[Order]{}, socket.Errorf(socket.CodeInvalidArgument, "status must be %q, %q or %q, got %q", StatusPending, StatusPaying, StatusPaid, in.Status)
 	}
-	size, err := pageSize(in.PageSize)
+	size, err := paging.Size(in.PageSize)
 	if err != nil {
 		return Page[Order]{}, err
 	}
@@ -309,7 +303,7 @@ func (s *service) createOrder(ctx context.Context, _ string, in CreateOrderInput
 		return Order{}, err
 	}
 	o := Order{
-		ID:          newID("ord_"),
+		ID:          ids.New("ord_"),
 		UserID:      userID,
 		Lines:       slices.Clone(in.Lines),
 		VoucherCode: code,
@@ -319,7 +313,7 @@ func (s *service) createOrder(ctx context.Context, _ string, in CreateOrderInput
 		CreatedAt:   s.now().UTC().Round(0),
 	}
 	if err := s.st.CreateOrder(ctx, o); err != nil {
-		return Order{}, err
+		return Order{}, storeError(err, o.ID)
 	}
 	return o, nil
 }
@@ -359,7 +353,7 @@ func (s *service) updateOrder(ctx context.Context, id string, in UpdateOrderInpu
 		if retry(err, try) && in.Version == nil {
 			continue
 		}
-		return o, err
+		return o, storeError(err, id)
 	}
 }
 
@@ -373,7 +367,7 @@ func (s *service) deleteOrder(ctx context.Context, id string, _ struct{}) (Order
 		if retry(err, try) {
 			continue
 		}
-		return o, err
+		return o, storeError(err, id)
 	}
 }
 
@@ -386,16 +380,15 @@ func (s *service) changeableOrder(ctx context.Context, id string, version *int64
 		return Order{}, err
 	}
 	if version != nil && *version != o.Version || o.Status == StatusPaid || live(o, s.now()) {
-		return Order{}, whyNotChange(o, s.now())
+		return Order{}, storeError(whyNotChange(o, s.now()), id)
 	}
 	return o, nil
 }
 
 // retry reports whether a compare-and-set that lost to another change
-// (CONFLICT order_changed) should start over, at most maxUpdateTries in all.
+// (ErrOrderChanged) should start over, at most maxUpdateTries in all.
 func retry(err error, try int) bool {
-	e := socket.AsError(err)
-	return err != nil && e.Code == socket.CodeConflict && e.Details[socket.DetailReason] == ReasonOrderChanged && try < maxUpdateTries
+	return errors.Is(err, ErrOrderChanged) && try < maxUpdateTries
 }
 
 func (s *service) checkVoucher(ctx context.Context, id string, _ struct{}) (VoucherCheck, error) {
@@ -412,7 +405,7 @@ func (s *service) checkVoucher(ctx context.Context, id string, _ struct{}) (Vouc
 	}
 	by, err := s.st.VoucherRedeemer(ctx, o.VoucherCode)
 	if err != nil {
-		return VoucherCheck{}, err
+		return VoucherCheck{}, storeError(err, o.VoucherCode)
 	}
 	if by != "" && by != o.ID {
 		return VoucherCheck{}, errVoucherUsed(o.VoucherCode)
@@ -427,12 +420,12 @@ func (s *service) requestedVoucher(ctx context.Context, code string) (*Voucher, 
 		return nil, nil
 	}
 	v, err := s.st.GetVoucher(ctx, code)
-	if socket.CodeOf(err) == socket.CodeNotFound {
+	if errors.Is(err, ErrVoucherNotFound) {
 		return nil, socket.Errorf(socket.CodeInvalidArgument, "voucher_code: no voucher %q", code).
 			WithDetails(map[string]any{"field": "voucher_code", "code": code})
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, code)
 	}
 	return &v, nil
 }
@@ -444,12 +437,12 @@ func (s *service) ordersVoucher(ctx context.Context, code string) (*Voucher, err
 		return nil, nil
 	}
 	v, err := s.st.GetVoucher(ctx, code)
-	if socket.CodeOf(err) == socket.CodeNotFound {
+	if errors.Is(err, ErrVoucherNotFound) {
 		return nil, socket.Errorf(socket.CodeFailedPrecondition, "the order's voucher %q does not exist", code).
 			WithDetails(map[string]any{socket.DetailReason: ReasonUnknownVoucher, "code": code})
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, code)
 	}
 	return &v, nil
 }
@@ -512,34 +505,10 @@ func (s *service) total(ctx context.Context, lines []Line, v *Voucher) (int64, e
 	return total, nil
 }
 
-// pageSize validates a LIST body's page_size and applies the default.
-func pageSize(n int) (int, error) {
-	if n < 0 || n > maxPageSize {
-		return 0, socket.Errorf(socket.CodeInvalidArgument, "page_size must be between 0 and %d, got %d", maxPageSize, n)
-	}
-	if n == 0 {
-		return defaultPageSize, nil
-	}
-	return n, nil
-}
-
 // pageOf makes a page of up to size items out of items, which holds one
 // more than the page when another page follows.
 func pageOf[T any](items []T, size int, key func(T) string) Page[T] {
-	p := Page[T]{Items: items}
-	if len(items) > size {
-		p.Items = items[:size]
-		p.NextPageToken = key(items[size-1])
-	}
-	if p.Items == nil {
-		p.Items = []T{}
-	}
+	var p Page[T]
+	p.Items, p.NextPageToken = paging.Cut(items, size, key)
 	return p
-}
-
-// newID returns a new id: prefix and 12 random hex digits.
-func newID(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
-	"github.com/streamgate/streamgate/services/socket"
 )
 
 // schema is the SQL store's tables, in both dialects. An order's lines are
@@ -118,9 +117,7 @@ func addColumns(ctx context.Context, db *sqldb.DB) error {
 }
 
 // scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-func scanOrder(row scanner) (Order, error) {
+func scanOrder(row sqldb.Scanner) (Order, error) {
 	var o Order
 	var lines string
 	var created, lease int64
@@ -135,6 +132,14 @@ func scanOrder(row scanner) (Order, error) {
 		o.LeaseExpiresAt = time.Unix(0, lease).UTC()
 	}
 	return o, nil
+}
+
+func scanVoucher(row sqldb.Scanner) (Voucher, error) {
+	var v Voucher
+	if err := row.Scan(&v.Code, &v.DiscountCents); err != nil {
+		return Voucher{}, err
+	}
+	return v, nil
 }
 
 // nanos is t in unix nanoseconds; 0 for the zero time.
@@ -161,7 +166,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) error {
 	_, err = s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
 	if sqldb.IsUniqueViolation(err) {
-		return socket.Errorf(socket.CodeAlreadyExists, "order %q already exists", o.ID)
+		return ErrOrderExists
 	}
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
@@ -180,13 +185,7 @@ type querier interface {
 
 func getOrder(ctx context.Context, q querier, rebind func(string) string, id string) (Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, rebind(`SELECT `+orderColumns+` FROM orders WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, errOrderNotFound(id)
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("get order: %w", err)
-	}
-	return o, nil
+	return o, sqldb.RowError(err, ErrOrderNotFound, "get order")
 }
 
 func (s *sqlStore) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
@@ -202,20 +201,8 @@ func (s *sqlStore) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error
 		args = append(args, string(q.Status))
 	}
 	args = append(args, max(q.Limit, 0))
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+orderColumns+` FROM orders WHERE `+where.String()+` ORDER BY id LIMIT ?`), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanOrder, `SELECT `+orderColumns+` FROM orders WHERE `+where.String()+` ORDER BY id LIMIT ?`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
-	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list orders: %w", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
 	return out, nil
@@ -339,8 +326,8 @@ func (s *sqlStore) BeginPurchase(ctx context.Context, prev Order, purchaseID str
 	return o, nil
 }
 
-// hold makes paying order o the holder of its voucher: FAILED_PRECONDITION
-// "voucher_used" if another order redeemed it or holds it under a live
+// hold makes paying order o the holder of its voucher: a
+// *VoucherUsedError if another order redeemed it or holds it under a live
 // lease; a holder whose lease expired is abandoned.
 func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time) error {
 	code := o.VoucherCode
@@ -348,7 +335,7 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 	err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT order_id FROM voucher_redemptions WHERE code = ?`), code).Scan(&by)
 	switch {
 	case err == nil && by != o.ID:
-		return errVoucherUsed(code)
+		return &VoucherUsedError{Code: code}
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("get redemption: %w", err)
 	}
@@ -363,7 +350,7 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 	}
 	if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT order_id FROM voucher_holds WHERE code = ?`), code).Scan(&by); err != nil {
 		if errors.Is(err, sql.ErrNoRows) { // released meanwhile
-			return errVoucherUsed(code)
+			return &VoucherUsedError{Code: code}
 		}
 		return fmt.Errorf("get voucher hold: %w", err)
 	}
@@ -371,12 +358,12 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 		return nil
 	}
 	holder, err := getOrder(ctx, tx, s.db.Rebind, by)
-	if err != nil && socket.CodeOf(err) != socket.CodeNotFound {
+	if err != nil && !errors.Is(err, ErrOrderNotFound) {
 		return err
 	}
 	if err == nil && holder.Status == StatusPaying && holder.VoucherCode == code {
 		if live(holder, now) {
-			return errVoucherUsed(code)
+			return &VoucherUsedError{Code: code}
 		}
 		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
 			WHERE id = ? AND version = ? AND status = 'paying'`), holder.ID, holder.Version)
@@ -386,7 +373,7 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("abandon purchase: %w", err)
 		} else if n != 1 {
-			return errVoucherUsed(code)
+			return &VoucherUsedError{Code: code}
 		}
 	}
 	res, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE voucher_holds SET order_id = ? WHERE code = ? AND order_id = ?`), o.ID, code, by)
@@ -396,7 +383,7 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("take voucher hold: %w", err)
 	} else if n != 1 {
-		return errVoucherUsed(code)
+		return &VoucherUsedError{Code: code}
 	}
 	return nil
 }
@@ -461,7 +448,7 @@ func (s *sqlStore) MarkPaid(ctx context.Context, id string, in MarkPaidInput) (O
 			return fmt.Errorf("redeem voucher: %w", err)
 		}
 		if n == 0 {
-			return errVoucherUsed(o.VoucherCode)
+			return &VoucherUsedError{Code: o.VoucherCode}
 		}
 		return nil
 	})
@@ -486,7 +473,7 @@ func (s *sqlStore) VoucherRedeemer(ctx context.Context, code string) (string, er
 func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`), v.Code, v.DiscountCents)
 	if sqldb.IsUniqueViolation(err) {
-		return socket.Errorf(socket.CodeAlreadyExists, "voucher %q already exists", v.Code)
+		return ErrVoucherExists
 	}
 	if err != nil {
 		return fmt.Errorf("insert voucher: %w", err)
@@ -495,58 +482,25 @@ func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {
-	var v Voucher
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code = ?`), code).Scan(&v.Code, &v.DiscountCents)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Voucher{}, errVoucherNotFound(code)
-	}
-	if err != nil {
-		return Voucher{}, fmt.Errorf("get voucher: %w", err)
-	}
-	return v, nil
+	v, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code = ?`), code))
+	return v, sqldb.RowError(err, ErrVoucherNotFound, "get voucher")
 }
 
 func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error) {
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code > ? ORDER BY code LIMIT ?`), after, max(limit, 0))
+	out, err := sqldb.QueryAll(ctx, s.db, scanVoucher, `SELECT code, discount_cents FROM vouchers WHERE code > ? ORDER BY code LIMIT ?`, after, max(limit, 0))
 	if err != nil {
-		return nil, fmt.Errorf("list vouchers: %w", err)
-	}
-	defer rows.Close()
-	var out []Voucher
-	for rows.Next() {
-		var v Voucher
-		if err := rows.Scan(&v.Code, &v.DiscountCents); err != nil {
-			return nil, fmt.Errorf("list vouchers: %w", err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list vouchers: %w", err)
 	}
 	return out, nil
 }
 
 func (s *sqlStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
-	var out Voucher
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE vouchers SET discount_cents = ? WHERE code = ? RETURNING code, discount_cents`),
-		v.DiscountCents, v.Code).Scan(&out.Code, &out.DiscountCents)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Voucher{}, errVoucherNotFound(v.Code)
-	}
-	if err != nil {
-		return Voucher{}, fmt.Errorf("update voucher: %w", err)
-	}
-	return out, nil
+	out, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE vouchers SET discount_cents = ? WHERE code = ? RETURNING code, discount_cents`),
+		v.DiscountCents, v.Code))
+	return out, sqldb.RowError(err, ErrVoucherNotFound, "update voucher")
 }
 
 func (s *sqlStore) DeleteVoucher(ctx context.Context, code string) (Voucher, error) {
-	var out Voucher
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM vouchers WHERE code = ? RETURNING code, discount_cents`), code).Scan(&out.Code, &out.DiscountCents)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Voucher{}, errVoucherNotFound(code)
-	}
-	if err != nil {
-		return Voucher{}, fmt.Errorf("delete voucher: %w", err)
-	}
-	return out, nil
+	out, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM vouchers WHERE code = ? RETURNING code, discount_cents`), code))
+	return out, sqldb.RowError(err, ErrVoucherNotFound, "delete voucher")
 }

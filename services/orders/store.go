@@ -3,16 +3,15 @@ package orders
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // Store keeps orders, vouchers, voucher holds and voucher redemptions. Its
-// methods return *socket.Error for the outcomes a caller can act on
-// (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, CONFLICT) and plain
+// methods return the errors of errors.go (ErrOrderNotFound, ErrOrderPaid,
+// *VoucherUsedError, …) for the outcomes a caller can act on and other
 // errors for failures of the storage itself. Implementations are safe for
 // concurrent use, and the conditional methods are atomic compare-and-sets:
 // each applies only to the version of the order its caller read, and
@@ -22,9 +21,9 @@ import (
 // redeemed by the paid one (MarkPaid); a hold ends when its order is paid
 // or is pending again.
 type Store interface {
-	// CreateOrder inserts a new order; ALREADY_EXISTS if the id is taken.
+	// CreateOrder inserts a new order; ErrOrderExists if the id is taken.
 	CreateOrder(ctx context.Context, o Order) error
-	// GetOrder returns an order; NOT_FOUND if there is none.
+	// GetOrder returns an order; ErrOrderNotFound if there is none.
 	GetOrder(ctx context.Context, id string) (Order, error)
 	// ListOrders returns up to q.Limit orders with ids after q.After,
 	// matching the non-empty filters, ordered by id.
@@ -33,10 +32,9 @@ type Store interface {
 	// order with next's id if its version is still prev.Version and it
 	// may change at now: pending, or paying under a lease that expired by
 	// now (the purchase is abandoned: the order is pending again and its
-	// voucher hold released). FAILED_PRECONDITION (reason "order_paid")
-	// once paid, CONFLICT "purchase_in_progress" while a live purchase
-	// runs, CONFLICT "order_changed" if the version moved, NOT_FOUND if
-	// gone.
+	// voucher hold released). ErrOrderPaid once paid,
+	// ErrPurchaseInProgress while a live purchase runs, ErrOrderChanged if
+	// the version moved, ErrOrderNotFound if gone.
 	UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error)
 	// DeletePendingOrder deletes the order with prev's id and version
 	// under the same conditions as UpdatePendingOrder, and returns it.
@@ -45,44 +43,43 @@ type Store interface {
 	// under purchaseID until the lease ends at until: from pending, from
 	// paying under purchaseID (a retry: only the lease is renewed, the
 	// version stays) or from paying under a lease expired by now (taken
-	// over). It also holds the order's voucher: FAILED_PRECONDITION
-	// "voucher_used" when another order redeemed it or holds it under a
-	// live lease (a hold under an expired lease is taken over and that
-	// order abandoned). ALREADY_EXISTS "already_paid" once paid, CONFLICT
-	// "purchase_in_progress" under another live purchase, CONFLICT
-	// "order_changed" if the version moved, NOT_FOUND if gone.
+	// over). It also holds the order's voucher: a *VoucherUsedError when
+	// another order redeemed it or holds it under a live lease (a hold
+	// under an expired lease is taken over and that order abandoned).
+	// ErrAlreadyPaid once paid, ErrPurchaseInProgress under another live
+	// purchase, ErrOrderChanged if the version moved, ErrOrderNotFound if
+	// gone.
 	BeginPurchase(ctx context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error)
 	// AbortPurchase moves the order back to pending and releases its
 	// voucher hold if it is paying under purchaseID, and reports true;
 	// otherwise it changes nothing and returns the order as it is, and
-	// false. NOT_FOUND if there is no such order.
+	// false. ErrOrderNotFound if there is no such order.
 	AbortPurchase(ctx context.Context, id, purchaseID string) (Order, bool, error)
 	// MarkPaid turns a paying order paid with in.PaymentID if it is still
 	// paying under in.PurchaseID at in.Version and its total is
 	// in.AmountCents, and redeems its voucher, in one atomic step. An
 	// order already paid with in.PaymentID is returned unchanged (a retry).
-	// ALREADY_EXISTS "already_paid" if paid with another payment, CONFLICT
-	// "order_changed" if not paying, at another version or under another
-	// purchase, CONFLICT "amount_mismatch" if the total differs, NOT_FOUND
-	// if gone. A lease that expired without anyone touching the order
+	// ErrAlreadyPaid if paid with another payment, ErrOrderChanged if not
+	// paying, at another version or under another purchase, an
+	// *AmountMismatchError if the total differs, ErrOrderNotFound if gone. A lease that expired without anyone touching the order
 	// does not stop it: the charge went through and nothing changed.
 	MarkPaid(ctx context.Context, id string, in MarkPaidInput) (Order, error)
 	// VoucherRedeemer returns the id of the paid order that redeemed the
 	// voucher code, or "" if none did.
 	VoucherRedeemer(ctx context.Context, code string) (string, error)
 
-	// CreateVoucher inserts a voucher; ALREADY_EXISTS if the code is taken.
+	// CreateVoucher inserts a voucher; ErrVoucherExists if the code is taken.
 	CreateVoucher(ctx context.Context, v Voucher) error
-	// GetVoucher returns a voucher; NOT_FOUND if there is none.
+	// GetVoucher returns a voucher; ErrVoucherNotFound if there is none.
 	GetVoucher(ctx context.Context, code string) (Voucher, error)
 	// ListVouchers returns up to limit vouchers with codes after after,
 	// ordered by code.
 	ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error)
 	// UpdateVoucher sets the discount of the voucher with v's code and
-	// returns it; NOT_FOUND if there is none.
+	// returns it; ErrVoucherNotFound if there is none.
 	UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error)
-	// DeleteVoucher deletes a voucher and returns it; NOT_FOUND if there is
-	// none. Redemptions of its code stay recorded.
+	// DeleteVoucher deletes a voucher and returns it; ErrVoucherNotFound if
+	// there is none. Redemptions of its code stay recorded.
 	DeleteVoucher(ctx context.Context, code string) (Voucher, error)
 }
 
@@ -123,7 +120,7 @@ func (s *memoryStore) CreateOrder(_ context.Context, o Order) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.orders[o.ID]; dup {
-		return socket.Errorf(socket.CodeAlreadyExists, "order %q already exists", o.ID)
+		return ErrOrderExists
 	}
 	s.orders[o.ID] = clone(o)
 	return nil
@@ -134,7 +131,7 @@ func (s *memoryStore) GetOrder(_ context.Context, id string) (Order, error) {
 	defer s.mu.Unlock()
 	o, ok := s.orders[id]
 	if !ok {
-		return Order{}, errOrderNotFound(id)
+		return Order{}, ErrOrderNotFound
 	}
 	return clone(o), nil
 }
@@ -148,8 +145,7 @@ func (s *memoryStore) ListOrders(_ context.Context, q OrderQuery) ([]Order, erro
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b Order) int { return strings.Compare(a.ID, b.ID) })
-	return all[:min(len(all), max(q.Limit, 0))], nil
+	return paging.First(all, q.Limit, func(o Order) string { return o.ID }), nil
 }
 
 // changeable returns the order prev was read from if it may still be
@@ -158,7 +154,7 @@ func (s *memoryStore) changeable(prev Order, now time.Time) (Order, error) {
 	o, ok := s.orders[prev.ID]
 	switch {
 	case !ok:
-		return Order{}, errOrderNotFound(prev.ID)
+		return Order{}, ErrOrderNotFound
 	case o.Version != prev.Version || o.Status == StatusPaid || live(o, now):
 		return Order{}, whyNotChange(o, now)
 	}
@@ -210,19 +206,19 @@ func (s *memoryStore) BeginPurchase(_ context.Context, prev Order, purchaseID st
 	o, ok := s.orders[prev.ID]
 	switch {
 	case !ok:
-		return Order{}, errOrderNotFound(prev.ID)
+		return Order{}, ErrOrderNotFound
 	case o.Version != prev.Version || o.Status == StatusPaid || live(o, now) && o.PurchaseID != purchaseID:
 		return Order{}, whyNotBegin(o, purchaseID, now)
 	}
 	if code := o.VoucherCode; code != "" {
 		if by, used := s.redemptions[code]; used && by != o.ID {
-			return Order{}, errVoucherUsed(code)
+			return Order{}, &VoucherUsedError{Code: code}
 		}
 		if by, held := s.holds[code]; held && by != o.ID {
 			holder, exists := s.orders[by]
 			if exists && holder.Status == StatusPaying && holder.VoucherCode == code {
 				if live(holder, now) {
-					return Order{}, errVoucherUsed(code)
+					return Order{}, &VoucherUsedError{Code: code}
 				}
 				s.orders[by] = abandoned(holder)
 			}
@@ -243,7 +239,7 @@ func (s *memoryStore) AbortPurchase(_ context.Context, id, purchaseID string) (O
 	o, ok := s.orders[id]
 	switch {
 	case !ok:
-		return Order{}, false, errOrderNotFound(id)
+		return Order{}, false, ErrOrderNotFound
 	case o.Status != StatusPaying || o.PurchaseID != purchaseID:
 		return clone(o), false, nil
 	}
@@ -259,13 +255,13 @@ func (s *memoryStore) MarkPaid(_ context.Context, id string, in MarkPaidInput) (
 	o, ok := s.orders[id]
 	switch {
 	case !ok:
-		return Order{}, errOrderNotFound(id)
+		return Order{}, ErrOrderNotFound
 	case o.Status != StatusPaying || o.Version != in.Version || o.PurchaseID != in.PurchaseID || o.TotalCents != in.AmountCents:
 		return markPaidOutcome(clone(o), in)
 	}
 	if code := o.VoucherCode; code != "" {
 		if by, used := s.redemptions[code]; used && by != id {
-			return Order{}, errVoucherUsed(code)
+			return Order{}, &VoucherUsedError{Code: code}
 		}
 		s.release(id)
 		s.redemptions[code] = id
@@ -286,7 +282,7 @@ func (s *memoryStore) CreateVoucher(_ context.Context, v Voucher) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.vouchers[v.Code]; dup {
-		return socket.Errorf(socket.CodeAlreadyExists, "voucher %q already exists", v.Code)
+		return ErrVoucherExists
 	}
 	s.vouchers[v.Code] = v
 	return nil
@@ -297,7 +293,7 @@ func (s *memoryStore) GetVoucher(_ context.Context, code string) (Voucher, error
 	defer s.mu.Unlock()
 	v, ok := s.vouchers[code]
 	if !ok {
-		return Voucher{}, errVoucherNotFound(code)
+		return Voucher{}, ErrVoucherNotFound
 	}
 	return v, nil
 }
@@ -311,15 +307,14 @@ func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) (
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b Voucher) int { return strings.Compare(a.Code, b.Code) })
-	return all[:min(len(all), max(limit, 0))], nil
+	return paging.First(all, limit, func(v Voucher) string { return v.Code }), nil
 }
 
 func (s *memoryStore) UpdateVoucher(_ context.Context, v Voucher) (Voucher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.vouchers[v.Code]; !ok {
-		return Voucher{}, errVoucherNotFound(v.Code)
+		return Voucher{}, ErrVoucherNotFound
 	}
 	s.vouchers[v.Code] = v
 	return v, nil
@@ -330,7 +325,7 @@ func (s *memoryStore) DeleteVoucher(_ context.Context, code string) (Voucher, er
 	defer s.mu.Unlock()
 	v, ok := s.vouchers[code]
 	if !ok {
-		return Voucher{}, errVoucherNotFound(code)
+		return Voucher{}, ErrVoucherNotFound
 	}
 	delete(s.vouchers, code)
 	return v, nil

@@ -2,6 +2,7 @@ package orders_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -65,7 +66,7 @@ func TestStoreOrders(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wantErr(t, st.CreateOrder(ctx, order("ord_1", "carol", "")), socket.CodeAlreadyExists, "")
+		wantStoreErr(t, st.CreateOrder(ctx, order("ord_1", "carol", "")), orders.ErrOrderExists)
 
 		got, err := st.GetOrder(ctx, "ord_1")
 		if want := order("ord_1", "bob", ""); err != nil || !reflect.DeepEqual(got, want) {
@@ -76,7 +77,7 @@ func TestStoreOrders(t *testing.T) {
 			t.Fatalf("the store shares lines with callers: %+v", again)
 		}
 		_, err = st.GetOrder(ctx, "ord_x")
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrOrderNotFound)
 
 		paid(t, st, "ord_3", "pay_1")
 		for _, c := range []struct {
@@ -112,23 +113,23 @@ func TestStoreOrders(t *testing.T) {
 			t.Fatalf("after update: %+v", got)
 		}
 		_, err = st.UpdatePendingOrder(ctx, prev, next, t0) // prev is stale now
-		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
+		wantStoreErr(t, err, orders.ErrOrderChanged)
 		paid3, _ := st.GetOrder(ctx, "ord_3")
 		_, err = st.UpdatePendingOrder(ctx, paid3, paid3, t0)
-		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonOrderPaid)
+		wantStoreErr(t, err, orders.ErrOrderPaid)
 		_, err = st.UpdatePendingOrder(ctx, order("ord_x", "alice", ""), order("ord_x", "alice", ""), t0)
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrOrderNotFound)
 
 		_, err = st.DeletePendingOrder(ctx, prev, t0) // stale
-		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
+		wantStoreErr(t, err, orders.ErrOrderChanged)
 		del, err := st.DeletePendingOrder(ctx, order("ord_4", "bob", ""), t0)
 		if err != nil || !reflect.DeepEqual(del, order("ord_4", "bob", "")) {
 			t.Fatalf("delete: %+v %v", del, err)
 		}
 		_, err = st.DeletePendingOrder(ctx, order("ord_4", "bob", ""), t0)
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrOrderNotFound)
 		_, err = st.DeletePendingOrder(ctx, paid3, t0)
-		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonOrderPaid)
+		wantStoreErr(t, err, orders.ErrOrderPaid)
 		if _, err := st.GetOrder(ctx, "ord_3"); err != nil {
 			t.Fatalf("a paid order was deleted: %v", err)
 		}
@@ -145,7 +146,7 @@ func TestStoreMarkPaid(t *testing.T) {
 			}
 		}
 		_, err := st.MarkPaid(ctx, "a", orders.MarkPaidInput{PaymentID: "pay_a", AmountCents: 500, Version: 1, PurchaseID: "p"})
-		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged) // pending: no purchase runs
+		wantStoreErr(t, err, orders.ErrOrderChanged) // pending: no purchase runs
 
 		begun, err := st.BeginPurchase(ctx, order("a", "alice", ""), "pur_a", t0, t0.Add(time.Minute))
 		if err != nil || begun.Status != orders.StatusPaying || begun.Version != 2 || begun.PurchaseID != "pur_a" || !begun.LeaseExpiresAt.Equal(t0.Add(time.Minute)) {
@@ -153,17 +154,17 @@ func TestStoreMarkPaid(t *testing.T) {
 		}
 		in := orders.MarkPaidInput{PaymentID: "pay_a", AmountCents: 500, Version: 2, PurchaseID: "pur_a"}
 		for _, bad := range []struct {
-			edit   func(*orders.MarkPaidInput)
-			reason string
+			edit func(*orders.MarkPaidInput)
+			want error
 		}{
-			{func(in *orders.MarkPaidInput) { in.Version = 1 }, orders.ReasonOrderChanged},
-			{func(in *orders.MarkPaidInput) { in.PurchaseID = "pur_other" }, orders.ReasonOrderChanged},
-			{func(in *orders.MarkPaidInput) { in.AmountCents = 499 }, orders.ReasonAmountMismatch},
+			{func(in *orders.MarkPaidInput) { in.Version = 1 }, orders.ErrOrderChanged},
+			{func(in *orders.MarkPaidInput) { in.PurchaseID = "pur_other" }, orders.ErrOrderChanged},
+			{func(in *orders.MarkPaidInput) { in.AmountCents = 499 }, orders.ErrAmountMismatch},
 		} {
 			in := in
 			bad.edit(&in)
 			_, err := st.MarkPaid(ctx, "a", in)
-			wantErr(t, err, socket.CodeConflict, bad.reason)
+			wantStoreErr(t, err, bad.want)
 		}
 		got, err := st.MarkPaid(ctx, "a", in)
 		if err != nil || got.Status != orders.StatusPaid || got.PaymentID != "pay_a" || got.Version != 3 || !got.LeaseExpiresAt.IsZero() || len(got.Lines) != 2 {
@@ -176,14 +177,15 @@ func TestStoreMarkPaid(t *testing.T) {
 		other := in
 		other.PaymentID = "pay_again"
 		_, err = st.MarkPaid(ctx, "a", other)
-		if e := wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid); e.Message != `order "a" is already paid` {
+		wantStoreErr(t, err, orders.ErrAlreadyPaid)
+		if e := wantErr(t, orders.StoreError(err, "a"), socket.CodeAlreadyExists, orders.ReasonAlreadyPaid); e.Message != `order "a" is already paid` {
 			t.Errorf("message: %q", e.Message)
 		}
 		if got, _ := st.GetOrder(ctx, "a"); got.PaymentID != "pay_a" || got.Version != 3 {
 			t.Fatalf("a second MarkPaid changed the order: %+v", got)
 		}
 		_, err = st.MarkPaid(ctx, "x", in)
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrOrderNotFound)
 
 		if by, err := st.VoucherRedeemer(ctx, "V1"); err != nil || by != "" {
 			t.Fatalf("redeemer before: %q %v", by, err)
@@ -194,8 +196,8 @@ func TestStoreMarkPaid(t *testing.T) {
 		}
 		// c's voucher is used: its purchase does not even begin.
 		_, err = st.BeginPurchase(ctx, order("c", "bob", "V1"), "pur_c", t0, t0.Add(time.Minute))
-		if e := wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed); e.Details["code"] != "V1" {
-			t.Fatalf("details: %v", e.Details)
+		if used := new(orders.VoucherUsedError); !errors.As(err, &used) || used.Code != "V1" {
+			t.Fatalf("BeginPurchase with a used voucher: %v, want a *VoucherUsedError for V1", err)
 		}
 		if got, _ := st.GetOrder(ctx, "c"); !reflect.DeepEqual(got, order("c", "bob", "V1")) {
 			t.Fatalf("refused order: %+v", got)
@@ -228,21 +230,21 @@ func TestStorePurchase(t *testing.T) {
 		lease = a.LeaseExpiresAt
 		// Another purchase while the lease is live.
 		_, err = st.BeginPurchase(ctx, a, "p2", t0, t0.Add(time.Minute))
-		wantErr(t, err, socket.CodeConflict, orders.ReasonPurchaseInProgress)
+		wantStoreErr(t, err, orders.ErrPurchaseInProgress)
 		// Edits and deletes while the lease is live.
 		next := a
 		next.TotalCents = 1
 		_, err = st.UpdatePendingOrder(ctx, a, next, t0)
-		wantErr(t, err, socket.CodeConflict, orders.ReasonPurchaseInProgress)
+		wantStoreErr(t, err, orders.ErrPurchaseInProgress)
 		_, err = st.DeletePendingOrder(ctx, a, t0)
-		wantErr(t, err, socket.CodeConflict, orders.ReasonPurchaseInProgress)
+		wantStoreErr(t, err, orders.ErrPurchaseInProgress)
 		// A stale read.
 		_, err = st.BeginPurchase(ctx, order("a", "alice", "V"), "p1", t0, lease)
-		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
+		wantStoreErr(t, err, orders.ErrOrderChanged)
 
 		// b shares a's voucher: held by a under a live lease.
 		_, err = st.BeginPurchase(ctx, order("b", "bob", "V"), "pb", t0, t0.Add(time.Minute))
-		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
+		wantStoreErr(t, err, orders.ErrVoucherUsed)
 		if got, _ := st.GetOrder(ctx, "b"); got.Status != orders.StatusPending || got.Version != 1 {
 			t.Fatalf("b after a refused purchase: %+v", got)
 		}
@@ -257,7 +259,7 @@ func TestStorePurchase(t *testing.T) {
 			t.Fatalf("abort of a pending order: %+v %v %v", got, aborted, err)
 		}
 		_, _, err = st.AbortPurchase(ctx, "x", "p1")
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrOrderNotFound)
 
 		// After the lease: b takes the voucher over, and a is abandoned.
 		after := lease.Add(time.Second)
@@ -270,11 +272,11 @@ func TestStorePurchase(t *testing.T) {
 		}
 		// a's stale MARK_PAID fails: the charge must be refunded.
 		_, err = st.MarkPaid(ctx, "a", orders.MarkPaidInput{PaymentID: "pay_a", AmountCents: 500, Version: 2, PurchaseID: "p1"})
-		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
+		wantStoreErr(t, err, orders.ErrOrderChanged)
 		// a cannot begin again while b holds the voucher.
 		cur, _ := st.GetOrder(ctx, "a")
 		_, err = st.BeginPurchase(ctx, cur, "p3", after, after.Add(time.Minute))
-		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
+		wantStoreErr(t, err, orders.ErrVoucherUsed)
 		// b aborts: the voucher is free again, for a.
 		got, aborted, err = st.AbortPurchase(ctx, "b", "pb")
 		if err != nil || !aborted || got.Status != orders.StatusPending || got.Version != 3 {
@@ -294,7 +296,7 @@ func TestStorePurchase(t *testing.T) {
 			t.Fatalf("edit after the lease: %+v %v", edited, err)
 		}
 		_, err = st.MarkPaid(ctx, "a", orders.MarkPaidInput{PaymentID: "pay_a", AmountCents: 500, Version: 4, PurchaseID: "p3"})
-		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
+		wantStoreErr(t, err, orders.ErrOrderChanged)
 		cur, _ = st.GetOrder(ctx, "b")
 		if _, err := st.BeginPurchase(ctx, cur, "pb2", late, late.Add(time.Minute)); err != nil {
 			t.Fatalf("the voucher after a's edit: %v", err)
@@ -310,7 +312,7 @@ func TestStorePurchase(t *testing.T) {
 			t.Fatalf("mark paid after an untouched lease: %+v %v", done, err)
 		}
 		_, err = st.BeginPurchase(ctx, done, "pc", late, late.Add(time.Minute))
-		wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid)
+		wantStoreErr(t, err, orders.ErrAlreadyPaid)
 		got, aborted, err = st.AbortPurchase(ctx, "c", "pc")
 		if err != nil || aborted || !reflect.DeepEqual(got, done) {
 			t.Fatalf("abort of a paid order: %+v %v %v", got, aborted, err)
@@ -343,7 +345,7 @@ func TestStoreConcurrentBegin(t *testing.T) {
 				winners++
 				continue
 			}
-			if c := socket.CodeOf(err); c != socket.CodeConflict {
+			if !errors.Is(err, orders.ErrOrderChanged) && !errors.Is(err, orders.ErrPurchaseInProgress) {
 				t.Fatalf("a losing BeginPurchase: %v", err)
 			}
 		}
@@ -362,12 +364,12 @@ func TestStoreVouchers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wantErr(t, st.CreateVoucher(ctx, orders.Voucher{Code: "A1", DiscountCents: 5}), socket.CodeAlreadyExists, "")
+		wantStoreErr(t, st.CreateVoucher(ctx, orders.Voucher{Code: "A1", DiscountCents: 5}), orders.ErrVoucherExists)
 		if v, err := st.GetVoucher(ctx, "A1"); err != nil || v != (orders.Voucher{Code: "A1", DiscountCents: 200}) {
 			t.Fatalf("get: %+v %v", v, err)
 		}
 		_, err := st.GetVoucher(ctx, "ZZ")
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrVoucherNotFound)
 		for _, c := range []struct {
 			after string
 			limit int
@@ -389,12 +391,12 @@ func TestStoreVouchers(t *testing.T) {
 			t.Fatalf("after update: %+v", v)
 		}
 		_, err = st.UpdateVoucher(ctx, orders.Voucher{Code: "ZZ", DiscountCents: 1})
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrVoucherNotFound)
 		if v, err := st.DeleteVoucher(ctx, "C3"); err != nil || v != (orders.Voucher{Code: "C3", DiscountCents: 100}) {
 			t.Fatalf("delete: %+v %v", v, err)
 		}
 		_, err = st.DeleteVoucher(ctx, "C3")
-		wantErr(t, err, socket.CodeNotFound, "")
+		wantStoreErr(t, err, orders.ErrVoucherNotFound)
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -22,16 +24,11 @@ type ListVouchersInput struct {
 // voucherCode is what a code looks like once upper-cased.
 var voucherCode = regexp.MustCompile(`^[A-Z0-9_-]{3,40}$`)
 
-// requireAdmin refuses callers who are not admins.
-func requireAdmin(ctx context.Context, what string) error {
-	p, err := caller(ctx)
-	if err != nil {
-		return err
-	}
-	if !isAdmin(p) {
-		return socket.Errorf(socket.CodePermissionDenied, "only admins may %s", what)
-	}
-	return nil
+// adminOnly refuses h to callers who are not signed in
+// (UNAUTHENTICATED), then to those who are not admins (PERMISSION_DENIED
+// "only admins may WHAT").
+func adminOnly(what string, h socket.Handler) socket.Handler {
+	return access.SignInOnly(signInMessage)(access.AdminOnly(what)(h))
 }
 
 // codeOf returns a request's voucher code, upper-cased.
@@ -57,14 +54,12 @@ func (s *service) getVoucher(ctx context.Context, id string, _ struct{}) (Vouche
 	if err != nil {
 		return Voucher{}, err
 	}
-	return s.st.GetVoucher(ctx, code)
+	v, err := s.st.GetVoucher(ctx, code)
+	return v, storeError(err, code)
 }
 
 func (s *service) listVouchers(ctx context.Context, _ string, in ListVouchersInput) (Page[Voucher], error) {
-	if err := requireAdmin(ctx, "list vouchers"); err != nil {
-		return Page[Voucher]{}, err
-	}
-	size, err := pageSize(in.PageSize)
+	size, err := paging.Size(in.PageSize)
 	if err != nil {
 		return Page[Voucher]{}, err
 	}
@@ -76,9 +71,6 @@ func (s *service) listVouchers(ctx context.Context, _ string, in ListVouchersInp
 }
 
 func (s *service) createVoucher(ctx context.Context, _ string, in Voucher) (Voucher, error) {
-	if err := requireAdmin(ctx, "create vouchers"); err != nil {
-		return Voucher{}, err
-	}
 	if in.Code == "" {
 		return Voucher{}, socket.Errorf(socket.CodeInvalidArgument, "code is required")
 	}
@@ -90,35 +82,33 @@ func (s *service) createVoucher(ctx context.Context, _ string, in Voucher) (Vouc
 		return Voucher{}, err
 	}
 	if err := s.st.CreateVoucher(ctx, v); err != nil {
-		return Voucher{}, err
+		return Voucher{}, storeError(err, v.Code)
 	}
 	return v, nil
 }
 
 func (s *service) updateVoucher(ctx context.Context, id string, in UpdateVoucherInput) (Voucher, error) {
-	if err := requireAdmin(ctx, "update vouchers"); err != nil {
-		return Voucher{}, err
-	}
 	code, err := codeOf(id)
 	if err != nil {
 		return Voucher{}, err
 	}
+	var v Voucher
 	if in.DiscountCents == nil {
-		return s.st.GetVoucher(ctx, code)
+		v, err = s.st.GetVoucher(ctx, code)
+		return v, storeError(err, code)
 	}
 	if err := checkDiscount(*in.DiscountCents); err != nil {
 		return Voucher{}, err
 	}
-	return s.st.UpdateVoucher(ctx, Voucher{Code: code, DiscountCents: *in.DiscountCents})
+	v, err = s.st.UpdateVoucher(ctx, Voucher{Code: code, DiscountCents: *in.DiscountCents})
+	return v, storeError(err, code)
 }
 
 func (s *service) deleteVoucher(ctx context.Context, id string, _ struct{}) (Voucher, error) {
-	if err := requireAdmin(ctx, "delete vouchers"); err != nil {
-		return Voucher{}, err
-	}
 	code, err := codeOf(id)
 	if err != nil {
 		return Voucher{}, err
 	}
-	return s.st.DeleteVoucher(ctx, code)
+	v, err := s.st.DeleteVoucher(ctx, code)
+	return v, storeError(err, code)
 }

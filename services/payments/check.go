@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 
+	"github.com/streamgate/streamgate/services/internal/access"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -30,7 +31,7 @@ func (s *service) checkPayment(ctx context.Context, id string, in PayInput) (Pay
 func (s *service) admit(ctx context.Context, id string, in *PayInput, needAmount bool) (Provider, error) {
 	meta := socket.MetaFrom(ctx)
 	who := meta.Principal
-	if who.Subject == "" || who.Subject == "anonymous" {
+	if !access.SignedIn(who) {
 		return nil, socket.Errorf(socket.CodeUnauthenticated, "paying needs a signed-in caller")
 	}
 	if err := checkPay(id, in, who, needAmount); err != nil {

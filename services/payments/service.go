@@ -32,7 +32,6 @@ package payments
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -43,6 +42,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
+	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -115,34 +118,25 @@ func Register(srv *socket.Server, st Store, providers map[string]Provider) error
 		}
 	}
 	s := &service{st: st, providers: maps.Clone(providers)}
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"PAY", socket.Typed(s.pay), []socket.ActionOption{socket.Doc(
-			"Charges an order: body {order_id (or the request id), amount_cents > 0, gateway, card (digits), user_id?}. " +
-				"The API version decides the gateways (v1 A; v2 A, B, C; v3 A, B; others NOT_SUPPORTED). " +
-				"An order is charged at most once (ALREADY_EXISTS when paid, CONFLICT while a payment runs); " +
-				"a declined card is FAILED_PRECONDITION, a gateway timeout DEADLINE_EXCEEDED, both recorded as failed payments. " +
-				"With an Idempotency-Key a retry returns the first outcome; the key with another body is CONFLICT.")}},
-		{"CHECK_PAYMENT", socket.Typed(s.checkPayment), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Checks, without charging, what PAY would refuse before charging: PAY's body (amount_cents may be absent), " +
-				"the gateway for the API version (NOT_SUPPORTED as PAY), the card's format, the caller's rights and that the gateway is configured. " +
-				"Returns {ok_to_pay: true, gateway}. A purchase runs it before its first side effect.")}},
-		{"GET_PAYMENT", socket.Typed(s.get), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Returns one payment; its owner or an admin only (someone else's payment is NOT_FOUND, like a missing one).")}},
-		{"LIST_PAYMENTS", socket.Typed(s.list), []socket.ActionOption{socket.Read(), socket.Doc(
-			"Lists payments by id, paged by page_size (default 50, max 1000) and page_token; filters order_id, user_id, status. Non-admins see only their own (a user_id of someone else lists nothing).")}},
-		{"REFUND", socket.Typed(s.refund), []socket.ActionOption{socket.Doc(
-			"Refunds a succeeded payment in full at its gateway; admins only. The order may then be paid again.")}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return registerSettle(srv, s)
+	r := actions.On(srv)
+	r.Handle("PAY", socket.Typed(s.pay), socket.Doc(
+		"Charges an order: body {order_id (or the request id), amount_cents > 0, gateway, card (digits), user_id?}. "+
+			"The API version decides the gateways (v1 A; v2 A, B, C; v3 A, B; others NOT_SUPPORTED). "+
+			"An order is charged at most once (ALREADY_EXISTS when paid, CONFLICT while a payment runs); "+
+			"a declined card is FAILED_PRECONDITION, a gateway timeout DEADLINE_EXCEEDED, both recorded as failed payments. "+
+			"With an Idempotency-Key a retry returns the first outcome; the key with another body is CONFLICT."))
+	r.Handle("CHECK_PAYMENT", socket.Typed(s.checkPayment), socket.Read(), socket.Doc(
+		"Checks, without charging, what PAY would refuse before charging: PAY's body (amount_cents may be absent), "+
+			"the gateway for the API version (NOT_SUPPORTED as PAY), the card's format, the caller's rights and that the gateway is configured. "+
+			"Returns {ok_to_pay: true, gateway}. A purchase runs it before its first side effect."))
+	r.Handle("GET_PAYMENT", socket.Typed(s.get), socket.Read(), socket.Doc(
+		"Returns one payment; its owner or an admin only (someone else's payment is NOT_FOUND, like a missing one)."))
+	r.Handle("LIST_PAYMENTS", socket.Typed(s.list), socket.Read(), socket.Doc(
+		"Lists payments by id, paged by page_size (default 50, max 1000) and page_token; filters order_id, user_id, status. Non-admins see only their own (a user_id of someone else lists nothing)."))
+	r.Handle("REFUND", access.AdminOnly("refund payments")(socket.Typed(s.refund)), socket.Doc(
+		"Refunds a succeeded payment in full at its gateway; admins only. The order may then be paid again."))
+	registerSettle(r, s)
+	return r.Err()
 }
 
 type service struct {
@@ -161,7 +155,7 @@ func (s *service) pay(ctx context.Context, id string, in PayInput) (Payment, err
 	}
 	meta := socket.MetaFrom(ctx)
 	if meta.IdempotencyKey == "" {
-		p, _, err := s.charge(ctx, newID("pay_"), in, prov)
+		p, _, err := s.charge(ctx, ids.New("pay_"), in, prov)
 		return p, err
 	}
 	return s.payOnce(ctx, meta.Principal.Subject, meta.IdempotencyKey, in, prov)
@@ -193,7 +187,7 @@ func checkPay(id string, in *PayInput, who socket.Principal, needAmount bool) er
 	if in.UserID == "" {
 		in.UserID = who.Subject
 	}
-	if in.UserID != who.Subject && !who.HasRole("admin") {
+	if in.UserID != who.Subject && !who.HasRole(socket.RoleAdmin) {
 		return socket.Errorf(socket.CodePermissionDenied, "only admins may pay for another user")
 	}
 	return nil
@@ -288,7 +282,7 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 	dctx, cancel := detached(ctx)
 	defer cancel()
 	if serr := s.st.SaveKey(dctx, subject, key, b); serr != nil {
-		return Payment{}, serr
+		return Payment{}, storeError(serr, key)
 	}
 	saved = true
 	return p, err
@@ -308,7 +302,7 @@ func keyedPaymentID(subject, key string) string {
 func (s *service) currentAnswer(ctx context.Context, id string) (Payment, error) {
 	now, err := s.st.Get(ctx, id)
 	if err != nil {
-		return Payment{}, err
+		return Payment{}, storeError(err, id)
 	}
 	if now.Status != StatusSucceeded {
 		return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "the payment made with this Idempotency-Key is %s; use a new key to pay again", now.Status).
@@ -323,10 +317,10 @@ func (s *service) currentAnswer(ctx context.Context, id string) (Payment, error)
 func (s *service) settledAnswer(ctx context.Context, id string, inUse error) (Payment, error) {
 	p, err := s.st.Get(ctx, id)
 	switch {
-	case socket.CodeOf(err) == socket.CodeNotFound:
+	case errors.Is(err, ErrNotFound):
 		return Payment{}, inUse
 	case err != nil:
-		return Payment{}, err
+		return Payment{}, storeError(err, id)
 	case p.Status == StatusPending:
 		return Payment{}, inUse
 	}
@@ -388,7 +382,7 @@ func (s *service) charge(ctx context.Context, id string, in PayInput, prov Provi
 		CreatedAt:   time.Unix(0, time.Now().UnixNano()).UTC(),
 	}
 	if err := s.st.Create(ctx, p); err != nil {
-		return Payment{}, false, err
+		return Payment{}, false, storeError(err, p.ID)
 	}
 	ref, cerr := prov.Charge(ctx, Charge{AmountCents: p.AmountCents, Card: in.Card, Reference: p.ID})
 	// The outcome is recorded even when the request has ended meanwhile.
@@ -397,14 +391,14 @@ func (s *service) charge(ctx context.Context, id string, in PayInput, prov Provi
 	if cerr == nil {
 		done, err := s.st.Update(dctx, p.ID, Transition{From: StatusPending, To: StatusSucceeded, ProviderRef: ref})
 		if err != nil {
-			return Payment{}, false, fmt.Errorf("record charge of payment %s (gateway ref %s): %w", p.ID, ref, err)
+			return Payment{}, false, fmt.Errorf("record charge of payment %s (gateway ref %s): %w", p.ID, ref, storeError(err, p.ID))
 		}
 		return done, true, nil
 	}
 	reason, gerr := failure(in.Gateway, "charge", cerr)
 	failed, err := s.st.Update(dctx, p.ID, Transition{From: StatusPending, To: StatusFailed, FailureReason: reason, ReleaseOrder: true})
 	if err != nil {
-		return Payment{}, false, fmt.Errorf("record failed charge of payment %s: %w", p.ID, err)
+		return Payment{}, false, fmt.Errorf("record failed charge of payment %s: %w", p.ID, storeError(err, p.ID))
 	}
 	d := maps.Clone(gerr.Details)
 	d["payment_id"] = failed.ID
@@ -440,29 +434,27 @@ func (s *service) get(ctx context.Context, id string, _ struct{}) (Payment, erro
 	}
 	p, err := s.st.Get(ctx, id)
 	if err != nil {
-		return Payment{}, err
+		return Payment{}, storeError(err, id)
 	}
 	// Someone else's payment answers exactly as a missing one.
 	who := socket.MetaFrom(ctx).Principal
-	if p.UserID != who.Subject && !who.HasRole("admin") {
+	if p.UserID != who.Subject && !who.HasRole(socket.RoleAdmin) {
 		return Payment{}, errNoPayment(id)
 	}
 	return p, nil
 }
 
 func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error) {
-	if in.PageSize < 0 || in.PageSize > 1000 {
-		return Page{}, fieldError("page_size", "page_size must be between 0 and 1000")
-	}
-	if in.PageSize == 0 {
-		in.PageSize = 50
+	size, err := paging.Size(in.PageSize)
+	if err != nil {
+		return Page{}, err
 	}
 	if in.Status != "" && !in.Status.valid() {
 		return Page{}, fieldError("status", "status must be pending, succeeded, failed or refunded")
 	}
-	f := Filter{OrderID: in.OrderID, UserID: in.UserID, Status: in.Status, After: in.PageToken, Limit: in.PageSize + 1}
+	f := Filter{OrderID: in.OrderID, UserID: in.UserID, Status: in.Status, After: in.PageToken, Limit: size + 1}
 	who := socket.MetaFrom(ctx).Principal
-	if !who.HasRole("admin") {
+	if !who.HasRole(socket.RoleAdmin) {
 		// Another user's payments are none of the caller's: an empty page,
 		// as for a user without payments.
 		if in.UserID != "" && in.UserID != who.Subject {
@@ -474,27 +466,18 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, err
 	}
-	p := Page{Items: items}
-	if len(items) > in.PageSize {
-		p.Items = items[:in.PageSize]
-		p.NextPageToken = p.Items[in.PageSize-1].ID
-	}
-	if p.Items == nil {
-		p.Items = []Payment{}
-	}
+	var p Page
+	p.Items, p.NextPageToken = paging.Cut(items, size, func(p Payment) string { return p.ID })
 	return p, nil
 }
 
 func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, error) {
-	if !socket.MetaFrom(ctx).Principal.HasRole("admin") {
-		return Payment{}, socket.Errorf(socket.CodePermissionDenied, "only admins may refund payments")
-	}
 	if id == "" {
 		return Payment{}, fieldError("id", "the payment id is required")
 	}
 	p, err := s.st.Get(ctx, id)
 	if err != nil {
-		return Payment{}, err
+		return Payment{}, storeError(err, id)
 	}
 	prov := s.providers[p.Gateway]
 	if prov == nil {
@@ -504,11 +487,12 @@ func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, e
 	// Claim the refund first, so that concurrent refunds reach the gateway
 	// once; the order stays held until the gateway has refunded.
 	if _, err := s.st.Update(ctx, id, Transition{From: StatusSucceeded, To: StatusRefunded}); err != nil {
-		if e := socket.AsError(err); e.Code == socket.CodeFailedPrecondition {
-			return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "payment %q is %v: only succeeded payments can be refunded", id, e.Details["status"]).
-				WithDetails(map[string]any{socket.DetailReason: "not_refundable", "payment_id": id, "status": e.Details["status"]})
+		var status *StatusError
+		if errors.As(err, &status) {
+			return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "payment %q is %v: only succeeded payments can be refunded", id, status.Got).
+				WithDetails(map[string]any{socket.DetailReason: "not_refundable", "payment_id": id, "status": string(status.Got)})
 		}
-		return Payment{}, err
+		return Payment{}, storeError(err, id)
 	}
 	rerr := prov.Refund(ctx, p.ProviderRef, p.AmountCents)
 	dctx, cancel := detached(ctx)
@@ -517,11 +501,12 @@ func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, e
 	if rerr != nil && !(errors.As(rerr, &decline) && decline.Reason == "already_refunded") {
 		_, gerr := failure(p.Gateway, "refund", rerr)
 		if _, err := s.st.Update(dctx, id, Transition{From: StatusRefunded, To: StatusSucceeded}); err != nil {
-			return Payment{}, fmt.Errorf("refund of payment %s failed (%v) and could not be undone: %w", id, rerr, err)
+			return Payment{}, fmt.Errorf("refund of payment %s failed (%v) and could not be undone: %w", id, rerr, storeError(err, id))
 		}
 		return Payment{}, gerr
 	}
-	return s.st.Update(dctx, id, Transition{From: StatusRefunded, To: StatusRefunded, ReleaseOrder: true})
+	p, err = s.st.Update(dctx, id, Transition{From: StatusRefunded, To: StatusRefunded, ReleaseOrder: true})
+	return p, storeError(err, id)
 }
 
 // detached returns a context for recording an outcome that must not be
@@ -535,10 +520,4 @@ func last4(card string) string {
 		return card
 	}
 	return card[len(card)-4:]
-}
-
-func newID(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -192,7 +194,7 @@ func settleOne(ctx context.Context, st Store, prov Provider, p Payment, old, dry
 	dctx, cancel := detached(ctx)
 	defer cancel()
 	if _, err := st.Update(dctx, p.ID, t); err != nil {
-		if socket.CodeOf(err) != socket.CodeFailedPrecondition {
+		if !errors.As(err, new(*StatusError)) {
 			unresolved("store_failed")
 		}
 		return // moved meanwhile: whoever moved it settled it
@@ -210,18 +212,15 @@ type SettleInput struct {
 	DryRun bool `json:"dry_run,omitempty"`
 }
 
-// registerSettle adds SETTLE_PAYMENTS to the server.
-func registerSettle(srv *socket.Server, s *service) error {
-	return srv.Handle("SETTLE_PAYMENTS", socket.Typed(s.settle), socket.Doc(
+// registerSettle adds SETTLE_PAYMENTS to the actions r registers.
+func registerSettle(r *actions.Registrar, s *service) {
+	r.Handle("SETTLE_PAYMENTS", access.AdminOnly("settle payments")(socket.Typed(s.settle)), socket.Doc(
 		"Runs one settle pass (admins only): asks the gateways what became of payments left pending past the cut-off "+
 			"and of failed ones whose gateway never answered, and records it (charged → succeeded, not charged → failed "+
 			"not_charged, charged after a failure → refunded). Body {older_than_ms? (default 120000), dry_run?}. Returns {settled, unresolved}."))
 }
 
 func (s *service) settle(ctx context.Context, _ string, in SettleInput) (SettleReport, error) {
-	if !socket.MetaFrom(ctx).Principal.HasRole("admin") {
-		return SettleReport{}, socket.Errorf(socket.CodePermissionDenied, "only admins may settle payments")
-	}
 	olderThan := DefaultSettleOlderThan
 	if in.OlderThanMS != nil {
 		if *in.OlderThanMS < 0 {

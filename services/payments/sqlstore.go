@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
-	"github.com/streamgate/streamgate/services/socket"
 )
 
 // schema is the payments service's tables. payment_holds has one row per
@@ -72,7 +71,7 @@ func (s *sqlStore) Create(ctx context.Context, p Payment) error {
 			return err
 		}
 	}
-	return errHeld(p.OrderID, "", StatusPending)
+	return &HeldError{OrderID: p.OrderID, Status: StatusPending}
 }
 
 // tryCreate takes the order's hold and inserts the payment in one
@@ -102,12 +101,12 @@ func (s *sqlStore) tryCreate(ctx context.Context, p Payment) (again bool, err er
 		if err != nil {
 			return false, fmt.Errorf("create payment: read hold: %w", err)
 		}
-		return false, errHeld(p.OrderID, holder, status)
+		return false, &HeldError{OrderID: p.OrderID, PaymentID: holder, Status: status}
 	}
 	_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO payments (`+paymentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		p.ID, p.OrderID, p.UserID, p.AmountCents, p.Gateway, string(p.Status), p.CardLast4, p.ProviderRef, p.FailureReason, p.CreatedAt.UnixNano())
 	if sqldb.IsUniqueViolation(err) {
-		return false, socket.Errorf(socket.CodeAlreadyExists, "payment %q exists", p.ID)
+		return false, ErrExists
 	}
 	if err != nil {
 		return false, fmt.Errorf("create payment: %w", err)
@@ -118,25 +117,19 @@ func (s *sqlStore) tryCreate(ctx context.Context, p Payment) (again bool, err er
 	return false, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanPayment(row scanner) (Payment, error) {
+func scanPayment(row sqldb.Scanner) (Payment, error) {
 	var p Payment
 	var created int64
-	err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created)
+	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created); err != nil {
+		return Payment{}, err
+	}
 	p.CreatedAt = time.Unix(0, created).UTC()
-	return p, err
+	return p, nil
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Payment, error) {
 	p, err := scanPayment(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Payment{}, errNoPayment(id)
-	}
-	if err != nil {
-		return Payment{}, fmt.Errorf("get payment: %w", err)
-	}
-	return p, nil
+	return p, sqldb.RowError(err, ErrNotFound, "get payment")
 }
 
 func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {
@@ -153,20 +146,8 @@ func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanPayment, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list payments: %w", err)
-	}
-	defer rows.Close()
-	var out []Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list payments: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
 	return out, nil
@@ -199,13 +180,13 @@ func (s *sqlStore) Update(ctx context.Context, id string, t Transition) (Payment
 	}
 	p, err := scanPayment(tx.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Payment{}, errNoPayment(id)
+		return Payment{}, ErrNotFound
 	}
 	if err != nil {
 		return Payment{}, fmt.Errorf("update payment: %w", err)
 	}
 	if n == 0 {
-		return Payment{}, errStatus(id, p.Status, t.From)
+		return Payment{}, &StatusError{ID: id, Got: p.Status, Want: t.From}
 	}
 	if t.ReleaseOrder {
 		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM payment_holds WHERE order_id = ? AND payment_id = ?`), p.OrderID, id); err != nil {
@@ -259,7 +240,7 @@ func (s *sqlStore) SaveKey(ctx context.Context, subject, key string, outcome []b
 		return fmt.Errorf("save idempotency key: %w", err)
 	}
 	if n == 0 {
-		return socket.Errorf(socket.CodeNotFound, "no idempotency key %q", key)
+		return ErrNoKey
 	}
 	return nil
 }

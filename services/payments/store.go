@@ -3,11 +3,10 @@ package payments
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // Status is a payment's state: pending while the gateway is asked, then
@@ -72,56 +71,32 @@ type KeyRecord struct {
 }
 
 // Store keeps payments, the orders they hold, and Idempotency-Keys.
-// Errors a client should see are *socket.Error.
+// Outcomes a caller can act on are the errors of errors.go: ErrNotFound,
+// ErrExists, ErrNoKey, *HeldError and *StatusError.
 type Store interface {
 	// Create records a pending payment and makes it its order's holder,
 	// atomically. An order has at most one holder: a pending payment (the
 	// charge is running), a succeeded one (the order is paid), or a
 	// refunded one whose refund is running. When the order is held, Create
-	// fails with ALREADY_EXISTS (paid) or CONFLICT (in progress).
+	// fails with a *HeldError; ErrExists when the payment id is taken.
 	Create(ctx context.Context, p Payment) error
-	// Get returns a payment; NOT_FOUND if there is none.
+	// Get returns a payment; ErrNotFound if there is none.
 	Get(ctx context.Context, id string) (Payment, error)
 	// List returns the payments that match f.
 	List(ctx context.Context, f Filter) ([]Payment, error)
 	// Update applies t to a payment atomically and returns the payment;
-	// NOT_FOUND if there is none, FAILED_PRECONDITION (details: status) if
-	// it is not in t.From.
+	// ErrNotFound if there is none, a *StatusError if it is not in t.From.
 	Update(ctx context.Context, id string, t Transition) (Payment, error)
 	// ClaimKey records an Idempotency-Key of a subject for a request with
 	// the fingerprint, unless the key exists: then it returns the stored
 	// record and claimed is false.
 	ClaimKey(ctx context.Context, subject, key, fingerprint string) (rec KeyRecord, claimed bool, err error)
-	// SaveKey stores the outcome of the request that claimed the key.
+	// SaveKey stores the outcome of the request that claimed the key;
+	// ErrNoKey if it is not claimed.
 	SaveKey(ctx context.Context, subject, key string, outcome []byte) error
 	// ReleaseKey forgets a claimed key that has no outcome, so that a
 	// retry runs again.
 	ReleaseKey(ctx context.Context, subject, key string) error
-}
-
-// Errors shared by the stores.
-
-func errNoPayment(id string) error {
-	return socket.Errorf(socket.CodeNotFound, "no payment %q", id)
-}
-
-func errStatus(id string, got, want Status) error {
-	return socket.Errorf(socket.CodeFailedPrecondition, "payment %q is %s, not %s", id, got, want).
-		WithDetails(map[string]any{"payment_id": id, "status": string(got)})
-}
-
-// errHeld says why an order cannot be paid now: its holder's status.
-func errHeld(orderID, paymentID string, status Status) error {
-	if status == StatusSucceeded {
-		return socket.Errorf(socket.CodeAlreadyExists, "order %q is already paid (payment %s)", orderID, paymentID).
-			WithDetails(map[string]any{"order_id": orderID, "payment_id": paymentID})
-	}
-	reason, what := "payment_in_progress", "a payment"
-	if status == StatusRefunded {
-		reason, what = "refund_in_progress", "a refund"
-	}
-	return socket.Errorf(socket.CodeConflict, "%s for order %q is in progress (payment %s); try again later", what, orderID, paymentID).
-		WithDetails(map[string]any{socket.DetailReason: reason, "order_id": orderID, "payment_id": paymentID})
 }
 
 // memoryStore is the in-memory Store.
@@ -143,10 +118,10 @@ func (m *memoryStore) Create(_ context.Context, p Payment) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if holder, ok := m.holders[p.OrderID]; ok {
-		return errHeld(p.OrderID, holder, m.payments[holder].Status)
+		return &HeldError{OrderID: p.OrderID, PaymentID: holder, Status: m.payments[holder].Status}
 	}
 	if _, dup := m.payments[p.ID]; dup {
-		return socket.Errorf(socket.CodeAlreadyExists, "payment %q exists", p.ID)
+		return ErrExists
 	}
 	m.payments[p.ID] = p
 	m.holders[p.OrderID] = p.ID
@@ -158,7 +133,7 @@ func (m *memoryStore) Get(_ context.Context, id string) (Payment, error) {
 	defer m.mu.Unlock()
 	p, ok := m.payments[id]
 	if !ok {
-		return Payment{}, errNoPayment(id)
+		return Payment{}, ErrNotFound
 	}
 	return p, nil
 }
@@ -173,11 +148,11 @@ func (m *memoryStore) List(_ context.Context, f Filter) ([]Payment, error) {
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Payment) int { return strings.Compare(a.ID, b.ID) })
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
+	limit := f.Limit
+	if limit <= 0 { // no limit
+		limit = len(out)
 	}
-	return out, nil
+	return paging.First(out, limit, func(p Payment) string { return p.ID }), nil
 }
 
 func (m *memoryStore) Update(_ context.Context, id string, t Transition) (Payment, error) {
@@ -185,10 +160,10 @@ func (m *memoryStore) Update(_ context.Context, id string, t Transition) (Paymen
 	defer m.mu.Unlock()
 	p, ok := m.payments[id]
 	if !ok {
-		return Payment{}, errNoPayment(id)
+		return Payment{}, ErrNotFound
 	}
 	if p.Status != t.From {
-		return Payment{}, errStatus(id, p.Status, t.From)
+		return Payment{}, &StatusError{ID: id, Got: p.Status, Want: t.From}
 	}
 	p.Status = t.To
 	if t.ProviderRef != "" {
@@ -222,7 +197,7 @@ func (m *memoryStore) SaveKey(_ context.Context, subject, key string, outcome []
 	k := [2]string{subject, key}
 	rec, ok := m.keys[k]
 	if !ok {
-		return socket.Errorf(socket.CodeNotFound, "no idempotency key %q", key)
+		return ErrNoKey
 	}
 	rec.Outcome = slices.Clone(outcome)
 	m.keys[k] = rec

@@ -3,13 +3,13 @@ package payments_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/streamgate/streamgate/services/payments"
-	"github.com/streamgate/streamgate/services/socket"
 )
 
 func newPayment(id, order, user string) payments.Payment {
@@ -44,7 +44,7 @@ func TestStoreContract(t *testing.T) {
 				if got != p {
 					t.Fatalf("got %+v, want %+v", got, p)
 				}
-				if _, err := st.Get(ctx, "pay_nope"); socket.CodeOf(err) != socket.CodeNotFound {
+				if _, err := st.Get(ctx, "pay_nope"); !errors.Is(err, payments.ErrNotFound) {
 					t.Fatalf("missing payment: %v", err)
 				}
 			})
@@ -54,7 +54,7 @@ func TestStoreContract(t *testing.T) {
 				if err := st.Create(ctx, newPayment("pay_1", "ord_1", "alice")); err != nil {
 					t.Fatal(err)
 				}
-				wantCode(t, st.Create(ctx, newPayment("pay_2", "ord_1", "alice")), socket.CodeConflict, "payment_in_progress")
+				wantHeld(t, st.Create(ctx, newPayment("pay_2", "ord_1", "alice")), "ord_1", "pay_1", payments.StatusPending)
 				if err := st.Create(ctx, newPayment("pay_3", "ord_2", "alice")); err != nil {
 					t.Fatalf("another order: %v", err)
 				}
@@ -70,15 +70,12 @@ func TestStoreContract(t *testing.T) {
 				if err != nil || p.Status != payments.StatusSucceeded || p.ProviderRef != "ch_1" {
 					t.Fatalf("succeed: %+v %v", p, err)
 				}
-				se := wantCode(t, st.Create(ctx, newPayment("pay_5", "ord_1", "alice")), socket.CodeAlreadyExists, "")
-				if se.Details["payment_id"] != "pay_4" {
-					t.Fatalf("details %v", se.Details)
-				}
+				wantHeld(t, st.Create(ctx, newPayment("pay_5", "ord_1", "alice")), "ord_1", "pay_4", payments.StatusSucceeded)
 				// A refund holds the order until the gateway refunded.
 				if _, err := st.Update(ctx, "pay_4", payments.Transition{From: payments.StatusSucceeded, To: payments.StatusRefunded}); err != nil {
 					t.Fatal(err)
 				}
-				wantCode(t, st.Create(ctx, newPayment("pay_6", "ord_1", "alice")), socket.CodeConflict, "refund_in_progress")
+				wantHeld(t, st.Create(ctx, newPayment("pay_6", "ord_1", "alice")), "ord_1", "pay_4", payments.StatusRefunded)
 				p, err = st.Update(ctx, "pay_4", payments.Transition{From: payments.StatusRefunded, To: payments.StatusRefunded, ReleaseOrder: true})
 				if err != nil || p.ProviderRef != "ch_1" {
 					t.Fatalf("release: %+v %v", p, err)
@@ -86,7 +83,7 @@ func TestStoreContract(t *testing.T) {
 				if err := st.Create(ctx, newPayment("pay_7", "ord_1", "alice")); err != nil {
 					t.Fatalf("after a refund: %v", err)
 				}
-				if err := st.Create(ctx, newPayment("pay_7", "ord_9", "alice")); socket.CodeOf(err) != socket.CodeAlreadyExists {
+				if err := st.Create(ctx, newPayment("pay_7", "ord_9", "alice")); !errors.Is(err, payments.ErrExists) {
 					t.Fatalf("duplicate id: %v", err)
 				}
 			})
@@ -97,11 +94,11 @@ func TestStoreContract(t *testing.T) {
 					t.Fatal(err)
 				}
 				_, err := st.Update(ctx, "pay_1", payments.Transition{From: payments.StatusSucceeded, To: payments.StatusRefunded})
-				se := wantCode(t, err, socket.CodeFailedPrecondition, "")
-				if se.Details["status"] != "pending" {
-					t.Fatalf("details %v", se.Details)
+				var se *payments.StatusError
+				if !errors.As(err, &se) || *se != (payments.StatusError{ID: "pay_1", Got: payments.StatusPending, Want: payments.StatusSucceeded}) {
+					t.Fatalf("Update from the wrong status: %v, want a *StatusError", err)
 				}
-				if _, err := st.Update(ctx, "pay_x", payments.Transition{From: payments.StatusPending, To: payments.StatusFailed}); socket.CodeOf(err) != socket.CodeNotFound {
+				if _, err := st.Update(ctx, "pay_x", payments.Transition{From: payments.StatusPending, To: payments.StatusFailed}); !errors.Is(err, payments.ErrNotFound) {
 					t.Fatalf("missing: %v", err)
 				}
 				// A release by a payment that does not hold the order does nothing.
@@ -114,7 +111,7 @@ func TestStoreContract(t *testing.T) {
 				if _, err := st.Update(ctx, "pay_1", payments.Transition{From: payments.StatusFailed, To: payments.StatusFailed, ReleaseOrder: true}); err != nil {
 					t.Fatal(err)
 				}
-				wantCode(t, st.Create(ctx, newPayment("pay_3", "ord_1", "alice")), socket.CodeConflict, "payment_in_progress")
+				wantHeld(t, st.Create(ctx, newPayment("pay_3", "ord_1", "alice")), "ord_1", "pay_2", payments.StatusPending)
 			})
 
 			t.Run("list filters and pages", func(t *testing.T) {
@@ -203,7 +200,7 @@ func TestStoreContract(t *testing.T) {
 				if _, claimed, _ := st.ClaimKey(ctx, "bob", "k1", "fp3"); !claimed {
 					t.Fatal("a released key can be claimed again")
 				}
-				if err := st.SaveKey(ctx, "carol", "k1", []byte(`{}`)); socket.CodeOf(err) != socket.CodeNotFound {
+				if err := st.SaveKey(ctx, "carol", "k1", []byte(`{}`)); !errors.Is(err, payments.ErrNoKey) {
 					t.Fatalf("save unclaimed: %v", err)
 				}
 			})
@@ -220,10 +217,11 @@ func TestStoreContract(t *testing.T) {
 				close(errs)
 				ok := 0
 				for err := range errs {
-					switch socket.CodeOf(err) {
-					case "":
+					var held *payments.HeldError
+					switch {
+					case err == nil:
 						ok++
-					case socket.CodeConflict:
+					case errors.As(err, &held) && held.Status == payments.StatusPending:
 					default:
 						t.Errorf("unexpected: %v", err)
 					}
@@ -259,5 +257,15 @@ func TestStoreContract(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// wantHeld fails unless err is a *HeldError naming the order, its holder
+// and the holder's status.
+func wantHeld(t testing.TB, err error, orderID, paymentID string, status payments.Status) {
+	t.Helper()
+	var held *payments.HeldError
+	if !errors.As(err, &held) || *held != (payments.HeldError{OrderID: orderID, PaymentID: paymentID, Status: status}) {
+		t.Fatalf("got %v, want order %s held by %s (%s)", err, orderID, paymentID, status)
 	}
 }

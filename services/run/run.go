@@ -156,19 +156,15 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 	}
 	switch o.Service {
 	case "users":
-		st := users.NewMemoryStore()
-		if db != nil {
-			if st, err = users.NewSQLStore(ctx, db); err != nil {
-				return err
-			}
+		st, err := store(ctx, db, users.NewMemoryStore, users.NewSQLStore)
+		if err != nil {
+			return err
 		}
 		return users.Register(srv, st)
 	case "inventory":
-		st := inventory.NewMemoryStore()
-		if db != nil {
-			if st, err = inventory.NewSQLStore(ctx, db); err != nil {
-				return err
-			}
+		st, err := store(ctx, db, inventory.NewMemoryStore, inventory.NewSQLStore)
+		if err != nil {
+			return err
 		}
 		return inventory.Register(srv, st)
 	case "orders":
@@ -180,11 +176,9 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 			return err
 		}
 		*closers = append(*closers, c)
-		st := orders.NewMemoryStore()
-		if db != nil {
-			if st, err = orders.NewSQLStore(ctx, db); err != nil {
-				return err
-			}
+		st, err := store(ctx, db, orders.NewMemoryStore, orders.NewSQLStore)
+		if err != nil {
+			return err
 		}
 		return orders.Register(srv, st, orders.SocketPricer(c))
 	case "payments":
@@ -192,11 +186,9 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		for name, url := range o.Gateways {
 			providers[name] = payments.NewHTTPProvider(url, o.ProviderTimeout, nil)
 		}
-		st := payments.NewMemoryStore()
-		if db != nil {
-			if st, err = payments.NewSQLStore(ctx, db); err != nil {
-				return err
-			}
+		st, err := store(ctx, db, payments.NewMemoryStore, payments.NewSQLStore)
+		if err != nil {
+			return err
 		}
 		if err := payments.Register(srv, st, providers); err != nil {
 			return err
@@ -210,6 +202,14 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		return nil
 	}
 	return fmt.Errorf("unknown service %q", o.Service)
+}
+
+// store returns the service's store: in db, or in memory when db is nil.
+func store[S any](ctx context.Context, db *sqldb.DB, memory func() S, inDB func(context.Context, *sqldb.DB) (S, error)) (S, error) {
+	if db == nil {
+		return memory(), nil
+	}
+	return inDB(ctx, db)
 }
 
 // openDB opens the service's database; nil for the memory store.

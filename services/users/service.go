@@ -28,8 +28,6 @@ package users
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,6 +35,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/streamgate/streamgate/services/internal/access"
+	"github.com/streamgate/streamgate/services/internal/actions"
+	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -84,13 +86,11 @@ type Purchasable struct {
 }
 
 const (
-	roleAdmin       = "admin"
-	anonymous       = "anonymous"
-	maxName         = 200
-	maxEmail        = 254
-	maxID           = 256
-	defaultPageSize = 50
-	maxPageSize     = 1000
+	maxName  = 200
+	maxEmail = 254
+	maxID    = 256
+	// idPrefix starts the ids made for admins who give none.
+	idPrefix = "usr_"
 )
 
 type service struct {
@@ -103,32 +103,22 @@ func Register(srv *socket.Server, st Store) error {
 		return errors.New("users: nil store")
 	}
 	s := &service{st: st}
-	actions := []struct {
-		name string
-		h    socket.Handler
-		opts []socket.ActionOption
-	}{
-		{"GET_USER", socket.Typed(s.get), []socket.ActionOption{socket.Read(),
-			socket.Doc("Returns a user. Admins read any; others only their own (another user is NOT_FOUND, like a missing one).")}},
-		{"LIST_USERS", socket.Typed(s.list), []socket.ActionOption{socket.Read(),
-			socket.Doc("Lists users in id order, filtered by status and email, paged by page_size (default 50, max 1000) and page_token. Admin only.")}},
-		{"CREATE_USER", socket.Typed(s.create), []socket.ActionOption{
-			socket.Doc("Creates a user {id?, name, email, status?}. Signed-in callers create their own (id = subject); admins any id and status. ALREADY_EXISTS when the id or email is taken.")}},
-		{"UPDATE_USER", socket.Typed(s.update), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user (another is NOT_FOUND), never the status.")}},
-		{"DELETE_USER", socket.Typed(s.delete), []socket.ActionOption{socket.Idempotent(),
-			socket.Doc("Deletes a user and returns it. Admin only (another user is NOT_FOUND for others).")}},
-		{"CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. The user itself or an admin; another user is NOT_FOUND, like a missing one.`)}},
-		{"REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), []socket.ActionOption{socket.Read(),
-			socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. The user itself or an admin (another user is NOT_FOUND); a step that stops a purchase.`)}},
-	}
-	for _, a := range actions {
-		if err := srv.Handle(a.name, a.h, a.opts...); err != nil {
-			return err
-		}
-	}
-	return nil
+	r := actions.On(srv)
+	r.Handle("GET_USER", socket.Typed(s.get), socket.Read(),
+		socket.Doc("Returns a user. Admins read any; others only their own (another user is NOT_FOUND, like a missing one)."))
+	r.Handle("LIST_USERS", access.AdminOnly("list users")(socket.Typed(s.list)), socket.Read(),
+		socket.Doc("Lists users in id order, filtered by status and email, paged by page_size (default 50, max 1000) and page_token. Admin only."))
+	r.Handle("CREATE_USER", socket.Typed(s.create),
+		socket.Doc("Creates a user {id?, name, email, status?}. Signed-in callers create their own (id = subject); admins any id and status. ALREADY_EXISTS when the id or email is taken."))
+	r.Handle("UPDATE_USER", socket.Typed(s.update), socket.Idempotent(),
+		socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user (another is NOT_FOUND), never the status."))
+	r.Handle("DELETE_USER", socket.Typed(s.delete), socket.Idempotent(),
+		socket.Doc("Deletes a user and returns it. Admin only (another user is NOT_FOUND for others)."))
+	r.Handle("CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), socket.Read(),
+		socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. The user itself or an admin; another user is NOT_FOUND, like a missing one.`))
+	r.Handle("REQUIRE_PURCHASABLE", socket.Typed(s.requirePurchasable), socket.Read(),
+		socket.Doc(`Fails unless a user may buy: FAILED_PRECONDITION with details {"reason": "user_suspended", "user_id"} when suspended, NOT_FOUND when unknown; otherwise CHECK_PURCHASABLE's result. The user itself or an admin (another user is NOT_FOUND); a step that stops a purchase.`))
+	return r.Err()
 }
 
 func (s *service) get(ctx context.Context, id string, _ struct{}) (User, error) {
@@ -146,47 +136,35 @@ func (s *service) get(ctx context.Context, id string, _ struct{}) (User, error) 
 }
 
 func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error) {
-	if !principal(ctx).HasRole(roleAdmin) {
-		return Page{}, socket.Errorf(socket.CodePermissionDenied, "only admins may list users")
-	}
-	if in.PageSize < 0 || in.PageSize > maxPageSize {
-		return Page{}, socket.Errorf(socket.CodeInvalidArgument, "page_size must be between 0 and %d", maxPageSize).
-			WithDetails(map[string]any{"field": "page_size"})
-	}
-	if in.PageSize == 0 {
-		in.PageSize = defaultPageSize
+	size, err := paging.Size(in.PageSize)
+	if err != nil {
+		return Page{}, err
 	}
 	if in.Status != "" {
 		if err := validStatus(in.Status); err != nil {
 			return Page{}, err
 		}
 	}
-	q := Query{Status: in.Status, Email: normalizeEmail(in.Email), After: in.PageToken, Limit: in.PageSize + 1}
+	q := Query{Status: in.Status, Email: normalizeEmail(in.Email), After: in.PageToken, Limit: size + 1}
 	items, err := s.st.List(ctx, q)
 	if err != nil {
 		return Page{}, storeError(err, "", "")
 	}
-	p := Page{Items: items}
-	if len(items) > in.PageSize {
-		p.Items = items[:in.PageSize]
-		p.NextPageToken = p.Items[in.PageSize-1].ID
-	}
-	if p.Items == nil {
-		p.Items = []User{}
-	}
+	var p Page
+	p.Items, p.NextPageToken = paging.Cut(items, size, userID)
 	return p, nil
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (User, error) {
 	p := principal(ctx)
-	if !signedIn(p) {
+	if !access.SignedIn(p) {
 		return User{}, socket.Errorf(socket.CodeUnauthenticated, "sign in to create a user")
 	}
-	admin := p.HasRole(roleAdmin)
+	admin := p.HasRole(socket.RoleAdmin)
 	generated := false
 	switch {
 	case in.ID == "" && admin:
-		in.ID, generated = newID(), true
+		in.ID, generated = ids.New(idPrefix), true
 	case in.ID == "":
 		in.ID = p.Subject
 	case !admin && in.ID != p.Subject:
@@ -217,7 +195,7 @@ func (s *service) create(ctx context.Context, _ string, in CreateInput) (User, e
 		if !generated || !errors.Is(err, ErrIDTaken) || try == 2 {
 			break
 		}
-		u.ID = newID()
+		u.ID = ids.New(idPrefix)
 	}
 	if err != nil {
 		return User{}, storeError(err, u.ID, u.Email)
@@ -232,7 +210,7 @@ func (s *service) update(ctx context.Context, id string, in Patch) (User, error)
 	if err := visible(ctx, id); err != nil {
 		return User{}, err
 	}
-	if p := principal(ctx); !p.HasRole(roleAdmin) {
+	if p := principal(ctx); !p.HasRole(socket.RoleAdmin) {
 		if in.Status != nil {
 			return User{}, socket.Errorf(socket.CodePermissionDenied, "only admins may change a user's status")
 		}
@@ -274,7 +252,7 @@ func (s *service) delete(ctx context.Context, id string, _ struct{}) (User, erro
 	if err := visible(ctx, id); err != nil {
 		return User{}, err
 	}
-	if !principal(ctx).HasRole(roleAdmin) {
+	if !principal(ctx).HasRole(socket.RoleAdmin) {
 		return User{}, socket.Errorf(socket.CodePermissionDenied, "only admins may delete users")
 	}
 	u, err := s.st.Delete(ctx, id)
@@ -320,7 +298,7 @@ func principal(ctx context.Context) socket.Principal { return socket.MetaFrom(ct
 // itself nor an admin) with the error a missing user gets, so that other
 // users' accounts cannot be told from missing ones.
 func visible(ctx context.Context, id string) error {
-	if p := principal(ctx); !p.HasRole(roleAdmin) && !isSelf(p, id) {
+	if p := principal(ctx); !p.HasRole(socket.RoleAdmin) && !isSelf(p, id) {
 		return errNotFound(id)
 	}
 	return nil
@@ -332,10 +310,8 @@ func errNotFound(id string) error {
 	return socket.Errorf(socket.CodeNotFound, "user %q not found", id)
 }
 
-func signedIn(p socket.Principal) bool { return p.Subject != "" && p.Subject != anonymous }
-
 // isSelf reports whether id is the signed-in caller's own user.
-func isSelf(p socket.Principal, id string) bool { return signedIn(p) && p.Subject == id }
+func isSelf(p socket.Principal, id string) bool { return access.SignedIn(p) && p.Subject == id }
 
 // storeError turns a Store error into the client's error; the id and the
 // email name what clashed or was missing.
@@ -406,11 +382,4 @@ func validStatus(status string) error {
 		return invalid("status", "must be %q or %q", StatusActive, StatusSuspended)
 	}
 	return nil
-}
-
-// newID returns "usr_" and 12 random hex digits.
-func newID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "usr_" + hex.EncodeToString(b[:])
 }

@@ -2,7 +2,6 @@ package users
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,9 +44,7 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	return &sqlStore{db: db}, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanUser(r scanner) (User, error) {
+func scanUser(r sqldb.Scanner) (User, error) {
 	var u User
 	var created int64
 	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, &created); err != nil {
@@ -59,13 +56,7 @@ func scanUser(r scanner) (User, error) {
 
 func (s *sqlStore) Get(ctx context.Context, id string) (User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("get user: %w", err)
-	}
-	return u, nil
+	return u, sqldb.RowError(err, ErrNotFound, "get user")
 }
 
 func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
@@ -81,20 +72,8 @@ func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, max(q.Limit, 0))
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	out, err := sqldb.QueryAll(ctx, s.db, scanUser, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
@@ -164,24 +143,13 @@ func (s *sqlStore) Update(ctx context.Context, id string, p Patch) (User, error)
 	}
 	query := `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
 	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return User{}, ErrNotFound
-	case sqldb.IsUniqueViolation(err):
+	if sqldb.IsUniqueViolation(err) {
 		return User{}, ErrEmailTaken
-	case err != nil:
-		return User{}, fmt.Errorf("update user: %w", err)
 	}
-	return u, nil
+	return u, sqldb.RowError(err, ErrNotFound, "update user")
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("delete user: %w", err)
-	}
-	return u, nil
+	return u, sqldb.RowError(err, ErrNotFound, "delete user")
 }

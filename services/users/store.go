@@ -3,10 +3,10 @@ package users
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
 // User is an account.
@@ -58,6 +58,9 @@ var (
 	ErrEmailTaken = errors.New("users: email taken")
 )
 
+// userID is a user's key, the order of pages.
+func userID(u User) string { return u.ID }
+
 // memoryStore is the in-memory Store.
 type memoryStore struct {
 	mu      sync.Mutex // guards byID and byEmail
@@ -91,11 +94,7 @@ func (m *memoryStore) List(_ context.Context, q Query) ([]User, error) {
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
-	if n := max(q.Limit, 0); len(out) > n {
-		out = out[:n]
-	}
-	return out, nil
+	return paging.First(out, q.Limit, userID), nil
 }
 
 func (m *memoryStore) Create(_ context.Context, u User) error {

@@ -2,7 +2,11 @@ package sqldb_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -37,9 +41,43 @@ func TestBothDialects(t *testing.T) {
 			if err := db.QueryRowContext(ctx, db.Rebind(`SELECT v FROM kv WHERE k = ?`), "a").Scan(&v); err != nil || v != 1 {
 				t.Fatalf("v = %d, %v", v, err)
 			}
+			if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO kv (k, v) VALUES (?, ?)`), "b", 2); err != nil {
+				t.Fatal(err)
+			}
+			scanV := func(r sqldb.Scanner) (int, error) {
+				var v int
+				err := r.Scan(&v)
+				return v, err
+			}
+			all, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM kv WHERE k >= ? ORDER BY k`, "a")
+			if err != nil || !slices.Equal(all, []int{1, 2}) {
+				t.Fatalf("QueryAll = %v, %v; want [1 2]", all, err)
+			}
+			none, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM kv WHERE k > ?`, "z")
+			if err != nil || none == nil || len(none) != 0 {
+				t.Fatalf("QueryAll of no rows = %#v, %v; want an empty, non-nil slice", none, err)
+			}
+			if _, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM nowhere`); err == nil {
+				t.Fatal("QueryAll of a missing table: no error")
+			}
 		})
 	}
 	if _, err := sqldb.Open(context.Background(), "oracle", filepath.Join(t.TempDir(), "x")); err == nil {
 		t.Fatal("unknown dialect accepted")
+	}
+}
+
+func TestRowError(t *testing.T) {
+	t.Parallel()
+	errMissing := errors.New("missing")
+	boom := errors.New("boom")
+	if err := sqldb.RowError(nil, errMissing, "get x"); err != nil {
+		t.Errorf("nil: %v", err)
+	}
+	if err := sqldb.RowError(fmt.Errorf("scan: %w", sql.ErrNoRows), errMissing, "get x"); err != errMissing {
+		t.Errorf("no rows: %v, want the store's own error", err)
+	}
+	if err := sqldb.RowError(boom, errMissing, "get x"); !errors.Is(err, boom) || err.Error() != "get x: boom" {
+		t.Errorf("other: %v, want it wrapped as get x: boom", err)
 	}
 }

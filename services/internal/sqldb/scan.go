@@ -1,0 +1,50 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Scanner is a *sql.Row or *sql.Rows: what a row scanner reads from.
+type Scanner interface{ Scan(dest ...any) error }
+
+// QueryAll runs query (with ? placeholders, rebound for the dialect) and
+// returns every row turned into a T by scan, never nil; the first error
+// of the query, a scan or the rows ends it.
+func QueryAll[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, db.Rebind(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RowError is the error of a query for one row as a store returns it: nil
+// stays nil, sql.ErrNoRows becomes notFound (the store's own error), and
+// any other error is wrapped as "what: err".
+//
+//	u, err := scanUser(db.QueryRowContext(ctx, db.Rebind(`SELECT … WHERE id = ?`), id))
+//	return u, sqldb.RowError(err, ErrNotFound, "get user")
+func RowError(err, notFound error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

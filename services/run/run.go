@@ -47,9 +47,12 @@ type Options struct {
 	Service string
 	// Listen is the TCP address to serve on, e.g. "127.0.0.1:9000".
 	Listen string
-	// Keys are the keys callers may present; none means no authentication
-	// (local use only).
+	// Keys are the keys callers may present. Without keys Run refuses to
+	// serve unless WithoutAuth says so.
 	Keys []socket.Key
+	// WithoutAuth serves without keys: any caller may act for any
+	// principal. For local experiments only; Run refuses it with Keys.
+	WithoutAuth bool
 	// Version is reported by Describe.
 	Version string
 	// Store is where users, inventory, orders and payments keep data:
@@ -95,9 +98,14 @@ func Run(ctx context.Context, o Options) error {
 	if o.NoCoalescing {
 		opts = append(opts, socket.WithoutCoalescing())
 	}
-	if len(o.Keys) == 0 {
+	switch {
+	case o.WithoutAuth && len(o.Keys) > 0:
+		return errors.New("run: WithoutAuth and Keys are exclusive")
+	case o.WithoutAuth:
 		opts = append(opts, socket.WithoutAuth())
-	} else {
+	case len(o.Keys) == 0:
+		return errors.New("run: no keys: a service without keys would let any caller act for anyone; set Keys, or WithoutAuth for local experiments")
+	default:
 		keys, err := socket.NewKeyring(o.Keys...)
 		if err != nil {
 			return err

@@ -34,7 +34,7 @@ func TestPaymentsSettleLoop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run.Run(ctx, run.Options{
-			Service: "payments", Listen: "127.0.0.1:0", Store: run.StoreMemory,
+			Service: "payments", Listen: "127.0.0.1:0", Store: run.StoreMemory, WithoutAuth: true,
 			Gateways: map[string]string{"A": url}, ProviderTimeout: 100 * time.Millisecond,
 			SettleInterval: 5 * time.Millisecond, SettleOlderThan: time.Hour,
 			Logger: slog.New(recordHandler(logged)),
@@ -96,3 +96,18 @@ func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h recordHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestRunRefusesNoKeys: a service without keys would let any caller act
+// for any principal; Run serves that only when told so explicitly.
+func TestRunRefusesNoKeys(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for name, o := range map[string]run.Options{
+		"no keys":          {Service: "echo", Listen: "127.0.0.1:0"},
+		"keys and no auth": {Service: "echo", Listen: "127.0.0.1:0", WithoutAuth: true, Keys: []socket.Key{{Name: "k", Secret: "s"}}},
+	} {
+		if err := run.Run(ctx, o); err == nil {
+			t.Errorf("%s: Run served", name)
+		}
+	}
+}

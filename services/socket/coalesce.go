@@ -81,6 +81,20 @@ func (c *Coalescer) Do(ctx context.Context, key string, fn func(context.Context)
 	}
 }
 
+// Waiting returns how many callers are in Do for work in flight, the ones
+// running it included. It costs Do nothing (it counts on demand), so tests
+// use it to know that callers joined a flight before they let the work end
+// (sockettest.WaitJoined).
+func (c *Coalescer) Waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, f := range c.flights {
+		n += f.waiters
+	}
+	return n
+}
+
 // leave drops a waiter; the last one out cancels the work and frees the
 // key at once, so a caller that comes while the cancelled work winds down
 // runs afresh instead of joining it and getting its cancellation.

@@ -1,6 +1,7 @@
 package sockettest
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -14,20 +15,22 @@ import (
 // server one with socket.WithCoalescer. It fails the test after 20 seconds.
 func WaitJoined(t testing.TB, n int, all ...*socket.Coalescer) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
+	timeout := time.NewTimer(deadline)
+	defer timeout.Stop()
+	cases := make([]reflect.SelectCase, len(all)+1)
+	cases[len(all)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout.C)}
 	for {
 		got := 0
-		for _, c := range all {
-			got += c.Waiting()
+		for i, c := range all {
+			k, next := c.Waiting()
+			got += k
+			cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(next)}
 		}
 		if got >= n {
 			return
 		}
-		if time.Now().After(end) {
+		if i, _, _ := reflect.Select(cases); i == len(all) {
 			t.Fatalf("%d callers joined a flight, want %d", got, n)
 		}
-		<-tick.C
 	}
 }

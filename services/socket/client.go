@@ -41,6 +41,7 @@ type Client struct {
 
 	picks     atomic.Pointer[[]*instance]           // instances, for the request path
 	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
+	learned   atomic.Bool                           // a Describe answered
 	flights   Coalescer                             // identical reads in flight
 	rotate    atomic.Uint32                         // spreads ties between instances
 	coalesced atomic.Uint64                         // requests answered by an identical one in flight
@@ -199,7 +200,7 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 		return Reply{}, err
 	}
 	info, known := c.Action(action)
-	if !known {
+	if !known || !c.learned.Load() {
 		if info, err = c.awaitAction(ctx, action); err != nil {
 			return Reply{}, err
 		}
@@ -382,9 +383,10 @@ func (c *Client) Action(name string) (info ActionInfo, ok bool) {
 	return info, ok
 }
 
-// awaitAction is Action for an action the client knows nothing of yet:
-// it waits for a ready stream and for that stream's Describe (see
-// clientStream.describe), within ctx. Its error is pick's.
+// awaitAction is Action for an action the client knows nothing of yet, or
+// before any Describe answered: it waits for a ready stream and for that
+// stream's Describe (see clientStream.describe), within ctx. Its error is
+// pick's.
 func (c *Client) awaitAction(ctx context.Context, action string) (ActionInfo, error) {
 	st, err := c.pick(ctx, nil)
 	if err != nil {
@@ -415,6 +417,7 @@ func (c *Client) learn(d *socketv1.DescribeResponse) {
 		next[a.GetName()] = info
 	}
 	c.catalogue.Store(&next)
+	c.learned.Store(true)
 }
 
 // pick returns the ready stream with the fewest requests in flight,

@@ -281,12 +281,14 @@ func (r reply) result(t testing.TB) map[string]any {
 	return env.Result
 }
 
-// Frames of the goroutines waiting for a shared read: a REST request in
-// the gateway, a frame in the service.
-const (
-	inGateway = "gateway.(*Gateway).read("
-	inService = "socket.(*Server).run("
-)
+// flightsOf returns the Coalescers of gws, for sockettest.WaitJoined.
+func flightsOf(gws ...*gateway.Gateway) []*socket.Coalescer {
+	var out []*socket.Coalescer
+	for _, g := range gws {
+		out = append(out, gateway.Flights(g))
+	}
+	return out
+}
 
 // routeStats returns the stats ListRoutes shows for a route.
 func routeStats(t *testing.T, g *gateway.Gateway, method, path string) *gatewayv1.RouteStats {
@@ -308,7 +310,7 @@ func routeStats(t *testing.T, g *gateway.Gateway, method, path string) *gatewayv
 
 // TestThousandIdenticalGETs sends 1,000 identical GETs at once to a fresh
 // gateway (or two) in front of a handler that waits until every request
-// is in and then takes 50 ms. It runs alone (see sockettest.WaitJoined).
+// is in and then takes 50 ms.
 func TestThousandIdenticalGETs(t *testing.T) {
 	const n = 1000
 	cases := []struct {
@@ -320,7 +322,8 @@ func TestThousandIdenticalGETs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := startUsers(t)
+			inService := &socket.Coalescer{}
+			u := startUsers(t, socket.WithCoalescer(inService))
 			var gws []*gateway.Gateway
 			var urls []string
 			for range tc.gateways {
@@ -336,7 +339,7 @@ func TestThousandIdenticalGETs(t *testing.T) {
 				}()
 			}
 			u.waitStarted(t, 1)
-			sockettest.WaitJoined(t, n, inGateway)
+			sockettest.WaitJoined(t, n, flightsOf(gws...)...)
 			// Each gateway sent one request; the service runs one handler.
 			sockettest.WaitJoined(t, tc.gateways, inService)
 			u.open()
@@ -376,7 +379,7 @@ func TestThousandIdenticalGETs(t *testing.T) {
 	}
 	t.Run("public route shares between principals", func(t *testing.T) {
 		u := startUsers(t)
-		_, ts := startCachingGateway(t, "", u)
+		g, ts := startCachingGateway(t, "", u)
 		client := httpClient(t, 8)
 		who := [][]string{bearer(aliceKey), bearer(adminKey), bearer(token(t, "bob", nil, time.Hour)), bearer(token(t, "carol", []string{"user"}, time.Hour))}
 		replies := make(chan reply, len(who))
@@ -384,7 +387,7 @@ func TestThousandIdenticalGETs(t *testing.T) {
 			go func() { replies <- send(client, "GET", ts.URL+"/v1/news/1", "", h...) }()
 		}
 		u.waitStarted(t, 1)
-		sockettest.WaitJoined(t, len(who), inGateway)
+		sockettest.WaitJoined(t, len(who), gateway.Flights(g))
 		u.open()
 		var first string
 		for range who {

@@ -1,6 +1,10 @@
 package gateway
 
-import "context"
+import (
+	"context"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
 
 // SetCachedETag replaces the ETag of the cached answer of a public read
 // without a body (GET_NEWS 1 in v1 of service users); it reports whether
@@ -14,3 +18,7 @@ func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
 	}
 	return ok
 }
+
+// Flights returns the Coalescer a gateway shares identical reads through,
+// for tests that wait until requests joined a flight.
+func Flights(g *Gateway) *socket.Coalescer { return &g.flights }

@@ -54,9 +54,10 @@ type Sandbox struct {
 	served  chan struct{} // closed when Serve returns
 	charges atomic.Int64  // charge requests received
 	refunds atomic.Int64  // refunds made
-	waiting atomic.Int64  // requests in wait, for tests
 
-	mu          sync.Mutex // guards started, approved and byReference
+	mu          sync.Mutex    // guards started, approved, byReference, waiting and waitChanged
+	waiting     int           // requests in wait, for tests
+	waitChanged chan struct{} // closed (and replaced) when waiting changes
 	started     bool
 	approved    map[string]*sandboxCharge // by ref
 	byReference map[string]*sandboxCharge // by reference, for those that have one
@@ -77,6 +78,7 @@ func NewSandbox(name string, latency time.Duration) *Sandbox {
 		latency:     latency,
 		closed:      make(chan struct{}),
 		served:      make(chan struct{}),
+		waitChanged: make(chan struct{}),
 		approved:    map[string]*sandboxCharge{},
 		byReference: map[string]*sandboxCharge{},
 	}
@@ -166,8 +168,8 @@ func (s *Sandbox) Taken() map[string]int64 {
 // wait sleeps for d, or less when the request ends or the sandbox closes;
 // it reports whether the full time passed.
 func (s *Sandbox) wait(r *http.Request, d time.Duration) bool {
-	s.waiting.Add(1)
-	defer s.waiting.Add(-1)
+	s.addWaiting(1)
+	defer s.addWaiting(-1)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -177,6 +179,14 @@ func (s *Sandbox) wait(r *http.Request, d time.Duration) bool {
 	case <-s.closed:
 	}
 	return false
+}
+
+func (s *Sandbox) addWaiting(n int) {
+	s.mu.Lock()
+	s.waiting += n
+	close(s.waitChanged)
+	s.waitChanged = make(chan struct{})
+	s.mu.Unlock()
 }
 
 func (s *Sandbox) charge(w http.ResponseWriter, r *http.Request) {

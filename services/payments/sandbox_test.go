@@ -103,12 +103,8 @@ func TestSandboxCloseEndsHangingCharges(t *testing.T) {
 		_, err := prov.Charge(context.Background(), payments.Charge{AmountCents: 1, Card: cardHangs, Reference: "pay_1"})
 		done <- err
 	}()
-	for wait := time.Now().Add(5 * time.Second); sb.Charges() == 0; {
-		if time.Now().After(wait) {
-			t.Fatal("the charge never reached the sandbox")
-		}
-		time.Sleep(time.Millisecond) // polls a counter the sandbox exposes
-	}
+	// The charge never reaching the sandbox (to hang there) fails the test.
+	payments.AwaitSandboxWaiting(t, sb, func(waiting int) bool { return waiting > 0 })
 	start := time.Now()
 	sb.Close()
 	if err := <-done; err == nil {

@@ -41,6 +41,7 @@ type Client struct {
 
 	picks     atomic.Pointer[[]*instance]           // instances, for the request path
 	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
+	learned   atomic.Bool                           // a Describe answered
 	flights   Coalescer                             // identical reads in flight
 	rotate    atomic.Uint32                         // spreads ties between instances
 	coalesced atomic.Uint64                         // requests answered by an identical one in flight
@@ -198,7 +199,12 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 	if err != nil {
 		return Reply{}, err
 	}
-	info, _ := c.Action(action)
+	info, known := c.Action(action)
+	if !known || !c.learned.Load() {
+		if info, err = c.awaitAction(ctx, action); err != nil {
+			return Reply{}, err
+		}
+	}
 	if !info.Read || c.cfg.noCoalesce {
 		return c.send(ctx, action, id, raw, info)
 	}
@@ -239,9 +245,9 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 		}
 		return f
 	}
-	resends := 0
+	budget := c.retryBudget(info)
 	var last *instance
-	for tries := 0; ; tries++ {
+	for {
 		st, err := c.pick(ctx, last)
 		if err != nil {
 			return Reply{}, err
@@ -249,21 +255,15 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 		last = st.inst
 		r, err := st.do(ctx, frame())
 		if err == nil {
-			if retryDraining(r) && tries < maxTries {
+			if retryDraining(r) && budget.spend(false) {
 				continue // the service refused it unrun while draining
 			}
 			res, err := resultOf(r)
 			return Reply{Result: res, Replayed: r.GetReplayed()}, err
 		}
 		var lost *lostError
-		if !errors.As(err, &lost) || tries >= maxTries {
+		if !errors.As(err, &lost) || !budget.spend(lost.sent) {
 			return Reply{}, AsError(err)
-		}
-		if lost.sent {
-			resends++
-			if !info.Idempotent || resends >= c.cfg.maxAttempts {
-				return Reply{}, lost.err
-			}
 		}
 	}
 }
@@ -273,9 +273,38 @@ var (
 	errStreamClosing = Errorf(CodeUnavailable, "the stream to the service is closing")
 )
 
-// maxTries bounds how often one request is moved to another stream because
-// streams break or drain under it.
-const maxTries = 16
+// maxMoves bounds how often one request is tried again because streams
+// break or drain under it.
+const maxMoves = 16
+
+// retryBudget is what one request may spend on being tried again (see
+// Request): every retry spends a move, maxMoves in all; a retry after the
+// request may have reached the service also spends a send, and only
+// idempotent actions have more than one (WithMaxAttempts).
+type retryBudget struct {
+	moves int // retries left
+	sends int // sends left that may reach the service
+}
+
+func (c *Client) retryBudget(info ActionInfo) retryBudget {
+	b := retryBudget{moves: maxMoves, sends: 1}
+	if info.Idempotent {
+		b.sends = c.cfg.maxAttempts
+	}
+	return b
+}
+
+// spend reports whether the request may be tried again after an attempt
+// that failed; sent says the attempt may have reached the service.
+func (b *retryBudget) spend(sent bool) bool {
+	if sent {
+		if b.sends--; b.sends <= 0 {
+			return false
+		}
+	}
+	b.moves--
+	return b.moves >= 0
+}
 
 // Call is Request with a typed result: the JSON result is decoded into Out.
 func Call[Out any](ctx context.Context, c *Client, action, id string, body any) (Out, error) {
@@ -354,6 +383,23 @@ func (c *Client) Action(name string) (info ActionInfo, ok bool) {
 	return info, ok
 }
 
+// awaitAction is Action for an action the client knows nothing of yet, or
+// before any Describe answered: it waits for a ready stream and for that
+// stream's Describe (see clientStream.describe), within ctx. Its error is
+// pick's.
+func (c *Client) awaitAction(ctx context.Context, action string) (ActionInfo, error) {
+	st, err := c.pick(ctx, nil)
+	if err != nil {
+		return ActionInfo{}, err
+	}
+	select {
+	case <-st.described:
+	case <-ctx.Done(): // the request fails on its own
+	}
+	info, _ := c.Action(action)
+	return info, nil
+}
+
 // learn records a Describe catalogue.
 func (c *Client) learn(d *socketv1.DescribeResponse) {
 	c.mu.Lock()
@@ -371,6 +417,7 @@ func (c *Client) learn(d *socketv1.DescribeResponse) {
 		next[a.GetName()] = info
 	}
 	c.catalogue.Store(&next)
+	c.learned.Store(true)
 }
 
 // pick returns the ready stream with the fewest requests in flight,

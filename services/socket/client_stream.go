@@ -3,238 +3,20 @@ package socket
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/resolver"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
 
-// instance is one resolved address of the service. Its loop keeps one
-// stream open that takes new requests, replacing it with backoff when it
-// breaks and at once when the service drains it.
-type instance struct {
-	c      *Client
-	addr   string
-	ctx    context.Context // ends when the instance is retired or the client closes
-	cancel context.CancelFunc
-
-	cur atomic.Pointer[clientStream] // the stream taking new requests; nil when none
-
-	mu        sync.Mutex // guards state, lastErr, failed, everReady, retryAt
-	state     connectivity.State
-	lastErr   error
-	failed    int       // failed attempts since the last ready stream
-	everReady bool      // a stream was ready once
-	retryAt   time.Time // when the next attempt starts, while in backoff
-}
-
-// conn is one gRPC connection to an instance. After a failed attempt the
-// instance dials a fresh one, so that gRPC's own reconnect backoff never
-// stacks under the instance's (which WithBackoff bounds).
-type conn struct {
-	cc      *grpc.ClientConn
-	stub    socketv1.SocketServiceClient
-	streams sync.WaitGroup // streams on cc still answering
-}
-
-func (c *Client) newConn(addr string) (*conn, error) {
-	cc, err := grpc.NewClient(addr, c.dialOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("socket: dial %s: %w", addr, err)
-	}
-	return &conn{cc: cc, stub: socketv1.NewSocketServiceClient(cc)}, nil
-}
-
-// retire closes a connection once its streams (a drained one may still
-// answer) are over.
-func (c *Client) retire(cn *conn) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		cn.streams.Wait()
-		_ = cn.cc.Close()
-	}()
-}
-
-func (c *Client) newInstance(addr string) (*instance, error) {
-	cn, err := c.newConn(addr)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	inst := &instance{c: c, addr: addr, ctx: ctx, cancel: cancel, state: connectivity.Connecting}
-	c.wg.Add(1)
-	go inst.loop(cn)
-	return inst, nil
-}
-
-// stop retires the instance: no new requests; the loop drains its stream
-// and closes the connection.
-func (inst *instance) stop() { inst.cancel() }
-
-func (inst *instance) snapshot() InstanceState {
-	s := InstanceState{Addr: inst.addr}
-	inst.mu.Lock()
-	s.State, s.LastError, s.Failures = inst.state, inst.lastErr, inst.failed
-	inst.mu.Unlock()
-	if st := inst.cur.Load(); st != nil {
-		s.InFlight = int(st.inFlight.Load())
-	}
-	return s
-}
-
-func (inst *instance) setState(s connectivity.State, err error) {
-	inst.mu.Lock()
-	inst.state = s
-	if err != nil {
-		inst.lastErr = err
-	}
-	if s == connectivity.Ready {
-		inst.failed, inst.everReady = 0, true
-	}
-	inst.mu.Unlock()
-	inst.c.notifyChange()
-}
-
-// backOff records a failure and waits the backoff delay before the next
-// attempt; it reports false when the instance is retired meanwhile.
-func (inst *instance) backOff(err error, failures int, attempt bool) bool {
-	d := inst.c.backoff(failures)
-	inst.mu.Lock()
-	inst.state, inst.retryAt = connectivity.TransientFailure, time.Now().Add(d)
-	if err != nil {
-		inst.lastErr = err
-	}
-	if attempt {
-		inst.failed++
-	}
-	inst.mu.Unlock()
-	inst.c.notifyChange()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-inst.ctx.Done():
-		return false
-	}
-}
-
-// readiness says whether the instance's first attempt is still under way
-// and, when it is failing, when its next attempt starts.
-func (inst *instance) readiness() (first bool, state connectivity.State, retryAt time.Time) {
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	return !inst.everReady && inst.failed == 0 && inst.state == connectivity.Connecting, inst.state, inst.retryAt
-}
-
-func (inst *instance) loop(cn *conn) {
-	defer inst.c.wg.Done()
-	defer func() {
-		if cn != nil {
-			inst.c.retire(cn)
-		}
-	}()
-	failures := 0
-	for {
-		if cn == nil {
-			var err error
-			if cn, err = inst.c.newConn(inst.addr); err != nil {
-				if !inst.backOff(err, failures, true) {
-					return
-				}
-				failures++
-				continue
-			}
-		}
-		inst.setState(connectivity.Connecting, nil)
-		st, err := inst.open(cn)
-		if err != nil {
-			if inst.ctx.Err() != nil {
-				return
-			}
-			inst.c.retire(cn)
-			cn = nil
-			inst.c.resolveNow()
-			if !inst.backOff(err, failures, true) {
-				return
-			}
-			failures++
-			continue
-		}
-		inst.cur.Store(st)
-		inst.setState(connectivity.Ready, nil)
-		opened := time.Now()
-		inst.watch(cn, st)
-		inst.cur.CompareAndSwap(st, nil)
-		if inst.ctx.Err() != nil {
-			inst.setState(connectivity.Shutdown, nil)
-			return
-		}
-		select {
-		case <-st.drained:
-			failures = 0 // the service asked us to move: reconnect at once
-			continue
-		default:
-		}
-		// The stream broke: its connection is done for.
-		inst.c.retire(cn)
-		cn = nil
-		if time.Since(opened) > inst.c.cfg.backoffMax {
-			failures = 0
-		}
-		if !inst.backOff(st.err(), failures, false) {
-			return
-		}
-		failures++
-	}
-}
-
-// watch returns when the stream drains, breaks or the instance is
-// retired. A stream that has been silent for a heartbeat interval is
-// probed; one whose connection does not answer the probe is ended, so a
-// black-holed connection fails within heartbeatInterval+heartbeatTimeout.
-func (inst *instance) watch(cn *conn, st *clientStream) {
-	beat := time.NewTicker(heartbeatInterval)
-	defer beat.Stop()
-	for {
-		select {
-		case <-st.drained:
-			return
-		case <-st.done:
-			return
-		case <-inst.ctx.Done():
-			st.markDraining()
-			return
-		case <-beat.C:
-			if st.heard.Swap(false) {
-				continue
-			}
-			if err := probe(inst.ctx, cn); err != nil && inst.ctx.Err() == nil {
-				st.cancel() // the receiver fails the stream's requests
-				<-st.done
-				return
-			}
-		}
-	}
-}
-
-// resolveNow asks the resolver to look again (an instance may have moved).
-func (c *Client) resolveNow() {
-	if res := c.res.Load(); res != nil {
-		(*res).ResolveNow(resolver.ResolveNowOptions{})
-	}
-}
-
-// open starts a stream on cn and waits until the service accepts it.
+// open starts a stream on cn and waits until the service accepts it. The
+// service's catalogue is asked for in the background (see describe): a
+// reconnect does not wait for it.
 func (inst *instance) open(cn *conn) (*clientStream, error) {
 	c := inst.c
 	// The stream outlives the instance's retirement (it drains), but
@@ -263,54 +45,73 @@ func (inst *instance) open(cn *conn) (*clientStream, error) {
 		cancel()
 		return nil, FromStatus(err)
 	}
-	dctx, dcancel := context.WithTimeout(inst.ctx, c.cfg.connectTimeout)
-	if d, err := cn.stub.Describe(c.outgoingContext(dctx), &socketv1.DescribeRequest{}); err == nil {
-		c.learn(d)
-	}
-	dcancel()
 	st := &clientStream{
-		inst:    inst,
-		conn:    cn,
-		cs:      cs,
-		cancel:  cancel,
-		sendq:   make(chan outgoing, 256),
-		pending: map[uint64]*call{},
-		drained: make(chan struct{}),
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		sent:    make(chan struct{}),
+		inst:      inst,
+		conn:      cn,
+		cs:        cs,
+		cancel:    cancel,
+		sendq:     make(chan outgoing, 256),
+		described: make(chan struct{}),
+		pending:   map[uint64]*call{},
+		changed:   make(chan struct{}),
 	}
-	cn.streams.Add(2)
-	c.wg.Add(2)
+	cn.streams.Add(3)
+	c.wg.Add(3)
 	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.sendLoop(ctx) }()
 	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.recvLoop() }()
+	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.describe() }()
 	return st, nil
 }
+
+// describe asks the instance for the service's catalogue, within the
+// connect timeout, and closes described when done. A failure is logged:
+// actions stay as the client knew them (unknown ones are taken for writes).
+func (st *clientStream) describe() {
+	defer close(st.described)
+	c := st.inst.c
+	ctx, cancel := context.WithTimeout(st.inst.ctx, c.cfg.connectTimeout)
+	defer cancel()
+	d, err := st.conn.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
+	if err != nil {
+		if st.inst.ctx.Err() == nil {
+			c.cfg.logger.Warn("socket: describe failed", "target", c.target, "addr", st.inst.addr, "error", err)
+		}
+		return
+	}
+	c.learn(d)
+}
+
+// streamState is where a stream is in its life. It only moves forward.
+type streamState int32
+
+const (
+	streamOpen     streamState = iota // takes new requests
+	streamDraining                    // takes no new requests; the sender half-closes once the registered ones went out
+	streamDrained                     // ended after draining: the service asked us to move
+	streamBroken                      // ended without a drain
+)
 
 // clientStream is one open socket on the caller side. One goroutine owns
 // Send (sendLoop), one owns Recv (recvLoop).
 type clientStream struct {
-	inst   *instance
-	conn   *conn
-	cs     grpc.BidiStreamingClient[socketv1.ConnectRequest, socketv1.ConnectResponse]
-	cancel context.CancelFunc // aborts the gRPC stream
+	inst      *instance
+	conn      *conn
+	cs        grpc.BidiStreamingClient[socketv1.ConnectRequest, socketv1.ConnectResponse]
+	cancel    context.CancelFunc // aborts the gRPC stream
+	sendq     chan outgoing
+	described chan struct{} // closed when the stream's Describe is over
 
-	sendq chan outgoing
-	sent  chan struct{} // closed when the sender half-closed or stopped
-
-	inFlight atomic.Int64 // requests waiting for an answer
+	inFlight atomic.Int64 // len(pending), for pick without the lock
 	heard    atomic.Bool  // a frame arrived since the last heartbeat
-	nextID   atomic.Uint64
-	broken   atomic.Bool   // the stream ended
-	draining atomic.Bool   // the stream takes no new requests
-	kick     chan struct{} // wakes the sender to re-check a drained stream
-	drained  chan struct{} // closed when draining starts
-	done     chan struct{} // closed when the stream is over
 
-	mu       sync.Mutex // guards pending, unsent, broken; draining changes under it
-	pending  map[uint64]*call
-	unsent   int   // requests registered but not yet taken by the sender
-	brokeErr error // why the stream ended; new requests are refused after
+	// state changes only under mu (see setState); pick reads it without.
+	state atomic.Int32 // a streamState
+
+	mu      sync.Mutex       // guards state changes, pending, nextID, changed, endErr
+	pending map[uint64]*call // requests waiting for an answer
+	nextID  uint64
+	changed chan struct{} // closed (and replaced) when state changes or, while draining, a queued request leaves
+	endErr  error         // why the stream ended, once it has
 }
 
 // outgoing is a frame for the sender; call is nil for cancel frames.
@@ -346,30 +147,75 @@ type lostError struct {
 func (e *lostError) Error() string { return e.err.Error() }
 func (e *lostError) Unwrap() error { return e.err }
 
+func (st *clientStream) loadState() streamState { return streamState(st.state.Load()) }
+
+// usable reports whether the stream takes new requests.
+func (st *clientStream) usable() bool { return st.loadState() == streamOpen }
+
+// setState moves the stream to s and wakes whoever waits on changed.
+// Called with mu held.
+func (st *clientStream) setState(s streamState) {
+	st.state.Store(int32(s))
+	st.notify()
+}
+
+// notify wakes whoever waits on changed. Called with mu held.
+func (st *clientStream) notify() {
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// observe returns the stream's state and a channel closed at its next
+// change.
+func (st *clientStream) observe() (streamState, <-chan struct{}) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.loadState(), st.changed
+}
+
+// awaitEnd returns once the stream has ended.
+func (st *clientStream) awaitEnd() {
+	for {
+		s, changed := st.observe()
+		if s >= streamDrained {
+			return
+		}
+		<-changed
+	}
+}
+
 // do sends one request on the stream and waits for its answer.
 func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv1.Response, error) {
 	c := &call{done: make(chan result, 1)}
 	st.mu.Lock()
-	if st.brokeErr != nil || st.draining.Load() {
+	if st.loadState() != streamOpen {
 		st.mu.Unlock()
 		return nil, &lostError{err: errStreamClosing}
 	}
-	id := st.nextID.Add(1)
+	st.nextID++
+	id := st.nextID
 	req.Id = id
 	st.pending[id] = c
-	st.unsent++
 	st.inFlight.Add(1)
+	var changed <-chan struct{} = st.changed
 	st.mu.Unlock()
 
-	select {
-	case st.sendq <- outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}:
-	case <-ctx.Done():
-		st.unqueue()
-		st.abandon(id, c, false)
-		return nil, AsError(ctx.Err())
-	case <-st.sent:
-		// The sender is gone; the pending request fails with the stream.
-		st.unqueue()
+	o := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}
+	for queued := false; !queued; {
+		select {
+		case st.sendq <- o:
+			queued = true
+		case <-ctx.Done():
+			st.abandon(id, c, false)
+			return nil, AsError(ctx.Err())
+		case <-changed:
+			var s streamState
+			// A drain still sends what was registered; an ended stream
+			// has failed the request already.
+			if s, changed = st.observe(); s >= streamDrained {
+				queued = true
+			}
+		}
 	}
 	select {
 	case r := <-c.done:
@@ -389,7 +235,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 // deadline the service's own copy of the deadline stops it).
 // It reports whether the request had been sent.
 func (st *clientStream) abandon(id uint64, c *call, notify bool) (sent bool) {
-	if !st.take(id) {
+	if st.take(id) == nil {
 		return true // answered or failed meanwhile
 	}
 	if c.state.CompareAndSwap(callQueued, callAbandoned) {
@@ -406,71 +252,67 @@ func (st *clientStream) abandon(id uint64, c *call, notify bool) (sent bool) {
 	return true
 }
 
-// take removes a pending request; it reports whether it was still there.
-func (st *clientStream) take(id uint64) bool {
+// take removes a pending request and returns it, nil when it was no longer
+// there. While the stream drains, it wakes the sender, which may be
+// waiting for that request before it half-closes.
+func (st *clientStream) take(id uint64) *call {
 	st.mu.Lock()
-	_, ok := st.pending[id]
-	delete(st.pending, id)
-	st.mu.Unlock()
-	if ok {
-		st.inFlight.Add(-1)
+	defer st.mu.Unlock()
+	c := st.pending[id]
+	if c == nil {
+		return nil
 	}
-	return ok
+	delete(st.pending, id)
+	st.inFlight.Add(-1)
+	if st.loadState() == streamDraining {
+		st.notify()
+	}
+	return c
 }
 
-// sendLoop owns Send. After a drain it half-closes once every registered
-// request went out.
+// sendLoop owns Send. Once the stream drains it half-closes when every
+// registered request went out.
 func (st *clientStream) sendLoop(ctx context.Context) {
-	defer close(st.sent)
-	drained := st.drained
+	var changed <-chan struct{}
 	for {
+		if changed == nil {
+			st.mu.Lock()
+			changed = st.changed
+			flushed := st.loadState() == streamDraining && len(st.sendq) == 0 && !st.queuedLocked()
+			st.mu.Unlock()
+			if flushed {
+				_ = st.cs.CloseSend()
+				return
+			}
+		}
 		select {
 		case o := <-st.sendq:
-			if o.call != nil {
-				st.mu.Lock()
-				st.unsent--
-				st.mu.Unlock()
-				if !o.call.state.CompareAndSwap(callQueued, callSent) {
-					continue
-				}
+			if o.call != nil && !o.call.state.CompareAndSwap(callQueued, callSent) {
+				continue // abandoned before it went out
 			}
 			if err := st.cs.Send(o.frame); err != nil {
 				return // Recv reports why
 			}
-		case <-drained:
-			drained = nil
-		case <-st.kick:
+			if st.loadState() == streamDraining {
+				changed = nil // look whether that was the last one
+			}
+		case <-changed:
+			changed = nil
 		case <-ctx.Done():
 			return
 		}
-		if drained == nil && st.drainedAndFlushed() {
-			_ = st.cs.CloseSend()
-			return
+	}
+}
+
+// queuedLocked reports whether a registered request has not gone out yet.
+// Called with mu held.
+func (st *clientStream) queuedLocked() bool {
+	for _, c := range st.pending {
+		if c.state.Load() == callQueued {
+			return true
 		}
 	}
-}
-
-// usable reports whether the stream takes new requests.
-func (st *clientStream) usable() bool {
-	return !st.draining.Load() && !st.broken.Load()
-}
-
-// unqueue forgets a registered request that will not reach the sender, and
-// wakes the sender in case it waits for it to half-close.
-func (st *clientStream) unqueue() {
-	st.mu.Lock()
-	st.unsent--
-	st.mu.Unlock()
-	select {
-	case st.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (st *clientStream) drainedAndFlushed() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.unsent == 0 && len(st.sendq) == 0
+	return false
 }
 
 // recvLoop owns Recv and delivers answers to their callers.
@@ -484,13 +326,7 @@ func (st *clientStream) recvLoop() {
 		st.heard.Store(true)
 		switch k := f.GetFrame().(type) {
 		case *socketv1.ConnectResponse_Response:
-			id := k.Response.GetId()
-			st.mu.Lock()
-			c := st.pending[id]
-			delete(st.pending, id)
-			st.mu.Unlock()
-			if c != nil {
-				st.inFlight.Add(-1)
+			if c := st.take(k.Response.GetId()); c != nil {
 				c.done <- result{resp: k.Response}
 			}
 		case *socketv1.ConnectResponse_Drain:
@@ -500,35 +336,38 @@ func (st *clientStream) recvLoop() {
 }
 
 // markDraining stops new requests on the stream and lets the sender
-// half-close once what is queued went out.
+// half-close once what is registered went out.
 func (st *clientStream) markDraining() {
 	st.mu.Lock()
-	first := !st.draining.Swap(true)
-	st.mu.Unlock()
-	if first {
-		close(st.drained)
+	if st.loadState() == streamOpen {
+		st.setState(streamDraining)
 	}
+	st.mu.Unlock()
 }
 
 // fail ends the stream: every pending request gets UNAVAILABLE, marked
 // with whether it was sent.
 func (st *clientStream) fail(err error) {
-	st.mu.Lock()
 	cause := FromStatus(err)
 	if errors.Is(err, io.EOF) {
 		cause = Errorf(CodeUnavailable, "the stream ended").WithCause(err)
 	}
-	st.brokeErr = cause
-	st.broken.Store(true)
+	st.mu.Lock()
+	end := streamBroken
+	if st.loadState() == streamDraining {
+		end = streamDrained
+	}
+	st.endErr = cause
 	pending := st.pending
 	st.pending = map[uint64]*call{}
+	st.inFlight.Store(0)
+	st.setState(end)
 	st.mu.Unlock()
 	st.cancel()
 	// Off the pick list before the callers retry, so they wait for a new
 	// stream instead of finding this one again.
 	st.inst.cur.CompareAndSwap(st, nil)
 	for _, c := range pending {
-		st.inFlight.Add(-1)
 		sent := !c.state.CompareAndSwap(callQueued, callAbandoned)
 		lost := Errorf(CodeUnavailable, "the stream to the service broke before the answer")
 		if sent {
@@ -538,11 +377,11 @@ func (st *clientStream) fail(err error) {
 		lost = lost.WithCause(cause)
 		c.done <- result{err: &lostError{err: lost, sent: sent}}
 	}
-	close(st.done)
 }
 
+// err returns why the stream ended, nil while it has not.
 func (st *clientStream) err() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.brokeErr
+	return st.endErr
 }

@@ -20,12 +20,53 @@ import (
 type instanceCounters struct {
 	reads, writes atomic.Int64
 	writeStarted  chan string // receives the id of each write that starts
+
+	mu  sync.Mutex    // guards ran
+	ran chan struct{} // closed (and replaced) after each count
+}
+
+// count adds one to n's counter c and wakes whoever waits in awaitCount.
+func (n *instanceCounters) count(c *atomic.Int64) {
+	c.Add(1)
+	n.mu.Lock()
+	close(n.ran)
+	n.ran = make(chan struct{})
+	n.mu.Unlock()
+}
+
+func (n *instanceCounters) signal() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ran
+}
+
+// awaitCount waits until done holds, looking again after each request
+// that a or b (nil for none) ran.
+func awaitCount(t *testing.T, done func() bool, a, b *instanceCounters) {
+	t.Helper()
+	ctx := testContext(t)
+	for {
+		var ranB <-chan struct{}
+		ranA := a.signal()
+		if b != nil {
+			ranB = b.signal()
+		}
+		if done() {
+			return
+		}
+		select {
+		case <-ranA:
+		case <-ranB:
+		case <-ctx.Done():
+			t.Fatal("the instances never ran the requests awaited")
+		}
+	}
 }
 
 // countingInstance starts an instance with READ (waits delay_ms) and WRITE
 // (waits until release is closed, or delay_ms), both counted.
 func countingInstance(t *testing.T, addr string, release <-chan struct{}) (*testServer, *instanceCounters) {
-	n := &instanceCounters{writeStarted: make(chan string, 1000)}
+	n := &instanceCounters{writeStarted: make(chan string, 1000), ran: make(chan struct{})}
 	ts := startServer(t, serverSpec{addr: addr, register: func(s *socket.Server) {
 		wait := func(ctx context.Context, r *socket.Request) error {
 			var in echoIn
@@ -44,11 +85,11 @@ func countingInstance(t *testing.T, addr string, release <-chan struct{}) (*test
 			return nil
 		}
 		must(t, s.Handle("READ", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
-			n.reads.Add(1)
+			n.count(&n.reads)
 			return json.RawMessage(`"r` + r.ResourceID + `"`), wait(ctx, r)
 		}), socket.Read()))
 		must(t, s.Handle("WRITE", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
-			n.writes.Add(1)
+			n.count(&n.writes)
 			n.writeStarted <- r.ResourceID
 			return json.RawMessage(`"w` + r.ResourceID + `"`), wait(ctx, r)
 		})))
@@ -134,9 +175,7 @@ func TestTwoInstancesShareTrafficAndSurviveOneKilled(t *testing.T) {
 			readDone <- err
 		}()
 	}
-	for na.reads.Load()+nb.reads.Load() < readsBefore+40 {
-		time.Sleep(time.Millisecond)
-	}
+	awaitCount(t, func() bool { return na.reads.Load()+nb.reads.Load() >= readsBefore+40 }, na, nb)
 	a.Stop()
 	close(release)
 
@@ -202,14 +241,10 @@ func TestDrainLosesNothing(t *testing.T) {
 		}()
 	}
 	// Let traffic reach a, then drain it with requests in flight.
-	for na.writes.Load() < 10 {
-		time.Sleep(time.Millisecond)
-	}
+	awaitCount(t, func() bool { return na.writes.Load() >= 10 }, na, nil)
 	a.Shutdown()
 	before := nb.reads.Load() + nb.writes.Load()
-	for nb.reads.Load()+nb.writes.Load() < before+50 {
-		time.Sleep(time.Millisecond)
-	}
+	awaitCount(t, func() bool { return nb.reads.Load()+nb.writes.Load() >= before+50 }, nb, nil)
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
@@ -232,8 +267,12 @@ func TestServiceDownFailsFastThenComesBack(t *testing.T) {
 	a.Stop()
 	a.Shutdown()
 	// The client notices the loss...
-	for c.State() == connectivity.Ready {
-		time.Sleep(time.Millisecond)
+	for changed := socket.ClientChanged(c); c.State() == connectivity.Ready; changed = socket.ClientChanged(c) {
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatal("the client never noticed the loss of its only instance")
+		}
 	}
 	// ...and requests made while the only instance is down fail at once,
 	// long before their deadline, saying why and when to try again.

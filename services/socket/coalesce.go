@@ -24,8 +24,9 @@ type Coalescer struct {
 	// caller has already moved on, such as a service answering a frame.
 	Inline bool
 
-	mu      sync.Mutex // guards flights
+	mu      sync.Mutex // guards flights, joined
 	flights map[string]*flight
+	joined  chan struct{} // closed when the next caller comes; nil unless Waiting made it
 }
 
 // flight is one piece of shared work.
@@ -45,6 +46,10 @@ func (c *Coalescer) Do(ctx context.Context, key string, fn func(context.Context)
 	c.mu.Lock()
 	if c.flights == nil {
 		c.flights = map[string]*flight{}
+	}
+	if c.joined != nil {
+		close(c.joined)
+		c.joined = nil
 	}
 	f, ok := c.flights[key]
 	if ok {
@@ -79,6 +84,22 @@ func (c *Coalescer) Do(ctx context.Context, key string, fn func(context.Context)
 		c.leave(key, f)
 		return nil, AsError(ctx.Err()), ok
 	}
+}
+
+// Waiting returns how many callers are in Do for work in flight, the ones
+// running it included, and a channel closed when the next caller comes.
+// It costs Do a nil check, so tests use it to know that callers joined a
+// flight before they let the work end (sockettest.WaitJoined).
+func (c *Coalescer) Waiting() (n int, next <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.flights {
+		n += f.waiters
+	}
+	if c.joined == nil {
+		c.joined = make(chan struct{})
+	}
+	return n, c.joined
 }
 
 // leave drops a waiter; the last one out cancels the work and frees the

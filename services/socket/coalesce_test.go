@@ -23,9 +23,7 @@ type outcome struct {
 	shared bool
 }
 
-// do calls c.Do and sends its outcome on out. Tests run it in goroutines
-// they start themselves, so that sockettest.WaitJoined can tell them by the test's
-// name in their stacks.
+// do calls c.Do and sends its outcome on out.
 func do(ctx context.Context, c *socket.Coalescer, key string, fn func(context.Context) (json.RawMessage, error), out chan<- outcome) {
 	res, err, shared := c.Do(ctx, key, fn)
 	out <- outcome{res, err, shared}
@@ -58,7 +56,7 @@ func TestCoalescerSharesOneRun(t *testing.T) {
 	for range n {
 		go do(ctx, &c, "k", fn, outs)
 	}
-	sockettest.WaitJoined(t, n, "socket_test.TestCoalescerSharesOneRun")
+	sockettest.WaitJoined(t, n, &c)
 	// A different key is not held up by the flight.
 	if res, err, shared := c.Do(ctx, "other", func(context.Context) (json.RawMessage, error) { return json.RawMessage(`2`), nil }); err != nil || string(res) != "2" || shared {
 		t.Fatalf("other key: %s, %v, shared %v", res, err, shared)
@@ -97,7 +95,7 @@ func TestCoalescerSharesErrors(t *testing.T) {
 	for range 3 {
 		go do(ctx, &c, "k", fn, outs)
 	}
-	sockettest.WaitJoined(t, 3, "socket_test.TestCoalescerSharesErrors")
+	sockettest.WaitJoined(t, 3, &c)
 	close(release)
 	for range 3 {
 		wantCode(t, recv(t, outs).err, socket.CodeNotFound)
@@ -125,7 +123,7 @@ func TestCoalescerLeaderGivesUp(t *testing.T) {
 	wctx := recv(t, workCtx)
 	go do(ctx, &c, "k", fn, others)
 	go do(ctx, &c, "k", fn, others)
-	sockettest.WaitJoined(t, 3, "socket_test.TestCoalescerLeaderGivesUp")
+	sockettest.WaitJoined(t, 3, &c)
 
 	cancelLeader()
 	wantCode(t, recv(t, leader).err, socket.CodeCanceled)
@@ -167,7 +165,7 @@ func TestCoalescerLastCallerCancelsWork(t *testing.T) {
 		t.Fatal("the work's context has the first caller's deadline")
 	}
 	go do(c2, &c, "k", fn, o2)
-	sockettest.WaitJoined(t, 2, "socket_test.TestCoalescerLastCallerCancelsWork")
+	sockettest.WaitJoined(t, 2, &c)
 
 	cancel1()
 	wantCode(t, recv(t, o1).err, socket.CodeCanceled)
@@ -209,7 +207,7 @@ func TestCoalescerPanicReachesEveryWaiter(t *testing.T) {
 	for range n {
 		go do(ctx, &c, "k", boom, outs)
 	}
-	sockettest.WaitJoined(t, n, "socket_test.TestCoalescerPanicReachesEveryWaiter")
+	sockettest.WaitJoined(t, n, &c)
 	close(release)
 	for range n {
 		got := recv(t, outs)
@@ -379,12 +377,8 @@ func request(ctx context.Context, c *socket.Client, action, id string, out chan<
 	out <- outcome{res: res, err: err}
 }
 
-// TestServerCoalescesAcrossStreams runs alone (not in parallel): it counts
-// the server's goroutines waiting for a shared run, which other tests'
-// servers would add to.
 func TestServerCoalescesAcrossStreams(t *testing.T) {
-	// serverWaiting is a request on the server waiting for a handler run.
-	serverWaiting := "socket.(*Server).run("
+	t.Parallel()
 	type call struct{ action, principal string }
 	cases := []struct {
 		name     string
@@ -401,7 +395,9 @@ func TestServerCoalescesAcrossStreams(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := startCoalescingServer(t, tc.opts...)
+			t.Parallel()
+			flights := &socket.Coalescer{}
+			cs := startCoalescingServer(t, append([]socket.ServerOption{socket.WithCoalescer(flights)}, tc.opts...)...)
 			ctx := testContext(t)
 			action := tc.calls[0].action
 			outs := make([]chan outcome, len(tc.calls))
@@ -418,7 +414,7 @@ func TestServerCoalescesAcrossStreams(t *testing.T) {
 				recv(t, cs.started)
 			}
 			if tc.runs < int32(len(tc.calls)) {
-				sockettest.WaitJoined(t, len(tc.calls), serverWaiting)
+				sockettest.WaitJoined(t, len(tc.calls), flights)
 			}
 			close(cs.release)
 			var first answerOf
@@ -476,7 +472,7 @@ func TestClientCoalescesReads(t *testing.T) {
 	}
 	recv(t, cs.started)
 	recv(t, cs.started)
-	sockettest.WaitJoined(t, n, "socket_test.TestClientCoalescesReads")
+	sockettest.WaitJoined(t, n, socket.ClientFlights(c))
 	close(cs.release)
 	for i, o := range outs {
 		got := recv(t, o)
@@ -549,7 +545,7 @@ func TestInlineCoalescer(t *testing.T) {
 		}
 		follower <- string(res)
 	}()
-	sockettest.WaitJoined(t, 2) // the leader (running the work) and the follower
+	sockettest.WaitJoined(t, 2, c) // the leader (running the work) and the follower
 	cancelLeader()
 	close(release)
 	if got := <-follower; got != `"done"` {

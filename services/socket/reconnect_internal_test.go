@@ -34,12 +34,12 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 
 // serveOn serves a server with one read action on addr ("" for a fresh
 // port) and returns the address and a function that stops it at once.
-func serveOn(t *testing.T, addr string) (string, func()) {
+func serveOn(t *testing.T, addr string, opts ...ServerOption) (string, func()) {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	srv, err := NewServer(Config{Name: "reconnect"}, WithoutAuth())
+	srv, err := NewServer(Config{Name: "reconnect"}, append([]ServerOption{WithoutAuth()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

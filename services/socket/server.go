@@ -51,7 +51,7 @@ type Server struct {
 	idle     chan struct{} // closed when draining and the last stream ended
 
 	inFlight atomic.Int64   // requests running on the whole server
-	flights  Coalescer      // identical reads in flight, across streams
+	flights  *Coalescer     // identical reads in flight, across streams
 	tasks    chan task      // hands requests to idle workers
 	workers  sync.WaitGroup // worker goroutines
 	hardStop chan struct{}  // closed when every stream must end now
@@ -103,10 +103,14 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		idle:     make(chan struct{}),
 		hardStop: make(chan struct{}),
 		tasks:    make(chan task),
-		// A frame's goroutine may wait for the shared run: its caller
-		// already has what it needs (a cancel frame, or a closed stream).
-		flights: Coalescer{Inline: true},
+		flights:  c.flights,
 	}
+	if s.flights == nil {
+		s.flights = &Coalescer{}
+	}
+	// A frame's goroutine may wait for the shared run: its caller already
+	// has what it needs (a cancel frame, or a closed stream).
+	s.flights.Inline = true
 	s.stopped, s.stopWork = context.WithCancel(context.Background())
 	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame), serverKeepalive()}, c.grpcOptions...)
 	s.grpc = grpc.NewServer(gopts...)

@@ -3,7 +3,9 @@ package socket_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,32 +19,44 @@ import (
 )
 
 // floodWithoutReading opens a raw stream and sends requests whose large
-// answers it never reads, until the service stops taking them.
+// answers it never reads; it returns once the service's sender is stuck on
+// them: it has written (nearly) the whole flow-control window, and the
+// answer it is writing is larger than the window.
 func floodWithoutReading(t *testing.T, ts *testServer) socketv1.SocketService_ConnectClient {
 	t.Helper()
-	stream, sent := flood(t, ts)
+	stream, stuck := flood(t, ts)
 	select {
-	case <-sent:
-	case <-time.After(2 * time.Second):
+	case <-stuck:
+	case <-time.After(testDeadline):
+		t.Fatal("the service never filled the stream's window")
 	}
-	time.Sleep(200 * time.Millisecond) // let the service take what it will
 	return stream
 }
 
-// flood sends the frames; sent closes when all went out or Send failed.
+// window is the flow-control window of the flooding client.
+const window = 64 << 10
+
+// flood sends the frames; stuck closes when the client's connection has
+// read most of window (the service cannot send more).
 func flood(t *testing.T, ts *testServer) (socketv1.SocketService_ConnectClient, <-chan struct{}) {
 	t.Helper()
+	stuck := make(chan struct{})
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return &readCounter{Conn: c, at: window - 1<<10, reached: stuck}, nil
+	}
 	// A fixed window (no BDP growth) so the client's transport does not
 	// buffer everything for its idle reader.
-	cc, err := grpc.NewClient(ts.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	cc, err := grpc.NewClient(ts.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dial),
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
 	must(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
 	stream, err := socketv1.NewSocketServiceClient(cc).Connect(withKey(testContext(t), testKey))
 	must(t, err)
-	sent := make(chan struct{})
 	go func() {
-		defer close(sent)
 		for id := uint64(1); id <= 2000; id++ {
 			if stream.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: &socketv1.Request{
 				Id: id, Action: "BIG", Payload: &socketv1.Request_BodyRaw{BodyRaw: []byte(`{}`)},
@@ -51,7 +65,23 @@ func flood(t *testing.T, ts *testServer) (socketv1.SocketService_ConnectClient, 
 			}
 		}
 	}()
-	return stream, sent
+	return stream, stuck
+}
+
+// readCounter closes reached once at bytes were read from its connection.
+type readCounter struct {
+	net.Conn
+	at      int64
+	read    atomic.Int64
+	reached chan struct{}
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if before := c.read.Add(int64(n)) - int64(n); before < c.at && before+int64(n) >= c.at {
+		close(c.reached)
+	}
+	return n, err
 }
 
 func bigServer(t *testing.T, started chan<- struct{}) *testServer {

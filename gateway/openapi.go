@@ -9,7 +9,6 @@ import (
 
 	streamgate "github.com/streamgate/streamgate"
 	"github.com/streamgate/streamgate/gateway/config"
-	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -55,24 +54,22 @@ func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]strin
 // catalogue returns the actions of the services a version uses, asked
 // once per table and version; a service that does not answer within 2s
 // is left out (its routes have no descriptions).
-func (t *table) catalogue(ctx context.Context, v *config.Version) map[string]map[string]*socketv1.Action {
+func (t *table) catalogue(ctx context.Context, v *config.Version) map[string]map[string]socket.ActionInfo {
 	if c, ok := t.catalogues.Load(v.Name); ok {
-		return c.(map[string]map[string]*socketv1.Action)
+		return c.(map[string]map[string]socket.ActionInfo)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out := map[string]map[string]*socketv1.Action{}
+	out := map[string]map[string]socket.ActionInfo{}
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
 			for _, name := range routeServices(rt) {
 				if _, done := out[name]; done || t.clients[name] == nil {
 					continue
 				}
-				out[name] = map[string]*socketv1.Action{}
-				if d, err := t.clients[name].Describe(ctx); err == nil {
-					for _, a := range d.GetActions() {
-						out[name][a.GetName()] = a
-					}
+				out[name] = map[string]socket.ActionInfo{}
+				if actions, err := t.clients[name].Describe(ctx); err == nil {
+					out[name] = actions
 				}
 			}
 		}
@@ -94,7 +91,7 @@ func routeServices(rt *config.Route) []string {
 
 // openAPI builds the document as plain maps: it is small and read by
 // machines; a schema library would add more than it saves.
-func openAPI(v *config.Version, cats map[string]map[string]*socketv1.Action) map[string]any {
+func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) map[string]any {
 	envelope := map[string]any{"$ref": "#/components/schemas/Envelope"}
 	errResp := map[string]any{"description": "The standard error envelope; the status follows the error code and, for a payment its provider refused, the reason (402).",
 		"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}}}}
@@ -196,9 +193,9 @@ func summary(rt *config.Route) string {
 	return "pipeline: " + strings.Join(steps, " → ")
 }
 
-func actionDoc(rt *config.Route, cats map[string]map[string]*socketv1.Action) string {
+func actionDoc(rt *config.Route, cats map[string]map[string]socket.ActionInfo) string {
 	if len(rt.Pipeline) == 0 {
-		return cats[rt.Service][rt.Action].GetDoc()
+		return cats[rt.Service][rt.Action].Doc
 	}
 	return ""
 }

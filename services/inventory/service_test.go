@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
@@ -365,10 +364,10 @@ func TestActionCatalogue(t *testing.T) {
 		"RESERVE_STOCK": {false, true}, "RELEASE_STOCK": {false, true}, "LIST_RESERVATIONS": {true, true},
 	}
 	got := map[string]kind{}
-	for _, a := range d.GetActions() {
-		got[a.GetName()] = kind{a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ, a.GetIdempotent()}
-		if a.GetDoc() == "" {
-			t.Errorf("%s has no doc", a.GetName())
+	for name, a := range d {
+		got[name] = kind{a.Read, a.Idempotent}
+		if a.Doc == "" {
+			t.Errorf("%s has no doc", name)
 		}
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -374,6 +374,10 @@ type ActionInfo struct {
 	Public bool
 	// CacheTTL is how long a read's result may be cached; 0 means not.
 	CacheTTL time.Duration
+	// Versions are the API versions the action supports; none means all.
+	Versions []string
+	// Doc is the action's documentation.
+	Doc string
 }
 
 // Action returns what the client knows of an action; ok is false before
@@ -414,6 +418,8 @@ func (c *Client) learn(d *socketv1.DescribeResponse) {
 		info.Idempotent = info.Idempotent || a.GetIdempotent()
 		info.Public = a.GetPublic()
 		info.CacheTTL = a.GetCacheTtl().AsDuration()
+		info.Versions = a.GetVersions()
+		info.Doc = a.GetDoc()
 		next[a.GetName()] = info
 	}
 	c.catalogue.Store(&next)
@@ -683,8 +689,9 @@ func (c *Client) dialOptions() []grpc.DialOption {
 }
 
 // Describe asks one ready instance for the service's action catalogue,
-// waiting for one until ctx ends; Action answers from it afterwards.
-func (c *Client) Describe(ctx context.Context) (*socketv1.DescribeResponse, error) {
+// waiting for one until ctx ends, and returns it by action name; Action
+// answers from it afterwards.
+func (c *Client) Describe(ctx context.Context) (map[string]ActionInfo, error) {
 	st, err := c.pick(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -694,5 +701,10 @@ func (c *Client) Describe(ctx context.Context) (*socketv1.DescribeResponse, erro
 		return nil, FromStatus(err)
 	}
 	c.learn(d)
-	return d, nil
+	known := *c.catalogue.Load()
+	out := make(map[string]ActionInfo, len(d.GetActions()))
+	for _, a := range d.GetActions() {
+		out[a.GetName()] = known[a.GetName()]
+	}
+	return out, nil
 }

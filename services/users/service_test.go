@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
@@ -333,20 +332,20 @@ func TestDescribe(t *testing.T) {
 		"CREATE_USER": "write", "UPDATE_USER": "idempotent write", "DELETE_USER": "idempotent write",
 	}
 	got := map[string]string{}
-	for _, a := range d.GetActions() {
+	for name, a := range d {
 		kind := "write"
 		switch {
-		case a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ && a.GetPublic():
+		case a.Read && a.Public:
 			kind = "public read"
-		case a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ:
+		case a.Read:
 			kind = "read"
-		case a.GetIdempotent():
+		case a.Idempotent:
 			kind = "idempotent write"
 		}
-		if a.GetDoc() == "" {
-			t.Errorf("%s has no doc", a.GetName())
+		if a.Doc == "" {
+			t.Errorf("%s has no doc", name)
 		}
-		got[a.GetName()] = kind
+		got[name] = kind
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("actions = %v, want %v", got, want)

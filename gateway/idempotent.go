@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -57,7 +58,7 @@ func (g *Gateway) invokeOnce(ctx context.Context, t *table, p prepared, in *invo
 		Key:       key,
 	}
 	id := scope.ID()
-	fp := idempotency.Fingerprint(in.method, in.path.String(), in.query.Encode(), socket.CanonicalJSON(in.body))
+	fp := idempotency.Fingerprint(in.method, in.path.String(), in.query.Encode(), coalesce.CanonicalJSON(in.body))
 
 	store := t.idem
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyStoreLimit)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -28,7 +29,7 @@ type readKey struct {
 // String encodes the key for the cache and the coalescer: the service,
 // then the socket's own coalescing key of the rest.
 func (k readKey) String() string {
-	return k.service + "\x00" + socket.CoalesceKey(k.action, k.id, k.body, k.version, k.scope, k.epoch)
+	return k.service + "\x00" + coalesce.Key(k.action, k.id, k.body, k.version, k.scope, k.epoch)
 }
 
 // epochOf encodes tags' generations as a read's epoch.

@@ -77,7 +77,7 @@ func DerivedKey(id, name string) string {
 }
 
 // Fingerprint identifies a request's content: its method, path, query and
-// body in canonical JSON (pass socket.CanonicalJSON of the body). The same
+// body in canonical JSON (pass coalesce.CanonicalJSON of the body). The same
 // key with another fingerprint is a reuse (422).
 func Fingerprint(method, path, query string, canonicalBody []byte) string {
 	h := sha256.New()

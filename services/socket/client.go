@@ -1,6 +1,8 @@
 package socket
 
 import (
+	"github.com/streamgate/streamgate/internal/coalesce"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,7 +215,7 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 	if !info.Public {
 		scope = m.Principal.Scope()
 	}
-	res, err, shared := c.flights.Do(ctx, CoalesceKey(action, id, raw, m.APIVersion, scope, m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
+	res, err, shared := c.flights.Do(ctx, coalesce.Key(action, id, raw, m.APIVersion, scope, m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
 		r, err := c.send(wctx, action, id, raw, info)
 		return r.Result, err
 	})

@@ -1,6 +1,8 @@
 package socket
 
 import (
+	"github.com/streamgate/streamgate/internal/coalesce"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -340,7 +342,7 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	if !a.spec.public {
 		scope = adm.req.Meta.Principal.Scope()
 	}
-	key := CoalesceKey(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope, adm.req.Meta.ReadEpoch)
+	key := coalesce.Key(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope, adm.req.Meta.ReadEpoch)
 	work := *adm // the shared run may outlive this caller's request
 	res, err, shared := s.flights.Do(ctx, key, func(wctx context.Context) (json.RawMessage, error) {
 		// The shared run answers many callers: it never marks a replay.

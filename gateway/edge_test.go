@@ -152,6 +152,13 @@ func TestRequestIDsAndCORS(t *testing.T) {
 	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
 	}
+	// Browsers may read the headers a retry needs.
+	allowed := do(t, ts, "GET", "/v1/users/whoami", "", "Origin", "https://app.example")
+	for _, h := range []string{"X-Request-Id", "Location", "ETag", "X-Cache", "Retry-After", "Idempotent-Replayed"} {
+		if !strings.Contains(allowed.Header.Get("Access-Control-Expose-Headers"), h) {
+			t.Errorf("CORS does not expose %s: %q", h, allowed.Header.Get("Access-Control-Expose-Headers"))
+		}
+	}
 	other := do(t, ts, "GET", "/v1/users/whoami", "", "Origin", "https://evil.example")
 	if other.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("CORS allowed an origin not in the list")

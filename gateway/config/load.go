@@ -103,7 +103,7 @@ func (l *loader) http(y *yamlHTTP) HTTP {
 		CORS: CORS{
 			AllowedOrigins:   c.AllowedOrigins.V,
 			AllowedHeaders:   c.AllowedHeaders.or([]string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-API-Key"}),
-			ExposedHeaders:   c.ExposedHeaders.or([]string{"X-Request-Id", "Location"}),
+			ExposedHeaders:   c.ExposedHeaders.or([]string{"X-Request-Id", "Location", "ETag", "X-Cache", "Retry-After", "Idempotent-Replayed"}),
 			AllowCredentials: c.AllowCredentials.V,
 			MaxAge:           c.MaxAge.or(10 * time.Minute),
 		},

@@ -82,7 +82,7 @@ func TestParseExample(t *testing.T) {
 			CORS: config.CORS{
 				AllowedOrigins:   []string{"https://shop.example"},
 				AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-API-Key"},
-				ExposedHeaders:   []string{"X-Request-Id", "Location"},
+				ExposedHeaders:   []string{"X-Request-Id", "Location", "ETag", "X-Cache", "Retry-After", "Idempotent-Replayed"},
 				AllowCredentials: true,
 				MaxAge:           10 * time.Minute,
 			},
@@ -247,7 +247,7 @@ versions:
 		t.Errorf("HTTP = %+v", cfg.HTTP)
 	}
 	if c := cfg.HTTP.CORS; len(c.AllowedOrigins) != 0 || c.MaxAge != 10*time.Minute || c.AllowCredentials ||
-		len(c.AllowedHeaders) != 5 || len(c.ExposedHeaders) != 2 {
+		len(c.AllowedHeaders) != 5 || len(c.ExposedHeaders) != 6 {
 		t.Errorf("CORS = %+v", c)
 	}
 	if cfg.Redis != "" || len(cfg.Auth.APIKeys) != 0 || len(cfg.Auth.JWT) != 0 {

@@ -84,7 +84,7 @@ const (
 type CORS struct {
 	AllowedOrigins   []string // "*" allows any origin
 	AllowedHeaders   []string // default: Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-API-Key
-	ExposedHeaders   []string // default: X-Request-Id, Location
+	ExposedHeaders   []string // default: X-Request-Id, Location, ETag, X-Cache, Retry-After, Idempotent-Replayed
 	AllowCredentials bool
 	MaxAge           time.Duration // default 10m
 }

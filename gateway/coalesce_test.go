@@ -21,6 +21,8 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/testhooks"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
@@ -281,9 +283,9 @@ func (r reply) result(t testing.TB) map[string]any {
 	return env.Result
 }
 
-// flightsOf returns the Coalescers of gws, for sockettest.WaitJoined.
-func flightsOf(gws ...*gateway.Gateway) []*socket.Coalescer {
-	var out []*socket.Coalescer
+// flightsOf returns the flights of gws, for sockettest.WaitJoined.
+func flightsOf(gws ...*gateway.Gateway) []sockettest.Flights {
+	var out []sockettest.Flights
 	for _, g := range gws {
 		out = append(out, gateway.Flights(g))
 	}
@@ -322,8 +324,8 @@ func TestThousandIdenticalGETs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			inService := &socket.Coalescer{}
-			u := startUsers(t, socket.WithCoalescer(inService))
+			inService := &coalesce.Group{}
+			u := startUsers(t, testhooks.ServerFlights(inService).(socket.ServerOption))
 			var gws []*gateway.Gateway
 			var urls []string
 			for range tc.gateways {

@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/internal/coalesce"
 )
 
 // SetCachedETag replaces the ETag of the cached answer of a public read
@@ -19,6 +19,6 @@ func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
 	return ok
 }
 
-// Flights returns the Coalescer a gateway shares identical reads through,
+// Flights returns the Group a gateway shares identical reads through,
 // for tests that wait until requests joined a flight.
-func Flights(g *Gateway) *socket.Coalescer { return &g.flights }
+func Flights(g *Gateway) *coalesce.Group { return &g.flights }

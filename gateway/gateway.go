@@ -35,6 +35,8 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -53,11 +55,11 @@ type Gateway struct {
 	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
 	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
 
-	cache     *cache.Cache     // nil when caching is off
-	coalesce  bool             // identical reads in flight share one request
-	flights   socket.Coalescer // the reads in flight, by readKey
-	describes socket.Coalescer // the Describe calls waiting for a service's catalogue, by service
-	stats     statsTable       // per-route cache and coalescing counters
+	cache     *cache.Cache   // nil when caching is off
+	coalesce  bool           // identical reads in flight share one request
+	flights   coalesce.Group // the reads in flight, by readKey
+	describes coalesce.Group // the Describe calls waiting for a service's catalogue, by service
+	stats     statsTable     // per-route cache and coalescing counters
 }
 
 // Option tunes a Gateway.
@@ -281,7 +283,7 @@ func envelopeResponse(_ context.Context, resp proto.Message) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return socket.NewEnvelope(b, nil), nil
+	return envelope.New(b, nil), nil
 }
 
 // invokeStatus gives the REST binding of Invoke the status the route

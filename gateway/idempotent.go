@@ -12,6 +12,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -108,7 +109,7 @@ func (g *Gateway) settle(ctx context.Context, store idempotency.Store, id, token
 	if a == nil {
 		err = store.Release(sctx, id, token)
 	} else {
-		err = store.Complete(sctx, id, token, idempotency.Answer{Status: a.status, Location: a.location, Body: envelope(a.result, a.err)}, ttl)
+		err = store.Complete(sctx, id, token, idempotency.Answer{Status: a.status, Location: a.location, Body: envelope.Encode(a.result, a.err)}, ttl)
 	}
 	if err != nil {
 		g.opts.logger.Error("gateway: idempotency store failed; the key stays leased until its lease expires", "err", err, "complete", a != nil)

@@ -1,9 +1,11 @@
-// Package coalesce holds what the runtime and the gateway share to tell
-// identical requests apart: the key of a read and the canonical form of a
-// JSON body. It is streamgate's own, not public API.
+// Package coalesce is how the runtime and the gateway share identical reads:
+// the key that tells identical requests apart, the canonical form of a JSON
+// body, and the Group that runs each piece of identical work once. It is
+// streamgate's own, not public API.
 //
 //	k := coalesce.Key("GET_USER", "1", body, "v1", principal.Scope(), epoch)
 //	fp := coalesce.CanonicalJSON(body) // {"b":1, "a":2} and {"a":2,"b":1} alike
+//	res, err, shared := group.Do(ctx, k, fetch)
 package coalesce
 
 import (

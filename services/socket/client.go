@@ -44,13 +44,13 @@ type Client struct {
 	picks     atomic.Pointer[[]*instance]           // instances, for the request path
 	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
 	learned   atomic.Bool                           // a Describe answered
-	flights   Coalescer                             // identical reads in flight
+	flights   coalesce.Group                        // identical reads in flight
 	rotate    atomic.Uint32                         // spreads ties between instances
 	coalesced atomic.Uint64                         // requests answered by an identical one in flight
 }
 
-// InstanceState is what the client knows about one instance.
-type InstanceState struct {
+// instanceState is what the client knows about one instance.
+type instanceState struct {
 	// Addr is the instance's address.
 	Addr string
 	// State is Ready while a stream is open, Connecting while one is
@@ -141,7 +141,7 @@ func (c *Client) State() connectivity.State {
 		return connectivity.Shutdown
 	}
 	seen := map[connectivity.State]bool{}
-	for _, s := range c.Instances() {
+	for _, s := range c.snapshots() {
 		seen[s.State] = true
 	}
 	for _, s := range []connectivity.State{connectivity.Ready, connectivity.Connecting, connectivity.TransientFailure} {
@@ -152,9 +152,9 @@ func (c *Client) State() connectivity.State {
 	return connectivity.Idle
 }
 
-// Instances returns the state of every instance the target resolved to.
-func (c *Client) Instances() []InstanceState {
-	var out []InstanceState
+// snapshots returns the state of every instance the target resolved to.
+func (c *Client) snapshots() []instanceState {
+	var out []instanceState
 	for _, inst := range *c.picks.Load() {
 		out = append(out, inst.snapshot())
 	}
@@ -222,11 +222,11 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 	if shared {
 		c.coalesced.Add(1)
 	}
-	return Reply{Result: res}, err
+	if err != nil {
+		return Reply{}, AsError(err)
+	}
+	return Reply{Result: res}, nil
 }
-
-// Coalesced counts the requests answered by an identical request in flight.
-func (c *Client) Coalesced() uint64 { return c.coalesced.Load() }
 
 // send sends one request, moving it to other streams when streams break
 // or drain under it (see Request).
@@ -562,7 +562,7 @@ func (c *Client) noReadyInstance(retryAfter time.Duration) *Error {
 // permanentError returns an error that waiting will not cure: every
 // instance refused the key.
 func (c *Client) permanentError() error {
-	insts := c.Instances()
+	insts := c.snapshots()
 	if len(insts) == 0 {
 		return nil
 	}

@@ -103,7 +103,7 @@ func awaitReady(t *testing.T, c *socket.Client, n int) {
 	ctx := testContext(t)
 	for {
 		ready := 0
-		for _, s := range c.Instances() {
+		for _, s := range socket.ClientInstances(c) {
 			if s.State == connectivity.Ready {
 				ready++
 			}
@@ -113,7 +113,7 @@ func awaitReady(t *testing.T, c *socket.Client, n int) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("instances never all ready: %+v", c.Instances())
+			t.Fatalf("instances never all ready: %+v", socket.ClientInstances(c))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

@@ -69,9 +69,9 @@ func TestReconnectDoesNotWaitForDescribe(t *testing.T) {
 	}
 
 	stop()
-	waitFor(t, c, 10*time.Second, "the loss noticed", func(s InstanceState) bool { return s.State != connectivity.Ready })
+	waitFor(t, c, 10*time.Second, "the loss noticed", func(s instanceState) bool { return s.State != connectivity.Ready })
 	_, stop = serveOn(t, addr, WithGRPCServerOptions(gate))
-	waitFor(t, c, 10*time.Second, "ready while Describe hangs", func(s InstanceState) bool { return s.State == connectivity.Ready })
+	waitFor(t, c, 10*time.Second, "ready while Describe hangs", func(s instanceState) bool { return s.State == connectivity.Ready })
 	short, cancelShort := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelShort()
 	if _, err := c.Request(short, "PING", "", nil); err != nil {

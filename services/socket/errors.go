@@ -2,7 +2,6 @@ package socket
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -188,26 +187,6 @@ func CodeOf(err error) Code {
 		return ""
 	}
 	return AsError(err).Code
-}
-
-// Envelope is the standard answer at the edges (REST, the CLI):
-// {"ok": true, "result": …} or {"ok": false, "error": {"code", "message", "details"}}.
-type Envelope struct {
-	OK     bool            `json:"ok"`
-	Result json.RawMessage `json:"result,omitempty"`
-	Error  *Error          `json:"error,omitempty"`
-}
-
-// NewEnvelope wraps a request's outcome; a nil result of a success is
-// JSON null.
-func NewEnvelope(result json.RawMessage, err error) Envelope {
-	if err != nil {
-		return Envelope{Error: AsError(err)}
-	}
-	if len(result) == 0 {
-		result = json.RawMessage("null")
-	}
-	return Envelope{OK: true, Result: result}
 }
 
 // codeNames maps gRPC status codes to the standard codes, for errors that

@@ -50,6 +50,14 @@ func causeText(err error) string {
 	return b.String()
 }
 
+// leakResolver serves the scheme leaktest:///, registered when the package
+// loads: resolver.Register must not run while tests in parallel dial.
+var leakResolver = func() *manual.Resolver {
+	rb := manual.NewBuilderWithScheme("leaktest")
+	resolver.Register(rb)
+	return rb
+}()
+
 // freeAddr returns a loopback address nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -78,8 +86,7 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 		})))
 	}})
 
-	rb := manual.NewBuilderWithScheme("leaktest")
-	resolver.Register(rb)
+	rb := leakResolver
 
 	type tc struct {
 		name      string
@@ -129,7 +136,8 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 		{name: "unary call, handler returns a wrapped error", code: socket.CodeInternal, run: func(t *testing.T) error {
 			r, err := rawConn(t, ts).Call(withKey(testContext(t), testKey), &socketv1.CallRequest{Request: &socketv1.Request{Action: "WRAPPED"}})
 			must(t, err)
-			return socket.ErrorFromProto(r.GetResponse().GetError())
+			pe := r.GetResponse().GetError()
+			return &socket.Error{Code: socket.Code(pe.GetCode()), Message: pe.GetMessage()}
 		}},
 		{name: "handler error with a cause", code: socket.CodeUnavailable, run: func(t *testing.T) error {
 			_, err := dial(t, ts.Addr).Request(testContext(t), "CAUSED", "1", nil)

@@ -1,8 +1,17 @@
 package socket
 
-// ClientFlights returns the Coalescer a client shares identical reads
+import (
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/testhooks"
+)
+
+// ClientFlights returns the Group a client shares identical reads
 // through, for tests that wait until callers joined a flight.
-func ClientFlights(c *Client) *Coalescer { return &c.flights }
+func ClientFlights(c *Client) *coalesce.Group { return &c.flights }
+
+// ClientCoalesced counts the requests a client answered with an identical
+// request in flight.
+func ClientCoalesced(c *Client) uint64 { return c.coalesced.Load() }
 
 // ClientChanged returns a channel closed when one of the client's
 // instances next changes state.
@@ -11,3 +20,15 @@ func ClientChanged(c *Client) <-chan struct{} {
 	defer c.mu.Unlock()
 	return c.changed
 }
+
+// WithFlights makes a server share identical reads through g (see
+// testhooks.ServerFlights), so a test can watch them.
+func WithFlights(g *coalesce.Group) ServerOption {
+	return testhooks.ServerFlights(g).(ServerOption)
+}
+
+// ClientInstances returns what a client knows about each instance.
+func ClientInstances(c *Client) []instanceState { return c.snapshots() }
+
+// ServerInstance returns a server's unique instance id.
+func ServerInstance(s *Server) string { return s.instance }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/errproto"
 )
 
 // admitted is a request frame that passed admit: what the worker needs to
@@ -98,37 +99,27 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *Error) *socke
 		}
 	}
 	if err != nil {
-		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: ErrorToProto(err)}}
+		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: errorToProto(err)}}
 	}
 	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
 }
 
-// errorToProto converts an *Error for the wire. Details that do not encode
-// as a JSON object are dropped rather than failing the response.
-func ErrorToProto(e *Error) *socketv1.Error {
-	pe := &socketv1.Error{Code: string(e.Code), Message: e.Message}
-	if !e.Code.Valid() {
-		pe.Code = string(CodeInternal)
+// errorToProto converts an *Error for the wire; a code outside the
+// standard set goes out as INTERNAL.
+func errorToProto(e *Error) *socketv1.Error {
+	code := e.Code
+	if !code.Valid() {
+		code = CodeInternal
 	}
-	if len(e.Details) > 0 {
-		if b, err := json.Marshal(e.Details); err == nil {
-			var st structpb.Struct
-			if protojson.Unmarshal(b, &st) == nil {
-				pe.Details = &st
-			}
-		}
-	}
-	return pe
+	return errproto.Encode(string(code), e.Message, e.Details)
 }
 
 // errorFromProto converts a wire error back to an *Error.
-func ErrorFromProto(pe *socketv1.Error) *Error {
-	e := &Error{Code: Code(pe.GetCode()), Message: pe.GetMessage()}
+func errorFromProto(pe *socketv1.Error) *Error {
+	code, message, details := errproto.Decode(pe)
+	e := &Error{Code: Code(code), Message: message, Details: details}
 	if !e.Code.Valid() {
 		e.Code = CodeInternal
-	}
-	if d := pe.GetDetails(); d != nil {
-		e.Details = d.AsMap()
 	}
 	return e
 }
@@ -145,7 +136,7 @@ func resultOf(r *socketv1.Response) (json.RawMessage, error) {
 		}
 		return b, nil
 	case *socketv1.Response_Error:
-		return nil, ErrorFromProto(o.Error)
+		return nil, errorFromProto(o.Error)
 	}
 	if r.GetOk() {
 		return nil, nil

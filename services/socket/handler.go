@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -53,6 +55,18 @@ type Principal struct {
 
 // HasRole reports whether the principal has the role.
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// Scope returns the visibility scope of a principal for per-caller
+// answers: its subject and roles, quoted so no two principals share one.
+func (p Principal) Scope() string {
+	var b strings.Builder
+	b.WriteString(strconv.Quote(p.Subject))
+	for _, r := range p.Roles {
+		b.WriteByte(',')
+		b.WriteString(strconv.Quote(r))
+	}
+	return b.String()
+}
 
 type metaKey struct{}
 

@@ -77,8 +77,8 @@ func (c *Client) newInstance(addr string) (*instance, error) {
 // and closes the connection.
 func (inst *instance) stop() { inst.cancel() }
 
-func (inst *instance) snapshot() InstanceState {
-	s := InstanceState{Addr: inst.addr}
+func (inst *instance) snapshot() instanceState {
+	s := instanceState{Addr: inst.addr}
 	inst.mu.Lock()
 	s.State, s.LastError, s.Failures = inst.state, inst.lastErr, inst.failed
 	inst.mu.Unlock()

@@ -5,7 +5,16 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/testhooks"
 )
+
+func init() {
+	testhooks.ServerFlights = func(g *coalesce.Group) any {
+		return serverOptionFunc(func(c *serverConfig) { c.flights = g })
+	}
+}
 
 // ServerOption tunes a Server.
 type ServerOption interface{ applyServer(*serverConfig) }
@@ -23,7 +32,7 @@ type serverConfig struct {
 	keys           *Keyring
 	noAuth         bool
 	noCoalesce     bool
-	flights        *Coalescer
+	flights        *coalesce.Group // from testhooks.ServerFlights; nil: the server's own
 	logger         *slog.Logger
 	streamInFlight int
 	serverInFlight int
@@ -135,13 +144,6 @@ func WithoutAuth() ServerOption {
 // caller for Public actions) share one handler run.
 func WithoutCoalescing() ServerOption {
 	return serverOptionFunc(func(c *serverConfig) { c.noCoalesce = true })
-}
-
-// WithCoalescer makes the server share identical reads through c, so that
-// its owner can watch them (tests wait on c.Waiting before they let a run
-// end). The server sets c.Inline. Default: a Coalescer of the server's own.
-func WithCoalescer(c *Coalescer) ServerOption {
-	return serverOptionFunc(func(cfg *serverConfig) { cfg.flights = c })
 }
 
 // WithMaxInFlight bounds the requests running at once on one stream and on

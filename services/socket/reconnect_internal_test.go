@@ -67,7 +67,7 @@ func serveOn(t *testing.T, addr string, opts ...ServerOption) (string, func()) {
 }
 
 // waitFor waits, on the client's change signal, until cond holds.
-func waitFor(t *testing.T, c *Client, timeout time.Duration, what string, cond func(InstanceState) bool) time.Duration {
+func waitFor(t *testing.T, c *Client, timeout time.Duration, what string, cond func(instanceState) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	deadline := time.NewTimer(timeout)
@@ -76,13 +76,13 @@ func waitFor(t *testing.T, c *Client, timeout time.Duration, what string, cond f
 		c.mu.Lock()
 		changed := c.changed
 		c.mu.Unlock()
-		if insts := c.Instances(); len(insts) == 1 && cond(insts[0]) {
+		if insts := c.snapshots(); len(insts) == 1 && cond(insts[0]) {
 			return time.Since(start)
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("%s: not within %v: %+v", what, timeout, c.Instances())
+			t.Fatalf("%s: not within %v: %+v", what, timeout, c.snapshots())
 		}
 	}
 }
@@ -96,14 +96,14 @@ func TestRestartedInstanceIsBackWithinTheBackoffCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	ready := func(s InstanceState) bool { return s.State == connectivity.Ready }
+	ready := func(s instanceState) bool { return s.State == connectivity.Ready }
 	waitFor(t, c, 20*time.Second, "first connection", ready)
 
 	// Down long enough for many failed attempts: gRPC's own connection
 	// backoff (1s, growing to 120s) would have grown far past the cap.
 	stop()
 	const attempts = 40
-	waitFor(t, c, 60*time.Second, "failed attempts", func(s InstanceState) bool { return s.Failures >= attempts })
+	waitFor(t, c, 60*time.Second, "failed attempts", func(s instanceState) bool { return s.Failures >= attempts })
 
 	_, _ = serveOn(t, addr)
 	// The next attempt is at most the cap away; the rest is margin for a
@@ -198,12 +198,12 @@ func TestBlackHoledConnectionIsDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	waitFor(t, c, 20*time.Second, "first connection", func(s InstanceState) bool { return s.State == connectivity.Ready })
+	waitFor(t, c, 20*time.Second, "first connection", func(s instanceState) bool { return s.State == connectivity.Ready })
 	if _, err := c.Request(context.Background(), "PING", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	close(bh.dark)
-	took := waitFor(t, c, 30*time.Second, "black hole detected", func(s InstanceState) bool { return s.State != connectivity.Ready })
+	took := waitFor(t, c, 30*time.Second, "black hole detected", func(s instanceState) bool { return s.State != connectivity.Ready })
 	if took > 5*time.Second {
 		t.Fatalf("a black-holed connection took %v to detect; want at most 5s", took)
 	}

@@ -52,11 +52,11 @@ type Server struct {
 	draining bool
 	idle     chan struct{} // closed when draining and the last stream ended
 
-	inFlight atomic.Int64   // requests running on the whole server
-	flights  *Coalescer     // identical reads in flight, across streams
-	tasks    chan task      // hands requests to idle workers
-	workers  sync.WaitGroup // worker goroutines
-	hardStop chan struct{}  // closed when every stream must end now
+	inFlight atomic.Int64    // requests running on the whole server
+	flights  *coalesce.Group // identical reads in flight, across streams
+	tasks    chan task       // hands requests to idle workers
+	workers  sync.WaitGroup  // worker goroutines
+	hardStop chan struct{}   // closed when every stream must end now
 	// stopped ends with hardStop: writes, which outlive their callers'
 	// streams, end with it.
 	stopped  context.Context
@@ -108,7 +108,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		flights:  c.flights,
 	}
 	if s.flights == nil {
-		s.flights = &Coalescer{}
+		s.flights = &coalesce.Group{}
 	}
 	// A frame's goroutine may wait for the shared run: its caller already
 	// has what it needs (a cancel frame, or a closed stream).
@@ -123,9 +123,6 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 	s.health.SetServingStatus(socketv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	return s, nil
 }
-
-// Instance returns the server's unique instance id.
-func (s *Server) Instance() string { return s.instance }
 
 // Handle registers an action under a name in UPPER_SNAKE_CASE. Actions are
 // writes unless declared Read. Register every action before Serve.

@@ -67,7 +67,7 @@ func TestThousandConcurrentRequestsOnOneStream(t *testing.T) {
 			if inversions == 0 {
 				t.Fatal("answers came back strictly in order; expected out-of-order completion")
 			}
-			if got := c.Instances(); len(got) != 1 {
+			if got := socket.ClientInstances(c); len(got) != 1 {
 				t.Fatalf("instances = %+v, want one stream", got)
 			}
 		})
@@ -393,7 +393,7 @@ func TestDescribeReportsActionsAndStats(t *testing.T) {
 	wantCode(t, err, socket.CodeInvalidArgument)
 	d, err := rawConn(t, ts).Describe(withKey(ctx, testKey), &socketv1.DescribeRequest{})
 	must(t, err)
-	if d.GetService() != "test" || d.GetInstance() != ts.Instance() || len(d.GetActions()) != 2 {
+	if d.GetService() != "test" || d.GetInstance() != socket.ServerInstance(ts.Server) || len(d.GetActions()) != 2 {
 		t.Fatalf("describe = %v", d)
 	}
 	echo := d.GetActions()[1]

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/internal/envelope"
+	"github.com/streamgate/streamgate/internal/errproto"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -49,7 +51,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	var env socket.Envelope
+	var env envelope.Envelope
 	if *gw != "" {
 		if *key == "" {
 			*key = os.Getenv("STREAMGATE_ADMIN_KEY")
@@ -70,7 +72,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 		m := socket.Meta{APIVersion: *version, IdempotencyKey: *idemKey}
 		m.Principal.Subject = *principal
 		res, err := c.Request(socket.ContextWithMeta(ctx, m), action, id, body)
-		env = socket.NewEnvelope(res, err)
+		env = envelope.New(res, err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -79,35 +81,36 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 
 // callGateway finds the version's route that sends SERVICE ACTION and
 // invokes it through GatewayService, with the same access rules as REST.
-func callGateway(ctx context.Context, addr, key, version, idemKey, service, action, id string, body []byte) (socket.Envelope, error) {
+func callGateway(ctx context.Context, addr, key, version, idemKey, service, action, id string, body []byte) (envelope.Envelope, error) {
 	if version == "" {
-		return socket.Envelope{}, errors.New("call: -gateway needs -version")
+		return envelope.Envelope{}, errors.New("call: -gateway needs -version")
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return socket.Envelope{}, err
+		return envelope.Envelope{}, err
 	}
 	defer cc.Close()
 	gc := gatewayv1.NewGatewayServiceClient(cc)
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 	routes, err := gc.ListRoutes(ctx, &gatewayv1.ListRoutesRequest{Version: version})
 	if err != nil {
-		return socket.NewEnvelope(nil, socket.FromStatus(err)), nil
+		return envelope.New(nil, socket.FromStatus(err)), nil
 	}
 	req, ok := routeFor(routes.GetRoutes(), service, action, id != "")
 	if !ok {
-		return socket.NewEnvelope(nil, socket.Errorf(socket.CodeNotFound, "API version %s has no route for %s %s", version, service, action)), nil
+		return envelope.New(nil, socket.Errorf(socket.CodeNotFound, "API version %s has no route for %s %s", version, service, action)), nil
 	}
 	req.Version, req.Id, req.IdempotencyKey = version, id, idemKey
 	req.Payload = &gatewayv1.InvokeRequest_BodyRaw{BodyRaw: body}
 	resp, err := gc.Invoke(ctx, req)
 	if err != nil {
-		return socket.NewEnvelope(nil, socket.FromStatus(err)), nil
+		return envelope.New(nil, socket.FromStatus(err)), nil
 	}
 	if e := resp.GetError(); e != nil {
-		return socket.NewEnvelope(nil, socket.ErrorFromProto(e)), nil
+		code, message, details := errproto.Decode(e)
+		return envelope.New(nil, &socket.Error{Code: socket.Code(code), Message: message, Details: details}), nil
 	}
-	return socket.NewEnvelope(resp.GetResultRaw(), nil), nil
+	return envelope.New(resp.GetResultRaw(), nil), nil
 }
 
 // routeFor turns the route that sends service's action into an Invoke

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -61,9 +62,9 @@ func TestCallAgainstARunningService(t *testing.T) {
 				t.Fatalf("stdout %s lacks %s", out.String(), tc.want)
 			}
 			if tc.status != 2 {
-				var env socket.Envelope
+				var env envelope.Envelope
 				if err := json.Unmarshal(out.Bytes(), &env); err != nil || env.OK != (tc.status == 0) {
-					t.Fatalf("envelope %s: %v", out.String(), err)
+					t.Fatalf("restAnswer %s: %v", out.String(), err)
 				}
 			}
 		})

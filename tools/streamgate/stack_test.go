@@ -92,24 +92,24 @@ func TestStackCommand(t *testing.T) {
 	}
 }
 
-// envelope is the REST edge's answer.
-type envelope struct {
+// restAnswer is the REST edge's answer.
+type restAnswer struct {
 	OK     bool           `json:"ok"`
 	Result map[string]any `json:"result"`
 	Error  map[string]any `json:"error"`
 }
 
-// send does req and decodes the envelope.
-func send(t *testing.T, req *http.Request) (int, envelope) {
+// send does req and decodes the restAnswer.
+func send(t *testing.T, req *http.Request) (int, restAnswer) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var env envelope
+	var env restAnswer
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		t.Fatalf("%s %s: %d, not an envelope: %v", req.Method, req.URL, resp.StatusCode, err)
+		t.Fatalf("%s %s: %d, not an restAnswer: %v", req.Method, req.URL, resp.StatusCode, err)
 	}
 	return resp.StatusCode, env
 }

@@ -4,16 +4,21 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/streamgate/streamgate/services/socket"
 )
+
+// Flights is what WaitJoined watches: something that shares identical work
+// and tells how many callers wait for work in flight, with a channel
+// closed when the next one comes. streamgate's coalescing groups are.
+type Flights interface {
+	Waiting() (n int, next <-chan struct{})
+}
 
 // WaitJoined waits until n callers in all (summed) are in Do for work in
 // flight, the ones running it included, so a test knows they share runs
-// before it lets the runs end. It watches those Coalescers alone, so tests
-// in parallel that coalesce through others do not disturb it; give a
-// server one with socket.WithCoalescer. It fails the test after 20 seconds.
-func WaitJoined(t testing.TB, n int, all ...*socket.Coalescer) {
+// before it lets the runs end. It watches those groups alone, so tests in
+// parallel that coalesce through others do not disturb it. It fails the
+// test after 20 seconds.
+func WaitJoined(t testing.TB, n int, all ...Flights) {
 	t.Helper()
 	timeout := time.NewTimer(deadline)
 	defer timeout.Stop()

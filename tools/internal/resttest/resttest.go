@@ -16,15 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
 // Reply is an answer of the REST edge: the envelope, its status and
 // headers, the raw body and how long it took.
 type Reply struct {
-	OK     bool            `json:"ok"`
-	Result json.RawMessage `json:"result"`
-	Error  *socket.Error   `json:"error"`
+	envelope.Envelope
 
 	Status int           `json:"-"`
 	Raw    string        `json:"-"`

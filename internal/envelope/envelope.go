@@ -1,0 +1,48 @@
+// Package envelope is the standard answer at streamgate's edges (REST, the
+// gateway's gRPC API, the CLI): {"ok": true, "result": …} or
+// {"ok": false, "error": {"code", "message", "details"}}. It is
+// streamgate's own, not public API: services never see envelopes.
+package envelope
+
+import (
+	"encoding/json"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// Envelope is the standard answer in its JSON form.
+type Envelope struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *socket.Error   `json:"error,omitempty"`
+}
+
+// New wraps a request's outcome; a nil result of a success is JSON null.
+func New(result json.RawMessage, err error) Envelope {
+	if err != nil {
+		return Envelope{Error: socket.AsError(err)}
+	}
+	if len(result) == 0 {
+		result = json.RawMessage("null")
+	}
+	return Envelope{OK: true, Result: result}
+}
+
+// Encode returns the envelope's JSON and a newline, a success's result as
+// the service's bytes (not re-encoded).
+func Encode(result json.RawMessage, err *socket.Error) []byte {
+	if err != nil {
+		b, merr := json.Marshal(Envelope{Error: err})
+		if merr != nil {
+			b = []byte(`{"ok":false,"error":{"code":"INTERNAL","message":"internal error"}}`)
+		}
+		return append(b, '\n')
+	}
+	if len(result) == 0 {
+		result = json.RawMessage("null")
+	}
+	buf := make([]byte, 0, len(result)+24)
+	buf = append(buf, `{"ok":true,"result":`...)
+	buf = append(buf, result...)
+	return append(buf, "}\n"...)
+}

@@ -111,12 +111,26 @@ func TestCancelAndDeadlineReachTheHandler(t *testing.T) {
 		t.Parallel()
 		seen := make(chan context.Context, 1)
 		c := dialServer(t, blockingServer(t, seen))
-		ctx, cancel := context.WithTimeout(testContext(t), 300*time.Millisecond)
-		defer cancel()
-		want, _ := ctx.Deadline()
-		errc := make(chan error, 1)
-		go func() { _, err := c.Request(ctx, "WAIT", "", nil); errc <- err }()
-		hctx := <-seen
+		// On a busy machine a short deadline may pass before the frame
+		// reaches the server: try again (a few times) rather than wait
+		// for a handler that never runs.
+		var hctx context.Context
+		var want time.Time
+		var errc chan error
+		for attempt := 1; hctx == nil; attempt++ {
+			ctx, cancel := context.WithTimeout(testContext(t), time.Duration(attempt)*300*time.Millisecond)
+			defer cancel()
+			want, _ = ctx.Deadline()
+			errc = make(chan error, 1)
+			go func() { _, err := c.Request(ctx, "WAIT", "", nil); errc <- err }()
+			select {
+			case hctx = <-seen:
+			case err := <-errc:
+				if attempt == 5 {
+					t.Fatalf("no request reached the handler in %d attempts; the last: %v", attempt, err)
+				}
+			}
+		}
 		got, ok := hctx.Deadline()
 		if !ok {
 			t.Fatal("handler context has no deadline")

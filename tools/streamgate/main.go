@@ -136,6 +136,11 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *store == run.StorePostgres && *dsn == "" {
 		return errors.New("stack: -store postgres needs -dsn")
 	}
+	stopTracing, err := startTracing(ctx, "streamgate-stack", stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return stack.Run(ctx, stack.Options{
 		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
@@ -202,6 +207,11 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}()
+	stopTracing, err := startTracing(ctx, "streamgate-gateway", stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath:      *cfg,
 		HTTPAddr:        *httpAddr,
@@ -248,6 +258,11 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		key = hex.EncodeToString(b[:])
 		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
 	}
+	stopTracing, err := startTracing(ctx, name, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return run.Run(ctx, run.Options{
 		Service:         name,
 		Listen:          *listen,

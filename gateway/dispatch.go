@@ -196,7 +196,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 		writeAnswer(w, *refused, in)
 		return
 	}
-	traceRoute(ctx, prep)
+	traceRoute(ctx, prep, true)
 	body, status, berr := readBody(r, t.cfg.HTTP.MaxBodyBytes, t.cfg.HTTP.MaxJSONDepth)
 	if berr != nil {
 		writeEnvelope(w, status, nil, berr)

@@ -103,7 +103,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	if refused != nil {
 		return invokeResponse(raw, *refused), nil
 	}
-	traceRoute(ctx, prep)
+	traceRoute(ctx, prep, false)
 	a := s.g.invokeOnce(ctx, t, prep, inv)
 	var header metadata.MD
 	if a.replayed {

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/streamgate/streamgate/gateway/config"
@@ -18,7 +19,9 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// Tracing uses the global OpenTelemetry TracerProvider and propagator:
+// Tracing uses the global OpenTelemetry TracerProvider and propagator
+// (until a program sets a provider, no span is started and only the trace
+// context is extracted, for TraceID and to be passed on):
 // each REST request and each GatewayService.Invoke runs in a server span
 // that continues the caller's trace context (the traceparent and
 // tracestate headers or metadata) or starts a trace; each pipeline step
@@ -38,6 +41,9 @@ var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer
 // notes the status for it.
 func (g *Gateway) startHTTP(w http.ResponseWriter, r *http.Request) (context.Context, http.ResponseWriter, trace.Span) {
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	if !tracing.Enabled() {
+		return ctx, w, noop.Span{}
+	}
 	ctx, span := g.tracer.Start(ctx, r.Method, serverSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(
@@ -68,14 +74,17 @@ func endHTTP(span trace.Span, w http.ResponseWriter) {
 	span.End()
 }
 
-// traceRoute names a request's span after the route it resolved to.
-func traceRoute(ctx context.Context, p prepared) {
+// traceRoute notes the route a request resolved to on its span, and
+// names a REST request's span after it ("POST /v3/orders/{id}/pay").
+func traceRoute(ctx context.Context, p prepared, rest bool) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
 	}
 	route := routePath(p.version.Name, p.resource.Name, p.route)
-	span.SetName(p.route.Method + " " + route)
+	if rest {
+		span.SetName(p.route.Method + " " + route)
+	}
 	span.SetAttributes(semconv.HTTPRoute(route), tracing.APIVersion.String(p.version.Name))
 	if len(p.route.Pipeline) == 0 {
 		span.SetAttributes(tracing.Service.String(p.route.Service), tracing.Action.String(p.route.Action))
@@ -114,6 +123,9 @@ func (g *Gateway) startInvoke(ctx context.Context) (context.Context, trace.Span)
 			ctx = otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
 		}
 	}
+	if !tracing.Enabled() {
+		return ctx, noop.Span{}
+	}
 	ctx, span := g.tracer.Start(ctx, invokeMethod, serverSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(semconv.RPCSystemNameKey.String("grpc"), semconv.RPCMethod(invokeMethod))
@@ -142,6 +154,9 @@ func endInvoke(span trace.Span, in *gatewayv1.InvokeRequest, out *gatewayv1.Invo
 
 // startStep starts a pipeline step's span, a child of the request's.
 func (t *table) startStep(ctx context.Context, st *config.Step) (context.Context, trace.Span) {
+	if !tracing.Enabled() {
+		return ctx, noop.Span{}
+	}
 	ctx, span := t.tracer.Start(ctx, "step "+st.Name)
 	if span.IsRecording() {
 		span.SetAttributes(tracing.Step.String(st.Name), tracing.Service.String(st.Service), tracing.Action.String(st.Action))

@@ -13,6 +13,7 @@ package tracing
 import (
 	"context"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -43,6 +44,16 @@ const (
 
 // CodeOK is the Code of a frame that succeeded.
 const CodeOK = "OK"
+
+// unset is the global TracerProvider before a program sets one: it never
+// changes after init.
+var unset = otel.GetTracerProvider()
+
+// Enabled reports whether the program set a global TracerProvider. Until it
+// does, every span would be a no-op, so the parts skip starting them (a
+// no-op span still costs allocations) and only pass the trace context they
+// were given on; the check is an atomic load.
+func Enabled() bool { return otel.GetTracerProvider() != unset }
 
 // TraceID returns the hex trace id of the span in ctx, or "" when ctx
 // carries no valid span context (tracing off and no traceparent came in).

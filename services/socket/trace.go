@@ -9,6 +9,7 @@ import (
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/internal/tracing"
@@ -20,8 +21,8 @@ import (
 // context the frame's meta carries (traceparent, tracestate); the client
 // runs each call in a client span and sends its context in the frame's
 // meta, so a handler that calls another service continues the same trace.
-// With nothing set up, spans are no-ops and the meta's trace context is
-// passed on unchanged.
+// Until the program sets a TracerProvider no span is started and the
+// meta's trace context is passed on unchanged.
 
 // tracerName names the tracer of the runtime and the request library.
 const tracerName = "github.com/streamgate/streamgate/services/socket"
@@ -37,6 +38,9 @@ var (
 
 // runTraced is run inside a server span that continues the frame's trace.
 func (s *Server) runTraced(ctx context.Context, adm *admitted) (res json.RawMessage, e *Error) {
+	if !tracing.Enabled() {
+		return s.run(ctx, adm)
+	}
 	m := &adm.req.Meta
 	if m.TraceParent != "" {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, metaCarrier{m})
@@ -58,6 +62,9 @@ func (s *Server) runTraced(ctx context.Context, adm *admitted) (res json.RawMess
 
 // startCall starts a request's client span.
 func (c *Client) startCall(ctx context.Context, action, id string) (context.Context, trace.Span) {
+	if !tracing.Enabled() {
+		return ctx, noop.Span{}
+	}
 	ctx, span := c.tracer.Start(ctx, action, clientSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(tracing.Action.String(action))
@@ -91,7 +98,7 @@ func endSpan(span trace.Span, err error, kind trace.SpanKind) {
 // replacing what the caller's meta carried, when the span context is valid
 // and the global propagator writes it.
 func injectTrace(ctx context.Context, pm *socketv1.Meta) *socketv1.Meta {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	if !tracing.Enabled() || !trace.SpanContextFromContext(ctx).IsValid() {
 		return pm
 	}
 	if pm == nil {

@@ -64,6 +64,9 @@ const usage = `usage:
       their lease (released). Acts as an admin with the key (default
       STREAMGATE_SERVICE_KEY; it must be able to name a principal). Prints one line
       per settlement and a summary ("nothing to settle"); exit status 1 on error.
+  Tracing (stack, gateway, service): spans go over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT
+      (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTEL_EXPORTER_OTLP_PROTOCOL grpc or
+      http/protobuf; the other standard OTEL_* env vars apply); off when unset.
 `
 
 func main() {

@@ -154,7 +154,8 @@ func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, 
 }
 
 // serveREST serves the REST routes: every path but GatewayService's own.
-func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
+// ctx is the request's, with its span.
+func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	p, status, perr := parsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
 		if status == 0 {
@@ -195,13 +196,14 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, *refused, in)
 		return
 	}
+	traceRoute(ctx, prep, true)
 	body, status, berr := readBody(r, t.cfg.HTTP.MaxBodyBytes, t.cfg.HTTP.MaxJSONDepth)
 	if berr != nil {
 		writeEnvelope(w, status, nil, berr)
 		return
 	}
 	in.body = body
-	a := g.invokeOnce(r.Context(), t, prep, in)
+	a := g.invokeOnce(ctx, t, prep, in)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}

@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
@@ -60,6 +62,7 @@ type Gateway struct {
 	flights   coalesce.Group // the reads in flight, by readKey
 	describes coalesce.Group // the Describe calls waiting for a service's catalogue, by service
 	stats     statsTable     // per-route cache and coalescing counters
+	tracer    trace.Tracer   // the global provider's (see tracing.go)
 }
 
 // Option tunes a Gateway.
@@ -121,6 +124,7 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		clientRefs: map[*socket.Client]int{},
 		idemRedis:  map[string]*idempotency.Redis{},
 		idemRefs:   map[*idempotency.Redis]int{},
+		tracer:     otel.Tracer(tracerName),
 	}
 	for _, o := range opts {
 		o(&g.opts)
@@ -159,6 +163,8 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(headerRequestID, requestID(r))
+	ctx, w, span := g.startHTTP(w, r)
+	defer endHTTP(span, w)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -172,9 +178,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/gateway/") {
-		g.serveREST(w, r)
+		g.serveREST(ctx, w, r)
 		return
 	}
+	r = r.WithContext(ctx)
 	// GatewayService's REST binding and its OpenAPI document; the paths
 	// it does not take are REST paths like any other.
 	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
@@ -247,14 +254,14 @@ func (g *Gateway) Close(ctx context.Context) {
 
 // notGatewayService serves the /gateway/… requests GatewayService's
 // patterns do not take as REST requests (a version may be named gateway).
-func (g *Gateway) notGatewayService(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+func (g *Gateway) notGatewayService(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
 	if (status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented) && strings.Count(r.URL.Path, "/") > 4 {
 		// A path GatewayService takes with another method (ListRoutes'),
 		// longer than any REST route's.
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
 		return
 	}
-	g.serveREST(w, r)
+	g.serveREST(ctx, w, r)
 }
 
 // grpcError answers errors of the generated GatewayService handlers.

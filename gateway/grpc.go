@@ -33,6 +33,14 @@ type grpcService struct {
 }
 
 func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
+	ctx, span := s.g.startInvoke(ctx)
+	out, err := s.invoke(ctx, in)
+	endInvoke(span, in, out, err)
+	return out, err
+}
+
+// invoke is Invoke inside its span.
+func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
 	t := s.g.acquire()
 	defer t.release()
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -96,6 +104,7 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	if refused != nil {
 		return invokeResponse(raw, *refused), nil
 	}
+	traceRoute(ctx, prep, false)
 	a := s.g.invokeOnce(ctx, t, prep, inv)
 	var header metadata.MD
 	if a.replayed {

@@ -193,8 +193,17 @@ func pipelineHasUndo(route *config.Route) bool {
 // undoTimeout bounds one compensation action.
 const undoTimeout = 5 * time.Second
 
-// runStep sends one step's action with its id and body filled in.
+// runStep sends one step's action with its id and body filled in, in a
+// span of its own.
 func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
+	ctx, span := t.startStep(ctx, st)
+	reply, err := t.sendStep(ctx, st, sc)
+	endStep(span, reply, err)
+	return reply, err
+}
+
+// sendStep is runStep inside the step's span.
+func (t *table) sendStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
 	id, ierr := stepID(st, sc)
 	if ierr != nil {
 		return socket.Reply{}, ierr

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
@@ -23,6 +25,7 @@ type table struct {
 	clients map[string]*socket.Client // by service name
 	logger  *slog.Logger
 	idem    idempotency.Store // Idempotency-Key leases and answers
+	tracer  trace.Tracer      // the gateway's, for pipeline steps
 
 	refs    atomic.Int64
 	retired atomic.Bool
@@ -75,7 +78,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger}
+	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, tracer: g.tracer}
 	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
 		k := clientKey{svc.Target, svc.Key}

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 
+	"go.opentelemetry.io/otel/trace"
+
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
 
@@ -47,6 +49,7 @@ type Client struct {
 	flights   coalesce.Group                        // identical reads in flight
 	rotate    atomic.Uint32                         // spreads ties between instances
 	coalesced atomic.Uint64                         // requests answered by an identical one in flight
+	tracer    trace.Tracer                          // the global provider's (see trace.go)
 }
 
 // instanceState is what the client knows about one instance.
@@ -89,6 +92,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		cancel:    cancel,
 		instances: map[string]*instance{},
 		changed:   make(chan struct{}),
+		tracer:    newTracer(),
 	}
 	c.picks.Store(&[]*instance{})
 	known := map[string]ActionInfo{}
@@ -197,6 +201,14 @@ func (c *Client) Request(ctx context.Context, action, id string, body any) (json
 // replayed a stored outcome instead of acting (Reply.Replayed). On an
 // error, Reply.Replayed still says whether the error is a stored outcome.
 func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, error) {
+	ctx, span := c.startCall(ctx, action, id)
+	r, err := c.do(ctx, action, id, body)
+	endSpan(span, err, trace.SpanKindClient)
+	return r, err
+}
+
+// do is Do inside the call's span.
+func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, error) {
 	raw, err := encodeBody(body)
 	if err != nil {
 		return Reply{}, err
@@ -221,6 +233,7 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 	})
 	if shared {
 		c.coalesced.Add(1)
+		markCoalesced(ctx)
 	}
 	if err != nil {
 		return Reply{}, AsError(err)
@@ -232,7 +245,7 @@ func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, er
 // or drain under it (see Request).
 func (c *Client) send(ctx context.Context, action, id string, raw []byte, info ActionInfo) (Reply, error) {
 	deadline, hasDeadline := ctx.Deadline()
-	meta := metaToProto(ctx)
+	meta := injectTrace(ctx, metaToProto(ctx))
 	// Each attempt gets a frame of its own, with the time left then.
 	frame := func() *socketv1.Request {
 		f := &socketv1.Request{

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"go.opentelemetry.io/otel/trace"
+
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
 
@@ -63,6 +65,7 @@ type Server struct {
 	stopWork context.CancelFunc
 	stopOnce sync.Once
 	streamWG sync.WaitGroup // Connect calls and their goroutines
+	tracer   trace.Tracer   // the global provider's (see trace.go)
 }
 
 // action is one registered action.
@@ -106,6 +109,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		hardStop: make(chan struct{}),
 		tasks:    make(chan task),
 		flights:  c.flights,
+		tracer:   newTracer(),
 	}
 	if s.flights == nil {
 		s.flights = &coalesce.Group{}
@@ -425,7 +429,7 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	defer s.release()
 	hctx, cancel := s.handlerContext(ctx, &adm)
 	defer cancel()
-	res, e := s.run(hctx, &adm)
+	res, e := s.runTraced(hctx, &adm)
 	r := newResponse(id, adm.raw, res, e)
 	r.Replayed = replayedIn(hctx)
 	return &socketv1.CallResponse{Response: r}, nil

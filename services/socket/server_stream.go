@@ -223,7 +223,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 // withdrew it.
 func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	defer st.handlers.Done()
-	res, e := st.srv.run(r.ctx, adm)
+	res, e := st.srv.runTraced(r.ctx, adm)
 	r.cancel()
 	st.mu.Lock()
 	wanted := st.running[id] == r

@@ -64,6 +64,9 @@ const usage = `usage:
       their lease (released). Acts as an admin with the key (default
       STREAMGATE_SERVICE_KEY; it must be able to name a principal). Prints one line
       per settlement and a summary ("nothing to settle"); exit status 1 on error.
+  Tracing (stack, gateway, service): spans go over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT
+      (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTEL_EXPORTER_OTLP_PROTOCOL grpc or
+      http/protobuf; the other standard OTEL_* env vars apply); off when unset.
 `
 
 func main() {
@@ -136,6 +139,11 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *store == run.StorePostgres && *dsn == "" {
 		return errors.New("stack: -store postgres needs -dsn")
 	}
+	stopTracing, err := startTracing(ctx, "streamgate-stack", stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return stack.Run(ctx, stack.Options{
 		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
@@ -202,6 +210,11 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}()
+	stopTracing, err := startTracing(ctx, "streamgate-gateway", stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath:      *cfg,
 		HTTPAddr:        *httpAddr,
@@ -248,6 +261,11 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		key = hex.EncodeToString(b[:])
 		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
 	}
+	stopTracing, err := startTracing(ctx, name, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return run.Run(ctx, run.Options{
 		Service:         name,
 		Listen:          *listen,

@@ -1,0 +1,50 @@
+package socket_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/streamgate/streamgate/internal/tracing"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// traceSeen is what the downstream test action saw of the trace context.
+type traceSeen struct {
+	TraceParent string `json:"traceparent"`
+	TraceState  string `json:"tracestate"`
+}
+
+// With no TracerProvider set up (as in this test binary), the runtime starts
+// no span, and the trace context a caller sends reaches the handler and is
+// passed on, unchanged, by the handler's own calls to another service.
+// (tools/streamgate/internal/stack's trace tests cover tracing on.)
+func TestTraceContextPassesOnWithoutTracing(t *testing.T) {
+	if tracing.Enabled() {
+		t.Fatal("a test of this package set a global TracerProvider")
+	}
+	down := startServer(t, serverSpec{name: "payments", register: func(srv *socket.Server) {
+		must(t, srv.Handle("SEEN", socket.Typed(func(ctx context.Context, _ string, _ struct{}) (traceSeen, error) {
+			m := socket.MetaFrom(ctx)
+			return traceSeen{m.TraceParent, m.TraceState}, nil
+		})))
+	}})
+	downClient := dialServer(t, down)
+	up := startServer(t, serverSpec{name: "orders", register: func(srv *socket.Server) {
+		must(t, srv.Handle("FORWARD", socket.Typed(func(ctx context.Context, _ string, _ struct{}) (traceSeen, error) {
+			if id := tracing.TraceID(ctx); id != "" {
+				t.Errorf("the handler's context has trace id %s with tracing off", id)
+			}
+			return socket.Call[traceSeen](ctx, downClient, "SEEN", "", nil)
+		})))
+	}})
+
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := socket.ContextWithMeta(testContext(t), socket.Meta{TraceParent: parent, TraceState: "vendor=1"})
+	got, err := socket.Call[traceSeen](ctx, dialServer(t, up), "FORWARD", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (traceSeen{parent, "vendor=1"}); got != want {
+		t.Errorf("payments saw %+v, want %+v", got, want)
+	}
+}

@@ -16,6 +16,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
@@ -58,6 +60,7 @@ type Gateway struct {
 	flights   socket.Coalescer // the reads in flight, by readKey
 	describes socket.Coalescer // the Describe calls waiting for a service's catalogue, by service
 	stats     statsTable       // per-route cache and coalescing counters
+	metrics   *gatewayMetrics  // nil without WithMetrics
 }
 
 // Option tunes a Gateway.
@@ -71,6 +74,7 @@ type options struct {
 	cacheBytes int64 // 0: no cache
 	noCoalesce bool
 	idem       idempotency.Store // nil: from the configuration
+	metrics    prometheus.Registerer
 }
 
 // WithIdempotencyStore keeps Idempotency-Key leases and answers in s for
@@ -124,6 +128,10 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		o(&g.opts)
 	}
 	g.coalesce = !g.opts.noCoalesce
+	var err error
+	if g.metrics, err = newGatewayMetrics(g.opts.metrics); err != nil {
+		return nil, fmt.Errorf("gateway: WithMetrics: %w", err)
+	}
 	if g.opts.cacheBytes > 0 {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
@@ -156,6 +164,11 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 // ServeHTTP serves the REST edge: request ids, CORS, panics turned into
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := g.metrics; m != nil {
+		mw := m.begin(w)
+		defer m.end(mw, r.Method)
+		w = mw
+	}
 	w.Header().Set(headerRequestID, requestID(r))
 	defer func() {
 		if p := recover(); p != nil {
@@ -175,6 +188,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// GatewayService's REST binding and its OpenAPI document; the paths
 	// it does not take are REST paths like any other.
+	labelOf(w, routeGatewayService)
 	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
 		if dotSegment(s) {
 			writeError(w, dotSegmentsError())

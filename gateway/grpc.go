@@ -95,7 +95,9 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	if refused != nil {
 		return invokeResponse(raw, *refused), nil
 	}
+	inv.metrics = t.routeMetrics(prep.resolved)
 	a := s.g.invokeOnce(ctx, t, prep, inv)
+	inv.metrics.answered(a)
 	var header metadata.MD
 	if a.replayed {
 		header = metadata.Pairs(metadataReplayed, "true")

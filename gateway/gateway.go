@@ -266,6 +266,7 @@ func (g *Gateway) notGatewayService(_ context.Context, _ *runtime.ServeMux, _ ru
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
 		return
 	}
+	labelOf(w, routeUnmatched)
 	g.serveREST(w, r)
 }
 

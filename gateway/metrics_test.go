@@ -335,7 +335,9 @@ func must(t testing.TB, err error) {
 func TestMetricsShared(t *testing.T) {
 	t.Parallel()
 	svc := startService(t, "users", map[string]handlerFunc{
-		"GET_USER": func(_ context.Context, r *socket.Request) (any, error) { return map[string]any{"id": r.ResourceID}, nil },
+		"GET_USER": func(_ context.Context, r *socket.Request) (any, error) {
+			return map[string]any{"id": r.ResourceID}, nil
+		},
 	}, "GET_USER")
 	reg := prometheus.NewRegistry()
 	cfg := parseConfig(t, benchYAML, map[string]*fakeService{"users": svc})

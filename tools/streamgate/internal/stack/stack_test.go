@@ -52,8 +52,9 @@ const (
 
 // testStack is a running stack and a client of its REST edge.
 type testStack struct {
-	rest *resttest.Client // of the REST edge
-	stop func()           // stops the stack and waits for it; idempotent
+	rest  *resttest.Client // of the REST edge
+	admin string           // the admin listener's base URL
+	stop  func()           // stops the stack and waits for it; idempotent
 }
 
 // banner is the stack's Out: it keeps what the stack prints and closes
@@ -140,7 +141,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, stop: stop}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, admin: out.field("admin"), stop: stop}
 }
 
 // admin returns the admin's credential; credentials are what goes after

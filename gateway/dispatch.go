@@ -29,6 +29,7 @@ type invocation struct {
 	timeout                   time.Duration // what the client asked for; 0: the route's
 	noCache                   bool          // Cache-Control: no-cache (honoured for admins)
 	ifNoneMatch               string
+	metrics                   *routeMetrics // the route's series; nil without metrics
 }
 
 // anonymous is the principal forwarded for callers without credentials,
@@ -55,7 +56,7 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	principal, err := g.authorize(t, in, rr.route.Access)
 	if err != nil {
 		a := failed(err)
-		return prepared{}, &a
+		return prepared{resolved: rr}, &a // resolved: the refusal counts under its route
 	}
 	return prepared{resolved: rr, principal: principal}, nil
 }
@@ -113,7 +114,7 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 	stats := g.stats.of(route, p.version.Name, p.resource.Name)
 
 	if len(route.Pipeline) > 0 {
-		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey, scopeID: in.scopeID}
+		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey, scopeID: in.scopeID, metrics: in.metrics}
 		result, err := t.runPipeline(ctx, route, sc)
 		// Even a failed pipeline may have written (and undone) something.
 		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route), result)
@@ -192,6 +193,10 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 		return
 	}
 	prep, refused := g.prepare(t, in)
+	if prep.route != nil {
+		in.metrics = t.routeMetrics(prep.resolved)
+		routeOf(w, in.metrics)
+	}
 	if refused != nil {
 		writeAnswer(w, *refused, in)
 		return
@@ -204,6 +209,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	in.body = body
 	a := g.invokeOnce(ctx, t, prep, in)
+	in.metrics.answered(a)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}

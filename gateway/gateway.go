@@ -16,6 +16,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -57,12 +59,13 @@ type Gateway struct {
 	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
 	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
 
-	cache     *cache.Cache   // nil when caching is off
-	coalesce  bool           // identical reads in flight share one request
-	flights   coalesce.Group // the reads in flight, by readKey
-	describes coalesce.Group // the Describe calls waiting for a service's catalogue, by service
-	stats     statsTable     // per-route cache and coalescing counters
-	tracer    trace.Tracer   // the global provider's (see tracing.go)
+	cache     *cache.Cache    // nil when caching is off
+	coalesce  bool            // identical reads in flight share one request
+	flights   coalesce.Group  // the reads in flight, by readKey
+	describes coalesce.Group  // the Describe calls waiting for a service's catalogue, by service
+	stats     statsTable      // per-route cache and coalescing counters
+	tracer    trace.Tracer    // the global provider's (see tracing.go)
+	metrics   *gatewayMetrics // nil without WithMetrics
 }
 
 // Option tunes a Gateway.
@@ -76,6 +79,7 @@ type options struct {
 	cacheBytes int64 // 0: no cache
 	noCoalesce bool
 	idem       idempotency.Store // nil: from the configuration
+	metrics    prometheus.Registerer
 }
 
 // WithIdempotencyStore keeps Idempotency-Key leases and answers in s for
@@ -130,6 +134,10 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		o(&g.opts)
 	}
 	g.coalesce = !g.opts.noCoalesce
+	var err error
+	if g.metrics, err = newGatewayMetrics(g.opts.metrics); err != nil {
+		return nil, fmt.Errorf("gateway: WithMetrics: %w", err)
+	}
 	if g.opts.cacheBytes > 0 {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
@@ -162,6 +170,11 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 // ServeHTTP serves the REST edge: request ids, CORS, panics turned into
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := g.metrics; m != nil {
+		mw := m.begin(w)
+		defer m.end(mw, r.Method)
+		w = mw
+	}
 	w.Header().Set(headerRequestID, requestID(r))
 	ctx, w, span := g.startHTTP(w, r)
 	defer endHTTP(span, w)
@@ -184,6 +197,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	// GatewayService's REST binding and its OpenAPI document; the paths
 	// it does not take are REST paths like any other.
+	labelOf(w, routeGatewayService)
 	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
 		if dotSegment(s) {
 			writeError(w, dotSegmentsError())
@@ -261,6 +275,7 @@ func (g *Gateway) notGatewayService(ctx context.Context, _ *runtime.ServeMux, _ 
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
 		return
 	}
+	labelOf(w, routeUnmatched)
 	g.serveREST(ctx, w, r)
 }
 

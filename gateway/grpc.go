@@ -105,7 +105,9 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		return invokeResponse(raw, *refused), nil
 	}
 	traceRoute(ctx, prep, false)
+	inv.metrics = t.routeMetrics(prep.resolved)
 	a := s.g.invokeOnce(ctx, t, prep, inv)
+	inv.metrics.answered(a)
 	var header metadata.MD
 	if a.replayed {
 		header = metadata.Pairs(metadataReplayed, "true")

@@ -160,7 +160,11 @@ func do(t testing.TB, ts *httptest.Server, method, path, body string, headers ..
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := ts.Client().Do(req)
+	client := ts.Client()
+	if client == nil { // a server Run started, named by URL only
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,9 @@ type scope struct {
 	version, resource, id string
 	body                  any
 	caller                socket.Principal
-	idempotencyKey        string // the client's; each step gets its own derived from it
-	scopeID               string // the key's scope id, when the gateway applies the key
+	idempotencyKey        string        // the client's; each step gets its own derived from it
+	scopeID               string        // the key's scope id, when the gateway applies the key
+	metrics               *routeMetrics // the route's series; nil without metrics
 
 	mu    sync.Mutex // guards steps (parallel steps store results)
 	steps map[string]any
@@ -91,6 +92,7 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 					}
 				}()
 				reply, err := t.runStep(gctx, st, sc)
+				sc.metrics.stepRan(st.Name, err)
 				if err != nil {
 					return err
 				}
@@ -152,6 +154,7 @@ func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) 
 		m.Principal = socket.Principal{}
 		_, err := t.runStep(socket.ContextWithMeta(uctx, m), u, sc)
 		cancel()
+		sc.metrics.compensated(done[i].Name, err)
 		if err != nil {
 			t.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)
 			continue

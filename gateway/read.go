@@ -117,6 +117,7 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 		}
 	}
 	a.xCache = r.outcome.String()
+	in.metrics.cached(r.outcome)
 	return a
 }
 

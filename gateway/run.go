@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -28,7 +29,7 @@ type RunOptions struct {
 	HTTPAddr string
 	// GRPCAddr is the GatewayService listener, e.g. "127.0.0.1:9090".
 	GRPCAddr string
-	// AdminAddr, when set, serves GET /healthz (the process is up) and
+	// AdminAddr, when set, serves GET /metrics, GET /healthz (the process is up) and
 	// GET /readyz (every service has a ready stream; 503 otherwise).
 	AdminAddr string
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
@@ -49,6 +50,11 @@ type RunOptions struct {
 	Dial []socket.DialOption
 	// Options tune the gateway (cache size, coalescing).
 	Options []Option
+	// Metrics is the registry the gateway's metrics go to and the admin
+	// listener serves at /metrics (the stack shares one with its
+	// services). Nil: a registry of Run's own, with the Go runtime and
+	// process collectors.
+	Metrics *prometheus.Registry
 }
 
 // Addrs are the addresses Run listens on.
@@ -77,7 +83,10 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	g, err := New(cfg, append([]Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets)}, o.Options...)...)
+	if o.Metrics == nil {
+		o.Metrics = NewRegistry()
+	}
+	g, err := New(cfg, append([]Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets), WithMetrics(o.Metrics)}, o.Options...)...)
 	if err != nil {
 		return err
 	}
@@ -169,6 +178,7 @@ loop:
 // adminHandler serves the health endpoints of the admin listener.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", g.metricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
 	})

@@ -32,7 +32,8 @@ type table struct {
 	idle    chan struct{} // closed once retired and unreferenced
 	once    sync.Once
 
-	catalogues sync.Map // version → catalogue, for the OpenAPI documents
+	catalogues sync.Map                   // version → catalogue, for the OpenAPI documents
+	metrics    map[routeKey]*routeMetrics // read-only; nil without metrics
 }
 
 // clientKey identifies a client: services with the same target and key
@@ -78,7 +79,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, tracer: g.tracer}
+	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, tracer: g.tracer, metrics: g.metrics.routeMetricsOf(cfg)}
 	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
 		k := clientKey{svc.Target, svc.Key}

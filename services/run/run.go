@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamgate/streamgate/services/echo"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 	"github.com/streamgate/streamgate/services/inventory"
@@ -84,6 +86,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, if set, is called with the bound address once serving.
 	Ready func(addr string)
+	// AdminAddr, when set, serves GET /metrics (the service's Prometheus
+	// metrics, see socket.WithMetrics) on this TCP address.
+	AdminAddr string
+	// AdminReady, if set, is called with the admin listener's bound
+	// address once it serves.
+	AdminReady func(addr string)
+	// Metrics, when set, receives the service's metrics (labelled with
+	// its name) instead of a registry of its own; AdminAddr serves it if
+	// it is a prometheus.Gatherer.
+	Metrics prometheus.Registerer
 }
 
 // Run serves the service until ctx ends, then drains and returns.
@@ -95,6 +107,10 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts := []socket.ServerOption{socket.WithLogger(o.Logger)}
+	reg := metricsRegistry(o)
+	if reg != nil {
+		opts = append(opts, socket.WithMetrics(reg))
+	}
 	if o.NoCoalescing {
 		opts = append(opts, socket.WithoutCoalescing())
 	}
@@ -138,6 +154,17 @@ func Run(ctx context.Context, o Options) error {
 	lis, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
+	}
+	if o.AdminAddr != "" {
+		addr, wait, err := serveAdmin(o.AdminAddr, reg)
+		if err != nil {
+			_ = lis.Close()
+			return err
+		}
+		defer wait()
+		if o.AdminReady != nil {
+			o.AdminReady(addr)
+		}
 	}
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/streamgate/streamgate/internal/coalesce"
@@ -40,6 +41,7 @@ type serverConfig struct {
 	maxFrame       int
 	drainTimeout   time.Duration
 	grpcOptions    []grpc.ServerOption
+	metrics        prometheus.Registerer // nil: no metrics
 }
 
 type clientConfig struct {

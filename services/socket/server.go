@@ -66,6 +66,7 @@ type Server struct {
 	stopOnce sync.Once
 	streamWG sync.WaitGroup // Connect calls and their goroutines
 	tracer   trace.Tracer   // the global provider's (see trace.go)
+	metrics  *serverMetrics // nil: WithMetrics was not given
 }
 
 // action is one registered action.
@@ -75,6 +76,7 @@ type action struct {
 	spec     actionSpec
 	versions map[string]bool // nil means all
 	stats    actionStats
+	metrics  *actionMetrics // nil without WithMetrics
 }
 
 var actionName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
@@ -113,6 +115,10 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 	}
 	if s.flights == nil {
 		s.flights = &coalesce.Group{}
+	}
+	var err error
+	if s.metrics, err = newServerMetrics(c.metrics, cfg.Name); err != nil {
+		return nil, fmt.Errorf("socket: WithMetrics: %w", err)
 	}
 	// A frame's goroutine may wait for the shared run: its caller already
 	// has what it needs (a cancel frame, or a closed stream).
@@ -161,6 +167,7 @@ func (s *Server) Handle(name string, h Handler, opts ...ActionOption) error {
 	if _, dup := s.actions[name]; dup {
 		return fmt.Errorf("socket: action %s registered twice", name)
 	}
+	a.metrics = s.metrics.action(name)
 	s.actions[name] = a
 	return nil
 }
@@ -264,12 +271,14 @@ func (s *Server) track(st *serverStream) bool {
 	}
 	s.streams[st] = struct{}{}
 	s.streamWG.Add(1)
+	s.metrics.streamOpened(1)
 	return true
 }
 
 func (s *Server) untrack(st *serverStream) {
 	s.mu.Lock()
 	delete(s.streams, st)
+	s.metrics.streamOpened(-1)
 	if s.draining && len(s.streams) == 0 {
 		select {
 		case <-s.idle:
@@ -287,6 +296,7 @@ func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
 	}
 	k, err := s.opts.keys.lookup(ctx)
 	if err != nil {
+		s.metrics.refusedKey()
 		return nil, status.Error(codes.Unauthenticated, err.(*Error).Message)
 	}
 	return k, nil
@@ -298,10 +308,11 @@ func (s *Server) acquire() bool {
 		s.inFlight.Add(-1)
 		return false
 	}
+	s.metrics.running(1)
 	return true
 }
 
-func (s *Server) release() { s.inFlight.Add(-1) }
+func (s *Server) release() { s.inFlight.Add(-1); s.metrics.running(-1) }
 
 var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this server")
 
@@ -358,6 +369,7 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	})
 	if shared {
 		a.stats.coalesced.Add(1)
+		a.metrics.shared()
 	}
 	return res, AsError(err)
 }
@@ -373,7 +385,9 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 			result, err = nil, Errorf(CodeInternal, "internal error")
 		}
 		a.stats.inFlight.Add(-1)
-		a.stats.observe(time.Since(start), CodeOf(errOrNil(err)))
+		d := time.Since(start)
+		a.stats.observe(d, CodeOf(errOrNil(err)))
+		a.metrics.ran(d)
 	}()
 	res, herr := a.handler.ServeAction(ctx, &adm.req)
 	if herr != nil {
@@ -421,15 +435,18 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	id := in.GetRequest().GetId()
 	adm, e := s.admit(key, in.GetRequest())
 	if e != nil {
+		s.refused(in.GetRequest().GetAction(), e)
 		return &socketv1.CallResponse{Response: newResponse(id, false, nil, e)}, nil
 	}
 	if !s.acquire() {
+		s.refused(adm.action.name, errServerBusy)
 		return &socketv1.CallResponse{Response: newResponse(id, adm.raw, nil, errServerBusy)}, nil
 	}
 	defer s.release()
 	hctx, cancel := s.handlerContext(ctx, &adm)
 	defer cancel()
 	res, e := s.runTraced(hctx, &adm)
+	adm.action.metrics.answered(e)
 	r := newResponse(id, adm.raw, res, e)
 	r.Replayed = replayedIn(hctx)
 	return &socketv1.CallResponse{Response: r}, nil

@@ -175,28 +175,30 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 	id := f.GetId()
 	_, raw := f.GetPayload().(*socketv1.Request_BodyRaw)
 	if id == 0 {
-		st.reply(newResponse(0, raw, nil, Errorf(CodeInvalidArgument, "request id must not be 0")))
+		st.refuse(f, raw, Errorf(CodeInvalidArgument, "request id must not be 0"))
 		return
 	}
 	if st.draining.Load() {
-		st.reply(newResponse(id, raw, nil, errDraining))
+		st.refuse(f, raw, errDraining)
 		return
 	}
 	adm, e := st.srv.admit(st.key, f)
 	if e != nil {
-		st.reply(newResponse(id, raw, nil, e))
+		st.refuse(f, raw, e)
 		return
 	}
-	if st.inFlight.Add(1) > int64(st.srv.opts.streamInFlight) {
+	n := st.inFlight.Add(1)
+	if n > int64(st.srv.opts.streamInFlight) {
 		st.inFlight.Add(-1)
-		st.reply(newResponse(id, raw, nil, errStreamBusy))
+		st.refuse(f, raw, errStreamBusy)
 		return
 	}
 	if !st.srv.acquire() {
 		st.inFlight.Add(-1)
-		st.reply(newResponse(id, raw, nil, errServerBusy))
+		st.refuse(f, raw, errServerBusy)
 		return
 	}
+	st.srv.metrics.admittedOnStream(n)
 	ctx, cancel := st.srv.handlerContext(st.ctx, &adm)
 	r := &run{ctx: ctx, cancel: cancel}
 	st.mu.Lock()
@@ -212,7 +214,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		st.inFlight.Add(-1)
 		st.srv.release()
 		if dup {
-			st.reply(newResponse(id, raw, nil, Errorf(CodeInvalidArgument, "request id %d is already in flight on this stream", id)))
+			st.refuse(f, raw, Errorf(CodeInvalidArgument, "request id %d is already in flight on this stream", id))
 		}
 		return
 	}
@@ -231,6 +233,7 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 		delete(st.running, id)
 	}
 	st.mu.Unlock()
+	adm.action.metrics.answered(e)
 	if wanted {
 		resp := newResponse(id, adm.raw, res, e)
 		resp.Replayed = replayedIn(r.ctx)

@@ -4,7 +4,8 @@
 //	                                            the whole example system in one process
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR]
 //	                                            serve the gateway (SIGHUP reloads the config)
-//	streamgate service NAME [-listen ADDR]      serve one service (key from STREAMGATE_SERVICE_KEY)
+//	streamgate service NAME [-listen ADDR] [-admin ADDR]
+//	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
@@ -44,12 +45,13 @@ const usage = `usage:
   streamgate token [-roles a,b] [-ttl D] SUBJECT
       Print an HS256 user JWT (issuer streamgate) signed with STREAMGATE_JWT_SECRET.
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
-      Serve the REST edge and GatewayService (gRPC, with health and reflection).
+      Serve the REST edge and GatewayService (gRPC, with health and reflection);
+      -admin serves /healthz, /readyz and the Prometheus metrics at /metrics.
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
-  streamgate service NAME [-listen ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
+  streamgate service NAME [-listen ADDR] [-admin ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
                           [-settle-interval D] [-settle-older-than D]
-      Serve one service. Callers (and the services it calls) use the key in
+      Serve one service; -admin serves its Prometheus metrics at /metrics. Callers (and the services it calls) use the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
       Services: %s
   streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
@@ -122,7 +124,7 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("stack", flag.ContinueOnError)
 	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gateway gRPC listen address")
-	adminAddr := fs.String("admin", "127.0.0.1:8081", "admin listen address (/healthz, /readyz)")
+	adminAddr := fs.String("admin", "127.0.0.1:8081", "admin listen address (/healthz, /readyz, /metrics of the gateway and every service)")
 	cfg := fs.String("config", "gateway/stack.yaml", "the gateway configuration")
 	data := fs.String("data", "./data", "directory of the SQLite files (-store sqlite)")
 	store := fs.String("store", run.StoreSQLite, "where the services keep data: sqlite, memory or postgres")
@@ -184,7 +186,7 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := fs.String("config", "", "the gateway's YAML configuration (required)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC (GatewayService) listen address")
-	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz); off when empty")
+	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz, /metrics); off when empty")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -233,6 +235,7 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	name := args[0]
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "TCP address to serve on")
+	adminAddr := fs.String("admin", "", "admin listen address (/metrics); off when empty")
 	version := fs.String("version", "dev", "build version reported by Describe")
 	store := fs.String("store", run.StoreSQLite, "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
 	data := fs.String("data", "./data", "directory of the SQLite files")
@@ -281,6 +284,10 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		SettleInterval:  *settleInterval,
 		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
+		AdminAddr:       *adminAddr,
+		AdminReady: func(addr string) {
+			log.Info("admin serving", "service", name, "addr", addr, "paths", "/metrics")
+		},
 		Ready: func(addr string) {
 			log.Info("serving", "service", name, "addr", addr)
 		},

@@ -30,7 +30,8 @@ type Options struct {
 	// replaced by the ports the services get.
 	ConfigPath string
 	// HTTPAddr, GRPCAddr and AdminAddr are the gateway's REST, gRPC and
-	// admin (/healthz, /readyz) listeners.
+	// admin (/healthz, /readyz, and /metrics of the gateway and every
+	// service) listeners.
 	HTTPAddr, GRPCAddr, AdminAddr string
 	// Store is where the services keep data: run.StoreSQLite (under
 	// DataDir), run.StoreMemory or run.StorePostgres (at DSN).
@@ -105,6 +106,9 @@ func Run(ctx context.Context, o Options) error {
 		wg.Wait()
 	}()
 	targets := map[string]string{}
+	// One registry for the gateway and every service: the admin listener's
+	// /metrics shows them all, the services' series labelled service=NAME.
+	metrics := gateway.NewRegistry()
 	start := func(name string, o2 run.Options) error {
 		ready := make(chan string, 1)
 		failed := make(chan error, 1)
@@ -118,6 +122,7 @@ func Run(ctx context.Context, o Options) error {
 		o2.CallKey = serviceKey
 		o2.Store, o2.DataDir, o2.DSN = o.Store, o.DataDir, o.DSN
 		o2.NoCoalescing = o.NoCache
+		o2.Metrics = metrics
 		o2.Logger = o.Logger.With("service", name)
 		o2.Ready = func(addr string) { ready <- addr }
 		wg.Add(1)
@@ -157,6 +162,7 @@ func Run(ctx context.Context, o Options) error {
 		Env:     func(k string) string { return env[k] },
 		Targets: targets,
 		Options: gwOpts,
+		Metrics: metrics,
 		Logger:  o.Logger.With("part", "gateway"),
 		Ready: func(a gateway.Addrs) {
 			printBanner(o, serviceKey, a, targets, gateways)
@@ -172,7 +178,7 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateway
 	}
 	fmt.Fprintf(w, "REST      http://%s   (e.g. GET /v3/openapi.json)\n", a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
-	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz)\n", a.Admin)
+	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz, /metrics of the gateway and every service)\n", a.Admin)
 	for _, name := range []string{"users", "inventory", "orders", "payments"} {
 		fmt.Fprintf(w, "service   %-9s %s\n", name, targets[name])
 	}

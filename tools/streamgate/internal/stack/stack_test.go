@@ -52,9 +52,10 @@ const (
 
 // testStack is a running stack and a client of its REST edge.
 type testStack struct {
-	rest *resttest.Client // of the REST edge
-	grpc string           // the gateway's gRPC address
-	stop func()           // stops the stack and waits for it; idempotent
+	rest  *resttest.Client // of the REST edge
+	grpc  string           // the gateway's gRPC address
+	admin string           // the admin listener's base URL
+	stop  func()           // stops the stack and waits for it; idempotent
 }
 
 // banner is the stack's Out: it keeps what the stack prints and closes
@@ -141,7 +142,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), stop: stop}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), stop: stop}
 }
 
 // admin returns the admin's credential; credentials are what goes after

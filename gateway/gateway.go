@@ -58,6 +58,7 @@ type Gateway struct {
 	flights   socket.Coalescer // the reads in flight, by readKey
 	describes socket.Coalescer // the Describe calls waiting for a service's catalogue, by service
 	stats     statsTable       // per-route cache and coalescing counters
+	draining  atomic.Bool      // set when a drain starts: not ready any more
 }
 
 // Option tunes a Gateway.
@@ -225,8 +226,12 @@ func (g *Gateway) Reload() (*config.Config, error) {
 	return cfg, nil
 }
 
-// Ready reports whether every service has a ready stream.
+// Ready reports whether every service has a ready stream and no drain
+// has started.
 func (g *Gateway) Ready() bool {
+	if g.draining.Load() {
+		return false
+	}
 	t := g.acquire()
 	defer t.release()
 	for _, c := range t.clients {

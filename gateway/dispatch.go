@@ -42,7 +42,8 @@ type prepared struct {
 }
 
 // prepare resolves the route and checks the caller, before any body is
-// read.
+// read. A refused caller's prepared still names the route and whom the
+// credentials proved, if anyone, for the access log.
 func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	rr, rerr := resolve(t.cfg, in.path, in.method)
 	if rerr != nil {
@@ -55,7 +56,7 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	principal, err := g.authorize(t, in, rr.route.Access)
 	if err != nil {
 		a := failed(err)
-		return prepared{}, &a
+		return prepared{resolved: rr, principal: principal}, &a // for the access log
 	}
 	return prepared{resolved: rr, principal: principal}, nil
 }
@@ -179,6 +180,8 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
 	if in.method == http.MethodHead {
 		in.method = http.MethodGet
 	}
+	acc := accessFrom(r.Context())
+	acc.invocation(r.Context(), in)
 	t := g.acquire()
 	defer t.release()
 	if p.id == "" && p.resource == openAPIFile {
@@ -191,6 +194,7 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prep, refused := g.prepare(t, in)
+	acc.prepared(prep)
 	if refused != nil {
 		writeAnswer(w, *refused, in)
 		return
@@ -202,6 +206,7 @@ func (g *Gateway) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	in.body = body
 	a := g.invokeOnce(r.Context(), t, prep, in)
+	acc.answered(a)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}

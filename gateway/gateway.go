@@ -158,6 +158,15 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(headerRequestID, requestID(r))
+	if a := g.newAccess(r.Context(), "http", r.Method); a != nil {
+		g.accessLogged(w, r, a)
+		return
+	}
+	g.serve(w, r)
+}
+
+// serve is ServeHTTP after the request id.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

@@ -139,10 +139,27 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	o.Logger.Info("service serving", "service", o.Service, "addr", lis.Addr().String(), "store", o.storeName())
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
-	return srv.Serve(ctx, lis)
+	stop := context.AfterFunc(ctx, func() { o.Logger.Info("service draining", "service", o.Service) })
+	defer stop()
+	err = srv.Serve(ctx, lis)
+	o.Logger.Info("service drained", "service", o.Service)
+	return err
+}
+
+// storeName is the store the service keeps its data in, for the logs
+// (never the DSN, which may carry a password).
+func (o Options) storeName() string {
+	switch {
+	case o.Service == "echo" || o.Service == "notes":
+		return "none"
+	case o.Store == "":
+		return StoreSQLite
+	}
+	return o.Store
 }
 
 // register adds the service's actions, opening its store and the clients

@@ -19,9 +19,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -73,11 +73,21 @@ func main() {
 	os.Exit(code)
 }
 
-// dispatch runs a subcommand and returns the exit status.
+// dispatch runs a subcommand and returns the exit status: 0, 1 when the
+// command failed while running (a port in use, a service down), 2 when
+// the command line makes no sense.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, strings.Join(run.Names(), ", "))
+		fmt.Fprint(stderr, usageText())
 		return 2
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 && args[0] == "help" && isCommand(args[1]) {
+			// streamgate help CMD: the command's own -h.
+			return dispatch(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usageText())
+		return 0
 	}
 	var err error
 	switch args[0] {
@@ -86,7 +96,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "gateway":
 		err = gatewayCmd(ctx, args[1:], stderr)
 	case "service":
-		err = serviceCmd(ctx, args[1:], stderr)
+		err = serviceCmd(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = tokenCmd(args[1:], stdout)
 	case "call":
@@ -98,21 +108,32 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout)
 	default:
-		err = fmt.Errorf("unknown command %q", args[0])
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if re := (*runError)(nil); errors.As(err, &re) {
-		fmt.Fprintf(stderr, "streamgate: %s: %v\n", args[0], err)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "streamgate: %v\n", err)
-		fmt.Fprintf(stderr, usage, strings.Join(run.Names(), ", "))
+		fmt.Fprintf(stderr, "streamgate: unknown command %q (streamgate help lists the commands)\n", args[0])
 		return 2
 	}
-	return 0
+	var help *helpShown
+	var usageErr *usageError
+	var runErr *runError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, help.text)
+		return 0
+	case errors.As(err, &runErr):
+		fmt.Fprintf(stderr, "streamgate: %s: %v\n", args[0], err)
+		return 1
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "streamgate: %s: %v (streamgate help %s)\n", args[0], err, args[0])
+		return 2
+	}
+	fmt.Fprintf(stderr, "streamgate: %v (streamgate help %s)\n", err, args[0])
+	return 2
+}
+
+// isCommand says whether dispatch knows a subcommand.
+func isCommand(name string) bool {
+	return slices.Contains([]string{"stack", "gateway", "service", "token", "call", "reconcile"}, name)
 }
 
 func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -126,7 +147,9 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
 	cache := fs.Bool("cache", true, "cache and coalesce reads (false: every read reaches its service, for benchmarks)")
 	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
-	if err := fs.Parse(args); err != nil {
+	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
+	logs := addLogFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var serviceAddrs map[string]string
@@ -136,23 +159,23 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *store == run.StorePostgres && *dsn == "" {
 		return errors.New("stack: -store postgres needs -dsn")
 	}
-	return stack.Run(ctx, stack.Options{
-		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
+	return asRunError(stack.Run(ctx, stack.Options{
+		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr, Pprof: *pprof,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
 		AdminKey:     os.Getenv("STREAMGATE_ADMIN_KEY"),
 		JWTSecret:    os.Getenv("STREAMGATE_JWT_SECRET"),
 		ServiceKey:   os.Getenv("STREAMGATE_SERVICE_KEY"),
 		ServiceAddrs: serviceAddrs,
 		Out:          stdout,
-		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+		Logger:       logs.logger(stderr),
+	}))
 }
 
 func tokenCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	roles := fs.String("roles", "user", "comma-separated roles")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	secret := os.Getenv("STREAMGATE_JWT_SECRET")
@@ -178,17 +201,24 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC (GatewayService) listen address")
 	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz); off when empty")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
-	if err := fs.Parse(args); err != nil {
+	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener (needs -admin)")
+	logs := addLogFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cfg == "" {
 		return errors.New("gateway: -config is required")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *pprof && *adminAddr == "" {
+		return errors.New("gateway: -pprof needs -admin")
+	}
+	log := logs.logger(stderr)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reloads := make(chan struct{}, 1)
+	returned := make(chan struct{}) // closed when the command returns: ends the forwarder
+	defer close(returned)
 	go func() {
 		for {
 			select {
@@ -197,27 +227,28 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 				case reloads <- struct{}{}:
 				default:
 				}
-			case <-ctx.Done():
+			case <-returned:
 				return
 			}
 		}
 	}()
-	return gateway.Run(ctx, gateway.RunOptions{
+	return asRunError(gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath:      *cfg,
 		HTTPAddr:        *httpAddr,
 		GRPCAddr:        *grpcAddr,
 		AdminAddr:       *adminAddr,
+		Pprof:           *pprof,
 		ShutdownTimeout: *shutdown,
 		Reloads:         reloads,
 		Logger:          log,
-	})
+	}))
 }
 
-func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("service: name the service first")
+func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	name, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, rest = args[0], args[1:]
 	}
-	name := args[0]
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "TCP address to serve on")
 	version := fs.String("version", "dev", "build version reported by Describe")
@@ -229,8 +260,19 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
 	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
 	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
-	if err := fs.Parse(args[1:]); err != nil {
+	logs := addLogFlags(fs)
+	admin := addServiceAdminFlags(fs)
+	if err := parseFlags(fs, rest); err != nil {
 		return err
+	}
+	admin.out = stdout
+	switch {
+	case name == "":
+		return errors.New("service: name the service first")
+	case !slices.Contains(run.Names(), name):
+		return fmt.Errorf("service: unknown service %q; known: %s", name, strings.Join(run.Names(), ", "))
+	case admin.pprof && admin.addr == "":
+		return errors.New("service: -pprof needs -admin")
 	}
 	gw := map[string]string{}
 	for _, kv := range strings.Split(*gateways, ",") {
@@ -240,15 +282,16 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("service: -gateways: %q is not NAME=URL", kv)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := logs.logger(stderr)
 	key := os.Getenv("STREAMGATE_SERVICE_KEY")
 	if key == "" {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		key = hex.EncodeToString(b[:])
-		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
+		// On stdout, never in the logs: a key is a secret.
+		fmt.Fprintf(stdout, "service key %s   (STREAMGATE_SERVICE_KEY was unset: callers present this key)\n", key)
 	}
-	return run.Run(ctx, run.Options{
+	o := run.Options{
 		Service:         name,
 		Listen:          *listen,
 		Version:         *version,
@@ -263,8 +306,15 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		SettleInterval:  *settleInterval,
 		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
-		Ready: func(addr string) {
-			log.Info("serving", "service", name, "addr", addr)
-		},
-	})
+	}
+	return asRunError(admin.run(ctx, o))
+}
+
+// asRunError marks an error of a command that ran (a port in use, a bad
+// configuration file): one line on stderr, exit status 1, no usage.
+func asRunError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &runError{err}
 }

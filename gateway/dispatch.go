@@ -138,7 +138,12 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		}
 		return g.succeeded(p, result)
 	}
-	return g.read(ctx, t, p, in, body, info, stats)
+	a := g.read(ctx, t, p, in, body, info, stats)
+	if route.List && len(in.body) == 0 && a.err != nil {
+		// The body was the client's query: name its mistakes so.
+		a.err = queryError(a.err)
+	}
+	return a
 }
 
 // describe waits (within ctx) for the service's catalogue, so that a read

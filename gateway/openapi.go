@@ -47,8 +47,13 @@ func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table,
 
 // serveGRPCOpenAPI serves the generated document of GatewayService.
 func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	doc, err := streamgate.GatewayOpenAPI()
+	if err != nil {
+		writeError(w, socket.Errorf(socket.CodeInternal, "internal error").WithCause(err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(streamgate.GatewayOpenAPI())
+	_, _ = w.Write(doc)
 }
 
 // catalogue returns the actions of the services a version uses, asked

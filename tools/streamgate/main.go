@@ -9,6 +9,7 @@
 //	                                            send one request to a service or through the gateway
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
 //	                                            settle money orders and payments disagree about
+//	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
 package main
 
 import (
@@ -36,19 +37,25 @@ import (
 
 const usage = `usage:
   streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE] [-service-ports=false]
+                   [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
       Start the users, inventory, orders and payments services (on 127.0.0.1:9101–9104,
       or free ports with -service-ports=false), sandbox payment providers A, B, C and
-      the gateway in one process, print the addresses and credentials, then "ready".
+      the gateway in one process, print the addresses and credentials (the JWT secret
+      too, for streamgate token), then "ready".
       Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET, STREAMGATE_SERVICE_KEY
       (random when unset). Ctrl-C drains and exits 0.
   streamgate token [-roles a,b] [-ttl D] SUBJECT
       Print an HS256 user JWT (issuer streamgate) signed with STREAMGATE_JWT_SECRET.
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
-      Serve the REST edge and GatewayService (gRPC, with health and reflection).
+                     [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
+      Serve the REST edge and GatewayService (gRPC, with health and reflection);
+      -admin serves /healthz, /readyz (503 while draining) and, with -pprof,
+      /debug/pprof/. One access-log line per request at -log-level info.
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
   streamgate service NAME [-listen ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
-                          [-settle-interval D] [-settle-older-than D]
+                          [-settle-interval D] [-settle-older-than D] [-admin ADDR] [-pprof]
+                          [-log-format text|json] [-log-level debug|info|warn|error]
       Serve one service. Callers (and the services it calls) use the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
       Services: %s
@@ -57,6 +64,8 @@ const usage = `usage:
       socket (-addr, key from STREAMGATE_SERVICE_KEY), or through the gateway's
       gRPC API (-gateway, key: an API key or JWT, default STREAMGATE_ADMIN_KEY),
       which finds the version's route for SERVICE ACTION. Exit status 1 when ok is false.
+  streamgate help [COMMAND]
+      Print this usage, or one command's with its flags (also -h, --help).
   streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]
       Settle what orders (default 127.0.0.1:9103) and payments (127.0.0.1:9104)
       disagree about after faults: payments whose gateway never answered, charges

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -126,4 +127,23 @@ func queryBody(q url.Values) ([]byte, *socket.Error) {
 	}
 	b, _ := json.Marshal(obj)
 	return b, nil
+}
+
+// queryError words a service's complaint about a body made from the
+// query (queryBody) in terms of query parameters.
+func queryError(e *socket.Error) *socket.Error {
+	field, _ := e.Details["field"].(string)
+	if e.Code != socket.CodeInvalidArgument || field == "" {
+		return e
+	}
+	msg := e.Message
+	switch {
+	case e.Details[socket.DetailReason] == socket.ReasonUnknownField:
+		msg = fmt.Sprintf("unknown query parameter %q", field)
+	case strings.HasPrefix(msg, "invalid body: field "):
+		msg = "query parameter " + strings.TrimPrefix(msg, "invalid body: field ")
+	}
+	c := *e
+	c.Message = msg
+	return &c
 }

@@ -43,7 +43,8 @@ type prepared struct {
 }
 
 // prepare resolves the route and checks the caller, before any body is
-// read.
+// read. A refused caller's prepared still names the route and whom the
+// credentials proved, if anyone, for the access log.
 func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	rr, rerr := resolve(t.cfg, in.path, in.method)
 	if rerr != nil {
@@ -56,7 +57,7 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	principal, err := g.authorize(t, in, rr.route.Access)
 	if err != nil {
 		a := failed(err)
-		return prepared{resolved: rr}, &a // resolved: the refusal counts under its route
+		return prepared{resolved: rr, principal: principal}, &a // resolved: the refusal counts under its route; principal: for the access log
 	}
 	return prepared{resolved: rr, principal: principal}, nil
 }
@@ -138,7 +139,12 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		}
 		return g.succeeded(p, result)
 	}
-	return g.read(ctx, t, p, in, body, info, stats)
+	a := g.read(ctx, t, p, in, body, info, stats)
+	if route.List && len(in.body) == 0 && a.err != nil {
+		// The body was the client's query: name its mistakes so.
+		a.err = queryError(a.err)
+	}
+	return a
 }
 
 // describe waits (within ctx) for the service's catalogue, so that a read
@@ -181,6 +187,8 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	if in.method == http.MethodHead {
 		in.method = http.MethodGet
 	}
+	acc := accessFrom(ctx)
+	acc.invocation(ctx, in)
 	t := g.acquire()
 	defer t.release()
 	if p.id == "" && p.resource == openAPIFile {
@@ -197,6 +205,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 		in.metrics = t.routeMetrics(prep.resolved)
 		routeOf(w, in.metrics)
 	}
+	acc.prepared(prep)
 	if refused != nil {
 		writeAnswer(w, *refused, in)
 		return
@@ -210,6 +219,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	in.body = body
 	a := g.invokeOnce(ctx, t, prep, in)
 	in.metrics.answered(a)
+	acc.answered(a)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}

@@ -66,6 +66,7 @@ type Gateway struct {
 	stats     statsTable      // per-route cache and coalescing counters
 	tracer    trace.Tracer    // the global provider's (see tracing.go)
 	metrics   *gatewayMetrics // nil without WithMetrics
+	draining  atomic.Bool     // set when a drain starts: not ready any more
 }
 
 // Option tunes a Gateway.
@@ -178,6 +179,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(headerRequestID, requestID(r))
 	ctx, w, span := g.startHTTP(w, r)
 	defer endHTTP(span, w)
+	if a := g.newAccess(ctx, "http", r.Method); a != nil {
+		g.accessLogged(ctx, w, r, a)
+		return
+	}
+	g.serve(ctx, w, r)
+}
+
+// serve is ServeHTTP after the request id and the trace: ctx carries the
+// span (and the access log line).
+func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -248,8 +259,12 @@ func (g *Gateway) Reload() (*config.Config, error) {
 	return cfg, nil
 }
 
-// Ready reports whether every service has a ready stream.
+// Ready reports whether every service has a ready stream and no drain
+// has started.
 func (g *Gateway) Ready() bool {
+	if g.draining.Load() {
+		return false
+	}
 	t := g.acquire()
 	defer t.release()
 	for _, c := range t.clients {

@@ -57,6 +57,8 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	if inv.idempotencyKey == "" {
 		inv.idempotencyKey = metadataValue(md, "idempotency-key")
 	}
+	acc := accessFrom(ctx)
+	acc.invocation(ctx, inv)
 	if d, ok := ctx.Deadline(); ok {
 		inv.timeout = max(time.Until(d), time.Millisecond)
 	}
@@ -68,6 +70,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	}
 	_, raw := in.GetPayload().(*gatewayv1.InvokeRequest_BodyRaw)
 	refuse := func(e *socket.Error) (*gatewayv1.InvokeResponse, error) {
+		acc.answered(failed(e))
 		return invokeResponse(raw, failed(e)), nil
 	}
 	for _, seg := range []string{inv.path.id, inv.path.segment} {
@@ -101,13 +104,16 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		}
 	}
 	prep, refused := s.g.prepare(t, inv)
+	acc.prepared(prep)
 	if refused != nil {
+		acc.answered(*refused)
 		return invokeResponse(raw, *refused), nil
 	}
 	traceRoute(ctx, prep, false)
 	inv.metrics = t.routeMetrics(prep.resolved)
 	a := s.g.invokeOnce(ctx, t, prep, inv)
 	inv.metrics.answered(a)
+	acc.answered(a)
 	var header metadata.MD
 	if a.replayed {
 		header = metadata.Pairs(metadataReplayed, "true")

@@ -161,8 +161,8 @@ func TestOpenAPIDocuments(t *testing.T) {
 	}
 	defer r2.Body.Close()
 	var swagger map[string]any
-	if err := json.NewDecoder(r2.Body).Decode(&swagger); err != nil || swagger["swagger"] != "2.0" {
-		t.Fatalf("gRPC API document: %v %v", swagger["swagger"], err)
+	if err := json.NewDecoder(r2.Body).Decode(&swagger); err != nil || swagger["openapi"] != "3.0.3" || swagger["info"].(map[string]any)["version"] != "v1" {
+		t.Fatalf("gRPC API document: %v %v %v", swagger["openapi"], swagger["info"], err)
 	}
 	if r := do(t, ts, "GET", "/v9/openapi.json", "", "X-API-Key", aliceKey); r.Status != 404 {
 		t.Fatalf("unknown version document: %d", r.Status)

@@ -47,8 +47,13 @@ func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table,
 
 // serveGRPCOpenAPI serves the generated document of GatewayService.
 func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	doc, err := streamgate.GatewayOpenAPI()
+	if err != nil {
+		writeError(w, socket.Errorf(socket.CodeInternal, "internal error").WithCause(err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(streamgate.GatewayOpenAPI())
+	_, _ = w.Write(doc)
 }
 
 // catalogue returns the actions of the services a version uses, asked
@@ -93,18 +98,23 @@ func routeServices(rt *config.Route) []string {
 // machines; a schema library would add more than it saves.
 func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) map[string]any {
 	envelope := map[string]any{"$ref": "#/components/schemas/Envelope"}
+	pageEnvelope := map[string]any{"$ref": "#/components/schemas/PageEnvelope"}
 	errResp := map[string]any{"description": "The standard error envelope; the status follows the error code and, for a payment its provider refused, the reason (402).",
 		"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 	paths := map[string]map[string]any{}
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
 			path := routePath(v.Name, res.Name, rt)
+			success := envelope
+			if rt.List {
+				success = pageEnvelope
+			}
 			op := map[string]any{
 				"operationId": strings.ToLower(rt.Method) + "_" + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(strings.TrimPrefix(path, "/")),
 				"tags":        []string{res.Name},
 				"summary":     summary(rt),
 				"responses": map[string]any{
-					successStatus(rt): map[string]any{"description": "Success.", "content": map[string]any{"application/json": map[string]any{"schema": envelope}}},
+					successStatus(rt): map[string]any{"description": "Success.", "content": map[string]any{"application/json": map[string]any{"schema": success}}},
 					"default":         errResp,
 				},
 			}
@@ -117,8 +127,8 @@ func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) ma
 			}
 			if rt.List {
 				params = append(params,
-					map[string]any{"name": "page_size", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0}},
-					map[string]any{"name": "page_token", "in": "query", "schema": map[string]any{"type": "string"}},
+					map[string]any{"name": "page_size", "in": "query", "description": "How many items a page holds at most (the service's default when absent or 0).", "schema": map[string]any{"type": "integer", "minimum": 0}},
+					map[string]any{"name": "page_token", "in": "query", "description": "The previous page's next_page_token, for the page after it; absent for the first page.", "schema": map[string]any{"type": "string"}},
 				)
 			}
 			if params != nil {
@@ -155,6 +165,13 @@ func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) ma
 			"schemas": map[string]any{
 				"Envelope": map[string]any{"type": "object", "required": []string{"ok"}, "properties": map[string]any{
 					"ok": map[string]any{"type": "boolean"}, "result": map[string]any{}, "error": map[string]any{"$ref": "#/components/schemas/Error"}}},
+				"PageEnvelope": map[string]any{"type": "object", "required": []string{"ok"}, "description": "A list's answer: one page of items.", "properties": map[string]any{
+					"ok": map[string]any{"type": "boolean"},
+					"result": map[string]any{"type": "object", "properties": map[string]any{
+						"items":           map[string]any{"type": "array", "items": map[string]any{}},
+						"next_page_token": map[string]any{"type": "string", "description": "Send it as page_token for the next page; empty or absent on the last page."},
+					}},
+					"error": map[string]any{"$ref": "#/components/schemas/Error"}}},
 				"ErrorEnvelope": map[string]any{"type": "object", "required": []string{"ok", "error"}, "properties": map[string]any{
 					"ok": map[string]any{"type": "boolean", "enum": []bool{false}}, "error": map[string]any{"$ref": "#/components/schemas/Error"}}},
 				"Error": map[string]any{"type": "object", "required": []string{"code", "message"}, "properties": map[string]any{

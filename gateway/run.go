@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -32,6 +31,9 @@ type RunOptions struct {
 	// AdminAddr, when set, serves GET /metrics, GET /healthz (the process is up) and
 	// GET /readyz (every service has a ready stream; 503 otherwise).
 	AdminAddr string
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin
+	// listener. Off by default: profiles reveal the program's internals.
+	Pprof bool
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
 	// Reloads, when a value arrives, re-read the configuration (the
@@ -112,7 +114,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			return err
 		}
 		addrs.Admin = adminLis.Addr().String()
-		adminSrv = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		adminSrv = &http.Server{Handler: g.adminHandler(o.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = adminSrv.Serve(adminLis) }()
 	}
 	hs := &http.Server{
@@ -122,10 +124,11 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(o.Logger)))
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(g.accessUnary(), recoverUnary(o.Logger)))
 	g.RegisterGRPC(gs)
-	hc := health.NewServer()
+	hc := newReadiness(g)
 	healthpb.RegisterHealthServer(gs, hc)
+	go hc.watch(readinessInterval)
 	reflection.Register(gs)
 
 	errc := make(chan error, 2)
@@ -153,6 +156,9 @@ loop:
 	}
 
 	// Stop accepting, let requests in flight finish, then close.
+	o.Logger.Info("gateway draining", "timeout", o.ShutdownTimeout)
+	drainStart := time.Now()
+	g.draining.Store(true)
 	hc.Shutdown()
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
@@ -169,16 +175,21 @@ loop:
 	if adminSrv != nil {
 		_ = adminSrv.Shutdown(sctx)
 	}
+	o.Logger.Info("gateway drained", "took", time.Since(drainStart).Round(time.Millisecond))
 	if failure != nil && !errors.Is(failure, http.ErrServerClosed) && !errors.Is(failure, grpc.ErrServerStopped) {
 		return failure
 	}
 	return nil
 }
 
-// adminHandler serves the health endpoints of the admin listener.
-func (g *Gateway) adminHandler() http.Handler {
+// adminHandler serves the health endpoints of the admin listener, and
+// pprof's when asked for.
+func (g *Gateway) adminHandler(pprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", g.metricsHandler())
+	if pprof {
+		handlePprof(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
 	})

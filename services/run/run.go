@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +93,8 @@ type Options struct {
 	// AdminReady, if set, is called with the admin listener's bound
 	// address once it serves.
 	AdminReady func(addr string)
+	// Pprof serves /debug/pprof/ on the admin listener.
+	Pprof bool
 	// Metrics, when set, receives the service's metrics (labelled with
 	// its name) instead of a registry of its own; AdminAddr serves it if
 	// it is a prometheus.Gatherer.
@@ -155,8 +158,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	var serving atomic.Bool // for /readyz: from Ready until the drain starts
 	if o.AdminAddr != "" {
-		addr, wait, err := serveAdmin(o.AdminAddr, reg)
+		addr, wait, err := serveAdmin(o.AdminAddr, reg, o.Pprof, &serving)
 		if err != nil {
 			_ = lis.Close()
 			return err
@@ -166,10 +170,31 @@ func Run(ctx context.Context, o Options) error {
 			o.AdminReady(addr)
 		}
 	}
+	o.Logger.Info("service serving", "service", o.Service, "addr", lis.Addr().String(), "store", o.storeName())
+	serving.Store(true)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
-	return srv.Serve(ctx, lis)
+	stop := context.AfterFunc(ctx, func() {
+		serving.Store(false)
+		o.Logger.Info("service draining", "service", o.Service)
+	})
+	defer stop()
+	err = srv.Serve(ctx, lis)
+	o.Logger.Info("service drained", "service", o.Service)
+	return err
+}
+
+// storeName is the store the service keeps its data in, for the logs
+// (never the DSN, which may carry a password).
+func (o Options) storeName() string {
+	switch {
+	case o.Service == "echo" || o.Service == "notes":
+		return "none"
+	case o.Store == "":
+		return StoreSQLite
+	}
+	return o.Store
 }
 
 // register adds the service's actions, opening its store and the clients

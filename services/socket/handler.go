@@ -166,7 +166,26 @@ func bodyError(err error, offset int64) *Error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return Errorf(CodeInvalidArgument, "invalid JSON body: unexpected end at offset %d", offset)
 	}
+	if field, ok := unknownField(err); ok {
+		return Errorf(CodeInvalidArgument, "invalid body: unknown field %q", field).
+			WithDetails(map[string]any{"field": field, DetailReason: ReasonUnknownField})
+	}
 	return Errorf(CodeInvalidArgument, "invalid body: %s", err.Error())
+}
+
+// ReasonUnknownField is the details reason of a body field the action
+// does not take (details.field names it).
+const ReasonUnknownField = "unknown_field"
+
+// unknownField returns the field encoding/json's DisallowUnknownFields
+// complained about.
+func unknownField(err error) (string, bool) {
+	q, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	field, uerr := strconv.Unquote(q)
+	return field, uerr == nil
 }
 
 // ActionOption declares an action's properties at registration.

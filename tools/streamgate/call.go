@@ -32,7 +32,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 	principal := fs.String("principal", "", "end user to act for (needs a delegating key; not with -gateway)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
 	idemKey := fs.String("idempotency-key", "", "the request's Idempotency-Key (a retry with the same key replays the first answer)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
 	rest := fs.Args()

@@ -10,6 +10,7 @@
 //	                                            send one request to a service or through the gateway
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
 //	                                            settle money orders and payments disagree about
+//	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
 package main
 
 import (
@@ -20,9 +21,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,21 +38,28 @@ import (
 
 const usage = `usage:
   streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE] [-service-ports=false]
+                   [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
       Start the users, inventory, orders and payments services (on 127.0.0.1:9101–9104,
       or free ports with -service-ports=false), sandbox payment providers A, B, C and
-      the gateway in one process, print the addresses and credentials, then "ready".
+      the gateway in one process, print the addresses and credentials (the JWT secret
+      too, for streamgate token), then "ready".
       Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET, STREAMGATE_SERVICE_KEY
       (random when unset). Ctrl-C drains and exits 0.
   streamgate token [-roles a,b] [-ttl D] SUBJECT
       Print an HS256 user JWT (issuer streamgate) signed with STREAMGATE_JWT_SECRET.
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
+                     [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
       Serve the REST edge and GatewayService (gRPC, with health and reflection);
-      -admin serves /healthz, /readyz and the Prometheus metrics at /metrics.
+      -admin serves /healthz, /readyz (503 while draining), the Prometheus
+      metrics at /metrics and, with -pprof, /debug/pprof/. One access-log line
+      per request at -log-level info.
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
   streamgate service NAME [-listen ADDR] [-admin ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
-                          [-settle-interval D] [-settle-older-than D]
-      Serve one service; -admin serves its Prometheus metrics at /metrics. Callers (and the services it calls) use the key in
+                          [-settle-interval D] [-settle-older-than D] [-admin ADDR] [-pprof]
+                          [-log-format text|json] [-log-level debug|info|warn|error]
+      Serve one service; -admin serves /healthz, /readyz, /metrics (and
+      /debug/pprof/ with -pprof). Callers (and the services it calls) use the key in
       STREAMGATE_SERVICE_KEY (a random one is printed when unset).
       Services: %s
   streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
@@ -59,6 +67,8 @@ const usage = `usage:
       socket (-addr, key from STREAMGATE_SERVICE_KEY), or through the gateway's
       gRPC API (-gateway, key: an API key or JWT, default STREAMGATE_ADMIN_KEY),
       which finds the version's route for SERVICE ACTION. Exit status 1 when ok is false.
+  streamgate help [COMMAND]
+      Print this usage, or one command's with its flags (also -h, --help).
   streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]
       Settle what orders (default 127.0.0.1:9103) and payments (127.0.0.1:9104)
       disagree about after faults: payments whose gateway never answered, charges
@@ -78,11 +88,21 @@ func main() {
 	os.Exit(code)
 }
 
-// dispatch runs a subcommand and returns the exit status.
+// dispatch runs a subcommand and returns the exit status: 0, 1 when the
+// command failed while running (a port in use, a service down), 2 when
+// the command line makes no sense.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, strings.Join(run.Names(), ", "))
+		fmt.Fprint(stderr, usageText())
 		return 2
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 && args[0] == "help" && isCommand(args[1]) {
+			// streamgate help CMD: the command's own -h.
+			return dispatch(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usageText())
+		return 0
 	}
 	var err error
 	switch args[0] {
@@ -91,7 +111,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "gateway":
 		err = gatewayCmd(ctx, args[1:], stderr)
 	case "service":
-		err = serviceCmd(ctx, args[1:], stderr)
+		err = serviceCmd(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = tokenCmd(args[1:], stdout)
 	case "call":
@@ -103,21 +123,32 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout)
 	default:
-		err = fmt.Errorf("unknown command %q", args[0])
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if re := (*runError)(nil); errors.As(err, &re) {
-		fmt.Fprintf(stderr, "streamgate: %s: %v\n", args[0], err)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "streamgate: %v\n", err)
-		fmt.Fprintf(stderr, usage, strings.Join(run.Names(), ", "))
+		fmt.Fprintf(stderr, "streamgate: unknown command %q (streamgate help lists the commands)\n", args[0])
 		return 2
 	}
-	return 0
+	var help *helpShown
+	var usageErr *usageError
+	var runErr *runError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, help.text)
+		return 0
+	case errors.As(err, &runErr):
+		fmt.Fprintf(stderr, "streamgate: %s: %v\n", args[0], err)
+		return 1
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "streamgate: %s: %v (streamgate help %s)\n", args[0], err, args[0])
+		return 2
+	}
+	fmt.Fprintf(stderr, "streamgate: %v (streamgate help %s)\n", err, args[0])
+	return 2
+}
+
+// isCommand says whether dispatch knows a subcommand.
+func isCommand(name string) bool {
+	return slices.Contains([]string{"stack", "gateway", "service", "token", "call", "reconcile"}, name)
 }
 
 func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -131,7 +162,9 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
 	cache := fs.Bool("cache", true, "cache and coalesce reads (false: every read reaches its service, for benchmarks)")
 	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
-	if err := fs.Parse(args); err != nil {
+	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
+	logs := addLogFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var serviceAddrs map[string]string
@@ -146,23 +179,23 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopTracing()
-	return stack.Run(ctx, stack.Options{
-		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
+	return asRunError(stack.Run(ctx, stack.Options{
+		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr, Pprof: *pprof,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
 		AdminKey:     os.Getenv("STREAMGATE_ADMIN_KEY"),
 		JWTSecret:    os.Getenv("STREAMGATE_JWT_SECRET"),
 		ServiceKey:   os.Getenv("STREAMGATE_SERVICE_KEY"),
 		ServiceAddrs: serviceAddrs,
 		Out:          stdout,
-		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+		Logger:       logs.logger(stderr),
+	}))
 }
 
 func tokenCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	roles := fs.String("roles", "user", "comma-separated roles")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	secret := os.Getenv("STREAMGATE_JWT_SECRET")
@@ -188,17 +221,24 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC (GatewayService) listen address")
 	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz, /metrics); off when empty")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
-	if err := fs.Parse(args); err != nil {
+	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener (needs -admin)")
+	logs := addLogFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cfg == "" {
 		return errors.New("gateway: -config is required")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *pprof && *adminAddr == "" {
+		return errors.New("gateway: -pprof needs -admin")
+	}
+	log := logs.logger(stderr)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reloads := make(chan struct{}, 1)
+	returned := make(chan struct{}) // closed when the command returns: ends the forwarder
+	defer close(returned)
 	go func() {
 		for {
 			select {
@@ -207,7 +247,7 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 				case reloads <- struct{}{}:
 				default:
 				}
-			case <-ctx.Done():
+			case <-returned:
 				return
 			}
 		}
@@ -217,25 +257,25 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer stopTracing()
-	return gateway.Run(ctx, gateway.RunOptions{
+	return asRunError(gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath:      *cfg,
 		HTTPAddr:        *httpAddr,
 		GRPCAddr:        *grpcAddr,
 		AdminAddr:       *adminAddr,
+		Pprof:           *pprof,
 		ShutdownTimeout: *shutdown,
 		Reloads:         reloads,
 		Logger:          log,
-	})
+	}))
 }
 
-func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("service: name the service first")
+func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	name, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, rest = args[0], args[1:]
 	}
-	name := args[0]
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "TCP address to serve on")
-	adminAddr := fs.String("admin", "", "admin listen address (/metrics); off when empty")
 	version := fs.String("version", "dev", "build version reported by Describe")
 	store := fs.String("store", run.StoreSQLite, "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
 	data := fs.String("data", "./data", "directory of the SQLite files")
@@ -245,8 +285,19 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
 	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
 	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
-	if err := fs.Parse(args[1:]); err != nil {
+	logs := addLogFlags(fs)
+	admin := addServiceAdminFlags(fs)
+	if err := parseFlags(fs, rest); err != nil {
 		return err
+	}
+	admin.out = stdout
+	switch {
+	case name == "":
+		return errors.New("service: name the service first")
+	case !slices.Contains(run.Names(), name):
+		return fmt.Errorf("service: unknown service %q; known: %s", name, strings.Join(run.Names(), ", "))
+	case admin.pprof && admin.addr == "":
+		return errors.New("service: -pprof needs -admin")
 	}
 	gw := map[string]string{}
 	for _, kv := range strings.Split(*gateways, ",") {
@@ -256,20 +307,21 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("service: -gateways: %q is not NAME=URL", kv)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := logs.logger(stderr)
 	key := os.Getenv("STREAMGATE_SERVICE_KEY")
 	if key == "" {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		key = hex.EncodeToString(b[:])
-		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
+		// On stdout, never in the logs: a key is a secret.
+		fmt.Fprintf(stdout, "service key %s   (STREAMGATE_SERVICE_KEY was unset: callers present this key)\n", key)
 	}
 	stopTracing, err := startTracing(ctx, name, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopTracing()
-	return run.Run(ctx, run.Options{
+	o := run.Options{
 		Service:         name,
 		Listen:          *listen,
 		Version:         *version,
@@ -284,12 +336,15 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		SettleInterval:  *settleInterval,
 		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
-		AdminAddr:       *adminAddr,
-		AdminReady: func(addr string) {
-			log.Info("admin serving", "service", name, "addr", addr, "paths", "/metrics")
-		},
-		Ready: func(addr string) {
-			log.Info("serving", "service", name, "addr", addr)
-		},
-	})
+	}
+	return asRunError(admin.run(ctx, o))
+}
+
+// asRunError marks an error of a command that ran (a port in use, a bad
+// configuration file): one line on stderr, exit status 1, no usage.
+func asRunError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &runError{err}
 }

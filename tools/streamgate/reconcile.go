@@ -26,7 +26,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	olderThan := fs.Duration("older-than", payments.DefaultSettleOlderThan, "leave payments younger than this to the purchases that made them")
 	timeout := fs.Duration("timeout", time.Minute, "how long the whole run may take")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {

@@ -44,11 +44,19 @@ func TestStackCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := bufio.NewScanner(stdout)
-	var rest, admin string
+	var rest, admin, tryURL, secret string
 	for lines.Scan() {
 		line := lines.Text()
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "REST" {
 			rest = f[1]
+			for i, w := range f[:len(f)-1] {
+				if w == "(try" {
+					tryURL = strings.TrimSuffix(f[i+1], ":")
+				}
+			}
+		}
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "JWT" && f[1] == "secret" {
+			secret = f[2]
 		}
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "admin" && strings.HasPrefix(f[1], "http") {
 			admin = f[1]
@@ -77,6 +85,27 @@ func TestStackCommand(t *testing.T) {
 	}
 	if status, env := send(t, req); status != http.StatusOK || !env.OK || env.Result["name"] != "widget" || env.Result["price_cents"] != 1250.0 {
 		t.Fatalf("read the item anonymously: %d %+v", status, env)
+	}
+	// The banner's suggested URL answers without a key.
+	if r, err := http.Get(tryURL); err != nil || r.StatusCode != 200 {
+		t.Fatalf("the banner's URL %q: %v %v", tryURL, r, err)
+	} else {
+		r.Body.Close()
+	}
+	// The JWT secret it printed mints tokens the stack accepts.
+	tokenCmd := exec.CommandContext(ctx, bin, "token", "bob")
+	tokenCmd.Env = append(os.Environ(), "STREAMGATE_JWT_SECRET="+secret)
+	tok, err := tokenCmd.Output()
+	if err != nil || secret == "" {
+		t.Fatalf("token with the printed secret %q: %v", secret, err)
+	}
+	req, err = http.NewRequest("GET", rest+"/v1/orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	if status, env := send(t, req); status != http.StatusOK || !env.OK {
+		t.Fatalf("bob's orders with a token minted from the printed secret: %d %+v", status, env)
 	}
 	if r, err := http.Get(admin + "/readyz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", r, err)

@@ -113,6 +113,7 @@ func TestServiceExportsSpansOverOTLP(t *testing.T) {
 	select {
 	case line := <-stderr.found:
 		_, addr, _ = strings.Cut(strings.TrimSpace(line), "addr=")
+		addr, _, _ = strings.Cut(addr, " ")
 	case code := <-exited:
 		t.Fatalf("the service exited with %d before serving", code)
 	case <-ctx.Done():

@@ -33,6 +33,8 @@ type Options struct {
 	// admin (/healthz, /readyz, and /metrics of the gateway and every
 	// service) listeners.
 	HTTPAddr, GRPCAddr, AdminAddr string
+	// Pprof serves /debug/pprof/ on the admin listener.
+	Pprof bool
 	// Store is where the services keep data: run.StoreSQLite (under
 	// DataDir), run.StoreMemory or run.StorePostgres (at DSN).
 	Store, DataDir, DSN string
@@ -158,7 +160,7 @@ func Run(ctx context.Context, o Options) error {
 		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
 	}
 	return gateway.Run(ctx, gateway.RunOptions{
-		ConfigPath: o.ConfigPath, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr,
+		ConfigPath: o.ConfigPath, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
 		Env:     func(k string) string { return env[k] },
 		Targets: targets,
 		Options: gwOpts,
@@ -176,7 +178,7 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateway
 	if w == nil {
 		w = io.Discard
 	}
-	fmt.Fprintf(w, "REST      http://%s   (e.g. GET /v3/openapi.json)\n", a.HTTP)
+	fmt.Fprintf(w, "REST      http://%s   (try http://%s/v1/items: items need no key)\n", a.HTTP, a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz, /metrics of the gateway and every service)\n", a.Admin)
 	for _, name := range []string{"users", "inventory", "orders", "payments"} {
@@ -193,6 +195,7 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateway
 	if err == nil {
 		fmt.Fprintf(w, "user JWT  %s   (sub alice, 24h)\n", tok)
 	}
+	fmt.Fprintf(w, "JWT secret %s   (STREAMGATE_JWT_SECRET=%s streamgate token SUBJECT mints a user's token)\n", o.JWTSecret, o.JWTSecret)
 	fmt.Fprintln(w, "ready")
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -24,6 +25,10 @@ import (
 type RunOptions struct {
 	// ConfigPath is the YAML configuration file. Required.
 	ConfigPath string
+	// ConfigData, when not nil, is the configuration itself (an embedded
+	// default): ConfigPath then only names it in errors, and the gateway
+	// cannot reload it.
+	ConfigData []byte
 	// HTTPAddr is the REST listener, e.g. "127.0.0.1:8080".
 	HTTPAddr string
 	// GRPCAddr is the GatewayService listener, e.g. "127.0.0.1:9090".
@@ -49,6 +54,17 @@ type RunOptions struct {
 	Dial []socket.DialOption
 	// Options tune the gateway (cache size, coalescing).
 	Options []Option
+	// ListenTLS, when set, is the REST and gRPC listeners' TLS, instead
+	// of the configuration's listen_tls.
+	ListenTLS *tls.Config
+	// ServiceTLS is the TLS of the links to services whose configuration
+	// sets none (see WithServiceTLS).
+	ServiceTLS *config.LinkTLS
+	// InsecurePlaintext allows plaintext listeners and service links on
+	// addresses other than loopback, as the configuration's plaintext:
+	// true does; otherwise they are refused. The admin listener (health,
+	// no client data) is plaintext wherever it is.
+	InsecurePlaintext bool
 }
 
 // Addrs are the addresses Run listens on.
@@ -69,15 +85,29 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Env == nil {
 		o.Env = os.Getenv
 	}
-	data, err := os.ReadFile(o.ConfigPath)
-	if err != nil {
-		return err
+	data := o.ConfigData
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(o.ConfigPath); err != nil {
+			return err
+		}
 	}
 	cfg, err := config.Parse(o.ConfigPath, data, o.Env)
 	if err != nil {
 		return err
 	}
-	g, err := New(cfg, append([]Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets)}, o.Options...)...)
+	if o.ConfigData != nil {
+		cfg.Path = "" // not a file to read again
+	}
+	serverTLS, err := listenTLS(o, cfg)
+	if err != nil {
+		return err
+	}
+	opts := []Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets), WithServiceTLS(o.ServiceTLS)}
+	if o.InsecurePlaintext {
+		opts = append(opts, WithInsecurePlaintext())
+	}
+	g, err := New(cfg, append(opts, o.Options...)...)
 	if err != nil {
 		return err
 	}
@@ -113,19 +143,19 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(o.Logger)))
+	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(recoverUnary(o.Logger)))...)
 	g.RegisterGRPC(gs)
 	hc := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hc)
 	reflection.Register(gs)
 
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(httpLis) }()
+	go func() { errc <- serveHTTP(hs, httpLis, serverTLS) }()
 	go func() { errc <- gs.Serve(grpcLis) }()
 	if o.Ready != nil {
 		o.Ready(addrs)
 	}
-	o.Logger.Info("gateway serving", "http", addrs.HTTP, "grpc", addrs.GRPC, "admin", addrs.Admin, "config", o.ConfigPath)
+	o.Logger.Info("gateway serving", "http", addrs.HTTP, "grpc", addrs.GRPC, "admin", addrs.Admin, "config", o.ConfigPath, "tls", serverTLS != nil)
 
 	var failure error
 loop:

@@ -1,6 +1,7 @@
 package tlsfiles
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -64,4 +65,25 @@ func PlaintextListenError(what, addr, how string) error {
 // it.
 func PlaintextDialError(service, target, how string) error {
 	return fmt.Errorf("refusing to reach service %s in plaintext at %s (not loopback): %s", service, target, how)
+}
+
+// ForTarget is cfg for dialling a socket.Dial target: when cfg names no
+// server, a resolver target's host ("users" of "dns:///users:9000"), so
+// that every address the name resolves to is checked against the name
+// and not its IP. cfg itself is not changed.
+func ForTarget(cfg *tls.Config, target string) *tls.Config {
+	if cfg == nil || cfg.ServerName != "" || !strings.Contains(target, "://") {
+		return cfg
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "static" || u.Scheme == "passthrough" || strings.HasPrefix(u.Scheme, "unix") {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(strings.TrimPrefix(u.Path, "/"))
+	if err != nil || host == "" {
+		return cfg
+	}
+	cfg = cfg.Clone()
+	cfg.ServerName = host
+	return cfg
 }

@@ -188,3 +188,28 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestForTarget(t *testing.T) {
+	base := &tls.Config{}
+	for _, tc := range []struct{ target, want string }{
+		{"dns:///users:9000", "users"},
+		{"dns://10.0.0.10:53/users.shop.svc.cluster.local:9000", "users.shop.svc.cluster.local"},
+		{"static:///a:1,b:2", ""},
+		{"users:9000", ""},
+		{"passthrough:///users:9000", ""},
+	} {
+		if got := tlsfiles.ForTarget(base, tc.target).ServerName; got != tc.want {
+			t.Errorf("ForTarget(%q).ServerName = %q; want %q", tc.target, got, tc.want)
+		}
+	}
+	if base.ServerName != "" {
+		t.Error("ForTarget changed its argument")
+	}
+	named := &tls.Config{ServerName: "fixed"}
+	if got := tlsfiles.ForTarget(named, "dns:///users:9000"); got != named {
+		t.Error("ForTarget replaced a server name that was set")
+	}
+	if tlsfiles.ForTarget(nil, "dns:///users:9000") != nil {
+		t.Error("ForTarget(nil) is not nil")
+	}
+}

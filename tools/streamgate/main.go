@@ -2,9 +2,10 @@
 //
 //	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false]
 //	                                            the whole example system in one process
-//	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR]
+//	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-tls-cert FILE -tls-key FILE] [-service-tls-ca FILE]
 //	                                            serve the gateway (SIGHUP reloads the config)
-//	streamgate service NAME [-listen ADDR]      serve one service (key from STREAMGATE_SERVICE_KEY)
+//	streamgate service NAME [-listen ADDR] [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+//	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
@@ -22,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -40,17 +42,33 @@ const usage = `usage:
       or free ports with -service-ports=false), sandbox payment providers A, B, C and
       the gateway in one process, print the addresses and credentials, then "ready".
       Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET, STREAMGATE_SERVICE_KEY
-      (random when unset). Ctrl-C drains and exits 0.
+      (random when unset), STREAMGATE_DSN (for -dsn). Ctrl-C drains and exits 0.
+      -config defaults to gateway/stack.yaml when present, else the copy built in.
+      TLS of the gateway's listeners: [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+      [-insecure-plaintext] (as for gateway below).
   streamgate token [-roles a,b] [-ttl D] SUBJECT
       Print an HS256 user JWT (issuer streamgate) signed with STREAMGATE_JWT_SECRET.
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
+                          [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+                          [-service-tls-ca FILE] [-service-tls-cert FILE -service-tls-key FILE]
+                          [-service-tls-server-name NAME] [-insecure-plaintext]
       Serve the REST edge and GatewayService (gRPC, with health and reflection).
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
+      -tls-cert/-tls-key serve REST and gRPC over TLS (-tls-client-ca: require client
+      certificates); -service-tls-* reach the services the config gives no TLS over
+      TLS (mutual with -service-tls-cert). Plaintext on an address other than loopback
+      is refused unless -insecure-plaintext (or plaintext: true in the config).
   streamgate service NAME [-listen ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
                           [-settle-interval D] [-settle-older-than D]
+                          [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE] [-service-tls-ca FILE]
+                          [-service-tls-cert FILE -service-tls-key FILE] [-service-tls-server-name NAME]
+                          [-insecure-plaintext]
       Serve one service. Callers (and the services it calls) use the key in
-      STREAMGATE_SERVICE_KEY (a random one is printed when unset).
+      STREAMGATE_SERVICE_KEY (a random one is printed when unset); STREAMGATE_DSN
+      is the PostgreSQL URL when -dsn is not given. -tls-* serve the socket over
+      TLS (-tls-client-ca: mutual TLS); -service-tls-* reach the services it calls
+      (orders: inventory) over TLS. Plaintext off loopback needs -insecure-plaintext.
       Services: %s
   streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
       Send one request and print the response envelope: straight to a service's
@@ -120,24 +138,34 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gateway gRPC listen address")
 	adminAddr := fs.String("admin", "127.0.0.1:8081", "admin listen address (/healthz, /readyz)")
-	cfg := fs.String("config", "gateway/stack.yaml", "the gateway configuration")
+	cfg := fs.String("config", "", "the gateway configuration (default gateway/stack.yaml if present, else the copy built in)")
 	data := fs.String("data", "./data", "directory of the SQLite files (-store sqlite)")
 	store := fs.String("store", run.StoreSQLite, "where the services keep data: sqlite, memory or postgres")
 	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
 	cache := fs.Bool("cache", true, "cache and coalesce reads (false: every read reaches its service, for benchmarks)")
 	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
+	tf := addTLSFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	listenTLS, err := tf.listen()
+	if err != nil {
+		return &runError{fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)}
+	}
+	configPath, configData := stackConfig(*cfg)
 	var serviceAddrs map[string]string
 	if *fixedPorts {
 		serviceAddrs = map[string]string{"users": "127.0.0.1:9101", "inventory": "127.0.0.1:9102", "orders": "127.0.0.1:9103", "payments": "127.0.0.1:9104"}
 	}
-	if *store == run.StorePostgres && *dsn == "" {
-		return errors.New("stack: -store postgres needs -dsn")
+	if *dsn == "" {
+		*dsn = os.Getenv("STREAMGATE_DSN")
 	}
-	return stack.Run(ctx, stack.Options{
-		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
+	if *store == run.StorePostgres && *dsn == "" {
+		return errors.New("stack: -store postgres needs -dsn or STREAMGATE_DSN")
+	}
+	return asRunError(stack.Run(ctx, stack.Options{
+		ConfigPath: configPath, ConfigData: configData, ListenTLS: listenTLS, InsecurePlaintext: *tf.insecure,
+		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
 		AdminKey:     os.Getenv("STREAMGATE_ADMIN_KEY"),
 		JWTSecret:    os.Getenv("STREAMGATE_JWT_SECRET"),
@@ -145,7 +173,7 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ServiceAddrs: serviceAddrs,
 		Out:          stdout,
 		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}))
 }
 
 func tokenCmd(args []string, stdout io.Writer) error {
@@ -178,13 +206,24 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC (GatewayService) listen address")
 	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz); off when empty")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
+	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *cfg == "" {
 		return errors.New("gateway: -config is required")
 	}
+	listenTLS, err := tf.listen()
+	if err != nil {
+		return &runError{fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)}
+	}
+	serviceTLS, err := tf.links()
+	if err != nil {
+		return &runError{fmt.Errorf("-service-tls-*: %w", err)}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := context.WithCancel(ctx) // ends the SIGHUP loop when Run returns
+	defer cancel()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -202,7 +241,7 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}()
-	return gateway.Run(ctx, gateway.RunOptions{
+	return asRunError(gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath:      *cfg,
 		HTTPAddr:        *httpAddr,
 		GRPCAddr:        *grpcAddr,
@@ -210,7 +249,9 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		ShutdownTimeout: *shutdown,
 		Reloads:         reloads,
 		Logger:          log,
-	})
+
+		ListenTLS: listenTLS, ServiceTLS: serviceTLS, InsecurePlaintext: *tf.insecure,
+	}))
 }
 
 func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -218,6 +259,9 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("service: name the service first")
 	}
 	name := args[0]
+	if !slices.Contains(run.Names(), name) {
+		return fmt.Errorf("service: unknown service %q; known: %s", name, strings.Join(run.Names(), ", "))
+	}
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "TCP address to serve on")
 	version := fs.String("version", "dev", "build version reported by Describe")
@@ -229,8 +273,20 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
 	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
 	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
+	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	serverTLS, err := tf.listen()
+	if err != nil {
+		return &runError{fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)}
+	}
+	callTLS, err := tf.links()
+	if err != nil {
+		return &runError{fmt.Errorf("-service-tls-*: %w", err)}
+	}
+	if *dsn == "" {
+		*dsn = os.Getenv("STREAMGATE_DSN")
 	}
 	gw := map[string]string{}
 	for _, kv := range strings.Split(*gateways, ",") {
@@ -248,7 +304,7 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		key = hex.EncodeToString(b[:])
 		log.Info("STREAMGATE_SERVICE_KEY is unset; generated a key", "key", key)
 	}
-	return run.Run(ctx, run.Options{
+	return asRunError(run.Run(ctx, run.Options{
 		Service:         name,
 		Listen:          *listen,
 		Version:         *version,
@@ -264,7 +320,9 @@ func serviceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
 		Ready: func(addr string) {
-			log.Info("serving", "service", name, "addr", addr)
+			log.Info("serving", "service", name, "addr", addr, "tls", serverTLS != nil)
 		},
-	})
+
+		TLS: serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *tf.insecure,
+	}))
 }

@@ -81,6 +81,9 @@ type options struct {
 	noCoalesce bool
 	idem       idempotency.Store // nil: from the configuration
 	metrics    prometheus.Registerer
+
+	serviceTLS        *config.LinkTLS // links the configuration gives no TLS
+	insecurePlaintext bool            // plaintext links may leave the machine
 }
 
 // WithIdempotencyStore keeps Idempotency-Key leases and answers in s for
@@ -143,6 +146,9 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
 	if err := g.swap(cfg); err != nil {
+		if g.cache != nil {
+			g.cache.Close()
+		}
 		return nil, err
 	}
 	g.mux = runtime.NewServeMux(

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -24,6 +25,10 @@ import (
 type RunOptions struct {
 	// ConfigPath is the YAML configuration file. Required.
 	ConfigPath string
+	// ConfigData, when not nil, is the configuration itself (an embedded
+	// default): ConfigPath then only names it in errors, and the gateway
+	// cannot reload it.
+	ConfigData []byte
 	// HTTPAddr is the REST listener, e.g. "127.0.0.1:8080".
 	HTTPAddr string
 	// GRPCAddr is the GatewayService listener, e.g. "127.0.0.1:9090".
@@ -57,6 +62,17 @@ type RunOptions struct {
 	// services). Nil: a registry of Run's own, with the Go runtime and
 	// process collectors.
 	Metrics *prometheus.Registry
+	// ListenTLS, when set, is the REST and gRPC listeners' TLS, instead
+	// of the configuration's listen_tls.
+	ListenTLS *tls.Config
+	// ServiceTLS is the TLS of the links to services whose configuration
+	// sets none (see WithServiceTLS).
+	ServiceTLS *config.LinkTLS
+	// InsecurePlaintext allows plaintext listeners and service links on
+	// addresses other than loopback, as the configuration's plaintext:
+	// true does; otherwise they are refused. The admin listener (health,
+	// no client data) is plaintext wherever it is.
+	InsecurePlaintext bool
 }
 
 // Addrs are the addresses Run listens on.
@@ -77,18 +93,32 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Env == nil {
 		o.Env = os.Getenv
 	}
-	data, err := os.ReadFile(o.ConfigPath)
+	data := o.ConfigData
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(o.ConfigPath); err != nil {
+			return err
+		}
+	}
+	cfg, err := config.Parse(o.ConfigPath, data, o.Env)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Parse(o.ConfigPath, data, o.Env)
+	if o.ConfigData != nil {
+		cfg.Path = "" // not a file to read again
+	}
+	serverTLS, err := listenTLS(o, cfg)
 	if err != nil {
 		return err
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewRegistry()
 	}
-	g, err := New(cfg, append([]Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets), WithMetrics(o.Metrics)}, o.Options...)...)
+	opts := []Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets), WithServiceTLS(o.ServiceTLS), WithMetrics(o.Metrics)}
+	if o.InsecurePlaintext {
+		opts = append(opts, WithInsecurePlaintext())
+	}
+	g, err := New(cfg, append(opts, o.Options...)...)
 	if err != nil {
 		return err
 	}
@@ -124,7 +154,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(g.accessUnary(), recoverUnary(o.Logger)))
+	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.accessUnary(), recoverUnary(o.Logger)))...)
 	g.RegisterGRPC(gs)
 	hc := newReadiness(g)
 	healthpb.RegisterHealthServer(gs, hc)
@@ -132,12 +162,12 @@ func Run(ctx context.Context, o RunOptions) error {
 	reflection.Register(gs)
 
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(httpLis) }()
+	go func() { errc <- serveHTTP(hs, httpLis, serverTLS) }()
 	go func() { errc <- gs.Serve(grpcLis) }()
 	if o.Ready != nil {
 		o.Ready(addrs)
 	}
-	o.Logger.Info("gateway serving", "http", addrs.HTTP, "grpc", addrs.GRPC, "admin", addrs.Admin, "config", o.ConfigPath)
+	o.Logger.Info("gateway serving", "http", addrs.HTTP, "grpc", addrs.GRPC, "admin", addrs.Admin, "config", o.ConfigPath, "tls", serverTLS != nil)
 
 	var failure error
 loop:

@@ -36,9 +36,9 @@ type table struct {
 	metrics    map[routeKey]*routeMetrics // read-only; nil without metrics
 }
 
-// clientKey identifies a client: services with the same target and key
-// share one across reloads.
-type clientKey struct{ target, key string }
+// clientKey identifies a client: services with the same target, key and
+// TLS files share one across reloads.
+type clientKey struct{ target, key, tls string }
 
 // redisState is the Redis server whose generations the cache uses.
 type redisState struct {
@@ -82,11 +82,19 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, tracer: g.tracer, metrics: g.metrics.routeMetricsOf(cfg)}
 	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
-		k := clientKey{svc.Target, svc.Key}
+		link, err := g.linkTLS(cfg, svc)
+		if err != nil {
+			for _, d := range dialed {
+				_ = d.Close()
+				delete(g.clients, clientKeyOf(g.clients, d))
+			}
+			return nil, err
+		}
+		k := clientKey{svc.Target, svc.Key, linkID(link)}
 		c := g.clients[k]
 		if c == nil {
-			opts := append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithLogger(g.opts.logger), socket.WithoutClientCoalescing()}, g.opts.dial...)
-			c, err = socket.Dial(svc.Target, opts...)
+			opts := append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithLogger(g.opts.logger), socket.WithoutClientCoalescing()}, linkDial(link, svc.Target)...)
+			c, err = socket.Dial(svc.Target, append(opts, g.opts.dial...)...)
 			if err != nil {
 				for _, d := range dialed {
 					_ = d.Close()

@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"service key env unset", "services:\n  users:\n    target: a\n    key_env: USERS_TOKEN\n", 4, "services.users.key_env", "environment variable USERS_TOKEN is unset or empty"},
 		{"service timeout", "services:\n  users: {target: a, timeout: 0s}\n", 2, "services.users.timeout", "must be positive"},
 		{"service name", "services:\n  Users: {target: a}\n", 2, "services.Users", "service name must be lowercase letters"},
-		{"service unknown key", "services:\n  users: {target: a, tls: true}\n", 2, "services.users", `unknown key "tls"`},
+		{"service unknown key", "services:\n  users: {target: a, retries: 3}\n", 2, "services.users", `unknown key "retries"`},
 
 		// versions.
 		{"version name", "versions:\n  V1: {}\n", 2, "versions.V1", "version name must be"},

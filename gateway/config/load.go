@@ -87,8 +87,10 @@ func (l *loader) config(doc *yamlConfig) *Config {
 	l.cfg = &Config{Path: l.file}
 	l.cfg.HTTP = l.http(&doc.HTTP)
 	l.cfg.Auth = l.auth(&doc.Auth)
-	l.cfg.Services = l.services(doc.Services)
-	l.cfg.Redis = l.redis(doc.Redis)
+	l.cfg.Plaintext = doc.Plaintext.V
+	l.cfg.ListenTLS = l.listenTLS(&doc.ListenTLS)
+	l.cfg.Services = l.services(doc.Services, &doc.ServiceTLS)
+	l.cfg.Redis = l.redisURL(doc.Redis, doc.RedisEnv)
 	l.cfg.Versions = l.versions(doc.Versions)
 	return l.cfg
 }
@@ -130,6 +132,23 @@ func (l *loader) between(v val[int64], maxInt, def int64) int64 {
 		return def
 	}
 	return v.V
+}
+
+// redisURL is the shared-state URL, written or from an env var.
+func (l *loader) redisURL(v, env val[string]) string {
+	if !env.Set {
+		return l.redis(v)
+	}
+	if v.Set {
+		l.addf(env.Line, env.Path, "set redis or redis_env, not both")
+		return ""
+	}
+	url, ok := l.envVar(env)
+	if !ok {
+		return ""
+	}
+	env.V = url
+	return l.redis(env)
 }
 
 // redis checks the shared-state URL.

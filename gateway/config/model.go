@@ -11,6 +11,7 @@ package config
 
 import (
 	"crypto"
+	"crypto/tls"
 	"time"
 )
 
@@ -28,8 +29,38 @@ type Config struct {
 	// Versions are the API versions, by name (the first path segment).
 	Versions map[string]*Version
 	// Redis is a redis:// URL for state shared between gateways; empty
-	// means in-process only.
+	// means in-process only. YAML redis (the URL) or redis_env (an env var
+	// holding it, when it carries a password).
 	Redis string
+	// ListenTLS is the TLS of the gateway's REST and gRPC listeners; zero
+	// means plaintext. YAML listen_tls.
+	ListenTLS ListenTLS
+	// Plaintext allows plaintext listeners and service links on addresses
+	// other than loopback (which are refused otherwise). YAML plaintext,
+	// default false.
+	Plaintext bool
+}
+
+// ListenTLS is a listener's TLS. YAML listen_tls: cert_file and key_file
+// (PEM; both or neither), client_ca_file (PEM CAs: clients must present a
+// certificate they signed). Relative paths are relative to the
+// configuration file; the files are checked when the configuration loads.
+type ListenTLS struct {
+	CertFile, KeyFile, ClientCAFile string
+}
+
+// LinkTLS is the TLS of the gateway's link to a service. YAML
+// service_tls (every service's) and services.NAME.tls (this service's,
+// field by field over service_tls): ca_file (PEM CAs that verify the
+// service; default the system's roots), cert_file and key_file (the
+// gateway's client certificate, for mutual TLS), server_name (the name
+// the service's certificate must carry; default the target's host, also
+// for every address a dns:/// target resolves to). Relative paths are
+// relative to the configuration file.
+type LinkTLS struct {
+	CAFile, CertFile, KeyFile, ServerName string
+	// Config is built from the files when the configuration loads.
+	Config *tls.Config
 }
 
 // HTTP is the REST edge's behaviour.
@@ -125,13 +156,22 @@ type JWTIssuer struct {
 
 // Service is one service the gateway reaches. YAML services.NAME: target
 // (a socket.Dial target string, or a list of addresses), key_env (an env
-// var holding the key the gateway presents) or key, timeout.
+// var holding the key the gateway presents) or key, timeout, tls (see
+// LinkTLS), plaintext.
+//
+// The link is TLS when service_tls or the service's tls is set, unless
+// the service sets plaintext: true; a plaintext link to a target other
+// than loopback is refused unless plaintext is set, here or at the top.
 type Service struct {
 	Name    string
 	Target  string // a list of addresses becomes "static:///a,b"
 	Key     string
 	Timeout time.Duration // 0: use HTTP.DefaultTimeout
-	Line    int
+	// TLS is the link's TLS; nil: plaintext.
+	TLS *LinkTLS
+	// Plaintext allows a plaintext link to a target other than loopback.
+	Plaintext bool
+	Line      int
 }
 
 // Version is one API version's route table. YAML versions.NAME:

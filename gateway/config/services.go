@@ -3,23 +3,34 @@ package config
 import "time"
 
 // services checks the services the gateway reaches.
-func (l *loader) services(es entries[yamlService]) map[string]*Service {
+func (l *loader) services(es entries[yamlService], tlsDef *yamlLinkTLS) map[string]*Service {
 	out := map[string]*Service{}
+	def := l.linkTLS(tlsDef, &yamlLinkTLS{})
 	for _, e := range es {
 		if !isSegment(e.Key) {
 			l.addf(e.Line, e.Path, "service name must be %s", segmentRule)
 		}
 		// A service with problems is still listed, so that routes naming
 		// it are not reported as naming an unknown service too.
-		out[e.Key] = l.service(e)
+		out[e.Key] = l.service(e, tlsDef, def)
 	}
 	return out
 }
 
-// service checks one service.
-func (l *loader) service(e entry[yamlService]) *Service {
+// service checks one service; def is service_tls as written and as
+// loaded.
+func (l *loader) service(e entry[yamlService], tlsDef *yamlLinkTLS, def *LinkTLS) *Service {
 	y := e.V
-	s := &Service{Name: e.Key, Line: e.Line, Target: string(y.Target.V), Timeout: time.Duration(y.Timeout.V)}
+	s := &Service{Name: e.Key, Line: e.Line, Target: string(y.Target.V), Timeout: time.Duration(y.Timeout.V), Plaintext: y.Plaintext.V}
+	switch {
+	case y.Plaintext.V && y.TLS.At.Line != 0:
+		l.addf(y.Plaintext.Line, y.Plaintext.Path, "set tls or plaintext: true, not both")
+	case y.Plaintext.V:
+	case y.TLS.At.Line != 0:
+		s.TLS = l.linkTLS(tlsDef, &y.TLS)
+	default:
+		s.TLS = def
+	}
 	if e.Null || (y.At.Line != 0 && !y.Target.Set) {
 		l.addf(e.Line, e.Path, "target is required")
 	}

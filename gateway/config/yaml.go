@@ -17,7 +17,27 @@ type yamlConfig struct {
 	Auth     yamlAuth             `yaml:"auth"`
 	Services entries[yamlService] `yaml:"services"`
 	Redis    val[string]          `yaml:"redis"`
+	RedisEnv val[string]          `yaml:"redis_env"`
 	Versions entries[yamlVersion] `yaml:"versions"`
+
+	ListenTLS  yamlListenTLS `yaml:"listen_tls"`
+	ServiceTLS yamlLinkTLS   `yaml:"service_tls"`
+	Plaintext  val[bool]     `yaml:"plaintext"`
+}
+
+type yamlListenTLS struct {
+	At           at
+	CertFile     val[string] `yaml:"cert_file"`
+	KeyFile      val[string] `yaml:"key_file"`
+	ClientCAFile val[string] `yaml:"client_ca_file"`
+}
+
+type yamlLinkTLS struct {
+	At         at
+	CAFile     val[string] `yaml:"ca_file"`
+	CertFile   val[string] `yaml:"cert_file"`
+	KeyFile    val[string] `yaml:"key_file"`
+	ServerName val[string] `yaml:"server_name"`
 }
 
 type yamlHTTP struct {
@@ -68,6 +88,9 @@ type yamlService struct {
 	KeyEnv  val[string]   `yaml:"key_env"`
 	Key     val[string]   `yaml:"key"`
 	Timeout val[positive] `yaml:"timeout"`
+
+	TLS       yamlLinkTLS `yaml:"tls"`
+	Plaintext val[bool]   `yaml:"plaintext"`
 }
 
 type yamlVersion struct {

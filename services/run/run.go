@@ -7,6 +7,7 @@ package run
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/streamgate/streamgate/internal/tlsfiles"
 	"github.com/streamgate/streamgate/services/echo"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 	"github.com/streamgate/streamgate/services/inventory"
@@ -83,6 +87,16 @@ type Options struct {
 	SettleOlderThan time.Duration
 	// NoCoalescing turns the server's coalescing of identical reads off.
 	NoCoalescing bool
+	// TLS, when set, serves the socket over TLS (with ClientCAs and
+	// RequireAndVerifyClientCert: mutual TLS). Without it, Run refuses to
+	// listen on an address other than loopback unless InsecurePlaintext.
+	TLS *tls.Config
+	// CallTLS, when set, is the TLS of the links to the services this one
+	// calls (orders → inventory). Without it, a target other than
+	// loopback is refused unless InsecurePlaintext.
+	CallTLS *tls.Config
+	// InsecurePlaintext allows plaintext off loopback.
+	InsecurePlaintext bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 	// Ready, if set, is called with the bound address once serving.
@@ -113,6 +127,11 @@ func Run(ctx context.Context, o Options) error {
 	reg := metricsRegistry(o)
 	if reg != nil {
 		opts = append(opts, socket.WithMetrics(reg))
+	}
+	if o.TLS != nil {
+		opts = append(opts, socket.WithGRPCServerOptions(grpc.Creds(credentials.NewTLS(o.TLS))))
+	} else if !o.InsecurePlaintext && !tlsfiles.LoopbackAddr(o.Listen) {
+		return tlsfiles.PlaintextListenError("service "+o.Service, o.Listen, "set -tls-cert and -tls-key, or allow it with -insecure-plaintext")
 	}
 	if o.NoCoalescing {
 		opts = append(opts, socket.WithoutCoalescing())
@@ -231,7 +250,7 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		if o.Inventory == "" {
 			return errors.New("orders needs the inventory service's address (for prices)")
 		}
-		c, err := socket.Dial(o.Inventory, socket.WithKey(o.CallKey), socket.WithLogger(o.Logger))
+		c, err := dial(o, "inventory", o.Inventory)
 		if err != nil {
 			return err
 		}
@@ -262,6 +281,20 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		return nil
 	}
 	return fmt.Errorf("unknown service %q", o.Service)
+}
+
+// dial reaches a service this one calls, over CallTLS, or in plaintext
+// on loopback or when InsecurePlaintext says so.
+func dial(o Options, service, target string) (*socket.Client, error) {
+	opts := []socket.DialOption{socket.WithKey(o.CallKey), socket.WithLogger(o.Logger)}
+	switch {
+	case o.CallTLS != nil:
+		creds := credentials.NewTLS(tlsfiles.ForTarget(o.CallTLS, target))
+		opts = append(opts, socket.WithGRPCDialOptions(grpc.WithTransportCredentials(creds)))
+	case !o.InsecurePlaintext && !tlsfiles.LoopbackTarget(target):
+		return nil, tlsfiles.PlaintextDialError(service, target, "set -service-tls-ca, or allow it with -insecure-plaintext")
+	}
+	return socket.Dial(target, opts...)
 }
 
 // store returns the service's store: in db, or in memory when db is nil.

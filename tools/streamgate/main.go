@@ -2,9 +2,9 @@
 //
 //	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false]
 //	                                            the whole example system in one process
-//	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR]
+//	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-tls-cert FILE -tls-key FILE] [-service-tls-ca FILE]
 //	                                            serve the gateway (SIGHUP reloads the config)
-//	streamgate service NAME [-listen ADDR] [-admin ADDR]
+//	streamgate service NAME [-listen ADDR] [-admin ADDR] [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
 //	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway
@@ -44,23 +44,39 @@ const usage = `usage:
       the gateway in one process, print the addresses and credentials (the JWT secret
       too, for streamgate token), then "ready".
       Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET, STREAMGATE_SERVICE_KEY
-      (random when unset). Ctrl-C drains and exits 0.
+      (random when unset), STREAMGATE_DSN (for -dsn). Ctrl-C drains and exits 0.
+      -config defaults to gateway/stack.yaml when present, else the copy built in.
+      TLS of the gateway's listeners: [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+      [-insecure-plaintext] (as for gateway below).
   streamgate token [-roles a,b] [-ttl D] SUBJECT
       Print an HS256 user JWT (issuer streamgate) signed with STREAMGATE_JWT_SECRET.
   streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-admin ADDR] [-shutdown-timeout D]
                      [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
+                          [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+                          [-service-tls-ca FILE] [-service-tls-cert FILE -service-tls-key FILE]
+                          [-service-tls-server-name NAME] [-insecure-plaintext]
       Serve the REST edge and GatewayService (gRPC, with health and reflection);
       -admin serves /healthz, /readyz (503 while draining), the Prometheus
       metrics at /metrics and, with -pprof, /debug/pprof/. One access-log line
       per request at -log-level info.
       SIGHUP re-reads the config; SIGTERM/Ctrl-C drains and exits.
-  streamgate service NAME [-listen ADDR] [-admin ADDR] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
+      -tls-cert/-tls-key serve REST and gRPC over TLS (-tls-client-ca: require client
+      certificates); -service-tls-* reach the services the config gives no TLS over
+      TLS (mutual with -service-tls-cert). Plaintext on an address other than loopback
+      is refused unless -insecure-plaintext (or plaintext: true in the config).
+  streamgate service NAME [-listen ADDR] [-admin ADDR] [-pprof] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
-                          [-settle-interval D] [-settle-older-than D] [-admin ADDR] [-pprof]
+                          [-settle-interval D] [-settle-older-than D]
                           [-log-format text|json] [-log-level debug|info|warn|error]
+                          [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE] [-service-tls-ca FILE]
+                          [-service-tls-cert FILE -service-tls-key FILE] [-service-tls-server-name NAME]
+                          [-insecure-plaintext]
       Serve one service; -admin serves /healthz, /readyz, /metrics (and
       /debug/pprof/ with -pprof). Callers (and the services it calls) use the key in
-      STREAMGATE_SERVICE_KEY (a random one is printed when unset).
+      STREAMGATE_SERVICE_KEY (a random one is printed when unset); STREAMGATE_DSN
+      is the PostgreSQL URL when -dsn is not given. -tls-* serve the socket over
+      TLS (-tls-client-ca: mutual TLS); -service-tls-* reach the services it calls
+      (orders: inventory) over TLS. Plaintext off loopback needs -insecure-plaintext.
       Services: %s
   streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] [-version V] [-principal SUB] [-timeout D] SERVICE ACTION [ID] [JSON]
       Send one request and print the response envelope: straight to a service's
@@ -156,7 +172,7 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	httpAddr := fs.String("http", "127.0.0.1:8080", "REST listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gateway gRPC listen address")
 	adminAddr := fs.String("admin", "127.0.0.1:8081", "admin listen address (/healthz, /readyz, /metrics of the gateway and every service)")
-	cfg := fs.String("config", "gateway/stack.yaml", "the gateway configuration")
+	cfg := fs.String("config", "", "the gateway configuration (default gateway/stack.yaml if present, else the copy built in)")
 	data := fs.String("data", "./data", "directory of the SQLite files (-store sqlite)")
 	store := fs.String("store", run.StoreSQLite, "where the services keep data: sqlite, memory or postgres")
 	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
@@ -164,15 +180,24 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
 	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
 	logs := addLogFlags(fs)
+	tf := addTLSFlags(fs, false)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	listenTLS, err := tf.listen()
+	if err != nil {
+		return &runError{fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)}
+	}
+	configPath, configData := stackConfig(*cfg)
 	var serviceAddrs map[string]string
 	if *fixedPorts {
 		serviceAddrs = map[string]string{"users": "127.0.0.1:9101", "inventory": "127.0.0.1:9102", "orders": "127.0.0.1:9103", "payments": "127.0.0.1:9104"}
 	}
+	if *dsn == "" {
+		*dsn = os.Getenv("STREAMGATE_DSN")
+	}
 	if *store == run.StorePostgres && *dsn == "" {
-		return errors.New("stack: -store postgres needs -dsn")
+		return errors.New("stack: -store postgres needs -dsn or STREAMGATE_DSN")
 	}
 	stopTracing, err := startTracing(ctx, "streamgate-stack", stderr)
 	if err != nil {
@@ -180,7 +205,8 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer stopTracing()
 	return asRunError(stack.Run(ctx, stack.Options{
-		ConfigPath: *cfg, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr, Pprof: *pprof,
+		ConfigPath: configPath, ConfigData: configData, ListenTLS: listenTLS, InsecurePlaintext: *tf.insecure,
+		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr, Pprof: *pprof,
 		Store: *store, DataDir: *data, DSN: *dsn, NoCache: !*cache,
 		AdminKey:     os.Getenv("STREAMGATE_ADMIN_KEY"),
 		JWTSecret:    os.Getenv("STREAMGATE_JWT_SECRET"),
@@ -223,6 +249,7 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
 	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener (needs -admin)")
 	logs := addLogFlags(fs)
+	tf := addTLSFlags(fs, true)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -232,7 +259,17 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if *pprof && *adminAddr == "" {
 		return errors.New("gateway: -pprof needs -admin")
 	}
+	listenTLS, err := tf.listen()
+	if err != nil {
+		return &runError{fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)}
+	}
+	serviceTLS, err := tf.links()
+	if err != nil {
+		return &runError{fmt.Errorf("-service-tls-*: %w", err)}
+	}
 	log := logs.logger(stderr)
+	ctx, cancel := context.WithCancel(ctx) // ends the SIGHUP loop when Run returns
+	defer cancel()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -266,6 +303,8 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		ShutdownTimeout: *shutdown,
 		Reloads:         reloads,
 		Logger:          log,
+
+		ListenTLS: listenTLS, ServiceTLS: serviceTLS, InsecurePlaintext: *tf.insecure,
 	}))
 }
 
@@ -287,6 +326,7 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
 	logs := addLogFlags(fs)
 	admin := addServiceAdminFlags(fs)
+	tf := addTLSFlags(fs, true)
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
@@ -298,6 +338,17 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("service: unknown service %q; known: %s", name, strings.Join(run.Names(), ", "))
 	case admin.pprof && admin.addr == "":
 		return errors.New("service: -pprof needs -admin")
+	}
+	serverTLS, err := tf.listen()
+	if err != nil {
+		return &runError{fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)}
+	}
+	callTLS, err := tf.links()
+	if err != nil {
+		return &runError{fmt.Errorf("-service-tls-*: %w", err)}
+	}
+	if *dsn == "" {
+		*dsn = os.Getenv("STREAMGATE_DSN")
 	}
 	gw := map[string]string{}
 	for _, kv := range strings.Split(*gateways, ",") {
@@ -336,6 +387,7 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		SettleInterval:  *settleInterval,
 		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
+		TLS: serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *tf.insecure,
 	}
 	return asRunError(admin.run(ctx, o))
 }

@@ -9,6 +9,7 @@ package stack
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -29,6 +30,15 @@ type Options struct {
 	// ConfigPath is the gateway configuration; its service targets are
 	// replaced by the ports the services get.
 	ConfigPath string
+	// ConfigData, when not nil, is the configuration itself
+	// (gateway.StackConfig()); ConfigPath then only names it.
+	ConfigData []byte
+	// ListenTLS, when set, serves the gateway's REST and gRPC listeners
+	// over TLS.
+	ListenTLS *tls.Config
+	// InsecurePlaintext allows the gateway's listeners in plaintext on
+	// addresses other than loopback (the services stay on loopback).
+	InsecurePlaintext bool
 	// HTTPAddr, GRPCAddr and AdminAddr are the gateway's REST, gRPC and
 	// admin (/healthz, /readyz, and /metrics of the gateway and every
 	// service) listeners.
@@ -160,7 +170,8 @@ func Run(ctx context.Context, o Options) error {
 		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
 	}
 	return gateway.Run(ctx, gateway.RunOptions{
-		ConfigPath: o.ConfigPath, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
+		ConfigPath: o.ConfigPath, ConfigData: o.ConfigData, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
+		ListenTLS: o.ListenTLS, InsecurePlaintext: o.InsecurePlaintext,
 		Env:     func(k string) string { return env[k] },
 		Targets: targets,
 		Options: gwOpts,
@@ -178,7 +189,11 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateway
 	if w == nil {
 		w = io.Discard
 	}
-	fmt.Fprintf(w, "REST      http://%s   (try http://%s/v1/items: items need no key)\n", a.HTTP, a.HTTP)
+	scheme := "http"
+	if o.ListenTLS != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(w, "REST      %s://%s   (try %s://%s/v1/items: items need no key)\n", scheme, a.HTTP, scheme, a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz, /metrics of the gateway and every service)\n", a.Admin)
 	for _, name := range []string{"users", "inventory", "orders", "payments"} {

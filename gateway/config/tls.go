@@ -1,0 +1,59 @@
+package config
+
+import (
+	"path/filepath"
+
+	"github.com/streamgate/streamgate/internal/tlsfiles"
+)
+
+// listenTLS checks the listeners' TLS files.
+func (l *loader) listenTLS(y *yamlListenTLS) ListenTLS {
+	t := ListenTLS{CertFile: l.fileName(y.CertFile), KeyFile: l.fileName(y.KeyFile), ClientCAFile: l.fileName(y.ClientCAFile)}
+	if _, err := (tlsfiles.Server{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}).Config(); err != nil {
+		l.addf(y.At.Line, y.At.Path, "%v", err)
+	}
+	return t
+}
+
+// linkTLS is a link's TLS: own's fields over def's; nil when neither sets
+// any. The files are loaded here, so that their problems are reported
+// with the configuration's.
+func (l *loader) linkTLS(def, own *yamlLinkTLS) *LinkTLS {
+	pick := func(a, b val[string]) string {
+		if b.Set {
+			return l.fileName(b)
+		}
+		return l.fileName(a)
+	}
+	t := &LinkTLS{
+		CAFile: pick(def.CAFile, own.CAFile), CertFile: pick(def.CertFile, own.CertFile), KeyFile: pick(def.KeyFile, own.KeyFile),
+		ServerName: def.ServerName.V,
+	}
+	if own.ServerName.Set {
+		t.ServerName = own.ServerName.V
+	}
+	c := tlsfiles.Client{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}
+	if !c.Enabled() {
+		return nil
+	}
+	cfg, err := c.Config()
+	if err != nil {
+		where := def.At
+		if own.At.Line != 0 {
+			where = own.At
+		}
+		l.addf(where.Line, where.Path, "%v", err)
+		return nil
+	}
+	t.Config = cfg
+	return t
+}
+
+// fileName is a file name as written, relative to the configuration file's
+// directory unless absolute; "" when unset.
+func (l *loader) fileName(v val[string]) string {
+	if !v.Set || !v.OK || v.V == "" || filepath.IsAbs(v.V) {
+		return v.V
+	}
+	return filepath.Join(l.dir, v.V)
+}

@@ -387,7 +387,7 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		SettleInterval:  *settleInterval,
 		SettleOlderThan: *settleOlderThan,
 		Logger:          log,
-		TLS: serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *tf.insecure,
+		TLS:             serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *tf.insecure,
 	}
 	return asRunError(admin.run(ctx, o))
 }

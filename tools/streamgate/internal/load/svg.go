@@ -61,7 +61,7 @@ func WriteSVG(w io.Writer, title string, series []Series) error {
 	ticks := []struct {
 		p     float64
 		label string
-	}{{0, "0%"}, {90, "90%"}, {99, "99%"}, {99.9, "99.9%"}, {99.99, "99.99%"}, {99.999, "99.999%"}, {100, "max"}}
+	}{{50, "50%"}, {90, "90%"}, {99, "99%"}, {99.9, "99.9%"}, {99.99, "99.99%"}, {99.999, "99.999%"}, {100, "max"}}
 	for _, t := range ticks {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", x(t.p), padT, x(t.p), chartH-padB)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x(t.p), chartH-padB+16, t.label)
@@ -88,13 +88,14 @@ func WriteSVG(w io.Writer, title string, series []Series) error {
 	return err
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 0.1).
+// niceCeil rounds v up to a round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8
+// times a power of ten; at least 0.1).
 func niceCeil(v float64) float64 {
 	if v <= 0.1 {
 		return 0.1
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
 		if v <= m*p {
 			return m * p
 		}

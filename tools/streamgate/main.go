@@ -11,6 +11,10 @@
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
 //	                                            settle money orders and payments disagree about
 //	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
+//	streamgate load [-c N] [-duration D] [-rate R/s] [-ids FROM-TO] [-H 'Name: value'] URL
+//	                                            load a route on loopback and print req/s and latency
+//	streamgate bench compare [-rounds N] [-c N] [-duration D] [-markdown FILE] [-svg FILE]
+//	                                            compare streamgate with a direct handler and its peers
 package main
 
 import (
@@ -95,6 +99,20 @@ const usage = `usage:
   Tracing (stack, gateway, service): spans go over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT
       (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTEL_EXPORTER_OTLP_PROTOCOL grpc or
       http/protobuf; the other standard OTEL_* env vars apply); off when unset.
+  streamgate load [-method M] [-ids FROM-TO] [-H 'Name: value']... [-body S | -body-file FILE]
+                  [-c N] [-duration D] [-rate R/s] [-requests N] [-timeout D] [-json FILE] [-svg FILE] URL
+      Drive a route on loopback (each {id} in URL and body is the next id of -ids)
+      with -c connections (default 64) for -duration (default 10s): closed loop,
+      or at a fixed -rate (latency counted from when each request was due). Prints
+      req/s, p50/p90/p99/p99.9/max and errors by status and transport error, with
+      a live progress line on a terminal; -json writes the histogram, -svg a chart.
+  streamgate bench compare [-systems LIST] [-rounds N] [-c N] [-duration D] [-warmup D] [-users N]
+                           [-markdown FILE] [-svg FILE]
+      Start each system in turn as its own processes on loopback (direct handler,
+      grpc-gateway → unary gRPC, httputil.ReverseProxy → HTTP/JSON, streamgate with
+      cache and coalescing off, streamgate with cache on), check every answer, load
+      each alike for -rounds rounds (default 2) and print req/s, p50, p99, CPU
+      seconds per 10k requests of each process and the ratios to the direct handler.
 `
 
 func main() {
@@ -138,6 +156,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout)
+	case "load":
+		err = loadCmd(ctx, args[1:], stdout)
+	case "bench":
+		err = benchCmd(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "streamgate: unknown command %q (streamgate help lists the commands)\n", args[0])
 		return 2

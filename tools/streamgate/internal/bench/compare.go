@@ -1,0 +1,323 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/streamgate/streamgate/tools/streamgate/internal/load"
+)
+
+// The systems Compare knows, in the order it runs them.
+const (
+	SystemDirect          = "direct"
+	SystemGRPCGateway     = "grpc-gateway"
+	SystemReverseProxy    = "reverse-proxy"
+	SystemStreamgate      = "streamgate"
+	SystemStreamgateCache = "streamgate-cache"
+)
+
+// Systems lists every system's name, in order; the first is the baseline
+// the others are compared with.
+func Systems() []string {
+	return []string{SystemDirect, SystemGRPCGateway, SystemReverseProxy, SystemStreamgate, SystemStreamgateCache}
+}
+
+// titles say what each system is, in tables and charts.
+var titles = map[string]string{
+	SystemDirect:          "direct handler (no hop)",
+	SystemGRPCGateway:     "grpc-gateway → unary gRPC",
+	SystemReverseProxy:    "httputil.ReverseProxy → HTTP/JSON",
+	SystemStreamgate:      "streamgate, cache and coalescing off",
+	SystemStreamgateCache: "streamgate, cache on",
+}
+
+// Options say what to compare and how hard to load it.
+type Options struct {
+	// Command starts a server: Command plus Serve's arguments run it
+	// (e.g. the streamgate binary, "bench", "serve"). Required.
+	Command []string
+	// Systems to compare, from Systems(); default all. The first is the
+	// baseline of the ratios.
+	Systems []string
+	// Rounds is how many times each system runs, alternating
+	// (A B C A B C); default 1.
+	Rounds int
+	// Connections and Duration are the load of each run (closed loop);
+	// defaults 64 and 8s.
+	Connections int
+	Duration    time.Duration
+	// Warmup is a load run before each measured one; 0 skips it (every
+	// user is still read once, which also fills the cache).
+	Warmup time.Duration
+	// Users is how many users the systems serve; default 1000.
+	Users int
+	// Progress, if set, receives a line per run.
+	Progress io.Writer
+}
+
+// Result is what Compare measured, system by system.
+type Result struct {
+	Options Options
+	Systems []*SystemResult
+	Date    time.Time
+	NumCPU  int
+}
+
+// SystemResult is one system's runs added up.
+type SystemResult struct {
+	Name  string
+	Title string
+	// Requests, Errors and Elapsed add up the measured runs.
+	Requests int64
+	Errors   int64
+	Elapsed  time.Duration
+	// RoundRates are each run's requests per second.
+	RoundRates []float64
+	// Latency merges every run's latencies.
+	Latency *load.Histogram
+	// CPU is each process's CPU time during the measured runs, by role:
+	// "server" for a single process, else "gateway" and "service".
+	CPU map[string]time.Duration
+	// LoadCPU is the load generator's (this process's) CPU time.
+	LoadCPU time.Duration
+}
+
+// RequestsPerSecond over all the system's runs.
+func (s *SystemResult) RequestsPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Requests) / s.Elapsed.Seconds()
+}
+
+// CPUPer10k is CPU seconds per 10,000 requests of d.
+func (s *SystemResult) CPUPer10k(d time.Duration) float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return d.Seconds() / float64(s.Requests) * 10000
+}
+
+// TotalCPU adds up the system's processes.
+func (s *SystemResult) TotalCPU() time.Duration {
+	var t time.Duration
+	for _, d := range s.CPU {
+		t += d
+	}
+	return t
+}
+
+// Compare runs each system in turn, Rounds times, and measures them.
+func Compare(ctx context.Context, o Options) (*Result, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "streamgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	r := &runner{o: o, dir: dir, key: randomKey(), serviceKey: randomKey()}
+	res := &Result{Options: o, Date: time.Now().UTC(), NumCPU: runtime.NumCPU()}
+	bySystem := map[string]*SystemResult{}
+	for _, name := range o.Systems {
+		s := &SystemResult{Name: name, Title: titles[name], Latency: load.NewHistogram(), CPU: map[string]time.Duration{}}
+		bySystem[name] = s
+		res.Systems = append(res.Systems, s)
+	}
+	for round := 1; round <= o.Rounds; round++ {
+		for _, name := range o.Systems {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := r.run(ctx, name, bySystem[name]); err != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", round, name, err)
+			}
+			if o.Progress != nil {
+				s := bySystem[name]
+				fmt.Fprintf(o.Progress, "round %d  %-17s %9.1f req/s\n", round, name, s.RoundRates[len(s.RoundRates)-1])
+			}
+		}
+	}
+	return res, nil
+}
+
+func (o *Options) fill() error {
+	if len(o.Command) == 0 {
+		return errors.New("bench: no command to start the servers with")
+	}
+	if len(o.Systems) == 0 {
+		o.Systems = Systems()
+	}
+	for _, s := range o.Systems {
+		if !slices.Contains(Systems(), s) {
+			return fmt.Errorf("bench: unknown system %q; known: %s", s, strings.Join(Systems(), ", "))
+		}
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 1
+	}
+	if o.Connections <= 0 {
+		o.Connections = 64
+	}
+	if o.Duration <= 0 {
+		o.Duration = 8 * time.Second
+	}
+	if o.Users <= 0 {
+		o.Users = 1000
+	}
+	return nil
+}
+
+// runner starts systems and loads them.
+type runner struct {
+	o               Options
+	dir             string // the gateway configurations
+	key, serviceKey string
+}
+
+// run starts one system, checks its answers, loads it, and stops it.
+func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err error) {
+	procs, url, err := r.start(name)
+	defer func() {
+		for _, p := range slices.Backward(procs) {
+			if stopErr := p.stop(); err == nil {
+				err = stopErr
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if err := Check(ctx, url, r.key, Users(r.o.Users)); err != nil {
+		return err
+	}
+	lo := load.Options{
+		URL: url + "/v1/users/{id}", IDs: load.Range{From: 1, To: int64(r.o.Users)},
+		Header:      http.Header{"X-Api-Key": {r.key}},
+		Connections: r.o.Connections,
+	}
+	if r.o.Warmup > 0 {
+		lo.Duration = r.o.Warmup
+		if _, err := load.Run(ctx, lo); err != nil {
+			return err
+		}
+	}
+	before := make([]time.Duration, len(procs))
+	for i, p := range procs {
+		if before[i], err = p.cpuTime(); err != nil {
+			return err
+		}
+	}
+	loadBefore := selfCPU()
+	lo.Duration = r.o.Duration
+	rep, err := load.Run(ctx, lo)
+	if err != nil {
+		return err
+	}
+	s.LoadCPU += selfCPU() - loadBefore
+	for i, p := range procs {
+		after, err := p.cpuTime()
+		if err != nil {
+			return err
+		}
+		s.CPU[p.role] += after - before[i]
+	}
+	s.Requests += rep.Requests
+	s.Errors += rep.Errors()
+	s.Elapsed += rep.Elapsed
+	s.RoundRates = append(s.RoundRates, rep.RequestsPerSecond())
+	s.Latency.Merge(rep.Latency)
+	return nil
+}
+
+// start starts a system's processes, service first, and returns them and
+// the base URL clients call.
+func (r *runner) start(name string) ([]*process, string, error) {
+	env := []string{EnvKey + "=" + r.key, EnvServiceKey + "=" + r.serviceKey}
+	users := fmt.Sprintf("-users=%d", r.o.Users)
+	var procs []*process
+	two := func(svcKind, gwKind string, backend func(addr string) []string) ([]*process, string, error) {
+		svc, err := startProcess(r.o.Command, env, "service", svcKind, users)
+		if err != nil {
+			return nil, "", err
+		}
+		procs = append(procs, svc)
+		gw, err := startProcess(r.o.Command, env, "gateway", append([]string{gwKind, users}, backend(svc.addr)...)...)
+		if err != nil {
+			return procs, "", err
+		}
+		return append(procs, gw), "http://" + gw.addr, nil
+	}
+	switch name {
+	case SystemDirect:
+		p, err := startProcess(r.o.Command, env, "server", KindDirect, users)
+		if err != nil {
+			return nil, "", err
+		}
+		return []*process{p}, "http://" + p.addr, nil
+	case SystemGRPCGateway:
+		return two(KindGRPCUsers, KindGRPCGateway, func(addr string) []string { return []string{"-backend", addr} })
+	case SystemReverseProxy:
+		return two(KindHTTPUsers, KindReverseProxy, func(addr string) []string { return []string{"-backend", "http://" + addr} })
+	case SystemStreamgate, SystemStreamgateCache:
+		var cfgErr error
+		procs, url, err := two(KindStreamgateUsers, KindStreamgateGateway, func(addr string) []string {
+			path := filepath.Join(r.dir, name+".yaml")
+			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, name == SystemStreamgateCache)), 0o600)
+			return []string{"-config", path}
+		})
+		if err == nil {
+			err = cfgErr
+		}
+		return procs, url, err
+	}
+	return nil, "", fmt.Errorf("unknown system %q", name)
+}
+
+// gatewayConfig routes GET /v1/users/{id} to the users service at addr,
+// for the admin API key in EnvKey: with the cache (a TTL longer than any
+// run, coalescing on) or with neither.
+func gatewayConfig(addr string, cache bool) string {
+	route := "{service: users, crud: [get], cache: false, coalesce: false}"
+	if cache {
+		route = "{service: users, crud: [get], cache_ttl: 1h}"
+	}
+	return fmt.Sprintf(`auth:
+  api_keys:
+    - {name: bench, secret_env: %s, roles: [admin]}
+services:
+  users: {target: %q, key_env: %s}
+versions:
+  v1:
+    resources:
+      users: %s
+`, EnvKey, addr, EnvServiceKey, route)
+}
+
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

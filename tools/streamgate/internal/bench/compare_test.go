@@ -1,0 +1,246 @@
+package bench_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/streamgate/streamgate/tools/streamgate/internal/bench"
+)
+
+// envServe makes the test binary a bench server: Compare starts it again
+// with Serve's arguments, as the streamgate binary starts itself.
+const envServe = "STREAMGATE_BENCH_TEST_SERVE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envServe) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := bench.Serve(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// TestCompareSmoke runs every system for about a second, one round, and
+// checks that each answered every user correctly and served the load
+// without errors. It never judges speed.
+func TestCompareSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nine processes")
+	}
+	t.Setenv(envServe, "1")
+	var progress bytes.Buffer
+	res, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, Rounds: 1, Connections: 4, Duration: time.Second, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Systems) != len(bench.Systems()) {
+		t.Fatalf("%d systems measured, want %d", len(res.Systems), len(bench.Systems()))
+	}
+	for _, s := range res.Systems {
+		if s.Requests == 0 || s.Errors != 0 || s.Latency.Count() != s.Requests || len(s.RoundRates) != 1 {
+			t.Errorf("%s: %d requests, %d errors, %d latencies, rounds %v", s.Name, s.Requests, s.Errors, s.Latency.Count(), s.RoundRates)
+		}
+		roles := []string{"gateway", "service"}
+		if s.Name == bench.SystemDirect {
+			roles = []string{"server"}
+		}
+		if len(s.CPU) != len(roles) {
+			t.Errorf("%s: CPU of %v, want %v", s.Name, s.CPU, roles)
+		}
+		for _, role := range roles {
+			if _, ok := s.CPU[role]; !ok {
+				t.Errorf("%s: no CPU time for its %s", s.Name, role)
+			}
+		}
+	}
+	rows := res.Rows()
+	if rows[0].RequestsRatio != 1 || rows[0].P99Ratio != 1 || rows[0].CPURatio != 1 {
+		t.Errorf("the baseline's ratios to itself: %+v", rows[0])
+	}
+	for _, row := range rows[1:] {
+		if row.RequestsRatio <= 0 || row.P50Ratio <= 0 || row.CPURatio <= 0 {
+			t.Errorf("%s: ratios %+v", row.Name, row)
+		}
+	}
+	if got := strings.Count(progress.String(), "round 1 "); got != len(bench.Systems()) {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+
+	var md bytes.Buffer
+	if err := res.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| system | req/s | × direct |", "direct handler (no hop)", "grpc-gateway → unary gRPC",
+		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate, cache on", "nproc "} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	var svg bytes.Buffer
+	if err := res.WriteSVG(&svg); err != nil {
+		t.Fatal(err)
+	}
+	if n := countElements(t, &svg, "polyline"); n != len(bench.Systems()) {
+		t.Errorf("chart has %d curves, want %d", n, len(bench.Systems()))
+	}
+}
+
+func countElements(t *testing.T, r io.Reader, name string) int {
+	t.Helper()
+	dec := xml.NewDecoder(r)
+	n := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == name {
+			n++
+		}
+	}
+}
+
+func TestCompareRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	if _, err := bench.Compare(context.Background(), bench.Options{}); err == nil || !strings.Contains(err.Error(), "command") {
+		t.Fatalf("no command: %v", err)
+	}
+	_, err := bench.Compare(context.Background(), bench.Options{Command: []string{"x"}, Systems: []string{"direct", "nginx"}})
+	if err == nil || !strings.Contains(err.Error(), `unknown system "nginx"`) {
+		t.Fatalf("unknown system: %v", err)
+	}
+}
+
+// TestCompareReportsAServerThatFails starts a "server" that exits at once.
+func TestCompareReportsAServerThatFails(t *testing.T) {
+	t.Setenv(envServe, "1")
+	// The server's kind becomes "-no-such-flag": Serve refuses it and the
+	// process exits 1 before it is ready.
+	_, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0], "-no-such-flag"}, Systems: []string{bench.SystemDirect}, Duration: time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestServeDirectInProcess(t *testing.T) {
+	t.Setenv(bench.EnvKey, "k1")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- bench.Serve(ctx, []string{bench.KindDirect, "-users=20"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if !ok {
+		t.Fatalf("first line %q", line)
+	}
+	if err := bench.Check(ctx, "http://"+addr, "k1", bench.Users(20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := bench.Check(ctx, "http://"+addr, "k1", bench.Users(21)); err == nil || !strings.Contains(err.Error(), "user 21: status 404") {
+		t.Fatalf("user 21 of 20: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeRefusesBadArguments(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "name the server"},
+		{[]string{"nginx"}, `unknown server "nginx"`},
+		{[]string{bench.KindReverseProxy, "-backend", ":::"}, "not a URL"},
+		{[]string{bench.KindStreamgateUsers}, "STREAMGATE_SERVICE_KEY"},
+	} {
+		err := bench.Serve(context.Background(), tc.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestCheckCatchesWrongAnswers(t *testing.T) {
+	t.Parallel()
+	want := bench.Users(3)
+	serve := func(h http.HandlerFunc) string {
+		ts := httptest.NewServer(h)
+		t.Cleanup(ts.Close)
+		return ts.URL
+	}
+	authed := func(next func(w http.ResponseWriter, id string)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-API-Key") != "k" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			next(w, strings.TrimPrefix(r.URL.Path, "/v1/users/"))
+		}
+	}
+	user := func(id string) string {
+		return fmt.Sprintf(`{"id":%q,"name":"User %s","email":"user%s@example.com","status":"active","created_at":%q}`,
+			id, id, id, want[id[0]-'1'].CreatedAt)
+	}
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string // "" when the system is right
+	}{
+		{"bare user", authed(func(w http.ResponseWriter, id string) { io.WriteString(w, user(id)) }), ""},
+		{"envelope", authed(func(w http.ResponseWriter, id string) { io.WriteString(w, `{"ok":true,"result":`+user(id)+`}`) }), ""},
+		{"wrong name", authed(func(w http.ResponseWriter, id string) {
+			io.WriteString(w, strings.Replace(user(id), "User", "Usr", 1))
+		}), "answered"},
+		{"not ok", authed(func(w http.ResponseWriter, id string) { io.WriteString(w, `{"ok":false,"error":{}}`) }), "envelope without a result"},
+		{"not JSON", authed(func(w http.ResponseWriter, id string) { io.WriteString(w, "hello") }), "not a JSON object"},
+		{"error status", authed(func(w http.ResponseWriter, id string) { w.WriteHeader(http.StatusInternalServerError) }), "status 500"},
+		{"no auth", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, user("1")) }, "without an API key: status 200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := bench.Check(context.Background(), serve(tc.handler), "k", want)
+			if tc.want == "" && err != nil {
+				t.Fatalf("a right system failed the check: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}

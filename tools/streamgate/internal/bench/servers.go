@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/streamgate/streamgate/gateway"
+	benchv1 "github.com/streamgate/streamgate/gen/streamgate/bench/v1"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/users"
+)
+
+// The env vars that carry keys to the servers (never their arguments,
+// which any process can read).
+const (
+	// EnvKey is the API key clients present (X-API-Key).
+	EnvKey = "STREAMGATE_BENCH_KEY"
+	// EnvServiceKey is the key the streamgate gateway presents to the
+	// users service.
+	EnvServiceKey = "STREAMGATE_SERVICE_KEY"
+)
+
+// The servers Serve runs.
+const (
+	KindDirect            = "direct"             // the users over HTTP/JSON, API key checked: the baseline
+	KindHTTPUsers         = "http-users"         // the same without auth, behind reverse-proxy
+	KindReverseProxy      = "reverse-proxy"      // httputil.ReverseProxy checking the key, -backend URL
+	KindGRPCUsers         = "grpc-users"         // the unary gRPC users service
+	KindGRPCGateway       = "grpc-gateway"       // grpc-gateway checking the key, -backend ADDR
+	KindStreamgateUsers   = "streamgate-users"   // streamgate's users service on a socket, coalescing off
+	KindStreamgateGateway = "streamgate-gateway" // the streamgate gateway, -config FILE
+)
+
+// Serve runs one server: args are KIND [-listen ADDR] [-backend ADDR]
+// [-config FILE] [-users N]. Once it listens it writes "ready ADDR" and a
+// newline to stdout; it serves until ctx ends.
+func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("bench serve: name the server")
+	}
+	kind := args[0]
+	fs := flag.NewFlagSet("bench serve "+kind, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "listen address")
+	backend := fs.String("backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
+	config := fs.String("config", "", "streamgate-gateway: the gateway's configuration")
+	n := fs.Int("users", 1000, "how many users")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	key := os.Getenv(EnvKey)
+	ready := func(addr string) { fmt.Fprintf(stdout, "ready %s\n", addr) }
+	all := Users(*n)
+	switch kind {
+	case KindDirect:
+		return serveHTTP(ctx, *listen, withKey(key, usersHandler(all)), ready)
+	case KindHTTPUsers:
+		return serveHTTP(ctx, *listen, usersHandler(all), ready)
+	case KindReverseProxy:
+		target, err := url.Parse(*backend)
+		if err != nil || target.Host == "" {
+			return fmt.Errorf("reverse-proxy: -backend %q is not a URL", *backend)
+		}
+		rp := &httputil.ReverseProxy{
+			Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+			Transport: &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute},
+		}
+		return serveHTTP(ctx, *listen, withKey(key, rp), ready)
+	case KindGRPCUsers:
+		return serveGRPCUsers(ctx, *listen, all, ready)
+	case KindGRPCGateway:
+		mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions: protojson.MarshalOptions{UseProtoNames: true},
+		}))
+		if err := benchv1.RegisterUsersServiceHandlerFromEndpoint(ctx, mux, *backend,
+			[]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}); err != nil {
+			return err
+		}
+		return serveHTTP(ctx, *listen, withKey(key, mux), ready)
+	case KindStreamgateUsers:
+		return serveStreamgateUsers(ctx, *listen, all, os.Getenv(EnvServiceKey), ready)
+	case KindStreamgateGateway:
+		return gateway.Run(ctx, gateway.RunOptions{
+			ConfigPath: *config, HTTPAddr: *listen, GRPCAddr: "127.0.0.1:0",
+			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Ready:  func(a gateway.Addrs) { ready(a.HTTP) },
+		})
+	}
+	return fmt.Errorf("bench serve: unknown server %q", kind)
+}
+
+// usersHandler serves GET /v1/users/{id} as plain JSON.
+func usersHandler(all []User) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		u, ok := lookup(all, r.PathValue("id"))
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "user not found"})
+			return
+		}
+		writeJSON(w, http.StatusOK, u)
+	})
+	return mux
+}
+
+// withKey answers 401 unless X-API-Key is key.
+func withKey(key string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if key == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("X-API-Key")), []byte(key)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid X-API-Key is required"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// serveHTTP serves h on addr until ctx ends.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, ready func(string)) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	stopped := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stopped()
+	ready(lis.Addr().String())
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// grpcUsers is the unary gRPC users service.
+type grpcUsers struct {
+	benchv1.UnimplementedUsersServiceServer
+	all []User
+}
+
+func (s *grpcUsers) GetUser(_ context.Context, req *benchv1.GetUserRequest) (*benchv1.GetUserResponse, error) {
+	u, ok := lookup(s.all, req.GetId())
+	if !ok {
+		return nil, status.Error(codes.NotFound, "user not found")
+	}
+	return &benchv1.GetUserResponse{User: &benchv1.User{Id: u.ID, Name: u.Name, Email: u.Email, Status: u.Status, CreatedAt: u.CreatedAt}}, nil
+}
+
+func serveGRPCUsers(ctx context.Context, addr string, all []User, ready func(string)) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer()
+	benchv1.RegisterUsersServiceServer(gs, &grpcUsers{all: all})
+	stopped := context.AfterFunc(ctx, gs.GracefulStop)
+	defer stopped()
+	ready(lis.Addr().String())
+	return gs.Serve(lis)
+}
+
+// serveStreamgateUsers runs streamgate's users service over the same
+// users, in memory, with coalescing off.
+func serveStreamgateUsers(ctx context.Context, addr string, all []User, serviceKey string, ready func(string)) error {
+	if serviceKey == "" {
+		return errors.New("streamgate-users: " + EnvServiceKey + " is unset")
+	}
+	st := users.NewMemoryStore()
+	for _, u := range all {
+		created, err := time.Parse(time.RFC3339, u.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if err := st.Create(ctx, users.User{ID: u.ID, Name: u.Name, Email: u.Email, Status: u.Status, CreatedAt: created}); err != nil {
+			return err
+		}
+	}
+	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	if err != nil {
+		return err
+	}
+	srv, err := socket.NewServer(socket.Config{Name: "users", Version: "bench"}, socket.WithKeys(keys), socket.WithoutCoalescing())
+	if err != nil {
+		return err
+	}
+	if err := users.Register(srv, st); err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ready(lis.Addr().String())
+	return srv.Serve(ctx, lis)
+}

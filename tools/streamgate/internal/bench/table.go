@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/streamgate/streamgate/tools/streamgate/internal/load"
+)
+
+// ratio is a/b, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// baseline is the system the ratios compare with: the first.
+func (r *Result) baseline() *SystemResult { return r.Systems[0] }
+
+// Row is one system's figures and its ratios to the baseline.
+type Row struct {
+	Name, Title              string
+	RequestsPerSecond        float64
+	RequestsRatio            float64
+	P50, P99                 time.Duration
+	P50Ratio, P99Ratio       float64
+	CPUPer10k                map[string]float64 // by role
+	TotalCPUPer10k, CPURatio float64
+	LoadCPUPer10k            float64
+	Errors                   int64
+	RoundRates               []float64
+}
+
+// Rows computes each system's figures and ratios.
+func (r *Result) Rows() []Row {
+	base := r.baseline()
+	baseCPU := base.CPUPer10k(base.TotalCPU())
+	var rows []Row
+	for _, s := range r.Systems {
+		row := Row{
+			Name: s.Name, Title: s.Title,
+			RequestsPerSecond: s.RequestsPerSecond(),
+			RequestsRatio:     ratio(s.RequestsPerSecond(), base.RequestsPerSecond()),
+			P50:               s.Latency.Percentile(50), P99: s.Latency.Percentile(99),
+			CPUPer10k:      map[string]float64{},
+			TotalCPUPer10k: s.CPUPer10k(s.TotalCPU()),
+			LoadCPUPer10k:  s.CPUPer10k(s.LoadCPU),
+			Errors:         s.Errors, RoundRates: s.RoundRates,
+		}
+		row.P50Ratio = ratio(float64(row.P50), float64(base.Latency.Percentile(50)))
+		row.P99Ratio = ratio(float64(row.P99), float64(base.Latency.Percentile(99)))
+		row.CPURatio = ratio(row.TotalCPUPer10k, baseCPU)
+		for role, d := range s.CPU {
+			row.CPUPer10k[role] = s.CPUPer10k(d)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// cpuCell is "gateway + service = total" or the single process's figure.
+func (row Row) cpuCell() string {
+	if v, ok := row.CPUPer10k["server"]; ok {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.2f + %.2f = %.2f", row.CPUPer10k["gateway"], row.CPUPer10k["service"], row.TotalCPUPer10k)
+}
+
+// WriteMarkdown writes the comparison as a markdown table, with the
+// load, the machine and the date above it.
+func (r *Result) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	o := r.Options
+	fmt.Fprintf(&b, "%d connections, closed loop, %v per run, %d round(s) alternating %s; %d users, API-key auth; nproc %d; %s.\n\n",
+		o.Connections, o.Duration, o.Rounds, strings.Join(o.Systems, " "), o.Users, r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
+	b.WriteString("| system | req/s | × direct | p50 | × direct | p99 | × direct | CPU s / 10k req (gateway + service) | × direct | load generator CPU s / 10k | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, row := range r.Rows() {
+		fmt.Fprintf(&b, "| %s | %.0f | **%.2f** | %s | %.2f | %s | %.2f | %s | %.2f | %.2f | %d |\n",
+			row.Title, row.RequestsPerSecond, row.RequestsRatio, load.FormatLatency(row.P50), row.P50Ratio,
+			load.FormatLatency(row.P99), row.P99Ratio, row.cpuCell(), row.CPURatio, row.LoadCPUPer10k, row.Errors)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteText writes the comparison for a terminal: the table and each
+// run's requests per second.
+func (r *Result) WriteText(w io.Writer) error {
+	if err := r.WriteMarkdown(w); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("\nreq/s by round:\n")
+	for _, row := range r.Rows() {
+		fmt.Fprintf(&b, "  %-17s", row.Name)
+		for _, v := range row.RoundRates {
+			fmt.Fprintf(&b, " %9.1f", v)
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteSVG draws every system's latency by percentile, each labelled
+// with its requests per second as a ratio to the baseline's.
+func (r *Result) WriteSVG(w io.Writer) error {
+	var series []load.Series
+	for i, row := range r.Rows() {
+		series = append(series, load.Series{
+			Name:    fmt.Sprintf("%s: %.2f× the req/s of %s, p99 %s", row.Title, row.RequestsRatio, r.Systems[0].Name, load.FormatLatency(row.P99)),
+			Latency: r.Systems[i].Latency,
+		})
+	}
+	title := fmt.Sprintf("GET /v1/users/{id}, %d connections, closed loop (nproc %d, %s)", r.Options.Connections, r.NumCPU, r.Date.Format("2006-01-02"))
+	return load.WriteSVG(w, title, series)
+}

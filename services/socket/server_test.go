@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,7 +312,7 @@ func TestInFlightBound(t *testing.T) {
 	ts := blockingServer(t, seen, socket.WithMaxInFlight(8, 12))
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	var exhausted atomic.Int64
+	exhausted := make(chan struct{}, 60)
 	var wg sync.WaitGroup
 	// Two streams (two clients): 8 per stream, 12 on the server.
 	for _, c := range []*socket.Client{dialServer(t, ts), dialServer(t, ts)} {
@@ -323,23 +322,28 @@ func TestInFlightBound(t *testing.T) {
 				defer wg.Done()
 				_, err := c.Request(ctx, "WAIT", "", nil)
 				if socket.CodeOf(err) == socket.CodeResourceExhausted {
-					exhausted.Add(1)
+					exhausted <- struct{}{}
 				}
 			}()
 		}
 	}
+	// Every request is answered or running before anything is cancelled:
+	// 12 handlers run, the other 48 are refused at once.
 	for range 12 {
-		<-seen
+		recv(t, seen)
+	}
+	for range 60 - 12 {
+		recv(t, exhausted)
 	}
 	select {
 	case <-seen:
 		t.Fatal("a 13th handler started beyond the server bound")
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	cancel()
 	wg.Wait()
-	if n := exhausted.Load(); n != 60-12 {
-		t.Fatalf("%d requests got RESOURCE_EXHAUSTED, want %d", n, 60-12)
+	if n := len(exhausted); n != 0 {
+		t.Fatalf("%d more requests got RESOURCE_EXHAUSTED than the %d beyond the bound", n, 60-12)
 	}
 }
 

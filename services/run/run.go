@@ -123,6 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Logger = o.Logger.With("service", o.Service) // every line of the service, the runtime's too
 	opts := []socket.ServerOption{socket.WithLogger(o.Logger)}
 	reg := metricsRegistry(o)
 	if reg != nil {
@@ -189,18 +190,18 @@ func Run(ctx context.Context, o Options) error {
 			o.AdminReady(addr)
 		}
 	}
-	o.Logger.Info("service serving", "service", o.Service, "addr", lis.Addr().String(), "store", o.storeName())
+	o.Logger.Info("service serving", "addr", lis.Addr().String(), "store", o.storeName())
 	serving.Store(true)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
 	stop := context.AfterFunc(ctx, func() {
 		serving.Store(false)
-		o.Logger.Info("service draining", "service", o.Service)
+		o.Logger.Info("service draining")
 	})
 	defer stop()
 	err = srv.Serve(ctx, lis)
-	o.Logger.Info("service drained", "service", o.Service)
+	o.Logger.Info("service drained")
 	return err
 }
 

@@ -135,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 		o2.Store, o2.DataDir, o2.DSN = o.Store, o.DataDir, o.DSN
 		o2.NoCoalescing = o.NoCache
 		o2.Metrics = metrics
-		o2.Logger = o.Logger.With("service", name)
+		o2.Logger = o.Logger // run names the service on every line
 		o2.Ready = func(addr string) { ready <- addr }
 		wg.Add(1)
 		go func() {

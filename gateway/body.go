@@ -85,7 +85,7 @@ func checkJSON(body []byte, maxDepth int) *socket.Error {
 	var v json.RawMessage
 	if err := json.Unmarshal(body, &v); err != nil {
 		offset := int64(len(body))
-		if se, ok := err.(*json.SyntaxError); ok {
+		if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
 			offset = se.Offset
 		}
 		return socket.Errorf(socket.CodeInvalidArgument, "invalid JSON body at offset %d: %s", offset, err.Error()).

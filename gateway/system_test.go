@@ -190,7 +190,7 @@ func TestRouteForms(t *testing.T) {
 			}
 		}},
 		{"put", "PUT", "/v1/users/1", `{"name":"A"}`, 200, func(t *testing.T, r response) {
-			if string(resultMap(t, r)["body"].(map[string]any)["name"].(string)) != "A" {
+			if resultMap(t, r)["body"].(map[string]any)["name"].(string) != "A" {
 				t.Fatal(r.Raw)
 			}
 		}},

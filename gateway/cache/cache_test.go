@@ -240,7 +240,7 @@ func TestMemoryStaysUnderTheBound(t *testing.T) {
 				// Keys, tags and answers are built per request, as the
 				// gateway builds them.
 				key := fmt.Sprintf("users\x00GET_USER\x00%d\x00v1\x00alice|", i)
-				tags := []string{fmt.Sprint("users|users|", i), fmt.Sprint("users|*|*")}
+				tags := []string{fmt.Sprint("users|users|", i), "users|*|*"}
 				gens, _ := c.Snapshot(ctx, tags)
 				if tc.result == 0 {
 					c.Put(key, tags, gens, nil, socket.Errorf(socket.CodeNotFound, "no user %d", i), time.Hour)

@@ -52,6 +52,6 @@ func SocketPricer(c *socket.Client) Pricer {
 			return nil, socket.Errorf(e.Code, "inventory: %s", e.Message)
 		}
 		// Not %w: the inventory's code must not become the caller's.
-		return nil, fmt.Errorf("inventory GET_PRICES: %v", err)
+		return nil, fmt.Errorf("inventory GET_PRICES: %v", err) //nolint:errorlint // see above
 	})
 }

@@ -136,7 +136,7 @@ type gatewayError struct {
 
 func (p *httpProvider) Charge(ctx context.Context, c Charge) (string, error) {
 	var ans gatewayAnswer
-	if err := p.do(ctx, http.MethodPost, "/charges", c.Reference, chargeRequest{AmountCents: c.AmountCents, Card: c.Card, Reference: c.Reference}, &ans); err != nil {
+	if err := p.do(ctx, http.MethodPost, "/charges", c.Reference, chargeRequest(c), &ans); err != nil {
 		return "", err
 	}
 	if ans.Ref == "" {

@@ -501,7 +501,8 @@ func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, e
 	if rerr != nil && !(errors.As(rerr, &decline) && decline.Reason == "already_refunded") {
 		_, gerr := failure(p.Gateway, "refund", rerr)
 		if _, err := s.st.Update(dctx, id, Transition{From: StatusRefunded, To: StatusSucceeded}); err != nil {
-			return Payment{}, fmt.Errorf("refund of payment %s failed (%v) and could not be undone: %w", id, rerr, storeError(err, id))
+			// rerr is told, not wrapped: the store's failure decides the code.
+			return Payment{}, fmt.Errorf("refund of payment %s failed (%v) and could not be undone: %w", id, rerr, storeError(err, id)) //nolint:errorlint // see above
 		}
 		return Payment{}, gerr
 	}

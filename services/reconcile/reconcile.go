@@ -208,7 +208,7 @@ func (r *runner) unresolved(e Entry, err error) {
 // settlePayments is step 1: SETTLE_PAYMENTS. Its cut-off is OlderThan on
 // the run's clock.
 func (r *runner) settlePayments(ctx context.Context) error {
-	ms := (r.o.OlderThan - r.now.Sub(time.Now())).Milliseconds()
+	ms := (r.o.OlderThan - time.Until(r.now)).Milliseconds()
 	ms = max(ms, 0)
 	rep, err := socket.Call[payments.SettleReport](ctx, r.o.Payments, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms, DryRun: r.o.DryRun})
 	if err != nil {

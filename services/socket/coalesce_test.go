@@ -15,9 +15,8 @@ import (
 
 // outcome is what one Do call returned.
 type outcome struct {
-	res    json.RawMessage
-	err    error
-	shared bool
+	res json.RawMessage
+	err error
 }
 
 func recv[T any](t testing.TB, c <-chan T) T {

@@ -51,7 +51,7 @@ func ExampleDecodeBody() {
 		Name string `json:"name"`
 	}
 	fmt.Println(socket.DecodeBody([]byte(`{"name":"Oska"}`), &in), in.Name)
-	fmt.Println(socket.CodeOf(socket.DecodeBody([]byte(`{"nmae":"Oska"}`), &in)))
+	fmt.Println(socket.CodeOf(socket.DecodeBody([]byte(`{"nick":"Oska"}`), &in)))
 	// Output:
 	// <nil> Oska
 	// INVALID_ARGUMENT

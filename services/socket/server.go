@@ -199,7 +199,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.drain()
-	<-served
+	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
 	return nil
 }
 
@@ -297,7 +299,11 @@ func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
 	k, err := s.opts.keys.lookup(ctx)
 	if err != nil {
 		s.metrics.refusedKey()
-		return nil, status.Error(codes.Unauthenticated, err.(*Error).Message)
+		msg := "unauthenticated"
+		if se := (*Error)(nil); errors.As(err, &se) {
+			msg = se.Message
+		}
+		return nil, status.Error(codes.Unauthenticated, msg)
 	}
 	return k, nil
 }

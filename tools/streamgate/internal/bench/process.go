@@ -52,7 +52,7 @@ func startProcess(command []string, env []string, role string, args ...string) (
 		p.addr = addr
 		return p, nil
 	case <-p.done:
-		return nil, fmt.Errorf("%s %s exited before it was ready (%v): %s", role, strings.Join(args, " "), p.err, p.errs)
+		return nil, fmt.Errorf("%s %s exited before it was ready (%w): %s", role, strings.Join(args, " "), p.err, p.errs)
 	case <-timer.C:
 		_ = p.stop()
 		return nil, fmt.Errorf("%s %s was not ready within %v: %s", role, strings.Join(args, " "), readyTimeout, p.errs)
@@ -73,7 +73,7 @@ func (p *process) stop() error {
 		return fmt.Errorf("%s did not stop within %v after SIGTERM", p.role, stopTimeout)
 	}
 	if p.err != nil {
-		return fmt.Errorf("%s exited: %v: %s", p.role, p.err, p.errs)
+		return fmt.Errorf("%s exited: %w: %s", p.role, p.err, p.errs)
 	}
 	return nil
 }

@@ -149,7 +149,7 @@ func startCluster(t *testing.T, o options) *cluster {
 		}
 		t.Cleanup(sb.Close)
 		c.sandboxes[name] = sb
-		var p payments.Provider = payments.NewHTTPProvider(url, 2*time.Second, nil)
+		p := payments.NewHTTPProvider(url, 2*time.Second, nil)
 		if o.provider != nil {
 			p = o.provider(name, p)
 		}

@@ -145,7 +145,7 @@ func (tr spanTree) call(t *testing.T, parent tracetest.SpanStub, action, service
 func attr(s tracetest.SpanStub, key attribute.Key) string {
 	for _, kv := range s.Attributes {
 		if kv.Key == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

@@ -21,7 +21,7 @@ const Idle = 10 * time.Second
 // Pool runs tasks of type T with one function. The zero value is not
 // usable; see New.
 type Pool[T any] struct {
-	run   func(*T) // given the worker's own copy, which it reuses
+	run   func(*T)        // given the worker's own copy, which it reuses
 	tasks chan T          // hands tasks to idle workers
 	stop  <-chan struct{} // closed: idle workers exit
 	wg    sync.WaitGroup  // the workers

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/rusage"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -35,6 +36,7 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 		}
 		b.ReportAllocs()
 		b.SetParallelism(parallelism)
+		cpu := rusage.CPU()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -44,13 +46,16 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 				}
 			}
 		})
+		rusage.Report(b, cpu)
 	})
 	b.Run("unary", func(b *testing.B) {
 		stub := rawConn(b, ts)
 		kctx := withKey(ctx, testKey)
 		b.ReportAllocs()
 		b.SetParallelism(parallelism)
+		cpu := rusage.CPU()
 		b.ResetTimer()
+		defer rusage.Report(b, cpu)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				r, err := stub.Call(kctx, &socketv1.CallRequest{Request: &socketv1.Request{
@@ -88,7 +93,9 @@ func BenchmarkCoalescingOverhead(b *testing.B) {
 			var n atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(32)
+			cpu := rusage.CPU()
 			b.ResetTimer()
+			defer rusage.Report(b, cpu)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := c.Request(ctx, "ECHO", strconv.FormatInt(n.Add(1), 10), body); err != nil {

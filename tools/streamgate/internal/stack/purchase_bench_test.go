@@ -8,15 +8,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/rusage"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
@@ -103,7 +102,7 @@ func (s *testStack) benchOrders(b *testing.B, users []string, itemID string) cha
 func (s *testStack) runPurchases(b *testing.B, todo chan orders.Order, pay func(orders.Order) error) {
 	b.ReportAllocs()
 	b.SetParallelism(64)
-	cpu := cpuTime(b)
+	cpu := rusage.CPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -114,16 +113,7 @@ func (s *testStack) runPurchases(b *testing.B, todo chan orders.Order, pay func(
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "purchases/s")
-	b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/purchase")
-}
-
-// cpuTime is the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	rusage.Report(b, cpu)
 }
 
 // unaryShop calls the stack's services as unary gRPC with the service key.

@@ -2,6 +2,7 @@ package socket_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -105,5 +106,44 @@ func BenchmarkCoalescingOverhead(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkIdleStreams measures the memory an open, idle socket costs: 100
+// clients (each its own gRPC connection and stream, as 100 gateways would
+// have) to one server, each after one request. The figure is the Go heap
+// and stacks in use after a GC, per stream, both ends together (client and
+// server run in this process). Run it once: -benchtime 1x.
+func BenchmarkIdleStreams(b *testing.B) {
+	const streams = 100
+	ts := startServer(b, serverSpec{})
+	ctx := context.Background()
+	inUse := func() (heap, stacks uint64, goroutines int) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse, m.StackInuse, runtime.NumGoroutine()
+	}
+	for range b.N {
+		// One client first, so what every client shares is counted once.
+		first := dialServer(b, ts)
+		if _, err := first.Request(ctx, "ECHO", "0", []byte(`{"text":"x"}`)); err != nil {
+			b.Fatal(err)
+		}
+		heap0, stacks0, g0 := inUse()
+		clients := make([]*socket.Client, streams)
+		for i := range clients {
+			clients[i] = dialServer(b, ts)
+			if _, err := clients[i].Request(ctx, "ECHO", strconv.Itoa(i), []byte(`{"text":"x"}`)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		heap1, stacks1, g1 := inUse()
+		b.ReportMetric(float64(heap1+stacks1-heap0-stacks0)/streams, "bytes/stream")
+		b.ReportMetric(float64(stacks1-stacks0)/streams, "stack-bytes/stream")
+		b.ReportMetric(float64(g1-g0)/streams, "goroutines/stream")
+		for _, c := range append(clients, first) {
+			_ = c.Close()
+		}
 	}
 }

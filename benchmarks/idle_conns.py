@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory of idle keep-alive REST connections and of socket streams (issue 11).
+"""Memory of idle keep-alive REST connections, and RSS under load (issue 11).
 
 Starts the streamgate users service and gateway as `streamgate bench serve`
 processes on loopback (as `streamgate bench compare` does), then:
@@ -7,17 +7,20 @@ processes on loopback (as `streamgate bench compare` does), then:
 1. opens N keep-alive connections to the gateway, sends one
    GET /v1/users/{id} on each, reads the answer and leaves the connection
    open and idle; prints the gateway's RSS before and after, per connection;
-   then the same against the direct handler (net/http alone), for scale;
-2. restarts the gateway with a configuration that names the same service S
-   times (S clients, so S socket streams into the one service) and prints
-   the service's and the gateway's RSS per stream against a gateway with
-   one stream.
+   then the same against the direct handler (net/http alone), for scale.
+   (A socket stream's memory is too small for RSS to show over the heap a
+   process already holds: BenchmarkIdleStreams in services/socket counts
+   it in the Go heap and stacks instead.)
+2. with a third argument T (seconds), instead, loads the gateway (uncached)
+   with `streamgate load` (64 connections, closed loop) for T seconds and
+   prints the gateway's and the service's RSS every T/10 seconds.
 
 Every number is the kernel's VmRSS of the process (/proc/PID/status), read
 after the connections have settled. Usage:
 
     go build -o /tmp/streamgate ./tools/streamgate
-    python3 benchmarks/idle_conns.py /tmp/streamgate 10000 100
+    python3 benchmarks/idle_conns.py /tmp/streamgate 10000
+    python3 benchmarks/idle_conns.py /tmp/streamgate 0 120
 """
 
 import os
@@ -33,9 +36,6 @@ SERVICE_KEY = "idle-bench-service-key"
 
 def start(binary, *args):
     env = dict(os.environ, STREAMGATE_BENCH_KEY=KEY, STREAMGATE_SERVICE_KEY=SERVICE_KEY)
-    # The gateway shares one client among services with the same target and
-    # key: each of the S services names its own variable (same key).
-    env.update({f"STREAMGATE_SERVICE_KEY_{i}": SERVICE_KEY for i in range(1000)})
     p = subprocess.Popen([binary, "bench", "serve", *args], stdout=subprocess.PIPE, env=env, text=True)
     line = p.stdout.readline().split()  # "ready ADDR"
     if len(line) != 2 or line[0] != "ready":
@@ -67,7 +67,7 @@ def settled_rss(pid, rounds=5):
 
 def config(addr, services):
     names = [f"users{i}" for i in range(services)]
-    svc = "\n".join(f"  {n}: {{target: {addr!r}, key_env: STREAMGATE_SERVICE_KEY_{i}}}" for i, n in enumerate(names))
+    svc = "\n".join(f"  {n}: {{target: {addr!r}, key_env: STREAMGATE_SERVICE_KEY}}" for n in names)
     res = "\n".join(
         f"      {'users' if i == 0 else n}: {{service: {n}, crud: [get], cache: false, coalesce: false}}"
         for i, n in enumerate(names)
@@ -108,8 +108,34 @@ def get(gw_addr, conns, n):
         conns.append(s)
 
 
+def rss_under_load(binary, seconds, tmp):
+    svc, svc_addr = start(binary, "streamgate-users")
+    gw, gw_addr = gateway(binary, svc_addr, 1, tmp)
+    try:
+        load = subprocess.Popen([binary, "load", "-c", "64", "-duration", f"{seconds}s", "-ids", "1-1000",
+                                 "-H", f"X-API-Key: {KEY}", f"http://{gw_addr}/v1/users/{{id}}"],
+                                stdout=subprocess.PIPE, text=True)
+        step = seconds / 10
+        print("seconds  gateway RSS MiB  service RSS MiB")
+        for i in range(11):
+            print(f"{i * step:7.0f}  {rss(gw.pid) / 2**20:15.1f}  {rss(svc.pid) / 2**20:15.1f}", flush=True)
+            if i < 10:
+                time.sleep(step)
+        out, _ = load.communicate(timeout=seconds + 60)
+        print(out)
+    finally:
+        gw.terminate()
+        gw.wait()
+        svc.terminate()
+        svc.wait()
+
+
 def main():
-    binary, n, streams = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    binary, n = sys.argv[1], int(sys.argv[2])
+    if len(sys.argv) > 3:
+        with tempfile.TemporaryDirectory() as tmp:
+            rss_under_load(binary, int(sys.argv[3]), tmp)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         svc, svc_addr = start(binary, "streamgate-users")
         try:
@@ -139,21 +165,6 @@ def main():
             direct.terminate()
             direct.wait()
 
-            svc_one = settled_rss(svc.pid)
-            gw1, _ = gateway(binary, svc_addr, 1, tmp)
-            time.sleep(1)
-            svc_1, gw_1 = settled_rss(svc.pid), settled_rss(gw1.pid)
-            gw1.terminate()
-            gw1.wait()
-            gwn, _ = gateway(binary, svc_addr, streams, tmp)
-            time.sleep(1)
-            svc_n, gw_n = settled_rss(svc.pid), settled_rss(gwn.pid)
-            gwn.terminate()
-            gwn.wait()
-            print(f"service RSS with 1 stream {svc_1 / 2**20:.1f} MiB (before: {svc_one / 2**20:.1f}), with {streams}: "
-                  f"{svc_n / 2**20:.1f} MiB; {(svc_n - svc_1) / (streams - 1):.0f} bytes per stream (service side)")
-            print(f"gateway RSS with 1 service stream {gw_1 / 2**20:.1f} MiB, with {streams}: {gw_n / 2**20:.1f} MiB; "
-                  f"{(gw_n - gw_1) / (streams - 1):.0f} bytes per stream (gateway side: a client, a connection and a stream each)")
         finally:
             svc.terminate()
             svc.wait()

@@ -139,36 +139,29 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         svc, svc_addr = start(binary, "streamgate-users")
         try:
-            gw, gw_addr = gateway(binary, svc_addr, 1, tmp)
-            conns = []
-            get(gw_addr, conns, 100)  # warm up: pools, code paths
-            before = settled_rss(gw.pid)
-            get(gw_addr, conns, n - 100)
-            after = settled_rss(gw.pid)
-            print(f"gateway RSS with 100 connections {before / 2**20:.1f} MiB, with {n}: {after / 2**20:.1f} MiB; "
-                  f"{(after - before) / (n - 100):.0f} bytes per idle keep-alive connection")
-            for s in conns:
-                s.close()
-            gw.terminate()
-            gw.wait()
-
-            direct, direct_addr = start(binary, "direct")
-            conns = []
-            get(direct_addr, conns, 100)
-            before = settled_rss(direct.pid)
-            get(direct_addr, conns, n - 100)
-            after = settled_rss(direct.pid)
-            print(f"direct handler (net/http alone) RSS with 100 connections {before / 2**20:.1f} MiB, with {n}: "
-                  f"{after / 2**20:.1f} MiB; {(after - before) / (n - 100):.0f} bytes per idle keep-alive connection")
-            for s in conns:
-                s.close()
-            direct.terminate()
-            direct.wait()
-
+            idle("gateway", *gateway(binary, svc_addr, 1, tmp), n)
+            idle("direct handler (net/http alone)", *start(binary, "direct"), n)
         finally:
             svc.terminate()
             svc.wait()
 
+
+def idle(name, proc, addr, n):
+    """Prints proc's RSS per idle keep-alive connection at addr, from 100
+    connections (after warming up pools and code paths) to n; stops proc."""
+    conns = []
+    try:
+        get(addr, conns, 100)
+        before = settled_rss(proc.pid)
+        get(addr, conns, n - 100)
+        after = settled_rss(proc.pid)
+        print(f"{name} RSS with 100 connections {before / 2**20:.1f} MiB, with {n}: {after / 2**20:.1f} MiB; "
+              f"{(after - before) / (n - 100):.0f} bytes per idle keep-alive connection")
+    finally:
+        for s in conns:
+            s.close()
+        proc.terminate()
+        proc.wait()
 
 if __name__ == "__main__":
     main()

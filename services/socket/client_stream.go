@@ -94,8 +94,11 @@ const (
 // clientStream is one open socket on the caller side. Whoever holds
 // sendMu may Send: a caller that finds it free sends its own frame (no
 // hand-off to another goroutine); otherwise the frame waits in sendq for
-// sendLoop, which sends what queued up while Send was busy. One goroutine
-// owns Recv (recvLoop).
+// sendLoop, which sends what queued up while Send was busy. A caller inside
+// Send cannot give up until Send returns, which takes long only when the
+// service stops reading (gRPC flow control) and then ends with the
+// connection's keepalive; callers whose frames are queued can give up at
+// any time. One goroutine owns Recv (recvLoop).
 type clientStream struct {
 	inst      *instance
 	conn      *conn
@@ -281,8 +284,9 @@ func (st *clientStream) take(id uint64) *call {
 	return c
 }
 
-// sendLoop owns Send. Once the stream drains it half-closes when every
-// registered request went out.
+// sendLoop sends the frames queued while Send was busy, and cancel frames.
+// Once the stream drains it half-closes when every registered request went
+// out.
 func (st *clientStream) sendLoop(ctx context.Context) {
 	var changed <-chan struct{}
 	for {

@@ -95,9 +95,9 @@ const (
 // sendMu may Send: a caller that finds it free sends its own frame (no
 // hand-off to another goroutine); otherwise the frame waits in sendq for
 // sendLoop, which sends what queued up while Send was busy. A caller inside
-// Send cannot give up until Send returns, which takes long only when the
-// service stops reading (gRPC flow control) and then ends with the
-// connection's keepalive; callers whose frames are queued can give up at
+// Send cannot give up until Send returns: at once, unless the service has
+// stopped reading this stream (gRPC flow control), and then until it reads
+// again or the stream ends; callers whose frames are queued can give up at
 // any time. One goroutine owns Recv (recvLoop).
 type clientStream struct {
 	inst      *instance

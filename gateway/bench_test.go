@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/rusage"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -86,6 +87,7 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.SetParallelism(16)
+		cpu := rusage.CPU()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -94,6 +96,7 @@ func BenchmarkGateway(b *testing.B) {
 				}
 			}
 		})
+		rusage.Report(b, cpu)
 	}
 	b.Run("streamgate", func(b *testing.B) {
 		run(b, gw, func() *http.Request {

@@ -186,10 +186,12 @@ loop:
 	}
 
 	// Stop accepting, let requests in flight finish, then close.
-	o.Logger.Info("gateway draining", "timeout", o.ShutdownTimeout)
 	drainStart := time.Now()
 	g.draining.Store(true)
 	hc.Shutdown()
+	// Logged once readiness is off: whoever reads the line (a test, an
+	// operator) finds /readyz and gRPC health already NOT_SERVING.
+	o.Logger.Info("gateway draining", "timeout", o.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
 	_ = hs.Shutdown(sctx)

@@ -26,6 +26,10 @@ type Group struct {
 	// cancelled when every caller has gone). Right for callers whose own
 	// caller has already moved on, such as a service answering a frame.
 	Inline bool
+	// Go starts the shared work when Inline is not set; nil starts a
+	// goroutine of its own. A pool of reused goroutines (internal/workers)
+	// saves each flight growing a fresh stack.
+	Go func(func())
 
 	mu      sync.Mutex // guards flights, joined
 	flights map[string]*flight
@@ -76,7 +80,11 @@ func (g *Group) Do(ctx context.Context, key string, fn func(context.Context) (js
 			g.run(wctx, key, f, fn)
 			return f.res, f.err, false
 		}
-		go g.run(wctx, key, f, fn)
+		if g.Go != nil {
+			g.Go(func() { g.run(wctx, key, f, fn) })
+		} else {
+			go g.run(wctx, key, f, fn)
+		}
 	}
 	g.mu.Unlock()
 

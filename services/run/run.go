@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,6 +45,10 @@ const (
 )
 
 // Names lists the services Run knows.
+// providerIdleConns is how many idle connections the payments service keeps
+// to each payment gateway.
+const providerIdleConns = 64
+
 func Names() []string {
 	return []string{"echo", "inventory", "notes", "orders", "payments", "users"}
 }
@@ -263,8 +268,14 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		return orders.Register(srv, st, orders.SocketPricer(c))
 	case "payments":
 		providers := map[string]payments.Provider{}
+		// One client for every provider, keeping as many idle connections
+		// as a busy service uses (http.DefaultClient keeps 2 per host and
+		// dials a new connection for every other concurrent charge).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = providerIdleConns
+		client := &http.Client{Transport: tr}
 		for name, url := range o.Gateways {
-			providers[name] = payments.NewHTTPProvider(url, o.ProviderTimeout, nil)
+			providers[name] = payments.NewHTTPProvider(url, o.ProviderTimeout, client)
 		}
 		st, err := store(ctx, db, payments.NewMemoryStore, payments.NewSQLStore)
 		if err != nil {

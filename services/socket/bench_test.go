@@ -2,11 +2,13 @@ package socket_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/rusage"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -35,6 +37,7 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 		}
 		b.ReportAllocs()
 		b.SetParallelism(parallelism)
+		cpu := rusage.CPU()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -44,13 +47,16 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 				}
 			}
 		})
+		rusage.Report(b, cpu)
 	})
 	b.Run("unary", func(b *testing.B) {
 		stub := rawConn(b, ts)
 		kctx := withKey(ctx, testKey)
 		b.ReportAllocs()
 		b.SetParallelism(parallelism)
+		cpu := rusage.CPU()
 		b.ResetTimer()
+		defer rusage.Report(b, cpu)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				r, err := stub.Call(kctx, &socketv1.CallRequest{Request: &socketv1.Request{
@@ -88,7 +94,9 @@ func BenchmarkCoalescingOverhead(b *testing.B) {
 			var n atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(32)
+			cpu := rusage.CPU()
 			b.ResetTimer()
+			defer rusage.Report(b, cpu)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := c.Request(ctx, "ECHO", strconv.FormatInt(n.Add(1), 10), body); err != nil {
@@ -98,5 +106,44 @@ func BenchmarkCoalescingOverhead(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkIdleStreams measures the memory an open, idle socket costs: 100
+// clients (each its own gRPC connection and stream, as 100 gateways would
+// have) to one server, each after one request. The figure is the Go heap
+// and stacks in use after a GC, per stream, both ends together (client and
+// server run in this process). Run it once: -benchtime 1x.
+func BenchmarkIdleStreams(b *testing.B) {
+	const streams = 100
+	ts := startServer(b, serverSpec{})
+	ctx := context.Background()
+	inUse := func() (heap, stacks uint64, goroutines int) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse, m.StackInuse, runtime.NumGoroutine()
+	}
+	for range b.N {
+		// One client first, so what every client shares is counted once.
+		first := dialServer(b, ts)
+		if _, err := first.Request(ctx, "ECHO", "0", []byte(`{"text":"x"}`)); err != nil {
+			b.Fatal(err)
+		}
+		heap0, stacks0, g0 := inUse()
+		clients := make([]*socket.Client, streams)
+		for i := range clients {
+			clients[i] = dialServer(b, ts)
+			if _, err := clients[i].Request(ctx, "ECHO", strconv.Itoa(i), []byte(`{"text":"x"}`)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		heap1, stacks1, g1 := inUse()
+		b.ReportMetric(float64(heap1+stacks1-heap0-stacks0)/streams, "bytes/stream")
+		b.ReportMetric(float64(stacks1-stacks0)/streams, "stack-bytes/stream")
+		b.ReportMetric(float64(g1-g0)/streams, "goroutines/stream")
+		for _, c := range append(clients, first) {
+			_ = c.Close()
+		}
 	}
 }

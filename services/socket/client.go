@@ -2,6 +2,7 @@ package socket
 
 import (
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/workers"
 
 	"context"
 	"encoding/json"
@@ -47,6 +48,7 @@ type Client struct {
 	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
 	learned   atomic.Bool                           // a Describe answered
 	flights   coalesce.Group                        // identical reads in flight
+	flightsGo *workers.Pool[func()]                 // runs the flights' shared work
 	rotate    atomic.Uint32                         // spreads ties between instances
 	coalesced atomic.Uint64                         // requests answered by an identical one in flight
 	tracer    trace.Tracer                          // the global provider's (see trace.go)
@@ -94,6 +96,8 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		changed:   make(chan struct{}),
 		tracer:    newTracer(),
 	}
+	c.flightsGo = workers.New(func(f *func()) { (*f)() }, ctx.Done())
+	c.flights.Go = c.flightsGo.Go
 	c.picks.Store(&[]*instance{})
 	known := map[string]ActionInfo{}
 	for _, a := range cfg.idempotent {
@@ -135,6 +139,7 @@ func (c *Client) close() {
 		(*res).Close()
 	}
 	c.wg.Wait()
+	c.flightsGo.Wait()
 }
 
 // State sums up the instances: Ready when any stream is ready, Connecting

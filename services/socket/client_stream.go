@@ -91,13 +91,20 @@ const (
 	streamBroken                      // ended without a drain
 )
 
-// clientStream is one open socket on the caller side. One goroutine owns
-// Send (sendLoop), one owns Recv (recvLoop).
+// clientStream is one open socket on the caller side. Whoever holds
+// sendMu may Send: a caller that finds it free sends its own frame (no
+// hand-off to another goroutine); otherwise the frame waits in sendq for
+// sendLoop, which sends what queued up while Send was busy. A caller inside
+// Send cannot give up until Send returns: at once, unless the service has
+// stopped reading this stream (gRPC flow control), and then until it reads
+// again or the stream ends; callers whose frames are queued can give up at
+// any time. One goroutine owns Recv (recvLoop).
 type clientStream struct {
 	inst      *instance
 	conn      *conn
 	cs        grpc.BidiStreamingClient[socketv1.ConnectRequest, socketv1.ConnectResponse]
 	cancel    context.CancelFunc // aborts the gRPC stream
+	sendMu    sync.Mutex         // guards cs.Send and cs.CloseSend
 	sendq     chan outgoing
 	described chan struct{} // closed when the stream's Describe is over
 
@@ -201,7 +208,14 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	st.mu.Unlock()
 
 	o := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}
-	for queued := false; !queued; {
+	queued := false
+	if st.sendMu.TryLock() {
+		// Send is free: send the frame here rather than wake the sender.
+		st.sendLocked(o)
+		st.sendMu.Unlock()
+		queued = true
+	}
+	for !queued {
 		select {
 		case st.sendq <- o:
 			queued = true
@@ -270,8 +284,9 @@ func (st *clientStream) take(id uint64) *call {
 	return c
 }
 
-// sendLoop owns Send. Once the stream drains it half-closes when every
-// registered request went out.
+// sendLoop sends the frames queued while Send was busy, and cancel frames.
+// Once the stream drains it half-closes when every registered request went
+// out.
 func (st *clientStream) sendLoop(ctx context.Context) {
 	var changed <-chan struct{}
 	for {
@@ -281,27 +296,55 @@ func (st *clientStream) sendLoop(ctx context.Context) {
 			flushed := st.loadState() == streamDraining && len(st.sendq) == 0 && !st.queuedLocked()
 			st.mu.Unlock()
 			if flushed {
+				// Callers send only requests registered while the
+				// stream was open, and none is left unsent.
+				st.sendMu.Lock()
 				_ = st.cs.CloseSend()
+				st.sendMu.Unlock()
 				return
 			}
 		}
 		select {
 		case o := <-st.sendq:
-			if o.call != nil && !o.call.state.CompareAndSwap(callQueued, callSent) {
-				continue // abandoned before it went out
+			st.sendMu.Lock()
+			err := st.sendLocked(o)
+			// Send what queued up meanwhile without letting go of Send.
+			for more := err == nil; more; {
+				select {
+				case o := <-st.sendq:
+					err = st.sendLocked(o)
+					more = err == nil
+				default:
+					more = false
+				}
 			}
-			if err := st.cs.Send(o.frame); err != nil {
+			st.sendMu.Unlock()
+			if err != nil {
 				return // Recv reports why
 			}
-			if st.loadState() == streamDraining {
-				changed = nil // look whether that was the last one
-			}
+			changed = nil // look whether that was the last one
 		case <-changed:
 			changed = nil
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// sendLocked sends o unless its caller abandoned it first. While the stream
+// drains, it wakes the sender, which half-closes once the last registered
+// request went out. Called with sendMu held.
+func (st *clientStream) sendLocked(o outgoing) error {
+	if o.call != nil && !o.call.state.CompareAndSwap(callQueued, callSent) {
+		return nil // abandoned before it went out
+	}
+	err := st.cs.Send(o.frame)
+	if o.call != nil && st.loadState() == streamDraining {
+		st.mu.Lock()
+		st.notify()
+		st.mu.Unlock()
+	}
+	return err
 }
 
 // queuedLocked reports whether a registered request has not gone out yet.

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/workers"
 
 	"context"
 	"crypto/rand"
@@ -54,11 +55,10 @@ type Server struct {
 	draining bool
 	idle     chan struct{} // closed when draining and the last stream ended
 
-	inFlight atomic.Int64    // requests running on the whole server
-	flights  *coalesce.Group // identical reads in flight, across streams
-	tasks    chan task       // hands requests to idle workers
-	workers  sync.WaitGroup  // worker goroutines
-	hardStop chan struct{}   // closed when every stream must end now
+	inFlight atomic.Int64        // requests running on the whole server
+	flights  *coalesce.Group     // identical reads in flight, across streams
+	workers  *workers.Pool[task] // runs admitted requests
+	hardStop chan struct{}       // closed when every stream must end now
 	// stopped ends with hardStop: writes, which outlive their callers'
 	// streams, end with it.
 	stopped  context.Context
@@ -109,13 +109,13 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		streams:  map[*serverStream]struct{}{},
 		idle:     make(chan struct{}),
 		hardStop: make(chan struct{}),
-		tasks:    make(chan task),
 		flights:  c.flights,
 		tracer:   newTracer(),
 	}
 	if s.flights == nil {
 		s.flights = &coalesce.Group{}
 	}
+	s.workers = workers.New(serveTask, s.hardStop)
 	var err error
 	if s.metrics, err = newServerMetrics(c.metrics, cfg.Name); err != nil {
 		return nil, fmt.Errorf("socket: WithMetrics: %w", err)

@@ -16,8 +16,10 @@ import (
 )
 
 // serverStream is one open socket on the service side. The Connect call's
-// goroutine supervises it; one goroutine receives frames, one (the sender)
-// owns Send, and each admitted request runs in its own goroutine.
+// goroutine supervises it; one goroutine receives frames, and each admitted
+// request runs on a worker. Whoever holds sendMu may Send: a handler that
+// finds it free sends its own answer (no hand-off); otherwise the answer
+// waits in out for the sender goroutine.
 type serverStream struct {
 	srv *Server
 	gs  grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]
@@ -26,6 +28,7 @@ type serverStream struct {
 	ctx    context.Context // ends when the stream must stop; handlers derive from it
 	cancel context.CancelCauseFunc
 
+	sendMu     sync.Mutex                     // guards gs.Send
 	out        chan *socketv1.ConnectResponse // frames for the sender
 	drainNow   chan struct{}                  // closed: the sender sends the drain frame next
 	flush      chan struct{}                  // closed: send what is queued, then stop
@@ -218,14 +221,22 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		}
 		return
 	}
-	st.srv.dispatch(task{st: st, r: r, id: id, adm: adm})
+	st.srv.workers.Go(task{st: st, r: r, id: id, adm: adm})
 }
 
-// serve runs one request and queues its response, unless a cancel frame
-// withdrew it.
+// serve runs one request and answers it, unless a cancel frame withdrew
+// it. It holds the request's in-flight slots until the answer is sent or
+// queued.
 func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
-	defer st.handlers.Done()
+	returned := false
+	defer func() {
+		if !returned { // runtime.Goexit in the handler
+			st.finish()
+			st.handlers.Done()
+		}
+	}()
 	res, e := st.srv.runTraced(r.ctx, adm)
+	returned = true
 	r.cancel()
 	st.mu.Lock()
 	wanted := st.running[id] == r
@@ -234,13 +245,45 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	}
 	st.mu.Unlock()
 	adm.action.metrics.answered(e)
-	if wanted {
-		resp := newResponse(id, adm.raw, res, e)
-		resp.Replayed = replayedIn(r.ctx)
-		st.reply(resp)
+	if !wanted {
+		st.finish()
+		st.handlers.Done()
+		return
 	}
+	resp := newResponse(id, adm.raw, res, e)
+	resp.Replayed = replayedIn(r.ctx)
+	st.answer(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: resp}})
+}
+
+// finish frees a handler's in-flight slots.
+func (st *serverStream) finish() {
 	st.inFlight.Add(-1)
 	st.srv.release()
+}
+
+// answer sends a handler's answer, frees its slots and marks it done. When
+// Send is free, the handler sends the answer itself rather than wake the
+// sender. Send can then block on a caller that stops reading until the
+// gRPC stream ends, which is only after run returned, so the handler
+// counts as done before it sends (its worker is still waited for by
+// Stop); the sender takes sendMu before it stops, so nothing sent here is
+// cut off. Either way the slots are held until the answer is sent or
+// queued, so a caller that does not read stops being served.
+func (st *serverStream) answer(f *socketv1.ConnectResponse) {
+	if !st.sendMu.TryLock() {
+		st.send(f)
+		st.finish()
+		st.handlers.Done()
+		return
+	}
+	st.handlers.Done()
+	if st.ctx.Err() == nil {
+		if err := st.gs.Send(f); err != nil {
+			st.cancel(err)
+		}
+	}
+	st.sendMu.Unlock()
+	st.finish()
 }
 
 // onCancel stops a request in flight; the caller expects no response.
@@ -276,7 +319,8 @@ func (st *serverStream) send(f *socketv1.ConnectResponse) {
 	}
 }
 
-// sendLoop owns the stream's Send side.
+// sendLoop sends the frames that handlers queued while Send was busy, and
+// the drain frame.
 func (st *serverStream) sendLoop() {
 	defer close(st.senderDone)
 	drainNow := st.drainNow
@@ -285,16 +329,18 @@ func (st *serverStream) sendLoop() {
 		case <-drainNow:
 			drainNow = nil
 			drain := &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Drain{Drain: &socketv1.Drain{Reason: "shutdown"}}}
-			if err := st.gs.Send(drain); err != nil {
-				st.cancel(err)
+			if !st.sendQueued(drain) {
 				return
 			}
 		case f := <-st.out:
-			if err := st.gs.Send(f); err != nil {
-				st.cancel(err)
+			if !st.sendQueued(f) {
 				return
 			}
 		case <-st.flush:
+			// Every handler is done; one may still be sending its own
+			// answer, which holding sendMu waits for.
+			st.sendMu.Lock()
+			defer st.sendMu.Unlock()
 			for {
 				select {
 				case f := <-st.out:
@@ -307,6 +353,24 @@ func (st *serverStream) sendLoop() {
 			}
 		case <-st.ctx.Done():
 			return
+		}
+	}
+}
+
+// sendQueued sends f, then whatever else is queued, under sendMu. It
+// reports false when the stream failed.
+func (st *serverStream) sendQueued(f *socketv1.ConnectResponse) bool {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	for {
+		if err := st.gs.Send(f); err != nil {
+			st.cancel(err)
+			return false
+		}
+		select {
+		case f = <-st.out:
+		default:
+			return true
 		}
 	}
 }

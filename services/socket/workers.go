@@ -1,8 +1,9 @@
 package socket
 
-import "time"
-
-// task is one admitted request for a worker.
+// task is one admitted request for a worker (see workers.Pool: a worker's
+// grown stack is reused instead of a fresh goroutine growing its stack for
+// every request). The number of workers is bounded by the server's
+// in-flight bound, since each task holds a slot.
 type task struct {
 	st  *serverStream
 	r   *run
@@ -10,37 +11,4 @@ type task struct {
 	adm admitted
 }
 
-// workerIdle is how long an idle worker waits for another task before it
-// exits.
-const workerIdle = 10 * time.Second
-
-// dispatch runs a task on an idle worker, or on a new one. Workers live on
-// after their task, so their grown stacks are reused instead of a fresh
-// goroutine growing its stack for every request. The number of workers is
-// bounded by the server's in-flight bound, since each task holds a slot.
-func (s *Server) dispatch(t task) {
-	select {
-	case s.tasks <- t:
-	default:
-		s.workers.Add(1)
-		go s.work(t)
-	}
-}
-
-func (s *Server) work(t task) {
-	defer s.workers.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		t.st.serve(t.r, t.id, &t.adm)
-		t = task{}
-		idle.Reset(workerIdle)
-		select {
-		case t = <-s.tasks:
-		case <-idle.C:
-			return
-		case <-s.hardStop:
-			return
-		}
-	}
-}
+func serveTask(t *task) { t.st.serve(t.r, t.id, &t.adm) }

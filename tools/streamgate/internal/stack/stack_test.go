@@ -56,6 +56,8 @@ type testStack struct {
 	grpc  string           // the gateway's gRPC address
 	admin string           // the admin listener's base URL
 	stop  func()           // stops the stack and waits for it; idempotent
+	// banner is what the stack printed up to "ready".
+	banner string
 }
 
 // banner is the stack's Out: it keeps what the stack prints and closes
@@ -112,7 +114,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	done := make(chan error, 1)
 	go func() { done <- stack.Run(ctx, o) }()
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 32
+	transport.MaxIdleConnsPerHost = 256 // BenchmarkPurchase's callers
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -142,7 +144,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), stop: stop}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), stop: stop, banner: out.String()}
 }
 
 // admin returns the admin's credential; credentials are what goes after

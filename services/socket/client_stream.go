@@ -211,7 +211,9 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	queued := false
 	if st.sendMu.TryLock() {
 		// Send is free: send the frame here rather than wake the sender.
-		st.sendLocked(o)
+		// A failed Send ends the stream: Recv reports why and the receive
+		// loop fails every pending call, this one too.
+		_ = st.sendLocked(o)
 		st.sendMu.Unlock()
 		queued = true
 	}

@@ -67,6 +67,7 @@ type Gateway struct {
 	tracer    trace.Tracer    // the global provider's (see tracing.go)
 	metrics   *gatewayMetrics // nil without WithMetrics
 	draining  atomic.Bool     // set when a drain starts: not ready any more
+	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
 }
 
 // Option tunes a Gateway.

@@ -15,11 +15,11 @@ import (
 // key's principal may see.
 type Visibility struct {
 	// Public events are seen by everyone who may read the object.
-	Public bool
+	Public bool `json:"public,omitempty"`
 	// Subjects see the event (e.g. the object's owner).
-	Subjects []string
+	Subjects []string `json:"subjects,omitempty"`
 	// Roles: principals with one of them see the event (e.g. "admin").
-	Roles []string
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Allows reports whether p may see an event of this visibility.

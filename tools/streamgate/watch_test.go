@@ -15,23 +15,7 @@ import (
 func TestCallWatchPrintsEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	addr := make(chan string, 1)
-	served := make(chan error, 1)
-	serveCtx, stop := context.WithCancel(ctx)
-	go func() {
-		served <- run.Run(serveCtx, run.Options{
-			Service: "inventory", Listen: "127.0.0.1:0", Store: run.StoreMemory,
-			Keys:  []socket.Key{{Name: "cli", Secret: "k", Roles: []string{"admin"}}},
-			Ready: func(a string) { addr <- a },
-		})
-	}()
-	defer func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
-	target := <-addr
+	target := runService(t, ctx, run.Options{Service: "inventory", Store: run.StoreMemory, Keys: []socket.Key{{Name: "cli", Secret: "k", Roles: []string{"admin"}}}})
 
 	out, w := io.Pipe()
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -28,7 +28,8 @@ type Event struct {
 	// subscription's own queue overflowed. When a stream to an instance
 	// breaks, its events until the subscription is renewed are lost: the
 	// subscription then gets an Event with Gap set, Topic the subscribed
-	// topic or pattern and no Data.
+	// topic or pattern and no Data, and another once the instance's next
+	// stream is subscribed (a cache drops what it holds again then).
 	Gap bool
 }
 
@@ -52,6 +53,7 @@ type clientEvents struct {
 	topics     map[string]int                      // subscribed topics and patterns → subscriptions
 	seqs       map[*clientStream]map[string]uint64 // the last seq per stream and topic
 	activating map[*clientStream]bool              // new streams being subscribed before they take requests
+	broke      map[*instance]bool                  // instances whose stream broke since their last activation
 
 	ackMu sync.Mutex               // guards acks
 	acks  map[ackKey]chan struct{} // closed when the service acknowledges a subscribe frame
@@ -283,7 +285,21 @@ func (inst *instance) activate(st *clientStream) {
 	ev.mu.Lock()
 	delete(ev.activating, st)
 	inst.cur.Store(st)
+	if ev.broke[inst] {
+		// What the instance published while its stream was down is lost:
+		// say so again now that events flow (a cache drops what it holds).
+		delete(ev.broke, inst)
+		ev.gapLocked()
+	}
 	ev.mu.Unlock()
+}
+
+// gapLocked tells every subscription that events may be lost. Called with
+// mu held.
+func (ev *clientEvents) gapLocked() {
+	for sub := range ev.subs {
+		sub.offer(Event{Topic: sub.topic, Gap: true})
+	}
 }
 
 // sendFrame queues a frame that answers nothing (subscribe, unsubscribe)
@@ -330,8 +346,10 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	}
 }
 
-// streamEnded forgets a stream's seqs and pending acknowledgements; when it broke (rather than being
-// drained), every subscription learns that events may be lost.
+// streamEnded forgets a stream's seqs and pending acknowledgements; when it
+// broke (rather than being drained), every subscription learns that
+// events may be lost, now and again once the instance's next stream is
+// subscribed.
 func (c *Client) streamEnded(st *clientStream) {
 	ev := &c.events
 	ev.ackMu.Lock()
@@ -348,7 +366,11 @@ func (c *Client) streamEnded(st *clientStream) {
 	if st.loadState() != streamBroken || c.ctx.Err() != nil {
 		return
 	}
-	for sub := range ev.subs {
-		sub.offer(Event{Topic: sub.topic, Gap: true})
+	if len(ev.subs) > 0 {
+		if ev.broke == nil {
+			ev.broke = map[*instance]bool{}
+		}
+		ev.broke[st.inst] = true
 	}
+	ev.gapLocked()
 }

@@ -334,6 +334,11 @@ func TestEventsResubscribeAfterReconnect(t *testing.T) {
 	if _, err := c.Request(ctx, "SET", "x/2", nil); err != nil {
 		t.Fatal(err)
 	}
+	// Once the new stream is subscribed, the gap is told again: what the
+	// instance published meanwhile is lost.
+	if e := next(t, events); !e.Gap || e.Topic != "x/*" || e.Data != nil {
+		t.Fatalf("after the reconnect: %+v, want a gap of x/*", e)
+	}
 	if e := next(t, events); e.Topic != "x/2" || e.Seq != 1 || e.Gap {
 		t.Fatalf("after the reconnect: %+v", e)
 	}

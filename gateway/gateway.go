@@ -67,6 +67,7 @@ type Gateway struct {
 	tracer    trace.Tracer    // the global provider's (see tracing.go)
 	metrics   *gatewayMetrics // nil without WithMetrics
 	draining  atomic.Bool     // set when a drain starts: not ready any more
+	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
 }
 
 // Option tunes a Gateway.
@@ -84,6 +85,8 @@ type options struct {
 
 	serviceTLS        *config.LinkTLS // links the configuration gives no TLS
 	insecurePlaintext bool            // plaintext links may leave the machine
+
+	eventInvalidated func(tags []string) // tests: called after an event's invalidation
 }
 
 // WithIdempotencyStore keeps Idempotency-Key leases and answers in s for

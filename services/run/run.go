@@ -195,16 +195,22 @@ func Run(ctx context.Context, o Options) error {
 			o.AdminReady(addr)
 		}
 	}
+	serving.Store(true) // before the line that says so: readers of the log may ask /readyz at once
 	o.Logger.Info("service serving", "addr", lis.Addr().String(), "store", o.storeName())
-	serving.Store(true)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
+	logged := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(logged)
 		serving.Store(false)
 		o.Logger.Info("service draining")
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-logged // Run logs nothing after it returns
+		}
+	}()
 	err = srv.Serve(ctx, lis)
 	o.Logger.Info("service drained")
 	return err
@@ -281,6 +287,7 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		if err != nil {
 			return err
 		}
+		st = payments.Publishing(srv, st) // the settle pass's changes are events too
 		if err := payments.Register(srv, st, providers); err != nil {
 			return err
 		}

@@ -366,6 +366,7 @@ func (st *clientStream) recvLoop() {
 		f, err := st.cs.Recv()
 		if err != nil {
 			st.fail(err)
+			st.inst.c.streamEnded(st)
 			return
 		}
 		st.heard.Store(true)
@@ -376,6 +377,10 @@ func (st *clientStream) recvLoop() {
 			}
 		case *socketv1.ConnectResponse_Drain:
 			st.markDraining()
+		case *socketv1.ConnectResponse_Event:
+			st.inst.c.onEvent(st, k.Event)
+		case *socketv1.ConnectResponse_Subscribed:
+			st.inst.c.onSubscribed(st, k.Subscribed.GetTopic())
 		}
 	}
 }

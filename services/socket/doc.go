@@ -16,6 +16,11 @@
 //	res, err := c.Request(ctx, "UPDATE_USER", "1", map[string]any{"name": "Oska"})
 //	user, err := socket.Call[User](ctx, c, "GET_USER", "1", nil)
 //
+// Services publish what changed; callers subscribe on the same streams:
+//
+//	err := srv.Publish("users/1", user, socket.Visibility{Subjects: []string{"1"}, Roles: []string{"admin"}})
+//	stop, err := c.Subscribe(ctx, "users/*", func(e socket.Event) { … }) // every instance, renewed on reconnects
+//
 // Every request travels as a frame on one persistent gRPC stream per
 // service instance (SocketService.Connect); many are in flight at once and
 // answers return out of order. The caller authenticates when the stream

@@ -32,10 +32,28 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 	principal := fs.String("principal", "", "end user to act for (needs a delegating key; not with -gateway)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
 	idemKey := fs.String("idempotency-key", "", "the request's Idempotency-Key (a retry with the same key replays the first answer)")
+	watch := fs.String("watch", "", "print the events of this topic (e.g. orders/ord_1, items/*, *) as JSON lines until interrupted, instead of a request")
 	if err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
 	rest := fs.Args()
+	if *watch != "" {
+		if *gw != "" {
+			return false, errors.New("call: -watch goes straight to a service (-addr)")
+		}
+		if len(rest) > 1 {
+			return false, errors.New("call: -watch takes no ACTION: want [SERVICE]")
+		}
+		if *key == "" {
+			*key = os.Getenv("STREAMGATE_SERVICE_KEY")
+		}
+		if timeoutSet(fs) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *timeout)
+			defer cancel()
+		}
+		return true, watchService(ctx, *addr, *key, *watch, stdout)
+	}
 	if len(rest) < 2 || len(rest) > 4 {
 		return false, errors.New("call: want SERVICE ACTION [ID] [JSON]")
 	}

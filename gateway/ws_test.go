@@ -710,3 +710,16 @@ func TestSocketAccessLog(t *testing.T) {
 		t.Fatal("the key is in the logs")
 	}
 }
+
+func TestSocketFrameSizeLimit(t *testing.T) {
+	t.Parallel()
+	s := startSocketSystem(t, gateway.WithSocketLimits(gateway.SocketLimits{MaxFrameBytes: 1024}))
+	c := dialSocket(t, s.socketURL("v1"), bearer(aliceKey)...)
+	if f := c.request(`{"type":"request","id":"1","method":"PUT","path":"/users/1","body":{"name":"` + strings.Repeat("a", 512) + `"}}`); f.Status != 200 {
+		t.Fatalf("a frame under the limit: %s", f.raw)
+	}
+	c.send(`{"type":"request","id":"2","method":"PUT","path":"/users/1","body":{"name":"` + strings.Repeat("a", 2048) + `"}}`)
+	if got := c.closeCode(); got != websocket.StatusMessageTooBig {
+		t.Fatalf("close code %d, want 1009", got)
+	}
+}

@@ -85,7 +85,9 @@ func (c *wsConn) recovered(serve func() answer) (a answer) {
 // serveRequest runs one request frame through the REST dispatcher (the
 // same route table, access rules, pipelines, cache, coalescing,
 // idempotency and limits) with the socket's credentials, and logs it.
-func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
+func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) (a answer) {
+	ctx, span := c.g.startSocketFrame(ctx)
+	defer func() { endSocketFrame(span, a) }()
 	t := c.g.acquire()
 	defer t.release()
 	in, status, ferr := c.invocation(t, f)
@@ -99,7 +101,7 @@ func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
 		defer acc.log(ctx, c.g.opts.logger)
 	}
 	if ferr != nil {
-		a := answer{status: status, err: ferr}
+		a = answer{status: status, err: ferr}
 		if status == 0 {
 			a = failed(ferr)
 		}

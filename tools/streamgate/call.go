@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/internal/errproto"
 	"github.com/streamgate/streamgate/services/socket"
@@ -32,15 +32,21 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 	principal := fs.String("principal", "", "end user to act for (needs a delegating key; not with -gateway)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
 	idemKey := fs.String("idempotency-key", "", "the request's Idempotency-Key (a retry with the same key replays the first answer)")
-	watch := fs.String("watch", "", "print the events of this topic (e.g. orders/ord_1, items/*, *) as JSON lines until interrupted, instead of a request")
+	watch := fs.String("watch", "", "print the events of this topic (e.g. orders/ord_1, items/*, *) as JSON lines until interrupted, instead of a request; with -gateway URL (the gateway's REST URL) over its WebSocket endpoint")
 	if err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
+	if *watch != "" && *gw != "" {
+		if len(fs.Args()) > 0 {
+			return false, errors.New("call: -watch takes no SERVICE ACTION")
+		}
+		if *key == "" {
+			*key = os.Getenv("STREAMGATE_ADMIN_KEY")
+		}
+		return watchGateway(ctx, *gw, *key, *version, *watch, *timeout, stdout)
+	}
 	rest := fs.Args()
 	if *watch != "" {
-		if *gw != "" {
-			return false, errors.New("call: -watch goes straight to a service (-addr)")
-		}
 		if len(rest) > 1 {
 			return false, errors.New("call: -watch takes no ACTION: want [SERVICE]")
 		}
@@ -134,28 +140,13 @@ func callGateway(ctx context.Context, addr, key, version, idemKey, service, acti
 // routeFor turns the route that sends service's action into an Invoke
 // request (resource, action segment, method); withID prefers item routes.
 func routeFor(routes []*gatewayv1.Route, service, action string, withID bool) (*gatewayv1.InvokeRequest, bool) {
-	var best *gatewayv1.InvokeRequest
-	for _, r := range routes {
-		if r.GetService() != service || r.GetAction() != action {
-			continue
-		}
-		parts := strings.Split(strings.TrimPrefix(r.GetPath(), "/"), "/") // version, resource, …
-		if len(parts) < 2 {
-			continue
-		}
-		req := &gatewayv1.InvokeRequest{Resource: parts[1], Method: r.GetMethod()}
-		item := len(parts) > 2 && parts[2] == "{id}"
-		if len(parts) == 4 {
-			req.Action = parts[3]
-		} else if len(parts) == 3 && !item {
-			req.Action = parts[2]
-		}
-		if best == nil || item == withID {
-			best = req
-		}
-		if item == withID {
-			break
-		}
+	list := make([]actionroute.Route, len(routes))
+	for i, r := range routes {
+		list[i] = actionroute.Route{Method: r.GetMethod(), Path: r.GetPath(), Service: r.GetService(), Action: r.GetAction()}
 	}
-	return best, best != nil
+	t, ok := actionroute.Find(list, service, action, withID)
+	if !ok {
+		return nil, false
+	}
+	return &gatewayv1.InvokeRequest{Resource: t.Resource, Method: t.Method, Action: t.Segment}, true
 }

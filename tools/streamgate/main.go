@@ -10,6 +10,8 @@
 //	                                            send one request to a service or through the gateway
 //	streamgate call [-addr ADDR] [-key KEY] -watch TOPIC
 //	                                            print a service's events as JSON lines
+//	streamgate call -gateway URL -version V -watch TOPIC
+//	                                            print a topic's events over the gateway's WebSocket
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
 //	                                            settle money orders and payments disagree about
 //	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
@@ -95,6 +97,9 @@ const usage = `usage:
       {"type":"event","topic","seq","data","visibility"} ("gap": true when events
       before it may be missing; {"type":"gap"} when a stream broke), until
       interrupted (or -timeout, when given).
+  streamgate call -gateway URL -version V [-key KEY] -watch TOPIC
+      Print TOPIC's events (e.g. orders/ord_1), one JSON line each, until interrupted,
+      over the WebSocket endpoint of the gateway whose REST URL is URL.
   streamgate help [COMMAND]
       Print this usage, or one command's with its flags (also -h, --help).
   streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]

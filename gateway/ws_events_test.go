@@ -57,7 +57,7 @@ func startOrdersShop(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *h
 			return nil, socket.Errorf(socket.CodeNotFound, "no order %s", r.ResourceID)
 		}
 		vis := socket.Visibility{Subjects: []string{owners[r.ResourceID]}, Roles: []string{"admin"}}
-		return r.Body, srv.Publish("orders/"+r.ResourceID, json.RawMessage(r.Body), vis)
+		return r.Body, srv.Publish("orders/"+r.ResourceID, r.Body, vis)
 	})))
 	addr := sockettest.Serve(t, srv)
 	cfg := parseConfig(t, strings.ReplaceAll(shopYAML, "${ADDR_orders}", addr), nil)

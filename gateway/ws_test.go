@@ -74,7 +74,7 @@ func startSocketSystem(t *testing.T, opts ...gateway.Option) *socketSystem {
 			return map[string]any{"id": r.ResourceID, "name": "Oska"}, nil
 		},
 		"UPDATE_USER": func(_ context.Context, r *socket.Request) (any, error) {
-			return map[string]any{"id": r.ResourceID, "body": json.RawMessage(r.Body)}, nil
+			return map[string]any{"id": r.ResourceID, "body": r.Body}, nil
 		},
 		"WHOAMI": func(ctx context.Context, _ *socket.Request) (any, error) {
 			return map[string]any{"subject": socket.MetaFrom(ctx).Principal.Subject}, nil
@@ -92,7 +92,7 @@ func startSocketSystem(t *testing.T, opts ...gateway.Option) *socketSystem {
 		"BIG": func(context.Context, *socket.Request) (any, error) { return map[string]any{"pad": big}, nil },
 		"CREATE_CHARGE": func(_ context.Context, r *socket.Request) (any, error) {
 			n := s.charges.Add(1)
-			return map[string]any{"id": fmt.Sprintf("ch_%d", n), "body": json.RawMessage(r.Body)}, nil
+			return map[string]any{"id": fmt.Sprintf("ch_%d", n), "body": r.Body}, nil
 		},
 	}, "GET_USER", "WHOAMI", "BIG")
 	cfg := parseConfig(t, socketYAML, map[string]*fakeService{"users": s.svc})

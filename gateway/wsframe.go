@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -189,11 +190,13 @@ func timeoutOf(raw json.RawMessage) (int64, bool) {
 
 // jsonProblem words a decoding error without echoing the frame.
 func jsonProblem(err error) string {
-	switch e := err.(type) {
-	case *json.SyntaxError:
-		return "syntax error at offset " + strconv.FormatInt(e.Offset, 10)
-	case *json.UnmarshalTypeError:
-		return "field " + e.Field + " must be a JSON " + e.Type.Kind().String()
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return "syntax error at offset " + strconv.FormatInt(syntax.Offset, 10)
+	case errors.As(err, &typ):
+		return "field " + typ.Field + " must be a JSON " + typ.Type.Kind().String()
 	}
 	return "malformed"
 }

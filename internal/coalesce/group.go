@@ -38,7 +38,7 @@ type Group struct {
 
 // flight is one piece of shared work.
 type flight struct {
-	done    chan struct{} // closed when res and err are set
+	done    chan struct{} // closed when res and err are set; set under Group.mu, made only when someone waits on it (see Do)
 	res     json.RawMessage
 	err     error
 	waiters int                // callers still waiting; guarded by Group.mu
@@ -62,11 +62,16 @@ func (g *Group) Do(ctx context.Context, key string, fn func(context.Context) (js
 	f, ok := g.flights[key]
 	if ok {
 		f.waiters++
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
 	} else {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		f = &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
+		f = &flight{waiters: 1, cancel: cancel}
 		g.flights[key] = f
 		if g.Inline {
+			// The leader does not wait on done: a read that nobody joins
+			// (most of them) makes no channel.
 			g.mu.Unlock()
 			// The leader leaves when its context ends, as a waiter would;
 			// it still runs the work for the others. (Deferred, so that
@@ -80,6 +85,7 @@ func (g *Group) Do(ctx context.Context, key string, fn func(context.Context) (js
 			g.run(wctx, key, f, fn)
 			return f.res, f.err, false
 		}
+		f.done = make(chan struct{})
 		if g.Go != nil {
 			g.Go(func() { g.run(wctx, key, f, fn) })
 		} else {
@@ -142,8 +148,11 @@ func (g *Group) run(ctx context.Context, key string, f *flight, fn func(context.
 		if g.flights[key] == f {
 			delete(g.flights, key)
 		}
+		done := f.done // no caller joins once the key is free
 		g.mu.Unlock()
-		close(f.done)
+		if done != nil {
+			close(done)
+		}
 	}()
 	f.res, f.err = fn(ctx)
 	returned = true

@@ -58,14 +58,19 @@ func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, r
 
 // Scope returns the visibility scope of a principal for per-caller
 // answers: its subject and roles, quoted so no two principals share one.
+// It is part of every coalesced read's key, so it is built with one
+// allocation (none for the zero Principal).
 func (p Principal) Scope() string {
-	var b strings.Builder
-	b.WriteString(strconv.Quote(p.Subject))
-	for _, r := range p.Roles {
-		b.WriteByte(',')
-		b.WriteString(strconv.Quote(r))
+	if p.Subject == "" && len(p.Roles) == 0 {
+		return `""`
 	}
-	return b.String()
+	var buf [128]byte // most scopes fit; longer ones grow on the heap
+	b := strconv.AppendQuote(buf[:0], p.Subject)
+	for _, r := range p.Roles {
+		b = append(b, ',')
+		b = strconv.AppendQuote(b, r)
+	}
+	return string(b)
 }
 
 type metaKey struct{}

@@ -362,16 +362,18 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 		scope = adm.req.Meta.Principal.Scope()
 	}
 	key := coalesce.Key(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope, adm.req.Meta.ReadEpoch)
-	work := *adm // the shared run may outlive this caller's request
+	// The group is Inline (see NewServer): the shared run is on this
+	// goroutine and Do returns only when it has ended, so it may use adm
+	// without a copy even when this caller's own request ends first.
 	res, err, shared := s.flights.Do(ctx, key, func(wctx context.Context) (json.RawMessage, error) {
 		// The shared run answers many callers: it never marks a replay.
-		wctx = context.WithValue(wctx, metaKey{}, &work.req.Meta)
+		wctx = context.WithValue(wctx, metaKey{}, &adm.req.Meta)
 		if t := a.spec.timeout; t > 0 {
 			var cancel context.CancelFunc
 			wctx, cancel = context.WithTimeout(wctx, t)
 			defer cancel()
 		}
-		res, e := s.exec(wctx, &work)
+		res, e := s.exec(wctx, adm)
 		return res, errOrNil(e)
 	})
 	if shared {

@@ -201,7 +201,14 @@ function money(cents) {
   return typeof cents === 'number' ? `${(cents / 100).toFixed(2)}` : '—';
 }
 
-$('signin-form').addEventListener('submit', action(signIn));
+$('signin-form').addEventListener('submit', action(async () => {
+  try {
+    await signIn();
+  } catch (err) {
+    if (!session) $('conn').textContent = 'signed out';
+    throw err;
+  }
+}));
 $('create-user').addEventListener('click', action(createUser));
 $('refresh-items').addEventListener('click', action(loadItems));
 $('item').addEventListener('change', action(() => followItem($('item').value)));

@@ -77,7 +77,7 @@ export class Session {
     this._url = socketURL(url);
     this._token = options.token ?? '';
     this._onState = options.onState ?? (() => {});
-    const rc = options.reconnect ?? {};
+    const rc = options.reconnect || {};
     this._reconnect = options.reconnect !== false;
     this._initialDelay = rc.initialDelay ?? defaults.initialDelay;
     this._maxDelay = rc.maxDelay ?? defaults.maxDelay;
@@ -85,10 +85,10 @@ export class Session {
 
     this._ws = null; // the open, signed-in socket, or null
     this._nextID = 0;
-    /** @type {Map<string, {resolve: Function, reject: Function, done: Function}>} */
+    /** @type {Map<string, Pending>} */
     this._pending = new Map(); // requests sent on _ws, by id
-    /** @type {Array<() => void>} */
-    this._waiting = []; // sends waiting for an open socket
+    /** @type {Pending[]} */
+    this._waiting = []; // requests waiting for an open socket
     /** @type {Map<string, Topic>} */
     this._topics = new Map();
     this._closed = false;
@@ -223,6 +223,7 @@ export class Session {
         return;
       }
       const id = String(++this._nextID);
+      /** @type {Record<string, unknown>} */
       const frame = { type: 'request', id, ...fields };
       if (body !== undefined) frame.body = body;
       if (opts.idempotencyKey) frame.idempotency_key = opts.idempotencyKey;
@@ -238,6 +239,7 @@ export class Session {
         signal?.removeEventListener('abort', onAbort);
         this._pending.delete(id);
       };
+      /** @type {Pending} */
       const entry = {
         resolve: (v) => { if (!done) { finish(); resolve(v); } },
         reject: (e) => { if (!done) { finish(); reject(e); } },
@@ -434,6 +436,11 @@ export class Session {
     for (const entry of waiting) entry.reject(err);
   }
 }
+
+/**
+ * A request waiting for its answer (or for a socket to be sent on).
+ * @typedef {{resolve: (v: unknown) => void, reject: (e: unknown) => void, send: () => void}} Pending
+ */
 
 class Topic {
   /** @param {string} topic */

@@ -61,7 +61,7 @@ export interface StreamEvent<T = any> {
   gap: boolean;
   /** How many events were missed, when the seq tells. */
   missed?: number;
-  /** Set (with data null) when the gateway refused the topic after a reconnect; no events follow. */
+  /** Set (with data null) when the subscription ended: the gateway refused the topic after a reconnect, or the session could not go on (a refused token). No events follow. */
   error?: StreamgateError;
 }
 

@@ -56,7 +56,7 @@ const defaults = {
  * Opens a session: the socket is open (and signed in, with a token) when
  * the promise resolves. A refused token rejects with UNAUTHENTICATED.
  * @param {string | URL} url ws(s)://host/VERSION/socket; http(s) URLs are turned into ws(s)
- * @param {import('./streamgate').ConnectOptions} [options]
+ * @param {import('./streamgate.js').ConnectOptions} [options]
  * @returns {Promise<Session>}
  */
 export async function connect(url, options = {}) {
@@ -67,7 +67,7 @@ export async function connect(url, options = {}) {
 
 /** A session over one socket at a time, reopened when it is lost. */
 export class Session {
-  /** @param {string | URL} url @param {import('./streamgate').ConnectOptions} options */
+  /** @param {string | URL} url @param {import('./streamgate.js').ConnectOptions} options */
   constructor(url, options) {
     const WS = options.WebSocket ?? globalThis.WebSocket;
     if (typeof WS !== 'function') {
@@ -103,7 +103,7 @@ export class Session {
    * @param {string} action
    * @param {string | number | null} [id]
    * @param {unknown} [body]
-   * @param {import('./streamgate').RequestOptions} [opts]
+   * @param {import('./streamgate.js').RequestOptions} [opts]
    */
   request(action, id, body, opts) {
     const frame = { action };
@@ -116,7 +116,7 @@ export class Session {
    * @param {string} method
    * @param {string} path the path after the version, e.g. /users/1
    * @param {unknown} [body]
-   * @param {import('./streamgate').RequestOptions} [opts]
+   * @param {import('./streamgate.js').RequestOptions} [opts]
    */
   fetch(method, path, body, opts) {
     return this._call({ method: method.toUpperCase(), path }, body, opts);
@@ -140,8 +140,8 @@ export class Session {
    * After a reconnect the topic is subscribed again; an event after
    * missed ones has gap: true (and missed: how many, when known).
    * @param {string} topic
-   * @param {(ev: import('./streamgate').StreamEvent) => void} onEvent
-   * @returns {import('./streamgate').Unsubscribe}
+   * @param {(ev: import('./streamgate.js').StreamEvent) => void} onEvent
+   * @returns {import('./streamgate.js').Unsubscribe}
    */
   subscribe(topic, onEvent) {
     let t = this._topics.get(topic);
@@ -209,7 +209,7 @@ export class Session {
    * an open socket the frame waits for the next one.
    * @param {Record<string, unknown>} fields
    * @param {unknown} [body]
-   * @param {import('./streamgate').RequestOptions} [opts]
+   * @param {import('./streamgate.js').RequestOptions} [opts]
    */
   _call(fields, body, opts = {}) {
     return new Promise((resolve, reject) => {
@@ -393,10 +393,7 @@ export class Session {
     this._fail(new StreamgateError('UNAVAILABLE', 503, `the connection was lost (code ${ev.code}); the outcome is unknown`, { reason: REASON_LOST }));
     if (this._closed) return;
     if (!this._reconnect || ev.code === CLOSE_UNAUTHORIZED) {
-      this._closed = true;
-      this._topics.clear();
-      this._failWaiting(ev.code === CLOSE_UNAUTHORIZED ? authError(ev.reason) : new StreamgateError('UNAVAILABLE', 503, 'the connection was lost'));
-      this._setState('closed');
+      this._end(ev.code === CLOSE_UNAUTHORIZED ? authError(ev.reason) : new StreamgateError('UNAVAILABLE', 503, 'the connection was lost'));
       return;
     }
     this._setState('reconnecting');
@@ -412,15 +409,24 @@ export class Session {
       this._open().catch((err) => {
         if (this._closed) return;
         if (err.code === 'UNAUTHENTICATED') {
-          this._closed = true;
-          this._topics.clear();
-          this._failWaiting(err);
-          this._setState('closed');
+          this._end(err); // e.g. the token expired: retrying cannot help
           return;
         }
         this._retry();
       });
     }, delay);
+  }
+
+  /** Ends a session that cannot go on: waiting requests and subscriptions get err. */
+  _end(err) {
+    this._closed = true;
+    this._failWaiting(err);
+    const topics = [...this._topics.values()];
+    this._topics.clear();
+    for (const t of topics) {
+      for (const l of t.listeners) deliver(l, { topic: t.topic, seq: 0, data: null, gap: true, error: err });
+    }
+    this._setState('closed');
   }
 
   /** Rejects the requests in flight. */

@@ -22,8 +22,7 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *sock
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, 0, nil
 	}
-	tooLarge := socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", maxBytes).
-		WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": maxBytes})
+	tooLarge := bodyTooLarge(maxBytes)
 	if r.ContentLength > maxBytes {
 		return nil, statusTooLarge, tooLarge
 	}
@@ -49,6 +48,12 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *sock
 		return nil, http.StatusBadRequest, jerr
 	}
 	return body, 0, nil
+}
+
+// bodyTooLarge is the error of a body over the limit (413).
+func bodyTooLarge(limit int64) *socket.Error {
+	return socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", limit).
+		WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": limit})
 }
 
 func mediaTypeError(ct string) *socket.Error {

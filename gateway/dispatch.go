@@ -62,22 +62,70 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 	return prepared{resolved: rr, principal: principal}, nil
 }
 
+// call runs an invocation whose body came whole with the request
+// (GatewayService.Invoke, a WebSocket request frame): the body is checked
+// as REST checks one, then the route runs exactly as a REST request's.
+// It notes the outcome in the access record and the route's metrics.
+func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
+	acc := accessFrom(ctx)
+	if len(in.body) > 0 {
+		var e *socket.Error
+		status := 0
+		if limit := t.cfg.HTTP.MaxBodyBytes; int64(len(in.body)) > limit {
+			e, status = bodyTooLarge(limit), statusTooLarge
+		} else if e = checkJSON(in.body, t.cfg.HTTP.MaxJSONDepth); e != nil {
+			status = e.HTTPStatus()
+		}
+		if e != nil {
+			a := answer{status: status, err: e}
+			acc.answered(a)
+			return a
+		}
+	}
+	prep, refused := g.prepare(t, in)
+	acc.prepared(prep)
+	if refused != nil {
+		acc.answered(*refused)
+		return *refused
+	}
+	traceRoute(ctx, prep, false)
+	in.metrics = t.routeMetrics(prep.resolved)
+	a := g.invokeOnce(ctx, t, prep, in)
+	in.metrics.answered(a)
+	acc.answered(a)
+	return a
+}
+
 // authorize authenticates the caller and checks an access rule.
 func (g *Gateway) authorize(t *table, in *invocation, access config.Access) (socket.Principal, *socket.Error) {
-	principal, present, err := t.auth.Authenticate(in.authorization, in.apiKey)
-	if err == nil && present && principal.Subject == anonymous.Subject {
-		err = socket.Errorf(socket.CodeUnauthenticated, "the subject %q is reserved", anonymous.Subject)
-	}
+	principal, present, err := authenticateAs(t, in.authorization, in.apiKey)
 	if err == nil {
-		err = auth.Allow(access, principal, present)
+		err = socket.AsError(auth.Allow(access, principal, present))
 	}
 	if err != nil {
-		return principal, socket.AsError(err)
+		return principal, err
 	}
 	if !present {
 		principal = anonymous
 	}
 	return principal, nil
+}
+
+// authenticate checks credentials (an Authorization and an X-API-Key
+// header's values) as every route does, whatever its access rule:
+// present is false without any.
+func authenticate(t *table, authorization, apiKey string) (present bool, err *socket.Error) {
+	_, present, err = authenticateAs(t, authorization, apiKey)
+	return present, err
+}
+
+// authenticateAs is authenticate returning whom the credentials prove.
+func authenticateAs(t *table, authorization, apiKey string) (socket.Principal, bool, *socket.Error) {
+	principal, present, err := t.auth.Authenticate(authorization, apiKey)
+	if err == nil && present && principal.Subject == anonymous.Subject {
+		err = socket.Errorf(socket.CodeUnauthenticated, "the subject %q is reserved", anonymous.Subject)
+	}
+	return principal, present, socket.AsError(err)
 }
 
 // invoke runs a prepared route: from the cache, coalesced with identical

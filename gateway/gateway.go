@@ -67,6 +67,7 @@ type Gateway struct {
 	tracer    trace.Tracer    // the global provider's (see tracing.go)
 	metrics   *gatewayMetrics // nil without WithMetrics
 	draining  atomic.Bool     // set when a drain starts: not ready any more
+	sockets   socketSet       // the WebSocket endpoint's open sockets
 }
 
 // Option tunes a Gateway.
@@ -82,6 +83,7 @@ type options struct {
 	demo       bool              // serve the demo page at /demo/
 	idem       idempotency.Store // nil: from the configuration
 	metrics    prometheus.Registerer
+	socket     SocketLimits
 
 	serviceTLS        *config.LinkTLS // links the configuration gives no TLS
 	insecurePlaintext bool            // plaintext links may leave the machine
@@ -178,6 +180,10 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 // ServeHTTP serves the REST edge: request ids, CORS, panics turned into
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if version, ok := g.socketVersion(r); ok {
+		g.serveSocket(w, r, version) // its frames have their own metrics and access lines
+		return
+	}
 	if m := g.metrics; m != nil {
 		mw := m.begin(w)
 		defer m.end(mw, r.Method)
@@ -231,8 +237,7 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		// GatewayService's REST binding decodes the body itself: bound it.
 		limit := g.current.Load().cfg.HTTP.MaxBodyBytes
 		if r.ContentLength > limit {
-			writeEnvelope(w, statusTooLarge, nil, socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", limit).
-				WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": limit}))
+			writeEnvelope(w, statusTooLarge, nil, bodyTooLarge(limit))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -287,9 +292,11 @@ func (g *Gateway) Ready() bool {
 	return true
 }
 
-// Close waits (until ctx ends) for requests in flight, then closes the
-// service clients and the Redis connection.
+// Close closes the WebSocket endpoint's sockets politely (1001, after
+// their answers in flight), waits (until ctx ends) for requests in flight,
+// then closes the service clients and the Redis connection.
 func (g *Gateway) Close(ctx context.Context) {
+	g.sockets.drain(ctx)
 	g.closeTables(ctx)
 }
 

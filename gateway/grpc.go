@@ -88,32 +88,13 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		}
 		inv.body = b
 	}
-	if len(inv.body) > 0 {
-		if int64(len(inv.body)) > t.cfg.HTTP.MaxBodyBytes {
-			return refuse(socket.Errorf(socket.CodeInvalidArgument, "body is larger than %d bytes", t.cfg.HTTP.MaxBodyBytes).
-				WithDetails(map[string]any{socket.DetailReason: "body_too_large"}))
-		}
-		if jerr := checkJSON(inv.body, t.cfg.HTTP.MaxJSONDepth); jerr != nil {
-			return refuse(jerr)
-		}
-	}
 	if inv.method == "" {
 		inv.method = http.MethodGet
 		if len(inv.body) > 0 {
 			inv.method = http.MethodPost
 		}
 	}
-	prep, refused := s.g.prepare(t, inv)
-	acc.prepared(prep)
-	if refused != nil {
-		acc.answered(*refused)
-		return invokeResponse(raw, *refused), nil
-	}
-	traceRoute(ctx, prep, false)
-	inv.metrics = t.routeMetrics(prep.resolved)
-	a := s.g.invokeOnce(ctx, t, prep, inv)
-	inv.metrics.answered(a)
-	acc.answered(a)
+	a := s.g.call(ctx, t, inv)
 	var header metadata.MD
 	if a.replayed {
 		header = metadata.Pairs(metadataReplayed, "true")

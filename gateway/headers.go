@@ -44,6 +44,11 @@ func requestID(r *http.Request) string {
 	if id := r.Header.Get(headerRequestID); id != "" && len(id) <= 128 && isPrintableASCII(id) {
 		return id
 	}
+	return newRequestID()
+}
+
+// newRequestID is a random request id (32 hex digits).
+func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])

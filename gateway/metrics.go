@@ -44,6 +44,7 @@ type gatewayMetrics struct {
 	steps         *prometheus.CounterVec // version, route, step, code
 	compensations *prometheus.CounterVec // version, route, step, result
 	shed          *prometheus.CounterVec // version, route, code, reason
+	sockets       socketMetrics
 
 	writers sync.Pool // *metricsWriter
 }
@@ -95,6 +96,7 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 		"Undo actions a failed pipeline ran, by the step undone and result (ok or failed).", "version", "route", "step", "result")
 	m.shed = counter("streamgate_gateway_shed_total",
 		"Route answers that shed load: 429 RESOURCE_EXHAUSTED or 503 UNAVAILABLE, by code and reason.", "version", "route", "code", "reason")
+	m.sockets.register(register, counter)
 	if err != nil {
 		return nil, err
 	}

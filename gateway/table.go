@@ -33,6 +33,7 @@ type table struct {
 	once    sync.Once
 
 	catalogues sync.Map                   // version → catalogue, for the OpenAPI documents
+	actions    sync.Map                   // version → []actionroute.Route, for the socket's action form
 	metrics    map[routeKey]*routeMetrics // read-only; nil without metrics
 }
 

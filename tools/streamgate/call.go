@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
+	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/internal/errproto"
 	"github.com/streamgate/streamgate/services/socket"
@@ -116,28 +116,13 @@ func callGateway(ctx context.Context, addr, key, version, idemKey, service, acti
 // routeFor turns the route that sends service's action into an Invoke
 // request (resource, action segment, method); withID prefers item routes.
 func routeFor(routes []*gatewayv1.Route, service, action string, withID bool) (*gatewayv1.InvokeRequest, bool) {
-	var best *gatewayv1.InvokeRequest
-	for _, r := range routes {
-		if r.GetService() != service || r.GetAction() != action {
-			continue
-		}
-		parts := strings.Split(strings.TrimPrefix(r.GetPath(), "/"), "/") // version, resource, …
-		if len(parts) < 2 {
-			continue
-		}
-		req := &gatewayv1.InvokeRequest{Resource: parts[1], Method: r.GetMethod()}
-		item := len(parts) > 2 && parts[2] == "{id}"
-		if len(parts) == 4 {
-			req.Action = parts[3]
-		} else if len(parts) == 3 && !item {
-			req.Action = parts[2]
-		}
-		if best == nil || item == withID {
-			best = req
-		}
-		if item == withID {
-			break
-		}
+	list := make([]actionroute.Route, len(routes))
+	for i, r := range routes {
+		list[i] = actionroute.Route{Method: r.GetMethod(), Path: r.GetPath(), Service: r.GetService(), Action: r.GetAction()}
 	}
-	return best, best != nil
+	t, ok := actionroute.Find(list, service, action, withID)
+	if !ok {
+		return nil, false
+	}
+	return &gatewayv1.InvokeRequest{Resource: t.Resource, Method: t.Method, Action: t.Segment}, true
 }

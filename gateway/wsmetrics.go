@@ -1,0 +1,66 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// socketMetrics are the WebSocket endpoint's series (README, "Metrics").
+type socketMetrics struct {
+	open     prometheus.Gauge
+	received *prometheus.CounterVec // type: a frame type, or invalid
+	sent     prometheus.Counter
+	cutOffs  prometheus.Counter
+}
+
+// register makes the socket series with newGatewayMetrics' helpers.
+func (s *socketMetrics) register(register func(prometheus.Collector) prometheus.Collector, counter func(name, help string, labels ...string) *prometheus.CounterVec) {
+	s.open = register(prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "streamgate_gateway_sockets_open",
+		Help: "WebSocket connections of /{version}/socket open now.",
+	})).(prometheus.Gauge)
+	s.received = counter("streamgate_gateway_socket_frames_received_total",
+		"WebSocket frames received, by type (auth, request, cancel, subscribe, unsubscribe, or invalid).", "type")
+	s.sent = register(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "streamgate_gateway_socket_frames_sent_total",
+		Help: "WebSocket frames written to clients (auth, response and event frames).",
+	})).(prometheus.Counter)
+	s.cutOffs = register(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "streamgate_gateway_socket_cutoffs_total",
+		Help: "WebSocket clients cut off with close code 4408 because their send queue filled.",
+	})).(prometheus.Counter)
+}
+
+func (m *gatewayMetrics) socketOpened() {
+	if m != nil {
+		m.sockets.open.Inc()
+	}
+}
+
+func (m *gatewayMetrics) socketClosedConn() {
+	if m != nil {
+		m.sockets.open.Dec()
+	}
+}
+
+// socketFrameIn counts a received frame; typ is a frame type or "invalid".
+func (m *gatewayMetrics) socketFrameIn(typ string) {
+	if m == nil {
+		return
+	}
+	switch typ {
+	case frameAuth, frameRequest, frameCancel, frameSubscribe, frameUnsubscribe:
+	default:
+		typ = "invalid"
+	}
+	m.sockets.received.WithLabelValues(typ).Inc()
+}
+
+func (m *gatewayMetrics) socketFrameOut() {
+	if m != nil {
+		m.sockets.sent.Inc()
+	}
+}
+
+func (m *gatewayMetrics) socketCutOff() {
+	if m != nil {
+		m.sockets.cutOffs.Inc()
+	}
+}

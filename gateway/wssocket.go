@@ -1,0 +1,498 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// SocketLimits bound each connection of the WebSocket endpoint
+// GET /{version}/socket (README, "WebSocket"). A zero field takes its
+// default.
+type SocketLimits struct {
+	// InFlight bounds the request frames one socket runs at once; a
+	// request over it is answered 429 RESOURCE_EXHAUSTED (reason
+	// too_many_in_flight). Default 64.
+	InFlight int
+	// MaxFrameBytes bounds one frame from the client; a larger frame
+	// closes the socket with 1009. Default: the configuration's
+	// http.max_body_bytes plus 64 KiB.
+	MaxFrameBytes int64
+	// SendQueue bounds the frames waiting to be written to the client;
+	// a client that does not read is cut off with close code 4408 when
+	// its queue is full, so that it never slows anyone else. Default 256.
+	SendQueue int
+	// PingInterval is how often the gateway pings a socket (keeping it
+	// alive through proxies); a client that has not answered a ping by
+	// the next one is disconnected. Default 30s.
+	PingInterval time.Duration
+}
+
+// The defaults of SocketLimits.
+const (
+	defaultSocketInFlight  = 64
+	defaultSocketQueue     = 256
+	defaultSocketPing      = 30 * time.Second
+	socketFrameOverhead    = 64 << 10 // a frame's fields around its body
+	socketFlushLimit       = 5 * time.Second
+	maxCloseReasonBytes    = 123
+	socketDrainingMessage  = "the gateway is going away: reconnect"
+	socketQueueFullMessage = "send queue full: the client does not read"
+)
+
+// WithSocketLimits sets the WebSocket endpoint's per-connection limits.
+// Default: SocketLimits{} (every default).
+func WithSocketLimits(l SocketLimits) Option { return func(o *options) { o.socket = l } }
+
+// withDefaults fills in the zero fields of l.
+func (l SocketLimits) withDefaults(cfg *config.Config) SocketLimits {
+	if l.InFlight <= 0 {
+		l.InFlight = defaultSocketInFlight
+	}
+	if l.MaxFrameBytes <= 0 {
+		l.MaxFrameBytes = cfg.HTTP.MaxBodyBytes + socketFrameOverhead
+	}
+	if l.SendQueue <= 0 {
+		l.SendQueue = defaultSocketQueue
+	}
+	if l.PingInterval <= 0 {
+		l.PingInterval = defaultSocketPing
+	}
+	return l
+}
+
+// socketVersion reports whether r asks for the WebSocket endpoint,
+// GET /{version}/socket, of a version in force (one without a resource
+// named socket), and which version.
+func (g *Gateway) socketVersion(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet {
+		return "", false
+	}
+	rest, ok := strings.CutSuffix(r.URL.Path, "/"+socketResource)
+	if !ok || len(rest) < 2 || rest[0] != '/' || strings.IndexByte(rest[1:], '/') >= 0 {
+		return "", false
+	}
+	v := g.current.Load().cfg.Versions[rest[1:]]
+	if v == nil || v.Resources[socketResource] != nil {
+		return "", false
+	}
+	return v.Name, true
+}
+
+// serveSocket serves the WebSocket endpoint: it checks the upgrade and
+// the credentials of the Authorization (or X-API-Key) header, then serves
+// the socket until it closes.
+func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request, version string) {
+	w.Header().Set(headerRequestID, requestID(r))
+	switch {
+	case g.draining.Load() || g.sockets.isClosed():
+		writeError(w, socket.Errorf(socket.CodeUnavailable, "the gateway is draining").
+			WithDetails(map[string]any{socket.DetailReason: socket.ReasonDraining}))
+		return
+	case !headerToken(r.Header, "Connection", "upgrade") || !headerToken(r.Header, "Upgrade", "websocket"):
+		w.Header().Set("Upgrade", "websocket")
+		writeEnvelope(w, http.StatusUpgradeRequired, nil, socket.Errorf(socket.CodeInvalidArgument,
+			"GET /%s/%s is a WebSocket endpoint (subprotocol %s)", version, socketResource, socketSubprotocol))
+		return
+	case !headerToken(r.Header, "Sec-WebSocket-Protocol", socketSubprotocol):
+		writeError(w, socket.Errorf(socket.CodeInvalidArgument, "offer the WebSocket subprotocol %s", socketSubprotocol))
+		return
+	}
+	t := g.acquire()
+	authorization, apiKey := r.Header.Get("Authorization"), r.Header.Get(headerAPIKey)
+	present, aerr := authenticate(t, authorization, apiKey)
+	cfg := t.cfg
+	t.release()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{socketSubprotocol},
+		OriginPatterns: cfg.HTTP.CORS.AllowedOrigins,
+	})
+	if err != nil {
+		return // Accept answered
+	}
+	c := newWSConn(g, ws, version, g.opts.socket.withDefaults(cfg))
+	if aerr != nil {
+		_ = ws.Close(closeUnauthenticated, closeReason(aerr.Message))
+		return
+	}
+	if present {
+		c.authorization, c.apiKey = authorization, apiKey
+	}
+	c.serve()
+}
+
+// headerToken reports whether a comma-separated header lists token
+// (case-insensitively).
+func headerToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closeReason fits a message into a close frame.
+func closeReason(msg string) string {
+	if len(msg) > maxCloseReasonBytes {
+		msg = msg[:maxCloseReasonBytes]
+	}
+	return msg
+}
+
+// wsConn is one WebSocket connection. Its handler goroutine reads; one
+// goroutine writes (writeLoop), one pings (pingLoop), one closes
+// (closeLoop); each request frame runs in a goroutine of its own, at most
+// limits.InFlight at once.
+type wsConn struct {
+	g       *Gateway
+	ws      *websocket.Conn
+	version string
+	limits  SocketLimits
+
+	// The credentials requests present (as REST's headers): the
+	// upgrade's headers or the first frame's token. Set before the first
+	// request starts, read-only afterwards.
+	authorization, apiKey string
+
+	ctx    context.Context // ends when the socket is over
+	cancel context.CancelFunc
+
+	queue      chan []byte       // frames for writeLoop; bounded
+	slots      chan struct{}     // one per request running
+	closeReq   chan closeRequest // to closeLoop; buffered 1
+	flush      chan struct{}     // closed: writeLoop writes what is queued, then ends
+	closing    atomic.Bool       // a close was asked for: frames are dropped, not queued
+	writerDone chan struct{}
+	pingerDone chan struct{}
+	closerDone chan struct{}
+
+	mu       sync.Mutex                    // guards inflight and draining
+	inflight map[string]context.CancelFunc // requests running, by id
+	draining bool                          // new requests are refused
+	handlers sync.WaitGroup                // request goroutines; Add under mu while !draining
+}
+
+// closeRequest is a close code and reason for closeLoop; flush writes the
+// frames queued first.
+type closeRequest struct {
+	code   websocket.StatusCode
+	reason string
+	flush  bool
+}
+
+func newWSConn(g *Gateway, ws *websocket.Conn, version string, limits SocketLimits) *wsConn {
+	c := &wsConn{
+		g: g, ws: ws, version: version, limits: limits,
+		queue:      make(chan []byte, limits.SendQueue),
+		slots:      make(chan struct{}, limits.InFlight),
+		closeReq:   make(chan closeRequest, 1),
+		flush:      make(chan struct{}),
+		writerDone: make(chan struct{}),
+		pingerDone: make(chan struct{}),
+		closerDone: make(chan struct{}),
+		inflight:   map[string]context.CancelFunc{},
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// serve runs the socket until it closes, then waits for everything that
+// ran for it.
+func (c *wsConn) serve() {
+	if !c.g.sockets.add(c) {
+		_ = c.ws.Close(closeGoingAway, socketDrainingMessage)
+		return
+	}
+	defer c.g.sockets.remove(c)
+	c.g.metrics.socketOpened()
+	c.ws.SetReadLimit(c.limits.MaxFrameBytes)
+	go c.writeLoop()
+	go c.pingLoop()
+	go c.closeLoop()
+	c.readLoop()
+	c.cancel()
+	c.handlers.Wait()
+	<-c.writerDone
+	<-c.pingerDone
+	<-c.closerDone
+	_ = c.ws.CloseNow()
+	c.g.metrics.socketClosedConn()
+}
+
+// readLoop reads frames until the socket closes. Once a close was asked
+// for, it only reads on so the close handshake completes.
+func (c *wsConn) readLoop() {
+	first := true
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if c.closing.Load() {
+			continue
+		}
+		if typ != websocket.MessageText {
+			c.g.metrics.socketFrameIn("invalid")
+			c.closeWith(closeRequest{code: websocket.StatusUnsupportedData, reason: "frames are JSON text"})
+			continue
+		}
+		f, ferr := decodeFrame(data)
+		if ferr != nil {
+			c.g.metrics.socketFrameIn("invalid")
+			if ferr.id == nil {
+				c.closeWith(closeRequest{code: closeInvalidFrame, reason: closeReason(ferr.err.Message)})
+				continue
+			}
+			c.send(responseFrame(ferr.id, failed(ferr.err)))
+			first = false
+			continue
+		}
+		c.g.metrics.socketFrameIn(f.Type)
+		wasFirst := first
+		first = false
+		switch f.Type {
+		case frameAuth:
+			c.auth(f, wasFirst)
+		case frameRequest:
+			c.startRequest(f)
+		case frameCancel:
+			c.mu.Lock()
+			cancel := c.inflight[f.key]
+			c.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		case frameSubscribe, frameUnsubscribe:
+			c.topicFrame(f)
+		}
+	}
+}
+
+// auth serves an auth frame: only the first frame may be one; its token
+// is checked as REST checks "Authorization: Bearer TOKEN" and becomes the
+// socket's credentials, or the socket closes with 4401.
+func (c *wsConn) auth(f *clientFrame, first bool) {
+	if !first {
+		c.closeWith(closeRequest{code: closeInvalidFrame, reason: "an auth frame must be the first frame"})
+		return
+	}
+	authorization := "Bearer " + f.Token
+	var err *socket.Error
+	if f.Token == "" {
+		err = socket.Errorf(socket.CodeUnauthenticated, "an auth frame needs a token")
+	} else {
+		t := c.g.acquire()
+		_, err = authenticate(t, authorization, "")
+		t.release()
+	}
+	if err != nil {
+		c.closeWith(closeRequest{code: closeUnauthenticated, reason: closeReason(err.Message)})
+		return
+	}
+	c.authorization, c.apiKey = authorization, ""
+	c.send(authOKFrame)
+}
+
+// send queues a frame for the client. A client whose queue is full is cut
+// off (4408); frames for a socket that is closing are dropped. It never
+// blocks.
+func (c *wsConn) send(frame []byte) {
+	if c.closing.Load() {
+		return
+	}
+	select {
+	case c.queue <- frame:
+	default:
+		if c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
+			c.g.metrics.socketCutOff()
+		}
+	}
+}
+
+// closeWith asks closeLoop to close the socket; only the first call
+// counts (it reports whether it was the first).
+func (c *wsConn) closeWith(req closeRequest) bool {
+	if c.closing.Swap(true) {
+		return false
+	}
+	c.closeReq <- req // buffered 1, and only the first call sends
+	return true
+}
+
+// writeLoop writes queued frames in order until the socket is over, or,
+// once flush is closed, until the queue is empty.
+func (c *wsConn) writeLoop() {
+	defer close(c.writerDone)
+	write := func(b []byte) bool {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+			_ = c.ws.CloseNow() // the reader ends too
+			return false
+		}
+		c.g.metrics.socketFrameOut()
+		return true
+	}
+	for {
+		select {
+		case b := <-c.queue:
+			if !write(b) {
+				return
+			}
+		case <-c.flush:
+			for {
+				select {
+				case b := <-c.queue:
+					if !write(b) {
+						return
+					}
+				default:
+					return
+				}
+			}
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// pingLoop pings the client every PingInterval; a client that has not
+// answered by the next ping is disconnected.
+func (c *wsConn) pingLoop() {
+	defer close(c.pingerDone)
+	tick := time.NewTicker(c.limits.PingInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.ctx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.limits.PingInterval)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			if c.ctx.Err() == nil && !c.closing.Load() {
+				_ = c.ws.CloseNow()
+			}
+			return
+		}
+	}
+}
+
+// closeLoop closes the socket with the first close asked for, after the
+// queued frames when it says flush. A socket that ends without one (the
+// client closed it) needs none.
+func (c *wsConn) closeLoop() {
+	defer close(c.closerDone)
+	var req closeRequest
+	select {
+	case req = <-c.closeReq:
+	case <-c.ctx.Done():
+		select {
+		case req = <-c.closeReq:
+		default:
+			return
+		}
+	}
+	if req.flush {
+		close(c.flush)
+		timer := time.NewTimer(socketFlushLimit)
+		select {
+		case <-c.writerDone:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	_ = c.ws.Close(req.code, req.reason)
+}
+
+// drain closes the socket politely: new requests are refused, the
+// answers of those in flight are sent (until ctx ends), then it closes
+// with 1001.
+func (c *wsConn) drain(ctx context.Context) {
+	c.mu.Lock()
+	c.draining = true
+	c.mu.Unlock()
+	c.stopTopics()
+	done := make(chan struct{})
+	go func() { c.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	c.closeWith(closeRequest{code: closeGoingAway, reason: socketDrainingMessage, flush: true})
+}
+
+// socketSet is the gateway's open sockets, for the drain.
+type socketSet struct {
+	mu     sync.Mutex // guards conns and closed
+	conns  map[*wsConn]struct{}
+	closed bool           // the gateway closed: sockets are refused
+	wg     sync.WaitGroup // sockets being served; Add under mu while !closed
+}
+
+// isClosed reports whether the gateway closed: new sockets are refused.
+func (s *socketSet) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// add registers a socket; false once the gateway is closing.
+func (s *socketSet) add(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*wsConn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *socketSet) remove(c *wsConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// drain refuses new sockets, drains the open ones (see wsConn.drain) and
+// waits, until ctx ends, for them to close; then it closes those left.
+func (s *socketSet) drain(ctx context.Context) {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var drains sync.WaitGroup
+	for _, c := range conns {
+		drains.Go(func() { c.drain(ctx) })
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			_ = c.ws.CloseNow()
+		}
+		<-done
+	}
+	drains.Wait()
+}

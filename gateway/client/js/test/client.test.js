@@ -94,12 +94,13 @@ function collector() {
  * instances (so a test can break one) and can refuse to connect.
  */
 function recordingWebSocket() {
-  const rec = { sent: [], sockets: [], blocked: false };
+  const rec = { sent: [], sockets: [], blocked: false, refused: signal() };
   rec.WebSocket = class extends WebSocket {
     constructor(url, protocols) {
       // a closed port: the connection is refused, as when the gateway is away
       super(rec.blocked ? 'ws://127.0.0.1:1/' : url, protocols);
       rec.sockets.push(this);
+      if (rec.blocked) rec.refused.resolve();
     }
     send(data) {
       rec.sent.push(JSON.parse(data));
@@ -274,11 +275,12 @@ describe('reconnect', { skip }, () => {
     const reconnecting = states.next('reconnecting');
     rec.sockets.at(-1).close(4000, 'test: connection lost');
     await reconnecting;
+    await within(rec.refused.p, 'a refused attempt');
     const waiting = alice.get(`/items/${item.id}`);
     const reopened = states.next('open');
     rec.blocked = false;
     await reopened;
     assert.equal((await waiting).id, item.id);
-    assert.ok(rec.sockets.length >= 3, `${rec.sockets.length} sockets: the blocked attempts count too`);
+    assert.ok(rec.sockets.length >= 3, `${rec.sockets.length} sockets: the first, a refused one, the last`);
   });
 });

@@ -37,7 +37,7 @@ export interface ConnectOptions {
   reconnect?: false | { initialDelay?: number; maxDelay?: number };
   /** Bound in ms for opening the socket and signing in. Default 10000. */
   connectTimeout?: number;
-  /** Called when the state changes. */
+  /** Called when the state changes: 'open' once signed in and, after a reconnect, every subscription renewed. */
   onState?: (state: SessionState) => void;
 }
 

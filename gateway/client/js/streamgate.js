@@ -296,9 +296,8 @@ export class Session {
         signedIn = true;
         this._ws = ws;
         this._attempt = 0;
-        this._setState('open');
         resolve();
-        this._resume();
+        this._resume(ws);
       };
       ws.onopen = () => {
         if (this._closed) {
@@ -343,19 +342,32 @@ export class Session {
   }
 
   /** Sends what waited for a socket and subscribes the topics again. */
-  _resume() {
+  /**
+   * Sends what waited for a socket and subscribes the topics again; the
+   * state is 'open' once the gateway answered every subscribe.
+   * @param {WebSocketLike} ws the socket just opened
+   */
+  _resume(ws) {
+    const renewed = [];
     for (const t of this._topics.values()) {
       if (!t.subscribed) continue; // its first subscribe is still on its way
       t.resubscribed = true;
-      this._call({ type: 'subscribe', topic: t.topic }).catch((err) => {
+      renewed.push(this._call({ type: 'subscribe', topic: t.topic }).catch((err) => {
         if (lostConnection(err) || this._topics.get(t.topic) !== t) return; // the next reconnect tries again
         this._topics.delete(t.topic);
         for (const l of t.listeners) deliver(l, { topic: t.topic, seq: 0, data: null, gap: true, error: err });
-      });
+      }));
     }
     const waiting = this._waiting;
     this._waiting = [];
     for (const entry of waiting) entry.send();
+    if (renewed.length === 0) {
+      this._setState('open');
+      return;
+    }
+    Promise.all(renewed).then(() => {
+      if (this._ws === ws) this._setState('open');
+    });
   }
 
   _frame(f) {
@@ -446,6 +458,7 @@ export class Session {
 /**
  * A request waiting for its answer (or for a socket to be sent on).
  * @typedef {{resolve: (v: unknown) => void, reject: (e: unknown) => void, send: () => void}} Pending
+ * @typedef {import('./streamgate.js').WebSocketLike} WebSocketLike
  */
 
 class Topic {

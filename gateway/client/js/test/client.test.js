@@ -284,3 +284,83 @@ describe('reconnect', { skip }, () => {
     assert.ok(rec.sockets.length >= 3, `${rec.sockets.length} sockets: the first, a refused one, the last`);
   });
 });
+
+describe('events', { skip }, () => {
+  it('every change of an item arrives, in seq order', async () => {
+    const admin = await session(adminKey);
+    const it = await admin.post('/items', { name: 'watched', price_cents: 100, stock: 10 });
+    const alice = await session(userToken);
+    const got = collector();
+    const unsub = alice.subscribe(`items/${it.id}`, got.onEvent);
+    await unsub.ready;
+    for (const stock of [11, 12, 13]) await admin.patch(`/items/${it.id}`, { stock });
+    await got.next((ev) => ev.data.stock === 13, 'the third change');
+    const changes = got.events.filter((ev) => [11, 12, 13].includes(ev.data.stock));
+    assert.deepEqual(changes.map((ev) => ev.data.stock), [11, 12, 13]);
+    for (let i = 1; i < got.events.length; i++) assert.equal(got.events[i].seq, got.events[i - 1].seq + 1);
+    assert.ok(got.events.every((ev) => ev.topic === `items/${it.id}` && !ev.gap), JSON.stringify(got.events));
+    unsub();
+  });
+
+  it('a subscription to what the caller may not read is refused as a GET would be', async () => {
+    const alice = await session(userToken);
+    const order = await newOrder(alice);
+    const bob = await session(otherToken);
+    const theirs = bob.subscribe(`orders/${order.id}`, () => assert.fail('bob heard of alice\'s order'));
+    await assert.rejects(theirs.ready, { code: 'NOT_FOUND', status: 404 });
+    await assert.rejects(alice.subscribe('items/no-such-item', () => {}).ready, { status: 404 });
+  });
+
+  it('paying an order shows its status and the item\'s stock changing', async () => {
+    const admin = await session(adminKey);
+    const it = await admin.post('/items', { name: 'paid for', price_cents: 300, stock: 4 });
+    const alice = await session(userToken);
+    const order = await alice.post('/orders', { lines: [{ item_id: it.id, quantity: 3 }] });
+    const orderEvents = collector();
+    const itemEvents = collector();
+    const subs = [alice.subscribe(`orders/${order.id}`, orderEvents.onEvent), alice.subscribe(`items/${it.id}`, itemEvents.onEvent)];
+    await Promise.all(subs.map((u) => u.ready));
+    await alice.post(`/orders/${order.id}/pay`, { gateway: 'B', card: cardOK }, { idempotencyKey: `events-${order.id}` });
+    const paid = await orderEvents.next((ev) => ev.data.status === 'paid', 'the paid order');
+    assert.equal(paid.data.id, order.id);
+    assert.ok(orderEvents.events.some((ev) => ev.data.status === 'paying'), 'paying before paid');
+    await itemEvents.next((ev) => ev.data.stock === 1, 'the stock taken');
+  });
+
+  it('after a reconnect the topic is subscribed again, and the gap is reported', async () => {
+    const admin = await session(adminKey);
+    const it = await admin.post('/items', { name: 'gap', price_cents: 100, stock: 50 });
+    const topic = `items/${it.id}`;
+    // A second watcher keeps the gateway's count of the topic going.
+    const watcher = collector();
+    const keep = (await session(otherToken)).subscribe(topic, watcher.onEvent);
+    await keep.ready;
+
+    const rec = recordingWebSocket();
+    const states = stateWatcher();
+    const alice = await session(userToken, { WebSocket: rec.WebSocket, onState: states.onState, reconnect: { initialDelay: 20, maxDelay: 100 } });
+    const got = collector();
+    await alice.subscribe(topic, got.onEvent).ready;
+    await admin.patch(`/items/${it.id}`, { stock: 49 });
+    const before = await got.next((ev) => ev.data.stock === 49, 'the first change');
+
+    rec.blocked = true;
+    const reconnecting = states.next('reconnecting');
+    rec.sockets.at(-1).close(4000, 'test: connection lost');
+    await reconnecting;
+    await within(rec.refused.p, 'a refused attempt');
+    await admin.patch(`/items/${it.id}`, { stock: 48 }); // missed
+    await watcher.next((ev) => ev.data.stock === 48, 'the change while away');
+    const reopened = states.next('open');
+    rec.blocked = false;
+    await reopened; // signed in and subscribed again
+
+    await admin.patch(`/items/${it.id}`, { stock: 47 });
+    const after = await got.next((ev) => ev.data.stock === 47, 'a change after the reconnect');
+    assert.equal(after.seq, before.seq + 2);
+    assert.equal(after.gap, true);
+    assert.equal(after.missed, 1);
+    assert.ok(!got.events.some((ev) => ev.data.stock === 48), 'nothing arrives while away');
+    assert.equal(rec.sent.filter((f) => f.type === 'subscribe' && f.topic === topic).length, 2);
+  });
+});

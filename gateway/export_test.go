@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 // SetCachedETag replaces the ETag of the cached answer of a public read
@@ -22,3 +23,18 @@ func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
 // Flights returns the Group a gateway shares identical reads through,
 // for tests that wait until requests joined a flight.
 func Flights(g *Gateway) *coalesce.Group { return &g.flights }
+
+// TopicEvent is what WatchTopic delivers.
+type TopicEvent = topicEvent
+
+// WatchTopic is the hub's watchTopic, for tests.
+func WatchTopic(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), err error) {
+	return g.watchTopic(ctx, version, topic, p, deliver)
+}
+
+// Upstreams returns how many upstream event subscriptions the hub holds.
+func Upstreams(g *Gateway) int {
+	g.hub.mu.Lock()
+	defer g.hub.mu.Unlock()
+	return len(g.hub.upstreams)
+}

@@ -68,6 +68,7 @@ type Gateway struct {
 	metrics   *gatewayMetrics // nil without WithMetrics
 	draining  atomic.Bool     // set when a drain starts: not ready any more
 	sockets   socketSet       // the WebSocket endpoint's open sockets
+	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
 }
 
 // Option tunes a Gateway.

@@ -105,6 +105,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 			}
 			g.clients[k] = c
 			dialed = append(dialed, c)
+			g.watchForCache(c)
 		}
 		t.clients[name] = c
 	}
@@ -169,6 +170,7 @@ func (g *Gateway) swap(cfg *config.Config) error {
 		g.clientRefs[c]++
 	}
 	old := g.current.Swap(t)
+	g.hub.rebind(t)
 	if old == nil {
 		return nil
 	}
@@ -261,6 +263,7 @@ func (g *Gateway) closeTables(ctx context.Context) {
 	case <-retired:
 	case <-ctx.Done():
 	}
+	g.hub.close()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, c := range g.clients {

@@ -40,6 +40,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/internal/access"
 	"github.com/streamgate/streamgate/services/internal/actions"
+	"github.com/streamgate/streamgate/services/internal/events"
 	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
@@ -115,7 +116,7 @@ func Register(srv *socket.Server, st Store) error {
 	if st == nil {
 		return errors.New("inventory: nil store")
 	}
-	s := &service{st: st}
+	s := &service{st: publishing{Store: st, pub: events.New(srv)}}
 	r := actions.On(srv)
 	r.Handle("GET_ITEM", socket.Typed(s.get), socket.Read(),
 		socket.Doc("Returns one item {id, name, price_cents, stock}. Anyone may read."))

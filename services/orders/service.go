@@ -49,6 +49,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/internal/access"
 	"github.com/streamgate/streamgate/services/internal/actions"
+	"github.com/streamgate/streamgate/services/internal/events"
 	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
@@ -167,7 +168,7 @@ func Register(srv *socket.Server, st Store, prices Pricer, opts ...Option) error
 	if srv == nil || st == nil || prices == nil {
 		return errors.New("orders: Register needs a server, a store and a pricer")
 	}
-	s := &service{st: st, prices: prices, lease: DefaultPurchaseLease, now: time.Now}
+	s := &service{st: publishing{Store: st, pub: events.New(srv)}, prices: prices, lease: DefaultPurchaseLease, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}

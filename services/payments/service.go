@@ -117,7 +117,7 @@ func Register(srv *socket.Server, st Store, providers map[string]Provider) error
 			return fmt.Errorf("payments: gateway %s: nil provider", name)
 		}
 	}
-	s := &service{st: st, providers: maps.Clone(providers)}
+	s := &service{st: Publishing(srv, st), providers: maps.Clone(providers)}
 	r := actions.On(srv)
 	r.Handle("PAY", socket.Typed(s.pay), socket.Doc(
 		"Charges an order: body {order_id (or the request id), amount_cents > 0, gateway, card (digits), user_id?}. "+

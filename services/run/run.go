@@ -270,6 +270,7 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 		if err != nil {
 			return err
 		}
+		st = payments.Publishing(srv, st) // the settle pass's changes are events too
 		if err := payments.Register(srv, st, providers); err != nil {
 			return err
 		}

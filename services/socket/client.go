@@ -50,6 +50,7 @@ type Client struct {
 	rotate    atomic.Uint32                         // spreads ties between instances
 	coalesced atomic.Uint64                         // requests answered by an identical one in flight
 	tracer    trace.Tracer                          // the global provider's (see trace.go)
+	events    clientEvents                          // subscriptions (client_events.go)
 }
 
 // instanceState is what the client knows about one instance.

@@ -321,6 +321,7 @@ func (st *clientStream) recvLoop() {
 		f, err := st.cs.Recv()
 		if err != nil {
 			st.fail(err)
+			st.inst.c.streamEnded(st)
 			return
 		}
 		st.heard.Store(true)
@@ -331,6 +332,8 @@ func (st *clientStream) recvLoop() {
 			}
 		case *socketv1.ConnectResponse_Drain:
 			st.markDraining()
+		case *socketv1.ConnectResponse_Event:
+			st.inst.c.onEvent(st, k.Event)
 		}
 	}
 }

@@ -167,7 +167,7 @@ func (inst *instance) loop(cn *conn) {
 			failures++
 			continue
 		}
-		inst.cur.Store(st)
+		inst.activate(st)
 		inst.setState(connectivity.Ready, nil)
 		opened := time.Now()
 		inst.watch(cn, st)

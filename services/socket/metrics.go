@@ -18,8 +18,12 @@ import (
 // streamgate_service_stream_requests_in_flight (a histogram of a stream's
 // requests in flight, observed as each is admitted),
 // streamgate_service_open_streams, streamgate_service_auth_refusals_total
-// and streamgate_service_coalesced_total (callers answered by another
-// caller's handler run, by action). Servers of the same name registered
+// streamgate_service_coalesced_total (callers answered by another
+// caller's handler run, by action) and the events counters
+// streamgate_service_events_published_total,
+// streamgate_service_events_delivered_total (handed to a subscribed
+// stream's sender) and streamgate_service_events_dropped_total (a
+// subscribed stream's queue was full). Servers of the same name registered
 // with one reg share their series. Default: no metrics.
 func WithMetrics(reg prometheus.Registerer) ServerOption {
 	return serverOptionFunc(func(c *serverConfig) { c.metrics = reg })
@@ -39,6 +43,9 @@ type serverMetrics struct {
 	streamFlight prometheus.Histogram
 	streams      prometheus.Gauge
 	refusals     prometheus.Counter
+	published    prometheus.Counter
+	delivered    prometheus.Counter
+	dropped      prometheus.Counter
 	unknown      *actionMetrics // frames naming no registered action
 }
 
@@ -102,6 +109,12 @@ func newServerMetrics(reg prometheus.Registerer, service string) (*serverMetrics
 		Name: "streamgate_service_auth_refusals_total",
 		Help: "Streams and calls refused because their key was missing, unknown or revoked.",
 	})).(prometheus.Counter)
+	counter := func(name, help string) prometheus.Counter {
+		return register(prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})).(prometheus.Counter)
+	}
+	m.published = counter("streamgate_service_events_published_total", "Events the service published.")
+	m.delivered = counter("streamgate_service_events_delivered_total", "Events handed to a subscribed stream's sender.")
+	m.dropped = counter("streamgate_service_events_dropped_total", "Events a subscribed stream missed because its event queue was full.")
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +207,24 @@ func (m *serverMetrics) running(delta float64) {
 func (m *serverMetrics) admittedOnStream(inFlight int64) {
 	if m != nil {
 		m.streamFlight.Observe(float64(inFlight))
+	}
+}
+
+func (m *serverMetrics) eventPublished() {
+	if m != nil {
+		m.published.Inc()
+	}
+}
+
+func (m *serverMetrics) eventDelivered() {
+	if m != nil {
+		m.delivered.Inc()
+	}
+}
+
+func (m *serverMetrics) eventDropped() {
+	if m != nil {
+		m.dropped.Inc()
 	}
 }
 

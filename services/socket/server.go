@@ -67,6 +67,7 @@ type Server struct {
 	streamWG sync.WaitGroup // Connect calls and their goroutines
 	tracer   trace.Tracer   // the global provider's (see trace.go)
 	metrics  *serverMetrics // nil: WithMetrics was not given
+	events   serverEvents   // subscriptions and topic seqs (events.go)
 }
 
 // action is one registered action.

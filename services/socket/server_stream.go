@@ -163,8 +163,12 @@ func (st *serverStream) recvLoop() error {
 			st.onRequest(k.Request)
 		case *socketv1.ConnectRequest_Cancel:
 			st.onCancel(k.Cancel.GetId())
+		case *socketv1.ConnectRequest_Subscribe:
+			st.onSubscribe(k.Subscribe.GetTopic())
+		case *socketv1.ConnectRequest_Unsubscribe:
+			st.onUnsubscribe(k.Unsubscribe.GetTopic())
 		default:
-			st.reply(newResponse(0, false, nil, Errorf(CodeInvalidArgument, "empty frame: set request or cancel")))
+			st.reply(newResponse(0, false, nil, Errorf(CodeInvalidArgument, "empty frame: set request, cancel, subscribe or unsubscribe")))
 		}
 	}
 }

@@ -8,7 +8,8 @@
 //	user, err := socket.Call[users.User](admin, c, "GET_USER", "1", nil)
 //
 // Serve alone returns the address, for tests that dial it their own way;
-// WaitJoined waits for callers to share a coalesced flight.
+// WaitJoined waits for callers to share a coalesced flight; Events
+// follows a subscription.
 package sockettest
 
 import (
@@ -64,4 +65,27 @@ func As(t testing.TB, version, subject string, roles ...string) context.Context 
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	t.Cleanup(cancel)
 	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: version, Principal: socket.Principal{Subject: subject, Roles: roles}})
+}
+
+// Events subscribes c to topic (or a pattern) until the test ends and
+// returns a function that waits for the next event, failing the test when
+// none comes within 20 seconds. Events arrive in order.
+func Events(t testing.TB, c *socket.Client, topic string) (next func() socket.Event) {
+	t.Helper()
+	ch := make(chan socket.Event, 1024)
+	stop, err := c.Subscribe(context.Background(), topic, func(e socket.Event) { ch <- e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return func() socket.Event {
+		t.Helper()
+		select {
+		case e := <-ch:
+			return e
+		case <-time.After(deadline):
+			t.Fatalf("no event on %s within %v", topic, deadline)
+			return socket.Event{}
+		}
+	}
 }

@@ -86,6 +86,8 @@ type ConnectRequest struct {
 	//
 	//	*ConnectRequest_Request
 	//	*ConnectRequest_Cancel
+	//	*ConnectRequest_Subscribe
+	//	*ConnectRequest_Unsubscribe
 	Frame         isConnectRequest_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -146,6 +148,24 @@ func (x *ConnectRequest) GetCancel() *Cancel {
 	return nil
 }
 
+func (x *ConnectRequest) GetSubscribe() *Subscribe {
+	if x != nil {
+		if x, ok := x.Frame.(*ConnectRequest_Subscribe); ok {
+			return x.Subscribe
+		}
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetUnsubscribe() *Unsubscribe {
+	if x != nil {
+		if x, ok := x.Frame.(*ConnectRequest_Unsubscribe); ok {
+			return x.Unsubscribe
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Frame interface {
 	isConnectRequest_Frame()
 }
@@ -160,9 +180,23 @@ type ConnectRequest_Cancel struct {
 	Cancel *Cancel `protobuf:"bytes,2,opt,name=cancel,proto3,oneof"`
 }
 
+type ConnectRequest_Subscribe struct {
+	// Start receiving the events of a topic (or a topic pattern).
+	Subscribe *Subscribe `protobuf:"bytes,3,opt,name=subscribe,proto3,oneof"`
+}
+
+type ConnectRequest_Unsubscribe struct {
+	// Stop receiving the events of a topic subscribed to before.
+	Unsubscribe *Unsubscribe `protobuf:"bytes,4,opt,name=unsubscribe,proto3,oneof"`
+}
+
 func (*ConnectRequest_Request) isConnectRequest_Frame() {}
 
 func (*ConnectRequest_Cancel) isConnectRequest_Frame() {}
+
+func (*ConnectRequest_Subscribe) isConnectRequest_Frame() {}
+
+func (*ConnectRequest_Unsubscribe) isConnectRequest_Frame() {}
 
 // ConnectResponse is one frame from the service to the caller.
 type ConnectResponse struct {
@@ -171,6 +205,7 @@ type ConnectResponse struct {
 	//
 	//	*ConnectResponse_Response
 	//	*ConnectResponse_Drain
+	//	*ConnectResponse_Event
 	Frame         isConnectResponse_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -231,6 +266,15 @@ func (x *ConnectResponse) GetDrain() *Drain {
 	return nil
 }
 
+func (x *ConnectResponse) GetEvent() *Event {
+	if x != nil {
+		if x, ok := x.Frame.(*ConnectResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Frame interface {
 	isConnectResponse_Frame()
 }
@@ -245,9 +289,17 @@ type ConnectResponse_Drain struct {
 	Drain *Drain `protobuf:"bytes,2,opt,name=drain,proto3,oneof"`
 }
 
+type ConnectResponse_Event struct {
+	// Something changed: an event published on a topic the caller
+	// subscribed to.
+	Event *Event `protobuf:"bytes,3,opt,name=event,proto3,oneof"`
+}
+
 func (*ConnectResponse_Response) isConnectResponse_Frame() {}
 
 func (*ConnectResponse_Drain) isConnectResponse_Frame() {}
+
+func (*ConnectResponse_Event) isConnectResponse_Frame() {}
 
 // Request asks the service to run an action.
 type Request struct {
@@ -833,6 +885,245 @@ func (x *Drain) GetReason() string {
 	return ""
 }
 
+// Subscribe asks the service to send the events published on a topic on
+// this stream, until Unsubscribe or the stream ends. A topic is a path of
+// segments separated by "/", e.g. "orders/ord_1". A pattern's last segment
+// may be "*": "orders/*" matches every topic under "orders/" (at any
+// depth), "*" every topic of the service. Subscribing twice to the same
+// topic is one subscription. A stream whose key may not delegate receives
+// only the events its own principal may see (see Visibility).
+type Subscribe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The topic or topic pattern.
+	Topic         string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscribe) Reset() {
+	*x = Subscribe{}
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribe) ProtoMessage() {}
+
+func (x *Subscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
+func (*Subscribe) Descriptor() ([]byte, []int) {
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Subscribe) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+// Unsubscribe ends a subscription made with the same topic string.
+type Unsubscribe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The topic or topic pattern, as subscribed.
+	Topic         string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unsubscribe) Reset() {
+	*x = Unsubscribe{}
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unsubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unsubscribe) ProtoMessage() {}
+
+func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
+func (*Unsubscribe) Descriptor() ([]byte, []int) {
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Unsubscribe) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+// Event is a change the service published on a topic.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The topic the event was published on (never a pattern).
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Increases by one with every event the service instance publishes on
+	// the topic, from 1. A jump tells the subscriber it missed events (the
+	// stream could not keep up and the service dropped them).
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The event's data as raw JSON bytes, e.g. the object as a GET returns it.
+	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// Who may see the event.
+	Visibility    *Visibility `protobuf:"bytes,4,opt,name=visibility,proto3" json:"visibility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Event) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Event) GetVisibility() *Visibility {
+	if x != nil {
+		return x.Visibility
+	}
+	return nil
+}
+
+// Visibility says who may see an event. A delegating caller (the gateway)
+// receives every event with its visibility and filters for its own
+// clients; other callers receive only events their principal may see.
+type Visibility struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Everyone who may read the object sees the event.
+	Public bool `protobuf:"varint,1,opt,name=public,proto3" json:"public,omitempty"`
+	// Principals with one of these subjects see the event (e.g. its owner).
+	Subjects []string `protobuf:"bytes,2,rep,name=subjects,proto3" json:"subjects,omitempty"`
+	// Principals with one of these roles see the event (e.g. "admin").
+	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Visibility) Reset() {
+	*x = Visibility{}
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Visibility) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Visibility) ProtoMessage() {}
+
+func (x *Visibility) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
+func (*Visibility) Descriptor() ([]byte, []int) {
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Visibility) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
+func (x *Visibility) GetSubjects() []string {
+	if x != nil {
+		return x.Subjects
+	}
+	return nil
+}
+
+func (x *Visibility) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
 // CallRequest is a unary Call.
 type CallRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -844,7 +1135,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[9]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1147,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[9]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1160,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{9}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CallRequest) GetRequest() *Request {
@@ -890,7 +1181,7 @@ type CallResponse struct {
 
 func (x *CallResponse) Reset() {
 	*x = CallResponse{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1193,7 @@ func (x *CallResponse) String() string {
 func (*CallResponse) ProtoMessage() {}
 
 func (x *CallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1206,7 @@ func (x *CallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallResponse.ProtoReflect.Descriptor instead.
 func (*CallResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CallResponse) GetResponse() *Response {
@@ -934,7 +1225,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1237,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1250,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{11}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{15}
 }
 
 // DescribeResponse is the action catalogue.
@@ -979,7 +1270,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1282,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1295,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{12}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DescribeResponse) GetService() string {
@@ -1063,7 +1354,7 @@ type Action struct {
 
 func (x *Action) Reset() {
 	*x = Action{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1366,7 @@ func (x *Action) String() string {
 func (*Action) ProtoMessage() {}
 
 func (x *Action) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1379,7 @@ func (x *Action) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Action.ProtoReflect.Descriptor instead.
 func (*Action) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{13}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Action) GetName() string {
@@ -1181,7 +1472,7 @@ type ActionStats struct {
 
 func (x *ActionStats) Reset() {
 	*x = ActionStats{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1484,7 @@ func (x *ActionStats) String() string {
 func (*ActionStats) ProtoMessage() {}
 
 func (x *ActionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1497,7 @@ func (x *ActionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionStats.ProtoReflect.Descriptor instead.
 func (*ActionStats) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{14}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ActionStats) GetCount() uint64 {
@@ -1276,14 +1567,17 @@ var File_streamgate_socket_v1_socket_proto protoreflect.FileDescriptor
 
 const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\n" +
-	"!streamgate/socket/v1/socket.proto\x12\x14streamgate.socket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8c\x01\n" +
+	"!streamgate/socket/v1/socket.proto\x12\x14streamgate.socket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x94\x02\n" +
 	"\x0eConnectRequest\x129\n" +
 	"\arequest\x18\x01 \x01(\v2\x1d.streamgate.socket.v1.RequestH\x00R\arequest\x126\n" +
-	"\x06cancel\x18\x02 \x01(\v2\x1c.streamgate.socket.v1.CancelH\x00R\x06cancelB\a\n" +
-	"\x05frame\"\x8d\x01\n" +
+	"\x06cancel\x18\x02 \x01(\v2\x1c.streamgate.socket.v1.CancelH\x00R\x06cancel\x12?\n" +
+	"\tsubscribe\x18\x03 \x01(\v2\x1f.streamgate.socket.v1.SubscribeH\x00R\tsubscribe\x12E\n" +
+	"\vunsubscribe\x18\x04 \x01(\v2!.streamgate.socket.v1.UnsubscribeH\x00R\vunsubscribeB\a\n" +
+	"\x05frame\"\xc2\x01\n" +
 	"\x0fConnectResponse\x12<\n" +
 	"\bresponse\x18\x01 \x01(\v2\x1e.streamgate.socket.v1.ResponseH\x00R\bresponse\x123\n" +
-	"\x05drain\x18\x02 \x01(\v2\x1b.streamgate.socket.v1.DrainH\x00R\x05drainB\a\n" +
+	"\x05drain\x18\x02 \x01(\v2\x1b.streamgate.socket.v1.DrainH\x00R\x05drain\x123\n" +
+	"\x05event\x18\x03 \x01(\v2\x1b.streamgate.socket.v1.EventH\x00R\x05eventB\a\n" +
 	"\x05frame\"\xf7\x01\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -1328,7 +1622,23 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x121\n" +
 	"\adetails\x18\x03 \x01(\v2\x17.google.protobuf.StructR\adetails\"\x1f\n" +
 	"\x05Drain\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"F\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"!\n" +
+	"\tSubscribe\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"#\n" +
+	"\vUnsubscribe\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x85\x01\n" +
+	"\x05Event\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12@\n" +
+	"\n" +
+	"visibility\x18\x04 \x01(\v2 .streamgate.socket.v1.VisibilityR\n" +
+	"visibility\"V\n" +
+	"\n" +
+	"Visibility\x12\x16\n" +
+	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1a\n" +
+	"\bsubjects\x18\x02 \x03(\tR\bsubjects\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\"F\n" +
 	"\vCallRequest\x127\n" +
 	"\arequest\x18\x01 \x01(\v2\x1d.streamgate.socket.v1.RequestR\arequest\"J\n" +
 	"\fCallResponse\x12:\n" +
@@ -1390,7 +1700,7 @@ func file_streamgate_socket_v1_socket_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_socket_v1_socket_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_streamgate_socket_v1_socket_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_streamgate_socket_v1_socket_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_streamgate_socket_v1_socket_proto_goTypes = []any{
 	(ActionKind)(0),             // 0: streamgate.socket.v1.ActionKind
 	(*ConnectRequest)(nil),      // 1: streamgate.socket.v1.ConnectRequest
@@ -1402,51 +1712,59 @@ var file_streamgate_socket_v1_socket_proto_goTypes = []any{
 	(*Response)(nil),            // 7: streamgate.socket.v1.Response
 	(*Error)(nil),               // 8: streamgate.socket.v1.Error
 	(*Drain)(nil),               // 9: streamgate.socket.v1.Drain
-	(*CallRequest)(nil),         // 10: streamgate.socket.v1.CallRequest
-	(*CallResponse)(nil),        // 11: streamgate.socket.v1.CallResponse
-	(*DescribeRequest)(nil),     // 12: streamgate.socket.v1.DescribeRequest
-	(*DescribeResponse)(nil),    // 13: streamgate.socket.v1.DescribeResponse
-	(*Action)(nil),              // 14: streamgate.socket.v1.Action
-	(*ActionStats)(nil),         // 15: streamgate.socket.v1.ActionStats
-	nil,                         // 16: streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
-	(*structpb.Value)(nil),      // 17: google.protobuf.Value
-	(*structpb.Struct)(nil),     // 18: google.protobuf.Struct
-	(*durationpb.Duration)(nil), // 19: google.protobuf.Duration
+	(*Subscribe)(nil),           // 10: streamgate.socket.v1.Subscribe
+	(*Unsubscribe)(nil),         // 11: streamgate.socket.v1.Unsubscribe
+	(*Event)(nil),               // 12: streamgate.socket.v1.Event
+	(*Visibility)(nil),          // 13: streamgate.socket.v1.Visibility
+	(*CallRequest)(nil),         // 14: streamgate.socket.v1.CallRequest
+	(*CallResponse)(nil),        // 15: streamgate.socket.v1.CallResponse
+	(*DescribeRequest)(nil),     // 16: streamgate.socket.v1.DescribeRequest
+	(*DescribeResponse)(nil),    // 17: streamgate.socket.v1.DescribeResponse
+	(*Action)(nil),              // 18: streamgate.socket.v1.Action
+	(*ActionStats)(nil),         // 19: streamgate.socket.v1.ActionStats
+	nil,                         // 20: streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
+	(*structpb.Value)(nil),      // 21: google.protobuf.Value
+	(*structpb.Struct)(nil),     // 22: google.protobuf.Struct
+	(*durationpb.Duration)(nil), // 23: google.protobuf.Duration
 }
 var file_streamgate_socket_v1_socket_proto_depIdxs = []int32{
 	3,  // 0: streamgate.socket.v1.ConnectRequest.request:type_name -> streamgate.socket.v1.Request
 	6,  // 1: streamgate.socket.v1.ConnectRequest.cancel:type_name -> streamgate.socket.v1.Cancel
-	7,  // 2: streamgate.socket.v1.ConnectResponse.response:type_name -> streamgate.socket.v1.Response
-	9,  // 3: streamgate.socket.v1.ConnectResponse.drain:type_name -> streamgate.socket.v1.Drain
-	17, // 4: streamgate.socket.v1.Request.body:type_name -> google.protobuf.Value
-	4,  // 5: streamgate.socket.v1.Request.meta:type_name -> streamgate.socket.v1.Meta
-	5,  // 6: streamgate.socket.v1.Meta.principal:type_name -> streamgate.socket.v1.Principal
-	17, // 7: streamgate.socket.v1.Response.result:type_name -> google.protobuf.Value
-	8,  // 8: streamgate.socket.v1.Response.error:type_name -> streamgate.socket.v1.Error
-	18, // 9: streamgate.socket.v1.Error.details:type_name -> google.protobuf.Struct
-	3,  // 10: streamgate.socket.v1.CallRequest.request:type_name -> streamgate.socket.v1.Request
-	7,  // 11: streamgate.socket.v1.CallResponse.response:type_name -> streamgate.socket.v1.Response
-	14, // 12: streamgate.socket.v1.DescribeResponse.actions:type_name -> streamgate.socket.v1.Action
-	0,  // 13: streamgate.socket.v1.Action.kind:type_name -> streamgate.socket.v1.ActionKind
-	19, // 14: streamgate.socket.v1.Action.cache_ttl:type_name -> google.protobuf.Duration
-	19, // 15: streamgate.socket.v1.Action.timeout:type_name -> google.protobuf.Duration
-	15, // 16: streamgate.socket.v1.Action.stats:type_name -> streamgate.socket.v1.ActionStats
-	19, // 17: streamgate.socket.v1.ActionStats.latency_mean:type_name -> google.protobuf.Duration
-	19, // 18: streamgate.socket.v1.ActionStats.latency_p50:type_name -> google.protobuf.Duration
-	19, // 19: streamgate.socket.v1.ActionStats.latency_p99:type_name -> google.protobuf.Duration
-	19, // 20: streamgate.socket.v1.ActionStats.latency_max:type_name -> google.protobuf.Duration
-	16, // 21: streamgate.socket.v1.ActionStats.errors_by_code:type_name -> streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
-	1,  // 22: streamgate.socket.v1.SocketService.Connect:input_type -> streamgate.socket.v1.ConnectRequest
-	10, // 23: streamgate.socket.v1.SocketService.Call:input_type -> streamgate.socket.v1.CallRequest
-	12, // 24: streamgate.socket.v1.SocketService.Describe:input_type -> streamgate.socket.v1.DescribeRequest
-	2,  // 25: streamgate.socket.v1.SocketService.Connect:output_type -> streamgate.socket.v1.ConnectResponse
-	11, // 26: streamgate.socket.v1.SocketService.Call:output_type -> streamgate.socket.v1.CallResponse
-	13, // 27: streamgate.socket.v1.SocketService.Describe:output_type -> streamgate.socket.v1.DescribeResponse
-	25, // [25:28] is the sub-list for method output_type
-	22, // [22:25] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	10, // 2: streamgate.socket.v1.ConnectRequest.subscribe:type_name -> streamgate.socket.v1.Subscribe
+	11, // 3: streamgate.socket.v1.ConnectRequest.unsubscribe:type_name -> streamgate.socket.v1.Unsubscribe
+	7,  // 4: streamgate.socket.v1.ConnectResponse.response:type_name -> streamgate.socket.v1.Response
+	9,  // 5: streamgate.socket.v1.ConnectResponse.drain:type_name -> streamgate.socket.v1.Drain
+	12, // 6: streamgate.socket.v1.ConnectResponse.event:type_name -> streamgate.socket.v1.Event
+	21, // 7: streamgate.socket.v1.Request.body:type_name -> google.protobuf.Value
+	4,  // 8: streamgate.socket.v1.Request.meta:type_name -> streamgate.socket.v1.Meta
+	5,  // 9: streamgate.socket.v1.Meta.principal:type_name -> streamgate.socket.v1.Principal
+	21, // 10: streamgate.socket.v1.Response.result:type_name -> google.protobuf.Value
+	8,  // 11: streamgate.socket.v1.Response.error:type_name -> streamgate.socket.v1.Error
+	22, // 12: streamgate.socket.v1.Error.details:type_name -> google.protobuf.Struct
+	13, // 13: streamgate.socket.v1.Event.visibility:type_name -> streamgate.socket.v1.Visibility
+	3,  // 14: streamgate.socket.v1.CallRequest.request:type_name -> streamgate.socket.v1.Request
+	7,  // 15: streamgate.socket.v1.CallResponse.response:type_name -> streamgate.socket.v1.Response
+	18, // 16: streamgate.socket.v1.DescribeResponse.actions:type_name -> streamgate.socket.v1.Action
+	0,  // 17: streamgate.socket.v1.Action.kind:type_name -> streamgate.socket.v1.ActionKind
+	23, // 18: streamgate.socket.v1.Action.cache_ttl:type_name -> google.protobuf.Duration
+	23, // 19: streamgate.socket.v1.Action.timeout:type_name -> google.protobuf.Duration
+	19, // 20: streamgate.socket.v1.Action.stats:type_name -> streamgate.socket.v1.ActionStats
+	23, // 21: streamgate.socket.v1.ActionStats.latency_mean:type_name -> google.protobuf.Duration
+	23, // 22: streamgate.socket.v1.ActionStats.latency_p50:type_name -> google.protobuf.Duration
+	23, // 23: streamgate.socket.v1.ActionStats.latency_p99:type_name -> google.protobuf.Duration
+	23, // 24: streamgate.socket.v1.ActionStats.latency_max:type_name -> google.protobuf.Duration
+	20, // 25: streamgate.socket.v1.ActionStats.errors_by_code:type_name -> streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
+	1,  // 26: streamgate.socket.v1.SocketService.Connect:input_type -> streamgate.socket.v1.ConnectRequest
+	14, // 27: streamgate.socket.v1.SocketService.Call:input_type -> streamgate.socket.v1.CallRequest
+	16, // 28: streamgate.socket.v1.SocketService.Describe:input_type -> streamgate.socket.v1.DescribeRequest
+	2,  // 29: streamgate.socket.v1.SocketService.Connect:output_type -> streamgate.socket.v1.ConnectResponse
+	15, // 30: streamgate.socket.v1.SocketService.Call:output_type -> streamgate.socket.v1.CallResponse
+	17, // 31: streamgate.socket.v1.SocketService.Describe:output_type -> streamgate.socket.v1.DescribeResponse
+	29, // [29:32] is the sub-list for method output_type
+	26, // [26:29] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_socket_v1_socket_proto_init() }
@@ -1457,10 +1775,13 @@ func file_streamgate_socket_v1_socket_proto_init() {
 	file_streamgate_socket_v1_socket_proto_msgTypes[0].OneofWrappers = []any{
 		(*ConnectRequest_Request)(nil),
 		(*ConnectRequest_Cancel)(nil),
+		(*ConnectRequest_Subscribe)(nil),
+		(*ConnectRequest_Unsubscribe)(nil),
 	}
 	file_streamgate_socket_v1_socket_proto_msgTypes[1].OneofWrappers = []any{
 		(*ConnectResponse_Response)(nil),
 		(*ConnectResponse_Drain)(nil),
+		(*ConnectResponse_Event)(nil),
 	}
 	file_streamgate_socket_v1_socket_proto_msgTypes[2].OneofWrappers = []any{
 		(*Request_BodyRaw)(nil),
@@ -1477,7 +1798,7 @@ func file_streamgate_socket_v1_socket_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_socket_v1_socket_proto_rawDesc), len(file_streamgate_socket_v1_socket_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// topicEvent is an event as the gateway hands it to its own clients (the
+// WebSocket endpoint): the topic, the gateway's seq for the topic and the
+// service's JSON.
+type topicEvent struct {
+	Topic string
+	// Seq is the gateway's own count for the topic, from 1 for the first
+	// event after the topic's upstream subscription was made; it skips a
+	// number where events from the service may be missing.
+	Seq  uint64
+	Data json.RawMessage
+}
+
+// hub shares one upstream subscription per service and topic between the
+// gateway's local watchers (events.go).
+type hub struct {
+	mu        sync.Mutex // guards upstreams and each upstream's client, stop and watchers
+	upstreams map[upstreamKey]*upstream
+}
+
+type upstreamKey struct{ service, topic string }
+
+// upstream is one subscription on a service client, fanned out to the
+// watchers of its topic.
+type upstream struct {
+	h        *hub
+	key      upstreamKey
+	client   *socket.Client // the client subscribed through (changes on reloads)
+	stop     func()         // ends the client's subscription
+	watchers []*watcher     // copied on change: delivery reads a snapshot
+
+	deliverMu sync.Mutex // serializes deliveries (two clients overlap during a reload); guards seq
+	seq       uint64
+}
+
+// watcher is one local subscriber to a topic.
+type watcher struct {
+	p       socket.Principal
+	deliver func(topicEvent)
+	stopped atomic.Bool
+}
+
+// watchTopic subscribes to one object's topic ("orders/ord_1") of an API
+// version for a local client acting for p, and calls deliver with every
+// event p may see (socket.Visibility.Allows), in seq order, until stop is
+// called or ctx ends. The topic's first segment names the version's
+// resource whose service publishes it. All watchers of a topic share one
+// subscription to the service, made by the first and ended when the last
+// leaves; it follows the service to a new client when a reload changes
+// the service's target or key.
+//
+// deliver runs on the subscription's goroutine and must not block (queue
+// the event, or drop the watcher); it may call stop. It may still be
+// running when stop returns, but is not called again after. The caller
+// checks that p may read the object before watching (the hub filters each
+// event by its visibility only). Errors: INVALID_ARGUMENT for a topic
+// that is not "{resource}/{id}…" or is a pattern, NOT_FOUND for an
+// unknown version or resource, UNAVAILABLE when the gateway is closed.
+func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socket.Principal, deliver func(topicEvent)) (stop func(), err error) {
+	resource, id, _ := strings.Cut(topic, "/")
+	if resource == "" || id == "" || strings.Contains(topic, "*") {
+		return nil, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
+	}
+	t := g.acquire()
+	defer t.release()
+	v := t.cfg.Versions[version]
+	if v == nil {
+		return nil, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
+	}
+	res := v.Resources[resource]
+	if res == nil || t.clients[res.Service] == nil {
+		return nil, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
+	}
+	w := &watcher{p: p, deliver: deliver}
+	if err := g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], w); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	var unwatch func() bool
+	stop = func() {
+		once.Do(func() {
+			w.stopped.Store(true)
+			g.hub.remove(upstreamKey{res.Service, topic}, w)
+			unwatch()
+		})
+	}
+	unwatch = context.AfterFunc(ctx, stop)
+	return stop, nil
+}
+
+// add adds a watcher to the upstream of key, subscribing through client
+// when it is the first.
+func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	up := h.upstreams[key]
+	if up == nil {
+		up = &upstream{h: h, key: key}
+		if err := up.subscribe(client); err != nil {
+			return socket.Errorf(socket.CodeUnavailable, "the service %s cannot be subscribed to now", key.service).WithCause(err)
+		}
+		if h.upstreams == nil {
+			h.upstreams = map[upstreamKey]*upstream{}
+		}
+		h.upstreams[key] = up
+	}
+	up.watchers = append(append([]*watcher(nil), up.watchers...), w)
+	return nil
+}
+
+// remove takes a watcher off its upstream, ending the upstream with its
+// last watcher.
+func (h *hub) remove(key upstreamKey, w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	up := h.upstreams[key]
+	if up == nil {
+		return
+	}
+	rest := make([]*watcher, 0, len(up.watchers))
+	for _, o := range up.watchers {
+		if o != w {
+			rest = append(rest, o)
+		}
+	}
+	up.watchers = rest
+	if len(rest) == 0 {
+		up.stop()
+		delete(h.upstreams, key)
+	}
+}
+
+// subscribe subscribes the upstream through client. Callers hold hub.mu.
+func (up *upstream) subscribe(client *socket.Client) error {
+	stop, err := client.Subscribe(context.Background(), up.key.topic, up.onEvent)
+	if err != nil {
+		return err
+	}
+	up.client, up.stop = client, stop
+	return nil
+}
+
+// watchersNow returns the upstream's watchers.
+func (h *hub) watchersNow(up *upstream) []*watcher {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return up.watchers
+}
+
+// onEvent numbers an event from the service and hands it to the watchers
+// who may see it. A gap (events from the service may be missing) skips a
+// number, so clients see the jump.
+func (up *upstream) onEvent(e socket.Event) {
+	up.deliverMu.Lock()
+	defer up.deliverMu.Unlock()
+	if e.Gap {
+		up.seq++
+	}
+	if e.Data == nil {
+		return // only the gap
+	}
+	up.seq++
+	ev := topicEvent{Topic: e.Topic, Seq: up.seq, Data: e.Data}
+	for _, w := range up.h.watchersNow(up) {
+		if !w.stopped.Load() && e.Visibility.Allows(w.p) {
+			w.deliver(ev)
+		}
+	}
+}
+
+// rebind moves the upstreams to the clients of a new table whose client
+// for their service changed (a reload changed its target or key); the
+// old subscription ends once the new one is made. Callers hold g.mu.
+func (h *hub) rebind(t *table) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, up := range h.upstreams {
+		c := t.clients[up.key.service]
+		if c == nil || c == up.client {
+			continue // gone from the configuration: its client ends with the old table
+		}
+		old := up.stop
+		if err := up.subscribe(c); err == nil {
+			old()
+		}
+	}
+}
+
+// close ends every upstream subscription.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for key, up := range h.upstreams {
+		up.stop()
+		delete(h.upstreams, key)
+	}
+}

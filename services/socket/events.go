@@ -1,0 +1,226 @@
+package socket
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+// Visibility says who may see an event. A caller whose key may delegate
+// (the gateway) receives every event with its visibility and filters for
+// its own clients (Allows); any other caller receives only the events its
+// key's principal may see.
+type Visibility struct {
+	// Public events are seen by everyone who may read the object.
+	Public bool
+	// Subjects see the event (e.g. the object's owner).
+	Subjects []string
+	// Roles: principals with one of them see the event (e.g. "admin").
+	Roles []string
+}
+
+// Allows reports whether p may see an event of this visibility.
+func (v Visibility) Allows(p Principal) bool {
+	if v.Public || slices.Contains(v.Subjects, p.Subject) {
+		return true
+	}
+	for _, r := range v.Roles {
+		if p.HasRole(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (v Visibility) proto() *socketv1.Visibility {
+	return &socketv1.Visibility{Public: v.Public, Subjects: v.Subjects, Roles: v.Roles}
+}
+
+func visibilityFromProto(v *socketv1.Visibility) Visibility {
+	return Visibility{Public: v.GetPublic(), Subjects: v.GetSubjects(), Roles: v.GetRoles()}
+}
+
+// maxTopic bounds a topic's length in bytes.
+const maxTopic = 256
+
+// checkTopic validates a topic: segments separated by "/", none empty.
+// With pattern set, the last segment may be "*" (every topic below the
+// segments before it; "*" alone: every topic); "*" appears nowhere else.
+func checkTopic(topic string, pattern bool) *Error {
+	if topic == "" || len(topic) > maxTopic {
+		return Errorf(CodeInvalidArgument, "a topic has 1 to %d bytes", maxTopic)
+	}
+	segs := strings.Split(topic, "/")
+	for i, s := range segs {
+		switch {
+		case s == "":
+			return Errorf(CodeInvalidArgument, "topic %q has an empty segment", topic)
+		case s == "*" && pattern && i == len(segs)-1:
+		case strings.ContainsAny(s, "* \t\r\n"):
+			return Errorf(CodeInvalidArgument, "topic %q: \"*\" is only a whole last segment of a subscription, and topics have no spaces", topic)
+		}
+	}
+	return nil
+}
+
+// topicMatches reports whether a topic falls under a subscription's topic
+// or pattern.
+func topicMatches(pattern, topic string) bool {
+	if pattern == topic || pattern == "*" {
+		return true
+	}
+	prefix, ok := strings.CutSuffix(pattern, "*")
+	return ok && strings.HasPrefix(topic, prefix)
+}
+
+// eventQueue is how many events wait for one stream's sender. A stream
+// that does not read fills it; then its events are dropped (and counted),
+// so it never holds up publishers or other streams, and the seq jump of
+// the next event it gets tells its caller events are missing.
+const eventQueue = 256
+
+// serverEvents are a server's topic sequence numbers and subscribed
+// streams.
+type serverEvents struct {
+	mu   sync.Mutex                    // guards seqs, subs; held while an event is queued, so each stream gets a topic's events in seq order
+	seqs map[string]uint64             // the last seq published per topic
+	subs map[*serverStream]*streamSubs // streams with a subscription
+}
+
+// streamSubs are one stream's subscriptions and event queue.
+type streamSubs struct {
+	topics map[string]bool // subscribed topics and patterns
+	all    bool            // the key may delegate: every event, whatever its visibility
+	self   Principal       // otherwise: events this principal may see
+	queue  chan *socketv1.ConnectResponse
+}
+
+// Publish sends an event on topic to every stream subscribed to it (or to
+// a pattern matching it), with the topic's next seq (per topic and
+// process, from 1). data is raw JSON ([]byte or json.RawMessage, checked;
+// empty means null) or a value to encode as JSON; it should be what a read of the object
+// returns. Publish never blocks on subscribers: a stream whose event queue
+// is full misses the event. Handlers publish after their change is
+// stored; any goroutine may publish.
+func (s *Server) Publish(topic string, data any, vis Visibility) error {
+	if e := checkTopic(topic, false); e != nil {
+		return e
+	}
+	raw, err := encodeBody(data)
+	if err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		raw = []byte("null")
+	}
+	if !json.Valid(raw) {
+		return Errorf(CodeInvalidArgument, "the data of an event on %q is not valid JSON", topic)
+	}
+	ev := &socketv1.Event{Topic: topic, Data: raw, Visibility: vis.proto()}
+	frame := &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Event{Event: ev}}
+	s.metrics.eventPublished()
+	se := &s.events
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.seqs == nil {
+		se.seqs = map[string]uint64{}
+	}
+	se.seqs[topic]++
+	ev.Seq = se.seqs[topic]
+	for _, sub := range se.subs {
+		if !sub.wants(topic, vis) {
+			continue
+		}
+		select {
+		case sub.queue <- frame:
+		default:
+			s.metrics.eventDropped()
+		}
+	}
+	return nil
+}
+
+// wants reports whether the stream subscribed to the topic and may see
+// the event.
+func (sub *streamSubs) wants(topic string, vis Visibility) bool {
+	if !sub.all && !vis.Allows(sub.self) {
+		return false
+	}
+	for p := range sub.topics {
+		if topicMatches(p, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// onSubscribe adds a subscription to the stream; the first one starts the
+// stream's event pump. A bad topic is answered with an error response
+// (id 0), like an empty frame.
+func (st *serverStream) onSubscribe(topic string) {
+	if e := checkTopic(topic, true); e != nil {
+		st.reply(newResponse(0, false, nil, e))
+		return
+	}
+	se := &st.srv.events
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if st.ctx.Err() != nil {
+		return // the pump is gone (or going) and takes nothing more
+	}
+	sub := se.subs[st]
+	if sub == nil {
+		sub = &streamSubs{
+			topics: map[string]bool{},
+			all:    st.key.Delegate,
+			self:   Principal{Subject: st.key.Name, Roles: st.key.Roles},
+			queue:  make(chan *socketv1.ConnectResponse, eventQueue),
+		}
+		if se.subs == nil {
+			se.subs = map[*serverStream]*streamSubs{}
+		}
+		se.subs[st] = sub
+		st.srv.streamWG.Add(1)
+		go st.pumpEvents(sub)
+	}
+	sub.topics[topic] = true
+}
+
+// onUnsubscribe ends the stream's subscription to topic, if any.
+func (st *serverStream) onUnsubscribe(topic string) {
+	se := &st.srv.events
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if sub := se.subs[st]; sub != nil {
+		delete(sub.topics, topic)
+	}
+}
+
+// pumpEvents hands the stream's queued events to its sender until the
+// stream ends, then drops the stream's subscriptions.
+func (st *serverStream) pumpEvents(sub *streamSubs) {
+	defer st.srv.streamWG.Done()
+	defer func() {
+		se := &st.srv.events
+		se.mu.Lock()
+		delete(se.subs, st)
+		se.mu.Unlock()
+	}()
+	for {
+		select {
+		case f := <-sub.queue:
+			st.send(f)
+			if st.ctx.Err() != nil {
+				return
+			}
+			st.srv.metrics.eventDelivered()
+		case <-st.ctx.Done():
+			return
+		case <-st.senderDone:
+			return
+		}
+	}
+}

@@ -90,7 +90,10 @@ func TestDemoPageInChromium(t *testing.T) {
 		return fmt.Sprintf(`document.getElementById(%q).textContent`, id)
 	}
 
-	step("open the page", chromedp.Navigate(s.rest.Base+"/demo/"))
+	if s.demo != s.rest.Base+"/demo/" {
+		t.Fatalf("the banner tells the demo page at %q, want %q", s.demo, s.rest.Base+"/demo/")
+	}
+	step("open the page", chromedp.Navigate(s.demo))
 	until("the page's module loaded", `document.body.dataset.ready === "true"`)
 	step("sign in",
 		chromedp.SetValue(chromedp.ID("token"), as(t, user)),

@@ -65,4 +65,7 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 	if err := g.cache.Invalidate(ctx, tags); err != nil {
 		g.opts.logger.Error("gateway: cache invalidation from an event failed; cached reads may be stale until they expire", "err", err, "tags", tags)
 	}
+	if fn := g.opts.eventInvalidated; fn != nil {
+		fn(tags)
+	}
 }

@@ -38,3 +38,9 @@ func Upstreams(g *Gateway) int {
 	defer g.hub.mu.Unlock()
 	return len(g.hub.upstreams)
 }
+
+// WithEventInvalidated calls fn with the tags each event from a service
+// invalidated, once they are invalidated.
+func WithEventInvalidated(fn func(tags []string)) Option {
+	return func(o *options) { o.eventInvalidated = fn }
+}

@@ -88,6 +88,8 @@ type options struct {
 
 	serviceTLS        *config.LinkTLS // links the configuration gives no TLS
 	insecurePlaintext bool            // plaintext links may leave the machine
+
+	eventInvalidated func(tags []string) // tests: called after an event's invalidation
 }
 
 // WithIdempotencyStore keeps Idempotency-Key leases and answers in s for

@@ -14,10 +14,16 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// startRequest runs a request frame in a goroutine of its own, within the
-// socket's in-flight bound; its answer is queued when it finishes, so
-// answers come back out of order.
+// startRequest runs a request frame in a goroutine of its own (see run).
 func (c *wsConn) startRequest(f *clientFrame) {
+	c.run(f, func(ctx context.Context) answer { return c.serveRequest(ctx, f) }, nil)
+}
+
+// run serves a frame that is answered by id (a request, a subscribe) in
+// a goroutine of its own, within the socket's in-flight bound; its answer
+// is queued when it finishes, so answers come back out of order; then
+// answered, if not nil, runs.
+func (c *wsConn) run(f *clientFrame, serve func(ctx context.Context) answer, answered func(answer)) {
 	refuse := func(status int, e *socket.Error) {
 		c.send(responseFrame(f.ID, answer{status: status, err: e}))
 	}
@@ -55,20 +61,29 @@ func (c *wsConn) startRequest(f *clientFrame) {
 			c.mu.Unlock()
 			<-c.slots
 		}()
-		c.send(responseFrame(f.ID, c.serveRequest(ctx, f)))
+		a := c.recovered(func() answer { return serve(ctx) })
+		c.send(responseFrame(f.ID, a))
+		if answered != nil {
+			answered(a)
+		}
 	}()
+}
+
+// recovered runs serve, turning a panic into an INTERNAL answer.
+func (c *wsConn) recovered(serve func() answer) (a answer) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.g.opts.logger.Error("gateway: panic serving a socket frame", "panic", p, "version", c.version)
+			a = failed(socket.Errorf(socket.CodeInternal, "internal error"))
+		}
+	}()
+	return serve()
 }
 
 // serveRequest runs one request frame through the REST dispatcher (the
 // same route table, access rules, pipelines, cache, coalescing,
 // idempotency and limits) with the socket's credentials, and logs it.
-func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) (a answer) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.g.opts.logger.Error("gateway: panic serving a socket request", "panic", p, "version", c.version)
-			a = failed(socket.Errorf(socket.CodeInternal, "internal error"))
-		}
-	}()
+func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
 	t := c.g.acquire()
 	defer t.release()
 	in, status, ferr := c.invocation(t, f)

@@ -30,6 +30,9 @@ type SocketLimits struct {
 	// a client that does not read is cut off with close code 4408 when
 	// its queue is full, so that it never slows anyone else. Default 256.
 	SendQueue int
+	// Topics bounds one socket's subscriptions; more are answered 429
+	// RESOURCE_EXHAUSTED. Default 256.
+	Topics int
 	// PingInterval is how often the gateway pings a socket (keeping it
 	// alive through proxies); a client that has not answered a ping by
 	// the next one is disconnected. Default 30s.
@@ -40,6 +43,7 @@ type SocketLimits struct {
 const (
 	defaultSocketInFlight  = 64
 	defaultSocketQueue     = 256
+	defaultSocketTopics    = 256
 	defaultSocketPing      = 30 * time.Second
 	socketFrameOverhead    = 64 << 10 // a frame's fields around its body
 	socketFlushLimit       = 5 * time.Second
@@ -62,6 +66,9 @@ func (l SocketLimits) withDefaults(cfg *config.Config) SocketLimits {
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = defaultSocketQueue
+	}
+	if l.Topics <= 0 {
+		l.Topics = defaultSocketTopics
 	}
 	if l.PingInterval <= 0 {
 		l.PingInterval = defaultSocketPing
@@ -177,8 +184,9 @@ type wsConn struct {
 	pingerDone chan struct{}
 	closerDone chan struct{}
 
-	mu       sync.Mutex                    // guards inflight and draining
+	mu       sync.Mutex                    // guards inflight, topics and draining
 	inflight map[string]context.CancelFunc // requests running, by id
+	topics   map[string]*wsTopic           // subscriptions, by topic
 	draining bool                          // new requests are refused
 	handlers sync.WaitGroup                // request goroutines; Add under mu while !draining
 }
@@ -202,6 +210,7 @@ func newWSConn(g *Gateway, ws *websocket.Conn, version string, limits SocketLimi
 		pingerDone: make(chan struct{}),
 		closerDone: make(chan struct{}),
 		inflight:   map[string]context.CancelFunc{},
+		topics:     map[string]*wsTopic{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -223,6 +232,7 @@ func (c *wsConn) serve() {
 	c.readLoop()
 	c.cancel()
 	c.handlers.Wait()
+	c.stopTopics()
 	<-c.writerDone
 	<-c.pingerDone
 	<-c.closerDone
@@ -314,9 +324,14 @@ func (c *wsConn) send(frame []byte) {
 	select {
 	case c.queue <- frame:
 	default:
-		if c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
-			c.g.metrics.socketCutOff()
-		}
+		c.cutOff()
+	}
+}
+
+// cutOff closes the socket of a client that does not read (4408).
+func (c *wsConn) cutOff() {
+	if c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
+		c.g.metrics.socketCutOff()
 	}
 }
 

@@ -1,16 +1,145 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 
 	"github.com/streamgate/streamgate/services/socket"
 )
 
+// wsTopic is one of a socket's subscriptions.
+type wsTopic struct {
+	stop func() // ends the watch (idempotent)
+
+	mu      sync.Mutex // guards ready and pending
+	ready   bool       // the subscribe's answer is queued: events go straight to the queue
+	pending [][]byte   // events that came before the answer was queued
+}
+
+// deliver queues an event frame (never blocking: see wsConn.send), or
+// holds it until the subscribe's answer is queued, so the answer comes
+// first.
+func (w *wsTopic) deliver(c *wsConn, frame []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ready {
+		if len(w.pending) >= c.limits.SendQueue {
+			c.cutOff()
+			return
+		}
+		w.pending = append(w.pending, frame)
+		return
+	}
+	c.send(frame)
+}
+
+// answered sends the events that came before the answer, then the rest
+// as they come.
+func (w *wsTopic) answered(c *wsConn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.pending {
+		c.send(f)
+	}
+	w.ready, w.pending = true, nil
+}
+
 // topicFrame serves subscribe and unsubscribe frames.
-// TODO(events): subscriptions need the events hub (branch events).
 func (c *wsConn) topicFrame(f *clientFrame) {
-	c.send(responseFrame(f.ID, answer{status: http.StatusUnprocessableEntity, err: socket.Errorf(socket.CodeNotSupported, "subscriptions are not available on this gateway yet")}))
+	if f.Type == frameUnsubscribe {
+		c.mu.Lock()
+		w := c.topics[f.Topic]
+		delete(c.topics, f.Topic)
+		c.mu.Unlock()
+		if w != nil {
+			w.stop()
+		}
+		c.send(responseFrame(f.ID, answer{status: http.StatusOK, result: topicResult(f.Topic, false)}))
+		return
+	}
+	var sub *wsTopic
+	c.run(f, func(ctx context.Context) answer {
+		var a answer
+		sub, a = c.subscribe(ctx, f)
+		return a
+	}, func(answer) {
+		if sub != nil {
+			sub.answered(c)
+		}
+	})
+}
+
+// subscribe checks that the socket's caller may read the topic's object
+// (a GET of it through the dispatcher: 401, 403 or 404 as REST answers),
+// then watches the topic. A topic the socket watches already is answered
+// 200 again, without a second watch.
+func (c *wsConn) subscribe(ctx context.Context, f *clientFrame) (*wsTopic, answer) {
+	resource, id, ok := strings.Cut(f.Topic, "/")
+	if !ok || resource == "" || !validID(id) || strings.Contains(f.Topic, "*") {
+		return nil, failed(socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))
+	}
+	c.mu.Lock()
+	_, watching := c.topics[f.Topic]
+	full := len(c.topics) >= c.limits.Topics
+	c.mu.Unlock()
+	if watching {
+		return nil, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}
+	}
+	if full {
+		return nil, failed(socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
+			WithDetails(map[string]any{socket.DetailReason: "too_many_subscriptions"}))
+	}
+	get := &clientFrame{Type: frameRequest, Method: http.MethodGet, Path: "/" + url.PathEscape(resource) + "/" + url.PathEscape(id)}
+	if a := c.serveRequest(ctx, get); a.err != nil {
+		return nil, a
+	}
+	t := c.g.acquire()
+	p, present, err := authenticateAs(t, c.authorization, c.apiKey)
+	t.release()
+	if err != nil {
+		return nil, failed(err)
+	}
+	if !present {
+		p = anonymous
+	}
+	sub := &wsTopic{}
+	stop, werr := c.g.watchTopic(c.ctx, c.version, f.Topic, p, func(ev topicEvent) {
+		sub.deliver(c, eventFrame(ev.Topic, ev.Seq, ev.Data))
+	})
+	if werr != nil {
+		return nil, failed(socket.AsError(werr))
+	}
+	sub.stop = stop
+	c.mu.Lock()
+	_, watching = c.topics[f.Topic]
+	if !watching && !c.draining {
+		c.topics[f.Topic] = sub
+	}
+	c.mu.Unlock()
+	if watching || c.draining {
+		stop() // a concurrent subscribe won, or the socket is draining
+		sub = nil
+	}
+	return sub, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}
+}
+
+// topicResult is a subscribe's or unsubscribe's result.
+func topicResult(topic string, subscribed bool) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"topic": topic, "subscribed": subscribed})
+	return b
 }
 
 // stopTopics ends the socket's subscriptions.
-func (c *wsConn) stopTopics() {}
+func (c *wsConn) stopTopics() {
+	c.mu.Lock()
+	topics := c.topics
+	c.topics = map[string]*wsTopic{}
+	c.mu.Unlock()
+	for _, w := range topics {
+		w.stop()
+	}
+}

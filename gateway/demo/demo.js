@@ -123,7 +123,7 @@ async function loadItems() {
   for (const it of page.items ?? []) {
     const opt = document.createElement('option');
     opt.value = it.id;
-    opt.textContent = `${it.name} (${it.id}) — ${money(it.price_cents)}, stock ${it.stock ?? 0}`;
+    opt.textContent = itemLabel(it);
     select.append(opt);
   }
   if (keep && [...select.options].some((o) => o.value === keep)) select.value = keep;
@@ -153,8 +153,15 @@ async function followItem(id) {
   show('item-stock', it.stock ?? 0);
   const unsub = session.subscribe(`items/${id}`, (ev) => {
     if (ev.error) return showError(ev.error);
+    if (ev.data.deleted) {
+      log(`event items/${id} #${ev.seq}: deleted`);
+      if (followedItem === id) show('item-stock', 'deleted');
+      return;
+    }
     log(`event items/${id} #${ev.seq}${ev.gap ? ' (after a gap)' : ''}: stock ${ev.data.stock ?? 0}, price ${money(ev.data.price_cents)}`);
     if (followedItem === id) show('item-stock', ev.data.stock ?? 0);
+    const opt = [...$('item').options].find((o) => o.value === id);
+    if (opt && !ev.data.deleted) opt.textContent = itemLabel(ev.data);
   });
   unsubItem = unsub;
   await unsub.ready;
@@ -174,6 +181,11 @@ async function createOrder() {
   log(`created order ${o.id}: ${o.status}, ${money(o.total_cents)}`);
   const unsub = session.subscribe(`orders/${o.id}`, (ev) => {
     if (ev.error) return showError(ev.error);
+    if (ev.data.deleted) {
+      log(`event orders/${o.id} #${ev.seq}: deleted`);
+      if (order?.id === o.id) show('order-status', 'deleted');
+      return;
+    }
     log(`event orders/${o.id} #${ev.seq}${ev.gap ? ' (after a gap)' : ''}: ${ev.data.status}, version ${ev.data.version}`);
     if (order?.id === o.id) {
       show('order-status', ev.data.status);
@@ -195,6 +207,10 @@ async function pay() {
     { gateway, card: $('card').value.trim() },
     { idempotencyKey: `demo-pay-${order.id}-${gateway}` });
   log(`pay answered: order ${paid.id ?? order.id} ${paid.status ?? ''}`);
+}
+
+function itemLabel(it) {
+  return `${it.name} (${it.id}) — ${money(it.price_cents)}, stock ${it.stock ?? 0}`;
 }
 
 function money(cents) {

@@ -328,7 +328,16 @@ export class Session {
         }
         this._frame(f);
       };
-      ws.onerror = () => {}; // the close event follows
+      ws.onerror = () => {
+        // Before it is ready, a failed socket fails the attempt at once
+        // (node's WebSocket may not follow a refused connection with a
+        // close event); once ready, the close event follows.
+        if (!signedIn) {
+          fail(new StreamgateError('UNAVAILABLE', 503, 'the socket could not be opened'));
+          ws.onclose = null;
+          try { ws.close(); } catch { /* not open yet */ }
+        }
+      };
       ws.onclose = (ev) => {
         if (!signedIn) {
           fail(ev.code === CLOSE_UNAUTHORIZED

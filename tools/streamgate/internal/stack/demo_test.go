@@ -116,7 +116,7 @@ func TestDemoPageInChromium(t *testing.T) {
 		t.Errorf("the page shows an error: %s", e)
 	}
 	if path := os.Getenv("STREAMGATE_DEMO_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err == nil {
 			err = os.WriteFile(path, png, 0o644)
 		}

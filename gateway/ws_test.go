@@ -678,3 +678,48 @@ func TestSocketDrainAnswersThenCloses1001(t *testing.T) {
 		t.Fatal("a socket was accepted after Close")
 	}
 }
+
+// Every request frame leaves one access line (protocol websocket) saying
+// who asked for what and how it ended; the auth frame's token is nowhere
+// in the logs.
+func TestSocketAccessLog(t *testing.T) {
+	t.Parallel()
+	logs := newLogCapture()
+	s := startSocketSystem(t, gateway.WithLogger(logs.Logger()))
+	c := dialSocket(t, s.socketURL("v1"))
+	c.send(`{"type":"auth","token":"` + aliceKey + `"}`)
+	c.read()
+	if f := c.request(`{"type":"request","id":"1","method":"GET","path":"/users/1"}`); f.Status != 200 {
+		t.Fatal(f.raw)
+	}
+	if f := c.request(`{"type":"request","id":"2","action":"GET_USER","resource_id":"404"}`); f.Status != 404 {
+		t.Fatal(f.raw)
+	}
+	lines := accessLines(t, logs)
+	if len(lines) != 2 {
+		t.Fatalf("%d access lines, want 2: %s", len(lines), logs)
+	}
+	for i, want := range []struct{ path, status string }{{"/v1/users/1", "200"}, {"/v1/users/404", "404"}} {
+		l := lines[i]
+		if l["protocol"] != "websocket" || l["method"] != "GET" || l["path"] != want.path || fmt.Sprint(l["status"]) != want.status ||
+			l["route"] != "GET /v1/users/{id}" || l["actions"] != "users.GET_USER" || l["principal"] != "alice" || l["request_id"] == "" {
+			t.Errorf("line %d: %v", i, l)
+		}
+	}
+	if strings.Contains(logs.String(), aliceKey) {
+		t.Fatal("the key is in the logs")
+	}
+}
+
+func TestSocketFrameSizeLimit(t *testing.T) {
+	t.Parallel()
+	s := startSocketSystem(t, gateway.WithSocketLimits(gateway.SocketLimits{MaxFrameBytes: 1024}))
+	c := dialSocket(t, s.socketURL("v1"), bearer(aliceKey)...)
+	if f := c.request(`{"type":"request","id":"1","method":"PUT","path":"/users/1","body":{"name":"` + strings.Repeat("a", 512) + `"}}`); f.Status != 200 {
+		t.Fatalf("a frame under the limit: %s", f.raw)
+	}
+	c.send(`{"type":"request","id":"2","method":"PUT","path":"/users/1","body":{"name":"` + strings.Repeat("a", 2048) + `"}}`)
+	if got := c.closeCode(); got != websocket.StatusMessageTooBig {
+		t.Fatalf("close code %d, want 1009", got)
+	}
+}

@@ -454,6 +454,8 @@ type socketSet struct {
 	conns  map[*wsConn]struct{}
 	closed bool           // the gateway closed: sockets are refused
 	wg     sync.WaitGroup // sockets being served; Add under mu while !closed
+
+	lastEvent atomic.Pointer[encodedEvent] // the last event frame encoded (eventFrame)
 }
 
 // isClosed reports whether the gateway closed: new sockets are refused.

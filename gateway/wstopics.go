@@ -108,7 +108,7 @@ func (c *wsConn) subscribe(ctx context.Context, f *clientFrame) (*wsTopic, answe
 	}
 	sub := &wsTopic{}
 	stop, werr := c.g.watchTopic(c.ctx, c.version, f.Topic, p, func(ev topicEvent) {
-		sub.deliver(c, eventFrame(ev.Topic, ev.Seq, ev.Data))
+		sub.deliver(c, c.g.sockets.eventFrame(ev))
 	})
 	if werr != nil {
 		return nil, failed(socket.AsError(werr))
@@ -125,6 +125,30 @@ func (c *wsConn) subscribe(ctx context.Context, f *clientFrame) (*wsTopic, answe
 		sub = nil
 	}
 	return sub, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}
+}
+
+// encodedEvent is an event frame and the event it encodes.
+type encodedEvent struct {
+	topic string
+	seq   uint64
+	data  *byte // the first byte of the event's Data: every watcher gets the same slice
+	frame []byte
+}
+
+// eventFrame encodes an event once for all of a topic's watchers: the hub
+// delivers one event to every watcher before the next, so the last
+// encoding is reused until another event comes.
+func (s *socketSet) eventFrame(ev topicEvent) []byte {
+	var data *byte
+	if len(ev.Data) > 0 {
+		data = &ev.Data[0]
+	}
+	if last := s.lastEvent.Load(); last != nil && last.seq == ev.Seq && last.data == data && last.topic == ev.Topic {
+		return last.frame
+	}
+	e := &encodedEvent{topic: ev.Topic, seq: ev.Seq, data: data, frame: eventFrame(ev.Topic, ev.Seq, ev.Data)}
+	s.lastEvent.Store(e)
+	return e.frame
 }
 
 // topicResult is a subscribe's or unsubscribe's result.

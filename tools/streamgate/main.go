@@ -8,6 +8,8 @@
 //	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway
+//	streamgate call -gateway URL -version V -watch TOPIC
+//	                                            print a topic's events over the gateway's WebSocket
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
 //	                                            settle money orders and payments disagree about
 //	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
@@ -87,6 +89,9 @@ const usage = `usage:
       socket (-addr, key from STREAMGATE_SERVICE_KEY), or through the gateway's
       gRPC API (-gateway, key: an API key or JWT, default STREAMGATE_ADMIN_KEY),
       which finds the version's route for SERVICE ACTION. Exit status 1 when ok is false.
+  streamgate call -gateway URL -version V [-key KEY] -watch TOPIC
+      Print TOPIC's events (e.g. orders/ord_1), one JSON line each, until interrupted,
+      over the WebSocket endpoint of the gateway whose REST URL is URL.
   streamgate help [COMMAND]
       Print this usage, or one command's with its flags (also -h, --help).
   streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]

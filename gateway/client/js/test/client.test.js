@@ -246,6 +246,20 @@ describe('in flight', { skip }, () => {
   });
 });
 
+describe('close', { skip }, () => {
+  it('rejects what is in flight and what comes after', async () => {
+    const states = [];
+    const alice = await session(userToken, { onState: (st) => states.push(st) });
+    const order = await newOrder(alice);
+    const pay = alice.post(`/orders/${order.id}/pay`, { gateway: 'A', card: cardHangs }, { idempotencyKey: `close-${order.id}` });
+    await alice.get(`/items/${item.id}`);
+    alice.close();
+    await assert.rejects(pay, { code: 'CANCELED' });
+    await assert.rejects(alice.get(`/items/${item.id}`), { code: 'CANCELED' });
+    assert.deepEqual(states, ['open', 'closed']);
+  });
+});
+
 describe('reconnect', { skip }, () => {
   it('a lost socket fails what was in flight, opens again, and serves', async () => {
     const rec = recordingWebSocket();

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/internal/promtest"
 )
 
 // fetchRaw fetches a path without following redirects.
@@ -33,7 +34,8 @@ func fetchRaw(t *testing.T, base, method, path string) (*http.Response, string) 
 func TestDemoPage(t *testing.T) {
 	t.Parallel()
 	_, svcs := newSystem(t)
-	g, err := gateway.New(parseConfig(t, testYAML, svcs), gateway.WithDemo())
+	reg := gateway.NewRegistry()
+	g, err := gateway.New(parseConfig(t, testYAML, svcs), gateway.WithDemo(), gateway.WithMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +83,14 @@ func TestDemoPage(t *testing.T) {
 	}
 	if resp, _ := fetchRaw(t, ts.URL, "GET", "/demo"); resp.Header.Get("Location") != "/demo/" {
 		t.Errorf("/demo redirects to %q", resp.Header.Get("Location"))
+	}
+	// The page's requests count under one route label, never their paths.
+	m := promtest.Gather(t, reg)
+	if n := m.Value("streamgate_gateway_requests_total", "route", "demo", "method", "GET", "status", "200"); n != 4 {
+		t.Errorf("%v GETs of the page counted under route demo, want 4", n)
+	}
+	if n := m.Value("streamgate_gateway_requests_total", "route", "demo", "status", "404"); n != 2 {
+		t.Errorf("%v 404s of the page counted under route demo, want 2", n)
 	}
 }
 

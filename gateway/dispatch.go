@@ -63,25 +63,12 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 }
 
 // call runs an invocation whose body came whole with the request
-// (GatewayService.Invoke, a WebSocket request frame): the body is checked
-// as REST checks one, then the route runs exactly as a REST request's.
-// It notes the outcome in the access record and the route's metrics.
+// (GatewayService.Invoke, a WebSocket request frame) exactly as a REST
+// request runs: the route and the caller are checked first, then the body
+// as REST checks one, then the route runs. It notes the outcome in the
+// access record and the route's metrics.
 func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
 	acc := accessFrom(ctx)
-	if len(in.body) > 0 {
-		var e *socket.Error
-		status := 0
-		if limit := t.cfg.HTTP.MaxBodyBytes; int64(len(in.body)) > limit {
-			e, status = bodyTooLarge(limit), statusTooLarge
-		} else if e = checkJSON(in.body, t.cfg.HTTP.MaxJSONDepth); e != nil {
-			status = e.HTTPStatus()
-		}
-		if e != nil {
-			a := answer{status: status, err: e}
-			acc.answered(a)
-			return a
-		}
-	}
 	prep, refused := g.prepare(t, in)
 	acc.prepared(prep)
 	if refused != nil {
@@ -90,6 +77,18 @@ func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
 	}
 	traceRoute(ctx, prep, false)
 	in.metrics = t.routeMetrics(prep.resolved)
+	if len(in.body) > 0 {
+		var a answer
+		if limit := t.cfg.HTTP.MaxBodyBytes; int64(len(in.body)) > limit {
+			a = answer{status: statusTooLarge, err: bodyTooLarge(limit)}
+		} else if e := checkJSON(in.body, t.cfg.HTTP.MaxJSONDepth); e != nil {
+			a = failed(e)
+		}
+		if a.err != nil {
+			acc.answered(a)
+			return a
+		}
+	}
 	a := g.invokeOnce(ctx, t, prep, in)
 	in.metrics.answered(a)
 	acc.answered(a)

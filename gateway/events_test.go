@@ -234,3 +234,29 @@ func TestWatchTopicSkipsASeqAfterAGap(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchTopicSurvivesAReloadThatMovesTheService(t *testing.T) {
+	t.Parallel()
+	first, second := startPublisher(t), startPublisher(t)
+	g, update := startEventsGateway(t, first)
+	events, _ := watch(t, g, "orders/1", socket.Principal{Subject: "alice"})
+	update("1", `{"owner":"alice","n":1}`)
+	if e := nextEvent(t, events); e.Seq != 1 {
+		t.Fatalf("before the reload: %+v", e)
+	}
+	// The service moves to another address: the watch follows it.
+	must(t, g.Apply(parseConfig(t, strings.ReplaceAll(eventsYAML, "${ADDR_orders}", second.addr), nil)))
+	if n := gateway.Upstreams(g); n != 1 {
+		t.Fatalf("upstreams after the reload = %d", n)
+	}
+	update("1", `{"owner":"alice","n":2}`) // served by the second instance now
+	e := nextEvent(t, events)
+	var data struct{ N int }
+	must(t, json.Unmarshal(e.Data, &data))
+	if e.Seq != 2 || data.N != 2 {
+		t.Fatalf("after the reload: %+v (%s), want seq 2 from the new instance", e, e.Data)
+	}
+	if d := second.delivered(t); d != 1 {
+		t.Fatalf("the new instance delivered %v events, want 1", d)
+	}
+}

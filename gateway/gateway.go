@@ -8,6 +8,7 @@
 //	g, _ := gateway.New(cfg)
 //	defer g.Close(ctx)
 //	http.ListenAndServe(":8080", g)        // REST: GET /v1/users/1 → GET_USER 1
+//	                                       // and ws://…/v1/socket (streamgate.v1): the same routes and live events
 //	g.RegisterGRPC(grpcServer)              // GatewayService.Invoke, ListRoutes, Reload
 //
 // Run does all of that with listeners, signals and graceful shutdown.

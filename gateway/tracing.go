@@ -198,3 +198,33 @@ func (c metadataCarrier) Keys() []string {
 	}
 	return keys
 }
+
+// socketFrameSpan names the span of a WebSocket request frame.
+const socketFrameSpan = "socket request"
+
+// startSocketFrame starts a WebSocket request frame's server span (a trace
+// of its own: the frame carries no trace context); traceRoute names its
+// route.
+func (g *Gateway) startSocketFrame(ctx context.Context) (context.Context, trace.Span) {
+	if !tracing.Enabled() {
+		return ctx, noop.Span{}
+	}
+	return g.tracer.Start(ctx, socketFrameSpan, serverSpan...)
+}
+
+// endSocketFrame records a frame's answer and ends its span; 5xx answers
+// are errors.
+func endSocketFrame(span trace.Span, a answer) {
+	if !span.IsRecording() {
+		return
+	}
+	code := tracing.CodeOK
+	if a.err != nil {
+		code = string(a.err.Code)
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(a.status), tracing.Code.String(code))
+	if a.status >= http.StatusInternalServerError {
+		span.SetStatus(otelcodes.Error, code)
+	}
+	span.End()
+}

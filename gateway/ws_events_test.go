@@ -35,7 +35,7 @@ versions:
 // startOrdersShop serves shopYAML in front of a real publishing service: order
 // o1 is alice's, o2 bob's. No cache: its own subscriptions would hide
 // whether the socket's end.
-func startOrdersShop(t *testing.T) (*gateway.Gateway, *httptest.Server) {
+func startOrdersShop(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
 	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	must(t, err)
@@ -61,7 +61,7 @@ func startOrdersShop(t *testing.T) (*gateway.Gateway, *httptest.Server) {
 	})))
 	addr := sockettest.Serve(t, srv)
 	cfg := parseConfig(t, strings.ReplaceAll(shopYAML, "${ADDR_orders}", addr), nil)
-	g, err := gateway.New(cfg, gateway.WithCacheSize(0))
+	g, err := gateway.New(cfg, append([]gateway.Option{gateway.WithCacheSize(0)}, opts...)...)
 	must(t, err)
 	return g, serveHTTP(t, g)
 }
@@ -198,5 +198,41 @@ func TestSocketCloseReleasesSubscriptions(t *testing.T) {
 			t.Fatal("the closed socket's subscription was not released")
 		}
 		<-tick.C
+	}
+}
+
+// An unsubscribe sent right behind its subscribe wins, whichever finishes
+// first: no watch is left and no event comes. The topic bound holds for
+// subscribes in flight together.
+func TestSocketUnsubscribeRacingSubscribe(t *testing.T) {
+	t.Parallel()
+	g, ts := startOrdersShop(t, gateway.WithSocketLimits(gateway.SocketLimits{Topics: 1}))
+	admin := shopSocket(t, ts, "X-API-Key", adminKey)
+	for i := range 5 {
+		admin.send(fmt.Sprintf(`{"type":"subscribe","id":"s%d","topic":"orders/o1"}`, i))
+		admin.send(fmt.Sprintf(`{"type":"unsubscribe","id":"u%d","topic":"orders/o1"}`, i))
+		for range 2 {
+			if f := admin.read(); f.Type != "response" || f.Status != 200 {
+				t.Fatalf("round %d: %s", i, f.raw)
+			}
+		}
+		if n := gateway.Upstreams(g); n != 0 {
+			t.Fatalf("round %d: %d upstream subscriptions after subscribe + unsubscribe, want 0", i, n)
+		}
+	}
+	if r := do(t, ts, "PUT", "/v1/orders/o1", `{"n":1}`, "X-API-Key", adminKey); r.Status != 200 {
+		t.Fatal(r.Raw)
+	}
+	if f := admin.request(`{"type":"request","id":"g","method":"GET","path":"/orders/o1"}`); f.Type != "response" {
+		t.Fatalf("an event after unsubscribing: %s", f.raw)
+	}
+	admin.send(`{"type":"subscribe","id":"a","topic":"orders/o1"}`)
+	admin.send(`{"type":"subscribe","id":"b","topic":"orders/o2"}`)
+	statuses := map[int]int{}
+	for range 2 {
+		statuses[admin.read().Status]++
+	}
+	if statuses[200] != 1 || statuses[429] != 1 {
+		t.Fatalf("two subscribes under a bound of one: statuses %v", statuses)
 	}
 }

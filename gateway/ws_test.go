@@ -723,3 +723,27 @@ func TestSocketFrameSizeLimit(t *testing.T) {
 		t.Fatalf("close code %d, want 1009", got)
 	}
 }
+
+// A socket's credentials are checked again at every ping: a key the
+// configuration no longer has closes the socket with 4401.
+func TestSocketRevokedKeyCloses4401(t *testing.T) {
+	t.Parallel()
+	s := startSocketSystem(t, gateway.WithSocketLimits(gateway.SocketLimits{PingInterval: 50 * time.Millisecond}))
+	alice := dialSocket(t, s.socketURL("v1"))
+	alice.send(`{"type":"auth","token":"` + aliceKey + `"}`)
+	alice.read()
+	admin := dialSocket(t, s.socketURL("v1"), bearer(adminKey)...)
+	if f := alice.request(`{"type":"request","id":"1","method":"GET","path":"/users/1"}`); f.Status != 200 {
+		t.Fatal(f.raw)
+	}
+	withoutAlice := strings.Replace(socketYAML, "    - {name: alice, secret_env: ALICE_KEY, subject: alice}\n", "", 1)
+	if err := s.g.Apply(parseConfig(t, withoutAlice, map[string]*fakeService{"users": s.svc})); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.closeCode(); got != 4401 {
+		t.Fatalf("close code %d, want 4401", got)
+	}
+	if f := admin.request(`{"type":"request","id":"2","method":"GET","path":"/users/1"}`); f.Status != 200 {
+		t.Fatalf("the admin's socket after the reload: %s", f.raw)
+	}
+}

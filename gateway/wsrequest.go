@@ -16,14 +16,15 @@ import (
 
 // startRequest runs a request frame in a goroutine of its own (see run).
 func (c *wsConn) startRequest(f *clientFrame) {
-	c.run(f, func(ctx context.Context) answer { return c.serveRequest(ctx, f) }, nil)
+	_ = c.run(f, func(ctx context.Context) answer { return c.serveRequest(ctx, f) }, nil)
 }
 
 // run serves a frame that is answered by id (a request, a subscribe) in
 // a goroutine of its own, within the socket's in-flight bound; its answer
 // is queued when it finishes, so answers come back out of order; then
-// answered, if not nil, runs.
-func (c *wsConn) run(f *clientFrame, serve func(ctx context.Context) answer, answered func(answer)) {
+// answered, if not nil, runs. It reports whether serve runs (false: the
+// frame was refused with an answer of its own).
+func (c *wsConn) run(f *clientFrame, serve func(ctx context.Context) answer, answered func(answer)) bool {
 	refuse := func(status int, e *socket.Error) {
 		c.send(responseFrame(f.ID, answer{status: status, err: e}))
 	}
@@ -32,7 +33,7 @@ func (c *wsConn) run(f *clientFrame, serve func(ctx context.Context) answer, ans
 	default:
 		refuse(http.StatusTooManyRequests, socket.Errorf(socket.CodeResourceExhausted, "more than %d requests in flight on this socket", c.limits.InFlight).
 			WithDetails(map[string]any{socket.DetailReason: reasonTooManyInFlight}))
-		return
+		return false
 	}
 	c.mu.Lock()
 	_, dup := c.inflight[f.key]
@@ -42,11 +43,11 @@ func (c *wsConn) run(f *clientFrame, serve func(ctx context.Context) answer, ans
 		if dup {
 			refuse(http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "a request with id %s is in flight on this socket", f.key).
 				WithDetails(map[string]any{socket.DetailReason: reasonDuplicateID}))
-			return
+			return false
 		}
 		refuse(http.StatusServiceUnavailable, socket.Errorf(socket.CodeUnavailable, "the gateway is draining: reconnect").
 			WithDetails(map[string]any{socket.DetailReason: socket.ReasonDraining}))
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	c.inflight[f.key] = cancel
@@ -67,6 +68,7 @@ func (c *wsConn) run(f *clientFrame, serve func(ctx context.Context) answer, ans
 			answered(a)
 		}
 	}()
+	return true
 }
 
 // recovered runs serve, turning a panic into an INTERNAL answer.
@@ -83,7 +85,9 @@ func (c *wsConn) recovered(serve func() answer) (a answer) {
 // serveRequest runs one request frame through the REST dispatcher (the
 // same route table, access rules, pipelines, cache, coalescing,
 // idempotency and limits) with the socket's credentials, and logs it.
-func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
+func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) (a answer) {
+	ctx, span := c.g.startSocketFrame(ctx)
+	defer func() { endSocketFrame(span, a) }()
 	t := c.g.acquire()
 	defer t.release()
 	in, status, ferr := c.invocation(t, f)
@@ -97,7 +101,7 @@ func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
 		defer acc.log(ctx, c.g.opts.logger)
 	}
 	if ferr != nil {
-		a := answer{status: status, err: ferr}
+		a = answer{status: status, err: ferr}
 		if status == 0 {
 			a = failed(ferr)
 		}
@@ -112,10 +116,11 @@ func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
 // form's action is sent by the version's route that sends it (the one
 // `streamgate call -gateway` finds).
 func (c *wsConn) invocation(t *table, f *clientFrame) (*invocation, int, *socket.Error) {
+	creds := c.credentials()
 	in := &invocation{
 		method:         f.Method,
-		authorization:  c.authorization,
-		apiKey:         c.apiKey,
+		authorization:  creds.authorization,
+		apiKey:         creds.apiKey,
 		requestID:      newRequestID(),
 		idempotencyKey: f.IdempotencyKey,
 	}

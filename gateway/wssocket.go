@@ -34,8 +34,8 @@ type SocketLimits struct {
 	// RESOURCE_EXHAUSTED. Default 256.
 	Topics int
 	// PingInterval is how often the gateway pings a socket (keeping it
-	// alive through proxies); a client that has not answered a ping by
-	// the next one is disconnected. Default 30s.
+	// alive through proxies); a client that has not answered a ping
+	// within PingInterval (at least 2s) is disconnected. Default 30s.
 	PingInterval time.Duration
 }
 
@@ -48,6 +48,7 @@ const (
 	socketFrameOverhead    = 64 << 10 // a frame's fields around its body
 	socketFlushLimit       = 5 * time.Second
 	maxCloseReasonBytes    = 123
+	minPongWait            = 2 * time.Second
 	socketDrainingMessage  = "the gateway is going away: reconnect"
 	socketQueueFullMessage = "send queue full: the client does not read"
 )
@@ -131,7 +132,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request, version st
 		return
 	}
 	if present {
-		c.authorization, c.apiKey = authorization, apiKey
+		c.creds = socketCreds{authorization, apiKey}
 	}
 	c.serve()
 }
@@ -167,11 +168,6 @@ type wsConn struct {
 	version string
 	limits  SocketLimits
 
-	// The credentials requests present (as REST's headers): the
-	// upgrade's headers or the first frame's token. Set before the first
-	// request starts, read-only afterwards.
-	authorization, apiKey string
-
 	ctx    context.Context // ends when the socket is over
 	cancel context.CancelFunc
 
@@ -184,11 +180,39 @@ type wsConn struct {
 	pingerDone chan struct{}
 	closerDone chan struct{}
 
-	mu       sync.Mutex                    // guards inflight, topics and draining
+	mu       sync.Mutex                    // guards creds, inflight, topics and draining
+	creds    socketCreds                   // what requests present, as REST's headers
 	inflight map[string]context.CancelFunc // requests running, by id
 	topics   map[string]*wsTopic           // subscriptions, by topic
 	draining bool                          // new requests are refused
 	handlers sync.WaitGroup                // request goroutines; Add under mu while !draining
+}
+
+// socketCreds are a socket's credentials: the upgrade's Authorization and X-API-Key
+// headers, or the first frame's token as "Bearer TOKEN".
+type socketCreds struct{ authorization, apiKey string }
+
+// credentials returns the socket's credentials.
+func (c *wsConn) credentials() socketCreds {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.creds
+}
+
+// recheck authenticates the socket's credentials again (the
+// configuration in force may have removed the key, the token may have
+// expired): refused, the socket closes with 4401.
+func (c *wsConn) recheck() {
+	creds := c.credentials()
+	if creds == (socketCreds{}) {
+		return // anonymous
+	}
+	t := c.g.acquire()
+	_, err := authenticate(t, creds.authorization, creds.apiKey)
+	t.release()
+	if err != nil {
+		c.closeWith(closeRequest{code: closeUnauthenticated, reason: closeReason(err.Message)})
+	}
 }
 
 // closeRequest is a close code and reason for closeLoop; flush writes the
@@ -310,7 +334,9 @@ func (c *wsConn) auth(f *clientFrame, first bool) {
 		c.closeWith(closeRequest{code: closeUnauthenticated, reason: closeReason(err.Message)})
 		return
 	}
-	c.authorization, c.apiKey = authorization, ""
+	c.mu.Lock()
+	c.creds = socketCreds{authorization: authorization}
+	c.mu.Unlock()
 	c.send(authOKFrame)
 }
 
@@ -318,8 +344,8 @@ func (c *wsConn) auth(f *clientFrame, first bool) {
 // off (4408); frames for a socket that is closing are dropped. It never
 // blocks.
 func (c *wsConn) send(frame []byte) {
-	if c.closing.Load() {
-		return
+	if c.closing.Load() || c.ctx.Err() != nil {
+		return // closing, or over: nobody writes the queue any more
 	}
 	select {
 	case c.queue <- frame:
@@ -329,8 +355,12 @@ func (c *wsConn) send(frame []byte) {
 }
 
 // cutOff closes the socket of a client that does not read (4408).
+//
+// The writer may be stuck writing to the client (its buffers are full):
+// the close frame then goes out once the client reads again, or, if it
+// does not within 5s, the connection is dropped without one.
 func (c *wsConn) cutOff() {
-	if c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
+	if c.ctx.Err() == nil && c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
 		c.g.metrics.socketCutOff()
 	}
 }
@@ -381,7 +411,8 @@ func (c *wsConn) writeLoop() {
 }
 
 // pingLoop pings the client every PingInterval; a client that has not
-// answered by the next ping is disconnected.
+// answered within PingInterval (at least minPongWait) is disconnected. At
+// each ping the credentials are checked again (recheck).
 func (c *wsConn) pingLoop() {
 	defer close(c.pingerDone)
 	tick := time.NewTicker(c.limits.PingInterval)
@@ -392,7 +423,8 @@ func (c *wsConn) pingLoop() {
 		case <-c.ctx.Done():
 			return
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.limits.PingInterval)
+		c.recheck()
+		ctx, cancel := context.WithTimeout(c.ctx, max(c.limits.PingInterval, minPongWait))
 		err := c.ws.Ping(ctx)
 		cancel()
 		if err != nil {

@@ -11,9 +11,10 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// wsTopic is one of a socket's subscriptions.
+// wsTopic is one of a socket's subscriptions: reserved in wsConn.topics
+// when its subscribe frame comes, watching once the check passed.
 type wsTopic struct {
-	stop func() // ends the watch (idempotent)
+	stop func() // ends the watch (idempotent); nil while the subscribe runs. Guarded by wsConn.mu
 
 	mu      sync.Mutex // guards ready and pending
 	ready   bool       // the subscribe's answer is queued: events go straight to the queue
@@ -52,53 +53,95 @@ func (w *wsTopic) answered(c *wsConn) {
 func (c *wsConn) topicFrame(f *clientFrame) {
 	if f.Type == frameUnsubscribe {
 		c.mu.Lock()
-		w := c.topics[f.Topic]
-		delete(c.topics, f.Topic)
+		var stop func()
+		if w := c.topics[f.Topic]; w != nil {
+			stop = w.stop // nil while its subscribe runs: that one sees the topic gone
+			delete(c.topics, f.Topic)
+		}
 		c.mu.Unlock()
-		if w != nil {
-			w.stop()
+		if stop != nil {
+			stop()
 		}
 		c.send(responseFrame(f.ID, answer{status: http.StatusOK, result: topicResult(f.Topic, false)}))
 		return
 	}
-	var sub *wsTopic
-	c.run(f, func(ctx context.Context) answer {
+	resource, id, ok := strings.Cut(f.Topic, "/")
+	if !ok || resource == "" || !validID(id) || strings.Contains(f.Topic, "*") {
+		c.send(responseFrame(f.ID, failed(socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))))
+		return
+	}
+	// Reserved here, in frame order: an unsubscribe read after this frame
+	// finds it, and the bound counts the subscribes still running.
+	sub := &wsTopic{}
+	c.mu.Lock()
+	_, watching := c.topics[f.Topic]
+	full := len(c.topics) >= c.limits.Topics
+	if !watching && !full {
+		c.topics[f.Topic] = sub
+	}
+	c.mu.Unlock()
+	switch {
+	case watching:
+		c.send(responseFrame(f.ID, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}))
+		return
+	case full:
+		c.send(responseFrame(f.ID, failed(socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
+			WithDetails(map[string]any{socket.DetailReason: "too_many_subscriptions"}))))
+		return
+	}
+	kept := false // set and read on the frame's goroutine only
+	started := c.run(f, func(ctx context.Context) answer {
 		var a answer
-		sub, a = c.subscribe(ctx, f)
+		kept, a = c.subscribe(ctx, f.Topic, resource, id, sub)
 		return a
 	}, func(answer) {
-		if sub != nil {
+		if kept {
 			sub.answered(c)
 		}
 	})
+	if !started { // refused before it ran (in-flight bound, draining)
+		c.mu.Lock()
+		if c.topics[f.Topic] == sub {
+			delete(c.topics, f.Topic)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // subscribe checks that the socket's caller may read the topic's object
 // (a GET of it through the dispatcher: 401, 403 or 404 as REST answers),
-// then watches the topic. A topic the socket watches already is answered
-// 200 again, without a second watch.
-func (c *wsConn) subscribe(ctx context.Context, f *clientFrame) (*wsTopic, answer) {
-	resource, id, ok := strings.Cut(f.Topic, "/")
-	if !ok || resource == "" || !validID(id) || strings.Contains(f.Topic, "*") {
-		return nil, failed(socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))
-	}
+// then watches the topic for sub, reserved in c.topics. An unsubscribe
+// that came while the check ran wins: the watch ends at once.
+func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub *wsTopic) (bool, answer) {
+	stop, a := c.watch(ctx, topic, resource, id, sub)
 	c.mu.Lock()
-	_, watching := c.topics[f.Topic]
-	full := len(c.topics) >= c.limits.Topics
+	kept := c.topics[topic] == sub && stop != nil && !c.draining
+	if kept {
+		sub.stop = stop
+	} else if c.topics[topic] == sub {
+		delete(c.topics, topic)
+	}
 	c.mu.Unlock()
-	if watching {
-		return nil, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}
+	switch {
+	case a.err != nil:
+		return false, a
+	case !kept:
+		stop() // unsubscribed meanwhile, or draining
+		return false, answer{status: http.StatusOK, result: topicResult(topic, false)}
 	}
-	if full {
-		return nil, failed(socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
-			WithDetails(map[string]any{socket.DetailReason: "too_many_subscriptions"}))
-	}
+	return true, a
+}
+
+// watch checks the caller may read the topic's object, then watches the
+// topic for sub.
+func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsTopic) (func(), answer) {
 	get := &clientFrame{Type: frameRequest, Method: http.MethodGet, Path: "/" + url.PathEscape(resource) + "/" + url.PathEscape(id)}
 	if a := c.serveRequest(ctx, get); a.err != nil {
 		return nil, a
 	}
 	t := c.g.acquire()
-	p, present, err := authenticateAs(t, c.authorization, c.apiKey)
+	creds := c.credentials()
+	p, present, err := authenticateAs(t, creds.authorization, creds.apiKey)
 	t.release()
 	if err != nil {
 		return nil, failed(err)
@@ -106,25 +149,13 @@ func (c *wsConn) subscribe(ctx context.Context, f *clientFrame) (*wsTopic, answe
 	if !present {
 		p = anonymous
 	}
-	sub := &wsTopic{}
-	stop, werr := c.g.watchTopic(c.ctx, c.version, f.Topic, p, func(ev topicEvent) {
+	stop, werr := c.g.watchTopic(c.ctx, c.version, topic, p, func(ev topicEvent) {
 		sub.deliver(c, c.g.sockets.eventFrame(ev))
 	})
 	if werr != nil {
 		return nil, failed(socket.AsError(werr))
 	}
-	sub.stop = stop
-	c.mu.Lock()
-	_, watching = c.topics[f.Topic]
-	if !watching && !c.draining {
-		c.topics[f.Topic] = sub
-	}
-	c.mu.Unlock()
-	if watching || c.draining {
-		stop() // a concurrent subscribe won, or the socket is draining
-		sub = nil
-	}
-	return sub, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}
+	return stop, answer{status: http.StatusOK, result: topicResult(topic, true)}
 }
 
 // encodedEvent is an event frame and the event it encodes.
@@ -157,13 +188,16 @@ func topicResult(topic string, subscribed bool) json.RawMessage {
 	return b
 }
 
-// stopTopics ends the socket's subscriptions.
+// stopTopics ends the socket's subscriptions (those still subscribing
+// see their topic gone and end their watch themselves).
 func (c *wsConn) stopTopics() {
 	c.mu.Lock()
 	topics := c.topics
 	c.topics = map[string]*wsTopic{}
 	c.mu.Unlock()
 	for _, w := range topics {
-		w.stop()
+		if w.stop != nil {
+			w.stop()
+		}
 	}
 }

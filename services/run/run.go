@@ -195,11 +195,17 @@ func Run(ctx context.Context, o Options) error {
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
+	logged := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(logged)
 		serving.Store(false)
 		o.Logger.Info("service draining")
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-logged // Run logs nothing after it returns
+		}
+	}()
 	err = srv.Serve(ctx, lis)
 	o.Logger.Info("service drained")
 	return err

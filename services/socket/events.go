@@ -15,11 +15,11 @@ import (
 // key's principal may see.
 type Visibility struct {
 	// Public events are seen by everyone who may read the object.
-	Public bool
+	Public bool `json:"public,omitempty"`
 	// Subjects see the event (e.g. the object's owner).
-	Subjects []string
+	Subjects []string `json:"subjects,omitempty"`
 	// Roles: principals with one of them see the event (e.g. "admin").
-	Roles []string
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Allows reports whether p may see an event of this visibility.
@@ -82,6 +82,12 @@ func topicMatches(pattern, topic string) bool {
 // the next event it gets tells its caller events are missing.
 const eventQueue = 256
 
+// maxTopicSeqs bounds how many topics' seqs a server remembers. Past it
+// they are forgotten and start again from 1: each topic's next event then
+// shows its subscribers a jump (a gap they cannot tell from lost events),
+// which is the price of bounded memory over millions of objects.
+const maxTopicSeqs = 1 << 18
+
 // serverEvents are a server's topic sequence numbers and subscribed
 // streams.
 type serverEvents struct {
@@ -125,7 +131,7 @@ func (s *Server) Publish(topic string, data any, vis Visibility) error {
 	se := &s.events
 	se.mu.Lock()
 	defer se.mu.Unlock()
-	if se.seqs == nil {
+	if se.seqs == nil || len(se.seqs) >= maxTopicSeqs {
 		se.seqs = map[string]uint64{}
 	}
 	se.seqs[topic]++

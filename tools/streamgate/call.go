@@ -32,16 +32,13 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 	principal := fs.String("principal", "", "end user to act for (needs a delegating key; not with -gateway)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
 	idemKey := fs.String("idempotency-key", "", "the request's Idempotency-Key (a retry with the same key replays the first answer)")
-	watch := fs.String("watch", "", "print the events of TOPIC (e.g. orders/ord_1), one JSON line each, until interrupted; with -gateway, which is then the gateway's REST URL, over its WebSocket")
+	watch := fs.String("watch", "", "print the events of this topic (e.g. orders/ord_1, items/*, *) as JSON lines until interrupted, instead of a request; with -gateway URL (the gateway's REST URL) over its WebSocket endpoint")
 	if err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
-	if *watch != "" {
+	if *watch != "" && *gw != "" {
 		if len(fs.Args()) > 0 {
 			return false, errors.New("call: -watch takes no SERVICE ACTION")
-		}
-		if *gw == "" {
-			return false, errors.New("call: -watch needs -gateway URL")
 		}
 		if *key == "" {
 			*key = os.Getenv("STREAMGATE_ADMIN_KEY")
@@ -49,6 +46,20 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) (ok bool, err
 		return watchGateway(ctx, *gw, *key, *version, *watch, *timeout, stdout)
 	}
 	rest := fs.Args()
+	if *watch != "" {
+		if len(rest) > 1 {
+			return false, errors.New("call: -watch takes no ACTION: want [SERVICE]")
+		}
+		if *key == "" {
+			*key = os.Getenv("STREAMGATE_SERVICE_KEY")
+		}
+		if timeoutSet(fs) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *timeout)
+			defer cancel()
+		}
+		return true, watchService(ctx, *addr, *key, *watch, stdout)
+	}
 	if len(rest) < 2 || len(rest) > 4 {
 		return false, errors.New("call: want SERVICE ACTION [ID] [JSON]")
 	}

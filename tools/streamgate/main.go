@@ -8,6 +8,8 @@
 //	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway
+//	streamgate call [-addr ADDR] [-key KEY] -watch TOPIC
+//	                                            print a service's events as JSON lines
 //	streamgate call -gateway URL -version V -watch TOPIC
 //	                                            print a topic's events over the gateway's WebSocket
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
@@ -89,6 +91,12 @@ const usage = `usage:
       socket (-addr, key from STREAMGATE_SERVICE_KEY), or through the gateway's
       gRPC API (-gateway, key: an API key or JWT, default STREAMGATE_ADMIN_KEY),
       which finds the version's route for SERVICE ACTION. Exit status 1 when ok is false.
+  streamgate call [-addr ADDR] [-key KEY] [-timeout D] -watch TOPIC
+      Subscribe to TOPIC (orders/ord_1, or a pattern: items/*, *) on every instance
+      of the service at -addr and print one JSON line per event,
+      {"type":"event","topic","seq","data","visibility"} ("gap": true when events
+      before it may be missing; {"type":"gap"} when a stream broke), until
+      interrupted (or -timeout, when given).
   streamgate call -gateway URL -version V [-key KEY] -watch TOPIC
       Print TOPIC's events (e.g. orders/ord_1), one JSON line each, until interrupted,
       over the WebSocket endpoint of the gateway whose REST URL is URL.

@@ -24,23 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestCallAgainstARunningService(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	addr := make(chan string, 1)
-	served := make(chan error, 1)
-	serveCtx, stop := context.WithCancel(ctx)
-	go func() {
-		served <- run.Run(serveCtx, run.Options{
-			Service: "echo", Listen: "127.0.0.1:0",
-			Keys:  []socket.Key{{Name: "cli", Secret: "k"}},
-			Ready: func(a string) { addr <- a },
-		})
-	}()
-	defer func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
-	target := <-addr
+	target := runService(t, ctx, run.Options{Service: "echo", Keys: []socket.Key{{Name: "cli", Secret: "k"}}})
 
 	cases := []struct {
 		name   string
@@ -72,6 +56,31 @@ func TestCallAgainstARunningService(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runService serves o on a fresh loopback port until the test ends and
+// returns its address.
+func runService(t *testing.T, ctx context.Context, o run.Options) string {
+	t.Helper()
+	addr := make(chan string, 1)
+	served := make(chan error, 1)
+	serveCtx, stop := context.WithCancel(ctx)
+	o.Listen, o.Ready = "127.0.0.1:0", func(a string) { addr <- a }
+	go func() { served <- run.Run(serveCtx, o) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return a
+	case err := <-served:
+		served <- nil // for the cleanup
+		t.Fatalf("%s did not start: %v", o.Service, err)
+		return ""
 	}
 }
 

@@ -3,101 +3,62 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
+	"flag"
 	"io"
-	"net/http"
-	"net/url"
-	"strings"
-	"time"
+	"sync"
 
-	"github.com/coder/websocket"
-
-	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// watchGateway subscribes to topic over the gateway's WebSocket endpoint
-// (base is the gateway's REST URL) and prints one JSON line per event
-// until ctx ends. A refused subscription prints its error envelope and
-// reports ok false; setup (dial, subscribe) is bounded by timeout.
-func watchGateway(ctx context.Context, base, key, version, topic string, timeout time.Duration, stdout io.Writer) (ok bool, err error) {
-	if version == "" {
-		return false, errors.New("call: -watch with -gateway needs -version")
-	}
-	u, err := socketURL(base, version)
-	if err != nil {
-		return false, err
-	}
-	h := http.Header{}
-	if key != "" {
-		h.Set("Authorization", "Bearer "+key)
-	}
-	setup, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c, _, err := websocket.Dial(setup, u, &websocket.DialOptions{Subprotocols: []string{"streamgate.v1"}, HTTPHeader: h})
-	if err != nil {
-		return false, fmt.Errorf("call: %s: %w", u, err)
-	}
-	defer c.CloseNow()
-	c.SetReadLimit(16 << 20)
-	sub, _ := json.Marshal(map[string]string{"type": "subscribe", "id": "watch", "topic": topic})
-	if err := c.Write(setup, websocket.MessageText, sub); err != nil {
-		return false, fmt.Errorf("call: %s: %w", u, err)
-	}
-	answered := false
-	for {
-		readCtx := ctx
-		if !answered {
-			readCtx = setup
-		}
-		_, b, err := c.Read(readCtx)
-		switch {
-		case ctx.Err() != nil:
-			_ = c.Close(websocket.StatusNormalClosure, "")
-			return true, nil // interrupted
-		case err != nil:
-			return false, fmt.Errorf("call: the gateway closed the socket: %w", err)
-		}
-		var f struct {
-			Type  string        `json:"type"`
-			OK    bool          `json:"ok"`
-			Error *socket.Error `json:"error"`
-		}
-		if json.Unmarshal(b, &f) != nil {
-			continue
-		}
-		switch f.Type {
-		case "response":
-			if !f.OK {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return false, enc.Encode(envelope.New(nil, f.Error))
-			}
-			answered = true
-		case "event":
-			if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
-				return false, err
-			}
-		}
-	}
+// watchLine is one line `call -watch` prints: an event, in the WebSocket
+// endpoint's event frame shape, or a gap when a stream to an instance
+// broke ("type":"gap", no seq or data).
+type watchLine struct {
+	Type  string          `json:"type"`
+	Topic string          `json:"topic"`
+	Seq   uint64          `json:"seq,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	// Gap: events may be missing before this one.
+	Gap        bool               `json:"gap,omitempty"`
+	Visibility *socket.Visibility `json:"visibility,omitempty"`
 }
 
-// socketURL is the WebSocket endpoint of a version at a gateway's REST
-// URL (http, https, ws or wss).
-func socketURL(base, version string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("call: -watch needs -gateway as the gateway's REST URL, e.g. http://127.0.0.1:8080, not %q", base)
+// timeoutSet reports whether -timeout was given: -watch runs until
+// interrupted unless it was.
+func timeoutSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "timeout" })
+	return set
+}
+
+// watchService subscribes to topic (or a pattern) on every instance at
+// target and prints one JSON line per event until ctx ends.
+func watchService(ctx context.Context, target, key, topic string, stdout io.Writer) error {
+	c, err := socket.Dial(target, socket.WithKey(key))
+	if err != nil {
+		return err
 	}
-	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "ws"
-	case "https", "wss":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("call: -watch needs -gateway as the gateway's REST URL (http, https, ws or wss), not %q", base)
+	defer c.Close()
+	var mu sync.Mutex // guards enc (events and the end)
+	enc := json.NewEncoder(stdout)
+	var werr error
+	stop, err := c.Subscribe(ctx, topic, func(e socket.Event) {
+		l := watchLine{Type: "event", Topic: e.Topic, Seq: e.Seq, Data: e.Data, Gap: e.Gap, Visibility: &e.Visibility}
+		if e.Data == nil {
+			l = watchLine{Type: "gap", Topic: e.Topic}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if werr == nil {
+			werr = enc.Encode(l)
+		}
+	})
+	if err != nil {
+		return err
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + url.PathEscape(version) + "/socket"
-	return u.String(), nil
+	<-ctx.Done()
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	return werr
 }

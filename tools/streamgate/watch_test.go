@@ -1,92 +1,85 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"encoding/json"
 	"io"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/streamgate/streamgate/internal/promtest"
+	"github.com/streamgate/streamgate/services/run"
+	"github.com/streamgate/streamgate/services/socket"
 )
 
-// `streamgate call -gateway URL -watch items/ID` prints the item's events
-// as JSON lines, over the stack's WebSocket endpoint, until interrupted.
-func TestCallWatchThroughTheGateway(t *testing.T) {
-	t.Setenv("STREAMGATE_ADMIN_KEY", "watch-admin-key")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+func TestCallWatchPrintsEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stackCtx, stopStack := context.WithCancel(ctx)
-	banner := &lineSink{lines: make(chan string, 64)}
-	stackDone := make(chan int, 1)
-	go func() {
-		stackDone <- dispatch(stackCtx, []string{"stack", "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-admin", "127.0.0.1:0",
-			"-store", "memory", "-service-ports=false"}, banner, io.Discard)
-	}()
-	defer func() {
-		stopStack()
-		if code := <-stackDone; code != 0 {
-			t.Errorf("stack exited %d", code)
-		}
-		close(banner.lines) // the stack writes no more: ends the drain below
-	}()
-	rest := strings.Fields(waitLine(t, banner.lines, "REST "))[1]
-	admin := strings.Fields(waitLine(t, banner.lines, "admin "))[1]
-	waitLine(t, banner.lines, "ready")
-	go func() {
-		for range banner.lines {
-		}
-	}()
+	target := runService(t, ctx, run.Options{Service: "inventory", Store: run.StoreMemory, Keys: []socket.Key{{Name: "cli", Secret: "k", Roles: []string{"admin"}}}})
 
-	put := func(method, path, body string) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, rest+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer watch-admin-key")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
-		}
-	}
-	put("POST", "/v1/items", `{"id":"watched","name":"widget","price_cents":100,"stock":3}`)
-
+	out, w := io.Pipe()
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	out := &lineSink{lines: make(chan string, 64)}
-	watchDone := make(chan int, 1)
+	status := make(chan int, 1)
 	go func() {
-		watchDone <- dispatch(watchCtx, []string{"call", "-gateway", rest, "-version", "v1", "-watch", "items/watched"}, out, io.Discard)
+		status <- dispatch(watchCtx, []string{"call", "-addr", target, "-key", "k", "-watch", "items/*"}, w, io.Discard)
+		_ = w.Close()
 	}()
-	// Subscribed once the gateway sent its answer.
-	deadline := time.Now().Add(20 * time.Second)
-	for promtest.Scrape(t, admin+"/metrics").Value("streamgate_gateway_socket_frames_sent_total") < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the watch did not subscribe")
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
 		}
-		select {
-		case code := <-watchDone:
-			t.Fatalf("the watch ended (%d) before any event", code)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	put("PUT", "/v1/items/watched", `{"price_cents":250}`)
-	line := waitLine(t, out.lines, `"type":"event"`)
-	if !strings.Contains(line, `"topic":"items/watched"`) || !strings.Contains(line, `"price_cents":250`) || !strings.Contains(line, `"seq":`) {
-		t.Fatalf("event line %s", line)
-	}
-	stopWatch()
-	if code := <-watchDone; code != 0 {
-		t.Fatalf("the watch exited %d after an interrupt", code)
-	}
+		close(lines)
+	}()
 
-	// A refused subscription prints its envelope and fails.
-	var refused bytes.Buffer
-	if code := dispatch(ctx, []string{"call", "-gateway", rest, "-version", "v1", "-watch", "orders/nope"}, &refused, io.Discard); code != 1 || !strings.Contains(refused.String(), `"code": "NOT_FOUND"`) {
-		t.Fatalf("watch of a missing order: exit %d, %s", code, refused.String())
+	c, err := socket.Dial(target, socket.WithKey("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Request(ctx, "CREATE_ITEM", "", map[string]any{"id": "pen", "name": "Pen", "price_cents": 100, "stock": 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The watch may subscribe after that write: change the price until its
+	// event is printed.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	price := 100
+	var line string
+	for line == "" {
+		select {
+		case line = <-lines:
+		case <-tick.C:
+			price++
+			if _, err := c.Request(ctx, "UPDATE_ITEM", "pen", map[string]any{"price_cents": price}); err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("call -watch printed nothing")
+		}
+	}
+	var got struct {
+		Type, Topic string
+		Seq         uint64
+		Data        struct {
+			ID         string `json:"id"`
+			PriceCents int    `json:"price_cents"`
+		}
+		Visibility socket.Visibility
+	}
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("line %q: %v", line, err)
+	}
+	if got.Type != "event" || got.Topic != "items/pen" || got.Seq == 0 || got.Data.ID != "pen" || got.Data.PriceCents < 100 || !got.Visibility.Public {
+		t.Fatalf("line %s", line)
+	}
+	stopWatch() // as Ctrl-C does
+	go func() {
+		for range lines { // drain
+		}
+	}()
+	if s := <-status; s != 0 {
+		t.Fatalf("status %d after the interrupt, want 0", s)
 	}
 }

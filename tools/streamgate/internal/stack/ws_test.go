@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
@@ -199,4 +201,25 @@ func TestSocketOnTheStack(t *testing.T) {
 			t.Fatalf("GET_ORDER after paying: %s", f.raw)
 		}
 	})
+}
+
+// A socket request frame is a server span of its own ("socket request",
+// its route and status), with the gateway's call to the service under it.
+func TestSocketFrameTraced(t *testing.T) {
+	spans := traces()
+	s := startStack(t, stack.Options{})
+	it := s.newItem(t, 300, 1)
+	ws := s.socket(t, "v1", anonymous)
+	ws.send(map[string]any{"type": "request", "id": "t", "method": "GET", "path": "/items/" + it.ID})
+	if f := ws.answer("t", nil); f.Status != http.StatusOK {
+		t.Fatalf("GET: %s", f.raw)
+	}
+	tree := spans.waitTrace(t, func(sp tracetest.SpanStub) bool {
+		return sp.Name == "socket request" && attr(sp, "http.route") == "/v1/items/{id}"
+	})
+	edge := tree.one(t, trace.SpanKindServer, "socket request", "")
+	if got := attr(edge, "http.response.status_code"); got != "200" {
+		t.Errorf("status %q, want 200", got)
+	}
+	tree.call(t, edge, "GET_ITEM", "inventory")
 }

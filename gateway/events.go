@@ -25,7 +25,7 @@ type topicEvent struct {
 // hub shares one upstream subscription per service and topic between the
 // gateway's local watchers (events.go).
 type hub struct {
-	mu        sync.Mutex // guards upstreams and each upstream's client, stop and watchers
+	mu        sync.Mutex // guards upstreams and each upstream's client, stop, err and watchers
 	upstreams map[upstreamKey]*upstream
 }
 
@@ -36,8 +36,10 @@ type upstreamKey struct{ service, topic string }
 type upstream struct {
 	h        *hub
 	key      upstreamKey
+	ready    chan struct{}  // closed once the first watcher's subscribe is done (client, stop, err set)
 	client   *socket.Client // the client subscribed through (changes on reloads)
-	stop     func()         // ends the client's subscription
+	stop     func()         // ends the client's subscription; nil while subscribing
+	err      error          // why the subscribe failed
 	watchers []*watcher     // copied on change: delivery reads a snapshot
 
 	deliverMu sync.Mutex // serializes deliveries (two clients overlap during a reload); guards seq
@@ -99,28 +101,46 @@ func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socke
 	return stop, nil
 }
 
-// add adds a watcher to the upstream of key, subscribing through client
-// when it is the first.
+// add adds a watcher to the upstream of key; the first subscribes through
+// client, without holding the hub's lock (the service acknowledges the
+// subscription first), and the others wait for it.
 func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	up := h.upstreams[key]
-	if up == nil {
-		up = &upstream{h: h, key: key}
-		if err := up.subscribe(client); err != nil {
-			return socket.Errorf(socket.CodeUnavailable, "the service %s cannot be subscribed to now", key.service).WithCause(err)
-		}
+	first := up == nil
+	if first {
+		up = &upstream{h: h, key: key, ready: make(chan struct{})}
 		if h.upstreams == nil {
 			h.upstreams = map[upstreamKey]*upstream{}
 		}
 		h.upstreams[key] = up
 	}
 	up.watchers = append(append([]*watcher(nil), up.watchers...), w)
+	h.mu.Unlock()
+	if first {
+		stop, err := client.Subscribe(context.Background(), key.topic, up.onEvent)
+		h.mu.Lock()
+		up.client, up.stop, up.err = client, stop, err
+		if err != nil || len(up.watchers) == 0 { // failed, or every watcher left meanwhile
+			if stop != nil {
+				stop()
+			}
+			if h.upstreams[key] == up {
+				delete(h.upstreams, key)
+			}
+		}
+		close(up.ready)
+		h.mu.Unlock()
+	}
+	<-up.ready
+	if up.err != nil {
+		return socket.Errorf(socket.CodeUnavailable, "the service %s cannot be subscribed to now", key.service).WithCause(up.err)
+	}
 	return nil
 }
 
 // remove takes a watcher off its upstream, ending the upstream with its
-// last watcher.
+// last watcher (or leaving that to add while it still subscribes).
 func (h *hub) remove(key upstreamKey, w *watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -136,13 +156,15 @@ func (h *hub) remove(key upstreamKey, w *watcher) {
 	}
 	up.watchers = rest
 	if len(rest) == 0 {
-		up.stop()
+		if up.stop != nil {
+			up.stop()
+		}
 		delete(h.upstreams, key)
 	}
 }
 
-// subscribe subscribes the upstream through client. Callers hold hub.mu.
-func (up *upstream) subscribe(client *socket.Client) error {
+// resubscribe moves the upstream to client. Callers hold hub.mu.
+func (up *upstream) resubscribe(client *socket.Client) error {
 	stop, err := client.Subscribe(context.Background(), up.key.topic, up.onEvent)
 	if err != nil {
 		return err
@@ -187,11 +209,11 @@ func (h *hub) rebind(t *table) {
 	defer h.mu.Unlock()
 	for _, up := range h.upstreams {
 		c := t.clients[up.key.service]
-		if c == nil || c == up.client {
-			continue // gone from the configuration: its client ends with the old table
+		if c == nil || c == up.client || up.stop == nil {
+			continue // gone from the configuration (its client ends with the old table), or still subscribing
 		}
 		old := up.stop
-		if err := up.subscribe(c); err == nil {
+		if err := up.resubscribe(c); err == nil {
 			old()
 		}
 	}
@@ -202,7 +224,9 @@ func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for key, up := range h.upstreams {
-		up.stop()
+		if up.stop != nil {
+			up.stop()
+		}
 		delete(h.upstreams, key)
 	}
 }

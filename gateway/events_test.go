@@ -260,3 +260,43 @@ func TestWatchTopicSurvivesAReloadThatMovesTheService(t *testing.T) {
 		t.Fatalf("the new instance delivered %v events, want 1", d)
 	}
 }
+
+func TestConcurrentWatchersShareOneUpstream(t *testing.T) {
+	t.Parallel()
+	p := startPublisher(t)
+	g, update := startEventsGateway(t, p, gateway.WithCacheSize(0))
+	update("9", `{"n":0}`) // a ready stream: the first watcher waits for the service's acknowledgement
+	const n = 50
+	type watched struct {
+		ch   chan gateway.TopicEvent
+		stop func()
+		err  error
+	}
+	results := make(chan watched, n)
+	for range n {
+		go func() {
+			w := watched{ch: make(chan gateway.TopicEvent, 4)}
+			w.stop, w.err = gateway.WatchTopic(context.Background(), g, "v1", "orders/9", socket.Principal{Subject: "x"}, func(e gateway.TopicEvent) { w.ch <- e })
+			results <- w
+		}()
+	}
+	var all []watched
+	for range n {
+		w := <-results
+		must(t, w.err)
+		all = append(all, w)
+	}
+	if u := gateway.Upstreams(g); u != 1 {
+		t.Fatalf("upstreams = %d, want 1 for %d watchers", u, n)
+	}
+	update("9", `{"n":1}`)
+	for _, w := range all {
+		if e := nextEvent(t, w.ch); e.Seq != 1 {
+			t.Fatalf("event %+v", e)
+		}
+		w.stop()
+	}
+	if u := gateway.Upstreams(g); u != 0 {
+		t.Fatalf("upstreams after every watcher left = %d", u)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
@@ -42,10 +43,24 @@ const maxTrackedTopics = 1 << 16
 
 // clientEvents are a client's subscriptions.
 type clientEvents struct {
-	mu     sync.Mutex // guards subs, topics, seqs; held while streams are told of (un)subscriptions and while a stream is put in use (instance.activate)
-	subs   map[*subscription]struct{}
-	topics map[string]int                      // subscribed topics and patterns → subscriptions
-	seqs   map[*clientStream]map[string]uint64 // the last seq per stream and topic
+	// frames serializes the (un)subscribe frames a change of the
+	// subscriptions sends, so that they leave in the order of the changes;
+	// taken before mu, and never held while waiting for an answer.
+	frames     sync.Mutex
+	mu         sync.Mutex                          // guards subs, topics, seqs, activating
+	subs       map[*subscription]struct{}          //
+	topics     map[string]int                      // subscribed topics and patterns → subscriptions
+	seqs       map[*clientStream]map[string]uint64 // the last seq per stream and topic
+	activating map[*clientStream]bool              // new streams being subscribed before they take requests
+
+	ackMu sync.Mutex               // guards acks
+	acks  map[ackKey]chan struct{} // closed when the service acknowledges a subscribe frame
+}
+
+// ackKey names a subscribe frame waiting for its acknowledgement.
+type ackKey struct {
+	st    *clientStream
+	topic string
 }
 
 // subscription is one Subscribe call's callback and queue.
@@ -61,9 +76,12 @@ type subscription struct {
 // Subscribe calls fn with every event published on topic by any instance
 // of the service, until ctx ends or stop is called. topic is one topic
 // ("orders/ord_1") or a pattern whose last segment is "*" ("orders/*", or
-// "*" for everything of the service). The subscription is sent on every
-// instance's stream, before any request made after Subscribe returns, and
-// renewed on every stream opened later (reconnects, new instances).
+// "*" for everything of the service). The subscription is made on every
+// instance's stream and renewed on every stream opened later (reconnects,
+// new instances, before the stream takes requests). Subscribe returns
+// once every instance with a ready stream acknowledged it (at most the
+// connect timeout; see WithConnectTimeout): events published after that
+// reach fn.
 //
 // fn runs on a goroutine of the subscription's own, one event at a time,
 // in the order the events arrived; a slow fn never holds up the stream:
@@ -77,30 +95,105 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	}
 	sub := &subscription{topic: topic, fn: fn, queue: make(chan Event, subscriptionQueue), done: make(chan struct{})}
 	ev := &c.events
+	ev.frames.Lock()
 	ev.mu.Lock()
 	if c.ctx.Err() != nil {
 		ev.mu.Unlock()
+		ev.frames.Unlock()
 		return nil, errClientClosed
 	}
 	if ev.subs == nil {
-		ev.subs, ev.topics, ev.seqs = map[*subscription]struct{}{}, map[string]int{}, map[*clientStream]map[string]uint64{}
+		ev.subs, ev.topics = map[*subscription]struct{}{}, map[string]int{}
 	}
 	ev.subs[sub] = struct{}{}
 	ev.topics[topic]++
-	if ev.topics[topic] == 1 {
-		f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}}
-		for _, inst := range *c.picks.Load() {
-			if st := inst.cur.Load(); st != nil {
-				st.sendFrame(f)
-			}
-		}
-	}
+	first := ev.topics[topic] == 1
+	streams := c.subscribedStreamsLocked()
 	c.wg.Add(1)
 	ev.mu.Unlock()
+	acks := make([]<-chan struct{}, 0, len(streams))
+	for _, st := range streams {
+		acks = append(acks, c.subscribeOn(st, topic, first))
+	}
+	ev.frames.Unlock()
 	go sub.run(&c.wg)
 	unwatch := context.AfterFunc(ctx, func() { c.unsubscribe(sub) })
 	stopClient := context.AfterFunc(c.ctx, func() { c.unsubscribe(sub) })
+	c.awaitAcks(ctx, acks)
 	return func() { unwatch(); stopClient(); c.unsubscribe(sub) }, nil
+}
+
+// subscribedStreamsLocked returns the streams that carry the
+// subscriptions: those taking requests and those being activated. Called
+// with events.mu held.
+func (c *Client) subscribedStreamsLocked() []*clientStream {
+	var out []*clientStream
+	for _, inst := range *c.picks.Load() {
+		if st := inst.cur.Load(); st != nil {
+			out = append(out, st)
+		}
+	}
+	for st := range c.events.activating {
+		out = append(out, st)
+	}
+	return out
+}
+
+// subscribeOn sends a subscribe frame for topic on st (unless send is
+// false: the topic is subscribed already) and returns a channel closed
+// when the service acknowledged it, or the stream ended.
+func (c *Client) subscribeOn(st *clientStream, topic string, send bool) <-chan struct{} {
+	ev := &c.events
+	key := ackKey{st, topic}
+	ev.ackMu.Lock()
+	ch := ev.acks[key]
+	if ch == nil && send {
+		ch = make(chan struct{})
+		if ev.acks == nil {
+			ev.acks = map[ackKey]chan struct{}{}
+		}
+		ev.acks[key] = ch
+	}
+	ev.ackMu.Unlock()
+	if ch == nil {
+		return nil // in place already
+	}
+	if send {
+		st.sendFrame(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}})
+	}
+	return ch
+}
+
+// onSubscribed records a service's acknowledgement of a subscribe frame.
+func (c *Client) onSubscribed(st *clientStream, topic string) {
+	ev := &c.events
+	ev.ackMu.Lock()
+	defer ev.ackMu.Unlock()
+	if ch := ev.acks[ackKey{st, topic}]; ch != nil {
+		close(ch)
+		delete(ev.acks, ackKey{st, topic})
+	}
+}
+
+// awaitAcks waits for subscribe frames' acknowledgements, at most the
+// connect timeout, and not after ctx ends or the client closes.
+func (c *Client) awaitAcks(ctx context.Context, acks []<-chan struct{}) {
+	timer := time.NewTimer(c.cfg.connectTimeout)
+	defer timer.Stop()
+	for _, ack := range acks {
+		if ack == nil {
+			continue
+		}
+		select {
+		case <-ack:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-c.ctx.Done():
+			return
+		}
+	}
 }
 
 // run calls the subscription's callback until it is stopped.
@@ -143,35 +236,56 @@ func (c *Client) unsubscribe(sub *subscription) {
 	sub.once.Do(func() {
 		close(sub.done)
 		ev := &c.events
+		ev.frames.Lock()
+		defer ev.frames.Unlock()
 		ev.mu.Lock()
-		defer ev.mu.Unlock()
 		delete(ev.subs, sub)
-		if ev.topics[sub.topic]--; ev.topics[sub.topic] > 0 {
-			return
-		}
-		delete(ev.topics, sub.topic)
-		if c.ctx.Err() != nil {
-			return
-		}
-		f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: sub.topic}}}
-		for _, inst := range *c.picks.Load() {
-			if st := inst.cur.Load(); st != nil {
-				st.sendFrame(f)
+		ev.topics[sub.topic]--
+		last := ev.topics[sub.topic] == 0
+		var streams []*clientStream
+		if last {
+			delete(ev.topics, sub.topic)
+			if c.ctx.Err() == nil {
+				streams = c.subscribedStreamsLocked()
 			}
+		}
+		ev.mu.Unlock()
+		f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: sub.topic}}}
+		for _, st := range streams {
+			st.sendFrame(f)
 		}
 	})
 }
 
 // activate puts a newly opened stream in use: it is subscribed to every
-// subscribed topic first, so no request made on it comes before them.
+// subscribed topic, and the service acknowledged them (at most the
+// connect timeout), before it takes requests.
 func (inst *instance) activate(st *clientStream) {
-	ev := &inst.c.events
+	c := inst.c
+	ev := &c.events
+	ev.frames.Lock()
 	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	for topic := range ev.topics {
-		st.sendFrame(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}})
+	topics := make([]string, 0, len(ev.topics))
+	for t := range ev.topics {
+		topics = append(topics, t)
 	}
+	if len(topics) > 0 {
+		if ev.activating == nil {
+			ev.activating = map[*clientStream]bool{}
+		}
+		ev.activating[st] = true // (un)subscriptions from now on reach it too
+	}
+	ev.mu.Unlock()
+	acks := make([]<-chan struct{}, 0, len(topics))
+	for _, t := range topics {
+		acks = append(acks, c.subscribeOn(st, t, true))
+	}
+	ev.frames.Unlock()
+	c.awaitAcks(inst.ctx, acks)
+	ev.mu.Lock()
+	delete(ev.activating, st)
 	inst.cur.Store(st)
+	ev.mu.Unlock()
 }
 
 // sendFrame queues a frame that answers nothing (subscribe, unsubscribe)
@@ -218,10 +332,18 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	}
 }
 
-// streamEnded forgets a stream's seqs; when it broke (rather than being
+// streamEnded forgets a stream's seqs and pending acknowledgements; when it broke (rather than being
 // drained), every subscription learns that events may be lost.
 func (c *Client) streamEnded(st *clientStream) {
 	ev := &c.events
+	ev.ackMu.Lock()
+	for k, ch := range ev.acks {
+		if k.st == st {
+			close(ch) // no answer will come
+			delete(ev.acks, k)
+		}
+	}
+	ev.ackMu.Unlock()
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	delete(ev.seqs, st)

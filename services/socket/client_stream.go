@@ -334,6 +334,8 @@ func (st *clientStream) recvLoop() {
 			st.markDraining()
 		case *socketv1.ConnectResponse_Event:
 			st.inst.c.onEvent(st, k.Event)
+		case *socketv1.ConnectResponse_Subscribed:
+			st.inst.c.onSubscribed(st, k.Subscribed.GetTopic())
 		}
 	}
 }

@@ -163,19 +163,26 @@ func (sub *streamSubs) wants(topic string, vis Visibility) bool {
 	return false
 }
 
-// onSubscribe adds a subscription to the stream; the first one starts the
-// stream's event pump. A bad topic is answered with an error response
-// (id 0), like an empty frame.
+// onSubscribe adds a subscription to the stream, the first one starting
+// the stream's event pump, and acknowledges it. A bad topic is answered
+// with an error response (id 0), like an empty frame.
 func (st *serverStream) onSubscribe(topic string) {
 	if e := checkTopic(topic, true); e != nil {
 		st.reply(newResponse(0, false, nil, e))
 		return
 	}
+	if st.subscribe(topic) {
+		st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Subscribed{Subscribed: &socketv1.Subscribed{Topic: topic}}})
+	}
+}
+
+// subscribe records the subscription; false once the stream is ending.
+func (st *serverStream) subscribe(topic string) bool {
 	se := &st.srv.events
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	if st.ctx.Err() != nil {
-		return // the pump is gone (or going) and takes nothing more
+		return false // the pump is gone (or going) and takes nothing more
 	}
 	sub := se.subs[st]
 	if sub == nil {
@@ -193,6 +200,7 @@ func (st *serverStream) onSubscribe(topic string) {
 		go st.pumpEvents(sub)
 	}
 	sub.topics[topic] = true
+	return true
 }
 
 // onUnsubscribe ends the stream's subscription to topic, if any.

@@ -239,9 +239,8 @@ func TestEventsSlowSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 	slow, err := socketv1.NewSocketServiceClient(cc).Connect(slowCtx)
 	must(t, err)
 	must(t, slow.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: "t/*"}}}))
-	must(t, slow.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: &socketv1.Request{Id: 1, Action: "ECHO"}}}))
-	if r, err := slow.Recv(); err != nil || r.GetResponse().GetId() != 1 {
-		t.Fatalf("echo on the slow stream: %v %v", r, err) // the subscription is in place
+	if r, err := slow.Recv(); err != nil || r.GetSubscribed().GetTopic() != "t/*" {
+		t.Fatalf("the slow stream's subscription was not acknowledged: %v %v", r, err)
 	}
 
 	fast := dialServer(t, ts, socket.WithKey(gatewayKey))
@@ -341,5 +340,23 @@ func TestEventsResubscribeAfterReconnect(t *testing.T) {
 	must(t, second.Publish("x/2", nil, socket.Visibility{}))
 	if e := next(t, events); e.Seq != 2 {
 		t.Fatalf("second event after the reconnect: %+v", e)
+	}
+}
+
+func TestSubscribeReturnsOnceTheSubscriptionIsInPlace(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverSpec{bufconn: true, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	c := dialServer(t, ts, socket.WithKey(gatewayKey))
+	if _, err := c.Request(testContext(t), "ECHO", "", nil); err != nil { // a ready stream
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		topic := fmt.Sprintf("in-place/%d", i)
+		ch, _ := collect(t, c, topic)
+		// Published at once, with no request in between: it must arrive.
+		must(t, ts.Publish(topic, nil, socket.Visibility{}))
+		if e := next(t, ch); e.Topic != topic || e.Seq != 1 {
+			t.Fatalf("got %+v, want %s seq 1", e, topic)
+		}
 	}
 }

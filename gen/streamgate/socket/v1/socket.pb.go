@@ -206,6 +206,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Response
 	//	*ConnectResponse_Drain
 	//	*ConnectResponse_Event
+	//	*ConnectResponse_Subscribed
 	Frame         isConnectResponse_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -275,6 +276,15 @@ func (x *ConnectResponse) GetEvent() *Event {
 	return nil
 }
 
+func (x *ConnectResponse) GetSubscribed() *Subscribed {
+	if x != nil {
+		if x, ok := x.Frame.(*ConnectResponse_Subscribed); ok {
+			return x.Subscribed
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Frame interface {
 	isConnectResponse_Frame()
 }
@@ -295,11 +305,18 @@ type ConnectResponse_Event struct {
 	Event *Event `protobuf:"bytes,3,opt,name=event,proto3,oneof"`
 }
 
+type ConnectResponse_Subscribed struct {
+	// A Subscribe is in place: events published from now on are sent.
+	Subscribed *Subscribed `protobuf:"bytes,4,opt,name=subscribed,proto3,oneof"`
+}
+
 func (*ConnectResponse_Response) isConnectResponse_Frame() {}
 
 func (*ConnectResponse_Drain) isConnectResponse_Frame() {}
 
 func (*ConnectResponse_Event) isConnectResponse_Frame() {}
+
+func (*ConnectResponse_Subscribed) isConnectResponse_Frame() {}
 
 // Request asks the service to run an action.
 type Request struct {
@@ -890,7 +907,8 @@ func (x *Drain) GetReason() string {
 // segments separated by "/", e.g. "orders/ord_1". A pattern's last segment
 // may be "*": "orders/*" matches every topic under "orders/" (at any
 // depth), "*" every topic of the service. Subscribing twice to the same
-// topic is one subscription. A stream whose key may not delegate receives
+// topic is one subscription. The service answers Subscribed once the
+// subscription is in place. A stream whose key may not delegate receives
 // only the events its own principal may see (see Visibility).
 type Subscribe struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -937,6 +955,53 @@ func (x *Subscribe) GetTopic() string {
 	return ""
 }
 
+// Subscribed acknowledges a Subscribe: every event published on the topic
+// after it is sent on the stream.
+type Subscribed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The topic or topic pattern, as subscribed.
+	Topic         string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscribed) Reset() {
+	*x = Subscribed{}
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscribed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribed) ProtoMessage() {}
+
+func (x *Subscribed) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
+func (*Subscribed) Descriptor() ([]byte, []int) {
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Subscribed) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
 // Unsubscribe ends a subscription made with the same topic string.
 type Unsubscribe struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -948,7 +1013,7 @@ type Unsubscribe struct {
 
 func (x *Unsubscribe) Reset() {
 	*x = Unsubscribe{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1025,7 @@ func (x *Unsubscribe) String() string {
 func (*Unsubscribe) ProtoMessage() {}
 
 func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[10]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1038,7 @@ func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
 func (*Unsubscribe) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Unsubscribe) GetTopic() string {
@@ -1002,7 +1067,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1079,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[11]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1092,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{11}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetTopic() string {
@@ -1075,7 +1140,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1152,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[12]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1165,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{12}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Visibility) GetPublic() bool {
@@ -1135,7 +1200,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1212,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[13]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1225,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{13}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CallRequest) GetRequest() *Request {
@@ -1181,7 +1246,7 @@ type CallResponse struct {
 
 func (x *CallResponse) Reset() {
 	*x = CallResponse{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1258,7 @@ func (x *CallResponse) String() string {
 func (*CallResponse) ProtoMessage() {}
 
 func (x *CallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[14]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1271,7 @@ func (x *CallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallResponse.ProtoReflect.Descriptor instead.
 func (*CallResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{14}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CallResponse) GetResponse() *Response {
@@ -1225,7 +1290,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[15]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1302,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[15]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1315,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{15}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{16}
 }
 
 // DescribeResponse is the action catalogue.
@@ -1270,7 +1335,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[16]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1347,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[16]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1360,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{16}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DescribeResponse) GetService() string {
@@ -1354,7 +1419,7 @@ type Action struct {
 
 func (x *Action) Reset() {
 	*x = Action{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[17]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1431,7 @@ func (x *Action) String() string {
 func (*Action) ProtoMessage() {}
 
 func (x *Action) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[17]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1444,7 @@ func (x *Action) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Action.ProtoReflect.Descriptor instead.
 func (*Action) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{17}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Action) GetName() string {
@@ -1472,7 +1537,7 @@ type ActionStats struct {
 
 func (x *ActionStats) Reset() {
 	*x = ActionStats{}
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[18]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1549,7 @@ func (x *ActionStats) String() string {
 func (*ActionStats) ProtoMessage() {}
 
 func (x *ActionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[18]
+	mi := &file_streamgate_socket_v1_socket_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1562,7 @@ func (x *ActionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionStats.ProtoReflect.Descriptor instead.
 func (*ActionStats) Descriptor() ([]byte, []int) {
-	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{18}
+	return file_streamgate_socket_v1_socket_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ActionStats) GetCount() uint64 {
@@ -1573,11 +1638,14 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\x06cancel\x18\x02 \x01(\v2\x1c.streamgate.socket.v1.CancelH\x00R\x06cancel\x12?\n" +
 	"\tsubscribe\x18\x03 \x01(\v2\x1f.streamgate.socket.v1.SubscribeH\x00R\tsubscribe\x12E\n" +
 	"\vunsubscribe\x18\x04 \x01(\v2!.streamgate.socket.v1.UnsubscribeH\x00R\vunsubscribeB\a\n" +
-	"\x05frame\"\xc2\x01\n" +
+	"\x05frame\"\x86\x02\n" +
 	"\x0fConnectResponse\x12<\n" +
 	"\bresponse\x18\x01 \x01(\v2\x1e.streamgate.socket.v1.ResponseH\x00R\bresponse\x123\n" +
 	"\x05drain\x18\x02 \x01(\v2\x1b.streamgate.socket.v1.DrainH\x00R\x05drain\x123\n" +
-	"\x05event\x18\x03 \x01(\v2\x1b.streamgate.socket.v1.EventH\x00R\x05eventB\a\n" +
+	"\x05event\x18\x03 \x01(\v2\x1b.streamgate.socket.v1.EventH\x00R\x05event\x12B\n" +
+	"\n" +
+	"subscribed\x18\x04 \x01(\v2 .streamgate.socket.v1.SubscribedH\x00R\n" +
+	"subscribedB\a\n" +
 	"\x05frame\"\xf7\x01\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -1624,6 +1692,9 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\x05Drain\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"!\n" +
 	"\tSubscribe\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"\"\n" +
+	"\n" +
+	"Subscribed\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\"#\n" +
 	"\vUnsubscribe\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x85\x01\n" +
@@ -1700,7 +1771,7 @@ func file_streamgate_socket_v1_socket_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_socket_v1_socket_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_streamgate_socket_v1_socket_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_streamgate_socket_v1_socket_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_streamgate_socket_v1_socket_proto_goTypes = []any{
 	(ActionKind)(0),             // 0: streamgate.socket.v1.ActionKind
 	(*ConnectRequest)(nil),      // 1: streamgate.socket.v1.ConnectRequest
@@ -1713,58 +1784,60 @@ var file_streamgate_socket_v1_socket_proto_goTypes = []any{
 	(*Error)(nil),               // 8: streamgate.socket.v1.Error
 	(*Drain)(nil),               // 9: streamgate.socket.v1.Drain
 	(*Subscribe)(nil),           // 10: streamgate.socket.v1.Subscribe
-	(*Unsubscribe)(nil),         // 11: streamgate.socket.v1.Unsubscribe
-	(*Event)(nil),               // 12: streamgate.socket.v1.Event
-	(*Visibility)(nil),          // 13: streamgate.socket.v1.Visibility
-	(*CallRequest)(nil),         // 14: streamgate.socket.v1.CallRequest
-	(*CallResponse)(nil),        // 15: streamgate.socket.v1.CallResponse
-	(*DescribeRequest)(nil),     // 16: streamgate.socket.v1.DescribeRequest
-	(*DescribeResponse)(nil),    // 17: streamgate.socket.v1.DescribeResponse
-	(*Action)(nil),              // 18: streamgate.socket.v1.Action
-	(*ActionStats)(nil),         // 19: streamgate.socket.v1.ActionStats
-	nil,                         // 20: streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
-	(*structpb.Value)(nil),      // 21: google.protobuf.Value
-	(*structpb.Struct)(nil),     // 22: google.protobuf.Struct
-	(*durationpb.Duration)(nil), // 23: google.protobuf.Duration
+	(*Subscribed)(nil),          // 11: streamgate.socket.v1.Subscribed
+	(*Unsubscribe)(nil),         // 12: streamgate.socket.v1.Unsubscribe
+	(*Event)(nil),               // 13: streamgate.socket.v1.Event
+	(*Visibility)(nil),          // 14: streamgate.socket.v1.Visibility
+	(*CallRequest)(nil),         // 15: streamgate.socket.v1.CallRequest
+	(*CallResponse)(nil),        // 16: streamgate.socket.v1.CallResponse
+	(*DescribeRequest)(nil),     // 17: streamgate.socket.v1.DescribeRequest
+	(*DescribeResponse)(nil),    // 18: streamgate.socket.v1.DescribeResponse
+	(*Action)(nil),              // 19: streamgate.socket.v1.Action
+	(*ActionStats)(nil),         // 20: streamgate.socket.v1.ActionStats
+	nil,                         // 21: streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
+	(*structpb.Value)(nil),      // 22: google.protobuf.Value
+	(*structpb.Struct)(nil),     // 23: google.protobuf.Struct
+	(*durationpb.Duration)(nil), // 24: google.protobuf.Duration
 }
 var file_streamgate_socket_v1_socket_proto_depIdxs = []int32{
 	3,  // 0: streamgate.socket.v1.ConnectRequest.request:type_name -> streamgate.socket.v1.Request
 	6,  // 1: streamgate.socket.v1.ConnectRequest.cancel:type_name -> streamgate.socket.v1.Cancel
 	10, // 2: streamgate.socket.v1.ConnectRequest.subscribe:type_name -> streamgate.socket.v1.Subscribe
-	11, // 3: streamgate.socket.v1.ConnectRequest.unsubscribe:type_name -> streamgate.socket.v1.Unsubscribe
+	12, // 3: streamgate.socket.v1.ConnectRequest.unsubscribe:type_name -> streamgate.socket.v1.Unsubscribe
 	7,  // 4: streamgate.socket.v1.ConnectResponse.response:type_name -> streamgate.socket.v1.Response
 	9,  // 5: streamgate.socket.v1.ConnectResponse.drain:type_name -> streamgate.socket.v1.Drain
-	12, // 6: streamgate.socket.v1.ConnectResponse.event:type_name -> streamgate.socket.v1.Event
-	21, // 7: streamgate.socket.v1.Request.body:type_name -> google.protobuf.Value
-	4,  // 8: streamgate.socket.v1.Request.meta:type_name -> streamgate.socket.v1.Meta
-	5,  // 9: streamgate.socket.v1.Meta.principal:type_name -> streamgate.socket.v1.Principal
-	21, // 10: streamgate.socket.v1.Response.result:type_name -> google.protobuf.Value
-	8,  // 11: streamgate.socket.v1.Response.error:type_name -> streamgate.socket.v1.Error
-	22, // 12: streamgate.socket.v1.Error.details:type_name -> google.protobuf.Struct
-	13, // 13: streamgate.socket.v1.Event.visibility:type_name -> streamgate.socket.v1.Visibility
-	3,  // 14: streamgate.socket.v1.CallRequest.request:type_name -> streamgate.socket.v1.Request
-	7,  // 15: streamgate.socket.v1.CallResponse.response:type_name -> streamgate.socket.v1.Response
-	18, // 16: streamgate.socket.v1.DescribeResponse.actions:type_name -> streamgate.socket.v1.Action
-	0,  // 17: streamgate.socket.v1.Action.kind:type_name -> streamgate.socket.v1.ActionKind
-	23, // 18: streamgate.socket.v1.Action.cache_ttl:type_name -> google.protobuf.Duration
-	23, // 19: streamgate.socket.v1.Action.timeout:type_name -> google.protobuf.Duration
-	19, // 20: streamgate.socket.v1.Action.stats:type_name -> streamgate.socket.v1.ActionStats
-	23, // 21: streamgate.socket.v1.ActionStats.latency_mean:type_name -> google.protobuf.Duration
-	23, // 22: streamgate.socket.v1.ActionStats.latency_p50:type_name -> google.protobuf.Duration
-	23, // 23: streamgate.socket.v1.ActionStats.latency_p99:type_name -> google.protobuf.Duration
-	23, // 24: streamgate.socket.v1.ActionStats.latency_max:type_name -> google.protobuf.Duration
-	20, // 25: streamgate.socket.v1.ActionStats.errors_by_code:type_name -> streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
-	1,  // 26: streamgate.socket.v1.SocketService.Connect:input_type -> streamgate.socket.v1.ConnectRequest
-	14, // 27: streamgate.socket.v1.SocketService.Call:input_type -> streamgate.socket.v1.CallRequest
-	16, // 28: streamgate.socket.v1.SocketService.Describe:input_type -> streamgate.socket.v1.DescribeRequest
-	2,  // 29: streamgate.socket.v1.SocketService.Connect:output_type -> streamgate.socket.v1.ConnectResponse
-	15, // 30: streamgate.socket.v1.SocketService.Call:output_type -> streamgate.socket.v1.CallResponse
-	17, // 31: streamgate.socket.v1.SocketService.Describe:output_type -> streamgate.socket.v1.DescribeResponse
-	29, // [29:32] is the sub-list for method output_type
-	26, // [26:29] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	13, // 6: streamgate.socket.v1.ConnectResponse.event:type_name -> streamgate.socket.v1.Event
+	11, // 7: streamgate.socket.v1.ConnectResponse.subscribed:type_name -> streamgate.socket.v1.Subscribed
+	22, // 8: streamgate.socket.v1.Request.body:type_name -> google.protobuf.Value
+	4,  // 9: streamgate.socket.v1.Request.meta:type_name -> streamgate.socket.v1.Meta
+	5,  // 10: streamgate.socket.v1.Meta.principal:type_name -> streamgate.socket.v1.Principal
+	22, // 11: streamgate.socket.v1.Response.result:type_name -> google.protobuf.Value
+	8,  // 12: streamgate.socket.v1.Response.error:type_name -> streamgate.socket.v1.Error
+	23, // 13: streamgate.socket.v1.Error.details:type_name -> google.protobuf.Struct
+	14, // 14: streamgate.socket.v1.Event.visibility:type_name -> streamgate.socket.v1.Visibility
+	3,  // 15: streamgate.socket.v1.CallRequest.request:type_name -> streamgate.socket.v1.Request
+	7,  // 16: streamgate.socket.v1.CallResponse.response:type_name -> streamgate.socket.v1.Response
+	19, // 17: streamgate.socket.v1.DescribeResponse.actions:type_name -> streamgate.socket.v1.Action
+	0,  // 18: streamgate.socket.v1.Action.kind:type_name -> streamgate.socket.v1.ActionKind
+	24, // 19: streamgate.socket.v1.Action.cache_ttl:type_name -> google.protobuf.Duration
+	24, // 20: streamgate.socket.v1.Action.timeout:type_name -> google.protobuf.Duration
+	20, // 21: streamgate.socket.v1.Action.stats:type_name -> streamgate.socket.v1.ActionStats
+	24, // 22: streamgate.socket.v1.ActionStats.latency_mean:type_name -> google.protobuf.Duration
+	24, // 23: streamgate.socket.v1.ActionStats.latency_p50:type_name -> google.protobuf.Duration
+	24, // 24: streamgate.socket.v1.ActionStats.latency_p99:type_name -> google.protobuf.Duration
+	24, // 25: streamgate.socket.v1.ActionStats.latency_max:type_name -> google.protobuf.Duration
+	21, // 26: streamgate.socket.v1.ActionStats.errors_by_code:type_name -> streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
+	1,  // 27: streamgate.socket.v1.SocketService.Connect:input_type -> streamgate.socket.v1.ConnectRequest
+	15, // 28: streamgate.socket.v1.SocketService.Call:input_type -> streamgate.socket.v1.CallRequest
+	17, // 29: streamgate.socket.v1.SocketService.Describe:input_type -> streamgate.socket.v1.DescribeRequest
+	2,  // 30: streamgate.socket.v1.SocketService.Connect:output_type -> streamgate.socket.v1.ConnectResponse
+	16, // 31: streamgate.socket.v1.SocketService.Call:output_type -> streamgate.socket.v1.CallResponse
+	18, // 32: streamgate.socket.v1.SocketService.Describe:output_type -> streamgate.socket.v1.DescribeResponse
+	30, // [30:33] is the sub-list for method output_type
+	27, // [27:30] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_socket_v1_socket_proto_init() }
@@ -1782,6 +1855,7 @@ func file_streamgate_socket_v1_socket_proto_init() {
 		(*ConnectResponse_Response)(nil),
 		(*ConnectResponse_Drain)(nil),
 		(*ConnectResponse_Event)(nil),
+		(*ConnectResponse_Subscribed)(nil),
 	}
 	file_streamgate_socket_v1_socket_proto_msgTypes[2].OneofWrappers = []any{
 		(*Request_BodyRaw)(nil),
@@ -1798,7 +1872,7 @@ func file_streamgate_socket_v1_socket_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_socket_v1_socket_proto_rawDesc), len(file_streamgate_socket_v1_socket_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -217,6 +217,10 @@ function money(cents) {
   return typeof cents === 'number' ? `${(cents / 100).toFixed(2)}` : '—';
 }
 
+// v1 pays with gateway A only; v2 and v3 take B.
+$('version').addEventListener('change', () => {
+  $('gateway').value = $('version').value === 'v1' ? 'A' : 'B';
+});
 $('signin-form').addEventListener('submit', action(async () => {
   try {
     await signIn();

@@ -39,7 +39,6 @@ func TestDemoPageInChromium(t *testing.T) {
 	bin := chromium(t)
 	s := startStack(t, stack.Options{})
 	const stock = 5
-	it := s.newItem(t, 1500, stock)
 	const user = "demo-alice"
 
 	// The whole browser lives within browserTimeout.
@@ -95,15 +94,35 @@ func TestDemoPageInChromium(t *testing.T) {
 	}
 	step("open the page", chromedp.Navigate(s.demo))
 	until("the page's module loaded", `document.body.dataset.ready === "true"`)
-	step("sign in",
+	// The admin adds the item, as a person would on the running stack.
+	step("sign in as the admin",
+		chromedp.SetValue(chromedp.ID("token"), admin()),
+		chromedp.Click(chromedp.ID("signin-button")))
+	until("signed in as the admin", text("conn")+` === "open" && `+text("who")+`.includes("API key")`)
+	step("add an item",
+		chromedp.Click(chromedp.CSS("#shop details summary")),
+		chromedp.SetValue(chromedp.ID("new-item-name"), "Demo book"),
+		chromedp.SetValue(chromedp.ID("new-item-price"), "1500"),
+		chromedp.SetValue(chromedp.ID("new-item-stock"), strconv.Itoa(stock)),
+		chromedp.Click(chromedp.ID("create-item")))
+	until("the item is created and shown", text("item-name")+`.startsWith("Demo book (")`)
+	itemID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("item").value`))
+	if err != nil || itemID == "" {
+		t.Fatalf("the chosen item: %q, %v", itemID, err)
+	}
+	if got := s.item(t, itemID); got.Name != "Demo book" || got.Stock != stock {
+		t.Fatalf("the page created %+v", got)
+	}
+
+	step("sign in as the user",
 		chromedp.SetValue(chromedp.ID("token"), as(t, user)),
 		chromedp.Click(chromedp.ID("signin-button")))
-	until("signed in", text("conn")+` === "open"`)
+	until("signed in as the user", text("conn")+` === "open" && `+text("who")+`.includes("`+user+`")`)
 	until("offered to create the user", `!document.getElementById("create-user").hidden`)
 	step("create the user", chromedp.Click(chromedp.ID("create-user")))
 	until("the user exists", text("account-status")+`.includes("exists")`)
-	until("the item is offered", fmt.Sprintf(`!!document.querySelector('#item option[value=%q]')`, it.ID))
-	step("choose the item", chromedp.SetValue(chromedp.ID("item"), it.ID))
+	until("the item is offered", fmt.Sprintf(`!!document.querySelector('#item option[value=%q]')`, itemID))
+	step("choose the item", chromedp.SetValue(chromedp.ID("item"), itemID))
 	step("create an order", chromedp.Click(chromedp.ID("create-order")))
 	until("the order is pending and followed", text("order-status")+` === "pending" && !document.getElementById("pay").disabled`)
 	until("the item's stock is shown", text("item-stock")+` === "`+strconv.Itoa(stock)+`"`)
@@ -130,7 +149,7 @@ func TestDemoPageInChromium(t *testing.T) {
 	if o.Status != "paid" || o.UserID != user {
 		t.Errorf("the order is %+v", o)
 	}
-	if got := s.item(t, it.ID); got.Stock != stock-1 {
+	if got := s.item(t, itemID); got.Stock != stock-1 {
 		t.Errorf("the item's stock is %d, want %d", got.Stock, stock-1)
 	}
 	// The page did the work over its socket: one payment, by the page.

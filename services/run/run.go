@@ -190,8 +190,8 @@ func Run(ctx context.Context, o Options) error {
 			o.AdminReady(addr)
 		}
 	}
+	serving.Store(true) // before the line that says so: /readyz answers 200 once it is logged
 	o.Logger.Info("service serving", "addr", lis.Addr().String(), "store", o.storeName())
-	serving.Store(true)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}

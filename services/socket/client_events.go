@@ -269,12 +269,10 @@ func (inst *instance) activate(st *clientStream) {
 	for t := range ev.topics {
 		topics = append(topics, t)
 	}
-	if len(topics) > 0 {
-		if ev.activating == nil {
-			ev.activating = map[*clientStream]bool{}
-		}
-		ev.activating[st] = true // (un)subscriptions from now on reach it too
+	if ev.activating == nil {
+		ev.activating = map[*clientStream]bool{}
 	}
+	ev.activating[st] = true // (un)subscriptions from now on reach it too
 	ev.mu.Unlock()
 	acks := make([]<-chan struct{}, 0, len(topics))
 	for _, t := range topics {

@@ -82,6 +82,7 @@ type options struct {
 	targets    map[string]string
 	cacheBytes int64 // 0: no cache
 	noCoalesce bool
+	demo       bool              // serve the demo page at /demo/
 	idem       idempotency.Store // nil: from the configuration
 	metrics    prometheus.Registerer
 	socket     SocketLimits
@@ -214,7 +215,12 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		}
 	}()
-	if cors(g.current.Load().cfg.HTTP.CORS, w, r) {
+	t := g.current.Load()
+	if g.isDemo(t, r) {
+		serveDemo(w, r)
+		return
+	}
+	if cors(t.cfg.HTTP.CORS, w, r) {
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/gateway/") {

@@ -36,6 +36,9 @@ type RunOptions struct {
 	// AdminAddr, when set, serves GET /metrics, GET /healthz (the process is up) and
 	// GET /readyz (every service has a ready stream; 503 otherwise).
 	AdminAddr string
+	// Demo serves the live demo page at /demo/ on the REST listener (see
+	// WithDemo).
+	Demo bool
 	// Pprof serves net/http/pprof under /debug/pprof/ on the admin
 	// listener. Off by default: profiles reveal the program's internals.
 	Pprof bool
@@ -117,6 +120,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	opts := []Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets), WithServiceTLS(o.ServiceTLS), WithMetrics(o.Metrics)}
 	if o.InsecurePlaintext {
 		opts = append(opts, WithInsecurePlaintext())
+	}
+	if o.Demo {
+		opts = append(opts, WithDemo())
 	}
 	g, err := New(cfg, append(opts, o.Options...)...)
 	if err != nil {

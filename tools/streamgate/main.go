@@ -283,6 +283,7 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	adminAddr := fs.String("admin", "", "admin listen address (/healthz, /readyz, /metrics); off when empty")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long requests in flight may run after SIGTERM")
 	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener (needs -admin)")
+	demo := fs.Bool("demo", false, "serve the live demo page at /demo/ (made for the shop's configuration)")
 	logs := addLogFlags(fs)
 	tf := addTLSFlags(fs, true)
 	if err := parseFlags(fs, args); err != nil {
@@ -335,6 +336,7 @@ func gatewayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		GRPCAddr:        *grpcAddr,
 		AdminAddr:       *adminAddr,
 		Pprof:           *pprof,
+		Demo:            *demo,
 		ShutdownTimeout: *shutdown,
 		Reloads:         reloads,
 		Logger:          log,

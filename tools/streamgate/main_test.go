@@ -104,6 +104,7 @@ func TestHelp(t *testing.T) {
 		{"help stack", []string{"help", "stack"}, "-log-format"},
 		{"stack -h", []string{"stack", "-h"}, "-pprof"},
 		{"gateway --help", []string{"gateway", "--help"}, "-log-level"},
+		{"gateway -h has -demo", []string{"gateway", "-h"}, "serve the live demo page at /demo/"},
 		{"service -h", []string{"service", "-h"}, "-admin"},
 		{"token -h", []string{"token", "-h"}, "-roles"},
 	}

@@ -171,6 +171,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	return gateway.Run(ctx, gateway.RunOptions{
 		ConfigPath: o.ConfigPath, ConfigData: o.ConfigData, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
+		Demo:      true, // the shop is what the page shows
 		ListenTLS: o.ListenTLS, InsecurePlaintext: o.InsecurePlaintext,
 		Env:     func(k string) string { return env[k] },
 		Targets: targets,
@@ -194,6 +195,7 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateway
 		scheme = "https"
 	}
 	fmt.Fprintf(w, "REST      %s://%s   (try %s://%s/v1/items: items need no key)\n", scheme, a.HTTP, scheme, a.HTTP)
+	fmt.Fprintf(w, "demo      %s://%s/demo/   (the live demo page: sign in with the user JWT below)\n", scheme, a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz, /metrics of the gateway and every service)\n", a.Admin)
 	for _, name := range []string{"users", "inventory", "orders", "payments"} {

@@ -55,6 +55,7 @@ type testStack struct {
 	rest  *resttest.Client // of the REST edge
 	grpc  string           // the gateway's gRPC address
 	admin string           // the admin listener's base URL
+	demo  string           // the demo page's URL, as the banner tells it
 	stop  func()           // stops the stack and waits for it; idempotent
 	// banner is what the stack printed up to "ready".
 	banner string
@@ -144,7 +145,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), stop: stop, banner: out.String()}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String()}
 }
 
 // admin returns the admin's credential; credentials are what goes after

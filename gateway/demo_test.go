@@ -12,7 +12,13 @@ import (
 )
 
 // fetchRaw fetches a path without following redirects.
-func fetchRaw(t *testing.T, base, method, path string) (*http.Response, string) {
+// rawAnswer is what fetchRaw keeps of a response (its body is read and closed).
+type rawAnswer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func fetchRaw(t *testing.T, base, method, path string) (rawAnswer, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, base+path, nil)
 	if err != nil {
@@ -28,7 +34,7 @@ func fetchRaw(t *testing.T, base, method, path string) (*http.Response, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, string(b)
+	return rawAnswer{StatusCode: resp.StatusCode, Header: resp.Header}, string(b)
 }
 
 func TestDemoPage(t *testing.T) {

@@ -88,17 +88,14 @@ func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socke
 	if err := g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], w); err != nil {
 		return nil, err
 	}
-	var once sync.Once
-	var unwatch func() bool
-	stop = func() {
-		once.Do(func() {
-			w.stopped.Store(true)
-			g.hub.remove(upstreamKey{res.Service, topic}, w)
-			unwatch()
-		})
-	}
-	unwatch = context.AfterFunc(ctx, stop)
-	return stop, nil
+	// remove is complete before AfterFunc exists: with ctx already done,
+	// AfterFunc runs it at once on its own goroutine.
+	remove := sync.OnceFunc(func() {
+		w.stopped.Store(true)
+		g.hub.remove(upstreamKey{res.Service, topic}, w)
+	})
+	unwatch := context.AfterFunc(ctx, remove)
+	return func() { unwatch(); remove() }, nil
 }
 
 // add adds a watcher to the upstream of key; the first subscribes through

@@ -300,3 +300,21 @@ func TestConcurrentWatchersShareOneUpstream(t *testing.T) {
 		t.Fatalf("upstreams after every watcher left = %d", u)
 	}
 }
+
+// A watch whose context is already done ends at once, cleanly: stop runs
+// on context.AfterFunc's goroutine while watchTopic is still returning.
+func TestWatchTopicWithADoneContext(t *testing.T) {
+	t.Parallel()
+	p := startPublisher(t)
+	g, _ := startEventsGateway(t, p, gateway.WithCacheSize(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 50 {
+		stop, err := gateway.WatchTopic(ctx, g, "v1", "orders/1", socket.Principal{Subject: "x"}, func(gateway.TopicEvent) {})
+		must(t, err)
+		stop()
+	}
+	if n := gateway.Upstreams(g); n != 0 {
+		t.Fatalf("upstreams after watches with a done context = %d", n)
+	}
+}

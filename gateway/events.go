@@ -118,16 +118,18 @@ func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
 		stop, err := client.Subscribe(context.Background(), key.topic, up.onEvent)
 		h.mu.Lock()
 		up.client, up.stop, up.err = client, stop, err
-		if err != nil || len(up.watchers) == 0 { // failed, or every watcher left meanwhile
-			if stop != nil {
-				stop()
-			}
+		unused := err != nil || len(up.watchers) == 0 // failed, or every watcher left meanwhile
+		if unused {
+			up.stop = nil
 			if h.upstreams[key] == up {
 				delete(h.upstreams, key)
 			}
 		}
 		close(up.ready)
 		h.mu.Unlock()
+		if unused && stop != nil {
+			stop()
+		}
 	}
 	<-up.ready
 	if up.err != nil {
@@ -139,6 +141,12 @@ func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
 // remove takes a watcher off its upstream, ending the upstream with its
 // last watcher (or leaving that to add while it still subscribes).
 func (h *hub) remove(key upstreamKey, w *watcher) {
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop() // outside the lock: event delivery needs it
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	up := h.upstreams[key]
@@ -153,21 +161,10 @@ func (h *hub) remove(key upstreamKey, w *watcher) {
 	}
 	up.watchers = rest
 	if len(rest) == 0 {
-		if up.stop != nil {
-			up.stop()
-		}
+		stop = up.stop
+		up.stop = nil
 		delete(h.upstreams, key)
 	}
-}
-
-// resubscribe moves the upstream to client. Callers hold hub.mu.
-func (up *upstream) resubscribe(client *socket.Client) error {
-	stop, err := client.Subscribe(context.Background(), up.key.topic, up.onEvent)
-	if err != nil {
-		return err
-	}
-	up.client, up.stop = client, stop
-	return nil
 }
 
 // watchersNow returns the upstream's watchers.
@@ -202,28 +199,52 @@ func (up *upstream) onEvent(e socket.Event) {
 // for their service changed (a reload changed its target or key); the
 // old subscription ends once the new one is made. Callers hold g.mu.
 func (h *hub) rebind(t *table) {
+	type move struct {
+		up     *upstream
+		client *socket.Client
+	}
+	var moves []move
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, up := range h.upstreams {
 		c := t.clients[up.key.service]
 		if c == nil || c == up.client || up.stop == nil {
 			continue // gone from the configuration (its client ends with the old table), or still subscribing
 		}
-		old := up.stop
-		if err := up.resubscribe(c); err == nil {
-			old()
+		moves = append(moves, move{up, c})
+	}
+	h.mu.Unlock()
+	// Subscribing waits for the service: not under the lock event
+	// delivery needs.
+	for _, m := range moves {
+		stop, err := m.client.Subscribe(context.Background(), m.up.key.topic, m.up.onEvent)
+		if err != nil {
+			continue
 		}
+		h.mu.Lock()
+		old := m.up.stop
+		if old == nil { // the last watcher left meanwhile
+			old = stop
+		} else {
+			m.up.client, m.up.stop = m.client, stop
+		}
+		h.mu.Unlock()
+		old()
 	}
 }
 
 // close ends every upstream subscription.
 func (h *hub) close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	var stops []func()
 	for key, up := range h.upstreams {
 		if up.stop != nil {
-			up.stop()
+			stops = append(stops, up.stop)
+			up.stop = nil
 		}
 		delete(h.upstreams, key)
+	}
+	h.mu.Unlock()
+	for _, stop := range stops {
+		stop()
 	}
 }

@@ -44,9 +44,9 @@ const maxTrackedTopics = 1 << 16
 
 // clientEvents are a client's subscriptions.
 type clientEvents struct {
-	// frames serializes the (un)subscribe frames a change of the
-	// subscriptions sends, so that they leave in the order of the changes;
-	// taken before mu, and never held while waiting for an answer.
+	// frames serializes the (un)subscribe changes handed to the streams
+	// (topicFrames), so that they apply in the order of the changes;
+	// taken before mu, and never held while waiting for a stream.
 	frames     sync.Mutex
 	mu         sync.Mutex                          // guards subs, topics, seqs, activating
 	subs       map[*subscription]struct{}          //
@@ -161,7 +161,7 @@ func (c *Client) subscribeOn(st *clientStream, topic string, send bool) <-chan s
 		return nil // in place already
 	}
 	if send {
-		st.sendFrame(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}})
+		st.topics.set(topic, true)
 	}
 	return ch
 }
@@ -252,9 +252,8 @@ func (c *Client) unsubscribe(sub *subscription) {
 			}
 		}
 		ev.mu.Unlock()
-		f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: sub.topic}}}
 		for _, st := range streams {
-			st.sendFrame(f)
+			st.topics.set(sub.topic, false)
 		}
 	})
 }
@@ -302,9 +301,75 @@ func (ev *clientEvents) gapLocked() {
 	}
 }
 
+// topicFrames are the (un)subscribe frames a stream has yet to send: the
+// latest wanted state of each changed topic. A goroutine of the stream's
+// own (sendTopics) sends them, so whoever changes the subscriptions never
+// waits for a stream that stopped reading, and holds no lock the receive
+// loops or event delivery need while a frame waits.
+type topicFrames struct {
+	mu      sync.Mutex
+	want    map[string]bool // topic → subscribe (true) or unsubscribe
+	order   []string        // the changed topics, in the order of their first change
+	changed chan struct{}   // 1-buffered: something was set
+}
+
+func newTopicFrames() topicFrames {
+	return topicFrames{want: map[string]bool{}, changed: make(chan struct{}, 1)}
+}
+
+// set records that the stream should (un)subscribe topic, superseding a
+// change of the topic not sent yet.
+func (tf *topicFrames) set(topic string, subscribe bool) {
+	tf.mu.Lock()
+	if _, ok := tf.want[topic]; !ok {
+		tf.order = append(tf.order, topic)
+	}
+	tf.want[topic] = subscribe
+	tf.mu.Unlock()
+	select {
+	case tf.changed <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the changes to send and forgets them.
+func (tf *topicFrames) take() (order []string, want map[string]bool) {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	order, want = tf.order, tf.want
+	if len(order) > 0 {
+		tf.order, tf.want = nil, map[string]bool{}
+	}
+	return order, want
+}
+
+// sendTopics sends the stream's (un)subscribe frames as they are set,
+// until the stream ends.
+func (st *clientStream) sendTopics() {
+	tf := &st.topics
+	for {
+		order, want := tf.take()
+		for _, t := range order {
+			f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: t}}}
+			if want[t] {
+				f = &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: t}}}
+			}
+			st.sendFrame(f)
+		}
+		s, changed := st.observe()
+		if s >= streamDrained {
+			return
+		}
+		select {
+		case <-tf.changed:
+		case <-changed:
+		}
+	}
+}
+
 // sendFrame queues a frame that answers nothing (subscribe, unsubscribe)
 // for the stream's sender, waiting while the queue is full; a frame for a
-// stream that ended is dropped.
+// stream that ended is dropped. Only sendTopics calls it.
 func (st *clientStream) sendFrame(f *socketv1.ConnectRequest) {
 	for {
 		s, changed := st.observe()

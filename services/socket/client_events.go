@@ -55,8 +55,15 @@ type clientEvents struct {
 	activating map[*clientStream]bool              // new streams being subscribed before they take requests
 	broke      map[*instance]bool                  // instances whose stream broke since their last activation
 
-	ackMu sync.Mutex               // guards acks
-	acks  map[ackKey]chan struct{} // closed when the service acknowledges a subscribe frame
+	ackMu sync.Mutex      // guards acks
+	acks  map[ackKey]*ack // subscribe frames waiting for the service's acknowledgement
+}
+
+// ack is the acknowledgement of one subscribe frame: done is closed when
+// it came (err set when the service refused), or the stream ended.
+type ack struct {
+	done chan struct{}
+	err  *Error
 }
 
 // ackKey names a subscribe frame waiting for its acknowledgement.
@@ -89,8 +96,10 @@ type subscription struct {
 // in the order the events arrived; a slow fn never holds up the stream:
 // past a bounded queue events are dropped and the next one has Gap set.
 // A delegating key receives every event; others only those their
-// principal may see. Errors: INVALID_ARGUMENT for a bad topic,
-// UNAVAILABLE once the client is closed.
+// principal may see; a key limited to some actions may not subscribe
+// (PERMISSION_DENIED, when an instance refuses). Errors: INVALID_ARGUMENT
+// for a bad topic, PERMISSION_DENIED, UNAVAILABLE once the client is
+// closed.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
 	if e := checkTopic(topic, true); e != nil {
 		return nil, e
@@ -113,7 +122,7 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	streams := c.subscribedStreamsLocked()
 	c.wg.Add(1)
 	ev.mu.Unlock()
-	acks := make([]<-chan struct{}, 0, len(streams))
+	acks := make([]*ack, 0, len(streams))
 	for _, st := range streams {
 		acks = append(acks, c.subscribeOn(st, topic, first))
 	}
@@ -121,8 +130,12 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	go sub.run(&c.wg)
 	unwatch := context.AfterFunc(ctx, func() { c.unsubscribe(sub) })
 	stopClient := context.AfterFunc(c.ctx, func() { c.unsubscribe(sub) })
-	c.awaitAcks(ctx, acks)
-	return func() { unwatch(); stopClient(); c.unsubscribe(sub) }, nil
+	stop = func() { unwatch(); stopClient(); c.unsubscribe(sub) }
+	if err := c.awaitAcks(ctx, acks); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // subscribedStreamsLocked returns the streams that carry the
@@ -142,17 +155,17 @@ func (c *Client) subscribedStreamsLocked() []*clientStream {
 }
 
 // subscribeOn sends a subscribe frame for topic on st (unless send is
-// false: the topic is subscribed already) and returns a channel closed
-// when the service acknowledged it, or the stream ended.
-func (c *Client) subscribeOn(st *clientStream, topic string, send bool) <-chan struct{} {
+// false: the topic is subscribed already) and returns its
+// acknowledgement, nil when there is none to wait for.
+func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
 	ev := &c.events
 	key := ackKey{st, topic}
 	ev.ackMu.Lock()
 	ch := ev.acks[key]
 	if ch == nil && send {
-		ch = make(chan struct{})
+		ch = &ack{done: make(chan struct{})}
 		if ev.acks == nil {
-			ev.acks = map[ackKey]chan struct{}{}
+			ev.acks = map[ackKey]*ack{}
 		}
 		ev.acks[key] = ch
 	}
@@ -167,35 +180,44 @@ func (c *Client) subscribeOn(st *clientStream, topic string, send bool) <-chan s
 }
 
 // onSubscribed records a service's acknowledgement of a subscribe frame.
-func (c *Client) onSubscribed(st *clientStream, topic string) {
+func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 	ev := &c.events
+	key := ackKey{st, f.GetTopic()}
 	ev.ackMu.Lock()
 	defer ev.ackMu.Unlock()
-	if ch := ev.acks[ackKey{st, topic}]; ch != nil {
-		close(ch)
-		delete(ev.acks, ackKey{st, topic})
+	if a := ev.acks[key]; a != nil {
+		if f.GetError() != nil {
+			a.err = errorFromProto(f.GetError())
+		}
+		close(a.done)
+		delete(ev.acks, key)
 	}
 }
 
 // awaitAcks waits for subscribe frames' acknowledgements, at most the
-// connect timeout, and not after ctx ends or the client closes.
-func (c *Client) awaitAcks(ctx context.Context, acks []<-chan struct{}) {
+// connect timeout, and not after ctx ends or the client closes. It
+// returns the first refusal.
+func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *Error {
 	timer := time.NewTimer(c.cfg.connectTimeout)
 	defer timer.Stop()
-	for _, ack := range acks {
-		if ack == nil {
+	for _, a := range acks {
+		if a == nil {
 			continue
 		}
 		select {
-		case <-ack:
+		case <-a.done:
+			if a.err != nil {
+				return a.err
+			}
 		case <-timer.C:
-			return
+			return nil
 		case <-ctx.Done():
-			return
+			return nil
 		case <-c.ctx.Done():
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // run calls the subscription's callback until it is stopped.
@@ -275,7 +297,7 @@ func (inst *instance) activate(st *clientStream) {
 	}
 	ev.activating[st] = true // (un)subscriptions from now on reach it too
 	ev.mu.Unlock()
-	acks := make([]<-chan struct{}, 0, len(topics))
+	acks := make([]*ack, 0, len(topics))
 	for _, t := range topics {
 		acks = append(acks, c.subscribeOn(st, t, true))
 	}
@@ -418,9 +440,9 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 func (c *Client) streamEnded(st *clientStream) {
 	ev := &c.events
 	ev.ackMu.Lock()
-	for k, ch := range ev.acks {
+	for k, a := range ev.acks {
 		if k.st == st {
-			close(ch) // no answer will come
+			close(a.done) // no answer will come
 			delete(ev.acks, k)
 		}
 	}

@@ -383,7 +383,7 @@ func (st *clientStream) recvLoop() {
 		case *socketv1.ConnectResponse_Event:
 			st.inst.c.onEvent(st, k.Event)
 		case *socketv1.ConnectResponse_Subscribed:
-			st.inst.c.onSubscribed(st, k.Subscribed.GetTopic())
+			st.inst.c.onSubscribed(st, k.Subscribed)
 		}
 	}
 }

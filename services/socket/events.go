@@ -165,10 +165,20 @@ func (sub *streamSubs) wants(topic string, vis Visibility) bool {
 
 // onSubscribe adds a subscription to the stream, the first one starting
 // the stream's event pump, and acknowledges it. A bad topic is answered
-// with an error response (id 0), like an empty frame.
+// with an error response (id 0), like an empty frame; a key limited to
+// some actions (Key.Actions) is refused in the acknowledgement
+// (PERMISSION_DENIED): events carry whole objects, whatever action
+// changed them.
 func (st *serverStream) onSubscribe(topic string) {
 	if e := checkTopic(topic, true); e != nil {
 		st.reply(newResponse(0, false, nil, e))
+		return
+	}
+	if st.key.actions != nil {
+		// An action-scoped key would otherwise see events of actions it
+		// may not call.
+		e := Errorf(CodePermissionDenied, "key %q is limited to some actions and may not subscribe", st.key.Name)
+		st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Subscribed{Subscribed: &socketv1.Subscribed{Topic: topic, Error: errorToProto(e)}}})
 		return
 	}
 	if st.subscribe(topic) {

@@ -97,3 +97,24 @@ func TestEventsAStuckInstanceDoesNotStallSubscriptions(t *testing.T) {
 		t.Fatalf("event %+v", e)
 	}
 }
+
+// A key limited to some actions may not subscribe: events carry whole
+// objects, whatever action changed them.
+func TestEventsActionScopedKeyMayNotSubscribe(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverSpec{bufconn: true})
+	scoped := dialServer(t, ts, socket.WithKey(readOnlyKey))
+	awaitReady(t, scoped, 1)
+	_, err := scoped.Subscribe(testContext(t), "*", func(socket.Event) {})
+	if socket.CodeOf(err) != socket.CodePermissionDenied {
+		t.Fatalf("Subscribe with an action-scoped key: %v, want PERMISSION_DENIED", err)
+	}
+	// An unscoped key still subscribes.
+	plain := dialServer(t, ts)
+	awaitReady(t, plain, 1)
+	events, _ := collect(t, plain, "items/1")
+	must(t, ts.Publish("items/1", nil, socket.Visibility{Public: true}))
+	if e := next(t, events); e.Topic != "items/1" {
+		t.Fatalf("event %+v", e)
+	}
+}

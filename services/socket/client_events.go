@@ -25,7 +25,10 @@ type Event struct {
 	// Gap says events may be missing before this one: the seq jumped (the
 	// service dropped events its stream could not take, or, for a key
 	// that does not delegate, events it may not see), or this
-	// subscription's own queue overflowed. When a stream to an instance
+	// subscription's own queue overflowed. When the service drops events
+	// for a stream it says so as soon as it can: the subscription then
+	// gets an Event with Gap set, Topic the subscribed topic or pattern
+	// and no Data. When a stream to an instance
 	// breaks, its events until the subscription is renewed are lost: the
 	// subscription then gets an Event with Gap set, Topic the subscribed
 	// topic or pattern and no Data, and another once the instance's next
@@ -414,6 +417,12 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	ev := &c.events
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
+	if pe.GetGap() {
+		// The service dropped events for this stream: say so now, not at
+		// a topic's next event, which may never come.
+		ev.gapLocked()
+		return
+	}
 	seqs := ev.seqs[st]
 	if seqs == nil || len(seqs) >= maxTrackedTopics {
 		seqs = map[string]uint64{}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
@@ -78,8 +79,9 @@ func topicMatches(pattern, topic string) bool {
 
 // eventQueue is how many events wait for one stream's sender. A stream
 // that does not read fills it; then its events are dropped (and counted),
-// so it never holds up publishers or other streams, and the seq jump of
-// the next event it gets tells its caller events are missing.
+// so it never holds up publishers or other streams, and a gap marker
+// (Event.gap) sent as soon as the queue has room tells its caller events
+// are missing (as does the seq jump of a topic's next event).
 const eventQueue = 256
 
 // maxTopicSeqs bounds how many topics' seqs a server remembers. Past it
@@ -102,7 +104,15 @@ type streamSubs struct {
 	all    bool            // the key may delegate: every event, whatever its visibility
 	self   Principal       // otherwise: events this principal may see
 	queue  chan *socketv1.ConnectResponse
+	// dropped: an event did not fit the queue; the pump sends a gap
+	// marker as soon as it has room. wake (1-buffered) rouses an idle
+	// pump for it.
+	dropped atomic.Bool
+	wake    chan struct{}
 }
+
+// gapMarker tells a stream that the service dropped events for it.
+var gapMarker = &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Event{Event: &socketv1.Event{Gap: true}}}
 
 // Publish sends an event on topic to every stream subscribed to it (or to
 // a pattern matching it), with the topic's next seq (per topic and
@@ -144,6 +154,11 @@ func (s *Server) Publish(topic string, data any, vis Visibility) error {
 		case sub.queue <- frame:
 		default:
 			s.metrics.eventDropped()
+			sub.dropped.Store(true)
+			select {
+			case sub.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 	return nil
@@ -201,6 +216,7 @@ func (st *serverStream) subscribe(topic string) bool {
 			all:    st.key.Delegate,
 			self:   Principal{Subject: st.key.Name, Roles: st.key.Roles},
 			queue:  make(chan *socketv1.ConnectResponse, eventQueue),
+			wake:   make(chan struct{}, 1),
 		}
 		if se.subs == nil {
 			se.subs = map[*serverStream]*streamSubs{}
@@ -234,6 +250,9 @@ func (st *serverStream) pumpEvents(sub *streamSubs) {
 		se.mu.Unlock()
 	}()
 	for {
+		if sub.dropped.Swap(false) {
+			st.send(gapMarker)
+		}
 		select {
 		case f := <-sub.queue:
 			st.send(f)
@@ -241,6 +260,7 @@ func (st *serverStream) pumpEvents(sub *streamSubs) {
 				return
 			}
 			st.srv.metrics.eventDelivered()
+		case <-sub.wake:
 		case <-st.ctx.Done():
 			return
 		case <-st.senderDone:

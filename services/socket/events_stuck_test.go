@@ -1,6 +1,8 @@
 package socket_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -116,5 +119,49 @@ func TestEventsActionScopedKeyMayNotSubscribe(t *testing.T) {
 	must(t, ts.Publish("items/1", nil, socket.Visibility{Public: true}))
 	if e := next(t, events); e.Topic != "items/1" {
 		t.Fatalf("event %+v", e)
+	}
+}
+
+// When a stream's event queue overflows, the service tells the stream as
+// soon as the queue has room again, even if the dropped events were the
+// last of their topics.
+func TestEventsTailDropIsSignalled(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverSpec{bufconn: true})
+	ctx := testContext(t)
+	cc, err := grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(ts.dialer), grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
+	must(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	slowCtx, cancelSlow := context.WithCancel(withKey(ctx, gatewayKey))
+	defer cancelSlow()
+	slow, err := socketv1.NewSocketServiceClient(cc).Connect(slowCtx)
+	must(t, err)
+	must(t, slow.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: "items/*"}}}))
+	if r, err := slow.Recv(); err != nil || r.GetSubscribed().GetTopic() != "items/*" {
+		t.Fatalf("the subscription was not acknowledged: %v %v", r, err)
+	}
+	// Each event on a topic of its own: no later event shows a seq jump.
+	// Far more than the window and the queue hold.
+	data := json.RawMessage(`"` + strings.Repeat("x", 1024) + `"`)
+	const n = 1000
+	for i := range n {
+		must(t, ts.Publish(fmt.Sprintf("items/%d", i), data, socket.Visibility{}))
+	}
+	got := 0
+	for {
+		r, err := slow.Recv()
+		if err != nil {
+			t.Fatalf("after %d events, no gap marker: %v", got, err)
+		}
+		if e := r.GetEvent(); e.GetGap() {
+			break
+		}
+		if got++; got == n {
+			t.Fatal("every event arrived: nothing was dropped")
+		}
+		if got > n {
+			t.Fatal("no gap marker")
+		}
 	}
 }

@@ -1071,7 +1071,13 @@ type Event struct {
 	// The event's data as raw JSON bytes, e.g. the object as a GET returns it.
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
 	// Who may see the event.
-	Visibility    *Visibility `protobuf:"bytes,4,opt,name=visibility,proto3" json:"visibility,omitempty"`
+	Visibility *Visibility `protobuf:"bytes,4,opt,name=visibility,proto3" json:"visibility,omitempty"`
+	// Set on a gap marker, which has no topic, seq, data or visibility: the
+	// service dropped events for this stream (its queue was full), and
+	// sends the marker as soon as the queue has room again, so the
+	// subscriber learns of the loss even if no later event of the topic
+	// comes. Events of any subscribed topic may be missing.
+	Gap           bool `protobuf:"varint,5,opt,name=gap,proto3" json:"gap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1132,6 +1138,13 @@ func (x *Event) GetVisibility() *Visibility {
 		return x.Visibility
 	}
 	return nil
+}
+
+func (x *Event) GetGap() bool {
+	if x != nil {
+		return x.Gap
+	}
+	return false
 }
 
 // Visibility says who may see an event. A delegating caller (the gateway)
@@ -1709,14 +1722,15 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x121\n" +
 	"\x05error\x18\x02 \x01(\v2\x1b.streamgate.socket.v1.ErrorR\x05error\"#\n" +
 	"\vUnsubscribe\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x85\x01\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x97\x01\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12@\n" +
 	"\n" +
 	"visibility\x18\x04 \x01(\v2 .streamgate.socket.v1.VisibilityR\n" +
-	"visibility\"V\n" +
+	"visibility\x12\x10\n" +
+	"\x03gap\x18\x05 \x01(\bR\x03gap\"V\n" +
 	"\n" +
 	"Visibility\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1a\n" +

@@ -69,3 +69,26 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 		fn(tags)
 	}
 }
+
+// invalidateMoved drops the cached reads of every service whose client a
+// reload replaced: the events between the old client's subscription and
+// the new one's may be lost.
+func (g *Gateway) invalidateMoved(old, t *table) {
+	if g.cache == nil {
+		return
+	}
+	var tags []string
+	for service, c := range t.clients {
+		if prev := old.clients[service]; prev != nil && prev != c {
+			tags = append(tags, serviceTag(service))
+		}
+	}
+	if len(tags) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), invalidationTimeout)
+	defer cancel()
+	if err := g.cache.Invalidate(ctx, tags); err != nil {
+		g.opts.logger.Error("gateway: cache invalidation after a reload failed; cached reads may be stale until they expire", "err", err, "tags", tags)
+	}
+}

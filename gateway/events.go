@@ -85,7 +85,13 @@ func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socke
 		return nil, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
 	}
 	w := &watcher{p: p, deliver: deliver}
-	if err := g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], w); err != nil {
+	current := func() *socket.Client {
+		if t := g.current.Load(); t != nil {
+			return t.clients[res.Service]
+		}
+		return nil
+	}
+	if err := g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], current, w); err != nil {
 		return nil, err
 	}
 	// remove is complete before AfterFunc exists: with ctx already done,
@@ -100,8 +106,10 @@ func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socke
 
 // add adds a watcher to the upstream of key; the first subscribes through
 // client, without holding the hub's lock (the service acknowledges the
-// subscription first), and the others wait for it.
-func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
+// subscription first), and the others wait for it. A reload while the
+// first subscribes (rebind skips an upstream still subscribing) is caught
+// up with here: current returns the service's client now.
+func (h *hub) add(key upstreamKey, client *socket.Client, current func() *socket.Client, w *watcher) error {
 	h.mu.Lock()
 	up := h.upstreams[key]
 	first := up == nil
@@ -126,9 +134,13 @@ func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
 			}
 		}
 		close(up.ready)
+		now := current()
 		h.mu.Unlock()
 		if unused && stop != nil {
 			stop()
+		}
+		if !unused && now != nil && now != client {
+			h.move(up, now)
 		}
 	}
 	<-up.ready
@@ -197,7 +209,8 @@ func (up *upstream) onEvent(e socket.Event) {
 
 // rebind moves the upstreams to the clients of a new table whose client
 // for their service changed (a reload changed its target or key); the
-// old subscription ends once the new one is made. Callers hold g.mu.
+// old subscription ends once the new one is made, and the topic's seq
+// skips one. Callers hold g.mu.
 func (h *hub) rebind(t *table) {
 	type move struct {
 		up     *upstream
@@ -208,28 +221,43 @@ func (h *hub) rebind(t *table) {
 	for _, up := range h.upstreams {
 		c := t.clients[up.key.service]
 		if c == nil || c == up.client || up.stop == nil {
-			continue // gone from the configuration (its client ends with the old table), or still subscribing
+			continue // gone from the configuration (its client ends with the old table), or still subscribing (add moves it)
 		}
 		moves = append(moves, move{up, c})
 	}
 	h.mu.Unlock()
-	// Subscribing waits for the service: not under the lock event
-	// delivery needs.
 	for _, m := range moves {
-		stop, err := m.client.Subscribe(context.Background(), m.up.key.topic, m.up.onEvent)
-		if err != nil {
-			continue
-		}
-		h.mu.Lock()
-		old := m.up.stop
-		if old == nil { // the last watcher left meanwhile
-			old = stop
-		} else {
-			m.up.client, m.up.stop = m.client, stop
-		}
-		h.mu.Unlock()
-		old()
+		h.move(m.up, m.client)
 	}
+}
+
+// move subscribes the upstream through client and ends its subscription
+// through the previous one. Subscribing waits for the service, so it runs
+// outside the lock event delivery needs. Events between the two
+// subscriptions may be lost: the upstream's seq skips one.
+func (h *hub) move(up *upstream, client *socket.Client) {
+	h.mu.Lock()
+	skip := up.client == client || up.stop == nil
+	h.mu.Unlock()
+	if skip {
+		return
+	}
+	stop, err := client.Subscribe(context.Background(), up.key.topic, up.onEvent)
+	if err != nil {
+		return // stays on the retiring client; its end is a gap
+	}
+	h.mu.Lock()
+	old := up.stop
+	if old == nil || up.client == client { // the last watcher left, or another move won
+		old = stop
+	} else {
+		up.client, up.stop = client, stop
+	}
+	h.mu.Unlock()
+	old()
+	up.deliverMu.Lock()
+	up.seq++
+	up.deliverMu.Unlock()
 }
 
 // close ends every upstream subscription.

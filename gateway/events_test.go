@@ -253,8 +253,9 @@ func TestWatchTopicSurvivesAReloadThatMovesTheService(t *testing.T) {
 	e := nextEvent(t, events)
 	var data struct{ N int }
 	must(t, json.Unmarshal(e.Data, &data))
-	if e.Seq != 2 || data.N != 2 {
-		t.Fatalf("after the reload: %+v (%s), want seq 2 from the new instance", e, e.Data)
+	// Events between the two subscriptions may be lost: the seq skips one.
+	if e.Seq != 3 || data.N != 2 {
+		t.Fatalf("after the reload: %+v (%s), want seq 3 (a skip) from the new instance", e, e.Data)
 	}
 	if d := second.delivered(t); d != 1 {
 		t.Fatalf("the new instance delivered %v events, want 1", d)

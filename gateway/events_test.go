@@ -319,3 +319,32 @@ func TestWatchTopicWithADoneContext(t *testing.T) {
 		t.Fatalf("upstreams after watches with a done context = %d", n)
 	}
 }
+
+// A topic's seq never restarts lower within the gateway's life: an
+// upstream made again continues the count, skipping one (events between
+// the two subscriptions are not seen).
+func TestWatchTopicSeqNeverRestartsLower(t *testing.T) {
+	t.Parallel()
+	p := startPublisher(t)
+	g, update := startEventsGateway(t, p, gateway.WithCacheSize(0))
+	events, stop := watch(t, g, "orders/1", socket.Principal{Subject: "x"})
+	update("1", `{"n":1}`)
+	if e := nextEvent(t, events); e.Seq != 1 {
+		t.Fatalf("first event %+v", e)
+	}
+	stop()
+	if n := gateway.Upstreams(g); n != 0 {
+		t.Fatalf("upstreams after the last watcher left = %d", n)
+	}
+	ch := make(chan gateway.TopicEvent, 4)
+	stop, seq, err := gateway.WatchTopicSeq(context.Background(), g, "v1", "orders/1", socket.Principal{Subject: "x"}, func(e gateway.TopicEvent) { ch <- e })
+	must(t, err)
+	t.Cleanup(stop)
+	if seq != 2 {
+		t.Fatalf("the watch starts at seq %d, want 2 (1 and a skip)", seq)
+	}
+	update("1", `{"n":2}`)
+	if e := nextEvent(t, ch); e.Seq != 3 {
+		t.Fatalf("event after the upstream was made again: %+v, want seq 3", e)
+	}
+}

@@ -177,7 +177,7 @@ func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
 		return nil // in place already
 	}
 	if send {
-		st.topics.set(topic, true)
+		st.setTopic(topic, true)
 	}
 	return ch
 }
@@ -278,7 +278,7 @@ func (c *Client) unsubscribe(sub *subscription) {
 		}
 		ev.mu.Unlock()
 		for _, st := range streams {
-			st.topics.set(sub.topic, false)
+			st.setTopic(sub.topic, false)
 		}
 	})
 }
@@ -335,6 +335,7 @@ type topicFrames struct {
 	mu      sync.Mutex
 	want    map[string]bool // topic → subscribe (true) or unsubscribe
 	order   []string        // the changed topics, in the order of their first change
+	busy    bool            // sendTopics is sending what it took
 	changed chan struct{}   // 1-buffered: something was set
 }
 
@@ -342,10 +343,22 @@ func newTopicFrames() topicFrames {
 	return topicFrames{want: map[string]bool{}, changed: make(chan struct{}, 1)}
 }
 
-// set records that the stream should (un)subscribe topic, superseding a
-// change of the topic not sent yet.
-func (tf *topicFrames) set(topic string, subscribe bool) {
+// set has the stream (un)subscribe topic: the frame goes straight to the
+// sender's queue when nothing is pending before it and the queue has
+// room (so it precedes the caller's next request, as before), else it is
+// recorded for sendTopics, superseding a change of the topic not sent
+// yet. It never waits.
+func (st *clientStream) setTopic(topic string, subscribe bool) {
+	tf := &st.topics
 	tf.mu.Lock()
+	if !tf.busy && len(tf.order) == 0 {
+		select {
+		case st.sendq <- outgoing{frame: topicFrame(topic, subscribe)}:
+			tf.mu.Unlock()
+			return
+		default:
+		}
+	}
 	if _, ok := tf.want[topic]; !ok {
 		tf.order = append(tf.order, topic)
 	}
@@ -357,7 +370,8 @@ func (tf *topicFrames) set(topic string, subscribe bool) {
 	}
 }
 
-// take returns the changes to send and forgets them.
+// take returns the changes to send and forgets them; busy until the
+// next take.
 func (tf *topicFrames) take() (order []string, want map[string]bool) {
 	tf.mu.Lock()
 	defer tf.mu.Unlock()
@@ -365,7 +379,16 @@ func (tf *topicFrames) take() (order []string, want map[string]bool) {
 	if len(order) > 0 {
 		tf.order, tf.want = nil, map[string]bool{}
 	}
+	tf.busy = len(order) > 0
 	return order, want
+}
+
+// topicFrame is a subscribe or unsubscribe frame.
+func topicFrame(topic string, subscribe bool) *socketv1.ConnectRequest {
+	if subscribe {
+		return &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}}
+	}
+	return &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: topic}}}
 }
 
 // sendTopics sends the stream's (un)subscribe frames as they are set,
@@ -375,11 +398,10 @@ func (st *clientStream) sendTopics() {
 	for {
 		order, want := tf.take()
 		for _, t := range order {
-			f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: t}}}
-			if want[t] {
-				f = &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: t}}}
-			}
-			st.sendFrame(f)
+			st.sendFrame(topicFrame(t, want[t]))
+		}
+		if len(order) > 0 {
+			continue // take again: clears busy, or sends what came meanwhile
 		}
 		s, changed := st.observe()
 		if s >= streamDrained {

@@ -60,11 +60,7 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 	if len(tags) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), invalidationTimeout)
-	defer cancel()
-	if err := g.cache.Invalidate(ctx, tags); err != nil {
-		g.opts.logger.Error("gateway: cache invalidation from an event failed; cached reads may be stale until they expire", "err", err, "tags", tags)
-	}
+	g.invalidateTags(tags, "from an event")
 	if fn := g.opts.eventInvalidated; fn != nil {
 		fn(tags)
 	}
@@ -83,12 +79,17 @@ func (g *Gateway) invalidateMoved(old, t *table) {
 			tags = append(tags, serviceTag(service))
 		}
 	}
-	if len(tags) == 0 {
-		return
+	if len(tags) > 0 {
+		g.invalidateTags(tags, "after a reload")
 	}
+}
+
+// invalidateTags drops the cached reads of tags, logging a failure (when
+// says what caused it).
+func (g *Gateway) invalidateTags(tags []string, when string) {
 	ctx, cancel := context.WithTimeout(context.Background(), invalidationTimeout)
 	defer cancel()
 	if err := g.cache.Invalidate(ctx, tags); err != nil {
-		g.opts.logger.Error("gateway: cache invalidation after a reload failed; cached reads may be stale until they expire", "err", err, "tags", tags)
+		g.opts.logger.Error("gateway: cache invalidation "+when+" failed; cached reads may be stale until they expire", "err", err, "tags", tags)
 	}
 }

@@ -128,19 +128,7 @@ func TestEventsActionScopedKeyMayNotSubscribe(t *testing.T) {
 func TestEventsTailDropIsSignalled(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, serverSpec{bufconn: true})
-	ctx := testContext(t)
-	cc, err := grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(ts.dialer), grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
-	must(t, err)
-	t.Cleanup(func() { _ = cc.Close() })
-	slowCtx, cancelSlow := context.WithCancel(withKey(ctx, gatewayKey))
-	defer cancelSlow()
-	slow, err := socketv1.NewSocketServiceClient(cc).Connect(slowCtx)
-	must(t, err)
-	must(t, slow.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: "items/*"}}}))
-	if r, err := slow.Recv(); err != nil || r.GetSubscribed().GetTopic() != "items/*" {
-		t.Fatalf("the subscription was not acknowledged: %v %v", r, err)
-	}
+	slow := rawSubscriber(t, testContext(t), ts, "items/*")
 	// Each event on a topic of its own: no later event shows a seq jump.
 	// Far more than the window and the queue hold.
 	data := json.RawMessage(`"` + strings.Repeat("x", 1024) + `"`)
@@ -164,4 +152,26 @@ func TestEventsTailDropIsSignalled(t *testing.T) {
 			t.Fatal("no gap marker")
 		}
 	}
+}
+
+// rawSubscriber opens a raw stream to ts with the gateway's key and small
+// fixed flow-control windows (so the service's sends back up soon once it
+// is not read), and subscribes it to topic. The stream ends with ctx.
+func rawSubscriber(t *testing.T, ctx context.Context, ts *testServer, topic string) socketv1.SocketService_ConnectClient {
+	t.Helper()
+	target, opts := ts.Addr, []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window)}
+	if ts.dialer != nil {
+		target, opts = "passthrough:///bufnet", append(opts, grpc.WithContextDialer(ts.dialer))
+	}
+	cc, err := grpc.NewClient(target, opts...)
+	must(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	stream, err := socketv1.NewSocketServiceClient(cc).Connect(withKey(ctx, gatewayKey))
+	must(t, err)
+	must(t, stream.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}}))
+	if r, err := stream.Recv(); err != nil || r.GetSubscribed().GetTopic() != topic {
+		t.Fatalf("the subscription was not acknowledged: %v %v", r, err)
+	}
+	return stream
 }

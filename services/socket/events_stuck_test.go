@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -174,4 +176,34 @@ func rawSubscriber(t *testing.T, ctx context.Context, ts *testServer, topic stri
 		t.Fatalf("the subscription was not acknowledged: %v %v", r, err)
 	}
 	return stream
+}
+
+// A stream subscribed to a topic both exactly and by a pattern gets each
+// event once; streams subscribed to other topics get none.
+func TestEventsExactAndPatternOnOneStreamDeliverOnce(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	ts := startServer(t, serverSpec{name: "index", bufconn: true, opts: []socket.ServerOption{socket.WithMetrics(reg)}})
+	c := dialServer(t, ts, socket.WithKey(gatewayKey))
+	awaitReady(t, c, 1)
+	exact, _ := collect(t, c, "items/1")
+	pattern, _ := collect(t, c, "items/*")
+	other, _ := collect(t, c, "items/2")
+	must(t, ts.Publish("items/1", nil, socket.Visibility{}))
+	for _, ch := range []<-chan socket.Event{exact, pattern} {
+		if e := next(t, ch); e.Topic != "items/1" || e.Seq != 1 {
+			t.Fatalf("event %+v", e)
+		}
+	}
+	must(t, ts.Publish("items/2", nil, socket.Visibility{}))
+	if e := next(t, other); e.Topic != "items/2" {
+		t.Fatalf("event %+v", e)
+	}
+	if e := next(t, pattern); e.Topic != "items/2" {
+		t.Fatalf("pattern: event %+v", e)
+	}
+	none(t, exact, "a subscription to another topic")
+	if d := promtest.Gather(t, reg).Value("streamgate_service_events_delivered_total", "service", "index"); d != 2 {
+		t.Fatalf("event frames delivered = %v, want 2 (one per event for the stream)", d)
+	}
 }

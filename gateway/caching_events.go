@@ -60,12 +60,36 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 	if len(tags) == 0 {
 		return
 	}
+	g.invalidateTags(tags, "from an event")
+	if fn := g.opts.eventInvalidated; fn != nil {
+		fn(tags)
+	}
+}
+
+// invalidateMoved drops the cached reads of every service whose client a
+// reload replaced: the events between the old client's subscription and
+// the new one's may be lost.
+func (g *Gateway) invalidateMoved(old, t *table) {
+	if g.cache == nil {
+		return
+	}
+	var tags []string
+	for service, c := range t.clients {
+		if prev := old.clients[service]; prev != nil && prev != c {
+			tags = append(tags, serviceTag(service))
+		}
+	}
+	if len(tags) > 0 {
+		g.invalidateTags(tags, "after a reload")
+	}
+}
+
+// invalidateTags drops the cached reads of tags, logging a failure (when
+// says what caused it).
+func (g *Gateway) invalidateTags(tags []string, when string) {
 	ctx, cancel := context.WithTimeout(context.Background(), invalidationTimeout)
 	defer cancel()
 	if err := g.cache.Invalidate(ctx, tags); err != nil {
-		g.opts.logger.Error("gateway: cache invalidation from an event failed; cached reads may be stale until they expire", "err", err, "tags", tags)
-	}
-	if fn := g.opts.eventInvalidated; fn != nil {
-		fn(tags)
+		g.opts.logger.Error("gateway: cache invalidation "+when+" failed; cached reads may be stale until they expire", "err", err, "tags", tags)
 	}
 }

@@ -25,9 +25,17 @@ type topicEvent struct {
 // hub shares one upstream subscription per service and topic between the
 // gateway's local watchers (events.go).
 type hub struct {
-	mu        sync.Mutex // guards upstreams and each upstream's client, stop, err and watchers
+	mu        sync.Mutex // guards upstreams, seqs, floor and each upstream's client, stop, err and watchers
 	upstreams map[upstreamKey]*upstream
+	// seqs are the last seqs of ended upstreams, so that one made again
+	// continues the count; past maxHubSeqs they are forgotten, and floor
+	// (the highest forgotten) is where a topic not in seqs starts.
+	seqs  map[upstreamKey]uint64
+	floor uint64
 }
+
+// maxHubSeqs bounds how many ended upstreams' seqs the hub remembers.
+const maxHubSeqs = 1 << 16
 
 type upstreamKey struct{ service, topic string }
 
@@ -42,8 +50,8 @@ type upstream struct {
 	err      error          // why the subscribe failed
 	watchers []*watcher     // copied on change: delivery reads a snapshot
 
-	deliverMu sync.Mutex // serializes deliveries (two clients overlap during a reload); guards seq
-	seq       uint64
+	deliverMu sync.Mutex    // serializes deliveries (two clients overlap during a reload)
+	seq       atomic.Uint64 // the last seq numbered; changes under deliverMu
 }
 
 // watcher is one local subscriber to a topic.
@@ -69,79 +77,125 @@ type watcher struct {
 // event by its visibility only). Errors: INVALID_ARGUMENT for a topic
 // that is not "{resource}/{id}…" or is a pattern, NOT_FOUND for an
 // unknown version or resource, UNAVAILABLE when the gateway is closed.
-func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socket.Principal, deliver func(topicEvent)) (stop func(), err error) {
+func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socket.Principal, deliver func(topicEvent)) (stop func(), seq uint64, err error) {
 	resource, id, _ := strings.Cut(topic, "/")
 	if resource == "" || id == "" || strings.Contains(topic, "*") {
-		return nil, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
+		return nil, 0, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
 	}
 	t := g.acquire()
 	defer t.release()
 	v := t.cfg.Versions[version]
 	if v == nil {
-		return nil, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
+		return nil, 0, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
 	}
 	res := v.Resources[resource]
 	if res == nil || t.clients[res.Service] == nil {
-		return nil, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
+		return nil, 0, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
 	}
 	w := &watcher{p: p, deliver: deliver}
-	if err := g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], w); err != nil {
-		return nil, err
+	current := func() *socket.Client {
+		if t := g.current.Load(); t != nil {
+			return t.clients[res.Service]
+		}
+		return nil
 	}
-	var once sync.Once
-	var unwatch func() bool
-	stop = func() {
-		once.Do(func() {
-			w.stopped.Store(true)
-			g.hub.remove(upstreamKey{res.Service, topic}, w)
-			unwatch()
-		})
+	seq, err = g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], current, w)
+	if err != nil {
+		return nil, 0, err
 	}
-	unwatch = context.AfterFunc(ctx, stop)
-	return stop, nil
+	// remove is complete before AfterFunc exists: with ctx already done,
+	// AfterFunc runs it at once on its own goroutine.
+	remove := sync.OnceFunc(func() {
+		w.stopped.Store(true)
+		g.hub.remove(upstreamKey{res.Service, topic}, w)
+	})
+	unwatch := context.AfterFunc(ctx, remove)
+	return func() { unwatch(); remove() }, seq, nil
 }
 
 // add adds a watcher to the upstream of key; the first subscribes through
 // client, without holding the hub's lock (the service acknowledges the
-// subscription first), and the others wait for it.
-func (h *hub) add(key upstreamKey, client *socket.Client, w *watcher) error {
+// subscription first), and the others wait for it. A reload while the
+// first subscribes (rebind skips an upstream still subscribing) is caught
+// up with here: current returns the service's client now.
+func (h *hub) add(key upstreamKey, client *socket.Client, current func() *socket.Client, w *watcher) (seq uint64, err error) {
 	h.mu.Lock()
 	up := h.upstreams[key]
 	first := up == nil
 	if first {
 		up = &upstream{h: h, key: key, ready: make(chan struct{})}
+		up.seq.Store(h.startLocked(key))
 		if h.upstreams == nil {
 			h.upstreams = map[upstreamKey]*upstream{}
 		}
 		h.upstreams[key] = up
 	}
 	up.watchers = append(append([]*watcher(nil), up.watchers...), w)
+	// onEvent takes its snapshot of the watchers before numbering: every
+	// event numbered after this reaches w.
+	seq = up.seq.Load()
 	h.mu.Unlock()
 	if first {
 		stop, err := client.Subscribe(context.Background(), key.topic, up.onEvent)
 		h.mu.Lock()
 		up.client, up.stop, up.err = client, stop, err
-		if err != nil || len(up.watchers) == 0 { // failed, or every watcher left meanwhile
-			if stop != nil {
-				stop()
-			}
+		unused := err != nil || len(up.watchers) == 0 // failed, or every watcher left meanwhile
+		if unused {
+			up.stop = nil
 			if h.upstreams[key] == up {
-				delete(h.upstreams, key)
+				h.endLocked(up)
 			}
 		}
 		close(up.ready)
+		now := current()
 		h.mu.Unlock()
+		if unused && stop != nil {
+			stop()
+		}
+		if !unused && now != nil && now != client {
+			h.move(up, now)
+		}
 	}
 	<-up.ready
 	if up.err != nil {
-		return socket.Errorf(socket.CodeUnavailable, "the service %s cannot be subscribed to now", key.service).WithCause(up.err)
+		return 0, socket.Errorf(socket.CodeUnavailable, "the service %s cannot be subscribed to now", key.service).WithCause(up.err)
 	}
-	return nil
+	return seq, nil
+}
+
+// startLocked returns the seq a new upstream of key starts at: one past
+// the last of its previous upstream (events between the two are not
+// seen), so a topic's seq never restarts lower. Called with mu held.
+func (h *hub) startLocked(key upstreamKey) uint64 {
+	if last, ok := h.seqs[key]; ok {
+		delete(h.seqs, key)
+		return last + 1
+	}
+	return h.floor
+}
+
+// endLocked takes an upstream out of the hub, remembering its seq.
+// Called with mu held.
+func (h *hub) endLocked(up *upstream) {
+	delete(h.upstreams, up.key)
+	if h.seqs == nil || len(h.seqs) >= maxHubSeqs {
+		for _, s := range h.seqs {
+			h.floor = max(h.floor, s+1)
+		}
+		h.seqs = map[upstreamKey]uint64{}
+	}
+	h.seqs[up.key] = up.seq.Load()
 }
 
 // remove takes a watcher off its upstream, ending the upstream with its
 // last watcher (or leaving that to add while it still subscribes).
 func (h *hub) remove(key upstreamKey, w *watcher) {
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop() // outside the lock: event delivery needs it
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	up := h.upstreams[key]
@@ -156,21 +210,10 @@ func (h *hub) remove(key upstreamKey, w *watcher) {
 	}
 	up.watchers = rest
 	if len(rest) == 0 {
-		if up.stop != nil {
-			up.stop()
-		}
-		delete(h.upstreams, key)
+		stop = up.stop
+		up.stop = nil
+		h.endLocked(up)
 	}
-}
-
-// resubscribe moves the upstream to client. Callers hold hub.mu.
-func (up *upstream) resubscribe(client *socket.Client) error {
-	stop, err := client.Subscribe(context.Background(), up.key.topic, up.onEvent)
-	if err != nil {
-		return err
-	}
-	up.client, up.stop = client, stop
-	return nil
 }
 
 // watchersNow returns the upstream's watchers.
@@ -187,14 +230,14 @@ func (up *upstream) onEvent(e socket.Event) {
 	up.deliverMu.Lock()
 	defer up.deliverMu.Unlock()
 	if e.Gap {
-		up.seq++
+		up.seq.Add(1)
 	}
 	if e.Data == nil {
 		return // only the gap
 	}
-	up.seq++
-	ev := topicEvent{Topic: e.Topic, Seq: up.seq, Data: e.Data}
-	for _, w := range up.h.watchersNow(up) {
+	watchers := up.h.watchersNow(up) // before numbering: see add
+	ev := topicEvent{Topic: e.Topic, Seq: up.seq.Add(1), Data: e.Data}
+	for _, w := range watchers {
 		if !w.stopped.Load() && e.Visibility.Allows(w.p) {
 			w.deliver(ev)
 		}
@@ -203,30 +246,70 @@ func (up *upstream) onEvent(e socket.Event) {
 
 // rebind moves the upstreams to the clients of a new table whose client
 // for their service changed (a reload changed its target or key); the
-// old subscription ends once the new one is made. Callers hold g.mu.
+// old subscription ends once the new one is made, and the topic's seq
+// skips one. Callers hold g.mu.
 func (h *hub) rebind(t *table) {
+	type move struct {
+		up     *upstream
+		client *socket.Client
+	}
+	var moves []move
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, up := range h.upstreams {
 		c := t.clients[up.key.service]
 		if c == nil || c == up.client || up.stop == nil {
-			continue // gone from the configuration (its client ends with the old table), or still subscribing
+			continue // gone from the configuration (its client ends with the old table), or still subscribing (add moves it)
 		}
-		old := up.stop
-		if err := up.resubscribe(c); err == nil {
-			old()
-		}
+		moves = append(moves, move{up, c})
 	}
+	h.mu.Unlock()
+	for _, m := range moves {
+		h.move(m.up, m.client)
+	}
+}
+
+// move subscribes the upstream through client and ends its subscription
+// through the previous one. Subscribing waits for the service, so it runs
+// outside the lock event delivery needs. Events between the two
+// subscriptions may be lost: the upstream's seq skips one.
+func (h *hub) move(up *upstream, client *socket.Client) {
+	h.mu.Lock()
+	skip := up.client == client || up.stop == nil
+	h.mu.Unlock()
+	if skip {
+		return
+	}
+	stop, err := client.Subscribe(context.Background(), up.key.topic, up.onEvent)
+	if err != nil {
+		return // stays on the retiring client; its end is a gap
+	}
+	h.mu.Lock()
+	old := up.stop
+	if old == nil || up.client == client { // the last watcher left, or another move won
+		old = stop
+	} else {
+		up.client, up.stop = client, stop
+	}
+	h.mu.Unlock()
+	old()
+	up.deliverMu.Lock()
+	up.seq.Add(1)
+	up.deliverMu.Unlock()
 }
 
 // close ends every upstream subscription.
 func (h *hub) close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	var stops []func()
 	for key, up := range h.upstreams {
 		if up.stop != nil {
-			up.stop()
+			stops = append(stops, up.stop)
+			up.stop = nil
 		}
 		delete(h.upstreams, key)
+	}
+	h.mu.Unlock()
+	for _, stop := range stops {
+		stop()
 	}
 }

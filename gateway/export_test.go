@@ -29,6 +29,13 @@ type TopicEvent = topicEvent
 
 // WatchTopic is the hub's watchTopic, for tests.
 func WatchTopic(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), err error) {
+	stop, _, err = g.watchTopic(ctx, version, topic, p, deliver)
+	return stop, err
+}
+
+// WatchTopicSeq is WatchTopic that also returns the topic's seq when the
+// watch began.
+func WatchTopicSeq(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), seq uint64, err error) {
 	return g.watchTopic(ctx, version, topic, p, deliver)
 }
 

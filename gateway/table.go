@@ -174,6 +174,7 @@ func (g *Gateway) swap(cfg *config.Config) error {
 	if old == nil {
 		return nil
 	}
+	g.invalidateMoved(old, t)
 	old.retire()
 	g.retiring.Add(1)
 	go func() {

@@ -149,13 +149,14 @@ func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsT
 	if !present {
 		p = anonymous
 	}
-	stop, werr := c.g.watchTopic(c.ctx, c.version, topic, p, func(ev topicEvent) {
+	stop, seq, werr := c.g.watchTopic(c.ctx, c.version, topic, p, func(ev topicEvent) {
 		sub.deliver(c, c.g.sockets.eventFrame(ev))
 	})
 	if werr != nil {
 		return nil, failed(socket.AsError(werr))
 	}
-	return stop, answer{status: http.StatusOK, result: topicResult(topic, true)}
+	b, _ := json.Marshal(map[string]any{"topic": topic, "subscribed": true, "seq": seq})
+	return stop, answer{status: http.StatusOK, result: b}
 }
 
 // encodedEvent is an event frame and the event it encodes.

@@ -25,7 +25,10 @@ type Event struct {
 	// Gap says events may be missing before this one: the seq jumped (the
 	// service dropped events its stream could not take, or, for a key
 	// that does not delegate, events it may not see), or this
-	// subscription's own queue overflowed. When a stream to an instance
+	// subscription's own queue overflowed. When the service drops events
+	// for a stream it says so as soon as it can: the subscription then
+	// gets an Event with Gap set, Topic the subscribed topic or pattern
+	// and no Data. When a stream to an instance
 	// breaks, its events until the subscription is renewed are lost: the
 	// subscription then gets an Event with Gap set, Topic the subscribed
 	// topic or pattern and no Data, and another once the instance's next
@@ -44,9 +47,9 @@ const maxTrackedTopics = 1 << 16
 
 // clientEvents are a client's subscriptions.
 type clientEvents struct {
-	// frames serializes the (un)subscribe frames a change of the
-	// subscriptions sends, so that they leave in the order of the changes;
-	// taken before mu, and never held while waiting for an answer.
+	// frames serializes the (un)subscribe changes handed to the streams
+	// (topicFrames), so that they apply in the order of the changes;
+	// taken before mu, and never held while waiting for a stream.
 	frames     sync.Mutex
 	mu         sync.Mutex                          // guards subs, topics, seqs, activating
 	subs       map[*subscription]struct{}          //
@@ -55,8 +58,15 @@ type clientEvents struct {
 	activating map[*clientStream]bool              // new streams being subscribed before they take requests
 	broke      map[*instance]bool                  // instances whose stream broke since their last activation
 
-	ackMu sync.Mutex               // guards acks
-	acks  map[ackKey]chan struct{} // closed when the service acknowledges a subscribe frame
+	ackMu sync.Mutex      // guards acks
+	acks  map[ackKey]*ack // subscribe frames waiting for the service's acknowledgement
+}
+
+// ack is the acknowledgement of one subscribe frame: done is closed when
+// it came (err set when the service refused), or the stream ended.
+type ack struct {
+	done chan struct{}
+	err  *Error
 }
 
 // ackKey names a subscribe frame waiting for its acknowledgement.
@@ -89,8 +99,10 @@ type subscription struct {
 // in the order the events arrived; a slow fn never holds up the stream:
 // past a bounded queue events are dropped and the next one has Gap set.
 // A delegating key receives every event; others only those their
-// principal may see. Errors: INVALID_ARGUMENT for a bad topic,
-// UNAVAILABLE once the client is closed.
+// principal may see; a key limited to some actions may not subscribe
+// (PERMISSION_DENIED, when an instance refuses). Errors: INVALID_ARGUMENT
+// for a bad topic, PERMISSION_DENIED, UNAVAILABLE once the client is
+// closed.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
 	if e := checkTopic(topic, true); e != nil {
 		return nil, e
@@ -113,7 +125,7 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	streams := c.subscribedStreamsLocked()
 	c.wg.Add(1)
 	ev.mu.Unlock()
-	acks := make([]<-chan struct{}, 0, len(streams))
+	acks := make([]*ack, 0, len(streams))
 	for _, st := range streams {
 		acks = append(acks, c.subscribeOn(st, topic, first))
 	}
@@ -121,8 +133,12 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	go sub.run(&c.wg)
 	unwatch := context.AfterFunc(ctx, func() { c.unsubscribe(sub) })
 	stopClient := context.AfterFunc(c.ctx, func() { c.unsubscribe(sub) })
-	c.awaitAcks(ctx, acks)
-	return func() { unwatch(); stopClient(); c.unsubscribe(sub) }, nil
+	stop = func() { unwatch(); stopClient(); c.unsubscribe(sub) }
+	if err := c.awaitAcks(ctx, acks); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // subscribedStreamsLocked returns the streams that carry the
@@ -142,17 +158,17 @@ func (c *Client) subscribedStreamsLocked() []*clientStream {
 }
 
 // subscribeOn sends a subscribe frame for topic on st (unless send is
-// false: the topic is subscribed already) and returns a channel closed
-// when the service acknowledged it, or the stream ended.
-func (c *Client) subscribeOn(st *clientStream, topic string, send bool) <-chan struct{} {
+// false: the topic is subscribed already) and returns its
+// acknowledgement, nil when there is none to wait for.
+func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
 	ev := &c.events
 	key := ackKey{st, topic}
 	ev.ackMu.Lock()
 	ch := ev.acks[key]
 	if ch == nil && send {
-		ch = make(chan struct{})
+		ch = &ack{done: make(chan struct{})}
 		if ev.acks == nil {
-			ev.acks = map[ackKey]chan struct{}{}
+			ev.acks = map[ackKey]*ack{}
 		}
 		ev.acks[key] = ch
 	}
@@ -161,41 +177,50 @@ func (c *Client) subscribeOn(st *clientStream, topic string, send bool) <-chan s
 		return nil // in place already
 	}
 	if send {
-		st.sendFrame(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}})
+		st.setTopic(topic, true)
 	}
 	return ch
 }
 
 // onSubscribed records a service's acknowledgement of a subscribe frame.
-func (c *Client) onSubscribed(st *clientStream, topic string) {
+func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 	ev := &c.events
+	key := ackKey{st, f.GetTopic()}
 	ev.ackMu.Lock()
 	defer ev.ackMu.Unlock()
-	if ch := ev.acks[ackKey{st, topic}]; ch != nil {
-		close(ch)
-		delete(ev.acks, ackKey{st, topic})
+	if a := ev.acks[key]; a != nil {
+		if f.GetError() != nil {
+			a.err = errorFromProto(f.GetError())
+		}
+		close(a.done)
+		delete(ev.acks, key)
 	}
 }
 
 // awaitAcks waits for subscribe frames' acknowledgements, at most the
-// connect timeout, and not after ctx ends or the client closes.
-func (c *Client) awaitAcks(ctx context.Context, acks []<-chan struct{}) {
+// connect timeout, and not after ctx ends or the client closes. It
+// returns the first refusal.
+func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *Error {
 	timer := time.NewTimer(c.cfg.connectTimeout)
 	defer timer.Stop()
-	for _, ack := range acks {
-		if ack == nil {
+	for _, a := range acks {
+		if a == nil {
 			continue
 		}
 		select {
-		case <-ack:
+		case <-a.done:
+			if a.err != nil {
+				return a.err
+			}
 		case <-timer.C:
-			return
+			return nil
 		case <-ctx.Done():
-			return
+			return nil
 		case <-c.ctx.Done():
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // run calls the subscription's callback until it is stopped.
@@ -252,9 +277,8 @@ func (c *Client) unsubscribe(sub *subscription) {
 			}
 		}
 		ev.mu.Unlock()
-		f := &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: sub.topic}}}
 		for _, st := range streams {
-			st.sendFrame(f)
+			st.setTopic(sub.topic, false)
 		}
 	})
 }
@@ -276,7 +300,7 @@ func (inst *instance) activate(st *clientStream) {
 	}
 	ev.activating[st] = true // (un)subscriptions from now on reach it too
 	ev.mu.Unlock()
-	acks := make([]<-chan struct{}, 0, len(topics))
+	acks := make([]*ack, 0, len(topics))
 	for _, t := range topics {
 		acks = append(acks, c.subscribeOn(st, t, true))
 	}
@@ -302,9 +326,97 @@ func (ev *clientEvents) gapLocked() {
 	}
 }
 
+// topicFrames are the (un)subscribe frames a stream has yet to send: the
+// latest wanted state of each changed topic. A goroutine of the stream's
+// own (sendTopics) sends them, so whoever changes the subscriptions never
+// waits for a stream that stopped reading, and holds no lock the receive
+// loops or event delivery need while a frame waits.
+type topicFrames struct {
+	mu      sync.Mutex
+	want    map[string]bool // topic → subscribe (true) or unsubscribe
+	order   []string        // the changed topics, in the order of their first change
+	busy    bool            // sendTopics is sending what it took
+	changed chan struct{}   // 1-buffered: something was set
+}
+
+func newTopicFrames() topicFrames {
+	return topicFrames{want: map[string]bool{}, changed: make(chan struct{}, 1)}
+}
+
+// set has the stream (un)subscribe topic: the frame goes straight to the
+// sender's queue when nothing is pending before it and the queue has
+// room (so it precedes the caller's next request, as before), else it is
+// recorded for sendTopics, superseding a change of the topic not sent
+// yet. It never waits.
+func (st *clientStream) setTopic(topic string, subscribe bool) {
+	tf := &st.topics
+	tf.mu.Lock()
+	if !tf.busy && len(tf.order) == 0 {
+		select {
+		case st.sendq <- outgoing{frame: topicFrame(topic, subscribe)}:
+			tf.mu.Unlock()
+			return
+		default:
+		}
+	}
+	if _, ok := tf.want[topic]; !ok {
+		tf.order = append(tf.order, topic)
+	}
+	tf.want[topic] = subscribe
+	tf.mu.Unlock()
+	select {
+	case tf.changed <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the changes to send and forgets them; busy until the
+// next take.
+func (tf *topicFrames) take() (order []string, want map[string]bool) {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	order, want = tf.order, tf.want
+	if len(order) > 0 {
+		tf.order, tf.want = nil, map[string]bool{}
+	}
+	tf.busy = len(order) > 0
+	return order, want
+}
+
+// topicFrame is a subscribe or unsubscribe frame.
+func topicFrame(topic string, subscribe bool) *socketv1.ConnectRequest {
+	if subscribe {
+		return &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}}
+	}
+	return &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: topic}}}
+}
+
+// sendTopics sends the stream's (un)subscribe frames as they are set,
+// until the stream ends.
+func (st *clientStream) sendTopics() {
+	tf := &st.topics
+	for {
+		order, want := tf.take()
+		for _, t := range order {
+			st.sendFrame(topicFrame(t, want[t]))
+		}
+		if len(order) > 0 {
+			continue // take again: clears busy, or sends what came meanwhile
+		}
+		s, changed := st.observe()
+		if s >= streamDrained {
+			return
+		}
+		select {
+		case <-tf.changed:
+		case <-changed:
+		}
+	}
+}
+
 // sendFrame queues a frame that answers nothing (subscribe, unsubscribe)
 // for the stream's sender, waiting while the queue is full; a frame for a
-// stream that ended is dropped.
+// stream that ended is dropped. Only sendTopics calls it.
 func (st *clientStream) sendFrame(f *socketv1.ConnectRequest) {
 	for {
 		s, changed := st.observe()
@@ -327,6 +439,12 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	ev := &c.events
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
+	if pe.GetGap() {
+		// The service dropped events for this stream: say so now, not at
+		// a topic's next event, which may never come.
+		ev.gapLocked()
+		return
+	}
 	seqs := ev.seqs[st]
 	if seqs == nil || len(seqs) >= maxTrackedTopics {
 		seqs = map[string]uint64{}
@@ -353,9 +471,9 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 func (c *Client) streamEnded(st *clientStream) {
 	ev := &c.events
 	ev.ackMu.Lock()
-	for k, ch := range ev.acks {
+	for k, a := range ev.acks {
 		if k.st == st {
-			close(ch) // no answer will come
+			close(a.done) // no answer will come
 			delete(ev.acks, k)
 		}
 	}

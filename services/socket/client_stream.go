@@ -54,9 +54,11 @@ func (inst *instance) open(cn *conn) (*clientStream, error) {
 		described: make(chan struct{}),
 		pending:   map[uint64]*call{},
 		changed:   make(chan struct{}),
+		topics:    newTopicFrames(),
 	}
-	cn.streams.Add(3)
-	c.wg.Add(3)
+	cn.streams.Add(4)
+	c.wg.Add(4)
+	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.sendTopics() }()
 	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.sendLoop(ctx) }()
 	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.recvLoop() }()
 	go func() { defer c.wg.Done(); defer cn.streams.Done(); st.describe() }()
@@ -107,6 +109,7 @@ type clientStream struct {
 	sendMu    sync.Mutex         // guards cs.Send and cs.CloseSend
 	sendq     chan outgoing
 	described chan struct{} // closed when the stream's Describe is over
+	topics    topicFrames   // (un)subscribe frames to send (client_events.go)
 
 	inFlight atomic.Int64 // len(pending), for pick without the lock
 	heard    atomic.Bool  // a frame arrived since the last heartbeat
@@ -380,7 +383,7 @@ func (st *clientStream) recvLoop() {
 		case *socketv1.ConnectResponse_Event:
 			st.inst.c.onEvent(st, k.Event)
 		case *socketv1.ConnectResponse_Subscribed:
-			st.inst.c.onSubscribed(st, k.Subscribed.GetTopic())
+			st.inst.c.onSubscribed(st, k.Subscribed)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
@@ -78,8 +79,9 @@ func topicMatches(pattern, topic string) bool {
 
 // eventQueue is how many events wait for one stream's sender. A stream
 // that does not read fills it; then its events are dropped (and counted),
-// so it never holds up publishers or other streams, and the seq jump of
-// the next event it gets tells its caller events are missing.
+// so it never holds up publishers or other streams, and a gap marker
+// (Event.gap) sent as soon as the queue has room tells its caller events
+// are missing (as does the seq jump of a topic's next event).
 const eventQueue = 256
 
 // maxTopicSeqs bounds how many topics' seqs a server remembers. Past it
@@ -91,18 +93,32 @@ const maxTopicSeqs = 1 << 18
 // serverEvents are a server's topic sequence numbers and subscribed
 // streams.
 type serverEvents struct {
-	mu   sync.Mutex                    // guards seqs, subs; held while an event is queued, so each stream gets a topic's events in seq order
+	mu   sync.Mutex                    // guards seqs, subs, exact, patterns; held while an event is queued, so each stream gets a topic's events in seq order
 	seqs map[string]uint64             // the last seq published per topic
 	subs map[*serverStream]*streamSubs // streams with a subscription
+	// exact indexes the streams subscribed to each topic, and patterns
+	// lists the streams with a pattern subscription (few: gateways), so
+	// a Publish looks at the streams it may concern only.
+	exact    map[string]map[*serverStream]*streamSubs
+	patterns map[*serverStream]*streamSubs
 }
 
 // streamSubs are one stream's subscriptions and event queue.
 type streamSubs struct {
-	topics map[string]bool // subscribed topics and patterns
-	all    bool            // the key may delegate: every event, whatever its visibility
-	self   Principal       // otherwise: events this principal may see
-	queue  chan *socketv1.ConnectResponse
+	topics   map[string]bool // subscribed topics and patterns
+	patterns int             // how many of topics are patterns
+	all      bool            // the key may delegate: every event, whatever its visibility
+	self     Principal       // otherwise: events this principal may see
+	queue    chan *socketv1.ConnectResponse
+	// dropped: an event did not fit the queue; the pump sends a gap
+	// marker as soon as it has room. wake (1-buffered) rouses an idle
+	// pump for it.
+	dropped atomic.Bool
+	wake    chan struct{}
 }
+
+// gapMarker tells a stream that the service dropped events for it.
+var gapMarker = &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Event{Event: &socketv1.Event{Gap: true}}}
 
 // Publish sends an event on topic to every stream subscribed to it (or to
 // a pattern matching it), with the topic's next seq (per topic and
@@ -136,39 +152,111 @@ func (s *Server) Publish(topic string, data any, vis Visibility) error {
 	}
 	se.seqs[topic]++
 	ev.Seq = se.seqs[topic]
-	for _, sub := range se.subs {
-		if !sub.wants(topic, vis) {
-			continue
+	for st, sub := range se.patterns {
+		if se.exact[topic][st] == nil && sub.matchesPattern(topic) {
+			s.queueEvent(sub, vis, frame)
 		}
-		select {
-		case sub.queue <- frame:
-		default:
-			s.metrics.eventDropped()
-		}
+	}
+	for _, sub := range se.exact[topic] {
+		s.queueEvent(sub, vis, frame)
 	}
 	return nil
 }
 
-// wants reports whether the stream subscribed to the topic and may see
-// the event.
-func (sub *streamSubs) wants(topic string, vis Visibility) bool {
+// queueEvent queues an event's frame for a stream that may see it, or
+// marks the stream's queue as having dropped events. Called with
+// events.mu held.
+func (s *Server) queueEvent(sub *streamSubs, vis Visibility, frame *socketv1.ConnectResponse) {
 	if !sub.all && !vis.Allows(sub.self) {
-		return false
+		return
 	}
+	select {
+	case sub.queue <- frame:
+	default:
+		s.metrics.eventDropped()
+		sub.dropped.Store(true)
+		select {
+		case sub.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// matchesPattern reports whether one of the stream's patterns matches
+// the topic.
+func (sub *streamSubs) matchesPattern(topic string) bool {
 	for p := range sub.topics {
-		if topicMatches(p, topic) {
+		if isPattern(p) && topicMatches(p, topic) {
 			return true
 		}
 	}
 	return false
 }
 
+// isPattern reports whether a subscription's topic is a pattern.
+func isPattern(topic string) bool { return strings.HasSuffix(topic, "*") }
+
+// indexLocked adds (or, with add false, removes) a stream's subscription
+// to topic in the indexes. Called with mu held.
+func (se *serverEvents) indexLocked(st *serverStream, sub *streamSubs, topic string, add bool) {
+	if add == sub.topics[topic] {
+		return // no change
+	}
+	if add {
+		sub.topics[topic] = true
+	} else {
+		delete(sub.topics, topic)
+	}
+	if isPattern(topic) {
+		if add {
+			sub.patterns++
+		} else {
+			sub.patterns--
+		}
+		if sub.patterns > 0 {
+			if se.patterns == nil {
+				se.patterns = map[*serverStream]*streamSubs{}
+			}
+			se.patterns[st] = sub
+		} else {
+			delete(se.patterns, st)
+		}
+		return
+	}
+	streams := se.exact[topic]
+	if add {
+		if streams == nil {
+			streams = map[*serverStream]*streamSubs{}
+			if se.exact == nil {
+				se.exact = map[string]map[*serverStream]*streamSubs{}
+			}
+			se.exact[topic] = streams
+		}
+		streams[st] = sub
+		return
+	}
+	delete(streams, st)
+	if len(streams) == 0 {
+		delete(se.exact, topic)
+	}
+}
+
 // onSubscribe adds a subscription to the stream, the first one starting
 // the stream's event pump, and acknowledges it. A bad topic is answered
-// with an error response (id 0), like an empty frame.
+// with an error response (id 0), like an empty frame; a key limited to
+// some actions (Key.Actions) is refused in the acknowledgement
+// (PERMISSION_DENIED): events carry whole objects, whatever action
+// changed them.
 func (st *serverStream) onSubscribe(topic string) {
 	if e := checkTopic(topic, true); e != nil {
 		st.reply(newResponse(0, false, nil, e))
+		return
+	}
+	if st.key.actions != nil {
+		// An action-scoped key would otherwise see events of actions it
+		// may not call.
+		e := Errorf(CodePermissionDenied, "key %q is limited to some actions and may not subscribe", st.key.Name)
+		st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Subscribed{Subscribed: &socketv1.Subscribed{Topic: topic, Error: errorToProto(e)}}})
 		return
 	}
 	if st.subscribe(topic) {
@@ -191,6 +279,7 @@ func (st *serverStream) subscribe(topic string) bool {
 			all:    st.key.Delegate,
 			self:   Principal{Subject: st.key.Name, Roles: st.key.Roles},
 			queue:  make(chan *socketv1.ConnectResponse, eventQueue),
+			wake:   make(chan struct{}, 1),
 		}
 		if se.subs == nil {
 			se.subs = map[*serverStream]*streamSubs{}
@@ -199,7 +288,7 @@ func (st *serverStream) subscribe(topic string) bool {
 		st.srv.streamWG.Add(1)
 		go st.pumpEvents(sub)
 	}
-	sub.topics[topic] = true
+	se.indexLocked(st, sub, topic, true)
 	return true
 }
 
@@ -209,7 +298,7 @@ func (st *serverStream) onUnsubscribe(topic string) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	if sub := se.subs[st]; sub != nil {
-		delete(sub.topics, topic)
+		se.indexLocked(st, sub, topic, false)
 	}
 }
 
@@ -220,10 +309,16 @@ func (st *serverStream) pumpEvents(sub *streamSubs) {
 	defer func() {
 		se := &st.srv.events
 		se.mu.Lock()
+		for topic := range sub.topics {
+			se.indexLocked(st, sub, topic, false)
+		}
 		delete(se.subs, st)
 		se.mu.Unlock()
 	}()
 	for {
+		if sub.dropped.Swap(false) {
+			st.send(gapMarker)
+		}
 		select {
 		case f := <-sub.queue:
 			st.send(f)
@@ -231,6 +326,7 @@ func (st *serverStream) pumpEvents(sub *streamSubs) {
 				return
 			}
 			st.srv.metrics.eventDelivered()
+		case <-sub.wake:
 		case <-st.ctx.Done():
 			return
 		case <-st.senderDone:

@@ -9,10 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -230,18 +227,9 @@ func TestEventsSlowSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 
 	// A subscriber that stops reading: a raw stream with small fixed flow
 	// control windows, so the service's sends back up quickly.
-	cc, err := grpc.NewClient(ts.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
-	must(t, err)
-	t.Cleanup(func() { _ = cc.Close() })
-	slowCtx, cancelSlow := context.WithCancel(withKey(ctx, gatewayKey))
+	slowCtx, cancelSlow := context.WithCancel(ctx)
 	defer cancelSlow()
-	slow, err := socketv1.NewSocketServiceClient(cc).Connect(slowCtx)
-	must(t, err)
-	must(t, slow.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: "t/*"}}}))
-	if r, err := slow.Recv(); err != nil || r.GetSubscribed().GetTopic() != "t/*" {
-		t.Fatalf("the slow stream's subscription was not acknowledged: %v %v", r, err)
-	}
+	slow := rawSubscriber(t, slowCtx, ts, "t/*")
 
 	fast := dialServer(t, ts, socket.WithKey(gatewayKey))
 	events, _ := collect(t, fast, "t/*")

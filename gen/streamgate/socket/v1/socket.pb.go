@@ -956,11 +956,15 @@ func (x *Subscribe) GetTopic() string {
 }
 
 // Subscribed acknowledges a Subscribe: every event published on the topic
-// after it is sent on the stream.
+// after it is sent on the stream. With error set the subscription was
+// refused instead (PERMISSION_DENIED: the stream's key is limited to some
+// actions, and only a key without that limit may subscribe).
 type Subscribed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The topic or topic pattern, as subscribed.
-	Topic         string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Why the subscription was refused; unset when it is in place.
+	Error         *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1000,6 +1004,13 @@ func (x *Subscribed) GetTopic() string {
 		return x.Topic
 	}
 	return ""
+}
+
+func (x *Subscribed) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
 }
 
 // Unsubscribe ends a subscription made with the same topic string.
@@ -1060,7 +1071,13 @@ type Event struct {
 	// The event's data as raw JSON bytes, e.g. the object as a GET returns it.
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
 	// Who may see the event.
-	Visibility    *Visibility `protobuf:"bytes,4,opt,name=visibility,proto3" json:"visibility,omitempty"`
+	Visibility *Visibility `protobuf:"bytes,4,opt,name=visibility,proto3" json:"visibility,omitempty"`
+	// Set on a gap marker, which has no topic, seq, data or visibility: the
+	// service dropped events for this stream (its queue was full), and
+	// sends the marker as soon as the queue has room again, so the
+	// subscriber learns of the loss even if no later event of the topic
+	// comes. Events of any subscribed topic may be missing.
+	Gap           bool `protobuf:"varint,5,opt,name=gap,proto3" json:"gap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,6 +1138,13 @@ func (x *Event) GetVisibility() *Visibility {
 		return x.Visibility
 	}
 	return nil
+}
+
+func (x *Event) GetGap() bool {
+	if x != nil {
+		return x.Gap
+	}
+	return false
 }
 
 // Visibility says who may see an event. A delegating caller (the gateway)
@@ -1692,19 +1716,21 @@ const file_streamgate_socket_v1_socket_proto_rawDesc = "" +
 	"\x05Drain\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"!\n" +
 	"\tSubscribe\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"\"\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"U\n" +
 	"\n" +
 	"Subscribed\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"#\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x121\n" +
+	"\x05error\x18\x02 \x01(\v2\x1b.streamgate.socket.v1.ErrorR\x05error\"#\n" +
 	"\vUnsubscribe\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x85\x01\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x97\x01\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12@\n" +
 	"\n" +
 	"visibility\x18\x04 \x01(\v2 .streamgate.socket.v1.VisibilityR\n" +
-	"visibility\"V\n" +
+	"visibility\x12\x10\n" +
+	"\x03gap\x18\x05 \x01(\bR\x03gap\"V\n" +
 	"\n" +
 	"Visibility\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1a\n" +
@@ -1814,30 +1840,31 @@ var file_streamgate_socket_v1_socket_proto_depIdxs = []int32{
 	22, // 11: streamgate.socket.v1.Response.result:type_name -> google.protobuf.Value
 	8,  // 12: streamgate.socket.v1.Response.error:type_name -> streamgate.socket.v1.Error
 	23, // 13: streamgate.socket.v1.Error.details:type_name -> google.protobuf.Struct
-	14, // 14: streamgate.socket.v1.Event.visibility:type_name -> streamgate.socket.v1.Visibility
-	3,  // 15: streamgate.socket.v1.CallRequest.request:type_name -> streamgate.socket.v1.Request
-	7,  // 16: streamgate.socket.v1.CallResponse.response:type_name -> streamgate.socket.v1.Response
-	19, // 17: streamgate.socket.v1.DescribeResponse.actions:type_name -> streamgate.socket.v1.Action
-	0,  // 18: streamgate.socket.v1.Action.kind:type_name -> streamgate.socket.v1.ActionKind
-	24, // 19: streamgate.socket.v1.Action.cache_ttl:type_name -> google.protobuf.Duration
-	24, // 20: streamgate.socket.v1.Action.timeout:type_name -> google.protobuf.Duration
-	20, // 21: streamgate.socket.v1.Action.stats:type_name -> streamgate.socket.v1.ActionStats
-	24, // 22: streamgate.socket.v1.ActionStats.latency_mean:type_name -> google.protobuf.Duration
-	24, // 23: streamgate.socket.v1.ActionStats.latency_p50:type_name -> google.protobuf.Duration
-	24, // 24: streamgate.socket.v1.ActionStats.latency_p99:type_name -> google.protobuf.Duration
-	24, // 25: streamgate.socket.v1.ActionStats.latency_max:type_name -> google.protobuf.Duration
-	21, // 26: streamgate.socket.v1.ActionStats.errors_by_code:type_name -> streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
-	1,  // 27: streamgate.socket.v1.SocketService.Connect:input_type -> streamgate.socket.v1.ConnectRequest
-	15, // 28: streamgate.socket.v1.SocketService.Call:input_type -> streamgate.socket.v1.CallRequest
-	17, // 29: streamgate.socket.v1.SocketService.Describe:input_type -> streamgate.socket.v1.DescribeRequest
-	2,  // 30: streamgate.socket.v1.SocketService.Connect:output_type -> streamgate.socket.v1.ConnectResponse
-	16, // 31: streamgate.socket.v1.SocketService.Call:output_type -> streamgate.socket.v1.CallResponse
-	18, // 32: streamgate.socket.v1.SocketService.Describe:output_type -> streamgate.socket.v1.DescribeResponse
-	30, // [30:33] is the sub-list for method output_type
-	27, // [27:30] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	8,  // 14: streamgate.socket.v1.Subscribed.error:type_name -> streamgate.socket.v1.Error
+	14, // 15: streamgate.socket.v1.Event.visibility:type_name -> streamgate.socket.v1.Visibility
+	3,  // 16: streamgate.socket.v1.CallRequest.request:type_name -> streamgate.socket.v1.Request
+	7,  // 17: streamgate.socket.v1.CallResponse.response:type_name -> streamgate.socket.v1.Response
+	19, // 18: streamgate.socket.v1.DescribeResponse.actions:type_name -> streamgate.socket.v1.Action
+	0,  // 19: streamgate.socket.v1.Action.kind:type_name -> streamgate.socket.v1.ActionKind
+	24, // 20: streamgate.socket.v1.Action.cache_ttl:type_name -> google.protobuf.Duration
+	24, // 21: streamgate.socket.v1.Action.timeout:type_name -> google.protobuf.Duration
+	20, // 22: streamgate.socket.v1.Action.stats:type_name -> streamgate.socket.v1.ActionStats
+	24, // 23: streamgate.socket.v1.ActionStats.latency_mean:type_name -> google.protobuf.Duration
+	24, // 24: streamgate.socket.v1.ActionStats.latency_p50:type_name -> google.protobuf.Duration
+	24, // 25: streamgate.socket.v1.ActionStats.latency_p99:type_name -> google.protobuf.Duration
+	24, // 26: streamgate.socket.v1.ActionStats.latency_max:type_name -> google.protobuf.Duration
+	21, // 27: streamgate.socket.v1.ActionStats.errors_by_code:type_name -> streamgate.socket.v1.ActionStats.ErrorsByCodeEntry
+	1,  // 28: streamgate.socket.v1.SocketService.Connect:input_type -> streamgate.socket.v1.ConnectRequest
+	15, // 29: streamgate.socket.v1.SocketService.Call:input_type -> streamgate.socket.v1.CallRequest
+	17, // 30: streamgate.socket.v1.SocketService.Describe:input_type -> streamgate.socket.v1.DescribeRequest
+	2,  // 31: streamgate.socket.v1.SocketService.Connect:output_type -> streamgate.socket.v1.ConnectResponse
+	16, // 32: streamgate.socket.v1.SocketService.Call:output_type -> streamgate.socket.v1.CallResponse
+	18, // 33: streamgate.socket.v1.SocketService.Describe:output_type -> streamgate.socket.v1.DescribeResponse
+	31, // [31:34] is the sub-list for method output_type
+	28, // [28:31] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_socket_v1_socket_proto_init() }

@@ -79,7 +79,7 @@ func TestSocketSubscribeEventsInSeqOrder(t *testing.T) {
 		t.Fatalf("GET: %s", sub.raw)
 	}
 	// The answer carries the topic's seq now: the first event has seq 1.
-	if f := alice.request(`{"type":"subscribe","id":"9","topic":"orders/o1"}`); f.Status != 200 || !f.OK || string(f.ID) != `"9"` || !strings.Contains(string(f.raw), `"seq":0`) {
+	if f := alice.request(`{"type":"subscribe","id":"9","topic":"orders/o1"}`); f.Status != 200 || !f.OK || string(f.ID) != `"9"` || !strings.Contains(f.raw, `"seq":0`) {
 		t.Fatalf("subscribe: %s", f.raw)
 	}
 	// An admin watching too shares the gateway's one upstream subscription.

@@ -305,7 +305,10 @@ func (inst *instance) activate(st *clientStream) {
 		acks = append(acks, c.subscribeOn(st, t, true))
 	}
 	ev.frames.Unlock()
-	c.awaitAcks(inst.ctx, acks)
+	// A refusal here was the refusal its Subscribe already returned (the
+	// key's scope does not change while the client runs): the new stream
+	// takes requests either way.
+	_ = c.awaitAcks(inst.ctx, acks)
 	ev.mu.Lock()
 	delete(ev.activating, st)
 	inst.cur.Store(st)
@@ -352,11 +355,13 @@ func (st *clientStream) setTopic(topic string, subscribe bool) {
 	tf := &st.topics
 	tf.mu.Lock()
 	if !tf.busy && len(tf.order) == 0 {
+		st.unsent.Add(1)
 		select {
 		case st.sendq <- outgoing{frame: topicFrame(topic, subscribe)}:
 			tf.mu.Unlock()
 			return
 		default:
+			st.unsent.Add(-1)
 		}
 	}
 	if _, ok := tf.want[topic]; !ok {
@@ -418,9 +423,11 @@ func (st *clientStream) sendTopics() {
 // for the stream's sender, waiting while the queue is full; a frame for a
 // stream that ended is dropped. Only sendTopics calls it.
 func (st *clientStream) sendFrame(f *socketv1.ConnectRequest) {
+	st.unsent.Add(1)
 	for {
 		s, changed := st.observe()
 		if s >= streamDrained {
+			st.unsent.Add(-1)
 			return
 		}
 		select {

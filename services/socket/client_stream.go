@@ -100,7 +100,9 @@ const (
 // Send cannot give up until Send returns: at once, unless the service has
 // stopped reading this stream (gRPC flow control), and then until it reads
 // again or the stream ends; callers whose frames are queued can give up at
-// any time. One goroutine owns Recv (recvLoop).
+// any time. A frame never overtakes one queued before it: a caller sends
+// its own only while nothing is queued or held by the sender (unsent).
+// One goroutine owns Recv (recvLoop).
 type clientStream struct {
 	inst      *instance
 	conn      *conn
@@ -108,6 +110,7 @@ type clientStream struct {
 	cancel    context.CancelFunc // aborts the gRPC stream
 	sendMu    sync.Mutex         // guards cs.Send and cs.CloseSend
 	sendq     chan outgoing
+	unsent    atomic.Int64  // frames put in sendq (or about to be) and not yet sent
 	described chan struct{} // closed when the stream's Describe is over
 	topics    topicFrames   // (un)subscribe frames to send (client_events.go)
 
@@ -212,19 +215,26 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 
 	o := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}
 	queued := false
-	if st.sendMu.TryLock() {
-		// Send is free: send the frame here rather than wake the sender.
-		// A failed Send ends the stream: Recv reports why and the receive
-		// loop fails every pending call, this one too.
-		_ = st.sendLocked(o)
+	if st.unsent.Load() == 0 && st.sendMu.TryLock() {
+		if st.unsent.Load() == 0 {
+			// Send is free and nothing waits before this frame: send it
+			// here rather than wake the sender. A failed Send ends the
+			// stream: Recv reports why and the receive loop fails every
+			// pending call, this one too.
+			_ = st.sendLocked(o)
+			queued = true
+		}
 		st.sendMu.Unlock()
-		queued = true
+	}
+	if !queued {
+		st.unsent.Add(1)
 	}
 	for !queued {
 		select {
 		case st.sendq <- o:
 			queued = true
 		case <-ctx.Done():
+			st.unsent.Add(-1)
 			st.abandon(id, c, false)
 			return nil, AsError(ctx.Err())
 		case <-changed:
@@ -232,6 +242,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 			// A drain still sends what was registered; an ended stream
 			// has failed the request already.
 			if s, changed = st.observe(); s >= streamDrained {
+				st.unsent.Add(-1)
 				queued = true
 			}
 		}
@@ -264,9 +275,11 @@ func (st *clientStream) abandon(id uint64, c *call, notify bool) (sent bool) {
 		return true
 	}
 	cancel := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Cancel{Cancel: &socketv1.Cancel{Id: id}}}}
+	st.unsent.Add(1)
 	select {
 	case st.sendq <- cancel:
 	default: // queue full: the service's deadline stops it instead
+		st.unsent.Add(-1)
 	}
 	return true
 }
@@ -313,11 +326,13 @@ func (st *clientStream) sendLoop(ctx context.Context) {
 		case o := <-st.sendq:
 			st.sendMu.Lock()
 			err := st.sendLocked(o)
+			st.unsent.Add(-1)
 			// Send what queued up meanwhile without letting go of Send.
 			for more := err == nil; more; {
 				select {
 				case o := <-st.sendq:
 					err = st.sendLocked(o)
+					st.unsent.Add(-1)
 					more = err == nil
 				default:
 					more = false

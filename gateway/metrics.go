@@ -236,15 +236,31 @@ func methodLabel(m string) string {
 
 // routeOf labels a REST request with its route, when w measures it.
 func routeOf(w http.ResponseWriter, rm *routeMetrics) {
-	if mw, ok := w.(*metricsWriter); ok && rm != nil {
+	if mw := metricsWriterOf(w); mw != nil && rm != nil {
 		mw.route = rm
 	}
 }
 
 // labelOf labels a REST request that names no route of the table.
 func labelOf(w http.ResponseWriter, label string) {
-	if mw, ok := w.(*metricsWriter); ok {
+	if mw := metricsWriterOf(w); mw != nil {
 		mw.label = label
+	}
+}
+
+// metricsWriterOf finds the writer that measures a request under the
+// writers wrapped around it (the trace's and the access log's status
+// recorders); nil when metrics are off.
+func metricsWriterOf(w http.ResponseWriter) *metricsWriter {
+	for {
+		switch x := w.(type) {
+		case *metricsWriter:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -54,7 +56,9 @@ type meteredSystem struct {
 	release           chan struct{} // HOLD may answer
 }
 
-func startMetered(t *testing.T) *meteredSystem {
+// startMetered starts the system; logger, when given, receives the
+// gateway's logs (at info, so every request has an access line).
+func startMetered(t *testing.T, logger ...*slog.Logger) *meteredSystem {
 	t.Helper()
 	reg := gateway.NewRegistry()
 	sys := &meteredSystem{held: make(chan struct{}, 1), release: make(chan struct{})}
@@ -99,6 +103,7 @@ func startMetered(t *testing.T) *meteredSystem {
 			ConfigPath: path, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 			Env:     func(k string) string { return testEnv[k] },
 			Metrics: reg,
+			Logger:  firstOr(logger),
 			Ready:   func(a gateway.Addrs) { addrs <- a },
 		})
 	}()
@@ -244,6 +249,23 @@ func walkThrough(t *testing.T, sys *meteredSystem) {
 	if got := sys.scrape(t).Value("streamgate_service_auth_refusals_total", "service", "shop"); got < 1 {
 		t.Errorf("auth refusals = %v, want at least 1", got)
 	}
+}
+
+// firstOr returns the first logger given, nil without one.
+func firstOr(l []*slog.Logger) *slog.Logger {
+	if len(l) == 0 {
+		return nil
+	}
+	return l[0]
+}
+
+// TestMetricsWalkThroughWithAccessLog is the walk-through with the access
+// log on: the access log's writer wraps the metrics' one, and requests
+// must still count under their routes (they all counted as "unmatched").
+func TestMetricsWalkThroughWithAccessLog(t *testing.T) {
+	t.Parallel()
+	sys := startMetered(t, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	walkThrough(t, sys)
 }
 
 func TestMetricsWalkThrough(t *testing.T) {

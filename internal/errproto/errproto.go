@@ -5,6 +5,7 @@ package errproto
 
 import (
 	"encoding/json"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -13,9 +14,11 @@ import (
 )
 
 // Encode returns the wire form of an error. Details that do not encode as
-// a JSON object are dropped rather than failing the answer.
+// a JSON object are dropped rather than failing the answer; text that is
+// not UTF-8 (which protobuf refuses to encode) has its bad bytes replaced
+// by U+FFFD, in the message as in details (encoding/json does that).
 func Encode(code, message string, details map[string]any) *socketv1.Error {
-	pe := &socketv1.Error{Code: code, Message: message}
+	pe := &socketv1.Error{Code: strings.ToValidUTF8(code, "\uFFFD"), Message: strings.ToValidUTF8(message, "\uFFFD")}
 	if len(details) > 0 {
 		if b, err := json.Marshal(details); err == nil {
 			var st structpb.Struct

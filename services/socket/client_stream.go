@@ -120,15 +120,19 @@ type clientStream struct {
 	// state changes only under mu (see setState); pick reads it without.
 	state atomic.Int32 // a streamState
 
-	mu      sync.Mutex       // guards state changes, pending, nextID, changed, endErr
+	nextID atomic.Uint64 // the last request id used
+
+	mu      sync.Mutex       // guards state changes, pending, changed, endErr
 	pending map[uint64]*call // requests waiting for an answer
-	nextID  uint64
-	changed chan struct{} // closed (and replaced) when state changes or, while draining, a queued request leaves
-	endErr  error         // why the stream ended, once it has
+	changed chan struct{}    // closed (and replaced) when state changes or, while draining, a queued request leaves
+	endErr  error            // why the stream ended, once it has
 }
 
-// outgoing is a frame for the sender; call is nil for cancel frames.
+// outgoing is a frame for the sender: a request encoded by its caller
+// (msg), or a control frame the sender encodes (frame). call is nil for
+// control frames.
 type outgoing struct {
+	msg   *grpc.PreparedMsg
 	frame *socketv1.ConnectRequest
 	call  *call
 }
@@ -199,21 +203,26 @@ func (st *clientStream) awaitEnd() {
 
 // do sends one request on the stream and waits for its answer.
 func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv1.Response, error) {
+	id := st.nextID.Add(1)
+	req.Id = id
+	// Encoded here, before it is registered: a frame that cannot be sent
+	// fails this request alone (see encodeFrame).
+	msg, err := encodeFrame(st.cs, &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, st.inst.c.cfg.maxFrame)
+	if err != nil {
+		return nil, Errorf(CodeInvalidArgument, "the request cannot be sent: %s", frameProblem(err)).WithCause(err)
+	}
 	c := &call{done: make(chan result, 1)}
 	st.mu.Lock()
 	if st.loadState() != streamOpen {
 		st.mu.Unlock()
 		return nil, &lostError{err: errStreamClosing}
 	}
-	st.nextID++
-	id := st.nextID
-	req.Id = id
 	st.pending[id] = c
 	st.inFlight.Add(1)
 	var changed <-chan struct{} = st.changed
 	st.mu.Unlock()
 
-	o := outgoing{frame: &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, call: c}
+	o := outgoing{msg: msg, call: c}
 	queued := false
 	if st.unsent.Load() == 0 && st.sendMu.TryLock() {
 		if st.unsent.Load() == 0 {
@@ -358,7 +367,18 @@ func (st *clientStream) sendLocked(o outgoing) error {
 	if o.call != nil && !o.call.state.CompareAndSwap(callQueued, callSent) {
 		return nil // abandoned before it went out
 	}
-	err := st.cs.Send(o.frame)
+	msg := o.msg
+	if msg == nil {
+		var err error
+		if msg, err = encodeFrame(st.cs, o.frame, st.inst.c.cfg.maxFrame); err != nil {
+			// Control frames carry what the client checked before
+			// queueing them; one that still fails is dropped, never
+			// handed to gRPC, which would end the stream.
+			st.inst.c.cfg.logger.Error("socket: a frame could not be encoded", "target", st.inst.c.target, "error", err)
+			return nil
+		}
+	}
+	err := st.cs.SendMsg(msg)
 	if o.call != nil && st.loadState() == streamDraining {
 		st.mu.Lock()
 		st.notify()

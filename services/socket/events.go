@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
@@ -53,6 +54,9 @@ const maxTopic = 256
 func checkTopic(topic string, pattern bool) *Error {
 	if topic == "" || len(topic) > maxTopic {
 		return Errorf(CodeInvalidArgument, "a topic has 1 to %d bytes", maxTopic)
+	}
+	if !utf8.ValidString(topic) {
+		return Errorf(CodeInvalidArgument, "a topic is UTF-8 text")
 	}
 	segs := strings.Split(topic, "/")
 	for i, s := range segs {

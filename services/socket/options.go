@@ -119,8 +119,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMaxFrameSize bounds one gRPC message on the stream, in bytes. A larger
-// frame ends the stream with RESOURCE_EXHAUSTED. Default 4 MiB.
+// WithMaxFrameSize bounds one gRPC message on the stream, in bytes.
+// Default 4 MiB. A frame this side would send over it fails only its own
+// request (a request: INVALID_ARGUMENT; an answer: INTERNAL in its place);
+// a larger frame that arrives ends the stream with RESOURCE_EXHAUSTED, so
+// both sides should use the same bound.
 func WithMaxFrameSize(n int) Option {
 	return bothOption{
 		func(c *serverConfig) { c.maxFrame = n },

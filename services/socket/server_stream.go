@@ -28,7 +28,7 @@ type serverStream struct {
 	ctx    context.Context // ends when the stream must stop; handlers derive from it
 	cancel context.CancelCauseFunc
 
-	sendMu     sync.Mutex                     // guards gs.Send
+	sendMu     sync.Mutex                     // guards gs.SendMsg (sendLocked)
 	out        chan *socketv1.ConnectResponse // frames for the sender
 	drainNow   chan struct{}                  // closed: the sender sends the drain frame next
 	flush      chan struct{}                  // closed: send what is queued, then stop
@@ -282,12 +282,33 @@ func (st *serverStream) answer(f *socketv1.ConnectResponse) {
 	}
 	st.handlers.Done()
 	if st.ctx.Err() == nil {
-		if err := st.gs.Send(f); err != nil {
+		if err := st.sendLocked(f); err != nil {
 			st.cancel(err)
 		}
 	}
 	st.sendMu.Unlock()
 	st.finish()
+}
+
+// sendLocked sends f. A frame that cannot be encoded (see encodeFrame)
+// never reaches gRPC, which would end the stream for every request on it:
+// an answer is replaced by an INTERNAL error for the same request, any
+// other frame is dropped; both are logged. Called with sendMu held.
+func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
+	limit := st.srv.opts.maxFrame
+	msg, err := encodeFrame(st.gs, f, limit)
+	if err != nil {
+		resp := f.GetResponse()
+		st.srv.opts.logger.Error("socket: a frame could not be sent", "service", st.srv.cfg.Name, "request_id", resp.GetId(), "error", err)
+		if resp == nil {
+			return nil
+		}
+		e := Errorf(CodeInternal, "the answer could not be sent: %s", frameProblem(err))
+		if msg, err = encodeFrame(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, limit); err != nil {
+			return nil
+		}
+	}
+	return st.gs.SendMsg(msg)
 }
 
 // onCancel stops a request in flight; the caller expects no response.
@@ -348,7 +369,7 @@ func (st *serverStream) sendLoop() {
 			for {
 				select {
 				case f := <-st.out:
-					if err := st.gs.Send(f); err != nil {
+					if err := st.sendLocked(f); err != nil {
 						return
 					}
 				default:
@@ -367,7 +388,7 @@ func (st *serverStream) sendQueued(f *socketv1.ConnectResponse) bool {
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
 	for {
-		if err := st.gs.Send(f); err != nil {
+		if err := st.sendLocked(f); err != nil {
 			st.cancel(err)
 			return false
 		}

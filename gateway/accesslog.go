@@ -122,7 +122,7 @@ func (a *access) log(ctx context.Context, l *slog.Logger) {
 	attrs := []slog.Attr{
 		slog.String("protocol", a.protocol),
 		slog.String("method", a.method),
-		slog.String("path", a.path),
+		slog.String("path", validText(a.path)),
 		slog.String("request_id", a.requestID),
 		slog.String("trace_id", a.traceID),
 		slog.String("version", a.version),

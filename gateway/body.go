@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -61,9 +62,15 @@ func mediaTypeError(ct string) *socket.Error {
 		WithDetails(map[string]any{socket.DetailReason: "unsupported_media_type"})
 }
 
-// checkJSON validates a body: well-formed JSON (errors name the offset)
-// nested no deeper than maxDepth.
+// checkJSON validates a body: UTF-8 (as JSON must be), well-formed JSON
+// (errors name the offset) nested no deeper than maxDepth.
 func checkJSON(body []byte, maxDepth int) *socket.Error {
+	if !utf8.Valid(body) {
+		offset := invalidUTF8At(body)
+		e := notUTF8("body", fmt.Sprintf("the JSON body (at offset %d)", offset))
+		e.Details["offset"] = offset
+		return e
+	}
 	depth, inString, escaped := 0, false, false
 	for i, c := range body {
 		switch {
@@ -116,6 +123,14 @@ func queryBody(q url.Values) ([]byte, *socket.Error) {
 	obj := make(map[string]any, len(q))
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		vals := q[k]
+		if !utf8.ValidString(k) {
+			return nil, notUTF8("query", "a query parameter's name")
+		}
+		for _, v := range vals {
+			if !utf8.ValidString(v) {
+				return nil, notUTF8("query", fmt.Sprintf("query parameter %q", k))
+			}
+		}
 		if k == "page_size" {
 			n, err := strconv.Atoi(vals[0])
 			if err != nil || n < 0 || len(vals) > 1 {
@@ -151,4 +166,17 @@ func queryError(e *socket.Error) *socket.Error {
 	c := *e
 	c.Message = msg
 	return &c
+}
+
+// invalidUTF8At returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }

@@ -46,6 +46,10 @@ type prepared struct {
 // read. A refused caller's prepared still names the route and whom the
 // credentials proved, if anyone, for the access log.
 func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
+	if e := in.path.checkText(); e != nil {
+		a := failed(e)
+		return prepared{}, &a
+	}
 	rr, rerr := resolve(t.cfg, in.path, in.method)
 	if rerr != nil {
 		a := failed(rerr.err)
@@ -231,6 +235,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 		noCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
 		ifNoneMatch:    r.Header.Get("If-None-Match"),
 	}
+	in.sanitizeHints()
 	if in.method == http.MethodHead {
 		in.method = http.MethodGet
 	}

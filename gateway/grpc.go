@@ -53,10 +53,11 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		traceParent:    metadataValue(md, "traceparent"),
 		traceState:     metadataValue(md, "tracestate"),
 	}
-	inv.requestID = requestID(&http.Request{Header: http.Header{headerRequestID: {metadataValue(md, "x-request-id")}}})
+	inv.requestID = metadataValue(md, "x-request-id")
 	if inv.idempotencyKey == "" {
 		inv.idempotencyKey = metadataValue(md, "idempotency-key")
 	}
+	inv.sanitizeHints()
 	acc := accessFrom(ctx)
 	acc.invocation(ctx, inv)
 	if d, ok := ctx.Deadline(); ok {

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
@@ -37,7 +39,7 @@ func restMethod(m string) bool {
 // dot segments anywhere (400), a method no route takes (405, or 404 when
 // no route has the path's form), paths of other forms (404), and bad
 // segments: invalid percent-encoding (400), empty (404), with a slash or
-// NUL (400). The status is 0 when the error's code decides it.
+// NUL (400), not UTF-8 once unescaped (400). The status is 0 when the error's code decides it.
 func parsePath(method, escaped string) (restPath, int, *socket.Error) {
 	if !strings.HasPrefix(escaped, "/") {
 		return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "malformed path")
@@ -68,6 +70,8 @@ func parsePath(method, escaped string) (restPath, int, *socket.Error) {
 			return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for path %q: empty segment", escaped)
 		case strings.ContainsAny(s, "/\\\x00"):
 			return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d contains a slash or NUL", i+1)
+		case !utf8.ValidString(s):
+			return restPath{}, 0, notUTF8("path", fmt.Sprintf("path segment %d", i+1))
 		}
 		segs[i] = s
 	}

@@ -48,7 +48,7 @@ func (g *Gateway) startHTTP(w http.ResponseWriter, r *http.Request) (context.Con
 	if span.IsRecording() {
 		span.SetAttributes(
 			semconv.HTTPRequestMethodKey.String(r.Method),
-			semconv.URLPath(r.URL.Path),
+			semconv.URLPath(validText(r.URL.Path)),
 			tracing.RequestID.String(w.Header().Get(headerRequestID)),
 		)
 		w = &statusRecorder{ResponseWriter: w}

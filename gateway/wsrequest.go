@@ -124,6 +124,7 @@ func (c *wsConn) invocation(t *table, f *clientFrame) (*invocation, int, *socket
 		requestID:      newRequestID(),
 		idempotencyKey: f.IdempotencyKey,
 	}
+	in.sanitizeHints()
 	if ms, _ := timeoutOf(f.TimeoutMS); ms > 0 {
 		in.timeout = time.Duration(ms) * time.Millisecond
 	}

@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
+
+// Text from outside is checked here before it reaches a frame, a span, a
+// log line or a metric label. Protobuf refuses to encode a string that is
+// not UTF-8, so such text must never get as far as a socket frame: what a
+// service acts on (ids, paths, queries, bodies) is refused with 400
+// INVALID_ARGUMENT naming the part (reason invalid_utf8, details.field);
+// what is only a hint (X-Request-Id, traceparent, tracestate) is replaced
+// or dropped. The socket runtime fails a frame that still cannot be
+// encoded on its own, never the stream (services/socket/encode.go).
+
+// reasonInvalidUTF8 marks a refusal of text that is not UTF-8.
+const reasonInvalidUTF8 = "invalid_utf8"
+
+// maxHintBytes bounds a trace header the gateway forwards.
+const maxHintBytes = 512
+
+// notUTF8 refuses text that is not UTF-8; field names the part of the
+// request, what names a value of it in the message ("" for the part).
+func notUTF8(field, what string) *socket.Error {
+	if what == "" {
+		what = field
+	}
+	return socket.Errorf(socket.CodeInvalidArgument, "%s is not valid UTF-8", what).
+		WithDetails(map[string]any{socket.DetailReason: reasonInvalidUTF8, "field": field})
+}
+
+// checkText refuses a path whose segments are not UTF-8. parsePath
+// checks REST and WebSocket paths segment by segment; this holds for
+// every edge, whatever built the path.
+func (p restPath) checkText() *socket.Error {
+	for _, s := range [...]string{p.version, p.resource, p.id, p.segment} {
+		if !utf8.ValidString(s) {
+			return notUTF8("path", "")
+		}
+	}
+	return nil
+}
+
+// sanitizeHints drops the trace headers that are not printable ASCII of
+// sane length, and replaces such a request id: they are hints, so a bad
+// one is not worth refusing a request over.
+func (in *invocation) sanitizeHints() {
+	if !isPrintableASCII(in.requestID) || len(in.requestID) > 128 || in.requestID == "" {
+		in.requestID = newRequestID()
+	}
+	if !isHint(in.traceParent) {
+		in.traceParent = ""
+	}
+	if !isHint(in.traceState) {
+		in.traceState = ""
+	}
+}
+
+// isHint reports whether a trace header may be forwarded: printable ASCII
+// (spaces allowed, as tracestate lists have them) within maxHintBytes.
+func isHint(s string) bool {
+	if len(s) > maxHintBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validText returns s with every byte that is not UTF-8 replaced by
+// U+FFFD, for text that is only shown (a span attribute, a log field).
+func validText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }

@@ -56,5 +56,6 @@ func (m *Memory) Write(ctx context.Context, write func() (any, error)) error {
 		m.records = map[[2]string]Record{}
 	}
 	m.records[id] = Record{Fingerprint: k.Fingerprint, Result: b}
+	markKept(ctx)
 	return nil
 }

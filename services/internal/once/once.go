@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -71,13 +72,36 @@ const ReasonKeyReused = "idempotency_key_reused"
 
 type keyCtx struct{}
 
+// keyed is what a context carries: the key, and whether a write kept it.
+type keyed struct {
+	key  Key
+	kept atomic.Bool
+}
+
 // With returns ctx carrying k, for the store's writes.
-func With(ctx context.Context, k Key) context.Context { return context.WithValue(ctx, keyCtx{}, k) }
+func With(ctx context.Context, k Key) context.Context {
+	return context.WithValue(ctx, keyCtx{}, &keyed{key: k})
+}
 
 // From returns the key in ctx, if any.
 func From(ctx context.Context) (Key, bool) {
-	k, ok := ctx.Value(keyCtx{}).(Key)
-	return k, ok
+	if kd, ok := ctx.Value(keyCtx{}).(*keyed); ok {
+		return kd.key, true
+	}
+	return Key{}, false
+}
+
+// markKept records that a write kept the key in ctx.
+func markKept(ctx context.Context) {
+	if kd, ok := ctx.Value(keyCtx{}).(*keyed); ok {
+		kd.kept.Store(true)
+	}
+}
+
+// kept reports whether a write kept the key in ctx.
+func kept(ctx context.Context) bool {
+	kd, ok := ctx.Value(keyCtx{}).(*keyed)
+	return ok && kd.kept.Load()
 }
 
 // Keyed returns middleware for a write action: a request with an
@@ -87,7 +111,10 @@ func From(ctx context.Context) (Key, bool) {
 // CONFLICT, reason idempotency_key_reused. Otherwise the handler runs
 // with the key in its context (From), for its store to record with the
 // row; an *AppliedError from it (a concurrent request with the key won)
-// is answered the same way. A request without a key just runs.
+// is answered the same way, and so is any answer of a run that kept no
+// key while a concurrent request with the key applied it (the handler
+// found the resource already changed, created or gone). A request
+// without a key just runs.
 func Keyed(l Ledger) func(socket.Handler) socket.Handler {
 	return func(next socket.Handler) socket.Handler {
 		return socket.HandlerFunc(func(ctx context.Context, req *socket.Request) (json.RawMessage, error) {
@@ -103,10 +130,18 @@ func Keyed(l Ledger) func(socket.Handler) socket.Handler {
 			if ok {
 				return replay(ctx, k, rec)
 			}
-			res, err := next.ServeAction(With(ctx, k), req)
+			kctx := With(ctx, k)
+			res, err := next.ServeAction(kctx, req)
 			var applied *AppliedError
 			if errors.As(err, &applied) {
 				return replay(ctx, k, applied.Record)
+			}
+			if !kept(kctx) {
+				// The run wrote nothing under the key: when a concurrent
+				// request with the key did, its result is the answer.
+				if rec, ok, lerr := l.Applied(ctx, k); lerr == nil && ok {
+					return replay(ctx, k, rec)
+				}
 			}
 			return res, err
 		})

@@ -100,6 +100,9 @@ func (t *Table) Write(ctx context.Context, write func(tx *sql.Tx) (any, error)) 
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if keyed {
+		markKept(ctx)
+	}
 	return nil
 }
 

@@ -12,7 +12,11 @@
 // Actions: GET_ITEM, LIST_ITEMS, CREATE_ITEM, UPDATE_ITEM, DELETE_ITEM,
 // CHECK_AVAILABLE, REQUIRE_AVAILABLE, RESERVE_STOCK, RELEASE_STOCK,
 // LIST_RESERVATIONS and GET_PRICES. Lines name an item and a quantity;
-// lines naming the same item add up.
+// lines naming the same item add up. Under an idempotency key (the
+// gateway's derived key, socket.Meta) CREATE_ITEM, UPDATE_ITEM and
+// DELETE_ITEM apply once: a retry answers the first result, marked
+// replayed; the key with another request is CONFLICT, reason
+// idempotency_key_reused.
 //
 // Stock is taken by reservations, records with an id the caller chooses
 // (the purchase's id; else the request's Idempotency-Key). RESERVE_STOCK
@@ -42,6 +46,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/internal/events"
 	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -117,16 +122,17 @@ func Register(srv *socket.Server, st Store) error {
 		return errors.New("inventory: nil store")
 	}
 	s := &service{st: publishing{Store: st, pub: events.New(srv)}}
+	keyed := once.Keyed(s.st) // item writes apply once per idempotency key
 	r := actions.On(srv)
 	r.Handle("GET_ITEM", socket.Typed(s.get), socket.Read(),
 		socket.Doc("Returns one item {id, name, price_cents, stock}. Anyone may read."))
 	r.Handle("LIST_ITEMS", socket.Typed(s.list), socket.Read(),
 		socket.Doc("Lists items by id, filtered by name (case-sensitive substring), paged by page_size (default 50, max 1000) and page_token. Anyone may read."))
-	r.Handle("CREATE_ITEM", access.AdminOnly("create items")(socket.Typed(s.create)),
+	r.Handle("CREATE_ITEM", access.AdminOnly("create items")(keyed(socket.Typed(s.create))),
 		socket.Doc("Creates an item from {id?, name, price_cents, stock?}; admins only. A taken id is ALREADY_EXISTS."))
-	r.Handle("UPDATE_ITEM", access.AdminOnly("update items")(socket.Typed(s.update)), socket.Idempotent(),
+	r.Handle("UPDATE_ITEM", access.AdminOnly("update items")(keyed(socket.Typed(s.update))), socket.Idempotent(),
 		socket.Doc("Changes the fields given of {name, price_cents, stock}; admins only."))
-	r.Handle("DELETE_ITEM", access.AdminOnly("delete items")(socket.Typed(s.delete)), socket.Idempotent(),
+	r.Handle("DELETE_ITEM", access.AdminOnly("delete items")(keyed(socket.Typed(s.delete))), socket.Idempotent(),
 		socket.Doc("Deletes an item and returns it; admins only."))
 	r.Handle("CHECK_AVAILABLE", socket.Typed(s.check), socket.Read(),
 		socket.Doc(`Reports whether stock covers {"lines": [{item_id, quantity}]} or {"order": {"lines": …}}: {available, missing: [{item_id, requested, in_stock}]}. Never fails for lack of stock.`))

@@ -2,15 +2,18 @@ package inventory
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 )
 
 // sqlStore keeps items in one SQL table, in SQLite or PostgreSQL.
 type sqlStore struct {
-	db *sqldb.DB
+	db   *sqldb.DB
+	keys *once.Table // the keys of applied writes: inventory_applied_keys
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -46,7 +49,11 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqlStore{db: db}, nil
+	keys, err := once.NewTable(ctx, db, "inventory_applied_keys")
+	if err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: db, keys: keys}, nil
 }
 
 const itemColumns = `id, name, price_cents, stock`
@@ -86,28 +93,47 @@ func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	return out, nil
 }
 
+func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
+	return s.keys.Applied(ctx, k)
+}
+
 func (s *sqlStore) Create(ctx context.Context, it Item) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`),
-		it.ID, it.Name, it.PriceCents, it.Stock)
-	if sqldb.IsUniqueViolation(err) {
-		return ErrExists
-	}
-	if err != nil {
-		return fmt.Errorf("create item: %w", err)
-	}
-	return nil
+	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`),
+			it.ID, it.Name, it.PriceCents, it.Stock)
+		if sqldb.IsUniqueViolation(err) {
+			return nil, ErrExists
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create item: %w", err)
+		}
+		return it, nil
+	})
 }
 
 func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {
-	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE items SET
+	return s.writeItem(ctx, "update item", `UPDATE items SET
 		name = COALESCE(?, name), price_cents = COALESCE(?, price_cents), stock = COALESCE(?, stock)
-		WHERE id = ? RETURNING `+itemColumns), p.Name, p.PriceCents, p.Stock, id))
-	return it, sqldb.RowError(err, ErrNotFound, "update item")
+		WHERE id = ? RETURNING `+itemColumns, p.Name, p.PriceCents, p.Stock, id)
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (Item, error) {
-	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM items WHERE id = ? RETURNING `+itemColumns), id))
-	return it, sqldb.RowError(err, ErrNotFound, "delete item")
+	return s.writeItem(ctx, "delete item", `DELETE FROM items WHERE id = ? RETURNING `+itemColumns, id)
+}
+
+// writeItem runs a statement returning one item row as a keyed write;
+// ErrNotFound when it returns none.
+func (s *sqlStore) writeItem(ctx context.Context, what, query string, args ...any) (Item, error) {
+	var it Item
+	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		var err error
+		it, err = scanItem(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
+		return it, sqldb.RowError(err, ErrNotFound, what)
+	})
+	if err != nil {
+		return Item{}, err
+	}
+	return it, nil
 }
 
 func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, error) {

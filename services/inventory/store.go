@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
@@ -48,7 +49,13 @@ type ListQuery struct {
 // return ErrNotFound for an unknown id, GetReservation and Release
 // ErrNoReservation, and Create ErrExists for a taken one. A reservation
 // and the stock it moves change together, atomically.
+//
+// Create, Update and Delete apply at most once per idempotency key: under
+// a key in their context (once.From) they keep it, with their result, in
+// the same transaction as the row, and when it was applied already they
+// change nothing and return an *once.AppliedError; Applied finds a key.
 type Store interface {
+	once.Ledger
 	Get(ctx context.Context, id string) (Item, error)
 	List(ctx context.Context, q ListQuery) ([]Item, error)
 	Create(ctx context.Context, it Item) error
@@ -91,6 +98,7 @@ type memoryStore struct {
 	mu           sync.Mutex // guards items and reservations
 	items        map[string]Item
 	reservations map[string]Reservation
+	keys         once.Memory // the keys of applied writes; written under mu
 }
 
 var _ Store = (*memoryStore)(nil)
@@ -122,44 +130,64 @@ func (s *memoryStore) List(_ context.Context, q ListQuery) ([]Item, error) {
 	return paging.First(out, q.Limit, func(it Item) string { return it.ID }), nil
 }
 
-func (s *memoryStore) Create(_ context.Context, it Item) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.items[it.ID]; ok {
-		return ErrExists
-	}
-	s.items[it.ID] = it
-	return nil
+func (s *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
+	return s.keys.Applied(ctx, k)
 }
 
-func (s *memoryStore) Update(_ context.Context, id string, p UpdateInput) (Item, error) {
+func (s *memoryStore) Create(ctx context.Context, it Item) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.items[id]
-	if !ok {
-		return Item{}, ErrNotFound
+	return s.keys.Write(ctx, func() (any, error) {
+		if _, ok := s.items[it.ID]; ok {
+			return nil, ErrExists
+		}
+		s.items[it.ID] = it
+		return it, nil
+	})
+}
+
+func (s *memoryStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var it Item
+	err := s.keys.Write(ctx, func() (any, error) {
+		var ok bool
+		if it, ok = s.items[id]; !ok {
+			return nil, ErrNotFound
+		}
+		if p.Name != nil {
+			it.Name = *p.Name
+		}
+		if p.PriceCents != nil {
+			it.PriceCents = *p.PriceCents
+		}
+		if p.Stock != nil {
+			it.Stock = *p.Stock
+		}
+		s.items[id] = it
+		return it, nil
+	})
+	if err != nil {
+		return Item{}, err
 	}
-	if p.Name != nil {
-		it.Name = *p.Name
-	}
-	if p.PriceCents != nil {
-		it.PriceCents = *p.PriceCents
-	}
-	if p.Stock != nil {
-		it.Stock = *p.Stock
-	}
-	s.items[id] = it
 	return it, nil
 }
 
-func (s *memoryStore) Delete(_ context.Context, id string) (Item, error) {
+func (s *memoryStore) Delete(ctx context.Context, id string) (Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.items[id]
-	if !ok {
-		return Item{}, ErrNotFound
+	var it Item
+	err := s.keys.Write(ctx, func() (any, error) {
+		var ok bool
+		if it, ok = s.items[id]; !ok {
+			return nil, ErrNotFound
+		}
+		delete(s.items, id)
+		return it, nil
+	})
+	if err != nil {
+		return Item{}, err
 	}
-	delete(s.items, id)
 	return it, nil
 }
 

@@ -31,6 +31,11 @@
 // naming another user's user_id lists nothing (an empty page). Vouchers
 // are readable one by one by anyone and managed by admins.
 //
+// Under an idempotency key (the gateway's derived key, socket.Meta), the
+// creates, updates and deletes of orders and vouchers apply once: a retry
+// answers the first result, marked replayed; the key with another request
+// is CONFLICT, reason idempotency_key_reused.
+//
 // Conflicts carry a reason in their details: CONFLICT purchase_in_progress
 // (the order is paying under a live lease), order_changed (the version,
 // status or purchase moved), amount_mismatch (MARK_PAID's amount is not
@@ -51,6 +56,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/internal/events"
 	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -176,22 +182,23 @@ func Register(srv *socket.Server, st Store, prices Pricer, opts ...Option) error
 		return fmt.Errorf("orders: the purchase lease must be positive, got %v", s.lease)
 	}
 	read, idem := socket.Read(), socket.Idempotent()
+	keyed := once.Keyed(s.st) // these writes apply once per idempotency key
 	r := actions.On(srv)
 	r.Handle("GET_ORDER", socket.Typed(s.getOrder), read, socket.Doc("Returns an order; owner or admin."))
 	r.Handle("REQUIRE_PENDING", socket.Typed(s.requirePending), read, socket.Doc("Returns a pending order; a paid one is ALREADY_EXISTS (reason already_paid), a paying one CONFLICT (reason purchase_in_progress)."))
 	r.Handle("LIST_ORDERS", socket.Typed(s.listOrders), read, socket.Doc("Lists orders by id, paged (page_size, page_token), filtered by status (pending, paying, paid); non-admins see only their own (another user_id lists nothing), admins all or one user_id's."))
-	r.Handle("CREATE_ORDER", socket.Typed(s.createOrder), socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount."))
-	r.Handle("UPDATE_ORDER", socket.Typed(s.updateOrder), idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned."))
-	r.Handle("DELETE_ORDER", socket.Typed(s.deleteOrder), idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress."))
+	r.Handle("CREATE_ORDER", keyed(socket.Typed(s.createOrder)), socket.Doc("Creates a pending order {user_id?, lines: [{item_id, quantity}], voucher_code?} priced by inventory, less the voucher's discount."))
+	r.Handle("UPDATE_ORDER", keyed(socket.Typed(s.updateOrder)), idem, socket.Doc("Changes a pending order's lines and/or voucher_code (\"\" removes it) and recomputes its total, as a compare-and-set on the version read (or the body's version); owner or admin. Paying under a live lease: CONFLICT purchase_in_progress; under an expired one the purchase is abandoned."))
+	r.Handle("DELETE_ORDER", keyed(socket.Typed(s.deleteOrder)), idem, socket.Doc("Deletes a pending order and returns it; owner or admin. Paying under a live lease: CONFLICT purchase_in_progress."))
 	r.Handle("CHECK_VOUCHER", socket.Typed(s.checkVoucher), read, socket.Doc("Checks that an order's voucher exists and is not used by another paid order; returns {voucher: {code, discount_cents} | null}."))
 	r.Handle("BEGIN_PURCHASE", socket.Typed(s.beginPurchase), idem, socket.Doc("Moves a pending order to paying under a lease and holds its voucher; returns the snapshot to charge (version, total_cents, lines, purchase_id = the Idempotency-Key or a new id, lease_expires_at). The same purchase again renews the lease; another live purchase is CONFLICT purchase_in_progress, an expired one is taken over; paid is ALREADY_EXISTS already_paid; a voucher redeemed or held elsewhere FAILED_PRECONDITION voucher_used. Owner or admin."))
 	r.Handle("ABORT_PURCHASE", socket.Typed(s.abortPurchase), idem, socket.Doc("Body {purchase_id}: an order paying under that purchase goes back to pending and lets its voucher go; in every other case nothing changes. Returns the order and aborted: true|false. Owner or admin."))
 	r.Handle("MARK_PAID", socket.Typed(s.markPaid), idem, socket.Doc("Body {payment_id, amount_cents, version, purchase_id}, all required: a paying order still at that version, under that purchase and with that total becomes paid and redeems its voucher, atomically. A retry with the same payment_id returns the paid order; another payment is ALREADY_EXISTS already_paid; otherwise CONFLICT order_changed or amount_mismatch. Owner or admin."))
 	r.Handle("GET_VOUCHER", socket.Typed(s.getVoucher), read, socket.Doc("Returns a voucher by code."))
 	r.Handle("LIST_VOUCHERS", adminOnly("list vouchers", socket.Typed(s.listVouchers)), read, socket.Doc("Lists vouchers by code, paged (page_size, page_token); admin."))
-	r.Handle("CREATE_VOUCHER", adminOnly("create vouchers", socket.Typed(s.createVoucher)), socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin."))
-	r.Handle("UPDATE_VOUCHER", adminOnly("update vouchers", socket.Typed(s.updateVoucher)), idem, socket.Doc("Changes a voucher's discount_cents; admin."))
-	r.Handle("DELETE_VOUCHER", adminOnly("delete vouchers", socket.Typed(s.deleteVoucher)), idem, socket.Doc("Deletes a voucher and returns it; admin."))
+	r.Handle("CREATE_VOUCHER", adminOnly("create vouchers", keyed(socket.Typed(s.createVoucher))), socket.Doc("Creates a voucher {code, discount_cents}; the code is stored upper-case; admin."))
+	r.Handle("UPDATE_VOUCHER", adminOnly("update vouchers", keyed(socket.Typed(s.updateVoucher))), idem, socket.Doc("Changes a voucher's discount_cents; admin."))
+	r.Handle("DELETE_VOUCHER", adminOnly("delete vouchers", keyed(socket.Typed(s.deleteVoucher))), idem, socket.Doc("Deletes a voucher and returns it; admin."))
 	return r.Err()
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 )
 
@@ -64,13 +65,15 @@ const orderColumns = `id, user_id, lines, voucher_code, total_cents, status, pay
 
 // sqlStore is the Store on SQLite or PostgreSQL.
 type sqlStore struct {
-	db *sqldb.DB
+	db   *sqldb.DB
+	keys *once.Table // the keys of applied writes: orders_applied_keys
 }
 
 var _ Store = (*sqlStore)(nil)
 
 // NewSQLStore returns a Store kept in db, creating its tables (orders,
-// vouchers, voucher_holds, voucher_redemptions) if they do not exist and
+// vouchers, voucher_holds, voucher_redemptions, orders_applied_keys) if
+// they do not exist and
 // adding the columns a database from an older version lacks.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	if db == nil {
@@ -85,7 +88,11 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	if err := db.Migrate(ctx, "orders", afterColumns); err != nil {
 		return nil, err
 	}
-	return &sqlStore{db: db}, nil
+	keys, err := once.NewTable(ctx, db, "orders_applied_keys")
+	if err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: db, keys: keys}, nil
 }
 
 // addColumns adds the addedColumns the orders table lacks, in one
@@ -158,20 +165,26 @@ func encodeLines(lines []Line) (string, error) {
 	return string(b), err
 }
 
+func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
+	return s.keys.Applied(ctx, k)
+}
+
 func (s *sqlStore) CreateOrder(ctx context.Context, o Order) error {
 	lines, err := encodeLines(o.Lines)
 	if err != nil {
 		return fmt.Errorf("encode lines: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
-	if sqldb.IsUniqueViolation(err) {
-		return ErrOrderExists
-	}
-	if err != nil {
-		return fmt.Errorf("insert order: %w", err)
-	}
-	return nil
+	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
+		if sqldb.IsUniqueViolation(err) {
+			return nil, ErrOrderExists
+		}
+		if err != nil {
+			return nil, fmt.Errorf("insert order: %w", err)
+		}
+		return o, nil
+	})
 }
 
 func (s *sqlStore) GetOrder(ctx context.Context, id string) (Order, error) {
@@ -246,19 +259,19 @@ func (s *sqlStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now
 		return Order{}, fmt.Errorf("encode lines: %w", err)
 	}
 	var o Order
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
 		var err error
 		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
 			SET lines = ?, voucher_code = ?, total_cents = ?, status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
 			WHERE `+changeableWhere+` RETURNING `+orderColumns),
 			lines, next.VoucherCode, next.TotalCents, prev.ID, prev.Version, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.whyNotChange(ctx, tx, prev.ID, now)
+			return nil, s.whyNotChange(ctx, tx, prev.ID, now)
 		}
 		if err != nil {
-			return fmt.Errorf("update order: %w", err)
+			return nil, fmt.Errorf("update order: %w", err)
 		}
-		return s.release(ctx, tx, o.ID)
+		return o, s.release(ctx, tx, o.ID)
 	})
 	if err != nil {
 		return Order{}, err
@@ -268,17 +281,17 @@ func (s *sqlStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now
 
 func (s *sqlStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
 	var o Order
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
 		var err error
 		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE `+changeableWhere+` RETURNING `+orderColumns),
 			prev.ID, prev.Version, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.whyNotChange(ctx, tx, prev.ID, now)
+			return nil, s.whyNotChange(ctx, tx, prev.ID, now)
 		}
 		if err != nil {
-			return fmt.Errorf("delete order: %w", err)
+			return nil, fmt.Errorf("delete order: %w", err)
 		}
-		return s.release(ctx, tx, o.ID)
+		return o, s.release(ctx, tx, o.ID)
 	})
 	if err != nil {
 		return Order{}, err
@@ -471,14 +484,16 @@ func (s *sqlStore) VoucherRedeemer(ctx context.Context, code string) (string, er
 }
 
 func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`), v.Code, v.DiscountCents)
-	if sqldb.IsUniqueViolation(err) {
-		return ErrVoucherExists
-	}
-	if err != nil {
-		return fmt.Errorf("insert voucher: %w", err)
-	}
-	return nil
+	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`), v.Code, v.DiscountCents)
+		if sqldb.IsUniqueViolation(err) {
+			return nil, ErrVoucherExists
+		}
+		if err != nil {
+			return nil, fmt.Errorf("insert voucher: %w", err)
+		}
+		return v, nil
+	})
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {
@@ -495,12 +510,24 @@ func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([
 }
 
 func (s *sqlStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
-	out, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`UPDATE vouchers SET discount_cents = ? WHERE code = ? RETURNING code, discount_cents`),
-		v.DiscountCents, v.Code))
-	return out, sqldb.RowError(err, ErrVoucherNotFound, "update voucher")
+	return s.writeVoucher(ctx, "update voucher", `UPDATE vouchers SET discount_cents = ? WHERE code = ? RETURNING code, discount_cents`, v.DiscountCents, v.Code)
 }
 
 func (s *sqlStore) DeleteVoucher(ctx context.Context, code string) (Voucher, error) {
-	out, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM vouchers WHERE code = ? RETURNING code, discount_cents`), code))
-	return out, sqldb.RowError(err, ErrVoucherNotFound, "delete voucher")
+	return s.writeVoucher(ctx, "delete voucher", `DELETE FROM vouchers WHERE code = ? RETURNING code, discount_cents`, code)
+}
+
+// writeVoucher runs a statement returning one voucher row as a keyed
+// write; ErrVoucherNotFound when it returns none.
+func (s *sqlStore) writeVoucher(ctx context.Context, what, query string, args ...any) (Voucher, error) {
+	var out Voucher
+	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		var err error
+		out, err = scanVoucher(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
+		return out, sqldb.RowError(err, ErrVoucherNotFound, what)
+	})
+	if err != nil {
+		return Voucher{}, err
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
@@ -20,7 +21,14 @@ import (
 // A voucher is held by the paying order that uses it (BeginPurchase) and
 // redeemed by the paid one (MarkPaid); a hold ends when its order is paid
 // or is pending again.
+//
+// CreateOrder, UpdatePendingOrder, DeletePendingOrder and the voucher
+// writes apply at most once per idempotency key: under a key in their
+// context (once.From) they keep it, with their result, in the same
+// transaction as the row, and when it was applied already they change
+// nothing and return an *once.AppliedError; Applied finds a key.
 type Store interface {
+	once.Ledger
 	// CreateOrder inserts a new order; ErrOrderExists if the id is taken.
 	CreateOrder(ctx context.Context, o Order) error
 	// GetOrder returns an order; ErrOrderNotFound if there is none.
@@ -101,6 +109,7 @@ type memoryStore struct {
 	vouchers    map[string]Voucher
 	holds       map[string]string // voucher code → paying order id
 	redemptions map[string]string // voucher code → paid order id
+	keys        once.Memory       // the keys of applied writes; written under mu
 }
 
 var _ Store = (*memoryStore)(nil)
@@ -116,14 +125,20 @@ func clone(o Order) Order {
 	return o
 }
 
-func (s *memoryStore) CreateOrder(_ context.Context, o Order) error {
+func (s *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
+	return s.keys.Applied(ctx, k)
+}
+
+func (s *memoryStore) CreateOrder(ctx context.Context, o Order) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.orders[o.ID]; dup {
-		return ErrOrderExists
-	}
-	s.orders[o.ID] = clone(o)
-	return nil
+	return s.keys.Write(ctx, func() (any, error) {
+		if _, dup := s.orders[o.ID]; dup {
+			return nil, ErrOrderExists
+		}
+		s.orders[o.ID] = clone(o)
+		return o, nil
+	})
 }
 
 func (s *memoryStore) GetOrder(_ context.Context, id string) (Order, error) {
@@ -170,33 +185,47 @@ func (s *memoryStore) release(id string) {
 	}
 }
 
-func (s *memoryStore) UpdatePendingOrder(_ context.Context, prev, next Order, now time.Time) (Order, error) {
+func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, err := s.changeable(prev, now)
+	var o Order
+	err := s.keys.Write(ctx, func() (any, error) {
+		var err error
+		if o, err = s.changeable(prev, now); err != nil {
+			return nil, err
+		}
+		if o.Status == StatusPaying {
+			o = abandoned(o)
+			s.release(o.ID)
+		} else {
+			o.Version++
+		}
+		o.Lines, o.VoucherCode, o.TotalCents = slices.Clone(next.Lines), next.VoucherCode, next.TotalCents
+		s.orders[o.ID] = o
+		return o, nil
+	})
 	if err != nil {
 		return Order{}, err
 	}
-	if o.Status == StatusPaying {
-		o = abandoned(o)
-		s.release(o.ID)
-	} else {
-		o.Version++
-	}
-	o.Lines, o.VoucherCode, o.TotalCents = slices.Clone(next.Lines), next.VoucherCode, next.TotalCents
-	s.orders[o.ID] = o
 	return clone(o), nil
 }
 
-func (s *memoryStore) DeletePendingOrder(_ context.Context, prev Order, now time.Time) (Order, error) {
+func (s *memoryStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, err := s.changeable(prev, now)
+	var o Order
+	err := s.keys.Write(ctx, func() (any, error) {
+		var err error
+		if o, err = s.changeable(prev, now); err != nil {
+			return nil, err
+		}
+		s.release(o.ID)
+		delete(s.orders, o.ID)
+		return o, nil
+	})
 	if err != nil {
 		return Order{}, err
 	}
-	s.release(o.ID)
-	delete(s.orders, o.ID)
 	return o, nil
 }
 
@@ -278,14 +307,16 @@ func (s *memoryStore) VoucherRedeemer(_ context.Context, code string) (string, e
 	return s.redemptions[code], nil
 }
 
-func (s *memoryStore) CreateVoucher(_ context.Context, v Voucher) error {
+func (s *memoryStore) CreateVoucher(ctx context.Context, v Voucher) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.vouchers[v.Code]; dup {
-		return ErrVoucherExists
-	}
-	s.vouchers[v.Code] = v
-	return nil
+	return s.keys.Write(ctx, func() (any, error) {
+		if _, dup := s.vouchers[v.Code]; dup {
+			return nil, ErrVoucherExists
+		}
+		s.vouchers[v.Code] = v
+		return v, nil
+	})
 }
 
 func (s *memoryStore) GetVoucher(_ context.Context, code string) (Voucher, error) {
@@ -310,23 +341,36 @@ func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) (
 	return paging.First(all, limit, func(v Voucher) string { return v.Code }), nil
 }
 
-func (s *memoryStore) UpdateVoucher(_ context.Context, v Voucher) (Voucher, error) {
+func (s *memoryStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.vouchers[v.Code]; !ok {
-		return Voucher{}, ErrVoucherNotFound
+	err := s.keys.Write(ctx, func() (any, error) {
+		if _, ok := s.vouchers[v.Code]; !ok {
+			return nil, ErrVoucherNotFound
+		}
+		s.vouchers[v.Code] = v
+		return v, nil
+	})
+	if err != nil {
+		return Voucher{}, err
 	}
-	s.vouchers[v.Code] = v
 	return v, nil
 }
 
-func (s *memoryStore) DeleteVoucher(_ context.Context, code string) (Voucher, error) {
+func (s *memoryStore) DeleteVoucher(ctx context.Context, code string) (Voucher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.vouchers[code]
-	if !ok {
-		return Voucher{}, ErrVoucherNotFound
+	var v Voucher
+	err := s.keys.Write(ctx, func() (any, error) {
+		var ok bool
+		if v, ok = s.vouchers[code]; !ok {
+			return nil, ErrVoucherNotFound
+		}
+		delete(s.vouchers, code)
+		return v, nil
+	})
+	if err != nil {
+		return Voucher{}, err
 	}
-	delete(s.vouchers, code)
 	return v, nil
 }

@@ -21,6 +21,11 @@
 //	CHECK_PURCHASABLE id    admin, or the user itself; → Purchasable
 //	REQUIRE_PURCHASABLE id  admin, or the user itself; → Purchasable, FAILED_PRECONDITION if not
 //
+// Under an idempotency key (the gateway's derived key, socket.Meta),
+// CREATE_USER, UPDATE_USER and DELETE_USER apply once: a retry answers
+// the first result, marked replayed; the key with another request is
+// CONFLICT, reason idempotency_key_reused.
+//
 // Another user's account answers exactly like a missing one: NOT_FOUND
 // "user \"ID\" not found", whatever the action, so no caller learns which
 // ids exist or whether their users may buy.
@@ -38,6 +43,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/access"
 	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/internal/ids"
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -103,16 +109,17 @@ func Register(srv *socket.Server, st Store) error {
 		return errors.New("users: nil store")
 	}
 	s := &service{st: st}
+	keyed := once.Keyed(st) // writes apply once per idempotency key
 	r := actions.On(srv)
 	r.Handle("GET_USER", socket.Typed(s.get), socket.Read(),
 		socket.Doc("Returns a user. Admins read any; others only their own (another user is NOT_FOUND, like a missing one)."))
 	r.Handle("LIST_USERS", access.AdminOnly("list users")(socket.Typed(s.list)), socket.Read(),
 		socket.Doc("Lists users in id order, filtered by status and email, paged by page_size (default 50, max 1000) and page_token. Admin only."))
-	r.Handle("CREATE_USER", socket.Typed(s.create),
+	r.Handle("CREATE_USER", keyed(socket.Typed(s.create)),
 		socket.Doc("Creates a user {id?, name, email, status?}. Signed-in callers create their own (id = subject); admins any id and status. ALREADY_EXISTS when the id or email is taken."))
-	r.Handle("UPDATE_USER", socket.Typed(s.update), socket.Idempotent(),
+	r.Handle("UPDATE_USER", keyed(socket.Typed(s.update)), socket.Idempotent(),
 		socket.Doc("Changes a user's name, email or status (partial). Others than admins: only their own user (another is NOT_FOUND), never the status."))
-	r.Handle("DELETE_USER", socket.Typed(s.delete), socket.Idempotent(),
+	r.Handle("DELETE_USER", keyed(socket.Typed(s.delete)), socket.Idempotent(),
 		socket.Doc("Deletes a user and returns it. Admin only (another user is NOT_FOUND for others)."))
 	r.Handle("CHECK_PURCHASABLE", socket.Typed(s.checkPurchasable), socket.Read(),
 		socket.Doc(`Reports whether a user may buy: {"purchasable": bool, "reason": "" | "suspended"}. The user itself or an admin; another user is NOT_FOUND, like a missing one.`))

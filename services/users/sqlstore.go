@@ -2,25 +2,29 @@ package users
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 )
 
 // sqlStore is the Store on SQLite or PostgreSQL. Email uniqueness is the
-// table's UNIQUE constraint, so it holds across instances.
+// table's UNIQUE constraint, so it holds across instances; so is the
+// uniqueness of a write's idempotency key (table users_applied_keys).
 type sqlStore struct {
-	db *sqldb.DB
+	db   *sqldb.DB
+	keys *once.Table
 }
 
 var _ Store = (*sqlStore)(nil)
 
 const userColumns = `id, name, email, status, created_at`
 
-// NewSQLStore returns a Store on db, creating its table if missing.
+// NewSQLStore returns a Store on db, creating its tables if missing.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	// Ids sort byte-wise in both dialects, so pages follow the same order
 	// as the memory store whatever the server's default collation.
@@ -41,7 +45,11 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqlStore{db: db}, nil
+	keys, err := once.NewTable(ctx, db, "users_applied_keys")
+	if err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: db, keys: keys}, nil
 }
 
 func scanUser(r sqldb.Scanner) (User, error) {
@@ -79,14 +87,24 @@ func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
 	return out, nil
 }
 
+func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
+	return s.keys.Applied(ctx, k)
+}
+
 // Create inserts with ON CONFLICT DO NOTHING (both dialects), so a clash
 // is no error but zero rows; it then looks up which of id and email
 // clashed. Should the clashing row vanish in between, it tries again.
 func (s *sqlStore) Create(ctx context.Context, u User) error {
+	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		return u, s.create(ctx, tx, u)
+	})
+}
+
+func (s *sqlStore) create(ctx context.Context, tx *sql.Tx, u User) error {
 	insert := s.db.Rebind(`INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	clash := s.db.Rebind(`SELECT id FROM users WHERE id = ? OR email = ?`)
 	for range 3 {
-		res, err := s.db.ExecContext(ctx, insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
+		res, err := tx.ExecContext(ctx, insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
 		if err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
@@ -97,7 +115,7 @@ func (s *sqlStore) Create(ctx context.Context, u User) error {
 		if n == 1 {
 			return nil
 		}
-		rows, err := s.db.QueryContext(ctx, clash, u.ID, u.Email)
+		rows, err := tx.QueryContext(ctx, clash, u.ID, u.Email)
 		if err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
@@ -138,18 +156,34 @@ func (s *sqlStore) Update(ctx context.Context, id string, p Patch) (User, error)
 			args = append(args, *f.v)
 		}
 	}
-	if len(sets) == 0 {
-		return s.Get(ctx, id)
+	query := `SELECT ` + userColumns + ` FROM users WHERE id = ?`
+	if len(sets) > 0 {
+		query = `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
 	}
-	query := `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
-	if sqldb.IsUniqueViolation(err) {
-		return User{}, ErrEmailTaken
+	var u User
+	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
+		if sqldb.IsUniqueViolation(err) {
+			return nil, ErrEmailTaken
+		}
+		return u, sqldb.RowError(err, ErrNotFound, "update user")
+	})
+	if err != nil {
+		return User{}, err
 	}
-	return u, sqldb.RowError(err, ErrNotFound, "update user")
+	return u, nil
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
-	return u, sqldb.RowError(err, ErrNotFound, "delete user")
+	var u User
+	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
+		return u, sqldb.RowError(err, ErrNotFound, "delete user")
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
 }

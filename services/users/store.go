@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
@@ -36,7 +37,13 @@ type Query struct {
 // Store keeps users. Emails are unique. Implementations are safe for
 // concurrent use and return the sentinel errors below, which the service
 // turns into NOT_FOUND and ALREADY_EXISTS; any other error is INTERNAL.
+//
+// Create, Update and Delete apply at most once per idempotency key: under
+// a key in their context (once.From) they keep it, with their result, in
+// the same transaction as the row, and when it was applied already they
+// change nothing and return an *once.AppliedError; Applied finds a key.
 type Store interface {
+	once.Ledger
 	// Get returns the user, or ErrNotFound.
 	Get(ctx context.Context, id string) (User, error)
 	// List returns the users the query selects.
@@ -63,9 +70,10 @@ func userID(u User) string { return u.ID }
 
 // memoryStore is the in-memory Store.
 type memoryStore struct {
-	mu      sync.Mutex // guards byID and byEmail
+	mu      sync.Mutex // guards byID, byEmail and the writes of keys
 	byID    map[string]User
 	byEmail map[string]string // email → id
+	keys    once.Memory       // the keys of applied writes
 }
 
 var _ Store = (*memoryStore)(nil)
@@ -97,53 +105,73 @@ func (m *memoryStore) List(_ context.Context, q Query) ([]User, error) {
 	return paging.First(out, q.Limit, userID), nil
 }
 
-func (m *memoryStore) Create(_ context.Context, u User) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.byID[u.ID]; ok {
-		return ErrIDTaken
-	}
-	if _, ok := m.byEmail[u.Email]; ok {
-		return ErrEmailTaken
-	}
-	m.byID[u.ID] = u
-	m.byEmail[u.Email] = u.ID
-	return nil
+func (m *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
+	return m.keys.Applied(ctx, k)
 }
 
-func (m *memoryStore) Update(_ context.Context, id string, p Patch) (User, error) {
+func (m *memoryStore) Create(ctx context.Context, u User) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u, ok := m.byID[id]
-	if !ok {
-		return User{}, ErrNotFound
-	}
-	if p.Email != nil && *p.Email != u.Email {
-		if _, taken := m.byEmail[*p.Email]; taken {
-			return User{}, ErrEmailTaken
+	return m.keys.Write(ctx, func() (any, error) {
+		if _, ok := m.byID[u.ID]; ok {
+			return nil, ErrIDTaken
 		}
-		delete(m.byEmail, u.Email)
-		u.Email = *p.Email
-		m.byEmail[u.Email] = id
+		if _, ok := m.byEmail[u.Email]; ok {
+			return nil, ErrEmailTaken
+		}
+		m.byID[u.ID] = u
+		m.byEmail[u.Email] = u.ID
+		return u, nil
+	})
+}
+
+func (m *memoryStore) Update(ctx context.Context, id string, p Patch) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var u User
+	err := m.keys.Write(ctx, func() (any, error) {
+		var ok bool
+		if u, ok = m.byID[id]; !ok {
+			return nil, ErrNotFound
+		}
+		if p.Email != nil && *p.Email != u.Email {
+			if _, taken := m.byEmail[*p.Email]; taken {
+				return nil, ErrEmailTaken
+			}
+			delete(m.byEmail, u.Email)
+			u.Email = *p.Email
+			m.byEmail[u.Email] = id
+		}
+		if p.Name != nil {
+			u.Name = *p.Name
+		}
+		if p.Status != nil {
+			u.Status = *p.Status
+		}
+		m.byID[id] = u
+		return u, nil
+	})
+	if err != nil {
+		return User{}, err
 	}
-	if p.Name != nil {
-		u.Name = *p.Name
-	}
-	if p.Status != nil {
-		u.Status = *p.Status
-	}
-	m.byID[id] = u
 	return u, nil
 }
 
-func (m *memoryStore) Delete(_ context.Context, id string) (User, error) {
+func (m *memoryStore) Delete(ctx context.Context, id string) (User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u, ok := m.byID[id]
-	if !ok {
-		return User{}, ErrNotFound
+	var u User
+	err := m.keys.Write(ctx, func() (any, error) {
+		var ok bool
+		if u, ok = m.byID[id]; !ok {
+			return nil, ErrNotFound
+		}
+		delete(m.byID, id)
+		delete(m.byEmail, u.Email)
+		return u, nil
+	})
+	if err != nil {
+		return User{}, err
 	}
-	delete(m.byID, id)
-	delete(m.byEmail, u.Email)
 	return u, nil
 }

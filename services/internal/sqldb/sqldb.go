@@ -10,8 +10,11 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 
@@ -117,4 +120,15 @@ func IsUniqueViolation(err error) bool {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
 	return false
+}
+
+// IsUnreachable reports whether err says the database server cannot be
+// reached now (a failed connect, a refused, reset or cut connection): an
+// outage to retry later, not a fault of the request or of the data. A
+// write that failed so may or may not have committed.
+func IsUnreachable(err error) bool {
+	var op *net.OpError
+	var connect *pgconn.ConnectError
+	return errors.As(err, &op) || errors.As(err, &connect) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF)
 }

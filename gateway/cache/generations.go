@@ -76,8 +76,8 @@ type RedisGenerations struct {
 	pending  map[string]pending // tags whose bump has not landed yet
 	seq      uint64             // counts keep's calls
 	retrying bool               // the retry goroutine runs
-	closed   chan struct{}        // closed by Close: ends the retry goroutine
-	wg       sync.WaitGroup       // the retry goroutine
+	closed   chan struct{}      // closed by Close: ends the retry goroutine
+	wg       sync.WaitGroup     // the retry goroutine
 }
 
 // pending is a tag's bump not landed yet: the latest keep that asked for

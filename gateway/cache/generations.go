@@ -225,6 +225,7 @@ func (r *RedisGenerations) Bump(ctx context.Context, tags []string) error {
 		return nil
 	}
 	if err := r.keep(tags); err != nil {
+		r.retry() // what was kept still lands
 		return err
 	}
 	err := r.call(ctx, r.flush)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -183,5 +184,35 @@ func TestRedisBlackholed(t *testing.T) {
 	}
 	if rr.StatusCode != 200 || env.Result.Status != "degraded" || env.Result.Cache != "unavailable" || env.Result.IdempotencyStore != "unavailable" {
 		t.Errorf("/readyz: %d %+v, want 200 degraded with cache and idempotency_store unavailable", rr.StatusCode, env.Result)
+	}
+}
+
+// With Redis answering, /readyz says so for both of its uses.
+func TestReadyzReportsRedis(t *testing.T) {
+	url := os.Getenv("STREAMGATE_TEST_REDIS")
+	if url == "" {
+		t.Skip("STREAMGATE_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0): skipping the Redis tests")
+	}
+	t.Parallel()
+	shop := startService(t, "shop", map[string]handlerFunc{}, "GET_ITEM")
+	gw := runGateway(t, strings.ReplaceAll(blackholeYAML, "${REDIS}", url), map[string]*fakeService{"shop": shop}, gateway.RunOptions{})
+	// The service's stream is dialled in the background: wait for it.
+	var resp *http.Response
+	var b []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if resp, err = http.Get("http://" + gw.addrs.Admin + "/readyz"); err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || time.Now().After(deadline) {
+			break
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"status":"ready"`) || !strings.Contains(string(b), `"cache":"ok"`) || !strings.Contains(string(b), `"idempotency_store":"ok"`) {
+		t.Errorf("/readyz: %d %s, want 200 ready with cache and idempotency_store ok", resp.StatusCode, b)
 	}
 }

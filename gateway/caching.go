@@ -50,8 +50,11 @@ func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *r
 		tags = append(tags, serviceTag(s))
 	}
 	stats.invalidations.Add(1)
+	// With Redis, this waits at most its call deadline (nothing while it
+	// is marked down); a bump that fails is retried in the background,
+	// and until it lands this gateway serves no cached read.
 	if err := g.cache.Invalidate(context.WithoutCancel(ctx), tags); err != nil {
-		g.opts.logger.Error("gateway: cache invalidation failed; cached reads may be stale until they expire", "err", err, "tags", tags)
+		g.opts.logger.Warn("gateway: cache invalidation failed; retrying in the background", "err", err, "tags", tags)
 	}
 }
 

@@ -2,12 +2,17 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 // readinessInterval is how often Run tells gRPC health watchers whether
@@ -75,6 +80,107 @@ func (r *readiness) Shutdown() {
 	close(r.stop)
 	<-r.done
 	r.Server.Shutdown()
+}
+
+// readyReport is the body of /readyz: whether the gateway takes traffic,
+// and the state of each thing it depends on.
+//
+// An unreachable Redis does not make the gateway unready: every gateway
+// shares one Redis, so taking them all out of service for it would stop
+// reads and plain writes too, which are answered without it (reads by
+// their services with X-Cache: unavailable, writes with their
+// invalidation retried in the background). Only requests that need the
+// Idempotency-Key store fail, at once, with 503 and Retry-After. The
+// report says "degraded" and names what is unavailable, for alerts.
+type readyReport struct {
+	// Status is "ready", "degraded" (ready, but Redis is unavailable)
+	// or "unready" (a service has no ready stream, or a drain started).
+	Status string `json:"status"`
+	// Services is "ready" when every service has a ready stream.
+	Services string `json:"services"`
+	// Draining is set from the start of a drain.
+	Draining bool `json:"draining"`
+	// Cache is "off", "local" (generations in the process), "ok" or
+	// "unavailable" (its Redis does not answer).
+	Cache string `json:"cache"`
+	// IdempotencyStore is "memory", "ok" or "unavailable" (its Redis does
+	// not answer).
+	IdempotencyStore string `json:"idempotency_store"`
+}
+
+// pinger is a store whose Redis can be asked whether it answers.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// readiness reports the gateway's readiness, asking each Redis it uses
+// (concurrently, each within its call deadline).
+func (g *Gateway) readiness(ctx context.Context) readyReport {
+	rep := readyReport{Services: "ready", Draining: g.draining.Load(), Cache: "off", IdempotencyStore: "memory"}
+	t := g.acquire()
+	defer t.release()
+	for _, c := range t.clients {
+		if c.State() != connectivity.Ready {
+			rep.Services = "unready"
+		}
+	}
+	var gens pinger
+	if g.cache != nil {
+		rep.Cache = "local"
+		g.mu.Lock()
+		if g.redis != nil {
+			gens = g.redis.gens
+		}
+		g.mu.Unlock()
+	}
+	idem, _ := t.idem.(pinger)
+	var wg sync.WaitGroup
+	check := func(p pinger, state *string) {
+		if p == nil {
+			return
+		}
+		wg.Go(func() {
+			*state = "ok"
+			if p.Ping(ctx) != nil {
+				*state = "unavailable"
+			}
+		})
+	}
+	check(gens, &rep.Cache)
+	check(idem, &rep.IdempotencyStore)
+	wg.Wait()
+	switch {
+	case rep.Draining || rep.Services != "ready":
+		rep.Status = "unready"
+	case rep.Cache == "unavailable" || rep.IdempotencyStore == "unavailable":
+		rep.Status = "degraded"
+	default:
+		rep.Status = "ready"
+	}
+	return rep
+}
+
+// serveReadyz answers /readyz: 200 with the report while the gateway
+// takes traffic ("ready" or "degraded"), 503 with it in the error's
+// details otherwise.
+func (g *Gateway) serveReadyz(w http.ResponseWriter, r *http.Request) {
+	rep := g.readiness(r.Context())
+	if rep.Status == "unready" {
+		msg := "not every service has a ready stream"
+		if rep.Draining {
+			msg = "the gateway is draining"
+		}
+		writeError(w, socket.Errorf(socket.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
+			"services": rep.Services, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore,
+		}))
+		return
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
+		return
+	}
+	writeEnvelope(w, http.StatusOK, b, nil)
 }
 
 // handlePprof adds net/http/pprof's handlers under /debug/pprof/.

@@ -34,7 +34,8 @@ type RunOptions struct {
 	// GRPCAddr is the GatewayService listener, e.g. "127.0.0.1:9090".
 	GRPCAddr string
 	// AdminAddr, when set, serves GET /metrics, GET /healthz (the process is up) and
-	// GET /readyz (every service has a ready stream; 503 otherwise).
+	// GET /readyz (every service has a ready stream; 503 otherwise; the
+	// body reports the cache's and the Idempotency-Key store's Redis too).
 	AdminAddr string
 	// Demo serves the live demo page at /demo/ on the REST listener (see
 	// WithDemo).
@@ -231,13 +232,7 @@ func (g *Gateway) adminHandler(pprof bool) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !g.Ready() {
-			writeError(w, socket.Errorf(socket.CodeUnavailable, "not every service has a ready stream"))
-			return
-		}
-		writeEnvelope(w, http.StatusOK, []byte(`"ready"`), nil)
-	})
+	mux.HandleFunc("GET /readyz", g.serveReadyz)
 	return mux
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -43,8 +44,28 @@ type clientKey struct{ target, key, tls string }
 
 // redisState is the Redis server whose generations the cache uses.
 type redisState struct {
-	url  string
+	key  redisKey
 	gens *cache.RedisGenerations
+}
+
+// redisKey is what a Redis client is made of: a reload that changes any
+// of it makes a new client.
+type redisKey struct {
+	url          string
+	timeout, ttl time.Duration
+}
+
+// String names the key in the maps of Idempotency-Key stores.
+func (k redisKey) String() string { return k.url + " " + k.timeout.String() + " " + k.ttl.String() }
+
+// redisKeyOf is the configuration's Redis client key (ttl only for the
+// cache's generations).
+func redisKeyOf(cfg *config.Config, gens bool) redisKey {
+	k := redisKey{url: cfg.Redis, timeout: cfg.RedisTimeout}
+	if gens {
+		k.ttl = cfg.RedisGenerationTTL
+	}
+	return k
 }
 
 // acquire returns the table in force with a reference held.
@@ -123,17 +144,18 @@ func clientKeyOf(m map[clientKey]*socket.Client, c *socket.Client) clientKey {
 
 // useRedis points the cache at the configuration's Redis server (or back
 // at in-process generations). Callers hold g.mu.
-func (g *Gateway) useRedis(url string) error {
-	if g.cache == nil || (g.redis == nil && url == "") || (g.redis != nil && g.redis.url == url) {
+func (g *Gateway) useRedis(cfg *config.Config) error {
+	key := redisKeyOf(cfg, true)
+	if g.cache == nil || (g.redis == nil && key.url == "") || (g.redis != nil && g.redis.key == key) {
 		return nil
 	}
 	var next *redisState
-	if url != "" {
-		gens, err := cache.NewRedisGenerations(url, "")
+	if key.url != "" {
+		gens, err := cache.NewRedisGenerations(key.url, "", cache.WithRedisTimeout(key.timeout), cache.WithGenerationTTL(key.ttl))
 		if err != nil {
 			return err
 		}
-		next = &redisState{url: url, gens: gens}
+		next = &redisState{key: key, gens: gens}
 		g.cache.SetGenerations(gens)
 	} else {
 		g.cache.SetGenerations(cache.NewLocalGenerations())
@@ -159,7 +181,7 @@ func (g *Gateway) swap(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := g.useRedis(cfg.Redis); err != nil {
+	if err := g.useRedis(cfg); err != nil {
 		return err
 	}
 	t.idem = g.idempotencyStore(cfg)
@@ -200,9 +222,9 @@ func (g *Gateway) unref(t *table) {
 	if r, ok := t.idem.(*idempotency.Redis); ok {
 		if g.idemRefs[r]--; g.idemRefs[r] <= 0 {
 			delete(g.idemRefs, r)
-			for url, s := range g.idemRedis {
+			for key, s := range g.idemRedis {
 				if s == r {
-					delete(g.idemRedis, url)
+					delete(g.idemRedis, key)
 				}
 			}
 			_ = r.Close()
@@ -218,12 +240,13 @@ func (g *Gateway) idempotencyStore(cfg *config.Config) idempotency.Store {
 		return g.opts.idem
 	}
 	if cfg.Redis != "" {
-		if r := g.idemRedis[cfg.Redis]; r != nil {
+		key := redisKeyOf(cfg, false).String()
+		if r := g.idemRedis[key]; r != nil {
 			return r
 		}
-		r, err := idempotency.NewRedis(cfg.Redis, "")
+		r, err := idempotency.NewRedis(cfg.Redis, "", idempotency.WithTimeout(cfg.RedisTimeout))
 		if err == nil {
-			g.idemRedis[cfg.Redis] = r
+			g.idemRedis[key] = r
 			return r
 		}
 		// The URL was checked when the configuration loaded.

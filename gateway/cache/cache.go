@@ -123,7 +123,8 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 }
 
 // Put stores an answer for ttl (±10% jitter, so keys filled together do
-// not expire together). Only results and NOT_FOUND errors are stored; a
+// not expire together), at most the generations' MaxEntryTTL when they
+// have one (RedisGenerations). Only results and NOT_FOUND errors are stored; a
 // NOT_FOUND for at most 2s, to stop lookups that always miss from
 // hammering a service without hiding a create for long.
 func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMessage, err *socket.Error, ttl time.Duration) {
@@ -131,13 +132,17 @@ func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMes
 		return
 	}
 	ttl = time.Duration(float64(ttl) * (0.9 + 0.2*rand.Float64()))
+	src := c.gens.Load()
+	if b, ok := src.Generations.(interface{ MaxEntryTTL() time.Duration }); ok {
+		ttl = min(ttl, b.MaxEntryTTL()) // generations that expire bound the entries filled under them
+	}
 	if err != nil {
 		if err.Code != socket.CodeNotFound {
 			return
 		}
 		ttl = min(ttl, NotFoundTTL) // after the jitter: a cap is a cap
 	}
-	c.store.Set(key, &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: c.gens.Load()})
+	c.store.Set(key, &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: src})
 }
 
 // NotFoundTTL caps how long a NOT_FOUND answer is cached.

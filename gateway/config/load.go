@@ -91,6 +91,8 @@ func (l *loader) config(doc *yamlConfig) *Config {
 	l.cfg.ListenTLS = l.listenTLS(&doc.ListenTLS)
 	l.cfg.Services = l.services(doc.Services, &doc.ServiceTLS)
 	l.cfg.Redis = l.redisURL(doc.Redis, doc.RedisEnv)
+	l.cfg.RedisTimeout = l.duration(doc.RedisTimeout, 0, 5*time.Second, 250*time.Millisecond)
+	l.cfg.RedisGenerationTTL = l.duration(doc.RedisGenerationTTL, 10*time.Minute, 0, 24*time.Hour)
 	l.cfg.Versions = l.versions(doc.Versions)
 	return l.cfg
 }
@@ -132,6 +134,24 @@ func (l *loader) between(v val[int64], maxInt, def int64) int64 {
 		return def
 	}
 	return v.V
+}
+
+// duration is a positive duration setting of at least minD and, unless
+// maxD is 0, at most maxD; def when it is not set.
+func (l *loader) duration(v val[positive], minD, maxD, def time.Duration) time.Duration {
+	if !v.Set || !v.OK {
+		return def
+	}
+	d := time.Duration(v.V)
+	if d < minD || (maxD > 0 && d > maxD) {
+		if maxD > 0 {
+			l.addf(v.Line, v.Path, "must be at most %v, got %v", maxD, d)
+		} else {
+			l.addf(v.Line, v.Path, "must be at least %v, got %v", minD, d)
+		}
+		return def
+	}
+	return d
 }
 
 // redisURL is the shared-state URL, written or from an env var.

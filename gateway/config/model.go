@@ -32,6 +32,19 @@ type Config struct {
 	// means in-process only. YAML redis (the URL) or redis_env (an env var
 	// holding it, when it carries a password).
 	Redis string
+	// RedisTimeout bounds each Redis call on a request's path (the
+	// cache's generations, the Idempotency-Key store): past it a read is
+	// answered by its service (X-Cache: unavailable), a write is answered
+	// without waiting for its invalidation (retried in the background),
+	// and a request with an Idempotency-Key is refused (503,
+	// Retry-After). YAML redis_timeout, default 250ms, at most 5s.
+	RedisTimeout time.Duration
+	// RedisGenerationTTL is how long a cache tag's generation key lives
+	// in Redis after its last bump; cached answers live at most half of
+	// it. (Idempotency-Key records expire with their lease and
+	// http.idempotency.ttl.) YAML redis_generation_ttl, default 24h, at
+	// least 10m.
+	RedisGenerationTTL time.Duration
 	// ListenTLS is the TLS of the gateway's REST and gRPC listeners; zero
 	// means plaintext. YAML listen_tls.
 	ListenTLS ListenTLS

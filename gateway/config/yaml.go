@@ -23,6 +23,9 @@ type yamlConfig struct {
 	ListenTLS  yamlListenTLS `yaml:"listen_tls"`
 	ServiceTLS yamlLinkTLS   `yaml:"service_tls"`
 	Plaintext  val[bool]     `yaml:"plaintext"`
+
+	RedisTimeout       val[positive] `yaml:"redis_timeout"`
+	RedisGenerationTTL val[positive] `yaml:"redis_generation_ttl"`
 }
 
 type yamlListenTLS struct {

@@ -9,30 +9,61 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/streamgate/streamgate/internal/redisclient"
 )
 
 // Redis is a Store in Redis, shared by every gateway using the same server
 // and prefix. A lease is one key set with SET NX PX to "L" + token +
 // fingerprint; an answer replaces it, by compare-on-token, with "D" +
-// fingerprint + the answer's JSON and the answer's TTL.
+// fingerprint + the answer's JSON and the answer's TTL. Every key expires:
+// a lease after its lease time, an answer after its TTL.
+//
+// Every call is bounded by a short deadline (WithTimeout): a Redis that
+// accepts connections and never answers fails a call in that time.
 type Redis struct {
-	rdb    *redis.Client
-	prefix string
+	rdb     *redis.Client
+	prefix  string
+	timeout time.Duration // bounds each call
 }
 
 var _ Store = (*Redis)(nil)
 
+// RedisOption tunes a Redis store.
+type RedisOption func(*Redis)
+
+// WithTimeout bounds each call to Redis. Default 250ms.
+func WithTimeout(d time.Duration) RedisOption {
+	return func(r *Redis) {
+		if d > 0 {
+			r.timeout = d
+		}
+	}
+}
+
 // NewRedis connects to a redis:// URL. prefix namespaces the keys
 // (default "streamgate:idem:").
-func NewRedis(url, prefix string) (*Redis, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("idempotency: redis URL: %w", err)
-	}
+func NewRedis(url, prefix string, opts ...RedisOption) (*Redis, error) {
 	if prefix == "" {
 		prefix = "streamgate:idem:"
 	}
-	return &Redis{rdb: redis.NewClient(opts), prefix: prefix}, nil
+	r := &Redis{prefix: prefix, timeout: redisclient.DefaultTimeout}
+	for _, o := range opts {
+		o(r)
+	}
+	rdb, err := redisclient.New(url, r.timeout)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: redis URL: %w", err)
+	}
+	r.rdb = rdb
+	return r, nil
+}
+
+// Ping checks that Redis answers within the call deadline.
+func (r *Redis) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return r.rdb.Ping(ctx).Err()
 }
 
 // Close closes the connection pool.
@@ -72,6 +103,8 @@ return 0
 // Begin implements Store.
 func (r *Redis) Begin(ctx context.Context, id, fp string, lease time.Duration) (Begun, error) {
 	token := newToken()
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	res, err := beginScript.Run(ctx, r.rdb, []string{r.prefix + id}, tagLease+token+fp, max(lease.Milliseconds(), 1)).Slice()
 	if err != nil {
 		return Begun{}, err
@@ -106,6 +139,8 @@ func (r *Redis) Complete(ctx context.Context, id, token string, a Answer, ttl ti
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	n, err := completeScript.Run(ctx, r.rdb, []string{r.prefix + id}, tagLease+token, rec, max(ttl.Milliseconds(), 1)).Int64()
 	if err != nil {
 		return err
@@ -131,6 +166,8 @@ return 0
 
 // Release implements Store.
 func (r *Redis) Release(ctx context.Context, id, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	n, err := releaseScript.Run(ctx, r.rdb, []string{r.prefix + id}, tagLease+token).Int64()
 	if err != nil {
 		return err

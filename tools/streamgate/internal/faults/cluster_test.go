@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +134,9 @@ type options struct {
 	provider func(name string, p payments.Provider) payments.Provider
 	// cache turns the gateway's cache and coalescing on.
 	cache bool
+	// redis, when set, is the gateway's redis: URL (cache generations
+	// and Idempotency-Key store), added to the stack's configuration.
+	redis string
 }
 
 // startCluster builds the shop with memory stores, the sandboxes, and the
@@ -178,12 +182,20 @@ func startCluster(t *testing.T, o options) *cluster {
 	if !o.cache {
 		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
 	}
+	var configData []byte
+	if o.redis != "" {
+		stack, err := os.ReadFile(configPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		configData = append(stack, "\nredis: "+o.redis+"\n"...)
+	}
 	ready := make(chan gateway.Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- gateway.Run(ctx, gateway.RunOptions{
-			ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+			ConfigPath: configPath, ConfigData: configData, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
 			Env:     func(k string) string { return env[k] },
 			Targets: targets,
 			Dial:    []socket.DialOption{socket.WithBackoff(20*time.Millisecond, 500*time.Millisecond)},

@@ -278,3 +278,64 @@ func (c *cluster) reconcileOptions(t testing.TB) reconcile.Options {
 		OlderThan: time.Minute,
 	}
 }
+
+// stockExact fails the test unless every item newItem made holds its
+// initial stock less the quantities of the paid orders whose purchase
+// took stock (v3's), and every reservation still held is such an order's.
+func (c *cluster) stockExact(t testing.TB, ordersClient, inventoryClient *socket.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	ctx = socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: "faults", Roles: []string{"admin"}}})
+	paid := map[string]orders.Order{} // purchase id → order
+	for in := (orders.ListOrdersInput{Status: orders.StatusPaid, PageSize: 1000}); ; {
+		page, err := socket.Call[orders.Page[orders.Order]](ctx, ordersClient, "LIST_ORDERS", "", in)
+		if err != nil {
+			t.Fatalf("LIST_ORDERS: %v", err)
+		}
+		for _, o := range page.Items {
+			paid[o.PurchaseID] = o
+		}
+		if in.PageToken = page.NextPageToken; in.PageToken == "" {
+			break
+		}
+	}
+	taken := map[string]int64{} // item id → quantity
+	for in := (inventory.ReservationsInput{Status: inventory.ReservationHeld, PageSize: 1000}); ; {
+		page, err := socket.Call[inventory.ReservationPage](ctx, inventoryClient, "LIST_RESERVATIONS", "", in)
+		if err != nil {
+			t.Fatalf("LIST_RESERVATIONS: %v", err)
+		}
+		for _, r := range page.Reservations {
+			o, ok := paid[r.ID]
+			if !ok {
+				t.Errorf("reservation %s holds %v for a purchase no paid order has", r.ID, r.Reserved)
+				continue
+			}
+			want := map[string]int64{}
+			for _, l := range o.Lines {
+				want[l.ItemID] += l.Quantity
+			}
+			for _, l := range r.Reserved {
+				taken[l.ItemID] += l.Quantity
+				if want[l.ItemID] != l.Quantity {
+					t.Errorf("reservation %s holds %d of %s, its paid order %s %d", r.ID, l.Quantity, l.ItemID, o.ID, want[l.ItemID])
+				}
+			}
+		}
+		if in.PageToken = page.NextPageToken; in.PageToken == "" {
+			break
+		}
+	}
+	c.initialStock.Range(func(id, initial any) bool {
+		it, err := socket.Call[inventory.Item](ctx, inventoryClient, "GET_ITEM", id.(string), nil)
+		if err != nil {
+			t.Errorf("GET_ITEM %s: %v", id, err)
+			return true
+		}
+		if want := initial.(int64) - taken[it.ID]; it.Stock != want {
+			t.Errorf("item %s: stock %d, want %d (initial %d less %d paid)", it.ID, it.Stock, want, initial, taken[it.ID])
+		}
+		return true
+	})
+}

@@ -18,6 +18,9 @@ var (
 	ErrExists = errors.New("inventory: item id taken")
 	// ErrNoReservation: no reservation has the id.
 	ErrNoReservation = errors.New("inventory: no such reservation")
+	// ErrReservationChanged: a release asked for a version the held
+	// reservation is no longer at.
+	ErrReservationChanged = errors.New("inventory: reservation reserved again")
 )
 
 // OutOfStockError is Reserve's error when stock cannot cover every line.

@@ -54,8 +54,8 @@ func (p publishing) Reserve(ctx context.Context, r Reservation) (Reservation, bo
 	return out, existed, err
 }
 
-func (p publishing) Release(ctx context.Context, id string) (Reservation, bool, error) {
-	out, released, err := p.Store.Release(ctx, id)
+func (p publishing) Release(ctx context.Context, id string, version int64) (Reservation, bool, error) {
+	out, released, err := p.Store.Release(ctx, id, version)
 	if err == nil && released {
 		p.changed(ctx, lineItems(out.Reserved)...)
 	}

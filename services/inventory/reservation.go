@@ -22,6 +22,10 @@ const (
 	// when the reservation id was reserved and released already: its stock
 	// is not taken a second time.
 	ReasonReservationReleased = "reservation_released"
+	// ReasonReservationChanged is the CONFLICT of a RELEASE_STOCK with a
+	// version when the held reservation is at another one: it was reserved
+	// again since the caller read it, so its purchase may still go on.
+	ReasonReservationChanged = "reservation_changed"
 )
 
 // maxReservationIDLen bounds a reservation id, in bytes.
@@ -44,11 +48,23 @@ const (
 // Reservation is stock taken for one purchase, under an id the caller
 // chooses: the result of RESERVE_STOCK and an entry of LIST_RESERVATIONS.
 // Reserved are the merged lines, in the order of the request that made it.
+// Version is 1 when it is made and goes up by 1 with every RESERVE_STOCK
+// of its id answered while it is held (a replay: a purchase continued), so
+// that a release can be a compare-and-set on the reservation as read.
 type Reservation struct {
 	ID        string            `json:"reservation_id"`
 	Reserved  []Line            `json:"reserved"`
 	Status    ReservationStatus `json:"status"`
+	Version   int64             `json:"version"`
 	CreatedAt time.Time         `json:"created_at"`
+}
+
+// ReleaseInput is the body of RELEASE_STOCK, all optional: the
+// reservation's lines (LinesInput), and the version the caller read, to
+// release the reservation only if it is still held at that version.
+type ReleaseInput struct {
+	LinesInput
+	Version int64 `json:"version,omitempty"`
 }
 
 // Release is the result of RELEASE_STOCK: the reservation's lines and its
@@ -114,10 +130,15 @@ func (s *service) reserve(ctx context.Context, id string, in LinesInput) (Reserv
 }
 
 // release puts a held reservation's stock back, once. Lines, when given,
-// must be the reservation's. An unknown id changes nothing.
-func (s *service) release(ctx context.Context, id string, in LinesInput) (Release, error) {
+// must be the reservation's; a version, when given, must be the held
+// reservation's. An unknown id changes nothing.
+func (s *service) release(ctx context.Context, id string, in ReleaseInput) (Release, error) {
 	if err := checkReservationID(id); err != nil {
 		return Release{}, err
+	}
+	if in.Version < 0 {
+		return Release{}, socket.Errorf(socket.CodeInvalidArgument, "version must be at least 1 when given").
+			WithDetails(map[string]any{"field": "version"})
 	}
 	unknown := Release{ReservationID: id, Released: []Line{}, Status: ReservationUnknown}
 	if in.given() {
@@ -138,9 +159,13 @@ func (s *service) release(ctx context.Context, id string, in LinesInput) (Releas
 			return Release{}, errMismatch(id)
 		}
 	}
-	r, released, err := s.st.Release(ctx, id)
+	r, released, err := s.st.Release(ctx, id, in.Version)
 	if errors.Is(err, ErrNoReservation) {
 		return unknown, nil
+	}
+	if errors.Is(err, ErrReservationChanged) {
+		return Release{}, socket.Errorf(socket.CodeConflict, "reservation %q was reserved again since version %d; it is not released", id, in.Version).
+			WithDetails(map[string]any{socket.DetailReason: ReasonReservationChanged, "reservation_id": id, "version": r.Version})
 	}
 	if err != nil {
 		return Release{}, storeError(err, id)

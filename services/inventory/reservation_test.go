@@ -269,6 +269,30 @@ func TestReleaseStockOnlyOfItsReservation(t *testing.T) {
 	})
 }
 
+// TestReleaseStockAtAVersion: a RELEASE_STOCK given the version it read
+// (as a reconciler does) releases nothing once the purchase reserved its
+// id again, and releases at the version it is held at.
+func TestReleaseStockAtAVersion(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st inventory.Store) {
+		r := newReservationTest(t, st)
+		r.must("RESERVE_STOCK", "pur_1", twoA)
+		r.must("RESERVE_STOCK", "pur_1", twoA) // the purchase continued: version 2
+		r.wantStock(3, 3)
+		_, err := r.call("RELEASE_STOCK", "pur_1", `{"version":1}`)
+		if e := socket.AsError(err); socket.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationChanged || e.Details["version"] != 2.0 {
+			t.Fatalf("RELEASE_STOCK at version 1: %v, want CONFLICT %s at version 2", err, inventory.ReasonReservationChanged)
+		}
+		r.wantStock(3, 3)
+		if _, err := r.call("RELEASE_STOCK", "pur_1", `{"version":-1}`); socket.CodeOf(err) != socket.CodeInvalidArgument {
+			t.Fatalf("RELEASE_STOCK at version -1: %v, want INVALID_ARGUMENT", err)
+		}
+		if got := r.must("RELEASE_STOCK", "pur_1", `{"version":2,"lines":[{"item_id":"a","quantity":2}]}`); got.Status != "released" {
+			t.Fatalf("RELEASE_STOCK at version 2 = %+v", got)
+		}
+		r.wantStock(5, 3)
+	})
+}
+
 func TestListReservationsOverTheSocket(t *testing.T) {
 	t.Parallel()
 	r := newReservationTest(t, inventory.NewMemoryStore())

@@ -31,7 +31,10 @@
 // unchanged, and an id that was never reserved answers status "unknown"
 // and touches no stock: a release only ever undoes what its own
 // reservation took. LIST_RESERVATIONS lets an admin (a reconciler) find
-// the reservations still held by abandoned purchases.
+// the reservations still held by abandoned purchases; each carries a
+// version that every RESERVE_STOCK of its id (a purchase continued) moves
+// on, and a RELEASE_STOCK given that version releases the reservation
+// only if it is still held at it.
 package inventory
 
 import (
@@ -141,9 +144,9 @@ func Register(srv *socket.Server, st Store) error {
 	r.Handle("RESERVE_STOCK", socket.Typed(s.reserve), socket.Idempotent(),
 		socket.Doc(`Reserves stock for {"lines": […]} or {"order": {"lines": …}} under a reservation id: the resource id, else the Idempotency-Key, else INVALID_ARGUMENT. The first time it takes the quantities out of stock, all or none, and records the reservation: {reservation_id, reserved: [{item_id, quantity}], status: "held", created_at}; short stock is FAILED_PRECONDITION (reason out_of_stock, details missing) and records nothing. The same id and lines again answer the stored reservation (a replay) without taking stock; other lines are CONFLICT (reason reservation_mismatch); a released id is FAILED_PRECONDITION (reason reservation_released).`))
 	r.Handle("RELEASE_STOCK", socket.Typed(s.release), socket.Idempotent(),
-		socket.Doc(`RESERVE_STOCK's compensation, for reservation id (required): puts a held reservation's stock back, all lines or none, exactly once, and answers {reservation_id, released: [{item_id, quantity}], status: "released"}; a released one is answered unchanged. An id never reserved answers {released: [], status: "unknown"} and touches no stock. A body with lines is optional; given, it must be the reservation's (else CONFLICT, reason reservation_mismatch). Items deleted since the reservation are skipped.`))
+		socket.Doc(`RESERVE_STOCK's compensation, for reservation id (required): puts a held reservation's stock back, all lines or none, exactly once, and answers {reservation_id, released: [{item_id, quantity}], status: "released"}; a released one is answered unchanged. An id never reserved answers {released: [], status: "unknown"} and touches no stock. A body with lines is optional; given, it must be the reservation's (else CONFLICT, reason reservation_mismatch). A version (from LIST_RESERVATIONS) is optional; given, a reservation held at another version (reserved again since: its purchase goes on) is not released: CONFLICT, reason reservation_changed. Items deleted since the reservation are skipped.`))
 	r.Handle("LIST_RESERVATIONS", access.AdminOnly("list reservations")(socket.Typed(s.listReservations)), socket.Read(),
-		socket.Doc(`Lists reservations by id, filtered by status ("held" or "released"), paged by page_size (default 50, max 1000) and page_token: {reservations: [{reservation_id, reserved, status, created_at}], next_page_token}. Admins only; for reconciling reservations held by abandoned purchases.`))
+		socket.Doc(`Lists reservations by id, filtered by status ("held" or "released"), paged by page_size (default 50, max 1000) and page_token: {reservations: [{reservation_id, reserved, status, version, created_at}], next_page_token}. Admins only; for reconciling reservations held by abandoned purchases.`))
 	r.Handle("GET_PRICES", socket.Typed(s.prices), socket.Read(),
 		socket.Doc(`Returns {"prices": {id: cents}} for {"item_ids": […]}; unknown ids are NOT_FOUND.`))
 	return r.Err()

@@ -12,13 +12,13 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 )
 
-const reservationColumns = `id, lines, status, created_at`
+const reservationColumns = `id, lines, status, created_at, version`
 
 func scanReservation(r sqldb.Scanner) (Reservation, error) {
 	var res Reservation
 	var lines string
 	var created int64
-	if err := r.Scan(&res.ID, &lines, &res.Status, &created); err != nil {
+	if err := r.Scan(&res.ID, &lines, &res.Status, &created, &res.Version); err != nil {
 		return Reservation{}, err
 	}
 	if err := json.Unmarshal([]byte(lines), &res.Reserved); err != nil {
@@ -38,7 +38,9 @@ func scanReservation(r sqldb.Scanner) (Reservation, error) {
 // negative and one id takes stock once. Rows are touched in id order so
 // that two reservations of the same items cannot deadlock. After the first
 // shortage the remaining lines are only read, to report every shortage,
-// and the transaction (the insert with it) rolls back.
+// and the transaction (the insert with it) rolls back. When the id is
+// taken, a held reservation's version goes up by 1 in the same
+// transaction.
 func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, bool, error) {
 	lines, err := json.Marshal(r.Reserved)
 	if err != nil {
@@ -49,7 +51,7 @@ func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, boo
 		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO reservations (`+reservationColumns+`) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO reservations (`+reservationColumns+`) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`),
 		r.ID, string(lines), string(ReservationHeld), r.CreatedAt.UnixNano())
 	if err != nil {
 		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
@@ -59,8 +61,7 @@ func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, boo
 		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
 	}
 	if n == 0 {
-		stored, err := s.getReservation(ctx, tx, r.ID)
-		return stored, err == nil, err
+		return s.reserveAgain(ctx, tx, r.ID)
 	}
 	if short, err := s.decrement(ctx, tx, r.Reserved); err != nil || len(short) > 0 {
 		if err == nil {
@@ -71,8 +72,24 @@ func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, boo
 	if err := tx.Commit(); err != nil {
 		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
 	}
-	r.Status = ReservationHeld
+	r.Status, r.Version = ReservationHeld, 1
 	return r, false, nil
+}
+
+// reserveAgain answers a Reserve of a recorded id in tx: it moves a held
+// reservation's version on, commits, and returns the stored reservation.
+func (s *sqlStore) reserveAgain(ctx context.Context, tx *sql.Tx, id string) (Reservation, bool, error) {
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE reservations SET version = version + 1 WHERE id = ? AND status = ?`), id, string(ReservationHeld)); err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	stored, err := s.getReservation(ctx, tx, id)
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+	}
+	return stored, true, nil
 }
 
 // decrement takes the lines' stock in tx, in item id order, and returns
@@ -118,22 +135,30 @@ func (s *sqlStore) decrement(ctx context.Context, tx *sql.Tx, lines []Line) ([]S
 }
 
 // Release runs one transaction: a compare-and-set of the reservation from
-// held to released (a concurrent one waits for the row and then no longer
-// matches), then increments in item id order, as Reserve does, so that
+// held (at the version, when one is given) to released (a concurrent one
+// waits for the row and then no longer matches), then increments in item id order, as Reserve does, so that
 // releases and reservations of the same items cannot deadlock. An
 // increment that matches no row is skipped for an item deleted since; for
 // one whose stock would overflow (which SQLite would silently turn into a
 // REAL) it rolls the whole release back.
-func (s *sqlStore) Release(ctx context.Context, id string) (Reservation, bool, error) {
+func (s *sqlStore) Release(ctx context.Context, id string, version int64) (Reservation, bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Reservation{}, false, fmt.Errorf("release stock: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	r, err := scanReservation(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE reservations SET status = ? WHERE id = ? AND status = ? RETURNING `+reservationColumns),
-		string(ReservationReleased), id, string(ReservationHeld)))
+	query := `UPDATE reservations SET status = ? WHERE id = ? AND status = ?`
+	args := []any{string(ReservationReleased), id, string(ReservationHeld)}
+	if version != 0 {
+		query += ` AND version = ?`
+		args = append(args, version)
+	}
+	r, err := scanReservation(tx.QueryRowContext(ctx, s.db.Rebind(query+` RETURNING `+reservationColumns), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		stored, err := s.getReservation(ctx, tx, id)
+		if err == nil && stored.Status == ReservationHeld {
+			err = ErrReservationChanged // held, so at another version
+		}
 		return stored, false, err
 	}
 	if err != nil {

@@ -30,7 +30,8 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 		idType = `TEXT COLLATE "C"`
 	}
 	// The reservations table came after items: CREATE … IF NOT EXISTS
-	// adds it to a database of the earlier schema.
+	// adds it to a database of the earlier schema, and addVersion its
+	// version column to one made before that column.
 	err := db.Migrate(ctx, "inventory", []string{
 		`CREATE TABLE IF NOT EXISTS items (
 			id          ` + idType + ` PRIMARY KEY,
@@ -42,18 +43,48 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 			id         ` + idType + ` PRIMARY KEY,
 			lines      TEXT   NOT NULL,
 			status     TEXT   NOT NULL CHECK (status IN ('held', 'released')),
-			created_at BIGINT NOT NULL
+			created_at BIGINT NOT NULL,
+			version    BIGINT NOT NULL DEFAULT 1
 		)`,
 		`CREATE INDEX IF NOT EXISTS reservations_by_status ON reservations (status, id)`,
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := addVersion(ctx, db); err != nil {
+		return nil, fmt.Errorf("inventory: migrate: %w", err)
+	}
 	keys, err := once.NewTable(ctx, db, "inventory_applied_keys")
 	if err != nil {
 		return nil, err
 	}
 	return &sqlStore{db: db, keys: keys}, nil
+}
+
+// addVersion adds the reservations' version column to a table made
+// without it, in one transaction (which SQLite takes with the write lock,
+// so instances opening one database at once add it once); the
+// reservations it holds start at version 1.
+func addVersion(ctx context.Context, db *sqldb.DB) error {
+	const column = `version BIGINT NOT NULL DEFAULT 1`
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if db.Dialect == sqldb.Postgres {
+		_, err = tx.ExecContext(ctx, `ALTER TABLE reservations ADD COLUMN IF NOT EXISTS `+column)
+	} else {
+		var n int
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('reservations') WHERE name = 'version'`).Scan(&n)
+		if err == nil && n == 0 {
+			_, err = tx.ExecContext(ctx, `ALTER TABLE reservations ADD COLUMN `+column)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 const itemColumns = `id, name, price_cents, stock`

@@ -66,19 +66,24 @@ type Store interface {
 	// Lookup returns the items among ids that exist, by id.
 	Lookup(ctx context.Context, ids []string) (map[string]Item, error)
 	// Reserve records r (ID, Reserved and CreatedAt; lines naming distinct
-	// items with quantities ≥ 1) as held and takes its lines' stock, all or
-	// none, atomically. When r.ID is recorded already it changes nothing
-	// and returns the stored reservation and true, whatever its lines or
-	// status; concurrent calls with one id take stock once. When any line
+	// items with quantities ≥ 1) as held at Version 1 and takes its lines'
+	// stock, all or none, atomically. When r.ID is recorded already it
+	// returns the stored reservation and true, whatever its lines or
+	// status, and takes no stock; a held one's Version goes up by 1 (the
+	// stored one is returned with it). Concurrent calls with one id take
+	// stock once. When any line
 	// lacks stock it changes and records nothing and returns an
 	// *OutOfStockError with the shortages in the lines' order.
 	Reserve(ctx context.Context, r Reservation) (Reservation, bool, error)
 	// Release marks the held reservation id released and puts its lines'
 	// stock back, atomically, and returns it and true. A released one is
 	// returned unchanged with false; concurrent calls put stock back once.
-	// Lines whose item was deleted since are skipped; a stock that would
-	// pass math.MaxInt64 is an *OverflowError and changes nothing.
-	Release(ctx context.Context, id string) (Reservation, bool, error)
+	// A version other than 0 makes it a compare-and-set: a reservation
+	// held at another version changes nothing and is returned with
+	// ErrReservationChanged. Lines whose item was deleted since are
+	// skipped; a stock that would pass math.MaxInt64 is an *OverflowError
+	// and changes nothing.
+	Release(ctx context.Context, id string, version int64) (Reservation, bool, error)
 	// GetReservation returns one reservation.
 	GetReservation(ctx context.Context, id string) (Reservation, error)
 	// ListReservations returns a page of reservations.
@@ -207,6 +212,10 @@ func (s *memoryStore) Reserve(_ context.Context, r Reservation) (Reservation, bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if stored, ok := s.reservations[r.ID]; ok {
+		if stored.Status == ReservationHeld {
+			stored.Version++
+			s.reservations[r.ID] = stored
+		}
 		return stored.clone(), true, nil
 	}
 	var short []Shortage
@@ -223,12 +232,12 @@ func (s *memoryStore) Reserve(_ context.Context, r Reservation) (Reservation, bo
 		it.Stock -= l.Quantity
 		s.items[l.ItemID] = it
 	}
-	r.Status = ReservationHeld
+	r.Status, r.Version = ReservationHeld, 1
 	s.reservations[r.ID] = r.clone()
 	return r, false, nil
 }
 
-func (s *memoryStore) Release(_ context.Context, id string) (Reservation, bool, error) {
+func (s *memoryStore) Release(_ context.Context, id string, version int64) (Reservation, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.reservations[id]
@@ -237,6 +246,8 @@ func (s *memoryStore) Release(_ context.Context, id string) (Reservation, bool, 
 		return Reservation{}, false, ErrNoReservation
 	case r.Status != ReservationHeld:
 		return r.clone(), false, nil
+	case version != 0 && r.Version != version:
+		return r.clone(), false, ErrReservationChanged
 	}
 	for _, l := range r.Reserved {
 		if it, ok := s.items[l.ItemID]; ok && it.Stock > math.MaxInt64-l.Quantity {

@@ -178,7 +178,7 @@ func TestStoreLookup(t *testing.T) {
 
 // reservation makes a Reservation to hand to Store.Reserve.
 func reservation(id string, lines ...inventory.Line) inventory.Reservation {
-	return inventory.Reservation{ID: id, Reserved: lines, CreatedAt: time.Unix(1700000000, 123).UTC()}
+	return inventory.Reservation{ID: id, Reserved: lines, Version: 1, CreatedAt: time.Unix(1700000000, 123).UTC()}
 }
 
 // shortages returns the shortages of Store.Reserve's *OutOfStockError,
@@ -280,7 +280,7 @@ func TestStoreReserveOncePerID(t *testing.T) {
 		other := reservation("p1", inventory.Line{ItemID: "a", Quantity: 3})
 		other.CreatedAt = other.CreatedAt.Add(time.Hour)
 		got, existed, err := st.Reserve(ctx, other)
-		first.Status = inventory.ReservationHeld
+		first.Status, first.Version = inventory.ReservationHeld, 2 // answered again while held
 		if err != nil || !existed || !reflect.DeepEqual(got, first) {
 			t.Fatalf("Reserve again = %+v, %v, %v; want %+v stored", got, existed, err, first)
 		}
@@ -306,6 +306,46 @@ func TestStoreReserveOncePerID(t *testing.T) {
 		}
 		if n := stockOf(t, st, "a"); n != 5 {
 			t.Errorf("stock = %d, want 5", n)
+		}
+	})
+}
+
+// TestStoreReleaseAtVersion: a release given the version it read releases
+// only a reservation still held at it; a Reserve of the id meanwhile (a
+// purchase continued) moves the version on and keeps the stock taken.
+func TestStoreReleaseAtVersion(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st inventory.Store) {
+		ctx := context.Background()
+		mustCreate(t, st, inventory.Item{ID: "a", Name: "A", Stock: 10})
+		r := reservation("p", inventory.Line{ItemID: "a", Quantity: 4})
+		made, _, err := st.Reserve(ctx, r)
+		if err != nil || made.Version != 1 {
+			t.Fatalf("Reserve = %+v, %v; want version 1", made, err)
+		}
+		again, existed, err := st.Reserve(ctx, r)
+		if err != nil || !existed || again.Version != 2 {
+			t.Fatalf("Reserve again = %+v, %v, %v; want version 2", again, existed, err)
+		}
+		got, released, err := st.Release(ctx, "p", 1)
+		if !errors.Is(err, inventory.ErrReservationChanged) || released || got.Version != 2 || got.Status != inventory.ReservationHeld {
+			t.Fatalf("Release at version 1 = %+v, %v, %v; want ErrReservationChanged, held at 2", got, released, err)
+		}
+		if n := stockOf(t, st, "a"); n != 6 {
+			t.Fatalf("stock = %d after a refused release, want 6", n)
+		}
+		if got, released, err := st.Release(ctx, "p", 2); err != nil || !released || got.Status != inventory.ReservationReleased {
+			t.Fatalf("Release at version 2 = %+v, %v, %v", got, released, err)
+		}
+		// Released: answered unchanged, whatever the version; a Reserve of
+		// the id changes nothing.
+		if got, released, err := st.Release(ctx, "p", 1); err != nil || released || got.Status != inventory.ReservationReleased {
+			t.Fatalf("Release again = %+v, %v, %v", got, released, err)
+		}
+		if got, _, err := st.Reserve(ctx, r); err != nil || got.Status != inventory.ReservationReleased || got.Version != 2 {
+			t.Fatalf("Reserve after the release = %+v, %v", got, err)
+		}
+		if n := stockOf(t, st, "a"); n != 10 {
+			t.Fatalf("stock = %d, want 10", n)
 		}
 	})
 }
@@ -434,14 +474,14 @@ func TestStoreRelease(t *testing.T) {
 		reserve(ab)
 		reserve(reservation("a1", inventory.Line{ItemID: "a", Quantity: 1}))
 		wantStock(map[string]int64{"a": 2, "b": 0})
-		if _, _, err := st.Release(ctx, "nope"); !errors.Is(err, inventory.ErrNoReservation) {
+		if _, _, err := st.Release(ctx, "nope", 0); !errors.Is(err, inventory.ErrNoReservation) {
 			t.Fatalf("Release of an unknown id: %v, want ErrNoReservation", err)
 		}
 		wantStock(map[string]int64{"a": 2, "b": 0})
 
 		ab.Status = inventory.ReservationReleased
 		for i, wantReleased := range []bool{true, false} {
-			got, released, err := st.Release(ctx, "ab")
+			got, released, err := st.Release(ctx, "ab", 0)
 			if err != nil || released != wantReleased || !reflect.DeepEqual(got, ab) {
 				t.Fatalf("Release #%d = %+v, %v, %v; want %+v, %v", i+1, got, released, err, ab, wantReleased)
 			}
@@ -459,7 +499,7 @@ func TestStoreRelease(t *testing.T) {
 			}
 			// "a" sorts before "big", so it was incremented first and
 			// must be rolled back.
-			_, _, err := st.Release(ctx, "big")
+			_, _, err := st.Release(ctx, "big", 0)
 			var over *inventory.OverflowError
 			if !errors.As(err, &over) || over.Line != (inventory.Line{ItemID: "big", Quantity: 2}) {
 				t.Fatalf("Release: %v, want an *OverflowError for 2 of big", err)
@@ -474,7 +514,7 @@ func TestStoreRelease(t *testing.T) {
 			if _, err := st.Delete(ctx, "gone"); err != nil {
 				t.Fatal(err)
 			}
-			if _, released, err := st.Release(ctx, "g"); err != nil || !released {
+			if _, released, err := st.Release(ctx, "g", 0); err != nil || !released {
 				t.Fatalf("Release = %v, %v", released, err)
 			}
 			wantStock(map[string]int64{"b": 3})
@@ -486,7 +526,7 @@ func TestStoreRelease(t *testing.T) {
 			var wg sync.WaitGroup
 			for range 20 {
 				wg.Go(func() {
-					_, ok, err := st.Release(ctx, "c")
+					_, ok, err := st.Release(ctx, "c", 0)
 					if err != nil {
 						t.Error(err)
 					} else if ok {
@@ -514,7 +554,7 @@ func TestStoreListReservations(t *testing.T) {
 			}
 		}
 		for _, id := range []string{"a", "c"} {
-			if _, _, err := st.Release(ctx, id); err != nil {
+			if _, _, err := st.Release(ctx, id, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -593,6 +633,35 @@ func TestSQLStoreOpensTheEarlierSchema(t *testing.T) {
 	}
 }
 
+// TestSQLStoreAddsTheReservationVersion opens a database whose
+// reservations were made before they had versions: they are at version 1
+// and a release at it works.
+func TestSQLStoreAddsTheReservationVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := sqltest.SQLite(t)
+	err := db.Migrate(ctx, "inventory", []string{
+		`CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, price_cents BIGINT NOT NULL, stock BIGINT NOT NULL)`,
+		`CREATE TABLE reservations (id TEXT PRIMARY KEY, lines TEXT NOT NULL, status TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+		`INSERT INTO items (id, name, price_cents, stock) VALUES ('old', 'Old', 5, 1)`,
+		`INSERT INTO reservations (id, lines, status, created_at) VALUES ('p', '[{"item_id":"old","quantity":2}]', 'held', 0)`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openSQL(t, db)
+	openSQL(t, db) // a second opening adds nothing
+	if r, err := st.GetReservation(ctx, "p"); err != nil || r.Version != 1 {
+		t.Fatalf("GetReservation = %+v, %v; want version 1", r, err)
+	}
+	if _, released, err := st.Release(ctx, "p", 1); err != nil || !released {
+		t.Fatalf("Release at version 1 = %v, %v", released, err)
+	}
+	if got := stockOf(t, st, "old"); got != 3 {
+		t.Fatalf("stock = %d, want 3", got)
+	}
+}
+
 // ExampleNewMemoryStore shows the store contract on its own.
 func ExampleNewMemoryStore() {
 	ctx := context.Background()
@@ -604,8 +673,8 @@ func ExampleNewMemoryStore() {
 	_, again, _ := st.Reserve(ctx, inventory.Reservation{ID: "pur_2", Reserved: []inventory.Line{{ItemID: "mug", Quantity: 2}}})
 	it, _ := st.Get(ctx, "mug")
 	fmt.Println(r.Status, again, it.Stock)
-	_, released, _ := st.Release(ctx, "pur_2")
-	_, releasedAgain, _ := st.Release(ctx, "pur_2")
+	_, released, _ := st.Release(ctx, "pur_2", 0)
+	_, releasedAgain, _ := st.Release(ctx, "pur_2", 0)
 	it, _ = st.Get(ctx, "mug")
 	fmt.Println(released, releasedAgain, it.Stock)
 	// Output:

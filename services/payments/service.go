@@ -17,7 +17,9 @@
 //
 // An order is charged at most once: before asking a gateway, PAY records a
 // pending payment that holds the order (Store.Create), and only a failed
-// charge or a completed refund lets go of it. A gateway that does not
+// charge or a completed refund lets go of it. An amount of 0 (an order its
+// voucher covers) is recorded succeeded without asking a gateway, and
+// refunded without one. A gateway that does not
 // answer in time fails the payment. Charges are sent with the payment's id
 // as the gateway's idempotency key, so Settle (periodically, or the admin
 // action SETTLE_PAYMENTS) can ask the gateway what happened to a payment
@@ -120,7 +122,8 @@ func Register(srv *socket.Server, st Store, providers map[string]Provider) error
 	s := &service{st: Publishing(srv, st), providers: maps.Clone(providers)}
 	r := actions.On(srv)
 	r.Handle("PAY", socket.Typed(s.pay), socket.Doc(
-		"Charges an order: body {order_id (or the request id), amount_cents > 0, gateway, card (digits), user_id?}. "+
+		"Charges an order: body {order_id (or the request id), amount_cents ≥ 0 (required), gateway, card (digits), user_id?}. "+
+			"An amount of 0 (an order a voucher covers) charges nothing: the payment is recorded succeeded without asking the gateway. "+
 			"The API version decides the gateways (v1 A; v2 A, B, C; v3 A, B; others NOT_SUPPORTED). "+
 			"An order is charged at most once (ALREADY_EXISTS when paid, CONFLICT while a payment runs); "+
 			"a declined card is FAILED_PRECONDITION, a gateway timeout DEADLINE_EXCEEDED, both recorded as failed payments. "+
@@ -148,8 +151,20 @@ type service struct {
 // they run even when the request's context has ended.
 const settleTimeout = 10 * time.Second
 
-func (s *service) pay(ctx context.Context, id string, in PayInput) (Payment, error) {
-	prov, err := s.admit(ctx, id, &in, true)
+// payBody is PAY's body as received, so that a missing amount_cents is
+// told from 0, which is an amount: nothing to charge.
+type payBody struct {
+	PayInput
+	AmountCents *int64 `json:"amount_cents"`
+}
+
+func (s *service) pay(ctx context.Context, id string, b payBody) (Payment, error) {
+	if b.AmountCents == nil {
+		return Payment{}, fieldError("amount_cents", "amount_cents is required (0 when there is nothing to charge)")
+	}
+	in := b.PayInput
+	in.AmountCents = *b.AmountCents
+	prov, err := s.admit(ctx, id, &in)
 	if err != nil {
 		return Payment{}, err
 	}
@@ -161,9 +176,8 @@ func (s *service) pay(ctx context.Context, id string, in PayInput) (Payment, err
 	return s.payOnce(ctx, meta.Principal.Subject, meta.IdempotencyKey, in, prov)
 }
 
-// checkPay validates PAY's body and fills in its defaults. Without
-// needAmount (CHECK_PAYMENT) amount_cents may be absent.
-func checkPay(id string, in *PayInput, who socket.Principal, needAmount bool) error {
+// checkPay validates PAY's body and fills in its defaults.
+func checkPay(id string, in *PayInput, who socket.Principal) error {
 	switch {
 	case in.OrderID == "" && id == "":
 		return fieldError("order_id", "order_id is required")
@@ -172,8 +186,8 @@ func checkPay(id string, in *PayInput, who socket.Principal, needAmount bool) er
 	case id != "" && id != in.OrderID:
 		return fieldError("order_id", fmt.Sprintf("order_id %q does not match the request's id %q", in.OrderID, id))
 	}
-	if in.AmountCents < 0 || in.AmountCents == 0 && needAmount {
-		return fieldError("amount_cents", "amount_cents must be a positive number of cents")
+	if in.AmountCents < 0 {
+		return fieldError("amount_cents", "amount_cents must not be negative")
 	}
 	if in.Gateway == "" {
 		return fieldError("gateway", "gateway is required")
@@ -369,7 +383,8 @@ func fingerprint(in PayInput) string {
 
 // charge records a pending payment holding the order, asks the gateway,
 // and records the outcome. recorded reports whether a payment was
-// recorded and settled: then err is the charge's outcome.
+// recorded and settled: then err is the charge's outcome. An amount of 0
+// is recorded succeeded at once, and the gateway is not asked.
 func (s *service) charge(ctx context.Context, id string, in PayInput, prov Provider) (p Payment, recorded bool, err error) {
 	p = Payment{
 		ID:          id,
@@ -381,8 +396,14 @@ func (s *service) charge(ctx context.Context, id string, in PayInput, prov Provi
 		CardLast4:   last4(in.Card),
 		CreatedAt:   time.Unix(0, time.Now().UnixNano()).UTC(),
 	}
+	if p.AmountCents == 0 {
+		p.Status = StatusSucceeded
+	}
 	if err := s.st.Create(ctx, p); err != nil {
 		return Payment{}, false, storeError(err, p.ID)
+	}
+	if p.Status == StatusSucceeded {
+		return p, true, nil // nothing to charge
 	}
 	ref, cerr := prov.Charge(ctx, Charge{AmountCents: p.AmountCents, Card: in.Card, Reference: p.ID})
 	// The outcome is recorded even when the request has ended meanwhile.
@@ -479,6 +500,12 @@ func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, e
 	if err != nil {
 		return Payment{}, storeError(err, id)
 	}
+	if p.AmountCents == 0 && p.Status == StatusSucceeded {
+		// Nothing was charged, so there is nothing to give back at the
+		// gateway: the payment is refunded and lets go of its order at once.
+		p, err := s.st.Update(ctx, id, Transition{From: StatusSucceeded, To: StatusRefunded, ReleaseOrder: true})
+		return p, refundError(err, id)
+	}
 	prov := s.providers[p.Gateway]
 	if prov == nil {
 		return Payment{}, socket.Errorf(socket.CodeUnavailable, "gateway %s is not configured", p.Gateway).
@@ -487,12 +514,7 @@ func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, e
 	// Claim the refund first, so that concurrent refunds reach the gateway
 	// once; the order stays held until the gateway has refunded.
 	if _, err := s.st.Update(ctx, id, Transition{From: StatusSucceeded, To: StatusRefunded}); err != nil {
-		var status *StatusError
-		if errors.As(err, &status) {
-			return Payment{}, socket.Errorf(socket.CodeFailedPrecondition, "payment %q is %v: only succeeded payments can be refunded", id, status.Got).
-				WithDetails(map[string]any{socket.DetailReason: "not_refundable", "payment_id": id, "status": string(status.Got)})
-		}
-		return Payment{}, storeError(err, id)
+		return Payment{}, refundError(err, id)
 	}
 	rerr := prov.Refund(ctx, p.ProviderRef, p.AmountCents)
 	dctx, cancel := detached(ctx)
@@ -508,6 +530,17 @@ func (s *service) refund(ctx context.Context, id string, _ struct{}) (Payment, e
 	}
 	p, err = s.st.Update(dctx, id, Transition{From: StatusRefunded, To: StatusRefunded, ReleaseOrder: true})
 	return p, storeError(err, id)
+}
+
+// refundError is the answer to a refund whose claim of payment id failed
+// with err; nil stays nil.
+func refundError(err error, id string) error {
+	var status *StatusError
+	if errors.As(err, &status) {
+		return socket.Errorf(socket.CodeFailedPrecondition, "payment %q is %v: only succeeded payments can be refunded", id, status.Got).
+			WithDetails(map[string]any{socket.DetailReason: "not_refundable", "payment_id": id, "status": string(status.Got)})
+	}
+	return storeError(err, id)
 }
 
 // detached returns a context for recording an outcome that must not be

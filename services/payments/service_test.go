@@ -29,6 +29,7 @@ func TestService(t *testing.T) {
 			t.Run("charged once", func(t *testing.T) { testChargedOnce(t, e) })
 			t.Run("idempotency key", func(t *testing.T) { testIdempotency(t, e) })
 			t.Run("refund then pay again", func(t *testing.T) { testRefund(t, e) })
+			t.Run("nothing to charge", func(t *testing.T) { testNothingToCharge(t, e) })
 			t.Run("reads", func(t *testing.T) { testReads(t, e) })
 		})
 	}
@@ -184,7 +185,6 @@ func testValidation(t *testing.T, e *env) {
 	}{
 		{"no order", alice, "", func(in *payments.PayInput) { in.OrderID = "" }, socket.CodeInvalidArgument, "order_id"},
 		{"order and id differ", alice, "ord_other", nil, socket.CodeInvalidArgument, "order_id"},
-		{"zero amount", alice, "", func(in *payments.PayInput) { in.AmountCents = 0 }, socket.CodeInvalidArgument, "amount_cents"},
 		{"negative amount", alice, "", func(in *payments.PayInput) { in.AmountCents = -5 }, socket.CodeInvalidArgument, "amount_cents"},
 		{"no gateway", alice, "", func(in *payments.PayInput) { in.Gateway = "" }, socket.CodeInvalidArgument, "gateway"},
 		{"no card", alice, "", func(in *payments.PayInput) { in.Card = "" }, socket.CodeInvalidArgument, "card"},
@@ -210,6 +210,11 @@ func testValidation(t *testing.T, e *env) {
 	}
 	_, err := e.c.Request(e.as(alice), "PAY", "", map[string]any{"order_id": "ord_valid", "amount_cents": 1, "gateway": "A", "card": cardOK, "cvv": "123"})
 	wantCode(t, err, socket.CodeInvalidArgument, "")
+	// A missing amount is not 0: 0 is an amount, nothing to charge.
+	_, err = e.c.Request(e.as(alice), "PAY", "", map[string]any{"order_id": "ord_valid", "gateway": "A", "card": cardOK})
+	if se := wantCode(t, err, socket.CodeInvalidArgument, ""); se.Details["field"] != "amount_cents" {
+		t.Fatalf("no amount: details %v, want field amount_cents", se.Details)
+	}
 	if n := e.newCharges(before); n != 0 {
 		t.Fatalf("%d charges for invalid requests", n)
 	}
@@ -497,4 +502,35 @@ func ExampleSupported() {
 	// v2 [A B C]
 	// v3 [A B]
 	// v4 []
+}
+
+// testNothingToCharge: an amount of 0 (an order its voucher covers) is
+// paid without asking the gateway: a succeeded payment of 0 that holds
+// the order, replayed for its key, refunded without the gateway.
+func testNothingToCharge(t *testing.T, e *env) {
+	before, refunds := e.charges(), e.sandboxes["A"].Refunds()
+	in := payments.PayInput{OrderID: "ord_free", AmountCents: 0, Gateway: "A", Card: cardOK}
+	keyed := caller{version: "v2", subject: "alice", key: "free-key"}
+	p, err := e.pay(keyed, in)
+	if err != nil || p.Status != payments.StatusSucceeded || p.AmountCents != 0 || p.ProviderRef != "" || p.CardLast4 != "4242" {
+		t.Fatalf("PAY 0 = %+v, %v", p, err)
+	}
+	if again, err := e.pay(keyed, in); err != nil || again.ID != p.ID {
+		t.Fatalf("PAY 0 again with its key = %+v, %v", again, err)
+	}
+	_, err = e.pay(alice, in)
+	wantCode(t, err, socket.CodeAlreadyExists, "")
+	r, err := socket.Call[payments.Payment](e.as(admin), e.c, "REFUND", p.ID, nil)
+	if err != nil || r.Status != payments.StatusRefunded {
+		t.Fatalf("REFUND = %+v, %v", r, err)
+	}
+	_, err = e.c.Request(e.as(admin), "REFUND", p.ID, nil)
+	wantCode(t, err, socket.CodeFailedPrecondition, "not_refundable")
+	if n := e.newCharges(before); n != 0 || e.sandboxes["A"].Refunds() != refunds {
+		t.Fatalf("%d charges and %d refunds at the gateway for nothing to charge", n, e.sandboxes["A"].Refunds()-refunds)
+	}
+	// Refunded, the payment lets go of the order.
+	if p, err := e.pay(alice, in); err != nil || p.Status != payments.StatusSucceeded {
+		t.Fatalf("PAY 0 after the refund = %+v, %v", p, err)
+	}
 }

@@ -74,7 +74,8 @@ type KeyRecord struct {
 // Outcomes a caller can act on are the errors of errors.go: ErrNotFound,
 // ErrExists, ErrNoKey, *HeldError and *StatusError.
 type Store interface {
-	// Create records a pending payment and makes it its order's holder,
+	// Create records a payment, pending (its charge is about to run) or
+	// succeeded (nothing to charge), and makes it its order's holder,
 	// atomically. An order has at most one holder: a pending payment (the
 	// charge is running), a succeeded one (the order is paid), or a
 	// refunded one whose refund is running. When the order is held, Create

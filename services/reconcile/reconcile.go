@@ -1,14 +1,15 @@
-// Package reconcile settles money the orders and payments services
-// disagree about after faults: charges without a paid order, purchases
-// stuck in `paying` past their lease, and payments whose gateway never
-// answered.
+// Package reconcile settles money and stock the orders, payments and
+// inventory services disagree about after faults: charges without a paid
+// order, purchases stuck in `paying` past their lease, payments whose
+// gateway never answered, and stock reserved by purchases that will never
+// be paid.
 //
-//	rep, err := reconcile.Run(ctx, reconcile.Options{Orders: orders, Payments: pay})
+//	rep, err := reconcile.Run(ctx, reconcile.Options{Orders: orders, Payments: pay, Inventory: inv})
 //	for _, e := range rep.Entries {
 //		fmt.Println(e) // e.g. "refunded charge order ord_1 payment pay_2 (1500 cents): order_pending"
 //	}
 //
-// A run, as an admin principal (subject "reconcile"), does three things:
+// A run, as an admin principal (subject "reconcile"), does four things:
 //
 //  1. SETTLE_PAYMENTS: payments asks its gateways, by reference, what
 //     became of payments left pending or failed without an answer, and
@@ -22,6 +23,13 @@
 //     amount) gets the payment refunded.
 //  3. Every order paying under an expired lease, with no succeeded or
 //     pending payment, is released (ABORT_PURCHASE of its purchase).
+//  4. With an inventory client: every reservation still held (a
+//     reservation's id is its purchase's) whose purchase no order is
+//     paying or was paid by gets its stock back (RELEASE_STOCK). The
+//     reservations are read before the orders, and the release is a
+//     compare-and-set on the reservation's version as read: a purchase
+//     begun again meanwhile (a client's retry with its key) reserves its
+//     id again, which moves the version on, so its stock stays taken.
 //
 // Every write is a compare-and-set on what the run read, so a run racing
 // purchases, refunds or another run changes nothing twice. A run that
@@ -35,6 +43,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
@@ -46,6 +55,9 @@ type Options struct {
 	// let the request name its principal (socket.Key.Delegate): the run
 	// acts as an admin.
 	Orders, Payments *socket.Client
+	// Inventory is a client of the inventory service; nil leaves
+	// reservations alone (step 4 does not run).
+	Inventory *socket.Client
 	// Now is the run's clock, for leases and ages; default time.Now.
 	Now func() time.Time
 	// DryRun reports what a run would do and changes nothing.
@@ -65,6 +77,9 @@ const (
 	KindCharge = "charge"
 	// KindPurchase is an order stuck paying (step 3).
 	KindPurchase = "purchase"
+	// KindReservation is stock held for a purchase that will never be
+	// paid (step 4).
+	KindReservation = "reservation"
 )
 
 // Actions of Entry, besides those of payments.Settlement for KindPayment
@@ -77,7 +92,13 @@ const (
 	// ActionReleased: the order's purchase was aborted; it is pending
 	// again.
 	ActionReleased = "released"
+	// ActionReleasedStock: the reservation's stock was put back.
+	ActionReleasedStock = "released_stock"
 )
+
+// ReasonPurchaseAbandoned is the reason of a reservation released because
+// no order is paying or was paid under its purchase.
+const ReasonPurchaseAbandoned = "purchase_abandoned"
 
 // Entry is one thing a run settled (or, in Report.Unresolved, could not).
 type Entry struct {
@@ -85,6 +106,10 @@ type Entry struct {
 	OrderID     string `json:"order_id"`
 	PaymentID   string `json:"payment_id,omitempty"`
 	AmountCents int64  `json:"amount_cents,omitempty"`
+	// ReservationID and Lines name a reservation and the stock it held
+	// (KindReservation; OrderID is then empty).
+	ReservationID string           `json:"reservation_id,omitempty"`
+	Lines         []inventory.Line `json:"lines,omitempty"`
 	// Action is what was done; in Report.Unresolved, what was to be done.
 	Action string `json:"action"`
 	// Reason is why: e.g. order_pending, amount_mismatch, lease_expired,
@@ -94,6 +119,20 @@ type Entry struct {
 
 // String is the entry on one line.
 func (e Entry) String() string {
+	if e.Kind == KindReservation {
+		s := fmt.Sprintf("%s %s %s", e.Action, e.Kind, e.ReservationID)
+		for i, l := range e.Lines {
+			sep := ", "
+			if i == 0 {
+				sep = " ("
+			}
+			s += fmt.Sprintf("%s%d of %s", sep, l.Quantity, l.ItemID)
+		}
+		if len(e.Lines) > 0 {
+			s += ")"
+		}
+		return s + ": " + e.Reason
+	}
 	s := fmt.Sprintf("%s %s order %s", e.Action, e.Kind, e.OrderID)
 	if e.PaymentID != "" {
 		s += " payment " + e.PaymentID
@@ -149,7 +188,8 @@ var ErrUnresolved = errors.New("reconcile: some things could not be settled")
 // principal is who a run acts as.
 var principal = socket.Principal{Subject: "reconcile", Roles: []string{"admin"}}
 
-// Run reconciles orders and payments once and reports what it settled.
+// Run reconciles orders, payments and stock once and reports what it
+// settled.
 // It fails when a service cannot be read; when only some things could not
 // be settled the error wraps ErrUnresolved and the report says which.
 func Run(ctx context.Context, o Options) (Report, error) {
@@ -164,9 +204,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	meta := socket.MetaFrom(ctx)
 	meta.Principal, meta.IdempotencyKey = principal, ""
-	r := &runner{o: o, now: o.Now(), inflight: map[string]bool{}, rep: Report{Entries: []Entry{}, Counts: map[string]int{}, DryRun: o.DryRun}}
+	r := &runner{o: o, now: o.Now(), inflight: map[string]bool{}, dryReleased: map[string]bool{}, rep: Report{Entries: []Entry{}, Counts: map[string]int{}, DryRun: o.DryRun}}
 	ctx = socket.ContextWithMeta(ctx, meta)
-	for _, step := range []func(context.Context) error{r.settlePayments, r.checkCharges, r.releasePurchases} {
+	for _, step := range []func(context.Context) error{r.settlePayments, r.checkCharges, r.releasePurchases, r.releaseStock} {
 		if err := step(ctx); err != nil {
 			return r.rep, err
 		}
@@ -183,6 +223,9 @@ type runner struct {
 	now      time.Time
 	rep      Report
 	inflight map[string]bool // orders counted in Report.InFlight
+	// dryReleased are the purchases a dry run would have released in
+	// step 3: step 4 treats them as released.
+	dryReleased map[string]bool
 }
 
 // inFlight counts an order left to what is still running, once.
@@ -339,6 +382,7 @@ func (r *runner) release(ctx context.Context, o orders.Order) {
 	entry := Entry{Kind: KindPurchase, OrderID: o.ID, Action: ActionReleased, Reason: "lease_expired"}
 	if r.o.DryRun {
 		r.settled(entry)
+		r.dryReleased[o.PurchaseID] = true
 		return
 	}
 	res, err := socket.Call[orders.AbortResult](ctx, r.o.Orders, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: o.PurchaseID})

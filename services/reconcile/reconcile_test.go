@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
+	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
@@ -42,7 +43,13 @@ type env struct {
 	sandboxes map[string]*payments.Sandbox
 	providers map[string]payments.Provider
 	names     map[string]string // order id → the test's name for it
+	// inventory serves items (widget, in stock initialStock) from items.
+	inventory *socket.Client
+	items     inventory.Store
 }
+
+// initialStock is how many widgets the inventory starts with.
+const initialStock = 1000
 
 // price is every item's price: an order of n items costs n × price.
 const price = 100
@@ -72,7 +79,15 @@ func newEnv(t *testing.T, st payments.Store, ost orders.Store) *env {
 		}
 		return srv
 	}
-	psrv, osrv := server("payments"), server("orders")
+	psrv, osrv, isrv := server("payments"), server("orders"), server("inventory")
+	e.items = inventory.NewMemoryStore()
+	if err := e.items.Create(context.Background(), inventory.Item{ID: "widget", Name: "Widget", PriceCents: price, Stock: initialStock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inventory.Register(isrv, e.items); err != nil {
+		t.Fatal(err)
+	}
+	e.inventory = sockettest.Start(t, isrv, socket.WithKey(serviceKey))
 	if err := payments.Register(psrv, st, e.providers); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +178,7 @@ func (e *env) crashed(id, order string, amount int64, charged bool) {
 
 func (e *env) reconcile(o reconcile.Options) reconcile.Report {
 	e.t.Helper()
-	o.Orders, o.Payments = e.orders, e.pay
+	o.Orders, o.Payments, o.Inventory = e.orders, e.pay, e.inventory
 	rep, err := reconcile.Run(e.ctx, o)
 	if err != nil {
 		e.t.Fatalf("reconcile: %v (%+v)", err, rep)
@@ -172,14 +187,18 @@ func (e *env) reconcile(o reconcile.Options) reconcile.Report {
 }
 
 // wantEntries compares a report's entries, as "kind action order reason"
-// with the orders' test names, with want.
+// with the orders' (and reservations') test names, with want.
 func (e *env) wantEntries(rep reconcile.Report, want ...string) {
 	e.t.Helper()
 	got := []string{}
 	for _, en := range rep.Entries {
-		name, ok := e.names[en.OrderID]
+		key := en.OrderID
+		if en.Kind == reconcile.KindReservation {
+			key = en.ReservationID
+		}
+		name, ok := e.names[key]
 		if !ok {
-			name = en.OrderID
+			name = key
 		}
 		got = append(got, fmt.Sprintf("%s %s %s %s", en.Kind, en.Action, name, en.Reason))
 	}
@@ -401,7 +420,7 @@ func TestConcurrentRuns(t *testing.T) {
 		if _, err := e.payAsAlice(fmt.Sprintf("ord_gone%d", i), 100, "B", cardOK); err != nil {
 			t.Fatal(err)
 		}
-		e.paying(fmt.Sprintf("stuck%d", i), 2)
+		e.reserve(e.paying(fmt.Sprintf("stuck%d", i), 2))
 	}
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	const runs = 4
@@ -409,7 +428,7 @@ func TestConcurrentRuns(t *testing.T) {
 	errs := make(chan error, runs)
 	for range runs {
 		go func() {
-			rep, err := reconcile.Run(e.ctx, reconcile.Options{Orders: e.orders, Payments: e.pay, Now: later})
+			rep, err := reconcile.Run(e.ctx, reconcile.Options{Orders: e.orders, Payments: e.pay, Inventory: e.inventory, Now: later})
 			reports <- rep
 			errs <- err
 		}()
@@ -420,7 +439,7 @@ func TestConcurrentRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, en := range (<-reports).Entries {
-			settled[en.Kind+" "+en.Action+" "+e.names[en.OrderID]+en.PaymentID]++
+			settled[en.Kind+" "+en.Action+" "+e.names[en.OrderID]+en.PaymentID+en.ReservationID]++
 		}
 	}
 	for thing, n := range settled {
@@ -430,9 +449,12 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 	}
 	// Each round: lost refunded and released, crash charged and marked
-	// paid, gone refunded, stuck released.
-	if len(settled) != 4*6 {
-		t.Errorf("%d things settled, want %d: %v", len(settled), 4*6, settled)
+	// paid, gone refunded, stuck released and its stock too.
+	if len(settled) != 4*7 {
+		t.Errorf("%d things settled, want %d: %v", len(settled), 4*7, settled)
+	}
+	if got := e.stock(); got != initialStock {
+		t.Errorf("stock %d, want %d", got, initialStock)
 	}
 	e.wantEntries(e.reconcile(reconcile.Options{Now: later}))
 	e.moneyMatches()

@@ -12,8 +12,8 @@
 //	                                            print a service's events as JSON lines
 //	streamgate call -gateway URL -version V -watch TOPIC
 //	                                            print a topic's events over the gateway's WebSocket
-//	streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json]
-//	                                            settle money orders and payments disagree about
+//	streamgate reconcile [-orders ADDR] [-payments ADDR] [-inventory ADDR] [-key KEY] [-dry-run] [-json]
+//	                                            settle money and stock the shop's services disagree about
 //	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
 //	streamgate load [-c N] [-duration D] [-rate R/s] [-ids FROM-TO] [-H 'Name: value'] URL
 //	                                            load a route on loopback and print req/s and latency
@@ -102,11 +102,13 @@ const usage = `usage:
       over the WebSocket endpoint of the gateway whose REST URL is URL.
   streamgate help [COMMAND]
       Print this usage, or one command's with its flags (also -h, --help).
-  streamgate reconcile [-orders ADDR] [-payments ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]
-      Settle what orders (default 127.0.0.1:9103) and payments (127.0.0.1:9104)
-      disagree about after faults: payments whose gateway never answered, charges
-      without a paid order (marked paid or refunded), purchases stuck paying past
-      their lease (released). Acts as an admin with the key (default
+  streamgate reconcile [-orders ADDR] [-payments ADDR] [-inventory ADDR] [-key KEY] [-dry-run] [-json] [-older-than D] [-timeout D]
+      Settle what orders (default 127.0.0.1:9103), payments (127.0.0.1:9104) and
+      inventory (127.0.0.1:9102; -inventory "" leaves stock alone) disagree about
+      after faults: payments whose gateway never answered, charges without a paid
+      order (marked paid or refunded), purchases stuck paying past their lease
+      (released), stock reserved by purchases no order is paying or was paid by
+      (released_stock). Acts as an admin with the key (default
       STREAMGATE_SERVICE_KEY; it must be able to name a principal). Prints one line
       per settlement and a summary ("nothing to settle"); exit status 1 on error.
   Tracing (stack, gateway, service): spans go over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT

@@ -14,13 +14,14 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// reconcileCmd runs one reconciliation of orders and payments and prints
-// one line per settlement and a summary (or the report as JSON). A
+// reconcileCmd runs one reconciliation of orders, payments and stock and
+// prints one line per settlement and a summary (or the report as JSON). A
 // failure after the flags are read is errReconcile: exit status 1.
 func reconcileCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	ordersAddr := fs.String("orders", "127.0.0.1:9103", "the orders service's address (any socket.Dial target)")
 	paymentsAddr := fs.String("payments", "127.0.0.1:9104", "the payments service's address")
+	inventoryAddr := fs.String("inventory", "127.0.0.1:9102", `the inventory service's address; "" leaves reserved stock alone`)
 	key := fs.String("key", "", "the services' key, one that may act for a principal (default STREAMGATE_SERVICE_KEY)")
 	dryRun := fs.Bool("dry-run", false, "report what would be settled and change nothing")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -47,7 +48,16 @@ func reconcileCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return &runError{err}
 	}
 	defer pc.Close()
-	rep, err := reconcile.Run(ctx, reconcile.Options{Orders: oc, Payments: pc, DryRun: *dryRun, OlderThan: *olderThan})
+	opts := reconcile.Options{Orders: oc, Payments: pc, DryRun: *dryRun, OlderThan: *olderThan}
+	if *inventoryAddr != "" {
+		ic, err := socket.Dial(*inventoryAddr, socket.WithKey(*key))
+		if err != nil {
+			return &runError{err}
+		}
+		defer ic.Close()
+		opts.Inventory = ic
+	}
+	rep, err := reconcile.Run(ctx, opts)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

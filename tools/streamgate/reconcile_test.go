@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
 	"github.com/streamgate/streamgate/services/run"
@@ -51,6 +52,7 @@ func TestReconcileCommand(t *testing.T) {
 	defer sb.Close()
 	ordersAddr := serve(t, run.Options{Service: "orders", Inventory: "127.0.0.1:1", CallKey: "k"})
 	paymentsAddr := serve(t, run.Options{Service: "payments", Gateways: map[string]string{"A": url}, ProviderTimeout: 100 * time.Millisecond, SettleInterval: -1})
+	inventoryAddr := serve(t, run.Options{Service: "inventory"})
 
 	// A charge whose answer was lost, and a charge for an order that does
 	// not exist.
@@ -67,25 +69,52 @@ func TestReconcileCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Stock reserved by a purchase no order knows (its gateway died
+	// before BEGIN_PURCHASE's order could be paid, and it was aborted).
+	ic, err := socket.Dial(inventoryAddr, socket.WithKey("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	admin := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: "root", Roles: []string{"admin"}}})
+	if _, err := socket.Call[inventory.Item](admin, ic, "CREATE_ITEM", "", map[string]any{"id": "mug", "name": "Mug", "price_cents": 900, "stock": 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := socket.Call[inventory.Reservation](admin, ic, "RESERVE_STOCK", "pur_gone", map[string]any{"lines": []inventory.Line{{ItemID: "mug", Quantity: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	stock := func() int64 {
+		it, err := socket.Call[inventory.Item](admin, ic, "GET_ITEM", "mug", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it.Stock
+	}
+
 	reconcileCmd := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		args = append([]string{"reconcile", "-orders", ordersAddr, "-payments", paymentsAddr, "-older-than", "1ms"}, args...)
+		args = append([]string{"reconcile", "-orders", ordersAddr, "-payments", paymentsAddr, "-inventory", inventoryAddr, "-older-than", "1ms"}, args...)
 		return dispatch(ctx, args, &out, &errOut), out.String(), errOut.String()
 	}
 	t.Setenv("STREAMGATE_SERVICE_KEY", "k")
+	const releasedStock = "released_stock reservation pur_gone (2 of mug): purchase_abandoned"
 	status, out, errOut := reconcileCmd("-dry-run")
-	if status != 0 || !strings.Contains(out, "dry run") || len(sb.Taken()) != 2 {
+	if status != 0 || !strings.Contains(out, "dry run") || !strings.Contains(out, releasedStock) || len(sb.Taken()) != 2 || stock() != 3 {
 		t.Fatalf("dry run: %d %q %q, taken %v", status, out, errOut, sb.Taken())
 	}
 	status, out, errOut = reconcileCmd()
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if status != 0 || len(lines) != 3 ||
+	if status != 0 || len(lines) != 4 ||
 		!strings.Contains(out, "refunded payment order ord_lost") || !strings.Contains(out, "refunded charge order ord_nowhere") ||
-		!strings.HasPrefix(lines[2], "settled 2: refunded 2") {
+		!strings.Contains(out, releasedStock) ||
+		!strings.HasPrefix(lines[3], "settled 3: refunded 2 released_stock 1") {
 		t.Fatalf("run: %d\n%s\n%s", status, out, errOut)
 	}
 	if len(sb.Taken()) != 0 {
 		t.Fatalf("the gateway still holds %v", sb.Taken())
+	}
+	if got := stock(); got != 5 {
+		t.Fatalf("stock %d after the run, want 5", got)
 	}
 	status, out, _ = reconcileCmd()
 	if status != 0 || strings.TrimSpace(out) != "nothing to settle (0 in flight)" {

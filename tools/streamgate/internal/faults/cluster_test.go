@@ -48,6 +48,9 @@ type cluster struct {
 	services  map[string]*service
 	sandboxes map[string]*payments.Sandbox
 	stop      func()
+	// initialStock maps the id of each item newItem made to its stock
+	// then, for the stock check of settled.
+	initialStock sync.Map
 }
 
 // service is one service's instances, sharing register (and so one
@@ -312,7 +315,9 @@ func newKey() string {
 // newItem has the admin create an item.
 func (c *cluster) newItem(t testing.TB, name string, price, stock int64) inventory.Item {
 	t.Helper()
-	return resttest.Into[inventory.Item](t, c.call(t, adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": price, "stock": stock}, http.StatusCreated))
+	it := resttest.Into[inventory.Item](t, c.call(t, adminKey, "POST", "/v1/items", map[string]any{"name": name, "price_cents": price, "stock": stock}, http.StatusCreated))
+	c.initialStock.Store(it.ID, it.Stock)
+	return it
 }
 
 // newUser has the admin create a user.
@@ -341,8 +346,11 @@ func (c *cluster) order(t testing.TB, id string) orders.Order {
 
 // settled fails the test unless a reconciliation run finds nothing to
 // settle: every charge pays its order, no purchase is left paying, no
-// payment pending. The run looks three minutes ahead, so that leases and
-// payments of purchases still running would count as stuck too.
+// payment pending, no stock held for a purchase that will not be paid;
+// and the stock of every item newItem made is its initial stock less what
+// paid orders took (stockExact). The run looks three minutes ahead, so
+// that leases and payments of purchases still running would count as
+// stuck too.
 func (c *cluster) settled(t testing.TB) {
 	t.Helper()
 	dial := func(name string) *socket.Client {
@@ -356,7 +364,7 @@ func (c *cluster) settled(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	report, err := reconcile.Run(ctx, reconcile.Options{
-		Orders: dial("orders"), Payments: dial("payments"),
+		Orders: dial("orders"), Payments: dial("payments"), Inventory: dial("inventory"),
 		Now:       func() time.Time { return time.Now().Add(3 * time.Minute) },
 		OlderThan: time.Minute,
 	})
@@ -366,4 +374,5 @@ func (c *cluster) settled(t testing.TB) {
 	if len(report.Entries) > 0 || len(report.Unresolved) > 0 || report.InFlight > 0 {
 		t.Errorf("reconcile found something to settle: %s\n%+v", report.Summary(), report)
 	}
+	c.stockExact(t, dial("orders"), dial("inventory"))
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +100,8 @@ type readyReport struct {
 	Status string `json:"status"`
 	// Services is "ready" when every service has a ready stream.
 	Services string `json:"services"`
+	// UnreadyServices names the services without a ready stream.
+	UnreadyServices []string `json:"unready_services,omitempty"`
 	// Draining is set from the start of a drain.
 	Draining bool `json:"draining"`
 	// Cache is "off", "local" (generations in the process), "ok" or
@@ -119,11 +123,13 @@ func (g *Gateway) readiness(ctx context.Context) readyReport {
 	rep := readyReport{Services: "ready", Draining: g.draining.Load(), Cache: "off", IdempotencyStore: "memory"}
 	t := g.acquire()
 	defer t.release()
-	for _, c := range t.clients {
+	for name, c := range t.clients {
 		if c.State() != connectivity.Ready {
 			rep.Services = "unready"
+			rep.UnreadyServices = append(rep.UnreadyServices, name)
 		}
 	}
+	slices.Sort(rep.UnreadyServices)
 	var gens pinger
 	if g.cache != nil {
 		rep.Cache = "local"
@@ -166,12 +172,12 @@ func (g *Gateway) readiness(ctx context.Context) readyReport {
 func (g *Gateway) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	rep := g.readiness(r.Context())
 	if rep.Status == "unready" {
-		msg := "not every service has a ready stream"
+		msg := "no ready stream to " + strings.Join(rep.UnreadyServices, ", ")
 		if rep.Draining {
 			msg = "the gateway is draining"
 		}
 		writeError(w, socket.Errorf(socket.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
-			"services": rep.Services, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore,
+			"services": rep.Services, "unready_services": rep.UnreadyServices, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore,
 		}))
 		return
 	}

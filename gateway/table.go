@@ -115,7 +115,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 		k := clientKey{svc.Target, svc.Key, linkID(link)}
 		c := g.clients[k]
 		if c == nil {
-			opts := append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithLogger(g.opts.logger), socket.WithoutClientCoalescing()}, linkDial(link, svc.Target)...)
+			opts := append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithServiceName(name), socket.WithLogger(g.opts.logger), socket.WithoutClientCoalescing()}, linkDial(link, svc.Target)...)
 			c, err = socket.Dial(svc.Target, append(opts, g.opts.dial...)...)
 			if err != nil {
 				for _, d := range dialed {

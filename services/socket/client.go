@@ -47,6 +47,7 @@ type Client struct {
 	picks     atomic.Pointer[[]*instance]           // instances, for the request path
 	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
 	learned   atomic.Bool                           // a Describe answered
+	described atomic.Pointer[string]                // the service's name, from Describe
 	flights   coalesce.Group                        // identical reads in flight
 	flightsGo *workers.Pool[func()]                 // runs the flights' shared work
 	rotate    atomic.Uint32                         // spreads ties between instances
@@ -268,10 +269,21 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 	}
 	budget := c.retryBudget(info)
 	var last *instance
+	// mayHaveRun is the loss of an attempt that may have reached the
+	// service. Once there is one, a later failure that is not the
+	// service's own answer (no instance left, a stream closing) must not
+	// hide it: the caller is told the outcome is unknown.
+	var mayHaveRun error
+	failed := func(err error) (Reply, error) {
+		if mayHaveRun != nil && AsError(err).Code == CodeUnavailable {
+			err = mayHaveRun
+		}
+		return Reply{}, AsError(err)
+	}
 	for {
 		st, err := c.pick(ctx, last)
 		if err != nil {
-			return Reply{}, err
+			return failed(err)
 		}
 		last = st.inst
 		r, err := st.do(ctx, frame())
@@ -283,8 +295,11 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 			return Reply{Result: res, Replayed: r.GetReplayed()}, err
 		}
 		var lost *lostError
-		if !errors.As(err, &lost) || !budget.spend(lost.sent) {
-			return Reply{}, AsError(err)
+		if errors.As(err, &lost) && lost.sent {
+			mayHaveRun = err
+		}
+		if lost == nil || !budget.spend(lost.sent) {
+			return failed(err)
 		}
 	}
 }
@@ -445,6 +460,29 @@ func (c *Client) learn(d *socketv1.DescribeResponse) {
 	}
 	c.catalogue.Store(&next)
 	c.learned.Store(true)
+	if name := d.GetService(); name != "" {
+		c.described.Store(&name)
+	}
+}
+
+// service returns the name of the service the client calls:
+// WithServiceName's, else Describe's, else "".
+func (c *Client) service() string {
+	if c.cfg.service != "" {
+		return c.cfg.service
+	}
+	if n := c.described.Load(); n != nil {
+		return *n
+	}
+	return ""
+}
+
+// serviceName names the service in messages.
+func (c *Client) serviceName() string {
+	if s := c.service(); s != "" {
+		return "service " + s
+	}
+	return "the service"
 }
 
 // pick returns the ready stream with the fewest requests in flight,
@@ -517,7 +555,7 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 			// The cause (addresses, transport errors) is kept for logs and
 			// errors.Is, not put in the message that may reach clients.
 			e := AsError(ctx.Err())
-			return nil, (&Error{Code: e.Code, Message: e.Message + ": the service has no ready instance"}).WithCause(errors.Join(ctx.Err(), c.lastError()))
+			return nil, (&Error{Code: e.Code, Message: e.Message + ": " + c.serviceName() + " has no ready instance"}).WithCause(errors.Join(ctx.Err(), c.lastError()))
 		case <-c.ctx.Done():
 			return nil, errClientClosed
 		}
@@ -573,7 +611,7 @@ func later(a, b time.Time) time.Time {
 
 // noReadyInstance is the error of a request that found no ready stream.
 func (c *Client) noReadyInstance(retryAfter time.Duration) *Error {
-	return Errorf(CodeUnavailable, "the service has no ready instance").
+	return Errorf(CodeUnavailable, "%s has no ready instance", c.serviceName()).
 		WithDetails(map[string]any{DetailReason: ReasonNoReadyInstance, DetailRetryAfterMs: retryAfter.Milliseconds()}).
 		WithCause(c.lastError())
 }

@@ -297,7 +297,7 @@ func TestServiceDownFailsFastThenComesBack(t *testing.T) {
 		if o.took > time.Second {
 			t.Errorf("a request with a 10s deadline took %v to fail", o.took)
 		}
-		if e.Details[socket.DetailReason] != socket.ReasonNoReadyInstance || e.Message != "the service has no ready instance" {
+		if e.Details[socket.DetailReason] != socket.ReasonNoReadyInstance || e.Message != "service test has no ready instance" {
 			t.Fatalf("error %q %v; want reason %s", e.Message, e.Details, socket.ReasonNoReadyInstance)
 		}
 		ms, ok := e.Details[socket.DetailRetryAfterMs].(int64)
@@ -378,5 +378,34 @@ func TestClosedClientFailsFast(t *testing.T) {
 	wantCode(t, err, socket.CodeUnavailable)
 	if c.State() != connectivity.Shutdown {
 		t.Fatalf("state after Close = %v", c.State())
+	}
+}
+
+// An idempotent write whose stream broke after it was sent may have run:
+// when no instance is left to send it again, the answer still says the
+// outcome is unknown, never "no ready instance", which would tell the
+// caller nothing was sent.
+func TestLostIdempotentWriteWithNoInstanceLeftIsOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	a := startServer(t, serverSpec{register: func(s *socket.Server) {
+		must(t, s.Handle("SET", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
+			started <- struct{}{}
+			<-ctx.Done() // the instance dies first
+			return nil, ctx.Err()
+		}), socket.Idempotent()))
+	}})
+	c := dial(t, a.Addr)
+	ctx := testContext(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, "SET", "1", []byte(`{}`))
+		errc <- err
+	}()
+	<-started
+	a.Stop()
+	e := wantCode(t, <-errc, socket.CodeUnavailable)
+	if e.Details[socket.DetailReason] != socket.ReasonOutcomeUnknown {
+		t.Fatalf("error %q %v: want reason %s", e.Message, e.Details, socket.ReasonOutcomeUnknown)
 	}
 }

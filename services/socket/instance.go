@@ -2,6 +2,7 @@ package socket
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -105,6 +106,18 @@ func (inst *instance) setState(s connectivity.State, err error) {
 // attempt; it reports false when the instance is retired meanwhile.
 func (inst *instance) backOff(err error, failures int, attempt bool) bool {
 	d := inst.c.backoff(failures)
+	if err != nil && inst.ctx.Err() == nil {
+		// The address and the cause are for operators, never clients.
+		msg := "socket: stream to the service broke"
+		if attempt {
+			msg = "socket: cannot open a stream to the service"
+		}
+		cause := err // the transport's own error, with the dial error in it
+		if u := errors.Unwrap(err); u != nil {
+			cause = u
+		}
+		inst.c.cfg.logger.Warn(msg, "service", inst.c.service(), "target", inst.c.target, "addr", inst.addr, "failures", failures+1, "retry_in", d, "error", cause)
+	}
 	inst.mu.Lock()
 	inst.state, inst.retryAt = connectivity.TransientFailure, time.Now().Add(d)
 	if err != nil {

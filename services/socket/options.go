@@ -46,6 +46,7 @@ type serverConfig struct {
 
 type clientConfig struct {
 	key             string
+	service         string
 	logger          *slog.Logger
 	maxFrame        int
 	maxAttempts     int
@@ -129,6 +130,13 @@ func WithMaxFrameSize(n int) Option {
 		func(c *serverConfig) { c.maxFrame = n },
 		func(c *clientConfig) { c.maxFrame = n },
 	}
+}
+
+// WithServiceName names the service a client calls, for its error
+// messages ("service users has no ready instance") and log lines. Default:
+// the name the service's Describe gave, "the service" before one answered.
+func WithServiceName(name string) DialOption {
+	return dialOptionFunc(func(c *clientConfig) { c.service = name })
 }
 
 // WithKeys sets the keys the server accepts. A server needs WithKeys or

@@ -319,7 +319,13 @@ func (s *Server) acquire() bool {
 	return true
 }
 
-func (s *Server) release() { s.inFlight.Add(-1); s.metrics.running(-1) }
+// release frees the slot acquire took, once the answer is sent or queued.
+func (s *Server) release() { s.inFlight.Add(-1) }
+
+// ended takes a request off the in-flight gauge once its handler is done
+// and before its answer goes out, so a caller that has its answer reads
+// the gauge without it.
+func (s *Server) ended() { s.metrics.running(-1) }
 
 var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this server")
 
@@ -453,6 +459,7 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	}
 	defer s.release()
 	hctx, cancel := s.handlerContext(ctx, &adm)
+	defer s.ended()
 	defer cancel()
 	res, e := s.runTraced(hctx, &adm)
 	adm.action.metrics.answered(e)

@@ -220,6 +220,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		cancel()
 		st.inFlight.Add(-1)
 		st.srv.release()
+		st.srv.ended()
 		if dup {
 			st.refuse(f, raw, Errorf(CodeInvalidArgument, "request id %d is already in flight on this stream", id))
 		}
@@ -235,12 +236,14 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	returned := false
 	defer func() {
 		if !returned { // runtime.Goexit in the handler
+			st.srv.ended()
 			st.finish()
 			st.handlers.Done()
 		}
 	}()
 	res, e := st.srv.runTraced(r.ctx, adm)
 	returned = true
+	st.srv.ended()
 	r.cancel()
 	st.mu.Lock()
 	wanted := st.running[id] == r

@@ -125,31 +125,37 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Demo {
 		opts = append(opts, WithDemo())
 	}
-	g, err := New(cfg, append(opts, o.Options...)...)
-	if err != nil {
-		return err
-	}
+	// The ports first: a port in use is reported before any service is
+	// dialed (and before any log line about services not answering).
 	httpLis, err := net.Listen("tcp", o.HTTPAddr)
 	if err != nil {
-		g.Close(ctx)
 		return err
 	}
 	grpcLis, err := net.Listen("tcp", o.GRPCAddr)
 	if err != nil {
 		_ = httpLis.Close()
-		g.Close(ctx)
+		return err
+	}
+	var adminLis net.Listener
+	if o.AdminAddr != "" {
+		if adminLis, err = net.Listen("tcp", o.AdminAddr); err != nil {
+			_ = httpLis.Close()
+			_ = grpcLis.Close()
+			return err
+		}
+	}
+	g, err := New(cfg, append(opts, o.Options...)...)
+	if err != nil {
+		_ = httpLis.Close()
+		_ = grpcLis.Close()
+		if adminLis != nil {
+			_ = adminLis.Close()
+		}
 		return err
 	}
 	addrs := Addrs{HTTP: httpLis.Addr().String(), GRPC: grpcLis.Addr().String()}
 	var adminSrv *http.Server
-	if o.AdminAddr != "" {
-		adminLis, err := net.Listen("tcp", o.AdminAddr)
-		if err != nil {
-			_ = httpLis.Close()
-			_ = grpcLis.Close()
-			g.Close(ctx)
-			return err
-		}
+	if adminLis != nil {
 		addrs.Admin = adminLis.Addr().String()
 		adminSrv = &http.Server{Handler: g.adminHandler(o.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = adminSrv.Serve(adminLis) }()

@@ -171,6 +171,9 @@ type encodedEvent struct {
 // delivers one event to every watcher before the next, so the last
 // encoding is reused until another event comes.
 func (s *socketSet) eventFrame(ev topicEvent) []byte {
+	if ev.Gap {
+		return gapFrame(ev.Topic, ev.Seq)
+	}
 	var data *byte
 	if len(ev.Data) > 0 {
 		data = &ev.Data[0]

@@ -20,6 +20,11 @@ type topicEvent struct {
 	// number where events from the service may be missing.
 	Seq  uint64
 	Data json.RawMessage
+	// Gap marks a gap marker rather than an event: events of the topic
+	// may be missing (a broken, drained or overflowing stream to the
+	// service, a reload that moved it); it has no Data, and Seq is the
+	// number it takes, so the next event follows it without a jump.
+	Gap bool
 }
 
 // hub shares one upstream subscription per service and topic between the
@@ -224,16 +229,21 @@ func (h *hub) watchersNow(up *upstream) []*watcher {
 }
 
 // onEvent numbers an event from the service and hands it to the watchers
-// who may see it. A gap (events from the service may be missing) skips a
-// number, so clients see the jump.
+// who may see it. A gap (events from the service may be missing) takes a
+// number of its own: a gap marker alone goes to every watcher as one
+// (the lost event may have been the topic's last: no jump would tell),
+// and an event marked as after a gap follows the skipped number.
 func (up *upstream) onEvent(e socket.Event) {
 	up.deliverMu.Lock()
 	defer up.deliverMu.Unlock()
+	if e.Data == nil {
+		if e.Gap {
+			up.gapLocked()
+		}
+		return
+	}
 	if e.Gap {
 		up.seq.Add(1)
-	}
-	if e.Data == nil {
-		return // only the gap
 	}
 	watchers := up.h.watchersNow(up) // before numbering: see add
 	ev := topicEvent{Topic: e.Topic, Seq: up.seq.Add(1), Data: e.Data}
@@ -244,10 +254,22 @@ func (up *upstream) onEvent(e socket.Event) {
 	}
 }
 
+// gapLocked hands every watcher a gap marker, which takes the topic's
+// next seq. Called with deliverMu held.
+func (up *upstream) gapLocked() {
+	watchers := up.h.watchersNow(up) // before numbering: see add
+	ev := topicEvent{Topic: up.key.topic, Seq: up.seq.Add(1), Gap: true}
+	for _, w := range watchers {
+		if !w.stopped.Load() {
+			w.deliver(ev)
+		}
+	}
+}
+
 // rebind moves the upstreams to the clients of a new table whose client
 // for their service changed (a reload changed its target or key); the
-// old subscription ends once the new one is made, and the topic's seq
-// skips one. Callers hold g.mu.
+// old subscription ends once the new one is made, and the watchers get a
+// gap marker. Callers hold g.mu.
 func (h *hub) rebind(t *table) {
 	type move struct {
 		up     *upstream
@@ -271,7 +293,10 @@ func (h *hub) rebind(t *table) {
 // move subscribes the upstream through client and ends its subscription
 // through the previous one. Subscribing waits for the service, so it runs
 // outside the lock event delivery needs. Events between the two
-// subscriptions may be lost: the upstream's seq skips one.
+// subscriptions may be lost (published on the new instance before its
+// subscription, on the old one after its end, or queued for the old
+// subscription when it ended), and no later event need come to show it:
+// the watchers get a gap marker once the old subscription is over.
 func (h *hub) move(up *upstream, client *socket.Client) {
 	h.mu.Lock()
 	skip := up.client == client || up.stop == nil
@@ -293,7 +318,7 @@ func (h *hub) move(up *upstream, client *socket.Client) {
 	h.mu.Unlock()
 	old()
 	up.deliverMu.Lock()
-	up.seq.Add(1)
+	up.gapLocked()
 	up.deliverMu.Unlock()
 }
 

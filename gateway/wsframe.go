@@ -29,6 +29,7 @@ const (
 	frameSubscribe   = "subscribe"
 	frameUnsubscribe = "unsubscribe"
 	frameEvent       = "event"
+	frameGap         = "gap"
 
 	// closeInvalidFrame closes a socket that sent a frame the gateway
 	// cannot answer: not a JSON object, without a usable id, or an auth
@@ -245,5 +246,17 @@ func eventFrame(topic string, seq uint64, data json.RawMessage) []byte {
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"data":`...)
 	b = append(b, data...)
+	return append(b, '}')
+}
+
+// gapFrame encodes a gap marker: {"type":"gap","topic":…,"seq":…}, events
+// of the topic up to seq may be missing (a client reads the object again).
+func gapFrame(topic string, seq uint64) []byte {
+	t, _ := json.Marshal(topic)
+	b := make([]byte, 0, len(t)+40)
+	b = append(b, `{"type":"`+frameGap+`","topic":`...)
+	b = append(b, t...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
 	return append(b, '}')
 }

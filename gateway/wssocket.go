@@ -26,9 +26,14 @@ type SocketLimits struct {
 	// closes the socket with 1009. Default: the configuration's
 	// http.max_body_bytes plus 64 KiB.
 	MaxFrameBytes int64
-	// SendQueue bounds the frames waiting to be written to the client;
-	// a client that does not read is cut off with close code 4408 when
-	// its queue is full, so that it never slows anyone else. Default 256.
+	// SendQueue bounds the frames waiting to be written to the client,
+	// answers and events each. An answer waits for room (the socket reads
+	// no further frame meanwhile, so a client sending faster than it
+	// reads is slowed, not cut off); an event cannot wait (a topic's
+	// events go to every watcher at once), so a client with SendQueue
+	// events waiting is cut off with close code 4408, and so is one that
+	// takes no frame for Stall while its answers wait: it never slows
+	// anyone else. Default 256.
 	SendQueue int
 	// Topics bounds one socket's subscriptions; more are answered 429
 	// RESOURCE_EXHAUSTED. Default 256.
@@ -37,6 +42,10 @@ type SocketLimits struct {
 	// alive through proxies); a client that has not answered a ping
 	// within PingInterval (at least 2s) is disconnected. Default 30s.
 	PingInterval time.Duration
+	// Stall is how long a client may take no frame while answers wait
+	// for room in its send queue before it is cut off with close code
+	// 4408 (it does not read). Default 5s.
+	Stall time.Duration
 }
 
 // The defaults of SocketLimits.
@@ -45,6 +54,7 @@ const (
 	defaultSocketQueue     = 256
 	defaultSocketTopics    = 256
 	defaultSocketPing      = 30 * time.Second
+	defaultSocketStall     = 5 * time.Second
 	socketFrameOverhead    = 64 << 10 // a frame's fields around its body
 	socketFlushLimit       = 5 * time.Second
 	maxCloseReasonBytes    = 123
@@ -73,6 +83,9 @@ func (l SocketLimits) withDefaults(cfg *config.Config) SocketLimits {
 	}
 	if l.PingInterval <= 0 {
 		l.PingInterval = defaultSocketPing
+	}
+	if l.Stall <= 0 {
+		l.Stall = defaultSocketStall
 	}
 	return l
 }
@@ -171,11 +184,15 @@ type wsConn struct {
 	ctx    context.Context // ends when the socket is over
 	cancel context.CancelFunc
 
-	queue      chan []byte       // frames for writeLoop; bounded
+	queue      chan queued       // frames for writeLoop: SendQueue answers and SendQueue events
+	answers    chan struct{}     // one per answer in queue (or being written): send waits for room here
+	events     atomic.Int64      // events in queue (or being written); sendEvent cuts off past SendQueue
+	written    atomic.Uint64     // frames written: a waiting send tells a slow client from one that stopped
 	slots      chan struct{}     // one per request running
 	closeReq   chan closeRequest // to closeLoop; buffered 1
 	flush      chan struct{}     // closed: writeLoop writes what is queued, then ends
 	closing    atomic.Bool       // a close was asked for: frames are dropped, not queued
+	closed     chan struct{}     // closed with closing's first swap: sends waiting for room give up
 	writerDone chan struct{}
 	pingerDone chan struct{}
 	closerDone chan struct{}
@@ -186,6 +203,13 @@ type wsConn struct {
 	topics   map[string]*wsTopic           // subscriptions, by topic
 	draining bool                          // new requests are refused
 	handlers sync.WaitGroup                // request goroutines; Add under mu while !draining
+}
+
+// queued is a frame waiting for writeLoop: an answer (it holds a place in
+// wsConn.answers) or an event (counted in wsConn.events).
+type queued struct {
+	frame  []byte
+	answer bool
 }
 
 // socketCreds are a socket's credentials: the upgrade's Authorization and X-API-Key
@@ -226,7 +250,9 @@ type closeRequest struct {
 func newWSConn(g *Gateway, ws *websocket.Conn, version string, limits SocketLimits) *wsConn {
 	c := &wsConn{
 		g: g, ws: ws, version: version, limits: limits,
-		queue:      make(chan []byte, limits.SendQueue),
+		queue:      make(chan queued, 2*limits.SendQueue),
+		answers:    make(chan struct{}, limits.SendQueue),
+		closed:     make(chan struct{}),
 		slots:      make(chan struct{}, limits.InFlight),
 		closeReq:   make(chan closeRequest, 1),
 		flush:      make(chan struct{}),
@@ -340,18 +366,66 @@ func (c *wsConn) auth(f *clientFrame, first bool) {
 	c.send(authOKFrame)
 }
 
-// send queues a frame for the client. A client whose queue is full is cut
-// off (4408); frames for a socket that is closing are dropped. It never
-// blocks.
+// send queues an answer frame for the client, waiting while SendQueue
+// answers wait already: the reader and the requests then go at the pace
+// the client reads, and a client that sends faster than it reads is slowed
+// (TCP tells it), never cut off. A client that takes no frame at all for
+// limits.Stall meanwhile does not read: it is cut off (4408). Frames for a
+// socket that is closing are dropped.
 func (c *wsConn) send(frame []byte) {
 	if c.closing.Load() || c.ctx.Err() != nil {
 		return // closing, or over: nobody writes the queue any more
 	}
 	select {
-	case c.queue <- frame:
+	case c.answers <- struct{}{}:
 	default:
-		c.cutOff()
+		if !c.awaitRoom() {
+			return
+		}
 	}
+	c.queue <- queued{frame: frame, answer: true} // never waits: it has room for SendQueue of each kind
+}
+
+// awaitRoom waits for room for an answer; false when the socket closes
+// first, or the client took no frame for limits.Stall (it is cut off).
+func (c *wsConn) awaitRoom() bool {
+	timer := time.NewTimer(c.limits.Stall)
+	defer timer.Stop()
+	seen := c.written.Load()
+	for {
+		select {
+		case c.answers <- struct{}{}:
+			return true
+		case <-timer.C:
+			if now := c.written.Load(); now != seen {
+				seen = now // slow, but reading
+				timer.Reset(c.limits.Stall)
+				continue
+			}
+			c.cutOff()
+			return false
+		case <-c.closed:
+			return false
+		case <-c.ctx.Done():
+			return false
+		}
+	}
+}
+
+// sendEvent queues an event frame for the client without ever waiting
+// (the topic's other watchers wait for it): a client with SendQueue
+// events waiting is cut off (4408). Frames for a socket that is closing
+// are dropped.
+func (c *wsConn) sendEvent(frame []byte) {
+	if c.closing.Load() || c.ctx.Err() != nil {
+		return
+	}
+	if c.events.Add(1) > int64(c.limits.SendQueue) {
+		c.events.Add(-1)
+		c.cutOff()
+		return
+	}
+	c.queue <- queued{frame: frame} // never waits: see send
 }
 
 // cutOff closes the socket of a client that does not read (4408).
@@ -371,6 +445,7 @@ func (c *wsConn) closeWith(req closeRequest) bool {
 	if c.closing.Swap(true) {
 		return false
 	}
+	close(c.closed)
 	c.closeReq <- req // buffered 1, and only the first call sends
 	return true
 }
@@ -379,25 +454,32 @@ func (c *wsConn) closeWith(req closeRequest) bool {
 // once flush is closed, until the queue is empty.
 func (c *wsConn) writeLoop() {
 	defer close(c.writerDone)
-	write := func(b []byte) bool {
-		if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+	write := func(q queued) bool {
+		err := c.ws.Write(context.Background(), websocket.MessageText, q.frame)
+		if q.answer {
+			<-c.answers
+		} else {
+			c.events.Add(-1)
+		}
+		if err != nil {
 			_ = c.ws.CloseNow() // the reader ends too
 			return false
 		}
+		c.written.Add(1)
 		c.g.metrics.socketFrameOut()
 		return true
 	}
 	for {
 		select {
-		case b := <-c.queue:
-			if !write(b) {
+		case q := <-c.queue:
+			if !write(q) {
 				return
 			}
 		case <-c.flush:
 			for {
 				select {
-				case b := <-c.queue:
-					if !write(b) {
+				case q := <-c.queue:
+					if !write(q) {
 						return
 					}
 				default:

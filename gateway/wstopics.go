@@ -21,7 +21,7 @@ type wsTopic struct {
 	pending [][]byte   // events that came before the answer was queued
 }
 
-// deliver queues an event frame (never blocking: see wsConn.send), or
+// deliver queues an event frame (never blocking: see wsConn.sendEvent), or
 // holds it until the subscribe's answer is queued, so the answer comes
 // first.
 func (w *wsTopic) deliver(c *wsConn, frame []byte) {
@@ -35,7 +35,7 @@ func (w *wsTopic) deliver(c *wsConn, frame []byte) {
 		w.pending = append(w.pending, frame)
 		return
 	}
-	c.send(frame)
+	c.sendEvent(frame)
 }
 
 // answered sends the events that came before the answer, then the rest
@@ -44,7 +44,7 @@ func (w *wsTopic) answered(c *wsConn) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, f := range w.pending {
-		c.send(f)
+		c.sendEvent(f)
 	}
 	w.ready, w.pending = true, nil
 }
@@ -171,6 +171,9 @@ type encodedEvent struct {
 // delivers one event to every watcher before the next, so the last
 // encoding is reused until another event comes.
 func (s *socketSet) eventFrame(ev topicEvent) []byte {
+	if ev.Gap {
+		return gapFrame(ev.Topic, ev.Seq)
+	}
 	var data *byte
 	if len(ev.Data) > 0 {
 		data = &ev.Data[0]

@@ -29,7 +29,9 @@ type Event struct {
 	// for a stream it says so as soon as it can: the subscription then
 	// gets an Event with Gap set, Topic the subscribed topic or pattern
 	// and no Data. When a stream to an instance
-	// breaks, its events until the subscription is renewed are lost: the
+	// ends (it broke, or the instance drained: events queued for it or
+	// published after may not have arrived), its events until the
+	// subscription is renewed are lost: the
 	// subscription then gets an Event with Gap set, Topic the subscribed
 	// topic or pattern and no Data, and another once the instance's next
 	// stream is subscribed (a cache drops what it holds again then).
@@ -471,10 +473,13 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	}
 }
 
-// streamEnded forgets a stream's seqs and pending acknowledgements; when it
-// broke (rather than being drained), every subscription learns that
-// events may be lost, now and again once the instance's next stream is
-// subscribed.
+// streamEnded forgets a stream's seqs and pending acknowledgements, and
+// every subscription learns that events may be lost, now and again once
+// the instance's next stream is subscribed: whether the stream broke or
+// was drained, events the instance published may have been queued for
+// it or in flight when it ended (and a drained instance's requests still
+// running publish after), and nothing proves they all arrived. Only a
+// client that is closing says nothing: its subscriptions end with it.
 func (c *Client) streamEnded(st *clientStream) {
 	ev := &c.events
 	ev.ackMu.Lock()
@@ -488,7 +493,7 @@ func (c *Client) streamEnded(st *clientStream) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	delete(ev.seqs, st)
-	if st.loadState() != streamBroken || c.ctx.Err() != nil {
+	if c.ctx.Err() != nil {
 		return
 	}
 	if len(ev.subs) > 0 {

@@ -19,7 +19,7 @@ import (
 
 // watchGateway subscribes to topic over the gateway's WebSocket endpoint
 // (base is the gateway's REST URL) and prints one JSON line per event
-// until ctx ends. A refused subscription prints its error envelope and
+// or gap marker until ctx ends. A refused subscription prints its error envelope and
 // reports ok false; setup (dial, subscribe) is bounded by timeout.
 func watchGateway(ctx context.Context, base, key, version, topic string, timeout time.Duration, stdout io.Writer) (ok bool, err error) {
 	if version == "" {
@@ -75,7 +75,7 @@ func watchGateway(ctx context.Context, base, key, version, topic string, timeout
 				return false, enc.Encode(envelope.New(nil, f.Error))
 			}
 			answered = true
-		case "event":
+		case "event", "gap": // a gap: events up to its seq may be missing
 			if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
 				return false, err
 			}

@@ -55,7 +55,7 @@ export interface StreamEvent<T = any> {
   topic: string;
   /** Increases by one per topic; a jump means missed events. */
   seq: number;
-  /** The object as a GET of it returns it. */
+  /** The object as a GET of it returns it; null in a gap marker (gap true: events up to seq may be missing, none follows to tell) or with error. */
   data: T;
   /** Events may have been missed before this one (a seq jump, or a reconnect): read the object again. */
   gap: boolean;

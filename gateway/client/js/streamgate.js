@@ -138,7 +138,9 @@ export class Session {
    * Returns the function that ends the subscription; its ready promise
    * settles with the gateway's answer (403/404 reject as a GET would).
    * After a reconnect the topic is subscribed again; an event after
-   * missed ones has gap: true (and missed: how many, when known).
+   * missed ones has gap: true (and missed: how many, when known); when
+   * events may be missing and none follows to tell, onEvent gets a gap
+   * marker: gap true, data null.
    * @param {string} topic
    * @param {(ev: import('./streamgate.js').StreamEvent) => void} onEvent
    * @returns {import('./streamgate.js').Unsubscribe}
@@ -401,6 +403,16 @@ export class Session {
         t.resubscribed = false;
         t.lastSeq = f.seq;
         for (const l of t.listeners) deliver(l, ev);
+        return;
+      }
+      case 'gap': {
+        // Events of the topic up to f.seq may be missing (the gateway
+        // cannot prove it sent them all): read the object again.
+        const t = this._topics.get(f.topic);
+        if (!t) return;
+        t.resubscribed = false;
+        if (f.seq > t.lastSeq) t.lastSeq = f.seq;
+        for (const l of t.listeners) deliver(l, { topic: f.topic, seq: f.seq, data: null, gap: true });
         return;
       }
       default:

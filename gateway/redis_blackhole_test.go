@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/internal/blackhole"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -43,58 +42,13 @@ versions:
               - {as: charge, action: CHARGE, id: "${path.id}", body: {card: "${body.card}"}}
 `
 
-// blackhole is a TCP listener on loopback that accepts connections, reads
-// what they send and never answers: a Redis whose host stopped answering
-// without closing anything.
-type blackhole struct {
-	lis   net.Listener
-	mu    sync.Mutex // guards conns
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-// startBlackhole listens until the test ends.
-func startBlackhole(t testing.TB) *blackhole {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &blackhole{lis: lis}
-	b.wg.Go(func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.conns = append(b.conns, c)
-			b.mu.Unlock()
-			b.wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
-		}
-	})
-	t.Cleanup(func() {
-		_ = lis.Close()
-		b.mu.Lock()
-		for _, c := range b.conns {
-			_ = c.Close()
-		}
-		b.mu.Unlock()
-		b.wg.Wait()
-	})
-	return b
-}
-
-// URL is the black hole as a Redis URL.
-func (b *blackhole) URL() string { return "redis://" + b.lis.Addr().String() + "/0" }
-
 // With the Redis of its cache and Idempotency-Key store black-holed, the
 // gateway still answers at once: reads from the service (X-Cache:
 // unavailable), writes without waiting on the cache's invalidation, keyed
 // pays refused with 503 and Retry-After; /readyz tells what is down.
 func TestRedisBlackholed(t *testing.T) {
 	t.Parallel()
-	hole := startBlackhole(t)
+	redisURL := "redis://" + blackhole.Listen(t) + "/0"
 	shop := startService(t, "shop", map[string]handlerFunc{
 		"GET_ITEM": func(_ context.Context, r *socket.Request) (any, error) {
 			return map[string]any{"id": r.ResourceID}, nil
@@ -105,7 +59,7 @@ func TestRedisBlackholed(t *testing.T) {
 		},
 		"CHARGE": func(context.Context, *socket.Request) (any, error) { return map[string]any{"id": "ch-1"}, nil },
 	}, "GET_ITEM", "GET_ORDER")
-	yaml := strings.ReplaceAll(blackholeYAML, "${REDIS}", hole.URL())
+	yaml := strings.ReplaceAll(blackholeYAML, "${REDIS}", redisURL)
 	gw := runGateway(t, yaml, map[string]*fakeService{"shop": shop}, gateway.RunOptions{})
 	base := "http://" + gw.addrs.HTTP
 	client := &http.Client{Timeout: 10 * time.Second} // the unchanged gateway took 40 s for a write

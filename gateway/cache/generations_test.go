@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/streamgate/streamgate/gateway/cache"
+	"github.com/streamgate/streamgate/internal/blackhole"
 )
 
 // rawRedis is a plain client of the test's Redis, closed at cleanup.
@@ -122,47 +120,12 @@ func TestEntriesLiveAtMostHalfTheGenerationTTL(t *testing.T) {
 	}
 }
 
-// startBlackhole listens on loopback until the test ends, accepting
-// connections and never answering: a Redis whose host vanished.
-func startBlackhole(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards conns
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
-		}
-	})
-	t.Cleanup(func() {
-		_ = lis.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return "redis://" + lis.Addr().String() + "/0"
-}
-
 // A Redis that accepts and never answers costs one call deadline; then
 // calls fail at once until it answers again, and a bump that failed is
 // kept.
 func TestBlackholedGenerationsFailFast(t *testing.T) {
 	t.Parallel()
-	g, err := cache.NewRedisGenerations(startBlackhole(t), "")
+	g, err := cache.NewRedisGenerations("redis://"+blackhole.Listen(t)+"/0", "")
 	if err != nil {
 		t.Fatal(err)
 	}

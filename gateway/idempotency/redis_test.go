@@ -2,51 +2,21 @@ package idempotency_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/internal/blackhole"
 )
 
 // Against a Redis that accepts connections and never answers, every call
 // fails within its deadline (it took Begin 5 s, the gateway's own bound).
 func TestRedisStoreBlackholedFailsFast(t *testing.T) {
 	t.Parallel()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards conns
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
-		}
-	})
-	defer func() {
-		_ = lis.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
-	r, err := idempotency.NewRedis("redis://"+lis.Addr().String()+"/0", "")
+	r, err := idempotency.NewRedis("redis://"+blackhole.Listen(t)+"/0", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,12 @@ func TestRedisBlackholed(t *testing.T) {
 	base := "http://" + gw.addrs.HTTP
 	client := &http.Client{Timeout: 10 * time.Second} // the unchanged gateway took 40 s for a write
 
-	send := func(method, path, body string, header ...string) (*http.Response, time.Duration) {
+	// answered is what send keeps of an answer (its body is read and closed).
+	type answered struct {
+		StatusCode int
+		Header     http.Header
+	}
+	send := func(method, path, body string, header ...string) (answered, time.Duration) {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		if err != nil {
@@ -82,7 +87,7 @@ func TestRedisBlackholed(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return resp, took
+		return answered{resp.StatusCode, resp.Header}, took
 	}
 
 	// Reads: the service answers, at once. The first one finds the black

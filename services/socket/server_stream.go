@@ -298,20 +298,30 @@ func (st *serverStream) answer(f *socketv1.ConnectResponse) {
 // an answer is replaced by an INTERNAL error for the same request, any
 // other frame is dropped; both are logged. Called with sendMu held.
 func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
-	limit := st.srv.opts.maxFrame
-	msg, err := encodeFrame(st.gs, f, limit)
+	msg, err := encodeFrame(st.gs, f, st.srv.opts.maxFrame)
 	if err != nil {
-		resp := f.GetResponse()
-		st.srv.opts.logger.Error("socket: a frame could not be sent", "service", st.srv.cfg.Name, "request_id", resp.GetId(), "error", err)
-		if resp == nil {
-			return nil
-		}
-		e := Errorf(CodeInternal, "the answer could not be sent: %s", frameProblem(err))
-		if msg, err = encodeFrame(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, limit); err != nil {
-			return nil
+		if msg = st.unencodable(f, err); msg == nil {
+			return nil // dropped: the stream goes on
 		}
 	}
 	return st.gs.SendMsg(msg)
+}
+
+// unencodable logs a frame that could not be encoded and returns what to
+// send in its place: for an answer, an INTERNAL error for the same
+// request; for anything else nothing (nil).
+func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *grpc.PreparedMsg {
+	resp := f.GetResponse()
+	st.srv.opts.logger.Error("socket: a frame could not be sent", "service", st.srv.cfg.Name, "request_id", resp.GetId(), "error", cause)
+	if resp == nil {
+		return nil
+	}
+	e := Errorf(CodeInternal, "the answer could not be sent: %s", frameProblem(cause))
+	msg, err := encodeFrame(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
+	if err != nil {
+		return nil
+	}
+	return msg
 }
 
 // onCancel stops a request in flight; the caller expects no response.

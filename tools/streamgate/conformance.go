@@ -41,7 +41,7 @@ func conformanceCmd(ctx context.Context, args []string, stdout io.Writer) (bool,
 	if *runExpr != "" {
 		re, err := regexp.Compile(*runExpr)
 		if err != nil {
-			return false, &usageError{fmt.Errorf("-run: %v", err)}
+			return false, &usageError{fmt.Errorf("-run: %w", err)}
 		}
 		o.Run = re
 	}

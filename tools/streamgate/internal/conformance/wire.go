@@ -313,7 +313,7 @@ func result(r *socketv1.Response, v any) error {
 		b = []byte("null")
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("the result %s does not decode: %v", clip(b), err)
+		return fmt.Errorf("the result %s does not decode: %w", clip(b), err)
 	}
 	return nil
 }

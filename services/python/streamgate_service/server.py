@@ -80,6 +80,23 @@ class Admitted:
     timeout_ms: int
 
 
+def _from_value(v: Any) -> Any:
+    """A google.protobuf.Value as a Python value; a Value without a kind
+    (at any depth) is a ValueError, as protojson has it."""
+    kind = v.WhichOneof("kind")
+    if kind == "struct_value":
+        return {k: _from_value(x) for k, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_from_value(x) for x in v.list_value.values]
+    if kind is None:
+        raise ValueError("a value without a kind")
+    if kind == "null_value":
+        return None
+    if kind == "number_value" and v.number_value.is_integer() and abs(v.number_value) < 2**53:
+        return int(v.number_value)  # 1, not 1.0, as protojson writes it
+    return getattr(v, kind)
+
+
 class _Log:
     """Structured log lines: the fields go in the message (key=value) and
     in the record's extra, for handlers that format them."""
@@ -391,9 +408,9 @@ class Server:
             raw = f.body_raw
         elif kind == "body":
             try:
-                raw = json.dumps(json_format.MessageToDict(f.body), separators=(",", ":"), ensure_ascii=False,
+                raw = json.dumps(_from_value(f.body), separators=(",", ":"), ensure_ascii=False,
                                  allow_nan=False).encode("utf-8")
-            except Exception:  # a Value without a kind, NaN, nesting too deep
+            except (ValueError, RecursionError):  # a Value without a kind, NaN, nesting too deep
                 raise SocketError(Code.INVALID_ARGUMENT, "body: the value cannot be encoded as JSON") from None
         if len(raw) > self.max_body:
             raise SocketError(Code.INVALID_ARGUMENT, f"body is {len(raw)} bytes; the limit is {self.max_body}",

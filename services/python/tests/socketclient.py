@@ -100,3 +100,19 @@ async def serving(server: Server, key: Optional[str]) -> AsyncIterator[Conn]:
     finally:
         await conn.channel.close()
         await server.stop()
+
+
+async def until(cond: Any, what: str, timeout: float = WAIT) -> None:
+    """Polls cond() until it holds (there is no signal to wait on), or
+    fails after timeout."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def details(resp: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+    return json_format.MessageToDict(resp.error.details)

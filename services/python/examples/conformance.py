@@ -154,7 +154,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = Server(name="conformance", version="python", keys=[Key("conformance", secret=args.key, delegate=True)])
     Fixture(server)
-    asyncio.run(server.serve(args.addr))
+    host = args.addr.rpartition(":")[0]
+    # The address on stdout, for whoever started the fixture on port 0.
+    asyncio.run(server.serve(args.addr, ready=lambda port: print(f"listening on {host}:{port}", flush=True)))
 
 
 if __name__ == "__main__":

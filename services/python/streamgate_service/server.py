@@ -277,10 +277,14 @@ class Server:
         self.log(logging.INFO, "serving", address=address, port=port, instance=self.instance)
         return port
 
-    async def serve(self, address: str, *, handle_signals: bool = True) -> None:
+    async def serve(self, address: str, *, handle_signals: bool = True,
+                    ready: Optional[Callable[[int], None]] = None) -> None:
         """Serves on address until SIGTERM or SIGINT (with handle_signals)
-        or shutdown(), then drains, and returns once stopped."""
-        await self.start(address)
+        or shutdown(), then drains, and returns once stopped. ready, when
+        given, is called with the port once the server listens."""
+        port = await self.start(address)
+        if ready is not None:
+            ready(port)
         if handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

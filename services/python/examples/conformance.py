@@ -20,21 +20,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout: the package beside examples/
 
-from streamgate_service import DETAIL_REASON, Code, Context, Key, Request, Server, SocketError  # noqa: E402
+from streamgate_service import DETAIL_REASON, Code, check_fields, Context, Key, Request, Server, SocketError  # noqa: E402
 
 #: Bounds SLOW and PEEK, so a typo cannot hold a slot for hours.
 MAX_SLEEP_MS = 60_000
 #: Bounds one PUBLISH.
 MAX_PUBLISH = 100_000
-
-
-def _object(req: Request) -> dict[str, Any]:
-    body = req.body
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise SocketError(Code.INVALID_ARGUMENT, "invalid body: want a JSON object")
-    return body
 
 
 def _int(body: dict[str, Any], field: str) -> int:
@@ -46,7 +37,7 @@ def _int(body: dict[str, Any], field: str) -> int:
 
 
 def _ms(req: Request) -> int:
-    ms = _int(_object(req), "ms")
+    ms = _int(req.object("ms"), "ms")
     if ms < 0 or ms > MAX_SLEEP_MS:
         raise SocketError(Code.INVALID_ARGUMENT, f"ms is from 0 to {MAX_SLEEP_MS}, not {ms}")
     return ms
@@ -88,14 +79,14 @@ class Fixture:
         return {"slept_ms": ms}
 
     async def fail(self, req: Request, ctx: Context) -> Any:
-        body = _object(req)
+        body = req.object("code", "message", "reason")
         code, message, reason = body.get("code"), body.get("message", ""), body.get("reason")
         if not isinstance(code, str) or code not in Code.__members__:
             raise SocketError(Code.INVALID_ARGUMENT, f"code {code!r} is not a standard code")
         raise SocketError(Code(code), str(message), {DETAIL_REASON: reason} if reason else None)
 
     async def count(self, req: Request, ctx: Context) -> Any:
-        name = _object(req).get("name", "")
+        name = req.object("name").get("name", "")
         if not isinstance(name, str):
             raise SocketError(Code.INVALID_ARGUMENT, 'invalid body: field "name" must be a string', {"field": "name"})
         key = ctx.meta.idempotency_key
@@ -122,21 +113,24 @@ class Fixture:
         return {"key": req.id, "runs": n}
 
     async def stats(self, req: Request, ctx: Context) -> Any:
+        req.object()
         return {"runs": dict(self.runs), "counters": dict(self.counters), "cancelled": self.cancelled}
 
     async def publish(self, req: Request, ctx: Context) -> Any:
-        body = _object(req)
+        body = req.object("topic", "count", "data", "visibility")
         count = _int(body, "count")
         if count < 0 or count > MAX_PUBLISH:
             raise SocketError(Code.INVALID_ARGUMENT, f"count is from 0 to {MAX_PUBLISH}, not {count}")
         topic, vis = body.get("topic", ""), body.get("visibility") or {}
         if not isinstance(topic, str) or not isinstance(vis, dict):
             raise SocketError(Code.INVALID_ARGUMENT, "invalid body: topic is a string, visibility an object")
+        check_fields(vis, ("public", "subjects", "roles"))
         for i in range(1, count + 1):
             self.server.publish(topic, {"i": i, "data": body.get("data")}, vis)
         return {"published": count}
 
     async def drain(self, req: Request, ctx: Context) -> Any:
+        req.object()
         # The answer is queued before the drain frame: the drain starts on
         # the loop's next turn, after this request is answered.
         asyncio.get_running_loop().call_soon(self.server.begin_shutdown)

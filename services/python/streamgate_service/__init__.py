@@ -20,7 +20,7 @@ socket protocol (docs/protocol.md), on grpcio's asyncio API:
 from .errors import DETAIL_REASON, REASON_DRAINING, Code, SocketError
 from .events import Visibility
 from .keys import Key, hash_key
-from .request import Context, Meta, Principal, Request
+from .request import Context, Meta, Principal, Request, check_fields
 from .server import Server
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Server",
     "SocketError",
     "Visibility",
+    "check_fields",
     "hash_key",
 ]
 

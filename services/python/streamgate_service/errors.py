@@ -36,6 +36,9 @@ DETAIL_REASON = "reason"
 REASON_DRAINING = "draining"
 #: The reason of INVALID_ARGUMENT for a body over the limit.
 REASON_BODY_TOO_LARGE = "body_too_large"
+#: The reason of INVALID_ARGUMENT for a body field the action does not take
+#: (details "field" names it).
+REASON_UNKNOWN_FIELD = "unknown_field"
 
 
 class SocketError(Exception):

@@ -6,9 +6,9 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-from .errors import Code, SocketError
+from .errors import REASON_UNKNOWN_FIELD, Code, SocketError
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,18 @@ def parse_json(raw: bytes) -> Any:
         raise SocketError(Code.INVALID_ARGUMENT, f"invalid JSON body{where}") from None
 
 
+def check_fields(obj: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """Returns obj (a decoded JSON object, or one nested in a body) when it
+    has only the fields named; raises SocketError INVALID_ARGUMENT reason
+    unknown_field, details field, otherwise."""
+    allowed = set(fields)
+    for k in obj:
+        if k not in allowed:
+            raise SocketError(Code.INVALID_ARGUMENT, f"invalid body: unknown field {json.dumps(k)}",
+                              {"field": k, "reason": REASON_UNKNOWN_FIELD})
+    return obj
+
+
 @dataclass(frozen=True)
 class Request:
     """One action frame, as its handler sees it."""
@@ -84,6 +96,20 @@ class Request:
         """The body decoded from JSON; None when there is none. Invalid JSON
         raises SocketError INVALID_ARGUMENT, which answers the request."""
         return parse_json(self.raw)
+
+    def object(self, *fields: str, any_fields: bool = False) -> dict[str, Any]:
+        """The body decoded strictly as a JSON object with only the fields
+        named (any, with any_fields); an empty body is {}. Anything else
+        raises SocketError INVALID_ARGUMENT: a field not named has reason
+        unknown_field and details field, as Go's DecodeBody has it."""
+        body = self.body
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise SocketError(Code.INVALID_ARGUMENT, "invalid body: want a JSON object")
+        if any_fields:
+            return body
+        return check_fields(body, fields)
 
 
 class Context:

@@ -265,3 +265,20 @@ def test_registration_is_checked() -> None:
     with pytest.raises(ValueError):
         Server(name="x", keys=[Key("a", secret="s", hash="sha256:" + "0" * 64)])
     assert SocketError("NOPE", "m").code == Code.INTERNAL
+
+
+async def test_object_decodes_bodies_strictly() -> None:
+    server = new_server()
+
+    @server.action("TAKES_NAME")
+    async def takes_name(req: Request, ctx: Context) -> Any:
+        return req.object("name")
+
+    async with serving(server, GATEWAY) as c:
+        st = c.stream()
+        assert result(await st.call_action(1, "TAKES_NAME", body={"name": "a"})) == {"name": "a"}
+        assert result(await st.call_action(2, "TAKES_NAME")) == {}
+        r = await st.call_action(3, "TAKES_NAME", body={"name": "a", "bogus": 1})
+        assert (r.error.code, details(r)) == ("INVALID_ARGUMENT", {"field": "bogus", "reason": "unknown_field"})
+        r = await st.call_action(4, "TAKES_NAME", body=[1])
+        assert r.error.code == "INVALID_ARGUMENT"

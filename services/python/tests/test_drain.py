@@ -118,3 +118,9 @@ async def test_hello_example_serves_and_drains_on_sigterm() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_readme_shows_the_example() -> None:
+    readme = (HERE.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == (HERE.parent / "examples" / "hello.py").read_text()

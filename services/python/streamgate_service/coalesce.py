@@ -69,7 +69,12 @@ class Flights(Generic[T]):
         if f is None:
             f = _Flight(asyncio.ensure_future(work()))
             self._flights[key] = f
-            f.task.add_done_callback(lambda _t, k=key, fl=f: self._ended(k, fl))
+            flight = f
+
+            def ended(_: "asyncio.Task[T]") -> None:
+                self._ended(key, flight)
+
+            f.task.add_done_callback(ended)
         else:
             f.waiters += 1
         try:

@@ -84,7 +84,7 @@ def topic_matches(pattern: str, topic: str) -> bool:
     return pattern.endswith("*") and topic.startswith(pattern[:-1])
 
 
-GAP_MARKER = pb.ConnectResponse(event=pb.Event(gap=True)).SerializeToString()
+GAP_MARKER: bytes = pb.ConnectResponse(event=pb.Event(gap=True)).SerializeToString()
 
 
 class Subscriptions:

@@ -79,7 +79,7 @@ class Health:
         status = self._status.get(service)
         if status is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
-        return HealthCheckResponse(status=status).SerializeToString()
+        return bytes(HealthCheckResponse(status=status).SerializeToString())
 
     async def watch(self, request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:

@@ -275,7 +275,7 @@ class Server:
         for service in ("", SOCKET_SERVICE, self.name):
             self.health.set(service, health.SERVING)
         self.log(logging.INFO, "serving", address=address, port=port, instance=self.instance)
-        return port
+        return int(port)
 
     async def serve(self, address: str, *, handle_signals: bool = True,
                     ready: Optional[Callable[[int], None]] = None) -> None:
@@ -555,13 +555,13 @@ class Server:
     def encode(self, resp: Any) -> bytes:
         """Encodes a response frame; one over max_frame is replaced by an
         INTERNAL error for the same request (the stream carries on)."""
-        frame = pb.ConnectResponse(response=resp).SerializeToString()
+        frame = bytes(pb.ConnectResponse(response=resp).SerializeToString())
         if len(frame) <= self.max_frame:
             return frame
         self.log(logging.ERROR, "a frame could not be sent", request_id=resp.id, size=len(frame))
         e = SocketError(Code.INTERNAL,
                         f"the answer could not be sent: the frame is {len(frame)} bytes; the limit is {self.max_frame}")
-        return pb.ConnectResponse(response=self.response(resp.id, False, (None, e))).SerializeToString()
+        return bytes(pb.ConnectResponse(response=self.response(resp.id, False, (None, e))).SerializeToString())
 
     # Unary methods.
 
@@ -575,10 +575,10 @@ class Server:
         try:
             adm = self.admit(key, f)
         except SocketError as e:
-            return pb.CallResponse(response=self.response(f.id, False, (None, e))).SerializeToString()
+            return bytes(pb.CallResponse(response=self.response(f.id, False, (None, e))).SerializeToString())
         if not self.acquire():
-            e = SocketError(Code.RESOURCE_EXHAUSTED, "too many requests in flight on this server")
-            return pb.CallResponse(response=self.response(f.id, adm.raw_form, (None, e))).SerializeToString()
+            busy = SocketError(Code.RESOURCE_EXHAUSTED, "too many requests in flight on this server")
+            return bytes(pb.CallResponse(response=self.response(f.id, adm.raw_form, (None, busy))).SerializeToString())
         task = asyncio.ensure_future(self.answer(adm))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -591,7 +591,7 @@ class Server:
             if adm.action.read:
                 task.cancel()
         resp = self.response(f.id, adm.raw_form, outcome, replayed)
-        return pb.CallResponse(response=resp).SerializeToString()
+        return bytes(pb.CallResponse(response=resp).SerializeToString())
 
     async def _describe(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         key = await self.authenticate(context)
@@ -611,4 +611,4 @@ class Server:
             act.cache_ttl.CopyFrom(duration(a.cache_ttl))
             act.timeout.CopyFrom(duration(a.timeout or 0))
             act.stats.CopyFrom(a.stats.proto())
-        return out.SerializeToString()
+        return bytes(out.SerializeToString())

@@ -249,8 +249,9 @@ class Stream:
             return await self._reply(0, False, e)
         ack = pb.Subscribed(topic=topic)
         if self.key.actions is not None:
-            e = SocketError(Code.PERMISSION_DENIED, f"key {self.key.name!r} is limited to some actions and may not subscribe")
-            ack.error.CopyFrom(self.server.response(0, False, (None, e)).error)
+            refused = SocketError(Code.PERMISSION_DENIED,
+                                  f"key {self.key.name!r} is limited to some actions and may not subscribe")
+            ack.error.CopyFrom(self.server.response(0, False, (None, refused)).error)
         else:
             if self.subs is None:
                 self.subs = Subscriptions(self.key.delegate, Principal(self.key.subject, self.key.roles))

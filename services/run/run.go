@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/streamgate/streamgate/internal/tlsfiles"
+	"github.com/streamgate/streamgate/services/conformance"
 	"github.com/streamgate/streamgate/services/echo"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 	"github.com/streamgate/streamgate/services/inventory"
@@ -50,7 +51,7 @@ const (
 const providerIdleConns = 64
 
 func Names() []string {
-	return []string{"echo", "inventory", "notes", "orders", "payments", "users"}
+	return []string{"conformance", "echo", "inventory", "notes", "orders", "payments", "users"}
 }
 
 // Options say what to serve where.
@@ -129,6 +130,10 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Logger = o.Logger.With("service", o.Service) // every line of the service, the runtime's too
+	// A service may start its own graceful shutdown (the conformance
+	// fixture's DRAIN), exactly as cancelling ctx does.
+	ctx, shutdown := context.WithCancel(ctx)
+	defer shutdown()
 	opts := []socket.ServerOption{socket.WithLogger(o.Logger)}
 	reg := metricsRegistry(o)
 	if reg != nil {
@@ -176,7 +181,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	if err := register(ctx, srv, o, &closers, func(task func(context.Context)) {
 		tasks.Go(func() { task(tasksCtx) })
-	}); err != nil {
+	}, shutdown); err != nil {
 		return fmt.Errorf("service %s: %w", o.Service, err)
 	}
 	lis, err := net.Listen("tcp", o.Listen)
@@ -220,7 +225,7 @@ func Run(ctx context.Context, o Options) error {
 // (never the DSN, which may carry a password).
 func (o Options) storeName() string {
 	switch {
-	case o.Service == "echo" || o.Service == "notes":
+	case o.Service == "echo" || o.Service == "notes" || o.Service == "conformance":
 		return "none"
 	case o.Store == "":
 		return StoreSQLite
@@ -230,9 +235,11 @@ func (o Options) storeName() string {
 
 // register adds the service's actions, opening its store and the clients
 // it needs; what it opens goes to closers, the tasks it runs in the
-// background to start.
-func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.Closer, start func(task func(context.Context))) error {
+// background to start. shutdown starts Run's graceful shutdown.
+func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.Closer, start func(task func(context.Context)), shutdown func()) error {
 	switch o.Service {
+	case "conformance":
+		return conformance.New(shutdown).Register(srv)
 	case "echo":
 		return echo.Register(srv)
 	case "notes":

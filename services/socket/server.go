@@ -386,6 +386,13 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 		a.stats.coalesced.Add(1)
 		a.metrics.shared()
 	}
+	if err != nil && ctx.Err() != nil && AsError(err).Code == CodeCanceled {
+		// This caller left (its deadline passed, or it cancelled) and was
+		// the last one: the shared run was cancelled because of it, so the
+		// answer is the caller's own reason, DEADLINE_EXCEEDED on a
+		// deadline (docs/protocol.md §5).
+		return nil, AsError(ctx.Err())
+	}
 	return res, AsError(err)
 }
 

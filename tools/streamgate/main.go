@@ -14,6 +14,8 @@
 //	                                            print a topic's events over the gateway's WebSocket
 //	streamgate reconcile [-orders ADDR] [-payments ADDR] [-inventory ADDR] [-key KEY] [-dry-run] [-json]
 //	                                            settle money and stock the shop's services disagree about
+//	streamgate conformance -addr HOST:PORT -key KEY [-json] [-run REGEXP]
+//	                                            check a service runtime against docs/protocol.md
 //	streamgate help [COMMAND]                   the usage (also -h, --help), or one command's
 //	streamgate load [-c N] [-duration D] [-rate R/s] [-ids FROM-TO] [-H 'Name: value'] URL
 //	                                            load a route on loopback and print req/s and latency
@@ -78,10 +80,11 @@ const usage = `usage:
                           [-log-format text|json] [-log-level debug|info|warn|error]
                           [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE] [-service-tls-ca FILE]
                           [-service-tls-cert FILE -service-tls-key FILE] [-service-tls-server-name NAME]
-                          [-insecure-plaintext]
+                          [-insecure-plaintext] [-key KEY]
       Serve one service; -admin serves /healthz, /readyz, /metrics (and
       /debug/pprof/ with -pprof). Callers (and the services it calls) use the key in
-      STREAMGATE_SERVICE_KEY (a random one is printed when unset); STREAMGATE_DSN
+      -key or STREAMGATE_SERVICE_KEY (a random one is printed when unset; for the
+      conformance fixture of docs/protocol.md: STREAMGATE_CONFORMANCE_KEY); STREAMGATE_DSN
       is the PostgreSQL URL when -dsn is not given. -tls-* serve the socket over
       TLS (-tls-client-ca: mutual TLS); -service-tls-* reach the services it calls
       (orders: inventory) over TLS. Plaintext off loopback needs -insecure-plaintext.
@@ -114,6 +117,14 @@ const usage = `usage:
   Tracing (stack, gateway, service): spans go over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT
       (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTEL_EXPORTER_OTLP_PROTOCOL grpc or
       http/protobuf; the other standard OTEL_* env vars apply); off when unset.
+  streamgate conformance [-addr HOST:PORT] [-key KEY] [-json] [-run REGEXP] [-timeout D]
+      Run the socket protocol's conformance kit (docs/protocol.md, streamgate socket
+      protocol 1.0) against a fixture service (§12: streamgate service conformance, or
+      the Node or Python fixture) at -addr, with its key (default
+      STREAMGATE_CONFORMANCE_KEY). One line per case, "PASS|FAIL  §N  name  (why)",
+      then a summary; -json prints the report as JSON. Each case is bounded by
+      -timeout (default 10s); the last case, drain, ends the service. Exit status 1
+      when a case fails.
   streamgate load [-method M] [-ids FROM-TO] [-H 'Name: value']... [-body S | -body-file FILE]
                   [-c N] [-duration D] [-rate R/s] [-requests N] [-timeout D] [-json FILE] [-svg FILE] URL
       Drive a route on loopback (each {id} in URL and body is the next id of -ids)
@@ -169,6 +180,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err == nil && !ok {
 			return 1
 		}
+	case "conformance":
+		var ok bool
+		ok, err = conformanceCmd(ctx, args[1:], stdout)
+		if err == nil && !ok {
+			return 1
+		}
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout)
 	case "load":
@@ -201,7 +218,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // isCommand says whether dispatch knows a subcommand.
 func isCommand(name string) bool {
-	return slices.Contains([]string{"stack", "gateway", "service", "token", "call", "reconcile"}, name)
+	return slices.Contains([]string{"stack", "gateway", "service", "token", "call", "reconcile", "conformance"}, name)
 }
 
 func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -363,6 +380,7 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
 	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
 	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
+	keyFlag := fs.String("key", "", "the key callers present (default: STREAMGATE_SERVICE_KEY; conformance: STREAMGATE_CONFORMANCE_KEY)")
 	logs := addLogFlags(fs)
 	admin := addServiceAdminFlags(fs)
 	tf := addTLSFlags(fs, true)
@@ -398,7 +416,16 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	log := logs.logger(stderr)
+	keyEntry := socket.Key{Name: "cli", Delegate: true, Roles: []string{"admin"}}
 	key := os.Getenv("STREAMGATE_SERVICE_KEY")
+	if name == "conformance" {
+		// The fixture of docs/protocol.md §12: one delegating key, no roles.
+		keyEntry = socket.Key{Name: "conformance", Delegate: true}
+		key = os.Getenv("STREAMGATE_CONFORMANCE_KEY")
+	}
+	if *keyFlag != "" {
+		key = *keyFlag
+	}
 	if key == "" {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
@@ -415,7 +442,7 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		Service:         name,
 		Listen:          *listen,
 		Version:         *version,
-		Keys:            []socket.Key{{Name: "cli", Secret: key, Delegate: true, Roles: []string{"admin"}}},
+		Keys:            []socket.Key{withSecret(keyEntry, key)},
 		CallKey:         key,
 		Store:           *store,
 		DataDir:         *data,
@@ -429,6 +456,12 @@ func serviceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		TLS:             serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *tf.insecure,
 	}
 	return asRunError(admin.run(ctx, o))
+}
+
+// withSecret returns k with its secret set.
+func withSecret(k socket.Key, secret string) socket.Key {
+	k.Secret = secret
+	return k
 }
 
 // asRunError marks an error of a command that ran (a port in use, a bad

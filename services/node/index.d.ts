@@ -66,6 +66,12 @@ export interface ActionOptions {
   timeoutMs?: number;
   /** What the action does, for Describe. */
   doc?: string;
+  /**
+   * The body's fields: when set, the body must be a JSON object (or none)
+   * with no other fields; another field is INVALID_ARGUMENT reason
+   * unknown_field (details.field names it), and the handler does not run.
+   */
+  fields?: string[];
 }
 
 /** A principal: the end user, or the key itself when the caller does not delegate. */
@@ -171,6 +177,7 @@ export type Code = (typeof Codes)[keyof typeof Codes];
 export declare const Reasons: {
   readonly DRAINING: "draining";
   readonly BODY_TOO_LARGE: "body_too_large";
+  readonly UNKNOWN_FIELD: "unknown_field";
   readonly IDEMPOTENCY_KEY_REUSED: "idempotency_key_reused";
 };
 

@@ -121,7 +121,7 @@ server.handle(
     }
     return { slept_ms: n };
   },
-  { read: true, doc: "waits body.ms, or until cancelled or the deadline passes" },
+  { read: true, fields: ["ms"], doc: "waits body.ms, or until cancelled or the deadline passes" },
 );
 
 server.handle(
@@ -131,10 +131,13 @@ server.handle(
     if (typeof b.code !== "string" || (b.message !== undefined && typeof b.message !== "string")) {
       throw bad("FAIL", `{"code": CODE, "message": s, "reason": s?}`);
     }
+    if (!Object.values(Codes).includes(/** @type {any} */ (b.code))) {
+      throw new SocketError(Codes.INVALID_ARGUMENT, `code ${JSON.stringify(b.code)} is not a standard code`);
+    }
     const details = typeof b.reason === "string" && b.reason !== "" ? { reason: b.reason } : undefined;
     throw new SocketError(b.code, b.message ?? "", details);
   },
-  { read: true, doc: "answers the error the body names" },
+  { read: true, fields: ["code", "message", "reason"], doc: "answers the error the body names" },
 );
 
 server.handle(
@@ -146,7 +149,7 @@ server.handle(
     counters.set(b.name, value);
     return { name: b.name, value };
   }),
-  { doc: "adds 1 to counter body.name, once per idempotency key" },
+  { fields: ["name"], doc: "adds 1 to counter body.name, once per idempotency key" },
 );
 
 server.handle(
@@ -157,20 +160,20 @@ server.handle(
     await sleep(n, ctx.signal);
     return { key: req.id, runs: runs.get(req.id) };
   },
-  { read: true, doc: "counts its handler runs per id, after waiting body.ms" },
+  { read: true, fields: ["ms"], doc: "counts its handler runs per id, after waiting body.ms" },
 );
 
 server.handle(
   "STATS",
   () => ({ runs: Object.fromEntries(runs), counters: Object.fromEntries(counters), cancelled }),
-  { read: true, doc: "the fixture's counters" },
+  { read: true, fields: [], doc: "the fixture's counters" },
 );
 
 server.handle(
   "PUBLISH",
   (req) => {
     const b = obj("PUBLISH", req.body, `{"topic": s, "count": n, "data": any, "visibility": {...}}`);
-    const count = b.count ?? 1;
+    const count = b.count ?? 0;
     if (typeof b.topic !== "string" || !Number.isInteger(count) || count < 0 || count > 100_000) {
       throw bad("PUBLISH", `{"topic": s, "count": n (0 to 100000), "data": any, "visibility": {...}}`);
     }
@@ -181,7 +184,7 @@ server.handle(
     }
     return { published: count };
   },
-  { doc: "publishes body.count events on body.topic" },
+  { fields: ["topic", "count", "data", "visibility"], doc: "publishes body.count events on body.topic" },
 );
 
 server.handle(
@@ -190,7 +193,7 @@ server.handle(
     setImmediate(() => void server.shutdown());
     return { draining: true };
   },
-  { doc: "answers, then shuts the service down as SIGTERM would" },
+  { fields: [], doc: "answers, then shuts the service down as SIGTERM would" },
 );
 
 /**

@@ -27,6 +27,7 @@ const codeSet = new Set(Object.values(Codes));
 export const Reasons = Object.freeze({
   DRAINING: "draining",
   BODY_TOO_LARGE: "body_too_large",
+  UNKNOWN_FIELD: "unknown_field",
   IDEMPOTENCY_KEY_REUSED: "idempotency_key_reused",
 });
 

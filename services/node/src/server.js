@@ -47,6 +47,7 @@ const DEFAULTS = {
  * @property {number} timeoutMs
  * @property {string[]} versions empty: every version
  * @property {string} doc
+ * @property {Set<string> | null} fields null: any body
  * @property {ActionStats} stats
  */
 
@@ -180,6 +181,7 @@ export class Server {
       timeoutMs,
       versions: [...(opts.versions ?? [])],
       doc: opts.doc ?? "",
+      fields: opts.fields ? new Set(opts.fields) : null,
       stats: new ActionStats(),
     });
     return this;
@@ -449,6 +451,19 @@ export class Server {
         body = JSON.parse(text);
       } catch (e) {
         throw new SocketError(Codes.INVALID_ARGUMENT, `invalid JSON body: ${/** @type {Error} */ (e).message}`);
+      }
+    }
+    if (a.fields && body !== null) {
+      if (typeof body !== "object" || Array.isArray(body)) {
+        throw new SocketError(Codes.INVALID_ARGUMENT, "invalid body: want a JSON object");
+      }
+      for (const field of Object.keys(body)) {
+        if (!a.fields.has(field)) {
+          throw new SocketError(Codes.INVALID_ARGUMENT, `invalid body: unknown field ${JSON.stringify(field)}`, {
+            field,
+            reason: Reasons.UNKNOWN_FIELD,
+          });
+        }
       }
     }
     /** @type {Meta} */

@@ -75,6 +75,7 @@ func Cases() []Case {
 		Case{"11", "body-too-large", bodyTooLarge},
 		Case{"11", "frame-too-large-ends-only-its-stream", frameTooLarge},
 		Case{"11", "in-flight-per-stream-bound", inFlightBound},
+		Case{"11", "slow-caller-holds-up-only-itself", slowCaller},
 		Case{"11", "drain", drain},
 	)
 	return cs

@@ -1,9 +1,11 @@
 package conformance
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -413,4 +415,66 @@ func mapKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// slowCaller checks §11.3: a caller that stops reading holds up only its
+// own stream. One stream, kept at HTTP/2's smallest window and never read,
+// sends far more answers' worth of ECHOs than the window and any send
+// queue hold; meanwhile another stream's requests are answered, and once
+// the slow caller reads again every one of its answers arrives.
+func slowCaller(e *env) error {
+	slow, err := e.open(e.cfg.Key, true, windowOptions()...)
+	if err != nil {
+		return err
+	}
+	const n = 200 // 200 answers of 16 KiB: 3 MiB, far beyond the 64 KiB window
+	body, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 16<<10)})
+	// The service may stop reading the slow stream too (flow control):
+	// its requests go out from a goroutine of their own, which the
+	// answers unblock once the caller reads again.
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			r := req("ECHO", fmt.Sprint("slow-", i), body)
+			r.Id = uint64(i + 1)
+			if _, err := slow.request(r); err != nil {
+				sent <- fmt.Errorf("slow caller, request %d: %w", i, err)
+				return
+			}
+		}
+		sent <- nil
+	}()
+	ids := make(map[uint64]bool, n)
+	for i := range n {
+		ids[uint64(i+1)] = true
+	}
+	other, err := e.open(e.cfg.Key, false)
+	if err != nil {
+		return err
+	}
+	for i := range 5 {
+		resp, err := other.call(e.ctx, req("ECHO", fmt.Sprint("other-", i), map[string]int{"i": i}))
+		if err != nil {
+			return fmt.Errorf("another stream while one caller does not read: %w", err)
+		}
+		if !resp.GetOk() {
+			return fmt.Errorf("another stream while one caller does not read: %s", describeError(resp.GetError()))
+		}
+	}
+	slow.read()
+	for len(ids) > 0 {
+		f, err := slow.await(e.ctx, func(f *socketv1.ConnectResponse) bool { return f.GetResponse() != nil })
+		if err != nil {
+			return fmt.Errorf("the slow caller, reading again, got %d of %d answers: %w", n-len(ids), n, err)
+		}
+		r := f.GetResponse()
+		if !ids[r.GetId()] {
+			return fmt.Errorf("an answer to request %d, which was not sent or was answered twice", r.GetId())
+		}
+		if !r.GetOk() && r.GetError().GetCode() != "RESOURCE_EXHAUSTED" {
+			return fmt.Errorf("the slow caller's request %d: %s (want its answer, or RESOURCE_EXHAUSTED)", r.GetId(), describeError(r.GetError()))
+		}
+		delete(ids, r.GetId())
+	}
+	return <-sent
 }

@@ -376,3 +376,80 @@ def test_bodies_decode_as_go_does() -> None:
     assert gojson.decode_body(b'{"NAME": "x", "Email": null}', CREATE_INPUT) == {"id": "", "name": "x", "email": "", "status": ""}
     assert gojson.decode_body(b"null", PATCH) == {"name": None, "email": None, "status": None}
     assert gojson.decode_body(b'{"name": null, "email": "a"}', PATCH) == {"name": None, "email": "a", "status": None}
+
+
+class Forwarder:
+    """A loopback TCP forwarder to the database server that can be taken
+    down: its port closed and its connections cut."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: Optional[asyncio.base_events.Server] = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    async def _conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            tr, tw = await asyncio.open_connection(*self.target)
+        except OSError:
+            w.close()
+            return
+        self.writers += [w, tw]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(r, tw), pipe(tr, w))
+
+    async def down(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.close()
+        await self.server.wait_closed()
+
+
+async def test_database_outage_is_unavailable() -> None:
+    """With the database unreachable, callers get UNAVAILABLE reason
+    database_unavailable with a retry hint (the Go services' answer), never
+    INTERNAL, and no cause in the message."""
+    base = os.environ.get(ENV_POSTGRES)
+    if not base:
+        pytest.skip(f"{ENV_POSTGRES} is unset")
+    s = Schema(base)
+    try:
+        u0 = urllib.parse.urlsplit(base)
+        fw = Forwarder((u0.hostname or "127.0.0.1", u0.port or 5432))
+        addr = await fw.start()
+        db = await pgdb.Database.open(s.url(host=addr))
+        server = Server(name="users", keys=[Key("gateway", secret=KEY, delegate=True, roles=("admin",))])
+        register(server, await PostgresStore.open(db))
+        try:
+            async with serving(server, KEY) as conn:
+                u = Users(conn.stream())
+                await u.ok(ADMIN, "CREATE_USER", "", {"id": "ann", "name": "Ann", "email": "ann@example.com"})
+                await fw.down()
+                for action, body, key in [("GET_USER", None, ""), ("LIST_USERS", None, ""), ("UPDATE_USER", {"name": "Anne"}, ""),
+                                          ("DELETE_USER", None, ""), ("CHECK_PURCHASABLE", None, ""),
+                                          ("CREATE_USER", {"name": "Bo", "email": "bo@example.com"}, "k1:CREATE_USER")]:
+                    r = await u.call(ADMIN, action, "ann", body, key=key)
+                    assert r.error.code == "UNAVAILABLE", (action, r)
+                    assert details(r) == {"reason": "database_unavailable", "retry_after_ms": 1000}, action
+                    low = r.error.message.lower()
+                    for leak in ("127.0.0.1", "dial", "sql", "connection", "tcp", "server"):
+                        assert leak not in low, (action, r.error.message)
+        finally:
+            db.close()
+    finally:
+        s.drop()

@@ -41,6 +41,8 @@ MAX_CONNS = 16
 CONNECT_TIMEOUT_S = 5
 #: How long a caller is told to wait after an outage (actions.retryAfterMs).
 RETRY_AFTER_MS = 1000
+#: PostgreSQL's SQLSTATE of a unique violation.
+UNIQUE_VIOLATION = "23505"
 
 log = logging.getLogger("shop.pgdb")
 
@@ -65,7 +67,7 @@ def libpq_dsn(url: str) -> str:
     if not any(k == "connect_timeout" for k, _ in rest):
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
     base = urllib.parse.urlunsplit((u.scheme, u.netloc, u.path, urllib.parse.urlencode(rest), u.fragment))
-    return psycopg2.extensions.make_dsn(base, **extra)
+    return str(psycopg2.extensions.make_dsn(base, **extra))
 
 
 def unreachable(err: BaseException) -> bool:
@@ -83,6 +85,11 @@ def unreachable(err: BaseException) -> bool:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def unique_violation(err: BaseException) -> bool:
+    """sqldb.IsUniqueViolation: a unique or primary key constraint failed."""
+    return psycopg2 is not None and isinstance(err, psycopg2.Error) and err.pgcode == UNIQUE_VIOLATION
 
 
 def unavailable() -> SocketError:
@@ -114,6 +121,10 @@ def outages(handler: Handler) -> Handler:
     return run
 
 
+def _ping(cur: Any) -> None:
+    cur.execute("SELECT 1")
+
+
 class Database:
     """A pool of connections to one PostgreSQL database, used from a
     thread pool of the same size."""
@@ -131,7 +142,7 @@ class Database:
         sqldb.Open pings); raises when it cannot be reached."""
         db = cls(libpq_dsn(url))
         try:
-            await db.run(lambda cur: cur.execute("SELECT 1"))
+            await db.run(_ping)
         except BaseException:
             db.close()
             raise

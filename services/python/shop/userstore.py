@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 from . import once
 from .gojson import rfc3339nano
-from .pgdb import Database, psycopg2
+from .pgdb import Database, unique_violation
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -178,8 +178,6 @@ MIGRATION = [
     "CREATE INDEX IF NOT EXISTS users_status_id ON users (status, id)",
 ]
 
-UNIQUE_VIOLATION = "23505"
-
 
 def _user(row: Any) -> User:
     return User(row[0], row[1], row[2], row[3], int(row[4]))
@@ -232,11 +230,11 @@ class PostgresStore:
 
         return await self.db.run(run)
 
-    async def _write(self, held: Optional[once.Held], write: Any) -> Any:
+    async def _write(self, held: Optional[once.Held], write: Callable[[Any], User]) -> User:
         """Runs write(cur) in a transaction that first claims the held key
         and keeps write's result (a User) with it."""
 
-        def tx(cur: Any) -> Any:
+        def tx(cur: Any) -> User:
             once.sql_claim(cur, KEYS_TABLE, held)
             u = write(cur)
             once.sql_keep(cur, KEYS_TABLE, held, u.json())
@@ -279,8 +277,8 @@ class PostgresStore:
         def update(cur: Any) -> User:
             try:
                 cur.execute(sql, (*args, id))
-            except psycopg2.Error as err:
-                if err.pgcode == UNIQUE_VIOLATION:
+            except Exception as err:
+                if unique_violation(err):
                     raise EmailTaken(p.email) from None
                 raise
             row = cur.fetchone()

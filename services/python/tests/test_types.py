@@ -1,4 +1,4 @@
-"""The package is typed (py.typed): mypy --strict finds nothing."""
+"""The package (py.typed) and the shop's services are typed: mypy --strict finds nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_mypy_strict() -> None:
     pytest.importorskip("mypy", reason="mypy (Debian's mypy package) checks the types")
-    run = subprocess.run([sys.executable, "-m", "mypy", "streamgate_service"], cwd=ROOT, capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "mypy", "streamgate_service", "shop"], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -28,7 +28,8 @@ import { openPool, isUniqueViolation } from "../lib/pg.js";
  * @typedef {import("./model.js").Shortage} Shortage
  * @typedef {import("../lib/once.js").Write} Write
  * @typedef {import("../lib/once.js").Key} Key
- * @typedef {import("pg").PoolClient} PoolClient
+ * @typedef {any} PoolClient a pg client (pg ships no types)
+ * @typedef {any} Pool a pg pool
  */
 
 /** The migrations, as the Go store runs them (sqlstore.go). */
@@ -90,7 +91,7 @@ function toReservation(row) {
  * tx runs fn in a transaction on one connection of pool: committed when fn
  * returns, rolled back when it throws.
  * @template T
- * @param {import("pg").Pool} pool
+ * @param {Pool} pool
  * @param {(c: PoolClient) => Promise<T>} fn
  * @returns {Promise<T>}
  */
@@ -134,7 +135,7 @@ export class PostgresStore {
     return new PostgresStore(pool);
   }
 
-  /** @param {import("pg").Pool} pool */
+  /** @param {Pool} pool */
   constructor(pool) {
     this.pool = pool;
   }
@@ -354,9 +355,9 @@ export class PostgresStore {
 }
 
 /**
- * @param {import("pg").Pool | PoolClient} c
+ * @param {Pool | PoolClient} c
  * @param {Key} k
- * @returns {Promise<import("../lib/once.js").Record | null>}
+ * @returns {Promise<import("../lib/once.js").KeyRecord | null>}
  */
 async function applied(c, k) {
   const r = await c.query(`SELECT fingerprint, result FROM ${KEYS_TABLE} WHERE subject = $1 AND idem_key = $2`, [k.subject, k.id]);
@@ -365,7 +366,7 @@ async function applied(c, k) {
 }
 
 /**
- * @param {import("pg").Pool | PoolClient} c
+ * @param {Pool | PoolClient} c
  * @param {string} id
  */
 async function getReservation(c, id) {

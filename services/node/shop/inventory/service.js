@@ -34,7 +34,7 @@ import {
  * @typedef {import("./model.js").Line} Line
  * @typedef {import("./model.js").Reservation} Reservation
  * @typedef {import("../lib/once.js").Write} Write
- * @typedef {import("./memory.js").MemoryStore} Store the memory store's methods; PostgresStore has the same
+ * @typedef {import("./memory.js").MemoryStore | import("./postgres.js").PostgresStore} Store
  */
 
 const maxNameLen = 200; // characters
@@ -331,7 +331,7 @@ class Service {
     if (version < 0) {
       throw new SocketError(Codes.INVALID_ARGUMENT, "version must be at least 1 when given", { field: "version" });
     }
-    const unknown = { reservation_id: id, released: [], status: UNKNOWN };
+    const unknown = { reservation_id: id, released: /** @type {Line[]} */ ([]), status: UNKNOWN };
     if (given(input)) {
       const lines = merged(input);
       // A reservation's lines never change, so checking them before

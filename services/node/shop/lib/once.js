@@ -24,12 +24,12 @@ import { SocketError, Codes, Reasons } from "@streamgate/service";
 /**
  * Record is what is kept for an applied key: the fingerprint and the
  * write's result as JSON text.
- * @typedef {{fingerprint: string, result: string}} Record
+ * @typedef {{fingerprint: string, result: string}} KeyRecord
  */
 
 /**
  * Ledger finds the record of a key applied before.
- * @typedef {{applied: (k: Key) => Promise<Record | null> | Record | null}} Ledger
+ * @typedef {{applied: (k: Key) => Promise<KeyRecord | null> | KeyRecord | null}} Ledger
  */
 
 /**
@@ -49,7 +49,7 @@ export const unkeyed = () => new Write(null);
 
 /** AppliedError is a store write's error when its key was applied already; it changed nothing. */
 export class AppliedError extends Error {
-  /** @param {Record} record */
+  /** @param {KeyRecord} record */
   constructor(record) {
     super("the idempotency key was applied already");
     this.record = record;
@@ -90,7 +90,7 @@ export function keyed(ledger, fn) {
       if (!w.kept) {
         // The run wrote nothing under the key: when a concurrent request
         // with the key did, its result is the answer.
-        const other = await ledger.applied(k).catch(() => null);
+        const other = await Promise.resolve(ledger.applied(k)).catch(() => /** @type {KeyRecord | null} */ (null));
         if (other) return replay(ctx, k, other);
       }
       throw e;
@@ -101,7 +101,7 @@ export function keyed(ledger, fn) {
 /**
  * @param {any} ctx
  * @param {Key} k
- * @param {Record} rec
+ * @param {KeyRecord} rec
  */
 function replay(ctx, k, rec) {
   if (rec.fingerprint !== k.fingerprint) {
@@ -119,7 +119,7 @@ function replay(ctx, k, rec) {
  */
 export class MemoryLedger {
   constructor() {
-    /** @type {Map<string, Record>} */
+    /** @type {Map<string, KeyRecord>} */
     this.records = new Map();
   }
 

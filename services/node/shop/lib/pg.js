@@ -8,13 +8,13 @@ import pg from "pg";
 /**
  * openPool returns a pool of at most 16 connections (as sqldb.Open) to dsn.
  * @param {string} dsn
- * @returns {import("pg").Pool}
+ * @returns {any} a pg Pool
  */
 export function openPool(dsn) {
   const url = new URL(dsn);
   const searchPath = url.searchParams.get("search_path");
   url.searchParams.delete("search_path");
-  /** @type {import("pg").PoolConfig} */
+  /** @type {Record<string, unknown>} */
   const config = { connectionString: url.toString(), max: 16, connectionTimeoutMillis: 10_000 };
   if (searchPath) {
     config.options = `-c search_path=${searchPath}`;

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,69 +26,17 @@ import (
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/tools/internal/polyglottest"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// polyglotEnv set to 1 runs every stack of these tests as the mixed shop
-// (`streamgate stack -services users=python,inventory=node`): the same
-// tests, with users in Python and inventory in Node as child processes.
-// .ci/run runs the package a second time with it.
-const polyglotEnv = "STREAMGATE_TEST_POLYGLOT"
-
 // repoRoot is the checkout whose services/node and services/python the
-// mixed shop runs.
+// mixed shop runs (polyglottest.Env=1: every stack of these tests runs
+// users in Python and inventory in Node).
 const repoRoot = "../../../.."
-
-// mixedShop is the mixed shop's services in other languages than Go.
-func mixedShop() map[string]string {
-	return map[string]string{"users": stack.RuntimePython, "inventory": stack.RuntimeNode}
-}
-
-// polyglot says whether the stacks of this run are the mixed shop; when
-// they are, it skips the test if Node, Debian's Python with grpcio, or the
-// services' code is missing here.
-func polyglot(t testing.TB) bool {
-	t.Helper()
-	if os.Getenv(polyglotEnv) != "1" {
-		return false
-	}
-	if why := polyglotMissing(); why != "" {
-		t.Skipf("%s=1, but %s", polyglotEnv, why)
-	}
-	return true
-}
-
-// polyglotMissing says what the mixed shop needs and this machine lacks,
-// or "" when nothing is missing.
-var polyglotMissing = sync.OnceValue(func() string {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "node is not on PATH (the Node inventory needs Node.js 20)"
-	}
-	if _, err := os.Stat(filepath.Join(repoRoot, "services/node/node_modules/@grpc/grpc-js")); err != nil {
-		return "services/node/node_modules is missing (run `npm ci` in services/node)"
-	}
-	if out, err := exec.Command(stack.Python, "-c", "import grpc, google.protobuf").CombinedOutput(); err != nil {
-		return fmt.Sprintf("%s cannot import grpc and google.protobuf (apt-get install python3-grpcio python3-protobuf): %v: %s", stack.Python, err, bytes.TrimSpace(out))
-	}
-	for _, script := range []string{"services/node/shop/inventory.js", "services/python/shop/users.py"} {
-		if _, err := os.Stat(filepath.Join(repoRoot, script)); err != nil {
-			return script + " is missing"
-		}
-	}
-	return ""
-})
-
-// goOnly skips the test in a polyglot run: it checks what only the Go
-// services do (why says what).
-func goOnly(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv(polyglotEnv) == "1" {
-		t.Skipf("%s=1: %s", polyglotEnv, why)
-	}
-}
 
 // The sandbox's test cards.
 const (
@@ -169,8 +115,12 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if o.Store == "" {
 		o.Store = run.StoreMemory
 	}
-	if o.Runtimes == nil && polyglot(t) {
-		o.Runtimes, o.Root = mixedShop(), repoRoot
+	if o.Runtimes == nil && polyglottest.On(t, repoRoot) {
+		var err error
+		if o.Runtimes, err = stack.ParseRuntimes(polyglottest.Services); err != nil {
+			t.Fatal(err)
+		}
+		o.Root = repoRoot
 	}
 	o.AdminKey, o.JWTSecret = adminKey, jwtSecret
 	out := &banner{ready: make(chan struct{})}
@@ -951,7 +901,7 @@ func TestPostgres(t *testing.T) {
 // TestSQLiteSurvivesRestart: what one stack wrote, the next one on the
 // same data directory reads.
 func TestSQLiteSurvivesRestart(t *testing.T) {
-	goOnly(t, "the Node and Python services have no SQLite store")
+	polyglottest.GoOnly(t, "the Node and Python services have no SQLite store")
 	dir := t.TempDir()
 	first := startStack(t, stack.Options{Store: run.StoreSQLite, DataDir: dir})
 	u := first.newUser(t, "kept")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -218,11 +219,23 @@ func (c *child) forward(r io.Reader, log *slog.Logger) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
+// pythonLine is a line of Python's logging as the Python services write
+// it: "2006-01-02 15:04:05,000 LEVEL rest".
+var pythonLine = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) (.*)$`)
+
+// pythonLevels are Python's logging levels as slog's.
+var pythonLevels = map[string]slog.Level{"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "ERROR": slog.LevelError, "CRITICAL": slog.LevelError}
+
 // forwardLine logs one line a child wrote: a JSON log line with its
-// level, message and fields; any other line as the message.
+// level, message and fields; a line of Python's logging with its level;
+// any other line as the message.
 func forwardLine(log *slog.Logger, line string) {
 	var fields map[string]any
 	if json.Unmarshal([]byte(line), &fields) != nil || fields == nil {
+		if m := pythonLine.FindStringSubmatch(line); m != nil {
+			log.Log(context.Background(), pythonLevels[m[1]], m[2])
+			return
+		}
 		log.Info(line)
 		return
 	}

@@ -138,12 +138,15 @@ const usage = `usage:
       req/s, p50/p90/p99/p99.9/max and errors by status and transport error, with
       a live progress line on a terminal; -json writes the histogram, -svg a chart.
   streamgate bench compare [-systems LIST] [-rounds N] [-c N] [-duration D] [-warmup D] [-users N]
-                           [-markdown FILE] [-svg FILE]
+                           [-server-cpus LIST] [-markdown FILE] [-svg FILE]
       Start each system in turn as its own processes on loopback (direct handler,
       grpc-gateway → unary gRPC, httputil.ReverseProxy → HTTP/JSON, streamgate with
       cache and coalescing off, streamgate with cache on), check every answer, load
       each alike for -rounds rounds (default 2) and print req/s, p50, p99, CPU
       seconds per 10k requests of each process and the ratios to the direct handler.
+      -systems node-socket,node-http: one Node handler (services/node) behind the
+      streamgate gateway's socket and behind httputil.ReverseProxy (needs node; run
+      from the repository's root). -server-cpus pins the servers (taskset -c).
 `
 
 func main() {

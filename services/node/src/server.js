@@ -3,6 +3,7 @@
 // request frames from many streams at once, and drains gracefully.
 
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { Keyring, mayCall } from "./keys.js";
 import { Codes, Reasons, SocketError, asSocketError, deadlineReason, serverBusy } from "./errors.js";
@@ -111,6 +112,9 @@ export class Server {
     this.draining = false;
     /** Aborted when the server stops for good: writes in flight end with it. */
     this.stopped = new AbortController();
+    // Every write in flight listens on it (up to maxInFlight): no limit, so
+    // that Node prints no MaxListenersExceededWarning under load.
+    setMaxListeners(0, this.stopped.signal);
     /** @type {Promise<void> | null} */
     this.shutdownPromise = null;
     /** @type {(() => void) | null} */

@@ -493,3 +493,32 @@ test("README shows examples/hello.js as it is", async () => {
   const code = hello.split("\n").filter((l) => !l.startsWith("//")).join("\n");
   assert.equal(shown, code);
 });
+
+test("many writes in flight at once raise no process warning (stderr stays JSON lines)", async (t) => {
+  /** @type {Error[]} */
+  const warnings = [];
+  /** @param {Error} w */
+  const onWarning = (w) => warnings.push(w);
+  process.on("warning", onWarning);
+  t.after(() => process.off("warning", onWarning));
+  const release = gate();
+  let running = 0;
+  const { client } = await serve(t, (s) =>
+    s.handle("WRITE", async () => {
+      running++;
+      await release.p;
+      return { ok: true };
+    }),
+  );
+  const st = client.open();
+  t.after(() => st.end());
+  const answers = Array.from({ length: 20 }, () => st.request("WRITE", "", {}));
+  await until(() => running === 20);
+  release.open();
+  for (const a of await Promise.all(answers)) assert.equal(a.ok, true);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    warnings.map((w) => w.name),
+    [],
+  );
+});

@@ -9,7 +9,7 @@ BENCH    ?= .
 # What `make breaking` compares the protos against (any buf input).
 AGAINST  ?= .git\#ref=HEAD~1
 
-.PHONY: all generate lint breaking test bench fuzz stack tidy ci
+.PHONY: all generate lint breaking test bench fuzz stack stack-polyglot tidy ci
 
 all: generate lint test
 
@@ -48,6 +48,10 @@ fuzz:
 ## stack: the whole system on embedded defaults
 stack:
 	go run ./tools/streamgate stack
+
+## stack-polyglot: the mixed shop: users in Python, inventory in Node, the rest in Go (memory store)
+stack-polyglot:
+	go run ./tools/streamgate stack -services users=python,inventory=node -store memory
 
 ## tidy: go.mod and go.sum of the repository and of deploy/
 tidy:

@@ -32,7 +32,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func benchCompareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
-	systems := fs.String("systems", strings.Join(bench.Systems(), ","), "systems to compare, the first the baseline of the ratios")
+	systems := fs.String("systems", strings.Join(bench.Systems(), ","), "systems to compare, the first the baseline of the ratios (also "+strings.Join(bench.NodeSystems(), ", ")+": one Node handler behind either hop, needs node, from the repository's root)")
 	rounds := fs.Int("rounds", 2, "rounds; each runs every system once, in turn")
 	conns := fs.Int("c", 64, "connections of the load (closed loop)")
 	duration := fs.Duration("duration", 8*time.Second, "measured load per system per round")
@@ -40,6 +40,7 @@ func benchCompareCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	users := fs.Int("users", 1000, "users served; the load reads them in turn")
 	markdown := fs.String("markdown", "", "also write the table as markdown to FILE")
 	svg := fs.String("svg", "", "write the latency-by-percentile chart as SVG to FILE")
+	serverCPUs := fs.String("server-cpus", "", "pin the servers to these CPUs with taskset -c (e.g. 1, with the comparison itself under taskset -c 0)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func benchCompareCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	res, err := bench.Compare(ctx, bench.Options{
 		Command: []string{exe, "bench", "serve"}, Systems: strings.Split(*systems, ","),
 		Rounds: *rounds, Connections: *conns, Duration: *duration, Warmup: *warmup, Users: *users,
-		Progress: stderr,
+		Progress: stderr, ServerCPUs: *serverCPUs,
 	})
 	if err != nil {
 		return &runError{err}

@@ -48,7 +48,7 @@ import (
 
 const usage = `usage:
   streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE] [-service-ports=false]
-                   [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
+                   [-services users=python,inventory=node] [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
       Start the users, inventory, orders and payments services (on 127.0.0.1:9101–9104,
       or free ports with -service-ports=false), sandbox payment providers A, B, C and
       the gateway in one process, print the addresses and credentials (the JWT secret
@@ -56,6 +56,11 @@ const usage = `usage:
       Env: STREAMGATE_ADMIN_KEY, STREAMGATE_JWT_SECRET, STREAMGATE_SERVICE_KEY
       (random when unset), STREAMGATE_DSN (for -dsn). Ctrl-C drains and exits 0.
       -config defaults to gateway/stack.yaml when present, else the copy built in.
+      -services runs services in another language as child processes of the stack
+      (users=python: services/python/shop/users.py with /usr/bin/python3;
+      inventory=node: services/node/shop/inventory.js with node; the others in go),
+      from the working directory's checkout, with -store memory or postgres (not
+      sqlite); their logs join the stack's (service=NAME); one that exits stops the stack.
       TLS of the gateway's listeners: [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
       [-insecure-plaintext] (as for gateway below).
   streamgate token [-roles a,b] [-ttl D] SUBJECT
@@ -133,12 +138,15 @@ const usage = `usage:
       req/s, p50/p90/p99/p99.9/max and errors by status and transport error, with
       a live progress line on a terminal; -json writes the histogram, -svg a chart.
   streamgate bench compare [-systems LIST] [-rounds N] [-c N] [-duration D] [-warmup D] [-users N]
-                           [-markdown FILE] [-svg FILE]
+                           [-server-cpus LIST] [-markdown FILE] [-svg FILE]
       Start each system in turn as its own processes on loopback (direct handler,
       grpc-gateway → unary gRPC, httputil.ReverseProxy → HTTP/JSON, streamgate with
       cache and coalescing off, streamgate with cache on), check every answer, load
       each alike for -rounds rounds (default 2) and print req/s, p50, p99, CPU
       seconds per 10k requests of each process and the ratios to the direct handler.
+      -systems node-socket,node-http: one Node handler (services/node) behind the
+      streamgate gateway's socket and behind httputil.ReverseProxy (needs node; run
+      from the repository's root). -server-cpus pins the servers (taskset -c).
 `
 
 func main() {
@@ -233,10 +241,15 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cache := fs.Bool("cache", true, "cache and coalesce reads (false: every read reaches its service, for benchmarks)")
 	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
 	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
+	services := fs.String("services", "", "services in another language, as child processes: users=python,inventory=node (the others in go; needs -store memory or postgres)")
 	logs := addLogFlags(fs)
 	tf := addTLSFlags(fs, false)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	runtimes, err := stack.ParseRuntimes(*services)
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
 	}
 	listenTLS, err := tf.listen()
 	if err != nil {
@@ -253,6 +266,11 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *store == run.StorePostgres && *dsn == "" {
 		return errors.New("stack: -store postgres needs -dsn or STREAMGATE_DSN")
 	}
+	for name, lang := range runtimes {
+		if lang != stack.RuntimeGo && *store != run.StoreMemory && *store != run.StorePostgres {
+			return fmt.Errorf("stack: -services %s=%s needs -store memory or -store postgres (the Node and Python services have no SQLite store)", name, lang)
+		}
+	}
 	stopTracing, err := startTracing(ctx, "streamgate-stack", stderr)
 	if err != nil {
 		return err
@@ -266,6 +284,7 @@ func stackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		JWTSecret:    os.Getenv("STREAMGATE_JWT_SECRET"),
 		ServiceKey:   os.Getenv("STREAMGATE_SERVICE_KEY"),
 		ServiceAddrs: serviceAddrs,
+		Runtimes:     runtimes,
 		Out:          stdout,
 		Logger:       logs.logger(stderr),
 	}))

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamgate/streamgate/tools/internal/polyglottest"
 )
 
 // TestStackCommand runs README's first command as a subprocess (built
@@ -31,8 +33,13 @@ func TestStackCommand(t *testing.T) {
 	defer cancel()
 	// From the repository's root, as README says, with its defaults
 	// (gateway/stack.yaml, SQLite) but free ports and a fresh data dir.
-	cmd := exec.CommandContext(ctx, bin, "stack", "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-admin", "127.0.0.1:0",
-		"-data", t.TempDir())
+	args := []string{"stack", "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", t.TempDir()}
+	if polyglottest.On(t, filepath.Join("..", "..")) {
+		// The mixed shop, as README's paragraph on it says (memory: the
+		// Node and Python services have no SQLite store).
+		args = append(args, "-services", polyglottest.Services, "-store", "memory")
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "STREAMGATE_ADMIN_KEY=stack-admin-key")
 	cmd.Stderr = os.Stderr

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -26,7 +27,21 @@ const (
 	SystemReverseProxy    = "reverse-proxy"
 	SystemStreamgate      = "streamgate"
 	SystemStreamgateCache = "streamgate-cache"
+	// SystemNodeSocket and SystemNodeHTTP are one Node handler behind the
+	// two hops (NodeSystems).
+	SystemNodeSocket = "node-socket"
+	SystemNodeHTTP   = "node-http"
 )
+
+// NodeScript is the Node peers' servers (nodeusers.js), from the
+// repository's root, where bench compare runs.
+const NodeScript = "tools/streamgate/internal/bench/nodeusers.js"
+
+// NodeSystems are the peers that run the same Node handler behind the
+// streamgate gateway on its socket (node-socket) and behind
+// httputil.ReverseProxy over HTTP/JSON (node-http). They need node and
+// services/node's packages, so they run only when named in Systems.
+func NodeSystems() []string { return []string{SystemNodeSocket, SystemNodeHTTP} }
 
 // Systems lists every system's name, in order; the first is the baseline
 // the others are compared with.
@@ -41,6 +56,8 @@ var titles = map[string]string{
 	SystemReverseProxy:    "httputil.ReverseProxy → HTTP/JSON",
 	SystemStreamgate:      "streamgate, cache and coalescing off",
 	SystemStreamgateCache: "streamgate, cache on",
+	SystemNodeSocket:      "streamgate → a Node service (socket), cache and coalescing off",
+	SystemNodeHTTP:        "httputil.ReverseProxy → the Node handler over HTTP/JSON",
 }
 
 // Options say what to compare and how hard to load it.
@@ -65,6 +82,12 @@ type Options struct {
 	Users int
 	// Progress, if set, receives a line per run.
 	Progress io.Writer
+	// ServerCPUs, when set, pins every server process to these CPUs
+	// (taskset -c ServerCPUs), e.g. "1" while the load runs on "0".
+	ServerCPUs string
+	// Node is the command that runs nodeusers.js (NodeSystems); default
+	// node and NodeScript.
+	Node []string
 }
 
 // Result is what Compare measured, system by system.
@@ -161,9 +184,20 @@ func (o *Options) fill() error {
 	if len(o.Systems) == 0 {
 		o.Systems = Systems()
 	}
+	known := append(Systems(), NodeSystems()...)
 	for _, s := range o.Systems {
-		if !slices.Contains(Systems(), s) {
-			return fmt.Errorf("bench: unknown system %q; known: %s", s, strings.Join(Systems(), ", "))
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("bench: unknown system %q; known: %s", s, strings.Join(known, ", "))
+		}
+		if len(o.Node) == 0 && slices.Contains(NodeSystems(), s) {
+			node, err := exec.LookPath("node")
+			if err != nil {
+				return fmt.Errorf("bench: %s needs node (Node.js ≥ 20) on PATH", s)
+			}
+			if _, err := os.Stat(NodeScript); err != nil {
+				return fmt.Errorf("bench: %s needs %s: run bench compare from the repository's root", s, NodeScript)
+			}
+			o.Node = []string{node, NodeScript}
 		}
 	}
 	if o.Rounds <= 0 {
@@ -249,42 +283,66 @@ func (r *runner) start(name string) ([]*process, string, error) {
 	env := []string{EnvKey + "=" + r.key, EnvServiceKey + "=" + r.serviceKey}
 	users := fmt.Sprintf("-users=%d", r.o.Users)
 	var procs []*process
-	two := func(svcKind, gwKind string, backend func(addr string) []string) ([]*process, string, error) {
-		svc, err := startProcess(r.o.Command, env, "service", svcKind, users)
+	// two starts the service (the binary's bench serve svcKind, or what
+	// svc says), then the gateway gwKind in front of it.
+	two := func(svc []string, gwKind string, backend func(addr string) []string) ([]*process, string, error) {
+		p, err := startProcess(r.pinned(svc[:1]...), env, "service", append(svc[1:], users)...)
 		if err != nil {
 			return nil, "", err
 		}
-		procs = append(procs, svc)
-		gw, err := startProcess(r.o.Command, env, "gateway", append([]string{gwKind, users}, backend(svc.addr)...)...)
+		procs = append(procs, p)
+		gw, err := startProcess(r.pinned(r.o.Command...), env, "gateway", append([]string{gwKind, users}, backend(p.addr)...)...)
 		if err != nil {
 			return procs, "", err
 		}
 		return append(procs, gw), "http://" + gw.addr, nil
 	}
-	switch name {
-	case SystemDirect:
-		p, err := startProcess(r.o.Command, env, "server", KindDirect, users)
-		if err != nil {
-			return nil, "", err
-		}
-		return []*process{p}, "http://" + p.addr, nil
-	case SystemGRPCGateway:
-		return two(KindGRPCUsers, KindGRPCGateway, func(addr string) []string { return []string{"-backend", addr} })
-	case SystemReverseProxy:
-		return two(KindHTTPUsers, KindReverseProxy, func(addr string) []string { return []string{"-backend", "http://" + addr} })
-	case SystemStreamgate, SystemStreamgateCache:
-		var cfgErr error
-		procs, url, err := two(KindStreamgateUsers, KindStreamgateGateway, func(addr string) []string {
+	serve := func(kind string) []string { return append(slices.Clone(r.o.Command), kind) }
+	node := func(mode string) []string { return append(slices.Clone(r.o.Node), mode) }
+	proxyTo := func(addr string) []string { return []string{"-backend", "http://" + addr} }
+	var cfgErr error
+	streamgateTo := func(cache bool) func(addr string) []string {
+		return func(addr string) []string {
 			path := filepath.Join(r.dir, name+".yaml")
-			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, name == SystemStreamgateCache)), 0o600)
+			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, cache)), 0o600)
 			return []string{"-config", path}
-		})
+		}
+	}
+	// viaStreamgate starts svc behind the streamgate gateway.
+	viaStreamgate := func(svc []string, cache bool) ([]*process, string, error) {
+		procs, url, err := two(svc, KindStreamgateGateway, streamgateTo(cache))
 		if err == nil {
 			err = cfgErr
 		}
 		return procs, url, err
 	}
+	switch name {
+	case SystemDirect:
+		p, err := startProcess(r.pinned(r.o.Command...), env, "server", KindDirect, users)
+		if err != nil {
+			return nil, "", err
+		}
+		return []*process{p}, "http://" + p.addr, nil
+	case SystemGRPCGateway:
+		return two(serve(KindGRPCUsers), KindGRPCGateway, func(addr string) []string { return []string{"-backend", addr} })
+	case SystemReverseProxy:
+		return two(serve(KindHTTPUsers), KindReverseProxy, proxyTo)
+	case SystemStreamgate, SystemStreamgateCache:
+		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache)
+	case SystemNodeSocket:
+		return viaStreamgate(node("socket"), false)
+	case SystemNodeHTTP:
+		return two(node("http"), KindReverseProxy, proxyTo)
+	}
 	return nil, "", fmt.Errorf("unknown system %q", name)
+}
+
+// pinned is command run on ServerCPUs (through taskset), or command.
+func (r *runner) pinned(command ...string) []string {
+	if r.o.ServerCPUs == "" {
+		return command
+	}
+	return append([]string{"taskset", "-c", r.o.ServerCPUs}, command...)
 }
 
 // gatewayConfig routes GET /v1/users/{id} to the users service at addr,

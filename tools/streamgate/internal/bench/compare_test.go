@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -242,5 +243,34 @@ func TestCheckCatchesWrongAnswers(t *testing.T) {
 				t.Fatalf("err %v, want one saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCompareNodePeers runs the Node handler behind both hops for about a
+// second each: every user answered correctly (Check), the load served
+// without errors, both processes' CPU measured. It never judges speed.
+func TestCompareNodePeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four processes")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH: the Node peers need Node.js 20")
+	}
+	if _, err := os.Stat("../../../../services/node/node_modules/@grpc/grpc-js"); err != nil {
+		t.Skip("services/node/node_modules is missing: run `npm ci` in services/node")
+	}
+	t.Setenv(envServe, "1")
+	res, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, Node: []string{node, "nodeusers.js"}, Systems: bench.NodeSystems(),
+		Rounds: 1, Connections: 4, Duration: time.Second, Users: 50,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Systems {
+		if s.Requests == 0 || s.Errors != 0 || len(s.CPU) != 2 {
+			t.Errorf("%s: %d requests, %d errors, CPU of %v", s.Name, s.Requests, s.Errors, s.CPU)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/tools/internal/polyglottest"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
 
@@ -29,6 +30,7 @@ import (
 // certificate another CA signed gets no stream, and its clients a 503
 // envelope that does not say why.
 func TestMutualTLS(t *testing.T) {
+	polyglottest.GoOnly(t, "it starts its own Go services over mutual TLS (the Node and Python services have no TLS flags in their contract)")
 	ca, other := tlstest.NewCA(t, "streamgate CA"), tlstest.NewCA(t, "another CA")
 	caFile := ca.File(t)
 	serverTLS := func(name string) *tls.Config {

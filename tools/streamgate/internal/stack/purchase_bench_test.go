@@ -131,7 +131,7 @@ func dialUnary(b *testing.B, s *testStack) *unaryShop {
 		switch {
 		case len(f) >= 3 && f[0] == "service" && f[1] == "key":
 			u.key = f[2]
-		case len(f) == 3 && f[0] == "service":
+		case len(f) >= 3 && f[0] == "service":
 			cc, err := grpc.NewClient(f[2], grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				b.Fatal(err)

@@ -61,6 +61,16 @@ type Options struct {
 	// ServiceAddrs are where the services listen, by name; a service
 	// without one gets a free loopback port.
 	ServiceAddrs map[string]string
+	// Runtimes say which services run in another language than Go, by
+	// name ("users": RuntimePython, "inventory": RuntimeNode; see
+	// ParseRuntimes): those run as child processes of the stack, with its
+	// service key and its store (memory, or PostgreSQL at DSN; SQLite is
+	// refused), their stderr in Logger, drained (SIGTERM) at the end. One
+	// that exits stops the stack with an error.
+	Runtimes map[string]string
+	// Root is the checkout whose services/node and services/python the
+	// child processes run; default the working directory.
+	Root string
 	// Out receives the addresses, credentials and then the line "ready".
 	Out io.Writer
 	// Logger receives the parts' logs; nil discards them.
@@ -79,7 +89,7 @@ const providerTimeout = 2 * time.Second
 // Run starts the sandboxes, the services and the gateway, prints where
 // they are, and serves until ctx ends; then it drains the gateway, then
 // the services.
-func Run(ctx context.Context, o Options) error {
+func Run(ctx context.Context, o Options) (err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -92,6 +102,21 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.JWTSecret == "" {
 		o.JWTSecret = randomKey()
+	}
+	childStoreArg := ""
+	for name, lang := range o.Runtimes {
+		if _, ok := polyglot[name+"="+lang]; !ok && lang != RuntimeGo {
+			return fmt.Errorf("there is no %s service in %s", name, lang)
+		}
+		if lang != RuntimeGo {
+			var err error
+			if childStoreArg, err = childStore(o); err != nil {
+				return err
+			}
+		}
+	}
+	if o.Root == "" {
+		o.Root = "."
 	}
 	env := map[string]string{
 		"STREAMGATE_SERVICE_KEY": serviceKey,
@@ -113,15 +138,46 @@ func Run(ctx context.Context, o Options) error {
 	// The services outlive the gateway, so it can drain into them.
 	svcCtx, stopServices := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var children []*child // the services in Node or Python
+	// The Go services stop first: orders calls inventory to the end.
+	defer func() {
+		if stopErr := stopChildren(children); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
 	defer func() {
 		stopServices()
 		wg.Wait()
 	}()
+	// A child that exits ends the stack: the gateway drains, Run says why.
+	gwCtx, stopGateway := context.WithCancelCause(ctx)
+	defer stopGateway(nil)
+	runtimes := map[string]string{}
 	targets := map[string]string{}
 	// One registry for the gateway and every service: the admin listener's
 	// /metrics shows them all, the services' series labelled service=NAME.
 	metrics := gateway.NewRegistry()
 	start := func(name string, o2 run.Options) error {
+		if lang := o.Runtimes[name]; lang != "" && lang != RuntimeGo {
+			addr := o.ServiceAddrs[name]
+			if addr == "" {
+				addr = "127.0.0.1:0"
+			}
+			c, a, err := startChild(name, lang, addr, serviceKey, childStoreArg, o)
+			if err != nil {
+				return err
+			}
+			children = append(children, c)
+			targets[name], runtimes[name] = a, lang
+			go func() {
+				select {
+				case <-c.done:
+					stopGateway(c.exitError())
+				case <-svcCtx.Done():
+				}
+			}()
+			return nil
+		}
 		ready := make(chan string, 1)
 		failed := make(chan error, 1)
 		o2.Service, o2.Listen, o2.Version = name, "127.0.0.1:0", "stack"
@@ -169,7 +225,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.NoCache {
 		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
 	}
-	return gateway.Run(ctx, gateway.RunOptions{
+	err = gateway.Run(gwCtx, gateway.RunOptions{
 		ConfigPath: o.ConfigPath, ConfigData: o.ConfigData, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
 		Demo:      true, // the shop is what the page shows
 		ListenTLS: o.ListenTLS, InsecurePlaintext: o.InsecurePlaintext,
@@ -179,13 +235,17 @@ func Run(ctx context.Context, o Options) error {
 		Metrics: metrics,
 		Logger:  o.Logger.With("part", "gateway"),
 		Ready: func(a gateway.Addrs) {
-			printBanner(o, serviceKey, a, targets, gateways)
+			printBanner(o, serviceKey, a, targets, runtimes, gateways)
 		},
 	})
+	if cause := context.Cause(gwCtx); err == nil && ctx.Err() == nil && cause != nil {
+		err = cause // a child exited
+	}
+	return err
 }
 
 // printBanner tells a person where everything is and how to get in.
-func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateways map[string]string) {
+func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, runtimes, gateways map[string]string) {
 	w := o.Out
 	if w == nil {
 		w = io.Discard
@@ -198,7 +258,11 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, gateway
 	fmt.Fprintf(w, "demo      %s://%s/demo/   (the live demo page: sign in with the user JWT below)\n", scheme, a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz, /metrics of the gateway and every service)\n", a.Admin)
-	for _, name := range []string{"users", "inventory", "orders", "payments"} {
+	for _, name := range shopServices {
+		if lang := runtimes[name]; lang != "" {
+			fmt.Fprintf(w, "service   %-9s %s   (%s)\n", name, targets[name], lang)
+			continue
+		}
 		fmt.Fprintf(w, "service   %-9s %s\n", name, targets[name])
 	}
 	for _, name := range []string{"A", "B", "C"} {

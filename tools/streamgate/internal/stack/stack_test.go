@@ -26,11 +26,17 @@ import (
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/tools/internal/polyglottest"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// repoRoot is the checkout whose services/node and services/python the
+// mixed shop runs (polyglottest.Env=1: every stack of these tests runs
+// users in Python and inventory in Node).
+const repoRoot = "../../../.."
 
 // The sandbox's test cards.
 const (
@@ -57,6 +63,8 @@ type testStack struct {
 	admin string           // the admin listener's base URL
 	demo  string           // the demo page's URL, as the banner tells it
 	stop  func()           // stops the stack and waits for it; idempotent
+	// runtimes are the services in other languages than Go, by name.
+	runtimes map[string]string
 	// banner is what the stack printed up to "ready".
 	banner string
 }
@@ -107,6 +115,13 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if o.Store == "" {
 		o.Store = run.StoreMemory
 	}
+	if o.Runtimes == nil && polyglottest.On(t, repoRoot) {
+		var err error
+		if o.Runtimes, err = stack.ParseRuntimes(polyglottest.Services); err != nil {
+			t.Fatal(err)
+		}
+		o.Root = repoRoot
+	}
 	o.AdminKey, o.JWTSecret = adminKey, jwtSecret
 	out := &banner{ready: make(chan struct{})}
 	o.Out = out
@@ -145,7 +160,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String()}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String(), runtimes: o.Runtimes}
 }
 
 // admin returns the admin's credential; credentials are what goes after
@@ -886,6 +901,7 @@ func TestPostgres(t *testing.T) {
 // TestSQLiteSurvivesRestart: what one stack wrote, the next one on the
 // same data directory reads.
 func TestSQLiteSurvivesRestart(t *testing.T) {
+	polyglottest.GoOnly(t, "the Node and Python services have no SQLite store")
 	dir := t.TempDir()
 	first := startStack(t, stack.Options{Store: run.StoreSQLite, DataDir: dir})
 	u := first.newUser(t, "kept")

@@ -83,7 +83,7 @@ func TestCodes(t *testing.T) {
 			t.Errorf("%s is listed by Codes but not valid", c)
 		}
 	}
-	for _, c := range []status.Code{"", "card_declined", "not_found", "TEAPOT"} {
+	for _, c := range []status.Code{"", "some_reason", "not_found", "TEAPOT"} {
 		if c.Valid() {
 			t.Errorf("%q is valid", c)
 		}

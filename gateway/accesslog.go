@@ -205,7 +205,7 @@ func (g *Gateway) accessUnary() grpc.UnaryServerInterceptor {
 		a.grpcCode = status.Code(err).String()
 		switch {
 		case err != nil:
-			a.status = socket.FromStatus(err).HTTPStatus()
+			a.status = httpStatus(socket.FromStatus(err).Code)
 		case a.status == 0:
 			a.status = http.StatusOK
 		}

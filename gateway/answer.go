@@ -26,8 +26,10 @@ type answer struct {
 	retryAfter   int    // seconds, for Retry-After (409 idempotency_key_in_use)
 }
 
+// failed answers an error the gateway found itself, with its code's
+// status; a service's error is table.serviceFailed's.
 func failed(err *socket.Error) answer {
-	return answer{status: err.HTTPStatus(), err: err}
+	return answer{status: httpStatus(err.Code), err: err}
 }
 
 // succeeded builds a success answer: 201 and Location for creates.

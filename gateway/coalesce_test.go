@@ -325,7 +325,7 @@ func TestThousandIdenticalGETs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			inService := &coalesce.Group{}
-			u := startUsers(t, testhooks.ServerFlights(inService).(socket.ServerOption))
+			u := startUsers(t, socket.WithGRPCServerOptions(testhooks.ServerFlights{Group: inService}))
 			var gws []*gateway.Gateway
 			var urls []string
 			for range tc.gateways {

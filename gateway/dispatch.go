@@ -171,7 +171,7 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		// Even a failed pipeline may have written (and undone) something.
 		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route), result)
 		if err != nil {
-			return failed(err)
+			return t.serviceFailed(err)
 		}
 		return g.succeeded(p, result)
 	}
@@ -186,7 +186,7 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		// A failed write may have happened all the same (a timeout).
 		g.invalidate(ctx, t, p, stats, nil, result)
 		if err != nil {
-			return failed(socket.AsError(err))
+			return t.serviceFailed(socket.AsError(err))
 		}
 		return g.succeeded(p, result)
 	}
@@ -217,7 +217,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	p, status, perr := parsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
 		if status == 0 {
-			status = perr.HTTPStatus()
+			status = httpStatus(perr.Code)
 		}
 		writeEnvelope(w, status, nil, perr)
 		return

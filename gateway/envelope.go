@@ -28,7 +28,7 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 }
 
 // writeError writes an error envelope with the status the error maps to
-// (socket.Error.HTTPStatus).
+// (httpStatus).
 func writeError(w http.ResponseWriter, err *socket.Error) {
-	writeEnvelope(w, err.HTTPStatus(), nil, err)
+	writeEnvelope(w, httpStatus(err.Code), nil, err)
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
-	"github.com/streamgate/streamgate/internal/errproto"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -115,7 +114,7 @@ func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
 	out := &gatewayv1.InvokeResponse{Ok: a.err == nil, HttpStatus: int32(a.status)}
 	switch {
 	case a.err != nil:
-		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: errproto.Encode(string(a.err.Code), a.err.Message, a.err.Details)}
+		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: a.err.Proto()}
 	case raw:
 		out.Outcome = &gatewayv1.InvokeResponse_ResultRaw{ResultRaw: a.result}
 	default:

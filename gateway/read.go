@@ -85,6 +85,7 @@ func (o readOutcome) String() string {
 // cache needs to store its answer.
 type readRun struct {
 	g        *Gateway
+	t        *table // the configuration the read runs under
 	client   *socket.Client
 	p        prepared
 	key      readKey
@@ -153,7 +154,7 @@ func (r *readRun) run(ctx context.Context) answer {
 // planRead decides what a read may do.
 func (g *Gateway) planRead(t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo) *readRun {
 	route := p.route
-	r := &readRun{g: g, client: t.clients[route.Service], p: p, ttl: route.CacheTTL}
+	r := &readRun{g: g, t: t, client: t.clients[route.Service], p: p, ttl: route.CacheTTL}
 	if r.ttl == 0 {
 		r.ttl = info.CacheTTL
 	}
@@ -229,7 +230,7 @@ func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 func (r *readRun) fromEntry(e *cache.Entry) answer {
 	a := answer{status: http.StatusOK, result: e.Result, err: e.Err}
 	if e.Err != nil {
-		a.status = e.Err.HTTPStatus()
+		a.status = r.t.httpStatus(e.Err)
 		return a
 	}
 	return r.cacheHeaders(a, e.ETag)
@@ -240,7 +241,7 @@ func (r *readRun) fromEntry(e *cache.Entry) answer {
 func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) answer {
 	var a answer
 	if e := socket.AsError(err); e != nil {
-		a = failed(e)
+		a = r.t.serviceFailed(e)
 	} else {
 		a = r.g.succeeded(r.p, result)
 		if r.plan.cacheable && a.err == nil {

@@ -59,6 +59,8 @@ func TestParseErrors(t *testing.T) {
 		{"timeout without unit", "http:\n  default_timeout: 5\n", 2, "http.default_timeout", `got "5"`},
 		{"timeout zero", "http:\n  default_timeout: 0s\n", 2, "http.default_timeout", "must be positive"},
 		{"cors origins not a list", "http:\n  cors:\n    allowed_origins: {a: b}\n", 3, "http.cors.allowed_origins", "expected a list, got a mapping"},
+		{"payment required reason not a word", "http:\n  payment_required_reasons: [card_declined, Card Stolen]\n", 2, "http.payment_required_reasons", `reason "Card Stolen": want a lower_snake word`},
+		{"payment required reasons not a list", "http:\n  payment_required_reasons: card_declined\n", 2, "http.payment_required_reasons", "expected a list"},
 		{"cors credentials for any origin", "http:\n  cors:\n    allowed_origins: ['*']\n    allow_credentials: true\n", 4, "http.cors.allow_credentials", "every origin"},
 		{"cors credentials not a bool", "http:\n  cors:\n    allow_credentials: maybe\n", 3, "http.cors.allow_credentials", "expected true or false"},
 		{"cors max age negative", "http:\n  cors: {max_age: -1s}\n", 2, "http.cors.max_age", "must be positive"},

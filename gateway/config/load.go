@@ -116,11 +116,26 @@ func (l *loader) http(y *yamlHTTP) HTTP {
 			MaxEntries: l.between(i.MaxEntries, 1<<32, 100_000),
 			MaxBytes:   l.between(i.MaxBytes, 1<<40, 64<<20),
 		},
+		PaymentRequiredReasons: y.PaymentRequiredReasons.or(defaultPaymentRequiredReasons()),
+	}
+	for _, r := range h.PaymentRequiredReasons {
+		if !reasonRE.MatchString(r) {
+			l.addf(y.PaymentRequiredReasons.Line, y.PaymentRequiredReasons.Path, "reason %q: want a lower_snake word, e.g. card_declined", r)
+		}
 	}
 	if h.CORS.AllowCredentials && slices.Contains(h.CORS.AllowedOrigins, "*") {
 		l.addf(c.AllowCredentials.Line, c.AllowCredentials.Path, `credentials cannot be allowed for every origin ("*"); list the origins`)
 	}
 	return h
+}
+
+// defaultPaymentRequiredReasons is http.payment_required_reasons when the
+// configuration sets none: the provider refusals the example payments
+// service passes on (payments.PaymentRefusals; a gateway test keeps the
+// two equal), so that a configuration written before the key existed
+// answers them 402 as it always did.
+func defaultPaymentRequiredReasons() []string {
+	return []string{"card_declined", "insufficient_funds", "expired_card", "invalid_card"}
 }
 
 // between is an integer setting of at least 1 and at most maxInt, or def

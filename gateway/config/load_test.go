@@ -86,7 +86,8 @@ func TestParseExample(t *testing.T) {
 				AllowCredentials: true,
 				MaxAge:           10 * time.Minute,
 			},
-			Idempotency: config.IdempotencyStore{TTL: 24 * time.Hour, MaxEntries: 100_000, MaxBytes: 64 << 20},
+			Idempotency:            config.IdempotencyStore{TTL: 24 * time.Hour, MaxEntries: 100_000, MaxBytes: 64 << 20},
+			PaymentRequiredReasons: []string{"card_declined", "insufficient_funds", "expired_card", "invalid_card"},
 		}
 		if !reflect.DeepEqual(cfg.HTTP, want) {
 			t.Errorf("HTTP = %+v, want %+v", cfg.HTTP, want)
@@ -255,6 +256,9 @@ versions:
 	}
 	if i := cfg.HTTP.Idempotency; i.TTL != 24*time.Hour || i.MaxEntries != 100_000 || i.MaxBytes != 64<<20 {
 		t.Errorf("Idempotency = %+v", i)
+	}
+	if r := cfg.HTTP.PaymentRequiredReasons; !reflect.DeepEqual(r, []string{"card_declined", "insufficient_funds", "expired_card", "invalid_card"}) {
+		t.Errorf("PaymentRequiredReasons = %q", r)
 	}
 	users := cfg.Versions["v1"].Resources["users"]
 	if got, want := routes(users), crud("users", "USER", "USERS", 0, 10*time.Second); !reflect.DeepEqual(got, want) {

@@ -93,6 +93,14 @@ type HTTP struct {
 	// Idempotency is how long and how much of the Idempotency-Key answers
 	// the gateway keeps.
 	Idempotency IdempotencyStore
+	// PaymentRequiredReasons are the reasons (details "reason") of a
+	// FAILED_PRECONDITION that answer 402 Payment Required instead of 422:
+	// a payment the provider refused. Services declare their reasons (the
+	// example payments service: payments.PaymentRefusals); the gateway
+	// learns them here, wherever the services run. YAML
+	// http.payment_required_reasons, default card_declined,
+	// insufficient_funds, expired_card, invalid_card; [] for none.
+	PaymentRequiredReasons []string
 }
 
 // IdempotencyStore bounds the answers kept for Idempotency-Key replays.

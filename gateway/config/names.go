@@ -11,6 +11,8 @@ var (
 	// actionRE is an action name; it is the rule the socket server
 	// enforces when an action is registered.
 	actionRE = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
+	// reasonRE is an error reason (details "reason"), e.g. card_declined.
+	reasonRE = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 )
 
 // segmentRule says what segmentRE accepts, for error messages.

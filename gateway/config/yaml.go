@@ -59,6 +59,7 @@ type yamlHTTP struct {
 		MaxEntries val[int64]    `yaml:"max_entries"`
 		MaxBytes   val[int64]    `yaml:"max_bytes"`
 	} `yaml:"idempotency"`
+	PaymentRequiredReasons val[[]string] `yaml:"payment_required_reasons"`
 }
 
 type yamlAuth struct {

@@ -7,20 +7,20 @@ package envelope
 import (
 	"encoding/json"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Envelope is the standard answer in its JSON form.
 type Envelope struct {
 	OK     bool            `json:"ok"`
 	Result json.RawMessage `json:"result,omitempty"`
-	Error  *socket.Error   `json:"error,omitempty"`
+	Error  *status.Error   `json:"error,omitempty"`
 }
 
 // New wraps a request's outcome; a nil result of a success is JSON null.
 func New(result json.RawMessage, err error) Envelope {
 	if err != nil {
-		return Envelope{Error: socket.AsError(err)}
+		return Envelope{Error: status.AsError(err)}
 	}
 	if len(result) == 0 {
 		result = json.RawMessage("null")
@@ -30,7 +30,7 @@ func New(result json.RawMessage, err error) Envelope {
 
 // Encode returns the envelope's JSON and a newline, a success's result as
 // the service's bytes (not re-encoded).
-func Encode(result json.RawMessage, err *socket.Error) []byte {
+func Encode(result json.RawMessage, err *status.Error) []byte {
 	if err != nil {
 		b, merr := json.Marshal(Envelope{Error: err})
 		if merr != nil {

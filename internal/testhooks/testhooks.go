@@ -1,12 +1,20 @@
 // Package testhooks lets streamgate's own tests reach into the runtime
-// without widening its public API. The packages it names set its hooks
-// when they load; nothing outside streamgate can import it.
+// without widening its public API or keeping state of its own: a hook is
+// a value passed through an option that already exists. Nothing outside
+// streamgate can import it.
 package testhooks
 
-import "github.com/streamgate/streamgate/internal/coalesce"
+import (
+	"google.golang.org/grpc"
 
-// ServerFlights returns a socket.ServerOption (typed any here, to keep
-// this package below services/socket) that makes a server share its
-// identical reads through g, so a test can wait on g.Waiting before it
-// lets a shared run end. Set by services/socket.
-var ServerFlights func(g *coalesce.Group) any
+	"github.com/streamgate/streamgate/internal/coalesce"
+)
+
+// ServerFlights, passed to socket.WithGRPCServerOptions, makes a socket
+// server share its identical reads through Group, so a test in another
+// package can wait on Group.Waiting before it lets a shared run end. To
+// gRPC it is an option that changes nothing.
+type ServerFlights struct {
+	grpc.EmptyServerOption
+	Group *coalesce.Group
+}

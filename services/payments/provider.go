@@ -64,6 +64,17 @@ func (e *DeclineError) Error() string {
 	return "declined: " + e.Reason + ": " + e.Message
 }
 
+// PaymentRefusals are the reasons of a DeclineError that refuse the
+// payment itself (the card, not the request): PAY passes them on as
+// FAILED_PRECONDITION with that reason, and a gateway answers them 402
+// Payment Required when its configuration lists them
+// (http.payment_required_reasons, whose default is this list). Other
+// reasons (provider_timeout, idempotency_key_spent, …) keep their code's
+// status.
+func PaymentRefusals() []string {
+	return []string{"card_declined", "insufficient_funds", "expired_card", "invalid_card"}
+}
+
 // DefaultTimeout is how long an HTTP provider waits for the gateway when
 // NewHTTPProvider is given no timeout.
 const DefaultTimeout = 3 * time.Second

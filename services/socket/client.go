@@ -45,7 +45,7 @@ type Client struct {
 	resolveErr error
 
 	picks     atomic.Pointer[[]*instance]           // instances, for the request path
-	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe and WithIdempotent say of actions
+	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe says of actions
 	learned   atomic.Bool                           // a Describe answered
 	described atomic.Pointer[string]                // the service's name, from Describe
 	flights   coalesce.Group                        // identical reads in flight
@@ -80,8 +80,8 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	for _, o := range opts {
 		o.applyClient(&cfg)
 	}
-	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.resolveInterval <= 0 || cfg.readyWait < 0 {
-		return nil, errors.New("socket: attempts, timeouts, backoff, ready wait and resolve interval must be positive")
+	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.readyWait < 0 {
+		return nil, errors.New("socket: attempts, timeouts, backoff and ready wait must be positive")
 	}
 	t, err := parseTarget(target)
 	if err != nil {
@@ -101,11 +101,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	c.flightsGo = workers.New(func(f *func()) { (*f)() }, ctx.Done())
 	c.flights.Go = c.flightsGo.Go
 	c.picks.Store(&[]*instance{})
-	known := map[string]ActionInfo{}
-	for _, a := range cfg.idempotent {
-		known[a] = ActionInfo{Idempotent: true}
-	}
-	c.catalogue.Store(&known)
+	c.catalogue.Store(&map[string]ActionInfo{})
 	if t.static != nil {
 		c.setAddrs(t.static)
 		return c, nil
@@ -192,7 +188,7 @@ type Reply struct {
 //
 // When a stream breaks, requests that never reached it are sent again
 // elsewhere; requests that did are sent again only if the action is
-// idempotent (per Describe or WithIdempotent). Writes are never sent twice.
+// idempotent (per Describe). Writes are never sent twice.
 // With no ready instance, a request fails at once with UNAVAILABLE (reason
 // "no_ready_instance"; see WithReadyWait).
 //
@@ -400,7 +396,7 @@ func retryDraining(r *socketv1.Response) bool {
 }
 
 // ActionInfo is what the client knows of an action from the services'
-// Describe catalogues (and WithIdempotent).
+// Describe catalogues.
 type ActionInfo struct {
 	// Read actions change nothing: they may be retried, coalesced and cached.
 	Read bool
@@ -702,7 +698,7 @@ func (c *Client) setResolveErr(err error) {
 // new instances are found.
 func (c *Client) reresolve() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.resolveInterval)
+	t := time.NewTicker(resolveInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -174,83 +173,5 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 				t.Fatalf("errors.Is does not find the cause in %v", err)
 			}
 		})
-	}
-}
-
-func TestErrorfFormatsLikeSprintf(t *testing.T) {
-	t.Parallel()
-	e := socket.Errorf(socket.CodeNotFound, "user %q not found (%d)", "42", 7)
-	if e.Message != `user "42" not found (7)` || errors.Unwrap(e) != nil {
-		t.Fatalf("Errorf = %q, cause %v", e.Message, errors.Unwrap(e))
-	}
-	withCause := e.WithCause(errSQL)
-	if withCause.Message != e.Message || errors.Unwrap(e) != nil || !errors.Is(withCause, errSQL) {
-		t.Fatal("WithCause changed the message or the original")
-	}
-	var target *socket.Error
-	if !errors.As(fmt.Errorf("outer: %w", withCause), &target) || target.Code != socket.CodeNotFound {
-		t.Fatal("errors.As does not find the *Error")
-	}
-}
-
-// TestHTTPStatus pins the one table from errors to HTTP statuses: each
-// code's status, and the payment refusals that alone answer 402.
-func TestHTTPStatus(t *testing.T) {
-	t.Parallel()
-	refused := func(code socket.Code, reason any) *socket.Error {
-		return socket.Errorf(code, "refused").WithDetails(map[string]any{socket.DetailReason: reason})
-	}
-	tests := []struct {
-		name string
-		err  *socket.Error
-		want int
-	}{
-		{"invalid argument", socket.Errorf(socket.CodeInvalidArgument, "x"), http.StatusBadRequest},
-		{"unauthenticated", socket.Errorf(socket.CodeUnauthenticated, "x"), http.StatusUnauthorized},
-		{"permission denied", socket.Errorf(socket.CodePermissionDenied, "x"), http.StatusForbidden},
-		{"not found", socket.Errorf(socket.CodeNotFound, "x"), http.StatusNotFound},
-		{"already exists", socket.Errorf(socket.CodeAlreadyExists, "x"), http.StatusConflict},
-		{"conflict", socket.Errorf(socket.CodeConflict, "x"), http.StatusConflict},
-		{"failed precondition", socket.Errorf(socket.CodeFailedPrecondition, "x"), http.StatusUnprocessableEntity},
-		{"not supported", socket.Errorf(socket.CodeNotSupported, "x"), http.StatusUnprocessableEntity},
-		{"resource exhausted", socket.Errorf(socket.CodeResourceExhausted, "x"), http.StatusTooManyRequests},
-		{"unavailable", socket.Errorf(socket.CodeUnavailable, "x"), http.StatusServiceUnavailable},
-		{"deadline exceeded", socket.Errorf(socket.CodeDeadlineExceeded, "x"), http.StatusGatewayTimeout},
-		{"canceled", socket.Errorf(socket.CodeCanceled, "x"), 499},
-		{"internal", socket.Errorf(socket.CodeInternal, "x"), http.StatusInternalServerError},
-		{"unknown code", socket.Errorf("TEAPOT", "x"), http.StatusInternalServerError},
-
-		{"order paid", refused(socket.CodeFailedPrecondition, "order_paid"), http.StatusUnprocessableEntity},
-		{"user suspended", refused(socket.CodeFailedPrecondition, "user_suspended"), http.StatusUnprocessableEntity},
-		{"voucher used", refused(socket.CodeFailedPrecondition, "voucher_used"), http.StatusUnprocessableEntity},
-		{"out of stock", refused(socket.CodeFailedPrecondition, "out_of_stock"), http.StatusUnprocessableEntity},
-		{"refund refused", refused(socket.CodeFailedPrecondition, "already_refunded"), http.StatusUnprocessableEntity},
-
-		{"card declined", refused(socket.CodeFailedPrecondition, "card_declined"), http.StatusPaymentRequired},
-		{"insufficient funds", refused(socket.CodeFailedPrecondition, "insufficient_funds"), http.StatusPaymentRequired},
-		{"expired card", refused(socket.CodeFailedPrecondition, "expired_card"), http.StatusPaymentRequired},
-		{"invalid card", refused(socket.CodeFailedPrecondition, "invalid_card"), http.StatusPaymentRequired},
-
-		{"a payment reason under another code", refused(socket.CodeInvalidArgument, "card_declined"), http.StatusBadRequest},
-		{"a reason that is not a string", refused(socket.CodeFailedPrecondition, 402), http.StatusUnprocessableEntity},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := tt.err.HTTPStatus(); got != tt.want {
-				t.Fatalf("(%s, reason %v).HTTPStatus() = %d, want %d", tt.err.Code, tt.err.Details[socket.DetailReason], got, tt.want)
-			}
-			if tt.err.Details == nil && tt.err.Code.HTTPStatus() != tt.want {
-				t.Fatalf("%s.HTTPStatus() = %d, want %d", tt.err.Code, tt.err.Code.HTTPStatus(), tt.want)
-			}
-		})
-	}
-	for _, c := range socket.Codes() {
-		if !c.Valid() {
-			t.Errorf("%s is listed by Codes but not valid", c)
-		}
-	}
-	if socket.Code("card_declined").Valid() {
-		t.Error("a reason is not a code")
 	}
 }

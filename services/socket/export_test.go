@@ -2,7 +2,6 @@ package socket
 
 import (
 	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/internal/testhooks"
 )
 
 // ClientFlights returns the Group a client shares identical reads
@@ -21,10 +20,10 @@ func ClientChanged(c *Client) <-chan struct{} {
 	return c.changed
 }
 
-// WithFlights makes a server share identical reads through g (see
-// testhooks.ServerFlights), so a test can watch them.
+// WithFlights makes a server share identical reads through g, so a test
+// can watch them. (Tests of other packages pass testhooks.ServerFlights.)
 func WithFlights(g *coalesce.Group) ServerOption {
-	return testhooks.ServerFlights(g).(ServerOption)
+	return serverOptionFunc(func(c *serverConfig) { c.flights = g })
 }
 
 // ClientInstances returns what a client knows about each instance.

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
-	"github.com/streamgate/streamgate/internal/errproto"
+	"github.com/streamgate/streamgate/status"
 )
 
 // admitted is a request frame that passed admit: what the worker needs to
@@ -107,17 +107,15 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *Error) *socke
 // errorToProto converts an *Error for the wire; a code outside the
 // standard set goes out as INTERNAL.
 func errorToProto(e *Error) *socketv1.Error {
-	code := e.Code
-	if !code.Valid() {
-		code = CodeInternal
+	if !e.Code.Valid() {
+		e = &Error{Code: CodeInternal, Message: e.Message, Details: e.Details}
 	}
-	return errproto.Encode(string(code), e.Message, e.Details)
+	return e.Proto()
 }
 
 // errorFromProto converts a wire error back to an *Error.
 func errorFromProto(pe *socketv1.Error) *Error {
-	code, message, details := errproto.Decode(pe)
-	e := &Error{Code: Code(code), Message: message, Details: details}
+	e := status.FromProto(pe)
 	if !e.Code.Valid() {
 		e.Code = CodeInternal
 	}

@@ -11,12 +11,6 @@ import (
 	"github.com/streamgate/streamgate/internal/testhooks"
 )
 
-func init() {
-	testhooks.ServerFlights = func(g *coalesce.Group) any {
-		return serverOptionFunc(func(c *serverConfig) { c.flights = g })
-	}
-}
-
 // ServerOption tunes a Server.
 type ServerOption interface{ applyServer(*serverConfig) }
 
@@ -33,7 +27,7 @@ type serverConfig struct {
 	keys           *Keyring
 	noAuth         bool
 	noCoalesce     bool
-	flights        *coalesce.Group // from testhooks.ServerFlights; nil: the server's own
+	flights        *coalesce.Group // a test's (testhooks.ServerFlights); nil: the server's own
 	logger         *slog.Logger
 	streamInFlight int
 	serverInFlight int
@@ -45,33 +39,34 @@ type serverConfig struct {
 }
 
 type clientConfig struct {
-	key             string
-	service         string
-	logger          *slog.Logger
-	maxFrame        int
-	maxAttempts     int
-	connectTimeout  time.Duration
-	resolveInterval time.Duration
-	backoffBase     time.Duration
-	backoffMax      time.Duration
-	readyWait       time.Duration
-	idempotent      []string
-	noCoalesce      bool
-	grpcOptions     []grpc.DialOption
+	key            string
+	service        string
+	logger         *slog.Logger
+	maxFrame       int
+	maxAttempts    int
+	connectTimeout time.Duration
+	backoffBase    time.Duration
+	backoffMax     time.Duration
+	readyWait      time.Duration
+	noCoalesce     bool
+	grpcOptions    []grpc.DialOption
 }
 
 const (
-	defaultStreamInFlight  = 1024
-	defaultServerInFlight  = 16384
-	defaultMaxBody         = 1 << 20
-	defaultMaxFrame        = 4 << 20
-	defaultDrainTimeout    = 10 * time.Second
-	defaultMaxAttempts     = 3
-	defaultResolveInterval = 30 * time.Second
-	defaultConnectTimeout  = 10 * time.Second
-	defaultBackoffBase     = 50 * time.Millisecond
-	defaultBackoffMax      = 5 * time.Second
-	defaultReadyWait       = 50 * time.Millisecond
+	defaultStreamInFlight = 1024
+	defaultServerInFlight = 16384
+	defaultMaxBody        = 1 << 20
+	defaultMaxFrame       = 4 << 20
+	defaultDrainTimeout   = 10 * time.Second
+	defaultMaxAttempts    = 3
+	defaultConnectTimeout = 10 * time.Second
+	defaultBackoffBase    = 50 * time.Millisecond
+	defaultBackoffMax     = 5 * time.Second
+	defaultReadyWait      = 50 * time.Millisecond
+
+	// resolveInterval is how often a client resolves its target's name
+	// again to find new instances (besides when a connection fails).
+	resolveInterval = 30 * time.Second
 )
 
 func defaultServerConfig() serverConfig {
@@ -87,14 +82,13 @@ func defaultServerConfig() serverConfig {
 
 func defaultClientConfig() clientConfig {
 	return clientConfig{
-		logger:          slog.New(slog.DiscardHandler),
-		maxFrame:        defaultMaxFrame,
-		maxAttempts:     defaultMaxAttempts,
-		connectTimeout:  defaultConnectTimeout,
-		resolveInterval: defaultResolveInterval,
-		backoffBase:     defaultBackoffBase,
-		backoffMax:      defaultBackoffMax,
-		readyWait:       defaultReadyWait,
+		logger:         slog.New(slog.DiscardHandler),
+		maxFrame:       defaultMaxFrame,
+		maxAttempts:    defaultMaxAttempts,
+		connectTimeout: defaultConnectTimeout,
+		backoffBase:    defaultBackoffBase,
+		backoffMax:     defaultBackoffMax,
+		readyWait:      defaultReadyWait,
 	}
 }
 
@@ -185,7 +179,14 @@ func WithDrainTimeout(d time.Duration) ServerOption {
 // WithGRPCServerOptions passes options (TLS credentials, keepalive) to the
 // underlying grpc.Server.
 func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
-	return serverOptionFunc(func(c *serverConfig) { c.grpcOptions = append(c.grpcOptions, opts...) })
+	return serverOptionFunc(func(c *serverConfig) {
+		for _, o := range opts {
+			if h, ok := o.(testhooks.ServerFlights); ok {
+				c.flights = h.Group
+			}
+		}
+		c.grpcOptions = append(c.grpcOptions, opts...)
+	})
 }
 
 // WithKey sets the key the client presents on every stream.
@@ -203,12 +204,6 @@ func WithMaxAttempts(n int) DialOption {
 // take before it counts as failed and is retried with backoff. Default 10s.
 func WithConnectTimeout(d time.Duration) DialOption {
 	return dialOptionFunc(func(c *clientConfig) { c.connectTimeout = d })
-}
-
-// WithResolveInterval sets how often the target's name is resolved again to
-// find new instances. Default 30s.
-func WithResolveInterval(d time.Duration) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.resolveInterval = d })
 }
 
 // WithBackoff sets the reconnect backoff: the first delay and the cap. The
@@ -230,12 +225,6 @@ func WithBackoff(base, max time.Duration) DialOption {
 // Default 50ms.
 func WithReadyWait(d time.Duration) DialOption {
 	return dialOptionFunc(func(c *clientConfig) { c.readyWait = d })
-}
-
-// WithIdempotent declares actions safe to send twice, in addition to those
-// the services' Describe catalogues mark idempotent.
-func WithIdempotent(actions ...string) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.idempotent = append(c.idempotent, actions...) })
 }
 
 // WithoutClientCoalescing sends every read, even when an identical read is in

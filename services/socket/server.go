@@ -415,12 +415,12 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 	if herr != nil {
 		e := withoutDrainingReason(AsError(herr))
 		// The cause is logged here and never sent.
-		switch {
-		case e.cause == nil:
+		switch cause := e.Unwrap(); {
+		case cause == nil:
 		case e.Code == CodeInternal:
-			s.opts.logger.Error("socket: handler failed", "action", a.name, "err", e.cause)
+			s.opts.logger.Error("socket: handler failed", "action", a.name, "err", cause)
 		default:
-			s.opts.logger.Warn("socket: handler failed", "action", a.name, "code", e.Code, "err", e.cause)
+			s.opts.logger.Warn("socket: handler failed", "action", a.name, "code", e.Code, "err", cause)
 		}
 		return nil, e
 	}

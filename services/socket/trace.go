@@ -3,7 +3,6 @@ package socket
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"go.opentelemetry.io/otel"
 	otelcodes "go.opentelemetry.io/otel/codes"
@@ -76,7 +75,7 @@ func (c *Client) startCall(ctx context.Context, action, id string) (context.Cont
 }
 
 // endSpan records a frame's outcome and ends its span. Server spans are
-// errors only when the service failed (a 5xx code); client spans for any
+// errors only when the service failed (serverFault); client spans for any
 // error.
 func endSpan(span trace.Span, err error, kind trace.SpanKind) {
 	if !span.IsRecording() {
@@ -87,11 +86,23 @@ func endSpan(span trace.Span, err error, kind trace.SpanKind) {
 	} else {
 		e := AsError(err)
 		span.SetAttributes(tracing.Code.String(string(e.Code)))
-		if kind == trace.SpanKindClient || e.HTTPStatus() >= http.StatusInternalServerError {
+		if kind == trace.SpanKindClient || serverFault(e.Code) {
 			span.SetStatus(otelcodes.Error, string(e.Code)+": "+e.Message)
 		}
 	}
 	span.End()
+}
+
+// serverFault reports whether a code says the service failed rather than
+// the caller's request: INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, or a
+// code outside the standard set (sent as INTERNAL). These are the codes
+// the gateway answers with a 5xx status.
+func serverFault(c Code) bool {
+	switch c {
+	case CodeInternal, CodeUnavailable, CodeDeadlineExceeded:
+		return true
+	}
+	return !c.Valid()
 }
 
 // injectTrace puts the trace context of ctx's span into a frame's meta,

@@ -1,5 +1,7 @@
 package socket
 
+import "github.com/streamgate/streamgate/status"
+
 // Wire names: metadata keys and detail keys that cross the socket. They are
 // part of the protocol; change them only with a new protocol version.
 const (
@@ -9,8 +11,9 @@ const (
 	// stream: the instance's unique id.
 	MetadataInstance = "streamgate-instance"
 
-	// DetailReason is the details key that refines an error code.
-	DetailReason = "reason"
+	// DetailReason is the details key that refines an error code
+	// (status.DetailReason).
+	DetailReason = status.DetailReason
 	// ReasonDraining marks an UNAVAILABLE answer to a frame that arrived
 	// after the stream was drained: the action did not run, so the caller
 	// may send it again elsewhere, even when it is a write.
@@ -23,6 +26,6 @@ const (
 	// sent.
 	ReasonNoReadyInstance = "no_ready_instance"
 	// DetailRetryAfterMs is the details key of a hint, in milliseconds, of
-	// when trying again may succeed.
-	DetailRetryAfterMs = "retry_after_ms"
+	// when trying again may succeed (status.DetailRetryAfterMs).
+	DetailRetryAfterMs = status.DetailRetryAfterMs
 )

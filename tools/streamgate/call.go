@@ -17,8 +17,8 @@ import (
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/internal/envelope"
-	"github.com/streamgate/streamgate/internal/errproto"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // callCmd sends one request and prints its envelope; ok reports the
@@ -131,8 +131,7 @@ func callGateway(ctx context.Context, addr, key, version, idemKey, service, acti
 		return envelope.New(nil, socket.FromStatus(err)), nil
 	}
 	if e := resp.GetError(); e != nil {
-		code, message, details := errproto.Decode(e)
-		return envelope.New(nil, &socket.Error{Code: socket.Code(code), Message: message, Details: details}), nil
+		return envelope.New(nil, status.FromProto(e)), nil
 	}
 	return envelope.New(resp.GetResultRaw(), nil), nil
 }

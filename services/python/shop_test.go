@@ -174,7 +174,7 @@ func (c call) do(t *testing.T, cl *socket.Client) answer {
 		e := socket.AsError(err)
 		a.Code, a.Message = e.Code, generatedID.ReplaceAllString(e.Message, "usr_X")
 		if len(e.Details) > 0 {
-			a.Details = normalize(t, map[string]any(e.Details))
+			a.Details = normalize(t, e.Details)
 		}
 		return a
 	}

@@ -586,7 +586,7 @@ func TestSocketPingsKeepAliveAndDropSilentClients(t *testing.T) {
 
 func TestSocketSlowReaderCutOff(t *testing.T) {
 	t.Parallel()
-	s := startSocketSystem(t, gateway.WithSocketLimits(gateway.SocketLimits{SendQueue: 8}))
+	s := startSocketSystem(t, gateway.WithSocketLimits(gateway.SocketLimits{SendQueue: 8, Stall: 500 * time.Millisecond}))
 	fast := dialSocket(t, s.socketURL("v1"), bearer(aliceKey)...)
 	// latency is the fast client's median over n requests.
 	latency := func(n int) time.Duration {

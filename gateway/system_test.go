@@ -38,7 +38,7 @@ versions:
           - {name: check_purchasable, method: GET}
           - {name: search, on: collection}
           - {name: whoami, method: GET, on: collection, access: anonymous}
-          - {name: slow, method: GET, timeout: 100ms}
+          - {name: slow, method: GET, timeout: 1s}
       orders:
         service: orders
         crud: [get, list, create]

@@ -144,14 +144,23 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		t.Fatalf("gRPC listener: %v", err)
 	}
 	conn.Close()
+	// Every service's stream is dialled in the background; /readyz says
+	// 200 once all three are ready (only users answered a request yet).
+	deadline := time.Now().Add(20 * time.Second)
 	for _, path := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get("http://" + addrs.Admin + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %d", path, resp.StatusCode)
+		for {
+			resp, err := http.Get("http://" + addrs.Admin + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d", path, resp.StatusCode)
+			}
+			<-time.After(20 * time.Millisecond)
 		}
 	}
 	cancel()

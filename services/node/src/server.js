@@ -550,6 +550,10 @@ export class Server {
     if (!a.read) {
       return this.run(adm, signal);
     }
+    if (!this.coalesce && a.cacheTtlMs === 0) {
+      // Nothing shares this read: no key to build.
+      return { json: await abortable(this.run(adm, signal).then(({ json }) => json), signal) };
+    }
     const key = readKey({
       action: a.name,
       id: adm.id,

@@ -5,7 +5,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Codes, Reasons, SocketError, asSocketError, cancelReason, serverBusy } from "./errors.js";
-import { METADATA_INSTANCE, encodeFrame, errorToProto, responseMessage } from "./wire.js";
+import { METADATA_INSTANCE, encodeAnswer, encodeFrame, errorToProto } from "./wire.js";
 import { EVENT_QUEUE, GAP_MARKER, checkTopic } from "./events.js";
 
 /**
@@ -159,7 +159,7 @@ export class ServerStream {
       const wanted = this.running.get(id) === r;
       if (wanted) {
         this.running.delete(id);
-        this.send({ frame: { case: "response", value: responseMessage(id, raw, outcome) } });
+        this.answer(id, raw, outcome);
       }
       this.maybeFinish();
     });
@@ -254,7 +254,19 @@ export class ServerStream {
    * @param {SocketError} e
    */
   reply(id, raw, e) {
-    this.send({ frame: { case: "response", value: responseMessage(id, raw, { error: e }) } });
+    this.answer(id, raw, { error: e });
+  }
+
+  /**
+   * answer queues a request's answer.
+   * @param {bigint} id
+   * @param {boolean} raw
+   * @param {{json?: string, error?: SocketError, replayed?: boolean}} outcome
+   */
+  answer(id, raw, outcome) {
+    if (!this.ended) {
+      this.queue(encodeAnswer(id, raw, outcome, this.server.limits.maxFrameBytes));
+    }
   }
 
   /**
@@ -268,7 +280,16 @@ export class ServerStream {
     if (this.ended) {
       return;
     }
-    const { bytes, problem } = encodeFrame(frame, this.server.limits.maxFrameBytes);
+    this.queue(encodeFrame(frame, this.server.limits.maxFrameBytes), urgent);
+  }
+
+  /**
+   * queue queues an encoded frame (first, with urgent), logging why one
+   * could not be encoded.
+   * @param {{bytes: Buffer | null, problem?: string}} encoded
+   * @param {boolean} [urgent]
+   */
+  queue({ bytes, problem }, urgent = false) {
     if (problem) {
       this.server.log("error", "streamgate: a frame could not be sent", { service: this.server.name, problem });
     }

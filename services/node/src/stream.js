@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Codes, Reasons, SocketError, asSocketError, cancelReason, serverBusy } from "./errors.js";
 import { METADATA_INSTANCE, encodeAnswer, encodeFrame, errorToProto } from "./wire.js";
 import { EVENT_QUEUE, GAP_MARKER, checkTopic } from "./events.js";
+import { Abort } from "./abort.js";
 
 /**
  * How many frames wait to be sent before the stream stops reading new
@@ -39,7 +40,7 @@ export class ServerStream {
     this.server = server;
     this.call = call;
     this.key = key;
-    /** @type {Map<bigint, {ac: AbortController, read: boolean}>} requests in flight by id */
+    /** @type {Map<bigint, {ac: Abort, read: boolean}>} requests in flight by id */
     this.running = new Map();
     this.inFlight = 0; // handlers running, cancelled ones included
     this.draining = false;
@@ -147,7 +148,7 @@ export class ServerStream {
       this.reply(id, raw, new SocketError(Codes.INVALID_ARGUMENT, `request id ${id} is already in flight on this stream`));
       return;
     }
-    const r = { ac: new AbortController(), read: adm.action.read };
+    const r = { ac: new Abort(), read: adm.action.read };
     this.running.set(id, r);
     this.inFlight++;
     srv.inFlight++;

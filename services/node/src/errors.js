@@ -68,7 +68,7 @@ export function isCode(code) {
  * DEADLINE_EXCEEDED or CANCELED; anything else becomes INTERNAL
  * "internal error" (internal reports true: the caller logs it).
  * @param {unknown} err
- * @param {AbortSignal} [signal]
+ * @param {{aborted: boolean, reason: any}} [signal] an AbortSignal, or the request's Abort
  * @returns {{error: SocketError, internal: boolean}}
  */
 export function asSocketError(err, signal) {
@@ -83,7 +83,7 @@ export function asSocketError(err, signal) {
 
 /**
  * abortError is the error of a request whose signal aborted.
- * @param {AbortSignal} signal
+ * @param {{reason: any}} signal
  * @returns {SocketError}
  */
 export function abortError(signal) {

@@ -14,6 +14,7 @@ import { Health, HealthStatus, healthService } from "./health.js";
 import { ActionStats, duration } from "./stats.js";
 import { ServerStream } from "./stream.js";
 import { silentLogger } from "./log.js";
+import { Abort } from "./abort.js";
 
 const ACTION_NAME = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
 
@@ -353,7 +354,7 @@ export class Server {
       answer({ error: serverBusy() });
       return;
     }
-    const ac = new AbortController();
+    const ac = new Abort();
     if (adm.action.read) {
       call.on("cancelled", () => ac.abort(new DOMException("canceled", "AbortError")));
     }
@@ -499,7 +500,7 @@ export class Server {
    * (the caller cannot tell whether it ran), only when the server stops.
    * outcome never rejects. done releases the deadline timer.
    * @param {Admitted} adm
-   * @param {AbortController} ac
+   * @param {Abort} ac
    * @returns {{outcome: Promise<{json?: string, error?: SocketError, replayed?: boolean}>, done: () => void}}
    */
   start(adm, ac) {
@@ -524,10 +525,8 @@ export class Server {
       this.stopped.signal.addEventListener("abort", onStop, { once: true });
       unstop = () => this.stopped.signal.removeEventListener("abort", onStop);
     }
-    const outcome = this.execute(adm, ac.signal).then(
-      (r) => r,
-      (e) => ({ error: asSocketError(e, ac.signal).error }),
-    );
+    /** @type {Promise<{json?: string, error?: SocketError, replayed?: boolean}>} */
+    const outcome = this.execute(adm, ac).catch((e) => ({ error: asSocketError(e, ac).error }));
     return {
       outcome,
       done: () => {
@@ -542,13 +541,18 @@ export class Server {
    * one handler run with identical reads in flight (on every stream); it
    * ends with its own signal even when the run goes on for others.
    * @param {Admitted} adm
-   * @param {AbortSignal} signal
+   * @param {Abort} ac
    * @returns {Promise<{json: string, replayed?: boolean}>}
    */
-  async execute(adm, signal) {
+  async execute(adm, ac) {
     const a = adm.action;
     if (!a.read) {
-      return this.run(adm, signal);
+      return this.run(adm, ac);
+    }
+    if (!this.coalesce && a.cacheTtlMs === 0) {
+      // Nothing shares this read: no key to build.
+      const { json } = await abortable(this.run(adm, ac), ac);
+      return { json };
     }
     const key = readKey({
       action: a.name,
@@ -565,7 +569,7 @@ export class Server {
         return { json: hit };
       }
     }
-    /** @param {AbortSignal} s */
+    /** @param {Abort | AbortSignal} s */
     const runOnce = async (s) => {
       const { json } = await this.run(adm, s);
       if (a.cacheTtlMs > 0) {
@@ -574,9 +578,9 @@ export class Server {
       return json;
     };
     if (!this.coalesce) {
-      return { json: await abortable(runOnce(signal), signal) };
+      return { json: await abortable(runOnce(ac), ac) };
     }
-    const { result, shared } = this.flights.do(key, signal, (s) => {
+    const { result, shared } = this.flights.do(key, ac.signal, (s) => {
       const t = a.timeoutMs > 0 ? AbortSignal.any([s, AbortSignal.timeout(a.timeoutMs)]) : s;
       return runOnce(t);
     });
@@ -591,14 +595,17 @@ export class Server {
    * JSON text. Anything but a SocketError (or the signal's own abort) is
    * logged and becomes INTERNAL "internal error".
    * @param {Admitted} adm
-   * @param {AbortSignal} signal
+   * @param {Abort | AbortSignal} signal the request's Abort, or a shared run's signal
    * @returns {Promise<{json: string, replayed: boolean}>}
    */
   async run(adm, signal) {
     const a = adm.action;
     let replayed = false;
     const ctx = {
-      signal,
+      // Made only when the handler asks for it (see Abort).
+      get signal() {
+        return signal instanceof Abort ? signal.signal : signal;
+      },
       meta: adm.meta,
       markReplayed: () => {
         replayed = true;
@@ -635,28 +642,27 @@ export class Server {
 }
 
 /**
- * abortable settles like p, or rejects with signal's reason when it aborts
+ * abortable settles like p, or rejects with ac's reason when it aborts
  * first.
  * @template T
  * @param {Promise<T>} p
- * @param {AbortSignal} signal
+ * @param {Abort} ac
  * @returns {Promise<T>}
  */
-function abortable(p, signal) {
-  if (signal.aborted) {
+function abortable(p, ac) {
+  if (ac.aborted) {
     p.catch(() => {});
-    return Promise.reject(signal.reason);
+    return Promise.reject(ac.reason);
   }
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const unlisten = ac.onAbort(() => reject(ac.reason));
     p.then(
       (v) => {
-        signal.removeEventListener("abort", onAbort);
+        unlisten();
         resolve(v);
       },
       (e) => {
-        signal.removeEventListener("abort", onAbort);
+        unlisten();
         reject(e);
       },
     );

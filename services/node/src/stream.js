@@ -5,8 +5,9 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Codes, Reasons, SocketError, asSocketError, cancelReason, serverBusy } from "./errors.js";
-import { METADATA_INSTANCE, encodeFrame, errorToProto, responseMessage } from "./wire.js";
+import { METADATA_INSTANCE, encodeAnswer, encodeFrame, errorToProto } from "./wire.js";
 import { EVENT_QUEUE, GAP_MARKER, checkTopic } from "./events.js";
+import { Abort } from "./abort.js";
 
 /**
  * How many frames wait to be sent before the stream stops reading new
@@ -39,7 +40,7 @@ export class ServerStream {
     this.server = server;
     this.call = call;
     this.key = key;
-    /** @type {Map<bigint, {ac: AbortController, read: boolean}>} requests in flight by id */
+    /** @type {Map<bigint, {ac: Abort, read: boolean}>} requests in flight by id */
     this.running = new Map();
     this.inFlight = 0; // handlers running, cancelled ones included
     this.draining = false;
@@ -147,7 +148,7 @@ export class ServerStream {
       this.reply(id, raw, new SocketError(Codes.INVALID_ARGUMENT, `request id ${id} is already in flight on this stream`));
       return;
     }
-    const r = { ac: new AbortController(), read: adm.action.read };
+    const r = { ac: new Abort(), read: adm.action.read };
     this.running.set(id, r);
     this.inFlight++;
     srv.inFlight++;
@@ -159,7 +160,7 @@ export class ServerStream {
       const wanted = this.running.get(id) === r;
       if (wanted) {
         this.running.delete(id);
-        this.send({ frame: { case: "response", value: responseMessage(id, raw, outcome) } });
+        this.answer(id, raw, outcome);
       }
       this.maybeFinish();
     });
@@ -254,7 +255,19 @@ export class ServerStream {
    * @param {SocketError} e
    */
   reply(id, raw, e) {
-    this.send({ frame: { case: "response", value: responseMessage(id, raw, { error: e }) } });
+    this.answer(id, raw, { error: e });
+  }
+
+  /**
+   * answer queues a request's answer.
+   * @param {bigint} id
+   * @param {boolean} raw
+   * @param {{json?: string, error?: SocketError, replayed?: boolean}} outcome
+   */
+  answer(id, raw, outcome) {
+    if (!this.ended) {
+      this.queue(encodeAnswer(id, raw, outcome, this.server.limits.maxFrameBytes));
+    }
   }
 
   /**
@@ -268,7 +281,16 @@ export class ServerStream {
     if (this.ended) {
       return;
     }
-    const { bytes, problem } = encodeFrame(frame, this.server.limits.maxFrameBytes);
+    this.queue(encodeFrame(frame, this.server.limits.maxFrameBytes), urgent);
+  }
+
+  /**
+   * queue queues an encoded frame (first, with urgent), logging why one
+   * could not be encoded.
+   * @param {{bytes: Buffer | null, problem?: string}} encoded
+   * @param {boolean} [urgent]
+   */
+  queue({ bytes, problem }, urgent = false) {
     if (problem) {
       this.server.log("error", "streamgate: a frame could not be sent", { service: this.server.name, problem });
     }

@@ -13,6 +13,7 @@ import {
   DescribeResponseSchema,
 } from "../../../gen/es/streamgate/socket/v1/socket_pb.js";
 import { Codes, isCode } from "./errors.js";
+import { decodeConnectRequest, encodeRawAnswer } from "./frames.js";
 
 /** Metadata a service sends once it accepted a stream: its instance id. */
 export const METADATA_INSTANCE = "streamgate-instance";
@@ -35,7 +36,11 @@ function codec(schema) {
   };
 }
 
-const connectRequest = codec(ConnectRequestSchema);
+// Request and cancel frames, the hot ones, are decoded by hand (frames.js).
+const connectRequest = {
+  ...codec(ConnectRequestSchema),
+  deserialize: (/** @type {Buffer} */ b) => decodeConnectRequest(b) ?? fromBinary(ConnectRequestSchema, b),
+};
 const connectResponse = codec(ConnectResponseSchema);
 const callRequest = codec(CallRequestSchema);
 const callResponse = codec(CallResponseSchema);
@@ -135,6 +140,26 @@ export function responseMessage(id, raw, outcome) {
     outcome: { case: "result", value: fromJson(ValueSchema, JSON.parse(json)) },
     replayed: !!outcome.replayed,
   };
+}
+
+/**
+ * encodeAnswer encodes the answer to a request, as
+ * encodeFrame({frame: {case: "response", value: responseMessage(id, raw, outcome)}}, limit)
+ * does; a result in result_raw is written without building the message.
+ * @param {bigint} id
+ * @param {boolean} raw
+ * @param {{json?: string, error?: {code: string, message: string, details?: Record<string, unknown>}, replayed?: boolean}} outcome
+ * @param {number} limit
+ * @returns {{bytes: Buffer | null, problem?: string}}
+ */
+export function encodeAnswer(id, raw, outcome, limit) {
+  if (raw && !outcome.error) {
+    const bytes = encodeRawAnswer(id, outcome.json ?? "null", !!outcome.replayed, limit);
+    if (bytes) {
+      return { bytes };
+    }
+  }
+  return encodeFrame({ frame: { case: "response", value: responseMessage(id, raw, outcome) } }, limit);
 }
 
 /**

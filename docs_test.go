@@ -9,17 +9,17 @@ import (
 )
 
 // TestWritingServicesExamples keeps docs/writing-services.md's programs
-// equal to the ones the tests run: the Go example's body (also README's),
+// equal to the ones the tests run: the body of Example_service
+// (services/socket/example_service_test.go),
 // services/node/examples/hello.js and services/python/examples/hello.py.
 func TestWritingServicesExamples(t *testing.T) {
 	doc := readText(t, "docs/writing-services.md")
-	readme := readText(t, "README.md")
-	goReadme, ok := codeBlock(readme, "\n## Writing a service\n", "go")
+	goExample, ok := exampleBody(readText(t, "services/socket/example_service_test.go"), "Example_service")
 	if !ok {
-		t.Fatal(`README.md has no go block under "## Writing a service"`)
+		t.Fatal("services/socket/example_service_test.go has no Example_service with // Output:")
 	}
 	for _, c := range []struct{ heading, lang, want string }{
-		{"\n## Go\n", "go", goReadme},
+		{"\n## Go\n", "go", goExample},
 		{"\n## Node.js\n", "js", readText(t, "services/node/examples/hello.js")},
 		{"\n## Python\n", "python", readText(t, "services/python/examples/hello.py")},
 	} {
@@ -32,6 +32,24 @@ func TestWritingServicesExamples(t *testing.T) {
 			t.Errorf("docs/writing-services.md's %s example differs from the program the tests run:\n%s", c.lang, got)
 		}
 	}
+}
+
+// exampleBody returns the body of the example function name up to its
+// // Output: comment, one tab of indentation removed.
+func exampleBody(src, name string) (string, bool) {
+	_, rest, ok := strings.Cut(src, "\nfunc "+name+"() {\n")
+	if !ok {
+		return "", false
+	}
+	body, _, ok := strings.Cut(rest, "\t// Output:")
+	if !ok {
+		return "", false
+	}
+	lines := strings.SplitAfter(body, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "\t")
+	}
+	return strings.Join(lines, ""), true
 }
 
 func readText(t *testing.T, path string) string {

@@ -14,8 +14,8 @@ import (
 // things refuses it: an order already paid, a suspended user, a used
 // voucher, missing stock); 409 stays for ALREADY_EXISTS and CONFLICT:
 // another request got there first or is still running. The one refinement
-// is the configuration's: table.httpStatus. README's "Error codes and HTTP
-// statuses" shows this table; TestReadmeStatusTable keeps the two equal.
+// is the configuration's: table.httpStatus. docs/gateway.md ("Error codes
+// and HTTP statuses") shows this table; TestDocsStatusTable keeps the two equal.
 var codeStatus = map[status.Code]int{
 	status.CodeInvalidArgument:    http.StatusBadRequest,
 	status.CodeUnauthenticated:    http.StatusUnauthorized,

@@ -108,25 +108,26 @@ func TestDefaultPaymentRequiredReasons(t *testing.T) {
 	}
 }
 
-// statusKey is a row of README's status table: a code, and a reason or ""
+// statusKey is a row of docs/gateway.md's status table: a code, and a reason or ""
 // for the code's own status.
 type statusKey struct {
 	code   status.Code
 	reason string
 }
 
-// TestReadmeStatusTable keeps README's "Error codes and HTTP statuses"
-// table equal to codeStatus and the default payment refusals, row for
-// row: the table is documented once, and the README cannot say otherwise.
-func TestReadmeStatusTable(t *testing.T) {
+// TestDocsStatusTable keeps docs/gateway.md's "Error codes and HTTP
+// statuses" table equal to codeStatus and the default payment refusals,
+// row for row: the table is documented once, and the page cannot say
+// otherwise.
+func TestDocsStatusTable(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/gateway.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n### Error codes and HTTP statuses\n")
+	_, section, ok := strings.Cut(string(b), "\n## Error codes and HTTP statuses\n")
 	if !ok {
-		t.Fatal(`README.md has no "### Error codes and HTTP statuses"`)
+		t.Fatal(`docs/gateway.md has no "## Error codes and HTTP statuses"`)
 	}
 	if end := strings.Index(section, "\n#"); end >= 0 {
 		section = section[:end]
@@ -162,12 +163,12 @@ func TestReadmeStatusTable(t *testing.T) {
 	}
 	for k, w := range want {
 		if got, ok := documented[k]; !ok || got != w {
-			t.Errorf("README says %s reason %q is %d (0: missing); the table says %d", k.code, k.reason, got, w)
+			t.Errorf("docs/gateway.md says %s reason %q is %d (0: missing); the table says %d", k.code, k.reason, got, w)
 		}
 	}
 	for k, got := range documented {
 		if _, ok := want[k]; !ok {
-			t.Errorf("README lists %s reason %q (%d), the table does not", k.code, k.reason, got)
+			t.Errorf("docs/gateway.md lists %s reason %q (%d), the table does not", k.code, k.reason, got)
 		}
 	}
 }

@@ -206,7 +206,7 @@ type Version struct {
 // Form is the shape of a REST path under a resource.
 type Form int
 
-// The route forms of DESIGN.md.
+// The route forms (docs/gateway.md, "Routes").
 const (
 	// FormCollection is /{version}/{resource}: LIST (GET) and CREATE (POST).
 	FormCollection Form = iota

@@ -11,8 +11,8 @@ import (
 
 // A whole service: a key, a server with one typed action, serving on a
 // loopback port until its context ends; then one request with the
-// request library. README's "Writing a service" shows this body, and
-// TestReadmeServiceExample keeps the two equal.
+// request library. docs/writing-services.md ("Go") shows this body, and
+// TestDocsServiceExample keeps the two equal.
 func Example_service() {
 	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: "dev-key"})
 	if err != nil {

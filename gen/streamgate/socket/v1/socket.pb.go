@@ -6,7 +6,7 @@
 
 // The streamgate socket: one persistent bidirectional stream between a caller
 // (the gateway or another service) and a service instance, carrying action
-// frames and their responses. See DESIGN.md, "The socket".
+// frames and their responses. See docs/protocol.md.
 
 package socketv1
 
@@ -791,7 +791,7 @@ func (*Response_Result) isResponse_Outcome() {}
 
 func (*Response_Error) isResponse_Outcome() {}
 
-// Error is the standard error of DESIGN.md.
+// Error is the standard error of docs/protocol.md (§6).
 type Error struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One of the standard codes, e.g. NOT_FOUND.

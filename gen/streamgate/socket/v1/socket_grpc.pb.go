@@ -6,7 +6,7 @@
 
 // The streamgate socket: one persistent bidirectional stream between a caller
 // (the gateway or another service) and a service instance, carrying action
-// frames and their responses. See DESIGN.md, "The socket".
+// frames and their responses. See docs/protocol.md.
 
 package socketv1
 

@@ -19,7 +19,7 @@ import (
 // TestSameKeyCreatesAfterAKill: POST /v1/orders, each with its own
 // Idempotency-Key, while the orders instance is killed (its connections
 // reset, new ones refused) and started again; every 503 is retried with
-// its key, as the README advises. Orders whose answer was lost were
+// its key, as docs/idempotency.md advises. Orders whose answer was lost were
 // created all the same, so the retry reaches orders again: it must answer
 // the first order, never create a second. Exactly one order per key, and
 // it is the one the 201 named. Defect (issue 16): 402 orders for 400

@@ -252,7 +252,7 @@ func TestEditRacingPurchase(t *testing.T) {
 	}
 }
 
-// TestIdempotencyKeyContract: what README promises of Idempotency-Key on
+// TestIdempotencyKeyContract: what docs/idempotency.md promises of Idempotency-Key on
 // the pay routes. Defects: a retry after success got 409 already_paid, a
 // different body 409, a missing key and a 60,000-byte key were accepted.
 func TestIdempotencyKeyContract(t *testing.T) {

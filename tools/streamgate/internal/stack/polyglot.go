@@ -38,7 +38,8 @@ const Python = "/usr/bin/python3"
 
 // polyglot is how each service that does not run in Go is started, by
 // "service=runtime": the script under the repository's root, its flag
-// spelling, and how it says where it listens (MIXED.md's contract).
+// spelling, and how it says where it listens (a stdout line; see
+// services/node/README.md and services/python/README.md).
 var polyglot = map[string]childSpec{
 	"inventory=" + RuntimeNode: {
 		script: "services/node/shop/inventory.js", flag: "-",

@@ -4,7 +4,7 @@
 
 // The streamgate socket: one persistent bidirectional stream between a caller
 // (the gateway or another service) and a service instance, carrying action
-// frames and their responses. See DESIGN.md, "The socket".
+// frames and their responses. See docs/protocol.md.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "../../../../../services/node/src/protobuf/codegenv2.js";
 import type { JsonObject, Message } from "../../../../../services/node/src/protobuf/index.js";
@@ -371,7 +371,7 @@ export declare type Response = Message<"streamgate.socket.v1.Response"> & {
 export declare const ResponseSchema: GenMessage<Response>;
 
 /**
- * Error is the standard error of DESIGN.md.
+ * Error is the standard error of docs/protocol.md (§6).
  *
  * @generated from message streamgate.socket.v1.Error
  */

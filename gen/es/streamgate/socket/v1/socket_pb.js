@@ -4,7 +4,7 @@
 
 // The streamgate socket: one persistent bidirectional stream between a caller
 // (the gateway or another service) and a service instance, carrying action
-// frames and their responses. See DESIGN.md, "The socket".
+// frames and their responses. See docs/protocol.md.
 
 import { enumDesc, fileDesc, messageDesc, serviceDesc, tsEnum } from "../../../../../services/node/src/protobuf/codegenv2.js";
 import { file_google_protobuf_duration, file_google_protobuf_struct } from "../../../../../services/node/src/protobuf/wkt.js";

@@ -1,8 +1,8 @@
 package socket
 
-// README.md states what the code does in a place that tests can hold to
-// it: the service example. (Its status table is the gateway's:
-// gateway/httpstatus_internal_test.go.)
+// docs/writing-services.md states what the code does in a place that
+// tests can hold to it: the service example. (The status table of
+// docs/gateway.md is the gateway's: gateway/httpstatus_internal_test.go.)
 
 import (
 	"os"
@@ -20,17 +20,17 @@ func readFile(t *testing.T, name string) string {
 	return string(b)
 }
 
-// TestReadmeServiceExample keeps the program of README's "Writing a
-// service" equal to the body of Example_service, which go test compiles
-// and runs: the README's copy cannot rot.
-func TestReadmeServiceExample(t *testing.T) {
+// TestDocsServiceExample keeps the Go program of docs/writing-services.md
+// equal to the body of Example_service, which go test compiles and runs:
+// the page's copy cannot rot.
+func TestDocsServiceExample(t *testing.T) {
 	t.Parallel()
-	readme := readFile(t, "../../README.md")
+	doc := readFile(t, "../../docs/writing-services.md")
 	src := readFile(t, "example_service_test.go")
 
-	got, ok := goBlockAfter(readme, "\n## Writing a service\n")
+	got, ok := goBlockAfter(doc, "\n## Go\n")
 	if !ok {
-		t.Fatal(`README.md has no go block under "## Writing a service"`)
+		t.Fatal(`docs/writing-services.md has no go block under "## Go"`)
 	}
 	want, ok := exampleBody(src, "Example_service")
 	if !ok {
@@ -42,10 +42,10 @@ func TestReadmeServiceExample(t *testing.T) {
 	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
 	for i := range min(len(g), len(w)) {
 		if g[i] != w[i] {
-			t.Fatalf("README's example differs from Example_service at line %d:\nREADME:  %q\nexample: %q", i+1, g[i], w[i])
+			t.Fatalf("docs/writing-services.md's example differs from Example_service at line %d:\ndoc:     %q\nexample: %q", i+1, g[i], w[i])
 		}
 	}
-	t.Fatalf("README's example has %d lines, Example_service's body %d", len(g), len(w))
+	t.Fatalf("docs/writing-services.md's example has %d lines, Example_service's body %d", len(g), len(w))
 }
 
 // goBlockAfter returns the text of the first ```go block after heading.

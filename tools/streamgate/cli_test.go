@@ -189,3 +189,21 @@ func wantOneLine(t *testing.T, args []string, status int, want string) {
 		t.Fatalf("status %d, stderr %q; want %d and one line starting %q", got, errOut.String(), status, want)
 	}
 }
+
+// A service of the stack that cannot start is named once in the one
+// line that says why.
+func TestStackServiceErrorNamedOnce(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := "postgres://nobody@" + closed.Addr().String() + "/x?sslmode=disable&connect_timeout=5"
+	closed.Close()
+	var out, errOut bytes.Buffer
+	status := dispatch(context.Background(), []string{"stack", "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-admin", "127.0.0.1:0",
+		"-service-ports=false", "-store", "postgres", "-dsn", dsn, "-log-level", "error"}, &out, &errOut)
+	line := strings.TrimSpace(errOut.String())
+	if status != 1 || strings.Contains(line, "\n") || !strings.HasPrefix(line, "streamgate: stack: service users: ") || strings.Count(line, "service users:") != 1 {
+		t.Fatalf("status %d, stderr %q", status, errOut.String())
+	}
+}

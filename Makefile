@@ -9,7 +9,7 @@ BENCH    ?= .
 # What `make breaking` compares the protos against (any buf input).
 AGAINST  ?= .git\#ref=HEAD~1
 
-.PHONY: all generate lint breaking test bench fuzz stack stack-polyglot tidy ci
+.PHONY: all generate lint breaking test bench fuzz stack stack-polyglot install tidy ci
 
 all: generate lint test
 
@@ -45,13 +45,21 @@ fuzz:
 	  done; \
 	done
 
+# -v: the first build compiles the whole module (minutes on a fresh
+# machine); go lists each package as it compiles it instead of staying
+# silent (once built, it prints only the command's own package).
+
 ## stack: the whole system on embedded defaults
 stack:
-	go run ./tools/streamgate stack
+	go run -v ./tools/streamgate stack
 
 ## stack-polyglot: the mixed shop: users in Python, inventory in Node, the rest in Go (memory store)
 stack-polyglot:
-	go run ./tools/streamgate stack -services users=python,inventory=node -store memory
+	go run -v ./tools/streamgate stack -services users=python,inventory=node -store memory
+
+## install: build the streamgate command once into $(go env GOPATH)/bin, listing packages as they compile
+install:
+	go install -v ./tools/streamgate
 
 ## tidy: go.mod and go.sum of the repository and of deploy/
 tidy:

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/streamgate/streamgate/services/run"
+	"github.com/streamgate/streamgate/tools/streamgate/internal/cliflag"
 )
 
 // serviceAdmin is `streamgate service`'s admin listener (served by
@@ -22,7 +23,13 @@ type serviceAdmin struct {
 // command's flags.
 func addServiceAdminFlags(fs *flag.FlagSet) *serviceAdmin {
 	a := &serviceAdmin{}
-	fs.StringVar(&a.addr, "admin", "", "admin listen address (/healthz, /readyz, /metrics); off when empty")
+	fs.Func("admin", "admin listen address (/healthz, /readyz, /metrics); off when empty", func(s string) error {
+		if err := cliflag.CheckListen(s); err != nil {
+			return err
+		}
+		a.addr = s
+		return nil
+	})
 	fs.BoolVar(&a.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener (needs -admin)")
 	return a
 }

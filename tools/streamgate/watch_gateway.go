@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +22,7 @@ import (
 // reports ok false; setup (dial, subscribe) is bounded by timeout.
 func watchGateway(ctx context.Context, base, key, version, topic string, timeout time.Duration, stdout io.Writer) (ok bool, err error) {
 	if version == "" {
-		return false, errors.New("call: -watch with -gateway needs -version")
+		return false, usagef("-watch with -gateway needs -version")
 	}
 	u, err := socketURL(base, version)
 	if err != nil {
@@ -37,13 +36,13 @@ func watchGateway(ctx context.Context, base, key, version, topic string, timeout
 	defer cancel()
 	c, _, err := websocket.Dial(setup, u, &websocket.DialOptions{Subprotocols: []string{"streamgate.v1"}, HTTPHeader: h})
 	if err != nil {
-		return false, fmt.Errorf("call: %s: %w", u, err)
+		return false, fmt.Errorf("%s: %w", u, err)
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(16 << 20)
 	sub, _ := json.Marshal(map[string]string{"type": "subscribe", "id": "watch", "topic": topic})
 	if err := c.Write(setup, websocket.MessageText, sub); err != nil {
-		return false, fmt.Errorf("call: %s: %w", u, err)
+		return false, fmt.Errorf("%s: %w", u, err)
 	}
 	answered := false
 	for {
@@ -57,7 +56,7 @@ func watchGateway(ctx context.Context, base, key, version, topic string, timeout
 			_ = c.Close(websocket.StatusNormalClosure, "")
 			return true, nil // interrupted
 		case err != nil:
-			return false, fmt.Errorf("call: the gateway closed the socket: %w", err)
+			return false, fmt.Errorf("the gateway closed the socket: %w", err)
 		}
 		var f struct {
 			Type  string        `json:"type"`
@@ -88,7 +87,7 @@ func watchGateway(ctx context.Context, base, key, version, topic string, timeout
 func socketURL(base, version string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("call: -watch needs -gateway as the gateway's REST URL, e.g. http://127.0.0.1:8080, not %q", base)
+		return "", usagef("-watch needs -gateway as the gateway's REST URL, e.g. http://127.0.0.1:8080, not %q", base)
 	}
 	switch u.Scheme {
 	case "http", "ws":
@@ -96,7 +95,7 @@ func socketURL(base, version string) (string, error) {
 	case "https", "wss":
 		u.Scheme = "wss"
 	default:
-		return "", fmt.Errorf("call: -watch needs -gateway as the gateway's REST URL (http, https, ws or wss), not %q", base)
+		return "", usagef("-watch needs -gateway as the gateway's REST URL (http, https, ws or wss), not %q", base)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + url.PathEscape(version) + "/socket"
 	return u.String(), nil

@@ -33,6 +33,7 @@ func TestCallWatchThroughTheGateway(t *testing.T) {
 		close(banner.lines) // the stack writes no more: ends the drain below
 	}()
 	rest := strings.Fields(waitLine(t, banner.lines, "REST "))[1]
+	grpcAddr := strings.Fields(waitLine(t, banner.lines, "gRPC "))[1]
 	admin := strings.Fields(waitLine(t, banner.lines, "admin "))[1]
 	waitLine(t, banner.lines, "ready")
 	go func() {
@@ -82,6 +83,26 @@ func TestCallWatchThroughTheGateway(t *testing.T) {
 	stopWatch()
 	if code := <-watchDone; code != 0 {
 		t.Fatalf("the watch exited %d after an interrupt", code)
+	}
+
+	// -gateway means the gateway everywhere: its REST URL or its gRPC
+	// address for a request, its REST URL for -watch.
+	for _, gw := range []string{rest, grpcAddr, strings.Replace(rest, "http://", "ws://", 1)} {
+		var got, errOut bytes.Buffer
+		if code := dispatch(ctx, []string{"call", "-gateway", gw, "-version", "v1", "inventory", "GET_ITEM", "watched"}, &got, &errOut); code != 0 ||
+			!strings.Contains(got.String(), `"ok": true`) || !strings.Contains(got.String(), `"price_cents": 250`) {
+			t.Fatalf("call -gateway %s: exit %d, %s %s", gw, code, got.String(), errOut.String())
+		}
+		got.Reset()
+		if code := dispatch(ctx, []string{"call", "-gateway", gw, "-version", "v1", "inventory", "GET_ITEM", "nope"}, &got, &errOut); code != 1 ||
+			!strings.Contains(got.String(), `"code": "NOT_FOUND"`) {
+			t.Fatalf("call -gateway %s of a missing item: exit %d, %s %s", gw, code, got.String(), errOut.String())
+		}
+	}
+	var errOut bytes.Buffer
+	if code := dispatch(ctx, []string{"call", "-gateway", grpcAddr, "-version", "v1", "-watch", "items/watched"}, io.Discard, &errOut); code != 2 ||
+		!strings.HasPrefix(errOut.String(), "streamgate: call: -watch through the gateway needs its REST URL") || strings.Count(errOut.String(), "\n") != 1 {
+		t.Fatalf("-watch with the gRPC address: exit %d, %q", code, errOut.String())
 	}
 
 	// A refused subscription prints its envelope and fails.

@@ -27,6 +27,7 @@ import (
 	benchv1 "github.com/streamgate/streamgate/gen/streamgate/bench/v1"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/tools/streamgate/internal/cliflag"
 )
 
 // The env vars that carry keys to the servers (never their arguments,
@@ -50,62 +51,89 @@ const (
 	KindStreamgateGateway = "streamgate-gateway" // the streamgate gateway, -config FILE
 )
 
+// ServeOptions say which server Serve runs and how.
+type ServeOptions struct {
+	Kind    string // one of the Kind… constants
+	Listen  string // listen address; default 127.0.0.1:0
+	Backend string // reverse-proxy: the URL behind; grpc-gateway: the ADDR behind
+	Config  string // streamgate-gateway: the gateway's configuration
+	Users   int    // how many users; default 1000
+}
+
+// Flags declares Serve's flags (all but KIND, which comes before them) on
+// fs, filling o.
+func (o *ServeOptions) Flags(fs *flag.FlagSet) {
+	o.Listen, o.Users = "127.0.0.1:0", 1000
+	fs.Func("listen", `listen address (default "127.0.0.1:0")`, func(s string) error {
+		if err := cliflag.CheckListen(s); err != nil {
+			return err
+		}
+		o.Listen = s
+		return nil
+	})
+	fs.StringVar(&o.Backend, "backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
+	fs.StringVar(&o.Config, "config", "", "streamgate-gateway: the gateway's configuration")
+	fs.IntVar(&o.Users, "users", 1000, "how many users")
+}
+
 // Serve runs one server: args are KIND [-listen ADDR] [-backend ADDR]
-// [-config FILE] [-users N]. Once it listens it writes "ready ADDR" and a
-// newline to stdout; it serves until ctx ends.
+// [-config FILE] [-users N] (see RunServer).
 func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("bench serve: name the server")
 	}
-	kind := args[0]
-	fs := flag.NewFlagSet("bench serve "+kind, flag.ContinueOnError)
+	o := ServeOptions{Kind: args[0]}
+	fs := flag.NewFlagSet("bench serve "+o.Kind, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:0", "listen address")
-	backend := fs.String("backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
-	config := fs.String("config", "", "streamgate-gateway: the gateway's configuration")
-	n := fs.Int("users", 1000, "how many users")
+	o.Flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	return RunServer(ctx, o, stdout, stderr)
+}
+
+// RunServer runs the server o names. Once it listens it writes
+// "ready ADDR" and a newline to stdout; it serves until ctx ends.
+func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) error {
 	key := os.Getenv(EnvKey)
 	ready := func(addr string) { fmt.Fprintf(stdout, "ready %s\n", addr) }
-	all := Users(*n)
-	switch kind {
+	all := Users(o.Users)
+	switch o.Kind {
 	case KindDirect:
-		return serveHTTP(ctx, *listen, withKey(key, usersHandler(all)), ready)
+		return serveHTTP(ctx, o.Listen, withKey(key, usersHandler(all)), ready)
 	case KindHTTPUsers:
-		return serveHTTP(ctx, *listen, usersHandler(all), ready)
+		return serveHTTP(ctx, o.Listen, usersHandler(all), ready)
 	case KindReverseProxy:
-		target, err := url.Parse(*backend)
+		target, err := url.Parse(o.Backend)
 		if err != nil || target.Host == "" {
-			return fmt.Errorf("reverse-proxy: -backend %q is not a URL", *backend)
+			return fmt.Errorf("reverse-proxy: -backend %q is not a URL", o.Backend)
 		}
 		rp := &httputil.ReverseProxy{
 			Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
 			Transport: &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute},
 		}
-		return serveHTTP(ctx, *listen, withKey(key, rp), ready)
+		return serveHTTP(ctx, o.Listen, withKey(key, rp), ready)
 	case KindGRPCUsers:
-		return serveGRPCUsers(ctx, *listen, all, ready)
+		return serveGRPCUsers(ctx, o.Listen, all, ready)
 	case KindGRPCGateway:
 		mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{UseProtoNames: true},
 		}))
-		if err := benchv1.RegisterUsersServiceHandlerFromEndpoint(ctx, mux, *backend,
+		if err := benchv1.RegisterUsersServiceHandlerFromEndpoint(ctx, mux, o.Backend,
 			[]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}); err != nil {
 			return err
 		}
-		return serveHTTP(ctx, *listen, withKey(key, mux), ready)
+		return serveHTTP(ctx, o.Listen, withKey(key, mux), ready)
 	case KindStreamgateUsers:
-		return serveStreamgateUsers(ctx, *listen, all, os.Getenv(EnvServiceKey), ready)
+		return serveStreamgateUsers(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
 	case KindStreamgateGateway:
 		return gateway.Run(ctx, gateway.RunOptions{
-			ConfigPath: *config, HTTPAddr: *listen, GRPCAddr: "127.0.0.1:0",
+			ConfigPath: o.Config, HTTPAddr: o.Listen, GRPCAddr: "127.0.0.1:0",
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			Ready:  func(a gateway.Addrs) { ready(a.HTTP) },
 		})
 	}
-	return fmt.Errorf("bench serve: unknown server %q", kind)
+	return fmt.Errorf("bench serve: unknown server %q", o.Kind)
 }
 
 // usersHandler serves GET /v1/users/{id} as plain JSON.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -205,7 +206,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			targets[name] = addr
 			return nil
 		case err := <-failed:
-			return fmt.Errorf("service %s: %w", name, err)
+			return named(name, err)
 		}
 	}
 	// inventory first: orders asks it for prices.
@@ -284,4 +285,15 @@ func randomKey() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// named prefixes a service's error with "service NAME: " unless run.Run
+// did already (it names the service on some errors, not on a listen
+// error): one prefix, never two.
+func named(service string, err error) error {
+	prefix := "service " + service + ": "
+	if strings.HasPrefix(err.Error(), prefix) {
+		return err
+	}
+	return fmt.Errorf("%s%w", prefix, err)
 }

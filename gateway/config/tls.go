@@ -10,7 +10,7 @@ import (
 func (l *loader) listenTLS(y *yamlListenTLS) ListenTLS {
 	t := ListenTLS{CertFile: l.fileName(y.CertFile), KeyFile: l.fileName(y.KeyFile), ClientCAFile: l.fileName(y.ClientCAFile)}
 	if _, err := (tlsfiles.Server{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}).Config(); err != nil {
-		l.addf(y.At.Line, y.At.Path, "%v", err)
+		l.addf(y.At, "%v", err)
 	}
 	return t
 }
@@ -39,10 +39,10 @@ func (l *loader) linkTLS(def, own *yamlLinkTLS) *LinkTLS {
 	cfg, err := c.Config()
 	if err != nil {
 		where := def.At
-		if own.At.Line != 0 {
+		if own.At.found() {
 			where = own.At
 		}
-		l.addf(where.Line, where.Path, "%v", err)
+		l.addf(where, "%v", err)
 		return nil
 	}
 	t.Config = cfg

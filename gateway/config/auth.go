@@ -124,7 +124,7 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 		}
 	}
 	for _, f := range y.PublicKeyFiles.V {
-		j.PublicKeys = append(j.PublicKeys, l.publicKeys(f)...)
+		j.PublicKeys = append(j.PublicKeys, l.files.publicKeys(f)...)
 	}
 	if !y.HS256SecretEnv.Set && !y.PublicKeyFiles.Set {
 		l.addf(y.At, "hs256_secret_env or public_key_files is required")
@@ -134,30 +134,30 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 
 // publicKeys reads a PEM file of one or more "PUBLIC KEY" blocks, relative
 // to the configuration's directory.
-func (l *loader) publicKeys(v val[string]) []crypto.PublicKey {
+func (f files) publicKeys(v val[string]) []crypto.PublicKey {
 	if !v.OK {
 		return nil
 	}
 	file := v.V
 	if !filepath.IsAbs(file) {
-		file = filepath.Join(l.dir, file)
+		file = filepath.Join(f.dir, file)
 	}
 	data, err := readKeyFile(file)
 	if err != nil {
-		l.addf(v.at, "%v", err)
+		f.addf(v.at, "%v", err)
 		return nil
 	}
 	var keys []crypto.PublicKey
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		key, err := publicKey(block)
 		if err != nil {
-			l.addf(v.at, "%s: %v", v.V, err)
+			f.addf(v.at, "%s: %v", v.V, err)
 			return nil
 		}
 		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
-		l.addf(v.at, "%s: no PEM block", v.V)
+		f.addf(v.at, "%s: no PEM block", v.V)
 	}
 	return keys
 }

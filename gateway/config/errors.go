@@ -68,7 +68,7 @@ func (ps *problems) addf(a at, format string, args ...any) {
 	if a.key != "" {
 		path = join(path, a.key)
 	}
-	ps.addLine(a.n.Line, path, format, args...)
+	ps.addLine(max(a.line(), 1), path, format, args...)
 }
 
 // addLine records a problem at a line under a path.

@@ -50,7 +50,7 @@ func Parse(path string, data []byte, env func(string) string) (*Config, error) {
 		ps.scan(ps, root, "")
 		ps.decoding(load(root, &doc))
 	}
-	l := &loader{problems: ps, dir: filepath.Dir(path), env: env}
+	l := &loader{problems: ps, files: files{ps, filepath.Dir(path)}, env: env}
 	cfg := l.config(&doc)
 	if err := ps.err(); err != nil {
 		return nil, err
@@ -61,9 +61,9 @@ func Parse(path string, data []byte, env func(string) string) (*Config, error) {
 // loader turns a YAML document into a Config.
 type loader struct {
 	*problems
-	dir string // the configuration file's directory
-	env func(string) string
-	cfg *Config // what is loaded so far; sections read earlier ones
+	files files
+	env   func(string) string
+	cfg   *Config // what is loaded so far; sections read earlier ones
 }
 
 // config validates the document and completes it with defaults. Sections
@@ -74,7 +74,7 @@ func (l *loader) config(doc *yamlConfig) *Config {
 	l.cfg.HTTP = l.http(&doc.HTTP)
 	l.cfg.Auth = l.auth(&doc.Auth)
 	l.cfg.Plaintext = doc.Plaintext.V
-	l.cfg.ListenTLS = l.listenTLS(&doc.ListenTLS)
+	l.cfg.ListenTLS = l.files.listenTLS(&doc.ListenTLS)
 	l.cfg.Services = l.services(doc.Services, &doc.ServiceTLS)
 	l.cfg.Redis = l.redisURL(doc.Redis, doc.RedisEnv)
 	l.cfg.RedisTimeout = l.duration(doc.RedisTimeout, 0, 5*time.Second, 250*time.Millisecond)

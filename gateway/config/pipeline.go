@@ -14,15 +14,15 @@ type scope struct {
 	earlier map[string]bool // the steps that finish before the current one starts
 }
 
-// steps checks the steps of pipelines and compiles their templates.
-type steps struct {
+// pipelines checks the steps of pipelines and compiles their templates.
+type pipelines struct {
 	*problems
 	serviceRef func(val[string]) string // checks a service's name
 }
 
 // pipeline checks a route's steps. service is the default for steps that
 // name none; item says whether the route's path has an id.
-func (c steps) pipeline(y val[yamlSteps], service string, item bool) []*Step {
+func (c pipelines) pipeline(y val[yamlSteps], service string, item bool) []*Step {
 	sc := &scope{item: item, defined: map[string]int{}, earlier: map[string]bool{}}
 	var out []*Step
 	for _, ys := range y.V {
@@ -52,7 +52,7 @@ func stepNames(steps []*Step) []string {
 }
 
 // step checks one step, or a parallel group when inGroup is false.
-func (c steps) step(y yamlStep, service string, sc *scope, inGroup bool) *Step {
+func (c pipelines) step(y yamlStep, service string, sc *scope, inGroup bool) *Step {
 	switch {
 	case !y.At.found():
 		return nil // not a mapping: reported
@@ -92,7 +92,7 @@ func (c steps) step(y yamlStep, service string, sc *scope, inGroup bool) *Step {
 
 // call checks the action of a step or an undo, its service (service when
 // it names none) and its id and body.
-func (c steps) call(y yamlCall, service string, sc *scope) *Step {
+func (c pipelines) call(y yamlCall, service string, sc *scope) *Step {
 	s := &Step{Action: y.Action.V, Service: service, Line: y.At.line()}
 	switch {
 	case !y.Action.Set:
@@ -114,7 +114,7 @@ func (c steps) call(y yamlCall, service string, sc *scope) *Step {
 }
 
 // stepName checks a step's name and records it in the scope.
-func (c steps) stepName(name string, a at, sc *scope) {
+func (c pipelines) stepName(name string, a at, sc *scope) {
 	switch first := sc.defined[name]; {
 	case name == "":
 	case !isRefPart(name):
@@ -130,7 +130,7 @@ func (c steps) stepName(name string, a at, sc *scope) {
 
 // compile compiles one string of an id or a body, checking its references
 // against the step's scope.
-func (c steps) compile(s string, a at, sc *scope) tnode {
+func (c pipelines) compile(s string, a at, sc *scope) tnode {
 	n, refs, problems := parseString(s)
 	for _, p := range problems {
 		c.addf(a, "%s", p)
@@ -142,7 +142,7 @@ func (c steps) compile(s string, a at, sc *scope) tnode {
 }
 
 // ref checks one reference against the step's scope.
-func (c steps) ref(r *reference, a at, sc *scope) {
+func (c pipelines) ref(r *reference, a at, sc *scope) {
 	switch r.root {
 	case "path":
 		if len(r.fields) != 1 || r.fields[0] != "id" {
@@ -172,7 +172,7 @@ func (c steps) ref(r *reference, a at, sc *scope) {
 // infinite), bool and nil. Timestamps stay strings. It returns the value
 // and its template, in which every string that is a value (not a key) is
 // compiled.
-func (c steps) value(n *yaml.Node, sc *scope) (any, tnode) {
+func (c pipelines) value(n *yaml.Node, sc *scope) (any, tnode) {
 	n = deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -209,7 +209,7 @@ func (c steps) value(n *yaml.Node, sc *scope) (any, tnode) {
 }
 
 // scalar decodes one scalar of a body; nil after reporting a problem.
-func (c steps) scalar(n *yaml.Node) any {
+func (c pipelines) scalar(n *yaml.Node) any {
 	switch n.ShortTag() {
 	case "!!null":
 		return nil

@@ -257,7 +257,7 @@ func (l routing) action(y yamlAction, def settings) []*Route {
 	if m := l.idempotency(y.Idempotency); m != "" {
 		own.idempotency, own.ownIdempotency = m, true
 	}
-	steps := steps{l.problems, l.serviceRef}.pipeline(y.Pipeline, own.service, form == FormItemAction)
+	steps := pipelines{l.problems, l.serviceRef}.pipeline(y.Pipeline, own.service, form == FormItemAction)
 	result := l.result(y, steps)
 	routes := make([]*Route, 0, len(ms))
 	for _, m := range ms {

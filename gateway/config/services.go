@@ -5,7 +5,7 @@ import "time"
 // services checks the services the gateway reaches.
 func (l *loader) services(es entries[yamlService], tlsDef *yamlLinkTLS) map[string]*Service {
 	out := map[string]*Service{}
-	def := l.linkTLS(tlsDef, &yamlLinkTLS{})
+	def := l.files.linkTLS(tlsDef, &yamlLinkTLS{})
 	for _, e := range es {
 		if !isSegment(e.Key) {
 			l.addf(e.at, "service name must be %s", segmentRule)
@@ -27,7 +27,7 @@ func (l *loader) service(e entry[yamlService], tlsDef *yamlLinkTLS, def *LinkTLS
 		l.addf(y.Plaintext.at, "set tls or plaintext: true, not both")
 	case y.Plaintext.V:
 	case y.TLS.At.found():
-		s.TLS = l.linkTLS(tlsDef, &y.TLS)
+		s.TLS = l.files.linkTLS(tlsDef, &y.TLS)
 	default:
 		s.TLS = def
 	}

@@ -49,6 +49,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "http: {}\nhtp: {}\n", 2, "", `unknown key "htp"`},
 		{"repeated key", "redis: redis://a:1\nredis: redis://b:1\n", 2, "", `key "redis" is repeated (first at line 1)`},
 		{"alias cycle", "http: &a {cors: *a}\n", 1, "", "alias to itself"},
+		{"empty key", "http: {}\n: x\n", 2, "", `unknown key ""`},
+		{"null key", "services:\n  ~: {target: a}\n", 2, "services.~", "service name must be"},
 		{"merge key", "http: &h {max_json_depth: 3}\nauth: {<<: *h}\n", 2, "auth", "merge keys"},
 
 		// http.

@@ -28,7 +28,7 @@ type pos struct{ line, column int }
 // scan indexes the document below root and checks what the library would
 // accept but the configuration does not: keys that are not plain names,
 // merge keys and repeated keys are reported and removed, so that decoding
-// never sees them.
+// never sees them; the other keys read as strings.
 func (ix *index) scan(ps *problems, n *yaml.Node, path string) {
 	ix.paths[n] = path
 	ix.at[pos{n.Line, n.Column}] = n
@@ -44,6 +44,8 @@ func (ix *index) scan(ps *problems, n *yaml.Node, path string) {
 			case dup:
 				ps.addLine(k.Line, path, "key %q is repeated (first at line %d)", k.Value, line)
 			default:
+				// A key is a name, whatever it would resolve to ("", "~", 1).
+				k = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.Value, Line: k.Line, Column: k.Column}
 				seen[k.Value] = k.Line
 				ix.paths[k] = join(path, k.Value)
 				ix.keyIn[pos{k.Line, k.Column}] = path

@@ -47,7 +47,7 @@ func Parse(path string, data []byte, env func(string) string) (*Config, error) {
 		if !checkAliases(ps, root) {
 			return nil, ps.err()
 		}
-		ps.scan(ps, root, "")
+		ps.scan(root, "")
 		ps.decoding(load(root, &doc))
 	}
 	l := &loader{problems: ps, files: files{ps, filepath.Dir(path)}, env: env}

@@ -29,9 +29,9 @@ type pos struct{ line, column int }
 // accept but the configuration does not: keys that are not plain names,
 // merge keys and repeated keys are reported and removed, so that decoding
 // never sees them; the other keys read as strings.
-func (ix *index) scan(ps *problems, n *yaml.Node, path string) {
-	ix.paths[n] = path
-	ix.at[pos{n.Line, n.Column}] = n
+func (ps *problems) scan(n *yaml.Node, path string) {
+	ps.paths[n] = path
+	ps.at[pos{n.Line, n.Column}] = n
 	switch n.Kind {
 	case yaml.MappingNode:
 		seen := map[string]int{}
@@ -47,16 +47,16 @@ func (ix *index) scan(ps *problems, n *yaml.Node, path string) {
 				// A key is a name, whatever it would resolve to ("", "~", 1).
 				k = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.Value, Line: k.Line, Column: k.Column}
 				seen[k.Value] = k.Line
-				ix.paths[k] = join(path, k.Value)
-				ix.keyIn[pos{k.Line, k.Column}] = path
-				ix.scan(ps, v, join(path, k.Value))
+				ps.paths[k] = join(path, k.Value)
+				ps.keyIn[pos{k.Line, k.Column}] = path
+				ps.scan(v, join(path, k.Value))
 				kept = append(kept, k, v)
 			}
 		}
 		n.Content = kept
 	case yaml.SequenceNode:
 		for i, v := range n.Content {
-			ix.scan(ps, v, indexPath(path, i))
+			ps.scan(v, indexPath(path, i))
 		}
 	}
 }

@@ -30,9 +30,9 @@ func (l *loader) auth(y *yamlAuth) Auth {
 		switch {
 		case !ok:
 		case byName[k.Name] != 0:
-			l.addf(k.Line, yk.At.Path, "API key name %q is used twice (first at line %d)", k.Name, byName[k.Name])
+			l.addf(yk.At, "API key name %q is used twice (first at line %d)", k.Name, byName[k.Name])
 		case byHash[k.Hash] != 0:
-			l.addf(k.Line, yk.At.Path, "API key %q is the same key as the one at line %d", k.Name, byHash[k.Hash])
+			l.addf(yk.At, "API key %q is the same key as the one at line %d", k.Name, byHash[k.Hash])
 		default:
 			byName[k.Name], byHash[k.Hash] = k.Line, k.Line
 			a.APIKeys = append(a.APIKeys, k)
@@ -45,7 +45,7 @@ func (l *loader) auth(y *yamlAuth) Auth {
 			continue
 		}
 		if first := issuers[j.Issuer]; first != 0 {
-			l.addf(j.Line, yj.At.Path, "issuer %q is listed twice (first at line %d); give one entry all its keys", j.Issuer, first)
+			l.addf(yj.At, "issuer %q is listed twice (first at line %d); give one entry all its keys", j.Issuer, first)
 			continue
 		}
 		issuers[j.Issuer] = j.Line
@@ -56,16 +56,16 @@ func (l *loader) auth(y *yamlAuth) Auth {
 
 // apiKey checks one accepted API key; ok is false when it has problems.
 func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
-	if y.At.Line == 0 {
+	if !y.At.found() {
 		return k, false // not a mapping: reported
 	}
-	k = APIKey{Name: y.Name.V, Subject: y.Subject.or(y.Name.V), Roles: y.Roles.V, Line: y.At.Line}
+	k = APIKey{Name: y.Name.V, Subject: y.Subject.or(y.Name.V), Roles: y.Roles.V, Line: y.At.line()}
 	if !y.Name.Set {
-		l.addf(y.At.Line, y.At.Path, "name is required")
+		l.addf(y.At, "name is required")
 	}
 	switch {
 	case y.Hash.Set && y.SecretEnv.Set:
-		l.addf(y.At.Line, y.At.Path, "set hash or secret_env, not both")
+		l.addf(y.At, "set hash or secret_env, not both")
 	case y.Hash.Set:
 		k.Hash = l.keyHash(y.Hash)
 	case y.SecretEnv.Set:
@@ -73,9 +73,9 @@ func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
 			k.Hash = socket.HashKey(secret)
 		}
 	default:
-		l.addf(y.At.Line, y.At.Path, "hash or secret_env is required")
+		l.addf(y.At, "hash or secret_env is required")
 	}
-	return k, l.clean(y.At.Path)
+	return k, l.clean(y.At)
 }
 
 // keyHash checks a "sha256:HEX" key hash, lower-casing the digits.
@@ -85,7 +85,7 @@ func (l *loader) keyHash(v val[text]) string {
 	}
 	digits, found := strings.CutPrefix(string(v.V), "sha256:")
 	if b, err := hex.DecodeString(digits); !found || err != nil || len(b) != 32 {
-		l.addf(v.Line, v.Path, `expected "sha256:" and 64 hex digits (socket.HashKey's form)`)
+		l.addf(v.at, `expected "sha256:" and 64 hex digits (socket.HashKey's form)`)
 		return ""
 	}
 	return "sha256:" + strings.ToLower(digits)
@@ -99,7 +99,7 @@ func (l *loader) envVar(v val[string]) (string, bool) {
 	}
 	s := l.env(v.V)
 	if s == "" {
-		l.addf(v.Line, v.Path, "environment variable %s is unset or empty", v.V)
+		l.addf(v.at, "environment variable %s is unset or empty", v.V)
 		return "", false
 	}
 	return s, true
@@ -107,16 +107,16 @@ func (l *loader) envVar(v val[string]) (string, bool) {
 
 // jwt checks one accepted token issuer; ok is false when it has problems.
 func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
-	if y.At.Line == 0 {
+	if !y.At.found() {
 		return j, false // not a mapping: reported
 	}
 	j = JWTIssuer{
 		Issuer: y.Issuer.V, Audience: y.Audience.V,
 		RolesClaim: y.RolesClaim.or("roles"), Leeway: y.Leeway.or(30 * time.Second),
-		Line: y.At.Line,
+		Line: y.At.line(),
 	}
 	if !y.Issuer.Set {
-		l.addf(y.At.Line, y.At.Path, "issuer is required")
+		l.addf(y.At, "issuer is required")
 	}
 	if y.HS256SecretEnv.Set {
 		if secret, ok := l.envVar(y.HS256SecretEnv); ok {
@@ -124,40 +124,40 @@ func (l *loader) jwt(y yamlJWT) (j JWTIssuer, ok bool) {
 		}
 	}
 	for _, f := range y.PublicKeyFiles.V {
-		j.PublicKeys = append(j.PublicKeys, l.publicKeys(f)...)
+		j.PublicKeys = append(j.PublicKeys, l.files.publicKeys(f)...)
 	}
 	if !y.HS256SecretEnv.Set && !y.PublicKeyFiles.Set {
-		l.addf(y.At.Line, y.At.Path, "hs256_secret_env or public_key_files is required")
+		l.addf(y.At, "hs256_secret_env or public_key_files is required")
 	}
-	return j, l.clean(y.At.Path)
+	return j, l.clean(y.At)
 }
 
 // publicKeys reads a PEM file of one or more "PUBLIC KEY" blocks, relative
 // to the configuration's directory.
-func (l *loader) publicKeys(v val[string]) []crypto.PublicKey {
+func (f files) publicKeys(v val[string]) []crypto.PublicKey {
 	if !v.OK {
 		return nil
 	}
 	file := v.V
 	if !filepath.IsAbs(file) {
-		file = filepath.Join(l.dir, file)
+		file = filepath.Join(f.dir, file)
 	}
 	data, err := readKeyFile(file)
 	if err != nil {
-		l.addf(v.Line, v.Path, "%v", err)
+		f.addf(v.at, "%v", err)
 		return nil
 	}
 	var keys []crypto.PublicKey
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		key, err := publicKey(block)
 		if err != nil {
-			l.addf(v.Line, v.Path, "%s: %v", v.V, err)
+			f.addf(v.at, "%s: %v", v.V, err)
 			return nil
 		}
 		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
-		l.addf(v.Line, v.Path, "%s: no PEM block", v.V)
+		f.addf(v.at, "%s: no PEM block", v.V)
 	}
 	return keys
 }

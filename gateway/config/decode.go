@@ -1,109 +1,20 @@
 package config
 
 import (
-	"reflect"
-	"strings"
+	"errors"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
-// The loader decodes the document into the yaml-tagged structs of
-// yaml.go, then validates them in plain Go. Decoding reports what the
-// document's shape gets wrong (unknown and repeated keys, a list where a
-// mapping belongs, a word where a number belongs) and every value keeps
-// its line and dotted path, so that validation names them too.
+// The library decodes the document into the yaml-tagged structs of
+// yaml.go, strictly (a key of no field is a problem). The types below are
+// its leaves: each keeps the node it was read from, so that validation
+// names its line and path, and reads its value in the words of the rest
+// of the problems, returning an invalid when it cannot.
 
-// unmarshaler is a type that decodes itself from a node; decode calls it
-// for every value, absent and null ones excepted.
-type unmarshaler interface {
-	unmarshal(d *decoder, n *yaml.Node, path string)
-}
-
-// at is where a value was found. Structs with a field "At at" get their
-// mapping's.
-type at struct {
-	Line int
-	Path string
-}
-
-// decode fills v from n: an unmarshaler decodes itself; a struct reads a
-// mapping whose keys are its fields' yaml tags (others are reported); a
-// slice reads a list; a pointer is allocated. Absent and null nodes leave
-// v as it is.
-func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
-	if !isNull(n) {
-		d.decodeValue(n, path, v)
-	}
-}
-
-// decodeValue is decode for a list's items, where a null is a value: an
-// unmarshaler reads it, and a struct takes it for an empty mapping.
-func (d *decoder) decodeValue(n *yaml.Node, path string, v reflect.Value) {
-	if u, ok := v.Addr().Interface().(unmarshaler); ok {
-		u.unmarshal(d, deref(n), path)
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		d.decode(n, path, v.Elem())
-	case reflect.Slice:
-		d.items(n, path, func(_ int, item *yaml.Node, p string) {
-			e := reflect.New(v.Type().Elem()).Elem()
-			d.decodeValue(item, p, e)
-			v.Set(reflect.Append(v, e))
-		})
-	case reflect.Struct:
-		d.mapping(n, path, v)
-	default:
-		panic("config: cannot decode into " + v.Type().String())
-	}
-}
-
-// mapping decodes a mapping into a struct's yaml-tagged fields.
-func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
-	if n = deref(n); n.Kind != yaml.MappingNode && !isNull(n) {
-		d.addf(n.Line, path, "expected a mapping, got %s", describe(n))
-		return
-	}
-	if f := v.FieldByName("At"); f.IsValid() {
-		f.Set(reflect.ValueOf(at{n.Line, path}))
-	}
-	d.pairs(n, path, func(k, val *yaml.Node, p string) {
-		if f, ok := field(v, k.Value); ok {
-			d.decode(val, p, f)
-		} else {
-			d.addf(k.Line, path, "unknown key %q", k.Value)
-		}
-	})
-}
-
-// mappingOf decodes a mapping into the struct v points to, reporting any
-// other node as not being what ("a step") it should be.
-func (d *decoder) mappingOf(n *yaml.Node, path, what string, v any) {
-	if n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected %s (a mapping), got %s", what, describe(n))
-		return
-	}
-	d.mapping(n, path, reflect.ValueOf(v).Elem())
-}
-
-// field finds the struct field whose yaml tag is key, in embedded structs
-// too.
-func field(v reflect.Value, key string) (reflect.Value, bool) {
-	for i := range v.NumField() {
-		sf := v.Type().Field(i)
-		if sf.Anonymous {
-			if f, ok := field(v.Field(i), key); ok {
-				return f, true
-			}
-		} else if name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ","); name != "" && name == key {
-			return v.Field(i), true
-		}
-	}
-	return reflect.Value{}, false
-}
+// load decodes n into v strictly.
+func load(n *yaml.Node, v any) error { return n.Load(v, yaml.WithKnownFields()) }
 
 // Leaf types: what a scalar decodes to besides string (never empty),
 // bool, int64 and time.Duration (never negative).
@@ -115,8 +26,8 @@ type (
 )
 
 // val is a value the document may set, with where it was set. T is a leaf
-// type, *yaml.Node (kept as written), []string (of non-empty strings) or
-// any type decode takes.
+// type, *yaml.Node (kept as written), []string (of non-empty strings),
+// Access, or a type the library decodes.
 type val[T any] struct {
 	V   T
 	Set bool // present and not null (even when V could not be read)
@@ -124,35 +35,43 @@ type val[T any] struct {
 	at
 }
 
-func (f *val[T]) unmarshal(d *decoder, n *yaml.Node, path string) {
-	f.Set, f.at = true, at{n.Line, path}
-	before := len(d.list)
+// UnmarshalYAML reads the value; the library calls it for values that are
+// present and not null.
+func (f *val[T]) UnmarshalYAML(n *yaml.Node) error {
+	f.Set, f.at = true, at{n: n}
+	var err error
 	switch p := any(&f.V).(type) {
 	case *string:
-		*p, _ = d.name(n, path)
+		*p, err = name(n)
 	case *text:
-		s, _ := d.str(n, path)
+		var s string
+		s, err = str(n)
 		*p = text(s)
 	case *bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(p) != nil {
-			d.addf(n.Line, path, "expected true or false, got %s", describe(n))
+			err = invalidf(n, "expected true or false, got %s", describe(n))
 		}
 	case *int64:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(p) != nil {
-			d.addf(n.Line, path, "expected an integer, got %s", describe(n))
+			err = invalidf(n, "expected an integer, got %s", describe(n))
 		}
 	case *time.Duration:
-		*p = d.duration(n, path, false)
+		*p, err = duration(n, false)
 	case *positive:
-		*p = positive(d.duration(n, path, true))
+		var d time.Duration
+		d, err = duration(n, true)
+		*p = positive(d)
 	case **yaml.Node:
 		*p = n
 	case *[]string:
-		*p = d.names(n, path)
+		*p, err = names(n)
+	case *Access:
+		err = readAccess(p, n)
 	default:
-		d.decode(n, path, reflect.ValueOf(&f.V).Elem())
+		err = load(n, &f.V)
 	}
-	f.OK = len(d.list) == before
+	f.OK = err == nil
+	return err
 }
 
 // or returns the value when it was read, else def.
@@ -163,11 +82,37 @@ func (f val[T]) or(def T) T {
 	return def
 }
 
+// seq is a list whose items are all read, nulls too: a null is given to
+// the item's own UnmarshalYAML (a string says it expected a string), or
+// reported where a mapping belongs.
+type seq[T any] []T
+
+// UnmarshalYAML reads the items.
+func (l *seq[T]) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return invalidf(n, "expected a list, got %s", describe(n))
+	}
+	var errs []error
+	for _, item := range n.Content {
+		var v T
+		switch u, ok := any(&v).(yaml.Unmarshaler); {
+		case !isNull(item):
+			errs = append(errs, load(item, &v))
+		case ok:
+			errs = append(errs, u.UnmarshalYAML(deref(item)))
+		default:
+			errs = append(errs, invalidf(deref(item), "expected a mapping, got null"))
+		}
+		*l = append(*l, v)
+	}
+	return errors.Join(errs...)
+}
+
 // entry is one key of a mapping whose keys are names (services, versions,
 // resources).
 type entry[T any] struct {
 	Key  string
-	Null bool // the value is absent or null
+	Null bool // the value is null
 	V    T
 	at   // the key's
 }
@@ -175,10 +120,68 @@ type entry[T any] struct {
 // entries is a mapping whose keys are names, in document order.
 type entries[T any] []entry[T]
 
-func (es *entries[T]) unmarshal(d *decoder, n *yaml.Node, path string) {
-	d.pairs(n, path, func(k, v *yaml.Node, p string) {
-		e := entry[T]{Key: k.Value, Null: isNull(v), at: at{k.Line, p}}
-		d.decode(v, p, reflect.ValueOf(&e.V).Elem())
+// UnmarshalYAML reads the entries.
+func (es *entries[T]) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return invalidf(n, "expected a mapping, got %s", describe(n))
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		e := entry[T]{Key: k.Value, Null: isNull(v), at: at{n: k}}
+		errs = append(errs, load(v, &e.V))
 		*es = append(*es, e)
-	})
+	}
+	return errors.Join(errs...)
+}
+
+// str reads a scalar as a string (so "port: 9000" reads as "9000").
+func str(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return "", invalidf(n, "expected a string, got %s", describe(n))
+	}
+	return n.Value, nil
+}
+
+// name reads a string that must not be empty.
+func name(n *yaml.Node) (string, error) {
+	s, err := str(n)
+	if err == nil && s == "" {
+		return "", invalidf(n, "must not be empty")
+	}
+	return s, err
+}
+
+// names reads a list of non-empty strings.
+func names(n *yaml.Node) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, invalidf(n, "expected a list, got %s", describe(n))
+	}
+	var out []string
+	var errs []error
+	for _, v := range n.Content {
+		s, err := name(deref(v))
+		if err == nil {
+			out = append(out, s)
+		}
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// duration reads a Go duration string such as "5s" or "1m30s"; negative
+// durations, and zero when nonZero is set, are refused.
+func duration(n *yaml.Node, nonZero bool) (time.Duration, error) {
+	s, err := str(n)
+	if err != nil {
+		return 0, err
+	}
+	v, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, invalidf(n, "expected a duration such as \"5s\" or \"1m30s\", got %q", s)
+	case v < 0 || (nonZero && v == 0):
+		return v, invalidf(n, "duration must be positive, got %q", s)
+	}
+	return v, nil
 }

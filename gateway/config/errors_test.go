@@ -49,6 +49,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "http: {}\nhtp: {}\n", 2, "", `unknown key "htp"`},
 		{"repeated key", "redis: redis://a:1\nredis: redis://b:1\n", 2, "", `key "redis" is repeated (first at line 1)`},
 		{"alias cycle", "http: &a {cors: *a}\n", 1, "", "alias to itself"},
+		{"empty key", "http: {}\n: x\n", 2, "", `unknown key ""`},
+		{"null key", "services:\n  ~: {target: a}\n", 2, "services.~", "service name must be"},
 		{"merge key", "http: &h {max_json_depth: 3}\nauth: {<<: *h}\n", 2, "auth", "merge keys"},
 
 		// http.
@@ -84,6 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{"api key names repeated", "auth:\n  api_keys:\n    - {name: a, secret_env: MOBILE_KEY}\n    - {name: a, secret_env: JWT_SECRET}\n", 4, "auth.api_keys[1]", `name "a" is used twice (first at line 3)`},
 		{"api keys the same", "auth:\n  api_keys:\n    - {name: a, secret_env: MOBILE_KEY}\n    - {name: b, secret_env: MOBILE_KEY}\n", 4, "auth.api_keys[1]", "same key as the one at line 3"},
 		{"api key not a mapping", "auth:\n  api_keys: [ci]\n", 2, "auth.api_keys[0]", `expected a mapping, got "ci"`},
+		{"api key null", "auth:\n  api_keys: [~]\n", 2, "auth.api_keys[0]", "expected a mapping, got null"},
 		{"api key roles not a list", "auth:\n  api_keys:\n    - {name: a, secret_env: MOBILE_KEY, roles: admin}\n", 3, "auth.api_keys[0].roles", "expected a list"},
 		{"jwt without issuer", "auth:\n  jwt:\n    - hs256_secret_env: JWT_SECRET\n", 3, "auth.jwt[0]", "issuer is required"},
 		{"jwt without key", "auth:\n  jwt:\n    - issuer: me\n", 3, "auth.jwt[0]", "hs256_secret_env or public_key_files is required"},
@@ -95,6 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{"jwt issuer repeated", "auth:\n  jwt:\n    - {issuer: me, hs256_secret_env: JWT_SECRET}\n    - {issuer: me, hs256_secret_env: JWT_SECRET}\n", 4, "auth.jwt[1]", `issuer "me" is listed twice`},
 
 		// services.
+		{"anchor used twice", "services:\n  users: &svc {target: a, timeout: 0s}\n  admins: *svc\n", 2, "services.users.timeout", "must be positive"},
 		{"service without target", "services:\n  users: {timeout: 1s}\n", 2, "services.users", "target is required"},
 		{"service empty", "services:\n  users:\n", 2, "services.users", "target is required"},
 		{"service target empty", "services:\n  users: {target: ''}\n", 2, "services.users.target", "must not be empty"},
@@ -147,6 +151,7 @@ func TestParseErrors(t *testing.T) {
 		{"action service", actions("          - name: pay\n            service: payments\n"), 12, "versions.v1.resources.orders.actions[0].service", `unknown service "payments"`},
 		{"action timeout", actions("          - {name: pay, timeout: 0s}\n"), 11, "versions.v1.resources.orders.actions[0].timeout", "must be positive"},
 		{"action access", actions("          - {name: pay, access: {roles: admin}}\n"), 11, "versions.v1.resources.orders.actions[0].access.roles", "expected a list"},
+		{"action null", actions("          - ~\n"), 11, "versions.v1.resources.orders.actions[0]", "expected a mapping, got null"},
 		{"action unknown key", actions("          - name: pay\n            steps: []\n"), 12, "versions.v1.resources.orders.actions[0]", `unknown key "steps"`},
 		{"action twice", actions("          - name: pay\n          - {name: pay, method: GET}\n          - name: pay\n"), 13, "versions.v1.resources.orders.actions[2]", "POST /orders/{id}/pay is defined twice (first at line 11)"},
 		{"collection action twice", actions("          - {name: find, on: collection, methods: [GET, POST]}\n          - {name: find, on: collection, method: GET}\n"), 12, "versions.v1.resources.orders.actions[1]", "GET /orders/find is defined twice (first at line 11)"},

@@ -1,16 +1,14 @@
 package config
 
 import (
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // Load reads a configuration file and parses it with Parse, taking
@@ -32,27 +30,29 @@ func Parse(path string, data []byte, env func(string) string) (*Config, error) {
 	if env == nil {
 		env = func(string) string { return "" }
 	}
-	l := &loader{
-		decoder: decoder{problems: &problems{file: path}},
-		dir:     filepath.Dir(path),
-		env:     env,
-	}
+	ps := &problems{file: path, index: index{paths: map[*yaml.Node]string{}, at: map[pos]*yaml.Node{}, keyIn: map[pos]string{}}}
 	var file yaml.Node
 	if err := yaml.Unmarshal(data, &file); err != nil {
-		l.syntax(err)
-		return nil, l.err()
-	}
-	var root *yaml.Node
-	if len(file.Content) > 0 {
-		root = file.Content[0]
-	}
-	if root != nil && !l.checkAliases(root) {
-		return nil, l.err()
+		var le *yaml.LoadError
+		if errors.As(err, &le) {
+			ps.addLine(max(le.Mark.Line, 1), "", "%s", le.Message)
+		} else {
+			ps.addLine(1, "", "%v", err)
+		}
+		return nil, ps.err()
 	}
 	var doc yamlConfig
-	l.decode(root, "", reflect.ValueOf(&doc).Elem())
+	if len(file.Content) > 0 {
+		root := file.Content[0]
+		if !checkAliases(ps, root) {
+			return nil, ps.err()
+		}
+		ps.scan(root, "")
+		ps.decoding(load(root, &doc))
+	}
+	l := &loader{problems: ps, files: files{ps, filepath.Dir(path)}, env: env}
 	cfg := l.config(&doc)
-	if err := l.err(); err != nil {
+	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -60,24 +60,10 @@ func Parse(path string, data []byte, env func(string) string) (*Config, error) {
 
 // loader turns a YAML document into a Config.
 type loader struct {
-	decoder
-	dir string // the configuration file's directory
-	env func(string) string
-	cfg *Config // what is loaded so far; sections read earlier ones
-}
-
-// yamlLineRE finds the line in a yaml.v3 syntax error.
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntax reports a YAML syntax error in the usual form.
-func (l *loader) syntax(err error) {
-	m := yamlLineRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		l.addf(1, "", "%v", err)
-		return
-	}
-	line, _ := strconv.Atoi(m[1])
-	l.addf(line, "", "%s", m[2])
+	*problems
+	files files
+	env   func(string) string
+	cfg   *Config // what is loaded so far; sections read earlier ones
 }
 
 // config validates the document and completes it with defaults. Sections
@@ -88,7 +74,7 @@ func (l *loader) config(doc *yamlConfig) *Config {
 	l.cfg.HTTP = l.http(&doc.HTTP)
 	l.cfg.Auth = l.auth(&doc.Auth)
 	l.cfg.Plaintext = doc.Plaintext.V
-	l.cfg.ListenTLS = l.listenTLS(&doc.ListenTLS)
+	l.cfg.ListenTLS = l.files.listenTLS(&doc.ListenTLS)
 	l.cfg.Services = l.services(doc.Services, &doc.ServiceTLS)
 	l.cfg.Redis = l.redisURL(doc.Redis, doc.RedisEnv)
 	l.cfg.RedisTimeout = l.duration(doc.RedisTimeout, 0, 5*time.Second, 250*time.Millisecond)
@@ -120,11 +106,11 @@ func (l *loader) http(y *yamlHTTP) HTTP {
 	}
 	for _, r := range h.PaymentRequiredReasons {
 		if !reasonRE.MatchString(r) {
-			l.addf(y.PaymentRequiredReasons.Line, y.PaymentRequiredReasons.Path, "reason %q: want a lower_snake word, e.g. card_declined", r)
+			l.addf(y.PaymentRequiredReasons.at, "reason %q: want a lower_snake word, e.g. card_declined", r)
 		}
 	}
 	if h.CORS.AllowCredentials && slices.Contains(h.CORS.AllowedOrigins, "*") {
-		l.addf(c.AllowCredentials.Line, c.AllowCredentials.Path, `credentials cannot be allowed for every origin ("*"); list the origins`)
+		l.addf(c.AllowCredentials.at, `credentials cannot be allowed for every origin ("*"); list the origins`)
 	}
 	return h
 }
@@ -145,7 +131,7 @@ func (l *loader) between(v val[int64], maxInt, def int64) int64 {
 		return def
 	}
 	if v.V < 1 || v.V > maxInt {
-		l.addf(v.Line, v.Path, "must be between 1 and %d, got %d", maxInt, v.V)
+		l.addf(v.at, "must be between 1 and %d, got %d", maxInt, v.V)
 		return def
 	}
 	return v.V
@@ -160,9 +146,9 @@ func (l *loader) duration(v val[positive], minD, maxD, def time.Duration) time.D
 	d := time.Duration(v.V)
 	if d < minD || (maxD > 0 && d > maxD) {
 		if maxD > 0 {
-			l.addf(v.Line, v.Path, "must be at most %v, got %v", maxD, d)
+			l.addf(v.at, "must be at most %v, got %v", maxD, d)
 		} else {
-			l.addf(v.Line, v.Path, "must be at least %v, got %v", minD, d)
+			l.addf(v.at, "must be at least %v, got %v", minD, d)
 		}
 		return def
 	}
@@ -175,7 +161,7 @@ func (l *loader) redisURL(v, env val[string]) string {
 		return l.redis(v)
 	}
 	if v.Set {
-		l.addf(env.Line, env.Path, "set redis or redis_env, not both")
+		l.addf(env.at, "set redis or redis_env, not both")
 		return ""
 	}
 	url, ok := l.envVar(env)
@@ -194,7 +180,7 @@ func (l *loader) redis(v val[string]) string {
 	u, err := url.Parse(v.V)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		// The URL may hold a password: the message does not repeat it.
-		l.addf(v.Line, v.Path, `expected a URL such as "redis://host:6379/0"`)
+		l.addf(v.at, `expected a URL such as "redis://host:6379/0"`)
 		return ""
 	}
 	return v.V

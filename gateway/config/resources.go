@@ -5,6 +5,14 @@ import (
 	"time"
 )
 
+// routing builds the routes of resources, checking the services they
+// name and filling in their deadlines.
+type routing struct {
+	*problems
+	services       map[string]*Service
+	defaultTimeout time.Duration // http.default_timeout
+}
+
 // settings are what a resource, then an action, set for their routes.
 type settings struct {
 	service  string
@@ -22,7 +30,7 @@ type settings struct {
 }
 
 // route makes the route of a method on a path form.
-func (l *loader) route(s settings, form Form, segment, method, action string, line int) *Route {
+func (l routing) route(s settings, form Form, segment, method, action string, line int) *Route {
 	rt := &Route{
 		Form: form, Segment: segment, Method: method, Service: s.service, Action: action,
 		Access: s.access, Caching: s.caching, Timeout: l.timeout(s.timeout, s.service),
@@ -55,20 +63,20 @@ func routePath(resource string, rt *Route) string {
 
 // resource checks one resource of a version and builds its routes: the
 // CRUD convention, then the custom actions.
-func (l *loader) resource(e entry[yamlResource]) *Resource {
-	r := &Resource{Name: e.Key, Line: e.Line}
+func (l routing) resource(e entry[yamlResource]) *Resource {
+	r := &Resource{Name: e.Key, Line: e.line()}
 	y := &e.V
 	if !isSegment(r.Name) {
-		l.addf(e.Line, e.Path, "resource name must be %s", segmentRule)
+		l.addf(e.at, "resource name must be %s", segmentRule)
 	}
 	switch {
 	case e.Null:
-		l.addf(e.Line, e.Path, "expected a service name or a mapping")
+		l.addf(e.at, "expected a service name or a mapping")
 		return r
-	case y.At.Line == 0:
+	case !y.At.found():
 		return r // not a mapping: reported
 	case !y.Service.Set:
-		l.addf(e.Line, e.Path, "service is required")
+		l.addf(e.at, "service is required")
 	}
 	def := settings{
 		service:     l.serviceRef(y.Service),
@@ -81,7 +89,7 @@ func (l *loader) resource(e entry[yamlResource]) *Resource {
 	r.Service = def.service
 	r.Singular = y.Singular.or(singular(r.Name))
 	if !y.Singular.Set && r.Singular == "" {
-		l.addf(e.Line, e.Path, "no singular can be made from %q; set singular", r.Name)
+		l.addf(e.at, "no singular can be made from %q; set singular", r.Name)
 	}
 	// A method on a path form has one route.
 	type routeKey struct {
@@ -89,21 +97,21 @@ func (l *loader) resource(e entry[yamlResource]) *Resource {
 		segment, method string
 	}
 	lines := map[routeKey]int{} // the line of each route added
-	add := func(rt *Route, path string) {
+	add := func(rt *Route, where at) {
 		key := routeKey{rt.Form, rt.Segment, rt.Method}
 		if line, dup := lines[key]; dup {
-			l.addf(rt.Line, path, "%s %s is defined twice (first at line %d)", rt.Method, routePath(r.Name, rt), line)
+			l.addf(where, "%s %s is defined twice (first at line %d)", rt.Method, routePath(r.Name, rt), line)
 			return
 		}
 		lines[key] = rt.Line
 		r.Routes = append(r.Routes, rt)
 	}
-	for _, rt := range l.crud(y.CRUD, e.Path, r, def) {
-		add(rt, e.Path)
+	for _, rt := range l.crud(y.CRUD, e.at, r, def) {
+		add(rt, e.at)
 	}
 	for _, a := range y.Actions {
 		for _, rt := range l.action(a, def) {
-			add(rt, a.At.Path)
+			add(rt, a.At)
 		}
 	}
 	return r
@@ -115,7 +123,7 @@ func crudOps() []string { return []string{"get", "list", "create", "update", "de
 // crud returns the CRUD routes that the resource's crud list names (all when
 // it is absent): GET_ONE, LIST_MANY, CREATE_ONE, UPDATE_ONE (PUT and
 // PATCH) and DELETE_ONE.
-func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def settings) []*Route {
+func (l routing) crud(ops val[seq[val[text]]], where at, r *Resource, def settings) []*Route {
 	want := map[string]bool{}
 	if !ops.Set {
 		for _, op := range crudOps() {
@@ -126,9 +134,9 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def settin
 		switch op := string(v.V); {
 		case !v.OK:
 		case !slices.Contains(crudOps(), op):
-			l.addf(v.Line, v.Path, "unknown CRUD operation %q (want get, list, create, update or delete)", op)
+			l.addf(v.at, "unknown CRUD operation %q (want get, list, create, update or delete)", op)
 		case want[op]:
-			l.addf(v.Line, v.Path, "%s is listed twice", op)
+			l.addf(v.at, "%s is listed twice", op)
 		default:
 			want[op] = true
 		}
@@ -164,7 +172,7 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def settin
 	}
 	for _, rt := range routes {
 		if !isAction(rt.Action) {
-			l.addf(r.Line, path, "CRUD action %q is not UPPER_SNAKE_CASE; set singular, or rename the resource", rt.Action)
+			l.addf(where, "CRUD action %q is not UPPER_SNAKE_CASE; set singular, or rename the resource", rt.Action)
 			return nil
 		}
 	}
@@ -173,24 +181,24 @@ func (l *loader) crud(ops val[[]val[text]], path string, r *Resource, def settin
 
 // timeout is a route's deadline: its action's or resource's, else its
 // service's, else http.default_timeout.
-func (l *loader) timeout(own time.Duration, service string) time.Duration {
-	switch s := l.cfg.Services[service]; {
+func (l routing) timeout(own time.Duration, service string) time.Duration {
+	switch s := l.services[service]; {
 	case own > 0:
 		return own
 	case s != nil && s.Timeout > 0:
 		return s.Timeout
 	}
-	return l.cfg.HTTP.DefaultTimeout
+	return l.defaultTimeout
 }
 
 // serviceRef checks the name of a service that the configuration
 // defines; "" when it is not set or not defined.
-func (l *loader) serviceRef(v val[string]) string {
+func (l routing) serviceRef(v val[string]) string {
 	if !v.Set || !v.OK {
 		return ""
 	}
-	if l.cfg.Services[v.V] == nil {
-		l.addf(v.Line, v.Path, "unknown service %q", v.V)
+	if l.services[v.V] == nil {
+		l.addf(v.at, "unknown service %q", v.V)
 		return ""
 	}
 	return v.V
@@ -202,8 +210,8 @@ func methods() []string { return []string{"GET", "POST", "PUT", "PATCH", "DELETE
 // action checks one custom action and returns a route per method. The
 // action's own cache_ttl applies to every method it takes (a POST search
 // may be cached); the resource's only to GET.
-func (l *loader) action(y yamlAction, def settings) []*Route {
-	if y.At.Line == 0 {
+func (l routing) action(y yamlAction, def settings) []*Route {
+	if !y.At.found() {
 		return nil // not a mapping: reported
 	}
 	form := FormItemAction
@@ -211,17 +219,17 @@ func (l *loader) action(y yamlAction, def settings) []*Route {
 	case on == "collection":
 		form = FormCollectionAction
 	case on != "item" && y.On.OK:
-		l.addf(y.On.Line, y.On.Path, `expected "item" or "collection", got %q`, on)
+		l.addf(y.On.at, `expected "item" or "collection", got %q`, on)
 	}
 	seg := y.Name.V
 	switch {
 	case !y.Name.Set:
-		l.addf(y.At.Line, y.At.Path, "name is required")
+		l.addf(y.At, "name is required")
 	case seg == "":
 	case form == FormCollectionAction && seg == "openapi.json":
-		l.addf(y.Name.Line, y.Name.Path, `"openapi.json" is reserved and cannot name a collection action`)
+		l.addf(y.Name.at, `"openapi.json" is reserved and cannot name a collection action`)
 	case !isSegment(seg):
-		l.addf(y.Name.Line, y.Name.Path, "action name must be %s, got %q", segmentRule, seg)
+		l.addf(y.Name.at, "action name must be %s, got %q", segmentRule, seg)
 	}
 	ms := l.routeMethods(y)
 
@@ -230,9 +238,9 @@ func (l *loader) action(y yamlAction, def settings) []*Route {
 		action = upperName(seg)
 	}
 	if y.Action.Set && action != "" && !isAction(action) {
-		l.addf(y.Action.Line, y.Action.Path, "action %q is not UPPER_SNAKE_CASE", action)
+		l.addf(y.Action.at, "action %q is not UPPER_SNAKE_CASE", action)
 	} else if !y.Action.Set && isSegment(seg) && !isAction(action) {
-		l.addf(y.Name.Line, y.Name.Path, "the action %q made from the name is not UPPER_SNAKE_CASE; set action", action)
+		l.addf(y.Name.at, "the action %q made from the name is not UPPER_SNAKE_CASE; set action", action)
 	}
 	own := def
 	if y.Service.Set {
@@ -249,11 +257,11 @@ func (l *loader) action(y yamlAction, def settings) []*Route {
 	if m := l.idempotency(y.Idempotency); m != "" {
 		own.idempotency, own.ownIdempotency = m, true
 	}
-	steps := l.pipeline(y.Pipeline, own.service, form == FormItemAction)
+	steps := pipelines{l.problems, l.serviceRef}.pipeline(y.Pipeline, own.service, form == FormItemAction)
 	result := l.result(y, steps)
 	routes := make([]*Route, 0, len(ms))
 	for _, m := range ms {
-		rt := l.route(own, form, seg, m, action, y.At.Line)
+		rt := l.route(own, form, seg, m, action, y.At.line())
 		rt.Pipeline, rt.Result = steps, result
 		routes = append(routes, rt)
 	}
@@ -261,30 +269,30 @@ func (l *loader) action(y yamlAction, def settings) []*Route {
 }
 
 // routeMethods checks an action's method or methods; the default is POST.
-func (l *loader) routeMethods(y yamlAction) []string {
+func (l routing) routeMethods(y yamlAction) []string {
 	var ms []string
-	check := func(m string, line int, path string) {
+	check := func(m string, where at) {
 		if !slices.Contains(methods(), m) {
-			l.addf(line, path, "unknown method %q (want GET, POST, PUT, PATCH or DELETE)", m)
+			l.addf(where, "unknown method %q (want GET, POST, PUT, PATCH or DELETE)", m)
 		} else {
 			ms = append(ms, m)
 		}
 	}
 	switch {
 	case y.Method.Set && y.Methods.Set:
-		l.addf(y.At.Line, y.At.Path, "set method or methods, not both")
+		l.addf(y.At, "set method or methods, not both")
 	case y.Method.Set:
 		if y.Method.OK {
-			check(string(y.Method.V), y.Method.Line, y.Method.Path)
+			check(string(y.Method.V), y.Method.at)
 		}
 	case y.Methods.Set:
 		for _, m := range y.Methods.V {
 			if m.OK {
-				check(string(m.V), m.Line, m.Path)
+				check(string(m.V), m.at)
 			}
 		}
 		if y.Methods.OK && len(y.Methods.V) == 0 {
-			l.addf(y.Methods.Line, y.Methods.Path, "lists no methods")
+			l.addf(y.Methods.at, "lists no methods")
 		}
 	default:
 		ms = append(ms, "POST")
@@ -294,19 +302,19 @@ func (l *loader) routeMethods(y yamlAction) []string {
 
 // result checks the step whose result answers a pipeline route; the
 // default is the last step, which then may not be a parallel group.
-func (l *loader) result(y yamlAction, steps []*Step) string {
+func (l routing) result(y yamlAction, steps []*Step) string {
 	r := y.Result
 	switch {
 	case !r.Set && len(steps) == 0:
 	case !r.Set && steps[len(steps)-1].Parallel != nil:
-		l.addf(steps[len(steps)-1].Line, join(y.At.Path, "result"), "the pipeline ends with a parallel group; set result to name the answering step")
+		l.addLine(steps[len(steps)-1].Line, join(l.paths[y.At.n], "result"), "the pipeline ends with a parallel group; set result to name the answering step")
 	case !r.Set:
 		return steps[len(steps)-1].Name
 	case !r.OK:
 	case !y.Pipeline.Set:
-		l.addf(r.Line, r.Path, "result needs a pipeline")
+		l.addf(r.at, "result needs a pipeline")
 	case !slices.Contains(stepNames(steps), r.V):
-		l.addf(r.Line, r.Path, "no pipeline step named %q", r.V)
+		l.addf(r.at, "no pipeline step named %q", r.V)
 	default:
 		return r.V
 	}
@@ -315,7 +323,7 @@ func (l *loader) result(y yamlAction, steps []*Step) string {
 
 // caching checks the cache, coalesce and visibility keys of a resource or
 // action over the inherited settings.
-func (l *loader) caching(y *yamlRoute, c Caching) Caching {
+func (l routing) caching(y *yamlRoute, c Caching) Caching {
 	if y.Cache.Set {
 		c.NoCache = !y.Cache.V
 	}
@@ -327,13 +335,13 @@ func (l *loader) caching(y *yamlRoute, c Caching) Caching {
 	case vis.V == VisibilityPublic, vis.V == VisibilityPerCaller:
 		c.Visibility = string(vis.V)
 	default:
-		l.addf(vis.Line, vis.Path, `expected "public" or "per-caller", got %q`, vis.V)
+		l.addf(vis.at, `expected "public" or "per-caller", got %q`, vis.V)
 	}
 	return c
 }
 
 // idempotency checks a route's Idempotency-Key mode; "" when it sets none.
-func (l *loader) idempotency(v val[text]) Idempotency {
+func (l routing) idempotency(v val[text]) Idempotency {
 	if !v.Set || !v.OK {
 		return ""
 	}
@@ -341,6 +349,6 @@ func (l *loader) idempotency(v val[text]) Idempotency {
 	case IdempotencyRequired, IdempotencyOptional, IdempotencyOff:
 		return m
 	}
-	l.addf(v.Line, v.Path, `expected "required", "optional" or "off", got %q`, v.V)
+	l.addf(v.at, `expected "required", "optional" or "off", got %q`, v.V)
 	return ""
 }

@@ -6,11 +6,19 @@ import (
 	"github.com/streamgate/streamgate/internal/tlsfiles"
 )
 
+// files reads the files a configuration names (certificates, keys),
+// relative to its directory unless absolute, when it loads, so that their
+// problems are reported with the configuration's.
+type files struct {
+	*problems
+	dir string // the configuration file's directory
+}
+
 // listenTLS checks the listeners' TLS files.
-func (l *loader) listenTLS(y *yamlListenTLS) ListenTLS {
-	t := ListenTLS{CertFile: l.fileName(y.CertFile), KeyFile: l.fileName(y.KeyFile), ClientCAFile: l.fileName(y.ClientCAFile)}
+func (f files) listenTLS(y *yamlListenTLS) ListenTLS {
+	t := ListenTLS{CertFile: f.fileName(y.CertFile), KeyFile: f.fileName(y.KeyFile), ClientCAFile: f.fileName(y.ClientCAFile)}
 	if _, err := (tlsfiles.Server{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}).Config(); err != nil {
-		l.addf(y.At.Line, y.At.Path, "%v", err)
+		f.addf(y.At, "%v", err)
 	}
 	return t
 }
@@ -18,12 +26,12 @@ func (l *loader) listenTLS(y *yamlListenTLS) ListenTLS {
 // linkTLS is a link's TLS: own's fields over def's; nil when neither sets
 // any. The files are loaded here, so that their problems are reported
 // with the configuration's.
-func (l *loader) linkTLS(def, own *yamlLinkTLS) *LinkTLS {
+func (f files) linkTLS(def, own *yamlLinkTLS) *LinkTLS {
 	pick := func(a, b val[string]) string {
 		if b.Set {
-			return l.fileName(b)
+			return f.fileName(b)
 		}
-		return l.fileName(a)
+		return f.fileName(a)
 	}
 	t := &LinkTLS{
 		CAFile: pick(def.CAFile, own.CAFile), CertFile: pick(def.CertFile, own.CertFile), KeyFile: pick(def.KeyFile, own.KeyFile),
@@ -39,10 +47,10 @@ func (l *loader) linkTLS(def, own *yamlLinkTLS) *LinkTLS {
 	cfg, err := c.Config()
 	if err != nil {
 		where := def.At
-		if own.At.Line != 0 {
+		if own.At.found() {
 			where = own.At
 		}
-		l.addf(where.Line, where.Path, "%v", err)
+		f.addf(where, "%v", err)
 		return nil
 	}
 	t.Config = cfg
@@ -51,9 +59,9 @@ func (l *loader) linkTLS(def, own *yamlLinkTLS) *LinkTLS {
 
 // fileName is a file name as written, relative to the configuration file's
 // directory unless absolute; "" when unset.
-func (l *loader) fileName(v val[string]) string {
+func (f files) fileName(v val[string]) string {
 	if !v.Set || !v.OK || v.V == "" || filepath.IsAbs(v.V) {
 		return v.V
 	}
-	return filepath.Join(l.dir, v.V)
+	return filepath.Join(f.dir, v.V)
 }

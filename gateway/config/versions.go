@@ -10,18 +10,19 @@ import (
 // another with deep copies of the resources it does not define itself.
 func (l *loader) versions(es entries[yamlVersion]) map[string]*Version {
 	out := map[string]*Version{}
+	rt := routing{l.problems, l.cfg.Services, l.cfg.HTTP.DefaultTimeout}
 	extends := map[string]val[string]{} // version name → its extends value
 	var order []string                  // version names in document order
 	for _, e := range es {
 		if !isSegment(e.Key) {
-			l.addf(e.Line, e.Path, "version name must be %s, such as v1 or v2beta", segmentRule)
+			l.addf(e.at, "version name must be %s, such as v1 or v2beta", segmentRule)
 		}
-		ver := &Version{Name: e.Key, Resources: map[string]*Resource{}, Line: e.Line}
+		ver := &Version{Name: e.Key, Resources: map[string]*Resource{}, Line: e.line()}
 		out[ver.Name] = ver
 		order = append(order, ver.Name)
 		extends[ver.Name] = e.V.Extends
 		for _, r := range e.V.Resources {
-			ver.Resources[r.Key] = l.resource(r)
+			ver.Resources[r.Key] = rt.resource(r)
 		}
 	}
 
@@ -30,7 +31,7 @@ func (l *loader) versions(es entries[yamlVersion]) map[string]*Version {
 		switch e := extends[name]; {
 		case !e.Set || !e.OK:
 		case out[e.V] == nil:
-			l.addf(e.Line, e.Path, "unknown version %q", e.V)
+			l.addf(e.at, "unknown version %q", e.V)
 		default:
 			bases[name] = e.V
 		}
@@ -40,7 +41,7 @@ func (l *loader) versions(es entries[yamlVersion]) map[string]*Version {
 		for b := bases[name]; b != "" && len(chain) <= len(order); b = bases[b] {
 			chain = append(chain, b)
 			if b == name {
-				l.addf(extends[name].Line, extends[name].Path, "extends cycle: %s", strings.Join(chain, " → "))
+				l.addf(extends[name].at, "extends cycle: %s", strings.Join(chain, " → "))
 				break
 			}
 		}

@@ -1,12 +1,12 @@
 package config
 
 import (
+	"errors"
 	"net"
-	"reflect"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // The document as written: each key of the configuration file is the yaml
@@ -29,14 +29,14 @@ type yamlConfig struct {
 }
 
 type yamlListenTLS struct {
-	At           at
+	At           at          `yaml:",inline"`
 	CertFile     val[string] `yaml:"cert_file"`
 	KeyFile      val[string] `yaml:"key_file"`
 	ClientCAFile val[string] `yaml:"client_ca_file"`
 }
 
 type yamlLinkTLS struct {
-	At         at
+	At         at          `yaml:",inline"`
 	CAFile     val[string] `yaml:"ca_file"`
 	CertFile   val[string] `yaml:"cert_file"`
 	KeyFile    val[string] `yaml:"key_file"`
@@ -63,12 +63,12 @@ type yamlHTTP struct {
 }
 
 type yamlAuth struct {
-	APIKeys []yamlAPIKey `yaml:"api_keys"`
-	JWT     []yamlJWT    `yaml:"jwt"`
+	APIKeys seq[yamlAPIKey] `yaml:"api_keys"`
+	JWT     seq[yamlJWT]    `yaml:"jwt"`
 }
 
 type yamlAPIKey struct {
-	At        at
+	At        at            `yaml:",inline"`
 	Name      val[string]   `yaml:"name"`
 	Hash      val[text]     `yaml:"hash"`
 	SecretEnv val[string]   `yaml:"secret_env"`
@@ -77,17 +77,17 @@ type yamlAPIKey struct {
 }
 
 type yamlJWT struct {
-	At             at
-	Issuer         val[string]        `yaml:"issuer"`
-	Audience       val[nameList]      `yaml:"audience"`
-	HS256SecretEnv val[string]        `yaml:"hs256_secret_env"`
-	PublicKeyFiles val[[]val[string]] `yaml:"public_key_files"`
-	RolesClaim     val[string]        `yaml:"roles_claim"`
-	Leeway         val[time.Duration] `yaml:"leeway"`
+	At             at                    `yaml:",inline"`
+	Issuer         val[string]           `yaml:"issuer"`
+	Audience       val[nameList]         `yaml:"audience"`
+	HS256SecretEnv val[string]           `yaml:"hs256_secret_env"`
+	PublicKeyFiles val[seq[val[string]]] `yaml:"public_key_files"`
+	RolesClaim     val[string]           `yaml:"roles_claim"`
+	Leeway         val[time.Duration]    `yaml:"leeway"`
 }
 
 type yamlService struct {
-	At      at
+	At      at            `yaml:",inline"`
 	Target  val[target]   `yaml:"target"`
 	KeyEnv  val[string]   `yaml:"key_env"`
 	Key     val[string]   `yaml:"key"`
@@ -116,87 +116,103 @@ type yamlRoute struct {
 
 // yamlResource is a mapping, or one line naming the service.
 type yamlResource struct {
-	At at
-	yamlRoute
-	Singular val[string]      `yaml:"singular"`
-	CRUD     val[[]val[text]] `yaml:"crud"`
-	Actions  []yamlAction     `yaml:"actions"`
+	At        at `yaml:",inline"`
+	yamlRoute `yaml:",inline"`
+	Singular  val[string]         `yaml:"singular"`
+	CRUD      val[seq[val[text]]] `yaml:"crud"`
+	Actions   seq[yamlAction]     `yaml:"actions"`
 }
 
-func (r *yamlResource) unmarshal(d *decoder, n *yaml.Node, path string) {
-	if n.Kind == yaml.ScalarNode {
-		r.At = at{n.Line, path}
-		r.Service.unmarshal(d, n, path)
-		return
+// UnmarshalYAML reads the one-line form as the service's name.
+func (r *yamlResource) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		r.At = at{n: n}
+		return r.Service.UnmarshalYAML(n)
+	case yaml.MappingNode:
+		type plain yamlResource
+		return load(n, (*plain)(r))
 	}
-	type plain yamlResource
-	d.mapping(n, path, reflect.ValueOf((*plain)(r)).Elem())
+	return invalidf(n, "expected a mapping, got %s", describe(n))
 }
 
 type yamlAction struct {
-	At      at
-	Name    val[string]      `yaml:"name"`
-	Method  val[text]        `yaml:"method"`
-	Methods val[[]val[text]] `yaml:"methods"`
-	On      val[text]        `yaml:"on"`
-	Action  val[string]      `yaml:"action"`
-	yamlRoute
-	Pipeline val[yamlSteps] `yaml:"pipeline"`
-	Result   val[string]    `yaml:"result"`
+	At        at                  `yaml:",inline"`
+	Name      val[string]         `yaml:"name"`
+	Method    val[text]           `yaml:"method"`
+	Methods   val[seq[val[text]]] `yaml:"methods"`
+	On        val[text]           `yaml:"on"`
+	Action    val[string]         `yaml:"action"`
+	yamlRoute `yaml:",inline"`
+	Pipeline  val[yamlSteps] `yaml:"pipeline"`
+	Result    val[string]    `yaml:"result"`
 }
 
 // yamlSteps is a pipeline: a list of at least one step.
 type yamlSteps []yamlStep
 
-func (s *yamlSteps) unmarshal(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads the steps.
+func (s *yamlSteps) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		d.addf(n.Line, path, "expected a list of steps, got %s", describe(n))
-		return
+		return invalidf(n, "expected a list of steps, got %s", describe(n))
 	}
-	d.decode(n, path, reflect.ValueOf((*[]yamlStep)(s)).Elem())
+	return load(n, (*seq[yamlStep])(s))
 }
 
 // yamlStep is one action, or a parallel group.
 type yamlStep struct {
-	yamlUndo
-	As       val[string]   `yaml:"as"`
-	Undo     val[yamlUndo] `yaml:"undo"`
-	Parallel *val[[]yamlStep]
+	yamlCall `yaml:",inline"`
+	As       val[string]         `yaml:"as"`
+	Undo     val[yamlUndo]       `yaml:"undo"`
+	Parallel *val[seq[yamlStep]] `yaml:"-"`
 }
 
-func (s *yamlStep) unmarshal(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads an action, or a group when the mapping has the key
+// parallel.
+func (s *yamlStep) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode || !hasKey(n, "parallel") {
 		type plain yamlStep
-		d.mappingOf(n, path, "a step", (*plain)(s))
-		return
+		return mappingOf(n, "a step", (*plain)(s))
 	}
 	var g struct {
-		At       at
-		Parallel val[[]yamlStep] `yaml:"parallel"`
+		At       at                 `yaml:",inline"`
+		Parallel val[seq[yamlStep]] `yaml:"parallel"`
 	}
-	d.mapping(n, path, reflect.ValueOf(&g).Elem())
+	err := load(n, &g)
 	s.At, s.Parallel = g.At, &g.Parallel
+	return err
 }
 
-// yamlUndo is a step's compensating action, and what a step has of an
-// action.
-type yamlUndo struct {
-	At      at
+// yamlCall is what a step and its undo have of an action.
+type yamlCall struct {
+	At      at              `yaml:",inline"`
 	Service val[string]     `yaml:"service"`
 	Action  val[string]     `yaml:"action"`
 	ID      val[text]       `yaml:"id"`
 	Body    val[*yaml.Node] `yaml:"body"`
 }
 
-func (u *yamlUndo) unmarshal(d *decoder, n *yaml.Node, path string) {
-	type plain yamlUndo
-	d.mappingOf(n, path, "an action", (*plain)(u))
+// yamlUndo is a step's compensating action.
+type yamlUndo yamlCall
+
+// UnmarshalYAML reads the action.
+func (u *yamlUndo) UnmarshalYAML(n *yaml.Node) error {
+	return mappingOf(n, "an action", (*yamlCall)(u))
+}
+
+// mappingOf decodes a mapping into v, refusing any other node as not
+// being what ("a step") it should be.
+func mappingOf(n *yaml.Node, what string, v any) error {
+	if n.Kind != yaml.MappingNode {
+		return invalidf(n, "expected %s (a mapping), got %s", what, describe(n))
+	}
+	return load(n, v)
 }
 
 // hasKey reports whether a mapping node has a key.
 func hasKey(n *yaml.Node, key string) bool {
 	for i := 0; i < len(n.Content); i += 2 {
-		if deref(n.Content[i]).Value == key {
+		if n.Content[i].Value == key {
 			return true
 		}
 	}
@@ -206,63 +222,76 @@ func hasKey(n *yaml.Node, key string) bool {
 // nameList is one non-empty string or a list of them.
 type nameList []string
 
-func (l *nameList) unmarshal(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads one name or a list of them.
+func (l *nameList) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.SequenceNode {
-		*l = d.names(n, path)
-	} else if s, ok := d.name(n, path); ok {
+		s, err := names(n)
+		*l = s
+		return err
+	}
+	s, err := name(n)
+	if err == nil {
 		*l = []string{s}
 	}
+	return err
 }
 
 // target is a socket.Dial target: a string as it is, or a list of
 // "host:port" addresses as "static:///a,b".
 type target string
 
-func (t *target) unmarshal(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads the target.
+func (t *target) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.SequenceNode {
-		s, _ := d.name(n, path)
+		s, err := name(n)
 		*t = target(s)
-		return
+		return err
 	}
 	var addrs []string
-	d.items(n, path, func(_ int, v *yaml.Node, p string) {
-		a, ok := d.name(v, p)
-		if !ok {
-			return
+	var errs []error
+	for _, v := range n.Content {
+		a, err := name(deref(v))
+		if err == nil {
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" || strings.ContainsAny(a, ", \t") {
+				errs = append(errs, invalidf(deref(v), `expected an address such as "users:9000", got %q`, a))
+				continue
+			}
+			addrs = append(addrs, a)
 		}
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || strings.ContainsAny(a, ", \t") {
-			d.addf(deref(v).Line, p, `expected an address such as "users:9000", got %q`, a)
-			return
-		}
-		addrs = append(addrs, a)
-	})
+		errs = append(errs, err)
+	}
 	if len(n.Content) == 0 {
-		d.addf(n.Line, path, "lists no addresses")
+		errs = append(errs, invalidf(n, "lists no addresses"))
 	}
 	if len(addrs) > 0 {
 		*t = target("static:///" + strings.Join(addrs, ","))
 	}
+	return errors.Join(errs...)
 }
 
-// unmarshal reads who may call: "anonymous", "authenticated" or
+// readAccess reads who may call: "anonymous", "authenticated" or
 // {roles: [..]}.
-func (a *Access) unmarshal(d *decoder, n *yaml.Node, path string) {
+func readAccess(a *Access, n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		switch n.Value {
 		case "anonymous":
 			a.Anonymous = true
 		case "authenticated":
 		default:
-			d.addf(n.Line, path, `expected "anonymous", "authenticated" or {roles: [...]}, got %s`, describe(n))
+			return invalidf(n, `expected "anonymous", "authenticated" or {roles: [...]}, got %s`, describe(n))
 		}
-		return
+		return nil
 	}
 	var r struct {
 		Roles val[[]string] `yaml:"roles"`
 	}
-	d.mapping(n, path, reflect.ValueOf(&r).Elem())
-	if n.Kind == yaml.MappingNode && len(r.Roles.V) == 0 && (!r.Roles.Set || r.Roles.OK) {
-		d.addf(n.Line, path, "roles must list at least one role")
+	if n.Kind != yaml.MappingNode {
+		return invalidf(n, "expected a mapping, got %s", describe(n))
+	}
+	err := load(n, &r)
+	if len(r.Roles.V) == 0 && (!r.Roles.Set || r.Roles.OK) {
+		err = errors.Join(err, invalidf(n, "roles must list at least one role"))
 	}
 	a.Roles = r.Roles.V
+	return err
 }

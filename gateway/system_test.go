@@ -38,7 +38,7 @@ versions:
           - {name: check_purchasable, method: GET}
           - {name: search, on: collection}
           - {name: whoami, method: GET, on: collection, access: anonymous}
-          - {name: slow, method: GET, timeout: 1s}
+          - {name: slow, method: GET, timeout: 3s}
       orders:
         service: orders
         crud: [get, list, create]

@@ -179,7 +179,8 @@ func (r *request) noteTrace(ctx context.Context) {
 	}
 }
 
-// invoked notes what an invocation says about itself.
+// invoked notes what an invocation says about itself, and makes r the
+// record its stages tell (in.obs).
 func (r *request) invoked(ctx context.Context, in *invocation) {
 	if r == nil {
 		return

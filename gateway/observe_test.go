@@ -50,9 +50,10 @@ versions:
 `
 
 // One read of one route comes in over each edge: a REST request, a
-// WebSocket request frame and a GatewayService.Invoke. The four observers
-// of the one observation hook (metrics, access log, traces, the route
-// stats behind ListRoutes) each see all three, under the same route.
+// WebSocket request frame, a GatewayService.Invoke and an Invoke through
+// its REST binding. The four observers of the one observation hook
+// (metrics, access log, traces, the route stats behind ListRoutes) each
+// see every one of them, under the same route.
 func TestObserversAgreeOnTheRoute(t *testing.T) {
 	recorded := spans()
 	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
@@ -107,7 +108,22 @@ func TestObserversAgreeOnTheRoute(t *testing.T) {
 		t.Fatalf("Invoke: %v %v", out, err)
 	}
 
-	// The route stats: three reads of the route, each a miss.
+	// GatewayService.Invoke through its REST binding: GET of item 4, a
+	// call inside a REST request.
+	breq, _ := http.NewRequest("POST", "http://"+gw.addrs.HTTP+"/gateway/v1/invoke", strings.NewReader(`{"version":"v1","resource":"items","id":"4"}`))
+	breq.Header.Set("X-API-Key", aliceKey)
+	breq.Header.Set("X-Request-Id", "observed-binding")
+	bresp, err := http.DefaultClient.Do(breq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, bresp.Body)
+	bresp.Body.Close()
+	if bresp.StatusCode != 200 {
+		t.Fatalf("Invoke's REST binding: %d", bresp.StatusCode)
+	}
+
+	// The route stats: four reads of the route, each a miss.
 	admin := metadata.AppendToOutgoingContext(testCtx(t), "authorization", "Bearer "+adminKey)
 	routes, err := client.ListRoutes(admin, &gatewayv1.ListRoutesRequest{Version: "v1"})
 	if err != nil {
@@ -119,15 +135,18 @@ func TestObserversAgreeOnTheRoute(t *testing.T) {
 			stats = r.GetStats()
 		}
 	}
-	if stats.GetMisses() != 3 || stats.GetHits() != 0 {
-		t.Errorf("route stats of %s: %v, want 3 misses", route, stats)
+	if stats.GetMisses() != 4 || stats.GetHits() != 0 {
+		t.Errorf("route stats of %s: %v, want 4 misses", route, stats)
 	}
 
-	// The metrics: three cache misses under the route; the REST request
-	// also under the route's requests.
+	// The metrics: four cache misses under the route; the REST request
+	// also under the route's requests, the binding's under gateway_service.
 	s := promtest.Gather(t, reg)
-	if got := s.Value("streamgate_gateway_cache_requests_total", "version", "v1", "route", template, "outcome", "miss"); got != 3 {
-		t.Errorf("cache misses of %s = %v, want 3", template, got)
+	if got := s.Value("streamgate_gateway_cache_requests_total", "version", "v1", "route", template, "outcome", "miss"); got != 4 {
+		t.Errorf("cache misses of %s = %v, want 4", template, got)
+	}
+	if got := s.Value("streamgate_gateway_requests_total", "route", "gateway_service", "method", "POST", "status", "200"); got != 1 {
+		t.Errorf("requests of GatewayService's REST binding = %v, want 1", got)
 	}
 	if got := s.Value("streamgate_gateway_requests_total", "version", "v1", "route", template, "method", "GET", "status", "200"); got != 1 {
 		t.Errorf("REST requests of %s = %v, want 1", template, got)
@@ -138,8 +157,13 @@ func TestObserversAgreeOnTheRoute(t *testing.T) {
 	// The access log: one line per edge, under the route; the traces: the
 	// server span of each line's trace carries the same route.
 	byProtocol := map[string]map[string]any{}
+	var binding map[string]any
 	for _, l := range accessLines(t, logs) {
 		if l["method"] == "/streamgate.gateway.v1.GatewayService/ListRoutes" {
+			continue
+		}
+		if l["request_id"] == "observed-binding" {
+			binding = l
 			continue
 		}
 		p, _ := l["protocol"].(string)
@@ -161,6 +185,18 @@ func TestObserversAgreeOnTheRoute(t *testing.T) {
 		traceID, _ := l["trace_id"].(string)
 		if span := serverSpan(t, recorded, traceID, spanName); span.Name != "" && spanRoute(span) != template {
 			t.Errorf("%s span %q: http.route %q, want %q", p, span.Name, spanRoute(span), template)
+		}
+	}
+	// The binding's line is its REST request's, with the call's route; its
+	// Invoke span is a child of the REST span.
+	if binding == nil || binding["protocol"] != "http" || binding["route"] != route || binding["principal"] != "alice" || binding["cache"] != "miss" {
+		t.Errorf("the REST binding's access line: %v, want protocol http, route %q, alice, miss", binding, route)
+	} else {
+		traceID, _ := binding["trace_id"].(string)
+		rest := serverSpan(t, recorded, traceID, "POST")
+		invoke := serverSpan(t, recorded, traceID, "streamgate.gateway.v1.GatewayService/Invoke")
+		if spanRoute(invoke) != template || invoke.Parent.SpanID() != rest.SpanContext.SpanID() {
+			t.Errorf("the binding's Invoke span: route %q, parent %s; want %q under the REST span %s", spanRoute(invoke), invoke.Parent.SpanID(), template, rest.SpanContext.SpanID())
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,15 +25,23 @@ import (
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
-// spans records every span of this test binary once a test asks for it
-// (the global TracerProvider cannot be unset): tests that read it tell
-// their traces apart by trace id.
-var spans = sync.OnceValue(func() *tracetest.InMemoryExporter {
+// recordSpans records the spans of the process until the test ends, when
+// the global TracerProvider and propagator in force before are restored
+// (so tracing is off again for the tests that expect it off). The test
+// must not be parallel.
+func recordSpans(t *testing.T) *tracetest.InMemoryExporter {
 	e := tracetest.NewInMemoryExporter()
-	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(e)))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(e))
+	oldTP, oldProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() {
+		otel.SetTracerProvider(oldTP)
+		otel.SetTextMapPropagator(oldProp)
+		_ = tp.Shutdown(context.Background())
+	})
 	return e
-})
+}
 
 const observedYAML = `
 auth:
@@ -55,7 +62,7 @@ versions:
 // (metrics, access log, traces, the route stats behind ListRoutes) each
 // see every one of them, under the same route.
 func TestObserversAgreeOnTheRoute(t *testing.T) {
-	recorded := spans()
+	recorded := recordSpans(t)
 	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"sync"
-	"sync/atomic"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 )
 
 // Cache tags name what a cached read depends on: one item of a resource,
@@ -31,7 +28,7 @@ func readTags(service, resource, id string) []string {
 // invalidate drops the cached reads a successful write may have changed:
 // the item it names and its collection (UPDATE_USER 1 drops GET_USER 1
 // and LIST_USERS), and everything of the services its pipeline wrote to.
-func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *routeStats, services []string, result json.RawMessage) {
+func (g *Gateway) invalidate(ctx context.Context, p prepared, obs *request, services []string, result json.RawMessage) {
 	if g.cache == nil {
 		return
 	}
@@ -49,7 +46,7 @@ func (g *Gateway) invalidate(ctx context.Context, t *table, p prepared, stats *r
 	for _, s := range services {
 		tags = append(tags, serviceTag(s))
 	}
-	stats.invalidations.Add(1)
+	obs.cached(cacheEvent{invalidation: true})
 	// With Redis, this waits at most its call deadline (nothing while it
 	// is marked down); a bump that fails is retried in the background,
 	// and until it lands this gateway serves no cached read.
@@ -77,28 +74,4 @@ func pipelineWrites(t *table, route *config.Route) []string {
 		}
 	}
 	return out
-}
-
-// routeStats count what the cache and the coalescer did for one route.
-type routeStats struct {
-	hits, misses, coalesced, invalidations atomic.Uint64
-}
-
-// statsTable holds route stats by method and path template, so they live
-// across reloads.
-type statsTable struct {
-	m sync.Map // string → *routeStats
-}
-
-func (s *statsTable) of(route *config.Route, version, resource string) *routeStats {
-	key := route.Method + " " + routePath(version, resource, route)
-	if v, ok := s.m.Load(key); ok {
-		return v.(*routeStats)
-	}
-	v, _ := s.m.LoadOrStore(key, &routeStats{})
-	return v.(*routeStats)
-}
-
-func (s *routeStats) proto() *gatewayv1.RouteStats {
-	return &gatewayv1.RouteStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Coalesced: s.coalesced.Load(), Invalidations: s.invalidations.Load()}
 }

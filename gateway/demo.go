@@ -41,7 +41,6 @@ func (g *Gateway) isDemo(t *table, r *http.Request) bool {
 // a policy that lets the page load only its own files and talk only to
 // this origin.
 func serveDemo(w http.ResponseWriter, r *http.Request) {
-	labelOf(w, routeDemo)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -29,7 +29,7 @@ type invocation struct {
 	timeout                   time.Duration // what the client asked for; 0: the route's
 	noCache                   bool          // Cache-Control: no-cache (honoured for admins)
 	ifNoneMatch               string
-	metrics                   *routeMetrics // the route's series; nil without metrics
+	obs                       *request // the request's record, for its observers
 }
 
 // anonymous is the principal forwarded for callers without credentials,
@@ -70,17 +70,16 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 // (GatewayService.Invoke, a WebSocket request frame) exactly as a REST
 // request runs: the route and the caller are checked first, then the body
 // as REST checks one, then the route runs. It notes the outcome in the
-// access record and the route's metrics.
+// request's record (in.obs).
 func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
-	acc := accessFrom(ctx)
 	prep, refused := g.prepare(t, in)
-	acc.prepared(prep)
+	if prep.route != nil {
+		in.obs.resolve(ctx, t.routeInfo(prep.resolved), prep.principal.Subject)
+	}
 	if refused != nil {
-		acc.answered(*refused)
+		in.obs.answer(ctx, *refused)
 		return *refused
 	}
-	traceRoute(ctx, prep, false)
-	in.metrics = t.routeMetrics(prep.resolved)
 	if len(in.body) > 0 {
 		var a answer
 		if limit := t.cfg.HTTP.MaxBodyBytes; int64(len(in.body)) > limit {
@@ -89,13 +88,13 @@ func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
 			a = failed(e)
 		}
 		if a.err != nil {
-			acc.answered(a)
+			in.obs.answer(ctx, a)
 			return a
 		}
 	}
 	a := g.invokeOnce(ctx, t, prep, in)
-	in.metrics.answered(a)
-	acc.answered(a)
+	in.obs.ran(a)
+	in.obs.answer(ctx, a)
 	return a
 }
 
@@ -163,13 +162,12 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 		TraceParent:    in.traceParent,
 		TraceState:     in.traceState,
 	})
-	stats := g.stats.of(route, p.version.Name, p.resource.Name)
 
 	if len(route.Pipeline) > 0 {
-		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey, scopeID: in.scopeID, metrics: in.metrics}
+		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.idempotencyKey, scopeID: in.scopeID, obs: in.obs}
 		result, err := t.runPipeline(ctx, route, sc)
 		// Even a failed pipeline may have written (and undone) something.
-		g.invalidate(ctx, t, p, stats, pipelineWrites(t, route), result)
+		g.invalidate(ctx, p, in.obs, pipelineWrites(t, route), result)
 		if err != nil {
 			return t.serviceFailed(err)
 		}
@@ -184,13 +182,13 @@ func (g *Gateway) invoke(ctx context.Context, t *table, p prepared, in *invocati
 	if !info.Read {
 		result, err := client.Request(ctx, route.Action, p.id, body)
 		// A failed write may have happened all the same (a timeout).
-		g.invalidate(ctx, t, p, stats, nil, result)
+		g.invalidate(ctx, p, in.obs, nil, result)
 		if err != nil {
 			return t.serviceFailed(socket.AsError(err))
 		}
 		return g.succeeded(p, result)
 	}
-	a := g.read(ctx, t, p, in, body, info, stats)
+	a := g.read(ctx, t, p, in, body, info)
 	if route.List && len(in.body) == 0 && a.err != nil {
 		// The body was the client's query: name its mistakes so.
 		a.err = queryError(a.err)
@@ -212,8 +210,8 @@ func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, 
 }
 
 // serveREST serves the REST routes: every path but GatewayService's own.
-// ctx is the request's, with its span.
-func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+// ctx is the request's, with its span; req is its record.
+func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.Request, req *request) {
 	p, status, perr := parsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
 		if status == 0 {
@@ -239,8 +237,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	if in.method == http.MethodHead {
 		in.method = http.MethodGet
 	}
-	acc := accessFrom(ctx)
-	acc.invocation(ctx, in)
+	req.invoked(ctx, in)
 	t := g.acquire()
 	defer t.release()
 	if p.id == "" && p.resource == openAPIFile {
@@ -254,15 +251,12 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	prep, refused := g.prepare(t, in)
 	if prep.route != nil {
-		in.metrics = t.routeMetrics(prep.resolved)
-		routeOf(w, in.metrics)
+		req.resolve(ctx, t.routeInfo(prep.resolved), prep.principal.Subject)
 	}
-	acc.prepared(prep)
 	if refused != nil {
 		writeAnswer(w, *refused, in)
 		return
 	}
-	traceRoute(ctx, prep, true)
 	body, status, berr := readBody(r, t.cfg.HTTP.MaxBodyBytes, t.cfg.HTTP.MaxJSONDepth)
 	if berr != nil {
 		writeEnvelope(w, status, nil, berr)
@@ -270,8 +264,8 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	in.body = body
 	a := g.invokeOnce(ctx, t, prep, in)
-	in.metrics.answered(a)
-	acc.answered(a)
+	req.ran(a)
+	req.answer(ctx, a)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}

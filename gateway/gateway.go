@@ -28,7 +28,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
@@ -64,9 +64,9 @@ type Gateway struct {
 	coalesce  bool            // identical reads in flight share one request
 	flights   coalesce.Group  // the reads in flight, by readKey
 	describes coalesce.Group  // the Describe calls waiting for a service's catalogue, by service
-	stats     statsTable      // per-route cache and coalescing counters
-	tracer    trace.Tracer    // the global provider's (see tracing.go)
-	metrics   *gatewayMetrics // nil without WithMetrics
+	stats     statsTable      // per-route cache and coalescing counters (an observer)
+	metrics   *gatewayMetrics // nil without WithMetrics (an observer)
+	obs       observers       // told every request's events (observe.go)
 	draining  atomic.Bool     // set when a drain starts: not ready any more
 	sockets   socketSet       // the WebSocket endpoint's open sockets
 	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
@@ -139,7 +139,6 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		clientRefs: map[*socket.Client]int{},
 		idemRedis:  map[string]*idempotency.Redis{},
 		idemRefs:   map[*idempotency.Redis]int{},
-		tracer:     otel.Tracer(tracerName),
 	}
 	for _, o := range opts {
 		o(&g.opts)
@@ -149,6 +148,13 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	if g.metrics, err = newGatewayMetrics(g.opts.metrics); err != nil {
 		return nil, fmt.Errorf("gateway: WithMetrics: %w", err)
 	}
+	g.stats.index = len(g.obs)
+	g.obs = append(g.obs, &g.stats)
+	if g.metrics != nil {
+		g.metrics.index = len(g.obs)
+		g.obs = append(g.obs, g.metrics)
+	}
+	g.obs = append(g.obs, accessLog{logger: g.opts.logger}, tracer{tracer: otel.Tracer(tracerName)})
 	if g.opts.cacheBytes > 0 {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
@@ -185,27 +191,25 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if version, ok := g.socketVersion(r); ok {
-		g.serveSocket(w, r, version) // its frames have their own metrics and access lines
+		g.serveSocket(w, r, version) // each of its frames is a request of its own
 		return
 	}
-	if m := g.metrics; m != nil {
-		mw := m.begin(w)
-		defer m.end(mw, r.Method)
-		w = mw
-	}
-	w.Header().Set(headerRequestID, requestID(r))
-	ctx, w, span := g.startHTTP(w, r)
-	defer endHTTP(span, w)
-	if a := g.newAccess(ctx, "http", r.Method); a != nil {
-		g.accessLogged(ctx, w, r, a)
-		return
-	}
-	g.serve(ctx, w, r)
+	id := requestID(r)
+	w.Header().Set(headerRequestID, id)
+	req := g.obs.newRequest(protocolHTTP, r.Method)
+	req.path, req.requestID, req.traceParent = r.URL.Path, id, r.Header.Get(headerTraceParent)
+	req.w.ResponseWriter = w
+	ctx := req.begin(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+	defer func() {
+		req.status, req.gone = req.w.status, r.Context().Err() != nil
+		req.end(ctx)
+	}()
+	g.serve(ctx, &req.w, r, req)
 }
 
-// serve is ServeHTTP after the request id and the trace: ctx carries the
-// span (and the access log line).
-func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+// serve is ServeHTTP after the request id and the trace context: ctx
+// carries the span, req is the request's record.
+func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, req *request) {
 	defer func() {
 		if p := recover(); p != nil {
 			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
@@ -217,6 +221,7 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}()
 	t := g.current.Load()
 	if g.isDemo(t, r) {
+		req.label = routeDemo
 		serveDemo(w, r)
 		return
 	}
@@ -224,13 +229,13 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/gateway/") {
-		g.serveREST(ctx, w, r)
+		g.serveREST(ctx, w, r, req)
 		return
 	}
-	r = r.WithContext(ctx)
+	r = r.WithContext(withRequest(ctx, req))
 	// GatewayService's REST binding and its OpenAPI document; the paths
 	// it does not take are REST paths like any other.
-	labelOf(w, routeGatewayService)
+	req.label = routeGatewayService
 	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
 		if dotSegment(s) {
 			writeError(w, dotSegmentsError())
@@ -313,8 +318,9 @@ func (g *Gateway) notGatewayService(ctx context.Context, _ *runtime.ServeMux, _ 
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
 		return
 	}
-	labelOf(w, routeUnmatched)
-	g.serveREST(ctx, w, r)
+	req := requestFrom(ctx)
+	req.label = "" // a REST path
+	g.serveREST(ctx, w, r, req)
 }
 
 // grpcError answers errors of the generated GatewayService handlers.

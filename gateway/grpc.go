@@ -31,15 +31,29 @@ type grpcService struct {
 	g *Gateway
 }
 
+// Invoke runs a route as REST would. The call is the request the gRPC
+// edge began (observeUnary); through GatewayService's REST binding, or on
+// a server without that interceptor, it is a request of its own (inside
+// the REST request, whose access line it fills in).
 func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
-	ctx, span := s.g.startInvoke(ctx)
-	out, err := s.invoke(ctx, in)
-	endInvoke(span, in, out, err)
-	return out, err
+	r := requestFrom(ctx)
+	if r == nil || r.protocol != protocolGRPC {
+		own := s.g.obs.newRequest(protocolGRPC, invokeFullMethod)
+		own.parent = r
+		ctx = own.begin(grpcTraceContext(ctx))
+		defer func() {
+			if own.parent == nil && own.grpcCode == "" {
+				own.grpcCode = codes.OK.String()
+			}
+			own.end(ctx)
+		}()
+		r = own
+	}
+	return s.invoke(ctx, in, r)
 }
 
-// invoke is Invoke inside its span.
-func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
+// invoke is Invoke with the request's record.
+func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r *request) (*gatewayv1.InvokeResponse, error) {
 	t := s.g.acquire()
 	defer t.release()
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -57,8 +71,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 		inv.idempotencyKey = metadataValue(md, "idempotency-key")
 	}
 	inv.sanitizeHints()
-	acc := accessFrom(ctx)
-	acc.invocation(ctx, inv)
+	r.invoked(ctx, inv)
 	if d, ok := ctx.Deadline(); ok {
 		inv.timeout = max(time.Until(d), time.Millisecond)
 	}
@@ -70,7 +83,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	}
 	_, raw := in.GetPayload().(*gatewayv1.InvokeRequest_BodyRaw)
 	refuse := func(e *socket.Error) (*gatewayv1.InvokeResponse, error) {
-		acc.answered(failed(e))
+		r.answer(ctx, failed(e))
 		return invokeResponse(raw, failed(e)), nil
 	}
 	for _, seg := range []string{inv.path.id, inv.path.segment} {
@@ -105,7 +118,11 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 	if header != nil {
 		_ = grpc.SetHeader(ctx, header)
 	}
-	return invokeResponse(raw, a), nil
+	out := invokeResponse(raw, a)
+	if a.err == nil && !out.GetOk() {
+		r.code, r.status = out.GetError().GetCode(), int(out.GetHttpStatus()) // the service's result was not JSON
+	}
+	return out, nil
 }
 
 // invokeResponse converts an answer, with the result in the form the

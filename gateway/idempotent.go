@@ -72,16 +72,16 @@ func (g *Gateway) invokeOnce(ctx context.Context, t *table, p prepared, in *invo
 	}
 	switch begun.Outcome {
 	case idempotency.Done:
-		in.metrics.replayed()
+		in.obs.idempotency(idempotencyOutcome{replayed: true})
 		return replay(begun.Answer)
 	case idempotency.InUse:
-		in.metrics.conflicted(reasonKeyInUse)
+		in.obs.idempotency(idempotencyOutcome{conflict: reasonKeyInUse})
 		a := failed(socket.Errorf(socket.CodeConflict, "a request with this Idempotency-Key is in progress; retry later").
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyInUse}))
 		a.retryAfter = inUseRetryAfter
 		return a
 	case idempotency.Mismatch:
-		in.metrics.conflicted(reasonKeyReused)
+		in.obs.idempotency(idempotencyOutcome{conflict: reasonKeyReused})
 		return answer{status: statusKeyReused, err: socket.Errorf(socket.CodeInvalidArgument, "this Idempotency-Key was used for another request").
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyReused})}
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -32,7 +32,8 @@ const (
 	routeGatewayService = "gateway_service" // GatewayService's REST binding under /gateway/
 )
 
-// gatewayMetrics are a gateway's collectors; nil when metrics are off.
+// gatewayMetrics are a gateway's collectors, an observer of its requests;
+// nil when metrics are off.
 type gatewayMetrics struct {
 	gatherer      prometheus.Gatherer      // what /metrics serves; nil if reg is not one
 	requests      *prometheus.CounterVec   // version, route, method, status
@@ -43,10 +44,11 @@ type gatewayMetrics struct {
 	conflicts     *prometheus.CounterVec // version, route, reason
 	steps         *prometheus.CounterVec // version, route, step, code
 	compensations *prometheus.CounterVec // version, route, step, result
-	shed          *prometheus.CounterVec // version, route, code, reason
+	shedTotal     *prometheus.CounterVec // version, route, code, reason
 	sockets       socketMetrics
 
-	writers sync.Pool // *metricsWriter
+	index int // the observer's index in the gateway's observers
+	noObserver
 }
 
 // requestBuckets span a cache hit (tens of µs) to a slow pipeline.
@@ -94,22 +96,13 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 		"Pipeline steps run, by step name and code (OK for success).", "version", "route", "step", "code")
 	m.compensations = counter("streamgate_gateway_pipeline_compensations_total",
 		"Undo actions a failed pipeline ran, by the step undone and result (ok or failed).", "version", "route", "step", "result")
-	m.shed = counter("streamgate_gateway_shed_total",
+	m.shedTotal = counter("streamgate_gateway_shed_total",
 		"Route answers that shed load: 429 RESOURCE_EXHAUSTED or 503 UNAVAILABLE, by code and reason.", "version", "route", "code", "reason")
 	m.sockets.register(register, counter)
 	if err != nil {
 		return nil, err
 	}
-	m.writers.New = func() any { return new(metricsWriter) }
 	return m, nil
-}
-
-// routeKey names a route of one table: a version may share its routes
-// with the versions that extend it.
-type routeKey struct {
-	version  *config.Version
-	resource *config.Resource
-	route    *config.Route
 }
 
 // routeMetrics are one route's series, looked up when its table is built
@@ -123,88 +116,65 @@ type routeMetrics struct {
 	cache                  [outcomeUnavailable + 1]atomic.Pointer[prometheus.Counter]
 }
 
-// routeMetricsOf builds the series of every route of a configuration.
-func (m *gatewayMetrics) routeMetricsOf(cfg *config.Config) map[routeKey]*routeMetrics {
-	if m == nil {
+var _ observer = (*gatewayMetrics)(nil)
+
+// route makes a route's series.
+func (m *gatewayMetrics) route(ri *routeInfo) any {
+	rm := &routeMetrics{m: m, version: ri.version, route: ri.template, method: ri.method}
+	rm.duration = m.duration.WithLabelValues(rm.version, rm.route, rm.method)
+	rm.statuses.Store(&map[int]prometheus.Counter{})
+	return rm
+}
+
+// of returns the series of a request's route; nil when it has none.
+func (m *gatewayMetrics) of(r *request) *routeMetrics {
+	if r.route == nil {
 		return nil
 	}
-	out := map[routeKey]*routeMetrics{}
-	for _, v := range cfg.Versions {
-		for _, res := range v.Resources {
-			for _, rt := range res.Routes {
-				rm := &routeMetrics{m: m, version: v.Name, route: routePath(v.Name, res.Name, rt), method: rt.Method}
-				rm.duration = m.duration.WithLabelValues(rm.version, rm.route, rm.method)
-				rm.statuses.Store(&map[int]prometheus.Counter{})
-				out[routeKey{v, res, rt}] = rm
-			}
-		}
+	rm, _ := r.route.state[m.index].(*routeMetrics)
+	return rm
+}
+
+// begin counts a REST request in flight.
+func (m *gatewayMetrics) begin(ctx context.Context, r *request) context.Context {
+	if r.protocol == protocolHTTP {
+		m.inFlight.Inc()
 	}
-	return out
+	return ctx
 }
 
-// routeMetrics returns a resolved route's series; nil when metrics are off.
-func (t *table) routeMetrics(r resolved) *routeMetrics {
-	return t.metrics[routeKey{r.version, r.resource, r.route}]
-}
-
-// metricsWriter records a REST request's status and route for its metrics.
-type metricsWriter struct {
-	http.ResponseWriter
-	status int
-	route  *routeMetrics // nil until the request resolves to a route
-	label  string        // the route label when route is nil
-	start  time.Time
-}
-
-// WriteHeader records the first final status.
-func (w *metricsWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
+// end records a REST request once it is answered: under its label when
+// something other than the routes served it (gateway_service, demo),
+// else under its route, else under unmatched.
+func (m *gatewayMetrics) end(_ context.Context, r *request) {
+	if r.protocol != protocolHTTP {
+		return
 	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *metricsWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the server's writer.
-func (w *metricsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// begin starts measuring a REST request.
-func (m *gatewayMetrics) begin(w http.ResponseWriter) *metricsWriter {
-	m.inFlight.Inc()
-	mw := m.writers.Get().(*metricsWriter)
-	*mw = metricsWriter{ResponseWriter: w, label: routeUnmatched, start: time.Now()}
-	return mw
-}
-
-// end records a REST request once it is answered.
-func (m *gatewayMetrics) end(mw *metricsWriter, method string) {
-	d := time.Since(mw.start).Seconds()
-	status := mw.status
+	d := time.Since(r.start).Seconds()
+	status := r.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	if rm := mw.route; rm != nil && method == rm.method {
+	var rm *routeMetrics
+	if r.label == "" {
+		rm = m.of(r)
+	}
+	if rm != nil && r.method == rm.method {
 		rm.requests(status).Inc()
 		rm.duration.Observe(d)
 	} else {
-		version := ""
-		route := mw.label
-		if rm != nil {
+		version, route := "", routeUnmatched
+		switch {
+		case rm != nil:
 			version, route = rm.version, rm.route
+		case r.label != "":
+			route = r.label
 		}
-		method = methodLabel(method)
+		method := methodLabel(r.method)
 		m.requests.WithLabelValues(version, route, method, strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(version, route, method).Observe(d)
 	}
 	m.inFlight.Dec()
-	*mw = metricsWriter{}
-	m.writers.Put(mw)
 }
 
 // requests is the route's request counter for a status.
@@ -234,100 +204,67 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// routeOf labels a REST request with its route, when w measures it.
-func routeOf(w http.ResponseWriter, rm *routeMetrics) {
-	if mw := metricsWriterOf(w); mw != nil && rm != nil {
-		mw.route = rm
-	}
-}
-
-// labelOf labels a REST request that names no route of the table.
-func labelOf(w http.ResponseWriter, label string) {
-	if mw := metricsWriterOf(w); mw != nil {
-		mw.label = label
-	}
-}
-
-// metricsWriterOf finds the writer that measures a request under the
-// writers wrapped around it (the trace's and the access log's status
-// recorders); nil when metrics are off.
-func metricsWriterOf(w http.ResponseWriter) *metricsWriter {
-	for {
-		switch x := w.(type) {
-		case *metricsWriter:
-			return x
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return nil
-		}
-	}
-}
-
 // cached counts a read's outcome.
-func (rm *routeMetrics) cached(o readOutcome) {
-	if rm == nil || int(o) >= len(rm.cache) {
+func (m *gatewayMetrics) cached(r *request, e cacheEvent) {
+	rm := m.of(r)
+	if rm == nil || e.invalidation || int(e.read) >= len(rm.cache) {
 		return
 	}
-	c := rm.cache[o].Load()
+	c := rm.cache[e.read].Load()
 	if c == nil {
-		counter := rm.m.cache.WithLabelValues(rm.version, rm.route, o.String())
-		rm.cache[o].CompareAndSwap(nil, &counter)
-		c = rm.cache[o].Load()
+		counter := m.cache.WithLabelValues(rm.version, rm.route, e.read.String())
+		rm.cache[e.read].CompareAndSwap(nil, &counter)
+		c = rm.cache[e.read].Load()
 	}
 	(*c).Inc()
 }
 
-// replayed counts an Idempotency-Key replay.
-func (rm *routeMetrics) replayed() {
-	if rm != nil {
-		rm.m.replays.WithLabelValues(rm.version, rm.route).Inc()
+// idempotency counts an Idempotency-Key replay or refusal.
+func (m *gatewayMetrics) idempotency(r *request, e idempotencyOutcome) {
+	rm := m.of(r)
+	switch {
+	case rm == nil:
+	case e.replayed:
+		m.replays.WithLabelValues(rm.version, rm.route).Inc()
+	default:
+		m.conflicts.WithLabelValues(rm.version, rm.route, e.conflict).Inc()
 	}
 }
 
-// conflicted counts an Idempotency-Key request refused for reason.
-func (rm *routeMetrics) conflicted(reason string) {
-	if rm != nil {
-		rm.m.conflicts.WithLabelValues(rm.version, rm.route, reason).Inc()
-	}
-}
-
-// stepRan counts a pipeline step's outcome.
-func (rm *routeMetrics) stepRan(step string, err error) {
+// stepEnded counts a pipeline step's outcome, or an undo action's result.
+func (m *gatewayMetrics) stepEnded(_ context.Context, r *request, e stepOutcome) {
+	rm := m.of(r)
 	if rm == nil {
 		return
 	}
-	code := "OK"
-	if err != nil {
-		code = string(socket.AsError(err).Code)
+	if e.undoOf != nil {
+		result := "ok"
+		if e.err != nil {
+			result = "failed"
+		}
+		m.compensations.WithLabelValues(rm.version, rm.route, e.undoOf.Name, result).Inc()
+		return
 	}
-	rm.m.steps.WithLabelValues(rm.version, rm.route, step, code).Inc()
+	code := codeOK
+	if e.err != nil {
+		code = string(socket.AsError(e.err).Code)
+	}
+	m.steps.WithLabelValues(rm.version, rm.route, e.step.Name, code).Inc()
 }
 
-// compensated counts an undo action's result.
-func (rm *routeMetrics) compensated(step string, err error) {
+// shed counts a route's answer that shed load.
+func (m *gatewayMetrics) shed(r *request, err *socket.Error) {
+	rm := m.of(r)
 	if rm == nil {
 		return
 	}
-	result := "ok"
-	if err != nil {
-		result = "failed"
-	}
-	rm.m.compensations.WithLabelValues(rm.version, rm.route, step, result).Inc()
-}
-
-// answered counts a route's answer that shed load.
-func (rm *routeMetrics) answered(a answer) {
-	if rm == nil || a.err == nil || (a.err.Code != socket.CodeResourceExhausted && a.err.Code != socket.CodeUnavailable) {
-		return
-	}
-	reason, _ := a.err.Details[socket.DetailReason].(string)
+	reason, _ := err.Details[socket.DetailReason].(string)
 	switch reason {
 	case "", socket.ReasonDraining, socket.ReasonNoReadyInstance, socket.ReasonOutcomeUnknown, reasonStoreDown:
 	default:
 		reason = "other" // the services' own reasons: keep the label bounded
 	}
-	rm.m.shed.WithLabelValues(rm.version, rm.route, string(a.err.Code), reason).Inc()
+	m.shedTotal.WithLabelValues(rm.version, rm.route, string(err.Code), reason).Inc()
 }
 
 // metricsHandler serves the registry the gateway's metrics are in; 404

@@ -20,9 +20,9 @@ type scope struct {
 	version, resource, id string
 	body                  any
 	caller                socket.Principal
-	idempotencyKey        string        // the client's; each step gets its own derived from it
-	scopeID               string        // the key's scope id, when the gateway applies the key
-	metrics               *routeMetrics // the route's series; nil without metrics
+	idempotencyKey        string   // the client's; each step gets its own derived from it
+	scopeID               string   // the key's scope id, when the gateway applies the key
+	obs                   *request // the request's record, for its observers
 
 	mu    sync.Mutex // guards steps (parallel steps store results)
 	steps map[string]*stepResult
@@ -101,15 +101,8 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		for _, st := range group {
-			g.Go(func() (err error) {
-				defer func() {
-					// A panic here would escape the request's recover.
-					if p := recover(); p != nil {
-						err = socket.Errorf(socket.CodeInternal, "internal error in step %s", st.Name)
-					}
-				}()
-				reply, err := t.runStep(gctx, st, sc)
-				sc.metrics.stepRan(st.Name, err)
+			g.Go(func() error {
+				reply, err := t.runStep(gctx, st, nil, sc)
 				if err != nil {
 					return err
 				}
@@ -169,9 +162,8 @@ func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) 
 		// the caller: it must not fail for lack of the caller's rights.
 		m := socket.MetaFrom(uctx)
 		m.Principal = socket.Principal{}
-		_, err := t.runStep(socket.ContextWithMeta(uctx, m), u, sc)
+		_, err := t.runStep(socket.ContextWithMeta(uctx, m), u, done[i], sc)
 		cancel()
-		sc.metrics.compensated(done[i].Name, err)
 		if err != nil {
 			t.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)
 			continue
@@ -213,16 +205,22 @@ func pipelineHasUndo(route *config.Route) bool {
 // undoTimeout bounds one compensation action.
 const undoTimeout = 5 * time.Second
 
-// runStep sends one step's action with its id and body filled in, in a
-// span of its own.
-func (t *table) runStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
-	ctx, span := t.startStep(ctx, st)
-	reply, err := t.sendStep(ctx, st, sc)
-	endStep(span, reply, err)
-	return reply, err
+// runStep sends one step's action (or, with undoOf set, the undo action
+// of the step undoOf) with its id and body filled in, and tells the
+// request's observers. A panic is the step's INTERNAL error: in a
+// parallel group's goroutine it would escape the request's recover.
+func (t *table) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope) (reply socket.Reply, err error) {
+	ctx = sc.obs.stepBegan(ctx, st)
+	defer func() {
+		if p := recover(); p != nil {
+			err = socket.Errorf(socket.CodeInternal, "internal error in step %s", st.Name)
+		}
+		sc.obs.stepEnded(ctx, stepOutcome{step: st, undoOf: undoOf, replayed: reply.Replayed, err: err})
+	}()
+	return t.sendStep(ctx, st, sc)
 }
 
-// sendStep is runStep inside the step's span.
+// sendStep is runStep's work.
 func (t *table) sendStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
 	id, ierr := stepID(st, sc)
 	if ierr != nil {

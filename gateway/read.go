@@ -104,21 +104,11 @@ type readRun struct {
 }
 
 // read runs a read route through the cache and the coalescer.
-func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo, stats *routeStats) answer {
+func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo) answer {
 	r := g.planRead(t, p, in, body, info)
 	a := r.run(ctx)
-	switch r.outcome {
-	case outcomeHit:
-		stats.hits.Add(1)
-	case outcomeCoalesced:
-		stats.coalesced.Add(1)
-	case outcomeMiss:
-		if r.plan.cacheable {
-			stats.misses.Add(1)
-		}
-	}
 	a.xCache = r.outcome.String()
-	in.metrics.cached(r.outcome)
+	in.obs.cached(cacheEvent{read: r.outcome, cacheable: r.plan.cacheable})
 	return a
 }
 

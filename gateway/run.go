@@ -167,7 +167,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.accessUnary(), recoverUnary(o.Logger)))...)
+	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.observeUnary(), recoverUnary(o.Logger)))...)
 	g.RegisterGRPC(gs)
 	hc := newReadiness(g)
 	healthpb.RegisterHealthServer(gs, hc)

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
@@ -26,16 +24,15 @@ type table struct {
 	clients map[string]*socket.Client // by service name
 	logger  *slog.Logger
 	idem    idempotency.Store // Idempotency-Key leases and answers
-	tracer  trace.Tracer      // the gateway's, for pipeline steps
 
 	refs    atomic.Int64
 	retired atomic.Bool
 	idle    chan struct{} // closed once retired and unreferenced
 	once    sync.Once
 
-	catalogues sync.Map                   // version → catalogue, for the OpenAPI documents
-	actions    sync.Map                   // version → []actionroute.Route, for the socket's action form
-	metrics    map[routeKey]*routeMetrics // read-only; nil without metrics
+	catalogues sync.Map                // version → catalogue, for the OpenAPI documents
+	actions    sync.Map                // version → []actionroute.Route, for the socket's action form
+	routes     map[routeKey]*routeInfo // what observers know of each route; read-only
 }
 
 // clientKey identifies a client: services with the same target, key and
@@ -101,7 +98,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, tracer: g.tracer, metrics: g.metrics.routeMetricsOf(cfg)}
+	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, routes: g.obs.routesOf(cfg)}
 	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
 		link, err := g.linkTLS(cfg, svc)

@@ -10,11 +10,10 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/tracing"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -31,155 +30,170 @@ import (
 // tracerName names the gateway's tracer.
 const tracerName = "github.com/streamgate/streamgate/gateway"
 
-// invokeMethod is GatewayService.Invoke's full name, its span's name.
-const invokeMethod = "streamgate.gateway.v1.GatewayService/Invoke"
+// invokeMethod is GatewayService.Invoke's full name, its span's name;
+// invokeFullMethod is the name gRPC calls it by.
+const (
+	invokeMethod     = "streamgate.gateway.v1.GatewayService/Invoke"
+	invokeFullMethod = "/" + invokeMethod
+)
 
 var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
-// startHTTP starts a REST request's server span, continuing the trace
-// context of its headers. While the span records, the writer it returns
-// notes the status for it.
-func (g *Gateway) startHTTP(w http.ResponseWriter, r *http.Request) (context.Context, http.ResponseWriter, trace.Span) {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+// tracer is the observer that traces requests: a server span per REST
+// request, WebSocket request frame and GatewayService.Invoke, and a span
+// per pipeline step under it. It starts nothing until a program sets a
+// TracerProvider (tracing.Enabled).
+type tracer struct {
+	noObserver
+	tracer trace.Tracer
+}
+
+var _ observer = tracer{}
+
+// spanKey holds the span this observer started, in the context it
+// returned: a span in ctx that it did not start (a middleware's, the
+// client's) is never ended or renamed by it.
+type spanKey struct{}
+
+// started returns the span the observer started for ctx's request or
+// step; nil when it started none.
+func started(ctx context.Context) trace.Span {
 	if !tracing.Enabled() {
-		return ctx, w, noop.Span{}
+		return nil
 	}
-	ctx, span := g.tracer.Start(ctx, r.Method, serverSpan...)
-	if span.IsRecording() {
+	span, _ := ctx.Value(spanKey{}).(trace.Span)
+	if span == nil || !span.IsRecording() {
+		return nil
+	}
+	return span
+}
+
+// begin starts a request's server span, continuing the trace context in
+// ctx (the edge extracted the caller's).
+func (t tracer) begin(ctx context.Context, r *request) context.Context {
+	if !tracing.Enabled() {
+		return ctx
+	}
+	var span trace.Span
+	switch {
+	case r.protocol == protocolHTTP:
+		ctx, span = t.tracer.Start(ctx, r.method, serverSpan...)
 		span.SetAttributes(
-			semconv.HTTPRequestMethodKey.String(r.Method),
-			semconv.URLPath(validText(r.URL.Path)),
-			tracing.RequestID.String(w.Header().Get(headerRequestID)),
+			semconv.HTTPRequestMethodKey.String(r.method),
+			semconv.URLPath(validText(r.path)),
+			tracing.RequestID.String(r.requestID),
 		)
-		w = &statusRecorder{ResponseWriter: w}
+	case r.protocol == protocolWebSocket:
+		// A trace of its own: the frame carries no trace context.
+		ctx, span = t.tracer.Start(ctx, socketFrameSpan, serverSpan...)
+	case r.method == invokeFullMethod:
+		// A child of the span in ctx: Invoke's REST binding runs inside
+		// the REST request's span.
+		ctx, span = t.tracer.Start(ctx, invokeMethod, serverSpan...)
+		span.SetAttributes(semconv.RPCSystemNameKey.String("grpc"), semconv.RPCMethod(invokeMethod))
+	default:
+		return ctx
 	}
-	return ctx, w, span
+	return context.WithValue(ctx, spanKey{}, span)
 }
 
-// endHTTP records the status a REST request was answered with and ends its
-// span; 5xx answers are errors.
-func endHTTP(span trace.Span, w http.ResponseWriter) {
-	rec, ok := w.(*statusRecorder)
-	if !ok || !span.IsRecording() {
+// resolved notes the route a request resolved to on its span, and names
+// a REST request's span after it ("POST /v3/orders/{id}/pay").
+func (tracer) resolved(ctx context.Context, r *request) {
+	span := started(ctx)
+	if span == nil {
 		return
 	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK // nothing written: net/http answers 200
+	if r.protocol == protocolHTTP {
+		span.SetName(r.route.name)
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-	if status >= http.StatusInternalServerError {
-		span.SetStatus(otelcodes.Error, strconv.Itoa(status))
+	span.SetAttributes(semconv.HTTPRoute(r.route.template), tracing.APIVersion.String(r.route.version))
+	if r.route.service != "" {
+		span.SetAttributes(tracing.Service.String(r.route.service), tracing.Action.String(r.route.action))
 	}
-	span.End()
 }
 
-// traceRoute notes the route a request resolved to on its span, and
-// names a REST request's span after it ("POST /v3/orders/{id}/pay").
-func traceRoute(ctx context.Context, p prepared, rest bool) {
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
+// end records a request's outcome and ends its span; 5xx answers are
+// errors.
+func (tracer) end(ctx context.Context, r *request) {
+	span := started(ctx)
+	if span == nil {
 		return
 	}
-	route := routePath(p.version.Name, p.resource.Name, p.route)
-	if rest {
-		span.SetName(p.route.Method + " " + route)
-	}
-	span.SetAttributes(semconv.HTTPRoute(route), tracing.APIVersion.String(p.version.Name))
-	if len(p.route.Pipeline) == 0 {
-		span.SetAttributes(tracing.Service.String(p.route.Service), tracing.Action.String(p.route.Action))
-	}
-}
-
-// statusRecorder notes the status a handler answers with.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// startInvoke starts GatewayService.Invoke's server span: a child of the
-// span in ctx (Invoke's REST binding runs inside the REST request's span),
-// or continuing the trace context of the call's metadata.
-func (g *Gateway) startInvoke(ctx context.Context) (context.Context, trace.Span) {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			ctx = otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
+	switch r.protocol {
+	case protocolHTTP:
+		st := r.status
+		if st == 0 {
+			st = http.StatusOK // nothing written: net/http answers 200
+		}
+		span.SetAttributes(semconv.HTTPResponseStatusCode(st))
+		if st >= http.StatusInternalServerError {
+			span.SetStatus(otelcodes.Error, strconv.Itoa(st))
+		}
+	case protocolWebSocket:
+		code := r.code
+		if code == "" {
+			code = tracing.CodeOK
+		}
+		span.SetAttributes(semconv.HTTPResponseStatusCode(r.status), tracing.Code.String(code))
+		if r.status >= http.StatusInternalServerError {
+			span.SetStatus(otelcodes.Error, code)
+		}
+	default: // Invoke
+		code := r.code
+		if code == "" {
+			code = tracing.CodeOK
+		}
+		span.SetAttributes(tracing.APIVersion.String(r.version), tracing.Code.String(code))
+		if (r.grpcCode != "" && r.grpcCode != codes.OK.String()) || r.status >= http.StatusInternalServerError {
+			span.SetStatus(otelcodes.Error, code)
 		}
 	}
-	if !tracing.Enabled() {
-		return ctx, noop.Span{}
-	}
-	ctx, span := g.tracer.Start(ctx, invokeMethod, serverSpan...)
-	if span.IsRecording() {
-		span.SetAttributes(semconv.RPCSystemNameKey.String("grpc"), semconv.RPCMethod(invokeMethod))
-	}
-	return ctx, span
-}
-
-// endInvoke records Invoke's outcome and ends its span.
-func endInvoke(span trace.Span, in *gatewayv1.InvokeRequest, out *gatewayv1.InvokeResponse, err error) {
-	if !span.IsRecording() {
-		return
-	}
-	span.SetAttributes(tracing.APIVersion.String(in.GetVersion()))
-	code := tracing.CodeOK
-	if e := out.GetError(); e != nil {
-		code = e.GetCode()
-	} else if err != nil {
-		code = string(socket.FromStatus(err).Code)
-	}
-	span.SetAttributes(tracing.Code.String(code))
-	if err != nil || out.GetHttpStatus() >= http.StatusInternalServerError {
-		span.SetStatus(otelcodes.Error, code)
-	}
 	span.End()
 }
 
-// startStep starts a pipeline step's span, a child of the request's.
-func (t *table) startStep(ctx context.Context, st *config.Step) (context.Context, trace.Span) {
+// stepBegan starts a pipeline step's span, a child of the request's.
+func (t tracer) stepBegan(ctx context.Context, _ *request, st *config.Step) context.Context {
 	if !tracing.Enabled() {
-		return ctx, noop.Span{}
+		return ctx
 	}
 	ctx, span := t.tracer.Start(ctx, "step "+st.Name)
-	if span.IsRecording() {
-		span.SetAttributes(tracing.Step.String(st.Name), tracing.Service.String(st.Service), tracing.Action.String(st.Action))
+	if !span.IsRecording() {
+		return ctx
 	}
-	return ctx, span
+	span.SetAttributes(tracing.Step.String(st.Name), tracing.Service.String(st.Service), tracing.Action.String(st.Action))
+	return context.WithValue(ctx, spanKey{}, span)
 }
 
-// endStep records a step's outcome and ends its span.
-func endStep(span trace.Span, reply socket.Reply, err error) {
-	if !span.IsRecording() {
+// stepEnded records a step's outcome and ends its span.
+func (tracer) stepEnded(ctx context.Context, _ *request, e stepOutcome) {
+	span := started(ctx)
+	if span == nil {
 		return
 	}
-	if err != nil {
-		e := socket.AsError(err)
-		span.SetAttributes(tracing.Code.String(string(e.Code)))
-		span.SetStatus(otelcodes.Error, string(e.Code)+": "+e.Message)
+	if e.err != nil {
+		se := socket.AsError(e.err)
+		span.SetAttributes(tracing.Code.String(string(se.Code)))
+		span.SetStatus(otelcodes.Error, string(se.Code)+": "+se.Message)
 	} else {
 		span.SetAttributes(tracing.Code.String(tracing.CodeOK))
 	}
-	if reply.Replayed {
+	if e.replayed {
 		span.SetAttributes(tracing.Replayed.Bool(true))
 	}
 	span.End()
+}
+
+// grpcTraceContext continues the trace context of a GatewayService call's
+// metadata, unless ctx is in a span already (Invoke's REST binding).
+func grpcTraceContext(ctx context.Context) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
+	}
+	return ctx
 }
 
 // metadataCarrier reads gRPC metadata as a propagation carrier.
@@ -201,30 +215,3 @@ func (c metadataCarrier) Keys() []string {
 
 // socketFrameSpan names the span of a WebSocket request frame.
 const socketFrameSpan = "socket request"
-
-// startSocketFrame starts a WebSocket request frame's server span (a trace
-// of its own: the frame carries no trace context); traceRoute names its
-// route.
-func (g *Gateway) startSocketFrame(ctx context.Context) (context.Context, trace.Span) {
-	if !tracing.Enabled() {
-		return ctx, noop.Span{}
-	}
-	return g.tracer.Start(ctx, socketFrameSpan, serverSpan...)
-}
-
-// endSocketFrame records a frame's answer and ends its span; 5xx answers
-// are errors.
-func endSocketFrame(span trace.Span, a answer) {
-	if !span.IsRecording() {
-		return
-	}
-	code := tracing.CodeOK
-	if a.err != nil {
-		code = string(a.err.Code)
-	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(a.status), tracing.Code.String(code))
-	if a.status >= http.StatusInternalServerError {
-		span.SetStatus(otelcodes.Error, code)
-	}
-	span.End()
-}

@@ -28,39 +28,25 @@ func (s *socketMetrics) register(register func(prometheus.Collector) prometheus.
 	})).(prometheus.Counter)
 }
 
-func (m *gatewayMetrics) socketOpened() {
-	if m != nil {
-		m.sockets.open.Inc()
-	}
-}
-
-func (m *gatewayMetrics) socketClosedConn() {
-	if m != nil {
-		m.sockets.open.Dec()
-	}
-}
-
-// socketFrameIn counts a received frame; typ is a frame type or "invalid".
-func (m *gatewayMetrics) socketFrameIn(typ string) {
-	if m == nil {
-		return
-	}
-	switch typ {
-	case frameAuth, frameRequest, frameCancel, frameSubscribe, frameUnsubscribe:
-	default:
-		typ = "invalid"
-	}
-	m.sockets.received.WithLabelValues(typ).Inc()
-}
-
-func (m *gatewayMetrics) socketFrameOut() {
-	if m != nil {
-		m.sockets.sent.Inc()
-	}
-}
-
-func (m *gatewayMetrics) socketCutOff() {
-	if m != nil {
-		m.sockets.cutOffs.Inc()
+// connection counts a WebSocket connection's event.
+func (m *gatewayMetrics) connection(e connectionEvent) {
+	s := &m.sockets
+	switch e.kind {
+	case socketOpened:
+		s.open.Inc()
+	case socketClosed:
+		s.open.Dec()
+	case frameReceived:
+		typ := e.frameType
+		switch typ {
+		case frameAuth, frameRequest, frameCancel, frameSubscribe, frameUnsubscribe:
+		default:
+			typ = "invalid"
+		}
+		s.received.WithLabelValues(typ).Inc()
+	case frameSent:
+		s.sent.Inc()
+	case socketCutOff:
+		s.cutOffs.Inc()
 	}
 }

@@ -84,28 +84,25 @@ func (c *wsConn) recovered(serve func() answer) (a answer) {
 
 // serveRequest runs one request frame through the REST dispatcher (the
 // same route table, access rules, pipelines, cache, coalescing,
-// idempotency and limits) with the socket's credentials, and logs it.
-func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) (a answer) {
-	ctx, span := c.g.startSocketFrame(ctx)
-	defer func() { endSocketFrame(span, a) }()
+// idempotency and limits) with the socket's credentials: the frame is a
+// request of its own for the observers.
+func (c *wsConn) serveRequest(ctx context.Context, f *clientFrame) answer {
 	t := c.g.acquire()
 	defer t.release()
 	in, status, ferr := c.invocation(t, f)
-	if acc := c.g.newAccess(ctx, "websocket", in.method); acc != nil {
-		acc.path = in.path.String()
-		if in.path.version == "" {
-			acc.path = f.Path
-		}
-		acc.invocation(ctx, in)
-		ctx = context.WithValue(ctx, accessKey{}, acc)
-		defer acc.log(ctx, c.g.opts.logger)
+	r := c.g.obs.newRequest(protocolWebSocket, in.method)
+	if in.path.version == "" {
+		r.path = f.Path
 	}
+	ctx = r.begin(ctx)
+	defer r.end(ctx)
+	r.invoked(ctx, in)
 	if ferr != nil {
-		a = answer{status: status, err: ferr}
+		a := answer{status: status, err: ferr}
 		if status == 0 {
 			a = failed(ferr)
 		}
-		accessFrom(ctx).answered(a)
+		r.answer(ctx, a)
 		return a
 	}
 	return c.g.call(ctx, t, in)

@@ -274,7 +274,7 @@ func (c *wsConn) serve() {
 		return
 	}
 	defer c.g.sockets.remove(c)
-	c.g.metrics.socketOpened()
+	c.g.obs.connection(connectionEvent{kind: socketOpened})
 	c.ws.SetReadLimit(c.limits.MaxFrameBytes)
 	go c.writeLoop()
 	go c.pingLoop()
@@ -287,7 +287,7 @@ func (c *wsConn) serve() {
 	<-c.pingerDone
 	<-c.closerDone
 	_ = c.ws.CloseNow()
-	c.g.metrics.socketClosedConn()
+	c.g.obs.connection(connectionEvent{kind: socketClosed})
 }
 
 // readLoop reads frames until the socket closes. Once a close was asked
@@ -303,13 +303,13 @@ func (c *wsConn) readLoop() {
 			continue
 		}
 		if typ != websocket.MessageText {
-			c.g.metrics.socketFrameIn("invalid")
+			c.g.obs.connection(connectionEvent{kind: frameReceived, frameType: "invalid"})
 			c.closeWith(closeRequest{code: websocket.StatusUnsupportedData, reason: "frames are JSON text"})
 			continue
 		}
 		f, ferr := decodeFrame(data)
 		if ferr != nil {
-			c.g.metrics.socketFrameIn("invalid")
+			c.g.obs.connection(connectionEvent{kind: frameReceived, frameType: "invalid"})
 			if ferr.id == nil {
 				c.closeWith(closeRequest{code: closeInvalidFrame, reason: closeReason(ferr.err.Message)})
 				continue
@@ -318,7 +318,7 @@ func (c *wsConn) readLoop() {
 			first = false
 			continue
 		}
-		c.g.metrics.socketFrameIn(f.Type)
+		c.g.obs.connection(connectionEvent{kind: frameReceived, frameType: f.Type})
 		wasFirst := first
 		first = false
 		switch f.Type {
@@ -435,7 +435,7 @@ func (c *wsConn) sendEvent(frame []byte) {
 // does not within 5s, the connection is dropped without one.
 func (c *wsConn) cutOff() {
 	if c.ctx.Err() == nil && c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
-		c.g.metrics.socketCutOff()
+		c.g.obs.connection(connectionEvent{kind: socketCutOff})
 	}
 }
 
@@ -466,7 +466,7 @@ func (c *wsConn) writeLoop() {
 			return false
 		}
 		c.written.Add(1)
-		c.g.metrics.socketFrameOut()
+		c.g.obs.connection(connectionEvent{kind: frameSent})
 		return true
 	}
 	for {

@@ -147,7 +147,7 @@ func (s *Server) Publish(topic string, data any, vis Visibility) error {
 	}
 	ev := &socketv1.Event{Topic: topic, Data: raw, Visibility: vis.proto()}
 	frame := &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Event{Event: ev}}
-	s.metrics.eventPublished()
+	s.obs.server(serverEvent{kind: eventPublished})
 	se := &s.events
 	se.mu.Lock()
 	defer se.mu.Unlock()
@@ -177,7 +177,7 @@ func (s *Server) queueEvent(sub *streamSubs, vis Visibility, frame *socketv1.Con
 	select {
 	case sub.queue <- frame:
 	default:
-		s.metrics.eventDropped()
+		s.obs.server(serverEvent{kind: eventDropped})
 		sub.dropped.Store(true)
 		select {
 		case sub.wake <- struct{}{}:
@@ -329,7 +329,7 @@ func (st *serverStream) pumpEvents(sub *streamSubs) {
 			if st.ctx.Err() != nil {
 				return
 			}
-			st.srv.metrics.eventDelivered()
+			st.srv.obs.server(serverEvent{kind: eventDelivered})
 		case <-sub.wake:
 		case <-st.ctx.Done():
 			return

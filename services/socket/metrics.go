@@ -33,12 +33,11 @@ func WithMetrics(reg prometheus.Registerer) ServerOption {
 // An index into it picks an action's frames counter.
 var frameCodes = append([]Code{"OK"}, Codes()...)
 
-// serverMetrics are a server's collectors; a nil *serverMetrics records
-// nothing.
+// serverMetrics are a server's collectors, an observer of its events.
 type serverMetrics struct {
 	frames       *prometheus.CounterVec   // action, code
 	duration     *prometheus.HistogramVec // action
-	coalesced    *prometheus.CounterVec   // action
+	coalescedVec *prometheus.CounterVec   // action
 	inFlight     prometheus.Gauge
 	streamFlight prometheus.Histogram
 	streams      prometheus.Gauge
@@ -47,11 +46,13 @@ type serverMetrics struct {
 	delivered    prometheus.Counter
 	dropped      prometheus.Counter
 	unknown      *actionMetrics // frames naming no registered action
+
+	index int // the observer's index in the server's observers
+	noServerObserver
 }
 
 // actionMetrics are one action's series, looked up once at registration.
 type actionMetrics struct {
-	m         *serverMetrics
 	name      string
 	duration  prometheus.Observer
 	coalesced prometheus.Counter
@@ -88,7 +89,7 @@ func newServerMetrics(reg prometheus.Registerer, service string) (*serverMetrics
 		Help:    "Time the action's handler ran, by action.",
 		Buckets: handlerBuckets,
 	}, []string{"action"})).(*prometheus.HistogramVec)
-	m.coalesced = register(prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.coalescedVec = register(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "streamgate_service_coalesced_total",
 		Help: "Callers answered by another caller's handler run of an identical read, by action.",
 	}, []string{"action"})).(*prometheus.CounterVec)
@@ -118,39 +119,37 @@ func newServerMetrics(reg prometheus.Registerer, service string) (*serverMetrics
 	if err != nil {
 		return nil, err
 	}
-	m.unknown = m.action("unknown")
+	m.unknown = m.actionSeries("unknown")
 	return m, nil
 }
 
-// action returns an action's series; nil when metrics are off.
-func (m *serverMetrics) action(name string) *actionMetrics {
-	if m == nil {
-		return nil
-	}
+// actionSeries makes an action's series.
+func (m *serverMetrics) actionSeries(name string) *actionMetrics {
 	return &actionMetrics{
-		m:         m,
 		name:      name,
 		duration:  m.duration.WithLabelValues(name),
-		coalesced: m.coalesced.WithLabelValues(name),
+		coalesced: m.coalescedVec.WithLabelValues(name),
 		frames:    make([]atomic.Pointer[prometheus.Counter], len(frameCodes)),
 	}
 }
 
-// refused counts a frame answered without running (no action, busy,
-// draining): under its action when the server has it.
-func (s *Server) refused(actionName string, e *Error) {
-	if s.metrics == nil {
-		return
+var _ serverObserver = (*serverMetrics)(nil)
+
+// action makes an action's series.
+func (m *serverMetrics) action(a *action) any { return m.actionSeries(a.name) }
+
+// of returns an action's series: the unknown action's for nil.
+func (m *serverMetrics) of(a *action) *actionMetrics {
+	if a == nil {
+		return m.unknown
 	}
-	am := s.metrics.unknown
-	if a := s.actions[actionName]; a != nil {
-		am = a.metrics
-	}
-	am.answered(e)
+	am, _ := a.observed[m.index].(*actionMetrics)
+	return am
 }
 
 // answered counts a request answered with e (nil: OK).
-func (am *actionMetrics) answered(e *Error) {
+func (m *serverMetrics) answered(a *action, e *Error) {
+	am := m.of(a)
 	if am == nil {
 		return
 	}
@@ -160,7 +159,7 @@ func (am *actionMetrics) answered(e *Error) {
 	}
 	c := am.frames[i].Load()
 	if c == nil {
-		counter := am.m.frames.WithLabelValues(am.name, string(frameCodes[i]))
+		counter := m.frames.WithLabelValues(am.name, string(frameCodes[i]))
 		am.frames[i].CompareAndSwap(nil, &counter)
 		c = am.frames[i].Load()
 	}
@@ -178,60 +177,44 @@ func codeIndex(c Code) int {
 	return codeIndex(CodeInternal)
 }
 
-// ran records a handler run.
-func (am *actionMetrics) ran(d time.Duration) {
-	if am != nil {
+// handlerEnded records a handler run.
+func (m *serverMetrics) handlerEnded(a *action, d time.Duration, _ *Error) {
+	if am := m.of(a); am != nil {
 		am.duration.Observe(d.Seconds())
 	}
 }
 
-// shared counts a caller answered by another caller's run.
-func (am *actionMetrics) shared() {
-	if am != nil {
+// coalesced counts a caller answered by another caller's run.
+func (m *serverMetrics) coalesced(a *action) {
+	if am := m.of(a); am != nil {
 		am.coalesced.Inc()
 	}
 }
 
-func (m *serverMetrics) streamOpened(delta float64) {
-	if m != nil {
-		m.streams.Add(delta)
-	}
-}
-
-func (m *serverMetrics) running(delta float64) {
-	if m != nil {
-		m.inFlight.Add(delta)
-	}
-}
-
-func (m *serverMetrics) admittedOnStream(inFlight int64) {
-	if m != nil {
-		m.streamFlight.Observe(float64(inFlight))
-	}
-}
-
-func (m *serverMetrics) eventPublished() {
-	if m != nil {
+// server records a server-wide event.
+func (m *serverMetrics) server(e serverEvent) {
+	switch e.kind {
+	case streamChanged:
+		m.streams.Add(float64(e.n))
+	case runningChanged:
+		m.inFlight.Add(float64(e.n))
+	case admittedOnStream:
+		m.streamFlight.Observe(float64(e.n))
+	case keyRefused:
+		m.refusals.Inc()
+	case eventPublished:
 		m.published.Inc()
-	}
-}
-
-func (m *serverMetrics) eventDelivered() {
-	if m != nil {
+	case eventDelivered:
 		m.delivered.Inc()
-	}
-}
-
-func (m *serverMetrics) eventDropped() {
-	if m != nil {
+	case eventDropped:
 		m.dropped.Inc()
 	}
 }
 
-func (m *serverMetrics) refusedKey() {
-	if m != nil {
-		m.refusals.Inc()
-	}
+// refused counts a frame answered without running (no action, busy,
+// draining): under its action when the server has it.
+func (s *Server) refused(actionName string, e *Error) {
+	s.obs.answered(s.actions[actionName], e)
 }
 
 // refuse answers a request frame that does not run, and counts it.

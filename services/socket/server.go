@@ -26,8 +26,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"go.opentelemetry.io/otel/trace"
-
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
 
@@ -64,10 +62,9 @@ type Server struct {
 	stopped  context.Context
 	stopWork context.CancelFunc
 	stopOnce sync.Once
-	streamWG sync.WaitGroup // Connect calls and their goroutines
-	tracer   trace.Tracer   // the global provider's (see trace.go)
-	metrics  *serverMetrics // nil: WithMetrics was not given
-	events   serverEvents   // subscriptions and topic seqs (events.go)
+	streamWG sync.WaitGroup  // Connect calls and their goroutines
+	obs      serverObservers // told the server's events (observe.go)
+	events   serverEvents    // subscriptions and topic seqs (events.go)
 }
 
 // action is one registered action.
@@ -76,8 +73,8 @@ type action struct {
 	handler  Handler
 	spec     actionSpec
 	versions map[string]bool // nil means all
-	stats    actionStats
-	metrics  *actionMetrics // nil without WithMetrics
+	stats    actionStats     // kept by statsObserver
+	observed []any           // what each observer keeps for the action, by its index
 }
 
 var actionName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
@@ -111,15 +108,19 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 		idle:     make(chan struct{}),
 		hardStop: make(chan struct{}),
 		flights:  c.flights,
-		tracer:   newTracer(),
 	}
 	if s.flights == nil {
 		s.flights = &coalesce.Group{}
 	}
 	s.workers = workers.New(serveTask, s.hardStop)
-	var err error
-	if s.metrics, err = newServerMetrics(c.metrics, cfg.Name); err != nil {
+	metrics, err := newServerMetrics(c.metrics, cfg.Name)
+	if err != nil {
 		return nil, fmt.Errorf("socket: WithMetrics: %w", err)
+	}
+	s.obs = serverObservers{statsObserver{}, serverTracer{tracer: newTracer(), service: cfg.Name}}
+	if metrics != nil {
+		metrics.index = len(s.obs)
+		s.obs = append(s.obs, metrics)
 	}
 	// A frame's goroutine may wait for the shared run: its caller already
 	// has what it needs (a cancel frame, or a closed stream).
@@ -168,7 +169,7 @@ func (s *Server) Handle(name string, h Handler, opts ...ActionOption) error {
 	if _, dup := s.actions[name]; dup {
 		return fmt.Errorf("socket: action %s registered twice", name)
 	}
-	a.metrics = s.metrics.action(name)
+	s.obs.register(a)
 	s.actions[name] = a
 	return nil
 }
@@ -274,14 +275,14 @@ func (s *Server) track(st *serverStream) bool {
 	}
 	s.streams[st] = struct{}{}
 	s.streamWG.Add(1)
-	s.metrics.streamOpened(1)
+	s.obs.server(serverEvent{kind: streamChanged, n: 1})
 	return true
 }
 
 func (s *Server) untrack(st *serverStream) {
 	s.mu.Lock()
 	delete(s.streams, st)
-	s.metrics.streamOpened(-1)
+	s.obs.server(serverEvent{kind: streamChanged, n: -1})
 	if s.draining && len(s.streams) == 0 {
 		select {
 		case <-s.idle:
@@ -299,7 +300,7 @@ func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
 	}
 	k, err := s.opts.keys.lookup(ctx)
 	if err != nil {
-		s.metrics.refusedKey()
+		s.obs.server(serverEvent{kind: keyRefused})
 		msg := "unauthenticated"
 		if se := (*Error)(nil); errors.As(err, &se) {
 			msg = se.Message
@@ -315,7 +316,7 @@ func (s *Server) acquire() bool {
 		s.inFlight.Add(-1)
 		return false
 	}
-	s.metrics.running(1)
+	s.obs.server(serverEvent{kind: runningChanged, n: 1})
 	return true
 }
 
@@ -325,7 +326,7 @@ func (s *Server) release() { s.inFlight.Add(-1) }
 // ended takes a request off the in-flight gauge once its handler is done
 // and before its answer goes out, so a caller that has its answer reads
 // the gauge without it.
-func (s *Server) ended() { s.metrics.running(-1) }
+func (s *Server) ended() { s.obs.server(serverEvent{kind: runningChanged, n: -1}) }
 
 var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this server")
 
@@ -383,8 +384,7 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 		return res, errOrNil(e)
 	})
 	if shared {
-		a.stats.coalesced.Add(1)
-		a.metrics.shared()
+		s.obs.coalesced(a)
 	}
 	if err != nil && ctx.Err() != nil && AsError(err).Code == CodeCanceled {
 		// This caller left (its deadline passed, or it cancelled) and was
@@ -396,20 +396,18 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	return res, AsError(err)
 }
 
-// exec runs the handler, turning a panic into INTERNAL and recording stats.
+// exec runs the handler, turning a panic into INTERNAL, between the
+// observers' handlerBegan and handlerEnded.
 func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *Error) {
 	a := adm.action
-	a.stats.inFlight.Add(1)
+	s.obs.handlerBegan(a)
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			s.opts.logger.Error("socket: handler panicked", "action", a.name, "panic", p, "stack", string(debug.Stack()))
 			result, err = nil, Errorf(CodeInternal, "internal error")
 		}
-		a.stats.inFlight.Add(-1)
-		d := time.Since(start)
-		a.stats.observe(d, CodeOf(errOrNil(err)))
-		a.metrics.ran(d)
+		s.obs.handlerEnded(a, time.Since(start), err)
 	}()
 	res, herr := a.handler.ServeAction(ctx, &adm.req)
 	if herr != nil {
@@ -468,8 +466,8 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	hctx, cancel := s.handlerContext(ctx, &adm)
 	defer s.ended()
 	defer cancel()
-	res, e := s.runTraced(hctx, &adm)
-	adm.action.metrics.answered(e)
+	res, e := s.runObserved(hctx, &adm)
+	s.obs.answered(adm.action, e)
 	r := newResponse(id, adm.raw, res, e)
 	r.Replayed = replayedIn(hctx)
 	return &socketv1.CallResponse{Response: r}, nil

@@ -205,7 +205,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		st.refuse(f, raw, errServerBusy)
 		return
 	}
-	st.srv.metrics.admittedOnStream(n)
+	st.srv.obs.server(serverEvent{kind: admittedOnStream, n: n})
 	ctx, cancel := st.srv.handlerContext(st.ctx, &adm)
 	r := &run{ctx: ctx, cancel: cancel}
 	st.mu.Lock()
@@ -241,7 +241,7 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 			st.handlers.Done()
 		}
 	}()
-	res, e := st.srv.runTraced(r.ctx, adm)
+	res, e := st.srv.runObserved(r.ctx, adm)
 	returned = true
 	st.srv.ended()
 	r.cancel()
@@ -251,7 +251,7 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 		delete(st.running, id)
 	}
 	st.mu.Unlock()
-	adm.action.metrics.answered(e)
+	st.srv.obs.answered(adm.action, e)
 	if !wanted {
 		st.finish()
 		st.handlers.Done()

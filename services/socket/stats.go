@@ -30,6 +30,21 @@ type actionStats struct {
 	byCode map[Code]uint64
 }
 
+// statsObserver is the observer that keeps each action's stats (the
+// Stats of Describe's actions).
+type statsObserver struct{ noServerObserver }
+
+var _ serverObserver = statsObserver{}
+
+func (statsObserver) handlerBegan(a *action) { a.stats.inFlight.Add(1) }
+
+func (statsObserver) handlerEnded(a *action, d time.Duration, e *Error) {
+	a.stats.inFlight.Add(-1)
+	a.stats.observe(d, CodeOf(errOrNil(e)))
+}
+
+func (statsObserver) coalesced(a *action) { a.stats.coalesced.Add(1) }
+
 // observe records one answered request.
 func (s *actionStats) observe(d time.Duration, code Code) {
 	s.count.Add(1)

@@ -2,7 +2,6 @@ package socket
 
 import (
 	"context"
-	"encoding/json"
 
 	"go.opentelemetry.io/otel"
 	otelcodes "go.opentelemetry.io/otel/codes"
@@ -35,28 +34,49 @@ var (
 	clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 )
 
-// runTraced is run inside a server span that continues the frame's trace.
-func (s *Server) runTraced(ctx context.Context, adm *admitted) (res json.RawMessage, e *Error) {
+// serverTracer is the observer that runs each request in a server span
+// named after the action, continuing the trace context of its meta.
+type serverTracer struct {
+	noServerObserver
+	tracer  trace.Tracer
+	service string
+}
+
+var _ serverObserver = serverTracer{}
+
+// serverSpanKey holds the span started: a span in ctx that this observer
+// did not start is never ended by it.
+type serverSpanKey struct{}
+
+func (t serverTracer) started(ctx context.Context, a *action, req *Request) context.Context {
 	if !tracing.Enabled() {
-		return s.run(ctx, adm)
+		return ctx
 	}
-	m := &adm.req.Meta
+	m := &req.Meta
 	if m.TraceParent != "" {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, metaCarrier{m})
 	}
-	ctx, span := s.tracer.Start(ctx, adm.action.name, serverSpan...)
-	if span.IsRecording() {
-		span.SetAttributes(tracing.Service.String(s.cfg.Name), tracing.Action.String(adm.action.name), tracing.APIVersion.String(m.APIVersion))
-		if adm.req.ResourceID != "" {
-			span.SetAttributes(tracing.ResourceID.String(adm.req.ResourceID))
-		}
-		if m.RequestID != "" {
-			span.SetAttributes(tracing.RequestID.String(m.RequestID))
-		}
+	ctx, span := t.tracer.Start(ctx, a.name, serverSpan...)
+	if !span.IsRecording() {
+		return ctx
 	}
-	res, e = s.run(ctx, adm)
-	endSpan(span, errOrNil(e), trace.SpanKindServer)
-	return res, e
+	span.SetAttributes(tracing.Service.String(t.service), tracing.Action.String(a.name), tracing.APIVersion.String(m.APIVersion))
+	if req.ResourceID != "" {
+		span.SetAttributes(tracing.ResourceID.String(req.ResourceID))
+	}
+	if m.RequestID != "" {
+		span.SetAttributes(tracing.RequestID.String(m.RequestID))
+	}
+	return context.WithValue(ctx, serverSpanKey{}, span)
+}
+
+func (serverTracer) finished(ctx context.Context, _ *action, e *Error) {
+	if !tracing.Enabled() {
+		return
+	}
+	if span, ok := ctx.Value(serverSpanKey{}).(trace.Span); ok {
+		endSpan(span, errOrNil(e), trace.SpanKindServer)
+	}
 }
 
 // startCall starts a request's client span.

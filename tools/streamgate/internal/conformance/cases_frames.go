@@ -215,13 +215,23 @@ func (e *env) subscribe(st *stream, topic string) error {
 	return nil
 }
 
-func subscribeAck(e *env) error {
+// subscribed opens a stream and subscribes it to the case's topic (or
+// pattern) prefix+suffix, waiting for the ack.
+func (e *env) subscribed(suffix string) (*stream, string, error) {
 	st, err := e.open(e.cfg.Key, false)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	topic := e.prefix + "/ack"
+	topic := e.prefix + suffix
 	if err := e.subscribe(st, topic); err != nil {
+		return nil, "", err
+	}
+	return st, topic, nil
+}
+
+func subscribeAck(e *env) error {
+	st, topic, err := e.subscribed("/ack")
+	if err != nil {
 		return err
 	}
 	// Subscribing twice is one subscription: one event per publish.
@@ -347,12 +357,8 @@ func unsubscribe(e *env) error {
 }
 
 func eventsInOrder(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
+	st, topic, err := e.subscribed("/order")
 	if err != nil {
-		return err
-	}
-	topic := e.prefix + "/order"
-	if err := e.subscribe(st, topic); err != nil {
 		return err
 	}
 	vis := map[string]any{"public": false, "subjects": []string{"alice"}, "roles": []string{"admin"}}

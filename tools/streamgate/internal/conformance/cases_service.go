@@ -176,12 +176,8 @@ func healthServing(e *env) error {
 // --- §10 events
 
 func patternSubscription(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
+	st, pattern, err := e.subscribed("/pat/*")
 	if err != nil {
-		return err
-	}
-	pattern := e.prefix + "/pat/*"
-	if err := e.subscribe(st, pattern); err != nil {
 		return err
 	}
 	deep, other := e.prefix+"/pat/x/1", e.prefix+"/other"

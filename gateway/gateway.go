@@ -39,6 +39,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/wsedge"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/envelope"
@@ -68,7 +69,7 @@ type Gateway struct {
 	metrics   *gatewayMetrics // nil without WithMetrics (an observer)
 	obs       observers       // told every request's events (observe.go)
 	draining  atomic.Bool     // set when a drain starts: not ready any more
-	sockets   socketSet       // the WebSocket endpoint's open sockets
+	sockets   *wsedge.Edge    // the WebSocket endpoint (wscore.go)
 	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
 }
 
@@ -144,6 +145,7 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 		o(&g.opts)
 	}
 	g.coalesce = !g.opts.noCoalesce
+	g.sockets = wsedge.New(wsCore{g}, g.opts.socket, g.opts.logger)
 	var err error
 	if g.metrics, err = newGatewayMetrics(g.opts.metrics); err != nil {
 		return nil, fmt.Errorf("gateway: WithMetrics: %w", err)
@@ -305,7 +307,7 @@ func (g *Gateway) Ready() bool {
 // their answers in flight), waits (until ctx ends) for requests in flight,
 // then closes the service clients and the Redis connection.
 func (g *Gateway) Close(ctx context.Context) {
-	g.sockets.drain(ctx)
+	g.sockets.Drain(ctx)
 	g.closeTables(ctx)
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/wsedge"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -97,21 +98,8 @@ type idempotencyOutcome struct {
 	conflict string // refused: reason idempotency_key_in_use or idempotency_key_reused
 }
 
-// connectionEvent is a WebSocket connection's event.
-type connectionEvent struct {
-	kind      connectionEventKind
-	frameType string // frameReceived: the frame's type, or "invalid"
-}
-
-type connectionEventKind uint8
-
-const (
-	socketOpened connectionEventKind = iota
-	socketClosed
-	frameReceived
-	frameSent
-	socketCutOff
-)
+// connectionEvent is a WebSocket connection's event (package wsedge).
+type connectionEvent = wsedge.ConnEvent
 
 // Protocols of requests.
 const (

@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamgate/streamgate/gateway/wsedge"
+)
 
 // socketMetrics are the WebSocket endpoint's series (README, "Metrics").
 type socketMetrics struct {
@@ -31,22 +35,16 @@ func (s *socketMetrics) register(register func(prometheus.Collector) prometheus.
 // connection counts a WebSocket connection's event.
 func (m *gatewayMetrics) connection(e connectionEvent) {
 	s := &m.sockets
-	switch e.kind {
-	case socketOpened:
+	switch e.Kind {
+	case wsedge.SocketOpened:
 		s.open.Inc()
-	case socketClosed:
+	case wsedge.SocketClosed:
 		s.open.Dec()
-	case frameReceived:
-		typ := e.frameType
-		switch typ {
-		case frameAuth, frameRequest, frameCancel, frameSubscribe, frameUnsubscribe:
-		default:
-			typ = "invalid"
-		}
-		s.received.WithLabelValues(typ).Inc()
-	case frameSent:
+	case wsedge.FrameReceived:
+		s.received.WithLabelValues(e.FrameType).Inc() // one of wsedge's frame types, or invalid
+	case wsedge.FrameSent:
 		s.sent.Inc()
-	case socketCutOff:
+	case wsedge.SocketCutOff:
 		s.cutOffs.Inc()
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package wsedge
 
 import (
 	"bytes"
@@ -206,23 +206,23 @@ func jsonProblem(err error) string {
 // {"type":"response","id":…,"status":…, then the REST envelope's fields
 // ("ok", "result" or "error"), plus "replayed", "location" and
 // "retry_after" when the answer has them.
-func responseFrame(id json.RawMessage, a answer) []byte {
-	env := envelope.Encode(a.result, a.err) // {"ok":…}\n
+func responseFrame(id json.RawMessage, a Answer) []byte {
+	env := envelope.Encode(a.Result, a.Err) // {"ok":…}\n
 	env = bytes.TrimSuffix(env, []byte("\n"))
 	b := make([]byte, 0, len(env)+len(id)+64)
 	b = append(b, `{"type":"response","id":`...)
 	b = append(b, id...)
 	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(a.status), 10)
-	if a.replayed {
+	b = strconv.AppendInt(b, int64(a.Status), 10)
+	if a.Replayed {
 		b = append(b, `,"replayed":true`...)
 	}
-	if a.location != "" {
+	if a.Location != "" {
 		b = append(b, `,"location":`...)
-		loc, _ := json.Marshal(a.location)
+		loc, _ := json.Marshal(a.Location)
 		b = append(b, loc...)
 	}
-	if ra := retryAfter(a); ra > 0 {
+	if ra := a.RetryAfter; ra > 0 {
 		b = append(b, `,"retry_after":`...)
 		b = strconv.AppendInt(b, int64(ra), 10)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package wsedge
 
 import (
 	"context"
@@ -62,12 +62,12 @@ func (c *wsConn) topicFrame(f *clientFrame) {
 		if stop != nil {
 			stop()
 		}
-		c.send(responseFrame(f.ID, answer{status: http.StatusOK, result: topicResult(f.Topic, false)}))
+		c.send(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, false)}))
 		return
 	}
 	resource, id, ok := strings.Cut(f.Topic, "/")
 	if !ok || resource == "" || !validID(id) || strings.Contains(f.Topic, "*") {
-		c.send(responseFrame(f.ID, failed(socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))))
+		c.send(responseFrame(f.ID, failed(http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))))
 		return
 	}
 	// Reserved here, in frame order: an unsubscribe read after this frame
@@ -82,19 +82,19 @@ func (c *wsConn) topicFrame(f *clientFrame) {
 	c.mu.Unlock()
 	switch {
 	case watching:
-		c.send(responseFrame(f.ID, answer{status: http.StatusOK, result: topicResult(f.Topic, true)}))
+		c.send(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, true)}))
 		return
 	case full:
-		c.send(responseFrame(f.ID, failed(socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
+		c.send(responseFrame(f.ID, failed(http.StatusTooManyRequests, socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
 			WithDetails(map[string]any{socket.DetailReason: "too_many_subscriptions"}))))
 		return
 	}
 	kept := false // set and read on the frame's goroutine only
-	started := c.run(f, func(ctx context.Context) answer {
-		var a answer
+	started := c.run(f, func(ctx context.Context) Answer {
+		var a Answer
 		kept, a = c.subscribe(ctx, f.Topic, resource, id, sub)
 		return a
-	}, func(answer) {
+	}, func(Answer) {
 		if kept {
 			sub.answered(c)
 		}
@@ -112,7 +112,7 @@ func (c *wsConn) topicFrame(f *clientFrame) {
 // (a GET of it through the dispatcher: 401, 403 or 404 as REST answers),
 // then watches the topic for sub, reserved in c.topics. An unsubscribe
 // that came while the check ran wins: the watch ends at once.
-func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub *wsTopic) (bool, answer) {
+func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub *wsTopic) (bool, Answer) {
 	stop, a := c.watch(ctx, topic, resource, id, sub)
 	c.mu.Lock()
 	kept := c.topics[topic] == sub && stop != nil && !c.draining
@@ -123,40 +123,30 @@ func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub 
 	}
 	c.mu.Unlock()
 	switch {
-	case a.err != nil:
+	case a.Err != nil:
 		return false, a
 	case !kept:
 		stop() // unsubscribed meanwhile, or draining
-		return false, answer{status: http.StatusOK, result: topicResult(topic, false)}
+		return false, Answer{Status: http.StatusOK, Result: topicResult(topic, false)}
 	}
 	return true, a
 }
 
 // watch checks the caller may read the topic's object, then watches the
 // topic for sub.
-func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsTopic) (func(), answer) {
+func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsTopic) (func(), Answer) {
 	get := &clientFrame{Type: frameRequest, Method: http.MethodGet, Path: "/" + url.PathEscape(resource) + "/" + url.PathEscape(id)}
-	if a := c.serveRequest(ctx, get); a.err != nil {
+	if a := c.serveRequest(ctx, get); a.Err != nil {
 		return nil, a
 	}
-	t := c.g.acquire()
-	creds := c.credentials()
-	p, present, err := authenticateAs(t, creds.authorization, creds.apiKey)
-	t.release()
-	if err != nil {
-		return nil, failed(err)
-	}
-	if !present {
-		p = anonymous
-	}
-	stop, seq, werr := c.g.watchTopic(c.ctx, c.version, topic, p, func(ev topicEvent) {
-		sub.deliver(c, c.g.sockets.eventFrame(ev))
+	stop, seq, refused := c.e.core.Watch(c.ctx, c.version, topic, c.credentials(), func(ev Event) {
+		sub.deliver(c, c.e.sockets.eventFrame(ev))
 	})
-	if werr != nil {
-		return nil, failed(socket.AsError(werr))
+	if refused.Err != nil {
+		return nil, refused
 	}
 	b, _ := json.Marshal(map[string]any{"topic": topic, "subscribed": true, "seq": seq})
-	return stop, answer{status: http.StatusOK, result: b}
+	return stop, Answer{Status: http.StatusOK, Result: b}
 }
 
 // encodedEvent is an event frame and the event it encodes.
@@ -170,7 +160,7 @@ type encodedEvent struct {
 // eventFrame encodes an event once for all of a topic's watchers: the hub
 // delivers one event to every watcher before the next, so the last
 // encoding is reused until another event comes.
-func (s *socketSet) eventFrame(ev topicEvent) []byte {
+func (s *socketSet) eventFrame(ev Event) []byte {
 	if ev.Gap {
 		return gapFrame(ev.Topic, ev.Seq)
 	}
@@ -204,4 +194,10 @@ func (c *wsConn) stopTopics() {
 			w.stop()
 		}
 	}
+}
+
+// validID reports whether a topic's id is a resource id REST would take
+// as one path segment (the gateway's rule for ids).
+func validID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\\\x00")
 }

@@ -1,4 +1,4 @@
-package gateway
+package wsedge
 
 import (
 	"encoding/json"
@@ -30,7 +30,7 @@ func FuzzDecodeFrame(f *testing.F) {
 				t.Fatalf("refusal %+v with frame %+v", ferr, fr)
 			}
 			if ferr.id != nil {
-				b := responseFrame(ferr.id, failed(ferr.err))
+				b := responseFrame(ferr.id, failed(400, ferr.err))
 				if !json.Valid(b) {
 					t.Fatalf("response frame %s is not JSON", b)
 				}
@@ -50,7 +50,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		default:
 			t.Fatalf("accepted type %q", fr.Type)
 		}
-		if fr.Type != frameAuth && !json.Valid(responseFrame(fr.ID, answer{status: 200, result: json.RawMessage(`{}`)})) {
+		if fr.Type != frameAuth && !json.Valid(responseFrame(fr.ID, Answer{Status: 200, Result: json.RawMessage(`{}`)})) {
 			t.Fatalf("response frame for id %s is not JSON", fr.ID)
 		}
 	})

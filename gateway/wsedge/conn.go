@@ -1,23 +1,21 @@
-package gateway
+package wsedge
 
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 
-	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// SocketLimits bound each connection of the WebSocket endpoint
+// Limits bound each connection of the WebSocket endpoint
 // GET /{version}/socket (README, "WebSocket"). A zero field takes its
 // default.
-type SocketLimits struct {
+type Limits struct {
 	// InFlight bounds the request frames one socket runs at once; a
 	// request over it is answered 429 RESOURCE_EXHAUSTED (reason
 	// too_many_in_flight). Default 64.
@@ -48,7 +46,7 @@ type SocketLimits struct {
 	Stall time.Duration
 }
 
-// The defaults of SocketLimits.
+// The defaults of Limits.
 const (
 	defaultSocketInFlight  = 64
 	defaultSocketQueue     = 256
@@ -63,17 +61,13 @@ const (
 	socketQueueFullMessage = "send queue full: the client does not read"
 )
 
-// WithSocketLimits sets the WebSocket endpoint's per-connection limits.
-// Default: SocketLimits{} (every default).
-func WithSocketLimits(l SocketLimits) Option { return func(o *options) { o.socket = l } }
-
 // withDefaults fills in the zero fields of l.
-func (l SocketLimits) withDefaults(cfg *config.Config) SocketLimits {
+func (l Limits) withDefaults(maxBodyBytes int64) Limits {
 	if l.InFlight <= 0 {
 		l.InFlight = defaultSocketInFlight
 	}
 	if l.MaxFrameBytes <= 0 {
-		l.MaxFrameBytes = cfg.HTTP.MaxBodyBytes + socketFrameOverhead
+		l.MaxFrameBytes = maxBodyBytes + socketFrameOverhead
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = defaultSocketQueue
@@ -90,78 +84,33 @@ func (l SocketLimits) withDefaults(cfg *config.Config) SocketLimits {
 	return l
 }
 
-// socketVersion reports whether r asks for the WebSocket endpoint,
-// GET /{version}/socket, of a version in force (one without a resource
-// named socket), and which version.
-func (g *Gateway) socketVersion(r *http.Request) (string, bool) {
-	if r.Method != http.MethodGet {
-		return "", false
-	}
-	rest, ok := strings.CutSuffix(r.URL.Path, "/"+socketResource)
-	if !ok || len(rest) < 2 || rest[0] != '/' || strings.IndexByte(rest[1:], '/') >= 0 {
-		return "", false
-	}
-	v := g.current.Load().cfg.Versions[rest[1:]]
-	if v == nil || v.Resources[socketResource] != nil {
-		return "", false
-	}
-	return v.Name, true
-}
-
-// serveSocket serves the WebSocket endpoint: it checks the upgrade and
-// the credentials of the Authorization (or X-API-Key) header, then serves
-// the socket until it closes.
-func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request, version string) {
-	w.Header().Set(headerRequestID, requestID(r))
-	switch {
-	case g.draining.Load() || g.sockets.isClosed():
-		writeError(w, socket.Errorf(socket.CodeUnavailable, "the gateway is draining").
-			WithDetails(map[string]any{socket.DetailReason: socket.ReasonDraining}))
-		return
-	case !headerToken(r.Header, "Connection", "upgrade") || !headerToken(r.Header, "Upgrade", "websocket"):
-		w.Header().Set("Upgrade", "websocket")
-		writeEnvelope(w, http.StatusUpgradeRequired, nil, socket.Errorf(socket.CodeInvalidArgument,
-			"GET /%s/%s is a WebSocket endpoint (subprotocol %s)", version, socketResource, socketSubprotocol))
-		return
-	case !headerToken(r.Header, "Sec-WebSocket-Protocol", socketSubprotocol):
-		writeError(w, socket.Errorf(socket.CodeInvalidArgument, "offer the WebSocket subprotocol %s", socketSubprotocol))
-		return
-	}
-	t := g.acquire()
-	authorization, apiKey := r.Header.Get("Authorization"), r.Header.Get(headerAPIKey)
-	present, aerr := authenticate(t, authorization, apiKey)
-	cfg := t.cfg
-	t.release()
+// Serve serves one socket of the version until it closes: r is an
+// upgrade CheckUpgrade accepted. The credentials of its Authorization (or
+// X-API-Key) header are checked at the upgrade; refused, the socket
+// closes with 4401.
+func (e *Edge) Serve(w http.ResponseWriter, r *http.Request, version string) {
+	creds := Credentials{Authorization: r.Header.Get("Authorization"), APIKey: r.Header.Get(headerAPIKey)}
+	adm, aerr := e.core.Admit(creds)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{socketSubprotocol},
-		OriginPatterns: cfg.HTTP.CORS.AllowedOrigins,
+		OriginPatterns: adm.Origins,
 	})
 	if err != nil {
 		return // Accept answered
 	}
-	c := newWSConn(g, ws, version, g.opts.socket.withDefaults(cfg))
+	c := newWSConn(e, ws, version, e.limits.withDefaults(adm.MaxBodyBytes))
 	if aerr != nil {
 		_ = ws.Close(closeUnauthenticated, closeReason(aerr.Message))
 		return
 	}
-	if present {
-		c.creds = socketCreds{authorization, apiKey}
+	if adm.Present {
+		c.creds = creds
 	}
 	c.serve()
 }
 
-// headerToken reports whether a comma-separated header lists token
-// (case-insensitively).
-func headerToken(h http.Header, key, token string) bool {
-	for _, v := range h.Values(key) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
+// headerAPIKey is REST's API key header.
+const headerAPIKey = "X-Api-Key"
 
 // closeReason fits a message into a close frame.
 func closeReason(msg string) string {
@@ -176,10 +125,10 @@ func closeReason(msg string) string {
 // (closeLoop); each request frame runs in a goroutine of its own, at most
 // limits.InFlight at once.
 type wsConn struct {
-	g       *Gateway
+	e       *Edge
 	ws      *websocket.Conn
 	version string
-	limits  SocketLimits
+	limits  Limits
 
 	ctx    context.Context // ends when the socket is over
 	cancel context.CancelFunc
@@ -198,7 +147,7 @@ type wsConn struct {
 	closerDone chan struct{}
 
 	mu       sync.Mutex                    // guards creds, inflight, topics and draining
-	creds    socketCreds                   // what requests present, as REST's headers
+	creds    Credentials                   // what requests present, as REST's headers
 	inflight map[string]context.CancelFunc // requests running, by id
 	topics   map[string]*wsTopic           // subscriptions, by topic
 	draining bool                          // new requests are refused
@@ -212,12 +161,8 @@ type queued struct {
 	answer bool
 }
 
-// socketCreds are a socket's credentials: the upgrade's Authorization and X-API-Key
-// headers, or the first frame's token as "Bearer TOKEN".
-type socketCreds struct{ authorization, apiKey string }
-
 // credentials returns the socket's credentials.
-func (c *wsConn) credentials() socketCreds {
+func (c *wsConn) credentials() Credentials {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.creds
@@ -228,13 +173,10 @@ func (c *wsConn) credentials() socketCreds {
 // expired): refused, the socket closes with 4401.
 func (c *wsConn) recheck() {
 	creds := c.credentials()
-	if creds == (socketCreds{}) {
+	if creds == (Credentials{}) {
 		return // anonymous
 	}
-	t := c.g.acquire()
-	_, err := authenticate(t, creds.authorization, creds.apiKey)
-	t.release()
-	if err != nil {
+	if _, err := c.e.core.Admit(creds); err != nil {
 		c.closeWith(closeRequest{code: closeUnauthenticated, reason: closeReason(err.Message)})
 	}
 }
@@ -247,9 +189,9 @@ type closeRequest struct {
 	flush  bool
 }
 
-func newWSConn(g *Gateway, ws *websocket.Conn, version string, limits SocketLimits) *wsConn {
+func newWSConn(e *Edge, ws *websocket.Conn, version string, limits Limits) *wsConn {
 	c := &wsConn{
-		g: g, ws: ws, version: version, limits: limits,
+		e: e, ws: ws, version: version, limits: limits,
 		queue:      make(chan queued, 2*limits.SendQueue),
 		answers:    make(chan struct{}, limits.SendQueue),
 		closed:     make(chan struct{}),
@@ -269,12 +211,12 @@ func newWSConn(g *Gateway, ws *websocket.Conn, version string, limits SocketLimi
 // serve runs the socket until it closes, then waits for everything that
 // ran for it.
 func (c *wsConn) serve() {
-	if !c.g.sockets.add(c) {
+	if !c.e.sockets.add(c) {
 		_ = c.ws.Close(closeGoingAway, socketDrainingMessage)
 		return
 	}
-	defer c.g.sockets.remove(c)
-	c.g.obs.connection(connectionEvent{kind: socketOpened})
+	defer c.e.sockets.remove(c)
+	c.e.core.Observe(ConnEvent{Kind: SocketOpened})
 	c.ws.SetReadLimit(c.limits.MaxFrameBytes)
 	go c.writeLoop()
 	go c.pingLoop()
@@ -287,7 +229,7 @@ func (c *wsConn) serve() {
 	<-c.pingerDone
 	<-c.closerDone
 	_ = c.ws.CloseNow()
-	c.g.obs.connection(connectionEvent{kind: socketClosed})
+	c.e.core.Observe(ConnEvent{Kind: SocketClosed})
 }
 
 // readLoop reads frames until the socket closes. Once a close was asked
@@ -303,22 +245,22 @@ func (c *wsConn) readLoop() {
 			continue
 		}
 		if typ != websocket.MessageText {
-			c.g.obs.connection(connectionEvent{kind: frameReceived, frameType: "invalid"})
+			c.e.core.Observe(ConnEvent{Kind: FrameReceived, FrameType: "invalid"})
 			c.closeWith(closeRequest{code: websocket.StatusUnsupportedData, reason: "frames are JSON text"})
 			continue
 		}
 		f, ferr := decodeFrame(data)
 		if ferr != nil {
-			c.g.obs.connection(connectionEvent{kind: frameReceived, frameType: "invalid"})
+			c.e.core.Observe(ConnEvent{Kind: FrameReceived, FrameType: "invalid"})
 			if ferr.id == nil {
 				c.closeWith(closeRequest{code: closeInvalidFrame, reason: closeReason(ferr.err.Message)})
 				continue
 			}
-			c.send(responseFrame(ferr.id, failed(ferr.err)))
+			c.send(responseFrame(ferr.id, failed(http.StatusBadRequest, ferr.err)))
 			first = false
 			continue
 		}
-		c.g.obs.connection(connectionEvent{kind: frameReceived, frameType: f.Type})
+		c.e.core.Observe(ConnEvent{Kind: FrameReceived, FrameType: f.Type})
 		wasFirst := first
 		first = false
 		switch f.Type {
@@ -352,16 +294,14 @@ func (c *wsConn) auth(f *clientFrame, first bool) {
 	if f.Token == "" {
 		err = socket.Errorf(socket.CodeUnauthenticated, "an auth frame needs a token")
 	} else {
-		t := c.g.acquire()
-		_, err = authenticate(t, authorization, "")
-		t.release()
+		_, err = c.e.core.Admit(Credentials{Authorization: authorization})
 	}
 	if err != nil {
 		c.closeWith(closeRequest{code: closeUnauthenticated, reason: closeReason(err.Message)})
 		return
 	}
 	c.mu.Lock()
-	c.creds = socketCreds{authorization: authorization}
+	c.creds = Credentials{Authorization: authorization}
 	c.mu.Unlock()
 	c.send(authOKFrame)
 }
@@ -435,7 +375,7 @@ func (c *wsConn) sendEvent(frame []byte) {
 // does not within 5s, the connection is dropped without one.
 func (c *wsConn) cutOff() {
 	if c.ctx.Err() == nil && c.closeWith(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
-		c.g.obs.connection(connectionEvent{kind: socketCutOff})
+		c.e.core.Observe(ConnEvent{Kind: SocketCutOff})
 	}
 }
 
@@ -466,7 +406,7 @@ func (c *wsConn) writeLoop() {
 			return false
 		}
 		c.written.Add(1)
-		c.g.obs.connection(connectionEvent{kind: frameSent})
+		c.e.core.Observe(ConnEvent{Kind: FrameSent})
 		return true
 	}
 	for {
@@ -562,7 +502,7 @@ func (c *wsConn) drain(ctx context.Context) {
 	c.closeWith(closeRequest{code: closeGoingAway, reason: socketDrainingMessage, flush: true})
 }
 
-// socketSet is the gateway's open sockets, for the drain.
+// socketSet is the endpoint's open sockets, for the drain.
 type socketSet struct {
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*wsConn]struct{}

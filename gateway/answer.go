@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -20,10 +22,15 @@ type answer struct {
 	location     string   // for 201
 	etag         string   // for cacheable reads
 	cacheControl string
-	xCache       string // a read's outcome (readOutcome)
+	xCache       string // a read's outcome (observe.CacheOutcome)
 	envelope     []byte // a replayed answer's body, as first sent
 	replayed     bool   // an Idempotency-Key replay
 	retryAfter   int    // seconds, for Retry-After (409 idempotency_key_in_use)
+}
+
+// tell tells the request's record how it was answered.
+func (a answer) tell(ctx context.Context, r *observe.Record) {
+	r.Answer(ctx, a.status, a.err, a.xCache, a.replayed)
 }
 
 // failed answers an error the gateway found itself, with its code's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/observe"
 )
 
 // Cache tags name what a cached read depends on: one item of a resource,
@@ -28,7 +29,7 @@ func readTags(service, resource, id string) []string {
 // invalidate drops the cached reads a successful write may have changed:
 // the item it names and its collection (UPDATE_USER 1 drops GET_USER 1
 // and LIST_USERS), and everything of the services its pipeline wrote to.
-func (g *Gateway) invalidate(ctx context.Context, p prepared, obs *request, services []string, result json.RawMessage) {
+func (g *Gateway) invalidate(ctx context.Context, p prepared, obs *observe.Record, services []string, result json.RawMessage) {
 	if g.cache == nil {
 		return
 	}
@@ -46,7 +47,7 @@ func (g *Gateway) invalidate(ctx context.Context, p prepared, obs *request, serv
 	for _, s := range services {
 		tags = append(tags, serviceTag(s))
 	}
-	obs.cached(cacheEvent{invalidation: true})
+	obs.Cached(observe.CacheEvent{Invalidation: true})
 	// With Redis, this waits at most its call deadline (nothing while it
 	// is marked down); a bump that fails is retried in the background,
 	// and until it lands this gateway serves no cached read.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -29,7 +30,7 @@ type invocation struct {
 	timeout                   time.Duration // what the client asked for; 0: the route's
 	noCache                   bool          // Cache-Control: no-cache (honoured for admins)
 	ifNoneMatch               string
-	obs                       *request // the request's record, for its observers
+	obs                       *observe.Record // the request's record, for its observers
 }
 
 // anonymous is the principal forwarded for callers without credentials,
@@ -74,10 +75,10 @@ func (g *Gateway) prepare(t *table, in *invocation) (prepared, *answer) {
 func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
 	prep, refused := g.prepare(t, in)
 	if prep.route != nil {
-		in.obs.resolve(ctx, t.routeInfo(prep.resolved), prep.principal.Subject)
+		in.obs.Resolve(ctx, t.routeInfo(prep.resolved), prep.principal.Subject)
 	}
 	if refused != nil {
-		in.obs.answer(ctx, *refused)
+		refused.tell(ctx, in.obs)
 		return *refused
 	}
 	if len(in.body) > 0 {
@@ -88,13 +89,13 @@ func (g *Gateway) call(ctx context.Context, t *table, in *invocation) answer {
 			a = failed(e)
 		}
 		if a.err != nil {
-			in.obs.answer(ctx, a)
+			a.tell(ctx, in.obs)
 			return a
 		}
 	}
 	a := g.invokeOnce(ctx, t, prep, in)
-	in.obs.ran(a)
-	in.obs.answer(ctx, a)
+	in.obs.Ran(a.err)
+	a.tell(ctx, in.obs)
 	return a
 }
 
@@ -211,7 +212,7 @@ func (g *Gateway) describe(ctx context.Context, client *socket.Client, service, 
 
 // serveREST serves the REST routes: every path but GatewayService's own.
 // ctx is the request's, with its span; req is its record.
-func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.Request, req *request) {
+func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.Request, req *observe.Record) {
 	p, status, perr := parsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
 		if status == 0 {
@@ -237,7 +238,8 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	if in.method == http.MethodHead {
 		in.method = http.MethodGet
 	}
-	req.invoked(ctx, in)
+	in.obs = req
+	req.Invoked(ctx, in.path.version, in.requestID, in.traceParent)
 	t := g.acquire()
 	defer t.release()
 	if p.id == "" && p.resource == openAPIFile {
@@ -251,7 +253,7 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	prep, refused := g.prepare(t, in)
 	if prep.route != nil {
-		req.resolve(ctx, t.routeInfo(prep.resolved), prep.principal.Subject)
+		req.Resolve(ctx, t.routeInfo(prep.resolved), prep.principal.Subject)
 	}
 	if refused != nil {
 		writeAnswer(w, *refused, in)
@@ -264,8 +266,8 @@ func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	in.body = body
 	a := g.invokeOnce(ctx, t, prep, in)
-	req.ran(a)
-	req.answer(ctx, a)
+	req.Ran(a.err)
+	a.tell(ctx, req)
 	if a.err != nil && a.err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}

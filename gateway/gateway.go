@@ -27,6 +27,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
@@ -39,6 +40,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/wsedge"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/coalesce"
@@ -61,16 +63,16 @@ type Gateway struct {
 	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
 	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
 
-	cache     *cache.Cache    // nil when caching is off
-	coalesce  bool            // identical reads in flight share one request
-	flights   coalesce.Group  // the reads in flight, by readKey
-	describes coalesce.Group  // the Describe calls waiting for a service's catalogue, by service
-	stats     statsTable      // per-route cache and coalescing counters (an observer)
-	metrics   *gatewayMetrics // nil without WithMetrics (an observer)
-	obs       observers       // told every request's events (observe.go)
-	draining  atomic.Bool     // set when a drain starts: not ready any more
-	sockets   *wsedge.Edge    // the WebSocket endpoint (wscore.go)
-	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
+	cache     *cache.Cache      // nil when caching is off
+	coalesce  bool              // identical reads in flight share one request
+	flights   coalesce.Group    // the reads in flight, by readKey
+	describes coalesce.Group    // the Describe calls waiting for a service's catalogue, by service
+	stats     *observe.Stats    // per-route cache and coalescing counters, for ListRoutes (an observer)
+	metrics   *observe.Metrics  // nil without WithMetrics (an observer)
+	obs       observe.Observers // told every request's events
+	draining  atomic.Bool       // set when a drain starts: not ready any more
+	sockets   *wsedge.Edge      // the WebSocket endpoint (wscore.go)
+	hub       hub               // upstream event subscriptions shared by local watchers (events.go)
 }
 
 // Option tunes a Gateway.
@@ -146,17 +148,9 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	}
 	g.coalesce = !g.opts.noCoalesce
 	g.sockets = wsedge.New(wsCore{g}, g.opts.socket, g.opts.logger)
-	var err error
-	if g.metrics, err = newGatewayMetrics(g.opts.metrics); err != nil {
-		return nil, fmt.Errorf("gateway: WithMetrics: %w", err)
+	if err := g.observers(); err != nil {
+		return nil, err
 	}
-	g.stats.index = len(g.obs)
-	g.obs = append(g.obs, &g.stats)
-	if g.metrics != nil {
-		g.metrics.index = len(g.obs)
-		g.obs = append(g.obs, g.metrics)
-	}
-	g.obs = append(g.obs, accessLog{logger: g.opts.logger}, tracer{tracer: otel.Tracer(tracerName)})
 	if g.opts.cacheBytes > 0 {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
@@ -189,6 +183,23 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	return g, nil
 }
 
+// observers makes the gateway's observers: the route stats, the metrics
+// (WithMetrics), the access log and the tracer.
+func (g *Gateway) observers() error {
+	g.stats = observe.NewStats()
+	list := []observe.Observer{g.stats}
+	if g.opts.metrics != nil {
+		m, err := observe.NewMetrics(g.opts.metrics, reasonStoreDown)
+		if err != nil {
+			return fmt.Errorf("gateway: WithMetrics: %w", err)
+		}
+		g.metrics = m
+		list = append(list, m)
+	}
+	g.obs = observe.New(append(list, observe.NewAccessLog(g.opts.logger), observe.NewTracer())...)
+	return nil
+}
+
 // ServeHTTP serves the REST edge: request ids, CORS, panics turned into
 // INTERNAL envelopes, then routing.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -198,20 +209,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := requestID(r)
 	w.Header().Set(headerRequestID, id)
-	req := g.obs.newRequest(protocolHTTP, r.Method)
-	req.path, req.requestID, req.traceParent = r.URL.Path, id, r.Header.Get(headerTraceParent)
-	req.w.ResponseWriter = w
-	ctx := req.begin(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+	req := g.obs.NewRecord(observe.ProtocolHTTP, r.Method)
+	req.Path, req.RequestID, req.TraceParent = r.URL.Path, id, r.Header.Get(headerTraceParent)
+	sw := newStatusWriter(w)
+	ctx := req.Begin(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 	defer func() {
-		req.status, req.gone = req.w.status, r.Context().Err() != nil
-		req.end(ctx)
+		req.Status, req.Gone = sw.status, r.Context().Err() != nil
+		req.End(ctx)
+		sw.release()
 	}()
-	g.serve(ctx, &req.w, r, req)
+	g.serve(ctx, sw, r, req)
 }
 
 // serve is ServeHTTP after the request id and the trace context: ctx
 // carries the span, req is the request's record.
-func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, req *request) {
+func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, req *observe.Record) {
 	defer func() {
 		if p := recover(); p != nil {
 			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
@@ -223,7 +235,7 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}()
 	t := g.current.Load()
 	if g.isDemo(t, r) {
-		req.label = routeDemo
+		req.Label = routeDemo
 		serveDemo(w, r)
 		return
 	}
@@ -234,10 +246,10 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		g.serveREST(ctx, w, r, req)
 		return
 	}
-	r = r.WithContext(withRequest(ctx, req))
+	r = r.WithContext(observe.NewContext(ctx, req))
 	// GatewayService's REST binding and its OpenAPI document; the paths
 	// it does not take are REST paths like any other.
-	req.label = routeGatewayService
+	req.Label = routeGatewayService
 	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
 		if dotSegment(s) {
 			writeError(w, dotSegmentsError())
@@ -320,8 +332,8 @@ func (g *Gateway) notGatewayService(ctx context.Context, _ *runtime.ServeMux, _ 
 		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
 		return
 	}
-	req := requestFrom(ctx)
-	req.label = "" // a REST path
+	req := observe.FromContext(ctx)
+	req.Label = "" // a REST path
 	g.serveREST(ctx, w, r, req)
 }
 
@@ -391,3 +403,64 @@ func metadataValue(md metadata.MD, key string) string {
 	}
 	return ""
 }
+
+// WithMetrics registers the gateway's Prometheus metrics with reg (see
+// README, "Metrics"); when reg is also a prometheus.Gatherer (a
+// *prometheus.Registry), Run's admin listener serves it at /metrics.
+// Gateways registered with one reg share their series. Default: no
+// metrics.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(o *options) { o.metrics = reg }
+}
+
+// NewRegistry returns a Prometheus registry with the Go runtime and
+// process collectors, for a process's /metrics.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// routeGatewayService labels the requests of GatewayService's REST
+// binding under /gateway/ in the metrics.
+const routeGatewayService = "gateway_service"
+
+// statusWriter is the REST edge's one ResponseWriter wrapper: it notes
+// the first final status written, for the observers.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+// newStatusWriter wraps w until release.
+func newStatusWriter(w http.ResponseWriter) *statusWriter {
+	sw := statusWriters.Get().(*statusWriter)
+	*sw = statusWriter{ResponseWriter: w}
+	return sw
+}
+
+// release recycles the wrapper once the request is over.
+func (w *statusWriter) release() {
+	*w = statusWriter{}
+	statusWriters.Put(w)
+}
+
+// WriteHeader notes the first final status.
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

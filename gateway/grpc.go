@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/observe"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
@@ -36,16 +40,16 @@ type grpcService struct {
 // a server without that interceptor, it is a request of its own (inside
 // the REST request, whose access line it fills in).
 func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
-	r := requestFrom(ctx)
-	if r == nil || r.protocol != protocolGRPC {
-		own := s.g.obs.newRequest(protocolGRPC, invokeFullMethod)
-		own.parent = r
-		ctx = own.begin(grpcTraceContext(ctx))
+	r := observe.FromContext(ctx)
+	if r == nil || r.Protocol != observe.ProtocolGRPC {
+		own := s.g.obs.NewRecord(observe.ProtocolGRPC, gatewayv1.GatewayService_Invoke_FullMethodName)
+		own.Parent = r
+		ctx = own.Begin(grpcTraceContext(ctx))
 		defer func() {
-			if own.parent == nil && own.grpcCode == "" {
-				own.grpcCode = codes.OK.String()
+			if own.Parent == nil && own.GRPCCode == "" {
+				own.GRPCCode = codes.OK.String()
 			}
-			own.end(ctx)
+			own.End(ctx)
 		}()
 		r = own
 	}
@@ -53,7 +57,7 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 }
 
 // invoke is Invoke with the request's record.
-func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r *request) (*gatewayv1.InvokeResponse, error) {
+func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r *observe.Record) (*gatewayv1.InvokeResponse, error) {
 	t := s.g.acquire()
 	defer t.release()
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -71,7 +75,8 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r 
 		inv.idempotencyKey = metadataValue(md, "idempotency-key")
 	}
 	inv.sanitizeHints()
-	r.invoked(ctx, inv)
+	inv.obs = r
+	r.Invoked(ctx, inv.path.version, inv.requestID, inv.traceParent)
 	if d, ok := ctx.Deadline(); ok {
 		inv.timeout = max(time.Until(d), time.Millisecond)
 	}
@@ -83,7 +88,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r 
 	}
 	_, raw := in.GetPayload().(*gatewayv1.InvokeRequest_BodyRaw)
 	refuse := func(e *socket.Error) (*gatewayv1.InvokeResponse, error) {
-		r.answer(ctx, failed(e))
+		failed(e).tell(ctx, r)
 		return invokeResponse(raw, failed(e)), nil
 	}
 	for _, seg := range []string{inv.path.id, inv.path.segment} {
@@ -120,7 +125,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r 
 	}
 	out := invokeResponse(raw, a)
 	if a.err == nil && !out.GetOk() {
-		r.code, r.status = out.GetError().GetCode(), int(out.GetHttpStatus()) // the service's result was not JSON
+		r.Code, r.Status = out.GetError().GetCode(), int(out.GetHttpStatus()) // the service's result was not JSON
 	}
 	return out, nil
 }
@@ -161,7 +166,7 @@ func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesReq
 	if v == nil {
 		return nil, status.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
 	}
-	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v, &s.g.stats)}, nil
+	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v, s.g.stats)}, nil
 }
 
 func (s grpcService) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatewayv1.ReloadResponse, error) {
@@ -197,11 +202,12 @@ func (g *Gateway) principal(ctx context.Context, t *table, access config.Access)
 }
 
 // routesOf lists a version's routes for ListRoutes and the OpenAPI document.
-func routesOf(v *config.Version, stats *statsTable) []*gatewayv1.Route {
+func routesOf(v *config.Version, stats *observe.Stats) []*gatewayv1.Route {
 	var out []*gatewayv1.Route
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
-			r := &gatewayv1.Route{Method: rt.Method, Path: routePath(v.Name, res.Name, rt), Access: accessString(rt.Access), Stats: stats.of(rt, v.Name, res.Name).proto()}
+			path := routePath(v.Name, res.Name, rt)
+			r := &gatewayv1.Route{Method: rt.Method, Path: path, Access: accessString(rt.Access), Stats: stats.Of(rt.Method + " " + path)}
 			if len(rt.Pipeline) == 0 {
 				r.Service, r.Action = rt.Service, rt.Action
 			}
@@ -243,4 +249,59 @@ func accessString(a config.Access) string {
 		return fmt.Sprintf("roles:%s", strings.Join(a.Roles, ","))
 	}
 	return "authenticated"
+}
+
+// gatewayServicePrefix starts the full names of GatewayService's methods.
+const gatewayServicePrefix = "/" + gatewayServiceName + "/"
+
+// observeUnary is the gRPC edge of GatewayService's calls (not health or
+// reflection): each is a request the observers are told of.
+func (g *Gateway) observeUnary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !strings.HasPrefix(info.FullMethod, gatewayServicePrefix) {
+			return handler(ctx, req)
+		}
+		r := g.obs.NewRecord(observe.ProtocolGRPC, info.FullMethod)
+		ctx = r.Begin(grpcTraceContext(ctx))
+		resp, err := handler(observe.NewContext(ctx, r), req)
+		r.GRPCCode = status.Code(err).String()
+		switch {
+		case err != nil:
+			e := socket.FromStatus(err)
+			r.Status, r.Code = httpStatus(e.Code), string(e.Code)
+		case r.Status == 0:
+			r.Status = http.StatusOK
+		}
+		r.End(ctx)
+		return resp, err
+	}
+}
+
+// grpcTraceContext continues the trace context of a GatewayService call's
+// metadata, unless ctx is in a span already (Invoke's REST binding).
+func grpcTraceContext(ctx context.Context) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
+	}
+	return ctx
+}
+
+// metadataCarrier reads gRPC metadata as a propagation carrier.
+type metadataCarrier metadata.MD
+
+var _ propagation.TextMapCarrier = metadataCarrier{}
+
+func (c metadataCarrier) Get(key string) string { return metadataValue(metadata.MD(c), key) }
+
+func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+
+func (c metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }

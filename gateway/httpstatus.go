@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -28,7 +29,7 @@ var codeStatus = map[status.Code]int{
 	status.CodeResourceExhausted:  http.StatusTooManyRequests,
 	status.CodeUnavailable:        http.StatusServiceUnavailable,
 	status.CodeDeadlineExceeded:   http.StatusGatewayTimeout,
-	status.CodeCanceled:           statusClientGone, // the client closed the request
+	status.CodeCanceled:           observe.StatusClientGone, // the client closed the request
 	status.CodeInternal:           http.StatusInternalServerError,
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
@@ -72,16 +73,16 @@ func (g *Gateway) invokeOnce(ctx context.Context, t *table, p prepared, in *invo
 	}
 	switch begun.Outcome {
 	case idempotency.Done:
-		in.obs.idempotency(idempotencyOutcome{replayed: true})
+		in.obs.Idempotency(observe.IdempotencyOutcome{Replayed: true})
 		return replay(begun.Answer)
 	case idempotency.InUse:
-		in.obs.idempotency(idempotencyOutcome{conflict: reasonKeyInUse})
+		in.obs.Idempotency(observe.IdempotencyOutcome{Conflict: reasonKeyInUse})
 		a := failed(socket.Errorf(socket.CodeConflict, "a request with this Idempotency-Key is in progress; retry later").
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyInUse}))
 		a.retryAfter = inUseRetryAfter
 		return a
 	case idempotency.Mismatch:
-		in.obs.idempotency(idempotencyOutcome{conflict: reasonKeyReused})
+		in.obs.Idempotency(observe.IdempotencyOutcome{Conflict: reasonKeyReused})
 		return answer{status: statusKeyReused, err: socket.Errorf(socket.CodeInvalidArgument, "this Idempotency-Key was used for another request").
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyReused})}
 	}

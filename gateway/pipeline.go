@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -20,9 +21,9 @@ type scope struct {
 	version, resource, id string
 	body                  any
 	caller                socket.Principal
-	idempotencyKey        string   // the client's; each step gets its own derived from it
-	scopeID               string   // the key's scope id, when the gateway applies the key
-	obs                   *request // the request's record, for its observers
+	idempotencyKey        string          // the client's; each step gets its own derived from it
+	scopeID               string          // the key's scope id, when the gateway applies the key
+	obs                   *observe.Record // the request's record, for its observers
 
 	mu    sync.Mutex // guards steps (parallel steps store results)
 	steps map[string]*stepResult
@@ -210,12 +211,12 @@ const undoTimeout = 5 * time.Second
 // request's observers. A panic is the step's INTERNAL error: in a
 // parallel group's goroutine it would escape the request's recover.
 func (t *table) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope) (reply socket.Reply, err error) {
-	ctx = sc.obs.stepBegan(ctx, st)
+	ctx = sc.obs.StepBegan(ctx, st)
 	defer func() {
 		if p := recover(); p != nil {
 			err = socket.Errorf(socket.CodeInternal, "internal error in step %s", st.Name)
 		}
-		sc.obs.stepEnded(ctx, stepOutcome{step: st, undoOf: undoOf, replayed: reply.Replayed, err: err})
+		sc.obs.StepEnded(ctx, observe.StepOutcome{Step: st, UndoOf: undoOf, Replayed: reply.Replayed, Err: err})
 	}()
 	return t.sendStep(ctx, st, sc)
 }

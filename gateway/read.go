@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -55,32 +56,6 @@ type readPlan struct {
 	store     bool // the answer may be stored
 }
 
-// readOutcome is how a read was answered; it is sent as X-Cache.
-type readOutcome uint8
-
-const (
-	outcomeMiss        readOutcome = iota // the service answered this read
-	outcomeHit                            // the cache answered
-	outcomeCoalesced                      // an identical read in flight answered
-	outcomeBypass                         // an admin's Cache-Control: no-cache: the service answered, nothing shared or stored
-	outcomeUnavailable                    // the cache's generations could not be read (its Redis is down): as bypass
-)
-
-// String is the outcome's X-Cache value.
-func (o readOutcome) String() string {
-	switch o {
-	case outcomeHit:
-		return "hit"
-	case outcomeCoalesced:
-		return "coalesced"
-	case outcomeBypass:
-		return "bypass"
-	case outcomeUnavailable:
-		return "unavailable"
-	}
-	return "miss"
-}
-
 // readRun is one read of a read route: its key, its plan and what the
 // cache needs to store its answer.
 type readRun struct {
@@ -94,7 +69,7 @@ type readRun struct {
 	ttl      time.Duration
 	public   bool
 
-	outcome readOutcome
+	outcome observe.CacheOutcome
 	tags    []string // what the answer depends on (plan.epoch)
 	gens    []uint64 // the tags' generations when the read started
 	// found is the cache entry the read's own flight found (stored by a
@@ -108,7 +83,7 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 	r := g.planRead(t, p, in, body, info)
 	a := r.run(ctx)
 	a.xCache = r.outcome.String()
-	in.obs.cached(cacheEvent{read: r.outcome, cacheable: r.plan.cacheable})
+	in.obs.Cached(observe.CacheEvent{Read: r.outcome, Cacheable: r.plan.cacheable})
 	return a
 }
 
@@ -116,7 +91,7 @@ func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation
 func (r *readRun) run(ctx context.Context) answer {
 	if r.plan.lookup {
 		if e, ok := r.g.cache.Get(ctx, r.cacheKey); ok {
-			r.outcome = outcomeHit
+			r.outcome = observe.CacheHit
 			return r.fromEntry(e)
 		}
 	}
@@ -129,14 +104,14 @@ func (r *readRun) run(ctx context.Context) answer {
 		var shared bool
 		result, err, shared = r.g.flights.Do(ctx, r.key.String(), r.fetch)
 		if shared {
-			r.outcome = outcomeCoalesced
+			r.outcome = observe.CacheCoalesced
 		}
 	} else {
 		result, err = r.fetch(ctx)
 	}
 	found := r.found.Load() // set by this read's own flight only: never when shared
 	if found != nil {
-		r.outcome = outcomeHit
+		r.outcome = observe.CacheHit
 	}
 	return r.answer(result, err, found)
 }
@@ -158,7 +133,7 @@ func (g *Gateway) planRead(t *table, p prepared, in *invocation, body []byte, in
 		r.cacheKey = r.key.String() // before the key has an epoch
 	}
 	if in.noCache && p.principal.HasRole("admin") {
-		r.outcome = outcomeBypass
+		r.outcome = observe.CacheBypass
 		return r
 	}
 	r.plan.lookup = r.plan.cacheable
@@ -176,7 +151,7 @@ func (r *readRun) snapshot(ctx context.Context) context.Context {
 	r.tags = readTags(r.p.route.Service, r.p.resource.Name, r.p.id)
 	gens, err := r.g.cache.Snapshot(ctx, r.tags)
 	if err != nil {
-		r.outcome = outcomeUnavailable
+		r.outcome = observe.CacheUnavailable
 		r.plan.coalesce, r.plan.store = false, false
 		return ctx
 	}

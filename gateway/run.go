@@ -231,7 +231,7 @@ loop:
 // pprof's when asked for.
 func (g *Gateway) adminHandler(pprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", g.metricsHandler())
+	mux.Handle("GET /metrics", g.metrics.Handler())
 	if pprof {
 		handlePprof(mux)
 	}

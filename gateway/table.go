@@ -11,6 +11,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -30,9 +31,60 @@ type table struct {
 	idle    chan struct{} // closed once retired and unreferenced
 	once    sync.Once
 
-	catalogues sync.Map                // version → catalogue, for the OpenAPI documents
-	actions    sync.Map                // version → []actionroute.Route, for the socket's action form
-	routes     map[routeKey]*routeInfo // what observers know of each route; read-only
+	catalogues sync.Map                    // version → catalogue, for the OpenAPI documents
+	actions    sync.Map                    // version → []actionroute.Route, for the socket's action form
+	routes     map[routeKey]*observe.Route // what observers know of each route; read-only
+}
+
+// routeKey names a route of one table: a version may share its routes
+// with the versions that extend it.
+type routeKey struct {
+	version  *config.Version
+	resource *config.Resource
+	route    *config.Route
+}
+
+// routesFor makes what the observers know of every route of a
+// configuration.
+func routesFor(obs observe.Observers, cfg *config.Config) map[routeKey]*observe.Route {
+	out := map[routeKey]*observe.Route{}
+	for _, v := range cfg.Versions {
+		for _, res := range v.Resources {
+			for _, rt := range res.Routes {
+				ri := observe.Route{Version: v.Name, Template: routePath(v.Name, res.Name, rt), Method: rt.Method, Actions: routeActions(rt)}
+				if len(rt.Pipeline) == 0 {
+					ri.Service, ri.Action = rt.Service, rt.Action
+				}
+				out[routeKey{v, res, rt}] = obs.NewRoute(ri)
+			}
+		}
+	}
+	return out
+}
+
+// routeActions names what a route runs: service.ACTION, comma-separated
+// for a pipeline's steps.
+func routeActions(rt *config.Route) string {
+	if len(rt.Pipeline) == 0 {
+		return rt.Service + "." + rt.Action
+	}
+	s := ""
+	for _, st := range rt.Pipeline {
+		for _, x := range append([]*config.Step{st}, st.Parallel...) {
+			if x.Action != "" {
+				if s != "" {
+					s += ","
+				}
+				s += x.Service + "." + x.Action
+			}
+		}
+	}
+	return s
+}
+
+// routeInfo returns what the observers know of a resolved route.
+func (t *table) routeInfo(r resolved) *observe.Route {
+	return t.routes[routeKey{r.version, r.resource, r.route}]
 }
 
 // clientKey identifies a client: services with the same target, key and
@@ -98,7 +150,7 @@ func (g *Gateway) build(cfg *config.Config) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, routes: g.obs.routesOf(cfg)}
+	t := &table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: g.opts.logger, routes: routesFor(g.obs, cfg)}
 	var dialed []*socket.Client
 	for name, svc := range cfg.Services {
 		link, err := g.linkTLS(cfg, svc)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/wsedge"
 	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/services/socket"
@@ -67,19 +68,21 @@ func (c wsCore) Call(ctx context.Context, req wsedge.Request) wsedge.Answer {
 	t := g.acquire()
 	defer t.release()
 	in, status, ferr := frameInvocation(t, req)
-	r := g.obs.newRequest(protocolWebSocket, in.method)
-	if in.path.version == "" {
-		r.path = req.Path
+	r := g.obs.NewRecord(observe.ProtocolWebSocket, in.method)
+	r.Path = req.Path
+	if in.path.version != "" {
+		r.Path = in.path.String()
 	}
-	ctx = r.begin(ctx)
-	defer r.end(ctx)
-	r.invoked(ctx, in)
+	ctx = r.Begin(ctx)
+	defer r.End(ctx)
+	in.obs = r
+	r.Invoked(ctx, in.path.version, in.requestID, in.traceParent)
 	if ferr != nil {
 		a := answer{status: status, err: ferr}
 		if status == 0 {
 			a = failed(ferr)
 		}
-		r.answer(ctx, a)
+		a.tell(ctx, r)
 		return edgeAnswer(a)
 	}
 	return edgeAnswer(g.call(ctx, t, in))
@@ -119,7 +122,7 @@ func (c wsCore) Watch(ctx context.Context, version, topic string, creds wsedge.C
 }
 
 // Observe tells the observers a connection's event.
-func (c wsCore) Observe(e wsedge.ConnEvent) { c.g.obs.connection(e) }
+func (c wsCore) Observe(e wsedge.ConnEvent) { c.g.obs.Connection(e) }
 
 // frameInvocation turns a request frame into the invocation REST would
 // make: the path form's path is relative to the socket's version; the

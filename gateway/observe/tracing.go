@@ -1,19 +1,19 @@
-package gateway
+package observe
 
 import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel"
 	otelcodes "go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/tracing"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -30,25 +30,25 @@ import (
 // tracerName names the gateway's tracer.
 const tracerName = "github.com/streamgate/streamgate/gateway"
 
-// invokeMethod is GatewayService.Invoke's full name, its span's name;
-// invokeFullMethod is the name gRPC calls it by.
-const (
-	invokeMethod     = "streamgate.gateway.v1.GatewayService/Invoke"
-	invokeFullMethod = "/" + invokeMethod
-)
+// invokeMethod is GatewayService.Invoke's name, its span's name.
+var invokeMethod = strings.TrimPrefix(gatewayv1.GatewayService_Invoke_FullMethodName, "/")
 
 var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
-// tracer is the observer that traces requests: a server span per REST
+// Tracer is the observer that traces requests: a server span per REST
 // request, WebSocket request frame and GatewayService.Invoke, and a span
 // per pipeline step under it. It starts nothing until a program sets a
 // TracerProvider (tracing.Enabled).
-type tracer struct {
-	noObserver
+type Tracer struct {
+	NoObserver
 	tracer trace.Tracer
 }
 
-var _ observer = tracer{}
+var _ Observer = Tracer{}
+
+// NewTracer returns the observer that traces with the global
+// TracerProvider's tracer.
+func NewTracer() Tracer { return Tracer{tracer: otel.Tracer(tracerName)} }
 
 // spanKey holds the span this observer started, in the context it
 // returned: a span in ctx that it did not start (a middleware's, the
@@ -68,25 +68,25 @@ func started(ctx context.Context) trace.Span {
 	return span
 }
 
-// begin starts a request's server span, continuing the trace context in
+// Begin starts a request's server span, continuing the trace context in
 // ctx (the edge extracted the caller's).
-func (t tracer) begin(ctx context.Context, r *request) context.Context {
+func (t Tracer) Begin(ctx context.Context, r *Record) context.Context {
 	if !tracing.Enabled() {
 		return ctx
 	}
 	var span trace.Span
 	switch {
-	case r.protocol == protocolHTTP:
-		ctx, span = t.tracer.Start(ctx, r.method, serverSpan...)
+	case r.Protocol == ProtocolHTTP:
+		ctx, span = t.tracer.Start(ctx, r.Method, serverSpan...)
 		span.SetAttributes(
-			semconv.HTTPRequestMethodKey.String(r.method),
-			semconv.URLPath(validText(r.path)),
-			tracing.RequestID.String(r.requestID),
+			semconv.HTTPRequestMethodKey.String(r.Method),
+			semconv.URLPath(strings.ToValidUTF8(r.Path, "\uFFFD")),
+			tracing.RequestID.String(r.RequestID),
 		)
-	case r.protocol == protocolWebSocket:
+	case r.Protocol == ProtocolWebSocket:
 		// A trace of its own: the frame carries no trace context.
 		ctx, span = t.tracer.Start(ctx, socketFrameSpan, serverSpan...)
-	case r.method == invokeFullMethod:
+	case r.Method == gatewayv1.GatewayService_Invoke_FullMethodName:
 		// A child of the span in ctx: Invoke's REST binding runs inside
 		// the REST request's span.
 		ctx, span = t.tracer.Start(ctx, invokeMethod, serverSpan...)
@@ -97,32 +97,32 @@ func (t tracer) begin(ctx context.Context, r *request) context.Context {
 	return context.WithValue(ctx, spanKey{}, span)
 }
 
-// resolved notes the route a request resolved to on its span, and names
+// Resolved notes the route a request resolved to on its span, and names
 // a REST request's span after it ("POST /v3/orders/{id}/pay").
-func (tracer) resolved(ctx context.Context, r *request) {
+func (Tracer) Resolved(ctx context.Context, r *Record) {
 	span := started(ctx)
 	if span == nil {
 		return
 	}
-	if r.protocol == protocolHTTP {
-		span.SetName(r.route.name)
+	if r.Protocol == ProtocolHTTP {
+		span.SetName(r.Route.Name)
 	}
-	span.SetAttributes(semconv.HTTPRoute(r.route.template), tracing.APIVersion.String(r.route.version))
-	if r.route.service != "" {
-		span.SetAttributes(tracing.Service.String(r.route.service), tracing.Action.String(r.route.action))
+	span.SetAttributes(semconv.HTTPRoute(r.Route.Template), tracing.APIVersion.String(r.Route.Version))
+	if r.Route.Service != "" {
+		span.SetAttributes(tracing.Service.String(r.Route.Service), tracing.Action.String(r.Route.Action))
 	}
 }
 
-// end records a request's outcome and ends its span; 5xx answers are
+// End records a request's outcome and ends its span; 5xx answers are
 // errors.
-func (tracer) end(ctx context.Context, r *request) {
+func (Tracer) End(ctx context.Context, r *Record) {
 	span := started(ctx)
 	if span == nil {
 		return
 	}
-	switch r.protocol {
-	case protocolHTTP:
-		st := r.status
+	switch r.Protocol {
+	case ProtocolHTTP:
+		st := r.Status
 		if st == 0 {
 			st = http.StatusOK // nothing written: net/http answers 200
 		}
@@ -130,30 +130,30 @@ func (tracer) end(ctx context.Context, r *request) {
 		if st >= http.StatusInternalServerError {
 			span.SetStatus(otelcodes.Error, strconv.Itoa(st))
 		}
-	case protocolWebSocket:
-		code := r.code
+	case ProtocolWebSocket:
+		code := r.Code
 		if code == "" {
 			code = tracing.CodeOK
 		}
-		span.SetAttributes(semconv.HTTPResponseStatusCode(r.status), tracing.Code.String(code))
-		if r.status >= http.StatusInternalServerError {
+		span.SetAttributes(semconv.HTTPResponseStatusCode(r.Status), tracing.Code.String(code))
+		if r.Status >= http.StatusInternalServerError {
 			span.SetStatus(otelcodes.Error, code)
 		}
 	default: // Invoke
-		code := r.code
+		code := r.Code
 		if code == "" {
 			code = tracing.CodeOK
 		}
-		span.SetAttributes(tracing.APIVersion.String(r.version), tracing.Code.String(code))
-		if (r.grpcCode != "" && r.grpcCode != codes.OK.String()) || r.status >= http.StatusInternalServerError {
+		span.SetAttributes(tracing.APIVersion.String(r.Version), tracing.Code.String(code))
+		if (r.GRPCCode != "" && r.GRPCCode != codes.OK.String()) || r.Status >= http.StatusInternalServerError {
 			span.SetStatus(otelcodes.Error, code)
 		}
 	}
 	span.End()
 }
 
-// stepBegan starts a pipeline step's span, a child of the request's.
-func (t tracer) stepBegan(ctx context.Context, _ *request, st *config.Step) context.Context {
+// StepBegan starts a pipeline step's span, a child of the request's.
+func (t Tracer) StepBegan(ctx context.Context, _ *Record, st *config.Step) context.Context {
 	if !tracing.Enabled() {
 		return ctx
 	}
@@ -165,52 +165,23 @@ func (t tracer) stepBegan(ctx context.Context, _ *request, st *config.Step) cont
 	return context.WithValue(ctx, spanKey{}, span)
 }
 
-// stepEnded records a step's outcome and ends its span.
-func (tracer) stepEnded(ctx context.Context, _ *request, e stepOutcome) {
+// StepEnded records a step's outcome and ends its span.
+func (Tracer) StepEnded(ctx context.Context, _ *Record, e StepOutcome) {
 	span := started(ctx)
 	if span == nil {
 		return
 	}
-	if e.err != nil {
-		se := socket.AsError(e.err)
+	if e.Err != nil {
+		se := socket.AsError(e.Err)
 		span.SetAttributes(tracing.Code.String(string(se.Code)))
 		span.SetStatus(otelcodes.Error, string(se.Code)+": "+se.Message)
 	} else {
 		span.SetAttributes(tracing.Code.String(tracing.CodeOK))
 	}
-	if e.replayed {
+	if e.Replayed {
 		span.SetAttributes(tracing.Replayed.Bool(true))
 	}
 	span.End()
-}
-
-// grpcTraceContext continues the trace context of a GatewayService call's
-// metadata, unless ctx is in a span already (Invoke's REST binding).
-func grpcTraceContext(ctx context.Context) context.Context {
-	if trace.SpanContextFromContext(ctx).IsValid() {
-		return ctx
-	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
-	}
-	return ctx
-}
-
-// metadataCarrier reads gRPC metadata as a propagation carrier.
-type metadataCarrier metadata.MD
-
-var _ propagation.TextMapCarrier = metadataCarrier{}
-
-func (c metadataCarrier) Get(key string) string { return metadataValue(metadata.MD(c), key) }
-
-func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
-
-func (c metadataCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
 }
 
 // socketFrameSpan names the span of a WebSocket request frame.

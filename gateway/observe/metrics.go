@@ -1,4 +1,4 @@
-package gateway
+package observe
 
 import (
 	"context"
@@ -11,30 +11,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// WithMetrics registers the gateway's Prometheus metrics with reg (see
-// README, "Metrics"); when reg is also a prometheus.Gatherer (a
-// *prometheus.Registry), Run's admin listener serves it at /metrics.
-// Gateways registered with one reg share their series. Default: no
-// metrics.
-func WithMetrics(reg prometheus.Registerer) Option {
-	return func(o *options) { o.metrics = reg }
-}
-
-// Route labels of requests that name no route of the table.
+// routeUnmatched labels the requests that name no route of the table
+// and carry no label of their own.
 const (
-	routeUnmatched      = "unmatched"       // no route: 404, 405, a bad path, a CORS preflight
-	routeGatewayService = "gateway_service" // GatewayService's REST binding under /gateway/
+	routeUnmatched = "unmatched" // no route: 404, 405, a bad path, a CORS preflight
 )
 
-// gatewayMetrics are a gateway's collectors, an observer of its requests;
-// nil when metrics are off.
-type gatewayMetrics struct {
+// Metrics are a gateway's Prometheus collectors (README, "Metrics"), an
+// observer of its requests.
+type Metrics struct {
 	gatherer      prometheus.Gatherer      // what /metrics serves; nil if reg is not one
 	requests      *prometheus.CounterVec   // version, route, method, status
 	duration      *prometheus.HistogramVec // version, route, method
@@ -47,19 +37,23 @@ type gatewayMetrics struct {
 	shedTotal     *prometheus.CounterVec // version, route, code, reason
 	sockets       socketMetrics
 
-	index int // the observer's index in the gateway's observers
-	noObserver
+	reasons map[string]bool // the shed reasons counted by name; others count as other
+	index   int             // the observer's index in the Observers
+	NoObserver
 }
 
 // requestBuckets span a cache hit (tens of µs) to a slow pipeline.
 var requestBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-// newGatewayMetrics registers the collectors with reg (nil: none).
-func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
-	if reg == nil {
-		return nil, nil
+// NewMetrics registers the collectors with reg; a registry another
+// gateway registered with shares its series. The shed counter names the
+// reasons socket defines and the gateway's own reasons given; it counts
+// the services' own reasons as other, to keep the label bounded.
+func NewMetrics(reg prometheus.Registerer, reasons ...string) (*Metrics, error) {
+	m := &Metrics{reasons: map[string]bool{"": true, socket.ReasonDraining: true, socket.ReasonNoReadyInstance: true, socket.ReasonOutcomeUnknown: true}}
+	for _, r := range reasons {
+		m.reasons[r] = true
 	}
-	m := &gatewayMetrics{}
 	m.gatherer, _ = reg.(prometheus.Gatherer)
 	var err error
 	register := func(c prometheus.Collector) prometheus.Collector {
@@ -108,58 +102,57 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 // routeMetrics are one route's series, looked up when its table is built
 // so a request pays no label lookup.
 type routeMetrics struct {
-	m                      *gatewayMetrics
+	m                      *Metrics
 	version, route, method string
 	duration               prometheus.Observer
 	mu                     sync.Mutex                                 // serializes adding to statuses
 	statuses               atomic.Pointer[map[int]prometheus.Counter] // copy on write
-	cache                  [outcomeUnavailable + 1]atomic.Pointer[prometheus.Counter]
+	cache                  [CacheUnavailable + 1]atomic.Pointer[prometheus.Counter]
 }
 
-var _ observer = (*gatewayMetrics)(nil)
+var _ Observer = (*Metrics)(nil)
 
-// route makes a route's series.
-func (m *gatewayMetrics) route(ri *routeInfo) any {
-	rm := &routeMetrics{m: m, version: ri.version, route: ri.template, method: ri.method}
+func (m *Metrics) setIndex(i int) { m.index = i }
+
+// Route makes a route's series.
+func (m *Metrics) Route(ri *Route) any {
+	rm := &routeMetrics{m: m, version: ri.Version, route: ri.Template, method: ri.Method}
 	rm.duration = m.duration.WithLabelValues(rm.version, rm.route, rm.method)
 	rm.statuses.Store(&map[int]prometheus.Counter{})
 	return rm
 }
 
 // of returns the series of a request's route; nil when it has none.
-func (m *gatewayMetrics) of(r *request) *routeMetrics {
-	if r.route == nil {
-		return nil
-	}
-	rm, _ := r.route.state[m.index].(*routeMetrics)
+func (m *Metrics) of(r *Record) *routeMetrics {
+	rm, _ := stateOf(r, m.index).(*routeMetrics)
 	return rm
 }
 
-// begin counts a REST request in flight.
-func (m *gatewayMetrics) begin(ctx context.Context, r *request) context.Context {
-	if r.protocol == protocolHTTP {
+// Begin counts a REST request in flight.
+func (m *Metrics) Begin(ctx context.Context, r *Record) context.Context {
+	if r.Protocol == ProtocolHTTP {
 		m.inFlight.Inc()
 	}
 	return ctx
 }
 
-// end records a REST request once it is answered: under its label when
+// End records a REST request once it is answered: under its label when
 // something other than the routes served it (gateway_service, demo),
 // else under its route, else under unmatched.
-func (m *gatewayMetrics) end(_ context.Context, r *request) {
-	if r.protocol != protocolHTTP {
+func (m *Metrics) End(_ context.Context, r *Record) {
+	if r.Protocol != ProtocolHTTP {
 		return
 	}
-	d := time.Since(r.start).Seconds()
-	status := r.status
+	d := time.Since(r.Start).Seconds()
+	status := r.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	var rm *routeMetrics
-	if r.label == "" {
+	if r.Label == "" {
 		rm = m.of(r)
 	}
-	if rm != nil && r.method == rm.method {
+	if rm != nil && r.Method == rm.method {
 		rm.requests(status).Inc()
 		rm.duration.Observe(d)
 	} else {
@@ -167,10 +160,10 @@ func (m *gatewayMetrics) end(_ context.Context, r *request) {
 		switch {
 		case rm != nil:
 			version, route = rm.version, rm.route
-		case r.label != "":
-			route = r.label
+		case r.Label != "":
+			route = r.Label
 		}
-		method := methodLabel(r.method)
+		method := methodLabel(r.Method)
 		m.requests.WithLabelValues(version, route, method, strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(version, route, method).Observe(d)
 	}
@@ -204,82 +197,72 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// cached counts a read's outcome.
-func (m *gatewayMetrics) cached(r *request, e cacheEvent) {
+// Cached counts a read's outcome.
+func (m *Metrics) Cached(r *Record, e CacheEvent) {
 	rm := m.of(r)
-	if rm == nil || e.invalidation || int(e.read) >= len(rm.cache) {
+	if rm == nil || e.Invalidation || int(e.Read) >= len(rm.cache) {
 		return
 	}
-	c := rm.cache[e.read].Load()
+	c := rm.cache[e.Read].Load()
 	if c == nil {
-		counter := m.cache.WithLabelValues(rm.version, rm.route, e.read.String())
-		rm.cache[e.read].CompareAndSwap(nil, &counter)
-		c = rm.cache[e.read].Load()
+		counter := m.cache.WithLabelValues(rm.version, rm.route, e.Read.String())
+		rm.cache[e.Read].CompareAndSwap(nil, &counter)
+		c = rm.cache[e.Read].Load()
 	}
 	(*c).Inc()
 }
 
-// idempotency counts an Idempotency-Key replay or refusal.
-func (m *gatewayMetrics) idempotency(r *request, e idempotencyOutcome) {
+// Idempotency counts an Idempotency-Key replay or refusal.
+func (m *Metrics) Idempotency(r *Record, e IdempotencyOutcome) {
 	rm := m.of(r)
 	switch {
 	case rm == nil:
-	case e.replayed:
+	case e.Replayed:
 		m.replays.WithLabelValues(rm.version, rm.route).Inc()
 	default:
-		m.conflicts.WithLabelValues(rm.version, rm.route, e.conflict).Inc()
+		m.conflicts.WithLabelValues(rm.version, rm.route, e.Conflict).Inc()
 	}
 }
 
-// stepEnded counts a pipeline step's outcome, or an undo action's result.
-func (m *gatewayMetrics) stepEnded(_ context.Context, r *request, e stepOutcome) {
+// StepEnded counts a pipeline step's outcome, or an undo action's result.
+func (m *Metrics) StepEnded(_ context.Context, r *Record, e StepOutcome) {
 	rm := m.of(r)
 	if rm == nil {
 		return
 	}
-	if e.undoOf != nil {
+	if e.UndoOf != nil {
 		result := "ok"
-		if e.err != nil {
+		if e.Err != nil {
 			result = "failed"
 		}
-		m.compensations.WithLabelValues(rm.version, rm.route, e.undoOf.Name, result).Inc()
+		m.compensations.WithLabelValues(rm.version, rm.route, e.UndoOf.Name, result).Inc()
 		return
 	}
 	code := codeOK
-	if e.err != nil {
-		code = string(socket.AsError(e.err).Code)
+	if e.Err != nil {
+		code = string(socket.AsError(e.Err).Code)
 	}
-	m.steps.WithLabelValues(rm.version, rm.route, e.step.Name, code).Inc()
+	m.steps.WithLabelValues(rm.version, rm.route, e.Step.Name, code).Inc()
 }
 
-// shed counts a route's answer that shed load.
-func (m *gatewayMetrics) shed(r *request, err *socket.Error) {
+// Shed counts a route's answer that shed load.
+func (m *Metrics) Shed(r *Record, err *socket.Error) {
 	rm := m.of(r)
 	if rm == nil {
 		return
 	}
 	reason, _ := err.Details[socket.DetailReason].(string)
-	switch reason {
-	case "", socket.ReasonDraining, socket.ReasonNoReadyInstance, socket.ReasonOutcomeUnknown, reasonStoreDown:
-	default:
+	if !m.reasons[reason] {
 		reason = "other" // the services' own reasons: keep the label bounded
 	}
 	m.shedTotal.WithLabelValues(rm.version, rm.route, string(err.Code), reason).Inc()
 }
 
-// metricsHandler serves the registry the gateway's metrics are in; 404
-// when there is none to serve.
-func (g *Gateway) metricsHandler() http.Handler {
-	if g.metrics == nil || g.metrics.gatherer == nil {
+// Handler serves the registry the metrics are registered with; 404 when
+// it is no prometheus.Gatherer, or m is nil (metrics are off).
+func (m *Metrics) Handler() http.Handler {
+	if m == nil || m.gatherer == nil {
 		return http.NotFoundHandler()
 	}
-	return promhttp.HandlerFor(g.metrics.gatherer, promhttp.HandlerOpts{})
-}
-
-// NewRegistry returns a Prometheus registry with the Go runtime and
-// process collectors, for a process's /metrics.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
 }

@@ -1,9 +1,7 @@
-package gateway
+package observe
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/streamgate/streamgate/gateway/wsedge"
 )
 
 // socketMetrics are the WebSocket endpoint's series (README, "Metrics").
@@ -14,7 +12,7 @@ type socketMetrics struct {
 	cutOffs  prometheus.Counter
 }
 
-// register makes the socket series with newGatewayMetrics' helpers.
+// register makes the socket series with NewMetrics' helpers.
 func (s *socketMetrics) register(register func(prometheus.Collector) prometheus.Collector, counter func(name, help string, labels ...string) *prometheus.CounterVec) {
 	s.open = register(prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "streamgate_gateway_sockets_open",
@@ -32,19 +30,19 @@ func (s *socketMetrics) register(register func(prometheus.Collector) prometheus.
 	})).(prometheus.Counter)
 }
 
-// connection counts a WebSocket connection's event.
-func (m *gatewayMetrics) connection(e connectionEvent) {
+// Connection counts a WebSocket connection's event.
+func (m *Metrics) Connection(e ConnEvent) {
 	s := &m.sockets
 	switch e.Kind {
-	case wsedge.SocketOpened:
+	case SocketOpened:
 		s.open.Inc()
-	case wsedge.SocketClosed:
+	case SocketClosed:
 		s.open.Dec()
-	case wsedge.FrameReceived:
+	case FrameReceived:
 		s.received.WithLabelValues(e.FrameType).Inc() // one of wsedge's frame types, or invalid
-	case wsedge.FrameSent:
+	case FrameSent:
 		s.sent.Inc()
-	case wsedge.SocketCutOff:
+	case SocketCutOff:
 		s.cutOffs.Inc()
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/streamgate/streamgate/gateway/config"
 )
 
 // demoFiles are the live demo page (demo/) and the JavaScript client it
@@ -29,11 +31,11 @@ const routeDemo = "demo"
 func WithDemo() Option { return func(o *options) { o.demo = true } }
 
 // isDemo reports whether the demo page serves r.
-func (g *Gateway) isDemo(t *table, r *http.Request) bool {
+func (g *Gateway) isDemo(cfg *config.Config, r *http.Request) bool {
 	if !g.opts.demo || (r.URL.Path != strings.TrimSuffix(demoPrefix, "/") && !strings.HasPrefix(r.URL.Path, demoPrefix)) {
 		return false
 	}
-	_, shadowed := t.cfg.Versions[strings.Trim(demoPrefix, "/")]
+	_, shadowed := cfg.Versions[strings.Trim(demoPrefix, "/")]
 	return !shadowed
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -13,7 +14,7 @@ import (
 // written as the service's bytes, not re-encoded.
 func writeEnvelope(w http.ResponseWriter, status int, result json.RawMessage, err *socket.Error) {
 	if status == http.StatusServiceUnavailable && w.Header().Get(headerRetryAfter) == "" {
-		w.Header().Set(headerRetryAfter, strconv.Itoa(retryAfterOf(err)))
+		w.Header().Set(headerRetryAfter, strconv.Itoa(invoke.Answer{Status: status, Err: err}.RetryAfter()))
 	}
 	writeBody(w, status, envelope.Encode(result, err))
 }
@@ -28,7 +29,7 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 }
 
 // writeError writes an error envelope with the status the error maps to
-// (httpStatus).
+// (invoke.HTTPStatus).
 func writeError(w http.ResponseWriter, err *socket.Error) {
-	writeEnvelope(w, httpStatus(err.Code), nil, err)
+	writeEnvelope(w, invoke.HTTPStatus(err.Code), nil, err)
 }

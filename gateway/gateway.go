@@ -31,7 +31,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -40,6 +39,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/wsedge"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
@@ -50,29 +50,17 @@ import (
 
 // Gateway serves the REST edge (it is an http.Handler) and GatewayService.
 type Gateway struct {
-	opts    options
-	mux     *runtime.ServeMux
-	current atomic.Pointer[table] // the configuration in force
+	opts options
+	mux  *runtime.ServeMux // GatewayService's REST binding
 
-	mu         sync.Mutex // guards clients, clientRefs, redis and serializes swaps
-	clients    map[clientKey]*socket.Client
-	clientRefs map[*socket.Client]int        // tables (in force or draining) using each client
-	redis      *redisState                   // the Redis generations in use, if any
-	retiring   sync.WaitGroup                // goroutines closing the clients of replaced tables
-	idemMemory *idempotency.Memory           // the in-process Idempotency-Key store, made on first use
-	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
-	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
-
-	cache     *cache.Cache      // nil when caching is off
-	coalesce  bool              // identical reads in flight share one request
-	flights   coalesce.Group    // the reads in flight, by readKey
-	describes coalesce.Group    // the Describe calls waiting for a service's catalogue, by service
-	stats     *observe.Stats    // per-route cache and coalescing counters, for ListRoutes (an observer)
-	metrics   *observe.Metrics  // nil without WithMetrics (an observer)
-	obs       observe.Observers // told every request's events
-	draining  atomic.Bool       // set when a drain starts: not ready any more
-	sockets   *wsedge.Edge      // the WebSocket endpoint (wscore.go)
-	hub       hub               // upstream event subscriptions shared by local watchers (events.go)
+	core     *invoke.Core      // runs every edge's invocations (gateway/invoke)
+	cache    *cache.Cache      // the core's response cache; nil when caching is off
+	flights  coalesce.Group    // the core's reads in flight
+	stats    *observe.Stats    // per-route cache and coalescing counters, for ListRoutes (an observer)
+	metrics  *observe.Metrics  // nil without WithMetrics (an observer)
+	obs      observe.Observers // told every request's events
+	draining atomic.Bool       // set when a drain starts: not ready any more
+	sockets  *wsedge.Edge      // the WebSocket endpoint (wscore.go)
 }
 
 // Option tunes a Gateway.
@@ -136,17 +124,10 @@ func WithDialOptions(opts ...socket.DialOption) Option {
 // New returns a gateway serving cfg. It dials the services in the
 // background; requests wait for them within their timeouts.
 func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
-	g := &Gateway{
-		opts:       options{logger: slog.New(slog.DiscardHandler), env: os.Getenv, cacheBytes: DefaultCacheBytes},
-		clients:    map[clientKey]*socket.Client{},
-		clientRefs: map[*socket.Client]int{},
-		idemRedis:  map[string]*idempotency.Redis{},
-		idemRefs:   map[*idempotency.Redis]int{},
-	}
+	g := &Gateway{opts: options{logger: slog.New(slog.DiscardHandler), env: os.Getenv, cacheBytes: DefaultCacheBytes}}
 	for _, o := range opts {
 		o(&g.opts)
 	}
-	g.coalesce = !g.opts.noCoalesce
 	g.sockets = wsedge.New(wsCore{g}, g.opts.socket, g.opts.logger)
 	if err := g.observers(); err != nil {
 		return nil, err
@@ -154,12 +135,25 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	if g.opts.cacheBytes > 0 {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
-	if err := g.swap(cfg); err != nil {
+	core, err := invoke.New(cfg, invoke.Options{
+		Logger:           g.opts.logger,
+		Dial:             g.opts.dial,
+		Link:             g.serviceLink,
+		Targets:          g.opts.targets,
+		Cache:            g.cache,
+		Coalesce:         !g.opts.noCoalesce,
+		Flights:          &g.flights,
+		Idempotency:      g.opts.idem,
+		Observers:        g.obs,
+		EventInvalidated: g.opts.eventInvalidated,
+	})
+	if err != nil {
 		if g.cache != nil {
 			g.cache.Close()
 		}
 		return nil, err
 	}
+	g.core = core
 	g.mux = runtime.NewServeMux(
 		runtime.WithRoutingErrorHandler(g.notGatewayService),
 		runtime.WithErrorHandler(grpcError),
@@ -189,7 +183,7 @@ func (g *Gateway) observers() error {
 	g.stats = observe.NewStats()
 	list := []observe.Observer{g.stats}
 	if g.opts.metrics != nil {
-		m, err := observe.NewMetrics(g.opts.metrics, reasonStoreDown)
+		m, err := observe.NewMetrics(g.opts.metrics, invoke.ReasonStoreDown)
 		if err != nil {
 			return fmt.Errorf("gateway: WithMetrics: %w", err)
 		}
@@ -198,6 +192,15 @@ func (g *Gateway) observers() error {
 	}
 	g.obs = observe.New(append(list, observe.NewAccessLog(g.opts.logger), observe.NewTracer())...)
 	return nil
+}
+
+// serviceLink is the TLS of the link to a service (invoke.Options.Link).
+func (g *Gateway) serviceLink(cfg *config.Config, svc *config.Service) (string, []socket.DialOption, error) {
+	link, err := g.linkTLS(cfg, svc)
+	if err != nil {
+		return "", nil, err
+	}
+	return linkID(link), linkDial(link, svc.Target), nil
 }
 
 // ServeHTTP serves the REST edge: request ids, CORS, panics turned into
@@ -233,13 +236,15 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		}
 	}()
-	t := g.current.Load()
-	if g.isDemo(t, r) {
+	t := g.core.Acquire()
+	cfg := t.Config()
+	t.Release()
+	if g.isDemo(cfg, r) {
 		req.Label = routeDemo
 		serveDemo(w, r)
 		return
 	}
-	if cors(t.cfg.HTTP.CORS, w, r) {
+	if cors(cfg.HTTP.CORS, w, r) {
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/gateway/") {
@@ -251,16 +256,16 @@ func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	// it does not take are REST paths like any other.
 	req.Label = routeGatewayService
 	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
-		if dotSegment(s) {
-			writeError(w, dotSegmentsError())
+		if invoke.DotSegment(s) {
+			writeError(w, invoke.DotSegmentsError())
 			return
 		}
 	}
 	if r.Body != nil {
 		// GatewayService's REST binding decodes the body itself: bound it.
-		limit := g.current.Load().cfg.HTTP.MaxBodyBytes
+		limit := cfg.HTTP.MaxBodyBytes
 		if r.ContentLength > limit {
-			writeEnvelope(w, statusTooLarge, nil, bodyTooLarge(limit))
+			writeEnvelope(w, invoke.StatusTooLarge, nil, invoke.BodyTooLarge(limit))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -275,12 +280,14 @@ func (g *Gateway) RegisterGRPC(s *grpc.Server) {
 
 // Apply puts a new configuration in force atomically: requests in flight
 // finish on the old one; new requests see the new one.
-func (g *Gateway) Apply(cfg *config.Config) error { return g.swap(cfg) }
+func (g *Gateway) Apply(cfg *config.Config) error { return g.core.Apply(cfg) }
 
 // Reload re-reads the configuration file in force and applies it. On any
 // error the old configuration stays.
 func (g *Gateway) Reload() (*config.Config, error) {
-	path := g.current.Load().cfg.Path
+	t := g.core.Acquire()
+	path := t.Config().Path
+	t.Release()
 	if path == "" {
 		return nil, errors.New("gateway: the configuration was not loaded from a file")
 	}
@@ -292,7 +299,7 @@ func (g *Gateway) Reload() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := g.swap(cfg); err != nil {
+	if err := g.core.Apply(cfg); err != nil {
 		return nil, err
 	}
 	g.opts.logger.Info("gateway: configuration reloaded", "path", path)
@@ -305,14 +312,9 @@ func (g *Gateway) Ready() bool {
 	if g.draining.Load() {
 		return false
 	}
-	t := g.acquire()
-	defer t.release()
-	for _, c := range t.clients {
-		if c.State() != connectivity.Ready {
-			return false
-		}
-	}
-	return true
+	t := g.core.Acquire()
+	defer t.Release()
+	return t.Ready()
 }
 
 // Close closes the WebSocket endpoint's sockets politely (1001, after
@@ -320,7 +322,7 @@ func (g *Gateway) Ready() bool {
 // then closes the service clients and the Redis connection.
 func (g *Gateway) Close(ctx context.Context) {
 	g.sockets.Drain(ctx)
-	g.closeTables(ctx)
+	g.core.Close(ctx)
 }
 
 // notGatewayService serves the /gateway/… requests GatewayService's
@@ -329,7 +331,7 @@ func (g *Gateway) notGatewayService(ctx context.Context, _ *runtime.ServeMux, _ 
 	if (status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented) && strings.Count(r.URL.Path, "/") > 4 {
 		// A path GatewayService takes with another method (ListRoutes'),
 		// longer than any REST route's.
-		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
+		writeEnvelope(w, invoke.StatusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
 		return
 	}
 	req := observe.FromContext(ctx)

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
@@ -58,90 +58,110 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 
 // invoke is Invoke with the request's record.
 func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r *observe.Record) (*gatewayv1.InvokeResponse, error) {
-	t := s.g.acquire()
-	defer t.release()
-	md, _ := metadata.FromIncomingContext(ctx)
-	inv := &invocation{
-		path:           restPath{version: in.GetVersion(), resource: in.GetResource(), id: in.GetId(), segment: in.GetAction()},
-		method:         strings.ToUpper(in.GetMethod()),
-		authorization:  metadataValue(md, "authorization"),
-		apiKey:         metadataValue(md, "x-api-key"),
-		idempotencyKey: in.GetIdempotencyKey(),
-		traceParent:    metadataValue(md, "traceparent"),
-		traceState:     metadataValue(md, "tracestate"),
-	}
-	inv.requestID = metadataValue(md, "x-request-id")
-	if inv.idempotencyKey == "" {
-		inv.idempotencyKey = metadataValue(md, "idempotency-key")
-	}
-	inv.sanitizeHints()
-	inv.obs = r
-	r.Invoked(ctx, inv.path.version, inv.requestID, inv.traceParent)
-	if d, ok := ctx.Deadline(); ok {
-		inv.timeout = max(time.Until(d), time.Millisecond)
-	}
-	if len(in.GetQuery()) > 0 {
-		inv.query = url.Values{}
-		for k, v := range in.GetQuery() {
-			inv.query.Set(k, v)
-		}
-	}
+	t := s.g.core.Acquire()
+	defer t.Release()
+	inv := grpcInvocation(ctx, in)
+	inv.Invoked(ctx, r)
 	_, raw := in.GetPayload().(*gatewayv1.InvokeRequest_BodyRaw)
-	refuse := func(e *socket.Error) (*gatewayv1.InvokeResponse, error) {
-		failed(e).tell(ctx, r)
-		return invokeResponse(raw, failed(e)), nil
+	if e := invokeBody(in, inv); e != nil {
+		a := invoke.Failed(e)
+		r.Answer(ctx, a.Status, a.Err, a.XCache, a.Replayed)
+		return invokeResponse(raw, a), nil
 	}
-	for _, seg := range []string{inv.path.id, inv.path.segment} {
-		if seg != "" && !validID(seg) {
-			return refuse(socket.Errorf(socket.CodeInvalidArgument, "id and action must be path segments: not ., .., or containing slashes"))
-		}
-	}
-	switch p := in.GetPayload().(type) {
-	case *gatewayv1.InvokeRequest_BodyRaw:
-		inv.body = p.BodyRaw
-	case *gatewayv1.InvokeRequest_Body:
-		b, err := protojson.Marshal(p.Body)
-		if err != nil {
-			return refuse(socket.Errorf(socket.CodeInvalidArgument, "body: %v", err))
-		}
-		inv.body = b
-	}
-	if inv.method == "" {
-		inv.method = http.MethodGet
-		if len(inv.body) > 0 {
-			inv.method = http.MethodPost
-		}
-	}
-	a := s.g.call(ctx, t, inv)
-	var header metadata.MD
-	if a.replayed {
-		header = metadata.Pairs(metadataReplayed, "true")
-	}
-	if ra := retryAfter(a); ra > 0 {
-		header = metadata.Join(header, metadata.Pairs(metadataRetryAfter, strconv.Itoa(ra)))
-	}
-	if header != nil {
-		_ = grpc.SetHeader(ctx, header)
-	}
+	a := s.g.core.Invoke(ctx, t, inv)
+	setAnswerHeaders(ctx, a)
 	out := invokeResponse(raw, a)
-	if a.err == nil && !out.GetOk() {
+	if a.Err == nil && !out.GetOk() {
 		r.Code, r.Status = out.GetError().GetCode(), int(out.GetHttpStatus()) // the service's result was not JSON
 	}
 	return out, nil
 }
 
+// grpcInvocation is the invocation an InvokeRequest makes with its
+// call's metadata (credentials, ids, trace context) and deadline.
+func grpcInvocation(ctx context.Context, in *gatewayv1.InvokeRequest) *invoke.Invocation {
+	md, _ := metadata.FromIncomingContext(ctx)
+	inv := &invoke.Invocation{
+		Path:           invoke.NewPath(in.GetVersion(), in.GetResource(), in.GetId(), in.GetAction()),
+		Method:         strings.ToUpper(in.GetMethod()),
+		Authorization:  metadataValue(md, "authorization"),
+		APIKey:         metadataValue(md, "x-api-key"),
+		RequestID:      metadataValue(md, "x-request-id"),
+		IdempotencyKey: in.GetIdempotencyKey(),
+		TraceParent:    metadataValue(md, "traceparent"),
+		TraceState:     metadataValue(md, "tracestate"),
+	}
+	if inv.IdempotencyKey == "" {
+		inv.IdempotencyKey = metadataValue(md, "idempotency-key")
+	}
+	inv.SanitizeHints()
+	if d, ok := ctx.Deadline(); ok {
+		inv.Timeout = max(time.Until(d), time.Millisecond)
+	}
+	if len(in.GetQuery()) > 0 {
+		inv.Query = url.Values{}
+		for k, v := range in.GetQuery() {
+			inv.Query.Set(k, v)
+		}
+	}
+	return inv
+}
+
+// invokeBody checks the request's id and action segments and takes its
+// body (JSON as a Struct value, or raw bytes); without a method, a call
+// with a body is a POST, one without a GET.
+func invokeBody(in *gatewayv1.InvokeRequest, inv *invoke.Invocation) *socket.Error {
+	for _, seg := range []string{in.GetId(), in.GetAction()} {
+		if seg != "" && !invoke.ValidID(seg) {
+			return socket.Errorf(socket.CodeInvalidArgument, "id and action must be path segments: not ., .., or containing slashes")
+		}
+	}
+	switch p := in.GetPayload().(type) {
+	case *gatewayv1.InvokeRequest_BodyRaw:
+		inv.Body = p.BodyRaw
+	case *gatewayv1.InvokeRequest_Body:
+		b, err := protojson.Marshal(p.Body)
+		if err != nil {
+			return socket.Errorf(socket.CodeInvalidArgument, "body: %v", err)
+		}
+		inv.Body = b
+	}
+	if inv.Method == "" {
+		inv.Method = http.MethodGet
+		if len(inv.Body) > 0 {
+			inv.Method = http.MethodPost
+		}
+	}
+	return nil
+}
+
+// setAnswerHeaders sends the REST edge's answer headers in gRPC's form:
+// idempotent-replayed and retry-after.
+func setAnswerHeaders(ctx context.Context, a invoke.Answer) {
+	var header metadata.MD
+	if a.Replayed {
+		header = metadata.Pairs(metadataReplayed, "true")
+	}
+	if ra := a.RetryAfter(); ra > 0 {
+		header = metadata.Join(header, metadata.Pairs(metadataRetryAfter, strconv.Itoa(ra)))
+	}
+	if header != nil {
+		_ = grpc.SetHeader(ctx, header)
+	}
+}
+
 // invokeResponse converts an answer, with the result in the form the
 // request's body used.
-func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
-	out := &gatewayv1.InvokeResponse{Ok: a.err == nil, HttpStatus: int32(a.status)}
+func invokeResponse(raw bool, a invoke.Answer) *gatewayv1.InvokeResponse {
+	out := &gatewayv1.InvokeResponse{Ok: a.Err == nil, HttpStatus: int32(a.Status)}
 	switch {
-	case a.err != nil:
-		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: a.err.Proto()}
+	case a.Err != nil:
+		out.Outcome = &gatewayv1.InvokeResponse_Error{Error: a.Err.Proto()}
 	case raw:
-		out.Outcome = &gatewayv1.InvokeResponse_ResultRaw{ResultRaw: a.result}
+		out.Outcome = &gatewayv1.InvokeResponse_ResultRaw{ResultRaw: a.Result}
 	default:
 		var v structpb.Value
-		res := a.result
+		res := a.Result
 		if len(res) == 0 {
 			res = []byte("null")
 		}
@@ -156,13 +176,13 @@ func invokeResponse(raw bool, a answer) *gatewayv1.InvokeResponse {
 }
 
 func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesRequest) (*gatewayv1.ListRoutesResponse, error) {
-	t := s.g.acquire()
-	defer t.release()
+	t := s.g.core.Acquire()
+	defer t.Release()
 	// The route table (and its stats) is for operators only.
-	if _, err := s.g.principal(ctx, t, config.Access{Roles: []string{"admin"}}); err != nil {
+	if err := operator(ctx, t); err != nil {
 		return nil, err
 	}
-	v := t.cfg.Versions[in.GetVersion()]
+	v := t.Config().Versions[in.GetVersion()]
 	if v == nil {
 		return nil, status.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
 	}
@@ -170,9 +190,9 @@ func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesReq
 }
 
 func (s grpcService) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatewayv1.ReloadResponse, error) {
-	t := s.g.acquire()
-	_, err := s.g.principal(ctx, t, config.Access{Roles: []string{"admin"}})
-	t.release()
+	t := s.g.core.Acquire()
+	err := operator(ctx, t)
+	t.Release()
 	if err != nil {
 		return nil, err
 	}
@@ -180,25 +200,22 @@ func (s grpcService) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*g
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
-	return &gatewayv1.ReloadResponse{Versions: sortedKeys(cfg.Versions)}, nil
+	return &gatewayv1.ReloadResponse{Versions: invoke.SortedKeys(cfg.Versions)}, nil
 }
 
-// principal authenticates a gRPC caller against an access rule.
-func (g *Gateway) principal(ctx context.Context, t *table, access config.Access) (socket.Principal, error) {
+// operator checks that a gRPC caller is an admin, by the credentials in
+// its metadata.
+func operator(ctx context.Context, t *invoke.Table) error {
 	md, _ := metadata.FromIncomingContext(ctx)
-	p, present, err := t.auth.Authenticate(metadataValue(md, "authorization"), metadataValue(md, "x-api-key"))
-	if err == nil {
-		err = auth.Allow(access, p, present)
+	_, e := t.Authorize(metadataValue(md, "authorization"), metadataValue(md, "x-api-key"), config.Access{Roles: []string{"admin"}})
+	if e == nil {
+		return nil
 	}
-	if err != nil {
-		e := socket.AsError(err)
-		c := codes.Unauthenticated
-		if e.Code == socket.CodePermissionDenied {
-			c = codes.PermissionDenied
-		}
-		return p, status.Error(c, e.Message)
+	c := codes.Unauthenticated
+	if e.Code == socket.CodePermissionDenied {
+		c = codes.PermissionDenied
 	}
-	return p, nil
+	return status.Error(c, e.Message)
 }
 
 // routesOf lists a version's routes for ListRoutes and the OpenAPI document.
@@ -206,7 +223,7 @@ func routesOf(v *config.Version, stats *observe.Stats) []*gatewayv1.Route {
 	var out []*gatewayv1.Route
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
-			path := routePath(v.Name, res.Name, rt)
+			path := invoke.RouteTemplate(v.Name, res.Name, rt)
 			r := &gatewayv1.Route{Method: rt.Method, Path: path, Access: accessString(rt.Access), Stats: stats.Of(rt.Method + " " + path)}
 			if len(rt.Pipeline) == 0 {
 				r.Service, r.Action = rt.Service, rt.Action
@@ -225,20 +242,6 @@ func routesOf(v *config.Version, stats *observe.Stats) []*gatewayv1.Route {
 		return strings.Compare(a.Path+" "+a.Method, b.Path+" "+b.Method)
 	})
 	return out
-}
-
-// routePath is a route's path template, e.g. /v1/orders/{id}/pay.
-func routePath(version, resource string, rt *config.Route) string {
-	base := "/" + version + "/" + resource
-	switch rt.Form {
-	case config.FormItem:
-		return base + "/{id}"
-	case config.FormItemAction:
-		return base + "/{id}/" + rt.Segment
-	case config.FormCollectionAction:
-		return base + "/" + rt.Segment
-	}
-	return base
 }
 
 func accessString(a config.Access) string {
@@ -268,7 +271,7 @@ func (g *Gateway) observeUnary() grpc.UnaryServerInterceptor {
 		switch {
 		case err != nil:
 			e := socket.FromStatus(err)
-			r.Status, r.Code = httpStatus(e.Code), string(e.Code)
+			r.Status, r.Code = invoke.HTTPStatus(e.Code), string(e.Code)
 		case r.Status == 0:
 			r.Status = http.StatusOK
 		}

@@ -1,22 +1,12 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/services/socket"
-)
-
-// Edge statuses that no error code maps to: the HTTP layer answers them
-// before a route runs. Their envelopes still carry a standard code.
-const (
-	statusMethodNotAllowed = http.StatusMethodNotAllowed      // NOT_SUPPORTED
-	statusTooLarge         = http.StatusRequestEntityTooLarge // INVALID_ARGUMENT, reason body_too_large
-	statusMediaType        = http.StatusUnsupportedMediaType  // INVALID_ARGUMENT, reason unsupported_media_type
-	statusKeyReused        = http.StatusUnprocessableEntity   // INVALID_ARGUMENT, reason idempotency_key_reused
 )
 
 // Header names the edge reads or writes.
@@ -41,26 +31,7 @@ const (
 
 // requestID returns the client's X-Request-Id when it is sane, or a new one.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get(headerRequestID); id != "" && len(id) <= 128 && isPrintableASCII(id) {
-		return id
-	}
-	return newRequestID()
-}
-
-// newRequestID is a random request id (32 hex digits).
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func isPrintableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
+	return invoke.SaneRequestID(r.Header.Get(headerRequestID))
 }
 
 // clientTimeout reads the deadline a client asks for: Grpc-Timeout in gRPC

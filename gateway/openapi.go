@@ -1,42 +1,38 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	streamgate "github.com/streamgate/streamgate"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/services/socket"
 )
-
-// openAPIFile is the resource segment that serves a version's document:
-// GET /{version}/openapi.json.
-const openAPIFile = "openapi.json"
 
 // serveOpenAPI serves an OpenAPI 3 document for one version, built from
 // the route table and the services' Describe catalogues. It lists every
 // route, so any authenticated caller may read it, not anonymous ones.
-func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *table, in *invocation) {
-	version := in.path.version
-	if _, err := g.authorize(t, in, config.Access{}); err != nil {
+func (g *Gateway) serveOpenAPI(w http.ResponseWriter, r *http.Request, t *invoke.Table, in *invoke.Invocation) {
+	version := in.Path.Version()
+	if _, err := t.Authorize(in.Authorization, in.APIKey, config.Access{}); err != nil {
 		writeError(w, err)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", http.MethodGet)
-		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "only GET serves the OpenAPI document"))
+		writeEnvelope(w, invoke.StatusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "only GET serves the OpenAPI document"))
 		return
 	}
-	v := t.cfg.Versions[version]
+	cfg := t.Config()
+	v := cfg.Versions[version]
 	if v == nil {
 		writeError(w, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version).
-			WithDetails(map[string]any{"version": version, "versions": sortedKeys(t.cfg.Versions)}))
+			WithDetails(map[string]any{"version": version, "versions": invoke.SortedKeys(cfg.Versions)}))
 		return
 	}
-	b, err := json.MarshalIndent(openAPI(v, t.catalogue(r.Context(), v)), "", "  ")
+	b, err := json.MarshalIndent(openAPI(v, t.Catalogue(r.Context(), v)), "", "  ")
 	if err != nil {
 		writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		return
@@ -56,44 +52,6 @@ func serveGRPCOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]strin
 	_, _ = w.Write(doc)
 }
 
-// catalogue returns the actions of the services a version uses, asked
-// once per table and version; a service that does not answer within 2s
-// is left out (its routes have no descriptions).
-func (t *table) catalogue(ctx context.Context, v *config.Version) map[string]map[string]socket.ActionInfo {
-	if c, ok := t.catalogues.Load(v.Name); ok {
-		return c.(map[string]map[string]socket.ActionInfo)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	out := map[string]map[string]socket.ActionInfo{}
-	for _, res := range v.Resources {
-		for _, rt := range res.Routes {
-			for _, name := range routeServices(rt) {
-				if _, done := out[name]; done || t.clients[name] == nil {
-					continue
-				}
-				out[name] = map[string]socket.ActionInfo{}
-				if actions, err := t.clients[name].Describe(ctx); err == nil {
-					out[name] = actions
-				}
-			}
-		}
-	}
-	t.catalogues.Store(v.Name, out)
-	return out
-}
-
-func routeServices(rt *config.Route) []string {
-	names := []string{rt.Service}
-	for _, st := range rt.Pipeline {
-		names = append(names, st.Service)
-		for _, p := range st.Parallel {
-			names = append(names, p.Service)
-		}
-	}
-	return names
-}
-
 // openAPI builds the document as plain maps: it is small and read by
 // machines; a schema library would add more than it saves.
 func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) map[string]any {
@@ -104,7 +62,7 @@ func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) ma
 	paths := map[string]map[string]any{}
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
-			path := routePath(v.Name, res.Name, rt)
+			path := invoke.RouteTemplate(v.Name, res.Name, rt)
 			success := envelope
 			if rt.List {
 				success = pageEnvelope

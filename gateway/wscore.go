@@ -4,13 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
-	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/wsedge"
-	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -33,7 +31,9 @@ func (g *Gateway) socketVersion(r *http.Request) (string, bool) {
 	if !ok || len(rest) < 2 || rest[0] != '/' || strings.IndexByte(rest[1:], '/') >= 0 {
 		return "", false
 	}
-	v := g.current.Load().cfg.Versions[rest[1:]]
+	t := g.core.Acquire()
+	v := t.Config().Versions[rest[1:]]
+	t.Release()
 	if v == nil || v.Resources[wsedge.Resource] != nil {
 		return "", false
 	}
@@ -65,58 +65,58 @@ type wsCore struct{ g *Gateway }
 // of its own.
 func (c wsCore) Call(ctx context.Context, req wsedge.Request) wsedge.Answer {
 	g := c.g
-	t := g.acquire()
-	defer t.release()
+	t := g.core.Acquire()
+	defer t.Release()
 	in, status, ferr := frameInvocation(t, req)
-	r := g.obs.NewRecord(observe.ProtocolWebSocket, in.method)
+	r := g.obs.NewRecord(observe.ProtocolWebSocket, in.Method)
 	r.Path = req.Path
-	if in.path.version != "" {
-		r.Path = in.path.String()
+	if in.Path.Version() != "" {
+		r.Path = in.Path.String()
 	}
 	ctx = r.Begin(ctx)
 	defer r.End(ctx)
-	in.obs = r
-	r.Invoked(ctx, in.path.version, in.requestID, in.traceParent)
+	in.Invoked(ctx, r)
 	if ferr != nil {
-		a := answer{status: status, err: ferr}
+		a := invoke.Answer{Status: status, Err: ferr}
 		if status == 0 {
-			a = failed(ferr)
+			a = invoke.Failed(ferr)
 		}
-		a.tell(ctx, r)
+		r.Answer(ctx, a.Status, a.Err, a.XCache, a.Replayed)
 		return edgeAnswer(a)
 	}
-	return edgeAnswer(g.call(ctx, t, in))
+	return edgeAnswer(g.core.Invoke(ctx, t, in))
 }
 
 // edgeAnswer is an answer as a socket shows it.
-func edgeAnswer(a answer) wsedge.Answer {
-	return wsedge.Answer{Status: a.status, Result: a.result, Err: a.err, Replayed: a.replayed, Location: a.location, RetryAfter: retryAfter(a)}
+func edgeAnswer(a invoke.Answer) wsedge.Answer {
+	return wsedge.Answer{Status: a.Status, Result: a.Result, Err: a.Err, Replayed: a.Replayed, Location: a.Location, RetryAfter: a.RetryAfter()}
 }
 
 // Admit authenticates a socket's credentials with the table in force.
 func (c wsCore) Admit(creds wsedge.Credentials) (wsedge.Admission, *socket.Error) {
-	t := c.g.acquire()
-	defer t.release()
-	present, err := authenticate(t, creds.Authorization, creds.APIKey)
-	return wsedge.Admission{Present: present, Origins: t.cfg.HTTP.CORS.AllowedOrigins, MaxBodyBytes: t.cfg.HTTP.MaxBodyBytes}, err
+	t := c.g.core.Acquire()
+	defer t.Release()
+	_, present, err := t.Authenticate(creds.Authorization, creds.APIKey)
+	cfg := t.Config()
+	return wsedge.Admission{Present: present, Origins: cfg.HTTP.CORS.AllowedOrigins, MaxBodyBytes: cfg.HTTP.MaxBodyBytes}, err
 }
 
 // Watch watches a topic for the caller with the credentials.
 func (c wsCore) Watch(ctx context.Context, version, topic string, creds wsedge.Credentials, deliver func(wsedge.Event)) (func(), uint64, wsedge.Answer) {
-	t := c.g.acquire()
-	p, present, err := authenticateAs(t, creds.Authorization, creds.APIKey)
-	t.release()
+	t := c.g.core.Acquire()
+	p, present, err := t.Authenticate(creds.Authorization, creds.APIKey)
+	t.Release()
 	if err != nil {
-		return nil, 0, edgeAnswer(failed(err))
+		return nil, 0, edgeAnswer(invoke.Failed(err))
 	}
 	if !present {
-		p = anonymous
+		p = socket.Principal{Subject: socket.AnonymousSubject}
 	}
-	stop, seq, werr := c.g.watchTopic(ctx, version, topic, p, func(ev topicEvent) {
+	stop, seq, werr := c.g.core.Watch(ctx, version, topic, p, func(ev invoke.Event) {
 		deliver(wsedge.Event{Topic: ev.Topic, Seq: ev.Seq, Data: ev.Data, Gap: ev.Gap})
 	})
 	if werr != nil {
-		return nil, 0, edgeAnswer(failed(socket.AsError(werr)))
+		return nil, 0, edgeAnswer(invoke.Failed(socket.AsError(werr)))
 	}
 	return stop, seq, wsedge.Answer{}
 }
@@ -128,81 +128,35 @@ func (c wsCore) Observe(e wsedge.ConnEvent) { c.g.obs.Connection(e) }
 // make: the path form's path is relative to the socket's version; the
 // action form's action is sent by the version's route that sends it (the
 // one `streamgate call -gateway` finds).
-func frameInvocation(t *table, req wsedge.Request) (*invocation, int, *socket.Error) {
-	in := &invocation{
-		method:         req.Method,
-		authorization:  req.Credentials.Authorization,
-		apiKey:         req.Credentials.APIKey,
-		requestID:      newRequestID(),
-		idempotencyKey: req.IdempotencyKey,
-		timeout:        req.Timeout,
-		body:           req.Body,
+func frameInvocation(t *invoke.Table, req wsedge.Request) (*invoke.Invocation, int, *socket.Error) {
+	in := &invoke.Invocation{
+		Method:         req.Method,
+		Authorization:  req.Credentials.Authorization,
+		APIKey:         req.Credentials.APIKey,
+		RequestID:      invoke.NewRequestID(),
+		IdempotencyKey: req.IdempotencyKey,
+		Timeout:        req.Timeout,
+		Body:           req.Body,
 	}
-	in.sanitizeHints()
+	in.SanitizeHints()
 	if req.Action != "" {
-		return in, 0, actionPath(t, req, in)
+		method, p, err := t.ActionPath(req.Version, req.Action, req.ResourceID)
+		if err == nil {
+			in.Method, in.Path = method, p
+		}
+		return in, 0, err
 	}
 	u, err := url.Parse(req.Path)
 	if err != nil || u.Scheme != "" || u.Host != "" {
 		return in, 0, socket.Errorf(socket.CodeInvalidArgument, "path %q is not a path relative to the version, such as /users/1", req.Path)
 	}
-	p, status, perr := parsePath(in.method, "/"+url.PathEscape(req.Version)+u.EscapedPath())
+	p, status, perr := invoke.ParsePath(in.Method, "/"+url.PathEscape(req.Version)+u.EscapedPath())
 	if perr != nil {
 		return in, status, perr
 	}
-	in.path, in.query = p, u.Query()
-	if in.method == http.MethodHead {
-		in.method = http.MethodGet
+	in.Path, in.Query = p, u.Query()
+	if in.Method == http.MethodHead {
+		in.Method = http.MethodGet
 	}
 	return in, 0, nil
-}
-
-// actionPath resolves the action form: the method and path of the
-// version's route that sends the action.
-func actionPath(t *table, req wsedge.Request, in *invocation) *socket.Error {
-	version, id := req.Version, req.ResourceID
-	target, ok := actionroute.Find(t.actionRoutes(version), "", req.Action, id != "")
-	switch {
-	case !ok:
-		return socket.Errorf(socket.CodeNotFound, "API version %s has no route for action %s", version, req.Action).
-			WithDetails(map[string]any{"version": version, "action": req.Action})
-	case target.Item && id == "":
-		return socket.Errorf(socket.CodeInvalidArgument, "action %s needs a resource_id", req.Action)
-	case !target.Item && id != "":
-		return socket.Errorf(socket.CodeInvalidArgument, "action %s takes no resource_id", req.Action)
-	case id != "" && !validID(id):
-		return socket.Errorf(socket.CodeInvalidArgument, "resource_id %q is not a valid resource id", id)
-	}
-	in.method = target.Method
-	in.path = restPath{version: version, resource: target.Resource, id: id, segment: target.Segment}
-	return nil
-}
-
-// actionRoutes lists a version's single-action routes in ListRoutes'
-// order (by path, then method), for actionroute.Find; cached per table.
-func (t *table) actionRoutes(version string) []actionroute.Route {
-	if r, ok := t.actions.Load(version); ok {
-		return r.([]actionroute.Route)
-	}
-	var out []actionroute.Route
-	if v := t.cfg.Versions[version]; v != nil {
-		out = versionActionRoutes(v)
-	}
-	t.actions.Store(version, out)
-	return out
-}
-
-func versionActionRoutes(v *config.Version) []actionroute.Route {
-	var out []actionroute.Route
-	for _, res := range v.Resources {
-		for _, rt := range res.Routes {
-			if len(rt.Pipeline) == 0 {
-				out = append(out, actionroute.Route{Method: rt.Method, Path: routePath(v.Name, res.Name, rt), Service: rt.Service, Action: rt.Action})
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b actionroute.Route) int {
-		return strings.Compare(a.Path+" "+a.Method, b.Path+" "+b.Method)
-	})
-	return out
 }

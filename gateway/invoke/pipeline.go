@@ -1,9 +1,10 @@
-package gateway
+package invoke
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"sync"
 	"time"
@@ -14,6 +15,13 @@ import (
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 )
+
+// pipeline is the pipeline stage: it sends a route's steps to the
+// clients of the table the request runs on.
+type pipeline struct {
+	clients map[string]*socket.Client // by service name
+	logger  *slog.Logger
+}
 
 // scope is what a pipeline's references see: the path, the request body,
 // the caller and the results of earlier steps.
@@ -82,14 +90,14 @@ func decodeJSON(b []byte) any {
 	return v
 }
 
-// runPipeline runs a route's steps in order (a parallel group's steps at
+// run runs a route's steps in order (a parallel group's steps at
 // once). The first failing step stops the pipeline with its error, after
 // the undo actions of the steps that had succeeded ran, latest first; a
 // step whose service answered with a replay (the stored outcome of an
 // earlier request with the same derived key) is not undone: this run did
 // not create it. The
 // answer is the result of the route's result step, or the last step's.
-func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *socket.Error) {
+func (pl pipeline) run(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *socket.Error) {
 	sc.steps = map[string]*stepResult{}
 	results := map[string]json.RawMessage{}
 	var done []*config.Step // steps that succeeded, in order
@@ -103,7 +111,7 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 		g, gctx := errgroup.WithContext(ctx)
 		for _, st := range group {
 			g.Go(func() error {
-				reply, err := t.runStep(gctx, st, nil, sc)
+				reply, err := pl.runStep(gctx, st, nil, sc)
 				if err != nil {
 					return err
 				}
@@ -126,11 +134,11 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 				// undoing what came before could undo a purchase that went
 				// through. Leave it for reconciliation.
 				if hasUndo(done) {
-					t.logger.Error("gateway: pipeline failed with an unknown outcome; compensation skipped", "err", e)
+					pl.logger.Error("gateway: pipeline failed with an unknown outcome; compensation skipped", "err", e)
 				}
 				return nil, e
 			}
-			if undone := t.compensate(ctx, done, sc); len(undone) > 0 {
+			if undone := pl.compensate(ctx, done, sc); len(undone) > 0 {
 				details := map[string]any{}
 				maps.Copy(details, e.Details)
 				details["undone"] = undone
@@ -151,7 +159,7 @@ func (t *table) runPipeline(ctx context.Context, route *config.Route, sc *scope)
 // the request's context has ended.
 // It returns the names of the steps it undid; failures are logged only,
 // the step's own error is what the caller gets.
-func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) []string {
+func (pl pipeline) compensate(ctx context.Context, done []*config.Step, sc *scope) []string {
 	var undone []string
 	for i := len(done) - 1; i >= 0; i-- {
 		u := done[i].Undo
@@ -163,10 +171,10 @@ func (t *table) compensate(ctx context.Context, done []*config.Step, sc *scope) 
 		// the caller: it must not fail for lack of the caller's rights.
 		m := socket.MetaFrom(uctx)
 		m.Principal = socket.Principal{}
-		_, err := t.runStep(socket.ContextWithMeta(uctx, m), u, done[i], sc)
+		_, err := pl.runStep(socket.ContextWithMeta(uctx, m), u, done[i], sc)
 		cancel()
 		if err != nil {
-			t.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)
+			pl.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)
 			continue
 		}
 		undone = append(undone, done[i].Name)
@@ -210,7 +218,7 @@ const undoTimeout = 5 * time.Second
 // of the step undoOf) with its id and body filled in, and tells the
 // request's observers. A panic is the step's INTERNAL error: in a
 // parallel group's goroutine it would escape the request's recover.
-func (t *table) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope) (reply socket.Reply, err error) {
+func (pl pipeline) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope) (reply socket.Reply, err error) {
 	ctx = sc.obs.StepBegan(ctx, st)
 	defer func() {
 		if p := recover(); p != nil {
@@ -218,11 +226,11 @@ func (t *table) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope)
 		}
 		sc.obs.StepEnded(ctx, observe.StepOutcome{Step: st, UndoOf: undoOf, Replayed: reply.Replayed, Err: err})
 	}()
-	return t.sendStep(ctx, st, sc)
+	return pl.sendStep(ctx, st, sc)
 }
 
 // sendStep is runStep's work.
-func (t *table) sendStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
+func (pl pipeline) sendStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
 	id, ierr := stepID(st, sc)
 	if ierr != nil {
 		return socket.Reply{}, ierr
@@ -244,7 +252,7 @@ func (t *table) sendStep(ctx context.Context, st *config.Step, sc *scope) (socke
 		}
 		body = b
 	}
-	client := t.clients[st.Service]
+	client := pl.clients[st.Service]
 	if client == nil {
 		return socket.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
 	}
@@ -277,7 +285,7 @@ func stepID(st *config.Step, sc *scope) (string, *socket.Error) {
 		return "", socket.Errorf(socket.CodeInvalidArgument, "step %s: its id %q resolves to no usable value", st.Name, st.ID).
 			WithDetails(map[string]any{"step": st.Name})
 	}
-	if !validID(id) {
+	if !ValidID(id) {
 		return "", socket.Errorf(socket.CodeInvalidArgument, "step %s: id %q is not a valid resource id", st.Name, id).
 			WithDetails(map[string]any{"step": st.Name})
 	}

@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"net/http"
@@ -24,10 +24,10 @@ func FuzzResolve(f *testing.F) {
 		}},
 	}}}}
 	f.Fuzz(func(t *testing.T, path, method string) {
-		p, _, err := parsePath(method, path)
+		p, _, err := ParsePath(method, path)
 		if err != nil {
 			if !err.Code.Valid() || err.Message == "" {
-				t.Fatalf("parsePath(%q, %q) = %#v", method, path, err)
+				t.Fatalf("ParsePath(%q, %q) = %#v", method, path, err)
 			}
 			return
 		}

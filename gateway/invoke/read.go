@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"context"
@@ -56,11 +56,18 @@ type readPlan struct {
 	store     bool // the answer may be stored
 }
 
+// reader is the read stage: the cache and the reads in flight.
+type reader struct {
+	cache    *cache.Cache    // nil when caching is off
+	flights  *coalesce.Group // the reads in flight, by readKey
+	coalesce bool            // identical reads in flight share one request
+}
+
 // readRun is one read of a read route: its key, its plan and what the
 // cache needs to store its answer.
 type readRun struct {
-	g        *Gateway
-	t        *table // the configuration the read runs under
+	rd       *reader
+	t        *Table // the configuration the read runs under
 	client   *socket.Client
 	p        prepared
 	key      readKey
@@ -79,18 +86,18 @@ type readRun struct {
 }
 
 // read runs a read route through the cache and the coalescer.
-func (g *Gateway) read(ctx context.Context, t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo) answer {
-	r := g.planRead(t, p, in, body, info)
+func (rd *reader) read(ctx context.Context, t *Table, p prepared, in *Invocation, body []byte, info socket.ActionInfo) Answer {
+	r := rd.planRead(t, p, in, body, info)
 	a := r.run(ctx)
-	a.xCache = r.outcome.String()
-	in.obs.Cached(observe.CacheEvent{Read: r.outcome, Cacheable: r.plan.cacheable})
+	a.XCache = r.outcome.String()
+	in.Record.Cached(observe.CacheEvent{Read: r.outcome, Cacheable: r.plan.cacheable})
 	return a
 }
 
 // run answers the read as its plan allows, and sets its outcome.
-func (r *readRun) run(ctx context.Context) answer {
+func (r *readRun) run(ctx context.Context) Answer {
 	if r.plan.lookup {
-		if e, ok := r.g.cache.Get(ctx, r.cacheKey); ok {
+		if e, ok := r.rd.cache.Get(ctx, r.cacheKey); ok {
 			r.outcome = observe.CacheHit
 			return r.fromEntry(e)
 		}
@@ -102,7 +109,7 @@ func (r *readRun) run(ctx context.Context) answer {
 	var err error
 	if r.plan.coalesce {
 		var shared bool
-		result, err, shared = r.g.flights.Do(ctx, r.key.String(), r.fetch)
+		result, err, shared = r.rd.flights.Do(ctx, r.key.String(), r.fetch)
 		if shared {
 			r.outcome = observe.CacheCoalesced
 		}
@@ -117,9 +124,9 @@ func (r *readRun) run(ctx context.Context) answer {
 }
 
 // planRead decides what a read may do.
-func (g *Gateway) planRead(t *table, p prepared, in *invocation, body []byte, info socket.ActionInfo) *readRun {
+func (rd *reader) planRead(t *Table, p prepared, in *Invocation, body []byte, info socket.ActionInfo) *readRun {
 	route := p.route
-	r := &readRun{g: g, t: t, client: t.clients[route.Service], p: p, ttl: route.CacheTTL}
+	r := &readRun{rd: rd, t: t, client: t.clients[route.Service], p: p, ttl: route.CacheTTL}
 	if r.ttl == 0 {
 		r.ttl = info.CacheTTL
 	}
@@ -128,17 +135,17 @@ func (g *Gateway) planRead(t *table, p prepared, in *invocation, body []byte, in
 	if !r.public {
 		r.key.scope = p.principal.Scope()
 	}
-	r.plan.cacheable = g.cache != nil && r.ttl > 0 && !route.Caching.NoCache
+	r.plan.cacheable = rd.cache != nil && r.ttl > 0 && !route.Caching.NoCache
 	if r.plan.cacheable {
 		r.cacheKey = r.key.String() // before the key has an epoch
 	}
-	if in.noCache && p.principal.HasRole("admin") {
+	if in.NoCache && p.principal.HasRole("admin") {
 		r.outcome = observe.CacheBypass
 		return r
 	}
 	r.plan.lookup = r.plan.cacheable
-	r.plan.epoch = g.cache != nil
-	r.plan.coalesce = g.coalesce && !route.Caching.NoCoalesce
+	r.plan.epoch = rd.cache != nil
+	r.plan.coalesce = rd.coalesce && !route.Caching.NoCoalesce
 	r.plan.store = r.plan.cacheable
 	return r
 }
@@ -149,7 +156,7 @@ func (g *Gateway) planRead(t *table, p prepared, in *invocation, body []byte, in
 // joins nor stores anything.
 func (r *readRun) snapshot(ctx context.Context) context.Context {
 	r.tags = readTags(r.p.route.Service, r.p.resource.Name, r.p.id)
-	gens, err := r.g.cache.Snapshot(ctx, r.tags)
+	gens, err := r.rd.cache.Snapshot(ctx, r.tags)
 	if err != nil {
 		r.outcome = observe.CacheUnavailable
 		r.plan.coalesce, r.plan.store = false, false
@@ -173,7 +180,7 @@ func withEpoch(ctx context.Context, epoch string) context.Context {
 // answers.
 func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 	if r.plan.store {
-		if e, ok := r.g.cache.Get(ctx, r.cacheKey); ok {
+		if e, ok := r.rd.cache.Get(ctx, r.cacheKey); ok {
 			r.found.Store(e)
 			if e.Err != nil {
 				return e.Result, e.Err
@@ -186,16 +193,16 @@ func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 	if r.plan.store {
 		// Stored before the flight ends: a read that comes after it
 		// finds the entry rather than starting another run.
-		r.g.cache.Put(r.cacheKey, r.tags, r.gens, result, socket.AsError(err), r.ttl)
+		r.rd.cache.Put(r.cacheKey, r.tags, r.gens, result, socket.AsError(err), r.ttl)
 	}
 	return result, err
 }
 
 // fromEntry answers from a cache entry, with the ETag stored with it.
-func (r *readRun) fromEntry(e *cache.Entry) answer {
-	a := answer{status: http.StatusOK, result: e.Result, err: e.Err}
+func (r *readRun) fromEntry(e *cache.Entry) Answer {
+	a := Answer{Status: http.StatusOK, Result: e.Result, Err: e.Err}
 	if e.Err != nil {
-		a.status = r.t.httpStatus(e.Err)
+		a.Status = r.t.statusOf(e.Err)
 		return a
 	}
 	return r.cacheHeaders(a, e.ETag)
@@ -203,18 +210,18 @@ func (r *readRun) fromEntry(e *cache.Entry) answer {
 
 // answer answers with what the service, the flight or, for a hit in
 // flight, the cache entry found answered.
-func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) answer {
-	var a answer
+func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) Answer {
+	var a Answer
 	if e := socket.AsError(err); e != nil {
 		a = r.t.serviceFailed(e)
 	} else {
-		a = r.g.succeeded(r.p, result)
-		if r.plan.cacheable && a.err == nil {
+		a = succeeded(r.p, result)
+		if r.plan.cacheable && a.Err == nil {
 			etag := ""
 			if found != nil {
 				etag = found.ETag
 			} else {
-				etag = cache.ETag(a.result)
+				etag = cache.ETag(a.Result)
 			}
 			a = r.cacheHeaders(a, etag)
 		}
@@ -223,12 +230,12 @@ func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) 
 }
 
 // cacheHeaders adds ETag and Cache-Control to a cacheable answer.
-func (r *readRun) cacheHeaders(a answer, etag string) answer {
-	a.etag = etag
+func (r *readRun) cacheHeaders(a Answer, etag string) Answer {
+	a.ETag = etag
 	visibility := "private"
 	if r.public {
 		visibility = "public"
 	}
-	a.cacheControl = visibility + ", max-age=" + strconv.Itoa(int(r.ttl.Seconds()))
+	a.CacheControl = visibility + ", max-age=" + strconv.Itoa(int(r.ttl.Seconds()))
 	return a
 }

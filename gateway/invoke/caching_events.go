@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"context"
@@ -17,12 +17,12 @@ const invalidationTimeout = 5 * time.Second
 // so that a change made without the gateway (another gateway, a direct
 // call, a background job) drops the cached reads it makes stale. The
 // subscription ends when the client closes.
-func (g *Gateway) watchForCache(c *socket.Client) {
-	if g.cache == nil {
+func (v *invalidator) watchForCache(c *socket.Client) {
+	if v.cache == nil {
 		return
 	}
-	if _, err := c.Subscribe(context.Background(), "*", func(e socket.Event) { g.invalidateEvent(c, e) }); err != nil {
-		g.opts.logger.Error("gateway: cannot subscribe to a service's events; cached reads may be stale until they expire", "err", err)
+	if _, err := c.Subscribe(context.Background(), "*", func(e socket.Event) { v.invalidateEvent(c, e) }); err != nil {
+		v.logger.Error("gateway: cannot subscribe to a service's events; cached reads may be stale until they expire", "err", err)
 	}
 }
 
@@ -33,9 +33,9 @@ func (g *Gateway) watchForCache(c *socket.Client) {
 // everything of the service. Bumping the tags' generations also changes
 // the read epochs, so reads started before the event share no run with
 // reads started after it.
-func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
-	t := g.acquire()
-	defer t.release()
+func (v *invalidator) invalidateEvent(c *socket.Client, e socket.Event) {
+	t := v.acquire()
+	defer t.Release()
 	resource, id, _ := strings.Cut(e.Topic, "/")
 	var tags []string
 	for service, sc := range t.clients {
@@ -46,8 +46,8 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 			tags = append(tags, serviceTag(service))
 			continue
 		}
-		for _, v := range t.cfg.Versions {
-			if r := v.Resources[resource]; r != nil && r.Service == service {
+		for _, ver := range t.cfg.Versions {
+			if r := ver.Resources[resource]; r != nil && r.Service == service {
 				tags = append(tags, collectionTag(service, resource))
 				if id != "" {
 					tags = append(tags, itemTag(service, resource, id))
@@ -60,8 +60,8 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 	if len(tags) == 0 {
 		return
 	}
-	g.invalidateTags(tags, "from an event")
-	if fn := g.opts.eventInvalidated; fn != nil {
+	v.invalidateTags(tags, "from an event")
+	if fn := v.eventInvalidated; fn != nil {
 		fn(tags)
 	}
 }
@@ -69,8 +69,8 @@ func (g *Gateway) invalidateEvent(c *socket.Client, e socket.Event) {
 // invalidateMoved drops the cached reads of every service whose client a
 // reload replaced: the events between the old client's subscription and
 // the new one's may be lost.
-func (g *Gateway) invalidateMoved(old, t *table) {
-	if g.cache == nil {
+func (v *invalidator) invalidateMoved(old, t *Table) {
+	if v.cache == nil {
 		return
 	}
 	var tags []string
@@ -80,16 +80,16 @@ func (g *Gateway) invalidateMoved(old, t *table) {
 		}
 	}
 	if len(tags) > 0 {
-		g.invalidateTags(tags, "after a reload")
+		v.invalidateTags(tags, "after a reload")
 	}
 }
 
 // invalidateTags drops the cached reads of tags, logging a failure (when
 // says what caused it).
-func (g *Gateway) invalidateTags(tags []string, when string) {
+func (v *invalidator) invalidateTags(tags []string, when string) {
 	ctx, cancel := context.WithTimeout(context.Background(), invalidationTimeout)
 	defer cancel()
-	if err := g.cache.Invalidate(ctx, tags); err != nil {
-		g.opts.logger.Error("gateway: cache invalidation "+when+" failed; cached reads may be stale until they expire", "err", err, "tags", tags)
+	if err := v.cache.Invalidate(ctx, tags); err != nil {
+		v.logger.Error("gateway: cache invalidation "+when+" failed; cached reads may be stale until they expire", "err", err, "tags", tags)
 	}
 }

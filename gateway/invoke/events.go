@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// topicEvent is an event as the gateway hands it to its own clients (the
+// Event is an event as the gateway hands it to its own clients (the
 // WebSocket endpoint): the topic, the gateway's seq for the topic and the
 // service's JSON.
-type topicEvent struct {
+type Event struct {
 	Topic string
 	// Seq is the gateway's own count for the topic, from 1 for the first
 	// event after the topic's upstream subscription was made; it skips a
@@ -62,11 +62,11 @@ type upstream struct {
 // watcher is one local subscriber to a topic.
 type watcher struct {
 	p       socket.Principal
-	deliver func(topicEvent)
+	deliver func(Event)
 	stopped atomic.Bool
 }
 
-// watchTopic subscribes to one object's topic ("orders/ord_1") of an API
+// Watch subscribes to one object's topic ("orders/ord_1") of an API
 // version for a local client acting for p, and calls deliver with every
 // event p may see (socket.Visibility.Allows), in seq order, until stop is
 // called or ctx ends. The topic's first segment names the version's
@@ -82,13 +82,13 @@ type watcher struct {
 // event by its visibility only). Errors: INVALID_ARGUMENT for a topic
 // that is not "{resource}/{id}…" or is a pattern, NOT_FOUND for an
 // unknown version or resource, UNAVAILABLE when the gateway is closed.
-func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socket.Principal, deliver func(topicEvent)) (stop func(), seq uint64, err error) {
+func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Principal, deliver func(Event)) (stop func(), seq uint64, err error) {
 	resource, id, _ := strings.Cut(topic, "/")
 	if resource == "" || id == "" || strings.Contains(topic, "*") {
 		return nil, 0, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
 	}
-	t := g.acquire()
-	defer t.release()
+	t := c.Acquire()
+	defer t.Release()
 	v := t.cfg.Versions[version]
 	if v == nil {
 		return nil, 0, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
@@ -99,12 +99,12 @@ func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socke
 	}
 	w := &watcher{p: p, deliver: deliver}
 	current := func() *socket.Client {
-		if t := g.current.Load(); t != nil {
+		if t := c.current.Load(); t != nil {
 			return t.clients[res.Service]
 		}
 		return nil
 	}
-	seq, err = g.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], current, w)
+	seq, err = c.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], current, w)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -112,7 +112,7 @@ func (g *Gateway) watchTopic(ctx context.Context, version, topic string, p socke
 	// AfterFunc runs it at once on its own goroutine.
 	remove := sync.OnceFunc(func() {
 		w.stopped.Store(true)
-		g.hub.remove(upstreamKey{res.Service, topic}, w)
+		c.hub.remove(upstreamKey{res.Service, topic}, w)
 	})
 	unwatch := context.AfterFunc(ctx, remove)
 	return func() { unwatch(); remove() }, seq, nil
@@ -246,7 +246,7 @@ func (up *upstream) onEvent(e socket.Event) {
 		up.seq.Add(1)
 	}
 	watchers := up.h.watchersNow(up) // before numbering: see add
-	ev := topicEvent{Topic: e.Topic, Seq: up.seq.Add(1), Data: e.Data}
+	ev := Event{Topic: e.Topic, Seq: up.seq.Add(1), Data: e.Data}
 	for _, w := range watchers {
 		if !w.stopped.Load() && e.Visibility.Allows(w.p) {
 			w.deliver(ev)
@@ -258,7 +258,7 @@ func (up *upstream) onEvent(e socket.Event) {
 // next seq. Called with deliverMu held.
 func (up *upstream) gapLocked() {
 	watchers := up.h.watchersNow(up) // before numbering: see add
-	ev := topicEvent{Topic: up.key.topic, Seq: up.seq.Add(1), Gap: true}
+	ev := Event{Topic: up.key.topic, Seq: up.seq.Add(1), Gap: true}
 	for _, w := range watchers {
 		if !w.stopped.Load() {
 			w.deliver(ev)
@@ -269,8 +269,8 @@ func (up *upstream) gapLocked() {
 // rebind moves the upstreams to the clients of a new table whose client
 // for their service changed (a reload changed its target or key); the
 // old subscription ends once the new one is made, and the watchers get a
-// gap marker. Callers hold g.mu.
-func (h *hub) rebind(t *table) {
+// gap marker. Callers hold the resources' lock (Core.Apply).
+func (h *hub) rebind(t *Table) {
 	type move struct {
 		up     *upstream
 		client *socket.Client

@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"fmt"
@@ -13,8 +13,9 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// restPath is what a REST path names before the route table is consulted.
-type restPath struct {
+// Path is what a REST path (or a WebSocket frame's, or an Invoke's
+// parts) names before the route table is consulted.
+type Path struct {
 	version, resource string
 	// id and segment are the id and the action segment; for a path of
 	// three segments the third is in id and ambiguous is set, since only
@@ -22,6 +23,22 @@ type restPath struct {
 	id, segment string
 	ambiguous   bool
 }
+
+// NewPath names a route's path by its parts: an item's id and an
+// action's segment may be empty. Nothing is checked until Invoke.
+func NewPath(version, resource, id, segment string) Path {
+	return Path{version: version, resource: resource, id: id, segment: segment}
+}
+
+// Version is the API version the path names.
+func (p Path) Version() string { return p.version }
+
+// IsOpenAPI reports whether the path names a version's OpenAPI document,
+// /{version}/openapi.json.
+func (p Path) IsOpenAPI() bool { return p.id == "" && p.resource == openAPIFile }
+
+// openAPIFile is the last segment of a version's OpenAPI document's path.
+const openAPIFile = "openapi.json"
 
 // restMethod reports whether REST routes take a method.
 func restMethod(m string) bool {
@@ -32,7 +49,7 @@ func restMethod(m string) bool {
 	return false
 }
 
-// parsePath is the one split of a REST request's escaped URL path, of the
+// ParsePath is the one split of a REST request's escaped URL path, of the
 // forms /{version}/{resource}, /{version}/{resource}/{x} and
 // /{version}/{resource}/{id}/{action}. Segments are unescaped one by one,
 // so an encoded slash cannot pass for a separator. It refuses, in order:
@@ -40,42 +57,42 @@ func restMethod(m string) bool {
 // no route has the path's form), paths of other forms (404), and bad
 // segments: invalid percent-encoding (400), empty (404), with a slash or
 // NUL (400), not UTF-8 once unescaped (400). The status is 0 when the error's code decides it.
-func parsePath(method, escaped string) (restPath, int, *socket.Error) {
+func ParsePath(method, escaped string) (Path, int, *socket.Error) {
 	if !strings.HasPrefix(escaped, "/") {
-		return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "malformed path")
+		return Path{}, 0, socket.Errorf(socket.CodeInvalidArgument, "malformed path")
 	}
 	raw := strings.Split(escaped[1:], "/")
 	for _, r := range raw {
-		if dotSegment(r) {
-			return restPath{}, 0, dotSegmentsError()
+		if DotSegment(r) {
+			return Path{}, 0, DotSegmentsError()
 		}
 	}
 	restForm := len(raw) >= 2 && len(raw) <= 4
 	if !restMethod(method) {
 		if restForm {
-			return restPath{}, statusMethodNotAllowed, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", method)
+			return Path{}, StatusMethodNotAllowed, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", method)
 		}
-		return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
+		return Path{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
 	}
 	if !restForm {
-		return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
+		return Path{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
 	}
 	segs := make([]string, len(raw))
 	for i, r := range raw {
 		s, err := url.PathUnescape(r)
 		switch {
 		case err != nil:
-			return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d is not valid percent-encoding", i+1)
+			return Path{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d is not valid percent-encoding", i+1)
 		case s == "":
-			return restPath{}, 0, socket.Errorf(socket.CodeNotFound, "no route for path %q: empty segment", escaped)
+			return Path{}, 0, socket.Errorf(socket.CodeNotFound, "no route for path %q: empty segment", escaped)
 		case strings.ContainsAny(s, "/\\\x00"):
-			return restPath{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d contains a slash or NUL", i+1)
+			return Path{}, 0, socket.Errorf(socket.CodeInvalidArgument, "path segment %d contains a slash or NUL", i+1)
 		case !utf8.ValidString(s):
-			return restPath{}, 0, notUTF8("path", fmt.Sprintf("path segment %d", i+1))
+			return Path{}, 0, notUTF8("path", fmt.Sprintf("path segment %d", i+1))
 		}
 		segs[i] = s
 	}
-	p := restPath{version: segs[0], resource: segs[1]}
+	p := Path{version: segs[0], resource: segs[1]}
 	switch len(segs) {
 	case 3:
 		p.id, p.ambiguous = segs[2], true
@@ -85,20 +102,21 @@ func parsePath(method, escaped string) (restPath, int, *socket.Error) {
 	return p, 0, nil
 }
 
-// dotSegment reports whether an escaped path segment is . or .., encoded
+// DotSegment reports whether an escaped path segment is . or .., encoded
 // or not.
-func dotSegment(raw string) bool {
+func DotSegment(raw string) bool {
 	s, err := url.PathUnescape(raw)
 	return err == nil && (s == "." || s == "..")
 }
 
-func dotSegmentsError() *socket.Error {
+// DotSegmentsError refuses a path with dot segments.
+func DotSegmentsError() *socket.Error {
 	return socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
 }
 
-// validID reports whether an id may travel as a path segment: not empty,
+// ValidID reports whether an id may travel as a path segment: not empty,
 // not a dot segment, without slashes, backslashes or NUL.
-func validID(id string) bool {
+func ValidID(id string) bool {
 	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\\\x00")
 }
 
@@ -119,11 +137,11 @@ type resolveError struct {
 
 // resolve finds the route for a path and method. It never panics on any
 // input (see FuzzResolve).
-func resolve(cfg *config.Config, p restPath, method string) (resolved, *resolveError) {
+func resolve(cfg *config.Config, p Path, method string) (resolved, *resolveError) {
 	v := cfg.Versions[p.version]
 	if v == nil {
 		return resolved{}, &resolveError{err: socket.Errorf(socket.CodeNotFound, "unknown API version %q", p.version).
-			WithDetails(map[string]any{"version": p.version, "versions": sortedKeys(cfg.Versions)})}
+			WithDetails(map[string]any{"version": p.version, "versions": SortedKeys(cfg.Versions)})}
 	}
 	res := v.Resources[p.resource]
 	if res == nil {
@@ -160,6 +178,21 @@ func resolve(cfg *config.Config, p restPath, method string) (resolved, *resolveE
 		WithDetails(map[string]any{"version": v.Name, "resource": res.Name, "action": segment})}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns a map's keys in order.
+func SortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// RouteTemplate is a route's path template, e.g. /v1/orders/{id}/pay.
+func RouteTemplate(version, resource string, rt *config.Route) string {
+	base := "/" + version + "/" + resource
+	switch rt.Form {
+	case config.FormItem:
+		return base + "/{id}"
+	case config.FormItemAction:
+		return base + "/{id}/" + rt.Segment
+	case config.FormCollectionAction:
+		return base + "/" + rt.Segment
+	}
+	return base
 }

@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"net/http"
@@ -15,13 +15,13 @@ import (
 )
 
 // statusTable returns a table whose configuration is the YAML doc.
-func statusTable(t *testing.T, doc string) *table {
+func statusTable(t *testing.T, doc string) *Table {
 	t.Helper()
 	cfg, err := config.Parse("gateway.yaml", []byte(doc), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &table{cfg: cfg}
+	return &Table{cfg: cfg}
 }
 
 // TestHTTPStatus pins the one table from errors to HTTP statuses: each
@@ -37,7 +37,7 @@ func TestHTTPStatus(t *testing.T) {
 	none := statusTable(t, "http: {payment_required_reasons: []}")
 	tests := []struct {
 		name string
-		t    *table
+		t    *Table
 		err  *status.Error
 		want int
 	}{
@@ -77,14 +77,14 @@ func TestHTTPStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tt.t.httpStatus(tt.err); got != tt.want {
+			if got := tt.t.statusOf(tt.err); got != tt.want {
 				t.Fatalf("(%s, reason %v): %d, want %d", tt.err.Code, tt.err.Details[status.DetailReason], got, tt.want)
 			}
-			if a := tt.t.serviceFailed(tt.err); a.status != tt.want || a.err != tt.err {
-				t.Fatalf("serviceFailed = %d %v", a.status, a.err)
+			if a := tt.t.serviceFailed(tt.err); a.Status != tt.want || a.Err != tt.err {
+				t.Fatalf("serviceFailed = %d %v", a.Status, a.Err)
 			}
-			if tt.err.Details == nil && httpStatus(tt.err.Code) != tt.want {
-				t.Fatalf("httpStatus(%s) = %d, want %d", tt.err.Code, httpStatus(tt.err.Code), tt.want)
+			if tt.err.Details == nil && HTTPStatus(tt.err.Code) != tt.want {
+				t.Fatalf("HTTPStatus(%s) = %d, want %d", tt.err.Code, HTTPStatus(tt.err.Code), tt.want)
 			}
 		})
 	}
@@ -121,7 +121,7 @@ type statusKey struct {
 // otherwise.
 func TestDocsStatusTable(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../docs/gateway.md")
+	b, err := os.ReadFile("../../docs/gateway.md")
 	if err != nil {
 		t.Fatal(err)
 	}

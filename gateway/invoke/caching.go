@@ -1,9 +1,11 @@
-package gateway
+package invoke
 
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 
+	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/observe"
 )
@@ -26,11 +28,20 @@ func readTags(service, resource, id string) []string {
 	return []string{collectionTag(service, resource), serviceTag(service)}
 }
 
+// invalidator drops cached reads: after a write through the gateway, on
+// a service's events, and after a reload that moved a service.
+type invalidator struct {
+	cache            *cache.Cache // nil when caching is off
+	logger           *slog.Logger
+	eventInvalidated func(tags []string) // tests: told each event's invalidation
+	acquire          func() *Table       // the table in force, for events
+}
+
 // invalidate drops the cached reads a successful write may have changed:
 // the item it names and its collection (UPDATE_USER 1 drops GET_USER 1
 // and LIST_USERS), and everything of the services its pipeline wrote to.
-func (g *Gateway) invalidate(ctx context.Context, p prepared, obs *observe.Record, services []string, result json.RawMessage) {
-	if g.cache == nil {
+func (v *invalidator) invalidate(ctx context.Context, p prepared, obs *observe.Record, services []string, result json.RawMessage) {
+	if v.cache == nil {
 		return
 	}
 	route := p.route
@@ -51,14 +62,14 @@ func (g *Gateway) invalidate(ctx context.Context, p prepared, obs *observe.Recor
 	// With Redis, this waits at most its call deadline (nothing while it
 	// is marked down); a bump that fails is retried in the background,
 	// and until it lands this gateway serves no cached read.
-	if err := g.cache.Invalidate(context.WithoutCancel(ctx), tags); err != nil {
-		g.opts.logger.Warn("gateway: cache invalidation failed; retrying in the background", "err", err, "tags", tags)
+	if err := v.cache.Invalidate(context.WithoutCancel(ctx), tags); err != nil {
+		v.logger.Warn("gateway: cache invalidation failed; retrying in the background", "err", err, "tags", tags)
 	}
 }
 
 // pipelineWrites lists the services a pipeline (and its undo steps) may
 // send writes to.
-func pipelineWrites(t *table, route *config.Route) []string {
+func pipelineWrites(t *Table, route *config.Route) []string {
 	var out []string
 	for _, st := range route.Pipeline {
 		for _, s := range append([]*config.Step{st}, st.Parallel...) {

@@ -1,4 +1,4 @@
-package gateway
+package invoke
 
 import (
 	"net/http"
@@ -25,10 +25,10 @@ func FuzzEdgeText(f *testing.F) {
 		f.Add(s.path, s.query, []byte(s.body), s.hint)
 	}
 	f.Fuzz(func(t *testing.T, path, query string, body []byte, hint string) {
-		in := &invocation{requestID: hint, traceParent: hint, traceState: hint}
-		in.sanitizeHints()
-		req := &socketv1.Request{Id: 1, Meta: &socketv1.Meta{RequestId: in.requestID, Traceparent: in.traceParent, Tracestate: in.traceState}}
-		if p, _, err := parsePath(http.MethodGet, path); err == nil {
+		in := &Invocation{RequestID: hint, TraceParent: hint, TraceState: hint}
+		in.SanitizeHints()
+		req := &socketv1.Request{Id: 1, Meta: &socketv1.Meta{RequestId: in.RequestID, Traceparent: in.TraceParent, Tracestate: in.TraceState}}
+		if p, _, err := ParsePath(http.MethodGet, path); err == nil {
 			if e := p.checkText(); e == nil {
 				req.ResourceId, req.Action = p.id, p.segment
 				req.Meta.ApiVersion = p.version + p.resource
@@ -40,7 +40,7 @@ func FuzzEdgeText(f *testing.F) {
 				checkFrame(t, req)
 			}
 		}
-		if e := checkJSON(body, 64); e == nil {
+		if e := CheckJSON(body, 64); e == nil {
 			req.Payload = &socketv1.Request_BodyRaw{BodyRaw: body}
 		}
 		checkFrame(t, req)

@@ -1,8 +1,9 @@
-package gateway
+package invoke
 
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -24,99 +25,104 @@ const (
 	reasonKeyInvalid      = "invalid_idempotency_key"
 	reasonKeyInUse        = "idempotency_key_in_use"
 	reasonKeyReused       = "idempotency_key_reused"
-	reasonStoreDown       = "idempotency_store_unavailable"
+	ReasonStoreDown       = "idempotency_store_unavailable"
 	detailRetryAfterMS    = "retry_after_ms" // a 503's hint, rounded up into Retry-After
 	inUseRetryAfter       = 1                // seconds: the run may end any moment
 	leaseMargin           = 10 * time.Second // beyond the route's own time, for a gateway that is slow to answer
 	idempotencyStoreLimit = 5 * time.Second  // bounds one store call
 )
 
-// invokeOnce runs a prepared invocation under the route's Idempotency-Key
+// onceStage is the Idempotency-Key stage.
+type onceStage struct {
+	logger *slog.Logger
+}
+
+// run runs a prepared invocation under the route's Idempotency-Key
 // rules: without a key (where it is optional) or on routes where it is
-// off, as invoke; with one, at most once per scope (principal, version,
+// off, as next; with one, at most once per scope (principal, version,
 // route, key), replaying a definite answer to retries and refusing
 // concurrent ones.
-func (g *Gateway) invokeOnce(ctx context.Context, t *table, p prepared, in *invocation) answer {
+func (s onceStage) run(ctx context.Context, t *Table, p prepared, in *Invocation, next func(context.Context, *Table, prepared, *Invocation) Answer) Answer {
 	mode := p.route.Idempotency
 	if mode == config.IdempotencyOff || mode == "" {
-		return g.invoke(ctx, t, p, in) // a key is forwarded as it is
+		return next(ctx, t, p, in) // a key is forwarded as it is
 	}
-	if in.idempotencyKey == "" {
+	if in.IdempotencyKey == "" {
 		if mode == config.IdempotencyRequired {
-			return failed(socket.Errorf(socket.CodeInvalidArgument, "this route requires an Idempotency-Key header").
+			return Failed(socket.Errorf(socket.CodeInvalidArgument, "this route requires an Idempotency-Key header").
 				WithDetails(map[string]any{socket.DetailReason: reasonKeyRequired}))
 		}
-		return g.invoke(ctx, t, p, in)
+		return next(ctx, t, p, in)
 	}
-	key, kerr := idempotency.ParseKey(in.idempotencyKey)
+	key, kerr := idempotency.ParseKey(in.IdempotencyKey)
 	if kerr != nil {
-		return failed(socket.Errorf(socket.CodeInvalidArgument, "Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLength).
+		return Failed(socket.Errorf(socket.CodeInvalidArgument, "Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLength).
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyInvalid}))
 	}
 	scope := idempotency.Scope{
 		Principal: p.principal.Scope(),
 		Version:   p.version.Name,
-		Route:     p.route.Method + " " + routePath(p.version.Name, p.resource.Name, p.route),
+		Route:     p.route.Method + " " + RouteTemplate(p.version.Name, p.resource.Name, p.route),
 		Key:       key,
 	}
 	id := scope.ID()
-	fp := idempotency.Fingerprint(in.method, in.path.String(), in.query.Encode(), coalesce.CanonicalJSON(in.body))
+	fp := idempotency.Fingerprint(in.Method, in.Path.String(), in.Query.Encode(), coalesce.CanonicalJSON(in.Body))
 
 	store := t.idem
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyStoreLimit)
 	begun, err := store.Begin(sctx, id, fp, leaseFor(p.route))
 	cancel()
 	if err != nil {
-		g.opts.logger.Error("gateway: idempotency store failed; request refused", "err", err)
-		return failed(socket.Errorf(socket.CodeUnavailable, "the idempotency store is unavailable; retry later").
-			WithDetails(map[string]any{socket.DetailReason: reasonStoreDown}))
+		s.logger.Error("gateway: idempotency store failed; request refused", "err", err)
+		return Failed(socket.Errorf(socket.CodeUnavailable, "the idempotency store is unavailable; retry later").
+			WithDetails(map[string]any{socket.DetailReason: ReasonStoreDown}))
 	}
 	switch begun.Outcome {
 	case idempotency.Done:
-		in.obs.Idempotency(observe.IdempotencyOutcome{Replayed: true})
+		in.Record.Idempotency(observe.IdempotencyOutcome{Replayed: true})
 		return replay(begun.Answer)
 	case idempotency.InUse:
-		in.obs.Idempotency(observe.IdempotencyOutcome{Conflict: reasonKeyInUse})
-		a := failed(socket.Errorf(socket.CodeConflict, "a request with this Idempotency-Key is in progress; retry later").
+		in.Record.Idempotency(observe.IdempotencyOutcome{Conflict: reasonKeyInUse})
+		a := Failed(socket.Errorf(socket.CodeConflict, "a request with this Idempotency-Key is in progress; retry later").
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyInUse}))
 		a.retryAfter = inUseRetryAfter
 		return a
 	case idempotency.Mismatch:
-		in.obs.Idempotency(observe.IdempotencyOutcome{Conflict: reasonKeyReused})
-		return answer{status: statusKeyReused, err: socket.Errorf(socket.CodeInvalidArgument, "this Idempotency-Key was used for another request").
+		in.Record.Idempotency(observe.IdempotencyOutcome{Conflict: reasonKeyReused})
+		return Answer{Status: statusKeyReused, Err: socket.Errorf(socket.CodeInvalidArgument, "this Idempotency-Key was used for another request").
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyReused})}
 	}
 
 	settled := false
 	defer func() {
 		if !settled { // a panic: let a retry run
-			g.settle(ctx, store, id, begun.Token, nil, t.cfg.HTTP.Idempotency.TTL)
+			s.settle(ctx, store, id, begun.Token, nil, t.cfg.HTTP.Idempotency.TTL)
 		}
 	}()
 	in.scopeID = id
-	a := g.invoke(ctx, t, p, in)
+	a := next(ctx, t, p, in)
 	settled = true
 	if definite(a) {
-		g.settle(ctx, store, id, begun.Token, &a, t.cfg.HTTP.Idempotency.TTL)
+		s.settle(ctx, store, id, begun.Token, &a, t.cfg.HTTP.Idempotency.TTL)
 	} else {
-		g.settle(ctx, store, id, begun.Token, nil, 0)
+		s.settle(ctx, store, id, begun.Token, nil, 0)
 	}
 	return a
 }
 
 // settle completes a lease with a definite answer, or releases it (a nil
 // answer). A failure is logged: the lease then expires by itself.
-func (g *Gateway) settle(ctx context.Context, store idempotency.Store, id, token string, a *answer, ttl time.Duration) {
+func (s onceStage) settle(ctx context.Context, store idempotency.Store, id, token string, a *Answer, ttl time.Duration) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyStoreLimit)
 	defer cancel()
 	var err error
 	if a == nil {
 		err = store.Release(sctx, id, token)
 	} else {
-		err = store.Complete(sctx, id, token, idempotency.Answer{Status: a.status, Location: a.location, Body: envelope.Encode(a.result, a.err)}, ttl)
+		err = store.Complete(sctx, id, token, idempotency.Answer{Status: a.Status, Location: a.Location, Body: envelope.Encode(a.Result, a.Err)}, ttl)
 	}
 	if err != nil {
-		g.opts.logger.Error("gateway: idempotency store failed; the key stays leased until its lease expires", "err", err, "complete", a != nil)
+		s.logger.Error("gateway: idempotency store failed; the key stays leased until its lease expires", "err", err, "complete", a != nil)
 	}
 }
 
@@ -128,32 +134,32 @@ func (g *Gateway) settle(ctx context.Context, store idempotency.Store, id, token
 // (503, 504, a lost answer) leave the outcome unknown: the lease is
 // released so a retry runs again, and the services' derived keys make it
 // converge.
-func definite(a answer) bool {
-	switch a.status {
+func definite(a Answer) bool {
+	switch a.Status {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, 499:
 		return false
 	case http.StatusConflict:
-		if a.err != nil {
-			reason, _ := a.err.Details[socket.DetailReason].(string)
+		if a.Err != nil {
+			reason, _ := a.Err.Details[socket.DetailReason].(string)
 			if reason == reasonKeyInUse || strings.HasSuffix(reason, "_in_progress") {
 				return false
 			}
 		}
 	}
-	return a.status >= 200 && a.status < 500
+	return a.Status >= 200 && a.Status < 500
 }
 
 // replay turns a stored answer back into an answer.
-func replay(s *idempotency.Answer) answer {
-	a := answer{status: s.Status, location: s.Location, envelope: s.Body, replayed: true}
+func replay(s *idempotency.Answer) Answer {
+	a := Answer{Status: s.Status, Location: s.Location, Envelope: s.Body, Replayed: true}
 	var env struct {
 		Result json.RawMessage `json:"result"`
 		Error  *socket.Error   `json:"error"`
 	}
 	if json.Unmarshal(s.Body, &env) != nil {
-		return failed(socket.Errorf(socket.CodeInternal, "a stored answer could not be read"))
+		return Failed(socket.Errorf(socket.CodeInternal, "a stored answer could not be read"))
 	}
-	a.result, a.err = env.Result, env.Error
+	a.Result, a.Err = env.Result, env.Error
 	return a
 }
 
@@ -172,13 +178,13 @@ func leaseFor(route *config.Route) time.Duration {
 	return d
 }
 
-// retryAfter is the Retry-After of an answer, in seconds (0: none): its
-// own, or for 503 the error's details.retry_after_ms rounded up, else 1.
-func retryAfter(a answer) int {
-	if a.retryAfter > 0 || a.status != http.StatusServiceUnavailable {
+// RetryAfter is the answer's Retry-After, in seconds (0: none): its own,
+// or for 503 the error's details.retry_after_ms rounded up, else 1.
+func (a Answer) RetryAfter() int {
+	if a.retryAfter > 0 || a.Status != http.StatusServiceUnavailable {
 		return a.retryAfter
 	}
-	return retryAfterOf(a.err)
+	return retryAfterOf(a.Err)
 }
 
 // retryAfterOf reads details.retry_after_ms of a 503's error, in whole
@@ -205,7 +211,7 @@ func retryAfterOf(e *socket.Error) int {
 }
 
 // String is the request path of an invocation, e.g. /v1/orders/7/pay.
-func (p restPath) String() string {
+func (p Path) String() string {
 	s := "/" + url.PathEscape(p.version) + "/" + url.PathEscape(p.resource)
 	for _, seg := range []string{p.id, p.segment} {
 		if seg != "" {

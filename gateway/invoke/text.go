@@ -1,7 +1,8 @@
-package gateway
+package invoke
 
 import (
-	"strings"
+	"crypto/rand"
+	"encoding/hex"
 	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/services/socket"
@@ -35,7 +36,7 @@ func notUTF8(field, what string) *socket.Error {
 // checkText refuses a path whose segments are not UTF-8. parsePath
 // checks REST and WebSocket paths segment by segment; this holds for
 // every edge, whatever built the path.
-func (p restPath) checkText() *socket.Error {
+func (p Path) checkText() *socket.Error {
 	for _, s := range [...]string{p.version, p.resource, p.id, p.segment} {
 		if !utf8.ValidString(s) {
 			return notUTF8("path", "")
@@ -44,18 +45,16 @@ func (p restPath) checkText() *socket.Error {
 	return nil
 }
 
-// sanitizeHints drops the trace headers that are not printable ASCII of
+// SanitizeHints drops the trace headers that are not printable ASCII of
 // sane length, and replaces such a request id: they are hints, so a bad
 // one is not worth refusing a request over.
-func (in *invocation) sanitizeHints() {
-	if !isPrintableASCII(in.requestID) || len(in.requestID) > 128 || in.requestID == "" {
-		in.requestID = newRequestID()
+func (in *Invocation) SanitizeHints() {
+	in.RequestID = SaneRequestID(in.RequestID)
+	if !isHint(in.TraceParent) {
+		in.TraceParent = ""
 	}
-	if !isHint(in.traceParent) {
-		in.traceParent = ""
-	}
-	if !isHint(in.traceState) {
-		in.traceState = ""
+	if !isHint(in.TraceState) {
+		in.TraceState = ""
 	}
 }
 
@@ -73,6 +72,27 @@ func isHint(s string) bool {
 	return true
 }
 
-// validText returns s with every byte that is not UTF-8 replaced by
-// U+FFFD, for text that is only shown (a span attribute, a log field).
-func validText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+// NewRequestID is a random request id (32 hex digits).
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SaneRequestID returns id when it may serve as a request id (1 to 128
+// printable ASCII characters), or a new one.
+func SaneRequestID(id string) string {
+	if id == "" || len(id) > 128 || !isPrintableASCII(id) {
+		return NewRequestID()
+	}
+	return id
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -138,17 +139,17 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, r *http.Request) {
 		if rep.Draining {
 			msg = "the gateway is draining"
 		}
-		writeError(w, socket.Errorf(socket.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
+		rest.WriteError(w, socket.Errorf(socket.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
 			"services": rep.Services, "unready_services": rep.UnreadyServices, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore,
 		}))
 		return
 	}
 	b, err := json.Marshal(rep)
 	if err != nil {
-		writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
+		rest.WriteError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		return
 	}
-	writeEnvelope(w, http.StatusOK, b, nil)
+	rest.WriteEnvelope(w, http.StatusOK, b, nil)
 }
 
 // handlePprof adds net/http/pprof's handlers under /debug/pprof/.

@@ -67,7 +67,7 @@ func ParsePath(method, escaped string) (Path, int, *socket.Error) {
 			return Path{}, 0, DotSegmentsError()
 		}
 	}
-	restForm := len(raw) >= 2 && len(raw) <= 4
+	restForm := segmentsFit(len(raw))
 	if !restMethod(method) {
 		if restForm {
 			return Path{}, StatusMethodNotAllowed, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", method)
@@ -101,6 +101,15 @@ func ParsePath(method, escaped string) (Path, int, *socket.Error) {
 	}
 	return p, 0, nil
 }
+
+// RESTForm reports whether an escaped path has the form of a REST route:
+// /{version}/{resource}, with an id, an action or both.
+func RESTForm(escaped string) bool {
+	return strings.HasPrefix(escaped, "/") && segmentsFit(strings.Count(escaped, "/"))
+}
+
+// segmentsFit reports whether a path of n segments may be a route's.
+func segmentsFit(n int) bool { return n >= 2 && n <= 4 }
 
 // DotSegment reports whether an escaped path segment is . or .., encoded
 // or not.

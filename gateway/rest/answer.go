@@ -1,4 +1,4 @@
-package gateway
+package rest
 
 import (
 	"net/http"
@@ -22,10 +22,10 @@ func writeAnswer(w http.ResponseWriter, a invoke.Answer, ifNoneMatch string) {
 		h.Set("X-Cache", a.XCache)
 	}
 	if ra := a.RetryAfter(); ra > 0 {
-		h.Set(headerRetryAfter, strconv.Itoa(ra))
+		h.Set(HeaderRetryAfter, strconv.Itoa(ra))
 	}
 	if a.Replayed {
-		h.Set(headerReplayed, "true")
+		h.Set(HeaderReplayed, "true")
 	}
 	if a.Envelope != nil {
 		writeBody(w, a.Status, a.Envelope)
@@ -39,7 +39,7 @@ func writeAnswer(w http.ResponseWriter, a invoke.Answer, ifNoneMatch string) {
 			return
 		}
 	}
-	writeEnvelope(w, a.Status, a.Result, a.Err)
+	WriteEnvelope(w, a.Status, a.Result, a.Err)
 }
 
 // etagMatches implements If-None-Match's comparison (weak, any listed).

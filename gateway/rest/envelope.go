@@ -1,4 +1,4 @@
-package gateway
+package rest
 
 import (
 	"encoding/json"
@@ -10,11 +10,11 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// writeEnvelope writes the standard envelope. A success's result is
+// WriteEnvelope writes the standard envelope. A success's result is
 // written as the service's bytes, not re-encoded.
-func writeEnvelope(w http.ResponseWriter, status int, result json.RawMessage, err *socket.Error) {
-	if status == http.StatusServiceUnavailable && w.Header().Get(headerRetryAfter) == "" {
-		w.Header().Set(headerRetryAfter, strconv.Itoa(invoke.Answer{Status: status, Err: err}.RetryAfter()))
+func WriteEnvelope(w http.ResponseWriter, status int, result json.RawMessage, err *socket.Error) {
+	if status == http.StatusServiceUnavailable && w.Header().Get(HeaderRetryAfter) == "" {
+		w.Header().Set(HeaderRetryAfter, strconv.Itoa(invoke.Answer{Status: status, Err: err}.RetryAfter()))
 	}
 	writeBody(w, status, envelope.Encode(result, err))
 }
@@ -28,8 +28,8 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// writeError writes an error envelope with the status the error maps to
+// WriteError writes an error envelope with the status the error maps to
 // (invoke.HTTPStatus).
-func writeError(w http.ResponseWriter, err *socket.Error) {
-	writeEnvelope(w, invoke.HTTPStatus(err.Code), nil, err)
+func WriteError(w http.ResponseWriter, err *socket.Error) {
+	WriteEnvelope(w, invoke.HTTPStatus(err.Code), nil, err)
 }

@@ -1,4 +1,4 @@
-package gateway
+package grpcedge
 
 import (
 	"context"
@@ -28,21 +28,20 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// grpcService implements GatewayService on top of the same invoke the REST
-// edge uses.
-type grpcService struct {
+// service implements GatewayService on the core, as the REST edge does.
+type service struct {
 	gatewayv1.UnimplementedGatewayServiceServer
-	g *Gateway
+	e *Edge
 }
 
 // Invoke runs a route as REST would. The call is the request the gRPC
-// edge began (observeUnary); through GatewayService's REST binding, or on
+// edge began (ObserveUnary); through GatewayService's REST binding, or on
 // a server without that interceptor, it is a request of its own (inside
 // the REST request, whose access line it fills in).
-func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
+func (s service) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*gatewayv1.InvokeResponse, error) {
 	r := observe.FromContext(ctx)
 	if r == nil || r.Protocol != observe.ProtocolGRPC {
-		own := s.g.obs.NewRecord(observe.ProtocolGRPC, gatewayv1.GatewayService_Invoke_FullMethodName)
+		own := s.e.obs.NewRecord(observe.ProtocolGRPC, gatewayv1.GatewayService_Invoke_FullMethodName)
 		own.Parent = r
 		ctx = own.Begin(grpcTraceContext(ctx))
 		defer func() {
@@ -57,8 +56,8 @@ func (s grpcService) Invoke(ctx context.Context, in *gatewayv1.InvokeRequest) (*
 }
 
 // invoke is Invoke with the request's record.
-func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r *observe.Record) (*gatewayv1.InvokeResponse, error) {
-	t := s.g.core.Acquire()
+func (s service) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r *observe.Record) (*gatewayv1.InvokeResponse, error) {
+	t := s.e.core.Acquire()
 	defer t.Release()
 	inv := grpcInvocation(ctx, in)
 	inv.Invoked(ctx, r)
@@ -68,7 +67,7 @@ func (s grpcService) invoke(ctx context.Context, in *gatewayv1.InvokeRequest, r 
 		r.Answer(ctx, a.Status, a.Err, a.XCache, a.Replayed)
 		return invokeResponse(raw, a), nil
 	}
-	a := s.g.core.Invoke(ctx, t, inv)
+	a := s.e.core.Invoke(ctx, t, inv)
 	setAnswerHeaders(ctx, a)
 	out := invokeResponse(raw, a)
 	if a.Err == nil && !out.GetOk() {
@@ -135,6 +134,13 @@ func invokeBody(in *gatewayv1.InvokeRequest, inv *invoke.Invocation) *socket.Err
 	return nil
 }
 
+// Metadata keys Invoke answers with: the headers of the REST edge
+// (Idempotent-Replayed, Retry-After) in gRPC's form.
+const (
+	metadataReplayed   = "idempotent-replayed"
+	metadataRetryAfter = "retry-after"
+)
+
 // setAnswerHeaders sends the REST edge's answer headers in gRPC's form:
 // idempotent-replayed and retry-after.
 func setAnswerHeaders(ctx context.Context, a invoke.Answer) {
@@ -175,8 +181,9 @@ func invokeResponse(raw bool, a invoke.Answer) *gatewayv1.InvokeResponse {
 	return out
 }
 
-func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesRequest) (*gatewayv1.ListRoutesResponse, error) {
-	t := s.g.core.Acquire()
+// ListRoutes lists a version's routes with their stats, for admins.
+func (s service) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesRequest) (*gatewayv1.ListRoutesResponse, error) {
+	t := s.e.core.Acquire()
 	defer t.Release()
 	// The route table (and its stats) is for operators only.
 	if err := operator(ctx, t); err != nil {
@@ -186,17 +193,18 @@ func (s grpcService) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesReq
 	if v == nil {
 		return nil, status.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
 	}
-	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v, s.g.stats)}, nil
+	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v, s.e.stats)}, nil
 }
 
-func (s grpcService) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatewayv1.ReloadResponse, error) {
-	t := s.g.core.Acquire()
+// Reload re-reads the configuration file and applies it, for admins.
+func (s service) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatewayv1.ReloadResponse, error) {
+	t := s.e.core.Acquire()
 	err := operator(ctx, t)
 	t.Release()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := s.g.Reload()
+	cfg, err := s.e.reload()
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
@@ -252,32 +260,6 @@ func accessString(a config.Access) string {
 		return fmt.Sprintf("roles:%s", strings.Join(a.Roles, ","))
 	}
 	return "authenticated"
-}
-
-// gatewayServicePrefix starts the full names of GatewayService's methods.
-const gatewayServicePrefix = "/" + gatewayServiceName + "/"
-
-// observeUnary is the gRPC edge of GatewayService's calls (not health or
-// reflection): each is a request the observers are told of.
-func (g *Gateway) observeUnary() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !strings.HasPrefix(info.FullMethod, gatewayServicePrefix) {
-			return handler(ctx, req)
-		}
-		r := g.obs.NewRecord(observe.ProtocolGRPC, info.FullMethod)
-		ctx = r.Begin(grpcTraceContext(ctx))
-		resp, err := handler(observe.NewContext(ctx, r), req)
-		r.GRPCCode = status.Code(err).String()
-		switch {
-		case err != nil:
-			e := socket.FromStatus(err)
-			r.Status, r.Code = invoke.HTTPStatus(e.Code), string(e.Code)
-		case r.Status == 0:
-			r.Status = http.StatusOK
-		}
-		r.End(ctx)
-		return resp, err
-	}
 }
 
 // grpcTraceContext continues the trace context of a GatewayService call's

@@ -1,4 +1,4 @@
-package gateway
+package rest
 
 import (
 	"context"
@@ -10,31 +10,33 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// serveREST serves the REST routes: every path but GatewayService's own.
-// ctx is the request's, with its span; req is its record.
-func (g *Gateway) serveREST(ctx context.Context, w http.ResponseWriter, r *http.Request, req *observe.Record) {
+// ServeRoute serves a request as the REST routes do: the path, the
+// invocation from the headers, the OpenAPI document of a version, then
+// the core and the answer. ctx is the request's, with its span; rec is
+// its record.
+func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *observe.Record) {
 	p, status, perr := invoke.ParsePath(r.Method, r.URL.EscapedPath())
 	if perr != nil {
 		if status == 0 {
 			status = invoke.HTTPStatus(perr.Code)
 		}
-		writeEnvelope(w, status, nil, perr)
+		WriteEnvelope(w, status, nil, perr)
 		return
 	}
-	in := restInvocation(r, p, w.Header().Get(headerRequestID))
-	in.Invoked(ctx, req)
-	t := g.core.Acquire()
+	in := restInvocation(r, p, w.Header().Get(HeaderRequestID))
+	in.Invoked(ctx, rec)
+	t := e.core.Acquire()
 	defer t.Release()
 	if p.IsOpenAPI() {
-		g.serveOpenAPI(w, r, t, in)
+		serveOpenAPI(w, r, t, in)
 		return
 	}
 	var terr *socket.Error
 	if in.Timeout, terr = clientTimeout(r.Header); terr != nil {
-		writeError(w, terr)
+		WriteError(w, terr)
 		return
 	}
-	a := g.core.Invoke(ctx, t, in)
+	a := e.core.Invoke(ctx, t, in)
 	if a.Err != nil && a.Err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}
@@ -50,11 +52,11 @@ func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.In
 		Method:         r.Method,
 		Query:          r.URL.Query(),
 		Authorization:  r.Header.Get("Authorization"),
-		APIKey:         r.Header.Get(headerAPIKey),
+		APIKey:         r.Header.Get(HeaderAPIKey),
 		RequestID:      requestID,
-		IdempotencyKey: r.Header.Get(headerIdempotencyKey),
-		TraceParent:    r.Header.Get(headerTraceParent),
-		TraceState:     r.Header.Get(headerTraceState),
+		IdempotencyKey: r.Header.Get(HeaderIdempotencyKey),
+		TraceParent:    r.Header.Get(HeaderTraceParent),
+		TraceState:     r.Header.Get(HeaderTraceState),
 		NoCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
 		ReadBody: func(maxBytes int64, maxDepth int) ([]byte, int, *socket.Error) {
 			return readBody(r, maxBytes, maxDepth)

@@ -1,4 +1,4 @@
-package gateway
+package rest
 
 import (
 	"net/http"
@@ -9,29 +9,23 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// Header names the edge reads or writes.
+// Header names the edge reads or writes (the gRPC edge forwards some to
+// GatewayService's REST binding).
 const (
-	headerRequestID      = "X-Request-Id"
-	headerIdempotencyKey = "Idempotency-Key"
-	headerAPIKey         = "X-Api-Key"
+	HeaderRequestID      = "X-Request-Id"
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderAPIKey         = "X-Api-Key"
 	headerGRPCTimeout    = "Grpc-Timeout"
 	headerTimeout        = "Timeout"
-	headerTraceParent    = "Traceparent"
-	headerTraceState     = "Tracestate"
-	headerReplayed       = "Idempotent-Replayed"
-	headerRetryAfter     = "Retry-After"
+	HeaderTraceParent    = "Traceparent"
+	HeaderTraceState     = "Tracestate"
+	HeaderReplayed       = "Idempotent-Replayed"
+	HeaderRetryAfter     = "Retry-After"
 )
 
-// Metadata keys GatewayService.Invoke answers with: the headers of the
-// REST edge (Idempotent-Replayed, Retry-After) in gRPC's form.
-const (
-	metadataReplayed   = "idempotent-replayed"
-	metadataRetryAfter = "retry-after"
-)
-
-// requestID returns the client's X-Request-Id when it is sane, or a new one.
-func requestID(r *http.Request) string {
-	return invoke.SaneRequestID(r.Header.Get(headerRequestID))
+// RequestID returns the client's X-Request-Id when it is sane, or a new one.
+func RequestID(r *http.Request) string {
+	return invoke.SaneRequestID(r.Header.Get(HeaderRequestID))
 }
 
 // clientTimeout reads the deadline a client asks for: Grpc-Timeout in gRPC

@@ -33,7 +33,7 @@ func WithDemo() Option { return func(o *options) { o.demo = true } }
 // demoPage serves the demo page in front of the routes
 // (rest.Options.Before), observed under the label demo.
 func (g *Gateway) demoPage(cfg *config.Config, w http.ResponseWriter, r *http.Request) (string, bool) {
-	if !g.isDemo(cfg, r) {
+	if !g.opts.demo || !isDemo(cfg, r) {
 		return "", false
 	}
 	serveDemo(w, r)
@@ -41,8 +41,8 @@ func (g *Gateway) demoPage(cfg *config.Config, w http.ResponseWriter, r *http.Re
 }
 
 // isDemo reports whether the demo page serves r.
-func (g *Gateway) isDemo(cfg *config.Config, r *http.Request) bool {
-	if !g.opts.demo || (r.URL.Path != strings.TrimSuffix(demoPrefix, "/") && !strings.HasPrefix(r.URL.Path, demoPrefix)) {
+func isDemo(cfg *config.Config, r *http.Request) bool {
+	if r.URL.Path != strings.TrimSuffix(demoPrefix, "/") && !strings.HasPrefix(r.URL.Path, demoPrefix) {
 		return false
 	}
 	_, shadowed := cfg.Versions[strings.Trim(demoPrefix, "/")]

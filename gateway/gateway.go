@@ -62,7 +62,8 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	for _, o := range opts {
 		o(&g.opts)
 	}
-	if err := g.observers(); err != nil {
+	var err error
+	if g.obs, g.stats, g.metrics, err = newObservers(g.opts); err != nil {
 		return nil, err
 	}
 	if err := g.newCore(cfg); err != nil {
@@ -75,21 +76,21 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	return g, nil
 }
 
-// observers makes the gateway's observers: the route stats, the metrics
-// (WithMetrics), the access log and the tracer.
-func (g *Gateway) observers() error {
-	g.stats = observe.NewStats()
-	list := []observe.Observer{g.stats}
-	if g.opts.metrics != nil {
-		m, err := observe.NewMetrics(g.opts.metrics, invoke.ReasonStoreDown)
+// newObservers makes the gateway's observers: the route stats, the
+// metrics (WithMetrics), the access log and the tracer.
+func newObservers(o options) (observe.Observers, *observe.Stats, *observe.Metrics, error) {
+	stats := observe.NewStats()
+	list := []observe.Observer{stats}
+	var metrics *observe.Metrics
+	if o.metrics != nil {
+		m, err := observe.NewMetrics(o.metrics, invoke.ReasonStoreDown)
 		if err != nil {
-			return fmt.Errorf("gateway: WithMetrics: %w", err)
+			return nil, nil, nil, fmt.Errorf("gateway: WithMetrics: %w", err)
 		}
-		g.metrics = m
+		metrics = m
 		list = append(list, m)
 	}
-	g.obs = observe.New(append(list, observe.NewAccessLog(g.opts.logger), observe.NewTracer())...)
-	return nil
+	return observe.New(append(list, observe.NewAccessLog(o.logger), observe.NewTracer())...), stats, metrics, nil
 }
 
 // newCore makes the invocation core with its cache, serving cfg.
@@ -151,8 +152,8 @@ func (g *Gateway) serviceLink(cfg *config.Config, svc *config.Service) (string, 
 // ServeHTTP serves a request on its edge: the WebSocket endpoint's
 // upgrades, every other path REST's.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if version, ok := g.socketVersion(r); ok {
-		g.serveSocket(w, r, version) // each of its frames is a request of its own
+	if version, ok := wsedge.Version(g.core.Config(), r); ok {
+		g.sockets.ServeUpgrade(w, r, version, g.draining.Load()) // each of its frames is a request of its own
 		return
 	}
 	g.rest.ServeHTTP(w, r)
@@ -168,9 +169,7 @@ func (g *Gateway) Apply(cfg *config.Config) error { return g.core.Apply(cfg) }
 // Reload re-reads the configuration file in force and applies it. On any
 // error the old configuration stays.
 func (g *Gateway) Reload() (*config.Config, error) {
-	t := g.core.Acquire()
-	path := t.Config().Path
-	t.Release()
+	path := g.core.Config().Path
 	if path == "" {
 		return nil, errors.New("gateway: the configuration was not loaded from a file")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/wsedge"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -85,3 +86,11 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// SocketLimits bound each connection of the WebSocket endpoint
+// GET /{version}/socket (see wsedge.Limits).
+type SocketLimits = wsedge.Limits
+
+// WithSocketLimits sets the WebSocket endpoint's per-connection limits.
+// Default: SocketLimits{} (every default).
+func WithSocketLimits(l SocketLimits) Option { return func(o *options) { o.socket = l } }

@@ -37,9 +37,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil {
 		// GatewayService's REST binding decodes the body itself: bound it.
-		t := e.core.Acquire()
-		limit := t.Config().HTTP.MaxBodyBytes
-		t.Release()
+		limit := e.core.Config().HTTP.MaxBodyBytes
 		if r.ContentLength > limit {
 			rest.WriteEnvelope(w, invoke.StatusTooLarge, nil, invoke.BodyTooLarge(limit))
 			return

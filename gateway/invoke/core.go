@@ -108,6 +108,10 @@ func (c *Core) Acquire() *Table {
 	}
 }
 
+// Config is the configuration in force, for what needs no reference to
+// its table (a request's routing before it runs).
+func (c *Core) Config() *config.Config { return c.current.Load().cfg }
+
 // Invoke runs an invocation on table t, the one entry point of every
 // edge: resolve, authorize, body, idempotency, then the route (a read
 // through the cache and the coalescer, a write, or a pipeline), and the

@@ -87,9 +87,7 @@ func (e *Edge) serve(ctx context.Context, w http.ResponseWriter, r *http.Request
 			WriteError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		}
 	}()
-	t := e.core.Acquire()
-	cfg := t.Config()
-	t.Release()
+	cfg := e.core.Config()
 	if e.opts.Before != nil {
 		if label, served := e.opts.Before(cfg, w, r); served {
 			rec.Label = label

@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
+	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
+	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -15,6 +18,41 @@ import (
 // each request frame is an invocation, observed as a request of its own.
 func NewOnCore(core *invoke.Core, obs observe.Observers, limits Limits, logger *slog.Logger) *Edge {
 	return New(onCore{core: core, obs: obs}, limits, logger)
+}
+
+// Version reports whether r asks for the endpoint, GET /{version}/socket,
+// of a version of cfg (one without a resource named socket), and which
+// version.
+func Version(cfg *config.Config, r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet {
+		return "", false
+	}
+	path, ok := strings.CutSuffix(r.URL.Path, "/"+Resource)
+	if !ok || len(path) < 2 || path[0] != '/' || strings.IndexByte(path[1:], '/') >= 0 {
+		return "", false
+	}
+	v := cfg.Versions[path[1:]]
+	if v == nil || v.Resources[Resource] != nil {
+		return "", false
+	}
+	return v.Name, true
+}
+
+// ServeUpgrade serves an upgrade to the endpoint of a version, unless the
+// gateway is draining or the request is no WebSocket upgrade (answered
+// with an envelope, as REST answers).
+func (e *Edge) ServeUpgrade(w http.ResponseWriter, r *http.Request, version string, draining bool) {
+	w.Header().Set(rest.HeaderRequestID, rest.RequestID(r))
+	if draining || e.Closed() {
+		rest.WriteError(w, socket.Errorf(socket.CodeUnavailable, "the gateway is draining").
+			WithDetails(map[string]any{socket.DetailReason: socket.ReasonDraining}))
+		return
+	}
+	if status, err := CheckUpgrade(w.Header(), r, version); err != nil {
+		rest.WriteEnvelope(w, status, nil, err)
+		return
+	}
+	e.Serve(w, r, version)
 }
 
 // onCore is the invocation core as the WebSocket edge sees it (Core).

@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 
-	"github.com/streamgate/streamgate/gateway/invoke"
+	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -26,7 +26,7 @@ func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
 func Flights(g *Gateway) *coalesce.Group { return &g.flights }
 
 // TopicEvent is what WatchTopic delivers.
-type TopicEvent = invoke.Event
+type TopicEvent = hub.Event
 
 // WatchTopic is the core's Watch, for tests.
 func WatchTopic(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), err error) {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
@@ -72,7 +73,7 @@ type Core struct {
 	writes    invalidator           // what writes and events invalidate
 	once      onceStage             // the Idempotency-Key stage
 	describes coalesce.Group        // the Describe calls waiting for a service's catalogue, by service
-	hub       hub                   // upstream event subscriptions shared by local watchers (events.go)
+	hub       hub.Hub               // upstream event subscriptions shared by local watchers (Watch)
 }
 
 // New returns a core serving cfg. It dials the services in the
@@ -141,9 +142,7 @@ func (c *Core) invoke(ctx context.Context, t *Table, in *Invocation) Answer {
 
 // Upstreams returns how many upstream event subscriptions the core holds.
 func (c *Core) Upstreams() int {
-	c.hub.mu.Lock()
-	defer c.hub.mu.Unlock()
-	return len(c.hub.upstreams)
+	return c.hub.Upstreams()
 }
 
 // Apply puts a new configuration in force atomically: requests in flight
@@ -172,7 +171,7 @@ func (c *Core) Apply(cfg *config.Config) error {
 		c.res.clientRefs[cl]++
 	}
 	old := c.current.Swap(t)
-	c.hub.rebind(t)
+	c.hub.Rebind(t.clients)
 	if old == nil {
 		return nil
 	}
@@ -205,6 +204,6 @@ func (c *Core) Close(ctx context.Context) {
 	case <-retired:
 	case <-ctx.Done():
 	}
-	c.hub.close()
+	c.hub.Close()
 	c.res.closeAll()
 }

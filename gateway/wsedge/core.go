@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/rest"
@@ -113,7 +114,7 @@ func (c onCore) Watch(ctx context.Context, version, topic string, creds Credenti
 	if !present {
 		p = socket.Principal{Subject: socket.AnonymousSubject}
 	}
-	stop, seq, werr := c.core.Watch(ctx, version, topic, p, func(ev invoke.Event) {
+	stop, seq, werr := c.core.Watch(ctx, version, topic, p, func(ev hub.Event) {
 		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Data: ev.Data, Gap: ev.Gap})
 	})
 	if werr != nil {

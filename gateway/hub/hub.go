@@ -1,9 +1,18 @@
-package invoke
+// Package hub shares the services' event subscriptions between the
+// gateway's own watchers: one upstream subscription per service and
+// topic, made by the first watcher and ended when the last leaves,
+// numbered with the gateway's own seq per topic, filtered by each
+// watcher's principal, and moved to a service's new client when a reload
+// changes it (with a gap marker, since events may be lost in between).
+//
+//	var h hub.Hub
+//	stop, seq, err := h.Watch(ctx, "orders", "orders/ord_1", client, current, principal, deliver)
+//	defer stop()
+package hub
 
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -27,9 +36,9 @@ type Event struct {
 	Gap bool
 }
 
-// hub shares one upstream subscription per service and topic between the
-// gateway's local watchers (events.go).
-type hub struct {
+// Hub shares one upstream subscription per service and topic between the
+// gateway's local watchers. The zero Hub is ready.
+type Hub struct {
 	mu        sync.Mutex // guards upstreams, seqs, floor and each upstream's client, stop, err and watchers
 	upstreams map[upstreamKey]*upstream
 	// seqs are the last seqs of ended upstreams, so that one made again
@@ -47,7 +56,7 @@ type upstreamKey struct{ service, topic string }
 // upstream is one subscription on a service client, fanned out to the
 // watchers of its topic.
 type upstream struct {
-	h        *hub
+	h        *Hub
 	key      upstreamKey
 	ready    chan struct{}  // closed once the first watcher's subscribe is done (client, stop, err set)
 	client   *socket.Client // the client subscribed through (changes on reloads)
@@ -66,45 +75,21 @@ type watcher struct {
 	stopped atomic.Bool
 }
 
-// Watch subscribes to one object's topic ("orders/ord_1") of an API
-// version for a local client acting for p, and calls deliver with every
-// event p may see (socket.Visibility.Allows), in seq order, until stop is
-// called or ctx ends. The topic's first segment names the version's
-// resource whose service publishes it. All watchers of a topic share one
-// subscription to the service, made by the first and ended when the last
-// leaves; it follows the service to a new client when a reload changes
-// the service's target or key.
+// Watch adds a watcher acting for p to the topic of service, and calls
+// deliver with every event p may see (socket.Visibility.Allows), in seq
+// order, until stop is called or ctx ends. The topic's first watcher
+// subscribes through client; current returns the service's client at any
+// moment (a reload may change it while the first watcher subscribes).
+// seq is the topic's seq when the watch began.
 //
 // deliver runs on the subscription's goroutine and must not block (queue
 // the event, or drop the watcher); it may call stop. It may still be
-// running when stop returns, but is not called again after. The caller
-// checks that p may read the object before watching (the hub filters each
-// event by its visibility only). Errors: INVALID_ARGUMENT for a topic
-// that is not "{resource}/{id}…" or is a pattern, NOT_FOUND for an
-// unknown version or resource, UNAVAILABLE when the gateway is closed.
-func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Principal, deliver func(Event)) (stop func(), seq uint64, err error) {
-	resource, id, _ := strings.Cut(topic, "/")
-	if resource == "" || id == "" || strings.Contains(topic, "*") {
-		return nil, 0, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
-	}
-	t := c.Acquire()
-	defer t.Release()
-	v := t.cfg.Versions[version]
-	if v == nil {
-		return nil, 0, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
-	}
-	res := v.Resources[resource]
-	if res == nil || t.clients[res.Service] == nil {
-		return nil, 0, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
-	}
+// running when stop returns, but is not called again after. Errors:
+// UNAVAILABLE when the service cannot be subscribed to.
+func (h *Hub) Watch(ctx context.Context, service, topic string, client *socket.Client, current func() *socket.Client, p socket.Principal, deliver func(Event)) (stop func(), seq uint64, err error) {
 	w := &watcher{p: p, deliver: deliver}
-	current := func() *socket.Client {
-		if t := c.current.Load(); t != nil {
-			return t.clients[res.Service]
-		}
-		return nil
-	}
-	seq, err = c.hub.add(upstreamKey{res.Service, topic}, t.clients[res.Service], current, w)
+	key := upstreamKey{service, topic}
+	seq, err = h.add(key, client, current, w)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -112,10 +97,17 @@ func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Princi
 	// AfterFunc runs it at once on its own goroutine.
 	remove := sync.OnceFunc(func() {
 		w.stopped.Store(true)
-		c.hub.remove(upstreamKey{res.Service, topic}, w)
+		h.remove(key, w)
 	})
 	unwatch := context.AfterFunc(ctx, remove)
 	return func() { unwatch(); remove() }, seq, nil
+}
+
+// Upstreams returns how many upstream subscriptions the hub holds.
+func (h *Hub) Upstreams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.upstreams)
 }
 
 // add adds a watcher to the upstream of key; the first subscribes through
@@ -123,7 +115,7 @@ func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Princi
 // subscription first), and the others wait for it. A reload while the
 // first subscribes (rebind skips an upstream still subscribing) is caught
 // up with here: current returns the service's client now.
-func (h *hub) add(key upstreamKey, client *socket.Client, current func() *socket.Client, w *watcher) (seq uint64, err error) {
+func (h *Hub) add(key upstreamKey, client *socket.Client, current func() *socket.Client, w *watcher) (seq uint64, err error) {
 	h.mu.Lock()
 	up := h.upstreams[key]
 	first := up == nil
@@ -171,7 +163,7 @@ func (h *hub) add(key upstreamKey, client *socket.Client, current func() *socket
 // startLocked returns the seq a new upstream of key starts at: one past
 // the last of its previous upstream (events between the two are not
 // seen), so a topic's seq never restarts lower. Called with mu held.
-func (h *hub) startLocked(key upstreamKey) uint64 {
+func (h *Hub) startLocked(key upstreamKey) uint64 {
 	if last, ok := h.seqs[key]; ok {
 		delete(h.seqs, key)
 		return last + 1
@@ -181,7 +173,7 @@ func (h *hub) startLocked(key upstreamKey) uint64 {
 
 // endLocked takes an upstream out of the hub, remembering its seq.
 // Called with mu held.
-func (h *hub) endLocked(up *upstream) {
+func (h *Hub) endLocked(up *upstream) {
 	delete(h.upstreams, up.key)
 	if h.seqs == nil || len(h.seqs) >= maxHubSeqs {
 		for _, s := range h.seqs {
@@ -194,7 +186,7 @@ func (h *hub) endLocked(up *upstream) {
 
 // remove takes a watcher off its upstream, ending the upstream with its
 // last watcher (or leaving that to add while it still subscribes).
-func (h *hub) remove(key upstreamKey, w *watcher) {
+func (h *Hub) remove(key upstreamKey, w *watcher) {
 	var stop func()
 	defer func() {
 		if stop != nil {
@@ -222,7 +214,7 @@ func (h *hub) remove(key upstreamKey, w *watcher) {
 }
 
 // watchersNow returns the upstream's watchers.
-func (h *hub) watchersNow(up *upstream) []*watcher {
+func (h *Hub) watchersNow(up *upstream) []*watcher {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return up.watchers
@@ -266,11 +258,11 @@ func (up *upstream) gapLocked() {
 	}
 }
 
-// rebind moves the upstreams to the clients of a new table whose client
-// for their service changed (a reload changed its target or key); the
-// old subscription ends once the new one is made, and the watchers get a
-// gap marker. Callers hold the resources' lock (Core.Apply).
-func (h *hub) rebind(t *Table) {
+// Rebind moves the upstreams to the clients of a new configuration (by
+// service name) whose client for their service changed (a reload changed
+// its target or key); the old subscription ends once the new one is made,
+// and the watchers get a gap marker. Callers serialize Rebind.
+func (h *Hub) Rebind(clients map[string]*socket.Client) {
 	type move struct {
 		up     *upstream
 		client *socket.Client
@@ -278,7 +270,7 @@ func (h *hub) rebind(t *Table) {
 	var moves []move
 	h.mu.Lock()
 	for _, up := range h.upstreams {
-		c := t.clients[up.key.service]
+		c := clients[up.key.service]
 		if c == nil || c == up.client || up.stop == nil {
 			continue // gone from the configuration (its client ends with the old table), or still subscribing (add moves it)
 		}
@@ -297,7 +289,7 @@ func (h *hub) rebind(t *Table) {
 // subscription, on the old one after its end, or queued for the old
 // subscription when it ended), and no later event need come to show it:
 // the watchers get a gap marker once the old subscription is over.
-func (h *hub) move(up *upstream, client *socket.Client) {
+func (h *Hub) move(up *upstream, client *socket.Client) {
 	h.mu.Lock()
 	skip := up.client == client || up.stop == nil
 	h.mu.Unlock()
@@ -322,8 +314,8 @@ func (h *hub) move(up *upstream, client *socket.Client) {
 	up.deliverMu.Unlock()
 }
 
-// close ends every upstream subscription.
-func (h *hub) close() {
+// Close ends every upstream subscription.
+func (h *Hub) Close() {
 	h.mu.Lock()
 	var stops []func()
 	for key, up := range h.upstreams {

@@ -40,14 +40,14 @@ func Failed(err *socket.Error) Answer {
 }
 
 // succeeded builds a success answer: 201 and Location for creates.
-func succeeded(p prepared, result json.RawMessage) Answer {
+func succeeded(in *Invocation, result json.RawMessage) Answer {
 	if len(result) > 0 && !json.Valid(result) {
 		return Failed(socket.Errorf(socket.CodeInternal, "the service returned invalid JSON"))
 	}
 	a := Answer{Status: http.StatusOK, Result: result}
-	if p.route.Create {
+	if in.route.Create {
 		a.Status = http.StatusCreated
-		a.Location = locationOf(p.version.Name, p.resource.Name, result)
+		a.Location = locationOf(in.version.Name, in.resource.Name, result)
 	}
 	return a
 }

@@ -10,19 +10,21 @@ import (
 // so a service never mistakes them for the gateway's own key.
 var anonymous = socket.Principal{Subject: socket.AnonymousSubject}
 
-// prepared is a resolved, authorized invocation.
+// prepared is what prepare learns of an invocation: its route and its
+// caller.
 type prepared struct {
 	resolved
 	principal socket.Principal
 }
 
 // prepare resolves the route and checks the caller, before any body is
-// read. A refused caller's prepared still names the route and whom the
-// credentials proved, if anyone, for the access log.
-func prepare(t *Table, in *Invocation) (prepared, *Answer) {
+// read, and notes both in the invocation. A refused caller's invocation
+// still names the route and whom the credentials proved, if anyone, for
+// the access log.
+func prepare(t *Table, in *Invocation) *Answer {
 	if e := in.Path.checkText(); e != nil {
 		a := Failed(e)
-		return prepared{}, &a
+		return &a
 	}
 	rr, rerr := resolve(t.cfg, in.Path, in.Method)
 	if rerr != nil {
@@ -30,14 +32,15 @@ func prepare(t *Table, in *Invocation) (prepared, *Answer) {
 		if rerr.allow != nil {
 			a = Answer{Status: StatusMethodNotAllowed, Err: rerr.err, Allow: rerr.allow}
 		}
-		return prepared{}, &a
+		return &a
 	}
 	principal, err := t.Authorize(in.Authorization, in.APIKey, rr.route.Access)
+	in.prepared = prepared{resolved: rr, principal: principal} // even when refused: the refusal counts under its route; principal: for the access log
 	if err != nil {
 		a := Failed(err)
-		return prepared{resolved: rr, principal: principal}, &a // resolved: the refusal counts under its route; principal: for the access log
+		return &a
 	}
-	return prepared{resolved: rr, principal: principal}, nil
+	return nil
 }
 
 // Authorize is the one check of a caller: it authenticates the

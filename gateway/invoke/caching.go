@@ -40,25 +40,25 @@ type invalidator struct {
 // invalidate drops the cached reads a successful write may have changed:
 // the item it names and its collection (UPDATE_USER 1 drops GET_USER 1
 // and LIST_USERS), and everything of the services its pipeline wrote to.
-func (v *invalidator) invalidate(ctx context.Context, p prepared, obs *observe.Record, services []string, result json.RawMessage) {
+func (v *invalidator) invalidate(ctx context.Context, in *Invocation, services []string, result json.RawMessage) {
 	if v.cache == nil {
 		return
 	}
-	route := p.route
-	tags := []string{collectionTag(route.Service, p.resource.Name)}
-	if p.id != "" {
-		tags = append(tags, itemTag(route.Service, p.resource.Name, p.id))
+	route := in.route
+	tags := []string{collectionTag(route.Service, in.resource.Name)}
+	if in.id != "" {
+		tags = append(tags, itemTag(route.Service, in.resource.Name, in.id))
 	}
 	if route.Create {
 		// A cached NOT_FOUND of the created id must go too.
 		if id := createdID(result); id != "" {
-			tags = append(tags, itemTag(route.Service, p.resource.Name, id))
+			tags = append(tags, itemTag(route.Service, in.resource.Name, id))
 		}
 	}
 	for _, s := range services {
 		tags = append(tags, serviceTag(s))
 	}
-	obs.Cached(observe.CacheEvent{Invalidation: true})
+	in.Record.Cached(observe.CacheEvent{Invalidation: true})
 	// With Redis, this waits at most its call deadline (nothing while it
 	// is marked down); a bump that fails is retried in the background,
 	// and until it lands this gateway serves no cached read.

@@ -127,9 +127,9 @@ func (c *Core) Invoke(ctx context.Context, t *Table, in *Invocation) Answer {
 
 // invoke is Invoke before the outcome is told.
 func (c *Core) invoke(ctx context.Context, t *Table, in *Invocation) Answer {
-	p, refused := prepare(t, in)
-	if p.route != nil {
-		in.Record.Resolve(ctx, t.routeInfo(p.resolved), p.principal.Subject)
+	refused := prepare(t, in)
+	if in.route != nil {
+		in.Record.Resolve(ctx, t.routeInfo(in.resolved), in.principal.Subject)
 	}
 	if refused != nil {
 		return *refused
@@ -137,7 +137,7 @@ func (c *Core) invoke(ctx context.Context, t *Table, in *Invocation) Answer {
 	if a, ok := takeBody(t, in); !ok {
 		return a
 	}
-	return c.once.run(ctx, t, p, in, c.route)
+	return c.once.run(ctx, t, in, c.route)
 }
 
 // Upstreams returns how many upstream event subscriptions the core holds.

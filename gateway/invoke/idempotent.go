@@ -42,17 +42,17 @@ type onceStage struct {
 // off, as next; with one, at most once per scope (principal, version,
 // route, key), replaying a definite answer to retries and refusing
 // concurrent ones.
-func (s onceStage) run(ctx context.Context, t *Table, p prepared, in *Invocation, next func(context.Context, *Table, prepared, *Invocation) Answer) Answer {
-	mode := p.route.Idempotency
+func (s onceStage) run(ctx context.Context, t *Table, in *Invocation, next func(context.Context, *Table, *Invocation) Answer) Answer {
+	mode := in.route.Idempotency
 	if mode == config.IdempotencyOff || mode == "" {
-		return next(ctx, t, p, in) // a key is forwarded as it is
+		return next(ctx, t, in) // a key is forwarded as it is
 	}
 	if in.IdempotencyKey == "" {
 		if mode == config.IdempotencyRequired {
 			return Failed(socket.Errorf(socket.CodeInvalidArgument, "this route requires an Idempotency-Key header").
 				WithDetails(map[string]any{socket.DetailReason: reasonKeyRequired}))
 		}
-		return next(ctx, t, p, in)
+		return next(ctx, t, in)
 	}
 	key, kerr := idempotency.ParseKey(in.IdempotencyKey)
 	if kerr != nil {
@@ -60,9 +60,9 @@ func (s onceStage) run(ctx context.Context, t *Table, p prepared, in *Invocation
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyInvalid}))
 	}
 	scope := idempotency.Scope{
-		Principal: p.principal.Scope(),
-		Version:   p.version.Name,
-		Route:     p.route.Method + " " + RouteTemplate(p.version.Name, p.resource.Name, p.route),
+		Principal: in.principal.Scope(),
+		Version:   in.version.Name,
+		Route:     in.route.Method + " " + RouteTemplate(in.version.Name, in.resource.Name, in.route),
 		Key:       key,
 	}
 	id := scope.ID()
@@ -70,7 +70,7 @@ func (s onceStage) run(ctx context.Context, t *Table, p prepared, in *Invocation
 
 	store := t.idem
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyStoreLimit)
-	begun, err := store.Begin(sctx, id, fp, leaseFor(p.route))
+	begun, err := store.Begin(sctx, id, fp, leaseFor(in.route))
 	cancel()
 	if err != nil {
 		s.logger.Error("gateway: idempotency store failed; request refused", "err", err)
@@ -100,7 +100,7 @@ func (s onceStage) run(ctx context.Context, t *Table, p prepared, in *Invocation
 		}
 	}()
 	in.scopeID = id
-	a := next(ctx, t, p, in)
+	a := next(ctx, t, in)
 	settled = true
 	if definite(a) {
 		s.settle(ctx, store, id, begun.Token, &a, t.cfg.HTTP.Idempotency.TTL)

@@ -33,7 +33,8 @@ type Invocation struct {
 	// Record is the request's observation record; nil: not observed.
 	Record *observe.Record
 
-	scopeID string // the Idempotency-Key scope's id, when the gateway applies the key
+	scopeID  string // the Idempotency-Key scope's id, when the gateway applies the key
+	prepared        // the route and the caller, once resolved and authorized (prepare)
 }
 
 // Invoked makes r the invocation's record, and tells it what the
@@ -71,8 +72,8 @@ func takeBody(t *Table, in *Invocation) (a Answer, ok bool) {
 // route runs a prepared route: a pipeline, a write, or a read from the
 // cache, coalesced with identical reads in flight, or by the service; a
 // successful write invalidates the reads it may have changed.
-func (c *Core) route(ctx context.Context, t *Table, p prepared, in *Invocation) Answer {
-	route := p.route
+func (c *Core) route(ctx context.Context, t *Table, in *Invocation) Answer {
+	route := in.route
 	body := in.Body
 	if route.List && len(body) == 0 {
 		qb, qerr := queryBody(in.Query)
@@ -81,18 +82,18 @@ func (c *Core) route(ctx context.Context, t *Table, p prepared, in *Invocation) 
 		}
 		body = qb
 	}
-	ctx, cancel := routeContext(ctx, p, in)
+	ctx, cancel := routeContext(ctx, in)
 	defer cancel()
 
 	if len(route.Pipeline) > 0 {
-		sc := &scope{version: p.version.Name, resource: p.resource.Name, id: p.id, body: decodeJSON(body), caller: p.principal, idempotencyKey: in.IdempotencyKey, scopeID: in.scopeID, obs: in.Record}
+		sc := &scope{version: in.version.Name, resource: in.resource.Name, id: in.id, body: decodeJSON(body), caller: in.principal, idempotencyKey: in.IdempotencyKey, scopeID: in.scopeID, obs: in.Record}
 		result, err := (pipeline{clients: t.clients, logger: t.logger}).run(ctx, route, sc)
 		// Even a failed pipeline may have written (and undone) something.
-		c.writes.invalidate(ctx, p, in.Record, pipelineWrites(t, route), result)
+		c.writes.invalidate(ctx, in, pipelineWrites(t, route), result)
 		if err != nil {
 			return t.serviceFailed(err)
 		}
-		return succeeded(p, result)
+		return succeeded(in, result)
 	}
 
 	client := t.clients[route.Service]
@@ -101,15 +102,15 @@ func (c *Core) route(ctx context.Context, t *Table, p prepared, in *Invocation) 
 		info = c.describe(ctx, client, route.Service, route.Action)
 	}
 	if !info.Read {
-		result, err := client.Request(ctx, route.Action, p.id, body)
+		result, err := client.Request(ctx, route.Action, in.id, body)
 		// A failed write may have happened all the same (a timeout).
-		c.writes.invalidate(ctx, p, in.Record, nil, result)
+		c.writes.invalidate(ctx, in, nil, result)
 		if err != nil {
 			return t.serviceFailed(socket.AsError(err))
 		}
-		return succeeded(p, result)
+		return succeeded(in, result)
 	}
-	a := c.reads.read(ctx, t, p, in, body, info)
+	a := c.reads.read(ctx, t, in, body, info)
 	if route.List && len(in.Body) == 0 && a.Err != nil {
 		// The body was the client's query: name its mistakes so.
 		a.Err = queryError(a.Err)
@@ -119,8 +120,8 @@ func (c *Core) route(ctx context.Context, t *Table, p prepared, in *Invocation) 
 
 // routeContext is the context a route runs in: the route's timeout (or
 // the client's, when shorter) and the frame meta the services get.
-func routeContext(ctx context.Context, p prepared, in *Invocation) (context.Context, context.CancelFunc) {
-	route := p.route
+func routeContext(ctx context.Context, in *Invocation) (context.Context, context.CancelFunc) {
+	route := in.route
 	timeout := route.Timeout
 	if in.Timeout > 0 && in.Timeout < timeout {
 		timeout = in.Timeout
@@ -132,8 +133,8 @@ func routeContext(ctx context.Context, p prepared, in *Invocation) (context.Cont
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return socket.ContextWithMeta(ctx, socket.Meta{
-		APIVersion:     p.version.Name,
-		Principal:      p.principal,
+		APIVersion:     in.version.Name,
+		Principal:      in.principal,
 		RequestID:      in.RequestID,
 		IdempotencyKey: derivedKey(in.scopeID, in.IdempotencyKey, route.Action, false),
 		TraceParent:    in.TraceParent,

@@ -69,7 +69,7 @@ type readRun struct {
 	rd       *reader
 	t        *Table // the configuration the read runs under
 	client   *socket.Client
-	p        prepared
+	in       *Invocation // the read, resolved and authorized
 	key      readKey
 	cacheKey string // key.String() without an epoch, when the route is cacheable
 	plan     readPlan
@@ -86,8 +86,8 @@ type readRun struct {
 }
 
 // read runs a read route through the cache and the coalescer.
-func (rd *reader) read(ctx context.Context, t *Table, p prepared, in *Invocation, body []byte, info socket.ActionInfo) Answer {
-	r := rd.planRead(t, p, in, body, info)
+func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info socket.ActionInfo) Answer {
+	r := rd.planRead(t, in, body, info)
 	a := r.run(ctx)
 	a.XCache = r.outcome.String()
 	in.Record.Cached(observe.CacheEvent{Read: r.outcome, Cacheable: r.plan.cacheable})
@@ -124,22 +124,22 @@ func (r *readRun) run(ctx context.Context) Answer {
 }
 
 // planRead decides what a read may do.
-func (rd *reader) planRead(t *Table, p prepared, in *Invocation, body []byte, info socket.ActionInfo) *readRun {
-	route := p.route
-	r := &readRun{rd: rd, t: t, client: t.clients[route.Service], p: p, ttl: route.CacheTTL}
+func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info socket.ActionInfo) *readRun {
+	route := in.route
+	r := &readRun{rd: rd, t: t, client: t.clients[route.Service], in: in, ttl: route.CacheTTL}
 	if r.ttl == 0 {
 		r.ttl = info.CacheTTL
 	}
 	r.public = route.Caching.Visibility == config.VisibilityPublic || (route.Caching.Visibility == "" && info.Public)
-	r.key = readKey{service: route.Service, action: route.Action, id: p.id, version: p.version.Name, body: body}
+	r.key = readKey{service: route.Service, action: route.Action, id: in.id, version: in.version.Name, body: body}
 	if !r.public {
-		r.key.scope = p.principal.Scope()
+		r.key.scope = in.principal.Scope()
 	}
 	r.plan.cacheable = rd.cache != nil && r.ttl > 0 && !route.Caching.NoCache
 	if r.plan.cacheable {
 		r.cacheKey = r.key.String() // before the key has an epoch
 	}
-	if in.NoCache && p.principal.HasRole("admin") {
+	if in.NoCache && in.principal.HasRole("admin") {
 		r.outcome = observe.CacheBypass
 		return r
 	}
@@ -155,7 +155,7 @@ func (rd *reader) planRead(t *Table, p prepared, in *Invocation, body []byte, in
 // coalescing uses it too. When they cannot be read, the read neither
 // joins nor stores anything.
 func (r *readRun) snapshot(ctx context.Context) context.Context {
-	r.tags = readTags(r.p.route.Service, r.p.resource.Name, r.p.id)
+	r.tags = readTags(r.in.route.Service, r.in.resource.Name, r.in.id)
 	gens, err := r.rd.cache.Snapshot(ctx, r.tags)
 	if err != nil {
 		r.outcome = observe.CacheUnavailable
@@ -188,8 +188,8 @@ func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 			return e.Result, nil
 		}
 	}
-	route := r.p.route
-	result, err := r.client.Request(ctx, route.Action, r.p.id, r.key.body)
+	route := r.in.route
+	result, err := r.client.Request(ctx, route.Action, r.in.id, r.key.body)
 	if r.plan.store {
 		// Stored before the flight ends: a read that comes after it
 		// finds the entry rather than starting another run.
@@ -215,7 +215,7 @@ func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) 
 	if e := socket.AsError(err); e != nil {
 		a = r.t.serviceFailed(e)
 	} else {
-		a = succeeded(r.p, result)
+		a = succeeded(r.in, result)
 		if r.plan.cacheable && a.Err == nil {
 			etag := ""
 			if found != nil {

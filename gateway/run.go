@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -167,7 +168,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.observeUnary(), recoverUnary(o.Logger)))...)
+	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.grpc.ObserveUnary(), recoverUnary(o.Logger)))...)
 	g.RegisterGRPC(gs)
 	hc := newReadiness(g)
 	healthpb.RegisterHealthServer(gs, hc)
@@ -231,12 +232,12 @@ loop:
 // pprof's when asked for.
 func (g *Gateway) adminHandler(pprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", g.metricsHandler())
+	mux.Handle("GET /metrics", g.metrics.Handler())
 	if pprof {
 		handlePprof(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
+		rest.WriteEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
 	})
 	mux.HandleFunc("GET /readyz", g.serveReadyz)
 	return mux

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -101,23 +102,15 @@ type Event struct {
 }
 
 // ConnEvent is a WebSocket connection's event, for the observers.
-type ConnEvent struct {
-	Kind ConnEventKind
-	// FrameType is FrameReceived's frame type: auth, request, cancel,
-	// subscribe, unsubscribe, or invalid.
-	FrameType string
-}
-
-// ConnEventKind says what happened to a connection.
-type ConnEventKind uint8
+type ConnEvent = observe.ConnEvent
 
 // The kinds of ConnEvent.
 const (
-	SocketOpened ConnEventKind = iota
-	SocketClosed
-	FrameReceived
-	FrameSent
-	SocketCutOff
+	SocketOpened  = observe.SocketOpened
+	SocketClosed  = observe.SocketClosed
+	FrameReceived = observe.FrameReceived
+	FrameSent     = observe.FrameSent
+	SocketCutOff  = observe.SocketCutOff
 )
 
 // Resource is the last path segment of the endpoint, GET /{version}/socket.

@@ -193,7 +193,7 @@ func (c *wsConn) serve() {
 	go c.closer.loop(c.ctx, c.ws, c.out)
 	c.readLoop()
 	c.cancel()
-	c.requests.running.Wait()
+	c.requests.wait()
 	c.subs.stopAll()
 	<-c.out.done
 	<-c.keepAlive.done

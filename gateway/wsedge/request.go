@@ -89,10 +89,13 @@ func (r *inFlight) isDraining() bool {
 	return r.draining
 }
 
+// wait waits for the frames running to end.
+func (r *inFlight) wait() { r.running.Wait() }
+
 // waitUntil waits for the frames running to end, or for ctx to.
 func (r *inFlight) waitUntil(ctx context.Context) {
 	done := make(chan struct{})
-	go func() { r.running.Wait(); close(done) }()
+	go func() { r.wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

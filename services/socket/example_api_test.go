@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // DecodeBody is strict: a misspelt field is a clear INVALID_ARGUMENT.
@@ -12,7 +13,7 @@ func ExampleDecodeBody() {
 		Name string `json:"name"`
 	}
 	fmt.Println(socket.DecodeBody([]byte(`{"name":"Oska"}`), &in), in.Name)
-	fmt.Println(socket.CodeOf(socket.DecodeBody([]byte(`{"nick":"Oska"}`), &in)))
+	fmt.Println(status.CodeOf(socket.DecodeBody([]byte(`{"nick":"Oska"}`), &in)))
 	// Output:
 	// <nil> Oska
 	// INVALID_ARGUMENT
@@ -31,7 +32,7 @@ func ExampleNewKeyring() {
 	k, err := keys.Verify("s3cret")
 	fmt.Println(k.Name, k.Delegate, err)
 	_, err = keys.Verify("guess")
-	fmt.Println(socket.CodeOf(err))
+	fmt.Println(status.CodeOf(err))
 	fmt.Println(keys.Revoke("reports"))
 	// Output:
 	// gateway true <nil>

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // A whole service: a key, a server with one typed action, serving on a
@@ -36,7 +37,7 @@ func Example_service() {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis) }() // until ctx ends; then drains
 
-	c, err := socket.Dial(lis.Addr().String(), socket.WithKey("dev-key"))
+	c, err := caller.Dial(lis.Addr().String(), caller.WithKey("dev-key"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // FuzzFrame feeds arbitrary bytes to the service side of the socket as a
@@ -81,7 +83,7 @@ func FuzzFrame(f *testing.F) {
 	})
 }
 
-func checkError(t *testing.T, e *Error) {
+func checkError(t *testing.T, e *status.Error) {
 	t.Helper()
 	if !e.Code.Valid() || e.Message == "" {
 		t.Fatalf("refusal without a standard code or message: %#v", e)
@@ -99,8 +101,8 @@ func checkResponse(t *testing.T, r *socketv1.Response) {
 	if err := proto.Unmarshal(b, &back); err != nil {
 		t.Fatalf("response does not decode: %v", err)
 	}
-	if _, err := resultOf(&back); err != nil {
-		if CodeOf(err) == "" {
+	if _, err := wire.Result(&back); err != nil {
+		if status.CodeOf(err) == "" {
 			t.Fatalf("result error without code: %v", err)
 		}
 	} else if !back.GetOk() {
@@ -120,7 +122,7 @@ func FuzzDecodeBody(f *testing.F) {
 			Delay int    `json:"delay_ms"`
 		}
 		if err := DecodeBody(b, &v); err != nil {
-			e := AsError(err)
+			e := status.AsError(err)
 			if e.Code != CodeInvalidArgument || e.Message == "" {
 				t.Fatalf("DecodeBody(%q) = %v; want INVALID_ARGUMENT with a message", b, err)
 			}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamgate/streamgate/status"
 )
 
 // Request is what a handler receives: one action frame.
@@ -104,7 +106,7 @@ func metaIn(ctx context.Context) *Meta {
 }
 
 // Handler runs an action. It returns the result as JSON, or an error; an
-// *Error chooses the code, any other error becomes INTERNAL. The context
+// *status.Error chooses the code, any other error becomes INTERNAL. The context
 // ends at the request's deadline, when the caller cancels, or when the
 // stream ends.
 type Handler interface {
@@ -158,7 +160,7 @@ func DecodeBody(body json.RawMessage, v any) error {
 	return nil
 }
 
-func bodyError(err error, offset int64) *Error {
+func bodyError(err error, offset int64) *status.Error {
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"google.golang.org/grpc/metadata"
+
+	"github.com/streamgate/streamgate/status"
 )
 
 // Key is a credential a caller presents when it opens a stream, as gRPC
@@ -161,7 +163,7 @@ func (k *Keyring) lookup(ctx context.Context) (*keyEntry, error) {
 }
 
 // Verify returns the key whose secret this is, without its secret; an
-// unknown or revoked secret is an UNAUTHENTICATED *Error. Other edges (the
+// unknown or revoked secret is an UNAUTHENTICATED *status.Error. Other edges (the
 // gateway's API keys) use it to check keys the way streams are checked.
 func (k *Keyring) Verify(secret string) (Key, error) {
 	e, err := k.find(secret)
@@ -173,7 +175,7 @@ func (k *Keyring) Verify(secret string) (Key, error) {
 
 // find selects the entry by the secret's hash and compares the hashes in
 // constant time.
-func (k *Keyring) find(secret string) (*keyEntry, *Error) {
+func (k *Keyring) find(secret string) (*keyEntry, *status.Error) {
 	sum := sha256.Sum256([]byte(secret))
 	k.mu.RLock()
 	e := k.byHash[sum]

@@ -1,9 +1,6 @@
 package socket
 
 import (
-	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/internal/workers"
-
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,10 +20,14 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/workers"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Config is a server's identity.
@@ -117,7 +118,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: WithMetrics: %w", err)
 	}
-	s.obs = serverObservers{statsObserver{}, serverTracer{tracer: newTracer(), service: cfg.Name}}
+	s.obs = serverObservers{statsObserver{}, serverTracer{tracer: wire.Tracer(), service: cfg.Name}}
 	if metrics != nil {
 		metrics.index = len(s.obs)
 		s.obs = append(s.obs, metrics)
@@ -302,10 +303,10 @@ func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
 	if err != nil {
 		s.obs.server(serverEvent{kind: keyRefused})
 		msg := "unauthenticated"
-		if se := (*Error)(nil); errors.As(err, &se) {
+		if se := (*status.Error)(nil); errors.As(err, &se) {
 			msg = se.Message
 		}
-		return nil, status.Error(codes.Unauthenticated, msg)
+		return nil, grpcstatus.Error(codes.Unauthenticated, msg)
 	}
 	return k, nil
 }
@@ -359,7 +360,7 @@ func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.
 
 // run runs an admitted request: reads share one handler run with
 // identical reads in flight (across all streams), unless coalescing is off.
-func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Error) {
+func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *status.Error) {
 	a := adm.action
 	if !a.spec.read || s.opts.noCoalesce {
 		return s.exec(ctx, adm)
@@ -386,19 +387,19 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	if shared {
 		s.obs.coalesced(a)
 	}
-	if err != nil && ctx.Err() != nil && AsError(err).Code == CodeCanceled {
+	if err != nil && ctx.Err() != nil && status.AsError(err).Code == CodeCanceled {
 		// This caller left (its deadline passed, or it cancelled) and was
 		// the last one: the shared run was cancelled because of it, so the
 		// answer is the caller's own reason, DEADLINE_EXCEEDED on a
 		// deadline (docs/protocol.md §5).
-		return nil, AsError(ctx.Err())
+		return nil, status.AsError(ctx.Err())
 	}
-	return res, AsError(err)
+	return res, status.AsError(err)
 }
 
 // exec runs the handler, turning a panic into INTERNAL, between the
 // observers' handlerBegan and handlerEnded.
-func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *Error) {
+func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *status.Error) {
 	a := adm.action
 	s.obs.handlerBegan(a)
 	start := time.Now()
@@ -411,7 +412,7 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 	}()
 	res, herr := a.handler.ServeAction(ctx, &adm.req)
 	if herr != nil {
-		e := withoutDrainingReason(AsError(herr))
+		e := withoutDrainingReason(status.AsError(herr))
 		// The cause is logged here and never sent.
 		switch cause := e.Unwrap(); {
 		case cause == nil:
@@ -423,13 +424,13 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 		return nil, e
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && res == nil {
-		return nil, AsError(ctxErr)
+		return nil, status.AsError(ctxErr)
 	}
 	return res, nil
 }
 
-// errOrNil keeps a nil *Error from becoming a non-nil error.
-func errOrNil(e *Error) error {
+// errOrNil keeps a nil *status.Error from becoming a non-nil error.
+func errOrNil(e *status.Error) error {
 	if e == nil {
 		return nil
 	}
@@ -507,7 +508,7 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 // withoutDrainingReason keeps a handler from passing on the draining reason
 // it got from another service: that reason promises the action did not
 // run, which only the runtime can say.
-func withoutDrainingReason(e *Error) *Error {
+func withoutDrainingReason(e *status.Error) *status.Error {
 	if e.Details[DetailReason] != ReasonDraining {
 		return e
 	}

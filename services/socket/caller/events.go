@@ -1,4 +1,4 @@
-package socket
+package caller
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"time"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Event is an event a service published, as Subscribe delivers it.
@@ -21,7 +24,7 @@ type Event struct {
 	Data json.RawMessage
 	// Visibility says who may see it; a delegating key (the gateway) gets
 	// every event and filters with Visibility.Allows.
-	Visibility Visibility
+	Visibility socket.Visibility
 	// Gap says events may be missing before this one: the seq jumped (the
 	// service dropped events its stream could not take, or, for a key
 	// that does not delegate, events it may not see), or this
@@ -68,7 +71,7 @@ type clientEvents struct {
 // it came (err set when the service refused), or the stream ended.
 type ack struct {
 	done chan struct{}
-	err  *Error
+	err  *status.Error
 }
 
 // ackKey names a subscribe frame waiting for its acknowledgement.
@@ -106,7 +109,7 @@ type subscription struct {
 // for a bad topic, PERMISSION_DENIED, UNAVAILABLE once the client is
 // closed.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
-	if e := checkTopic(topic, true); e != nil {
+	if e := wire.CheckTopic(topic, true); e != nil {
 		return nil, e
 	}
 	sub := &subscription{topic: topic, fn: fn, queue: make(chan Event, subscriptionQueue), done: make(chan struct{})}
@@ -192,7 +195,7 @@ func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 	defer ev.ackMu.Unlock()
 	if a := ev.acks[key]; a != nil {
 		if f.GetError() != nil {
-			a.err = errorFromProto(f.GetError())
+			a.err = wire.ErrorFromProto(f.GetError())
 		}
 		close(a.done)
 		delete(ev.acks, key)
@@ -202,7 +205,7 @@ func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 // awaitAcks waits for subscribe frames' acknowledgements, at most the
 // connect timeout, and not after ctx ends or the client closes. It
 // returns the first refusal.
-func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *Error {
+func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *status.Error {
 	timer := time.NewTimer(c.cfg.connectTimeout)
 	defer timer.Stop()
 	for _, a := range acks {
@@ -444,7 +447,7 @@ func (st *clientStream) sendFrame(f *socketv1.ConnectRequest) {
 // whose topic it matches, marking a gap when the stream's seq for the
 // topic jumped.
 func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
-	e := Event{Topic: pe.GetTopic(), Seq: pe.GetSeq(), Data: pe.GetData(), Visibility: visibilityFromProto(pe.GetVisibility())}
+	e := Event{Topic: pe.GetTopic(), Seq: pe.GetSeq(), Data: pe.GetData(), Visibility: visibilityOf(pe.GetVisibility())}
 	ev := &c.events
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
@@ -467,7 +470,7 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	}
 	seqs[e.Topic] = e.Seq
 	for sub := range ev.subs {
-		if topicMatches(sub.topic, e.Topic) {
+		if wire.TopicMatches(sub.topic, e.Topic) {
 			sub.offer(e)
 		}
 	}
@@ -503,4 +506,9 @@ func (c *Client) streamEnded(st *clientStream) {
 		ev.broke[st.inst] = true
 	}
 	ev.gapLocked()
+}
+
+// visibilityOf is an event frame's visibility as Event carries it.
+func visibilityOf(v *socketv1.Visibility) socket.Visibility {
+	return socket.Visibility{Public: v.GetPublic(), Subjects: v.GetSubjects(), Roles: v.GetRoles()}
 }

@@ -1,4 +1,4 @@
-package socket
+package caller
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/connectivity"
+
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 func TestBackoffNeverExceedsTheCap(t *testing.T) {
@@ -18,7 +20,7 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 		{defaultBackoffBase, defaultBackoffMax},
 		{time.Second, time.Second},
 	} {
-		c := &Client{cfg: clientConfig{backoffBase: b.base, backoffMax: b.max}}
+		c := &Client{cfg: config{backoffBase: b.base, backoffMax: b.max}}
 		for n := range 100 {
 			for range 200 {
 				if d := c.backoff(n); d <= 0 || d > b.max {
@@ -34,18 +36,18 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 
 // serveOn serves a server with one read action on addr ("" for a fresh
 // port) and returns the address and a function that stops it at once.
-func serveOn(t *testing.T, addr string, opts ...ServerOption) (string, func()) {
+func serveOn(t *testing.T, addr string, opts ...socket.ServerOption) (string, func()) {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	srv, err := NewServer(Config{Name: "reconnect"}, append([]ServerOption{WithoutAuth()}, opts...)...)
+	srv, err := socket.NewServer(socket.Config{Name: "reconnect"}, append([]socket.ServerOption{socket.WithoutAuth()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Handle("PING", HandlerFunc(func(context.Context, *Request) (json.RawMessage, error) {
+	if err := srv.Handle("PING", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 		return json.RawMessage(`"pong"`), nil
-	}), Read()); err != nil {
+	}), socket.Read()); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", addr)

@@ -1,9 +1,6 @@
-package socket
+package caller
 
 import (
-	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/internal/workers"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
@@ -20,10 +18,14 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
-
-	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/workers"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Client is the request library: it keeps a stream open to every instance
@@ -31,7 +33,7 @@ import (
 // safe for concurrent use.
 type Client struct {
 	target    string
-	cfg       clientConfig
+	cfg       config
 	born      time.Time       // when Dial returned the client
 	ctx       context.Context // ends when the client closes
 	cancel    context.CancelFunc
@@ -75,10 +77,10 @@ type instanceState struct {
 // Dial returns a client for the service at target (see package doc for the
 // forms). It connects in the background; requests wait for a ready stream
 // until their context ends.
-func Dial(target string, opts ...DialOption) (*Client, error) {
-	cfg := defaultClientConfig()
+func Dial(target string, opts ...Option) (*Client, error) {
+	cfg := defaultConfig()
 	for _, o := range opts {
-		o.applyClient(&cfg)
+		o(&cfg)
 	}
 	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.readyWait < 0 {
 		return nil, errors.New("socket: attempts, timeouts, backoff and ready wait must be positive")
@@ -96,7 +98,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		cancel:    cancel,
 		instances: map[string]*instance{},
 		changed:   make(chan struct{}),
-		tracer:    newTracer(),
+		tracer:    wire.Tracer(),
 	}
 	c.flightsGo = workers.New(func(f *func()) { (*f)() }, ctx.Done())
 	c.flights.Go = c.flightsGo.Go
@@ -173,7 +175,7 @@ type Reply struct {
 	// Result is the action's JSON result.
 	Result json.RawMessage
 	// Replayed says the service answered with the stored outcome of an
-	// earlier request with the same idempotency key (see MarkReplayed): it
+	// earlier request with the same idempotency key (see socket.MarkReplayed): it
 	// did not act again, so the caller did not create what the result
 	// names and must not undo it. Always false for reads answered by an
 	// identical read in flight.
@@ -183,8 +185,8 @@ type Reply struct {
 // Request runs an action on the service and returns its JSON result. The
 // body may be nil, raw JSON ([]byte or json.RawMessage, sent untouched) or
 // any value to encode as JSON. The context's deadline travels with the
-// request and its meta is taken from ContextWithMeta; cancelling ctx
-// cancels the request at the service. Errors are *Error.
+// request and its meta is taken from socket.ContextWithMeta; cancelling ctx
+// cancels the request at the service. Errors are *status.Error.
 //
 // When a stream breaks, requests that never reached it are sent again
 // elsewhere; requests that did are sent again only if the action is
@@ -206,13 +208,13 @@ func (c *Client) Request(ctx context.Context, action, id string, body any) (json
 func (c *Client) Do(ctx context.Context, action, id string, body any) (Reply, error) {
 	ctx, span := c.startCall(ctx, action, id)
 	r, err := c.do(ctx, action, id, body)
-	endSpan(span, err, trace.SpanKindClient)
+	wire.EndSpan(span, err, trace.SpanKindClient)
 	return r, err
 }
 
 // do is Do inside the call's span.
 func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, error) {
-	raw, err := encodeBody(body)
+	raw, err := wire.EncodeBody(body)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -225,7 +227,7 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 	if !info.Read || c.cfg.noCoalesce {
 		return c.send(ctx, action, id, raw, info)
 	}
-	m := MetaFrom(ctx)
+	m := socket.MetaFrom(ctx)
 	scope := ""
 	if !info.Public {
 		scope = m.Principal.Scope()
@@ -239,7 +241,7 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 		markCoalesced(ctx)
 	}
 	if err != nil {
-		return Reply{}, AsError(err)
+		return Reply{}, status.AsError(err)
 	}
 	return Reply{Result: res}, nil
 }
@@ -248,7 +250,7 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 // or drain under it (see Request).
 func (c *Client) send(ctx context.Context, action, id string, raw []byte, info ActionInfo) (Reply, error) {
 	deadline, hasDeadline := ctx.Deadline()
-	meta := injectTrace(ctx, metaToProto(ctx))
+	meta := wire.InjectTrace(ctx, metaToProto(ctx))
 	// Each attempt gets a frame of its own, with the time left then.
 	frame := func() *socketv1.Request {
 		f := &socketv1.Request{
@@ -271,10 +273,10 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 	// hide it: the caller is told the outcome is unknown.
 	var mayHaveRun error
 	failed := func(err error) (Reply, error) {
-		if mayHaveRun != nil && AsError(err).Code == CodeUnavailable {
+		if mayHaveRun != nil && status.AsError(err).Code == status.CodeUnavailable {
 			err = mayHaveRun
 		}
-		return Reply{}, AsError(err)
+		return Reply{}, status.AsError(err)
 	}
 	for {
 		st, err := c.pick(ctx, last)
@@ -287,7 +289,7 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 			if retryDraining(r) && budget.spend(false) {
 				continue // the service refused it unrun while draining
 			}
-			res, err := resultOf(r)
+			res, err := wire.Result(r)
 			return Reply{Result: res, Replayed: r.GetReplayed()}, err
 		}
 		var lost *lostError
@@ -301,8 +303,8 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 }
 
 var (
-	errClientClosed  = Errorf(CodeUnavailable, "the client is closed")
-	errStreamClosing = Errorf(CodeUnavailable, "the stream to the service is closing")
+	errClientClosed  = status.Errorf(status.CodeUnavailable, "the client is closed")
+	errStreamClosing = status.Errorf(status.CodeUnavailable, "the stream to the service is closing")
 )
 
 // maxMoves bounds how often one request is tried again because streams
@@ -347,33 +349,14 @@ func Call[Out any](ctx context.Context, c *Client, action, id string, body any) 
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
-			return out, Errorf(CodeInternal, "the result of %s could not be decoded", action).WithCause(err)
+			return out, status.Errorf(status.CodeInternal, "the result of %s could not be decoded", action).WithCause(err)
 		}
 	}
 	return out, nil
 }
 
-func encodeBody(body any) ([]byte, error) {
-	switch b := body.(type) {
-	case nil:
-		return nil, nil
-	case json.RawMessage:
-		return b, nil
-	case []byte:
-		return b, nil
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, Errorf(CodeInvalidArgument, "the body could not be encoded as JSON").WithCause(err)
-	}
-	return b, nil
-}
-
 func metaToProto(ctx context.Context) *socketv1.Meta {
-	m := metaIn(ctx)
-	if m == nil {
-		return nil
-	}
+	m := socket.MetaFrom(ctx)
 	pm := &socketv1.Meta{
 		ApiVersion:     m.APIVersion,
 		Traceparent:    m.TraceParent,
@@ -387,12 +370,15 @@ func metaToProto(ctx context.Context) *socketv1.Meta {
 	if m.Principal.Subject != "" && m.Principal.Subject != m.Caller {
 		pm.Principal = &socketv1.Principal{Subject: m.Principal.Subject, Roles: m.Principal.Roles}
 	}
+	if proto.Size(pm) == 0 {
+		return nil // no meta in ctx: the frame carries none
+	}
 	return pm
 }
 
 func retryDraining(r *socketv1.Response) bool {
 	e := r.GetError()
-	return e.GetCode() == string(CodeUnavailable) && e.GetDetails().GetFields()[DetailReason].GetStringValue() == ReasonDraining
+	return e.GetCode() == string(status.CodeUnavailable) && e.GetDetails().GetFields()[wire.DetailReason].GetStringValue() == wire.ReasonDraining
 }
 
 // ActionInfo is what the client knows of an action from the services'
@@ -550,8 +536,8 @@ func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, erro
 		case <-ctx.Done():
 			// The cause (addresses, transport errors) is kept for logs and
 			// errors.Is, not put in the message that may reach clients.
-			e := AsError(ctx.Err())
-			return nil, (&Error{Code: e.Code, Message: e.Message + ": " + c.serviceName() + " has no ready instance"}).WithCause(errors.Join(ctx.Err(), c.lastError()))
+			e := status.AsError(ctx.Err())
+			return nil, (&status.Error{Code: e.Code, Message: e.Message + ": " + c.serviceName() + " has no ready instance"}).WithCause(errors.Join(ctx.Err(), c.lastError()))
 		case <-c.ctx.Done():
 			return nil, errClientClosed
 		}
@@ -606,9 +592,9 @@ func later(a, b time.Time) time.Time {
 }
 
 // noReadyInstance is the error of a request that found no ready stream.
-func (c *Client) noReadyInstance(retryAfter time.Duration) *Error {
-	return Errorf(CodeUnavailable, "%s has no ready instance", c.serviceName()).
-		WithDetails(map[string]any{DetailReason: ReasonNoReadyInstance, DetailRetryAfterMs: retryAfter.Milliseconds()}).
+func (c *Client) noReadyInstance(retryAfter time.Duration) *status.Error {
+	return status.Errorf(status.CodeUnavailable, "%s has no ready instance", c.serviceName()).
+		WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance, wire.DetailRetryAfterMs: retryAfter.Milliseconds()}).
 		WithCause(c.lastError())
 }
 
@@ -621,8 +607,8 @@ func (c *Client) permanentError() error {
 	}
 	var err error
 	for _, s := range insts {
-		code := CodeOf(s.LastError)
-		if s.State == connectivity.Ready || (code != CodeUnauthenticated && code != CodePermissionDenied) {
+		code := status.CodeOf(s.LastError)
+		if s.State == connectivity.Ready || (code != status.CodeUnauthenticated && code != status.CodePermissionDenied) {
 			return nil
 		}
 		err = s.LastError
@@ -725,7 +711,7 @@ func (c *Client) outgoingContext(ctx context.Context) context.Context {
 	if c.cfg.key == "" {
 		return ctx
 	}
-	return metadata.AppendToOutgoingContext(ctx, MetadataAuthorization, "Bearer "+c.cfg.key)
+	return metadata.AppendToOutgoingContext(ctx, wire.MetadataAuthorization, "Bearer "+c.cfg.key)
 }
 
 func (c *Client) dialOptions() []grpc.DialOption {
@@ -739,7 +725,7 @@ func (c *Client) dialOptions() []grpc.DialOption {
 			Backoff:           backoff.Config{BaseDelay: c.cfg.backoffBase, Multiplier: 2, MaxDelay: c.cfg.backoffMax},
 			MinConnectTimeout: c.cfg.connectTimeout,
 		}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: wire.KeepaliveTime, Timeout: wire.KeepaliveTimeout, PermitWithoutStream: true}),
 	}, c.cfg.grpcOptions...)
 }
 
@@ -753,7 +739,7 @@ func (c *Client) Describe(ctx context.Context) (map[string]ActionInfo, error) {
 	}
 	d, err := st.conn.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
 	if err != nil {
-		return nil, FromStatus(err)
+		return nil, status.FromGRPC(err)
 	}
 	c.learn(d)
 	known := *c.catalogue.Load()

@@ -12,6 +12,7 @@ import (
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -108,7 +109,7 @@ func TestKeyScopes(t *testing.T) {
 		}), socket.Read()))
 	}})
 	ctx := sockettest.Context(t)
-	user := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "user-7", Roles: []string{"admin"}}, RequestID: "req-1"})
+	user := caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "user-7", Roles: []string{"admin"}}, RequestID: "req-1"})
 
 	t.Run("action outside the key's scope", func(t *testing.T) {
 		reader := sockettest.DialServer(t, ts, caller.WithKey(sockettest.ReaderKey))
@@ -144,16 +145,16 @@ func TestKeyScopes(t *testing.T) {
 
 func TestKeyringValidation(t *testing.T) {
 	t.Parallel()
-	cases := map[string][]socket.Key{
+	cases := map[string][]keyring.Key{
 		"no name":        {{Secret: "x"}},
 		"no secret":      {{Name: "a"}},
-		"both":           {{Name: "a", Secret: "x", Hash: socket.HashKey("x")}},
+		"both":           {{Name: "a", Secret: "x", Hash: keyring.Hash("x")}},
 		"bad hash":       {{Name: "a", Hash: "sha256:zz"}},
 		"duplicate name": {{Name: "a", Secret: "x"}, {Name: "a", Secret: "y"}},
-		"same secret":    {{Name: "a", Secret: "x"}, {Name: "b", Hash: socket.HashKey("x")}},
+		"same secret":    {{Name: "a", Secret: "x"}, {Name: "b", Hash: keyring.Hash("x")}},
 	}
 	for name, keys := range cases {
-		if _, err := socket.NewKeyring(keys...); err == nil {
+		if _, err := keyring.New(keys...); err == nil {
 			t.Errorf("%s: NewKeyring accepted %+v", name, keys)
 		}
 	}

@@ -60,7 +60,7 @@ func TestUnencodableFrameFailsOnlyItsRequest(t *testing.T) {
 		{name: "resource id, overlong", action: "ECHO", id: "\xc3\x28", code: socket.CodeInvalidArgument, contains: "UTF-8"},
 		{name: "action", action: "ECHO\xff", code: socket.CodeInvalidArgument, contains: "action"},
 		{name: "request id in meta", action: "ECHO", id: "1", ctx: func(ctx context.Context) context.Context {
-			return socket.ContextWithMeta(ctx, socket.Meta{RequestID: "req-\xff"})
+			return caller.ContextWithMeta(ctx, socket.Meta{RequestID: "req-\xff"})
 		}, code: socket.CodeInvalidArgument, contains: "request_id"},
 		{name: "request over the frame limit", action: "ECHO", id: "1", body: map[string]string{"text": strings.Repeat("y", 2*limit)}, code: socket.CodeInvalidArgument, contains: "limit"},
 		{name: "answer with an invalid message is sanitized", action: "BAD_MESSAGE", id: "1", code: socket.CodeNotFound, contains: "no thing named \uFFFD"},

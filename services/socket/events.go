@@ -216,7 +216,7 @@ func (st *serverStream) onSubscribe(topic string) {
 		st.reply(newResponse(0, false, nil, e))
 		return
 	}
-	if st.key.actions != nil {
+	if len(st.key.Actions) > 0 {
 		// An action-scoped key would otherwise see events of actions it
 		// may not call.
 		e := Errorf(CodePermissionDenied, "key %q is limited to some actions and may not subscribe", st.key.Name)

@@ -18,24 +18,3 @@ func ExampleDecodeBody() {
 	// <nil> Oska
 	// INVALID_ARGUMENT
 }
-
-// A keyring holds the keys callers present when they open a stream;
-// configuration keeps only their hashes.
-func ExampleNewKeyring() {
-	keys, err := socket.NewKeyring(
-		socket.Key{Name: "gateway", Hash: socket.HashKey("s3cret"), Delegate: true},
-		socket.Key{Name: "reports", Secret: "r3ad", Actions: []string{"GET_USER"}},
-	)
-	if err != nil {
-		panic(err)
-	}
-	k, err := keys.Verify("s3cret")
-	fmt.Println(k.Name, k.Delegate, err)
-	_, err = keys.Verify("guess")
-	fmt.Println(status.CodeOf(err))
-	fmt.Println(keys.Revoke("reports"))
-	// Output:
-	// gateway true <nil>
-	// UNAUTHENTICATED
-	// true
-}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // A whole service: a key, a server with one typed action, serving on a
@@ -15,7 +16,7 @@ import (
 // request library. docs/writing-services.md ("Go") shows this body, and
 // TestDocsServiceExample keeps the two equal.
 func Example_service() {
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: "dev-key"})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: "dev-key"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -27,7 +28,7 @@ type admitted struct {
 // admit checks a request frame against the server's actions and the
 // caller's key and turns it into a handler Request. Every problem becomes a
 // clear *status.Error for this frame alone.
-func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *status.Error) {
+func (s *Server) admit(key *keyring.Entry, f *socketv1.Request) (admitted, *status.Error) {
 	if f == nil {
 		return admitted{}, Errorf(CodeInvalidArgument, "frame without a request")
 	}
@@ -39,7 +40,7 @@ func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *status.Er
 		return admitted{}, Errorf(CodeNotFound, "service %q has no action %q", s.cfg.Name, f.GetAction()).
 			WithDetails(map[string]any{"action": f.GetAction(), "service": s.cfg.Name})
 	}
-	if !key.mayCall(a.name) {
+	if !key.MayCall(a.name) {
 		return admitted{}, Errorf(CodePermissionDenied, "key %q may not call %s", key.Name, a.name)
 	}
 	m := f.GetMeta()

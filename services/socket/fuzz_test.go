@@ -11,6 +11,7 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -34,7 +35,7 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0xff, 0xff})
 
-	keys, err := NewKeyring(Key{Name: "k", Secret: "s"}, Key{Name: "d", Secret: "t", Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "k", Secret: "s"}, keyring.Key{Name: "d", Secret: "t", Delegate: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -49,7 +50,14 @@ func FuzzFrame(f *testing.F) {
 	if err := srv.Handle("V2_ONLY", Typed(echo), Versions("v2")); err != nil {
 		f.Fatal(err)
 	}
-	plain, delegate := keys.byName["k"], keys.byName["d"]
+	plain, e := keys.Find("s")
+	if e != nil {
+		f.Fatal(e)
+	}
+	delegate, e := keys.Find("t")
+	if e != nil {
+		f.Fatal(e)
+	}
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var frame socketv1.ConnectRequest
@@ -60,7 +68,7 @@ func FuzzFrame(f *testing.F) {
 		if req == nil {
 			return
 		}
-		for _, key := range []*keyEntry{plain, delegate} {
+		for _, key := range []*keyring.Entry{plain, delegate} {
 			adm, e := srv.admit(key, req)
 			if e != nil {
 				checkError(t, e)

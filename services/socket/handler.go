@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -58,33 +59,6 @@ type Principal struct {
 // HasRole reports whether the principal has the role.
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
-// Scope returns the visibility scope of a principal for per-caller
-// answers: its subject and roles, quoted so no two principals share one.
-// It is part of every coalesced read's key, so it is built with one
-// allocation (none for the zero Principal).
-func (p Principal) Scope() string {
-	if p.Subject == "" && len(p.Roles) == 0 {
-		return `""`
-	}
-	var buf [128]byte // most scopes fit; longer ones grow on the heap
-	b := strconv.AppendQuote(buf[:0], p.Subject)
-	for _, r := range p.Roles {
-		b = append(b, ',')
-		b = strconv.AppendQuote(b, r)
-	}
-	return string(b)
-}
-
-type metaKey struct{}
-
-// ContextWithMeta returns a context carrying meta. The client sends it with
-// every request made with that context; the server puts the incoming meta
-// in each handler's context, so a handler calling another service forwards
-// the version, principal and trace it was called with.
-func ContextWithMeta(ctx context.Context, m Meta) context.Context {
-	return context.WithValue(ctx, metaKey{}, &m)
-}
-
 // MetaFrom returns the meta in ctx, or the zero Meta.
 func MetaFrom(ctx context.Context) Meta {
 	if m := metaIn(ctx); m != nil {
@@ -93,10 +67,10 @@ func MetaFrom(ctx context.Context) Meta {
 	return Meta{}
 }
 
-// metaIn returns the meta in ctx (set by ContextWithMeta, or by the server
-// for a handler), or nil.
+// metaIn returns the meta in ctx (set by the server for a handler, or by
+// caller.ContextWithMeta for the requests made with it), or nil.
 func metaIn(ctx context.Context) *Meta {
-	switch v := ctx.Value(metaKey{}).(type) {
+	switch v := wire.MetaValue(ctx).(type) {
 	case *Meta:
 		return v
 	case *requestState:

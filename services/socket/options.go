@@ -10,13 +10,14 @@ import (
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/testhooks"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // ServerOption tunes a Server.
 type ServerOption interface{ applyServer(*serverConfig) }
 
 type serverConfig struct {
-	keys           *Keyring
+	keys           *keyring.Keyring
 	noAuth         bool
 	noCoalesce     bool
 	flights        *coalesce.Group // a test's (testhooks.ServerFlights); nil: the server's own
@@ -70,7 +71,7 @@ func WithMaxFrameSize(n int) ServerOption {
 
 // WithKeys sets the keys the server accepts. A server needs WithKeys or
 // WithoutAuth.
-func WithKeys(k *Keyring) ServerOption {
+func WithKeys(k *keyring.Keyring) ServerOption {
 	return serverOptionFunc(func(c *serverConfig) { c.keys = k })
 }
 

@@ -47,7 +47,7 @@ func TestReplayedFlagEndToEnd(t *testing.T) {
 	t.Parallel()
 	ts, _ := replayServer(t)
 	c := sockettest.DialServer(t, ts)
-	ctx := socket.ContextWithMeta(sockettest.Context(t), socket.Meta{IdempotencyKey: "k1"})
+	ctx := caller.ContextWithMeta(sockettest.Context(t), socket.Meta{IdempotencyKey: "k1"})
 
 	first, err := c.Do(ctx, "PAY", "order-1", payIn{Amount: 100})
 	must(t, err)
@@ -64,7 +64,7 @@ func TestReplayedFlagEndToEnd(t *testing.T) {
 	if err != nil || string(res) != string(first.Result) {
 		t.Fatalf("Request = %s, %v", res, err)
 	}
-	other, err := c.Do(socket.ContextWithMeta(sockettest.Context(t), socket.Meta{IdempotencyKey: "k2"}), "PAY", "order-2", nil)
+	other, err := c.Do(caller.ContextWithMeta(sockettest.Context(t), socket.Meta{IdempotencyKey: "k2"}), "PAY", "order-2", nil)
 	if err != nil || other.Replayed {
 		t.Fatalf("a new key: %+v, %v", other, err)
 	}
@@ -100,5 +100,5 @@ func TestCoalescedReadNeverMarksReplayed(t *testing.T) {
 	}
 	// Outside a request, MarkReplayed does nothing.
 	socket.MarkReplayed(context.Background())
-	socket.MarkReplayed(socket.ContextWithMeta(context.Background(), socket.Meta{}))
+	socket.MarkReplayed(caller.ContextWithMeta(context.Background(), socket.Meta{}))
 }

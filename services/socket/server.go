@@ -27,6 +27,7 @@ import (
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/workers"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -295,11 +296,11 @@ func (s *Server) untrack(st *serverStream) {
 	s.streamWG.Done()
 }
 
-func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
+func (s *Server) authenticate(ctx context.Context) (*keyring.Entry, error) {
 	if s.opts.noAuth {
-		return anonymous, nil
+		return keyring.Anonymous(), nil
 	}
-	k, err := s.opts.keys.lookup(ctx)
+	k, err := lookup(ctx, s.opts.keys)
 	if err != nil {
 		s.obs.server(serverEvent{kind: keyRefused})
 		msg := "unauthenticated"
@@ -344,7 +345,7 @@ func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.
 		timeout = t
 	}
 	if adm.action.spec.read {
-		ctx := context.WithValue(parent, metaKey{}, &adm.state)
+		ctx := wire.WithMeta(parent, &adm.state)
 		if timeout > 0 {
 			return context.WithTimeout(ctx, timeout)
 		}
@@ -353,7 +354,7 @@ func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.
 	if timeout == 0 {
 		timeout = s.opts.drainTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(parent), metaKey{}, &adm.state), timeout)
+	ctx, cancel := context.WithTimeout(wire.WithMeta(context.WithoutCancel(parent), &adm.state), timeout)
 	stop := context.AfterFunc(s.stopped, cancel)
 	return ctx, func() { stop(); cancel() }
 }
@@ -367,7 +368,7 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *stat
 	}
 	scope := ""
 	if !a.spec.public {
-		scope = adm.req.Meta.Principal.Scope()
+		scope = coalesce.Scope(adm.req.Meta.Principal.Subject, adm.req.Meta.Principal.Roles)
 	}
 	key := coalesce.Key(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope, adm.req.Meta.ReadEpoch)
 	// The group is Inline (see NewServer): the shared run is on this
@@ -375,7 +376,7 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *stat
 	// without a copy even when this caller's own request ends first.
 	res, err, shared := s.flights.Do(ctx, key, func(wctx context.Context) (json.RawMessage, error) {
 		// The shared run answers many callers: it never marks a replay.
-		wctx = context.WithValue(wctx, metaKey{}, &adm.req.Meta)
+		wctx = wire.WithMeta(wctx, &adm.req.Meta)
 		if t := a.spec.timeout; t > 0 {
 			var cancel context.CancelFunc
 			wctx, cancel = context.WithTimeout(wctx, t)
@@ -482,7 +483,7 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 	}
 	out := &socketv1.DescribeResponse{Service: s.cfg.Name, Version: s.cfg.Version, Instance: s.instance}
 	for _, a := range s.actions {
-		if !key.mayCall(a.name) {
+		if !key.MayCall(a.name) {
 			continue
 		}
 		kind := socketv1.ActionKind_ACTION_KIND_WRITE

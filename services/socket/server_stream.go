@@ -14,6 +14,7 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // serverStream is one open socket on the service side. The Connect call's
@@ -24,7 +25,7 @@ import (
 type serverStream struct {
 	srv *Server
 	gs  grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]
-	key *keyEntry
+	key *keyring.Entry
 
 	ctx    context.Context // ends when the stream must stop; handlers derive from it
 	cancel context.CancelCauseFunc
@@ -126,12 +127,12 @@ func (st *serverStream) run() error {
 			case <-st.srv.hardStop:
 				final = grpcstatus.Error(codes.Unavailable, "server stopped")
 			}
-		case <-st.key.revoked:
+		case <-st.key.Revoked():
 			final = grpcstatus.Error(codes.Unauthenticated, "key revoked")
 		case <-st.srv.hardStop:
 			final = grpcstatus.Error(codes.Unavailable, "server stopped")
 		}
-	case <-st.key.revoked:
+	case <-st.key.Revoked():
 		final = grpcstatus.Error(codes.Unauthenticated, "key revoked")
 		st.cancel(errKeyRevoked)
 	case <-st.srv.hardStop:

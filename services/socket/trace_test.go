@@ -41,7 +41,7 @@ func TestTraceContextPassesOnWithoutTracing(t *testing.T) {
 	}})
 
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	ctx := socket.ContextWithMeta(sockettest.Context(t), socket.Meta{TraceParent: parent, TraceState: "vendor=1"})
+	ctx := caller.ContextWithMeta(sockettest.Context(t), socket.Meta{TraceParent: parent, TraceState: "vendor=1"})
 	got, err := caller.Call[traceSeen](ctx, sockettest.DialServer(t, up), "FORWARD", "", nil)
 	if err != nil {
 		t.Fatal(err)

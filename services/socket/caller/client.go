@@ -185,7 +185,7 @@ type Reply struct {
 // Request runs an action on the service and returns its JSON result. The
 // body may be nil, raw JSON ([]byte or json.RawMessage, sent untouched) or
 // any value to encode as JSON. The context's deadline travels with the
-// request and its meta is taken from socket.ContextWithMeta; cancelling ctx
+// request and its meta is taken from ContextWithMeta; cancelling ctx
 // cancels the request at the service. Errors are *status.Error.
 //
 // When a stream breaks, requests that never reached it are sent again
@@ -230,7 +230,7 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 	m := socket.MetaFrom(ctx)
 	scope := ""
 	if !info.Public {
-		scope = m.Principal.Scope()
+		scope = coalesce.Scope(m.Principal.Subject, m.Principal.Roles)
 	}
 	res, err, shared := c.flights.Do(ctx, coalesce.Key(action, id, raw, m.APIVersion, scope, m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
 		r, err := c.send(wctx, action, id, raw, info)

@@ -9,8 +9,8 @@
 //	stop, err := c.Subscribe(ctx, "users/*", func(e caller.Event) { … }) // every instance, renewed on reconnects
 //
 // A request's meta (API version, principal, trace) is the one
-// socket.ContextWithMeta put in its context, or, inside a handler, the
-// meta the handler was called with.
+// ContextWithMeta put in its context, or, inside a handler, the meta the
+// handler was called with.
 //
 // Dial targets:
 //

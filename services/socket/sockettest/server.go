@@ -16,6 +16,7 @@ import (
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -32,12 +33,12 @@ const (
 // Keys returns a keyring with the three test keys: "test" (TestKey),
 // "gateway" (GatewayKey, stored as a hash, delegating) and "reader"
 // (ReaderKey, limited to ECHO).
-func Keys(t testing.TB) *socket.Keyring {
+func Keys(t testing.TB) *keyring.Keyring {
 	t.Helper()
-	kr, err := socket.NewKeyring(
-		socket.Key{Name: "test", Secret: TestKey, Roles: []string{"service"}},
-		socket.Key{Name: "gateway", Hash: socket.HashKey(GatewayKey), Delegate: true},
-		socket.Key{Name: "reader", Secret: ReaderKey, Actions: []string{"ECHO"}},
+	kr, err := keyring.New(
+		keyring.Key{Name: "test", Secret: TestKey, Roles: []string{"service"}},
+		keyring.Key{Name: "gateway", Hash: keyring.Hash(GatewayKey), Delegate: true},
+		keyring.Key{Name: "reader", Secret: ReaderKey, Actions: []string{"ECHO"}},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +50,7 @@ func Keys(t testing.TB) *socket.Keyring {
 type Server struct {
 	*socket.Server
 	Addr   string // loopback TCP address, or "bufnet"
-	Keys   *socket.Keyring
+	Keys   *keyring.Keyring
 	cancel context.CancelFunc
 	done   chan error
 	dialer func(context.Context, string) (net.Conn, error) // set for bufconn

@@ -73,7 +73,7 @@ func As(t testing.TB, version, subject string, roles ...string) context.Context 
 // WithPrincipal returns ctx with request meta that carries the API version
 // and a principal with subject and roles.
 func WithPrincipal(ctx context.Context, version, subject string, roles ...string) context.Context {
-	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: version, Principal: socket.Principal{Subject: subject, Roles: roles}})
+	return caller.ContextWithMeta(ctx, socket.Meta{APIVersion: version, Principal: socket.Principal{Subject: subject, Roles: roles}})
 }
 
 // Events subscribes c to topic (or a pattern) until the test ends and

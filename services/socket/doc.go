@@ -1,7 +1,7 @@
 // Package socket is the streamgate socket's service runtime: a service
 // creates a server, registers actions, and serves.
 //
-//	keys, _ := socket.NewKeyring(socket.Key{Name: "gateway", Hash: hash, Delegate: true})
+//	keys, _ := keyring.New(keyring.Key{Name: "gateway", Hash: hash, Delegate: true})
 //	srv, _ := socket.NewServer(socket.Config{Name: "users", Version: "1.0.0"}, socket.WithKeys(keys))
 //	srv.Handle("GET_USER", socket.Typed(getUser), socket.Read(), socket.CacheTTL(30*time.Second))
 //	srv.Handle("UPDATE_USER", socket.Typed(updateUser), socket.Idempotent())

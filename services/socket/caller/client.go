@@ -5,18 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/protobuf/proto"
 
@@ -30,32 +24,24 @@ import (
 
 // Client is the request library: it keeps a stream open to every instance
 // of a service and spreads requests over them by least in-flight. It is
-// safe for concurrent use.
+// safe for concurrent use. Its parts: the instances and the choice of a
+// stream (pool), what the service's Describe says of its actions
+// (catalogue), the subscriptions (events) and the identical reads in
+// flight (flights).
 type Client struct {
-	target    string
 	cfg       config
-	born      time.Time       // when Dial returned the client
 	ctx       context.Context // ends when the client closes
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // instance loops, streams, the resolver ticker
+	wg        sync.WaitGroup // instance loops, streams, the resolver ticker, subscriptions
 	closeOnce sync.Once
-	res       atomic.Pointer[resolver.Resolver] // nil for a fixed list of instances
 
-	mu         sync.Mutex // guards instances, changed, resolveErr
-	instances  map[string]*instance
-	changed    chan struct{} // closed (and replaced) when an instance changes state
-	resolveErr error
-
-	picks     atomic.Pointer[[]*instance]           // instances, for the request path
-	catalogue atomic.Pointer[map[string]ActionInfo] // what Describe says of actions
-	learned   atomic.Bool                           // a Describe answered
-	described atomic.Pointer[string]                // the service's name, from Describe
-	flights   coalesce.Group                        // identical reads in flight
-	flightsGo *workers.Pool[func()]                 // runs the flights' shared work
-	rotate    atomic.Uint32                         // spreads ties between instances
-	coalesced atomic.Uint64                         // requests answered by an identical one in flight
-	tracer    trace.Tracer                          // the global provider's (see trace.go)
-	events    clientEvents                          // subscriptions (client_events.go)
+	pool      pool                  // the instances (pool.go, pick.go)
+	catalogue catalogue             // what Describe says of actions (catalogue.go)
+	events    clientEvents          // subscriptions (events.go)
+	flights   coalesce.Group        // identical reads in flight
+	flightsGo *workers.Pool[func()] // runs the flights' shared work
+	coalesced atomic.Uint64         // requests answered by an identical one in flight
+	tracer    trace.Tracer          // the global provider's (see trace.go)
 }
 
 // instanceState is what the client knows about one instance.
@@ -89,36 +75,36 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{
-		target:    target,
-		cfg:       cfg,
-		born:      time.Now(),
-		ctx:       ctx,
-		cancel:    cancel,
-		instances: map[string]*instance{},
-		changed:   make(chan struct{}),
-		tracer:    wire.Tracer(),
-	}
-	c.flightsGo = workers.New(func(f *func()) { (*f)() }, ctx.Done())
-	c.flights.Go = c.flightsGo.Go
-	c.picks.Store(&[]*instance{})
-	c.catalogue.Store(&map[string]ActionInfo{})
+	c := newClient(target, cfg)
 	if t.static != nil {
-		c.setAddrs(t.static)
+		c.pool.setAddrs(t.static)
 		return c, nil
 	}
-	rc := resolverConn{update: c.setAddrs, report: c.setResolveErr}
+	rc := resolverConn{update: c.pool.setAddrs, report: c.pool.setResolveErr}
 	// Build may report addresses (and start instances) before it returns.
 	res, err := t.builder.Build(resolver.Target{URL: t.url}, rc, resolver.BuildOptions{DisableServiceConfig: true})
 	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("socket: resolve %q: %w", target, err)
 	}
-	c.res.Store(&res)
+	c.pool.res.Store(&res)
 	c.wg.Add(1)
-	go c.reresolve()
+	go c.pool.reresolve()
 	return c, nil
+}
+
+// newClient returns a client for target with no instances yet.
+func newClient(target string, cfg config) *Client {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{cfg: cfg, ctx: ctx, cancel: cancel, tracer: wire.Tracer()}
+	c.pool = pool{c: c, target: target, born: time.Now(), instances: map[string]*instance{}, changed: make(chan struct{})}
+	c.pool.picks.Store(&[]*instance{})
+	c.catalogue.named = cfg.service
+	c.catalogue.infos.Store(&map[string]ActionInfo{})
+	c.events = clientEvents{ctx: ctx, wg: &c.wg, pool: &c.pool, connectTimeout: cfg.connectTimeout}
+	c.flightsGo = workers.New(func(f *func()) { (*f)() }, ctx.Done())
+	c.flights.Go = c.flightsGo.Go
+	return c
 }
 
 // Close ends every stream, failing requests still in flight with
@@ -130,14 +116,7 @@ func (c *Client) Close() error {
 
 func (c *Client) close() {
 	c.cancel()
-	c.mu.Lock()
-	for _, inst := range c.instances {
-		inst.stop()
-	}
-	c.mu.Unlock()
-	if res := c.res.Load(); res != nil {
-		(*res).Close()
-	}
+	c.pool.stop()
 	c.wg.Wait()
 	c.flightsGo.Wait()
 }
@@ -150,7 +129,7 @@ func (c *Client) State() connectivity.State {
 		return connectivity.Shutdown
 	}
 	seen := map[connectivity.State]bool{}
-	for _, s := range c.snapshots() {
+	for _, s := range c.pool.snapshots() {
 		seen[s.State] = true
 	}
 	for _, s := range []connectivity.State{connectivity.Ready, connectivity.Connecting, connectivity.TransientFailure} {
@@ -159,15 +138,6 @@ func (c *Client) State() connectivity.State {
 		}
 	}
 	return connectivity.Idle
-}
-
-// snapshots returns the state of every instance the target resolved to.
-func (c *Client) snapshots() []instanceState {
-	var out []instanceState
-	for _, inst := range *c.picks.Load() {
-		out = append(out, inst.snapshot())
-	}
-	return out
 }
 
 // Reply is a request's answer as Do returns it.
@@ -219,7 +189,7 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 		return Reply{}, err
 	}
 	info, known := c.Action(action)
-	if !known || !c.learned.Load() {
+	if !known || !c.catalogue.learned.Load() {
 		if info, err = c.awaitAction(ctx, action); err != nil {
 			return Reply{}, err
 		}
@@ -279,7 +249,7 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 		return Reply{}, status.AsError(err)
 	}
 	for {
-		st, err := c.pick(ctx, last)
+		st, err := c.pool.pick(ctx, last)
 		if err != nil {
 			return failed(err)
 		}
@@ -381,28 +351,10 @@ func retryDraining(r *socketv1.Response) bool {
 	return e.GetCode() == string(status.CodeUnavailable) && e.GetDetails().GetFields()[wire.DetailReason].GetStringValue() == wire.ReasonDraining
 }
 
-// ActionInfo is what the client knows of an action from the services'
-// Describe catalogues.
-type ActionInfo struct {
-	// Read actions change nothing: they may be retried, coalesced and cached.
-	Read bool
-	// Idempotent actions may be sent twice.
-	Idempotent bool
-	// Public reads answer every caller alike.
-	Public bool
-	// CacheTTL is how long a read's result may be cached; 0 means not.
-	CacheTTL time.Duration
-	// Versions are the API versions the action supports; none means all.
-	Versions []string
-	// Doc is the action's documentation.
-	Doc string
-}
-
 // Action returns what the client knows of an action; ok is false before
 // any instance described it.
 func (c *Client) Action(name string) (info ActionInfo, ok bool) {
-	info, ok = (*c.catalogue.Load())[name]
-	return info, ok
+	return c.catalogue.action(name)
 }
 
 // awaitAction is Action for an action the client knows nothing of yet, or
@@ -410,7 +362,7 @@ func (c *Client) Action(name string) (info ActionInfo, ok bool) {
 // stream's Describe (see clientStream.describe), within ctx. Its error is
 // pick's.
 func (c *Client) awaitAction(ctx context.Context, action string) (ActionInfo, error) {
-	st, err := c.pick(ctx, nil)
+	st, err := c.pool.pick(ctx, nil)
 	if err != nil {
 		return ActionInfo{}, err
 	}
@@ -422,327 +374,20 @@ func (c *Client) awaitAction(ctx context.Context, action string) (ActionInfo, er
 	return info, nil
 }
 
-// learn records a Describe catalogue.
-func (c *Client) learn(d *socketv1.DescribeResponse) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[string]ActionInfo{}
-	for a, v := range *c.catalogue.Load() {
-		next[a] = v
-	}
-	for _, a := range d.GetActions() {
-		info := next[a.GetName()]
-		info.Read = a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ
-		info.Idempotent = info.Idempotent || a.GetIdempotent()
-		info.Public = a.GetPublic()
-		info.CacheTTL = a.GetCacheTtl().AsDuration()
-		info.Versions = a.GetVersions()
-		info.Doc = a.GetDoc()
-		next[a.GetName()] = info
-	}
-	c.catalogue.Store(&next)
-	c.learned.Store(true)
-	if name := d.GetService(); name != "" {
-		c.described.Store(&name)
-	}
-}
-
-// service returns the name of the service the client calls:
-// WithServiceName's, else Describe's, else "".
-func (c *Client) service() string {
-	if c.cfg.service != "" {
-		return c.cfg.service
-	}
-	if n := c.described.Load(); n != nil {
-		return *n
-	}
-	return ""
-}
-
-// serviceName names the service in messages.
-func (c *Client) serviceName() string {
-	if s := c.service(); s != "" {
-		return "service " + s
-	}
-	return "the service"
-}
-
-// pick returns the ready stream with the fewest requests in flight,
-// avoiding the instance of a failed attempt when another is ready. With no
-// ready stream it waits while an instance's first connection attempt is
-// under way, and otherwise at most WithReadyWait, then fails with
-// UNAVAILABLE (reason no_ready_instance); never longer than ctx allows.
-func (c *Client) pick(ctx context.Context, avoid *instance) (*clientStream, error) {
-	var since time.Time // when this request first found no ready stream
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		// Take the change signal before looking, so a stream that becomes
-		// ready meanwhile wakes us.
-		c.mu.Lock()
-		changed := c.changed
-		c.mu.Unlock()
-		insts := *c.picks.Load()
-		var best *clientStream
-		n := len(insts)
-		start := 0
-		if n > 1 {
-			start = int(c.rotate.Add(1)) % n
-		}
-		for pass := 0; pass < 2 && best == nil; pass++ {
-			for i := range n {
-				inst := insts[(start+i)%n]
-				if pass == 0 && inst == avoid {
-					continue
-				}
-				st := inst.cur.Load()
-				if st == nil || !st.usable() {
-					continue
-				}
-				if best == nil || st.inFlight.Load() < best.inFlight.Load() {
-					best = st
-				}
-			}
-		}
-		if best != nil {
-			return best, nil
-		}
-		if err := c.permanentError(); err != nil {
-			return nil, err
-		}
-		if c.ctx.Err() != nil {
-			return nil, errClientClosed
-		}
-		now := time.Now()
-		if since.IsZero() {
-			since = now
-		}
-		until, retryAfter := c.readyBy(insts, since, now)
-		if !now.Before(until) {
-			return nil, c.noReadyInstance(retryAfter)
-		}
-		if timer == nil {
-			timer = time.NewTimer(until.Sub(now))
-		} else {
-			timer.Reset(until.Sub(now))
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-		case <-ctx.Done():
-			// The cause (addresses, transport errors) is kept for logs and
-			// errors.Is, not put in the message that may reach clients.
-			e := status.AsError(ctx.Err())
-			return nil, (&status.Error{Code: e.Code, Message: e.Message + ": " + c.serviceName() + " has no ready instance"}).WithCause(errors.Join(ctx.Err(), c.lastError()))
-		case <-c.ctx.Done():
-			return nil, errClientClosed
-		}
-	}
-}
-
-// readyBy says until when a request that found no ready stream at since
-// may wait for one: while an instance's first attempt is under way (or,
-// before the target resolved to any address, within the connect timeout
-// after Dial), as long as that takes; while a reconnect is under way or
-// due within WithReadyWait, for WithReadyWait; not at all when every
-// instance waits out a longer backoff. It also returns the retry hint: the
-// time until the next reconnect attempt.
-func (c *Client) readyBy(insts []*instance, since, now time.Time) (until time.Time, retryAfter time.Duration) {
-	until = since
-	retryAfter = c.cfg.backoffMax
-	soon := since.Add(c.cfg.readyWait)
-	if len(insts) == 0 {
-		c.mu.Lock()
-		resolveErr := c.resolveErr
-		c.mu.Unlock()
-		if resolveErr == nil {
-			until = later(soon, c.born.Add(c.cfg.connectTimeout))
-		}
-	}
-	for _, inst := range insts {
-		first, state, retryAt := inst.readiness()
-		switch {
-		case first:
-			// The attempt ends by the connect timeout and wakes us.
-			until = later(until, now.Add(c.cfg.connectTimeout))
-			retryAfter = 0
-		case state == connectivity.TransientFailure:
-			retryAfter = min(retryAfter, retryAt.Sub(now))
-			if retryAt.Before(soon) {
-				until = later(until, soon) // a reconnect is due meanwhile
-			}
-		default: // connecting again: the next attempt is now
-			retryAfter = 0
-			until = later(until, soon)
-		}
-	}
-	floor := 100 * time.Millisecond
-	return until, min(max(retryAfter, floor), max(c.cfg.backoffMax, floor))
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// noReadyInstance is the error of a request that found no ready stream.
-func (c *Client) noReadyInstance(retryAfter time.Duration) *status.Error {
-	return status.Errorf(status.CodeUnavailable, "%s has no ready instance", c.serviceName()).
-		WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance, wire.DetailRetryAfterMs: retryAfter.Milliseconds()}).
-		WithCause(c.lastError())
-}
-
-// permanentError returns an error that waiting will not cure: every
-// instance refused the key.
-func (c *Client) permanentError() error {
-	insts := c.snapshots()
-	if len(insts) == 0 {
-		return nil
-	}
-	var err error
-	for _, s := range insts {
-		code := status.CodeOf(s.LastError)
-		if s.State == connectivity.Ready || (code != status.CodeUnauthenticated && code != status.CodePermissionDenied) {
-			return nil
-		}
-		err = s.LastError
-	}
-	return err
-}
-
-func (c *Client) lastError() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, inst := range c.instances {
-		if s := inst.snapshot(); s.LastError != nil {
-			return s.LastError
-		}
-	}
-	return c.resolveErr
-}
-
-// notifyChange wakes requests waiting for a stream, to look again.
-func (c *Client) notifyChange() {
-	c.mu.Lock()
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.mu.Unlock()
-}
-
-// setAddrs starts instances for new addresses and retires those gone.
-func (c *Client) setAddrs(addrs []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return
-	}
-	if len(addrs) == 0 {
-		// An empty answer is more likely a resolver hiccup than a service
-		// with no instances: keep what we have.
-		return
-	}
-	want := map[string]bool{}
-	for _, a := range addrs {
-		want[a] = true
-		if c.instances[a] == nil {
-			inst, err := c.newInstance(a)
-			if err != nil {
-				c.resolveErr = err
-				continue
-			}
-			c.instances[a] = inst
-		}
-	}
-	for a, inst := range c.instances {
-		if !want[a] {
-			delete(c.instances, a)
-			inst.stop()
-		}
-	}
-	list := make([]*instance, 0, len(c.instances))
-	for _, inst := range c.instances {
-		list = append(list, inst)
-	}
-	c.picks.Store(&list)
-	c.resolveErr = nil
-}
-
-func (c *Client) setResolveErr(err error) {
-	c.mu.Lock()
-	c.resolveErr = err
-	c.mu.Unlock()
-	c.notifyChange()
-}
-
-// reresolve asks the resolver for fresh addresses from time to time, so
-// new instances are found.
-func (c *Client) reresolve() {
-	defer c.wg.Done()
-	t := time.NewTicker(resolveInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			c.resolveNow()
-		case <-c.ctx.Done():
-			return
-		}
-	}
-}
-
-// backoff returns the delay before reconnect attempt n (from 0): doubling
-// from the base, with ±20% jitter, never above the cap.
-func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.backoffBase << min(n, 20)
-	if d > c.cfg.backoffMax || d <= 0 {
-		d = c.cfg.backoffMax
-	}
-	return min(time.Duration(float64(d)*(0.8+0.4*rand.Float64())), c.cfg.backoffMax)
-}
-
-// outgoingContext attaches the client's key to a call's context.
-func (c *Client) outgoingContext(ctx context.Context) context.Context {
-	if c.cfg.key == "" {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, wire.MetadataAuthorization, "Bearer "+c.cfg.key)
-}
-
-func (c *Client) dialOptions() []grpc.DialOption {
-	return append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.maxFrame), grpc.MaxCallSendMsgSize(c.cfg.maxFrame)),
-		// The instance loop drives reconnection (a fresh connection per
-		// attempt after a failure); gRPC's own backoff is bounded by ours
-		// all the same, and one attempt by the connect timeout.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: c.cfg.backoffBase, Multiplier: 2, MaxDelay: c.cfg.backoffMax},
-			MinConnectTimeout: c.cfg.connectTimeout,
-		}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: wire.KeepaliveTime, Timeout: wire.KeepaliveTimeout, PermitWithoutStream: true}),
-	}, c.cfg.grpcOptions...)
-}
-
 // Describe asks one ready instance for the service's action catalogue,
 // waiting for one until ctx ends, and returns it by action name; Action
 // answers from it afterwards.
 func (c *Client) Describe(ctx context.Context) (map[string]ActionInfo, error) {
-	st, err := c.pick(ctx, nil)
+	st, err := c.pool.pick(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	d, err := st.conn.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
+	d, err := st.conn.stub.Describe(c.cfg.outgoingContext(ctx), &socketv1.DescribeRequest{})
 	if err != nil {
 		return nil, status.FromGRPC(err)
 	}
-	c.learn(d)
-	known := *c.catalogue.Load()
+	c.catalogue.learn(d)
+	known := *c.catalogue.infos.Load()
 	out := make(map[string]ActionInfo, len(d.GetActions()))
 	for _, a := range d.GetActions() {
 		out[a.GetName()] = known[a.GetName()]

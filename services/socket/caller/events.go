@@ -52,6 +52,11 @@ const maxTrackedTopics = 1 << 16
 
 // clientEvents are a client's subscriptions.
 type clientEvents struct {
+	ctx            context.Context // the client's: ends when it closes
+	wg             *sync.WaitGroup // the client's: the subscriptions' goroutines
+	pool           *pool           // the client's instances, whose streams carry the subscriptions
+	connectTimeout time.Duration   // bounds the wait for acknowledgements
+
 	// frames serializes the (un)subscribe changes handed to the streams
 	// (topicFrames), so that they apply in the order of the changes;
 	// taken before mu, and never held while waiting for a stream.
@@ -109,14 +114,18 @@ type subscription struct {
 // for a bad topic, PERMISSION_DENIED, UNAVAILABLE once the client is
 // closed.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
+	return c.events.subscribe(ctx, topic, fn)
+}
+
+// subscribe is Subscribe.
+func (ev *clientEvents) subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
 	if e := wire.CheckTopic(topic, true); e != nil {
 		return nil, e
 	}
 	sub := &subscription{topic: topic, fn: fn, queue: make(chan Event, subscriptionQueue), done: make(chan struct{})}
-	ev := &c.events
 	ev.frames.Lock()
 	ev.mu.Lock()
-	if c.ctx.Err() != nil {
+	if ev.ctx.Err() != nil {
 		ev.mu.Unlock()
 		ev.frames.Unlock()
 		return nil, errClientClosed
@@ -127,19 +136,19 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	ev.subs[sub] = struct{}{}
 	ev.topics[topic]++
 	first := ev.topics[topic] == 1
-	streams := c.subscribedStreamsLocked()
-	c.wg.Add(1)
+	streams := ev.subscribedStreamsLocked()
+	ev.wg.Add(1)
 	ev.mu.Unlock()
 	acks := make([]*ack, 0, len(streams))
 	for _, st := range streams {
-		acks = append(acks, c.subscribeOn(st, topic, first))
+		acks = append(acks, ev.subscribeOn(st, topic, first))
 	}
 	ev.frames.Unlock()
-	go sub.run(&c.wg)
-	unwatch := context.AfterFunc(ctx, func() { c.unsubscribe(sub) })
-	stopClient := context.AfterFunc(c.ctx, func() { c.unsubscribe(sub) })
-	stop = func() { unwatch(); stopClient(); c.unsubscribe(sub) }
-	if err := c.awaitAcks(ctx, acks); err != nil {
+	go sub.run(ev.wg)
+	unwatch := context.AfterFunc(ctx, func() { ev.unsubscribe(sub) })
+	stopClient := context.AfterFunc(ev.ctx, func() { ev.unsubscribe(sub) })
+	stop = func() { unwatch(); stopClient(); ev.unsubscribe(sub) }
+	if err := ev.awaitAcks(ctx, acks); err != nil {
 		stop()
 		return nil, err
 	}
@@ -149,14 +158,14 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 // subscribedStreamsLocked returns the streams that carry the
 // subscriptions: those taking requests and those being activated. Called
 // with events.mu held.
-func (c *Client) subscribedStreamsLocked() []*clientStream {
+func (ev *clientEvents) subscribedStreamsLocked() []*clientStream {
 	var out []*clientStream
-	for _, inst := range *c.picks.Load() {
+	for _, inst := range *ev.pool.picks.Load() {
 		if st := inst.cur.Load(); st != nil {
 			out = append(out, st)
 		}
 	}
-	for st := range c.events.activating {
+	for st := range ev.activating {
 		out = append(out, st)
 	}
 	return out
@@ -165,8 +174,7 @@ func (c *Client) subscribedStreamsLocked() []*clientStream {
 // subscribeOn sends a subscribe frame for topic on st (unless send is
 // false: the topic is subscribed already) and returns its
 // acknowledgement, nil when there is none to wait for.
-func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
-	ev := &c.events
+func (ev *clientEvents) subscribeOn(st *clientStream, topic string, send bool) *ack {
 	key := ackKey{st, topic}
 	ev.ackMu.Lock()
 	ch := ev.acks[key]
@@ -188,8 +196,7 @@ func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
 }
 
 // onSubscribed records a service's acknowledgement of a subscribe frame.
-func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
-	ev := &c.events
+func (ev *clientEvents) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 	key := ackKey{st, f.GetTopic()}
 	ev.ackMu.Lock()
 	defer ev.ackMu.Unlock()
@@ -205,8 +212,8 @@ func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 // awaitAcks waits for subscribe frames' acknowledgements, at most the
 // connect timeout, and not after ctx ends or the client closes. It
 // returns the first refusal.
-func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *status.Error {
-	timer := time.NewTimer(c.cfg.connectTimeout)
+func (ev *clientEvents) awaitAcks(ctx context.Context, acks []*ack) *status.Error {
+	timer := time.NewTimer(ev.connectTimeout)
 	defer timer.Stop()
 	for _, a := range acks {
 		if a == nil {
@@ -221,7 +228,7 @@ func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *status.Error {
 			return nil
 		case <-ctx.Done():
 			return nil
-		case <-c.ctx.Done():
+		case <-ev.ctx.Done():
 			return nil
 		}
 	}
@@ -264,10 +271,9 @@ func (sub *subscription) offer(e Event) {
 
 // unsubscribe ends a subscription; the last one of a topic is withdrawn
 // from the streams.
-func (c *Client) unsubscribe(sub *subscription) {
+func (ev *clientEvents) unsubscribe(sub *subscription) {
 	sub.once.Do(func() {
 		close(sub.done)
-		ev := &c.events
 		ev.frames.Lock()
 		defer ev.frames.Unlock()
 		ev.mu.Lock()
@@ -277,8 +283,8 @@ func (c *Client) unsubscribe(sub *subscription) {
 		var streams []*clientStream
 		if last {
 			delete(ev.topics, sub.topic)
-			if c.ctx.Err() == nil {
-				streams = c.subscribedStreamsLocked()
+			if ev.ctx.Err() == nil {
+				streams = ev.subscribedStreamsLocked()
 			}
 		}
 		ev.mu.Unlock()
@@ -292,8 +298,7 @@ func (c *Client) unsubscribe(sub *subscription) {
 // subscribed topic, and the service acknowledged them (at most the
 // connect timeout), before it takes requests.
 func (inst *instance) activate(st *clientStream) {
-	c := inst.c
-	ev := &c.events
+	ev := &inst.c.events
 	ev.frames.Lock()
 	ev.mu.Lock()
 	topics := make([]string, 0, len(ev.topics))
@@ -307,13 +312,13 @@ func (inst *instance) activate(st *clientStream) {
 	ev.mu.Unlock()
 	acks := make([]*ack, 0, len(topics))
 	for _, t := range topics {
-		acks = append(acks, c.subscribeOn(st, t, true))
+		acks = append(acks, ev.subscribeOn(st, t, true))
 	}
 	ev.frames.Unlock()
 	// A refusal here was the refusal its Subscribe already returned (the
 	// key's scope does not change while the client runs): the new stream
 	// takes requests either way.
-	_ = c.awaitAcks(inst.ctx, acks)
+	_ = ev.awaitAcks(inst.ctx, acks)
 	ev.mu.Lock()
 	delete(ev.activating, st)
 	inst.cur.Store(st)
@@ -446,9 +451,8 @@ func (st *clientStream) sendFrame(f *socketv1.ConnectRequest) {
 // onEvent hands an event that arrived on a stream to the subscriptions
 // whose topic it matches, marking a gap when the stream's seq for the
 // topic jumped.
-func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
+func (ev *clientEvents) onEvent(st *clientStream, pe *socketv1.Event) {
 	e := Event{Topic: pe.GetTopic(), Seq: pe.GetSeq(), Data: pe.GetData(), Visibility: visibilityOf(pe.GetVisibility())}
-	ev := &c.events
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if pe.GetGap() {
@@ -483,8 +487,7 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 // it or in flight when it ended (and a drained instance's requests still
 // running publish after), and nothing proves they all arrived. Only a
 // client that is closing says nothing: its subscriptions end with it.
-func (c *Client) streamEnded(st *clientStream) {
-	ev := &c.events
+func (ev *clientEvents) streamEnded(st *clientStream) {
 	ev.ackMu.Lock()
 	for k, a := range ev.acks {
 		if k.st == st {
@@ -496,7 +499,7 @@ func (c *Client) streamEnded(st *clientStream) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	delete(ev.seqs, st)
-	if c.ctx.Err() != nil {
+	if ev.ctx.Err() != nil {
 		return
 	}
 	if len(ev.subs) > 0 {

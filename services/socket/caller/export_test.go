@@ -15,10 +15,10 @@ func Coalesced(c *Client) uint64 { return c.coalesced.Load() }
 // Changed returns a channel closed when one of the client's instances next
 // changes state.
 func Changed(c *Client) <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.changed
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return c.pool.changed
 }
 
 // Instances returns what a client knows about each instance.
-func Instances(c *Client) []instanceState { return c.snapshots() }
+func Instances(c *Client) []instanceState { return c.pool.snapshots() }

@@ -23,12 +23,12 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 		c := &Client{cfg: config{backoffBase: b.base, backoffMax: b.max}}
 		for n := range 100 {
 			for range 200 {
-				if d := c.backoff(n); d <= 0 || d > b.max {
+				if d := c.cfg.backoff(n); d <= 0 || d > b.max {
 					t.Fatalf("backoff(%d) with base %v, cap %v = %v", n, b.base, b.max, d)
 				}
 			}
 		}
-		if d := c.backoff(0); d > b.base*6/5 {
+		if d := c.cfg.backoff(0); d > b.base*6/5 {
 			t.Fatalf("first delay %v for base %v", d, b.base)
 		}
 	}
@@ -75,16 +75,16 @@ func waitFor(t *testing.T, c *Client, timeout time.Duration, what string, cond f
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		c.mu.Lock()
-		changed := c.changed
-		c.mu.Unlock()
-		if insts := c.snapshots(); len(insts) == 1 && cond(insts[0]) {
+		c.pool.mu.Lock()
+		changed := c.pool.changed
+		c.pool.mu.Unlock()
+		if insts := c.pool.snapshots(); len(insts) == 1 && cond(insts[0]) {
 			return time.Since(start)
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("%s: not within %v: %+v", what, timeout, c.snapshots())
+			t.Fatalf("%s: not within %v: %+v", what, timeout, c.pool.snapshots())
 		}
 	}
 }

@@ -26,7 +26,7 @@ func (inst *instance) open(cn *conn) (*clientStream, error) {
 	ctx, cancel := context.WithCancel(inst.c.ctx)
 	timer := time.AfterFunc(c.cfg.connectTimeout, cancel)
 	unwatch := context.AfterFunc(inst.ctx, cancel)
-	cs, err := cn.stub.Connect(c.outgoingContext(ctx))
+	cs, err := cn.stub.Connect(c.cfg.outgoingContext(ctx))
 	if err == nil {
 		var md metadata.MD
 		md, err = cs.Header()
@@ -75,14 +75,14 @@ func (st *clientStream) describe() {
 	c := st.inst.c
 	ctx, cancel := context.WithTimeout(st.inst.ctx, c.cfg.connectTimeout)
 	defer cancel()
-	d, err := st.conn.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
+	d, err := st.conn.stub.Describe(c.cfg.outgoingContext(ctx), &socketv1.DescribeRequest{})
 	if err != nil {
 		if st.inst.ctx.Err() == nil {
-			c.cfg.logger.Warn("socket: describe failed", "target", c.target, "addr", st.inst.addr, "error", err)
+			c.cfg.logger.Warn("socket: describe failed", "target", c.pool.target, "addr", st.inst.addr, "error", err)
 		}
 		return
 	}
-	c.learn(d)
+	c.catalogue.learn(d)
 }
 
 // streamState is where a stream is in its life. It only moves forward.
@@ -376,7 +376,7 @@ func (st *clientStream) sendLocked(o outgoing) error {
 			// Control frames carry what the client checked before
 			// queueing them; one that still fails is dropped, never
 			// handed to gRPC, which would end the stream.
-			st.inst.c.cfg.logger.Error("socket: a frame could not be encoded", "target", st.inst.c.target, "error", err)
+			st.inst.c.cfg.logger.Error("socket: a frame could not be encoded", "target", st.inst.c.pool.target, "error", err)
 			return nil
 		}
 	}
@@ -406,7 +406,7 @@ func (st *clientStream) recvLoop() {
 		f, err := st.cs.Recv()
 		if err != nil {
 			st.fail(err)
-			st.inst.c.streamEnded(st)
+			st.inst.c.events.streamEnded(st)
 			return
 		}
 		st.heard.Store(true)
@@ -418,9 +418,9 @@ func (st *clientStream) recvLoop() {
 		case *socketv1.ConnectResponse_Drain:
 			st.markDraining()
 		case *socketv1.ConnectResponse_Event:
-			st.inst.c.onEvent(st, k.Event)
+			st.inst.c.events.onEvent(st, k.Event)
 		case *socketv1.ConnectResponse_Subscribed:
-			st.inst.c.onSubscribed(st, k.Subscribed)
+			st.inst.c.events.onSubscribed(st, k.Subscribed)
 		}
 	}
 }

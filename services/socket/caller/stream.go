@@ -114,7 +114,7 @@ type clientStream struct {
 	sendq     chan outgoing
 	unsent    atomic.Int64  // frames put in sendq (or about to be) and not yet sent
 	described chan struct{} // closed when the stream's Describe is over
-	topics    topicFrames   // (un)subscribe frames to send (client_events.go)
+	topics    topicFrames   // (un)subscribe frames to send (topics.go)
 
 	inFlight atomic.Int64 // len(pending), for pick without the lock
 	heard    atomic.Bool  // a frame arrived since the last heartbeat

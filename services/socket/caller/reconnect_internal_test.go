@@ -1,4 +1,4 @@
-package socket
+package caller
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/connectivity"
+
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 func TestBackoffNeverExceedsTheCap(t *testing.T) {
@@ -18,15 +20,15 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 		{defaultBackoffBase, defaultBackoffMax},
 		{time.Second, time.Second},
 	} {
-		c := &Client{cfg: clientConfig{backoffBase: b.base, backoffMax: b.max}}
+		c := &Client{cfg: config{backoffBase: b.base, backoffMax: b.max}}
 		for n := range 100 {
 			for range 200 {
-				if d := c.backoff(n); d <= 0 || d > b.max {
+				if d := c.cfg.backoff(n); d <= 0 || d > b.max {
 					t.Fatalf("backoff(%d) with base %v, cap %v = %v", n, b.base, b.max, d)
 				}
 			}
 		}
-		if d := c.backoff(0); d > b.base*6/5 {
+		if d := c.cfg.backoff(0); d > b.base*6/5 {
 			t.Fatalf("first delay %v for base %v", d, b.base)
 		}
 	}
@@ -34,18 +36,18 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 
 // serveOn serves a server with one read action on addr ("" for a fresh
 // port) and returns the address and a function that stops it at once.
-func serveOn(t *testing.T, addr string, opts ...ServerOption) (string, func()) {
+func serveOn(t *testing.T, addr string, opts ...socket.ServerOption) (string, func()) {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	srv, err := NewServer(Config{Name: "reconnect"}, append([]ServerOption{WithoutAuth()}, opts...)...)
+	srv, err := socket.NewServer(socket.Config{Name: "reconnect"}, append([]socket.ServerOption{socket.WithoutAuth()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Handle("PING", HandlerFunc(func(context.Context, *Request) (json.RawMessage, error) {
+	if err := srv.Handle("PING", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 		return json.RawMessage(`"pong"`), nil
-	}), Read()); err != nil {
+	}), socket.Read()); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", addr)
@@ -73,16 +75,16 @@ func waitFor(t *testing.T, c *Client, timeout time.Duration, what string, cond f
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		c.mu.Lock()
-		changed := c.changed
-		c.mu.Unlock()
-		if insts := c.snapshots(); len(insts) == 1 && cond(insts[0]) {
+		c.pool.mu.Lock()
+		changed := c.pool.changed
+		c.pool.mu.Unlock()
+		if insts := c.pool.snapshots(); len(insts) == 1 && cond(insts[0]) {
 			return time.Since(start)
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("%s: not within %v: %+v", what, timeout, c.snapshots())
+			t.Fatalf("%s: not within %v: %+v", what, timeout, c.pool.snapshots())
 		}
 	}
 }

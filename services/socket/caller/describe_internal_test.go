@@ -1,4 +1,4 @@
-package socket
+package caller
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
+
+	"github.com/streamgate/streamgate/services/socket"
 )
 
 // firstRecord is a slog handler that closes seen at the first record whose
@@ -50,7 +52,7 @@ func TestReconnectDoesNotWaitForDescribe(t *testing.T) {
 		}
 		return next(ctx, req)
 	})
-	addr, stop := serveOn(t, "", WithGRPCServerOptions(gate))
+	addr, stop := serveOn(t, "", socket.WithGRPCServerOptions(gate))
 	logs := &firstRecord{msg: "socket: describe failed", seen: make(chan struct{})}
 	// A connect timeout far above the waits below: a reconnect that waited
 	// for Describe would not be ready within them.
@@ -70,7 +72,7 @@ func TestReconnectDoesNotWaitForDescribe(t *testing.T) {
 
 	stop()
 	waitFor(t, c, 10*time.Second, "the loss noticed", func(s instanceState) bool { return s.State != connectivity.Ready })
-	_, stop = serveOn(t, addr, WithGRPCServerOptions(gate))
+	_, stop = serveOn(t, addr, socket.WithGRPCServerOptions(gate))
 	waitFor(t, c, 10*time.Second, "ready while Describe hangs", func(s instanceState) bool { return s.State == connectivity.Ready })
 	short, cancelShort := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelShort()

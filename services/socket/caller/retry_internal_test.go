@@ -1,10 +1,10 @@
-package socket
+package caller
 
 import "testing"
 
 func TestRetryBudget(t *testing.T) {
 	t.Parallel()
-	c := &Client{cfg: clientConfig{maxAttempts: 3}}
+	c := &Client{cfg: config{maxAttempts: 3}}
 	// tries counts the retries a request gets when every attempt fails
 	// the same way.
 	tries := func(info ActionInfo, sent bool) int {

@@ -1,16 +1,14 @@
-package socket
+package caller
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/resolver"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 )
@@ -43,37 +41,6 @@ type conn struct {
 	streams sync.WaitGroup // streams on cc still answering
 }
 
-func (c *Client) newConn(addr string) (*conn, error) {
-	cc, err := grpc.NewClient(addr, c.dialOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("socket: dial %s: %w", addr, err)
-	}
-	return &conn{cc: cc, stub: socketv1.NewSocketServiceClient(cc)}, nil
-}
-
-// retire closes a connection once its streams (a drained one may still
-// answer) are over.
-func (c *Client) retire(cn *conn) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		cn.streams.Wait()
-		_ = cn.cc.Close()
-	}()
-}
-
-func (c *Client) newInstance(addr string) (*instance, error) {
-	cn, err := c.newConn(addr)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	inst := &instance{c: c, addr: addr, ctx: ctx, cancel: cancel, state: connectivity.Connecting}
-	c.wg.Add(1)
-	go inst.loop(cn)
-	return inst, nil
-}
-
 // stop retires the instance: no new requests; the loop drains its stream
 // and closes the connection.
 func (inst *instance) stop() { inst.cancel() }
@@ -99,13 +66,13 @@ func (inst *instance) setState(s connectivity.State, err error) {
 		inst.failed, inst.everReady = 0, true
 	}
 	inst.mu.Unlock()
-	inst.c.notifyChange()
+	inst.c.pool.notifyChange()
 }
 
 // backOff records a failure and waits the backoff delay before the next
 // attempt; it reports false when the instance is retired meanwhile.
 func (inst *instance) backOff(err error, failures int, attempt bool) bool {
-	d := inst.c.backoff(failures)
+	d := inst.c.cfg.backoff(failures)
 	if err != nil && inst.ctx.Err() == nil {
 		// The address and the cause are for operators, never clients.
 		msg := "socket: stream to the service broke"
@@ -116,7 +83,7 @@ func (inst *instance) backOff(err error, failures int, attempt bool) bool {
 		if u := errors.Unwrap(err); u != nil {
 			cause = u
 		}
-		inst.c.cfg.logger.Warn(msg, "service", inst.c.service(), "target", inst.c.target, "addr", inst.addr, "failures", failures+1, "retry_in", d, "error", cause)
+		inst.c.cfg.logger.Warn(msg, "service", inst.c.catalogue.service(), "target", inst.c.pool.target, "addr", inst.addr, "failures", failures+1, "retry_in", d, "error", cause)
 	}
 	inst.mu.Lock()
 	inst.state, inst.retryAt = connectivity.TransientFailure, time.Now().Add(d)
@@ -127,7 +94,7 @@ func (inst *instance) backOff(err error, failures int, attempt bool) bool {
 		inst.failed++
 	}
 	inst.mu.Unlock()
-	inst.c.notifyChange()
+	inst.c.pool.notifyChange()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -150,14 +117,14 @@ func (inst *instance) loop(cn *conn) {
 	defer inst.c.wg.Done()
 	defer func() {
 		if cn != nil {
-			inst.c.retire(cn)
+			inst.c.pool.retire(cn)
 		}
 	}()
 	failures := 0
 	for {
 		if cn == nil {
 			var err error
-			if cn, err = inst.c.newConn(inst.addr); err != nil {
+			if cn, err = inst.c.cfg.newConn(inst.addr); err != nil {
 				if !inst.backOff(err, failures, true) {
 					return
 				}
@@ -171,9 +138,9 @@ func (inst *instance) loop(cn *conn) {
 			if inst.ctx.Err() != nil {
 				return
 			}
-			inst.c.retire(cn)
+			inst.c.pool.retire(cn)
 			cn = nil
-			inst.c.resolveNow()
+			inst.c.pool.resolveNow()
 			if !inst.backOff(err, failures, true) {
 				return
 			}
@@ -194,7 +161,7 @@ func (inst *instance) loop(cn *conn) {
 			continue
 		}
 		// The stream broke: its connection is done for.
-		inst.c.retire(cn)
+		inst.c.pool.retire(cn)
 		cn = nil
 		if time.Since(opened) > inst.c.cfg.backoffMax {
 			failures = 0
@@ -233,12 +200,5 @@ func (inst *instance) watch(cn *conn, st *clientStream) {
 				return
 			}
 		}
-	}
-}
-
-// resolveNow asks the resolver to look again (an instance may have moved).
-func (c *Client) resolveNow() {
-	if res := c.res.Load(); res != nil {
-		(*res).ResolveNow(resolver.ResolveNowOptions{})
 	}
 }

@@ -1,4 +1,4 @@
-package socket
+package caller
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // open starts a stream on cn and waits until the service accepts it. The
@@ -24,11 +26,11 @@ func (inst *instance) open(cn *conn) (*clientStream, error) {
 	ctx, cancel := context.WithCancel(inst.c.ctx)
 	timer := time.AfterFunc(c.cfg.connectTimeout, cancel)
 	unwatch := context.AfterFunc(inst.ctx, cancel)
-	cs, err := cn.stub.Connect(c.outgoingContext(ctx))
+	cs, err := cn.stub.Connect(c.cfg.outgoingContext(ctx))
 	if err == nil {
 		var md metadata.MD
 		md, err = cs.Header()
-		if err == nil && len(md.Get(MetadataInstance)) == 0 {
+		if err == nil && len(md.Get(wire.MetadataInstance)) == 0 {
 			// Refused before any frame: the status follows.
 			_, err = cs.Recv()
 			if err == nil {
@@ -43,7 +45,7 @@ func (inst *instance) open(cn *conn) (*clientStream, error) {
 	}
 	if err != nil {
 		cancel()
-		return nil, FromStatus(err)
+		return nil, status.FromGRPC(err)
 	}
 	st := &clientStream{
 		inst:      inst,
@@ -73,14 +75,14 @@ func (st *clientStream) describe() {
 	c := st.inst.c
 	ctx, cancel := context.WithTimeout(st.inst.ctx, c.cfg.connectTimeout)
 	defer cancel()
-	d, err := st.conn.stub.Describe(c.outgoingContext(ctx), &socketv1.DescribeRequest{})
+	d, err := st.conn.stub.Describe(c.cfg.outgoingContext(ctx), &socketv1.DescribeRequest{})
 	if err != nil {
 		if st.inst.ctx.Err() == nil {
-			c.cfg.logger.Warn("socket: describe failed", "target", c.target, "addr", st.inst.addr, "error", err)
+			c.cfg.logger.Warn("socket: describe failed", "target", c.pool.target, "addr", st.inst.addr, "error", err)
 		}
 		return
 	}
-	c.learn(d)
+	c.catalogue.learn(d)
 }
 
 // streamState is where a stream is in its life. It only moves forward.
@@ -112,7 +114,7 @@ type clientStream struct {
 	sendq     chan outgoing
 	unsent    atomic.Int64  // frames put in sendq (or about to be) and not yet sent
 	described chan struct{} // closed when the stream's Describe is over
-	topics    topicFrames   // (un)subscribe frames to send (client_events.go)
+	topics    topicFrames   // (un)subscribe frames to send (topics.go)
 
 	inFlight atomic.Int64 // len(pending), for pick without the lock
 	heard    atomic.Bool  // a frame arrived since the last heartbeat
@@ -157,7 +159,7 @@ type result struct {
 // lostError is a request the stream lost; sent says whether it may have
 // reached the service.
 type lostError struct {
-	err  *Error
+	err  *status.Error
 	sent bool
 }
 
@@ -207,9 +209,9 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	req.Id = id
 	// Encoded here, before it is registered: a frame that cannot be sent
 	// fails this request alone (see encodeFrame).
-	msg, err := encodeFrame(st.cs, &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, st.inst.c.cfg.maxFrame)
+	msg, err := wire.Encode(st.cs, &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, st.inst.c.cfg.maxFrame)
 	if err != nil {
-		return nil, Errorf(CodeInvalidArgument, "the request cannot be sent: %s", frameProblem(err)).WithCause(err)
+		return nil, status.Errorf(status.CodeInvalidArgument, "the request cannot be sent: %s", wire.Problem(err)).WithCause(err)
 	}
 	c := &call{done: make(chan result, 1)}
 	st.mu.Lock()
@@ -245,7 +247,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 		case <-ctx.Done():
 			st.unsent.Add(-1)
 			st.abandon(id, c, false)
-			return nil, AsError(ctx.Err())
+			return nil, status.AsError(ctx.Err())
 		case <-changed:
 			var s streamState
 			// A drain still sends what was registered; an ended stream
@@ -260,10 +262,10 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	case r := <-c.done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		e := AsError(ctx.Err())
+		e := status.AsError(ctx.Err())
 		if st.abandon(id, c, !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
 			// It went out: the action may run (or have run) all the same.
-			e = e.WithDetails(map[string]any{DetailReason: ReasonOutcomeUnknown})
+			e = e.WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
 		}
 		return nil, e
 	}
@@ -370,11 +372,11 @@ func (st *clientStream) sendLocked(o outgoing) error {
 	msg := o.msg
 	if msg == nil {
 		var err error
-		if msg, err = encodeFrame(st.cs, o.frame, st.inst.c.cfg.maxFrame); err != nil {
+		if msg, err = wire.Encode(st.cs, o.frame, st.inst.c.cfg.maxFrame); err != nil {
 			// Control frames carry what the client checked before
 			// queueing them; one that still fails is dropped, never
 			// handed to gRPC, which would end the stream.
-			st.inst.c.cfg.logger.Error("socket: a frame could not be encoded", "target", st.inst.c.target, "error", err)
+			st.inst.c.cfg.logger.Error("socket: a frame could not be encoded", "target", st.inst.c.pool.target, "error", err)
 			return nil
 		}
 	}
@@ -404,7 +406,7 @@ func (st *clientStream) recvLoop() {
 		f, err := st.cs.Recv()
 		if err != nil {
 			st.fail(err)
-			st.inst.c.streamEnded(st)
+			st.inst.c.events.streamEnded(st)
 			return
 		}
 		st.heard.Store(true)
@@ -416,9 +418,9 @@ func (st *clientStream) recvLoop() {
 		case *socketv1.ConnectResponse_Drain:
 			st.markDraining()
 		case *socketv1.ConnectResponse_Event:
-			st.inst.c.onEvent(st, k.Event)
+			st.inst.c.events.onEvent(st, k.Event)
 		case *socketv1.ConnectResponse_Subscribed:
-			st.inst.c.onSubscribed(st, k.Subscribed)
+			st.inst.c.events.onSubscribed(st, k.Subscribed)
 		}
 	}
 }
@@ -436,9 +438,9 @@ func (st *clientStream) markDraining() {
 // fail ends the stream: every pending request gets UNAVAILABLE, marked
 // with whether it was sent.
 func (st *clientStream) fail(err error) {
-	cause := FromStatus(err)
+	cause := status.FromGRPC(err)
 	if errors.Is(err, io.EOF) {
-		cause = Errorf(CodeUnavailable, "the stream ended").WithCause(err)
+		cause = status.Errorf(status.CodeUnavailable, "the stream ended").WithCause(err)
 	}
 	st.mu.Lock()
 	end := streamBroken
@@ -457,10 +459,10 @@ func (st *clientStream) fail(err error) {
 	st.inst.cur.CompareAndSwap(st, nil)
 	for _, c := range pending {
 		sent := !c.state.CompareAndSwap(callQueued, callAbandoned)
-		lost := Errorf(CodeUnavailable, "the stream to the service broke before the answer")
+		lost := status.Errorf(status.CodeUnavailable, "the stream to the service broke before the answer")
 		if sent {
 			// It may have run: callers must not assume either outcome.
-			lost = lost.WithDetails(map[string]any{DetailReason: ReasonOutcomeUnknown})
+			lost = lost.WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
 		}
 		lost = lost.WithCause(cause)
 		c.done <- result{err: &lostError{err: lost, sent: sent}}

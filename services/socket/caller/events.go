@@ -1,4 +1,4 @@
-package socket
+package caller
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"time"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Event is an event a service published, as Subscribe delivers it.
@@ -21,7 +24,7 @@ type Event struct {
 	Data json.RawMessage
 	// Visibility says who may see it; a delegating key (the gateway) gets
 	// every event and filters with Visibility.Allows.
-	Visibility Visibility
+	Visibility socket.Visibility
 	// Gap says events may be missing before this one: the seq jumped (the
 	// service dropped events its stream could not take, or, for a key
 	// that does not delegate, events it may not see), or this
@@ -49,6 +52,11 @@ const maxTrackedTopics = 1 << 16
 
 // clientEvents are a client's subscriptions.
 type clientEvents struct {
+	ctx            context.Context // the client's: ends when it closes
+	wg             *sync.WaitGroup // the client's: the subscriptions' goroutines
+	pool           *pool           // the client's instances, whose streams carry the subscriptions
+	connectTimeout time.Duration   // bounds the wait for acknowledgements
+
 	// frames serializes the (un)subscribe changes handed to the streams
 	// (topicFrames), so that they apply in the order of the changes;
 	// taken before mu, and never held while waiting for a stream.
@@ -68,7 +76,7 @@ type clientEvents struct {
 // it came (err set when the service refused), or the stream ended.
 type ack struct {
 	done chan struct{}
-	err  *Error
+	err  *status.Error
 }
 
 // ackKey names a subscribe frame waiting for its acknowledgement.
@@ -106,14 +114,18 @@ type subscription struct {
 // for a bad topic, PERMISSION_DENIED, UNAVAILABLE once the client is
 // closed.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
-	if e := checkTopic(topic, true); e != nil {
+	return c.events.subscribe(ctx, topic, fn)
+}
+
+// subscribe is Subscribe.
+func (ev *clientEvents) subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
+	if e := wire.CheckTopic(topic, true); e != nil {
 		return nil, e
 	}
 	sub := &subscription{topic: topic, fn: fn, queue: make(chan Event, subscriptionQueue), done: make(chan struct{})}
-	ev := &c.events
 	ev.frames.Lock()
 	ev.mu.Lock()
-	if c.ctx.Err() != nil {
+	if ev.ctx.Err() != nil {
 		ev.mu.Unlock()
 		ev.frames.Unlock()
 		return nil, errClientClosed
@@ -124,19 +136,19 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 	ev.subs[sub] = struct{}{}
 	ev.topics[topic]++
 	first := ev.topics[topic] == 1
-	streams := c.subscribedStreamsLocked()
-	c.wg.Add(1)
+	streams := ev.subscribedStreamsLocked()
+	ev.wg.Add(1)
 	ev.mu.Unlock()
 	acks := make([]*ack, 0, len(streams))
 	for _, st := range streams {
-		acks = append(acks, c.subscribeOn(st, topic, first))
+		acks = append(acks, ev.subscribeOn(st, topic, first))
 	}
 	ev.frames.Unlock()
-	go sub.run(&c.wg)
-	unwatch := context.AfterFunc(ctx, func() { c.unsubscribe(sub) })
-	stopClient := context.AfterFunc(c.ctx, func() { c.unsubscribe(sub) })
-	stop = func() { unwatch(); stopClient(); c.unsubscribe(sub) }
-	if err := c.awaitAcks(ctx, acks); err != nil {
+	go sub.run(ev.wg)
+	unwatch := context.AfterFunc(ctx, func() { ev.unsubscribe(sub) })
+	stopClient := context.AfterFunc(ev.ctx, func() { ev.unsubscribe(sub) })
+	stop = func() { unwatch(); stopClient(); ev.unsubscribe(sub) }
+	if err := ev.awaitAcks(ctx, acks); err != nil {
 		stop()
 		return nil, err
 	}
@@ -146,14 +158,14 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 // subscribedStreamsLocked returns the streams that carry the
 // subscriptions: those taking requests and those being activated. Called
 // with events.mu held.
-func (c *Client) subscribedStreamsLocked() []*clientStream {
+func (ev *clientEvents) subscribedStreamsLocked() []*clientStream {
 	var out []*clientStream
-	for _, inst := range *c.picks.Load() {
+	for _, inst := range *ev.pool.picks.Load() {
 		if st := inst.cur.Load(); st != nil {
 			out = append(out, st)
 		}
 	}
-	for st := range c.events.activating {
+	for st := range ev.activating {
 		out = append(out, st)
 	}
 	return out
@@ -162,8 +174,7 @@ func (c *Client) subscribedStreamsLocked() []*clientStream {
 // subscribeOn sends a subscribe frame for topic on st (unless send is
 // false: the topic is subscribed already) and returns its
 // acknowledgement, nil when there is none to wait for.
-func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
-	ev := &c.events
+func (ev *clientEvents) subscribeOn(st *clientStream, topic string, send bool) *ack {
 	key := ackKey{st, topic}
 	ev.ackMu.Lock()
 	ch := ev.acks[key]
@@ -185,14 +196,13 @@ func (c *Client) subscribeOn(st *clientStream, topic string, send bool) *ack {
 }
 
 // onSubscribed records a service's acknowledgement of a subscribe frame.
-func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
-	ev := &c.events
+func (ev *clientEvents) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 	key := ackKey{st, f.GetTopic()}
 	ev.ackMu.Lock()
 	defer ev.ackMu.Unlock()
 	if a := ev.acks[key]; a != nil {
 		if f.GetError() != nil {
-			a.err = errorFromProto(f.GetError())
+			a.err = wire.ErrorFromProto(f.GetError())
 		}
 		close(a.done)
 		delete(ev.acks, key)
@@ -202,8 +212,8 @@ func (c *Client) onSubscribed(st *clientStream, f *socketv1.Subscribed) {
 // awaitAcks waits for subscribe frames' acknowledgements, at most the
 // connect timeout, and not after ctx ends or the client closes. It
 // returns the first refusal.
-func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *Error {
-	timer := time.NewTimer(c.cfg.connectTimeout)
+func (ev *clientEvents) awaitAcks(ctx context.Context, acks []*ack) *status.Error {
+	timer := time.NewTimer(ev.connectTimeout)
 	defer timer.Stop()
 	for _, a := range acks {
 		if a == nil {
@@ -218,7 +228,7 @@ func (c *Client) awaitAcks(ctx context.Context, acks []*ack) *Error {
 			return nil
 		case <-ctx.Done():
 			return nil
-		case <-c.ctx.Done():
+		case <-ev.ctx.Done():
 			return nil
 		}
 	}
@@ -261,10 +271,9 @@ func (sub *subscription) offer(e Event) {
 
 // unsubscribe ends a subscription; the last one of a topic is withdrawn
 // from the streams.
-func (c *Client) unsubscribe(sub *subscription) {
+func (ev *clientEvents) unsubscribe(sub *subscription) {
 	sub.once.Do(func() {
 		close(sub.done)
-		ev := &c.events
 		ev.frames.Lock()
 		defer ev.frames.Unlock()
 		ev.mu.Lock()
@@ -274,8 +283,8 @@ func (c *Client) unsubscribe(sub *subscription) {
 		var streams []*clientStream
 		if last {
 			delete(ev.topics, sub.topic)
-			if c.ctx.Err() == nil {
-				streams = c.subscribedStreamsLocked()
+			if ev.ctx.Err() == nil {
+				streams = ev.subscribedStreamsLocked()
 			}
 		}
 		ev.mu.Unlock()
@@ -289,8 +298,7 @@ func (c *Client) unsubscribe(sub *subscription) {
 // subscribed topic, and the service acknowledged them (at most the
 // connect timeout), before it takes requests.
 func (inst *instance) activate(st *clientStream) {
-	c := inst.c
-	ev := &c.events
+	ev := &inst.c.events
 	ev.frames.Lock()
 	ev.mu.Lock()
 	topics := make([]string, 0, len(ev.topics))
@@ -304,13 +312,13 @@ func (inst *instance) activate(st *clientStream) {
 	ev.mu.Unlock()
 	acks := make([]*ack, 0, len(topics))
 	for _, t := range topics {
-		acks = append(acks, c.subscribeOn(st, t, true))
+		acks = append(acks, ev.subscribeOn(st, t, true))
 	}
 	ev.frames.Unlock()
 	// A refusal here was the refusal its Subscribe already returned (the
 	// key's scope does not change while the client runs): the new stream
 	// takes requests either way.
-	_ = c.awaitAcks(inst.ctx, acks)
+	_ = ev.awaitAcks(inst.ctx, acks)
 	ev.mu.Lock()
 	delete(ev.activating, st)
 	inst.cur.Store(st)
@@ -331,121 +339,11 @@ func (ev *clientEvents) gapLocked() {
 	}
 }
 
-// topicFrames are the (un)subscribe frames a stream has yet to send: the
-// latest wanted state of each changed topic. A goroutine of the stream's
-// own (sendTopics) sends them, so whoever changes the subscriptions never
-// waits for a stream that stopped reading, and holds no lock the receive
-// loops or event delivery need while a frame waits.
-type topicFrames struct {
-	mu      sync.Mutex
-	want    map[string]bool // topic → subscribe (true) or unsubscribe
-	order   []string        // the changed topics, in the order of their first change
-	busy    bool            // sendTopics is sending what it took
-	changed chan struct{}   // 1-buffered: something was set
-}
-
-func newTopicFrames() topicFrames {
-	return topicFrames{want: map[string]bool{}, changed: make(chan struct{}, 1)}
-}
-
-// set has the stream (un)subscribe topic: the frame goes straight to the
-// sender's queue when nothing is pending before it and the queue has
-// room (so it precedes the caller's next request, as before), else it is
-// recorded for sendTopics, superseding a change of the topic not sent
-// yet. It never waits.
-func (st *clientStream) setTopic(topic string, subscribe bool) {
-	tf := &st.topics
-	tf.mu.Lock()
-	if !tf.busy && len(tf.order) == 0 {
-		st.unsent.Add(1)
-		select {
-		case st.sendq <- outgoing{frame: topicFrame(topic, subscribe)}:
-			tf.mu.Unlock()
-			return
-		default:
-			st.unsent.Add(-1)
-		}
-	}
-	if _, ok := tf.want[topic]; !ok {
-		tf.order = append(tf.order, topic)
-	}
-	tf.want[topic] = subscribe
-	tf.mu.Unlock()
-	select {
-	case tf.changed <- struct{}{}:
-	default:
-	}
-}
-
-// take returns the changes to send and forgets them; busy until the
-// next take.
-func (tf *topicFrames) take() (order []string, want map[string]bool) {
-	tf.mu.Lock()
-	defer tf.mu.Unlock()
-	order, want = tf.order, tf.want
-	if len(order) > 0 {
-		tf.order, tf.want = nil, map[string]bool{}
-	}
-	tf.busy = len(order) > 0
-	return order, want
-}
-
-// topicFrame is a subscribe or unsubscribe frame.
-func topicFrame(topic string, subscribe bool) *socketv1.ConnectRequest {
-	if subscribe {
-		return &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}}
-	}
-	return &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Unsubscribe{Unsubscribe: &socketv1.Unsubscribe{Topic: topic}}}
-}
-
-// sendTopics sends the stream's (un)subscribe frames as they are set,
-// until the stream ends.
-func (st *clientStream) sendTopics() {
-	tf := &st.topics
-	for {
-		order, want := tf.take()
-		for _, t := range order {
-			st.sendFrame(topicFrame(t, want[t]))
-		}
-		if len(order) > 0 {
-			continue // take again: clears busy, or sends what came meanwhile
-		}
-		s, changed := st.observe()
-		if s >= streamDrained {
-			return
-		}
-		select {
-		case <-tf.changed:
-		case <-changed:
-		}
-	}
-}
-
-// sendFrame queues a frame that answers nothing (subscribe, unsubscribe)
-// for the stream's sender, waiting while the queue is full; a frame for a
-// stream that ended is dropped. Only sendTopics calls it.
-func (st *clientStream) sendFrame(f *socketv1.ConnectRequest) {
-	st.unsent.Add(1)
-	for {
-		s, changed := st.observe()
-		if s >= streamDrained {
-			st.unsent.Add(-1)
-			return
-		}
-		select {
-		case st.sendq <- outgoing{frame: f}:
-			return
-		case <-changed:
-		}
-	}
-}
-
 // onEvent hands an event that arrived on a stream to the subscriptions
 // whose topic it matches, marking a gap when the stream's seq for the
 // topic jumped.
-func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
-	e := Event{Topic: pe.GetTopic(), Seq: pe.GetSeq(), Data: pe.GetData(), Visibility: visibilityFromProto(pe.GetVisibility())}
-	ev := &c.events
+func (ev *clientEvents) onEvent(st *clientStream, pe *socketv1.Event) {
+	e := Event{Topic: pe.GetTopic(), Seq: pe.GetSeq(), Data: pe.GetData(), Visibility: visibilityOf(pe.GetVisibility())}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if pe.GetGap() {
@@ -467,7 +365,7 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 	}
 	seqs[e.Topic] = e.Seq
 	for sub := range ev.subs {
-		if topicMatches(sub.topic, e.Topic) {
+		if wire.TopicMatches(sub.topic, e.Topic) {
 			sub.offer(e)
 		}
 	}
@@ -480,8 +378,7 @@ func (c *Client) onEvent(st *clientStream, pe *socketv1.Event) {
 // it or in flight when it ended (and a drained instance's requests still
 // running publish after), and nothing proves they all arrived. Only a
 // client that is closing says nothing: its subscriptions end with it.
-func (c *Client) streamEnded(st *clientStream) {
-	ev := &c.events
+func (ev *clientEvents) streamEnded(st *clientStream) {
 	ev.ackMu.Lock()
 	for k, a := range ev.acks {
 		if k.st == st {
@@ -493,7 +390,7 @@ func (c *Client) streamEnded(st *clientStream) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	delete(ev.seqs, st)
-	if c.ctx.Err() != nil {
+	if ev.ctx.Err() != nil {
 		return
 	}
 	if len(ev.subs) > 0 {
@@ -503,4 +400,9 @@ func (c *Client) streamEnded(st *clientStream) {
 		ev.broke[st.inst] = true
 	}
 	ev.gapLocked()
+}
+
+// visibilityOf is an event frame's visibility as Event carries it.
+func visibilityOf(v *socketv1.Visibility) socket.Visibility {
+	return socket.Visibility{Public: v.GetPublic(), Subjects: v.GetSubjects(), Roles: v.GetRoles()}
 }

@@ -1,4 +1,4 @@
-package socket_test
+package caller_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // instanceCounters counts what one instance ran.
@@ -44,7 +46,7 @@ func (n *instanceCounters) signal() <-chan struct{} {
 // that a or b (nil for none) ran.
 func awaitCount(t *testing.T, done func() bool, a, b *instanceCounters) {
 	t.Helper()
-	ctx := testContext(t)
+	ctx := sockettest.Context(t)
 	for {
 		var ranB <-chan struct{}
 		ranA := a.signal()
@@ -65,11 +67,11 @@ func awaitCount(t *testing.T, done func() bool, a, b *instanceCounters) {
 
 // countingInstance starts an instance with READ (waits delay_ms) and WRITE
 // (waits until release is closed, or delay_ms), both counted.
-func countingInstance(t *testing.T, addr string, release <-chan struct{}) (*testServer, *instanceCounters) {
+func countingInstance(t *testing.T, addr string, release <-chan struct{}) (*sockettest.Server, *instanceCounters) {
 	n := &instanceCounters{writeStarted: make(chan string, 1000), ran: make(chan struct{})}
-	ts := startServer(t, serverSpec{addr: addr, register: func(s *socket.Server) {
+	ts := sockettest.StartServer(t, sockettest.Spec{Addr: addr, Register: func(s *socket.Server) {
 		wait := func(ctx context.Context, r *socket.Request) error {
-			var in echoIn
+			var in sockettest.EchoIn
 			if err := socket.DecodeBody(r.Body, &in); err != nil {
 				return err
 			}
@@ -98,12 +100,12 @@ func countingInstance(t *testing.T, addr string, release <-chan struct{}) (*test
 }
 
 // awaitReady waits until the client has a ready stream to every address.
-func awaitReady(t *testing.T, c *socket.Client, n int) {
+func awaitReady(t *testing.T, c *caller.Client, n int) {
 	t.Helper()
-	ctx := testContext(t)
+	ctx := sockettest.Context(t)
 	for {
 		ready := 0
-		for _, s := range socket.ClientInstances(c) {
+		for _, s := range caller.Instances(c) {
 			if s.State == connectivity.Ready {
 				ready++
 			}
@@ -113,7 +115,7 @@ func awaitReady(t *testing.T, c *socket.Client, n int) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("instances never all ready: %+v", socket.ClientInstances(c))
+			t.Fatalf("instances never all ready: %+v", caller.Instances(c))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
@@ -124,9 +126,9 @@ func TestTwoInstancesShareTrafficAndSurviveOneKilled(t *testing.T) {
 	release := make(chan struct{})
 	a, na := countingInstance(t, "", release)
 	b, nb := countingInstance(t, "", release)
-	c := dial(t, "static:///"+a.Addr+","+b.Addr)
+	c := sockettest.Dial(t, "static:///"+a.Addr+","+b.Addr)
 	awaitReady(t, c, 2)
-	ctx := testContext(t)
+	ctx := sockettest.Context(t)
 
 	// Both instances get traffic.
 	var wg sync.WaitGroup
@@ -189,7 +191,7 @@ func TestTwoInstancesShareTrafficAndSurviveOneKilled(t *testing.T) {
 		o := <-writeDone
 		switch {
 		case startedOn[o.id] == "a":
-			wantCode(t, o.err, socket.CodeUnavailable)
+			sockettest.WantCode(t, o.err, socket.CodeUnavailable)
 			failed++
 		case o.err != nil:
 			t.Errorf("write %s on the live instance failed: %v", o.id, o.err)
@@ -213,9 +215,9 @@ func TestDrainLosesNothing(t *testing.T) {
 	t.Parallel()
 	a, na := countingInstance(t, "", nil)
 	b, nb := countingInstance(t, "", nil)
-	c := dial(t, "static:///"+a.Addr+","+b.Addr)
+	c := sockettest.Dial(t, "static:///"+a.Addr+","+b.Addr)
 	awaitReady(t, c, 2)
-	ctx := testContext(t)
+	ctx := sockettest.Context(t)
 
 	// A steady stream of writes and reads while a drains.
 	stop := make(chan struct{})
@@ -258,8 +260,8 @@ func TestDrainLosesNothing(t *testing.T) {
 func TestServiceDownFailsFastThenComesBack(t *testing.T) {
 	t.Parallel()
 	a, _ := countingInstance(t, "", nil)
-	c := dial(t, a.Addr)
-	ctx := testContext(t)
+	c := sockettest.Dial(t, a.Addr)
+	ctx := sockettest.Context(t)
 	if _, err := c.Request(ctx, "READ", "1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +269,7 @@ func TestServiceDownFailsFastThenComesBack(t *testing.T) {
 	a.Stop()
 	a.Shutdown()
 	// The client notices the loss...
-	for changed := socket.ClientChanged(c); c.State() == connectivity.Ready; changed = socket.ClientChanged(c) {
+	for changed := caller.Changed(c); c.State() == connectivity.Ready; changed = caller.Changed(c) {
 		select {
 		case <-changed:
 		case <-ctx.Done():
@@ -293,7 +295,7 @@ func TestServiceDownFailsFastThenComesBack(t *testing.T) {
 	}
 	for range callers {
 		o := <-outcomes
-		e := wantCode(t, o.err, socket.CodeUnavailable)
+		e := sockettest.WantCode(t, o.err, socket.CodeUnavailable)
 		if o.took > time.Second {
 			t.Errorf("a request with a 10s deadline took %v to fail", o.took)
 		}
@@ -321,8 +323,8 @@ func TestFirstConnectIsWaitedFor(t *testing.T) {
 	a, na := countingInstance(t, "", nil)
 	// A ready wait far below the time a first connection may take on a
 	// busy machine: the first attempt is waited for all the same.
-	c := dial(t, a.Addr, socket.WithReadyWait(0))
-	if _, err := c.Request(testContext(t), "READ", "1", nil); err != nil {
+	c := sockettest.Dial(t, a.Addr, caller.WithReadyWait(0))
+	if _, err := c.Request(sockettest.Context(t), "READ", "1", nil); err != nil {
 		t.Fatalf("request during the first connection attempt: %v", err)
 	}
 	if na.reads.Load() != 1 {
@@ -334,8 +336,8 @@ func TestWritesAreNotResentWhenAStreamBreaks(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	a, na := countingInstance(t, "", release)
-	c := dial(t, a.Addr)
-	ctx := testContext(t)
+	c := sockettest.Dial(t, a.Addr)
+	ctx := sockettest.Context(t)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Request(ctx, "WRITE", "1", []byte(`{"delay_ms":60000}`))
@@ -343,7 +345,7 @@ func TestWritesAreNotResentWhenAStreamBreaks(t *testing.T) {
 	}()
 	<-na.writeStarted
 	a.Stop()
-	e := wantCode(t, <-errc, socket.CodeUnavailable)
+	e := sockettest.WantCode(t, <-errc, socket.CodeUnavailable)
 	if !strings.Contains(e.Message, "broke") || e.Details[socket.DetailReason] != socket.ReasonOutcomeUnknown {
 		t.Fatalf("error %q %v does not say the stream broke after sending", e.Message, e.Details)
 	}
@@ -356,14 +358,14 @@ func TestDNSTarget(t *testing.T) {
 	t.Parallel()
 	a, na := countingInstance(t, "", nil)
 	_, port, _ := net.SplitHostPort(a.Addr)
-	c := dial(t, "dns:///127.0.0.1:"+port)
-	if _, err := c.Request(testContext(t), "READ", "1", nil); err != nil {
+	c := sockettest.Dial(t, "dns:///127.0.0.1:"+port)
+	if _, err := c.Request(sockettest.Context(t), "READ", "1", nil); err != nil {
 		t.Fatal(err)
 	}
 	if na.reads.Load() != 1 {
 		t.Fatal("the request did not reach the instance")
 	}
-	if _, err := socket.Dial("nope:///x"); err == nil {
+	if _, err := caller.Dial("nope:///x"); err == nil {
 		t.Fatal("Dial accepted an unknown scheme")
 	}
 }
@@ -371,11 +373,11 @@ func TestDNSTarget(t *testing.T) {
 func TestClosedClientFailsFast(t *testing.T) {
 	t.Parallel()
 	a, _ := countingInstance(t, "", nil)
-	c, err := socket.Dial(a.Addr, socket.WithKey(testKey))
+	c, err := caller.Dial(a.Addr, caller.WithKey(sockettest.TestKey))
 	must(t, err)
 	must(t, c.Close())
-	_, err = c.Request(testContext(t), "READ", "1", nil)
-	wantCode(t, err, socket.CodeUnavailable)
+	_, err = c.Request(sockettest.Context(t), "READ", "1", nil)
+	sockettest.WantCode(t, err, socket.CodeUnavailable)
 	if c.State() != connectivity.Shutdown {
 		t.Fatalf("state after Close = %v", c.State())
 	}
@@ -388,15 +390,15 @@ func TestClosedClientFailsFast(t *testing.T) {
 func TestLostIdempotentWriteWithNoInstanceLeftIsOutcomeUnknown(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{}, 1)
-	a := startServer(t, serverSpec{register: func(s *socket.Server) {
+	a := sockettest.StartServer(t, sockettest.Spec{Register: func(s *socket.Server) {
 		must(t, s.Handle("SET", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
 			started <- struct{}{}
 			<-ctx.Done() // the instance dies first
 			return nil, ctx.Err()
 		}), socket.Idempotent()))
 	}})
-	c := dial(t, a.Addr)
-	ctx := testContext(t)
+	c := sockettest.Dial(t, a.Addr)
+	ctx := sockettest.Context(t)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Request(ctx, "SET", "1", []byte(`{}`))
@@ -404,8 +406,59 @@ func TestLostIdempotentWriteWithNoInstanceLeftIsOutcomeUnknown(t *testing.T) {
 	}()
 	<-started
 	a.Stop()
-	e := wantCode(t, <-errc, socket.CodeUnavailable)
+	e := sockettest.WantCode(t, <-errc, socket.CodeUnavailable)
 	if e.Details[socket.DetailReason] != socket.ReasonOutcomeUnknown {
 		t.Fatalf("error %q %v: want reason %s", e.Message, e.Details, socket.ReasonOutcomeUnknown)
+	}
+}
+
+func TestThousandConcurrentRequestsOnOneStream(t *testing.T) {
+	t.Parallel()
+	for _, bufconn := range []bool{true, false} {
+		t.Run(map[bool]string{true: "bufconn", false: "tcp"}[bufconn], func(t *testing.T) {
+			t.Parallel()
+			ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: bufconn})
+			c := sockettest.DialServer(t, ts)
+			ctx := sockettest.Context(t)
+			const n = 1000
+			var (
+				wg       sync.WaitGroup
+				mu       sync.Mutex
+				finished []int
+				failures []string
+			)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Earlier requests take longer, so answers come back
+					// out of order.
+					in := sockettest.EchoIn{Text: fmt.Sprint("msg-", i), Delay: (n - i) / 40}
+					out, err := caller.Call[sockettest.EchoOut](ctx, c, "ECHO", fmt.Sprint(i), in)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil || out.ID != fmt.Sprint(i) || out.Text != in.Text {
+						failures = append(failures, fmt.Sprintf("request %d: %+v, %v", i, out, err))
+					}
+					finished = append(finished, i)
+				}()
+			}
+			wg.Wait()
+			if len(failures) > 0 {
+				t.Fatalf("%d of %d failed, e.g. %s", len(failures), n, failures[0])
+			}
+			inversions := 0
+			for i := 1; i < len(finished); i++ {
+				if finished[i] < finished[i-1] {
+					inversions++
+				}
+			}
+			if inversions == 0 {
+				t.Fatal("answers came back strictly in order; expected out-of-order completion")
+			}
+			if got := caller.Instances(c); len(got) != 1 {
+				t.Fatalf("instances = %+v, want one stream", got)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package socket_test
+package caller_test
 
 import (
 	"context"
@@ -14,10 +14,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // errSQL stands for a driver error that names an address.
@@ -69,7 +72,7 @@ func freeAddr(t *testing.T) string {
 
 func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{register: func(s *socket.Server) {
+	ts := sockettest.StartServer(t, sockettest.Spec{Register: func(s *socket.Server) {
 		must(t, s.Handle("WRAPPED", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 			return nil, fmt.Errorf("load user: %w", errSQL)
 		})))
@@ -90,20 +93,20 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 	type tc struct {
 		name      string
 		run       func(t *testing.T) error
-		code      socket.Code
+		code      status.Code
 		wantCause string // what the cause must still say, for logs
 		causeIs   error  // errors.Is must find it, when set
 	}
 	cases := []tc{
 		{name: "dial refused", code: socket.CodeUnavailable, wantCause: "connection refused", run: func(t *testing.T) error {
-			c := dial(t, freeAddr(t))
+			c := sockettest.Dial(t, freeAddr(t))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_, err := c.Request(ctx, "ECHO", "1", nil)
 			return err
 		}},
 		{name: "resolve failure", code: socket.CodeUnavailable, wantCause: "no such host", run: func(t *testing.T) error {
-			c := dial(t, "leaktest:///users")
+			c := sockettest.Dial(t, "leaktest:///users")
 			rb.CC().ReportError(errors.New("lookup users on 10.0.0.53:53: no such host"))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -112,10 +115,10 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 		}},
 		{name: "stream broken", code: socket.CodeUnavailable, wantCause: "", run: func(t *testing.T) error {
 			a, na := countingInstance(t, "", make(chan struct{}))
-			c := dial(t, a.Addr)
+			c := sockettest.Dial(t, a.Addr)
 			errc := make(chan error, 1)
 			go func() {
-				_, err := c.Request(testContext(t), "WRITE", "1", []byte(`{"delay_ms":60000}`))
+				_, err := c.Request(sockettest.Context(t), "WRITE", "1", []byte(`{"delay_ms":60000}`))
 				errc <- err
 			}()
 			<-na.writeStarted
@@ -123,34 +126,34 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 			return <-errc
 		}},
 		{name: "client closed", code: socket.CodeUnavailable, run: func(t *testing.T) error {
-			c := dial(t, ts.Addr)
+			c := sockettest.Dial(t, ts.Addr)
 			must(t, c.Close())
-			_, err := c.Request(testContext(t), "ECHO", "1", nil)
+			_, err := c.Request(sockettest.Context(t), "ECHO", "1", nil)
 			return err
 		}},
 		{name: "handler returns a wrapped error", code: socket.CodeInternal, run: func(t *testing.T) error {
-			_, err := dial(t, ts.Addr).Request(testContext(t), "WRAPPED", "1", nil)
+			_, err := sockettest.Dial(t, ts.Addr).Request(sockettest.Context(t), "WRAPPED", "1", nil)
 			return err
 		}},
 		{name: "unary call, handler returns a wrapped error", code: socket.CodeInternal, run: func(t *testing.T) error {
-			r, err := rawConn(t, ts).Call(withKey(testContext(t), testKey), &socketv1.CallRequest{Request: &socketv1.Request{Action: "WRAPPED"}})
+			r, err := sockettest.RawConn(t, ts).Call(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey), &socketv1.CallRequest{Request: &socketv1.Request{Action: "WRAPPED"}})
 			must(t, err)
 			pe := r.GetResponse().GetError()
-			return &socket.Error{Code: socket.Code(pe.GetCode()), Message: pe.GetMessage()}
+			return &status.Error{Code: status.Code(pe.GetCode()), Message: pe.GetMessage()}
 		}},
 		{name: "handler error with a cause", code: socket.CodeUnavailable, run: func(t *testing.T) error {
-			_, err := dial(t, ts.Addr).Request(testContext(t), "CAUSED", "1", nil)
+			_, err := sockettest.Dial(t, ts.Addr).Request(sockettest.Context(t), "CAUSED", "1", nil)
 			return err
 		}},
 		{name: "undecodable result", code: socket.CodeInternal, wantCause: "cannot unmarshal", run: func(t *testing.T) error {
-			_, err := socket.Call[struct{ N int }](testContext(t), dial(t, ts.Addr), "BAD_JSON", "1", nil)
+			_, err := caller.Call[struct{ N int }](sockettest.Context(t), sockettest.Dial(t, ts.Addr), "BAD_JSON", "1", nil)
 			return err
 		}},
 		{name: "FromStatus of a transport error", code: socket.CodeUnavailable, wantCause: "connection refused", run: func(*testing.T) error {
-			return socket.FromStatus(status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`))
+			return status.FromGRPC(grpcstatus.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`))
 		}},
 		{name: "FromStatus of a plain error", code: socket.CodeUnavailable, wantCause: "connection refused", causeIs: errSQL, run: func(*testing.T) error {
-			return socket.FromStatus(errSQL)
+			return status.FromGRPC(errSQL)
 		}},
 		{name: "Errorf with a cause", code: socket.CodeInternal, wantCause: "connection refused", causeIs: errSQL, run: func(*testing.T) error {
 			return socket.Errorf(socket.CodeInternal, "could not load the user").WithCause(fmt.Errorf("load: %w", errSQL))
@@ -159,7 +162,7 @@ func TestClientFacingMessagesCarryNoInternalCause(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.run(t)
-			e := wantCode(t, err, c.code)
+			e := sockettest.WantCode(t, err, c.code)
 			if leaks.MatchString(e.Message) || leaks.MatchString(e.Error()) {
 				t.Fatalf("client-facing message leaks an internal cause: %q", e.Message)
 			}

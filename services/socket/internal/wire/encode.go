@@ -1,4 +1,4 @@
-package socket
+package wire
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 // bad value would take the stream away from every request on it. Encoding
 // first turns both into an error of the one frame they belong to.
 
-// frameStream is the part of a gRPC stream a frame is encoded for.
-type frameStream interface {
+// Stream is the part of a gRPC stream a frame is encoded for.
+type Stream interface {
 	Context() context.Context
 	SendMsg(m any) error
 	RecvMsg(m any) error
@@ -42,9 +42,9 @@ func (e *frameError) Error() string {
 	return "the frame cannot be encoded"
 }
 
-// encodeFrame encodes msg for s, refusing a frame over limit bytes. The
+// Encode encodes msg for s, refusing a frame over limit bytes. The
 // result is sent with s.SendMsg.
-func encodeFrame(s frameStream, msg proto.Message, limit int) (*grpc.PreparedMsg, error) {
+func Encode(s Stream, msg proto.Message, limit int) (*grpc.PreparedMsg, error) {
 	if n := proto.Size(msg); n > limit {
 		return nil, &frameError{size: n, limit: limit}
 	}
@@ -97,9 +97,9 @@ func invalidValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name st
 	return ""
 }
 
-// frameProblem is what a client may be told of why a frame was refused:
+// Problem is what a client may be told of why a frame was refused:
 // the frameError's text, without the encoder's own.
-func frameProblem(err error) string {
+func Problem(err error) string {
 	var fe *frameError
 	if errors.As(err, &fe) {
 		return fe.Error()

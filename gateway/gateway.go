@@ -33,7 +33,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/gateway/wsedge"
 	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Gateway is the REST, WebSocket and gRPC edges around one invocation
@@ -141,7 +141,7 @@ func (g *Gateway) edges() error {
 }
 
 // serviceLink is the TLS of the link to a service (invoke.Options.Link).
-func (g *Gateway) serviceLink(cfg *config.Config, svc *config.Service) (string, []socket.DialOption, error) {
+func (g *Gateway) serviceLink(cfg *config.Config, svc *config.Service) (string, []caller.Option, error) {
 	link, err := g.linkTLS(cfg, svc)
 	if err != nil {
 		return "", nil, err

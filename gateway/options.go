@@ -9,7 +9,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/gateway/wsedge"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Option tunes a Gateway.
@@ -17,7 +17,7 @@ type Option func(*options)
 
 type options struct {
 	logger     *slog.Logger
-	dial       []socket.DialOption
+	dial       []caller.Option
 	env        func(string) string
 	targets    map[string]string
 	cacheBytes int64 // 0: no cache
@@ -66,7 +66,7 @@ func WithTargets(targets map[string]string) Option {
 
 // WithDialOptions adds options to every service client (for example a
 // custom dialer in tests).
-func WithDialOptions(opts ...socket.DialOption) Option {
+func WithDialOptions(opts ...caller.Option) Option {
 	return func(o *options) { o.dial = append(o.dial, opts...) }
 }
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/rest"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // RunOptions say what Run serves where.
@@ -59,7 +59,7 @@ type RunOptions struct {
 	// Targets override service targets by name (see WithTargets).
 	Targets map[string]string
 	// Dial adds options to every service client.
-	Dial []socket.DialOption
+	Dial []caller.Option
 	// Options tune the gateway (cache size, coalescing).
 	Options []Option
 	// Metrics is the registry the gateway's metrics go to and the admin

@@ -8,7 +8,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -19,6 +19,7 @@ import (
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // ServeHTTP serves GatewayService's REST binding under /gateway/ and its
@@ -94,8 +95,8 @@ func grpcError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w ht
 		rest.WriteEnvelope(w, he.HTTPStatus, nil, socket.Errorf(socket.CodeInvalidArgument, "%v", he.Err))
 		return
 	}
-	e := socket.FromStatus(err)
-	if st, ok := status.FromError(err); ok && st.Message() != "" {
+	e := status.FromGRPC(err)
+	if st, ok := grpcstatus.FromError(err); ok && st.Message() != "" {
 		// These statuses are GatewayService's own (it runs in this
 		// process): their messages are written to be shown.
 		e = socket.Errorf(e.Code, "%s", st.Message()).WithCause(err)

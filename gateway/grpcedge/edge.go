@@ -17,13 +17,13 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Options are what GatewayService needs besides the core.
@@ -76,10 +76,10 @@ func (e *Edge) ObserveUnary() grpc.UnaryServerInterceptor {
 		r := e.obs.NewRecord(observe.ProtocolGRPC, info.FullMethod)
 		ctx = r.Begin(grpcTraceContext(ctx))
 		resp, err := handler(observe.NewContext(ctx, r), req)
-		r.GRPCCode = status.Code(err).String()
+		r.GRPCCode = grpcstatus.Code(err).String()
 		switch {
 		case err != nil:
-			se := socket.FromStatus(err)
+			se := status.FromGRPC(err)
 			r.Status, r.Code = invoke.HTTPStatus(se.Code), string(se.Code)
 		case r.Status == 0:
 			r.Status = http.StatusOK

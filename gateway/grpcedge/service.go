@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -26,6 +26,7 @@ import (
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // service implements GatewayService on the core, as the REST edge does.
@@ -109,7 +110,7 @@ func grpcInvocation(ctx context.Context, in *gatewayv1.InvokeRequest) *invoke.In
 // invokeBody checks the request's id and action segments and takes its
 // body (JSON as a Struct value, or raw bytes); without a method, a call
 // with a body is a POST, one without a GET.
-func invokeBody(in *gatewayv1.InvokeRequest, inv *invoke.Invocation) *socket.Error {
+func invokeBody(in *gatewayv1.InvokeRequest, inv *invoke.Invocation) *status.Error {
 	for _, seg := range []string{in.GetId(), in.GetAction()} {
 		if seg != "" && !invoke.ValidID(seg) {
 			return socket.Errorf(socket.CodeInvalidArgument, "id and action must be path segments: not ., .., or containing slashes")
@@ -191,7 +192,7 @@ func (s service) ListRoutes(ctx context.Context, in *gatewayv1.ListRoutesRequest
 	}
 	v := t.Config().Versions[in.GetVersion()]
 	if v == nil {
-		return nil, status.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
+		return nil, grpcstatus.Errorf(codes.NotFound, "unknown API version %q", in.GetVersion())
 	}
 	return &gatewayv1.ListRoutesResponse{Routes: routesOf(v, s.e.stats)}, nil
 }
@@ -206,7 +207,7 @@ func (s service) Reload(ctx context.Context, _ *gatewayv1.ReloadRequest) (*gatew
 	}
 	cfg, err := s.e.reload()
 	if err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		return nil, grpcstatus.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &gatewayv1.ReloadResponse{Versions: invoke.SortedKeys(cfg.Versions)}, nil
 }
@@ -223,7 +224,7 @@ func operator(ctx context.Context, t *invoke.Table) error {
 	if e.Code == socket.CodePermissionDenied {
 		c = codes.PermissionDenied
 	}
-	return status.Error(c, e.Message)
+	return grpcstatus.Error(c, e.Message)
 }
 
 // routesOf lists a version's routes for ListRoutes and the OpenAPI document.

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Event is an event as the gateway hands it to its own clients (the
@@ -59,7 +60,7 @@ type upstream struct {
 	h        *Hub
 	key      upstreamKey
 	ready    chan struct{}  // closed once the first watcher's subscribe is done (client, stop, err set)
-	client   *socket.Client // the client subscribed through (changes on reloads)
+	client   *caller.Client // the client subscribed through (changes on reloads)
 	stop     func()         // ends the client's subscription; nil while subscribing
 	err      error          // why the subscribe failed
 	watchers []*watcher     // copied on change: delivery reads a snapshot
@@ -86,7 +87,7 @@ type watcher struct {
 // the event, or drop the watcher); it may call stop. It may still be
 // running when stop returns, but is not called again after. Errors:
 // UNAVAILABLE when the service cannot be subscribed to.
-func (h *Hub) Watch(ctx context.Context, service, topic string, client *socket.Client, current func() *socket.Client, p socket.Principal, deliver func(Event)) (stop func(), seq uint64, err error) {
+func (h *Hub) Watch(ctx context.Context, service, topic string, client *caller.Client, current func() *caller.Client, p socket.Principal, deliver func(Event)) (stop func(), seq uint64, err error) {
 	w := &watcher{p: p, deliver: deliver}
 	key := upstreamKey{service, topic}
 	seq, err = h.add(key, client, current, w)
@@ -115,7 +116,7 @@ func (h *Hub) Upstreams() int {
 // subscription first), and the others wait for it. A reload while the
 // first subscribes (rebind skips an upstream still subscribing) is caught
 // up with here: current returns the service's client now.
-func (h *Hub) add(key upstreamKey, client *socket.Client, current func() *socket.Client, w *watcher) (seq uint64, err error) {
+func (h *Hub) add(key upstreamKey, client *caller.Client, current func() *caller.Client, w *watcher) (seq uint64, err error) {
 	h.mu.Lock()
 	up := h.upstreams[key]
 	first := up == nil
@@ -225,7 +226,7 @@ func (h *Hub) watchersNow(up *upstream) []*watcher {
 // number of its own: a gap marker alone goes to every watcher as one
 // (the lost event may have been the topic's last: no jump would tell),
 // and an event marked as after a gap follows the skipped number.
-func (up *upstream) onEvent(e socket.Event) {
+func (up *upstream) onEvent(e caller.Event) {
 	up.deliverMu.Lock()
 	defer up.deliverMu.Unlock()
 	if e.Data == nil {
@@ -262,10 +263,10 @@ func (up *upstream) gapLocked() {
 // service name) whose client for their service changed (a reload changed
 // its target or key); the old subscription ends once the new one is made,
 // and the watchers get a gap marker. Callers serialize Rebind.
-func (h *Hub) Rebind(clients map[string]*socket.Client) {
+func (h *Hub) Rebind(clients map[string]*caller.Client) {
 	type move struct {
 		up     *upstream
-		client *socket.Client
+		client *caller.Client
 	}
 	var moves []move
 	h.mu.Lock()
@@ -289,7 +290,7 @@ func (h *Hub) Rebind(clients map[string]*socket.Client) {
 // subscription, on the old one after its end, or queued for the old
 // subscription when it ended), and no later event need come to show it:
 // the watchers get a gap marker once the old subscription is over.
-func (h *Hub) move(up *upstream, client *socket.Client) {
+func (h *Hub) move(up *upstream, client *caller.Client) {
 	h.mu.Lock()
 	skip := up.client == client || up.stop == nil
 	h.mu.Unlock()

@@ -7,12 +7,13 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // ActionPath resolves the action form of a request (a WebSocket frame's
 // action and resource_id): the method and path of the version's route
 // that sends the action, to the item id when one is given.
-func (t *Table) ActionPath(version, action, id string) (method string, p Path, err *socket.Error) {
+func (t *Table) ActionPath(version, action, id string) (method string, p Path, err *status.Error) {
 	target, ok := actionroute.Find(t.actionRoutes(version), "", action, id != "")
 	switch {
 	case !ok:

@@ -10,13 +10,14 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Answer is an invocation's outcome, ready for any edge.
 type Answer struct {
 	Status       int // the HTTP status
 	Result       json.RawMessage
-	Err          *socket.Error
+	Err          *status.Error
 	Allow        []string // for 405
 	Location     string   // for 201
 	ETag         string   // for cacheable reads
@@ -35,7 +36,7 @@ func (a Answer) tell(ctx context.Context, r *observe.Record) {
 
 // Failed answers an error the gateway found itself, with its code's
 // status; a service's error is Table.serviceFailed's.
-func Failed(err *socket.Error) Answer {
+func Failed(err *status.Error) Answer {
 	return Answer{Status: HTTPStatus(err.Code), Err: err}
 }
 

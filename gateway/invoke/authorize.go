@@ -4,6 +4,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // anonymous is the principal forwarded for callers without credentials,
@@ -47,10 +48,10 @@ func prepare(t *Table, in *Invocation) *Answer {
 // credentials (an Authorization and an X-API-Key header's values) and
 // checks an access rule. A caller without credentials is anonymous; a
 // refused caller's principal is whom the credentials proved, if anyone.
-func (t *Table) Authorize(authorization, apiKey string, access config.Access) (socket.Principal, *socket.Error) {
+func (t *Table) Authorize(authorization, apiKey string, access config.Access) (socket.Principal, *status.Error) {
 	principal, present, err := t.Authenticate(authorization, apiKey)
 	if err == nil {
-		err = socket.AsError(auth.Allow(access, principal, present))
+		err = status.AsError(auth.Allow(access, principal, present))
 	}
 	if err != nil {
 		return principal, err
@@ -64,10 +65,10 @@ func (t *Table) Authorize(authorization, apiKey string, access config.Access) (s
 // Authenticate checks credentials as every route does, whatever its
 // access rule, and returns whom they prove: present is false without
 // any.
-func (t *Table) Authenticate(authorization, apiKey string) (p socket.Principal, present bool, err *socket.Error) {
+func (t *Table) Authenticate(authorization, apiKey string) (p socket.Principal, present bool, err *status.Error) {
 	principal, present, aerr := t.auth.Authenticate(authorization, apiKey)
 	if aerr == nil && present && principal.Subject == anonymous.Subject {
 		aerr = socket.Errorf(socket.CodeUnauthenticated, "the subject %q is reserved", anonymous.Subject)
 	}
-	return principal, present, socket.AsError(aerr)
+	return principal, present, status.AsError(aerr)
 }

@@ -12,17 +12,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // BodyTooLarge is the error of a body over the limit (413).
-func BodyTooLarge(limit int64) *socket.Error {
+func BodyTooLarge(limit int64) *status.Error {
 	return socket.Errorf(socket.CodeInvalidArgument, "request body is larger than %d bytes", limit).
 		WithDetails(map[string]any{socket.DetailReason: "body_too_large", "limit": limit})
 }
 
 // CheckJSON validates a body: UTF-8 (as JSON must be), well-formed JSON
 // (errors name the offset) nested no deeper than maxDepth.
-func CheckJSON(body []byte, maxDepth int) *socket.Error {
+func CheckJSON(body []byte, maxDepth int) *status.Error {
 	if !utf8.Valid(body) {
 		offset := invalidUTF8At(body)
 		e := notUTF8("body", fmt.Sprintf("the JSON body (at offset %d)", offset))
@@ -67,7 +68,7 @@ func CheckJSON(body []byte, maxDepth int) *socket.Error {
 // queryBody turns a list route's query parameters into a JSON object:
 // page_size becomes a number, a repeated parameter a list, the rest
 // strings.
-func queryBody(q url.Values) ([]byte, *socket.Error) {
+func queryBody(q url.Values) ([]byte, *status.Error) {
 	if len(q) == 0 {
 		return nil, nil
 	}
@@ -102,7 +103,7 @@ func queryBody(q url.Values) ([]byte, *socket.Error) {
 
 // queryError words a service's complaint about a body made from the
 // query (queryBody) in terms of query parameters.
-func queryError(e *socket.Error) *socket.Error {
+func queryError(e *status.Error) *status.Error {
 	field, _ := e.Details["field"].(string)
 	if e.Code != socket.CodeInvalidArgument || field == "" {
 		return e

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // invalidationTimeout bounds one event's invalidation (a Redis round trip
@@ -17,11 +17,11 @@ const invalidationTimeout = 5 * time.Second
 // so that a change made without the gateway (another gateway, a direct
 // call, a background job) drops the cached reads it makes stale. The
 // subscription ends when the client closes.
-func (v *invalidator) watchForCache(c *socket.Client) {
+func (v *invalidator) watchForCache(c *caller.Client) {
 	if v.cache == nil {
 		return
 	}
-	if _, err := c.Subscribe(context.Background(), "*", func(e socket.Event) { v.invalidateEvent(c, e) }); err != nil {
+	if _, err := c.Subscribe(context.Background(), "*", func(e caller.Event) { v.invalidateEvent(c, e) }); err != nil {
 		v.logger.Error("gateway: cannot subscribe to a service's events; cached reads may be stale until they expire", "err", err)
 	}
 }
@@ -33,7 +33,7 @@ func (v *invalidator) watchForCache(c *socket.Client) {
 // everything of the service. Bumping the tags' generations also changes
 // the read epochs, so reads started before the event share no run with
 // reads started after it.
-func (v *invalidator) invalidateEvent(c *socket.Client, e socket.Event) {
+func (v *invalidator) invalidateEvent(c *caller.Client, e caller.Event) {
 	t := v.acquire()
 	defer t.Release()
 	resource, id, _ := strings.Cut(e.Topic, "/")

@@ -5,26 +5,26 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Catalogue returns the actions of the services a version uses, asked
 // once per table and version; a service that does not answer within 2s
 // is left out (its routes have no descriptions).
-func (t *Table) Catalogue(ctx context.Context, v *config.Version) map[string]map[string]socket.ActionInfo {
+func (t *Table) Catalogue(ctx context.Context, v *config.Version) map[string]map[string]caller.ActionInfo {
 	if c, ok := t.catalogues.Load(v.Name); ok {
-		return c.(map[string]map[string]socket.ActionInfo)
+		return c.(map[string]map[string]caller.ActionInfo)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out := map[string]map[string]socket.ActionInfo{}
+	out := map[string]map[string]caller.ActionInfo{}
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
 			for _, name := range routeServices(rt) {
 				if _, done := out[name]; done || t.clients[name] == nil {
 					continue
 				}
-				out[name] = map[string]socket.ActionInfo{}
+				out[name] = map[string]caller.ActionInfo{}
 				if actions, err := t.clients[name].Describe(ctx); err == nil {
 					out[name] = actions
 				}

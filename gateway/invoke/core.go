@@ -31,7 +31,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Options are what the core is made of besides its first configuration.
@@ -40,11 +40,11 @@ type Options struct {
 	// invalidation, a failed store call). Default: discard.
 	Logger *slog.Logger
 	// Dial is added to every service client's options.
-	Dial []socket.DialOption
+	Dial []caller.Option
 	// Link returns the TLS of the link to a service: an id that tells
 	// links apart (equal ids share a client) and its dial options. nil:
 	// plaintext everywhere.
-	Link func(cfg *config.Config, svc *config.Service) (id string, dial []socket.DialOption, err error)
+	Link func(cfg *config.Config, svc *config.Service) (id string, dial []caller.Option, err error)
 	// Targets override service targets by name in every configuration.
 	Targets map[string]string
 	// Cache is the response cache (the core closes it); nil: off.

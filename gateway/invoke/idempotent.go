@@ -16,6 +16,7 @@ import (
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Reasons of the Idempotency-Key answers (details.reason), and the limits
@@ -60,7 +61,7 @@ func (s onceStage) run(ctx context.Context, t *Table, in *Invocation, next func(
 			WithDetails(map[string]any{socket.DetailReason: reasonKeyInvalid}))
 	}
 	scope := idempotency.Scope{
-		Principal: in.principal.Scope(),
+		Principal: coalesce.Scope(in.principal.Subject, in.principal.Roles),
 		Version:   in.version.Name,
 		Route:     in.route.Method + " " + RouteTemplate(in.version.Name, in.resource.Name, in.route),
 		Key:       key,
@@ -154,7 +155,7 @@ func replay(s *idempotency.Answer) Answer {
 	a := Answer{Status: s.Status, Location: s.Location, Envelope: s.Body, Replayed: true}
 	var env struct {
 		Result json.RawMessage `json:"result"`
-		Error  *socket.Error   `json:"error"`
+		Error  *status.Error   `json:"error"`
 	}
 	if json.Unmarshal(s.Body, &env) != nil {
 		return Failed(socket.Errorf(socket.CodeInternal, "a stored answer could not be read"))
@@ -189,7 +190,7 @@ func (a Answer) RetryAfter() int {
 
 // retryAfterOf reads details.retry_after_ms of a 503's error, in whole
 // seconds rounded up, at least 1.
-func retryAfterOf(e *socket.Error) int {
+func retryAfterOf(e *status.Error) int {
 	if e == nil {
 		return 1
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Invocation is one call of a route, from whichever edge: what the edge
@@ -20,7 +22,7 @@ type Invocation struct {
 	// refused caller); otherwise Body came whole with the request and is
 	// checked as REST checks one.
 	Body     []byte
-	ReadBody func(maxBytes int64, maxDepth int) (body []byte, status int, err *socket.Error)
+	ReadBody func(maxBytes int64, maxDepth int) (body []byte, status int, err *status.Error)
 	Query    url.Values
 
 	Authorization, APIKey string // the credentials, as REST's headers
@@ -106,7 +108,7 @@ func (c *Core) route(ctx context.Context, t *Table, in *Invocation) Answer {
 		// A failed write may have happened all the same (a timeout).
 		c.writes.invalidate(ctx, in, nil, result)
 		if err != nil {
-			return t.serviceFailed(socket.AsError(err))
+			return t.serviceFailed(status.AsError(err))
 		}
 		return succeeded(in, result)
 	}
@@ -132,7 +134,7 @@ func routeContext(ctx context.Context, in *Invocation) (context.Context, context
 		ctx, timeout = context.WithoutCancel(ctx), route.Timeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	return socket.ContextWithMeta(ctx, socket.Meta{
+	return caller.ContextWithMeta(ctx, socket.Meta{
 		APIVersion:     in.version.Name,
 		Principal:      in.principal,
 		RequestID:      in.RequestID,
@@ -146,7 +148,7 @@ func routeContext(ctx context.Context, in *Invocation) (context.Context, context
 // that comes before the first stream is up is not taken for a write: not
 // cached, not coalesced, and invalidating. The callers waiting share one
 // Describe.
-func (c *Core) describe(ctx context.Context, client *socket.Client, service, action string) socket.ActionInfo {
+func (c *Core) describe(ctx context.Context, client *caller.Client, service, action string) caller.ActionInfo {
 	_, _, _ = c.describes.Do(ctx, service, func(ctx context.Context) (json.RawMessage, error) {
 		_, err := client.Describe(ctx)
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Path is what a REST path (or a WebSocket frame's, or an Invoke's
@@ -57,7 +58,7 @@ func restMethod(m string) bool {
 // no route has the path's form), paths of other forms (404), and bad
 // segments: invalid percent-encoding (400), empty (404), with a slash or
 // NUL (400), not UTF-8 once unescaped (400). The status is 0 when the error's code decides it.
-func ParsePath(method, escaped string) (Path, int, *socket.Error) {
+func ParsePath(method, escaped string) (Path, int, *status.Error) {
 	if !strings.HasPrefix(escaped, "/") {
 		return Path{}, 0, socket.Errorf(socket.CodeInvalidArgument, "malformed path")
 	}
@@ -119,7 +120,7 @@ func DotSegment(raw string) bool {
 }
 
 // DotSegmentsError refuses a path with dot segments.
-func DotSegmentsError() *socket.Error {
+func DotSegmentsError() *status.Error {
 	return socket.Errorf(socket.CodeInvalidArgument, "dot segments are not allowed in paths")
 }
 
@@ -140,7 +141,7 @@ type resolved struct {
 // resolveError is a path the table does not serve: NOT_FOUND, or a method
 // the path does not take (allow is set: 405).
 type resolveError struct {
-	err   *socket.Error
+	err   *status.Error
 	allow []string
 }
 

@@ -14,12 +14,14 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // pipeline is the pipeline stage: it sends a route's steps to the
 // clients of the table the request runs on.
 type pipeline struct {
-	clients map[string]*socket.Client // by service name
+	clients map[string]*caller.Client // by service name
 	logger  *slog.Logger
 }
 
@@ -97,7 +99,7 @@ func decodeJSON(b []byte) any {
 // earlier request with the same derived key) is not undone: this run did
 // not create it. The
 // answer is the result of the route's result step, or the last step's.
-func (pl pipeline) run(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *socket.Error) {
+func (pl pipeline) run(ctx context.Context, route *config.Route, sc *scope) (json.RawMessage, *status.Error) {
 	sc.steps = map[string]*stepResult{}
 	results := map[string]json.RawMessage{}
 	var done []*config.Step // steps that succeeded, in order
@@ -128,7 +130,7 @@ func (pl pipeline) run(ctx context.Context, route *config.Route, sc *scope) (jso
 			last = st.Name
 		}
 		if err := g.Wait(); err != nil {
-			e := socket.AsError(err)
+			e := status.AsError(err)
 			if outcomeUnknown(e) {
 				// The failing step may have run (a timeout, a lost answer):
 				// undoing what came before could undo a purchase that went
@@ -171,7 +173,7 @@ func (pl pipeline) compensate(ctx context.Context, done []*config.Step, sc *scop
 		// the caller: it must not fail for lack of the caller's rights.
 		m := socket.MetaFrom(uctx)
 		m.Principal = socket.Principal{}
-		_, err := pl.runStep(socket.ContextWithMeta(uctx, m), u, done[i], sc)
+		_, err := pl.runStep(caller.ContextWithMeta(uctx, m), u, done[i], sc)
 		cancel()
 		if err != nil {
 			pl.logger.Error("gateway: pipeline compensation failed", "step", done[i].Name, "undo", u.Action, "err", err)
@@ -185,7 +187,7 @@ func (pl pipeline) compensate(ctx context.Context, done []*config.Step, sc *scop
 // outcomeUnknown reports whether a failed step may still have run: the
 // request went out but its answer was lost or not waited for. (An error
 // the service answered with, even DEADLINE_EXCEEDED, is its verdict.)
-func outcomeUnknown(e *socket.Error) bool {
+func outcomeUnknown(e *status.Error) bool {
 	return e.Details[socket.DetailReason] == socket.ReasonOutcomeUnknown
 }
 
@@ -218,7 +220,7 @@ const undoTimeout = 5 * time.Second
 // of the step undoOf) with its id and body filled in, and tells the
 // request's observers. A panic is the step's INTERNAL error: in a
 // parallel group's goroutine it would escape the request's recover.
-func (pl pipeline) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope) (reply socket.Reply, err error) {
+func (pl pipeline) runStep(ctx context.Context, st, undoOf *config.Step, sc *scope) (reply caller.Reply, err error) {
 	ctx = sc.obs.StepBegan(ctx, st)
 	defer func() {
 		if p := recover(); p != nil {
@@ -230,10 +232,10 @@ func (pl pipeline) runStep(ctx context.Context, st, undoOf *config.Step, sc *sco
 }
 
 // sendStep is runStep's work.
-func (pl pipeline) sendStep(ctx context.Context, st *config.Step, sc *scope) (socket.Reply, error) {
+func (pl pipeline) sendStep(ctx context.Context, st *config.Step, sc *scope) (caller.Reply, error) {
 	id, ierr := stepID(st, sc)
 	if ierr != nil {
-		return socket.Reply{}, ierr
+		return caller.Reply{}, ierr
 	}
 	if sc.idempotencyKey != "" {
 		// Each step is its own request: a service must not see one key on
@@ -242,30 +244,30 @@ func (pl pipeline) sendStep(ctx context.Context, st *config.Step, sc *scope) (so
 		// key never share one, and every retry sends the same.
 		m := socket.MetaFrom(ctx)
 		m.IdempotencyKey = derivedKey(sc.scopeID, sc.idempotencyKey, st.Name, true)
-		ctx = socket.ContextWithMeta(ctx, m)
+		ctx = caller.ContextWithMeta(ctx, m)
 	}
 	var body []byte
 	if st.Body != nil {
 		b, err := json.Marshal(st.Body.Eval(sc))
 		if err != nil {
-			return socket.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: its body could not be built", st.Name).WithCause(err)
+			return caller.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: its body could not be built", st.Name).WithCause(err)
 		}
 		body = b
 	}
 	client := pl.clients[st.Service]
 	if client == nil {
-		return socket.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
+		return caller.Reply{}, socket.Errorf(socket.CodeInternal, "step %s: no client for service %q", st.Name, st.Service)
 	}
 	reply, err := client.Do(ctx, st.Action, id, body)
 	if err == nil && len(reply.Result) > 0 && !json.Valid(reply.Result) {
 		err = socket.Errorf(socket.CodeInternal, "the service returned invalid JSON")
 	}
 	if err != nil {
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		details := map[string]any{}
 		maps.Copy(details, e.Details)
 		details["step"] = st.Name
-		return socket.Reply{}, e.WithDetails(details)
+		return caller.Reply{}, e.WithDetails(details)
 	}
 	sc.mu.Lock()
 	sc.steps[st.Name] = &stepResult{raw: reply.Result}
@@ -276,7 +278,7 @@ func (pl pipeline) sendStep(ctx context.Context, st *config.Step, sc *scope) (so
 // stepID fills in a step's id: a reference that resolves to nothing or to
 // an object, or an id that could not be a path segment, is refused rather
 // than sent.
-func stepID(st *config.Step, sc *scope) (string, *socket.Error) {
+func stepID(st *config.Step, sc *scope) (string, *status.Error) {
 	if st.ID == nil {
 		return "", nil
 	}

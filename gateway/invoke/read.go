@@ -13,6 +13,8 @@ import (
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // readKey names a read's answer: reads with equal keys get the same
@@ -68,7 +70,7 @@ type reader struct {
 type readRun struct {
 	rd       *reader
 	t        *Table // the configuration the read runs under
-	client   *socket.Client
+	client   *caller.Client
 	in       *Invocation // the read, resolved and authorized
 	key      readKey
 	cacheKey string // key.String() without an epoch, when the route is cacheable
@@ -86,7 +88,7 @@ type readRun struct {
 }
 
 // read runs a read route through the cache and the coalescer.
-func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info socket.ActionInfo) Answer {
+func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info caller.ActionInfo) Answer {
 	r := rd.planRead(t, in, body, info)
 	a := r.run(ctx)
 	a.XCache = r.outcome.String()
@@ -124,7 +126,7 @@ func (r *readRun) run(ctx context.Context) Answer {
 }
 
 // planRead decides what a read may do.
-func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info socket.ActionInfo) *readRun {
+func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info caller.ActionInfo) *readRun {
 	route := in.route
 	r := &readRun{rd: rd, t: t, client: t.clients[route.Service], in: in, ttl: route.CacheTTL}
 	if r.ttl == 0 {
@@ -133,7 +135,7 @@ func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info socket.Ac
 	r.public = route.Caching.Visibility == config.VisibilityPublic || (route.Caching.Visibility == "" && info.Public)
 	r.key = readKey{service: route.Service, action: route.Action, id: in.id, version: in.version.Name, body: body}
 	if !r.public {
-		r.key.scope = in.principal.Scope()
+		r.key.scope = coalesce.Scope(in.principal.Subject, in.principal.Roles)
 	}
 	r.plan.cacheable = rd.cache != nil && r.ttl > 0 && !route.Caching.NoCache
 	if r.plan.cacheable {
@@ -172,7 +174,7 @@ func (r *readRun) snapshot(ctx context.Context) context.Context {
 func withEpoch(ctx context.Context, epoch string) context.Context {
 	m := socket.MetaFrom(ctx)
 	m.ReadEpoch = epoch
-	return socket.ContextWithMeta(ctx, m)
+	return caller.ContextWithMeta(ctx, m)
 }
 
 // fetch asks the service, or the cache when a flight that ended after
@@ -193,7 +195,7 @@ func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 	if r.plan.store {
 		// Stored before the flight ends: a read that comes after it
 		// finds the entry rather than starting another run.
-		r.rd.cache.Put(r.cacheKey, r.tags, r.gens, result, socket.AsError(err), r.ttl)
+		r.rd.cache.Put(r.cacheKey, r.tags, r.gens, result, status.AsError(err), r.ttl)
 	}
 	return result, err
 }
@@ -212,7 +214,7 @@ func (r *readRun) fromEntry(e *cache.Entry) Answer {
 // flight, the cache entry found answered.
 func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) Answer {
 	var a Answer
-	if e := socket.AsError(err); e != nil {
+	if e := status.AsError(err); e != nil {
 		a = r.t.serviceFailed(e)
 	} else {
 		a = succeeded(r.in, result)

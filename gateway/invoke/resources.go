@@ -8,7 +8,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // resources are what the tables in force or draining use: the service
@@ -21,8 +21,8 @@ type resources struct {
 	writes *invalidator // subscribes each new client for the cache
 
 	mu         sync.Mutex // guards clients, clientRefs, redis, idemMemory, idemRedis, idemRefs and serializes swaps
-	clients    map[clientKey]*socket.Client
-	clientRefs map[*socket.Client]int        // tables (in force or draining) using each client
+	clients    map[clientKey]*caller.Client
+	clientRefs map[*caller.Client]int        // tables (in force or draining) using each client
 	redis      *redisState                   // the Redis generations in use, if any
 	retiring   sync.WaitGroup                // goroutines closing the clients of replaced tables
 	idemMemory *idempotency.Memory           // the in-process Idempotency-Key store, made on first use
@@ -34,8 +34,8 @@ func newResources(o Options, writes *invalidator) *resources {
 	return &resources{
 		opts:       o,
 		writes:     writes,
-		clients:    map[clientKey]*socket.Client{},
-		clientRefs: map[*socket.Client]int{},
+		clients:    map[clientKey]*caller.Client{},
+		clientRefs: map[*caller.Client]int{},
 		idemRedis:  map[string]*idempotency.Redis{},
 		idemRefs:   map[*idempotency.Redis]int{},
 	}
@@ -78,8 +78,8 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{cfg: cfg, auth: a, clients: map[string]*socket.Client{}, idle: make(chan struct{}), logger: rs.opts.Logger, routes: routesFor(rs.opts.Observers, cfg)}
-	var dialed []*socket.Client
+	t := &Table{cfg: cfg, auth: a, clients: map[string]*caller.Client{}, idle: make(chan struct{}), logger: rs.opts.Logger, routes: routesFor(rs.opts.Observers, cfg)}
+	var dialed []*caller.Client
 	undo := func() {
 		for _, d := range dialed {
 			_ = d.Close()
@@ -95,8 +95,8 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 		k := clientKey{svc.Target, svc.Key, link}
 		c := rs.clients[k]
 		if c == nil {
-			opts := append([]socket.DialOption{socket.WithKey(svc.Key), socket.WithServiceName(name), socket.WithLogger(rs.opts.Logger), socket.WithoutClientCoalescing()}, dial...)
-			c, err = socket.Dial(svc.Target, append(opts, rs.opts.Dial...)...)
+			opts := append([]caller.Option{caller.WithKey(svc.Key), caller.WithServiceName(name), caller.WithLogger(rs.opts.Logger), caller.WithoutCoalescing()}, dial...)
+			c, err = caller.Dial(svc.Target, append(opts, rs.opts.Dial...)...)
 			if err != nil {
 				undo()
 				return nil, err
@@ -111,14 +111,14 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 }
 
 // link is the TLS of the link to svc: its id and dial options.
-func (rs *resources) link(cfg *config.Config, svc *config.Service) (string, []socket.DialOption, error) {
+func (rs *resources) link(cfg *config.Config, svc *config.Service) (string, []caller.Option, error) {
 	if rs.opts.Link == nil {
 		return "", nil, nil
 	}
 	return rs.opts.Link(cfg, svc)
 }
 
-func clientKeyOf(m map[clientKey]*socket.Client, c *socket.Client) clientKey {
+func clientKeyOf(m map[clientKey]*caller.Client, c *caller.Client) clientKey {
 	for k, v := range m {
 		if v == c {
 			return k
@@ -202,9 +202,9 @@ func (rs *resources) idempotencyStore(cfg *config.Config) idempotency.Store {
 	return rs.idemMemory
 }
 
-func uniqueClients(t *Table) []*socket.Client {
-	seen := map[*socket.Client]bool{}
-	var out []*socket.Client
+func uniqueClients(t *Table) []*caller.Client {
+	seen := map[*caller.Client]bool{}
+	var out []*caller.Client
 	for _, c := range t.clients {
 		if !seen[c] {
 			seen[c] = true
@@ -222,8 +222,8 @@ func (rs *resources) closeAll() {
 	for _, c := range rs.clients {
 		_ = c.Close()
 	}
-	rs.clients = map[clientKey]*socket.Client{}
-	rs.clientRefs = map[*socket.Client]int{}
+	rs.clients = map[clientKey]*caller.Client{}
+	rs.clientRefs = map[*caller.Client]int{}
 	if rs.redis != nil {
 		_ = rs.redis.gens.Close()
 		rs.redis = nil

@@ -9,7 +9,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/gateway/observe"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"google.golang.org/grpc/connectivity"
 )
 
@@ -20,7 +20,7 @@ import (
 type Table struct {
 	cfg     *config.Config
 	auth    *auth.Authenticator
-	clients map[string]*socket.Client // by service name
+	clients map[string]*caller.Client // by service name
 	logger  *slog.Logger
 	idem    idempotency.Store // Idempotency-Key leases and answers
 

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Text from outside is checked here before it reaches a frame, a span, a
@@ -25,7 +26,7 @@ const maxHintBytes = 512
 
 // notUTF8 refuses text that is not UTF-8; field names the part of the
 // request, what names a value of it in the message ("" for the part).
-func notUTF8(field, what string) *socket.Error {
+func notUTF8(field, what string) *status.Error {
 	if what == "" {
 		what = field
 	}
@@ -36,7 +37,7 @@ func notUTF8(field, what string) *socket.Error {
 // checkText refuses a path whose segments are not UTF-8. parsePath
 // checks REST and WebSocket paths segment by segment; this holds for
 // every edge, whatever built the path.
-func (p Path) checkText() *socket.Error {
+func (p Path) checkText() *status.Error {
 	for _, s := range [...]string{p.version, p.resource, p.id, p.segment} {
 		if !utf8.ValidString(s) {
 			return notUTF8("path", "")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Watch subscribes to one object's topic ("orders/ord_1") of an API
@@ -36,7 +37,7 @@ func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Princi
 	if res == nil || t.clients[res.Service] == nil {
 		return nil, 0, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
 	}
-	current := func() *socket.Client {
+	current := func() *caller.Client {
 		if t := c.current.Load(); t != nil {
 			return t.clients[res.Service]
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // routeUnmatched labels the requests that name no route of the table
@@ -240,13 +241,13 @@ func (m *Metrics) StepEnded(_ context.Context, r *Record, e StepOutcome) {
 	}
 	code := codeOK
 	if e.Err != nil {
-		code = string(socket.AsError(e.Err).Code)
+		code = string(status.AsError(e.Err).Code)
 	}
 	m.steps.WithLabelValues(rm.version, rm.route, e.Step.Name, code).Inc()
 }
 
 // Shed counts a route's answer that shed load.
-func (m *Metrics) Shed(r *Record, err *socket.Error) {
+func (m *Metrics) Shed(r *Record, err *status.Error) {
 	rm := m.of(r)
 	if rm == nil {
 		return

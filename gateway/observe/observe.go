@@ -26,7 +26,7 @@ import (
 	"context"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Observer is told every request's events. Its methods run on the
@@ -53,7 +53,7 @@ type Observer interface {
 	Idempotency(r *Record, e IdempotencyOutcome)
 	// Shed: the route's answer shed load (429 RESOURCE_EXHAUSTED, 503
 	// UNAVAILABLE).
-	Shed(r *Record, err *socket.Error)
+	Shed(r *Record, err *status.Error)
 	// Answered: status, code, cache and replayed are set.
 	Answered(ctx context.Context, r *Record)
 	// End: the request is over; r is reused after End returns.
@@ -89,7 +89,7 @@ func (NoObserver) Cached(*Record, CacheEvent) {}
 func (NoObserver) Idempotency(*Record, IdempotencyOutcome) {}
 
 // Shed ignores the event.
-func (NoObserver) Shed(*Record, *socket.Error) {}
+func (NoObserver) Shed(*Record, *status.Error) {}
 
 // Answered ignores the event.
 func (NoObserver) Answered(context.Context, *Record) {}

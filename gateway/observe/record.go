@@ -9,6 +9,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Record is what the observers know of one request: the edge fills in who
@@ -145,7 +146,7 @@ func (r *Record) Idempotency(e IdempotencyOutcome) {
 
 // Ran notes a route's answer, its error if any: an answer that sheds load
 // is told as Shed.
-func (r *Record) Ran(err *socket.Error) {
+func (r *Record) Ran(err *status.Error) {
 	if r == nil || r.Route == nil || err == nil || (err.Code != socket.CodeResourceExhausted && err.Code != socket.CodeUnavailable) {
 		return
 	}
@@ -156,7 +157,7 @@ func (r *Record) Ran(err *socket.Error) {
 
 // Answer notes how the request was answered: its status, its error if
 // any, a read's X-Cache and whether it was an Idempotency-Key replay.
-func (r *Record) Answer(ctx context.Context, status int, err *socket.Error, cache string, replayed bool) {
+func (r *Record) Answer(ctx context.Context, status int, err *status.Error, cache string, replayed bool) {
 	if r == nil {
 		return
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/tracing"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Tracing uses the global OpenTelemetry TracerProvider and propagator
@@ -172,7 +172,7 @@ func (Tracer) StepEnded(ctx context.Context, _ *Record, e StepOutcome) {
 		return
 	}
 	if e.Err != nil {
-		se := socket.AsError(e.Err)
+		se := status.AsError(e.Err)
 		span.SetAttributes(tracing.Code.String(string(se.Code)))
 		span.SetStatus(otelcodes.Error, string(se.Code)+": "+se.Message)
 	} else {

@@ -8,12 +8,13 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // readBody reads and checks a request body: its size is checked before
 // reading (413), a non-empty body must be JSON (415), well-formed and not
 // too deep (400).
-func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *socket.Error) {
+func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *status.Error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, 0, nil
 	}
@@ -45,7 +46,7 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *sock
 	return body, 0, nil
 }
 
-func mediaTypeError(ct string) *socket.Error {
+func mediaTypeError(ct string) *status.Error {
 	return socket.Errorf(socket.CodeInvalidArgument, "request body must be application/json, not %q", ct).
 		WithDetails(map[string]any{socket.DetailReason: "unsupported_media_type"})
 }

@@ -7,12 +7,12 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/internal/envelope"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // WriteEnvelope writes the standard envelope. A success's result is
 // written as the service's bytes, not re-encoded.
-func WriteEnvelope(w http.ResponseWriter, status int, result json.RawMessage, err *socket.Error) {
+func WriteEnvelope(w http.ResponseWriter, status int, result json.RawMessage, err *status.Error) {
 	if status == http.StatusServiceUnavailable && w.Header().Get(HeaderRetryAfter) == "" {
 		w.Header().Set(HeaderRetryAfter, strconv.Itoa(invoke.Answer{Status: status, Err: err}.RetryAfter()))
 	}
@@ -30,6 +30,6 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 
 // WriteError writes an error envelope with the status the error maps to
 // (invoke.HTTPStatus).
-func WriteError(w http.ResponseWriter, err *socket.Error) {
+func WriteError(w http.ResponseWriter, err *status.Error) {
 	WriteEnvelope(w, invoke.HTTPStatus(err.Code), nil, err)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Header names the edge reads or writes (the gRPC edge forwards some to
@@ -30,7 +31,7 @@ func RequestID(r *http.Request) string {
 
 // clientTimeout reads the deadline a client asks for: Grpc-Timeout in gRPC
 // form ("500m", "2S") or Timeout as a Go duration ("2s") or milliseconds.
-func clientTimeout(h http.Header) (time.Duration, *socket.Error) {
+func clientTimeout(h http.Header) (time.Duration, *status.Error) {
 	if v := h.Get(headerGRPCTimeout); v != "" {
 		d, ok := parseGRPCTimeout(v)
 		if !ok {

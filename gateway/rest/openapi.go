@@ -8,6 +8,8 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // serveOpenAPI serves an OpenAPI 3 document for one version, built from
@@ -42,7 +44,7 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request, t *invoke.Table, in *i
 
 // openAPI builds the document as plain maps: it is small and read by
 // machines; a schema library would add more than it saves.
-func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) map[string]any {
+func openAPI(v *config.Version, cats map[string]map[string]caller.ActionInfo) map[string]any {
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info":    map[string]any{"title": "streamgate API " + v.Name, "version": v.Name},
@@ -57,7 +59,7 @@ func openAPI(v *config.Version, cats map[string]map[string]socket.ActionInfo) ma
 
 // openAPIPaths describes every route of a version, by path template and
 // method.
-func openAPIPaths(v *config.Version, cats map[string]map[string]socket.ActionInfo) map[string]map[string]any {
+func openAPIPaths(v *config.Version, cats map[string]map[string]caller.ActionInfo) map[string]map[string]any {
 	paths := map[string]map[string]any{}
 	for _, res := range v.Resources {
 		for _, rt := range res.Routes {
@@ -73,7 +75,7 @@ func openAPIPaths(v *config.Version, cats map[string]map[string]socket.ActionInf
 
 // operation describes one route: its answers, parameters, body and who
 // may call it.
-func operation(resource string, rt *config.Route, path string, cats map[string]map[string]socket.ActionInfo) map[string]any {
+func operation(resource string, rt *config.Route, path string, cats map[string]map[string]caller.ActionInfo) map[string]any {
 	success := map[string]any{"$ref": "#/components/schemas/Envelope"}
 	if rt.List {
 		success = map[string]any{"$ref": "#/components/schemas/PageEnvelope"}
@@ -180,7 +182,7 @@ func summary(rt *config.Route) string {
 }
 
 // actionDoc is a single action's doc from its service's catalogue.
-func actionDoc(rt *config.Route, cats map[string]map[string]socket.ActionInfo) string {
+func actionDoc(rt *config.Route, cats map[string]map[string]caller.ActionInfo) string {
 	if len(rt.Pipeline) == 0 {
 		return cats[rt.Service][rt.Action].Doc
 	}
@@ -189,7 +191,7 @@ func actionDoc(rt *config.Route, cats map[string]map[string]socket.ActionInfo) s
 
 // errorCodes are the error codes an envelope may carry.
 func errorCodes() []string {
-	codes := socket.Codes()
+	codes := status.Codes()
 	out := make([]string, len(codes))
 	for i, c := range codes {
 		out[i] = string(c)

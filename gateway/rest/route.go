@@ -8,6 +8,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
+	sgstatus "github.com/streamgate/streamgate/status"
 )
 
 // ServeRoute serves a request as the REST routes do: the path, the
@@ -31,7 +32,7 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 		serveOpenAPI(w, r, t, in)
 		return
 	}
-	var terr *socket.Error
+	var terr *sgstatus.Error
 	if in.Timeout, terr = clientTimeout(r.Header); terr != nil {
 		WriteError(w, terr)
 		return
@@ -58,7 +59,7 @@ func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.In
 		TraceParent:    r.Header.Get(HeaderTraceParent),
 		TraceState:     r.Header.Get(HeaderTraceState),
 		NoCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
-		ReadBody: func(maxBytes int64, maxDepth int) ([]byte, int, *socket.Error) {
+		ReadBody: func(maxBytes int64, maxDepth int) ([]byte, int, *sgstatus.Error) {
 			return readBody(r, maxBytes, maxDepth)
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Limits bound each connection of the WebSocket endpoint
@@ -261,7 +262,7 @@ func (c *wsConn) auth(f *clientFrame, first bool) {
 		return
 	}
 	authorization := "Bearer " + f.Token
-	var err *socket.Error
+	var err *status.Error
 	if f.Token == "" {
 		err = socket.Errorf(socket.CodeUnauthenticated, "an auth frame needs a token")
 	} else {

@@ -13,6 +13,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // NewOnCore makes the endpoint in front of the gateway's invocation core:
@@ -95,7 +96,7 @@ func edgeAnswer(a invoke.Answer) Answer {
 }
 
 // Admit authenticates a socket's credentials with the table in force.
-func (c onCore) Admit(creds Credentials) (Admission, *socket.Error) {
+func (c onCore) Admit(creds Credentials) (Admission, *status.Error) {
 	t := c.core.Acquire()
 	defer t.Release()
 	_, present, err := t.Authenticate(creds.Authorization, creds.APIKey)
@@ -118,7 +119,7 @@ func (c onCore) Watch(ctx context.Context, version, topic string, creds Credenti
 		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Data: ev.Data, Gap: ev.Gap})
 	})
 	if werr != nil {
-		return nil, 0, edgeAnswer(invoke.Failed(socket.AsError(werr)))
+		return nil, 0, edgeAnswer(invoke.Failed(status.AsError(werr)))
 	}
 	return stop, seq, Answer{}
 }
@@ -130,7 +131,7 @@ func (c onCore) Observe(e ConnEvent) { c.obs.Connection(e) }
 // make: the path form's path is relative to the socket's version; the
 // action form's action is sent by the version's route that sends it (the
 // one `streamgate call -gateway` finds).
-func frameInvocation(t *invoke.Table, req Request) (*invoke.Invocation, int, *socket.Error) {
+func frameInvocation(t *invoke.Table, req Request) (*invoke.Invocation, int, *status.Error) {
 	in := &invoke.Invocation{
 		Method:         req.Method,
 		Authorization:  req.Credentials.Authorization,

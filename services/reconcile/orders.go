@@ -6,7 +6,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // leaseExpired reports whether an order's purchase lease has run out at
@@ -19,10 +19,10 @@ func leaseExpired(o orders.Order, now time.Time) bool {
 const pageSize = 200
 
 // eachPayment calls f with every payment that matches in, page by page.
-func eachPayment(ctx context.Context, c *socket.Client, in payments.ListInput, f func(payments.Payment) error) error {
+func eachPayment(ctx context.Context, c *caller.Client, in payments.ListInput, f func(payments.Payment) error) error {
 	in.PageSize = pageSize
 	for {
-		page, err := socket.Call[payments.Page](ctx, c, "LIST_PAYMENTS", "", in)
+		page, err := caller.Call[payments.Page](ctx, c, "LIST_PAYMENTS", "", in)
 		if err != nil {
 			return err
 		}
@@ -39,10 +39,10 @@ func eachPayment(ctx context.Context, c *socket.Client, in payments.ListInput, f
 }
 
 // eachOrder calls f with every order in the status, page by page.
-func eachOrder(ctx context.Context, c *socket.Client, status orders.Status, f func(orders.Order) error) error {
+func eachOrder(ctx context.Context, c *caller.Client, status orders.Status, f func(orders.Order) error) error {
 	in := orders.ListOrdersInput{Status: status, PageSize: pageSize}
 	for {
-		page, err := socket.Call[orders.Page[orders.Order]](ctx, c, "LIST_ORDERS", "", in)
+		page, err := caller.Call[orders.Page[orders.Order]](ctx, c, "LIST_ORDERS", "", in)
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,8 @@ import (
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/users"
 )
 
@@ -62,7 +64,7 @@ type Options struct {
 	Listen string
 	// Keys are the keys callers may present. Without keys Run refuses to
 	// serve unless WithoutAuth says so.
-	Keys []socket.Key
+	Keys []keyring.Key
 	// WithoutAuth serves without keys: any caller may act for any
 	// principal. For local experiments only; Run refuses it with Keys.
 	WithoutAuth bool
@@ -205,7 +207,7 @@ func authOption(o Options) (socket.ServerOption, error) {
 	case len(o.Keys) == 0:
 		return nil, errors.New("run: no keys: a service without keys would let any caller act for anyone; set Keys, or WithoutAuth for local experiments")
 	}
-	keys, err := socket.NewKeyring(o.Keys...)
+	keys, err := keyring.New(o.Keys...)
 	if err != nil {
 		return nil, err
 	}
@@ -358,16 +360,16 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 
 // dial reaches a service this one calls, over CallTLS, or in plaintext
 // on loopback or when InsecurePlaintext says so.
-func dial(o Options, service, target string) (*socket.Client, error) {
-	opts := []socket.DialOption{socket.WithKey(o.CallKey), socket.WithLogger(o.Logger)}
+func dial(o Options, service, target string) (*caller.Client, error) {
+	opts := []caller.Option{caller.WithKey(o.CallKey), caller.WithLogger(o.Logger)}
 	switch {
 	case o.CallTLS != nil:
 		creds := credentials.NewTLS(tlsfiles.ForTarget(o.CallTLS, target))
-		opts = append(opts, socket.WithGRPCDialOptions(grpc.WithTransportCredentials(creds)))
+		opts = append(opts, caller.WithGRPCDialOptions(grpc.WithTransportCredentials(creds)))
 	case !o.InsecurePlaintext && !tlsfiles.LoopbackTarget(target):
 		return nil, tlsfiles.PlaintextDialError(service, target, "set -service-tls-ca, or allow it with -insecure-plaintext")
 	}
-	return socket.Dial(target, opts...)
+	return caller.Dial(target, opts...)
 }
 
 // store returns the service's store: in db, or in memory when db is nil.

@@ -41,7 +41,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/cliflag"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
@@ -304,7 +304,7 @@ func serveService(ctx context.Context, in *invocation, f *serviceFlags) error {
 		Service:         name,
 		Listen:          *f.listen,
 		Version:         f.version,
-		Keys:            []socket.Key{key},
+		Keys:            []keyring.Key{key},
 		CallKey:         key.Secret,
 		Store:           *f.store,
 		DataDir:         f.data,
@@ -322,12 +322,12 @@ func serveService(ctx context.Context, in *invocation, f *serviceFlags) error {
 // serviceKey is the key callers of the service present: -key, else the
 // environment's, else a random one, printed on stdout (never in the
 // logs: a key is a secret).
-func serviceKey(service, flagKey string, stdout io.Writer) socket.Key {
-	k := socket.Key{Name: "cli", Delegate: true, Roles: []string{"admin"}}
+func serviceKey(service, flagKey string, stdout io.Writer) keyring.Key {
+	k := keyring.Key{Name: "cli", Delegate: true, Roles: []string{"admin"}}
 	k.Secret = os.Getenv("STREAMGATE_SERVICE_KEY")
 	if service == "conformance" {
 		// The fixture of docs/protocol.md §12: one delegating key, no roles.
-		k = socket.Key{Name: "conformance", Delegate: true}
+		k = keyring.Key{Name: "conformance", Delegate: true}
 		k.Secret = os.Getenv("STREAMGATE_CONFORMANCE_KEY")
 	}
 	if flagKey != "" {

@@ -25,7 +25,7 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // Options say where the stack listens and what it uses.
@@ -298,7 +298,7 @@ func (s *services) startGo(name string, ro run.Options) error {
 	}
 	// The gateway's key may act for its users (Delegate) and, as itself,
 	// is admin: it runs compensations such as refunds.
-	ro.Keys = []socket.Key{{Name: "gateway", Secret: s.o.ServiceKey, Delegate: true, Roles: []string{"admin"}}}
+	ro.Keys = []keyring.Key{{Name: "gateway", Secret: s.o.ServiceKey, Delegate: true, Roles: []string{"admin"}}}
 	ro.CallKey = s.o.ServiceKey
 	ro.Store, ro.DataDir, ro.DSN = s.o.Store, s.o.DataDir, s.o.DSN
 	ro.NoCoalescing = s.o.NoCache

@@ -27,13 +27,13 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/gateway/demo"
 	"github.com/streamgate/streamgate/gateway/grpcedge"
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/gateway/wsedge"
 	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // Gateway is the REST, WebSocket and gRPC edges around one invocation
@@ -53,6 +53,7 @@ type Gateway struct {
 	cache    *cache.Cache   // the core's response cache; nil when caching is off
 	flights  coalesce.Group // the core's reads in flight
 	draining atomic.Bool    // set when a drain starts: not ready any more
+	demo     *demo.Page     // the demo page (WithDemo); nil when off
 }
 
 // New returns a gateway serving cfg. It dials the services in the
@@ -99,16 +100,17 @@ func (g *Gateway) newCore(cfg *config.Config) error {
 		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
 	}
 	core, err := invoke.New(cfg, invoke.Options{
-		Logger:           g.opts.logger,
-		Dial:             g.opts.dial,
-		Link:             g.serviceLink,
-		Targets:          g.opts.targets,
-		Cache:            g.cache,
-		Coalesce:         !g.opts.noCoalesce,
-		Flights:          &g.flights,
-		Idempotency:      g.opts.idem,
-		Observers:        g.obs,
-		EventInvalidated: g.opts.eventInvalidated,
+		Logger:            g.opts.logger,
+		Dial:              g.opts.dial,
+		ServiceTLS:        g.opts.serviceTLS,
+		InsecurePlaintext: g.opts.insecurePlaintext,
+		Targets:           g.opts.targets,
+		Cache:             g.cache,
+		Coalesce:          !g.opts.noCoalesce,
+		Flights:           &g.flights,
+		Idempotency:       g.opts.idem,
+		Observers:         g.obs,
+		EventInvalidated:  g.opts.eventInvalidated,
 	})
 	if err != nil {
 		if g.cache != nil {
@@ -135,18 +137,12 @@ func (g *Gateway) edges() error {
 	if err != nil {
 		return err
 	}
+	if g.opts.demo {
+		g.demo = demo.New(jsClient)
+	}
 	g.rest = rest.New(g.core, g.obs, rest.Options{Logger: g.opts.logger, GatewayService: g.grpc, Before: g.demoPage})
 	g.sockets = wsedge.NewOnCore(g.core, g.obs, g.opts.socket, g.opts.logger)
 	return nil
-}
-
-// serviceLink is the TLS of the link to a service (invoke.Options.Link).
-func (g *Gateway) serviceLink(cfg *config.Config, svc *config.Service) (string, []caller.Option, error) {
-	link, err := g.linkTLS(cfg, svc)
-	if err != nil {
-		return "", nil, err
-	}
-	return linkID(link), linkDial(link, svc.Target), nil
 }
 
 // ServeHTTP serves a request on its edge: the WebSocket endpoint's

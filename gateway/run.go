@@ -12,13 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
+	"github.com/streamgate/streamgate/gateway/admin"
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/gateway/rest"
+	"github.com/streamgate/streamgate/gateway/grpcedge"
 	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
@@ -222,7 +221,7 @@ func startServers(g *Gateway, o RunOptions, lis listeners, serverTLS *tls.Config
 	s := &servers{g: g, addrs: Addrs{HTTP: lis.http.Addr().String(), GRPC: lis.grpc.Addr().String()}, errc: make(chan error, 2)}
 	if lis.admin != nil {
 		s.addrs.Admin = lis.admin.Addr().String()
-		s.admin = &http.Server{Handler: g.adminHandler(o.Pprof), ReadHeaderTimeout: 5 * time.Second}
+		s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: g.metrics.Handler(), Health: g.core.Health, Draining: g.draining.Load, Pprof: o.Pprof}), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = s.admin.Serve(lis.admin) }()
 	}
 	s.http = &http.Server{
@@ -232,7 +231,7 @@ func startServers(g *Gateway, o RunOptions, lis listeners, serverTLS *tls.Config
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	s.grpc = grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.grpc.ObserveUnary(), recoverUnary(o.Logger)))...)
+	s.grpc = grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.grpc.ObserveUnary(), grpcedge.RecoverUnary(o.Logger)))...)
 	g.RegisterGRPC(s.grpc)
 	s.health = newReadiness(g)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -289,33 +288,5 @@ func stopGRPC(ctx context.Context, gs *grpc.Server) {
 	case <-ctx.Done():
 		gs.Stop()
 		<-stopped
-	}
-}
-
-// adminHandler serves the health endpoints of the admin listener, and
-// pprof's when asked for.
-func (g *Gateway) adminHandler(pprof bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", g.metrics.Handler())
-	if pprof {
-		handlePprof(mux)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		rest.WriteEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
-	})
-	mux.HandleFunc("GET /readyz", g.serveReadyz)
-	return mux
-}
-
-// recoverUnary turns a panic in a GatewayService call into INTERNAL.
-func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("gateway: panic in a gRPC call", "method", info.FullMethod, "panic", p)
-				resp, err = nil, status.Error(codes.Internal, "internal error")
-			}
-		}()
-		return handler(ctx, req)
 	}
 }

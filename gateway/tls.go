@@ -11,7 +11,6 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/internal/tlsfiles"
-	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // WithServiceTLS sets the TLS of the links to services whose
@@ -24,37 +23,6 @@ func WithServiceTLS(t *config.LinkTLS) Option { return func(o *options) { o.serv
 // other than loopback, as the configuration's plaintext: true does.
 // Default: refused, and the configuration does not apply.
 func WithInsecurePlaintext() Option { return func(o *options) { o.insecurePlaintext = true } }
-
-// linkTLS is the TLS of the gateway's link to svc (nil: plaintext), or
-// the refusal of a plaintext link that leaves the machine.
-func (g *Gateway) linkTLS(cfg *config.Config, svc *config.Service) (*config.LinkTLS, error) {
-	t := svc.TLS
-	if t == nil && !svc.Plaintext {
-		t = g.opts.serviceTLS
-	}
-	if t == nil && !svc.Plaintext && !cfg.Plaintext && !g.opts.insecurePlaintext && !tlsfiles.LoopbackTarget(svc.Target) {
-		return nil, tlsfiles.PlaintextDialError(svc.Name, svc.Target,
-			"set service_tls or its tls in the configuration (or -service-tls-ca), or allow it with plaintext: true (or -insecure-plaintext)")
-	}
-	return t, nil
-}
-
-// linkID tells links apart in clientKey: the same files, the same client.
-func linkID(t *config.LinkTLS) string {
-	if t == nil {
-		return ""
-	}
-	return fmt.Sprintf("%q %q %q %q", t.CAFile, t.CertFile, t.KeyFile, t.ServerName)
-}
-
-// linkDial is the dial options of a link with TLS t to target.
-func linkDial(t *config.LinkTLS, target string) []caller.Option {
-	if t == nil {
-		return nil
-	}
-	creds := credentials.NewTLS(tlsfiles.ForTarget(t.Config, target))
-	return []caller.Option{caller.WithGRPCDialOptions(grpc.WithTransportCredentials(creds))}
-}
 
 // listenTLS is the listeners' TLS: the option's, else the configuration's
 // (nil: plaintext), or the refusal to serve plaintext off loopback.

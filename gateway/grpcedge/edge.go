@@ -12,11 +12,13 @@ package grpcedge
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/streamgate/streamgate/gateway/config"
@@ -92,3 +94,16 @@ func (e *Edge) ObserveUnary() grpc.UnaryServerInterceptor {
 // routeGatewayService labels the requests of GatewayService's REST
 // binding under /gateway/ in the metrics.
 const routeGatewayService = "gateway_service"
+
+// RecoverUnary turns a panic in a GatewayService call into INTERNAL.
+func RecoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("gateway: panic in a gRPC call", "method", info.FullMethod, "panic", p)
+				resp, err = nil, grpcstatus.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}

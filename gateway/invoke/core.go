@@ -41,10 +41,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Dial is added to every service client's options.
 	Dial []caller.Option
-	// Link returns the TLS of the link to a service: an id that tells
-	// links apart (equal ids share a client) and its dial options. nil:
-	// plaintext everywhere.
-	Link func(cfg *config.Config, svc *config.Service) (id string, dial []caller.Option, err error)
+	// ServiceTLS is the TLS of the links to services whose configuration
+	// sets none (neither service_tls nor their own tls) and that are not
+	// plaintext: true. Nil: the configuration's.
+	ServiceTLS *config.LinkTLS
+	// InsecurePlaintext allows plaintext links to services at targets
+	// other than loopback, as the configuration's plaintext: true does.
+	InsecurePlaintext bool
 	// Targets override service targets by name in every configuration.
 	Targets map[string]string
 	// Cache is the response cache (the core closes it); nil: off.

@@ -110,14 +110,6 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 	return t, nil
 }
 
-// link is the TLS of the link to svc: its id and dial options.
-func (rs *resources) link(cfg *config.Config, svc *config.Service) (string, []caller.Option, error) {
-	if rs.opts.Link == nil {
-		return "", nil, nil
-	}
-	return rs.opts.Link(cfg, svc)
-}
-
 func clientKeyOf(m map[clientKey]*caller.Client, c *caller.Client) clientKey {
 	for k, v := range m {
 		if v == c {

@@ -107,13 +107,14 @@ func TestHeadingAnchors(t *testing.T) {
 	}
 }
 
-// mdCiteRE finds a Markdown file named in a comment: RELIABILITY.md,
-// docs/protocol.md, services/node/README.md.
-var mdCiteRE = regexp.MustCompile(`[A-Za-z0-9_./-]*[A-Za-z0-9_]\.md\b`)
+// mdCiteRE finds a Markdown or Go file named in a comment: RELIABILITY.md,
+// docs/protocol.md, services/node/README.md, gateway/invoke/path.go.
+var mdCiteRE = regexp.MustCompile(`[A-Za-z0-9_./-]*[A-Za-z0-9_]\.(md|go)\b`)
 
-// TestCommentsCiteExistingDocs: a Go or proto comment that names a .md
-// file names one that exists, from the repository's root or from the
-// commenting file's directory or one above it.
+// TestCommentsCiteExistingDocs: a Go or proto comment that names a .md or
+// .go file names one that exists, from the repository's root or from the
+// commenting file's directory or one above it (code moves; its citations
+// move with it).
 func TestCommentsCiteExistingDocs(t *testing.T) {
 	t.Parallel()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -146,7 +147,11 @@ func TestCommentsCiteExistingDocs(t *testing.T) {
 			return nil
 		}
 		for _, c := range comments {
-			for _, cited := range mdCiteRE.FindAllString(c, -1) {
+			for _, at := range mdCiteRE.FindAllStringIndex(c, -1) {
+				cited := c[at[0]:at[1]]
+				if strings.HasPrefix(c[at[1]:], ".") || strings.HasPrefix(cited, "//") {
+					continue // a host name (pkg.go.dev), not a file
+				}
 				if !citedExists(path, strings.TrimPrefix(cited, "./")) {
 					t.Errorf("%s: a comment cites %s, which does not exist", path, cited)
 				}

@@ -16,7 +16,7 @@ import (
 // INVALID_ARGUMENT naming the part (reason invalid_utf8, details.field);
 // what is only a hint (X-Request-Id, traceparent, tracestate) is replaced
 // or dropped. The socket runtime fails a frame that still cannot be
-// encoded on its own, never the stream (services/socket/encode.go).
+// encoded on its own, never the stream (services/socket/internal/wire/encode.go).
 
 // reasonInvalidUTF8 marks a refusal of text that is not UTF-8.
 const reasonInvalidUTF8 = "invalid_utf8"

@@ -2,7 +2,7 @@ package socket
 
 // docs/writing-services.md states what the code does in a place that
 // tests can hold to it: the service example. (The status table of
-// docs/gateway.md is the gateway's: gateway/httpstatus_internal_test.go.)
+// docs/gateway.md is the gateway's: gateway/invoke/httpstatus_internal_test.go.)
 
 import (
 	"os"

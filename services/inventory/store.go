@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
@@ -114,13 +115,7 @@ func NewMemoryStore() Store {
 }
 
 func (s *memoryStore) Get(_ context.Context, id string) (Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, ok := s.items[id]
-	if !ok {
-		return Item{}, ErrNotFound
-	}
-	return it, nil
+	return memstore.Get(&s.mu, s.items, id, ErrNotFound)
 }
 
 func (s *memoryStore) List(_ context.Context, q ListQuery) ([]Item, error) {
@@ -152,14 +147,7 @@ func (s *memoryStore) Create(ctx context.Context, it Item) error {
 }
 
 func (s *memoryStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var it Item
-	err := s.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if it, ok = s.items[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.items, id, ErrNotFound, func(it Item) (Item, error) {
 		if p.Name != nil {
 			it.Name = *p.Name
 		}
@@ -172,28 +160,13 @@ func (s *memoryStore) Update(ctx context.Context, id string, p UpdateInput) (Ite
 		s.items[id] = it
 		return it, nil
 	})
-	if err != nil {
-		return Item{}, err
-	}
-	return it, nil
 }
 
 func (s *memoryStore) Delete(ctx context.Context, id string) (Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var it Item
-	err := s.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if it, ok = s.items[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.items, id, ErrNotFound, func(it Item) (Item, error) {
 		delete(s.items, id)
 		return it, nil
 	})
-	if err != nil {
-		return Item{}, err
-	}
-	return it, nil
 }
 
 func (s *memoryStore) Lookup(_ context.Context, ids []string) (map[string]Item, error) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
@@ -320,13 +321,7 @@ func (s *memoryStore) CreateVoucher(ctx context.Context, v Voucher) error {
 }
 
 func (s *memoryStore) GetVoucher(_ context.Context, code string) (Voucher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.vouchers[code]
-	if !ok {
-		return Voucher{}, ErrVoucherNotFound
-	}
-	return v, nil
+	return memstore.Get(&s.mu, s.vouchers, code, ErrVoucherNotFound)
 }
 
 func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) ([]Voucher, error) {
@@ -342,35 +337,15 @@ func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) (
 }
 
 func (s *memoryStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.keys.Write(ctx, func() (any, error) {
-		if _, ok := s.vouchers[v.Code]; !ok {
-			return nil, ErrVoucherNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.vouchers, v.Code, ErrVoucherNotFound, func(Voucher) (Voucher, error) {
 		s.vouchers[v.Code] = v
 		return v, nil
 	})
-	if err != nil {
-		return Voucher{}, err
-	}
-	return v, nil
 }
 
 func (s *memoryStore) DeleteVoucher(ctx context.Context, code string) (Voucher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var v Voucher
-	err := s.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if v, ok = s.vouchers[code]; !ok {
-			return nil, ErrVoucherNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.vouchers, code, ErrVoucherNotFound, func(v Voucher) (Voucher, error) {
 		delete(s.vouchers, code)
 		return v, nil
 	})
-	if err != nil {
-		return Voucher{}, err
-	}
-	return v, nil
 }

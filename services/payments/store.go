@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
@@ -130,13 +131,7 @@ func (m *memoryStore) Create(_ context.Context, p Payment) error {
 }
 
 func (m *memoryStore) Get(_ context.Context, id string) (Payment, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.payments[id]
-	if !ok {
-		return Payment{}, ErrNotFound
-	}
-	return p, nil
+	return memstore.Get(&m.mu, m.payments, id, ErrNotFound)
 }
 
 func (m *memoryStore) List(_ context.Context, f Filter) ([]Payment, error) {

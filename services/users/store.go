@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
@@ -84,13 +85,7 @@ func NewMemoryStore() Store {
 }
 
 func (m *memoryStore) Get(_ context.Context, id string) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.byID[id]
-	if !ok {
-		return User{}, ErrNotFound
-	}
-	return u, nil
+	return memstore.Get(&m.mu, m.byID, id, ErrNotFound)
 }
 
 func (m *memoryStore) List(_ context.Context, q Query) ([]User, error) {
@@ -126,17 +121,10 @@ func (m *memoryStore) Create(ctx context.Context, u User) error {
 }
 
 func (m *memoryStore) Update(ctx context.Context, id string, p Patch) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var u User
-	err := m.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if u, ok = m.byID[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &m.mu, &m.keys, m.byID, id, ErrNotFound, func(u User) (User, error) {
 		if p.Email != nil && *p.Email != u.Email {
 			if _, taken := m.byEmail[*p.Email]; taken {
-				return nil, ErrEmailTaken
+				return User{}, ErrEmailTaken
 			}
 			delete(m.byEmail, u.Email)
 			u.Email = *p.Email
@@ -151,27 +139,12 @@ func (m *memoryStore) Update(ctx context.Context, id string, p Patch) (User, err
 		m.byID[id] = u
 		return u, nil
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }
 
 func (m *memoryStore) Delete(ctx context.Context, id string) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var u User
-	err := m.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if u, ok = m.byID[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &m.mu, &m.keys, m.byID, id, ErrNotFound, func(u User) (User, error) {
 		delete(m.byID, id)
 		delete(m.byEmail, u.Email)
 		return u, nil
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }

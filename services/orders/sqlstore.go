@@ -352,12 +352,8 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("get redemption: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO voucher_holds (code, order_id) VALUES (?, ?) ON CONFLICT (code) DO NOTHING`), code, o.ID)
-	if err != nil {
-		return fmt.Errorf("hold voucher: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("hold voucher: %w", err)
+	if n, err := sqldb.Affected(ctx, tx, "hold voucher", s.db.Rebind(`INSERT INTO voucher_holds (code, order_id) VALUES (?, ?) ON CONFLICT (code) DO NOTHING`), code, o.ID); err != nil {
+		return err
 	} else if n == 1 {
 		return nil
 	}
@@ -378,23 +374,15 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 		if live(holder, now) {
 			return &VoucherUsedError{Code: code}
 		}
-		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
-			WHERE id = ? AND version = ? AND status = 'paying'`), holder.ID, holder.Version)
-		if err != nil {
-			return fmt.Errorf("abandon purchase: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("abandon purchase: %w", err)
+		if n, err := sqldb.Affected(ctx, tx, "abandon purchase", s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
+			WHERE id = ? AND version = ? AND status = 'paying'`), holder.ID, holder.Version); err != nil {
+			return err
 		} else if n != 1 {
 			return &VoucherUsedError{Code: code}
 		}
 	}
-	res, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE voucher_holds SET order_id = ? WHERE code = ? AND order_id = ?`), o.ID, code, by)
-	if err != nil {
-		return fmt.Errorf("take voucher hold: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("take voucher hold: %w", err)
+	if n, err := sqldb.Affected(ctx, tx, "take voucher hold", s.db.Rebind(`UPDATE voucher_holds SET order_id = ? WHERE code = ? AND order_id = ?`), o.ID, code, by); err != nil {
+		return err
 	} else if n != 1 {
 		return &VoucherUsedError{Code: code}
 	}
@@ -451,14 +439,10 @@ func (s *sqlStore) MarkPaid(ctx context.Context, id string, in MarkPaidInput) (O
 		if err := s.release(ctx, tx, id); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO voucher_redemptions (code, order_id) VALUES (?, ?)
+		n, err := sqldb.Affected(ctx, tx, "redeem voucher", s.db.Rebind(`INSERT INTO voucher_redemptions (code, order_id) VALUES (?, ?)
 			ON CONFLICT (code) DO NOTHING`), o.VoucherCode, id)
 		if err != nil {
-			return fmt.Errorf("redeem voucher: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("redeem voucher: %w", err)
+			return err
 		}
 		if n == 0 {
 			return &VoucherUsedError{Code: o.VoucherCode}

@@ -104,13 +104,9 @@ func (s *sqlStore) create(ctx context.Context, tx *sql.Tx, u User) error {
 	insert := s.db.Rebind(`INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	clash := s.db.Rebind(`SELECT id FROM users WHERE id = ? OR email = ?`)
 	for range 3 {
-		res, err := tx.ExecContext(ctx, insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
+		n, err := sqldb.Affected(ctx, tx, "create user", insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
 		if err != nil {
-			return fmt.Errorf("create user: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("create user: %w", err)
+			return err
 		}
 		if n == 1 {
 			return nil

@@ -48,3 +48,25 @@ func RowError(err, notFound error, what string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// Execer is what Affected runs a statement on: a *DB or a *sql.Tx.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Affected runs the statement (rebound already) on e and returns how many
+// rows it changed; its failure, or that of counting them, is wrapped as
+// "what: err".
+//
+//	n, err := sqldb.Affected(ctx, tx, "hold voucher", db.Rebind(`INSERT … ON CONFLICT DO NOTHING`), code, id)
+func Affected(ctx context.Context, e Execer, what, query string, args ...any) (int64, error) {
+	res, err := e.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return n, nil
+}

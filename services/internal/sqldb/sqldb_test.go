@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -59,6 +60,12 @@ func TestBothDialects(t *testing.T) {
 			}
 			if _, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM nowhere`); err == nil {
 				t.Fatal("QueryAll of a missing table: no error")
+			}
+			if n, err := sqldb.Affected(ctx, db, "bump", db.Rebind(`UPDATE kv SET v = v + 1 WHERE k >= ?`), "a"); n != 2 || err != nil {
+				t.Fatalf("Affected = %d, %v; want 2, nil", n, err)
+			}
+			if n, err := sqldb.Affected(ctx, db, "bump", db.Rebind(`UPDATE nowhere SET v = 1`)); n != 0 || err == nil || !strings.HasPrefix(err.Error(), "bump: ") {
+				t.Fatalf("Affected on a missing table = %d, %v; want 0 and an error wrapped as bump: …", n, err)
 			}
 		})
 	}

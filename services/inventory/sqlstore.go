@@ -155,16 +155,10 @@ func (s *sqlStore) Delete(ctx context.Context, id string) (Item, error) {
 // writeItem runs a statement returning one item row as a keyed write;
 // ErrNotFound when it returns none.
 func (s *sqlStore) writeItem(ctx context.Context, what, query string, args ...any) (Item, error) {
-	var it Item
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		it, err = scanItem(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Item, error) {
+		it, err := scanItem(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
 		return it, sqldb.RowError(err, ErrNotFound, what)
 	})
-	if err != nil {
-		return Item{}, err
-	}
-	return it, nil
 }
 
 func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, error) {

@@ -258,45 +258,33 @@ func (s *sqlStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now
 	if err != nil {
 		return Order{}, fmt.Errorf("encode lines: %w", err)
 	}
-	var o Order
-	err = s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Order, error) {
+		o, err := scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
 			SET lines = ?, voucher_code = ?, total_cents = ?, status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
 			WHERE `+changeableWhere+` RETURNING `+orderColumns),
 			lines, next.VoucherCode, next.TotalCents, prev.ID, prev.Version, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, s.whyNotChange(ctx, tx, prev.ID, now)
+			return Order{}, s.whyNotChange(ctx, tx, prev.ID, now)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("update order: %w", err)
+			return Order{}, fmt.Errorf("update order: %w", err)
 		}
 		return o, s.release(ctx, tx, o.ID)
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return o, nil
 }
 
 func (s *sqlStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
-	var o Order
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE `+changeableWhere+` RETURNING `+orderColumns),
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Order, error) {
+		o, err := scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE `+changeableWhere+` RETURNING `+orderColumns),
 			prev.ID, prev.Version, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, s.whyNotChange(ctx, tx, prev.ID, now)
+			return Order{}, s.whyNotChange(ctx, tx, prev.ID, now)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("delete order: %w", err)
+			return Order{}, fmt.Errorf("delete order: %w", err)
 		}
 		return o, s.release(ctx, tx, o.ID)
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return o, nil
 }
 
 // whyNotChange explains why a conditional edit or delete touched no row.
@@ -504,14 +492,8 @@ func (s *sqlStore) DeleteVoucher(ctx context.Context, code string) (Voucher, err
 // writeVoucher runs a statement returning one voucher row as a keyed
 // write; ErrVoucherNotFound when it returns none.
 func (s *sqlStore) writeVoucher(ctx context.Context, what, query string, args ...any) (Voucher, error) {
-	var out Voucher
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		out, err = scanVoucher(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
-		return out, sqldb.RowError(err, ErrVoucherNotFound, what)
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Voucher, error) {
+		v, err := scanVoucher(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
+		return v, sqldb.RowError(err, ErrVoucherNotFound, what)
 	})
-	if err != nil {
-		return Voucher{}, err
-	}
-	return out, nil
 }

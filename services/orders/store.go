@@ -189,11 +189,10 @@ func (s *memoryStore) release(id string) {
 func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var o Order
-	err := s.keys.Write(ctx, func() (any, error) {
-		var err error
-		if o, err = s.changeable(prev, now); err != nil {
-			return nil, err
+	return once.WriteMemory(ctx, &s.keys, func() (Order, error) {
+		o, err := s.changeable(prev, now)
+		if err != nil {
+			return Order{}, err
 		}
 		if o.Status == StatusPaying {
 			o = abandoned(o)
@@ -203,31 +202,22 @@ func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, 
 		}
 		o.Lines, o.VoucherCode, o.TotalCents = slices.Clone(next.Lines), next.VoucherCode, next.TotalCents
 		s.orders[o.ID] = o
-		return o, nil
+		return clone(o), nil
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return clone(o), nil
 }
 
 func (s *memoryStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var o Order
-	err := s.keys.Write(ctx, func() (any, error) {
-		var err error
-		if o, err = s.changeable(prev, now); err != nil {
-			return nil, err
+	return once.WriteMemory(ctx, &s.keys, func() (Order, error) {
+		o, err := s.changeable(prev, now)
+		if err != nil {
+			return Order{}, err
 		}
 		s.release(o.ID)
 		delete(s.orders, o.ID)
 		return o, nil
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return o, nil
 }
 
 func (s *memoryStore) BeginPurchase(_ context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error) {

@@ -156,30 +156,18 @@ func (s *sqlStore) Update(ctx context.Context, id string, p Patch) (User, error)
 	if len(sets) > 0 {
 		query = `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
 	}
-	var u User
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (User, error) {
+		u, err := scanUser(tx.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
 		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrEmailTaken
+			return User{}, ErrEmailTaken
 		}
 		return u, sqldb.RowError(err, ErrNotFound, "update user")
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (User, error) {
-	var u User
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (User, error) {
+		u, err := scanUser(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
 		return u, sqldb.RowError(err, ErrNotFound, "delete user")
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }

@@ -36,22 +36,12 @@ func Get[K comparable, V any](mu *sync.Mutex, entries map[K]V, k K, notFound err
 func Change[K comparable, V any](ctx context.Context, mu *sync.Mutex, keys *once.Memory, entries map[K]V, k K, notFound error, change func(V) (V, error)) (V, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	var result V
-	err := keys.Write(ctx, func() (any, error) {
+	return once.WriteMemory(ctx, keys, func() (V, error) {
 		v, ok := entries[k]
 		if !ok {
-			return nil, notFound
+			var none V
+			return none, notFound
 		}
-		v, err := change(v)
-		if err != nil {
-			return nil, err
-		}
-		result = v
-		return v, nil
+		return change(v)
 	})
-	if err != nil {
-		var none V
-		return none, err
-	}
-	return result, nil
 }

@@ -130,3 +130,32 @@ func TestMemoryWritesOncePerKey(t *testing.T) {
 		t.Fatalf("a write without a key: %v, %d writes", err, writes)
 	}
 }
+
+// TestWriteTableTyped: WriteTable returns the write's result and keeps it
+// under the key; a write applied already returns the zero value and an
+// *AppliedError, a failed one its error.
+func TestWriteTableTyped(t *testing.T) {
+	t.Parallel()
+	db := sqltest.SQLite(t)
+	ctx := context.Background()
+	keys, err := once.NewTable(ctx, db, "typed_applied_keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx := once.With(ctx, once.Key{Subject: "ann", ID: "k", Fingerprint: "fp"})
+	double := func(n int) func(*sql.Tx) (int, error) {
+		return func(*sql.Tx) (int, error) { return 2 * n, nil }
+	}
+	failed := errors.New("refused")
+	if v, err := once.WriteTable(kctx, keys, func(*sql.Tx) (int, error) { return 1, failed }); v != 0 || !errors.Is(err, failed) {
+		t.Fatalf("a failing write = %d, %v; want 0, %v", v, err, failed)
+	}
+	if v, err := once.WriteTable(kctx, keys, double(21)); v != 42 || err != nil {
+		t.Fatalf("first write = %d, %v; want 42, nil", v, err)
+	}
+	v, err := once.WriteTable(kctx, keys, double(1))
+	var applied *once.AppliedError
+	if v != 0 || !errors.As(err, &applied) || string(applied.Record.Result) != "42" {
+		t.Fatalf("second write = %d, %v; want 0 and an *AppliedError keeping 42", v, err)
+	}
+}

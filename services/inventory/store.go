@@ -119,14 +119,9 @@ func (s *memoryStore) Get(_ context.Context, id string) (Item, error) {
 }
 
 func (s *memoryStore) List(_ context.Context, q ListQuery) ([]Item, error) {
-	s.mu.Lock()
-	out := []Item{}
-	for _, it := range s.items {
-		if it.ID > q.After && strings.Contains(it.Name, q.NameContains) {
-			out = append(out, it)
-		}
-	}
-	s.mu.Unlock()
+	out := memstore.Select(&s.mu, s.items, func(it Item) bool {
+		return it.ID > q.After && strings.Contains(it.Name, q.NameContains)
+	})
 	return paging.First(out, q.Limit, func(it Item) string { return it.ID }), nil
 }
 
@@ -135,15 +130,7 @@ func (s *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, boo
 }
 
 func (s *memoryStore) Create(ctx context.Context, it Item) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.Write(ctx, func() (any, error) {
-		if _, ok := s.items[it.ID]; ok {
-			return nil, ErrExists
-		}
-		s.items[it.ID] = it
-		return it, nil
-	})
+	return memstore.Add(ctx, &s.mu, &s.keys, s.items, it.ID, it, ErrExists)
 }
 
 func (s *memoryStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {

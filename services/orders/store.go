@@ -131,15 +131,7 @@ func (s *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, boo
 }
 
 func (s *memoryStore) CreateOrder(ctx context.Context, o Order) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.Write(ctx, func() (any, error) {
-		if _, dup := s.orders[o.ID]; dup {
-			return nil, ErrOrderExists
-		}
-		s.orders[o.ID] = clone(o)
-		return o, nil
-	})
+	return memstore.Add(ctx, &s.mu, &s.keys, s.orders, o.ID, clone(o), ErrOrderExists)
 }
 
 func (s *memoryStore) GetOrder(_ context.Context, id string) (Order, error) {
@@ -299,15 +291,7 @@ func (s *memoryStore) VoucherRedeemer(_ context.Context, code string) (string, e
 }
 
 func (s *memoryStore) CreateVoucher(ctx context.Context, v Voucher) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.Write(ctx, func() (any, error) {
-		if _, dup := s.vouchers[v.Code]; dup {
-			return nil, ErrVoucherExists
-		}
-		s.vouchers[v.Code] = v
-		return v, nil
-	})
+	return memstore.Add(ctx, &s.mu, &s.keys, s.vouchers, v.Code, v, ErrVoucherExists)
 }
 
 func (s *memoryStore) GetVoucher(_ context.Context, code string) (Voucher, error) {
@@ -315,14 +299,7 @@ func (s *memoryStore) GetVoucher(_ context.Context, code string) (Voucher, error
 }
 
 func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) ([]Voucher, error) {
-	s.mu.Lock()
-	var all []Voucher
-	for _, v := range s.vouchers {
-		if v.Code > after {
-			all = append(all, v)
-		}
-	}
-	s.mu.Unlock()
+	all := memstore.Select(&s.mu, s.vouchers, func(v Voucher) bool { return v.Code > after })
 	return paging.First(all, limit, func(v Voucher) string { return v.Code }), nil
 }
 

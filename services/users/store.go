@@ -89,14 +89,9 @@ func (m *memoryStore) Get(_ context.Context, id string) (User, error) {
 }
 
 func (m *memoryStore) List(_ context.Context, q Query) ([]User, error) {
-	m.mu.Lock()
-	var out []User
-	for _, u := range m.byID {
-		if u.ID > q.After && (q.Status == "" || u.Status == q.Status) && (q.Email == "" || u.Email == q.Email) {
-			out = append(out, u)
-		}
-	}
-	m.mu.Unlock()
+	out := memstore.Select(&m.mu, m.byID, func(u User) bool {
+		return u.ID > q.After && (q.Status == "" || u.Status == q.Status) && (q.Email == "" || u.Email == q.Email)
+	})
 	return paging.First(out, q.Limit, userID), nil
 }
 

@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -70,5 +71,41 @@ func TestChangeOncePerKey(t *testing.T) {
 
 	if v, err := memstore.Change(context.Background(), &mu, &keys, entries, "a", errGone, add(1)); v != 3 || err != nil {
 		t.Errorf("Change without a key = %d, %v; want 3, nil", v, err)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	got := memstore.Select(&mu, map[string]int{"a": 1, "b": 2, "c": 3}, func(v int) bool { return v != 2 })
+	slices.Sort(got)
+	if !slices.Equal(got, []int{1, 3}) {
+		t.Errorf("Select = %v, want [1 3]", got)
+	}
+}
+
+// TestAddOncePerKey: an add under a key applies once, keeping the entry
+// as its result; a taken id is the store's error and keeps no key.
+func TestAddOncePerKey(t *testing.T) {
+	t.Parallel()
+	var (
+		mu   sync.Mutex
+		keys once.Memory
+	)
+	errTaken := errors.New("taken")
+	entries := map[string]int{"a": 1}
+	ctx := once.With(context.Background(), once.Key{Subject: "s", ID: "k", Fingerprint: "f"})
+	if err := memstore.Add(ctx, &mu, &keys, entries, "a", 5, errTaken); !errors.Is(err, errTaken) {
+		t.Fatalf("Add of a taken id = %v, want %v", err, errTaken)
+	}
+	if err := memstore.Add(ctx, &mu, &keys, entries, "b", 2, errTaken); err != nil || entries["b"] != 2 {
+		t.Fatalf("Add(b) = %v, entries %v", err, entries)
+	}
+	var applied *once.AppliedError
+	if err := memstore.Add(ctx, &mu, &keys, entries, "c", 3, errTaken); !errors.As(err, &applied) || string(applied.Record.Result) != "2" {
+		t.Fatalf("Add under an applied key = %v, want an *once.AppliedError keeping 2", err)
+	}
+	if _, ok := entries["c"]; ok {
+		t.Error("an add under an applied key stored its entry")
 	}
 }

@@ -179,13 +179,7 @@ func (s *memoryStore) release(id string) {
 }
 
 func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return once.WriteMemory(ctx, &s.keys, func() (Order, error) {
-		o, err := s.changeable(prev, now)
-		if err != nil {
-			return Order{}, err
-		}
+	return s.writePending(ctx, prev, now, func(o Order) Order {
 		if o.Status == StatusPaying {
 			o = abandoned(o)
 			s.release(o.ID)
@@ -194,11 +188,22 @@ func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, 
 		}
 		o.Lines, o.VoucherCode, o.TotalCents = slices.Clone(next.Lines), next.VoucherCode, next.TotalCents
 		s.orders[o.ID] = o
-		return clone(o), nil
+		return clone(o)
 	})
 }
 
 func (s *memoryStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
+	return s.writePending(ctx, prev, now, func(o Order) Order {
+		s.release(o.ID)
+		delete(s.orders, o.ID)
+		return o
+	})
+}
+
+// writePending runs write, as a keyed write, on the order prev was read
+// from if it may still be edited or deleted at now (changeable); write
+// stores or deletes it and returns the write's result.
+func (s *memoryStore) writePending(ctx context.Context, prev Order, now time.Time, write func(o Order) Order) (Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return once.WriteMemory(ctx, &s.keys, func() (Order, error) {
@@ -206,9 +211,7 @@ func (s *memoryStore) DeletePendingOrder(ctx context.Context, prev Order, now ti
 		if err != nil {
 			return Order{}, err
 		}
-		s.release(o.ID)
-		delete(s.orders, o.ID)
-		return o, nil
+		return write(o), nil
 	})
 }
 

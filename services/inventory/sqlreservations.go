@@ -205,9 +205,5 @@ func (s *sqlStore) ListReservations(ctx context.Context, q ReservationQuery) ([]
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	out, err := sqldb.QueryAll(ctx, s.db, scanReservation, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list reservations: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanReservation, "list reservations", query, args...)
 }

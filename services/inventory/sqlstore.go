@@ -117,11 +117,7 @@ func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	out, err := sqldb.QueryAll(ctx, s.db, scanItem, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list items: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanItem, "list items", query, args...)
 }
 
 func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
@@ -171,9 +167,9 @@ func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, e
 		args[i] = id
 	}
 	marks := strings.Repeat("?, ", len(ids)-1) + "?"
-	items, err := sqldb.QueryAll(ctx, s.db, scanItem, `SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`, args...)
+	items, err := sqldb.QueryAll(ctx, s.db, scanItem, "look up items", `SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("look up items: %w", err)
+		return nil, err
 	}
 	for _, it := range items {
 		out[it.ID] = it

@@ -214,11 +214,7 @@ func (s *sqlStore) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error
 		args = append(args, string(q.Status))
 	}
 	args = append(args, max(q.Limit, 0))
-	out, err := sqldb.QueryAll(ctx, s.db, scanOrder, `SELECT `+orderColumns+` FROM orders WHERE `+where.String()+` ORDER BY id LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanOrder, "list orders", `SELECT `+orderColumns+` FROM orders WHERE `+where.String()+` ORDER BY id LIMIT ?`, args...)
 }
 
 // inTx runs fn in a transaction and commits if it returns no error. In
@@ -474,11 +470,7 @@ func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error)
 }
 
 func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error) {
-	out, err := sqldb.QueryAll(ctx, s.db, scanVoucher, `SELECT code, discount_cents FROM vouchers WHERE code > ? ORDER BY code LIMIT ?`, after, max(limit, 0))
-	if err != nil {
-		return nil, fmt.Errorf("list vouchers: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanVoucher, "list vouchers", `SELECT code, discount_cents FROM vouchers WHERE code > ? ORDER BY code LIMIT ?`, after, max(limit, 0))
 }
 
 func (s *sqlStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {

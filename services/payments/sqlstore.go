@@ -146,11 +146,7 @@ func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	out, err := sqldb.QueryAll(ctx, s.db, scanPayment, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list payments: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanPayment, "list payments", q, args...)
 }
 
 func (s *sqlStore) Update(ctx context.Context, id string, t Transition) (Payment, error) {

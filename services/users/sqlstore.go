@@ -80,11 +80,7 @@ func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, max(q.Limit, 0))
-	out, err := sqldb.QueryAll(ctx, s.db, scanUser, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanUser, "list users", query, args...)
 }
 
 func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {

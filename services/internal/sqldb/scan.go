@@ -12,8 +12,18 @@ type Scanner interface{ Scan(dest ...any) error }
 
 // QueryAll runs query (with ? placeholders, rebound for the dialect) and
 // returns every row turned into a T by scan, never nil; the first error
-// of the query, a scan or the rows ends it.
-func QueryAll[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
+// of the query, a scan or the rows ends it, wrapped as "what: err".
+//
+//	return sqldb.QueryAll(ctx, db, scanUser, "list users", `SELECT … ORDER BY id LIMIT ?`, limit)
+func QueryAll[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error), what, query string, args ...any) ([]T, error) {
+	out, err := queryAll(ctx, db, scan, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+func queryAll[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, db.Rebind(query), args...)
 	if err != nil {
 		return nil, err

@@ -125,17 +125,8 @@ func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, 
 }
 
 func (s *sqlStore) Create(ctx context.Context, it Item) error {
-	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`),
-			it.ID, it.Name, it.PriceCents, it.Stock)
-		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrExists
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create item: %w", err)
-		}
-		return it, nil
-	})
+	return s.keys.Insert(ctx, it, ErrExists, "create item", `INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`,
+		it.ID, it.Name, it.PriceCents, it.Stock)
 }
 
 func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {

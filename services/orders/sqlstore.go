@@ -174,17 +174,8 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) error {
 	if err != nil {
 		return fmt.Errorf("encode lines: %w", err)
 	}
-	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
-		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrOrderExists
-		}
-		if err != nil {
-			return nil, fmt.Errorf("insert order: %w", err)
-		}
-		return o, nil
-	})
+	return s.keys.Insert(ctx, o, ErrOrderExists, "insert order", `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
 }
 
 func (s *sqlStore) GetOrder(ctx context.Context, id string) (Order, error) {
@@ -452,16 +443,7 @@ func (s *sqlStore) VoucherRedeemer(ctx context.Context, code string) (string, er
 }
 
 func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
-	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`), v.Code, v.DiscountCents)
-		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrVoucherExists
-		}
-		if err != nil {
-			return nil, fmt.Errorf("insert voucher: %w", err)
-		}
-		return v, nil
-	})
+	return s.keys.Insert(ctx, v, ErrVoucherExists, "insert voucher", `INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`, v.Code, v.DiscountCents)
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {

@@ -226,17 +226,13 @@ func subscribeAck(e *env) error {
 	if err := e.subscribe(st, topic); err != nil {
 		return err
 	}
-	if err := e.publish(st, topic, 1, nil, nil); err != nil {
-		return err
-	}
-	if _, err := e.event(st, topic, 1); err != nil {
-		return err
-	}
-	if err := e.publish(st, topic, 1, nil, nil); err != nil {
-		return err
-	}
-	if _, err := e.event(st, topic, 2); err != nil {
-		return err
+	for seq := range uint64(2) {
+		if err := e.publish(st, topic, 1, nil, nil); err != nil {
+			return err
+		}
+		if _, err := e.event(st, topic, seq+1); err != nil {
+			return err
+		}
 	}
 	for _, f := range st.stash {
 		if f.GetEvent() != nil {

@@ -49,12 +49,8 @@ type ListQuery struct {
 // Implementations are safe for concurrent use. Get, Update and Delete
 // return ErrNotFound for an unknown id, GetReservation and Release
 // ErrNoReservation, and Create ErrExists for a taken one. A reservation
-// and the stock it moves change together, atomically.
-//
-// Create, Update and Delete apply at most once per idempotency key: under
-// a key in their context (once.From) they keep it, with their result, in
-// the same transaction as the row, and when it was applied already they
-// change nothing and return an *once.AppliedError; Applied finds a key.
+// and the stock it moves change together, atomically. Create, Update and
+// Delete are keyed writes (once.Ledger).
 type Store interface {
 	once.Ledger
 	Get(ctx context.Context, id string) (Item, error)

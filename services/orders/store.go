@@ -24,10 +24,7 @@ import (
 // or is pending again.
 //
 // CreateOrder, UpdatePendingOrder, DeletePendingOrder and the voucher
-// writes apply at most once per idempotency key: under a key in their
-// context (once.From) they keep it, with their result, in the same
-// transaction as the row, and when it was applied already they change
-// nothing and return an *once.AppliedError; Applied finds a key.
+// writes are keyed writes (once.Ledger).
 type Store interface {
 	once.Ledger
 	// CreateOrder inserts a new order; ErrOrderExists if the id is taken.

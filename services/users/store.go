@@ -38,11 +38,7 @@ type Query struct {
 // Store keeps users. Emails are unique. Implementations are safe for
 // concurrent use and return the sentinel errors below, which the service
 // turns into NOT_FOUND and ALREADY_EXISTS; any other error is INTERNAL.
-//
-// Create, Update and Delete apply at most once per idempotency key: under
-// a key in their context (once.From) they keep it, with their result, in
-// the same transaction as the row, and when it was applied already they
-// change nothing and return an *once.AppliedError; Applied finds a key.
+// Create, Update and Delete are keyed writes (once.Ledger).
 type Store interface {
 	once.Ledger
 	// Get returns the user, or ErrNotFound.

@@ -12,6 +12,8 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -46,16 +48,16 @@ func TestWriteBypassingTheGatewayInvalidatesItsCache(t *testing.T) {
 				t.Skip("STREAMGATE_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0): skipping the Redis generations case")
 			}
 			id := fmt.Sprintf("book-%d", time.Now().UnixNano()) // the Redis generations are shared
-			keys, err := socket.NewKeyring(
-				socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true},
-				socket.Key{Name: "ops", Secret: "ops-key", Roles: []string{"admin"}},
+			keys, err := keyring.New(
+				keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true},
+				keyring.Key{Name: "ops", Secret: "ops-key", Roles: []string{"admin"}},
 			)
 			must(t, err)
 			srv, err := socket.NewServer(socket.Config{Name: "inventory"}, socket.WithKeys(keys))
 			must(t, err)
 			must(t, inventory.Register(srv, inventory.NewMemoryStore()))
 			addr := sockettest.Serve(t, srv)
-			direct, err := socket.Dial(addr, socket.WithKey("ops-key"))
+			direct, err := caller.Dial(addr, caller.WithKey("ops-key"))
 			must(t, err)
 			t.Cleanup(func() { _ = direct.Close() })
 			ctx := testCtx(t)

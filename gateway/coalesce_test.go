@@ -24,6 +24,7 @@ import (
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/testhooks"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -168,7 +169,7 @@ func startUsers(t testing.TB, opts ...socket.ServerOption) *usersService {
 // accepts the gateway's key (serviceKey).
 func serveSocket(t testing.TB, name string, opts []socket.ServerOption, register func(*socket.Server) error) string {
 	t.Helper()
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

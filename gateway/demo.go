@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/streamgate/streamgate/gateway/config"
 )
 
 // demoFiles are the live demo page (demo/) and the JavaScript client it
@@ -28,12 +30,22 @@ const routeDemo = "demo"
 // Default: off.
 func WithDemo() Option { return func(o *options) { o.demo = true } }
 
+// demoPage serves the demo page in front of the routes
+// (rest.Options.Before), observed under the label demo.
+func (g *Gateway) demoPage(cfg *config.Config, w http.ResponseWriter, r *http.Request) (string, bool) {
+	if !g.opts.demo || !isDemo(cfg, r) {
+		return "", false
+	}
+	serveDemo(w, r)
+	return routeDemo, true
+}
+
 // isDemo reports whether the demo page serves r.
-func (g *Gateway) isDemo(t *table, r *http.Request) bool {
-	if !g.opts.demo || (r.URL.Path != strings.TrimSuffix(demoPrefix, "/") && !strings.HasPrefix(r.URL.Path, demoPrefix)) {
+func isDemo(cfg *config.Config, r *http.Request) bool {
+	if r.URL.Path != strings.TrimSuffix(demoPrefix, "/") && !strings.HasPrefix(r.URL.Path, demoPrefix) {
 		return false
 	}
-	_, shadowed := t.cfg.Versions[strings.Trim(demoPrefix, "/")]
+	_, shadowed := cfg.Versions[strings.Trim(demoPrefix, "/")]
 	return !shadowed
 }
 

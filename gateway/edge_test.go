@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestBadInputs(t *testing.T) {
@@ -21,7 +22,7 @@ func TestBadInputs(t *testing.T) {
 	cases := []struct {
 		name, method, path, body, contentType string
 		status                                int
-		code                                  socket.Code
+		code                                  status.Code
 		contains                              string
 	}{
 		{"invalid JSON names the offset", "POST", "/v1/users", `{"name": "x",}`, "application/json", 400, socket.CodeInvalidArgument, "offset 14"},

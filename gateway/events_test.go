@@ -12,7 +12,10 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // eventsYAML routes orders to a service that publishes orders/{id} on
@@ -33,7 +36,7 @@ versions:
 // on orders/{id}, visible to the body's "owner" and to admins.
 type publisher struct {
 	srv  *socket.Server
-	keys *socket.Keyring
+	keys *keyring.Keyring
 	reg  *prometheus.Registry
 	addr string
 }
@@ -42,7 +45,7 @@ func startPublisher(t *testing.T) *publisher {
 	t.Helper()
 	p := &publisher{reg: prometheus.NewRegistry()}
 	var err error
-	p.keys, err = socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
+	p.keys, err = keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	must(t, err)
 	p.srv, err = socket.NewServer(socket.Config{Name: "orders"}, socket.WithKeys(p.keys), socket.WithMetrics(p.reg), socket.WithDrainTimeout(2*time.Second))
 	must(t, err)
@@ -71,7 +74,7 @@ func (p *publisher) delivered(t *testing.T) float64 {
 func startEventsGateway(t *testing.T, p *publisher, opts ...gateway.Option) (*gateway.Gateway, func(id, body string)) {
 	t.Helper()
 	cfg := parseConfig(t, strings.ReplaceAll(eventsYAML, "${ADDR_orders}", p.addr), nil)
-	g, err := gateway.New(cfg, append([]gateway.Option{gateway.WithDialOptions(socket.WithBackoff(10*time.Millisecond, 100*time.Millisecond))}, opts...)...)
+	g, err := gateway.New(cfg, append([]gateway.Option{gateway.WithDialOptions(caller.WithBackoff(10*time.Millisecond, 100*time.Millisecond))}, opts...)...)
 	must(t, err)
 	ts := serveHTTP(t, g)
 	update := func(id, body string) {
@@ -173,7 +176,7 @@ func TestWatchTopicRefusals(t *testing.T) {
 	g, _ := startEventsGateway(t, p)
 	for _, tc := range []struct {
 		version, topic string
-		code           socket.Code
+		code           status.Code
 	}{
 		{"v1", "orders", socket.CodeInvalidArgument},
 		{"v1", "orders/*", socket.CodeInvalidArgument},
@@ -183,7 +186,7 @@ func TestWatchTopicRefusals(t *testing.T) {
 		{"v1", "users/1", socket.CodeNotFound},
 	} {
 		_, err := gateway.WatchTopic(context.Background(), g, tc.version, tc.topic, socket.Principal{Subject: "x"}, func(gateway.TopicEvent) {})
-		if socket.CodeOf(err) != tc.code {
+		if status.CodeOf(err) != tc.code {
 			t.Errorf("%s %s: %v, want %s", tc.version, tc.topic, err, tc.code)
 		}
 	}
@@ -208,7 +211,7 @@ func TestWatchTopicSkipsASeqAfterAGap(t *testing.T) {
 	// Revoking the gateway's key breaks its stream: events until it is
 	// back are lost, and the next one the watcher gets skips a seq.
 	p.keys.Revoke("gateway")
-	must(t, p.keys.Add(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true}))
+	must(t, p.keys.Add(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true}))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	marked := false

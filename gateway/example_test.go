@@ -12,7 +12,7 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // TestExampleConfiguration runs the repository's example configuration
@@ -76,7 +76,7 @@ func runService(t *testing.T, name string) string {
 	done := make(chan error, 1)
 	go func() {
 		done <- run.Run(ctx, run.Options{Service: name, Listen: "127.0.0.1:0",
-			Keys: []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true}}, Ready: func(a string) { addr <- a }})
+			Keys: []keyring.Key{{Name: "gateway", Secret: serviceKey, Delegate: true}}, Ready: func(a string) { addr <- a }})
 	}()
 	t.Cleanup(func() {
 		cancel()

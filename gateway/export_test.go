@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 
+	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -12,8 +13,8 @@ import (
 // the cache had the answer. Tests use it to tell a stored ETag from one
 // computed again.
 func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
-	key := readKey{service: service, action: action, id: id, version: version}
-	e, ok := g.cache.Get(context.Background(), key.String())
+	key := service + "\x00" + coalesce.Key(action, id, nil, version, "", "") // as gateway/invoke's readKey encodes it
+	e, ok := g.cache.Get(context.Background(), key)
 	if ok {
 		e.ETag = etag
 	}
@@ -25,25 +26,23 @@ func SetCachedETag(g *Gateway, service, version, action, id, etag string) bool {
 func Flights(g *Gateway) *coalesce.Group { return &g.flights }
 
 // TopicEvent is what WatchTopic delivers.
-type TopicEvent = topicEvent
+type TopicEvent = hub.Event
 
-// WatchTopic is the hub's watchTopic, for tests.
+// WatchTopic is the core's Watch, for tests.
 func WatchTopic(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), err error) {
-	stop, _, err = g.watchTopic(ctx, version, topic, p, deliver)
+	stop, _, err = g.core.Watch(ctx, version, topic, p, deliver)
 	return stop, err
 }
 
 // WatchTopicSeq is WatchTopic that also returns the topic's seq when the
 // watch began.
 func WatchTopicSeq(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), seq uint64, err error) {
-	return g.watchTopic(ctx, version, topic, p, deliver)
+	return g.core.Watch(ctx, version, topic, p, deliver)
 }
 
 // Upstreams returns how many upstream event subscriptions the hub holds.
 func Upstreams(g *Gateway) int {
-	g.hub.mu.Lock()
-	defer g.hub.mu.Unlock()
-	return len(g.hub.upstreams)
+	return g.core.Upstreams()
 }
 
 // WithEventInvalidated calls fn with the tags each event from a service

@@ -21,254 +21,155 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"sync/atomic"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/grpcedge"
+	"github.com/streamgate/streamgate/gateway/invoke"
+	"github.com/streamgate/streamgate/gateway/observe"
+	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/gateway/wsedge"
-	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/internal/envelope"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
-// Gateway serves the REST edge (it is an http.Handler) and GatewayService.
+// Gateway is the REST, WebSocket and gRPC edges around one invocation
+// core: it is an http.Handler (REST and the WebSocket endpoint) and
+// registers GatewayService on gRPC servers.
 type Gateway struct {
-	opts    options
-	mux     *runtime.ServeMux
-	current atomic.Pointer[table] // the configuration in force
+	opts options
 
-	mu         sync.Mutex // guards clients, clientRefs, redis and serializes swaps
-	clients    map[clientKey]*socket.Client
-	clientRefs map[*socket.Client]int        // tables (in force or draining) using each client
-	redis      *redisState                   // the Redis generations in use, if any
-	retiring   sync.WaitGroup                // goroutines closing the clients of replaced tables
-	idemMemory *idempotency.Memory           // the in-process Idempotency-Key store, made on first use
-	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
-	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
+	core    *invoke.Core      // runs every edge's invocations (gateway/invoke)
+	rest    *rest.Edge        // REST requests (gateway/rest)
+	sockets *wsedge.Edge      // the WebSocket endpoint, GET /{version}/socket (gateway/wsedge)
+	grpc    *grpcedge.Edge    // GatewayService and its REST binding (gateway/grpcedge)
+	obs     observe.Observers // told every request's events (gateway/observe)
+	stats   *observe.Stats    // per-route cache and coalescing counters, for ListRoutes (an observer)
+	metrics *observe.Metrics  // nil without WithMetrics (an observer)
 
-	cache     *cache.Cache    // nil when caching is off
-	coalesce  bool            // identical reads in flight share one request
-	flights   coalesce.Group  // the reads in flight, by readKey
-	describes coalesce.Group  // the Describe calls waiting for a service's catalogue, by service
-	stats     statsTable      // per-route cache and coalescing counters (an observer)
-	metrics   *gatewayMetrics // nil without WithMetrics (an observer)
-	obs       observers       // told every request's events (observe.go)
-	draining  atomic.Bool     // set when a drain starts: not ready any more
-	sockets   *wsedge.Edge    // the WebSocket endpoint (wscore.go)
-	hub       hub             // upstream event subscriptions shared by local watchers (events.go)
-}
-
-// Option tunes a Gateway.
-type Option func(*options)
-
-type options struct {
-	logger     *slog.Logger
-	dial       []socket.DialOption
-	env        func(string) string
-	targets    map[string]string
-	cacheBytes int64 // 0: no cache
-	noCoalesce bool
-	demo       bool              // serve the demo page at /demo/
-	idem       idempotency.Store // nil: from the configuration
-	metrics    prometheus.Registerer
-	socket     SocketLimits
-
-	serviceTLS        *config.LinkTLS // links the configuration gives no TLS
-	insecurePlaintext bool            // plaintext links may leave the machine
-
-	eventInvalidated func(tags []string) // tests: called after an event's invalidation
-}
-
-// WithIdempotencyStore keeps Idempotency-Key leases and answers in s for
-// every configuration, instead of the store the configuration chooses (in
-// this process, bounded by http.idempotency; in Redis when redis is set).
-func WithIdempotencyStore(s idempotency.Store) Option { return func(o *options) { o.idem = s } }
-
-// DefaultCacheBytes is the response cache's default bound.
-const DefaultCacheBytes = 64 << 20
-
-// WithCacheSize bounds the response cache's memory in bytes; 0 turns the
-// cache off. Default DefaultCacheBytes.
-func WithCacheSize(bytes int64) Option { return func(o *options) { o.cacheBytes = bytes } }
-
-// WithoutCoalescing sends every read to its service, even when an
-// identical read is in flight. Default: identical reads in flight share one
-// request (routes can opt out with coalesce: false).
-func WithoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
-
-// WithLogger sets where the gateway logs panics and reloads. Default: discard.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// WithEnv sets where Reload looks up the env vars the configuration names
-// (key_env, secret_env, hs256_secret_env). Default os.Getenv.
-func WithEnv(env func(string) string) Option { return func(o *options) { o.env = env } }
-
-// WithTargets overrides service targets by service name in every
-// configuration the gateway applies, including reloaded ones (the stack
-// uses it to point the example configuration at services on free ports).
-func WithTargets(targets map[string]string) Option {
-	return func(o *options) { o.targets = targets }
-}
-
-// WithDialOptions adds options to every service client (for example a
-// custom dialer in tests).
-func WithDialOptions(opts ...socket.DialOption) Option {
-	return func(o *options) { o.dial = append(o.dial, opts...) }
+	cache    *cache.Cache   // the core's response cache; nil when caching is off
+	flights  coalesce.Group // the core's reads in flight
+	draining atomic.Bool    // set when a drain starts: not ready any more
 }
 
 // New returns a gateway serving cfg. It dials the services in the
 // background; requests wait for them within their timeouts.
 func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
-	g := &Gateway{
-		opts:       options{logger: slog.New(slog.DiscardHandler), env: os.Getenv, cacheBytes: DefaultCacheBytes},
-		clients:    map[clientKey]*socket.Client{},
-		clientRefs: map[*socket.Client]int{},
-		idemRedis:  map[string]*idempotency.Redis{},
-		idemRefs:   map[*idempotency.Redis]int{},
-	}
+	g := &Gateway{opts: options{logger: slog.New(slog.DiscardHandler), env: os.Getenv, cacheBytes: DefaultCacheBytes}}
 	for _, o := range opts {
 		o(&g.opts)
 	}
-	g.coalesce = !g.opts.noCoalesce
-	g.sockets = wsedge.New(wsCore{g}, g.opts.socket, g.opts.logger)
 	var err error
-	if g.metrics, err = newGatewayMetrics(g.opts.metrics); err != nil {
-		return nil, fmt.Errorf("gateway: WithMetrics: %w", err)
-	}
-	g.stats.index = len(g.obs)
-	g.obs = append(g.obs, &g.stats)
-	if g.metrics != nil {
-		g.metrics.index = len(g.obs)
-		g.obs = append(g.obs, g.metrics)
-	}
-	g.obs = append(g.obs, accessLog{logger: g.opts.logger}, tracer{tracer: otel.Tracer(tracerName)})
-	if g.opts.cacheBytes > 0 {
-		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
-	}
-	if err := g.swap(cfg); err != nil {
-		if g.cache != nil {
-			g.cache.Close()
-		}
+	if g.obs, g.stats, g.metrics, err = newObservers(g.opts); err != nil {
 		return nil, err
 	}
-	g.mux = runtime.NewServeMux(
-		runtime.WithRoutingErrorHandler(g.notGatewayService),
-		runtime.WithErrorHandler(grpcError),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
-		runtime.WithIncomingHeaderMatcher(forwardHeader),
-		runtime.WithOutgoingHeaderMatcher(answerHeader),
-		runtime.WithForwardResponseRewriter(envelopeResponse),
-		runtime.WithForwardResponseOption(invokeStatus),
-		runtime.WithDisableHTTPMethodOverride(),
-		runtime.WithDisablePathLengthFallback(),
-	)
-	if err := g.mux.HandlePath(http.MethodGet, "/gateway/v1/openapi.json", serveGRPCOpenAPI); err != nil {
+	if err := g.newCore(cfg); err != nil {
 		return nil, err
 	}
-	if err := gatewayv1.RegisterGatewayServiceHandlerServer(context.Background(), g.mux, grpcService{g: g}); err != nil {
+	if err := g.edges(); err != nil {
+		g.core.Close(context.Background())
 		return nil, err
 	}
 	return g, nil
 }
 
-// ServeHTTP serves the REST edge: request ids, CORS, panics turned into
-// INTERNAL envelopes, then routing.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if version, ok := g.socketVersion(r); ok {
-		g.serveSocket(w, r, version) // each of its frames is a request of its own
-		return
+// newObservers makes the gateway's observers: the route stats, the
+// metrics (WithMetrics), the access log and the tracer.
+func newObservers(o options) (observe.Observers, *observe.Stats, *observe.Metrics, error) {
+	stats := observe.NewStats()
+	list := []observe.Observer{stats}
+	var metrics *observe.Metrics
+	if o.metrics != nil {
+		m, err := observe.NewMetrics(o.metrics, invoke.ReasonStoreDown)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("gateway: WithMetrics: %w", err)
+		}
+		metrics = m
+		list = append(list, m)
 	}
-	id := requestID(r)
-	w.Header().Set(headerRequestID, id)
-	req := g.obs.newRequest(protocolHTTP, r.Method)
-	req.path, req.requestID, req.traceParent = r.URL.Path, id, r.Header.Get(headerTraceParent)
-	req.w.ResponseWriter = w
-	ctx := req.begin(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
-	defer func() {
-		req.status, req.gone = req.w.status, r.Context().Err() != nil
-		req.end(ctx)
-	}()
-	g.serve(ctx, &req.w, r, req)
+	return observe.New(append(list, observe.NewAccessLog(o.logger), observe.NewTracer())...), stats, metrics, nil
 }
 
-// serve is ServeHTTP after the request id and the trace context: ctx
-// carries the span, req is the request's record.
-func (g *Gateway) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, req *request) {
-	defer func() {
-		if p := recover(); p != nil {
-			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-				panic(p)
-			}
-			g.opts.logger.Error("gateway: panic serving request", "panic", p, "path", r.URL.Path)
-			writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
+// newCore makes the invocation core with its cache, serving cfg.
+func (g *Gateway) newCore(cfg *config.Config) error {
+	if g.opts.cacheBytes > 0 {
+		g.cache = cache.New(g.opts.cacheBytes, cache.NewLocalGenerations())
+	}
+	core, err := invoke.New(cfg, invoke.Options{
+		Logger:           g.opts.logger,
+		Dial:             g.opts.dial,
+		Link:             g.serviceLink,
+		Targets:          g.opts.targets,
+		Cache:            g.cache,
+		Coalesce:         !g.opts.noCoalesce,
+		Flights:          &g.flights,
+		Idempotency:      g.opts.idem,
+		Observers:        g.obs,
+		EventInvalidated: g.opts.eventInvalidated,
+	})
+	if err != nil {
+		if g.cache != nil {
+			g.cache.Close()
 		}
-	}()
-	t := g.current.Load()
-	if g.isDemo(t, r) {
-		req.label = routeDemo
-		serveDemo(w, r)
+		return err
+	}
+	g.core = core
+	return nil
+}
+
+// edges makes the edges around the core: REST (with the demo page in
+// front of it), GatewayService (with its REST binding under /gateway/)
+// and the WebSocket endpoint.
+func (g *Gateway) edges() error {
+	var err error
+	g.grpc, err = grpcedge.New(g.core, g.obs, grpcedge.Options{
+		Stats:  g.stats,
+		Reload: g.Reload,
+		Routes: func(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *observe.Record) {
+			g.rest.ServeRoute(ctx, w, r, rec)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	g.rest = rest.New(g.core, g.obs, rest.Options{Logger: g.opts.logger, GatewayService: g.grpc, Before: g.demoPage})
+	g.sockets = wsedge.NewOnCore(g.core, g.obs, g.opts.socket, g.opts.logger)
+	return nil
+}
+
+// serviceLink is the TLS of the link to a service (invoke.Options.Link).
+func (g *Gateway) serviceLink(cfg *config.Config, svc *config.Service) (string, []caller.Option, error) {
+	link, err := g.linkTLS(cfg, svc)
+	if err != nil {
+		return "", nil, err
+	}
+	return linkID(link), linkDial(link, svc.Target), nil
+}
+
+// ServeHTTP serves a request on its edge: the WebSocket endpoint's
+// upgrades, every other path REST's.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if version, ok := wsedge.Version(g.core.Config(), r); ok {
+		g.sockets.ServeUpgrade(w, r, version, g.draining.Load()) // each of its frames is a request of its own
 		return
 	}
-	if cors(t.cfg.HTTP.CORS, w, r) {
-		return
-	}
-	if !strings.HasPrefix(r.URL.Path, "/gateway/") {
-		g.serveREST(ctx, w, r, req)
-		return
-	}
-	r = r.WithContext(withRequest(ctx, req))
-	// GatewayService's REST binding and its OpenAPI document; the paths
-	// it does not take are REST paths like any other.
-	req.label = routeGatewayService
-	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
-		if dotSegment(s) {
-			writeError(w, dotSegmentsError())
-			return
-		}
-	}
-	if r.Body != nil {
-		// GatewayService's REST binding decodes the body itself: bound it.
-		limit := g.current.Load().cfg.HTTP.MaxBodyBytes
-		if r.ContentLength > limit {
-			writeEnvelope(w, statusTooLarge, nil, bodyTooLarge(limit))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
-	}
-	g.mux.ServeHTTP(w, r)
+	g.rest.ServeHTTP(w, r)
 }
 
 // RegisterGRPC registers GatewayService on a gRPC server.
-func (g *Gateway) RegisterGRPC(s *grpc.Server) {
-	gatewayv1.RegisterGatewayServiceServer(s, grpcService{g: g})
-}
+func (g *Gateway) RegisterGRPC(s *grpc.Server) { g.grpc.Register(s) }
 
 // Apply puts a new configuration in force atomically: requests in flight
 // finish on the old one; new requests see the new one.
-func (g *Gateway) Apply(cfg *config.Config) error { return g.swap(cfg) }
+func (g *Gateway) Apply(cfg *config.Config) error { return g.core.Apply(cfg) }
 
 // Reload re-reads the configuration file in force and applies it. On any
 // error the old configuration stays.
 func (g *Gateway) Reload() (*config.Config, error) {
-	path := g.current.Load().cfg.Path
+	path := g.core.Config().Path
 	if path == "" {
 		return nil, errors.New("gateway: the configuration was not loaded from a file")
 	}
@@ -280,7 +181,7 @@ func (g *Gateway) Reload() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := g.swap(cfg); err != nil {
+	if err := g.core.Apply(cfg); err != nil {
 		return nil, err
 	}
 	g.opts.logger.Info("gateway: configuration reloaded", "path", path)
@@ -293,14 +194,9 @@ func (g *Gateway) Ready() bool {
 	if g.draining.Load() {
 		return false
 	}
-	t := g.acquire()
-	defer t.release()
-	for _, c := range t.clients {
-		if c.State() != connectivity.Ready {
-			return false
-		}
-	}
-	return true
+	t := g.core.Acquire()
+	defer t.Release()
+	return t.Ready()
 }
 
 // Close closes the WebSocket endpoint's sockets politely (1001, after
@@ -308,86 +204,5 @@ func (g *Gateway) Ready() bool {
 // then closes the service clients and the Redis connection.
 func (g *Gateway) Close(ctx context.Context) {
 	g.sockets.Drain(ctx)
-	g.closeTables(ctx)
-}
-
-// notGatewayService serves the /gateway/… requests GatewayService's
-// patterns do not take as REST requests (a version may be named gateway).
-func (g *Gateway) notGatewayService(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
-	if (status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented) && strings.Count(r.URL.Path, "/") > 4 {
-		// A path GatewayService takes with another method (ListRoutes'),
-		// longer than any REST route's.
-		writeEnvelope(w, statusMethodNotAllowed, nil, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", r.Method))
-		return
-	}
-	req := requestFrom(ctx)
-	req.label = "" // a REST path
-	g.serveREST(ctx, w, r, req)
-}
-
-// grpcError answers errors of the generated GatewayService handlers.
-func grpcError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
-	var he *runtime.HTTPStatusError
-	if errors.As(err, &he) {
-		writeEnvelope(w, he.HTTPStatus, nil, socket.Errorf(socket.CodeInvalidArgument, "%v", he.Err))
-		return
-	}
-	e := socket.FromStatus(err)
-	if st, ok := status.FromError(err); ok && st.Message() != "" {
-		// These statuses are GatewayService's own (it runs in this
-		// process): their messages are written to be shown.
-		e = socket.Errorf(e.Code, "%s", st.Message()).WithCause(err)
-	}
-	writeError(w, e)
-}
-
-// envelopeResponse wraps GatewayService answers other than Invoke's
-// (which is an envelope already) in the standard envelope.
-func envelopeResponse(_ context.Context, resp proto.Message) (any, error) {
-	if _, ok := resp.(*gatewayv1.InvokeResponse); ok {
-		return resp, nil
-	}
-	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
-	if err != nil {
-		return nil, err
-	}
-	return envelope.New(b, nil), nil
-}
-
-// invokeStatus gives the REST binding of Invoke the status the route
-// would have answered with.
-func invokeStatus(_ context.Context, w http.ResponseWriter, resp proto.Message) error {
-	if r, ok := resp.(*gatewayv1.InvokeResponse); ok && r.GetHttpStatus() != 0 {
-		w.WriteHeader(int(r.GetHttpStatus()))
-	}
-	return nil
-}
-
-// forwardHeader passes the edge's credentials and ids to GatewayService.
-func forwardHeader(key string) (string, bool) {
-	switch http.CanonicalHeaderKey(key) {
-	case headerAPIKey, headerRequestID, headerIdempotencyKey, headerTraceParent, headerTraceState:
-		return key, true
-	}
-	return runtime.DefaultHeaderMatcher(key)
-}
-
-// answerHeader gives Invoke's REST binding the edge's own answer headers
-// (Idempotent-Replayed, Retry-After) under their HTTP names.
-func answerHeader(key string) (string, bool) {
-	switch key {
-	case metadataReplayed:
-		return headerReplayed, true
-	case metadataRetryAfter:
-		return headerRetryAfter, true
-	}
-	return runtime.MetadataHeaderPrefix + key, true
-}
-
-// metadataValue returns the first value of a metadata key.
-func metadataValue(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
-		return v[0]
-	}
-	return ""
+	g.core.Close(ctx)
 }

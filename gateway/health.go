@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/streamgate/streamgate/gateway/rest"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -112,49 +110,14 @@ type readyReport struct {
 	IdempotencyStore string `json:"idempotency_store"`
 }
 
-// pinger is a store whose Redis can be asked whether it answers.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // readiness reports the gateway's readiness, asking each Redis it uses
 // (concurrently, each within its call deadline).
 func (g *Gateway) readiness(ctx context.Context) readyReport {
-	rep := readyReport{Services: "ready", Draining: g.draining.Load(), Cache: "off", IdempotencyStore: "memory"}
-	t := g.acquire()
-	defer t.release()
-	for name, c := range t.clients {
-		if c.State() != connectivity.Ready {
-			rep.Services = "unready"
-			rep.UnreadyServices = append(rep.UnreadyServices, name)
-		}
+	h := g.core.Health(ctx)
+	rep := readyReport{Services: "ready", UnreadyServices: h.UnreadyServices, Draining: g.draining.Load(), Cache: h.Cache, IdempotencyStore: h.IdempotencyStore}
+	if len(rep.UnreadyServices) > 0 {
+		rep.Services = "unready"
 	}
-	slices.Sort(rep.UnreadyServices)
-	var gens pinger
-	if g.cache != nil {
-		rep.Cache = "local"
-		g.mu.Lock()
-		if g.redis != nil {
-			gens = g.redis.gens
-		}
-		g.mu.Unlock()
-	}
-	idem, _ := t.idem.(pinger)
-	var wg sync.WaitGroup
-	check := func(p pinger, state *string) {
-		if p == nil {
-			return
-		}
-		wg.Go(func() {
-			*state = "ok"
-			if p.Ping(ctx) != nil {
-				*state = "unavailable"
-			}
-		})
-	}
-	check(gens, &rep.Cache)
-	check(idem, &rep.IdempotencyStore)
-	wg.Wait()
 	switch {
 	case rep.Draining || rep.Services != "ready":
 		rep.Status = "unready"
@@ -176,17 +139,17 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, r *http.Request) {
 		if rep.Draining {
 			msg = "the gateway is draining"
 		}
-		writeError(w, socket.Errorf(socket.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
+		rest.WriteError(w, socket.Errorf(socket.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
 			"services": rep.Services, "unready_services": rep.UnreadyServices, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore,
 		}))
 		return
 	}
 	b, err := json.Marshal(rep)
 	if err != nil {
-		writeError(w, socket.Errorf(socket.CodeInternal, "internal error"))
+		rest.WriteError(w, socket.Errorf(socket.CodeInternal, "internal error"))
 		return
 	}
-	writeEnvelope(w, http.StatusOK, b, nil)
+	rest.WriteEnvelope(w, http.StatusOK, b, nil)
 }
 
 // handlePprof adds net/http/pprof's handlers under /debug/pprof/.

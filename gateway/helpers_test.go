@@ -18,7 +18,9 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -58,7 +60,7 @@ type handlerFunc func(ctx context.Context, r *socket.Request) (any, error)
 // startService serves actions on loopback until the test ends.
 func startService(t testing.TB, name string, actions map[string]handlerFunc, reads ...string) *fakeService {
 	t.Helper()
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ type response struct {
 	Env    struct {
 		OK     bool            `json:"ok"`
 		Result json.RawMessage `json:"result"`
-		Error  *socket.Error   `json:"error"`
+		Error  *status.Error   `json:"error"`
 	}
 	Raw string
 }
@@ -207,7 +209,7 @@ func resultMap(t testing.TB, r response) map[string]any {
 	return m
 }
 
-func fail(code socket.Code, format string, args ...any) error {
+func fail(code status.Code, format string, args ...any) error {
 	return socket.Errorf(code, format, args...)
 }
 

@@ -16,12 +16,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // idemYAML routes a shop whose pay pipeline requires Idempotency-Key.
@@ -144,7 +145,7 @@ func newKey(t testing.TB) string {
 
 func idem(key string, h ...string) []string { return append([]string{"Idempotency-Key", key}, h...) }
 
-func wantError(t *testing.T, r response, status int, code socket.Code, reason string) {
+func wantError(t *testing.T, r response, status int, code status.Code, reason string) {
 	t.Helper()
 	if r.Status != status || r.Env.Error == nil || r.Env.Error.Code != code || (reason != "" && r.Env.Error.Details[socket.DetailReason] != reason) {
 		t.Fatalf("got %d %s, want %d %s (reason %s)", r.Status, r.Raw, status, code, reason)
@@ -560,10 +561,10 @@ func TestListRoutesIsForAdmins(t *testing.T) {
 	g, ts := idemGateway(t, s, "")
 	c := grpcClient(t, g)
 	alice := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+aliceKey)
-	if _, err := c.ListRoutes(alice, &gatewayv1.ListRoutesRequest{Version: "v1"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := c.ListRoutes(alice, &gatewayv1.ListRoutesRequest{Version: "v1"}); grpcstatus.Code(err) != codes.PermissionDenied {
 		t.Fatalf("ListRoutes by a non-admin: %v", err)
 	}
-	if _, err := c.ListRoutes(context.Background(), &gatewayv1.ListRoutesRequest{Version: "v1"}); status.Code(err) != codes.Unauthenticated {
+	if _, err := c.ListRoutes(context.Background(), &gatewayv1.ListRoutesRequest{Version: "v1"}); grpcstatus.Code(err) != codes.Unauthenticated {
 		t.Fatalf("ListRoutes without credentials: %v", err)
 	}
 	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminKey)

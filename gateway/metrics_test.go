@@ -18,7 +18,10 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // meteredYAML routes one service, shop, through every path the metrics
@@ -62,7 +65,7 @@ func startMetered(t *testing.T, logger ...*slog.Logger) *meteredSystem {
 	t.Helper()
 	reg := gateway.NewRegistry()
 	sys := &meteredSystem{held: make(chan struct{}, 1), release: make(chan struct{})}
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,13 +240,13 @@ func walkThrough(t *testing.T, sys *meteredSystem) {
 	want(s, 1, "streamgate_service_frames_total", "service", "shop", "action", "BUSY", "code", "RESOURCE_EXHAUSTED")
 
 	// A caller with a key the service does not know is refused.
-	c, err := socket.Dial(sys.shop, socket.WithKey("not-the-key"))
+	c, err := caller.Dial(sys.shop, caller.WithKey("not-the-key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Request(testCtx(t), "GET_ITEM", "1", nil)
 	_ = c.Close()
-	if socket.CodeOf(err) != socket.CodeUnauthenticated {
+	if status.CodeOf(err) != socket.CodeUnauthenticated {
 		t.Fatalf("bad key: %v", err)
 	}
 	if got := sys.scrape(t).Value("streamgate_service_auth_refusals_total", "service", "shop"); got < 1 {

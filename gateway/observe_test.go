@@ -22,6 +22,7 @@ import (
 	gatewayv1 "github.com/streamgate/streamgate/gen/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -63,7 +64,7 @@ versions:
 // see every one of them, under the same route.
 func TestObserversAgreeOnTheRoute(t *testing.T) {
 	recorded := recordSpans(t)
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/gateway/rest"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // RunOptions say what Run serves where.
@@ -58,7 +59,7 @@ type RunOptions struct {
 	// Targets override service targets by name (see WithTargets).
 	Targets map[string]string
 	// Dial adds options to every service client.
-	Dial []socket.DialOption
+	Dial []caller.Option
 	// Options tune the gateway (cache size, coalescing).
 	Options []Option
 	// Metrics is the registry the gateway's metrics go to and the admin
@@ -88,6 +89,44 @@ type Addrs struct {
 // reflection) until ctx ends, then stops accepting, lets requests in
 // flight finish within ShutdownTimeout, and returns.
 func Run(ctx context.Context, o RunOptions) error {
+	o = o.withDefaults()
+	cfg, err := o.loadConfig()
+	if err != nil {
+		return err
+	}
+	serverTLS, err := listenTLS(o, cfg)
+	if err != nil {
+		return err
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewRegistry()
+	}
+	// The ports first: a port in use is reported before any service is
+	// dialed (and before any log line about services not answering).
+	lis, err := listen(o)
+	if err != nil {
+		return err
+	}
+	g, err := New(cfg, append(o.gatewayOptions(), o.Options...)...)
+	if err != nil {
+		lis.close()
+		return err
+	}
+	s := startServers(g, o, lis, serverTLS)
+	if o.Ready != nil {
+		o.Ready(s.addrs)
+	}
+	o.Logger.Info("gateway serving", "http", s.addrs.HTTP, "grpc", s.addrs.GRPC, "admin", s.addrs.Admin, "config", o.ConfigPath, "tls", serverTLS != nil)
+	failure := s.serveUntilDone(ctx, o)
+	s.drain(o)
+	if failure != nil && !errors.Is(failure, http.ErrServerClosed) && !errors.Is(failure, grpc.ErrServerStopped) {
+		return failure
+	}
+	return nil
+}
+
+// withDefaults fills in the options Run does not require.
+func (o RunOptions) withDefaults() RunOptions {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -97,27 +136,31 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Env == nil {
 		o.Env = os.Getenv
 	}
+	return o
+}
+
+// loadConfig reads and parses the configuration: ConfigData, or the file
+// at ConfigPath.
+func (o RunOptions) loadConfig() (*config.Config, error) {
 	data := o.ConfigData
 	if data == nil {
 		var err error
 		if data, err = os.ReadFile(o.ConfigPath); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cfg, err := config.Parse(o.ConfigPath, data, o.Env)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.ConfigData != nil {
 		cfg.Path = "" // not a file to read again
 	}
-	serverTLS, err := listenTLS(o, cfg)
-	if err != nil {
-		return err
-	}
-	if o.Metrics == nil {
-		o.Metrics = NewRegistry()
-	}
+	return cfg, nil
+}
+
+// gatewayOptions are the options of New that RunOptions imply.
+func (o RunOptions) gatewayOptions() []Option {
 	opts := []Option{WithLogger(o.Logger), WithDialOptions(o.Dial...), WithEnv(o.Env), WithTargets(o.Targets), WithServiceTLS(o.ServiceTLS), WithMetrics(o.Metrics)}
 	if o.InsecurePlaintext {
 		opts = append(opts, WithInsecurePlaintext())
@@ -125,118 +168,140 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Demo {
 		opts = append(opts, WithDemo())
 	}
-	// The ports first: a port in use is reported before any service is
-	// dialed (and before any log line about services not answering).
-	httpLis, err := net.Listen("tcp", o.HTTPAddr)
-	if err != nil {
-		return err
+	return opts
+}
+
+// listeners are Run's bound ports; admin is nil without an AdminAddr.
+type listeners struct {
+	http, grpc, admin net.Listener
+}
+
+// listen binds the REST, gRPC and admin ports, all or none.
+func listen(o RunOptions) (listeners, error) {
+	var lis listeners
+	var err error
+	if lis.http, err = net.Listen("tcp", o.HTTPAddr); err != nil {
+		return listeners{}, err
 	}
-	grpcLis, err := net.Listen("tcp", o.GRPCAddr)
-	if err != nil {
-		_ = httpLis.Close()
-		return err
+	if lis.grpc, err = net.Listen("tcp", o.GRPCAddr); err != nil {
+		lis.close()
+		return listeners{}, err
 	}
-	var adminLis net.Listener
 	if o.AdminAddr != "" {
-		if adminLis, err = net.Listen("tcp", o.AdminAddr); err != nil {
-			_ = httpLis.Close()
-			_ = grpcLis.Close()
-			return err
+		if lis.admin, err = net.Listen("tcp", o.AdminAddr); err != nil {
+			lis.close()
+			return listeners{}, err
 		}
 	}
-	g, err := New(cfg, append(opts, o.Options...)...)
-	if err != nil {
-		_ = httpLis.Close()
-		_ = grpcLis.Close()
-		if adminLis != nil {
-			_ = adminLis.Close()
+	return lis, nil
+}
+
+// close closes the listeners bound so far.
+func (l listeners) close() {
+	for _, lis := range []net.Listener{l.http, l.grpc, l.admin} {
+		if lis != nil {
+			_ = lis.Close()
 		}
-		return err
 	}
-	addrs := Addrs{HTTP: httpLis.Addr().String(), GRPC: grpcLis.Addr().String()}
-	var adminSrv *http.Server
-	if adminLis != nil {
-		addrs.Admin = adminLis.Addr().String()
-		adminSrv = &http.Server{Handler: g.adminHandler(o.Pprof), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = adminSrv.Serve(adminLis) }()
+}
+
+// servers are what Run serves on its listeners, and the gateway behind
+// them.
+type servers struct {
+	g      *Gateway
+	addrs  Addrs
+	http   *http.Server
+	grpc   *grpc.Server
+	admin  *http.Server // nil without an admin listener
+	health *readiness
+	errc   chan error // the REST and gRPC servers' ends
+}
+
+// startServers serves the admin, REST and gRPC listeners.
+func startServers(g *Gateway, o RunOptions, lis listeners, serverTLS *tls.Config) *servers {
+	s := &servers{g: g, addrs: Addrs{HTTP: lis.http.Addr().String(), GRPC: lis.grpc.Addr().String()}, errc: make(chan error, 2)}
+	if lis.admin != nil {
+		s.addrs.Admin = lis.admin.Addr().String()
+		s.admin = &http.Server{Handler: g.adminHandler(o.Pprof), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = s.admin.Serve(lis.admin) }()
 	}
-	hs := &http.Server{
+	s.http = &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second, // a slow body cannot hold a request open for ever
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	gs := grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.observeUnary(), recoverUnary(o.Logger)))...)
-	g.RegisterGRPC(gs)
-	hc := newReadiness(g)
-	healthpb.RegisterHealthServer(gs, hc)
-	go hc.watch(readinessInterval)
-	reflection.Register(gs)
+	s.grpc = grpc.NewServer(append(grpcCreds(serverTLS), grpc.ChainUnaryInterceptor(g.grpc.ObserveUnary(), recoverUnary(o.Logger)))...)
+	g.RegisterGRPC(s.grpc)
+	s.health = newReadiness(g)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	go s.health.watch(readinessInterval)
+	reflection.Register(s.grpc)
+	go func() { s.errc <- serveHTTP(s.http, lis.http, serverTLS) }()
+	go func() { s.errc <- s.grpc.Serve(lis.grpc) }()
+	return s
+}
 
-	errc := make(chan error, 2)
-	go func() { errc <- serveHTTP(hs, httpLis, serverTLS) }()
-	go func() { errc <- gs.Serve(grpcLis) }()
-	if o.Ready != nil {
-		o.Ready(addrs)
-	}
-	o.Logger.Info("gateway serving", "http", addrs.HTTP, "grpc", addrs.GRPC, "admin", addrs.Admin, "config", o.ConfigPath, "tls", serverTLS != nil)
-
-	var failure error
-loop:
+// serveUntilDone reloads the configuration on each value of o.Reloads
+// until ctx ends or a server fails; it returns the failure.
+func (s *servers) serveUntilDone(ctx context.Context, o RunOptions) error {
 	for {
 		select {
 		case <-o.Reloads:
-			if _, err := g.Reload(); err != nil {
+			if _, err := s.g.Reload(); err != nil {
 				o.Logger.Error("gateway: reload failed; the old configuration stays", "err", err)
 			}
-		case err := <-errc:
-			failure = err
-			break loop
+		case err := <-s.errc:
+			return err
 		case <-ctx.Done():
-			break loop
+			return nil
 		}
 	}
+}
 
-	// Stop accepting, let requests in flight finish, then close.
+// drain stops accepting, lets requests in flight finish within
+// o.ShutdownTimeout, then closes the gateway and the admin listener.
+func (s *servers) drain(o RunOptions) {
 	drainStart := time.Now()
-	g.draining.Store(true)
-	hc.Shutdown()
+	s.g.draining.Store(true)
+	s.health.Shutdown()
 	// Logged once readiness is off: whoever reads the line (a test, an
 	// operator) finds /readyz and gRPC health already NOT_SERVING.
 	o.Logger.Info("gateway draining", "timeout", o.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
+	_ = s.http.Shutdown(sctx)
+	stopGRPC(sctx, s.grpc)
+	s.g.Close(sctx)
+	if s.admin != nil {
+		_ = s.admin.Shutdown(sctx)
+	}
+	o.Logger.Info("gateway drained", "took", time.Since(drainStart).Round(time.Millisecond))
+}
+
+// stopGRPC stops gs gracefully, or at once when ctx ends first.
+func stopGRPC(ctx context.Context, gs *grpc.Server) {
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-sctx.Done():
+	case <-ctx.Done():
 		gs.Stop()
 		<-stopped
 	}
-	g.Close(sctx)
-	if adminSrv != nil {
-		_ = adminSrv.Shutdown(sctx)
-	}
-	o.Logger.Info("gateway drained", "took", time.Since(drainStart).Round(time.Millisecond))
-	if failure != nil && !errors.Is(failure, http.ErrServerClosed) && !errors.Is(failure, grpc.ErrServerStopped) {
-		return failure
-	}
-	return nil
 }
 
 // adminHandler serves the health endpoints of the admin listener, and
 // pprof's when asked for.
 func (g *Gateway) adminHandler(pprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", g.metricsHandler())
+	mux.Handle("GET /metrics", g.metrics.Handler())
 	if pprof {
 		handlePprof(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
+		rest.WriteEnvelope(w, http.StatusOK, []byte(`"ok"`), nil)
 	})
 	mux.HandleFunc("GET /readyz", g.serveReadyz)
 	return mux

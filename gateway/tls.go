@@ -11,7 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/internal/tlsfiles"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // WithServiceTLS sets the TLS of the links to services whose
@@ -48,12 +48,12 @@ func linkID(t *config.LinkTLS) string {
 }
 
 // linkDial is the dial options of a link with TLS t to target.
-func linkDial(t *config.LinkTLS, target string) []socket.DialOption {
+func linkDial(t *config.LinkTLS, target string) []caller.Option {
 	if t == nil {
 		return nil
 	}
 	creds := credentials.NewTLS(tlsfiles.ForTarget(t.Config, target))
-	return []socket.DialOption{socket.WithGRPCDialOptions(grpc.WithTransportCredentials(creds))}
+	return []caller.Option{caller.WithGRPCDialOptions(grpc.WithTransportCredentials(creds))}
 }
 
 // listenTLS is the listeners' TLS: the option's, else the configuration's

@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // BenchmarkSocketVsREST sends the same GET /v1/users/1 through the same
@@ -127,7 +128,7 @@ func BenchmarkSocketVsREST(b *testing.B) {
 // events every subscriber got) and deliveries/s (event frames read).
 func BenchmarkSocketEventFanout(b *testing.B) {
 	const subscribers, window = 1000, 64
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -37,7 +38,7 @@ versions:
 // whether the socket's end.
 func startOrdersShop(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	must(t, err)
 	srv, err := socket.NewServer(socket.Config{Name: "orders"}, socket.WithKeys(keys), socket.WithDrainTimeout(2*time.Second))
 	must(t, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // socketYAML routes the socket tests' service: reads, a write that needs
@@ -177,7 +178,7 @@ type frame struct {
 	Status   int             `json:"status"`
 	OK       bool            `json:"ok"`
 	Result   json.RawMessage `json:"result"`
-	Error    *socket.Error   `json:"error"`
+	Error    *status.Error   `json:"error"`
 	Replayed bool            `json:"replayed"`
 	Location string          `json:"location"`
 	Topic    string          `json:"topic"`

@@ -6,18 +6,19 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // newKeys returns a keyring holding the API keys and the subject each
 // key's name stands for.
-func newKeys(apiKeys []config.APIKey) (*socket.Keyring, map[string]string, error) {
-	keys, err := socket.NewKeyring()
+func newKeys(apiKeys []config.APIKey) (*keyring.Keyring, map[string]string, error) {
+	keys, err := keyring.New()
 	if err != nil {
 		return nil, nil, err
 	}
 	subjects := make(map[string]string, len(apiKeys))
 	for _, k := range apiKeys {
-		if err := keys.Add(socket.Key{Name: k.Name, Hash: k.Hash, Roles: slices.Clone(k.Roles)}); err != nil {
+		if err := keys.Add(keyring.Key{Name: k.Name, Hash: k.Hash, Roles: slices.Clone(k.Roles)}); err != nil {
 			return nil, nil, fmt.Errorf("auth: api key %q: %w", k.Name, err)
 		}
 		subjects[k.Name] = k.Name

@@ -6,7 +6,7 @@
 //	if err == nil {
 //		err = auth.Allow(route.Access, p, present)
 //	}
-//	// err is a *socket.Error: UNAUTHENTICATED (401) or PERMISSION_DENIED (403)
+//	// err is a *status.Error: UNAUTHENTICATED (401) or PERMISSION_DENIED (403)
 //
 // "Authorization: Bearer X" carries a JWT when X has a JWT's shape (three
 // base64url parts separated by dots) and an API key otherwise;
@@ -22,12 +22,14 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Authenticator checks the credentials a caller presents at the edge. It
 // is safe for concurrent use; it does not change after New.
 type Authenticator struct {
-	keys       *socket.Keyring
+	keys       *keyring.Keyring
 	subjects   map[string]string  // API key name → the principal's subject
 	issuers    map[string]*issuer // by iss claim
 	unverified *jwt.Parser        // reads a token's iss and alg before an issuer verifies it
@@ -51,7 +53,7 @@ func New(cfg config.Auth) (*Authenticator, error) {
 // Authenticate checks the credentials in an Authorization header value
 // ("Bearer X") and an X-API-Key header value. present is false when
 // neither carries credentials; the route decides whether anonymous callers
-// are fine. A bad credential is an UNAUTHENTICATED *socket.Error with a
+// are fine. A bad credential is an UNAUTHENTICATED *status.Error with a
 // message safe to show the caller, and present is true.
 func (a *Authenticator) Authenticate(authorization, apiKey string) (p socket.Principal, present bool, err error) {
 	bearer, err := bearerCredential(authorization)
@@ -96,7 +98,7 @@ func Allow(access config.Access, p socket.Principal, present bool) error {
 			return nil
 		}
 	}
-	return &socket.Error{Code: socket.CodePermissionDenied, Message: "the caller lacks a role this route requires"}
+	return &status.Error{Code: socket.CodePermissionDenied, Message: "the caller lacks a role this route requires"}
 }
 
 // bearerCredential returns the credential of an Authorization header
@@ -144,6 +146,6 @@ func isBase64URL(s string) bool {
 
 // unauthenticated returns an UNAUTHENTICATED error with a message safe to
 // show the caller.
-func unauthenticated(msg string) *socket.Error {
-	return &socket.Error{Code: socket.CodeUnauthenticated, Message: msg}
+func unauthenticated(msg string) *status.Error {
+	return &status.Error{Code: socket.CodeUnauthenticated, Message: msg}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestAuthenticateHeaders(t *testing.T) {
@@ -30,7 +32,7 @@ func TestAuthenticateHeaders(t *testing.T) {
 		wantPresent   bool
 		wantSub       string
 		wantRoles     []string
-		wantCode      socket.Code // "" for success
+		wantCode      status.Code // "" for success
 		wantMsg       string
 	}{
 		{name: "no credentials", wantPresent: false},
@@ -80,7 +82,7 @@ func TestAllow(t *testing.T) {
 		access  config.Access
 		p       socket.Principal
 		present bool
-		want    socket.Code
+		want    status.Code
 	}{
 		{"anonymous route without credentials", anonymous, socket.Principal{}, false, ""},
 		{"anonymous route with credentials", anonymous, reader, true, ""},
@@ -123,7 +125,7 @@ func TestNewRefuses(t *testing.T) {
 	}{
 		{"API key with a bad hash", config.Auth{APIKeys: []config.APIKey{{Name: "a", Hash: "sha256:zz"}}}, `api key "a"`},
 		{"API key without a hash", config.Auth{APIKeys: []config.APIKey{{Name: "a"}}}, `api key "a"`},
-		{"API key names twice", config.Auth{APIKeys: []config.APIKey{{Name: "a", Hash: socket.HashKey("1")}, {Name: "a", Hash: socket.HashKey("2")}}}, "name already in use"},
+		{"API key names twice", config.Auth{APIKeys: []config.APIKey{{Name: "a", Hash: keyring.Hash("1")}, {Name: "a", Hash: keyring.Hash("2")}}}, "name already in use"},
 		{"issuer without a name", config.Auth{JWT: []config.JWTIssuer{{HS256Secret: secret}}}, "without a name"},
 		{"issuer without keys", config.Auth{JWT: []config.JWTIssuer{{Issuer: "i"}}}, "no HS256 secret and no public key"},
 		{"issuer listed twice", config.Auth{JWT: []config.JWTIssuer{{Issuer: "i", HS256Secret: secret}, {Issuer: "i", HS256Secret: secret}}}, "listed twice"},

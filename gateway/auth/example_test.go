@@ -5,12 +5,12 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 func ExampleAuthenticator_Authenticate() {
 	a, err := auth.New(config.Auth{APIKeys: []config.APIKey{
-		{Name: "ci", Hash: socket.HashKey("s3cret"), Roles: []string{"deploy"}},
+		{Name: "ci", Hash: keyring.Hash("s3cret"), Roles: []string{"deploy"}},
 	}})
 	if err != nil {
 		panic(err)

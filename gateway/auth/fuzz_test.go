@@ -6,6 +6,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // FuzzAuthenticate feeds arbitrary header values to Authenticate: it must
@@ -30,7 +31,7 @@ func FuzzAuthenticate(f *testing.F) {
 		p, present, err := a.Authenticate(authorization, apiKey)
 		switch {
 		case err != nil:
-			if code := socket.CodeOf(err); code != socket.CodeUnauthenticated {
+			if code := status.CodeOf(err); code != socket.CodeUnauthenticated {
 				t.Fatalf("code = %q, want UNAUTHENTICATED (err: %v)", code, err)
 			}
 			if !present {

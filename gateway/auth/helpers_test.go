@@ -19,7 +19,8 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/auth"
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 // The issuers and API keys of testConfig.
@@ -74,8 +75,8 @@ func keys(t testing.TB) *testKeys {
 func testConfig(k *testKeys) config.Auth {
 	return config.Auth{
 		APIKeys: []config.APIKey{
-			{Name: "ci", Hash: socket.HashKey(ciSecret), Roles: []string{"deploy"}},
-			{Name: "billing", Hash: socket.HashKey(billingSecret), Subject: "svc:billing", Roles: []string{"admin", "billing"}},
+			{Name: "ci", Hash: keyring.Hash(ciSecret), Roles: []string{"deploy"}},
+			{Name: "billing", Hash: keyring.Hash(billingSecret), Subject: "svc:billing", Roles: []string{"admin", "billing"}},
 		},
 		JWT: []config.JWTIssuer{
 			{Issuer: issHS, Audience: []string{"api", "admin-api"}, HS256Secret: k.secret, RolesClaim: "roles", Leeway: 30 * time.Second},
@@ -153,17 +154,17 @@ func rawToken(header, payload, sig string) string {
 
 // checkErr fails t unless err has the code and, when msg is not empty,
 // the message.
-func checkErr(t *testing.T, err error, code socket.Code, msg string) {
+func checkErr(t *testing.T, err error, code status.Code, msg string) {
 	t.Helper()
-	if got := socket.CodeOf(err); got != code {
+	if got := status.CodeOf(err); got != code {
 		t.Fatalf("code = %q, want %q (err: %v)", got, code, err)
 	}
 	if err == nil || msg == "" {
 		return
 	}
-	var se *socket.Error
+	var se *status.Error
 	if !errors.As(err, &se) {
-		t.Fatalf("err = %T %v, want a *socket.Error", err, err)
+		t.Fatalf("err = %T %v, want a *status.Error", err, err)
 	}
 	if se.Message != msg {
 		t.Fatalf("message = %q, want %q", se.Message, msg)

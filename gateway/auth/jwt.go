@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // defaultRolesClaim is the claim that carries roles when an issuer names none.
@@ -210,7 +211,7 @@ var tokenProblems = []struct {
 // tokenError maps an error from parsing or verifying a token to an
 // UNAUTHENTICATED error whose message says what is wrong without the
 // library's internals. claims, when not nil, are the token's claims.
-func tokenError(err error, claims jwt.MapClaims) *socket.Error {
+func tokenError(err error, claims jwt.MapClaims) *status.Error {
 	for _, p := range tokenProblems {
 		if errors.Is(err, p.err) {
 			return unauthenticated(p.msg)

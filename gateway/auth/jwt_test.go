@@ -8,6 +8,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestAuthenticateJWT(t *testing.T) {
@@ -29,7 +30,7 @@ func TestAuthenticateJWT(t *testing.T) {
 		token     string
 		wantSub   string
 		wantRoles []string
-		wantCode  socket.Code // "" for success
+		wantCode  status.Code // "" for success
 		wantMsg   string
 	}{
 		// Good tokens and their roles.

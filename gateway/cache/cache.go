@@ -22,12 +22,13 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Entry is a cached answer: a result, or a NOT_FOUND error.
 type Entry struct {
 	Result json.RawMessage
-	Err    *socket.Error
+	Err    *status.Error
 	// ETag is the strong entity tag of Result.
 	ETag string
 	// Expires is when the entry stops being served.
@@ -127,7 +128,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 // have one (RedisGenerations). Only results and NOT_FOUND errors are stored; a
 // NOT_FOUND for at most 2s, to stop lookups that always miss from
 // hammering a service without hiding a create for long.
-func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMessage, err *socket.Error, ttl time.Duration) {
+func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMessage, err *status.Error, ttl time.Duration) {
 	if ttl <= 0 || len(gens) != len(tags) {
 		return
 	}

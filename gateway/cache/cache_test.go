@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -187,7 +188,7 @@ func TestOnlyNotFoundErrorsAreCachedAndBriefly(t *testing.T) {
 			t.Fatalf("NOT_FOUND cached for %v with a TTL of 1h; want at most %v", life, cache.NotFoundTTL)
 		}
 	}
-	for _, code := range []socket.Code{socket.CodeInternal, socket.CodeUnavailable, socket.CodePermissionDenied, socket.CodeDeadlineExceeded} {
+	for _, code := range []status.Code{socket.CodeInternal, socket.CodeUnavailable, socket.CodePermissionDenied, socket.CodeDeadlineExceeded} {
 		c.Put("err", tags, gens, nil, socket.Errorf(code, "no"), time.Hour)
 		wantMiss(t, c, "err")
 	}

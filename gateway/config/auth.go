@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // minRSABits is the smallest RSA key accepted for RS256.
@@ -70,7 +70,7 @@ func (l *loader) apiKey(y yamlAPIKey) (k APIKey, ok bool) {
 		k.Hash = l.keyHash(y.Hash)
 	case y.SecretEnv.Set:
 		if secret, ok := l.envVar(y.SecretEnv); ok {
-			k.Hash = socket.HashKey(secret)
+			k.Hash = keyring.Hash(secret)
 		}
 	default:
 		l.addf(y.At, "hash or secret_env is required")
@@ -85,7 +85,7 @@ func (l *loader) keyHash(v val[text]) string {
 	}
 	digits, found := strings.CutPrefix(string(v.V), "sha256:")
 	if b, err := hex.DecodeString(digits); !found || err != nil || len(b) != 32 {
-		l.addf(v.at, `expected "sha256:" and 64 hex digits (socket.HashKey's form)`)
+		l.addf(v.at, `expected "sha256:" and 64 hex digits (keyring.Hash's form)`)
 		return ""
 	}
 	return "sha256:" + strings.ToLower(digits)

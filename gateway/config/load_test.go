@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // env is the environment the tests' configurations read.
@@ -99,8 +99,8 @@ func TestParseExample(t *testing.T) {
 
 	t.Run("auth", func(t *testing.T) {
 		wantKeys := []config.APIKey{
-			{Name: "ci", Hash: socket.HashKey("ci-secret"), Subject: "ci", Roles: []string{"admin"}, Line: 12},
-			{Name: "mobile", Hash: socket.HashKey("mobile-secret"), Subject: "mobile-app", Line: 15},
+			{Name: "ci", Hash: keyring.Hash("ci-secret"), Subject: "ci", Roles: []string{"admin"}, Line: 12},
+			{Name: "mobile", Hash: keyring.Hash("mobile-secret"), Subject: "mobile-app", Line: 15},
 		}
 		if !reflect.DeepEqual(cfg.Auth.APIKeys, wantKeys) {
 			t.Errorf("APIKeys = %+v, want %+v", cfg.Auth.APIKeys, wantKeys)

@@ -176,7 +176,7 @@ type JWTIssuer struct {
 }
 
 // Service is one service the gateway reaches. YAML services.NAME: target
-// (a socket.Dial target string, or a list of addresses), key_env (an env
+// (a caller.Dial target string, or a list of addresses), key_env (an env
 // var holding the key the gateway presents) or key, timeout, tls (see
 // LinkTLS), plaintext.
 //

@@ -236,7 +236,7 @@ func (l *nameList) UnmarshalYAML(n *yaml.Node) error {
 	return err
 }
 
-// target is a socket.Dial target: a string as it is, or a list of
+// target is a caller.Dial target: a string as it is, or a list of
 // "host:port" addresses as "static:///a,b".
 type target string
 

@@ -51,7 +51,7 @@ func ParseKey(v string) (string, error) {
 }
 
 // Scope is what a key is unique within: the principal (its
-// socket.Principal.Scope()), the API version and the route (method and
+// coalesce.Scope(subject, roles)), the API version and the route (method and
 // path pattern). Two callers, two versions or two routes never share an
 // answer, a lease or a derived key.
 type Scope struct {

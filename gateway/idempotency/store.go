@@ -5,7 +5,7 @@
 // so a retry that reaches another gateway is answered the same.
 //
 //	key, err := idempotency.ParseKey(r.Header.Get("Idempotency-Key"))
-//	scope := idempotency.Scope{Principal: p.Scope(), Version: "v1", Route: "POST /v1/orders/{id}/pay", Key: key}
+//	scope := idempotency.Scope{Principal: coalesce.Scope(p.Subject, p.Roles), Version: "v1", Route: "POST /v1/orders/{id}/pay", Key: key}
 //	b, err := store.Begin(ctx, scope.ID(), idempotency.Fingerprint("POST", "/v1/orders/7/pay", "", body), lease)
 //	switch b.Outcome {
 //	case idempotency.Acquired: // run, then store.Complete(…, b.Token, answer, ttl) or store.Release(…, b.Token)

@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Core is what the WebSocket edge asks of the gateway's invocation core.
@@ -31,7 +33,7 @@ type Core interface {
 	// Admit authenticates credentials against the configuration in force,
 	// as REST authenticates its headers, and returns what a socket takes
 	// from that configuration.
-	Admit(c Credentials) (Admission, *socket.Error)
+	Admit(c Credentials) (Admission, *status.Error)
 	// Watch watches the topic of the version for the caller with the
 	// credentials: deliver gets its events and gap markers in order, one at
 	// a time, until stop is called or ctx ends. seq is the topic's seq
@@ -85,7 +87,7 @@ type Request struct {
 type Answer struct {
 	Status     int
 	Result     json.RawMessage
-	Err        *socket.Error
+	Err        *status.Error
 	Replayed   bool   // an idempotency replay
 	Location   string // for 201
 	RetryAfter int    // seconds; 0: none
@@ -101,23 +103,15 @@ type Event struct {
 }
 
 // ConnEvent is a WebSocket connection's event, for the observers.
-type ConnEvent struct {
-	Kind ConnEventKind
-	// FrameType is FrameReceived's frame type: auth, request, cancel,
-	// subscribe, unsubscribe, or invalid.
-	FrameType string
-}
-
-// ConnEventKind says what happened to a connection.
-type ConnEventKind uint8
+type ConnEvent = observe.ConnEvent
 
 // The kinds of ConnEvent.
 const (
-	SocketOpened ConnEventKind = iota
-	SocketClosed
-	FrameReceived
-	FrameSent
-	SocketCutOff
+	SocketOpened  = observe.SocketOpened
+	SocketClosed  = observe.SocketClosed
+	FrameReceived = observe.FrameReceived
+	FrameSent     = observe.FrameSent
+	SocketCutOff  = observe.SocketCutOff
 )
 
 // Resource is the last path segment of the endpoint, GET /{version}/socket.
@@ -146,7 +140,7 @@ func (e *Edge) Drain(ctx context.Context) { e.sockets.drain(ctx) }
 // CheckUpgrade checks that r asks for a WebSocket with the streamgate.v1
 // subprotocol; otherwise it returns the status and error to answer with
 // (setting the Upgrade header h needs for 426).
-func CheckUpgrade(h http.Header, r *http.Request, version string) (int, *socket.Error) {
+func CheckUpgrade(h http.Header, r *http.Request, version string) (int, *status.Error) {
 	switch {
 	case !headerToken(r.Header, "Connection", "upgrade") || !headerToken(r.Header, "Upgrade", "websocket"):
 		h.Set("Upgrade", "websocket")
@@ -172,6 +166,6 @@ func headerToken(h http.Header, key, token string) bool {
 }
 
 // failed answers an error with the status given.
-func failed(status int, err *socket.Error) Answer {
+func failed(status int, err *status.Error) Answer {
 	return Answer{Status: status, Err: err}
 }

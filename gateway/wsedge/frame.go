@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // The WebSocket endpoint's wire names (README, "WebSocket"): its
@@ -83,7 +84,7 @@ type clientFrame struct {
 // closeInvalidFrame.
 type frameError struct {
 	id  json.RawMessage // nil: the frame has no usable id
-	err *socket.Error
+	err *status.Error
 }
 
 // decodeFrame decodes and checks one client frame. It never panics on any

@@ -11,81 +11,146 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 )
 
-// wsTopic is one of a socket's subscriptions: reserved in wsConn.topics
+// subscriptions are a socket's topics: each reserved when its subscribe
+// frame comes, in frame order, so an unsubscribe read after it finds it
+// and the bound counts the subscribes still running.
+type subscriptions struct {
+	limit int // Limits.Topics
+
+	mu      sync.Mutex          // guards byTopic and each wsTopic's stop
+	byTopic map[string]*wsTopic // the subscriptions, by topic
+}
+
+// newSubscriptions makes a socket's subscriptions, limit at most.
+func newSubscriptions(limit int) *subscriptions {
+	return &subscriptions{limit: limit, byTopic: map[string]*wsTopic{}}
+}
+
+// reserve reserves topic for sub, unless the socket watches it already
+// or has limit subscriptions.
+func (s *subscriptions) reserve(topic string, sub *wsTopic) (watching, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, watching = s.byTopic[topic]
+	full = len(s.byTopic) >= s.limit
+	if !watching && !full {
+		s.byTopic[topic] = sub
+	}
+	return watching, full
+}
+
+// release drops sub's reservation of topic, if it still holds it.
+func (s *subscriptions) release(topic string, sub *wsTopic) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byTopic[topic] == sub {
+		delete(s.byTopic, topic)
+	}
+}
+
+// keep makes sub, watching until stop, topic's subscription if it still
+// holds the reservation, its watch began and the socket is not draining;
+// otherwise it drops the reservation and reports false.
+func (s *subscriptions) keep(topic string, sub *wsTopic, stop func(), draining bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.byTopic[topic] == sub && stop != nil && !draining
+	if kept {
+		sub.stop = stop
+	} else if s.byTopic[topic] == sub {
+		delete(s.byTopic, topic)
+	}
+	return kept
+}
+
+// remove ends topic's subscription (one still subscribing sees its topic
+// gone and ends its watch itself).
+func (s *subscriptions) remove(topic string) {
+	s.mu.Lock()
+	var stop func()
+	if w := s.byTopic[topic]; w != nil {
+		stop = w.stop // nil while its subscribe runs: that one sees the topic gone
+		delete(s.byTopic, topic)
+	}
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// stopAll ends the socket's subscriptions (those still subscribing see
+// their topic gone and end their watch themselves).
+func (s *subscriptions) stopAll() {
+	s.mu.Lock()
+	topics := s.byTopic
+	s.byTopic = map[string]*wsTopic{}
+	s.mu.Unlock()
+	for _, w := range topics {
+		if w.stop != nil {
+			w.stop()
+		}
+	}
+}
+
+// wsTopic is one of a socket's subscriptions: reserved in subscriptions
 // when its subscribe frame comes, watching once the check passed.
 type wsTopic struct {
-	stop func() // ends the watch (idempotent); nil while the subscribe runs. Guarded by wsConn.mu
+	stop func() // ends the watch (idempotent); nil while the subscribe runs. Guarded by subscriptions.mu
 
 	mu      sync.Mutex // guards ready and pending
 	ready   bool       // the subscribe's answer is queued: events go straight to the queue
 	pending [][]byte   // events that came before the answer was queued
 }
 
-// deliver queues an event frame (never blocking: see wsConn.sendEvent), or
+// deliver queues an event frame (never blocking: see outbox.event), or
 // holds it until the subscribe's answer is queued, so the answer comes
 // first.
-func (w *wsTopic) deliver(c *wsConn, frame []byte) {
+func (w *wsTopic) deliver(out *outbox, frame []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.ready {
-		if len(w.pending) >= c.limits.SendQueue {
-			c.cutOff()
+		if len(w.pending) >= out.limit {
+			out.cutOff()
 			return
 		}
 		w.pending = append(w.pending, frame)
 		return
 	}
-	c.sendEvent(frame)
+	out.event(frame)
 }
 
 // answered sends the events that came before the answer, then the rest
 // as they come.
-func (w *wsTopic) answered(c *wsConn) {
+func (w *wsTopic) answered(out *outbox) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, f := range w.pending {
-		c.sendEvent(f)
+		out.event(f)
 	}
 	w.ready, w.pending = true, nil
 }
 
-// topicFrame serves subscribe and unsubscribe frames.
-func (c *wsConn) topicFrame(f *clientFrame) {
-	if f.Type == frameUnsubscribe {
-		c.mu.Lock()
-		var stop func()
-		if w := c.topics[f.Topic]; w != nil {
-			stop = w.stop // nil while its subscribe runs: that one sees the topic gone
-			delete(c.topics, f.Topic)
-		}
-		c.mu.Unlock()
-		if stop != nil {
-			stop()
-		}
-		c.send(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, false)}))
-		return
-	}
+// unsubscribe serves an unsubscribe frame.
+func (c *wsConn) unsubscribe(f *clientFrame) {
+	c.subs.remove(f.Topic)
+	c.out.answer(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, false)}))
+}
+
+// subscribeFrame serves a subscribe frame: the topic is reserved at
+// once, then checked and watched in a goroutine of its own (see run).
+func (c *wsConn) subscribeFrame(f *clientFrame) {
 	resource, id, ok := strings.Cut(f.Topic, "/")
 	if !ok || resource == "" || !validID(id) || strings.Contains(f.Topic, "*") {
-		c.send(responseFrame(f.ID, failed(http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))))
+		c.out.answer(responseFrame(f.ID, failed(http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))))
 		return
 	}
-	// Reserved here, in frame order: an unsubscribe read after this frame
-	// finds it, and the bound counts the subscribes still running.
 	sub := &wsTopic{}
-	c.mu.Lock()
-	_, watching := c.topics[f.Topic]
-	full := len(c.topics) >= c.limits.Topics
-	if !watching && !full {
-		c.topics[f.Topic] = sub
-	}
-	c.mu.Unlock()
-	switch {
+	switch watching, full := c.subs.reserve(f.Topic, sub); {
 	case watching:
-		c.send(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, true)}))
+		c.out.answer(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, true)}))
 		return
 	case full:
-		c.send(responseFrame(f.ID, failed(http.StatusTooManyRequests, socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
+		c.out.answer(responseFrame(f.ID, failed(http.StatusTooManyRequests, socket.Errorf(socket.CodeResourceExhausted, "more than %d subscriptions on this socket", c.limits.Topics).
 			WithDetails(map[string]any{socket.DetailReason: "too_many_subscriptions"}))))
 		return
 	}
@@ -96,32 +161,21 @@ func (c *wsConn) topicFrame(f *clientFrame) {
 		return a
 	}, func(Answer) {
 		if kept {
-			sub.answered(c)
+			sub.answered(c.out)
 		}
 	})
 	if !started { // refused before it ran (in-flight bound, draining)
-		c.mu.Lock()
-		if c.topics[f.Topic] == sub {
-			delete(c.topics, f.Topic)
-		}
-		c.mu.Unlock()
+		c.subs.release(f.Topic, sub)
 	}
 }
 
 // subscribe checks that the socket's caller may read the topic's object
 // (a GET of it through the dispatcher: 401, 403 or 404 as REST answers),
-// then watches the topic for sub, reserved in c.topics. An unsubscribe
+// then watches the topic for sub, reserved in c.subs. An unsubscribe
 // that came while the check ran wins: the watch ends at once.
 func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub *wsTopic) (bool, Answer) {
 	stop, a := c.watch(ctx, topic, resource, id, sub)
-	c.mu.Lock()
-	kept := c.topics[topic] == sub && stop != nil && !c.draining
-	if kept {
-		sub.stop = stop
-	} else if c.topics[topic] == sub {
-		delete(c.topics, topic)
-	}
-	c.mu.Unlock()
+	kept := c.subs.keep(topic, sub, stop, c.requests.isDraining())
 	switch {
 	case a.Err != nil:
 		return false, a
@@ -139,8 +193,8 @@ func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsT
 	if a := c.serveRequest(ctx, get); a.Err != nil {
 		return nil, a
 	}
-	stop, seq, refused := c.e.core.Watch(c.ctx, c.version, topic, c.credentials(), func(ev Event) {
-		sub.deliver(c, c.e.sockets.eventFrame(ev))
+	stop, seq, refused := c.e.core.Watch(c.ctx, c.version, topic, c.creds.get(), func(ev Event) {
+		sub.deliver(c.out, c.e.sockets.eventFrame(ev))
 	})
 	if refused.Err != nil {
 		return nil, refused
@@ -180,20 +234,6 @@ func (s *socketSet) eventFrame(ev Event) []byte {
 func topicResult(topic string, subscribed bool) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{"topic": topic, "subscribed": subscribed})
 	return b
-}
-
-// stopTopics ends the socket's subscriptions (those still subscribing
-// see their topic gone and end their watch themselves).
-func (c *wsConn) stopTopics() {
-	c.mu.Lock()
-	topics := c.topics
-	c.topics = map[string]*wsTopic{}
-	c.mu.Unlock()
-	for _, w := range topics {
-		if w.stop != nil {
-			w.stop()
-		}
-	}
 }
 
 // validID reports whether a topic's id is a resource id REST would take

@@ -3,7 +3,7 @@
 // body, and the Group that runs each piece of identical work once. It is
 // streamgate's own, not public API.
 //
-//	k := coalesce.Key("GET_USER", "1", body, "v1", principal.Scope(), epoch)
+//	k := coalesce.Key("GET_USER", "1", body, "v1", coalesce.Scope(subject, roles), epoch)
 //	fp := coalesce.CanonicalJSON(body) // {"b":1, "a":2} and {"a":2,"b":1} alike
 //	res, err, shared := group.Do(ctx, k, fetch)
 package coalesce

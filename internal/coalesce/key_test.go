@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/services/socket"
 )
 
 func TestCanonicalJSON(t *testing.T) {
@@ -56,15 +55,15 @@ func TestCanonicalJSON(t *testing.T) {
 
 func TestKeyTellsRequestsApart(t *testing.T) {
 	t.Parallel()
-	alice := socket.Principal{Subject: "alice"}.Scope()
+	alice := coalesce.Scope("alice", nil)
 	base := coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", alice, "")
 	cases := []struct{ name, key string }{
 		{"action", coalesce.Key("GET_ORDER", "1", []byte(`{"a":1}`), "v1", alice, "")},
 		{"id", coalesce.Key("GET_USER", "2", []byte(`{"a":1}`), "v1", alice, "")},
 		{"body", coalesce.Key("GET_USER", "1", []byte(`{"a":2}`), "v1", alice, "")},
 		{"version", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v2", alice, "")},
-		{"principal", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", socket.Principal{Subject: "bob"}.Scope(), "")},
-		{"roles", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", socket.Principal{Subject: "alice", Roles: []string{"admin"}}.Scope(), "")},
+		{"principal", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", coalesce.Scope("bob", nil), "")},
+		{"roles", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", coalesce.Scope("alice", []string{"admin"}), "")},
 		{"public", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", "", "")},
 		{"id and version shifted", coalesce.Key("GET_USER", "1\x00v1", []byte(`{"a":1}`), "", alice, "")},
 		{"epoch", coalesce.Key("GET_USER", "1", []byte(`{"a":1}`), "v1", alice, "1,0")},

@@ -23,7 +23,7 @@ func LoopbackAddr(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// LoopbackTarget reports whether every address of a socket.Dial target
+// LoopbackTarget reports whether every address of a caller.Dial target
 // ("dns:///host:port", "static:///a:1,b:2", "a:1,b:2", "host:port",
 // "unix:///path") stays on this machine.
 func LoopbackTarget(target string) bool {
@@ -67,7 +67,7 @@ func PlaintextDialError(service, target, how string) error {
 	return fmt.Errorf("refusing to reach service %s in plaintext at %s (not loopback): %s", service, target, how)
 }
 
-// ForTarget is cfg for dialling a socket.Dial target: when cfg names no
+// ForTarget is cfg for dialling a caller.Dial target: when cfg names no
 // server, a resolver target's host ("users" of "dns:///users:9000"), so
 // that every address the name resolves to is checked against the name
 // and not its IP. cfg itself is not changed.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Name is the fixture service's name.
@@ -164,7 +165,7 @@ func (f *Fixture) slow(ctx context.Context, _ string, in sleepInput) (map[string
 
 // failInput is FAIL's body.
 type failInput struct {
-	Code    socket.Code `json:"code"`
+	Code    status.Code `json:"code"`
 	Message string      `json:"message"`
 	Reason  string      `json:"reason,omitempty"`
 }

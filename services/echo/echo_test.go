@@ -9,7 +9,9 @@ import (
 
 	"github.com/streamgate/streamgate/services/echo"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,19 +28,19 @@ func TestEchoOverTheSocket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	vctx := sockettest.As(t, "v3", "user-1")
-	got, err := socket.Call[echo.Message](vctx, c, "ECHO", "9", echo.Message{Text: "hi"})
+	got, err := caller.Call[echo.Message](vctx, c, "ECHO", "9", echo.Message{Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != (echo.Message{ID: "9", Text: "hi", Version: "v3", Principal: "user-1"}) {
 		t.Fatalf("ECHO = %+v", got)
 	}
-	if _, err := c.Request(ctx, "SLEEP", "", -1); socket.CodeOf(err) != socket.CodeInvalidArgument {
+	if _, err := c.Request(ctx, "SLEEP", "", -1); status.CodeOf(err) != socket.CodeInvalidArgument {
 		t.Fatalf("SLEEP -1: %v", err)
 	}
 	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancelShort()
-	if _, err := c.Request(short, "SLEEP", "", 5000); socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+	if _, err := c.Request(short, "SLEEP", "", 5000); status.CodeOf(err) != socket.CodeDeadlineExceeded {
 		t.Fatalf("SLEEP past the deadline: %v", err)
 	}
 }

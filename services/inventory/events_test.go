@@ -7,6 +7,7 @@ import (
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestEveryItemChangeIsPublished(t *testing.T) {
@@ -55,7 +56,7 @@ func TestEveryItemChangeIsPublished(t *testing.T) {
 		do("RELEASE_STOCK", "r1", ``)
 		do("DELETE_ITEM", "book", ``)
 		want("delete", true)
-		if _, err := c.Request(admin, "GET_ITEM", "book", nil); socket.CodeOf(err) != socket.CodeNotFound {
+		if _, err := c.Request(admin, "GET_ITEM", "book", nil); status.CodeOf(err) != socket.CodeNotFound {
 			t.Fatalf("GET_ITEM after delete: %v", err)
 		}
 	})

@@ -9,7 +9,9 @@ import (
 
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // wireReservation is RESERVE_STOCK's and RELEASE_STOCK's answer as the
@@ -25,7 +27,7 @@ type wireReservation struct {
 // 5) and b (stock 3).
 type reservationTest struct {
 	t    *testing.T
-	c    *socket.Client
+	c    *caller.Client
 	st   inventory.Store
 	user context.Context
 }
@@ -100,7 +102,7 @@ func TestReserveStockOncePerID(t *testing.T) {
 
 		// Different lines under the same id: refused, nothing changes.
 		_, err := r.call("RESERVE_STOCK", "pur_1", twoA)
-		if e := socket.AsError(err); socket.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationMismatch {
+		if e := status.AsError(err); status.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationMismatch {
 			t.Fatalf("RESERVE_STOCK with other lines: %v, want CONFLICT %s", err, inventory.ReasonReservationMismatch)
 		}
 		r.wantStock(3, 2)
@@ -116,7 +118,7 @@ func TestReserveStockIDFromIdempotencyKey(t *testing.T) {
 	r := newReservationTest(t, inventory.NewMemoryStore())
 	m := socket.MetaFrom(r.user)
 	m.IdempotencyKey = "key-1"
-	r.user = socket.ContextWithMeta(r.user, m)
+	r.user = caller.ContextWithMeta(r.user, m)
 	for range 2 {
 		got := r.must("RESERVE_STOCK", "", twoA)
 		if got.ReservationID != "key-1" || got.Status != "held" {
@@ -135,11 +137,11 @@ func TestReserveStockNeedsAnID(t *testing.T) {
 	t.Parallel()
 	r := newReservationTest(t, inventory.NewMemoryStore())
 	_, err := r.call("RESERVE_STOCK", "", twoA)
-	if socket.CodeOf(err) != socket.CodeInvalidArgument || socket.AsError(err).Message != "a reservation id is required" {
+	if status.CodeOf(err) != socket.CodeInvalidArgument || status.AsError(err).Message != "a reservation id is required" {
 		t.Fatalf("RESERVE_STOCK without an id: %v, want INVALID_ARGUMENT", err)
 	}
 	_, err = r.call("RELEASE_STOCK", "", "")
-	if socket.CodeOf(err) != socket.CodeInvalidArgument {
+	if status.CodeOf(err) != socket.CodeInvalidArgument {
 		t.Fatalf("RELEASE_STOCK without an id: %v, want INVALID_ARGUMENT", err)
 	}
 	r.wantStock(5, 3)
@@ -150,7 +152,7 @@ func TestReserveStockAllOrNone(t *testing.T) {
 		r := newReservationTest(t, st)
 		short := `{"lines":[{"item_id":"a","quantity":2},{"item_id":"b","quantity":4}]}`
 		_, err := r.call("RESERVE_STOCK", "pur_1", short)
-		if e := socket.AsError(err); socket.CodeOf(err) != socket.CodeFailedPrecondition || e.Details[socket.DetailReason] != inventory.ReasonOutOfStock {
+		if e := status.AsError(err); status.CodeOf(err) != socket.CodeFailedPrecondition || e.Details[socket.DetailReason] != inventory.ReasonOutOfStock {
 			t.Fatalf("RESERVE_STOCK short: %v, want FAILED_PRECONDITION out_of_stock", err)
 		}
 		r.wantStock(5, 3)
@@ -202,7 +204,7 @@ func TestReleaseStockOncePerReservation(t *testing.T) {
 		}
 		// A released reservation does not take stock again.
 		_, err := r.call("RESERVE_STOCK", "pur_1", twoAOneB)
-		if e := socket.AsError(err); socket.CodeOf(err) != socket.CodeFailedPrecondition || e.Details[socket.DetailReason] != inventory.ReasonReservationReleased {
+		if e := status.AsError(err); status.CodeOf(err) != socket.CodeFailedPrecondition || e.Details[socket.DetailReason] != inventory.ReasonReservationReleased {
 			t.Fatalf("RESERVE_STOCK of a released id: %v, want FAILED_PRECONDITION %s", err, inventory.ReasonReservationReleased)
 		}
 		r.wantStock(5, 3)
@@ -256,7 +258,7 @@ func TestReleaseStockOnlyOfItsReservation(t *testing.T) {
 		r.wantStock(3, 2)
 		// pur_2 is still held and its lines must match when given.
 		_, err := r.call("RELEASE_STOCK", "pur_2", twoA)
-		if e := socket.AsError(err); socket.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationMismatch {
+		if e := status.AsError(err); status.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationMismatch {
 			t.Fatalf("RELEASE_STOCK pur_2 with other lines: %v, want CONFLICT %s", err, inventory.ReasonReservationMismatch)
 		}
 		r.wantStock(3, 2)
@@ -279,11 +281,11 @@ func TestReleaseStockAtAVersion(t *testing.T) {
 		r.must("RESERVE_STOCK", "pur_1", twoA) // the purchase continued: version 2
 		r.wantStock(3, 3)
 		_, err := r.call("RELEASE_STOCK", "pur_1", `{"version":1}`)
-		if e := socket.AsError(err); socket.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationChanged || e.Details["version"] != 2.0 {
+		if e := status.AsError(err); status.CodeOf(err) != socket.CodeConflict || e.Details[socket.DetailReason] != inventory.ReasonReservationChanged || e.Details["version"] != 2.0 {
 			t.Fatalf("RELEASE_STOCK at version 1: %v, want CONFLICT %s at version 2", err, inventory.ReasonReservationChanged)
 		}
 		r.wantStock(3, 3)
-		if _, err := r.call("RELEASE_STOCK", "pur_1", `{"version":-1}`); socket.CodeOf(err) != socket.CodeInvalidArgument {
+		if _, err := r.call("RELEASE_STOCK", "pur_1", `{"version":-1}`); status.CodeOf(err) != socket.CodeInvalidArgument {
 			t.Fatalf("RELEASE_STOCK at version -1: %v, want INVALID_ARGUMENT", err)
 		}
 		if got := r.must("RELEASE_STOCK", "pur_1", `{"version":2,"lines":[{"item_id":"a","quantity":2}]}`); got.Status != "released" {
@@ -315,7 +317,7 @@ func TestListReservationsOverTheSocket(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
 			for i, want := range tc.pages {
-				page, err := socket.Call[inventory.ReservationPage](admin, r.c, "LIST_RESERVATIONS", "", in)
+				page, err := caller.Call[inventory.ReservationPage](admin, r.c, "LIST_RESERVATIONS", "", in)
 				if err != nil {
 					t.Fatal(err)
 				}

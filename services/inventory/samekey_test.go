@@ -7,7 +7,9 @@ import (
 	"github.com/streamgate/streamgate/services/internal/once/oncetest"
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // TestSameKeyWritesApplyOnce: item writes retried with their idempotency
@@ -27,7 +29,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		if err := json.Unmarshal(res, &it); err != nil {
 			t.Fatal(err)
 		}
-		items, err := socket.Call[inventory.Page](admin, c, "LIST_ITEMS", "", nil)
+		items, err := caller.Call[inventory.Page](admin, c, "LIST_ITEMS", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +37,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 			t.Fatalf("items after creates with one key: %+v, want only %s", items.Items, it.ID)
 		}
 		_, err = c.Do(create, "CREATE_ITEM", "", inventory.CreateInput{Name: "Desk", PriceCents: ptr(int64(900))})
-		if e := socket.AsError(err); e == nil || e.Code != socket.CodeConflict || e.Details[socket.DetailReason] != "idempotency_key_reused" {
+		if e := status.AsError(err); e == nil || e.Code != socket.CodeConflict || e.Details[socket.DetailReason] != "idempotency_key_reused" {
 			t.Fatalf("the key with another body: %v, want CONFLICT idempotency_key_reused", err)
 		}
 
@@ -48,7 +50,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		if again, err := c.Do(set, "UPDATE_ITEM", it.ID, inventory.UpdateInput{Stock: ptr(int64(10))}); err != nil || !again.Replayed {
 			t.Fatalf("update retried: %+v, %v; want the first answer, replayed", again, err)
 		}
-		if now, err := socket.Call[inventory.Item](admin, c, "GET_ITEM", it.ID, nil); err != nil || now.Stock != 7 {
+		if now, err := caller.Call[inventory.Item](admin, c, "GET_ITEM", it.ID, nil); err != nil || now.Stock != 7 {
 			t.Fatalf("after the retried update: %+v, %v; want the later stock 7", now, err)
 		}
 		oncetest.Once(t, c, oncetest.WithKey(admin, "h3:DELETE_ITEM"), "DELETE_ITEM", it.ID, nil)

@@ -13,12 +13,14 @@ import (
 
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // serve starts an inventory server on st and returns a client to it; both
 // stop at cleanup.
-func serve(t *testing.T, st inventory.Store) *socket.Client {
+func serve(t *testing.T, st inventory.Store) *caller.Client {
 	t.Helper()
 	srv, err := socket.NewServer(socket.Config{Name: "inventory"}, socket.WithoutAuth())
 	if err != nil {
@@ -31,7 +33,7 @@ func serve(t *testing.T, st inventory.Store) *socket.Client {
 }
 
 // seed creates items through the socket as an admin.
-func seed(t *testing.T, c *socket.Client, items ...inventory.Item) {
+func seed(t *testing.T, c *caller.Client, items ...inventory.Item) {
 	t.Helper()
 	admin := sockettest.As(t, "v1", "root", "admin")
 	for _, it := range items {
@@ -47,25 +49,25 @@ func TestCRUDOverTheSocket(t *testing.T) {
 	c := serve(t, inventory.NewMemoryStore())
 	admin, alice, anon := sockettest.As(t, "v1", "root", "admin"), sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "anonymous")
 
-	made, err := socket.Call[inventory.Item](admin, c, "CREATE_ITEM", "", json.RawMessage(`{"name":"  Mug ","price_cents":900}`))
+	made, err := caller.Call[inventory.Item](admin, c, "CREATE_ITEM", "", json.RawMessage(`{"name":"  Mug ","price_cents":900}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(made.ID) != len("itm_")+12 || made.ID[:4] != "itm_" || made.Name != "Mug" || made.PriceCents != 900 || made.Stock != 0 {
 		t.Fatalf("CREATE_ITEM = %+v", made)
 	}
-	chosen, err := socket.Call[inventory.Item](admin, c, "CREATE_ITEM", "", json.RawMessage(`{"id":"tea-1","name":"Tea","price_cents":0,"stock":4}`))
+	chosen, err := caller.Call[inventory.Item](admin, c, "CREATE_ITEM", "", json.RawMessage(`{"id":"tea-1","name":"Tea","price_cents":0,"stock":4}`))
 	if want := (inventory.Item{ID: "tea-1", Name: "Tea", Stock: 4}); err != nil || chosen != want {
 		t.Fatalf("CREATE_ITEM with an id = %+v, %v; want %+v", chosen, err, want)
 	}
-	if got, err := socket.Call[inventory.Item](anon, c, "GET_ITEM", made.ID, nil); err != nil || got != made {
+	if got, err := caller.Call[inventory.Item](anon, c, "GET_ITEM", made.ID, nil); err != nil || got != made {
 		t.Fatalf("GET_ITEM as anonymous = %+v, %v", got, err)
 	}
-	updated, err := socket.Call[inventory.Item](admin, c, "UPDATE_ITEM", "tea-1", json.RawMessage(`{"stock":7}`))
+	updated, err := caller.Call[inventory.Item](admin, c, "UPDATE_ITEM", "tea-1", json.RawMessage(`{"stock":7}`))
 	if want := (inventory.Item{ID: "tea-1", Name: "Tea", Stock: 7}); err != nil || updated != want {
 		t.Fatalf("UPDATE_ITEM = %+v, %v; want %+v", updated, err, want)
 	}
-	deleted, err := socket.Call[inventory.Item](admin, c, "DELETE_ITEM", "tea-1", nil)
+	deleted, err := caller.Call[inventory.Item](admin, c, "DELETE_ITEM", "tea-1", nil)
 	if err != nil || deleted != updated {
 		t.Fatalf("DELETE_ITEM = %+v, %v; want %+v", deleted, err, updated)
 	}
@@ -76,7 +78,7 @@ func TestCRUDOverTheSocket(t *testing.T) {
 		action string
 		id     string
 		body   string
-		code   socket.Code
+		code   status.Code
 	}{
 		{"create as a user", alice, "CREATE_ITEM", "", `{"name":"x","price_cents":1}`, socket.CodePermissionDenied},
 		{"create as anonymous", anon, "CREATE_ITEM", "", `{"name":"x","price_cents":1}`, socket.CodePermissionDenied},
@@ -108,12 +110,12 @@ func TestCRUDOverTheSocket(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Request(tc.ctx, tc.action, tc.id, json.RawMessage(tc.body))
-			if socket.CodeOf(err) != tc.code {
+			if status.CodeOf(err) != tc.code {
 				t.Fatalf("%s: %v, want %s", tc.action, err, tc.code)
 			}
 		})
 	}
-	if got, _ := socket.Call[inventory.Item](anon, c, "GET_ITEM", made.ID, nil); got != made {
+	if got, _ := caller.Call[inventory.Item](anon, c, "GET_ITEM", made.ID, nil); got != made {
 		t.Fatalf("failed writes changed the item: %+v, want %+v", got, made)
 	}
 }
@@ -144,7 +146,7 @@ func TestListItems(t *testing.T) {
 			in := tc.in
 			var got [][]string
 			for {
-				p, err := socket.Call[inventory.Page](anon, c, "LIST_ITEMS", "", in)
+				p, err := caller.Call[inventory.Page](anon, c, "LIST_ITEMS", "", in)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -180,7 +182,7 @@ func TestAvailabilityAndReservations(t *testing.T) {
 	user := sockettest.As(t, "v1", "alice")
 
 	type result struct {
-		code    socket.Code
+		code    status.Code
 		result  string         // JSON of the result, when ok
 		missing []any          // details.missing, when out of stock
 		details map[string]any // other details to match
@@ -228,7 +230,7 @@ func TestAvailabilityAndReservations(t *testing.T) {
 				id = tc.name // the reservation id
 			}
 			raw, err := c.Request(user, tc.action, id, json.RawMessage(tc.body))
-			if socket.CodeOf(err) != tc.want.code {
+			if status.CodeOf(err) != tc.want.code {
 				t.Fatalf("%s: %v, want code %q", tc.action, err, tc.want.code)
 			}
 			if err == nil {
@@ -240,7 +242,7 @@ func TestAvailabilityAndReservations(t *testing.T) {
 				}
 				return
 			}
-			e := socket.AsError(err)
+			e := status.AsError(err)
 			if tc.want.missing != nil {
 				if e.Message != "out of stock" || e.Details["reason"] != inventory.ReasonOutOfStock || !reflect.DeepEqual(e.Details["missing"], tc.want.missing) {
 					t.Fatalf("%s: %q %v, want out of stock with missing %v", tc.action, e.Message, e.Details, tc.want.missing)
@@ -291,7 +293,7 @@ func TestReservationRequestsRefused(t *testing.T) {
 		action string
 		id     string
 		body   string
-		code   socket.Code
+		code   status.Code
 	}{
 		{"release no lines", user, "RELEASE_STOCK", "p", `{"lines":[]}`, socket.CodeInvalidArgument},
 		{"release zero quantity", user, "RELEASE_STOCK", "p", `{"lines":[{"item_id":"a","quantity":0}]}`, socket.CodeInvalidArgument},
@@ -307,7 +309,7 @@ func TestReservationRequestsRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Request(tc.ctx, tc.action, tc.id, json.RawMessage(tc.body))
-			if socket.CodeOf(err) != tc.code {
+			if status.CodeOf(err) != tc.code {
 				t.Fatalf("%s: %v, want %s", tc.action, err, tc.code)
 			}
 		})
@@ -322,14 +324,14 @@ func TestGetPrices(t *testing.T) {
 	c := serve(t, inventory.NewMemoryStore())
 	seed(t, c, inventory.Item{ID: "a", Name: "A", PriceCents: 100}, inventory.Item{ID: "b", Name: "B", PriceCents: 0})
 	ctx := sockettest.As(t, "v1", "svc-orders")
-	got, err := socket.Call[inventory.Prices](ctx, c, "GET_PRICES", "", inventory.PricesInput{ItemIDs: []string{"b", "a", "b"}})
+	got, err := caller.Call[inventory.Prices](ctx, c, "GET_PRICES", "", inventory.PricesInput{ItemIDs: []string{"b", "a", "b"}})
 	if want := map[string]int64{"a": 100, "b": 0}; err != nil || !reflect.DeepEqual(got.Prices, want) {
 		t.Fatalf("GET_PRICES = %+v, %v; want %v", got, err, want)
 	}
 	tests := []struct {
 		name    string
 		ids     []string
-		code    socket.Code
+		code    status.Code
 		message string
 	}{
 		{"unknown ids named", []string{"a", "x", "y", "x"}, socket.CodeNotFound, `no items "x", "y"`},
@@ -339,11 +341,11 @@ func TestGetPrices(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Request(ctx, "GET_PRICES", "", inventory.PricesInput{ItemIDs: tc.ids})
-			if socket.CodeOf(err) != tc.code {
+			if status.CodeOf(err) != tc.code {
 				t.Fatalf("GET_PRICES: %v, want %s", err, tc.code)
 			}
-			if tc.message != "" && socket.AsError(err).Message != tc.message {
-				t.Fatalf("message %q, want %q", socket.AsError(err).Message, tc.message)
+			if tc.message != "" && status.AsError(err).Message != tc.message {
+				t.Fatalf("message %q, want %q", status.AsError(err).Message, tc.message)
 			}
 		})
 	}
@@ -390,7 +392,7 @@ func TestReserveConcurrentlyOverTheSocket(t *testing.T) {
 				// fail on "hot" must leave it unchanged.
 				body := inventory.LinesInput{Lines: []inventory.Line{{ItemID: "cold", Quantity: 1}, {ItemID: "hot", Quantity: 1}}}
 				_, err := c.Request(ctx, "RESERVE_STOCK", fmt.Sprint("pur_", i), body)
-				switch socket.CodeOf(err) {
+				switch status.CodeOf(err) {
 				case "":
 					ok.Add(1)
 				case socket.CodeFailedPrecondition:

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 const interopKey = "interop-key"
@@ -78,7 +80,7 @@ func startFixture(t *testing.T) string {
 
 func TestGoClientAgainstNodeFixture(t *testing.T) {
 	addr := startFixture(t)
-	c, err := socket.Dial(addr, socket.WithKey(interopKey))
+	c, err := caller.Dial(addr, caller.WithKey(interopKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestGoClientAgainstNodeFixture(t *testing.T) {
 	defer cancel()
 
 	t.Run("ECHO", func(t *testing.T) {
-		mctx := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "u1", Roles: []string{"admin"}}, RequestID: "r-1"})
+		mctx := caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "u1", Roles: []string{"admin"}}, RequestID: "r-1"})
 		var got struct {
 			ID   string         `json:"id"`
 			Body map[string]any `json:"body"`
@@ -113,18 +115,18 @@ func TestGoClientAgainstNodeFixture(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		_, err := c.Request(ctx, "FAIL", "", map[string]any{"code": "FAILED_PRECONDITION", "message": "no", "reason": "card_declined"})
-		var se *socket.Error
+		var se *status.Error
 		if !errors.As(err, &se) || se.Code != socket.CodeFailedPrecondition || se.Details["reason"] != "card_declined" {
 			t.Fatalf("FAIL answered %v", err)
 		}
 		_, err = c.Request(ctx, "NO_SUCH_ACTION", "", nil)
-		if socket.CodeOf(err) != socket.CodeNotFound {
+		if status.CodeOf(err) != socket.CodeNotFound {
 			t.Fatalf("an unknown action answered %v", err)
 		}
 	})
 
 	t.Run("COUNT keyed", func(t *testing.T) {
-		kctx := socket.ContextWithMeta(ctx, socket.Meta{IdempotencyKey: "interop-1"})
+		kctx := caller.ContextWithMeta(ctx, socket.Meta{IdempotencyKey: "interop-1"})
 		first, err := c.Do(kctx, "COUNT", "", map[string]any{"name": "interop"})
 		if err != nil {
 			t.Fatal(err)
@@ -176,8 +178,8 @@ func TestGoClientAgainstNodeFixture(t *testing.T) {
 	})
 
 	t.Run("PUBLISH and Subscribe", func(t *testing.T) {
-		events := make(chan socket.Event, 16)
-		stop, err := c.Subscribe(ctx, "interop/*", func(e socket.Event) { events <- e })
+		events := make(chan caller.Event, 16)
+		stop, err := c.Subscribe(ctx, "interop/*", func(e caller.Event) { events <- e })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,9 @@ import (
 	"github.com/streamgate/streamgate/services/internal/once/oncetest"
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 const shopKey = "shop-test-key"
@@ -29,7 +31,7 @@ const shopKey = "shop-test-key"
 // startInventory runs shop/inventory.js on a free port with store and
 // returns a client of it (the stack's way: a delegating key with role
 // admin); the process is stopped with SIGTERM at cleanup and must exit 0.
-func startInventory(t *testing.T, store string) *socket.Client {
+func startInventory(t *testing.T, store string) *caller.Client {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -59,7 +61,7 @@ func startInventory(t *testing.T, store string) *socket.Client {
 		}
 		exited <- cmd.Wait()
 	}()
-	var c *socket.Client
+	var c *caller.Client
 	t.Cleanup(func() {
 		if c != nil {
 			_ = c.Close()
@@ -77,7 +79,7 @@ func startInventory(t *testing.T, store string) *socket.Client {
 	})
 	select {
 	case a := <-addr:
-		c, err = socket.Dial(a, socket.WithKey(shopKey))
+		c, err = caller.Dial(a, caller.WithKey(shopKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +93,7 @@ func startInventory(t *testing.T, store string) *socket.Client {
 }
 
 // goInventory serves the Go inventory on a memory store: the reference.
-func goInventory(t *testing.T) *socket.Client {
+func goInventory(t *testing.T) *caller.Client {
 	t.Helper()
 	srv, err := socket.NewServer(socket.Config{Name: "inventory"}, socket.WithoutAuth())
 	if err != nil {
@@ -158,7 +160,7 @@ type step struct {
 
 // answer is what the contract compares: the outcome as the wire has it.
 type answer struct {
-	Code     socket.Code
+	Code     status.Code
 	Message  string
 	Details  map[string]any
 	Result   any
@@ -170,7 +172,7 @@ var madeID = regexp.MustCompile(`itm_[0-9a-f]{12}`)
 // ask sends s and returns its answer, normalised: made ids and
 // created_at replaced, the JSON offset of a decoding error dropped (Go's
 // decoder reports where it stopped; the Node one does not).
-func ask(t *testing.T, c *socket.Client, s step) answer {
+func ask(t *testing.T, c *caller.Client, s step) answer {
 	t.Helper()
 	var ctx context.Context
 	switch s.who {
@@ -190,7 +192,7 @@ func ask(t *testing.T, c *socket.Client, s step) answer {
 	}
 	r, err := c.Do(ctx, s.action, s.id, body)
 	if err != nil {
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		if e.Code == "" || e.Code == socket.CodeInternal || e.Code == socket.CodeUnavailable {
 			t.Fatalf("%s %q: %v", s.action, s.id, err)
 		}
@@ -396,7 +398,7 @@ func TestNodeInventoryReservesOnceUnderLoad(t *testing.T) {
 				wg.Go(func() {
 					body := json.RawMessage(`{"lines":[{"item_id":"cold","quantity":1},{"item_id":"hot","quantity":1}]}`)
 					_, err := c.Request(admin, "RESERVE_STOCK", fmt.Sprint("pur_", i), body)
-					switch socket.CodeOf(err) {
+					switch status.CodeOf(err) {
 					case "":
 						ok.Add(1)
 					case socket.CodeFailedPrecondition:
@@ -411,7 +413,7 @@ func TestNodeInventoryReservesOnceUnderLoad(t *testing.T) {
 				t.Fatalf("%d reserved, %d out of stock; want 10 and 10", ok.Load(), short.Load())
 			}
 			stock := func(id string) int64 {
-				it, err := socket.Call[inventory.Item](admin, c, "GET_ITEM", id, nil)
+				it, err := caller.Call[inventory.Item](admin, c, "GET_ITEM", id, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -445,7 +447,7 @@ func TestNodeInventoryReservesOnceUnderLoad(t *testing.T) {
 			}
 			// The version is 20: a release at an older one is refused.
 			_, err := c.Request(admin, "RELEASE_STOCK", "one", json.RawMessage(`{"version":19}`))
-			if e := socket.AsError(err); e == nil || e.Code != socket.CodeConflict || e.Details["reason"] != "reservation_changed" || e.Details["version"] != 20.0 {
+			if e := status.AsError(err); e == nil || e.Code != socket.CodeConflict || e.Details["reason"] != "reservation_changed" || e.Details["version"] != 20.0 {
 				t.Fatalf("release at version 19: %v %v, want CONFLICT reservation_changed at version 20", err, e)
 			}
 			if _, err := c.Request(admin, "RELEASE_STOCK", "one", json.RawMessage(`{"version":20}`)); err != nil || stock("hot") != 5 {
@@ -518,7 +520,7 @@ func TestNodeInventoryKeyedWritesApplyOnce(t *testing.T) {
 			if err := json.Unmarshal(res, &it); err != nil {
 				t.Fatal(err)
 			}
-			page, err := socket.Call[inventory.Page](admin, c, "LIST_ITEMS", "", nil)
+			page, err := caller.Call[inventory.Page](admin, c, "LIST_ITEMS", "", nil)
 			if err != nil || len(page.Items) != 1 || page.Items[0].ID != it.ID {
 				t.Fatalf("items after 7 creates with one key: %+v, %v; want only %s", page.Items, err, it.ID)
 			}

@@ -7,7 +7,9 @@ import (
 
 	"github.com/streamgate/streamgate/services/notes"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,35 +26,35 @@ func TestNotesCRUDOverTheSocket(t *testing.T) {
 	alice, bob, admin := sockettest.As(t, "", "alice"), sockettest.As(t, "", "bob"), sockettest.As(t, "", "root", "admin")
 
 	for i := range 3 {
-		if _, err := socket.Call[notes.Item](alice, c, "CREATE_NOTE", "", notes.Input{Text: string(rune('a' + i))}); err != nil {
+		if _, err := caller.Call[notes.Item](alice, c, "CREATE_NOTE", "", notes.Input{Text: string(rune('a' + i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := socket.Call[notes.Item](bob, c, "CREATE_NOTE", "", notes.Input{Text: "bob's"})
+	n, err := caller.Call[notes.Item](bob, c, "CREATE_NOTE", "", notes.Input{Text: "bob's"})
 	if err != nil || n.ID != "4" || n.Owner != "bob" {
 		t.Fatalf("create: %+v %v", n, err)
 	}
-	if _, err := c.Request(alice, "CREATE_NOTE", "", notes.Input{}); socket.CodeOf(err) != socket.CodeInvalidArgument {
+	if _, err := c.Request(alice, "CREATE_NOTE", "", notes.Input{}); status.CodeOf(err) != socket.CodeInvalidArgument {
 		t.Fatalf("empty text: %v", err)
 	}
-	p, err := socket.Call[notes.Page](alice, c, "LIST_NOTES", "", notes.ListInput{Owner: "alice", PageSize: 2})
+	p, err := caller.Call[notes.Page](alice, c, "LIST_NOTES", "", notes.ListInput{Owner: "alice", PageSize: 2})
 	if err != nil || len(p.Items) != 2 || p.NextPageToken != "2" {
 		t.Fatalf("page 1: %+v %v", p, err)
 	}
-	p, err = socket.Call[notes.Page](alice, c, "LIST_NOTES", "", notes.ListInput{Owner: "alice", PageSize: 2, PageToken: p.NextPageToken})
+	p, err = caller.Call[notes.Page](alice, c, "LIST_NOTES", "", notes.ListInput{Owner: "alice", PageSize: 2, PageToken: p.NextPageToken})
 	if err != nil || len(p.Items) != 1 || p.Items[0].ID != "3" || p.NextPageToken != "" {
 		t.Fatalf("page 2: %+v %v", p, err)
 	}
-	if _, err := c.Request(alice, "UPDATE_NOTE", "4", notes.Input{Text: "mine now"}); socket.CodeOf(err) != socket.CodePermissionDenied {
+	if _, err := c.Request(alice, "UPDATE_NOTE", "4", notes.Input{Text: "mine now"}); status.CodeOf(err) != socket.CodePermissionDenied {
 		t.Fatalf("alice updating bob's note: %v", err)
 	}
 	if _, err := c.Request(admin, "DELETE_NOTE", "4", nil); err != nil {
 		t.Fatalf("admin delete: %v", err)
 	}
-	if _, err := c.Request(bob, "GET_NOTE", "4", nil); socket.CodeOf(err) != socket.CodeNotFound {
+	if _, err := c.Request(bob, "GET_NOTE", "4", nil); status.CodeOf(err) != socket.CodeNotFound {
 		t.Fatalf("deleted note: %v", err)
 	}
-	if _, err := c.Request(alice, "GET_TAG", "1", nil); socket.CodeOf(err) != socket.CodeNotFound {
+	if _, err := c.Request(alice, "GET_TAG", "1", nil); status.CodeOf(err) != socket.CodeNotFound {
 		t.Fatalf("tags are a separate collection: %v", err)
 	}
 }

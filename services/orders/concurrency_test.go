@@ -8,7 +8,9 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // race runs n calls at once (released together) and returns their errors.
@@ -39,11 +41,11 @@ func TestConcurrentPurchases(t *testing.T) {
 		const n = 20
 		snaps := make([]orders.Order, n)
 		errs := race(n, func(i int) error {
-			ctx := socket.ContextWithMeta(sockettest.As(t, "v1", "alice"), socket.Meta{
+			ctx := socketcaller.ContextWithMeta(sockettest.As(t, "v1", "alice"), socket.Meta{
 				APIVersion: "v1", Principal: socket.Principal{Subject: "alice"}, IdempotencyKey: fmt.Sprintf("key_%d", i),
 			})
 			var err error
-			snaps[i], err = socket.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", o.ID, nil)
+			snaps[i], err = socketcaller.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", o.ID, nil)
 			return err
 		})
 		winner := -1
@@ -79,7 +81,7 @@ func TestConcurrentPurchases(t *testing.T) {
 				wantErr(t, err, socket.CodeAlreadyExists, orders.ReasonAlreadyPaid)
 			}
 		}
-		got, err := socket.Call[orders.Order](sockettest.As(t, "v1", "alice"), c, "GET_ORDER", o.ID, nil)
+		got, err := socketcaller.Call[orders.Order](sockettest.As(t, "v1", "alice"), c, "GET_ORDER", o.ID, nil)
 		if err != nil || got.Status != orders.StatusPaid || got.PaymentID != fmt.Sprintf("pay_%d", winner) {
 			t.Fatalf("paid order: %+v %v, want payment of call %d", got, err, winner)
 		}
@@ -107,7 +109,7 @@ func TestConcurrentVoucherHolds(t *testing.T) {
 		snaps := make([]orders.Order, len(orderIDs))
 		errs := race(len(orderIDs), func(i int) error {
 			var err error
-			snaps[i], err = socket.Call[orders.Order](admin, c, "BEGIN_PURCHASE", orderIDs[i], nil)
+			snaps[i], err = socketcaller.Call[orders.Order](admin, c, "BEGIN_PURCHASE", orderIDs[i], nil)
 			return err
 		})
 		for v := range vouchers {
@@ -158,7 +160,7 @@ func TestConcurrentUpdates(t *testing.T) {
 		})
 		linesSet, voucherSet := false, false
 		for i, err := range errs {
-			switch code := socket.CodeOf(err); {
+			switch code := status.CodeOf(err); {
 			case err == nil:
 				linesSet = linesSet || i%3 == 0
 				voucherSet = voucherSet || i%3 == 1
@@ -170,7 +172,7 @@ func TestConcurrentUpdates(t *testing.T) {
 				t.Fatalf("update %d: %v", i, err)
 			}
 		}
-		got, err := socket.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil)
+		got, err := socketcaller.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil)
 		if err != nil || got.Status != orders.StatusPaid {
 			t.Fatalf("order: %+v %v", got, err)
 		}
@@ -184,7 +186,7 @@ func TestConcurrentUpdates(t *testing.T) {
 		if len(got.Lines) != 1 || got.TotalCents != want {
 			t.Fatalf("total %d does not match %+v (want %d)", got.TotalCents, got, want)
 		}
-		if _, err := c.Request(alice, "UPDATE_ORDER", o.ID, map[string]any{"voucher_code": ""}); socket.CodeOf(err) != socket.CodeFailedPrecondition {
+		if _, err := c.Request(alice, "UPDATE_ORDER", o.ID, map[string]any{"voucher_code": ""}); status.CodeOf(err) != socket.CodeFailedPrecondition {
 			t.Fatalf("update after payment: %v", err)
 		}
 	})
@@ -192,10 +194,10 @@ func TestConcurrentUpdates(t *testing.T) {
 
 // payOnce begins a purchase and marks it paid, starting over while
 // concurrent edits keep changing the order under it.
-func payOnce(c *socket.Client, ctx context.Context, id string) error {
+func payOnce(c *socketcaller.Client, ctx context.Context, id string) error {
 	for {
-		snap, err := socket.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", id, nil)
-		if socket.CodeOf(err) == socket.CodeConflict {
+		snap, err := socketcaller.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", id, nil)
+		if status.CodeOf(err) == socket.CodeConflict {
 			continue
 		}
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/services/orders"
-	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -36,7 +36,7 @@ func TestEveryOrderChangeIsPublished(t *testing.T) {
 				t.Fatalf("%s: event data %s, GET_ORDER %s (%v)", step, e.Data, now, err)
 			}
 		}
-		o, err := socket.Call[orders.Order](alice, c, "CREATE_ORDER", "", json.RawMessage(`{"lines":[{"item_id":"apple","quantity":1}]}`))
+		o, err := socketcaller.Call[orders.Order](alice, c, "CREATE_ORDER", "", json.RawMessage(`{"lines":[{"item_id":"apple","quantity":1}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestEveryOrderChangeIsPublished(t *testing.T) {
 		}
 		want("update", o.ID, orders.StatusPending, 2)
 		buy := withKey(alice, "buy-1")
-		snap, err := socket.Call[orders.Order](buy, c, "BEGIN_PURCHASE", o.ID, nil)
+		snap, err := socketcaller.Call[orders.Order](buy, c, "BEGIN_PURCHASE", o.ID, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func TestEveryOrderChangeIsPublished(t *testing.T) {
 			t.Fatal(err) // nothing to abort: no event
 		}
 
-		gone, err := socket.Call[orders.Order](alice, c, "CREATE_ORDER", "", json.RawMessage(`{"lines":[{"item_id":"pear","quantity":1}]}`))
+		gone, err := socketcaller.Call[orders.Order](alice, c, "CREATE_ORDER", "", json.RawMessage(`{"lines":[{"item_id":"pear","quantity":1}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}

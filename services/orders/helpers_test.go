@@ -11,7 +11,9 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,7 +65,7 @@ var catalogue = orders.PricerFunc(func(_ context.Context, ids []string) (map[str
 
 // startService serves orders over st on a loopback socket and returns a
 // client; both stop at cleanup.
-func startService(t *testing.T, st orders.Store, pricer orders.Pricer) *socket.Client {
+func startService(t *testing.T, st orders.Store, pricer orders.Pricer) *socketcaller.Client {
 	t.Helper()
 	srv, err := socket.NewServer(socket.Config{Name: "orders"}, socket.WithoutAuth())
 	if err != nil {
@@ -77,9 +79,9 @@ func startService(t *testing.T, st orders.Store, pricer orders.Pricer) *socket.C
 
 // wantErr fails unless err has the code (as the runtime would send it)
 // and, if reason is set, that reason in its details; it returns the error.
-func wantErr(t *testing.T, err error, code socket.Code, reason string) *socket.Error {
+func wantErr(t *testing.T, err error, code status.Code, reason string) *status.Error {
 	t.Helper()
-	e := socket.AsError(err)
+	e := status.AsError(err)
 	if err == nil || e.Code != code {
 		t.Fatalf("got error %v, want %s", err, code)
 	}

@@ -6,11 +6,13 @@ import (
 	"strings"
 
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Pricer tells the current unit prices, in cents, of items. An item it
 // does not know is either left out of the map or reported with a NOT_FOUND
-// *socket.Error; either way the order is refused with NOT_FOUND.
+// *status.Error; either way the order is refused with NOT_FOUND.
 type Pricer interface {
 	Prices(ctx context.Context, itemIDs []string) (map[string]int64, error)
 }
@@ -30,16 +32,16 @@ func (f PricerFunc) Prices(ctx context.Context, itemIDs []string) (map[string]in
 // naming the unknown items (inventory's message and details {"item_ids"},
 // or, when inventory does not list them, all the items asked for); UNAVAILABLE, DEADLINE_EXCEEDED, CANCELED and
 // RESOURCE_EXHAUSTED pass through; any other failure is INTERNAL.
-func SocketPricer(c *socket.Client) Pricer {
+func SocketPricer(c *socketcaller.Client) Pricer {
 	return PricerFunc(func(ctx context.Context, itemIDs []string) (map[string]int64, error) {
 		type pricesResult struct {
 			Prices map[string]int64 `json:"prices"`
 		}
-		res, err := socket.Call[pricesResult](ctx, c, "GET_PRICES", "", map[string]any{"item_ids": itemIDs})
+		res, err := socketcaller.Call[pricesResult](ctx, c, "GET_PRICES", "", map[string]any{"item_ids": itemIDs})
 		if err == nil {
 			return res.Prices, nil
 		}
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		switch e.Code {
 		case socket.CodeNotFound:
 			if _, named := e.Details["item_ids"]; named {

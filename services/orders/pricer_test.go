@@ -8,14 +8,16 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // startInventory serves a stub inventory with GET_PRICES over the test
 // catalogue, answering as inventory does: unknown items are NOT_FOUND with
 // details {"item_ids": unknown}; "ghost" is NOT_FOUND without details,
 // "secret" is refused and "offline" is UNAVAILABLE. It records who asked.
-func startInventory(t *testing.T) (*socket.Client, <-chan string) {
+func startInventory(t *testing.T) (*socketcaller.Client, <-chan string) {
 	t.Helper()
 	srv, err := socket.NewServer(socket.Config{Name: "inventory"}, socket.WithoutAuth())
 	if err != nil {
@@ -74,7 +76,7 @@ func TestSocketPricer(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		items   []string
-		code    socket.Code
+		code    status.Code
 		message string
 		named   []any // details item_ids
 	}{
@@ -112,7 +114,7 @@ func TestOrdersPricedByInventory(t *testing.T) {
 	inv, _ := startInventory(t)
 	c := startService(t, orders.NewMemoryStore(), orders.SocketPricer(inv))
 	alice := sockettest.As(t, "v1", "alice")
-	o, err := socket.Call[orders.Order](alice, c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "apple", Quantity: 2}, {ItemID: "apple", Quantity: 1}, {ItemID: "pear", Quantity: 1}}})
+	o, err := socketcaller.Call[orders.Order](alice, c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "apple", Quantity: 2}, {ItemID: "apple", Quantity: 1}, {ItemID: "pear", Quantity: 1}}})
 	if err != nil || o.TotalCents != 650 {
 		t.Fatalf("create: %+v %v", o, err)
 	}

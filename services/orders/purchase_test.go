@@ -10,7 +10,9 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // clock is a settable clock for leases; safe for concurrent use.
@@ -33,7 +35,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // startWithClock serves orders over st with a lease of one minute
 // measured on the returned clock.
-func startWithClock(t *testing.T, st orders.Store) (*socket.Client, *clock) {
+func startWithClock(t *testing.T, st orders.Store) (*socketcaller.Client, *clock) {
 	t.Helper()
 	clk := &clock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
 	srv, err := socket.NewServer(socket.Config{Name: "orders"}, socket.WithoutAuth())
@@ -50,7 +52,7 @@ func startWithClock(t *testing.T, st orders.Store) (*socket.Client, *clock) {
 func withKey(ctx context.Context, key string) context.Context {
 	m := socket.MetaFrom(ctx)
 	m.IdempotencyKey = key
-	return socket.ContextWithMeta(ctx, m)
+	return socketcaller.ContextWithMeta(ctx, m)
 }
 
 // TestEditRacingPurchase is the reported defect: an order for 1 apple is
@@ -71,7 +73,7 @@ func TestEditRacingPurchase(t *testing.T) {
 					_, err := c.Request(alice, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "apple", "quantity": 100}]}`))
 					return err
 				}
-				snap, err := socket.Call[orders.Order](alice, c, "BEGIN_PURCHASE", o.ID, nil)
+				snap, err := socketcaller.Call[orders.Order](alice, c, "BEGIN_PURCHASE", o.ID, nil)
 				if err != nil {
 					return err
 				}
@@ -79,11 +81,11 @@ func TestEditRacingPurchase(t *testing.T) {
 				_, err = c.Request(alice, "MARK_PAID", o.ID, paidFor(snap, "pay"))
 				return err
 			})
-			got, err := socket.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil)
+			got, err := socketcaller.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := socket.AsError(errs[1]); errs[1] != nil && e.Details[socket.DetailReason] != orders.ReasonPurchaseInProgress && e.Details[socket.DetailReason] != orders.ReasonOrderPaid {
+			if e := status.AsError(errs[1]); errs[1] != nil && e.Details[socket.DetailReason] != orders.ReasonPurchaseInProgress && e.Details[socket.DetailReason] != orders.ReasonOrderPaid {
 				t.Fatalf("round %d: the edit: %v", round, errs[1])
 			}
 			switch {
@@ -94,7 +96,7 @@ func TestEditRacingPurchase(t *testing.T) {
 			case errs[0] != nil && got.Status == orders.StatusPaid:
 				t.Fatalf("round %d: purchase failed (%v) but the order is paid", round, errs[0])
 			case errs[0] != nil:
-				if code := socket.CodeOf(errs[0]); code != socket.CodeConflict {
+				if code := status.CodeOf(errs[0]); code != socket.CodeConflict {
 					t.Fatalf("round %d: purchase: %v", round, errs[0])
 				}
 			}
@@ -114,17 +116,17 @@ func TestUpdateWithVersion(t *testing.T) {
 		c := startService(t, st, catalogue)
 		alice := sockettest.As(t, "v1", "alice")
 		o := mustOrder(t, c, "alice", "")
-		same, err := socket.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "apple", "quantity": 1}]}`))
+		same, err := socketcaller.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "apple", "quantity": 1}]}`))
 		if err != nil || same.Version != 1 {
 			t.Fatalf("an update that changes nothing: %+v %v", same, err)
 		}
-		v2, err := socket.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"version": 1, "lines": [{"item_id": "pear", "quantity": 1}]}`))
+		v2, err := socketcaller.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"version": 1, "lines": [{"item_id": "pear", "quantity": 1}]}`))
 		if err != nil || v2.Version != 2 || v2.TotalCents != 200 {
 			t.Fatalf("update at version 1: %+v %v", v2, err)
 		}
 		_, err = c.Request(alice, "UPDATE_ORDER", o.ID, raw(`{"version": 1, "lines": [{"item_id": "melon", "quantity": 1}]}`))
 		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
-		if got, _ := socket.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); got.Version != 2 || got.TotalCents != 200 {
+		if got, _ := socketcaller.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); got.Version != 2 || got.TotalCents != 200 {
 			t.Fatalf("after a stale update: %+v", got)
 		}
 	})
@@ -149,7 +151,7 @@ func TestEditAfterPurchaseBegan(t *testing.T) {
 		wrong.AmountCents = 15000
 		_, err = c.Request(alice, "MARK_PAID", o.ID, wrong)
 		wantErr(t, err, socket.CodeConflict, orders.ReasonAmountMismatch)
-		paid, err := socket.Call[orders.Order](alice, c, "MARK_PAID", o.ID, paidFor(snap, "pay"))
+		paid, err := socketcaller.Call[orders.Order](alice, c, "MARK_PAID", o.ID, paidFor(snap, "pay"))
 		if err != nil || paid.TotalCents != 150 || paid.Lines[0].Quantity != 1 {
 			t.Fatalf("paid: %+v %v", paid, err)
 		}
@@ -187,13 +189,13 @@ func TestLeaseExpiry(t *testing.T) {
 		wantErr(t, err, socket.CodeConflict, orders.ReasonPurchaseInProgress)
 
 		clk.Advance(61 * time.Second)
-		edited, err := socket.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "apple", "quantity": 100}]}`))
+		edited, err := socketcaller.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "apple", "quantity": 100}]}`))
 		if err != nil || edited.Status != orders.StatusPending || edited.TotalCents != 14950 || edited.Version != snap.Version+1 || edited.PurchaseID != "" {
 			t.Fatalf("edit after the lease: %+v %v", edited, err)
 		}
 		_, err = c.Request(alice, "MARK_PAID", o.ID, paidFor(snap, "pay_stale"))
 		wantErr(t, err, socket.CodeConflict, orders.ReasonOrderChanged)
-		if got, _ := socket.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); got.Status != orders.StatusPending || got.PaymentID != "" {
+		if got, _ := socketcaller.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); got.Status != orders.StatusPending || got.PaymentID != "" {
 			t.Fatalf("after a stale MARK_PAID: %+v", got)
 		}
 		// The edit let the voucher go: bob may buy with it now, and alice
@@ -201,7 +203,7 @@ func TestLeaseExpiry(t *testing.T) {
 		bsnap := begin(t, c, bob, b.ID)
 		_, err = c.Request(alice, "BEGIN_PURCHASE", o.ID, nil)
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
-		if got, err := socket.Call[orders.Order](bob, c, "MARK_PAID", b.ID, paidFor(bsnap, "pay_b")); err != nil || got.Status != orders.StatusPaid {
+		if got, err := socketcaller.Call[orders.Order](bob, c, "MARK_PAID", b.ID, paidFor(bsnap, "pay_b")); err != nil || got.Status != orders.StatusPaid {
 			t.Fatalf("bob pays with the voucher: %+v %v", got, err)
 		}
 	})
@@ -216,7 +218,7 @@ func TestAbortPurchase(t *testing.T) {
 		alice, bob := sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "bob")
 		o := mustOrder(t, c, "alice", "")
 		abort := func(ctx context.Context, purchase string) (orders.AbortResult, error) {
-			return socket.Call[orders.AbortResult](ctx, c, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: purchase})
+			return socketcaller.Call[orders.AbortResult](ctx, c, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: purchase})
 		}
 		r, err := abort(alice, "k1")
 		if err != nil || r.Aborted || r.Reason != orders.AbortNotPaying || r.Status != orders.StatusPending || r.Version != 1 {
@@ -253,7 +255,7 @@ func TestAbortPurchase(t *testing.T) {
 		if r, err := abort(alice, "k2"); err != nil || r.Aborted || r.PurchaseID != "k3" || r.Status != orders.StatusPaying {
 			t.Fatalf("abort of the old purchase: %+v %v", r, err)
 		}
-		paid, err := socket.Call[orders.Order](alice, c, "MARK_PAID", o.ID, paidFor(taken, "pay_k3"))
+		paid, err := socketcaller.Call[orders.Order](alice, c, "MARK_PAID", o.ID, paidFor(taken, "pay_k3"))
 		if err != nil || paid.Status != orders.StatusPaid {
 			t.Fatalf("paid: %+v %v", paid, err)
 		}
@@ -275,7 +277,7 @@ func TestOthersOrdersLookMissing(t *testing.T) {
 		if err == nil {
 			return "no error"
 		}
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		return fmt.Sprintf("%s %q %v", e.Code, strings.ReplaceAll(e.Message, id, "ID"), e.Details)
 	}
 	for _, a := range []struct {
@@ -298,7 +300,7 @@ func TestOthersOrdersLookMissing(t *testing.T) {
 			t.Errorf("%s of another's order: %s; of a missing one: %s", a.action, got, want)
 		}
 	}
-	if got, err := socket.Call[orders.Order](sockettest.As(t, "v1", "alice"), c, "GET_ORDER", o.ID, nil); err != nil || got.Version != 1 {
+	if got, err := socketcaller.Call[orders.Order](sockettest.As(t, "v1", "alice"), c, "GET_ORDER", o.ID, nil); err != nil || got.Version != 1 {
 		t.Fatalf("alice's order after bob's calls: %+v %v", got, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/once/oncetest"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -26,7 +27,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		if err := json.Unmarshal(res, &o); err != nil {
 			t.Fatal(err)
 		}
-		page, err := socket.Call[orders.Page[orders.Order]](alice, c, "LIST_ORDERS", "", orders.ListOrdersInput{})
+		page, err := socketcaller.Call[orders.Page[orders.Order]](alice, c, "LIST_ORDERS", "", orders.ListOrdersInput{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +48,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		if again, err := c.Do(withKey(alice, "h2:UPDATE_ORDER"), "UPDATE_ORDER", o.ID, two); err != nil || !again.Replayed {
 			t.Fatalf("update retried: %+v, %v; want the first answer, replayed", again, err)
 		}
-		if now, err := socket.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); err != nil || now.TotalCents != 1000 || now.Version != 3 {
+		if now, err := socketcaller.Call[orders.Order](alice, c, "GET_ORDER", o.ID, nil); err != nil || now.TotalCents != 1000 || now.Version != 3 {
 			t.Fatalf("after the retried update: %+v, %v; want the melon at version 3", now, err)
 		}
 		oncetest.Once(t, c, oncetest.WithKey(alice, "h3:DELETE_ORDER"), "DELETE_ORDER", o.ID, nil)

@@ -16,7 +16,7 @@
 //
 //	db, _ := sqldb.Open(ctx, sqldb.SQLite, "data/orders.db")
 //	st, _ := orders.NewSQLStore(ctx, db)              // or orders.NewMemoryStore()
-//	inv, _ := socket.Dial("dns:///inventory:9000", socket.WithKey(key))
+//	inv, _ := socketcaller.Dial("dns:///inventory:9000", socketcaller.WithKey(key))
 //	srv, _ := socket.NewServer(socket.Config{Name: "orders"}, socket.WithKeys(keys))
 //	_ = orders.Register(srv, st, orders.SocketPricer(inv), orders.WithPurchaseLease(time.Minute))
 //	_ = srv.Serve(ctx, lis)

@@ -12,25 +12,27 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // raw is a JSON body sent as is.
 type raw = json.RawMessage
 
-func mustVoucher(t *testing.T, c *socket.Client, code string, cents int64) {
+func mustVoucher(t *testing.T, c *socketcaller.Client, code string, cents int64) {
 	t.Helper()
 	if _, err := c.Request(sockettest.As(t, "v1", "root", "admin"), "CREATE_VOUCHER", "", orders.Voucher{Code: code, DiscountCents: cents}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func mustOrder(t *testing.T, c *socket.Client, user, voucher string, lines ...orders.Line) orders.Order {
+func mustOrder(t *testing.T, c *socketcaller.Client, user, voucher string, lines ...orders.Line) orders.Order {
 	t.Helper()
 	if len(lines) == 0 {
 		lines = []orders.Line{{ItemID: "apple", Quantity: 1}}
 	}
-	o, err := socket.Call[orders.Order](sockettest.As(t, "v1", user), c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: lines, VoucherCode: voucher})
+	o, err := socketcaller.Call[orders.Order](sockettest.As(t, "v1", user), c, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: lines, VoucherCode: voucher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +41,9 @@ func mustOrder(t *testing.T, c *socket.Client, user, voucher string, lines ...or
 
 // begin starts a purchase of order id as ctx's caller and returns the
 // snapshot to charge.
-func begin(t *testing.T, c *socket.Client, ctx context.Context, id string) orders.Order {
+func begin(t *testing.T, c *socketcaller.Client, ctx context.Context, id string) orders.Order {
 	t.Helper()
-	o, err := socket.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", id, nil)
+	o, err := socketcaller.Call[orders.Order](ctx, c, "BEGIN_PURCHASE", id, nil)
 	if err != nil {
 		t.Fatalf("BEGIN_PURCHASE %s: %v", id, err)
 	}
@@ -54,9 +56,9 @@ func paidFor(o orders.Order, paymentID string) orders.MarkPaidInput {
 }
 
 // purchase begins and completes a purchase of order id.
-func purchase(t *testing.T, c *socket.Client, ctx context.Context, id, paymentID string) orders.Order {
+func purchase(t *testing.T, c *socketcaller.Client, ctx context.Context, id, paymentID string) orders.Order {
 	t.Helper()
-	o, err := socket.Call[orders.Order](ctx, c, "MARK_PAID", id, paidFor(begin(t, c, ctx, id), paymentID))
+	o, err := socketcaller.Call[orders.Order](ctx, c, "MARK_PAID", id, paidFor(begin(t, c, ctx, id), paymentID))
 	if err != nil {
 		t.Fatalf("MARK_PAID %s: %v", id, err)
 	}
@@ -71,7 +73,7 @@ func TestOrderLifecycle(t *testing.T) {
 		mustVoucher(t, c, "save1", 100)
 
 		before := time.Now().Add(-time.Second)
-		o, err := socket.Call[orders.Order](alice, c, "CREATE_ORDER", "", raw(`{"lines": [{"item_id": "apple", "quantity": 2}, {"item_id": "pear", "quantity": 1}], "voucher_code": "save1"}`))
+		o, err := socketcaller.Call[orders.Order](alice, c, "CREATE_ORDER", "", raw(`{"lines": [{"item_id": "apple", "quantity": 2}, {"item_id": "pear", "quantity": 1}], "voucher_code": "save1"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +82,7 @@ func TestOrderLifecycle(t *testing.T) {
 			t.Fatalf("created: %+v", o)
 		}
 		get := func(ctx context.Context) (orders.Order, error) {
-			return socket.Call[orders.Order](ctx, c, "GET_ORDER", o.ID, nil)
+			return socketcaller.Call[orders.Order](ctx, c, "GET_ORDER", o.ID, nil)
 		}
 		for _, ctx := range []context.Context{alice, admin} {
 			if got, err := get(ctx); err != nil || !reflect.DeepEqual(got, o) {
@@ -93,7 +95,7 @@ func TestOrderLifecycle(t *testing.T) {
 		wantErr(t, err, socket.CodeNotFound, "")
 
 		update := func(ctx context.Context, body string) (orders.Order, error) {
-			return socket.Call[orders.Order](ctx, c, "UPDATE_ORDER", o.ID, raw(body))
+			return socketcaller.Call[orders.Order](ctx, c, "UPDATE_ORDER", o.ID, raw(body))
 		}
 		for _, u := range []struct {
 			body  string
@@ -128,9 +130,9 @@ func TestOrderLifecycle(t *testing.T) {
 		wantErr(t, err, socket.CodeNotFound, "")
 
 		pay := func(ctx context.Context, id, body string) (orders.Order, error) {
-			return socket.Call[orders.Order](ctx, c, "MARK_PAID", id, raw(body))
+			return socketcaller.Call[orders.Order](ctx, c, "MARK_PAID", id, raw(body))
 		}
-		if pending, err := socket.Call[orders.Order](alice, c, "REQUIRE_PENDING", o.ID, nil); err != nil || pending.ID != o.ID {
+		if pending, err := socketcaller.Call[orders.Order](alice, c, "REQUIRE_PENDING", o.ID, nil); err != nil || pending.ID != o.ID {
 			t.Fatalf("require pending: %+v %v", pending, err)
 		}
 		_, err = c.Request(bob, "REQUIRE_PENDING", o.ID, nil)
@@ -189,12 +191,12 @@ func TestOrderLifecycle(t *testing.T) {
 		}
 		_, err = c.Request(bob, "BEGIN_PURCHASE", b.ID, nil)
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonVoucherUsed)
-		if got, _ := socket.Call[orders.Order](bob, c, "GET_ORDER", b.ID, nil); got.Status != orders.StatusPending {
+		if got, _ := socketcaller.Call[orders.Order](bob, c, "GET_ORDER", b.ID, nil); got.Status != orders.StatusPending {
 			t.Fatalf("refused order: %+v", got)
 		}
 		_, err = c.Request(alice, "DELETE_ORDER", b.ID, nil)
 		wantErr(t, err, socket.CodeNotFound, "")
-		del, err := socket.Call[orders.Order](bob, c, "DELETE_ORDER", b.ID, nil)
+		del, err := socketcaller.Call[orders.Order](bob, c, "DELETE_ORDER", b.ID, nil)
 		if err != nil || del.ID != b.ID || del.UserID != "bob" {
 			t.Fatalf("delete: %+v %v", del, err)
 		}
@@ -220,7 +222,7 @@ func TestCreateOrderValidation(t *testing.T) {
 		name    string
 		ctx     context.Context
 		body    string
-		code    socket.Code
+		code    status.Code
 		mention string // in the error message, or the order's user_id on success
 		total   int64
 	}{
@@ -243,7 +245,7 @@ func TestCreateOrderValidation(t *testing.T) {
 		{"wrong type", sockettest.As(t, "v1", "alice"), `{"lines": [{"item_id": "apple", "quantity": "1"}]}`, socket.CodeInvalidArgument, "quantity", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := socket.Call[orders.Order](tc.ctx, c, "CREATE_ORDER", "", raw(tc.body))
+			o, err := socketcaller.Call[orders.Order](tc.ctx, c, "CREATE_ORDER", "", raw(tc.body))
 			if tc.code == "" {
 				if err != nil || o.UserID != tc.mention || o.TotalCents != tc.total || o.Status != orders.StatusPending {
 					t.Fatalf("got %+v %v, want user %s total %d", o, err, tc.mention, tc.total)
@@ -278,7 +280,7 @@ func TestListOrders(t *testing.T) {
 		list := func(ctx context.Context, in orders.ListOrdersInput) ([]orders.Order, error) {
 			var all []orders.Order
 			for pages := 0; ; pages++ {
-				p, err := socket.Call[orders.Page[orders.Order]](ctx, c, "LIST_ORDERS", "", in)
+				p, err := socketcaller.Call[orders.Page[orders.Order]](ctx, c, "LIST_ORDERS", "", in)
 				if err != nil {
 					return nil, err
 				}
@@ -329,7 +331,7 @@ func TestListOrders(t *testing.T) {
 			name string
 			ctx  context.Context
 			body string
-			code socket.Code
+			code status.Code
 		}{
 			{"bad status", admin, `{"status": "shipped"}`, socket.CodeInvalidArgument},
 			{"page too large", admin, `{"page_size": 1001}`, socket.CodeInvalidArgument},
@@ -337,7 +339,7 @@ func TestListOrders(t *testing.T) {
 			{"anonymous", sockettest.As(t, "v1", "anonymous"), `{}`, socket.CodeUnauthenticated},
 		} {
 			_, err := c.Request(tc.ctx, "LIST_ORDERS", "", raw(tc.body))
-			if socket.CodeOf(err) != tc.code {
+			if status.CodeOf(err) != tc.code {
 				t.Fatalf("%s: %v, want %s", tc.name, err, tc.code)
 			}
 		}
@@ -353,7 +355,7 @@ func TestVouchers(t *testing.T) {
 			name string
 			ctx  context.Context
 			body string
-			code socket.Code
+			code status.Code
 			want orders.Voucher
 		}{
 			{"lower case is stored upper", admin, `{"code": "spring-25_x", "discount_cents": 250}`, "", orders.Voucher{Code: "SPRING-25_X", DiscountCents: 250}},
@@ -369,9 +371,9 @@ func TestVouchers(t *testing.T) {
 			{"no discount", admin, `{"code": "FREE"}`, socket.CodeInvalidArgument, orders.Voucher{}},
 			{"negative discount", admin, `{"code": "FREE", "discount_cents": -5}`, socket.CodeInvalidArgument, orders.Voucher{}},
 		} {
-			v, err := socket.Call[orders.Voucher](tc.ctx, c, "CREATE_VOUCHER", "", raw(tc.body))
+			v, err := socketcaller.Call[orders.Voucher](tc.ctx, c, "CREATE_VOUCHER", "", raw(tc.body))
 			if tc.code != "" {
-				if socket.CodeOf(err) != tc.code {
+				if status.CodeOf(err) != tc.code {
 					t.Fatalf("%s: %v, want %s", tc.name, err, tc.code)
 				}
 				continue
@@ -381,7 +383,7 @@ func TestVouchers(t *testing.T) {
 			}
 		}
 
-		if v, err := socket.Call[orders.Voucher](alice, c, "GET_VOUCHER", "spring-25_x", nil); err != nil || v.DiscountCents != 250 {
+		if v, err := socketcaller.Call[orders.Voucher](alice, c, "GET_VOUCHER", "spring-25_x", nil); err != nil || v.DiscountCents != 250 {
 			t.Fatalf("get: %+v %v", v, err)
 		}
 		_, err := c.Request(sockettest.As(t, "v1", "anonymous"), "GET_VOUCHER", "ABC", nil)
@@ -391,17 +393,17 @@ func TestVouchers(t *testing.T) {
 
 		_, err = c.Request(alice, "LIST_VOUCHERS", "", nil)
 		wantErr(t, err, socket.CodePermissionDenied, "")
-		p, err := socket.Call[orders.Page[orders.Voucher]](admin, c, "LIST_VOUCHERS", "", orders.ListVouchersInput{PageSize: 2})
+		p, err := socketcaller.Call[orders.Page[orders.Voucher]](admin, c, "LIST_VOUCHERS", "", orders.ListVouchersInput{PageSize: 2})
 		if err != nil || len(p.Items) != 2 || p.Items[0].Code != "ABC" || p.Items[1].Code != "SPRING-25_X" || p.NextPageToken != "SPRING-25_X" {
 			t.Fatalf("page 1: %+v %v", p, err)
 		}
-		p, err = socket.Call[orders.Page[orders.Voucher]](admin, c, "LIST_VOUCHERS", "", orders.ListVouchersInput{PageSize: 2, PageToken: p.NextPageToken})
+		p, err = socketcaller.Call[orders.Page[orders.Voucher]](admin, c, "LIST_VOUCHERS", "", orders.ListVouchersInput{PageSize: 2, PageToken: p.NextPageToken})
 		if err != nil || len(p.Items) != 1 || p.Items[0].Code != strings.Repeat("Z", 40) || p.NextPageToken != "" {
 			t.Fatalf("page 2: %+v %v", p, err)
 		}
 
 		upd := func(ctx context.Context, code, body string) (orders.Voucher, error) {
-			return socket.Call[orders.Voucher](ctx, c, "UPDATE_VOUCHER", code, raw(body))
+			return socketcaller.Call[orders.Voucher](ctx, c, "UPDATE_VOUCHER", code, raw(body))
 		}
 		if v, err := upd(admin, "abc", `{"discount_cents": 75}`); err != nil || v != (orders.Voucher{Code: "ABC", DiscountCents: 75}) {
 			t.Fatalf("update: %+v %v", v, err)
@@ -424,7 +426,7 @@ func TestVouchers(t *testing.T) {
 		}
 		_, err = c.Request(alice, "DELETE_VOUCHER", "ABC", nil)
 		wantErr(t, err, socket.CodePermissionDenied, "")
-		if v, err := socket.Call[orders.Voucher](admin, c, "DELETE_VOUCHER", "abc", nil); err != nil || v.Code != "ABC" {
+		if v, err := socketcaller.Call[orders.Voucher](admin, c, "DELETE_VOUCHER", "abc", nil); err != nil || v.Code != "ABC" {
 			t.Fatalf("delete: %+v %v", v, err)
 		}
 		_, err = c.Request(admin, "DELETE_VOUCHER", "ABC", nil)
@@ -435,7 +437,7 @@ func TestVouchers(t *testing.T) {
 		}
 		_, err = c.Request(alice, "UPDATE_ORDER", o.ID, raw(`{"lines": [{"item_id": "pear", "quantity": 1}]}`))
 		wantErr(t, err, socket.CodeFailedPrecondition, orders.ReasonUnknownVoucher)
-		if got, err := socket.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"voucher_code": ""}`)); err != nil || got.TotalCents != 1000 || got.VoucherCode != "" {
+		if got, err := socketcaller.Call[orders.Order](alice, c, "UPDATE_ORDER", o.ID, raw(`{"voucher_code": ""}`)); err != nil || got.TotalCents != 1000 || got.VoucherCode != "" {
 			t.Fatalf("removing the voucher: %+v %v", got, err)
 		}
 	})
@@ -446,7 +448,7 @@ func TestPricerErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		err  error
-		code socket.Code
+		code status.Code
 		msg  string
 	}{
 		{"not found passes through", socket.Errorf(socket.CodeNotFound, "no item %q", "kiwi"), socket.CodeNotFound, `no item "kiwi"`},

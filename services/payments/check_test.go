@@ -8,7 +8,9 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // errShape is an error as a client sees it, with id taken out of the
@@ -18,7 +20,7 @@ func errShape(err error, id string) string {
 	if err == nil {
 		return "no error"
 	}
-	e := socket.AsError(err)
+	e := status.AsError(err)
 	return fmt.Sprintf("%s %q %v", e.Code, strings.ReplaceAll(e.Message, id, "ID"), e.Details)
 }
 
@@ -48,8 +50,8 @@ func TestCheckPaymentRefusesWhatPayRefuses(t *testing.T) {
 		as     caller
 		id     string
 		edit   func(*payments.PayInput)
-		code   socket.Code
-		client *socket.Client
+		code   status.Code
+		client *socketcaller.Client
 	}{
 		{"no order", alice, "", func(in *payments.PayInput) { in.OrderID = "" }, socket.CodeInvalidArgument, nil},
 		{"order and id differ", alice, "ord_other", nil, socket.CodeInvalidArgument, nil},
@@ -103,7 +105,7 @@ func TestCheckPaymentRefusesWhatPayRefuses(t *testing.T) {
 			if m, ok := body.(map[string]any); ok && m["user_id"] == "bob" {
 				as, id = admin, "ord_check"
 			}
-			got, err := socket.Call[payments.PayCheck](e.as(as), e.c, "CHECK_PAYMENT", id, body)
+			got, err := socketcaller.Call[payments.PayCheck](e.as(as), e.c, "CHECK_PAYMENT", id, body)
 			if err != nil || !got.OKToPay || got.Gateway == "" {
 				t.Fatalf("check %v: %+v %v", body, got, err)
 			}
@@ -144,7 +146,7 @@ func TestOthersPaymentsLookMissing(t *testing.T) {
 				t.Fatalf("another's payment: %s, a missing one: %s", got, want)
 			}
 			for _, in := range []payments.ListInput{{UserID: "alice"}, {UserID: "alice", OrderID: "ord_leak"}, {OrderID: "ord_leak"}} {
-				page, err := socket.Call[payments.Page](e.as(bob), e.c, "LIST_PAYMENTS", "", in)
+				page, err := socketcaller.Call[payments.Page](e.as(bob), e.c, "LIST_PAYMENTS", "", in)
 				if err != nil || len(page.Items) != 0 || page.Items == nil {
 					t.Fatalf("bob lists %+v: %+v %v, want an empty page", in, page, err)
 				}

@@ -13,7 +13,9 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -75,7 +77,7 @@ func startSandbox(t testing.TB, name string, latency, timeout time.Duration, hc 
 // and C behind it.
 type env struct {
 	t         testing.TB
-	c         *socket.Client
+	c         *socketcaller.Client
 	ctx       context.Context
 	sandboxes map[string]*payments.Sandbox
 	providers map[string]payments.Provider // to the sandboxes, by gateway
@@ -110,7 +112,7 @@ type caller struct {
 }
 
 func (e *env) as(c caller) context.Context {
-	return socket.ContextWithMeta(e.ctx, socket.Meta{
+	return socketcaller.ContextWithMeta(e.ctx, socket.Meta{
 		APIVersion:     c.version,
 		Principal:      socket.Principal{Subject: c.subject, Roles: c.roles},
 		IdempotencyKey: c.key,
@@ -124,12 +126,12 @@ var (
 )
 
 func (e *env) pay(c caller, in payments.PayInput) (payments.Payment, error) {
-	return socket.Call[payments.Payment](e.as(c), e.c, "PAY", "", in)
+	return socketcaller.Call[payments.Payment](e.as(c), e.c, "PAY", "", in)
 }
 
 func (e *env) get(c caller, id string) payments.Payment {
 	e.t.Helper()
-	p, err := socket.Call[payments.Payment](e.as(c), e.c, "GET_PAYMENT", id, nil)
+	p, err := socketcaller.Call[payments.Payment](e.as(c), e.c, "GET_PAYMENT", id, nil)
 	if err != nil {
 		e.t.Fatalf("GET_PAYMENT %s: %v", id, err)
 	}
@@ -155,11 +157,11 @@ func (e *env) newCharges(before map[string]int64) int64 {
 	return n
 }
 
-// wantCode fails unless err is an *socket.Error with the code and, when
+// wantCode fails unless err is an *status.Error with the code and, when
 // reason is set, that details reason; it returns the error.
-func wantCode(t testing.TB, err error, code socket.Code, reason string) *socket.Error {
+func wantCode(t testing.TB, err error, code status.Code, reason string) *status.Error {
 	t.Helper()
-	var se *socket.Error
+	var se *status.Error
 	if !errors.As(err, &se) || se.Code != code {
 		t.Fatalf("got %v, want %s", err, code)
 	}

@@ -49,6 +49,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/ids"
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Supported returns the gateways an API version may pay with; none for an
@@ -235,7 +236,7 @@ func checkGateway(version, gateway string) error {
 // or its error.
 type outcome struct {
 	Payment *Payment      `json:"payment,omitempty"`
-	Error   *socket.Error `json:"error,omitempty"`
+	Error   *status.Error `json:"error,omitempty"`
 }
 
 // payOnce runs PAY under an Idempotency-Key: the first request with the
@@ -285,7 +286,7 @@ func (s *service) payOnce(ctx context.Context, subject, key string, in PayInput,
 	}
 	o := outcome{}
 	if err != nil {
-		o.Error = socket.AsError(err)
+		o.Error = status.AsError(err)
 	} else {
 		o.Payment = &p
 	}
@@ -428,7 +429,7 @@ func (s *service) charge(ctx context.Context, id string, in PayInput, prov Provi
 
 // failure turns a provider's error into the client's error and the
 // payment's failure reason.
-func failure(gateway, op string, err error) (reason string, _ *socket.Error) {
+func failure(gateway, op string, err error) (reason string, _ *status.Error) {
 	var decline *DeclineError
 	switch {
 	case errors.As(err, &decline):

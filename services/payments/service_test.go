@@ -10,6 +10,8 @@ import (
 
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // TestService runs the service over a real socket against real sandbox
@@ -38,7 +40,7 @@ func testCards(t *testing.T, e *env) {
 	tests := []struct {
 		name       string
 		card       string
-		code       socket.Code
+		code       status.Code
 		refusal    bool // the reason is one of PaymentRefusals (a gateway answers 402)
 		reason     string
 		wantStatus payments.Status
@@ -99,7 +101,7 @@ func testDeclinedThenPaid(t *testing.T, e *env) {
 	if err != nil || p.Status != payments.StatusSucceeded {
 		t.Fatalf("good card after failures: %+v %v", p, err)
 	}
-	page, err := socket.Call[payments.Page](e.as(admin), e.c, "LIST_PAYMENTS", "", payments.ListInput{OrderID: "ord_retry"})
+	page, err := socketcaller.Call[payments.Page](e.as(admin), e.c, "LIST_PAYMENTS", "", payments.ListInput{OrderID: "ord_retry"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func testValidation(t *testing.T, e *env) {
 		as    caller
 		id    string
 		edit  func(*payments.PayInput)
-		code  socket.Code
+		code  status.Code
 		field string
 	}{
 		{"no order", alice, "", func(in *payments.PayInput) { in.OrderID = "" }, socket.CodeInvalidArgument, "order_id"},
@@ -197,7 +199,7 @@ func testValidation(t *testing.T, e *env) {
 			if tt.edit != nil {
 				tt.edit(&in)
 			}
-			_, err := socket.Call[payments.Payment](e.as(tt.as), e.c, "PAY", tt.id, in)
+			_, err := socketcaller.Call[payments.Payment](e.as(tt.as), e.c, "PAY", tt.id, in)
 			se := wantCode(t, err, tt.code, "")
 			if tt.field != "" && se.Details["field"] != tt.field {
 				t.Fatalf("details %v, want field %s", se.Details, tt.field)
@@ -215,7 +217,7 @@ func testValidation(t *testing.T, e *env) {
 		t.Fatalf("%d charges for invalid requests", n)
 	}
 	// The order may come as the request's id; an admin pays for another user.
-	p, err := socket.Call[payments.Payment](e.as(admin), e.c, "PAY", "ord_valid", payments.PayInput{AmountCents: 100, Gateway: "A", Card: cardOK, UserID: "bob"})
+	p, err := socketcaller.Call[payments.Payment](e.as(admin), e.c, "PAY", "ord_valid", payments.PayInput{AmountCents: 100, Gateway: "A", Card: cardOK, UserID: "bob"})
 	if err != nil || p.OrderID != "ord_valid" || p.UserID != "bob" {
 		t.Fatalf("got %+v %v", p, err)
 	}
@@ -231,7 +233,7 @@ func testChargedOnce(t *testing.T, e *env) {
 	for range n {
 		wg.Go(func() {
 			p, err := e.pay(alice, in)
-			switch socket.CodeOf(err) {
+			switch status.CodeOf(err) {
 			case "":
 				mu.Lock()
 				paid = append(paid, p)
@@ -249,7 +251,7 @@ func testChargedOnce(t *testing.T, e *env) {
 	if got := e.newCharges(before); got != 1 {
 		t.Fatalf("%d charges at the gateways, want 1", got)
 	}
-	page, err := socket.Call[payments.Page](e.as(admin), e.c, "LIST_PAYMENTS", "", payments.ListInput{OrderID: "ord_race"})
+	page, err := socketcaller.Call[payments.Page](e.as(admin), e.c, "LIST_PAYMENTS", "", payments.ListInput{OrderID: "ord_race"})
 	if err != nil || len(page.Items) != 1 || page.Items[0].ID != paid[0].ID || page.Items[0].Status != payments.StatusSucceeded {
 		t.Fatalf("payments of the order: %+v %v", page, err)
 	}
@@ -329,7 +331,7 @@ func testIdempotency(t *testing.T, e *env) {
 	for range n {
 		wg.Go(func() {
 			p, err := e.pay(withKey(alice, "key-4"), payments.PayInput{OrderID: "ord_idem_race", AmountCents: 700, Gateway: "A", Card: cardOK})
-			switch socket.CodeOf(err) {
+			switch status.CodeOf(err) {
 			case "":
 				mu.Lock()
 				ids[p.ID] = true
@@ -364,8 +366,8 @@ func testRefund(t *testing.T, e *env) {
 	var refunded []payments.Payment
 	for range n {
 		wg.Go(func() {
-			r, err := socket.Call[payments.Payment](e.as(admin), e.c, "REFUND", p.ID, nil)
-			switch socket.CodeOf(err) {
+			r, err := socketcaller.Call[payments.Payment](e.as(admin), e.c, "REFUND", p.ID, nil)
+			switch status.CodeOf(err) {
 			case "":
 				mu.Lock()
 				refunded = append(refunded, r)
@@ -432,7 +434,7 @@ func testReads(t *testing.T, e *env) {
 	var seen []string
 	token := ""
 	for pages := 0; ; pages++ {
-		page, err := socket.Call[payments.Page](e.as(carol), e.c, "LIST_PAYMENTS", "", payments.ListInput{PageSize: 2, PageToken: token})
+		page, err := socketcaller.Call[payments.Page](e.as(carol), e.c, "LIST_PAYMENTS", "", payments.ListInput{PageSize: 2, PageToken: token})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,15 +451,15 @@ func testReads(t *testing.T, e *env) {
 	if fmt.Sprint(seen) != fmt.Sprint(mine) {
 		t.Fatalf("listed %v, want %v", seen, mine)
 	}
-	page, err := socket.Call[payments.Page](e.as(carol), e.c, "LIST_PAYMENTS", "", payments.ListInput{UserID: "dave"})
+	page, err := socketcaller.Call[payments.Page](e.as(carol), e.c, "LIST_PAYMENTS", "", payments.ListInput{UserID: "dave"})
 	if err != nil || len(page.Items) != 0 {
 		t.Fatalf("carol lists dave's payments: %+v %v, want an empty page", page, err)
 	}
-	page, err = socket.Call[payments.Page](e.as(dave), e.c, "LIST_PAYMENTS", "", payments.ListInput{Status: payments.StatusSucceeded})
+	page, err = socketcaller.Call[payments.Page](e.as(dave), e.c, "LIST_PAYMENTS", "", payments.ListInput{Status: payments.StatusSucceeded})
 	if err != nil || len(page.Items) != 0 {
 		t.Fatalf("dave's succeeded payments: %+v %v", page, err)
 	}
-	page, err = socket.Call[payments.Page](e.as(admin), e.c, "LIST_PAYMENTS", "", payments.ListInput{UserID: "dave", Status: payments.StatusFailed})
+	page, err = socketcaller.Call[payments.Page](e.as(admin), e.c, "LIST_PAYMENTS", "", payments.ListInput{UserID: "dave", Status: payments.StatusFailed})
 	if err != nil || len(page.Items) != 1 || page.Items[0].FailureReason != "card_declined" {
 		t.Fatalf("admin filter: %+v %v", page, err)
 	}
@@ -516,7 +518,7 @@ func testNothingToCharge(t *testing.T, e *env) {
 	}
 	_, err = e.pay(alice, in)
 	wantCode(t, err, socket.CodeAlreadyExists, "")
-	r, err := socket.Call[payments.Payment](e.as(admin), e.c, "REFUND", p.ID, nil)
+	r, err := socketcaller.Call[payments.Payment](e.as(admin), e.c, "REFUND", p.ID, nil)
 	if err != nil || r.Status != payments.StatusRefunded {
 		t.Fatalf("REFUND = %+v, %v", r, err)
 	}

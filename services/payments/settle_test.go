@@ -9,6 +9,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	socketcaller "github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // TestSettle leaves payments in every uncertain state a fault can leave
@@ -58,7 +59,7 @@ func TestSettle(t *testing.T) {
 			}
 			// A dry run says what a pass would do and does nothing.
 			ms := time.Minute.Milliseconds()
-			dry, err := socket.Call[payments.SettleReport](e.as(admin), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms, DryRun: true})
+			dry, err := socketcaller.Call[payments.SettleReport](e.as(admin), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms, DryRun: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,10 +101,10 @@ func TestSettle(t *testing.T) {
 			checkSettled(t, e.settle(admin, 0), nil)
 			e.moneyMatches(st)
 
-			_, err = socket.Call[payments.SettleReport](e.as(alice), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{})
+			_, err = socketcaller.Call[payments.SettleReport](e.as(alice), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{})
 			wantCode(t, err, socket.CodePermissionDenied, "")
 			neg := int64(-1)
-			_, err = socket.Call[payments.SettleReport](e.as(admin), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &neg})
+			_, err = socketcaller.Call[payments.SettleReport](e.as(admin), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &neg})
 			wantCode(t, err, socket.CodeInvalidArgument, "")
 		})
 	}
@@ -188,7 +189,7 @@ func (h recordHandler) WithGroup(string) slog.Handler      { return h }
 func (e *env) settle(c caller, olderThan time.Duration) payments.SettleReport {
 	e.t.Helper()
 	ms := olderThan.Milliseconds()
-	rep, err := socket.Call[payments.SettleReport](e.as(c), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms})
+	rep, err := socketcaller.Call[payments.SettleReport](e.as(c), e.c, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms})
 	if err != nil {
 		e.t.Fatalf("SETTLE_PAYMENTS: %v", err)
 	}

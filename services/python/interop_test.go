@@ -1,6 +1,6 @@
 // Package python_test checks the Python runtime (services/python) from Go:
 // it starts the Python conformance fixture with Debian's /usr/bin/python3
-// and calls it with the real request library (socket.Dial). It skips when
+// and calls it with the real request library (caller.Dial). It skips when
 // that Python or its grpcio is missing.
 package python_test
 
@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 const (
@@ -67,10 +69,10 @@ func startFixture(t *testing.T) string {
 	}
 }
 
-func dial(t *testing.T, addr string) *socket.Client {
+func dial(t *testing.T, addr string) *caller.Client {
 	t.Helper()
 	// The client's own coalescing is off: the service's is under test.
-	c, err := socket.Dial(addr, socket.WithKey(key), socket.WithoutClientCoalescing(), socket.WithServiceName("conformance"))
+	c, err := caller.Dial(addr, caller.WithKey(key), caller.WithoutCoalescing(), caller.WithServiceName("conformance"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestGoClientCallsThePythonFixture(t *testing.T) {
 	defer cancel()
 
 	t.Run("ECHO", func(t *testing.T) {
-		mctx := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", RequestID: "req-1",
+		mctx := caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", RequestID: "req-1",
 			Principal: socket.Principal{Subject: "u_1", Roles: []string{"admin"}}})
 		res, err := c.Request(mctx, "ECHO", "7", map[string]any{"a": 1})
 		if err != nil {
@@ -125,13 +127,13 @@ func TestGoClientCallsThePythonFixture(t *testing.T) {
 
 	t.Run("unknown action", func(t *testing.T) {
 		_, err := c.Request(ctx, "NOPE", "", nil)
-		if socket.CodeOf(err) != socket.CodeNotFound {
+		if status.CodeOf(err) != socket.CodeNotFound {
 			t.Fatalf("NOPE: %v, want NOT_FOUND", err)
 		}
 	})
 
 	t.Run("COUNT with a key twice is replayed", func(t *testing.T) {
-		kctx := socket.ContextWithMeta(ctx, socket.Meta{IdempotencyKey: "interop-1"})
+		kctx := caller.ContextWithMeta(ctx, socket.Meta{IdempotencyKey: "interop-1"})
 		first, err := c.Do(kctx, "COUNT", "", map[string]string{"name": "interop"})
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +146,7 @@ func TestGoClientCallsThePythonFixture(t *testing.T) {
 			t.Fatalf("first %s (replayed %v), second %s (replayed %v)", first.Result, first.Replayed, second.Result, second.Replayed)
 		}
 		_, err = c.Do(kctx, "COUNT", "", map[string]string{"name": "other"})
-		if e := socket.AsError(err); e.Code != socket.CodeConflict || e.Details[socket.DetailReason] != "idempotency_key_reused" {
+		if e := status.AsError(err); e.Code != socket.CodeConflict || e.Details[socket.DetailReason] != "idempotency_key_reused" {
 			t.Fatalf("the key with another body: %v", err)
 		}
 		res, err := c.Request(ctx, "STATS", "", nil)
@@ -185,8 +187,8 @@ func TestGoClientCallsThePythonFixture(t *testing.T) {
 	})
 
 	t.Run("PUBLISH and Subscribe", func(t *testing.T) {
-		events := make(chan socket.Event, 16)
-		stop, err := c.Subscribe(ctx, "interop/*", func(e socket.Event) { events <- e })
+		events := make(chan caller.Event, 16)
+		stop, err := c.Subscribe(ctx, "interop/*", func(e caller.Event) { events <- e })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,8 +17,11 @@ import (
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 	"github.com/streamgate/streamgate/services/internal/sqldb/sqltest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 )
 
 // usersScript is the Python users service, a drop-in for services/users.
@@ -82,7 +85,7 @@ func startPythonUsers(t *testing.T, store string) string {
 // gives it (delegating, role admin) and returns its address.
 func startGoUsers(t *testing.T, st users.Store) string {
 	t.Helper()
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: key, Delegate: true, Roles: []string{"admin"}})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: key, Delegate: true, Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +99,9 @@ func startGoUsers(t *testing.T, st users.Store) string {
 	return sockettest.Serve(t, srv)
 }
 
-func dialUsers(t *testing.T, addr string) *socket.Client {
+func dialUsers(t *testing.T, addr string) *caller.Client {
 	t.Helper()
-	c, err := socket.Dial(addr, socket.WithKey(key), socket.WithoutClientCoalescing(), socket.WithServiceName("users"))
+	c, err := caller.Dial(addr, caller.WithKey(key), caller.WithoutCoalescing(), caller.WithServiceName("users"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ type call struct {
 // answer is what a caller sees of a reply, with what differs by nature
 // (generated ids, creation times) made comparable.
 type answer struct {
-	Code     socket.Code
+	Code     status.Code
 	Message  string
 	Details  any
 	Result   any
@@ -160,7 +163,7 @@ func normalize(t *testing.T, v any) any {
 	return v
 }
 
-func (c call) do(t *testing.T, cl *socket.Client) answer {
+func (c call) do(t *testing.T, cl *caller.Client) answer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -168,10 +171,10 @@ func (c call) do(t *testing.T, cl *socket.Client) answer {
 	if len(c.as) > 0 {
 		m.Principal = socket.Principal{Subject: c.as[0], Roles: c.as[1:]}
 	}
-	r, err := cl.Do(socket.ContextWithMeta(ctx, m), c.action, c.id, c.body)
+	r, err := cl.Do(caller.ContextWithMeta(ctx, m), c.action, c.id, c.body)
 	a := answer{Replayed: r.Replayed}
 	if err != nil {
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		a.Code, a.Message = e.Code, generatedID.ReplaceAllString(e.Message, "usr_X")
 		if len(e.Details) > 0 {
 			a.Details = normalize(t, e.Details)
@@ -417,7 +420,7 @@ func TestPythonAndGoShareOneDatabase(t *testing.T) {
 	if first.Code != "" || first.Replayed {
 		t.Fatalf("create on Python: %+v", first)
 	}
-	for _, cl := range []*socket.Client{gocl, py} {
+	for _, cl := range []*caller.Client{gocl, py} {
 		if again := create.do(t, cl); !again.Replayed || !reflect.DeepEqual(again.Result, first.Result) {
 			t.Fatalf("the keyed create again: %+v, want %+v replayed", again, first.Result)
 		}
@@ -438,10 +441,10 @@ func TestPythonAndGoShareOneDatabase(t *testing.T) {
 		{as: admin, action: "GET_USER", id: "ann"}, {as: admin, action: "GET_USER", id: "bob"},
 		{as: admin, action: "LIST_USERS"}, {as: []string{"bob"}, action: "CHECK_PURCHASABLE", id: "bob"},
 	} {
-		raw := func(cl *socket.Client) string {
+		raw := func(cl *caller.Client) string {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
-			r, err := cl.Request(socket.ContextWithMeta(ctx, socket.Meta{Principal: socket.Principal{Subject: c.as[0], Roles: c.as[1:]}}), c.action, c.id, nil)
+			r, err := cl.Request(caller.ContextWithMeta(ctx, socket.Meta{Principal: socket.Principal{Subject: c.as[0], Roles: c.as[1:]}}), c.action, c.id, nil)
 			if err != nil {
 				t.Fatalf("%s %s: %v", c.action, c.id, err)
 			}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // leaseExpired reports whether an order's purchase lease has run out at
@@ -21,10 +21,10 @@ const pageSize = 200
 // eachListed calls f with every entry of the pages action lists, page by
 // page: ask returns the body that asks for the page after token (empty for
 // the first), entries a page's entries and its next page token.
-func eachListed[Page, Entry any](ctx context.Context, c *socket.Client, action string, ask func(token string) any, entries func(Page) ([]Entry, string), f func(Entry) error) error {
+func eachListed[Page, Entry any](ctx context.Context, c *caller.Client, action string, ask func(token string) any, entries func(Page) ([]Entry, string), f func(Entry) error) error {
 	token := ""
 	for {
-		page, err := socket.Call[Page](ctx, c, action, "", ask(token))
+		page, err := caller.Call[Page](ctx, c, action, "", ask(token))
 		if err != nil {
 			return err
 		}
@@ -42,7 +42,7 @@ func eachListed[Page, Entry any](ctx context.Context, c *socket.Client, action s
 }
 
 // eachPayment calls f with every payment that matches in, page by page.
-func eachPayment(ctx context.Context, c *socket.Client, in payments.ListInput, f func(payments.Payment) error) error {
+func eachPayment(ctx context.Context, c *caller.Client, in payments.ListInput, f func(payments.Payment) error) error {
 	in.PageSize = pageSize
 	ask := func(token string) any {
 		in.PageToken = token
@@ -54,7 +54,7 @@ func eachPayment(ctx context.Context, c *socket.Client, in payments.ListInput, f
 }
 
 // eachOrder calls f with every order in the status, page by page.
-func eachOrder(ctx context.Context, c *socket.Client, status orders.Status, f func(orders.Order) error) error {
+func eachOrder(ctx context.Context, c *caller.Client, status orders.Status, f func(orders.Order) error) error {
 	ask := func(token string) any {
 		return orders.ListOrdersInput{Status: status, PageSize: pageSize, PageToken: token}
 	}

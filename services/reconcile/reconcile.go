@@ -47,17 +47,19 @@ import (
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Options say which services to reconcile and how.
 type Options struct {
 	// Orders and Payments are clients of the two services. Their key must
-	// let the request name its principal (socket.Key.Delegate): the run
+	// let the request name its principal (keyring.Key.Delegate): the run
 	// acts as an admin.
-	Orders, Payments *socket.Client
+	Orders, Payments *caller.Client
 	// Inventory is a client of the inventory service; nil leaves
 	// reservations alone (step 4 does not run).
-	Inventory *socket.Client
+	Inventory *caller.Client
 	// Now is the run's clock, for leases and ages; default time.Now.
 	Now func() time.Time
 	// DryRun reports what a run would do and changes nothing.
@@ -205,7 +207,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	meta := socket.MetaFrom(ctx)
 	meta.Principal, meta.IdempotencyKey = principal, ""
 	r := &runner{o: o, now: o.Now(), inflight: map[string]bool{}, dryReleased: map[string]bool{}, rep: Report{Entries: []Entry{}, Counts: map[string]int{}, DryRun: o.DryRun}}
-	ctx = socket.ContextWithMeta(ctx, meta)
+	ctx = caller.ContextWithMeta(ctx, meta)
 	for _, step := range []func(context.Context) error{r.settlePayments, r.checkCharges, r.releasePurchases, r.releaseStock} {
 		if err := step(ctx); err != nil {
 			return r.rep, err
@@ -243,7 +245,7 @@ func (r *runner) settled(e Entry) {
 
 func (r *runner) unresolved(e Entry, err error) {
 	if err != nil {
-		e.Reason = fmt.Sprintf("%s: %s", e.Reason, socket.AsError(err).Code)
+		e.Reason = fmt.Sprintf("%s: %s", e.Reason, status.AsError(err).Code)
 	}
 	r.rep.Unresolved = append(r.rep.Unresolved, e)
 }
@@ -253,7 +255,7 @@ func (r *runner) unresolved(e Entry, err error) {
 func (r *runner) settlePayments(ctx context.Context) error {
 	ms := (r.o.OlderThan - time.Until(r.now)).Milliseconds()
 	ms = max(ms, 0)
-	rep, err := socket.Call[payments.SettleReport](ctx, r.o.Payments, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms, DryRun: r.o.DryRun})
+	rep, err := caller.Call[payments.SettleReport](ctx, r.o.Payments, "SETTLE_PAYMENTS", "", payments.SettleInput{OlderThanMS: &ms, DryRun: r.o.DryRun})
 	if err != nil {
 		return fmt.Errorf("reconcile: SETTLE_PAYMENTS: %w", err)
 	}
@@ -288,14 +290,14 @@ const attempts = 3
 func (r *runner) checkCharge(ctx context.Context, p payments.Payment, young bool) {
 	entry := Entry{Kind: KindCharge, OrderID: p.OrderID, PaymentID: p.ID, AmountCents: p.AmountCents}
 	for range attempts {
-		o, err := socket.Call[orders.Order](ctx, r.o.Orders, "GET_ORDER", p.OrderID, nil)
+		o, err := caller.Call[orders.Order](ctx, r.o.Orders, "GET_ORDER", p.OrderID, nil)
 		entry.Action, entry.Reason = ActionRefunded, ""
 		if young && !(err == nil && o.Status == orders.StatusPaid && o.PaymentID == p.ID) {
 			r.inFlight(p.OrderID)
 			return
 		}
 		switch {
-		case socket.CodeOf(err) == socket.CodeNotFound:
+		case status.CodeOf(err) == socket.CodeNotFound:
 			entry.Reason = "order_gone"
 		case err != nil:
 			r.unresolved(Entry{Kind: KindCharge, OrderID: p.OrderID, PaymentID: p.ID, Action: "check", Reason: "get_order_failed"}, err)
@@ -319,8 +321,8 @@ func (r *runner) checkCharge(ctx context.Context, p payments.Payment, young bool
 			return
 		}
 		if entry.Action == ActionMarkedPaid {
-			_, err := socket.Call[orders.Order](ctx, r.o.Orders, "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: p.ID, AmountCents: p.AmountCents, Version: o.Version, PurchaseID: o.PurchaseID})
-			switch socket.CodeOf(err) {
+			_, err := caller.Call[orders.Order](ctx, r.o.Orders, "MARK_PAID", o.ID, orders.MarkPaidInput{PaymentID: p.ID, AmountCents: p.AmountCents, Version: o.Version, PurchaseID: o.PurchaseID})
+			switch status.CodeOf(err) {
 			case "":
 				r.settled(entry)
 				return
@@ -330,8 +332,8 @@ func (r *runner) checkCharge(ctx context.Context, p payments.Payment, young bool
 			r.unresolved(Entry{Kind: KindCharge, OrderID: p.OrderID, PaymentID: p.ID, Action: ActionMarkedPaid, Reason: "mark_paid_failed"}, err)
 			return
 		}
-		_, err = socket.Call[payments.Payment](ctx, r.o.Payments, "REFUND", p.ID, nil)
-		switch socket.CodeOf(err) {
+		_, err = caller.Call[payments.Payment](ctx, r.o.Payments, "REFUND", p.ID, nil)
+		switch status.CodeOf(err) {
 		case "":
 			r.settled(entry)
 		case socket.CodeFailedPrecondition:
@@ -385,9 +387,9 @@ func (r *runner) release(ctx context.Context, o orders.Order) {
 		r.dryReleased[o.PurchaseID] = true
 		return
 	}
-	res, err := socket.Call[orders.AbortResult](ctx, r.o.Orders, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: o.PurchaseID})
+	res, err := caller.Call[orders.AbortResult](ctx, r.o.Orders, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: o.PurchaseID})
 	switch {
-	case socket.CodeOf(err) == socket.CodeNotFound:
+	case status.CodeOf(err) == socket.CodeNotFound:
 		// Gone meanwhile.
 	case err != nil:
 		r.unresolved(Entry{Kind: KindPurchase, OrderID: o.ID, Action: ActionReleased, Reason: "abort_purchase_failed"}, err)

@@ -18,7 +18,10 @@ import (
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,13 +41,13 @@ type env struct {
 	t         *testing.T
 	ctx       context.Context
 	st        payments.Store
-	pay       *socket.Client
-	orders    *socket.Client
+	pay       *caller.Client
+	orders    *caller.Client
 	sandboxes map[string]*payments.Sandbox
 	providers map[string]payments.Provider
 	names     map[string]string // order id → the test's name for it
 	// inventory serves items (widget, in stock initialStock) from items.
-	inventory *socket.Client
+	inventory *caller.Client
 	items     inventory.Store
 }
 
@@ -69,7 +72,7 @@ func newEnv(t *testing.T, st payments.Store, ost orders.Store) *env {
 		e.sandboxes[name], e.providers[name] = sb, payments.NewHTTPProvider(url, 200*time.Millisecond, &http.Client{Transport: tr})
 	}
 	server := func(name string) *socket.Server {
-		keys, err := socket.NewKeyring(socket.Key{Name: "ops", Secret: serviceKey, Delegate: true})
+		keys, err := keyring.New(keyring.Key{Name: "ops", Secret: serviceKey, Delegate: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +90,7 @@ func newEnv(t *testing.T, st payments.Store, ost orders.Store) *env {
 	if err := inventory.Register(isrv, e.items); err != nil {
 		t.Fatal(err)
 	}
-	e.inventory = sockettest.Start(t, isrv, socket.WithKey(serviceKey))
+	e.inventory = sockettest.Start(t, isrv, caller.WithKey(serviceKey))
 	if err := payments.Register(psrv, st, e.providers); err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +104,8 @@ func newEnv(t *testing.T, st payments.Store, ost orders.Store) *env {
 	if err := orders.Register(osrv, ost, prices, orders.WithPurchaseLease(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	e.pay = sockettest.Start(t, psrv, socket.WithKey(serviceKey))
-	e.orders = sockettest.Start(t, osrv, socket.WithKey(serviceKey))
+	e.pay = sockettest.Start(t, psrv, caller.WithKey(serviceKey))
+	e.orders = sockettest.Start(t, osrv, caller.WithKey(serviceKey))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	e.ctx = ctx
@@ -111,13 +114,13 @@ func newEnv(t *testing.T, st payments.Store, ost orders.Store) *env {
 
 // alice is the shop's customer; key is the request's Idempotency-Key.
 func (e *env) alice(key string) context.Context {
-	return socket.ContextWithMeta(e.ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "alice"}, IdempotencyKey: key})
+	return caller.ContextWithMeta(e.ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "alice"}, IdempotencyKey: key})
 }
 
 // order creates alice's order of n items, named name in reports.
 func (e *env) order(name string, n int64) orders.Order {
 	e.t.Helper()
-	o, err := socket.Call[orders.Order](e.alice(""), e.orders, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "widget", Quantity: n}}})
+	o, err := caller.Call[orders.Order](e.alice(""), e.orders, "CREATE_ORDER", "", orders.CreateOrderInput{Lines: []orders.Line{{ItemID: "widget", Quantity: n}}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -129,7 +132,7 @@ func (e *env) order(name string, n int64) orders.Order {
 func (e *env) paying(name string, n int64) orders.Order {
 	e.t.Helper()
 	o := e.order(name, n)
-	o, err := socket.Call[orders.Order](e.alice("pur_"+name), e.orders, "BEGIN_PURCHASE", o.ID, nil)
+	o, err := caller.Call[orders.Order](e.alice("pur_"+name), e.orders, "BEGIN_PURCHASE", o.ID, nil)
 	if err != nil || o.Status != orders.StatusPaying {
 		e.t.Fatalf("BEGIN_PURCHASE: %+v %v", o, err)
 	}
@@ -139,14 +142,14 @@ func (e *env) paying(name string, n int64) orders.Order {
 func (e *env) markPaid(o orders.Order, paymentID string) {
 	e.t.Helper()
 	in := orders.MarkPaidInput{PaymentID: paymentID, AmountCents: o.TotalCents, Version: o.Version, PurchaseID: o.PurchaseID}
-	if _, err := socket.Call[orders.Order](e.alice(""), e.orders, "MARK_PAID", o.ID, in); err != nil {
+	if _, err := caller.Call[orders.Order](e.alice(""), e.orders, "MARK_PAID", o.ID, in); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 func (e *env) getOrder(id string) orders.Order {
 	e.t.Helper()
-	o, err := socket.Call[orders.Order](e.alice(""), e.orders, "GET_ORDER", id, nil)
+	o, err := caller.Call[orders.Order](e.alice(""), e.orders, "GET_ORDER", id, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -155,7 +158,7 @@ func (e *env) getOrder(id string) orders.Order {
 
 // payAsAlice pays an order through the payments service as its owner.
 func (e *env) payAsAlice(order string, amount int64, gateway, card string) (payments.Payment, error) {
-	return socket.Call[payments.Payment](e.alice(""), e.pay, "PAY", "", payments.PayInput{OrderID: order, AmountCents: amount, Gateway: gateway, Card: card})
+	return caller.Call[payments.Payment](e.alice(""), e.pay, "PAY", "", payments.PayInput{OrderID: order, AmountCents: amount, Gateway: gateway, Card: card})
 }
 
 // crashed records a payment pending since an hour ago, as a process that
@@ -251,7 +254,7 @@ func TestReconcile(t *testing.T) {
 			// money goes back; once the lease runs out the order is
 			// released.
 			lost := e.paying("lost", 15)
-			if _, err := e.payAsAlice(lost.ID, lost.TotalCents, "A", cardLost); socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+			if _, err := e.payAsAlice(lost.ID, lost.TotalCents, "A", cardLost); status.CodeOf(err) != socket.CodeDeadlineExceeded {
 				t.Fatalf("lost answer: %v", err)
 			}
 			// The process stopped after the charge went out; the order is
@@ -378,7 +381,7 @@ func (e *env) moneyMatches() {
 // not name a principal cannot reconcile.
 func TestReconcileNeedsADelegatingKey(t *testing.T) {
 	t.Parallel()
-	keys, err := socket.NewKeyring(socket.Key{Name: "plain", Secret: "plain-key", Roles: []string{"admin"}})
+	keys, err := keyring.New(keyring.Key{Name: "plain", Secret: "plain-key", Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,11 +392,11 @@ func TestReconcileNeedsADelegatingKey(t *testing.T) {
 	if err := payments.Register(srv, payments.NewMemoryStore(), nil); err != nil {
 		t.Fatal(err)
 	}
-	c := sockettest.Start(t, srv, socket.WithKey("plain-key"))
+	c := sockettest.Start(t, srv, caller.WithKey("plain-key"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err = reconcile.Run(ctx, reconcile.Options{Orders: c, Payments: c})
-	if socket.CodeOf(err) != socket.CodePermissionDenied {
+	if status.CodeOf(err) != socket.CodePermissionDenied {
 		t.Fatalf("got %v, want PERMISSION_DENIED", err)
 	}
 	if _, err := reconcile.Run(ctx, reconcile.Options{Payments: c}); err == nil {
@@ -412,7 +415,7 @@ func TestConcurrentRuns(t *testing.T) {
 	e := newEnv(t, pst, orders.NewMemoryStore())
 	for i := range 4 {
 		lost := e.paying(fmt.Sprintf("lost%d", i), int64(10+i))
-		if _, err := e.payAsAlice(lost.ID, lost.TotalCents, "A", cardLost); socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+		if _, err := e.payAsAlice(lost.ID, lost.TotalCents, "A", cardLost); status.CodeOf(err) != socket.CodeDeadlineExceeded {
 			t.Fatalf("lost answer: %v", err)
 		}
 		crash := e.paying(fmt.Sprintf("crash%d", i), int64(20+i))

@@ -7,6 +7,8 @@ import (
 	"github.com/streamgate/streamgate/services/inventory"
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // releaseStock is step 4: stock held by reservations whose purchase will
@@ -80,7 +82,7 @@ func (r *runner) releaseReservation(ctx context.Context, res inventory.Reservati
 	}
 	reply, err := r.o.Inventory.Do(ctx, "RELEASE_STOCK", res.ID, inventory.ReleaseInput{Version: res.Version})
 	switch {
-	case socket.CodeOf(err) == socket.CodeConflict:
+	case status.CodeOf(err) == socket.CodeConflict:
 		// Reserved again since it was read: its purchase goes on.
 	case err != nil:
 		entry.Reason = "release_stock_failed"
@@ -93,7 +95,7 @@ func (r *runner) releaseReservation(ctx context.Context, res inventory.Reservati
 
 // eachReservation calls f with every reservation in the status, page by
 // page.
-func eachReservation(ctx context.Context, c *socket.Client, status inventory.ReservationStatus, f func(inventory.Reservation) error) error {
+func eachReservation(ctx context.Context, c *caller.Client, status inventory.ReservationStatus, f func(inventory.Reservation) error) error {
 	ask := func(token string) any {
 		return inventory.ReservationsInput{Status: status, PageSize: pageSize, PageToken: token}
 	}

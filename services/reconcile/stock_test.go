@@ -12,14 +12,14 @@ import (
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // reserve reserves the stock of a paying order under its purchase, as the
 // v3 pipeline does, and names the reservation as the order.
 func (e *env) reserve(o orders.Order) inventory.Reservation {
 	e.t.Helper()
-	res, err := socket.Call[inventory.Reservation](e.alice(""), e.inventory, "RESERVE_STOCK", o.PurchaseID, map[string]any{"order": o})
+	res, err := caller.Call[inventory.Reservation](e.alice(""), e.inventory, "RESERVE_STOCK", o.PurchaseID, map[string]any{"order": o})
 	if err != nil {
 		e.t.Fatalf("RESERVE_STOCK %s: %v", o.PurchaseID, err)
 	}
@@ -30,7 +30,7 @@ func (e *env) reserve(o orders.Order) inventory.Reservation {
 // abort aborts an order's purchase, as a pipeline's undo does.
 func (e *env) abort(o orders.Order) {
 	e.t.Helper()
-	res, err := socket.Call[orders.AbortResult](e.alice(""), e.orders, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: o.PurchaseID})
+	res, err := caller.Call[orders.AbortResult](e.alice(""), e.orders, "ABORT_PURCHASE", o.ID, orders.AbortPurchaseInput{PurchaseID: o.PurchaseID})
 	if err != nil || !res.Aborted {
 		e.t.Fatalf("ABORT_PURCHASE: %+v %v", res, err)
 	}
@@ -94,7 +94,7 @@ func TestReconcileReleasesAbandonedStock(t *testing.T) {
 			first := e.paying("superseded", 6)
 			e.reserve(first)
 			e.abort(first)
-			o, err := socket.Call[orders.Order](e.alice("pur_second"), e.orders, "BEGIN_PURCHASE", first.ID, nil)
+			o, err := caller.Call[orders.Order](e.alice("pur_second"), e.orders, "BEGIN_PURCHASE", first.ID, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +105,7 @@ func TestReconcileReleasesAbandonedStock(t *testing.T) {
 			orphan := e.paying("orphan", 7)
 			e.reserve(orphan)
 			e.abort(orphan)
-			if _, err := socket.Call[orders.Order](e.alice(""), e.orders, "DELETE_ORDER", orphan.ID, nil); err != nil {
+			if _, err := caller.Call[orders.Order](e.alice(""), e.orders, "DELETE_ORDER", orphan.ID, nil); err != nil {
 				t.Fatal(err)
 			}
 			// Running: paying under a live lease.
@@ -199,7 +199,7 @@ func TestReconcileLeavesTheStockOfARetriedPurchase(t *testing.T) {
 	h.afterPaid = func() {
 		// The retry, as the pipeline runs it with the same key.
 		var err error
-		retried, err = socket.Call[orders.Order](e.alice("pur_retried"), e.orders, "BEGIN_PURCHASE", o.ID, nil)
+		retried, err = caller.Call[orders.Order](e.alice("pur_retried"), e.orders, "BEGIN_PURCHASE", o.ID, nil)
 		if err != nil || retried.PurchaseID != o.PurchaseID {
 			t.Errorf("BEGIN_PURCHASE again: %+v %v", retried, err)
 			return

@@ -7,7 +7,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // A service with an admin listener serves its metrics at /metrics, under
@@ -34,7 +34,7 @@ func TestAdminServesMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := socket.Dial(addr)
+	c, err := caller.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

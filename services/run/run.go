@@ -35,6 +35,8 @@ import (
 	"github.com/streamgate/streamgate/services/orders"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/users"
 )
 
@@ -62,7 +64,7 @@ type Options struct {
 	Listen string
 	// Keys are the keys callers may present. Without keys Run refuses to
 	// serve unless WithoutAuth says so.
-	Keys []socket.Key
+	Keys []keyring.Key
 	// WithoutAuth serves without keys: any caller may act for any
 	// principal. For local experiments only; Run refuses it with Keys.
 	WithoutAuth bool
@@ -134,54 +136,22 @@ func Run(ctx context.Context, o Options) error {
 	// fixture's DRAIN), exactly as cancelling ctx does.
 	ctx, shutdown := context.WithCancel(ctx)
 	defer shutdown()
-	opts := []socket.ServerOption{socket.WithLogger(o.Logger)}
 	reg := metricsRegistry(o)
-	if reg != nil {
-		opts = append(opts, socket.WithMetrics(reg))
-	}
-	if o.TLS != nil {
-		opts = append(opts, socket.WithGRPCServerOptions(grpc.Creds(credentials.NewTLS(o.TLS))))
-	} else if !o.InsecurePlaintext && !tlsfiles.LoopbackAddr(o.Listen) {
-		return tlsfiles.PlaintextListenError("service "+o.Service, o.Listen, "set -tls-cert and -tls-key, or allow it with -insecure-plaintext")
-	}
-	if o.NoCoalescing {
-		opts = append(opts, socket.WithoutCoalescing())
-	}
-	switch {
-	case o.WithoutAuth && len(o.Keys) > 0:
-		return errors.New("run: WithoutAuth and Keys are exclusive")
-	case o.WithoutAuth:
-		opts = append(opts, socket.WithoutAuth())
-	case len(o.Keys) == 0:
-		return errors.New("run: no keys: a service without keys would let any caller act for anyone; set Keys, or WithoutAuth for local experiments")
-	default:
-		keys, err := socket.NewKeyring(o.Keys...)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, socket.WithKeys(keys))
+	opts, err := serverOptions(o, reg)
+	if err != nil {
+		return err
 	}
 	srv, err := socket.NewServer(socket.Config{Name: o.Service, Version: o.Version}, opts...)
 	if err != nil {
 		return err
 	}
-	var closers []io.Closer
-	defer func() {
-		for _, c := range slices.Backward(closers) {
-			_ = c.Close()
-		}
-	}()
+	var closers []io.Closer // what register opens
+	defer func() { closeAll(closers) }()
 	// Background tasks (payments' settle loop) run until Run returns,
 	// before what they use is closed.
-	tasksCtx, stopTasks := context.WithCancel(ctx)
-	var tasks sync.WaitGroup
-	defer func() {
-		stopTasks()
-		tasks.Wait()
-	}()
-	if err := register(ctx, srv, o, &closers, func(task func(context.Context)) {
-		tasks.Go(func() { task(tasksCtx) })
-	}, shutdown); err != nil {
+	tasks := newTasks(ctx)
+	defer tasks.stop()
+	if err := register(ctx, srv, o, &closers, tasks.start, shutdown); err != nil {
 		return fmt.Errorf("service %s: %w", o.Service, err)
 	}
 	lis, err := net.Listen("tcp", o.Listen)
@@ -200,6 +170,85 @@ func Run(ctx context.Context, o Options) error {
 			o.AdminReady(addr)
 		}
 	}
+	return serve(ctx, srv, lis, o, &serving)
+}
+
+// serverOptions are the socket server's options: its logger, metrics,
+// TLS, coalescing and keys. A plaintext listener off loopback, and keys
+// that do not say who may call, are refused.
+func serverOptions(o Options, reg prometheus.Registerer) ([]socket.ServerOption, error) {
+	opts := []socket.ServerOption{socket.WithLogger(o.Logger)}
+	if reg != nil {
+		opts = append(opts, socket.WithMetrics(reg))
+	}
+	if o.TLS != nil {
+		opts = append(opts, socket.WithGRPCServerOptions(grpc.Creds(credentials.NewTLS(o.TLS))))
+	} else if !o.InsecurePlaintext && !tlsfiles.LoopbackAddr(o.Listen) {
+		return nil, tlsfiles.PlaintextListenError("service "+o.Service, o.Listen, "set -tls-cert and -tls-key, or allow it with -insecure-plaintext")
+	}
+	if o.NoCoalescing {
+		opts = append(opts, socket.WithoutCoalescing())
+	}
+	auth, err := authOption(o)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, auth), nil
+}
+
+// authOption is how the server checks its callers: o.Keys, or no check
+// at all when o.WithoutAuth says so.
+func authOption(o Options) (socket.ServerOption, error) {
+	switch {
+	case o.WithoutAuth && len(o.Keys) > 0:
+		return nil, errors.New("run: WithoutAuth and Keys are exclusive")
+	case o.WithoutAuth:
+		return socket.WithoutAuth(), nil
+	case len(o.Keys) == 0:
+		return nil, errors.New("run: no keys: a service without keys would let any caller act for anyone; set Keys, or WithoutAuth for local experiments")
+	}
+	keys, err := keyring.New(o.Keys...)
+	if err != nil {
+		return nil, err
+	}
+	return socket.WithKeys(keys), nil
+}
+
+// closeAll closes what the service opened, the last opened first.
+func closeAll(closers []io.Closer) {
+	for _, c := range slices.Backward(closers) {
+		_ = c.Close()
+	}
+}
+
+// tasks are the service's background tasks: they run until stop.
+type tasks struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// newTasks makes the tasks' set; they end with ctx at the latest.
+func newTasks(ctx context.Context) *tasks {
+	t := &tasks{}
+	t.ctx, t.cancel = context.WithCancel(ctx)
+	return t
+}
+
+// start runs task in the background.
+func (t *tasks) start(task func(context.Context)) {
+	t.wg.Go(func() { task(t.ctx) })
+}
+
+// stop ends the tasks and waits for them.
+func (t *tasks) stop() {
+	t.cancel()
+	t.wg.Wait()
+}
+
+// serve serves srv on lis until ctx ends, saying so in the log and to
+// o.Ready, and keeping serving true from then until the drain starts.
+func serve(ctx context.Context, srv *socket.Server, lis net.Listener, o Options, serving *atomic.Bool) error {
 	serving.Store(true) // before the line that says so: readers of the log may ask /readyz at once
 	o.Logger.Info("service serving", "addr", lis.Addr().String(), "store", o.storeName())
 	if o.Ready != nil {
@@ -216,7 +265,7 @@ func Run(ctx context.Context, o Options) error {
 			<-logged // Run logs nothing after it returns
 		}
 	}()
-	err = srv.Serve(ctx, lis)
+	err := srv.Serve(ctx, lis)
 	o.Logger.Info("service drained")
 	return err
 }
@@ -311,16 +360,16 @@ func register(ctx context.Context, srv *socket.Server, o Options, closers *[]io.
 
 // dial reaches a service this one calls, over CallTLS, or in plaintext
 // on loopback or when InsecurePlaintext says so.
-func dial(o Options, service, target string) (*socket.Client, error) {
-	opts := []socket.DialOption{socket.WithKey(o.CallKey), socket.WithLogger(o.Logger)}
+func dial(o Options, service, target string) (*caller.Client, error) {
+	opts := []caller.Option{caller.WithKey(o.CallKey), caller.WithLogger(o.Logger)}
 	switch {
 	case o.CallTLS != nil:
 		creds := credentials.NewTLS(tlsfiles.ForTarget(o.CallTLS, target))
-		opts = append(opts, socket.WithGRPCDialOptions(grpc.WithTransportCredentials(creds)))
+		opts = append(opts, caller.WithGRPCDialOptions(grpc.WithTransportCredentials(creds)))
 	case !o.InsecurePlaintext && !tlsfiles.LoopbackTarget(target):
 		return nil, tlsfiles.PlaintextDialError(service, target, "set -service-tls-ca, or allow it with -insecure-plaintext")
 	}
-	return socket.Dial(target, opts...)
+	return caller.Dial(target, opts...)
 }
 
 // store returns the service's store: in db, or in memory when db is nil.

@@ -11,6 +11,9 @@ import (
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,15 +50,15 @@ func TestPaymentsSettleLoop(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	c, err := socket.Dial(addr)
+	c, err := caller.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rctx, rcancel := context.WithTimeout(socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "alice"}}), 30*time.Second)
+	rctx, rcancel := context.WithTimeout(caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "alice"}}), 30*time.Second)
 	defer rcancel()
-	_, err = socket.Call[payments.Payment](rctx, c, "PAY", "", payments.PayInput{OrderID: "ord_1", AmountCents: 300, Gateway: "A", Card: "4000000000000259"})
-	if socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+	_, err = caller.Call[payments.Payment](rctx, c, "PAY", "", payments.PayInput{OrderID: "ord_1", AmountCents: 300, Gateway: "A", Card: "4000000000000259"})
+	if status.CodeOf(err) != socket.CodeDeadlineExceeded {
 		t.Fatalf("PAY: %v", err)
 	}
 	timeout := time.After(30 * time.Second)
@@ -104,7 +107,7 @@ func TestRunRefusesNoKeys(t *testing.T) {
 	defer cancel()
 	for name, o := range map[string]run.Options{
 		"no keys":          {Service: "echo", Listen: "127.0.0.1:0"},
-		"keys and no auth": {Service: "echo", Listen: "127.0.0.1:0", WithoutAuth: true, Keys: []socket.Key{{Name: "k", Secret: "s"}}},
+		"keys and no auth": {Service: "echo", Listen: "127.0.0.1:0", WithoutAuth: true, Keys: []keyring.Key{{Name: "k", Secret: "s"}}},
 	} {
 		if err := run.Run(ctx, o); err == nil {
 			t.Errorf("%s: Run served", name)

@@ -11,11 +11,14 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // countingServer registers ECHO that counts its runs.
-func countingServer(t *testing.T, runs *atomic.Int64) *testServer {
-	return startServer(t, serverSpec{bufconn: true, register: func(s *socket.Server) {
+func countingServer(t *testing.T, runs *atomic.Int64) *sockettest.Server {
+	return sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(s *socket.Server) {
 		must(t, s.Handle("ECHO", socket.HandlerFunc(func(_ context.Context, r *socket.Request) (json.RawMessage, error) {
 			runs.Add(1)
 			return r.Body, nil
@@ -31,7 +34,7 @@ func TestStreamRefusedBeforeAnyFrame(t *testing.T) {
 	}{
 		{"missing key", ""},
 		{"unknown key", "Bearer not-a-key"},
-		{"wrong scheme", "Basic " + testKey},
+		{"wrong scheme", "Basic " + sockettest.TestKey},
 		{"empty bearer", "Bearer "},
 	}
 	for _, tc := range cases {
@@ -39,11 +42,11 @@ func TestStreamRefusedBeforeAnyFrame(t *testing.T) {
 			t.Parallel()
 			var runs atomic.Int64
 			ts := countingServer(t, &runs)
-			ctx := testContext(t)
+			ctx := sockettest.Context(t)
 			if tc.auth != "" {
 				ctx = withKeyRaw(ctx, tc.auth)
 			}
-			stream, err := rawConn(t, ts).Connect(ctx)
+			stream, err := sockettest.RawConn(t, ts).Connect(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,9 +61,9 @@ func TestStreamRefusedBeforeAnyFrame(t *testing.T) {
 				t.Fatalf("handler ran %d times for a refused stream", n)
 			}
 			// The request library reports the refusal instead of hanging.
-			c := dialServer(t, ts, socket.WithKey("not-a-key"))
-			_, err = c.Request(testContext(t), "ECHO", "", nil)
-			wantCode(t, err, socket.CodeUnauthenticated)
+			c := sockettest.DialServer(t, ts, caller.WithKey("not-a-key"))
+			_, err = c.Request(sockettest.Context(t), "ECHO", "", nil)
+			sockettest.WantCode(t, err, socket.CodeUnauthenticated)
 		})
 	}
 }
@@ -69,8 +72,8 @@ func TestRevokedKeyEndsOpenStreams(t *testing.T) {
 	t.Parallel()
 	var runs atomic.Int64
 	ts := countingServer(t, &runs)
-	ctx := testContext(t)
-	stream, err := rawConn(t, ts).Connect(withKey(ctx, testKey))
+	ctx := sockettest.Context(t)
+	stream, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(ctx, sockettest.TestKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +88,7 @@ func TestRevokedKeyEndsOpenStreams(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("open stream after revoke: err = %v, want Unauthenticated", err)
 	}
-	again, err := rawConn(t, ts).Connect(withKey(ctx, testKey))
+	again, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(ctx, sockettest.TestKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,29 +102,29 @@ func TestRevokedKeyEndsOpenStreams(t *testing.T) {
 
 func TestKeyScopes(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true, register: func(s *socket.Server) {
-		registerEcho(t, s)
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(s *socket.Server) {
+		sockettest.RegisterEcho(t, s)
 		must(t, s.Handle("WHOAMI", socket.Typed(func(ctx context.Context, _ string, _ struct{}) (socket.Meta, error) {
 			return socket.MetaFrom(ctx), nil
 		}), socket.Read()))
 	}})
-	ctx := testContext(t)
-	user := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "user-7", Roles: []string{"admin"}}, RequestID: "req-1"})
+	ctx := sockettest.Context(t)
+	user := caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "user-7", Roles: []string{"admin"}}, RequestID: "req-1"})
 
 	t.Run("action outside the key's scope", func(t *testing.T) {
-		reader := dialServer(t, ts, socket.WithKey(readOnlyKey))
+		reader := sockettest.DialServer(t, ts, caller.WithKey(sockettest.ReaderKey))
 		if _, err := reader.Request(ctx, "ECHO", "", nil); err != nil {
 			t.Fatalf("ECHO with the reader key: %v", err)
 		}
 		_, err := reader.Request(ctx, "WHOAMI", "", nil)
-		wantCode(t, err, socket.CodePermissionDenied)
+		sockettest.WantCode(t, err, socket.CodePermissionDenied)
 	})
 	t.Run("principal from a key that may not delegate", func(t *testing.T) {
-		_, err := dialServer(t, ts).Request(user, "WHOAMI", "", nil)
-		wantCode(t, err, socket.CodePermissionDenied)
+		_, err := sockettest.DialServer(t, ts).Request(user, "WHOAMI", "", nil)
+		sockettest.WantCode(t, err, socket.CodePermissionDenied)
 	})
 	t.Run("principal from a delegating key", func(t *testing.T) {
-		m, err := socket.Call[socket.Meta](user, dialServer(t, ts, socket.WithKey(gatewayKey)), "WHOAMI", "", nil)
+		m, err := caller.Call[socket.Meta](user, sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey)), "WHOAMI", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +133,7 @@ func TestKeyScopes(t *testing.T) {
 		}
 	})
 	t.Run("the key itself is the principal", func(t *testing.T) {
-		m, err := socket.Call[socket.Meta](ctx, dialServer(t, ts), "WHOAMI", "", nil)
+		m, err := caller.Call[socket.Meta](ctx, sockettest.DialServer(t, ts), "WHOAMI", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,16 +145,16 @@ func TestKeyScopes(t *testing.T) {
 
 func TestKeyringValidation(t *testing.T) {
 	t.Parallel()
-	cases := map[string][]socket.Key{
+	cases := map[string][]keyring.Key{
 		"no name":        {{Secret: "x"}},
 		"no secret":      {{Name: "a"}},
-		"both":           {{Name: "a", Secret: "x", Hash: socket.HashKey("x")}},
+		"both":           {{Name: "a", Secret: "x", Hash: keyring.Hash("x")}},
 		"bad hash":       {{Name: "a", Hash: "sha256:zz"}},
 		"duplicate name": {{Name: "a", Secret: "x"}, {Name: "a", Secret: "y"}},
-		"same secret":    {{Name: "a", Secret: "x"}, {Name: "b", Hash: socket.HashKey("x")}},
+		"same secret":    {{Name: "a", Secret: "x"}, {Name: "b", Hash: keyring.Hash("x")}},
 	}
 	for name, keys := range cases {
-		if _, err := socket.NewKeyring(keys...); err == nil {
+		if _, err := keyring.New(keys...); err == nil {
 			t.Errorf("%s: NewKeyring accepted %+v", name, keys)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/internal/rusage"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // BenchmarkRoundTrip compares one request over the shared socket with the
@@ -26,12 +28,12 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 	// Every request is identical: coalescing (on by default for reads like
 	// ECHO) would answer many with one handler run and measure something
 	// else, so it is off on both sides.
-	ts := startServer(b, serverSpec{opts: []socket.ServerOption{socket.WithoutCoalescing()}})
+	ts := sockettest.StartServer(b, sockettest.Spec{Opts: []socket.ServerOption{socket.WithoutCoalescing()}})
 	body := []byte(`{"text":"Oska"}`)
 	ctx := context.Background()
 
 	b.Run("socket", func(b *testing.B) {
-		c := dialServer(b, ts, socket.WithoutClientCoalescing())
+		c := sockettest.DialServer(b, ts, caller.WithoutCoalescing())
 		if _, err := c.Request(ctx, "ECHO", "1", body); err != nil {
 			b.Fatal(err)
 		}
@@ -50,8 +52,8 @@ func benchmarkRoundTrip(b *testing.B, parallelism int) {
 		rusage.Report(b, cpu)
 	})
 	b.Run("unary", func(b *testing.B) {
-		stub := rawConn(b, ts)
-		kctx := withKey(ctx, testKey)
+		stub := sockettest.RawConn(b, ts)
+		kctx := sockettest.WithKey(ctx, sockettest.TestKey)
 		b.ReportAllocs()
 		b.SetParallelism(parallelism)
 		cpu := rusage.CPU()
@@ -80,14 +82,14 @@ func BenchmarkCoalescingOverhead(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		server []socket.ServerOption
-		client []socket.DialOption
+		client []caller.Option
 	}{
-		{"off", []socket.ServerOption{socket.WithoutCoalescing()}, []socket.DialOption{socket.WithoutClientCoalescing()}},
+		{"off", []socket.ServerOption{socket.WithoutCoalescing()}, []caller.Option{caller.WithoutCoalescing()}},
 		{"on", nil, nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			ts := startServer(b, serverSpec{opts: tc.server})
-			c := dialServer(b, ts, tc.client...)
+			ts := sockettest.StartServer(b, sockettest.Spec{Opts: tc.server})
+			c := sockettest.DialServer(b, ts, tc.client...)
 			if _, err := c.Request(ctx, "ECHO", "0", body); err != nil {
 				b.Fatal(err)
 			}
@@ -116,7 +118,7 @@ func BenchmarkCoalescingOverhead(b *testing.B) {
 // server run in this process). Run it once: -benchtime 1x.
 func BenchmarkIdleStreams(b *testing.B) {
 	const streams = 100
-	ts := startServer(b, serverSpec{})
+	ts := sockettest.StartServer(b, sockettest.Spec{})
 	ctx := context.Background()
 	inUse := func() (heap, stacks uint64, goroutines int) {
 		runtime.GC()
@@ -126,14 +128,14 @@ func BenchmarkIdleStreams(b *testing.B) {
 	}
 	for range b.N {
 		// One client first, so what every client shares is counted once.
-		first := dialServer(b, ts)
+		first := sockettest.DialServer(b, ts)
 		if _, err := first.Request(ctx, "ECHO", "0", []byte(`{"text":"x"}`)); err != nil {
 			b.Fatal(err)
 		}
 		heap0, stacks0, g0 := inUse()
-		clients := make([]*socket.Client, streams)
+		clients := make([]*caller.Client, streams)
 		for i := range clients {
-			clients[i] = dialServer(b, ts)
+			clients[i] = sockettest.DialServer(b, ts)
 			if _, err := clients[i].Request(ctx, "ECHO", strconv.Itoa(i), []byte(`{"text":"x"}`)); err != nil {
 				b.Fatal(err)
 			}

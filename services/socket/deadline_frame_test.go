@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // TestFrameDeadlineAnswersDeadlineExceeded: a read whose frame deadline
@@ -13,8 +14,8 @@ import (
 // that cancellation must not stand in for the caller's deadline.
 func TestFrameDeadlineAnswersDeadlineExceeded(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true})
-	stream, err := rawConn(t, ts).Connect(withKey(testContext(t), testKey))
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true})
+	stream, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey))
 	if err != nil {
 		t.Fatal(err)
 	}

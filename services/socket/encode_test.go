@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // A frame that cannot be encoded (a string that is not UTF-8, a frame over
@@ -19,8 +22,8 @@ func TestUnencodableFrameFailsOnlyItsRequest(t *testing.T) {
 	const limit = 64 << 10
 	var holds sync.Map // resource id → chan struct{} closed to answer HOLD
 	started := make(chan struct{}, 64)
-	ts := startServer(t, serverSpec{opts: []socket.ServerOption{socket.WithMaxFrameSize(limit)}, register: func(srv *socket.Server) {
-		registerEcho(t, srv)
+	ts := sockettest.StartServer(t, sockettest.Spec{Opts: []socket.ServerOption{socket.WithMaxFrameSize(limit)}, Register: func(srv *socket.Server) {
+		sockettest.RegisterEcho(t, srv)
 		// HOLD is a write that waits for the test: writes are never sent
 		// twice, so a broken stream shows as a failed HOLD.
 		must(t, srv.Handle("HOLD", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
@@ -43,21 +46,21 @@ func TestUnencodableFrameFailsOnlyItsRequest(t *testing.T) {
 			return json.Marshal(strings.Repeat("x", 2*limit))
 		}), socket.Read()))
 	}})
-	c := dialServer(t, ts, socket.WithMaxFrameSize(limit))
+	c := sockettest.DialServer(t, ts, caller.WithMaxFrameSize(limit))
 
 	cases := []struct {
 		name       string
 		action, id string
 		body       any
 		ctx        func(context.Context) context.Context
-		code       socket.Code
+		code       status.Code
 		contains   string
 	}{
 		{name: "resource id", action: "ECHO", id: "\xff", code: socket.CodeInvalidArgument, contains: "resource_id"},
 		{name: "resource id, overlong", action: "ECHO", id: "\xc3\x28", code: socket.CodeInvalidArgument, contains: "UTF-8"},
 		{name: "action", action: "ECHO\xff", code: socket.CodeInvalidArgument, contains: "action"},
 		{name: "request id in meta", action: "ECHO", id: "1", ctx: func(ctx context.Context) context.Context {
-			return socket.ContextWithMeta(ctx, socket.Meta{RequestID: "req-\xff"})
+			return caller.ContextWithMeta(ctx, socket.Meta{RequestID: "req-\xff"})
 		}, code: socket.CodeInvalidArgument, contains: "request_id"},
 		{name: "request over the frame limit", action: "ECHO", id: "1", body: map[string]string{"text": strings.Repeat("y", 2*limit)}, code: socket.CodeInvalidArgument, contains: "limit"},
 		{name: "answer with an invalid message is sanitized", action: "BAD_MESSAGE", id: "1", code: socket.CodeNotFound, contains: "no thing named \uFFFD"},
@@ -92,7 +95,7 @@ func TestUnencodableFrameFailsOnlyItsRequest(t *testing.T) {
 				rctx = tc.ctx(rctx)
 			}
 			_, err := c.Request(rctx, tc.action, tc.id, tc.body)
-			var se *socket.Error
+			var se *status.Error
 			if !errors.As(err, &se) || se.Code != tc.code || !strings.Contains(se.Message, tc.contains) {
 				t.Errorf("Request(%q, %q) = %v, want %s containing %q", tc.action, tc.id, err, tc.code, tc.contains)
 			}
@@ -100,7 +103,7 @@ func TestUnencodableFrameFailsOnlyItsRequest(t *testing.T) {
 				t.Errorf("message carries the raw byte: %q", se.Message)
 			}
 			// Requests on the same stream go on.
-			out, err := socket.Call[echoOut](ctx(t), c, "ECHO", "after", echoIn{Text: "ok"})
+			out, err := caller.Call[sockettest.EchoOut](ctx(t), c, "ECHO", "after", sockettest.EchoIn{Text: "ok"})
 			if err != nil || out.Text != "ok" {
 				t.Errorf("ECHO after the bad frame = %+v, %v", out, err)
 			}

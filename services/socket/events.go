@@ -6,9 +6,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
 )
 
 // Visibility says who may see an event. A caller whose key may delegate
@@ -39,46 +39,6 @@ func (v Visibility) Allows(p Principal) bool {
 
 func (v Visibility) proto() *socketv1.Visibility {
 	return &socketv1.Visibility{Public: v.Public, Subjects: v.Subjects, Roles: v.Roles}
-}
-
-func visibilityFromProto(v *socketv1.Visibility) Visibility {
-	return Visibility{Public: v.GetPublic(), Subjects: v.GetSubjects(), Roles: v.GetRoles()}
-}
-
-// maxTopic bounds a topic's length in bytes.
-const maxTopic = 256
-
-// checkTopic validates a topic: segments separated by "/", none empty.
-// With pattern set, the last segment may be "*" (every topic below the
-// segments before it; "*" alone: every topic); "*" appears nowhere else.
-func checkTopic(topic string, pattern bool) *Error {
-	if topic == "" || len(topic) > maxTopic {
-		return Errorf(CodeInvalidArgument, "a topic has 1 to %d bytes", maxTopic)
-	}
-	if !utf8.ValidString(topic) {
-		return Errorf(CodeInvalidArgument, "a topic is UTF-8 text")
-	}
-	segs := strings.Split(topic, "/")
-	for i, s := range segs {
-		switch {
-		case s == "":
-			return Errorf(CodeInvalidArgument, "topic %q has an empty segment", topic)
-		case s == "*" && pattern && i == len(segs)-1:
-		case strings.ContainsAny(s, "* \t\r\n"):
-			return Errorf(CodeInvalidArgument, "topic %q: \"*\" is only a whole last segment of a subscription, and topics have no spaces", topic)
-		}
-	}
-	return nil
-}
-
-// topicMatches reports whether a topic falls under a subscription's topic
-// or pattern.
-func topicMatches(pattern, topic string) bool {
-	if pattern == topic || pattern == "*" {
-		return true
-	}
-	prefix, ok := strings.CutSuffix(pattern, "*")
-	return ok && strings.HasPrefix(topic, prefix)
 }
 
 // eventQueue is how many events wait for one stream's sender. A stream
@@ -132,10 +92,10 @@ var gapMarker = &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Event
 // is full misses the event. Handlers publish after their change is
 // stored; any goroutine may publish.
 func (s *Server) Publish(topic string, data any, vis Visibility) error {
-	if e := checkTopic(topic, false); e != nil {
+	if e := wire.CheckTopic(topic, false); e != nil {
 		return e
 	}
-	raw, err := encodeBody(data)
+	raw, err := wire.EncodeBody(data)
 	if err != nil {
 		return err
 	}
@@ -190,7 +150,7 @@ func (s *Server) queueEvent(sub *streamSubs, vis Visibility, frame *socketv1.Con
 // the topic.
 func (sub *streamSubs) matchesPattern(topic string) bool {
 	for p := range sub.topics {
-		if isPattern(p) && topicMatches(p, topic) {
+		if isPattern(p) && wire.TopicMatches(p, topic) {
 			return true
 		}
 	}
@@ -252,15 +212,15 @@ func (se *serverEvents) indexLocked(st *serverStream, sub *streamSubs, topic str
 // (PERMISSION_DENIED): events carry whole objects, whatever action
 // changed them.
 func (st *serverStream) onSubscribe(topic string) {
-	if e := checkTopic(topic, true); e != nil {
+	if e := wire.CheckTopic(topic, true); e != nil {
 		st.reply(newResponse(0, false, nil, e))
 		return
 	}
-	if st.key.actions != nil {
+	if len(st.key.Actions) > 0 {
 		// An action-scoped key would otherwise see events of actions it
 		// may not call.
 		e := Errorf(CodePermissionDenied, "key %q is limited to some actions and may not subscribe", st.key.Name)
-		st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Subscribed{Subscribed: &socketv1.Subscribed{Topic: topic, Error: errorToProto(e)}}})
+		st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Subscribed{Subscribed: &socketv1.Subscribed{Topic: topic, Error: wire.ErrorToProto(e)}}})
 		return
 	}
 	if st.subscribe(topic) {

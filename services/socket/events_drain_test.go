@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // A stream that ends cleanly (the instance drained) while its events may
@@ -37,9 +39,9 @@ func drainWithEventsQueued(t *testing.T) (arrived, n int) {
 	n = 200 // fewer than a stream's queue holds: none is dropped on publishing
 	held, release := make(chan struct{}), make(chan struct{})
 	var srv *socket.Server
-	ts := startServer(t, serverSpec{register: func(s *socket.Server) {
+	ts := sockettest.StartServer(t, sockettest.Spec{Register: func(s *socket.Server) {
 		srv = s
-		registerEcho(t, s)
+		sockettest.RegisterEcho(t, s)
 		must(t, s.Handle("BURST", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 			close(held)
 			<-release // the drain has begun
@@ -52,12 +54,12 @@ func drainWithEventsQueued(t *testing.T) (arrived, n int) {
 			return json.RawMessage(`{}`), nil
 		})))
 	}})
-	c := dialServer(t, ts, socket.WithKey(gatewayKey), socket.WithReadyWait(testDeadline))
+	c := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey), caller.WithReadyWait(testDeadline))
 	events, stop := collect(t, c, "x/*")
 	defer stop()
 	answered := make(chan error, 1)
 	go func() {
-		_, err := c.Request(testContext(t), "BURST", "1", nil)
+		_, err := c.Request(sockettest.Context(t), "BURST", "1", nil)
 		answered <- err
 	}()
 	<-held

@@ -12,6 +12,8 @@ import (
 
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // registerPublisher registers SET (a write that publishes its body on the
@@ -19,7 +21,7 @@ import (
 // besides ECHO.
 func registerPublisher(t testing.TB, srv *socket.Server) {
 	t.Helper()
-	registerEcho(t, srv)
+	sockettest.RegisterEcho(t, srv)
 	must(t, srv.Handle("SET", socket.HandlerFunc(func(_ context.Context, req *socket.Request) (json.RawMessage, error) {
 		var in struct {
 			Vis socket.Visibility `json:"vis"`
@@ -33,10 +35,10 @@ func registerPublisher(t testing.TB, srv *socket.Server) {
 }
 
 // collect subscribes to topic and returns the channel the events arrive on.
-func collect(t *testing.T, c *socket.Client, topic string) (<-chan socket.Event, func()) {
+func collect(t *testing.T, c *caller.Client, topic string) (<-chan caller.Event, func()) {
 	t.Helper()
-	ch := make(chan socket.Event, 4096)
-	stop, err := c.Subscribe(testContext(t), topic, func(e socket.Event) { ch <- e })
+	ch := make(chan caller.Event, 4096)
+	stop, err := c.Subscribe(sockettest.Context(t), topic, func(e caller.Event) { ch <- e })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,19 +47,19 @@ func collect(t *testing.T, c *socket.Client, topic string) (<-chan socket.Event,
 }
 
 // next waits for the next event.
-func next(t *testing.T, ch <-chan socket.Event) socket.Event {
+func next(t *testing.T, ch <-chan caller.Event) caller.Event {
 	t.Helper()
 	select {
 	case e := <-ch:
 		return e
 	case <-time.After(testDeadline):
 		t.Fatal("no event")
-		return socket.Event{}
+		return caller.Event{}
 	}
 }
 
 // none checks that no event is waiting.
-func none(t *testing.T, ch <-chan socket.Event, what string) {
+func none(t *testing.T, ch <-chan caller.Event, what string) {
 	t.Helper()
 	select {
 	case e := <-ch:
@@ -68,9 +70,9 @@ func none(t *testing.T, ch <-chan socket.Event, what string) {
 
 func TestEventsReachSubscribersInSeqOrder(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	c := dialServer(t, ts, socket.WithKey(gatewayKey))
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	c := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey))
+	ctx := sockettest.Context(t)
 	one, _ := collect(t, c, "items/1")
 	items, _ := collect(t, c, "items/*")
 	all, _ := collect(t, c, "*")
@@ -93,7 +95,7 @@ func TestEventsReachSubscribersInSeqOrder(t *testing.T) {
 		}
 	}
 	for _, w := range []struct {
-		ch     <-chan socket.Event
+		ch     <-chan caller.Event
 		topics []string
 	}{{items, []string{"items/1", "items/1", "items/1", "items/2"}}, {all, []string{"items/1", "items/1", "items/1", "items/2", "orders/1"}}} {
 		var got []string
@@ -112,10 +114,10 @@ func TestEventsReachSubscribersInSeqOrder(t *testing.T) {
 
 func TestEventsOnlyVisibleToAKeyThatDoesNotDelegate(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	gw := dialServer(t, ts, socket.WithKey(gatewayKey))
-	plain := dialServer(t, ts) // key "test", role "service", no delegation
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	gw := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey))
+	plain := sockettest.DialServer(t, ts) // key "test", role "service", no delegation
+	ctx := sockettest.Context(t)
 	gwEvents, _ := collect(t, gw, "*")
 	plainEvents, _ := collect(t, plain, "*")
 	vis := []map[string]any{
@@ -169,16 +171,16 @@ func TestEventsOnlyVisibleToAKeyThatDoesNotDelegate(t *testing.T) {
 
 func TestEventsTopicsAreChecked(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	c := dialServer(t, ts, socket.WithKey(gatewayKey))
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	c := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey))
 	for _, topic := range []string{"", "orders//1", "orders/*/x", "ord*", "a b", "/x", strings.Repeat("x", 257)} {
-		_, err := c.Subscribe(testContext(t), topic, func(socket.Event) {})
-		wantCode(t, err, socket.CodeInvalidArgument)
+		_, err := c.Subscribe(sockettest.Context(t), topic, func(caller.Event) {})
+		sockettest.WantCode(t, err, socket.CodeInvalidArgument)
 	}
 	for _, topic := range []string{"*", "orders/*", "orders//1"} {
-		wantCode(t, ts.Publish(topic, nil, socket.Visibility{}), socket.CodeInvalidArgument)
+		sockettest.WantCode(t, ts.Publish(topic, nil, socket.Visibility{}), socket.CodeInvalidArgument)
 	}
-	wantCode(t, ts.Publish("orders/1", []byte(`{"x":`), socket.Visibility{}), socket.CodeInvalidArgument)
+	sockettest.WantCode(t, ts.Publish("orders/1", []byte(`{"x":`), socket.Visibility{}), socket.CodeInvalidArgument)
 	if err := ts.Publish("orders/1", nil, socket.Visibility{}); err != nil {
 		t.Fatalf("no data (null): %v", err)
 	}
@@ -187,9 +189,9 @@ func TestEventsTopicsAreChecked(t *testing.T) {
 func TestEventsUnsubscribe(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	ts := startServer(t, serverSpec{name: "unsub", bufconn: true, opts: []socket.ServerOption{socket.WithMetrics(reg)}, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	c := dialServer(t, ts, socket.WithKey(gatewayKey))
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{Name: "unsub", Bufconn: true, Opts: []socket.ServerOption{socket.WithMetrics(reg)}, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	c := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey))
+	ctx := sockettest.Context(t)
 	a, stopA := collect(t, c, "a/1")
 	a2, stopA2 := collect(t, c, "a/1")
 	b, _ := collect(t, c, "b/1")
@@ -222,8 +224,8 @@ func TestEventsUnsubscribe(t *testing.T) {
 func TestEventsSlowSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	ts := startServer(t, serverSpec{name: "slow", opts: []socket.ServerOption{socket.WithMetrics(reg)}, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{Name: "slow", Opts: []socket.ServerOption{socket.WithMetrics(reg)}, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	ctx := sockettest.Context(t)
 
 	// A subscriber that stops reading: a raw stream with small fixed flow
 	// control windows, so the service's sends back up quickly.
@@ -231,7 +233,7 @@ func TestEventsSlowSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 	defer cancelSlow()
 	slow := rawSubscriber(t, slowCtx, ts, "t/*")
 
-	fast := dialServer(t, ts, socket.WithKey(gatewayKey))
+	fast := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey))
 	events, _ := collect(t, fast, "t/*")
 	if _, err := fast.Request(ctx, "ECHO", "", nil); err != nil {
 		t.Fatal(err)
@@ -301,9 +303,9 @@ func TestEventsSlowSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 
 func TestEventsResubscribeAfterReconnect(t *testing.T) {
 	t.Parallel()
-	first := startServer(t, serverSpec{register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	c := dialServer(t, first, socket.WithKey(gatewayKey), socket.WithReadyWait(testDeadline))
-	ctx := testContext(t)
+	first := sockettest.StartServer(t, sockettest.Spec{Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	c := sockettest.DialServer(t, first, caller.WithKey(sockettest.GatewayKey), caller.WithReadyWait(testDeadline))
+	ctx := sockettest.Context(t)
 	events, _ := collect(t, c, "x/*")
 	if _, err := c.Request(ctx, "SET", "x/1", nil); err != nil {
 		t.Fatal(err)
@@ -318,7 +320,7 @@ func TestEventsResubscribeAfterReconnect(t *testing.T) {
 	}
 	// A new instance on the same address: the client subscribes its new
 	// stream before any request goes out on it.
-	second := startServer(t, serverSpec{addr: first.Addr, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	second := sockettest.StartServer(t, sockettest.Spec{Addr: first.Addr, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
 	if _, err := c.Request(ctx, "SET", "x/2", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -338,9 +340,9 @@ func TestEventsResubscribeAfterReconnect(t *testing.T) {
 
 func TestSubscribeReturnsOnceTheSubscriptionIsInPlace(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true, register: func(srv *socket.Server) { registerPublisher(t, srv) }})
-	c := dialServer(t, ts, socket.WithKey(gatewayKey))
-	if _, err := c.Request(testContext(t), "ECHO", "", nil); err != nil { // a ready stream
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(srv *socket.Server) { registerPublisher(t, srv) }})
+	c := sockettest.DialServer(t, ts, caller.WithKey(sockettest.GatewayKey))
+	if _, err := c.Request(sockettest.Context(t), "ECHO", "", nil); err != nil { // a ready stream
 		t.Fatal(err)
 	}
 	for i := range 20 {

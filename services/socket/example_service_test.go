@@ -7,6 +7,8 @@ import (
 	"net"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // A whole service: a key, a server with one typed action, serving on a
@@ -14,7 +16,7 @@ import (
 // request library. docs/writing-services.md ("Go") shows this body, and
 // TestDocsServiceExample keeps the two equal.
 func Example_service() {
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: "dev-key"})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: "dev-key"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func Example_service() {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis) }() // until ctx ends; then drains
 
-	c, err := socket.Dial(lis.Addr().String(), socket.WithKey("dev-key"))
+	c, err := caller.Dial(lis.Addr().String(), caller.WithKey("dev-key"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 type user struct {
@@ -36,13 +37,13 @@ func Example() {
 	served := make(chan error)
 	go func() { served <- srv.Serve(ctx, lis) }()
 
-	c, err := socket.Dial(lis.Addr().String())
+	c, err := caller.Dial(lis.Addr().String())
 	if err != nil {
 		panic(err)
 	}
 	res, err := c.Request(ctx, "UPDATE_USER", "1", map[string]any{"name": "Oska"})
 	fmt.Println(string(res), err)
-	_, err = socket.Call[user](ctx, c, "UPDATE_USER", "1", user{})
+	_, err = caller.Call[user](ctx, c, "UPDATE_USER", "1", user{})
 	fmt.Println(err)
 
 	_ = c.Close()

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -25,8 +27,8 @@ type admitted struct {
 
 // admit checks a request frame against the server's actions and the
 // caller's key and turns it into a handler Request. Every problem becomes a
-// clear *Error for this frame alone.
-func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *Error) {
+// clear *status.Error for this frame alone.
+func (s *Server) admit(key *keyring.Entry, f *socketv1.Request) (admitted, *status.Error) {
 	if f == nil {
 		return admitted{}, Errorf(CodeInvalidArgument, "frame without a request")
 	}
@@ -38,7 +40,7 @@ func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *Error) {
 		return admitted{}, Errorf(CodeNotFound, "service %q has no action %q", s.cfg.Name, f.GetAction()).
 			WithDetails(map[string]any{"action": f.GetAction(), "service": s.cfg.Name})
 	}
-	if !key.mayCall(a.name) {
+	if !key.MayCall(a.name) {
 		return admitted{}, Errorf(CodePermissionDenied, "key %q may not call %s", key.Name, a.name)
 	}
 	m := f.GetMeta()
@@ -86,7 +88,7 @@ func (s *Server) admit(key *keyEntry, f *socketv1.Request) (admitted, *Error) {
 
 // newResponse builds the response frame for a request's outcome, in the
 // form the request used (see admitted.raw).
-func newResponse(id uint64, raw bool, result json.RawMessage, err *Error) *socketv1.Response {
+func newResponse(id uint64, raw bool, result json.RawMessage, err *status.Error) *socketv1.Response {
 	if err == nil && !raw {
 		var v structpb.Value
 		if len(result) == 0 {
@@ -99,45 +101,7 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *Error) *socke
 		}
 	}
 	if err != nil {
-		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: errorToProto(err)}}
+		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: wire.ErrorToProto(err)}}
 	}
 	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
-}
-
-// errorToProto converts an *Error for the wire; a code outside the
-// standard set goes out as INTERNAL.
-func errorToProto(e *Error) *socketv1.Error {
-	if !e.Code.Valid() {
-		e = &Error{Code: CodeInternal, Message: e.Message, Details: e.Details}
-	}
-	return e.Proto()
-}
-
-// errorFromProto converts a wire error back to an *Error.
-func errorFromProto(pe *socketv1.Error) *Error {
-	e := status.FromProto(pe)
-	if !e.Code.Valid() {
-		e.Code = CodeInternal
-	}
-	return e
-}
-
-// resultOf turns a response frame into the caller's result or error.
-func resultOf(r *socketv1.Response) (json.RawMessage, error) {
-	switch o := r.GetOutcome().(type) {
-	case *socketv1.Response_ResultRaw:
-		return o.ResultRaw, nil
-	case *socketv1.Response_Result:
-		b, err := protojson.Marshal(o.Result)
-		if err != nil {
-			return nil, Errorf(CodeInternal, "the result could not be decoded").WithCause(err)
-		}
-		return b, nil
-	case *socketv1.Response_Error:
-		return nil, errorFromProto(o.Error)
-	}
-	if r.GetOk() {
-		return nil, nil
-	}
-	return nil, Errorf(CodeInternal, "response %d has neither result nor error", r.GetId())
 }

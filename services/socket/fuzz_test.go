@@ -10,6 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 // FuzzFrame feeds arbitrary bytes to the service side of the socket as a
@@ -32,7 +35,7 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0xff, 0xff})
 
-	keys, err := NewKeyring(Key{Name: "k", Secret: "s"}, Key{Name: "d", Secret: "t", Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "k", Secret: "s"}, keyring.Key{Name: "d", Secret: "t", Delegate: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -47,7 +50,14 @@ func FuzzFrame(f *testing.F) {
 	if err := srv.Handle("V2_ONLY", Typed(echo), Versions("v2")); err != nil {
 		f.Fatal(err)
 	}
-	plain, delegate := keys.byName["k"], keys.byName["d"]
+	plain, e := keys.Find("s")
+	if e != nil {
+		f.Fatal(e)
+	}
+	delegate, e := keys.Find("t")
+	if e != nil {
+		f.Fatal(e)
+	}
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var frame socketv1.ConnectRequest
@@ -58,7 +68,7 @@ func FuzzFrame(f *testing.F) {
 		if req == nil {
 			return
 		}
-		for _, key := range []*keyEntry{plain, delegate} {
+		for _, key := range []*keyring.Entry{plain, delegate} {
 			adm, e := srv.admit(key, req)
 			if e != nil {
 				checkError(t, e)
@@ -81,7 +91,7 @@ func FuzzFrame(f *testing.F) {
 	})
 }
 
-func checkError(t *testing.T, e *Error) {
+func checkError(t *testing.T, e *status.Error) {
 	t.Helper()
 	if !e.Code.Valid() || e.Message == "" {
 		t.Fatalf("refusal without a standard code or message: %#v", e)
@@ -99,8 +109,8 @@ func checkResponse(t *testing.T, r *socketv1.Response) {
 	if err := proto.Unmarshal(b, &back); err != nil {
 		t.Fatalf("response does not decode: %v", err)
 	}
-	if _, err := resultOf(&back); err != nil {
-		if CodeOf(err) == "" {
+	if _, err := wire.Result(&back); err != nil {
+		if status.CodeOf(err) == "" {
 			t.Fatalf("result error without code: %v", err)
 		}
 	} else if !back.GetOk() {
@@ -120,7 +130,7 @@ func FuzzDecodeBody(f *testing.F) {
 			Delay int    `json:"delay_ms"`
 		}
 		if err := DecodeBody(b, &v); err != nil {
-			e := AsError(err)
+			e := status.AsError(err)
 			if e.Code != CodeInvalidArgument || e.Message == "" {
 				t.Fatalf("DecodeBody(%q) = %v; want INVALID_ARGUMENT with a message", b, err)
 			}

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Request is what a handler receives: one action frame.
@@ -56,33 +59,6 @@ type Principal struct {
 // HasRole reports whether the principal has the role.
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
-// Scope returns the visibility scope of a principal for per-caller
-// answers: its subject and roles, quoted so no two principals share one.
-// It is part of every coalesced read's key, so it is built with one
-// allocation (none for the zero Principal).
-func (p Principal) Scope() string {
-	if p.Subject == "" && len(p.Roles) == 0 {
-		return `""`
-	}
-	var buf [128]byte // most scopes fit; longer ones grow on the heap
-	b := strconv.AppendQuote(buf[:0], p.Subject)
-	for _, r := range p.Roles {
-		b = append(b, ',')
-		b = strconv.AppendQuote(b, r)
-	}
-	return string(b)
-}
-
-type metaKey struct{}
-
-// ContextWithMeta returns a context carrying meta. The client sends it with
-// every request made with that context; the server puts the incoming meta
-// in each handler's context, so a handler calling another service forwards
-// the version, principal and trace it was called with.
-func ContextWithMeta(ctx context.Context, m Meta) context.Context {
-	return context.WithValue(ctx, metaKey{}, &m)
-}
-
 // MetaFrom returns the meta in ctx, or the zero Meta.
 func MetaFrom(ctx context.Context) Meta {
 	if m := metaIn(ctx); m != nil {
@@ -91,10 +67,10 @@ func MetaFrom(ctx context.Context) Meta {
 	return Meta{}
 }
 
-// metaIn returns the meta in ctx (set by ContextWithMeta, or by the server
-// for a handler), or nil.
+// metaIn returns the meta in ctx (set by the server for a handler, or by
+// caller.ContextWithMeta for the requests made with it), or nil.
 func metaIn(ctx context.Context) *Meta {
-	switch v := ctx.Value(metaKey{}).(type) {
+	switch v := wire.MetaValue(ctx).(type) {
 	case *Meta:
 		return v
 	case *requestState:
@@ -104,7 +80,7 @@ func metaIn(ctx context.Context) *Meta {
 }
 
 // Handler runs an action. It returns the result as JSON, or an error; an
-// *Error chooses the code, any other error becomes INTERNAL. The context
+// *status.Error chooses the code, any other error becomes INTERNAL. The context
 // ends at the request's deadline, when the caller cancels, or when the
 // stream ends.
 type Handler interface {
@@ -158,7 +134,7 @@ func DecodeBody(body json.RawMessage, v any) error {
 	return nil
 }
 
-func bodyError(err error, offset int64) *Error {
+func bodyError(err error, offset int64) *status.Error {
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {

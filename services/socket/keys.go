@@ -2,148 +2,16 @@ package socket
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
-	"fmt"
 	"strings"
-	"sync"
 
 	"google.golang.org/grpc/metadata"
+
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
-// Key is a credential a caller presents when it opens a stream, as gRPC
-// metadata `authorization: Bearer SECRET`.
-type Key struct {
-	// Name identifies the key in stats and logs and is the principal's
-	// subject when the key does not delegate. Required and unique.
-	Name string
-	// Secret is the key itself. Set Secret or Hash, not both.
-	Secret string
-	// Hash is HashKey(secret), for configuration that must not hold secrets.
-	Hash string
-	// Actions, when not empty, are the only actions the key may call;
-	// others get PERMISSION_DENIED.
-	Actions []string
-	// Roles are the key's roles when the key itself is the principal.
-	Roles []string
-	// Delegate lets the key name another principal in a request's meta
-	// (the gateway forwarding its end users). Without it such requests get
-	// PERMISSION_DENIED.
-	Delegate bool
-}
-
-// HashKey returns the form of a secret that Key.Hash takes: "sha256:" and
-// the hex digest.
-func HashKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// Keyring holds the keys a server accepts. It is safe for concurrent use;
-// keys can be added and revoked while the server runs, and revoking a key
-// ends its open streams.
-type Keyring struct {
-	mu     sync.RWMutex // guards byHash and byName
-	byHash map[[sha256.Size]byte]*keyEntry
-	byName map[string]*keyEntry
-}
-
-// keyEntry is one accepted key; revoked is closed when it is revoked.
-type keyEntry struct {
-	Key
-	hash    [sha256.Size]byte
-	actions map[string]bool // nil means all actions
-	revoked chan struct{}
-}
-
-// NewKeyring returns a keyring holding keys.
-func NewKeyring(keys ...Key) (*Keyring, error) {
-	k := &Keyring{byHash: map[[sha256.Size]byte]*keyEntry{}, byName: map[string]*keyEntry{}}
-	for _, key := range keys {
-		if err := k.Add(key); err != nil {
-			return nil, err
-		}
-	}
-	return k, nil
-}
-
-// Add accepts a new key. Its name must not be in use.
-func (k *Keyring) Add(key Key) error {
-	e, err := newKeyEntry(key)
-	if err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, dup := k.byName[key.Name]; dup {
-		return fmt.Errorf("socket: key %q: name already in use", key.Name)
-	}
-	if _, dup := k.byHash[e.hash]; dup {
-		return fmt.Errorf("socket: key %q: the same secret is already in use", key.Name)
-	}
-	k.byName[key.Name] = e
-	k.byHash[e.hash] = e
-	return nil
-}
-
-// Revoke removes the key with the name and ends its open streams. It
-// reports whether such a key existed.
-func (k *Keyring) Revoke(name string) bool {
-	k.mu.Lock()
-	e, ok := k.byName[name]
-	if ok {
-		delete(k.byName, name)
-		delete(k.byHash, e.hash)
-	}
-	k.mu.Unlock()
-	if ok {
-		close(e.revoked)
-	}
-	return ok
-}
-
-func newKeyEntry(key Key) (*keyEntry, error) {
-	if key.Name == "" {
-		return nil, fmt.Errorf("socket: key without a name")
-	}
-	e := &keyEntry{Key: key, revoked: make(chan struct{})}
-	switch {
-	case key.Secret != "" && key.Hash != "":
-		return nil, fmt.Errorf("socket: key %q: set Secret or Hash, not both", key.Name)
-	case key.Secret != "":
-		e.hash = sha256.Sum256([]byte(key.Secret))
-	case key.Hash != "":
-		hexDigest, ok := strings.CutPrefix(key.Hash, "sha256:")
-		b, err := hex.DecodeString(hexDigest)
-		if !ok || err != nil || len(b) != sha256.Size {
-			return nil, fmt.Errorf("socket: key %q: hash must be \"sha256:\" and 64 hex digits", key.Name)
-		}
-		copy(e.hash[:], b)
-	default:
-		return nil, fmt.Errorf("socket: key %q: no Secret or Hash", key.Name)
-	}
-	e.Secret = ""
-	if len(key.Actions) > 0 {
-		e.actions = make(map[string]bool, len(key.Actions))
-		for _, a := range key.Actions {
-			e.actions[a] = true
-		}
-	}
-	return e, nil
-}
-
-// mayCall reports whether the key may call the action.
-func (e *keyEntry) mayCall(action string) bool {
-	return e.actions == nil || e.actions[action]
-}
-
-// anonymous is the caller of a server that runs WithoutAuth.
-var anonymous = &keyEntry{Key: Key{Name: "anonymous", Delegate: true}, revoked: make(chan struct{})}
-
-// lookup finds the key whose secret is presented in ctx's metadata. The
-// secret's hash selects the entry and is compared in constant time.
-func (k *Keyring) lookup(ctx context.Context) (*keyEntry, error) {
+// lookup finds the key whose secret is presented in ctx's metadata
+// ("authorization: Bearer SECRET").
+func lookup(ctx context.Context, k *keyring.Keyring) (*keyring.Entry, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(MetadataAuthorization)
 	if len(vals) == 0 {
@@ -153,33 +21,9 @@ func (k *Keyring) lookup(ctx context.Context) (*keyEntry, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, Errorf(CodeUnauthenticated, "malformed %q metadata: want %q", MetadataAuthorization, "Bearer KEY")
 	}
-	e, err := k.find(secret)
+	e, err := k.Find(secret)
 	if err != nil {
 		return nil, err
-	}
-	return e, nil
-}
-
-// Verify returns the key whose secret this is, without its secret; an
-// unknown or revoked secret is an UNAUTHENTICATED *Error. Other edges (the
-// gateway's API keys) use it to check keys the way streams are checked.
-func (k *Keyring) Verify(secret string) (Key, error) {
-	e, err := k.find(secret)
-	if err != nil {
-		return Key{}, err
-	}
-	return e.Key, nil
-}
-
-// find selects the entry by the secret's hash and compares the hashes in
-// constant time.
-func (k *Keyring) find(secret string) (*keyEntry, *Error) {
-	sum := sha256.Sum256([]byte(secret))
-	k.mu.RLock()
-	e := k.byHash[sum]
-	k.mu.RUnlock()
-	if e == nil || subtle.ConstantTimeCompare(e.hash[:], sum[:]) != 1 {
-		return nil, Errorf(CodeUnauthenticated, "unknown or revoked key")
 	}
 	return e, nil
 }

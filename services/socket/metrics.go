@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/status"
 )
 
 // WithMetrics registers the server's Prometheus metrics with reg, each
@@ -31,7 +32,7 @@ func WithMetrics(reg prometheus.Registerer) ServerOption {
 
 // frameCodes are the code label's values: OK, then the standard codes.
 // An index into it picks an action's frames counter.
-var frameCodes = append([]Code{"OK"}, Codes()...)
+var frameCodes = append([]status.Code{"OK"}, status.Codes()...)
 
 // serverMetrics are a server's collectors, an observer of its events.
 type serverMetrics struct {
@@ -148,7 +149,7 @@ func (m *serverMetrics) of(a *action) *actionMetrics {
 }
 
 // answered counts a request answered with e (nil: OK).
-func (m *serverMetrics) answered(a *action, e *Error) {
+func (m *serverMetrics) answered(a *action, e *status.Error) {
 	am := m.of(a)
 	if am == nil {
 		return
@@ -168,7 +169,7 @@ func (m *serverMetrics) answered(a *action, e *Error) {
 
 // codeIndex is a code's index in frameCodes; a code outside the standard
 // set crosses the wire as INTERNAL and counts as one.
-func codeIndex(c Code) int {
+func codeIndex(c status.Code) int {
 	for i, fc := range frameCodes[1:] {
 		if fc == c {
 			return i + 1
@@ -178,7 +179,7 @@ func codeIndex(c Code) int {
 }
 
 // handlerEnded records a handler run.
-func (m *serverMetrics) handlerEnded(a *action, d time.Duration, _ *Error) {
+func (m *serverMetrics) handlerEnded(a *action, d time.Duration, _ *status.Error) {
 	if am := m.of(a); am != nil {
 		am.duration.Observe(d.Seconds())
 	}
@@ -213,12 +214,12 @@ func (m *serverMetrics) server(e serverEvent) {
 
 // refused counts a frame answered without running (no action, busy,
 // draining): under its action when the server has it.
-func (s *Server) refused(actionName string, e *Error) {
+func (s *Server) refused(actionName string, e *status.Error) {
 	s.obs.answered(s.actions[actionName], e)
 }
 
 // refuse answers a request frame that does not run, and counts it.
-func (st *serverStream) refuse(f *socketv1.Request, raw bool, e *Error) {
+func (st *serverStream) refuse(f *socketv1.Request, raw bool, e *status.Error) {
 	st.srv.refused(f.GetAction(), e)
 	st.reply(newResponse(f.GetId(), raw, nil, e))
 }

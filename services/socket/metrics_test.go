@@ -10,6 +10,7 @@ import (
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/promtest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -19,8 +20,8 @@ func TestServerMetrics(t *testing.T) {
 	var flights coalesce.Group
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
-	ts := startServer(t, serverSpec{name: "metered", opts: []socket.ServerOption{socket.WithMetrics(reg), socket.WithFlights(&flights)}, register: func(srv *socket.Server) {
-		registerEcho(t, srv)
+	ts := sockettest.StartServer(t, sockettest.Spec{Name: "metered", Opts: []socket.ServerOption{socket.WithMetrics(reg), socket.WithFlights(&flights)}, Register: func(srv *socket.Server) {
+		sockettest.RegisterEcho(t, srv)
 		must(t, srv.Handle("GATE", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 			started <- struct{}{}
 			<-release
@@ -29,8 +30,8 @@ func TestServerMetrics(t *testing.T) {
 	}})
 	// The request library's own coalescing would share the reads before
 	// they reach the service.
-	c := dialServer(t, ts, socket.WithoutClientCoalescing())
-	ctx := testContext(t)
+	c := sockettest.DialServer(t, ts, caller.WithoutCoalescing())
+	ctx := sockettest.Context(t)
 	value := func(name string, labels ...string) float64 {
 		return promtest.Gather(t, reg).Value(name, append([]string{"service", "metered"}, labels...)...)
 	}
@@ -39,9 +40,9 @@ func TestServerMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.Request(ctx, "BOOM", "", nil)
-	wantCode(t, err, socket.CodeInternal)
+	sockettest.WantCode(t, err, socket.CodeInternal)
 	_, err = c.Request(ctx, "NO_SUCH_ACTION", "", nil)
-	wantCode(t, err, socket.CodeNotFound)
+	sockettest.WantCode(t, err, socket.CodeNotFound)
 	for _, w := range []struct {
 		action, code string
 	}{{"ECHO", "OK"}, {"BOOM", "INTERNAL"}, {"unknown", "NOT_FOUND"}} {
@@ -64,14 +65,14 @@ func TestServerMetrics(t *testing.T) {
 			results <- err
 		}()
 	}
-	recv(t, started)
+	sockettest.Recv(t, started)
 	sockettest.WaitJoined(t, 2, &flights)
 	if got := value("streamgate_service_requests_in_flight"); got != 2 {
 		t.Errorf("in flight with two parked reads = %v, want 2", got)
 	}
 	close(release)
 	for range 2 {
-		if err := recv(t, results); err != nil {
+		if err := sockettest.Recv(t, results); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestServerMetrics(t *testing.T) {
 
 	// A refused key counts once per refused call.
 	before := value("streamgate_service_auth_refusals_total")
-	_, err = rawConn(t, ts).Describe(withKey(ctx, "not-a-key"), nil)
+	_, err = sockettest.RawConn(t, ts).Describe(sockettest.WithKey(ctx, "not-a-key"), nil)
 	if err == nil {
 		t.Fatal("Describe with an unknown key succeeded")
 	}

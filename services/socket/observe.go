@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/streamgate/streamgate/status"
 )
 
 // Observation is one hook: the server tells a list of observers what
@@ -24,16 +26,16 @@ type serverObserver interface {
 	// returns is the run's.
 	started(ctx context.Context, a *action, req *Request) context.Context
 	// finished: the run's outcome; ctx is the one started returned.
-	finished(ctx context.Context, a *action, e *Error)
+	finished(ctx context.Context, a *action, e *status.Error)
 	// handlerBegan, handlerEnded: the handler ran (a coalesced run answers
 	// many requests).
 	handlerBegan(a *action)
-	handlerEnded(a *action, d time.Duration, e *Error)
+	handlerEnded(a *action, d time.Duration, e *status.Error)
 	// coalesced: a request was answered by another request's run.
 	coalesced(a *action)
 	// answered: a request frame was answered, run or refused (a is nil
 	// when the server has no such action).
-	answered(a *action, e *Error)
+	answered(a *action, e *status.Error)
 	// server: a server-wide event.
 	server(e serverEvent)
 }
@@ -45,12 +47,12 @@ func (noServerObserver) action(*action) any { return nil }
 func (noServerObserver) started(ctx context.Context, _ *action, _ *Request) context.Context {
 	return ctx
 }
-func (noServerObserver) finished(context.Context, *action, *Error)   {}
-func (noServerObserver) handlerBegan(*action)                        {}
-func (noServerObserver) handlerEnded(*action, time.Duration, *Error) {}
-func (noServerObserver) coalesced(*action)                           {}
-func (noServerObserver) answered(*action, *Error)                    {}
-func (noServerObserver) server(serverEvent)                          {}
+func (noServerObserver) finished(context.Context, *action, *status.Error)   {}
+func (noServerObserver) handlerBegan(*action)                               {}
+func (noServerObserver) handlerEnded(*action, time.Duration, *status.Error) {}
+func (noServerObserver) coalesced(*action)                                  {}
+func (noServerObserver) answered(*action, *status.Error)                    {}
+func (noServerObserver) server(serverEvent)                                 {}
 
 // serverEvent is a server-wide event.
 type serverEvent struct {
@@ -87,7 +89,7 @@ func (o serverObservers) started(ctx context.Context, a *action, req *Request) c
 	return ctx
 }
 
-func (o serverObservers) finished(ctx context.Context, a *action, e *Error) {
+func (o serverObservers) finished(ctx context.Context, a *action, e *status.Error) {
 	for _, x := range o {
 		x.finished(ctx, a, e)
 	}
@@ -99,7 +101,7 @@ func (o serverObservers) handlerBegan(a *action) {
 	}
 }
 
-func (o serverObservers) handlerEnded(a *action, d time.Duration, e *Error) {
+func (o serverObservers) handlerEnded(a *action, d time.Duration, e *status.Error) {
 	for _, x := range o {
 		x.handlerEnded(a, d, e)
 	}
@@ -111,7 +113,7 @@ func (o serverObservers) coalesced(a *action) {
 	}
 }
 
-func (o serverObservers) answered(a *action, e *Error) {
+func (o serverObservers) answered(a *action, e *status.Error) {
 	for _, x := range o {
 		x.answered(a, e)
 	}
@@ -125,7 +127,7 @@ func (o serverObservers) server(e serverEvent) {
 
 // runObserved runs an admitted request between its started and finished
 // events.
-func (s *Server) runObserved(ctx context.Context, adm *admitted) (json.RawMessage, *Error) {
+func (s *Server) runObserved(ctx context.Context, adm *admitted) (json.RawMessage, *status.Error) {
 	ctx = s.obs.started(ctx, adm.action, &adm.req)
 	res, e := s.run(ctx, adm)
 	s.obs.finished(ctx, adm.action, e)

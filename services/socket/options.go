@@ -9,22 +9,15 @@ import (
 
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/testhooks"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // ServerOption tunes a Server.
 type ServerOption interface{ applyServer(*serverConfig) }
 
-// DialOption tunes a Client.
-type DialOption interface{ applyClient(*clientConfig) }
-
-// Option tunes both servers and clients.
-type Option interface {
-	ServerOption
-	DialOption
-}
-
 type serverConfig struct {
-	keys           *Keyring
+	keys           *keyring.Keyring
 	noAuth         bool
 	noCoalesce     bool
 	flights        *coalesce.Group // a test's (testhooks.ServerFlights); nil: the server's own
@@ -38,35 +31,12 @@ type serverConfig struct {
 	metrics        prometheus.Registerer // nil: no metrics
 }
 
-type clientConfig struct {
-	key            string
-	service        string
-	logger         *slog.Logger
-	maxFrame       int
-	maxAttempts    int
-	connectTimeout time.Duration
-	backoffBase    time.Duration
-	backoffMax     time.Duration
-	readyWait      time.Duration
-	noCoalesce     bool
-	grpcOptions    []grpc.DialOption
-}
-
 const (
 	defaultStreamInFlight = 1024
 	defaultServerInFlight = 16384
 	defaultMaxBody        = 1 << 20
-	defaultMaxFrame       = 4 << 20
+	defaultMaxFrame       = wire.DefaultMaxFrame
 	defaultDrainTimeout   = 10 * time.Second
-	defaultMaxAttempts    = 3
-	defaultConnectTimeout = 10 * time.Second
-	defaultBackoffBase    = 50 * time.Millisecond
-	defaultBackoffMax     = 5 * time.Second
-	defaultReadyWait      = 50 * time.Millisecond
-
-	// resolveInterval is how often a client resolves its target's name
-	// again to find new instances (besides when a connection fails).
-	resolveInterval = 30 * time.Second
 )
 
 func defaultServerConfig() serverConfig {
@@ -80,38 +50,14 @@ func defaultServerConfig() serverConfig {
 	}
 }
 
-func defaultClientConfig() clientConfig {
-	return clientConfig{
-		logger:         slog.New(slog.DiscardHandler),
-		maxFrame:       defaultMaxFrame,
-		maxAttempts:    defaultMaxAttempts,
-		connectTimeout: defaultConnectTimeout,
-		backoffBase:    defaultBackoffBase,
-		backoffMax:     defaultBackoffMax,
-		readyWait:      defaultReadyWait,
-	}
-}
-
 type serverOptionFunc func(*serverConfig)
 
 func (f serverOptionFunc) applyServer(c *serverConfig) { f(c) }
 
-type dialOptionFunc func(*clientConfig)
-
-func (f dialOptionFunc) applyClient(c *clientConfig) { f(c) }
-
-type bothOption struct {
-	serverOptionFunc
-	dialOptionFunc
-}
-
-// WithLogger sets where the server or client logs what it cannot return as
-// an error (handler panics, dropped streams). Default: discard.
-func WithLogger(l *slog.Logger) Option {
-	return bothOption{
-		func(c *serverConfig) { c.logger = l },
-		func(c *clientConfig) { c.logger = l },
-	}
+// WithLogger sets where the server logs what it cannot return as an error
+// (handler panics, dropped streams). Default: discard.
+func WithLogger(l *slog.Logger) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.logger = l })
 }
 
 // WithMaxFrameSize bounds one gRPC message on the stream, in bytes.
@@ -119,23 +65,13 @@ func WithLogger(l *slog.Logger) Option {
 // request (a request: INVALID_ARGUMENT; an answer: INTERNAL in its place);
 // a larger frame that arrives ends the stream with RESOURCE_EXHAUSTED, so
 // both sides should use the same bound.
-func WithMaxFrameSize(n int) Option {
-	return bothOption{
-		func(c *serverConfig) { c.maxFrame = n },
-		func(c *clientConfig) { c.maxFrame = n },
-	}
-}
-
-// WithServiceName names the service a client calls, for its error
-// messages ("service users has no ready instance") and log lines. Default:
-// the name the service's Describe gave, "the service" before one answered.
-func WithServiceName(name string) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.service = name })
+func WithMaxFrameSize(n int) ServerOption {
+	return serverOptionFunc(func(c *serverConfig) { c.maxFrame = n })
 }
 
 // WithKeys sets the keys the server accepts. A server needs WithKeys or
 // WithoutAuth.
-func WithKeys(k *Keyring) ServerOption {
+func WithKeys(k *keyring.Keyring) ServerOption {
 	return serverOptionFunc(func(c *serverConfig) { c.keys = k })
 }
 
@@ -187,54 +123,4 @@ func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
 		}
 		c.grpcOptions = append(c.grpcOptions, opts...)
 	})
-}
-
-// WithKey sets the key the client presents on every stream.
-func WithKey(secret string) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.key = secret })
-}
-
-// WithMaxAttempts bounds how many times one idempotent request is sent when
-// streams break under it. Writes are never sent twice. Default 3.
-func WithMaxAttempts(n int) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.maxAttempts = n })
-}
-
-// WithConnectTimeout bounds how long opening a stream to one instance may
-// take before it counts as failed and is retried with backoff. Default 10s.
-func WithConnectTimeout(d time.Duration) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.connectTimeout = d })
-}
-
-// WithBackoff sets the reconnect backoff: the first delay and the cap. The
-// delay doubles after each failed attempt, with ±20% jitter, and never
-// exceeds max however long an instance stays down, so a restarted instance
-// gets traffic again within max of coming back. Default 50ms, 5s.
-func WithBackoff(base, max time.Duration) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.backoffBase, c.backoffMax = base, max })
-}
-
-// WithReadyWait bounds how long a request waits for a ready stream when
-// every instance is failing: it waits only while a reconnect is under way
-// or due within d, and at most d, then fails with UNAVAILABLE, reason
-// "no_ready_instance" and a "retry_after_ms" hint (the time until the next
-// reconnect attempt, from 100ms to the backoff cap); with every instance
-// in a longer backoff it fails at once. A request never waits longer than
-// its context allows. While an instance's first connection attempt is
-// under way, requests wait for it (bounded by WithConnectTimeout) instead.
-// Default 50ms.
-func WithReadyWait(d time.Duration) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.readyWait = d })
-}
-
-// WithoutClientCoalescing sends every read, even when an identical read is in
-// flight. Default: identical reads share one request (see Request).
-func WithoutClientCoalescing() DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.noCoalesce = true })
-}
-
-// WithGRPCDialOptions passes options (TLS credentials, keepalive) to the
-// underlying connections. Default: plaintext.
-func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
-	return dialOptionFunc(func(c *clientConfig) { c.grpcOptions = append(c.grpcOptions, opts...) })
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
@@ -42,7 +43,7 @@ func TestWriteOutlivesItsCaller(t *testing.T) {
 	if err := srv.Handle("WRITE", work("WRITE")); err != nil {
 		t.Fatal(err)
 	}
-	client, err := socket.Dial(sockettest.Serve(t, srv))
+	client, err := caller.Dial(sockettest.Serve(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package socket
 
-import "context"
+import (
+	"context"
+
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+)
 
 // requestState is what the server keeps in a handler's context: the
 // request's meta, and whether the handler said its answer is a replay.
@@ -20,7 +24,7 @@ type requestState struct {
 // Typed handlers and is a no-op outside a request and in a coalesced
 // read's shared run.
 func MarkReplayed(ctx context.Context) {
-	if st, ok := ctx.Value(metaKey{}).(*requestState); ok {
+	if st, ok := wire.MetaValue(ctx).(*requestState); ok {
 		st.replayed = true
 	}
 }
@@ -28,6 +32,6 @@ func MarkReplayed(ctx context.Context) {
 // replayedIn reports whether the handler running under ctx called
 // MarkReplayed.
 func replayedIn(ctx context.Context) bool {
-	st, ok := ctx.Value(metaKey{}).(*requestState)
+	st, ok := wire.MetaValue(ctx).(*requestState)
 	return ok && st.replayed
 }

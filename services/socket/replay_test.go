@@ -8,6 +8,8 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 type payIn struct {
@@ -21,9 +23,9 @@ type payOut struct {
 // replayServer serves PAY, which charges once per idempotency key and
 // replays the stored outcome for the same key, and SHARED, a read that
 // marks its answer as a replay (which coalesced reads must ignore).
-func replayServer(t *testing.T) (*testServer, *sync.Map) {
+func replayServer(t *testing.T) (*sockettest.Server, *sync.Map) {
 	var charges sync.Map // idempotency key → charge id
-	ts := startServer(t, serverSpec{register: func(s *socket.Server) {
+	ts := sockettest.StartServer(t, sockettest.Spec{Register: func(s *socket.Server) {
 		must(t, s.Handle("PAY", socket.Typed(func(ctx context.Context, id string, in payIn) (payOut, error) {
 			key := socket.MetaFrom(ctx).IdempotencyKey
 			if prev, ok := charges.Load(key); ok {
@@ -44,8 +46,8 @@ func replayServer(t *testing.T) (*testServer, *sync.Map) {
 func TestReplayedFlagEndToEnd(t *testing.T) {
 	t.Parallel()
 	ts, _ := replayServer(t)
-	c := dialServer(t, ts)
-	ctx := socket.ContextWithMeta(testContext(t), socket.Meta{IdempotencyKey: "k1"})
+	c := sockettest.DialServer(t, ts)
+	ctx := caller.ContextWithMeta(sockettest.Context(t), socket.Meta{IdempotencyKey: "k1"})
 
 	first, err := c.Do(ctx, "PAY", "order-1", payIn{Amount: 100})
 	must(t, err)
@@ -62,15 +64,15 @@ func TestReplayedFlagEndToEnd(t *testing.T) {
 	if err != nil || string(res) != string(first.Result) {
 		t.Fatalf("Request = %s, %v", res, err)
 	}
-	other, err := c.Do(socket.ContextWithMeta(testContext(t), socket.Meta{IdempotencyKey: "k2"}), "PAY", "order-2", nil)
+	other, err := c.Do(caller.ContextWithMeta(sockettest.Context(t), socket.Meta{IdempotencyKey: "k2"}), "PAY", "order-2", nil)
 	if err != nil || other.Replayed {
 		t.Fatalf("a new key: %+v, %v", other, err)
 	}
 
 	// The unary Call carries the flag too.
-	stub := rawConn(t, ts)
+	stub := sockettest.RawConn(t, ts)
 	call := func() *socketv1.Response {
-		r, err := stub.Call(withKey(testContext(t), testKey), &socketv1.CallRequest{Request: &socketv1.Request{
+		r, err := stub.Call(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey), &socketv1.CallRequest{Request: &socketv1.Request{
 			Action: "PAY", ResourceId: "order-3", Meta: &socketv1.Meta{IdempotencyKey: "k3"},
 		}})
 		must(t, err)
@@ -90,13 +92,13 @@ func TestReplayedFlagEndToEnd(t *testing.T) {
 func TestCoalescedReadNeverMarksReplayed(t *testing.T) {
 	t.Parallel()
 	ts, _ := replayServer(t)
-	c := dialServer(t, ts, socket.WithoutClientCoalescing())
-	r, err := c.Do(testContext(t), "SHARED", "1", nil)
+	c := sockettest.DialServer(t, ts, caller.WithoutCoalescing())
+	r, err := c.Do(sockettest.Context(t), "SHARED", "1", nil)
 	must(t, err)
 	if r.Replayed || string(r.Result) != `"shared"` {
 		t.Fatalf("coalesced read: %+v", r)
 	}
 	// Outside a request, MarkReplayed does nothing.
 	socket.MarkReplayed(context.Background())
-	socket.MarkReplayed(socket.ContextWithMeta(context.Background(), socket.Meta{}))
+	socket.MarkReplayed(caller.ContextWithMeta(context.Background(), socket.Meta{}))
 }

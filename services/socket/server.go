@@ -1,9 +1,6 @@
 package socket
 
 import (
-	"github.com/streamgate/streamgate/internal/coalesce"
-	"github.com/streamgate/streamgate/internal/workers"
-
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,10 +20,15 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/workers"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Config is a server's identity.
@@ -117,7 +119,7 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: WithMetrics: %w", err)
 	}
-	s.obs = serverObservers{statsObserver{}, serverTracer{tracer: newTracer(), service: cfg.Name}}
+	s.obs = serverObservers{statsObserver{}, serverTracer{tracer: wire.Tracer(), service: cfg.Name}}
 	if metrics != nil {
 		metrics.index = len(s.obs)
 		s.obs = append(s.obs, metrics)
@@ -294,18 +296,18 @@ func (s *Server) untrack(st *serverStream) {
 	s.streamWG.Done()
 }
 
-func (s *Server) authenticate(ctx context.Context) (*keyEntry, error) {
+func (s *Server) authenticate(ctx context.Context) (*keyring.Entry, error) {
 	if s.opts.noAuth {
-		return anonymous, nil
+		return keyring.Anonymous(), nil
 	}
-	k, err := s.opts.keys.lookup(ctx)
+	k, err := lookup(ctx, s.opts.keys)
 	if err != nil {
 		s.obs.server(serverEvent{kind: keyRefused})
 		msg := "unauthenticated"
-		if se := (*Error)(nil); errors.As(err, &se) {
+		if se := (*status.Error)(nil); errors.As(err, &se) {
 			msg = se.Message
 		}
-		return nil, status.Error(codes.Unauthenticated, msg)
+		return nil, grpcstatus.Error(codes.Unauthenticated, msg)
 	}
 	return k, nil
 }
@@ -343,7 +345,7 @@ func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.
 		timeout = t
 	}
 	if adm.action.spec.read {
-		ctx := context.WithValue(parent, metaKey{}, &adm.state)
+		ctx := wire.WithMeta(parent, &adm.state)
 		if timeout > 0 {
 			return context.WithTimeout(ctx, timeout)
 		}
@@ -352,21 +354,21 @@ func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.
 	if timeout == 0 {
 		timeout = s.opts.drainTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(parent), metaKey{}, &adm.state), timeout)
+	ctx, cancel := context.WithTimeout(wire.WithMeta(context.WithoutCancel(parent), &adm.state), timeout)
 	stop := context.AfterFunc(s.stopped, cancel)
 	return ctx, func() { stop(); cancel() }
 }
 
 // run runs an admitted request: reads share one handler run with
 // identical reads in flight (across all streams), unless coalescing is off.
-func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Error) {
+func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *status.Error) {
 	a := adm.action
 	if !a.spec.read || s.opts.noCoalesce {
 		return s.exec(ctx, adm)
 	}
 	scope := ""
 	if !a.spec.public {
-		scope = adm.req.Meta.Principal.Scope()
+		scope = coalesce.Scope(adm.req.Meta.Principal.Subject, adm.req.Meta.Principal.Roles)
 	}
 	key := coalesce.Key(a.name, adm.req.ResourceID, adm.req.Body, adm.req.Meta.APIVersion, scope, adm.req.Meta.ReadEpoch)
 	// The group is Inline (see NewServer): the shared run is on this
@@ -374,7 +376,7 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	// without a copy even when this caller's own request ends first.
 	res, err, shared := s.flights.Do(ctx, key, func(wctx context.Context) (json.RawMessage, error) {
 		// The shared run answers many callers: it never marks a replay.
-		wctx = context.WithValue(wctx, metaKey{}, &adm.req.Meta)
+		wctx = wire.WithMeta(wctx, &adm.req.Meta)
 		if t := a.spec.timeout; t > 0 {
 			var cancel context.CancelFunc
 			wctx, cancel = context.WithTimeout(wctx, t)
@@ -386,19 +388,19 @@ func (s *Server) run(ctx context.Context, adm *admitted) (json.RawMessage, *Erro
 	if shared {
 		s.obs.coalesced(a)
 	}
-	if err != nil && ctx.Err() != nil && AsError(err).Code == CodeCanceled {
+	if err != nil && ctx.Err() != nil && status.AsError(err).Code == CodeCanceled {
 		// This caller left (its deadline passed, or it cancelled) and was
 		// the last one: the shared run was cancelled because of it, so the
 		// answer is the caller's own reason, DEADLINE_EXCEEDED on a
 		// deadline (docs/protocol.md §5).
-		return nil, AsError(ctx.Err())
+		return nil, status.AsError(ctx.Err())
 	}
-	return res, AsError(err)
+	return res, status.AsError(err)
 }
 
 // exec runs the handler, turning a panic into INTERNAL, between the
 // observers' handlerBegan and handlerEnded.
-func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *Error) {
+func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessage, err *status.Error) {
 	a := adm.action
 	s.obs.handlerBegan(a)
 	start := time.Now()
@@ -411,7 +413,7 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 	}()
 	res, herr := a.handler.ServeAction(ctx, &adm.req)
 	if herr != nil {
-		e := withoutDrainingReason(AsError(herr))
+		e := withoutDrainingReason(status.AsError(herr))
 		// The cause is logged here and never sent.
 		switch cause := e.Unwrap(); {
 		case cause == nil:
@@ -423,13 +425,13 @@ func (s *Server) exec(ctx context.Context, adm *admitted) (result json.RawMessag
 		return nil, e
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && res == nil {
-		return nil, AsError(ctxErr)
+		return nil, status.AsError(ctxErr)
 	}
 	return res, nil
 }
 
-// errOrNil keeps a nil *Error from becoming a non-nil error.
-func errOrNil(e *Error) error {
+// errOrNil keeps a nil *status.Error from becoming a non-nil error.
+func errOrNil(e *status.Error) error {
 	if e == nil {
 		return nil
 	}
@@ -481,7 +483,7 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 	}
 	out := &socketv1.DescribeResponse{Service: s.cfg.Name, Version: s.cfg.Version, Instance: s.instance}
 	for _, a := range s.actions {
-		if !key.mayCall(a.name) {
+		if !key.MayCall(a.name) {
 			continue
 		}
 		kind := socketv1.ActionKind_ACTION_KIND_WRITE
@@ -507,7 +509,7 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 // withoutDrainingReason keeps a handler from passing on the draining reason
 // it got from another service: that reason promises the action did not
 // run, which only the runtime can say.
-func withoutDrainingReason(e *Error) *Error {
+func withoutDrainingReason(e *status.Error) *status.Error {
 	if e.Details[DetailReason] != ReasonDraining {
 		return e
 	}

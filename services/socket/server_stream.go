@@ -10,9 +10,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // serverStream is one open socket on the service side. The Connect call's
@@ -23,7 +25,7 @@ import (
 type serverStream struct {
 	srv *Server
 	gs  grpc.BidiStreamingServer[socketv1.ConnectRequest, socketv1.ConnectResponse]
-	key *keyEntry
+	key *keyring.Entry
 
 	ctx    context.Context // ends when the stream must stop; handlers derive from it
 	cancel context.CancelCauseFunc
@@ -83,7 +85,7 @@ func (s *Server) connect(gs grpc.BidiStreamingServer[socketv1.ConnectRequest, so
 		running:    map[uint64]*run{},
 	}
 	if !s.track(st) {
-		return status.Error(codes.Unavailable, "the service is draining")
+		return grpcstatus.Error(codes.Unavailable, "the service is draining")
 	}
 	defer s.untrack(st)
 	if err := gs.SendHeader(metadata.Pairs(MetadataInstance, s.instance)); err != nil {
@@ -123,18 +125,18 @@ func (st *serverStream) run() error {
 			case <-st.senderDone:
 				return nil
 			case <-st.srv.hardStop:
-				final = status.Error(codes.Unavailable, "server stopped")
+				final = grpcstatus.Error(codes.Unavailable, "server stopped")
 			}
-		case <-st.key.revoked:
-			final = status.Error(codes.Unauthenticated, "key revoked")
+		case <-st.key.Revoked():
+			final = grpcstatus.Error(codes.Unauthenticated, "key revoked")
 		case <-st.srv.hardStop:
-			final = status.Error(codes.Unavailable, "server stopped")
+			final = grpcstatus.Error(codes.Unavailable, "server stopped")
 		}
-	case <-st.key.revoked:
-		final = status.Error(codes.Unauthenticated, "key revoked")
+	case <-st.key.Revoked():
+		final = grpcstatus.Error(codes.Unauthenticated, "key revoked")
 		st.cancel(errKeyRevoked)
 	case <-st.srv.hardStop:
-		final = status.Error(codes.Unavailable, "server stopped")
+		final = grpcstatus.Error(codes.Unavailable, "server stopped")
 		st.cancel(errStopped)
 	}
 	// Handlers see the cancellation and give up queueing answers. The
@@ -298,7 +300,7 @@ func (st *serverStream) answer(f *socketv1.ConnectResponse) {
 // an answer is replaced by an INTERNAL error for the same request, any
 // other frame is dropped; both are logged. Called with sendMu held.
 func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
-	msg, err := encodeFrame(st.gs, f, st.srv.opts.maxFrame)
+	msg, err := wire.Encode(st.gs, f, st.srv.opts.maxFrame)
 	if err != nil {
 		if msg = st.unencodable(f, err); msg == nil {
 			return nil // dropped: the stream goes on
@@ -316,8 +318,8 @@ func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *g
 	if resp == nil {
 		return nil
 	}
-	e := Errorf(CodeInternal, "the answer could not be sent: %s", frameProblem(cause))
-	msg, err := encodeFrame(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
+	e := Errorf(CodeInternal, "the answer could not be sent: %s", wire.Problem(cause))
+	msg, err := wire.Encode(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
 	if err != nil {
 		return nil
 	}

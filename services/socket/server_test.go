@@ -15,68 +15,20 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
-
-func TestThousandConcurrentRequestsOnOneStream(t *testing.T) {
-	t.Parallel()
-	for _, bufconn := range []bool{true, false} {
-		t.Run(map[bool]string{true: "bufconn", false: "tcp"}[bufconn], func(t *testing.T) {
-			t.Parallel()
-			ts := startServer(t, serverSpec{bufconn: bufconn})
-			c := dialServer(t, ts)
-			ctx := testContext(t)
-			const n = 1000
-			var (
-				wg       sync.WaitGroup
-				mu       sync.Mutex
-				finished []int
-				failures []string
-			)
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					// Earlier requests take longer, so answers come back
-					// out of order.
-					in := echoIn{Text: fmt.Sprint("msg-", i), Delay: (n - i) / 40}
-					out, err := socket.Call[echoOut](ctx, c, "ECHO", fmt.Sprint(i), in)
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil || out.ID != fmt.Sprint(i) || out.Text != in.Text {
-						failures = append(failures, fmt.Sprintf("request %d: %+v, %v", i, out, err))
-					}
-					finished = append(finished, i)
-				}()
-			}
-			wg.Wait()
-			if len(failures) > 0 {
-				t.Fatalf("%d of %d failed, e.g. %s", len(failures), n, failures[0])
-			}
-			inversions := 0
-			for i := 1; i < len(finished); i++ {
-				if finished[i] < finished[i-1] {
-					inversions++
-				}
-			}
-			if inversions == 0 {
-				t.Fatal("answers came back strictly in order; expected out-of-order completion")
-			}
-			if got := socket.ClientInstances(c); len(got) != 1 {
-				t.Fatalf("instances = %+v, want one stream", got)
-			}
-		})
-	}
-}
 
 // blockingServer registers WAIT, which reports the context it got on seen
 // and returns when the context ends (with its error).
-func blockingServer(t *testing.T, seen chan<- context.Context, opts ...socket.ServerOption) *testServer {
-	return startServer(t, serverSpec{bufconn: true, opts: opts, register: func(s *socket.Server) {
+func blockingServer(t *testing.T, seen chan<- context.Context, opts ...socket.ServerOption) *sockettest.Server {
+	return sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Opts: opts, Register: func(s *socket.Server) {
 		must(t, s.Handle("WAIT", socket.HandlerFunc(func(ctx context.Context, _ *socket.Request) (json.RawMessage, error) {
 			seen <- ctx
 			<-ctx.Done()
@@ -90,8 +42,8 @@ func TestCancelAndDeadlineReachTheHandler(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		t.Parallel()
 		seen := make(chan context.Context, 1)
-		c := dialServer(t, blockingServer(t, seen))
-		ctx, cancel := context.WithCancel(testContext(t))
+		c := sockettest.DialServer(t, blockingServer(t, seen))
+		ctx, cancel := context.WithCancel(sockettest.Context(t))
 		errc := make(chan error, 1)
 		go func() { _, err := c.Request(ctx, "WAIT", "", nil); errc <- err }()
 		hctx := <-seen
@@ -104,12 +56,12 @@ func TestCancelAndDeadlineReachTheHandler(t *testing.T) {
 		if !errors.Is(hctx.Err(), context.Canceled) {
 			t.Fatalf("handler ctx err = %v, want Canceled", hctx.Err())
 		}
-		wantCode(t, <-errc, socket.CodeCanceled)
+		sockettest.WantCode(t, <-errc, socket.CodeCanceled)
 	})
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
 		seen := make(chan context.Context, 1)
-		c := dialServer(t, blockingServer(t, seen))
+		c := sockettest.DialServer(t, blockingServer(t, seen))
 		// On a busy machine a short deadline may pass before the frame
 		// reaches the server: try again (a few times) rather than wait
 		// for a handler that never runs.
@@ -117,7 +69,7 @@ func TestCancelAndDeadlineReachTheHandler(t *testing.T) {
 		var want time.Time
 		var errc chan error
 		for attempt := 1; hctx == nil; attempt++ {
-			ctx, cancel := context.WithTimeout(testContext(t), time.Duration(attempt)*300*time.Millisecond)
+			ctx, cancel := context.WithTimeout(sockettest.Context(t), time.Duration(attempt)*300*time.Millisecond)
 			defer cancel()
 			want, _ = ctx.Deadline()
 			errc = make(chan error, 1)
@@ -141,26 +93,26 @@ func TestCancelAndDeadlineReachTheHandler(t *testing.T) {
 		if !errors.Is(hctx.Err(), context.DeadlineExceeded) {
 			t.Fatalf("handler ctx err = %v, want DeadlineExceeded", hctx.Err())
 		}
-		wantCode(t, <-errc, socket.CodeDeadlineExceeded)
+		sockettest.WantCode(t, <-errc, socket.CodeDeadlineExceeded)
 	})
 	t.Run("action timeout", func(t *testing.T) {
 		t.Parallel()
-		ts := startServer(t, serverSpec{bufconn: true, register: func(s *socket.Server) {
+		ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Register: func(s *socket.Server) {
 			must(t, s.Handle("SLOW", socket.HandlerFunc(func(ctx context.Context, _ *socket.Request) (json.RawMessage, error) {
 				<-ctx.Done()
 				return nil, ctx.Err()
 			}), socket.Timeout(50*time.Millisecond)))
 		}})
-		_, err := dialServer(t, ts).Request(testContext(t), "SLOW", "", nil)
-		wantCode(t, err, socket.CodeDeadlineExceeded)
+		_, err := sockettest.DialServer(t, ts).Request(sockettest.Context(t), "SLOW", "", nil)
+		sockettest.WantCode(t, err, socket.CodeDeadlineExceeded)
 	})
 }
 
 func TestHandlerPanicIsIsolated(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true})
-	c := dialServer(t, ts)
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true})
+	c := sockettest.DialServer(t, ts)
+	ctx := sockettest.Context(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := range 100 {
@@ -169,12 +121,12 @@ func TestHandlerPanicIsIsolated(t *testing.T) {
 			defer wg.Done()
 			if i%2 == 0 {
 				_, err := c.Request(ctx, "BOOM", "", nil)
-				if socket.CodeOf(err) != socket.CodeInternal {
+				if status.CodeOf(err) != socket.CodeInternal {
 					errs <- fmt.Errorf("BOOM: %v, want INTERNAL", err)
 				}
 				return
 			}
-			if _, err := socket.Call[echoOut](ctx, c, "ECHO", "1", echoIn{Delay: 5}); err != nil {
+			if _, err := caller.Call[sockettest.EchoOut](ctx, c, "ECHO", "1", sockettest.EchoIn{Delay: 5}); err != nil {
 				errs <- fmt.Errorf("ECHO beside a panic: %v", err)
 			}
 		}()
@@ -184,7 +136,7 @@ func TestHandlerPanicIsIsolated(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	stats := describe(t, ts, "BOOM")
+	stats := ts.Stats(t, "BOOM")
 	if stats.GetErrorsByCode()["INTERNAL"] != 50 {
 		t.Fatalf("BOOM stats %+v, want 50 INTERNAL", stats)
 	}
@@ -192,13 +144,13 @@ func TestHandlerPanicIsIsolated(t *testing.T) {
 
 func TestBadFrames(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true, opts: []socket.ServerOption{socket.WithMaxBodySize(1024), socket.WithMaxFrameSize(64 << 10)}, register: func(s *socket.Server) {
-		registerEcho(t, s)
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Opts: []socket.ServerOption{socket.WithMaxBodySize(1024), socket.WithMaxFrameSize(64 << 10)}, Register: func(s *socket.Server) {
+		sockettest.RegisterEcho(t, s)
 		must(t, s.Handle("V2_ONLY", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 			return json.RawMessage(`true`), nil
 		}), socket.Versions("v2", "v3")))
 	}})
-	stream, err := rawConn(t, ts).Connect(withKey(testContext(t), testKey))
+	stream, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey))
 	must(t, err)
 	roundTrip := func(f *socketv1.ConnectRequest) *socketv1.Response {
 		t.Helper()
@@ -216,7 +168,7 @@ func TestBadFrames(t *testing.T) {
 	cases := []struct {
 		name   string
 		frame  *socketv1.ConnectRequest
-		code   socket.Code
+		code   status.Code
 		detail string
 	}{
 		{"empty frame", &socketv1.ConnectRequest{}, socket.CodeInvalidArgument, ""},
@@ -255,20 +207,20 @@ func TestBadFrames(t *testing.T) {
 	if first, err := stream.Recv(); err != nil || !first.GetResponse().GetOk() {
 		t.Fatalf("first of the duplicate ids: %v, %v", first, err)
 	}
-	// A frame beyond the transport limit ends the stream with a clear status.
+	// A frame beyond the transport limit ends the stream with a clear grpcstatus.
 	must(t, stream.Send(req(&socketv1.Request{Id: 11, Action: "ECHO", Payload: raw(strings.Repeat(" ", 100<<10))})))
 	_, err = stream.Recv()
-	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "larger than max") {
+	if grpcstatus.Code(err) != codes.ResourceExhausted || !strings.Contains(grpcstatus.Convert(err).Message(), "larger than max") {
 		t.Fatalf("oversized frame: %v, want ResourceExhausted", err)
 	}
 }
 
 func TestJSONValueBodyForGrpcurl(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true})
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true})
 	body, err := structpb.NewValue(map[string]any{"text": "Oska"})
 	must(t, err)
-	resp, err := rawConn(t, ts).Call(withKey(testContext(t), testKey), &socketv1.CallRequest{Request: &socketv1.Request{
+	resp, err := sockettest.RawConn(t, ts).Call(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey), &socketv1.CallRequest{Request: &socketv1.Request{
 		Action: "ECHO", ResourceId: "1", Payload: &socketv1.Request_Body{Body: body},
 	}})
 	must(t, err)
@@ -280,8 +232,8 @@ func TestJSONValueBodyForGrpcurl(t *testing.T) {
 
 func TestHalfCloseAnswersInFlightThenEnds(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true})
-	stream, err := rawConn(t, ts).Connect(withKey(testContext(t), testKey))
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true})
+	stream, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey))
 	must(t, err)
 	for id := uint64(1); id <= 20; id++ {
 		must(t, stream.Send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: &socketv1.Request{
@@ -310,18 +262,18 @@ func TestInFlightBound(t *testing.T) {
 	t.Parallel()
 	seen := make(chan context.Context, 100)
 	ts := blockingServer(t, seen, socket.WithMaxInFlight(8, 12))
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(sockettest.Context(t))
 	defer cancel()
 	exhausted := make(chan struct{}, 60)
 	var wg sync.WaitGroup
 	// Two streams (two clients): 8 per stream, 12 on the server.
-	for _, c := range []*socket.Client{dialServer(t, ts), dialServer(t, ts)} {
+	for _, c := range []*caller.Client{sockettest.DialServer(t, ts), sockettest.DialServer(t, ts)} {
 		for range 30 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				_, err := c.Request(ctx, "WAIT", "", nil)
-				if socket.CodeOf(err) == socket.CodeResourceExhausted {
+				if status.CodeOf(err) == socket.CodeResourceExhausted {
 					exhausted <- struct{}{}
 				}
 			}()
@@ -330,10 +282,10 @@ func TestInFlightBound(t *testing.T) {
 	// Every request is answered or running before anything is cancelled:
 	// 12 handlers run, the other 48 are refused at once.
 	for range 12 {
-		recv(t, seen)
+		sockettest.Recv(t, seen)
 	}
 	for range 60 - 12 {
-		recv(t, exhausted)
+		sockettest.Recv(t, exhausted)
 	}
 	select {
 	case <-seen:
@@ -350,16 +302,16 @@ func TestInFlightBound(t *testing.T) {
 func TestFloodWithoutReadingKeepsMemoryBounded(t *testing.T) {
 	seen := make(chan context.Context, 1000)
 	release := make(chan struct{})
-	ts := startServer(t, serverSpec{bufconn: true, opts: []socket.ServerOption{socket.WithMaxInFlight(16, 16)}, register: func(s *socket.Server) {
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true, Opts: []socket.ServerOption{socket.WithMaxInFlight(16, 16)}, Register: func(s *socket.Server) {
 		must(t, s.Handle("HOLD", socket.HandlerFunc(func(ctx context.Context, r *socket.Request) (json.RawMessage, error) {
 			seen <- ctx
 			<-release
 			return r.Body, nil
 		})))
 	}})
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(sockettest.Context(t))
 	defer cancel()
-	stream, err := rawConn(t, ts).Connect(withKey(ctx, testKey))
+	stream, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(ctx, sockettest.TestKey))
 	must(t, err)
 	body := []byte(`"` + strings.Repeat("x", 4096) + `"`)
 	const frames = 20000 // 80 MB if it were all kept
@@ -400,16 +352,16 @@ func TestFloodWithoutReadingKeepsMemoryBounded(t *testing.T) {
 
 func TestDescribeReportsActionsAndStats(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true})
-	c := dialServer(t, ts)
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true})
+	c := sockettest.DialServer(t, ts)
+	ctx := sockettest.Context(t)
 	for range 5 {
 		_, err := c.Request(ctx, "ECHO", "1", []byte(`{"text":"x"}`))
 		must(t, err)
 	}
 	_, err := c.Request(ctx, "ECHO", "1", []byte(`{"bad":1}`))
-	wantCode(t, err, socket.CodeInvalidArgument)
-	d, err := rawConn(t, ts).Describe(withKey(ctx, testKey), &socketv1.DescribeRequest{})
+	sockettest.WantCode(t, err, socket.CodeInvalidArgument)
+	d, err := sockettest.RawConn(t, ts).Describe(sockettest.WithKey(ctx, sockettest.TestKey), &socketv1.DescribeRequest{})
 	must(t, err)
 	if d.GetService() != "test" || d.GetInstance() != socket.ServerInstance(ts.Server) || len(d.GetActions()) != 2 {
 		t.Fatalf("describe = %v", d)
@@ -422,16 +374,16 @@ func TestDescribeReportsActionsAndStats(t *testing.T) {
 	if s.GetCount() != 6 || s.GetErrors() != 1 || s.GetErrorsByCode()["INVALID_ARGUMENT"] != 1 || s.GetLatencyMax().AsDuration() <= 0 || s.GetLatencyP99().AsDuration() < s.GetLatencyP50().AsDuration() {
 		t.Fatalf("ECHO stats = %v", s)
 	}
-	if _, err := rawConn(t, ts).Describe(ctx, &socketv1.DescribeRequest{}); status.Code(err) != codes.Unauthenticated {
+	if _, err := sockettest.RawConn(t, ts).Describe(ctx, &socketv1.DescribeRequest{}); grpcstatus.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Describe without a key: %v", err)
 	}
 }
 
 func TestHealthAndReflection(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{})
-	cc := rawConnCC(t, ts)
-	ctx := testContext(t)
+	ts := sockettest.StartServer(t, sockettest.Spec{})
+	cc := sockettest.RawConnCC(t, ts)
+	ctx := sockettest.Context(t)
 	h, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: "streamgate.socket.v1.SocketService"})
 	must(t, err)
 	if h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -450,17 +402,4 @@ func TestHealthAndReflection(t *testing.T) {
 		t.Fatalf("reflection lists %v", names)
 	}
 	must(t, rs.CloseSend())
-}
-
-func describe(t *testing.T, ts *testServer, action string) *socketv1.ActionStats {
-	t.Helper()
-	d, err := rawConn(t, ts).Describe(withKey(testContext(t), testKey), &socketv1.DescribeRequest{})
-	must(t, err)
-	for _, a := range d.GetActions() {
-		if a.GetName() == action {
-			return a.GetStats()
-		}
-	}
-	t.Fatalf("no action %s in %v", action, d)
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/status"
 )
 
 // latencyBuckets is the size of the latency histogram: bucket i counts
@@ -27,7 +28,7 @@ type actionStats struct {
 	buckets   [latencyBuckets]atomic.Uint64
 
 	mu     sync.Mutex // guards byCode
-	byCode map[Code]uint64
+	byCode map[status.Code]uint64
 }
 
 // statsObserver is the observer that keeps each action's stats (the
@@ -38,15 +39,15 @@ var _ serverObserver = statsObserver{}
 
 func (statsObserver) handlerBegan(a *action) { a.stats.inFlight.Add(1) }
 
-func (statsObserver) handlerEnded(a *action, d time.Duration, e *Error) {
+func (statsObserver) handlerEnded(a *action, d time.Duration, e *status.Error) {
 	a.stats.inFlight.Add(-1)
-	a.stats.observe(d, CodeOf(errOrNil(e)))
+	a.stats.observe(d, status.CodeOf(errOrNil(e)))
 }
 
 func (statsObserver) coalesced(a *action) { a.stats.coalesced.Add(1) }
 
 // observe records one answered request.
-func (s *actionStats) observe(d time.Duration, code Code) {
+func (s *actionStats) observe(d time.Duration, code status.Code) {
 	s.count.Add(1)
 	ns := int64(d)
 	s.totalNs.Add(ns)
@@ -61,7 +62,7 @@ func (s *actionStats) observe(d time.Duration, code Code) {
 		s.errors.Add(1)
 		s.mu.Lock()
 		if s.byCode == nil {
-			s.byCode = map[Code]uint64{}
+			s.byCode = map[status.Code]uint64{}
 		}
 		s.byCode[code]++
 		s.mu.Unlock()

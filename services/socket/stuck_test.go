@@ -16,13 +16,14 @@ import (
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // floodWithoutReading opens a raw stream and sends requests whose large
 // answers it never reads; it returns once the service's sender is stuck on
 // them: it has written (nearly) the whole flow-control window, and the
 // answer it is writing is larger than the window.
-func floodWithoutReading(t *testing.T, ts *testServer) socketv1.SocketService_ConnectClient {
+func floodWithoutReading(t *testing.T, ts *sockettest.Server) socketv1.SocketService_ConnectClient {
 	t.Helper()
 	stream, stuck := flood(t, ts)
 	select {
@@ -38,7 +39,7 @@ const window = 64 << 10
 
 // flood sends the frames; stuck closes when the client's connection has
 // read most of window (the service cannot send more).
-func flood(t *testing.T, ts *testServer) (socketv1.SocketService_ConnectClient, <-chan struct{}) {
+func flood(t *testing.T, ts *sockettest.Server) (socketv1.SocketService_ConnectClient, <-chan struct{}) {
 	t.Helper()
 	stuck := make(chan struct{})
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
@@ -54,7 +55,7 @@ func flood(t *testing.T, ts *testServer) (socketv1.SocketService_ConnectClient, 
 		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
 	must(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
-	stream, err := socketv1.NewSocketServiceClient(cc).Connect(withKey(testContext(t), testKey))
+	stream, err := socketv1.NewSocketServiceClient(cc).Connect(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey))
 	must(t, err)
 	go func() {
 		for id := uint64(1); id <= 2000; id++ {
@@ -84,9 +85,9 @@ func (c *readCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func bigServer(t *testing.T, started chan<- struct{}) *testServer {
+func bigServer(t *testing.T, started chan<- struct{}) *sockettest.Server {
 	big := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
-	return startServer(t, serverSpec{opts: []socket.ServerOption{socket.WithMaxInFlight(4, 100), socket.WithDrainTimeout(300 * time.Millisecond)}, register: func(s *socket.Server) {
+	return sockettest.StartServer(t, sockettest.Spec{Opts: []socket.ServerOption{socket.WithMaxInFlight(4, 100), socket.WithDrainTimeout(300 * time.Millisecond)}, Register: func(s *socket.Server) {
 		must(t, s.Handle("BIG", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
 			select {
 			case started <- struct{}{}:
@@ -133,8 +134,8 @@ func TestRevokeEndsAStreamThatStoppedReading(t *testing.T) {
 
 func TestCancelledIDReusedGetsItsOwnAnswer(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, serverSpec{bufconn: true})
-	stream, err := rawConn(t, ts).Connect(withKey(testContext(t), testKey))
+	ts := sockettest.StartServer(t, sockettest.Spec{Bufconn: true})
+	stream, err := sockettest.RawConn(t, ts).Connect(sockettest.WithKey(sockettest.Context(t), sockettest.TestKey))
 	must(t, err)
 	send := func(f *socketv1.ConnectRequest) { t.Helper(); must(t, stream.Send(f)) }
 	// Request 7 is slow and ignores nothing: it is cancelled, then id 7 is

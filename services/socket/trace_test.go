@@ -6,6 +6,8 @@ import (
 
 	"github.com/streamgate/streamgate/internal/tracing"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/sockettest"
 )
 
 // traceSeen is what the downstream test action saw of the trace context.
@@ -22,25 +24,25 @@ func TestTraceContextPassesOnWithoutTracing(t *testing.T) {
 	if tracing.Enabled() {
 		t.Fatal("a test of this package set a global TracerProvider")
 	}
-	down := startServer(t, serverSpec{name: "payments", register: func(srv *socket.Server) {
+	down := sockettest.StartServer(t, sockettest.Spec{Name: "payments", Register: func(srv *socket.Server) {
 		must(t, srv.Handle("SEEN", socket.Typed(func(ctx context.Context, _ string, _ struct{}) (traceSeen, error) {
 			m := socket.MetaFrom(ctx)
 			return traceSeen{m.TraceParent, m.TraceState}, nil
 		})))
 	}})
-	downClient := dialServer(t, down)
-	up := startServer(t, serverSpec{name: "orders", register: func(srv *socket.Server) {
+	downClient := sockettest.DialServer(t, down)
+	up := sockettest.StartServer(t, sockettest.Spec{Name: "orders", Register: func(srv *socket.Server) {
 		must(t, srv.Handle("FORWARD", socket.Typed(func(ctx context.Context, _ string, _ struct{}) (traceSeen, error) {
 			if id := tracing.TraceID(ctx); id != "" {
 				t.Errorf("the handler's context has trace id %s with tracing off", id)
 			}
-			return socket.Call[traceSeen](ctx, downClient, "SEEN", "", nil)
+			return caller.Call[traceSeen](ctx, downClient, "SEEN", "", nil)
 		})))
 	}})
 
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	ctx := socket.ContextWithMeta(testContext(t), socket.Meta{TraceParent: parent, TraceState: "vendor=1"})
-	got, err := socket.Call[traceSeen](ctx, dialServer(t, up), "FORWARD", "", nil)
+	ctx := caller.ContextWithMeta(sockettest.Context(t), socket.Meta{TraceParent: parent, TraceState: "vendor=1"})
+	got, err := caller.Call[traceSeen](ctx, sockettest.DialServer(t, up), "FORWARD", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 )
 
 // TestStorageErrorsStayInside: when the database fails under a service,
@@ -25,7 +26,7 @@ func TestStorageErrorsStayInside(t *testing.T) {
 	}
 	for _, action := range []string{"GET_USER", "LIST_USERS", "DELETE_USER"} {
 		_, err := c.Request(admin, action, "ann", nil)
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		if e == nil || e.Code != socket.CodeInternal {
 			t.Fatalf("%s on a closed database: %v, want INTERNAL", action, err)
 		}

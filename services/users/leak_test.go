@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 )
 
 // TestOthersLookMissing checks that another user's account answers
@@ -30,7 +32,7 @@ func TestOthersLookMissing(t *testing.T) {
 		}
 		// shape is an error with its id taken out of the message.
 		shape := func(err error, id string) string {
-			e := socket.AsError(err)
+			e := status.AsError(err)
 			if err == nil {
 				return "no error"
 			}
@@ -49,7 +51,7 @@ func TestOthersLookMissing(t *testing.T) {
 				{"REQUIRE_PURCHASABLE", nil},
 			} {
 				_, missing := c.Request(who, action.name, "ghost", action.body)
-				if socket.CodeOf(missing) != socket.CodeNotFound {
+				if status.CodeOf(missing) != socket.CodeNotFound {
 					t.Fatalf("%s of a missing user as %q: %v, want NOT_FOUND", action.name, callerName, missing)
 				}
 				want := shape(missing, "ghost")
@@ -63,15 +65,15 @@ func TestOthersLookMissing(t *testing.T) {
 		}
 		// Unchanged by the refused calls; and allowed to themselves and admins.
 		for _, id := range []string{"bob", "carol"} {
-			u, err := socket.Call[users.User](admin, c, "GET_USER", id, nil)
+			u, err := caller.Call[users.User](admin, c, "GET_USER", id, nil)
 			if err != nil || u.Name == "X" {
 				t.Fatalf("%s after refused calls: %+v %v", id, u, err)
 			}
 		}
-		if p, err := socket.Call[users.Purchasable](sockettest.As(t, "v1", "carol"), c, "CHECK_PURCHASABLE", "carol", nil); err != nil || p.Purchasable {
+		if p, err := caller.Call[users.Purchasable](sockettest.As(t, "v1", "carol"), c, "CHECK_PURCHASABLE", "carol", nil); err != nil || p.Purchasable {
 			t.Fatalf("carol checks herself: %+v %v", p, err)
 		}
-		if p, err := socket.Call[users.Purchasable](admin, c, "CHECK_PURCHASABLE", "bob", nil); err != nil || !p.Purchasable {
+		if p, err := caller.Call[users.Purchasable](admin, c, "CHECK_PURCHASABLE", "bob", nil); err != nil || !p.Purchasable {
 			t.Fatalf("an admin checks bob: %+v %v", p, err)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 )
 
 // forwarder is a loopback TCP forwarder to a database server that can be
@@ -94,7 +95,7 @@ func TestDatabaseOutageIsUnavailable(t *testing.T) {
 			body = users.Patch{Name: ptr("Anne")}
 		}
 		_, err := c.Request(admin, action, "ann", body)
-		e := socket.AsError(err)
+		e := status.AsError(err)
 		if e == nil || e.Code != socket.CodeUnavailable {
 			t.Fatalf("%s with the database unreachable: %v, want UNAVAILABLE", action, err)
 		}

@@ -7,15 +7,17 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 )
 
 // withKey returns ctx sending the idempotency key.
 func withKey(ctx context.Context, key string) context.Context {
 	m := socket.MetaFrom(ctx)
 	m.IdempotencyKey = key
-	return socket.ContextWithMeta(ctx, m)
+	return caller.ContextWithMeta(ctx, m)
 }
 
 // TestSameKeyWritesApplyOnce: a write retried with its idempotency key
@@ -32,7 +34,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		// Concurrent creates with one key, then a late retry.
 		key := withKey(admin, "h1:CREATE_USER")
 		const n = 8
-		replies := make([]socket.Reply, n)
+		replies := make([]caller.Reply, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -60,7 +62,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		if fresh != 1 {
 			t.Errorf("%d answers not marked replayed, want 1", fresh)
 		}
-		page, err := socket.Call[users.Page](admin, c, "LIST_USERS", "", users.ListInput{})
+		page, err := caller.Call[users.Page](admin, c, "LIST_USERS", "", users.ListInput{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +73,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 
 		// The key with another request is refused, and changes nothing.
 		_, err = c.Do(key, "CREATE_USER", "", users.CreateInput{Name: "Other", Email: "other@example.com"})
-		if e := socket.AsError(err); e == nil || e.Code != socket.CodeConflict || e.Details["reason"] != "idempotency_key_reused" {
+		if e := status.AsError(err); e == nil || e.Code != socket.CodeConflict || e.Details["reason"] != "idempotency_key_reused" {
 			t.Fatalf("the key with another body: %v, want CONFLICT idempotency_key_reused", err)
 		}
 
@@ -88,7 +90,7 @@ func TestSameKeyWritesApplyOnce(t *testing.T) {
 		if err != nil || !again.Replayed {
 			t.Fatalf("update retried: %+v, %v; want the first answer, replayed", again, err)
 		}
-		if now, err := socket.Call[users.User](admin, c, "GET_USER", id, nil); err != nil || now.Name != "Kim C" {
+		if now, err := caller.Call[users.User](admin, c, "GET_USER", id, nil); err != nil || now.Name != "Kim C" {
 			t.Fatalf("after the retried update: %+v, %v; want the later name Kim C", now, err)
 		}
 

@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 )
 
 // serve starts a users server on st over a real socket and returns a
 // client; both stop at cleanup.
-func serve(t *testing.T, st users.Store) *socket.Client {
+func serve(t *testing.T, st users.Store) *caller.Client {
 	t.Helper()
 	srv, err := socket.NewServer(socket.Config{Name: "users"}, socket.WithoutAuth())
 	if err != nil {
@@ -30,9 +32,9 @@ func serve(t *testing.T, st users.Store) *socket.Client {
 	return sockettest.Start(t, srv)
 }
 
-func wantCode(t *testing.T, what string, err error, code socket.Code) {
+func wantCode(t *testing.T, what string, err error, code status.Code) {
 	t.Helper()
-	if got := socket.CodeOf(err); got != code {
+	if got := status.CodeOf(err); got != code {
 		t.Fatalf("%s: %v, want %s", what, err, code)
 	}
 }
@@ -46,7 +48,7 @@ func testService(t *testing.T, st users.Store) {
 	c := serve(t, st)
 	admin, alice, bob, anon := sockettest.As(t, "v1", "root", "admin"), sockettest.As(t, "v1", "alice"), sockettest.As(t, "v1", "bob"), sockettest.As(t, "v1", "anonymous")
 	call := func(ctx context.Context, action, id string, body any) (users.User, error) {
-		return socket.Call[users.User](ctx, c, action, id, body)
+		return caller.Call[users.User](ctx, c, action, id, body)
 	}
 	must := func(ctx context.Context, action, id string, body any) users.User {
 		t.Helper()
@@ -82,7 +84,7 @@ func testService(t *testing.T, st users.Store) {
 			name string
 			ctx  context.Context
 			body any
-			code socket.Code
+			code status.Code
 		}{
 			{"anonymous", anon, users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
 			{"no subject", sockettest.As(t, "v1", ""), users.CreateInput{Name: "X", Email: "x@example.com"}, socket.CodeUnauthenticated},
@@ -108,7 +110,7 @@ func testService(t *testing.T, st users.Store) {
 			})
 		}
 		_, err := call(admin, "CREATE_USER", "", users.CreateInput{Name: "X", Email: "ALICE@example.com"})
-		if se := socket.AsError(err); !strings.Contains(se.Message, `"alice@example.com"`) || se.Details["field"] != "email" {
+		if se := status.AsError(err); !strings.Contains(se.Message, `"alice@example.com"`) || se.Details["field"] != "email" {
 			t.Fatalf("email clash should name the email: %+v", se)
 		}
 		// 200 characters is fine; the failed attempts left nothing behind.
@@ -123,7 +125,7 @@ func testService(t *testing.T, st users.Store) {
 			name string
 			ctx  context.Context
 			id   string
-			code socket.Code
+			code status.Code
 		}{
 			{"own", alice, "alice", ""},
 			{"admin any", admin, "bob", ""},
@@ -145,9 +147,9 @@ func testService(t *testing.T, st users.Store) {
 
 	t.Run("list", func(t *testing.T) {
 		list := func(in users.ListInput) (users.Page, error) {
-			return socket.Call[users.Page](admin, c, "LIST_USERS", "", in)
+			return caller.Call[users.Page](admin, c, "LIST_USERS", "", in)
 		}
-		_, err := socket.Call[users.Page](alice, c, "LIST_USERS", "", nil)
+		_, err := caller.Call[users.Page](alice, c, "LIST_USERS", "", nil)
 		wantCode(t, "list as a user", err, socket.CodePermissionDenied)
 		_, err = list(users.ListInput{PageSize: 1001})
 		wantCode(t, "page_size 1001", err, socket.CodeInvalidArgument)
@@ -203,7 +205,7 @@ func testService(t *testing.T, st users.Store) {
 			ctx  context.Context
 			id   string
 			body any
-			code socket.Code
+			code status.Code
 		}{
 			{"someone else looks missing", alice, "bob", users.Patch{Name: ptr("X")}, socket.CodeNotFound},
 			{"own status", alice, "alice", users.Patch{Status: ptr(users.StatusActive)}, socket.CodePermissionDenied},
@@ -238,7 +240,7 @@ func testService(t *testing.T, st users.Store) {
 			ctx  context.Context
 			id   string
 			want string
-			code socket.Code
+			code status.Code
 		}{
 			{alice, "alice", `{"purchasable":true,"reason":""}`, ""},
 			{admin, "bob", `{"purchasable":false,"reason":"suspended"}`, ""},
@@ -265,7 +267,7 @@ func testService(t *testing.T, st users.Store) {
 			name string
 			ctx  context.Context
 			id   string
-			code socket.Code
+			code status.Code
 		}{
 			{"active, herself", alice, "alice", ""},
 			{"suspended", admin, "bob", socket.CodeFailedPrecondition},
@@ -285,18 +287,18 @@ func testService(t *testing.T, st users.Store) {
 					if err != nil || string(raw) != string(check) {
 						t.Fatalf("require %s = %s, check = %s %v", tc.id, raw, check, err)
 					}
-					got, err := socket.Call[users.Purchasable](tc.ctx, c, "REQUIRE_PURCHASABLE", tc.id, nil)
+					got, err := caller.Call[users.Purchasable](tc.ctx, c, "REQUIRE_PURCHASABLE", tc.id, nil)
 					if err != nil || got != (users.Purchasable{Purchasable: true}) {
 						t.Fatalf("require %s = %+v %v", tc.id, got, err)
 					}
 				case socket.CodeFailedPrecondition:
-					se := socket.AsError(err)
+					se := status.AsError(err)
 					want := map[string]any{"reason": "user_suspended", "user_id": tc.id}
 					if se.Message != fmt.Sprintf("user %q cannot purchase: suspended", tc.id) || fmt.Sprint(se.Details) != fmt.Sprint(want) {
 						t.Fatalf("require %s: message %q, details %v", tc.id, se.Message, se.Details)
 					}
 				case socket.CodeNotFound:
-					if se := socket.AsError(err); se.Message != fmt.Sprintf("user %q not found", tc.id) {
+					if se := status.AsError(err); se.Message != fmt.Sprintf("user %q not found", tc.id) {
 						t.Fatalf("not found should name the user: %q", se.Message)
 					}
 				}
@@ -359,7 +361,7 @@ func TestServiceConcurrentSignUp(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st users.Store) {
 		c := serve(t, st)
 		const n = 20
-		codes := make([]socket.Code, n)
+		codes := make([]status.Code, n)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
@@ -367,7 +369,7 @@ func TestServiceConcurrentSignUp(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				_, err := c.Request(ctx, "CREATE_USER", "", users.CreateInput{Name: "Same", Email: "Same@Example.com"})
-				codes[i] = socket.CodeOf(err)
+				codes[i] = status.CodeOf(err)
 			})
 		}
 		close(start)
@@ -385,7 +387,7 @@ func TestServiceConcurrentSignUp(t *testing.T) {
 		if won != 1 {
 			t.Fatalf("%d sign-ups won, want 1 (codes %v)", won, codes)
 		}
-		p, err := socket.Call[users.Page](sockettest.As(t, "v1", "root", "admin"), c, "LIST_USERS", "", users.ListInput{Email: "same@example.com"})
+		p, err := caller.Call[users.Page](sockettest.As(t, "v1", "root", "admin"), c, "LIST_USERS", "", users.ListInput{Email: "same@example.com"})
 		if err != nil || len(p.Items) != 1 {
 			t.Fatalf("users with the email: %+v %v", p, err)
 		}

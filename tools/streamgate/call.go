@@ -22,6 +22,7 @@ import (
 	"github.com/streamgate/streamgate/internal/actionroute"
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -37,7 +38,7 @@ type callFlags struct {
 // a topic's events.
 func callCmd(fs *flag.FlagSet) runner {
 	var f callFlags
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:9000", "the service's address (any socket.Dial target)")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:9000", "the service's address (any caller.Dial target)")
 	fs.StringVar(&f.gateway, "gateway", "", "go through the gateway instead: a URL (http://HOST:PORT, https, ws, wss) names its REST edge and WebSocket endpoint, HOST:PORT (or a gRPC target) its gRPC API; -watch needs the URL")
 	fs.StringVar(&f.key, "key", "", "the key to present (default STREAMGATE_SERVICE_KEY, or STREAMGATE_ADMIN_KEY with -gateway)")
 	fs.StringVar(&f.version, "version", "", "API version (required with -gateway)")
@@ -151,14 +152,14 @@ func runCall(ctx context.Context, in *invocation, f callFlags) error {
 
 // callService sends the request straight to the service at -addr.
 func callService(ctx context.Context, f callFlags, action, id string, body []byte) (envelope.Envelope, error) {
-	c, err := socket.Dial(f.addr, socket.WithKey(f.key))
+	c, err := caller.Dial(f.addr, caller.WithKey(f.key))
 	if err != nil {
 		return envelope.Envelope{}, err
 	}
 	defer c.Close()
 	m := socket.Meta{APIVersion: f.version, IdempotencyKey: f.idemKey}
 	m.Principal.Subject = f.principal
-	res, err := c.Request(socket.ContextWithMeta(ctx, m), action, id, body)
+	res, err := c.Request(caller.ContextWithMeta(ctx, m), action, id, body)
 	return envelope.New(res, err), nil
 }
 
@@ -174,7 +175,7 @@ func callGateway(ctx context.Context, addr, key, version, idemKey, service, acti
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 	routes, err := gc.ListRoutes(ctx, &gatewayv1.ListRoutesRequest{Version: version})
 	if err != nil {
-		return envelope.New(nil, socket.FromStatus(err)), nil
+		return envelope.New(nil, status.FromGRPC(err)), nil
 	}
 	req, ok := routeFor(routes.GetRoutes(), service, action, id != "")
 	if !ok {
@@ -184,7 +185,7 @@ func callGateway(ctx context.Context, addr, key, version, idemKey, service, acti
 	req.Payload = &gatewayv1.InvokeRequest_BodyRaw{BodyRaw: body}
 	resp, err := gc.Invoke(ctx, req)
 	if err != nil {
-		return envelope.New(nil, socket.FromStatus(err)), nil
+		return envelope.New(nil, status.FromGRPC(err)), nil
 	}
 	if e := resp.GetError(); e != nil {
 		return envelope.New(nil, status.FromProto(e)), nil

@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -40,7 +41,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/cliflag"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
@@ -226,96 +227,117 @@ func runGateway(ctx context.Context, in *invocation, o gateway.RunOptions, tf *t
 
 // serviceCmd declares the service command's flags.
 func serviceCmd(fs *flag.FlagSet) runner {
-	listen := cliflag.Listen(fs, "listen", "127.0.0.1:9000", "TCP address to serve on")
-	version := fs.String("version", "dev", "build version reported by Describe")
-	store := cliflag.Enum(fs, "store", run.StoreSQLite, stores(), "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
-	data := fs.String("data", "./data", "directory of the SQLite files")
-	dsn := fs.String("dsn", "", "PostgreSQL URL for -store postgres")
-	inventory := fs.String("inventory", "127.0.0.1:9102", "orders: the inventory service's target (prices)")
-	gateways := map[string]string{}
-	fs.Func("gateways", "payments: provider base URLs, e.g. A=http://127.0.0.1:7001,B=http://…", func(s string) error {
-		for _, kv := range strings.Split(s, ",") {
-			if name, url, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
-				gateways[name] = url
-			} else if kv != "" {
-				return fmt.Errorf("%q is not NAME=URL", kv)
-			}
-		}
-		return nil
-	})
-	providerTimeout := fs.Duration("provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
-	settleInterval := fs.Duration("settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
-	settleOlderThan := fs.Duration("settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
-	keyFlag := fs.String("key", "", "the key callers present (default: STREAMGATE_SERVICE_KEY; conformance: STREAMGATE_CONFORMANCE_KEY)")
-	logs := addLogFlags(fs)
-	admin := addServiceAdminFlags(fs)
-	tf := addTLSFlags(fs, true)
+	f := &serviceFlags{gateways: map[string]string{}}
+	f.listen = cliflag.Listen(fs, "listen", "127.0.0.1:9000", "TCP address to serve on")
+	fs.StringVar(&f.version, "version", "dev", "build version reported by Describe")
+	f.store = cliflag.Enum(fs, "store", run.StoreSQLite, stores(), "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
+	fs.StringVar(&f.data, "data", "./data", "directory of the SQLite files")
+	fs.StringVar(&f.dsn, "dsn", "", "PostgreSQL URL for -store postgres")
+	fs.StringVar(&f.inventory, "inventory", "127.0.0.1:9102", "orders: the inventory service's target (prices)")
+	fs.Func("gateways", "payments: provider base URLs, e.g. A=http://127.0.0.1:7001,B=http://…", f.addGateways)
+	fs.DurationVar(&f.providerTimeout, "provider-timeout", 3*time.Second, "payments: how long to wait for a provider")
+	fs.DurationVar(&f.settleInterval, "settle-interval", time.Minute, "payments: how often to settle payments whose outcome is unknown (negative: never)")
+	fs.DurationVar(&f.settleOlderThan, "settle-older-than", 2*time.Minute, "payments: how old a pending payment must be before it is settled")
+	fs.StringVar(&f.key, "key", "", "the key callers present (default: STREAMGATE_SERVICE_KEY; conformance: STREAMGATE_CONFORMANCE_KEY)")
+	f.logs = addLogFlags(fs)
+	f.admin = addServiceAdminFlags(fs)
+	f.tf = addTLSFlags(fs, true)
 	return func(ctx context.Context, in *invocation) error {
-		name := in.lead
-		switch {
-		case name == "":
-			return usagef("name the service first")
-		case !slices.Contains(run.Names(), name):
-			return usagef("unknown service %q; known: %s", name, strings.Join(run.Names(), ", "))
-		case admin.pprof && admin.addr == "":
-			return usagef("-pprof needs -admin")
-		}
-		admin.out = in.stdout
-		serverTLS, err := tf.listen()
-		if err != nil {
-			return fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)
-		}
-		callTLS, err := tf.links()
-		if err != nil {
-			return fmt.Errorf("-service-tls-*: %w", err)
-		}
-		if *dsn == "" {
-			*dsn = os.Getenv("STREAMGATE_DSN")
-		}
-		keyEntry := socket.Key{Name: "cli", Delegate: true, Roles: []string{"admin"}}
-		key := os.Getenv("STREAMGATE_SERVICE_KEY")
-		if name == "conformance" {
-			// The fixture of docs/protocol.md §12: one delegating key, no roles.
-			keyEntry = socket.Key{Name: "conformance", Delegate: true}
-			key = os.Getenv("STREAMGATE_CONFORMANCE_KEY")
-		}
-		if *keyFlag != "" {
-			key = *keyFlag
-		}
-		if key == "" {
-			var b [16]byte
-			_, _ = rand.Read(b[:])
-			key = hex.EncodeToString(b[:])
-			// On stdout, never in the logs: a key is a secret.
-			fmt.Fprintf(in.stdout, "service key %s   (STREAMGATE_SERVICE_KEY was unset: callers present this key)\n", key)
-		}
-		stopTracing, err := startTracing(ctx, name, in.stderr)
-		if err != nil {
-			return err
-		}
-		defer stopTracing()
-		return admin.run(ctx, run.Options{
-			Service:         name,
-			Listen:          *listen,
-			Version:         *version,
-			Keys:            []socket.Key{withSecret(keyEntry, key)},
-			CallKey:         key,
-			Store:           *store,
-			DataDir:         *data,
-			DSN:             *dsn,
-			Inventory:       *inventory,
-			Gateways:        gateways,
-			ProviderTimeout: *providerTimeout,
-			SettleInterval:  *settleInterval,
-			SettleOlderThan: *settleOlderThan,
-			Logger:          logs.logger(in.stderr),
-			TLS:             serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *tf.insecure,
-		})
+		return serveService(ctx, in, f)
 	}
 }
 
-// withSecret returns k with its secret set.
-func withSecret(k socket.Key, secret string) socket.Key {
-	k.Secret = secret
+// serviceFlags are the service command's flags.
+type serviceFlags struct {
+	listen, store                                    *string
+	version, data, dsn, inventory, key               string
+	gateways                                         map[string]string // -gateways, by name
+	providerTimeout, settleInterval, settleOlderThan time.Duration
+	logs                                             *logFlags
+	admin                                            *serviceAdmin
+	tf                                               *tlsFlags
+}
+
+// addGateways parses a -gateways value, NAME=URL,NAME=URL.
+func (f *serviceFlags) addGateways(s string) error {
+	for _, kv := range strings.Split(s, ",") {
+		if name, url, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			f.gateways[name] = url
+		} else if kv != "" {
+			return fmt.Errorf("%q is not NAME=URL", kv)
+		}
+	}
+	return nil
+}
+
+// serveService serves the service the command names as its flags say.
+func serveService(ctx context.Context, in *invocation, f *serviceFlags) error {
+	name := in.lead
+	switch {
+	case name == "":
+		return usagef("name the service first")
+	case !slices.Contains(run.Names(), name):
+		return usagef("unknown service %q; known: %s", name, strings.Join(run.Names(), ", "))
+	case f.admin.pprof && f.admin.addr == "":
+		return usagef("-pprof needs -admin")
+	}
+	f.admin.out = in.stdout
+	serverTLS, err := f.tf.listen()
+	if err != nil {
+		return fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)
+	}
+	callTLS, err := f.tf.links()
+	if err != nil {
+		return fmt.Errorf("-service-tls-*: %w", err)
+	}
+	dsn := f.dsn
+	if dsn == "" {
+		dsn = os.Getenv("STREAMGATE_DSN")
+	}
+	key := serviceKey(name, f.key, in.stdout)
+	stopTracing, err := startTracing(ctx, name, in.stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	return f.admin.run(ctx, run.Options{
+		Service:         name,
+		Listen:          *f.listen,
+		Version:         f.version,
+		Keys:            []keyring.Key{key},
+		CallKey:         key.Secret,
+		Store:           *f.store,
+		DataDir:         f.data,
+		DSN:             dsn,
+		Inventory:       f.inventory,
+		Gateways:        f.gateways,
+		ProviderTimeout: f.providerTimeout,
+		SettleInterval:  f.settleInterval,
+		SettleOlderThan: f.settleOlderThan,
+		Logger:          f.logs.logger(in.stderr),
+		TLS:             serverTLS, CallTLS: linkConfig(callTLS), InsecurePlaintext: *f.tf.insecure,
+	})
+}
+
+// serviceKey is the key callers of the service present: -key, else the
+// environment's, else a random one, printed on stdout (never in the
+// logs: a key is a secret).
+func serviceKey(service, flagKey string, stdout io.Writer) keyring.Key {
+	k := keyring.Key{Name: "cli", Delegate: true, Roles: []string{"admin"}}
+	k.Secret = os.Getenv("STREAMGATE_SERVICE_KEY")
+	if service == "conformance" {
+		// The fixture of docs/protocol.md §12: one delegating key, no roles.
+		k = keyring.Key{Name: "conformance", Delegate: true}
+		k.Secret = os.Getenv("STREAMGATE_CONFORMANCE_KEY")
+	}
+	if flagKey != "" {
+		k.Secret = flagKey
+	}
+	if k.Secret == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		k.Secret = hex.EncodeToString(b[:])
+		fmt.Fprintf(stdout, "service key %s   (STREAMGATE_SERVICE_KEY was unset: callers present this key)\n", k.Secret)
+	}
 	return k
 }

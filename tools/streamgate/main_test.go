@@ -16,7 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestCallAgainstARunningService(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	target := runService(t, ctx, run.Options{Service: "echo", Keys: []socket.Key{{Name: "cli", Secret: "k"}}})
+	target := runService(t, ctx, run.Options{Service: "echo", Keys: []keyring.Key{{Name: "cli", Secret: "k"}}})
 
 	cases := []struct {
 		name   string

@@ -11,14 +11,14 @@ import (
 
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // reconcileCmd declares the reconcile command's flags; it runs one
 // reconciliation of orders, payments and stock and prints one line per
 // settlement and a summary (or the report as JSON).
 func reconcileCmd(fs *flag.FlagSet) runner {
-	ordersAddr := fs.String("orders", "127.0.0.1:9103", "the orders service's address (any socket.Dial target)")
+	ordersAddr := fs.String("orders", "127.0.0.1:9103", "the orders service's address (any caller.Dial target)")
 	paymentsAddr := fs.String("payments", "127.0.0.1:9104", "the payments service's address")
 	inventoryAddr := fs.String("inventory", "127.0.0.1:9102", `the inventory service's address; "" leaves reserved stock alone`)
 	key := fs.String("key", "", "the services' key, one that may act for a principal (default STREAMGATE_SERVICE_KEY)")
@@ -45,19 +45,19 @@ func runReconcile(ctx context.Context, stdout io.Writer, f reconcileFlags) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	oc, err := socket.Dial(f.ordersAddr, socket.WithKey(f.key))
+	oc, err := caller.Dial(f.ordersAddr, caller.WithKey(f.key))
 	if err != nil {
 		return err
 	}
 	defer oc.Close()
-	pc, err := socket.Dial(f.paymentsAddr, socket.WithKey(f.key))
+	pc, err := caller.Dial(f.paymentsAddr, caller.WithKey(f.key))
 	if err != nil {
 		return err
 	}
 	defer pc.Close()
 	opts := reconcile.Options{Orders: oc, Payments: pc, DryRun: f.dryRun, OlderThan: f.olderThan}
 	if f.inventoryAddr != "" {
-		ic, err := socket.Dial(f.inventoryAddr, socket.WithKey(f.key))
+		ic, err := caller.Dial(f.inventoryAddr, caller.WithKey(f.key))
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,9 @@ import (
 	"github.com/streamgate/streamgate/services/reconcile"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/status"
 )
 
 // serve runs one service with run.Run until the test ends and returns its
@@ -23,7 +26,7 @@ func serve(t *testing.T, o run.Options) string {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	o.Listen, o.Store = "127.0.0.1:0", run.StoreMemory
-	o.Keys = []socket.Key{{Name: "cli", Secret: "k", Delegate: true, Roles: []string{"admin"}}}
+	o.Keys = []keyring.Key{{Name: "cli", Secret: "k", Delegate: true, Roles: []string{"admin"}}}
 	o.Ready = func(a string) { addr <- a }
 	go func() { done <- run.Run(ctx, o) }()
 	t.Cleanup(func() {
@@ -56,35 +59,35 @@ func TestReconcileCommand(t *testing.T) {
 
 	// A charge whose answer was lost, and a charge for an order that does
 	// not exist.
-	c, err := socket.Dial(paymentsAddr, socket.WithKey("k"))
+	c, err := caller.Dial(paymentsAddr, caller.WithKey("k"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	alice := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "alice"}})
-	if _, err := socket.Call[payments.Payment](alice, c, "PAY", "", payments.PayInput{OrderID: "ord_lost", AmountCents: 500, Gateway: "A", Card: "4000000000000259"}); socket.CodeOf(err) != socket.CodeDeadlineExceeded {
+	alice := caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v2", Principal: socket.Principal{Subject: "alice"}})
+	if _, err := caller.Call[payments.Payment](alice, c, "PAY", "", payments.PayInput{OrderID: "ord_lost", AmountCents: 500, Gateway: "A", Card: "4000000000000259"}); status.CodeOf(err) != socket.CodeDeadlineExceeded {
 		t.Fatalf("lost answer: %v", err)
 	}
-	if _, err := socket.Call[payments.Payment](alice, c, "PAY", "", payments.PayInput{OrderID: "ord_nowhere", AmountCents: 700, Gateway: "A", Card: "4242424242424242"}); err != nil {
+	if _, err := caller.Call[payments.Payment](alice, c, "PAY", "", payments.PayInput{OrderID: "ord_nowhere", AmountCents: 700, Gateway: "A", Card: "4242424242424242"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Stock reserved by a purchase no order knows (its gateway died
 	// before BEGIN_PURCHASE's order could be paid, and it was aborted).
-	ic, err := socket.Dial(inventoryAddr, socket.WithKey("k"))
+	ic, err := caller.Dial(inventoryAddr, caller.WithKey("k"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ic.Close()
-	admin := socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: "root", Roles: []string{"admin"}}})
-	if _, err := socket.Call[inventory.Item](admin, ic, "CREATE_ITEM", "", map[string]any{"id": "mug", "name": "Mug", "price_cents": 900, "stock": 5}); err != nil {
+	admin := caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: "root", Roles: []string{"admin"}}})
+	if _, err := caller.Call[inventory.Item](admin, ic, "CREATE_ITEM", "", map[string]any{"id": "mug", "name": "Mug", "price_cents": 900, "stock": 5}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := socket.Call[inventory.Reservation](admin, ic, "RESERVE_STOCK", "pur_gone", map[string]any{"lines": []inventory.Line{{ItemID: "mug", Quantity: 2}}}); err != nil {
+	if _, err := caller.Call[inventory.Reservation](admin, ic, "RESERVE_STOCK", "pur_gone", map[string]any{"lines": []inventory.Line{{ItemID: "mug", Quantity: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	stock := func() int64 {
-		it, err := socket.Call[inventory.Item](admin, ic, "GET_ITEM", "mug", nil)
+		it, err := caller.Call[inventory.Item](admin, ic, "GET_ITEM", "mug", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

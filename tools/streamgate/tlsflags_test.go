@@ -18,6 +18,8 @@ import (
 	"github.com/streamgate/streamgate/internal/tlsfiles"
 	"github.com/streamgate/streamgate/internal/tlsfiles/tlstest"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 // lines is a writer that hands each complete line to a function.
@@ -140,7 +142,7 @@ func TestServiceFlagsMutualTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := socket.Dial(addr, socket.WithKey("k"), socket.WithGRPCDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(cfg))))
+			c, err := caller.Dial(addr, caller.WithKey("k"), caller.WithGRPCDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(cfg))))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +153,7 @@ func TestServiceFlagsMutualTLS(t *testing.T) {
 			if tc.wantResult && (err != nil || !strings.Contains(string(res), "over mTLS")) {
 				t.Fatalf("ECHO = %s, %v", res, err)
 			}
-			if !tc.wantResult && socket.CodeOf(err) != socket.CodeUnavailable {
+			if !tc.wantResult && status.CodeOf(err) != socket.CodeUnavailable {
 				t.Fatalf("ECHO = %s, %v; want UNAVAILABLE", res, err)
 			}
 		})

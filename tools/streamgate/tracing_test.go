@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // collector is an OTLP trace receiver: it keeps what it is sent.
@@ -119,7 +119,7 @@ func TestServiceExportsSpansOverOTLP(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the service did not start")
 	}
-	c, err := socket.Dial(addr, socket.WithKey("k"))
+	c, err := caller.Dial(addr, caller.WithKey("k"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // watchLine is one line `call -watch` prints: an event, in the WebSocket
@@ -34,7 +35,7 @@ func timeoutSet(fs *flag.FlagSet) bool {
 // watchService subscribes to topic (or a pattern) on every instance at
 // target and prints one JSON line per event until ctx ends.
 func watchService(ctx context.Context, target, key, topic string, stdout io.Writer) error {
-	c, err := socket.Dial(target, socket.WithKey(key))
+	c, err := caller.Dial(target, caller.WithKey(key))
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func watchService(ctx context.Context, target, key, topic string, stdout io.Writ
 	var mu sync.Mutex // guards enc (events and the end)
 	enc := json.NewEncoder(stdout)
 	var werr error
-	stop, err := c.Subscribe(ctx, topic, func(e socket.Event) {
+	stop, err := c.Subscribe(ctx, topic, func(e caller.Event) {
 		l := watchLine{Type: "event", Topic: e.Topic, Seq: e.Seq, Data: e.Data, Gap: e.Gap, Visibility: &e.Visibility}
 		if e.Data == nil {
 			l = watchLine{Type: "gap", Topic: e.Topic}

@@ -13,7 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/streamgate/streamgate/internal/envelope"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // watchGateway subscribes to topic over the gateway's WebSocket endpoint
@@ -61,7 +61,7 @@ func watchGateway(ctx context.Context, base, key, version, topic string, timeout
 		var f struct {
 			Type  string        `json:"type"`
 			OK    bool          `json:"ok"`
-			Error *socket.Error `json:"error"`
+			Error *status.Error `json:"error"`
 		}
 		if json.Unmarshal(b, &f) != nil {
 			continue

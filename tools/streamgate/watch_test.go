@@ -10,12 +10,14 @@ import (
 
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 func TestCallWatchPrintsEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	target := runService(t, ctx, run.Options{Service: "inventory", Store: run.StoreMemory, Keys: []socket.Key{{Name: "cli", Secret: "k", Roles: []string{"admin"}}}})
+	target := runService(t, ctx, run.Options{Service: "inventory", Store: run.StoreMemory, Keys: []keyring.Key{{Name: "cli", Secret: "k", Roles: []string{"admin"}}}})
 
 	out, w := io.Pipe()
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -33,7 +35,7 @@ func TestCallWatchPrintsEvents(t *testing.T) {
 		close(lines)
 	}()
 
-	c, err := socket.Dial(target, socket.WithKey("k"))
+	c, err := caller.Dial(target, caller.WithKey("k"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/streamgate/streamgate/services/internal/access"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestSignedIn(t *testing.T) {
@@ -26,7 +28,7 @@ var ok = socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMess
 })
 
 func serve(h socket.Handler, p socket.Principal) (string, error) {
-	ctx := socket.ContextWithMeta(context.Background(), socket.Meta{Principal: p})
+	ctx := caller.ContextWithMeta(context.Background(), socket.Meta{Principal: p})
 	out, err := h.ServeAction(ctx, &socket.Request{Action: "X", Meta: socket.Meta{Principal: p}})
 	return string(out), err
 }
@@ -40,7 +42,7 @@ func TestMiddleware(t *testing.T) {
 		name    string
 		h       socket.Handler
 		p       socket.Principal
-		code    socket.Code
+		code    status.Code
 		message string
 	}{
 		{"admin passes AdminOnly", access.AdminOnly("do it")(ok), admin, "", ""},
@@ -58,7 +60,7 @@ func TestMiddleware(t *testing.T) {
 				}
 				return
 			}
-			if e := socket.AsError(err); err == nil || e.Code != tc.code || e.Message != tc.message {
+			if e := status.AsError(err); err == nil || e.Code != tc.code || e.Message != tc.message {
 				t.Fatalf("got %s, %v; want %s %q", out, err, tc.code, tc.message)
 			}
 		})

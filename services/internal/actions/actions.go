@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 // Registrar registers actions on one server until one fails.
@@ -45,7 +46,7 @@ const retryAfterMs = 1000
 func outagesUnavailable(next socket.Handler) socket.Handler {
 	return socket.HandlerFunc(func(ctx context.Context, req *socket.Request) (json.RawMessage, error) {
 		res, err := next.ServeAction(ctx, req)
-		if err == nil || socket.AsError(err).Code != socket.CodeInternal || !sqldb.IsUnreachable(err) {
+		if err == nil || status.AsError(err).Code != socket.CodeInternal || !sqldb.IsUnreachable(err) {
 			return res, err
 		}
 		return nil, socket.Errorf(socket.CodeUnavailable, "the service's database is unavailable; try again later").

@@ -10,6 +10,7 @@ import (
 	"github.com/streamgate/streamgate/services/internal/actions"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/sockettest"
+	"github.com/streamgate/streamgate/status"
 )
 
 // TestOutagesAreUnavailable: a handler's error that says the database
@@ -20,7 +21,7 @@ func TestOutagesAreUnavailable(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	for name, tc := range map[string]struct {
 		err  error
-		want socket.Code
+		want status.Code
 	}{
 		"refused":   {fmt.Errorf("get user: %w", refused), socket.CodeUnavailable},
 		"chosen":    {socket.Errorf(socket.CodeNotFound, "no user"), socket.CodeNotFound},
@@ -40,7 +41,7 @@ func TestOutagesAreUnavailable(t *testing.T) {
 			}
 			c := sockettest.Start(t, srv)
 			_, err = c.Request(sockettest.As(t, "v1", "root"), "FAIL", "", nil)
-			e := socket.AsError(err)
+			e := status.AsError(err)
 			if e == nil || e.Code != tc.want {
 				t.Fatalf("got %v, want %s", err, tc.want)
 			}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/streamgate/streamgate/services/internal/paging"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/status"
 )
 
 func TestSize(t *testing.T) {
@@ -14,7 +15,7 @@ func TestSize(t *testing.T) {
 		name string
 		in   int
 		want int
-		code socket.Code
+		code status.Code
 	}{
 		{"zero is the default", 0, paging.Default, ""},
 		{"one", 1, 1, ""},
@@ -31,7 +32,7 @@ func TestSize(t *testing.T) {
 				}
 				return
 			}
-			e := socket.AsError(err)
+			e := status.AsError(err)
 			if err == nil || e.Code != tc.code || e.Details["field"] != "page_size" {
 				t.Fatalf("Size(%d) error = %v (details %v); want %s with field page_size", tc.in, err, e.Details, tc.code)
 			}

@@ -5,11 +5,13 @@
 //	_ = users.Register(srv, users.NewMemoryStore())
 //	c := sockettest.Start(t, srv) // served on loopback, dialed, both stopped at cleanup
 //	admin := sockettest.As(t, "v1", "root", "admin")
-//	user, err := socket.Call[users.User](admin, c, "GET_USER", "1", nil)
+//	user, err := caller.Call[users.User](admin, c, "GET_USER", "1", nil)
 //
 // Serve alone returns the address, for tests that dial it their own way;
 // WaitJoined waits for callers to share a coalesced flight; Events
-// follows a subscription.
+// follows a subscription. The runtime's own tests start servers with the
+// test keys (StartServer, Keys) or whose actions wait for the test
+// (StartGated), and dial them (Dial, DialServer, RawConn).
 package sockettest
 
 import (
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // deadline bounds the contexts As returns and the wait in WaitJoined.
@@ -47,10 +50,10 @@ func Serve(t testing.TB, srv *socket.Server) (addr string) {
 
 // Start serves srv as Serve does and returns a client dialed to it with
 // opts. The client closes at cleanup, before the server stops.
-func Start(t testing.TB, srv *socket.Server, opts ...socket.DialOption) *socket.Client {
+func Start(t testing.TB, srv *socket.Server, opts ...caller.Option) *caller.Client {
 	t.Helper()
 	addr := Serve(t, srv)
-	c, err := socket.Dial(addr, opts...)
+	c, err := caller.Dial(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,28 +67,34 @@ func Start(t testing.TB, srv *socket.Server, opts ...socket.DialOption) *socket.
 func As(t testing.TB, version, subject string, roles ...string) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	t.Cleanup(cancel)
-	return socket.ContextWithMeta(ctx, socket.Meta{APIVersion: version, Principal: socket.Principal{Subject: subject, Roles: roles}})
+	return WithPrincipal(ctx, version, subject, roles...)
+}
+
+// WithPrincipal returns ctx with request meta that carries the API version
+// and a principal with subject and roles.
+func WithPrincipal(ctx context.Context, version, subject string, roles ...string) context.Context {
+	return caller.ContextWithMeta(ctx, socket.Meta{APIVersion: version, Principal: socket.Principal{Subject: subject, Roles: roles}})
 }
 
 // Events subscribes c to topic (or a pattern) until the test ends and
 // returns a function that waits for the next event, failing the test when
 // none comes within 20 seconds. Events arrive in order.
-func Events(t testing.TB, c *socket.Client, topic string) (next func() socket.Event) {
+func Events(t testing.TB, c *caller.Client, topic string) (next func() caller.Event) {
 	t.Helper()
-	ch := make(chan socket.Event, 1024)
-	stop, err := c.Subscribe(context.Background(), topic, func(e socket.Event) { ch <- e })
+	ch := make(chan caller.Event, 1024)
+	stop, err := c.Subscribe(context.Background(), topic, func(e caller.Event) { ch <- e })
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	return func() socket.Event {
+	return func() caller.Event {
 		t.Helper()
 		select {
 		case e := <-ch:
 			return e
 		case <-time.After(deadline):
 			t.Fatalf("no event on %s within %v", topic, deadline)
-			return socket.Event{}
+			return caller.Event{}
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
+	sgstatus "github.com/streamgate/streamgate/status"
 )
 
 // Reply is an answer of the REST edge: the envelope, its status and
@@ -42,9 +43,9 @@ func (r Reply) Reason() string {
 
 // Want fails the test unless the reply has the status and, for errors,
 // the code ("" for a success).
-func (r Reply) Want(t testing.TB, status int, code socket.Code) Reply {
+func (r Reply) Want(t testing.TB, status int, code sgstatus.Code) Reply {
 	t.Helper()
-	got := socket.Code("")
+	got := sgstatus.Code("")
 	if r.Error != nil {
 		got = r.Error.Code
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // WithKey returns ctx sending the idempotency key, as the gateway sends a
@@ -18,17 +19,17 @@ import (
 func WithKey(ctx context.Context, key string) context.Context {
 	m := socket.MetaFrom(ctx)
 	m.IdempotencyKey = key
-	return socket.ContextWithMeta(ctx, m)
+	return caller.ContextWithMeta(ctx, m)
 }
 
 // Once sends the request 6 times at once under ctx (which carries a key)
 // and once more after them, and returns the answer; it fails the test
 // unless every answer is the same result and exactly one is not marked
 // replayed.
-func Once(t testing.TB, c *socket.Client, ctx context.Context, action, id string, body any) json.RawMessage {
+func Once(t testing.TB, c *caller.Client, ctx context.Context, action, id string, body any) json.RawMessage {
 	t.Helper()
 	const n = 6
-	replies := make([]socket.Reply, n+1)
+	replies := make([]caller.Reply, n+1)
 	errs := make([]error, n+1)
 	var wg sync.WaitGroup
 	for i := range n {

@@ -26,6 +26,7 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 	benchv1 "github.com/streamgate/streamgate/gen/streamgate/bench/v1"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/users"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/cliflag"
 )
@@ -235,7 +236,7 @@ func serveStreamgateUsers(ctx context.Context, addr string, all []User, serviceK
 			return err
 		}
 	}
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
 	if err != nil {
 		return err
 	}

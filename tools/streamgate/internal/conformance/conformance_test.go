@@ -15,6 +15,8 @@ import (
 	fixture "github.com/streamgate/streamgate/services/conformance"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/conformance"
 )
 
@@ -34,7 +36,7 @@ func serveFixture(t *testing.T) (string, <-chan error) {
 		exited <- run.Run(ctx, run.Options{
 			Service: fixture.Name,
 			Listen:  "127.0.0.1:0",
-			Keys:    []socket.Key{{Name: "conformance", Secret: testKey, Delegate: true}},
+			Keys:    []keyring.Key{{Name: "conformance", Secret: testKey, Delegate: true}},
 			Ready:   func(addr string) { ready <- addr },
 		})
 	}()
@@ -85,7 +87,7 @@ func TestGoFixtureConforms(t *testing.T) {
 // (once ignoring its idempotency key) and whose runtime does not coalesce
 // reads: the cases that check those rules fail, and only they.
 func TestKitFailsABrokenFixture(t *testing.T) {
-	keys, err := socket.NewKeyring(socket.Key{Name: "conformance", Secret: testKey, Delegate: true})
+	keys, err := keyring.New(keyring.Key{Name: "conformance", Secret: testKey, Delegate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func twice(h socket.Handler) socket.Handler {
 		first.Meta.IdempotencyKey = ""
 		m := socket.MetaFrom(ctx)
 		m.IdempotencyKey = ""
-		if _, err := h.ServeAction(socket.ContextWithMeta(ctx, m), &first); err != nil {
+		if _, err := h.ServeAction(caller.ContextWithMeta(ctx, m), &first); err != nil {
 			return nil, err
 		}
 		return h.ServeAction(ctx, req)

@@ -21,6 +21,8 @@ import (
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/users"
 	"github.com/streamgate/streamgate/tools/internal/faultproxy"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
@@ -77,7 +79,7 @@ type instance struct {
 // time).
 func (in *instance) start(t testing.TB) {
 	t.Helper()
-	keys, err := socket.NewKeyring(socket.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +166,10 @@ func startCluster(t *testing.T, o options) *cluster {
 	}
 
 	userStore, itemStore, orderStore, paymentStore := users.NewMemoryStore(), inventory.NewMemoryStore(), orders.NewMemoryStore(), payments.NewMemoryStore()
-	var pricer *socket.Client // orders asks inventory, through its proxies
+	var pricer *caller.Client // orders asks inventory, through its proxies
 	c.add(t, "users", o, func(srv *socket.Server) error { return users.Register(srv, userStore) })
 	c.add(t, "inventory", o, func(srv *socket.Server) error { return inventory.Register(srv, itemStore) })
-	inv, err := socket.Dial(c.target("inventory"), socket.WithKey(serviceKey))
+	inv, err := caller.Dial(c.target("inventory"), caller.WithKey(serviceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +203,7 @@ func startCluster(t *testing.T, o options) *cluster {
 			ConfigPath: configPath, ConfigData: configData, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
 			Env:     func(k string) string { return env[k] },
 			Targets: targets,
-			Dial:    []socket.DialOption{socket.WithBackoff(20*time.Millisecond, 500*time.Millisecond)},
+			Dial:    []caller.Option{caller.WithBackoff(20*time.Millisecond, 500*time.Millisecond)},
 			Options: gwOpts,
 			Ready:   func(a gateway.Addrs) { ready <- a },
 		})
@@ -353,8 +355,8 @@ func (c *cluster) order(t testing.TB, id string) orders.Order {
 // stuck too.
 func (c *cluster) settled(t testing.TB) {
 	t.Helper()
-	dial := func(name string) *socket.Client {
-		cl, err := socket.Dial(c.target(name), socket.WithKey(serviceKey))
+	dial := func(name string) *caller.Client {
+		cl, err := caller.Dial(c.target(name), caller.WithKey(serviceKey))
 		if err != nil {
 			t.Fatal(err)
 		}

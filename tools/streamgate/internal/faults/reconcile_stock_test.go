@@ -19,6 +19,7 @@ import (
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/reconcile"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
 
@@ -264,8 +265,8 @@ func TestReconcileAfterGatewayCrash(t *testing.T) {
 // cluster, three minutes ahead (past every lease), as settled runs it.
 func (c *cluster) reconcileOptions(t testing.TB) reconcile.Options {
 	t.Helper()
-	dial := func(name string) *socket.Client {
-		cl, err := socket.Dial(c.target(name), socket.WithKey(serviceKey))
+	dial := func(name string) *caller.Client {
+		cl, err := caller.Dial(c.target(name), caller.WithKey(serviceKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,14 +283,14 @@ func (c *cluster) reconcileOptions(t testing.TB) reconcile.Options {
 // stockExact fails the test unless every item newItem made holds its
 // initial stock less the quantities of the paid orders whose purchase
 // took stock (v3's), and every reservation still held is such an order's.
-func (c *cluster) stockExact(t testing.TB, ordersClient, inventoryClient *socket.Client) {
+func (c *cluster) stockExact(t testing.TB, ordersClient, inventoryClient *caller.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	ctx = socket.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: "faults", Roles: []string{"admin"}}})
+	ctx = caller.ContextWithMeta(ctx, socket.Meta{APIVersion: "v1", Principal: socket.Principal{Subject: "faults", Roles: []string{"admin"}}})
 	paid := map[string]orders.Order{} // purchase id → order
 	for in := (orders.ListOrdersInput{Status: orders.StatusPaid, PageSize: 1000}); ; {
-		page, err := socket.Call[orders.Page[orders.Order]](ctx, ordersClient, "LIST_ORDERS", "", in)
+		page, err := caller.Call[orders.Page[orders.Order]](ctx, ordersClient, "LIST_ORDERS", "", in)
 		if err != nil {
 			t.Fatalf("LIST_ORDERS: %v", err)
 		}
@@ -302,7 +303,7 @@ func (c *cluster) stockExact(t testing.TB, ordersClient, inventoryClient *socket
 	}
 	taken := map[string]int64{} // item id → quantity
 	for in := (inventory.ReservationsInput{Status: inventory.ReservationHeld, PageSize: 1000}); ; {
-		page, err := socket.Call[inventory.ReservationPage](ctx, inventoryClient, "LIST_RESERVATIONS", "", in)
+		page, err := caller.Call[inventory.ReservationPage](ctx, inventoryClient, "LIST_RESERVATIONS", "", in)
 		if err != nil {
 			t.Fatalf("LIST_RESERVATIONS: %v", err)
 		}
@@ -328,7 +329,7 @@ func (c *cluster) stockExact(t testing.TB, ordersClient, inventoryClient *socket
 		}
 	}
 	c.initialStock.Range(func(id, initial any) bool {
-		it, err := socket.Call[inventory.Item](ctx, inventoryClient, "GET_ITEM", id.(string), nil)
+		it, err := caller.Call[inventory.Item](ctx, inventoryClient, "GET_ITEM", id.(string), nil)
 		if err != nil {
 			t.Errorf("GET_ITEM %s: %v", id, err)
 			return true

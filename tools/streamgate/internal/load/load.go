@@ -82,10 +82,48 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
+	// The attacker uses this client, so the connections it leaves idle
+	// can be closed when the run ends.
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: o.Connections,
+		MaxConnsPerHost:     o.Connections,
+	}
+	defer transport.CloseIdleConnections()
+	atk, pacer := o.attacker(transport)
+	c := &collector{o: o, rep: newReport(o), start: time.Now()}
+	if o.Rate > 0 {
+		c.interval = o.RatePer / time.Duration(o.Rate)
+	}
+	c.lastTick = c.start
+	results := atk.Attack(o.targeter(), pacer, o.Duration, "")
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	done := ctx.Done()
+	for {
+		select {
+		case res, ok := <-results:
+			if !ok {
+				c.rep.Elapsed = time.Since(c.start)
+				return c.rep, nil
+			}
+			c.add(res)
+		case now := <-tick.C:
+			c.progress(now)
+		case <-done:
+			atk.Stop()
+			done = nil // keep draining until the attacker closes results
+		}
+	}
+}
+
+// targeter makes the requests: the nth takes the nth id of o.IDs in its
+// URL and body, until MaxRequests.
+func (o Options) targeter() vegeta.Targeter {
 	var sent atomic.Uint64
 	urlParts := strings.Split(o.URL, IDPlaceholder)
 	bodyParts := strings.Split(string(o.Body), IDPlaceholder)
-	targeter := func(t *vegeta.Target) error {
+	return func(t *vegeta.Target) error {
 		n := sent.Add(1) - 1
 		if o.MaxRequests > 0 && n >= uint64(o.MaxRequests) {
 			return errEnough
@@ -99,16 +137,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		return nil
 	}
+}
 
-	conns := o.Connections
-	// The attacker uses this client, so the connections it leaves idle
-	// can be closed when the run ends.
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-	}
-	defer transport.CloseIdleConnections()
+// attacker is vegeta's attacker over transport, with o.Connections
+// workers, and its pacer: as fast as the workers go, or o.Rate.
+func (o Options) attacker(transport http.RoundTripper) (*vegeta.Attacker, vegeta.Pacer) {
 	client := &http.Client{
 		Transport: transport,
 		Timeout:   o.Timeout,
@@ -118,55 +151,52 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	opts := []func(*vegeta.Attacker){
 		vegeta.Client(client), vegeta.MaxBody(0),
-		vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)),
+		vegeta.Workers(uint64(o.Connections)), vegeta.MaxWorkers(uint64(o.Connections)),
 	}
 	pacer := vegeta.ConstantPacer{} // zero: as fast as the workers go
-	var interval time.Duration
 	if o.Rate > 0 {
 		pacer = vegeta.ConstantPacer{Freq: o.Rate, Per: o.RatePer}
-		interval = o.RatePer / time.Duration(o.Rate)
 		opts = append(opts, vegeta.MaxWorkers(maxRateWorkers))
 	}
-	atk := vegeta.NewAttacker(opts...)
+	return vegeta.NewAttacker(opts...), pacer
+}
 
-	rep := newReport(o)
-	start := time.Now()
-	results := atk.Attack(targeter, pacer, o.Duration, "")
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var lastCount int64
-	lastTick := start
-	done := ctx.Done()
-	for {
-		select {
-		case res, ok := <-results:
-			if !ok {
-				rep.Elapsed = time.Since(start)
-				return rep, nil
-			}
-			if res.Code == 0 && res.Error == errEnough.Error() {
-				continue
-			}
-			latency := res.Latency
-			if interval > 0 {
-				// The pacer sends request n at start + (n+1)·interval.
-				due := start.Add(time.Duration(res.Seq+1) * interval)
-				latency = max(latency, res.End().Sub(due))
-			}
-			rep.add(int(res.Code), res.Error, latency)
-		case now := <-tick.C:
-			if o.Progress != nil {
-				o.Progress(Progress{
-					Elapsed: now.Sub(start), Requests: rep.Requests, Errors: rep.Errors(),
-					Rate: float64(rep.Requests-lastCount) / now.Sub(lastTick).Seconds(),
-				})
-			}
-			lastCount, lastTick = rep.Requests, now
-		case <-done:
-			atk.Stop()
-			done = nil // keep draining until the attacker closes results
-		}
+// collector adds the attack's results to its report and tells
+// o.Progress how it goes.
+type collector struct {
+	o        Options
+	rep      *Report
+	start    time.Time
+	interval time.Duration // between two requests at a fixed rate; 0: closed loop
+
+	lastCount int64     // rep.Requests at lastTick
+	lastTick  time.Time // the last progress
+}
+
+// add counts one result; at a fixed rate its latency runs from when the
+// request was due.
+func (c *collector) add(res *vegeta.Result) {
+	if res.Code == 0 && res.Error == errEnough.Error() {
+		return
 	}
+	latency := res.Latency
+	if c.interval > 0 {
+		// The pacer sends request n at start + (n+1)·interval.
+		due := c.start.Add(time.Duration(res.Seq+1) * c.interval)
+		latency = max(latency, res.End().Sub(due))
+	}
+	c.rep.add(int(res.Code), res.Error, latency)
+}
+
+// progress reports the count and the rate since the last progress.
+func (c *collector) progress(now time.Time) {
+	if c.o.Progress != nil {
+		c.o.Progress(Progress{
+			Elapsed: now.Sub(c.start), Requests: c.rep.Requests, Errors: c.rep.Errors(),
+			Rate: float64(c.rep.Requests-c.lastCount) / now.Sub(c.lastTick).Seconds(),
+		})
+	}
+	c.lastCount, c.lastTick = c.rep.Requests, now
 }
 
 // fill checks the options and sets defaults.

@@ -18,6 +18,7 @@ import (
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/tools/internal/polyglottest"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
@@ -59,7 +60,7 @@ func TestMutualTLS(t *testing.T) {
 		cancel()
 		wg.Wait()
 	}()
-	keys := []socket.Key{{Name: "gateway", Secret: "service-key", Delegate: true, Roles: []string{"admin"}}}
+	keys := []keyring.Key{{Name: "gateway", Secret: "service-key", Delegate: true, Roles: []string{"admin"}}}
 	targets := map[string]string{}
 	start := func(name string, o run.Options) {
 		o.Service, o.Listen, o.Store, o.Keys, o.CallKey = name, "127.0.0.1:0", run.StoreMemory, keys, "service-key"

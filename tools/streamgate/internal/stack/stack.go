@@ -14,16 +14,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/services/run"
-	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/keyring"
 )
 
 // Options say where the stack listens and what it uses.
@@ -91,12 +93,43 @@ const providerTimeout = 2 * time.Second
 // they are, and serves until ctx ends; then it drains the gateway, then
 // the services.
 func Run(ctx context.Context, o Options) (err error) {
+	o = o.withDefaults()
+	childStoreArg, err := checkRuntimes(o)
+	if err != nil {
+		return err
+	}
+	gateways, closeSandboxes, err := startSandboxes()
+	defer closeSandboxes()
+	if err != nil {
+		return err
+	}
+	// A child that exits ends the stack: the gateway drains, Run says why.
+	gwCtx, stopGateway := context.WithCancelCause(ctx)
+	svcs := newServices(o, childStoreArg, stopGateway)
+	defer func() {
+		if stopErr := svcs.stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+	defer stopGateway(nil)
+	if err := svcs.startAll(gateways); err != nil {
+		return err
+	}
+	err = gateway.Run(gwCtx, o.gatewayOptions(svcs, gateways))
+	if cause := context.Cause(gwCtx); err == nil && ctx.Err() == nil && cause != nil {
+		err = cause // a child exited
+	}
+	return err
+}
+
+// withDefaults fills in the options Run does not require: the keys and
+// secret are random when empty.
+func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	serviceKey := o.ServiceKey
-	if serviceKey == "" {
-		serviceKey = randomKey()
+	if o.ServiceKey == "" {
+		o.ServiceKey = randomKey()
 	}
 	if o.AdminKey == "" {
 		o.AdminKey = randomKey()
@@ -104,149 +137,198 @@ func Run(ctx context.Context, o Options) (err error) {
 	if o.JWTSecret == "" {
 		o.JWTSecret = randomKey()
 	}
+	if o.Root == "" {
+		o.Root = "."
+	}
+	return o
+}
+
+// checkRuntimes checks that each service of o.Runtimes exists in its
+// language, and returns the store argument of the child processes ("" if
+// every service is in Go).
+func checkRuntimes(o Options) (string, error) {
 	childStoreArg := ""
 	for name, lang := range o.Runtimes {
 		if _, ok := polyglot[name+"="+lang]; !ok && lang != RuntimeGo {
-			return fmt.Errorf("there is no %s service in %s", name, lang)
+			return "", fmt.Errorf("there is no %s service in %s", name, lang)
 		}
 		if lang != RuntimeGo {
 			var err error
 			if childStoreArg, err = childStore(o); err != nil {
-				return err
+				return "", err
 			}
 		}
 	}
-	if o.Root == "" {
-		o.Root = "."
-	}
-	env := map[string]string{
-		"STREAMGATE_SERVICE_KEY": serviceKey,
-		"STREAMGATE_ADMIN_KEY":   o.AdminKey,
-		"STREAMGATE_JWT_SECRET":  o.JWTSecret,
-	}
+	return childStoreArg, nil
+}
 
-	gateways := map[string]string{}
+// startSandboxes starts the payment providers' sandboxes and returns
+// their URLs by name, and a func that closes those started (also on an
+// error).
+func startSandboxes() (map[string]string, func(), error) {
+	urls := map[string]string{}
+	var started []*payments.Sandbox
+	closeAll := func() {
+		for _, sb := range slices.Backward(started) {
+			sb.Close()
+		}
+	}
 	for name, latency := range sandboxes() {
 		sb := payments.NewSandbox(name, latency)
 		url, err := sb.Start()
 		if err != nil {
-			return err
+			return nil, closeAll, err
 		}
-		defer sb.Close()
-		gateways[name] = url
+		started = append(started, sb)
+		urls[name] = url
 	}
+	return urls, closeAll, nil
+}
 
-	// The services outlive the gateway, so it can drain into them.
-	svcCtx, stopServices := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var children []*child // the services in Node or Python
-	// The Go services stop first: orders calls inventory to the end.
-	defer func() {
-		if stopErr := stopChildren(children); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
-	defer func() {
-		stopServices()
-		wg.Wait()
-	}()
-	// A child that exits ends the stack: the gateway drains, Run says why.
-	gwCtx, stopGateway := context.WithCancelCause(ctx)
-	defer stopGateway(nil)
-	runtimes := map[string]string{}
-	targets := map[string]string{}
-	// One registry for the gateway and every service: the admin listener's
-	// /metrics shows them all, the services' series labelled service=NAME.
-	metrics := gateway.NewRegistry()
-	start := func(name string, o2 run.Options) error {
-		if lang := o.Runtimes[name]; lang != "" && lang != RuntimeGo {
-			addr := o.ServiceAddrs[name]
-			if addr == "" {
-				addr = "127.0.0.1:0"
-			}
-			c, a, err := startChild(name, lang, addr, serviceKey, childStoreArg, o)
-			if err != nil {
-				return err
-			}
-			children = append(children, c)
-			targets[name], runtimes[name] = a, lang
-			go func() {
-				select {
-				case <-c.done:
-					stopGateway(c.exitError())
-				case <-svcCtx.Done():
-				}
-			}()
-			return nil
-		}
-		ready := make(chan string, 1)
-		failed := make(chan error, 1)
-		o2.Service, o2.Listen, o2.Version = name, "127.0.0.1:0", "stack"
-		if addr := o.ServiceAddrs[name]; addr != "" {
-			o2.Listen = addr
-		}
-		// The gateway's key may act for its users (Delegate) and, as itself,
-		// is admin: it runs compensations such as refunds.
-		o2.Keys = []socket.Key{{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}}}
-		o2.CallKey = serviceKey
-		o2.Store, o2.DataDir, o2.DSN = o.Store, o.DataDir, o.DSN
-		o2.NoCoalescing = o.NoCache
-		o2.Metrics = metrics
-		o2.Logger = o.Logger // run names the service on every line
-		o2.Ready = func(addr string) { ready <- addr }
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run.Run(svcCtx, o2); err != nil {
-				failed <- err
-			}
-		}()
-		select {
-		case addr := <-ready:
-			targets[name] = addr
-			return nil
-		case err := <-failed:
-			return named(name, err)
-		}
-	}
-	// inventory first: orders asks it for prices.
-	for _, name := range []string{"users", "inventory"} {
-		if err := start(name, run.Options{}); err != nil {
-			return err
-		}
-	}
-	if err := start("orders", run.Options{Inventory: targets["inventory"]}); err != nil {
-		return err
-	}
-	if err := start("payments", run.Options{Gateways: gateways, ProviderTimeout: providerTimeout}); err != nil {
-		return err
-	}
-
+// gatewayOptions are the gateway's options: in front of the services,
+// with the stack's keys.
+func (o Options) gatewayOptions(svcs *services, gateways map[string]string) gateway.RunOptions {
 	var gwOpts []gateway.Option
 	if o.NoCache {
 		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
 	}
-	err = gateway.Run(gwCtx, gateway.RunOptions{
+	env := map[string]string{
+		"STREAMGATE_SERVICE_KEY": o.ServiceKey,
+		"STREAMGATE_ADMIN_KEY":   o.AdminKey,
+		"STREAMGATE_JWT_SECRET":  o.JWTSecret,
+	}
+	return gateway.RunOptions{
 		ConfigPath: o.ConfigPath, ConfigData: o.ConfigData, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
 		Demo:      true, // the shop is what the page shows
 		ListenTLS: o.ListenTLS, InsecurePlaintext: o.InsecurePlaintext,
 		Env:     func(k string) string { return env[k] },
-		Targets: targets,
+		Targets: svcs.targets,
 		Options: gwOpts,
-		Metrics: metrics,
+		Metrics: svcs.metrics,
 		Logger:  o.Logger.With("part", "gateway"),
 		Ready: func(a gateway.Addrs) {
-			printBanner(o, serviceKey, a, targets, runtimes, gateways)
+			printBanner(o, a, svcs.targets, svcs.runtimes, gateways)
 		},
-	})
-	if cause := context.Cause(gwCtx); err == nil && ctx.Err() == nil && cause != nil {
-		err = cause // a child exited
 	}
-	return err
+}
+
+// services are the stack's services: the Go ones run in this process,
+// the others as child processes.
+type services struct {
+	o             Options
+	childStoreArg string
+	stopGateway   context.CancelCauseFunc // a child that exits ends the stack
+	// One registry for the gateway and every service: the admin listener's
+	// /metrics shows them all, the services' series labelled service=NAME.
+	metrics *prometheus.Registry
+
+	// The services outlive the gateway, so it can drain into them.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the Go services
+	children []*child       // the services in Node or Python
+
+	targets  map[string]string // where each service listens
+	runtimes map[string]string // the language of each service not in Go
+}
+
+// newServices prepares the stack's services; startAll starts them.
+func newServices(o Options, childStoreArg string, stopGateway context.CancelCauseFunc) *services {
+	s := &services{
+		o: o, childStoreArg: childStoreArg, stopGateway: stopGateway, metrics: gateway.NewRegistry(),
+		targets: map[string]string{}, runtimes: map[string]string{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// startAll starts the services, each once those it calls serve.
+func (s *services) startAll(gateways map[string]string) error {
+	// inventory first: orders asks it for prices.
+	for _, name := range []string{"users", "inventory"} {
+		if err := s.start(name, run.Options{}); err != nil {
+			return err
+		}
+	}
+	if err := s.start("orders", run.Options{Inventory: s.targets["inventory"]}); err != nil {
+		return err
+	}
+	return s.start("payments", run.Options{Gateways: gateways, ProviderTimeout: providerTimeout})
+}
+
+// start starts one service, in its runtime, and waits until it serves.
+func (s *services) start(name string, ro run.Options) error {
+	if lang := s.o.Runtimes[name]; lang != "" && lang != RuntimeGo {
+		return s.startChild(name, lang)
+	}
+	return s.startGo(name, ro)
+}
+
+// startChild starts a service in another language as a child process;
+// its exit stops the gateway.
+func (s *services) startChild(name, lang string) error {
+	addr := s.o.ServiceAddrs[name]
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	c, a, err := startChild(name, lang, addr, s.o.ServiceKey, s.childStoreArg, s.o)
+	if err != nil {
+		return err
+	}
+	s.children = append(s.children, c)
+	s.targets[name], s.runtimes[name] = a, lang
+	go func() {
+		select {
+		case <-c.done:
+			s.stopGateway(c.exitError())
+		case <-s.ctx.Done():
+		}
+	}()
+	return nil
+}
+
+// startGo runs a Go service in this process, with ro's service-specific
+// options.
+func (s *services) startGo(name string, ro run.Options) error {
+	ready := make(chan string, 1)
+	failed := make(chan error, 1)
+	ro.Service, ro.Listen, ro.Version = name, "127.0.0.1:0", "stack"
+	if addr := s.o.ServiceAddrs[name]; addr != "" {
+		ro.Listen = addr
+	}
+	// The gateway's key may act for its users (Delegate) and, as itself,
+	// is admin: it runs compensations such as refunds.
+	ro.Keys = []keyring.Key{{Name: "gateway", Secret: s.o.ServiceKey, Delegate: true, Roles: []string{"admin"}}}
+	ro.CallKey = s.o.ServiceKey
+	ro.Store, ro.DataDir, ro.DSN = s.o.Store, s.o.DataDir, s.o.DSN
+	ro.NoCoalescing = s.o.NoCache
+	ro.Metrics = s.metrics
+	ro.Logger = s.o.Logger // run names the service on every line
+	ro.Ready = func(addr string) { ready <- addr }
+	s.wg.Go(func() {
+		if err := run.Run(s.ctx, ro); err != nil {
+			failed <- err
+		}
+	})
+	select {
+	case addr := <-ready:
+		s.targets[name] = addr
+		return nil
+	case err := <-failed:
+		return named(name, err)
+	}
+}
+
+// stop stops the services: the Go ones first (orders calls inventory to
+// the end), then the child processes.
+func (s *services) stop() error {
+	s.cancel()
+	s.wg.Wait()
+	return stopChildren(s.children)
 }
 
 // printBanner tells a person where everything is and how to get in.
-func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, runtimes, gateways map[string]string) {
+func printBanner(o Options, a gateway.Addrs, targets, runtimes, gateways map[string]string) {
 	w := o.Out
 	if w == nil {
 		w = io.Discard
@@ -270,7 +352,7 @@ func printBanner(o Options, serviceKey string, a gateway.Addrs, targets, runtime
 		fmt.Fprintf(w, "sandbox   gateway %s %s\n", name, gateways[name])
 	}
 	fmt.Fprintf(w, "admin key %s   (Authorization: Bearer KEY, role admin)\n", o.AdminKey)
-	fmt.Fprintf(w, "service key %s   (STREAMGATE_SERVICE_KEY: the services' own key, e.g. for streamgate reconcile)\n", serviceKey)
+	fmt.Fprintf(w, "service key %s   (STREAMGATE_SERVICE_KEY: the services' own key, e.g. for streamgate reconcile)\n", o.ServiceKey)
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"iss": "streamgate", "sub": "alice", "roles": []string{"user"}, "exp": time.Now().Add(24 * time.Hour).Unix(),
 	}).SignedString([]byte(o.JWTSecret))

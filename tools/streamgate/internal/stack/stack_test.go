@@ -26,6 +26,7 @@ import (
 	"github.com/streamgate/streamgate/services/run"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/users"
+	"github.com/streamgate/streamgate/status"
 	"github.com/streamgate/streamgate/tools/internal/polyglottest"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
@@ -497,7 +498,7 @@ func TestPurchase(t *testing.T) {
 		paidBefore       bool  // the order was paid before, under the same version
 		quantity         int64 // default 1
 		status           int   // of the pay
-		code             socket.Code
+		code             status.Code
 		reason           string // details reason of the error
 		failedPayments   int    // recorded by the provider's refusal
 	}{
@@ -702,7 +703,7 @@ func TestUsersSeeOnlyTheirOwn(t *testing.T) {
 		name, cred, method, path string
 		body                     any
 		status                   int
-		code                     socket.Code
+		code                     status.Code
 	}{
 		{"own user", ann, "GET", "/v1/users/ann", nil, 200, ""},
 		// Another user's objects answer exactly like missing ones.

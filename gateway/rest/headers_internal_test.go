@@ -1,0 +1,40 @@
+package rest
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestClientTimeout reads both forms of a client's deadline and refuses
+// what is neither.
+func TestClientTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, header, value string
+		want                time.Duration
+		bad                 bool
+	}{
+		{"none", "", "", 0, false},
+		{"grpc milliseconds", "Grpc-Timeout", "500m", 500 * time.Millisecond, false},
+		{"grpc seconds", "Grpc-Timeout", "2S", 2 * time.Second, false},
+		{"grpc bad unit", "Grpc-Timeout", "2x", 0, true},
+		{"grpc too long", "Grpc-Timeout", "1234567890S", 0, true},
+		{"duration", "Timeout", "2s", 2 * time.Second, false},
+		{"milliseconds", "Timeout", "250", 250 * time.Millisecond, false},
+		{"negative", "Timeout", "-1s", 0, true},
+		{"words", "Timeout", "soon", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{}
+			if tc.header != "" {
+				h.Set(tc.header, tc.value)
+			}
+			got, err := clientTimeout(h)
+			if (err != nil) != tc.bad || got != tc.want {
+				t.Fatalf("clientTimeout(%s: %q) = %v, %v; want %v, error %v", tc.header, tc.value, got, err, tc.want, tc.bad)
+			}
+		})
+	}
+}

@@ -1,0 +1,71 @@
+package rest
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/streamgate/streamgate/gateway/invoke"
+	"github.com/streamgate/streamgate/gateway/observe"
+	"github.com/streamgate/streamgate/services/socket"
+	sgstatus "github.com/streamgate/streamgate/status"
+)
+
+// ServeRoute serves a request as the REST routes do: the path, the
+// invocation from the headers, the OpenAPI document of a version, then
+// the core and the answer. ctx is the request's, with its span; rec is
+// its record.
+func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *observe.Record) {
+	p, status, perr := invoke.ParsePath(r.Method, r.URL.EscapedPath())
+	if perr != nil {
+		if status == 0 {
+			status = invoke.HTTPStatus(perr.Code)
+		}
+		WriteEnvelope(w, status, nil, perr)
+		return
+	}
+	in := restInvocation(r, p, w.Header().Get(HeaderRequestID))
+	in.Invoked(ctx, rec)
+	t := e.core.Acquire()
+	defer t.Release()
+	if p.IsOpenAPI() {
+		serveOpenAPI(w, r, t, in)
+		return
+	}
+	var terr *sgstatus.Error
+	if in.Timeout, terr = clientTimeout(r.Header); terr != nil {
+		WriteError(w, terr)
+		return
+	}
+	a := e.core.Invoke(ctx, t, in)
+	if a.Err != nil && a.Err.Code == socket.CodeCanceled && r.Context().Err() != nil {
+		return // the client is gone
+	}
+	writeAnswer(w, a, r.Header.Get("If-None-Match"))
+}
+
+// restInvocation is the invocation a REST request makes: its path,
+// method and query, the credentials, ids and hints of its headers, and
+// its body, read once the caller is checked.
+func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.Invocation {
+	in := &invoke.Invocation{
+		Path:           p,
+		Method:         r.Method,
+		Query:          r.URL.Query(),
+		Authorization:  r.Header.Get("Authorization"),
+		APIKey:         r.Header.Get(HeaderAPIKey),
+		RequestID:      requestID,
+		IdempotencyKey: r.Header.Get(HeaderIdempotencyKey),
+		TraceParent:    r.Header.Get(HeaderTraceParent),
+		TraceState:     r.Header.Get(HeaderTraceState),
+		NoCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
+		ReadBody: func(maxBytes int64, maxDepth int) ([]byte, int, *sgstatus.Error) {
+			return readBody(r, maxBytes, maxDepth)
+		},
+	}
+	in.SanitizeHints()
+	if in.Method == http.MethodHead {
+		in.Method = http.MethodGet
+	}
+	return in
+}

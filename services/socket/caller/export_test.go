@@ -1,0 +1,24 @@
+package caller
+
+import (
+	"github.com/streamgate/streamgate/internal/coalesce"
+)
+
+// Flights returns the Group a client shares identical reads through, for
+// tests that wait until callers joined a flight.
+func Flights(c *Client) *coalesce.Group { return &c.flights }
+
+// Coalesced counts the requests a client answered with an identical
+// request in flight.
+func Coalesced(c *Client) uint64 { return c.coalesced.Load() }
+
+// Changed returns a channel closed when one of the client's instances next
+// changes state.
+func Changed(c *Client) <-chan struct{} {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return c.pool.changed
+}
+
+// Instances returns what a client knows about each instance.
+func Instances(c *Client) []instanceState { return c.pool.snapshots() }

@@ -189,39 +189,39 @@ func roles(claim any) []string {
 	return nil
 }
 
+// tokenProblems say what is wrong with a token for the errors parsing or
+// verifying it returns, the first that matches first (a verification
+// error may join several).
+var tokenProblems = []struct {
+	err error
+	msg string
+}{
+	{errAlgorithm, "token signed with an algorithm this issuer does not use"},
+	{jwt.ErrTokenMalformed, "malformed token"},
+	{jwt.ErrTokenUnverifiable, "token signed with an unsupported algorithm"},
+	{jwt.ErrTokenSignatureInvalid, "invalid token signature"},
+	{jwt.ErrInvalidType, "token has a claim of the wrong type"},
+	{jwt.ErrTokenExpired, "token expired"},
+	{jwt.ErrTokenNotValidYet, "token not valid yet"},
+	{jwt.ErrTokenUsedBeforeIssued, "token issued in the future"},
+	{jwt.ErrTokenInvalidIssuer, "unknown token issuer"},
+	{jwt.ErrTokenInvalidAudience, "token is not meant for this audience"},
+}
+
 // tokenError maps an error from parsing or verifying a token to an
 // UNAUTHENTICATED error whose message says what is wrong without the
 // library's internals. claims, when not nil, are the token's claims.
 func tokenError(err error, claims jwt.MapClaims) *status.Error {
-	var msg string
-	switch {
-	case errors.Is(err, errAlgorithm):
-		msg = "token signed with an algorithm this issuer does not use"
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		msg = "malformed token"
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		msg = "token signed with an unsupported algorithm"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		msg = "invalid token signature"
-	case errors.Is(err, jwt.ErrInvalidType):
-		msg = "token has a claim of the wrong type"
-	case errors.Is(err, jwt.ErrTokenExpired):
-		msg = "token expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		msg = "token not valid yet"
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		msg = "token issued in the future"
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		msg = "unknown token issuer"
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		msg = "token is not meant for this audience"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		msg = "token has no audience (aud)"
-		if exp, _ := claims.GetExpirationTime(); exp == nil {
-			msg = "token has no expiry (exp)"
+	for _, p := range tokenProblems {
+		if errors.Is(err, p.err) {
+			return unauthenticated(p.msg)
 		}
-	default:
-		msg = "invalid token"
 	}
-	return unauthenticated(msg)
+	if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+		if exp, _ := claims.GetExpirationTime(); exp == nil {
+			return unauthenticated("token has no expiry (exp)")
+		}
+		return unauthenticated("token has no audience (aud)")
+	}
+	return unauthenticated("invalid token")
 }

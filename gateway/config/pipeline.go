@@ -1,7 +1,10 @@
 package config
 
 import (
+	"iter"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
@@ -176,28 +179,18 @@ func (c pipelines) value(n *yaml.Node, sc *scope) (any, tnode) {
 	n = deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
-		src, obj, constant := map[string]any{}, object{}, true
+		src, obj := map[string]any{}, object{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
 			src[k], obj[k] = c.value(n.Content[i+1], sc)
-			_, lit := obj[k].(literal)
-			constant = constant && lit
 		}
-		if constant {
-			return src, literal{src}
-		}
-		return src, obj
+		return src, literalOr(src, obj, maps.Values(obj))
 	case yaml.SequenceNode:
-		src, l, constant := make([]any, len(n.Content)), make(list, len(n.Content)), true
+		src, l := make([]any, len(n.Content)), make(list, len(n.Content))
 		for i, v := range n.Content {
 			src[i], l[i] = c.value(v, sc)
-			_, lit := l[i].(literal)
-			constant = constant && lit
 		}
-		if constant {
-			return src, literal{src}
-		}
-		return src, l
+		return src, literalOr(src, l, slices.Values(l))
 	case yaml.ScalarNode:
 		v := c.scalar(n)
 		if s, ok := v.(string); ok {
@@ -206,6 +199,17 @@ func (c pipelines) value(n *yaml.Node, sc *scope) (any, tnode) {
 		return v, literal{v}
 	}
 	return nil, literal{}
+}
+
+// literalOr is the template of a mapping or a sequence: literal{src} when
+// every part of it is a literal (nothing in it to fill in), t otherwise.
+func literalOr(src any, t tnode, parts iter.Seq[tnode]) tnode {
+	for p := range parts {
+		if _, lit := p.(literal); !lit {
+			return t
+		}
+	}
+	return literal{src}
 }
 
 // scalar decodes one scalar of a body; nil after reporting a problem.

@@ -22,28 +22,27 @@ func (p publishing) changed(ctx context.Context, ids ...string) {
 	}
 }
 
-func (p publishing) Create(ctx context.Context, it Item) error {
-	err := p.Store.Create(ctx, it)
+// written publishes the change of item id when the write that returned
+// err succeeded; it returns err.
+func (p publishing) written(ctx context.Context, id string, err error) error {
 	if err == nil {
-		p.changed(ctx, it.ID)
+		p.changed(ctx, id)
 	}
 	return err
 }
 
+func (p publishing) Create(ctx context.Context, it Item) error {
+	return p.written(ctx, it.ID, p.Store.Create(ctx, it))
+}
+
 func (p publishing) Update(ctx context.Context, id string, in UpdateInput) (Item, error) {
 	it, err := p.Store.Update(ctx, id, in)
-	if err == nil {
-		p.changed(ctx, id)
-	}
-	return it, err
+	return it, p.written(ctx, id, err)
 }
 
 func (p publishing) Delete(ctx context.Context, id string) (Item, error) {
 	it, err := p.Store.Delete(ctx, id)
-	if err == nil {
-		p.changed(ctx, id)
-	}
-	return it, err
+	return it, p.written(ctx, id, err)
 }
 
 func (p publishing) Reserve(ctx context.Context, r Reservation) (Reservation, bool, error) {

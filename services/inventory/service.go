@@ -153,8 +153,8 @@ func Register(srv *socket.Server, st Store) error {
 }
 
 func (s *service) get(ctx context.Context, id string, _ struct{}) (Item, error) {
-	if id == "" {
-		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	if err := requireID(id); err != nil {
+		return Item{}, err
 	}
 	it, err := s.st.Get(ctx, id)
 	return it, storeError(err, id)
@@ -203,8 +203,8 @@ func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, e
 }
 
 func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, error) {
-	if id == "" {
-		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	if err := requireID(id); err != nil {
+		return Item{}, err
 	}
 	if in.Name != nil {
 		name, err := checkName(*in.Name)
@@ -224,11 +224,19 @@ func (s *service) update(ctx context.Context, id string, in UpdateInput) (Item, 
 }
 
 func (s *service) delete(ctx context.Context, id string, _ struct{}) (Item, error) {
-	if id == "" {
-		return Item{}, socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	if err := requireID(id); err != nil {
+		return Item{}, err
 	}
 	it, err := s.st.Delete(ctx, id)
 	return it, storeError(err, id)
+}
+
+// requireID refuses an action on an item without the item's id.
+func requireID(id string) error {
+	if id == "" {
+		return socket.Errorf(socket.CodeInvalidArgument, "item id is required")
+	}
+	return nil
 }
 
 func (s *service) check(ctx context.Context, _ string, in LinesInput) (Availability, error) {

@@ -51,14 +51,10 @@ func (s *sqlStore) Reserve(ctx context.Context, r Reservation) (Reservation, boo
 		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO reservations (`+reservationColumns+`) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`),
+	n, err := sqldb.Affected(ctx, tx, "reserve stock", s.db.Rebind(`INSERT INTO reservations (`+reservationColumns+`) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`),
 		r.ID, string(lines), string(ReservationHeld), r.CreatedAt.UnixNano())
 	if err != nil {
-		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Reservation{}, false, fmt.Errorf("reserve stock: %w", err)
+		return Reservation{}, false, err
 	}
 	if n == 0 {
 		return s.reserveAgain(ctx, tx, r.ID)
@@ -101,13 +97,9 @@ func (s *sqlStore) decrement(ctx context.Context, tx *sql.Tx, lines []Line) ([]S
 	for _, l := range byItemID(lines) {
 		failed := false
 		if len(short) == 0 {
-			res, err := tx.ExecContext(ctx, decrement, l.Quantity, l.ItemID, l.Quantity)
+			n, err := sqldb.Affected(ctx, tx, "reserve stock", decrement, l.Quantity, l.ItemID, l.Quantity)
 			if err != nil {
-				return nil, fmt.Errorf("reserve stock: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return nil, fmt.Errorf("reserve stock: %w", err)
+				return nil, err
 			}
 			if n == 1 {
 				continue
@@ -167,13 +159,9 @@ func (s *sqlStore) Release(ctx context.Context, id string, version int64) (Reser
 	increment := s.db.Rebind(`UPDATE items SET stock = stock + ? WHERE id = ? AND stock <= ?`)
 	exists := s.db.Rebind(`SELECT 1 FROM items WHERE id = ?`)
 	for _, l := range byItemID(r.Reserved) {
-		res, err := tx.ExecContext(ctx, increment, l.Quantity, l.ItemID, math.MaxInt64-l.Quantity)
+		n, err := sqldb.Affected(ctx, tx, "release stock", increment, l.Quantity, l.ItemID, math.MaxInt64-l.Quantity)
 		if err != nil {
-			return Reservation{}, false, fmt.Errorf("release stock: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return Reservation{}, false, fmt.Errorf("release stock: %w", err)
+			return Reservation{}, false, err
 		}
 		if n == 1 {
 			continue
@@ -217,9 +205,5 @@ func (s *sqlStore) ListReservations(ctx context.Context, q ReservationQuery) ([]
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	out, err := sqldb.QueryAll(ctx, s.db, scanReservation, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list reservations: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanReservation, "list reservations", query, args...)
 }

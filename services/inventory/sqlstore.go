@@ -117,11 +117,7 @@ func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, q.Limit)
-	out, err := sqldb.QueryAll(ctx, s.db, scanItem, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list items: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanItem, "list items", query, args...)
 }
 
 func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
@@ -129,17 +125,8 @@ func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, 
 }
 
 func (s *sqlStore) Create(ctx context.Context, it Item) error {
-	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`),
-			it.ID, it.Name, it.PriceCents, it.Stock)
-		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrExists
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create item: %w", err)
-		}
-		return it, nil
-	})
+	return s.keys.Insert(ctx, it, ErrExists, "create item", `INSERT INTO items (`+itemColumns+`) VALUES (?, ?, ?, ?)`,
+		it.ID, it.Name, it.PriceCents, it.Stock)
 }
 
 func (s *sqlStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {
@@ -155,16 +142,10 @@ func (s *sqlStore) Delete(ctx context.Context, id string) (Item, error) {
 // writeItem runs a statement returning one item row as a keyed write;
 // ErrNotFound when it returns none.
 func (s *sqlStore) writeItem(ctx context.Context, what, query string, args ...any) (Item, error) {
-	var it Item
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		it, err = scanItem(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Item, error) {
+		it, err := scanItem(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
 		return it, sqldb.RowError(err, ErrNotFound, what)
 	})
-	if err != nil {
-		return Item{}, err
-	}
-	return it, nil
 }
 
 func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, error) {
@@ -177,9 +158,9 @@ func (s *sqlStore) Lookup(ctx context.Context, ids []string) (map[string]Item, e
 		args[i] = id
 	}
 	marks := strings.Repeat("?, ", len(ids)-1) + "?"
-	items, err := sqldb.QueryAll(ctx, s.db, scanItem, `SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`, args...)
+	items, err := sqldb.QueryAll(ctx, s.db, scanItem, "look up items", `SELECT `+itemColumns+` FROM items WHERE id IN (`+marks+`)`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("look up items: %w", err)
+		return nil, err
 	}
 	for _, it := range items {
 		out[it.ID] = it

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
@@ -48,12 +49,8 @@ type ListQuery struct {
 // Implementations are safe for concurrent use. Get, Update and Delete
 // return ErrNotFound for an unknown id, GetReservation and Release
 // ErrNoReservation, and Create ErrExists for a taken one. A reservation
-// and the stock it moves change together, atomically.
-//
-// Create, Update and Delete apply at most once per idempotency key: under
-// a key in their context (once.From) they keep it, with their result, in
-// the same transaction as the row, and when it was applied already they
-// change nothing and return an *once.AppliedError; Applied finds a key.
+// and the stock it moves change together, atomically. Create, Update and
+// Delete are keyed writes (once.Ledger).
 type Store interface {
 	once.Ledger
 	Get(ctx context.Context, id string) (Item, error)
@@ -114,24 +111,13 @@ func NewMemoryStore() Store {
 }
 
 func (s *memoryStore) Get(_ context.Context, id string) (Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, ok := s.items[id]
-	if !ok {
-		return Item{}, ErrNotFound
-	}
-	return it, nil
+	return memstore.Get(&s.mu, s.items, id, ErrNotFound)
 }
 
 func (s *memoryStore) List(_ context.Context, q ListQuery) ([]Item, error) {
-	s.mu.Lock()
-	out := []Item{}
-	for _, it := range s.items {
-		if it.ID > q.After && strings.Contains(it.Name, q.NameContains) {
-			out = append(out, it)
-		}
-	}
-	s.mu.Unlock()
+	out := memstore.Select(&s.mu, s.items, func(it Item) bool {
+		return it.ID > q.After && strings.Contains(it.Name, q.NameContains)
+	})
 	return paging.First(out, q.Limit, func(it Item) string { return it.ID }), nil
 }
 
@@ -140,26 +126,11 @@ func (s *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, boo
 }
 
 func (s *memoryStore) Create(ctx context.Context, it Item) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.Write(ctx, func() (any, error) {
-		if _, ok := s.items[it.ID]; ok {
-			return nil, ErrExists
-		}
-		s.items[it.ID] = it
-		return it, nil
-	})
+	return memstore.Add(ctx, &s.mu, &s.keys, s.items, it.ID, it, ErrExists)
 }
 
 func (s *memoryStore) Update(ctx context.Context, id string, p UpdateInput) (Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var it Item
-	err := s.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if it, ok = s.items[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.items, id, ErrNotFound, func(it Item) (Item, error) {
 		if p.Name != nil {
 			it.Name = *p.Name
 		}
@@ -172,28 +143,13 @@ func (s *memoryStore) Update(ctx context.Context, id string, p UpdateInput) (Ite
 		s.items[id] = it
 		return it, nil
 	})
-	if err != nil {
-		return Item{}, err
-	}
-	return it, nil
 }
 
 func (s *memoryStore) Delete(ctx context.Context, id string) (Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var it Item
-	err := s.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if it, ok = s.items[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.items, id, ErrNotFound, func(it Item) (Item, error) {
 		delete(s.items, id)
 		return it, nil
 	})
-	if err != nil {
-		return Item{}, err
-	}
-	return it, nil
 }
 
 func (s *memoryStore) Lookup(_ context.Context, ids []string) (map[string]Item, error) {

@@ -21,36 +21,32 @@ func (p publishing) changed(ctx context.Context, o Order) {
 	p.pub.Changed(ctx, "orders", o.ID, events.Owner(o.UserID), events.Get(p.Store.GetOrder, o.ID, ErrOrderNotFound))
 }
 
-func (p publishing) CreateOrder(ctx context.Context, o Order) error {
-	err := p.Store.CreateOrder(ctx, o)
+// written publishes the change of o when the write that returned err
+// succeeded; it returns err.
+func (p publishing) written(ctx context.Context, o Order, err error) error {
 	if err == nil {
 		p.changed(ctx, o)
 	}
 	return err
 }
 
+func (p publishing) CreateOrder(ctx context.Context, o Order) error {
+	return p.written(ctx, o, p.Store.CreateOrder(ctx, o))
+}
+
 func (p publishing) UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error) {
 	o, err := p.Store.UpdatePendingOrder(ctx, prev, next, now)
-	if err == nil {
-		p.changed(ctx, o)
-	}
-	return o, err
+	return o, p.written(ctx, o, err)
 }
 
 func (p publishing) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
 	o, err := p.Store.DeletePendingOrder(ctx, prev, now)
-	if err == nil {
-		p.changed(ctx, prev)
-	}
-	return o, err
+	return o, p.written(ctx, prev, err)
 }
 
 func (p publishing) BeginPurchase(ctx context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error) {
 	o, err := p.Store.BeginPurchase(ctx, prev, purchaseID, now, until)
-	if err == nil {
-		p.changed(ctx, o)
-	}
-	return o, err
+	return o, p.written(ctx, o, err)
 }
 
 func (p publishing) AbortPurchase(ctx context.Context, id, purchaseID string) (Order, bool, error) {
@@ -63,8 +59,5 @@ func (p publishing) AbortPurchase(ctx context.Context, id, purchaseID string) (O
 
 func (p publishing) MarkPaid(ctx context.Context, id string, in MarkPaidInput) (Order, error) {
 	o, err := p.Store.MarkPaid(ctx, id, in)
-	if err == nil {
-		p.changed(ctx, o)
-	}
-	return o, err
+	return o, p.written(ctx, o, err)
 }

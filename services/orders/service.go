@@ -424,30 +424,26 @@ func (s *service) checkVoucher(ctx context.Context, id string, _ struct{}) (Vouc
 // requestedVoucher returns the voucher a request names; nil for "", and
 // INVALID_ARGUMENT for an unknown code.
 func (s *service) requestedVoucher(ctx context.Context, code string) (*Voucher, error) {
-	if code == "" {
-		return nil, nil
-	}
-	v, err := s.st.GetVoucher(ctx, code)
-	if errors.Is(err, ErrVoucherNotFound) {
-		return nil, socket.Errorf(socket.CodeInvalidArgument, "voucher_code: no voucher %q", code).
-			WithDetails(map[string]any{"field": "voucher_code", "code": code})
-	}
-	if err != nil {
-		return nil, storeError(err, code)
-	}
-	return &v, nil
+	return s.voucher(ctx, code, socket.Errorf(socket.CodeInvalidArgument, "voucher_code: no voucher %q", code).
+		WithDetails(map[string]any{"field": "voucher_code", "code": code}))
 }
 
 // ordersVoucher returns the voucher an order already has; nil for "", and
 // FAILED_PRECONDITION (reason "unknown_voucher") if it no longer exists.
 func (s *service) ordersVoucher(ctx context.Context, code string) (*Voucher, error) {
+	return s.voucher(ctx, code, socket.Errorf(socket.CodeFailedPrecondition, "the order's voucher %q does not exist", code).
+		WithDetails(map[string]any{socket.DetailReason: ReasonUnknownVoucher, "code": code}))
+}
+
+// voucher returns the voucher of code; nil for "", and missing when no
+// voucher has the code.
+func (s *service) voucher(ctx context.Context, code string, missing error) (*Voucher, error) {
 	if code == "" {
 		return nil, nil
 	}
 	v, err := s.st.GetVoucher(ctx, code)
 	if errors.Is(err, ErrVoucherNotFound) {
-		return nil, socket.Errorf(socket.CodeFailedPrecondition, "the order's voucher %q does not exist", code).
-			WithDetails(map[string]any{socket.DetailReason: ReasonUnknownVoucher, "code": code})
+		return nil, missing
 	}
 	if err != nil {
 		return nil, storeError(err, code)

@@ -174,17 +174,8 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) error {
 	if err != nil {
 		return fmt.Errorf("encode lines: %w", err)
 	}
-	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
-		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrOrderExists
-		}
-		if err != nil {
-			return nil, fmt.Errorf("insert order: %w", err)
-		}
-		return o, nil
-	})
+	return s.keys.Insert(ctx, o, ErrOrderExists, "insert order", `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
 }
 
 func (s *sqlStore) GetOrder(ctx context.Context, id string) (Order, error) {
@@ -214,11 +205,7 @@ func (s *sqlStore) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error
 		args = append(args, string(q.Status))
 	}
 	args = append(args, max(q.Limit, 0))
-	out, err := sqldb.QueryAll(ctx, s.db, scanOrder, `SELECT `+orderColumns+` FROM orders WHERE `+where.String()+` ORDER BY id LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanOrder, "list orders", `SELECT `+orderColumns+` FROM orders WHERE `+where.String()+` ORDER BY id LIMIT ?`, args...)
 }
 
 // inTx runs fn in a transaction and commits if it returns no error. In
@@ -258,45 +245,33 @@ func (s *sqlStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now
 	if err != nil {
 		return Order{}, fmt.Errorf("encode lines: %w", err)
 	}
-	var o Order
-	err = s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Order, error) {
+		o, err := scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`UPDATE orders
 			SET lines = ?, voucher_code = ?, total_cents = ?, status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
 			WHERE `+changeableWhere+` RETURNING `+orderColumns),
 			lines, next.VoucherCode, next.TotalCents, prev.ID, prev.Version, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, s.whyNotChange(ctx, tx, prev.ID, now)
+			return Order{}, s.whyNotChange(ctx, tx, prev.ID, now)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("update order: %w", err)
+			return Order{}, fmt.Errorf("update order: %w", err)
 		}
 		return o, s.release(ctx, tx, o.ID)
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return o, nil
 }
 
 func (s *sqlStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
-	var o Order
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		o, err = scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE `+changeableWhere+` RETURNING `+orderColumns),
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Order, error) {
+		o, err := scanOrder(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM orders WHERE `+changeableWhere+` RETURNING `+orderColumns),
 			prev.ID, prev.Version, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, s.whyNotChange(ctx, tx, prev.ID, now)
+			return Order{}, s.whyNotChange(ctx, tx, prev.ID, now)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("delete order: %w", err)
+			return Order{}, fmt.Errorf("delete order: %w", err)
 		}
 		return o, s.release(ctx, tx, o.ID)
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return o, nil
 }
 
 // whyNotChange explains why a conditional edit or delete touched no row.
@@ -352,12 +327,8 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("get redemption: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO voucher_holds (code, order_id) VALUES (?, ?) ON CONFLICT (code) DO NOTHING`), code, o.ID)
-	if err != nil {
-		return fmt.Errorf("hold voucher: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("hold voucher: %w", err)
+	if n, err := sqldb.Affected(ctx, tx, "hold voucher", s.db.Rebind(`INSERT INTO voucher_holds (code, order_id) VALUES (?, ?) ON CONFLICT (code) DO NOTHING`), code, o.ID); err != nil {
+		return err
 	} else if n == 1 {
 		return nil
 	}
@@ -378,23 +349,15 @@ func (s *sqlStore) hold(ctx context.Context, tx *sql.Tx, o Order, now time.Time)
 		if live(holder, now) {
 			return &VoucherUsedError{Code: code}
 		}
-		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
-			WHERE id = ? AND version = ? AND status = 'paying'`), holder.ID, holder.Version)
-		if err != nil {
-			return fmt.Errorf("abandon purchase: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("abandon purchase: %w", err)
+		if n, err := sqldb.Affected(ctx, tx, "abandon purchase", s.db.Rebind(`UPDATE orders SET status = 'pending', purchase_id = '', lease_expires_at = 0, version = version + 1
+			WHERE id = ? AND version = ? AND status = 'paying'`), holder.ID, holder.Version); err != nil {
+			return err
 		} else if n != 1 {
 			return &VoucherUsedError{Code: code}
 		}
 	}
-	res, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE voucher_holds SET order_id = ? WHERE code = ? AND order_id = ?`), o.ID, code, by)
-	if err != nil {
-		return fmt.Errorf("take voucher hold: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("take voucher hold: %w", err)
+	if n, err := sqldb.Affected(ctx, tx, "take voucher hold", s.db.Rebind(`UPDATE voucher_holds SET order_id = ? WHERE code = ? AND order_id = ?`), o.ID, code, by); err != nil {
+		return err
 	} else if n != 1 {
 		return &VoucherUsedError{Code: code}
 	}
@@ -451,14 +414,10 @@ func (s *sqlStore) MarkPaid(ctx context.Context, id string, in MarkPaidInput) (O
 		if err := s.release(ctx, tx, id); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO voucher_redemptions (code, order_id) VALUES (?, ?)
+		n, err := sqldb.Affected(ctx, tx, "redeem voucher", s.db.Rebind(`INSERT INTO voucher_redemptions (code, order_id) VALUES (?, ?)
 			ON CONFLICT (code) DO NOTHING`), o.VoucherCode, id)
 		if err != nil {
-			return fmt.Errorf("redeem voucher: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("redeem voucher: %w", err)
+			return err
 		}
 		if n == 0 {
 			return &VoucherUsedError{Code: o.VoucherCode}
@@ -484,16 +443,7 @@ func (s *sqlStore) VoucherRedeemer(ctx context.Context, code string) (string, er
 }
 
 func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
-	return s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`), v.Code, v.DiscountCents)
-		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrVoucherExists
-		}
-		if err != nil {
-			return nil, fmt.Errorf("insert voucher: %w", err)
-		}
-		return v, nil
-	})
+	return s.keys.Insert(ctx, v, ErrVoucherExists, "insert voucher", `INSERT INTO vouchers (code, discount_cents) VALUES (?, ?)`, v.Code, v.DiscountCents)
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {
@@ -502,11 +452,7 @@ func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error)
 }
 
 func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error) {
-	out, err := sqldb.QueryAll(ctx, s.db, scanVoucher, `SELECT code, discount_cents FROM vouchers WHERE code > ? ORDER BY code LIMIT ?`, after, max(limit, 0))
-	if err != nil {
-		return nil, fmt.Errorf("list vouchers: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanVoucher, "list vouchers", `SELECT code, discount_cents FROM vouchers WHERE code > ? ORDER BY code LIMIT ?`, after, max(limit, 0))
 }
 
 func (s *sqlStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
@@ -520,14 +466,8 @@ func (s *sqlStore) DeleteVoucher(ctx context.Context, code string) (Voucher, err
 // writeVoucher runs a statement returning one voucher row as a keyed
 // write; ErrVoucherNotFound when it returns none.
 func (s *sqlStore) writeVoucher(ctx context.Context, what, query string, args ...any) (Voucher, error) {
-	var out Voucher
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		out, err = scanVoucher(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
-		return out, sqldb.RowError(err, ErrVoucherNotFound, what)
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (Voucher, error) {
+		v, err := scanVoucher(tx.QueryRowContext(ctx, s.db.Rebind(query), args...))
+		return v, sqldb.RowError(err, ErrVoucherNotFound, what)
 	})
-	if err != nil {
-		return Voucher{}, err
-	}
-	return out, nil
 }

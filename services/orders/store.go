@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
@@ -23,10 +24,7 @@ import (
 // or is pending again.
 //
 // CreateOrder, UpdatePendingOrder, DeletePendingOrder and the voucher
-// writes apply at most once per idempotency key: under a key in their
-// context (once.From) they keep it, with their result, in the same
-// transaction as the row, and when it was applied already they change
-// nothing and return an *once.AppliedError; Applied finds a key.
+// writes are keyed writes (once.Ledger).
 type Store interface {
 	once.Ledger
 	// CreateOrder inserts a new order; ErrOrderExists if the id is taken.
@@ -130,15 +128,7 @@ func (s *memoryStore) Applied(ctx context.Context, k once.Key) (once.Record, boo
 }
 
 func (s *memoryStore) CreateOrder(ctx context.Context, o Order) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.Write(ctx, func() (any, error) {
-		if _, dup := s.orders[o.ID]; dup {
-			return nil, ErrOrderExists
-		}
-		s.orders[o.ID] = clone(o)
-		return o, nil
-	})
+	return memstore.Add(ctx, &s.mu, &s.keys, s.orders, o.ID, clone(o), ErrOrderExists)
 }
 
 func (s *memoryStore) GetOrder(_ context.Context, id string) (Order, error) {
@@ -186,14 +176,7 @@ func (s *memoryStore) release(id string) {
 }
 
 func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, now time.Time) (Order, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var o Order
-	err := s.keys.Write(ctx, func() (any, error) {
-		var err error
-		if o, err = s.changeable(prev, now); err != nil {
-			return nil, err
-		}
+	return s.writePending(ctx, prev, now, func(o Order) Order {
 		if o.Status == StatusPaying {
 			o = abandoned(o)
 			s.release(o.ID)
@@ -202,31 +185,31 @@ func (s *memoryStore) UpdatePendingOrder(ctx context.Context, prev, next Order, 
 		}
 		o.Lines, o.VoucherCode, o.TotalCents = slices.Clone(next.Lines), next.VoucherCode, next.TotalCents
 		s.orders[o.ID] = o
-		return o, nil
+		return clone(o)
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return clone(o), nil
 }
 
 func (s *memoryStore) DeletePendingOrder(ctx context.Context, prev Order, now time.Time) (Order, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var o Order
-	err := s.keys.Write(ctx, func() (any, error) {
-		var err error
-		if o, err = s.changeable(prev, now); err != nil {
-			return nil, err
-		}
+	return s.writePending(ctx, prev, now, func(o Order) Order {
 		s.release(o.ID)
 		delete(s.orders, o.ID)
-		return o, nil
+		return o
 	})
-	if err != nil {
-		return Order{}, err
-	}
-	return o, nil
+}
+
+// writePending runs write, as a keyed write, on the order prev was read
+// from if it may still be edited or deleted at now (changeable); write
+// stores or deletes it and returns the write's result.
+func (s *memoryStore) writePending(ctx context.Context, prev Order, now time.Time, write func(o Order) Order) (Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return once.WriteMemory(ctx, &s.keys, func() (Order, error) {
+		o, err := s.changeable(prev, now)
+		if err != nil {
+			return Order{}, err
+		}
+		return write(o), nil
+	})
 }
 
 func (s *memoryStore) BeginPurchase(_ context.Context, prev Order, purchaseID string, now, until time.Time) (Order, error) {
@@ -308,69 +291,28 @@ func (s *memoryStore) VoucherRedeemer(_ context.Context, code string) (string, e
 }
 
 func (s *memoryStore) CreateVoucher(ctx context.Context, v Voucher) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.Write(ctx, func() (any, error) {
-		if _, dup := s.vouchers[v.Code]; dup {
-			return nil, ErrVoucherExists
-		}
-		s.vouchers[v.Code] = v
-		return v, nil
-	})
+	return memstore.Add(ctx, &s.mu, &s.keys, s.vouchers, v.Code, v, ErrVoucherExists)
 }
 
 func (s *memoryStore) GetVoucher(_ context.Context, code string) (Voucher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.vouchers[code]
-	if !ok {
-		return Voucher{}, ErrVoucherNotFound
-	}
-	return v, nil
+	return memstore.Get(&s.mu, s.vouchers, code, ErrVoucherNotFound)
 }
 
 func (s *memoryStore) ListVouchers(_ context.Context, after string, limit int) ([]Voucher, error) {
-	s.mu.Lock()
-	var all []Voucher
-	for _, v := range s.vouchers {
-		if v.Code > after {
-			all = append(all, v)
-		}
-	}
-	s.mu.Unlock()
+	all := memstore.Select(&s.mu, s.vouchers, func(v Voucher) bool { return v.Code > after })
 	return paging.First(all, limit, func(v Voucher) string { return v.Code }), nil
 }
 
 func (s *memoryStore) UpdateVoucher(ctx context.Context, v Voucher) (Voucher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.keys.Write(ctx, func() (any, error) {
-		if _, ok := s.vouchers[v.Code]; !ok {
-			return nil, ErrVoucherNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.vouchers, v.Code, ErrVoucherNotFound, func(Voucher) (Voucher, error) {
 		s.vouchers[v.Code] = v
 		return v, nil
 	})
-	if err != nil {
-		return Voucher{}, err
-	}
-	return v, nil
 }
 
 func (s *memoryStore) DeleteVoucher(ctx context.Context, code string) (Voucher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var v Voucher
-	err := s.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if v, ok = s.vouchers[code]; !ok {
-			return nil, ErrVoucherNotFound
-		}
+	return memstore.Change(ctx, &s.mu, &s.keys, s.vouchers, code, ErrVoucherNotFound, func(v Voucher) (Voucher, error) {
 		delete(s.vouchers, code)
 		return v, nil
 	})
-	if err != nil {
-		return Voucher{}, err
-	}
-	return v, nil
 }

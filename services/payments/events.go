@@ -27,22 +27,20 @@ func Publishing(srv *socket.Server, st Store) Store {
 	return publishing{Store: st, srv: srv, pub: events.New(srv)}
 }
 
-func (p publishing) changed(ctx context.Context, pay Payment) {
-	p.pub.Changed(ctx, "payments", pay.ID, events.Owner(pay.UserID), events.Get(p.Store.Get, pay.ID, ErrNotFound))
-}
-
-func (p publishing) Create(ctx context.Context, pay Payment) error {
-	err := p.Store.Create(ctx, pay)
+// written publishes the change of pay when the write that returned err
+// succeeded; it returns err.
+func (p publishing) written(ctx context.Context, pay Payment, err error) error {
 	if err == nil {
-		p.changed(ctx, pay)
+		p.pub.Changed(ctx, "payments", pay.ID, events.Owner(pay.UserID), events.Get(p.Store.Get, pay.ID, ErrNotFound))
 	}
 	return err
 }
 
+func (p publishing) Create(ctx context.Context, pay Payment) error {
+	return p.written(ctx, pay, p.Store.Create(ctx, pay))
+}
+
 func (p publishing) Update(ctx context.Context, id string, t Transition) (Payment, error) {
 	pay, err := p.Store.Update(ctx, id, t)
-	if err == nil {
-		p.changed(ctx, pay)
-	}
-	return pay, err
+	return pay, p.written(ctx, pay, err)
 }

@@ -146,11 +146,7 @@ func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	out, err := sqldb.QueryAll(ctx, s.db, scanPayment, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list payments: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanPayment, "list payments", q, args...)
 }
 
 func (s *sqlStore) Update(ctx context.Context, id string, t Transition) (Payment, error) {
@@ -170,13 +166,9 @@ func (s *sqlStore) Update(ctx context.Context, id string, t Transition) (Payment
 		args = append(args, t.FailureReason)
 	}
 	args = append(args, id, string(t.From))
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE payments SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ?`), args...)
+	n, err := sqldb.Affected(ctx, tx, "update payment", s.db.Rebind(`UPDATE payments SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ?`), args...)
 	if err != nil {
-		return Payment{}, fmt.Errorf("update payment: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Payment{}, fmt.Errorf("update payment: %w", err)
+		return Payment{}, err
 	}
 	p, err := scanPayment(tx.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -201,14 +193,10 @@ func (s *sqlStore) Update(ctx context.Context, id string, t Transition) (Payment
 
 func (s *sqlStore) ClaimKey(ctx context.Context, subject, key, fingerprint string) (KeyRecord, bool, error) {
 	for range retries {
-		res, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO payment_idempotency_keys (subject, idem_key, fingerprint, outcome, created_at) VALUES (?, ?, ?, '', ?) ON CONFLICT (subject, idem_key) DO NOTHING`),
+		n, err := sqldb.Affected(ctx, s.db, "claim idempotency key", s.db.Rebind(`INSERT INTO payment_idempotency_keys (subject, idem_key, fingerprint, outcome, created_at) VALUES (?, ?, ?, '', ?) ON CONFLICT (subject, idem_key) DO NOTHING`),
 			subject, key, fingerprint, time.Now().UnixNano())
 		if err != nil {
-			return KeyRecord{}, false, fmt.Errorf("claim idempotency key: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return KeyRecord{}, false, fmt.Errorf("claim idempotency key: %w", err)
+			return KeyRecord{}, false, err
 		}
 		if n == 1 {
 			return KeyRecord{Fingerprint: fingerprint}, true, nil
@@ -231,13 +219,9 @@ func (s *sqlStore) ClaimKey(ctx context.Context, subject, key, fingerprint strin
 }
 
 func (s *sqlStore) SaveKey(ctx context.Context, subject, key string, outcome []byte) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE payment_idempotency_keys SET outcome = ? WHERE subject = ? AND idem_key = ?`), string(outcome), subject, key)
+	n, err := sqldb.Affected(ctx, s.db, "save idempotency key", s.db.Rebind(`UPDATE payment_idempotency_keys SET outcome = ? WHERE subject = ? AND idem_key = ?`), string(outcome), subject, key)
 	if err != nil {
-		return fmt.Errorf("save idempotency key: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("save idempotency key: %w", err)
+		return err
 	}
 	if n == 0 {
 		return ErrNoKey

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
 
@@ -130,25 +131,14 @@ func (m *memoryStore) Create(_ context.Context, p Payment) error {
 }
 
 func (m *memoryStore) Get(_ context.Context, id string) (Payment, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.payments[id]
-	if !ok {
-		return Payment{}, ErrNotFound
-	}
-	return p, nil
+	return memstore.Get(&m.mu, m.payments, id, ErrNotFound)
 }
 
 func (m *memoryStore) List(_ context.Context, f Filter) ([]Payment, error) {
-	m.mu.Lock()
-	var out []Payment
-	for _, p := range m.payments {
-		if (f.OrderID == "" || p.OrderID == f.OrderID) && (f.UserID == "" || p.UserID == f.UserID) &&
-			(f.Status == "" || p.Status == f.Status) && p.ID > f.After {
-			out = append(out, p)
-		}
-	}
-	m.mu.Unlock()
+	out := memstore.Select(&m.mu, m.payments, func(p Payment) bool {
+		return (f.OrderID == "" || p.OrderID == f.OrderID) && (f.UserID == "" || p.UserID == f.UserID) &&
+			(f.Status == "" || p.Status == f.Status) && p.ID > f.After
+	})
 	limit := f.Limit
 	if limit <= 0 { // no limit
 		limit = len(out)

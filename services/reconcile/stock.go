@@ -96,20 +96,10 @@ func (r *runner) releaseReservation(ctx context.Context, res inventory.Reservati
 // eachReservation calls f with every reservation in the status, page by
 // page.
 func eachReservation(ctx context.Context, c *caller.Client, status inventory.ReservationStatus, f func(inventory.Reservation) error) error {
-	in := inventory.ReservationsInput{Status: status, PageSize: pageSize}
-	for {
-		page, err := caller.Call[inventory.ReservationPage](ctx, c, "LIST_RESERVATIONS", "", in)
-		if err != nil {
-			return err
-		}
-		for _, res := range page.Reservations {
-			if err := f(res); err != nil {
-				return err
-			}
-		}
-		if page.NextPageToken == "" {
-			return nil
-		}
-		in.PageToken = page.NextPageToken
+	ask := func(token string) any {
+		return inventory.ReservationsInput{Status: status, PageSize: pageSize, PageToken: token}
 	}
+	return eachListed(ctx, c, "LIST_RESERVATIONS", ask, func(p inventory.ReservationPage) ([]inventory.Reservation, string) {
+		return p.Reservations, p.NextPageToken
+	}, f)
 }

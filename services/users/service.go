@@ -129,9 +129,6 @@ func Register(srv *socket.Server, st Store) error {
 }
 
 func (s *service) get(ctx context.Context, id string, _ struct{}) (User, error) {
-	if err := requireID(id); err != nil {
-		return User{}, err
-	}
 	if err := visible(ctx, id); err != nil {
 		return User{}, err
 	}
@@ -211,9 +208,6 @@ func (s *service) create(ctx context.Context, _ string, in CreateInput) (User, e
 }
 
 func (s *service) update(ctx context.Context, id string, in Patch) (User, error) {
-	if err := requireID(id); err != nil {
-		return User{}, err
-	}
 	if err := visible(ctx, id); err != nil {
 		return User{}, err
 	}
@@ -253,9 +247,6 @@ func (s *service) update(ctx context.Context, id string, in Patch) (User, error)
 }
 
 func (s *service) delete(ctx context.Context, id string, _ struct{}) (User, error) {
-	if err := requireID(id); err != nil {
-		return User{}, err
-	}
 	if err := visible(ctx, id); err != nil {
 		return User{}, err
 	}
@@ -272,15 +263,9 @@ func (s *service) delete(ctx context.Context, id string, _ struct{}) (User, erro
 // checkPurchasable answers the user itself and admins: the gateway runs
 // it as a step of a purchase on behalf of the order's owner (or an admin).
 func (s *service) checkPurchasable(ctx context.Context, id string, _ struct{}) (Purchasable, error) {
-	if err := requireID(id); err != nil {
-		return Purchasable{}, err
-	}
-	if err := visible(ctx, id); err != nil {
-		return Purchasable{}, err
-	}
-	u, err := s.st.Get(ctx, id)
+	u, err := s.get(ctx, id, struct{}{})
 	if err != nil {
-		return Purchasable{}, storeError(err, id, "")
+		return Purchasable{}, err
 	}
 	if u.Status == StatusSuspended {
 		return Purchasable{Reason: StatusSuspended}, nil
@@ -301,10 +286,14 @@ func (s *service) requirePurchasable(ctx context.Context, id string, in struct{}
 
 func principal(ctx context.Context) socket.Principal { return socket.MetaFrom(ctx).Principal }
 
-// visible refuses a caller who may not see user id (neither the user
-// itself nor an admin) with the error a missing user gets, so that other
-// users' accounts cannot be told from missing ones.
+// visible refuses a request without a user id (INVALID_ARGUMENT), and a
+// caller who may not see user id (neither the user itself nor an admin)
+// with the error a missing user gets, so that other users' accounts
+// cannot be told from missing ones.
 func visible(ctx context.Context, id string) error {
+	if err := requireID(id); err != nil {
+		return err
+	}
 	if p := principal(ctx); !p.HasRole(socket.RoleAdmin) && !isSelf(p, id) {
 		return errNotFound(id)
 	}

@@ -80,11 +80,7 @@ func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, max(q.Limit, 0))
-	out, err := sqldb.QueryAll(ctx, s.db, scanUser, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return out, nil
+	return sqldb.QueryAll(ctx, s.db, scanUser, "list users", query, args...)
 }
 
 func (s *sqlStore) Applied(ctx context.Context, k once.Key) (once.Record, bool, error) {
@@ -104,13 +100,9 @@ func (s *sqlStore) create(ctx context.Context, tx *sql.Tx, u User) error {
 	insert := s.db.Rebind(`INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	clash := s.db.Rebind(`SELECT id FROM users WHERE id = ? OR email = ?`)
 	for range 3 {
-		res, err := tx.ExecContext(ctx, insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
+		n, err := sqldb.Affected(ctx, tx, "create user", insert, u.ID, u.Name, u.Email, u.Status, u.CreatedAt.UnixNano())
 		if err != nil {
-			return fmt.Errorf("create user: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("create user: %w", err)
+			return err
 		}
 		if n == 1 {
 			return nil
@@ -160,30 +152,18 @@ func (s *sqlStore) Update(ctx context.Context, id string, p Patch) (User, error)
 	if len(sets) > 0 {
 		query = `UPDATE users SET ` + strings.Join(sets, ", ") + ` WHERE id = ? RETURNING ` + userColumns
 	}
-	var u User
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (User, error) {
+		u, err := scanUser(tx.QueryRowContext(ctx, s.db.Rebind(query), append(args, id)...))
 		if sqldb.IsUniqueViolation(err) {
-			return nil, ErrEmailTaken
+			return User{}, ErrEmailTaken
 		}
 		return u, sqldb.RowError(err, ErrNotFound, "update user")
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }
 
 func (s *sqlStore) Delete(ctx context.Context, id string) (User, error) {
-	var u User
-	err := s.keys.Write(ctx, func(tx *sql.Tx) (any, error) {
-		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
+	return once.WriteTable(ctx, s.keys, func(tx *sql.Tx) (User, error) {
+		u, err := scanUser(tx.QueryRowContext(ctx, s.db.Rebind(`DELETE FROM users WHERE id = ? RETURNING `+userColumns), id))
 		return u, sqldb.RowError(err, ErrNotFound, "delete user")
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }

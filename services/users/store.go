@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamgate/streamgate/services/internal/memstore"
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/paging"
 )
@@ -37,11 +38,7 @@ type Query struct {
 // Store keeps users. Emails are unique. Implementations are safe for
 // concurrent use and return the sentinel errors below, which the service
 // turns into NOT_FOUND and ALREADY_EXISTS; any other error is INTERNAL.
-//
-// Create, Update and Delete apply at most once per idempotency key: under
-// a key in their context (once.From) they keep it, with their result, in
-// the same transaction as the row, and when it was applied already they
-// change nothing and return an *once.AppliedError; Applied finds a key.
+// Create, Update and Delete are keyed writes (once.Ledger).
 type Store interface {
 	once.Ledger
 	// Get returns the user, or ErrNotFound.
@@ -84,24 +81,13 @@ func NewMemoryStore() Store {
 }
 
 func (m *memoryStore) Get(_ context.Context, id string) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.byID[id]
-	if !ok {
-		return User{}, ErrNotFound
-	}
-	return u, nil
+	return memstore.Get(&m.mu, m.byID, id, ErrNotFound)
 }
 
 func (m *memoryStore) List(_ context.Context, q Query) ([]User, error) {
-	m.mu.Lock()
-	var out []User
-	for _, u := range m.byID {
-		if u.ID > q.After && (q.Status == "" || u.Status == q.Status) && (q.Email == "" || u.Email == q.Email) {
-			out = append(out, u)
-		}
-	}
-	m.mu.Unlock()
+	out := memstore.Select(&m.mu, m.byID, func(u User) bool {
+		return u.ID > q.After && (q.Status == "" || u.Status == q.Status) && (q.Email == "" || u.Email == q.Email)
+	})
 	return paging.First(out, q.Limit, userID), nil
 }
 
@@ -126,17 +112,10 @@ func (m *memoryStore) Create(ctx context.Context, u User) error {
 }
 
 func (m *memoryStore) Update(ctx context.Context, id string, p Patch) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var u User
-	err := m.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if u, ok = m.byID[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &m.mu, &m.keys, m.byID, id, ErrNotFound, func(u User) (User, error) {
 		if p.Email != nil && *p.Email != u.Email {
 			if _, taken := m.byEmail[*p.Email]; taken {
-				return nil, ErrEmailTaken
+				return User{}, ErrEmailTaken
 			}
 			delete(m.byEmail, u.Email)
 			u.Email = *p.Email
@@ -151,27 +130,12 @@ func (m *memoryStore) Update(ctx context.Context, id string, p Patch) (User, err
 		m.byID[id] = u
 		return u, nil
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }
 
 func (m *memoryStore) Delete(ctx context.Context, id string) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var u User
-	err := m.keys.Write(ctx, func() (any, error) {
-		var ok bool
-		if u, ok = m.byID[id]; !ok {
-			return nil, ErrNotFound
-		}
+	return memstore.Change(ctx, &m.mu, &m.keys, m.byID, id, ErrNotFound, func(u User) (User, error) {
 		delete(m.byID, id)
 		delete(m.byEmail, u.Email)
 		return u, nil
 	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
 }

@@ -51,7 +51,11 @@ type Record struct {
 	Result      json.RawMessage
 }
 
-// Ledger finds the record of a key applied before.
+// Ledger finds the record of a key applied before. A store that embeds it
+// in its interface makes its keyed writes apply at most once per
+// idempotency key: under a key in their context (From) they keep it, with
+// their result, in the same transaction as the row, and when it was
+// applied already they change nothing and return an *AppliedError.
 type Ledger interface {
 	// Applied returns the record of k's subject and id, and whether there
 	// is one.

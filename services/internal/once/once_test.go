@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -129,4 +130,71 @@ func TestMemoryWritesOncePerKey(t *testing.T) {
 	if err := m.Write(context.Background(), write); err != nil || writes != 2 {
 		t.Fatalf("a write without a key: %v, %d writes", err, writes)
 	}
+}
+
+// TestWriteTableTyped: WriteTable returns the write's result and keeps it
+// under the key; a write applied already returns the zero value and an
+// *AppliedError, a failed one its error.
+func TestWriteTableTyped(t *testing.T) {
+	t.Parallel()
+	keys := tableWith(t)
+	ctx := context.Background()
+	kctx := once.With(ctx, once.Key{Subject: "ann", ID: "k", Fingerprint: "fp"})
+	double := func(n int) func(*sql.Tx) (int, error) {
+		return func(*sql.Tx) (int, error) { return 2 * n, nil }
+	}
+	failed := errors.New("refused")
+	if v, err := once.WriteTable(kctx, keys, func(*sql.Tx) (int, error) { return 1, failed }); v != 0 || !errors.Is(err, failed) {
+		t.Fatalf("a failing write = %d, %v; want 0, %v", v, err, failed)
+	}
+	if v, err := once.WriteTable(kctx, keys, double(21)); v != 42 || err != nil {
+		t.Fatalf("first write = %d, %v; want 42, nil", v, err)
+	}
+	v, err := once.WriteTable(kctx, keys, double(1))
+	var applied *once.AppliedError
+	if v != 0 || !errors.As(err, &applied) || string(applied.Record.Result) != "42" {
+		t.Fatalf("second write = %d, %v; want 0 and an *AppliedError keeping 42", v, err)
+	}
+}
+
+// TestTableInsert: Insert keeps the row as the write's result, answers
+// exists for a row that violates a unique constraint, and wraps any other
+// failure with what.
+func TestTableInsert(t *testing.T) {
+	t.Parallel()
+	keys := tableWith(t, `CREATE TABLE things (id TEXT PRIMARY KEY)`)
+	ctx := context.Background()
+	errTaken := errors.New("taken")
+	kctx := once.With(ctx, once.Key{Subject: "ann", ID: "k", Fingerprint: "fp"})
+	if err := keys.Insert(kctx, map[string]string{"id": "a"}, errTaken, "insert thing", `INSERT INTO things (id) VALUES (?)`, "a"); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := keys.Applied(ctx, once.Key{Subject: "ann", ID: "k"})
+	if err != nil || !ok || string(rec.Result) != `{"id":"a"}` {
+		t.Fatalf("record %s %v %v, want the row kept", rec.Result, ok, err)
+	}
+	if err := keys.Insert(ctx, nil, errTaken, "insert thing", `INSERT INTO things (id) VALUES (?)`, "a"); !errors.Is(err, errTaken) {
+		t.Fatalf("a taken id: %v, want %v", err, errTaken)
+	}
+	if err := keys.Insert(ctx, nil, errTaken, "insert thing", `INSERT INTO nowhere (id) VALUES (?)`, "b"); err == nil || !strings.HasPrefix(err.Error(), "insert thing: ") {
+		t.Fatalf("a missing table: %v, want an error wrapped as insert thing: …", err)
+	}
+}
+
+// tableWith returns the keys table of a new SQLite database in which the
+// statements ran.
+func tableWith(t *testing.T, stmts ...string) *once.Table {
+	t.Helper()
+	db := sqltest.SQLite(t)
+	ctx := context.Background()
+	for _, stmt := range stmts {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := once.NewTable(ctx, db, "applied_keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

@@ -106,17 +106,29 @@ func (t *Table) Write(ctx context.Context, write func(tx *sql.Tx) (any, error)) 
 	return nil
 }
 
+// Insert runs one INSERT (with ? placeholders) as a keyed write (Write),
+// keeping row as its result: exists when the row violates a unique
+// constraint, any other failure wrapped as "what: err".
+func (t *Table) Insert(ctx context.Context, row any, exists error, what, query string, args ...any) error {
+	return t.Write(ctx, func(tx *sql.Tx) (any, error) {
+		_, err := tx.ExecContext(ctx, t.db.Rebind(query), args...)
+		if sqldb.IsUniqueViolation(err) {
+			return nil, exists
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return row, nil
+	})
+}
+
 // claim inserts k's row in tx; when there is one, it returns it as an
 // *AppliedError.
 func (t *Table) claim(ctx context.Context, tx *sql.Tx, k Key) error {
-	res, err := tx.ExecContext(ctx, t.db.Rebind(`INSERT INTO `+t.name+` (subject, idem_key, fingerprint, result, created_at) VALUES (?, ?, ?, '', ?)
+	n, err := sqldb.Affected(ctx, tx, "claim idempotency key", t.db.Rebind(`INSERT INTO `+t.name+` (subject, idem_key, fingerprint, result, created_at) VALUES (?, ?, ?, '', ?)
 		ON CONFLICT (subject, idem_key) DO NOTHING`), k.Subject, k.ID, k.Fingerprint, time.Now().UnixNano())
 	if err != nil {
-		return fmt.Errorf("claim idempotency key: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("claim idempotency key: %w", err)
+		return err
 	}
 	if n == 1 {
 		return nil

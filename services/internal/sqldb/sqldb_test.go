@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -49,16 +50,22 @@ func TestBothDialects(t *testing.T) {
 				err := r.Scan(&v)
 				return v, err
 			}
-			all, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM kv WHERE k >= ? ORDER BY k`, "a")
+			all, err := sqldb.QueryAll(ctx, db, scanV, "list", `SELECT v FROM kv WHERE k >= ? ORDER BY k`, "a")
 			if err != nil || !slices.Equal(all, []int{1, 2}) {
 				t.Fatalf("QueryAll = %v, %v; want [1 2]", all, err)
 			}
-			none, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM kv WHERE k > ?`, "z")
+			none, err := sqldb.QueryAll(ctx, db, scanV, "list", `SELECT v FROM kv WHERE k > ?`, "z")
 			if err != nil || none == nil || len(none) != 0 {
 				t.Fatalf("QueryAll of no rows = %#v, %v; want an empty, non-nil slice", none, err)
 			}
-			if _, err := sqldb.QueryAll(ctx, db, scanV, `SELECT v FROM nowhere`); err == nil {
-				t.Fatal("QueryAll of a missing table: no error")
+			if _, err := sqldb.QueryAll(ctx, db, scanV, "list", `SELECT v FROM nowhere`); err == nil || !strings.HasPrefix(err.Error(), "list: ") {
+				t.Fatalf("QueryAll of a missing table: %v, want an error wrapped as list: …", err)
+			}
+			if n, err := sqldb.Affected(ctx, db, "bump", db.Rebind(`UPDATE kv SET v = v + 1 WHERE k >= ?`), "a"); n != 2 || err != nil {
+				t.Fatalf("Affected = %d, %v; want 2, nil", n, err)
+			}
+			if n, err := sqldb.Affected(ctx, db, "bump", db.Rebind(`UPDATE nowhere SET v = 1`)); n != 0 || err == nil || !strings.HasPrefix(err.Error(), "bump: ") {
+				t.Fatalf("Affected on a missing table = %d, %v; want 0 and an error wrapped as bump: …", n, err)
 			}
 		})
 	}

@@ -195,6 +195,12 @@ function request(r, end) {
   return m;
 }
 
+/** META_PRINCIPAL is the field number of Meta's principal, a message. */
+const META_PRINCIPAL = 2;
+
+/** META_STRINGS names Meta's other fields, all strings, by field number. */
+const META_STRINGS = ["", "apiVersion", "", "traceparent", "tracestate", "idempotencyKey", "requestId", "readEpoch"];
+
 /**
  * @param {Reader} r
  * @param {number} end
@@ -218,28 +224,10 @@ function meta(r, end) {
       throw GIVE_UP;
     }
     seen |= 1 << field;
-    switch (field) {
-      case 1:
-        m.apiVersion = r.string();
-        break;
-      case 2:
-        m.principal = principal(r, r.end());
-        break;
-      case 3:
-        m.traceparent = r.string();
-        break;
-      case 4:
-        m.tracestate = r.string();
-        break;
-      case 5:
-        m.idempotencyKey = r.string();
-        break;
-      case 6:
-        m.requestId = r.string();
-        break;
-      case 7:
-        m.readEpoch = r.string();
-        break;
+    if (field === META_PRINCIPAL) {
+      m.principal = principal(r, r.end());
+    } else {
+      m[META_STRINGS[field]] = r.string();
     }
   }
   if (r.pos !== end) {

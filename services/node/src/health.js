@@ -13,17 +13,32 @@ export const HealthStatus = Object.freeze({ UNKNOWN: 0, SERVING: 1, NOT_SERVING:
  * @returns {{service: string}}
  */
 function decodeRequest(b) {
+  return { service: onlyField(b, 2, (r) => r.string(), "") };
+}
+
+/**
+ * onlyField reads the one field of a message of one field: field 1, of
+ * the wire type given, read by read; zero when it is absent. Other fields
+ * are skipped.
+ * @template T
+ * @param {Buffer} b
+ * @param {number} wireType
+ * @param {(r: BinaryReader) => T} read
+ * @param {T} zero
+ * @returns {T}
+ */
+function onlyField(b, wireType, read, zero) {
   const r = new BinaryReader(b);
-  let service = "";
+  let v = zero;
   while (r.pos < r.len) {
     const [field, type] = r.tag();
-    if (field === 1 && type === 2) {
-      service = r.string();
+    if (field === 1 && type === wireType) {
+      v = read(r);
     } else {
       r.skip(type, field);
     }
   }
-  return { service };
+  return v;
 }
 
 /**
@@ -50,21 +65,12 @@ function encodeRequest(m) {
 }
 
 /**
+ * decodeResponse reads a HealthCheckResponse {ServingStatus status = 1}.
  * @param {Buffer} b
  * @returns {{status: number}}
  */
 function decodeResponse(b) {
-  const r = new BinaryReader(b);
-  let status = 0;
-  while (r.pos < r.len) {
-    const [field, type] = r.tag();
-    if (field === 1 && type === 0) {
-      status = r.int32();
-    } else {
-      r.skip(type, field);
-    }
-  }
-  return { status };
+  return { status: onlyField(b, 0, (r) => r.int32(), 0) };
 }
 
 /** @type {import("@grpc/grpc-js").ServiceDefinition} */

@@ -302,13 +302,26 @@ export class Server {
     return this.keys.lookup(md);
   }
 
+  /**
+   * callerKey authenticates a call by its metadata: the caller's key, or
+   * undefined once refuse was given the call's UNAUTHENTICATED status.
+   * @param {grpc.Metadata} md
+   * @param {(status: Partial<grpc.StatusObject>) => void} refuse
+   * @returns {KeyEntry | undefined}
+   */
+  callerKey(md, refuse) {
+    try {
+      return this.authenticate(md);
+    } catch (e) {
+      refuse({ code: grpc.status.UNAUTHENTICATED, details: /** @type {Error} */ (e).message });
+      return undefined;
+    }
+  }
+
   /** @param {grpc.ServerDuplexStream<any, Buffer>} call */
   connect(call) {
-    let key;
-    try {
-      key = this.authenticate(call.metadata);
-    } catch (e) {
-      call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: /** @type {Error} */ (e).message });
+    const key = this.callerKey(call.metadata, (status) => call.emit("error", status));
+    if (!key) {
       return;
     }
     if (this.draining) {
@@ -331,11 +344,8 @@ export class Server {
    * @param {grpc.sendUnaryData<any>} cb
    */
   unary(call, cb) {
-    let key;
-    try {
-      key = this.authenticate(call.metadata);
-    } catch (e) {
-      cb({ code: grpc.status.UNAUTHENTICATED, details: /** @type {Error} */ (e).message });
+    const key = this.callerKey(call.metadata, cb);
+    if (!key) {
       return;
     }
     const f = call.request.request;
@@ -378,11 +388,8 @@ export class Server {
    * @param {grpc.sendUnaryData<any>} cb
    */
   describe(call, cb) {
-    let key;
-    try {
-      key = this.authenticate(call.metadata);
-    } catch (e) {
-      cb({ code: grpc.status.UNAUTHENTICATED, details: /** @type {Error} */ (e).message });
+    const key = this.callerKey(call.metadata, cb);
+    if (!key) {
       return;
     }
     const actions = [...this.actions.values()]

@@ -99,35 +99,29 @@ func (p *Proxy) Conns() int {
 // WaitConns waits until at least n connections are open through the
 // proxy, or ctx ends.
 func (p *Proxy) WaitConns(ctx context.Context, n int) error {
-	for {
-		p.mu.Lock()
-		open, changed := len(p.conns), p.changed
-		p.mu.Unlock()
-		if open >= n {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("faultproxy: %d of %d connections open: %w", open, n, ctx.Err())
-		}
-	}
+	return p.waitCount(ctx, n, "open", func() int { return len(p.conns) })
 }
 
 // WaitRefused waits until the proxy has refused at least n connections
 // in all, or ctx ends: a client's reconnect attempts, counted.
 func (p *Proxy) WaitRefused(ctx context.Context, n int) error {
+	return p.waitCount(ctx, n, "refused", func() int { return p.refused })
+}
+
+// waitCount waits until count, read with p.mu held, reaches n, or ctx
+// ends; what says what count counts ("open", "refused") in the error.
+func (p *Proxy) waitCount(ctx context.Context, n int, what string, count func() int) error {
 	for {
 		p.mu.Lock()
-		refused, changed := p.refused, p.changed
+		got, changed := count(), p.changed
 		p.mu.Unlock()
-		if refused >= n {
+		if got >= n {
 			return nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("faultproxy: %d of %d connections refused: %w", refused, n, ctx.Err())
+			return fmt.Errorf("faultproxy: %d of %d connections %s: %w", got, n, what, ctx.Err())
 		}
 	}
 }

@@ -40,45 +40,57 @@ func Cases() []Case {
 		{"2", "auth-no-key", authRefused("")},
 		{"2", "auth-wrong-key", authRefused("not-the-key")},
 		{"2", "auth-malformed", authMalformed},
-		{"2", "auth-accepted", authAccepted},
-		{"3.1", "request-response", requestResponse},
-		{"3.2", "result-form-follows-body", resultForm},
-		{"3.3", "cancel", cancelFrame},
+		{"2", "auth-accepted", onStream(authAccepted)},
+		{"3.1", "request-response", onStream(requestResponse)},
+		{"3.2", "result-form-follows-body", onStream(resultForm)},
+		{"3.3", "cancel", onStream(cancelFrame)},
 		{"3.4", "subscribe-ack", subscribeAck},
-		{"3.4", "subscribe-bad-topic", subscribeBadTopic},
-		{"3.4", "unsubscribe", unsubscribe},
+		{"3.4", "subscribe-bad-topic", onStream(subscribeBadTopic)},
+		{"3.4", "unsubscribe", onStream(unsubscribe)},
 		{"3.5", "events-in-seq-order", eventsInOrder},
 		{"3.5", "gap-marker-on-overflow", gapMarker},
-		{"4", "many-in-flight-out-of-order", manyInFlight},
-		{"4", "request-id-zero-refused", idZero},
-		{"4", "duplicate-id-refused", duplicateID},
+		{"4", "many-in-flight-out-of-order", onStream(manyInFlight)},
+		{"4", "request-id-zero-refused", onStream(idZero)},
+		{"4", "duplicate-id-refused", onStream(duplicateID)},
 		{"4", "empty-frame-refused", emptyFrame},
 		{"4", "unknown-frame-kind-refused", unknownFrameKind},
 		{"4", "undecodable-frame-ends-only-its-stream", undecodableFrame},
-		{"5", "deadline", deadline},
-		{"6", "unknown-action", unknownAction},
+		{"5", "deadline", onStream(deadline)},
+		{"6", "unknown-action", onStream(unknownAction)},
 	}
 	for _, code := range standardCodes {
 		cs = append(cs, Case{"6", "error-code/" + code, errorCode(code)})
 	}
 	cs = append(cs,
-		Case{"6", "bad-json-body", badJSON},
-		Case{"6", "unknown-body-field", unknownField},
-		Case{"7", "keyed-write-runs-once", keyedWrite},
-		Case{"7", "key-reused-with-other-body", keyReused},
-		Case{"8", "identical-reads-coalesced", readsCoalesced},
-		Case{"8", "writes-never-merged", writesNotMerged},
+		Case{"6", "bad-json-body", onStream(badJSON)},
+		Case{"6", "unknown-body-field", onStream(unknownField)},
+		Case{"7", "keyed-write-runs-once", onStream(keyedWrite)},
+		Case{"7", "key-reused-with-other-body", onStream(keyReused)},
+		Case{"8", "identical-reads-coalesced", onStream(readsCoalesced)},
+		Case{"8", "writes-never-merged", onStream(writesNotMerged)},
 		Case{"9", "describe-catalogue", describeCatalogue},
 		Case{"9", "describe-needs-key", describeNeedsKey},
 		Case{"9", "health-serving", healthServing},
 		Case{"10", "pattern-subscription", patternSubscription},
-		Case{"11", "body-too-large", bodyTooLarge},
+		Case{"11", "body-too-large", onStream(bodyTooLarge)},
 		Case{"11", "frame-too-large-ends-only-its-stream", frameTooLarge},
-		Case{"11", "in-flight-per-stream-bound", inFlightBound},
+		Case{"11", "in-flight-per-stream-bound", onStream(inFlightBound)},
 		Case{"11", "slow-caller-holds-up-only-itself", slowCaller},
-		Case{"11", "drain", drain},
+		Case{"11", "drain", onStream(drain)},
 	)
 	return cs
+}
+
+// onStream is a case that runs on one stream opened with the fixture's
+// key.
+func onStream(run func(e *env, st *stream) error) func(e *env) error {
+	return func(e *env) error {
+		st, err := e.open(e.cfg.Key, false)
+		if err != nil {
+			return err
+		}
+		return run(e, st)
+	}
 }
 
 // --- §2 opening and authentication
@@ -126,11 +138,7 @@ func wantRefusal(ctx context.Context, st *stream, code codes.Code) error {
 	return nil
 }
 
-func authAccepted(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func authAccepted(e *env, st *stream) error {
 	md, err := st.header()
 	if err != nil {
 		return fmt.Errorf("the stream was refused: %w", err)
@@ -139,13 +147,9 @@ func authAccepted(e *env) error {
 	if len(inst) != 1 || inst[0] == "" {
 		return fmt.Errorf("want one streamgate-instance header, got %q", inst)
 	}
-	cc, err := e.conn()
+	d, err := e.describe()
 	if err != nil {
 		return err
-	}
-	d, err := socketv1.NewSocketServiceClient(cc).Describe(withKey(e.ctx, e.cfg.Key), &socketv1.DescribeRequest{})
-	if err != nil {
-		return fmt.Errorf("describe: %w", err)
 	}
 	if d.GetInstance() != inst[0] {
 		return fmt.Errorf("streamgate-instance is %q but Describe's instance is %q", inst[0], d.GetInstance())

@@ -28,11 +28,7 @@ type echoResult struct {
 	} `json:"meta"`
 }
 
-func requestResponse(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func requestResponse(e *env, st *stream) error {
 	r := req("ECHO", "42", []byte(`{"text": "hello", "n": [1, 2.5, null, true]}`))
 	r.Meta = &socketv1.Meta{ApiVersion: "v2", Principal: &socketv1.Principal{Subject: "alice", Roles: []string{"admin", "staff"}},
 		IdempotencyKey: "ik-1", RequestId: "rq-1", Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
@@ -75,11 +71,7 @@ func requestResponse(e *env) error {
 	return nil
 }
 
-func resultForm(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func resultForm(e *env, st *stream) error {
 	v, _ := structpb.NewValue(map[string]any{"text": "typed"})
 	resp, err := st.call(e.ctx, &socketv1.Request{Action: "ECHO", ResourceId: "7", Payload: &socketv1.Request_Body{Body: v}})
 	if err != nil {
@@ -160,11 +152,7 @@ func (e *env) roundTrip(st *stream) error {
 	return result(r, new(any))
 }
 
-func cancelFrame(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func cancelFrame(e *env, st *stream) error {
 	before, err := e.stats(st)
 	if err != nil {
 		return err
@@ -238,17 +226,13 @@ func subscribeAck(e *env) error {
 	if err := e.subscribe(st, topic); err != nil {
 		return err
 	}
-	if err := e.publish(st, topic, 1, nil, nil); err != nil {
-		return err
-	}
-	if _, err := e.event(st, topic, 1); err != nil {
-		return err
-	}
-	if err := e.publish(st, topic, 1, nil, nil); err != nil {
-		return err
-	}
-	if _, err := e.event(st, topic, 2); err != nil {
-		return err
+	for seq := range uint64(2) {
+		if err := e.publish(st, topic, 1, nil, nil); err != nil {
+			return err
+		}
+		if _, err := e.event(st, topic, seq+1); err != nil {
+			return err
+		}
 	}
 	for _, f := range st.stash {
 		if f.GetEvent() != nil {
@@ -258,11 +242,7 @@ func subscribeAck(e *env) error {
 	return nil
 }
 
-func subscribeBadTopic(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func subscribeBadTopic(e *env, st *stream) error {
 	for _, topic := range []string{"", "a//b", "a/*/b", "has space"} {
 		if err := st.send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Subscribe{Subscribe: &socketv1.Subscribe{Topic: topic}}}); err != nil {
 			return err
@@ -322,11 +302,7 @@ func (e *env) event(st *stream, topic string, seq uint64) (*socketv1.Event, erro
 	return ev, nil
 }
 
-func unsubscribe(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func unsubscribe(e *env, st *stream) error {
 	a, b := e.prefix+"/unsub/a", e.prefix+"/unsub/b"
 	if err := e.subscribe(st, a); err != nil {
 		return err
@@ -465,11 +441,7 @@ func gapMarker(e *env) error {
 
 // --- §4 ids, ordering and concurrency
 
-func manyInFlight(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func manyInFlight(e *env, st *stream) error {
 	ms := []int{900, 600, 300, 10}
 	ids := make(map[uint64]int, len(ms))
 	for _, m := range ms {
@@ -507,30 +479,14 @@ func manyInFlight(e *env) error {
 	return nil
 }
 
-func idZero(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func idZero(e *env, st *stream) error {
 	r := req("ECHO", "", nil)
-	if err := st.send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: r}}); err != nil {
-		return err
-	}
-	resp, err := st.response(e.ctx, 0)
-	if err != nil {
-		return err
-	}
-	if err := wantError(resp, "INVALID_ARGUMENT", ""); err != nil {
-		return err
-	}
-	return e.roundTrip(st)
+	return wantRefused(e, st, func() error {
+		return st.send(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: r}})
+	})
 }
 
-func duplicateID(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func duplicateID(e *env, st *stream) error {
 	const id = 7
 	if _, err := st.request(&socketv1.Request{Id: id, Action: "SLOW", Payload: &socketv1.Request_BodyRaw{BodyRaw: []byte(`{"ms": 700}`)}}); err != nil {
 		return err
@@ -569,14 +525,18 @@ func duplicateID(e *env) error {
 	return result(again, new(any))
 }
 
-// wantFrameRefused sends raw bytes as a frame and expects an
-// INVALID_ARGUMENT response with id 0, the stream carrying on.
+// wantFrameRefused sends raw bytes as a frame on a stream of its own and
+// expects an INVALID_ARGUMENT response with id 0, the stream carrying on.
 func wantFrameRefused(e *env, frame []byte) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
-	if err := st.sendRaw(frame); err != nil {
+	return onStream(func(e *env, st *stream) error {
+		return wantRefused(e, st, func() error { return st.sendRaw(frame) })
+	})(e)
+}
+
+// wantRefused sends a frame on st with send and expects an
+// INVALID_ARGUMENT response with id 0, the stream carrying on.
+func wantRefused(e *env, st *stream, send func() error) error {
+	if err := send(); err != nil {
 		return err
 	}
 	resp, err := st.response(e.ctx, 0)

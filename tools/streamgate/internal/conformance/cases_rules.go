@@ -9,11 +9,7 @@ import (
 
 // --- §5 deadlines
 
-func deadline(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func deadline(e *env, st *stream) error {
 	before, err := e.stats(st)
 	if err != nil {
 		return err
@@ -36,11 +32,7 @@ func deadline(e *env) error {
 
 // --- §6 errors
 
-func unknownAction(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func unknownAction(e *env, st *stream) error {
 	for _, action := range []string{"NO_SUCH_ACTION", ""} {
 		resp, err := st.call(e.ctx, req(action, "", nil))
 		if err != nil {
@@ -58,11 +50,7 @@ func unknownAction(e *env) error {
 }
 
 func errorCode(code string) func(e *env) error {
-	return func(e *env) error {
-		st, err := e.open(e.cfg.Key, false)
-		if err != nil {
-			return err
-		}
+	return onStream(func(e *env, st *stream) error {
 		msg := "conformance says " + code
 		resp, err := st.call(e.ctx, req("FAIL", "", map[string]string{"code": code, "message": msg, "reason": "conformance_reason"}))
 		if err != nil {
@@ -86,14 +74,10 @@ func errorCode(code string) func(e *env) error {
 			return fmt.Errorf("FAIL without a reason answered reason %q", r)
 		}
 		return nil
-	}
+	})
 }
 
-func badJSON(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func badJSON(e *env, st *stream) error {
 	for _, body := range []string{`{"a":`, `{"a": 1} trailing`, `not json`} {
 		resp, err := st.call(e.ctx, req("ECHO", "", []byte(body)))
 		if err != nil {
@@ -106,11 +90,7 @@ func badJSON(e *env) error {
 	return e.roundTrip(st)
 }
 
-func unknownField(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func unknownField(e *env, st *stream) error {
 	name := e.prefix + "-unknown-field"
 	resp, err := st.call(e.ctx, req("COUNT", "", map[string]any{"name": name, "bogus": 1}))
 	if err != nil {
@@ -156,11 +136,7 @@ func count(e *env, st *stream, name, key string) (countValue, *socketv1.Response
 	return v, resp, err
 }
 
-func keyedWrite(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func keyedWrite(e *env, st *stream) error {
 	name, key := e.prefix+"-keyed", e.prefix+"0123456789abcdef0123456789abcdef:COUNT"
 	first, resp, err := count(e, st, name, key)
 	if err != nil {
@@ -199,11 +175,7 @@ func keyedWrite(e *env) error {
 	return nil
 }
 
-func keyReused(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func keyReused(e *env, st *stream) error {
 	name, key := e.prefix+"-reused", e.prefix+":reused"
 	if _, _, err := count(e, st, name, key); err != nil {
 		return err

@@ -18,11 +18,7 @@ import (
 
 // --- §8 coalescing
 
-func readsCoalesced(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func readsCoalesced(e *env, st *stream) error {
 	key := e.prefix + "-peek"
 	const n = 10
 	var ids []uint64
@@ -62,11 +58,7 @@ func readsCoalesced(e *env) error {
 	return nil
 }
 
-func writesNotMerged(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func writesNotMerged(e *env, st *stream) error {
 	name := e.prefix + "-merged"
 	const n = 10
 	var ids []uint64
@@ -103,14 +95,23 @@ func writesNotMerged(e *env) error {
 
 // --- §9 Describe and health
 
-func describeCatalogue(e *env) error {
+// describe asks the fixture to Describe itself, with its key.
+func (e *env) describe() (*socketv1.DescribeResponse, error) {
 	cc, err := e.conn()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d, err := socketv1.NewSocketServiceClient(cc).Describe(withKey(e.ctx, e.cfg.Key), &socketv1.DescribeRequest{})
 	if err != nil {
-		return fmt.Errorf("describe: %w", err)
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	return d, nil
+}
+
+func describeCatalogue(e *env) error {
+	d, err := e.describe()
+	if err != nil {
+		return err
 	}
 	if d.GetService() != "conformance" || d.GetInstance() == "" {
 		return fmt.Errorf("want service conformance and an instance id, got %q, %q", d.GetService(), d.GetInstance())
@@ -206,11 +207,7 @@ func patternSubscription(e *env) error {
 
 // --- §11 limits and drain
 
-func bodyTooLarge(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func bodyTooLarge(e *env, st *stream) error {
 	body := make([]byte, maxBody+1)
 	for i := range body {
 		body[i] = ' '
@@ -262,11 +259,7 @@ func frameTooLarge(e *env) error {
 	return e.roundTrip(other)
 }
 
-func inFlightBound(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func inFlightBound(e *env, st *stream) error {
 	const extra = 8
 	var ids []uint64
 	for range streamInFlight + extra {
@@ -316,11 +309,7 @@ func inFlightBound(e *env) error {
 	}
 }
 
-func drain(e *env) error {
-	st, err := e.open(e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
+func drain(e *env, st *stream) error {
 	slow, err := st.request(req("SLOW", "", map[string]int{"ms": 1500}))
 	if err != nil {
 		return err

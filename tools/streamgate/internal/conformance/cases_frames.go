@@ -267,15 +267,15 @@ func (e *env) publish(st *stream, topic string, count int, data any, vis map[str
 	if vis != nil {
 		body["visibility"] = vis
 	}
-	r, err := st.call(e.ctx, req("PUBLISH", "", body))
+	id, err := st.request(req("PUBLISH", "", body))
+	if err != nil {
+		return fmt.Errorf("send PUBLISH: %w", err)
+	}
+	got, err := answerTo[struct {
+		Published int `json:"published"`
+	}](e.ctx, st, id, "PUBLISH")
 	if err != nil {
 		return err
-	}
-	var got struct {
-		Published int `json:"published"`
-	}
-	if err := result(r, &got); err != nil {
-		return fmt.Errorf("PUBLISH: %w", err)
 	}
 	if got.Published != count {
 		return fmt.Errorf("PUBLISH: published %d, want %d", got.Published, count)
@@ -462,9 +462,7 @@ func manyInFlight(e *env, st *stream) error {
 		if !ok {
 			return fmt.Errorf("a response to unknown request %d", r.GetId())
 		}
-		var got struct {
-			SleptMs int `json:"slept_ms"`
-		}
+		var got sleptResult
 		if err := result(r, &got); err != nil {
 			return err
 		}
@@ -501,18 +499,8 @@ func duplicateID(e *env, st *stream) error {
 	if err := wantError(first, "INVALID_ARGUMENT", ""); err != nil {
 		return fmt.Errorf("the duplicate: %w", err)
 	}
-	second, err := st.response(e.ctx, id)
-	if err != nil {
+	if err := wantSlept(e.ctx, st, id, 700, "the request in flight"); err != nil {
 		return err
-	}
-	var got struct {
-		SleptMs int `json:"slept_ms"`
-	}
-	if err := result(second, &got); err != nil {
-		return fmt.Errorf("the request in flight: %w", err)
-	}
-	if got.SleptMs != 700 {
-		return fmt.Errorf("the request in flight: want slept_ms 700, got %d", got.SleptMs)
 	}
 	// Once answered, the id may be used again.
 	if _, err := st.request(&socketv1.Request{Id: id, Action: "ECHO"}); err != nil {

@@ -92,11 +92,8 @@ type ListInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// Page is the result of LIST_ITEMS.
-type Page struct {
-	Items         []Item `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
+// Page is the result of LIST_ITEMS (paging.Page).
+type Page = paging.Page[Item]
 
 // Availability is the result of CHECK_AVAILABLE and REQUIRE_AVAILABLE.
 // Missing is never null.

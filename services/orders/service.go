@@ -147,11 +147,9 @@ type VoucherCheck struct {
 	Voucher *Voucher `json:"voucher"`
 }
 
-// Page is a LIST action's result. NextPageToken is empty on the last page.
-type Page[T any] struct {
-	Items         []T    `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
+// Page is a LIST action's result (paging.Page). NextPageToken is empty on
+// the last page.
+type Page[T any] = paging.Page[T]
 
 // Limits of the bodies.
 const (

@@ -92,11 +92,8 @@ type ListInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// Page is LIST_PAYMENTS' result.
-type Page struct {
-	Items         []Payment `json:"items"`
-	NextPageToken string    `json:"next_page_token,omitempty"`
-}
+// Page is LIST_PAYMENTS' result (paging.Page).
+type Page = paging.Page[Payment]
 
 // Register adds the payments actions to a server. providers maps gateway
 // names ("A", "B", "C") to their adapters; a gateway without one answers

@@ -77,11 +77,9 @@ type ListInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// Page is LIST_USERS's result. NextPageToken is empty on the last page.
-type Page struct {
-	Items         []User `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
+// Page is LIST_USERS's result (paging.Page). NextPageToken is empty on the
+// last page.
+type Page = paging.Page[User]
 
 // Purchasable is CHECK_PURCHASABLE's result; Reason is "" when the user
 // may buy and "suspended" when not. REQUIRE_PURCHASABLE returns it only

@@ -26,6 +26,13 @@ const (
 	Max = 1000
 )
 
+// Page is a LIST action's result: a page of items and the token of the
+// next page, empty on the last page.
+type Page[T any] struct {
+	Items         []T    `json:"items"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
 // Size validates a LIST body's page_size and applies the default: a size
 // outside 0…Max is INVALID_ARGUMENT with details {"field": "page_size"}.
 func Size(n int) (int, error) {

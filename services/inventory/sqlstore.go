@@ -98,8 +98,7 @@ func scanItem(r sqldb.Scanner) (Item, error) {
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Item, error) {
-	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id = ?`), id))
-	return it, sqldb.RowError(err, ErrNotFound, "get item")
+	return sqldb.QueryOne(ctx, s.db, scanItem, ErrNotFound, "get item", `SELECT `+itemColumns+` FROM items WHERE id = ?`, id)
 }
 
 func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {

@@ -447,8 +447,7 @@ func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {
-	v, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code = ?`), code))
-	return v, sqldb.RowError(err, ErrVoucherNotFound, "get voucher")
+	return sqldb.QueryOne(ctx, s.db, scanVoucher, ErrVoucherNotFound, "get voucher", `SELECT code, discount_cents FROM vouchers WHERE code = ?`, code)
 }
 
 func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error) {

@@ -128,8 +128,7 @@ func scanPayment(row sqldb.Scanner) (Payment, error) {
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Payment, error) {
-	p, err := scanPayment(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
-	return p, sqldb.RowError(err, ErrNotFound, "get payment")
+	return sqldb.QueryOne(ctx, s.db, scanPayment, ErrNotFound, "get payment", `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id)
 }
 
 func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {

@@ -63,8 +63,7 @@ func scanUser(r sqldb.Scanner) (User, error) {
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
-	return u, sqldb.RowError(err, ErrNotFound, "get user")
+	return sqldb.QueryOne(ctx, s.db, scanUser, ErrNotFound, "get user", `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
 }
 
 func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {

@@ -547,6 +547,24 @@ func unknownFrameKind(e *env) error {
 }
 
 func undecodableFrame(e *env) error {
+	return e.endsOneStream(func(st *stream) error {
+		if err := e.roundTrip(st); err != nil {
+			return err
+		}
+		return st.sendRaw([]byte{0xff, 0xff, 0xff, 0xff})
+	}, func(end error) error {
+		if end == nil {
+			return errors.New("a frame that is not a ConnectRequest ended the stream without an error status")
+		}
+		return nil
+	})
+}
+
+// endsOneStream checks a frame that ends its stream and nothing else:
+// on a connection of its own, send writes it on a new stream, ended
+// checks how the stream ended, and another stream on the connection
+// must still round-trip.
+func (e *env) endsOneStream(send func(*stream) error, ended func(end error) error) error {
 	cc, err := e.conn()
 	if err != nil {
 		return err
@@ -555,14 +573,11 @@ func undecodableFrame(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := e.roundTrip(st); err != nil {
+	if err := send(st); err != nil {
 		return err
 	}
-	if err := st.sendRaw([]byte{0xff, 0xff, 0xff, 0xff}); err != nil {
+	if err := ended(st.end(e.ctx)); err != nil {
 		return err
-	}
-	if err := st.end(e.ctx); err == nil {
-		return errors.New("a frame that is not a ConnectRequest ended the stream without an error status")
 	}
 	// The connection and the service carry on.
 	other, err := e.openOn(cc, e.cfg.Key, false)

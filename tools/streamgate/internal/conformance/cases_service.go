@@ -232,31 +232,20 @@ func bodyTooLarge(e *env, st *stream) error {
 }
 
 func frameTooLarge(e *env) error {
-	cc, err := e.conn()
-	if err != nil {
-		return err
-	}
-	st, err := e.openOn(cc, e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
 	body := make([]byte, maxFrame+1024)
 	for i := range body {
 		body[i] = ' '
 	}
 	copy(body, `"big"`)
-	if _, err := st.request(req("ECHO", "", body)); err != nil {
+	return e.endsOneStream(func(st *stream) error {
+		_, err := st.request(req("ECHO", "", body))
 		return err
-	}
-	err = st.end(e.ctx)
-	if status.Code(err) != codes.ResourceExhausted {
-		return fmt.Errorf("a frame over %d bytes: want the stream ended with RESOURCE_EXHAUSTED, got %w", maxFrame, err)
-	}
-	other, err := e.openOn(cc, e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
-	return e.roundTrip(other)
+	}, func(end error) error {
+		if status.Code(end) != codes.ResourceExhausted {
+			return fmt.Errorf("a frame over %d bytes: want the stream ended with RESOURCE_EXHAUSTED, got %w", maxFrame, end)
+		}
+		return nil
+	})
 }
 
 func inFlightBound(e *env, st *stream) error {

@@ -119,11 +119,9 @@ func (s *sqlStore) tryCreate(ctx context.Context, p Payment) (again bool, err er
 
 func scanPayment(row sqldb.Scanner) (Payment, error) {
 	var p Payment
-	var created int64
-	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created); err != nil {
+	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, sqldb.NanosInto(&p.CreatedAt)); err != nil {
 		return Payment{}, err
 	}
-	p.CreatedAt = time.Unix(0, created).UTC()
 	return p, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -27,11 +26,8 @@ const userColumns = `id, name, email, status, created_at`
 // NewSQLStore returns a Store on db, creating its tables if missing.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	// Ids sort byte-wise in both dialects, so pages follow the same order
-	// as the memory store whatever the server's default collation.
-	idType := "TEXT"
-	if db.Dialect == sqldb.Postgres {
-		idType = `TEXT COLLATE "C"`
-	}
+	// as the memory store.
+	idType := db.KeyText()
 	err := db.Migrate(ctx, "users", []string{
 		`CREATE TABLE IF NOT EXISTS users (
 			id ` + idType + ` NOT NULL PRIMARY KEY,
@@ -54,11 +50,9 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 
 func scanUser(r sqldb.Scanner) (User, error) {
 	var u User
-	var created int64
-	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, &created); err != nil {
+	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, sqldb.NanosInto(&u.CreatedAt)); err != nil {
 		return User{}, err
 	}
-	u.CreatedAt = time.Unix(0, created).UTC()
 	return u, nil
 }
 

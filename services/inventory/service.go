@@ -166,9 +166,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, err
 	}
-	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, func(it Item) string { return it.ID })
-	return p, nil
+	return paging.PageOf(items, size, func(it Item) string { return it.ID }), nil
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, error) {

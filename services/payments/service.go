@@ -485,9 +485,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, err
 	}
-	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, func(p Payment) string { return p.ID })
-	return p, nil
+	return paging.PageOf(items, size, func(p Payment) string { return p.ID }), nil
 }
 
 // refund runs for admins only (AdminOnly), who get every payment.

@@ -152,9 +152,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, storeError(err, "", "")
 	}
-	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, userID)
-	return p, nil
+	return paging.PageOf(items, size, userID), nil
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (User, error) {

@@ -4,7 +4,7 @@
 //
 //	size, err := paging.Size(in.PageSize) // INVALID_ARGUMENT outside 0…Max
 //	items, err := st.List(ctx, Query{After: in.PageToken, Limit: size + 1})
-//	page, next := paging.Cut(items, size, func(u User) string { return u.ID })
+//	return paging.PageOf(items, size, func(u User) string { return u.ID }), nil
 //
 // Memory stores answer such a query with First:
 //
@@ -44,6 +44,13 @@ func Size(n int) (int, error) {
 		return Default, nil
 	}
 	return n, nil
+}
+
+// PageOf is Cut's page and next page token as a Page.
+func PageOf[T any](items []T, size int, key func(T) string) Page[T] {
+	var p Page[T]
+	p.Items, p.NextPageToken = Cut(items, size, key)
+	return p
 }
 
 // Cut returns the first size items, never nil, and the next page token:

@@ -503,10 +503,7 @@ func duplicateID(e *env, st *stream) error {
 		return err
 	}
 	// Once answered, the id may be used again.
-	if _, err := st.request(&socketv1.Request{Id: id, Action: "ECHO"}); err != nil {
-		return err
-	}
-	again, err := st.response(e.ctx, id)
+	again, err := st.call(e.ctx, &socketv1.Request{Id: id, Action: "ECHO"})
 	if err != nil {
 		return err
 	}

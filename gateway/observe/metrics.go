@@ -2,7 +2,6 @@ package observe
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"net/http"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamgate/streamgate/internal/promreg"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
 )
@@ -52,49 +52,33 @@ var requestBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 // the services' own reasons as other, to keep the label bounded.
 func NewMetrics(reg prometheus.Registerer, reasons ...string) (*Metrics, error) {
 	m := &Metrics{reasons: map[string]bool{"": true, socket.ReasonDraining: true, socket.ReasonNoReadyInstance: true, socket.ReasonOutcomeUnknown: true}}
-	for _, r := range reasons {
-		m.reasons[r] = true
+	for _, reason := range reasons {
+		m.reasons[reason] = true
 	}
 	m.gatherer, _ = reg.(prometheus.Gatherer)
-	var err error
-	register := func(c prometheus.Collector) prometheus.Collector {
-		if rerr := reg.Register(c); rerr != nil {
-			var dup prometheus.AlreadyRegisteredError
-			if errors.As(rerr, &dup) {
-				return dup.ExistingCollector // another gateway on the same registry
-			}
-			err = errors.Join(err, rerr)
-		}
-		return c
-	}
-	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return register(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)).(*prometheus.CounterVec)
-	}
-	m.requests = counter("streamgate_gateway_requests_total",
+	r := promreg.New(reg)
+	m.requests = r.CounterVec("streamgate_gateway_requests_total",
 		"REST requests answered, by API version, route template, method and HTTP status.", "version", "route", "method", "status")
-	m.duration = register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	m.duration = promreg.Register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "streamgate_gateway_request_duration_seconds",
 		Help:    "Time to answer a REST request, by API version, route template and method.",
 		Buckets: requestBuckets,
-	}, []string{"version", "route", "method"})).(*prometheus.HistogramVec)
-	m.inFlight = register(prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "streamgate_gateway_requests_in_flight",
-		Help: "REST requests being served.",
-	})).(prometheus.Gauge)
-	m.cache = counter("streamgate_gateway_cache_requests_total",
+	}, []string{"version", "route", "method"}))
+	m.inFlight = r.Gauge("streamgate_gateway_requests_in_flight", "REST requests being served.")
+	m.cache = r.CounterVec("streamgate_gateway_cache_requests_total",
 		"Reads by how they were answered (X-Cache): hit, miss, coalesced, bypass or unavailable.", "version", "route", "outcome")
-	m.replays = counter("streamgate_gateway_idempotency_replays_total",
+	m.replays = r.CounterVec("streamgate_gateway_idempotency_replays_total",
 		"Requests answered with the stored answer of an earlier request with the same Idempotency-Key.", "version", "route")
-	m.conflicts = counter("streamgate_gateway_idempotency_conflicts_total",
+	m.conflicts = r.CounterVec("streamgate_gateway_idempotency_conflicts_total",
 		"Idempotency-Key requests refused: reason idempotency_key_in_use (409) or idempotency_key_reused (422).", "version", "route", "reason")
-	m.steps = counter("streamgate_gateway_pipeline_steps_total",
+	m.steps = r.CounterVec("streamgate_gateway_pipeline_steps_total",
 		"Pipeline steps run, by step name and code (OK for success).", "version", "route", "step", "code")
-	m.compensations = counter("streamgate_gateway_pipeline_compensations_total",
+	m.compensations = r.CounterVec("streamgate_gateway_pipeline_compensations_total",
 		"Undo actions a failed pipeline ran, by the step undone and result (ok or failed).", "version", "route", "step", "result")
-	m.shedTotal = counter("streamgate_gateway_shed_total",
+	m.shedTotal = r.CounterVec("streamgate_gateway_shed_total",
 		"Route answers that shed load: 429 RESOURCE_EXHAUSTED or 503 UNAVAILABLE, by code and reason.", "version", "route", "code", "reason")
-	m.sockets.register(register, counter)
-	if err != nil {
+	m.sockets.register(r)
+	if err := r.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -2,6 +2,8 @@ package observe
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamgate/streamgate/internal/promreg"
 )
 
 // socketMetrics are the WebSocket endpoint's series (README, "Metrics").
@@ -12,22 +14,15 @@ type socketMetrics struct {
 	cutOffs  prometheus.Counter
 }
 
-// register makes the socket series with NewMetrics' helpers.
-func (s *socketMetrics) register(register func(prometheus.Collector) prometheus.Collector, counter func(name, help string, labels ...string) *prometheus.CounterVec) {
-	s.open = register(prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "streamgate_gateway_sockets_open",
-		Help: "WebSocket connections of /{version}/socket open now.",
-	})).(prometheus.Gauge)
-	s.received = counter("streamgate_gateway_socket_frames_received_total",
+// register makes the socket series with NewMetrics' registry.
+func (s *socketMetrics) register(r *promreg.Registry) {
+	s.open = r.Gauge("streamgate_gateway_sockets_open", "WebSocket connections of /{version}/socket open now.")
+	s.received = r.CounterVec("streamgate_gateway_socket_frames_received_total",
 		"WebSocket frames received, by type (auth, request, cancel, subscribe, unsubscribe, or invalid).", "type")
-	s.sent = register(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "streamgate_gateway_socket_frames_sent_total",
-		Help: "WebSocket frames written to clients (auth, response and event frames).",
-	})).(prometheus.Counter)
-	s.cutOffs = register(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "streamgate_gateway_socket_cutoffs_total",
-		Help: "WebSocket clients cut off with close code 4408 because their send queue filled.",
-	})).(prometheus.Counter)
+	s.sent = r.Counter("streamgate_gateway_socket_frames_sent_total",
+		"WebSocket frames written to clients (auth, response and event frames).")
+	s.cutOffs = r.Counter("streamgate_gateway_socket_cutoffs_total",
+		"WebSocket clients cut off with close code 4408 because their send queue filled.")
 }
 
 // Connection counts a WebSocket connection's event.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
 )
@@ -187,7 +188,7 @@ func (c *wsConn) serve() {
 		return
 	}
 	defer c.e.sockets.remove(c)
-	c.e.core.Observe(ConnEvent{Kind: SocketOpened})
+	c.e.core.Observe(observe.ConnEvent{Kind: observe.SocketOpened})
 	c.ws.SetReadLimit(c.limits.MaxFrameBytes)
 	go c.out.writeLoop()
 	go c.keepAlive.loop()
@@ -200,7 +201,7 @@ func (c *wsConn) serve() {
 	<-c.keepAlive.done
 	<-c.closer.done
 	_ = c.ws.CloseNow()
-	c.e.core.Observe(ConnEvent{Kind: SocketClosed})
+	c.e.core.Observe(observe.ConnEvent{Kind: observe.SocketClosed})
 }
 
 // readLoop reads frames until the socket closes. Once a close was asked
@@ -216,13 +217,13 @@ func (c *wsConn) readLoop() {
 			continue
 		}
 		if typ != websocket.MessageText {
-			c.e.core.Observe(ConnEvent{Kind: FrameReceived, FrameType: "invalid"})
+			c.e.core.Observe(observe.ConnEvent{Kind: observe.FrameReceived, FrameType: "invalid"})
 			c.closer.ask(closeRequest{code: websocket.StatusUnsupportedData, reason: "frames are JSON text"})
 			continue
 		}
 		f, ferr := decodeFrame(data)
 		if ferr != nil {
-			c.e.core.Observe(ConnEvent{Kind: FrameReceived, FrameType: "invalid"})
+			c.e.core.Observe(observe.ConnEvent{Kind: observe.FrameReceived, FrameType: "invalid"})
 			if ferr.id == nil {
 				c.closer.ask(closeRequest{code: closeInvalidFrame, reason: closeReason(ferr.err.Message)})
 				continue
@@ -231,7 +232,7 @@ func (c *wsConn) readLoop() {
 			first = false
 			continue
 		}
-		c.e.core.Observe(ConnEvent{Kind: FrameReceived, FrameType: f.Type})
+		c.e.core.Observe(observe.ConnEvent{Kind: observe.FrameReceived, FrameType: f.Type})
 		c.handle(f, first)
 		first = false
 	}

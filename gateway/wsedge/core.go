@@ -125,7 +125,7 @@ func (c onCore) Watch(ctx context.Context, version, topic string, creds Credenti
 }
 
 // Observe tells the observers a connection's event.
-func (c onCore) Observe(e ConnEvent) { c.obs.Connection(e) }
+func (c onCore) Observe(e observe.ConnEvent) { c.obs.Connection(e) }
 
 // frameInvocation turns a request frame into the invocation REST would
 // make: the path form's path is relative to the socket's version; the

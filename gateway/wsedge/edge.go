@@ -43,7 +43,7 @@ type Core interface {
 	// {resource}/{id}).
 	Watch(ctx context.Context, version, topic string, c Credentials, deliver func(Event)) (stop func(), seq uint64, refused Answer)
 	// Observe tells the gateway's observers a connection's event.
-	Observe(e ConnEvent)
+	Observe(e observe.ConnEvent)
 }
 
 // Credentials are what a socket's requests present, as REST's headers:
@@ -101,18 +101,6 @@ type Event struct {
 	Data  json.RawMessage
 	Gap   bool
 }
-
-// ConnEvent is a WebSocket connection's event, for the observers.
-type ConnEvent = observe.ConnEvent
-
-// The kinds of ConnEvent.
-const (
-	SocketOpened  = observe.SocketOpened
-	SocketClosed  = observe.SocketClosed
-	FrameReceived = observe.FrameReceived
-	FrameSent     = observe.FrameSent
-	SocketCutOff  = observe.SocketCutOff
-)
 
 // Resource is the last path segment of the endpoint, GET /{version}/socket.
 const Resource = socketResource

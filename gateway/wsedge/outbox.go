@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/streamgate/streamgate/gateway/observe"
 )
 
 // outbox is a socket's send queue and its writer. Answers wait for room
@@ -13,12 +15,12 @@ import (
 // other watchers would wait too): a client that falls behind on either
 // is cut off. One goroutine, writeLoop, writes the frames in order.
 type outbox struct {
-	ws      *websocket.Conn
-	ctx     context.Context // the socket's: ends when it is over
-	closer  *closer
-	observe func(ConnEvent)
-	limit   int           // Limits.SendQueue: answers and events each
-	stall   time.Duration // Limits.Stall
+	ws     *websocket.Conn
+	ctx    context.Context // the socket's: ends when it is over
+	closer *closer
+	report func(observe.ConnEvent)
+	limit  int           // Limits.SendQueue: answers and events each
+	stall  time.Duration // Limits.Stall
 
 	queue   chan queued   // frames for writeLoop: limit answers and limit events
 	answers chan struct{} // one per answer in queue (or being written): answer waits for room here
@@ -36,9 +38,9 @@ type queued struct {
 }
 
 // newOutbox makes the send queue of the socket ws, whose context is ctx.
-func newOutbox(ctx context.Context, ws *websocket.Conn, limits Limits, cl *closer, observe func(ConnEvent)) *outbox {
+func newOutbox(ctx context.Context, ws *websocket.Conn, limits Limits, cl *closer, report func(observe.ConnEvent)) *outbox {
 	return &outbox{
-		ws: ws, ctx: ctx, closer: cl, observe: observe, limit: limits.SendQueue, stall: limits.Stall,
+		ws: ws, ctx: ctx, closer: cl, report: report, limit: limits.SendQueue, stall: limits.Stall,
 		queue:   make(chan queued, 2*limits.SendQueue),
 		answers: make(chan struct{}, limits.SendQueue),
 		flush:   make(chan struct{}),
@@ -115,7 +117,7 @@ func (o *outbox) event(frame []byte) {
 // does not within 5s, the connection is dropped without one.
 func (o *outbox) cutOff() {
 	if o.ctx.Err() == nil && o.closer.ask(closeRequest{code: closeTooSlow, reason: socketQueueFullMessage}) {
-		o.observe(ConnEvent{Kind: SocketCutOff})
+		o.report(observe.ConnEvent{Kind: observe.SocketCutOff})
 	}
 }
 
@@ -160,7 +162,7 @@ func (o *outbox) write(q queued) bool {
 		return false
 	}
 	o.written.Add(1)
-	o.observe(ConnEvent{Kind: FrameSent})
+	o.report(observe.ConnEvent{Kind: observe.FrameSent})
 	return true
 }
 

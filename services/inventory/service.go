@@ -92,11 +92,8 @@ type ListInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// Page is the result of LIST_ITEMS.
-type Page struct {
-	Items         []Item `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
+// Page is the result of LIST_ITEMS (paging.Page).
+type Page = paging.Page[Item]
 
 // Availability is the result of CHECK_AVAILABLE and REQUIRE_AVAILABLE.
 // Missing is never null.
@@ -169,9 +166,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, err
 	}
-	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, func(it Item) string { return it.ID })
-	return p, nil
+	return paging.PageOf(items, size, func(it Item) string { return it.ID }), nil
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (Item, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/streamgate/streamgate/services/internal/sqldb"
 )
@@ -17,14 +16,12 @@ const reservationColumns = `id, lines, status, created_at, version`
 func scanReservation(r sqldb.Scanner) (Reservation, error) {
 	var res Reservation
 	var lines string
-	var created int64
-	if err := r.Scan(&res.ID, &lines, &res.Status, &created, &res.Version); err != nil {
+	if err := r.Scan(&res.ID, &lines, &res.Status, sqldb.NanosInto(&res.CreatedAt), &res.Version); err != nil {
 		return Reservation{}, err
 	}
 	if err := json.Unmarshal([]byte(lines), &res.Reserved); err != nil {
 		return Reservation{}, fmt.Errorf("reservation %q: lines: %w", res.ID, err)
 	}
-	res.CreatedAt = time.Unix(0, created).UTC()
 	return res, nil
 }
 

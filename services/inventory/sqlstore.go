@@ -25,10 +25,7 @@ var _ Store = (*sqlStore)(nil)
 // takes stock once, however many instances share the database.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	// Ids sort in byte order in both dialects, as paging expects.
-	idType := "TEXT"
-	if db.Dialect == sqldb.Postgres {
-		idType = `TEXT COLLATE "C"`
-	}
+	idType := db.KeyText()
 	// The reservations table came after items: CREATE … IF NOT EXISTS
 	// adds it to a database of the earlier schema, and addVersion its
 	// version column to one made before that column.
@@ -98,8 +95,7 @@ func scanItem(r sqldb.Scanner) (Item, error) {
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Item, error) {
-	it, err := scanItem(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+itemColumns+` FROM items WHERE id = ?`), id))
-	return it, sqldb.RowError(err, ErrNotFound, "get item")
+	return sqldb.QueryOne(ctx, s.db, scanItem, ErrNotFound, "get item", `SELECT `+itemColumns+` FROM items WHERE id = ?`, id)
 }
 
 func (s *sqlStore) List(ctx context.Context, q ListQuery) ([]Item, error) {

@@ -147,11 +147,9 @@ type VoucherCheck struct {
 	Voucher *Voucher `json:"voucher"`
 }
 
-// Page is a LIST action's result. NextPageToken is empty on the last page.
-type Page[T any] struct {
-	Items         []T    `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
+// Page is a LIST action's result (paging.Page). NextPageToken is empty on
+// the last page.
+type Page[T any] = paging.Page[T]
 
 // Limits of the bodies.
 const (
@@ -283,7 +281,7 @@ func (s *service) listOrders(ctx context.Context, _ string, in ListOrdersInput) 
 	if err != nil {
 		return Page[Order]{}, err
 	}
-	return pageOf(items, size, func(o Order) string { return o.ID }), nil
+	return paging.PageOf(items, size, func(o Order) string { return o.ID }), nil
 }
 
 func (s *service) createOrder(ctx context.Context, _ string, in CreateOrderInput) (Order, error) {
@@ -507,12 +505,4 @@ func (s *service) total(ctx context.Context, lines []Line, v *Voucher) (int64, e
 		total = max(total-v.DiscountCents, 0)
 	}
 	return total, nil
-}
-
-// pageOf makes a page of up to size items out of items, which holds one
-// more than the page when another page follows.
-func pageOf[T any](items []T, size int, key func(T) string) Page[T] {
-	var p Page[T]
-	p.Items, p.NextPageToken = paging.Cut(items, size, key)
-	return p
 }

@@ -127,16 +127,11 @@ func addColumns(ctx context.Context, db *sqldb.DB) error {
 func scanOrder(row sqldb.Scanner) (Order, error) {
 	var o Order
 	var lines string
-	var created, lease int64
-	if err := row.Scan(&o.ID, &o.UserID, &lines, &o.VoucherCode, &o.TotalCents, &o.Status, &o.PaymentID, &created, &o.Version, &o.PurchaseID, &lease); err != nil {
+	if err := row.Scan(&o.ID, &o.UserID, &lines, &o.VoucherCode, &o.TotalCents, &o.Status, &o.PaymentID, sqldb.NanosInto(&o.CreatedAt), &o.Version, &o.PurchaseID, sqldb.NanosInto(&o.LeaseExpiresAt)); err != nil {
 		return Order{}, err
 	}
 	if err := json.Unmarshal([]byte(lines), &o.Lines); err != nil {
 		return Order{}, fmt.Errorf("order %s: decode lines: %w", o.ID, err)
-	}
-	o.CreatedAt = time.Unix(0, created).UTC()
-	if lease != 0 {
-		o.LeaseExpiresAt = time.Unix(0, lease).UTC()
 	}
 	return o, nil
 }
@@ -147,14 +142,6 @@ func scanVoucher(row sqldb.Scanner) (Voucher, error) {
 		return Voucher{}, err
 	}
 	return v, nil
-}
-
-// nanos is t in unix nanoseconds; 0 for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
 }
 
 func encodeLines(lines []Line) (string, error) {
@@ -175,7 +162,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) error {
 		return fmt.Errorf("encode lines: %w", err)
 	}
 	return s.keys.Insert(ctx, o, ErrOrderExists, "insert order", `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, nanos(o.LeaseExpiresAt))
+		o.ID, o.UserID, lines, o.VoucherCode, o.TotalCents, string(o.Status), o.PaymentID, o.CreatedAt.UnixNano(), o.Version, o.PurchaseID, sqldb.Nanos(o.LeaseExpiresAt))
 }
 
 func (s *sqlStore) GetOrder(ctx context.Context, id string) (Order, error) {
@@ -447,8 +434,7 @@ func (s *sqlStore) CreateVoucher(ctx context.Context, v Voucher) error {
 }
 
 func (s *sqlStore) GetVoucher(ctx context.Context, code string) (Voucher, error) {
-	v, err := scanVoucher(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT code, discount_cents FROM vouchers WHERE code = ?`), code))
-	return v, sqldb.RowError(err, ErrVoucherNotFound, "get voucher")
+	return sqldb.QueryOne(ctx, s.db, scanVoucher, ErrVoucherNotFound, "get voucher", `SELECT code, discount_cents FROM vouchers WHERE code = ?`, code)
 }
 
 func (s *sqlStore) ListVouchers(ctx context.Context, after string, limit int) ([]Voucher, error) {

@@ -67,7 +67,7 @@ func (s *service) listVouchers(ctx context.Context, _ string, in ListVouchersInp
 	if err != nil {
 		return Page[Voucher]{}, err
 	}
-	return pageOf(items, size, func(v Voucher) string { return v.Code }), nil
+	return paging.PageOf(items, size, func(v Voucher) string { return v.Code }), nil
 }
 
 func (s *service) createVoucher(ctx context.Context, _ string, in Voucher) (Voucher, error) {

@@ -92,11 +92,8 @@ type ListInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// Page is LIST_PAYMENTS' result.
-type Page struct {
-	Items         []Payment `json:"items"`
-	NextPageToken string    `json:"next_page_token,omitempty"`
-}
+// Page is LIST_PAYMENTS' result (paging.Page).
+type Page = paging.Page[Payment]
 
 // Register adds the payments actions to a server. providers maps gateway
 // names ("A", "B", "C") to their adapters; a gateway without one answers
@@ -488,9 +485,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, err
 	}
-	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, func(p Payment) string { return p.ID })
-	return p, nil
+	return paging.PageOf(items, size, func(p Payment) string { return p.ID }), nil
 }
 
 // refund runs for admins only (AdminOnly), who get every payment.

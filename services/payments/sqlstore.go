@@ -119,17 +119,14 @@ func (s *sqlStore) tryCreate(ctx context.Context, p Payment) (again bool, err er
 
 func scanPayment(row sqldb.Scanner) (Payment, error) {
 	var p Payment
-	var created int64
-	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, &created); err != nil {
+	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &p.Gateway, &p.Status, &p.CardLast4, &p.ProviderRef, &p.FailureReason, sqldb.NanosInto(&p.CreatedAt)); err != nil {
 		return Payment{}, err
 	}
-	p.CreatedAt = time.Unix(0, created).UTC()
 	return p, nil
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (Payment, error) {
-	p, err := scanPayment(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+paymentColumns+` FROM payments WHERE id = ?`), id))
-	return p, sqldb.RowError(err, ErrNotFound, "get payment")
+	return sqldb.QueryOne(ctx, s.db, scanPayment, ErrNotFound, "get payment", `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id)
 }
 
 func (s *sqlStore) List(ctx context.Context, f Filter) ([]Payment, error) {

@@ -1,13 +1,13 @@
 package socket
 
 import (
-	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/internal/promreg"
 	"github.com/streamgate/streamgate/status"
 )
 
@@ -68,56 +68,30 @@ func newServerMetrics(reg prometheus.Registerer, service string) (*serverMetrics
 	if reg == nil {
 		return nil, nil
 	}
-	reg = prometheus.WrapRegistererWith(prometheus.Labels{"service": service}, reg)
+	r := promreg.New(prometheus.WrapRegistererWith(prometheus.Labels{"service": service}, reg))
 	m := &serverMetrics{}
-	var err error
-	register := func(c prometheus.Collector) prometheus.Collector {
-		if rerr := reg.Register(c); rerr != nil {
-			var dup prometheus.AlreadyRegisteredError
-			if errors.As(rerr, &dup) {
-				return dup.ExistingCollector // another server of the same name
-			}
-			err = errors.Join(err, rerr)
-		}
-		return c
-	}
-	m.frames = register(prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "streamgate_service_frames_total",
-		Help: "Request frames the service finished (answered, refused or cancelled), by action and code (OK for success).",
-	}, []string{"action", "code"})).(*prometheus.CounterVec)
-	m.duration = register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	m.frames = r.CounterVec("streamgate_service_frames_total",
+		"Request frames the service finished (answered, refused or cancelled), by action and code (OK for success).", "action", "code")
+	m.duration = promreg.Register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "streamgate_service_handler_duration_seconds",
 		Help:    "Time the action's handler ran, by action.",
 		Buckets: handlerBuckets,
-	}, []string{"action"})).(*prometheus.HistogramVec)
-	m.coalescedVec = register(prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "streamgate_service_coalesced_total",
-		Help: "Callers answered by another caller's handler run of an identical read, by action.",
-	}, []string{"action"})).(*prometheus.CounterVec)
-	m.inFlight = register(prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "streamgate_service_requests_in_flight",
-		Help: "Requests running on the server.",
-	})).(prometheus.Gauge)
-	m.streamFlight = register(prometheus.NewHistogram(prometheus.HistogramOpts{
+	}, []string{"action"}))
+	m.coalescedVec = r.CounterVec("streamgate_service_coalesced_total",
+		"Callers answered by another caller's handler run of an identical read, by action.", "action")
+	m.inFlight = r.Gauge("streamgate_service_requests_in_flight", "Requests running on the server.")
+	m.streamFlight = promreg.Register(r, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "streamgate_service_stream_requests_in_flight",
 		Help:    "Requests in flight on a stream, observed as each request is admitted on it.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 … 1024
-	})).(prometheus.Histogram)
-	m.streams = register(prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "streamgate_service_open_streams",
-		Help: "Socket streams open on the server.",
-	})).(prometheus.Gauge)
-	m.refusals = register(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "streamgate_service_auth_refusals_total",
-		Help: "Streams and calls refused because their key was missing, unknown or revoked.",
-	})).(prometheus.Counter)
-	counter := func(name, help string) prometheus.Counter {
-		return register(prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})).(prometheus.Counter)
-	}
-	m.published = counter("streamgate_service_events_published_total", "Events the service published.")
-	m.delivered = counter("streamgate_service_events_delivered_total", "Events handed to a subscribed stream's sender.")
-	m.dropped = counter("streamgate_service_events_dropped_total", "Events a subscribed stream missed because its event queue was full.")
-	if err != nil {
+	}))
+	m.streams = r.Gauge("streamgate_service_open_streams", "Socket streams open on the server.")
+	m.refusals = r.Counter("streamgate_service_auth_refusals_total",
+		"Streams and calls refused because their key was missing, unknown or revoked.")
+	m.published = r.Counter("streamgate_service_events_published_total", "Events the service published.")
+	m.delivered = r.Counter("streamgate_service_events_delivered_total", "Events handed to a subscribed stream's sender.")
+	m.dropped = r.Counter("streamgate_service_events_dropped_total", "Events a subscribed stream missed because its event queue was full.")
+	if err := r.Err(); err != nil {
 		return nil, err
 	}
 	m.unknown = m.actionSeries("unknown")

@@ -77,11 +77,9 @@ type ListInput struct {
 	PageToken string `json:"page_token,omitempty"`
 }
 
-// Page is LIST_USERS's result. NextPageToken is empty on the last page.
-type Page struct {
-	Items         []User `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
+// Page is LIST_USERS's result (paging.Page). NextPageToken is empty on the
+// last page.
+type Page = paging.Page[User]
 
 // Purchasable is CHECK_PURCHASABLE's result; Reason is "" when the user
 // may buy and "suspended" when not. REQUIRE_PURCHASABLE returns it only
@@ -154,9 +152,7 @@ func (s *service) list(ctx context.Context, _ string, in ListInput) (Page, error
 	if err != nil {
 		return Page{}, storeError(err, "", "")
 	}
-	var p Page
-	p.Items, p.NextPageToken = paging.Cut(items, size, userID)
-	return p, nil
+	return paging.PageOf(items, size, userID), nil
 }
 
 func (s *service) create(ctx context.Context, _ string, in CreateInput) (User, error) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/streamgate/streamgate/services/internal/once"
 	"github.com/streamgate/streamgate/services/internal/sqldb"
@@ -27,11 +26,8 @@ const userColumns = `id, name, email, status, created_at`
 // NewSQLStore returns a Store on db, creating its tables if missing.
 func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 	// Ids sort byte-wise in both dialects, so pages follow the same order
-	// as the memory store whatever the server's default collation.
-	idType := "TEXT"
-	if db.Dialect == sqldb.Postgres {
-		idType = `TEXT COLLATE "C"`
-	}
+	// as the memory store.
+	idType := db.KeyText()
 	err := db.Migrate(ctx, "users", []string{
 		`CREATE TABLE IF NOT EXISTS users (
 			id ` + idType + ` NOT NULL PRIMARY KEY,
@@ -54,17 +50,14 @@ func NewSQLStore(ctx context.Context, db *sqldb.DB) (Store, error) {
 
 func scanUser(r sqldb.Scanner) (User, error) {
 	var u User
-	var created int64
-	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, &created); err != nil {
+	if err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Status, sqldb.NanosInto(&u.CreatedAt)); err != nil {
 		return User{}, err
 	}
-	u.CreatedAt = time.Unix(0, created).UTC()
 	return u, nil
 }
 
 func (s *sqlStore) Get(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
-	return u, sqldb.RowError(err, ErrNotFound, "get user")
+	return sqldb.QueryOne(ctx, s.db, scanUser, ErrNotFound, "get user", `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
 }
 
 func (s *sqlStore) List(ctx context.Context, q Query) ([]User, error) {

@@ -4,7 +4,7 @@
 //
 //	size, err := paging.Size(in.PageSize) // INVALID_ARGUMENT outside 0…Max
 //	items, err := st.List(ctx, Query{After: in.PageToken, Limit: size + 1})
-//	page, next := paging.Cut(items, size, func(u User) string { return u.ID })
+//	return paging.PageOf(items, size, func(u User) string { return u.ID }), nil
 //
 // Memory stores answer such a query with First:
 //
@@ -26,6 +26,13 @@ const (
 	Max = 1000
 )
 
+// Page is a LIST action's result: a page of items and the token of the
+// next page, empty on the last page.
+type Page[T any] struct {
+	Items         []T    `json:"items"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
 // Size validates a LIST body's page_size and applies the default: a size
 // outside 0…Max is INVALID_ARGUMENT with details {"field": "page_size"}.
 func Size(n int) (int, error) {
@@ -37,6 +44,13 @@ func Size(n int) (int, error) {
 		return Default, nil
 	}
 	return n, nil
+}
+
+// PageOf is Cut's page and next page token as a Page.
+func PageOf[T any](items []T, size int, key func(T) string) Page[T] {
+	var p Page[T]
+	p.Items, p.NextPageToken = Cut(items, size, key)
+	return p
 }
 
 // Cut returns the first size items, never nil, and the next page token:

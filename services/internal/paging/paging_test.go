@@ -74,6 +74,10 @@ func TestCut(t *testing.T) {
 			if page == nil || !slices.Equal(page, tc.page) || next != tc.next {
 				t.Fatalf("Cut = %q, %q; want %q, %q", page, next, tc.page, tc.next)
 			}
+			p := paging.PageOf(tc.items, tc.size, key)
+			if p.Items == nil || !slices.Equal(p.Items, tc.page) || p.NextPageToken != tc.next {
+				t.Fatalf("PageOf = %+v; want the page %q and the token %q", p, tc.page, tc.next)
+			}
 		})
 	}
 }

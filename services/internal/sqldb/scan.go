@@ -43,6 +43,16 @@ func queryAll[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error),
 	return out, nil
 }
 
+// QueryOne runs query (with ? placeholders, rebound for the dialect) for
+// one row and turns it into a T by scan; the error is RowError's: no row
+// is notFound, a failure "what: err".
+//
+//	return sqldb.QueryOne(ctx, db, scanUser, ErrNotFound, "get user", `SELECT … WHERE id = ?`, id)
+func QueryOne[T any](ctx context.Context, db *DB, scan func(Scanner) (T, error), notFound error, what, query string, args ...any) (T, error) {
+	v, err := scan(db.QueryRowContext(ctx, db.Rebind(query), args...))
+	return v, RowError(err, notFound, what)
+}
+
 // RowError is the error of a query for one row as a store returns it: nil
 // stays nil, sql.ErrNoRows becomes notFound (the store's own error), and
 // any other error is wrapped as "what: err".

@@ -39,6 +39,16 @@ type DB struct {
 	Dialect Dialect
 }
 
+// KeyText is the column type of a text key that sorts byte-wise in both
+// dialects, as paging expects: TEXT, with the "C" collation on PostgreSQL
+// whatever the server's default collation.
+func (db *DB) KeyText() string {
+	if db.Dialect == Postgres {
+		return `TEXT COLLATE "C"`
+	}
+	return "TEXT"
+}
+
 // Open opens a database. For SQLite the DSN is a file path (created if
 // missing) and the connection runs in WAL mode with a busy timeout and
 // foreign keys on; transactions take the write lock at BEGIN, so

@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/streamgate/streamgate/tools/internal/childproc"
 )
 
 // readyTimeout bounds how long a server may take to start listening.
@@ -62,14 +63,7 @@ func startProcess(command []string, env []string, role string, args ...string) (
 // stop ends the process with SIGTERM (SIGKILL after stopTimeout) and
 // reports an unclean exit.
 func (p *process) stop() error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if childproc.Stop(p.cmd.Process, p.done, stopTimeout) {
 		return fmt.Errorf("%s did not stop within %v after SIGTERM", p.role, stopTimeout)
 	}
 	if p.err != nil {

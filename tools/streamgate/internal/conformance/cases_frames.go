@@ -267,15 +267,15 @@ func (e *env) publish(st *stream, topic string, count int, data any, vis map[str
 	if vis != nil {
 		body["visibility"] = vis
 	}
-	r, err := st.call(e.ctx, req("PUBLISH", "", body))
+	id, err := st.request(req("PUBLISH", "", body))
+	if err != nil {
+		return fmt.Errorf("send PUBLISH: %w", err)
+	}
+	got, err := answerTo[struct {
+		Published int `json:"published"`
+	}](e.ctx, st, id, "PUBLISH")
 	if err != nil {
 		return err
-	}
-	var got struct {
-		Published int `json:"published"`
-	}
-	if err := result(r, &got); err != nil {
-		return fmt.Errorf("PUBLISH: %w", err)
 	}
 	if got.Published != count {
 		return fmt.Errorf("PUBLISH: published %d, want %d", got.Published, count)
@@ -462,9 +462,7 @@ func manyInFlight(e *env, st *stream) error {
 		if !ok {
 			return fmt.Errorf("a response to unknown request %d", r.GetId())
 		}
-		var got struct {
-			SleptMs int `json:"slept_ms"`
-		}
+		var got sleptResult
 		if err := result(r, &got); err != nil {
 			return err
 		}
@@ -501,24 +499,11 @@ func duplicateID(e *env, st *stream) error {
 	if err := wantError(first, "INVALID_ARGUMENT", ""); err != nil {
 		return fmt.Errorf("the duplicate: %w", err)
 	}
-	second, err := st.response(e.ctx, id)
-	if err != nil {
+	if err := wantSlept(e.ctx, st, id, 700, "the request in flight"); err != nil {
 		return err
-	}
-	var got struct {
-		SleptMs int `json:"slept_ms"`
-	}
-	if err := result(second, &got); err != nil {
-		return fmt.Errorf("the request in flight: %w", err)
-	}
-	if got.SleptMs != 700 {
-		return fmt.Errorf("the request in flight: want slept_ms 700, got %d", got.SleptMs)
 	}
 	// Once answered, the id may be used again.
-	if _, err := st.request(&socketv1.Request{Id: id, Action: "ECHO"}); err != nil {
-		return err
-	}
-	again, err := st.response(e.ctx, id)
+	again, err := st.call(e.ctx, &socketv1.Request{Id: id, Action: "ECHO"})
 	if err != nil {
 		return err
 	}
@@ -559,6 +544,24 @@ func unknownFrameKind(e *env) error {
 }
 
 func undecodableFrame(e *env) error {
+	return e.endsOneStream(func(st *stream) error {
+		if err := e.roundTrip(st); err != nil {
+			return err
+		}
+		return st.sendRaw([]byte{0xff, 0xff, 0xff, 0xff})
+	}, func(end error) error {
+		if end == nil {
+			return errors.New("a frame that is not a ConnectRequest ended the stream without an error status")
+		}
+		return nil
+	})
+}
+
+// endsOneStream checks a frame that ends its stream and nothing else:
+// on a connection of its own, send writes it on a new stream, ended
+// checks how the stream ended, and another stream on the connection
+// must still round-trip.
+func (e *env) endsOneStream(send func(*stream) error, ended func(end error) error) error {
 	cc, err := e.conn()
 	if err != nil {
 		return err
@@ -567,14 +570,11 @@ func undecodableFrame(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := e.roundTrip(st); err != nil {
+	if err := send(st); err != nil {
 		return err
 	}
-	if err := st.sendRaw([]byte{0xff, 0xff, 0xff, 0xff}); err != nil {
+	if err := ended(st.end(e.ctx)); err != nil {
 		return err
-	}
-	if err := st.end(e.ctx); err == nil {
-		return errors.New("a frame that is not a ConnectRequest ended the stream without an error status")
 	}
 	// The connection and the service carry on.
 	other, err := e.openOn(cc, e.cfg.Key, false)

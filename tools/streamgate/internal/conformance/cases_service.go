@@ -232,31 +232,20 @@ func bodyTooLarge(e *env, st *stream) error {
 }
 
 func frameTooLarge(e *env) error {
-	cc, err := e.conn()
-	if err != nil {
-		return err
-	}
-	st, err := e.openOn(cc, e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
 	body := make([]byte, maxFrame+1024)
 	for i := range body {
 		body[i] = ' '
 	}
 	copy(body, `"big"`)
-	if _, err := st.request(req("ECHO", "", body)); err != nil {
+	return e.endsOneStream(func(st *stream) error {
+		_, err := st.request(req("ECHO", "", body))
 		return err
-	}
-	err = st.end(e.ctx)
-	if status.Code(err) != codes.ResourceExhausted {
-		return fmt.Errorf("a frame over %d bytes: want the stream ended with RESOURCE_EXHAUSTED, got %w", maxFrame, err)
-	}
-	other, err := e.openOn(cc, e.cfg.Key, false)
-	if err != nil {
-		return err
-	}
-	return e.roundTrip(other)
+	}, func(end error) error {
+		if status.Code(end) != codes.ResourceExhausted {
+			return fmt.Errorf("a frame over %d bytes: want the stream ended with RESOURCE_EXHAUSTED, got %w", maxFrame, end)
+		}
+		return nil
+	})
 }
 
 func inFlightBound(e *env, st *stream) error {
@@ -321,15 +310,11 @@ func drain(e *env, st *stream) error {
 	if err != nil {
 		return err
 	}
-	resp, err := st.response(e.ctx, d)
+	got, err := answerTo[struct {
+		Draining bool `json:"draining"`
+	}](e.ctx, st, d, "DRAIN")
 	if err != nil {
 		return err
-	}
-	var got struct {
-		Draining bool `json:"draining"`
-	}
-	if err := result(resp, &got); err != nil {
-		return fmt.Errorf("DRAIN: %w", err)
 	}
 	if !got.Draining {
 		return errors.New(`DRAIN: want {"draining": true}`)
@@ -355,18 +340,8 @@ func drain(e *env, st *stream) error {
 	if err := wantRefusalOrGone(e, cc); err != nil {
 		return err
 	}
-	r, err := st.response(e.ctx, slow)
-	if err != nil {
-		return fmt.Errorf("the SLOW in flight: %w", err)
-	}
-	var slept struct {
-		SleptMs int `json:"slept_ms"`
-	}
-	if err := result(r, &slept); err != nil {
-		return fmt.Errorf("the SLOW in flight: %w", err)
-	}
-	if slept.SleptMs != 1500 {
-		return fmt.Errorf("the SLOW in flight: want slept_ms 1500, got %d", slept.SleptMs)
+	if err := wantSlept(e.ctx, st, slow, 1500, "the SLOW in flight"); err != nil {
+		return err
 	}
 	if err := st.close(); err != nil {
 		return err

@@ -318,6 +318,38 @@ func result(r *socketv1.Response, v any) error {
 	return nil
 }
 
+// answerTo waits for the response to id and decodes its result into a
+// T; what names the request when the result is not one.
+func answerTo[T any](ctx context.Context, st *stream, id uint64, what string) (T, error) {
+	var got T
+	r, err := st.response(ctx, id)
+	if err != nil {
+		return got, err
+	}
+	if err := result(r, &got); err != nil {
+		return got, fmt.Errorf("%s: %w", what, err)
+	}
+	return got, nil
+}
+
+// sleptResult is SLOW's result: how long it slept.
+type sleptResult struct {
+	SleptMs int `json:"slept_ms"`
+}
+
+// wantSlept waits for the answer to the SLOW request id and checks that
+// it slept ms; what names the request in the errors.
+func wantSlept(ctx context.Context, st *stream, id uint64, ms int, what string) error {
+	got, err := answerTo[sleptResult](ctx, st, id, what)
+	if err != nil {
+		return err
+	}
+	if got.SleptMs != ms {
+		return fmt.Errorf("%s: want slept_ms %d, got %d", what, ms, got.SleptMs)
+	}
+	return nil
+}
+
 // wantError checks that a response is the error with the code and, when
 // reason is not empty, details.reason.
 func wantError(r *socketv1.Response, code, reason string) error {

@@ -16,10 +16,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/streamgate/streamgate/services/run"
+	"github.com/streamgate/streamgate/tools/internal/childproc"
 )
 
 // The languages a service of the stack can run in.
@@ -288,14 +288,7 @@ func (c *child) stop() error {
 		return c.exitError() // it had already gone
 	default:
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(childDrainTimeout)
-	defer timer.Stop()
-	select {
-	case <-c.done:
-	case <-timer.C:
-		_ = c.cmd.Process.Kill()
-		<-c.done
+	if childproc.Stop(c.cmd.Process, c.done, childDrainTimeout) {
 		return fmt.Errorf("service %s (%s) did not exit within %v of SIGTERM: killed", c.name, c.lang, childDrainTimeout)
 	}
 	if c.err != nil {

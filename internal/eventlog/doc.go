@@ -38,9 +38,12 @@
 // A reader must therefore treat a jump in seq as normal; whether events
 // were lost is what Start.Recovered says.
 //
-// The epoch is the stream's creation time: deleting and making the
-// stream again starts its seqs again at 1 and changes the epoch, so a
-// seq of the old stream is never taken for one of the new.
+// The epoch is the stream's creation time, kept by JetStream across
+// restarts of its servers: deleting and making the stream again starts
+// its seqs again at 1 and changes the epoch, so a seq of the old stream
+// is never taken for one of the new. A topic watched while its stream is
+// deleted ends its watches with an Ended event (the consumer's loss
+// prompts a check of the epoch); the watchers then watch again.
 //
 // # Watching
 //
@@ -52,7 +55,8 @@
 // events after it.
 //
 // A Log watches a topic with one ordered consumer (in memory, no acks,
-// made again by the client library after a gap or a reconnect), shared by
+// made again by the client library after a gap or a reconnect from the
+// last event it delivered, so a NATS restart loses nothing), shared by
 // all of the Log's watchers of the topic and deleted when the last
 // leaves. The first watcher starts it where it decided. A later watcher
 // attaches first, holding the live events, then decides, then reads the

@@ -83,6 +83,10 @@ type Event struct {
 	Data []byte
 	// Time is when JetStream stored the event.
 	Time time.Time
+	// Ended marks the last event a watcher gets when the topic's stream
+	// was deleted while watched: it has no Seq or Data, and the watcher
+	// watches again (in the stream's new epoch, not recovered).
+	Ended bool
 }
 
 // Open makes sure each window's stream exists with its limits (creating
@@ -173,7 +177,7 @@ func (l *Log) Publish(ctx context.Context, topic string, data []byte, id string)
 	}
 	ack, err := l.js.Publish(ctx, subject, data, opts...)
 	if err != nil {
-		return 0, status.Errorf(status.CodeUnavailable, "the event of %q was not stored", topic).WithCause(err)
+		return 0, unavailable(err, "the event of %q was not stored", topic)
 	}
 	return ack.Sequence, nil
 }
@@ -185,20 +189,11 @@ func (l *Log) Epoch(ctx context.Context, topic string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	info, err := l.info(ctx, s)
-	if err != nil {
-		return "", err
-	}
-	return epochOf(info), nil
-}
-
-// info asks JetStream for a stream's state: one round trip.
-func (l *Log) info(ctx context.Context, s *stream) (*jetstream.StreamInfo, error) {
 	st, err := l.js.Stream(ctx, s.name)
 	if err != nil {
-		return nil, status.Errorf(status.CodeUnavailable, "the event stream %s cannot be read", s.name).WithCause(err)
+		return "", unavailable(err, "the event stream of %q cannot be read", topic)
 	}
-	return st.CachedInfo(), nil
+	return epochOf(st.CachedInfo()), nil
 }
 
 // epochOf is a stream's creation time in nanoseconds, in base 36: a
@@ -207,11 +202,13 @@ func epochOf(info *jetstream.StreamInfo) string {
 	return strconv.FormatInt(info.Created.UnixNano(), 36)
 }
 
-// errUnavailable wraps what JetStream said when a watch cannot be served.
-func errUnavailable(topic string, err error) error {
+// unavailable is the error of a call JetStream could not serve: the
+// context's own (DEADLINE_EXCEEDED, CANCELED) when it ended, else
+// UNAVAILABLE with what JetStream said as the cause.
+func unavailable(err error, format string, args ...any) error {
 	var se *status.Error
-	if errors.As(err, &se) {
-		return err
+	if errors.As(err, &se) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return status.AsError(err)
 	}
-	return status.Errorf(status.CodeUnavailable, "the events of %q cannot be watched now", topic).WithCause(err)
+	return status.Errorf(status.CodeUnavailable, format, args...).WithCause(err)
 }

@@ -438,3 +438,105 @@ func TestNoLeak(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamDeletedWhileWatched: the watchers of a topic whose stream is
+// deleted get an Ended event and nothing after; a watch once the stream
+// is made again is of the new epoch, and gets its events.
+func TestStreamDeletedWhileWatched(t *testing.T) {
+	onNATS(t, func(t *testing.T, url string) {
+		root := testRoot(t, url)
+		window := eventlog.Window{Prefix: "orders", MaxAge: time.Hour}
+		g := openGateway(t, url, root, window)
+		ctx := t.Context()
+		ended := make(chan struct{}, 2)
+		var first eventlog.Start
+		for range 2 {
+			start, stop, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{}, func(e eventlog.Event) {
+				if e.Ended {
+					ended <- struct{}{}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			first = start
+		}
+		if err := g.js.DeleteStream(ctx, streamName(root, "orders")); err != nil {
+			t.Fatal(err)
+		}
+		await(t, ended, "the first watcher's end")
+		await(t, ended, "the second watcher's end")
+		if n := g.log.Watched(); n != 0 {
+			t.Errorf("%d topics watched after their stream ended", n)
+		}
+
+		again := openGateway(t, url, root, window)
+		seen := newCollector()
+		start, stop, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{Epoch: first.Epoch, Seq: first.Seq}, seen.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		if start.Recovered || start.Epoch == first.Epoch {
+			t.Fatalf("a watch after the stream was made again: %+v, want a new epoch, not recovered", start)
+		}
+		seq, err := again.log.Publish(ctx, "orders/o1", []byte(`{"new":true}`), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		await(t, seen.reached(seq), "the new stream's event")
+	})
+}
+
+// TestNATSRestart: across a restart of the NATS server the epoch stays
+// (the stream is the same), a publish retried with its id until the
+// server is back is stored once, and a watcher gets every event once, in
+// order: its consumer is made again from the last event it delivered.
+func TestNATSRestart(t *testing.T) {
+	url, restart := restartableNATS(t)
+	root := testRoot(t, url)
+	g := openGateway(t, url, root, eventlog.Window{Prefix: "orders", MaxAge: time.Hour})
+	ctx := t.Context()
+	seen := newCollector()
+	start, stop, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{}, seen.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var want []uint64
+	publish := func(i int) {
+		t.Helper()
+		for {
+			pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			seq, err := g.log.Publish(pctx, "orders/o1", fmt.Appendf(nil, `{"i":%d}`, i), fmt.Sprint("event-", i))
+			cancel()
+			if err == nil {
+				want = append(want, seq)
+				return
+			}
+			if code := status.CodeOf(err); code != status.CodeUnavailable && code != status.CodeDeadlineExceeded {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+		}
+	}
+	for i := range 50 {
+		publish(i)
+	}
+	await(t, seen.reached(want[len(want)-1]), "the events before the restart")
+	restart()
+	for i := 50; i < 100; i++ {
+		publish(i)
+	}
+	await(t, seen.reached(want[len(want)-1]), "the events after the restart")
+	if got := seen.seqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("across the restart the watcher got\n%v\nwant\n%v", got, want)
+	}
+	epoch, err := g.log.Epoch(ctx, "orders/o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epoch != start.Epoch {
+		t.Fatalf("the epoch changed across a restart: %s, then %s", start.Epoch, epoch)
+	}
+}

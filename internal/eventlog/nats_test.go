@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -38,23 +39,44 @@ func onNATS(t *testing.T, test func(t *testing.T, url string)) {
 // stopped when the test ends, and returns its URL.
 func embeddedNATS(t testing.TB) string {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
+	url, _ := restartableNATS(t)
+	return url
+}
+
+// restartableNATS starts an embedded NATS server with JetStream and
+// returns its URL and a function that stops it and starts it again on
+// the same port and store (as a NATS server restarting).
+func restartableNATS(t testing.TB) (url string, restart func()) {
+	t.Helper()
+	opts := &server.Options{
 		Host:      "127.0.0.1",
 		Port:      server.RANDOM_PORT,
 		JetStream: true,
 		StoreDir:  t.TempDir(),
 		NoLog:     true,
 		NoSigs:    true,
-	})
+	}
+	s := startNATS(t, opts)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	opts.Port = s.Addr().(*net.TCPAddr).Port
+	return s.ClientURL(), func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+		s = startNATS(t, opts)
+	}
+}
+
+func startNATS(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	if !s.ReadyForConnections(10 * time.Second) {
 		t.Fatal("the embedded NATS server is not ready")
 	}
-	return s.ClientURL()
+	return s
 }
 
 // gateway is one reader and writer of the log, as a gateway would hold
@@ -69,7 +91,7 @@ type gateway struct {
 // closed when the test ends.
 func openGateway(t testing.TB, url, root string, windows ...eventlog.Window) *gateway {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, nats.ReconnectWait(50*time.Millisecond), nats.MaxReconnects(-1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package eventlog
 import (
 	"context"
 	"errors"
-	"math"
 	"sync"
 	"time"
 
@@ -33,8 +32,13 @@ type Start struct {
 const maxPending = 1 << 14
 
 // teardownTimeout bounds deleting a feed's consumer when its last
-// watcher leaves; a consumer not deleted ends on its inactivity timeout.
+// watcher leaves (a consumer not deleted ends on its inactivity timeout),
+// and reading the stream's epoch when the consumer fails.
 const teardownTimeout = 5 * time.Second
+
+// errEpochPassed says that a topic's feed belongs to a stream deleted
+// since (its watchers are told Ended).
+var errEpochPassed = errors.New("eventlog: the stream was made again")
 
 // consumerInactivity is how long JetStream keeps a feed's consumer that
 // nobody reads (a gateway that died without deleting it).
@@ -47,6 +51,10 @@ const consumerInactivity = time.Minute
 // Deciding takes one round trip to JetStream; a recovered watch on a
 // topic this Log already watches then reads the events its feed has
 // passed, one round trip each, before Watch returns.
+//
+// When the topic's stream is deleted (and perhaps made again) while it is
+// watched, fn gets an Event with Ended set, and no more: the watch is
+// over, and a new one starts in the stream's new epoch.
 //
 // All the watchers of a topic share one ordered consumer. fn runs on the
 // consumer's goroutine (or, while Watch catches up, the caller's), one
@@ -62,9 +70,17 @@ func (l *Log) Watch(ctx context.Context, topic string, from Position, fn func(Ev
 	f, first := l.join(subject, topic, s)
 	w := &watcher{fn: fn, limit: l.pendingLimit}
 	start, err := l.begin(ctx, f, first, from, w)
+	if errors.Is(err, errEpochPassed) {
+		// The feed was of the stream's previous epoch: it has ended (its
+		// watchers told), and the next one is of the current epoch.
+		l.leave(f, w)
+		f, first = l.join(subject, topic, s)
+		w = &watcher{fn: fn, limit: l.pendingLimit}
+		start, err = l.begin(ctx, f, first, from, w)
+	}
 	if err != nil {
 		l.leave(f, w)
-		return Start{}, nil, errUnavailable(topic, err)
+		return Start{}, nil, unavailable(err, "the events of %q cannot be watched now", topic)
 	}
 	stop := sync.OnceFunc(func() { l.leave(f, w) })
 	unwatch := context.AfterFunc(ctx, stop)
@@ -80,10 +96,10 @@ func (l *Log) begin(ctx context.Context, f *feed, first bool, from Position, w *
 	if first {
 		st, start, err := l.decide(ctx, f.stream, from)
 		if err == nil {
-			f.position = start.Seq
+			f.epoch, f.position = start.Epoch, start.Seq
 			f.attach(w)
 			w.live, w.delivered = true, start.Seq
-			err = f.open(ctx, st)
+			err = l.open(ctx, f, st)
 		}
 		f.opened(err)
 		if err != nil {
@@ -99,6 +115,10 @@ func (l *Log) begin(ctx context.Context, f *feed, first bool, from Position, w *
 	st, start, err := l.decide(ctx, f.stream, from)
 	if err != nil {
 		return Start{}, err
+	}
+	if start.Epoch != f.epoch {
+		l.end(f)
+		return Start{}, errEpochPassed
 	}
 	w.from(start.Seq)
 	return start, w.catchUp(ctx, st, f.subject, f.topic, passed)
@@ -120,256 +140,4 @@ func (l *Log) decide(ctx context.Context, s *stream, from Position) (jetstream.S
 		start.Seq, start.Recovered = from.Seq, true
 	}
 	return st, start, nil
-}
-
-// feed is the ordered consumer of one watched topic, shared by its
-// watchers.
-type feed struct {
-	subject, topic string
-	stream         *stream
-	ready          chan struct{} // closed once the first watcher opened the consumer (err set)
-	err            error         // why the consumer could not be made
-	consumer       jetstream.Consumer
-	consume        jetstream.ConsumeContext
-	joined         int // the watchers joined and not yet left; guarded by Log.mu
-
-	mu       sync.Mutex // guards position and watchers
-	position uint64     // the seq of the last event handed to the watchers
-	watchers []*watcher // copied on change: delivery reads a snapshot
-}
-
-// join adds a watcher to the feed of subject, making it for the first.
-func (l *Log) join(subject, topic string, s *stream) (f *feed, first bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f = l.feeds[subject]
-	if f == nil {
-		f = &feed{subject: subject, topic: topic, stream: s, ready: make(chan struct{})}
-		l.feeds[subject] = f
-		first = true
-	}
-	f.joined++
-	return f, first
-}
-
-// leave takes a watcher off its feed; the last one out ends the feed and
-// deletes its consumer (or, while the first watcher still opens it,
-// leaves that to opened).
-func (l *Log) leave(f *feed, w *watcher) {
-	w.stop()
-	f.detach(w)
-	l.mu.Lock()
-	f.joined--
-	last := f.joined == 0
-	if last && l.feeds[f.subject] == f {
-		delete(l.feeds, f.subject)
-	}
-	l.mu.Unlock()
-	if last {
-		<-f.ready
-		l.close(f)
-	}
-}
-
-// forget takes a feed whose consumer could not be made out of the log,
-// so that the next watcher tries again.
-func (l *Log) forget(f *feed) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.feeds[f.subject] == f {
-		delete(l.feeds, f.subject)
-	}
-}
-
-// Watched returns how many topics the log watches now (one consumer
-// each).
-func (l *Log) Watched() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.feeds)
-}
-
-// open starts the feed's ordered consumer after the position the first
-// watcher decided on.
-func (f *feed) open(ctx context.Context, st jetstream.Stream) error {
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{f.subject},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       f.position + 1,
-		InactiveThreshold: consumerInactivity,
-	})
-	if err != nil {
-		return err
-	}
-	cc, err := cons.Consume(f.deliver)
-	if err != nil {
-		return err
-	}
-	f.consumer, f.consume = cons, cc
-	return nil
-}
-
-// opened records the first watcher's outcome for the others.
-func (f *feed) opened(err error) {
-	f.err = err
-	close(f.ready)
-}
-
-// close stops the feed's consumer and deletes it on the server (one not
-// deleted, NATS being away, ends after consumerInactivity).
-func (l *Log) close(f *feed) {
-	if f.consume == nil {
-		return
-	}
-	f.consume.Stop()
-	<-f.consume.Closed()
-	info := f.consumer.CachedInfo()
-	if info == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
-	defer cancel()
-	_ = l.js.DeleteConsumer(ctx, f.stream.name, info.Name)
-}
-
-// attach adds a watcher, not yet live, and returns the seq of the last
-// event handed to the watchers before it: w gets every later one.
-func (f *feed) attach(w *watcher) (passed uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.watchers = append(append([]*watcher(nil), f.watchers...), w)
-	return f.position
-}
-
-// detach takes a watcher off the feed.
-func (f *feed) detach(w *watcher) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rest := make([]*watcher, 0, len(f.watchers))
-	for _, o := range f.watchers {
-		if o != w {
-			rest = append(rest, o)
-		}
-	}
-	f.watchers = rest
-}
-
-// deliver hands one event from the consumer to the watchers.
-func (f *feed) deliver(m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return
-	}
-	ev := Event{Topic: f.topic, Seq: meta.Sequence.Stream, Data: m.Data(), Time: meta.Timestamp}
-	f.mu.Lock()
-	f.position = ev.Seq
-	watchers := f.watchers // with position: a watcher attached later catches up to it
-	f.mu.Unlock()
-	for _, w := range watchers {
-		w.offer(ev)
-	}
-}
-
-// watcher is one local watcher of a topic.
-type watcher struct {
-	fn    func(Event)
-	limit int // how many live events it holds while catching up
-
-	mu        sync.Mutex // guards the fields below; held while fn runs
-	live      bool       // caught up: events go to fn
-	delivered uint64     // the seq of the last event handed to fn
-	pending   []Event    // live events held while catching up
-	dropped   bool       // pending overflowed: the catch-up goes to the end
-	stopped   bool
-}
-
-// offer hands a live event to fn, or holds it while w catches up.
-func (w *watcher) offer(ev Event) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case w.stopped:
-	case !w.live && len(w.pending) >= w.limit:
-		w.pending, w.dropped = nil, true
-	case !w.live:
-		w.pending = append(w.pending, ev)
-	case ev.Seq > w.delivered:
-		w.delivered = ev.Seq
-		w.fn(ev)
-	}
-}
-
-// catchUp reads the events after w.delivered up to the feed's position
-// when w attached (passed), one round trip each, then hands over the held
-// live events and goes live. When the held events overflowed meanwhile it
-// reads on to the end of the stream and tries again.
-func (w *watcher) catchUp(ctx context.Context, st jetstream.Stream, subject, topic string, passed uint64) error {
-	until := passed
-	for {
-		for next := w.next(); next <= until; next = w.next() {
-			m, err := st.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			w.hand(Event{Topic: topic, Seq: m.Sequence, Data: m.Data, Time: m.Time})
-		}
-		if w.goLive() {
-			return nil
-		}
-		until = math.MaxUint64
-	}
-}
-
-// from sets the seq w's events follow.
-func (w *watcher) from(seq uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.delivered = seq
-}
-
-// next is the seq to read from next.
-func (w *watcher) next() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.delivered + 1
-}
-
-// hand gives fn an event read while catching up.
-func (w *watcher) hand(ev Event) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped && ev.Seq > w.delivered {
-		w.delivered = ev.Seq
-		w.fn(ev)
-	}
-}
-
-// goLive hands fn the held events after the ones read and makes w live;
-// false (and nothing held) when the held events overflowed.
-func (w *watcher) goLive() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.dropped {
-		w.dropped = false
-		return false
-	}
-	for _, ev := range w.pending {
-		if !w.stopped && ev.Seq > w.delivered {
-			w.delivered = ev.Seq
-			w.fn(ev)
-		}
-	}
-	w.pending, w.live = nil, true
-	return true
-}
-
-// stop ends deliveries to fn.
-func (w *watcher) stop() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.stopped = true
-	w.pending = nil
 }

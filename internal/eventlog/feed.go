@@ -126,6 +126,7 @@ func (l *Log) failed(f *feed, err error) {
 	f.checks.Add(1)
 	go func() {
 		defer f.checks.Done()
+		<-f.ready // the error may come while open still makes the consumer
 		l.checkEpoch(f)
 		f.mu.Lock()
 		f.checking = false

@@ -179,6 +179,8 @@ func TestResumeUnderLoad(t *testing.T) {
 					reader = b
 				}
 				after := newCollector()
+				missed := len(pub.all()) - len(before.seqs())
+				resumed := time.Now()
 				back, stopBack, err := reader.log.Watch(ctx, "orders/o1", eventlog.Position{Epoch: start.Epoch, Seq: left}, after.add)
 				if err != nil {
 					t.Fatal(err)
@@ -187,6 +189,9 @@ func TestResumeUnderLoad(t *testing.T) {
 				if !back.Recovered || back.Seq != left || back.Epoch != start.Epoch {
 					t.Fatalf("resume from %d: %+v, want recovered from it", left, back)
 				}
+				caughtUp := after.reached(pub.all()[len(before.seqs())+missed-1])
+				await(t, caughtUp, "the missed events")
+				t.Logf("resumed %d missed events in %v", missed, time.Since(resumed))
 				if err := <-published; err != nil {
 					t.Fatal(err)
 				}

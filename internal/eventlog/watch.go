@@ -58,8 +58,9 @@ const consumerInactivity = time.Minute
 //
 // All the watchers of a topic share one ordered consumer. fn runs on the
 // consumer's goroutine (or, while Watch catches up, the caller's), one
-// call at a time; it must not block, must not call stop (stop waits for
-// a running fn), and must not change the Event's Data. fn is not called
+// call at a time, possibly before Watch returns; it must not block, must
+// not call stop (stop waits for a running fn), and must not change the
+// Event's Data. fn is not called
 // once stop has returned; stop also waits for the topic's consumer to be
 // deleted when its last watcher leaves.
 func (l *Log) Watch(ctx context.Context, topic string, from Position, fn func(Event)) (Start, func(), error) {

@@ -545,3 +545,52 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatalf("the epoch changed across a restart: %s, then %s", start.Epoch, epoch)
 	}
 }
+
+// TestStreamMadeAgainAtOnce: a watch that comes while the topic's feed is
+// still of a stream deleted and made again at once is of the new epoch
+// and is not ended with the old feed's watchers.
+func TestStreamMadeAgainAtOnce(t *testing.T) {
+	onNATS(t, func(t *testing.T, url string) {
+		root := testRoot(t, url)
+		window := eventlog.Window{Prefix: "orders", MaxAge: time.Hour}
+		g := openGateway(t, url, root, window)
+		ctx := t.Context()
+		ended := make(chan struct{}, 1)
+		old, stopOld, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{}, func(e eventlog.Event) {
+			if e.Ended {
+				ended <- struct{}{}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stopOld()
+		if err := g.js.DeleteStream(ctx, streamName(root, "orders")); err != nil {
+			t.Fatal(err)
+		}
+		again := openGateway(t, url, root, window)
+
+		seen := newCollector()
+		start, stop, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{}, seen.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		if start.Epoch == old.Epoch {
+			t.Fatalf("a watch after the stream was made again has the old epoch %s", old.Epoch)
+		}
+		await(t, ended, "the old watch's end")
+		seq, err := again.log.Publish(ctx, "orders/o1", []byte(`{"new":true}`), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		await(t, seen.reached(seq), "the new stream's event")
+		seen.mu.Lock()
+		defer seen.mu.Unlock()
+		for _, e := range seen.events {
+			if e.Ended {
+				t.Fatalf("the new watch was ended: %+v", seen.events)
+			}
+		}
+	})
+}

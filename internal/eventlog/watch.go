@@ -60,9 +60,8 @@ const consumerInactivity = time.Minute
 // consumer's goroutine (or, while Watch catches up, the caller's), one
 // call at a time, possibly before Watch returns; it must not block, must
 // not call stop (stop waits for a running fn), and must not change the
-// Event's Data. fn is not called
-// once stop has returned; stop also waits for the topic's consumer to be
-// deleted when its last watcher leaves.
+// Event's Data. fn is not called once stop has returned; stop also waits
+// for the topic's consumer to be deleted when its last watcher leaves.
 func (l *Log) Watch(ctx context.Context, topic string, from Position, fn func(Event)) (Start, func(), error) {
 	subject, s, err := l.locate(topic)
 	if err != nil {
@@ -118,6 +117,7 @@ func (l *Log) begin(ctx context.Context, f *feed, first bool, from Position, w *
 		return Start{}, err
 	}
 	if start.Epoch != f.epoch {
+		f.detach(w) // w is watched again: only the feed's other watchers end
 		l.end(f)
 		return Start{}, errEpochPassed
 	}

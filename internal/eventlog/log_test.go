@@ -444,6 +444,23 @@ func TestNoLeak(t *testing.T) {
 	})
 }
 
+// watchEnd watches a topic from now on until the test ends, and returns
+// a channel closed when the watch gets an Ended event.
+func watchEnd(t *testing.T, l *eventlog.Log, topic string) (eventlog.Start, <-chan struct{}) {
+	t.Helper()
+	ended := make(chan struct{})
+	start, stop, err := l.Watch(t.Context(), topic, eventlog.Position{}, func(e eventlog.Event) {
+		if e.Ended {
+			close(ended)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return start, ended
+}
+
 // TestStreamDeletedWhileWatched: the watchers of a topic whose stream is
 // deleted get an Ended event and nothing after; a watch once the stream
 // is made again is of the new epoch, and gets its events.
@@ -453,25 +470,13 @@ func TestStreamDeletedWhileWatched(t *testing.T) {
 		window := eventlog.Window{Prefix: "orders", MaxAge: time.Hour}
 		g := openGateway(t, url, root, window)
 		ctx := t.Context()
-		ended := make(chan struct{}, 2)
-		var first eventlog.Start
-		for range 2 {
-			start, stop, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{}, func(e eventlog.Event) {
-				if e.Ended {
-					ended <- struct{}{}
-				}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stop()
-			first = start
-		}
+		first, ended := watchEnd(t, g.log, "orders/o1")
+		_, endedToo := watchEnd(t, g.log, "orders/o1")
 		if err := g.js.DeleteStream(ctx, streamName(root, "orders")); err != nil {
 			t.Fatal(err)
 		}
 		await(t, ended, "the first watcher's end")
-		await(t, ended, "the second watcher's end")
+		await(t, endedToo, "the second watcher's end")
 		if n := g.log.Watched(); n != 0 {
 			t.Errorf("%d topics watched after their stream ended", n)
 		}
@@ -555,16 +560,7 @@ func TestStreamMadeAgainAtOnce(t *testing.T) {
 		window := eventlog.Window{Prefix: "orders", MaxAge: time.Hour}
 		g := openGateway(t, url, root, window)
 		ctx := t.Context()
-		ended := make(chan struct{}, 1)
-		old, stopOld, err := g.log.Watch(ctx, "orders/o1", eventlog.Position{}, func(e eventlog.Event) {
-			if e.Ended {
-				ended <- struct{}{}
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stopOld()
+		old, ended := watchEnd(t, g.log, "orders/o1")
 		if err := g.js.DeleteStream(ctx, streamName(root, "orders")); err != nil {
 			t.Fatal(err)
 		}

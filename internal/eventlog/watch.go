@@ -48,9 +48,10 @@ const consumerInactivity = time.Minute
 // once, then the live ones as they are stored, until stop is called or
 // ctx ends. The returned Start says whether from was recovered and which
 // seq the events follow; with a zero from, the events stored from now on.
-// Deciding takes one round trip to JetStream; a recovered watch on a
-// topic this Log already watches then reads the events its feed has
-// passed, one round trip each, before Watch returns.
+// Deciding takes one round trip to JetStream. Before Watch returns, the
+// first watch of a topic on this Log then makes the topic's consumer (one
+// more), and a recovered watch of a topic the Log already watches reads
+// the events its consumer has passed, one round trip each.
 //
 // When the topic's stream is deleted (and perhaps made again) while it is
 // watched, fn gets an Event with Ended set, and no more: the watch is

@@ -590,3 +590,37 @@ func TestStreamMadeAgainAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenAgain: opening the log again with other limits updates the
+// window's stream in place: its epoch and events stay.
+func TestOpenAgain(t *testing.T) {
+	onNATS(t, func(t *testing.T, url string) {
+		root := testRoot(t, url)
+		g := openGateway(t, url, root, eventlog.Window{Prefix: "orders", MaxAge: time.Hour})
+		ctx := t.Context()
+		seq, err := g.log.Publish(ctx, "orders/o1", []byte(`{}`), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		epoch, err := g.log.Epoch(ctx, "orders/o1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := openGateway(t, url, root, eventlog.Window{Prefix: "orders", MaxAge: 2 * time.Hour, MaxBytes: 1 << 20})
+		start, stop, err := again.log.Watch(ctx, "orders/o1", eventlog.Position{Epoch: epoch, Seq: seq - 1}, func(eventlog.Event) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		if !start.Recovered || start.Epoch != epoch {
+			t.Fatalf("after the window changed: %+v, want epoch %s recovered", start, epoch)
+		}
+		s, err := again.js.Stream(ctx, streamName(root, "orders"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := s.CachedInfo().Config; cfg.MaxAge != 2*time.Hour || cfg.MaxBytes != 1<<20 {
+			t.Fatalf("the stream's limits: max age %v, max bytes %d", cfg.MaxAge, cfg.MaxBytes)
+		}
+	})
+}

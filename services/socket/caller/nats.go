@@ -1,0 +1,152 @@
+package caller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/protobuf/proto"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/natswire"
+	"github.com/streamgate/streamgate/services/socket/internal/wire"
+	"github.com/streamgate/streamgate/status"
+)
+
+// WithNATS makes the client send its requests over NATS through nc
+// instead of opening streams: Dial's target is then the service's name,
+// the micro service its instances serve (see package natsserve), and the
+// instances' queue group spreads the requests. The connection stays the
+// caller's to close, and clients may share one.
+//
+// A request with no instance to take it fails at once with UNAVAILABLE
+// (reason no_ready_instance); the context's deadline bounds the request
+// and travels as its timeout_ms. NATS cannot carry a cancellation: a
+// cancelled request stops waiting at once, but the service runs it on
+// until its deadline (or the action's Timeout). Describe asks the micro
+// service's INFO. Events do not travel over NATS yet: Subscribe receives
+// nothing from a service served over NATS alone.
+func WithNATS(nc *nats.Conn) Option {
+	return func(c *config) { c.nats = nc }
+}
+
+// natsLink is a client's carrier when it sends over NATS.
+type natsLink struct {
+	nc      *nats.Conn
+	service string
+	key     string
+}
+
+// dialNATS returns a client for the service named target over nc.
+func dialNATS(target string, cfg config) (*Client, error) {
+	if err := natswire.CheckService(target); err != nil {
+		return nil, err
+	}
+	c := newClient(target, cfg)
+	if c.catalogue.named == "" {
+		c.catalogue.named = target
+	}
+	c.nats = &natsLink{nc: cfg.nats, service: target, key: cfg.key}
+	return c, nil
+}
+
+// natsState is State for a client over NATS: the connection's.
+func (l *natsLink) state() connectivity.State {
+	switch l.nc.Status() {
+	case nats.CONNECTED:
+		return connectivity.Ready
+	case nats.CLOSED:
+		return connectivity.Shutdown
+	case nats.CONNECTING, nats.RECONNECTING:
+		return connectivity.Connecting
+	}
+	return connectivity.TransientFailure
+}
+
+// natsSend is send over NATS: one request per attempt, sent again only
+// when an instance refused it unrun because it was draining.
+func (c *Client) natsSend(ctx context.Context, action string, frame func() *socketv1.Request, info ActionInfo) (Reply, error) {
+	budget := c.retryBudget(info)
+	for {
+		r, err := c.nats.request(ctx, action, frame())
+		if err != nil {
+			return Reply{}, err
+		}
+		if retryDraining(r) && budget.spend(false) {
+			continue
+		}
+		res, err := wire.Result(r)
+		return Reply{Result: res, Replayed: r.GetReplayed()}, err
+	}
+}
+
+// request sends one frame and waits for its response frame.
+func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Request) (*socketv1.Response, error) {
+	data, err := proto.Marshal(f)
+	if err != nil {
+		return nil, status.Errorf(status.CodeInternal, "the request could not be encoded").WithCause(err)
+	}
+	msg := nats.NewMsg(natswire.Subject(l.service, action))
+	msg.Data = data
+	if l.key != "" {
+		msg.Header.Set(natswire.HeaderAuthorization, "Bearer "+l.key)
+	}
+	m, err := l.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return nil, l.failed(ctx, err)
+	}
+	var r socketv1.Response
+	if err := proto.Unmarshal(m.Data, &r); err != nil {
+		return nil, status.Errorf(status.CodeInternal, "%s answered with no streamgate.socket.v1.Response frame", l.service).WithCause(err)
+	}
+	return &r, nil
+}
+
+// failed is the error of a request NATS did not answer.
+func (l *natsLink) failed(ctx context.Context, err error) *status.Error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return status.Errorf(status.CodeUnavailable, "%s has no ready instance", l.service).
+			WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance}).WithCause(err)
+	case ctx.Err() != nil:
+		return status.AsError(ctx.Err())
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return errClientClosed
+	}
+	return status.Errorf(status.CodeUnavailable, "the request to %s over NATS failed", l.service).WithCause(err)
+}
+
+// describe asks one instance for the micro service's INFO and turns it
+// into the stream's Describe answer.
+func (l *natsLink) describe(ctx context.Context) (*socketv1.DescribeResponse, error) {
+	subject, err := micro.ControlSubject(micro.InfoVerb, l.service, "")
+	if err != nil {
+		return nil, status.Errorf(status.CodeInvalidArgument, "service %q", l.service).WithCause(err)
+	}
+	m, err := l.nc.RequestWithContext(ctx, subject, nil)
+	if err != nil {
+		return nil, l.failed(ctx, err)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		return nil, status.Errorf(status.CodeInternal, "%s answered INFO with no micro info", l.service).WithCause(err)
+	}
+	d := &socketv1.DescribeResponse{Service: info.Name, Version: info.Metadata[natswire.MetaVersion], Instance: info.Metadata[natswire.MetaInstance]}
+	for _, e := range info.Endpoints {
+		d.Actions = append(d.Actions, natswire.Action(e.Name, e.Metadata))
+	}
+	return d, nil
+}
+
+// natsDescribe is Describe over NATS.
+func (c *Client) natsDescribe(ctx context.Context) (*socketv1.DescribeResponse, error) {
+	d, err := c.nats.describe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.catalogue.learn(d)
+	return d, nil
+}

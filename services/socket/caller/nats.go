@@ -23,7 +23,8 @@ import (
 // caller's to close, and clients may share one.
 //
 // A request with no instance to take it fails at once with UNAVAILABLE
-// (reason no_ready_instance); the context's deadline bounds the request
+// (reason no_ready_instance), and so does one whose key the service
+// refuses (the UNAUTHENTICATED refusal is the error's cause); the context's deadline bounds the request
 // and travels as its timeout_ms. NATS cannot carry a cancellation: a
 // cancelled request stops waiting at once, but the service runs it on
 // until its deadline (or the action's Timeout). Describe asks the micro
@@ -100,23 +101,35 @@ func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Reque
 	}
 	var r socketv1.Response
 	if err := proto.Unmarshal(m.Data, &r); err != nil {
-		return nil, status.Errorf(status.CodeInternal, "%s answered with no streamgate.socket.v1.Response frame", l.service).WithCause(err)
+		return nil, status.Errorf(status.CodeInternal, "service %s answered with no streamgate.socket.v1.Response frame", l.service).WithCause(err)
+	}
+	if e := r.GetError(); e.GetCode() == string(status.CodeUnauthenticated) {
+		// The client's own key is refused: as on a stream, which this
+		// refusal would not let open, the service has no instance for
+		// this client; the refusal is the cause, never the answer (the
+		// client's callers did not present that key).
+		return nil, l.noInstance(wire.ErrorFromProto(e))
 	}
 	return &r, nil
+}
+
+// noInstance is the error of a request no instance would take.
+func (l *natsLink) noInstance(cause error) *status.Error {
+	return status.Errorf(status.CodeUnavailable, "service %s has no ready instance", l.service).
+		WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance}).WithCause(cause)
 }
 
 // failed is the error of a request NATS did not answer.
 func (l *natsLink) failed(ctx context.Context, err error) *status.Error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return status.Errorf(status.CodeUnavailable, "%s has no ready instance", l.service).
-			WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance}).WithCause(err)
+		return l.noInstance(err)
 	case ctx.Err() != nil:
 		return status.AsError(ctx.Err())
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return errClientClosed
 	}
-	return status.Errorf(status.CodeUnavailable, "the request to %s over NATS failed", l.service).WithCause(err)
+	return status.Errorf(status.CodeUnavailable, "the request to service %s over NATS failed", l.service).WithCause(err)
 }
 
 // describe asks one instance for the micro service's INFO and turns it
@@ -132,7 +145,7 @@ func (l *natsLink) describe(ctx context.Context) (*socketv1.DescribeResponse, er
 	}
 	var info micro.Info
 	if err := json.Unmarshal(m.Data, &info); err != nil {
-		return nil, status.Errorf(status.CodeInternal, "%s answered INFO with no micro info", l.service).WithCause(err)
+		return nil, status.Errorf(status.CodeInternal, "service %s answered INFO with no micro info", l.service).WithCause(err)
 	}
 	d := &socketv1.DescribeResponse{Service: info.Name, Version: info.Metadata[natswire.MetaVersion], Instance: info.Metadata[natswire.MetaInstance]}
 	for _, e := range info.Endpoints {

@@ -1,0 +1,165 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamgate/streamgate/internal/natstest"
+	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/natsserve"
+)
+
+// natsYAML routes notes to a service on NATS at ${NATS}; ghost is on NATS
+// too, with no instance serving it.
+const natsYAML = `
+auth:
+  api_keys:
+    - {name: admin, secret_env: ADMIN_KEY, roles: [admin]}
+services:
+  notes: {transport: nats, nats_url: "${NATS}", key_env: ${KEY_ENV}, timeout: 5s}
+  ghost: {transport: nats, nats_url: "${NATS}", key_env: SERVICE_KEY}
+versions:
+  v1:
+    resources:
+      notes:
+        service: notes
+        crud: [get, create]
+        actions:
+          - {name: slow, method: GET, action: SLOW, timeout: 300ms}
+      ghosts:
+        service: ghost
+        crud: [get]
+`
+
+// startNATSNotes serves the notes service over NATS at url until the
+// test ends; its CREATE_NOTE stores what each idempotency key created and
+// marks a second run with the same key replayed.
+func startNATSNotes(t *testing.T, url string) *fakeService {
+	t.Helper()
+	var mu sync.Mutex // guards created, byKey
+	created := 0
+	byKey := map[string]any{}
+	srv, f := newService(t, "notes", map[string]handlerFunc{
+		"GET_NOTE": func(_ context.Context, r *socket.Request) (any, error) {
+			return map[string]any{"id": r.ResourceID, "text": "hello"}, nil
+		},
+		"CREATE_NOTE": func(ctx context.Context, r *socket.Request) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			key := socket.MetaFrom(ctx).IdempotencyKey
+			if prev, ok := byKey[key]; ok && key != "" {
+				socket.MarkReplayed(ctx)
+				return prev, nil
+			}
+			created++
+			res := map[string]any{"id": created, "body": string(r.Body)}
+			byKey[key] = res
+			return res, nil
+		},
+		"SLOW": func(ctx context.Context, _ *socket.Request) (any, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+	}, "GET_NOTE", "SLOW")
+	nc := natstest.Connect(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, natsserve.Listen(nc, nil)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	// Serving starts in the background: wait for the micro service to
+	// answer PING (no responders comes back at once; each flush is a round
+	// trip).
+	for {
+		if _, err := nc.Request("$SRV.PING.notes", nil, 5*time.Second); err == nil {
+			return f
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// natsGateway serves natsYAML with the gateway presenting the key in
+// keyEnv to the services.
+func natsGateway(t *testing.T, url, keyEnv string) *httptest.Server {
+	t.Helper()
+	yaml := strings.NewReplacer("${NATS}", url, "${KEY_ENV}", keyEnv).Replace(natsYAML)
+	_, ts := startGateway(t, yaml, nil)
+	return ts
+}
+
+func TestRESTOverNATS(t *testing.T) {
+	url := natstest.Embedded(t)
+	startNATSNotes(t, url)
+	ts := natsGateway(t, url, "SERVICE_KEY")
+
+	r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...)
+	if r.Status != http.StatusOK || resultMap(t, r)["id"] != "n1" {
+		t.Fatalf("GET over NATS: %d %s", r.Status, r.Raw)
+	}
+
+	idem := append(bearer(adminKey), "Idempotency-Key", "create-1")
+	first := do(t, ts, "POST", "/v1/notes", `{"text":"a"}`, idem...)
+	if first.Status/100 != 2 {
+		t.Fatalf("POST over NATS: %d %s", first.Status, first.Raw)
+	}
+	again := do(t, ts, "POST", "/v1/notes", `{"text":"a"}`, idem...)
+	if again.Status != first.Status || string(again.Env.Result) != string(first.Env.Result) {
+		t.Fatalf("the same POST again: %d %s; want the first answer %d %s", again.Status, again.Raw, first.Status, first.Raw)
+	}
+	if id := resultMap(t, again)["id"]; id != float64(1) {
+		t.Errorf("the replayed POST created note %v; want note 1 only", id)
+	}
+
+	start := time.Now()
+	r = do(t, ts, "GET", "/v1/notes/n1/slow", "", bearer(adminKey)...)
+	if r.Status != http.StatusGatewayTimeout || r.Env.Error.Code != socket.CodeDeadlineExceeded {
+		t.Errorf("a 300ms route to an action that waits: %d %s; want 504 DEADLINE_EXCEEDED", r.Status, r.Raw)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a 300ms route took %v", took)
+	}
+
+	start = time.Now()
+	r = do(t, ts, "GET", "/v1/ghosts/g1", "", bearer(adminKey)...)
+	if r.Status != http.StatusServiceUnavailable || r.Env.Error.Code != socket.CodeUnavailable {
+		t.Errorf("a service on NATS with no instance: %d %s; want 503 UNAVAILABLE", r.Status, r.Raw)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("no responders took %v to answer", took)
+	}
+}
+
+func TestNATSRefusesABadServiceKey(t *testing.T) {
+	url := natstest.Embedded(t)
+	notes := startNATSNotes(t, url)
+	ts := natsGateway(t, url, "ALICE_KEY")
+	r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...)
+	// Not 401: the client's key is fine, the gateway's is not; as when a
+	// stream cannot open, the service has no instance for the gateway.
+	if r.Status != http.StatusServiceUnavailable || r.Env.Error.Code != socket.CodeUnavailable || strings.Contains(r.Raw, "key") {
+		t.Fatalf("GET with the wrong service key: %d %s; want 503 UNAVAILABLE, no word of keys", r.Status, r.Raw)
+	}
+	if n := notes.count("GET_NOTE"); n != 0 {
+		t.Errorf("GET_NOTE ran %d times with the wrong key", n)
+	}
+}
+
+func TestRESTOverExternalNATS(t *testing.T) {
+	url := natstest.External(t)
+	startNATSNotes(t, url)
+	ts := natsGateway(t, url, "SERVICE_KEY")
+	if r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...); r.Status != http.StatusOK {
+		t.Fatalf("GET over the CI's NATS: %d %s", r.Status, r.Raw)
+	}
+}

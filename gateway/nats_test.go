@@ -14,14 +14,15 @@ import (
 	"github.com/streamgate/streamgate/services/socket/natsserve"
 )
 
-// natsYAML routes notes to a service on NATS at ${NATS}; ghost is on NATS
+// natsYAML routes notes to a service on NATS at ${NATS}, named ${NOTES}
+// there (a name of the test's own on a shared server); ghost is on NATS
 // too, with no instance serving it.
 const natsYAML = `
 auth:
   api_keys:
     - {name: admin, secret_env: ADMIN_KEY, roles: [admin]}
 services:
-  notes: {transport: nats, nats_url: "${NATS}", key_env: ${KEY_ENV}, timeout: 5s}
+  notes: {transport: nats, target: "${NOTES}", nats_url: "${NATS}", key_env: ${KEY_ENV}, timeout: 5s}
   ghost: {transport: nats, nats_url: "${NATS}", key_env: SERVICE_KEY}
 versions:
   v1:
@@ -39,12 +40,12 @@ versions:
 // startNATSNotes serves the notes service over NATS at url until the
 // test ends; its CREATE_NOTE stores what each idempotency key created and
 // marks a second run with the same key replayed.
-func startNATSNotes(t *testing.T, url string) *fakeService {
+func startNATSNotes(t *testing.T, url, name string) *fakeService {
 	t.Helper()
 	var mu sync.Mutex // guards created, byKey
 	created := 0
 	byKey := map[string]any{}
-	srv, f := newService(t, "notes", map[string]handlerFunc{
+	srv, f := newService(t, name, map[string]handlerFunc{
 		"GET_NOTE": func(_ context.Context, r *socket.Request) (any, error) {
 			return map[string]any{"id": r.ResourceID, "text": "hello"}, nil
 		},
@@ -76,32 +77,23 @@ func startNATSNotes(t *testing.T, url string) *fakeService {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	// Serving starts in the background: wait for the micro service to
-	// answer PING (no responders comes back at once; each flush is a round
-	// trip).
-	for {
-		if _, err := nc.Request("$SRV.PING.notes", nil, 5*time.Second); err == nil {
-			return f
-		}
-		if err := nc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	natstest.WaitService(t, nc, name, 1, 3)
+	return f
 }
 
 // natsGateway serves natsYAML with the gateway presenting the key in
 // keyEnv to the services.
-func natsGateway(t *testing.T, url, keyEnv string) *httptest.Server {
+func natsGateway(t *testing.T, url, name, keyEnv string) *httptest.Server {
 	t.Helper()
-	yaml := strings.NewReplacer("${NATS}", url, "${KEY_ENV}", keyEnv).Replace(natsYAML)
+	yaml := strings.NewReplacer("${NATS}", url, "${NOTES}", name, "${KEY_ENV}", keyEnv).Replace(natsYAML)
 	_, ts := startGateway(t, yaml, nil)
 	return ts
 }
 
 func TestRESTOverNATS(t *testing.T) {
 	url := natstest.Embedded(t)
-	startNATSNotes(t, url)
-	ts := natsGateway(t, url, "SERVICE_KEY")
+	startNATSNotes(t, url, "notes")
+	ts := natsGateway(t, url, "notes", "SERVICE_KEY")
 
 	r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...)
 	if r.Status != http.StatusOK || resultMap(t, r)["id"] != "n1" {
@@ -142,8 +134,8 @@ func TestRESTOverNATS(t *testing.T) {
 
 func TestNATSRefusesABadServiceKey(t *testing.T) {
 	url := natstest.Embedded(t)
-	notes := startNATSNotes(t, url)
-	ts := natsGateway(t, url, "ALICE_KEY")
+	notes := startNATSNotes(t, url, "notes")
+	ts := natsGateway(t, url, "notes", "ALICE_KEY")
 	r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...)
 	// Not 401: the client's key is fine, the gateway's is not; as when a
 	// stream cannot open, the service has no instance for the gateway.
@@ -157,8 +149,9 @@ func TestNATSRefusesABadServiceKey(t *testing.T) {
 
 func TestRESTOverExternalNATS(t *testing.T) {
 	url := natstest.External(t)
-	startNATSNotes(t, url)
-	ts := natsGateway(t, url, "SERVICE_KEY")
+	name := natstest.UniqueName("notes")
+	startNATSNotes(t, url, name)
+	ts := natsGateway(t, url, name, "SERVICE_KEY")
 	if r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...); r.Status != http.StatusOK {
 		t.Fatalf("GET over the CI's NATS: %d %s", r.Status, r.Raw)
 	}

@@ -25,7 +25,14 @@ func (l *loader) services(es entries[yamlService], tlsDef *yamlLinkTLS) map[stri
 func (l *loader) service(e entry[yamlService], tlsDef *yamlLinkTLS, def *LinkTLS) *Service {
 	y := e.V
 	s := &Service{Name: e.Key, Line: e.line(), Target: string(y.Target.V), Timeout: time.Duration(y.Timeout.V), Plaintext: y.Plaintext.V}
-	l.serviceKey(s, e)
+	switch {
+	case y.KeyEnv.Set && y.Key.Set:
+		l.addf(e.at, "set key_env or key, not both")
+	case y.KeyEnv.OK && y.KeyEnv.Set:
+		s.Key, _ = l.envVar(y.KeyEnv)
+	case y.Key.Set:
+		s.Key = y.Key.V
+	}
 	if l.transport(s, y) {
 		return s
 	}
@@ -42,19 +49,6 @@ func (l *loader) service(e entry[yamlService], tlsDef *yamlLinkTLS, def *LinkTLS
 		l.addf(e.at, "target is required")
 	}
 	return s
-}
-
-// serviceKey checks the key the gateway presents to a service.
-func (l *loader) serviceKey(s *Service, e entry[yamlService]) {
-	y := e.V
-	switch {
-	case y.KeyEnv.Set && y.Key.Set:
-		l.addf(e.at, "set key_env or key, not both")
-	case y.KeyEnv.OK && y.KeyEnv.Set:
-		s.Key, _ = l.envVar(y.KeyEnv)
-	case y.Key.Set:
-		s.Key = y.Key.V
-	}
 }
 
 // transport checks a service's transport and nats_url, and reports

@@ -4,12 +4,15 @@
 package natstest
 
 import (
+	"encoding/json"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
 )
 
 // EnvURL names the NATS server the CI runs, e.g. nats://127.0.0.1:4222.
@@ -44,6 +47,51 @@ func External(t testing.TB) string {
 		t.Skipf("%s is not set: no external NATS server to test against", EnvURL)
 	}
 	return url
+}
+
+// UniqueName is prefix with a random suffix: a service name of the test's
+// own, so tests sharing one NATS server do not answer each other.
+func UniqueName(prefix string) string {
+	return prefix + "-" + nuid.Next()
+}
+
+// WaitService waits until instances instances of the micro service
+// called name each list at least endpoints endpoints in their INFO (micro
+// answers PING and INFO before the endpoints are added). Each round asks
+// every instance and takes their answers for a moment; 20 seconds bound
+// the wait.
+func WaitService(t testing.TB, nc *nats.Conn, name string, instances, endpoints int) {
+	t.Helper()
+	subject, err := micro.ControlSubject(micro.InfoVerb, name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+			t.Fatal(err)
+		}
+		ready := map[string]bool{}
+		for {
+			m, err := sub.NextMsg(200 * time.Millisecond)
+			if err != nil {
+				break // this round's answers are in
+			}
+			var info micro.Info
+			if json.Unmarshal(m.Data, &info) == nil && len(info.Endpoints) >= endpoints {
+				ready[info.ID] = true
+			}
+			if len(ready) >= instances {
+				return
+			}
+		}
+	}
+	t.Fatalf("natstest: %d instances of %s never listed %d endpoints", instances, name, endpoints)
 }
 
 // Connect connects to the server at url, closed at cleanup.

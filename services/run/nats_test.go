@@ -35,21 +35,15 @@ func TestRunServesOverNATS(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run returned before serving: %v", err)
 	}
-	c, err := caller.Dial("echo", caller.WithNATS(natstest.Connect(t, url)), caller.WithKey("s"))
+	nc := natstest.Connect(t, url)
+	natstest.WaitService(t, nc, "echo", 1, 2)
+	c, err := caller.Dial("echo", caller.WithNATS(nc), caller.WithKey("s"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer rcancel()
-	// Serving starts once Ready is called: the first request may still
-	// find no instance; Describe is retried until the service answers.
-	for {
-		_, err := c.Describe(rctx)
-		if err == nil || rctx.Err() != nil {
-			break
-		}
-	}
 	res, err := c.Request(rctx, "ECHO", "1", map[string]string{"text": "hi"})
 	if err != nil || !strings.Contains(string(res), `"hi"`) {
 		t.Fatalf("ECHO over NATS: %s, %v", res, err)

@@ -6,9 +6,10 @@
 //	err := srv.Serve(ctx, natsserve.Listen(nc, nil))   // NATS alone
 //	err := srv.Serve(ctx, natsserve.Listen(nc, tcpLis)) // NATS and the stream
 //
-// The service is a nats.go/micro service of its name, one endpoint per
-// action (subject streamgate.<service>.<ACTION>, metadata the action's
-// catalogue entry), and its instances share one queue group: a request
+// The service is a NATS micro service (package micro of the NATS Go
+// client) of its name, one endpoint per action (subject
+// streamgate.<service>.<ACTION>, metadata the action's catalogue entry),
+// and its instances share one queue group: a request
 // goes to one of them, and an instance that stops simply stops taking
 // requests. The frames are the stream's (protobuf Request and Response),
 // run by the server's own admission and handlers: the same codes, the same

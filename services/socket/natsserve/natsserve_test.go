@@ -42,7 +42,14 @@ type notes struct {
 // when withStream) until the test ends.
 func startNotes(t *testing.T, nc *nats.Conn, store *notes, withStream bool) *instance {
 	t.Helper()
-	srv, err := socket.NewServer(socket.Config{Name: "notes", Version: "1.2.0"}, socket.WithKeys(sockettest.Keys(t)), socket.WithDrainTimeout(5*time.Second))
+	return startNamed(t, "notes", nc, store, withStream)
+}
+
+// startNamed is startNotes for a service of another name: tests on a
+// shared NATS server serve a name of their own.
+func startNamed(t *testing.T, name string, nc *nats.Conn, store *notes, withStream bool) *instance {
+	t.Helper()
+	srv, err := socket.NewServer(socket.Config{Name: name, Version: "1.2.0"}, socket.WithKeys(sockettest.Keys(t)), socket.WithDrainTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,25 +93,8 @@ func startNotes(t *testing.T, nc *nats.Conn, store *notes, withStream bool) *ins
 		})
 	}
 	t.Cleanup(in.stop)
-	waitServing(t, nc)
+	natstest.WaitService(t, nc, name, 1, 3)
 	return in
-}
-
-// waitServing waits until an instance of notes answers PING.
-func waitServing(t *testing.T, nc *nats.Conn) {
-	t.Helper()
-	ctx := sockettest.Context(t)
-	for {
-		_, err := nc.RequestWithContext(ctx, "$SRV.PING.notes", nil)
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("notes never answered PING: %v", err)
-		}
-		// No responders comes back at once: wait for the next flush.
-		_ = nc.FlushWithContext(ctx)
-	}
 }
 
 func must(t *testing.T, err error) {
@@ -116,7 +106,12 @@ func must(t *testing.T, err error) {
 
 func dial(t *testing.T, nc *nats.Conn, key string) *caller.Client {
 	t.Helper()
-	c, err := caller.Dial("notes", caller.WithNATS(nc), caller.WithKey(key))
+	return dialNamed(t, "notes", nc, key)
+}
+
+func dialNamed(t *testing.T, name string, nc *nats.Conn, key string) *caller.Client {
+	t.Helper()
+	c, err := caller.Dial(name, caller.WithNATS(nc), caller.WithKey(key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +240,9 @@ func TestInstancesShareTheLoad(t *testing.T) {
 	store := newNotes()
 	a := startNotes(t, natstest.Connect(t, url), store, false)
 	b := startNotes(t, natstest.Connect(t, url), store, false)
-	c := dial(t, natstest.Connect(t, url), sockettest.TestKey)
+	nc := natstest.Connect(t, url)
+	natstest.WaitService(t, nc, "notes", 2, 3)
+	c := dial(t, nc, sockettest.TestKey)
 	ctx := sockettest.Context(t)
 	read := func(n int) {
 		t.Helper()
@@ -282,11 +279,12 @@ func TestInstancesShareTheLoad(t *testing.T) {
 
 func TestExternalServer(t *testing.T) {
 	url := natstest.External(t)
-	startNotes(t, natstest.Connect(t, url), newNotes(), false)
-	c := dial(t, natstest.Connect(t, url), sockettest.TestKey)
+	name := natstest.UniqueName("notes")
+	startNamed(t, name, natstest.Connect(t, url), newNotes(), false)
+	c := dialNamed(t, name, natstest.Connect(t, url), sockettest.TestKey)
 	if _, err := c.Request(sockettest.Context(t), "GET_NOTE", "n1", nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := dial(t, natstest.Connect(t, url), "wrong-secret").Request(sockettest.Context(t), "GET_NOTE", "n1", nil)
+	_, err := dialNamed(t, name, natstest.Connect(t, url), "wrong-secret").Request(sockettest.Context(t), "GET_NOTE", "n1", nil)
 	sockettest.WantCode(t, err, status.CodeUnavailable)
 }

@@ -5,7 +5,7 @@
 //
 // A request is a NATS request whose data is a protobuf
 // streamgate.socket.v1.Request frame, sent to Subject(service, action);
-// its reply's data is the Response frame. Each service is a nats.go/micro
+// its reply's data is the Response frame. Each service is a NATS micro
 // service of the same name whose instances share QueueGroup; Describe is
 // the micro service's INFO ($SRV.INFO.<name>).
 package natswire

@@ -204,6 +204,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		go func() { served <- s.grpc.Serve(lis) }()
 	}
 	t := s.carry(ctx, cl)
+	// Stop ends grpc.Serve; with no stream, Serve waits for Stop itself.
+	var stopped <-chan struct{}
+	if lis == nil {
+		stopped = s.hardStop
+	}
 	select {
 	case err := <-served:
 		t.stop()
@@ -215,7 +220,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	case err := <-t.failed:
 		s.Stop()
 		return err
-	case <-s.hardStop:
+	case <-stopped:
 		t.stop()
 		return nil
 	case <-ctx.Done():

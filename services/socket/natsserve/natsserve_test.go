@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -287,4 +288,43 @@ func TestExternalServer(t *testing.T) {
 	}
 	_, err := dialNamed(t, name, natstest.Connect(t, url), "wrong-secret").Request(sockettest.Context(t), "GET_NOTE", "n1", nil)
 	sockettest.WantCode(t, err, status.CodeUnavailable)
+}
+
+// Serving and stopping ten times over one connection leaves it with the
+// subscriptions it had: the endpoints' and micro's own are drained and
+// gone (goleak, in TestMain, checks the goroutines).
+func TestServeLeavesNoSubscription(t *testing.T) {
+	url := natstest.Embedded(t)
+	nc := natstest.Connect(t, url)
+	base := nc.NumSubscriptions()
+	c := dial(t, natstest.Connect(t, url), sockettest.TestKey)
+	for range 10 {
+		in := startNotes(t, nc, newNotes(), false)
+		if _, err := c.Request(sockettest.Context(t), "GET_NOTE", "n1", nil); err != nil {
+			t.Fatal(err)
+		}
+		in.stop()
+	}
+	// A drained subscription goes once the client has delivered what it
+	// holds, which the NATS client checks after a round trip: each try here is
+	// one.
+	ctx := sockettest.Context(t)
+	for nc.NumSubscriptions() != base {
+		if err := nc.FlushWithContext(ctx); err != nil {
+			t.Fatalf("%d subscriptions left after serving; %d before: %v", nc.NumSubscriptions(), base, err)
+		}
+	}
+}
+
+// A service whose name cannot name a micro service is refused at Serve.
+func TestServeRefusesANameNATSCannotCarry(t *testing.T) {
+	srv, err := socket.NewServer(socket.Config{Name: "shop.notes"}, socket.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockettest.RegisterEcho(t, srv)
+	err = srv.Serve(context.Background(), natsserve.Listen(natstest.Connect(t, natstest.Embedded(t)), nil))
+	if err == nil || !strings.Contains(err.Error(), `"shop.notes" cannot travel over NATS`) {
+		t.Fatalf("Serve: %v; want the name refused", err)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/internal/natstest"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/natsserve"
@@ -154,5 +156,22 @@ func TestRESTOverExternalNATS(t *testing.T) {
 	ts := natsGateway(t, url, name, "SERVICE_KEY")
 	if r := do(t, ts, "GET", "/v1/notes/n1", "", bearer(adminKey)...); r.Status != http.StatusOK {
 		t.Fatalf("GET over the CI's NATS: %d %s", r.Status, r.Raw)
+	}
+}
+
+// A plaintext NATS server off loopback is refused at start, as a plaintext
+// target is, without its password in the message.
+func TestPlaintextNATSRefused(t *testing.T) {
+	yaml := strings.NewReplacer("${NATS}", "nats://gw:hunter2@nats.example:4222", "${NOTES}", "notes", "${KEY_ENV}", "SERVICE_KEY").Replace(natsYAML)
+	cfg, err := config.Parse("gateway.yaml", []byte(yaml), func(k string) string { return testEnv[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gateway.New(cfg)
+	if err == nil || !strings.Contains(err.Error(), "in plaintext at nats://gw:xxxxx@nats.example:4222 (not loopback): use a tls:// nats_url") {
+		t.Fatalf("err = %v; want the plaintext NATS link refused", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the refusal repeats the password: %v", err)
 	}
 }

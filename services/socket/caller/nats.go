@@ -72,9 +72,9 @@ func (l *natsLink) state() connectivity.State {
 func (c *Client) natsSend(ctx context.Context, action string, frame func() *socketv1.Request, info ActionInfo) (Reply, error) {
 	budget := c.retryBudget(info)
 	for {
-		r, err := c.nats.request(ctx, action, frame())
-		if err != nil {
-			return Reply{}, err
+		r, e := c.nats.request(ctx, action, frame())
+		if e != nil {
+			return Reply{}, c.unknownAction(action, e)
 		}
 		if retryDraining(r) && budget.spend(false) {
 			continue
@@ -84,8 +84,22 @@ func (c *Client) natsSend(ctx context.Context, action string, frame func() *sock
 	}
 }
 
+// unknownAction is NOT_FOUND, as a stream's instance answers, for a
+// request no instance took when the service's catalogue, as its INFO
+// told it, has no such action; otherwise it is err.
+func (c *Client) unknownAction(action string, err *status.Error) *status.Error {
+	if err.Details[wire.DetailReason] != wire.ReasonNoReadyInstance || !c.catalogue.learned.Load() {
+		return err
+	}
+	if _, known := c.Action(action); known {
+		return err
+	}
+	return status.Errorf(status.CodeNotFound, "service %q has no action %q", c.nats.service, action).
+		WithDetails(map[string]any{"action": action, "service": c.nats.service})
+}
+
 // request sends one frame and waits for its response frame.
-func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Request) (*socketv1.Response, error) {
+func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Request) (*socketv1.Response, *status.Error) {
 	data, err := proto.Marshal(f)
 	if err != nil {
 		return nil, status.Errorf(status.CodeInternal, "the request could not be encoded").WithCause(err)
@@ -128,6 +142,10 @@ func (l *natsLink) failed(ctx context.Context, err error) *status.Error {
 		return status.AsError(ctx.Err())
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return errClientClosed
+	case errors.Is(err, nats.ErrMaxPayload):
+		// Never sent: the server's limit is below the frame.
+		return status.Errorf(status.CodeInvalidArgument, "the request is larger than NATS carries (%d bytes)", l.nc.MaxPayload()).
+			WithDetails(map[string]any{wire.DetailReason: "body_too_large", "limit": l.nc.MaxPayload()})
 	}
 	return status.Errorf(status.CodeUnavailable, "the request to service %s over NATS failed", l.service).WithCause(err)
 }

@@ -328,3 +328,17 @@ func TestServeRefusesANameNATSCannotCarry(t *testing.T) {
 		t.Fatalf("Serve: %v; want the name refused", err)
 	}
 }
+
+// An action the service does not have is NOT_FOUND, as on a stream; a
+// frame over NATS's payload limit is refused unsent.
+func TestUnknownActionAndOversizedFrame(t *testing.T) {
+	url := natstest.Embedded(t)
+	startNotes(t, natstest.Connect(t, url), newNotes(), false)
+	nc := natstest.Connect(t, url)
+	c := dial(t, nc, sockettest.TestKey)
+	_, err := c.Request(sockettest.Context(t), "NO_SUCH_ACTION", "1", nil)
+	sockettest.WantCode(t, err, status.CodeNotFound)
+	big := strings.Repeat("x", int(nc.MaxPayload())+1)
+	_, err = c.Request(sockettest.Context(t), "PUT_NOTE", "1", map[string]string{"text": big})
+	sockettest.WantCode(t, err, status.CodeInvalidArgument)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -28,8 +29,9 @@ import (
 // and travels as its timeout_ms. NATS cannot carry a cancellation: a
 // cancelled request stops waiting at once, but the service runs it on
 // until its deadline (or the action's Timeout). Describe asks the micro
-// service's INFO. Events do not travel over NATS yet: Subscribe receives
-// nothing from a service served over NATS alone.
+// service's INFO. State is the connection's, TransientFailure while the
+// last request found no instance. Events do not travel over NATS yet:
+// Subscribe receives nothing from a service served over NATS alone.
 func WithNATS(nc *nats.Conn) Option {
 	return func(c *config) { c.nats = nc }
 }
@@ -39,6 +41,9 @@ type natsLink struct {
 	nc      *nats.Conn
 	service string
 	key     string
+	// absent says the last request or INFO found no instance (no
+	// responders), until one answers.
+	absent atomic.Bool
 }
 
 // dialNATS returns a client for the service named target over nc.
@@ -54,10 +59,14 @@ func dialNATS(target string, cfg config) (*Client, error) {
 	return c, nil
 }
 
-// natsState is State for a client over NATS: the connection's.
+// state is State for a client over NATS: the connection's, and
+// TransientFailure while the last request found no instance.
 func (l *natsLink) state() connectivity.State {
 	switch l.nc.Status() {
 	case nats.CONNECTED:
+		if l.absent.Load() {
+			return connectivity.TransientFailure
+		}
 		return connectivity.Ready
 	case nats.CLOSED:
 		return connectivity.Shutdown
@@ -113,6 +122,7 @@ func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Reque
 	if err != nil {
 		return nil, l.failed(ctx, err)
 	}
+	l.absent.Store(false)
 	var r socketv1.Response
 	if err := proto.Unmarshal(m.Data, &r); err != nil {
 		return nil, status.Errorf(status.CodeInternal, "service %s answered with no streamgate.socket.v1.Response frame", l.service).WithCause(err)
@@ -137,6 +147,7 @@ func (l *natsLink) noInstance(cause error) *status.Error {
 func (l *natsLink) failed(ctx context.Context, err error) *status.Error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
+		l.absent.Store(true)
 		return l.noInstance(err)
 	case ctx.Err() != nil:
 		return status.AsError(ctx.Err())
@@ -161,6 +172,7 @@ func (l *natsLink) describe(ctx context.Context) (*socketv1.DescribeResponse, er
 	if err != nil {
 		return nil, l.failed(ctx, err)
 	}
+	l.absent.Store(false)
 	var info micro.Info
 	if err := json.Unmarshal(m.Data, &info); err != nil {
 		return nil, status.Errorf(status.CodeInternal, "service %s answered INFO with no micro info", l.service).WithCause(err)

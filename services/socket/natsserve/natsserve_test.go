@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/streamgate/streamgate/internal/natstest"
 	"github.com/streamgate/streamgate/services/socket"
@@ -132,6 +133,9 @@ func TestRequestAndDescribeOverNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st := c.State(); st != connectivity.Ready {
+		t.Errorf("State after an answer: %v; want Ready", st)
+	}
 	if got["id"] != "n1" || got["by"] != "test" {
 		t.Errorf("GET_NOTE = %v; want id n1 by test", got)
 	}
@@ -197,6 +201,9 @@ func TestNoRespondersFailsAtOnce(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("a request with a 10s deadline took %v to fail with no responders", took)
+	}
+	if st := c.State(); st != connectivity.TransientFailure {
+		t.Errorf("State after no responders: %v; want TransientFailure", st)
 	}
 }
 

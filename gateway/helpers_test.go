@@ -60,6 +60,14 @@ type handlerFunc func(ctx context.Context, r *socket.Request) (any, error)
 // startService serves actions on loopback until the test ends.
 func startService(t testing.TB, name string, actions map[string]handlerFunc, reads ...string) *fakeService {
 	t.Helper()
+	srv, f := newService(t, name, actions, reads...)
+	f.Addr = sockettest.Serve(t, srv)
+	return f
+}
+
+// newService is a server with the test's actions, not yet serving.
+func newService(t testing.TB, name string, actions map[string]handlerFunc, reads ...string) (*socket.Server, *fakeService) {
+	t.Helper()
 	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +100,7 @@ func startService(t testing.TB, name string, actions map[string]handlerFunc, rea
 			t.Fatal(err)
 		}
 	}
-	f.Addr = sockettest.Serve(t, srv)
-	return f
+	return srv, f
 }
 
 // startGateway loads YAML (with ${ADDR_name} replaced by service

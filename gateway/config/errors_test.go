@@ -99,6 +99,11 @@ func TestParseErrors(t *testing.T) {
 
 		// services.
 		{"anchor used twice", "services:\n  users: &svc {target: a, timeout: 0s}\n  admins: *svc\n", 2, "services.users.timeout", "must be positive"},
+		{"transport unknown", "services:\n  users:\n    target: users:9000\n    transport: kafka\n", 4, "services.users.transport", `expected stream or nats, got "kafka"`},
+		{"nats without url", "services:\n  users:\n    transport: nats\n", 3, "services.users.transport", "transport: nats needs nats_url"},
+		{"nats url without nats", "services:\n  users:\n    target: users:9000\n    nats_url: nats://127.0.0.1:4222\n", 4, "services.users.nats_url", "nats_url needs transport: nats"},
+		{"nats url not a URL", "services:\n  users:\n    transport: nats\n    nats_url: http://u:hunter2@nats:4222\n", 4, "services.users.nats_url", `expected a URL such as "nats://127.0.0.1:4222"`},
+		{"nats with tls", "services:\n  users:\n    transport: nats\n    nats_url: nats://127.0.0.1:4222\n    tls: {ca_file: ca.pem}\n", 5, "services.users.tls", "takes TLS from nats_url"},
 		{"service without target", "services:\n  users: {timeout: 1s}\n", 2, "services.users", "target is required"},
 		{"service empty", "services:\n  users:\n", 2, "services.users", "target is required"},
 		{"service target empty", "services:\n  users: {target: ''}\n", 2, "services.users.target", "must not be empty"},

@@ -579,3 +579,31 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("err = %v, want not exist", err)
 	}
 }
+
+func TestParseNATSTransport(t *testing.T) {
+	cfg := parse(t, `
+services:
+  notes:
+    transport: nats
+    nats_url: nats://127.0.0.1:4222
+    key: notes-key
+  shop:
+    transport: nats
+    target: shop-v2
+    nats_url: tls://nats.internal:4222
+  users:
+    target: users:9000
+    transport: stream
+`)
+	want := map[string]config.Service{
+		"notes": {Name: "notes", Target: "notes", Key: "notes-key", Transport: config.TransportNATS, NATSURL: "nats://127.0.0.1:4222", Line: 3},
+		"shop":  {Name: "shop", Target: "shop-v2", Transport: config.TransportNATS, NATSURL: "tls://nats.internal:4222", Line: 7},
+		"users": {Name: "users", Target: "users:9000", Line: 11},
+	}
+	for name, w := range want {
+		got := cfg.Services[name]
+		if got == nil || got.TLS != nil || *got != w {
+			t.Errorf("services.%s = %+v; want %+v", name, got, w)
+		}
+	}
+}

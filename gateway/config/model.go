@@ -178,7 +178,7 @@ type JWTIssuer struct {
 // Service is one service the gateway reaches. YAML services.NAME: target
 // (a caller.Dial target string, or a list of addresses), key_env (an env
 // var holding the key the gateway presents) or key, timeout, tls (see
-// LinkTLS), plaintext.
+// LinkTLS), plaintext, transport (stream or nats) and nats_url.
 //
 // The link is TLS when service_tls or the service's tls is set, unless
 // the service sets plaintext: true; a plaintext link to a target other
@@ -192,8 +192,24 @@ type Service struct {
 	TLS *LinkTLS
 	// Plaintext allows a plaintext link to a target other than loopback.
 	Plaintext bool
-	Line      int
+	// Transport is how requests reach the service: TransportStream (the
+	// gRPC stream to each instance, the default) or TransportNATS.
+	Transport string `json:",omitempty"`
+	// NATSURL is the NATS server of a service on TransportNATS; Target is
+	// then the service's micro service name (the service's name unless
+	// target says otherwise).
+	NATSURL string `json:",omitempty"`
+	Line    int
 }
+
+// The transports a service may be reached by (YAML services.NAME.transport).
+const (
+	// TransportStream is the gRPC stream to each instance.
+	TransportStream = "stream"
+	// TransportNATS is NATS request-reply to the service's micro service
+	// (see services/socket/natsserve), on the server at nats_url.
+	TransportNATS = "nats"
+)
 
 // Version is one API version's route table. YAML versions.NAME:
 // extends (another version whose resources it starts from), resources.

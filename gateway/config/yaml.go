@@ -95,6 +95,8 @@ type yamlService struct {
 
 	TLS       yamlLinkTLS `yaml:"tls"`
 	Plaintext val[bool]   `yaml:"plaintext"`
+	Transport val[string] `yaml:"transport"`
+	NATSURL   val[string] `yaml:"nats_url"`
 }
 
 type yamlVersion struct {

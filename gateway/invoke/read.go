@@ -111,7 +111,7 @@ func (r *readRun) run(ctx context.Context) Answer {
 	var err error
 	if r.plan.coalesce {
 		var shared bool
-		result, err, shared = r.rd.flights.Do(ctx, r.key.String(), r.fetch)
+		result, err, shared = r.rd.flights.Do(ctx, r.key.String(), r.sharedFetch(ctx))
 		if shared {
 			r.outcome = observe.CacheCoalesced
 		}
@@ -123,6 +123,23 @@ func (r *readRun) run(ctx context.Context) Answer {
 		r.outcome = observe.CacheHit
 	}
 	return r.answer(result, err, found)
+}
+
+// sharedFetch is the fetch a flight of identical reads runs. Its context
+// has no deadline: a stream cancels the request when the last reader
+// leaves. NATS carries no cancellation, only the deadline, so to a
+// service on NATS the shared request carries the first reader's.
+func (r *readRun) sharedFetch(ctx context.Context) func(context.Context) (json.RawMessage, error) {
+	deadline, ok := ctx.Deadline()
+	svc := r.t.cfg.Services[r.in.route.Service]
+	if !ok || svc == nil || svc.Transport != config.TransportNATS {
+		return r.fetch
+	}
+	return func(wctx context.Context) (json.RawMessage, error) {
+		wctx, cancel := context.WithDeadline(wctx, deadline)
+		defer cancel()
+		return r.fetch(wctx)
+	}
 }
 
 // planRead decides what a read may do.

@@ -28,6 +28,7 @@ type resources struct {
 	idemMemory *idempotency.Memory           // the in-process Idempotency-Key store, made on first use
 	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
 	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
+	nats       natsConns                     // the connections of the clients on NATS
 }
 
 func newResources(o Options, writes *invalidator) *resources {
@@ -42,8 +43,8 @@ func newResources(o Options, writes *invalidator) *resources {
 }
 
 // clientKey identifies a client: services with the same target, key and
-// TLS files share one across reloads.
-type clientKey struct{ target, key, tls string }
+// TLS files (or NATS server) share one across reloads.
+type clientKey struct{ target, key, tls, nats string }
 
 // redisState is the Redis server whose generations the cache uses.
 type redisState struct {
@@ -83,21 +84,20 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 	undo := func() {
 		for _, d := range dialed {
 			_ = d.Close()
-			delete(rs.clients, clientKeyOf(rs.clients, d))
+			k := clientKeyOf(rs.clients, d)
+			rs.nats.release(k.nats)
+			delete(rs.clients, k)
 		}
 	}
 	for name, svc := range cfg.Services {
-		link, dial, err := rs.link(cfg, svc)
+		k, dial, err := rs.clientKey(cfg, svc)
 		if err != nil {
 			undo()
 			return nil, err
 		}
-		k := clientKey{svc.Target, svc.Key, link}
 		c := rs.clients[k]
 		if c == nil {
-			opts := append([]caller.Option{caller.WithKey(svc.Key), caller.WithServiceName(name), caller.WithLogger(rs.opts.Logger), caller.WithoutCoalescing()}, dial...)
-			c, err = caller.Dial(svc.Target, append(opts, rs.opts.Dial...)...)
-			if err != nil {
+			if c, err = rs.dial(name, svc, k, dial); err != nil {
 				undo()
 				return nil, err
 			}
@@ -108,6 +108,34 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 		t.clients[name] = c
 	}
 	return t, nil
+}
+
+// clientKey is the key of svc's client and, for a stream, its link's dial
+// options.
+func (rs *resources) clientKey(cfg *config.Config, svc *config.Service) (clientKey, []caller.Option, error) {
+	if svc.Transport == config.TransportNATS {
+		return clientKey{target: svc.Target, key: svc.Key, nats: svc.NATSURL}, nil, rs.natsLink(cfg, svc)
+	}
+	link, dial, err := rs.link(cfg, svc)
+	return clientKey{target: svc.Target, key: svc.Key, tls: link}, dial, err
+}
+
+// dial makes the client of the service called name; a client on NATS
+// takes a claim on its connection.
+func (rs *resources) dial(name string, svc *config.Service, k clientKey, linkOpts []caller.Option) (*caller.Client, error) {
+	opts := append([]caller.Option{caller.WithKey(svc.Key), caller.WithServiceName(name), caller.WithLogger(rs.opts.Logger), caller.WithoutCoalescing()}, linkOpts...)
+	if k.nats != "" {
+		nc, err := rs.nats.acquire(k.nats, "streamgate gateway")
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, caller.WithNATS(nc))
+	}
+	c, err := caller.Dial(svc.Target, append(opts, rs.opts.Dial...)...)
+	if err != nil {
+		rs.nats.release(k.nats)
+	}
+	return c, err
 }
 
 func clientKeyOf(m map[clientKey]*caller.Client, c *caller.Client) clientKey {
@@ -150,8 +178,10 @@ func (rs *resources) unref(t *Table) {
 	for _, c := range uniqueClients(t) {
 		if rs.clientRefs[c]--; rs.clientRefs[c] <= 0 {
 			delete(rs.clientRefs, c)
-			delete(rs.clients, clientKeyOf(rs.clients, c))
+			k := clientKeyOf(rs.clients, c)
+			delete(rs.clients, k)
 			_ = c.Close()
+			rs.nats.release(k.nats)
 		}
 	}
 	if r, ok := t.idem.(*idempotency.Redis); ok {
@@ -216,6 +246,7 @@ func (rs *resources) closeAll() {
 	}
 	rs.clients = map[clientKey]*caller.Client{}
 	rs.clientRefs = map[*caller.Client]int{}
+	rs.nats.closeAll()
 	if rs.redis != nil {
 		_ = rs.redis.gens.Close()
 		rs.redis = nil

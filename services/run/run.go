@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -37,6 +39,7 @@ import (
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/services/socket/keyring"
+	"github.com/streamgate/streamgate/services/socket/natsserve"
 	"github.com/streamgate/streamgate/services/users"
 )
 
@@ -60,8 +63,14 @@ func Names() []string {
 type Options struct {
 	// Service is the service's name, one of Names().
 	Service string
-	// Listen is the TCP address to serve on, e.g. "127.0.0.1:9000".
+	// Listen is the TCP address to serve on, e.g. "127.0.0.1:9000"; ""
+	// with NATS set serves over NATS alone.
 	Listen string
+	// NATS, when set, is the URL of a NATS server to serve over as well
+	// (see services/socket/natsserve), e.g. "nats://127.0.0.1:4222".
+	// Without TLS in the URL (tls://), a server other than loopback is
+	// refused unless InsecurePlaintext.
+	NATS string
 	// Keys are the keys callers may present. Without keys Run refuses to
 	// serve unless WithoutAuth says so.
 	Keys []keyring.Key
@@ -154,7 +163,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := register(ctx, srv, o, &closers, tasks.start, shutdown); err != nil {
 		return fmt.Errorf("service %s: %w", o.Service, err)
 	}
-	lis, err := net.Listen("tcp", o.Listen)
+	lis, err := listen(o, &closers)
 	if err != nil {
 		return err
 	}
@@ -173,6 +182,44 @@ func Run(ctx context.Context, o Options) error {
 	return serve(ctx, srv, lis, o, &serving)
 }
 
+// listen is where the service serves: its TCP listener, NATS beside it
+// when o.NATS is set (the connection joins closers), or NATS alone when
+// o.Listen is "".
+func listen(o Options, closers *[]io.Closer) (net.Listener, error) {
+	if o.NATS == "" {
+		return net.Listen("tcp", o.Listen)
+	}
+	u, err := url.Parse(o.NATS)
+	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return nil, errors.New(`run: NATS: expected a URL such as "nats://127.0.0.1:4222"`)
+	}
+	if u.Scheme == "nats" && !o.InsecurePlaintext && !tlsfiles.LoopbackTarget(u.Host) {
+		return nil, tlsfiles.PlaintextListenError("service "+o.Service, u.Redacted(), "use a tls:// NATS URL, or allow it with -insecure-plaintext")
+	}
+	var stream net.Listener
+	if o.Listen != "" {
+		if stream, err = net.Listen("tcp", o.Listen); err != nil {
+			return nil, err
+		}
+	}
+	// The connection retries in the background: the service starts
+	// before its NATS server does.
+	nc, err := nats.Connect(o.NATS, nats.Name("streamgate service "+o.Service), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
+	if err != nil {
+		if stream != nil {
+			_ = stream.Close()
+		}
+		return nil, fmt.Errorf("run: NATS at %s: %w", u.Redacted(), err)
+	}
+	*closers = append(*closers, closerFunc(nc.Close))
+	return natsserve.Listen(nc, stream), nil
+}
+
+// closerFunc is a Close with no error as an io.Closer.
+type closerFunc func()
+
+func (f closerFunc) Close() error { f(); return nil }
+
 // serverOptions are the socket server's options: its logger, metrics,
 // TLS, coalescing and keys. A plaintext listener off loopback, and keys
 // that do not say who may call, are refused.
@@ -183,7 +230,7 @@ func serverOptions(o Options, reg prometheus.Registerer) ([]socket.ServerOption,
 	}
 	if o.TLS != nil {
 		opts = append(opts, socket.WithGRPCServerOptions(grpc.Creds(credentials.NewTLS(o.TLS))))
-	} else if !o.InsecurePlaintext && !tlsfiles.LoopbackAddr(o.Listen) {
+	} else if !o.InsecurePlaintext && o.Listen != "" && !tlsfiles.LoopbackAddr(o.Listen) {
 		return nil, tlsfiles.PlaintextListenError("service "+o.Service, o.Listen, "set -tls-cert and -tls-key, or allow it with -insecure-plaintext")
 	}
 	if o.NoCoalescing {

@@ -26,6 +26,7 @@ import (
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/workers"
+	"github.com/streamgate/streamgate/services/socket/internal/carrier"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/status"
@@ -180,6 +181,9 @@ func (s *Server) Handle(name string, h Handler, opts ...ActionOption) error {
 // frame on every stream, answers what is in flight (bounded by
 // WithDrainTimeout), and returns nil. It returns early with the error if
 // lis fails. A server serves once.
+//
+// A listener from a transport package (natsserve) carries requests over
+// that transport too, or instead of the gRPC stream: see its doc.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.mu.Lock()
 	if s.serving {
@@ -191,26 +195,83 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(socketv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	cl, _ := lis.(carrier.Listener)
+	if cl != nil {
+		lis = cl.Stream()
+	}
 	served := make(chan error, 1)
-	go func() { served <- s.grpc.Serve(lis) }()
+	if lis != nil {
+		go func() { served <- s.grpc.Serve(lis) }()
+	}
+	t := s.carry(ctx, cl)
+	// Stop ends grpc.Serve; with no stream, Serve waits for Stop itself.
+	var stopped <-chan struct{}
+	if lis == nil {
+		stopped = s.hardStop
+	}
 	select {
 	case err := <-served:
+		t.stop()
 		s.Stop()
 		if errors.Is(err, grpc.ErrServerStopped) {
 			return nil
 		}
 		return err
+	case err := <-t.failed:
+		s.Stop()
+		return err
+	case <-stopped:
+		t.stop()
+		return nil
 	case <-ctx.Done():
 	}
-	s.drain()
+	s.drain(t.done)
+	t.stop()
+	if lis == nil {
+		return nil
+	}
 	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
 	return nil
 }
 
-// drain is the graceful shutdown that Serve runs when its context ends.
-func (s *Server) drain() {
+// carrying is a transport's Carry running beside the gRPC stream.
+type carrying struct {
+	failed chan error    // the transport's error, if it failed early
+	done   chan struct{} // closed when Carry returned
+	cancel context.CancelFunc
+}
+
+// carry starts cl's Carry with the server's frames; with no cl, the
+// carrying never fails and stops at once.
+func (s *Server) carry(ctx context.Context, cl carrier.Listener) *carrying {
+	t := &carrying{failed: make(chan error, 1), done: make(chan struct{}), cancel: func() {}}
+	if cl == nil {
+		close(t.done)
+		return t
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	t.cancel = cancel
+	go func() {
+		defer close(t.done)
+		if err := cl.Carry(cctx, &carried{s: s, known: map[string]*keyring.Entry{}}); err != nil && cctx.Err() == nil {
+			t.failed <- err
+		}
+	}()
+	return t
+}
+
+// stop ends the transport (it drains what is in flight) and waits for it.
+func (t *carrying) stop() {
+	t.cancel()
+	<-t.done
+}
+
+// drain is the graceful shutdown that Serve runs when its context ends;
+// carried is closed once a transport beside the stream drained (its
+// context ended with Serve's).
+func (s *Server) drain(carried <-chan struct{}) {
 	deadline := time.Now().Add(s.opts.drainTimeout)
 	s.health.Shutdown()
 	s.mu.Lock()
@@ -232,6 +293,10 @@ func (s *Server) drain() {
 	case <-s.idle:
 	case <-timer.C:
 		s.opts.logger.Warn("socket: drain timeout; cancelling requests still in flight", "service", s.cfg.Name)
+	}
+	select {
+	case <-carried:
+	case <-timer.C:
 	}
 	// Unary calls may still run; let grpc wait for them within the bound.
 	// (Health watchers never end on their own, so this can take it all.)
@@ -454,25 +519,7 @@ func (g grpcService) Call(ctx context.Context, in *socketv1.CallRequest) (*socke
 	if err != nil {
 		return nil, err
 	}
-	id := in.GetRequest().GetId()
-	adm, e := s.admit(key, in.GetRequest())
-	if e != nil {
-		s.refused(in.GetRequest().GetAction(), e)
-		return &socketv1.CallResponse{Response: newResponse(id, false, nil, e)}, nil
-	}
-	if !s.acquire() {
-		s.refused(adm.action.name, errServerBusy)
-		return &socketv1.CallResponse{Response: newResponse(id, adm.raw, nil, errServerBusy)}, nil
-	}
-	defer s.release()
-	hctx, cancel := s.handlerContext(ctx, &adm)
-	defer s.ended()
-	defer cancel()
-	res, e := s.runObserved(hctx, &adm)
-	s.obs.answered(adm.action, e)
-	r := newResponse(id, adm.raw, res, e)
-	r.Replayed = replayedIn(hctx)
-	return &socketv1.CallResponse{Response: r}, nil
+	return &socketv1.CallResponse{Response: s.call(ctx, key, in.GetRequest())}, nil
 }
 
 func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) (*socketv1.DescribeResponse, error) {
@@ -481,9 +528,15 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 	if err != nil {
 		return nil, err
 	}
+	return s.describe(key), nil
+}
+
+// describe is the server's catalogue as key may see it; a nil key sees
+// every action.
+func (s *Server) describe(key *keyring.Entry) *socketv1.DescribeResponse {
 	out := &socketv1.DescribeResponse{Service: s.cfg.Name, Version: s.cfg.Version, Instance: s.instance}
 	for _, a := range s.actions {
-		if !key.MayCall(a.name) {
+		if key != nil && !key.MayCall(a.name) {
 			continue
 		}
 		kind := socketv1.ActionKind_ACTION_KIND_WRITE
@@ -503,7 +556,7 @@ func (g grpcService) Describe(ctx context.Context, _ *socketv1.DescribeRequest) 
 		})
 	}
 	sort.Slice(out.Actions, func(i, j int) bool { return out.Actions[i].Name < out.Actions[j].Name })
-	return out, nil
+	return out
 }
 
 // withoutDrainingReason keeps a handler from passing on the draining reason

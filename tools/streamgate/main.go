@@ -4,7 +4,7 @@
 //	                                            the whole example system in one process
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-tls-cert FILE -tls-key FILE] [-service-tls-ca FILE]
 //	                                            serve the gateway (SIGHUP reloads the config)
-//	streamgate service NAME [-listen ADDR] [-admin ADDR] [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+//	streamgate service NAME [-listen ADDR] [-nats URL] [-admin ADDR] [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
 //	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR|URL] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway (gRPC or REST)
@@ -228,7 +228,8 @@ func runGateway(ctx context.Context, in *invocation, o gateway.RunOptions, tf *t
 // serviceCmd declares the service command's flags.
 func serviceCmd(fs *flag.FlagSet) runner {
 	f := &serviceFlags{gateways: map[string]string{}}
-	f.listen = cliflag.Listen(fs, "listen", "127.0.0.1:9000", "TCP address to serve on")
+	f.listen = cliflag.Listen(fs, "listen", "127.0.0.1:9000", "TCP address to serve on (empty with -nats: NATS alone)")
+	fs.StringVar(&f.nats, "nats", "", "also serve over NATS at this URL, e.g. nats://127.0.0.1:4222 (the service's micro service; docs/writing-services.md)")
 	fs.StringVar(&f.version, "version", "dev", "build version reported by Describe")
 	f.store = cliflag.Enum(fs, "store", run.StoreSQLite, stores(), "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
 	fs.StringVar(&f.data, "data", "./data", "directory of the SQLite files")
@@ -250,7 +251,7 @@ func serviceCmd(fs *flag.FlagSet) runner {
 // serviceFlags are the service command's flags.
 type serviceFlags struct {
 	listen, store                                    *string
-	version, data, dsn, inventory, key               string
+	version, data, dsn, inventory, key, nats         string
 	gateways                                         map[string]string // -gateways, by name
 	providerTimeout, settleInterval, settleOlderThan time.Duration
 	logs                                             *logFlags
@@ -303,6 +304,7 @@ func serveService(ctx context.Context, in *invocation, f *serviceFlags) error {
 	return f.admin.run(ctx, run.Options{
 		Service:         name,
 		Listen:          *f.listen,
+		NATS:            f.nats,
 		Version:         f.version,
 		Keys:            []keyring.Key{key},
 		CallKey:         key.Secret,

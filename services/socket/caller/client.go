@@ -42,6 +42,7 @@ type Client struct {
 	flightsGo *workers.Pool[func()] // runs the flights' shared work
 	coalesced atomic.Uint64         // requests answered by an identical one in flight
 	tracer    trace.Tracer          // the global provider's (see trace.go)
+	nats      *natsLink             // WithNATS's carrier, in place of the pool's streams
 }
 
 // instanceState is what the client knows about one instance.
@@ -70,6 +71,9 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	}
 	if cfg.maxAttempts < 1 || cfg.connectTimeout <= 0 || cfg.backoffBase <= 0 || cfg.backoffMax < cfg.backoffBase || cfg.readyWait < 0 {
 		return nil, errors.New("socket: attempts, timeouts, backoff and ready wait must be positive")
+	}
+	if cfg.nats != nil {
+		return dialNATS(target, cfg)
 	}
 	t, err := parseTarget(target)
 	if err != nil {
@@ -127,6 +131,9 @@ func (c *Client) close() {
 func (c *Client) State() connectivity.State {
 	if c.ctx.Err() != nil {
 		return connectivity.Shutdown
+	}
+	if c.nats != nil {
+		return c.nats.state()
 	}
 	seen := map[connectivity.State]bool{}
 	for _, s := range c.pool.snapshots() {
@@ -202,7 +209,15 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 	if !info.Public {
 		scope = coalesce.Scope(m.Principal.Subject, m.Principal.Roles)
 	}
+	deadline, hasDeadline := ctx.Deadline()
 	res, err, shared := c.flights.Do(ctx, coalesce.Key(action, id, raw, m.APIVersion, scope, m.ReadEpoch), func(wctx context.Context) (json.RawMessage, error) {
+		if c.nats != nil && hasDeadline {
+			// NATS carries no cancellation, only the deadline: the
+			// shared request keeps the first caller's.
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithDeadline(wctx, deadline)
+			defer cancel()
+		}
 		r, err := c.send(wctx, action, id, raw, info)
 		return r.Result, err
 	})
@@ -219,21 +234,9 @@ func (c *Client) do(ctx context.Context, action, id string, body any) (Reply, er
 // send sends one request, moving it to other streams when streams break
 // or drain under it (see Request).
 func (c *Client) send(ctx context.Context, action, id string, raw []byte, info ActionInfo) (Reply, error) {
-	deadline, hasDeadline := ctx.Deadline()
-	meta := wire.InjectTrace(ctx, metaToProto(ctx))
-	// Each attempt gets a frame of its own, with the time left then.
-	frame := func() *socketv1.Request {
-		f := &socketv1.Request{
-			Action:     action,
-			ResourceId: id,
-			Payload:    &socketv1.Request_BodyRaw{BodyRaw: raw},
-			Meta:       meta,
-		}
-		if hasDeadline {
-			left := max(time.Until(deadline), time.Millisecond)
-			f.TimeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
-		}
-		return f
+	frame := newFrame(ctx, action, id, raw)
+	if c.nats != nil {
+		return c.natsSend(ctx, action, frame, info)
 	}
 	budget := c.retryBudget(info)
 	var last *instance
@@ -269,6 +272,26 @@ func (c *Client) send(ctx context.Context, action, id string, raw []byte, info A
 		if lost == nil || !budget.spend(lost.sent) {
 			return failed(err)
 		}
+	}
+}
+
+// newFrame returns the request frames of one request: each attempt gets a
+// frame of its own, with the time left then as its timeout_ms.
+func newFrame(ctx context.Context, action, id string, raw []byte) func() *socketv1.Request {
+	deadline, hasDeadline := ctx.Deadline()
+	meta := wire.InjectTrace(ctx, metaToProto(ctx))
+	return func() *socketv1.Request {
+		f := &socketv1.Request{
+			Action:     action,
+			ResourceId: id,
+			Payload:    &socketv1.Request_BodyRaw{BodyRaw: raw},
+			Meta:       meta,
+		}
+		if hasDeadline {
+			left := max(time.Until(deadline), time.Millisecond)
+			f.TimeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
+		}
+		return f
 	}
 }
 
@@ -362,6 +385,13 @@ func (c *Client) Action(name string) (info ActionInfo, ok bool) {
 // stream's Describe (see clientStream.describe), within ctx. Its error is
 // pick's.
 func (c *Client) awaitAction(ctx context.Context, action string) (ActionInfo, error) {
+	if c.nats != nil {
+		if _, err := c.natsDescribe(ctx); err != nil {
+			return ActionInfo{}, err
+		}
+		info, _ := c.Action(action)
+		return info, nil
+	}
 	st, err := c.pool.pick(ctx, nil)
 	if err != nil {
 		return ActionInfo{}, err
@@ -378,6 +408,23 @@ func (c *Client) awaitAction(ctx context.Context, action string) (ActionInfo, er
 // waiting for one until ctx ends, and returns it by action name; Action
 // answers from it afterwards.
 func (c *Client) Describe(ctx context.Context) (map[string]ActionInfo, error) {
+	d, err := c.describe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	known := *c.catalogue.infos.Load()
+	out := make(map[string]ActionInfo, len(d.GetActions()))
+	for _, a := range d.GetActions() {
+		out[a.GetName()] = known[a.GetName()]
+	}
+	return out, nil
+}
+
+// describe asks for the catalogue over the client's carrier and learns it.
+func (c *Client) describe(ctx context.Context) (*socketv1.DescribeResponse, error) {
+	if c.nats != nil {
+		return c.natsDescribe(ctx)
+	}
 	st, err := c.pool.pick(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -387,10 +434,5 @@ func (c *Client) Describe(ctx context.Context) (map[string]ActionInfo, error) {
 		return nil, status.FromGRPC(err)
 	}
 	c.catalogue.learn(d)
-	known := *c.catalogue.infos.Load()
-	out := make(map[string]ActionInfo, len(d.GetActions()))
-	for _, a := range d.GetActions() {
-		out[a.GetName()] = known[a.GetName()]
-	}
-	return out, nil
+	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
@@ -24,6 +25,7 @@ type config struct {
 	readyWait      time.Duration
 	noCoalesce     bool
 	grpcOptions    []grpc.DialOption
+	nats           *nats.Conn // WithNATS's
 }
 
 const (

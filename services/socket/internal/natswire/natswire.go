@@ -1,0 +1,116 @@
+// Package natswire is how the socket's frames travel over NATS, shared by
+// the service side (natsserve) and the request library (caller): the
+// subjects, the header that carries the key, and how an action's
+// catalogue entry rides in its micro endpoint's metadata.
+//
+// A request is a NATS request whose data is a protobuf
+// streamgate.socket.v1.Request frame, sent to Subject(service, action);
+// its reply's data is the Response frame. Each service is a NATS micro
+// service of the same name whose instances share QueueGroup; Describe is
+// the micro service's INFO ($SRV.INFO.<name>).
+package natswire
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+)
+
+const (
+	// HeaderAuthorization carries "Bearer KEY" on every request.
+	HeaderAuthorization = "Authorization"
+	// QueueGroup is the queue group every instance's endpoints join, so a
+	// request goes to one instance.
+	QueueGroup = "streamgate"
+	// MetaVersion is the micro service metadata key for the service's
+	// build version (micro's own version must be SemVer).
+	MetaVersion = "streamgate_version"
+	// MetaInstance is the micro service metadata key for the instance.
+	MetaInstance = "streamgate_instance"
+
+	subjectPrefix = "streamgate."
+)
+
+// serviceName is what a micro service may be named.
+var serviceName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// CheckService reports whether a service's name can name a micro service
+// and a subject token.
+func CheckService(name string) error {
+	if !serviceName.MatchString(name) {
+		return fmt.Errorf("service name %q cannot travel over NATS: want letters, digits, '-' and '_'", name)
+	}
+	return nil
+}
+
+// Subject is where requests for one action of a service go.
+func Subject(service, action string) string {
+	return subjectPrefix + service + "." + action
+}
+
+// semver is a SemVer version (micro requires one).
+var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
+// MicroVersion is the version to give micro: the build version when it is
+// SemVer (a leading "v" dropped), else 0.0.0 (the build version then
+// travels in MetaVersion).
+func MicroVersion(version string) string {
+	v := strings.TrimPrefix(version, "v")
+	if semver.MatchString(v) {
+		return v
+	}
+	return "0.0.0"
+}
+
+// Endpoint metadata keys: one action's catalogue entry.
+const (
+	metaKind       = "kind"
+	metaIdempotent = "idempotent"
+	metaPublic     = "public"
+	metaCacheTTL   = "cache_ttl"
+	metaTimeout    = "timeout"
+	metaVersions   = "versions"
+	metaDoc        = "doc"
+)
+
+// EndpointMetadata is an action's catalogue entry as endpoint metadata.
+func EndpointMetadata(a *socketv1.Action) map[string]string {
+	kind := "write"
+	if a.GetKind() == socketv1.ActionKind_ACTION_KIND_READ {
+		kind = "read"
+	}
+	return map[string]string{
+		metaKind:       kind,
+		metaIdempotent: strconv.FormatBool(a.GetIdempotent()),
+		metaPublic:     strconv.FormatBool(a.GetPublic()),
+		metaCacheTTL:   a.GetCacheTtl().AsDuration().String(),
+		metaTimeout:    a.GetTimeout().AsDuration().String(),
+		metaVersions:   strings.Join(a.GetVersions(), ","),
+		metaDoc:        a.GetDoc(),
+	}
+}
+
+// Action is the catalogue entry that EndpointMetadata wrote; what does not
+// parse is left at its zero value.
+func Action(name string, md map[string]string) *socketv1.Action {
+	a := &socketv1.Action{Name: name, Kind: socketv1.ActionKind_ACTION_KIND_WRITE, Doc: md[metaDoc]}
+	if md[metaKind] == "read" {
+		a.Kind = socketv1.ActionKind_ACTION_KIND_READ
+	}
+	a.Idempotent, _ = strconv.ParseBool(md[metaIdempotent])
+	a.Public, _ = strconv.ParseBool(md[metaPublic])
+	ttl, _ := time.ParseDuration(md[metaCacheTTL])
+	a.CacheTtl = durationpb.New(ttl)
+	timeout, _ := time.ParseDuration(md[metaTimeout])
+	a.Timeout = durationpb.New(timeout)
+	if v := md[metaVersions]; v != "" {
+		a.Versions = strings.Split(v, ",")
+	}
+	return a
+}

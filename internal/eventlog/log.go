@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/streamgate/streamgate/status"
@@ -81,6 +82,9 @@ type Event struct {
 	// the window fall, and is the same on every reader.
 	Seq  uint64
 	Data []byte
+	// Header is what the publisher set beside the data (Message.Header),
+	// with JetStream's own headers ("Nats-Msg-Id", …); nil when none.
+	Header nats.Header
 	// Time is when JetStream stored the event.
 	Time time.Time
 	// Ended marks the last event a watcher gets when the topic's stream
@@ -161,23 +165,56 @@ func (l *Log) locate(topic string) (subject string, s *stream, err error) {
 	return "", nil, status.Errorf(status.CodeInvalidArgument, "no event window holds topic %q", topic)
 }
 
-// Publish stores an event of topic and returns its seq once JetStream
-// has acknowledged it. A non-empty id de-duplicates: publishing again
-// with an id already stored in the last two minutes (or the window's age,
-// if shorter) stores nothing and returns the first event's seq, so a
-// retried publish is stored once.
+// Message is an event to publish.
+type Message struct {
+	Topic string
+	Data  []byte
+	// ID, when set, de-duplicates: see PublishMsg.
+	ID string
+	// Header travels with the event (Event.Header), e.g. who may see it.
+	// Names starting "Nats-" are JetStream's and must not be set here.
+	Header nats.Header
+}
+
+// Publish stores an event of topic: PublishMsg with no header.
 func (l *Log) Publish(ctx context.Context, topic string, data []byte, id string) (seq uint64, err error) {
-	subject, _, err := l.locate(topic)
+	return l.PublishMsg(ctx, Message{Topic: topic, Data: data, ID: id})
+}
+
+// PublishMsg stores an event and returns its seq once JetStream has
+// acknowledged it. A non-empty ID de-duplicates: publishing again with an
+// ID already stored in the last two minutes (or the window's age, if
+// shorter) stores nothing and returns the first event's seq, so a retried
+// publish is stored once.
+//
+// A Log opened with windows refuses a topic under none of them
+// (INVALID_ARGUMENT). A Log opened with none (a service's, which only
+// publishes) stores the event in whatever stream holds its subject, made
+// by a Log that watches (a gateway's); a topic no stream holds is then
+// UNAVAILABLE.
+func (l *Log) PublishMsg(ctx context.Context, m Message) (seq uint64, err error) {
+	subject := l.root + "." + subjectTokens(m.Topic)
+	if len(l.streams) > 0 {
+		subject, _, err = l.locate(m.Topic) // a topic under none of the windows is refused
+	} else {
+		err = checkTopic(m.Topic)
+	}
 	if err != nil {
 		return 0, err
 	}
-	var opts []jetstream.PublishOpt
-	if id != "" {
-		opts = append(opts, jetstream.WithMsgID(id))
+	for name := range m.Header {
+		if strings.HasPrefix(strings.ToLower(name), "nats-") {
+			return 0, status.Errorf(status.CodeInvalidArgument, "event header %q is reserved for JetStream", name)
+		}
 	}
-	ack, err := l.js.Publish(ctx, subject, data, opts...)
+	msg := &nats.Msg{Subject: subject, Data: m.Data, Header: m.Header}
+	var opts []jetstream.PublishOpt
+	if m.ID != "" {
+		opts = append(opts, jetstream.WithMsgID(m.ID))
+	}
+	ack, err := l.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
-		return 0, unavailable(err, "the event of %q was not stored", topic)
+		return 0, unavailable(err, "the event of %q was not stored", m.Topic)
 	}
 	return ack.Sequence, nil
 }

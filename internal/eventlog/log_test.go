@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/streamgate/streamgate/internal/eventlog"
@@ -621,6 +622,45 @@ func TestOpenAgain(t *testing.T) {
 		}
 		if cfg := s.CachedInfo().Config; cfg.MaxAge != 2*time.Hour || cfg.MaxBytes != 1<<20 {
 			t.Fatalf("the stream's limits: max age %v, max bytes %d", cfg.MaxAge, cfg.MaxBytes)
+		}
+	})
+}
+
+// TestPublisherWithoutWindows: a Log opened with no windows (a service's)
+// stores events in the streams a watching Log made, with their headers;
+// a topic no stream holds is UNAVAILABLE, and JetStream's own headers
+// are refused.
+func TestPublisherWithoutWindows(t *testing.T) {
+	onNATS(t, func(t *testing.T, url string) {
+		root := testRoot(t, url)
+		g := openGateway(t, url, root, eventlog.Window{Prefix: "orders", MaxAge: time.Hour})
+		service := openGateway(t, url, root)
+		got := newCollector()
+		_, stop, err := g.log.Watch(t.Context(), "orders/o1", eventlog.Position{}, got.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		seq, err := service.log.PublishMsg(t.Context(), eventlog.Message{
+			Topic: "orders/o1", Data: []byte(`{"paid":true}`), ID: "o1-1",
+			Header: nats.Header{"Streamgate-Visibility": []string{`{"public":true}`}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		await(t, got.reached(seq), "the service's event")
+		got.mu.Lock()
+		ev := got.events[0]
+		got.mu.Unlock()
+		if string(ev.Data) != `{"paid":true}` || ev.Header.Get("Streamgate-Visibility") != `{"public":true}` || ev.Header.Get("Nats-Msg-Id") != "o1-1" {
+			t.Fatalf("event %s with header %v: want the data and the headers published", ev.Data, ev.Header)
+		}
+		if _, err := service.log.Publish(t.Context(), "users/u1", []byte(`{}`), ""); status.CodeOf(err) != status.CodeUnavailable {
+			t.Errorf("publish under no stream: %v, want UNAVAILABLE", err)
+		}
+		_, err = service.log.PublishMsg(t.Context(), eventlog.Message{Topic: "orders/o1", Header: nats.Header{"Nats-Expected-Stream": []string{"x"}}})
+		if status.CodeOf(err) != status.CodeInvalidArgument {
+			t.Errorf("publish with a Nats- header: %v, want INVALID_ARGUMENT", err)
 		}
 	})
 }

@@ -53,7 +53,7 @@ func (w *watcher) catchUp(ctx context.Context, st jetstream.Stream, subject, top
 			if err != nil {
 				return err
 			}
-			if !w.hand(Event{Topic: topic, Seq: m.Sequence, Data: m.Data, Time: m.Time}) {
+			if !w.hand(Event{Topic: topic, Seq: m.Sequence, Data: m.Data, Header: m.Header, Time: m.Time}) {
 				return nil // ended
 			}
 			next = m.Sequence + 1

@@ -9,6 +9,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
 	"github.com/streamgate/streamgate/gateway/wsedge"
+	"github.com/streamgate/streamgate/internal/asyncwriter"
 	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
@@ -80,10 +81,11 @@ func WithMetrics(reg prometheus.Registerer) Option {
 }
 
 // NewRegistry returns a Prometheus registry with the Go runtime and
-// process collectors, for a process's /metrics.
+// process collectors and the count of log lines the process dropped
+// (streamgate_log_lines_dropped_total), for a process's /metrics.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), asyncwriter.DroppedCollector())
 	return reg
 }
 

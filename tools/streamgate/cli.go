@@ -115,6 +115,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err == nil {
 		in.stdout, in.stderr = stdout, stderr
 		err = in.run(ctx, in.invocation)
+		closeLogs()
 	}
 	var usageErr *usageError
 	switch {

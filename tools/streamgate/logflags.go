@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+
+	"github.com/streamgate/streamgate/internal/asyncwriter"
 )
 
 // logFlags are the logging flags every serving command (stack, gateway,
@@ -39,11 +42,38 @@ func addLogFlags(fs *flag.FlagSet) *logFlags {
 	return f
 }
 
-// logger returns a logger writing to w as the flags say.
+// logger returns a logger writing to w as the flags say, through an
+// asynchronous writer (the access log's lines are written off the
+// request's path, many in one write, and dropped and counted when w falls
+// behind by asyncwriter.DefaultLimit bytes); the command's end writes out
+// what is pending (closeLogs).
 func (f *logFlags) logger(w io.Writer) *slog.Logger {
+	aw := asyncwriter.New(w, asyncwriter.DefaultLimit)
+	openLogs.mu.Lock()
+	openLogs.writers = append(openLogs.writers, aw)
+	openLogs.mu.Unlock()
 	opts := &slog.HandlerOptions{Level: f.level}
 	if f.format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(aw, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(aw, opts))
+}
+
+// openLogs are the asynchronous writers of the loggers made so far.
+var openLogs struct {
+	mu      sync.Mutex
+	writers []*asyncwriter.Writer
+}
+
+// closeLogs writes out and closes every logger's writer made so far;
+// lines logged later (by a command of a test running beside) go straight
+// to their destination.
+func closeLogs() {
+	openLogs.mu.Lock()
+	writers := openLogs.writers
+	openLogs.writers = nil
+	openLogs.mu.Unlock()
+	for _, w := range writers {
+		_ = w.Close()
+	}
 }

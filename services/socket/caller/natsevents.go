@@ -123,10 +123,15 @@ func (r *natsReader) onMsg(m *nats.Msg) {
 		e.Visibility = socket.Visibility{} // unreadable: delegating keys only
 	}
 	// Every event of the topic counts, seen or not, so only events lost
-	// on the way show as a gap.
+	// on the way show as a gap; one sent again (an instance retrying to
+	// store it, before it sends the next) is delivered once.
 	if e.Seq > 0 {
 		key := h.Get(eventlog.HeaderInstance) + "\x00" + topic
-		if last, ok := r.seqs[key]; ok && e.Seq != last+1 {
+		last, ok := r.seqs[key]
+		switch {
+		case ok && e.Seq == last:
+			return
+		case ok && e.Seq != last+1:
 			e.Gap = true
 		}
 		if len(r.seqs) >= maxTrackedTopics {

@@ -1,6 +1,7 @@
 package natsserve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -46,6 +47,8 @@ const (
 // eventStore stores a server's events in JetStream (see WithEvents).
 type eventStore struct {
 	log      *eventlog.Log
+	nc       *nats.Conn
+	root     string
 	frames   carrier.Frames
 	id       carrier.Identity
 	logger   *slog.Logger
@@ -79,7 +82,7 @@ func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (stop 
 		return nil, err
 	}
 	s := &eventStore{
-		log: l, frames: f, id: f.Identity(), logger: f.Logger(),
+		log: l, nc: nc, root: cmp.Or(root, eventlog.DefaultRoot), frames: f, id: f.Identity(), logger: f.Logger(),
 		queue: make(chan carrier.Event, queue), done: make(chan struct{}), noStream: map[string]time.Time{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -142,6 +145,9 @@ func (s *eventStore) store(e carrier.Event) error {
 	collection := collectionOf(e.Topic)
 	if at, ok := s.noStream[collection]; ok {
 		if time.Since(at) < noStreamMemory {
+			// Not stored, but sent on its subject all the same, for the
+			// callers subscribed to it over NATS.
+			_ = s.nc.PublishMsg(&nats.Msg{Subject: eventlog.Subject(s.root, e.Topic), Data: e.Data, Header: s.header(e)})
 			return errNoStream
 		}
 		delete(s.noStream, collection)

@@ -187,16 +187,18 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 // key may receive, until the returned stop flushes the events queued
 // (within timeout).
 func (l *Listener) startEvents(f carrier.Frames) (stop func(timeout time.Duration), err error) {
+	flush, err := startEvents(l.nc, l.eventRoot, f, l.eventQueue)
+	if err != nil {
+		return nil, err
+	}
+	// Answering grants comes second: an instance that answers stores its
+	// events already.
 	grants, err := l.nc.QueueSubscribe(natswire.EventsSubject(f.Identity().Name), natswire.QueueGroup, func(m *nats.Msg) {
 		b, _ := json.Marshal(grant(f, bearer(m.Header.Get(natswire.HeaderAuthorization))))
 		_ = m.Respond(b)
 	})
 	if err != nil {
-		return nil, err
-	}
-	flush, err := startEvents(l.nc, l.eventRoot, f, l.eventQueue)
-	if err != nil {
-		_ = grants.Unsubscribe()
+		flush(0)
 		return nil, err
 	}
 	return func(timeout time.Duration) {

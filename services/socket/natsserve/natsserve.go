@@ -151,6 +151,15 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 	if err := natswire.CheckService(id.Name); err != nil {
 		return err
 	}
+	// Events are stored from before the first request is taken.
+	stopEvents := func(time.Duration) {}
+	if l.events {
+		var err error
+		if stopEvents, err = l.startEvents(f); err != nil {
+			return err
+		}
+	}
+	defer func() { stopEvents(f.DrainTimeout()) }()
 	svc, err := micro.AddService(l.nc, micro.Config{
 		Name:        id.Name,
 		Version:     natswire.MicroVersion(id.Version),
@@ -170,16 +179,8 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 			return err
 		}
 	}
-	stopEvents := func(time.Duration) {}
-	if l.events {
-		if stopEvents, err = l.startEvents(f); err != nil {
-			_ = svc.Stop()
-			return err
-		}
-	}
 	<-ctx.Done()
-	l.drain(svc, f.DrainTimeout())
-	stopEvents(f.DrainTimeout())
+	l.drain(svc, f.DrainTimeout()) // then the deferred stopEvents stores what is queued
 	return nil
 }
 

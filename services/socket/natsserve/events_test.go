@@ -167,6 +167,18 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 	return zero
 }
 
+// storing starts a service that stores its events on an embedded NATS
+// server, with a window for prefix whose topic prefix/o1 is watched.
+func storing(t *testing.T, withStream bool, opts ...natsserve.Option) (es *eventService, prefix string, stored <-chan eventlog.Event) {
+	t.Helper()
+	url := natstest.EmbeddedJetStream(t)
+	name := natstest.UniqueName("evsvc")
+	prefix = natstest.UniqueName("ev")
+	l, _ := gatewayLog(t, natstest.Connect(t, url), prefix)
+	stored = watch(t, l, prefix+"/o1")
+	return startEventService(t, name, natstest.Connect(t, url), withStream, opts...), prefix, stored
+}
+
 // count is a counter's value in the service's metrics.
 func (es *eventService) count(t *testing.T, name string) float64 {
 	t.Helper()
@@ -246,11 +258,7 @@ func TestEventsStoredInOrderWithHeaders(t *testing.T) {
 }
 
 func TestEventOfNoStreamReachesDirectSubscribers(t *testing.T) {
-	url := natstest.EmbeddedJetStream(t)
-	name, prefix := natstest.UniqueName("evsvc"), natstest.UniqueName("ev")
-	l, _ := gatewayLog(t, natstest.Connect(t, url), prefix)
-	stored := watch(t, l, prefix+"/o1")
-	es := startEventService(t, name, natstest.Connect(t, url), true)
+	es, prefix, stored := storing(t, true)
 	c := sockettest.Dial(t, es.stream)
 	if _, err := c.Request(sockettest.Context(t), "ECHO", "", nil); err != nil {
 		t.Fatal(err) // the stream is open: Subscribe waits for its acknowledgement
@@ -278,11 +286,7 @@ func TestEventOfNoStreamReachesDirectSubscribers(t *testing.T) {
 }
 
 func TestDrainStoresQueuedEvents(t *testing.T) {
-	url := natstest.EmbeddedJetStream(t)
-	name, prefix := natstest.UniqueName("evsvc"), natstest.UniqueName("ev")
-	l, _ := gatewayLog(t, natstest.Connect(t, url), prefix)
-	stored := watch(t, l, prefix+"/o1")
-	es := startEventService(t, name, natstest.Connect(t, url), false)
+	es, prefix, stored := storing(t, false)
 	const n = 500
 	for i := range n {
 		must(t, es.srv.Publish(prefix+"/o1", i, socket.Visibility{}))
@@ -299,11 +303,7 @@ func TestDrainStoresQueuedEvents(t *testing.T) {
 }
 
 func TestFullQueueDropsCounted(t *testing.T) {
-	url := natstest.EmbeddedJetStream(t)
-	name, prefix := natstest.UniqueName("evsvc"), natstest.UniqueName("ev")
-	l, _ := gatewayLog(t, natstest.Connect(t, url), prefix)
-	stored := watch(t, l, prefix+"/o1")
-	es := startEventService(t, name, natstest.Connect(t, url), false, natsserve.WithEventQueue(4))
+	es, prefix, stored := storing(t, false, natsserve.WithEventQueue(4))
 	const n = 2000
 	start := time.Now()
 	for i := range n {

@@ -125,8 +125,9 @@ type subscription struct {
 // (the service's keyring decides, as on a stream: PERMISSION_DENIED for a
 // key limited to some actions). While no instance has answered, events
 // that arrive are lost to the subscription (the next has Gap set). A seq
-// that jumps for an instance and topic marks a Gap; events the key may
-// not see do not. Subscribe returns once the NATS server has the
+// that jumps for an instance and topic marks a Gap (events the key may
+// not see do not), and so does the first event after the NATS connection
+// reconnected. Subscribe returns once the NATS server has the
 // subscription (at most the connect timeout); stop removes it.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
 	if c.nats != nil {

@@ -78,7 +78,7 @@ func (c *Client) natsSubscribe(ctx context.Context, topic string, fn func(Event)
 	}
 	ev.wg.Add(1)
 	ev.mu.Unlock()
-	r := &natsReader{link: c.nats, ctx: ev.ctx, sub: sub, seqs: map[string]uint64{}}
+	r := &natsReader{link: c.nats, ctx: ev.ctx, sub: sub, seqs: map[string]uint64{}, reconnects: c.nats.nc.Stats().Reconnects}
 	ns, err := c.nats.nc.Subscribe(eventlog.PatternSubject(eventlog.DefaultRoot, topic), r.onMsg)
 	if err != nil {
 		ev.wg.Done()
@@ -106,6 +106,9 @@ type natsReader struct {
 	ctx  context.Context // the client's
 	sub  *subscription
 	seqs map[string]uint64 // the last seq by instance and topic; onMsg's own
+	// reconnects is the connection's count of reconnects at the last
+	// message: events published while it was away are lost.
+	reconnects uint64
 }
 
 // onMsg hands the subscription an event of its service that the client's
@@ -118,6 +121,9 @@ func (r *natsReader) onMsg(m *nats.Msg) {
 		return
 	}
 	e := Event{Topic: topic, Data: m.Data}
+	if n := r.link.nc.Stats().Reconnects; n != r.reconnects {
+		r.reconnects, e.Gap = n, true
+	}
 	e.Seq, _ = strconv.ParseUint(h.Get(eventlog.HeaderSeq), 10, 64)
 	if v := h.Get(eventlog.HeaderVisibility); v != "" && json.Unmarshal([]byte(v), &e.Visibility) != nil {
 		e.Visibility = socket.Visibility{} // unreadable: delegating keys only

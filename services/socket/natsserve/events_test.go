@@ -400,3 +400,57 @@ func TestSubscribeCyclesLeakNothing(t *testing.T) {
 		t.Errorf("event after the cycles: %+v", e)
 	}
 }
+
+// BenchmarkStoreEvents measures how fast one instance stores events in
+// JetStream (embedded server): batches of 1,000 published at once, each
+// waited for until a gateway's watcher has it.
+//
+//	go test -run '^$' -bench StoreEvents ./services/socket/natsserve/
+func BenchmarkStoreEvents(b *testing.B) {
+	url := natstest.EmbeddedJetStream(b)
+	name, prefix := natstest.UniqueName("evsvc"), natstest.UniqueName("ev")
+	js, err := jetstream.New(natstest.Connect(b, url))
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := eventlog.Open(context.Background(), js, []eventlog.Window{{Prefix: prefix, MaxAge: time.Minute}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := make(chan struct{}, 1000)
+	_, stop, err := l.Watch(context.Background(), prefix+"/o1", eventlog.Position{}, func(eventlog.Event) { got <- struct{}{} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
+	srv, err := socket.NewServer(socket.Config{Name: name}, socket.WithoutAuth())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sockettest.RegisterEcho(b, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- srv.Serve(ctx, natsserve.Listen(natstest.Connect(b, url), nil, natsserve.WithEvents("")))
+	}()
+	defer func() { cancel(); <-done }()
+	natstest.WaitService(b, natstest.Connect(b, url), name, 1, 1)
+	b.ResetTimer()
+	for sent := 0; sent < b.N; {
+		batch := min(1000, b.N-sent)
+		for range batch {
+			if err := srv.Publish(prefix+"/o1", sent, socket.Visibility{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range batch {
+			select {
+			case <-got:
+			case <-time.After(20 * time.Second):
+				b.Fatal("an event was not stored within 20s")
+			}
+		}
+		sent += batch
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -55,8 +55,8 @@ type eventStore struct {
 	queue    chan carrier.Event
 	ctx      context.Context // ends the attempts when the flush runs out of time
 	cancel   context.CancelFunc
-	done     chan struct{} // closed when run returned
-	noStream map[string]time.Time
+	done     chan struct{}        // closed when run returned
+	noStream map[string]time.Time // collections no stream held, and when; run's own
 
 	mu       sync.Mutex // guards the counts and when they were logged
 	dropped  int

@@ -101,8 +101,10 @@ type Option func(*Listener)
 // (SERVICE/INSTANCE/TOPIC/SEQ), so it is stored once. The metrics count
 // each (socket.WithMetrics: streamgate_service_events_stored_total,
 // _store_failed_total, _store_dropped_total), and the server's logger
-// says so, at most every 10s. When Serve's context ends, the events
-// queued are stored within the drain timeout (socket.WithDrainTimeout).
+// says so, at most every 10s. When Serve's context ends, once the
+// requests in flight are answered, the events queued are stored, within
+// the drain timeout (socket.WithDrainTimeout) again; those left then are
+// counted as failed.
 //
 // Each event carries the headers Streamgate-Topic, Streamgate-Service,
 // Streamgate-Visibility (JSON), Streamgate-Instance and Streamgate-Seq

@@ -22,7 +22,14 @@ const EnvURL = "STREAMGATE_TEST_NATS"
 // loopback port, shut down at cleanup, and returns its URL.
 func Embedded(t testing.TB) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	return start(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+}
+
+// start starts an embedded server with opts, shut down at cleanup, and
+// returns its URL.
+func start(t testing.TB, opts *server.Options) string {
+	t.Helper()
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,8 +69,13 @@ type Options struct {
 	// NATS, when set, is the URL of a NATS server to serve over as well
 	// (see services/socket/natsserve), e.g. "nats://127.0.0.1:4222".
 	// Without TLS in the URL (tls://), a server other than loopback is
-	// refused unless InsecurePlaintext.
+	// refused unless InsecurePlaintext. The service then also stores
+	// every event it publishes in JetStream there (natsserve.WithEvents),
+	// unless NoNATSEvents.
 	NATS string
+	// NoNATSEvents, with NATS set, sends events to subscribed streams only,
+	// not into JetStream.
+	NoNATSEvents bool
 	// Keys are the keys callers may present. Without keys Run refuses to
 	// serve unless WithoutAuth says so.
 	Keys []keyring.Key
@@ -212,7 +217,11 @@ func listen(o Options, closers *[]io.Closer) (net.Listener, error) {
 		return nil, fmt.Errorf("run: NATS at %s: %w", u.Redacted(), err)
 	}
 	*closers = append(*closers, closerFunc(nc.Close))
-	return natsserve.Listen(nc, stream), nil
+	var opts []natsserve.Option
+	if !o.NoNATSEvents {
+		opts = append(opts, natsserve.WithEvents(""))
+	}
+	return natsserve.Listen(nc, stream, opts...), nil
 }
 
 // closerFunc is a Close with no error as an io.Closer.

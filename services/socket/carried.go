@@ -2,6 +2,9 @@ package socket
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,6 +75,44 @@ func (c *carried) Call(ctx context.Context, key *keyring.Entry, req *socketv1.Re
 	stop := context.AfterFunc(c.s.stopped, cancel)
 	defer stop()
 	return c.s.call(ctx, key, req)
+}
+
+func (c *carried) Logger() *slog.Logger { return c.s.opts.logger }
+
+func (c *carried) Events(sink func(carrier.Event)) (detach func()) {
+	se := &c.s.events
+	es := &eventSink{fn: sink}
+	se.mu.Lock()
+	se.sinks = append(se.sinks, es)
+	se.mu.Unlock()
+	return func() {
+		se.mu.Lock()
+		defer se.mu.Unlock()
+		se.sinks = slices.DeleteFunc(se.sinks, func(x *eventSink) bool { return x == es })
+	}
+}
+
+func (c *carried) CountEvent(o carrier.EventOutcome) {
+	switch o {
+	case carrier.EventStored:
+		c.s.obs.server(serverEvent{kind: eventStored})
+	case carrier.EventFailed:
+		c.s.obs.server(serverEvent{kind: eventStoreFailed})
+	case carrier.EventDropped:
+		c.s.obs.server(serverEvent{kind: eventStoreDropped})
+	}
+}
+
+// eventSink is a transport's sink of every event (carried.Events).
+type eventSink struct{ fn func(carrier.Event) }
+
+// toSinks hands an event to every sink. Called with mu held.
+func (se *serverEvents) toSinks(topic string, seq uint64, data []byte, vis Visibility) {
+	v, _ := json.Marshal(vis) // strings and bools: it cannot fail
+	e := carrier.Event{Topic: topic, Seq: seq, Data: data, Visibility: v}
+	for _, s := range se.sinks {
+		s.fn(e)
+	}
 }
 
 func (c *carried) Describe(key *keyring.Entry) *socketv1.DescribeResponse {

@@ -57,9 +57,11 @@ const maxTopicSeqs = 1 << 18
 // serverEvents are a server's topic sequence numbers and subscribed
 // streams.
 type serverEvents struct {
-	mu   sync.Mutex                    // guards seqs, subs, exact, patterns; held while an event is queued, so each stream gets a topic's events in seq order
+	mu   sync.Mutex                    // guards seqs, subs, exact, patterns, sinks; held while an event is queued, so each stream and sink gets a topic's events in seq order
 	seqs map[string]uint64             // the last seq published per topic
 	subs map[*serverStream]*streamSubs // streams with a subscription
+	// sinks are the transports that carry every event on (carried.go).
+	sinks []*eventSink
 	// exact indexes the streams subscribed to each topic, and patterns
 	// lists the streams with a pattern subscription (few: gateways), so
 	// a Publish looks at the streams it may concern only.
@@ -116,6 +118,9 @@ func (s *Server) Publish(topic string, data any, vis Visibility) error {
 	}
 	se.seqs[topic]++
 	ev.Seq = se.seqs[topic]
+	if len(se.sinks) > 0 {
+		se.toSinks(topic, ev.Seq, raw, vis)
+	}
 	for st, sub := range se.patterns {
 		if se.exact[topic][st] == nil && sub.matchesPattern(topic) {
 			s.queueEvent(sub, vis, frame)

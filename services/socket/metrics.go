@@ -24,7 +24,12 @@ import (
 // streamgate_service_events_published_total,
 // streamgate_service_events_delivered_total (handed to a subscribed
 // stream's sender) and streamgate_service_events_dropped_total (a
-// subscribed stream's queue was full). Servers of the same name registered
+// subscribed stream's queue was full), and, for a transport that stores
+// events (natsserve.WithEvents: JetStream),
+// streamgate_service_events_stored_total,
+// streamgate_service_events_store_failed_total (no stream holds the
+// topic, or every attempt failed) and
+// streamgate_service_events_store_dropped_total (its queue was full). Servers of the same name registered
 // with one reg share their series. Default: no metrics.
 func WithMetrics(reg prometheus.Registerer) ServerOption {
 	return serverOptionFunc(func(c *serverConfig) { c.metrics = reg })
@@ -46,6 +51,9 @@ type serverMetrics struct {
 	published    prometheus.Counter
 	delivered    prometheus.Counter
 	dropped      prometheus.Counter
+	stored       prometheus.Counter
+	storeFailed  prometheus.Counter
+	storeDropped prometheus.Counter
 	unknown      *actionMetrics // frames naming no registered action
 
 	index int // the observer's index in the server's observers
@@ -91,6 +99,11 @@ func newServerMetrics(reg prometheus.Registerer, service string) (*serverMetrics
 	m.published = r.Counter("streamgate_service_events_published_total", "Events the service published.")
 	m.delivered = r.Counter("streamgate_service_events_delivered_total", "Events handed to a subscribed stream's sender.")
 	m.dropped = r.Counter("streamgate_service_events_dropped_total", "Events a subscribed stream missed because its event queue was full.")
+	m.stored = r.Counter("streamgate_service_events_stored_total", "Events the service's transport stored (JetStream acknowledged them).")
+	m.storeFailed = r.Counter("streamgate_service_events_store_failed_total",
+		"Events the service's transport did not store: no stream holds the topic, or every attempt failed.")
+	m.storeDropped = r.Counter("streamgate_service_events_store_dropped_total",
+		"Events the service's transport dropped unstored because its queue was full.")
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -183,6 +196,12 @@ func (m *serverMetrics) server(e serverEvent) {
 		m.delivered.Inc()
 	case eventDropped:
 		m.dropped.Inc()
+	case eventStored:
+		m.stored.Inc()
+	case eventStoreFailed:
+		m.storeFailed.Inc()
+	case eventStoreDropped:
+		m.storeDropped.Inc()
 	}
 }
 

@@ -70,6 +70,9 @@ const (
 	eventPublished
 	eventDelivered
 	eventDropped
+	eventStored       // a transport stored an event (JetStream, see natsserve)
+	eventStoreFailed  // a transport could not store an event
+	eventStoreDropped // a transport's queue was full: the event was not stored
 )
 
 // serverObservers are a server's observers, in the order they are told.

@@ -65,7 +65,7 @@ const gatewayUsage = `  streamgate gateway -config FILE [-http ADDR] [-grpc ADDR
 `
 
 // serviceUsage has a %s: the services' names.
-const serviceUsage = `  streamgate service NAME [-listen ADDR] [-nats URL] [-admin ADDR] [-pprof] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
+const serviceUsage = `  streamgate service NAME [-listen ADDR] [-nats URL [-nats-events=false]] [-admin ADDR] [-pprof] [-store sqlite|memory|postgres] [-data DIR] [-dsn URL]
                           [-inventory ADDR] [-gateways A=URL,B=URL,C=URL] [-provider-timeout D] [-version V]
                           [-settle-interval D] [-settle-older-than D]
                           [-log-format text|json] [-log-level debug|info|warn|error]
@@ -79,7 +79,9 @@ const serviceUsage = `  streamgate service NAME [-listen ADDR] [-nats URL] [-adm
       is the PostgreSQL URL when -dsn is not given. -tls-* serve the socket over
       TLS (-tls-client-ca: mutual TLS); -service-tls-* reach the services it calls
       (orders: inventory) over TLS. Plaintext off loopback needs -insecure-plaintext.
-      -nats URL serves over NATS request-reply as well (-listen '': NATS alone).
+      -nats URL serves over NATS request-reply as well (-listen '': NATS alone), and
+      stores every event in JetStream for the gateway's event history (unless
+      -nats-events=false).
       Services: %s
 `
 

@@ -4,7 +4,7 @@
 //	                                            the whole example system in one process
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-tls-cert FILE -tls-key FILE] [-service-tls-ca FILE]
 //	                                            serve the gateway (SIGHUP reloads the config)
-//	streamgate service NAME [-listen ADDR] [-nats URL] [-admin ADDR] [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
+//	streamgate service NAME [-listen ADDR] [-nats URL [-nats-events=false]] [-admin ADDR] [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
 //	                                            serve one service (key from STREAMGATE_SERVICE_KEY)
 //	streamgate call [-addr ADDR | -gateway ADDR|URL] [-key KEY] SERVICE ACTION [ID] [JSON]
 //	                                            send one request to a service or through the gateway (gRPC or REST)
@@ -230,6 +230,7 @@ func serviceCmd(fs *flag.FlagSet) runner {
 	f := &serviceFlags{gateways: map[string]string{}}
 	f.listen = cliflag.Listen(fs, "listen", "127.0.0.1:9000", "TCP address to serve on (empty with -nats: NATS alone)")
 	fs.StringVar(&f.nats, "nats", "", "also serve over NATS at this URL, e.g. nats://127.0.0.1:4222 (the service's micro service; docs/writing-services.md)")
+	fs.BoolVar(&f.natsEvents, "nats-events", true, "with -nats: also store every event in JetStream, for the gateway's event history (false: events go to subscribed streams only)")
 	fs.StringVar(&f.version, "version", "dev", "build version reported by Describe")
 	f.store = cliflag.Enum(fs, "store", run.StoreSQLite, stores(), "where users, inventory, orders and payments keep data: sqlite, memory or postgres")
 	fs.StringVar(&f.data, "data", "./data", "directory of the SQLite files")
@@ -252,6 +253,7 @@ func serviceCmd(fs *flag.FlagSet) runner {
 type serviceFlags struct {
 	listen, store                                    *string
 	version, data, dsn, inventory, key, nats         string
+	natsEvents                                       bool
 	gateways                                         map[string]string // -gateways, by name
 	providerTimeout, settleInterval, settleOlderThan time.Duration
 	logs                                             *logFlags
@@ -305,6 +307,7 @@ func serveService(ctx context.Context, in *invocation, f *serviceFlags) error {
 		Service:         name,
 		Listen:          *f.listen,
 		NATS:            f.nats,
+		NoNATSEvents:    !f.natsEvents,
 		Version:         f.version,
 		Keys:            []keyring.Key{key},
 		CallKey:         key.Secret,

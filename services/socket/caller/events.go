@@ -18,7 +18,9 @@ type Event struct {
 	// Topic is the topic it was published on (never a pattern).
 	Topic string
 	// Seq increases by one per event the publishing instance sends on the
-	// topic; each instance counts on its own.
+	// topic; each instance counts on its own. Over NATS it is the
+	// instance's seq from the event's Streamgate-Seq header (0 without
+	// one), not the JetStream stream's sequence.
 	Seq uint64
 	// Data is the event's JSON, e.g. the object as a read returns it.
 	Data json.RawMessage
@@ -113,7 +115,24 @@ type subscription struct {
 // (PERMISSION_DENIED, when an instance refuses). Errors: INVALID_ARGUMENT
 // for a bad topic, PERMISSION_DENIED, UNAVAILABLE once the client is
 // closed.
+//
+// Over NATS (WithNATS), the subscription is one NATS subscription on the
+// subject of the topic or pattern under "streamgate.events", which gets
+// the events the service's instances publish into JetStream
+// (natsserve.WithEvents) as they are published: those whose
+// Streamgate-Service header is the client's service and that the client's
+// key may see, which an instance of the service tells once per client
+// (the service's keyring decides, as on a stream: PERMISSION_DENIED for a
+// key limited to some actions). While no instance has answered, events
+// that arrive are lost to the subscription (the next has Gap set). A seq
+// that jumps for an instance and topic marks a Gap (events the key may
+// not see do not), and so does the first event after the NATS connection
+// reconnected. Subscribe returns once the NATS server has the
+// subscription (at most the connect timeout); stop removes it.
 func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
+	if c.nats != nil {
+		return c.natsSubscribe(ctx, topic, fn)
+	}
 	return c.events.subscribe(ctx, topic, fn)
 }
 

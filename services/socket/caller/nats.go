@@ -30,8 +30,10 @@ import (
 // cancelled request stops waiting at once, but the service runs it on
 // until its deadline (or the action's Timeout). Describe asks the micro
 // service's INFO. State is the connection's, TransientFailure while the
-// last request found no instance. Events do not travel over NATS yet:
-// Subscribe receives nothing from a service served over NATS alone.
+// last request found no instance. Subscribe receives the events the
+// service's instances store in JetStream (natsserve.WithEvents, under the
+// subject root "streamgate.events") as NATS publishes them: see
+// Subscribe.
 func WithNATS(nc *nats.Conn) Option {
 	return func(c *config) { c.nats = nc }
 }
@@ -44,6 +46,7 @@ type natsLink struct {
 	// absent says the last request or INFO found no instance (no
 	// responders), until one answers.
 	absent atomic.Bool
+	grants natsGrant // which events the key may receive (natsevents.go)
 }
 
 // dialNATS returns a client for the service named target over nc.

@@ -17,6 +17,11 @@
 // caller's key travels in each request's Authorization header ("Bearer
 // KEY") and is verified with the server's keyring, verifications cached.
 //
+// With WithEvents, the instance also stores every event its server
+// publishes in JetStream (as well as sending it to the streams subscribed
+// to it), where the gateway reads them, and callers over NATS subscribe
+// to them (caller.WithNATS): see WithEvents.
+//
 // NATS carries no cancellation: a request runs until its timeout_ms (the
 // caller's deadline) or the action's Timeout ends it. When Serve's context
 // ends, the endpoints stop taking requests, those in flight are answered
@@ -31,6 +36,7 @@ package natsserve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -55,6 +61,10 @@ type Listener struct {
 	closed chan struct{} // closed by Close
 	once   sync.Once
 
+	events     bool   // WithEvents: store events in JetStream
+	eventRoot  string // their subjects' root; "" is eventlog.DefaultRoot
+	eventQueue int    // how many events wait to be stored
+
 	mu       sync.Mutex // guards inFlight, draining, idle
 	inFlight int
 	draining bool
@@ -63,8 +73,46 @@ type Listener struct {
 
 // Listen returns a listener that serves over nc, and over the gRPC stream
 // on stream when it is not nil.
-func Listen(nc *nats.Conn, stream net.Listener) *Listener {
-	return &Listener{nc: nc, stream: stream, closed: make(chan struct{}), idle: make(chan struct{})}
+func Listen(nc *nats.Conn, stream net.Listener, opts ...Option) *Listener {
+	l := &Listener{nc: nc, stream: stream, closed: make(chan struct{}), idle: make(chan struct{}), eventQueue: eventQueue}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Option tunes a Listener.
+type Option func(*Listener)
+
+// WithEvents stores every event the server publishes while it serves in
+// JetStream too, on the event's subject under root ("" is
+// "streamgate.events"; the gateway's events root must be the same), in
+// the stream the gateway made for the topic's window; the streams
+// subscribed to the event get it as before. Default: events go to
+// subscribed streams only.
+//
+// Publish never waits for JetStream: events wait in a queue of 4096 in
+// the order they were published and one goroutine stores them one at a
+// time, each acknowledged before the next goes, so a topic's events are
+// stored in their order. An event that finds the queue full is dropped;
+// an event of a topic no stream holds is not stored (nor retried for a
+// second, per collection); an event JetStream does not acknowledge is
+// sent again, at most 3 times, with the same message id
+// (SERVICE/INSTANCE/TOPIC/SEQ), so it is stored once. The metrics count
+// each (socket.WithMetrics: streamgate_service_events_stored_total,
+// _store_failed_total, _store_dropped_total), and the server's logger
+// says so, at most every 10s. When Serve's context ends, once the
+// requests in flight are answered, the events queued are stored, within
+// the drain timeout (socket.WithDrainTimeout) again; those left then are
+// counted as failed.
+//
+// Each event carries the headers Streamgate-Topic, Streamgate-Service,
+// Streamgate-Visibility (JSON), Streamgate-Instance and Streamgate-Seq
+// (this instance's seq for the topic); docs/protocol.md §10. The
+// instance also answers callers' questions about which events their key
+// may receive (caller.WithNATS's Subscribe).
+func WithEvents(root string) Option {
+	return func(l *Listener) { l.events, l.eventRoot = true, root }
 }
 
 // Accept accepts the gRPC stream's connections; with no stream it waits
@@ -105,6 +153,15 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 	if err := natswire.CheckService(id.Name); err != nil {
 		return err
 	}
+	// Events are stored from before the first request is taken.
+	stopEvents := func(time.Duration) {}
+	if l.events {
+		var err error
+		if stopEvents, err = l.startEvents(f); err != nil {
+			return err
+		}
+	}
+	defer func() { stopEvents(f.DrainTimeout()) }()
 	svc, err := micro.AddService(l.nc, micro.Config{
 		Name:        id.Name,
 		Version:     natswire.MicroVersion(id.Version),
@@ -125,8 +182,46 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 		}
 	}
 	<-ctx.Done()
-	l.drain(svc, f.DrainTimeout())
+	l.drain(svc, f.DrainTimeout()) // then the deferred stopEvents stores what is queued
 	return nil
+}
+
+// startEvents stores f's events in JetStream and answers which events a
+// key may receive, until the returned stop flushes the events queued
+// (within timeout).
+func (l *Listener) startEvents(f carrier.Frames) (stop func(timeout time.Duration), err error) {
+	flush, err := startEvents(l.nc, l.eventRoot, f, l.eventQueue)
+	if err != nil {
+		return nil, err
+	}
+	// Answering grants comes second: an instance that answers stores its
+	// events already.
+	grants, err := l.nc.QueueSubscribe(natswire.EventsSubject(f.Identity().Name), natswire.QueueGroup, func(m *nats.Msg) {
+		b, _ := json.Marshal(grant(f, bearer(m.Header.Get(natswire.HeaderAuthorization))))
+		_ = m.Respond(b)
+	})
+	if err != nil {
+		flush(0)
+		return nil, err
+	}
+	return func(timeout time.Duration) {
+		_ = grants.Unsubscribe()
+		flush(timeout)
+	}, nil
+}
+
+// grant is which events the key whose secret a caller presents may
+// receive: as on a stream, a delegating key every event, another key
+// those its principal may see, and a key limited to some actions none.
+func grant(f carrier.Frames, secret string) natswire.Grant {
+	key, e := f.Authenticate(secret)
+	if e == nil && len(key.Actions) > 0 {
+		e = status.Errorf(status.CodePermissionDenied, "key %q is limited to some actions and may not subscribe", key.Name)
+	}
+	if e != nil {
+		return natswire.Grant{Code: string(e.Code), Message: e.Message}
+	}
+	return natswire.Grant{Delegate: key.Delegate, Subject: key.Name, Roles: key.Roles}
 }
 
 // drain stops the endpoints, makes sure the NATS server routes nothing

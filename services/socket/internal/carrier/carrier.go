@@ -12,6 +12,7 @@ package carrier
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"time"
 
@@ -49,7 +50,46 @@ type Frames interface {
 	// DrainTimeout bounds how long a transport waits for the requests in
 	// flight once it stops taking new ones.
 	DrainTimeout() time.Duration
+	// Logger is the server's logger.
+	Logger() *slog.Logger
+	// Events has sink called with every event the server publishes from
+	// now on, until detach is called (detach waits for a call running).
+	// sink runs while the server's event lock is held, so each topic's
+	// events reach it in the order of their seqs: it must not block.
+	Events(sink func(Event)) (detach func())
+	// CountEvent records in the server's metrics what the transport did
+	// with an event Events handed it.
+	CountEvent(o EventOutcome)
 }
+
+// Event is an event a server published, as Frames.Events hands it over.
+type Event struct {
+	// Topic is the topic it was published on.
+	Topic string
+	// Seq is the server's seq for the topic: from 1, one more per event
+	// the server publishes on it.
+	Seq uint64
+	// Data is the event's JSON ("null" when none).
+	Data []byte
+	// Visibility is the JSON of the event's socket.Visibility ("{}": only
+	// callers whose key delegates see it).
+	Visibility []byte
+}
+
+// EventOutcome is what a transport did with an event handed to it.
+type EventOutcome uint8
+
+// The outcomes a transport reports with CountEvent.
+const (
+	// EventStored: the event was stored (acknowledged).
+	EventStored EventOutcome = iota + 1
+	// EventFailed: the event was not stored (no stream holds its topic,
+	// or storing failed on every attempt).
+	EventFailed
+	// EventDropped: the transport's queue was full; the event was not
+	// even tried.
+	EventDropped
+)
 
 // Listener is a net.Listener that also carries frames over its transport.
 // Server.Serve calls Carry with the server's Frames, and serves the gRPC

@@ -114,3 +114,27 @@ func Action(name string, md map[string]string) *socketv1.Action {
 	}
 	return a
 }
+
+// EventsSubject is where a caller asks an instance of a service which
+// events its key may receive (a Grant), before it subscribes to the
+// service's events on their subjects. An instance answers it while it
+// stores its events in JetStream; action names (upper case, no "$")
+// never meet it.
+func EventsSubject(service string) string {
+	return subjectPrefix + service + ".$EVENTS"
+}
+
+// Grant answers a request on EventsSubject: the events the request's key
+// may receive, as the service's keyring says, or the refusal.
+type Grant struct {
+	// Delegate: every event, whatever its visibility (the gateway's key).
+	Delegate bool `json:"delegate,omitempty"`
+	// Subject and Roles are the key's principal: without Delegate, the
+	// events whose visibility allows it.
+	Subject string   `json:"subject,omitempty"`
+	Roles   []string `json:"roles,omitempty"`
+	// Code and Message refuse the key (UNAUTHENTICATED,
+	// PERMISSION_DENIED) when Code is set.
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}

@@ -1,0 +1,221 @@
+package natsserve
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/streamgate/streamgate/internal/eventlog"
+	"github.com/streamgate/streamgate/services/socket/internal/carrier"
+	"github.com/streamgate/streamgate/status"
+)
+
+// Storing events in JetStream (WithEvents): every event the server
+// publishes goes into a queue (eventQueue long) in the order of its
+// topic's seqs, and one goroutine stores the queued events one after the
+// other, each acknowledged before the next is sent, so each topic's
+// events are stored in the order they were published. Publish never waits
+// for it: an event that finds the queue full is dropped and counted.
+const (
+	// eventQueue is how many events wait to be stored.
+	eventQueue = 4096
+	// storeAttempts bounds how many times one event is sent; every
+	// attempt carries the same message id, so JetStream stores it once
+	// however many acknowledgements were lost.
+	storeAttempts = 3
+	// attemptTimeout bounds one attempt's wait for its acknowledgement.
+	attemptTimeout = 2 * time.Second
+	// retryDelay is the wait before the second attempt, doubled before
+	// each later one.
+	retryDelay = 100 * time.Millisecond
+	// noStreamMemory is how long a topic's collection (its segments but
+	// the last) that no stream held fails its events at once, instead of
+	// asking JetStream again (which takes half a second to say no).
+	noStreamMemory = time.Second
+	// logEvery spaces the log lines about events not stored.
+	logEvery = 10 * time.Second
+)
+
+// eventStore stores a server's events in JetStream (see WithEvents).
+type eventStore struct {
+	log      *eventlog.Log
+	nc       *nats.Conn
+	root     string
+	frames   carrier.Frames
+	id       carrier.Identity
+	logger   *slog.Logger
+	queue    chan carrier.Event
+	ctx      context.Context // ends the attempts when the flush runs out of time
+	cancel   context.CancelFunc
+	done     chan struct{}        // closed when run returned
+	noStream map[string]time.Time // collections no stream held, and when; run's own
+
+	mu       sync.Mutex // guards the counts and when they were logged
+	dropped  int
+	failed   int
+	loggedAt time.Time
+}
+
+// startEvents has f's events stored in JetStream through nc, under root,
+// until the returned stop flushes them.
+func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (stop func(timeout time.Duration), err error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	var opts []eventlog.Option
+	if root != "" {
+		opts = append(opts, eventlog.WithRoot(root))
+	}
+	// With no windows the log only publishes, into the streams the
+	// gateway made: opening it asks JetStream nothing.
+	l, err := eventlog.Open(context.Background(), js, nil, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &eventStore{
+		log: l, nc: nc, root: cmp.Or(root, eventlog.DefaultRoot), frames: f, id: f.Identity(), logger: f.Logger(),
+		queue: make(chan carrier.Event, queue), done: make(chan struct{}), noStream: map[string]time.Time{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.run()
+	detach := f.Events(s.offer)
+	return func(timeout time.Duration) {
+		detach() // no more offers: the queue can close
+		close(s.queue)
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		select {
+		case <-s.done:
+		case <-timer.C:
+			s.cancel() // what is left fails at once, counted
+			<-s.done
+		}
+		s.cancel()
+		s.report(true)
+	}, nil
+}
+
+// offer queues an event, or drops it when the queue is full. It runs
+// under the server's event lock and never blocks.
+func (s *eventStore) offer(e carrier.Event) {
+	select {
+	case s.queue <- e:
+	default:
+		s.frames.CountEvent(carrier.EventDropped)
+		s.mu.Lock()
+		s.dropped++ // logged by run (report), off the publisher's path
+		s.mu.Unlock()
+	}
+}
+
+// run stores the queued events in order until the queue is closed and
+// empty.
+func (s *eventStore) run() {
+	defer close(s.done)
+	for e := range s.queue {
+		if err := s.store(e); err != nil {
+			s.frames.CountEvent(carrier.EventFailed)
+			s.mu.Lock()
+			s.failed++
+			s.mu.Unlock()
+			s.logger.Debug("natsserve: event not stored", "topic", e.Topic, "seq", e.Seq, "err", err)
+		} else {
+			s.frames.CountEvent(carrier.EventStored)
+		}
+		s.report(false)
+	}
+}
+
+// errNoStream says no stream holds a topic's subject.
+var errNoStream = errors.New("no JetStream stream holds the topic's subject (the gateway makes the streams of its event windows)")
+
+// store sends one event until JetStream acknowledges it, at most
+// storeAttempts times; every attempt carries the same message id. A topic
+// no stream holds is not retried.
+func (s *eventStore) store(e carrier.Event) error {
+	collection := collectionOf(e.Topic)
+	if at, ok := s.noStream[collection]; ok {
+		if time.Since(at) < noStreamMemory {
+			// Not stored, but sent on its subject all the same, for the
+			// callers subscribed to it over NATS.
+			_ = s.nc.PublishMsg(&nats.Msg{Subject: eventlog.Subject(s.root, e.Topic), Data: e.Data, Header: s.header(e)})
+			return errNoStream
+		}
+		delete(s.noStream, collection)
+	}
+	m := eventlog.Message{Topic: e.Topic, Data: e.Data, ID: s.messageID(e), Header: s.header(e)}
+	delay := retryDelay
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
+		_, err := s.log.PublishMsg(ctx, m)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, jetstream.ErrNoStreamResponse):
+			if len(s.noStream) >= eventQueue {
+				clear(s.noStream)
+			}
+			s.noStream[collection] = time.Now()
+			return errNoStream
+		case attempt == storeAttempts || s.ctx.Err() != nil || status.CodeOf(err) == status.CodeInvalidArgument:
+			return err
+		}
+		select {
+		case <-time.After(delay):
+		case <-s.ctx.Done():
+		}
+		delay *= 2
+	}
+}
+
+// messageID de-duplicates an event's attempts:
+// SERVICE/INSTANCE/TOPIC/SEQ.
+func (s *eventStore) messageID(e carrier.Event) string {
+	return s.id.Name + "/" + s.id.Instance + "/" + e.Topic + "/" + strconv.FormatUint(e.Seq, 10)
+}
+
+// header is what travels beside an event's data (docs/protocol.md §10).
+func (s *eventStore) header(e carrier.Event) nats.Header {
+	return nats.Header{
+		eventlog.HeaderTopic:      {e.Topic},
+		eventlog.HeaderService:    {s.id.Name},
+		eventlog.HeaderVisibility: {string(e.Visibility)},
+		eventlog.HeaderInstance:   {s.id.Instance},
+		eventlog.HeaderSeq:        {strconv.FormatUint(e.Seq, 10)},
+	}
+}
+
+// collectionOf is a topic's segments but the last ("orders/o1" →
+// "orders"), or the topic when it has one segment: the topics of a
+// collection share one stream unless a window is a single topic.
+func collectionOf(topic string) string {
+	if i := strings.LastIndexByte(topic, '/'); i > 0 {
+		return topic[:i]
+	}
+	return topic
+}
+
+// report logs the events dropped and not stored since the last line, at
+// most once per logEvery unless final.
+func (s *eventStore) report(final bool) {
+	s.mu.Lock()
+	if s.dropped+s.failed == 0 || (!final && time.Since(s.loggedAt) < logEvery) {
+		s.mu.Unlock()
+		return
+	}
+	dropped, failed := s.dropped, s.failed
+	s.dropped, s.failed, s.loggedAt = 0, 0, time.Now()
+	s.mu.Unlock()
+	s.logger.Warn("natsserve: events not stored in JetStream (direct subscribers still got them)",
+		"dropped_queue_full", dropped, "failed", failed, "queue", cap(s.queue))
+}

@@ -57,6 +57,7 @@ type eventStore struct {
 	cancel   context.CancelFunc
 	done     chan struct{}        // closed when run returned
 	noStream map[string]time.Time // collections no stream held, and when; run's own
+	taken    uint64               // events run took from the queue; run's own
 
 	mu       sync.Mutex // guards the counts and when they were logged
 	dropped  int
@@ -122,7 +123,8 @@ func (s *eventStore) offer(e carrier.Event) {
 func (s *eventStore) run() {
 	defer close(s.done)
 	for e := range s.queue {
-		if err := s.store(e); err != nil {
+		s.taken++
+		if err := s.store(e, s.taken); err != nil {
 			s.frames.CountEvent(carrier.EventFailed)
 			s.mu.Lock()
 			s.failed++
@@ -138,10 +140,10 @@ func (s *eventStore) run() {
 // errNoStream says no stream holds a topic's subject.
 var errNoStream = errors.New("no JetStream stream holds the topic's subject (the gateway makes the streams of its event windows)")
 
-// store sends one event until JetStream acknowledges it, at most
-// storeAttempts times; every attempt carries the same message id. A topic
-// no stream holds is not retried.
-func (s *eventStore) store(e carrier.Event) error {
+// store sends one event, the nth the store took, until JetStream
+// acknowledges it, at most storeAttempts times; every attempt carries the
+// same message id. A topic no stream holds is not retried.
+func (s *eventStore) store(e carrier.Event, n uint64) error {
 	collection := collectionOf(e.Topic)
 	if at, ok := s.noStream[collection]; ok {
 		if time.Since(at) < noStreamMemory {
@@ -152,7 +154,7 @@ func (s *eventStore) store(e carrier.Event) error {
 		}
 		delete(s.noStream, collection)
 	}
-	m := eventlog.Message{Topic: e.Topic, Data: e.Data, ID: s.messageID(e), Header: s.header(e)}
+	m := eventlog.Message{Topic: e.Topic, Data: e.Data, ID: s.messageID(n), Header: s.header(e)}
 	delay := retryDelay
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
@@ -178,10 +180,13 @@ func (s *eventStore) store(e carrier.Event) error {
 	}
 }
 
-// messageID de-duplicates an event's attempts:
-// SERVICE/INSTANCE/TOPIC/SEQ.
-func (s *eventStore) messageID(e carrier.Event) string {
-	return s.id.Name + "/" + s.id.Instance + "/" + e.Topic + "/" + strconv.FormatUint(e.Seq, 10)
+// messageID de-duplicates the attempts of the nth event the store took:
+// SERVICE/INSTANCE/N. Not the topic's seq: a server that forgets its
+// topics' seqs (past socket's bound on topics) starts them again from 1,
+// and a repeated id within JetStream's de-duplication window would have
+// the later event silently not stored.
+func (s *eventStore) messageID(n uint64) string {
+	return s.id.Name + "/" + s.id.Instance + "/" + strconv.FormatUint(n, 10)
 }
 
 // header is what travels beside an event's data (docs/protocol.md §10).

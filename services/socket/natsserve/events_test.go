@@ -224,8 +224,8 @@ func TestEventsStoredInOrderWithHeaders(t *testing.T) {
 			if got := h.Get(eventlog.HeaderVisibility); got != wantVis[i%3] {
 				t.Errorf("event %d: Streamgate-Visibility %s; want %s", i, got, wantVis[i%3])
 			}
-			if id := h.Get("Nats-Msg-Id"); id != name+"/"+inst+"/"+topic+"/"+seq {
-				t.Errorf("event %d: Nats-Msg-Id %q; want SERVICE/INSTANCE/TOPIC/SEQ", i, id)
+			if id := h.Get("Nats-Msg-Id"); id != name+"/"+inst+"/"+strconv.Itoa(i+1) {
+				t.Errorf("event %d: Nats-Msg-Id %q; want SERVICE/INSTANCE/N, the nth event the instance stored", i, id)
 			}
 		}
 

@@ -98,7 +98,7 @@ type Option func(*Listener)
 // an event of a topic no stream holds is not stored (nor retried for a
 // second, per collection); an event JetStream does not acknowledge is
 // sent again, at most 3 times, with the same message id
-// (SERVICE/INSTANCE/TOPIC/SEQ), so it is stored once. The metrics count
+// (SERVICE/INSTANCE/N), so it is stored once. The metrics count
 // each (socket.WithMetrics: streamgate_service_events_stored_total,
 // _store_failed_total, _store_dropped_total), and the server's logger
 // says so, at most every 10s. When Serve's context ends, once the

@@ -46,8 +46,15 @@ func CheckService(name string) error {
 	if !serviceName.MatchString(name) {
 		return fmt.Errorf("service name %q cannot travel over NATS: want letters, digits, '-' and '_'", name)
 	}
+	if name == reservedService {
+		return fmt.Errorf("service name %q cannot travel over NATS: its subjects (streamgate.%s.ACTION) are where events go", name, name)
+	}
 	return nil
 }
+
+// reservedService is the name no service may take over NATS: subjects
+// under streamgate.events are the events' (eventlog.DefaultRoot).
+const reservedService = "events"
 
 // Subject is where requests for one action of a service go.
 func Subject(service, action string) string {

@@ -55,9 +55,6 @@ func (p *pool) pick(ctx context.Context, avoid *instance) (*clientStream, error)
 		if best != nil {
 			return best, nil
 		}
-		if err := p.permanentError(); err != nil {
-			return nil, err
-		}
 		if p.c.ctx.Err() != nil {
 			return nil, errClientClosed
 		}
@@ -66,6 +63,12 @@ func (p *pool) pick(ctx context.Context, avoid *instance) (*clientStream, error)
 			since = now
 		}
 		until, retryAfter := p.readyBy(insts, since, now)
+		// Asked after readyBy: a refusal that ended an instance's attempt
+		// while readyBy looked is seen here, and is never reported as "no
+		// ready instance" instead.
+		if err := p.permanentError(); err != nil {
+			return nil, err
+		}
 		if !now.Before(until) {
 			return nil, p.noReadyInstance(retryAfter)
 		}

@@ -1,7 +1,11 @@
 package caller
 
 import (
+	"context"
+	"time"
+
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/services/socket/internal/natswire"
 )
 
 // Flights returns the Group a client shares identical reads through, for
@@ -22,3 +26,15 @@ func Changed(c *Client) <-chan struct{} {
 
 // Instances returns what a client knows about each instance.
 func Instances(c *Client) []instanceState { return c.pool.snapshots() }
+
+// SetGrantTTL shortens how long an instance's answer about a NATS
+// client's key stands.
+func SetGrantTTL(c *Client, d time.Duration) {
+	c.nats.grants.mu.Lock()
+	defer c.nats.grants.mu.Unlock()
+	c.nats.grants.ttl = d
+}
+
+// Grant returns what a NATS client believes its key may receive, asking an
+// instance as Subscribe would.
+func Grant(ctx context.Context, c *Client) *natswire.Grant { return c.nats.grant(ctx) }

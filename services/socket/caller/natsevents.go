@@ -1,6 +1,7 @@
 package caller
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -24,25 +25,46 @@ import (
 // event as it is published. It keeps the events of the client's service
 // (header Streamgate-Service), and what the client's key may see: an
 // instance says which events that is (a natswire.Grant, from the
-// service's keyring), asked once per client.
+// service's keyring), asked again once the answer is grantTTL old, so a
+// key revoked or changed in the service's keyring stops receiving within
+// it (a stream's subscriber is ended at once; a NATS subscriber has no
+// stream to end). The grant also names the root of the service's event
+// subjects, which Subscribe follows.
 
 // grantWait bounds one question for the client's grant.
 const grantWait = 2 * time.Second
 
+// grantTTL is how long an instance's answer about the client's key stands.
+const grantTTL = 30 * time.Second
+
 // natsGrant is what the client's key may receive, once an instance said.
 type natsGrant struct {
-	mu sync.Mutex      // guards g; held while asking
-	g  *natswire.Grant // nil until an instance answered
+	mu  sync.Mutex      // guards g, at and ttl; held while asking
+	g   *natswire.Grant // nil until an instance answered
+	at  time.Time       // when g was asked for
+	ttl time.Duration   // how long g stands; 0 is grantTTL (tests shorten it)
 }
 
 // grant returns the client's grant, asking an instance when none has
-// answered yet (within ctx and grantWait); nil when none answered.
+// answered yet or the answer is grantTTL old (within ctx and grantWait);
+// nil when none ever answered. When a refresh finds no instance the last
+// answer stands for another grantTTL.
 func (l *natsLink) grant(ctx context.Context) *natswire.Grant {
 	l.grants.mu.Lock()
 	defer l.grants.mu.Unlock()
-	if l.grants.g != nil {
+	if l.grants.g != nil && time.Since(l.grants.at) < cmp.Or(l.grants.ttl, grantTTL) {
 		return l.grants.g
 	}
+	l.grants.at = time.Now()
+	if g := l.askGrant(ctx); g != nil {
+		l.grants.g = g
+	}
+	return l.grants.g
+}
+
+// askGrant asks an instance which events the client's key may receive;
+// nil when none answers (no instance stores events yet).
+func (l *natsLink) askGrant(ctx context.Context) *natswire.Grant {
 	ctx, cancel := context.WithTimeout(ctx, grantWait)
 	defer cancel()
 	msg := nats.NewMsg(natswire.EventsSubject(l.service))
@@ -51,13 +73,12 @@ func (l *natsLink) grant(ctx context.Context) *natswire.Grant {
 	}
 	m, err := l.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return nil // no instance stores events yet: ask again at the next event
+		return nil
 	}
 	var g natswire.Grant
 	if json.Unmarshal(m.Data, &g) != nil {
 		return nil
 	}
-	l.grants.g = &g
 	return &g
 }
 
@@ -66,8 +87,12 @@ func (c *Client) natsSubscribe(ctx context.Context, topic string, fn func(Event)
 	if e := wire.CheckTopic(topic, true); e != nil {
 		return nil, e
 	}
-	if g := c.nats.grant(ctx); g != nil && g.Code != "" {
-		return nil, status.Errorf(status.Code(g.Code), "%s", g.Message)
+	root := eventlog.DefaultRoot
+	if g := c.nats.grant(ctx); g != nil {
+		if g.Code != "" {
+			return nil, status.Errorf(status.Code(g.Code), "%s", g.Message)
+		}
+		root = cmp.Or(g.Root, root)
 	}
 	ev := &c.events
 	sub := &subscription{topic: topic, fn: fn, queue: make(chan Event, subscriptionQueue), done: make(chan struct{})}
@@ -79,7 +104,7 @@ func (c *Client) natsSubscribe(ctx context.Context, topic string, fn func(Event)
 	ev.wg.Add(1)
 	ev.mu.Unlock()
 	r := &natsReader{link: c.nats, ctx: ev.ctx, sub: sub, seqs: map[string]uint64{}, reconnects: c.nats.nc.Stats().Reconnects}
-	ns, err := c.nats.nc.Subscribe(eventlog.PatternSubject(eventlog.DefaultRoot, topic), r.onMsg)
+	ns, err := c.nats.nc.Subscribe(eventlog.PatternSubject(root, topic), r.onMsg)
 	if err != nil {
 		ev.wg.Done()
 		return nil, status.Errorf(status.CodeUnavailable, "the subscription to the events of service %s over NATS failed", c.nats.service).WithCause(err)

@@ -197,7 +197,9 @@ func (l *Listener) startEvents(f carrier.Frames) (stop func(timeout time.Duratio
 	// Answering grants comes second: an instance that answers stores its
 	// events already.
 	grants, err := l.nc.QueueSubscribe(natswire.EventsSubject(f.Identity().Name), natswire.QueueGroup, func(m *nats.Msg) {
-		b, _ := json.Marshal(grant(f, bearer(m.Header.Get(natswire.HeaderAuthorization))))
+		g := grant(f, bearer(m.Header.Get(natswire.HeaderAuthorization)))
+		g.Root = l.eventRoot
+		b, _ := json.Marshal(g)
 		_ = m.Respond(b)
 	})
 	if err != nil {

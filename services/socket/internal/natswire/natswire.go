@@ -144,4 +144,8 @@ type Grant struct {
 	// PERMISSION_DENIED) when Code is set.
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Root is the root of the subjects the service's events are published
+	// under ("" is eventlog.DefaultRoot), so a subscriber follows a
+	// service that chose its own.
+	Root string `json:"root,omitempty"`
 }

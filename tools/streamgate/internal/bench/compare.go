@@ -27,6 +27,9 @@ const (
 	SystemReverseProxy    = "reverse-proxy"
 	SystemStreamgate      = "streamgate"
 	SystemStreamgateCache = "streamgate-cache"
+	// SystemStreamgateNATS is SystemStreamgate with the service on the
+	// NATS transport (a NATS server embedded in the service's process).
+	SystemStreamgateNATS = "streamgate-nats"
 	// SystemNodeSocket and SystemNodeHTTP are one Node handler behind the
 	// two hops (NodeSystems).
 	SystemNodeSocket = "node-socket"
@@ -46,7 +49,7 @@ func NodeSystems() []string { return []string{SystemNodeSocket, SystemNodeHTTP} 
 // Systems lists every system's name, in order; the first is the baseline
 // the others are compared with.
 func Systems() []string {
-	return []string{SystemDirect, SystemGRPCGateway, SystemReverseProxy, SystemStreamgate, SystemStreamgateCache}
+	return []string{SystemDirect, SystemGRPCGateway, SystemReverseProxy, SystemStreamgate, SystemStreamgateNATS, SystemStreamgateCache}
 }
 
 // titles say what each system is, in tables and charts.
@@ -56,6 +59,7 @@ var titles = map[string]string{
 	SystemReverseProxy:    "httputil.ReverseProxy → HTTP/JSON",
 	SystemStreamgate:      "streamgate, cache and coalescing off",
 	SystemStreamgateCache: "streamgate, cache on",
+	SystemStreamgateNATS:  "streamgate over NATS (embedded server), cache and coalescing off",
 	SystemNodeSocket:      "streamgate → a Node service (socket), cache and coalescing off",
 	SystemNodeHTTP:        "httputil.ReverseProxy → the Node handler over HTTP/JSON",
 }
@@ -301,16 +305,18 @@ func (r *runner) start(name string) ([]*process, string, error) {
 	node := func(mode string) []string { return append(slices.Clone(r.o.Node), mode) }
 	proxyTo := func(addr string) []string { return []string{"-backend", "http://" + addr} }
 	var cfgErr error
-	streamgateTo := func(cache bool) func(addr string) []string {
+	streamgateTo := func(cache, overNATS bool) func(addr string) []string {
 		return func(addr string) []string {
 			path := filepath.Join(r.dir, name+".yaml")
-			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, cache)), 0o600)
+			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, cache, overNATS)), 0o600)
 			return []string{"-config", path}
 		}
 	}
-	// viaStreamgate starts svc behind the streamgate gateway.
-	viaStreamgate := func(svc []string, cache bool) ([]*process, string, error) {
-		procs, url, err := two(svc, KindStreamgateGateway, streamgateTo(cache))
+	// viaStreamgate starts svc behind the streamgate gateway, which
+	// reaches it at its ready address: a socket, or with overNATS a NATS
+	// server's URL.
+	viaStreamgate := func(svc []string, cache, overNATS bool) ([]*process, string, error) {
+		procs, url, err := two(svc, KindStreamgateGateway, streamgateTo(cache, overNATS))
 		if err == nil {
 			err = cfgErr
 		}
@@ -328,9 +334,11 @@ func (r *runner) start(name string) ([]*process, string, error) {
 	case SystemReverseProxy:
 		return two(serve(KindHTTPUsers), KindReverseProxy, proxyTo)
 	case SystemStreamgate, SystemStreamgateCache:
-		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache)
+		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache, false)
+	case SystemStreamgateNATS:
+		return viaStreamgate(serve(KindStreamgateUsersNATS), false, true)
 	case SystemNodeSocket:
-		return viaStreamgate(node("socket"), false)
+		return viaStreamgate(node("socket"), false, false)
 	case SystemNodeHTTP:
 		return two(node("http"), KindReverseProxy, proxyTo)
 	}
@@ -345,24 +353,29 @@ func (r *runner) pinned(command ...string) []string {
 	return append([]string{"taskset", "-c", r.o.ServerCPUs}, command...)
 }
 
-// gatewayConfig routes GET /v1/users/{id} to the users service at addr,
+// gatewayConfig routes GET /v1/users/{id} to the users service at addr
+// (its socket, or with overNATS the URL of the NATS server it serves on),
 // for the admin API key in EnvKey: with the cache (a TTL longer than any
 // run, coalescing on) or with neither.
-func gatewayConfig(addr string, cache bool) string {
+func gatewayConfig(addr string, cache, overNATS bool) string {
 	route := "{service: users, crud: [get], cache: false, coalesce: false}"
 	if cache {
 		route = "{service: users, crud: [get], cache_ttl: 1h}"
+	}
+	service := fmt.Sprintf("{target: %q, key_env: %s}", addr, EnvServiceKey)
+	if overNATS {
+		service = fmt.Sprintf("{transport: nats, nats_url: %q, key_env: %s}", addr, EnvServiceKey)
 	}
 	return fmt.Sprintf(`auth:
   api_keys:
     - {name: bench, secret_env: %s, roles: [admin]}
 services:
-  users: {target: %q, key_env: %s}
+  users: %s
 versions:
   v1:
     resources:
       users: %s
-`, EnvKey, addr, EnvServiceKey, route)
+`, EnvKey, service, route)
 }
 
 func randomKey() string {

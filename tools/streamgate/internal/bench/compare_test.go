@@ -93,7 +93,7 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| system | req/s | × direct |", "direct handler (no hop)", "grpc-gateway → unary gRPC",
-		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate, cache on", "nproc "} {
+		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate over NATS (embedded server)", "streamgate, cache on", "nproc "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
@@ -189,6 +189,7 @@ func TestServeRefusesBadArguments(t *testing.T) {
 		{[]string{"nginx"}, `unknown server "nginx"`},
 		{[]string{bench.KindReverseProxy, "-backend", ":::"}, "not a URL"},
 		{[]string{bench.KindStreamgateUsers}, "STREAMGATE_SERVICE_KEY"},
+		{[]string{bench.KindStreamgateUsersNATS}, "STREAMGATE_SERVICE_KEY"},
 	} {
 		err := bench.Serve(context.Background(), tc.args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/streamgate/streamgate/tools/streamgate/internal/load"
@@ -87,8 +85,19 @@ type Options struct {
 	// Progress, if set, receives a line per run.
 	Progress io.Writer
 	// ServerCPUs, when set, pins every server process to these CPUs
-	// (taskset -c ServerCPUs), e.g. "1" while the load runs on "0".
+	// (taskset -c ServerCPUs), e.g. "1" while the load runs on "0";
+	// SplitCPUs gives the usual split.
 	ServerCPUs string
+	// LoadCommand, when set, runs the load generator as a process of its
+	// own: LoadCommand plus Load's flags (e.g. the streamgate binary,
+	// "bench", "load"). Default: the load runs in this process.
+	LoadCommand []string
+	// LoadCPUs, when set, pins the load process (or wrk) to these CPUs.
+	LoadCPUs string
+	// WRK, when set, is the path of a wrk (4.x) that loads the systems
+	// instead (on LoadCPUs, one thread per CPU, whole seconds); its
+	// latencies are rebuilt from its percentiles.
+	WRK string
 	// Node is the command that runs nodeusers.js (NodeSystems); default
 	// node and NodeScript.
 	Node []string
@@ -129,12 +138,12 @@ func (s *SystemResult) RequestsPerSecond() float64 {
 	return float64(s.Requests) / s.Elapsed.Seconds()
 }
 
-// CPUPer10k is CPU seconds per 10,000 requests of d.
-func (s *SystemResult) CPUPer10k(d time.Duration) float64 {
+// CPUPerRequest is d shared out over the system's requests.
+func (s *SystemResult) CPUPerRequest(d time.Duration) time.Duration {
 	if s.Requests == 0 {
 		return 0
 	}
-	return d.Seconds() / float64(s.Requests) * 10000
+	return d / time.Duration(s.Requests)
 }
 
 // TotalCPU adds up the system's processes.
@@ -157,6 +166,11 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(dir)
 	r := &runner{o: o, dir: dir, key: randomKey(), serviceKey: randomKey()}
+	if o.WRK != "" {
+		if r.wrkScript, err = writeWRKScript(dir); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Options: o, Date: time.Now().UTC(), NumCPU: runtime.NumCPU()}
 	bySystem := map[string]*SystemResult{}
 	for _, name := range o.Systems {
@@ -216,6 +230,11 @@ func (o *Options) fill() error {
 	if o.Users <= 0 {
 		o.Users = 1000
 	}
+	for _, list := range []string{o.ServerCPUs, o.LoadCPUs} {
+		if err := checkCPUList(list); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -223,6 +242,7 @@ func (o *Options) fill() error {
 type runner struct {
 	o               Options
 	dir             string // the gateway configurations
+	wrkScript       string // with WRK: the script's path
 	key, serviceKey string
 }
 
@@ -242,30 +262,28 @@ func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err err
 	if err := Check(ctx, url, r.key, Users(r.o.Users)); err != nil {
 		return err
 	}
-	lo := load.Options{
-		URL: url + "/v1/users/{id}", IDs: load.Range{From: 1, To: int64(r.o.Users)},
-		Header:      http.Header{"X-Api-Key": {r.key}},
-		Connections: r.o.Connections,
-	}
-	if r.o.Warmup > 0 {
-		lo.Duration = r.o.Warmup
-		if _, err := load.Run(ctx, lo); err != nil {
-			return err
-		}
-	}
 	before := make([]time.Duration, len(procs))
-	for i, p := range procs {
-		if before[i], err = p.cpuTime(); err != nil {
-			return err
+	mark := func() error {
+		for i, p := range procs {
+			d, err := p.cpuTime()
+			if err != nil {
+				return err
+			}
+			before[i] = d
 		}
+		return nil
 	}
-	loadBefore := selfCPU()
-	lo.Duration = r.o.Duration
-	rep, err := load.Run(ctx, lo)
+	measure := r.measureInProcess
+	switch {
+	case r.o.WRK != "":
+		measure = r.measureWRK
+	case len(r.o.LoadCommand) > 0:
+		measure = r.measureOwnProcess
+	}
+	rep, err := measure(ctx, url, mark)
 	if err != nil {
 		return err
 	}
-	s.LoadCPU += selfCPU() - loadBefore
 	for i, p := range procs {
 		after, err := p.cpuTime()
 		if err != nil {
@@ -273,10 +291,11 @@ func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err err
 		}
 		s.CPU[p.role] += after - before[i]
 	}
+	s.LoadCPU += rep.CPU
 	s.Requests += rep.Requests
-	s.Errors += rep.Errors()
+	s.Errors += rep.Errors
 	s.Elapsed += rep.Elapsed
-	s.RoundRates = append(s.RoundRates, rep.RequestsPerSecond())
+	s.RoundRates = append(s.RoundRates, ratio(float64(rep.Requests), rep.Elapsed.Seconds()))
 	s.Latency.Merge(rep.Latency)
 	return nil
 }
@@ -347,10 +366,7 @@ func (r *runner) start(name string) ([]*process, string, error) {
 
 // pinned is command run on ServerCPUs (through taskset), or command.
 func (r *runner) pinned(command ...string) []string {
-	if r.o.ServerCPUs == "" {
-		return command
-	}
-	return append([]string{"taskset", "-c", r.o.ServerCPUs}, command...)
+	return pinnedTo(r.o.ServerCPUs, command...)
 }
 
 // gatewayConfig routes GET /v1/users/{id} to the users service at addr
@@ -382,13 +398,4 @@ func randomKey() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// selfCPU is this process's user and system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

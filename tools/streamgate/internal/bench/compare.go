@@ -119,8 +119,10 @@ type SystemResult struct {
 	Requests int64
 	Errors   int64
 	Elapsed  time.Duration
-	// RoundRates are each run's requests per second.
+	// RoundRates are each run's requests per second, RoundCPU each
+	// run's CPU time (all the system's processes) per request.
 	RoundRates []float64
+	RoundCPU   []time.Duration
 	// Latency merges every run's latencies.
 	Latency *load.Histogram
 	// CPU is each process's CPU time during the measured runs, by role:
@@ -188,7 +190,8 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 			}
 			if o.Progress != nil {
 				s := bySystem[name]
-				fmt.Fprintf(o.Progress, "round %d  %-17s %9.1f req/s\n", round, name, s.RoundRates[len(s.RoundRates)-1])
+				fmt.Fprintf(o.Progress, "round %d  %-17s %9.1f req/s %7s CPU µs/req\n", round, name,
+					s.RoundRates[len(s.RoundRates)-1], micros(s.RoundCPU[len(s.RoundCPU)-1]))
 			}
 		}
 	}
@@ -284,13 +287,16 @@ func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err err
 	if err != nil {
 		return err
 	}
+	var spent time.Duration
 	for i, p := range procs {
 		after, err := p.cpuTime()
 		if err != nil {
 			return err
 		}
 		s.CPU[p.role] += after - before[i]
+		spent += after - before[i]
 	}
+	s.RoundCPU = append(s.RoundCPU, spent/time.Duration(max(rep.Requests, 1)))
 	s.LoadCPU += rep.CPU
 	s.Requests += rep.Requests
 	s.Errors += rep.Errors

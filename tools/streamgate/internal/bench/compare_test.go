@@ -308,16 +308,17 @@ func TestCompareLoadInItsOwnProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range res.Systems {
-		if s.Requests == 0 || s.Errors != 0 || s.Latency.Count() != s.Requests || s.LoadCPU <= 0 || len(s.CPU) != 2 {
-			t.Errorf("%s: %d requests, %d errors, %d latencies, load CPU %v, CPU of %v",
-				s.Name, s.Requests, s.Errors, s.Latency.Count(), s.LoadCPU, s.CPU)
+		if s.Requests == 0 || s.Errors != 0 || s.Latency.Count() != s.Requests || s.LoadCPU <= 0 || len(s.CPU) != 2 ||
+			len(s.RoundCPU) != 1 || s.RoundCPU[0] <= 0 {
+			t.Errorf("%s: %d requests, %d errors, %d latencies, load CPU %v, CPU of %v, CPU per request by round %v",
+				s.Name, s.Requests, s.Errors, s.Latency.Count(), s.LoadCPU, s.CPU, s.RoundCPU)
 		}
 	}
 	var md bytes.Buffer
-	if err := res.WriteMarkdown(&md); err != nil {
+	if err := res.WriteText(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| × streamgate |", "load: its own process", "streamgate over NATS (embedded server)"} {
+	for _, want := range []string{"| × streamgate |", "load: its own process", "streamgate over NATS (embedded server)", "CPU µs / req by round:\n  streamgate "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}

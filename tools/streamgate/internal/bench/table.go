@@ -115,18 +115,26 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
-// WriteText writes the comparison for a terminal: the table and each
-// run's requests per second.
+// WriteText writes the comparison for a terminal: the table, then each
+// run's requests per second and CPU time per request.
 func (r *Result) WriteText(w io.Writer) error {
 	if err := r.WriteMarkdown(w); err != nil {
 		return err
 	}
 	var b strings.Builder
 	b.WriteString("\nreq/s by round:\n")
-	for _, row := range r.Rows() {
-		fmt.Fprintf(&b, "  %-17s", row.Name)
-		for _, v := range row.RoundRates {
+	for _, s := range r.Systems {
+		fmt.Fprintf(&b, "  %-17s", s.Name)
+		for _, v := range s.RoundRates {
 			fmt.Fprintf(&b, " %9.1f", v)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("CPU µs / req by round:\n")
+	for _, s := range r.Systems {
+		fmt.Fprintf(&b, "  %-17s", s.Name)
+		for _, d := range s.RoundCPU {
+			fmt.Fprintf(&b, " %9s", micros(d))
 		}
 		b.WriteString("\n")
 	}

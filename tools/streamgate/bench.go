@@ -37,22 +37,27 @@ func benchCompareCmd(fs *flag.FlagSet) runner {
 	loadCPUs, serverCPUs := bench.SplitCPUs()
 	fs.Func("load-cpus", "pin the load generator to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(loadCPUs)+")", cpusFlag(&loadCPUs))
 	fs.Func("server-cpus", "pin the servers to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(serverCPUs)+")", cpusFlag(&serverCPUs))
-	wrk := fs.String("wrk", "auto", "load with this wrk instead of the load process (auto: wrk when on PATH; off: never)")
+	wrk := "auto"
+	fs.Func("wrk", `load with this wrk instead of the load process (auto: wrk when on PATH; off: never) (default "auto")`, func(s string) error {
+		if s != "auto" && s != "off" {
+			if _, err := exec.LookPath(s); err != nil {
+				return err
+			}
+		}
+		wrk = s
+		return nil
+	})
 	return func(ctx context.Context, in *invocation) error {
 		o := bench.Options{
 			Systems: systems, Rounds: *rounds, Connections: *conns, Duration: *duration, Warmup: *warmup, Users: *users,
 			Progress: in.stderr, ServerCPUs: serverCPUs, LoadCPUs: loadCPUs,
 		}
-		switch *wrk {
+		switch wrk {
 		case "off":
 		case "auto":
 			o.WRK, _ = exec.LookPath("wrk")
 		default:
-			path, err := exec.LookPath(*wrk)
-			if err != nil {
-				return usagef("-wrk: %v", err)
-			}
-			o.WRK = path
+			o.WRK, _ = exec.LookPath(wrk)
 		}
 		return runBenchCompare(ctx, in, o, *markdown, *svg)
 	}
@@ -64,6 +69,9 @@ func cpusFlag(list *string) func(string) error {
 	return func(s string) error {
 		if s == "all" {
 			s = ""
+		}
+		if err := bench.CheckCPUList(s); err != nil {
+			return err
 		}
 		*list = s
 		return nil

@@ -234,7 +234,7 @@ func (o *Options) fill() error {
 		o.Users = 1000
 	}
 	for _, list := range []string{o.ServerCPUs, o.LoadCPUs} {
-		if err := checkCPUList(list); err != nil {
+		if err := CheckCPUList(list); err != nil {
 			return err
 		}
 	}

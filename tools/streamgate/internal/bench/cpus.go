@@ -28,9 +28,9 @@ func cpuList(cpus []int) string {
 	return strings.Join(s, ",")
 }
 
-// checkCPUList accepts what taskset -c accepts: CPUs and ranges ("0",
-// "0,2", "1-3"), and "" (no pinning).
-func checkCPUList(list string) error {
+// CheckCPUList accepts the CPU lists Options take, as taskset -c reads
+// them: CPUs and ranges ("0", "0,2", "1-3"), and "" (no pinning).
+func CheckCPUList(list string) error {
 	if list == "" {
 		return nil
 	}

@@ -18,7 +18,7 @@ func TestCPULists(t *testing.T) {
 		{"", true, 0}, {"0", true, 1}, {"0,1", true, 2}, {"1-3", true, 3}, {"0,2-3", true, 3},
 		{"a", false, 0}, {"3-1", false, 0}, {"1,", false, 0}, {"-1", false, 0}, {"1-", false, 0},
 	} {
-		err := checkCPUList(tc.list)
+		err := CheckCPUList(tc.list)
 		if (err == nil) != tc.ok {
 			t.Errorf("%q: err %v, want ok %v", tc.list, err, tc.ok)
 		}
@@ -34,7 +34,7 @@ func TestCPULists(t *testing.T) {
 	}
 	load, servers := SplitCPUs()
 	if n := len(allowedCPUs()); n >= 2 {
-		if countCPUs(load) != n/2 || countCPUs(servers) != n-n/2 || checkCPUList(load) != nil || checkCPUList(servers) != nil {
+		if countCPUs(load) != n/2 || countCPUs(servers) != n-n/2 || CheckCPUList(load) != nil || CheckCPUList(servers) != nil {
 			t.Errorf("%d CPUs split as %q and %q", n, load, servers)
 		}
 	} else if load != "" || servers != "" {

@@ -233,12 +233,7 @@ func (o *Options) fill() error {
 	if o.Users <= 0 {
 		o.Users = 1000
 	}
-	for _, list := range []string{o.ServerCPUs, o.LoadCPUs} {
-		if err := CheckCPUList(list); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkPinning(o.ServerCPUs, o.LoadCPUs)
 }
 
 // runner starts systems and loads them.

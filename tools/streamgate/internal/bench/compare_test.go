@@ -369,6 +369,19 @@ func TestCompareRefusesBadCPULists(t *testing.T) {
 	}
 }
 
+// Pinning without taskset is refused before anything starts; the default
+// split then pins nothing.
+func TestComparePinningNeedsTaskset(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := bench.Compare(context.Background(), bench.Options{Command: []string{"x"}, ServerCPUs: "0"})
+	if err == nil || !strings.Contains(err.Error(), "needs taskset") {
+		t.Fatalf("err %v", err)
+	}
+	if load, servers := bench.SplitCPUs(); load != "" || servers != "" {
+		t.Errorf("split without taskset: %q, %q", load, servers)
+	}
+}
+
 func TestLoadRefusesBadArguments(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -9,10 +11,10 @@ import (
 // SplitCPUs is the default pinning of a comparison: the first half of
 // the CPUs this process may run on for the load generator, the rest for
 // the servers (e.g. "0" and "1" on two CPUs); both "" (no pinning) with
-// fewer than two CPUs or where the system does not say.
+// fewer than two CPUs, where the system does not say, or without taskset.
 func SplitCPUs() (loadCPUs, serverCPUs string) {
 	cpus := allowedCPUs()
-	if len(cpus) < 2 {
+	if _, err := exec.LookPath("taskset"); err != nil || len(cpus) < 2 {
 		return "", ""
 	}
 	half := len(cpus) / 2
@@ -43,6 +45,21 @@ func CheckCPUList(list string) error {
 		}
 		if err1 != nil || err2 != nil || a < 0 || b < a {
 			return fmt.Errorf("bench: CPU list %q: expected CPUs and ranges such as 0,2-3", list)
+		}
+	}
+	return nil
+}
+
+// checkPinning refuses CPU lists without taskset to apply them.
+func checkPinning(lists ...string) error {
+	for _, list := range lists {
+		if err := CheckCPUList(list); err != nil {
+			return err
+		}
+		if list != "" {
+			if _, err := exec.LookPath("taskset"); err != nil {
+				return errors.New("bench: pinning to CPUs needs taskset (util-linux) on PATH")
+			}
 		}
 	}
 	return nil

@@ -390,11 +390,27 @@ func TestLoadRefusesBadArguments(t *testing.T) {
 		{"-url", "http://127.0.0.1:1", "-c", "0"},
 		{"-url", "http://127.0.0.1:1", "-duration", "0s"},
 	} {
-		if err := bench.Load(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "needs -url") {
+		if err := bench.Load(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "no-such-flag") {
 			t.Errorf("%v: err %v", args, err)
 		}
 	}
 	if err := bench.Load(context.Background(), []string{"-nope"}, io.Discard, io.Discard); err == nil {
 		t.Error("an unknown flag was accepted")
+	}
+}
+
+// TestCompareReportsALoadProcessThatFails: a load process that exits
+// without a report fails the comparison with what it said.
+func TestCompareReportsALoadProcessThatFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	t.Setenv(envServe, "1")
+	_, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, LoadCommand: []string{os.Args[0], "load", "-no-such-flag"},
+		Systems: []string{bench.SystemDirect}, Duration: 500 * time.Millisecond, Users: 10,
+	})
+	if err == nil || !strings.Contains(err.Error(), "the load process") || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Fatalf("err %v", err)
 	}
 }

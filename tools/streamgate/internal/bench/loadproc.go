@@ -162,7 +162,7 @@ func (r *runner) measureOwnProcess(ctx context.Context, url string, mark func() 
 	)
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for sc.Scan() && lineErr == nil {
+	for lineErr == nil && sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == lineMeasuring && !marked:

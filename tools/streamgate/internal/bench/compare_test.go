@@ -390,7 +390,7 @@ func TestLoadRefusesBadArguments(t *testing.T) {
 		{"-url", "http://127.0.0.1:1", "-c", "0"},
 		{"-url", "http://127.0.0.1:1", "-duration", "0s"},
 	} {
-		if err := bench.Load(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "no-such-flag") {
+		if err := bench.Load(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "needs -url") {
 			t.Errorf("%v: err %v", args, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -33,12 +34,65 @@ func benchCompareCmd(fs *flag.FlagSet) runner {
 	users := fs.Int("users", 1000, "users served; the load reads them in turn")
 	markdown := fs.String("markdown", "", "also write the table as markdown to FILE")
 	svg := fs.String("svg", "", "write the latency-by-percentile chart as SVG to FILE")
-	serverCPUs := fs.String("server-cpus", "", "pin the servers to these CPUs with taskset -c (e.g. 1, with the comparison itself under taskset -c 0)")
+	loadCPUs, serverCPUs := bench.SplitCPUs()
+	fs.Func("load-cpus", "pin the load generator to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(loadCPUs)+")", cpusFlag(&loadCPUs))
+	fs.Func("server-cpus", "pin the servers to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(serverCPUs)+")", cpusFlag(&serverCPUs))
+	wrk := "auto"
+	fs.Func("wrk", `load with this wrk instead of the load process (auto: wrk when on PATH; off: never) (default "auto")`, func(s string) error {
+		if s != "auto" && s != "off" {
+			if _, err := exec.LookPath(s); err != nil {
+				return err
+			}
+		}
+		wrk = s
+		return nil
+	})
 	return func(ctx context.Context, in *invocation) error {
-		return runBenchCompare(ctx, in, bench.Options{
+		o := bench.Options{
 			Systems: systems, Rounds: *rounds, Connections: *conns, Duration: *duration, Warmup: *warmup, Users: *users,
-			Progress: in.stderr, ServerCPUs: *serverCPUs,
-		}, *markdown, *svg)
+			Progress: in.stderr, ServerCPUs: serverCPUs, LoadCPUs: loadCPUs,
+		}
+		switch wrk {
+		case "off":
+		case "auto":
+			o.WRK, _ = exec.LookPath("wrk")
+		default:
+			o.WRK, _ = exec.LookPath(wrk)
+		}
+		return runBenchCompare(ctx, in, o, *markdown, *svg)
+	}
+}
+
+// cpusFlag sets *list from a -load-cpus or -server-cpus value: a CPU
+// list for taskset -c, or "all" for no pinning.
+func cpusFlag(list *string) func(string) error {
+	return func(s string) error {
+		if s == "all" {
+			s = ""
+		}
+		if err := bench.CheckCPUList(s); err != nil {
+			return err
+		}
+		*list = s
+		return nil
+	}
+}
+
+// cpusDefault shows a default CPU list, "all" when there is none.
+func cpusDefault(list string) string {
+	if list == "" {
+		return "all"
+	}
+	return list
+}
+
+// benchLoadCmd declares the flags of bench load, the load process bench
+// compare starts by running this binary again.
+func benchLoadCmd(fs *flag.FlagSet) runner {
+	var o bench.LoadOptions
+	o.Flags(fs)
+	return func(ctx context.Context, in *invocation) error {
+		return bench.RunLoad(ctx, o, in.stdout)
 	}
 }
 
@@ -64,6 +118,10 @@ func runBenchCompare(ctx context.Context, in *invocation, o bench.Options, markd
 		return err
 	}
 	o.Command = []string{exe, "bench", "serve"}
+	o.LoadCommand = []string{exe, "bench", "load"}
+	if o.WRK != "" {
+		fmt.Fprintf(in.stderr, "loading with %s\n", o.WRK)
+	}
 	res, err := bench.Compare(ctx, o)
 	if err != nil {
 		return err

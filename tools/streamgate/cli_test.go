@@ -28,6 +28,7 @@ var everyCommand = []struct {
 	{"bench", []string{"bench"}},
 	{"bench compare", []string{"bench", "compare"}},
 	{"bench serve", []string{"bench", "serve"}},
+	{"bench load", []string{"bench", "load"}},
 }
 
 // `CMD -h`, `CMD -help`, `CMD --help` and `help CMD` exit 0 and print
@@ -67,7 +68,8 @@ func TestEveryCommandHelp(t *testing.T) {
 	}
 }
 
-// The whole usage lists every command but the hidden bench serve.
+// The whole usage lists every command but the hidden bench serve and
+// bench load.
 func TestWholeUsage(t *testing.T) {
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
 		var out, errOut bytes.Buffer
@@ -75,12 +77,15 @@ func TestWholeUsage(t *testing.T) {
 			t.Fatalf("%v: status %d, stderr %s", args, status, errOut.String())
 		}
 		for _, c := range everyCommand {
-			if c.name != "bench serve" && c.name != "bench" && !strings.Contains(out.String(), "\n  streamgate "+c.name+" ") {
+			hidden := c.name == "bench serve" || c.name == "bench load"
+			if !hidden && c.name != "bench" && !strings.Contains(out.String(), "\n  streamgate "+c.name+" ") {
 				t.Errorf("%v: the usage lacks %s", args, c.name)
 			}
 		}
-		if strings.Contains(out.String(), "streamgate bench serve") {
-			t.Errorf("%v: the usage lists the hidden bench serve", args)
+		for _, hidden := range []string{"streamgate bench serve", "streamgate bench load"} {
+			if strings.Contains(out.String(), hidden) {
+				t.Errorf("%v: the usage lists the hidden %s", args, hidden)
+			}
 		}
 	}
 	var out, errOut bytes.Buffer
@@ -125,6 +130,10 @@ func TestBadValuesAreOneLine(t *testing.T) {
 		{"load ids", []string{"load", "-ids", "x", url}, `streamgate: load: invalid value "x" for flag -ids`},
 		{"load rate", []string{"load", "-rate", "fast", url}, `streamgate: load: invalid value "fast" for flag -rate`},
 		{"bench systems", []string{"bench", "compare", "-systems", "direct,nginx"}, `streamgate: bench compare: invalid value "direct,nginx" for flag -systems: unknown system "nginx"`},
+		{"bench load CPUs", []string{"bench", "compare", "-load-cpus", "zero"}, `streamgate: bench compare: invalid value "zero" for flag -load-cpus: bench: CPU list "zero": expected CPUs and ranges such as 0,2-3`},
+		{"bench server CPUs", []string{"bench", "compare", "-server-cpus", "3-1"}, `streamgate: bench compare: invalid value "3-1" for flag -server-cpus: bench: CPU list "3-1"`},
+		{"bench wrk", []string{"bench", "compare", "-wrk", "/no/such/wrk"}, `streamgate: bench compare: invalid value "/no/such/wrk" for flag -wrk: exec: "/no/such/wrk"`},
+		{"bench load stray argument", []string{"bench", "load", "extra"}, `streamgate: bench load: unexpected argument "extra"`},
 		{"bench unknown subcommand", []string{"bench", "frob"}, `streamgate: bench: unknown subcommand "frob"`},
 		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare (a subcommand)`},
 		{"help of an unknown command", []string{"help", "frob"}, `streamgate: unknown command "frob"`},

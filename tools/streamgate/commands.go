@@ -22,6 +22,7 @@ func commands() []*command {
 		{name: "bench", subs: []*command{
 			{name: "bench compare", usage: benchCompareUsage, maxArgs: 0, flags: benchCompareCmd},
 			{name: "bench serve", usage: benchServeUsage, lead: "KIND", maxArgs: 0, hidden: true, flags: benchServeCmd},
+			{name: "bench load", usage: benchLoadUsage, maxArgs: 0, hidden: true, flags: benchLoadCmd},
 		}},
 	}
 }
@@ -138,15 +139,24 @@ const loadUsage = `  streamgate load [-method M] [-ids FROM-TO] [-H 'Name: value
 `
 
 const benchCompareUsage = `  streamgate bench compare [-systems LIST] [-rounds N] [-c N] [-duration D] [-warmup D] [-users N]
-                           [-server-cpus LIST] [-markdown FILE] [-svg FILE]
+                           [-load-cpus LIST] [-server-cpus LIST] [-wrk PATH|auto|off] [-markdown FILE] [-svg FILE]
       Start each system in turn as its own processes on loopback (direct handler,
       grpc-gateway → unary gRPC, httputil.ReverseProxy → HTTP/JSON, streamgate with
-      cache and coalescing off, streamgate with cache on), check every answer, load
-      each alike for -rounds rounds (default 2) and print req/s, p50, p99, CPU
-      seconds per 10k requests of each process and the ratios to the direct handler.
+      cache and coalescing off, the same over NATS, streamgate with cache on), check
+      every answer, load each alike for -rounds rounds (default 2) and print CPU per
+      request of each system's processes (the headline), req/s, p50, p99 and the
+      ratios to the first system. The load runs in a process of its own on
+      -load-cpus, the servers on -server-cpus (taskset -c; default: the first half
+      of the CPUs for the load, the rest for the servers; "all": not pinned), or is
+      wrk (-wrk PATH, or auto: wrk when on PATH; off: never).
       -systems node-socket,node-http: one Node handler (services/node) behind the
       streamgate gateway's socket and behind httputil.ReverseProxy (needs node; run
-      from the repository's root). -server-cpus pins the servers (taskset -c).
+      from the repository's root).
+`
+
+const benchLoadUsage = `  streamgate bench load -url URL [-users N] [-c N] [-warmup D] [-duration D]
+      The load process bench compare starts (it runs this binary again); not for
+      direct use. Prints "measuring", then "measured" and what it measured as JSON.
 `
 
 const benchServeUsage = `  streamgate bench serve KIND [-listen ADDR] [-backend ADDR] [-config FILE] [-users N]

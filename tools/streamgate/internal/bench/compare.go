@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/streamgate/streamgate/tools/streamgate/internal/load"
@@ -27,6 +25,9 @@ const (
 	SystemReverseProxy    = "reverse-proxy"
 	SystemStreamgate      = "streamgate"
 	SystemStreamgateCache = "streamgate-cache"
+	// SystemStreamgateNATS is SystemStreamgate with the service on the
+	// NATS transport (a NATS server embedded in the service's process).
+	SystemStreamgateNATS = "streamgate-nats"
 	// SystemNodeSocket and SystemNodeHTTP are one Node handler behind the
 	// two hops (NodeSystems).
 	SystemNodeSocket = "node-socket"
@@ -46,7 +47,7 @@ func NodeSystems() []string { return []string{SystemNodeSocket, SystemNodeHTTP} 
 // Systems lists every system's name, in order; the first is the baseline
 // the others are compared with.
 func Systems() []string {
-	return []string{SystemDirect, SystemGRPCGateway, SystemReverseProxy, SystemStreamgate, SystemStreamgateCache}
+	return []string{SystemDirect, SystemGRPCGateway, SystemReverseProxy, SystemStreamgate, SystemStreamgateNATS, SystemStreamgateCache}
 }
 
 // titles say what each system is, in tables and charts.
@@ -56,6 +57,7 @@ var titles = map[string]string{
 	SystemReverseProxy:    "httputil.ReverseProxy → HTTP/JSON",
 	SystemStreamgate:      "streamgate, cache and coalescing off",
 	SystemStreamgateCache: "streamgate, cache on",
+	SystemStreamgateNATS:  "streamgate over NATS (embedded server), cache and coalescing off",
 	SystemNodeSocket:      "streamgate → a Node service (socket), cache and coalescing off",
 	SystemNodeHTTP:        "httputil.ReverseProxy → the Node handler over HTTP/JSON",
 }
@@ -83,8 +85,19 @@ type Options struct {
 	// Progress, if set, receives a line per run.
 	Progress io.Writer
 	// ServerCPUs, when set, pins every server process to these CPUs
-	// (taskset -c ServerCPUs), e.g. "1" while the load runs on "0".
+	// (taskset -c ServerCPUs), e.g. "1" while the load runs on "0";
+	// SplitCPUs gives the usual split.
 	ServerCPUs string
+	// LoadCommand, when set, runs the load generator as a process of its
+	// own: LoadCommand plus Load's flags (e.g. the streamgate binary,
+	// "bench", "load"). Default: the load runs in this process.
+	LoadCommand []string
+	// LoadCPUs, when set, pins the load process (or wrk) to these CPUs.
+	LoadCPUs string
+	// WRK, when set, is the path of a wrk (4.x) that loads the systems
+	// instead (on LoadCPUs, one thread per CPU, whole seconds); its
+	// latencies are rebuilt from its percentiles.
+	WRK string
 	// Node is the command that runs nodeusers.js (NodeSystems); default
 	// node and NodeScript.
 	Node []string
@@ -106,8 +119,10 @@ type SystemResult struct {
 	Requests int64
 	Errors   int64
 	Elapsed  time.Duration
-	// RoundRates are each run's requests per second.
+	// RoundRates are each run's requests per second, RoundCPU each
+	// run's CPU time (all the system's processes) per request.
 	RoundRates []float64
+	RoundCPU   []time.Duration
 	// Latency merges every run's latencies.
 	Latency *load.Histogram
 	// CPU is each process's CPU time during the measured runs, by role:
@@ -125,12 +140,12 @@ func (s *SystemResult) RequestsPerSecond() float64 {
 	return float64(s.Requests) / s.Elapsed.Seconds()
 }
 
-// CPUPer10k is CPU seconds per 10,000 requests of d.
-func (s *SystemResult) CPUPer10k(d time.Duration) float64 {
+// CPUPerRequest is d shared out over the system's requests.
+func (s *SystemResult) CPUPerRequest(d time.Duration) time.Duration {
 	if s.Requests == 0 {
 		return 0
 	}
-	return d.Seconds() / float64(s.Requests) * 10000
+	return d / time.Duration(s.Requests)
 }
 
 // TotalCPU adds up the system's processes.
@@ -153,6 +168,11 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(dir)
 	r := &runner{o: o, dir: dir, key: randomKey(), serviceKey: randomKey()}
+	if o.WRK != "" {
+		if r.wrkScript, err = writeWRKScript(dir); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Options: o, Date: time.Now().UTC(), NumCPU: runtime.NumCPU()}
 	bySystem := map[string]*SystemResult{}
 	for _, name := range o.Systems {
@@ -170,7 +190,8 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 			}
 			if o.Progress != nil {
 				s := bySystem[name]
-				fmt.Fprintf(o.Progress, "round %d  %-17s %9.1f req/s\n", round, name, s.RoundRates[len(s.RoundRates)-1])
+				fmt.Fprintf(o.Progress, "round %d  %-17s %9.1f req/s %7s CPU µs/req\n", round, name,
+					s.RoundRates[len(s.RoundRates)-1], micros(s.RoundCPU[len(s.RoundCPU)-1]))
 			}
 		}
 	}
@@ -212,13 +233,14 @@ func (o *Options) fill() error {
 	if o.Users <= 0 {
 		o.Users = 1000
 	}
-	return nil
+	return checkPinning(o.ServerCPUs, o.LoadCPUs)
 }
 
 // runner starts systems and loads them.
 type runner struct {
 	o               Options
 	dir             string // the gateway configurations
+	wrkScript       string // with WRK: the script's path
 	key, serviceKey string
 }
 
@@ -238,41 +260,43 @@ func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err err
 	if err := Check(ctx, url, r.key, Users(r.o.Users)); err != nil {
 		return err
 	}
-	lo := load.Options{
-		URL: url + "/v1/users/{id}", IDs: load.Range{From: 1, To: int64(r.o.Users)},
-		Header:      http.Header{"X-Api-Key": {r.key}},
-		Connections: r.o.Connections,
-	}
-	if r.o.Warmup > 0 {
-		lo.Duration = r.o.Warmup
-		if _, err := load.Run(ctx, lo); err != nil {
-			return err
-		}
-	}
 	before := make([]time.Duration, len(procs))
-	for i, p := range procs {
-		if before[i], err = p.cpuTime(); err != nil {
-			return err
+	mark := func() error {
+		for i, p := range procs {
+			d, err := p.cpuTime()
+			if err != nil {
+				return err
+			}
+			before[i] = d
 		}
+		return nil
 	}
-	loadBefore := selfCPU()
-	lo.Duration = r.o.Duration
-	rep, err := load.Run(ctx, lo)
+	measure := r.measureInProcess
+	switch {
+	case r.o.WRK != "":
+		measure = r.measureWRK
+	case len(r.o.LoadCommand) > 0:
+		measure = r.measureOwnProcess
+	}
+	rep, err := measure(ctx, url, mark)
 	if err != nil {
 		return err
 	}
-	s.LoadCPU += selfCPU() - loadBefore
+	var spent time.Duration
 	for i, p := range procs {
 		after, err := p.cpuTime()
 		if err != nil {
 			return err
 		}
 		s.CPU[p.role] += after - before[i]
+		spent += after - before[i]
 	}
+	s.RoundCPU = append(s.RoundCPU, spent/time.Duration(max(rep.Requests, 1)))
+	s.LoadCPU += rep.CPU
 	s.Requests += rep.Requests
-	s.Errors += rep.Errors()
+	s.Errors += rep.Errors
 	s.Elapsed += rep.Elapsed
-	s.RoundRates = append(s.RoundRates, rep.RequestsPerSecond())
+	s.RoundRates = append(s.RoundRates, ratio(float64(rep.Requests), rep.Elapsed.Seconds()))
 	s.Latency.Merge(rep.Latency)
 	return nil
 }
@@ -301,16 +325,18 @@ func (r *runner) start(name string) ([]*process, string, error) {
 	node := func(mode string) []string { return append(slices.Clone(r.o.Node), mode) }
 	proxyTo := func(addr string) []string { return []string{"-backend", "http://" + addr} }
 	var cfgErr error
-	streamgateTo := func(cache bool) func(addr string) []string {
+	streamgateTo := func(cache, overNATS bool) func(addr string) []string {
 		return func(addr string) []string {
 			path := filepath.Join(r.dir, name+".yaml")
-			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, cache)), 0o600)
+			cfgErr = os.WriteFile(path, []byte(gatewayConfig(addr, cache, overNATS)), 0o600)
 			return []string{"-config", path}
 		}
 	}
-	// viaStreamgate starts svc behind the streamgate gateway.
-	viaStreamgate := func(svc []string, cache bool) ([]*process, string, error) {
-		procs, url, err := two(svc, KindStreamgateGateway, streamgateTo(cache))
+	// viaStreamgate starts svc behind the streamgate gateway, which
+	// reaches it at its ready address: a socket, or with overNATS a NATS
+	// server's URL.
+	viaStreamgate := func(svc []string, cache, overNATS bool) ([]*process, string, error) {
+		procs, url, err := two(svc, KindStreamgateGateway, streamgateTo(cache, overNATS))
 		if err == nil {
 			err = cfgErr
 		}
@@ -328,9 +354,11 @@ func (r *runner) start(name string) ([]*process, string, error) {
 	case SystemReverseProxy:
 		return two(serve(KindHTTPUsers), KindReverseProxy, proxyTo)
 	case SystemStreamgate, SystemStreamgateCache:
-		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache)
+		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache, false)
+	case SystemStreamgateNATS:
+		return viaStreamgate(serve(KindStreamgateUsersNATS), false, true)
 	case SystemNodeSocket:
-		return viaStreamgate(node("socket"), false)
+		return viaStreamgate(node("socket"), false, false)
 	case SystemNodeHTTP:
 		return two(node("http"), KindReverseProxy, proxyTo)
 	}
@@ -339,43 +367,36 @@ func (r *runner) start(name string) ([]*process, string, error) {
 
 // pinned is command run on ServerCPUs (through taskset), or command.
 func (r *runner) pinned(command ...string) []string {
-	if r.o.ServerCPUs == "" {
-		return command
-	}
-	return append([]string{"taskset", "-c", r.o.ServerCPUs}, command...)
+	return pinnedTo(r.o.ServerCPUs, command...)
 }
 
-// gatewayConfig routes GET /v1/users/{id} to the users service at addr,
+// gatewayConfig routes GET /v1/users/{id} to the users service at addr
+// (its socket, or with overNATS the URL of the NATS server it serves on),
 // for the admin API key in EnvKey: with the cache (a TTL longer than any
 // run, coalescing on) or with neither.
-func gatewayConfig(addr string, cache bool) string {
+func gatewayConfig(addr string, cache, overNATS bool) string {
 	route := "{service: users, crud: [get], cache: false, coalesce: false}"
 	if cache {
 		route = "{service: users, crud: [get], cache_ttl: 1h}"
+	}
+	service := fmt.Sprintf("{target: %q, key_env: %s}", addr, EnvServiceKey)
+	if overNATS {
+		service = fmt.Sprintf("{transport: nats, nats_url: %q, key_env: %s}", addr, EnvServiceKey)
 	}
 	return fmt.Sprintf(`auth:
   api_keys:
     - {name: bench, secret_env: %s, roles: [admin]}
 services:
-  users: {target: %q, key_env: %s}
+  users: %s
 versions:
   v1:
     resources:
       users: %s
-`, EnvKey, addr, EnvServiceKey, route)
+`, EnvKey, service, route)
 }
 
 func randomKey() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// selfCPU is this process's user and system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -22,14 +22,20 @@ import (
 	"github.com/streamgate/streamgate/tools/streamgate/internal/bench"
 )
 
-// envServe makes the test binary a bench server: Compare starts it again
-// with Serve's arguments, as the streamgate binary starts itself.
+// envServe makes the test binary a bench server (or, with "load" first,
+// the load process): Compare starts it again with Serve's (Load's)
+// arguments, as the streamgate binary starts itself.
 const envServe = "STREAMGATE_BENCH_TEST_SERVE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envServe) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		err := bench.Serve(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		var err error
+		if len(os.Args) > 1 && os.Args[1] == "load" {
+			err = bench.Load(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		} else {
+			err = bench.Serve(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		}
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -76,6 +82,11 @@ func TestCompareSmoke(t *testing.T) {
 		}
 	}
 	rows := res.Rows()
+	for _, row := range rows {
+		if row.TotalCPUPerRequest <= 0 {
+			t.Errorf("%s: CPU per request %v", row.Name, row.TotalCPUPerRequest)
+		}
+	}
 	if rows[0].RequestsRatio != 1 || rows[0].P99Ratio != 1 || rows[0].CPURatio != 1 {
 		t.Errorf("the baseline's ratios to itself: %+v", rows[0])
 	}
@@ -92,8 +103,8 @@ func TestCompareSmoke(t *testing.T) {
 	if err := res.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| system | req/s | × direct |", "direct handler (no hop)", "grpc-gateway → unary gRPC",
-		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate, cache on", "nproc "} {
+	for _, want := range []string{"| system | CPU µs / req (gateway + service) | × direct | req/s | × direct |", "load: in the comparing process", "direct handler (no hop)", "grpc-gateway → unary gRPC",
+		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate over NATS (embedded server)", "streamgate, cache on", "nproc "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
@@ -189,6 +200,7 @@ func TestServeRefusesBadArguments(t *testing.T) {
 		{[]string{"nginx"}, `unknown server "nginx"`},
 		{[]string{bench.KindReverseProxy, "-backend", ":::"}, "not a URL"},
 		{[]string{bench.KindStreamgateUsers}, "STREAMGATE_SERVICE_KEY"},
+		{[]string{bench.KindStreamgateUsersNATS}, "STREAMGATE_SERVICE_KEY"},
 	} {
 		err := bench.Serve(context.Background(), tc.args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -272,5 +284,133 @@ func TestCompareNodePeers(t *testing.T) {
 		if s.Requests == 0 || s.Errors != 0 || len(s.CPU) != 2 {
 			t.Errorf("%s: %d requests, %d errors, CPU of %v", s.Name, s.Requests, s.Errors, s.CPU)
 		}
+	}
+}
+
+// TestCompareLoadInItsOwnProcess runs the stream and the NATS transport
+// for half a second each with the load in a process of its own, the load
+// and the servers pinned to the default halves of the machine: every
+// answer checked, no errors, the load process's CPU and latencies
+// reported, the ratios taken against the stream. It never judges speed.
+func TestCompareLoadInItsOwnProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six processes")
+	}
+	t.Setenv(envServe, "1")
+	loadCPUs, serverCPUs := bench.SplitCPUs()
+	res, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, LoadCommand: []string{os.Args[0], "load"},
+		LoadCPUs: loadCPUs, ServerCPUs: serverCPUs,
+		Systems: []string{bench.SystemStreamgate, bench.SystemStreamgateNATS},
+		Rounds:  1, Connections: 4, Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond, Users: 50,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Systems {
+		if s.Requests == 0 || s.Errors != 0 || s.Latency.Count() != s.Requests || s.LoadCPU <= 0 || len(s.CPU) != 2 ||
+			len(s.RoundCPU) != 1 || s.RoundCPU[0] <= 0 {
+			t.Errorf("%s: %d requests, %d errors, %d latencies, load CPU %v, CPU of %v, CPU per request by round %v",
+				s.Name, s.Requests, s.Errors, s.Latency.Count(), s.LoadCPU, s.CPU, s.RoundCPU)
+		}
+	}
+	var md bytes.Buffer
+	if err := res.WriteText(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| × streamgate |", "load: its own process", "streamgate over NATS (embedded server)", "CPU µs / req by round:\n  streamgate "} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if serverCPUs != "" && !strings.Contains(md.String(), "servers on CPUs "+serverCPUs) {
+		t.Errorf("markdown does not say where the servers ran:\n%s", md.String())
+	}
+}
+
+// TestCompareWithWRK loads the direct handler with wrk for a second, when
+// wrk is installed.
+func TestCompareWithWRK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts wrk and a server")
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("wrk is not on PATH (apt-get install wrk)")
+	}
+	t.Setenv(envServe, "1")
+	loadCPUs, serverCPUs := bench.SplitCPUs()
+	res, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, WRK: wrk, LoadCPUs: loadCPUs, ServerCPUs: serverCPUs,
+		Systems: []string{bench.SystemDirect}, Rounds: 1, Connections: 4, Duration: time.Second, Users: 50,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Systems[0]
+	if s.Requests == 0 || s.Errors != 0 || s.Latency.Count() != s.Requests || s.LoadCPU <= 0 || s.Elapsed < time.Second/2 {
+		t.Errorf("%d requests, %d errors, %d latencies, load CPU %v, elapsed %v", s.Requests, s.Errors, s.Latency.Count(), s.LoadCPU, s.Elapsed)
+	}
+	if p50, p99 := s.Latency.Percentile(50), s.Latency.Percentile(99); p50 <= 0 || p99 < p50 {
+		t.Errorf("p50 %v, p99 %v", p50, p99)
+	}
+}
+
+func TestCompareRefusesBadCPULists(t *testing.T) {
+	t.Parallel()
+	for _, o := range []bench.Options{
+		{Command: []string{"x"}, LoadCPUs: "zero"},
+		{Command: []string{"x"}, ServerCPUs: "3-1"},
+		{Command: []string{"x"}, ServerCPUs: "1,"},
+	} {
+		if _, err := bench.Compare(context.Background(), o); err == nil || !strings.Contains(err.Error(), "CPU list") {
+			t.Errorf("%+v: err %v", o, err)
+		}
+	}
+}
+
+// Pinning without taskset is refused before anything starts; the default
+// split then pins nothing.
+func TestComparePinningNeedsTaskset(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := bench.Compare(context.Background(), bench.Options{Command: []string{"x"}, ServerCPUs: "0"})
+	if err == nil || !strings.Contains(err.Error(), "needs taskset") {
+		t.Fatalf("err %v", err)
+	}
+	if load, servers := bench.SplitCPUs(); load != "" || servers != "" {
+		t.Errorf("split without taskset: %q, %q", load, servers)
+	}
+}
+
+func TestLoadRefusesBadArguments(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		nil,
+		{"-url", "127.0.0.1:1"},
+		{"-url", "http://127.0.0.1:1", "-c", "0"},
+		{"-url", "http://127.0.0.1:1", "-duration", "0s"},
+	} {
+		if err := bench.Load(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "needs -url") {
+			t.Errorf("%v: err %v", args, err)
+		}
+	}
+	if err := bench.Load(context.Background(), []string{"-nope"}, io.Discard, io.Discard); err == nil {
+		t.Error("an unknown flag was accepted")
+	}
+}
+
+// TestCompareReportsALoadProcessThatFails: a load process that exits
+// without a report fails the comparison with what it said.
+func TestCompareReportsALoadProcessThatFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	t.Setenv(envServe, "1")
+	_, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, LoadCommand: []string{os.Args[0], "load", "-no-such-flag"},
+		Systems: []string{bench.SystemDirect}, Duration: 500 * time.Millisecond, Users: 10,
+	})
+	if err == nil || !strings.Contains(err.Error(), "the load process") || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Fatalf("err %v", err)
 	}
 }

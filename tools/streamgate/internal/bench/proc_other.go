@@ -6,3 +6,6 @@ import "syscall"
 
 // dieWithParent has no portable equivalent outside Linux.
 func dieWithParent() *syscall.SysProcAttr { return nil }
+
+// allowedCPUs is unknown outside Linux: no pinning.
+func allowedCPUs() []int { return nil }

@@ -43,13 +43,17 @@ const (
 
 // The servers Serve runs.
 const (
-	KindDirect            = "direct"             // the users over HTTP/JSON, API key checked: the baseline
-	KindHTTPUsers         = "http-users"         // the same without auth, behind reverse-proxy
-	KindReverseProxy      = "reverse-proxy"      // httputil.ReverseProxy checking the key, -backend URL
-	KindGRPCUsers         = "grpc-users"         // the unary gRPC users service
-	KindGRPCGateway       = "grpc-gateway"       // grpc-gateway checking the key, -backend ADDR
-	KindStreamgateUsers   = "streamgate-users"   // streamgate's users service on a socket, coalescing off
-	KindStreamgateGateway = "streamgate-gateway" // the streamgate gateway, -config FILE
+	KindDirect          = "direct"           // the users over HTTP/JSON, API key checked: the baseline
+	KindHTTPUsers       = "http-users"       // the same without auth, behind reverse-proxy
+	KindReverseProxy    = "reverse-proxy"    // httputil.ReverseProxy checking the key, -backend URL
+	KindGRPCUsers       = "grpc-users"       // the unary gRPC users service
+	KindGRPCGateway     = "grpc-gateway"     // grpc-gateway checking the key, -backend ADDR
+	KindStreamgateUsers = "streamgate-users" // streamgate's users service on a socket, coalescing off
+	// KindStreamgateUsersNATS is the same service over NATS request-reply,
+	// with a NATS server embedded in its process; its ready line gives
+	// the NATS URL.
+	KindStreamgateUsersNATS = "streamgate-users-nats"
+	KindStreamgateGateway   = "streamgate-gateway" // the streamgate gateway, -config FILE
 )
 
 // ServeOptions say which server Serve runs and how.
@@ -127,6 +131,8 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 		return serveHTTP(ctx, o.Listen, withKey(key, mux), ready)
 	case KindStreamgateUsers:
 		return serveStreamgateUsers(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
+	case KindStreamgateUsersNATS:
+		return serveStreamgateUsersNATS(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
 	case KindStreamgateGateway:
 		return gateway.Run(ctx, gateway.RunOptions{
 			ConfigPath: o.Config, HTTPAddr: o.Listen, GRPCAddr: "127.0.0.1:0",
@@ -221,30 +227,10 @@ func serveGRPCUsers(ctx context.Context, addr string, all []User, ready func(str
 }
 
 // serveStreamgateUsers runs streamgate's users service over the same
-// users, in memory, with coalescing off.
+// users, in memory, with coalescing off, on a socket at addr.
 func serveStreamgateUsers(ctx context.Context, addr string, all []User, serviceKey string, ready func(string)) error {
-	if serviceKey == "" {
-		return errors.New("streamgate-users: " + EnvServiceKey + " is unset")
-	}
-	st := users.NewMemoryStore()
-	for _, u := range all {
-		created, err := time.Parse(time.RFC3339, u.CreatedAt)
-		if err != nil {
-			return err
-		}
-		if err := st.Create(ctx, users.User{ID: u.ID, Name: u.Name, Email: u.Email, Status: u.Status, CreatedAt: created}); err != nil {
-			return err
-		}
-	}
-	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	srv, err := streamgateUsers(ctx, all, serviceKey)
 	if err != nil {
-		return err
-	}
-	srv, err := socket.NewServer(socket.Config{Name: "users", Version: "bench"}, socket.WithKeys(keys), socket.WithoutCoalescing())
-	if err != nil {
-		return err
-	}
-	if err := users.Register(srv, st); err != nil {
 		return err
 	}
 	lis, err := net.Listen("tcp", addr)
@@ -253,4 +239,34 @@ func serveStreamgateUsers(ctx context.Context, addr string, all []User, serviceK
 	}
 	ready(lis.Addr().String())
 	return srv.Serve(ctx, lis)
+}
+
+// streamgateUsers is streamgate's users service over all, in memory,
+// with coalescing off, its callers presenting serviceKey.
+func streamgateUsers(ctx context.Context, all []User, serviceKey string) (*socket.Server, error) {
+	if serviceKey == "" {
+		return nil, errors.New("streamgate-users: " + EnvServiceKey + " is unset")
+	}
+	st := users.NewMemoryStore()
+	for _, u := range all {
+		created, err := time.Parse(time.RFC3339, u.CreatedAt)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Create(ctx, users.User{ID: u.ID, Name: u.Name, Email: u.Email, Status: u.Status, CreatedAt: created}); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true, Roles: []string{"admin"}})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := socket.NewServer(socket.Config{Name: "users", Version: "bench"}, socket.WithKeys(keys), socket.WithoutCoalescing())
+	if err != nil {
+		return nil, err
+	}
+	if err := users.Register(srv, st); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }

@@ -22,22 +22,26 @@ func (r *Result) baseline() *SystemResult { return r.Systems[0] }
 
 // Row is one system's figures and its ratios to the baseline.
 type Row struct {
-	Name, Title              string
-	RequestsPerSecond        float64
-	RequestsRatio            float64
-	P50, P99                 time.Duration
-	P50Ratio, P99Ratio       float64
-	CPUPer10k                map[string]float64 // by role
-	TotalCPUPer10k, CPURatio float64
-	LoadCPUPer10k            float64
-	Errors                   int64
-	RoundRates               []float64
+	Name, Title       string
+	RequestsPerSecond float64
+	RequestsRatio     float64
+	P50, P99          time.Duration
+	P50Ratio          float64
+	P99Ratio          float64
+	// CPUPerRequest is each process's CPU time per request, by role;
+	// TotalCPUPerRequest theirs together, the headline figure.
+	CPUPerRequest      map[string]time.Duration
+	TotalCPUPerRequest time.Duration
+	CPURatio           float64
+	LoadCPUPerRequest  time.Duration
+	Errors             int64
+	RoundRates         []float64
 }
 
 // Rows computes each system's figures and ratios.
 func (r *Result) Rows() []Row {
 	base := r.baseline()
-	baseCPU := base.CPUPer10k(base.TotalCPU())
+	baseCPU := base.CPUPerRequest(base.TotalCPU())
 	var rows []Row
 	for _, s := range r.Systems {
 		row := Row{
@@ -45,60 +49,92 @@ func (r *Result) Rows() []Row {
 			RequestsPerSecond: s.RequestsPerSecond(),
 			RequestsRatio:     ratio(s.RequestsPerSecond(), base.RequestsPerSecond()),
 			P50:               s.Latency.Percentile(50), P99: s.Latency.Percentile(99),
-			CPUPer10k:      map[string]float64{},
-			TotalCPUPer10k: s.CPUPer10k(s.TotalCPU()),
-			LoadCPUPer10k:  s.CPUPer10k(s.LoadCPU),
-			Errors:         s.Errors, RoundRates: s.RoundRates,
+			CPUPerRequest:      map[string]time.Duration{},
+			TotalCPUPerRequest: s.CPUPerRequest(s.TotalCPU()),
+			LoadCPUPerRequest:  s.CPUPerRequest(s.LoadCPU),
+			Errors:             s.Errors, RoundRates: s.RoundRates,
 		}
 		row.P50Ratio = ratio(float64(row.P50), float64(base.Latency.Percentile(50)))
 		row.P99Ratio = ratio(float64(row.P99), float64(base.Latency.Percentile(99)))
-		row.CPURatio = ratio(row.TotalCPUPer10k, baseCPU)
+		row.CPURatio = ratio(float64(row.TotalCPUPerRequest), float64(baseCPU))
 		for role, d := range s.CPU {
-			row.CPUPer10k[role] = s.CPUPer10k(d)
+			row.CPUPerRequest[role] = s.CPUPerRequest(d)
 		}
 		rows = append(rows, row)
 	}
 	return rows
 }
 
-// cpuCell is "gateway + service = total" or the single process's figure.
-func (row Row) cpuCell() string {
-	if v, ok := row.CPUPer10k["server"]; ok {
-		return fmt.Sprintf("%.2f", v)
-	}
-	return fmt.Sprintf("%.2f + %.2f = %.2f", row.CPUPer10k["gateway"], row.CPUPer10k["service"], row.TotalCPUPer10k)
+// micros writes d in microseconds, one decimal.
+func micros(d time.Duration) string {
+	return fmt.Sprintf("%.1f", float64(d)/float64(time.Microsecond))
 }
 
-// WriteMarkdown writes the comparison as a markdown table, with the
-// load, the machine and the date above it.
+// cpuCell is "gateway + service = total" or the single process's figure,
+// in µs per request.
+func (row Row) cpuCell() string {
+	if v, ok := row.CPUPerRequest["server"]; ok {
+		return micros(v)
+	}
+	return micros(row.CPUPerRequest["gateway"]) + " + " + micros(row.CPUPerRequest["service"]) + " = " + micros(row.TotalCPUPerRequest)
+}
+
+// loadSetup says where the load and the servers ran.
+func (o Options) loadSetup() string {
+	where := func(cpus string) string {
+		if cpus == "" {
+			return "unpinned"
+		}
+		return "on CPUs " + cpus
+	}
+	switch {
+	case o.WRK != "":
+		return fmt.Sprintf("load: wrk %s, servers %s", where(o.LoadCPUs), where(o.ServerCPUs))
+	case len(o.LoadCommand) > 0:
+		return fmt.Sprintf("load: its own process %s, servers %s", where(o.LoadCPUs), where(o.ServerCPUs))
+	}
+	return "load: in the comparing process, servers " + where(o.ServerCPUs)
+}
+
+// WriteMarkdown writes the comparison as a markdown table, CPU per
+// request first, with the load, the machine and the date above it.
 func (r *Result) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	o := r.Options
-	fmt.Fprintf(&b, "%d connections, closed loop, %v per run, %d round(s) alternating %s; %d users, API-key auth; nproc %d; %s.\n\n",
-		o.Connections, o.Duration, o.Rounds, strings.Join(o.Systems, " "), o.Users, r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
-	b.WriteString("| system | req/s | × direct | p50 | × direct | p99 | × direct | CPU s / 10k req (gateway + service) | × direct | load generator CPU s / 10k | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "%d connections, closed loop, %v per run, %d round(s) alternating %s; %d users, API-key auth; %s; nproc %d; %s.\n\n",
+		o.Connections, o.Duration, o.Rounds, strings.Join(o.Systems, " "), o.Users, o.loadSetup(), r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
+	x := "× " + r.baseline().Name
+	fmt.Fprintf(&b, "| system | CPU µs / req (gateway + service) | %s | req/s | %s | p50 | p99 | %s | load generator CPU µs / req | errors |\n", x, x, x)
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows() {
-		fmt.Fprintf(&b, "| %s | %.0f | **%.2f** | %s | %.2f | %s | %.2f | %s | %.2f | %.2f | %d |\n",
-			row.Title, row.RequestsPerSecond, row.RequestsRatio, load.FormatLatency(row.P50), row.P50Ratio,
-			load.FormatLatency(row.P99), row.P99Ratio, row.cpuCell(), row.CPURatio, row.LoadCPUPer10k, row.Errors)
+		fmt.Fprintf(&b, "| %s | %s | **%.2f** | %.0f | %.2f | %s | %s | %.2f | %s | %d |\n",
+			row.Title, row.cpuCell(), row.CPURatio, row.RequestsPerSecond, row.RequestsRatio,
+			load.FormatLatency(row.P50), load.FormatLatency(row.P99), row.P99Ratio, micros(row.LoadCPUPerRequest), row.Errors)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// WriteText writes the comparison for a terminal: the table and each
-// run's requests per second.
+// WriteText writes the comparison for a terminal: the table, then each
+// run's requests per second and CPU time per request.
 func (r *Result) WriteText(w io.Writer) error {
 	if err := r.WriteMarkdown(w); err != nil {
 		return err
 	}
 	var b strings.Builder
 	b.WriteString("\nreq/s by round:\n")
-	for _, row := range r.Rows() {
-		fmt.Fprintf(&b, "  %-17s", row.Name)
-		for _, v := range row.RoundRates {
+	for _, s := range r.Systems {
+		fmt.Fprintf(&b, "  %-17s", s.Name)
+		for _, v := range s.RoundRates {
 			fmt.Fprintf(&b, " %9.1f", v)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("CPU µs / req by round:\n")
+	for _, s := range r.Systems {
+		fmt.Fprintf(&b, "  %-17s", s.Name)
+		for _, d := range s.RoundCPU {
+			fmt.Fprintf(&b, " %9s", micros(d))
 		}
 		b.WriteString("\n")
 	}

@@ -2,14 +2,20 @@
 // started as its own processes on loopback and loaded the same way:
 // a direct single-process handler, grpc-gateway → unary gRPC,
 // httputil.ReverseProxy → HTTP/JSON, and the streamgate gateway in front
-// of the users service with its cache off and on. All serve
-// GET /v1/users/{id} over the same users, with API-key auth.
+// of the users service with its cache off, over NATS, and with its cache
+// on. All serve GET /v1/users/{id} over the same users, with API-key
+// auth; CPU per request of each system's processes is the headline.
 //
-//	res, err := bench.Compare(ctx, bench.Options{Command: []string{exe, "bench", "serve"}, Rounds: 2, Connections: 64, Duration: 8 * time.Second})
+//	load, servers := bench.SplitCPUs()
+//	res, err := bench.Compare(ctx, bench.Options{
+//		Command: []string{exe, "bench", "serve"}, LoadCommand: []string{exe, "bench", "load"},
+//		LoadCPUs: load, ServerCPUs: servers, Rounds: 2, Connections: 64, Duration: 8 * time.Second,
+//	})
 //	res.WriteMarkdown(os.Stdout)
 //
 // The servers are the same binary started again: Serve runs one of them
-// (`streamgate bench serve KIND`).
+// (`streamgate bench serve KIND`); so is the load generator (Load,
+// `streamgate bench load`), unless wrk loads the systems (Options.WRK).
 package bench
 
 import (

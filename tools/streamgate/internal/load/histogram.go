@@ -1,6 +1,8 @@
 package load
 
 import (
+	"encoding/json"
+	"errors"
 	"math"
 	"time"
 
@@ -26,6 +28,39 @@ func NewHistogram() *Histogram {
 func (h *Histogram) Record(d time.Duration) {
 	us := max(d.Microseconds(), 1)
 	_ = h.h.RecordValue(min(us, MaxLatency.Microseconds()))
+}
+
+// RecordN adds n latencies of d.
+func (h *Histogram) RecordN(d time.Duration, n int64) {
+	us := max(d.Microseconds(), 1)
+	_ = h.h.RecordValues(min(us, MaxLatency.Microseconds()), n)
+}
+
+// MarshalJSON writes the histogram as its non-empty buckets, each the
+// pair [lowest latency in µs, count], which UnmarshalJSON reads back
+// into the same histogram (for a load run in another process).
+func (h *Histogram) MarshalJSON() ([]byte, error) {
+	pairs := [][2]int64{}
+	for _, b := range h.Buckets() {
+		pairs = append(pairs, [2]int64{b.From.Microseconds(), b.Count})
+	}
+	return json.Marshal(pairs)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote, replacing h's latencies.
+func (h *Histogram) UnmarshalJSON(b []byte) error {
+	var pairs [][2]int64
+	if err := json.Unmarshal(b, &pairs); err != nil {
+		return err
+	}
+	*h = *NewHistogram()
+	for _, p := range pairs {
+		if p[1] < 0 {
+			return errors.New("load: a histogram bucket with a negative count")
+		}
+		h.RecordN(time.Duration(p[0])*time.Microsecond, p[1])
+	}
+	return nil
 }
 
 // Merge adds every latency of o.

@@ -1,6 +1,7 @@
 package load_test
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -107,5 +108,38 @@ func TestHistogramExtremes(t *testing.T) {
 	h.Record(time.Hour) // beyond MaxLatency: counted as MaxLatency
 	if h.Count() != 2 || !within(h.Max(), load.MaxLatency) {
 		t.Fatalf("count %d max %v", h.Count(), h.Max())
+	}
+}
+
+// TestHistogramJSONRoundTrip: a histogram written as JSON and read back
+// has the same count and percentiles (a load run in another process
+// sends its latencies so).
+func TestHistogramJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	h := load.NewHistogram()
+	for i := 1; i <= 5000; i++ {
+		h.Record(time.Duration(i*i) * time.Microsecond)
+	}
+	h.RecordN(3*time.Second, 7)
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := load.NewHistogram()
+	if err := json.Unmarshal(b, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Count() != h.Count() || got.Count() != 5007 {
+		t.Fatalf("count %d, want %d", got.Count(), h.Count())
+	}
+	for _, p := range []float64{1, 50, 90, 99, 99.9, 100} {
+		if got.Percentile(p) != h.Percentile(p) {
+			t.Errorf("p%v: %v, want %v", p, got.Percentile(p), h.Percentile(p))
+		}
+	}
+	for _, bad := range []string{`{}`, `[[1,-2]]`, `[["a",1]]`} {
+		if err := json.Unmarshal([]byte(bad), load.NewHistogram()); err == nil {
+			t.Errorf("%s: read without an error", bad)
+		}
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"go.yaml.in/yaml/v4"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/internal/eventlog"
 )
 
 // shared is what the stack's gateways share beyond the services: the
@@ -72,8 +74,21 @@ func rewriteConfig(data []byte, sh shared) ([]byte, error) {
 			setKey(svc, "nats_url", sh.natsURL)
 		}
 		// events: set when the gateway reads JetStream
+		// (nats_url sh.natsURL, the default root, windows eventWindows();
+		// until then the stack makes those streams itself: makeEventStreams).
 	}
 	return yaml.Marshal(&doc)
+}
+
+// eventWindows are the history the stack keeps in JetStream of the
+// shop's events ("{resource}/{id}" topics): an hour, at most 64 MiB per
+// resource.
+func eventWindows() []eventlog.Window {
+	var ws []eventlog.Window
+	for _, prefix := range []string{"items", "orders", "payments"} {
+		ws = append(ws, eventlog.Window{Prefix: prefix, MaxAge: time.Hour, MaxBytes: 64 << 20})
+	}
+	return ws
 }
 
 // value is the value of key in the mapping m, or nil.

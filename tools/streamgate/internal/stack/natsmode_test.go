@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,7 +15,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/streamgate/streamgate/internal/natstest"
+	"github.com/streamgate/streamgate/services/inventory"
+	"github.com/streamgate/streamgate/services/orders"
+	"github.com/streamgate/streamgate/services/payments"
 	"github.com/streamgate/streamgate/tools/internal/polyglottest"
+	"github.com/streamgate/streamgate/tools/internal/resttest"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/stack"
 )
 
@@ -32,10 +38,14 @@ var natsTurn = make(chan struct{}, 1)
 
 // onNATS sets o up for the NATS variant when envStackNATS asks for it, and
 // returns what to call once the stack has stopped (nil when it does not).
+// A test that sets o.NATS itself gets the same.
 func onNATS(t testing.TB, o *stack.Options) func() {
 	t.Helper()
-	spec := os.Getenv(envStackNATS)
-	if spec == "" || o.NATS != "" {
+	spec := o.NATS
+	if spec == "" {
+		spec = os.Getenv(envStackNATS)
+	}
+	if spec == "" {
 		return nil
 	}
 	if os.Getenv(polyglottest.Env) == "1" {
@@ -45,6 +55,15 @@ func onNATS(t testing.TB, o *stack.Options) func() {
 		t.Skipf("%s is set but %s is not: the two gateways on NATS share Redis", envStackNATS, envRedis)
 	}
 	o.NATS, o.Gateways = spec, 2
+	// Bursts of hundreds of purchases under -race on a shared machine
+	// wait longer than the default 250ms for a Redis connection: the
+	// Idempotency-Key store would answer 503 (as designed) and the tests
+	// check charges, not Redis's latency.
+	yaml, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ConfigData = append([]byte("redis_timeout: 2s\n"), yaml...)
 	if spec != stack.NATSEmbedded {
 		select {
 		case natsTurn <- struct{}{}:
@@ -153,4 +172,89 @@ func (a *alternate) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.URL.Host, r.Host = host, ""
 	return a.next.RoundTrip(r)
+}
+
+// TestStackOnNATS runs the stack on an embedded NATS server with two
+// gateways sharing Redis, and checks what they share: the services answer
+// on NATS as micro services, a write through one gateway invalidates the
+// other's cached read, an Idempotency-Key answered by one is replayed by
+// the other (charged once), and an event of a write through one reaches a
+// WebSocket client of the other.
+func TestStackOnNATS(t *testing.T) {
+	if os.Getenv(envRedis) == "" {
+		t.Skipf("%s is not set (e.g. redis://127.0.0.1:6379/0): two gateways share Redis, skipping the stack on NATS", envRedis)
+	}
+	polyglottest.GoOnly(t, "the Node and Python services have no NATS transport")
+	s := startStack(t, stack.Options{NATS: stack.NATSEmbedded, Gateways: 2})
+	if len(s.gateways) != 2 || s.nats == "" {
+		t.Fatalf("want two gateways and a NATS server in the banner:\n%s", s.banner)
+	}
+	nc := natstest.Connect(t, s.nats)
+	for _, name := range []string{"users", "inventory", "orders", "payments"} {
+		natstest.WaitService(t, nc, name, 1, 1)
+	}
+	gw := make([]*resttest.Client, len(s.gateways))
+	for i, base := range s.gateways {
+		gw[i] = &resttest.Client{Base: base, HTTP: &http.Client{Timeout: requestTimeout}}
+	}
+	do := func(c *resttest.Client, cred, method, path string, body any, header ...string) reply {
+		t.Helper()
+		r, err := c.Do(cred, method, path, body, header...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	it := resttest.Into[inventory.Item](t, do(gw[0], admin(), "POST", "/v1/items", map[string]any{"name": "shared", "price_cents": 700, "stock": 5}).Want(t, http.StatusCreated, ""))
+	t.Run("a write through one gateway invalidates the other's cache", func(t *testing.T) {
+		do(gw[1], anonymous, "GET", "/v1/items/"+it.ID, nil).Want(t, http.StatusOK, "")
+		if r := do(gw[1], anonymous, "GET", "/v1/items/"+it.ID, nil).Want(t, http.StatusOK, ""); r.Header.Get("X-Cache") != "hit" {
+			t.Fatalf("the second read on gateway 2: X-Cache %q, want hit", r.Header.Get("X-Cache"))
+		}
+		do(gw[0], admin(), "PATCH", "/v1/items/"+it.ID, map[string]any{"stock": 4}).Want(t, http.StatusOK, "")
+		got := resttest.Into[inventory.Item](t, do(gw[1], anonymous, "GET", "/v1/items/"+it.ID, nil).Want(t, http.StatusOK, ""))
+		if got.Stock != 4 {
+			t.Fatalf("gateway 2 reads stock %d after gateway 1 wrote 4", got.Stock)
+		}
+	})
+
+	t.Run("an Idempotency-Key answered by one gateway is replayed by the other", func(t *testing.T) {
+		s.newUser(t, "nats-ann")
+		o := resttest.Into[orders.Order](t, do(gw[0], as(t, "nats-ann"), "POST", "/v1/orders",
+			map[string]any{"lines": []map[string]any{{"item_id": it.ID, "quantity": 1}}}).Want(t, http.StatusCreated, ""))
+		body := map[string]any{"gateway": "B", "card": cardOK}
+		key := "Idempotency-Key"
+		first := do(gw[0], as(t, "nats-ann"), "POST", "/v3/orders/"+o.ID+"/pay", body, key, "nats-pay-"+o.ID).Want(t, http.StatusOK, "")
+		again := do(gw[1], as(t, "nats-ann"), "POST", "/v3/orders/"+o.ID+"/pay", body, key, "nats-pay-"+o.ID).Want(t, http.StatusOK, "")
+		if again.Header.Get("Idempotent-Replayed") != "true" || again.Raw != first.Raw {
+			t.Fatalf("the retry on gateway 2: %s (replayed %q), want %s replayed", again.Raw, again.Header.Get("Idempotent-Replayed"), first.Raw)
+		}
+		if n := s.payments(t, o.ID); n[payments.StatusSucceeded] != 1 || len(n) != 1 {
+			t.Fatalf("payments: %v, want exactly 1 succeeded", n)
+		}
+		s.checkCharged(t, o.ID)
+	})
+
+	t.Run("an event of a write through one gateway reaches a socket on the other", func(t *testing.T) {
+		ws := socketTo(t, gw[1].Base, "v1", anonymous)
+		ws.send(map[string]any{"type": "subscribe", "id": "i", "topic": "items/" + it.ID})
+		if f := ws.answer("i", nil); f.Status != http.StatusOK {
+			t.Fatalf("subscribe: %s", f.raw)
+		}
+		do(gw[0], admin(), "PATCH", "/v1/items/"+it.ID, map[string]any{"stock": 9}).Want(t, http.StatusOK, "")
+		for deadline := time.Now().Add(requestTimeout); ; {
+			if time.Now().After(deadline) {
+				t.Fatal("no event with stock 9 on gateway 2's socket")
+			}
+			f := ws.read()
+			var item inventory.Item
+			if f.Type != "event" || f.Topic != "items/"+it.ID || json.Unmarshal(f.Data, &item) != nil {
+				t.Fatalf("unexpected frame %s", f.raw)
+			}
+			if item.Stock == 9 {
+				return
+			}
+		}
+	})
 }

@@ -68,6 +68,8 @@ type testStack struct {
 	runtimes map[string]string
 	// banner is what the stack printed up to "ready".
 	banner string
+	// gateways are every gateway's REST URL, the first's first.
+	gateways []string
 	// nats is the URL of the NATS server the gateways call the services
 	// over ("" when on their streams).
 	nats string
@@ -191,7 +193,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 		a.first = a.hosts[0]
 		rt = a
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: rt, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String(), runtimes: o.Runtimes, nats: out.field("NATS")}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: rt, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String(), runtimes: o.Runtimes, nats: out.field("NATS"), gateways: out.fields("REST")}
 }
 
 // admin returns the admin's credential; credentials are what goes after

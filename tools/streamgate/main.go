@@ -1,6 +1,6 @@
 // Command streamgate runs streamgate's parts and talks to them.
 //
-//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false]
+//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false] [-nats embedded|URL] [-gateways N -redis URL]
 //	                                            the whole example system in one process
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-tls-cert FILE -tls-key FILE] [-service-tls-ca FILE]
 //	                                            serve the gateway (SIGHUP reloads the config)

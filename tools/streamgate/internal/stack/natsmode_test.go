@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,4 +259,35 @@ func TestStackOnNATS(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The NATS variant's client sends its requests to each gateway in turn,
+// and leaves other hosts (the admin listener's) alone.
+func TestAlternateTakesTurns(t *testing.T) {
+	var hits [3]atomic.Int64
+	servers := make([]*httptest.Server, len(hits))
+	for i := range servers {
+		servers[i] = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits[i].Add(1) }))
+		t.Cleanup(servers[i].Close)
+	}
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	a := &alternate{next: tr, first: host(servers[0]), hosts: []string{host(servers[0]), host(servers[1])}}
+	c := &http.Client{Transport: a}
+	get := func(url string) {
+		t.Helper()
+		r, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Body.Close()
+	}
+	for range 4 {
+		get(servers[0].URL + "/v1/items")
+	}
+	get(servers[2].URL + "/metrics")
+	if got := [3]int64{hits[0].Load(), hits[1].Load(), hits[2].Load()}; got != [3]int64{2, 2, 1} {
+		t.Fatalf("requests per server %v, want [2 2 1]", got)
+	}
 }

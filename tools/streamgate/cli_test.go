@@ -160,6 +160,7 @@ func TestStackSharedModesRefused(t *testing.T) {
 	}{
 		{"two gateways without redis", []string{"-gateways", "2"}, "streamgate: stack: -gateways 2 needs -redis URL: the gateways share Idempotency-Key state and cache invalidations there"},
 		{"nats not a URL", []string{"-nats", "nowhere"}, `streamgate: stack: -nats: expected embedded or a URL such as "nats://127.0.0.1:4222"`},
+		{"plaintext nats off loopback", []string{"-nats", "nats://nats.example:4222"}, "streamgate: stack: -nats: refusing plaintext NATS at nats://nats.example:4222 (not loopback): use a tls:// URL, or allow it with -insecure-plaintext"},
 		{"nats with python", []string{"-nats", "embedded", "-services", "users=python"}, "streamgate: stack: -nats: the users service in python has no NATS transport yet: run it in go, or the stack without -nats"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

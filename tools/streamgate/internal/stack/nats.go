@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/streamgate/streamgate/internal/eventlog"
+	"github.com/streamgate/streamgate/internal/tlsfiles"
 )
 
 // NATSEmbedded is the Options.NATS value that starts a NATS server inside
@@ -29,12 +30,16 @@ type natsServer struct {
 
 // startNATS starts the embedded NATS server (with JetStream, its store in
 // a temporary directory, on loopback at a free port) when spec is
-// NATSEmbedded, or checks spec as the URL of a server to use.
-func startNATS(spec string) (*natsServer, error) {
+// NATSEmbedded, or checks spec as the URL of a server to use: a
+// plaintext nats:// URL off loopback only with insecurePlaintext.
+func startNATS(spec string, insecurePlaintext bool) (*natsServer, error) {
 	if spec != NATSEmbedded {
 		u, err := url.Parse(spec)
 		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 			return nil, errors.New(`-nats: expected embedded or a URL such as "nats://127.0.0.1:4222"`)
+		}
+		if u.Scheme == "nats" && !insecurePlaintext && !tlsfiles.LoopbackTarget(u.Host) {
+			return nil, fmt.Errorf("-nats: refusing plaintext NATS at %s (not loopback): use a tls:// URL, or allow it with -insecure-plaintext", u.Redacted())
 		}
 		return &natsServer{url: spec}, nil
 	}

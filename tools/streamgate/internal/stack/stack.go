@@ -40,7 +40,8 @@ type Options struct {
 	// over TLS.
 	ListenTLS *tls.Config
 	// InsecurePlaintext allows the gateway's listeners in plaintext on
-	// addresses other than loopback (the services stay on loopback).
+	// addresses other than loopback (the services stay on loopback), and
+	// a plaintext NATS URL off loopback.
 	InsecurePlaintext bool
 	// HTTPAddr, GRPCAddr and AdminAddr are the gateway's REST, gRPC and
 	// admin (/healthz, /readyz, and /metrics of the gateway and every
@@ -123,7 +124,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	sh := shared{redisURL: o.Redis}
 	var ns *natsServer
 	if o.NATS != "" {
-		if ns, err = startNATS(o.NATS); err != nil {
+		if ns, err = startNATS(o.NATS, o.InsecurePlaintext); err != nil {
 			return err
 		}
 		defer ns.stop() // after the services, which drain into it
@@ -338,6 +339,8 @@ func (s *services) startGo(name string, ro run.Options) error {
 	if s.nats != nil {
 		// Its stream stays too: orders calls inventory over it.
 		ro.NATS = s.nats.url
+		// As the stack allowed the URL (its stream stays on loopback).
+		ro.InsecurePlaintext = s.o.InsecurePlaintext
 	}
 	ro.Ready = func(addr string) { ready <- addr }
 	s.wg.Go(func() {

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -77,7 +78,16 @@ func rewriteConfig(data []byte, sh shared) ([]byte, error) {
 		// (nats_url sh.natsURL, the default root, windows eventWindows();
 		// until then the stack makes those streams itself: makeEventStreams).
 	}
-	return yaml.Marshal(&doc)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2) // as written, so errors' lines stay near the file's
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // eventWindows are the history the stack keeps in JetStream of the

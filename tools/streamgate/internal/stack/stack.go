@@ -1,7 +1,8 @@
 // Package stack runs the whole example system in one process: the users,
 // inventory, orders and payments services, each on its own loopback port
 // and reached over its own real socket, three sandbox payment providers,
-// and the gateway in front, configured by gateway/stack.yaml.
+// and the gateway in front, configured by gateway/stack.yaml; on NATS
+// (Options.NATS) and with several gateways sharing Redis if asked.
 //
 //	err := stack.Run(ctx, stack.Options{ConfigPath: "gateway/stack.yaml", HTTPAddr: "127.0.0.1:8080", …, Out: os.Stdout})
 package stack
@@ -109,9 +110,10 @@ func sandboxes() map[string]time.Duration {
 // makes the sandbox hang times out after it (504, no charge recorded).
 const providerTimeout = 2 * time.Second
 
-// Run starts the sandboxes, the services and the gateway, prints where
-// they are, and serves until ctx ends; then it drains the gateway, then
-// the services.
+// Run starts the NATS server (Options.NATS), the sandboxes, the services
+// and the gateways, prints where they are, and serves until ctx ends;
+// then it drains the gateways, then the services, then stops the NATS
+// server it embeds.
 func Run(ctx context.Context, o Options) (err error) {
 	o = o.withDefaults()
 	childStoreArg, err := checkRuntimes(o)

@@ -46,11 +46,12 @@ func (o object) at(path ...string) any {
 
 func (o object) str(path ...string) string { s, _ := o.at(path...).(string); return s }
 
-// render builds deploy/kustomize as `kustomize build` does and returns its
-// objects by kind and name (generated names without their hash).
-func render(t *testing.T) map[string]object {
+// render builds dir (deploy/kustomize, or an overlay) as `kustomize
+// build` does and returns its objects by kind and name (generated names
+// without their hash).
+func render(t *testing.T, dir string) map[string]object {
 	t.Helper()
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "kustomize")
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		t.Fatalf("kustomize build: %v", err)
 	}
@@ -70,7 +71,7 @@ func render(t *testing.T) map[string]object {
 }
 
 func TestManifests(t *testing.T) {
-	objs := render(t)
+	objs := render(t, "kustomize")
 	want := []string{"Deployment/gateway", "Service/gateway", "HorizontalPodAutoscaler/gateway", "ConfigMap/streamgate-gateway", "ConfigMap/streamgate-env"}
 	for _, s := range services {
 		want = append(want, "Deployment/"+s, "Service/"+s)
@@ -153,39 +154,86 @@ func TestManifests(t *testing.T) {
 	})
 
 	t.Run("routes", func(t *testing.T) {
-		data := objs["ConfigMap/streamgate-gateway"].str("data", "gateway.yaml")
-		env := func(k string) string {
-			if k == "STREAMGATE_REDIS_URL" {
-				return "redis://redis:6379/0"
-			}
-			return "value of " + k
-		}
-		cfg, err := config.Parse("gateway.yaml", []byte(data), env)
-		if err != nil {
-			t.Fatalf("the ConfigMap's routes do not load:\n%v", err)
-		}
+		cfg := routes(t, objs)
 		for _, s := range services {
 			if got, want := cfg.Services[s].Target, "dns:///"+s+":9000"; got != want {
 				t.Errorf("service %s: target %q, want %q (its headless Service)", s, got, want)
 			}
 		}
-		if cfg.Redis == "" {
-			t.Error("no Redis: gateways would not share state")
-		}
-		// The routes are the stack's: the versions section is the same text.
-		stack, err := os.ReadFile("../gateway/stack.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if versions(data) != versions(string(stack)) {
-			t.Error("the versions section differs from gateway/stack.yaml's: copy it over")
-		}
-		for _, v := range []string{"v1", "v2", "v3"} {
-			if cfg.Versions[v] == nil {
-				t.Errorf("no version %s", v)
-			}
-		}
 	})
+}
+
+// routes loads the gateway's configuration from the rendered ConfigMap and
+// checks what every layout needs: Redis shared, the stack's routes.
+func routes(t *testing.T, objs map[string]object) *config.Config {
+	t.Helper()
+	data := objs["ConfigMap/streamgate-gateway"].str("data", "gateway.yaml")
+	env := func(k string) string {
+		if k == "STREAMGATE_REDIS_URL" {
+			return "redis://redis:6379/0"
+		}
+		return "value of " + k
+	}
+	cfg, err := config.Parse("gateway.yaml", []byte(data), env)
+	if err != nil {
+		t.Fatalf("the ConfigMap's routes do not load:\n%v", err)
+	}
+	if cfg.Redis == "" {
+		t.Error("no Redis: gateways would not share state")
+	}
+	// The routes are the stack's: the versions section is the same text.
+	stack, err := os.ReadFile("../gateway/stack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if versions(data) != versions(string(stack)) {
+		t.Error("the versions section differs from gateway/stack.yaml's: copy it over")
+	}
+	for _, v := range []string{"v1", "v2", "v3"} {
+		if cfg.Versions[v] == nil {
+			t.Errorf("no version %s", v)
+		}
+	}
+	return cfg
+}
+
+// TestNATSOverlay renders deploy/overlays/nats: the base's objects, every
+// service serving over NATS too and the gateways calling it there, on one
+// NATS URL, with several gateway replicas.
+func TestNATSOverlay(t *testing.T) {
+	base, objs := render(t, "kustomize"), render(t, "overlays/nats")
+	if len(objs) != len(base) {
+		t.Errorf("the overlay renders %d objects, the base %d", len(objs), len(base))
+	}
+	for k := range base {
+		if objs[k] == nil {
+			t.Errorf("the overlay lost %s", k)
+		}
+	}
+	cfg := routes(t, objs)
+	natsURL := ""
+	for _, s := range services {
+		svc := cfg.Services[s]
+		if svc.Transport != config.TransportNATS || svc.NATSURL == "" {
+			t.Errorf("service %s: transport %q at %q, want nats", s, svc.Transport, svc.NATSURL)
+			continue
+		}
+		if natsURL == "" {
+			natsURL = svc.NATSURL
+		} else if svc.NATSURL != natsURL {
+			t.Errorf("service %s on NATS at %q, the others at %q", s, svc.NATSURL, natsURL)
+		}
+		c := object(objs["Deployment/"+s].at("spec", "template", "spec", "containers", "0").(map[string]any))
+		if !hasArg(c, "-nats="+natsURL) || !hasArg(c, "-listen=0.0.0.0:9000") {
+			t.Errorf("%s: args %v, want -nats=%s beside its stream (the probes' gRPC health)", s, c.at("args"), natsURL)
+		}
+	}
+	if n, _ := objs["Deployment/gateway"].at("spec", "replicas").(int); n < 3 {
+		t.Errorf("gateway replicas %d, want several (3)", n)
+	}
+	if n, _ := objs["HorizontalPodAutoscaler/gateway"].at("spec", "minReplicas").(int); n < 3 {
+		t.Errorf("gateway HPA minReplicas %d, want 3", n)
+	}
 }
 
 // versions is a configuration's text from its versions section on.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -125,6 +126,7 @@ func TestBadValuesAreOneLine(t *testing.T) {
 		{"service listen without port", []string{"service", "echo", "-listen", "localhost"}, `streamgate: service: invalid value "localhost" for flag -listen: the port is missing`},
 		{"service admin without port", []string{"service", "echo", "-admin", "localhost"}, `streamgate: service: invalid value "localhost" for flag -admin: the port is missing`},
 		{"bench serve listen", []string{"bench", "serve", "direct", "-listen", "localhost"}, `streamgate: bench serve: invalid value "localhost" for flag -listen: the port is missing`},
+		{"stack no gateway", []string{"stack", "-gateways", "0"}, `streamgate: stack: -gateways must be at least 1`},
 		{"log level", []string{"stack", "-log-level", "loud"}, `streamgate: stack: invalid value "loud" for flag -log-level: want debug, info, warn or error`},
 		{"call timeout", []string{"call", "-timeout", "soon", "echo", "ECHO"}, `streamgate: call: invalid value "soon" for flag -timeout`},
 		{"load ids", []string{"load", "-ids", "x", url}, `streamgate: load: invalid value "x" for flag -ids`},
@@ -152,6 +154,26 @@ func TestBadValuesAreOneLine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			wantOneLine(t, tc.args, 2, tc.want)
+		})
+	}
+}
+
+// The stack's shared modes refuse what they cannot run, in one line, before
+// anything starts.
+func TestStackSharedModesRefused(t *testing.T) {
+	free := []string{"stack", "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-store", "memory"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"two gateways without redis", []string{"-gateways", "2"}, "streamgate: stack: -gateways 2 needs -redis URL: the gateways share Idempotency-Key state and cache invalidations there"},
+		{"nats not a URL", []string{"-nats", "nowhere"}, `streamgate: stack: -nats: expected embedded or a URL such as "nats://127.0.0.1:4222"`},
+		{"plaintext nats off loopback", []string{"-nats", "nats://nats.example:4222"}, "streamgate: stack: -nats: refusing plaintext NATS at nats://nats.example:4222 (not loopback): use a tls:// URL, or allow it with -insecure-plaintext"},
+		{"nats with python", []string{"-nats", "embedded", "-services", "users=python"}, "streamgate: stack: -nats: the users service in python has no NATS transport yet: run it in go, or the stack without -nats"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantOneLine(t, append(slices.Clone(free), tc.args...), 1, tc.want)
 		})
 	}
 }

@@ -28,7 +28,8 @@ func commands() []*command {
 }
 
 const stackUsage = `  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store sqlite|memory|postgres] [-dsn URL] [-cache=false] [-config FILE] [-service-ports=false]
-                   [-services users=python,inventory=node] [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
+                   [-services users=python,inventory=node] [-nats embedded|URL] [-gateways N] [-redis URL]
+                   [-pprof] [-log-format text|json] [-log-level debug|info|warn|error]
       Start the users, inventory, orders and payments services (on 127.0.0.1:9101–9104,
       or free ports with -service-ports=false), sandbox payment providers A, B, C and
       the gateway in one process, print the addresses and credentials (the JWT secret
@@ -41,6 +42,11 @@ const stackUsage = `  streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [
       inventory=node: services/node/shop/inventory.js with node; the others in go),
       from the working directory's checkout, with -store memory or postgres (not
       sqlite); their logs join the stack's (service=NAME); one that exits stops the stack.
+      -nats serves every Go service over NATS too and has the gateways call them there:
+      embedded (a NATS server with JetStream in the process, on a free loopback port)
+      or a nats:// or tls:// URL (with JetStream); not with -services. -gateways N runs
+      N gateways, gateway k on each port plus 100·k; more than one needs -redis URL,
+      where they share cache generations and Idempotency-Key state.
       TLS of the gateway's listeners: [-tls-cert FILE -tls-key FILE] [-tls-client-ca FILE]
       [-insecure-plaintext] (as for gateway below).
 `

@@ -1,6 +1,6 @@
 // Command streamgate runs streamgate's parts and talks to them.
 //
-//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false]
+//	streamgate stack [-http ADDR] [-grpc ADDR] [-admin ADDR] [-data DIR] [-store KIND] [-dsn URL] [-cache=false] [-nats embedded|URL] [-gateways N -redis URL]
 //	                                            the whole example system in one process
 //	streamgate gateway -config FILE [-http ADDR] [-grpc ADDR] [-tls-cert FILE -tls-key FILE] [-service-tls-ca FILE]
 //	                                            serve the gateway (SIGHUP reloads the config)
@@ -69,10 +69,13 @@ func stackCmd(fs *flag.FlagSet) runner {
 	fixedPorts := fs.Bool("service-ports", true, "serve users, inventory, orders and payments on 127.0.0.1:9101–9104 (false: free ports)")
 	pprof := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
 	services := fs.String("services", "", "services in another language, as child processes: users=python,inventory=node (the others in go; needs -store memory or postgres)")
+	natsFlag := fs.String("nats", "", "serve the services over NATS too and call them over it: embedded (a NATS server with JetStream in the process, on a free loopback port) or a nats:// or tls:// URL")
+	gateways := fs.Int("gateways", 1, "how many gateways (gateway k listens on each port plus 100·k; more than one needs -redis)")
+	redis := fs.String("redis", "", "redis:// URL of the gateways' shared cache generations and Idempotency-Key state")
 	logs := addLogFlags(fs)
 	tf := addTLSFlags(fs, false)
 	return func(ctx context.Context, in *invocation) error {
-		return runStack(ctx, in, stackFlags{*httpAddr, *grpcAddr, *adminAddr, *cfg, *data, *store, *dsn, *cache, *fixedPorts, *pprof, *services, logs, tf})
+		return runStack(ctx, in, stackFlags{*httpAddr, *grpcAddr, *adminAddr, *cfg, *data, *store, *dsn, *cache, *fixedPorts, *pprof, *services, *natsFlag, *redis, *gateways, logs, tf})
 	}
 }
 
@@ -80,7 +83,8 @@ func stackCmd(fs *flag.FlagSet) runner {
 type stackFlags struct {
 	httpAddr, grpcAddr, adminAddr, cfg, data, store, dsn string
 	cache, fixedPorts, pprof                             bool
-	services                                             string
+	services, nats, redis                                string
+	gateways                                             int
 	logs                                                 *logFlags
 	tf                                                   *tlsFlags
 }
@@ -106,6 +110,9 @@ func runStack(ctx context.Context, in *invocation, f stackFlags) error {
 	if f.store == run.StorePostgres && f.dsn == "" {
 		return usagef("-store postgres needs -dsn or STREAMGATE_DSN")
 	}
+	if f.gateways < 1 {
+		return usagef("-gateways must be at least 1")
+	}
 	for name, lang := range runtimes {
 		if lang != stack.RuntimeGo && f.store != run.StoreMemory && f.store != run.StorePostgres {
 			return usagef("-services %s=%s needs -store memory or -store postgres (the Node and Python services have no SQLite store)", name, lang)
@@ -125,6 +132,9 @@ func runStack(ctx context.Context, in *invocation, f stackFlags) error {
 		ServiceKey:   os.Getenv("STREAMGATE_SERVICE_KEY"),
 		ServiceAddrs: serviceAddrs,
 		Runtimes:     runtimes,
+		NATS:         f.nats,
+		Gateways:     f.gateways,
+		Redis:        f.redis,
 		Out:          in.stdout,
 		Logger:       f.logs.logger(in.stderr),
 	})

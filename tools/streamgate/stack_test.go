@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,6 +40,11 @@ func TestStackCommand(t *testing.T) {
 		// Node and Python services have no SQLite store).
 		args = append(args, "-services", polyglottest.Services, "-store", "memory")
 	}
+	// On NATS as README's "On NATS" says, when the stack's tests run there.
+	natsSpec := os.Getenv("STREAMGATE_TEST_STACK_NATS")
+	if natsSpec != "" && os.Getenv(polyglottest.Env) != "1" {
+		args = append(args, "-nats", natsSpec)
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "STREAMGATE_ADMIN_KEY=stack-admin-key")
@@ -51,9 +57,12 @@ func TestStackCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := bufio.NewScanner(stdout)
-	var rest, admin, tryURL, secret string
+	var rest, admin, tryURL, secret, natsLine string
 	for lines.Scan() {
 		line := lines.Text()
+		if strings.HasPrefix(line, "NATS ") {
+			natsLine = line
+		}
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "REST" {
 			rest = f[1]
 			for i, w := range f[:len(f)-1] {
@@ -75,6 +84,9 @@ func TestStackCommand(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	if rest == "" || admin == "" {
 		t.Fatalf("no addresses before ready (REST %q, admin %q)", rest, admin)
+	}
+	if slices.Contains(args, "-nats") && natsLine == "" {
+		t.Fatalf("-nats %s: no NATS line before ready", natsSpec)
 	}
 	// The admin creates an item; anyone reads it back.
 	req, err := http.NewRequest("POST", rest+"/v1/items", strings.NewReader(`{"id":"cli-widget","name":"widget","price_cents":1250,"stock":3}`))

@@ -39,6 +39,9 @@ func TestMetricsAfterAWalkThrough(t *testing.T) {
 		if got := m.Value("streamgate_service_frames_total", "service", svc); got < 1 {
 			t.Errorf("frames of %s = %v, want some", svc, got)
 		}
+		if s.nats != "" {
+			continue // the gateways call the services over NATS: no stream to count
+		}
 		if got := m.Value("streamgate_service_open_streams", "service", svc); got < 1 {
 			t.Errorf("open streams of %s = %v, want the gateway's", svc, got)
 		}

@@ -1,7 +1,8 @@
 // Package stack runs the whole example system in one process: the users,
 // inventory, orders and payments services, each on its own loopback port
 // and reached over its own real socket, three sandbox payment providers,
-// and the gateway in front, configured by gateway/stack.yaml.
+// and the gateway in front, configured by gateway/stack.yaml; on NATS
+// (Options.NATS) and with several gateways sharing Redis if asked.
 //
 //	err := stack.Run(ctx, stack.Options{ConfigPath: "gateway/stack.yaml", HTTPAddr: "127.0.0.1:8080", …, Out: os.Stdout})
 package stack
@@ -40,7 +41,8 @@ type Options struct {
 	// over TLS.
 	ListenTLS *tls.Config
 	// InsecurePlaintext allows the gateway's listeners in plaintext on
-	// addresses other than loopback (the services stay on loopback).
+	// addresses other than loopback (the services stay on loopback), and
+	// a plaintext NATS URL off loopback.
 	InsecurePlaintext bool
 	// HTTPAddr, GRPCAddr and AdminAddr are the gateway's REST, gRPC and
 	// admin (/healthz, /readyz, and /metrics of the gateway and every
@@ -74,6 +76,25 @@ type Options struct {
 	// Root is the checkout whose services/node and services/python the
 	// child processes run; default the working directory.
 	Root string
+	// NATS, when set, puts every Go service on NATS as well as its
+	// stream, and the gateways call them over NATS (transport: nats): the
+	// value NATSEmbedded starts a NATS server with JetStream in this
+	// process (loopback, a free port, its store in a temporary directory
+	// removed at exit); otherwise it is the URL of a server to use
+	// (nats:// or tls://). Services in other languages have no NATS
+	// transport: Run refuses them with NATS set. Two stacks on one NATS
+	// server would answer each other's requests: one stack per server.
+	NATS string
+	// Gateways is how many gateways run in front of the services (default
+	// 1); gateway k (from 0) listens on HTTPAddr, GRPCAddr and AdminAddr
+	// with their ports plus 100·k (port 0 stays a free port). More than
+	// one needs Redis, where they share Idempotency-Key state and cache
+	// invalidations.
+	Gateways int
+	// Redis, when set, is the redis:// URL the gateways keep cache
+	// generations and Idempotency-Key state in (the configuration's
+	// redis).
+	Redis string
 	// Out receives the addresses, credentials and then the line "ready".
 	Out io.Writer
 	// Logger receives the parts' logs; nil discards them.
@@ -89,13 +110,32 @@ func sandboxes() map[string]time.Duration {
 // makes the sandbox hang times out after it (504, no charge recorded).
 const providerTimeout = 2 * time.Second
 
-// Run starts the sandboxes, the services and the gateway, prints where
-// they are, and serves until ctx ends; then it drains the gateway, then
-// the services.
+// Run starts the NATS server (Options.NATS), the sandboxes, the services
+// and the gateways, prints where they are, and serves until ctx ends;
+// then it drains the gateways, then the services, then stops the NATS
+// server it embeds.
 func Run(ctx context.Context, o Options) (err error) {
 	o = o.withDefaults()
 	childStoreArg, err := checkRuntimes(o)
 	if err != nil {
+		return err
+	}
+	if err := o.checkShared(); err != nil {
+		return err
+	}
+	sh := shared{redisURL: o.Redis}
+	var ns *natsServer
+	if o.NATS != "" {
+		if ns, err = startNATS(o.NATS, o.InsecurePlaintext); err != nil {
+			return err
+		}
+		defer ns.stop() // after the services, which drain into it
+		if err := ns.makeEventStreams(ctx); err != nil {
+			return err
+		}
+		sh.natsURL = ns.url
+	}
+	if o.ConfigPath, o.ConfigData, err = gatewayConfig(o, sh); err != nil {
 		return err
 	}
 	gateways, closeSandboxes, err := startSandboxes()
@@ -105,7 +145,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	// A child that exits ends the stack: the gateway drains, Run says why.
 	gwCtx, stopGateway := context.WithCancelCause(ctx)
-	svcs := newServices(o, childStoreArg, stopGateway)
+	svcs := newServices(o, childStoreArg, stopGateway, ns)
 	defer func() {
 		if stopErr := svcs.stop(); stopErr != nil && err == nil {
 			err = stopErr
@@ -115,7 +155,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := svcs.startAll(gateways); err != nil {
 		return err
 	}
-	err = gateway.Run(gwCtx, o.gatewayOptions(svcs, gateways))
+	err = o.runGateways(gwCtx, svcs, gateways)
 	if cause := context.Cause(gwCtx); err == nil && ctx.Err() == nil && cause != nil {
 		err = cause // a child exited
 	}
@@ -140,6 +180,7 @@ func (o Options) withDefaults() Options {
 	if o.Root == "" {
 		o.Root = "."
 	}
+	o.Gateways = max(o.Gateways, 1)
 	return o
 }
 
@@ -160,6 +201,25 @@ func checkRuntimes(o Options) (string, error) {
 		}
 	}
 	return childStoreArg, nil
+}
+
+// checkShared checks the options of a stack on NATS or with several
+// gateways.
+func (o Options) checkShared() error {
+	if o.NATS != "" {
+		for name, lang := range o.Runtimes {
+			if lang != RuntimeGo {
+				return fmt.Errorf("-nats: the %s service in %s has no NATS transport yet: run it in go, or the stack without -nats", name, lang)
+			}
+		}
+	}
+	if o.Gateways > 1 && o.Redis == "" {
+		return fmt.Errorf("-gateways %d needs -redis URL: the gateways share Idempotency-Key state and cache invalidations there", o.Gateways)
+	}
+	if o.Gateways > maxGateways {
+		return fmt.Errorf("-gateways %d: at most %d", o.Gateways, maxGateways)
+	}
+	return nil
 }
 
 // startSandboxes starts the payment providers' sandboxes and returns
@@ -185,33 +245,6 @@ func startSandboxes() (map[string]string, func(), error) {
 	return urls, closeAll, nil
 }
 
-// gatewayOptions are the gateway's options: in front of the services,
-// with the stack's keys.
-func (o Options) gatewayOptions(svcs *services, gateways map[string]string) gateway.RunOptions {
-	var gwOpts []gateway.Option
-	if o.NoCache {
-		gwOpts = append(gwOpts, gateway.WithCacheSize(0), gateway.WithoutCoalescing())
-	}
-	env := map[string]string{
-		"STREAMGATE_SERVICE_KEY": o.ServiceKey,
-		"STREAMGATE_ADMIN_KEY":   o.AdminKey,
-		"STREAMGATE_JWT_SECRET":  o.JWTSecret,
-	}
-	return gateway.RunOptions{
-		ConfigPath: o.ConfigPath, ConfigData: o.ConfigData, HTTPAddr: o.HTTPAddr, GRPCAddr: o.GRPCAddr, AdminAddr: o.AdminAddr, Pprof: o.Pprof,
-		Demo:      true, // the shop is what the page shows
-		ListenTLS: o.ListenTLS, InsecurePlaintext: o.InsecurePlaintext,
-		Env:     func(k string) string { return env[k] },
-		Targets: svcs.targets,
-		Options: gwOpts,
-		Metrics: svcs.metrics,
-		Logger:  o.Logger.With("part", "gateway"),
-		Ready: func(a gateway.Addrs) {
-			printBanner(o, a, svcs.targets, svcs.runtimes, gateways)
-		},
-	}
-}
-
 // services are the stack's services: the Go ones run in this process,
 // the others as child processes.
 type services struct {
@@ -230,13 +263,14 @@ type services struct {
 
 	targets  map[string]string // where each service listens
 	runtimes map[string]string // the language of each service not in Go
+	nats     *natsServer       // the server the Go services serve on too; nil: none
 }
 
 // newServices prepares the stack's services; startAll starts them.
-func newServices(o Options, childStoreArg string, stopGateway context.CancelCauseFunc) *services {
+func newServices(o Options, childStoreArg string, stopGateway context.CancelCauseFunc, ns *natsServer) *services {
 	s := &services{
 		o: o, childStoreArg: childStoreArg, stopGateway: stopGateway, metrics: gateway.NewRegistry(),
-		targets: map[string]string{}, runtimes: map[string]string{},
+		targets: map[string]string{}, runtimes: map[string]string{}, nats: ns,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -304,6 +338,12 @@ func (s *services) startGo(name string, ro run.Options) error {
 	ro.NoCoalescing = s.o.NoCache
 	ro.Metrics = s.metrics
 	ro.Logger = s.o.Logger // run names the service on every line
+	if s.nats != nil {
+		// Its stream stays too: orders calls inventory over it.
+		ro.NATS = s.nats.url
+		// As the stack allowed the URL (its stream stays on loopback).
+		ro.InsecurePlaintext = s.o.InsecurePlaintext
+	}
 	ro.Ready = func(addr string) { ready <- addr }
 	s.wg.Go(func() {
 		if err := run.Run(s.ctx, ro); err != nil {
@@ -319,6 +359,16 @@ func (s *services) startGo(name string, ro run.Options) error {
 	}
 }
 
+// gatewayTargets are the service targets the gateways use: the ports the
+// services got, or none on NATS (where a service's target is its name,
+// which the configuration then leaves as it is).
+func (s *services) gatewayTargets() map[string]string {
+	if s.nats != nil {
+		return nil
+	}
+	return s.targets
+}
+
 // stop stops the services: the Go ones first (orders calls inventory to
 // the end), then the child processes.
 func (s *services) stop() error {
@@ -327,8 +377,10 @@ func (s *services) stop() error {
 	return stopChildren(s.children)
 }
 
-// printBanner tells a person where everything is and how to get in.
-func printBanner(o Options, a gateway.Addrs, targets, runtimes, gateways map[string]string) {
+// printBanner tells a person where everything is and how to get in: each
+// gateway's addresses (the first's on the lines tools read), the services,
+// the NATS server, the sandboxes and the credentials.
+func printBanner(o Options, gws []gateway.Addrs, svcs *services, sandboxes map[string]string) {
 	w := o.Out
 	if w == nil {
 		w = io.Discard
@@ -337,19 +389,35 @@ func printBanner(o Options, a gateway.Addrs, targets, runtimes, gateways map[str
 	if o.ListenTLS != nil {
 		scheme = "https"
 	}
+	a := gws[0]
 	fmt.Fprintf(w, "REST      %s://%s   (try %s://%s/v1/items: items need no key)\n", scheme, a.HTTP, scheme, a.HTTP)
 	fmt.Fprintf(w, "demo      %s://%s/demo/   (the live demo page: sign in with the user JWT below)\n", scheme, a.HTTP)
 	fmt.Fprintf(w, "gRPC      %s   (streamgate.gateway.v1.GatewayService, reflection on)\n", a.GRPC)
 	fmt.Fprintf(w, "admin     http://%s   (/healthz, /readyz, /metrics of the gateway and every service)\n", a.Admin)
+	for k, a := range gws[1:] {
+		fmt.Fprintf(w, "REST      %s://%s   (gateway %d of %d: the same services, NATS and Redis)\n", scheme, a.HTTP, k+2, len(gws))
+		fmt.Fprintf(w, "gRPC      %s   (gateway %d)\n", a.GRPC, k+2)
+		fmt.Fprintf(w, "admin     http://%s   (gateway %d)\n", a.Admin, k+2)
+	}
 	for _, name := range shopServices {
-		if lang := runtimes[name]; lang != "" {
-			fmt.Fprintf(w, "service   %-9s %s   (%s)\n", name, targets[name], lang)
+		if lang := svcs.runtimes[name]; lang != "" {
+			fmt.Fprintf(w, "service   %-9s %s   (%s)\n", name, svcs.targets[name], lang)
 			continue
 		}
-		fmt.Fprintf(w, "service   %-9s %s\n", name, targets[name])
+		if svcs.nats != nil {
+			fmt.Fprintf(w, "service   %-9s %s   (the gateways call it over NATS)\n", name, svcs.targets[name])
+			continue
+		}
+		fmt.Fprintf(w, "service   %-9s %s\n", name, svcs.targets[name])
+	}
+	if svcs.nats != nil {
+		fmt.Fprintf(w, "NATS      %s\n", svcs.nats.describe())
+	}
+	if o.Redis != "" {
+		fmt.Fprintf(w, "Redis     %s   (the gateways' cache generations and Idempotency-Key state)\n", redacted(o.Redis))
 	}
 	for _, name := range []string{"A", "B", "C"} {
-		fmt.Fprintf(w, "sandbox   gateway %s %s\n", name, gateways[name])
+		fmt.Fprintf(w, "sandbox   gateway %s %s\n", name, sandboxes[name])
 	}
 	fmt.Fprintf(w, "admin key %s   (Authorization: Bearer KEY, role admin)\n", o.AdminKey)
 	fmt.Fprintf(w, "service key %s   (STREAMGATE_SERVICE_KEY: the services' own key, e.g. for streamgate reconcile)\n", o.ServiceKey)

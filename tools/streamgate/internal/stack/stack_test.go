@@ -68,6 +68,11 @@ type testStack struct {
 	runtimes map[string]string
 	// banner is what the stack printed up to "ready".
 	banner string
+	// gateways are every gateway's REST URL, the first's first.
+	gateways []string
+	// nats is the URL of the NATS server the gateways call the services
+	// over ("" when on their streams).
+	nats string
 }
 
 // banner is the stack's Out: it keeps what the stack prints and closes
@@ -99,12 +104,22 @@ func (b *banner) String() string {
 
 // field returns the second word of the first line whose first word is key.
 func (b *banner) field(key string) string {
-	for line := range strings.Lines(b.String()) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
-			return f[1]
-		}
+	if all := b.fields(key); len(all) > 0 {
+		return all[0]
 	}
 	return ""
+}
+
+// fields returns the second word of every line whose first word is key
+// (each gateway's "REST").
+func (b *banner) fields(key string) []string {
+	var out []string
+	for line := range strings.Lines(b.String()) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
+			out = append(out, f[1])
+		}
+	}
+	return out
 }
 
 // startStack runs a stack with the memory store (unless o says otherwise)
@@ -124,6 +139,7 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 		o.Root = repoRoot
 	}
 	o.AdminKey, o.JWTSecret = adminKey, jwtSecret
+	afterNATS := onNATS(t, &o)
 	out := &banner{ready: make(chan struct{})}
 	o.Out = out
 
@@ -145,6 +161,9 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 			case <-time.After(startTimeout):
 				t.Errorf("the stack did not stop within %v", startTimeout)
 			}
+			if afterNATS != nil {
+				afterNATS()
+			}
 		})
 	}
 	t.Cleanup(stop)
@@ -161,7 +180,20 @@ func startStack(t testing.TB, o stack.Options) *testStack {
 	if !strings.HasPrefix(rest, "http://") {
 		t.Fatalf("no REST address before ready:\n%s", out)
 	}
-	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: transport, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String(), runtimes: o.Runtimes}
+	var rt http.RoundTripper = transport
+	if rests := out.fields("REST"); len(rests) > 1 {
+		a := &alternate{next: transport}
+		for _, r := range rests {
+			u, err := url.Parse(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.hosts = append(a.hosts, u.Host)
+		}
+		a.first = a.hosts[0]
+		rt = a
+	}
+	return &testStack{rest: &resttest.Client{Base: rest, HTTP: &http.Client{Transport: rt, Timeout: requestTimeout}}, grpc: out.field("gRPC"), admin: out.field("admin"), demo: out.field("demo"), stop: stop, banner: out.String(), runtimes: o.Runtimes, nats: out.field("NATS"), gateways: out.fields("REST")}
 }
 
 // admin returns the admin's credential; credentials are what goes after

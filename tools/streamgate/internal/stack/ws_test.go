@@ -44,9 +44,15 @@ type socketFrame struct {
 // frame (as a browser does) unless cred is anonymous.
 func (s *testStack) socket(t *testing.T, version, cred string) *stackSocket {
 	t.Helper()
+	return socketTo(t, s.rest.Base, version, cred)
+}
+
+// socketTo is socket to the gateway whose REST URL is base.
+func socketTo(t *testing.T, base, version, cred string) *stackSocket {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.rest.Base, "http")+"/"+version+"/socket",
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/"+version+"/socket",
 		&websocket.DialOptions{Subprotocols: []string{"streamgate.v1"}})
 	if err != nil {
 		t.Fatal(err)

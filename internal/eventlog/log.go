@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,7 +208,9 @@ func (l *Log) PublishMsg(ctx context.Context, m Message) (seq uint64, err error)
 			return 0, status.Errorf(status.CodeInvalidArgument, "event header %q is reserved for JetStream", name)
 		}
 	}
-	msg := &nats.Msg{Subject: subject, Data: m.Data, Header: m.Header}
+	// A copy: JetStream adds the id to the header it is given, and the
+	// caller's own must stay as it was for a retry of the same message.
+	msg := &nats.Msg{Subject: subject, Data: m.Data, Header: maps.Clone(m.Header)}
 	var opts []jetstream.PublishOpt
 	if m.ID != "" {
 		opts = append(opts, jetstream.WithMsgID(m.ID))

@@ -641,12 +641,21 @@ func TestPublisherWithoutWindows(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer stop()
-		seq, err := service.log.PublishMsg(t.Context(), eventlog.Message{
+		msg := eventlog.Message{
 			Topic: "orders/o1", Data: []byte(`{"paid":true}`), ID: "o1-1",
 			Header: nats.Header{"Streamgate-Visibility": []string{`{"public":true}`}},
-		})
+		}
+		seq, err := service.log.PublishMsg(t.Context(), msg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// A retry sends the same message again: the store keeps one.
+		again, err := service.log.PublishMsg(t.Context(), msg)
+		if err != nil || again != seq {
+			t.Fatalf("the same message again: seq %d, %v; want seq %d (the first's)", again, err, seq)
+		}
+		if len(msg.Header) != 1 {
+			t.Errorf("the message's header after publishing: %v; want the caller's map unchanged", msg.Header)
 		}
 		await(t, got.reached(seq), "the service's event")
 		got.mu.Lock()

@@ -75,3 +75,54 @@ func TestFleetNATSRestart(t *testing.T) {
 	l.writes.only(t, "creates", http.StatusCreated, http.StatusServiceUnavailable, http.StatusConflict)
 	l.appliedOnce(t)
 }
+
+// Redis unavailable (black-holed: connections open, nothing answers)
+// under two gateways with the whole shop on NATS: pays with an
+// Idempotency-Key are refused with 503 idempotency_store_unavailable and
+// Retry-After through either gateway, nothing is charged; once Redis
+// answers again a pay is charged once.
+func TestFleetRedisBlackholed(t *testing.T) {
+	proxy, through := redisThroughProxy(t)
+	f := startFleet(t, fleetOptions{instances: map[string]int{"users": 1, "inventory": 1, "orders": 1, "payments": 1}, gateways: 2, redis: through})
+	c := &cluster{rest: f.gateways[0].rest}
+	item := c.newItem(t, "fleet-redis-book", 1500, 100)
+	c.newUser(t, "frbh")
+	order := c.newOrder(t, "frbh", item.ID)
+
+	proxy.Blackhole()
+	for i, g := range f.gateways {
+		pay, err := g.rest.Do(as(t, "frbh"), "POST", "/v1/orders/"+order.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", newKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pay.Status != http.StatusServiceUnavailable || pay.Header.Get("Retry-After") == "" || pay.Reason() != "idempotency_store_unavailable" || pay.Took > 2*time.Second {
+			t.Errorf("gateway %d, pay: %d %s Retry-After %q after %v, want 503 idempotency_store_unavailable with Retry-After within 2s", i, pay.Status, pay.Reason(), pay.Header.Get("Retry-After"), pay.Took)
+		}
+		t.Logf("Redis black-holed: gateway %d answered the pay %d %s, Retry-After %s, after %v", i, pay.Status, pay.Reason(), pay.Header.Get("Retry-After"), pay.Took.Round(time.Millisecond))
+	}
+	if p := c.payments(t, order.ID); len(p) != 0 {
+		t.Errorf("payments while Redis was away: %+v", p)
+	}
+	if n := f.sandboxes["A"].Charges(); n != 0 {
+		t.Errorf("%d charges while Redis was away", n)
+	}
+
+	proxy.Pass()
+	back := time.Now()
+	key := newKey()
+	eventually(t, "a pay answered 200 once Redis is back", func() bool {
+		r, err := f.gateways[1].rest.Do(as(t, "frbh"), "POST", "/v1/orders/"+order.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, "Idempotency-Key", key)
+		return err == nil && r.Status == http.StatusOK
+	})
+	t.Logf("Redis back: pay 200 after %v", time.Since(back).Round(time.Millisecond))
+	if p := c.payments(t, order.ID); len(p) != 1 {
+		t.Errorf("after Redis came back: %d payments, want 1: %+v", len(p), p)
+	}
+	if n := f.sandboxes["A"].Charges(); n != 1 {
+		t.Errorf("after Redis came back: %d charges, want 1", n)
+	}
+	if o := c.order(t, order.ID); o.Status != "paid" {
+		t.Errorf("the order is %q, want paid", o.Status)
+	}
+	f.settled(t, c)
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/streamgate/streamgate/internal/natstest"
+	"github.com/streamgate/streamgate/services/payments"
+	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/tools/internal/childproc"
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
@@ -52,6 +55,13 @@ type fleet struct {
 	config   string     // the gateways' configuration file
 	services map[string][]*process
 	gateways []*gatewayProc
+	// sandboxes are the payment providers payments charges, when it
+	// runs, and sandboxURLs their base URLs, by name.
+	sandboxes   map[string]*payments.Sandbox
+	sandboxURLs map[string]string
+	// inventoryAddrs are the inventory instances' stream addresses, where
+	// orders asks for prices (orders calls inventory over gRPC).
+	inventoryAddrs []string
 }
 
 // process is one child process of the fleet.
@@ -91,6 +101,9 @@ func startFleet(t *testing.T, o fleetOptions) *fleet {
 	f := &fleet{t: t, bin: bin, nats: natstest.Restartable(t), data: t.TempDir(), services: map[string][]*process{}}
 	f.nc = natstest.Connect(t, f.nats.URL)
 	f.writeConfig(o.redis)
+	if o.instances["payments"] > 0 {
+		f.startSandboxes()
+	}
 	for _, name := range []string{"users", "inventory", "orders", "payments"} {
 		for range o.instances[name] {
 			f.startInstance(name)
@@ -152,12 +165,44 @@ func (f *fleet) start(args ...string) *process {
 }
 
 // startInstance starts one more instance of a service, serving over NATS
-// alone.
+// alone (inventory on a stream as well, for orders).
 func (f *fleet) startInstance(name string) *process {
 	f.t.Helper()
-	p := f.start("service", name, "-listen", "", "-nats", f.nats.URL, "-store", "sqlite", "-data", f.data, "-log-level", "warn")
+	args := []string{"service", name, "-nats", f.nats.URL, "-store", "sqlite", "-data", f.data, "-log-level", "warn"}
+	switch name {
+	case "inventory":
+		addr := freeAddr(f.t)
+		f.inventoryAddrs = append(f.inventoryAddrs, addr)
+		args = append(args, "-listen", addr)
+	case "orders":
+		args = append(args, "-listen", "", "-inventory", "static:///"+strings.Join(f.inventoryAddrs, ","))
+	case "payments":
+		var urls []string
+		for name, url := range f.sandboxURLs {
+			urls = append(urls, name+"="+url)
+		}
+		args = append(args, "-listen", "", "-gateways", strings.Join(urls, ","), "-provider-timeout", "2s")
+	default:
+		args = append(args, "-listen", "")
+	}
+	p := f.start(args...)
 	f.services[name] = append(f.services[name], p)
 	return p
+}
+
+// startSandboxes starts the payment providers A, B and C.
+func (f *fleet) startSandboxes() {
+	f.t.Helper()
+	f.sandboxes, f.sandboxURLs = map[string]*payments.Sandbox{}, map[string]string{}
+	for _, name := range []string{"A", "B", "C"} {
+		sb := payments.NewSandbox(name, 5*time.Millisecond)
+		url, err := sb.Start()
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.t.Cleanup(sb.Close)
+		f.sandboxes[name], f.sandboxURLs[name] = sb, url
+	}
 }
 
 // startGateway starts a gateway on a free port and waits until its REST
@@ -205,4 +250,14 @@ func freeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// settled is cluster.settled over NATS: a reconciliation run, through
+// clients of the fleet's services on NATS, finds nothing to settle, and
+// the stock of every item c made is exact.
+func (f *fleet) settled(t *testing.T, c *cluster) {
+	t.Helper()
+	c.settledThrough(t, func(name string) (*caller.Client, error) {
+		return caller.Dial(name, caller.WithNATS(f.nc), caller.WithKey(serviceKey))
+	})
 }

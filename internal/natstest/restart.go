@@ -4,8 +4,10 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Server is an embedded NATS server with JetStream that a test stops and
@@ -66,4 +68,17 @@ func (s *Server) Stop() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 	s.ns = nil
+}
+
+// Reconnecting is Connect for a connection that outlives a restart: it
+// reconnects without end, every 50 ms, as services and gateways do (more
+// slowly).
+func Reconnecting(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name(t.Name()), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }

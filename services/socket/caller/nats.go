@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/natsconn"
 	"github.com/streamgate/streamgate/services/socket/internal/natswire"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/status"
@@ -56,10 +57,8 @@ type natsLink struct {
 	// absent says the last request or INFO found no instance (no
 	// responders), until one answers.
 	absent atomic.Bool
-	// up is the connection's current stretch (natsconn.go); its context
-	// ends when the connection drops.
-	up     atomic.Pointer[natsUp]
-	grants natsGrant // which events the key may receive (natsevents.go)
+	conn   *natsconn.Watcher // when answers are lost to a dropped connection
+	grants natsGrant         // which events the key may receive (natsevents.go)
 }
 
 // dialNATS returns a client for the service named target over nc.
@@ -72,7 +71,7 @@ func dialNATS(target string, cfg config) (*Client, error) {
 		c.catalogue.named = target
 	}
 	c.nats = &natsLink{nc: cfg.nats, service: target, key: cfg.key}
-	c.nats.watchConn(&c.wg, c.ctx.Done())
+	c.nats.conn = natsconn.Watch(cfg.nats, &c.wg, c.ctx.Done())
 	return c, nil
 }
 
@@ -182,8 +181,8 @@ func (l *natsLink) hedged(ctx context.Context, action string, frame func() *sock
 			if !l.resendable(a.err, lost) || !budget.spend(sent) {
 				return nil, worstOf(lost, a.err)
 			}
-			if up := l.stretch(); up.ctx.Err() != nil {
-				back = up.back
+			if up, again := l.conn.Up(); up.Err() != nil {
+				back = again
 				continue
 			}
 			if lost != nil && !sent {
@@ -220,10 +219,10 @@ const natsReturnPause = 100 * time.Millisecond
 // its connection dropped (before or after it was sent), or no instance
 // took it after an earlier copy's connection dropped.
 func (l *natsLink) resendable(err, lost *status.Error) bool {
-	if errors.Is(err, errConnectionDropped) {
+	if errors.Is(err, natsconn.ErrDropped) {
 		return true
 	}
-	return lost != nil && errors.Is(lost, errConnectionDropped) && err.Reason() == wire.ReasonNoReadyInstance
+	return lost != nil && errors.Is(lost, natsconn.ErrDropped) && err.Reason() == wire.ReasonNoReadyInstance
 }
 
 // worstOf is err, unless an earlier copy may have run and err is
@@ -261,18 +260,18 @@ func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Reque
 	if l.key != "" {
 		msg.Header.Set(natswire.HeaderAuthorization, "Bearer "+l.key)
 	}
-	up := l.stretch()
-	if up.ctx.Err() != nil {
+	up, _ := l.conn.Up()
+	if up.Err() != nil {
 		return nil, l.down()
 	}
 	// The attempt ends when the connection drops: the answer, if any,
 	// went to a connection that is gone.
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer context.AfterFunc(up.ctx, cancel)()
+	defer context.AfterFunc(up, cancel)()
 	m, err := l.nc.RequestMsgWithContext(actx, msg)
 	if err != nil {
-		return nil, l.failed(ctx, up.ctx, err)
+		return nil, l.failed(ctx, up, err)
 	}
 	l.absent.Store(false)
 	var r socketv1.Response
@@ -301,11 +300,11 @@ func (l *natsLink) noInstance(cause error) *status.Error {
 func (l *natsLink) down() *status.Error {
 	return status.Errorf(status.CodeUnavailable, "service %s has no ready instance", l.service).
 		WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance, wire.DetailRetryAfterMs: l.nc.Opts.ReconnectWait.Milliseconds()}).
-		WithCause(errConnectionDropped)
+		WithCause(natsconn.ErrDropped)
 }
 
 // failed is the error of a request NATS did not answer; up is the
-// connection's stretch it was sent in.
+// connection's stretch it was sent in (natsconn.Watcher.Up).
 func (l *natsLink) failed(ctx, up context.Context, err error) *status.Error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
@@ -316,7 +315,7 @@ func (l *natsLink) failed(ctx, up context.Context, err error) *status.Error {
 		return status.AsError(ctx.Err()).WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
 	case up.Err() != nil:
 		return status.Errorf(status.CodeUnavailable, "the connection to service %s dropped before the answer", l.service).
-			WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown}).WithCause(errConnectionDropped)
+			WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown}).WithCause(natsconn.ErrDropped)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return errClientClosed
 	case errors.Is(err, nats.ErrMaxPayload):
@@ -334,13 +333,13 @@ func (l *natsLink) describe(ctx context.Context) (*socketv1.DescribeResponse, er
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "service %q", l.service).WithCause(err)
 	}
-	up := l.stretch()
-	if up.ctx.Err() != nil {
+	up, _ := l.conn.Up()
+	if up.Err() != nil {
 		return nil, l.down()
 	}
 	m, err := l.nc.RequestWithContext(ctx, subject, nil)
 	if err != nil {
-		return nil, l.failed(ctx, up.ctx, err)
+		return nil, l.failed(ctx, up, err)
 	}
 	l.absent.Store(false)
 	var info micro.Info

@@ -213,8 +213,8 @@ func TestNATSRestartFailsInFlightAsRetryable(t *testing.T) {
 		return nil
 	}
 	l.add, l.read = hold, hold
-	l.serve(t, "ledger", connectRetrying(t, ns.URL))
-	c := dialLedger(t, "ledger", connectRetrying(t, ns.URL))
+	l.serve(t, "ledger", natstest.Reconnecting(t, ns.URL))
+	c := dialLedger(t, "ledger", natstest.Reconnecting(t, ns.URL))
 
 	type outcome struct {
 		err  error
@@ -277,18 +277,6 @@ func TestNATSRestartFailsInFlightAsRetryable(t *testing.T) {
 		<-time.After(20 * time.Millisecond)
 	}
 	t.Logf("first write answered %v after the restart", time.Since(back).Round(time.Millisecond))
-}
-
-// connectRetrying connects to url as the gateway and services do: it
-// reconnects without end, quickly for a test.
-func connectRetrying(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }
 
 // requestID is the resource id of an encoded request frame, "" when it

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -88,15 +89,16 @@ func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 	return &eventsShop{url: url, root: root, srv: srv, yaml: yaml}
 }
 
-// gateway starts one more gateway in front of the shop.
-func (s *eventsShop) gateway(t *testing.T) (*gateway.Gateway, *httptest.Server) {
+// gateway starts one more gateway in front of the shop (no cache unless
+// opts say otherwise).
+func (s *eventsShop) gateway(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
 	env := map[string]string{"BOB_KEY": bobKey}
 	for k, v := range testEnv {
 		env[k] = v
 	}
 	cfg := parseConfigEnv(t, s.yaml, env)
-	g, err := gateway.New(cfg, gateway.WithCacheSize(0))
+	g, err := gateway.New(cfg, append([]gateway.Option{gateway.WithCacheSize(0)}, opts...)...)
 	must(t, err)
 	return g, serveHTTP(t, g)
 }
@@ -404,5 +406,60 @@ func waitGoroutines(t *testing.T, before int) {
 			t.Fatalf("%d goroutines after the cycles, %d before:\n%s", goroutines(), before, b.String())
 		}
 		<-tick.C
+	}
+}
+
+// With events:, an event a service stored drops the cached reads of its
+// object, under a root of the test's own (which the service clients' own
+// subscriptions, on the default root, do not see).
+func TestEventsFromJetStreamInvalidateTheCache(t *testing.T) {
+	t.Parallel()
+	shop := startEventsShop(t, eventsNATS(t), "")
+	shop.yaml = strings.Replace(shop.yaml, "crud: [get]}", "crud: [get], cache_ttl: 1m}", 1)
+	invalidated := make(chan []string, 16)
+	_, ts := shop.gateway(t, gateway.WithCacheSize(1<<20), gateway.WithEventInvalidated(func(tags []string) { invalidated <- tags }))
+	get := func(want string) {
+		t.Helper()
+		if r := do(t, ts, "GET", "/v1/orders/o4", "", bearer(adminKey)...); r.Status != 200 || r.Header.Get("X-Cache") != want {
+			t.Fatalf("GET: %d %s X-Cache %q; want %q", r.Status, r.Raw, r.Header.Get("X-Cache"), want)
+		}
+	}
+	get("miss")
+	get("hit")
+	shop.publish(t, "o4", 0, 1, socket.Visibility{Public: true}, 0)
+	select {
+	case tags := <-invalidated:
+		if !slices.Contains(tags, "orders|orders|o4") {
+			t.Fatalf("invalidated %v; want the order's tag", tags)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stored event never invalidated the cache")
+	}
+	get("miss")
+}
+
+// Without events:, a subscribe with since is answered recovered: false
+// (the gateway's seqs are its own), with no epoch.
+func TestSocketSinceWithoutEventsNotRecovered(t *testing.T) {
+	t.Parallel()
+	_, ts := startOrdersShop(t)
+	c := shopSocket(t, ts, bearer(aliceKey)...)
+	f := c.request(`{"type":"subscribe","id":"s","topic":"orders/o1","since":7,"epoch":"e"}`)
+	var a map[string]any
+	if f.Status != 200 || json.Unmarshal(f.Result, &a) != nil || a["recovered"] != false || a["epoch"] != nil || a["subscribed"] != true {
+		t.Fatalf("subscribe with since: %s; want subscribed, recovered false, no epoch", f.raw)
+	}
+	if f := c.request(`{"type":"subscribe","id":"t","topic":"orders/o2","since":-1}`); f.Status != 400 || !strings.Contains(f.raw, "since must be a non-negative integer") {
+		t.Errorf("since -1: %s; want 400", f.raw)
+	}
+}
+
+// A plaintext events URL off loopback is refused at start, without its
+// password in the message.
+func TestPlaintextEventsNATSRefused(t *testing.T) {
+	cfg := parseConfigEnv(t, "events:\n  nats_url: nats://gw:hunter2@nats.example:4222\n", testEnv)
+	_, err := gateway.New(cfg)
+	if err == nil || !strings.Contains(err.Error(), "in plaintext at nats://gw:xxxxx@nats.example:4222 (not loopback)") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v; want the plaintext events link refused, without the password", err)
 	}
 }

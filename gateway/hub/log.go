@@ -16,7 +16,7 @@ import (
 // the stream's seq and epoch, so a client resumes on any of them.
 //
 //	l := hub.NewLog(events)
-//	stop, start, err := l.Watch(ctx, "orders/ord_1", eventlog.Position{Epoch: e, Seq: since}, principal, deliver)
+//	stop, start, err := l.Watch(ctx, "orders", "orders/ord_1", eventlog.Position{Epoch: e, Seq: since}, principal, deliver)
 type Log struct {
 	events *eventlog.Log
 	again  sync.WaitGroup // the watches made again after their stream's epoch passed
@@ -26,9 +26,11 @@ type Log struct {
 func NewLog(events *eventlog.Log) *Log { return &Log{events: events} }
 
 // Watch adds a watcher acting for p to topic, from the position a client
-// last saw, and calls deliver with every event after it that p may see
-// (the event's Streamgate-Visibility, as every reader of events filters:
-// eventlog.Visibility), in seq order, each once, then the live ones,
+// last saw, and calls deliver with every event after it that publisher
+// (the name the topic's service serves under: its Streamgate-Service)
+// published and p may see (the event's Streamgate-Visibility, as every
+// reader of events filters: eventlog.Visibility), in seq order, each
+// once, then the live ones,
 // until stop is called or ctx ends. start says whether from was
 // recovered (every event after it follows) or not (the client refetches;
 // the events follow start.Seq).
@@ -40,8 +42,8 @@ func NewLog(events *eventlog.Log) *Log { return &Log{events: events} }
 // deliver must not block and must not call stop; it is not called once
 // stop has returned. Errors: INVALID_ARGUMENT for a topic under no
 // window, UNAVAILABLE when JetStream cannot be read.
-func (l *Log) Watch(ctx context.Context, topic string, from eventlog.Position, p socket.Principal, deliver func(Event)) (stop func(), start eventlog.Start, err error) {
-	w := &logWatch{log: l, topic: topic, p: p, deliver: deliver, live: true}
+func (l *Log) Watch(ctx context.Context, publisher, topic string, from eventlog.Position, p socket.Principal, deliver func(Event)) (stop func(), start eventlog.Start, err error) {
+	w := &logWatch{log: l, publisher: publisher, topic: topic, p: p, deliver: deliver, live: true}
 	start, end, err := l.events.Watch(ctx, topic, from, w.onEvent)
 	if err != nil {
 		return nil, eventlog.Start{}, err
@@ -62,10 +64,11 @@ func (l *Log) Wait() { l.again.Wait() }
 
 // logWatch is one watcher of a topic in the event log.
 type logWatch struct {
-	log     *Log
-	topic   string
-	p       socket.Principal
-	deliver func(Event)
+	log       *Log
+	publisher string
+	topic     string
+	p         socket.Principal
+	deliver   func(Event)
 
 	mu      sync.Mutex // guards the fields below; held while deliver runs for a watch made again
 	end     func()     // ends the watch in force; nil while it is made
@@ -82,7 +85,7 @@ func (w *logWatch) onEvent(ev eventlog.Event) {
 		go w.watchAgain()
 		return
 	}
-	if !eventlog.Visibility(ev.Header).Allows(w.p) {
+	if ev.Header.Get(eventlog.HeaderService) != w.publisher || !eventlog.Visibility(ev.Header).Allows(w.p) {
 		return
 	}
 	out := Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Data: ev.Data}

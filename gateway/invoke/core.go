@@ -103,6 +103,10 @@ func New(cfg *config.Config, o Options) (*Core, error) {
 		c.events.close()
 		return nil, err
 	}
+	if err := c.events.watchForCache(&c.writes); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -61,6 +61,22 @@ func openEvents(cfg *config.Config, insecurePlaintext bool) (events, error) {
 	return events{cfg: e, nc: nc, log: hub.NewLog(l)}, nil
 }
 
+// watchForCache has every event published under the root drop the
+// cached reads it makes stale (inv), whichever transport its service's
+// requests take. Called once a table is in force.
+func (e events) watchForCache(inv *invalidator) error {
+	if e.nc == nil || inv.cache == nil {
+		return nil
+	}
+	_, err := e.nc.Subscribe(e.cfg.Root+".>", func(m *nats.Msg) {
+		inv.invalidateStored(m.Header.Get(eventlog.HeaderService), m.Header.Get(eventlog.HeaderTopic))
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: events: %w", err)
+	}
+	return nil
+}
+
 // checkSame refuses a reload that changes the events: block, which takes
 // a restart (the watches in force read the streams it made).
 func (e events) checkSame(cfg *config.Config) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
@@ -46,7 +47,7 @@ func (c *Core) Watch(ctx context.Context, version, topic string, from eventlog.P
 		return nil, eventlog.Start{}, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
 	}
 	if c.events.log != nil {
-		return c.events.log.Watch(ctx, topic, from, p, deliver)
+		return c.events.log.Watch(ctx, publisherOf(t.cfg.Services[res.Service]), topic, from, p, deliver)
 	}
 	current := func() *caller.Client {
 		if t := c.current.Load(); t != nil {
@@ -56,4 +57,14 @@ func (c *Core) Watch(ctx context.Context, version, topic string, from eventlog.P
 	}
 	stop, seq, err := c.hub.Watch(ctx, res.Service, topic, t.clients[res.Service], current, p, deliver)
 	return stop, eventlog.Start{Seq: seq}, err
+}
+
+// publisherOf is the name a service publishes its events under (their
+// Streamgate-Service): a service on NATS's target (its micro service's
+// name), another's own name.
+func publisherOf(svc *config.Service) string {
+	if svc.Transport == config.TransportNATS {
+		return svc.Target
+	}
+	return svc.Name
 }

@@ -84,6 +84,9 @@ type fleetOptions struct {
 	instances map[string]int // per service; services not named do not run
 	gateways  int
 	redis     string // the gateways' redis: URL; "" for none
+	// events has the gateways read the services' events from JetStream
+	// (the events block), for WebSocket clients that resume.
+	events bool
 }
 
 // startFleet starts the NATS server, the services' instances and the
@@ -100,7 +103,7 @@ func startFleet(t *testing.T, o fleetOptions) *fleet {
 	}
 	f := &fleet{t: t, bin: bin, nats: natstest.Restartable(t), data: t.TempDir(), services: map[string][]*process{}}
 	f.nc = natstest.Connect(t, f.nats.URL)
-	f.writeConfig(o.redis)
+	f.writeConfig(o)
 	if o.instances["payments"] > 0 {
 		f.startSandboxes()
 	}
@@ -121,8 +124,8 @@ func startFleet(t *testing.T, o fleetOptions) *fleet {
 var serviceTarget = regexp.MustCompile(`target: "127\.0\.0\.1:910\d"`)
 
 // writeConfig writes the gateways' configuration: the stack's, every
-// service on NATS, Redis when given.
-func (f *fleet) writeConfig(redis string) {
+// service on NATS, Redis and the events block as o says.
+func (f *fleet) writeConfig(o fleetOptions) {
 	stack, err := os.ReadFile(configPath)
 	if err != nil {
 		f.t.Fatal(err)
@@ -131,8 +134,11 @@ func (f *fleet) writeConfig(redis string) {
 	if bytes.Equal(cfg, stack) {
 		f.t.Fatal("the stack's configuration names no service target to move to NATS")
 	}
-	if redis != "" {
-		cfg = append(cfg, "\nredis: "+redis+"\n"...)
+	if o.redis != "" {
+		cfg = append(cfg, "\nredis: "+o.redis+"\n"...)
+	}
+	if o.events {
+		cfg = append(cfg, "\nevents:\n  nats_url: \""+f.nats.URL+"\"\n"...)
 	}
 	f.config = filepath.Join(f.t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(f.config, cfg, 0o600); err != nil {

@@ -69,9 +69,14 @@ type eventsShop struct {
 func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 	t.Helper()
 	name, root := natstest.UniqueName("orders"), "test."+strings.ReplaceAll(natstest.UniqueName("ev"), "-", "_")
-	srv, _ := newService(t, name, map[string]handlerFunc{
+	var srv *socket.Server
+	srv, _ = newService(t, name, map[string]handlerFunc{
 		"GET_ORDER": func(_ context.Context, r *socket.Request) (any, error) {
 			return map[string]any{"id": r.ResourceID}, nil
+		},
+		// The update is the order's event, seen by everyone.
+		"UPDATE_ORDER": func(_ context.Context, r *socket.Request) (any, error) {
+			return r.Body, srv.Publish("orders/"+r.ResourceID, r.Body, socket.Visibility{Public: true})
 		},
 	}, "GET_ORDER")
 	nc := natstest.Connect(t, url)
@@ -84,7 +89,7 @@ func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	natstest.WaitService(t, nc, name, 1, 1)
+	natstest.WaitService(t, nc, name, 1, 2)
 	yaml := strings.NewReplacer("${NATS}", url, "${NAME}", name, "${ROOT}", root, "${WINDOWS}", windows).Replace(jetstreamYAML)
 	return &eventsShop{url: url, root: root, srv: srv, yaml: yaml}
 }

@@ -339,7 +339,7 @@ func TestEventsWatchCyclesLeaveNothing(t *testing.T) {
 
 	// The test's own connection, and a warm-up watch: their goroutines are
 	// counted before. A NATS subscription left behind would leave its
-	// goroutine (nats.go runs one per asynchronous subscription).
+	// goroutine (the NATS client runs one per asynchronous subscription).
 	nc := natstest.Connect(t, shop.url)
 	js, err := jetstream.New(nc)
 	must(t, err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/streamgate/streamgate/gateway"
@@ -90,6 +91,7 @@ func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 		}
 	})
 	natstest.WaitService(t, nc, name, 1, 2)
+	t.Cleanup(func() { deleteStreams(t, nc, root) }) // a shared server keeps them otherwise
 	yaml := strings.NewReplacer("${NATS}", url, "${NAME}", name, "${ROOT}", root, "${WINDOWS}", windows).Replace(jetstreamYAML)
 	return &eventsShop{url: url, root: root, srv: srv, yaml: yaml}
 }
@@ -466,5 +468,28 @@ func TestPlaintextEventsNATSRefused(t *testing.T) {
 	_, err := gateway.New(cfg)
 	if err == nil || !strings.Contains(err.Error(), "in plaintext at nats://gw:xxxxx@nats.example:4222 (not loopback)") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v; want the plaintext events link refused, without the password", err)
+	}
+}
+
+// deleteStreams deletes the event streams the gateways made under root.
+func deleteStreams(t *testing.T, nc *nats.Conn, root string) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	prefix := strings.ToUpper(strings.ReplaceAll(root, ".", "_")) + "_"
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if strings.HasPrefix(name, prefix) {
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("delete stream %s: %v", name, err)
+			}
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Error(err)
 	}
 }

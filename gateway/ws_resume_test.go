@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/streamgate/streamgate/gateway"
@@ -69,9 +70,14 @@ type eventsShop struct {
 func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 	t.Helper()
 	name, root := natstest.UniqueName("orders"), "test."+strings.ReplaceAll(natstest.UniqueName("ev"), "-", "_")
-	srv, _ := newService(t, name, map[string]handlerFunc{
+	var srv *socket.Server
+	srv, _ = newService(t, name, map[string]handlerFunc{
 		"GET_ORDER": func(_ context.Context, r *socket.Request) (any, error) {
 			return map[string]any{"id": r.ResourceID}, nil
+		},
+		// The update is the order's event, seen by everyone.
+		"UPDATE_ORDER": func(_ context.Context, r *socket.Request) (any, error) {
+			return r.Body, srv.Publish("orders/"+r.ResourceID, r.Body, socket.Visibility{Public: true})
 		},
 	}, "GET_ORDER")
 	nc := natstest.Connect(t, url)
@@ -84,7 +90,8 @@ func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	natstest.WaitService(t, nc, name, 1, 1)
+	natstest.WaitService(t, nc, name, 1, 2)
+	t.Cleanup(func() { deleteStreams(t, nc, root) }) // a shared server keeps them otherwise
 	yaml := strings.NewReplacer("${NATS}", url, "${NAME}", name, "${ROOT}", root, "${WINDOWS}", windows).Replace(jetstreamYAML)
 	return &eventsShop{url: url, root: root, srv: srv, yaml: yaml}
 }
@@ -334,7 +341,7 @@ func TestEventsWatchCyclesLeaveNothing(t *testing.T) {
 
 	// The test's own connection, and a warm-up watch: their goroutines are
 	// counted before. A NATS subscription left behind would leave its
-	// goroutine (nats.go runs one per asynchronous subscription).
+	// goroutine (the NATS client runs one per asynchronous subscription).
 	nc := natstest.Connect(t, shop.url)
 	js, err := jetstream.New(nc)
 	must(t, err)
@@ -461,5 +468,28 @@ func TestPlaintextEventsNATSRefused(t *testing.T) {
 	_, err := gateway.New(cfg)
 	if err == nil || !strings.Contains(err.Error(), "in plaintext at nats://gw:xxxxx@nats.example:4222 (not loopback)") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v; want the plaintext events link refused, without the password", err)
+	}
+}
+
+// deleteStreams deletes the event streams the gateways made under root.
+func deleteStreams(t *testing.T, nc *nats.Conn, root string) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	prefix := strings.ToUpper(strings.ReplaceAll(root, ".", "_")) + "_"
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if strings.HasPrefix(name, prefix) {
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("delete stream %s: %v", name, err)
+			}
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Error(err)
 	}
 }

@@ -9,9 +9,13 @@ import (
 // services' own (eventlog.DefaultRoot).
 const defaultEventsRoot = "streamgate.events"
 
-// events checks the events block; nil when the document has none. Read
+// eventsBlock reads the events block, with the loader's checks.
+type eventsBlock struct{ l *loader }
+
+// read checks the events block; nil when the document has none. Read
 // after versions: the default windows are their resources'.
-func (l *loader) events(v val[yamlEvents]) *Events {
+func (b eventsBlock) read(v val[yamlEvents]) *Events {
+	l := b.l
 	if !v.Set {
 		return nil
 	}
@@ -20,7 +24,7 @@ func (l *loader) events(v val[yamlEvents]) *Events {
 	if !y.NATSURL.Set {
 		l.addf(v.at, "nats_url is required")
 	} else if y.NATSURL.OK {
-		e.NATSURL = l.natsURL(y.NATSURL)
+		e.NATSURL = natsURL(l.problems, y.NATSURL)
 	}
 	if y.Root.Set && y.Root.OK {
 		if r := y.Root.V; strings.ContainsAny(r, "*> \t\r\n") || strings.HasPrefix(r, ".") || strings.HasSuffix(r, ".") || strings.Contains(r, "..") {
@@ -30,7 +34,7 @@ func (l *loader) events(v val[yamlEvents]) *Events {
 		}
 	}
 	if !y.Windows.Set {
-		e.Windows = l.defaultWindows()
+		e.Windows = b.defaultWindows()
 		return e
 	}
 	if y.Windows.OK && len(y.Windows.V) == 0 {
@@ -63,9 +67,9 @@ func (l *loader) events(v val[yamlEvents]) *Events {
 
 // defaultWindows is one window per resource name of every version, with
 // the default limits.
-func (l *loader) defaultWindows() []EventWindow {
+func (b eventsBlock) defaultWindows() []EventWindow {
 	var names []string
-	for _, v := range l.cfg.Versions {
+	for _, v := range b.l.cfg.Versions {
 		for name := range v.Resources {
 			names = append(names, name)
 		}

@@ -76,17 +76,17 @@ func (l *loader) transport(s *Service, y yamlService) bool {
 		l.addf(y.Transport.at, "transport: %s needs nats_url", TransportNATS)
 		return true
 	}
-	s.NATSURL = l.natsURL(y.NATSURL)
+	s.NATSURL = natsURL(l.problems, y.NATSURL)
 	return true
 }
 
 // natsURL checks a NATS server's URL (nats:// or tls://); "" when it is
 // not one.
-func (l *loader) natsURL(v val[string]) string {
+func natsURL(ps *problems, v val[string]) string {
 	u, err := url.Parse(v.V)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		// The URL may hold a password: the message does not repeat it.
-		l.addf(v.at, `expected a URL such as "nats://127.0.0.1:4222"`)
+		ps.addf(v.at, `expected a URL such as "nats://127.0.0.1:4222"`)
 		return ""
 	}
 	return v.V

@@ -28,7 +28,7 @@ import (
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(removingBin{m}) }
 
 const (
 	configPath = "../../../../gateway/stack.yaml"

@@ -30,20 +30,40 @@ import (
 // gateway` processes whose configuration (the stack's) puts every service
 // on transport nats, sharing Redis when STREAMGATE_TEST_REDIS is set.
 
-// streamgateBin is the streamgate binary the fleet runs, built once per
-// test process.
-var streamgateBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "faults-bin-")
-	if err != nil {
-		return "", err
+// built is the streamgate binary the fleet runs, built once per test
+// process by streamgateBin, in dir.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// streamgateBin builds the streamgate binary, once, and returns its path.
+func streamgateBin() (string, error) {
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "faults-bin-"); built.err != nil {
+			return
+		}
+		bin := filepath.Join(built.dir, "streamgate")
+		if out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build ./tools/streamgate: %v\n%s", err, out)
+			return
+		}
+		built.bin = bin
+	})
+	return built.bin, built.err
+}
+
+// removingBin runs the tests, then removes the binary they built.
+type removingBin struct{ m *testing.M }
+
+func (r removingBin) Run() int {
+	code := r.m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
 	}
-	bin := filepath.Join(dir, "streamgate")
-	out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ./tools/streamgate: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+	return code
+}
 
 // fleet is the processes of one test's fleet.
 type fleet struct {

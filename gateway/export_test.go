@@ -5,6 +5,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -30,14 +31,15 @@ type TopicEvent = hub.Event
 
 // WatchTopic is the core's Watch, for tests.
 func WatchTopic(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), err error) {
-	stop, _, err = g.core.Watch(ctx, version, topic, p, deliver)
+	stop, _, err = g.core.Watch(ctx, version, topic, eventlog.Position{}, p, deliver)
 	return stop, err
 }
 
 // WatchTopicSeq is WatchTopic that also returns the topic's seq when the
 // watch began.
 func WatchTopicSeq(ctx context.Context, g *Gateway, version, topic string, p socket.Principal, deliver func(TopicEvent)) (stop func(), seq uint64, err error) {
-	return g.core.Watch(ctx, version, topic, p, deliver)
+	stop, start, err := g.core.Watch(ctx, version, topic, eventlog.Position{}, p, deliver)
+	return stop, start.Seq, err
 }
 
 // Upstreams returns how many upstream event subscriptions the hub holds.

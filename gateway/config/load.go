@@ -80,6 +80,7 @@ func (l *loader) config(doc *yamlConfig) *Config {
 	l.cfg.RedisTimeout = l.duration(doc.RedisTimeout, 0, 5*time.Second, 250*time.Millisecond)
 	l.cfg.RedisGenerationTTL = l.duration(doc.RedisGenerationTTL, 10*time.Minute, 0, 24*time.Hour)
 	l.cfg.Versions = l.versions(doc.Versions)
+	l.cfg.Events = eventsBlock{l}.read(doc.Events)
 	return l.cfg
 }
 

@@ -607,3 +607,53 @@ services:
 		}
 	}
 }
+
+// The events block: the defaults (root, one window per resource), and
+// windows as written.
+func TestParseEvents(t *testing.T) {
+	t.Run("absent", func(t *testing.T) {
+		if cfg := parse(t, "services:\n  users: {target: users:9000}\n"); cfg.Events != nil {
+			t.Errorf("Events = %+v; want nil", cfg.Events)
+		}
+	})
+	t.Run("defaults", func(t *testing.T) {
+		cfg := parse(t, `
+services:
+  shop: {target: shop:9000}
+versions:
+  v1:
+    resources:
+      orders: shop
+      items: shop
+  v2:
+    resources:
+      orders: shop
+events:
+  nats_url: nats://127.0.0.1:4222
+`)
+		want := &config.Events{NATSURL: "nats://127.0.0.1:4222", Root: "streamgate.events", Windows: []config.EventWindow{
+			{Prefix: "items", MaxAge: time.Hour, MaxBytes: 64 << 20},
+			{Prefix: "orders", MaxAge: time.Hour, MaxBytes: 64 << 20},
+		}}
+		if !reflect.DeepEqual(cfg.Events, want) {
+			t.Errorf("Events = %+v; want %+v", cfg.Events, want)
+		}
+	})
+	t.Run("written", func(t *testing.T) {
+		cfg := parse(t, `
+events:
+  nats_url: tls://nats.internal:4222
+  root: shop.events
+  windows:
+    - {prefix: orders, max_age: 10m, max_bytes: 1024}
+    - {prefix: items/eu}
+`)
+		want := &config.Events{NATSURL: "tls://nats.internal:4222", Root: "shop.events", Windows: []config.EventWindow{
+			{Prefix: "orders", MaxAge: 10 * time.Minute, MaxBytes: 1024},
+			{Prefix: "items/eu", MaxAge: time.Hour, MaxBytes: 64 << 20},
+		}}
+		if !reflect.DeepEqual(cfg.Events, want) {
+			t.Errorf("Events = %+v; want %+v", cfg.Events, want)
+		}
+	})
+}

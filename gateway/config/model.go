@@ -52,7 +52,44 @@ type Config struct {
 	// other than loopback (which are refused otherwise). YAML plaintext,
 	// default false.
 	Plaintext bool
+	// Events, when set, has the gateway read services' events from
+	// JetStream instead of subscribing to each service. YAML events; nil
+	// when the document has none.
+	Events *Events `json:",omitempty"`
 }
+
+// Events is where the gateway reads the events services store in
+// JetStream (services on NATS with their events on: natsserve.WithEvents),
+// and how much history it keeps. YAML events: nats_url (required; a
+// plaintext nats:// URL off loopback is refused as a service's is), root
+// (the subjects' first tokens, default streamgate.events, as the
+// services'), windows (a list of prefix, max_age, max_bytes; default one
+// window per resource name of every version — a topic is
+// "{resource}/{id}" — each with max_age 1h and max_bytes 64 MiB). The
+// gateway creates the windows' streams: a service's events are stored
+// only in a stream some gateway made.
+type Events struct {
+	NATSURL string
+	Root    string
+	Windows []EventWindow
+}
+
+// EventWindow is the history kept for the topics under Prefix (whole
+// segments: "orders" covers "orders/o1"): events older than MaxAge, or
+// past MaxBytes in all, are dropped oldest first. YAML
+// events.windows[i]: prefix (required), max_age (default 1h), max_bytes
+// (default 64 MiB).
+type EventWindow struct {
+	Prefix   string
+	MaxAge   time.Duration
+	MaxBytes int64
+}
+
+// The defaults of an events window (EventWindow).
+const (
+	DefaultEventsMaxAge   = time.Hour
+	DefaultEventsMaxBytes = 64 << 20
+)
 
 // ListenTLS is a listener's TLS. YAML listen_tls: cert_file and key_file
 // (PEM; both or neither), client_ca_file (PEM CAs: clients must present a

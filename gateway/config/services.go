@@ -76,12 +76,18 @@ func (l *loader) transport(s *Service, y yamlService) bool {
 		l.addf(y.Transport.at, "transport: %s needs nats_url", TransportNATS)
 		return true
 	}
-	u, err := url.Parse(y.NATSURL.V)
+	s.NATSURL = natsURL(l.problems, y.NATSURL)
+	return true
+}
+
+// natsURL checks a NATS server's URL (nats:// or tls://); "" when it is
+// not one.
+func natsURL(ps *problems, v val[string]) string {
+	u, err := url.Parse(v.V)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		// The URL may hold a password: the message does not repeat it.
-		l.addf(y.NATSURL.at, `expected a URL such as "nats://127.0.0.1:4222"`)
-		return true
+		ps.addf(v.at, `expected a URL such as "nats://127.0.0.1:4222"`)
+		return ""
 	}
-	s.NATSURL = y.NATSURL.V
-	return true
+	return v.V
 }

@@ -26,6 +26,21 @@ type yamlConfig struct {
 
 	RedisTimeout       val[positive] `yaml:"redis_timeout"`
 	RedisGenerationTTL val[positive] `yaml:"redis_generation_ttl"`
+
+	Events val[yamlEvents] `yaml:"events"`
+}
+
+type yamlEvents struct {
+	NATSURL val[string]          `yaml:"nats_url"`
+	Root    val[string]          `yaml:"root"`
+	Windows val[seq[yamlWindow]] `yaml:"windows"`
+}
+
+type yamlWindow struct {
+	At       at            `yaml:",inline"`
+	Prefix   val[string]   `yaml:"prefix"`
+	MaxAge   val[positive] `yaml:"max_age"`
+	MaxBytes val[int64]    `yaml:"max_bytes"`
 }
 
 type yamlListenTLS struct {

@@ -28,8 +28,12 @@ type Event struct {
 	// Seq is the gateway's own count for the topic, from 1 for the first
 	// event after the topic's upstream subscription was made; it skips a
 	// number where events from the service may be missing.
-	Seq  uint64
-	Data json.RawMessage
+	Seq uint64
+	// Epoch is the epoch Seq belongs to when the events come from the
+	// event log (Log): it changes when the topic's stream is made again.
+	// Empty for the gateway's own seqs, which no other gateway shares.
+	Epoch string
+	Data  json.RawMessage
 	// Gap marks a gap marker rather than an event: events of the topic
 	// may be missing (a broken, drained or overflowing stream to the
 	// service, a reload that moved it); it has no Data, and Seq is the

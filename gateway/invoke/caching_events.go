@@ -36,25 +36,60 @@ func (v *invalidator) watchForCache(c *caller.Client) {
 func (v *invalidator) invalidateEvent(c *caller.Client, e caller.Event) {
 	t := v.acquire()
 	defer t.Release()
-	resource, id, _ := strings.Cut(e.Topic, "/")
 	var tags []string
 	for service, sc := range t.clients {
-		if sc != c {
-			continue
+		if sc == c {
+			tags = append(tags, eventTags(t, service, e.Topic, e.Gap)...)
 		}
-		if e.Gap {
-			tags = append(tags, serviceTag(service))
-			continue
+	}
+	v.invalidateEventTags(tags)
+}
+
+// invalidateStored drops what an event a service stored in JetStream
+// makes stale (the gateway's events: block), as invalidateEvent does for
+// one from a service's client: publisher and topic are the event's
+// Streamgate-Service and Streamgate-Topic headers. The publisher is the
+// name the service serves under: a service on NATS's target, another's
+// own name.
+func (v *invalidator) invalidateStored(publisher, topic string) {
+	if v.cache == nil || publisher == "" || topic == "" {
+		return
+	}
+	t := v.acquire()
+	defer t.Release()
+	var tags []string
+	for name, svc := range t.cfg.Services {
+		if publisherOf(svc) == publisher {
+			tags = append(tags, eventTags(t, name, topic, false)...)
 		}
-		for _, ver := range t.cfg.Versions {
-			if r := ver.Resources[resource]; r != nil && r.Service == service {
-				tags = append(tags, collectionTag(service, resource))
-				if id != "" {
-					tags = append(tags, itemTag(service, resource, id))
-				}
+	}
+	v.invalidateEventTags(tags)
+}
+
+// eventTags are the tags an event of service on topic makes stale: the
+// item and collection of the resource the topic names ("{resource}/{id}")
+// that the service owns in any version; every tag of the service after a
+// gap.
+func eventTags(t *Table, service, topic string, gap bool) []string {
+	if gap {
+		return []string{serviceTag(service)}
+	}
+	resource, id, _ := strings.Cut(topic, "/")
+	var tags []string
+	for _, ver := range t.cfg.Versions {
+		if r := ver.Resources[resource]; r != nil && r.Service == service {
+			tags = append(tags, collectionTag(service, resource))
+			if id != "" {
+				tags = append(tags, itemTag(service, resource, id))
 			}
 		}
 	}
+	return tags
+}
+
+// invalidateEventTags drops the cached reads of tags an event made
+// stale.
+func (v *invalidator) invalidateEventTags(tags []string) {
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
 	if len(tags) == 0 {

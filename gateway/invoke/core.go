@@ -77,6 +77,7 @@ type Core struct {
 	once      onceStage             // the Idempotency-Key stage
 	describes coalesce.Group        // the Describe calls waiting for a service's catalogue, by service
 	hub       hub.Hub               // upstream event subscriptions shared by local watchers (Watch)
+	events    events                // the event log watches read instead, when the configuration has events:
 }
 
 // New returns a core serving cfg. It dials the services in the
@@ -93,7 +94,17 @@ func New(cfg *config.Config, o Options) (*Core, error) {
 	c.writes = invalidator{cache: o.Cache, logger: o.Logger, eventInvalidated: o.EventInvalidated, acquire: c.Acquire}
 	c.once = onceStage{logger: o.Logger}
 	c.res = newResources(o, &c.writes)
+	ev, err := openEvents(cfg, o.InsecurePlaintext)
+	if err != nil {
+		return nil, err
+	}
+	c.events = ev
 	if err := c.Apply(cfg); err != nil {
+		c.events.close()
+		return nil, err
+	}
+	if err := c.events.watchForCache(&c.writes); err != nil {
+		c.Close(context.Background())
 		return nil, err
 	}
 	return c, nil
@@ -144,7 +155,12 @@ func (c *Core) invoke(ctx context.Context, t *Table, in *Invocation) Answer {
 }
 
 // Upstreams returns how many upstream event subscriptions the core holds.
+// With the configuration's events: block, they are the topics the event
+// log reads (one JetStream consumer each).
 func (c *Core) Upstreams() int {
+	if c.events.log != nil {
+		return c.events.log.Watched()
+	}
 	return c.hub.Upstreams()
 }
 
@@ -152,6 +168,9 @@ func (c *Core) Upstreams() int {
 // finish on the old one; new requests see the new one. Requests on older tables finish
 // on them; a client is closed when the last table using it is done.
 func (c *Core) Apply(cfg *config.Config) error {
+	if err := c.events.checkSame(cfg); err != nil {
+		return err
+	}
 	c.res.mu.Lock()
 	defer c.res.mu.Unlock()
 	for name, target := range c.res.opts.Targets {
@@ -208,5 +227,6 @@ func (c *Core) Close(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	c.hub.Close()
+	c.events.close()
 	c.res.closeAll()
 }

@@ -60,14 +60,20 @@ func (n *natsConns) closeAll() {
 // natsLink checks the link to a service on NATS: a plaintext nats:// URL
 // that leaves the machine is refused as a plaintext stream target is.
 func (rs *resources) natsLink(cfg *config.Config, svc *config.Service) error {
-	u, err := url.Parse(svc.NATSURL)
+	return checkNATSPlaintext(svc.Name, svc.NATSURL, svc.Plaintext || cfg.Plaintext || rs.opts.InsecurePlaintext)
+}
+
+// checkNATSPlaintext refuses a plaintext nats:// URL that leaves the
+// machine, unless allowed; what names what the link is for.
+func checkNATSPlaintext(what, raw string, allowed bool) error {
+	u, err := url.Parse(raw)
 	if err != nil {
 		return err
 	}
-	if u.Scheme == "tls" || svc.Plaintext || cfg.Plaintext || rs.opts.InsecurePlaintext || tlsfiles.LoopbackTarget(u.Host) {
+	if u.Scheme == "tls" || allowed || tlsfiles.LoopbackTarget(u.Host) {
 		return nil
 	}
-	return tlsfiles.PlaintextDialError(svc.Name, redactedURL(svc.NATSURL),
+	return tlsfiles.PlaintextDialError(what, redactedURL(raw),
 		"use a tls:// nats_url, or allow it with plaintext: true (or -insecure-plaintext)")
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 
+	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
 )
@@ -17,25 +19,35 @@ import (
 // subscription to the service; it follows the service to a new client
 // when a reload changes the service's target or key.
 //
+// With the configuration's events: block, the events come from the
+// event log instead (hub.Log.Watch): every event after from that is still
+// held, then the live ones, with the stream's seq and epoch; start says
+// whether from was recovered. Without it, the gateway's own seq counts
+// the events and nothing is recovered (start.Recovered is false, its
+// Seq the topic's seq when the watch began).
+//
 // The caller checks that p may read the object before watching (the hub
 // filters each event by its visibility only). Errors: INVALID_ARGUMENT
 // for a topic that is not "{resource}/{id}…" or is a pattern, NOT_FOUND
 // for an unknown version or resource, UNAVAILABLE when the gateway is
 // closed.
-func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Principal, deliver func(hub.Event)) (stop func(), seq uint64, err error) {
+func (c *Core) Watch(ctx context.Context, version, topic string, from eventlog.Position, p socket.Principal, deliver func(hub.Event)) (stop func(), start eventlog.Start, err error) {
 	resource, id, _ := strings.Cut(topic, "/")
 	if resource == "" || id == "" || strings.Contains(topic, "*") {
-		return nil, 0, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
+		return nil, eventlog.Start{}, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", topic)
 	}
 	t := c.Acquire()
 	defer t.Release()
 	v := t.cfg.Versions[version]
 	if v == nil {
-		return nil, 0, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
+		return nil, eventlog.Start{}, socket.Errorf(socket.CodeNotFound, "unknown API version %q", version)
 	}
 	res := v.Resources[resource]
 	if res == nil || t.clients[res.Service] == nil {
-		return nil, 0, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
+		return nil, eventlog.Start{}, socket.Errorf(socket.CodeNotFound, "API version %s has no resource %q", version, resource)
+	}
+	if c.events.log != nil {
+		return c.events.log.Watch(ctx, publisherOf(t.cfg.Services[res.Service]), topic, from, p, deliver)
 	}
 	current := func() *caller.Client {
 		if t := c.current.Load(); t != nil {
@@ -43,5 +55,16 @@ func (c *Core) Watch(ctx context.Context, version, topic string, p socket.Princi
 		}
 		return nil
 	}
-	return c.hub.Watch(ctx, res.Service, topic, t.clients[res.Service], current, p, deliver)
+	stop, seq, err := c.hub.Watch(ctx, res.Service, topic, t.clients[res.Service], current, p, deliver)
+	return stop, eventlog.Start{Seq: seq}, err
+}
+
+// publisherOf is the name a service publishes its events under (their
+// Streamgate-Service): a service on NATS's target (its micro service's
+// name), another's own name.
+func publisherOf(svc *config.Service) string {
+	if svc.Transport == config.TransportNATS {
+		return svc.Target
+	}
+	return svc.Name
 }

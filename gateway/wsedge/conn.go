@@ -46,6 +46,13 @@ type Limits struct {
 	// for room in its send queue before it is cut off with close code
 	// 4408 (it does not read). Default 5s.
 	Stall time.Duration
+	// Backlog bounds the events a socket holds for its subscriptions
+	// while their answers and the missed events of a resumed subscription
+	// (subscribe with since) go out: those are sent at the pace the client
+	// reads. Past it a subscription's held events are dropped for a gap
+	// marker (the client refetches), and its later events follow it.
+	// Default 4096.
+	Backlog int
 }
 
 // The defaults of Limits.
@@ -55,6 +62,7 @@ const (
 	defaultSocketTopics    = 256
 	defaultSocketPing      = 30 * time.Second
 	defaultSocketStall     = 5 * time.Second
+	defaultSocketBacklog   = 4096
 	socketFrameOverhead    = 64 << 10 // a frame's fields around its body
 	socketFlushLimit       = 5 * time.Second
 	maxCloseReasonBytes    = 123
@@ -76,6 +84,9 @@ func (l Limits) withDefaults(maxBodyBytes int64) Limits {
 	}
 	if l.Topics <= 0 {
 		l.Topics = defaultSocketTopics
+	}
+	if l.Backlog <= 0 {
+		l.Backlog = defaultSocketBacklog
 	}
 	if l.PingInterval <= 0 {
 		l.PingInterval = defaultSocketPing

@@ -12,6 +12,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/gateway/rest"
+	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
 )
@@ -105,23 +106,23 @@ func (c onCore) Admit(creds Credentials) (Admission, *status.Error) {
 }
 
 // Watch watches a topic for the caller with the credentials.
-func (c onCore) Watch(ctx context.Context, version, topic string, creds Credentials, deliver func(Event)) (func(), uint64, Answer) {
+func (c onCore) Watch(ctx context.Context, version, topic string, from eventlog.Position, creds Credentials, deliver func(Event)) (func(), eventlog.Start, Answer) {
 	t := c.core.Acquire()
 	p, present, err := t.Authenticate(creds.Authorization, creds.APIKey)
 	t.Release()
 	if err != nil {
-		return nil, 0, edgeAnswer(invoke.Failed(err))
+		return nil, eventlog.Start{}, edgeAnswer(invoke.Failed(err))
 	}
 	if !present {
 		p = socket.Principal{Subject: socket.AnonymousSubject}
 	}
-	stop, seq, werr := c.core.Watch(ctx, version, topic, p, func(ev hub.Event) {
-		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Data: ev.Data, Gap: ev.Gap})
+	stop, start, werr := c.core.Watch(ctx, version, topic, from, p, func(ev hub.Event) {
+		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Data: ev.Data, Gap: ev.Gap})
 	})
 	if werr != nil {
-		return nil, 0, edgeAnswer(invoke.Failed(status.AsError(werr)))
+		return nil, eventlog.Start{}, edgeAnswer(invoke.Failed(status.AsError(werr)))
 	}
-	return stop, seq, Answer{}
+	return stop, start, Answer{}
 }
 
 // Observe tells the observers a connection's event.

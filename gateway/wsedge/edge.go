@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/observe"
+	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
 )
@@ -35,13 +36,14 @@ type Core interface {
 	// from that configuration.
 	Admit(c Credentials) (Admission, *status.Error)
 	// Watch watches the topic of the version for the caller with the
-	// credentials: deliver gets its events and gap markers in order, one at
-	// a time, until stop is called or ctx ends. seq is the topic's seq
-	// when the watch began. A watch that cannot be made is answered with
-	// refused (its Err set; stop is nil). The caller's right to read the
-	// topic's object is checked by the edge first (a Call of GET
-	// {resource}/{id}).
-	Watch(ctx context.Context, version, topic string, c Credentials, deliver func(Event)) (stop func(), seq uint64, refused Answer)
+	// credentials, from the position the client last saw: deliver gets
+	// its events and gap markers in order, one at a time, until stop is
+	// called or ctx ends. start says whether every event after from
+	// follows (Recovered) and which seq the events follow. A watch that
+	// cannot be made is answered with refused (its Err set; stop is nil).
+	// The caller's right to read the topic's object is checked by the edge
+	// first (a Call of GET {resource}/{id}).
+	Watch(ctx context.Context, version, topic string, from eventlog.Position, c Credentials, deliver func(Event)) (stop func(), start eventlog.Start, refused Answer)
 	// Observe tells the gateway's observers a connection's event.
 	Observe(e observe.ConnEvent)
 }
@@ -98,6 +100,7 @@ type Answer struct {
 type Event struct {
 	Topic string
 	Seq   uint64
+	Epoch string // the epoch Seq belongs to; empty without the event log
 	Data  json.RawMessage
 	Gap   bool
 }

@@ -75,6 +75,11 @@ type clientFrame struct {
 	TimeoutMS      json.RawMessage `json:"timeout_ms"`
 
 	Topic string `json:"topic"` // subscribe, unsubscribe
+	// Since is the seq of the last event of the topic the client saw, and
+	// Epoch the epoch it belongs to (subscribe): the events after it
+	// follow when they are still held.
+	Since json.RawMessage `json:"since"`
+	Epoch string          `json:"epoch"`
 
 	key string // ID's text: the in-flight table's key
 }
@@ -126,6 +131,12 @@ func decodeFrame(data []byte) (*clientFrame, *frameError) {
 	case frameSubscribe, frameUnsubscribe:
 		if f.Topic == "" {
 			return invalid("a %s frame needs a topic", f.Type)
+		}
+		if _, ok := sinceOf(f.Since); !ok {
+			return invalid("since must be a non-negative integer (the seq of the last event seen)")
+		}
+		if len(f.Epoch) > maxFrameIDLength {
+			return invalid("epoch is at most %d bytes", maxFrameIDLength)
 		}
 	}
 	return &f, nil
@@ -190,6 +201,15 @@ func timeoutOf(raw json.RawMessage) (int64, bool) {
 	return ms, true
 }
 
+// sinceOf reads since: absent (0) or a non-negative integer.
+func sinceOf(raw json.RawMessage) (uint64, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, true
+	}
+	seq, err := strconv.ParseUint(string(bytes.TrimSpace(raw)), 10, 64)
+	return seq, err == nil
+}
+
 // jsonProblem words a decoding error without echoing the frame.
 func jsonProblem(err error) string {
 	var syntax *json.SyntaxError
@@ -235,16 +255,17 @@ func responseFrame(id json.RawMessage, a Answer) []byte {
 var authOKFrame = []byte(`{"type":"auth","ok":true}`)
 
 // eventFrame encodes an event: {"type":"event","topic":…,"seq":…,"data":…}.
-func eventFrame(topic string, seq uint64, data json.RawMessage) []byte {
+func eventFrame(topic string, seq uint64, epoch string, data json.RawMessage) []byte {
 	t, _ := json.Marshal(topic)
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	b := make([]byte, 0, len(t)+len(data)+48)
+	b := make([]byte, 0, len(t)+len(data)+len(epoch)+60)
 	b = append(b, `{"type":"event","topic":`...)
 	b = append(b, t...)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
+	b = appendEpoch(b, epoch)
 	b = append(b, `,"data":`...)
 	b = append(b, data...)
 	return append(b, '}')
@@ -252,12 +273,24 @@ func eventFrame(topic string, seq uint64, data json.RawMessage) []byte {
 
 // gapFrame encodes a gap marker: {"type":"gap","topic":…,"seq":…}, events
 // of the topic up to seq may be missing (a client reads the object again).
-func gapFrame(topic string, seq uint64) []byte {
+func gapFrame(topic string, seq uint64, epoch string) []byte {
 	t, _ := json.Marshal(topic)
-	b := make([]byte, 0, len(t)+40)
+	b := make([]byte, 0, len(t)+len(epoch)+52)
 	b = append(b, `{"type":"`+frameGap+`","topic":`...)
 	b = append(b, t...)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
+	b = appendEpoch(b, epoch)
 	return append(b, '}')
+}
+
+// appendEpoch adds `,"epoch":…` when there is one (events from the event
+// log).
+func appendEpoch(b []byte, epoch string) []byte {
+	if epoch == "" {
+		return b
+	}
+	e, _ := json.Marshal(epoch)
+	b = append(b, `,"epoch":`...)
+	return append(b, e...)
 }

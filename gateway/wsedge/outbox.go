@@ -15,17 +15,20 @@ import (
 // other watchers would wait too): a client that falls behind on either
 // is cut off. One goroutine, writeLoop, writes the frames in order.
 type outbox struct {
-	ws     *websocket.Conn
-	ctx    context.Context // the socket's: ends when it is over
-	closer *closer
-	report func(observe.ConnEvent)
-	limit  int           // Limits.SendQueue: answers and events each
-	stall  time.Duration // Limits.Stall
+	ws           *websocket.Conn
+	ctx          context.Context // the socket's: ends when it is over
+	closer       *closer
+	report       func(observe.ConnEvent)
+	limit        int           // Limits.SendQueue: answers and events each
+	backlogLimit int           // Limits.Backlog
+	stall        time.Duration // Limits.Stall
 
 	queue   chan queued   // frames for writeLoop: limit answers and limit events
 	answers chan struct{} // one per answer in queue (or being written): answer waits for room here
 	events  atomic.Int64  // events in queue (or being written); event cuts off past limit
 	written atomic.Uint64 // frames written: a waiting answer tells a slow client from one that stopped
+	room    chan struct{} // a token after each event written: a paced event waits for room here
+	backlog atomic.Int64  // events held by the socket's subscriptions (Limits.Backlog)
 	flush   chan struct{} // closed: writeLoop writes what is queued, then ends
 	done    chan struct{} // closed when writeLoop ends
 }
@@ -40,9 +43,10 @@ type queued struct {
 // newOutbox makes the send queue of the socket ws, whose context is ctx.
 func newOutbox(ctx context.Context, ws *websocket.Conn, limits Limits, cl *closer, report func(observe.ConnEvent)) *outbox {
 	return &outbox{
-		ws: ws, ctx: ctx, closer: cl, report: report, limit: limits.SendQueue, stall: limits.Stall,
+		ws: ws, ctx: ctx, closer: cl, report: report, limit: limits.SendQueue, stall: limits.Stall, backlogLimit: limits.Backlog,
 		queue:   make(chan queued, 2*limits.SendQueue),
 		answers: make(chan struct{}, limits.SendQueue),
+		room:    make(chan struct{}, 1),
 		flush:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -71,21 +75,16 @@ func (o *outbox) answer(frame []byte) {
 // awaitRoom waits for room for an answer; false when the socket closes
 // first, or the client took no frame for Stall (it is cut off).
 func (o *outbox) awaitRoom() bool {
-	timer := time.NewTimer(o.stall)
-	defer timer.Stop()
-	seen := o.written.Load()
+	st := o.newStall()
+	defer st.timer.Stop()
 	for {
 		select {
 		case o.answers <- struct{}{}:
 			return true
-		case <-timer.C:
-			if now := o.written.Load(); now != seen {
-				seen = now // slow, but reading
-				timer.Reset(o.stall)
-				continue
+		case <-st.timer.C:
+			if st.stalled() {
+				return false
 			}
-			o.cutOff()
-			return false
 		case <-o.closer.closed:
 			return false
 		case <-o.ctx.Done():
@@ -108,6 +107,62 @@ func (o *outbox) event(frame []byte) {
 		return
 	}
 	o.queue <- queued{frame: frame} // never waits: see answer
+}
+
+// eventPaced queues an event frame held back for the client (a resumed
+// subscription's missed events), waiting while half of SendQueue events
+// wait already, so the other half stays for live events. False when the
+// socket closes first, or the client took no frame for Stall (it is cut
+// off).
+func (o *outbox) eventPaced(frame []byte) bool {
+	st := o.newStall()
+	defer st.timer.Stop()
+	for {
+		if o.closer.asked() || o.ctx.Err() != nil {
+			return false
+		}
+		if o.events.Add(1) <= int64(max(o.limit/2, 1)) {
+			o.queue <- queued{frame: frame} // never waits: see answer
+			return true
+		}
+		o.events.Add(-1)
+		select {
+		case <-o.room: // an event was written: try again
+		case <-st.timer.C:
+			if st.stalled() {
+				return false
+			}
+		case <-o.closer.closed:
+			return false
+		case <-o.ctx.Done():
+			return false
+		}
+	}
+}
+
+// stall tells a client that takes no frame for Stall, while a frame
+// waits for room, from a slow one.
+type stall struct {
+	o     *outbox
+	timer *time.Timer
+	seen  uint64 // frames written when the timer last started
+}
+
+// newStall starts watching for a stall.
+func (o *outbox) newStall() *stall {
+	return &stall{o: o, timer: time.NewTimer(o.stall), seen: o.written.Load()}
+}
+
+// stalled is called when the timer fires: true (and the client cut off)
+// when no frame was written since it started, else it starts again.
+func (s *stall) stalled() bool {
+	if now := s.o.written.Load(); now != s.seen {
+		s.seen = now // slow, but reading
+		s.timer.Reset(s.o.stall)
+		return false
+	}
+	s.o.cutOff()
+	return true
 }
 
 // cutOff closes the socket of a client that does not read (4408).
@@ -156,6 +211,10 @@ func (o *outbox) write(q queued) bool {
 		<-o.answers
 	} else {
 		o.events.Add(-1)
+		select {
+		case o.room <- struct{}{}:
+		default:
+		}
 	}
 	if err != nil {
 		_ = o.ws.CloseNow() // the reader ends too

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
 )
 
@@ -97,37 +98,126 @@ func (s *subscriptions) stopAll() {
 type wsTopic struct {
 	stop func() // ends the watch (idempotent); nil while the subscribe runs. Guarded by subscriptions.mu
 
+	// paced marks a resumed subscription (subscribe with since): the
+	// missed events come as fast as the event log reads them, before and
+	// after the answer, so all of its events go out at the client's pace,
+	// through pending, by its own goroutine (drain).
+	paced bool
+	wake  chan struct{} // paced: a token when pending grows after the answer
+	done  chan struct{} // paced: closed when the subscription ends
+	end   sync.Once     // closes done
+
 	mu      sync.Mutex // guards ready and pending
-	ready   bool       // the subscribe's answer is queued: events go straight to the queue
-	pending [][]byte   // events that came before the answer was queued
+	ready   bool       // the answer is out (and, unpaced, the events held before it): events go straight to the queue, or to drain
+	pending [][]byte   // events held (counted in outbox.backlog)
+}
+
+// newTopic makes a subscription, paced when it resumes.
+func newTopic(paced bool) *wsTopic {
+	w := &wsTopic{paced: paced}
+	if paced {
+		w.wake, w.done = make(chan struct{}, 1), make(chan struct{})
+	}
+	return w
+}
+
+// ending returns stop that also ends the subscription's drain.
+func (w *wsTopic) ending(stop func()) func() {
+	if !w.paced || stop == nil {
+		return stop
+	}
+	return func() {
+		stop()
+		w.end.Do(func() { close(w.done) })
+	}
 }
 
 // deliver queues an event frame (never blocking: see outbox.event), or
-// holds it until the subscribe's answer is queued, so the answer comes
-// first.
-func (w *wsTopic) deliver(out *outbox, frame []byte) {
+// holds it while the subscribe's answer and the events held before it go
+// out, so the answer comes first and the events in order (a paced
+// subscription holds every event for drain). Past the socket's backlog
+// the held events give way to a gap marker at ev's seq (its epoch's): the
+// client refetches, and the later events follow it.
+func (w *wsTopic) deliver(out *outbox, ev Event, frame []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.ready {
-		if len(w.pending) >= out.limit {
-			out.cutOff()
-			return
-		}
-		w.pending = append(w.pending, frame)
+	if w.ready && !w.paced {
+		out.event(frame)
 		return
 	}
-	out.event(frame)
+	if out.backlog.Add(1) > int64(out.backlogLimit) {
+		out.backlog.Add(-int64(len(w.pending)) - 1)
+		w.pending = nil
+		frame = gapFrame(ev.Topic, ev.Seq, ev.Epoch)
+		out.backlog.Add(1)
+	}
+	w.pending = append(w.pending, frame)
+	if w.ready {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// answered sends the events that came before the answer, then the rest
-// as they come.
+// answered sends the events held since the subscribe began, at the
+// client's pace (outbox.eventPaced), then the rest as they come; a paced
+// subscription's go on through drain. It runs on the subscribe's
+// goroutine.
 func (w *wsTopic) answered(out *outbox) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, f := range w.pending {
-		out.event(f)
+	if w.paced {
+		w.mu.Lock()
+		w.ready = true
+		w.mu.Unlock()
+		go w.drain(out)
+		return
 	}
-	w.ready, w.pending = true, nil
+	for {
+		w.mu.Lock()
+		held := w.pending
+		w.pending = nil
+		if len(held) == 0 {
+			w.ready = true
+		}
+		w.mu.Unlock()
+		if len(held) == 0 || !w.send(out, held) {
+			return
+		}
+	}
+}
+
+// drain sends a paced subscription's events as they are held, until the
+// subscription or the socket ends.
+func (w *wsTopic) drain(out *outbox) {
+	for {
+		w.mu.Lock()
+		held := w.pending
+		w.pending = nil
+		w.mu.Unlock()
+		if !w.send(out, held) {
+			return
+		}
+		select {
+		case <-w.wake:
+		case <-w.done:
+			return
+		case <-out.ctx.Done():
+			return
+		}
+	}
+}
+
+// send queues held events at the client's pace; false when the socket
+// closes first.
+func (w *wsTopic) send(out *outbox, held [][]byte) bool {
+	for i, f := range held {
+		if !out.eventPaced(f) {
+			out.backlog.Add(-int64(len(held) - i))
+			return false
+		}
+		out.backlog.Add(-1)
+	}
+	return true
 }
 
 // unsubscribe serves an unsubscribe frame.
@@ -144,7 +234,7 @@ func (c *wsConn) subscribeFrame(f *clientFrame) {
 		c.out.answer(responseFrame(f.ID, failed(http.StatusBadRequest, socket.Errorf(socket.CodeInvalidArgument, "topic %q: want {resource}/{id}, e.g. orders/ord_1", f.Topic))))
 		return
 	}
-	sub := &wsTopic{}
+	sub := newTopic(len(f.Since) > 0 && string(f.Since) != "null")
 	switch watching, full := c.subs.reserve(f.Topic, sub); {
 	case watching:
 		c.out.answer(responseFrame(f.ID, Answer{Status: http.StatusOK, Result: topicResult(f.Topic, true)}))
@@ -157,7 +247,7 @@ func (c *wsConn) subscribeFrame(f *clientFrame) {
 	kept := false // set and read on the frame's goroutine only
 	started := c.run(f, func(ctx context.Context) Answer {
 		var a Answer
-		kept, a = c.subscribe(ctx, f.Topic, resource, id, sub)
+		kept, a = c.subscribe(ctx, f, resource, id, sub)
 		return a
 	}, func(Answer) {
 		if kept {
@@ -173,8 +263,10 @@ func (c *wsConn) subscribeFrame(f *clientFrame) {
 // (a GET of it through the dispatcher: 401, 403 or 404 as REST answers),
 // then watches the topic for sub, reserved in c.subs. An unsubscribe
 // that came while the check ran wins: the watch ends at once.
-func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub *wsTopic) (bool, Answer) {
-	stop, a := c.watch(ctx, topic, resource, id, sub)
+func (c *wsConn) subscribe(ctx context.Context, f *clientFrame, resource, id string, sub *wsTopic) (bool, Answer) {
+	topic := f.Topic
+	stop, a := c.watch(ctx, f, resource, id, sub)
+	stop = sub.ending(stop)
 	kept := c.subs.keep(topic, sub, stop, c.requests.isDraining())
 	switch {
 	case a.Err != nil:
@@ -187,19 +279,30 @@ func (c *wsConn) subscribe(ctx context.Context, topic, resource, id string, sub 
 }
 
 // watch checks the caller may read the topic's object, then watches the
-// topic for sub.
-func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsTopic) (func(), Answer) {
+// topic for sub from the frame's since and epoch. The answer says where
+// the events start: seq, epoch (with the event log) and recovered (every
+// event after since follows).
+func (c *wsConn) watch(ctx context.Context, f *clientFrame, resource, id string, sub *wsTopic) (func(), Answer) {
 	get := &clientFrame{Type: frameRequest, Method: http.MethodGet, Path: "/" + url.PathEscape(resource) + "/" + url.PathEscape(id)}
 	if a := c.serveRequest(ctx, get); a.Err != nil {
 		return nil, a
 	}
-	stop, seq, refused := c.e.core.Watch(c.ctx, c.version, topic, c.creds.get(), func(ev Event) {
-		sub.deliver(c.out, c.e.sockets.eventFrame(ev))
+	since, _ := sinceOf(f.Since) // checked with the frame
+	from := eventlog.Position{Epoch: f.Epoch, Seq: since}
+	if len(f.Since) == 0 || string(f.Since) == "null" {
+		from = eventlog.Position{} // no since: the events from now on
+	}
+	stop, start, refused := c.e.core.Watch(c.ctx, c.version, f.Topic, from, c.creds.get(), func(ev Event) {
+		sub.deliver(c.out, ev, c.e.sockets.eventFrame(ev))
 	})
 	if refused.Err != nil {
 		return nil, refused
 	}
-	b, _ := json.Marshal(map[string]any{"topic": topic, "subscribed": true, "seq": seq})
+	result := map[string]any{"topic": f.Topic, "subscribed": true, "seq": start.Seq, "recovered": start.Recovered}
+	if start.Epoch != "" {
+		result["epoch"] = start.Epoch
+	}
+	b, _ := json.Marshal(result)
 	return stop, Answer{Status: http.StatusOK, Result: b}
 }
 
@@ -207,6 +310,7 @@ func (c *wsConn) watch(ctx context.Context, topic, resource, id string, sub *wsT
 type encodedEvent struct {
 	topic string
 	seq   uint64
+	epoch string
 	data  *byte // the first byte of the event's Data: every watcher gets the same slice
 	frame []byte
 }
@@ -216,16 +320,16 @@ type encodedEvent struct {
 // encoding is reused until another event comes.
 func (s *socketSet) eventFrame(ev Event) []byte {
 	if ev.Gap {
-		return gapFrame(ev.Topic, ev.Seq)
+		return gapFrame(ev.Topic, ev.Seq, ev.Epoch)
 	}
 	var data *byte
 	if len(ev.Data) > 0 {
 		data = &ev.Data[0]
 	}
-	if last := s.lastEvent.Load(); last != nil && last.seq == ev.Seq && last.data == data && last.topic == ev.Topic {
+	if last := s.lastEvent.Load(); last != nil && last.seq == ev.Seq && last.data == data && last.topic == ev.Topic && last.epoch == ev.Epoch {
 		return last.frame
 	}
-	e := &encodedEvent{topic: ev.Topic, seq: ev.Seq, data: data, frame: eventFrame(ev.Topic, ev.Seq, ev.Data)}
+	e := &encodedEvent{topic: ev.Topic, seq: ev.Seq, epoch: ev.Epoch, data: data, frame: eventFrame(ev.Topic, ev.Seq, ev.Epoch, ev.Data)}
 	s.lastEvent.Store(e)
 	return e.frame
 }

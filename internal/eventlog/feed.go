@@ -222,7 +222,7 @@ func (f *feed) deliver(m jetstream.Msg) {
 	if err != nil {
 		return
 	}
-	ev := Event{Topic: f.topic, Seq: meta.Sequence.Stream, Data: m.Data(), Header: m.Headers(), Time: meta.Timestamp}
+	ev := Event{Topic: f.topic, Epoch: f.epoch, Seq: meta.Sequence.Stream, Data: m.Data(), Header: m.Headers(), Time: meta.Timestamp}
 	f.mu.Lock()
 	f.position = ev.Seq
 	watchers := f.watchers // with position: a watcher attached later catches up to it

@@ -1,6 +1,13 @@
 package eventlog
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/streamgate/streamgate/services/socket"
+)
 
 // The headers a service's runtime sets on every event it publishes
 // (docs/protocol.md §10), read by the gateway and by callers that
@@ -39,4 +46,15 @@ func PatternSubject(root, pattern string) string {
 		return root + "." + subjectTokens(prefix) + ".>"
 	}
 	return Subject(root, pattern)
+}
+
+// Visibility is who may see an event, from its HeaderVisibility: the
+// zero Visibility (only readers whose key delegates) when the header is
+// absent or unreadable. Every reader of events filters with it alike.
+func Visibility(h nats.Header) socket.Visibility {
+	var v socket.Visibility
+	if raw := h.Get(HeaderVisibility); raw != "" && json.Unmarshal([]byte(raw), &v) != nil {
+		return socket.Visibility{}
+	}
+	return v
 }

@@ -78,6 +78,9 @@ type Position struct {
 // Event is one event of a topic.
 type Event struct {
 	Topic string
+	// Epoch is the epoch of the stream the event is in (the one Seq
+	// belongs to, Start.Epoch of the watch).
+	Epoch string
 	// Seq is the event's sequence in its window's stream: it grows with
 	// every event of the topic, with gaps where events of other topics of
 	// the window fall, and is the same on every reader.

@@ -123,7 +123,7 @@ func (l *Log) begin(ctx context.Context, f *feed, first bool, from Position, w *
 		return Start{}, errEpochPassed
 	}
 	w.from(start.Seq)
-	return start, w.catchUp(ctx, st, f.subject, f.topic, passed)
+	return start, w.catchUp(ctx, st, f.subject, f.topic, f.epoch, passed)
 }
 
 // decide reads the stream's state (one round trip) and says where a

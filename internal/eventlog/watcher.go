@@ -42,7 +42,7 @@ func (w *watcher) offer(ev Event) {
 // when w attached (passed), one round trip each, then hands over the held
 // live events and goes live. When the held events overflowed meanwhile it
 // reads on to the end of the stream and tries again.
-func (w *watcher) catchUp(ctx context.Context, st jetstream.Stream, subject, topic string, passed uint64) error {
+func (w *watcher) catchUp(ctx context.Context, st jetstream.Stream, subject, topic, epoch string, passed uint64) error {
 	until := passed
 	for {
 		for next := w.next(); next <= until; {
@@ -53,7 +53,7 @@ func (w *watcher) catchUp(ctx context.Context, st jetstream.Stream, subject, top
 			if err != nil {
 				return err
 			}
-			if !w.hand(Event{Topic: topic, Seq: m.Sequence, Data: m.Data, Header: m.Header, Time: m.Time}) {
+			if !w.hand(Event{Topic: topic, Epoch: epoch, Seq: m.Sequence, Data: m.Data, Header: m.Header, Time: m.Time}) {
 				return nil // ended
 			}
 			next = m.Sequence + 1

@@ -29,6 +29,17 @@ func Embedded(t testing.TB) string {
 // returns its URL.
 func start(t testing.TB, opts *server.Options) string {
 	t.Helper()
+	ns := launch(t, opts)
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns.ClientURL()
+}
+
+// launch starts a server with opts and waits until it takes connections.
+func launch(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -38,11 +49,7 @@ func start(t testing.TB, opts *server.Options) string {
 		ns.Shutdown()
 		t.Fatal("natstest: the embedded NATS server did not start")
 	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns.ClientURL()
+	return ns
 }
 
 // External returns the URL of the NATS server in STREAMGATE_TEST_NATS, or

@@ -53,8 +53,17 @@ export interface RequestOptions {
 /** A change of a subscribed topic. */
 export interface StreamEvent<T = any> {
   topic: string;
-  /** Increases by one per topic; a jump means missed events. */
+  /**
+   * Without epoch, the gateway's own count: it increases by one per
+   * topic, and a jump means missed events. With epoch, the event log's
+   * seq (the same on every gateway): it increases, with jumps where other
+   * topics' events fall; losses come as gap markers.
+   */
   seq: number;
+  /** The event log's epoch seq belongs to, when the gateway reads events from JetStream. */
+  epoch?: string;
+  /** false in the gap marker of a subscription renewed after a reconnect whose missed events the gateway no longer holds: read the object again. */
+  recovered?: false;
   /** The object as a GET of it returns it; null in a gap marker (gap true: events up to seq may be missing, none follows to tell) or with error. */
   data: T;
   /** Events may have been missed before this one (a seq jump, or a reconnect): read the object again. */

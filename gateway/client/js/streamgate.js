@@ -15,7 +15,11 @@
 // answers come back out of order. A lost connection is opened again with
 // exponential backoff and jitter, signed in again and subscribed again;
 // requests that were in flight on it are rejected (their outcome is
-// unknown: retry writes with the same idempotencyKey).
+// unknown: retry writes with the same idempotencyKey). When the gateway
+// reads events from JetStream (events carry an epoch), a topic is
+// subscribed again from the last seq seen: the missed events follow, or,
+// when the gateway no longer holds them, a gap marker with recovered:
+// false tells the app to read the object again.
 
 /** The subprotocol the gateway speaks. */
 export const PROTOCOL = 'streamgate.v1';
@@ -140,7 +144,11 @@ export class Session {
    * After a reconnect the topic is subscribed again; an event after
    * missed ones has gap: true (and missed: how many, when known); when
    * events may be missing and none follows to tell, onEvent gets a gap
-   * marker: gap true, data null.
+   * marker: gap true, data null. When the gateway reads events from
+   * JetStream (events carry an epoch), the topic is subscribed again from
+   * the last seq and epoch seen: the missed events come first, each once,
+   * in order; when the gateway no longer holds them, a gap marker with
+   * recovered: false comes instead (read the object again).
    * @param {string} topic
    * @param {(ev: import('./streamgate.js').StreamEvent) => void} onEvent
    * @returns {import('./streamgate.js').Unsubscribe}
@@ -193,7 +201,7 @@ export class Session {
   async _subscribe(t) {
     for (;;) {
       try {
-        await this._call({ type: 'subscribe', topic: t.topic });
+        t.started(await this._call({ type: 'subscribe', topic: t.topic }));
         break;
       } catch (err) {
         if (!lostConnection(err) || this._closed || this._topics.get(t.topic) !== t) throw err;
@@ -363,7 +371,13 @@ export class Session {
     for (const t of this._topics.values()) {
       if (!t.subscribed) continue; // its first subscribe is still on its way
       t.resubscribed = true;
-      renewed.push(this._call({ type: 'subscribe', topic: t.topic }).catch((err) => {
+      const frame = { type: 'subscribe', topic: t.topic };
+      if (t.epoch) Object.assign(frame, { since: t.lastSeq, epoch: t.epoch });
+      renewed.push(this._call(frame).then((res) => {
+        if (t.resumed(res)) {
+          for (const l of t.listeners) deliver(l, { topic: t.topic, seq: t.lastSeq, epoch: t.epoch, data: null, gap: true, recovered: false });
+        }
+      }, (err) => {
         if (lostConnection(err) || this._topics.get(t.topic) !== t) return; // the next reconnect tries again
         this._topics.delete(t.topic);
         for (const l of t.listeners) deliver(l, { topic: t.topic, seq: 0, data: null, gap: true, error: err });
@@ -393,6 +407,16 @@ export class Session {
       case 'event': {
         const t = this._topics.get(f.topic);
         if (!t) return;
+        if (f.epoch !== undefined) {
+          // The event log's seq: the same on every gateway, with jumps
+          // where other topics' events fall; losses come as gap markers.
+          if (f.epoch === t.epoch && f.seq <= t.lastSeq) return; // seen already
+          t.epoch = f.epoch;
+          t.lastSeq = f.seq;
+          t.resubscribed = false;
+          for (const l of t.listeners) deliver(l, { topic: f.topic, seq: f.seq, epoch: f.epoch, data: f.data, gap: false });
+          return;
+        }
         const ev = { topic: f.topic, seq: f.seq, data: f.data, gap: false };
         if (t.lastSeq > 0 && f.seq !== t.lastSeq + 1) {
           ev.gap = true;
@@ -411,8 +435,11 @@ export class Session {
         const t = this._topics.get(f.topic);
         if (!t) return;
         t.resubscribed = false;
-        if (f.seq > t.lastSeq) t.lastSeq = f.seq;
-        for (const l of t.listeners) deliver(l, { topic: f.topic, seq: f.seq, data: null, gap: true });
+        if (f.epoch !== undefined) {
+          t.epoch = f.epoch; // a new epoch's seqs start again
+          t.lastSeq = f.seq;
+        } else if (f.seq > t.lastSeq) t.lastSeq = f.seq;
+        for (const l of t.listeners) deliver(l, { topic: f.topic, seq: f.seq, ...(f.epoch !== undefined && { epoch: f.epoch }), data: null, gap: true });
         return;
       }
       default:
@@ -490,7 +517,37 @@ class Topic {
     this.subscribed = false; // the gateway accepted it once
     this.resubscribed = false; // subscribed again after a reconnect, no event since
     this.lastSeq = 0;
+    this.epoch = undefined; // the event log's epoch of lastSeq; undefined: the gateway's own seqs
     this.ready = Promise.resolve();
+  }
+
+  /**
+   * Notes where a first subscribe's events start.
+   * @param {{seq?: number, epoch?: string} | undefined} res the subscribe's result
+   */
+  started(res) {
+    if (res?.epoch) {
+      this.epoch = res.epoch;
+      this.lastSeq = res.seq ?? 0;
+    }
+  }
+
+  /**
+   * Notes a subscribe after a reconnect; true when events were lost (the
+   * app reads the object again): the gateway reads the event log and did
+   * not hold every event after the last one seen.
+   * @param {{seq?: number, epoch?: string, recovered?: boolean} | undefined} res
+   */
+  resumed(res) {
+    if (!res?.epoch) {
+      this.epoch = undefined; // the gateway's own seqs: the next event tells
+      return false;
+    }
+    this.resubscribed = false;
+    if (res.recovered && res.epoch === this.epoch) return false; // the missed events follow
+    this.epoch = res.epoch;
+    this.lastSeq = res.seq ?? 0;
+    return true;
   }
 }
 

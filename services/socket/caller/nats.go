@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/natsconn"
 	"github.com/streamgate/streamgate/services/socket/internal/natswire"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/status"
@@ -25,8 +27,17 @@ import (
 //
 // A request with no instance to take it fails at once with UNAVAILABLE
 // (reason no_ready_instance), and so does one whose key the service
-// refuses (the UNAUTHENTICATED refusal is the error's cause); the context's deadline bounds the request
-// and travels as its timeout_ms. NATS cannot carry a cancellation: a
+// refuses (the UNAUTHENTICATED refusal is the error's cause), and one
+// sent while the connection to NATS is down (with a retry hint: the
+// connection's reconnect wait); the context's deadline bounds the request
+// and travels as its timeout_ms. NATS never says that an instance died
+// with a request: an idempotent request (reads, writes declared
+// idempotent) is sent again when no answer came within a quarter of the
+// time it had, or once the connection is back after it dropped (up to
+// WithMaxAttempts copies; the first answer wins); any other request is
+// sent once, and fails with UNAVAILABLE when the connection dropped
+// before its answer, DEADLINE_EXCEEDED at its deadline, both with reason
+// outcome_unknown. NATS cannot carry a cancellation: a
 // cancelled request stops waiting at once, but the service runs it on
 // until its deadline (or the action's Timeout). Describe asks the micro
 // service's INFO. State is the connection's, TransientFailure while the
@@ -46,7 +57,8 @@ type natsLink struct {
 	// absent says the last request or INFO found no instance (no
 	// responders), until one answers.
 	absent atomic.Bool
-	grants natsGrant // which events the key may receive (natsevents.go)
+	conn   *natsconn.Watcher // when answers are lost to a dropped connection
+	grants natsGrant         // which events the key may receive (natsevents.go)
 }
 
 // dialNATS returns a client for the service named target over nc.
@@ -59,6 +71,7 @@ func dialNATS(target string, cfg config) (*Client, error) {
 		c.catalogue.named = target
 	}
 	c.nats = &natsLink{nc: cfg.nats, service: target, key: cfg.key}
+	c.nats.conn = natsconn.Watch(cfg.nats, &c.wg, c.ctx.Done())
 	return c, nil
 }
 
@@ -79,12 +92,23 @@ func (l *natsLink) state() connectivity.State {
 	return connectivity.TransientFailure
 }
 
-// natsSend is send over NATS: one request per attempt, sent again only
-// when an instance refused it unrun because it was draining.
+// natsSend is send over NATS. An idempotent request (a read, or a write
+// its action declares idempotent) goes through hedged: sent again when its
+// answer is late or lost. Any other request is sent once: when its answer
+// is lost (the connection to NATS dropped while it waited) it fails with
+// UNAVAILABLE, reason outcome_unknown, and at its deadline with
+// DEADLINE_EXCEEDED, same reason. Either kind is sent again when an
+// instance refused it unrun because it was draining.
 func (c *Client) natsSend(ctx context.Context, action string, frame func() *socketv1.Request, info ActionInfo) (Reply, error) {
 	budget := c.retryBudget(info)
 	for {
-		r, e := c.nats.request(ctx, action, frame())
+		var r *socketv1.Response
+		var e *status.Error
+		if info.Idempotent {
+			r, e = c.nats.hedged(ctx, action, frame, &budget)
+		} else {
+			r, e = c.nats.request(ctx, action, frame())
+		}
 		if e != nil {
 			return Reply{}, c.unknownAction(action, e)
 		}
@@ -94,6 +118,121 @@ func (c *Client) natsSend(ctx context.Context, action string, frame func() *sock
 		res, err := wire.Result(r)
 		return Reply{Result: res, Replayed: r.GetReplayed()}, err
 	}
+}
+
+// hedgeShare is the share of the time a request has left after which an
+// idempotent request with no answer yet is sent again (a quarter: two
+// more copies fit in its deadline); hedgeNoDeadline is the wait when the
+// request has no deadline.
+const (
+	hedgeShare      = 4
+	hedgeNoDeadline = time.Second
+)
+
+// attempt is one copy's outcome in hedged.
+type attempt struct {
+	r   *socketv1.Response
+	err *status.Error
+}
+
+// hedged sends an idempotent request and returns the first answer any
+// copy of it gets. An instance that dies with the request never answers,
+// and nothing tells the caller, so when no answer came after a quarter of
+// the time left another copy goes to the queue group; a copy whose
+// connection dropped is sent again once it is back. Each copy spends one
+// of the budget's sends (WithMaxAttempts).
+func (l *natsLink) hedged(ctx context.Context, action string, frame func() *socketv1.Request, budget *retryBudget) (*socketv1.Response, *status.Error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the copies still waiting return at once
+	answers := make(chan attempt, max(budget.sends, 1))
+	inFlight := 0
+	send := func() {
+		inFlight++
+		f := frame()
+		go func() {
+			r, err := l.request(ctx, action, f)
+			answers <- attempt{r, err}
+		}()
+	}
+	send()
+	delay := hedgeNoDeadline
+	if d, ok := ctx.Deadline(); ok {
+		delay = max(time.Until(d)/hedgeShare, time.Millisecond)
+	}
+	hedge := time.NewTimer(delay)
+	defer hedge.Stop()
+	var back <-chan struct{}   // while a copy waits for the connection
+	var pause <-chan time.Time // while a copy waits for an instance to return
+	var lost *status.Error     // a copy that may have run, answer lost
+	for {
+		select {
+		case a := <-answers:
+			inFlight--
+			if a.err == nil {
+				return a.r, nil
+			}
+			sent := a.err.Reason() == wire.ReasonOutcomeUnknown
+			if sent {
+				lost = a.err
+			}
+			if inFlight > 0 || back != nil || pause != nil {
+				continue
+			}
+			if !l.resendable(a.err, lost) || !budget.spend(sent) {
+				return nil, worstOf(lost, a.err)
+			}
+			if up, again := l.conn.Up(); up.Err() != nil {
+				back = again
+				continue
+			}
+			if lost != nil && !sent {
+				// The connection is back but no instance is yet: they
+				// reconnect too.
+				pause = time.After(natsReturnPause)
+				continue
+			}
+			send()
+		case <-back:
+			back = nil
+			send()
+		case <-pause:
+			pause = nil
+			send()
+		case <-hedge.C:
+			if inFlight > 0 && back == nil && pause == nil && budget.spend(true) {
+				send()
+				hedge.Reset(delay)
+			}
+		case <-ctx.Done():
+			return nil, status.AsError(ctx.Err()).WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
+		}
+	}
+}
+
+// natsReturnPause is how long a request that lost its answer to a
+// dropped connection waits, once the connection is back, before it asks
+// again for an instance that has not reconnected yet (within its
+// deadline, and maxMoves times at most).
+const natsReturnPause = 100 * time.Millisecond
+
+// resendable says whether a copy that failed with err may be sent again:
+// its connection dropped (before or after it was sent), or no instance
+// took it after an earlier copy's connection dropped.
+func (l *natsLink) resendable(err, lost *status.Error) bool {
+	if errors.Is(err, natsconn.ErrDropped) {
+		return true
+	}
+	return lost != nil && errors.Is(lost, natsconn.ErrDropped) && err.Reason() == wire.ReasonNoReadyInstance
+}
+
+// worstOf is err, unless an earlier copy may have run and err is
+// UNAVAILABLE for another reason (no instance left, the connection still
+// down): the caller is then told the outcome is unknown.
+func worstOf(lost, err *status.Error) *status.Error {
+	if lost != nil && err.Code == status.CodeUnavailable {
+		return lost
+	}
+	return err
 }
 
 // unknownAction is NOT_FOUND, as a stream's instance answers, for a
@@ -121,9 +260,18 @@ func (l *natsLink) request(ctx context.Context, action string, f *socketv1.Reque
 	if l.key != "" {
 		msg.Header.Set(natswire.HeaderAuthorization, "Bearer "+l.key)
 	}
-	m, err := l.nc.RequestMsgWithContext(ctx, msg)
+	up, _ := l.conn.Up()
+	if up.Err() != nil {
+		return nil, l.down()
+	}
+	// The attempt ends when the connection drops: the answer, if any,
+	// went to a connection that is gone.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(up, cancel)()
+	m, err := l.nc.RequestMsgWithContext(actx, msg)
 	if err != nil {
-		return nil, l.failed(ctx, err)
+		return nil, l.failed(ctx, up, err)
 	}
 	l.absent.Store(false)
 	var r socketv1.Response
@@ -146,14 +294,28 @@ func (l *natsLink) noInstance(cause error) *status.Error {
 		WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance}).WithCause(cause)
 }
 
-// failed is the error of a request NATS did not answer.
-func (l *natsLink) failed(ctx context.Context, err error) *status.Error {
+// down is the error of a request not sent because the connection to
+// NATS is down: UNAVAILABLE, as when no instance is ready, with a hint to
+// try again after the connection's reconnect wait.
+func (l *natsLink) down() *status.Error {
+	return status.Errorf(status.CodeUnavailable, "service %s has no ready instance", l.service).
+		WithDetails(map[string]any{wire.DetailReason: wire.ReasonNoReadyInstance, wire.DetailRetryAfterMs: l.nc.Opts.ReconnectWait.Milliseconds()}).
+		WithCause(natsconn.ErrDropped)
+}
+
+// failed is the error of a request NATS did not answer; up is the
+// connection's stretch it was sent in (natsconn.Watcher.Up).
+func (l *natsLink) failed(ctx, up context.Context, err error) *status.Error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		l.absent.Store(true)
 		return l.noInstance(err)
 	case ctx.Err() != nil:
-		return status.AsError(ctx.Err())
+		// It went out: the action may run (or have run) all the same.
+		return status.AsError(ctx.Err()).WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
+	case up.Err() != nil:
+		return status.Errorf(status.CodeUnavailable, "the connection to service %s dropped before the answer", l.service).
+			WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown}).WithCause(natsconn.ErrDropped)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return errClientClosed
 	case errors.Is(err, nats.ErrMaxPayload):
@@ -171,9 +333,13 @@ func (l *natsLink) describe(ctx context.Context) (*socketv1.DescribeResponse, er
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "service %q", l.service).WithCause(err)
 	}
+	up, _ := l.conn.Up()
+	if up.Err() != nil {
+		return nil, l.down()
+	}
 	m, err := l.nc.RequestWithContext(ctx, subject, nil)
 	if err != nil {
-		return nil, l.failed(ctx, err)
+		return nil, l.failed(ctx, up, err)
 	}
 	l.absent.Store(false)
 	var info micro.Info

@@ -150,9 +150,7 @@ func (r *natsReader) onMsg(m *nats.Msg) {
 		r.reconnects, e.Gap = n, true
 	}
 	e.Seq, _ = strconv.ParseUint(h.Get(eventlog.HeaderSeq), 10, 64)
-	if v := h.Get(eventlog.HeaderVisibility); v != "" && json.Unmarshal([]byte(v), &e.Visibility) != nil {
-		e.Visibility = socket.Visibility{} // unreadable: delegating keys only
-	}
+	e.Visibility = eventlog.Visibility(h)
 	// Every event of the topic counts, seen or not, so only events lost
 	// on the way show as a gap; one sent again (an instance retrying to
 	// store it, before it sends the next) is delivered once.

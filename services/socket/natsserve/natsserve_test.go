@@ -82,11 +82,20 @@ func startNamed(t *testing.T, name string, nc *nats.Conn, store *notes, withStre
 			t.Fatal(err)
 		}
 	}
+	in.stop = serve(t, srv, nc, lis)
+	natstest.WaitService(t, nc, name, 1, 3)
+	return in
+}
+
+// serve serves srv over nc (and lis, when not nil) until the returned
+// stop, which the test's cleanup calls too, drains it.
+func serve(t *testing.T, srv *socket.Server, nc *nats.Conn, lis net.Listener) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, natsserve.Listen(nc, lis)) }()
 	var once sync.Once
-	in.stop = func() {
+	stop = func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
@@ -94,9 +103,8 @@ func startNamed(t *testing.T, name string, nc *nats.Conn, store *notes, withStre
 			}
 		})
 	}
-	t.Cleanup(in.stop)
-	natstest.WaitService(t, nc, name, 1, 3)
-	return in
+	t.Cleanup(stop)
+	return stop
 }
 
 func must(t *testing.T, err error) {

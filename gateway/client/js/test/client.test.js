@@ -9,6 +9,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, StreamgateError, CLOSE_UNAUTHORIZED } from '../streamgate.js';
+import { within, collector, recordingWebSocket, stateWatcher } from './support.js';
 
 const env = process.env;
 const skip = env.STREAMGATE_URL ? false : 'STREAMGATE_URL is not set: run TestJSClient (go test ./tools/streamgate/internal/stack -run TestJSClient)';
@@ -19,9 +20,6 @@ const otherToken = env.STREAMGATE_OTHER_TOKEN;
 
 const cardOK = '4242424242424242';
 const cardHangs = '4000000000000119'; // the sandbox answers after the provider timeout (2s)
-
-// waitBound bounds every wait for something the gateway sends.
-const waitBound = 20_000;
 
 /** A URL of the socket of a version. */
 function socketURL(version = 'v3') {
@@ -46,81 +44,6 @@ async function rest(method, path, body, key = adminKey, headers = {}) {
   const envelope = await res.json();
   assert.ok(envelope.ok, `${method} ${path}: ${res.status} ${JSON.stringify(envelope)}`);
   return envelope.result;
-}
-
-/** A promise and its resolve, for a value another callback produces. */
-function signal() {
-  let resolve;
-  const p = new Promise((r) => { resolve = r; });
-  return { p, resolve };
-}
-
-/** Settles with p, or rejects after ms with what was awaited. */
-function within(p, what, ms = waitBound) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms}ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Collects a subscription's events; next(pred) waits for a matching one. */
-function collector() {
-  const events = [];
-  const waiters = [];
-  return {
-    events,
-    onEvent: (ev) => {
-      events.push(ev);
-      for (const w of [...waiters]) {
-        if (w.pred(ev)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(ev);
-        }
-      }
-    },
-    next(pred, what) {
-      const seen = events.find(pred);
-      if (seen) return Promise.resolve(seen);
-      const s = signal();
-      waiters.push({ pred, resolve: s.resolve });
-      return within(s.p, what);
-    },
-  };
-}
-
-/**
- * A WebSocket that records the frames the client sends, keeps its
- * instances (so a test can break one) and can refuse to connect.
- */
-function recordingWebSocket() {
-  const rec = { sent: [], sockets: [], blocked: false, refused: signal() };
-  rec.WebSocket = class extends WebSocket {
-    constructor(url, protocols) {
-      // a closed port: the connection is refused, as when the gateway is away
-      super(rec.blocked ? 'ws://127.0.0.1:1/' : url, protocols);
-      rec.sockets.push(this);
-      if (rec.blocked) rec.refused.resolve();
-    }
-    send(data) {
-      rec.sent.push(JSON.parse(data));
-      super.send(data);
-    }
-  };
-  return rec;
-}
-
-/** Waits until onState reports state. */
-function stateWatcher() {
-  const waiters = new Map();
-  return {
-    onState: (state) => waiters.get(state)?.resolve(),
-    next(state) {
-      const s = signal();
-      waiters.set(state, s);
-      return within(s.p, `state ${state}`);
-    },
-  };
 }
 
 let item; // an item with stock, made by the admin

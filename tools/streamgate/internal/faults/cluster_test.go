@@ -28,7 +28,7 @@ import (
 	"github.com/streamgate/streamgate/tools/internal/resttest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(removingBin{m}) }
 
 const (
 	configPath = "../../../../gateway/stack.yaml"
@@ -355,8 +355,17 @@ func (c *cluster) order(t testing.TB, id string) orders.Order {
 // stuck too.
 func (c *cluster) settled(t testing.TB) {
 	t.Helper()
+	c.settledThrough(t, func(name string) (*caller.Client, error) {
+		return caller.Dial(c.target(name), caller.WithKey(serviceKey))
+	})
+}
+
+// settledThrough is settled with the clients of the services that dial
+// returns, by service name.
+func (c *cluster) settledThrough(t testing.TB, dialService func(name string) (*caller.Client, error)) {
+	t.Helper()
 	dial := func(name string) *caller.Client {
-		cl, err := caller.Dial(c.target(name), caller.WithKey(serviceKey))
+		cl, err := dialService(name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,22 +20,8 @@ import (
 // the cache serves again, and not the entry a write made stale while
 // Redis was away.
 func TestRedisBlackholed(t *testing.T) {
-	raw := os.Getenv("STREAMGATE_TEST_REDIS")
-	if raw == "" {
-		t.Skip("STREAMGATE_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0): skipping the Redis tests")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	through := *u
-	through.Host = proxy.Addr()
-	c := startCluster(t, options{cache: true, redis: through.String()})
+	proxy, through := redisThroughProxy(t)
+	c := startCluster(t, options{cache: true, redis: through})
 
 	item := c.newItem(t, "redis-blackhole-book", 1500, 100)
 	c.newUser(t, "rbh")
@@ -112,4 +98,27 @@ func TestRedisBlackholed(t *testing.T) {
 	c.call(t, as(t, "rbh"), "POST", "/v1/orders/"+order.ID+"/pay", map[string]any{"gateway": "A", "card": cardOK}, http.StatusOK, "Idempotency-Key", newKey())
 	t.Logf("Redis back: the cache used again after %v; pay 200", recovered)
 	c.settled(t)
+}
+
+// redisThroughProxy returns a fault proxy in front of the Redis in
+// STREAMGATE_TEST_REDIS, closed at cleanup, and the URL of Redis through
+// it; it skips the test when the variable is unset.
+func redisThroughProxy(t *testing.T) (*faultproxy.Proxy, string) {
+	t.Helper()
+	raw := os.Getenv("STREAMGATE_TEST_REDIS")
+	if raw == "" {
+		t.Skip("STREAMGATE_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0): skipping the Redis tests")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	through := *u
+	through.Host = proxy.Addr()
+	return proxy, through.String()
 }

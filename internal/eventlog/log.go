@@ -225,6 +225,24 @@ func (l *Log) PublishMsg(ctx context.Context, m Message) (seq uint64, err error)
 	return ack.Sequence, nil
 }
 
+// Holds says whether a stream holds topic's subject now: a publisher
+// without windows asks before storing, since an event no stream holds but
+// something subscribes to over NATS gets no "no stream" answer, only a
+// wait for an acknowledgement that never comes.
+func (l *Log) Holds(ctx context.Context, topic string) (bool, error) {
+	if err := checkTopic(topic); err != nil {
+		return false, err
+	}
+	_, err := l.js.StreamNameBySubject(ctx, Subject(l.root, topic))
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, nil
+	case err != nil:
+		return false, unavailable(err, "which stream holds %q is unknown", topic)
+	}
+	return true, nil
+}
+
 // Epoch returns the epoch of the stream holding topic now: it changes
 // when the stream is deleted and made again (its seqs start again then).
 func (l *Log) Epoch(ctx context.Context, topic string) (string, error) {

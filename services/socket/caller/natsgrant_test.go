@@ -36,7 +36,9 @@ func TestNATSSubscriberFollowsRootAndRevocation(t *testing.T) {
 	sockettest.RegisterEcho(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, natsserve.Listen(natstest.Connect(t, url), nil, natsserve.WithEvents(root))) }()
+	go func() {
+		done <- srv.Serve(ctx, natsserve.Listen(natstest.Connect(t, url), nil, natsserve.WithEvents(root)))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -40,6 +40,10 @@ const (
 	// the last) that no stream held fails its events at once, instead of
 	// asking JetStream again (which takes half a second to say no).
 	noStreamMemory = time.Second
+	// heldMemory is how long a collection a stream held is taken to be
+	// held still before JetStream is asked again (a failed attempt asks at
+	// once).
+	heldMemory = 10 * time.Second
 	// logEvery spaces the log lines about events not stored.
 	logEvery = 10 * time.Second
 )
@@ -57,6 +61,7 @@ type eventStore struct {
 	cancel   context.CancelFunc
 	done     chan struct{}        // closed when run returned
 	noStream map[string]time.Time // collections no stream held, and when; run's own
+	held     map[string]time.Time // collections a stream held, and when; run's own
 	taken    uint64               // events run took from the queue; run's own
 
 	mu       sync.Mutex // guards the counts and when they were logged
@@ -84,7 +89,7 @@ func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (stop 
 	}
 	s := &eventStore{
 		log: l, nc: nc, root: cmp.Or(root, eventlog.DefaultRoot), frames: f, id: f.Identity(), logger: f.Logger(),
-		queue: make(chan carrier.Event, queue), done: make(chan struct{}), noStream: map[string]time.Time{},
+		queue: make(chan carrier.Event, queue), done: make(chan struct{}), noStream: map[string]time.Time{}, held: map[string]time.Time{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
@@ -147,16 +152,21 @@ func (s *eventStore) store(e carrier.Event, n uint64) error {
 	collection := collectionOf(e.Topic)
 	if at, ok := s.noStream[collection]; ok {
 		if time.Since(at) < noStreamMemory {
-			// Not stored, but sent on its subject all the same, for the
-			// callers subscribed to it over NATS.
-			_ = s.nc.PublishMsg(&nats.Msg{Subject: eventlog.Subject(s.root, e.Topic), Data: e.Data, Header: s.header(e)})
-			return errNoStream
+			return s.sendUnstored(e)
 		}
 		delete(s.noStream, collection)
 	}
 	m := eventlog.Message{Topic: e.Topic, Data: e.Data, ID: s.messageID(n), Header: s.header(e)}
 	delay := retryDelay
 	for attempt := 1; ; attempt++ {
+		if at, ok := s.held[collection]; !ok || time.Since(at) >= heldMemory {
+			// A subscriber of the subject over NATS would take an event
+			// no stream holds without a "no stream" answer: ask first.
+			if !s.holds(e.Topic, collection) {
+				remember(s.noStream, collection)
+				return s.sendUnstored(e)
+			}
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
 		_, err := s.log.PublishMsg(ctx, m)
 		cancel()
@@ -164,20 +174,51 @@ func (s *eventStore) store(e carrier.Event, n uint64) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, jetstream.ErrNoStreamResponse):
-			if len(s.noStream) >= eventQueue {
-				clear(s.noStream)
-			}
-			s.noStream[collection] = time.Now()
+			delete(s.held, collection)
+			remember(s.noStream, collection)
 			return errNoStream
 		case attempt == storeAttempts || s.ctx.Err() != nil || status.CodeOf(err) == status.CodeInvalidArgument:
 			return err
 		}
+		delete(s.held, collection) // the stream may be gone: ask again
 		select {
 		case <-time.After(delay):
 		case <-s.ctx.Done():
 		}
 		delay *= 2
 	}
+}
+
+// holds says whether a stream holds topic's subject, and remembers a yes
+// for collection; when JetStream cannot tell, it says yes (the attempt
+// will tell).
+func (s *eventStore) holds(topic, collection string) bool {
+	ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
+	held, err := s.log.Holds(ctx, topic)
+	cancel()
+	if err != nil {
+		return true
+	}
+	if held {
+		remember(s.held, collection)
+	}
+	return held
+}
+
+// sendUnstored sends an event no stream holds on its subject all the
+// same, for the callers subscribed to it over NATS, and reports it not
+// stored.
+func (s *eventStore) sendUnstored(e carrier.Event) error {
+	_ = s.nc.PublishMsg(&nats.Msg{Subject: eventlog.Subject(s.root, e.Topic), Data: e.Data, Header: s.header(e)})
+	return errNoStream
+}
+
+// remember notes now for collection in m, bounded by eventQueue entries.
+func remember(m map[string]time.Time, collection string) {
+	if len(m) >= eventQueue {
+		clear(m)
+	}
+	m[collection] = time.Now()
 }
 
 // messageID de-duplicates the attempts of the nth event the store took:

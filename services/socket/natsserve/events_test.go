@@ -454,3 +454,48 @@ func BenchmarkStoreEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestEventOfNoStreamWithNATSSubscriber checks an event of a topic no
+// stream holds while something subscribes to its subject over NATS: the
+// subscriber is no stream, so nothing says "no stream" to the store,
+// which must learn it otherwise and send the event once, not wait for an
+// acknowledgement attempt after attempt with every later event queued
+// behind it.
+func TestEventOfNoStreamWithNATSSubscriber(t *testing.T) {
+	url := natstest.EmbeddedJetStream(t)
+	prefix := natstest.UniqueName("ev")
+	l, _ := gatewayLog(t, natstest.Connect(t, url), prefix)
+	stored := watch(t, l, prefix+"/o1")
+	es := startEventService(t, natstest.UniqueName("evsvc"), natstest.Connect(t, url), false)
+
+	unheld := natstest.UniqueName("nowindow") + "/o1"
+	copies := make(chan *nats.Msg, 16)
+	nc := natstest.Connect(t, url)
+	sub, err := nc.ChanSubscribe(eventlog.Subject(eventlog.DefaultRoot, unheld), copies)
+	must(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	must(t, nc.Flush())
+
+	must(t, es.srv.Publish(unheld, "first", socket.Visibility{Public: true}))
+	must(t, es.srv.Publish(prefix+"/o1", "stored", socket.Visibility{Public: true}))
+	must(t, es.srv.Publish(unheld, "last", socket.Visibility{Public: true}))
+	if e := next(t, stored, "stored event"); string(e.Data) != `"stored"` {
+		t.Fatalf("stored %s; want the second event", e.Data)
+	}
+	// One connection's messages reach a subscriber in order: count the
+	// copies of the first before the last.
+	firsts := 0
+	for m := next(t, copies, "an event on the unheld subject"); string(m.Data) != `"last"`; m = next(t, copies, "the last event on the unheld subject") {
+		firsts++
+	}
+	if firsts != 1 {
+		t.Errorf("the first event of %s went out %d times on its subject; want once", unheld, firsts)
+	}
+	// The store counts the last one once it was sent.
+	for deadline := time.Now().Add(10 * time.Second); es.count(t, "streamgate_service_events_store_failed_total") != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("events not stored: %v; want 2", es.count(t, "streamgate_service_events_store_failed_total"))
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}

@@ -493,3 +493,32 @@ func deleteStreams(t *testing.T, nc *nats.Conn, root string) {
 		t.Error(err)
 	}
 }
+
+// A topic's stream deleted while watched is made again by the gateway:
+// the watcher gets a gap marker with the new epoch, then the events of
+// the new stream.
+func TestSocketWatchGoesOnInANewEpoch(t *testing.T) {
+	t.Parallel()
+	shop := startEventsShop(t, eventsNATS(t), "")
+	_, ts := shop.gateway(t)
+	c := shopSocket(t, ts, bearer(adminKey)...)
+	first := c.subscribe("orders/o6", "")
+
+	nc := natstest.Connect(t, shop.url)
+	js, err := jetstream.New(nc)
+	must(t, err)
+	ctx := testCtx(t)
+	must(t, js.DeleteStream(ctx, strings.ToUpper(strings.ReplaceAll(shop.root, ".", "_"))+"_orders"))
+
+	_, b, err := readRaw(c, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gap eventFrame
+	if json.Unmarshal(b, &gap) != nil || gap.Type != "gap" || gap.Epoch == "" || gap.Epoch == first.Epoch {
+		t.Fatalf("after the stream's deletion: %s; want a gap marker with a new epoch", b)
+	}
+	shop.publish(t, "o6", 0, 1, socket.Visibility{Public: true}, 0)
+	r := &eventReader{t: t, lastN: -1, lastSeq: gap.Seq, epoch: gap.Epoch}
+	r.readUntil(c, 0)
+}

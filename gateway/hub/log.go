@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
@@ -100,8 +101,13 @@ func (w *logWatch) onEvent(ev eventlog.Event) {
 	}
 }
 
-// watchAgain watches the topic in its stream's new epoch, from now on,
-// and hands deliver a gap marker before the new watch's events.
+// watchAgainTimeout bounds making a deleted stream again.
+const watchAgainTimeout = 10 * time.Second
+
+// watchAgain makes the topic's stream again if it is gone, watches it in
+// its new epoch, from now on, and hands deliver a gap marker with the new
+// epoch before the new watch's events (without one, when it cannot: no
+// event follows).
 func (w *logWatch) watchAgain() {
 	defer w.log.again.Done()
 	w.mu.Lock()
@@ -111,7 +117,16 @@ func (w *logWatch) watchAgain() {
 	}
 	w.live, w.end = false, nil
 	w.mu.Unlock()
-	start, end, err := w.log.events.Watch(context.Background(), w.topic, eventlog.Position{}, w.onEvent)
+	ctx, cancel := context.WithTimeout(context.Background(), watchAgainTimeout)
+	defer cancel()
+	var start eventlog.Start
+	var end func()
+	err := w.log.events.Ensure(ctx, w.topic) // the gateway's windows outlive a deleted stream
+	if err == nil {
+		// Not ctx: the watch lasts until stopped (JetStream's own timeout
+		// bounds its round trips).
+		start, end, err = w.log.events.Watch(context.Background(), w.topic, eventlog.Position{}, w.onEvent)
+	}
 	w.mu.Lock()
 	if w.stopped {
 		w.mu.Unlock()

@@ -130,6 +130,16 @@ func (s *eventsShop) publish(t *testing.T, id string, from, to int, vis socket.V
 	}
 }
 
+// subscribedShop starts a shop (windows as startEventsShop takes them)
+// with one gateway, and an admin's socket subscribed to topic.
+func subscribedShop(t *testing.T, windows, topic string) (*eventsShop, *httptest.Server, *wsClient, subscribeAnswer) {
+	t.Helper()
+	shop := startEventsShop(t, eventsNATS(t), windows)
+	_, ts := shop.gateway(t)
+	c := shopSocket(t, ts, bearer(adminKey)...)
+	return shop, ts, c, c.subscribe(topic, "")
+}
+
 // subscribeAnswer is a subscribe's result.
 type subscribeAnswer struct {
 	Seq       uint64 `json:"seq"`
@@ -256,10 +266,7 @@ func TestSocketResumesFromJetStream(t *testing.T) {
 // recovered: false at once, with the current seq.
 func TestSocketResumePastTheWindow(t *testing.T) {
 	t.Parallel()
-	shop := startEventsShop(t, eventsNATS(t), "  windows:\n    - {prefix: orders, max_bytes: 2048}\n")
-	_, ts := shop.gateway(t)
-	c := shopSocket(t, ts, bearer(adminKey)...)
-	first := c.subscribe("orders/o2", "")
+	shop, ts, c, first := subscribedShop(t, "  windows:\n    - {prefix: orders, max_bytes: 2048}\n", "orders/o2")
 	_ = c.c.CloseNow()
 	// 100 events of about 100 bytes: the window keeps the last 20 or so.
 	shop.publish(t, "o2", 0, 100, socket.Visibility{Public: true}, 0)
@@ -499,10 +506,7 @@ func deleteStreams(t *testing.T, nc *nats.Conn, root string) {
 // the new stream.
 func TestSocketWatchGoesOnInANewEpoch(t *testing.T) {
 	t.Parallel()
-	shop := startEventsShop(t, eventsNATS(t), "")
-	_, ts := shop.gateway(t)
-	c := shopSocket(t, ts, bearer(adminKey)...)
-	first := c.subscribe("orders/o6", "")
+	shop, _, c, first := subscribedShop(t, "", "orders/o6")
 
 	nc := natstest.Connect(t, shop.url)
 	js, err := jetstream.New(nc)

@@ -100,11 +100,7 @@ func startEventsShop(t *testing.T, url, windows string) *eventsShop {
 // opts say otherwise).
 func (s *eventsShop) gateway(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
-	env := map[string]string{"BOB_KEY": bobKey}
-	for k, v := range testEnv {
-		env[k] = v
-	}
-	cfg := parseConfigEnv(t, s.yaml, env)
+	cfg := parseConfigEnv(t, s.yaml, eventsEnv())
 	g, err := gateway.New(cfg, append([]gateway.Option{gateway.WithCacheSize(0)}, opts...)...)
 	must(t, err)
 	return g, serveHTTP(t, g)
@@ -394,6 +390,15 @@ func TestEventsWatchCyclesLeaveNothing(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
+// eventsEnv is the test environment with bob's key too.
+func eventsEnv() map[string]string {
+	env := map[string]string{"BOB_KEY": bobKey}
+	for k, v := range testEnv {
+		env[k] = v
+	}
+	return env
+}
+
 // parseConfigEnv parses YAML with env as the environment.
 func parseConfigEnv(t *testing.T, yaml string, env map[string]string) *config.Config {
 	t.Helper()
@@ -525,4 +530,20 @@ func TestSocketWatchGoesOnInANewEpoch(t *testing.T) {
 	shop.publish(t, "o6", 0, 1, socket.Visibility{Public: true}, 0)
 	r := &eventReader{t: t, lastN: -1, lastSeq: gap.Seq, epoch: gap.Epoch}
 	r.readUntil(c, 0)
+}
+
+// The events block takes effect at start: a configuration that changes it
+// is refused, one that keeps it is applied.
+func TestEventsBlockChangesOnlyWithARestart(t *testing.T) {
+	t.Parallel()
+	shop := startEventsShop(t, eventsNATS(t), "")
+	g, _ := shop.gateway(t)
+	env := eventsEnv()
+	if err := g.Apply(parseConfigEnv(t, shop.yaml, env)); err != nil {
+		t.Errorf("the same events block: %v", err)
+	}
+	changed := strings.Replace(shop.yaml, "  root:", "  windows: [{prefix: orders, max_age: 1m}]\n  root:", 1)
+	if err := g.Apply(parseConfigEnv(t, changed, env)); err == nil || !strings.Contains(err.Error(), "the events block changes only with a restart") {
+		t.Errorf("a changed events block: %v; want it refused", err)
+	}
 }

@@ -20,6 +20,9 @@ import (
 //	stop, start, err := l.Watch(ctx, "orders", "orders/ord_1", eventlog.Position{Epoch: e, Seq: since}, principal, deliver)
 type Log struct {
 	events *eventlog.Log
+
+	mu     sync.Mutex     // guards closed and again's additions
+	closed bool           // Close was called: no watch is made again
 	again  sync.WaitGroup // the watches made again after their stream's epoch passed
 }
 
@@ -59,9 +62,26 @@ func (l *Log) Watch(ctx context.Context, publisher, topic string, from eventlog.
 // Watched returns how many topics are read now (one consumer each).
 func (l *Log) Watched() int { return l.events.Watched() }
 
-// Wait waits for the watches being made again to be made (tests, and
-// a gateway's close).
-func (l *Log) Wait() { l.again.Wait() }
+// Close waits for the watches being made again to be made; after it none
+// is (the watches themselves end with their stop).
+func (l *Log) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.again.Wait()
+}
+
+// watchAgain has w watch again on a goroutine of its own, unless the Log
+// is closed.
+func (l *Log) watchAgain(w *logWatch) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.again.Add(1)
+	go w.watchAgain()
+}
 
 // logWatch is one watcher of a topic in the event log.
 type logWatch struct {
@@ -82,8 +102,7 @@ type logWatch struct {
 // epoch passed) has the watch made again in the new epoch.
 func (w *logWatch) onEvent(ev eventlog.Event) {
 	if ev.Ended {
-		w.log.again.Add(1)
-		go w.watchAgain()
+		w.log.watchAgain(w)
 		return
 	}
 	if ev.Header.Get(eventlog.HeaderService) != w.publisher || !eventlog.Visibility(ev.Header).Allows(w.p) {

@@ -92,6 +92,6 @@ func (e events) close() {
 	if e.nc == nil {
 		return
 	}
-	e.log.Wait()
+	e.log.Close()
 	e.nc.Close()
 }

@@ -300,3 +300,18 @@ func TestEventsBlockChangesOnlyWithARestart(t *testing.T) {
 		t.Errorf("a changed events block: %v; want it refused", err)
 	}
 }
+
+// The health reports the events' NATS connection: ok with an events
+// block, off without.
+func TestEventsHealth(t *testing.T) {
+	t.Parallel()
+	shop := startEventsShop(t, eventsNATS(t), "")
+	g, _ := shop.gateway(t)
+	if h := gateway.Health(t.Context(), g); h.Events != "ok" {
+		t.Errorf("health with events: %+v; want events ok", h)
+	}
+	direct, _ := startOrdersShop(t)
+	if h := gateway.Health(t.Context(), direct); h.Events != "off" {
+		t.Errorf("health without events: %+v; want events off", h)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ func subscribedShop(t *testing.T, windows, topic string) (*eventsShop, *httptest
 	return shop, ts, c, c.subscribe(topic, "")
 }
 
+// frameIDs numbers the test's subscribe frames.
+var frameIDs atomic.Uint64
+
 // subscribeAnswer is a subscribe's result.
 type subscribeAnswer struct {
 	Seq       uint64 `json:"seq"`
@@ -36,7 +40,10 @@ type subscribeAnswer struct {
 // decodes its answer.
 func (w *wsClient) subscribe(topic, extra string) subscribeAnswer {
 	w.t.Helper()
-	f := w.request(`{"type":"subscribe","id":"s","topic":"` + topic + `"` + extra + `}`)
+	// An id of its own: a frame's id stays in flight a moment after its
+	// answer.
+	id := frameIDs.Add(1)
+	f := w.request(fmt.Sprintf(`{"type":"subscribe","id":"s%d","topic":%q%s}`, id, topic, extra))
 	var a subscribeAnswer
 	if f.Status != 200 || json.Unmarshal(f.Result, &a) != nil {
 		w.t.Fatalf("subscribe: %s", f.raw)
@@ -271,4 +278,24 @@ func TestSocketWatchGoesOnInANewEpoch(t *testing.T) {
 	shop.publish(t, "o6", 0, 1, socket.Visibility{Public: true}, 0)
 	r := &eventReader{t: t, lastN: -1, lastSeq: gap.Seq, epoch: gap.Epoch}
 	r.readUntil(c, 0)
+}
+
+// Resumed subscriptions (each with its own goroutine sending its events)
+// subscribed and unsubscribed over and over leave no goroutine and no
+// topic read behind.
+func TestSocketResumeCyclesLeaveNothing(t *testing.T) {
+	_, _, c, first := subscribedShop(t, "", "orders/o8")
+	before := goroutines()
+	const cycles = 300
+	for i := range cycles {
+		topic := fmt.Sprintf("orders/r%d", i%3)
+		a := c.subscribe(topic, fmt.Sprintf(`,"since":%d,"epoch":%q`, first.Seq, first.Epoch))
+		if a.Epoch != first.Epoch {
+			t.Fatalf("cycle %d: %+v", i, a)
+		}
+		if f := c.request(fmt.Sprintf(`{"type":"unsubscribe","id":"u%d","topic":%q}`, frameIDs.Add(1), topic)); f.Status != 200 {
+			t.Fatalf("unsubscribe: %s", f.raw)
+		}
+	}
+	waitGoroutines(t, before)
 }

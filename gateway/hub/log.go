@@ -134,8 +134,12 @@ func (w *logWatch) watchAgain() {
 		w.mu.Unlock()
 		return
 	}
+	ended := w.end
 	w.live, w.end = false, nil
 	w.mu.Unlock()
+	if ended != nil {
+		ended() // the watch that ended leaves its feed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchAgainTimeout)
 	defer cancel()
 	var start eventlog.Start

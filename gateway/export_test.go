@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
@@ -52,3 +53,6 @@ func Upstreams(g *Gateway) int {
 func WithEventInvalidated(fn func(tags []string)) Option {
 	return func(o *options) { o.eventInvalidated = fn }
 }
+
+// Health is the core's health, for tests.
+func Health(ctx context.Context, g *Gateway) invoke.Health { return g.core.Health(ctx) }

@@ -76,18 +76,21 @@ type Report struct {
 	// IdempotencyStore is "memory", "ok" or "unavailable" (its Redis does
 	// not answer).
 	IdempotencyStore string `json:"idempotency_store"`
+	// Events is "off", "ok" or "unavailable" (the events: block's NATS
+	// server does not answer: WebSocket subscriptions fail meanwhile).
+	Events string `json:"events,omitempty"`
 }
 
 // Readiness is the report of h, while draining or not.
 func Readiness(h invoke.Health, draining bool) Report {
-	rep := Report{Services: "ready", UnreadyServices: h.UnreadyServices, Draining: draining, Cache: h.Cache, IdempotencyStore: h.IdempotencyStore}
+	rep := Report{Services: "ready", UnreadyServices: h.UnreadyServices, Draining: draining, Cache: h.Cache, IdempotencyStore: h.IdempotencyStore, Events: h.Events}
 	if len(rep.UnreadyServices) > 0 {
 		rep.Services = "unready"
 	}
 	switch {
 	case rep.Draining || rep.Services != "ready":
 		rep.Status = "unready"
-	case rep.Cache == "unavailable" || rep.IdempotencyStore == "unavailable":
+	case rep.Cache == "unavailable" || rep.IdempotencyStore == "unavailable" || rep.Events == "unavailable":
 		rep.Status = "degraded"
 	default:
 		rep.Status = "ready"
@@ -105,7 +108,7 @@ func serveReport(w http.ResponseWriter, rep Report) {
 			msg = "the gateway is draining"
 		}
 		rest.WriteError(w, status.Errorf(status.CodeUnavailable, "%s", msg).WithDetails(map[string]any{
-			"services": rep.Services, "unready_services": rep.UnreadyServices, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore,
+			"services": rep.Services, "unready_services": rep.UnreadyServices, "draining": rep.Draining, "cache": rep.Cache, "idempotency_store": rep.IdempotencyStore, "events": rep.Events,
 		}))
 		return
 	}

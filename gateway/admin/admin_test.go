@@ -21,6 +21,7 @@ func TestReadiness(t *testing.T) {
 	}{
 		{"all ready", invoke.Health{Cache: "ok", IdempotencyStore: "ok"}, false, "ready", 200},
 		{"Redis down only degrades", invoke.Health{Cache: "unavailable", IdempotencyStore: "unavailable"}, false, "degraded", 200},
+		{"events' NATS down only degrades", invoke.Health{Cache: "off", IdempotencyStore: "memory", Events: "unavailable"}, false, "degraded", 200},
 		{"a service without a ready stream", invoke.Health{UnreadyServices: []string{"users"}, Cache: "off", IdempotencyStore: "memory"}, false, "unready", 503},
 		{"draining", invoke.Health{Cache: "off", IdempotencyStore: "memory"}, true, "unready", 503},
 	}

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/services/socket"
@@ -19,6 +20,9 @@ import (
 //	stop, start, err := l.Watch(ctx, "orders", "orders/ord_1", eventlog.Position{Epoch: e, Seq: since}, principal, deliver)
 type Log struct {
 	events *eventlog.Log
+
+	mu     sync.Mutex     // guards closed and again's additions
+	closed bool           // Close was called: no watch is made again
 	again  sync.WaitGroup // the watches made again after their stream's epoch passed
 }
 
@@ -58,9 +62,26 @@ func (l *Log) Watch(ctx context.Context, publisher, topic string, from eventlog.
 // Watched returns how many topics are read now (one consumer each).
 func (l *Log) Watched() int { return l.events.Watched() }
 
-// Wait waits for the watches being made again to be made (tests, and
-// a gateway's close).
-func (l *Log) Wait() { l.again.Wait() }
+// Close waits for the watches being made again to be made; after it none
+// is (the watches themselves end with their stop).
+func (l *Log) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.again.Wait()
+}
+
+// watchAgain has w watch again on a goroutine of its own, unless the Log
+// is closed.
+func (l *Log) watchAgain(w *logWatch) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.again.Add(1)
+	go w.watchAgain()
+}
 
 // logWatch is one watcher of a topic in the event log.
 type logWatch struct {
@@ -81,8 +102,7 @@ type logWatch struct {
 // epoch passed) has the watch made again in the new epoch.
 func (w *logWatch) onEvent(ev eventlog.Event) {
 	if ev.Ended {
-		w.log.again.Add(1)
-		go w.watchAgain()
+		w.log.watchAgain(w)
 		return
 	}
 	if ev.Header.Get(eventlog.HeaderService) != w.publisher || !eventlog.Visibility(ev.Header).Allows(w.p) {
@@ -100,8 +120,13 @@ func (w *logWatch) onEvent(ev eventlog.Event) {
 	}
 }
 
-// watchAgain watches the topic in its stream's new epoch, from now on,
-// and hands deliver a gap marker before the new watch's events.
+// watchAgainTimeout bounds making a deleted stream again.
+const watchAgainTimeout = 10 * time.Second
+
+// watchAgain makes the topic's stream again if it is gone, watches it in
+// its new epoch, from now on, and hands deliver a gap marker with the new
+// epoch before the new watch's events (without one, when it cannot: no
+// event follows).
 func (w *logWatch) watchAgain() {
 	defer w.log.again.Done()
 	w.mu.Lock()
@@ -109,9 +134,22 @@ func (w *logWatch) watchAgain() {
 		w.mu.Unlock()
 		return
 	}
+	ended := w.end
 	w.live, w.end = false, nil
 	w.mu.Unlock()
-	start, end, err := w.log.events.Watch(context.Background(), w.topic, eventlog.Position{}, w.onEvent)
+	if ended != nil {
+		ended() // the watch that ended leaves its feed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), watchAgainTimeout)
+	defer cancel()
+	var start eventlog.Start
+	var end func()
+	err := w.log.events.Ensure(ctx, w.topic) // the gateway's windows outlive a deleted stream
+	if err == nil {
+		// Not ctx: the watch lasts until stopped (JetStream's own timeout
+		// bounds its round trips).
+		start, end, err = w.log.events.Watch(context.Background(), w.topic, eventlog.Position{}, w.onEvent)
+	}
 	w.mu.Lock()
 	if w.stopped {
 		w.mu.Unlock()

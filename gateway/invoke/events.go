@@ -86,12 +86,23 @@ func (e events) checkSame(cfg *config.Config) error {
 	return nil
 }
 
+// state is the events' part of the core's health (Health.Events).
+func (e events) state() string {
+	switch {
+	case e.nc == nil:
+		return "off"
+	case e.nc.IsConnected():
+		return "ok"
+	}
+	return "unavailable"
+}
+
 // close waits for the watches being made again and closes the connection
 // (the watches end with their sockets).
 func (e events) close() {
 	if e.nc == nil {
 		return
 	}
-	e.log.Wait()
+	e.log.Close()
 	e.nc.Close()
 }

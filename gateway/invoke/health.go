@@ -18,6 +18,10 @@ type Health struct {
 	// IdempotencyStore is "memory", "ok" or "unavailable" (its Redis does
 	// not answer).
 	IdempotencyStore string
+	// Events is "off" (no events: block), "ok" or "unavailable" (the
+	// connection to its NATS server is down: subscriptions fail, and
+	// watches resume once it is back).
+	Events string
 }
 
 // pinger is a store whose Redis can be asked whether it answers.
@@ -28,7 +32,7 @@ type pinger interface {
 // Health reports the services' streams and asks each Redis the core uses
 // whether it answers (concurrently, each within its call deadline).
 func (c *Core) Health(ctx context.Context) Health {
-	h := Health{Cache: "off", IdempotencyStore: "memory"}
+	h := Health{Cache: "off", IdempotencyStore: "memory", Events: c.events.state()}
 	t := c.Acquire()
 	defer t.Release()
 	for name, cl := range t.clients {

@@ -46,12 +46,11 @@ type Limits struct {
 	// for room in its send queue before it is cut off with close code
 	// 4408 (it does not read). Default 5s.
 	Stall time.Duration
-	// Backlog bounds the events a socket holds for its subscriptions
-	// while their answers and the missed events of a resumed subscription
-	// (subscribe with since) go out: those are sent at the pace the client
-	// reads. Past it a subscription's held events are dropped for a gap
-	// marker (the client refetches), and its later events follow it.
-	// Default 4096.
+	// Backlog bounds the events a socket holds for its resumed
+	// subscriptions (subscribe with since), whose events, the missed ones
+	// first, go out at the pace the client reads. Past it a
+	// subscription's held events are dropped for a gap marker (the client
+	// refetches), and its later events follow it. Default 4096.
 	Backlog int
 }
 

@@ -207,7 +207,10 @@ func sinceOf(raw json.RawMessage) (uint64, bool) {
 		return 0, true
 	}
 	seq, err := strconv.ParseUint(string(bytes.TrimSpace(raw)), 10, 64)
-	return seq, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return seq, true
 }
 
 // jsonProblem words a decoding error without echoing the frame.

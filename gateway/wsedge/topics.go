@@ -108,8 +108,8 @@ type wsTopic struct {
 	end   sync.Once     // closes done
 
 	mu      sync.Mutex // guards ready and pending
-	ready   bool       // the answer is out (and, unpaced, the events held before it): events go straight to the queue, or to drain
-	pending [][]byte   // events held (counted in outbox.backlog)
+	ready   bool       // the answer is queued: events go straight to the queue (paced: to drain)
+	pending [][]byte   // events held (paced: counted in outbox.backlog)
 }
 
 // newTopic makes a subscription, paced when it resumes.
@@ -133,16 +133,24 @@ func (w *wsTopic) ending(stop func()) func() {
 }
 
 // deliver queues an event frame (never blocking: see outbox.event), or
-// holds it while the subscribe's answer and the events held before it go
-// out, so the answer comes first and the events in order (a paced
-// subscription holds every event for drain). Past the socket's backlog
-// the held events give way to a gap marker at ev's seq (its epoch's): the
-// client refetches, and the later events follow it.
+// holds it until the subscribe's answer is queued, so the answer comes
+// first (a client that lets SendQueue events pile up meanwhile is cut
+// off, as later). A paced subscription holds every event for drain, in
+// the socket's backlog: past it the held events give way to a gap marker
+// at ev's seq (its epoch's), the client refetches, and the later events
+// follow it.
 func (w *wsTopic) deliver(out *outbox, ev Event, frame []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.ready && !w.paced {
+	switch {
+	case !w.paced && w.ready:
 		out.event(frame)
+		return
+	case !w.paced && len(w.pending) >= out.limit:
+		out.cutOff()
+		return
+	case !w.paced:
+		w.pending = append(w.pending, frame)
 		return
 	}
 	if out.backlog.Add(1) > int64(out.backlogLimit) {
@@ -160,30 +168,22 @@ func (w *wsTopic) deliver(out *outbox, ev Event, frame []byte) {
 	}
 }
 
-// answered sends the events held since the subscribe began, at the
-// client's pace (outbox.eventPaced), then the rest as they come; a paced
-// subscription's go on through drain. It runs on the subscribe's
+// answered sends the events that came before the answer, then the rest
+// as they come; a paced subscription's go out through drain, at the
+// client's pace (outbox.eventPaced). It runs on the subscribe's
 // goroutine.
 func (w *wsTopic) answered(out *outbox) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ready = true
 	if w.paced {
-		w.mu.Lock()
-		w.ready = true
-		w.mu.Unlock()
 		go w.drain(out)
 		return
 	}
-	for {
-		w.mu.Lock()
-		held := w.pending
-		w.pending = nil
-		if len(held) == 0 {
-			w.ready = true
-		}
-		w.mu.Unlock()
-		if len(held) == 0 || !w.send(out, held) {
-			return
-		}
+	for _, f := range w.pending {
+		out.event(f)
 	}
+	w.pending = nil
 }
 
 // drain sends a paced subscription's events as they are held, until the

@@ -51,9 +51,10 @@ func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
 // Log publishes and watches events of topics on JetStream. It is safe for
 // concurrent use.
 type Log struct {
-	js      jetstream.JetStream
-	root    string
-	streams []*stream // by Prefix; none covers another
+	js       jetstream.JetStream
+	root     string
+	replicas int       // WithReplicas
+	streams  []*stream // by Prefix; none covers another
 
 	pendingLimit int // see maxPending
 
@@ -108,7 +109,7 @@ func Open(ctx context.Context, js jetstream.JetStream, windows []Window, opts ..
 	if o.root == "" || strings.ContainsAny(o.root, "*> \t\r\n") || strings.HasPrefix(o.root, ".") || strings.HasSuffix(o.root, ".") {
 		return nil, fmt.Errorf("eventlog: root %q is not a subject without wildcards", o.root)
 	}
-	l := &Log{js: js, root: o.root, pendingLimit: maxPending, feeds: map[string]*feed{}}
+	l := &Log{js: js, root: o.root, replicas: o.replicas, pendingLimit: maxPending, feeds: map[string]*feed{}}
 	for _, w := range windows {
 		if err := checkTopic(w.Prefix); err != nil {
 			return nil, fmt.Errorf("eventlog: window prefix: %w", err)
@@ -128,6 +129,21 @@ func Open(ctx context.Context, js jetstream.JetStream, windows []Window, opts ..
 		l.streams = append(l.streams, s)
 	}
 	return l, nil
+}
+
+// Ensure makes the stream of the window holding topic again if it was
+// deleted (a new epoch), as Open made it; it changes nothing otherwise.
+// A reader whose watch ended (Event.Ended) calls it before watching
+// again, so the topic's history goes on in a stream of the new epoch.
+func (l *Log) Ensure(ctx context.Context, topic string) error {
+	_, s, err := l.locate(topic)
+	if err != nil {
+		return err
+	}
+	if _, err := l.js.CreateOrUpdateStream(ctx, l.streamConfig(s, l.replicas)); err != nil {
+		return unavailable(err, "the event stream of %q cannot be made", topic)
+	}
+	return nil
 }
 
 // streamConfig is the configuration of a window's stream: limits

@@ -673,3 +673,35 @@ func TestPublisherWithoutWindows(t *testing.T) {
 		}
 	})
 }
+
+// TestEnsure: Ensure makes a deleted window's stream again, in a new
+// epoch, and changes nothing while it exists.
+func TestEnsure(t *testing.T) {
+	onNATS(t, func(t *testing.T, url string) {
+		root := testRoot(t, url)
+		g := openGateway(t, url, root, eventlog.Window{Prefix: "orders", MaxAge: time.Hour})
+		ctx := t.Context()
+		old, err := g.log.Epoch(ctx, "orders/o1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.log.Ensure(ctx, "orders/o1"); err != nil {
+			t.Fatal(err)
+		}
+		if same, err := g.log.Epoch(ctx, "orders/o1"); err != nil || same != old {
+			t.Fatalf("epoch after Ensure of a stream that exists: %q, %v; want %q", same, err, old)
+		}
+		if err := g.js.DeleteStream(ctx, streamName(root, "orders")); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.log.Ensure(ctx, "orders/o1"); err != nil {
+			t.Fatal(err)
+		}
+		if now, err := g.log.Epoch(ctx, "orders/o1"); err != nil || now == old {
+			t.Fatalf("epoch after Ensure of a deleted stream: %q, %v; want a new one", now, err)
+		}
+		if err := g.log.Ensure(ctx, "users/u1"); err == nil {
+			t.Error("Ensure of a topic under no window: no error")
+		}
+	})
+}

@@ -228,6 +228,9 @@ func TestNATSOverlay(t *testing.T) {
 			t.Errorf("%s: args %v, want -nats=%s beside its stream (the probes' gRPC health)", s, c.at("args"), natsURL)
 		}
 	}
+	if cfg.Events == nil || cfg.Events.NATSURL != natsURL || len(cfg.Events.Windows) == 0 || cfg.Events.Replicas != 3 {
+		t.Errorf("events %+v, want them read from JetStream at %s (a window per resource)", cfg.Events, natsURL)
+	}
 	if n, _ := objs["Deployment/gateway"].at("spec", "replicas").(int); n < 3 {
 		t.Errorf("gateway replicas %d, want several (3)", n)
 	}

@@ -109,6 +109,7 @@ func TestParseErrors(t *testing.T) {
 		{"events url not a URL", "events:\n  nats_url: redis://127.0.0.1:4222\n", 2, "events.nats_url", `expected a URL such as "nats://127.0.0.1:4222"`},
 		{"events root wildcard", "events:\n  nats_url: nats://127.0.0.1:4222\n  root: a.>\n", 3, "events.root", "without wildcards"},
 		{"events windows empty", "events:\n  nats_url: nats://127.0.0.1:4222\n  windows: []\n", 3, "events.windows", "lists no windows"},
+		{"events replicas", "events:\n  nats_url: nats://127.0.0.1:4222\n  replicas: 7\n", 3, "events.replicas", "must be between 1 and 5, got 7"},
 		{"events window without prefix", "events:\n  nats_url: nats://127.0.0.1:4222\n  windows:\n    - max_age: 1m\n", 4, "events.windows[0]", "prefix is required"},
 		{"events window prefix", "events:\n  nats_url: nats://127.0.0.1:4222\n  windows:\n    - prefix: orders//a\n", 4, "events.windows[0].prefix", "topic segments"},
 		{"events window age", "events:\n  nats_url: nats://127.0.0.1:4222\n  windows:\n    - {prefix: orders, max_age: 0s}\n", 4, "events.windows[0].max_age", "must be positive"},

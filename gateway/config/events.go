@@ -9,6 +9,9 @@ import (
 // services' own (eventlog.DefaultRoot).
 const defaultEventsRoot = "streamgate.events"
 
+// maxEventsReplicas is JetStream's own bound on a stream's replicas.
+const maxEventsReplicas = 5
+
 // eventsBlock reads the events block, with the loader's checks.
 type eventsBlock struct{ l *loader }
 
@@ -20,7 +23,7 @@ func (b eventsBlock) read(v val[yamlEvents]) *Events {
 		return nil
 	}
 	y := v.V
-	e := &Events{Root: defaultEventsRoot}
+	e := &Events{Root: defaultEventsRoot, Replicas: int(l.between(y.Replicas, maxEventsReplicas, 1))}
 	if !y.NATSURL.Set {
 		l.addf(v.at, "nats_url is required")
 	} else if y.NATSURL.OK {

@@ -631,7 +631,7 @@ versions:
 events:
   nats_url: nats://127.0.0.1:4222
 `)
-		want := &config.Events{NATSURL: "nats://127.0.0.1:4222", Root: "streamgate.events", Windows: []config.EventWindow{
+		want := &config.Events{NATSURL: "nats://127.0.0.1:4222", Root: "streamgate.events", Replicas: 1, Windows: []config.EventWindow{
 			{Prefix: "items", MaxAge: time.Hour, MaxBytes: 64 << 20},
 			{Prefix: "orders", MaxAge: time.Hour, MaxBytes: 64 << 20},
 		}}
@@ -644,11 +644,12 @@ events:
 events:
   nats_url: tls://nats.internal:4222
   root: shop.events
+  replicas: 3
   windows:
     - {prefix: orders, max_age: 10m, max_bytes: 1024}
     - {prefix: items/eu}
 `)
-		want := &config.Events{NATSURL: "tls://nats.internal:4222", Root: "shop.events", Windows: []config.EventWindow{
+		want := &config.Events{NATSURL: "tls://nats.internal:4222", Root: "shop.events", Replicas: 3, Windows: []config.EventWindow{
 			{Prefix: "orders", MaxAge: 10 * time.Minute, MaxBytes: 1024},
 			{Prefix: "items/eu", MaxAge: time.Hour, MaxBytes: 64 << 20},
 		}}

@@ -71,7 +71,11 @@ type Config struct {
 type Events struct {
 	NATSURL string
 	Root    string
-	Windows []EventWindow
+	// Replicas is how many copies JetStream keeps of each window's stream
+	// (YAML replicas, 1 to 5, default 1): 3 on a cluster of three servers
+	// keeps the history through the loss of one.
+	Replicas int
+	Windows  []EventWindow
 }
 
 // EventWindow is the history kept for the topics under Prefix (whole

@@ -31,9 +31,10 @@ type yamlConfig struct {
 }
 
 type yamlEvents struct {
-	NATSURL val[string]          `yaml:"nats_url"`
-	Root    val[string]          `yaml:"root"`
-	Windows val[seq[yamlWindow]] `yaml:"windows"`
+	NATSURL  val[string]          `yaml:"nats_url"`
+	Root     val[string]          `yaml:"root"`
+	Replicas val[int64]           `yaml:"replicas"`
+	Windows  val[seq[yamlWindow]] `yaml:"windows"`
 }
 
 type yamlWindow struct {

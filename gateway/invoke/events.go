@@ -53,7 +53,7 @@ func openEvents(cfg *config.Config, insecurePlaintext bool) (events, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), eventsOpenTimeout)
 	defer cancel()
-	l, err := eventlog.Open(ctx, js, windows, eventlog.WithRoot(e.Root))
+	l, err := eventlog.Open(ctx, js, windows, eventlog.WithRoot(e.Root), eventlog.WithReplicas(max(e.Replicas, 1)))
 	if err != nil {
 		nc.Close()
 		return events{}, fmt.Errorf("gateway: events: %w", err)

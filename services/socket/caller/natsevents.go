@@ -3,7 +3,6 @@ package caller
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"strconv"
 	"sync"
 	"time"
@@ -25,17 +24,13 @@ import (
 // event as it is published. It keeps the events of the client's service
 // (header Streamgate-Service), and what the client's key may see: an
 // instance says which events that is (a natswire.Grant, from the
-// service's keyring), asked again once the answer is grantTTL old, so a
-// key revoked or changed in the service's keyring stops receiving within
-// it (a stream's subscriber is ended at once; a NATS subscriber has no
-// stream to end). The grant also names the root of the service's event
-// subjects, which Subscribe follows.
+// service's keyring, and the root of its subjects), asked again once
+// grantTTL old: a revoked key stops receiving within it.
 
-// grantWait bounds one question for the client's grant.
-const grantWait = 2 * time.Second
-
-// grantTTL is how long an instance's answer about the client's key stands.
-const grantTTL = 30 * time.Second
+const (
+	grantWait = 2 * time.Second  // bounds one question for the client's grant
+	grantTTL  = 30 * time.Second // how long an instance's answer stands
+)
 
 // natsGrant is what the client's key may receive, once an instance said.
 type natsGrant struct {
@@ -56,30 +51,12 @@ func (l *natsLink) grant(ctx context.Context) *natswire.Grant {
 		return l.grants.g
 	}
 	l.grants.at = time.Now()
-	if g := l.askGrant(ctx); g != nil {
+	ctx, cancel := context.WithTimeout(ctx, grantWait)
+	defer cancel()
+	if g := natswire.AskGrant(ctx, l.nc, l.service, l.key); g != nil {
 		l.grants.g = g
 	}
 	return l.grants.g
-}
-
-// askGrant asks an instance which events the client's key may receive;
-// nil when none answers (no instance stores events yet).
-func (l *natsLink) askGrant(ctx context.Context) *natswire.Grant {
-	ctx, cancel := context.WithTimeout(ctx, grantWait)
-	defer cancel()
-	msg := nats.NewMsg(natswire.EventsSubject(l.service))
-	if l.key != "" {
-		msg.Header.Set(natswire.HeaderAuthorization, "Bearer "+l.key)
-	}
-	m, err := l.nc.RequestMsgWithContext(ctx, msg)
-	if err != nil {
-		return nil
-	}
-	var g natswire.Grant
-	if json.Unmarshal(m.Data, &g) != nil {
-		return nil
-	}
-	return &g
 }
 
 // natsSubscribe is Subscribe over NATS.

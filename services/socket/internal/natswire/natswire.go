@@ -11,12 +11,15 @@
 package natswire
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
@@ -148,4 +151,23 @@ type Grant struct {
 	// under ("" is eventlog.DefaultRoot), so a subscriber follows a
 	// service that chose its own.
 	Root string `json:"root,omitempty"`
+}
+
+// AskGrant asks an instance of service which events the key may receive;
+// nil when none answers within ctx (no instance stores events yet) or the
+// answer is unreadable.
+func AskGrant(ctx context.Context, nc *nats.Conn, service, key string) *Grant {
+	msg := nats.NewMsg(EventsSubject(service))
+	if key != "" {
+		msg.Header.Set(HeaderAuthorization, "Bearer "+key)
+	}
+	m, err := nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return nil
+	}
+	var g Grant
+	if json.Unmarshal(m.Data, &g) != nil {
+		return nil
+	}
+	return &g
 }

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"go.yaml.in/yaml/v4"
 
 	"github.com/streamgate/streamgate/gateway/config"
-	"github.com/streamgate/streamgate/internal/eventlog"
 )
 
 // shared is what the stack's gateways share beyond the services: the
@@ -22,7 +20,8 @@ type shared struct {
 
 // gatewayConfig returns the gateway configuration the stack runs: o's, as
 // written when nothing is shared; otherwise with every service on NATS
-// (transport: nats, nats_url) and redis set. The configuration is then
+// (transport: nats, nats_url), the events read from JetStream (events,
+// unless the file has its own) and redis set. The configuration is then
 // read once, here: the gateways' reload applies it as it was at start.
 func gatewayConfig(o Options, sh shared) (path string, data []byte, err error) {
 	if sh == (shared{}) {
@@ -74,9 +73,14 @@ func rewriteConfig(data []byte, sh shared) ([]byte, error) {
 			setKey(svc, "transport", config.TransportNATS)
 			setKey(svc, "nats_url", sh.natsURL)
 		}
-		// events: set when the gateway reads JetStream
-		// (nats_url sh.natsURL, the default root, windows eventWindows();
-		// until then the stack makes those streams itself: makeEventStreams).
+		// The gateways read the services' events from JetStream, in the
+		// windows they make (one per resource unless the file says
+		// otherwise); an events block of the file's own stays as written.
+		if value(top, "events") == nil {
+			events := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			setKey(events, "nats_url", sh.natsURL)
+			top.Content = append(top.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "events"}, events)
+		}
 	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
@@ -88,17 +92,6 @@ func rewriteConfig(data []byte, sh shared) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
-}
-
-// eventWindows are the history the stack keeps in JetStream of the
-// shop's events ("{resource}/{id}" topics): an hour, at most 64 MiB per
-// resource.
-func eventWindows() []eventlog.Window {
-	var ws []eventlog.Window
-	for _, prefix := range []string{"items", "orders", "payments"} {
-		ws = append(ws, eventlog.Window{Prefix: prefix, MaxAge: time.Hour, MaxBytes: 64 << 20})
-	}
-	return ws
 }
 
 // value is the value of key in the mapping m, or nil.

@@ -34,6 +34,9 @@ func TestRewriteConfig(t *testing.T) {
 	if len(cfg.Services) != 4 {
 		t.Errorf("%d services, want the shop's 4", len(cfg.Services))
 	}
+	if cfg.Events == nil || cfg.Events.NATSURL != "nats://127.0.0.1:4222" || len(cfg.Events.Windows) == 0 {
+		t.Errorf("events %+v; want them read from the stack's NATS, a window per resource", cfg.Events)
+	}
 	if cfg.Redis != "redis://127.0.0.1:6379/3" || strings.Contains(string(out), "redis_env") {
 		t.Errorf("redis %q; redis_env left: %v", cfg.Redis, strings.Contains(string(out), "redis_env"))
 	}

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -9,10 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/streamgate/streamgate/internal/eventlog"
 	"github.com/streamgate/streamgate/internal/tlsfiles"
 )
 
@@ -62,28 +58,6 @@ func startNATS(spec string, insecurePlaintext bool) (*natsServer, error) {
 		return nil, errors.New("embedded NATS: not ready within 10s")
 	}
 	return n, nil
-}
-
-// makeEventStreams makes sure the JetStream streams of the shop's event
-// windows exist on the server, so the services' events are stored (and
-// acknowledged at once) rather than left waiting for an acknowledgement
-// nothing sends while a gateway listens on their subjects.
-func (n *natsServer) makeEventStreams(ctx context.Context) error {
-	nc, err := nats.Connect(n.url, nats.Name("streamgate stack"))
-	if err != nil {
-		return fmt.Errorf("NATS at %s: %w", redacted(n.url), err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := eventlog.Open(ctx, js, eventWindows()); err != nil {
-		return fmt.Errorf("NATS at %s: the event streams: %w", redacted(n.url), err)
-	}
-	return nil
 }
 
 // stop shuts the embedded server down and removes its store.

@@ -130,9 +130,6 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 		defer ns.stop() // after the services, which drain into it
-		if err := ns.makeEventStreams(ctx); err != nil {
-			return err
-		}
 		sh.natsURL = ns.url
 	}
 	if o.ConfigPath, o.ConfigData, err = gatewayConfig(o, sh); err != nil {

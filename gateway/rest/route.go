@@ -51,7 +51,6 @@ func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.In
 	in := &invoke.Invocation{
 		Path:           p,
 		Method:         r.Method,
-		Query:          r.URL.Query(),
 		Authorization:  r.Header.Get("Authorization"),
 		APIKey:         r.Header.Get(HeaderAPIKey),
 		RequestID:      requestID,
@@ -59,9 +58,14 @@ func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.In
 		TraceParent:    r.Header.Get(HeaderTraceParent),
 		TraceState:     r.Header.Get(HeaderTraceState),
 		NoCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
-		ReadBody: func(maxBytes int64, maxDepth int) ([]byte, int, *sgstatus.Error) {
+	}
+	if r.URL.RawQuery != "" {
+		in.Query = r.URL.Query()
+	}
+	if !noBody(r) {
+		in.ReadBody = func(maxBytes int64, maxDepth int) ([]byte, int, *sgstatus.Error) {
 			return readBody(r, maxBytes, maxDepth)
-		},
+		}
 	}
 	in.SanitizeHints()
 	if in.Method == http.MethodHead {

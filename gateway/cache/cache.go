@@ -113,6 +113,13 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 	if !ok || time.Now().After(e.Expires) || e.src != src {
 		return nil, false
 	}
+	if local, ok := src.Generations.(*LocalGenerations); ok {
+		if !local.current(e.tags, e.gens) {
+			c.store.Invalidate(key)
+			return nil, false
+		}
+		return e, true
+	}
 	now, err := src.Load(ctx, e.tags)
 	if err != nil || !slices.Equal(now, e.gens) {
 		if err == nil {
@@ -121,6 +128,13 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 		return nil, false
 	}
 	return e, true
+}
+
+// InProcess reports whether the cache's generations live in this process:
+// Get then never waits on I/O.
+func (c *Cache) InProcess() bool {
+	_, ok := c.gens.Load().Generations.(*LocalGenerations)
+	return ok
 }
 
 // Put stores an answer for ttl (±10% jitter, so keys filled together do

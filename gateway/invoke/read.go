@@ -87,22 +87,41 @@ type readRun struct {
 	found atomic.Pointer[cache.Entry]
 }
 
-// read runs a read route through the cache and the coalescer.
-func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info caller.ActionInfo) Answer {
+// read runs a read route through the cache and the coalescer. routed
+// reports whether ctx is the route's already (routeContext); when it is
+// not, the read makes it once the cache has not answered.
+func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info caller.ActionInfo, routed bool) Answer {
 	r := rd.planRead(t, in, body, info)
-	a := r.run(ctx)
+	a := r.run(ctx, routed)
 	a.XCache = r.outcome.String()
 	in.Record.Cached(observe.CacheEvent{Read: r.outcome, Cacheable: r.plan.cacheable})
+	if in.route.List && len(in.Body) == 0 && a.Err != nil {
+		// The body was the client's query: name its mistakes so.
+		a.Err = queryError(a.Err)
+	}
 	return a
 }
 
 // run answers the read as its plan allows, and sets its outcome.
-func (r *readRun) run(ctx context.Context) Answer {
+func (r *readRun) run(ctx context.Context, routed bool) Answer {
+	if !routed && r.plan.lookup && !r.rd.cache.InProcess() {
+		// A lookup that may wait on the generations' server waits within
+		// the route's timeout.
+		var cancel context.CancelFunc
+		ctx, cancel = routeContext(ctx, r.in)
+		defer cancel()
+		routed = true
+	}
 	if r.plan.lookup {
 		if e, ok := r.rd.cache.Get(ctx, r.cacheKey); ok {
 			r.outcome = observe.CacheHit
 			return r.fromEntry(e)
 		}
+	}
+	if !routed {
+		var cancel context.CancelFunc
+		ctx, cancel = routeContext(ctx, r.in)
+		defer cancel()
 	}
 	if r.plan.epoch {
 		ctx = r.snapshot(ctx)

@@ -19,7 +19,7 @@ import (
 // asyncwriter): what it allocates now, plus a margin of 2. The request
 // and the ResponseWriter are the server's and are reused here, so only
 // the gateway's own allocations count.
-const maxCacheHitAllocs = 15
+const maxCacheHitAllocs = 8
 
 // hitWriter is a ResponseWriter that keeps nothing but the status and
 // the header map, which it reuses: what it allocates is none of the
@@ -94,6 +94,9 @@ func serveHit(tb testing.TB, g *gateway.Gateway, w *hitWriter, req *http.Request
 
 // TestCacheHitAllocations holds a cache hit to maxCacheHitAllocs.
 func TestCacheHitAllocations(t *testing.T) {
+	if raceDetector {
+		t.Skip("allocations are not counted under -race: sync.Pool drops items at random")
+	}
 	g, req := newCacheHitGateway(t)
 	w := &hitWriter{header: http.Header{}}
 	allocs := testing.AllocsPerRun(200, func() { serveHit(t, g, w, req) })

@@ -77,7 +77,9 @@ func isHint(s string) bool {
 func NewRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var id [32]byte
+	hex.Encode(id[:], b[:])
+	return string(id[:]) // one allocation
 }
 
 // SaneRequestID returns id when it may serve as a request id (1 to 128

@@ -22,7 +22,7 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *stat
 	if r.ContentLength > maxBytes {
 		return nil, invoke.StatusTooLarge, tooLarge
 	}
-	ct := r.Header.Get("Content-Type")
+	ct := get(r.Header, headerContentType)
 	if r.ContentLength > 0 && !isJSONContentType(ct) {
 		return nil, invoke.StatusMediaType, mediaTypeError(ct)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/maypok86/otter/v2"
 
+	"github.com/streamgate/streamgate/internal/envelope"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
 )
@@ -31,6 +32,12 @@ type Entry struct {
 	Err    *status.Error
 	// ETag is the strong entity tag of Result.
 	ETag string
+	// Envelope is a result's standard envelope ({"ok":true,"result":…}),
+	// encoded once when stored; Result is within it. nil for an error.
+	Envelope []byte
+	// ETagValues is ETag as a header's values, made once: shared by every
+	// answer from the entry, never modified.
+	ETagValues []string
 	// Expires is when the entry stops being served.
 	Expires time.Time
 
@@ -76,13 +83,18 @@ func New(maxBytes int64, gens Generations) *Cache {
 
 // entryOverhead is what an entry costs besides its variable parts: the
 // Entry itself, the slice headers and allocation rounding of its tags and
-// generations, and the cache's node, table slot and sketch share for it
-// (measured by TestMemoryStaysUnderTheBound).
-const entryOverhead = 384
+// generations and of its ETag's header values, and the cache's node,
+// table slot and sketch share for it (measured by
+// TestMemoryStaysUnderTheBound).
+const entryOverhead = 448
 
 // weigh estimates the heap an entry holds: everything it references.
 func weigh(k string, e *Entry) uint32 {
-	w := len(k) + cap(e.Result) + len(e.ETag) + 8*len(e.gens) + entryOverhead
+	body := cap(e.Result)
+	if e.Envelope != nil {
+		body = cap(e.Envelope) // Result is within it
+	}
+	w := len(k) + body + len(e.ETag) + 8*len(e.gens) + entryOverhead
 	for _, t := range e.tags {
 		w += len(t) + 16
 	}
@@ -113,6 +125,13 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 	if !ok || time.Now().After(e.Expires) || e.src != src {
 		return nil, false
 	}
+	if local, ok := src.Generations.(*LocalGenerations); ok {
+		if !local.current(e.tags, e.gens) {
+			c.store.Invalidate(key)
+			return nil, false
+		}
+		return e, true
+	}
 	now, err := src.Load(ctx, e.tags)
 	if err != nil || !slices.Equal(now, e.gens) {
 		if err == nil {
@@ -121,6 +140,13 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 		return nil, false
 	}
 	return e, true
+}
+
+// InProcess reports whether the cache's generations live in this process:
+// Get then never waits on I/O.
+func (c *Cache) InProcess() bool {
+	_, ok := c.gens.Load().Generations.(*LocalGenerations)
+	return ok
 }
 
 // Put stores an answer for ttl (±10% jitter, so keys filled together do
@@ -143,7 +169,12 @@ func (c *Cache) Put(key string, tags []string, gens []uint64, result json.RawMes
 		}
 		ttl = min(ttl, NotFoundTTL) // after the jitter: a cap is a cap
 	}
-	c.store.Set(key, &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: src})
+	e := &Entry{Result: result, Err: err, ETag: ETag(result), Expires: time.Now().Add(ttl), tags: tags, gens: gens, src: src}
+	e.ETagValues = []string{e.ETag}
+	if err == nil {
+		e.Envelope, e.Result = envelope.EncodeResult(result)
+	}
+	c.store.Set(key, e)
 }
 
 // NotFoundTTL caps how long a NOT_FOUND answer is cached.

@@ -215,6 +215,34 @@ func TestETag(t *testing.T) {
 	}
 }
 
+// TestEntryIsEncodedOnce: a stored result comes with its envelope and its
+// ETag's header values, made when it was stored and the same on every hit.
+func TestEntryIsEncodedOnce(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, 1<<20)
+	put(t, c, "k", []string{"users|1"}, `{"id":1}`, time.Minute)
+	first := wantHit(t, c, "k", `{"id":1}`)
+	if string(first.Envelope) != "{\"ok\":true,\"result\":{\"id\":1}}\n" {
+		t.Fatalf("envelope %q", first.Envelope)
+	}
+	if len(first.ETagValues) != 1 || first.ETagValues[0] != first.ETag {
+		t.Fatalf("ETag values %q for ETag %s", first.ETagValues, first.ETag)
+	}
+	again := wantHit(t, c, "k", `{"id":1}`)
+	if &again.Envelope[0] != &first.Envelope[0] || &again.ETagValues[0] != &first.ETagValues[0] {
+		t.Fatal("a second hit encoded its answer again")
+	}
+	gens, _ := c.Snapshot(context.Background(), []string{"users|2"})
+	c.Put("nf", []string{"users|2"}, gens, nil, socket.Errorf(socket.CodeNotFound, "no user 2"), time.Minute)
+	e, ok := c.Get(context.Background(), "nf")
+	if !ok {
+		t.Fatal("a NOT_FOUND entry missed")
+	}
+	if e.Envelope != nil {
+		t.Fatalf("a NOT_FOUND entry has the envelope %q; want none (errors are encoded per answer)", e.Envelope)
+	}
+}
+
 // TestMemoryStaysUnderTheBound fills a small cache with many distinct keys
 // (answers small and large, results and NOT_FOUNDs) and checks the bytes
 // it keeps, as the cache weighs them and as the heap measures them. It

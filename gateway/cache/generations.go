@@ -35,6 +35,22 @@ func (l *LocalGenerations) Load(_ context.Context, tags []string) ([]uint64, err
 	return out, nil
 }
 
+// current reports whether the tags' generations are still gens, without
+// allocating (Cache.Get's check of an entry).
+func (l *LocalGenerations) current(tags []string, gens []uint64) bool {
+	if len(tags) != len(gens) {
+		return false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i, t := range tags {
+		if l.gens[t] != gens[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // Bump implements Generations.
 func (l *LocalGenerations) Bump(_ context.Context, tags []string) error {
 	l.mu.Lock()

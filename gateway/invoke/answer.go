@@ -22,9 +22,16 @@ type Answer struct {
 	Location     string   // for 201
 	ETag         string   // for cacheable reads
 	CacheControl string
-	XCache       string // a read's outcome (observe.CacheOutcome)
-	Envelope     []byte // a replayed answer's body, as first sent
-	Replayed     bool   // an Idempotency-Key replay
+	// ETagValues and CacheControlValues, when set, are ETag and
+	// CacheControl as a header's values, encoded once and shared by every
+	// answer from the same cache entry or route: an edge may assign them
+	// into a header map as they are, and nobody modifies them.
+	ETagValues, CacheControlValues []string
+	XCache                         string // a read's outcome (observe.CacheOutcome)
+	// Envelope is the answer's body already encoded: a replayed answer's
+	// as first sent, a cache hit's as stored.
+	Envelope []byte
+	Replayed bool // an Idempotency-Key replay
 
 	retryAfter int // seconds, for Retry-After (409 idempotency_key_in_use); see RetryAfter
 }

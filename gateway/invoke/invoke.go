@@ -84,6 +84,13 @@ func (c *Core) route(ctx context.Context, t *Table, in *Invocation) Answer {
 		}
 		body = qb
 	}
+	client := t.clients[route.Service]
+	info, known := client.Action(route.Action)
+	if known && info.Read && len(route.Pipeline) == 0 {
+		// A read makes the route's context only when the cache does not
+		// answer it.
+		return c.reads.read(ctx, t, in, body, info, false)
+	}
 	ctx, cancel := routeContext(ctx, in)
 	defer cancel()
 
@@ -98,8 +105,6 @@ func (c *Core) route(ctx context.Context, t *Table, in *Invocation) Answer {
 		return succeeded(in, result)
 	}
 
-	client := t.clients[route.Service]
-	info, known := client.Action(route.Action)
 	if !known {
 		info = c.describe(ctx, client, route.Service, route.Action)
 	}
@@ -112,12 +117,7 @@ func (c *Core) route(ctx context.Context, t *Table, in *Invocation) Answer {
 		}
 		return succeeded(in, result)
 	}
-	a := c.reads.read(ctx, t, in, body, info)
-	if route.List && len(in.Body) == 0 && a.Err != nil {
-		// The body was the client's query: name its mistakes so.
-		a.Err = queryError(a.Err)
-	}
-	return a
+	return c.reads.read(ctx, t, in, body, info, true)
 }
 
 // routeContext is the context a route runs in: the route's timeout (or

@@ -62,13 +62,19 @@ func ParsePath(method, escaped string) (Path, int, *status.Error) {
 	if !strings.HasPrefix(escaped, "/") {
 		return Path{}, 0, socket.Errorf(socket.CodeInvalidArgument, "malformed path")
 	}
-	raw := strings.Split(escaped[1:], "/")
-	for _, r := range raw {
+	var raw [maxSegments]string // the first segments: a route's path has at most maxSegments
+	n := 0
+	for rest, more := escaped[1:], true; more; n++ {
+		var r string
+		r, rest, more = strings.Cut(rest, "/")
 		if DotSegment(r) {
 			return Path{}, 0, DotSegmentsError()
 		}
+		if n < len(raw) {
+			raw[n] = r
+		}
 	}
-	restForm := segmentsFit(len(raw))
+	restForm := segmentsFit(n)
 	if !restMethod(method) {
 		if restForm {
 			return Path{}, StatusMethodNotAllowed, socket.Errorf(socket.CodeNotSupported, "method %s is not supported here", method)
@@ -78,8 +84,8 @@ func ParsePath(method, escaped string) (Path, int, *status.Error) {
 	if !restForm {
 		return Path{}, 0, socket.Errorf(socket.CodeNotFound, "no route for %s %s", method, escaped)
 	}
-	segs := make([]string, len(raw))
-	for i, r := range raw {
+	var segs [maxSegments]string
+	for i, r := range raw[:n] {
 		s, err := url.PathUnescape(r)
 		switch {
 		case err != nil:
@@ -94,7 +100,7 @@ func ParsePath(method, escaped string) (Path, int, *status.Error) {
 		segs[i] = s
 	}
 	p := Path{version: segs[0], resource: segs[1]}
-	switch len(segs) {
+	switch n {
 	case 3:
 		p.id, p.ambiguous = segs[2], true
 	case 4:
@@ -110,7 +116,11 @@ func RESTForm(escaped string) bool {
 }
 
 // segmentsFit reports whether a path of n segments may be a route's.
-func segmentsFit(n int) bool { return n >= 2 && n <= 4 }
+func segmentsFit(n int) bool { return n >= 2 && n <= maxSegments }
+
+// maxSegments is the most segments a route's path has:
+// /{version}/{resource}/{id}/{action}.
+const maxSegments = 4
 
 // DotSegment reports whether an escaped path segment is . or .., encoded
 // or not.

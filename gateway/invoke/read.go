@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
@@ -30,9 +32,12 @@ type readKey struct {
 }
 
 // String encodes the key for the cache and the coalescer: the service,
-// then the socket's own coalescing key of the rest.
+// then the socket's own coalescing key of the rest. One allocation.
 func (k readKey) String() string {
-	return k.service + "\x00" + coalesce.Key(k.action, k.id, k.body, k.version, k.scope, k.epoch)
+	b := make([]byte, 0, len(k.service)+1+coalesce.KeyLen(k.action, k.id, k.body, k.version, k.scope, k.epoch))
+	b = append(append(b, k.service...), 0)
+	b = coalesce.AppendKey(b, k.action, k.id, k.body, k.version, k.scope, k.epoch)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
 }
 
 // epochOf encodes tags' generations as a read's epoch.
@@ -63,6 +68,51 @@ type reader struct {
 	cache    *cache.Cache    // nil when caching is off
 	flights  *coalesce.Group // the reads in flight, by readKey
 	coalesce bool            // identical reads in flight share one request
+
+	controls memo[cacheControl, []string] // Cache-Control's values, made once per TTL and visibility
+	scopes   memo[string, callerScope]    // callers' coalescing scopes, by subject
+}
+
+// cacheControl is what a cacheable answer's Cache-Control says.
+type cacheControl struct {
+	public  bool
+	seconds int
+}
+
+// callerScope is a caller's coalescing scope (coalesce.Scope) and the
+// roles it was made with.
+type callerScope struct {
+	roles []string
+	scope string
+}
+
+// scopeOf returns the coalescing scope of a caller, made once for callers
+// who come back with the same roles.
+func (rd *reader) scopeOf(p socket.Principal) string {
+	if s, ok := rd.scopes.get(p.Subject); ok && slices.Equal(s.roles, p.Roles) {
+		return s.scope
+	} else if ok {
+		return coalesce.Scope(p.Subject, p.Roles) // the subject's roles changed: the first ones stay
+	}
+	scope := coalesce.Scope(p.Subject, p.Roles)
+	rd.scopes.add(p.Subject, callerScope{roles: slices.Clone(p.Roles), scope: scope})
+	return scope
+}
+
+// cacheControlOf returns the values of a cacheable answer's Cache-Control
+// header, made once per TTL and visibility.
+func (rd *reader) cacheControlOf(public bool, ttl time.Duration) []string {
+	cc := cacheControl{public: public, seconds: int(ttl.Seconds())}
+	if v, ok := rd.controls.get(cc); ok {
+		return v
+	}
+	visibility := "private"
+	if public {
+		visibility = "public"
+	}
+	v := []string{visibility + ", max-age=" + strconv.Itoa(cc.seconds)}
+	rd.controls.add(cc, v)
+	return v
 }
 
 // readRun is one read of a read route: its key, its plan and what the
@@ -87,22 +137,41 @@ type readRun struct {
 	found atomic.Pointer[cache.Entry]
 }
 
-// read runs a read route through the cache and the coalescer.
-func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info caller.ActionInfo) Answer {
+// read runs a read route through the cache and the coalescer. routed
+// reports whether ctx is the route's already (routeContext); when it is
+// not, the read makes it once the cache has not answered.
+func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byte, info caller.ActionInfo, routed bool) Answer {
 	r := rd.planRead(t, in, body, info)
-	a := r.run(ctx)
+	a := r.run(ctx, routed)
 	a.XCache = r.outcome.String()
 	in.Record.Cached(observe.CacheEvent{Read: r.outcome, Cacheable: r.plan.cacheable})
+	if in.route.List && len(in.Body) == 0 && a.Err != nil {
+		// The body was the client's query: name its mistakes so.
+		a.Err = queryError(a.Err)
+	}
 	return a
 }
 
 // run answers the read as its plan allows, and sets its outcome.
-func (r *readRun) run(ctx context.Context) Answer {
+func (r *readRun) run(ctx context.Context, routed bool) Answer {
+	if !routed && r.plan.lookup && !r.rd.cache.InProcess() {
+		// A lookup that may wait on the generations' server waits within
+		// the route's timeout.
+		var cancel context.CancelFunc
+		ctx, cancel = routeContext(ctx, r.in)
+		defer cancel()
+		routed = true
+	}
 	if r.plan.lookup {
 		if e, ok := r.rd.cache.Get(ctx, r.cacheKey); ok {
 			r.outcome = observe.CacheHit
 			return r.fromEntry(e)
 		}
+	}
+	if !routed {
+		var cancel context.CancelFunc
+		ctx, cancel = routeContext(ctx, r.in)
+		defer cancel()
 	}
 	if r.plan.epoch {
 		ctx = r.snapshot(ctx)
@@ -152,7 +221,7 @@ func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info caller.Ac
 	r.public = route.Caching.Visibility == config.VisibilityPublic || (route.Caching.Visibility == "" && info.Public)
 	r.key = readKey{service: route.Service, action: route.Action, id: in.id, version: in.version.Name, body: body}
 	if !r.public {
-		r.key.scope = coalesce.Scope(in.principal.Subject, in.principal.Roles)
+		r.key.scope = rd.scopeOf(in.principal)
 	}
 	r.plan.cacheable = rd.cache != nil && r.ttl > 0 && !route.Caching.NoCache
 	if r.plan.cacheable {
@@ -217,13 +286,15 @@ func (r *readRun) fetch(ctx context.Context) (json.RawMessage, error) {
 	return result, err
 }
 
-// fromEntry answers from a cache entry, with the ETag stored with it.
+// fromEntry answers from a cache entry, with the envelope and the ETag
+// stored with it.
 func (r *readRun) fromEntry(e *cache.Entry) Answer {
 	a := Answer{Status: http.StatusOK, Result: e.Result, Err: e.Err}
 	if e.Err != nil {
 		a.Status = r.t.statusOf(e.Err)
 		return a
 	}
+	a.Envelope, a.ETagValues = e.Envelope, e.ETagValues
 	return r.cacheHeaders(a, e.ETag)
 }
 
@@ -251,10 +322,7 @@ func (r *readRun) answer(result json.RawMessage, err error, found *cache.Entry) 
 // cacheHeaders adds ETag and Cache-Control to a cacheable answer.
 func (r *readRun) cacheHeaders(a Answer, etag string) Answer {
 	a.ETag = etag
-	visibility := "private"
-	if r.public {
-		visibility = "public"
-	}
-	a.CacheControl = visibility + ", max-age=" + strconv.Itoa(int(r.ttl.Seconds()))
+	a.CacheControlValues = r.rd.cacheControlOf(r.public, r.ttl)
+	a.CacheControl = a.CacheControlValues[0]
 	return a
 }

@@ -1,8 +1,9 @@
 package invoke
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/services/socket"
@@ -73,11 +74,17 @@ func isHint(s string) bool {
 	return true
 }
 
-// NewRequestID is a random request id (32 hex digits).
+// NewRequestID is a random request id (32 hex digits), from math/rand/v2's
+// generator (ChaCha8 per thread, seeded by the system): as unpredictable
+// as crypto/rand's for an id, at a fraction of the cost on every request
+// that comes without one.
 func NewRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	var id [32]byte
+	hex.Encode(id[:], b[:])
+	return string(id[:]) // one allocation
 }
 
 // SaneRequestID returns id when it may serve as a request id (1 to 128

@@ -51,6 +51,7 @@ func (l AccessLog) End(ctx context.Context, r *Record) {
 	if r.Route != nil {
 		route, actions = r.Route.Name, r.Route.Actions
 	}
+	now := time.Now() // the line's time, and the end of its duration
 	attrs := []slog.Attr{
 		slog.String("protocol", r.Protocol),
 		slog.String("method", r.Method),
@@ -62,7 +63,7 @@ func (l AccessLog) End(ctx context.Context, r *Record) {
 		slog.String("actions", actions),
 		slog.String("principal", r.Principal),
 		slog.Int("status", st),
-		slog.Duration("duration", time.Since(r.Start)),
+		slog.Duration("duration", now.Sub(r.Start)),
 		slog.String("cache", r.Cache),
 	}
 	if r.Replayed {
@@ -71,7 +72,12 @@ func (l AccessLog) End(ctx context.Context, r *Record) {
 	if r.GRPCCode != "" {
 		attrs = append(attrs, slog.String("grpc_code", r.GRPCCode))
 	}
-	l.logger.LogAttrs(ctx, slog.LevelInfo, accessMessage, attrs...)
+	// The record goes to the handler as Logger.LogAttrs would send it,
+	// without the caller's PC, which costs a stack walk per request and
+	// would name this line anyway.
+	rec := slog.NewRecord(now, slog.LevelInfo, accessMessage, 0)
+	rec.AddAttrs(attrs...)
+	_ = l.logger.Handler().Handle(ctx, rec) // a log has no one to tell
 }
 
 // traceIDOf returns the trace id of a W3C traceparent

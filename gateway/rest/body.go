@@ -15,14 +15,14 @@ import (
 // reading (413), a non-empty body must be JSON (415), well-formed and not
 // too deep (400).
 func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *status.Error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+	if noBody(r) {
 		return nil, 0, nil
 	}
 	tooLarge := invoke.BodyTooLarge(maxBytes)
 	if r.ContentLength > maxBytes {
 		return nil, invoke.StatusTooLarge, tooLarge
 	}
-	ct := r.Header.Get("Content-Type")
+	ct := get(r.Header, headerContentType)
 	if r.ContentLength > 0 && !isJSONContentType(ct) {
 		return nil, invoke.StatusMediaType, mediaTypeError(ct)
 	}
@@ -44,6 +44,11 @@ func readBody(r *http.Request, maxBytes int64, maxDepth int) ([]byte, int, *stat
 		return nil, http.StatusBadRequest, jerr
 	}
 	return body, 0, nil
+}
+
+// noBody reports whether a request comes without a body to read.
+func noBody(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 }
 
 func mediaTypeError(ct string) *status.Error {

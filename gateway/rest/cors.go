@@ -12,7 +12,7 @@ import (
 // cors applies the CORS policy; it reports whether the request was a
 // preflight, already answered.
 func cors(policy config.CORS, w http.ResponseWriter, r *http.Request) bool {
-	origin := r.Header.Get("Origin")
+	origin := get(r.Header, headerOrigin)
 	if origin == "" || len(policy.AllowedOrigins) == 0 {
 		return false
 	}

@@ -62,9 +62,9 @@ func New(core *invoke.Core, obs observe.Observers, opts Options) *Edge {
 // routes.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := RequestID(r)
-	w.Header().Set(HeaderRequestID, id)
+	w.Header()[HeaderRequestID] = []string{id}
 	rec := e.obs.NewRecord(observe.ProtocolHTTP, r.Method)
-	rec.Path, rec.RequestID, rec.TraceParent = r.URL.Path, id, r.Header.Get(HeaderTraceParent)
+	rec.Path, rec.RequestID, rec.TraceParent = r.URL.Path, id, get(r.Header, HeaderTraceParent)
 	sw := newStatusWriter(w)
 	ctx := rec.Begin(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 	defer func() {

@@ -22,11 +22,20 @@ func WriteEnvelope(w http.ResponseWriter, status int, result json.RawMessage, er
 // writeBody writes an envelope's bytes with the status.
 func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = valuesJSON
+	h["X-Content-Type-Options"] = valuesNosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// Header values every envelope carries, encoded once and assigned into
+// each answer's header map as they are (Header.Set would allocate a slice
+// per header per request). They are shared: nothing may modify them;
+// Header.Set and Header.Add replace or copy them, never write into them.
+var (
+	valuesJSON    = []string{"application/json"}
+	valuesNosniff = []string{"nosniff"}
+)
 
 // WriteError writes an error envelope with the status the error maps to
 // (invoke.HTTPStatus).

@@ -22,24 +22,41 @@ const (
 	HeaderTraceState     = "Tracestate"
 	HeaderReplayed       = "Idempotent-Replayed"
 	HeaderRetryAfter     = "Retry-After"
+	headerAuthorization  = "Authorization"
+	headerCacheControl   = "Cache-Control"
+	headerIfNoneMatch    = "If-None-Match"
+	headerContentType    = "Content-Type"
+	headerOrigin         = "Origin"
 )
+
+// get returns the first value of the header named canonical, a name in
+// canonical form (the names above; TestHeaderNamesAreCanonical): one map
+// lookup, without Header.Get's canonicalizing of the name. The server
+// stores every request header under its canonical name, so it finds what
+// Header.Get finds.
+func get(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // RequestID returns the client's X-Request-Id when it is sane, or a new one.
 func RequestID(r *http.Request) string {
-	return invoke.SaneRequestID(r.Header.Get(HeaderRequestID))
+	return invoke.SaneRequestID(get(r.Header, HeaderRequestID))
 }
 
 // clientTimeout reads the deadline a client asks for: Grpc-Timeout in gRPC
 // form ("500m", "2S") or Timeout as a Go duration ("2s") or milliseconds.
 func clientTimeout(h http.Header) (time.Duration, *status.Error) {
-	if v := h.Get(headerGRPCTimeout); v != "" {
+	if v := get(h, headerGRPCTimeout); v != "" {
 		d, ok := parseGRPCTimeout(v)
 		if !ok {
 			return 0, socket.Errorf(socket.CodeInvalidArgument, "bad Grpc-Timeout %q", v)
 		}
 		return d, nil
 	}
-	if v := h.Get(headerTimeout); v != "" {
+	if v := get(h, headerTimeout); v != "" {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
 			return time.Duration(ms) * time.Millisecond, nil
 		}

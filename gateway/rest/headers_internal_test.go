@@ -38,3 +38,21 @@ func TestClientTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderNamesAreCanonical: the names get looks up are in canonical
+// form, as the server stores request headers.
+func TestHeaderNamesAreCanonical(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{HeaderRequestID, HeaderIdempotencyKey, HeaderAPIKey, headerGRPCTimeout, headerTimeout,
+		HeaderTraceParent, HeaderTraceState, HeaderReplayed, HeaderRetryAfter, headerAuthorization, headerCacheControl,
+		headerIfNoneMatch, headerContentType, headerOrigin} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("header name %q is not canonical (%q)", name, c)
+		}
+	}
+	h := http.Header{}
+	h.Set("x-api-key", "k")
+	if got := get(h, HeaderAPIKey); got != "k" {
+		t.Fatalf("get = %q; want what Header.Set stored", got)
+	}
+}

@@ -24,7 +24,7 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 		WriteEnvelope(w, status, nil, perr)
 		return
 	}
-	in := restInvocation(r, p, w.Header().Get(HeaderRequestID))
+	in := restInvocation(r, p, get(w.Header(), HeaderRequestID))
 	in.Invoked(ctx, rec)
 	t := e.core.Acquire()
 	defer t.Release()
@@ -41,7 +41,7 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if a.Err != nil && a.Err.Code == socket.CodeCanceled && r.Context().Err() != nil {
 		return // the client is gone
 	}
-	writeAnswer(w, a, r.Header.Get("If-None-Match"))
+	writeAnswer(w, a, get(r.Header, headerIfNoneMatch))
 }
 
 // restInvocation is the invocation a REST request makes: its path,
@@ -51,17 +51,21 @@ func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.In
 	in := &invoke.Invocation{
 		Path:           p,
 		Method:         r.Method,
-		Query:          r.URL.Query(),
-		Authorization:  r.Header.Get("Authorization"),
-		APIKey:         r.Header.Get(HeaderAPIKey),
+		Authorization:  get(r.Header, headerAuthorization),
+		APIKey:         get(r.Header, HeaderAPIKey),
 		RequestID:      requestID,
-		IdempotencyKey: r.Header.Get(HeaderIdempotencyKey),
-		TraceParent:    r.Header.Get(HeaderTraceParent),
-		TraceState:     r.Header.Get(HeaderTraceState),
-		NoCache:        strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
-		ReadBody: func(maxBytes int64, maxDepth int) ([]byte, int, *sgstatus.Error) {
+		IdempotencyKey: get(r.Header, HeaderIdempotencyKey),
+		TraceParent:    get(r.Header, HeaderTraceParent),
+		TraceState:     get(r.Header, HeaderTraceState),
+		NoCache:        strings.Contains(strings.ToLower(get(r.Header, headerCacheControl)), "no-cache"),
+	}
+	if r.URL.RawQuery != "" {
+		in.Query = r.URL.Query()
+	}
+	if !noBody(r) {
+		in.ReadBody = func(maxBytes int64, maxDepth int) ([]byte, int, *sgstatus.Error) {
 			return readBody(r, maxBytes, maxDepth)
-		},
+		}
 	}
 	in.SanitizeHints()
 	if in.Method == http.MethodHead {

@@ -1,6 +1,9 @@
 // Package asyncwriter takes writes off the caller's path: a Writer copies
 // each write into a bounded buffer and a goroutine of its own writes the
-// buffer out, many writes in one, as soon as it can. When the buffer is
+// buffer out, many writes in one: it lets writes gather for up to
+// Linger (or until BatchBytes are pending, or Flush or Close asks), so
+// that a busy log costs one write(2) per batch, not one per line, even
+// when the goroutine could run after every line. When the buffer is
 // full (the destination is slower than the writers) a write is dropped
 // whole and counted, so a stuck log never holds up requests.
 //
@@ -17,6 +20,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,6 +28,14 @@ import (
 // DefaultLimit is the pending bytes a Writer holds before it drops
 // writes: about 4,000 access-log lines.
 const DefaultLimit = 1 << 20
+
+// Linger is how long the goroutine lets writes gather before it writes
+// them out: the most a line waits in a quiet log.
+const Linger = 5 * time.Millisecond
+
+// BatchBytes is how many pending bytes are written out at once, without
+// waiting out Linger: about 250 access-log lines.
+const BatchBytes = 64 << 10
 
 // dropped counts the writes every Writer of the process dropped.
 var dropped atomic.Uint64
@@ -40,7 +52,8 @@ type Writer struct {
 	busy    bool       // the goroutine is writing (pending may grow meanwhile)
 	idle    *sync.Cond // signalled when pending is empty and nothing is busy
 	closed  bool
-	wake    chan struct{} // 1-buffered: pending has bytes
+	urgent  bool          // Flush asked for the pending bytes now
+	wake    chan struct{} // 1-buffered: pending has its first bytes, or BatchBytes, or Flush asks
 	done    chan struct{} // closed when the goroutine has returned
 
 	dropped atomic.Uint64
@@ -74,13 +87,42 @@ func (w *Writer) Write(p []byte) (int, error) {
 		dropped.Add(1)
 		return len(p), nil
 	}
+	before := len(w.pending)
 	w.pending = append(w.pending, p...)
-	select { // under mu: Close closes wake under it
-	case w.wake <- struct{}{}:
-	default:
+	if before == 0 || (before < BatchBytes && len(w.pending) >= BatchBytes) {
+		w.signal()
 	}
 	w.mu.Unlock()
 	return len(p), nil
+}
+
+// signal wakes the goroutine, unless a wake is already due. Called under
+// mu: Close closes wake under it.
+func (w *Writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// linger lets writes gather after the first: until BatchBytes are
+// pending, Flush asks, Linger has passed or Close. open is false once
+// Close has closed wake.
+func (w *Writer) linger() (open bool) {
+	w.mu.Lock()
+	now := len(w.pending) >= BatchBytes || w.urgent
+	w.mu.Unlock()
+	if now {
+		return true
+	}
+	timer := time.NewTimer(Linger)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case _, open = <-w.wake:
+		return open
+	}
 }
 
 // run writes the pending bytes out, all that gathered in one write, until
@@ -89,7 +131,11 @@ func (w *Writer) run() {
 	defer close(w.done)
 	for {
 		_, open := <-w.wake
+		if open {
+			open = w.linger()
+		}
 		w.mu.Lock()
+		w.urgent = false
 		for len(w.pending) > 0 {
 			chunk := w.pending
 			w.pending, w.spare = w.spare[:0], nil
@@ -115,6 +161,10 @@ func (w *Writer) run() {
 func (w *Writer) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.closed && len(w.pending) > 0 {
+		w.urgent = true
+		w.signal()
+	}
 	for !w.closed && (len(w.pending) > 0 || w.busy) {
 		w.idle.Wait()
 	}

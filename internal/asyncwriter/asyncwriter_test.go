@@ -3,6 +3,7 @@ package asyncwriter_test
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -132,4 +133,30 @@ func TestFlushAndWritesAfterClose(t *testing.T) {
 	if dst.String() != "a\nb\n" {
 		t.Fatalf("after Close: %q", dst.String())
 	}
+}
+
+// TestLinesGatherIntoFewWrites: lines written one at a time, with the
+// goroutine free to run between them, reach the destination in far fewer
+// writes than lines (they gather for Linger), and Flush writes them out
+// without waiting Linger out.
+func TestLinesGatherIntoFewWrites(t *testing.T) {
+	dst := &lockedBuffer{}
+	w := asyncwriter.New(dst, 0)
+	defer w.Close()
+	const lines = 1000
+	for i := range lines {
+		_, _ = fmt.Fprintf(w, "line %d\n", i)
+		runtime.Gosched() // the goroutine may run after every line, as on one busy CPU
+	}
+	w.Flush()
+	if got := strings.Count(dst.String(), "\n"); got != lines {
+		t.Fatalf("%d lines reached the destination, want %d", got, lines)
+	}
+	dst.mu.Lock()
+	writes := dst.writes
+	dst.mu.Unlock()
+	if writes > lines/10 {
+		t.Fatalf("%d lines took %d writes; want them gathered (at most %d)", lines, writes, lines/10)
+	}
+	t.Logf("%d lines in %d writes", lines, writes)
 }

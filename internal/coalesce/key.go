@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unsafe"
 )
 
 // Key builds the key of a read: the action, the resource id, the
@@ -20,14 +21,24 @@ import (
 // for everyone) and the read's epoch (Meta.ReadEpoch: reads of different
 // epochs never share an answer).
 func Key(action, id string, body []byte, version, scope, epoch string) string {
-	var b strings.Builder
-	b.Grow(len(action) + len(id) + len(body) + len(version) + len(scope) + len(epoch) + 8)
-	for _, part := range []string{action, id, version, scope, epoch} {
-		b.WriteString(part)
-		b.WriteByte(0)
+	b := AppendKey(make([]byte, 0, KeyLen(action, id, body, version, scope, epoch)), action, id, body, version, scope, epoch)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
+
+// AppendKey appends Key's bytes to dst, for a caller that prefixes them
+// with its own (the gateway's cache keys name the service first).
+func AppendKey(dst []byte, action, id string, body []byte, version, scope, epoch string) []byte {
+	for _, part := range [...]string{action, id, version, scope, epoch} {
+		dst = append(dst, part...)
+		dst = append(dst, 0)
 	}
-	b.Write(CanonicalJSON(body))
-	return b.String()
+	return append(dst, CanonicalJSON(body)...)
+}
+
+// KeyLen is about how long Key's bytes are: exactly, for a body already
+// in canonical form.
+func KeyLen(action, id string, body []byte, version, scope, epoch string) int {
+	return len(action) + len(id) + len(body) + len(version) + len(scope) + len(epoch) + 5
 }
 
 // CanonicalJSON returns body with insignificant differences removed:

@@ -6,6 +6,7 @@ package envelope
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/streamgate/streamgate/status"
 )
@@ -38,11 +39,25 @@ func Encode(result json.RawMessage, err *status.Error) []byte {
 		}
 		return append(b, '\n')
 	}
-	if len(result) == 0 {
+	env, _ := EncodeResult(result)
+	return env
+}
+
+// EncodeResult encodes a success's envelope as Encode does, and returns
+// with it result within it: the same bytes, not a copy (nil for an empty
+// result), so a caller keeping both keeps the result once.
+func EncodeResult(result json.RawMessage) (env []byte, inEnv json.RawMessage) {
+	const prefix = `{"ok":true,"result":`
+	n := len(result)
+	if n == 0 {
 		result = json.RawMessage("null")
 	}
-	buf := make([]byte, 0, len(result)+24)
-	buf = append(buf, `{"ok":true,"result":`...)
-	buf = append(buf, result...)
-	return append(buf, "}\n"...)
+	env = slices.Grow[[]byte](nil, len(prefix)+len(result)+2) // cap: what the heap gives (a cache weighs it)
+	env = append(env, prefix...)
+	env = append(env, result...)
+	env = append(env, "}\n"...)
+	if n > 0 {
+		inEnv = env[len(prefix) : len(prefix)+n : len(prefix)+n]
+	}
+	return env, inEnv
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
@@ -34,6 +35,8 @@ func benchCompareCmd(fs *flag.FlagSet) runner {
 	users := fs.Int("users", 1000, "users served; the load reads them in turn")
 	markdown := fs.String("markdown", "", "also write the table as markdown to FILE")
 	svg := fs.String("svg", "", "write the latency-by-percentile chart as SVG to FILE")
+	var logLevel slog.Level
+	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "the streamgate gateways' log level (debug, info, warn, error), written as the gateway command writes them (text, asynchronously, to stderr); info logs one line per request")
 	loadCPUs, serverCPUs := bench.SplitCPUs()
 	fs.Func("load-cpus", "pin the load generator to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(loadCPUs)+")", cpusFlag(&loadCPUs))
 	fs.Func("server-cpus", "pin the servers to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(serverCPUs)+")", cpusFlag(&serverCPUs))
@@ -50,7 +53,7 @@ func benchCompareCmd(fs *flag.FlagSet) runner {
 	return func(ctx context.Context, in *invocation) error {
 		o := bench.Options{
 			Systems: systems, Rounds: *rounds, Connections: *conns, Duration: *duration, Warmup: *warmup, Users: *users,
-			Progress: in.stderr, ServerCPUs: serverCPUs, LoadCPUs: loadCPUs,
+			Progress: in.stderr, ServerCPUs: serverCPUs, LoadCPUs: loadCPUs, GatewayLogLevel: logLevel,
 		}
 		switch wrk {
 		case "off":

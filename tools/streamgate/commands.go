@@ -145,7 +145,8 @@ const loadUsage = `  streamgate load [-method M] [-ids FROM-TO] [-H 'Name: value
 `
 
 const benchCompareUsage = `  streamgate bench compare [-systems LIST] [-rounds N] [-c N] [-duration D] [-warmup D] [-users N]
-                           [-load-cpus LIST] [-server-cpus LIST] [-wrk PATH|auto|off] [-markdown FILE] [-svg FILE]
+                           [-load-cpus LIST] [-server-cpus LIST] [-wrk PATH|auto|off] [-log-level LEVEL]
+                           [-markdown FILE] [-svg FILE]
       Start each system in turn as its own processes on loopback (direct handler,
       grpc-gateway → unary gRPC, httputil.ReverseProxy → HTTP/JSON, streamgate with
       cache and coalescing off, the same over NATS, streamgate with cache on), check
@@ -154,7 +155,9 @@ const benchCompareUsage = `  streamgate bench compare [-systems LIST] [-rounds N
       ratios to the first system. The load runs in a process of its own on
       -load-cpus, the servers on -server-cpus (taskset -c; default: the first half
       of the CPUs for the load, the rest for the servers; "all": not pinned), or is
-      wrk (-wrk PATH, or auto: wrk when on PATH; off: never).
+      wrk (-wrk PATH, or auto: wrk when on PATH; off: never). The streamgate
+      gateways log at -log-level (default info: a line per request) as the gateway
+      command does.
       -systems node-socket,node-http: one Node handler (services/node) behind the
       streamgate gateway's socket and behind httputil.ReverseProxy (needs node; run
       from the repository's root).

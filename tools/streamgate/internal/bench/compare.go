@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,10 @@ type Options struct {
 	// Node is the command that runs nodeusers.js (NodeSystems); default
 	// node and NodeScript.
 	Node []string
+	// GatewayLogLevel is the streamgate gateways' log level, their lines
+	// written as `streamgate gateway` writes them (ServeOptions.LogLevel);
+	// the zero value is info, the gateway's default.
+	GatewayLogLevel slog.Level
 }
 
 // Result is what Compare measured, system by system.
@@ -315,7 +320,11 @@ func (r *runner) start(name string) ([]*process, string, error) {
 			return nil, "", err
 		}
 		procs = append(procs, p)
-		gw, err := startProcess(r.pinned(r.o.Command...), env, "gateway", append([]string{gwKind, users}, backend(p.addr)...)...)
+		args := append([]string{gwKind, users}, backend(p.addr)...)
+		if gwKind == KindStreamgateGateway {
+			args = append(args, "-log-level="+r.o.GatewayLogLevel.String())
+		}
+		gw, err := startProcess(r.pinned(r.o.Command...), env, "gateway", args...)
 		if err != nil {
 			return procs, "", err
 		}

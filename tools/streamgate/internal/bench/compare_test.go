@@ -104,7 +104,7 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| system | CPU µs / req (gateway + service) | × direct | req/s | × direct |", "load: in the comparing process", "direct handler (no hop)", "grpc-gateway → unary gRPC",
-		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate over NATS (embedded server)", "streamgate, cache on", "nproc "} {
+		"httputil.ReverseProxy → HTTP/JSON", "streamgate, cache and coalescing off", "streamgate over NATS (embedded server)", "streamgate, cache on", "streamgate gateways log at info", "nproc "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
@@ -201,6 +201,7 @@ func TestServeRefusesBadArguments(t *testing.T) {
 		{[]string{bench.KindReverseProxy, "-backend", ":::"}, "not a URL"},
 		{[]string{bench.KindStreamgateUsers}, "STREAMGATE_SERVICE_KEY"},
 		{[]string{bench.KindStreamgateUsersNATS}, "STREAMGATE_SERVICE_KEY"},
+		{[]string{bench.KindStreamgateGateway, "-log-level", "loud"}, "-log-level"},
 	} {
 		err := bench.Serve(context.Background(), tc.args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

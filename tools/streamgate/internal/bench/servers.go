@@ -25,6 +25,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	benchv1 "github.com/streamgate/streamgate/gen/streamgate/bench/v1"
+	"github.com/streamgate/streamgate/internal/asyncwriter"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/keyring"
 	"github.com/streamgate/streamgate/services/users"
@@ -63,6 +64,10 @@ type ServeOptions struct {
 	Backend string // reverse-proxy: the URL behind; grpc-gateway: the ADDR behind
 	Config  string // streamgate-gateway: the gateway's configuration
 	Users   int    // how many users; default 1000
+	// LogLevel is streamgate-gateway's log level (debug, info, warn or
+	// error), its lines written as `streamgate gateway` writes them:
+	// text, through an asynchronous writer, to stderr. Default info.
+	LogLevel slog.Level
 }
 
 // Flags declares Serve's flags (all but KIND, which comes before them) on
@@ -79,6 +84,7 @@ func (o *ServeOptions) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Backend, "backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
 	fs.StringVar(&o.Config, "config", "", "streamgate-gateway: the gateway's configuration")
 	fs.IntVar(&o.Users, "users", 1000, "how many users")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "streamgate-gateway: the least severe lines logged (debug, info, warn, error; info logs one line per request)")
 }
 
 // Serve runs one server: args are KIND [-listen ADDR] [-backend ADDR]
@@ -134,9 +140,11 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 	case KindStreamgateUsersNATS:
 		return serveStreamgateUsersNATS(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
 	case KindStreamgateGateway:
+		logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
+		defer func() { _ = logs.Close() }()
 		return gateway.Run(ctx, gateway.RunOptions{
 			ConfigPath: o.Config, HTTPAddr: o.Listen, GRPCAddr: "127.0.0.1:0",
-			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel})),
 			Ready:  func(a gateway.Addrs) { ready(a.HTTP) },
 		})
 	}

@@ -101,8 +101,8 @@ func (o Options) loadSetup() string {
 func (r *Result) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	o := r.Options
-	fmt.Fprintf(&b, "%d connections, closed loop, %v per run, %d round(s) alternating %s; %d users, API-key auth; %s; nproc %d; %s.\n\n",
-		o.Connections, o.Duration, o.Rounds, strings.Join(o.Systems, " "), o.Users, o.loadSetup(), r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "%d connections, closed loop, %v per run, %d round(s) alternating %s; %d users, API-key auth; %s; streamgate gateways log at %s; nproc %d; %s.\n\n",
+		o.Connections, o.Duration, o.Rounds, strings.Join(o.Systems, " "), o.Users, o.loadSetup(), strings.ToLower(o.GatewayLogLevel.String()), r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
 	x := "× " + r.baseline().Name
 	fmt.Fprintf(&b, "| system | CPU µs / req (gateway + service) | %s | req/s | %s | p50 | p99 | %s | load generator CPU µs / req | errors |\n", x, x, x)
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")

@@ -300,7 +300,7 @@ func (st *serverStream) answer(f *socketv1.ConnectResponse) {
 // an answer is replaced by an INTERNAL error for the same request, any
 // other frame is dropped; both are logged. Called with sendMu held.
 func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
-	msg, err := wire.Encode(st.gs, f, st.srv.opts.maxFrame)
+	msg, err := wire.Encode(f, st.srv.opts.maxFrame)
 	if err != nil {
 		if msg = st.unencodable(f, err); msg == nil {
 			return nil // dropped: the stream goes on
@@ -312,14 +312,14 @@ func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
 // unencodable logs a frame that could not be encoded and returns what to
 // send in its place: for an answer, an INTERNAL error for the same
 // request; for anything else nothing (nil).
-func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *grpc.PreparedMsg {
+func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *wire.Frame {
 	resp := f.GetResponse()
 	st.srv.opts.logger.Error("socket: a frame could not be sent", "service", st.srv.cfg.Name, "request_id", resp.GetId(), "error", cause)
 	if resp == nil {
 		return nil
 	}
 	e := Errorf(CodeInternal, "the answer could not be sent: %s", wire.Problem(cause))
-	msg, err := wire.Encode(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
+	msg, err := wire.Encode(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
 	if err != nil {
 		return nil
 	}

@@ -103,5 +103,22 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *status.Error)
 	if err != nil {
 		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: wire.ErrorToProto(err)}}
 	}
-	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
+	// The response and its outcome in one allocation.
+	rr := &struct {
+		resp socketv1.Response
+		raw  socketv1.Response_ResultRaw
+	}{raw: socketv1.Response_ResultRaw{ResultRaw: result}}
+	rr.resp.Id, rr.resp.Ok, rr.resp.Outcome = id, true, &rr.raw
+	return &rr.resp
+}
+
+// responseFrame wraps r in the frame that carries it, the frame and its
+// oneof wrapper in one allocation.
+func responseFrame(r *socketv1.Response) *socketv1.ConnectResponse {
+	f := &struct {
+		frame socketv1.ConnectResponse
+		wrap  socketv1.ConnectResponse_Response
+	}{wrap: socketv1.ConnectResponse_Response{Response: r}}
+	f.frame.Frame = &f.wrap
+	return &f.frame
 }

@@ -261,7 +261,7 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	}
 	resp := newResponse(id, adm.raw, res, e)
 	resp.Replayed = replayedIn(r.ctx)
-	st.answer(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: resp}})
+	st.answer(responseFrame(resp))
 }
 
 // finish frees a handler's in-flight slots.
@@ -319,7 +319,7 @@ func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *w
 		return nil
 	}
 	e := Errorf(CodeInternal, "the answer could not be sent: %s", wire.Problem(cause))
-	msg, err := wire.Encode(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
+	msg, err := wire.Encode(responseFrame(newResponse(resp.GetId(), false, nil, e)), st.srv.opts.maxFrame)
 	if err != nil {
 		return nil
 	}
@@ -346,7 +346,7 @@ func (st *serverStream) drain() {
 }
 
 func (st *serverStream) reply(r *socketv1.Response) {
-	st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: r}})
+	st.send(responseFrame(r))
 }
 
 // send queues a frame for the sender. Once the stream is over, frames are

@@ -281,12 +281,13 @@ func newFrame(ctx context.Context, action, id string, raw []byte) func() *socket
 	deadline, hasDeadline := ctx.Deadline()
 	meta := wire.InjectTrace(ctx, metaToProto(ctx))
 	return func() *socketv1.Request {
-		f := &socketv1.Request{
-			Action:     action,
-			ResourceId: id,
-			Payload:    &socketv1.Request_BodyRaw{BodyRaw: raw},
-			Meta:       meta,
-		}
+		// The request and its body in one allocation.
+		fr := &struct {
+			req  socketv1.Request
+			body socketv1.Request_BodyRaw
+		}{body: socketv1.Request_BodyRaw{BodyRaw: raw}}
+		f := &fr.req
+		f.Action, f.ResourceId, f.Payload, f.Meta = action, id, &fr.body, meta
 		if hasDeadline {
 			left := max(time.Until(deadline), time.Millisecond)
 			f.TimeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))

@@ -209,7 +209,13 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	req.Id = id
 	// Encoded here, before it is registered: a frame that cannot be sent
 	// fails this request alone (see encodeFrame).
-	msg, err := wire.Encode(&socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, st.inst.c.cfg.maxFrame)
+	// The frame and its oneof wrapper in one allocation.
+	fr := &struct {
+		frame socketv1.ConnectRequest
+		wrap  socketv1.ConnectRequest_Request
+	}{wrap: socketv1.ConnectRequest_Request{Request: req}}
+	fr.frame.Frame = &fr.wrap
+	msg, err := wire.Encode(&fr.frame, st.inst.c.cfg.maxFrame)
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "the request cannot be sent: %s", wire.Problem(err)).WithCause(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/protobuf/proto"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/internal/coalesce"
@@ -43,6 +42,7 @@ type Client struct {
 	coalesced atomic.Uint64         // requests answered by an identical one in flight
 	tracer    trace.Tracer          // the global provider's (see trace.go)
 	nats      *natsLink             // WithNATS's carrier, in place of the pool's streams
+	calls     sync.Pool             // *call, answered ones for reuse (clientStream.do)
 }
 
 // instanceState is what the client knows about one instance.
@@ -364,7 +364,9 @@ func metaToProto(ctx context.Context) *socketv1.Meta {
 	if m.Principal.Subject != "" && m.Principal.Subject != m.Caller {
 		pm.Principal = &socketv1.Principal{Subject: m.Principal.Subject, Roles: m.Principal.Roles}
 	}
-	if proto.Size(pm) == 0 {
+	// Every field set above, checked without sizing the message.
+	if pm.Principal == nil && pm.ApiVersion == "" && pm.Traceparent == "" && pm.Tracestate == "" &&
+		pm.IdempotencyKey == "" && pm.RequestId == "" && pm.ReadEpoch == "" {
 		return nil // no meta in ctx: the frame carries none
 	}
 	return pm

@@ -151,6 +151,25 @@ const (
 	callAbandoned
 )
 
+// newCall returns a call in state callQueued, a recycled one when there is.
+func (c *Client) newCall() *call {
+	if cl, ok := c.calls.Get().(*call); ok {
+		return cl
+	}
+	return &call{done: make(chan result, 1)}
+}
+
+// recycle keeps a call whose result its caller received, for reuse. Only
+// a call that went out (callSent) is kept: no queue holds it any more, and
+// whoever sent its result no longer touches it. A call still queued when
+// its stream failed (callAbandoned) may yet be taken from sendq, so it is
+// left to the garbage collector.
+func (c *Client) recycle(cl *call) {
+	if cl.state.CompareAndSwap(callSent, callQueued) {
+		c.calls.Put(cl)
+	}
+}
+
 type result struct {
 	resp *socketv1.Response
 	err  error
@@ -219,7 +238,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "the request cannot be sent: %s", wire.Problem(err)).WithCause(err)
 	}
-	c := &call{done: make(chan result, 1)}
+	c := st.inst.c.newCall()
 	st.mu.Lock()
 	if st.loadState() != streamOpen {
 		st.mu.Unlock()
@@ -266,6 +285,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	}
 	select {
 	case r := <-c.done:
+		st.inst.c.recycle(c)
 		return r.resp, r.err
 	case <-ctx.Done():
 		e := status.AsError(ctx.Err())

@@ -103,22 +103,26 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *status.Error)
 	if err != nil {
 		return &socketv1.Response{Id: id, Outcome: &socketv1.Response_Error{Error: wire.ErrorToProto(err)}}
 	}
-	// The response and its outcome in one allocation.
-	rr := &struct {
-		resp socketv1.Response
-		raw  socketv1.Response_ResultRaw
-	}{raw: socketv1.Response_ResultRaw{ResultRaw: result}}
-	rr.resp.Id, rr.resp.Ok, rr.resp.Outcome = id, true, &rr.raw
-	return &rr.resp
+	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
 }
 
-// responseFrame wraps r in the frame that carries it, the frame and its
-// oneof wrapper in one allocation.
-func responseFrame(r *socketv1.Response) *socketv1.ConnectResponse {
-	f := &struct {
+// rawAnswer is the frame of a raw result (newResponse's last case) with
+// its oneof wrappers and response, all in one allocation.
+func rawAnswer(id uint64, result json.RawMessage) *socketv1.ConnectResponse {
+	a := &struct {
 		frame socketv1.ConnectResponse
 		wrap  socketv1.ConnectResponse_Response
-	}{wrap: socketv1.ConnectResponse_Response{Response: r}}
-	f.frame.Frame = &f.wrap
-	return &f.frame
+		resp  socketv1.Response
+		raw   socketv1.Response_ResultRaw
+	}{}
+	a.raw.ResultRaw = result
+	a.resp.Id, a.resp.Ok, a.resp.Outcome = id, true, &a.raw
+	a.wrap.Response = &a.resp
+	a.frame.Frame = &a.wrap
+	return &a.frame
+}
+
+// responseFrame wraps r in the frame that carries it.
+func responseFrame(r *socketv1.Response) *socketv1.ConnectResponse {
+	return &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: r}}
 }

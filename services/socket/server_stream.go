@@ -259,9 +259,14 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 		st.handlers.Done()
 		return
 	}
-	resp := newResponse(id, adm.raw, res, e)
-	resp.Replayed = replayedIn(r.ctx)
-	st.answer(responseFrame(resp))
+	var f *socketv1.ConnectResponse
+	if e == nil && adm.raw {
+		f = rawAnswer(id, res)
+	} else {
+		f = responseFrame(newResponse(id, adm.raw, res, e))
+	}
+	f.GetResponse().Replayed = replayedIn(r.ctx)
+	st.answer(f)
 }
 
 // finish frees a handler's in-flight slots.

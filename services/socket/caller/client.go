@@ -42,7 +42,6 @@ type Client struct {
 	coalesced atomic.Uint64         // requests answered by an identical one in flight
 	tracer    trace.Tracer          // the global provider's (see trace.go)
 	nats      *natsLink             // WithNATS's carrier, in place of the pool's streams
-	calls     sync.Pool             // *call, answered ones for reuse (clientStream.do)
 }
 
 // instanceState is what the client knows about one instance.
@@ -281,13 +280,7 @@ func newFrame(ctx context.Context, action, id string, raw []byte) func() *socket
 	deadline, hasDeadline := ctx.Deadline()
 	meta := wire.InjectTrace(ctx, metaToProto(ctx))
 	return func() *socketv1.Request {
-		// The request and its body in one allocation.
-		fr := &struct {
-			req  socketv1.Request
-			body socketv1.Request_BodyRaw
-		}{body: socketv1.Request_BodyRaw{BodyRaw: raw}}
-		f := &fr.req
-		f.Action, f.ResourceId, f.Payload, f.Meta = action, id, &fr.body, meta
+		f := wire.RawRequest(action, id, raw, meta)
 		if hasDeadline {
 			left := max(time.Until(deadline), time.Millisecond)
 			f.TimeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
@@ -364,9 +357,7 @@ func metaToProto(ctx context.Context) *socketv1.Meta {
 	if m.Principal.Subject != "" && m.Principal.Subject != m.Caller {
 		pm.Principal = &socketv1.Principal{Subject: m.Principal.Subject, Roles: m.Principal.Roles}
 	}
-	// Every field set above, checked without sizing the message.
-	if pm.Principal == nil && pm.ApiVersion == "" && pm.Traceparent == "" && pm.Tracestate == "" &&
-		pm.IdempotencyKey == "" && pm.RequestId == "" && pm.ReadEpoch == "" {
+	if pm.Principal == nil && pm.ApiVersion == "" && pm.Traceparent == "" && pm.Tracestate == "" && pm.IdempotencyKey == "" && pm.RequestId == "" && pm.ReadEpoch == "" {
 		return nil // no meta in ctx: the frame carries none
 	}
 	return pm

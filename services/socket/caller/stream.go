@@ -151,25 +151,6 @@ const (
 	callAbandoned
 )
 
-// newCall returns a call in state callQueued, a recycled one when there is.
-func (c *Client) newCall() *call {
-	if cl, ok := c.calls.Get().(*call); ok {
-		return cl
-	}
-	return &call{done: make(chan result, 1)}
-}
-
-// recycle keeps a call whose result its caller received, for reuse. Only
-// a call that went out (callSent) is kept: no queue holds it any more, and
-// whoever sent its result no longer touches it. A call still queued when
-// its stream failed (callAbandoned) may yet be taken from sendq, so it is
-// left to the garbage collector.
-func (c *Client) recycle(cl *call) {
-	if cl.state.CompareAndSwap(callSent, callQueued) {
-		c.calls.Put(cl)
-	}
-}
-
 type result struct {
 	resp *socketv1.Response
 	err  error
@@ -228,17 +209,11 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	req.Id = id
 	// Encoded here, before it is registered: a frame that cannot be sent
 	// fails this request alone (see encodeFrame).
-	// The frame and its oneof wrapper in one allocation.
-	fr := &struct {
-		frame socketv1.ConnectRequest
-		wrap  socketv1.ConnectRequest_Request
-	}{wrap: socketv1.ConnectRequest_Request{Request: req}}
-	fr.frame.Frame = &fr.wrap
-	msg, err := wire.Encode(&fr.frame, st.inst.c.cfg.maxFrame)
+	msg, err := wire.Encode(wire.RequestFrame(req), st.inst.c.cfg.maxFrame)
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "the request cannot be sent: %s", wire.Problem(err)).WithCause(err)
 	}
-	c := st.inst.c.newCall()
+	c := &call{done: make(chan result, 1)}
 	st.mu.Lock()
 	if st.loadState() != streamOpen {
 		st.mu.Unlock()
@@ -285,7 +260,6 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	}
 	select {
 	case r := <-c.done:
-		st.inst.c.recycle(c)
 		return r.resp, r.err
 	case <-ctx.Done():
 		e := status.AsError(ctx.Err())

@@ -105,3 +105,24 @@ func newResponse(id uint64, raw bool, result json.RawMessage, err *status.Error)
 	}
 	return &socketv1.Response{Id: id, Ok: true, Outcome: &socketv1.Response_ResultRaw{ResultRaw: result}}
 }
+
+// rawAnswer is the frame of a raw result (newResponse's last case) with
+// its oneof wrappers and response, all in one allocation.
+func rawAnswer(id uint64, result json.RawMessage) *socketv1.ConnectResponse {
+	a := &struct {
+		frame socketv1.ConnectResponse
+		wrap  socketv1.ConnectResponse_Response
+		resp  socketv1.Response
+		raw   socketv1.Response_ResultRaw
+	}{}
+	a.raw.ResultRaw = result
+	a.resp.Id, a.resp.Ok, a.resp.Outcome = id, true, &a.raw
+	a.wrap.Response = &a.resp
+	a.frame.Frame = &a.wrap
+	return &a.frame
+}
+
+// responseFrame wraps r in the frame that carries it.
+func responseFrame(r *socketv1.Response) *socketv1.ConnectResponse {
+	return &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: r}}
+}

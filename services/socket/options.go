@@ -113,7 +113,9 @@ func WithDrainTimeout(d time.Duration) ServerOption {
 }
 
 // WithGRPCServerOptions passes options (TLS credentials, keepalive) to the
-// underlying grpc.Server.
+// underlying grpc.Server. Its codec stays the runtime's own (protobuf,
+// with frames encoded before they reach gRPC): a ForceServerCodec here
+// has no effect.
 func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
 	return serverOptionFunc(func(c *serverConfig) {
 		for _, o := range opts {

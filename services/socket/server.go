@@ -129,7 +129,10 @@ func NewServer(cfg Config, opts ...ServerOption) (*Server, error) {
 	// has what it needs (a cancel frame, or a closed stream).
 	s.flights.Inline = true
 	s.stopped, s.stopWork = context.WithCancel(context.Background())
+	// The codec is the last option: frames are encoded before they reach
+	// gRPC (wire.Encode) and only wire.Codec sends them as they are.
 	gopts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(c.maxFrame), grpc.MaxSendMsgSize(c.maxFrame), serverKeepalive()}, c.grpcOptions...)
+	gopts = append(gopts, grpc.ForceServerCodecV2(wire.Codec{}))
 	s.grpc = grpc.NewServer(gopts...)
 	socketv1.RegisterSocketServiceServer(s.grpc, grpcService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)

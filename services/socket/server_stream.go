@@ -259,9 +259,14 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 		st.handlers.Done()
 		return
 	}
-	resp := newResponse(id, adm.raw, res, e)
-	resp.Replayed = replayedIn(r.ctx)
-	st.answer(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: resp}})
+	var f *socketv1.ConnectResponse
+	if e == nil && adm.raw {
+		f = rawAnswer(id, res)
+	} else {
+		f = responseFrame(newResponse(id, adm.raw, res, e))
+	}
+	f.GetResponse().Replayed = replayedIn(r.ctx)
+	st.answer(f)
 }
 
 // finish frees a handler's in-flight slots.
@@ -300,7 +305,7 @@ func (st *serverStream) answer(f *socketv1.ConnectResponse) {
 // an answer is replaced by an INTERNAL error for the same request, any
 // other frame is dropped; both are logged. Called with sendMu held.
 func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
-	msg, err := wire.Encode(st.gs, f, st.srv.opts.maxFrame)
+	msg, err := wire.Encode(f, st.srv.opts.maxFrame)
 	if err != nil {
 		if msg = st.unencodable(f, err); msg == nil {
 			return nil // dropped: the stream goes on
@@ -312,14 +317,14 @@ func (st *serverStream) sendLocked(f *socketv1.ConnectResponse) error {
 // unencodable logs a frame that could not be encoded and returns what to
 // send in its place: for an answer, an INTERNAL error for the same
 // request; for anything else nothing (nil).
-func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *grpc.PreparedMsg {
+func (st *serverStream) unencodable(f *socketv1.ConnectResponse, cause error) *wire.Frame {
 	resp := f.GetResponse()
 	st.srv.opts.logger.Error("socket: a frame could not be sent", "service", st.srv.cfg.Name, "request_id", resp.GetId(), "error", cause)
 	if resp == nil {
 		return nil
 	}
 	e := Errorf(CodeInternal, "the answer could not be sent: %s", wire.Problem(cause))
-	msg, err := wire.Encode(st.gs, &socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: newResponse(resp.GetId(), false, nil, e)}}, st.srv.opts.maxFrame)
+	msg, err := wire.Encode(responseFrame(newResponse(resp.GetId(), false, nil, e)), st.srv.opts.maxFrame)
 	if err != nil {
 		return nil
 	}
@@ -346,7 +351,7 @@ func (st *serverStream) drain() {
 }
 
 func (st *serverStream) reply(r *socketv1.Response) {
-	st.send(&socketv1.ConnectResponse{Frame: &socketv1.ConnectResponse_Response{Response: r}})
+	st.send(responseFrame(r))
 }
 
 // send queues a frame for the sender. Once the stream is over, frames are

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/protobuf/proto"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
 	"github.com/streamgate/streamgate/internal/coalesce"
@@ -281,12 +280,7 @@ func newFrame(ctx context.Context, action, id string, raw []byte) func() *socket
 	deadline, hasDeadline := ctx.Deadline()
 	meta := wire.InjectTrace(ctx, metaToProto(ctx))
 	return func() *socketv1.Request {
-		f := &socketv1.Request{
-			Action:     action,
-			ResourceId: id,
-			Payload:    &socketv1.Request_BodyRaw{BodyRaw: raw},
-			Meta:       meta,
-		}
+		f := wire.RawRequest(action, id, raw, meta)
 		if hasDeadline {
 			left := max(time.Until(deadline), time.Millisecond)
 			f.TimeoutMs = uint32(min((left+time.Millisecond-1)/time.Millisecond, 1<<32-1))
@@ -363,7 +357,7 @@ func metaToProto(ctx context.Context) *socketv1.Meta {
 	if m.Principal.Subject != "" && m.Principal.Subject != m.Caller {
 		pm.Principal = &socketv1.Principal{Subject: m.Principal.Subject, Roles: m.Principal.Roles}
 	}
-	if proto.Size(pm) == 0 {
+	if pm.Principal == nil && pm.ApiVersion == "" && pm.Traceparent == "" && pm.Tracestate == "" && pm.IdempotencyKey == "" && pm.RequestId == "" && pm.ReadEpoch == "" {
 		return nil // no meta in ctx: the frame carries none
 	}
 	return pm

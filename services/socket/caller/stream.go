@@ -26,7 +26,7 @@ func (inst *instance) open(cn *conn) (*clientStream, error) {
 	ctx, cancel := context.WithCancel(inst.c.ctx)
 	timer := time.AfterFunc(c.cfg.connectTimeout, cancel)
 	unwatch := context.AfterFunc(inst.ctx, cancel)
-	cs, err := cn.stub.Connect(c.cfg.outgoingContext(ctx))
+	cs, err := cn.stub.Connect(c.cfg.outgoingContext(ctx), grpc.ForceCodecV2(wire.Codec{}))
 	if err == nil {
 		var md metadata.MD
 		md, err = cs.Header()
@@ -134,7 +134,7 @@ type clientStream struct {
 // (msg), or a control frame the sender encodes (frame). call is nil for
 // control frames.
 type outgoing struct {
-	msg   *grpc.PreparedMsg
+	msg   *wire.Frame
 	frame *socketv1.ConnectRequest
 	call  *call
 }
@@ -209,7 +209,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	req.Id = id
 	// Encoded here, before it is registered: a frame that cannot be sent
 	// fails this request alone (see encodeFrame).
-	msg, err := wire.Encode(st.cs, &socketv1.ConnectRequest{Frame: &socketv1.ConnectRequest_Request{Request: req}}, st.inst.c.cfg.maxFrame)
+	msg, err := wire.Encode(wire.RequestFrame(req), st.inst.c.cfg.maxFrame)
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "the request cannot be sent: %s", wire.Problem(err)).WithCause(err)
 	}
@@ -372,7 +372,7 @@ func (st *clientStream) sendLocked(o outgoing) error {
 	msg := o.msg
 	if msg == nil {
 		var err error
-		if msg, err = wire.Encode(st.cs, o.frame, st.inst.c.cfg.maxFrame); err != nil {
+		if msg, err = wire.Encode(o.frame, st.inst.c.cfg.maxFrame); err != nil {
 			// Control frames carry what the client checked before
 			// queueing them; one that still fails is dropped, never
 			// handed to gRPC, which would end the stream.

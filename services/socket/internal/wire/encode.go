@@ -1,12 +1,13 @@
 package wire
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"unicode/utf8"
 
-	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -16,13 +17,6 @@ import (
 // UTF-8), and the peer ends it when a frame is over its receive limit: one
 // bad value would take the stream away from every request on it. Encoding
 // first turns both into an error of the one frame they belong to.
-
-// Stream is the part of a gRPC stream a frame is encoded for.
-type Stream interface {
-	Context() context.Context
-	SendMsg(m any) error
-	RecvMsg(m any) error
-}
 
 // frameError says why a frame cannot be sent; its text names the field or
 // the size, never a value.
@@ -42,19 +36,81 @@ func (e *frameError) Error() string {
 	return "the frame cannot be encoded"
 }
 
-// Encode encodes msg for s, refusing a frame over limit bytes. The
-// result is sent with s.SendMsg.
-func Encode(s Stream, msg proto.Message, limit int) (*grpc.PreparedMsg, error) {
-	if n := proto.Size(msg); n > limit {
+// Frame is a frame encoded by Encode, sent as it is by a stream that
+// uses Codec: the bytes are marshalled once, in the goroutine that made
+// the frame, and gRPC writes them without encoding, copying or sizing them
+// again. A Frame is sent at most once.
+type Frame struct {
+	data mem.BufferSlice // handed to gRPC by Codec.Marshal, which then owns it
+	one  [1]mem.Buffer   // data's backing array, allocated with the Frame
+}
+
+// Encode encodes msg, refusing a frame over limit bytes or with a string
+// that is not UTF-8. Send the result with SendMsg on a stream whose codec
+// is Codec.
+func Encode(msg proto.Message, limit int) (*Frame, error) {
+	n := proto.Size(msg)
+	if n > limit {
 		return nil, &frameError{size: n, limit: limit}
 	}
-	pm := new(grpc.PreparedMsg)
-	if err := pm.Encode(s, msg); err != nil {
+	// Small frames are plain slices (gRPC's own codec does the same); the
+	// pool's buffers are for large ones, returned once written.
+	var pooled *[]byte
+	var b []byte
+	if mem.IsBelowBufferPoolingThreshold(n) {
+		b = make([]byte, 0, n)
+	} else {
+		pooled = mem.DefaultBufferPool().Get(n)
+		b = (*pooled)[:0]
+	}
+	// UseCachedSize: Size above measured this very message, which no one
+	// changes meanwhile.
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, msg)
+	if err != nil {
+		if pooled != nil {
+			mem.DefaultBufferPool().Put(pooled)
+		}
 		fe := &frameError{field: invalidUTF8(msg.ProtoReflect(), "")}
 		return nil, fmt.Errorf("%w: %w", fe, err)
 	}
-	return pm, nil
+	f := &Frame{}
+	if pooled == nil {
+		f.one[0] = mem.SliceBuffer(b)
+	} else {
+		*pooled = b
+		f.one[0] = mem.NewBuffer(pooled, mem.DefaultBufferPool())
+	}
+	f.data = f.one[:]
+	return f, nil
 }
+
+// Codec is the stream's codec on both ends: a *Frame goes out as the
+// bytes Encode made, anything else is protobuf as gRPC's own codec does
+// it. Its name is gRPC's ("proto"), so the wire is unchanged.
+type Codec struct{}
+
+// protoCodec is gRPC's protobuf codec, which Codec defers to.
+var protoCodec = encoding.GetCodecV2(grpcproto.Name)
+
+// Marshal hands a *Frame's bytes to gRPC, which frees them once written;
+// other messages are protobuf.
+func (Codec) Marshal(v any) (mem.BufferSlice, error) {
+	if f, ok := v.(*Frame); ok {
+		data := f.data
+		if data == nil {
+			return nil, errors.New("a frame sent twice")
+		}
+		f.data = nil
+		return data, nil
+	}
+	return protoCodec.Marshal(v)
+}
+
+// Unmarshal decodes protobuf, as gRPC's own codec does.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+
+// Name is gRPC's name for protobuf, the content-subtype both ends agree on.
+func (Codec) Name() string { return protoCodec.Name() }
 
 // invalidUTF8 returns the path of the first string field of m (or its
 // messages, lists and maps) that is not valid UTF-8, "" when there is none.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/natsconns"
 	"github.com/streamgate/streamgate/internal/eventlog"
 )
 
@@ -35,12 +36,12 @@ func openEvents(cfg *config.Config, insecurePlaintext bool) (events, error) {
 	if e == nil {
 		return events{}, nil
 	}
-	if err := checkNATSPlaintext("events", e.NATSURL, cfg.Plaintext || insecurePlaintext); err != nil {
+	if err := natsconns.CheckPlaintext("events", e.NATSURL, cfg.Plaintext || insecurePlaintext); err != nil {
 		return events{}, err
 	}
 	nc, err := nats.Connect(e.NATSURL, nats.Name("streamgate gateway events"), nats.MaxReconnects(-1))
 	if err != nil {
-		return events{}, fmt.Errorf("gateway: events: NATS at %s: %w", redactedURL(e.NATSURL), err)
+		return events{}, fmt.Errorf("gateway: events: NATS at %s: %w", natsconns.Redacted(e.NATSURL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/cache"
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/idempotency"
+	"github.com/streamgate/streamgate/gateway/natsconns"
 	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
@@ -28,7 +29,7 @@ type resources struct {
 	idemMemory *idempotency.Memory           // the in-process Idempotency-Key store, made on first use
 	idemRedis  map[string]*idempotency.Redis // Idempotency-Key stores by Redis URL
 	idemRefs   map[*idempotency.Redis]int    // tables (in force or draining) using each
-	nats       natsConns                     // the connections of the clients on NATS
+	nats       natsconns.Conns               // the connections of the clients on NATS
 }
 
 func newResources(o Options, writes *invalidator) *resources {
@@ -85,7 +86,7 @@ func (rs *resources) build(cfg *config.Config) (*Table, error) {
 		for _, d := range dialed {
 			_ = d.Close()
 			k := clientKeyOf(rs.clients, d)
-			rs.nats.release(k.nats)
+			rs.nats.Release(k.nats)
 			delete(rs.clients, k)
 		}
 	}
@@ -125,7 +126,7 @@ func (rs *resources) clientKey(cfg *config.Config, svc *config.Service) (clientK
 func (rs *resources) dial(name string, svc *config.Service, k clientKey, linkOpts []caller.Option) (*caller.Client, error) {
 	opts := append([]caller.Option{caller.WithKey(svc.Key), caller.WithServiceName(name), caller.WithLogger(rs.opts.Logger), caller.WithoutCoalescing()}, linkOpts...)
 	if k.nats != "" {
-		nc, err := rs.nats.acquire(k.nats, "streamgate gateway")
+		nc, err := rs.nats.Acquire(k.nats, "streamgate gateway")
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +134,7 @@ func (rs *resources) dial(name string, svc *config.Service, k clientKey, linkOpt
 	}
 	c, err := caller.Dial(svc.Target, append(opts, rs.opts.Dial...)...)
 	if err != nil {
-		rs.nats.release(k.nats)
+		rs.nats.Release(k.nats)
 	}
 	return c, err
 }
@@ -181,7 +182,7 @@ func (rs *resources) unref(t *Table) {
 			k := clientKeyOf(rs.clients, c)
 			delete(rs.clients, k)
 			_ = c.Close()
-			rs.nats.release(k.nats)
+			rs.nats.Release(k.nats)
 		}
 	}
 	if r, ok := t.idem.(*idempotency.Redis); ok {
@@ -246,7 +247,7 @@ func (rs *resources) closeAll() {
 	}
 	rs.clients = map[clientKey]*caller.Client{}
 	rs.clientRefs = map[*caller.Client]int{}
-	rs.nats.closeAll()
+	rs.nats.CloseAll()
 	if rs.redis != nil {
 		_ = rs.redis.gens.Close()
 		rs.redis = nil

@@ -14,6 +14,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/memo"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/status"
@@ -69,8 +70,8 @@ type reader struct {
 	flights  *coalesce.Group // the reads in flight, by readKey
 	coalesce bool            // identical reads in flight share one request
 
-	controls memo[cacheControl, []string] // Cache-Control's values, made once per TTL and visibility
-	scopes   memo[string, callerScope]    // callers' coalescing scopes, by subject
+	controls memo.Map[cacheControl, []string] // Cache-Control's values, made once per TTL and visibility
+	scopes   memo.Map[string, callerScope]    // callers' coalescing scopes, by subject
 }
 
 // cacheControl is what a cacheable answer's Cache-Control says.
@@ -89,13 +90,13 @@ type callerScope struct {
 // scopeOf returns the coalescing scope of a caller, made once for callers
 // who come back with the same roles.
 func (rd *reader) scopeOf(p socket.Principal) string {
-	if s, ok := rd.scopes.get(p.Subject); ok && slices.Equal(s.roles, p.Roles) {
+	if s, ok := rd.scopes.Get(p.Subject); ok && slices.Equal(s.roles, p.Roles) {
 		return s.scope
 	} else if ok {
 		return coalesce.Scope(p.Subject, p.Roles) // the subject's roles changed: the first ones stay
 	}
 	scope := coalesce.Scope(p.Subject, p.Roles)
-	rd.scopes.add(p.Subject, callerScope{roles: slices.Clone(p.Roles), scope: scope})
+	rd.scopes.Add(p.Subject, callerScope{roles: slices.Clone(p.Roles), scope: scope})
 	return scope
 }
 
@@ -103,7 +104,7 @@ func (rd *reader) scopeOf(p socket.Principal) string {
 // header, made once per TTL and visibility.
 func (rd *reader) cacheControlOf(public bool, ttl time.Duration) []string {
 	cc := cacheControl{public: public, seconds: int(ttl.Seconds())}
-	if v, ok := rd.controls.get(cc); ok {
+	if v, ok := rd.controls.Get(cc); ok {
 		return v
 	}
 	visibility := "private"
@@ -111,7 +112,7 @@ func (rd *reader) cacheControlOf(public bool, ttl time.Duration) []string {
 		visibility = "public"
 	}
 	v := []string{visibility + ", max-age=" + strconv.Itoa(cc.seconds)}
-	rd.controls.add(cc, v)
+	rd.controls.Add(cc, v)
 	return v
 }
 

@@ -1,32 +1,12 @@
 package invoke
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
 )
-
-// TestMemoKeepsUpToItsLimit: a memo answers what was added, and past its
-// limit adds nothing more.
-func TestMemoKeepsUpToItsLimit(t *testing.T) {
-	t.Parallel()
-	var m memo[int, string]
-	if _, ok := m.get(1); ok {
-		t.Fatal("an empty memo answered")
-	}
-	for i := range memoLimit + 10 {
-		m.add(i, strconv.Itoa(i))
-	}
-	if v, ok := m.get(7); !ok || v != "7" {
-		t.Fatalf("get(7) = %q, %v", v, ok)
-	}
-	if _, ok := m.get(memoLimit); ok {
-		t.Fatalf("the memo kept more than %d values", memoLimit)
-	}
-}
 
 // TestReaderSharesWhatItMadeOnce: Cache-Control values and callers'
 // scopes are made once and equal to what is made per request, and a

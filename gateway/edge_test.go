@@ -219,3 +219,37 @@ func TestReloadWhileRequestsAreInFlight(t *testing.T) {
 		t.Fatalf("after reload: %d %s", r.Status, r.Raw)
 	}
 }
+
+// API keys verified once are remembered per configuration: a key the
+// reloaded configuration no longer has is refused at once, over either
+// header, and a wrong key is never taken for a remembered one.
+func TestRemovedKeyRefusedAfterReload(t *testing.T) {
+	t.Parallel()
+	_, svcs := newSystem(t)
+	g, ts := startGateway(t, testYAML, svcs)
+	for range 3 { // the second and third are answered from the remembered keys
+		if r := do(t, ts, "GET", "/v1/users/1", "", bearer(aliceKey)...); r.Status != 200 {
+			t.Fatalf("alice before the reload: %d %s", r.Status, r.Raw)
+		}
+	}
+	for _, wrong := range []string{aliceKey + "x", aliceKey[:len(aliceKey)-1], strings.ToUpper(aliceKey)} {
+		if r := do(t, ts, "GET", "/v1/users/1", "", "X-API-Key", wrong); r.Status != 401 {
+			t.Fatalf("a wrong key %q: %d %s", wrong, r.Status, r.Raw)
+		}
+	}
+	withoutAlice := strings.Replace(testYAML, "    - {name: alice, secret_env: ALICE_KEY, subject: alice}\n", "", 1)
+	if withoutAlice == testYAML {
+		t.Fatal("the test's configuration no longer lists alice's key")
+	}
+	if err := g.Apply(parseConfig(t, withoutAlice, svcs)); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range [][]string{bearer(aliceKey), {"X-API-Key", aliceKey}} {
+		if r := do(t, ts, "GET", "/v1/users/1", "", h...); r.Status != 401 {
+			t.Fatalf("alice's removed key (%s): %d %s", h[0], r.Status, r.Raw)
+		}
+	}
+	if r := do(t, ts, "GET", "/v1/users/1", "", bearer(adminKey)...); r.Status != 200 {
+		t.Fatalf("the admin after the reload: %d %s", r.Status, r.Raw)
+	}
+}

@@ -29,13 +29,19 @@ func newKeys(apiKeys []config.APIKey) (*keyring.Keyring, map[string]string, erro
 	return keys, subjects, nil
 }
 
-// verifyKey returns the principal an API key stands for.
+// verifyKey returns the principal an API key stands for: from the keys
+// verified before, or by the keyring (which then remembers it).
 func (a *Authenticator) verifyKey(secret string) (socket.Principal, error) {
+	if p, ok := a.verified.get(secret); ok {
+		return p, nil
+	}
 	key, err := a.keys.Verify(secret)
 	if err != nil {
 		return socket.Principal{}, unauthenticated("unknown API key")
 	}
 	// Clip so that a caller appending to the roles never writes into the
 	// key's own slice.
-	return socket.Principal{Subject: a.subjects[key.Name], Roles: slices.Clip(key.Roles)}, nil
+	p := socket.Principal{Subject: a.subjects[key.Name], Roles: slices.Clip(key.Roles)}
+	a.verified.put(secret, p)
+	return p, nil
 }

@@ -27,9 +27,11 @@ import (
 )
 
 // Authenticator checks the credentials a caller presents at the edge. It
-// is safe for concurrent use; it does not change after New.
+// is safe for concurrent use; the keys and issuers it accepts do not
+// change after New (a new configuration makes a new Authenticator).
 type Authenticator struct {
 	keys       *keyring.Keyring
+	verified   *keyCache          // API keys the keyring accepted before, by the presented bytes
 	subjects   map[string]string  // API key name → the principal's subject
 	issuers    map[string]*issuer // by iss claim
 	unverified *jwt.Parser        // reads a token's iss and alg before an issuer verifies it
@@ -47,7 +49,7 @@ func New(cfg config.Auth) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Authenticator{keys: keys, subjects: subjects, issuers: issuers, unverified: jwt.NewParser()}, nil
+	return &Authenticator{keys: keys, verified: newKeyCache(), subjects: subjects, issuers: issuers, unverified: jwt.NewParser()}, nil
 }
 
 // Authenticate checks the credentials in an Authorization header value

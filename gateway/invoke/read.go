@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -14,6 +15,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/internal/memo"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/services/socket/caller"
 	"github.com/streamgate/streamgate/status"
@@ -34,10 +36,14 @@ type readKey struct {
 // String encodes the key for the cache and the coalescer: the service,
 // then the socket's own coalescing key of the rest. One allocation.
 func (k readKey) String() string {
-	b := make([]byte, 0, len(k.service)+1+coalesce.KeyLen(k.action, k.id, k.body, k.version, k.scope, k.epoch))
-	b = append(append(b, k.service...), 0)
-	b = coalesce.AppendKey(b, k.action, k.id, k.body, k.version, k.scope, k.epoch)
+	b := k.appendTo(make([]byte, 0, len(k.service)+1+coalesce.KeyLen(k.action, k.id, k.body, k.version, k.scope, k.epoch)))
 	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
+
+// appendTo appends the key's encoding (String) to b.
+func (k readKey) appendTo(b []byte) []byte {
+	b = append(append(b, k.service...), 0)
+	return coalesce.AppendKey(b, k.action, k.id, k.body, k.version, k.scope, k.epoch)
 }
 
 // epochOf encodes tags' generations as a read's epoch.
@@ -69,9 +75,14 @@ type reader struct {
 	flights  *coalesce.Group // the reads in flight, by readKey
 	coalesce bool            // identical reads in flight share one request
 
-	controls memo[cacheControl, []string] // Cache-Control's values, made once per TTL and visibility
-	scopes   memo[string, callerScope]    // callers' coalescing scopes, by subject
+	controls memo.Map[cacheControl, []string] // Cache-Control's values, made once per TTL and visibility
+	scopes   memo.Map[string, callerScope]    // callers' coalescing scopes, by subject
+	keys     sync.Pool                        // *[]byte: the buffers lookups make their keys in
 }
+
+// maxPooledKey is the largest key buffer a lookup returns to the pool; a
+// read with a larger body makes its own.
+const maxPooledKey = 4 << 10
 
 // cacheControl is what a cacheable answer's Cache-Control says.
 type cacheControl struct {
@@ -89,13 +100,13 @@ type callerScope struct {
 // scopeOf returns the coalescing scope of a caller, made once for callers
 // who come back with the same roles.
 func (rd *reader) scopeOf(p socket.Principal) string {
-	if s, ok := rd.scopes.get(p.Subject); ok && slices.Equal(s.roles, p.Roles) {
+	if s, ok := rd.scopes.Get(p.Subject); ok && slices.Equal(s.roles, p.Roles) {
 		return s.scope
 	} else if ok {
 		return coalesce.Scope(p.Subject, p.Roles) // the subject's roles changed: the first ones stay
 	}
 	scope := coalesce.Scope(p.Subject, p.Roles)
-	rd.scopes.add(p.Subject, callerScope{roles: slices.Clone(p.Roles), scope: scope})
+	rd.scopes.Add(p.Subject, callerScope{roles: slices.Clone(p.Roles), scope: scope})
 	return scope
 }
 
@@ -103,7 +114,7 @@ func (rd *reader) scopeOf(p socket.Principal) string {
 // header, made once per TTL and visibility.
 func (rd *reader) cacheControlOf(public bool, ttl time.Duration) []string {
 	cc := cacheControl{public: public, seconds: int(ttl.Seconds())}
-	if v, ok := rd.controls.get(cc); ok {
+	if v, ok := rd.controls.Get(cc); ok {
 		return v
 	}
 	visibility := "private"
@@ -111,7 +122,7 @@ func (rd *reader) cacheControlOf(public bool, ttl time.Duration) []string {
 		visibility = "public"
 	}
 	v := []string{visibility + ", max-age=" + strconv.Itoa(cc.seconds)}
-	rd.controls.add(cc, v)
+	rd.controls.Add(cc, v)
 	return v
 }
 
@@ -123,7 +134,7 @@ type readRun struct {
 	client   *caller.Client
 	in       *Invocation // the read, resolved and authorized
 	key      readKey
-	cacheKey string // key.String() without an epoch, when the route is cacheable
+	cacheKey string // key.String() without an epoch, made when the cache had no answer
 	plan     readPlan
 	ttl      time.Duration
 	public   bool
@@ -163,7 +174,7 @@ func (r *readRun) run(ctx context.Context, routed bool) Answer {
 		routed = true
 	}
 	if r.plan.lookup {
-		if e, ok := r.rd.cache.Get(ctx, r.cacheKey); ok {
+		if e, ok := r.lookup(ctx); ok {
 			r.outcome = observe.CacheHit
 			return r.fromEntry(e)
 		}
@@ -224,9 +235,6 @@ func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info caller.Ac
 		r.key.scope = rd.scopeOf(in.principal)
 	}
 	r.plan.cacheable = rd.cache != nil && r.ttl > 0 && !route.Caching.NoCache
-	if r.plan.cacheable {
-		r.cacheKey = r.key.String() // before the key has an epoch
-	}
 	if in.NoCache && in.principal.HasRole("admin") {
 		r.outcome = observe.CacheBypass
 		return r
@@ -236,6 +244,27 @@ func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info caller.Ac
 	r.plan.coalesce = rd.coalesce && !route.Caching.NoCoalesce
 	r.plan.store = r.plan.cacheable
 	return r
+}
+
+// lookup asks the cache for the read's answer under its key (without an
+// epoch) made in a pooled buffer, which Get does not keep: a hit makes no
+// key of its own; a miss keeps one in cacheKey for the answer to be stored
+// under. Only reads whose plan has lookup (all that store) call it.
+func (r *readRun) lookup(ctx context.Context) (*cache.Entry, bool) {
+	bp, _ := r.rd.keys.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b := r.key.appendTo((*bp)[:0])
+	e, ok := r.rd.cache.Get(ctx, unsafe.String(unsafe.SliceData(b), len(b)))
+	if !ok {
+		r.cacheKey = string(b)
+	}
+	if cap(b) <= maxPooledKey {
+		*bp = b
+		r.rd.keys.Put(bp)
+	}
+	return e, ok
 }
 
 // snapshot takes the generations of the read's tags. They become the

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
@@ -78,13 +79,19 @@ func isHint(s string) bool {
 // generator (ChaCha8 per thread, seeded by the system): as unpredictable
 // as crypto/rand's for an id, at a fraction of the cost on every request
 // that comes without one.
-func NewRequestID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	var id [32]byte
-	hex.Encode(id[:], b[:])
-	return string(id[:]) // one allocation
+func NewRequestID() string { return NewRequestIDValues()[0] }
+
+// NewRequestIDValues returns a new request id as a header's values: the
+// slice and the id are one allocation.
+func NewRequestIDValues() []string {
+	b := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(make([]byte, 0, 16), rand.Uint64()), rand.Uint64())
+	v := new(struct {
+		values [1]string
+		text   [32]byte
+	})
+	hex.Encode(v.text[:], b)
+	v.values[0] = unsafe.String(&v.text[0], len(v.text)) // text is never written again
+	return v.values[:]
 }
 
 // SaneRequestID returns id when it may serve as a request id (1 to 128

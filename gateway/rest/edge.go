@@ -61,8 +61,9 @@ func New(core *invoke.Core, obs observe.Observers, opts Options) *Edge {
 // trace context, panics turned into INTERNAL envelopes, then CORS and the
 // routes.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := RequestID(r)
-	w.Header()[HeaderRequestID] = []string{id}
+	ids := requestIDValues(r)
+	w.Header()[HeaderRequestID] = ids
+	id := ids[0]
 	rec := e.obs.NewRecord(observe.ProtocolHTTP, r.Method)
 	rec.Path, rec.RequestID, rec.TraceParent = r.URL.Path, id, get(r.Header, HeaderTraceParent)
 	sw := newStatusWriter(w)

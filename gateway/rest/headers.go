@@ -46,6 +46,21 @@ func RequestID(r *http.Request) string {
 	return invoke.SaneRequestID(get(r.Header, HeaderRequestID))
 }
 
+// requestIDValues is RequestID as the answer's X-Request-Id values,
+// without allocating for a client's sane id: its own values (which
+// nothing writes to) when it sent one, one allocation for a new id.
+func requestIDValues(r *http.Request) []string {
+	v := r.Header[HeaderRequestID]
+	if len(v) == 0 {
+		return invoke.NewRequestIDValues()
+	}
+	id := invoke.SaneRequestID(v[0])
+	if len(v) == 1 && id == v[0] {
+		return v
+	}
+	return []string{id}
+}
+
 // clientTimeout reads the deadline a client asks for: Grpc-Timeout in gRPC
 // form ("500m", "2S") or Timeout as a Go duration ("2s") or milliseconds.
 func clientTimeout(h http.Header) (time.Duration, *status.Error) {

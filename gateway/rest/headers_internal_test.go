@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +55,57 @@ func TestHeaderNamesAreCanonical(t *testing.T) {
 	h.Set("x-api-key", "k")
 	if got := get(h, HeaderAPIKey); got != "k" {
 		t.Fatalf("get = %q; want what Header.Set stored", got)
+	}
+}
+
+// The answer's X-Request-Id values: the client's own when it sent one
+// sane id, its first when it sent several, a new id otherwise.
+func TestRequestIDValues(t *testing.T) {
+	t.Parallel()
+	newID := func(id string) bool {
+		if len(id) != 32 {
+			return false
+		}
+		for _, c := range id {
+			if !strings.ContainsRune("0123456789abcdef", c) {
+				return false
+			}
+		}
+		return true
+	}
+	cases := []struct {
+		name   string
+		sent   []string
+		want   string // "" for a new id
+		shared bool   // the client's own values are used
+	}{
+		{"none", nil, "", false},
+		{"sane", []string{"req-1"}, "req-1", true},
+		{"two", []string{"req-1", "req-2"}, "req-1", false},
+		{"control characters", []string{"req\n1"}, "", false},
+		{"empty", []string{""}, "", false},
+		{"too long", []string{strings.Repeat("a", 129)}, "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := &http.Request{Header: http.Header{}}
+			if tc.sent != nil {
+				r.Header[HeaderRequestID] = tc.sent
+			}
+			got := requestIDValues(r)
+			if len(got) != 1 {
+				t.Fatalf("values %q, want one", got)
+			}
+			if tc.want == "" && !newID(got[0]) || tc.want != "" && got[0] != tc.want {
+				t.Fatalf("id %q, want %q (\"\": a new one)", got[0], tc.want)
+			}
+			if shared := tc.sent != nil && &got[0] == &tc.sent[0]; shared != tc.shared {
+				t.Fatalf("the client's values shared: %v, want %v", shared, tc.shared)
+			}
+			if again := requestIDValues(r); tc.want == "" && again[0] == got[0] {
+				t.Fatal("two requests got the same new id")
+			}
+		})
 	}
 }

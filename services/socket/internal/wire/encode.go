@@ -41,8 +41,9 @@ func (e *frameError) Error() string {
 // the frame, and gRPC writes them without encoding, copying or sizing them
 // again. A Frame is sent at most once.
 type Frame struct {
-	data mem.BufferSlice // handed to gRPC by Codec.Marshal, which then owns it
-	one  [1]mem.Buffer   // data's backing array, allocated with the Frame
+	data  mem.BufferSlice // handed to gRPC by Codec.Marshal, which then owns it
+	one   [1]mem.Buffer   // data's backing array, allocated with the Frame
+	small mem.SliceBuffer // a small frame's bytes, one[0] pointing here: no Buffer of its own to allocate
 }
 
 // Encode encodes msg, refusing a frame over limit bytes or with a string
@@ -75,7 +76,8 @@ func Encode(msg proto.Message, limit int) (*Frame, error) {
 	}
 	f := &Frame{}
 	if pooled == nil {
-		f.one[0] = mem.SliceBuffer(b)
+		f.small = b
+		f.one[0] = &f.small
 	} else {
 		*pooled = b
 		f.one[0] = mem.NewBuffer(pooled, mem.DefaultBufferPool())

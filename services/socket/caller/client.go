@@ -17,6 +17,7 @@ import (
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/internal/workers"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/internal/target"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/status"
 )
@@ -60,10 +61,10 @@ type instanceState struct {
 	Failures int
 }
 
-// Dial returns a client for the service at target (see package doc for the
+// Dial returns a client for the service at dialTarget (see package doc for the
 // forms). It connects in the background; requests wait for a ready stream
 // until their context ends.
-func Dial(target string, opts ...Option) (*Client, error) {
+func Dial(dialTarget string, opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
@@ -72,23 +73,23 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		return nil, errors.New("socket: attempts, timeouts, backoff and ready wait must be positive")
 	}
 	if cfg.nats != nil {
-		return dialNATS(target, cfg)
+		return dialNATS(dialTarget, cfg)
 	}
-	t, err := parseTarget(target)
+	t, err := target.Parse(dialTarget)
 	if err != nil {
 		return nil, err
 	}
-	c := newClient(target, cfg)
-	if t.static != nil {
-		c.pool.setAddrs(t.static)
+	c := newClient(dialTarget, cfg)
+	if t.Static != nil {
+		c.pool.setAddrs(t.Static)
 		return c, nil
 	}
-	rc := resolverConn{update: c.pool.setAddrs, report: c.pool.setResolveErr}
+	rc := target.Conn{Update: c.pool.setAddrs, Report: c.pool.setResolveErr}
 	// Build may report addresses (and start instances) before it returns.
-	res, err := t.builder.Build(resolver.Target{URL: t.url}, rc, resolver.BuildOptions{DisableServiceConfig: true})
+	res, err := t.Builder.Build(resolver.Target{URL: t.URL}, rc, resolver.BuildOptions{DisableServiceConfig: true})
 	if err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("socket: resolve %q: %w", target, err)
+		return nil, fmt.Errorf("socket: resolve %q: %w", dialTarget, err)
 	}
 	c.pool.res.Store(&res)
 	c.wg.Add(1)

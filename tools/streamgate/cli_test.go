@@ -30,6 +30,8 @@ var everyCommand = []struct {
 	{"bench compare", []string{"bench", "compare"}},
 	{"bench serve", []string{"bench", "serve"}},
 	{"bench load", []string{"bench", "load"}},
+	{"bench fanout", []string{"bench", "fanout"}},
+	{"bench subscribers", []string{"bench", "subscribers"}},
 }
 
 // `CMD -h`, `CMD -help`, `CMD --help` and `help CMD` exit 0 and print
@@ -78,12 +80,12 @@ func TestWholeUsage(t *testing.T) {
 			t.Fatalf("%v: status %d, stderr %s", args, status, errOut.String())
 		}
 		for _, c := range everyCommand {
-			hidden := c.name == "bench serve" || c.name == "bench load"
+			hidden := c.name == "bench serve" || c.name == "bench load" || c.name == "bench subscribers"
 			if !hidden && c.name != "bench" && !strings.Contains(out.String(), "\n  streamgate "+c.name+" ") {
 				t.Errorf("%v: the usage lacks %s", args, c.name)
 			}
 		}
-		for _, hidden := range []string{"streamgate bench serve", "streamgate bench load"} {
+		for _, hidden := range []string{"streamgate bench serve", "streamgate bench load", "streamgate bench subscribers"} {
 			if strings.Contains(out.String(), hidden) {
 				t.Errorf("%v: the usage lists the hidden %s", args, hidden)
 			}
@@ -137,7 +139,7 @@ func TestBadValuesAreOneLine(t *testing.T) {
 		{"bench wrk", []string{"bench", "compare", "-wrk", "/no/such/wrk"}, `streamgate: bench compare: invalid value "/no/such/wrk" for flag -wrk: exec: "/no/such/wrk"`},
 		{"bench load stray argument", []string{"bench", "load", "extra"}, `streamgate: bench load: unexpected argument "extra"`},
 		{"bench unknown subcommand", []string{"bench", "frob"}, `streamgate: bench: unknown subcommand "frob"`},
-		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare (a subcommand)`},
+		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare or fanout (a subcommand)`},
 		{"help of an unknown command", []string{"help", "frob"}, `streamgate: unknown command "frob"`},
 
 		{"stack stray argument", []string{"stack", "extra"}, `streamgate: stack: unexpected argument "extra"`},

@@ -68,6 +68,9 @@ type ServeOptions struct {
 	// error), its lines written as `streamgate gateway` writes them:
 	// text, through an asynchronous writer, to stderr. Default info.
 	LogLevel slog.Level
+	// Input is where fanout reads its publish commands; default the
+	// process's stdin.
+	Input io.Reader
 }
 
 // Flags declares Serve's flags (all but KIND, which comes before them) on
@@ -84,7 +87,7 @@ func (o *ServeOptions) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Backend, "backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
 	fs.StringVar(&o.Config, "config", "", "streamgate-gateway: the gateway's configuration")
 	fs.IntVar(&o.Users, "users", 1000, "how many users")
-	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "streamgate-gateway: the least severe lines logged (debug, info, warn, error; info logs one line per request)")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "streamgate-gateway, fanout: the least severe lines logged (debug, info, warn, error; info logs one line per request)")
 }
 
 // Serve runs one server: args are KIND [-listen ADDR] [-backend ADDR]
@@ -139,6 +142,12 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 		return serveStreamgateUsers(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
 	case KindStreamgateUsersNATS:
 		return serveStreamgateUsersNATS(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
+	case KindFanout:
+		input := o.Input
+		if input == nil {
+			input = os.Stdin
+		}
+		return serveFanout(ctx, o.Listen, o.LogLevel, input, stdout, stderr)
 	case KindStreamgateGateway:
 		logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
 		defer func() { _ = logs.Close() }()

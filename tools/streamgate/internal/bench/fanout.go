@@ -187,8 +187,8 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 		}
 		res.Rows = append(res.Rows, row)
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "rate %-8v %8d deliveries  p99 %8s  lost %d  latest %d/%d  server CPU %s/100k\n", rate, row.Deliveries,
-				row.Latency.Percentile(99).Round(time.Microsecond), row.Lost, row.Latest, row.Connected, seconds(row.ServerCPUPer100k()))
+			fmt.Fprintf(o.Progress, "rate %-8v %8d deliveries  p99 %7s  lost %d  not there %d  latest %d/%d  server CPU %s/100k\n", rate, row.Deliveries,
+				fmtLatency(row.Latency.Percentile(99)), row.Lost, row.Missing, row.Latest, row.Connected, seconds(row.ServerCPUPer100k()))
 		}
 	}
 	if err := srv.stop(); err != nil {

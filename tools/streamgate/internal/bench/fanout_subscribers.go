@@ -86,19 +86,23 @@ func (o SubscribersOptions) check() error {
 
 // sawResult is what the subscribers saw, added up.
 type sawResult struct {
-	Connected   int    `json:"connected"`
-	Refused     int    `json:"refused"`               // subscribers that could not subscribe
+	Connected    int    `json:"connected"`
+	Refused      int    `json:"refused"`                 // subscribers that could not subscribe
 	FirstRefusal string `json:"first_refusal,omitempty"` // why the first of them could not
-	Deliveries  int64  `json:"deliveries"`            // states delivered, duplicates aside
-	Duplicates  int64  `json:"duplicates"`
-	OutOfOrder  int64  `json:"out_of_order"`
-	Skipped     int64  `json:"skipped"` // states a conflated event said were skipped
-	Gapped      int64  `json:"gapped"`  // states a gap marker covered
-	Lost        int64  `json:"lost"`    // states neither delivered, skipped nor gapped
-	Unreadable  int64  `json:"unreadable"`
-	Latest      int    `json:"latest"`  // subscribers whose last state was the topic's last
-	CutOff      int    `json:"cut_off"` // closed with 4408
-	Broken      int    `json:"broken"`  // closed otherwise, or failed to read
+	Retries      int    `json:"retries"`                 // subscribes answered 503 and sent again
+	Deliveries   int64  `json:"deliveries"`              // states delivered, duplicates aside
+	Duplicates   int64  `json:"duplicates"`
+	OutOfOrder   int64  `json:"out_of_order"`
+	Skipped      int64  `json:"skipped"` // states a conflated event said were skipped
+	Gapped       int64  `json:"gapped"`  // states a gap marker covered
+	Lost         int64  `json:"lost"`    // states neither delivered, skipped nor gapped before a later one
+	// Missing are the states after the last delivered on sockets still
+	// open when the wait ended.
+	Missing    int64 `json:"missing"`
+	Unreadable int64 `json:"unreadable"`
+	Latest     int   `json:"latest"`  // subscribers whose last state was the topic's last
+	CutOff     int   `json:"cut_off"` // closed with 4408
+	Broken     int   `json:"broken"`  // closed otherwise, or failed to read
 	// First is when the first state was due, Last when the last delivery
 	// came (unix ns).
 	First int64 `json:"first_ns"`
@@ -203,14 +207,15 @@ type subscriber struct {
 	refusal error
 	states  int      // the topic's last state
 	seen    []uint64 // a bit per state, set once delivered, skipped or gapped
-	// base is the topic's seq when the subscription began: seq base+n
-	// is state n.
+	// base is the topic's seq when the subscription began, then
+	// seq - n of the latest event: seq base+n is state n.
 	base   int64
 	maxN   int // the highest state delivered
 	lastN  int // the state delivered last
 	hist   *histShard
 	closed websocket.StatusCode // -1: broken otherwise; 0: still open
 
+	retries                                                         int
 	deliveries, duplicates, outOfOrder, skipped, gapped, unreadable int64
 	first, last                                                     int64
 }
@@ -230,8 +235,36 @@ func (s *subscriber) subscribe(ctx context.Context, wsURL, key, topic string) er
 	}
 	s.conn = c
 	frame, _ := json.Marshal(map[string]string{"type": "subscribe", "id": "s1", "topic": topic})
-	if err := c.Write(ctx, websocket.MessageText, frame); err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		status, answer, err := s.subscribeOnce(ctx, frame)
+		if err != nil || status == http.StatusOK {
+			return err
+		}
+		// A 503 (the gateway's stream to the service broke, or is not
+		// ready yet) is retried a few times, as a client would.
+		if status != http.StatusServiceUnavailable || attempt == subscribeAttempts {
+			return fmt.Errorf("subscribe answered %d: %s", status, answer)
+		}
+		s.retries++
+		timer := time.NewTimer(time.Duration(attempt) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// subscribeAttempts bounds the subscribes a subscriber sends when the
+// gateway answers 503.
+const subscribeAttempts = 5
+
+// subscribeOnce sends the subscribe frame and reads frames until its
+// answer: its status, and its error when it has one.
+func (s *subscriber) subscribeOnce(ctx context.Context, frame []byte) (int, json.RawMessage, error) {
+	if err := s.conn.Write(ctx, websocket.MessageText, frame); err != nil {
+		return 0, nil, err
 	}
 	var answer struct {
 		Type   string          `json:"type"`
@@ -243,19 +276,16 @@ func (s *subscriber) subscribe(ctx context.Context, wsURL, key, topic string) er
 		} `json:"result"`
 	}
 	for answer.Type != "response" || answer.ID != "s1" {
-		_, b, err := c.Read(ctx)
+		_, b, err := s.conn.Read(ctx)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		if err := json.Unmarshal(b, &answer); err != nil {
-			return fmt.Errorf("an unreadable frame: %w", err)
+			return 0, nil, fmt.Errorf("an unreadable frame: %w", err)
 		}
 	}
-	if answer.Status != http.StatusOK {
-		return fmt.Errorf("subscribe answered %d: %s", answer.Status, answer.Error)
-	}
 	s.base = answer.Result.Seq
-	return nil
+	return answer.Status, answer.Error, nil
 }
 
 // read reads events until the topic's last state comes, the socket
@@ -316,10 +346,14 @@ func (s *subscriber) frame(msg []byte) {
 		n, ok2 := intAfter(msg[data:], `"n":`)
 		due, ok3 := intAfter(msg[data:], `"t":`)
 		skipped, _ := intAfter(msg[:data], `"skipped":`)
-		if !ok1 || !ok2 || !ok3 || n < 1 || n > int64(s.states) || seq != s.base+n {
+		if !ok1 || !ok2 || !ok3 || n < 1 || n > int64(s.states) {
 			s.unreadable++
 			return
 		}
+		// The gateway numbers the topic's events itself (and, after its
+		// stream to the service broke, anew): the latest event says
+		// which seq is which state, for gap markers.
+		s.base = seq - n
 		s.event(int(n), int(skipped), due, now)
 	case bytes.HasPrefix(msg, []byte(`{"type":"gap"`)):
 		seq, ok := intAfter(msg, `"seq":`)
@@ -369,26 +403,29 @@ func (s *subscriber) mark(n int) bool {
 	return true
 }
 
-// lost counts the states neither delivered, skipped nor gapped: up to
-// the last, or for a subscriber whose socket closed, up to the highest
-// it had.
-func (s *subscriber) lost() int64 {
-	upTo := s.states
-	if s.closed != 0 {
-		upTo = s.maxN
-	}
-	var lost int64
-	for n := 1; n <= upTo; n++ {
-		if s.seen[n/64]&(uint64(1)<<(n%64)) == 0 {
+// lost counts the states neither delivered, skipped nor gapped below
+// the highest delivered: holes. missing counts those above it on a
+// socket still open when the wait ended (queued, or lost at the end:
+// the two cannot be told apart); a closed socket's are its cut-off's.
+func (s *subscriber) lost() (lost, missing int64) {
+	for n := 1; n <= s.states; n++ {
+		if s.seen[n/64]&(uint64(1)<<(n%64)) != 0 {
+			continue
+		}
+		switch {
+		case n < s.maxN:
 			lost++
+		case s.closed == 0:
+			missing++
 		}
 	}
-	return lost
+	return lost, missing
 }
 
 // add adds up one subscriber.
 func (r *sawResult) add(s *subscriber) {
 	if s.refusal != nil {
+		r.Retries += s.retries
 		r.Refused++
 		if r.FirstRefusal == "" {
 			r.FirstRefusal = s.refusal.Error()
@@ -396,13 +433,16 @@ func (r *sawResult) add(s *subscriber) {
 		return
 	}
 	r.Connected++
+	r.Retries += s.retries
 	r.Deliveries += s.deliveries
 	r.Duplicates += s.duplicates
 	r.OutOfOrder += s.outOfOrder
 	r.Skipped += s.skipped
 	r.Gapped += s.gapped
 	r.Unreadable += s.unreadable
-	r.Lost += s.lost()
+	lost, missing := s.lost()
+	r.Lost += lost
+	r.Missing += missing
 	switch s.closed {
 	case 0:
 	case closeTooSlow:

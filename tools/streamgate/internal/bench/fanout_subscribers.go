@@ -116,10 +116,7 @@ type sawResult struct {
 // RunSubscribers).
 func Subscribers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o SubscribersOptions
-	fs := flag.NewFlagSet("bench subscribers", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o.Flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("bench subscribers", args, stderr, o.Flags); err != nil {
 		return err
 	}
 	return RunSubscribers(ctx, o, stdout)

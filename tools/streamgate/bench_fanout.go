@@ -5,6 +5,7 @@ import (
 	"flag"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/streamgate/streamgate/tools/streamgate/internal/bench"
@@ -26,6 +27,7 @@ func benchFanoutCmd(fs *flag.FlagSet) runner {
 	fs.BoolVar(&o.Conflate, "conflate", true, "watch the resource the gateway may conflate (its default); false: one declared conflate: false")
 	fs.IntVar(&o.Dials, "dials", 64, "WebSockets being opened and subscribed at once")
 	markdown := fs.String("markdown", "", "also write the table as markdown to FILE")
+	profile := fs.String("server-cpuprofile", "", "write a CPU profile of the server (go tool pprof) from the first row's publishing until it stops to FILE")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "the gateway's log level (debug, info, warn, error), written as the gateway command writes them; info logs one line per request (each subscribe)")
 	o.LoadCPUs, o.ServerCPUs = bench.SplitCPUs()
 	fs.Func("load-cpus", "pin the subscribers' process to these CPUs (taskset -c; all: not pinned) (default "+cpusDefault(o.LoadCPUs)+")", cpusFlag(&o.LoadCPUs))
@@ -41,6 +43,11 @@ func benchFanoutCmd(fs *flag.FlagSet) runner {
 		o.Command = []string{exe, "bench", "serve"}
 		o.SubscribersCommand = []string{exe, "bench", "subscribers"}
 		o.Progress = in.stderr
+		if *profile != "" {
+			if o.ServerCPUProfile, err = filepath.Abs(*profile); err != nil {
+				return err
+			}
+		}
 		res, err := bench.Fanout(ctx, o)
 		if err != nil {
 			return err

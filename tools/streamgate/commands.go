@@ -167,6 +167,7 @@ const benchCompareUsage = `  streamgate bench compare [-systems LIST] [-rounds N
 
 const benchFanoutUsage = `  streamgate bench fanout [-subscribers N] [-rate R[,R2,…]] [-duration D] [-topics K] [-conflate=false]
                           [-dials N] [-load-cpus LIST] [-server-cpus LIST] [-log-level LEVEL] [-markdown FILE]
+                          [-server-cpuprofile FILE]
       Start the streamgate gateway and a service publishing states at a fixed rate
       (R a second on each of K topics, for D; each state carries its number n and
       the time it was due) in one process on -server-cpus, then, for each rate, N
@@ -178,6 +179,7 @@ const benchFanoutUsage = `  streamgate bench fanout [-subscribers N] [-rate R[,R
       state, subscribers cut off (4408), and the server's CPU time per 100k
       deliveries. -conflate=false watches a resource declared conflate: false (a
       gateway without that key conflates nothing, and says so). Loopback only.
+      -server-cpuprofile writes the server's CPU profile from the first publish on.
 `
 
 const benchSubscribersUsage = `  streamgate bench subscribers -url URL -subscribers N -states N [-resource R] [-prefix P] [-topics K]

@@ -50,6 +50,9 @@ type FanoutOptions struct {
 	ServerCPUs, LoadCPUs string
 	// LogLevel is the gateway's, as ServeOptions.LogLevel.
 	LogLevel slog.Level
+	// ServerCPUProfile, when set, is where the server writes a CPU
+	// profile of itself from the first row's publishing until it stops.
+	ServerCPUProfile string
 	// Progress, if set, receives a line per row, and notes.
 	Progress io.Writer
 }
@@ -175,7 +178,11 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 	}
 	key, serviceKey := randomKey(), randomKey()
 	env := []string{EnvKey + "=" + key, EnvServiceKey + "=" + serviceKey}
-	srv, err := startProcess(pinnedTo(o.ServerCPUs, o.Command...), env, "server", KindFanout, "-log-level="+o.LogLevel.String())
+	args := []string{KindFanout, "-log-level=" + o.LogLevel.String()}
+	if o.ServerCPUProfile != "" {
+		args = append(args, "-cpuprofile", o.ServerCPUProfile)
+	}
+	srv, err := startProcess(pinnedTo(o.ServerCPUs, o.Command...), env, "server", args...)
 	if err != nil {
 		return nil, err
 	}

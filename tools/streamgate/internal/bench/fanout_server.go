@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -70,9 +71,9 @@ func ConflateKeyKnown() bool {
 }
 
 // serveFanout runs the fan-out service on a loopback socket and the
-// gateway in front of it on listen, then publishes as the lines of input
-// say until ctx ends.
-func serveFanout(ctx context.Context, listen string, logLevel slog.Level, input io.Reader, stdout, stderr io.Writer) error {
+// gateway in front of it on o.Listen, then publishes as the lines of
+// input say until ctx ends.
+func serveFanout(ctx context.Context, o ServeOptions, input io.Reader, stdout, stderr io.Writer) error {
 	serviceKey := os.Getenv(EnvServiceKey)
 	if serviceKey == "" {
 		return errors.New("fanout: " + EnvServiceKey + " is unset")
@@ -102,14 +103,14 @@ func serveFanout(ctx context.Context, listen string, logLevel slog.Level, input 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis) }()
 	published := make(chan error, 1)
-	go func() { published <- publishAsTold(ctx, srv, input) }()
+	go func() { published <- publishAsTold(ctx, srv, input, o.CPUProfile) }()
 
 	logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
 	defer func() { _ = logs.Close() }()
 	err = gateway.Run(ctx, gateway.RunOptions{
 		ConfigData: []byte(fanoutConfig(lis.Addr().String(), ConflateKeyKnown())), ConfigPath: "fanout.yaml",
-		HTTPAddr: listen, GRPCAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: logLevel})),
+		HTTPAddr: o.Listen, GRPCAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel})),
 		Ready:  func(a gateway.Addrs) { fmt.Fprintf(stdout, "ready %s\n", a.HTTP) },
 	})
 	cancel()
@@ -159,8 +160,9 @@ func parseFanoutCommand(line string) (fanoutCommand, error) {
 }
 
 // publishAsTold publishes what each line of input says, one command at a
-// time, until input ends or ctx does.
-func publishAsTold(ctx context.Context, srv *socket.Server, input io.Reader) error {
+// time, until input ends or ctx does; with profile, it profiles the
+// process's CPU from the first command on.
+func publishAsTold(ctx context.Context, srv *socket.Server, input io.Reader, profile string) error {
 	lines := make(chan string)
 	go func() { // ends when input does (the parent closes it)
 		defer close(lines)
@@ -185,6 +187,14 @@ func publishAsTold(ctx context.Context, srv *socket.Server, input io.Reader) err
 			c, err := parseFanoutCommand(line)
 			if err != nil {
 				return err
+			}
+			if profile != "" {
+				stop, err := startCPUProfile(profile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				profile = ""
 			}
 			if err := publishStates(ctx, srv, c); err != nil {
 				return err
@@ -227,4 +237,20 @@ func publishStates(ctx context.Context, srv *socket.Server, c fanoutCommand) err
 		}
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

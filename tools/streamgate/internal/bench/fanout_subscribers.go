@@ -183,16 +183,19 @@ func RunSubscribers(ctx context.Context, o SubscribersOptions, stdout io.Writer)
 	<-allRead
 	res := sawResult{CPU: rusage.CPU() - start, Latency: hist.merged()}
 	for _, s := range subs {
-		if s.conn != nil {
-			s.conn.CloseNow()
-		}
 		res.add(s)
 	}
 	b, err := json.Marshal(res)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = fmt.Fprintf(stdout, "%s%s\n", lineSaw, b)
 	}
-	_, err = fmt.Fprintf(stdout, "%s%s\n", lineSaw, b)
+	// The sockets close once the report is out: the server's CPU time
+	// for the row ends with it, and leaving is not fanning out.
+	for _, s := range subs {
+		if s.conn != nil {
+			s.conn.CloseNow()
+		}
+	}
 	return err
 }
 

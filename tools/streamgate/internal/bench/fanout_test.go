@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,23 @@ func TestFanoutCountsAddUp(t *testing.T) {
 	}
 	t.Setenv(envServe, "1")
 	var progress bytes.Buffer
+	profile := filepath.Join(t.TempDir(), "server.pprof")
 	for _, conflate := range []bool{true, false} {
-		res, err := bench.Fanout(context.Background(), bench.FanoutOptions{
+		o := bench.FanoutOptions{
 			Command: []string{os.Args[0]}, SubscribersCommand: []string{os.Args[0], "subscribers"},
 			Subscribers: 50, Topics: 2, Rates: []float64{5, 20}, Duration: 2 * time.Second, Conflate: conflate, Progress: &progress,
-		})
+		}
+		if conflate {
+			o.ServerCPUProfile = profile
+		}
+		res, err := bench.Fanout(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if conflate {
+			if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+				t.Errorf("the server's CPU profile: %v", err)
+			}
 		}
 		if want := map[bool]string{true: "items", false: "ledger"}[conflate]; res.Resource != want {
 			t.Errorf("conflate %v: resource %s, want %s", conflate, res.Resource, want)

@@ -68,6 +68,9 @@ type ServeOptions struct {
 	// error), its lines written as `streamgate gateway` writes them:
 	// text, through an asynchronous writer, to stderr. Default info.
 	LogLevel slog.Level
+	// CPUProfile, when set, is where fanout writes a CPU profile of
+	// itself from its first publish until it stops.
+	CPUProfile string
 	// Input is where fanout reads its publish commands; default the
 	// process's stdin.
 	Input io.Reader
@@ -87,6 +90,7 @@ func (o *ServeOptions) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Backend, "backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
 	fs.StringVar(&o.Config, "config", "", "streamgate-gateway: the gateway's configuration")
 	fs.IntVar(&o.Users, "users", 1000, "how many users")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "fanout: write a CPU profile from the first publish until the server stops to FILE")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "streamgate-gateway, fanout: the least severe lines logged (debug, info, warn, error; info logs one line per request)")
 }
 
@@ -147,7 +151,7 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 		if input == nil {
 			input = os.Stdin
 		}
-		return serveFanout(ctx, o.Listen, o.LogLevel, input, stdout, stderr)
+		return serveFanout(ctx, o, input, stdout, stderr)
 	case KindStreamgateGateway:
 		logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
 		defer func() { _ = logs.Close() }()

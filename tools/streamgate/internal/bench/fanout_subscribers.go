@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -74,6 +76,8 @@ func (o SubscribersOptions) check() error {
 	switch {
 	case !strings.HasPrefix(o.URL, "http://"):
 		return errors.New("bench subscribers: needs -url http://ADDR")
+	case !onLoopback(o.URL):
+		return errors.New("bench subscribers: -url must be on loopback (127.0.0.1, ::1, localhost)")
 	case o.Subscribers <= 0 || o.Topics <= 0 || o.Dials <= 0:
 		return errors.New("bench subscribers: -subscribers, -topics and -dials must be positive")
 	case o.States <= 0 || o.States > maxStates:
@@ -82,6 +86,17 @@ func (o SubscribersOptions) check() error {
 		return errors.New("bench subscribers: -subscribe-timeout and -wait must be positive")
 	}
 	return nil
+}
+
+// onLoopback reports whether rawURL's host is a loopback address.
+func onLoopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // sawResult is what the subscribers saw, added up.

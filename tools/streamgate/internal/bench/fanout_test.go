@@ -123,6 +123,7 @@ func TestSubscribersRefuseBadArguments(t *testing.T) {
 		{},
 		{"-url", "http://127.0.0.1:1", "-subscribers", "0", "-states", "5"},
 		{"-url", "ws://127.0.0.1:1", "-subscribers", "1", "-states", "5"},
+		{"-url", "http://192.0.2.1:80", "-subscribers", "1", "-states", "5"},
 		{"-url", "http://127.0.0.1:1", "-subscribers", "1", "-states", "0"},
 		{"-url", "http://127.0.0.1:1", "-subscribers", "1", "-states", "5", "-wait", "0s"},
 	} {

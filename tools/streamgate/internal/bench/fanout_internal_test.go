@@ -39,6 +39,8 @@ func TestSubscriberCounts(t *testing.T) {
 		{"conflated to the last", []string{"5/4"}, false, "1 0 0 4 0 0 0 0 true"},
 		{"conflated, one lost besides", []string{"1", "5/2"}, false, "2 0 0 2 0 1 0 0 true"},
 		{"a gap marker", []string{"1", "gap 3", "4", "5"}, false, "3 0 0 0 2 0 0 0 true"},
+		{"a gap marker, numbered anew after it", []string{"1", "gap 1", "5"}, false, "2 0 0 0 3 0 0 0 true"},
+		{"a gap marker then a hole", []string{"1", "gap 1", "3", "5"}, false, "3 0 0 0 1 1 0 0 true"},
 		{"unreadable frames", []string{"1", "junk", "2", "3", "4", "5"}, false, "5 0 0 0 0 0 0 1 true"},
 		{"closed: lost only up to the highest seen", []string{"1", "3"}, true, "2 0 0 0 0 1 0 0 false"},
 	}

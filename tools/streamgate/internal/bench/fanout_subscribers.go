@@ -224,11 +224,14 @@ type subscriber struct {
 	seen    []uint64 // a bit per state, set once delivered, skipped or gapped
 	// base is the topic's seq when the subscription began, then
 	// seq - n of the latest event: seq base+n is state n.
-	base   int64
-	maxN   int // the highest state delivered
-	lastN  int // the state delivered last
-	hist   *histShard
-	closed websocket.StatusCode // -1: broken otherwise; 0: still open
+	base int64
+	maxN int // the highest state delivered
+	// gapPending: a gap marker came; the next event says up to which
+	// state it covers.
+	gapPending bool
+	lastN      int // the state delivered last
+	hist       *histShard
+	closed     websocket.StatusCode // -1: broken otherwise; 0: still open
 
 	retries                                                         int
 	deliveries, duplicates, outOfOrder, skipped, gapped, unreadable int64
@@ -369,6 +372,10 @@ func (s *subscriber) frame(msg []byte) {
 		// stream to the service broke, anew): the latest event says
 		// which seq is which state, for gap markers.
 		s.base = seq - n
+		if s.gapPending {
+			s.coverGap(int(n) - 1)
+			s.gapPending = false
+		}
 		s.event(int(n), int(skipped), due, now)
 	case bytes.HasPrefix(msg, []byte(`{"type":"gap"`)):
 		seq, ok := intAfter(msg, `"seq":`)
@@ -376,11 +383,11 @@ func (s *subscriber) frame(msg []byte) {
 			s.unreadable++
 			return
 		}
-		for n := 1; n <= min(int(seq-s.base), s.states); n++ {
-			if s.mark(n) {
-				s.gapped++
-			}
-		}
+		// Every state missing up to the marker's seq is covered, and
+		// (the gateway may number the topic's events anew after the
+		// loss) every one missing below the next event too.
+		s.coverGap(max(int(seq-s.base), s.maxN))
+		s.gapPending = true
 	}
 }
 
@@ -406,6 +413,15 @@ func (s *subscriber) event(n, skipped int, due, now int64) {
 	}
 	s.last = now
 	s.hist.record(time.Duration(now - due))
+}
+
+// coverGap counts the states up to n not yet accounted for as gapped.
+func (s *subscriber) coverGap(n int) {
+	for k := 1; k <= min(n, s.states); k++ {
+		if s.mark(k) {
+			s.gapped++
+		}
+	}
 }
 
 // mark sets state n's bit, reporting whether it was clear.

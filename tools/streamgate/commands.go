@@ -174,8 +174,8 @@ const benchFanoutUsage = `  streamgate bench fanout [-subscribers N] [-rate R[,R
       WebSocket subscribers in a process of their own on -load-cpus (default 1000;
       subscriber i watches topic i mod K). Prints a row per rate: deliveries and
       deliveries/s, latency p50/p90/p99/max from when each state was due, states
-      lost (neither delivered, conflated away nor covered by a gap marker),
-      duplicates, out-of-order, skipped (conflated), subscribers ending on the last
+      lost (below a later one, neither delivered, conflated away nor covered by a
+      gap marker), states not there when the wait ended, duplicates, out-of-order, skipped (conflated), subscribers ending on the last
       state, subscribers cut off (4408), and the server's CPU time per 100k
       deliveries. -conflate=false watches a resource declared conflate: false (a
       gateway without that key conflates nothing, and says so). Loopback only.

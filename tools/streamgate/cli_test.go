@@ -30,6 +30,8 @@ var everyCommand = []struct {
 	{"bench compare", []string{"bench", "compare"}},
 	{"bench serve", []string{"bench", "serve"}},
 	{"bench load", []string{"bench", "load"}},
+	{"bench fanout", []string{"bench", "fanout"}},
+	{"bench subscribers", []string{"bench", "subscribers"}},
 }
 
 // `CMD -h`, `CMD -help`, `CMD --help` and `help CMD` exit 0 and print
@@ -78,12 +80,12 @@ func TestWholeUsage(t *testing.T) {
 			t.Fatalf("%v: status %d, stderr %s", args, status, errOut.String())
 		}
 		for _, c := range everyCommand {
-			hidden := c.name == "bench serve" || c.name == "bench load"
+			hidden := c.name == "bench serve" || c.name == "bench load" || c.name == "bench subscribers"
 			if !hidden && c.name != "bench" && !strings.Contains(out.String(), "\n  streamgate "+c.name+" ") {
 				t.Errorf("%v: the usage lacks %s", args, c.name)
 			}
 		}
-		for _, hidden := range []string{"streamgate bench serve", "streamgate bench load"} {
+		for _, hidden := range []string{"streamgate bench serve", "streamgate bench load", "streamgate bench subscribers"} {
 			if strings.Contains(out.String(), hidden) {
 				t.Errorf("%v: the usage lists the hidden %s", args, hidden)
 			}
@@ -135,9 +137,15 @@ func TestBadValuesAreOneLine(t *testing.T) {
 		{"bench load CPUs", []string{"bench", "compare", "-load-cpus", "zero"}, `streamgate: bench compare: invalid value "zero" for flag -load-cpus: bench: CPU list "zero": expected CPUs and ranges such as 0,2-3`},
 		{"bench server CPUs", []string{"bench", "compare", "-server-cpus", "3-1"}, `streamgate: bench compare: invalid value "3-1" for flag -server-cpus: bench: CPU list "3-1"`},
 		{"bench wrk", []string{"bench", "compare", "-wrk", "/no/such/wrk"}, `streamgate: bench compare: invalid value "/no/such/wrk" for flag -wrk: exec: "/no/such/wrk"`},
+		{"bench fanout rate", []string{"bench", "fanout", "-rate", "abc"}, `streamgate: bench fanout: invalid value "abc" for flag -rate: rate "abc": want a number of states a second`},
+		{"bench fanout zero rate", []string{"bench", "fanout", "-rates", "10,0"}, `streamgate: bench fanout: invalid value "10,0" for flag -rates: rate 0: want a positive number`},
+		{"bench fanout no rate", []string{"bench", "fanout"}, `streamgate: bench fanout: give a -rate`},
+		{"bench fanout no subscribers", []string{"bench", "fanout", "-subscribers", "0", "-rate", "10"}, `streamgate: bench fanout: -subscribers must be at least 1`},
+		{"bench fanout topics", []string{"bench", "fanout", "-subscribers", "5", "-topics", "6", "-rate", "10"}, `streamgate: bench fanout: -topics must be 1 to -subscribers (5)`},
+		{"bench fanout CPUs", []string{"bench", "fanout", "-server-cpus", "x", "-rate", "10"}, `streamgate: bench fanout: invalid value "x" for flag -server-cpus`},
 		{"bench load stray argument", []string{"bench", "load", "extra"}, `streamgate: bench load: unexpected argument "extra"`},
 		{"bench unknown subcommand", []string{"bench", "frob"}, `streamgate: bench: unknown subcommand "frob"`},
-		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare (a subcommand)`},
+		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare or fanout (a subcommand)`},
 		{"help of an unknown command", []string{"help", "frob"}, `streamgate: unknown command "frob"`},
 
 		{"stack stray argument", []string{"stack", "extra"}, `streamgate: stack: unexpected argument "extra"`},

@@ -21,6 +21,8 @@ func commands() []*command {
 		{name: "load", usage: loadUsage, minArgs: 1, maxArgs: 1, want: "one URL, e.g. http://127.0.0.1:8080/v1/users/{id}", flags: loadCmd},
 		{name: "bench", subs: []*command{
 			{name: "bench compare", usage: benchCompareUsage, maxArgs: 0, flags: benchCompareCmd},
+			{name: "bench fanout", usage: benchFanoutUsage, maxArgs: 0, flags: benchFanoutCmd},
+			{name: "bench subscribers", usage: benchSubscribersUsage, maxArgs: 0, hidden: true, flags: benchSubscribersCmd},
 			{name: "bench serve", usage: benchServeUsage, lead: "KIND", maxArgs: 0, hidden: true, flags: benchServeCmd},
 			{name: "bench load", usage: benchLoadUsage, maxArgs: 0, hidden: true, flags: benchLoadCmd},
 		}},
@@ -161,6 +163,29 @@ const benchCompareUsage = `  streamgate bench compare [-systems LIST] [-rounds N
       -systems node-socket,node-http: one Node handler (services/node) behind the
       streamgate gateway's socket and behind httputil.ReverseProxy (needs node; run
       from the repository's root).
+`
+
+const benchFanoutUsage = `  streamgate bench fanout [-subscribers N] [-rate R[,R2,…]] [-duration D] [-topics K] [-conflate=false]
+                          [-dials N] [-load-cpus LIST] [-server-cpus LIST] [-log-level LEVEL] [-markdown FILE]
+                          [-server-cpuprofile FILE]
+      Start the streamgate gateway and a service publishing states at a fixed rate
+      (R a second on each of K topics, for D; each state carries its number n and
+      the time it was due) in one process on -server-cpus, then, for each rate, N
+      WebSocket subscribers in a process of their own on -load-cpus (default 1000;
+      subscriber i watches topic i mod K). Prints a row per rate: deliveries and
+      deliveries/s, latency p50/p90/p99/max from when each state was due, states
+      lost (below a later one, neither delivered, conflated away nor covered by a
+      gap marker), states not there when the wait ended, duplicates, out-of-order, skipped (conflated), subscribers ending on the last
+      state, subscribers cut off (4408), and the server's CPU time per 100k
+      deliveries. -conflate=false watches a resource declared conflate: false (a
+      gateway without that key conflates nothing, and says so). Loopback only.
+      -server-cpuprofile writes the server's CPU profile from the first publish on.
+`
+
+const benchSubscribersUsage = `  streamgate bench subscribers -url URL -subscribers N -states N [-resource R] [-prefix P] [-topics K]
+                               [-dials N] [-subscribe-timeout D] [-wait D]
+      The subscribers process bench fanout starts (it runs this binary again); not
+      for direct use. Prints "subscribed", then "saw" and what they saw as JSON.
 `
 
 const benchLoadUsage = `  streamgate bench load -url URL [-users N] [-c N] [-warmup D] [-duration D]

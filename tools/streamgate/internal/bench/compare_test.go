@@ -23,7 +23,8 @@ import (
 )
 
 // envServe makes the test binary a bench server (or, with "load" first,
-// the load process): Compare starts it again with Serve's (Load's)
+// the load process; with "subscribers", bench fanout's subscribers):
+// Compare and Fanout start it again with Serve's (Load's, Subscribers')
 // arguments, as the streamgate binary starts itself.
 const envServe = "STREAMGATE_BENCH_TEST_SERVE"
 
@@ -31,9 +32,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envServe) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		var err error
-		if len(os.Args) > 1 && os.Args[1] == "load" {
+		switch {
+		case len(os.Args) > 1 && os.Args[1] == "load":
 			err = bench.Load(ctx, os.Args[2:], os.Stdout, os.Stderr)
-		} else {
+		case len(os.Args) > 1 && os.Args[1] == "subscribers":
+			err = bench.Subscribers(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		default:
 			err = bench.Serve(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		}
 		stop()

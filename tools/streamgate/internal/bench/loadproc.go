@@ -61,13 +61,19 @@ type loadResult struct {
 // Load is the load process run with its arguments (see RunLoad).
 func Load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o LoadOptions
-	fs := flag.NewFlagSet("bench load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o.Flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("bench load", args, stderr, o.Flags); err != nil {
 		return err
 	}
 	return RunLoad(ctx, o, stdout)
+}
+
+// parseFlags parses a child process's args with the flags declare
+// declares, its complaints on stderr.
+func parseFlags(name string, args []string, stderr io.Writer, declare func(*flag.FlagSet)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	declare(fs)
+	return fs.Parse(args)
 }
 
 // RunLoad loads o.URL for o.Warmup, writes "measuring" and a newline to

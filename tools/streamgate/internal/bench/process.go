@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -25,6 +26,7 @@ type process struct {
 	role string // "gateway", "service" or "server"
 	cmd  *exec.Cmd
 	addr string
+	in   io.WriteCloser // its stdin (bench fanout's server reads commands there)
 	out  *lineWatcher
 	errs *tail
 	done chan struct{} // closed when the process has exited
@@ -39,6 +41,11 @@ func startProcess(command []string, env []string, role string, args ...string) (
 	p := &process{role: role, cmd: cmd, out: newLineWatcher("ready "), errs: &tail{max: 4096}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.errs
 	cmd.SysProcAttr = dieWithParent()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.in = in
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -63,6 +70,7 @@ func startProcess(command []string, env []string, role string, args ...string) (
 // stop ends the process with SIGTERM (SIGKILL after stopTimeout) and
 // reports an unclean exit.
 func (p *process) stop() error {
+	_ = p.in.Close()
 	if childproc.Stop(p.cmd.Process, p.done, stopTimeout) {
 		return fmt.Errorf("%s did not stop within %v after SIGTERM", p.role, stopTimeout)
 	}

@@ -68,6 +68,12 @@ type ServeOptions struct {
 	// error), its lines written as `streamgate gateway` writes them:
 	// text, through an asynchronous writer, to stderr. Default info.
 	LogLevel slog.Level
+	// CPUProfile, when set, is where fanout writes a CPU profile of
+	// itself from its first publish until it stops.
+	CPUProfile string
+	// Input is where fanout reads its publish commands; default the
+	// process's stdin.
+	Input io.Reader
 }
 
 // Flags declares Serve's flags (all but KIND, which comes before them) on
@@ -84,7 +90,8 @@ func (o *ServeOptions) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Backend, "backend", "", "the service behind (reverse-proxy: URL; grpc-gateway: ADDR)")
 	fs.StringVar(&o.Config, "config", "", "streamgate-gateway: the gateway's configuration")
 	fs.IntVar(&o.Users, "users", 1000, "how many users")
-	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "streamgate-gateway: the least severe lines logged (debug, info, warn, error; info logs one line per request)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "fanout: write a CPU profile from the first publish until the server stops to FILE")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "streamgate-gateway, fanout: the least severe lines logged (debug, info, warn, error; info logs one line per request)")
 }
 
 // Serve runs one server: args are KIND [-listen ADDR] [-backend ADDR]
@@ -139,6 +146,12 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 		return serveStreamgateUsers(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
 	case KindStreamgateUsersNATS:
 		return serveStreamgateUsersNATS(ctx, o.Listen, all, os.Getenv(EnvServiceKey), ready)
+	case KindFanout:
+		input := o.Input
+		if input == nil {
+			input = os.Stdin
+		}
+		return serveFanout(ctx, o, input, stdout, stderr)
 	case KindStreamgateGateway:
 		logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
 		defer func() { _ = logs.Close() }()

@@ -81,12 +81,6 @@ func (row Row) cpuCell() string {
 
 // loadSetup says where the load and the servers ran.
 func (o Options) loadSetup() string {
-	where := func(cpus string) string {
-		if cpus == "" {
-			return "unpinned"
-		}
-		return "on CPUs " + cpus
-	}
 	switch {
 	case o.WRK != "":
 		return fmt.Sprintf("load: wrk %s, servers %s", where(o.LoadCPUs), where(o.ServerCPUs))
@@ -94,6 +88,14 @@ func (o Options) loadSetup() string {
 		return fmt.Sprintf("load: its own process %s, servers %s", where(o.LoadCPUs), where(o.ServerCPUs))
 	}
 	return "load: in the comparing process, servers " + where(o.ServerCPUs)
+}
+
+// where says where a process pinned to cpus ran.
+func where(cpus string) string {
+	if cpus == "" {
+		return "unpinned"
+	}
+	return "on CPUs " + cpus
 }
 
 // WriteMarkdown writes the comparison as a markdown table, CPU per

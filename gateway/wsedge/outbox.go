@@ -290,6 +290,9 @@ func (o *outbox) writeLoop() {
 func (o *outbox) take() []queued {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if len(o.queue) == 0 {
+		return nil // keep the queue's array: the next frames go there
+	}
 	batch := o.queue
 	o.queue = o.spare[:0]
 	o.spare = nil

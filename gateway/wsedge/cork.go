@@ -12,6 +12,11 @@ import (
 // this size, never one unbounded buffer).
 const corkLimit = 64 << 10
 
+// corkKeep is the room a corked connection keeps between batches: a
+// larger batch's buffer is let go when it ends, so an idle socket holds
+// no more than net/http's own buffer would (many sockets idle at once).
+const corkKeep = 4 << 10
+
 // corkWriter is a ResponseWriter whose Hijack hands out a corkConn: the
 // socket's writer can then put many frames on the wire with one write.
 //
@@ -93,6 +98,9 @@ func (c *corkConn) uncork() error {
 	defer c.mu.Unlock()
 	c.corked = false
 	_, err := c.flushLocked()
+	if cap(c.held) > corkKeep {
+		c.held = nil
+	}
 	return err
 }
 
@@ -102,11 +110,7 @@ func (c *corkConn) flushLocked() (int, error) {
 		return 0, c.err
 	}
 	n, err := c.send(c.held)
-	if cap(c.held) > 2*corkLimit {
-		c.held = nil // a frame larger than the limit went through: do not keep its room
-	} else {
-		c.held = c.held[:0]
-	}
+	c.held = c.held[:0]
 	return n, err
 }
 

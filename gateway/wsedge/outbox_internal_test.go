@@ -208,3 +208,36 @@ func TestWithSkipped(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A client whose conflated event waited Stall with no frame written
+// meanwhile does not read: the next event of the topic cuts it off
+// (4408). One that took a frame meanwhile is slow, not stopped.
+func TestConflatedSlotStalledCutsOff(t *testing.T) {
+	t.Parallel()
+	for _, reading := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reading=%v", reading), func(t *testing.T) {
+			t.Parallel()
+			var cutOffs atomic.Int64
+			report := func(e observe.ConnEvent) {
+				if e.Kind == observe.SocketCutOff {
+					cutOffs.Add(1)
+				}
+			}
+			o := newOutbox(context.Background(), nil, nil, Limits{}.withDefaults(0), newCloser(), report)
+			o.conflate("items/a", eventFrame("items/a", 1, "", nil))
+			o.mu.Lock()
+			o.queue[0].queuedAt = time.Now().Add(-o.stall) // queued Stall ago (no writer runs here)
+			o.mu.Unlock()
+			if reading {
+				o.written.Add(1)
+			}
+			o.conflate("items/a", eventFrame("items/a", 2, "", nil))
+			if got, want := o.closer.asked(), !reading; got != want || cutOffs.Load() != map[bool]int64{true: 1}[want] {
+				t.Fatalf("cut off %v (%d reported), want %v", got, cutOffs.Load(), want)
+			}
+			if n := len(o.queue); n != 1 || o.queue[0].skipped != 1 {
+				t.Fatalf("queue %d entries, skipped %d; want 1, 1", n, o.queue[0].skipped)
+			}
+		})
+	}
+}

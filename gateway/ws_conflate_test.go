@@ -48,8 +48,9 @@ func startStateShop(t *testing.T, conflate bool) (*socketSystem, func(name strin
 
 // publishStates subscribes a client to orders/o1 that then reads nothing
 // while n updates of 32 KiB each (enough to fill the kernel's buffers
-// between them) are published one after the other.
-func publishStates(t *testing.T, s *socketSystem, n int) *wsClient {
+// between them) are published one after the other, or until stop says
+// so; it returns the client and how many were published.
+func publishStates(t *testing.T, s *socketSystem, n int, stop func() bool) (*wsClient, int) {
 	t.Helper()
 	c := dialSocket(t, s.socketURL("v1"), "X-API-Key", adminKey)
 	if f := c.request(`{"type":"subscribe","id":"s","topic":"orders/o1"}`); f.Status != 200 {
@@ -57,11 +58,14 @@ func publishStates(t *testing.T, s *socketSystem, n int) *wsClient {
 	}
 	pad := strings.Repeat("x", 32<<10)
 	for i := range n {
+		if stop() {
+			return c, i
+		}
 		if r := do(t, s.ts, "PUT", "/v1/orders/o1", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad), "X-API-Key", adminKey); r.Status != 200 {
 			t.Fatalf("PUT %d: %d %s", i, r.Status, r.Raw)
 		}
 	}
-	return c
+	return c, n
 }
 
 // A subscriber that reads nothing while its topic gets far more states
@@ -74,7 +78,7 @@ func TestSocketSlowSubscriberGetsLatestStateWithSkipped(t *testing.T) {
 	t.Parallel()
 	s, metric := startStateShop(t, true)
 	const n = 400
-	c := publishStates(t, s, n)
+	c, _ := publishStates(t, s, n, func() bool { return false })
 	var delivered, skipped int
 	var last uint64
 	for {
@@ -131,11 +135,16 @@ func TestSocketSlowSubscriberGetsLatestStateWithSkipped(t *testing.T) {
 }
 
 // With conflate: false on the resource, the same subscriber gets no
-// state skipped: once its send queue fills it is cut off (4408).
+// state skipped: once its send queue fills it is cut off (4408). The
+// client reads once the cut-off is counted, so the close frame, queued
+// behind what the client has not read, reaches it.
 func TestSocketSlowSubscriberCutOffWithoutConflation(t *testing.T) {
 	t.Parallel()
 	s, metric := startStateShop(t, false)
-	c := publishStates(t, s, 400)
+	c, published := publishStates(t, s, 400, func() bool { return metric("streamgate_gateway_socket_cutoffs_total") >= 1 })
+	if published == 400 {
+		t.Fatal("400 states published and no cut-off")
+	}
 	if got := c.closeCode(); got != 4408 {
 		t.Fatalf("closed with %d, want 4408", got)
 	}

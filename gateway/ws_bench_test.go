@@ -1,14 +1,18 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,11 +126,26 @@ func BenchmarkSocketVsREST(b *testing.B) {
 
 // BenchmarkSocketEventFanout publishes events on one topic in a service
 // and measures how fast the gateway fans them out to 1,000 WebSocket
-// subscribers over loopback (each subscriber its own socket reading every
-// event). At most 64 events are outstanding (published, not yet read by
-// every subscriber), so no queue overflows. Reports events/s (published
-// events every subscriber got) and deliveries/s (event frames read).
+// subscribers over loopback (each subscriber its own socket reading as
+// fast as it can). At most 64 events are outstanding (published, not yet
+// accounted for by every subscriber), so no queue overflows. An event a
+// subscriber got counts one delivery; so does each state a conflated event
+// says it skipped (sub-benchmark conflate; with conflate: false every
+// event is a frame). Reports events/s, deliveries/s, and per delivery:
+// the process's CPU time (gateway, service and the 1,000 clients alike:
+// compare runs, not absolute values), allocations, and the share of
+// deliveries that were skipped states.
 func BenchmarkSocketEventFanout(b *testing.B) {
+	for _, conflate := range []bool{true, false} {
+		name := "conflate"
+		if !conflate {
+			name = "conflate-false"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkEventFanout(b, conflate) })
+	}
+}
+
+func benchmarkEventFanout(b *testing.B, conflate bool) {
 	const subscribers, window = 1000, 64
 	keys, err := keyring.New(keyring.Key{Name: "gateway", Secret: serviceKey, Delegate: true})
 	if err != nil {
@@ -139,15 +158,18 @@ func BenchmarkSocketEventFanout(b *testing.B) {
 			return json.Marshal(map[string]string{"id": r.ResourceID})
 		}), socket.Read())
 	})
-	cfg := parseConfig(b, strings.ReplaceAll(eventsYAML, "${ADDR_orders}", addr), nil)
-	g, err := gateway.New(cfg, gateway.WithCacheSize(0))
+	yaml := strings.ReplaceAll(eventsYAML, "${ADDR_orders}", addr)
+	if !conflate {
+		yaml = strings.ReplaceAll(yaml, "crud: [get, update]}", "crud: [get, update], conflate: false}")
+	}
+	g, err := gateway.New(parseConfig(b, yaml, nil), gateway.WithCacheSize(0))
 	if err != nil {
 		b.Fatal(err)
 	}
 	ts := serveHTTP(b, g)
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/v1/socket"
 
-	var delivered atomic.Int64
+	var delivered, skipped atomic.Int64
 	progress := make(chan struct{}, 1) // a delivery happened
 	var wg sync.WaitGroup
 	conns := make([]*websocket.Conn, subscribers)
@@ -167,10 +189,13 @@ func BenchmarkSocketEventFanout(b *testing.B) {
 		}
 		wg.Go(func() {
 			for {
-				if _, _, err := c.Read(context.Background()); err != nil {
+				_, f, err := c.Read(context.Background())
+				if err != nil {
 					return
 				}
-				delivered.Add(1)
+				n := skippedOf(f)
+				skipped.Add(n)
+				delivered.Add(1 + n)
 				select {
 				case progress <- struct{}{}:
 				default:
@@ -186,8 +211,6 @@ func BenchmarkSocketEventFanout(b *testing.B) {
 	}()
 	data := json.RawMessage(`{"id":"o1","status":"paid","total_cents":1250}`)
 	vis := socket.Visibility{Public: true}
-	b.ResetTimer()
-	start := time.Now()
 	wait := func(ok func() bool) {
 		for !ok() {
 			select {
@@ -197,6 +220,11 @@ func BenchmarkSocketEventFanout(b *testing.B) {
 			}
 		}
 	}
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	start := time.Now()
 	for i := range b.N {
 		wait(func() bool { return int64(i)*subscribers-delivered.Load() <= window*subscribers })
 		if err := srv.Publish("orders/o1", data, vis); err != nil {
@@ -206,6 +234,36 @@ func BenchmarkSocketEventFanout(b *testing.B) {
 	wait(func() bool { return delivered.Load() >= int64(b.N)*subscribers })
 	elapsed := time.Since(start).Seconds()
 	b.StopTimer()
+	cpu := processCPU(b) - cpu0
+	runtime.ReadMemStats(&mem1)
+	deliveries := float64(b.N) * subscribers
 	b.ReportMetric(float64(b.N)/elapsed, "events/s")
-	b.ReportMetric(float64(b.N)*subscribers/elapsed, "deliveries/s")
+	b.ReportMetric(deliveries/elapsed, "deliveries/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
+	b.ReportMetric(float64(mem1.Mallocs-mem0.Mallocs)/deliveries, "allocs/delivery")
+	b.ReportMetric(float64(skipped.Load())/deliveries, "skipped/delivery")
+}
+
+// skippedOf reads a conflated event frame's "skipped" count (0 for any
+// other frame).
+func skippedOf(f []byte) int64 {
+	rest, ok := bytes.CutPrefix(f, []byte(`{"type":"event","skipped":`))
+	if !ok {
+		return 0
+	}
+	end := bytes.IndexByte(rest, ',')
+	if end < 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return n
+}
+
+// processCPU is the CPU time (user and system) the process used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

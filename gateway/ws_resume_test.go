@@ -20,7 +20,7 @@ import (
 // with one gateway, and an admin's socket subscribed to topic.
 func subscribedShop(t *testing.T, windows, topic string) (*eventsShop, *httptest.Server, *wsClient, subscribeAnswer) {
 	t.Helper()
-	shop := startEventsShop(t, eventsNATS(t), windows)
+	shop := keepEveryEvent(t, startEventsShop(t, eventsNATS(t), windows))
 	_, ts := shop.gateway(t)
 	c := shopSocket(t, ts, bearer(adminKey)...)
 	return shop, ts, c, c.subscribe(topic, "")
@@ -110,7 +110,7 @@ func TestSocketResumesFromJetStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two 5 s disconnects")
 	}
-	shop := startEventsShop(t, eventsNATS(t), "")
+	shop := keepEveryEvent(t, startEventsShop(t, eventsNATS(t), ""))
 	_, ts1 := shop.gateway(t)
 	_, ts2 := shop.gateway(t)
 
@@ -217,7 +217,7 @@ func waitSeq(t *testing.T, ts *httptest.Server, topic string, want uint64) uint6
 // one who may sees it.
 func TestSocketEventsFromJetStreamFilteredByVisibility(t *testing.T) {
 	t.Parallel()
-	shop := startEventsShop(t, eventsNATS(t), "")
+	shop := keepEveryEvent(t, startEventsShop(t, eventsNATS(t), ""))
 	_, ts := shop.gateway(t)
 	alice := shopSocket(t, ts, bearer(aliceKey)...)
 	bob := shopSocket(t, ts, "X-API-Key", bobKey)
@@ -298,4 +298,17 @@ func TestSocketResumeCyclesLeaveNothing(t *testing.T) {
 		}
 	}
 	waitGoroutines(t, before)
+}
+
+// keepEveryEvent declares the shop's orders conflate: false: these tests
+// follow every event of a topic, not only its latest state (by default a
+// newer state replaces one still queued for the client).
+func keepEveryEvent(t *testing.T, shop *eventsShop) *eventsShop {
+	t.Helper()
+	yaml := strings.Replace(shop.yaml, "crud: [get]}", "crud: [get], conflate: false}", 1)
+	if yaml == shop.yaml {
+		t.Fatal("the shop's YAML has no orders resource to declare conflate: false")
+	}
+	shop.yaml = yaml
+	return shop
 }

@@ -280,13 +280,19 @@ const (
 // convention on that service) or a mapping: service, singular (default:
 // the name without its plural ending), crud (subset of get, list, create,
 // update, delete; default all), access, cache_ttl, cache, coalesce,
-// visibility, timeout, idempotency, actions.
+// visibility, timeout, idempotency, actions, conflate.
 type Resource struct {
 	Name     string // the path segment, e.g. "users"
 	Service  string
 	Singular string // e.g. "user"; CRUD actions are GET_USER, LIST_USERS, …
 	Routes   []*Route
 	Line     int
+	// NoConflate is YAML conflate: false: every event of the resource's
+	// topics reaches a WebSocket subscriber (one that lets them pile up
+	// is cut off). By default a topic's events each carry the whole
+	// object, so a newer one may replace an older one still queued for a
+	// slow subscriber (the event frame then says how many it skipped).
+	NoConflate bool `json:",omitempty"`
 }
 
 // Route is what one method on one path form of a resource runs.

@@ -87,6 +87,7 @@ func (l routing) resource(e entry[yamlResource]) *Resource {
 		idempotency: l.idempotency(y.Idempotency),
 	}
 	r.Service = def.service
+	r.NoConflate = y.Conflate.Set && !y.Conflate.V
 	r.Singular = y.Singular.or(singular(r.Name))
 	if !y.Singular.Set && r.Singular == "" {
 		l.addf(e.at, "no singular can be made from %q; set singular", r.Name)

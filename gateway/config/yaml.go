@@ -139,6 +139,7 @@ type yamlResource struct {
 	Singular  val[string]         `yaml:"singular"`
 	CRUD      val[seq[val[text]]] `yaml:"crud"`
 	Actions   seq[yamlAction]     `yaml:"actions"`
+	Conflate  val[bool]           `yaml:"conflate"`
 }
 
 // UnmarshalYAML reads the one-line form as the service's name.

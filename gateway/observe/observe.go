@@ -166,6 +166,9 @@ const (
 	FrameReceived
 	FrameSent
 	SocketCutOff
+	// EventConflated is an event a WebSocket client skipped: a newer
+	// state of its topic replaced it while it was queued.
+	EventConflated
 )
 
 // Protocols of requests.

@@ -12,6 +12,7 @@ type socketMetrics struct {
 	received *prometheus.CounterVec // type: a frame type, or invalid
 	sent     prometheus.Counter
 	cutOffs  prometheus.Counter
+	skipped  prometheus.Counter
 }
 
 // register makes the socket series with NewMetrics' registry.
@@ -23,6 +24,8 @@ func (s *socketMetrics) register(r *promreg.Registry) {
 		"WebSocket frames written to clients (auth, response and event frames).")
 	s.cutOffs = r.Counter("streamgate_gateway_socket_cutoffs_total",
 		"WebSocket clients cut off with close code 4408 because their send queue filled.")
+	s.skipped = r.Counter("streamgate_gateway_socket_events_conflated_total",
+		"Events WebSocket clients skipped: a newer state of the topic replaced them in a slow client's send queue.")
 }
 
 // Connection counts a WebSocket connection's event.
@@ -39,5 +42,7 @@ func (m *Metrics) Connection(e ConnEvent) {
 		s.sent.Inc()
 	case SocketCutOff:
 		s.cutOffs.Inc()
+	case EventConflated:
+		s.skipped.Inc()
 	}
 }

@@ -103,14 +103,15 @@ func (l Limits) withDefaults(maxBodyBytes int64) Limits {
 func (e *Edge) Serve(w http.ResponseWriter, r *http.Request, version string) {
 	creds := Credentials{Authorization: r.Header.Get("Authorization"), APIKey: r.Header.Get(headerAPIKey)}
 	adm, aerr := e.core.Admit(creds)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{socketSubprotocol},
 		OriginPatterns: adm.Origins,
 	})
 	if err != nil {
 		return // Accept answered
 	}
-	c := newWSConn(e, ws, version, e.limits.withDefaults(adm.MaxBodyBytes))
+	c := newWSConn(e, ws, cw.conn, version, e.limits.withDefaults(adm.MaxBodyBytes))
 	if aerr != nil {
 		_ = ws.Close(closeUnauthenticated, closeReason(aerr.Message))
 		return
@@ -153,7 +154,8 @@ type wsConn struct {
 	keepAlive *keepAlive        // the pings
 }
 
-func newWSConn(e *Edge, ws *websocket.Conn, version string, limits Limits) *wsConn {
+// newWSConn makes the connection ws (over cork) of the version.
+func newWSConn(e *Edge, ws *websocket.Conn, cork *corkConn, version string, limits Limits) *wsConn {
 	c := &wsConn{
 		e: e, ws: ws, version: version, limits: limits,
 		closer:   newCloser(),
@@ -161,7 +163,7 @@ func newWSConn(e *Edge, ws *websocket.Conn, version string, limits Limits) *wsCo
 		subs:     newSubscriptions(limits.Topics),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.out = newOutbox(c.ctx, ws, limits, c.closer, e.core.Observe)
+	c.out = newOutbox(c.ctx, ws, cork, limits, c.closer, e.core.Observe)
 	c.keepAlive = &keepAlive{
 		ws: ws, ctx: c.ctx, interval: limits.PingInterval, creds: &c.creds, core: e.core, closer: c.closer,
 		done: make(chan struct{}),

@@ -109,6 +109,7 @@ func (c onCore) Admit(creds Credentials) (Admission, *status.Error) {
 func (c onCore) Watch(ctx context.Context, version, topic string, from eventlog.Position, creds Credentials, deliver func(Event)) (func(), eventlog.Start, Answer) {
 	t := c.core.Acquire()
 	p, present, err := t.Authenticate(creds.Authorization, creds.APIKey)
+	keep := noConflate(t.Config(), version, topic)
 	t.Release()
 	if err != nil {
 		return nil, eventlog.Start{}, edgeAnswer(invoke.Failed(err))
@@ -117,12 +118,24 @@ func (c onCore) Watch(ctx context.Context, version, topic string, from eventlog.
 		p = socket.Principal{Subject: socket.AnonymousSubject}
 	}
 	stop, start, werr := c.core.Watch(ctx, version, topic, from, p, func(ev hub.Event) {
-		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Data: ev.Data, Gap: ev.Gap})
+		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Data: ev.Data, Gap: ev.Gap, NoConflate: keep})
 	})
 	if werr != nil {
 		return nil, eventlog.Start{}, edgeAnswer(invoke.Failed(status.AsError(werr)))
 	}
 	return stop, start, Answer{}
+}
+
+// noConflate reports whether the resource of topic says conflate: false
+// in the version (as the watch starts; a reload applies to later ones).
+func noConflate(cfg *config.Config, version, topic string) bool {
+	resource, _, _ := strings.Cut(topic, "/")
+	if v := cfg.Versions[version]; v != nil {
+		if r := v.Resources[resource]; r != nil {
+			return r.NoConflate
+		}
+	}
+	return false
 }
 
 // Observe tells the observers a connection's event.

@@ -103,6 +103,10 @@ type Event struct {
 	Epoch string // the epoch Seq belongs to; empty without the event log
 	Data  json.RawMessage
 	Gap   bool
+	// NoConflate says every event of the topic must reach the client (its
+	// resource says conflate: false): a slow client's queued event is
+	// never replaced by a newer one.
+	NoConflate bool
 }
 
 // Resource is the last path segment of the endpoint, GET /{version}/socket.

@@ -257,6 +257,10 @@ func responseFrame(id json.RawMessage, a Answer) []byte {
 // authOKFrame answers an accepted auth frame.
 var authOKFrame = []byte(`{"type":"auth","ok":true}`)
 
+// eventHead is how every event frame begins: a conflated event's
+// "skipped" goes right after it (withSkipped).
+const eventHead = `{"type":"event",`
+
 // eventFrame encodes an event: {"type":"event","topic":…,"seq":…,"data":…}.
 func eventFrame(topic string, seq uint64, epoch string, data json.RawMessage) []byte {
 	t, _ := json.Marshal(topic)
@@ -264,7 +268,7 @@ func eventFrame(topic string, seq uint64, epoch string, data json.RawMessage) []
 		data = json.RawMessage("null")
 	}
 	b := make([]byte, 0, len(t)+len(data)+len(epoch)+60)
-	b = append(b, `{"type":"event","topic":`...)
+	b = append(b, eventHead+`"topic":`...)
 	b = append(b, t...)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
@@ -272,6 +276,21 @@ func eventFrame(topic string, seq uint64, epoch string, data json.RawMessage) []
 	b = append(b, `,"data":`...)
 	b = append(b, data...)
 	return append(b, '}')
+}
+
+// withSkipped appends to b the event frame with "skipped":n after its
+// type, {"type":"event","skipped":n,"topic":…}: the frame shared by every
+// watcher stays as it is, and only this client's copy says what it
+// skipped. A frame that is no event frame is appended as it is.
+func withSkipped(b, frame []byte, n int) []byte {
+	rest, ok := bytes.CutPrefix(frame, []byte(eventHead))
+	if !ok {
+		return append(b, frame...)
+	}
+	b = append(b, eventHead+`"skipped":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, ',')
+	return append(b, rest...)
 }
 
 // gapFrame encodes a gap marker: {"type":"gap","topic":…,"seq":…}, events

@@ -109,7 +109,13 @@ type wsTopic struct {
 
 	mu      sync.Mutex // guards ready and pending
 	ready   bool       // the answer is queued: events go straight to the queue (paced: to drain)
-	pending [][]byte   // events held (paced: counted in outbox.backlog)
+	pending []held     // events held (paced: counted in outbox.backlog)
+}
+
+// held is an event held by a subscription, and its frame.
+type held struct {
+	frame []byte
+	ev    Event
 }
 
 // newTopic makes a subscription, paced when it resumes.
@@ -132,40 +138,55 @@ func (w *wsTopic) ending(stop func()) func() {
 	}
 }
 
-// deliver queues an event frame (never blocking: see outbox.event), or
-// holds it until the subscribe's answer is queued, so the answer comes
-// first (a client that lets SendQueue events pile up meanwhile is cut
-// off, as later). A paced subscription holds every event for drain, in
-// the socket's backlog: past it the held events give way to a gap marker
-// at ev's seq (its epoch's), the client refetches, and the later events
-// follow it.
+// deliver queues an event frame (never blocking: see outbox.event and
+// outbox.conflate), or holds it until the subscribe's answer is queued,
+// so the answer comes first (a client that lets SendQueue events pile up
+// meanwhile is cut off, as later). A live event of a topic that may be
+// conflated replaces the topic's event still queued; a gap marker, or an
+// event whose resource says conflate: false, is queued as it comes. A
+// paced subscription is never conflated (its missed events and then the
+// live ones go out in order at the client's pace): it holds every event
+// for drain, in the socket's backlog: past it the held events give way
+// to a gap marker at ev's seq (its epoch's), the client refetches, and
+// the later events follow it.
 func (w *wsTopic) deliver(out *outbox, ev Event, frame []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case !w.paced && w.ready:
-		out.event(frame)
+		w.queue(out, ev, frame)
 		return
 	case !w.paced && len(w.pending) >= out.limit:
 		out.cutOff()
 		return
 	case !w.paced:
-		w.pending = append(w.pending, frame)
+		w.pending = append(w.pending, held{frame: frame, ev: ev})
 		return
 	}
 	if out.backlog.Add(1) > int64(out.backlogLimit) {
 		out.backlog.Add(-int64(len(w.pending)) - 1)
 		w.pending = nil
+		ev = Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Gap: true}
 		frame = gapFrame(ev.Topic, ev.Seq, ev.Epoch)
 		out.backlog.Add(1)
 	}
-	w.pending = append(w.pending, frame)
+	w.pending = append(w.pending, held{frame: frame, ev: ev})
 	if w.ready {
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// queue queues a live event's frame: conflated, unless it is a gap
+// marker or its resource says conflate: false.
+func (w *wsTopic) queue(out *outbox, ev Event, frame []byte) {
+	if ev.Gap || ev.NoConflate {
+		out.event(ev.Topic, frame)
+		return
+	}
+	out.conflate(ev.Topic, frame)
 }
 
 // answered sends the events that came before the answer, then the rest
@@ -180,8 +201,8 @@ func (w *wsTopic) answered(out *outbox) {
 		go w.drain(out)
 		return
 	}
-	for _, f := range w.pending {
-		out.event(f)
+	for _, h := range w.pending {
+		w.queue(out, h.ev, h.frame)
 	}
 	w.pending = nil
 }
@@ -191,10 +212,10 @@ func (w *wsTopic) answered(out *outbox) {
 func (w *wsTopic) drain(out *outbox) {
 	for {
 		w.mu.Lock()
-		held := w.pending
+		events := w.pending
 		w.pending = nil
 		w.mu.Unlock()
-		if !w.send(out, held) {
+		if !w.send(out, events) {
 			return
 		}
 		select {
@@ -209,10 +230,10 @@ func (w *wsTopic) drain(out *outbox) {
 
 // send queues held events at the client's pace; false when the socket
 // closes first.
-func (w *wsTopic) send(out *outbox, held [][]byte) bool {
-	for i, f := range held {
-		if !out.eventPaced(f) {
-			out.backlog.Add(-int64(len(held) - i))
+func (w *wsTopic) send(out *outbox, events []held) bool {
+	for i, h := range events {
+		if !out.eventPaced(h.ev.Topic, h.frame) {
+			out.backlog.Add(-int64(len(events) - i))
 			return false
 		}
 		out.backlog.Add(-1)

@@ -17,7 +17,7 @@ func TestHeldEventsOverflowToAGap(t *testing.T) {
 	}
 	var got []string
 	for _, f := range w.pending {
-		got = append(got, string(f))
+		got = append(got, string(f.frame))
 	}
 	want := []string{
 		`{"type":"gap","topic":"orders/o1","seq":4,"epoch":"e1"}`,

@@ -70,6 +70,13 @@ export interface StreamEvent<T = any> {
   gap: boolean;
   /** How many events were missed, when the seq tells. */
   missed?: number;
+  /**
+   * How many older states of the topic the gateway replaced with this one
+   * because the client read slower than they came (the topic's resource
+   * conflates): this event is the latest state and nothing is missing, so
+   * gap stays false and seq jumps by skipped + 1.
+   */
+  skipped?: number;
   /** Set (with data null) when the subscription ended: the gateway refused the topic after a reconnect, or the session could not go on (a refused token). No events follow. */
   error?: StreamgateError;
 }

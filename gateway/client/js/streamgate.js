@@ -414,14 +414,22 @@ export class Session {
           t.epoch = f.epoch;
           t.lastSeq = f.seq;
           t.resubscribed = false;
-          for (const l of t.listeners) deliver(l, { topic: f.topic, seq: f.seq, epoch: f.epoch, data: f.data, gap: false });
+          const ev = { topic: f.topic, seq: f.seq, epoch: f.epoch, data: f.data, gap: false };
+          if (f.skipped > 0) ev.skipped = f.skipped;
+          for (const l of t.listeners) deliver(l, ev);
           return;
         }
         const ev = { topic: f.topic, seq: f.seq, data: f.data, gap: false };
-        if (t.lastSeq > 0 && f.seq !== t.lastSeq + 1) {
+        // skipped: the gateway replaced that many older states of the
+        // topic with this one (the client read slower than they came):
+        // this is the latest state, nothing is missing.
+        const skipped = f.skipped > 0 ? f.skipped : 0;
+        if (skipped) ev.skipped = skipped;
+        const next = t.lastSeq + 1 + skipped;
+        if (t.lastSeq > 0 && f.seq !== next) {
           ev.gap = true;
-          if (f.seq > t.lastSeq + 1) ev.missed = f.seq - t.lastSeq - 1;
-        } else if (t.resubscribed && !(t.lastSeq > 0 && f.seq === t.lastSeq + 1)) {
+          if (f.seq > next) ev.missed = f.seq - next;
+        } else if (t.resubscribed && !(t.lastSeq > 0 && f.seq === next)) {
           ev.gap = true; // events while we were away cannot be counted
         }
         t.resubscribed = false;

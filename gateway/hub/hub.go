@@ -67,7 +67,11 @@ type upstream struct {
 	client   *caller.Client // the client subscribed through (changes on reloads)
 	stop     func()         // ends the client's subscription; nil while subscribing
 	err      error          // why the subscribe failed
-	watchers []*watcher     // copied on change: delivery reads a snapshot
+	// watchers are appended in place (a delivery's snapshot ends before
+	// what is appended) and compacted into a new array once half of them
+	// have left, so a join or a leave costs O(1) amortized, not a copy.
+	watchers []*watcher
+	live     int // watchers not yet removed
 
 	deliverMu sync.Mutex    // serializes deliveries (two clients overlap during a reload)
 	seq       atomic.Uint64 // the last seq numbered; changes under deliverMu
@@ -75,6 +79,7 @@ type upstream struct {
 
 // watcher is one local subscriber to a topic.
 type watcher struct {
+	up      *upstream // the upstream it was added to; guarded by Hub.mu
 	p       socket.Principal
 	deliver func(Event)
 	stopped atomic.Bool
@@ -132,7 +137,9 @@ func (h *Hub) add(key upstreamKey, client *caller.Client, current func() *caller
 		}
 		h.upstreams[key] = up
 	}
-	up.watchers = append(append([]*watcher(nil), up.watchers...), w)
+	up.watchers = append(up.watchers, w)
+	up.live++
+	w.up = up
 	// onEvent takes its snapshot of the watchers before numbering: every
 	// event numbered after this reaches w.
 	seq = up.seq.Load()
@@ -141,7 +148,7 @@ func (h *Hub) add(key upstreamKey, client *caller.Client, current func() *caller
 		stop, err := client.Subscribe(context.Background(), key.topic, up.onEvent)
 		h.mu.Lock()
 		up.client, up.stop, up.err = client, stop, err
-		unused := err != nil || len(up.watchers) == 0 // failed, or every watcher left meanwhile
+		unused := err != nil || up.live == 0 // failed, or every watcher left meanwhile
 		if unused {
 			up.stop = nil
 			if h.upstreams[key] == up {
@@ -201,20 +208,26 @@ func (h *Hub) remove(key upstreamKey, w *watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	up := h.upstreams[key]
-	if up == nil {
+	if up == nil || up != w.up {
 		return
 	}
-	rest := make([]*watcher, 0, len(up.watchers))
-	for _, o := range up.watchers {
-		if o != w {
-			rest = append(rest, o)
-		}
-	}
-	up.watchers = rest
-	if len(rest) == 0 {
+	up.live--
+	if up.live == 0 {
+		up.watchers = nil
 		stop = up.stop
 		up.stop = nil
 		h.endLocked(up)
+		return
+	}
+	if up.live <= len(up.watchers)/2 {
+		// A new array: deliveries may still read the old one.
+		rest := make([]*watcher, 0, 2*up.live)
+		for _, o := range up.watchers {
+			if !o.stopped.Load() {
+				rest = append(rest, o)
+			}
+		}
+		up.watchers = rest
 	}
 }
 

@@ -135,6 +135,8 @@ func TestBadValuesAreOneLine(t *testing.T) {
 		{"bench load CPUs", []string{"bench", "compare", "-load-cpus", "zero"}, `streamgate: bench compare: invalid value "zero" for flag -load-cpus: bench: CPU list "zero": expected CPUs and ranges such as 0,2-3`},
 		{"bench server CPUs", []string{"bench", "compare", "-server-cpus", "3-1"}, `streamgate: bench compare: invalid value "3-1" for flag -server-cpus: bench: CPU list "3-1"`},
 		{"bench wrk", []string{"bench", "compare", "-wrk", "/no/such/wrk"}, `streamgate: bench compare: invalid value "/no/such/wrk" for flag -wrk: exec: "/no/such/wrk"`},
+		{"bench fixed rate", []string{"bench", "compare", "-fixed-rate", "fast"}, `streamgate: bench compare: invalid value "fast" for flag -fixed-rate: want half, off or a positive number of requests per second, not "fast"`},
+		{"bench half without direct", []string{"bench", "compare", "-systems", "streamgate", "-fixed-rate", "half"}, `streamgate: bench compare: -fixed-rate half needs direct among -systems`},
 		{"bench load stray argument", []string{"bench", "load", "extra"}, `streamgate: bench load: unexpected argument "extra"`},
 		{"bench unknown subcommand", []string{"bench", "frob"}, `streamgate: bench: unknown subcommand "frob"`},
 		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare (a subcommand)`},

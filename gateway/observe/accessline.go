@@ -52,10 +52,10 @@ func (h *LogHandler) appendAccess(b []byte, r *Record, now time.Time) []byte {
 	b = append(b, h.pre...)
 	b = appendStringField(b, f, "protocol", r.Protocol)
 	b = appendStringField(b, f, "method", r.Method)
-	b = appendKey(b, f, "path")
+	b = appendPlainKey(b, f, "path")
 	b = appendValidString(b, f, r.Path)
 	b = appendStringField(b, f, "request_id", r.RequestID)
-	b = appendKey(b, f, "trace_id")
+	b = appendPlainKey(b, f, "trace_id")
 	if a.trace.IsValid() {
 		b = appendTraceID(b, f, a.trace)
 	} else {
@@ -65,13 +65,13 @@ func (h *LogHandler) appendAccess(b []byte, r *Record, now time.Time) []byte {
 	b = appendStringField(b, f, "route", a.route)
 	b = appendStringField(b, f, "actions", a.actions)
 	b = appendStringField(b, f, "principal", r.Principal)
-	b = appendKey(b, f, "status")
+	b = appendPlainKey(b, f, "status")
 	b = strconv.AppendInt(b, int64(a.status), 10)
-	b = appendKey(b, f, "duration")
+	b = appendPlainKey(b, f, "duration")
 	b = appendDuration(b, f, now.Sub(r.Start))
 	b = appendStringField(b, f, "cache", r.Cache)
 	if r.Replayed {
-		b = appendKey(b, f, "replayed")
+		b = appendPlainKey(b, f, "replayed")
 		b = append(b, "true"...)
 	}
 	if r.GRPCCode != "" {
@@ -107,9 +107,23 @@ func appendAttr(b []byte, f LogFormat, a slog.Attr) ([]byte, bool) {
 	return b, false
 }
 
-// appendStringField appends the field key=s.
+// appendStringField appends the field key=s; key is one of the access
+// line's own, which need no quoting or escaping.
 func appendStringField(b []byte, f LogFormat, key, s string) []byte {
-	return appendString(appendKey(b, f, key), f, s)
+	return appendString(appendPlainKey(b, f, key), f, s)
+}
+
+// appendPlainKey is appendKey for a key that needs no quoting or
+// escaping: the access line's own.
+func appendPlainKey(b []byte, f LogFormat, key string) []byte {
+	if f == LogJSON {
+		b = append(b, ',', '"')
+		b = append(b, key...)
+		return append(b, '"', ':')
+	}
+	b = append(b, ' ')
+	b = append(b, key...)
+	return append(b, '=')
 }
 
 // appendKey appends the separator before a field and its key: ` key=` or
@@ -169,6 +183,16 @@ func appendString(b []byte, f LogFormat, s string) []byte {
 	return append(b, s...)
 }
 
+// textQuoted are the ASCII bytes for which slog.TextHandler quotes a
+// string: controls, space, '=' and '"'.
+var textQuoted = func() (t [utf8.RuneSelf]bool) {
+	for c := range ' ' + 1 {
+		t[c] = true
+	}
+	t['='], t['"'] = true, true
+	return t
+}()
+
 // textNeedsQuotes reports whether slog.TextHandler quotes s.
 func textNeedsQuotes(s string) bool {
 	if s == "" {
@@ -177,7 +201,7 @@ func textNeedsQuotes(s string) bool {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < ' ' || c == ' ' || c == '=' || c == '"' {
+			if textQuoted[c] {
 				return true
 			}
 			i++

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -15,9 +16,59 @@ import (
 // write for a record of string, integer, boolean and duration attributes,
 // appended straight into a buffer.
 
-// textTime is the time layout of slog.TextHandler: RFC 3339 to the
-// millisecond (truncated, as time formats fractions).
-const textTime = "2006-01-02T15:04:05.000Z07:00"
+// lineClock formats the lines' times, the date, time of day and zone of
+// the current second formatted once: slog.TextHandler's RFC 3339 to the
+// millisecond (truncated), slog.JSONHandler's RFC3339Nano.
+type lineClock struct {
+	second atomic.Pointer[secondStamp] // the latest second formatted
+}
+
+// secondStamp is one second's formatted parts.
+type secondStamp struct {
+	unix int64
+	loc  *time.Location
+	day  []byte // 2006-01-02T15:04:05
+	zone []byte // Z07:00
+}
+
+// appendTime appends t as f's handler writes a record's time.
+func (c *lineClock) appendTime(b []byte, f LogFormat, t time.Time) []byte {
+	st := c.second.Load()
+	if st == nil || st.unix != t.Unix() || st.loc != t.Location() {
+		st = &secondStamp{unix: t.Unix(), loc: t.Location(),
+			day: t.AppendFormat(nil, "2006-01-02T15:04:05"), zone: t.AppendFormat(nil, "Z07:00")}
+		c.second.Store(st)
+	}
+	b = append(b, st.day...)
+	ns := t.Nanosecond()
+	if f == LogJSON {
+		b = appendFraction(b, ns)
+	} else {
+		ms := ns / int(time.Millisecond)
+		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	}
+	return append(b, st.zone...)
+}
+
+// appendFraction appends ns as RFC3339Nano's fraction of a second:
+// nothing when 0, else a point and up to nine digits, trailing zeros
+// dropped.
+func appendFraction(b []byte, ns int) []byte {
+	if ns == 0 {
+		return b
+	}
+	var digits [9]byte
+	for i := 8; i >= 0; i-- {
+		digits[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	n := 9
+	for digits[n-1] == '0' {
+		n--
+	}
+	b = append(b, '.')
+	return append(b, digits[:n]...)
+}
 
 // lineBufs are the access lines' buffers, reused.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -42,11 +93,11 @@ func (h *LogHandler) appendAccess(b []byte, r *Record, now time.Time) []byte {
 	f := h.format
 	if f == LogJSON {
 		b = append(b, `{"time":"`...)
-		b = now.AppendFormat(b, time.RFC3339Nano)
+		b = h.clock.appendTime(b, f, now)
 		b = append(b, `","level":"INFO","msg":"`+accessMessage+`"`...)
 	} else {
 		b = append(b, "time="...)
-		b = now.AppendFormat(b, textTime)
+		b = h.clock.appendTime(b, f, now)
 		b = append(b, " level=INFO msg="+accessMessage...)
 	}
 	b = append(b, h.pre...)

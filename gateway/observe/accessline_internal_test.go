@@ -18,17 +18,18 @@ var oddStrings = []string{
 }
 
 // bothLines returns r's access line as slog's handler writes it (through
-// AccessLog's slog path) and as the LogHandler appends it, both ended at
-// now, with pre as the logger's With attributes.
-func bothLines(t testing.TB, f LogFormat, r *Record, now time.Time, pre ...any) (want, got string) {
+// AccessLog's slog path) and as base (whose clock keeps the last second
+// it formatted) appends it, both ended at now, with pre as the logger's
+// With attributes.
+func bothLines(t testing.TB, base *LogHandler, r *Record, now time.Time, pre ...any) (want, got string) {
 	t.Helper()
 	var buf bytes.Buffer
 	var h slog.Handler = slog.NewTextHandler(&buf, nil)
-	if f == LogJSON {
+	if base.format == LogJSON {
 		h = slog.NewJSONHandler(&buf, nil)
 	}
 	NewAccessLog(slog.New(h).With(pre...)).log(context.Background(), r, now)
-	direct, ok := slog.New(NewLogHandler(&bytes.Buffer{}, f, slog.LevelInfo)).With(pre...).Handler().(*LogHandler)
+	direct, ok := slog.New(base).With(pre...).Handler().(*LogHandler)
 	if !ok || !direct.direct {
 		t.Fatalf("With(%v) is not direct", pre)
 	}
@@ -36,15 +37,22 @@ func bothLines(t testing.TB, f LogFormat, r *Record, now time.Time, pre ...any) 
 }
 
 func TestAccessLineIsSlogsLine(t *testing.T) {
-	now := time.Date(2026, 12, 7, 16, 30, 5, 123456789, time.FixedZone("X", 5*3600+1800))
+	zone := time.FixedZone("X", 5*3600+1800)
+	nows := []time.Time{
+		time.Date(2026, 12, 7, 16, 30, 5, 123456789, zone), time.Date(2026, 12, 7, 16, 30, 5, 0, zone),
+		time.Date(2026, 12, 7, 16, 30, 5, 999999999, zone), time.Date(2026, 12, 7, 16, 30, 5, 1000, zone).UTC(),
+		time.Date(2026, 12, 7, 16, 30, 6, 120000000, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 5000000, time.UTC),
+		time.Date(2026, 12, 7, 16, 30, 6, 7, time.Local), time.Now(),
+	}
 	routes := []*Route{nil, {Name: "GET /v1/users/{id}", Actions: "users.GET_USER"}}
 	traced := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff}})
 	durations := []time.Duration{0, 1, 999, 1500, 12345678, 3*time.Second + 5, 2*time.Hour + 3*time.Minute, -5 * time.Millisecond}
 	for _, f := range []LogFormat{LogText, LogJSON} {
+		base := NewLogHandler(&bytes.Buffer{}, f, slog.LevelInfo)
 		for i, s := range oddStrings {
 			r := &Record{
 				Protocol: ProtocolHTTP, Method: s, Path: s + "/p", RequestID: s, Version: s, Principal: s, Cache: s,
-				Start: now.Add(-durations[i%len(durations)]), Route: routes[i%2], Replayed: i%3 == 0,
+				Route: routes[i%2], Replayed: i%3 == 0,
 				GRPCCode: map[bool]string{true: s}[i%2 == 0], Status: []int{0, 200, 404, 499}[i%4], Gone: i%5 == 0,
 			}
 			switch i % 3 {
@@ -53,8 +61,10 @@ func TestAccessLineIsSlogsLine(t *testing.T) {
 			case 1:
 				r.TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 			}
+			now := nows[i%len(nows)]
+			r.Start = now.Add(-durations[i%len(durations)])
 			pre := []any{"part", s, "n", i, "ok", i%2 == 0, "d", durations[i%len(durations)], "u", uint64(i)}
-			want, got := bothLines(t, f, r, now, pre...)
+			want, got := bothLines(t, base, r, now, pre...)
 			if got != want {
 				t.Errorf("format %d, %q:\ngot  %s\nwant %s", f, s, got, want)
 			}
@@ -96,16 +106,17 @@ func FuzzAccessLine(f *testing.F) {
 	for i, s := range oddStrings {
 		f.Add(s, oddStrings[(i+1)%len(oddStrings)], int64(i)*1234567, i%2 == 0)
 	}
-	now := time.Date(2026, 12, 7, 16, 30, 5, 120000000, time.UTC)
+	bases := []*LogHandler{NewLogHandler(&bytes.Buffer{}, LogText, slog.LevelInfo), NewLogHandler(&bytes.Buffer{}, LogJSON, slog.LevelInfo)}
 	f.Fuzz(func(t *testing.T, s, tp string, d int64, json bool) {
+		now := time.Unix(1796000000+d%100000, d%1e9+1e9).In(map[bool]*time.Location{false: time.UTC, true: time.FixedZone("", -3*3600)}[json])
 		r := &Record{
 			Protocol: s, Method: s, Path: s, RequestID: tp, TraceParent: tp, Version: s, Principal: tp,
 			Cache: s, GRPCCode: tp, Start: now.Add(-time.Duration(d)), Route: &Route{Name: s, Actions: tp},
 			Replayed: json,
 		}
-		for _, format := range []LogFormat{LogText, LogJSON} {
-			if want, got := bothLines(t, format, r, now, "part", tp, "d", time.Duration(d)); got != want {
-				t.Errorf("format %d:\ngot  %s\nwant %s", format, got, want)
+		for _, base := range bases {
+			if want, got := bothLines(t, base, r, now, "part", tp, "d", time.Duration(d)); got != want {
+				t.Errorf("format %d:\ngot  %s\nwant %s", base.format, got, want)
 			}
 		}
 	})

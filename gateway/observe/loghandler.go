@@ -38,6 +38,7 @@ type LogHandler struct {
 	level  slog.Level
 	pre    []byte // WithAttrs' attributes as they follow msg, each with its separator
 	direct bool   // the access lines may be written directly
+	clock  *lineClock
 }
 
 var _ slog.Handler = (*LogHandler)(nil)
@@ -50,7 +51,7 @@ func NewLogHandler(w io.Writer, format LogFormat, level slog.Level) *LogHandler 
 		w = &lockedWriter{w: w}
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	h := &LogHandler{w: w, format: format, level: level, direct: true}
+	h := &LogHandler{w: w, format: format, level: level, direct: true, clock: &lineClock{}}
 	if format == LogJSON {
 		h.inner = slog.NewJSONHandler(w, opts)
 	} else {

@@ -56,6 +56,7 @@ func TestRouteSeriesLookedUpOnce(t *testing.T) {
 		m.Idempotency(r, IdempotencyOutcome{Replayed: true})
 	}
 	m.StepEnded(context.Background(), r, StepOutcome{Step: finish, Err: &status.Error{Code: "CONFLICT"}})
+	m.StepEnded(context.Background(), r, StepOutcome{Step: charge, Err: &status.Error{Code: "CONFLICT"}})
 	m.StepEnded(context.Background(), r, StepOutcome{Step: charge, UndoOf: charge})
 	m.StepEnded(context.Background(), r, StepOutcome{Step: charge, UndoOf: charge, Err: &status.Error{Code: "INTERNAL"}})
 	m.Idempotency(r, IdempotencyOutcome{Conflict: "idempotency_key_in_use"})
@@ -65,6 +66,7 @@ func TestRouteSeriesLookedUpOnce(t *testing.T) {
 	}{
 		{m.steps.WithLabelValues("v1", "/v1/orders/{id}/buy", "charge", "OK"), 3},
 		{m.steps.WithLabelValues("v1", "/v1/orders/{id}/buy", "finish", "CONFLICT"), 1},
+		{m.steps.WithLabelValues("v1", "/v1/orders/{id}/buy", "charge", "CONFLICT"), 1},
 		{m.compensations.WithLabelValues("v1", "/v1/orders/{id}/buy", "charge", "ok"), 1},
 		{m.compensations.WithLabelValues("v1", "/v1/orders/{id}/buy", "charge", "failed"), 1},
 		{m.shedTotal.WithLabelValues("v1", "/v1/orders/{id}/buy", string(socket.CodeUnavailable), ""), 3},

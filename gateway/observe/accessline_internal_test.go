@@ -63,7 +63,7 @@ func TestAccessLineIsSlogsLine(t *testing.T) {
 			}
 			now := nows[i%len(nows)]
 			r.Start = now.Add(-durations[i%len(durations)])
-			pre := []any{"part", s, "n", i, "ok", i%2 == 0, "d", durations[i%len(durations)], "u", uint64(i)}
+			pre := []any{"part", s, "n", i, "ok", i%2 == 0, "d", durations[i%len(durations)], "u", uint64(i), "k" + s, "v"}
 			want, got := bothLines(t, base, r, now, pre...)
 			if got != want {
 				t.Errorf("format %d, %q:\ngot  %s\nwant %s", f, s, got, want)

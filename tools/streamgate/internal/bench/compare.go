@@ -239,7 +239,8 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("fixed rate, %s: %w", name, err)
 		}
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "fixed %d req/s  %-17s p50 %s p99 %s\n", s.Fixed.Rate, name,
+			fmt.Fprintf(o.Progress, "fixed %d req/s  %-17s reached %.0f req/s, p50 %s p99 %s\n", s.Fixed.Rate, name,
+				ratio(float64(s.Fixed.Requests), s.Fixed.Elapsed.Seconds()),
 				load.FormatLatency(s.Fixed.Latency.Percentile(50)), load.FormatLatency(s.Fixed.Latency.Percentile(99)))
 		}
 	}

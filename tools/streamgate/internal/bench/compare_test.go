@@ -368,7 +368,7 @@ func TestCompareAtAFixedRate(t *testing.T) {
 			}
 		}
 		rows := res.Rows()
-		if rows[0].FixedP99Ratio != 1 || rows[1].FixedP99Ratio <= 0 || rows[1].FixedP50 <= 0 || rows[1].FixedP99 < rows[1].FixedP50 {
+		if rows[0].FixedP99Ratio != 1 || rows[1].FixedP99Ratio <= 0 || rows[1].FixedP50 <= 0 || rows[1].FixedP99 < rows[1].FixedP50 || rows[1].FixedReached <= 0 {
 			t.Errorf("fixed-rate figures: %+v", rows)
 		}
 		var md bytes.Buffer
@@ -377,7 +377,7 @@ func TestCompareAtAFixedRate(t *testing.T) {
 		}
 		for _, want := range []string{
 			fmt.Sprintf("at a fixed rate of %d req/s (half of direct's rate over the rounds", rate),
-			fmt.Sprintf("| errors | p50 @ %d req/s | p99 @ %d req/s | × direct |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", rate, rate),
+			fmt.Sprintf("| errors | req/s reached | p50 @ %d req/s | p99 @ %d req/s | × direct |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", rate, rate),
 			"| **1.00** |\n",
 		} {
 			if !strings.Contains(md.String(), want) {

@@ -36,8 +36,11 @@ type Row struct {
 	LoadCPUPerRequest  time.Duration
 	Errors             int64
 	RoundRates         []float64
-	// At the fixed rate (Options.FixedRate; zero without it): the
-	// latencies, p99 as a ratio to the baseline's, and the errors.
+	// At the fixed rate (Options.FixedRate; zero without it): the rate
+	// reached (below the rate asked when the load or the system fell
+	// behind), the latencies, p99 as a ratio to the baseline's, and the
+	// errors.
+	FixedReached       float64
 	FixedP50, FixedP99 time.Duration
 	FixedP99Ratio      float64
 	FixedErrors        int64
@@ -68,6 +71,7 @@ func (r *Result) Rows() []Row {
 		if s.Fixed != nil {
 			row.FixedP50, row.FixedP99 = s.Fixed.Latency.Percentile(50), s.Fixed.Latency.Percentile(99)
 			row.FixedErrors = s.Fixed.Errors
+			row.FixedReached = ratio(float64(s.Fixed.Requests), s.Fixed.Elapsed.Seconds())
 			if base.Fixed != nil {
 				row.FixedP99Ratio = ratio(float64(row.FixedP99), float64(base.Fixed.Latency.Percentile(99)))
 			}
@@ -126,14 +130,14 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 	x := "× " + r.baseline().Name
 	fixed := r.baseline().Fixed
 	if fixed != nil {
-		fmt.Fprintf(&b, "Then each system once more at a fixed rate of %d req/s (%s; open loop, %v, the load process, never wrk): its p50 and p99 there, and p99 %s.\n\n",
+		fmt.Fprintf(&b, "Then each system once more at a fixed rate of %d req/s (%s; open loop, %v, the load process, never wrk): the req/s it reached (less: the load or the system fell behind, and the latencies count the wait), its p50 and p99 there, and p99 %s.\n\n",
 			fixed.Rate, o.fixedRateSource(), o.Duration, x)
 	}
 	fmt.Fprintf(&b, "| system | CPU µs / req (gateway + service) | %s | req/s | %s | p50 | p99 | %s | load generator CPU µs / req | errors |", x, x, x)
 	line := "|---|---|---|---|---|---|---|---|---|---|"
 	if fixed != nil {
-		fmt.Fprintf(&b, " p50 @ %d req/s | p99 @ %d req/s | %s |", fixed.Rate, fixed.Rate, x)
-		line += "---|---|---|"
+		fmt.Fprintf(&b, " req/s reached | p50 @ %d req/s | p99 @ %d req/s | %s |", fixed.Rate, fixed.Rate, x)
+		line += "---|---|---|---|"
 	}
 	b.WriteString("\n" + line + "\n")
 	for _, row := range r.Rows() {
@@ -145,7 +149,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 			if row.FixedErrors > 0 {
 				p99 += fmt.Sprintf(" (%d errors)", row.FixedErrors)
 			}
-			fmt.Fprintf(&b, " %s | %s | **%.2f** |", load.FormatLatency(row.FixedP50), p99, row.FixedP99Ratio)
+			fmt.Fprintf(&b, " %.0f | %s | %s | **%.2f** |", row.FixedReached, load.FormatLatency(row.FixedP50), p99, row.FixedP99Ratio)
 		}
 		b.WriteString("\n")
 	}

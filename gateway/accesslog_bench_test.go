@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/asyncwriter"
 	"github.com/streamgate/streamgate/services/socket"
 )
@@ -24,8 +25,11 @@ import (
 //   - level=warn: no access line (the baseline);
 //   - level=info/sync: a line per request, each one write(2), as a text
 //     handler on the file itself does;
-//   - level=info/async: a line per request through asyncwriter, as the
-//     commands log (tools/streamgate/logflags.go).
+//   - level=info/async: a line per request through asyncwriter and
+//     slog.TextHandler, as a library user's logger might;
+//   - level=info/direct and level=warn/direct: as the commands log
+//     (tools/streamgate/logflags.go), an observe.LogHandler over
+//     asyncwriter, whose access lines skip slog.
 //
 // go test -run '^$' -bench BenchmarkAccessLog -count 6 ./gateway/
 func BenchmarkAccessLog(b *testing.B) {
@@ -40,7 +44,7 @@ func BenchmarkAccessLog(b *testing.B) {
 		req.Header.Set("X-API-Key", aliceKey)
 		return req
 	}
-	for _, mode := range []string{"level=warn", "level=info/sync", "level=info/async"} {
+	for _, mode := range []string{"level=warn", "level=info/sync", "level=info/async", "level=warn/direct", "level=info/direct"} {
 		b.Run(mode, func(b *testing.B) {
 			f, err := os.Create(filepath.Join(b.TempDir(), "stderr"))
 			if err != nil {
@@ -49,15 +53,18 @@ func BenchmarkAccessLog(b *testing.B) {
 			defer f.Close()
 			var out io.Writer = f
 			level := slog.LevelInfo
-			switch mode {
-			case "level=warn":
+			if strings.HasPrefix(mode, "level=warn") {
 				level = slog.LevelWarn
-			case "level=info/async":
+			}
+			if strings.HasSuffix(mode, "/async") || strings.HasSuffix(mode, "/direct") {
 				aw := asyncwriter.New(f, 0)
 				defer aw.Close()
 				out = aw
 			}
 			logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+			if strings.HasSuffix(mode, "/direct") {
+				logger = slog.New(observe.NewLogHandler(out, observe.LogText, level))
+			}
 			g, err := gateway.New(cached, gateway.WithoutCoalescing(), gateway.WithLogger(logger))
 			if err != nil {
 				b.Fatal(err)

@@ -61,12 +61,12 @@ type upstreamKey struct{ service, topic string }
 // upstream is one subscription on a service client, fanned out to the
 // watchers of its topic.
 type upstream struct {
-	h        *Hub
-	key      upstreamKey
-	ready    chan struct{}  // closed once the first watcher's subscribe is done (client, stop, err set)
-	client   *caller.Client // the client subscribed through (changes on reloads)
-	stop     func()         // ends the client's subscription; nil while subscribing
-	err      error          // why the subscribe failed
+	h      *Hub
+	key    upstreamKey
+	ready  chan struct{}  // closed once the first watcher's subscribe is done (client, stop, err set)
+	client *caller.Client // the client subscribed through (changes on reloads)
+	stop   func()         // ends the client's subscription; nil while subscribing
+	err    error          // why the subscribe failed
 	// watchers are appended in place (a delivery's snapshot ends before
 	// what is appended) and compacted into a new array once half of them
 	// have left, so a join or a leave costs O(1) amortized, not a copy.

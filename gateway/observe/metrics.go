@@ -90,9 +90,43 @@ type routeMetrics struct {
 	m                      *Metrics
 	version, route, method string
 	duration               prometheus.Observer
-	mu                     sync.Mutex                                 // serializes adding to statuses
-	statuses               atomic.Pointer[map[int]prometheus.Counter] // copy on write
+	statuses               children[int] // the request counter by status
 	cache                  [CacheUnavailable + 1]atomic.Pointer[prometheus.Counter]
+	steps                  children[[2]string] // by step and code
+	compensations          children[[2]string] // by step undone and result
+	shed                   children[[2]string] // by code and reason
+	replays                children[struct{}]
+	conflicts              children[string] // by reason
+}
+
+// children are one route's series of a vector, by the labels that follow
+// the route's, looked up on first use and then read without a lock.
+type children[K comparable] struct {
+	mu     sync.Mutex                               // serializes adding to series
+	series atomic.Pointer[map[K]prometheus.Counter] // copy on write
+}
+
+// get returns the series of k, made by newSeries the first time.
+func (c *children[K]) get(k K, newSeries func() prometheus.Counter) prometheus.Counter {
+	if m := c.series.Load(); m != nil {
+		if s, ok := (*m)[k]; ok {
+			return s
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var next map[K]prometheus.Counter
+	if old := c.series.Load(); old != nil {
+		if s, ok := (*old)[k]; ok {
+			return s
+		}
+		next = maps.Clone(*old)
+	} else {
+		next = map[K]prometheus.Counter{}
+	}
+	next[k] = newSeries()
+	c.series.Store(&next)
+	return next[k]
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -103,7 +137,6 @@ func (m *Metrics) setIndex(i int) { m.index = i }
 func (m *Metrics) Route(ri *Route) any {
 	rm := &routeMetrics{m: m, version: ri.Version, route: ri.Template, method: ri.Method}
 	rm.duration = m.duration.WithLabelValues(rm.version, rm.route, rm.method)
-	rm.statuses.Store(&map[int]prometheus.Counter{})
 	return rm
 }
 
@@ -157,19 +190,9 @@ func (m *Metrics) End(_ context.Context, r *Record) {
 
 // requests is the route's request counter for a status.
 func (rm *routeMetrics) requests(status int) prometheus.Counter {
-	if c, ok := (*rm.statuses.Load())[status]; ok {
-		return c
-	}
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	old := *rm.statuses.Load()
-	if c, ok := old[status]; ok {
-		return c
-	}
-	next := maps.Clone(old)
-	next[status] = rm.m.requests.WithLabelValues(rm.version, rm.route, rm.method, strconv.Itoa(status))
-	rm.statuses.Store(&next)
-	return next[status]
+	return rm.statuses.get(status, func() prometheus.Counter {
+		return rm.m.requests.WithLabelValues(rm.version, rm.route, rm.method, strconv.Itoa(status))
+	})
 }
 
 // methodLabel bounds the method label to the methods HTTP defines.
@@ -203,9 +226,11 @@ func (m *Metrics) Idempotency(r *Record, e IdempotencyOutcome) {
 	switch {
 	case rm == nil:
 	case e.Replayed:
-		m.replays.WithLabelValues(rm.version, rm.route).Inc()
+		rm.replays.get(struct{}{}, func() prometheus.Counter { return m.replays.WithLabelValues(rm.version, rm.route) }).Inc()
 	default:
-		m.conflicts.WithLabelValues(rm.version, rm.route, e.Conflict).Inc()
+		rm.conflicts.get(e.Conflict, func() prometheus.Counter {
+			return m.conflicts.WithLabelValues(rm.version, rm.route, e.Conflict)
+		}).Inc()
 	}
 }
 
@@ -220,14 +245,18 @@ func (m *Metrics) StepEnded(_ context.Context, r *Record, e StepOutcome) {
 		if e.Err != nil {
 			result = "failed"
 		}
-		m.compensations.WithLabelValues(rm.version, rm.route, e.UndoOf.Name, result).Inc()
+		rm.compensations.get([2]string{e.UndoOf.Name, result}, func() prometheus.Counter {
+			return m.compensations.WithLabelValues(rm.version, rm.route, e.UndoOf.Name, result)
+		}).Inc()
 		return
 	}
 	code := codeOK
 	if e.Err != nil {
 		code = string(status.AsError(e.Err).Code)
 	}
-	m.steps.WithLabelValues(rm.version, rm.route, e.Step.Name, code).Inc()
+	rm.steps.get([2]string{e.Step.Name, code}, func() prometheus.Counter {
+		return m.steps.WithLabelValues(rm.version, rm.route, e.Step.Name, code)
+	}).Inc()
 }
 
 // Shed counts a route's answer that shed load.
@@ -240,7 +269,9 @@ func (m *Metrics) Shed(r *Record, err *status.Error) {
 	if !m.reasons[reason] {
 		reason = "other" // the services' own reasons: keep the label bounded
 	}
-	m.shedTotal.WithLabelValues(rm.version, rm.route, string(err.Code), reason).Inc()
+	rm.shed.get([2]string{string(err.Code), reason}, func() prometheus.Counter {
+		return m.shedTotal.WithLabelValues(rm.version, rm.route, string(err.Code), reason)
+	}).Inc()
 }
 
 // Handler serves the registry the metrics are registered with; 404 when

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/streamgate/streamgate/gateway/config"
+	"github.com/streamgate/streamgate/internal/tracing"
 	"github.com/streamgate/streamgate/services/socket"
 	"github.com/streamgate/streamgate/status"
 )
@@ -68,6 +69,16 @@ func (r *Record) noteTrace(ctx context.Context) {
 	}
 }
 
+// noteLaterTrace is noteTrace after Begin: the edges continue the
+// caller's trace context before Begin, and the request's span starts in
+// Begin, so a later context can only tell a trace Begin did not see when
+// tracing is on and none was found; otherwise it costs no context lookup.
+func (r *Record) noteLaterTrace(ctx context.Context) {
+	if !r.Trace.HasTraceID() && tracing.Enabled() {
+		r.noteTrace(ctx)
+	}
+}
+
 // Invoked notes what an invocation says about itself: the version it
 // names, and the request id and trace context the edge did not know.
 func (r *Record) Invoked(ctx context.Context, version, requestID, traceParent string) {
@@ -81,7 +92,7 @@ func (r *Record) Invoked(ctx context.Context, version, requestID, traceParent st
 	if r.TraceParent == "" {
 		r.TraceParent = traceParent
 	}
-	r.noteTrace(ctx)
+	r.noteLaterTrace(ctx)
 	if p := r.Parent; p != nil {
 		p.Version = r.Version
 	}
@@ -93,7 +104,7 @@ func (r *Record) Resolve(ctx context.Context, ri *Route, principal string) {
 		return
 	}
 	r.Route, r.Principal = ri, principal
-	r.noteTrace(ctx)
+	r.noteLaterTrace(ctx)
 	if p := r.Parent; p != nil {
 		p.Route, p.Principal = ri, principal
 	}

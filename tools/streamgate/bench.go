@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,10 +51,23 @@ func benchCompareCmd(fs *flag.FlagSet) runner {
 		wrk = s
 		return nil
 	})
+	fixedRate, fixedSet := 0, false
+	fs.Func("fixed-rate", "after the rounds, run each system once more at a fixed rate (open loop, the load process) and report its p50 and p99 there: half (of direct's rate over the rounds), off, or N req/s (default half when direct is among -systems, else off)", func(s string) error {
+		n, err := parseFixedRate(s)
+		fixedRate, fixedSet = n, true
+		return err
+	})
 	return func(ctx context.Context, in *invocation) error {
+		if !fixedSet && slices.Contains(systems, bench.SystemDirect) {
+			fixedRate = bench.FixedRateHalf
+		}
+		if fixedRate == bench.FixedRateHalf && !slices.Contains(systems, bench.SystemDirect) {
+			return usagef("-fixed-rate half needs %s among -systems", bench.SystemDirect)
+		}
 		o := bench.Options{
 			Systems: systems, Rounds: *rounds, Connections: *conns, Duration: *duration, Warmup: *warmup, Users: *users,
 			Progress: in.stderr, ServerCPUs: serverCPUs, LoadCPUs: loadCPUs, GatewayLogLevel: logLevel,
+			FixedRate: fixedRate,
 		}
 		switch wrk {
 		case "off":
@@ -64,6 +78,22 @@ func benchCompareCmd(fs *flag.FlagSet) runner {
 		}
 		return runBenchCompare(ctx, in, o, *markdown, *svg)
 	}
+}
+
+// parseFixedRate reads a -fixed-rate value: half (bench.FixedRateHalf),
+// off (0) or a positive number of requests per second.
+func parseFixedRate(s string) (int, error) {
+	switch s {
+	case "half":
+		return bench.FixedRateHalf, nil
+	case "off":
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want half, off or a positive number of requests per second, not %q", s)
+	}
+	return n, nil
 }
 
 // cpusFlag sets *list from a -load-cpus or -server-cpus value: a CPU

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/tools/streamgate/internal/bench"
+	"github.com/streamgate/streamgate/tools/streamgate/internal/subscribers"
 )
 
 // benchFanoutCmd declares the flags of bench fanout.
@@ -65,9 +66,9 @@ func benchFanoutCmd(fs *flag.FlagSet) runner {
 // benchSubscribersCmd declares the flags of bench subscribers, the
 // process bench fanout starts by running this binary again.
 func benchSubscribersCmd(fs *flag.FlagSet) runner {
-	var o bench.SubscribersOptions
+	var o subscribers.Options
 	o.Flags(fs)
 	return func(ctx context.Context, in *invocation) error {
-		return bench.RunSubscribers(ctx, o, in.stdout)
+		return subscribers.Run(ctx, o, os.Getenv(bench.EnvKey), in.stdout)
 	}
 }

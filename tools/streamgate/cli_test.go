@@ -143,6 +143,8 @@ func TestBadValuesAreOneLine(t *testing.T) {
 		{"bench fanout no subscribers", []string{"bench", "fanout", "-subscribers", "0", "-rate", "10"}, `streamgate: bench fanout: -subscribers must be at least 1`},
 		{"bench fanout topics", []string{"bench", "fanout", "-subscribers", "5", "-topics", "6", "-rate", "10"}, `streamgate: bench fanout: -topics must be 1 to -subscribers (5)`},
 		{"bench fanout CPUs", []string{"bench", "fanout", "-server-cpus", "x", "-rate", "10"}, `streamgate: bench fanout: invalid value "x" for flag -server-cpus`},
+		{"bench fixed rate", []string{"bench", "compare", "-fixed-rate", "fast"}, `streamgate: bench compare: invalid value "fast" for flag -fixed-rate: want half, off or a positive number of requests per second, not "fast"`},
+		{"bench half without direct", []string{"bench", "compare", "-systems", "streamgate", "-fixed-rate", "half"}, `streamgate: bench compare: -fixed-rate half needs direct among -systems`},
 		{"bench load stray argument", []string{"bench", "load", "extra"}, `streamgate: bench load: unexpected argument "extra"`},
 		{"bench unknown subcommand", []string{"bench", "frob"}, `streamgate: bench: unknown subcommand "frob"`},
 		{"bench without subcommand", []string{"bench"}, `streamgate: bench: want compare or fanout (a subcommand)`},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamgate/streamgate/gateway/observe"
 	"github.com/streamgate/streamgate/internal/asyncwriter"
 )
 
@@ -46,17 +47,19 @@ func addLogFlags(fs *flag.FlagSet) *logFlags {
 // asynchronous writer (the access log's lines are written off the
 // request's path, many in one write, and dropped and counted when w falls
 // behind by asyncwriter.DefaultLimit bytes); the command's end writes out
-// what is pending (closeLogs).
+// what is pending (closeLogs). Its handler is an observe.LogHandler: the
+// gateway's access log writes its lines straight into the writer, in the
+// very format slog's handler writes.
 func (f *logFlags) logger(w io.Writer) *slog.Logger {
 	aw := asyncwriter.New(w, asyncwriter.DefaultLimit)
 	openLogs.mu.Lock()
 	openLogs.writers = append(openLogs.writers, aw)
 	openLogs.mu.Unlock()
-	opts := &slog.HandlerOptions{Level: f.level}
+	format := observe.LogText
 	if f.format == "json" {
-		return slog.New(slog.NewJSONHandler(aw, opts))
+		format = observe.LogJSON
 	}
-	return slog.New(slog.NewTextHandler(aw, opts))
+	return slog.New(observe.NewLogHandler(aw, format, f.level))
 }
 
 // openLogs are the asynchronous writers of the loggers made so far.

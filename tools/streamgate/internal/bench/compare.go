@@ -106,6 +106,27 @@ type Options struct {
 	// written as `streamgate gateway` writes them (ServeOptions.LogLevel);
 	// the zero value is info, the gateway's default.
 	GatewayLogLevel slog.Level
+	// FixedRate, when not 0, runs each system once more after the
+	// rounds, in turn, at a fixed rate (open loop: requests sent on
+	// schedule whatever the answers take), with the load process or in
+	// this process, never wrk, which cannot hold a rate: FixedRate
+	// requests per second, or with FixedRateHalf half the rate direct
+	// reached over the rounds (direct must be among Systems). The
+	// latencies at that rate are each SystemResult's Fixed.
+	FixedRate int
+}
+
+// FixedRateHalf is Options.FixedRate's half of the direct handler's
+// rate, measured in the same run.
+const FixedRateHalf = -1
+
+// FixedResult is what a system's run at the fixed rate measured.
+type FixedResult struct {
+	Rate     int // requests per second asked
+	Requests int64
+	Errors   int64
+	Elapsed  time.Duration
+	Latency  *load.Histogram
 }
 
 // Result is what Compare measured, system by system.
@@ -135,6 +156,8 @@ type SystemResult struct {
 	CPU map[string]time.Duration
 	// LoadCPU is the load generator's (this process's) CPU time.
 	LoadCPU time.Duration
+	// Fixed is the run at Options.FixedRate; nil without one.
+	Fixed *FixedResult
 }
 
 // RequestsPerSecond over all the system's runs.
@@ -200,6 +223,27 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}
+	if o.FixedRate == 0 {
+		return res, nil
+	}
+	rate := o.FixedRate
+	if rate == FixedRateHalf {
+		rate = int(bySystem[SystemDirect].RequestsPerSecond() / 2)
+	}
+	for _, name := range o.Systems {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s := bySystem[name]
+		if err := r.runFixed(ctx, name, s, max(rate, 1)); err != nil {
+			return nil, fmt.Errorf("fixed rate, %s: %w", name, err)
+		}
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "fixed %d req/s  %-17s reached %.0f req/s, p50 %s p99 %s\n", s.Fixed.Rate, name,
+				ratio(float64(s.Fixed.Requests), s.Fixed.Elapsed.Seconds()),
+				load.FormatLatency(s.Fixed.Latency.Percentile(50)), load.FormatLatency(s.Fixed.Latency.Percentile(99)))
+		}
+	}
 	return res, nil
 }
 
@@ -229,6 +273,9 @@ func (o *Options) fill() error {
 	if o.Rounds <= 0 {
 		o.Rounds = 1
 	}
+	if o.FixedRate < 0 && (o.FixedRate != FixedRateHalf || !slices.Contains(o.Systems, SystemDirect)) {
+		return fmt.Errorf("bench: a fixed rate of half direct's needs %s among the systems", SystemDirect)
+	}
 	if o.Connections <= 0 {
 		o.Connections = 64
 	}
@@ -249,8 +296,9 @@ type runner struct {
 	key, serviceKey string
 }
 
-// run starts one system, checks its answers, loads it, and stops it.
-func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err error) {
+// session starts one system, checks its answers, runs fn with its
+// processes and URL, and stops it.
+func (r *runner) session(ctx context.Context, name string, fn func(procs []*process, url string) error) (err error) {
 	procs, url, err := r.start(name)
 	defer func() {
 		for _, p := range slices.Backward(procs) {
@@ -265,6 +313,34 @@ func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err err
 	if err := Check(ctx, url, r.key, Users(r.o.Users)); err != nil {
 		return err
 	}
+	return fn(procs, url)
+}
+
+// run starts one system and measures it under the closed-loop load.
+func (r *runner) run(ctx context.Context, name string, s *SystemResult) error {
+	return r.session(ctx, name, func(procs []*process, url string) error { return r.measure(ctx, procs, url, s) })
+}
+
+// runFixed starts one system and measures its latencies at rate requests
+// per second, with the load process (LoadCommand) or in this process.
+func (r *runner) runFixed(ctx context.Context, name string, s *SystemResult, rate int) error {
+	return r.session(ctx, name, func(_ []*process, url string) error {
+		measure := r.measureInProcess
+		if len(r.o.LoadCommand) > 0 {
+			measure = r.measureOwnProcess
+		}
+		rep, err := measure(ctx, url, rate, func() error { return nil })
+		if err != nil {
+			return err
+		}
+		s.Fixed = &FixedResult{Rate: rate, Requests: rep.Requests, Errors: rep.Errors, Elapsed: rep.Elapsed, Latency: rep.Latency}
+		return nil
+	})
+}
+
+// measure loads a started system (closed loop) and adds what it
+// measured to s.
+func (r *runner) measure(ctx context.Context, procs []*process, url string, s *SystemResult) error {
 	before := make([]time.Duration, len(procs))
 	mark := func() error {
 		for i, p := range procs {
@@ -283,7 +359,7 @@ func (r *runner) run(ctx context.Context, name string, s *SystemResult) (err err
 	case len(r.o.LoadCommand) > 0:
 		measure = r.measureOwnProcess
 	}
-	rep, err := measure(ctx, url, mark)
+	rep, err := measure(ctx, url, 0, mark)
 	if err != nil {
 		return err
 	}

@@ -149,6 +149,10 @@ func TestCompareRefusesBadOptions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown system "nginx"`) {
 		t.Fatalf("unknown system: %v", err)
 	}
+	_, err = bench.Compare(context.Background(), bench.Options{Command: []string{"x"}, Systems: []string{"streamgate"}, FixedRate: bench.FixedRateHalf})
+	if err == nil || !strings.Contains(err.Error(), "needs direct") {
+		t.Fatalf("half of direct's rate without direct: %v", err)
+	}
 }
 
 // TestCompareReportsAServerThatFails starts a "server" that exits at once.
@@ -333,6 +337,60 @@ func TestCompareLoadInItsOwnProcess(t *testing.T) {
 	}
 }
 
+// TestCompareAtAFixedRate runs direct and the cached gateway closed
+// loop for half a second each, then each again at half direct's rate,
+// open loop, with the load in its own process (the command's way) and in
+// this one: each system's latencies at that rate are measured from about
+// rate × duration requests, without errors, and the table gains their
+// columns, the p99 as a ratio to direct's. It never judges speed.
+func TestCompareAtAFixedRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	t.Setenv(envServe, "1")
+	for _, own := range []bool{true, false} {
+		o := bench.Options{
+			Command: []string{os.Args[0]}, Systems: []string{bench.SystemDirect, bench.SystemStreamgateCache},
+			Rounds: 1, Connections: 4, Duration: 500 * time.Millisecond, Users: 50, FixedRate: bench.FixedRateHalf,
+		}
+		if own {
+			o.LoadCommand = []string{os.Args[0], "load"}
+		}
+		res, err := bench.Compare(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rate := int(res.Systems[0].RequestsPerSecond() / 2)
+		for _, s := range res.Systems {
+			f := s.Fixed
+			if f == nil {
+				t.Fatalf("%s: no fixed-rate run", s.Name)
+			}
+			want := float64(rate) * f.Elapsed.Seconds()
+			if f.Rate != rate || f.Errors != 0 || f.Latency.Count() != f.Requests || float64(f.Requests) < want*0.8 || float64(f.Requests) > want*1.2+2 {
+				t.Errorf("%s: rate %d (want %d), %d requests in %v, %d errors, %d latencies", s.Name, f.Rate, rate, f.Requests, f.Elapsed, f.Errors, f.Latency.Count())
+			}
+		}
+		rows := res.Rows()
+		if rows[0].FixedP99Ratio != 1 || rows[1].FixedP99Ratio <= 0 || rows[1].FixedP50 <= 0 || rows[1].FixedP99 < rows[1].FixedP50 || rows[1].FixedReached <= 0 {
+			t.Errorf("fixed-rate figures: %+v", rows)
+		}
+		var md bytes.Buffer
+		if err := res.WriteMarkdown(&md); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			fmt.Sprintf("at a fixed rate of %d req/s (half of direct's rate over the rounds", rate),
+			fmt.Sprintf("| errors | req/s reached | p50 @ %d req/s | p99 @ %d req/s | × direct |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", rate, rate),
+			"| **1.00** |\n",
+		} {
+			if !strings.Contains(md.String(), want) {
+				t.Errorf("markdown lacks %q:\n%s", want, md.String())
+			}
+		}
+	}
+}
+
 // TestCompareWithWRK loads the direct handler with wrk for a second, when
 // wrk is installed.
 func TestCompareWithWRK(t *testing.T) {
@@ -394,6 +452,7 @@ func TestLoadRefusesBadArguments(t *testing.T) {
 		{"-url", "127.0.0.1:1"},
 		{"-url", "http://127.0.0.1:1", "-c", "0"},
 		{"-url", "http://127.0.0.1:1", "-duration", "0s"},
+		{"-url", "http://127.0.0.1:1", "-rate", "-5"},
 	} {
 		if err := bench.Load(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "needs -url") {
 			t.Errorf("%v: err %v", args, err)

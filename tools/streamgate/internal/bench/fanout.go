@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/tools/streamgate/internal/load"
+	"github.com/streamgate/streamgate/tools/streamgate/internal/subscribers"
 )
 
 // fanoutGrace bounds how long the subscribers may take beyond the
@@ -75,7 +76,7 @@ type FanoutRow struct {
 	// States is how many were published on each topic, Published on
 	// all of them.
 	States, Published int
-	sawResult
+	subscribers.Result
 	// ServerCPU is the server process's CPU time from the first publish
 	// until the subscribers were done.
 	ServerCPU time.Duration
@@ -130,8 +131,8 @@ func CheckRate(rate float64, d time.Duration) error {
 		return fmt.Errorf("rate %v: want a positive number of states a second", rate)
 	}
 	if d > 0 {
-		if n := statesIn(rate, d); n < 1 || n > maxStates {
-			return fmt.Errorf("rate %v for %v publishes %d states a topic: want 1 to %d", rate, d, n, maxStates)
+		if n := statesIn(rate, d); n < 1 || n > subscribers.MaxStates {
+			return fmt.Errorf("rate %v for %v publishes %d states a topic: want 1 to %d", rate, d, n, subscribers.MaxStates)
 		}
 	}
 	return nil
@@ -139,7 +140,7 @@ func CheckRate(rate float64, d time.Duration) error {
 
 // statesIn is how many states rate publishes in d.
 func statesIn(rate float64, d time.Duration) int {
-	return int(math.Min(math.Round(rate*d.Seconds()), maxStates+1))
+	return int(math.Min(math.Round(rate*d.Seconds()), subscribers.MaxStates+1))
 }
 
 // ParseRates reads a comma-separated list of rates ("50,100,250").
@@ -235,7 +236,7 @@ func fanoutRow(ctx context.Context, o FanoutOptions, srv *process, key, resource
 	// saw ends it.
 	step := func(line string) error {
 		switch {
-		case line == lineSubscribed:
+		case line == subscribers.LineSubscribed:
 			var err error
 			if before, err = srv.cpuTime(); err != nil {
 				return err
@@ -243,14 +244,14 @@ func fanoutRow(ctx context.Context, o FanoutOptions, srv *process, key, resource
 			cmdLine := fanoutCommand{resource: resource, prefix: prefix, rate: rate, count: states, topics: o.Topics}
 			_, err = io.WriteString(srv.in, cmdLine.String())
 			return err
-		case strings.HasPrefix(line, lineSaw):
+		case strings.HasPrefix(line, subscribers.LineSaw):
 			after, err := srv.cpuTime()
 			if err != nil {
 				return err
 			}
 			row.ServerCPU = after - before
 			row.Latency = load.NewHistogram()
-			if err := json.Unmarshal([]byte(line[len(lineSaw):]), &row.sawResult); err != nil {
+			if err := json.Unmarshal([]byte(line[len(subscribers.LineSaw):]), &row.Result); err != nil {
 				return fmt.Errorf("the subscribers' report: %w", err)
 			}
 			saw = true

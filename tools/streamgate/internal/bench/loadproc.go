@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/rusage"
 	"github.com/streamgate/streamgate/tools/streamgate/internal/load"
+	"github.com/streamgate/streamgate/tools/streamgate/internal/subscribers"
 )
 
 // The load process's stdout: a line when the measured load starts, then
@@ -35,7 +36,8 @@ const loadGrace = time.Minute
 type LoadOptions struct {
 	URL         string        // the system's base URL
 	Users       int           // GET /v1/users/{1..Users}, in turn
-	Connections int           // closed loop
+	Connections int           // closed loop, unless Rate
+	Rate        int           // requests per second when > 0 (open loop)
 	Warmup      time.Duration // unmeasured load first
 	Duration    time.Duration // then the measured load
 }
@@ -44,7 +46,8 @@ type LoadOptions struct {
 func (o *LoadOptions) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.URL, "url", "", "the system's base URL (http://ADDR)")
 	fs.IntVar(&o.Users, "users", 1000, "users read, in turn")
-	fs.IntVar(&o.Connections, "c", 64, "connections (closed loop)")
+	fs.IntVar(&o.Connections, "c", 64, "connections (closed loop, unless -rate)")
+	fs.IntVar(&o.Rate, "rate", 0, "requests per second, sent on schedule whatever the answers take (open loop); 0: closed loop")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured load first")
 	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "measured load")
 }
@@ -81,10 +84,11 @@ func parseFlags(name string, args []string, stderr io.Writer, declare func(*flag
 // measured as JSON on one line (the requests, errors, elapsed time, this
 // process's CPU time during the measured load, and the latencies).
 func RunLoad(ctx context.Context, o LoadOptions, stdout io.Writer) error {
-	if !strings.HasPrefix(o.URL, "http://") || o.Users <= 0 || o.Connections <= 0 || o.Duration <= 0 {
-		return errors.New("bench load: needs -url http://ADDR and positive -users, -c and -duration")
+	if !strings.HasPrefix(o.URL, "http://") || o.Users <= 0 || o.Connections <= 0 || o.Duration <= 0 || o.Rate < 0 {
+		return errors.New("bench load: needs -url http://ADDR, positive -users, -c and -duration, and -rate ≥ 0")
 	}
 	lo := usersLoad(o.URL, os.Getenv(EnvKey), o.Users, o.Connections)
+	lo.Rate = o.Rate
 	if o.Warmup > 0 {
 		lo.Duration = o.Warmup
 		if _, err := load.Run(ctx, lo); err != nil {
@@ -119,10 +123,12 @@ func usersLoad(base, key string, users, conns int) load.Options {
 	}
 }
 
-// measureInProcess loads url from this process; mark runs just before
-// the measured load.
-func (r *runner) measureInProcess(ctx context.Context, url string, mark func() error) (loadResult, error) {
+// measureInProcess loads url from this process, at rate requests per
+// second when rate > 0 (else closed loop); mark runs just before the
+// measured load.
+func (r *runner) measureInProcess(ctx context.Context, url string, rate int, mark func() error) (loadResult, error) {
 	lo := usersLoad(url, r.key, r.o.Users, r.o.Connections)
+	lo.Rate = rate
 	if r.o.Warmup > 0 {
 		lo.Duration = r.o.Warmup
 		if _, err := load.Run(ctx, lo); err != nil {
@@ -142,13 +148,14 @@ func (r *runner) measureInProcess(ctx context.Context, url string, mark func() e
 }
 
 // measureOwnProcess runs the load process (LoadCommand, on LoadCPUs)
-// against url; mark runs when it says the measured load starts.
-func (r *runner) measureOwnProcess(ctx context.Context, url string, mark func() error) (loadResult, error) {
+// against url, at rate requests per second when rate > 0; mark runs when
+// it says the measured load starts.
+func (r *runner) measureOwnProcess(ctx context.Context, url string, rate int, mark func() error) (loadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.Warmup+r.o.Duration+loadGrace)
 	defer cancel()
 	args := append(pinnedTo(r.o.LoadCPUs, r.o.LoadCommand...),
 		"-url", url, fmt.Sprintf("-users=%d", r.o.Users), fmt.Sprintf("-c=%d", r.o.Connections),
-		"-warmup", r.o.Warmup.String(), "-duration", r.o.Duration.String())
+		"-warmup", r.o.Warmup.String(), "-duration", r.o.Duration.String(), fmt.Sprintf("-rate=%d", rate))
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), EnvKey+"="+r.key)
 	errs := &tail{max: 4096}
@@ -196,4 +203,15 @@ func (r *runner) measureOwnProcess(ctx context.Context, url string, mark func() 
 		return loadResult{}, fmt.Errorf("the load process reported no measured load: %s", errs)
 	}
 	return res, nil
+}
+
+// Subscribers is the subscribers process (bench fanout's, run again as
+// `streamgate bench subscribers`) with its arguments; the API key comes
+// from EnvKey.
+func Subscribers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o subscribers.Options
+	if err := parseFlags("bench subscribers", args, stderr, o.Flags); err != nil {
+		return err
+	}
+	return subscribers.Run(ctx, o, os.Getenv(EnvKey), stdout)
 }

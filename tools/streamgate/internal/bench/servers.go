@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/gateway/observe"
 	benchv1 "github.com/streamgate/streamgate/gen/streamgate/bench/v1"
 	"github.com/streamgate/streamgate/internal/asyncwriter"
 	"github.com/streamgate/streamgate/services/socket"
@@ -157,7 +158,7 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 		defer func() { _ = logs.Close() }()
 		return gateway.Run(ctx, gateway.RunOptions{
 			ConfigPath: o.Config, HTTPAddr: o.Listen, GRPCAddr: "127.0.0.1:0",
-			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel})),
+			Logger: slog.New(observe.NewLogHandler(logs, observe.LogText, o.LogLevel)), // as the gateway command logs
 			Ready:  func(a gateway.Addrs) { ready(a.HTTP) },
 		})
 	}

@@ -36,6 +36,14 @@ type Row struct {
 	LoadCPUPerRequest  time.Duration
 	Errors             int64
 	RoundRates         []float64
+	// At the fixed rate (Options.FixedRate; zero without it): the rate
+	// reached (below the rate asked when the load or the system fell
+	// behind), the latencies, p99 as a ratio to the baseline's, and the
+	// errors.
+	FixedReached       float64
+	FixedP50, FixedP99 time.Duration
+	FixedP99Ratio      float64
+	FixedErrors        int64
 }
 
 // Rows computes each system's figures and ratios.
@@ -59,6 +67,14 @@ func (r *Result) Rows() []Row {
 		row.CPURatio = ratio(float64(row.TotalCPUPerRequest), float64(baseCPU))
 		for role, d := range s.CPU {
 			row.CPUPerRequest[role] = s.CPUPerRequest(d)
+		}
+		if s.Fixed != nil {
+			row.FixedP50, row.FixedP99 = s.Fixed.Latency.Percentile(50), s.Fixed.Latency.Percentile(99)
+			row.FixedErrors = s.Fixed.Errors
+			row.FixedReached = ratio(float64(s.Fixed.Requests), s.Fixed.Elapsed.Seconds())
+			if base.Fixed != nil {
+				row.FixedP99Ratio = ratio(float64(row.FixedP99), float64(base.Fixed.Latency.Percentile(99)))
+			}
 		}
 		rows = append(rows, row)
 	}
@@ -98,6 +114,14 @@ func where(cpus string) string {
 	return "on CPUs " + cpus
 }
 
+// fixedRateSource says where the fixed rate came from.
+func (o Options) fixedRateSource() string {
+	if o.FixedRate == FixedRateHalf {
+		return "half of " + SystemDirect + "'s rate over the rounds"
+	}
+	return "as asked"
+}
+
 // WriteMarkdown writes the comparison as a markdown table, CPU per
 // request first, with the load, the machine and the date above it.
 func (r *Result) WriteMarkdown(w io.Writer) error {
@@ -106,12 +130,30 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "%d connections, closed loop, %v per run, %d round(s) alternating %s; %d users, API-key auth; %s; streamgate gateways log at %s; nproc %d; %s.\n\n",
 		o.Connections, o.Duration, o.Rounds, strings.Join(o.Systems, " "), o.Users, o.loadSetup(), strings.ToLower(o.GatewayLogLevel.String()), r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
 	x := "× " + r.baseline().Name
-	fmt.Fprintf(&b, "| system | CPU µs / req (gateway + service) | %s | req/s | %s | p50 | p99 | %s | load generator CPU µs / req | errors |\n", x, x, x)
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	fixed := r.baseline().Fixed
+	if fixed != nil {
+		fmt.Fprintf(&b, "Then each system once more at a fixed rate of %d req/s (%s; open loop, %v, the load process, never wrk): the req/s it reached (less: the load or the system fell behind, and the latencies count the wait), its p50 and p99 there, and p99 %s.\n\n",
+			fixed.Rate, o.fixedRateSource(), o.Duration, x)
+	}
+	fmt.Fprintf(&b, "| system | CPU µs / req (gateway + service) | %s | req/s | %s | p50 | p99 | %s | load generator CPU µs / req | errors |", x, x, x)
+	line := "|---|---|---|---|---|---|---|---|---|---|"
+	if fixed != nil {
+		fmt.Fprintf(&b, " req/s reached | p50 @ %d req/s | p99 @ %d req/s | %s |", fixed.Rate, fixed.Rate, x)
+		line += "---|---|---|---|"
+	}
+	b.WriteString("\n" + line + "\n")
 	for _, row := range r.Rows() {
-		fmt.Fprintf(&b, "| %s | %s | **%.2f** | %.0f | %.2f | %s | %s | %.2f | %s | %d |\n",
+		fmt.Fprintf(&b, "| %s | %s | **%.2f** | %.0f | %.2f | %s | %s | %.2f | %s | %d |",
 			row.Title, row.cpuCell(), row.CPURatio, row.RequestsPerSecond, row.RequestsRatio,
 			load.FormatLatency(row.P50), load.FormatLatency(row.P99), row.P99Ratio, micros(row.LoadCPUPerRequest), row.Errors)
+		if fixed != nil {
+			p99 := load.FormatLatency(row.FixedP99)
+			if row.FixedErrors > 0 {
+				p99 += fmt.Sprintf(" (%d errors)", row.FixedErrors)
+			}
+			fmt.Fprintf(&b, " %.0f | %s | %s | **%.2f** |", row.FixedReached, load.FormatLatency(row.FixedP50), p99, row.FixedP99Ratio)
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -71,7 +71,8 @@ func wrkSeconds(d time.Duration) string {
 
 // measureWRK loads url with wrk (WRK, on LoadCPUs: one thread per CPU),
 // a warm-up run first; mark runs just before the measured run.
-func (r *runner) measureWRK(ctx context.Context, url string, mark func() error) (loadResult, error) {
+// It is closed loop only (rate must be 0: wrk cannot hold a rate).
+func (r *runner) measureWRK(ctx context.Context, url string, _ int, mark func() error) (loadResult, error) {
 	threads := min(max(1, countCPUs(r.o.LoadCPUs)), r.o.Connections)
 	run := func(d time.Duration) (loadResult, error) {
 		ctx, cancel := context.WithTimeout(ctx, d+loadGrace)

@@ -1,4 +1,12 @@
-package bench
+// Package subscribers is the process of WebSocket subscribers that
+// streamgate bench fanout starts on CPUs of its own: it opens the
+// sockets, subscribes each to its topic, counts what every subscriber
+// gets (by each state's number: lost, duplicate, out of order, skipped,
+// gapped) and the latency from when each state was due, and reports on
+// its stdout.
+//
+//	err := subscribers.Run(ctx, subscribers.Options{URL: url, Subscribers: 10000, ...}, key, os.Stdout)
+package subscribers
 
 import (
 	"bytes"
@@ -11,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,22 +33,22 @@ import (
 // The subscribers process's stdout: a line once every subscriber has
 // subscribed (or failed to), then one with what they saw (JSON).
 const (
-	lineSubscribed = "subscribed"
-	lineSaw        = "saw "
+	LineSubscribed = "subscribed"
+	LineSaw        = "saw "
 )
 
 // closeTooSlow is the close code of a WebSocket the gateway cut off for
 // not reading fast enough.
 const closeTooSlow websocket.StatusCode = 4408
 
-// maxStates bounds the states per topic a run may publish: each
+// MaxStates bounds the states per topic a run may publish: each
 // subscriber keeps a bit per state.
-const maxStates = 1 << 20
+const MaxStates = 1 << 20
 
-// SubscribersOptions are the subscribers process's: bench fanout runs
+// Options are the subscribers process's: bench fanout runs
 // this binary again (`streamgate bench subscribers`) on its own CPUs,
 // once a row. The API key comes from EnvKey.
-type SubscribersOptions struct {
+type Options struct {
 	URL         string // the gateway's base URL, http://ADDR
 	Subscribers int    // WebSockets, one subscription each
 	// Resource, Prefix and Topics name the topics: subscriber i watches
@@ -59,10 +66,10 @@ type SubscribersOptions struct {
 }
 
 // Flags declares the subscribers process's flags on fs, filling o.
-func (o *SubscribersOptions) Flags(fs *flag.FlagSet) {
+func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.URL, "url", "", "the gateway's base URL (http://ADDR)")
 	fs.IntVar(&o.Subscribers, "subscribers", 0, "WebSockets, one subscription each")
-	fs.StringVar(&o.Resource, "resource", resourceConflated, "the topics' resource")
+	fs.StringVar(&o.Resource, "resource", "", "the topics' resource")
 	fs.StringVar(&o.Prefix, "prefix", "t", "the topics' ids start with PREFIX-")
 	fs.IntVar(&o.Topics, "topics", 1, "topics, the subscribers spread over them")
 	fs.IntVar(&o.States, "states", 0, "states published on each topic")
@@ -72,16 +79,18 @@ func (o *SubscribersOptions) Flags(fs *flag.FlagSet) {
 }
 
 // check refuses options the process cannot run.
-func (o SubscribersOptions) check() error {
+func (o Options) check() error {
 	switch {
 	case !strings.HasPrefix(o.URL, "http://"):
 		return errors.New("bench subscribers: needs -url http://ADDR")
 	case !onLoopback(o.URL):
 		return errors.New("bench subscribers: -url must be on loopback (127.0.0.1, ::1, localhost)")
+	case o.Resource == "":
+		return errors.New("bench subscribers: needs -resource")
 	case o.Subscribers <= 0 || o.Topics <= 0 || o.Dials <= 0:
 		return errors.New("bench subscribers: -subscribers, -topics and -dials must be positive")
-	case o.States <= 0 || o.States > maxStates:
-		return fmt.Errorf("bench subscribers: -states must be 1 to %d", maxStates)
+	case o.States <= 0 || o.States > MaxStates:
+		return fmt.Errorf("bench subscribers: -states must be 1 to %d", MaxStates)
 	case o.SubscribeTimeout <= 0 || o.Wait <= 0:
 		return errors.New("bench subscribers: -subscribe-timeout and -wait must be positive")
 	}
@@ -99,8 +108,8 @@ func onLoopback(rawURL string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-// sawResult is what the subscribers saw, added up.
-type sawResult struct {
+// Result is what the subscribers saw, added up.
+type Result struct {
 	Connected    int    `json:"connected"`
 	Refused      int    `json:"refused"`                 // subscribers that could not subscribe
 	FirstRefusal string `json:"first_refusal,omitempty"` // why the first of them could not
@@ -127,26 +136,15 @@ type sawResult struct {
 	Latency *load.Histogram `json:"latency"`
 }
 
-// Subscribers is the subscribers process run with its arguments (see
-// RunSubscribers).
-func Subscribers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o SubscribersOptions
-	if err := parseFlags("bench subscribers", args, stderr, o.Flags); err != nil {
-		return err
-	}
-	return RunSubscribers(ctx, o, stdout)
-}
-
-// RunSubscribers opens o.Subscribers WebSockets to the gateway at o.URL,
+// Run opens o.Subscribers WebSockets to the gateway at o.URL,
 // subscribes each to its topic, writes "subscribed" and a newline to
 // stdout, reads every event until each subscriber has its topic's last
 // state (or o.Wait passes), and writes "saw " and what they saw as JSON
 // on one line.
-func RunSubscribers(ctx context.Context, o SubscribersOptions, stdout io.Writer) error {
+func Run(ctx context.Context, o Options, key string, stdout io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	key := os.Getenv(EnvKey)
 	wsURL := "ws" + strings.TrimPrefix(o.URL, "http") + "/v1/socket"
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
@@ -178,7 +176,7 @@ func RunSubscribers(ctx context.Context, o SubscribersOptions, stdout io.Writer)
 	}
 	dialed.Wait()
 	subscribed()
-	if _, err := fmt.Fprintln(stdout, lineSubscribed); err != nil {
+	if _, err := fmt.Fprintln(stdout, LineSubscribed); err != nil {
 		return err
 	}
 	start := rusage.CPU()
@@ -196,13 +194,13 @@ func RunSubscribers(ctx context.Context, o SubscribersOptions, stdout io.Writer)
 	}
 	stopReading()
 	<-allRead
-	res := sawResult{CPU: rusage.CPU() - start, Latency: hist.merged()}
+	res := Result{CPU: rusage.CPU() - start, Latency: hist.merged()}
 	for _, s := range subs {
 		res.add(s)
 	}
 	b, err := json.Marshal(res)
 	if err == nil {
-		_, err = fmt.Fprintf(stdout, "%s%s\n", lineSaw, b)
+		_, err = fmt.Fprintf(stdout, "%s%s\n", LineSaw, b)
 	}
 	// The sockets close once the report is out: the server's CPU time
 	// for the row ends with it, and leaving is not fanning out.
@@ -454,7 +452,7 @@ func (s *subscriber) lost() (lost, missing int64) {
 }
 
 // add adds up one subscriber.
-func (r *sawResult) add(s *subscriber) {
+func (r *Result) add(s *subscriber) {
 	if s.refusal != nil {
 		r.Retries += s.retries
 		r.Refused++

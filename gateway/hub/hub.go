@@ -34,6 +34,10 @@ type Event struct {
 	// Empty for the gateway's own seqs, which no other gateway shares.
 	Epoch string
 	Data  json.RawMessage
+	// Skipped is how many events of the topic the hub conflated away just
+	// before this one (a watcher that takes the latest state, while the
+	// hub was still handing out an earlier event): Seq jumps past them.
+	Skipped int
 	// Gap marks a gap marker rather than an event: events of the topic
 	// may be missing (a broken, drained or overflowing stream to the
 	// service, a reload that moved it); it has no Data, and Seq is the
@@ -72,6 +76,11 @@ type upstream struct {
 	// have left, so a join or a leave costs O(1) amortized, not a copy.
 	watchers []*watcher
 	live     int // watchers not yet removed
+	keepAll  int // live watchers that take every event (no conflation)
+
+	pendMu   sync.Mutex // guards pending and draining
+	pending  []delivery // numbered events waiting for drain, in order
+	draining bool       // drain runs: later events queue behind pending
 
 	deliverMu sync.Mutex    // serializes deliveries (two clients overlap during a reload)
 	seq       atomic.Uint64 // the last seq numbered; changes under deliverMu
@@ -80,6 +89,7 @@ type upstream struct {
 // watcher is one local subscriber to a topic.
 type watcher struct {
 	up      *upstream // the upstream it was added to; guarded by Hub.mu
+	keepAll bool      // takes every event: the topic is not conflated while it watches
 	p       socket.Principal
 	deliver func(Event)
 	stopped atomic.Bool
@@ -92,12 +102,19 @@ type watcher struct {
 // moment (a reload may change it while the first watcher subscribes).
 // seq is the topic's seq when the watch began.
 //
+// While none of the topic's watchers asks for every event (conflate
+// true for all), the events are handed out by a goroutine of the
+// topic's own, and one that comes while it still hands out an earlier
+// one replaces the waiting one (Event.Skipped counts them): a topic
+// with thousands of watchers never holds its subscription back, and
+// each watcher gets the latest state.
+//
 // deliver runs on the subscription's goroutine and must not block (queue
 // the event, or drop the watcher); it may call stop. It may still be
 // running when stop returns, but is not called again after. Errors:
 // UNAVAILABLE when the service cannot be subscribed to.
-func (h *Hub) Watch(ctx context.Context, service, topic string, client *caller.Client, current func() *caller.Client, p socket.Principal, deliver func(Event)) (stop func(), seq uint64, err error) {
-	w := &watcher{p: p, deliver: deliver}
+func (h *Hub) Watch(ctx context.Context, service, topic string, client *caller.Client, current func() *caller.Client, p socket.Principal, conflate bool, deliver func(Event)) (stop func(), seq uint64, err error) {
+	w := &watcher{p: p, deliver: deliver, keepAll: !conflate}
 	key := upstreamKey{service, topic}
 	seq, err = h.add(key, client, current, w)
 	if err != nil {
@@ -139,6 +156,9 @@ func (h *Hub) add(key upstreamKey, client *caller.Client, current func() *caller
 	}
 	up.watchers = append(up.watchers, w)
 	up.live++
+	if w.keepAll {
+		up.keepAll++
+	}
 	w.up = up
 	// onEvent takes its snapshot of the watchers before numbering: every
 	// event numbered after this reaches w.
@@ -212,6 +232,9 @@ func (h *Hub) remove(key upstreamKey, w *watcher) {
 		return
 	}
 	up.live--
+	if w.keepAll {
+		up.keepAll--
+	}
 	if up.live == 0 {
 		up.watchers = nil
 		stop = up.stop
@@ -231,11 +254,12 @@ func (h *Hub) remove(key upstreamKey, w *watcher) {
 	}
 }
 
-// watchersNow returns the upstream's watchers.
-func (h *Hub) watchersNow(up *upstream) []*watcher {
+// watchersNow returns the upstream's watchers, and whether they all take
+// the latest state rather than every event.
+func (h *Hub) watchersNow(up *upstream) (watchers []*watcher, conflate bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return up.watchers
+	return up.watchers, up.keepAll == 0
 }
 
 // onEvent numbers an event from the service and hands it to the watchers
@@ -255,25 +279,17 @@ func (up *upstream) onEvent(e caller.Event) {
 	if e.Gap {
 		up.seq.Add(1)
 	}
-	watchers := up.h.watchersNow(up) // before numbering: see add
+	watchers, conflate := up.h.watchersNow(up) // before numbering: see add
 	ev := Event{Topic: e.Topic, Seq: up.seq.Add(1), Data: e.Data}
-	for _, w := range watchers {
-		if !w.stopped.Load() && e.Visibility.Allows(w.p) {
-			w.deliver(ev)
-		}
-	}
+	up.handLocked(delivery{ev: ev, vis: e.Visibility, watchers: watchers}, conflate)
 }
 
 // gapLocked hands every watcher a gap marker, which takes the topic's
 // next seq. Called with deliverMu held.
 func (up *upstream) gapLocked() {
-	watchers := up.h.watchersNow(up) // before numbering: see add
+	watchers, _ := up.h.watchersNow(up) // before numbering: see add
 	ev := Event{Topic: up.key.topic, Seq: up.seq.Add(1), Gap: true}
-	for _, w := range watchers {
-		if !w.stopped.Load() {
-			w.deliver(ev)
-		}
-	}
+	up.handLocked(delivery{ev: ev, everyone: true, watchers: watchers}, false)
 }
 
 // Rebind moves the upstreams to the clients of a new configuration (by

@@ -33,7 +33,7 @@ func TestWatchersLeaveInAnyOrder(t *testing.T) {
 	all := make(chan struct{}, n)
 	stops := make([]func(), n)
 	for i := range n {
-		stop, _, err := h.Watch(ctx, "orders", "orders/o1", c, func() *caller.Client { return c }, socket.Principal{}, func(hub.Event) {
+		stop, _, err := h.Watch(ctx, "orders", "orders/o1", c, func() *caller.Client { return c }, socket.Principal{}, true, func(hub.Event) {
 			got[i].Add(1)
 			all <- struct{}{}
 		})
@@ -80,7 +80,7 @@ func BenchmarkWatchersJoinAndLeave(b *testing.B) {
 		var h hub.Hub
 		stops := make([]func(), n)
 		for i := range n {
-			stop, _, err := h.Watch(ctx, "orders", "orders/o1", c, func() *caller.Client { return c }, socket.Principal{}, func(hub.Event) {})
+			stop, _, err := h.Watch(ctx, "orders", "orders/o1", c, func() *caller.Client { return c }, socket.Principal{}, true, func(hub.Event) {})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -55,7 +55,7 @@ func (c *Core) Watch(ctx context.Context, version, topic string, from eventlog.P
 		}
 		return nil
 	}
-	stop, seq, err := c.hub.Watch(ctx, res.Service, topic, t.clients[res.Service], current, p, deliver)
+	stop, seq, err := c.hub.Watch(ctx, res.Service, topic, t.clients[res.Service], current, p, !res.NoConflate, deliver)
 	return stop, eventlog.Start{Seq: seq}, err
 }
 

@@ -154,6 +154,8 @@ type ConnEvent struct {
 	// FrameType is FrameReceived's frame type: auth, request, cancel,
 	// subscribe, unsubscribe, or invalid.
 	FrameType string
+	// States is EventConflated's count of skipped states (0 counts 1).
+	States int
 }
 
 // ConnEventKind says what happened to a connection.

@@ -43,6 +43,6 @@ func (m *Metrics) Connection(e ConnEvent) {
 	case SocketCutOff:
 		s.cutOffs.Inc()
 	case EventConflated:
-		s.skipped.Inc()
+		s.skipped.Add(float64(max(e.States, 1)))
 	}
 }

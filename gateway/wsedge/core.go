@@ -118,7 +118,7 @@ func (c onCore) Watch(ctx context.Context, version, topic string, from eventlog.
 		p = socket.Principal{Subject: socket.AnonymousSubject}
 	}
 	stop, start, werr := c.core.Watch(ctx, version, topic, from, p, func(ev hub.Event) {
-		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Data: ev.Data, Gap: ev.Gap, NoConflate: keep})
+		deliver(Event{Topic: ev.Topic, Seq: ev.Seq, Epoch: ev.Epoch, Data: ev.Data, Gap: ev.Gap, NoConflate: keep, Skipped: ev.Skipped})
 	})
 	if werr != nil {
 		return nil, eventlog.Start{}, edgeAnswer(invoke.Failed(status.AsError(werr)))

@@ -107,6 +107,10 @@ type Event struct {
 	// resource says conflate: false): a slow client's queued event is
 	// never replaced by a newer one.
 	NoConflate bool
+	// Skipped is how many events of the topic were conflated away before
+	// this one on their way to the socket (the hub's count); the socket
+	// adds the ones it replaces itself.
+	Skipped int
 }
 
 // Resource is the last path segment of the endpoint, GET /{version}/socket.

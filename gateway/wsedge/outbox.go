@@ -166,7 +166,7 @@ func (o *outbox) event(topic string, frame []byte) {
 // one event per topic, however fast they come, and ends on the latest.
 // A client that took no frame at all for Stall while its slot waits does
 // not read: it is cut off (4408).
-func (o *outbox) conflate(topic string, frame []byte) {
+func (o *outbox) conflate(topic string, frame []byte, skipped int) {
 	if o.closer.asked() || o.ctx.Err() != nil {
 		return
 	}
@@ -174,10 +174,10 @@ func (o *outbox) conflate(topic string, frame []byte) {
 	if i, ok := o.slots[topic]; ok {
 		q := &o.queue[i]
 		q.frame = frame
-		q.skipped++
+		q.skipped += 1 + skipped
 		stalled := o.written.Load() == q.seen && time.Since(q.queuedAt) >= o.stall
 		o.mu.Unlock()
-		o.report(observe.ConnEvent{Kind: observe.EventConflated})
+		o.report(observe.ConnEvent{Kind: observe.EventConflated, States: 1 + skipped})
 		if stalled {
 			o.cutOff()
 		}
@@ -187,8 +187,11 @@ func (o *outbox) conflate(topic string, frame []byte) {
 		o.slots = map[string]int{}
 	}
 	o.slots[topic] = len(o.queue)
-	o.queue = append(o.queue, queued{frame: frame, queuedAt: time.Now(), seen: o.written.Load()})
+	o.queue = append(o.queue, queued{frame: frame, skipped: skipped, queuedAt: time.Now(), seen: o.written.Load()})
 	o.mu.Unlock()
+	if skipped > 0 { // conflated on its way here (the hub)
+		o.report(observe.ConnEvent{Kind: observe.EventConflated, States: skipped})
+	}
 	o.signal()
 }
 

@@ -115,7 +115,7 @@ func TestQueuedFramesCoalesceIntoFewWrites(t *testing.T) {
 					o.answer([]byte(want[i]))
 				case 1:
 					want = append(want, string(eventFrame(fmt.Sprintf("items/i%d", i), 1, "", []byte(`"`+pad+`"`))))
-					o.conflate(fmt.Sprintf("items/i%d", i), []byte(want[i])) // one event per topic: nothing to replace
+					o.conflate(fmt.Sprintf("items/i%d", i), []byte(want[i]), 0) // one event per topic: nothing to replace
 				default:
 					want = append(want, string(gapFrame(fmt.Sprintf("items/i%d", i), 1, "")))
 					o.event(fmt.Sprintf("items/i%d", i), []byte(want[i]))
@@ -152,15 +152,15 @@ func TestConflatedEventsReplaceQueuedOnes(t *testing.T) {
 		return eventFrame(topic, seq, "", fmt.Appendf(nil, `{"seq":%d}`, seq))
 	}
 	for seq := uint64(1); seq <= 40; seq++ {
-		o.conflate("items/a", ev("items/a", seq))
+		o.conflate("items/a", ev("items/a", seq), 0)
 	}
-	o.conflate("items/b", ev("items/b", 1))
+	o.conflate("items/b", ev("items/b", 1), 0)
 	o.event("items/a", gapFrame("items/a", 41, ""))
 	for seq := uint64(42); seq <= 100; seq++ {
-		o.conflate("items/a", ev("items/a", seq))
+		o.conflate("items/a", ev("items/a", seq), 0)
 	}
-	o.conflate("items/b", ev("items/b", 2))
-	o.conflate("items/b", ev("items/b", 3))
+	o.conflate("items/b", ev("items/b", 2), 0)
+	o.conflate("items/b", ev("items/b", 3), 0)
 	start()
 	want := []string{
 		`{"type":"event","skipped":39,"topic":"items/a","seq":40,"data":{"seq":40}}`,
@@ -176,7 +176,7 @@ func TestConflatedEventsReplaceQueuedOnes(t *testing.T) {
 		t.Fatalf("%d conflated, want %d", n, 39+2+58)
 	}
 	// Once written, the topic's next event is queued anew, as it is.
-	o.conflate("items/a", ev("items/a", 101))
+	o.conflate("items/a", ev("items/a", 101), 0)
 	if got := readFrames(t, p.client, 1); got[0] != string(ev("items/a", 101)) {
 		t.Fatalf("after the batch: %s", got[0])
 	}
@@ -224,14 +224,14 @@ func TestConflatedSlotStalledCutsOff(t *testing.T) {
 				}
 			}
 			o := newOutbox(context.Background(), nil, nil, Limits{}.withDefaults(0), newCloser(), report)
-			o.conflate("items/a", eventFrame("items/a", 1, "", nil))
+			o.conflate("items/a", eventFrame("items/a", 1, "", nil), 0)
 			o.mu.Lock()
 			o.queue[0].queuedAt = time.Now().Add(-o.stall) // queued Stall ago (no writer runs here)
 			o.mu.Unlock()
 			if reading {
 				o.written.Add(1)
 			}
-			o.conflate("items/a", eventFrame("items/a", 2, "", nil))
+			o.conflate("items/a", eventFrame("items/a", 2, "", nil), 0)
 			if got, want := o.closer.asked(), !reading; got != want || cutOffs.Load() != map[bool]int64{true: 1}[want] {
 				t.Fatalf("cut off %v (%d reported), want %v", got, cutOffs.Load(), want)
 			}

@@ -186,7 +186,7 @@ func (w *wsTopic) queue(out *outbox, ev Event, frame []byte) {
 		out.event(ev.Topic, frame)
 		return
 	}
-	out.conflate(ev.Topic, frame)
+	out.conflate(ev.Topic, frame, ev.Skipped)
 }
 
 // answered sends the events that came before the answer, then the rest

@@ -131,7 +131,7 @@ func watchDirect(b *testing.B, n int) (func(json.RawMessage) error, *fanoutCount
 	c := newFanoutCount()
 	current := func() *caller.Client { return client }
 	for i := range n {
-		stop, _, err := h.Watch(b.Context(), "orders", fanoutTopic, client, current, socket.Principal{Subject: fmt.Sprint("w", i)}, func(ev hub.Event) {
+		stop, _, err := h.Watch(b.Context(), "orders", fanoutTopic, client, current, socket.Principal{Subject: fmt.Sprint("w", i)}, false, func(ev hub.Event) { // every event, as the log delivers
 			if !ev.Gap {
 				c.add()
 			}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,11 @@ import (
 // topic's seqs, and one goroutine stores the queued events one after the
 // other, each acknowledged before the next is sent, so each topic's
 // events are stored in the order they were published. Publish never waits
-// for it: an event that finds the queue full is dropped and counted.
+// for it: an event that finds the queue full is dropped and counted. The
+// answer to a request that published waits (storeWait at most) until its
+// events are stored: a caller's next write, perhaps on another instance,
+// publishes after them, so a topic's events are stored in the order of
+// the writes however many instances serve it.
 const (
 	// eventQueue is how many events wait to be stored.
 	eventQueue = 4096
@@ -46,6 +51,9 @@ const (
 	heldMemory = 10 * time.Second
 	// logEvery spaces the log lines about events not stored.
 	logEvery = 10 * time.Second
+	// storeWait bounds how long an answer waits for its request's events
+	// to be stored (one attempt's wait).
+	storeWait = attemptTimeout
 )
 
 // eventStore stores a server's events in JetStream (see WithEvents).
@@ -63,6 +71,11 @@ type eventStore struct {
 	noStream map[string]time.Time // collections no stream held, and when; run's own
 	held     map[string]time.Time // collections a stream held, and when; run's own
 	taken    uint64               // events run took from the queue; run's own
+	offered  atomic.Uint64        // events queued so far
+
+	settleMu sync.Mutex    // guards settled and progress
+	settled  uint64        // events run is done with (stored or failed)
+	progress chan struct{} // closed, and made again, when settled grows
 
 	mu       sync.Mutex // guards the counts and when they were logged
 	dropped  int
@@ -72,10 +85,10 @@ type eventStore struct {
 
 // startEvents has f's events stored in JetStream through nc, under root,
 // until the returned stop flushes them.
-func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (stop func(timeout time.Duration), err error) {
+func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (store *eventStore, stop func(timeout time.Duration), err error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var opts []eventlog.Option
 	if root != "" {
@@ -85,16 +98,17 @@ func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (stop 
 	// gateway made: opening it asks JetStream nothing.
 	l, err := eventlog.Open(context.Background(), js, nil, opts...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &eventStore{
 		log: l, nc: nc, root: cmp.Or(root, eventlog.DefaultRoot), frames: f, id: f.Identity(), logger: f.Logger(),
 		queue: make(chan carrier.Event, queue), done: make(chan struct{}), noStream: map[string]time.Time{}, held: map[string]time.Time{},
+		progress: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	detach := f.Events(s.offer)
-	return func(timeout time.Duration) {
+	return s, func(timeout time.Duration) {
 		detach() // no more offers: the queue can close
 		close(s.queue)
 		timer := time.NewTimer(timeout)
@@ -115,6 +129,7 @@ func startEvents(nc *nats.Conn, root string, f carrier.Frames, queue int) (stop 
 func (s *eventStore) offer(e carrier.Event) {
 	select {
 	case s.queue <- e:
+		s.offered.Add(1)
 	default:
 		s.frames.CountEvent(carrier.EventDropped)
 		s.mu.Lock()
@@ -138,7 +153,50 @@ func (s *eventStore) run() {
 		} else {
 			s.frames.CountEvent(carrier.EventStored)
 		}
+		s.settleMu.Lock()
+		s.settled++
+		close(s.progress)
+		s.progress = make(chan struct{})
+		s.settleMu.Unlock()
 		s.report(false)
+	}
+}
+
+// queued returns how many events were queued so far (0 without a store).
+func (s *eventStore) queued() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.offered.Load()
+}
+
+// awaitStored waits, storeWait at most, until the events queued since
+// before (queued's) are stored or have failed: a request's, before its
+// answer goes.
+func (s *eventStore) awaitStored(before uint64) {
+	if s == nil {
+		return
+	}
+	n := s.offered.Load()
+	if n == before {
+		return // the request published nothing
+	}
+	timer := time.NewTimer(storeWait)
+	defer timer.Stop()
+	for {
+		s.settleMu.Lock()
+		settled, progress := s.settled, s.progress
+		s.settleMu.Unlock()
+		if settled >= n {
+			return
+		}
+		select {
+		case <-progress:
+		case <-timer.C:
+			return
+		case <-s.done:
+			return
+		}
 	}
 }
 

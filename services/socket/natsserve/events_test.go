@@ -2,6 +2,7 @@ package natsserve_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -503,5 +504,57 @@ func TestEventOfNoStreamWithNATSSubscriber(t *testing.T) {
 			t.Fatalf("events not stored: %v; want 2", es.count(t, "streamgate_service_events_store_failed_total"))
 		}
 		<-time.After(10 * time.Millisecond)
+	}
+}
+
+// A write's answer comes once the events it published are stored: a
+// caller's next write, perhaps served by another instance, publishes
+// after them, so a topic's events are stored in the order of the writes
+// (the fleet's events resumed out of order without it).
+func TestAnswerComesAfterItsEventsAreStored(t *testing.T) {
+	url := natstest.EmbeddedJetStream(t)
+	nc := natstest.Connect(t, url)
+	name, prefix := natstest.UniqueName("evsvc"), natstest.UniqueName("ev")
+	topic := prefix + "/o1"
+	_, js := gatewayLog(t, nc, prefix)
+	srv, err := socket.NewServer(socket.Config{Name: name, Version: "1.0.0"}, socket.WithKeys(sockettest.Keys(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0 // the handler's writes, one at a time
+	must(t, srv.Handle("TOUCH", socket.HandlerFunc(func(context.Context, *socket.Request) (json.RawMessage, error) {
+		n++
+		if err := srv.Publish(topic, map[string]int{"n": n}, socket.Visibility{Public: true}); err != nil {
+			return nil, err
+		}
+		return json.Marshal(n)
+	})))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, natsserve.Listen(natstest.Connect(t, url), nil, natsserve.WithEvents(""))) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	awaitGrants(t, nc, name)
+	stream, err := js.StreamNameBySubject(sockettest.Context(t), eventlog.Subject(eventlog.DefaultRoot, topic))
+	must(t, err)
+	s, err := js.Stream(sockettest.Context(t), stream)
+	must(t, err)
+	c := dialNamed(t, name, nc, sockettest.GatewayKey)
+	for i := 1; i <= 50; i++ {
+		if _, err := c.Request(sockettest.Context(t), "TOUCH", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.GetLastMsgForSubject(sockettest.Context(t), eventlog.Subject(eventlog.DefaultRoot, topic))
+		if err != nil || string(m.Data) != fmt.Sprintf(`{"n":%d}`, i) {
+			var got []byte
+			if m != nil {
+				got = m.Data
+			}
+			t.Fatalf("after write %d answered, the topic's last stored event is %s (%v); want n %d", i, got, err, i)
+		}
 	}
 }

@@ -155,9 +155,10 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 	}
 	// Events are stored from before the first request is taken.
 	stopEvents := func(time.Duration) {}
+	var store *eventStore
 	if l.events {
 		var err error
-		if stopEvents, err = l.startEvents(f); err != nil {
+		if store, stopEvents, err = l.startEvents(f); err != nil {
 			return err
 		}
 	}
@@ -173,7 +174,7 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 		return err
 	}
 	for _, a := range f.Describe(nil).GetActions() {
-		err := svc.AddEndpoint(a.GetName(), l.handler(ctx, f),
+		err := svc.AddEndpoint(a.GetName(), l.handler(ctx, f, store),
 			micro.WithEndpointSubject(natswire.Subject(id.Name, a.GetName())),
 			micro.WithEndpointMetadata(natswire.EndpointMetadata(a)))
 		if err != nil {
@@ -189,10 +190,10 @@ func (l *Listener) Carry(ctx context.Context, f carrier.Frames) error {
 // startEvents stores f's events in JetStream and answers which events a
 // key may receive, until the returned stop flushes the events queued
 // (within timeout).
-func (l *Listener) startEvents(f carrier.Frames) (stop func(timeout time.Duration), err error) {
-	flush, err := startEvents(l.nc, l.eventRoot, f, l.eventQueue)
+func (l *Listener) startEvents(f carrier.Frames) (store *eventStore, stop func(timeout time.Duration), err error) {
+	store, flush, err := startEvents(l.nc, l.eventRoot, f, l.eventQueue)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Answering grants comes second: an instance that answers stores its
 	// events already.
@@ -204,9 +205,9 @@ func (l *Listener) startEvents(f carrier.Frames) (stop func(timeout time.Duratio
 	})
 	if err != nil {
 		flush(0)
-		return nil, err
+		return nil, nil, err
 	}
-	return func(timeout time.Duration) {
+	return store, func(timeout time.Duration) {
 		_ = grants.Unsubscribe()
 		flush(timeout)
 	}, nil
@@ -246,8 +247,9 @@ func (l *Listener) drain(svc micro.Service, timeout time.Duration) {
 }
 
 // handler answers each request on its own goroutine: the endpoint's
-// subscription hands over one message at a time.
-func (l *Listener) handler(ctx context.Context, f carrier.Frames) micro.Handler {
+// subscription hands over one message at a time. With a store, an answer
+// goes once the request's events are stored (eventStore.awaitStored).
+func (l *Listener) handler(ctx context.Context, f carrier.Frames, store *eventStore) micro.Handler {
 	work := context.WithoutCancel(ctx)
 	return micro.HandlerFunc(func(r micro.Request) {
 		var req socketv1.Request
@@ -266,7 +268,10 @@ func (l *Listener) handler(ctx context.Context, f carrier.Frames) micro.Handler 
 		}
 		go func() {
 			defer l.end()
-			l.reply(r.Reply(), f.Call(work, key, &req))
+			before := store.queued()
+			resp := f.Call(work, key, &req)
+			store.awaitStored(before)
+			l.reply(r.Reply(), resp)
 		}()
 	})
 }

@@ -531,7 +531,9 @@ func TestAnswerComesAfterItsEventsAreStored(t *testing.T) {
 	})))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, natsserve.Listen(natstest.Connect(t, url), nil, natsserve.WithEvents(""))) }()
+	go func() {
+		done <- srv.Serve(ctx, natsserve.Listen(natstest.Connect(t, url), nil, natsserve.WithEvents("")))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

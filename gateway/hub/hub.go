@@ -78,9 +78,10 @@ type upstream struct {
 	live     int // watchers not yet removed
 	keepAll  int // live watchers that take every event (no conflation)
 
-	pendMu   sync.Mutex // guards pending and draining
+	pendMu   sync.Mutex // guards pending, draining and handing
 	pending  []delivery // numbered events waiting for drain, in order
 	draining bool       // drain runs: later events queue behind pending
+	handing  bool       // drain hands an event out: a waiting one may be replaced
 
 	deliverMu sync.Mutex    // serializes deliveries (two clients overlap during a reload)
 	seq       atomic.Uint64 // the last seq numbered; changes under deliverMu

@@ -33,22 +33,26 @@ func (d *delivery) replaceableBy(next *delivery) bool {
 		slices.Equal(d.vis.Subjects, next.vis.Subjects) && slices.Equal(d.vis.Roles, next.vis.Roles)
 }
 
-// handLocked hands d out. A conflated topic's events go through drain, on
-// a goroutine of their own, so the subscription never waits for
-// thousands of watchers: an event that comes while drain hands out an
-// earlier one, and finds another still waiting behind it, replaces that
-// one. (Only then: events that merely come before drain is scheduled
-// queue, so a topic that is not overloaded loses nothing.) A topic some watcher needs every event of is
+// inlineWatchers is how many watchers a topic's events are handed to on
+// the subscription's own goroutine, in full: only a topic with more goes
+// through drain and may be conflated by the hub (its sockets still
+// conflate for a client that reads slowly).
+const inlineWatchers = 64
+
+// handLocked hands d out. A conflated topic with more than inlineWatchers
+// watchers goes through drain, on a goroutine of its own, so the
+// subscription never waits for thousands of watchers: an event that comes
+// while an earlier one still waits there replaces it. A topic some watcher needs every event of is
 // handed out at once, unless drain still runs (then behind it, in
 // order). Called with deliverMu held, so events come in seq order.
 func (up *upstream) handLocked(d delivery, conflate bool) {
 	up.pendMu.Lock()
-	if !up.draining && !conflate {
+	if !up.draining && (!conflate || len(d.watchers) <= inlineWatchers) {
 		up.pendMu.Unlock()
 		d.run()
 		return
 	}
-	if n := len(up.pending); conflate && up.handing && n > 0 && up.pending[n-1].replaceableBy(&d) {
+	if n := len(up.pending); conflate && n > 0 && up.pending[n-1].replaceableBy(&d) {
 		d.ev.Skipped = up.pending[n-1].ev.Skipped + 1
 		up.pending[n-1] = d
 		up.pendMu.Unlock()
@@ -68,7 +72,7 @@ func (up *upstream) drain() {
 	for {
 		up.pendMu.Lock()
 		if len(up.pending) == 0 {
-			up.draining, up.handing = false, false
+			up.draining = false
 			up.pending = up.pending[:0]
 			up.pendMu.Unlock()
 			return
@@ -76,7 +80,6 @@ func (up *upstream) drain() {
 		d := up.pending[0]
 		up.pending[0] = delivery{}
 		up.pending = up.pending[1:]
-		up.handing = true
 		up.pendMu.Unlock()
 		d.run()
 	}

@@ -9,6 +9,15 @@ import (
 	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
+// crowd is ws and enough more watchers (that take what they get) for the
+// hub to hand a conflated topic's events out on drain (inlineWatchers).
+func crowd(ws ...*watcher) []*watcher {
+	for range inlineWatchers {
+		ws = append(ws, &watcher{deliver: func(Event) {}})
+	}
+	return ws
+}
+
 // newTestUpstream is an upstream of orders/o1 with the given watchers,
 // fed by calling its onEvent as the subscription would.
 func newTestUpstream(ws ...*watcher) *upstream {
@@ -46,7 +55,7 @@ func TestHubConflatesWhileDeliveryIsBusy(t *testing.T) {
 		}
 		got <- ev
 	}}
-	up := newTestUpstream(w)
+	up := newTestUpstream(crowd(w)...)
 	public := socket.Visibility{Public: true}
 	up.onEvent(stateEvent(1, public))
 	<-entered
@@ -76,7 +85,7 @@ func TestHubKeepsWhatMustNotBeConflated(t *testing.T) {
 	t.Run("a watcher takes every event", func(t *testing.T) {
 		var seqs []uint64
 		keep := &watcher{keepAll: true, deliver: func(ev Event) { seqs = append(seqs, ev.Seq) }}
-		up := newTestUpstream(keep, &watcher{deliver: func(Event) {}})
+		up := newTestUpstream(crowd(keep)...)
 		for i := 1; i <= 10; i++ {
 			up.onEvent(stateEvent(i, socket.Visibility{Public: true}))
 		}
@@ -97,7 +106,7 @@ func TestHubKeepsWhatMustNotBeConflated(t *testing.T) {
 			}
 			got <- ev
 		}}
-		up := newTestUpstream(w)
+		up := newTestUpstream(crowd(w)...)
 		public, admins := socket.Visibility{Public: true}, socket.Visibility{Roles: []string{"admin"}}
 		up.onEvent(stateEvent(1, public)) // seq 1: being delivered
 		<-entered
@@ -119,4 +128,18 @@ func TestHubKeepsWhatMustNotBeConflated(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A topic with few watchers is handed out on the subscription's own
+// goroutine, in full: events that come back to back are all delivered,
+// none replaced (the hub conflates only for many watchers).
+func TestHubDeliversEveryEventToFewWatchers(t *testing.T) {
+	var seqs []uint64
+	up := newTestUpstream(&watcher{deliver: func(ev Event) { seqs = append(seqs, ev.Seq) }})
+	for i := 1; i <= 10; i++ {
+		up.onEvent(stateEvent(i, socket.Visibility{Public: true}))
+	}
+	if len(seqs) != 10 || seqs[9] != 10 {
+		t.Fatalf("seqs %v, want 1..10 as they came", seqs)
+	}
 }

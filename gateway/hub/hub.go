@@ -78,10 +78,9 @@ type upstream struct {
 	live     int // watchers not yet removed
 	keepAll  int // live watchers that take every event (no conflation)
 
-	pendMu   sync.Mutex // guards pending, draining and handing
+	pendMu   sync.Mutex // guards pending and draining
 	pending  []delivery // numbered events waiting for drain, in order
 	draining bool       // drain runs: later events queue behind pending
-	handing  bool       // drain hands an event out: a waiting one may be replaced
 
 	deliverMu sync.Mutex    // serializes deliveries (two clients overlap during a reload)
 	seq       atomic.Uint64 // the last seq numbered; changes under deliverMu
@@ -104,8 +103,8 @@ type watcher struct {
 // seq is the topic's seq when the watch began.
 //
 // While none of the topic's watchers asks for every event (conflate
-// true for all), the events are handed out by a goroutine of the
-// topic's own, and one that comes while it still hands out an earlier
+// true for all) and they are many (over 64), the events are handed out by
+// a goroutine of the topic's own, and one that comes while it still hands out an earlier
 // one replaces the waiting one (Event.Skipped counts them): a topic
 // with thousands of watchers never holds its subscription back, and
 // each watcher gets the latest state.

@@ -61,7 +61,10 @@ func startOrdersShop(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *h
 		return r.Body, srv.Publish("orders/"+r.ResourceID, r.Body, vis)
 	})))
 	addr := sockettest.Serve(t, srv)
-	cfg := parseConfig(t, strings.ReplaceAll(shopYAML, "${ADDR_orders}", addr), nil)
+	// Its tests follow every event: orders say conflate: false (a
+	// conflated topic may skip states; ws_conflate_test.go tests that).
+	yaml := strings.ReplaceAll(shopYAML, "crud: [get, update]}", "crud: [get, update], conflate: false}")
+	cfg := parseConfig(t, strings.ReplaceAll(yaml, "${ADDR_orders}", addr), nil)
 	g, err := gateway.New(cfg, append([]gateway.Option{gateway.WithCacheSize(0)}, opts...)...)
 	must(t, err)
 	return g, serveHTTP(t, g)

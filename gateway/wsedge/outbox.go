@@ -35,10 +35,11 @@ type outbox struct {
 	backlogLimit int           // Limits.Backlog
 	stall        time.Duration // Limits.Stall
 
-	mu    sync.Mutex     // guards queue and slots
-	queue []queued       // frames for writeLoop, in order
-	slots map[string]int // topic → the index in queue of its event that may still be replaced
-	spare []queued       // the last batch's array, for the next queue; writeLoop's
+	mu      sync.Mutex     // guards queue, slots and writing
+	queue   []queued       // frames for writeLoop, in order
+	slots   map[string]int // topic → the index in queue of its event that may still be replaced
+	writing bool           // writeLoop is writing a batch it took: the queue waits on the client
+	spare   []queued       // the last batch's array, for the next queue; writeLoop's
 
 	wake    chan struct{} // a token when queue grows: writeLoop takes it
 	answers chan struct{} // one per answer in queue (or being written): answer waits for room here
@@ -161,9 +162,11 @@ func (o *outbox) event(topic string, frame []byte) {
 
 // conflate queues an event frame of topic, a state that makes the
 // topic's earlier ones moot, without ever waiting: while the topic's
-// previous event is still queued (writeLoop has not taken it), frame
-// replaces it and counts it skipped. So a client that falls behind holds
-// one event per topic, however fast they come, and ends on the latest.
+// previous event is still queued behind a batch writeLoop is writing
+// (the client is behind), frame replaces it and counts it skipped. So a
+// client that falls behind holds one event per topic, however fast they
+// come, and ends on the latest. Events that merely come before writeLoop
+// is scheduled are each queued: a client that keeps up gets every state.
 // A client that took no frame at all for Stall while its slot waits does
 // not read: it is cut off (4408).
 func (o *outbox) conflate(topic string, frame []byte, skipped int) {
@@ -171,7 +174,7 @@ func (o *outbox) conflate(topic string, frame []byte, skipped int) {
 		return
 	}
 	o.mu.Lock()
-	if i, ok := o.slots[topic]; ok {
+	if i, ok := o.slots[topic]; ok && o.writing {
 		q := &o.queue[i]
 		q.frame = frame
 		q.skipped += 1 + skipped
@@ -289,11 +292,13 @@ func (o *outbox) writeLoop() {
 	}
 }
 
-// take takes everything queued, for writeLoop.
+// take takes everything queued, for writeLoop, which is writing from
+// then until it takes nothing.
 func (o *outbox) take() []queued {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) == 0 {
+	o.writing = len(o.queue) > 0
+	if !o.writing {
 		return nil // keep the queue's array: the next frames go there
 	}
 	batch := o.queue

@@ -139,18 +139,32 @@ func TestQueuedFramesCoalesceIntoFewWrites(t *testing.T) {
 	}
 }
 
-// An event of a topic whose previous event is still queued replaces it
-// and counts it skipped; a gap marker ends the topic's slot, so the
-// events after it queue anew and order is kept; other topics are apart.
-// Each topic's events delivered plus skipped are the events queued.
+// busyWriter marks o's writer as writing an earlier batch to a client
+// that is behind (take sets it; no writer runs in these tests until
+// start).
+func busyWriter(o *outbox) {
+	o.mu.Lock()
+	o.writing = true
+	o.mu.Unlock()
+}
+
+// seqEvent is an event frame of topic at seq whose data is its seq.
+func seqEvent(topic string, seq uint64) []byte {
+	return eventFrame(topic, seq, "", fmt.Appendf(nil, `{"seq":%d}`, seq))
+}
+
+// While the writer is behind (writing an earlier batch), an event of a
+// topic whose previous event is still queued replaces it and counts it
+// skipped; a gap marker ends the topic's slot, so the events after it
+// queue anew and order is kept; other topics are apart. Each topic's
+// events delivered plus skipped are the events queued.
 func TestConflatedEventsReplaceQueuedOnes(t *testing.T) {
 	t.Parallel()
 	p := newCorkedPair(t)
 	var conflated atomic.Int64
 	o, start := startOutbox(t, p, &conflated)
-	ev := func(topic string, seq uint64) []byte {
-		return eventFrame(topic, seq, "", fmt.Appendf(nil, `{"seq":%d}`, seq))
-	}
+	busyWriter(o)
+	ev := seqEvent
 	for seq := uint64(1); seq <= 40; seq++ {
 		o.conflate("items/a", ev("items/a", seq), 0)
 	}
@@ -179,6 +193,31 @@ func TestConflatedEventsReplaceQueuedOnes(t *testing.T) {
 	o.conflate("items/a", ev("items/a", 101), 0)
 	if got := readFrames(t, p.client, 1); got[0] != string(ev("items/a", 101)) {
 		t.Fatalf("after the batch: %s", got[0])
+	}
+}
+
+// Events that merely come before the writer is scheduled are not
+// conflated: a writer that is not behind an earlier batch has skipped
+// nothing, so a client that keeps up gets every state (the JS client's
+// "every change of an item arrives" lost state 12 of 11, 12, 13 when
+// any queued event was replaced).
+func TestEventsBeforeTheWriterRunsAreAllQueued(t *testing.T) {
+	t.Parallel()
+	p := newCorkedPair(t)
+	var conflated atomic.Int64
+	o, start := startOutbox(t, p, &conflated)
+	var want []string
+	for seq := uint64(11); seq <= 13; seq++ {
+		o.conflate("items/a", seqEvent("items/a", seq), 0)
+		want = append(want, string(seqEvent("items/a", seq)))
+	}
+	start()
+	got := readFrames(t, p.client, len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := conflated.Load(); n != 0 {
+		t.Fatalf("%d conflated, want 0", n)
 	}
 }
 
@@ -224,6 +263,7 @@ func TestConflatedSlotStalledCutsOff(t *testing.T) {
 				}
 			}
 			o := newOutbox(context.Background(), nil, nil, Limits{}.withDefaults(0), newCloser(), report)
+			busyWriter(o) // stuck writing to a client that does not read
 			o.conflate("items/a", eventFrame("items/a", 1, "", nil), 0)
 			o.mu.Lock()
 			o.queue[0].queuedAt = time.Now().Add(-o.stall) // queued Stall ago (no writer runs here)

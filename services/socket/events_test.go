@@ -355,3 +355,28 @@ func TestSubscribeReturnsOnceTheSubscriptionIsInPlace(t *testing.T) {
 		}
 	}
 }
+
+// A subscription made right after Dial, before the client's first stream
+// is ready, is in place when Subscribe returns: an event the service
+// publishes then reaches it. (Subscribe returned at once while no stream
+// was ready, and an event published before the stream opened was lost
+// without a gap: the hub's TestWatchersLeaveInAnyOrder lost its one
+// event under load.)
+func TestSubscribeRightAfterDialGetsTheNextEvent(t *testing.T) {
+	t.Parallel()
+	for i := range 20 {
+		srv, err := socket.NewServer(socket.Config{Name: "orders"}, socket.WithoutAuth())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := sockettest.Start(t, srv)
+		ch, stop := collect(t, c, "orders/o1")
+		if err := srv.Publish("orders/o1", map[string]int{"n": i}, socket.Visibility{Public: true}); err != nil {
+			t.Fatal(err)
+		}
+		if e := next(t, ch); e.Gap || string(e.Data) != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Fatalf("round %d: got %+v", i, e)
+		}
+		stop()
+	}
+}

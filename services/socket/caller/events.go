@@ -3,6 +3,7 @@ package caller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,10 +103,14 @@ type subscription struct {
 // ("orders/ord_1") or a pattern whose last segment is "*" ("orders/*", or
 // "*" for everything of the service). The subscription is made on every
 // instance's stream and renewed on every stream opened later (reconnects,
-// new instances, before the stream takes requests). Subscribe returns
-// once every instance with a ready stream acknowledged it (at most the
-// connect timeout; see WithConnectTimeout): events published after that
-// reach fn.
+// new instances, before the stream takes requests). With no ready stream,
+// Subscribe first waits for one as a request would (while an instance's
+// first connection attempt is under way, as right after Dial, or a
+// reconnect is due within WithReadyWait); it then returns once every
+// instance with a ready stream acknowledged it (at most the connect
+// timeout; see WithConnectTimeout): events published after that reach
+// fn. When no stream became ready, the subscription is still made, on
+// the streams that open later.
 //
 // fn runs on a goroutine of the subscription's own, one event at a time,
 // in the order the events arrived; a slow fn never holds up the stream:
@@ -140,6 +145,12 @@ func (c *Client) Subscribe(ctx context.Context, topic string, fn func(Event)) (s
 func (ev *clientEvents) subscribe(ctx context.Context, topic string, fn func(Event)) (stop func(), err error) {
 	if e := wire.CheckTopic(topic, true); e != nil {
 		return nil, e
+	}
+	// A stream that is not ready yet would be subscribed only when it
+	// opens: what the service published meanwhile would be lost, with no
+	// gap to tell.
+	if _, err := ev.pool.pick(ctx, nil); errors.Is(err, errClientClosed) {
+		return nil, errClientClosed
 	}
 	sub := &subscription{topic: topic, fn: fn, queue: make(chan Event, subscriptionQueue), done: make(chan struct{})}
 	ev.frames.Lock()

@@ -33,7 +33,25 @@ const (
 	// two hops (NodeSystems).
 	SystemNodeSocket = "node-socket"
 	SystemNodeHTTP   = "node-http"
+	// SystemStreamgateWarn and SystemStreamgateCacheWarn are
+	// SystemStreamgate and SystemStreamgateCache with the gateway at
+	// -log-level warn, whatever Options.GatewayLogLevel says: beside
+	// their peers in one run they show what the access log costs
+	// (WarnSystems).
+	SystemStreamgateWarn      = "streamgate-warn"
+	SystemStreamgateCacheWarn = "streamgate-cache-warn"
 )
+
+// warnPeers maps each WarnSystems system to its peer at
+// Options.GatewayLogLevel.
+var warnPeers = map[string]string{
+	SystemStreamgateWarn:      SystemStreamgate,
+	SystemStreamgateCacheWarn: SystemStreamgateCache,
+}
+
+// WarnSystems are the streamgate systems again with the gateway logging
+// at warn (no line per request); they run only when named in Systems.
+func WarnSystems() []string { return []string{SystemStreamgateWarn, SystemStreamgateCacheWarn} }
 
 // NodeScript is the Node peers' servers (nodeusers.js), from the
 // repository's root, where bench compare runs.
@@ -53,14 +71,16 @@ func Systems() []string {
 
 // titles say what each system is, in tables and charts.
 var titles = map[string]string{
-	SystemDirect:          "direct handler (no hop)",
-	SystemGRPCGateway:     "grpc-gateway → unary gRPC",
-	SystemReverseProxy:    "httputil.ReverseProxy → HTTP/JSON",
-	SystemStreamgate:      "streamgate, cache and coalescing off",
-	SystemStreamgateCache: "streamgate, cache on",
-	SystemStreamgateNATS:  "streamgate over NATS (embedded server), cache and coalescing off",
-	SystemNodeSocket:      "streamgate → a Node service (socket), cache and coalescing off",
-	SystemNodeHTTP:        "httputil.ReverseProxy → the Node handler over HTTP/JSON",
+	SystemDirect:              "direct handler (no hop)",
+	SystemGRPCGateway:         "grpc-gateway → unary gRPC",
+	SystemReverseProxy:        "httputil.ReverseProxy → HTTP/JSON",
+	SystemStreamgate:          "streamgate, cache and coalescing off",
+	SystemStreamgateCache:     "streamgate, cache on",
+	SystemStreamgateNATS:      "streamgate over NATS (embedded server), cache and coalescing off",
+	SystemNodeSocket:          "streamgate → a Node service (socket), cache and coalescing off",
+	SystemNodeHTTP:            "httputil.ReverseProxy → the Node handler over HTTP/JSON",
+	SystemStreamgateWarn:      "streamgate, cache and coalescing off, log at warn",
+	SystemStreamgateCacheWarn: "streamgate, cache on, log at warn",
 }
 
 // Options say what to compare and how hard to load it.
@@ -254,7 +274,7 @@ func (o *Options) fill() error {
 	if len(o.Systems) == 0 {
 		o.Systems = Systems()
 	}
-	known := append(Systems(), NodeSystems()...)
+	known := slices.Concat(Systems(), NodeSystems(), WarnSystems())
 	for _, s := range o.Systems {
 		if !slices.Contains(known, s) {
 			return fmt.Errorf("bench: unknown system %q; known: %s", s, strings.Join(known, ", "))
@@ -398,7 +418,7 @@ func (r *runner) start(name string) ([]*process, string, error) {
 		procs = append(procs, p)
 		args := append([]string{gwKind, users}, backend(p.addr)...)
 		if gwKind == KindStreamgateGateway {
-			args = append(args, "-log-level="+r.o.GatewayLogLevel.String())
+			args = append(args, "-log-level="+r.o.gatewayLogLevel(name).String())
 		}
 		gw, err := startProcess(r.pinned(r.o.Command...), env, "gateway", args...)
 		if err != nil {
@@ -438,8 +458,8 @@ func (r *runner) start(name string) ([]*process, string, error) {
 		return two(serve(KindGRPCUsers), KindGRPCGateway, func(addr string) []string { return []string{"-backend", addr} })
 	case SystemReverseProxy:
 		return two(serve(KindHTTPUsers), KindReverseProxy, proxyTo)
-	case SystemStreamgate, SystemStreamgateCache:
-		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache, false)
+	case SystemStreamgate, SystemStreamgateCache, SystemStreamgateWarn, SystemStreamgateCacheWarn:
+		return viaStreamgate(serve(KindStreamgateUsers), name == SystemStreamgateCache || name == SystemStreamgateCacheWarn, false)
 	case SystemStreamgateNATS:
 		return viaStreamgate(serve(KindStreamgateUsersNATS), false, true)
 	case SystemNodeSocket:
@@ -448,6 +468,14 @@ func (r *runner) start(name string) ([]*process, string, error) {
 		return two(node("http"), KindReverseProxy, proxyTo)
 	}
 	return nil, "", fmt.Errorf("unknown system %q", name)
+}
+
+// gatewayLogLevel is the level the streamgate gateway of system logs at.
+func (o Options) gatewayLogLevel(system string) slog.Level {
+	if _, ok := warnPeers[system]; ok {
+		return slog.LevelWarn
+	}
+	return o.GatewayLogLevel
 }
 
 // pinned is command run on ServerCPUs (through taskset), or command.

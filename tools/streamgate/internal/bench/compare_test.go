@@ -394,6 +394,43 @@ func TestCompareAtAFixedRate(t *testing.T) {
 	}
 }
 
+// TestCompareStatesTheAccessLogsCost runs the cached gateway at info and
+// again at warn: the table then states what the line per request cost,
+// from the two systems' CPU per request and req/s in the same run. It
+// never judges speed.
+func TestCompareStatesTheAccessLogsCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	t.Setenv(envServe, "1")
+	res, err := bench.Compare(context.Background(), bench.Options{
+		Command: []string{os.Args[0]}, Systems: []string{bench.SystemDirect, bench.SystemStreamgateCache, bench.SystemStreamgateCacheWarn},
+		Rounds: 1, Connections: 4, Duration: 300 * time.Millisecond, Users: 50,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Systems {
+		if s.Requests == 0 || s.Errors != 0 {
+			t.Errorf("%s: %d requests, %d errors", s.Name, s.Requests, s.Errors)
+		}
+	}
+	costs := res.LogCosts()
+	if len(costs) != 1 || costs[0].System != bench.SystemStreamgateCache || costs[0].Warn != bench.SystemStreamgateCacheWarn || costs[0].CPURatio <= 0 || costs[0].RequestsRatio <= 0 {
+		t.Fatalf("log costs %+v", costs)
+	}
+	var md bytes.Buffer
+	if err := res.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("The access log at info: streamgate-cache costs **%+.1f%%** CPU per request", 100*(costs[0].CPURatio-1))
+	for _, want := range []string{want, "against streamgate-cache-warn.", "| streamgate, cache on, log at warn |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
 // TestCompareWithWRK loads the direct handler with wrk for a second, when
 // wrk is installed.
 func TestCompareWithWRK(t *testing.T) {

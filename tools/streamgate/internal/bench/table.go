@@ -155,8 +155,45 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	for _, c := range r.LogCosts() {
+		fmt.Fprintf(&b, "\nThe access log at %s: %s costs **%+.1f%%** CPU per request and %+.1f%% req/s against %s.\n",
+			strings.ToLower(o.GatewayLogLevel.String()), c.System, 100*(c.CPURatio-1), 100*(c.RequestsRatio-1), c.Warn)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// LogCost is what the gateway's log level costs a system: its figures
+// against its peer at warn (WarnSystems), both measured in the run.
+type LogCost struct {
+	System, Warn string
+	// CPURatio is System's CPU per request over Warn's; RequestsRatio
+	// its req/s over Warn's.
+	CPURatio, RequestsRatio float64
+}
+
+// LogCosts pairs each WarnSystems system in the run with its peer at the
+// run's level, in the order the peers ran.
+func (r *Result) LogCosts() []LogCost {
+	by := map[string]*SystemResult{}
+	for _, s := range r.Systems {
+		by[s.Name] = s
+	}
+	var costs []LogCost
+	for _, s := range r.Systems {
+		for warn, peer := range warnPeers {
+			w := by[warn]
+			if peer != s.Name || w == nil {
+				continue
+			}
+			costs = append(costs, LogCost{
+				System: s.Name, Warn: warn,
+				CPURatio:      ratio(float64(s.CPUPerRequest(s.TotalCPU())), float64(w.CPUPerRequest(w.TotalCPU()))),
+				RequestsRatio: ratio(s.RequestsPerSecond(), w.RequestsPerSecond()),
+			})
+		}
+	}
+	return costs
 }
 
 // WriteText writes the comparison for a terminal: the table, then each

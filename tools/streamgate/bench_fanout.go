@@ -27,6 +27,7 @@ func benchFanoutCmd(fs *flag.FlagSet) runner {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long each row publishes")
 	fs.BoolVar(&o.Conflate, "conflate", true, "watch the resource the gateway may conflate (its default); false: one declared conflate: false")
 	fs.IntVar(&o.Dials, "dials", 64, "WebSockets being opened and subscribed at once")
+	fs.BoolVar(&o.Floor, "floor", false, "run each rate again against a bare broadcaster writing the same frames on the same CPUs (the least a server spends a delivery here), and report the gateway's CPU per delivery as a multiple of it")
 	markdown := fs.String("markdown", "", "also write the table as markdown to FILE")
 	profile := fs.String("server-cpuprofile", "", "write a CPU profile of the server (go tool pprof) from the first row's publishing until it stops to FILE")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "the gateway's log level (debug, info, warn, error), written as the gateway command writes them; info logs one line per request (each subscribe)")

@@ -54,6 +54,11 @@ type FanoutOptions struct {
 	// ServerCPUProfile, when set, is where the server writes a CPU
 	// profile of itself from the first row's publishing until it stops.
 	ServerCPUProfile string
+	// Floor, when set, runs each rate again against the floor
+	// (KindFanoutFloor, on ServerCPUs): a bare broadcaster writing the
+	// same frames, whose CPU per delivery is the least a server spends
+	// on the machine; each row's Floor is that run.
+	Floor bool
 	// Progress, if set, receives a line per row, and notes.
 	Progress io.Writer
 }
@@ -80,6 +85,18 @@ type FanoutRow struct {
 	// ServerCPU is the server process's CPU time from the first publish
 	// until the subscribers were done.
 	ServerCPU time.Duration
+	// Floor is the same rate's run against the floor (Options.Floor);
+	// nil without one.
+	Floor *FanoutRow
+}
+
+// CPUOverFloor is the server's CPU per delivery as a multiple of the
+// floor's; 0 without a floor run.
+func (r *FanoutRow) CPUOverFloor() float64 {
+	if r.Floor == nil {
+		return 0
+	}
+	return ratio(float64(r.ServerCPUPer100k()), float64(r.Floor.ServerCPUPer100k()))
 }
 
 // Elapsed is from when the first state was due to the last delivery.
@@ -188,21 +205,44 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 		return nil, err
 	}
 	defer func() { _ = srv.stop() }()
+	var floor *process
+	if o.Floor {
+		if floor, err = startProcess(pinnedTo(o.ServerCPUs, o.Command...), env, "floor", KindFanoutFloor); err != nil {
+			return nil, err
+		}
+		defer func() { _ = floor.stop() }()
+	}
 	for i, rate := range o.Rates {
 		row, err := fanoutRow(ctx, o, srv, key, res.Resource, fmt.Sprintf("r%d", i+1), rate)
 		if err != nil {
 			return nil, fmt.Errorf("rate %v: %w", rate, err)
 		}
 		res.Rows = append(res.Rows, row)
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "rate %-8v %8d deliveries  p99 %7s  lost %d  not there %d  latest %d/%d  server CPU %s/100k\n", rate, row.Deliveries,
-				fmtLatency(row.Latency.Percentile(99)), row.Lost, row.Missing, row.Latest, row.Connected, seconds(row.ServerCPUPer100k()))
+		o.progress("rate", row)
+		if floor != nil {
+			if row.Floor, err = fanoutRow(ctx, o, floor, key, res.Resource, fmt.Sprintf("f%d", i+1), rate); err != nil {
+				return nil, fmt.Errorf("rate %v, the floor: %w", rate, err)
+			}
+			o.progress("floor", row.Floor)
+		}
+	}
+	if floor != nil {
+		if err := floor.stop(); err != nil {
+			return nil, err
 		}
 	}
 	if err := srv.stop(); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// progress writes a row's line to Progress, if set.
+func (o FanoutOptions) progress(what string, row *FanoutRow) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "%-5s %-8v %8d deliveries  p99 %7s  lost %d  not there %d  latest %d/%d  server CPU %s/100k\n", what, row.Rate, row.Deliveries,
+			fmtLatency(row.Latency.Percentile(99)), row.Lost, row.Missing, row.Latest, row.Connected, seconds(row.ServerCPUPer100k()))
+	}
 }
 
 // fanoutRow runs one rate: the subscribers subscribe to topics named

@@ -103,7 +103,11 @@ func serveFanout(ctx context.Context, o ServeOptions, input io.Reader, stdout, s
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis) }()
 	published := make(chan error, 1)
-	go func() { published <- publishAsTold(ctx, srv, input, o.CPUProfile) }()
+	publish := func(topic string, _ int, data []byte) error {
+		// The queued event keeps data: each gets bytes of its own.
+		return srv.Publish(topic, append([]byte(nil), data...), socket.Visibility{Public: true})
+	}
+	go func() { published <- publishAsTold(ctx, publish, input, o.CPUProfile) }()
 
 	logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
 	defer func() { _ = logs.Close() }()
@@ -159,10 +163,14 @@ func parseFanoutCommand(line string) (fanoutCommand, error) {
 	return c, nil
 }
 
+// publishFunc publishes state n of topic, whose JSON is data (reused
+// after it returns).
+type publishFunc func(topic string, n int, data []byte) error
+
 // publishAsTold publishes what each line of input says, one command at a
 // time, until input ends or ctx does; with profile, it profiles the
 // process's CPU from the first command on.
-func publishAsTold(ctx context.Context, srv *socket.Server, input io.Reader, profile string) error {
+func publishAsTold(ctx context.Context, publish publishFunc, input io.Reader, profile string) error {
 	lines := make(chan string)
 	go func() { // ends when input does (the parent closes it)
 		defer close(lines)
@@ -196,7 +204,7 @@ func publishAsTold(ctx context.Context, srv *socket.Server, input io.Reader, pro
 				defer stop()
 				profile = ""
 			}
-			if err := publishStates(ctx, srv, c); err != nil {
+			if err := publishStates(ctx, publish, c); err != nil {
 				return err
 			}
 		}
@@ -207,7 +215,7 @@ func publishAsTold(ctx context.Context, srv *socket.Server, input io.Reader, pro
 // start + (n-1)/rate, and carries n and that time (unix ns), from which
 // the subscribers count their latency. A publisher that falls behind
 // publishes late, never skips.
-func publishStates(ctx context.Context, srv *socket.Server, c fanoutCommand) error {
+func publishStates(ctx context.Context, publish publishFunc, c fanoutCommand) error {
 	interval := time.Duration(float64(time.Second) / c.rate)
 	start := time.Now()
 	timer := time.NewTimer(0)
@@ -230,8 +238,7 @@ func publishStates(ctx context.Context, srv *socket.Server, c fanoutCommand) err
 		data = strconv.AppendInt(data, due.UnixNano(), 10)
 		data = append(data, '}')
 		for k := range c.topics {
-			// The queued event keeps data: each gets bytes of its own.
-			if err := srv.Publish(c.topic(k), append([]byte(nil), data...), socket.Visibility{Public: true}); err != nil {
+			if err := publish(c.topic(k), n, data); err != nil {
 				return err
 			}
 		}

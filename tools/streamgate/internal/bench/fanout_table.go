@@ -25,14 +25,26 @@ func (r *FanoutResult) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "%d WebSocket subscribers over %d topic(s), %v of publishing a row; %s; subscribers %s, server (gateway + publishing service) %s; the gateway logs at %s; nproc %d; %s.\n\n",
 		o.Subscribers, o.Topics, o.Duration, conflate, where(o.LoadCPUs), where(o.ServerCPUs), strings.ToLower(o.LogLevel.String()), r.NumCPU, r.Date.Format("2006-01-02 15:04 MST"))
-	b.WriteString("| states/s a topic | connected | published | deliveries | deliveries/s | p50 | p90 | p99 | max | lost | not there at the end | dup | out of order | skipped | gapped | on the last state | cut off (4408) | server CPU | server CPU / 100k deliveries | subscribers' CPU |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	if o.Floor {
+		b.WriteString("Each rate then ran against the floor: a bare broadcaster on the same CPUs writing the same frames straight to the sockets, one write each (no service, hub, queue or writer goroutine), the least a server spends a delivery here.\n\n")
+	}
+	b.WriteString("| states/s a topic | connected | published | deliveries | deliveries/s | p50 | p90 | p99 | max | lost | not there at the end | dup | out of order | skipped | gapped | on the last state | cut off (4408) | server CPU | server CPU / 100k deliveries | subscribers' CPU |")
+	line := "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	if o.Floor {
+		b.WriteString(" floor's CPU / 100k deliveries | × floor |")
+		line += "---|---|"
+	}
+	b.WriteString("\n" + line + "\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %v | %d/%d | %d | %d | %.0f | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | **%s** | %s |\n",
+		fmt.Fprintf(&b, "| %v | %d/%d | %d | %d | %.0f | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | **%s** | %s |",
 			row.Rate, row.Connected, o.Subscribers, row.Published, row.Deliveries, row.DeliveriesPerSecond(),
 			latency(row.Latency, 50), latency(row.Latency, 90), latency(row.Latency, 99), fmtLatency(row.Latency.Max()),
 			row.Lost, row.Missing, row.Duplicates, row.OutOfOrder, row.Skipped, row.Gapped, row.Latest, row.CutOff,
 			seconds(row.ServerCPU), seconds(row.ServerCPUPer100k()), seconds(row.CPU))
+		if row.Floor != nil {
+			fmt.Fprintf(&b, " %s | **%.2f** |", seconds(row.Floor.ServerCPUPer100k()), row.CPUOverFloor())
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,45 @@ func TestFanoutCountsAddUp(t *testing.T) {
 		}
 		if rows := strings.Count(md.String(), "\n| "); rows != 3 {
 			t.Errorf("markdown: %d table lines, want a header and 2 rows:\n%s", rows, md.String())
+		}
+	}
+}
+
+// TestFanoutAgainstTheFloor runs a rate against the gateway and then
+// the floor, the bare broadcaster: the floor delivers every state to
+// every subscriber too, its CPU is measured, and the table gives the
+// gateway's CPU per delivery as a multiple of it. It never judges speed.
+func TestFanoutAgainstTheFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four processes and 100 WebSockets")
+	}
+	t.Setenv(envServe, "1")
+	res, err := bench.Fanout(context.Background(), bench.FanoutOptions{
+		Command: []string{os.Args[0]}, SubscribersCommand: []string{os.Args[0], "subscribers"},
+		Subscribers: 50, Topics: 2, Rates: []float64{10}, Duration: time.Second, Conflate: true, Floor: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := res.Rows[0]
+	f := row.Floor
+	if f == nil {
+		t.Fatal("no floor run")
+	}
+	if f.Rate != row.Rate || f.Connected != 50 || f.Latest != 50 || f.Deliveries != 50*10 || f.Lost != 0 || f.Duplicates != 0 || f.OutOfOrder != 0 || f.Unreadable != 0 || f.Broken != 0 {
+		t.Errorf("the floor: rate %v, %d connected, %d on the last state, %d deliveries (want 500), %d lost, %d dup, %d out of order, %d unreadable, %d broken",
+			f.Rate, f.Connected, f.Latest, f.Deliveries, f.Lost, f.Duplicates, f.OutOfOrder, f.Unreadable, f.Broken)
+	}
+	if f.ServerCPU <= 0 || row.CPUOverFloor() <= 0 {
+		t.Errorf("the floor's CPU %v, the gateway's × floor %v", f.ServerCPU, row.CPUOverFloor())
+	}
+	var md bytes.Buffer
+	if err := res.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| floor's CPU / 100k deliveries | × floor |", fmt.Sprintf("| **%.2f** |\n", row.CPUOverFloor()), "ran against the floor"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
 	}
 }

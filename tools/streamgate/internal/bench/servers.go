@@ -153,6 +153,12 @@ func RunServer(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) er
 			input = os.Stdin
 		}
 		return serveFanout(ctx, o, input, stdout, stderr)
+	case KindFanoutFloor:
+		input := o.Input
+		if input == nil {
+			input = os.Stdin
+		}
+		return serveFanoutFloor(ctx, o, input, stdout)
 	case KindStreamgateGateway:
 		logs := asyncwriter.New(stderr, asyncwriter.DefaultLimit)
 		defer func() { _ = logs.Close() }()

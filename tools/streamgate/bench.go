@@ -18,7 +18,7 @@ import (
 // benchCompareCmd declares the flags of bench compare.
 func benchCompareCmd(fs *flag.FlagSet) runner {
 	systems := bench.Systems()
-	known := append(bench.Systems(), bench.NodeSystems()...)
+	known := bench.KnownSystems()
 	fs.Func("systems", "systems to compare, the first the baseline of the ratios (default "+strings.Join(systems, ",")+"; also "+strings.Join(bench.NodeSystems(), ", ")+": one Node handler behind either hop, needs node, from the repository's root; and "+strings.Join(bench.WarnSystems(), ", ")+": the streamgate pairs with the gateway at -log-level warn, whose peers' cost of the access log the table then states)", func(s string) error {
 		list := strings.Split(s, ",")
 		for _, name := range list {

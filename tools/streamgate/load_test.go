@@ -72,6 +72,8 @@ func TestLoadCommandRefusesBadInput(t *testing.T) {
 		{"both bodies", []string{"load", "-body", "x", "-body-file", "f", "http://127.0.0.1:1/"}, "exclusive"},
 		{"bench without subcommand", []string{"bench"}, "want compare"},
 		{"bench unknown system", []string{"bench", "compare", "-systems", "direct,nginx"}, `unknown system "nginx"`},
+		// The warn systems are known: the refusal is the later flag's.
+		{"bench warn systems known", []string{"bench", "compare", "-systems", "streamgate-warn,streamgate-cache-warn", "-fixed-rate", "half"}, "-fixed-rate half needs direct among -systems"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -49,6 +49,10 @@ var warnPeers = map[string]string{
 	SystemStreamgateCacheWarn: SystemStreamgateCache,
 }
 
+// KnownSystems lists every system Compare runs: Systems, NodeSystems
+// and WarnSystems.
+func KnownSystems() []string { return slices.Concat(Systems(), NodeSystems(), WarnSystems()) }
+
 // WarnSystems are the streamgate systems again with the gateway logging
 // at warn (no line per request); they run only when named in Systems.
 func WarnSystems() []string { return []string{SystemStreamgateWarn, SystemStreamgateCacheWarn} }
@@ -274,7 +278,7 @@ func (o *Options) fill() error {
 	if len(o.Systems) == 0 {
 		o.Systems = Systems()
 	}
-	known := slices.Concat(Systems(), NodeSystems(), WarnSystems())
+	known := KnownSystems()
 	for _, s := range o.Systems {
 		if !slices.Contains(known, s) {
 			return fmt.Errorf("bench: unknown system %q; known: %s", s, strings.Join(known, ", "))

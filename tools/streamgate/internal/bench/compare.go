@@ -242,7 +242,7 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 			}
 			if o.Progress != nil {
 				s := bySystem[name]
-				fmt.Fprintf(o.Progress, "round %d  %-17s %9.1f req/s %7s CPU µs/req\n", round, name,
+				fmt.Fprintf(o.Progress, "round %d  %-21s %9.1f req/s %7s CPU µs/req\n", round, name,
 					s.RoundRates[len(s.RoundRates)-1], micros(s.RoundCPU[len(s.RoundCPU)-1]))
 			}
 		}
@@ -263,7 +263,7 @@ func Compare(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("fixed rate, %s: %w", name, err)
 		}
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "fixed %d req/s  %-17s reached %.0f req/s, p50 %s p99 %s\n", s.Fixed.Rate, name,
+			fmt.Fprintf(o.Progress, "fixed %d req/s  %-21s reached %.0f req/s, p50 %s p99 %s\n", s.Fixed.Rate, name,
 				ratio(float64(s.Fixed.Requests), s.Fixed.Elapsed.Seconds()),
 				load.FormatLatency(s.Fixed.Latency.Percentile(50)), load.FormatLatency(s.Fixed.Latency.Percentile(99)))
 		}

@@ -205,7 +205,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("\nreq/s by round:\n")
 	for _, s := range r.Systems {
-		fmt.Fprintf(&b, "  %-17s", s.Name)
+		fmt.Fprintf(&b, "  %-21s", s.Name)
 		for _, v := range s.RoundRates {
 			fmt.Fprintf(&b, " %9.1f", v)
 		}
@@ -213,7 +213,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	b.WriteString("CPU µs / req by round:\n")
 	for _, s := range r.Systems {
-		fmt.Fprintf(&b, "  %-17s", s.Name)
+		fmt.Fprintf(&b, "  %-21s", s.Name)
 		for _, d := range s.RoundCPU {
 			fmt.Fprintf(&b, " %9s", micros(d))
 		}

@@ -91,7 +91,8 @@ func TestFanoutAgainstTheFloor(t *testing.T) {
 	t.Setenv(envServe, "1")
 	res, err := bench.Fanout(context.Background(), bench.FanoutOptions{
 		Command: []string{os.Args[0]}, SubscribersCommand: []string{os.Args[0], "subscribers"},
-		Subscribers: 50, Topics: 2, Rates: []float64{10}, Duration: time.Second, Conflate: true, Floor: true,
+		// 5,000 deliveries: enough CPU for /proc's 10 ms ticks to see.
+		Subscribers: 50, Topics: 2, Rates: []float64{100}, Duration: time.Second, Conflate: true, Floor: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +102,8 @@ func TestFanoutAgainstTheFloor(t *testing.T) {
 	if f == nil {
 		t.Fatal("no floor run")
 	}
-	if f.Rate != row.Rate || f.Connected != 50 || f.Latest != 50 || f.Deliveries != 50*10 || f.Lost != 0 || f.Duplicates != 0 || f.OutOfOrder != 0 || f.Unreadable != 0 || f.Broken != 0 {
-		t.Errorf("the floor: rate %v, %d connected, %d on the last state, %d deliveries (want 500), %d lost, %d dup, %d out of order, %d unreadable, %d broken",
+	if f.Rate != row.Rate || f.Connected != 50 || f.Latest != 50 || f.Deliveries != 50*100 || f.Lost != 0 || f.Duplicates != 0 || f.OutOfOrder != 0 || f.Unreadable != 0 || f.Broken != 0 {
+		t.Errorf("the floor: rate %v, %d connected, %d on the last state, %d deliveries (want 5000), %d lost, %d dup, %d out of order, %d unreadable, %d broken",
 			f.Rate, f.Connected, f.Latest, f.Deliveries, f.Lost, f.Duplicates, f.OutOfOrder, f.Unreadable, f.Broken)
 	}
 	if f.ServerCPU <= 0 || row.CPUOverFloor() <= 0 {

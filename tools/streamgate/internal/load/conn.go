@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"time"
 )
@@ -14,6 +15,7 @@ import (
 type conn struct {
 	r      *run
 	nc     net.Conn      // nil until dialled, and after a failure
+	rw     io.ReadWriter // nc, or its raw I/O
 	br     *bufio.Reader // reads nc
 	buf    []byte        // the request being sent
 	unbind func() bool   // stops closing nc when the run's ctx ends
@@ -32,7 +34,7 @@ func (c *conn) do(n uint64, sent time.Time) (int, error) {
 		c.close()
 		return 0, err
 	}
-	if _, err := c.nc.Write(c.buf); err != nil {
+	if _, err := c.rw.Write(c.buf); err != nil {
 		c.close()
 		return 0, err
 	}
@@ -62,12 +64,15 @@ func (c *conn) dial() error {
 		}
 		nc = tc
 	}
-	c.nc = nc
+	c.nc, c.rw = nc, nc
+	if raw := newRawIO(nc); raw != nil {
+		c.rw = raw
+	}
 	c.unbind = context.AfterFunc(c.r.ctx, func() { nc.Close() })
 	if c.br == nil {
-		c.br = bufio.NewReaderSize(nc, 4096)
+		c.br = bufio.NewReaderSize(c.rw, 4096)
 	} else {
-		c.br.Reset(nc)
+		c.br.Reset(c.rw)
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ type conn struct {
 	r      *run
 	nc     net.Conn      // nil until dialled, and after a failure
 	rw     io.ReadWriter // nc, or its raw I/O
-	br     *bufio.Reader // reads nc
+	br     *bufio.Reader // reads rw
 	buf    []byte        // the request being sent
 	unbind func() bool   // stops closing nc when the run's ctx ends
 }

@@ -1,7 +1,10 @@
 // Package load drives an HTTP route on loopback with many connections for
 // a while, closed loop or at a fixed rate, and reports requests per
-// second, latency percentiles and errors by status. vegeta's attacker
-// sends the requests; an HdrHistogram keeps the latencies.
+// second, latency percentiles and errors by status. Its own lean
+// HTTP/1.1 engine sends the requests (one goroutine per keep-alive
+// connection, each request written in one write, answers read with a
+// bufio.Reader and their bodies discarded); an HdrHistogram keeps the
+// latencies.
 //
 //	rep, err := load.Run(ctx, load.Options{
 //		Method: "GET", URL: "http://127.0.0.1:8080/v1/users/{id}", IDs: load.Range{From: 1, To: 1000},
@@ -9,23 +12,24 @@
 //	})
 //	rep.WriteText(os.Stdout)
 //
-// At a fixed rate a request's latency counts from when it was due, not
-// from when it went out, so a server that stalls is charged for every
-// request that queued behind the stall (no coordinated omission).
+// At a fixed rate request n is due at start + n·interval and its latency
+// counts from then, not from when it went out, so a server that stalls is
+// charged for every request that queued behind the stall (no coordinated
+// omission). The scheduler wakes at most every 200µs and releases every
+// request then due to the connections free to send it.
 package load
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // Options say what to load and how.
@@ -69,134 +73,192 @@ type Progress struct {
 	Rate float64
 }
 
-// maxRateWorkers bounds the requests in flight at a fixed rate (each
-// waiting for one of the connections).
-const maxRateWorkers = 10000
+// maxWaiting bounds the requests that are due at a fixed rate but wait
+// for a free connection; while that many wait, later ones are released
+// late (still counted from when they were due).
+const maxWaiting = 10000
 
-// errEnough ends an attack after MaxRequests.
-var errEnough = errors.New("load: enough requests")
+// schedulerTick is the shortest sleep of the fixed rate's scheduler: it
+// wakes at most that often and releases every request then due, so a
+// high rate costs no timer per request.
+const schedulerTick = 200 * time.Microsecond
+
+// run is one Run: its workers, one per connection, take requests in turn
+// (closed loop) or as the scheduler releases them (fixed rate) and count
+// what they got in rep.
+type run struct {
+	ctx      context.Context
+	o        Options
+	text     *requestText
+	addr     string      // host:port dialled
+	tls      *tls.Config // nil: plain HTTP
+	head     bool        // the method is HEAD: answers have no body
+	start    time.Time
+	end      time.Time     // closed loop: no request starts after it
+	interval time.Duration // between two requests at a fixed rate; 0: closed loop
+	stopped  atomic.Bool   // ctx ended: no request starts any more
+	taken    atomic.Uint64 // closed loop: requests taken by the workers
+
+	mu  sync.Mutex // guards rep
+	rep *Report
+}
 
 // Run sends the requests and returns what they got. It returns early,
-// with what was measured, when ctx ends.
+// with what was measured, when ctx ends; a request that ctx's end
+// interrupted is not counted.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	// The attacker uses this client, so the connections it leaves idle
-	// can be closed when the run ends.
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: o.Connections,
-		MaxConnsPerHost:     o.Connections,
+	text, host, err := newRequestText(o)
+	if err != nil {
+		return nil, err
 	}
-	defer transport.CloseIdleConnections()
-	atk, pacer := o.attacker(transport)
-	c := &collector{o: o, rep: newReport(o), start: time.Now()}
+	r := &run{ctx: ctx, o: o, text: text, head: o.Method == http.MethodHead, rep: newReport(o)}
+	r.addr, r.tls = dialAddress(o.URL, host)
+	stopWatch := context.AfterFunc(ctx, func() { r.stopped.Store(true) })
+	defer stopWatch()
+
+	r.start = time.Now()
+	r.end = r.start.Add(o.Duration)
+	var workers sync.WaitGroup
+	next := r.nextClosedLoop
 	if o.Rate > 0 {
-		c.interval = o.RatePer / time.Duration(o.Rate)
+		r.interval = o.RatePer / time.Duration(o.Rate)
+		due := make(chan uint64, maxWaiting)
+		workers.Go(func() { r.schedule(due) })
+		next = func() (uint64, time.Time, bool) { return r.nextAtRate(due) }
 	}
-	c.lastTick = c.start
-	results := atk.Attack(o.targeter(), pacer, o.Duration, "")
+	for range o.Connections {
+		workers.Go(func() { r.work(next) })
+	}
+	finished := make(chan struct{})
+	go func() {
+		workers.Wait()
+		close(finished)
+	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	done := ctx.Done()
+	lastCount, lastTick := int64(0), r.start
 	for {
 		select {
-		case res, ok := <-results:
-			if !ok {
-				c.rep.Elapsed = time.Since(c.start)
-				return c.rep, nil
-			}
-			c.add(res)
+		case <-finished:
+			r.rep.Elapsed = time.Since(r.start)
+			return r.rep, nil
 		case now := <-tick.C:
-			c.progress(now)
+			r.mu.Lock()
+			p := Progress{
+				Elapsed: now.Sub(r.start), Requests: r.rep.Requests, Errors: r.rep.Errors(),
+				Rate: float64(r.rep.Requests-lastCount) / now.Sub(lastTick).Seconds(),
+			}
+			r.mu.Unlock()
+			if o.Progress != nil {
+				o.Progress(p)
+			}
+			lastCount, lastTick = p.Requests, now
+		}
+	}
+}
+
+// dialAddress is the host:port to dial for rawURL (whose host is host),
+// and the TLS configuration for https.
+func dialAddress(rawURL, host string) (string, *tls.Config) {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil { // no port
+		name, port = strings.Trim(host, "[]"), "80"
+		if strings.HasPrefix(rawURL, "https://") {
+			port = "443"
+		}
+	}
+	if !strings.HasPrefix(rawURL, "https://") {
+		return net.JoinHostPort(name, port), nil
+	}
+	return net.JoinHostPort(name, port), &tls.Config{ServerName: name, NextProtos: []string{"http/1.1"}}
+}
+
+// work sends the requests next gives on one connection until next says
+// there are no more, counting each answer.
+func (r *run) work(next func() (n uint64, due time.Time, ok bool)) {
+	c := &conn{r: r}
+	defer c.close()
+	for {
+		n, due, ok := next()
+		if !ok {
+			return
+		}
+		sent := due
+		if r.interval > 0 {
+			sent = time.Now()
+		}
+		status, err := c.do(n, sent)
+		end := time.Now()
+		if err != nil && r.ctx.Err() != nil {
+			return // interrupted by ctx's end (set before it closes the connections): not an answer
+		}
+		r.mu.Lock()
+		if err != nil {
+			r.rep.add(0, r.o.Method+" "+target(r.o.URL, r.o.IDs.nth(n))+": "+err.Error(), end.Sub(due))
+		} else {
+			r.rep.add(status, "", end.Sub(due))
+		}
+		r.mu.Unlock()
+	}
+}
+
+// nextClosedLoop gives the next request number while the duration lasts,
+// due now.
+func (r *run) nextClosedLoop() (uint64, time.Time, bool) {
+	now := time.Now()
+	if r.stopped.Load() || !now.Before(r.end) {
+		return 0, now, false
+	}
+	n := r.taken.Add(1) - 1
+	if r.o.MaxRequests > 0 && n >= uint64(r.o.MaxRequests) {
+		return 0, now, false
+	}
+	return n, now, true
+}
+
+// nextAtRate gives the next request the scheduler released, and when it
+// was due.
+func (r *run) nextAtRate(due <-chan uint64) (uint64, time.Time, bool) {
+	n, ok := <-due
+	if !ok || r.stopped.Load() {
+		return 0, time.Time{}, false
+	}
+	return n, r.start.Add(time.Duration(n) * r.interval), true
+}
+
+// schedule releases request n at start + n·interval, those due within
+// the duration (at most MaxRequests), waking at most every schedulerTick
+// and releasing all that are due then; it closes due when done or when
+// ctx ends.
+func (r *run) schedule(due chan<- uint64) {
+	defer close(due)
+	total := uint64((r.o.Duration + r.interval - 1) / r.interval)
+	if r.o.MaxRequests > 0 {
+		total = min(total, uint64(r.o.MaxRequests))
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	done := r.ctx.Done()
+	for n := uint64(0); n < total; {
+		select {
+		case <-timer.C:
 		case <-done:
-			atk.Stop()
-			done = nil // keep draining until the attacker closes results
+			return
 		}
-	}
-}
-
-// targeter makes the requests: the nth takes the nth id of o.IDs in its
-// URL and body, until MaxRequests.
-func (o Options) targeter() vegeta.Targeter {
-	var sent atomic.Uint64
-	urlParts := strings.Split(o.URL, IDPlaceholder)
-	bodyParts := strings.Split(string(o.Body), IDPlaceholder)
-	return func(t *vegeta.Target) error {
-		n := sent.Add(1) - 1
-		if o.MaxRequests > 0 && n >= uint64(o.MaxRequests) {
-			return errEnough
+		upTo := min(uint64(time.Since(r.start)/r.interval)+1, total)
+		for ; n < upTo; n++ {
+			select {
+			case due <- n:
+			case <-done:
+				return
+			}
 		}
-		id := strconv.FormatInt(o.IDs.nth(n), 10)
-		t.Method = o.Method
-		t.URL = strings.Join(urlParts, id)
-		t.Header = o.Header
-		if len(o.Body) > 0 {
-			t.Body = []byte(strings.Join(bodyParts, id))
-		}
-		return nil
+		wait := time.Until(r.start.Add(time.Duration(n) * r.interval))
+		timer.Reset(max(wait, schedulerTick))
 	}
-}
-
-// attacker is vegeta's attacker over transport, with o.Connections
-// workers, and its pacer: as fast as the workers go, or o.Rate.
-func (o Options) attacker(transport http.RoundTripper) (*vegeta.Attacker, vegeta.Pacer) {
-	client := &http.Client{
-		Transport: transport,
-		Timeout:   o.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect is an answer like any other
-		},
-	}
-	opts := []func(*vegeta.Attacker){
-		vegeta.Client(client), vegeta.MaxBody(0),
-		vegeta.Workers(uint64(o.Connections)), vegeta.MaxWorkers(uint64(o.Connections)),
-	}
-	pacer := vegeta.ConstantPacer{} // zero: as fast as the workers go
-	if o.Rate > 0 {
-		pacer = vegeta.ConstantPacer{Freq: o.Rate, Per: o.RatePer}
-		opts = append(opts, vegeta.MaxWorkers(maxRateWorkers))
-	}
-	return vegeta.NewAttacker(opts...), pacer
-}
-
-// collector adds the attack's results to its report and tells
-// o.Progress how it goes.
-type collector struct {
-	o        Options
-	rep      *Report
-	start    time.Time
-	interval time.Duration // between two requests at a fixed rate; 0: closed loop
-
-	lastCount int64     // rep.Requests at lastTick
-	lastTick  time.Time // the last progress
-}
-
-// add counts one result; at a fixed rate its latency runs from when the
-// request was due.
-func (c *collector) add(res *vegeta.Result) {
-	if res.Code == 0 && res.Error == errEnough.Error() {
-		return
-	}
-	latency := res.Latency
-	if c.interval > 0 {
-		// The pacer sends request n at start + (n+1)·interval.
-		due := c.start.Add(time.Duration(res.Seq+1) * c.interval)
-		latency = max(latency, res.End().Sub(due))
-	}
-	c.rep.add(int(res.Code), res.Error, latency)
-}
-
-// progress reports the count and the rate since the last progress.
-func (c *collector) progress(now time.Time) {
-	if c.o.Progress != nil {
-		c.o.Progress(Progress{
-			Elapsed: now.Sub(c.start), Requests: c.rep.Requests, Errors: c.rep.Errors(),
-			Rate: float64(c.rep.Requests-c.lastCount) / now.Sub(c.lastTick).Seconds(),
-		})
-	}
-	c.lastCount, c.lastTick = c.rep.Requests, now
 }
 
 // fill checks the options and sets defaults.

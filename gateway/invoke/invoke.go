@@ -133,15 +133,17 @@ func routeContext(ctx context.Context, in *Invocation) (context.Context, context
 		// a moment of its choosing: it runs to the route's own timeout.
 		ctx, timeout = context.WithoutCancel(ctx), route.Timeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	return caller.ContextWithMeta(ctx, socket.Meta{
+	ctx = caller.ContextWithMeta(ctx, socket.Meta{
 		APIVersion:     in.version.Name,
 		Principal:      in.principal,
 		RequestID:      in.RequestID,
 		IdempotencyKey: derivedKey(in.scopeID, in.IdempotencyKey, route.Action, false),
 		TraceParent:    in.TraceParent,
 		TraceState:     in.TraceState,
-	}), cancel
+	})
+	// The deadline as a value: the caller's stream expires the request,
+	// so no timer is made per request unless something waits on Done.
+	return caller.WithDeadline(ctx, time.Now().Add(timeout))
 }
 
 // describe waits (within ctx) for the service's catalogue, so that a read

@@ -134,9 +134,11 @@ func (s *Server) call(ctx context.Context, key *keyring.Entry, f *socketv1.Reque
 		return newResponse(id, adm.raw, nil, errServerBusy)
 	}
 	defer s.release()
-	hctx, cancel := s.handlerContext(ctx, &adm)
+	hr := &run{}
+	s.handlerContext(ctx, &adm, hr)
+	hctx := hr.context()
 	defer s.ended()
-	defer cancel()
+	defer hr.cancel()
 	res, e := s.runObserved(hctx, &adm)
 	s.obs.answered(adm.action, e)
 	r := newResponse(id, adm.raw, res, e)

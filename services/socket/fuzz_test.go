@@ -78,9 +78,10 @@ func FuzzFrame(f *testing.F) {
 			if len(adm.req.Body) > 256 {
 				t.Fatalf("admitted a %d-byte body over the 256-byte limit", len(adm.req.Body))
 			}
-			ctx, cancel := srv.handlerContext(context.Background(), &adm)
-			res, e := srv.exec(ctx, &adm)
-			cancel()
+			r := &run{}
+			srv.handlerContext(context.Background(), &adm, r)
+			res, e := srv.exec(r.context(), &adm)
+			r.cancel()
 			if e != nil {
 				checkError(t, e)
 			} else if !json.Valid(res) {

@@ -400,31 +400,35 @@ func (s *Server) ended() { s.obs.server(serverEvent{kind: runningChanged, n: -1}
 
 var errServerBusy = Errorf(CodeResourceExhausted, "too many requests in flight on this server")
 
-// handlerContext is a request's context: its meta, and its deadline (the
-// frame's, shortened by the action's Timeout). A write is not cancelled
+// handlerContext makes r's context the request's: its meta, and its
+// deadline (the frame's, shortened by the action's Timeout), carried as a
+// value: no timer is made unless the handler asks for Done (see
+// deadline.Context). A write is not cancelled
 // when its caller's stream or call ends: the caller cannot tell whether it
 // ran, so it runs to its deadline (the drain timeout when it has none) and
 // its outcome is recorded, for a retry with the same idempotency key to
 // find. A cancel frame, or Stop, still cancels it.
-func (s *Server) handlerContext(parent context.Context, adm *admitted) (context.Context, context.CancelFunc) {
+func (s *Server) handlerContext(parent context.Context, adm *admitted, r *run) {
 	adm.state = requestState{meta: &adm.req.Meta}
 	timeout := time.Duration(adm.timeoutMs) * time.Millisecond
 	if t := adm.action.spec.timeout; t > 0 && (timeout == 0 || t < timeout) {
 		timeout = t
 	}
 	if adm.action.spec.read {
-		ctx := wire.WithMeta(parent, &adm.state)
+		var at time.Time
 		if timeout > 0 {
-			return context.WithTimeout(ctx, timeout)
+			at = time.Now().Add(timeout)
 		}
-		return context.WithCancel(ctx)
+		r.meta.Init(parent, &adm.state)
+		r.ctx.Init(&r.meta, at)
+		return
 	}
 	if timeout == 0 {
 		timeout = s.opts.drainTimeout
 	}
-	ctx, cancel := context.WithTimeout(wire.WithMeta(context.WithoutCancel(parent), &adm.state), timeout)
-	stop := context.AfterFunc(s.stopped, cancel)
-	return ctx, func() { stop(); cancel() }
+	r.meta.Init(context.WithoutCancel(parent), &adm.state)
+	r.ctx.Init(&r.meta, time.Now().Add(timeout))
+	r.stopWatch = context.AfterFunc(s.stopped, r.ctx.Cancel)
 }
 
 // run runs an admitted request: reads share one handler run with

@@ -13,6 +13,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/deadline"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/services/socket/keyring"
 )
@@ -46,10 +47,24 @@ type serverStream struct {
 }
 
 // run is one request in flight; its identity tells a cancelled request
-// from a later one that reuses its id.
+// from a later one that reuses its id. It holds the handler's context
+// (handlerContext), so that a request allocates one struct for both.
 type run struct {
-	ctx    context.Context
-	cancel context.CancelFunc
+	meta      wire.MetaContext // the request's meta, over the stream's context
+	ctx       deadline.Context // the handler's context, over meta
+	stopWatch func() bool      // a write's watch of Stop; nil for a read
+}
+
+// context returns the handler's context.
+func (r *run) context() context.Context { return &r.ctx }
+
+// cancel ends the handler's context (a cancel frame, or the handler
+// returned).
+func (r *run) cancel() {
+	if r.stopWatch != nil {
+		r.stopWatch()
+	}
+	r.ctx.Cancel()
 }
 
 // sendQueue is how many answers wait for the sender before handlers block.
@@ -208,8 +223,8 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 		return
 	}
 	st.srv.obs.server(serverEvent{kind: admittedOnStream, n: n})
-	ctx, cancel := st.srv.handlerContext(st.ctx, &adm)
-	r := &run{ctx: ctx, cancel: cancel}
+	r := &run{}
+	st.srv.handlerContext(st.ctx, &adm, r)
 	st.mu.Lock()
 	_, dup := st.running[id]
 	closed := st.closed
@@ -219,7 +234,7 @@ func (st *serverStream) onRequest(f *socketv1.Request) {
 	}
 	st.mu.Unlock()
 	if dup || closed {
-		cancel()
+		r.cancel()
 		st.inFlight.Add(-1)
 		st.srv.release()
 		st.srv.ended()
@@ -243,7 +258,7 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 			st.handlers.Done()
 		}
 	}()
-	res, e := st.srv.runObserved(r.ctx, adm)
+	res, e := st.srv.runObserved(r.context(), adm)
 	returned = true
 	st.srv.ended()
 	r.cancel()
@@ -265,7 +280,7 @@ func (st *serverStream) serve(r *run, id uint64, adm *admitted) {
 	} else {
 		f = responseFrame(newResponse(id, adm.raw, res, e))
 	}
-	f.GetResponse().Replayed = replayedIn(r.ctx)
+	f.GetResponse().Replayed = replayedIn(r.context())
 	st.answer(f)
 }
 

@@ -10,7 +10,8 @@
 //
 // A request's meta (API version, principal, trace) is the one
 // ContextWithMeta put in its context, or, inside a handler, the meta the
-// handler was called with.
+// handler was called with. WithDeadline gives a request a deadline
+// without a timer of its own.
 //
 // Dial targets:
 //

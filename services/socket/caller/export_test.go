@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/coalesce"
+	"github.com/streamgate/streamgate/services/socket/internal/deadline"
 	"github.com/streamgate/streamgate/services/socket/internal/natswire"
 )
 
@@ -38,3 +39,11 @@ func SetGrantTTL(c *Client, d time.Duration) {
 // Grant returns what a NATS client believes its key may receive, asking an
 // instance as Subscribe would.
 func Grant(ctx context.Context, c *Client) *natswire.Grant { return c.nats.grant(ctx) }
+
+// TimerMade reports whether a request's context made a timer: any
+// context but WithDeadline's does; that one only once its Done was asked
+// for.
+func TimerMade(ctx context.Context) bool {
+	d, ok := ctx.(*deadline.Context)
+	return !ok || d.Asked()
+}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	socketv1 "github.com/streamgate/streamgate/gen/streamgate/socket/v1"
+	"github.com/streamgate/streamgate/services/socket/internal/deadline"
 	"github.com/streamgate/streamgate/services/socket/internal/wire"
 	"github.com/streamgate/streamgate/status"
 )
@@ -124,10 +125,12 @@ type clientStream struct {
 
 	nextID atomic.Uint64 // the last request id used
 
-	mu      sync.Mutex       // guards state changes, pending, changed, endErr
-	pending map[uint64]*call // requests waiting for an answer
-	changed chan struct{}    // closed (and replaced) when state changes or, while draining, a queued request leaves
-	endErr  error            // why the stream ended, once it has
+	mu        sync.Mutex       // guards state changes, pending, changed, endErr, expiry, expiresAt
+	pending   map[uint64]*call // requests waiting for an answer
+	changed   chan struct{}    // closed (and replaced) when state changes or, while draining, a queued request leaves
+	endErr    error            // why the stream ended, once it has
+	expiry    *time.Timer      // runs expire; made by the first request with a deadline
+	expiresAt time.Time        // when expiry fires; zero: not set
 }
 
 // outgoing is a frame for the sender: a request encoded by its caller
@@ -141,8 +144,9 @@ type outgoing struct {
 
 // call is one request waiting on a stream.
 type call struct {
-	state atomic.Int32 // callQueued, callSent or callAbandoned
-	done  chan result  // receives exactly one result
+	state    atomic.Int32 // callQueued, callSent or callAbandoned
+	done     chan result  // receives exactly one result
+	deadline time.Time    // when expire fails it; zero: never
 }
 
 const (
@@ -203,7 +207,8 @@ func (st *clientStream) awaitEnd() {
 	}
 }
 
-// do sends one request on the stream and waits for its answer.
+// do sends one request on the stream and waits for its answer, or for the
+// stream's expiry at its deadline (expire: WithDeadline needs no timer).
 func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv1.Response, error) {
 	id := st.nextID.Add(1)
 	req.Id = id
@@ -213,7 +218,9 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	if err != nil {
 		return nil, status.Errorf(status.CodeInvalidArgument, "the request cannot be sent: %s", wire.Problem(err)).WithCause(err)
 	}
+	ended, parentEnded := deadline.WaitOn(ctx)
 	c := &call{done: make(chan result, 1)}
+	c.deadline, _ = ctx.Deadline()
 	st.mu.Lock()
 	if st.loadState() != streamOpen {
 		st.mu.Unlock()
@@ -221,6 +228,7 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	}
 	st.pending[id] = c
 	st.inFlight.Add(1)
+	st.expireByLocked(c.deadline)
 	var changed <-chan struct{} = st.changed
 	st.mu.Unlock()
 
@@ -244,7 +252,14 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 		select {
 		case st.sendq <- o:
 			queued = true
-		case <-ctx.Done():
+		case r := <-c.done: // expired, or the stream ended
+			st.unsent.Add(-1)
+			return r.resp, r.err
+		case <-ended:
+			st.unsent.Add(-1)
+			st.abandon(id, c, false)
+			return nil, status.AsError(ctx.Err())
+		case <-parentEnded:
 			st.unsent.Add(-1)
 			st.abandon(id, c, false)
 			return nil, status.AsError(ctx.Err())
@@ -261,13 +276,64 @@ func (st *clientStream) do(ctx context.Context, req *socketv1.Request) (*socketv
 	select {
 	case r := <-c.done:
 		return r.resp, r.err
-	case <-ctx.Done():
-		e := status.AsError(ctx.Err())
-		if st.abandon(id, c, !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
-			// It went out: the action may run (or have run) all the same.
+	case <-ended:
+	case <-parentEnded:
+	}
+	e := status.AsError(ctx.Err())
+	if st.abandon(id, c, !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		// It went out: the action may run (or have run) all the same.
+		e = e.WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
+	}
+	return nil, e
+}
+
+// expireByLocked makes sure the stream's expiry runs by the deadline at (a
+// request's; zero: none). Called with mu held.
+func (st *clientStream) expireByLocked(at time.Time) {
+	if at.IsZero() || (!st.expiresAt.IsZero() && !at.Before(st.expiresAt)) {
+		return
+	}
+	st.expiresAt = at
+	if st.expiry == nil {
+		st.expiry = time.AfterFunc(time.Until(at), st.expire)
+		return
+	}
+	st.expiry.Reset(time.Until(at))
+}
+
+// expire fails every request whose deadline has passed with
+// DEADLINE_EXCEEDED, as its context would (marked outcome unknown when it
+// went out; no cancel frame: the service has the deadline too), and sets
+// the next expiry by the earliest deadline left. One timer per stream
+// runs it, in place of one per request.
+func (st *clientStream) expire() {
+	now := time.Now()
+	var expired []*call
+	st.mu.Lock()
+	next := time.Time{}
+	for id, c := range st.pending {
+		switch {
+		case c.deadline.IsZero():
+		case !c.deadline.After(now):
+			delete(st.pending, id)
+			st.inFlight.Add(-1)
+			expired = append(expired, c)
+		case next.IsZero() || c.deadline.Before(next):
+			next = c.deadline
+		}
+	}
+	st.expiresAt = time.Time{}
+	st.expireByLocked(next)
+	if len(expired) > 0 && st.loadState() == streamDraining {
+		st.notify()
+	}
+	st.mu.Unlock()
+	for _, c := range expired {
+		e := status.AsError(context.DeadlineExceeded)
+		if !c.state.CompareAndSwap(callQueued, callAbandoned) {
 			e = e.WithDetails(map[string]any{wire.DetailReason: wire.ReasonOutcomeUnknown})
 		}
-		return nil, e
+		c.done <- result{err: e}
 	}
 }
 
@@ -452,6 +518,9 @@ func (st *clientStream) fail(err error) {
 	st.pending = map[uint64]*call{}
 	st.inFlight.Store(0)
 	st.setState(end)
+	if st.expiry != nil {
+		st.expiry.Stop()
+	}
 	st.mu.Unlock()
 	st.cancel()
 	// Off the pick list before the callers retry, so they wait for a new

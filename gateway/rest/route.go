@@ -25,6 +25,7 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 	in := restInvocation(r, p, get(w.Header(), HeaderRequestID))
+	defer in.Release()
 	in.Invoked(ctx, rec)
 	t := e.core.Acquire()
 	defer t.Release()
@@ -46,9 +47,11 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 
 // restInvocation is the invocation a REST request makes: its path,
 // method and query, the credentials, ids and hints of its headers, and
-// its body, read once the caller is checked.
+// its body, read once the caller is checked. The caller releases it
+// (Invocation.Release) once the request is over.
 func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.Invocation {
-	in := &invoke.Invocation{
+	in := invoke.NewInvocation()
+	*in = invoke.Invocation{
 		Path:           p,
 		Method:         r.Method,
 		Authorization:  get(r.Header, headerAuthorization),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/observe"
@@ -39,32 +38,12 @@ type Invocation struct {
 	scopeID  string // the Idempotency-Key scope's id, when the gateway applies the key
 	prepared        // the route and the caller, once resolved and authorized (prepare)
 
-	// settled is set by the core when nothing it started holds the
-	// invocation past Invoke (a read the in-process cache answered), so
-	// Release may reuse it.
-	settled bool
+	settled bool // the core holds nothing of it past Invoke (Settled)
 }
 
-// invocations are the invocations NewInvocation hands out, back from
-// Release.
-var invocations = sync.Pool{New: func() any { return new(Invocation) }}
-
-// NewInvocation returns an empty invocation, reused when an earlier one
-// was released. An edge that takes one calls Release once its request
-// is over and it no longer reads the invocation.
-func NewInvocation() *Invocation { return invocations.Get().(*Invocation) }
-
-// Release reuses in for a later NewInvocation when the core holds
-// nothing of it past Invoke; otherwise (a flight of identical reads or a
-// request may still run with it) it leaves in to the garbage collector.
-// in must not be used after Release.
-func (in *Invocation) Release() {
-	if !in.settled {
-		return
-	}
-	*in = Invocation{}
-	invocations.Put(in)
-}
+// Settled reports whether the core holds nothing of in past Invoke (a
+// read the in-process cache answered): its edge may then reuse it.
+func (in *Invocation) Settled() bool { return in.settled }
 
 // Invoked makes r the invocation's record, and tells it what the
 // invocation says about itself.

@@ -161,10 +161,7 @@ func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byt
 		// The body was the client's query: name its mistakes so.
 		a.Err = queryError(a.Err)
 	}
-	if r.looked && r.outcome == observe.CacheHit && rd.cache.InProcess() {
-		// The in-process cache answered at lookup: no flight, no request
-		// and no context of the route's was made, so nothing holds the
-		// run or the invocation any more.
+	if r.looked && rd.cache.InProcess() { // no flight, request or context made: nothing holds r or in
 		in.settled = true
 		*r = readRun{}
 		readRuns.Put(r)
@@ -231,10 +228,8 @@ func (r *readRun) sharedFetch(ctx context.Context) func(context.Context) (json.R
 	}
 }
 
-// readRuns are the runs of reads, reused after a read the in-process
-// cache answered at lookup (nothing else ever held it). A run that went
-// further is left to the garbage collector: a flight it started may
-// still hold it.
+// readRuns are reads' runs, reused after the in-process cache answered
+// at lookup; a run that went further may be held by its flight.
 var readRuns = sync.Pool{New: func() any { return new(readRun) }}
 
 // planRead decides what a read may do.

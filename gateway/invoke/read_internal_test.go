@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -118,18 +117,5 @@ func TestOnlyAHitSettlesItsInvocation(t *testing.T) {
 		if a.XCache != "hit" || a.Err != nil || strings.TrimSpace(string(a.Envelope)) != `{"ok":true,"result":{"id":"1"}}` || !in.settled {
 			t.Fatalf("coalescing %v: a hit: X-Cache %q, error %v, %s, settled %v", coalescing, a.XCache, a.Err, a.Envelope, in.settled)
 		}
-	}
-}
-
-// TestNewInvocationIsEmpty: an invocation released after use comes back
-// from NewInvocation empty.
-func TestNewInvocationIsEmpty(t *testing.T) {
-	for range 3 {
-		in := NewInvocation()
-		if !reflect.DeepEqual(*in, Invocation{}) {
-			t.Fatalf("NewInvocation returned %+v", *in)
-		}
-		in.Method, in.APIKey, in.settled = http.MethodGet, "key", true
-		in.Release()
 	}
 }

@@ -19,7 +19,7 @@ import (
 // asyncwriter): what it allocates now, plus a margin of 2. The request
 // and the ResponseWriter are the server's and are reused here, so only
 // the gateway's own allocations count.
-const maxCacheHitAllocs = 6
+const maxCacheHitAllocs = 4
 
 // hitWriter is a ResponseWriter that keeps nothing but the status and
 // the header map, which it reuses: what it allocates is none of the

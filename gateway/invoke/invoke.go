@@ -37,7 +37,13 @@ type Invocation struct {
 
 	scopeID  string // the Idempotency-Key scope's id, when the gateway applies the key
 	prepared        // the route and the caller, once resolved and authorized (prepare)
+
+	settled bool // the core holds nothing of it past Invoke (Settled)
 }
+
+// Settled reports whether the core holds nothing of in past Invoke (a
+// read the in-process cache answered): its edge may then reuse it.
+func (in *Invocation) Settled() bool { return in.settled }
 
 // Invoked makes r the invocation's record, and tells it what the
 // invocation says about itself.

@@ -142,6 +142,7 @@ type readRun struct {
 	outcome observe.CacheOutcome
 	tags    []string // what the answer depends on (plan.epoch)
 	gens    []uint64 // the tags' generations when the read started
+	looked  bool     // the lookup answered: the read ran nothing else
 	// found is the cache entry the read's own flight found (stored by a
 	// flight that ended after this read's lookup). Atomic: the flight may
 	// still run when the read gives up.
@@ -160,6 +161,11 @@ func (rd *reader) read(ctx context.Context, t *Table, in *Invocation, body []byt
 		// The body was the client's query: name its mistakes so.
 		a.Err = queryError(a.Err)
 	}
+	if r.looked && rd.cache.InProcess() { // no flight, request or context made: nothing holds r or in
+		in.settled = true
+		*r = readRun{}
+		readRuns.Put(r)
+	}
 	return a
 }
 
@@ -175,7 +181,7 @@ func (r *readRun) run(ctx context.Context, routed bool) Answer {
 	}
 	if r.plan.lookup {
 		if e, ok := r.lookup(ctx); ok {
-			r.outcome = observe.CacheHit
+			r.outcome, r.looked = observe.CacheHit, true
 			return r.fromEntry(e)
 		}
 	}
@@ -222,10 +228,15 @@ func (r *readRun) sharedFetch(ctx context.Context) func(context.Context) (json.R
 	}
 }
 
+// readRuns are reads' runs, reused after the in-process cache answered
+// at lookup; a run that went further may be held by its flight.
+var readRuns = sync.Pool{New: func() any { return new(readRun) }}
+
 // planRead decides what a read may do.
 func (rd *reader) planRead(t *Table, in *Invocation, body []byte, info caller.ActionInfo) *readRun {
 	route := in.route
-	r := &readRun{rd: rd, t: t, client: t.clients[route.Service], in: in, ttl: route.CacheTTL}
+	r := readRuns.Get().(*readRun)
+	*r = readRun{rd: rd, t: t, client: t.clients[route.Service], in: in, ttl: route.CacheTTL}
 	if r.ttl == 0 {
 		r.ttl = info.CacheTTL
 	}

@@ -3,14 +3,16 @@ package invoke
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/streamgate/streamgate/gateway/cache"
-
+	"github.com/streamgate/streamgate/gateway/config"
 	"github.com/streamgate/streamgate/internal/coalesce"
 	"github.com/streamgate/streamgate/services/socket"
+	"github.com/streamgate/streamgate/services/socket/caller"
 )
 
 // TestReaderSharesWhatItMadeOnce: Cache-Control values and callers'
@@ -75,6 +77,45 @@ func TestLookupKeysInPooledBuffers(t *testing.T) {
 		}
 		if r.cacheKey != "" {
 			t.Fatalf("%s: a hit made a key of its own", m.key.id)
+		}
+	}
+}
+
+// TestOnlyAHitSettlesItsInvocation: a read the in-process cache answers
+// at lookup settles its invocation, so the edge's Release may reuse it; a
+// read that asks the service, alone or in a flight of identical reads,
+// does not, since what it started may outlive the request.
+func TestOnlyAHitSettlesItsInvocation(t *testing.T) {
+	t.Parallel()
+	client, err := caller.Dial("127.0.0.1:1") // nothing listens: a request waits out its deadline
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	route := &config.Route{Form: config.FormItem, Method: http.MethodGet, Action: "GET_USER", Service: "users", CacheTTL: time.Hour}
+	users := &config.Resource{Name: "users", Service: "users", Routes: []*config.Route{route}}
+	tbl := &Table{cfg: &config.Config{}, clients: map[string]*caller.Client{"users": client}}
+	info := caller.ActionInfo{Read: true}
+	newInvocation := func() *Invocation {
+		in := &Invocation{Method: http.MethodGet}
+		in.prepared = prepared{resolved: resolved{version: &config.Version{Name: "v1"}, resource: users, route: route, id: "1"}}
+		return in
+	}
+	for _, coalescing := range []bool{false, true} {
+		rd := &reader{cache: cache.New(1<<20, cache.NewLocalGenerations()), flights: new(coalesce.Group), coalesce: coalescing}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		in := newInvocation()
+		a := rd.read(ctx, tbl, in, nil, info, true)
+		cancel()
+		if a.XCache != "miss" || a.Err == nil || in.settled {
+			t.Fatalf("coalescing %v: a read the service answered: X-Cache %q, error %v, settled %v", coalescing, a.XCache, a.Err, in.settled)
+		}
+		key := rd.planRead(tbl, newInvocation(), nil, info).key.String()
+		rd.cache.Put(key, nil, nil, json.RawMessage(`{"id":"1"}`), nil, time.Hour)
+		in = newInvocation()
+		a = rd.read(context.Background(), tbl, in, nil, info, false)
+		if a.XCache != "hit" || a.Err != nil || strings.TrimSpace(string(a.Envelope)) != `{"ok":true,"result":{"id":"1"}}` || !in.settled {
+			t.Fatalf("coalescing %v: a hit: X-Cache %q, error %v, %s, settled %v", coalescing, a.XCache, a.Err, a.Envelope, in.settled)
 		}
 	}
 }

@@ -113,8 +113,11 @@ func (h *LogHandler) appendAccess(b []byte, r *Record, now time.Time) []byte {
 		b = appendString(b, f, a.traceID)
 	}
 	b = appendStringField(b, f, "version", r.Version)
-	b = appendStringField(b, f, "route", a.route)
-	b = appendStringField(b, f, "actions", a.actions)
+	if r.Route != nil && r.Route.fields != nil {
+		b = append(b, r.Route.fields[f]...)
+	} else {
+		b = appendRouteFields(b, f, a.route, a.actions)
+	}
 	b = appendStringField(b, f, "principal", r.Principal)
 	b = appendPlainKey(b, f, "status")
 	b = strconv.AppendInt(b, int64(a.status), 10)
@@ -132,6 +135,12 @@ func (h *LogHandler) appendAccess(b []byte, r *Record, now time.Time) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '\n')
+}
+
+// appendRouteFields appends the access line's route and actions fields.
+func appendRouteFields(b []byte, f LogFormat, route, actions string) []byte {
+	b = appendStringField(b, f, "route", route)
+	return appendStringField(b, f, "actions", actions)
 }
 
 // appendAttr appends a as a field of a line (separator, key, value) and

@@ -13,6 +13,10 @@ type Route struct {
 	Action   string
 
 	state []any // what each observer keeps for the route, by its index
+	// fields are the access line's route and actions fields as each
+	// LogFormat writes them, encoded once by NewRoute; nil for a Route
+	// made otherwise.
+	fields *[2][]byte
 }
 
 // NewRoute completes ri (its Name, unless set) and asks each observer
@@ -21,6 +25,10 @@ func (o Observers) NewRoute(ri Route) *Route {
 	r := &ri
 	if r.Name == "" {
 		r.Name = r.Method + " " + r.Template
+	}
+	r.fields = &[2][]byte{}
+	for _, f := range []LogFormat{LogText, LogJSON} {
+		r.fields[f] = appendRouteFields(nil, f, r.Name, r.Actions)
 	}
 	r.state = make([]any, len(o))
 	for i, x := range o {

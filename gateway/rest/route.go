@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/streamgate/streamgate/gateway/invoke"
 	"github.com/streamgate/streamgate/gateway/observe"
@@ -25,6 +26,7 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 	in := restInvocation(r, p, get(w.Header(), HeaderRequestID))
+	defer releaseInvocation(in)
 	in.Invoked(ctx, rec)
 	t := e.core.Acquire()
 	defer t.Release()
@@ -46,9 +48,11 @@ func (e *Edge) ServeRoute(ctx context.Context, w http.ResponseWriter, r *http.Re
 
 // restInvocation is the invocation a REST request makes: its path,
 // method and query, the credentials, ids and hints of its headers, and
-// its body, read once the caller is checked.
+// its body, read once the caller is checked. The caller releases it
+// (releaseInvocation) once the request is over.
 func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.Invocation {
-	in := &invoke.Invocation{
+	in := invocations.Get().(*invoke.Invocation)
+	*in = invoke.Invocation{
 		Path:           p,
 		Method:         r.Method,
 		Authorization:  get(r.Header, headerAuthorization),
@@ -72,4 +76,18 @@ func restInvocation(r *http.Request, p invoke.Path, requestID string) *invoke.In
 		in.Method = http.MethodGet
 	}
 	return in
+}
+
+// invocations are the REST requests' invocations, reused once the core
+// settled them (invoke.Invocation.Settled): a cache hit's.
+var invocations = sync.Pool{New: func() any { return new(invoke.Invocation) }}
+
+// releaseInvocation reuses in for a later request when the core holds
+// nothing of it; otherwise it is left to the garbage collector. in must
+// not be used after.
+func releaseInvocation(in *invoke.Invocation) {
+	if in.Settled() {
+		*in = invoke.Invocation{}
+		invocations.Put(in)
+	}
 }

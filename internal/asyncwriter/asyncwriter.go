@@ -55,6 +55,7 @@ type Writer struct {
 	urgent  bool          // Flush asked for the pending bytes now
 	wake    chan struct{} // 1-buffered: pending has its first bytes, or BatchBytes, or Flush asks
 	done    chan struct{} // closed when the goroutine has returned
+	lingers *time.Timer   // the goroutine's Linger timer, made once, used by it alone; stopped between batches
 
 	dropped atomic.Uint64
 }
@@ -66,7 +67,8 @@ func New(out io.Writer, limit int) *Writer {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	w := &Writer{out: out, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &Writer{out: out, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{}), lingers: time.NewTimer(Linger)}
+	w.lingers.Stop()
 	w.idle = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -115,12 +117,12 @@ func (w *Writer) linger() (open bool) {
 	if now {
 		return true
 	}
-	timer := time.NewTimer(Linger)
-	defer timer.Stop()
+	w.lingers.Reset(Linger) // a stopped timer's channel holds nothing stale (Go 1.23 timers)
 	select {
-	case <-timer.C:
+	case <-w.lingers.C:
 		return true
 	case _, open = <-w.wake:
+		w.lingers.Stop()
 		return open
 	}
 }

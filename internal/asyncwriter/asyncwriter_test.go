@@ -160,3 +160,20 @@ func TestLinesGatherIntoFewWrites(t *testing.T) {
 	}
 	t.Logf("%d lines in %d writes", lines, writes)
 }
+
+// TestLingerAllocatesNothing: a batch that waits out Linger, from the
+// write of its line to its write out, allocates nothing once the buffers
+// are there (the goroutine's timer is made once, not per batch).
+func TestLingerAllocatesNothing(t *testing.T) {
+	dst := &lockedBuffer{entered: make(chan struct{}, 1)}
+	w := asyncwriter.New(dst, 0)
+	defer w.Close()
+	line := []byte("a line\n")
+	allocs := testing.AllocsPerRun(20, func() {
+		_, _ = w.Write(line)
+		<-dst.entered
+	})
+	if allocs > 0 {
+		t.Fatalf("a lingering batch allocates %.0f times", allocs)
+	}
+}

@@ -104,6 +104,9 @@ type fleetOptions struct {
 	instances map[string]int // per service; services not named do not run
 	gateways  int
 	redis     string // the gateways' redis: URL; "" for none
+	// redisTimeout, when set, is the gateways' redis_timeout (default
+	// 250ms).
+	redisTimeout string
 	// events has the gateways read the services' events from JetStream
 	// (the events block), for WebSocket clients that resume.
 	events bool
@@ -156,6 +159,9 @@ func (f *fleet) writeConfig(o fleetOptions) {
 	}
 	if o.redis != "" {
 		cfg = append(cfg, "\nredis: "+o.redis+"\n"...)
+	}
+	if o.redisTimeout != "" {
+		cfg = append(cfg, "\nredis_timeout: "+o.redisTimeout+"\n"...)
 	}
 	if o.events {
 		cfg = append(cfg, "\nevents:\n  nats_url: \""+f.nats.URL+"\"\n"...)

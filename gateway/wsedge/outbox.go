@@ -38,7 +38,7 @@ type outbox struct {
 	mu      sync.Mutex     // guards queue, slots and writing
 	queue   []queued       // frames for writeLoop, in order
 	slots   map[string]int // topic → the index in queue of its event that may still be replaced
-	writing bool           // writeLoop is writing a batch it took: the queue waits on the client
+	writing bool           // writeLoop is writing a batch it took (take to the end of writeBatch): the queue waits on the client
 	spare   []queued       // the last batch's array, for the next queue; writeLoop's
 
 	wake    chan struct{} // a token when queue grows: writeLoop takes it
@@ -293,7 +293,7 @@ func (o *outbox) writeLoop() {
 }
 
 // take takes everything queued, for writeLoop, which is writing from
-// then until it takes nothing.
+// then until writeBatch has written it.
 func (o *outbox) take() []queued {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -334,6 +334,7 @@ func (o *outbox) writeBatch(batch []queued) bool {
 	clear(batch) // the frames are garbage now
 	o.mu.Lock()
 	o.spare = batch[:0]
+	o.writing = false // written: the client is not behind this batch any more
 	o.mu.Unlock()
 	return ok
 }
